@@ -1,0 +1,92 @@
+//! Argument parsing and the subcommands.
+
+mod ir;
+mod simulate;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use veil_compiler::onnx::{ImportError, ImportOptions};
+
+/// A failed command: what to print and the exit code.
+pub struct CliError {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl CliError {
+    /// The user's input was rejected (exit code 1).
+    pub fn user(error: impl Into<anyhow::Error>) -> Self {
+        Self { code: 1, error: error.into() }
+    }
+
+    /// An I/O or internal failure (exit code 2).
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        Self { code: 2, error: error.into() }
+    }
+}
+
+impl From<ImportError> for CliError {
+    fn from(e: ImportError) -> Self {
+        let code = if e.is_user_error() { 1 } else { 2 };
+        Self { code, error: e.into() }
+    }
+}
+
+#[derive(Parser)]
+#[command(name = "veilc", version, about = "Veil compiler: ONNX models to two-party secure-inference plans")]
+#[command(long_about = "Veil compiler: reads ONNX models, lowers them to Veil's IR, and (with the passes) compiles them \
+into two-party secure-inference plans.\n\nExit codes: 0 success, 1 the model or input was rejected, 2 an internal or I/O error.")]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command that reads a model takes.
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    /// The ONNX model.
+    #[arg(value_name = "MODEL.onnx")]
+    model: PathBuf,
+    /// Size of a dynamic batch dimension.
+    #[arg(long, default_value_t = 1, value_name = "N", help_heading = "Input")]
+    batch: usize,
+}
+
+impl ModelArgs {
+    fn import(&self) -> Result<veil_ir::Graph, CliError> {
+        Ok(veil_compiler::onnx::import_file(&self.model, &ImportOptions { batch: self.batch })?)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the lowered IR of a model.
+    Ir(ir::IrArgs),
+    /// Run a model in plaintext on one input (float reference with --float).
+    Simulate(simulate::SimulateArgs),
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    match args.command {
+        Command::Ir(a) => ir::run(a),
+        Command::Simulate(a) => simulate::run(a),
+    }
+}
+
+/// Writes `bytes` to `path` atomically, or to stdout when `path` is `None`.
+fn emit(path: Option<&PathBuf>, bytes: &[u8]) -> Result<(), CliError> {
+    use std::io::Write;
+    match path {
+        Some(p) => veil_ir::npy::write_atomic(p, bytes)
+            .map_err(|e| CliError::internal(anyhow::Error::new(e).context(format!("cannot write {}", p.display())))),
+        None => {
+            let mut out = std::io::stdout().lock();
+            match out.write_all(bytes).and_then(|_| out.flush()) {
+                // A closed pipe (`veilc ir m.onnx | head`) is not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                r => r.map_err(|e| CliError::internal(anyhow::Error::new(e).context("cannot write to stdout"))),
+            }
+        }
+    }
+}

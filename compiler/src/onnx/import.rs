@@ -1,0 +1,312 @@
+//! The importer: walks the ONNX graph in order, lowers each node, and collects every error.
+//!
+//! Each ONNX value becomes a [`Sym`]: a compile-time tensor (initializers and anything computed
+//! only from them, such as exporters' `Shape → Gather → Concat → Reshape` chains), an IR value,
+//! or a polynomial in an IR value that is only materialised when something other than `Mul`,
+//! `Add`, `Sub`, `Div` or `Neg` reads it. That is how `x*x + x` becomes one `poly` node.
+
+use std::collections::{HashMap, HashSet};
+
+use veil_ir::{Const, Domain, Graph, Op, TensorType, ValueId};
+
+use super::attrs::Attrs;
+use super::consts::{self, CTensor};
+use super::error::NodeError;
+use super::proto::{GraphProto, NodeProto, TypeProto, tensor_proto::DataType, type_proto};
+use super::{ImportOptions, ops};
+
+/// Highest polynomial degree recognised from `Mul`/`Add` chains.
+pub const MAX_POLY_DEGREE: usize = 8;
+
+/// What an ONNX value lowered to.
+#[derive(Clone, Debug)]
+pub enum Sym {
+    /// Known at compile time.
+    Const(CTensor),
+    /// An IR value.
+    Value(ValueId),
+    /// `Σ coeffs[i] · base^i`, not yet materialised; `out` is the ONNX value name, `node` the
+    /// ONNX node that produced it.
+    Poly { base: ValueId, coeffs: Vec<f64>, node: String, out: String },
+    /// Its producer failed (already reported); readers fail silently.
+    Poisoned,
+    /// An output the front end does not produce (for example MaxPool's indices).
+    Missing(String),
+}
+
+/// Per-node context handed to op lowerings.
+pub struct Ctx<'a> {
+    pub node: &'a NodeProto,
+    pub attrs: Attrs<'a>,
+    /// Unique node name (the model's, or `<OpType>_<index>`).
+    pub name: String,
+    /// Version of the default ONNX operator set.
+    pub opset: i64,
+}
+
+impl Ctx<'_> {
+    /// Name of output `i` (ONNX value name).
+    pub fn out(&self, i: usize) -> &str {
+        self.node.output.get(i).map_or("", String::as_str)
+    }
+}
+
+/// Importer state.
+pub struct Importer {
+    pub g: Graph,
+    env: HashMap<String, Sym>,
+    names: HashSet<String>,
+    reveals: HashMap<ValueId, ValueId>,
+    /// ONNX values computed by client-side post-processing (Softmax, ArgMax, and movement after them).
+    post: HashSet<String>,
+}
+
+/// Ops that run on the client after the reveal when they end the model.
+const POST_OPS: &[&str] = &["Softmax", "LogSoftmax", "ArgMax"];
+/// Ops that may follow post-processing (data movement on the revealed result).
+const POST_MOVEMENT: &[&str] = &["Identity", "Cast", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Dropout"];
+
+fn input_type(name: &str, t: &TypeProto, batch: usize) -> Result<TensorType, String> {
+    let Some(type_proto::Value::TensorType(tt)) = &t.value else {
+        return Err(format!("graph input {name:?} is not a tensor"));
+    };
+    let et = DataType::try_from(tt.elem_type()).unwrap_or(DataType::Undefined);
+    if !matches!(et, DataType::Float | DataType::Double | DataType::Float16) {
+        return Err(format!("graph input {name:?} has element type {}; Veil takes float inputs", et.as_str_name()));
+    }
+    let Some(shape) = &tt.shape else {
+        return Err(format!("graph input {name:?} has no shape; export the model with a static input shape"));
+    };
+    let mut dims = Vec::new();
+    for (i, d) in shape.dim.iter().enumerate() {
+        use super::proto::tensor_shape_proto::dimension::Value as D;
+        match &d.value {
+            Some(D::DimValue(v)) if *v > 0 => dims.push(*v as usize),
+            Some(D::DimValue(0)) => return Err(format!("graph input {name:?} has an empty dimension {i}")),
+            _ if i == 0 => dims.push(batch),
+            other => {
+                let what = match other {
+                    Some(D::DimParam(p)) => format!(" ({p:?})"),
+                    _ => String::new(),
+                };
+                return Err(format!(
+                    "graph input {name:?} has a dynamic dimension {i}{what}; only the batch dimension (0) may be dynamic"
+                ));
+            }
+        }
+    }
+    Ok(TensorType::f32(dims))
+}
+
+impl Importer {
+    pub fn new(name: &str) -> Self {
+        Self {
+            g: Graph::new(name),
+            env: HashMap::new(),
+            names: HashSet::new(),
+            reveals: HashMap::new(),
+            post: HashSet::new(),
+        }
+    }
+
+    /// A value name not used yet, based on `base`.
+    pub fn fresh(&mut self, base: &str) -> String {
+        let base = if base.is_empty() { "tmp" } else { base };
+        let mut name = base.to_string();
+        let mut k = 1;
+        while self.names.contains(&name) {
+            name = format!("{base}.{k}");
+            k += 1;
+        }
+        self.names.insert(name.clone());
+        name
+    }
+
+    /// Adds an IR node; `out` names its output value.
+    pub fn add(&mut self, node: &str, out: &str, op: Op, inputs: &[ValueId]) -> Result<ValueId, String> {
+        let out = self.fresh(out);
+        self.g.add_node(node, out, op, inputs).map_err(|e| format!("{}: {}", e.op, e.reason))
+    }
+
+    /// Adds a server-private constant (a weight).
+    pub fn weight(&mut self, name: &str, shape: Vec<usize>, data: Vec<f32>) -> Const {
+        self.g.add_const(name, shape, Domain::Server, data)
+    }
+
+    pub fn ty(&self, v: ValueId) -> &TensorType {
+        &self.g.values[v].ty
+    }
+
+    /// The IR value of `s`, materialising a pending polynomial.
+    pub fn value(&mut self, s: &Sym) -> Result<ValueId, String> {
+        match s {
+            Sym::Value(v) => Ok(*v),
+            Sym::Poly { base, coeffs, node, out } => {
+                if let Some(Sym::Value(v)) = self.env.get(out) {
+                    return Ok(*v);
+                }
+                let v = self.materialize(*base, coeffs, node, out)?;
+                self.env.insert(out.clone(), Sym::Value(v));
+                Ok(v)
+            }
+            Sym::Const(_) => Err("a constant operand where a computed value is expected (not supported)".into()),
+            Sym::Poisoned | Sym::Missing(_) => Err("operand unavailable".into()),
+        }
+    }
+
+    fn materialize(&mut self, base: ValueId, coeffs: &[f64], node: &str, out: &str) -> Result<ValueId, String> {
+        let mut c = coeffs.to_vec();
+        while c.len() > 1 && c.last() == Some(&0.0) {
+            c.pop();
+        }
+        if c.len() >= 3 {
+            return self.add(node, out, Op::Poly { coeffs: c.iter().map(|&x| x as f32).collect() }, &[base]);
+        }
+        let (c0, c1) = (c[0], c.get(1).copied().unwrap_or(0.0));
+        if c0 == 0.0 && c1 == 1.0 {
+            return Ok(base);
+        }
+        let scale = (c1 != 1.0).then(|| self.weight(&format!("{out}.scale"), vec![], vec![c1 as f32]));
+        let shift = (c0 != 0.0).then(|| self.weight(&format!("{out}.shift"), vec![], vec![c0 as f32]));
+        self.add(node, out, Op::Affine { scale, shift }, &[base])
+    }
+
+    /// `v` revealed to the client (one reveal per value).
+    pub fn revealed(&mut self, v: ValueId, node: &str) -> Result<ValueId, String> {
+        if self.g.values[v].domain == Domain::Client {
+            return Ok(v);
+        }
+        if let Some(&r) = self.reveals.get(&v) {
+            return Ok(r);
+        }
+        let out = format!("{}/revealed", self.g.values[v].name);
+        let r = self.add(&format!("reveal:{node}"), &out, Op::Reveal, &[v])?;
+        self.reveals.insert(v, r);
+        Ok(r)
+    }
+
+    /// Imports the whole graph, returning every node error.
+    pub fn run(&mut self, graph: &GraphProto, opts: &ImportOptions, opset: i64) -> Result<(), Vec<NodeError>> {
+        let mut errors = Vec::new();
+        let model_err = |reason: String| NodeError { node: String::new(), op_type: "graph".into(), domain: String::new(), reason };
+        for init in &graph.initializer {
+            match consts::from_proto(init) {
+                Ok(t) => {
+                    self.env.insert(init.name().to_string(), Sym::Const(t));
+                }
+                Err(e) => errors.push(model_err(e)),
+            }
+        }
+        for input in &graph.input {
+            let name = input.name();
+            // Old exporters list initializers as inputs too: those are weights.
+            if self.env.contains_key(name) {
+                continue;
+            }
+            let ty = input.r#type.as_ref().ok_or_else(|| format!("graph input {name:?} has no type"));
+            match ty.and_then(|t| input_type(name, t, opts.batch)) {
+                Ok(ty) => {
+                    self.names.insert(name.to_string());
+                    let v = self.g.add_input(name, ty);
+                    self.env.insert(name.to_string(), Sym::Value(v));
+                }
+                Err(e) => {
+                    errors.push(model_err(e));
+                    self.env.insert(name.to_string(), Sym::Poisoned);
+                }
+            }
+        }
+        if self.g.inputs.is_empty() && errors.is_empty() {
+            errors.push(model_err("the model has no (non-initializer) graph input".into()));
+        }
+        for (i, node) in graph.node.iter().enumerate() {
+            let name = if node.name().is_empty() { format!("{}_{i}", node.op_type()) } else { node.name().to_string() };
+            let fail = |reason: String| NodeError {
+                node: name.clone(),
+                op_type: node.op_type().to_string(),
+                domain: node.domain().to_string(),
+                reason,
+            };
+            match self.node(node, &name, opset) {
+                Ok(syms) => {
+                    for (k, out) in node.output.iter().enumerate() {
+                        if out.is_empty() {
+                            continue;
+                        }
+                        let s = syms.get(k).cloned().unwrap_or_else(|| {
+                            Sym::Missing(format!("output {k} ({out:?}) of node {name:?} ({}), which Veil does not compute", node.op_type()))
+                        });
+                        self.env.insert(out.clone(), s);
+                    }
+                }
+                Err(reason) => {
+                    if let Some(reason) = reason {
+                        errors.push(fail(reason));
+                    }
+                    for out in &node.output {
+                        self.env.insert(out.clone(), Sym::Poisoned);
+                    }
+                }
+            }
+        }
+        for out in &graph.output {
+            let name = out.name();
+            let s = self.env.get(name).cloned();
+            let result = match s {
+                None => Err(format!("graph output {name:?} is not computed by any node")),
+                Some(Sym::Poisoned) => continue,
+                Some(Sym::Missing(why)) => Err(format!("graph output {name:?} is {why}")),
+                Some(Sym::Const(_)) => Err(format!("graph output {name:?} is a constant; Veil compiles models whose outputs depend on the input")),
+                Some(s) => self.value(&s).and_then(|v| self.revealed(v, name)),
+            };
+            match result {
+                Ok(v) => self.g.outputs.push(v),
+                Err(e) => errors.push(model_err(e)),
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    /// Lowers one node. `Err(None)`: an operand failed earlier (already reported).
+    fn node(&mut self, node: &NodeProto, name: &str, opset: i64) -> Result<Vec<Sym>, Option<String>> {
+        let op = node.op_type();
+        if !(node.domain().is_empty() || node.domain() == "ai.onnx") {
+            return Err(Some(format!("operator domain {:?} is not supported", node.domain())));
+        }
+        let known = ops::is_supported(op);
+        let mut inputs = Vec::with_capacity(node.input.len());
+        let mut poisoned = false;
+        for input in &node.input {
+            if input.is_empty() {
+                inputs.push(None);
+                continue;
+            }
+            match self.env.get(input) {
+                None => return Err(Some(format!("input {input:?} is not defined by an initializer, a graph input or an earlier node"))),
+                Some(Sym::Poisoned) => poisoned = true,
+                Some(Sym::Missing(why)) if known => return Err(Some(format!("reads {why}"))),
+                Some(_) => {}
+            }
+            inputs.push(self.env.get(input).cloned());
+        }
+        if !known {
+            return Err(Some(ops::unsupported_reason(op)));
+        }
+        if poisoned {
+            return Err(None);
+        }
+        // Client-side post-processing must end the model.
+        let reads_post = node.input.iter().find(|i| self.post.contains(*i));
+        let is_post = POST_OPS.contains(&op) || (POST_MOVEMENT.contains(&op) && reads_post.is_some());
+        if let (Some(i), false) = (reads_post, is_post) {
+            return Err(Some(format!(
+                "reads {i:?}, the result of client-side post-processing; Softmax, LogSoftmax and ArgMax are supported only at the end of the model"
+            )));
+        }
+        if is_post {
+            self.post.extend(node.output.iter().cloned());
+        }
+        let ctx = Ctx { node, attrs: Attrs::new(node), name: name.to_string(), opset };
+        ops::lower(self, &ctx, &inputs).map_err(Some)
+    }
+}

@@ -1,0 +1,213 @@
+//! Data movement: Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Concat, Pad, Identity-likes,
+//! Shape. On shares these are local; their shape rules are shared with constant folding.
+
+use veil_ir::Op;
+
+use super::{arg, axis, konst, opt_const};
+use crate::onnx::consts::CTensor;
+use crate::onnx::import::{Ctx, Importer, Sym};
+use crate::onnx::proto::tensor_proto::DataType;
+
+/// The shape `Reshape` produces from `input` for the requested `spec` (0 copies, −1 infers).
+pub fn reshape_target(input: &[usize], spec: &[i64], allowzero: bool) -> Result<Vec<usize>, String> {
+    let total: usize = input.iter().product();
+    let mut out = Vec::with_capacity(spec.len());
+    let mut infer = None;
+    for (i, &d) in spec.iter().enumerate() {
+        match d {
+            -1 if infer.is_none() => {
+                infer = Some(i);
+                out.push(1);
+            }
+            0 if !allowzero => out.push(*input.get(i).ok_or_else(|| format!("shape {spec:?} copies dimension {i} of rank-{} input", input.len()))?),
+            d if d >= 0 => out.push(d as usize),
+            _ => return Err(format!("invalid target shape {spec:?}")),
+        }
+    }
+    let known: usize = out.iter().product();
+    if let Some(i) = infer {
+        if known == 0 || total % known != 0 {
+            return Err(format!("cannot reshape {input:?} to {spec:?}"));
+        }
+        out[i] = total / known;
+    }
+    if out.iter().product::<usize>() != total {
+        return Err(format!("cannot reshape {input:?} ({total} elements) to {spec:?}"));
+    }
+    Ok(out)
+}
+
+/// Flatten's 2-D shape.
+pub fn flatten_target(ctx: &Ctx, input: &[usize]) -> Result<Vec<usize>, String> {
+    let r = input.len();
+    let a = ctx.attrs.int_or("axis", 1)?;
+    let a = if a == r as i64 { r } else { axis(a, r.max(1))? };
+    Ok(vec![input[..a].iter().product(), input[a..].iter().product()])
+}
+
+/// Squeeze's or Unsqueeze's axes, from the attribute (opset < 13) or input 1.
+fn axes_operand(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Option<Vec<i64>>, String> {
+    if ctx.opset < 13 {
+        return ctx.attrs.ints("axes");
+    }
+    opt_const(inputs, 1, "axes")?.map(CTensor::ints).transpose()
+}
+
+pub fn squeeze_target(ctx: &Ctx, inputs: &[Option<Sym>], input: &[usize]) -> Result<Vec<usize>, String> {
+    let axes = match axes_operand(ctx, inputs)? {
+        None => return Ok(input.iter().copied().filter(|&d| d != 1).collect()),
+        Some(a) => a.iter().map(|&a| axis(a, input.len())).collect::<Result<Vec<_>, _>>()?,
+    };
+    if let Some(&a) = axes.iter().find(|&&a| input[a] != 1) {
+        return Err(format!("cannot squeeze axis {a} of size {}", input[a]));
+    }
+    Ok(input.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, &d)| d).collect())
+}
+
+pub fn unsqueeze_target(ctx: &Ctx, inputs: &[Option<Sym>], input: &[usize]) -> Result<Vec<usize>, String> {
+    let axes = axes_operand(ctx, inputs)?.ok_or("axes are required")?;
+    let r = input.len() + axes.len();
+    let mut axes = axes.iter().map(|&a| axis(a, r)).collect::<Result<Vec<_>, _>>()?;
+    axes.sort_unstable();
+    if axes.windows(2).any(|w| w[0] == w[1]) {
+        return Err(format!("repeated axes {axes:?}"));
+    }
+    let mut rest = input.iter();
+    Ok((0..r).map(|i| if axes.contains(&i) { 1 } else { *rest.next().unwrap_or(&1) }).collect())
+}
+
+pub fn perm(ctx: &Ctx, rank: usize) -> Result<Vec<usize>, String> {
+    match ctx.attrs.ints("perm")? {
+        None => Ok((0..rank).rev().collect()),
+        Some(p) => p.iter().map(|&a| axis(a, rank)).collect(),
+    }
+}
+
+/// Moves a value to `shape` with a `reshape` node named after the ONNX output.
+fn reshape_value(imp: &mut Importer, ctx: &Ctx, x: &Sym, shape: Vec<usize>) -> Result<Vec<Sym>, String> {
+    let v = imp.value(x)?;
+    if imp.ty(v).shape == shape {
+        return Ok(vec![Sym::Value(v)]);
+    }
+    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Reshape { shape }, &[v])?)])
+}
+
+fn shape_of(imp: &mut Importer, x: &Sym) -> Result<Vec<usize>, String> {
+    let v = imp.value(x)?;
+    Ok(imp.ty(v).shape.clone())
+}
+
+pub fn reshape(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let x = arg(inputs, 0)?;
+    let spec = if ctx.opset < 5 { ctx.attrs.ints("shape")?.ok_or("shape is required")? } else { konst(inputs, 1, "shape")?.ints()? };
+    let target = reshape_target(&shape_of(imp, x)?, &spec, ctx.attrs.int_or("allowzero", 0)? != 0)?;
+    reshape_value(imp, ctx, x, target)
+}
+
+pub fn flatten(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let x = arg(inputs, 0)?;
+    let target = flatten_target(ctx, &shape_of(imp, x)?)?;
+    reshape_value(imp, ctx, x, target)
+}
+
+pub fn squeeze(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let x = arg(inputs, 0)?;
+    let target = squeeze_target(ctx, inputs, &shape_of(imp, x)?)?;
+    reshape_value(imp, ctx, x, target)
+}
+
+pub fn unsqueeze(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let x = arg(inputs, 0)?;
+    let target = unsqueeze_target(ctx, inputs, &shape_of(imp, x)?)?;
+    reshape_value(imp, ctx, x, target)
+}
+
+pub fn transpose(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let v = imp.value(arg(inputs, 0)?)?;
+    let perm = perm(ctx, imp.ty(v).rank())?;
+    if perm.iter().enumerate().all(|(i, &p)| i == p) {
+        return Ok(vec![Sym::Value(v)]);
+    }
+    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Transpose { perm }, &[v])?)])
+}
+
+pub fn concat(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let vs = inputs
+        .iter()
+        .flatten()
+        .map(|s| imp.value(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{e} (concatenating constants with computed values)"))?;
+    let first = vs.first().ok_or("needs at least one input")?;
+    let a = axis(ctx.attrs.int("axis")?.ok_or("attribute axis is required")?, imp.ty(*first).rank())?;
+    if vs.len() == 1 {
+        return Ok(vec![Sym::Value(*first)]);
+    }
+    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Concat { axis: a }, &vs)?)])
+}
+
+pub fn pad(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let v = imp.value(arg(inputs, 0)?)?;
+    let rank = imp.ty(v).rank();
+    let mode = ctx.attrs.string("mode")?.unwrap_or_else(|| "constant".into());
+    if mode != "constant" {
+        return Err(format!("mode {mode:?} is not supported (only \"constant\")"));
+    }
+    let (pads, value) = if ctx.opset < 11 {
+        (ctx.attrs.ints("pads")?.ok_or("attribute pads is required")?, ctx.attrs.float_or("value", 0.0)?)
+    } else {
+        let value = match opt_const(inputs, 2, "constant_value")? {
+            Some(t) => t.scalar().ok_or("constant_value must be a scalar")?,
+            None => 0.0,
+        };
+        (konst(inputs, 1, "pads")?.ints()?, value)
+    };
+    let axes: Vec<usize> = match opt_const(inputs, 3, "axes")? {
+        Some(t) => t.ints()?.iter().map(|&a| axis(a, rank)).collect::<Result<_, _>>()?,
+        None => (0..rank).collect(),
+    };
+    if pads.len() != 2 * axes.len() {
+        return Err(format!("{} pads for {} axes", pads.len(), axes.len()));
+    }
+    if pads.iter().any(|&p| p < 0) {
+        return Err(format!("negative pads {pads:?} (cropping) are not supported"));
+    }
+    let mut full = vec![0usize; 2 * rank];
+    for (i, &a) in axes.iter().enumerate() {
+        full[a] = pads[i] as usize;
+        full[rank + a] = pads[axes.len() + i] as usize;
+    }
+    if full.iter().all(|&p| p == 0) {
+        return Ok(vec![Sym::Value(v)]);
+    }
+    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Pad { pads: full, value }, &[v])?)])
+}
+
+/// Identity, Dropout (inference: identity; its mask output is not computed) and Cast between
+/// float types pass their operand through.
+pub fn identity(_imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let x = arg(inputs, 0)?.clone();
+    match ctx.node.op_type() {
+        "Cast" => {
+            let to = DataType::try_from(ctx.attrs.int("to")?.ok_or("attribute to is required")? as i32).unwrap_or(DataType::Undefined);
+            if !matches!(to, DataType::Float | DataType::Double | DataType::Float16) {
+                return Err(format!("cast of a computed value to {} is not supported (only float to float)", to.as_str_name()));
+            }
+        }
+        "Dropout" => {
+            if let Some(t) = opt_const(inputs, 2, "training_mode")?
+                && t.ints()?.iter().any(|&b| b != 0)
+            {
+                return Err("training_mode = true is not supported (inference only)".into());
+            }
+        }
+        _ => {}
+    }
+    Ok(vec![x])
+}
+
+/// `Shape` of a computed value: its static shape, a compile-time constant.
+pub fn shape(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let dims = shape_of(imp, arg(inputs, 0)?)?;
+    Ok(vec![Sym::Const(super::fold::shape_slice(ctx, &dims)?)])
+}

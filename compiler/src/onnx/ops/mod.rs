@@ -1,0 +1,102 @@
+//! The operator registry: which ONNX ops lower, and to what. Split by family like tract's
+//! `onnx/src/ops`: `nn` (conv, pooling, normalisation, activations), `math` (Gemm, MatMul,
+//! elementwise arithmetic and polynomials), `array` (data movement), `post` (client-side
+//! post-processing), and `fold` (compile-time evaluation of constant subgraphs).
+
+mod array;
+mod fold;
+mod math;
+mod nn;
+mod post;
+
+use super::consts::CTensor;
+use super::import::{Ctx, Importer, Sym};
+
+type Lowering = fn(&mut Importer, &Ctx, &[Option<Sym>]) -> Result<Vec<Sym>, String>;
+
+/// The lowering of an op type, if Veil supports it.
+fn lowering(op: &str) -> Option<Lowering> {
+    Some(match op {
+        "Conv" => nn::conv,
+        "MaxPool" | "GlobalMaxPool" => nn::max_pool,
+        "AveragePool" | "GlobalAveragePool" => nn::avg_pool,
+        "BatchNormalization" => nn::batch_norm,
+        "Relu" => nn::relu,
+        "LeakyRelu" => nn::leaky_relu,
+        "Clip" => nn::clip,
+        "Gemm" => math::gemm,
+        "MatMul" => math::matmul,
+        "Add" | "Sub" | "Mul" | "Div" => math::arith,
+        "Neg" => math::neg,
+        "Flatten" => array::flatten,
+        "Reshape" => array::reshape,
+        "Squeeze" => array::squeeze,
+        "Unsqueeze" => array::unsqueeze,
+        "Transpose" => array::transpose,
+        "Concat" => array::concat,
+        "Pad" => array::pad,
+        "Identity" | "Dropout" | "Cast" => array::identity,
+        "Shape" => array::shape,
+        "Softmax" | "LogSoftmax" => post::softmax,
+        "ArgMax" => post::argmax,
+        _ if fold::FOLD_ONLY.contains(&op) => fold::only_constants,
+        _ => return None,
+    })
+}
+
+pub fn is_supported(op: &str) -> bool {
+    lowering(op).is_some()
+}
+
+/// Why an op type is not supported, for the error message.
+pub fn unsupported_reason(op: &str) -> String {
+    const NO_PROTOCOL: &[&str] = &[
+        "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Reciprocal", "Erf", "Gelu", "HardSigmoid", "HardSwish", "Elu",
+        "Selu", "Softplus", "Softsign", "LayerNormalization", "InstanceNormalization", "GroupNormalization",
+        "LRN", "ReduceMax", "ReduceMin", "ReduceMean", "ReduceSum", "TopK", "Max", "Min", "Abs", "Pow",
+    ];
+    if NO_PROTOCOL.contains(&op) {
+        "not supported: Veil has no sound two-party protocol for it (supported non-linearities: Relu, LeakyRelu, Clip, MaxPool, polynomials)".into()
+    } else {
+        "not supported".into()
+    }
+}
+
+/// Lowers one node whose operands are all available.
+pub fn lower(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let op = ctx.node.op_type();
+    let f = lowering(op).ok_or_else(|| unsupported_reason(op))?;
+    let all_const = inputs.iter().all(|s| matches!(s, None | Some(Sym::Const(_))));
+    if all_const && fold::can_fold(op) {
+        return fold::fold(ctx, inputs).map(|t| vec![Sym::Const(t)]);
+    }
+    f(imp, ctx, inputs)
+}
+
+/// Operand `i`, required.
+fn arg<'a>(inputs: &'a [Option<Sym>], i: usize) -> Result<&'a Sym, String> {
+    inputs.get(i).and_then(Option::as_ref).ok_or_else(|| format!("input {i} is required"))
+}
+
+/// Operand `i` as a compile-time tensor, if present; an error if present but computed at run time.
+fn opt_const<'a>(inputs: &'a [Option<Sym>], i: usize, what: &str) -> Result<Option<&'a CTensor>, String> {
+    match inputs.get(i).and_then(Option::as_ref) {
+        None => Ok(None),
+        Some(Sym::Const(t)) => Ok(Some(t)),
+        Some(_) => Err(format!("{what} (input {i}) must be a constant (an initializer or foldable), not computed from the model input")),
+    }
+}
+
+/// Operand `i` as a compile-time tensor, required.
+fn konst<'a>(inputs: &'a [Option<Sym>], i: usize, what: &str) -> Result<&'a CTensor, String> {
+    opt_const(inputs, i, what)?.ok_or_else(|| format!("{what} (input {i}) is required"))
+}
+
+/// A possibly negative axis normalised against `rank`.
+fn axis(a: i64, rank: usize) -> Result<usize, String> {
+    let r = rank as i64;
+    if a < -r || a >= r {
+        return Err(format!("axis {a} is out of range for rank {rank}"));
+    }
+    Ok(if a < 0 { (a + r) as usize } else { a as usize })
+}

@@ -1,0 +1,171 @@
+//! Convolution, pooling, batch normalisation and the ReLU family.
+
+use veil_ir::{Op, Window2d};
+
+use super::{arg, konst, opt_const};
+use crate::onnx::import::{Ctx, Importer, Sym};
+
+/// The 2-D window of a Conv or pool node over input spatial size `hw`. Returns the window and,
+/// with `ceil_mode`, how many extra end pads stand in for the overhanging last window.
+fn window(ctx: &Ctx, hw: [usize; 2], kernel: [usize; 2], ceil_mode: bool) -> Result<(Window2d, [usize; 2]), String> {
+    let two = |name: &str, default: usize| -> Result<[usize; 2], String> {
+        match ctx.attrs.usizes(name)? {
+            None => Ok([default; 2]),
+            Some(v) => <[usize; 2]>::try_from(v.as_slice()).map_err(|_| format!("attribute {name} must have 2 values for a 2-D op, got {v:?}")),
+        }
+    };
+    let strides = two("strides", 1)?;
+    let dilations = two("dilations", 1)?;
+    if strides.contains(&0) || dilations.contains(&0) || kernel.contains(&0) {
+        return Err("kernel, strides and dilations must be positive".into());
+    }
+    let auto_pad = ctx.attrs.string("auto_pad")?.unwrap_or_else(|| "NOTSET".into());
+    let mut pads = [0usize; 4];
+    match auto_pad.as_str() {
+        "NOTSET" => {
+            if let Some(p) = ctx.attrs.usizes("pads")? {
+                pads = <[usize; 4]>::try_from(p.as_slice()).map_err(|_| format!("attribute pads must have 4 values, got {p:?}"))?;
+            }
+        }
+        "VALID" => {}
+        "SAME_UPPER" | "SAME_LOWER" => {
+            for a in 0..2 {
+                let out = hw[a].div_ceil(strides[a]);
+                let span = dilations[a] * (kernel[a] - 1) + 1;
+                let total = ((out - 1) * strides[a] + span).saturating_sub(hw[a]);
+                let (small, big) = (total / 2, total - total / 2);
+                (pads[a], pads[a + 2]) = if auto_pad == "SAME_UPPER" { (small, big) } else { (big, small) };
+            }
+        }
+        other => return Err(format!("auto_pad {other:?} is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")),
+    }
+    let mut extra = [0usize; 2];
+    if ceil_mode {
+        for a in 0..2 {
+            let padded = hw[a] + pads[a] + pads[a + 2];
+            let span = dilations[a] * (kernel[a] - 1) + 1;
+            let Some(room) = padded.checked_sub(span) else { continue };
+            let mut out = room.div_ceil(strides[a]) + 1;
+            // The last window must start inside the input or its begin padding.
+            if (out - 1) * strides[a] >= hw[a] + pads[a] {
+                out -= 1;
+            }
+            extra[a] = ((out - 1) * strides[a] + span).saturating_sub(padded);
+            pads[a + 2] += extra[a];
+        }
+    }
+    Ok((Window2d { kernel, strides, pads, dilations }, extra))
+}
+
+fn image(imp: &mut Importer, x: &Sym) -> Result<(veil_ir::ValueId, [usize; 4]), String> {
+    let v = imp.value(x)?;
+    match imp.ty(v).shape[..] {
+        [n, c, h, w] => Ok((v, [n, c, h, w])),
+        ref s => Err(format!("only 2-D images [N, C, H, W] are supported, got input shape {s:?}")),
+    }
+}
+
+fn kernel_attr(ctx: &Ctx) -> Result<Option<[usize; 2]>, String> {
+    ctx.attrs
+        .usizes("kernel_shape")?
+        .map(|k| <[usize; 2]>::try_from(k.as_slice()).map_err(|_| format!("only 2-D kernels are supported, got kernel_shape {k:?}")))
+        .transpose()
+}
+
+pub fn conv(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let (x, [_, c, h, w]) = image(imp, arg(inputs, 0)?)?;
+    let wt = konst(inputs, 1, "weight")?;
+    let [m, cg, kh, kw] = wt.shape[..] else {
+        return Err(format!("only 2-D convolution is supported, got weight shape {:?}", wt.shape));
+    };
+    if let Some(k) = kernel_attr(ctx)?
+        && k != [kh, kw]
+    {
+        return Err(format!("kernel_shape {k:?} does not match weight shape {:?}", wt.shape));
+    }
+    let groups = usize::try_from(ctx.attrs.int_or("group", 1)?).map_err(|_| "group must be positive".to_string())?;
+    if groups == 0 || c != cg * groups {
+        return Err(format!("weight {:?} with group = {groups} does not fit {c} input channels", wt.shape));
+    }
+    let (window, _) = window(ctx, [h, w], [kh, kw], false)?;
+    let weight = imp.weight(&format!("{}.weight", ctx.name), wt.shape.clone(), wt.floats());
+    let bias = match opt_const(inputs, 2, "bias")? {
+        Some(b) if b.len() == m => Some(imp.weight(&format!("{}.bias", ctx.name), vec![m], b.floats())),
+        Some(b) => return Err(format!("bias has shape {:?}, expected [{m}]", b.shape)),
+        None => None,
+    };
+    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Conv2d { weight, bias, window, groups }, &[x])?)])
+}
+
+fn pool_window(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<(veil_ir::ValueId, Window2d, [usize; 2]), String> {
+    let (x, [_, _, h, w]) = image(imp, arg(inputs, 0)?)?;
+    if ctx.node.op_type().starts_with("Global") {
+        return Ok((x, Window2d { kernel: [h, w], strides: [1, 1], pads: [0; 4], dilations: [1, 1] }, [0, 0]));
+    }
+    let kernel = kernel_attr(ctx)?.ok_or("attribute kernel_shape is required")?;
+    let ceil = ctx.attrs.int_or("ceil_mode", 0)? != 0;
+    let (win, extra) = window(ctx, [h, w], kernel, ceil)?;
+    Ok((x, win, extra))
+}
+
+pub fn max_pool(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let (x, window, _) = pool_window(imp, ctx, inputs)?;
+    // Extra end pads are never selected by a max, so they model ceil_mode exactly.
+    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::MaxPool { window }, &[x])?)])
+}
+
+pub fn avg_pool(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let (x, window, extra) = pool_window(imp, ctx, inputs)?;
+    let count_include_pad = ctx.attrs.int_or("count_include_pad", 0)? != 0;
+    if count_include_pad && extra != [0, 0] {
+        return Err("ceil_mode = 1 with count_include_pad = 1 and an overhanging last window is not supported".into());
+    }
+    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::AvgPool { window, count_include_pad }, &[x])?)])
+}
+
+pub fn batch_norm(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    if ctx.attrs.int_or("training_mode", 0)? != 0 {
+        return Err("training_mode = 1 is not supported (inference only)".into());
+    }
+    let x = imp.value(arg(inputs, 0)?)?;
+    let epsilon = ctx.attrs.float_or("epsilon", 1e-5)?;
+    let mut k = [None; 4];
+    for (i, what) in ["scale", "bias", "mean", "var"].iter().enumerate() {
+        let t = konst(inputs, i + 1, what)?;
+        k[i] = Some(imp.weight(&format!("{}.{what}", ctx.name), t.shape.clone(), t.floats()));
+    }
+    let [Some(scale), Some(bias), Some(mean), Some(var)] = k else { unreachable!("all four set above") };
+    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::BatchNorm { scale, bias, mean, var, epsilon }, &[x])?)])
+}
+
+pub fn relu(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let x = imp.value(arg(inputs, 0)?)?;
+    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Relu, &[x])?)])
+}
+
+pub fn leaky_relu(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let x = imp.value(arg(inputs, 0)?)?;
+    let alpha = ctx.attrs.float_or("alpha", 0.01)?;
+    let op = if alpha == 0.0 { Op::Relu } else { Op::LeakyRelu { alpha } };
+    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), op, &[x])?)])
+}
+
+pub fn clip(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let x = imp.value(arg(inputs, 0)?)?;
+    let bound = |i: usize, name: &str| -> Result<Option<f32>, String> {
+        let v = if ctx.opset < 11 {
+            ctx.attrs.float(name)?
+        } else {
+            opt_const(inputs, i, name)?.map(|t| t.scalar().ok_or(format!("{name} must be a scalar"))).transpose()?
+        };
+        // Exporters spell "no bound" as ±inf or the float extremes.
+        Ok(v.filter(|b| b.is_finite() && b.abs() < f32::MAX))
+    };
+    let (min, max) = (bound(1, "min")?, bound(2, "max")?);
+    let op = match (min, max) {
+        (None, None) => return Ok(vec![Sym::Value(x)]),
+        (Some(m), None) if m == 0.0 => Op::Relu,
+        _ => Op::Clip { min, max },
+    };
+    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), op, &[x])?)])
+}

@@ -1,0 +1,101 @@
+//! The float interpreter.
+
+use super::EvalError;
+use super::kernels;
+use crate::graph::Graph;
+use crate::op::{Const, Op};
+use crate::tensor::Tensor;
+
+/// Runs a verified float graph on `inputs` (one per graph input, in order) and returns the graph
+/// outputs in order.
+pub fn run_float(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError> {
+    if inputs.len() != g.inputs.len() {
+        return Err(EvalError::InputCount { expected: g.inputs.len(), got: inputs.len() });
+    }
+    let mut env: Vec<Option<Tensor>> = vec![None; g.values.len()];
+    for (index, (&v, t)) in g.inputs.iter().zip(inputs).enumerate() {
+        let value = &g.values[v];
+        if t.shape != value.ty.shape {
+            return Err(EvalError::InputShape {
+                index,
+                name: value.name.clone(),
+                expected: value.ty.shape.clone(),
+                got: t.shape.clone(),
+            });
+        }
+        if let Some(at) = t.data.iter().position(|x| !x.is_finite()) {
+            return Err(EvalError::NonFinite { index, name: value.name.clone(), at });
+        }
+        env[v.index()] = Some(t.clone());
+    }
+    let data = |c: Const| -> Result<&[f32], EvalError> {
+        let k = &g.consts[c];
+        if k.data.len() != k.shape.iter().product::<usize>() {
+            return Err(EvalError::MissingConstant { name: k.name.clone() });
+        }
+        Ok(&k.data)
+    };
+    for (_, node) in g.live_nodes() {
+        let args: Vec<&Tensor> =
+            node.inputs.iter().map(|v| env[v.index()].as_ref().expect("verified: operands defined earlier")).collect();
+        let x = args[0];
+        let map = |f: &dyn Fn(f32) -> f32| Tensor { shape: x.shape.clone(), data: x.data.iter().map(|&v| f(v)).collect() };
+        let out = match &node.op {
+            Op::Dense { weight, bias } => {
+                let n = g.consts[*weight].shape[0];
+                kernels::dense(x, data(*weight)?, n, bias.map(data).transpose()?)
+            }
+            Op::Conv2d { weight, bias, window, groups } => {
+                let m = g.consts[*weight].shape[0];
+                kernels::conv2d(x, data(*weight)?, m, bias.map(data).transpose()?, window, *groups)
+            }
+            Op::Affine { scale, shift } => {
+                let mut y = x.clone();
+                if let Some(s) = scale {
+                    let (d, at) = (data(*s)?, kernels::broadcast_index(&g.consts[*s].shape, &x.shape));
+                    y.data.iter_mut().enumerate().for_each(|(i, v)| *v *= d[at(i)]);
+                }
+                if let Some(s) = shift {
+                    let (d, at) = (data(*s)?, kernels::broadcast_index(&g.consts[*s].shape, &x.shape));
+                    y.data.iter_mut().enumerate().for_each(|(i, v)| *v += d[at(i)]);
+                }
+                y
+            }
+            Op::BatchNorm { scale, bias, mean, var, epsilon } => {
+                let (s, b, m, v) = (data(*scale)?, data(*bias)?, data(*mean)?, data(*var)?);
+                let c = x.shape[1];
+                let inner: usize = x.shape[2..].iter().product();
+                let mut y = x.clone();
+                for (i, e) in y.data.iter_mut().enumerate() {
+                    let ch = (i / inner) % c;
+                    let norm = (*e as f64 - m[ch] as f64) / (v[ch] as f64 + *epsilon as f64).sqrt();
+                    *e = (norm * s[ch] as f64 + b[ch] as f64) as f32;
+                }
+                y
+            }
+            Op::Add | Op::Sub => {
+                let sign = if matches!(node.op, Op::Add) { 1.0 } else { -1.0 };
+                let data = x.data.iter().zip(&args[1].data).map(|(a, b)| a + sign * b).collect();
+                Tensor { shape: x.shape.clone(), data }
+            }
+            Op::Relu => map(&|v| v.max(0.0)),
+            Op::LeakyRelu { alpha } => map(&|v| if v >= 0.0 { v } else { alpha * v }),
+            Op::Clip { min, max } => map(&|v| v.max(min.unwrap_or(f32::NEG_INFINITY)).min(max.unwrap_or(f32::INFINITY))),
+            Op::Poly { coeffs } => map(&|v| coeffs.iter().rev().fold(0f64, |acc, &c| acc * v as f64 + c as f64) as f32),
+            Op::MaxPool { window } => kernels::pool(x, window, None),
+            Op::AvgPool { window, count_include_pad } => kernels::pool(x, window, Some(*count_include_pad)),
+            Op::Reshape { shape } => Tensor { shape: shape.clone(), data: x.data.clone() },
+            Op::Transpose { perm } => kernels::transpose(x, perm),
+            Op::Concat { axis } => kernels::concat(&args, *axis),
+            Op::Pad { pads, value } => kernels::pad(x, pads, *value),
+            Op::Reveal => x.clone(),
+            Op::Softmax { axis, coerce_2d } => kernels::softmax(x, *axis, *coerce_2d, false),
+            Op::LogSoftmax { axis, coerce_2d } => kernels::softmax(x, *axis, *coerce_2d, true),
+            Op::ArgMax { axis, keepdims, select_last_index } => {
+                kernels::argmax(x, *axis, *keepdims, *select_last_index)
+            }
+        };
+        env[node.output.index()] = Some(out);
+    }
+    Ok(g.outputs.iter().map(|v| env[v.index()].clone().expect("verified: outputs are live")).collect())
+}

@@ -1,0 +1,203 @@
+//! Float kernels of the reference interpreter, one function per op family.
+//!
+//! Sums accumulate in f64 so the reference is at least as accurate as any float runtime.
+
+use crate::op::Window2d;
+use crate::tensor::{Tensor, strides};
+
+/// `y[.., n] = Σ_k x[.., k] w[n, k] + b[n]`.
+pub fn dense(x: &Tensor, w: &[f32], n: usize, b: Option<&[f32]>) -> Tensor {
+    let k = *x.shape.last().expect("dense input has rank ≥ 1");
+    let rows = x.data.len() / k.max(1);
+    let mut shape = x.shape.clone();
+    *shape.last_mut().expect("rank ≥ 1") = n;
+    let mut out = Vec::with_capacity(rows * n);
+    for r in 0..rows {
+        let xr = &x.data[r * k..(r + 1) * k];
+        for j in 0..n {
+            let wr = &w[j * k..(j + 1) * k];
+            let acc: f64 = xr.iter().zip(wr).map(|(&a, &b)| a as f64 * b as f64).sum();
+            out.push((acc + b.map_or(0.0, |b| b[j] as f64)) as f32);
+        }
+    }
+    Tensor { shape, data: out }
+}
+
+/// Input coordinate of output position `o`, kernel tap `k` on spatial axis `a`, or `None` in padding.
+fn tap(w: &Window2d, a: usize, o: usize, k: usize, size: usize) -> Option<usize> {
+    let i = (o * w.strides[a] + k * w.dilations[a]).checked_sub(w.pads[a])?;
+    (i < size).then_some(i)
+}
+
+/// ONNX `Conv` over `[N, C, H, W]` with weight `[M, C/g, kh, kw]`.
+pub fn conv2d(x: &Tensor, wt: &[f32], m: usize, b: Option<&[f32]>, win: &Window2d, groups: usize) -> Tensor {
+    let [n, c, h, wd] = x.shape[..] else { unreachable!("verified: conv input is 4-D") };
+    let [oh, ow] = win.output_hw([h, wd]).expect("verified: window fits");
+    let [kh, kw] = win.kernel;
+    let (cg, mg) = (c / groups, m / groups);
+    let mut out = vec![0f32; n * m * oh * ow];
+    let mut acc = vec![0f64; oh * ow];
+    for bn in 0..n {
+        for oc in 0..m {
+            let g = oc / mg;
+            acc.iter_mut().for_each(|a| *a = b.map_or(0.0, |b| b[oc] as f64));
+            for ic in 0..cg {
+                let xc = &x.data[((bn * c) + g * cg + ic) * h * wd..][..h * wd];
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let wv = wt[((oc * cg + ic) * kh + ky) * kw + kx] as f64;
+                        for oy in 0..oh {
+                            let Some(iy) = tap(win, 0, oy, ky, h) else { continue };
+                            for ox in 0..ow {
+                                if let Some(ix) = tap(win, 1, ox, kx, wd) {
+                                    acc[oy * ow + ox] += wv * xc[iy * wd + ix] as f64;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let dst = &mut out[(bn * m + oc) * oh * ow..][..oh * ow];
+            dst.iter_mut().zip(&acc).for_each(|(d, a)| *d = *a as f32);
+        }
+    }
+    Tensor { shape: vec![n, m, oh, ow], data: out }
+}
+
+/// Max or mean pooling over each window of `[N, C, H, W]`.
+pub fn pool(x: &Tensor, win: &Window2d, avg: Option<bool>) -> Tensor {
+    let [n, c, h, wd] = x.shape[..] else { unreachable!("verified: pool input is 4-D") };
+    let [oh, ow] = win.output_hw([h, wd]).expect("verified: window fits");
+    let mut out = Vec::with_capacity(n * c * oh * ow);
+    for plane in x.data.chunks_exact(h * wd) {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (mut max, mut sum, mut count) = (f32::NEG_INFINITY, 0f64, 0usize);
+                for ky in 0..win.kernel[0] {
+                    for kx in 0..win.kernel[1] {
+                        if let (Some(iy), Some(ix)) = (tap(win, 0, oy, ky, h), tap(win, 1, ox, kx, wd)) {
+                            let v = plane[iy * wd + ix];
+                            max = max.max(v);
+                            sum += v as f64;
+                            count += 1;
+                        }
+                    }
+                }
+                out.push(match avg {
+                    None => max,
+                    Some(true) => (sum / (win.kernel[0] * win.kernel[1]) as f64) as f32,
+                    Some(false) => (sum / count.max(1) as f64) as f32,
+                });
+            }
+        }
+    }
+    Tensor { shape: vec![n, c, oh, ow], data: out }
+}
+
+/// For each element of a tensor of `shape`, the index into a constant of `cshape` broadcast to it.
+pub fn broadcast_index(cshape: &[usize], shape: &[usize]) -> impl Fn(usize) -> usize {
+    let off = shape.len() - cshape.len();
+    let cs = strides(cshape);
+    let xs = strides(shape);
+    let dims: Vec<(usize, usize, usize)> = (0..cshape.len())
+        .filter(|&i| cshape[i] != 1)
+        .map(|i| (xs[off + i], shape[off + i], cs[i]))
+        .collect();
+    move |flat| dims.iter().map(|&(xs, n, cs)| (flat / xs) % n * cs).sum()
+}
+
+/// `out[axis-major order]`: permutes axes so output axis `i` is input axis `perm[i]`.
+pub fn transpose(x: &Tensor, perm: &[usize]) -> Tensor {
+    let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
+    let xs = strides(&x.shape);
+    let os = strides(&shape);
+    let data = (0..x.data.len())
+        .map(|flat| {
+            let src: usize = (0..shape.len()).map(|i| (flat / os[i]) % shape[i] * xs[perm[i]]).sum();
+            x.data[src]
+        })
+        .collect();
+    Tensor { shape, data }
+}
+
+/// Concatenation along `axis`.
+pub fn concat(xs: &[&Tensor], axis: usize) -> Tensor {
+    let mut shape = xs[0].shape.clone();
+    shape[axis] = xs.iter().map(|t| t.shape[axis]).sum();
+    let outer: usize = shape[..axis].iter().product();
+    let mut data = Vec::with_capacity(shape.iter().product());
+    for o in 0..outer {
+        for t in xs {
+            let inner: usize = t.shape[axis..].iter().product();
+            data.extend_from_slice(&t.data[o * inner..(o + 1) * inner]);
+        }
+    }
+    Tensor { shape, data }
+}
+
+/// Constant padding: `pads[i]` before and `pads[rank + i]` after axis `i`.
+pub fn pad(x: &Tensor, pads: &[usize], value: f32) -> Tensor {
+    let r = x.shape.len();
+    let shape: Vec<usize> = (0..r).map(|i| x.shape[i] + pads[i] + pads[r + i]).collect();
+    let os = strides(&shape);
+    let xs = strides(&x.shape);
+    let mut out = vec![value; shape.iter().product()];
+    for (flat, &v) in x.data.iter().enumerate() {
+        let dst: usize = (0..r).map(|i| ((flat / xs[i]) % x.shape[i] + pads[i]) * os[i]).sum();
+        out[dst] = v;
+    }
+    Tensor { shape, data: out }
+}
+
+/// Splits `shape` around the reduced axes into `(outer, reduced, inner)` sizes.
+fn reduce_split(shape: &[usize], axis: usize, to_end: bool) -> (usize, usize, usize) {
+    let outer = shape[..axis].iter().product();
+    if to_end {
+        (outer, shape[axis..].iter().product(), 1)
+    } else {
+        (outer, shape[axis], shape[axis + 1..].iter().product())
+    }
+}
+
+/// Softmax (or log-softmax) over `axis`, or over all axes from `axis` on with `to_end`.
+pub fn softmax(x: &Tensor, axis: usize, to_end: bool, log: bool) -> Tensor {
+    let (outer, n, inner) = reduce_split(&x.shape, axis, to_end);
+    let mut out = x.data.clone();
+    for o in 0..outer {
+        for i in 0..inner {
+            let idx = |j: usize| (o * n + j) * inner + i;
+            let max = (0..n).map(|j| x.data[idx(j)]).fold(f32::NEG_INFINITY, f32::max) as f64;
+            let sum: f64 = (0..n).map(|j| (x.data[idx(j)] as f64 - max).exp()).sum();
+            for j in 0..n {
+                let z = x.data[idx(j)] as f64 - max;
+                out[idx(j)] = if log { (z - sum.ln()) as f32 } else { (z.exp() / sum) as f32 };
+            }
+        }
+    }
+    Tensor { shape: x.shape.clone(), data: out }
+}
+
+/// Index of the maximum along `axis` (first or last occurrence), as exact floats.
+pub fn argmax(x: &Tensor, axis: usize, keepdims: bool, last: bool) -> Tensor {
+    let (outer, n, inner) = reduce_split(&x.shape, axis, false);
+    let mut data = Vec::with_capacity(outer * inner);
+    for o in 0..outer {
+        for i in 0..inner {
+            let mut best = 0;
+            for j in 1..n {
+                let (v, b) = (x.data[(o * n + j) * inner + i], x.data[(o * n + best) * inner + i]);
+                if v > b || (last && v == b) {
+                    best = j;
+                }
+            }
+            data.push(best as f32);
+        }
+    }
+    let mut shape = x.shape.clone();
+    if keepdims {
+        shape[axis] = 1;
+    } else {
+        shape.remove(axis);
+    }
+    Tensor { shape, data }
+}

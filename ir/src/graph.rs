@@ -1,0 +1,126 @@
+//! The graph: values, nodes, constants, and the execution order.
+
+use serde::{Deserialize, Serialize};
+
+use crate::arena::{Arena, Handle};
+use crate::op::{Const, Constant, Op};
+use crate::types::{Domain, TensorType};
+
+/// Handle of a [`Value`] (printed `%k`).
+pub type ValueId = Handle<Value>;
+/// Handle of a [`Node`].
+pub type NodeId = Handle<Node>;
+
+/// Where a value comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Def {
+    /// The `i`-th graph input.
+    Input(usize),
+    /// The output of a node.
+    Node(NodeId),
+}
+
+/// A tensor value in SSA form: defined once, by a graph input or a node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Value {
+    /// Name from the model (ONNX value name) or made up by the pass that created it; unique.
+    pub name: String,
+    pub ty: TensorType,
+    pub domain: Domain,
+    pub def: Def,
+}
+
+/// One operation applied to values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// Name from the model (ONNX node name, or `<OpType>_<index>` when the exporter gave none).
+    pub name: String,
+    pub op: Op,
+    pub inputs: Vec<ValueId>,
+    pub output: ValueId,
+}
+
+/// A whole model.
+///
+/// Invariants (checked by [`crate::verify`]): see that module's doc.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Graph {
+    pub name: String,
+    pub values: Arena<Value>,
+    pub nodes: Arena<Node>,
+    pub consts: Arena<Constant>,
+    /// Graph inputs, in the model's order (all [`Domain::Client`]).
+    pub inputs: Vec<ValueId>,
+    /// Graph outputs, in the model's order (all [`Domain::Client`]).
+    pub outputs: Vec<ValueId>,
+    /// The live nodes in execution order: every operand is defined earlier.
+    pub body: Vec<NodeId>,
+}
+
+/// A node could not be added: its operands break the op's typing or domain rule.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{op} {name:?}: {reason}")]
+pub struct BuildError {
+    pub name: String,
+    pub op: &'static str,
+    pub reason: String,
+}
+
+impl Graph {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into(), ..Self::default() }
+    }
+
+    /// Adds a client-private graph input.
+    pub fn add_input(&mut self, name: impl Into<String>, ty: TensorType) -> ValueId {
+        let v = self.values.append(Value {
+            name: name.into(),
+            ty,
+            domain: Domain::Client,
+            def: Def::Input(self.inputs.len()),
+        });
+        self.inputs.push(v);
+        v
+    }
+
+    /// Adds a constant tensor; `data` is row-major and must match `shape`.
+    pub fn add_const(&mut self, name: impl Into<String>, shape: Vec<usize>, domain: Domain, data: Vec<f32>) -> Const {
+        debug_assert_eq!(data.len(), shape.iter().product::<usize>());
+        self.consts.append(Constant { name: name.into(), shape, domain, data })
+    }
+
+    /// Appends `op` applied to `inputs` at the end of the body and returns its output, typed by
+    /// [`Op::infer`] and placed in its domain by [`Op::output_domain`].
+    pub fn add_node(
+        &mut self,
+        name: impl Into<String>,
+        output_name: impl Into<String>,
+        op: Op,
+        inputs: &[ValueId],
+    ) -> Result<ValueId, BuildError> {
+        let name = name.into();
+        let err = |reason: String| BuildError { name: name.clone(), op: op.mnemonic(), reason };
+        let tys: Vec<&TensorType> = inputs.iter().map(|&v| &self.values[v].ty).collect();
+        let ty = op.infer(&tys, &self.consts).map_err(err)?;
+        let doms: Vec<Domain> = inputs.iter().map(|&v| self.values[v].domain).collect();
+        let domain = op.output_domain(&doms, &self.consts).map_err(err)?;
+        let node = NodeId::from_index(self.nodes.len());
+        let output = self.values.append(Value { name: output_name.into(), ty, domain, def: Def::Node(node) });
+        self.nodes.append(Node { name, op, inputs: inputs.to_vec(), output });
+        self.body.push(node);
+        Ok(output)
+    }
+
+    /// The node defining `v`, if `v` is not a graph input.
+    pub fn producer(&self, v: ValueId) -> Option<&Node> {
+        match self.values[v].def {
+            Def::Node(n) => Some(&self.nodes[n]),
+            Def::Input(_) => None,
+        }
+    }
+
+    /// The live nodes in execution order.
+    pub fn live_nodes(&self) -> impl Iterator<Item = (NodeId, &Node)> {
+        self.body.iter().map(|&n| (n, &self.nodes[n]))
+    }
+}

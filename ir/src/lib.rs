@@ -1,0 +1,32 @@
+//! # Veil IR
+//!
+//! The intermediate representation every part of Veil shares: the front end produces it, the
+//! passes rewrite it, plans serialize it, and the interpreters here define what it means.
+//!
+//! - A [`Graph`] stores [`Value`]s, [`Node`]s and [`Constant`]s in [`Arena`]s addressed by
+//!   small typed [`Handle`]s (`%k` for values, `@k` for constants), plus the graph inputs, the
+//!   outputs and the `body`: the live nodes in execution order.
+//! - Every value is SSA (one definition) and carries a static [`TensorType`] (element type and
+//!   shape) and a [`Domain`] (public, client, server, or shared between the two).
+//! - [`Op`] is the closed set of operations; each variant's doc states its semantics, typing
+//!   rule and the protocols that can run it. [`Op::infer`] is the one place typing rules live.
+//! - [`verify()`] checks every invariant and reports all violations at once.
+//! - [`print`] renders the stable text form, JSON and Graphviz dot.
+//! - [`eval`] holds the reference interpreters (today: float).
+
+pub mod arena;
+pub mod eval;
+mod graph;
+pub mod npy;
+mod op;
+pub mod print;
+mod tensor;
+mod types;
+pub mod verify;
+
+pub use arena::{Arena, Handle};
+pub use graph::{BuildError, Def, Graph, Node, NodeId, Value, ValueId};
+pub use op::{Arity, Const, Constant, Op, Window2d, check_broadcast};
+pub use tensor::{Tensor, strides};
+pub use types::{Domain, ElemType, TensorType};
+pub use verify::{VerifyError, Violation, verify};

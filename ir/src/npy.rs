@@ -1,0 +1,136 @@
+//! Reading and writing `.npy` tensors: float32 or float64 in, float32 or int64 out.
+//!
+//! Reads check the header against the file size before allocating, so a corrupt header cannot
+//! cause a huge allocation; Fortran-ordered arrays are converted to row-major. Writes go to a
+//! temporary file that is renamed into place, so a failure never leaves a partial file.
+
+use std::io::Write;
+use std::path::Path;
+
+use npyz::{DType, NpyFile, Order, TypeChar, WriterBuilder};
+
+use crate::tensor::Tensor;
+use crate::types::ElemType;
+
+/// A `.npy` file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum NpyError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path} is not a valid .npy file: {reason}")]
+    Format { path: String, reason: String },
+    #[error("{path} holds {dtype} values; expected float32 or float64")]
+    DType { path: String, dtype: String },
+}
+
+/// Reads a float32 or float64 `.npy` file as an f32 tensor.
+pub fn read_npy(path: &Path) -> Result<Tensor, NpyError> {
+    let p = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| NpyError::Io { path: p.clone(), source })?;
+    decode_npy(&bytes, &p)
+}
+
+/// Decodes `.npy` bytes (`what` names the source in errors).
+pub fn decode_npy(bytes: &[u8], what: &str) -> Result<Tensor, NpyError> {
+    let fmt = |reason: String| NpyError::Format { path: what.to_string(), reason };
+    let file = NpyFile::new(bytes).map_err(|e| fmt(e.to_string()))?;
+    let DType::Plain(ts) = file.dtype() else {
+        return Err(NpyError::DType { path: what.into(), dtype: format!("{:?}", file.dtype()) });
+    };
+    let width = match (ts.type_char(), ts.size_field()) {
+        (TypeChar::Float, 4) => 4,
+        (TypeChar::Float, 8) => 8,
+        _ => return Err(NpyError::DType { path: what.into(), dtype: ts.to_string() }),
+    };
+    let shape: Vec<usize> = file.shape().iter().map(|&d| usize::try_from(d).unwrap_or(usize::MAX)).collect();
+    let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| fmt("shape overflows".into()))?;
+    if n.checked_mul(width).is_none_or(|need| need > bytes.len()) {
+        return Err(fmt(format!("header promises {n} values of {width} bytes, the file has {} bytes", bytes.len())));
+    }
+    let order = file.order();
+    let data: Vec<f32> = if width == 4 {
+        file.into_vec::<f32>().map_err(|e| fmt(e.to_string()))?
+    } else {
+        file.into_vec::<f64>().map_err(|e| fmt(e.to_string()))?.into_iter().map(|v| v as f32).collect()
+    };
+    if data.len() != n {
+        return Err(fmt(format!("expected {n} values, read {}", data.len())));
+    }
+    Ok(match order {
+        Order::C => Tensor { shape, data },
+        Order::Fortran => {
+            // Column-major data is the row-major layout of the reversed shape.
+            let rev: Vec<usize> = shape.iter().rev().copied().collect();
+            let perm: Vec<usize> = (0..shape.len()).rev().collect();
+            crate::eval::kernels::transpose(&Tensor { shape: rev, data }, &perm)
+        }
+    })
+}
+
+/// Encodes `t` as `.npy` bytes: float32, or int64 when `elem` is [`ElemType::I64`].
+pub fn encode_npy(t: &Tensor, elem: ElemType) -> Vec<u8> {
+    let shape: Vec<u64> = t.shape.iter().map(|&d| d as u64).collect();
+    let mut buf = Vec::new();
+    let result = if elem == ElemType::I64 {
+        npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&shape)
+            .writer(&mut buf)
+            .begin_nd()
+            .and_then(|mut w| w.extend(t.data.iter().map(|&v| v as i64)).and_then(|_| w.finish()))
+    } else {
+        npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&shape)
+            .writer(&mut buf)
+            .begin_nd()
+            .and_then(|mut w| w.extend(t.data.iter().copied()).and_then(|_| w.finish()))
+    };
+    result.expect("writing to a Vec cannot fail");
+    buf
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    match result.and_then(|_| std::fs::rename(&tmp, path)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_round_trip() {
+        let t = Tensor::new(vec![2, 3], vec![1.5, -2.0, 0.0, 3.25, 1e-3, -7.0]).unwrap();
+        let back = decode_npy(&encode_npy(&t, ElemType::F32), "mem").unwrap();
+        assert_eq!(back, t);
+    }
+
+    #[test]
+    fn truncated_file_is_an_error_not_an_allocation() {
+        let t = Tensor::new(vec![4, 4], vec![1.0; 16]).unwrap();
+        let bytes = encode_npy(&t, ElemType::F32);
+        let err = decode_npy(&bytes[..bytes.len() - 8], "x.npy").unwrap_err();
+        assert!(err.to_string().contains("x.npy"), "{err}");
+    }
+
+    #[test]
+    fn int64_is_rejected_as_input() {
+        let t = Tensor::new(vec![2], vec![1.0, 2.0]).unwrap();
+        let err = decode_npy(&encode_npy(&t, ElemType::I64), "labels.npy").unwrap_err();
+        assert!(matches!(err, NpyError::DType { .. }), "{err}");
+    }
+}

@@ -1,0 +1,406 @@
+//! The closed set of IR operations, with their semantics and typing rules.
+//!
+//! Every op has one output. Layout conventions are ONNX's: images are `[N, C, H, W]`, 2-D pads
+//! are `[h_begin, w_begin, h_end, w_end]`. Constants (`@k`) are referenced by handle; they live in
+//! [`crate::Graph::consts`] and never travel in a plan.
+//!
+//! "Protocols" in each variant's doc says which two-party protocols can run it (PROTOCOLS.md):
+//! HE (linear, offline) + local plaintext online, SS (local on additive shares), GC (garbled
+//! circuit), or client-side (after [`Op::Reveal`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::arena::{Arena, Handle};
+use crate::types::{Domain, ElemType, TensorType};
+
+/// A constant tensor: weights (server-private) or public parameters.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Constant {
+    /// Name from the model (ONNX initializer name), for dumps and errors.
+    pub name: String,
+    pub shape: Vec<usize>,
+    /// [`Domain::Server`] for weights, [`Domain::Public`] for values the plan may carry.
+    pub domain: Domain,
+    /// Row-major values; `shape.iter().product()` of them. Never serialized with the graph:
+    /// the weights file carries server constants.
+    #[serde(skip)]
+    pub data: Vec<f32>,
+}
+
+impl std::fmt::Debug for Constant {
+    /// Redacted: weight values never reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Constant")
+            .field("name", &self.name)
+            .field("shape", &self.shape)
+            .field("domain", &self.domain)
+            .field("data", &format_args!("<{} values>", self.data.len()))
+            .finish()
+    }
+}
+
+/// Handle of a [`Constant`] (printed `@k`).
+pub type Const = Handle<Constant>;
+
+/// Sliding-window geometry over the two spatial axes of an `[N, C, H, W]` tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Window2d {
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    /// `[h_begin, w_begin, h_end, w_end]`.
+    pub pads: [usize; 4],
+    pub dilations: [usize; 2],
+}
+
+impl Window2d {
+    /// Output spatial size for input `[h, w]`, or an error if the window does not fit.
+    pub fn output_hw(&self, hw: [usize; 2]) -> Result<[usize; 2], String> {
+        let mut out = [0; 2];
+        for a in 0..2 {
+            let padded = hw[a] + self.pads[a] + self.pads[a + 2];
+            let span = self.dilations[a] * (self.kernel[a].max(1) - 1) + 1;
+            if self.strides[a] == 0 || self.dilations[a] == 0 || self.kernel[a] == 0 {
+                return Err("kernel, strides and dilations must be positive".into());
+            }
+            if span > padded {
+                return Err(format!(
+                    "window of extent {span} does not fit padded input of size {padded} on spatial axis {a}"
+                ));
+            }
+            out[a] = (padded - span) / self.strides[a] + 1;
+        }
+        Ok(out)
+    }
+}
+
+/// An IR operation. See the module doc for conventions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    /// `y[.., n] = Σ_k x[.., k] · weight[n, k] + bias[n]`: a matrix product over the last axis.
+    /// `weight` is `[N, K]`, `bias` `[N]`. Output shape: the input's with the last axis `N`.
+    /// Protocols: HE offline, local online.
+    Dense { weight: Const, bias: Option<Const> },
+    /// 2-D convolution (ONNX `Conv`, cross-correlation). Input `[N, C, H, W]`, `weight`
+    /// `[M, C / groups, kh, kw]`, `bias` `[M]`, output `[N, M, H', W']` with `H'`, `W'` from
+    /// [`Window2d::output_hw`]; zero padding. `groups` divides `C` and `M`.
+    /// Protocols: HE offline, local online.
+    Conv2d { weight: Const, bias: Option<Const>, window: Window2d, groups: usize },
+    /// `y = x · scale + shift`, each constant broadcast to `x`'s shape by ONNX (numpy) rules
+    /// without changing it. At least one of the two is present.
+    /// Protocols: local on shares (the scale is a public or server-side constant: HE when secret).
+    Affine { scale: Option<Const>, shift: Option<Const> },
+    /// Inference-mode batch normalisation over axis 1:
+    /// `y = (x − mean[c]) / sqrt(var[c] + epsilon) · scale[c] + bias[c]`. All four constants are
+    /// `[C]`; input rank ≥ 2. Folded away by the `fold_batchnorm` pass.
+    BatchNorm { scale: Const, bias: Const, mean: Const, var: Const, epsilon: f32 },
+    /// Elementwise `a + b` of two values of the same shape. Protocols: local on shares.
+    Add,
+    /// Elementwise `a − b` of two values of the same shape. Protocols: local on shares.
+    Sub,
+    /// Elementwise `max(x, 0)`. Protocols: GC (exact), or a stochastic / polynomial substitute.
+    Relu,
+    /// Elementwise `x ≥ 0 ? x : alpha · x`. Protocols: GC.
+    LeakyRelu { alpha: f32 },
+    /// Elementwise clamp to `[min, max]` (either bound may be absent). Protocols: GC.
+    Clip { min: Option<f32>, max: Option<f32> },
+    /// Elementwise polynomial `Σ_i coeffs[i] · x^i` (ascending powers), degree ≥ 2.
+    /// Protocols: SS with Beaver squares / triples.
+    Poly { coeffs: Vec<f32> },
+    /// Max over each window, padding never selected. Input `[N, C, H, W]`, output `[N, C, H', W']`.
+    /// Protocols: GC comparison tree.
+    MaxPool { window: Window2d },
+    /// Mean over each window. With `count_include_pad` the divisor is the full kernel size,
+    /// otherwise the number of non-padding elements. Input `[N, C, H, W]`.
+    /// Protocols: local sum on shares plus a public rescale.
+    AvgPool { window: Window2d, count_include_pad: bool },
+    /// Same elements, row-major order, in shape `shape` (equal element count).
+    /// Protocols: local (data movement).
+    Reshape { shape: Vec<usize> },
+    /// Axis permutation: output axis `i` is input axis `perm[i]`. Protocols: local.
+    Transpose { perm: Vec<usize> },
+    /// Concatenation of all inputs (≥ 1, same rank, equal except on `axis`) along `axis`.
+    /// Protocols: local.
+    Concat { axis: usize },
+    /// Constant padding: `pads[i]` elements before and `pads[rank + i]` after axis `i`, filled
+    /// with `value`. Protocols: local.
+    Pad { pads: Vec<usize>, value: f32 },
+    /// The one protocol step of the float graph: the server sends its share, and the client
+    /// learns the value. Input [`Domain::Shared`] (or already client-side), output
+    /// [`Domain::Client`]; same type.
+    Reveal,
+    /// Softmax over `axis`; with `coerce_2d` (ONNX opset < 13) over all axes from `axis` on,
+    /// as one flattened axis. Client-side only (input must be [`Domain::Client`]).
+    Softmax { axis: usize, coerce_2d: bool },
+    /// `log(softmax(x))`, same axis rules as [`Op::Softmax`]. Client-side only.
+    LogSoftmax { axis: usize, coerce_2d: bool },
+    /// Index of the maximum along `axis` (first one, or last with `select_last_index`), `i64`
+    /// output; `keepdims` keeps the axis with size 1. Client-side only.
+    ArgMax { axis: usize, keepdims: bool, select_last_index: bool },
+}
+
+/// How many inputs an op takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arity {
+    Exactly(usize),
+    AtLeast(usize),
+}
+
+impl Op {
+    /// Short lower-case mnemonic used by the printers.
+    pub fn mnemonic(&self) -> &'static str {
+        match self {
+            Op::Dense { .. } => "dense",
+            Op::Conv2d { .. } => "conv2d",
+            Op::Affine { .. } => "affine",
+            Op::BatchNorm { .. } => "batchnorm",
+            Op::Add => "add",
+            Op::Sub => "sub",
+            Op::Relu => "relu",
+            Op::LeakyRelu { .. } => "leaky_relu",
+            Op::Clip { .. } => "clip",
+            Op::Poly { .. } => "poly",
+            Op::MaxPool { .. } => "maxpool",
+            Op::AvgPool { .. } => "avgpool",
+            Op::Reshape { .. } => "reshape",
+            Op::Transpose { .. } => "transpose",
+            Op::Concat { .. } => "concat",
+            Op::Pad { .. } => "pad",
+            Op::Reveal => "reveal",
+            Op::Softmax { .. } => "softmax",
+            Op::LogSoftmax { .. } => "log_softmax",
+            Op::ArgMax { .. } => "argmax",
+        }
+    }
+
+    pub fn arity(&self) -> Arity {
+        match self {
+            Op::Add | Op::Sub => Arity::Exactly(2),
+            Op::Concat { .. } => Arity::AtLeast(1),
+            _ => Arity::Exactly(1),
+        }
+    }
+
+    /// Whether the op runs on the client after [`Op::Reveal`].
+    pub fn is_client_side(&self) -> bool {
+        matches!(self, Op::Softmax { .. } | Op::LogSoftmax { .. } | Op::ArgMax { .. })
+    }
+
+    /// The constants the op reads, in a fixed order.
+    pub fn consts(&self) -> Vec<Const> {
+        match self {
+            Op::Dense { weight, bias } | Op::Conv2d { weight, bias, .. } => {
+                std::iter::once(*weight).chain(*bias).collect()
+            }
+            Op::Affine { scale, shift } => scale.iter().chain(shift.iter()).copied().collect(),
+            Op::BatchNorm { scale, bias, mean, var, .. } => vec![*scale, *bias, *mean, *var],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The domain of the output given the operands' domains, or an error naming the rule broken.
+    pub fn output_domain(&self, inputs: &[Domain], consts: &Arena<Constant>) -> Result<Domain, String> {
+        if let Op::Reveal = self {
+            return match inputs {
+                [Domain::Shared | Domain::Client] => Ok(Domain::Client),
+                [d] => Err(format!("reveal of a {d} value")),
+                _ => Err("reveal takes one operand".into()),
+            };
+        }
+        if self.is_client_side() && inputs.iter().any(|d| *d != Domain::Client) {
+            return Err(format!("{} runs on the client and needs a revealed (client) operand", self.mnemonic()));
+        }
+        let mut d = inputs.iter().copied().fold(Domain::Public, Domain::join);
+        for c in self.consts() {
+            d = d.join(consts.try_get(c).map_or(Domain::Server, |c| c.domain));
+        }
+        Ok(d)
+    }
+
+    /// The output type for operands of types `inputs`, or an error stating the typing rule broken.
+    /// This is the single definition of every op's typing rule: builders and the verifier use it.
+    pub fn infer(&self, inputs: &[&TensorType], consts: &Arena<Constant>) -> Result<TensorType, String> {
+        match self.arity() {
+            Arity::Exactly(n) if inputs.len() != n => {
+                return Err(format!("takes {n} operand(s), got {}", inputs.len()));
+            }
+            Arity::AtLeast(n) if inputs.len() < n => {
+                return Err(format!("takes at least {n} operand(s), got {}", inputs.len()));
+            }
+            _ => {}
+        }
+        for c in self.consts() {
+            let k = consts.try_get(c).ok_or_else(|| format!("constant @{} does not exist", c.index()))?;
+            if !k.data.is_empty() && k.data.len() != k.shape.iter().product::<usize>() {
+                return Err(format!("constant @{} has {} values for shape {:?}", c.index(), k.data.len(), k.shape));
+            }
+        }
+        let shape = |c: Const| consts[c].shape.clone();
+        let x = inputs[0];
+        let float_only = |x: &TensorType| -> Result<(), String> {
+            if x.elem == ElemType::I64 { Err("operand must be numeric, not i64".into()) } else { Ok(()) }
+        };
+        float_only(x)?;
+        let same = |t: Vec<usize>| Ok(TensorType { elem: x.elem, shape: t });
+        match self {
+            Op::Dense { weight, bias } => {
+                let w = shape(*weight);
+                let [n, k] = w[..] else { return Err(format!("weight must be [N, K], got {w:?}")) };
+                if x.shape.last() != Some(&k) {
+                    return Err(format!("input {:?} does not end in K = {k}", x.shape));
+                }
+                check_bias(*bias, n, consts)?;
+                let mut s = x.shape.clone();
+                *s.last_mut().expect("rank checked above") = n;
+                same(s)
+            }
+            Op::Conv2d { weight, bias, window, groups } => {
+                let [n, c, h, wd] = x.shape[..] else { return Err(format!("input must be [N, C, H, W], got {:?}", x.shape)) };
+                let w = shape(*weight);
+                let [m, cg, kh, kw] = w[..] else { return Err(format!("weight must be [M, C/groups, kh, kw], got {w:?}")) };
+                if *groups == 0 || c % groups != 0 || m % groups != 0 || cg * groups != c {
+                    return Err(format!("{c} input channels, {m} output channels and weight {w:?} do not fit groups = {groups}"));
+                }
+                if window.kernel != [kh, kw] {
+                    return Err(format!("kernel {:?} does not match weight {w:?}", window.kernel));
+                }
+                check_bias(*bias, m, consts)?;
+                let [oh, ow] = window.output_hw([h, wd])?;
+                same(vec![n, m, oh, ow])
+            }
+            Op::Affine { scale, shift } => {
+                if scale.is_none() && shift.is_none() {
+                    return Err("needs a scale or a shift".into());
+                }
+                for c in scale.iter().chain(shift.iter()) {
+                    check_broadcast(&shape(*c), &x.shape)?;
+                }
+                same(x.shape.clone())
+            }
+            Op::BatchNorm { scale, bias, mean, var, epsilon } => {
+                if x.rank() < 2 {
+                    return Err(format!("input must have rank ≥ 2, got {:?}", x.shape));
+                }
+                for c in [scale, bias, mean, var] {
+                    if shape(*c) != [x.shape[1]] {
+                        return Err(format!("parameter @{} must be [{}], got {:?}", c.index(), x.shape[1], shape(*c)));
+                    }
+                }
+                if !(*epsilon >= 0.0) {
+                    return Err(format!("epsilon must be ≥ 0, got {epsilon}"));
+                }
+                same(x.shape.clone())
+            }
+            Op::Add | Op::Sub => {
+                if inputs[1] != x {
+                    return Err(format!("operands must have one type, got {x} and {}", inputs[1]));
+                }
+                same(x.shape.clone())
+            }
+            Op::Relu | Op::Reveal => same(x.shape.clone()),
+            Op::LeakyRelu { alpha } => {
+                if !alpha.is_finite() {
+                    return Err("alpha must be finite".into());
+                }
+                same(x.shape.clone())
+            }
+            Op::Clip { min, max } => {
+                if let (Some(a), Some(b)) = (min, max)
+                    && a > b
+                {
+                    return Err(format!("min {a} exceeds max {b}"));
+                }
+                same(x.shape.clone())
+            }
+            Op::Poly { coeffs } => {
+                if coeffs.len() < 3 || coeffs.iter().any(|c| !c.is_finite()) {
+                    return Err(format!("needs finite coefficients of degree ≥ 2, got {coeffs:?}"));
+                }
+                same(x.shape.clone())
+            }
+            Op::MaxPool { window } | Op::AvgPool { window, .. } => {
+                let [n, c, h, w] = x.shape[..] else { return Err(format!("input must be [N, C, H, W], got {:?}", x.shape)) };
+                if window.pads[0] >= window.kernel[0] * window.dilations[0]
+                    || window.pads[1] >= window.kernel[1] * window.dilations[1]
+                {
+                    return Err(format!("pads {:?} must be smaller than kernel {:?}", window.pads, window.kernel));
+                }
+                let [oh, ow] = window.output_hw([h, w])?;
+                same(vec![n, c, oh, ow])
+            }
+            Op::Reshape { shape } => {
+                if shape.iter().product::<usize>() != x.len() {
+                    return Err(format!("cannot reshape {:?} ({} elements) to {shape:?}", x.shape, x.len()));
+                }
+                same(shape.clone())
+            }
+            Op::Transpose { perm } => {
+                let mut seen = vec![false; x.rank()];
+                if perm.len() != x.rank() || perm.iter().any(|&p| p >= x.rank() || std::mem::replace(&mut seen[p], true)) {
+                    return Err(format!("perm {perm:?} is not a permutation of rank {}", x.rank()));
+                }
+                same(perm.iter().map(|&p| x.shape[p]).collect())
+            }
+            Op::Concat { axis } => {
+                if *axis >= x.rank() {
+                    return Err(format!("axis {axis} out of range for rank {}", x.rank()));
+                }
+                let mut s = x.shape.clone();
+                for t in &inputs[1..] {
+                    let fits = t.elem == x.elem
+                        && t.rank() == x.rank()
+                        && (0..x.rank()).all(|i| i == *axis || t.shape[i] == x.shape[i]);
+                    if !fits {
+                        return Err(format!("operand {t} does not concatenate with {x} on axis {axis}"));
+                    }
+                    s[*axis] += t.shape[*axis];
+                }
+                same(s)
+            }
+            Op::Pad { pads, value } => {
+                if pads.len() != 2 * x.rank() || !value.is_finite() {
+                    return Err(format!("needs 2 × rank = {} pads and a finite value, got {pads:?}", 2 * x.rank()));
+                }
+                same((0..x.rank()).map(|i| x.shape[i] + pads[i] + pads[x.rank() + i]).collect())
+            }
+            Op::Softmax { axis, .. } | Op::LogSoftmax { axis, .. } => {
+                if *axis >= x.rank() {
+                    return Err(format!("axis {axis} out of range for rank {}", x.rank()));
+                }
+                same(x.shape.clone())
+            }
+            Op::ArgMax { axis, keepdims, .. } => {
+                if *axis >= x.rank() {
+                    return Err(format!("axis {axis} out of range for rank {}", x.rank()));
+                }
+                let mut s = x.shape.clone();
+                if *keepdims {
+                    s[*axis] = 1;
+                } else {
+                    s.remove(*axis);
+                }
+                Ok(TensorType { elem: ElemType::I64, shape: s })
+            }
+        }
+    }
+}
+
+fn check_bias(bias: Option<Const>, n: usize, consts: &Arena<Constant>) -> Result<(), String> {
+    match bias {
+        Some(b) if consts[b].shape != [n] => Err(format!("bias must be [{n}], got {:?}", consts[b].shape)),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `c` broadcasts to `x` without changing `x` (ONNX unidirectional broadcasting).
+pub fn check_broadcast(c: &[usize], x: &[usize]) -> Result<(), String> {
+    if c.len() > x.len() {
+        return Err(format!("constant {c:?} has higher rank than operand {x:?}"));
+    }
+    let off = x.len() - c.len();
+    for (i, &d) in c.iter().enumerate() {
+        if d != 1 && d != x[off + i] {
+            return Err(format!("constant {c:?} does not broadcast to {x:?}"));
+        }
+    }
+    Ok(())
+}

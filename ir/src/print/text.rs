@@ -1,0 +1,42 @@
+//! The stable text form, one item per line:
+//!
+//! ```text
+//! graph "mlp"
+//! const @0 "fc1.weight" server [128,784]
+//! input %0 "x" client f32[1,784]
+//! %1 "fc1" = dense %0 weight=@0 bias=@1 : shared f32[1,128]    # node "/fc1/Gemm"
+//! output %9
+//! ```
+
+use std::fmt::Write;
+
+use super::attributes;
+use crate::graph::Graph;
+
+/// The graph in the text form above.
+pub fn to_text(g: &Graph) -> String {
+    let mut s = String::new();
+    // Writing to a String cannot fail.
+    let _ = writeln!(s, "graph {:?}", g.name);
+    for (c, k) in g.consts.iter() {
+        let _ = writeln!(s, "const @{} {:?} {} {}", c.index(), k.name, k.domain, super::list(&k.shape));
+    }
+    for &v in &g.inputs {
+        let value = &g.values[v];
+        let _ = writeln!(s, "input %{} {:?} {} {}", v.index(), value.name, value.domain, value.ty);
+    }
+    for (_, node) in g.live_nodes() {
+        let out = &g.values[node.output];
+        let _ = write!(s, "%{} {:?} = {}", node.output.index(), out.name, node.op.mnemonic());
+        for (i, v) in node.inputs.iter().enumerate() {
+            let _ = write!(s, "{}%{}", if i == 0 { " " } else { ", " }, v.index());
+        }
+        for (k, v) in attributes(&node.op) {
+            let _ = write!(s, " {k}={v}");
+        }
+        let _ = writeln!(s, " : {} {}    # node {:?}", out.domain, out.ty, node.name);
+    }
+    let outs: Vec<String> = g.outputs.iter().map(|v| format!("%{}", v.index())).collect();
+    let _ = writeln!(s, "output {}", outs.join(", "));
+    s
+}

@@ -1,0 +1,167 @@
+//! The verifier: checks every structural invariant of a [`Graph`] and reports all violations.
+//!
+//! Contract: a graph that verifies can be printed, interpreted and (later) lowered to a plan
+//! without panicking. A failure right after the front end or a pass is a compiler bug.
+//!
+//! Invariants checked:
+//! 1. Every handle (graph inputs and outputs, body nodes, node operands and outputs, constants
+//!    an op reads) addresses an existing entry.
+//! 2. Graph input `i` is a value defined as `Def::Input(i)` in [`Domain::Client`].
+//! 3. Each node appears in the body at most once, and its output value is defined by it.
+//! 4. The body is in execution order: every operand is a graph input or the output of an
+//!    earlier body node.
+//! 5. Each node's output type is what [`crate::Op::infer`] gives for its operand types (which
+//!    includes the op's arity, attribute and constant-shape rules).
+//! 6. Each node's output domain is what [`crate::Op::output_domain`] gives: domains change only
+//!    through explicit protocol steps.
+//! 7. Graph outputs are live values in [`Domain::Client`] (revealed to the client).
+//! 8. Live values have non-empty, unique names.
+//! 9. A constant's data, when present, has exactly as many values as its shape.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::graph::{Def, Graph, ValueId};
+use crate::types::Domain;
+
+/// One broken invariant, with where it was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The node (by name) or item the violation is about.
+    pub location: String,
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+/// All the invariants a graph broke.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct VerifyError {
+    pub violations: Vec<Violation>,
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IR verification failed with {} violation(s)", self.violations.len())?;
+        for v in &self.violations {
+            write!(f, "\n  {v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks every invariant listed in the module doc; collects all violations.
+pub fn verify(g: &Graph) -> Result<(), VerifyError> {
+    let mut out = Vec::new();
+    let mut bad = |location: String, message: String| out.push(Violation { location, message });
+    let val = |v: ValueId| format!("%{}", v.index());
+
+    // (9) constants.
+    for (c, k) in g.consts.iter() {
+        let n: usize = k.shape.iter().product();
+        if !k.data.is_empty() && k.data.len() != n {
+            bad(format!("@{} {:?}", c.index(), k.name), format!("{} values for shape {:?}", k.data.len(), k.shape));
+        }
+    }
+
+    // (1, 2) graph inputs.
+    let mut defined = vec![false; g.values.len()];
+    for (i, &v) in g.inputs.iter().enumerate() {
+        let Some(value) = g.values.try_get(v) else {
+            bad(format!("input {i}"), format!("value {} does not exist", val(v)));
+            continue;
+        };
+        if value.def != Def::Input(i) {
+            bad(format!("input {i}"), format!("value {} is defined as {:?}", val(v), value.def));
+        }
+        if value.domain != Domain::Client {
+            bad(format!("input {i}"), format!("domain is {}, expected client", value.domain));
+        }
+        defined[v.index()] = true;
+    }
+
+    // (1, 3, 4, 5, 6) body.
+    let mut seen_node = vec![false; g.nodes.len()];
+    for &n in &g.body {
+        let Some(node) = g.nodes.try_get(n) else {
+            bad("body".into(), format!("node [{}] does not exist", n.index()));
+            continue;
+        };
+        let loc = format!("node {:?} ({})", node.name, node.op.mnemonic());
+        if std::mem::replace(&mut seen_node[n.index()], true) {
+            bad(loc.clone(), "appears twice in the body".into());
+        }
+        let mut operands_ok = true;
+        for &v in &node.inputs {
+            if !g.values.contains(v) {
+                bad(loc.clone(), format!("operand {} does not exist", val(v)));
+                operands_ok = false;
+            } else if !defined[v.index()] {
+                bad(loc.clone(), format!("operand {} is not defined before use", val(v)));
+            }
+        }
+        for c in node.op.consts() {
+            if !g.consts.contains(c) {
+                bad(loc.clone(), format!("constant @{} does not exist", c.index()));
+                operands_ok = false;
+            }
+        }
+        let Some(output) = g.values.try_get(node.output) else {
+            bad(loc, format!("output {} does not exist", val(node.output)));
+            continue;
+        };
+        if output.def != Def::Node(n) {
+            bad(loc.clone(), format!("output {} is defined as {:?}", val(node.output), output.def));
+        }
+        if operands_ok {
+            let tys: Vec<_> = node.inputs.iter().map(|&v| &g.values[v].ty).collect();
+            match node.op.infer(&tys, &g.consts) {
+                Ok(ty) if ty != output.ty => {
+                    bad(loc.clone(), format!("output type is {}, the op gives {ty}", output.ty));
+                }
+                Ok(_) => {}
+                Err(e) => bad(loc.clone(), e),
+            }
+            let doms: Vec<_> = node.inputs.iter().map(|&v| g.values[v].domain).collect();
+            match node.op.output_domain(&doms, &g.consts) {
+                Ok(d) if d != output.domain => {
+                    bad(loc.clone(), format!("output domain is {}, the operands give {d}", output.domain));
+                }
+                Ok(_) => {}
+                Err(e) => bad(loc.clone(), e),
+            }
+        }
+        defined[node.output.index()] = true;
+    }
+
+    // (7) outputs.
+    for (i, &v) in g.outputs.iter().enumerate() {
+        match g.values.try_get(v) {
+            None => bad(format!("output {i}"), format!("value {} does not exist", val(v))),
+            Some(_) if !defined[v.index()] => bad(format!("output {i}"), format!("value {} is not live", val(v))),
+            Some(value) if value.domain != Domain::Client => {
+                bad(format!("output {i}"), format!("domain is {}, expected client (missing reveal?)", value.domain))
+            }
+            Some(_) => {}
+        }
+    }
+
+    // (8) names of live values.
+    let mut names: HashMap<&str, ValueId> = HashMap::new();
+    for (v, value) in g.values.iter() {
+        if !defined[v.index()] {
+            continue;
+        }
+        if value.name.is_empty() {
+            bad(val(v), "has an empty name".into());
+        } else if let Some(prev) = names.insert(&value.name, v) {
+            bad(val(v), format!("name {:?} is also used by {}", value.name, val(prev)));
+        }
+    }
+
+    if out.is_empty() { Ok(()) } else { Err(VerifyError { violations: out }) }
+}

@@ -1,0 +1,1 @@
+//! Shared helpers for the end-to-end tests (the tests live in `tests/tests/`).
