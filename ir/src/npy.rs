@@ -15,7 +15,7 @@ use crate::types::ElemType;
 /// A `.npy` file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io { path: String, source: std::io::Error },
     #[error("{path} is not a valid .npy file: {reason}")]
     Format { path: String, reason: String },

@@ -25,7 +25,7 @@ impl fmt::Display for NodeError {
 /// Why a model could not be imported.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io { path: String, source: std::io::Error },
     #[error("{path} is empty (0 bytes), not an ONNX model")]
     Empty { path: String },

@@ -271,7 +271,7 @@ impl Importer {
     fn node(&mut self, node: &NodeProto, name: &str, opset: i64) -> Result<Vec<Sym>, Option<String>> {
         let op = node.op_type();
         if !(node.domain().is_empty() || node.domain() == "ai.onnx") {
-            return Err(Some(format!("operator domain {:?} is not supported", node.domain())));
+            return Err(Some("not supported (custom operator domain)".into()));
         }
         let known = ops::is_supported(op);
         let mut inputs = Vec::with_capacity(node.input.len());
