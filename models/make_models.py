@@ -42,8 +42,10 @@ def path(*p):
     return out
 
 
-def export(model, shape, name, opset, seed):
-    """Exports with a dynamic batch axis (Veil fixes it to 1) and saves a sample input."""
+def export(model, shape, name, opset, seed, keep_bn=False):
+    """Exports with a dynamic batch axis (Veil fixes it to 1) and saves a sample input.
+
+    With keep_bn, BatchNormalization stays a node (the exporter otherwise folds it into Conv)."""
     model.eval()
     torch.manual_seed(seed)
     x = torch.randn(*shape)
@@ -56,6 +58,7 @@ def export(model, shape, name, opset, seed):
         input_names=["input"],
         output_names=["logits"],
         dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+        training=torch.onnx.TrainingMode.PRESERVE if keep_bn else torch.onnx.TrainingMode.EVAL,
     )
     np.save(path("inputs", f"{name}.npy"), x.numpy().astype(np.float32))
 
@@ -274,11 +277,11 @@ def main():
     torch.manual_seed(3)
     m = CifarCnn()
     randomize_bn(m, 3)
-    export(m, (1, 3, 32, 32), "cifar_cnn", 17, 3)
+    export(m, (1, 3, 32, 32), "cifar_cnn", 17, 3, keep_bn=True)
     torch.manual_seed(4)
     m = ResNetSmall()
     randomize_bn(m, 4)
-    export(m, (1, 3, 16, 16), "resnet_small", 18, 4)
+    export(m, (1, 3, 16, 16), "resnet_small", 18, 4, keep_bn=True)
     torch.manual_seed(5)
     export(TorchFlatten(), (1, 1, 14, 14), "torch_flatten", 13, 5)
     legacy_opset9()

@@ -1,0 +1,163 @@
+//! The `veilc` binary: exit codes, error messages, and output files, as a user sees them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+fn veilc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_veilc")).args(args).output().expect("veilc runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn model(name: &str) -> String {
+    models().join(name).display().to_string()
+}
+
+/// A fresh, empty scratch folder for one test.
+fn scratch(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("veilc-cli-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn bad_model_files_are_rejected_with_one_clear_error() {
+    let cases = [
+        ("bad/empty.onnx", "is empty (0 bytes), not an ONNX model"),
+        ("bad/truncated.onnx", "is not a valid ONNX model (truncated or not ONNX protobuf)"),
+        ("bad/random.onnx", "is not a valid ONNX model (truncated or not ONNX protobuf)"),
+        ("does-not-exist.onnx", "cannot read"),
+    ];
+    for (file, msg) in cases {
+        let o = veilc(&["ir", &model(file)]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{file}: {err}");
+        assert!(err.starts_with("error: ") && err.contains(msg), "{file}: {err}");
+        assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{file}: {err}");
+        assert!(o.stdout.is_empty(), "{file}: printed output despite the error");
+    }
+}
+
+#[test]
+fn every_unsupported_node_is_reported_at_once() {
+    let o = veilc(&["ir", &model("bad/unsupported_op.onnx")]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("3 node(s) cannot be compiled"), "{err}");
+    assert!(err.contains(r#"node "encoder/LSTM_0" (LSTM): not supported"#), "{err}");
+    assert!(err.contains(r#"node "gate/Sigmoid" (Sigmoid): not supported"#), "{err}");
+    assert!(err.contains(r#"node "custom/FusedGelu" (FusedGelu, domain com.example): not supported"#), "{err}");
+    // The supported nodes around them are not reported.
+    assert!(!err.contains("relu_0") && !err.contains(r#""concat""#), "{err}");
+}
+
+#[test]
+fn ir_prints_text_json_and_dot() {
+    let m = model("digits_relu.onnx");
+    let text = veilc(&["ir", &m]);
+    assert_eq!(text.status.code(), Some(0), "{}", stderr(&text));
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.starts_with("graph \"digits_relu\"\n") && text.contains(" = conv2d %0 "), "{text}");
+
+    let json = veilc(&["ir", &m, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("valid JSON");
+    assert_eq!(v["name"], "digits_relu");
+    assert!(v["nodes"].as_array().is_some_and(|n| n.len() > 5));
+
+    let dot = String::from_utf8(veilc(&["ir", &m, "--format", "dot"]).stdout).unwrap();
+    assert!(dot.starts_with("digraph \"digits_relu\" {") && dot.trim_end().ends_with('}'), "{dot}");
+
+    let unknown = veilc(&["ir", &m, "--after", "no_such_pass"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("unknown pass \"no_such_pass\""), "{}", stderr(&unknown));
+}
+
+#[test]
+fn ir_writes_the_dump_to_a_file() {
+    let dir = scratch("ir-file");
+    let out = dir.join("mlp.ir");
+    let o = veilc(&["ir", &model("mlp.onnx"), "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    assert!(std::fs::read_to_string(&out).unwrap().contains("dense"));
+}
+
+#[test]
+fn simulate_float_writes_the_output_and_names_the_top_class() {
+    let dir = scratch("simulate");
+    let out = dir.join("y.npy");
+    let o = veilc(&[
+        "simulate",
+        &model("digits_relu.onnx"),
+        "--float",
+        "--input",
+        &model("inputs/digits_relu.npy"),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    let y = veil_ir::npy::read_npy(&out).unwrap();
+    assert_eq!(y.shape, vec![1, 10]);
+    let best = (0..10).max_by(|&a, &b| y.data[a].total_cmp(&y.data[b])).unwrap();
+    assert!(stdout.contains(&format!("top-1: class {best} ")), "{stdout}");
+}
+
+#[test]
+fn simulate_accepts_an_input_without_its_batch_dimension() {
+    let dir = scratch("nobatch");
+    let x = veil_ir::npy::read_npy(&models().join("inputs/lenet.npy")).unwrap();
+    let unbatched = veil_ir::Tensor::new(x.shape[1..].to_vec(), x.data.clone()).unwrap();
+    let p = dir.join("x.npy");
+    std::fs::write(&p, veil_ir::npy::encode_npy(&unbatched, veil_ir::ElemType::F32)).unwrap();
+    let a = veilc(&["simulate", &model("lenet.onnx"), "--float", "--input", p.to_str().unwrap(), "--json"]);
+    let b = veilc(&["simulate", &model("lenet.onnx"), "--float", "--input", &model("inputs/lenet.npy"), "--json"]);
+    assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+    assert_eq!(a.stdout, b.stdout);
+}
+
+#[test]
+fn simulate_rejects_bad_inputs_without_leaving_an_output_file() {
+    let dir = scratch("bad-input");
+    let out = dir.join("y.npy");
+    let wrong_shape = dir.join("wrong.npy");
+    let t = veil_ir::Tensor::new(vec![1, 5], vec![0.0; 5]).unwrap();
+    std::fs::write(&wrong_shape, veil_ir::npy::encode_npy(&t, veil_ir::ElemType::F32)).unwrap();
+    let nan = dir.join("nan.npy");
+    let mut x = veil_ir::npy::read_npy(&models().join("inputs/mlp.npy")).unwrap();
+    x.data[3] = f32::NAN;
+    std::fs::write(&nan, veil_ir::npy::encode_npy(&x, veil_ir::ElemType::F32)).unwrap();
+    let ints = dir.join("ints.npy");
+    std::fs::write(&ints, veil_ir::npy::encode_npy(&x, veil_ir::ElemType::I64)).unwrap();
+    let garbage = dir.join("garbage.npy");
+    std::fs::write(&garbage, b"\x93NUMPY\x01\x00garbage").unwrap();
+    let cases = [
+        (&wrong_shape, "must have shape [1, 784], the file holds [1, 5]"),
+        (&nan, "non-finite value at flat index 3"),
+        (&ints, "expected float32 or float64"),
+        (&garbage, "is not a valid .npy file"),
+    ];
+    for (input, msg) in cases {
+        let o = veilc(&["simulate", &model("mlp.onnx"), "--float", "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(msg), "expected {msg:?} in {err}");
+        assert!(!out.exists(), "left an output file after: {err}");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn output_to_an_unwritable_path_is_an_io_error() {
+    let o = veilc(&["ir", &model("mlp.onnx"), "-o", "/proc/veil-cannot-write/here.ir"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("error: cannot write /proc/veil-cannot-write/here.ir"), "{}", stderr(&o));
+}
