@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-/// One node the front end cannot lower, with why.
+/// One node the front end cannot lower, with why. Problems of the graph itself (its inputs and
+/// outputs) have an empty `node` and print only the reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeError {
     pub node: String,
@@ -14,7 +15,9 @@ pub struct NodeError {
 
 impl fmt::Display for NodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.domain.is_empty() || self.domain == "ai.onnx" {
+        if self.node.is_empty() {
+            f.write_str(&self.reason)
+        } else if self.domain.is_empty() || self.domain == "ai.onnx" {
             write!(f, "node {:?} ({}): {}", self.node, self.op_type, self.reason)
         } else {
             write!(f, "node {:?} ({}, domain {}): {}", self.node, self.op_type, self.domain, self.reason)
@@ -33,7 +36,7 @@ pub enum ImportError {
     Decode { path: String, reason: String },
     #[error("{path}: {reason}")]
     Model { path: String, reason: String },
-    #[error("{path}: {} node(s) cannot be compiled:{}", .errors.len(), list(.errors))]
+    #[error("{path}: the model cannot be compiled ({} problem(s)):{}", .errors.len(), list(.errors))]
     Nodes { path: String, errors: Vec<NodeError> },
     #[error("internal error: the front end produced invalid IR for {path} (please report this)\n{source}")]
     Internal { path: String, source: veil_ir::VerifyError },

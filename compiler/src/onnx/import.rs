@@ -188,7 +188,7 @@ impl Importer {
     /// Imports the whole graph, returning every node error.
     pub fn run(&mut self, graph: &GraphProto, opts: &ImportOptions, opset: i64) -> Result<(), Vec<NodeError>> {
         let mut errors = Vec::new();
-        let model_err = |reason: String| NodeError { node: String::new(), op_type: "graph".into(), domain: String::new(), reason };
+        let model_err = |reason: String| NodeError { node: String::new(), op_type: String::new(), domain: String::new(), reason };
         for init in &graph.initializer {
             match consts::from_proto(init) {
                 Ok(t) => {

@@ -183,15 +183,16 @@ pub fn pad(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<
     Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Pad { pads: full, value }, &[v])?)])
 }
 
-/// Identity, Dropout (inference: identity; its mask output is not computed) and Cast between
-/// float types pass their operand through.
+/// Identity, Dropout (inference: identity; its mask output is not computed) and Cast to FLOAT or
+/// DOUBLE pass their operand through.
 pub fn identity(_imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
     let x = arg(inputs, 0)?.clone();
     match ctx.node.op_type() {
         "Cast" => {
             let to = DataType::try_from(ctx.attrs.int("to")?.ok_or("attribute to is required")? as i32).unwrap_or(DataType::Undefined);
-            if !matches!(to, DataType::Float | DataType::Double | DataType::Float16) {
-                return Err(format!("cast of a computed value to {} is not supported (only float to float)", to.as_str_name()));
+            // f32 values pass unchanged to FLOAT and DOUBLE; narrower types would round.
+            if !matches!(to, DataType::Float | DataType::Double) {
+                return Err(format!("cast of a computed value to {} is not supported (only to FLOAT or DOUBLE)", to.as_str_name()));
             }
         }
         "Dropout" => {

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Generates the ONNX backend node-test cases for the operators Veil's front end supports.
+
+Run from the repository root:  python3 tests/conformance/make_cases.py
+Needs: onnx (1.23) and numpy. CI never runs this; `tests/tests/conformance.rs` reads the output.
+
+For every official node test of a supported operator (cases come from
+`onnx.backend.test.case.node.collect_testcases`), writes tests/conformance/cases/<name>/ with:
+  model.onnx      the test model, adapted to Veil's two-party setting (see below)
+  input_<i>.npy   the inputs that stay graph inputs (float32)
+  output_<i>.npy  the expected outputs (float64, whatever their ONNX type)
+  case.txt        how the model was adapted
+Data over 64 KB is not written (only 3-D pooling cases, which Veil rejects); case.txt says so.
+
+Adaptation, recorded in case.txt:
+  * Input 0 is the client's data. Other inputs become initializers holding the test's values
+    (in Veil weights are constants of the model), except the second operand of Add/Sub/Concat
+    when it has input 0's shape, which stays a computed input (a residual add).
+  * Models whose opset is above 21 are relabelled to opset 21 when every node's operator
+    definition is the same at 21, or converted with onnx.version_converter otherwise; a case
+    that cannot be expressed at opset 21 keeps its opset (and Veil rejects it, as it should).
+
+Whether each case passes or is rejected (and why) is decided by the Rust test, which checks
+it against tests/conformance/manifest.txt.
+"""
+
+import os
+import re
+import shutil
+import warnings
+
+import numpy as np
+import onnx
+from onnx import defs, numpy_helper, version_converter
+
+warnings.filterwarnings("ignore")
+HERE = os.path.dirname(os.path.abspath(__file__))
+OPS = (
+    "conv|gemm|matmul|add|sub|mul|div|neg|relu|clip|leakyrelu|maxpool|averagepool|globalaveragepool|"
+    "globalmaxpool|batchnorm|flatten|reshape|squeeze|unsqueeze|transpose|concat|pad|constant_pad|identity|"
+    "dropout|constant|cast|shape|gather|slice|softmax|logsoftmax|argmax|range|constantofshape"
+)
+# Same prefix, different operator.
+NOT_OURS = re.compile(
+    r"convinteger|convtranspose|castlike|matmulinteger|gather_elements|gathernd|qlinear|dynamicquantize|"
+    r"constantofshape_.*_int32_shape_zero|softmax_cross_entropy|sce_|_bfloat16|float8|float4|int4|uint4|"
+    r"cast_.*string|string|training_dropout|dropout_default_mask|dropout_.*_mask|mul_uint|add_uint|sub_uint|div_uint|"
+    r"add_int|sub_int|mul_int|div_int"
+)
+TARGET_OPSET = 21
+# Cases whose inputs and outputs exceed this keep only their model (all are 3-D pooling).
+DATA_LIMIT = 64 * 1024
+
+
+def default_opset(model):
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
+def to_opset_21(model):
+    v = default_opset(model)
+    if v is None or v <= TARGET_OPSET:
+        return model, f"opset {v} kept"
+    same = all(
+        n.domain not in ("", "ai.onnx")
+        or defs.get_schema(n.op_type, TARGET_OPSET).since_version == defs.get_schema(n.op_type, v).since_version
+        for n in model.graph.node
+    )
+    if same:
+        for o in model.opset_import:
+            if o.domain in ("", "ai.onnx"):
+                o.version = TARGET_OPSET
+        return model, f"opset {v} relabelled {TARGET_OPSET} (same operator definitions)"
+    try:
+        converted = version_converter.convert_version(model, TARGET_OPSET)
+        onnx.checker.check_model(converted)
+        return converted, f"opset {v} converted to {TARGET_OPSET} by onnx.version_converter"
+    except Exception as e:  # noqa: BLE001 - any failure means: keep the original opset
+        return model, f"opset {v} kept (version_converter: {str(e).splitlines()[0][:80]})"
+
+
+def as_array(v):
+    return numpy_helper.to_array(v) if isinstance(v, onnx.TensorProto) else np.asarray(v)
+
+
+def adapt(case):
+    model = onnx.ModelProto()
+    model.CopyFrom(case.model)
+    inputs, outputs = case.data_sets[0]
+    inputs, outputs = [as_array(v) for v in inputs], [as_array(v) for v in outputs]
+    g = model.graph
+    names = [i.name for i in g.input]
+    op = g.node[0].op_type if len(g.node) == 1 else None
+    keep, notes = [], []
+    for k, (name, value) in enumerate(zip(names, inputs)):
+        value = np.asarray(value)
+        stays = k == 0 or (
+            op in ("Add", "Sub", "Concat")
+            and value.dtype.kind == "f"
+            and (op == "Concat" or value.shape == np.asarray(inputs[0]).shape)
+        )
+        if stays:
+            keep.append((name, value))
+        else:
+            g.initializer.append(numpy_helper.from_array(value, name))
+            notes.append(f"input {k} ({name}) bound as a constant")
+    # Initializers are not graph inputs from IR v4 on; drop the bound ones from the input list.
+    bound = {t.name for t in g.initializer}
+    kept_inputs = [i for i in g.input if i.name not in bound]
+    del g.input[:]
+    g.input.extend(kept_inputs)
+    model, opset_note = to_opset_21(model)
+    return model, keep, outputs, notes + [opset_note]
+
+
+def main():
+    from onnx.backend.test.case.node import collect_testcases
+
+    out = os.path.join(HERE, "cases")
+    shutil.rmtree(out, ignore_errors=True)
+    pat = re.compile(rf"^test_({OPS})(_|$)")
+    n = 0
+    for case in sorted(collect_testcases(None), key=lambda c: c.name):
+        if not pat.match(case.name) or NOT_OURS.search(case.name) or not case.data_sets:
+            continue
+        model, keep, outputs, notes = adapt(case)
+        d = os.path.join(out, case.name[len("test_"):])
+        os.makedirs(d)
+        onnx.save(model, os.path.join(d, "model.onnx"))
+        if sum(np.asarray(v).nbytes for v in [*(v for _, v in keep), *outputs]) > DATA_LIMIT:
+            notes.append(f"data omitted (over {DATA_LIMIT // 1024} KB)")
+            keep, outputs = [], []
+        for i, (_, v) in enumerate(keep):
+            np.save(os.path.join(d, f"input_{i}.npy"), np.asarray(v).astype(np.float32) if v.dtype.kind == "f" else v)
+        for i, v in enumerate(outputs):
+            np.save(os.path.join(d, f"output_{i}.npy"), np.asarray(v).astype(np.float64))
+        with open(os.path.join(d, "case.txt"), "w") as f:
+            f.write("\n".join(notes) + "\n")
+        n += 1
+    print(f"{n} cases written to {out}")
+
+
+if __name__ == "__main__":
+    main()
