@@ -145,13 +145,25 @@ fn simulate_rejects_bad_inputs_without_leaving_an_output_file() {
         (&garbage, "is not a valid .npy file"),
     ];
     for (input, msg) in cases {
-        let o = veilc(&["simulate", &model("mlp.onnx"), "--float", "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+        let o = veilc(&[
+            "simulate",
+            &model("mlp.onnx"),
+            "--float",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ]);
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{err}");
         assert!(err.contains(msg), "expected {msg:?} in {err}");
         assert!(!out.exists(), "left an output file after: {err}");
     }
-    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 

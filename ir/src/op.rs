@@ -254,11 +254,17 @@ impl Op {
                 same(s)
             }
             Op::Conv2d { weight, bias, window, groups } => {
-                let [n, c, h, wd] = x.shape[..] else { return Err(format!("input must be [N, C, H, W], got {:?}", x.shape)) };
+                let [n, c, h, wd] = x.shape[..] else {
+                    return Err(format!("input must be [N, C, H, W], got {:?}", x.shape));
+                };
                 let w = shape(*weight);
-                let [m, cg, kh, kw] = w[..] else { return Err(format!("weight must be [M, C/groups, kh, kw], got {w:?}")) };
+                let [m, cg, kh, kw] = w[..] else {
+                    return Err(format!("weight must be [M, C/groups, kh, kw], got {w:?}"));
+                };
                 if *groups == 0 || c % groups != 0 || m % groups != 0 || cg * groups != c {
-                    return Err(format!("{c} input channels, {m} output channels and weight {w:?} do not fit groups = {groups}"));
+                    return Err(format!(
+                        "{c} input channels, {m} output channels and weight {w:?} do not fit groups = {groups}"
+                    ));
                 }
                 if window.kernel != [kh, kw] {
                     return Err(format!("kernel {:?} does not match weight {w:?}", window.kernel));
@@ -285,7 +291,7 @@ impl Op {
                         return Err(format!("parameter @{} must be [{}], got {:?}", c.index(), x.shape[1], shape(*c)));
                     }
                 }
-                if !(*epsilon >= 0.0) {
+                if epsilon.is_nan() || *epsilon < 0.0 {
                     return Err(format!("epsilon must be ≥ 0, got {epsilon}"));
                 }
                 same(x.shape.clone())
@@ -318,7 +324,9 @@ impl Op {
                 same(x.shape.clone())
             }
             Op::MaxPool { window } | Op::AvgPool { window, .. } => {
-                let [n, c, h, w] = x.shape[..] else { return Err(format!("input must be [N, C, H, W], got {:?}", x.shape)) };
+                let [n, c, h, w] = x.shape[..] else {
+                    return Err(format!("input must be [N, C, H, W], got {:?}", x.shape));
+                };
                 if window.pads[0] >= window.kernel[0] * window.dilations[0]
                     || window.pads[1] >= window.kernel[1] * window.dilations[1]
                 {
@@ -335,7 +343,9 @@ impl Op {
             }
             Op::Transpose { perm } => {
                 let mut seen = vec![false; x.rank()];
-                if perm.len() != x.rank() || perm.iter().any(|&p| p >= x.rank() || std::mem::replace(&mut seen[p], true)) {
+                if perm.len() != x.rank()
+                    || perm.iter().any(|&p| p >= x.rank() || std::mem::replace(&mut seen[p], true))
+                {
                     return Err(format!("perm {perm:?} is not a permutation of rank {}", x.rank()));
                 }
                 same(perm.iter().map(|&p| x.shape[p]).collect())

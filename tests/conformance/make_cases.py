@@ -38,7 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OPS = (
     "conv|gemm|matmul|add|sub|mul|div|neg|relu|clip|leakyrelu|maxpool|averagepool|globalaveragepool|"
     "globalmaxpool|batchnorm|flatten|reshape|squeeze|unsqueeze|transpose|concat|pad|constant_pad|identity|"
-    "dropout|constant|cast|shape|gather|slice|softmax|logsoftmax|argmax|range|constantofshape"
+    "dropout|constant|cast|shape|gather|slice|softmax|logsoftmax|argmax|range|constantofshape|basic_conv|"
+    "edge_pad|reflect_pad|wrap_pad"
 )
 # Same prefix, different operator.
 NOT_OURS = re.compile(

@@ -49,5 +49,9 @@ pub fn tract_run(path: &Path, inputs: &[Tensor]) -> TractResult<Vec<Tensor>> {
 pub fn max_rel_error(a: &Tensor, b: &Tensor, floor: f32) -> f32 {
     assert_eq!(a.shape, b.shape, "shapes differ");
     let scale = b.data.iter().fold(0f32, |m, x| m.max(x.abs())) * floor;
-    a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs() / y.abs().max(scale).max(f32::MIN_POSITIVE)).fold(0f32, f32::max)
+    a.data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| (x - y).abs() / y.abs().max(scale).max(f32::MIN_POSITIVE))
+        .fold(0f32, f32::max)
 }

@@ -58,7 +58,8 @@ fn onnx_node_tests_match_the_manifest() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     cases.sort();
-    let actual: Vec<(String, String)> = cases.iter().map(|c| (c.clone(), outcome(&base.join("cases").join(c)))).collect();
+    let actual: Vec<(String, String)> =
+        cases.iter().map(|c| (c.clone(), outcome(&base.join("cases").join(c)))).collect();
 
     let manifest_path = base.join("manifest.txt");
     if std::env::var_os("VEIL_BLESS").is_some() {
@@ -98,5 +99,8 @@ fn onnx_node_tests_match_the_manifest() {
     let passed = actual.iter().filter(|(_, o)| o == "pass").count();
     eprintln!("conformance: {passed} of {} cases pass, the rest are rejected as the manifest says", actual.len());
     assert!(diffs.is_empty(), "{} case(s) differ from the manifest:\n{}", diffs.len(), diffs.join("\n"));
-    assert!(actual.iter().all(|(_, o)| o == "pass" || o.starts_with("reject: ") || o.starts_with("refuse input: ")), "a case failed in a way the manifest cannot bless");
+    assert!(
+        actual.iter().all(|(_, o)| o == "pass" || o.starts_with("reject: ") || o.starts_with("refuse input: ")),
+        "a case failed in a way the manifest cannot bless"
+    );
 }

@@ -11,7 +11,8 @@ fn ir_after_import() {
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| {
         for name in bundled_models() {
-            let g = import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();
+            let g =
+                import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();
             insta::assert_snapshot!(format!("{name}@import"), veil_ir::print::to_text(&g));
         }
     });

@@ -22,7 +22,12 @@ fn float_interpreter_matches_tract_on_every_bundled_model() {
         for (a, b) in ours.iter().zip(&theirs) {
             let err = max_rel_error(a, b, 1e-2);
             eprintln!("{name}: max relative error {err:e} over {} values", a.data.len());
-            assert!(err <= TOL, "{name}: max relative error {err:e} > {TOL:e}\nours   {:?}\ntract  {:?}", a.data, b.data);
+            assert!(
+                err <= TOL,
+                "{name}: max relative error {err:e} > {TOL:e}\nours   {:?}\ntract  {:?}",
+                a.data,
+                b.data
+            );
         }
     }
 }

@@ -35,8 +35,9 @@ fn fit_input(x: Tensor, shape: &[usize], name: &str) -> Result<Tensor, CliError>
 
 fn top(t: &Tensor) -> Option<(usize, f32)> {
     let rows = t.shape.iter().rev().skip(1).product::<usize>();
-    (rows == 1 && t.data.len() > 1)
-        .then(|| t.data.iter().copied().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, v)| if v > b.1 { (i, v) } else { b }))
+    (rows == 1 && t.data.len() > 1).then(|| {
+        t.data.iter().copied().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, v)| if v > b.1 { (i, v) } else { b })
+    })
 }
 
 pub fn run(a: SimulateArgs) -> Result<(), CliError> {
@@ -47,7 +48,10 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
     }
     let g = a.model.import()?;
     let [input] = g.inputs[..] else {
-        return Err(CliError::user(anyhow!("the model has {} inputs; `simulate` takes models with one input", g.inputs.len())));
+        return Err(CliError::user(anyhow!(
+            "the model has {} inputs; `simulate` takes models with one input",
+            g.inputs.len()
+        )));
     };
     let value = &g.values[input];
     let x = veil_ir::npy::read_npy(&a.input).map_err(CliError::user)?;

@@ -48,9 +48,9 @@ impl<'a> Attrs<'a> {
     pub fn string(&self, name: &str) -> Result<Option<String>, String> {
         match self.get(name, AttributeType::String)? {
             None => Ok(None),
-            Some(a) => String::from_utf8(a.s().to_vec())
-                .map(Some)
-                .map_err(|_| format!("attribute {name} is not UTF-8")),
+            Some(a) => {
+                String::from_utf8(a.s().to_vec()).map(Some).map_err(|_| format!("attribute {name} is not UTF-8"))
+            }
         }
     }
 
@@ -63,7 +63,9 @@ impl<'a> Attrs<'a> {
         self.ints(name)?
             .map(|v| {
                 v.iter()
-                    .map(|&x| usize::try_from(x).map_err(|_| format!("attribute {name} must be non-negative, got {v:?}")))
+                    .map(|&x| {
+                        usize::try_from(x).map_err(|_| format!("attribute {name} must be non-negative, got {v:?}"))
+                    })
                     .collect()
             })
             .transpose()

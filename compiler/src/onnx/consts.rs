@@ -107,7 +107,9 @@ fn f16_to_f32(h: u16) -> f32 {
 pub fn from_proto(t: &TensorProto) -> Result<CTensor, String> {
     let name = t.name();
     if t.data_location() == DataLocation::External {
-        return Err(format!("tensor {name:?} keeps its data in an external file, which Veil does not read; re-export with the weights embedded"));
+        return Err(format!(
+            "tensor {name:?} keeps its data in an external file, which Veil does not read; re-export with the weights embedded"
+        ));
     }
     let shape: Vec<usize> = t
         .dims
@@ -135,7 +137,9 @@ pub fn from_proto(t: &TensorProto) -> Result<CTensor, String> {
             CData::I(t.int32_data.iter().map(|&x| x as i64).collect())
         }
         DataType::Uint64 | DataType::Uint32 if !has_raw => CData::I(t.uint64_data.iter().map(|&x| x as i64).collect()),
-        other => return Err(format!("tensor {name:?} has element type {}, which Veil does not read", other.as_str_name())),
+        other => {
+            return Err(format!("tensor {name:?} has element type {}, which Veil does not read", other.as_str_name()));
+        }
     };
     if data.len() != n {
         return Err(format!("tensor {name:?} has {} values for shape {shape:?} (corrupt or truncated)", data.len()));
@@ -167,12 +171,20 @@ pub fn broadcast_indices(from: &[usize], to: &[usize]) -> Vec<usize> {
 }
 
 /// Elementwise binary op with numpy broadcasting; integer inputs stay integer.
-pub fn binary(a: &CTensor, b: &CTensor, f: fn(f64, f64) -> f64, fi: fn(i64, i64) -> Option<i64>) -> Result<CTensor, String> {
+pub fn binary(
+    a: &CTensor,
+    b: &CTensor,
+    f: fn(f64, f64) -> f64,
+    fi: fn(i64, i64) -> Option<i64>,
+) -> Result<CTensor, String> {
     let shape = broadcast_shape(&a.shape, &b.shape)?;
     let (ia, ib) = (broadcast_indices(&a.shape, &shape), broadcast_indices(&b.shape, &shape));
     let data = match (&a.data, &b.data) {
         (CData::I(x), CData::I(y)) => CData::I(
-            ia.iter().zip(&ib).map(|(&i, &j)| fi(x[i], y[j]).ok_or("integer overflow or division by zero")).collect::<Result<_, _>>()?,
+            ia.iter()
+                .zip(&ib)
+                .map(|(&i, &j)| fi(x[i], y[j]).ok_or("integer overflow or division by zero"))
+                .collect::<Result<_, _>>()?,
         ),
         _ => {
             let (x, y) = (a.floats(), b.floats());

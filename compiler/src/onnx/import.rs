@@ -188,7 +188,8 @@ impl Importer {
     /// Imports the whole graph, returning every node error.
     pub fn run(&mut self, graph: &GraphProto, opts: &ImportOptions, opset: i64) -> Result<(), Vec<NodeError>> {
         let mut errors = Vec::new();
-        let model_err = |reason: String| NodeError { node: String::new(), op_type: String::new(), domain: String::new(), reason };
+        let model_err =
+            |reason: String| NodeError { node: String::new(), op_type: String::new(), domain: String::new(), reason };
         for init in &graph.initializer {
             match consts::from_proto(init) {
                 Ok(t) => {
@@ -234,7 +235,10 @@ impl Importer {
                             continue;
                         }
                         let s = syms.get(k).cloned().unwrap_or_else(|| {
-                            Sym::Missing(format!("output {k} ({out:?}) of node {name:?} ({}), which Veil does not compute", node.op_type()))
+                            Sym::Missing(format!(
+                                "output {k} ({out:?}) of node {name:?} ({}), which Veil does not compute",
+                                node.op_type()
+                            ))
                         });
                         self.env.insert(out.clone(), s);
                     }
@@ -256,7 +260,9 @@ impl Importer {
                 None => Err(format!("graph output {name:?} is not computed by any node")),
                 Some(Sym::Poisoned) => continue,
                 Some(Sym::Missing(why)) => Err(format!("graph output {name:?} is {why}")),
-                Some(Sym::Const(_)) => Err(format!("graph output {name:?} is a constant; Veil compiles models whose outputs depend on the input")),
+                Some(Sym::Const(_)) => Err(format!(
+                    "graph output {name:?} is a constant; Veil compiles models whose outputs depend on the input"
+                )),
                 Some(s) => self.value(&s).and_then(|v| self.revealed(v, name)),
             };
             match result {
@@ -282,7 +288,11 @@ impl Importer {
                 continue;
             }
             match self.env.get(input) {
-                None => return Err(Some(format!("input {input:?} is not defined by an initializer, a graph input or an earlier node"))),
+                None => {
+                    return Err(Some(format!(
+                        "input {input:?} is not defined by an initializer, a graph input or an earlier node"
+                    )));
+                }
                 Some(Sym::Poisoned) => poisoned = true,
                 Some(Sym::Missing(why)) if known => return Err(Some(format!("reads {why}"))),
                 Some(_) => {}

@@ -46,7 +46,8 @@ pub fn import_bytes(bytes: &[u8], path: &str, name: &str, opts: &ImportOptions) 
     if bytes.is_empty() {
         return Err(ImportError::Empty { path: path.to_string() });
     }
-    let model = proto::ModelProto::decode(bytes).map_err(|e| ImportError::Decode { path: path.to_string(), reason: e.to_string() })?;
+    let model = proto::ModelProto::decode(bytes)
+        .map_err(|e| ImportError::Decode { path: path.to_string(), reason: e.to_string() })?;
     let Some(graph) = model.graph.as_ref().filter(|_| model.ir_version() > 0) else {
         return Err(ImportError::Decode {
             path: path.to_string(),

@@ -39,7 +39,8 @@ pub fn run_float(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError>
         let args: Vec<&Tensor> =
             node.inputs.iter().map(|v| env[v.index()].as_ref().expect("verified: operands defined earlier")).collect();
         let x = args[0];
-        let map = |f: &dyn Fn(f32) -> f32| Tensor { shape: x.shape.clone(), data: x.data.iter().map(|&v| f(v)).collect() };
+        let map =
+            |f: &dyn Fn(f32) -> f32| Tensor { shape: x.shape.clone(), data: x.data.iter().map(|&v| f(v)).collect() };
         let out = match &node.op {
             Op::Dense { weight, bias } => {
                 let n = g.consts[*weight].shape[0];
@@ -80,7 +81,9 @@ pub fn run_float(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError>
             }
             Op::Relu => map(&|v| v.max(0.0)),
             Op::LeakyRelu { alpha } => map(&|v| if v >= 0.0 { v } else { alpha * v }),
-            Op::Clip { min, max } => map(&|v| v.max(min.unwrap_or(f32::NEG_INFINITY)).min(max.unwrap_or(f32::INFINITY))),
+            Op::Clip { min, max } => {
+                map(&|v| v.max(min.unwrap_or(f32::NEG_INFINITY)).min(max.unwrap_or(f32::INFINITY)))
+            }
             Op::Poly { coeffs } => map(&|v| coeffs.iter().rev().fold(0f64, |acc, &c| acc * v as f64 + c as f64) as f32),
             Op::MaxPool { window } => kernels::pool(x, window, None),
             Op::AvgPool { window, count_include_pad } => kernels::pool(x, window, Some(*count_include_pad)),

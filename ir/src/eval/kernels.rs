@@ -99,10 +99,8 @@ pub fn broadcast_index(cshape: &[usize], shape: &[usize]) -> impl Fn(usize) -> u
     let off = shape.len() - cshape.len();
     let cs = strides(cshape);
     let xs = strides(shape);
-    let dims: Vec<(usize, usize, usize)> = (0..cshape.len())
-        .filter(|&i| cshape[i] != 1)
-        .map(|i| (xs[off + i], shape[off + i], cs[i]))
-        .collect();
+    let dims: Vec<(usize, usize, usize)> =
+        (0..cshape.len()).filter(|&i| cshape[i] != 1).map(|i| (xs[off + i], shape[off + i], cs[i])).collect();
     move |flat| dims.iter().map(|&(xs, n, cs)| (flat / xs) % n * cs).sum()
 }
 

@@ -15,7 +15,14 @@ pub fn to_dot(g: &Graph) -> String {
     let _ = writeln!(s, "digraph \"{}\" {{\n  rankdir=TB;\n  node [fontname=\"monospace\"];", esc(&g.name));
     for &v in &g.inputs {
         let value = &g.values[v];
-        let _ = writeln!(s, "  v{} [shape=ellipse, label=\"{}\\n{} {}\"];", v.index(), esc(&value.name), value.domain, value.ty);
+        let _ = writeln!(
+            s,
+            "  v{} [shape=ellipse, label=\"{}\\n{} {}\"];",
+            v.index(),
+            esc(&value.name),
+            value.domain,
+            value.ty
+        );
     }
     for (n, node) in g.live_nodes() {
         let attrs: Vec<String> = attributes(&node.op).into_iter().map(|(k, v)| format!("{k}={v}")).collect();

@@ -19,14 +19,18 @@ pub fn reshape_target(input: &[usize], spec: &[i64], allowzero: bool) -> Result<
                 infer = Some(i);
                 out.push(1);
             }
-            0 if !allowzero => out.push(*input.get(i).ok_or_else(|| format!("shape {spec:?} copies dimension {i} of rank-{} input", input.len()))?),
+            0 if !allowzero => out.push(
+                *input
+                    .get(i)
+                    .ok_or_else(|| format!("shape {spec:?} copies dimension {i} of rank-{} input", input.len()))?,
+            ),
             d if d >= 0 => out.push(d as usize),
             _ => return Err(format!("invalid target shape {spec:?}")),
         }
     }
     let known: usize = out.iter().product();
     if let Some(i) = infer {
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(format!("cannot reshape {input:?} to {spec:?}"));
         }
         out[i] = total / known;
@@ -99,7 +103,11 @@ fn shape_of(imp: &mut Importer, x: &Sym) -> Result<Vec<usize>, String> {
 
 pub fn reshape(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
     let x = arg(inputs, 0)?;
-    let spec = if ctx.opset < 5 { ctx.attrs.ints("shape")?.ok_or("shape is required")? } else { konst(inputs, 1, "shape")?.ints()? };
+    let spec = if ctx.opset < 5 {
+        ctx.attrs.ints("shape")?.ok_or("shape is required")?
+    } else {
+        konst(inputs, 1, "shape")?.ints()?
+    };
     let target = reshape_target(&shape_of(imp, x)?, &spec, ctx.attrs.int_or("allowzero", 0)? != 0)?;
     reshape_value(imp, ctx, x, target)
 }
@@ -189,10 +197,14 @@ pub fn identity(_imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Resul
     let x = arg(inputs, 0)?.clone();
     match ctx.node.op_type() {
         "Cast" => {
-            let to = DataType::try_from(ctx.attrs.int("to")?.ok_or("attribute to is required")? as i32).unwrap_or(DataType::Undefined);
+            let to = DataType::try_from(ctx.attrs.int("to")?.ok_or("attribute to is required")? as i32)
+                .unwrap_or(DataType::Undefined);
             // f32 values pass unchanged to FLOAT and DOUBLE; narrower types would round.
             if !matches!(to, DataType::Float | DataType::Double) {
-                return Err(format!("cast of a computed value to {} is not supported (only to FLOAT or DOUBLE)", to.as_str_name()));
+                return Err(format!(
+                    "cast of a computed value to {} is not supported (only to FLOAT or DOUBLE)",
+                    to.as_str_name()
+                ));
             }
         }
         "Dropout" => {

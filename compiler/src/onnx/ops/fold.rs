@@ -17,8 +17,21 @@ pub fn can_fold(op: &str) -> bool {
     FOLD_ONLY.contains(&op)
         || matches!(
             op,
-            "Identity" | "Dropout" | "Cast" | "Shape" | "Unsqueeze" | "Squeeze" | "Reshape" | "Flatten" | "Concat"
-                | "Transpose" | "Add" | "Sub" | "Mul" | "Div" | "Neg"
+            "Identity"
+                | "Dropout"
+                | "Cast"
+                | "Shape"
+                | "Unsqueeze"
+                | "Squeeze"
+                | "Reshape"
+                | "Flatten"
+                | "Concat"
+                | "Transpose"
+                | "Add"
+                | "Sub"
+                | "Mul"
+                | "Div"
+                | "Neg"
         )
 }
 
@@ -50,11 +63,14 @@ pub fn fold(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
         "Constant" => constant(ctx)?,
         "Identity" | "Dropout" => c(0)?.clone(),
         "Cast" => {
-            let to = DataType::try_from(ctx.attrs.int("to")?.ok_or("attribute to is required")? as i32).unwrap_or(DataType::Undefined);
+            let to = DataType::try_from(ctx.attrs.int("to")?.ok_or("attribute to is required")? as i32)
+                .unwrap_or(DataType::Undefined);
             let t = c(0)?;
             match to {
                 DataType::Float | DataType::Double | DataType::Float16 => CTensor::f32(t.shape.clone(), t.floats()),
-                DataType::Bool => CTensor::i64(t.shape.clone(), t.floats().iter().map(|&x| (x != 0.0) as i64).collect()),
+                DataType::Bool => {
+                    CTensor::i64(t.shape.clone(), t.floats().iter().map(|&x| (x != 0.0) as i64).collect())
+                }
                 _ => match &t.data {
                     CData::I(_) => t.clone(),
                     CData::F(v) => CTensor::i64(t.shape.clone(), v.iter().map(|&x| x.trunc() as i64).collect()),
@@ -64,7 +80,8 @@ pub fn fold(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
         "Shape" => shape_slice(ctx, &c(0)?.shape)?,
         "Reshape" => {
             let t = c(0)?;
-            let spec = if ctx.opset < 5 { ctx.attrs.ints("shape")?.ok_or("shape is required")? } else { c(1)?.ints()? };
+            let spec =
+                if ctx.opset < 5 { ctx.attrs.ints("shape")?.ok_or("shape is required")? } else { c(1)?.ints()? };
             t.reshaped(reshape_target(&t.shape, &spec, ctx.attrs.int_or("allowzero", 0)? != 0)?)?
         }
         "Flatten" => c(0)?.reshaped(flatten_target(ctx, &c(0)?.shape)?)?,
@@ -92,7 +109,11 @@ pub fn fold(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
         "Gather" => gather(ctx, c(0)?, c(1)?)?,
         "Slice" => slice(ctx, inputs)?,
         "ConstantOfShape" => {
-            let shape: Vec<usize> = c(0)?.ints()?.iter().map(|&d| usize::try_from(d).map_err(|_| format!("negative dimension {d}"))).collect::<Result<_, _>>()?;
+            let shape: Vec<usize> = c(0)?
+                .ints()?
+                .iter()
+                .map(|&d| usize::try_from(d).map_err(|_| format!("negative dimension {d}")))
+                .collect::<Result<_, _>>()?;
             let n: usize = shape.iter().product();
             match ctx.attrs.tensor("value")?.map(consts::from_proto).transpose()? {
                 None => CTensor::f32(shape, vec![0.0; n]),
@@ -121,7 +142,8 @@ fn constant(ctx: &Ctx) -> Result<CTensor, String> {
     if let Some(v) = a.ints("value_ints")? {
         return Ok(CTensor::i64(vec![v.len()], v));
     }
-    Err("needs a value, value_float(s) or value_int(s) attribute (sparse and string constants are not supported)".into())
+    Err("needs a value, value_float(s) or value_int(s) attribute (sparse and string constants are not supported)"
+        .into())
 }
 
 fn concat(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
@@ -154,7 +176,11 @@ fn gather(ctx: &Ctx, data: &CTensor, indices: &CTensor) -> Result<CTensor, Strin
         .iter()
         .map(|&i| {
             let j = if i < 0 { i + n } else { i };
-            if (0..n).contains(&j) { Ok(j as usize) } else { Err(format!("index {i} out of range for axis of size {n}")) }
+            if (0..n).contains(&j) {
+                Ok(j as usize)
+            } else {
+                Err(format!("index {i} out of range for axis of size {n}"))
+            }
         })
         .collect::<Result<_, _>>()?;
     let outer: usize = data.shape[..a].iter().product();
@@ -181,12 +207,7 @@ fn slice(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
         )
     } else {
         let get = |i, what| opt_const(inputs, i, what).and_then(|t| t.map(CTensor::ints).transpose());
-        (
-            konst(inputs, 1, "starts")?.ints()?,
-            konst(inputs, 2, "ends")?.ints()?,
-            get(3, "axes")?,
-            get(4, "steps")?,
-        )
+        (konst(inputs, 1, "starts")?.ints()?, konst(inputs, 2, "ends")?.ints()?, get(3, "axes")?, get(4, "steps")?)
     };
     let axes: Vec<usize> = match axes {
         Some(a) => a.iter().map(|&a| axis(a, r)).collect::<Result<_, _>>()?,
@@ -236,10 +257,26 @@ fn where_(cond: &CTensor, a: &CTensor, b: &CTensor) -> Result<CTensor, String> {
     let pick = |k: usize| if cv[ic[k]] != 0.0 { (true, ia[k]) } else { (false, ib[k]) };
     let n = shape.iter().product();
     Ok(match (&a.data, &b.data) {
-        (CData::I(x), CData::I(y)) => CTensor::i64(shape, (0..n).map(|k| match pick(k) { (true, i) => x[i], (false, i) => y[i] }).collect()),
+        (CData::I(x), CData::I(y)) => CTensor::i64(
+            shape,
+            (0..n)
+                .map(|k| match pick(k) {
+                    (true, i) => x[i],
+                    (false, i) => y[i],
+                })
+                .collect(),
+        ),
         _ => {
             let (x, y) = (a.floats(), b.floats());
-            CTensor::f32(shape, (0..n).map(|k| match pick(k) { (true, i) => x[i], (false, i) => y[i] }).collect())
+            CTensor::f32(
+                shape,
+                (0..n)
+                    .map(|k| match pick(k) {
+                        (true, i) => x[i],
+                        (false, i) => y[i],
+                    })
+                    .collect(),
+            )
         }
     })
 }
@@ -259,4 +296,3 @@ fn range(start: &CTensor, limit: &CTensor, delta: &CTensor) -> Result<CTensor, S
         _ => CTensor::f32(vec![n], (0..n).map(|i| (s + i as f64 * d) as f32).collect()),
     })
 }
-

@@ -24,7 +24,14 @@ fn transposed(imp: &mut Importer, ctx: &Ctx, v: ValueId, what: &str) -> Result<V
 }
 
 /// Adds `dense` of `x` with `weight` (`[N, K]`) and an optional bias vector.
-fn dense(imp: &mut Importer, ctx: &Ctx, out: &str, x: ValueId, weight: CTensor, bias: Option<Vec<f32>>) -> Result<ValueId, String> {
+fn dense(
+    imp: &mut Importer,
+    ctx: &Ctx,
+    out: &str,
+    x: ValueId,
+    weight: CTensor,
+    bias: Option<Vec<f32>>,
+) -> Result<ValueId, String> {
     let n = weight.shape[0];
     let w = imp.weight(&format!("{}.weight", ctx.name), weight.shape.clone(), weight.floats());
     let b = bias.map(|b| imp.weight(&format!("{}.bias", ctx.name), vec![n], b));
@@ -61,7 +68,11 @@ pub fn gemm(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec
             if ta {
                 x = transposed(imp, ctx, x, "A")?;
             }
-            let w = if tb { CTensor::f32(b.shape.clone(), b.floats().iter().map(|v| v * alpha).collect()) } else { dense_weight(b, alpha) };
+            let w = if tb {
+                CTensor::f32(b.shape.clone(), b.floats().iter().map(|v| v * alpha).collect())
+            } else {
+                dense_weight(b, alpha)
+            };
             let n = w.shape[0];
             let bias = c.and_then(|c| as_bias(c, beta, n));
             match (c, bias) {
@@ -209,7 +220,8 @@ pub fn arith(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Ve
             Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Affine { scale, shift }, &[v])?)])
         }
         (x, y) => {
-            let ((bx, px), (by, py)) = (as_poly(x).ok_or("operand unavailable")?, as_poly(y).ok_or("operand unavailable")?);
+            let ((bx, px), (by, py)) =
+                (as_poly(x).ok_or("operand unavailable")?, as_poly(y).ok_or("operand unavailable")?);
             if bx == by {
                 let coeffs = match op {
                     "Mul" => poly_mul(&px, &py),
@@ -217,7 +229,10 @@ pub fn arith(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Ve
                     _ => poly_add(&px, &py, -1.0),
                 };
                 if degree(&coeffs) > MAX_POLY_DEGREE {
-                    return Err(format!("polynomial of degree {} exceeds the supported {MAX_POLY_DEGREE}", degree(&coeffs)));
+                    return Err(format!(
+                        "polynomial of degree {} exceeds the supported {MAX_POLY_DEGREE}",
+                        degree(&coeffs)
+                    ));
                 }
                 return Ok(poly_out(ctx, bx, coeffs));
             }
@@ -226,7 +241,11 @@ pub fn arith(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Ve
             }
             let (vx, vy) = (imp.value(x)?, imp.value(y)?);
             if imp.ty(vx) != imp.ty(vy) {
-                return Err(format!("operands {} and {} differ in shape; broadcasting between computed values is not supported", imp.ty(vx), imp.ty(vy)));
+                return Err(format!(
+                    "operands {} and {} differ in shape; broadcasting between computed values is not supported",
+                    imp.ty(vx),
+                    imp.ty(vy)
+                ));
             }
             let ir = if op == "Add" { Op::Add } else { Op::Sub };
             Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), ir, &[vx, vy])?)])

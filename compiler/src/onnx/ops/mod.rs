@@ -51,9 +51,33 @@ pub fn is_supported(op: &str) -> bool {
 /// Why an op type is not supported, for the error message.
 pub fn unsupported_reason(op: &str) -> String {
     const NO_PROTOCOL: &[&str] = &[
-        "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Reciprocal", "Erf", "Gelu", "HardSigmoid", "HardSwish", "Elu",
-        "Selu", "Softplus", "Softsign", "LayerNormalization", "InstanceNormalization", "GroupNormalization",
-        "LRN", "ReduceMax", "ReduceMin", "ReduceMean", "ReduceSum", "TopK", "Max", "Min", "Abs", "Pow",
+        "Sigmoid",
+        "Tanh",
+        "Exp",
+        "Log",
+        "Sqrt",
+        "Reciprocal",
+        "Erf",
+        "Gelu",
+        "HardSigmoid",
+        "HardSwish",
+        "Elu",
+        "Selu",
+        "Softplus",
+        "Softsign",
+        "LayerNormalization",
+        "InstanceNormalization",
+        "GroupNormalization",
+        "LRN",
+        "ReduceMax",
+        "ReduceMin",
+        "ReduceMean",
+        "ReduceSum",
+        "TopK",
+        "Max",
+        "Min",
+        "Abs",
+        "Pow",
     ];
     if NO_PROTOCOL.contains(&op) {
         "not supported: Veil has no sound two-party protocol for it (supported non-linearities: Relu, LeakyRelu, Clip, MaxPool, polynomials)".into()
@@ -74,7 +98,7 @@ pub fn lower(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Ve
 }
 
 /// Operand `i`, required.
-fn arg<'a>(inputs: &'a [Option<Sym>], i: usize) -> Result<&'a Sym, String> {
+fn arg(inputs: &[Option<Sym>], i: usize) -> Result<&Sym, String> {
     inputs.get(i).and_then(Option::as_ref).ok_or_else(|| format!("input {i} is required"))
 }
 
@@ -83,7 +107,9 @@ fn opt_const<'a>(inputs: &'a [Option<Sym>], i: usize, what: &str) -> Result<Opti
     match inputs.get(i).and_then(Option::as_ref) {
         None => Ok(None),
         Some(Sym::Const(t)) => Ok(Some(t)),
-        Some(_) => Err(format!("{what} (input {i}) must be a constant (an initializer or foldable), not computed from the model input")),
+        Some(_) => Err(format!(
+            "{what} (input {i}) must be a constant (an initializer or foldable), not computed from the model input"
+        )),
     }
 }
 

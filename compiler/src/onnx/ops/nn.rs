@@ -11,7 +11,8 @@ fn window(ctx: &Ctx, hw: [usize; 2], kernel: [usize; 2], ceil_mode: bool) -> Res
     let two = |name: &str, default: usize| -> Result<[usize; 2], String> {
         match ctx.attrs.usizes(name)? {
             None => Ok([default; 2]),
-            Some(v) => <[usize; 2]>::try_from(v.as_slice()).map_err(|_| format!("attribute {name} must have 2 values for a 2-D op, got {v:?}")),
+            Some(v) => <[usize; 2]>::try_from(v.as_slice())
+                .map_err(|_| format!("attribute {name} must have 2 values for a 2-D op, got {v:?}")),
         }
     };
     let strides = two("strides", 1)?;
@@ -24,7 +25,8 @@ fn window(ctx: &Ctx, hw: [usize; 2], kernel: [usize; 2], ceil_mode: bool) -> Res
     match auto_pad.as_str() {
         "NOTSET" => {
             if let Some(p) = ctx.attrs.usizes("pads")? {
-                pads = <[usize; 4]>::try_from(p.as_slice()).map_err(|_| format!("attribute pads must have 4 values, got {p:?}"))?;
+                pads = <[usize; 4]>::try_from(p.as_slice())
+                    .map_err(|_| format!("attribute pads must have 4 values, got {p:?}"))?;
             }
         }
         "VALID" => {}
@@ -68,7 +70,10 @@ fn image(imp: &mut Importer, x: &Sym) -> Result<(veil_ir::ValueId, [usize; 4]), 
 fn kernel_attr(ctx: &Ctx) -> Result<Option<[usize; 2]>, String> {
     ctx.attrs
         .usizes("kernel_shape")?
-        .map(|k| <[usize; 2]>::try_from(k.as_slice()).map_err(|_| format!("only 2-D kernels are supported, got kernel_shape {k:?}")))
+        .map(|k| {
+            <[usize; 2]>::try_from(k.as_slice())
+                .map_err(|_| format!("only 2-D kernels are supported, got kernel_shape {k:?}"))
+        })
         .transpose()
 }
 
@@ -97,7 +102,11 @@ pub fn conv(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec
     Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Conv2d { weight, bias, window, groups }, &[x])?)])
 }
 
-fn pool_window(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<(veil_ir::ValueId, Window2d, [usize; 2]), String> {
+fn pool_window(
+    imp: &mut Importer,
+    ctx: &Ctx,
+    inputs: &[Option<Sym>],
+) -> Result<(veil_ir::ValueId, Window2d, [usize; 2]), String> {
     let (x, [_, _, h, w]) = image(imp, arg(inputs, 0)?)?;
     if ctx.node.op_type().starts_with("Global") {
         return Ok((x, Window2d { kernel: [h, w], strides: [1, 1], pads: [0; 4], dilations: [1, 1] }, [0, 0]));
@@ -164,7 +173,7 @@ pub fn clip(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec
     let (min, max) = (bound(1, "min")?, bound(2, "max")?);
     let op = match (min, max) {
         (None, None) => return Ok(vec![Sym::Value(x)]),
-        (Some(m), None) if m == 0.0 => Op::Relu,
+        (Some(0.0), None) => Op::Relu,
         _ => Op::Clip { min, max },
     };
     Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), op, &[x])?)])

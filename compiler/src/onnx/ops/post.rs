@@ -13,7 +13,11 @@ pub fn softmax(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<
     let legacy = ctx.opset < 13;
     let a = axis(ctx.attrs.int_or("axis", if legacy { 1 } else { -1 })?, rank)?;
     let coerce_2d = legacy && a + 1 < rank;
-    let op = if ctx.node.op_type() == "Softmax" { Op::Softmax { axis: a, coerce_2d } } else { Op::LogSoftmax { axis: a, coerce_2d } };
+    let op = if ctx.node.op_type() == "Softmax" {
+        Op::Softmax { axis: a, coerce_2d }
+    } else {
+        Op::LogSoftmax { axis: a, coerce_2d }
+    };
     Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), op, &[x])?)])
 }
 
