@@ -1,0 +1,290 @@
+//! Front-end behaviour on small ONNX models built in the test: polynomial recognition, folding,
+//! and every rejection path, each with the message a user sees.
+
+use prost::Message;
+use veil_compiler::onnx::proto::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
+    ValueInfoProto, attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto::Dimension,
+    tensor_shape_proto::dimension, type_proto,
+};
+use veil_compiler::onnx::{ImportError, ImportOptions, import_bytes};
+use veil_ir::{Op, Tensor, eval::run_float};
+
+fn info(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| Dimension {
+            value: Some(match d {
+                Some(v) => dimension::Value::DimValue(*v),
+                None => dimension::Value::DimParam("N".into()),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(DataType::Float as i32),
+                shape: Some(TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
+    NodeProto {
+        op_type: Some(op.into()),
+        name: Some(name.into()),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+fn int_attr(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Int as i32),
+        i: Some(v),
+        ..Default::default()
+    }
+}
+
+fn scalar(name: &str, v: f32) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        data_type: Some(DataType::Float as i32),
+        float_data: vec![v],
+        ..Default::default()
+    }
+}
+
+/// A `[n]` server weight of ones: `Mul(x, ones)` makes the rest of a test graph shared.
+fn ones(name: &str, n: usize) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        dims: vec![n as i64],
+        data_type: Some(DataType::Float as i32),
+        float_data: vec![1.0; n],
+        ..Default::default()
+    }
+}
+
+fn model(
+    opset: i64,
+    inputs: Vec<ValueInfoProto>,
+    nodes: Vec<NodeProto>,
+    inits: Vec<TensorProto>,
+    out: &str,
+) -> Vec<u8> {
+    ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(opset) }],
+        graph: Some(GraphProto {
+            name: Some("g".into()),
+            node: nodes,
+            initializer: inits,
+            input: inputs,
+            output: vec![info(out, &[])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn import(bytes: &[u8]) -> Result<veil_ir::Graph, ImportError> {
+    import_bytes(bytes, "test.onnx", "test", &ImportOptions::default())
+}
+
+fn problems(bytes: &[u8]) -> String {
+    match import(bytes) {
+        Err(e @ ImportError::Nodes { .. }) => e.to_string(),
+        Err(e) => panic!("expected node problems, got {e}"),
+        Ok(g) => panic!("expected an error, got\n{}", veil_ir::print::to_text(&g)),
+    }
+}
+
+#[test]
+fn a_polynomial_in_one_value_becomes_one_poly_node() {
+    // y = (0.5·x·x + x − 1) / 2
+    let b = model(
+        13,
+        vec![info("in", &[Some(1), Some(4)])],
+        vec![
+            node("Mul", "w", &["in", "ones"], &["x"]),
+            node("Mul", "sq", &["x", "x"], &["x2"]),
+            node("Mul", "half", &["x2", "h"], &["a"]),
+            node("Add", "plus", &["a", "x"], &["b"]),
+            node("Sub", "minus", &["b", "one"], &["c"]),
+            node("Div", "div", &["c", "two"], &["y"]),
+        ],
+        vec![scalar("h", 0.5), scalar("one", 1.0), scalar("two", 2.0), ones("ones", 4)],
+        "y",
+    );
+    let g = import(&b).unwrap();
+    let polys: Vec<_> = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Poly { .. })).collect();
+    assert_eq!(g.body.len(), 3, "the weight, one poly and the reveal:\n{}", veil_ir::print::to_text(&g));
+    let Op::Poly { coeffs } = &polys[0].1.op else { unreachable!() };
+    assert_eq!(coeffs, &vec![-0.5, 0.5, 0.25]);
+    assert_eq!(polys[0].1.name, "div", "named after the node that ends the chain");
+    let xs = [-2.0f32, -0.5, 0.0, 3.0];
+    let y = run_float(&g, &[Tensor::new(vec![1, 4], xs.to_vec()).unwrap()]).unwrap();
+    let want: Vec<f32> = xs.iter().map(|x| (0.5 * x * x + x - 1.0) / 2.0).collect();
+    assert_eq!(y[0].data, want);
+}
+
+#[test]
+fn a_square_used_twice_is_computed_once() {
+    // t = x·x feeds a Relu and then t + x: once t exists, t + x is a free local add, not a
+    // second square.
+    let b = model(
+        13,
+        vec![info("in", &[Some(1), Some(3)])],
+        vec![
+            node("Mul", "w", &["in", "ones"], &["x"]),
+            node("Mul", "sq", &["x", "x"], &["t"]),
+            node("Relu", "r", &["t"], &["rt"]),
+            node("Add", "p", &["t", "x"], &["u"]),
+            node("Add", "sum", &["rt", "u"], &["y"]),
+        ],
+        vec![ones("ones", 3)],
+        "y",
+    );
+    let g = import(&b).unwrap();
+    let text = veil_ir::print::to_text(&g);
+    assert!(text.contains("\"t\" = poly %1 coeffs=[0.0,0.0,1.0] : shared"), "{text}");
+    assert!(text.contains("\"u\" = add %2, %1 : shared"), "{text}");
+    assert_eq!(text.matches("poly").count(), 1, "{text}");
+    let y = run_float(&g, &[Tensor::new(vec![1, 3], vec![-1.0, 0.5, 2.0]).unwrap()]).unwrap();
+    assert_eq!(y[0].data, vec![1.0 + 0.0, 0.25 + 0.75, 4.0 + 6.0]);
+}
+
+#[test]
+fn products_of_two_computed_values_are_rejected_by_name() {
+    let b = model(
+        13,
+        vec![info("x", &[Some(1), Some(3)])],
+        vec![node("Relu", "r", &["x"], &["a"]), node("Mul", "gate", &["a", "x"], &["y"])],
+        vec![],
+        "y",
+    );
+    let e = problems(&b);
+    assert!(e.contains(r#"node "gate" (Mul): product of two different computed values is not supported"#), "{e}");
+}
+
+#[test]
+fn softmax_in_the_middle_is_rejected() {
+    let b = model(
+        13,
+        vec![info("x", &[Some(1), Some(3)])],
+        vec![node("Softmax", "attn", &["x"], &["s"]), node("Relu", "after", &["s"], &["y"])],
+        vec![],
+        "y",
+    );
+    let e = problems(&b);
+    assert!(e.contains(r#"node "after" (Relu): reads "s", the result of client-side post-processing"#), "{e}");
+}
+
+#[test]
+fn trailing_softmax_and_argmax_run_on_the_client() {
+    let mut am = node("ArgMax", "am", &["p"], &["y"]);
+    am.attribute = vec![int_attr("axis", 1), int_attr("keepdims", 0)];
+    let b = model(
+        13,
+        vec![info("in", &[Some(1), Some(3)])],
+        vec![
+            node("Mul", "w", &["in", "ones"], &["x"]),
+            node("Relu", "r", &["x"], &["a"]),
+            node("Softmax", "sm", &["a"], &["p"]),
+            am,
+        ],
+        vec![ones("ones", 3)],
+        "y",
+    );
+    let g = import(&b).unwrap();
+    let text = veil_ir::print::to_text(&g);
+    assert!(text.contains("\"a\" = relu %1 : shared"), "{text}");
+    assert!(text.contains("= reveal %2 : client"), "{text}");
+    assert!(text.contains("= softmax %3 axis=1 : client f32[1,3]"), "{text}");
+    assert!(text.contains("= argmax %4 axis=1 keepdims=false : client i64[1]"), "{text}");
+    let y = run_float(&g, &[Tensor::new(vec![1, 3], vec![0.1, 3.0, -2.0]).unwrap()]).unwrap();
+    assert_eq!(y[0].data, vec![1.0]);
+}
+
+#[test]
+fn opsets_outside_9_to_21_are_refused() {
+    for opset in [8, 22] {
+        let b =
+            model(opset, vec![info("x", &[Some(1), Some(3)])], vec![node("Relu", "r", &["x"], &["y"])], vec![], "y");
+        let e = import(&b).unwrap_err().to_string();
+        assert!(e.contains(&format!("operator set {opset} is not supported (Veil reads opsets 9 to 21)")), "{e}");
+    }
+}
+
+#[test]
+fn batch_dimension_is_fixed_and_other_dynamic_dimensions_refused() {
+    let b = model(13, vec![info("x", &[None, Some(3)])], vec![node("Relu", "r", &["x"], &["y"])], vec![], "y");
+    let g = import_bytes(&b, "t.onnx", "t", &ImportOptions { batch: 4 }).unwrap();
+    assert_eq!(g.values[g.inputs[0]].ty.shape, vec![4, 3]);
+    assert_eq!(import(&b).unwrap().values[g.inputs[0]].ty.shape, vec![1, 3]);
+
+    let b = model(13, vec![info("x", &[Some(1), None])], vec![node("Relu", "r", &["x"], &["y"])], vec![], "y");
+    let e = problems(&b);
+    assert!(
+        e.contains(r#"graph input "x" has a dynamic dimension 1 ("N"); only the batch dimension (0) may be dynamic"#),
+        "{e}"
+    );
+}
+
+#[test]
+fn clip_at_zero_is_relu_and_reads_opset_11_inputs() {
+    let b = model(
+        13,
+        vec![info("x", &[Some(1), Some(3)])],
+        vec![node("Clip", "c", &["x", "zero", ""], &["a"]), node("Clip", "c6", &["a", "zero", "six"], &["y"])],
+        vec![scalar("zero", 0.0), scalar("six", 6.0)],
+        "y",
+    );
+    let text = veil_ir::print::to_text(&import(&b).unwrap());
+    assert!(text.contains("\"a\" = relu %0"), "{text}");
+    assert!(text.contains("\"y\" = clip %1 min=0.0 max=6.0"), "{text}");
+}
+
+#[test]
+fn an_undefined_operand_and_an_unknown_output_are_reported() {
+    let b = model(13, vec![info("x", &[Some(1), Some(3)])], vec![node("Relu", "r", &["ghost"], &["y"])], vec![], "z");
+    let e = problems(&b);
+    assert!(e.contains(r#"node "r" (Relu): input "ghost" is not defined"#), "{e}");
+    assert!(e.contains(r#"graph output "z" is not computed by any node"#), "{e}");
+}
+
+#[test]
+fn externally_stored_weights_are_refused() {
+    let mut w = scalar("w", 1.0);
+    w.float_data.clear();
+    w.data_location = Some(1); // EXTERNAL
+    let b = model(13, vec![info("x", &[Some(1), Some(1)])], vec![node("Mul", "m", &["x", "w"], &["y"])], vec![w], "y");
+    let e = problems(&b);
+    assert!(e.contains(r#"tensor "w" keeps its data in an external file"#), "{e}");
+}
+
+#[test]
+fn a_corrupt_initializer_is_refused_not_trusted() {
+    let mut w = scalar("w", 1.0);
+    w.dims = vec![1000, 1000];
+    let b = model(13, vec![info("x", &[Some(1), Some(1)])], vec![node("Mul", "m", &["x", "w"], &["y"])], vec![w], "y");
+    let e = problems(&b);
+    assert!(e.contains(r#"tensor "w" has 1 values for shape [1000, 1000] (corrupt or truncated)"#), "{e}");
+}
+
+#[test]
+fn an_empty_buffer_is_not_a_model() {
+    assert!(matches!(import(&[]), Err(ImportError::Empty { .. })));
+    // A protobuf that decodes but holds no graph.
+    let e = import(&ModelProto { ir_version: Some(8), ..Default::default() }.encode_to_vec()).unwrap_err();
+    assert!(e.to_string().contains("no ir_version or graph"), "{e}");
+}
