@@ -20,7 +20,7 @@ fn a_built_graph_verifies_and_runs_as_the_formula_says() {
     let g = small();
     verify(&g).unwrap();
     let x = Tensor::new(vec![1, 4], vec![1.0, 2.0, -1.0, 0.5]).unwrap();
-    let y = run_float(&g, &[x.clone()]).unwrap();
+    let y = run_float(&g, std::slice::from_ref(&x)).unwrap();
     let w: Vec<f32> = (0..12).map(|i| i as f32 - 5.0).collect();
     let b = [0.5, -1.0, 2.0];
     let want: Vec<f32> =
