@@ -15,6 +15,7 @@
 //! - [`eval`] holds the reference interpreters (today: float).
 
 pub mod arena;
+mod edit;
 pub mod eval;
 mod graph;
 pub mod npy;
@@ -26,7 +27,7 @@ pub mod verify;
 
 pub use arena::{Arena, Handle};
 pub use graph::{BuildError, Def, Graph, Node, NodeId, Value, ValueId};
-pub use op::{Arity, Const, Constant, Op, Window2d, check_broadcast};
+pub use op::{Arity, CircaVariant, Const, Constant, Op, Window2d, check_broadcast};
 pub use tensor::{Tensor, strides};
 pub use types::{Domain, ElemType, TensorType};
 pub use verify::{VerifyError, Violation, verify};

@@ -99,6 +99,12 @@ pub enum Op {
     Sub,
     /// Elementwise `max(x, 0)`. Protocols: GC (exact), or a stochastic / polynomial substitute.
     Relu,
+    /// Circa's stochastic ReLU: `x · [x ≥ 0]` where the sign is tested on shares with their low
+    /// `drop_bits` bits dropped (`None` until `quantize` picks it per layer). In float semantics
+    /// it is exactly ReLU; the fixed-point simulator models its faults (PROTOCOLS.md): with
+    /// `PosZero` small positives may become 0, with `NegPass` small negatives may pass.
+    /// Protocols: GC sign test on `ℓ − drop_bits` bits, then a bit-times-share product.
+    StochasticRelu { drop_bits: Option<u8>, variant: CircaVariant },
     /// Elementwise `x ≥ 0 ? x : alpha · x`. Protocols: GC.
     LeakyRelu { alpha: f32 },
     /// Elementwise clamp to `[min, max]` (either bound may be absent). Protocols: GC.
@@ -113,6 +119,9 @@ pub enum Op {
     /// otherwise the number of non-padding elements. Input `[N, C, H, W]`.
     /// Protocols: local sum on shares plus a public rescale.
     AvgPool { window: Window2d, count_include_pad: bool },
+    /// Sum over each window (zero padding). Input `[N, C, H, W]`, output `[N, C, H', W']`.
+    /// Protocols: local on shares.
+    SumPool { window: Window2d },
     /// Same elements, row-major order, in shape `shape` (equal element count).
     /// Protocols: local (data movement).
     Reshape { shape: Vec<usize> },
@@ -138,6 +147,24 @@ pub enum Op {
     ArgMax { axis: usize, keepdims: bool, select_last_index: bool },
 }
 
+/// Which way a stochastic ReLU errs (PROTOCOLS.md, Circa).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CircaVariant {
+    /// Small positive values may be read as negative and become 0.
+    PosZero,
+    /// Small negative values may be read as positive and pass through.
+    NegPass,
+}
+
+impl CircaVariant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CircaVariant::PosZero => "pos-zero",
+            CircaVariant::NegPass => "neg-pass",
+        }
+    }
+}
+
 /// How many inputs an op takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arity {
@@ -156,11 +183,13 @@ impl Op {
             Op::Add => "add",
             Op::Sub => "sub",
             Op::Relu => "relu",
+            Op::StochasticRelu { .. } => "stochastic_relu",
             Op::LeakyRelu { .. } => "leaky_relu",
             Op::Clip { .. } => "clip",
             Op::Poly { .. } => "poly",
             Op::MaxPool { .. } => "maxpool",
             Op::AvgPool { .. } => "avgpool",
+            Op::SumPool { .. } => "sumpool",
             Op::Reshape { .. } => "reshape",
             Op::Transpose { .. } => "transpose",
             Op::Concat { .. } => "concat",
@@ -303,6 +332,12 @@ impl Op {
                 same(x.shape.clone())
             }
             Op::Relu | Op::Reveal => same(x.shape.clone()),
+            Op::StochasticRelu { drop_bits, .. } => {
+                if drop_bits.is_some_and(|k| k >= 62) {
+                    return Err(format!("drop_bits {drop_bits:?} must be below the ring width"));
+                }
+                same(x.shape.clone())
+            }
             Op::LeakyRelu { alpha } => {
                 if !alpha.is_finite() {
                     return Err("alpha must be finite".into());
@@ -323,7 +358,7 @@ impl Op {
                 }
                 same(x.shape.clone())
             }
-            Op::MaxPool { window } | Op::AvgPool { window, .. } => {
+            Op::MaxPool { window } | Op::AvgPool { window, .. } | Op::SumPool { window } => {
                 let [n, c, h, w] = x.shape[..] else {
                     return Err(format!("input must be [N, C, H, W], got {:?}", x.shape));
                 };

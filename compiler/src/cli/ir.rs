@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
-use super::{CliError, ModelArgs, emit};
+use super::{CliError, CompileArgs, ModelArgs, emit};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
@@ -17,6 +17,8 @@ enum Format {
 pub struct IrArgs {
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    compile: CompileArgs,
     /// Show the graph after this pass.
     #[arg(long, default_value = "import", value_name = "PASS", help_heading = "Output")]
     after: String,
@@ -29,14 +31,16 @@ pub struct IrArgs {
 }
 
 pub fn run(a: IrArgs) -> Result<(), CliError> {
-    if !veil_passes::PASSES.contains(&a.after.as_str()) {
+    let stages = veil_passes::stages();
+    if !stages.contains(&a.after.as_str()) {
         return Err(CliError::user(anyhow::anyhow!(
             "unknown pass {:?} for --after; passes: {}",
             a.after,
-            veil_passes::PASSES.join(", ")
+            stages.join(", ")
         )));
     }
-    let g = a.model.import()?;
+    let mut g = a.model.import()?;
+    veil_passes::run_pipeline(&mut g, &a.compile.options(), Some(&a.after), cfg!(debug_assertions))?;
     let text = match a.format {
         Format::Text => veil_ir::print::to_text(&g),
         Format::Json => veil_ir::print::to_json(&g) + "\n",

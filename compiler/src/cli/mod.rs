@@ -61,6 +61,64 @@ impl ModelArgs {
     }
 }
 
+impl From<veil_passes::PassError> for CliError {
+    fn from(e: veil_passes::PassError) -> Self {
+        let code = if e.is_user_error() { 1 } else { 2 };
+        Self { code, error: e.into() }
+    }
+}
+
+/// How activations are computed (the compilation options every command shares).
+#[derive(clap::Args)]
+pub struct CompileArgs {
+    /// ReLU policy: exact GC ReLU, Circa stochastic ReLU, or a polynomial.
+    #[arg(long, default_value = "relu", value_name = "relu|circa|poly", help_heading = "Compilation")]
+    activation: veil_passes::Activation,
+    /// Per-layer policy by ONNX node name (repeatable).
+    #[arg(long = "layer", value_name = "NAME=relu|circa|poly", value_parser = parse_layer, help_heading = "Compilation")]
+    layers: Vec<(String, veil_passes::Activation)>,
+    /// Coefficients a,b,c of the replacement polynomial a·x² + b·x + c.
+    #[arg(long, default_value = "1,1,0", value_name = "a,b,c", value_parser = parse_poly, help_heading = "Compilation")]
+    poly: [f32; 3],
+    /// Circa: low bits dropped before the sign test (default: chosen per layer).
+    #[arg(long, value_name = "K", help_heading = "Compilation")]
+    drop_bits: Option<u8>,
+    /// Circa: which way the sign test errs.
+    #[arg(long, default_value = "pos-zero", value_name = "pos-zero|neg-pass", value_parser = parse_variant, help_heading = "Compilation")]
+    circa_variant: veil_ir::CircaVariant,
+}
+
+fn parse_layer(s: &str) -> Result<(String, veil_passes::Activation), String> {
+    let (name, policy) = s.rsplit_once('=').ok_or_else(|| format!("expected NAME=relu|circa|poly, got {s:?}"))?;
+    Ok((name.to_string(), policy.parse()?))
+}
+
+fn parse_poly(s: &str) -> Result<[f32; 3], String> {
+    let v: Vec<f32> =
+        s.split(',').map(|x| x.trim().parse::<f32>().map_err(|e| format!("{x:?}: {e}"))).collect::<Result<_, _>>()?;
+    <[f32; 3]>::try_from(v.as_slice()).map_err(|_| format!("expected three coefficients a,b,c, got {s:?}"))
+}
+
+fn parse_variant(s: &str) -> Result<veil_ir::CircaVariant, String> {
+    match s {
+        "pos-zero" => Ok(veil_ir::CircaVariant::PosZero),
+        "neg-pass" => Ok(veil_ir::CircaVariant::NegPass),
+        _ => Err(format!("expected pos-zero or neg-pass, got {s:?}")),
+    }
+}
+
+impl CompileArgs {
+    fn options(&self) -> veil_passes::Options {
+        veil_passes::Options {
+            activation: self.activation,
+            layer_activation: self.layers.iter().cloned().collect(),
+            poly: self.poly,
+            drop_bits: self.drop_bits,
+            circa_variant: self.circa_variant,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Print the lowered IR of a model.

@@ -1,7 +1,7 @@
 //! The float interpreter.
 
 use super::EvalError;
-use super::kernels;
+use super::kernels::{self, Pool};
 use crate::graph::Graph;
 use crate::op::{Const, Op};
 use crate::tensor::Tensor;
@@ -79,14 +79,17 @@ pub fn run_float(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError>
                 let data = x.data.iter().zip(&args[1].data).map(|(a, b)| a + sign * b).collect();
                 Tensor { shape: x.shape.clone(), data }
             }
-            Op::Relu => map(&|v| v.max(0.0)),
+            Op::Relu | Op::StochasticRelu { .. } => map(&|v| v.max(0.0)),
             Op::LeakyRelu { alpha } => map(&|v| if v >= 0.0 { v } else { alpha * v }),
             Op::Clip { min, max } => {
                 map(&|v| v.max(min.unwrap_or(f32::NEG_INFINITY)).min(max.unwrap_or(f32::INFINITY)))
             }
             Op::Poly { coeffs } => map(&|v| coeffs.iter().rev().fold(0f64, |acc, &c| acc * v as f64 + c as f64) as f32),
-            Op::MaxPool { window } => kernels::pool(x, window, None),
-            Op::AvgPool { window, count_include_pad } => kernels::pool(x, window, Some(*count_include_pad)),
+            Op::MaxPool { window } => kernels::pool(x, window, Pool::Max),
+            Op::AvgPool { window, count_include_pad } => {
+                kernels::pool(x, window, Pool::Avg { count_include_pad: *count_include_pad })
+            }
+            Op::SumPool { window } => kernels::pool(x, window, Pool::Sum),
             Op::Reshape { shape } => Tensor { shape: shape.clone(), data: x.data.clone() },
             Op::Transpose { perm } => kernels::transpose(x, perm),
             Op::Concat { axis } => kernels::concat(&args, *axis),

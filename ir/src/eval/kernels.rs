@@ -64,8 +64,16 @@ pub fn conv2d(x: &Tensor, wt: &[f32], m: usize, b: Option<&[f32]>, win: &Window2
     Tensor { shape: vec![n, m, oh, ow], data: out }
 }
 
-/// Max or mean pooling over each window of `[N, C, H, W]`.
-pub fn pool(x: &Tensor, win: &Window2d, avg: Option<bool>) -> Tensor {
+/// What a pooling window computes.
+#[derive(Clone, Copy, Debug)]
+pub enum Pool {
+    Max,
+    Sum,
+    Avg { count_include_pad: bool },
+}
+
+/// Max, sum or mean pooling over each window of `[N, C, H, W]`.
+pub fn pool(x: &Tensor, win: &Window2d, kind: Pool) -> Tensor {
     let [n, c, h, wd] = x.shape[..] else { unreachable!("verified: pool input is 4-D") };
     let [oh, ow] = win.output_hw([h, wd]).expect("verified: window fits");
     let mut out = Vec::with_capacity(n * c * oh * ow);
@@ -83,10 +91,11 @@ pub fn pool(x: &Tensor, win: &Window2d, avg: Option<bool>) -> Tensor {
                         }
                     }
                 }
-                out.push(match avg {
-                    None => max,
-                    Some(true) => (sum / (win.kernel[0] * win.kernel[1]) as f64) as f32,
-                    Some(false) => (sum / count.max(1) as f64) as f32,
+                out.push(match kind {
+                    Pool::Max => max,
+                    Pool::Sum => sum as f32,
+                    Pool::Avg { count_include_pad: true } => (sum / (win.kernel[0] * win.kernel[1]) as f64) as f32,
+                    Pool::Avg { count_include_pad: false } => (sum / count.max(1) as f64) as f32,
                 });
             }
         }

@@ -74,7 +74,11 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, String)> {
             out.push(("max", opt(max)));
         }
         Op::Poly { coeffs } => out.push(("coeffs", format!("{coeffs:?}").replace(' ', ""))),
-        Op::MaxPool { window: w } => window(w, &mut out),
+        Op::MaxPool { window: w } | Op::SumPool { window: w } => window(w, &mut out),
+        Op::StochasticRelu { drop_bits, variant } => {
+            out.push(("drop_bits", drop_bits.map_or_else(|| "auto".to_string(), |k| k.to_string())));
+            out.push(("variant", variant.as_str().to_string()));
+        }
         Op::AvgPool { window: w, count_include_pad } => {
             window(w, &mut out);
             out.push(("count_include_pad", count_include_pad.to_string()));

@@ -1,0 +1,164 @@
+//! `normalize_linear`: puts linear algebra in the forms the protocols run best.
+//!
+//! Requires a verified graph without `batchnorm` (run `fold_batchnorm` first). Does, in order:
+//! 1. `avgpool` → `sumpool` followed by an `affine` multiplying by the public divisor (a scalar
+//!    `1/(kh·kw)`, or a per-position map when padding is not counted);
+//! 2. an `affine` whose constants are per output channel, after a `dense`/`conv2d` that nothing
+//!    else reads, is folded into that layer's weights and bias (`MatMul` + `Add` bias, `Conv` +
+//!    per-channel scale, ...);
+//! 3. an `affine` that only multiplies by a scalar, followed (through reshapes, transposes and
+//!    sum pools read by nothing else) by a `dense`/`conv2d`, is folded into that layer's weights
+//!    (a global average pool before a classifier costs no truncation).
+//!
+//! Preserves float semantics up to f32 rounding. Does not merge consecutive linear layers.
+
+use veil_ir::{Const, Domain, Graph, NodeId, Op, ValueId, Window2d};
+
+use crate::util::{derived_const, per_channel, public_const, sole_producer};
+use crate::{Options, PassError, Report};
+
+/// Output-channel axis of a linear layer's output.
+fn channel_axis(op: &Op, rank: usize) -> Option<usize> {
+    match op {
+        Op::Conv2d { .. } => Some(1),
+        Op::Dense { .. } => Some(rank - 1),
+        _ => None,
+    }
+}
+
+/// Replaces a linear layer's weight and bias (`scale` per output channel, then `shift`).
+fn rescale_layer(g: &mut Graph, p: NodeId, scale: &[f32], shift: &[f32], tag: &str) {
+    let (Op::Conv2d { weight, bias, .. } | Op::Dense { weight, bias }) = g.nodes[p].op.clone() else {
+        unreachable!("called on linear layers")
+    };
+    let m = scale.len();
+    let per = g.consts[weight].data.len() / m;
+    let w: Vec<f32> = g.consts[weight].data.iter().enumerate().map(|(i, &v)| v * scale[i / per]).collect();
+    let b: Vec<f32> = (0..m).map(|i| bias.map_or(0.0, |b| g.consts[b].data[i]) * scale[i] + shift[i]).collect();
+    let name = g.nodes[p].name.clone();
+    let wshape = g.consts[weight].shape.clone();
+    let new_w = derived_const(g, weight, format!("{name}.weight+{tag}"), wshape, w);
+    let new_b = derived_const(g, weight, format!("{name}.bias+{tag}"), vec![m], b);
+    if let Op::Conv2d { weight, bias, .. } | Op::Dense { weight, bias } = &mut g.nodes[p].op {
+        (*weight, *bias) = (new_w, Some(new_b));
+    }
+}
+
+/// Step 1: one avgpool to sumpool + affine.
+fn split_avgpool(g: &mut Graph, n: NodeId, window: Window2d, count_include_pad: bool) {
+    let x = g.nodes[n].inputs[0];
+    let out = g.nodes[n].output;
+    let [_, _, h, w] = g.values[x].ty.shape[..] else { unreachable!("verified: pool input is 4-D") };
+    let [_, _, oh, ow] = g.values[out].ty.shape[..] else { unreachable!("verified: pool output is 4-D") };
+    let name = g.nodes[n].name.clone();
+    let k = (window.kernel[0] * window.kernel[1]) as f32;
+    let unpadded = window.pads == [0; 4];
+    let scale = if count_include_pad || unpadded {
+        public_const(g, format!("{name}.divisor"), vec![], vec![1.0 / k])
+    } else {
+        // Count the window's in-image taps per output position.
+        let ones = veil_ir::Tensor { shape: vec![1, 1, h, w], data: vec![1.0; h * w] };
+        let counts = veil_ir::eval::kernels::pool(&ones, &window, veil_ir::eval::kernels::Pool::Sum);
+        public_const(g, format!("{name}.divisor"), vec![1, 1, oh, ow], counts.data.iter().map(|c| 1.0 / c).collect())
+    };
+    let pos = g.position(n).expect("live node");
+    let sum_name = g.fresh_name(&format!("{}/sum", g.values[out].name));
+    let sum =
+        g.insert_node(pos, name.clone(), sum_name, Op::SumPool { window }, &[x]).expect("same window typed before");
+    g.nodes[n].op = Op::Affine { scale: Some(scale), shift: None };
+    g.nodes[n].inputs = vec![sum];
+}
+
+/// Step 2: folds the affine `n` into the linear layer producing its operand, if it can.
+fn fold_backward(g: &mut Graph, n: NodeId, scale: Option<Const>, shift: Option<Const>) -> bool {
+    let x = g.nodes[n].inputs[0];
+    let Some(p) = sole_producer(g, x) else { return false };
+    let shape = g.values[x].ty.shape.clone();
+    let Some(axis) = channel_axis(&g.nodes[p].op, shape.len()) else { return false };
+    let m = shape[axis];
+    let s = match scale {
+        Some(c) => per_channel(g, c, &shape, axis),
+        None => Some(vec![1.0; m]),
+    };
+    let t = match shift {
+        Some(c) => per_channel(g, c, &shape, axis),
+        None => Some(vec![0.0; m]),
+    };
+    let (Some(s), Some(t)) = (s, t) else { return false };
+    // Folding a public constant into secret weights is fine; the reverse cannot happen here.
+    let tag = g.nodes[n].name.clone();
+    rescale_layer(g, p, &s, &t, &tag);
+    let out = g.nodes[n].output;
+    g.replace_uses(out, x);
+    g.remove_node(n);
+    true
+}
+
+/// Step 3: folds a scalar-only affine into the next linear layer, through data movement.
+fn fold_forward(g: &mut Graph, n: NodeId, scale: Const) -> bool {
+    if g.consts[scale].data.len() != 1 {
+        return false;
+    }
+    let factor = g.consts[scale].data[0];
+    let mut v: ValueId = g.nodes[n].output;
+    let target = loop {
+        if !g.has_single_user(v) {
+            return false;
+        }
+        let u = g.users(v)[0];
+        match g.nodes[u].op {
+            // A scalar factor commutes with data movement and with window sums.
+            Op::Reshape { .. } | Op::Transpose { .. } | Op::SumPool { .. } => v = g.nodes[u].output,
+            Op::Dense { .. } | Op::Conv2d { .. } => break u,
+            _ => return false,
+        }
+    };
+    // W·(s·x) + b = (s·W)·x + b, also through zero padding: only the weight changes.
+    let (Op::Conv2d { weight, .. } | Op::Dense { weight, .. }) = g.nodes[target].op.clone() else {
+        unreachable!("matched above")
+    };
+    let w: Vec<f32> = g.consts[weight].data.iter().map(|&v| v * factor).collect();
+    let name = g.nodes[target].name.clone();
+    let tag = g.nodes[n].name.clone();
+    let wshape = g.consts[weight].shape.clone();
+    let new_w = derived_const(g, weight, format!("{name}.weight+{tag}"), wshape, w);
+    if let Op::Conv2d { weight, .. } | Op::Dense { weight, .. } = &mut g.nodes[target].op {
+        *weight = new_w;
+    }
+    let (out, x) = (g.nodes[n].output, g.nodes[n].inputs[0]);
+    g.replace_uses(out, x);
+    g.remove_node(n);
+    true
+}
+
+pub fn run(g: &mut Graph, _: &Options) -> Result<Report, PassError> {
+    let mut report = Report::default();
+    let mut pools = 0;
+    for n in g.body.clone() {
+        if let Op::AvgPool { window, count_include_pad } = g.nodes[n].op {
+            split_avgpool(g, n, window, count_include_pad);
+            pools += 1;
+        }
+    }
+    let (mut back, mut fwd) = (0, 0);
+    for n in g.body.clone() {
+        if let Op::Affine { scale, shift } = g.nodes[n].op.clone() {
+            if fold_backward(g, n, scale, shift) {
+                back += 1;
+            } else if let (Some(s), None) = (scale, shift)
+                && fold_forward(g, n, s)
+            {
+                fwd += 1;
+            }
+        }
+    }
+    g.remove_dead();
+    if pools > 0 {
+        report.note(format!("split {pools} average pool(s) into sum pool and public divisor"));
+    }
+    if back + fwd > 0 {
+        report.note(format!("folded {back} affine(s) into the preceding and {fwd} into the following linear layer"));
+    }
+    debug_assert!(g.consts.iter().all(|(_, c)| c.domain != Domain::Shared));
+    Ok(report)
+}

@@ -1,0 +1,54 @@
+//! Compilation options shared by the passes.
+
+use std::collections::BTreeMap;
+
+use veil_ir::CircaVariant;
+
+/// How a ReLU is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// Exact ReLU in a garbled circuit.
+    Relu,
+    /// Circa's stochastic ReLU (sign test on truncated shares).
+    Circa,
+    /// The polynomial of [`Options::poly`].
+    Poly,
+}
+
+impl std::str::FromStr for Activation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "relu" => Ok(Activation::Relu),
+            "circa" => Ok(Activation::Circa),
+            "poly" => Ok(Activation::Poly),
+            _ => Err(format!("unknown activation {s:?} (expected relu, circa or poly)")),
+        }
+    }
+}
+
+/// Everything a user can ask of the compiler.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Policy for every ReLU not named in `layer_activation`.
+    pub activation: Activation,
+    /// Per-node overrides, by ONNX node name.
+    pub layer_activation: BTreeMap<String, Activation>,
+    /// `[a, b, c]` of the replacement polynomial a·x² + b·x + c.
+    pub poly: [f32; 3],
+    /// Circa's dropped low bits (`None`: chosen per layer).
+    pub drop_bits: Option<u8>,
+    pub circa_variant: CircaVariant,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            activation: Activation::Relu,
+            layer_activation: BTreeMap::new(),
+            poly: [1.0, 1.0, 0.0],
+            drop_bits: None,
+            circa_variant: CircaVariant::PosZero,
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! The float-level passes preserve every bundled model's float semantics, and the IR verifies
+//! after each pass.
+
+use veil_compiler::onnx::{ImportOptions, import_file};
+use veil_passes::{Options, run_pipeline};
+use veil_tests::{bundled_models, max_rel_error, root};
+
+#[test]
+fn passes_preserve_float_semantics_on_every_bundled_model() {
+    for name in bundled_models() {
+        let mut g =
+            import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();
+        let x = veil_ir::npy::read_npy(&root().join("models/inputs").join(format!("{name}.npy"))).unwrap();
+        let before = veil_ir::eval::run_float(&g, std::slice::from_ref(&x)).unwrap();
+        let nodes_before = g.body.len();
+        let runs = run_pipeline(&mut g, &Options::default(), None, true).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(runs.len(), veil_passes::PIPELINE.len());
+        let after = veil_ir::eval::run_float(&g, &[x]).unwrap();
+        for (a, b) in after.iter().zip(&before) {
+            let err = max_rel_error(a, b, 1e-2);
+            assert!(err <= 1e-5, "{name}: passes changed the result by {err:e}");
+        }
+        assert!(
+            g.live_nodes().all(|(_, n)| !matches!(n.op, veil_ir::Op::BatchNorm { .. } | veil_ir::Op::AvgPool { .. }))
+        );
+        eprintln!("{name}: {nodes_before} nodes after import, {} after the passes", g.body.len());
+    }
+}
+
+#[test]
+fn bundled_cnn_batchnorms_fold_into_convolutions() {
+    let mut g = import_file(&root().join("models/resnet_small.onnx"), &ImportOptions::default()).unwrap();
+    let count = |g: &veil_ir::Graph, m: &str| g.live_nodes().filter(|(_, n)| n.op.mnemonic() == m).count();
+    assert_eq!(count(&g, "batchnorm"), 5);
+    run_pipeline(&mut g, &Options::default(), Some("fold_batchnorm"), true).unwrap();
+    assert_eq!(count(&g, "batchnorm"), 0);
+    assert_eq!(count(&g, "affine"), 0, "every batchnorm follows a conv");
+}
+
+#[test]
+fn unknown_layer_override_names_the_relu_nodes() {
+    let mut g = import_file(&root().join("models/digits_relu.onnx"), &ImportOptions::default()).unwrap();
+    let mut opts = Options::default();
+    opts.layer_activation.insert("/nope".into(), veil_passes::Activation::Poly);
+    let e = run_pipeline(&mut g, &opts, None, true).unwrap_err();
+    assert!(e.is_user_error());
+    assert!(
+        e.to_string().contains(r#"--layer names "/nope" but the model has no ReLU node by that name; its ReLU nodes are: /Relu, /Relu_1, /Relu_2"#),
+        "{e}"
+    );
+}
