@@ -1,5 +1,8 @@
 //! # Veil compiler
 //!
-//! The ONNX front end ([`onnx`]) and the pipeline driver behind the `veilc` binary.
+//! The ONNX front end ([`onnx`]), the evaluation driver ([`evaluate()`]) and the `veilc` binary.
 
+mod evaluate;
 pub mod onnx;
+
+pub use evaluate::{EvalReport, evaluate};

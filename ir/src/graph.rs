@@ -55,6 +55,8 @@ pub struct Graph {
     pub outputs: Vec<ValueId>,
     /// The live nodes in execution order: every operand is defined earlier.
     pub body: Vec<NodeId>,
+    /// Width ℓ of the ring Z_2^ℓ of fixed-point values; set by `quantize`.
+    pub ring_bits: Option<u8>,
 }
 
 /// A node could not be added: its operands break the op's typing or domain rule.
@@ -86,7 +88,7 @@ impl Graph {
     /// Adds a constant tensor; `data` is row-major and must match `shape`.
     pub fn add_const(&mut self, name: impl Into<String>, shape: Vec<usize>, domain: Domain, data: Vec<f32>) -> Const {
         debug_assert_eq!(data.len(), shape.iter().product::<usize>());
-        self.consts.append(Constant { name: name.into(), shape, domain, data })
+        self.consts.append(Constant { name: name.into(), shape, domain, data, frac_bits: None, qdata: Vec::new() })
     }
 
     /// Appends `op` applied to `inputs` at the end of the body and returns its output, typed by

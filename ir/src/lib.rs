@@ -21,13 +21,14 @@ mod graph;
 pub mod npy;
 mod op;
 pub mod print;
+pub mod ring;
 mod tensor;
 mod types;
 pub mod verify;
 
 pub use arena::{Arena, Handle};
 pub use graph::{BuildError, Def, Graph, Node, NodeId, Value, ValueId};
-pub use op::{Arity, CircaVariant, Const, Constant, Op, Window2d, check_broadcast};
+pub use op::{Arity, CircaVariant, Const, Constant, Op, TruncMode, Window2d, check_broadcast, poly_scales};
 pub use tensor::{Tensor, strides};
 pub use types::{Domain, ElemType, TensorType};
 pub use verify::{VerifyError, Violation, verify};

@@ -67,6 +67,50 @@ pub fn decode_npy(bytes: &[u8], what: &str) -> Result<Tensor, NpyError> {
     })
 }
 
+/// An array from an `.npz` archive: floats (any float dtype) or integers (labels).
+#[derive(Clone, Debug, PartialEq)]
+pub enum NpzArray {
+    Float(Tensor),
+    Int { shape: Vec<usize>, data: Vec<i64> },
+}
+
+/// Reads array `key` of the `.npz` archive at `path`; the error lists the keys it has.
+pub fn read_npz(path: &Path, key: &str) -> Result<NpzArray, NpyError> {
+    let p = path.display().to_string();
+    let fmt = |reason: String| NpyError::Format { path: p.clone(), reason };
+    let mut archive = npyz::npz::NpzArchive::open(path).map_err(|source| NpyError::Io { path: p.clone(), source })?;
+    let names: Vec<String> = archive.array_names().map(str::to_string).collect();
+    let Some(file) = archive.by_name(key).map_err(|e| fmt(e.to_string()))? else {
+        return Err(fmt(format!("has no array {key:?} (it has: {})", names.join(", "))));
+    };
+    let DType::Plain(ts) = file.dtype() else { return Err(fmt(format!("array {key:?} is not a plain numeric array"))) };
+    let shape: Vec<usize> = file.shape().iter().map(|&d| d as usize).collect();
+    let n: usize = shape.iter().product();
+    if n > 1 << 30 {
+        return Err(fmt(format!("array {key:?} is too large ({n} elements)")));
+    }
+    if file.order() == Order::Fortran && shape.len() > 1 {
+        return Err(fmt(format!("array {key:?} is Fortran-ordered; save it with np.ascontiguousarray")));
+    }
+    let what = |e: std::io::Error| fmt(format!("array {key:?}: {e}"));
+    let arr = match (ts.type_char(), ts.size_field()) {
+        (TypeChar::Float, 4) => NpzArray::Float(Tensor { shape, data: file.into_vec::<f32>().map_err(what)? }),
+        (TypeChar::Float, 8) => NpzArray::Float(Tensor {
+            shape,
+            data: file.into_vec::<f64>().map_err(what)?.into_iter().map(|v| v as f32).collect(),
+        }),
+        (TypeChar::Int, 8) => NpzArray::Int { shape, data: file.into_vec::<i64>().map_err(what)? },
+        (TypeChar::Int, 4) => {
+            NpzArray::Int { shape, data: file.into_vec::<i32>().map_err(what)?.into_iter().map(i64::from).collect() }
+        }
+        (TypeChar::Uint, 1) => {
+            NpzArray::Int { shape, data: file.into_vec::<u8>().map_err(what)?.into_iter().map(i64::from).collect() }
+        }
+        _ => return Err(NpyError::DType { path: format!("{p} (array {key:?})"), dtype: ts.to_string() }),
+    };
+    Ok(arr)
+}
+
 /// Encodes `t` as `.npy` bytes: float32, or int64 when `elem` is [`ElemType::I64`].
 pub fn encode_npy(t: &Tensor, elem: ElemType) -> Vec<u8> {
     let shape: Vec<u64> = t.shape.iter().map(|&d| d as u64).collect();

@@ -25,6 +25,12 @@ pub struct Constant {
     /// the weights file carries server constants.
     #[serde(skip)]
     pub data: Vec<f32>,
+    /// After `quantize`: the fixed-point scale of `qdata` (`None` for a float constant).
+    pub frac_bits: Option<u8>,
+    /// After `quantize`: `round(data · 2^frac_bits)` as signed integers (taken mod 2^ℓ when
+    /// used). Never serialized with the graph.
+    #[serde(skip)]
+    pub qdata: Vec<i64>,
 }
 
 impl std::fmt::Debug for Constant {
@@ -35,7 +41,8 @@ impl std::fmt::Debug for Constant {
             .field("shape", &self.shape)
             .field("domain", &self.domain)
             .field("data", &format_args!("<{} values>", self.data.len()))
-            .finish()
+            .field("frac_bits", &self.frac_bits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -122,6 +129,12 @@ pub enum Op {
     /// Sum over each window (zero padding). Input `[N, C, H, W]`, output `[N, C, H', W']`.
     /// Protocols: local on shares.
     SumPool { window: Window2d },
+    /// Lowers the fixed-point scale by `bits`: `y = ⌊x / 2^bits⌋` on the signed value. Only in
+    /// fixed-point graphs. With [`TruncMode::Exact`] it runs inside the garbled circuit that
+    /// follows (free and exact); with [`TruncMode::Local`] each party shifts its own share, which
+    /// gives `⌊x / 2^bits⌋` or one more, and fails (wraps) with probability about
+    /// `2^(bits(|x|) + 1 − ℓ)` (see [`crate::ring::local_truncate`]).
+    Truncate { bits: u8, mode: TruncMode },
     /// Same elements, row-major order, in shape `shape` (equal element count).
     /// Protocols: local (data movement).
     Reshape { shape: Vec<usize> },
@@ -145,6 +158,15 @@ pub enum Op {
     /// Index of the maximum along `axis` (first one, or last with `select_last_index`), `i64`
     /// output; `keepdims` keeps the axis with size 1. Client-side only.
     ArgMax { axis: usize, keepdims: bool, select_last_index: bool },
+}
+
+/// Where a truncation runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TruncMode {
+    /// Fused into the following garbled circuit: exact floor division.
+    Exact,
+    /// Each party shifts its own share (SecureML): off by at most one, wraps with small probability.
+    Local,
 }
 
 /// Which way a stochastic ReLU errs (PROTOCOLS.md, Circa).
@@ -190,6 +212,7 @@ impl Op {
             Op::MaxPool { .. } => "maxpool",
             Op::AvgPool { .. } => "avgpool",
             Op::SumPool { .. } => "sumpool",
+            Op::Truncate { .. } => "truncate",
             Op::Reshape { .. } => "reshape",
             Op::Transpose { .. } => "transpose",
             Op::Concat { .. } => "concat",
@@ -248,6 +271,84 @@ impl Op {
     /// The output type for operands of types `inputs`, or an error stating the typing rule broken.
     /// This is the single definition of every op's typing rule: builders and the verifier use it.
     pub fn infer(&self, inputs: &[&TensorType], consts: &Arena<Constant>) -> Result<TensorType, String> {
+        let mut t = self.infer_shape(inputs, consts)?;
+        t.elem = self.infer_elem(inputs, consts)?;
+        Ok(t)
+    }
+
+    /// The element-type rule. Float graphs: constants are float, results `f32`. Fixed-point
+    /// graphs (after `quantize`): every constant an op reads is quantized, and scales add up as
+    /// each variant documents; client-side ops decode to `f32` (`i64` for `ArgMax`).
+    fn infer_elem(&self, inputs: &[&TensorType], consts: &Arena<Constant>) -> Result<ElemType, String> {
+        let cfb = |c: Const| consts[c].frac_bits;
+        let x = inputs[0].elem;
+        match self {
+            Op::ArgMax { .. } => return Ok(ElemType::I64),
+            Op::Softmax { .. } | Op::LogSoftmax { .. } => return Ok(ElemType::F32),
+            _ => {}
+        }
+        let s = match x {
+            ElemType::F32 => {
+                if let Some(c) = self.consts().into_iter().find(|&c| cfb(c).is_some()) {
+                    return Err(format!("constant @{} is quantized but the operand is float", c.index()));
+                }
+                if let Op::Truncate { .. } = self {
+                    return Err("truncate needs a fixed-point operand".into());
+                }
+                return Ok(ElemType::F32);
+            }
+            ElemType::I64 => return Err("operand must be numeric, not i64".into()),
+            ElemType::Fixed { frac_bits } => frac_bits,
+        };
+        let fixed = |bits: u32| -> Result<ElemType, String> {
+            u8::try_from(bits)
+                .ok()
+                .filter(|&b| b <= 120)
+                .map(|frac_bits| ElemType::Fixed { frac_bits })
+                .ok_or_else(|| format!("scale {bits} is out of range"))
+        };
+        let quantized = |c: Const| {
+            cfb(c).ok_or_else(|| format!("constant @{} is not quantized but the operand is fixed-point", c.index()))
+        };
+        let expect = |c: Option<Const>, want: u32, what: &str| -> Result<(), String> {
+            match c {
+                Some(c) if quantized(c)? as u32 != want => {
+                    Err(format!("{what} @{} has scale {}, expected {want}", c.index(), quantized(c)?))
+                }
+                _ => Ok(()),
+            }
+        };
+        let s32 = s as u32;
+        match self {
+            Op::Dense { weight, bias } | Op::Conv2d { weight, bias, .. } => {
+                let out = s32 + quantized(*weight)? as u32;
+                expect(*bias, out, "bias")?;
+                fixed(out)
+            }
+            Op::Affine { scale, shift } => {
+                let out = s32 + scale.map(quantized).transpose()?.unwrap_or(0) as u32;
+                expect(*shift, out, "shift")?;
+                fixed(out)
+            }
+            Op::BatchNorm { .. } | Op::AvgPool { .. } => Err(format!(
+                "{} has no fixed-point form (run fold_batchnorm and normalize_linear first)",
+                self.mnemonic()
+            )),
+            Op::Poly { coeffs } => fixed(poly_scales(coeffs, s).1),
+            Op::Truncate { bits, .. } => {
+                if *bits > s {
+                    return Err(format!("cannot truncate {bits} bits from scale {s}"));
+                }
+                fixed(s32 - *bits as u32)
+            }
+            Op::StochasticRelu { drop_bits: None, .. } => {
+                Err("drop_bits must be chosen before fixed-point execution".into())
+            }
+            _ => Ok(ElemType::Fixed { frac_bits: s }),
+        }
+    }
+
+    fn infer_shape(&self, inputs: &[&TensorType], consts: &Arena<Constant>) -> Result<TensorType, String> {
         match self.arity() {
             Arity::Exactly(n) if inputs.len() != n => {
                 return Err(format!("takes {n} operand(s), got {}", inputs.len()));
@@ -331,7 +432,7 @@ impl Op {
                 }
                 same(x.shape.clone())
             }
-            Op::Relu | Op::Reveal => same(x.shape.clone()),
+            Op::Relu | Op::Reveal | Op::Truncate { .. } => same(x.shape.clone()),
             Op::StochasticRelu { drop_bits, .. } => {
                 if drop_bits.is_some_and(|k| k >= 62) {
                     return Err(format!("drop_bits {drop_bits:?} must be below the ring width"));
@@ -427,6 +528,15 @@ impl Op {
             }
         }
     }
+}
+
+/// Fixed-point form of [`Op::Poly`] at input scale `s`: the scale `fc` of the coefficients (0
+/// when they are all integers, else `s`) and the output scale `deg·s + fc`. Coefficient `i` is
+/// quantized at `(deg − i)·s + fc`, so every term lands on the output scale.
+pub fn poly_scales(coeffs: &[f32], s: u8) -> (u32, u32) {
+    let deg = coeffs.len().saturating_sub(1) as u32;
+    let fc = if coeffs.iter().all(|c| c.fract() == 0.0) { 0 } else { s as u32 };
+    (fc, deg * s as u32 + fc)
 }
 
 fn check_bias(bias: Option<Const>, n: usize, consts: &Arena<Constant>) -> Result<(), String> {

@@ -16,7 +16,9 @@
 //!    through explicit protocol steps.
 //! 7. Graph outputs are live values in [`Domain::Client`] (revealed to the client).
 //! 8. Live values have non-empty, unique names.
-//! 9. A constant's data, when present, has exactly as many values as its shape.
+//! 9. A constant's data, when present, has exactly as many values as its shape, and so does its
+//!    quantized data.
+//! 10. A graph with fixed-point values has a ring width ℓ in `2..=61`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -65,6 +67,25 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
         let n: usize = k.shape.iter().product();
         if !k.data.is_empty() && k.data.len() != n {
             bad(format!("@{} {:?}", c.index(), k.name), format!("{} values for shape {:?}", k.data.len(), k.shape));
+        }
+    }
+
+    // (10) ring width.
+    let fixed = g.values.iter().any(|(_, v)| matches!(v.ty.elem, crate::ElemType::Fixed { .. }));
+    match g.ring_bits {
+        None if fixed => bad("graph".into(), "has fixed-point values but no ring width".into()),
+        Some(b) if !(2..=crate::ring::MAX_RING_BITS).contains(&b) => {
+            bad("graph".into(), format!("ring width {b} is outside 2..={}", crate::ring::MAX_RING_BITS))
+        }
+        _ => {}
+    }
+    for (c, k) in g.consts.iter() {
+        let n: usize = k.shape.iter().product();
+        if k.frac_bits.is_some() && !k.qdata.is_empty() && k.qdata.len() != n {
+            bad(
+                format!("@{} {:?}", c.index(), k.name),
+                format!("{} quantized values for shape {:?}", k.qdata.len(), k.shape),
+            );
         }
     }
 

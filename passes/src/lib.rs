@@ -7,8 +7,11 @@
 
 mod fold_batchnorm;
 mod fold_constants;
+mod fuse_truncation;
 mod normalize_linear;
 mod options;
+pub mod quantize;
+pub mod range;
 mod substitute_activations;
 mod util;
 
@@ -55,6 +58,8 @@ pub const PIPELINE: &[(&str, PassFn)] = &[
     ("fold_batchnorm", fold_batchnorm::run),
     ("normalize_linear", normalize_linear::run),
     ("substitute_activations", substitute_activations::run),
+    ("quantize", quantize::run),
+    ("fuse_truncation", fuse_truncation::run),
 ];
 
 /// Stage names accepted by `veilc ir --after`: `import` (the front end's output), then each pass.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use veil_ir::CircaVariant;
+use veil_ir::{CircaVariant, Tensor};
 
 /// How a ReLU is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +39,14 @@ pub struct Options {
     /// Circa's dropped low bits (`None`: chosen per layer).
     pub drop_bits: Option<u8>,
     pub circa_variant: CircaVariant,
+    /// Fractional bits F of activations and weights.
+    pub frac_bits: u8,
+    /// Ring width ℓ (`None`: chosen by `quantize`).
+    pub ring_bits: Option<u8>,
+    /// Calibration inputs for range analysis (empty: worst-case bounds).
+    pub calibration: Vec<Tensor>,
+    /// Without calibration, the bound assumed on `|input|`.
+    pub input_bound: f32,
 }
 
 impl Default for Options {
@@ -49,6 +57,10 @@ impl Default for Options {
             poly: [1.0, 1.0, 0.0],
             drop_bits: None,
             circa_variant: CircaVariant::PosZero,
+            frac_bits: 12,
+            ring_bits: None,
+            calibration: Vec::new(),
+            input_bound: 1.0,
         }
     }
 }

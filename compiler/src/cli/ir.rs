@@ -40,7 +40,8 @@ pub fn run(a: IrArgs) -> Result<(), CliError> {
         )));
     }
     let mut g = a.model.import()?;
-    veil_passes::run_pipeline(&mut g, &a.compile.options(), Some(&a.after), cfg!(debug_assertions))?;
+    let opts = a.compile.options(&g)?;
+    veil_passes::run_pipeline(&mut g, &opts, Some(&a.after), cfg!(debug_assertions))?;
     let text = match a.format {
         Format::Text => veil_ir::print::to_text(&g),
         Format::Json => veil_ir::print::to_json(&g) + "\n",

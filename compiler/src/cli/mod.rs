@@ -1,5 +1,6 @@
 //! Argument parsing and the subcommands.
 
+mod eval;
 mod ir;
 mod simulate;
 
@@ -86,6 +87,33 @@ pub struct CompileArgs {
     /// Circa: which way the sign test errs.
     #[arg(long, default_value = "pos-zero", value_name = "pos-zero|neg-pass", value_parser = parse_variant, help_heading = "Compilation")]
     circa_variant: veil_ir::CircaVariant,
+    /// Fixed point: fractional bits of activations and weights.
+    #[arg(long, default_value_t = 12, value_name = "F", help_heading = "Fixed point")]
+    frac_bits: u8,
+    /// Fixed point: ring width ℓ (default: from range analysis, at most 61).
+    #[arg(long, value_name = "L", help_heading = "Fixed point")]
+    ring_bits: Option<u8>,
+    /// Fixed point: calibrate value ranges on the inputs in this .npz (array --calibrate-key).
+    #[arg(long, value_name = "data.npz", help_heading = "Fixed point")]
+    calibrate: Option<PathBuf>,
+    /// Fixed point: the array of --calibrate holding the inputs.
+    #[arg(long, default_value = "x", value_name = "KEY", help_heading = "Fixed point")]
+    calibrate_key: String,
+    /// Fixed point: without --calibrate, the bound assumed on |input|.
+    #[arg(long, default_value_t = 1.0, value_name = "B", help_heading = "Fixed point")]
+    input_bound: f32,
+}
+
+/// Model inputs for graph `g` from array `key` of the `.npz` at `path`.
+fn npz_inputs(path: &std::path::Path, key: &str, g: &veil_ir::Graph) -> Result<Vec<veil_ir::Tensor>, CliError> {
+    let [input] = g.inputs[..] else {
+        return Err(CliError::user(anyhow::anyhow!("data sets are supported for models with one input")));
+    };
+    let veil_ir::npy::NpzArray::Float(x) = veil_ir::npy::read_npz(path, key).map_err(CliError::user)? else {
+        return Err(CliError::user(anyhow::anyhow!("{}: array {key:?} must hold floats", path.display())));
+    };
+    veil_passes::range::samples(&x, &g.values[input].ty.shape)
+        .map_err(|e| CliError::user(anyhow::anyhow!("{}: array {key:?}: {e}", path.display())))
 }
 
 fn parse_layer(s: &str) -> Result<(String, veil_passes::Activation), String> {
@@ -108,14 +136,31 @@ fn parse_variant(s: &str) -> Result<veil_ir::CircaVariant, String> {
 }
 
 impl CompileArgs {
-    fn options(&self) -> veil_passes::Options {
-        veil_passes::Options {
+    /// The pass options for model `g` (reads the calibration data, if any).
+    fn options(&self, g: &veil_ir::Graph) -> Result<veil_passes::Options, CliError> {
+        let calibration = match &self.calibrate {
+            Some(p) => npz_inputs(p, &self.calibrate_key, g)?,
+            None => Vec::new(),
+        };
+        Ok(veil_passes::Options {
             activation: self.activation,
             layer_activation: self.layers.iter().cloned().collect(),
             poly: self.poly,
             drop_bits: self.drop_bits,
             circa_variant: self.circa_variant,
-        }
+            frac_bits: self.frac_bits,
+            ring_bits: self.ring_bits,
+            calibration,
+            input_bound: self.input_bound,
+        })
+    }
+
+    /// Imports `model` and runs the whole pipeline: the float graph and the compiled one.
+    fn compile(&self, model: &ModelArgs) -> Result<(veil_ir::Graph, veil_ir::Graph), CliError> {
+        let float = model.import()?;
+        let mut g = float.clone();
+        veil_passes::run_pipeline(&mut g, &self.options(&float)?, None, cfg!(debug_assertions))?;
+        Ok((float, g))
     }
 }
 
@@ -123,14 +168,18 @@ impl CompileArgs {
 enum Command {
     /// Print the lowered IR of a model.
     Ir(ir::IrArgs),
-    /// Run a model in plaintext on one input (float reference with --float).
+    /// Run a model in plaintext on one input: fixed point exactly as the two parties compute it
+    /// (or the float reference with --float).
     Simulate(simulate::SimulateArgs),
+    /// Accuracy of the compiled model against its float reference over a data set.
+    Eval(eval::EvalArgs),
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
     match args.command {
         Command::Ir(a) => ir::run(a),
         Command::Simulate(a) => simulate::run(a),
+        Command::Eval(a) => eval::run(a),
     }
 }
 

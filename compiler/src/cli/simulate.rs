@@ -1,22 +1,28 @@
-//! `veilc simulate`: plaintext execution of a model on one input.
+//! `veilc simulate`: plaintext execution of a model on one input, in fixed point exactly as the
+//! two parties compute it (the default), or with the float reference (`--float`).
 
 use std::path::PathBuf;
 
 use anyhow::anyhow;
-use veil_ir::{ElemType, Tensor};
+use veil_ir::{ElemType, Graph, Tensor};
 
-use super::{CliError, ModelArgs, emit};
+use super::{CliError, CompileArgs, ModelArgs, emit};
 
 #[derive(clap::Args)]
 pub struct SimulateArgs {
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    compile: CompileArgs,
     /// The input tensor (.npy, float32 or float64, C or Fortran order).
     #[arg(long, value_name = "x.npy", help_heading = "Input")]
     input: PathBuf,
-    /// Run the float reference interpreter (before quantisation).
+    /// Run the float reference interpreter (before quantisation) instead.
     #[arg(long)]
     float: bool,
+    /// Seed of the simulated share masks (Circa faults, local truncation).
+    #[arg(long, default_value_t = 0, help_heading = "Input")]
+    seed: u64,
     /// Write the (first) output to this .npy file.
     #[arg(long, value_name = "y.npy", help_heading = "Output")]
     output: Option<PathBuf>,
@@ -40,29 +46,39 @@ fn top(t: &Tensor) -> Option<(usize, f32)> {
     })
 }
 
+fn max_abs_diff(a: &[Tensor], b: &[Tensor]) -> f64 {
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| x.data.iter().zip(&y.data).map(|(p, q)| (*p as f64 - *q as f64).abs()))
+        .fold(0.0, f64::max)
+}
+
 pub fn run(a: SimulateArgs) -> Result<(), CliError> {
-    if !a.float {
-        return Err(CliError::user(anyhow!(
-            "fixed-point simulation needs the compiler passes, which are not built yet; pass --float for the float reference"
-        )));
-    }
-    let g = a.model.import()?;
-    let [input] = g.inputs[..] else {
+    let float = a.model.import()?;
+    let [input] = float.inputs[..] else {
         return Err(CliError::user(anyhow!(
             "the model has {} inputs; `simulate` takes models with one input",
-            g.inputs.len()
+            float.inputs.len()
         )));
     };
-    let value = &g.values[input];
+    let value = &float.values[input];
     let x = veil_ir::npy::read_npy(&a.input).map_err(CliError::user)?;
     let x = fit_input(x, &value.ty.shape, &value.name)?;
-    let outs = veil_ir::eval::run_float(&g, &[x]).map_err(CliError::user)?;
+    let reference = veil_ir::eval::run_float(&float, std::slice::from_ref(&x)).map_err(CliError::user)?;
+    let (g, outs, fixed): (Graph, Vec<Tensor>, Option<veil_ir::eval::FixedRun>) = if a.float {
+        (float, reference.clone(), None)
+    } else {
+        let (_, g) = a.compile.compile(&a.model)?;
+        let run = veil_ir::eval::run_fixed(&g, &[x], a.seed).map_err(CliError::user)?;
+        (g, run.outputs.clone(), Some(run))
+    };
     if let Some(path) = &a.output {
         let elem = g.values[g.outputs[0]].ty.elem;
         emit(Some(path), &veil_ir::npy::encode_npy(&outs[0], elem))?;
     }
-    let mut text = String::new();
-    if a.json {
+    let mode = if a.float { "float" } else { "fixed" };
+    let err = max_abs_diff(&outs, &reference);
+    let text = if a.json {
         let items: Vec<serde_json::Value> = g
             .outputs
             .iter()
@@ -75,8 +91,16 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
                 o
             })
             .collect();
-        text = serde_json::json!({"mode": "float", "outputs": items}).to_string() + "\n";
+        let mut j = serde_json::json!({"mode": mode, "outputs": items});
+        if let Some(r) = &fixed {
+            j["max_abs_error"] = err.into();
+            j["ring_bits"] = g.ring_bits.into();
+            j["circa_faults"] = r.circa_faults.into();
+            j["circa_tests"] = r.circa_tests.into();
+        }
+        j.to_string() + "\n"
     } else {
+        let mut text = String::new();
         for (&v, t) in g.outputs.iter().zip(&outs) {
             let value = &g.values[v];
             let shown: Vec<String> = t
@@ -91,6 +115,14 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
                 text += &format!("top-1: class {i} (score {s:.6})\n");
             }
         }
-    }
+        if let Some(r) = &fixed {
+            text += &format!("max |fixed − float| = {err:.6} (ring {} bits)", g.ring_bits.unwrap_or(0));
+            if r.circa_tests > 0 {
+                text += &format!(", Circa sign faults {} of {}", r.circa_faults, r.circa_tests);
+            }
+            text += "\n";
+        }
+        text
+    };
     emit(None, text.as_bytes())
 }

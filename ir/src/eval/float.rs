@@ -9,6 +9,13 @@ use crate::tensor::Tensor;
 /// Runs a verified float graph on `inputs` (one per graph input, in order) and returns the graph
 /// outputs in order.
 pub fn run_float(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError> {
+    let env = run_float_values(g, inputs)?;
+    Ok(g.outputs.iter().map(|v| env[v.index()].clone().expect("verified: outputs are live")).collect())
+}
+
+/// Like [`run_float`], but returns every value, indexed by value handle (`None` for values no
+/// live node defines): what range analysis calibrates on.
+pub fn run_float_values(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tensor>>, EvalError> {
     if inputs.len() != g.inputs.len() {
         return Err(EvalError::InputCount { expected: g.inputs.len(), got: inputs.len() });
     }
@@ -95,6 +102,7 @@ pub fn run_float(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError>
             Op::Concat { axis } => kernels::concat(&args, *axis),
             Op::Pad { pads, value } => kernels::pad(x, pads, *value),
             Op::Reveal => x.clone(),
+            Op::Truncate { .. } => return Err(EvalError::NotFloat { node: node.name.clone() }),
             Op::Softmax { axis, coerce_2d } => kernels::softmax(x, *axis, *coerce_2d, false),
             Op::LogSoftmax { axis, coerce_2d } => kernels::softmax(x, *axis, *coerce_2d, true),
             Op::ArgMax { axis, keepdims, select_last_index } => {
@@ -103,5 +111,5 @@ pub fn run_float(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError>
         };
         env[node.output.index()] = Some(out);
     }
-    Ok(g.outputs.iter().map(|v| env[v.index()].clone().expect("verified: outputs are live")).collect())
+    Ok(env)
 }

@@ -24,7 +24,7 @@ pub fn dense(x: &Tensor, w: &[f32], n: usize, b: Option<&[f32]>) -> Tensor {
 }
 
 /// Input coordinate of output position `o`, kernel tap `k` on spatial axis `a`, or `None` in padding.
-fn tap(w: &Window2d, a: usize, o: usize, k: usize, size: usize) -> Option<usize> {
+pub fn tap(w: &Window2d, a: usize, o: usize, k: usize, size: usize) -> Option<usize> {
     let i = (o * w.strides[a] + k * w.dilations[a]).checked_sub(w.pads[a])?;
     (i < size).then_some(i)
 }
@@ -113,47 +113,63 @@ pub fn broadcast_index(cshape: &[usize], shape: &[usize]) -> impl Fn(usize) -> u
     move |flat| dims.iter().map(|&(xs, n, cs)| (flat / xs) % n * cs).sum()
 }
 
-/// `out[axis-major order]`: permutes axes so output axis `i` is input axis `perm[i]`.
-pub fn transpose(x: &Tensor, perm: &[usize]) -> Tensor {
-    let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
-    let xs = strides(&x.shape);
-    let os = strides(&shape);
-    let data = (0..x.data.len())
-        .map(|flat| {
-            let src: usize = (0..shape.len()).map(|i| (flat / os[i]) % shape[i] * xs[perm[i]]).sum();
-            x.data[src]
-        })
+/// Axis permutation of row-major `data` of `shape`: output axis `i` is input axis `perm[i]`.
+pub fn transpose_data<T: Copy>(data: &[T], shape: &[usize], perm: &[usize]) -> (Vec<usize>, Vec<T>) {
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let xs = strides(shape);
+    let os = strides(&out_shape);
+    let out = (0..data.len())
+        .map(|flat| data[(0..out_shape.len()).map(|i| (flat / os[i]) % out_shape[i] * xs[perm[i]]).sum::<usize>()])
         .collect();
+    (out_shape, out)
+}
+
+/// Axis permutation of a tensor.
+pub fn transpose(x: &Tensor, perm: &[usize]) -> Tensor {
+    let (shape, data) = transpose_data(&x.data, &x.shape, perm);
     Tensor { shape, data }
+}
+
+/// Concatenation of row-major arrays along `axis`.
+pub fn concat_data<T: Copy>(parts: &[(&[usize], &[T])], axis: usize) -> (Vec<usize>, Vec<T>) {
+    let mut shape = parts[0].0.to_vec();
+    shape[axis] = parts.iter().map(|(s, _)| s[axis]).sum();
+    let outer: usize = shape[..axis].iter().product();
+    let mut data = Vec::with_capacity(shape.iter().product());
+    for o in 0..outer {
+        for (s, d) in parts {
+            let inner: usize = s[axis..].iter().product();
+            data.extend_from_slice(&d[o * inner..(o + 1) * inner]);
+        }
+    }
+    (shape, data)
 }
 
 /// Concatenation along `axis`.
 pub fn concat(xs: &[&Tensor], axis: usize) -> Tensor {
-    let mut shape = xs[0].shape.clone();
-    shape[axis] = xs.iter().map(|t| t.shape[axis]).sum();
-    let outer: usize = shape[..axis].iter().product();
-    let mut data = Vec::with_capacity(shape.iter().product());
-    for o in 0..outer {
-        for t in xs {
-            let inner: usize = t.shape[axis..].iter().product();
-            data.extend_from_slice(&t.data[o * inner..(o + 1) * inner]);
-        }
-    }
+    let parts: Vec<(&[usize], &[f32])> = xs.iter().map(|t| (t.shape.as_slice(), t.data.as_slice())).collect();
+    let (shape, data) = concat_data(&parts, axis);
     Tensor { shape, data }
+}
+
+/// Constant padding of row-major `data`: `pads[i]` before and `pads[rank + i]` after axis `i`.
+pub fn pad_data<T: Copy>(data: &[T], shape: &[usize], pads: &[usize], value: T) -> (Vec<usize>, Vec<T>) {
+    let r = shape.len();
+    let out_shape: Vec<usize> = (0..r).map(|i| shape[i] + pads[i] + pads[r + i]).collect();
+    let os = strides(&out_shape);
+    let xs = strides(shape);
+    let mut out = vec![value; out_shape.iter().product()];
+    for (flat, &v) in data.iter().enumerate() {
+        let dst: usize = (0..r).map(|i| ((flat / xs[i]) % shape[i] + pads[i]) * os[i]).sum();
+        out[dst] = v;
+    }
+    (out_shape, out)
 }
 
 /// Constant padding: `pads[i]` before and `pads[rank + i]` after axis `i`.
 pub fn pad(x: &Tensor, pads: &[usize], value: f32) -> Tensor {
-    let r = x.shape.len();
-    let shape: Vec<usize> = (0..r).map(|i| x.shape[i] + pads[i] + pads[r + i]).collect();
-    let os = strides(&shape);
-    let xs = strides(&x.shape);
-    let mut out = vec![value; shape.iter().product()];
-    for (flat, &v) in x.data.iter().enumerate() {
-        let dst: usize = (0..r).map(|i| ((flat / xs[i]) % x.shape[i] + pads[i]) * os[i]).sum();
-        out[dst] = v;
-    }
-    Tensor { shape, data: out }
+    let (shape, data) = pad_data(&x.data, &x.shape, pads, value);
+    Tensor { shape, data }
 }
 
 /// Splits `shape` around the reduced axes into `(outer, reduced, inner)` sizes.

@@ -4,10 +4,12 @@
 //! [`crate::Op`] defines it; it is the float reference that `veilc simulate --float` prints and
 //! that tests compare against tract's inference.
 
+mod fixed;
 mod float;
 pub mod kernels;
 
-pub use float::run_float;
+pub use fixed::{FixedRun, LEAKY_ALPHA_BITS, run_fixed};
+pub use float::{run_float, run_float_values};
 
 /// The interpreter cannot run a graph on the given inputs.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -18,6 +20,14 @@ pub enum EvalError {
     InputShape { index: usize, name: String, expected: Vec<usize>, got: Vec<usize> },
     #[error("input {index} ({name:?}) holds a non-finite value at flat index {at}")]
     NonFinite { index: usize, name: String, at: usize },
+    #[error("node {node:?} is a fixed-point op; run the graph with the fixed-point interpreter")]
+    NotFloat { node: String },
+    #[error("the graph is not quantized (no ring width or a float input); run `quantize` first")]
+    NotFixed,
+    #[error(
+        "input {index} ({name:?}) holds {value} at flat index {at}, which does not fit the plan's fixed-point range"
+    )]
+    InputRange { index: usize, name: String, at: usize, value: f32 },
     #[error("constant {name:?} has no data (a graph read from a plan needs its weights file)")]
     MissingConstant { name: String },
 }

@@ -83,6 +83,10 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, String)> {
             window(w, &mut out);
             out.push(("count_include_pad", count_include_pad.to_string()));
         }
+        Op::Truncate { bits, mode } => {
+            out.push(("bits", bits.to_string()));
+            out.push(("mode", format!("{mode:?}").to_lowercase()));
+        }
         Op::Reshape { shape } => out.push(("shape", list(shape))),
         Op::Transpose { perm } => out.push(("perm", list(perm))),
         Op::Concat { axis } => out.push(("axis", axis.to_string())),

@@ -1,0 +1,78 @@
+//! `veilc eval`: fixed-point accuracy against the float model over a data set.
+
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+
+use super::{CliError, CompileArgs, ModelArgs, emit, npz_inputs};
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    compile: CompileArgs,
+    /// The data set (.npz).
+    #[arg(long, value_name = "test.npz", help_heading = "Input")]
+    data: PathBuf,
+    /// Array of --data holding the inputs.
+    #[arg(long, default_value = "x", value_name = "KEY", help_heading = "Input")]
+    x: String,
+    /// Array of --data holding integer class labels (accuracy is reported when present).
+    #[arg(long, default_value = "y", value_name = "KEY", help_heading = "Input")]
+    y: String,
+    /// Evaluate only the first N samples.
+    #[arg(long, value_name = "N", help_heading = "Input")]
+    limit: Option<usize>,
+    /// Seed of the simulated share masks (sample i uses SEED + i).
+    #[arg(long, default_value_t = 0, help_heading = "Input")]
+    seed: u64,
+    /// Print one JSON object.
+    #[arg(long, help_heading = "Output")]
+    json: bool,
+}
+
+pub fn run(a: EvalArgs) -> Result<(), CliError> {
+    let (float, fixed) = a.compile.compile(&a.model)?;
+    let mut xs = npz_inputs(&a.data, &a.x, &float)?;
+    if let Some(n) = a.limit {
+        xs.truncate(n);
+    }
+    let labels = match veil_ir::npy::read_npz(&a.data, &a.y) {
+        Ok(veil_ir::npy::NpzArray::Int { data, .. }) if data.len() >= xs.len() => Some(data),
+        Ok(veil_ir::npy::NpzArray::Int { data, .. }) => {
+            return Err(CliError::user(anyhow!(
+                "{} has {} labels for {} samples",
+                a.data.display(),
+                data.len(),
+                xs.len()
+            )));
+        }
+        Ok(veil_ir::npy::NpzArray::Float(_)) => {
+            return Err(CliError::user(anyhow!("{}: array {:?} must hold integer labels", a.data.display(), a.y)));
+        }
+        Err(veil_ir::npy::NpyError::Format { .. }) if a.y == "y" => None,
+        Err(e) => return Err(CliError::user(e)),
+    };
+    let report = veil_compiler::evaluate(&float, &fixed, &xs, labels.as_deref(), a.seed).map_err(CliError::user)?;
+    let text = if a.json {
+        let mut v = serde_json::to_value(&report).map_err(CliError::internal)?;
+        v["frac_bits"] = a.compile.frac_bits.into();
+        v["ring_bits"] = fixed.ring_bits.into();
+        serde_json::to_string(&v).map_err(CliError::internal)? + "\n"
+    } else {
+        let pct = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |x| format!("{:.2}%", 100.0 * x));
+        format!(
+            "samples          {}\nfloat accuracy   {}\nfixed accuracy   {}\ntop-1 agreement  {:.2}%\nmax |error|      {:.6}\nmean |error|     {:.6}\nCirca fault rate {:.4}%\nring             {} bits\n",
+            report.samples,
+            pct(report.float_accuracy),
+            pct(report.accuracy),
+            100.0 * report.top1_agreement,
+            report.max_abs_error,
+            report.mean_abs_error,
+            100.0 * report.circa_fault_rate,
+            fixed.ring_bits.unwrap_or(0),
+        )
+    };
+    emit(None, text.as_bytes())
+}

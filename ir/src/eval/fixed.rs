@@ -1,0 +1,344 @@
+//! The fixed-point simulator: what the two-party runtime computes, in plaintext.
+//!
+//! Every op runs in the ring Z_2^ℓ exactly as the runtime's protocols will. Where the result
+//! depends on how a value is split into shares (local truncation, Circa's sign test), the
+//! simulator splits it with a uniformly random mask drawn from a seeded generator and applies
+//! the same share-level function ([`crate::ring`]) the runtime uses, so the simulated faults have
+//! the runtime's distribution.
+
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha12Rng;
+
+use super::EvalError;
+use super::kernels;
+use crate::graph::Graph;
+use crate::op::{Const, Op, TruncMode, poly_scales};
+use crate::ring::{Ring, circa_nonnegative, local_truncate};
+use crate::tensor::Tensor;
+use crate::types::ElemType;
+
+/// Fractional bits of the LeakyReLU slope inside its garbled circuit.
+pub const LEAKY_ALPHA_BITS: u8 = 16;
+
+/// A value during simulation: ring elements (fixed point) or floats (client-side results).
+#[derive(Clone, Debug)]
+enum Val {
+    Ring(Vec<usize>, Vec<u64>),
+    Float(Tensor),
+}
+
+/// What [`run_fixed`] returns: the decoded outputs, and how often the share-dependent steps
+/// deviated from exact arithmetic.
+#[derive(Clone, Debug)]
+pub struct FixedRun {
+    pub outputs: Vec<Tensor>,
+    /// Circa sign tests that read a value's sign wrongly.
+    pub circa_faults: usize,
+    /// Circa sign tests performed.
+    pub circa_tests: usize,
+    /// Local truncations whose result was off by more than one (a wrap: the failure case).
+    pub truncation_wraps: usize,
+}
+
+fn window_sum(ring: Ring, x: &[u64], shape: &[usize], win: &crate::Window2d, max: bool) -> (Vec<usize>, Vec<u64>) {
+    let [n, c, h, w] = shape[..] else { unreachable!("verified: pool input is 4-D") };
+    let [oh, ow] = win.output_hw([h, w]).expect("verified: window fits");
+    let mut out = Vec::with_capacity(n * c * oh * ow);
+    for plane in x.chunks_exact(h * w) {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (mut best, mut sum) = (None::<i64>, 0u64);
+                for ky in 0..win.kernel[0] {
+                    for kx in 0..win.kernel[1] {
+                        if let (Some(iy), Some(ix)) = (kernels::tap(win, 0, oy, ky, h), kernels::tap(win, 1, ox, kx, w))
+                        {
+                            let v = plane[iy * w + ix];
+                            sum = sum.wrapping_add(v);
+                            let sv = ring.to_signed(v);
+                            best = Some(best.map_or(sv, |b| b.max(sv)));
+                        }
+                    }
+                }
+                out.push(if max { ring.from_signed(best.unwrap_or(0)) } else { ring.reduce(sum) });
+            }
+        }
+    }
+    (vec![n, c, oh, ow], out)
+}
+
+fn conv(
+    ring: Ring,
+    x: &[u64],
+    shape: &[usize],
+    w: &[i64],
+    m: usize,
+    b: Option<&[i64]>,
+    win: &crate::Window2d,
+    groups: usize,
+) -> (Vec<usize>, Vec<u64>) {
+    let [n, c, h, wd] = shape[..] else { unreachable!("verified: conv input is 4-D") };
+    let [oh, ow] = win.output_hw([h, wd]).expect("verified: window fits");
+    let [kh, kw] = win.kernel;
+    let (cg, mg) = (c / groups, m / groups);
+    let mut out = vec![0u64; n * m * oh * ow];
+    for bn in 0..n {
+        for oc in 0..m {
+            let g = oc / mg;
+            let dst = &mut out[(bn * m + oc) * oh * ow..][..oh * ow];
+            dst.iter_mut().for_each(|d| *d = b.map_or(0, |b| b[oc] as u64));
+            for ic in 0..cg {
+                let xc = &x[((bn * c) + g * cg + ic) * h * wd..][..h * wd];
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let wv = w[((oc * cg + ic) * kh + ky) * kw + kx] as u64;
+                        for oy in 0..oh {
+                            let Some(iy) = kernels::tap(win, 0, oy, ky, h) else { continue };
+                            for ox in 0..ow {
+                                if let Some(ix) = kernels::tap(win, 1, ox, kx, wd) {
+                                    dst[oy * ow + ox] =
+                                        dst[oy * ow + ox].wrapping_add(wv.wrapping_mul(xc[iy * wd + ix]));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            dst.iter_mut().for_each(|d| *d = ring.reduce(*d));
+        }
+    }
+    (vec![n, m, oh, ow], out)
+}
+
+/// Runs a quantized graph on float `inputs` (encoded at each input's scale); `seed` drives the
+/// simulated share masks.
+pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, EvalError> {
+    let ring = Ring::new(g.ring_bits.ok_or(EvalError::NotFixed)?);
+    if inputs.len() != g.inputs.len() {
+        return Err(EvalError::InputCount { expected: g.inputs.len(), got: inputs.len() });
+    }
+    let mut rng = ChaCha12Rng::seed_from_u64(seed);
+    let mut run = FixedRun { outputs: Vec::new(), circa_faults: 0, circa_tests: 0, truncation_wraps: 0 };
+    let mut env: Vec<Option<Val>> = vec![None; g.values.len()];
+    for (index, (&v, t)) in g.inputs.iter().zip(inputs).enumerate() {
+        let value = &g.values[v];
+        if t.shape != value.ty.shape {
+            return Err(EvalError::InputShape {
+                index,
+                name: value.name.clone(),
+                expected: value.ty.shape.clone(),
+                got: t.shape.clone(),
+            });
+        }
+        let ElemType::Fixed { frac_bits } = value.ty.elem else { return Err(EvalError::NotFixed) };
+        let mut data = Vec::with_capacity(t.data.len());
+        for (at, &x) in t.data.iter().enumerate() {
+            if !x.is_finite() {
+                return Err(EvalError::NonFinite { index, name: value.name.clone(), at });
+            }
+            data.push(ring.encode(x as f64, frac_bits).ok_or(EvalError::InputRange {
+                index,
+                name: value.name.clone(),
+                at,
+                value: x,
+            })?);
+        }
+        env[v.index()] = Some(Val::Ring(t.shape.clone(), data));
+    }
+    let q = |c: Const| -> Result<&[i64], EvalError> {
+        let k = &g.consts[c];
+        if k.qdata.len() != k.shape.iter().product::<usize>() {
+            return Err(EvalError::MissingConstant { name: k.name.clone() });
+        }
+        Ok(&k.qdata)
+    };
+    for (_, node) in g.live_nodes() {
+        let scale = |v: crate::ValueId| match g.values[v].ty.elem {
+            ElemType::Fixed { frac_bits } => frac_bits,
+            _ => 0,
+        };
+        let s_in = node.inputs.first().map_or(0, |&v| scale(v));
+        let args: Vec<&Val> =
+            node.inputs.iter().map(|v| env[v.index()].as_ref().expect("verified: defined earlier")).collect();
+        let (shape, x) = match args[0] {
+            Val::Ring(s, d) => (s.clone(), d.as_slice()),
+            Val::Float(_) => (Vec::new(), &[][..]),
+        };
+        let map = |f: &mut dyn FnMut(u64) -> u64| Val::Ring(shape.clone(), x.iter().map(|&v| f(v)).collect());
+        let decoded = || -> Tensor {
+            match args[0] {
+                Val::Ring(s, d) => {
+                    Tensor { shape: s.clone(), data: d.iter().map(|&v| ring.decode(v, s_in) as f32).collect() }
+                }
+                Val::Float(t) => t.clone(),
+            }
+        };
+        let out = match &node.op {
+            Op::Dense { weight, bias } => {
+                let (w, b) = (q(*weight)?, bias.map(q).transpose()?);
+                let n = g.consts[*weight].shape[0];
+                let k = *shape.last().expect("dense input has rank ≥ 1");
+                let mut out_shape = shape.clone();
+                *out_shape.last_mut().expect("rank ≥ 1") = n;
+                let mut out = Vec::with_capacity(x.len() / k * n);
+                for row in x.chunks_exact(k) {
+                    for j in 0..n {
+                        let acc = row
+                            .iter()
+                            .zip(&w[j * k..(j + 1) * k])
+                            .fold(b.map_or(0, |b| b[j] as u64), |a, (&xv, &wv)| {
+                                a.wrapping_add(xv.wrapping_mul(wv as u64))
+                            });
+                        out.push(ring.reduce(acc));
+                    }
+                }
+                Val::Ring(out_shape, out)
+            }
+            Op::Conv2d { weight, bias, window, groups } => {
+                let m = g.consts[*weight].shape[0];
+                let (s, d) = conv(ring, x, &shape, q(*weight)?, m, bias.map(q).transpose()?, window, *groups);
+                Val::Ring(s, d)
+            }
+            Op::Affine { scale, shift } => {
+                let mut y = x.to_vec();
+                if let Some(c) = scale {
+                    let (d, at) = (q(*c)?, kernels::broadcast_index(&g.consts[*c].shape, &shape));
+                    y.iter_mut().enumerate().for_each(|(i, v)| *v = ring.reduce(v.wrapping_mul(d[at(i)] as u64)));
+                }
+                if let Some(c) = shift {
+                    let (d, at) = (q(*c)?, kernels::broadcast_index(&g.consts[*c].shape, &shape));
+                    y.iter_mut().enumerate().for_each(|(i, v)| *v = ring.reduce(v.wrapping_add(d[at(i)] as u64)));
+                }
+                Val::Ring(shape.clone(), y)
+            }
+            Op::Add | Op::Sub => {
+                let Val::Ring(_, y) = args[1] else { unreachable!("verified: same types") };
+                let sub = matches!(node.op, Op::Sub);
+                let d = x
+                    .iter()
+                    .zip(y)
+                    .map(|(&a, &b)| ring.reduce(if sub { a.wrapping_sub(b) } else { a.wrapping_add(b) }))
+                    .collect();
+                Val::Ring(shape.clone(), d)
+            }
+            Op::Relu => map(&mut |v| if ring.to_signed(v) >= 0 { v } else { 0 }),
+            Op::StochasticRelu { drop_bits, variant } => {
+                let k = drop_bits.expect("verified: chosen by quantize");
+                let mut tests = 0;
+                let mut faults = 0;
+                let y = map(&mut |v| {
+                    let m = ring.reduce(rng.next_u64());
+                    let nonneg = circa_nonnegative(ring, m, ring.reduce(v.wrapping_sub(m)), k, *variant);
+                    tests += 1;
+                    faults += usize::from(nonneg != (ring.to_signed(v) >= 0));
+                    if nonneg { v } else { 0 }
+                });
+                run.circa_tests += tests;
+                run.circa_faults += faults;
+                y
+            }
+            Op::LeakyRelu { alpha } => {
+                let a = ring.encode(*alpha as f64, LEAKY_ALPHA_BITS).expect("|alpha| is small");
+                map(&mut |v| {
+                    if ring.to_signed(v) >= 0 { v } else { ring.truncate(v.wrapping_mul(a), LEAKY_ALPHA_BITS) }
+                })
+            }
+            Op::Clip { min, max } => {
+                // A bound beyond the ring's range never binds.
+                let bound = |b: Option<f32>, none: i64| {
+                    b.map_or(none, |b| {
+                        ring.encode(b as f64, s_in)
+                            .map_or(if b < 0.0 { i64::MIN } else { i64::MAX }, |e| ring.to_signed(e))
+                    })
+                };
+                let (lo, hi) = (bound(*min, i64::MIN), bound(*max, i64::MAX));
+                map(&mut |v| ring.from_signed(ring.to_signed(v).clamp(lo, hi)))
+            }
+            Op::Poly { coeffs } => {
+                let (fc, _) = poly_scales(coeffs, s_in);
+                let deg = coeffs.len() - 1;
+                let qc: Vec<u64> = coeffs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &c)| {
+                        ring.from_signed(
+                            (c as f64 * (((deg - i) as u32 * s_in as u32 + fc) as f64).exp2()).round() as i64
+                        )
+                    })
+                    .collect();
+                map(&mut |v| {
+                    let (mut acc, mut pow) = (0u64, 1u64);
+                    for &c in &qc {
+                        acc = acc.wrapping_add(c.wrapping_mul(pow));
+                        pow = pow.wrapping_mul(v);
+                    }
+                    ring.reduce(acc)
+                })
+            }
+            Op::MaxPool { window } => {
+                let (s, d) = window_sum(ring, x, &shape, window, true);
+                Val::Ring(s, d)
+            }
+            Op::SumPool { window } => {
+                let (s, d) = window_sum(ring, x, &shape, window, false);
+                Val::Ring(s, d)
+            }
+            Op::Truncate { bits, mode: TruncMode::Exact } => map(&mut |v| ring.truncate(v, *bits)),
+            Op::Truncate { bits, mode: TruncMode::Local } => {
+                let mut wraps = 0;
+                let y = map(&mut |v| {
+                    let m = ring.reduce(rng.next_u64());
+                    let (a, b) = local_truncate(ring, m, ring.reduce(v.wrapping_sub(m)), *bits);
+                    let t = ring.reduce(a.wrapping_add(b));
+                    let off = ring.to_signed(t.wrapping_sub(ring.truncate(v, *bits)));
+                    wraps += usize::from(!(0..=1).contains(&off));
+                    t
+                });
+                run.truncation_wraps += wraps;
+                y
+            }
+            Op::Reshape { shape: s } => Val::Ring(s.clone(), x.to_vec()),
+            Op::Transpose { perm } => {
+                let (s, d) = kernels::transpose_data(x, &shape, perm);
+                Val::Ring(s, d)
+            }
+            Op::Concat { axis } => {
+                let parts: Vec<(&[usize], &[u64])> = args
+                    .iter()
+                    .map(|a| match a {
+                        Val::Ring(s, d) => (s.as_slice(), d.as_slice()),
+                        Val::Float(_) => unreachable!("verified: same types"),
+                    })
+                    .collect();
+                let (s, d) = kernels::concat_data(&parts, *axis);
+                Val::Ring(s, d)
+            }
+            Op::Pad { pads, value } => {
+                let fill = ring.encode(*value as f64, s_in).unwrap_or(0);
+                let (s, d) = kernels::pad_data(x, &shape, pads, fill);
+                Val::Ring(s, d)
+            }
+            Op::Reveal => args[0].clone(),
+            Op::Softmax { axis, coerce_2d } => Val::Float(kernels::softmax(&decoded(), *axis, *coerce_2d, false)),
+            Op::LogSoftmax { axis, coerce_2d } => Val::Float(kernels::softmax(&decoded(), *axis, *coerce_2d, true)),
+            Op::ArgMax { axis, keepdims, select_last_index } => {
+                Val::Float(kernels::argmax(&decoded(), *axis, *keepdims, *select_last_index))
+            }
+            Op::BatchNorm { .. } | Op::AvgPool { .. } => return Err(EvalError::NotFixed),
+        };
+        env[node.output.index()] = Some(out);
+    }
+    for &v in &g.outputs {
+        let t = match env[v.index()].as_ref().expect("verified: outputs are live") {
+            Val::Float(t) => t.clone(),
+            Val::Ring(s, d) => {
+                let fb = match g.values[v].ty.elem {
+                    ElemType::Fixed { frac_bits } => frac_bits,
+                    _ => 0,
+                };
+                Tensor { shape: s.clone(), data: d.iter().map(|&x| ring.decode(x, fb) as f32).collect() }
+            }
+        };
+        run.outputs.push(t);
+    }
+    Ok(run)
+}

@@ -1,0 +1,154 @@
+//! Arithmetic in the ring Z_2^ℓ (ℓ ≤ 61, stored in `u64`), and the share-level primitives whose
+//! results depend on how a value is split: local truncation and Circa's truncated sign test.
+//!
+//! These functions are the single definition of those semantics: the fixed-point simulator
+//! calls them on simulated shares, and the runtime must compute exactly the same on real ones.
+
+use crate::op::CircaVariant;
+
+/// The ring Z_2^bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ring {
+    pub bits: u8,
+}
+
+/// Largest ring width: the BFV plaintext modulus 2^ℓ must stay below 2^62 (PROTOCOLS.md).
+pub const MAX_RING_BITS: u8 = 61;
+
+impl Ring {
+    pub fn new(bits: u8) -> Self {
+        assert!((2..=MAX_RING_BITS).contains(&bits), "ring width {bits} out of range");
+        Self { bits }
+    }
+
+    pub fn mask(self) -> u64 {
+        (1u64 << self.bits) - 1
+    }
+
+    /// `x mod 2^ℓ`.
+    pub fn reduce(self, x: u64) -> u64 {
+        x & self.mask()
+    }
+
+    /// The ring element of a signed integer.
+    pub fn from_signed(self, v: i64) -> u64 {
+        (v as u64) & self.mask()
+    }
+
+    /// The two's-complement value of a ring element, in `[−2^(ℓ−1), 2^(ℓ−1))`.
+    pub fn to_signed(self, x: u64) -> i64 {
+        let x = self.reduce(x);
+        if x >> (self.bits - 1) == 1 { (x as i64) - (1i64 << self.bits) } else { x as i64 }
+    }
+
+    /// `round(x · 2^frac)` as a ring element, or `None` if it does not fit in ℓ − 1 bits + sign.
+    pub fn encode(self, x: f64, frac: u8) -> Option<u64> {
+        let v = (x * (frac as f64).exp2()).round();
+        let lim = ((self.bits - 1) as f64).exp2();
+        (v.is_finite() && v > -lim && v < lim).then(|| self.from_signed(v as i64))
+    }
+
+    /// The real value of a ring element at scale `frac`.
+    pub fn decode(self, x: u64, frac: u8) -> f64 {
+        self.to_signed(x) as f64 / (frac as f64).exp2()
+    }
+
+    /// `⌊x / 2^bits⌋` on the signed value (what a garbled circuit computes: the shift is wiring).
+    pub fn truncate(self, x: u64, bits: u8) -> u64 {
+        self.from_signed(self.to_signed(x) >> bits)
+    }
+}
+
+/// Local truncation of shares `x = x_c + x_s` (SecureML): the client shifts its share, the server
+/// shifts the negation of its own and negates back. The shares reconstruct `⌊x / 2^k⌋` or one
+/// more, except with probability about `2^(bits(|x|) + 1 − ℓ)`, when they are off by `2^(ℓ−k)`.
+pub fn local_truncate(ring: Ring, x_c: u64, x_s: u64, k: u8) -> (u64, u64) {
+    let c = ring.reduce(x_c) >> k;
+    let s = ring.reduce(ring.reduce(x_s.wrapping_neg()) >> k).wrapping_neg();
+    (c, ring.reduce(s))
+}
+
+/// Circa's sign test on shares `x = x_c + x_s` with their low `drop_bits` bits dropped: `true`
+/// when the circuit reads the value as non-negative. With `PosZero` the test is on `x` itself,
+/// so some `x ∈ [0, 2^k)` read as negative (probability about `1 − x/2^k`); with `NegPass` the
+/// client first adds `2^k`, so some `x ∈ [−2^k, 0)` read as non-negative instead (probability
+/// about `(x + 2^k)/2^k`).
+pub fn circa_nonnegative(ring: Ring, x_c: u64, x_s: u64, drop_bits: u8, variant: CircaVariant) -> bool {
+    let offset = match variant {
+        CircaVariant::PosZero => 0,
+        CircaVariant::NegPass => 1u64 << drop_bits,
+    };
+    let t_c = ring.reduce(x_c.wrapping_add(offset)) >> drop_bits;
+    let t_s = ring.reduce(x_s) >> drop_bits;
+    let width = ring.bits - drop_bits;
+    let sum = t_c.wrapping_add(t_s) & ((1u64 << width) - 1);
+    sum >> (width - 1) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator for share masks in these tests.
+    fn masks(n: usize, seed: u64) -> impl Iterator<Item = u64> {
+        let mut s = seed;
+        (0..n).map(move |_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s ^ (s >> 29)
+        })
+    }
+
+    #[test]
+    fn signed_round_trip_and_edges() {
+        let r = Ring::new(20);
+        for v in [0i64, 1, -1, (1 << 19) - 1, -(1 << 19)] {
+            assert_eq!(r.to_signed(r.from_signed(v)), v);
+        }
+        assert_eq!(r.encode(1.5, 4), Some(24));
+        assert_eq!(r.to_signed(r.encode(-1.5, 4).unwrap()), -24);
+        assert_eq!(r.encode((1 << 15) as f64, 4), None, "2^19 does not fit in 19 bits + sign");
+        assert_eq!(r.to_signed(r.truncate(r.from_signed(-5), 1)), -3, "floor, not toward zero");
+    }
+
+    #[test]
+    fn local_truncation_is_floor_or_one_more() {
+        let r = Ring::new(40);
+        for (i, m) in masks(20000, 7).enumerate() {
+            let x = (i as i64 * 7919 % 200_001) - 100_000;
+            let (x_c, x_s) = (r.reduce(m), r.reduce(r.from_signed(x).wrapping_sub(m)));
+            let (a, b) = local_truncate(r, x_c, x_s, 6);
+            let got = r.to_signed(a.wrapping_add(b));
+            let floor = x >> 6;
+            assert!(got == floor || got == floor + 1, "x={x} got={got} floor={floor}");
+        }
+    }
+
+    #[test]
+    fn circa_faults_only_small_positives_with_the_formula_rate() {
+        let r = Ring::new(32);
+        let k = 8;
+        let trials = 20000;
+        for (x, variant) in [(64i64, CircaVariant::PosZero), (-64, CircaVariant::NegPass)] {
+            let faults = masks(trials, x as u64)
+                .filter(|&m| {
+                    let (x_c, x_s) = (r.reduce(m), r.reduce(r.from_signed(x).wrapping_sub(m)));
+                    circa_nonnegative(r, x_c, x_s, k, variant) != (x >= 0)
+                })
+                .count();
+            // PosZero at x = 64 reads negative when the carry is lost: 1 − 64/256 = 0.75.
+            // NegPass at x = −64 tests v = x + 256 = 192 ∈ [0, 256), which reads non-negative (the
+            // fault) unless the carry is lost: 192/256 = 0.75, i.e. (x + 2^k)/2^k.
+            let p = 0.75;
+            let rate = faults as f64 / trials as f64;
+            let sd = (p * (1.0 - p) / trials as f64).sqrt();
+            assert!((rate - p).abs() < 5.0 * sd, "{variant:?} x={x}: rate {rate}, expected {p}");
+        }
+        // Far from zero the test never errs.
+        for m in masks(1000, 3) {
+            for x in [300i64, 100_000, -300, -100_000] {
+                let (x_c, x_s) = (r.reduce(m), r.reduce(r.from_signed(x).wrapping_sub(m)));
+                assert_eq!(circa_nonnegative(r, x_c, x_s, k, CircaVariant::PosZero), x >= 0, "x={x}");
+            }
+        }
+    }
+}

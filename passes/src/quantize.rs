@@ -1,0 +1,251 @@
+//! `quantize`: turns the float graph into a fixed-point graph over Z_2^ℓ.
+//!
+//! Requires a verified float graph after `normalize_linear` (no `batchnorm`, no `avgpool`).
+//! Produces a new graph with the same nodes (names kept) where:
+//! - inputs are encoded at scale `F = --frac-bits`; weights are quantized at `F`, biases and
+//!   shifts at their layer's output scale, so a linear layer's output has scale `s + F`;
+//! - scales are lowered lazily: a `truncate` (local, until `fuse_truncation` fuses it) is
+//!   inserted only before an op that needs scale `F` (linear layers, polynomials, and the GC
+//!   ops ReLU, MaxPool, Clip, LeakyReLU); outputs are revealed at whatever scale they have;
+//! - operands of `add`/`sub`/`concat` are aligned by scaling the lower-scale operand up (an
+//!   exact multiplication by a public power of two), never by rounding the other down;
+//! - a Circa `stochastic_relu` tests the sign at its operand's scale `s` with
+//!   `drop_bits = s − 5` unless `--drop-bits` says otherwise (sign errors only below 2^−5);
+//! - the ring width ℓ is `--ring-bits`, or the widest value's bits plus 40 (at most 61): 40
+//!   bits of headroom keep a local truncation's wrap probability below 2^−39 per element.
+//! A value that needs more than ℓ − 1 bits (bound from `range`) is refused, naming the node.
+//! Changes semantics by rounding only: the fixed-point simulator measures by how much.
+
+use veil_ir::{Const, Domain, ElemType, Graph, Op, TensorType, TruncMode, ValueId, ring::MAX_RING_BITS};
+
+use crate::range::{self, RangeSource};
+use crate::{Options, PassError, Report};
+
+/// Real-valued magnitude below which Circa's default sign test may err: 2^−CIRCA_ERROR_BITS.
+pub const CIRCA_ERROR_BITS: u8 = 5;
+/// Bits of headroom above the widest value when ℓ is chosen automatically.
+pub const HEADROOM_BITS: u32 = 40;
+
+struct Builder<'a> {
+    old: &'a Graph,
+    g: Graph,
+    map: Vec<Option<ValueId>>,
+    /// Bound on |value| per new value.
+    bound: Vec<f64>,
+    frac: u8,
+    truncations: usize,
+}
+
+fn reject(reason: String) -> PassError {
+    PassError::Rejected { pass: "quantize", reason }
+}
+
+impl Builder<'_> {
+    fn scale(&self, v: ValueId) -> u8 {
+        match self.g.values[v].ty.elem {
+            ElemType::Fixed { frac_bits } => frac_bits,
+            _ => 0,
+        }
+    }
+
+    fn add(&mut self, name: &str, out: &str, op: Op, inputs: &[ValueId], bound: f64) -> Result<ValueId, PassError> {
+        let out = self.g.fresh_name(out);
+        let v = self.g.add_node(name, out, op, inputs).map_err(|e| reject(format!("internal: {e}")))?;
+        self.bound.resize(self.g.values.len(), 0.0);
+        self.bound[v.index()] = bound;
+        Ok(v)
+    }
+
+    /// `v` at scale at most `F`, truncating if needed.
+    fn lower(&mut self, v: ValueId, node: &str) -> Result<ValueId, PassError> {
+        let s = self.scale(v);
+        if s <= self.frac {
+            return Ok(v);
+        }
+        self.truncations += 1;
+        let out = format!("{}/t{}", self.g.values[v].name, s - self.frac);
+        let b = self.bound[v.index()];
+        self.add(
+            &format!("{node}/truncate"),
+            &out,
+            Op::Truncate { bits: s - self.frac, mode: TruncMode::Local },
+            &[v],
+            b,
+        )
+    }
+
+    /// `v` at scale exactly `to` (≥ its scale): multiplies by the public constant 2^(to − s).
+    fn raise(&mut self, v: ValueId, to: u8, node: &str) -> Result<ValueId, PassError> {
+        let s = self.scale(v);
+        if s == to {
+            return Ok(v);
+        }
+        let d = to - s;
+        let c = self.g.add_const(format!("{node}.align"), vec![], Domain::Public, vec![1.0]);
+        self.g.consts[c].frac_bits = Some(d);
+        self.g.consts[c].qdata = vec![1i64 << d];
+        let out = format!("{}/x2^{d}", self.g.values[v].name);
+        let b = self.bound[v.index()];
+        self.add(&format!("{node}/align"), &out, Op::Affine { scale: Some(c), shift: None }, &[v], b)
+    }
+
+    /// A quantized copy of float constant `c` at scale `frac`.
+    fn quantize(&mut self, c: Const, frac: u32, node: &str) -> Result<Const, PassError> {
+        let k = &self.old.consts[c];
+        let m = (frac as f64).exp2();
+        let lim = ((MAX_RING_BITS - 1) as f64).exp2();
+        let mut q = Vec::with_capacity(k.data.len());
+        for &x in &k.data {
+            let v = (x as f64 * m).round();
+            if !(v.abs() < lim) {
+                return Err(reject(format!(
+                    "node {node:?}: constant {:?} holds {x}, which does not fit {MAX_RING_BITS} bits at scale {frac}",
+                    k.name
+                )));
+            }
+            q.push(v as i64);
+        }
+        let frac_bits = u8::try_from(frac).map_err(|_| reject(format!("node {node:?}: scale {frac} is too large")))?;
+        let n = self.g.add_const(k.name.clone(), k.shape.clone(), k.domain, k.data.clone());
+        self.g.consts[n].frac_bits = Some(frac_bits);
+        self.g.consts[n].qdata = q;
+        Ok(n)
+    }
+}
+
+pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
+    if g.ring_bits.is_some() {
+        return Ok(Report::default());
+    }
+    let frac = opts.frac_bits;
+    if !(1..=30).contains(&frac) {
+        return Err(reject(format!("--frac-bits {frac} is outside 1..=30")));
+    }
+    let (old_bounds, source) = range::bounds(g, opts)?;
+    let mut b = Builder {
+        old: g,
+        g: Graph::new(g.name.clone()),
+        map: vec![None; g.values.len()],
+        bound: Vec::new(),
+        frac,
+        truncations: 0,
+    };
+    for &v in &g.inputs {
+        let value = &g.values[v];
+        let nv = b.g.add_input(
+            value.name.clone(),
+            TensorType { elem: ElemType::Fixed { frac_bits: frac }, shape: value.ty.shape.clone() },
+        );
+        b.bound.resize(b.g.values.len(), 0.0);
+        b.bound[nv.index()] = old_bounds[v.index()];
+        b.map[v.index()] = Some(nv);
+    }
+    for (_, node) in g.live_nodes() {
+        let name = node.name.as_str();
+        let bound = old_bounds[node.output.index()];
+        let mut ins: Vec<ValueId> =
+            node.inputs.iter().map(|v| b.map[v.index()].expect("operands come first")).collect();
+        let op = match &node.op {
+            Op::Dense { weight, bias } | Op::Conv2d { weight, bias, .. } => {
+                ins[0] = b.lower(ins[0], name)?;
+                let s = b.scale(ins[0]) as u32;
+                let w = b.quantize(*weight, frac as u32, name)?;
+                let bq = bias.map(|c| b.quantize(c, s + frac as u32, name)).transpose()?;
+                match node.op.clone() {
+                    Op::Dense { .. } => Op::Dense { weight: w, bias: bq },
+                    Op::Conv2d { window, groups, .. } => Op::Conv2d { weight: w, bias: bq, window, groups },
+                    _ => unreachable!("matched above"),
+                }
+            }
+            Op::Affine { scale, shift } => {
+                if scale.is_some() {
+                    ins[0] = b.lower(ins[0], name)?;
+                }
+                let s = b.scale(ins[0]) as u32;
+                let out = s + if scale.is_some() { frac as u32 } else { 0 };
+                let sq = scale.map(|c| b.quantize(c, frac as u32, name)).transpose()?;
+                let tq = shift.map(|c| b.quantize(c, out, name)).transpose()?;
+                Op::Affine { scale: sq, shift: tq }
+            }
+            Op::Add | Op::Sub | Op::Concat { .. } => {
+                let top = ins.iter().map(|&v| b.scale(v)).max().unwrap_or(frac);
+                for v in &mut ins {
+                    *v = b.raise(*v, top, name)?;
+                }
+                node.op.clone()
+            }
+            Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::Poly { .. } => {
+                ins[0] = b.lower(ins[0], name)?;
+                node.op.clone()
+            }
+            Op::StochasticRelu { drop_bits, variant } => {
+                let s = b.scale(ins[0]);
+                let k = drop_bits.unwrap_or(s.saturating_sub(CIRCA_ERROR_BITS).max(1));
+                Op::StochasticRelu { drop_bits: Some(k), variant: *variant }
+            }
+            Op::BatchNorm { .. } | Op::AvgPool { .. } => {
+                return Err(reject(format!("node {name:?}: {} must be removed before quantize", node.op.mnemonic())));
+            }
+            Op::Truncate { .. } => return Err(reject(format!("node {name:?}: the graph is already fixed-point"))),
+            other => other.clone(),
+        };
+        let out_name = g.values[node.output].name.clone();
+        let nv = b.add(name, &out_name, op, &ins, bound)?;
+        b.map[node.output.index()] = Some(nv);
+    }
+    b.g.outputs = g.outputs.iter().map(|v| b.map[v.index()].expect("outputs are live")).collect();
+
+    // Bits each value needs: magnitude at its scale, plus the sign.
+    let mut widest: Option<(u32, ValueId)> = None;
+    for (v, value) in b.g.values.iter() {
+        let ElemType::Fixed { frac_bits } = value.ty.elem else { continue };
+        let mag = b.bound[v.index()] * (frac_bits as f64).exp2();
+        let bits = (mag + 1.0).log2().ceil() as u32 + 1;
+        if widest.is_none_or(|(w, _)| bits > w) {
+            widest = Some((bits, v));
+        }
+    }
+    let (need, at) = widest.unwrap_or((2, ValueId::from_index(0)));
+    let node_of = |g: &Graph, v: ValueId| {
+        g.producer(v).map_or_else(|| format!("input {:?}", g.values[v].name), |n| format!("node {:?}", n.name))
+    };
+    let widest_at = node_of(&b.g, at);
+    let ring = match opts.ring_bits {
+        Some(l) if !(2..=MAX_RING_BITS).contains(&l) => {
+            return Err(reject(format!("--ring-bits {l} is outside 2..={MAX_RING_BITS}")));
+        }
+        Some(l) => l as u32,
+        None => (need + HEADROOM_BITS).min(MAX_RING_BITS as u32),
+    };
+    let hint = match source {
+        RangeSource::WorstCase { .. } => {
+            "; calibrate with --calibrate data.npz (worst-case bounds are loose) or lower --frac-bits"
+        }
+        RangeSource::Calibration { .. } => "; lower --frac-bits",
+    };
+    if need > ring {
+        return Err(reject(format!(
+            "{widest_at} needs {need} bits (|value| up to {:.3e} at scale {}) but the ring has {ring}{hint}",
+            b.bound[at.index()],
+            match b.g.values[at].ty.elem {
+                ElemType::Fixed { frac_bits } => frac_bits,
+                _ => 0,
+            }
+        )));
+    }
+    b.g.ring_bits = Some(ring as u8);
+    let mut report = Report::default();
+    report.note(match source {
+        RangeSource::Calibration { samples } => format!("ranges from {samples} calibration sample(s), ×2 headroom"),
+        RangeSource::WorstCase { input_bound } => format!("worst-case ranges for |input| ≤ {input_bound}"),
+    });
+    report.note(format!(
+        "F = {frac} fractional bits, ring ℓ = {ring} bits; widest value needs {need} bits ({widest_at})"
+    ));
+    report.note(format!("inserted {} truncation(s)", b.truncations));
+    if ring < need + HEADROOM_BITS {
+        report.note(format!("local truncations may wrap with probability up to 2^-{} per element", ring - need));
+    }
+    *g = b.g;
+    Ok(report)
+}

@@ -1,0 +1,94 @@
+//! Range analysis for `quantize`: a bound on `|value|` for every value of a float graph.
+//!
+//! With calibration inputs, the bound is twice the largest magnitude seen (one bit of headroom
+//! for inputs the calibration set did not contain). Without, it is a worst-case interval bound
+//! propagated from `|input| ≤ input_bound`: sound, but loose for deep networks.
+
+use veil_ir::{Const, Graph, Op, Tensor};
+
+use crate::{Options, PassError};
+
+/// Where the bounds came from (for the report).
+#[derive(Clone, Debug, PartialEq)]
+pub enum RangeSource {
+    Calibration { samples: usize },
+    WorstCase { input_bound: f32 },
+}
+
+fn max_abs(xs: &[f32]) -> f64 {
+    xs.iter().fold(0f64, |m, &x| m.max((x as f64).abs()))
+}
+
+/// Bounds on `|value|`, indexed by value handle.
+pub fn bounds(g: &Graph, opts: &Options) -> Result<(Vec<f64>, RangeSource), PassError> {
+    if opts.calibration.is_empty() {
+        return Ok((worst_case(g, opts.input_bound as f64), RangeSource::WorstCase { input_bound: opts.input_bound }));
+    }
+    let reject = |reason: String| PassError::Rejected { pass: "quantize", reason };
+    if g.inputs.len() != 1 {
+        return Err(reject(format!("calibration supports models with one input; this one has {}", g.inputs.len())));
+    }
+    let mut b = vec![0f64; g.values.len()];
+    for (i, x) in opts.calibration.iter().enumerate() {
+        let env = veil_ir::eval::run_float_values(g, std::slice::from_ref(x))
+            .map_err(|e| reject(format!("calibration sample {i}: {e}")))?;
+        for (v, t) in env.iter().enumerate() {
+            if let Some(t) = t {
+                b[v] = b[v].max(2.0 * max_abs(&t.data));
+            }
+        }
+    }
+    Ok((b, RangeSource::Calibration { samples: opts.calibration.len() }))
+}
+
+fn worst_case(g: &Graph, input_bound: f64) -> Vec<f64> {
+    let mut b = vec![0f64; g.values.len()];
+    for &v in &g.inputs {
+        b[v.index()] = input_bound;
+    }
+    let cmax = |c: Const| max_abs(&g.consts[c].data);
+    for (_, n) in g.live_nodes() {
+        let x = n.inputs.first().map_or(0.0, |v| b[v.index()]);
+        // Largest Σ|w| over one output channel's weights, plus that channel's |bias|.
+        let linear = |w: Const, bias: Option<Const>| {
+            let k = &g.consts[w];
+            let m = k.shape[0];
+            let per = k.data.len() / m.max(1);
+            (0..m)
+                .map(|o| {
+                    let s: f64 = k.data[o * per..(o + 1) * per].iter().map(|&w| (w as f64).abs()).sum();
+                    s * x + bias.map_or(0.0, |b| (g.consts[b].data[o] as f64).abs())
+                })
+                .fold(0f64, f64::max)
+        };
+        b[n.output.index()] = match &n.op {
+            Op::Dense { weight, bias } | Op::Conv2d { weight, bias, .. } => linear(*weight, *bias),
+            Op::Affine { scale, shift } => x * scale.map_or(1.0, cmax) + shift.map_or(0.0, cmax),
+            Op::BatchNorm { scale, bias, mean, var, epsilon } => {
+                let k = &g.consts[*var];
+                let inv = k.data.iter().fold(0f64, |m, &v| m.max(1.0 / (v as f64 + *epsilon as f64).sqrt()));
+                (x + cmax(*mean)) * inv * cmax(*scale) + cmax(*bias)
+            }
+            Op::Add | Op::Sub => n.inputs.iter().map(|v| b[v.index()]).sum(),
+            Op::Concat { .. } => n.inputs.iter().map(|v| b[v.index()]).fold(0.0, f64::max),
+            Op::LeakyRelu { alpha } => x * (*alpha as f64).abs().max(1.0),
+            Op::Clip { min: Some(lo), max: Some(hi) } => x.min((*lo as f64).abs().max((*hi as f64).abs())),
+            Op::Poly { coeffs } => coeffs.iter().enumerate().map(|(i, &c)| (c as f64).abs() * x.powi(i as i32)).sum(),
+            Op::SumPool { window } => x * (window.kernel[0] * window.kernel[1]) as f64,
+            Op::Pad { value, .. } => x.max((*value as f64).abs()),
+            Op::Softmax { .. } => 1.0,
+            _ => x,
+        };
+    }
+    b
+}
+
+/// Model inputs of `shape` (`[B, ...]`) cut from a data set `x` of shape `[N, ...]`, `B` items
+/// at a time (a trailing partial batch is dropped).
+pub fn samples(x: &Tensor, shape: &[usize]) -> Result<Vec<Tensor>, String> {
+    if x.shape.len() != shape.len() || x.shape[1..] != shape[1..] {
+        return Err(format!("data of shape {:?} does not hold model inputs of shape {shape:?}", x.shape));
+    }
+    let per: usize = shape.iter().product();
+    Ok(x.data.chunks_exact(per.max(1)).map(|c| Tensor { shape: shape.to_vec(), data: c.to_vec() }).collect())
+}
