@@ -13,6 +13,7 @@
 //!   `drop_bits = s − 5` unless `--drop-bits` says otherwise (sign errors only below 2^−5);
 //! - the ring width ℓ is `--ring-bits`, or the widest value's bits plus 40 (at most 61): 40
 //!   bits of headroom keep a local truncation's wrap probability below 2^−39 per element.
+//!
 //! A value that needs more than ℓ − 1 bits (bound from `range`) is refused, naming the node.
 //! Changes semantics by rounding only: the fixed-point simulator measures by how much.
 
@@ -97,7 +98,7 @@ impl Builder<'_> {
         let mut q = Vec::with_capacity(k.data.len());
         for &x in &k.data {
             let v = (x as f64 * m).round();
-            if !(v.abs() < lim) {
+            if v.is_nan() || v.abs() >= lim {
                 return Err(reject(format!(
                     "node {node:?}: constant {:?} holds {x}, which does not fit {MAX_RING_BITS} bits at scale {frac}",
                     k.name

@@ -41,6 +41,12 @@ pub fn bounds(g: &Graph, opts: &Options) -> Result<(Vec<f64>, RangeSource), Pass
     Ok((b, RangeSource::Calibration { samples: opts.calibration.len() }))
 }
 
+/// Worst-case bounds on `|value|` for `|input| ≤ input_bound`, by interval propagation over the
+/// constants' float values (works on float and fixed-point graphs alike).
+pub fn worst_case_values(g: &Graph, input_bound: f64) -> Vec<f64> {
+    worst_case(g, input_bound)
+}
+
 fn worst_case(g: &Graph, input_bound: f64) -> Vec<f64> {
     let mut b = vec![0f64; g.values.len()];
     for &v in &g.inputs {

@@ -66,16 +66,16 @@ fn window_sum(ring: Ring, x: &[u64], shape: &[usize], win: &crate::Window2d, max
     (vec![n, c, oh, ow], out)
 }
 
+/// `weights` is `(W, M, bias)`: the quantized weight, the output channels and the bias.
 fn conv(
     ring: Ring,
     x: &[u64],
     shape: &[usize],
-    w: &[i64],
-    m: usize,
-    b: Option<&[i64]>,
+    weights: (&[i64], usize, Option<&[i64]>),
     win: &crate::Window2d,
     groups: usize,
 ) -> (Vec<usize>, Vec<u64>) {
+    let (w, m, b) = weights;
     let [n, c, h, wd] = shape[..] else { unreachable!("verified: conv input is 4-D") };
     let [oh, ow] = win.output_hw([h, wd]).expect("verified: window fits");
     let [kh, kw] = win.kernel;
@@ -195,7 +195,7 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
             }
             Op::Conv2d { weight, bias, window, groups } => {
                 let m = g.consts[*weight].shape[0];
-                let (s, d) = conv(ring, x, &shape, q(*weight)?, m, bias.map(q).transpose()?, window, *groups);
+                let (s, d) = conv(ring, x, &shape, (q(*weight)?, m, bias.map(q).transpose()?), window, *groups);
                 Val::Ring(s, d)
             }
             Op::Affine { scale, shift } => {

@@ -1,0 +1,85 @@
+//! A sound bound on how far a fixed-point graph's outputs can be from exact real arithmetic.
+//!
+//! Propagates, per value, a bound `e` on `|decoded fixed − real|` in real units, alongside the
+//! magnitude bound of [`crate::range`]: input rounding (half an ulp), weight and bias rounding,
+//! truncation (under one ulp of the output scale, exact or local), and Circa's sign
+//! faults (which zero or pass values of magnitude under `2^(drop_bits − s)`). Local truncation
+//! wraps are failures, not rounding, and are excluded (the simulator counts them). This is the
+//! tolerance the tests hold the simulator to: it is derived from the scales, never tuned.
+
+use veil_ir::{Const, ElemType, Graph, Op, poly_scales};
+
+use crate::range::worst_case_values;
+
+fn ulp(frac: u32) -> f64 {
+    (-(frac as f64)).exp2()
+}
+
+/// Error bounds indexed by value handle, for inputs with `|x| ≤ input_bound` (each input is
+/// rounded to its scale).
+pub fn error_bounds(g: &Graph, input_bound: f64) -> Vec<f64> {
+    let mag = worst_case_values(g, input_bound);
+    let mut e = vec![0f64; g.values.len()];
+    let scale = |v: veil_ir::ValueId| match g.values[v].ty.elem {
+        ElemType::Fixed { frac_bits } => frac_bits as u32,
+        _ => 0,
+    };
+    for &v in &g.inputs {
+        e[v.index()] = ulp(scale(v) + 1);
+    }
+    let half = |c: Const| ulp(g.consts[c].frac_bits.unwrap_or(60) as u32 + 1);
+    let absmax = |c: Const| g.consts[c].data.iter().fold(0f64, |m, &x| m.max((x as f64).abs()));
+    for (_, n) in g.live_nodes() {
+        let x = n.inputs.first().copied();
+        let (ex, bx, sx) = x.map_or((0.0, 0.0, 0), |v| (e[v.index()], mag[v.index()], scale(v)));
+        let linear = |w: Const, bias: Option<Const>| {
+            let k = &g.consts[w];
+            let m = k.shape[0].max(1);
+            let per = k.data.len() / m;
+            let dw = half(w);
+            (0..m)
+                .map(|o| {
+                    let l1: f64 = k.data[o * per..(o + 1) * per].iter().map(|&w| (w as f64).abs() + dw).sum();
+                    l1 * ex + per as f64 * dw * bx + bias.map_or(0.0, half)
+                })
+                .fold(0f64, f64::max)
+        };
+        e[n.output.index()] = match &n.op {
+            Op::Dense { weight, bias } | Op::Conv2d { weight, bias, .. } => linear(*weight, *bias),
+            Op::Affine { scale: s, shift: t } => {
+                s.map_or(ex, |s| (absmax(s) + half(s)) * ex + half(s) * bx) + t.map_or(0.0, half)
+            }
+            Op::Add | Op::Sub => n.inputs.iter().map(|v| e[v.index()]).sum(),
+            Op::Concat { .. } => n.inputs.iter().map(|v| e[v.index()]).fold(0.0, f64::max),
+            Op::SumPool { window } => ex * (window.kernel[0] * window.kernel[1]) as f64,
+            // Exact gives ⌊x/2^k⌋, local that or one more: both within one ulp of x/2^k.
+            Op::Truncate { bits, .. } => ex + ulp(sx - *bits as u32),
+            Op::StochasticRelu { drop_bits, .. } => {
+                ex + ulp(sx).max(0.0) * drop_bits.map_or(0.0, |k| (k as f64).exp2())
+            }
+            Op::LeakyRelu { alpha } => {
+                let a = (*alpha as f64).abs();
+                a.max(1.0) * ex + ulp(veil_ir::eval::LEAKY_ALPHA_BITS as u32 + 1) * bx + ulp(sx)
+            }
+            Op::Poly { coeffs } => {
+                let (fc, _) = poly_scales(coeffs, sx as u8);
+                let deg = coeffs.len() - 1;
+                let r = bx + ex;
+                let deriv: f64 = coeffs
+                    .iter()
+                    .enumerate()
+                    .skip(1)
+                    .map(|(i, &c)| i as f64 * (c as f64).abs() * r.powi(i as i32 - 1))
+                    .sum();
+                let rounding: f64 = (0..=deg).map(|i| ulp((deg - i) as u32 * sx + fc + 1) * r.powi(i as i32)).sum();
+                let rounding = if fc == 0 && coeffs.iter().all(|c| c.fract() == 0.0) { 0.0 } else { rounding };
+                deriv * ex + rounding
+            }
+            Op::LogSoftmax { .. } => 2.0 * ex,
+            Op::ArgMax { .. } => f64::INFINITY,
+            // Relu, MaxPool, Clip, movement, Reveal and Softmax are 1-Lipschitz.
+            _ => ex,
+        };
+    }
+    e
+}
