@@ -1,5 +1,5 @@
-//! The float-level passes preserve every bundled model's float semantics, and the IR verifies
-//! after each pass.
+//! The float-level passes (up to `substitute_activations`) preserve every bundled model's float
+//! semantics, and the IR verifies after each pass.
 
 use veil_compiler::onnx::{ImportOptions, import_file};
 use veil_passes::{Options, run_pipeline};
@@ -13,8 +13,9 @@ fn passes_preserve_float_semantics_on_every_bundled_model() {
         let x = veil_ir::npy::read_npy(&root().join("models/inputs").join(format!("{name}.npy"))).unwrap();
         let before = veil_ir::eval::run_float(&g, std::slice::from_ref(&x)).unwrap();
         let nodes_before = g.body.len();
-        let runs = run_pipeline(&mut g, &Options::default(), None, true).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(runs.len(), veil_passes::PIPELINE.len());
+        let runs = run_pipeline(&mut g, &Options::default(), Some("substitute_activations"), true)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(runs.last().map(|r| r.pass), Some("substitute_activations"));
         let after = veil_ir::eval::run_float(&g, &[x]).unwrap();
         for (a, b) in after.iter().zip(&before) {
             let err = max_rel_error(a, b, 1e-2);
