@@ -196,21 +196,23 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
     }
     b.g.outputs = g.outputs.iter().map(|v| b.map[v.index()].expect("outputs are live")).collect();
 
-    // Bits each value needs: magnitude at its scale, plus the sign.
-    let mut widest: Option<(u32, ValueId)> = None;
-    for (v, value) in b.g.values.iter() {
-        let ElemType::Fixed { frac_bits } = value.ty.elem else { continue };
-        let mag = b.bound[v.index()] * (frac_bits as f64).exp2();
-        let bits = (mag + 1.0).log2().ceil() as u32 + 1;
-        if widest.is_none_or(|(w, _)| bits > w) {
-            widest = Some((bits, v));
-        }
-    }
-    let (need, at) = widest.unwrap_or((2, ValueId::from_index(0)));
+    // Bits each value needs: magnitude at its scale, plus the sign; in execution order, so the
+    // first value that does not fit is the one reported.
+    let order: Vec<ValueId> = b.g.inputs.iter().copied().chain(b.g.body.iter().map(|&n| b.g.nodes[n].output)).collect();
+    let needs: Vec<(ValueId, u32, u8)> = order
+        .iter()
+        .filter_map(|&v| match b.g.values[v].ty.elem {
+            ElemType::Fixed { frac_bits } => {
+                let mag = b.bound[v.index()] * (frac_bits as f64).exp2();
+                Some((v, (mag + 1.0).log2().ceil() as u32 + 1, frac_bits))
+            }
+            _ => None,
+        })
+        .collect();
+    let &(widest, need, _) = needs.iter().max_by_key(|(_, n, _)| *n).unwrap_or(&(ValueId::from_index(0), 2, 0));
     let node_of = |g: &Graph, v: ValueId| {
         g.producer(v).map_or_else(|| format!("input {:?}", g.values[v].name), |n| format!("node {:?}", n.name))
     };
-    let widest_at = node_of(&b.g, at);
     let ring = match opts.ring_bits {
         Some(l) if !(2..=MAX_RING_BITS).contains(&l) => {
             return Err(reject(format!("--ring-bits {l} is outside 2..={MAX_RING_BITS}")));
@@ -224,16 +226,14 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
         }
         RangeSource::Calibration { .. } => "; lower --frac-bits",
     };
-    if need > ring {
+    if let Some(&(at, bits, scale)) = needs.iter().find(|(_, n, _)| *n > ring) {
         return Err(reject(format!(
-            "{widest_at} needs {need} bits (|value| up to {:.3e} at scale {}) but the ring has {ring}{hint}",
+            "{} needs {bits} bits (|value| up to {:.3e} at scale {scale}) but the ring has {ring}{hint}",
+            node_of(&b.g, at),
             b.bound[at.index()],
-            match b.g.values[at].ty.elem {
-                ElemType::Fixed { frac_bits } => frac_bits,
-                _ => 0,
-            }
         )));
     }
+    let widest_at = node_of(&b.g, widest);
     b.g.ring_bits = Some(ring as u8);
     let mut report = Report::default();
     report.note(match source {
@@ -245,7 +245,7 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
     ));
     report.note(format!("inserted {} truncation(s)", b.truncations));
     if ring < need + HEADROOM_BITS {
-        report.note(format!("local truncations may wrap with probability up to 2^-{} per element", ring - need));
+        report.note(format!("a local truncation would wrap with probability up to 2^-{} per element", ring - need));
     }
     *g = b.g;
     Ok(report)
