@@ -29,6 +29,16 @@ pub fn tap(w: &Window2d, a: usize, o: usize, k: usize, size: usize) -> Option<us
     (i < size).then_some(i)
 }
 
+/// The output positions `lo..hi` along spatial axis `a` whose kernel tap `k` falls inside an
+/// input of size `size` (not in padding), for `out` output positions.
+pub fn valid_outputs(w: &Window2d, a: usize, k: usize, size: usize, out: usize) -> std::ops::Range<usize> {
+    let (s, off) = (w.strides[a] as isize, (k * w.dilations[a]) as isize - w.pads[a] as isize);
+    // ix = o·s + off must satisfy 0 ≤ ix < size.
+    let lo = if off >= 0 { 0 } else { ((-off) + s - 1) / s };
+    let hi = if size as isize > off { ((size as isize - off) + s - 1) / s } else { 0 };
+    (lo.max(0) as usize).min(out)..(hi.max(0) as usize).min(out)
+}
+
 /// ONNX `Conv` over `[N, C, H, W]` with weight `[M, C/g, kh, kw]`.
 pub fn conv2d(x: &Tensor, wt: &[f32], m: usize, b: Option<&[f32]>, win: &Window2d, groups: usize) -> Tensor {
     let [n, c, h, wd] = x.shape[..] else { unreachable!("verified: conv input is 4-D") };
@@ -46,11 +56,19 @@ pub fn conv2d(x: &Tensor, wt: &[f32], m: usize, b: Option<&[f32]>, win: &Window2
                 for ky in 0..kh {
                     for kx in 0..kw {
                         let wv = wt[((oc * cg + ic) * kh + ky) * kw + kx] as f64;
-                        for oy in 0..oh {
-                            let Some(iy) = tap(win, 0, oy, ky, h) else { continue };
-                            for ox in 0..ow {
-                                if let Some(ix) = tap(win, 1, ox, kx, wd) {
-                                    acc[oy * ow + ox] += wv * xc[iy * wd + ix] as f64;
+                        let xs = valid_outputs(win, 1, kx, wd, ow);
+                        let (sw, off) = (win.strides[1], kx * win.dilations[1]);
+                        for oy in valid_outputs(win, 0, ky, h, oh) {
+                            let iy = oy * win.strides[0] + ky * win.dilations[0] - win.pads[0];
+                            let row = &xc[iy * wd..(iy + 1) * wd];
+                            let dst = &mut acc[oy * ow..(oy + 1) * ow];
+                            if sw == 1 {
+                                // Contiguous taps: a zipped loop the compiler vectorises.
+                                let src = &row[xs.start + off - win.pads[1]..][..xs.len()];
+                                dst[xs.clone()].iter_mut().zip(src).for_each(|(d, &v)| *d += wv * v as f64);
+                            } else {
+                                for ox in xs.clone() {
+                                    dst[ox] += wv * row[ox * sw + off - win.pads[1]] as f64;
                                 }
                             }
                         }
