@@ -60,7 +60,9 @@ impl Net {
         out.into()
     }
 
-    fn conv_bn(&mut self, x: &str, name: &str, cin: usize, cout: usize, k: usize, stride: usize, relu: bool) -> String {
+    /// Conv (`channels` = (in, out), `kernel` = (size, stride)) + BatchNorm (+ ReLU).
+    fn conv_bn(&mut self, x: &str, name: &str, channels: (usize, usize), kernel: (usize, usize), relu: bool) -> String {
+        let ((cin, cout), (k, stride)) = (channels, kernel);
         let w = self.tensor(&format!("{name}.w"), &[cout, cin, k, k], (2.0 / (cin * k * k) as f32).sqrt());
         let ints = |n: &str, v: Vec<i64>| AttributeProto {
             name: Some(n.into()),
@@ -93,16 +95,16 @@ impl Net {
 
 fn resnet18() -> (Vec<u8>, usize) {
     let mut net = Net { nodes: Vec::new(), inits: Vec::new(), seed: 7, params: 0 };
-    let mut x = net.conv_bn("input", "stem", 3, 64, 3, 1, true);
+    let mut x = net.conv_bn("input", "stem", (3, 64), (3, 1), true);
     let mut cin = 64;
     for (stage, &cout) in [64usize, 128, 256, 512].iter().enumerate() {
         for block in 0..2 {
             let stride = if stage > 0 && block == 0 { 2 } else { 1 };
             let name = format!("layer{}.{block}", stage + 1);
-            let h = net.conv_bn(&x, &format!("{name}.1"), cin, cout, 3, stride, true);
-            let h = net.conv_bn(&h, &format!("{name}.2"), cout, cout, 3, 1, false);
+            let h = net.conv_bn(&x, &format!("{name}.1"), (cin, cout), (3, stride), true);
+            let h = net.conv_bn(&h, &format!("{name}.2"), (cout, cout), (3, 1), false);
             let skip = if stride != 1 || cin != cout {
-                net.conv_bn(&x, &format!("{name}.down"), cin, cout, 1, stride, false)
+                net.conv_bn(&x, &format!("{name}.down"), (cin, cout), (1, stride), false)
             } else {
                 x.clone()
             };
