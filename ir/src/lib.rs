@@ -15,6 +15,7 @@
 //! - [`eval`] holds the reference interpreters (today: float).
 
 pub mod arena;
+pub mod circuit;
 mod edit;
 pub mod eval;
 mod graph;

@@ -1,0 +1,175 @@
+//! The circuits of Veil's garbled layers (PROTOCOLS.md), each reconstructing its operand from the
+//! two parties' shares, computing on it, and re-masking the result for the client.
+
+use super::{Builder, Circuit, Wire};
+
+/// Arithmetic right shift by `f` of an `ℓ`-bit value: wiring plus sign extension (free).
+fn shift_right(x: &[Wire], f: usize) -> Vec<Wire> {
+    let n = x.len();
+    (0..n).map(|i| if i + f < n { x[i + f] } else { x[n - 1] }).collect()
+}
+
+/// Exact ReLU with fused truncation and output mask (Delphi with truncation in the circuit).
+/// Inputs: `y_s` (server share, ℓ bits), `y_c` (client share, ℓ bits), `r` (client's mask for
+/// the next layer, ℓ bits). Output: `(ReLU(y) >> f) − r mod 2^ℓ` where `y = y_s + y_c` and `>>`
+/// is the arithmetic (floor) shift. ANDs: (ℓ − 1) + (ℓ − f − 1) + (ℓ − 1).
+pub fn relu_trunc_mask(ell: u32, f: u32) -> Circuit {
+    let (mut b, io) = Builder::new(&[ell, ell, ell]);
+    let y = b.add(&io[0], &io[1], false);
+    let sign = y[ell as usize - 1];
+    let keep = b.not(sign);
+    let shifted = shift_right(&y, f as usize);
+    let zero = b.zero();
+    // ReLU: keep the shifted value when non-negative; its bits above ℓ − f − 1 are the sign
+    // (0 when kept), so they are constant zero.
+    let relu: Vec<Wire> = (0..ell as usize)
+        .map(|i| if i + 1 + (f as usize) < ell as usize { b.and(shifted[i], keep) } else { zero })
+        .collect();
+    let out = b.sub(&relu, &io[2]);
+    b.finish(out)
+}
+
+/// Circa's sign test on truncated shares. Inputs: `t_c`, `t_s` (the shares with their low
+/// `drop_bits` bits dropped: `width = ℓ − drop_bits` bits each), and the client's random bit `m`.
+/// Output: one bit, `[t_c + t_s ≥ 0 as a width-bit signed value] ⊕ m`, which only the masked
+/// holder can decode. ANDs: width − 1 (only the carry into the top bit is needed).
+pub fn sign_test(width: u32) -> Circuit {
+    let (mut b, io) = Builder::new(&[width, width, 1]);
+    let s = b.add(&io[0], &io[1], false);
+    let nonneg = b.not(s[width as usize - 1]);
+    let out = b.xor(nonneg, io[2][0]);
+    b.finish(vec![out])
+}
+
+/// Max of `k` shared values with fused truncation and output mask (MaxPool over one window).
+/// Inputs: `k` server shares, `k` client shares (ℓ bits each), then the client's mask `r`.
+/// Output: `max_i((y_i) >> f) − r mod 2^ℓ`. ANDs: k(ℓ − 1) to reconstruct, (k − 1)(2ℓ) for the
+/// comparisons and selections (ℓ for `a − b`, 1 for the sign fix, ℓ for the mux, minus
+/// constant-carry savings), ℓ − 1 to mask.
+pub fn max_trunc_mask(k: u32, ell: u32, f: u32) -> Circuit {
+    let mut widths = vec![ell; 2 * k as usize];
+    widths.push(ell);
+    let (mut b, io) = Builder::new(&widths);
+    let vals: Vec<Vec<Wire>> = (0..k as usize)
+        .map(|i| {
+            let y = b.add(&io[i], &io[k as usize + i], false);
+            shift_right(&y, f as usize)
+        })
+        .collect();
+    let mut best = vals[0].clone();
+    for v in &vals[1..] {
+        let lt = b.less_signed(&best, v);
+        best = b.mux(lt, v, &best);
+    }
+    let out = b.sub(&best, &io[2 * k as usize]);
+    b.finish(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::Ring;
+
+    fn edge_and_random(ell: u8, n: usize) -> Vec<u64> {
+        let r = Ring::new(ell);
+        let mut v: Vec<u64> =
+            [0i64, 1, -1, 2, -2, (1 << (ell - 1)) - 1, -(1 << (ell - 1)), 1 << (ell - 2), -(1 << (ell - 2))]
+                .iter()
+                .map(|&x| r.from_signed(x))
+                .collect();
+        let mut s = 0x9e3779b97f4a7c15u64 ^ ell as u64;
+        for _ in 0..n {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            v.push(r.reduce(s ^ (s >> 31)));
+        }
+        v
+    }
+
+    #[test]
+    fn adder_subtractor_and_comparison_agree_with_integers() {
+        for ell in [8u8, 32, 61] {
+            let r = Ring::new(ell);
+            let n = ell as u32;
+            let (mut b, io) = Builder::new(&[n, n]);
+            let s = b.add(&io[0], &io[1], false);
+            let add = b.finish(s);
+            let (mut b, io) = Builder::new(&[n, n]);
+            let d = b.sub(&io[0], &io[1]);
+            let sub = b.finish(d);
+            let (mut b, io) = Builder::new(&[n, n]);
+            let lt = b.less_signed(&io[0], &io[1]);
+            let less = b.finish(vec![lt]);
+            assert_eq!(add.and_count(), n as usize - 1);
+            let vals = edge_and_random(ell, 60);
+            for &x in &vals {
+                for &y in vals.iter().step_by(3) {
+                    assert_eq!(add.eval_u64(&[x, y]), r.reduce(x.wrapping_add(y)), "ℓ={ell} {x}+{y}");
+                    assert_eq!(sub.eval_u64(&[x, y]), r.reduce(x.wrapping_sub(y)), "ℓ={ell} {x}−{y}");
+                    assert_eq!(less.eval_u64(&[x, y]) == 1, r.to_signed(x) < r.to_signed(y), "ℓ={ell} {x}<{y}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn relu_with_truncation_and_mask_agrees_with_integers() {
+        for (ell, f) in [(16u8, 4u32), (41, 12), (61, 12)] {
+            let r = Ring::new(ell);
+            let c = relu_trunc_mask(ell as u32, f);
+            let vals = edge_and_random(ell, 40);
+            for &y in &vals {
+                for &share in vals.iter().step_by(5) {
+                    let mask = share.rotate_left(7) & r.mask();
+                    let (y_s, y_c) = (share, r.reduce(y.wrapping_sub(share)));
+                    let want =
+                        r.reduce(r.truncate(if r.to_signed(y) >= 0 { y } else { 0 }, f as u8).wrapping_sub(mask));
+                    assert_eq!(c.eval_u64(&[y_s, y_c, mask]), want, "ℓ={ell} f={f} y={}", r.to_signed(y));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sign_test_agrees_with_the_ring_primitive() {
+        use crate::{CircaVariant, ring::circa_nonnegative};
+        let (ell, k) = (40u8, 14u8);
+        let r = Ring::new(ell);
+        let c = sign_test((ell - k) as u32);
+        assert_eq!(c.and_count(), (ell - k) as usize - 1);
+        for &x in &edge_and_random(ell, 200) {
+            for m in [0u64, 1] {
+                let share = x.rotate_left(13) & r.mask();
+                let (x_c, x_s) = (share, r.reduce(x.wrapping_sub(share)));
+                let bit = c.eval_u64(&[x_c >> k, x_s >> k, m]);
+                let want = circa_nonnegative(r, x_c, x_s, k, CircaVariant::PosZero);
+                assert_eq!(bit ^ m == 1, want, "x={}", r.to_signed(x));
+            }
+        }
+    }
+
+    #[test]
+    fn max_with_truncation_and_mask_agrees_with_integers() {
+        let (ell, f, k) = (24u8, 6u32, 4u32);
+        let r = Ring::new(ell);
+        let c = max_trunc_mask(k, ell as u32, f);
+        let vals = edge_and_random(ell, 40);
+        for (i, w) in vals.windows(k as usize).enumerate() {
+            let shares: Vec<u64> = (0..k as usize).map(|j| vals[(i * 7 + j) % vals.len()]).collect();
+            let mut inputs: Vec<u64> = shares.clone();
+            inputs.extend(w.iter().zip(&shares).map(|(&y, &s)| r.reduce(y.wrapping_sub(s))));
+            let mask = vals[(i * 3) % vals.len()];
+            inputs.push(mask);
+            let best = w.iter().map(|&y| r.to_signed(r.truncate(y, f as u8))).max().unwrap();
+            assert_eq!(c.eval_u64(&inputs), r.reduce(r.from_signed(best).wrapping_sub(mask)), "window {w:?}");
+        }
+    }
+
+    #[test]
+    fn relu_costs_far_less_than_delphis_18_kb() {
+        // Half-gates: two 16-byte ciphertexts per AND.
+        let c = relu_trunc_mask(61, 12);
+        let bytes = 32 * c.and_count();
+        assert_eq!(c.and_count(), 60 + 48 + 60);
+        assert!(bytes < 18 * 1024, "{bytes} bytes");
+    }
+}
