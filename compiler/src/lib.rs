@@ -4,5 +4,7 @@
 
 mod evaluate;
 pub mod onnx;
+mod summary;
 
 pub use evaluate::{EvalReport, evaluate};
+pub use summary::{LayerRow, Summary, summarize};

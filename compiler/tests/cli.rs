@@ -173,3 +173,47 @@ fn output_to_an_unwritable_path_is_an_io_error() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).starts_with("error: cannot write /proc/veil-cannot-write/here.ir"), "{}", stderr(&o));
 }
+
+#[test]
+fn compile_writes_plan_and_weights_that_simulate_like_the_model() {
+    let dir = scratch("compile");
+    let out = dir.join("out");
+    let o = veilc(&["compile", &model("digits_relu.onnx"), "-o", out.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["relus"], 800);
+    assert!(summary["and_gates"].as_u64().unwrap() > 0);
+    let (plan, weights) = (out.join("digits_relu.plan"), out.join("digits_relu.weights"));
+    assert!(plan.exists() && weights.exists());
+    // The plan and the ONNX model simulate to the same bytes (same seed, same program).
+    let (a, b) = (dir.join("a.npy"), dir.join("b.npy"));
+    for (m, y) in [(plan.to_str().unwrap().to_string(), &a), (model("digits_relu.onnx"), &b)] {
+        let o = veilc(&["simulate", &m, "--input", &model("inputs/digits_relu.npy"), "--output", y.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+}
+
+#[test]
+fn a_plan_refuses_weights_of_another_plan_and_a_bad_model_writes_nothing() {
+    let dir = scratch("wrong-weights");
+    for m in ["digits_relu", "digits_poly"] {
+        let o = veilc(&["compile", &model(&format!("{m}.onnx")), "-o", dir.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let o = veilc(&[
+        "simulate",
+        dir.join("digits_relu.plan").to_str().unwrap(),
+        "--weights",
+        dir.join("digits_poly.weights").to_str().unwrap(),
+        "--input",
+        &model("inputs/digits_relu.npy"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("the weights belong to a different plan"), "{}", stderr(&o));
+
+    let empty = dir.join("nothing");
+    let o = veilc(&["compile", &model("bad/unsupported_op.onnx"), "-o", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!empty.exists() || std::fs::read_dir(&empty).unwrap().next().is_none(), "files left behind");
+}

@@ -21,6 +21,7 @@ pub mod eval;
 mod graph;
 pub mod npy;
 mod op;
+pub mod plan;
 pub mod print;
 pub mod ring;
 mod tensor;

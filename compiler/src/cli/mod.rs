@@ -1,5 +1,6 @@
 //! Argument parsing and the subcommands.
 
+mod compile;
 mod eval;
 mod ir;
 mod simulate;
@@ -166,6 +167,8 @@ impl CompileArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Compile a model into a plan (public) and a weights file (server only).
+    Compile(compile::CompileCmd),
     /// Print the lowered IR of a model.
     Ir(ir::IrArgs),
     /// Run a model in plaintext on one input: fixed point exactly as the two parties compute it
@@ -177,6 +180,7 @@ enum Command {
 
 pub fn run(args: Args) -> Result<(), CliError> {
     match args.command {
+        Command::Compile(a) => compile::run(a),
         Command::Ir(a) => ir::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Eval(a) => eval::run(a),

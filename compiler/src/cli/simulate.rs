@@ -29,6 +29,24 @@ pub struct SimulateArgs {
     /// Print the result as JSON.
     #[arg(long, help_heading = "Output")]
     json: bool,
+    /// With a .plan: its weights file (default: the .weights beside it).
+    #[arg(long, value_name = "FILE", help_heading = "Input")]
+    weights: Option<PathBuf>,
+}
+
+/// Loads a compiled plan and its weights: the graph the runtime will execute.
+fn load_plan(plan: &std::path::Path, weights: &std::path::Path) -> Result<Graph, CliError> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p)
+            .map_err(|e| CliError::user(anyhow::Error::new(e).context(format!("cannot read {}", p.display()))))
+    };
+    let ctx = |p: &std::path::Path| {
+        let p = p.display().to_string();
+        move |e: veil_ir::plan::PlanError| CliError::user(anyhow::Error::new(e).context(format!("cannot load {p}")))
+    };
+    let (mut decoded, hash) = veil_ir::plan::decode_plan(&read(plan)?).map_err(ctx(plan))?;
+    veil_ir::plan::attach_weights(&mut decoded, &hash, &read(weights)?).map_err(ctx(weights))?;
+    Ok(decoded.graph)
 }
 
 /// `x` in `shape`, accepting a file that only lacks a leading batch dimension of 1.
@@ -54,6 +72,22 @@ fn max_abs_diff(a: &[Tensor], b: &[Tensor]) -> f64 {
 }
 
 pub fn run(a: SimulateArgs) -> Result<(), CliError> {
+    if a.model.model.extension().is_some_and(|e| e == "plan") {
+        if a.float {
+            return Err(CliError::user(anyhow!(
+                "--float needs the ONNX model; a plan holds only the fixed-point program"
+            )));
+        }
+        let weights = a.weights.clone().unwrap_or_else(|| a.model.model.with_extension("weights"));
+        let g = load_plan(&a.model.model, &weights)?;
+        let [input] = g.inputs[..] else {
+            return Err(CliError::user(anyhow!("the plan has {} inputs; `simulate` takes one", g.inputs.len())));
+        };
+        let x = veil_ir::npy::read_npy(&a.input).map_err(CliError::user)?;
+        let x = fit_input(x, &g.values[input].ty.shape, &g.values[input].name)?;
+        let run = veil_ir::eval::run_fixed(&g, &[x], a.seed).map_err(CliError::user)?;
+        return finish(&a, &g, &run.outputs.clone(), None, Some(&run));
+    }
     let float = a.model.import()?;
     let [input] = float.inputs[..] else {
         return Err(CliError::user(anyhow!(
@@ -72,17 +106,28 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
         let run = veil_ir::eval::run_fixed(&g, &[x], a.seed).map_err(CliError::user)?;
         (g, run.outputs.clone(), Some(run))
     };
+    finish(&a, &g, &outs, Some(&reference), fixed.as_ref())
+}
+
+/// Writes `--output` and prints the outputs (and, with a reference, the error against it).
+fn finish(
+    a: &SimulateArgs,
+    g: &Graph,
+    outs: &[Tensor],
+    reference: Option<&[Tensor]>,
+    fixed: Option<&veil_ir::eval::FixedRun>,
+) -> Result<(), CliError> {
     if let Some(path) = &a.output {
         let elem = g.values[g.outputs[0]].ty.elem;
         emit(Some(path), &veil_ir::npy::encode_npy(&outs[0], elem))?;
     }
     let mode = if a.float { "float" } else { "fixed" };
-    let err = max_abs_diff(&outs, &reference);
+    let err = reference.map(|r| max_abs_diff(outs, r));
     let text = if a.json {
         let items: Vec<serde_json::Value> = g
             .outputs
             .iter()
-            .zip(&outs)
+            .zip(outs)
             .map(|(&v, t)| {
                 let mut o = serde_json::json!({"name": g.values[v].name, "shape": t.shape, "values": t.data});
                 if let Some((i, s)) = top(t) {
@@ -92,7 +137,7 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
             })
             .collect();
         let mut j = serde_json::json!({"mode": mode, "outputs": items});
-        if let Some(r) = &fixed {
+        if let Some(r) = fixed {
             j["max_abs_error"] = err.into();
             j["ring_bits"] = g.ring_bits.into();
             j["circa_faults"] = r.circa_faults.into();
@@ -101,7 +146,7 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
         j.to_string() + "\n"
     } else {
         let mut text = String::new();
-        for (&v, t) in g.outputs.iter().zip(&outs) {
+        for (&v, t) in g.outputs.iter().zip(outs) {
             let value = &g.values[v];
             let shown: Vec<String> = t
                 .data
@@ -115,8 +160,13 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
                 text += &format!("top-1: class {i} (score {s:.6})\n");
             }
         }
-        if let Some(r) = &fixed {
-            text += &format!("max |fixed − float| = {err:.6} (ring {} bits)", g.ring_bits.unwrap_or(0));
+        if let Some(r) = fixed {
+            match err {
+                Some(err) => {
+                    text += &format!("max |fixed − float| = {err:.6} (ring {} bits)", g.ring_bits.unwrap_or(0))
+                }
+                None => text += &format!("fixed point, ring {} bits", g.ring_bits.unwrap_or(0)),
+            }
             if r.circa_tests > 0 {
                 text += &format!(", Circa sign faults {} of {}", r.circa_faults, r.circa_tests);
             }

@@ -1,0 +1,83 @@
+//! `veilc compile`: the plan (public) and the weights (server only), plus a summary.
+
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+
+use super::{CliError, CompileArgs, ModelArgs, emit};
+
+#[derive(clap::Args)]
+pub struct CompileCmd {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    compile: CompileArgs,
+    /// Output folder for <name>.plan and <name>.weights (created if missing).
+    #[arg(short, long, value_name = "DIR", help_heading = "Output")]
+    output: PathBuf,
+    /// Print per-pass times.
+    #[arg(long, help_heading = "Output")]
+    timings: bool,
+    /// Print the summary as JSON.
+    #[arg(long, help_heading = "Output")]
+    json: bool,
+}
+
+pub fn run(a: CompileCmd) -> Result<(), CliError> {
+    let float = a.model.import()?;
+    let mut g = float.clone();
+    let opts = a.compile.options(&float)?;
+    let runs = veil_passes::run_pipeline(&mut g, &opts, None, cfg!(debug_assertions))?;
+    let (plan, weights, hash) = veil_ir::plan::encode(&g).map_err(CliError::internal)?;
+    std::fs::create_dir_all(&a.output).map_err(|e| {
+        CliError::internal(anyhow::Error::new(e).context(format!("cannot create {}", a.output.display())))
+    })?;
+    let stem = a.model.model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    let (plan_path, weights_path) = (a.output.join(format!("{stem}.plan")), a.output.join(format!("{stem}.weights")));
+    emit(Some(&plan_path), &plan)?;
+    if let Err(e) = emit(Some(&weights_path), &weights) {
+        // Never leave a plan without its weights.
+        let _ = std::fs::remove_file(&plan_path);
+        return Err(e);
+    }
+    let summary = veil_compiler::summarize(&g);
+    let text = if a.json {
+        let mut v = serde_json::to_value(&summary).map_err(CliError::internal)?;
+        v["plan"] = plan_path.display().to_string().into();
+        v["weights"] = weights_path.display().to_string().into();
+        v["plan_hash"] = veil_ir::plan::hex(&hash).into();
+        v["passes"] = runs
+            .iter()
+            .map(|r| serde_json::json!({"pass": r.pass, "seconds": r.time.as_secs_f64(), "notes": r.report.notes}))
+            .collect::<Vec<_>>()
+            .into();
+        serde_json::to_string_pretty(&v).map_err(CliError::internal)? + "\n"
+    } else {
+        let mut t = String::new();
+        for r in &runs {
+            for note in &r.report.notes {
+                t += &format!("{}: {note}\n", r.pass);
+            }
+        }
+        if a.timings {
+            t += "\npass timings:\n";
+            for r in &runs {
+                t += &format!("  {:<24} {:>9.3} ms\n", r.pass, r.time.as_secs_f64() * 1e3);
+            }
+        }
+        t += &format!("\n{summary}");
+        t += &format!(
+            "wrote {} ({} bytes, hash {}) and {} ({} bytes)\n",
+            plan_path.display(),
+            plan.len(),
+            &veil_ir::plan::hex(&hash)[..16],
+            weights_path.display(),
+            weights.len()
+        );
+        t
+    };
+    if g.outputs.is_empty() {
+        return Err(CliError::internal(anyhow!("the compiled graph has no outputs")));
+    }
+    emit(None, text.as_bytes())
+}

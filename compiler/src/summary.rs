@@ -1,0 +1,127 @@
+//! The per-layer summary `veilc compile` prints: op, shape, scale, protocol, ReLUs, AND gates.
+//!
+//! Protocols here follow the op kind (PROTOCOLS.md): linear layers with secret weights in HE
+//! (offline) and plaintext online, GC for comparisons, Beaver products for polynomials, local
+//! steps on shares. The cost-model-driven `assign_protocols` pass will refine this choice.
+
+use serde::Serialize;
+use veil_ir::{Domain, ElemType, Graph, Op, TruncMode, circuit};
+
+/// One row of the summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerRow {
+    pub name: String,
+    pub op: &'static str,
+    pub shape: Vec<usize>,
+    /// Fixed-point scale of the output (fractional bits).
+    pub scale: Option<u8>,
+    pub protocol: &'static str,
+    pub relus: usize,
+    /// AND gates of the layer's garbled circuits (all elements).
+    pub and_gates: usize,
+}
+
+/// The summary of a compiled (fixed-point) graph.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub model: String,
+    pub ring_bits: u8,
+    pub layers: Vec<LayerRow>,
+    pub relus: usize,
+    pub and_gates: usize,
+    /// Garbled-table bytes with half-gates (two 16-byte ciphertexts per AND).
+    pub garbled_bytes: usize,
+}
+
+fn protocol(g: &Graph, op: &Op) -> &'static str {
+    let secret = |cs: Vec<veil_ir::Const>| cs.iter().any(|&c| g.consts[c].domain == Domain::Server);
+    match op {
+        Op::Dense { .. } | Op::Conv2d { .. } => "HE offline, local online",
+        Op::Affine { .. } if secret(op.consts()) => "HE offline, local online",
+        Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. } => "GC",
+        Op::StochasticRelu { .. } => "GC sign test + OT product",
+        Op::Poly { .. } => "Beaver square",
+        Op::Truncate { mode: TruncMode::Exact, .. } => "fused into next GC",
+        Op::Reveal => "reveal to client",
+        Op::Softmax { .. } | Op::LogSoftmax { .. } | Op::ArgMax { .. } => "client",
+        _ => "local",
+    }
+}
+
+/// Builds the summary; `ring_bits` must be set (a compiled graph).
+pub fn summarize(g: &Graph) -> Summary {
+    let ell = g.ring_bits.unwrap_or(61) as u32;
+    let fused_shift = |v: veil_ir::ValueId| match g.producer(v).map(|n| &n.op) {
+        Some(Op::Truncate { bits, mode: TruncMode::Exact }) => *bits as u32,
+        _ => 0,
+    };
+    let mut layers = Vec::new();
+    for (_, n) in g.live_nodes() {
+        let out = &g.values[n.output];
+        let elems = out.ty.len();
+        let (relus, and_gates) = match &n.op {
+            Op::Relu => (elems, elems * circuit::relu_trunc_mask(ell, fused_shift(n.inputs[0])).and_count()),
+            Op::StochasticRelu { drop_bits, .. } => {
+                (elems, elems * circuit::sign_test(ell - drop_bits.unwrap_or(0) as u32).and_count())
+            }
+            Op::MaxPool { window } => {
+                let k = (window.kernel[0] * window.kernel[1]) as u32;
+                (0, elems * circuit::max_trunc_mask(k, ell, fused_shift(n.inputs[0])).and_count())
+            }
+            _ => (0, 0),
+        };
+        let scale = match out.ty.elem {
+            ElemType::Fixed { frac_bits } => Some(frac_bits),
+            _ => None,
+        };
+        layers.push(LayerRow {
+            name: n.name.clone(),
+            op: n.op.mnemonic(),
+            shape: out.ty.shape.clone(),
+            scale,
+            protocol: protocol(g, &n.op),
+            relus,
+            and_gates,
+        });
+    }
+    let relus = layers.iter().map(|l| l.relus).sum();
+    let and_gates = layers.iter().map(|l| l.and_gates).sum();
+    Summary { model: g.name.clone(), ring_bits: ell as u8, layers, relus, and_gates, garbled_bytes: 32 * and_gates }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{:<34} {:<16} {:<18} {:>5} {:<26} {:>8} {:>11}",
+            "layer", "op", "shape", "scale", "protocol", "ReLUs", "AND gates"
+        )?;
+        for l in &self.layers {
+            let shape = format!("{:?}", l.shape).replace(' ', "");
+            let name = if l.name.chars().count() > 33 {
+                format!("…{}", &l.name[l.name.len() - 32..])
+            } else {
+                l.name.clone()
+            };
+            writeln!(
+                f,
+                "{:<34} {:<16} {:<18} {:>5} {:<26} {:>8} {:>11}",
+                name,
+                l.op,
+                shape,
+                l.scale.map_or("-".into(), |s| s.to_string()),
+                l.protocol,
+                l.relus,
+                l.and_gates
+            )?;
+        }
+        writeln!(
+            f,
+            "total: {} ReLUs, {} AND gates, {:.2} MB of garbled tables (half-gates), ring {} bits",
+            self.relus,
+            self.and_gates,
+            self.garbled_bytes as f64 / 1e6,
+            self.ring_bits
+        )
+    }
+}

@@ -1,0 +1,92 @@
+//! Plan and weights files: round trip, no weights in the plan, and every corruption refused.
+
+use veil_compiler::onnx::{ImportOptions, import_file};
+use veil_ir::plan::{PlanError, attach_weights, decode_plan, encode};
+use veil_passes::{Options, run_pipeline};
+use veil_tests::{bundled_models, root};
+
+fn compiled(name: &str) -> veil_ir::Graph {
+    let mut g = import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();
+    run_pipeline(&mut g, &Options::default(), None, true).unwrap();
+    g
+}
+
+#[test]
+fn plans_round_trip_and_simulate_identically() {
+    for name in bundled_models() {
+        let g = compiled(&name);
+        let (plan, weights, hash) = encode(&g).unwrap();
+        let (mut decoded, h) = decode_plan(&plan).unwrap();
+        assert_eq!(h, hash);
+        attach_weights(&mut decoded, &h, &weights).unwrap();
+        assert_eq!(veil_ir::print::to_text(&decoded.graph), veil_ir::print::to_text(&g), "{name}");
+        assert_eq!(veil_ir::print::to_json(&decoded.graph), veil_ir::print::to_json(&g), "{name}");
+        let x = veil_ir::npy::read_npy(&root().join("models/inputs").join(format!("{name}.npy"))).unwrap();
+        let a = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 3).unwrap().outputs;
+        let b = veil_ir::eval::run_fixed(&decoded.graph, &[x], 3).unwrap().outputs;
+        assert_eq!(a, b, "{name}: the decoded plan computes something else");
+        // Re-encoding is deterministic.
+        assert_eq!(encode(&decoded.graph).unwrap().0, plan, "{name}");
+    }
+}
+
+#[test]
+fn no_weight_value_appears_in_a_plan() {
+    for name in ["digits_relu", "lenet", "resnet_small"] {
+        let g = compiled(name);
+        let (plan, weights, _) = encode(&g).unwrap();
+        let mut checked = 0;
+        for (_, c) in g.consts.iter().filter(|(_, c)| c.domain == veil_ir::Domain::Server) {
+            for &q in &c.qdata {
+                // Quantized values as they would be stored (LE i64 and postcard's zig-zag varint)
+                // and the float weights as f32: none may occur in the plan. Values with fewer
+                // than three significant bytes can occur by chance in any encoding; skip those.
+                if q.unsigned_abs() < 1 << 16 {
+                    continue;
+                }
+                let le = q.to_le_bytes();
+                let mut zz = postcard::to_allocvec(&q).unwrap();
+                zz.truncate(zz.len().min(4));
+                assert!(!plan.windows(8).any(|w| w == le), "{name}: i64 {q} found in the plan");
+                assert!(!plan.windows(zz.len()).any(|w| w == zz.as_slice()), "{name}: varint of {q} found in the plan");
+            }
+            for &f in &c.data {
+                checked += 1;
+                assert!(!plan.windows(4).any(|w| w == f.to_le_bytes()), "{name}: f32 {f} found in the plan");
+            }
+        }
+        assert!(checked > 500, "{name}: too few weights checked ({checked})");
+        assert!(weights.len() > plan.len(), "{name}: the weights live in the weights file");
+    }
+}
+
+#[test]
+fn corrupted_truncated_and_foreign_files_are_refused() {
+    let g = compiled("digits_relu");
+    let (plan, weights, hash) = encode(&g).unwrap();
+    let err = |bytes: &[u8]| decode_plan(bytes).unwrap_err();
+    assert!(matches!(err(&plan[..plan.len() - 1]), PlanError::Length { .. }));
+    assert!(matches!(err(&plan[..5]), PlanError::Length { .. }));
+    assert!(matches!(err(&[]), PlanError::Length { .. }));
+    assert!(matches!(err(&weights), PlanError::Magic { what: "plan" }));
+    let mut flipped = plan.clone();
+    flipped[plan.len() / 2] ^= 0x10;
+    assert!(matches!(err(&flipped), PlanError::Hash { .. }));
+    let mut version = plan.clone();
+    version[8] = 99;
+    assert!(matches!(err(&version), PlanError::Version { found: 99, .. }));
+    // A huge length prefix is a length error, not an allocation.
+    let mut long = plan.clone();
+    long[10..18].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(matches!(err(&long), PlanError::Length { .. }));
+
+    // Weights of another plan.
+    let other = compiled("digits_poly");
+    let (_, other_weights, _) = encode(&other).unwrap();
+    let (mut p, h) = decode_plan(&plan).unwrap();
+    assert!(matches!(attach_weights(&mut p, &h, &other_weights), Err(PlanError::WrongPlan { .. })));
+    let mut bad = weights.clone();
+    bad[weights.len() - 40] ^= 1;
+    assert!(matches!(attach_weights(&mut p, &hash, &bad), Err(PlanError::Hash { what: "weights" })));
+    attach_weights(&mut p, &hash, &weights).unwrap();
+}
