@@ -1,0 +1,123 @@
+//! Unit tests of the float-level passes on small built graphs: what each rewrites, and that the
+//! float result is unchanged (or changed exactly as asked, for activation substitution).
+
+use veil_ir::{CircaVariant, Domain, Graph, Op, Tensor, TensorType, Window2d, eval::run_float, verify};
+use veil_passes::{Activation, Options, run_pipeline};
+
+fn ops(g: &Graph) -> Vec<&'static str> {
+    g.live_nodes().map(|(_, n)| n.op.mnemonic()).collect()
+}
+
+fn image(c: usize, hw: usize) -> Tensor {
+    Tensor::new(vec![1, c, hw, hw], (0..c * hw * hw).map(|i| ((i * 37) % 17) as f32 / 8.0 - 1.0).collect()).unwrap()
+}
+
+fn close(a: &[Tensor], b: &[Tensor]) {
+    for (x, y) in a.iter().zip(b) {
+        for (p, q) in x.data.iter().zip(&y.data) {
+            assert!((p - q).abs() <= 1e-5 * (1.0 + q.abs()), "{p} vs {q}");
+        }
+    }
+}
+
+fn bn_consts(g: &mut Graph, c: usize) -> [veil_ir::Const; 4] {
+    let v = |k: usize| (0..c).map(|i| 0.5 + (i * k % 7) as f32 / 10.0).collect::<Vec<_>>();
+    [
+        g.add_const("s", vec![c], Domain::Server, v(3)),
+        g.add_const("b", vec![c], Domain::Server, v(5)),
+        g.add_const("m", vec![c], Domain::Server, v(2)),
+        g.add_const("v", vec![c], Domain::Server, v(4)),
+    ]
+}
+
+#[test]
+fn batchnorm_after_conv_folds_into_it_and_elsewhere_becomes_affine() {
+    let mut g = Graph::new("bn");
+    let x = g.add_input("x", TensorType::f32(vec![1, 2, 5, 5]));
+    let w = g.add_const("w", vec![3, 2, 3, 3], Domain::Server, (0..54).map(|i| (i as f32 - 27.0) / 30.0).collect());
+    let window = Window2d { kernel: [3, 3], strides: [1, 1], pads: [1; 4], dilations: [1, 1] };
+    let c = g.add_node("conv", "c", Op::Conv2d { weight: w, bias: None, window, groups: 1 }, &[x]).unwrap();
+    let [s, b, m, v] = bn_consts(&mut g, 3);
+    let y = g.add_node("bn1", "y", Op::BatchNorm { scale: s, bias: b, mean: m, var: v, epsilon: 1e-3 }, &[c]).unwrap();
+    let r = g.add_node("relu", "r", Op::Relu, &[y]).unwrap();
+    let [s, b, m, v] = bn_consts(&mut g, 3);
+    let z = g.add_node("bn2", "z", Op::BatchNorm { scale: s, bias: b, mean: m, var: v, epsilon: 1e-3 }, &[r]).unwrap();
+    let out = g.add_node("reveal", "out", Op::Reveal, &[z]).unwrap();
+    g.outputs.push(out);
+    let before = run_float(&g, &[image(2, 5)]).unwrap();
+    run_pipeline(&mut g, &Options::default(), Some("fold_batchnorm"), true).unwrap();
+    assert_eq!(ops(&g), ["conv2d", "relu", "affine", "reveal"]);
+    close(&run_float(&g, &[image(2, 5)]).unwrap(), &before);
+}
+
+#[test]
+fn normalize_linear_folds_biases_splits_pools_and_moves_scalar_scales_forward() {
+    let mut g = Graph::new("lin");
+    let x = g.add_input("x", TensorType::f32(vec![1, 2, 4, 4]));
+    // avgpool without counting padding → sumpool + per-position divisor.
+    let pool = Window2d { kernel: [3, 3], strides: [1, 1], pads: [1; 4], dilations: [1, 1] };
+    let p = g.add_node("pool", "p", Op::AvgPool { window: pool, count_include_pad: false }, &[x]).unwrap();
+    // A scalar scale, then a reshape, then a dense: the scale moves into the dense.
+    let half = g.add_const("half", vec![], Domain::Public, vec![0.5]);
+    let h = g.add_node("scale", "h", Op::Affine { scale: Some(half), shift: None }, &[p]).unwrap();
+    let f = g.add_node("flat", "f", Op::Reshape { shape: vec![1, 32] }, &[h]).unwrap();
+    let w = g.add_const("w", vec![3, 32], Domain::Server, (0..96).map(|i| (i as f32 - 48.0) / 50.0).collect());
+    let d = g.add_node("fc", "d", Op::Dense { weight: w, bias: None }, &[f]).unwrap();
+    // MatMul + Add as exporters write it: the shift becomes the dense's bias.
+    let t = g.add_const("t", vec![1, 3], Domain::Server, vec![0.1, -0.2, 0.3]);
+    let y = g.add_node("bias", "y", Op::Affine { scale: None, shift: Some(t) }, &[d]).unwrap();
+    let out = g.add_node("reveal", "out", Op::Reveal, &[y]).unwrap();
+    g.outputs.push(out);
+    let before = run_float(&g, &[image(2, 4)]).unwrap();
+    run_pipeline(&mut g, &Options::default(), Some("normalize_linear"), true).unwrap();
+    assert_eq!(ops(&g), ["sumpool", "affine", "reshape", "dense", "reveal"], "{}", veil_ir::print::to_text(&g));
+    let Op::Dense { bias: Some(_), .. } = g.live_nodes().find(|(_, n)| n.name == "fc").unwrap().1.op else {
+        panic!("the shift became the bias")
+    };
+    // The divisor is public and per position: 4 at corners, 6 on edges, 9 inside.
+    let Op::Affine { scale: Some(div), .. } = g.live_nodes().find(|(_, n)| n.op.mnemonic() == "affine").unwrap().1.op
+    else {
+        panic!("divisor")
+    };
+    let k = &g.consts[div];
+    assert_eq!((k.domain, k.shape.clone()), (Domain::Public, vec![1, 1, 4, 4]));
+    assert_eq!(&k.data[..4], &[1.0 / 4.0, 1.0 / 6.0, 1.0 / 6.0, 1.0 / 4.0]);
+    assert_eq!(k.data[5], 1.0 / 9.0);
+    close(&run_float(&g, &[image(2, 4)]).unwrap(), &before);
+}
+
+#[test]
+fn substitution_follows_the_policy_and_the_overrides() {
+    let build = || {
+        let mut g = Graph::new("act");
+        let x = g.add_input("x", TensorType::f32(vec![1, 4]));
+        let w = g.add_const("w", vec![4, 4], Domain::Server, (0..16).map(|i| i as f32 / 10.0 - 0.8).collect());
+        let mut v = x;
+        for i in 0..3 {
+            v = g.add_node(format!("fc{i}"), format!("h{i}"), Op::Dense { weight: w, bias: None }, &[v]).unwrap();
+            v = g.add_node(format!("act{i}"), format!("a{i}"), Op::Relu, &[v]).unwrap();
+        }
+        let p = g.add_node("trained", "p", Op::Poly { coeffs: vec![0.0, 1.0, 1.0] }, &[v]).unwrap();
+        let out = g.add_node("reveal", "out", Op::Reveal, &[p]).unwrap();
+        g.outputs.push(out);
+        g
+    };
+    let mut g = build();
+    let mut opts = Options { activation: Activation::Poly, poly: [0.25, 0.5, 0.125], ..Options::default() };
+    opts.layer_activation.insert("act1".into(), Activation::Circa);
+    opts.layer_activation.insert("act2".into(), Activation::Relu);
+    opts.circa_variant = CircaVariant::NegPass;
+    let x = Tensor::new(vec![1, 4], vec![0.5, -1.0, 2.0, 0.25]).unwrap();
+    run_pipeline(&mut g, &opts, Some("substitute_activations"), true).unwrap();
+    verify(&g).unwrap();
+    let op = |name: &str| g.live_nodes().find(|(_, n)| n.name == name).unwrap().1.op.clone();
+    assert_eq!(op("act0"), Op::Poly { coeffs: vec![0.125, 0.5, 0.25] });
+    assert_eq!(op("act1"), Op::StochasticRelu { drop_bits: None, variant: CircaVariant::NegPass });
+    assert_eq!(op("act2"), Op::Relu);
+    assert_eq!(op("trained"), Op::Poly { coeffs: vec![0.0, 1.0, 1.0] }, "trained polynomials are kept");
+    // Float semantics: only the substituted polynomial changes the result.
+    let mut reference = build();
+    let n = reference.body[1];
+    reference.nodes[n].op = Op::Poly { coeffs: vec![0.125, 0.5, 0.25] };
+    close(&run_float(&g, std::slice::from_ref(&x)).unwrap(), &run_float(&reference, &[x]).unwrap());
+}
