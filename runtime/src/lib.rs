@@ -1,0 +1,6 @@
+//! # Veil runtime
+//!
+//! The two-party runtime. Protocols are synchronous cores without I/O, one folder each; the
+//! executors and the `veil` binary tie them to the transport. Today: the garbling engine.
+
+pub mod garble;
