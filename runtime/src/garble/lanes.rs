@@ -10,6 +10,9 @@ use super::{Block, Delta, FixedKeyHash, Garbled};
 /// Instances processed together.
 pub const LANES: usize = 8;
 
+/// One instance to evaluate: its AND tables, one label per input wire, and its gate offset.
+pub type Instance<'a> = (&'a [[Block; 2]], &'a [Block], u64);
+
 /// Garbles `LANES` instances; `inputs[k]` and `offsets[k]` are instance `k`'s zero-labels and
 /// gate offset.
 pub fn garble_lanes(
@@ -22,9 +25,7 @@ pub fn garble_lanes(
     let d = delta.block();
     let nin = c.input_wires() as usize;
     let mut w: Vec<[Block; LANES]> = Vec::with_capacity(c.wires() as usize);
-    for i in 0..nin {
-        w.push(std::array::from_fn(|k| inputs[k][i]));
-    }
+    w.extend((0..nin).map(|i| std::array::from_fn(|k| inputs[k][i])));
     let mut tables: [Vec<[Block; 2]>; LANES] = std::array::from_fn(|_| Vec::with_capacity(c.and_count()));
     let mut j = 0u128;
     for g in &c.gates {

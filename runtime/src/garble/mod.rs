@@ -19,7 +19,7 @@ mod lanes;
 
 pub use block::Block;
 pub use hash::{FixedKeyHash, aes_ni_detected};
-pub use lanes::{LANES, evaluate_lanes, garble_lanes};
+pub use lanes::{Instance, LANES, evaluate_lanes, garble_lanes};
 
 use rand::RngCore;
 use rayon::prelude::*;
