@@ -67,16 +67,10 @@ pub fn garble_lanes(
 }
 
 /// Evaluates `LANES` instances: `(tables, input labels, gate offset)` each.
-pub fn evaluate_lanes(
-    h: &FixedKeyHash,
-    c: &Circuit,
-    inst: [(&[[Block; 2]], &[Block], u64); LANES],
-) -> [Vec<Block>; LANES] {
+pub fn evaluate_lanes(h: &FixedKeyHash, c: &Circuit, inst: [Instance<'_>; LANES]) -> [Vec<Block>; LANES] {
     let nin = c.input_wires() as usize;
     let mut w: Vec<[Block; LANES]> = Vec::with_capacity(c.wires() as usize);
-    for i in 0..nin {
-        w.push(std::array::from_fn(|k| inst[k].1[i]));
-    }
+    w.extend((0..nin).map(|i| std::array::from_fn(|k| inst[k].1[i])));
     let mut t = 0usize;
     let mut j = 0u128;
     for g in &c.gates {
