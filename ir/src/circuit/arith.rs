@@ -58,6 +58,21 @@ impl Builder {
             .collect()
     }
 
+    /// `a · k mod 2^n` for a public constant `k` (shift-and-add over its set bits).
+    pub fn mul_const(&mut self, a: &[Wire], k: u64) -> Vec<Wire> {
+        let n = a.len();
+        let zero = self.zero();
+        let mut acc: Option<Vec<Wire>> = None;
+        for s in (0..n.min(64)).filter(|&s| (k >> s) & 1 == 1) {
+            let shifted: Vec<Wire> = (0..n).map(|i| if i >= s { a[i - s] } else { zero }).collect();
+            acc = Some(match acc {
+                None => shifted,
+                Some(x) => self.add(&x, &shifted, false),
+            });
+        }
+        acc.unwrap_or_else(|| vec![zero; n])
+    }
+
     /// `a < b` for two's-complement `a`, `b`, correct for every input (no overflow): when the
     /// signs differ the negative one is smaller, else the sign of `a − b` decides.
     pub fn less_signed(&mut self, a: &[Wire], b: &[Wire]) -> Wire {

@@ -10,7 +10,7 @@
 mod arith;
 mod nn;
 
-pub use nn::{max_trunc_mask, relu_trunc_mask, sign_test};
+pub use nn::{clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask, relu_trunc_mask, sign_test};
 
 use serde::{Deserialize, Serialize};
 
@@ -142,6 +142,13 @@ impl Builder {
 
     pub fn not(&mut self, a: Wire) -> Wire {
         self.push(Gate::Not(a))
+    }
+
+    /// A public constant as `n` wires (from the free zero wire and its negation).
+    pub fn constant(&mut self, value: u64, n: usize) -> Vec<Wire> {
+        let zero = self.zero();
+        let one = self.not(zero);
+        (0..n).map(|i| if (value >> i) & 1 == 1 { one } else { zero }).collect()
     }
 
     /// A wire that is always 0 (`w ⊕ w`, free).

@@ -29,6 +29,48 @@ pub fn relu_trunc_mask(ell: u32, f: u32) -> Circuit {
     b.finish(out)
 }
 
+/// Reconstructs `y = y_s + y_c` from the first two ℓ-bit inputs and shifts it right by `f`.
+fn reconstruct(b: &mut Builder, io: &[Vec<Wire>], f: u32) -> Vec<Wire> {
+    let y = b.add(&io[0], &io[1], false);
+    shift_right(&y, f as usize)
+}
+
+/// Clip with fused truncation and output mask: `clamp(y >> f, lo, hi) − r`, where `lo`/`hi` are
+/// the bounds already encoded in the ring (`None`: that side does not bind). Inputs as for
+/// [`relu_trunc_mask`].
+pub fn clip_trunc_mask(ell: u32, f: u32, lo: Option<i64>, hi: Option<i64>) -> Circuit {
+    let (mut b, io) = Builder::new(&[ell, ell, ell]);
+    let mut z = reconstruct(&mut b, &io, f);
+    let mask = (1u64 << ell) - 1;
+    if let Some(lo) = lo {
+        let c = b.constant(lo as u64 & mask, ell as usize);
+        let below = b.less_signed(&z, &c);
+        z = b.mux(below, &c, &z);
+    }
+    if let Some(hi) = hi {
+        let c = b.constant(hi as u64 & mask, ell as usize);
+        let above = b.less_signed(&c, &z);
+        z = b.mux(above, &c, &z);
+    }
+    let out = b.sub(&z, &io[2]);
+    b.finish(out)
+}
+
+/// LeakyReLU with fused truncation and output mask: for `z = y >> f`, `z` when `z ≥ 0`, else
+/// `(z · alpha_q mod 2^ℓ) >> alpha_bits` (arithmetic), minus `r`; `alpha_q = round(α·2^alpha_bits)`
+/// as the simulator computes it. Inputs as for [`relu_trunc_mask`].
+pub fn leaky_relu_trunc_mask(ell: u32, f: u32, alpha_q: i64, alpha_bits: u32) -> Circuit {
+    let (mut b, io) = Builder::new(&[ell, ell, ell]);
+    let z = reconstruct(&mut b, &io, f);
+    let mask = (1u64 << ell) - 1;
+    let prod = b.mul_const(&z, alpha_q as u64 & mask);
+    let scaled = shift_right(&prod, alpha_bits as usize);
+    let neg = z[ell as usize - 1];
+    let y = b.mux(neg, &scaled, &z);
+    let out = b.sub(&y, &io[2]);
+    b.finish(out)
+}
+
 /// Circa's sign test on truncated shares. Inputs: `t_c`, `t_s` (the shares with their low
 /// `drop_bits` bits dropped: `width = ℓ − drop_bits` bits each), and the client's random bit `m`.
 /// Output: one bit, `[t_c + t_s ≥ 0 as a width-bit signed value] ⊕ m`, which only the masked
@@ -161,6 +203,40 @@ mod tests {
             inputs.push(mask);
             let best = w.iter().map(|&y| r.to_signed(r.truncate(y, f as u8))).max().unwrap();
             assert_eq!(c.eval_u64(&inputs), r.reduce(r.from_signed(best).wrapping_sub(mask)), "window {w:?}");
+        }
+    }
+
+    #[test]
+    fn clip_and_leaky_relu_agree_with_the_simulator_semantics() {
+        let (ell, f) = (32u8, 8u32);
+        let r = Ring::new(ell);
+        let (lo, hi) = (r.to_signed(r.encode(-1.5, 8).unwrap()), r.to_signed(r.encode(6.0, 8).unwrap()));
+        let clip = clip_trunc_mask(ell as u32, f, Some(lo), Some(hi));
+        let alpha_q = r.to_signed(r.encode(0.01, crate::eval::LEAKY_ALPHA_BITS).unwrap());
+        let leaky = leaky_relu_trunc_mask(ell as u32, f, alpha_q, crate::eval::LEAKY_ALPHA_BITS as u32);
+        let vals = edge_and_random(ell, 60);
+        for &y in &vals {
+            for &share in vals.iter().step_by(7) {
+                let mask = share.rotate_left(5) & r.mask();
+                let (y_s, y_c) = (share, r.reduce(y.wrapping_sub(share)));
+                let z = r.truncate(y, f as u8);
+                let want_clip = r.from_signed(r.to_signed(z).clamp(lo, hi));
+                assert_eq!(
+                    clip.eval_u64(&[y_s, y_c, mask]),
+                    r.reduce(want_clip.wrapping_sub(mask)),
+                    "clip y={}",
+                    r.to_signed(y)
+                );
+                let a = r.from_signed(alpha_q);
+                let want_leaky =
+                    if r.to_signed(z) >= 0 { z } else { r.truncate(z.wrapping_mul(a), crate::eval::LEAKY_ALPHA_BITS) };
+                assert_eq!(
+                    leaky.eval_u64(&[y_s, y_c, mask]),
+                    r.reduce(want_leaky.wrapping_sub(mask)),
+                    "leaky y={}",
+                    r.to_signed(y)
+                );
+            }
         }
     }
 
