@@ -12,7 +12,7 @@ use veil_runtime::garble::{Batch, Block, Delta, FixedKeyHash, aes_ni_detected, e
 /// (garble, evaluate) rates in M ANDs/s.
 fn lanes_rates(h: &FixedKeyHash, c: &Circuit, delta: Delta, inputs: &[Vec<Block>]) -> (f64, f64) {
     let ands = (inputs.len() * c.and_count()) as f64;
-    let batch = Batch { circuit: c, first_offset: 0 };
+    let batch = Batch::new(c, 0);
     let t = Instant::now();
     let garbled = batch.garble(h, delta, inputs);
     let g = ands / t.elapsed().as_secs_f64() / 1e6;

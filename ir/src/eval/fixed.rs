@@ -113,28 +113,15 @@ fn conv(
 /// simulated share masks.
 pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, EvalError> {
     let ring = Ring::new(g.ring_bits.ok_or(EvalError::NotFixed)?);
-    if inputs.len() != g.inputs.len() {
-        return Err(EvalError::InputCount { expected: g.inputs.len(), got: inputs.len() });
-    }
+    super::check_inputs(g, inputs)?;
     let mut rng = ChaCha12Rng::seed_from_u64(seed);
     let mut run = FixedRun { outputs: Vec::new(), circa_faults: 0, circa_tests: 0, truncation_wraps: 0 };
     let mut env: Vec<Option<Val>> = vec![None; g.values.len()];
     for (index, (&v, t)) in g.inputs.iter().zip(inputs).enumerate() {
         let value = &g.values[v];
-        if t.shape != value.ty.shape {
-            return Err(EvalError::InputShape {
-                index,
-                name: value.name.clone(),
-                expected: value.ty.shape.clone(),
-                got: t.shape.clone(),
-            });
-        }
         let ElemType::Fixed { frac_bits } = value.ty.elem else { return Err(EvalError::NotFixed) };
         let mut data = Vec::with_capacity(t.data.len());
         for (at, &x) in t.data.iter().enumerate() {
-            if !x.is_finite() {
-                return Err(EvalError::NonFinite { index, name: value.name.clone(), at });
-            }
             data.push(ring.encode(x as f64, frac_bits).ok_or(EvalError::InputRange {
                 index,
                 name: value.name.clone(),

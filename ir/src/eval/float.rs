@@ -16,23 +16,9 @@ pub fn run_float(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError>
 /// Like [`run_float`], but returns every value, indexed by value handle (`None` for values no
 /// live node defines): what range analysis calibrates on.
 pub fn run_float_values(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tensor>>, EvalError> {
-    if inputs.len() != g.inputs.len() {
-        return Err(EvalError::InputCount { expected: g.inputs.len(), got: inputs.len() });
-    }
+    super::check_inputs(g, inputs)?;
     let mut env: Vec<Option<Tensor>> = vec![None; g.values.len()];
-    for (index, (&v, t)) in g.inputs.iter().zip(inputs).enumerate() {
-        let value = &g.values[v];
-        if t.shape != value.ty.shape {
-            return Err(EvalError::InputShape {
-                index,
-                name: value.name.clone(),
-                expected: value.ty.shape.clone(),
-                got: t.shape.clone(),
-            });
-        }
-        if let Some(at) = t.data.iter().position(|x| !x.is_finite()) {
-            return Err(EvalError::NonFinite { index, name: value.name.clone(), at });
-        }
+    for (&v, t) in g.inputs.iter().zip(inputs) {
         env[v.index()] = Some(t.clone());
     }
     let data = |c: Const| -> Result<&[f32], EvalError> {

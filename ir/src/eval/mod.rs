@@ -31,3 +31,25 @@ pub enum EvalError {
     #[error("constant {name:?} has no data (a graph read from a plan needs its weights file)")]
     MissingConstant { name: String },
 }
+
+/// Checks `inputs` against the graph inputs: count, shapes, and finite values.
+fn check_inputs(g: &crate::Graph, inputs: &[crate::Tensor]) -> Result<(), EvalError> {
+    if inputs.len() != g.inputs.len() {
+        return Err(EvalError::InputCount { expected: g.inputs.len(), got: inputs.len() });
+    }
+    for (index, (&v, t)) in g.inputs.iter().zip(inputs).enumerate() {
+        let value = &g.values[v];
+        if t.shape != value.ty.shape {
+            return Err(EvalError::InputShape {
+                index,
+                name: value.name.clone(),
+                expected: value.ty.shape.clone(),
+                got: t.shape.clone(),
+            });
+        }
+        if let Some(at) = t.data.iter().position(|x| !x.is_finite()) {
+            return Err(EvalError::NonFinite { index, name: value.name.clone(), at });
+        }
+    }
+    Ok(())
+}

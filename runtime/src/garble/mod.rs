@@ -82,7 +82,7 @@ pub fn garble(h: &FixedKeyHash, c: &Circuit, delta: Delta, inputs: &[Block], gat
     let d = delta.0;
     let mut w: Vec<Block> = Vec::with_capacity(c.wires() as usize);
     w.extend_from_slice(inputs);
-    let mut tables = Vec::with_capacity(c.and_count());
+    let mut tables = Vec::with_capacity(c.gates.len() / 2);
     let mut j = gate_offset as u128;
     for g in &c.gates {
         let out = match *g {
@@ -120,7 +120,6 @@ pub fn evaluate(
     gate_offset: u64,
 ) -> Vec<Block> {
     assert_eq!(inputs.len(), c.input_wires() as usize, "one label per input wire");
-    assert_eq!(tables.len(), c.and_count(), "one table per AND gate");
     let mut w: Vec<Block> = Vec::with_capacity(c.wires() as usize);
     w.extend_from_slice(inputs);
     let mut t = tables.iter();
@@ -131,7 +130,7 @@ pub fn evaluate(
             Gate::Not(a) => w[a as usize],
             Gate::And(a, b) => {
                 let (la, lb) = (w[a as usize], w[b as usize]);
-                let [tg, te] = *t.next().expect("one table per AND, checked above");
+                let [tg, te] = *t.next().expect("one table per AND gate");
                 let mut hs = [la, lb];
                 h.hash_many(&mut hs, [2 * j, 2 * j + 1]);
                 j += 1;
@@ -140,6 +139,7 @@ pub fn evaluate(
         };
         w.push(out);
     }
+    assert!(t.next().is_none(), "one table per AND gate");
     c.outputs.iter().map(|&o| w[o as usize]).collect()
 }
 
@@ -155,14 +155,25 @@ pub fn decode(colours: &[bool], decode: &[bool]) -> Vec<bool> {
 
 /// Many instances of one circuit, garbled in parallel with disjoint tweak ranges.
 pub struct Batch<'c> {
-    pub circuit: &'c Circuit,
-    /// Gate offset of instance 0; instance `i` starts at `first_offset + i · and_count`.
-    pub first_offset: u64,
+    circuit: &'c Circuit,
+    /// Gate offset of instance 0; instance `i` starts at `first_offset + i · ands`.
+    first_offset: u64,
+    ands: usize,
 }
 
-impl Batch<'_> {
+impl<'c> Batch<'c> {
+    pub fn new(circuit: &'c Circuit, first_offset: u64) -> Self {
+        Self { circuit, first_offset, ands: circuit.and_count() }
+    }
+
+    /// Gate offset of `instance`.
     pub fn offset(&self, instance: usize) -> u64 {
-        self.first_offset + (instance * self.circuit.and_count()) as u64
+        self.first_offset + (instance * self.ands) as u64
+    }
+
+    /// The first offset after `instances` instances (where the next batch must start).
+    pub fn end(&self, instances: usize) -> u64 {
+        self.offset(instances)
     }
 
     /// Garbles one instance per entry of `inputs` (zero-labels per input wire), [`LANES`] at a
@@ -255,7 +266,7 @@ mod tests {
         let delta = Delta::random(&mut rng);
         let n = 2 * LANES + 3;
         let inputs: Vec<Vec<Block>> = (0..n).map(|_| random_labels(&mut rng, c.input_wires() as usize)).collect();
-        let batch = Batch { circuit: &c, first_offset: 1000 };
+        let batch = Batch::new(&c, 1000);
         let garbled = batch.garble(&h, delta, &inputs);
         for (i, g) in garbled.iter().enumerate() {
             let one = garble(&h, &c, delta, &inputs[i], batch.offset(i));

@@ -254,31 +254,14 @@ fn where_(cond: &CTensor, a: &CTensor, b: &CTensor) -> Result<CTensor, String> {
         consts::broadcast_indices(&b.shape, &shape),
     );
     let cv = cond.floats();
-    let pick = |k: usize| if cv[ic[k]] != 0.0 { (true, ia[k]) } else { (false, ib[k]) };
-    let n = shape.iter().product();
-    Ok(match (&a.data, &b.data) {
-        (CData::I(x), CData::I(y)) => CTensor::i64(
-            shape,
-            (0..n)
-                .map(|k| match pick(k) {
-                    (true, i) => x[i],
-                    (false, i) => y[i],
-                })
-                .collect(),
-        ),
-        _ => {
-            let (x, y) = (a.floats(), b.floats());
-            CTensor::f32(
-                shape,
-                (0..n)
-                    .map(|k| match pick(k) {
-                        (true, i) => x[i],
-                        (false, i) => y[i],
-                    })
-                    .collect(),
-            )
-        }
-    })
+    // Both branches in one array: index i of `a`, or a.len() + i of `b`.
+    let joined = match (&a.data, &b.data) {
+        (CData::I(x), CData::I(y)) => CData::I([x.as_slice(), y].concat()),
+        _ => CData::F([a.floats(), b.floats()].concat()),
+    };
+    let n: usize = shape.iter().product();
+    let idx = (0..n).map(|k| if cv[ic[k]] != 0.0 { ia[k] } else { a.len() + ib[k] });
+    Ok(CTensor { data: joined.pick(idx), shape })
 }
 
 fn range(start: &CTensor, limit: &CTensor, delta: &CTensor) -> Result<CTensor, String> {
