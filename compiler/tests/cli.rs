@@ -117,8 +117,16 @@ fn simulate_accepts_an_input_without_its_batch_dimension() {
     let unbatched = veil_ir::Tensor::new(x.shape[1..].to_vec(), x.data.clone()).unwrap();
     let p = dir.join("x.npy");
     std::fs::write(&p, veil_ir::npy::encode_npy(&unbatched, veil_ir::ElemType::F32)).unwrap();
-    let a = veilc(&["simulate", &model("lenet.onnx"), "--float", "--input", p.to_str().unwrap(), "--json"]);
-    let b = veilc(&["simulate", &model("lenet.onnx"), "--float", "--input", &model("inputs/lenet.npy"), "--json"]);
+    let a = veilc(&["simulate", &model("lenet.onnx"), "--input-bound", "5", "--input", p.to_str().unwrap(), "--json"]);
+    let b = veilc(&[
+        "simulate",
+        &model("lenet.onnx"),
+        "--input-bound",
+        "5",
+        "--input",
+        &model("inputs/lenet.npy"),
+        "--json",
+    ]);
     assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
     assert_eq!(a.stdout, b.stdout);
 }
@@ -216,4 +224,16 @@ fn a_plan_refuses_weights_of_another_plan_and_a_bad_model_writes_nothing() {
     let o = veilc(&["compile", &model("bad/unsupported_op.onnx"), "-o", empty.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(!empty.exists() || std::fs::read_dir(&empty).unwrap().next().is_none(), "files left behind");
+}
+
+#[test]
+fn inputs_beyond_the_compiled_bound_are_refused_unless_allowed() {
+    // The sample LeNet input is standard normal: beyond the default bound |x| ≤ 1.
+    let args = ["simulate", &model("lenet.onnx"), "--input", &model("inputs/lenet.npy")];
+    let o = veilc(&args);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("beyond the bound |x| ≤ 1 the model was compiled for"), "{}", stderr(&o));
+    let o = veilc(&[&args[..], &["--allow-out-of-range"]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("warning: inputs beyond |x| ≤ 1 are not refused"), "{}", stderr(&o));
 }

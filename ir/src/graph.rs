@@ -57,6 +57,9 @@ pub struct Graph {
     pub body: Vec<NodeId>,
     /// Width ℓ of the ring Z_2^ℓ of fixed-point values; set by `quantize`.
     pub ring_bits: Option<u8>,
+    /// The bound on `|input|` that `quantize`'s ranges assume: inputs beyond it could overflow
+    /// the ring, so the simulator and the runtime refuse them.
+    pub input_bound: Option<f32>,
 }
 
 /// A node could not be added: its operands break the op's typing or domain rule.

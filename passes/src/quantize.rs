@@ -235,9 +235,12 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
     }
     let widest_at = node_of(&b.g, widest);
     b.g.ring_bits = Some(ring as u8);
+    b.g.input_bound = Some(source.input_bound());
     let mut report = Report::default();
     report.note(match source {
-        RangeSource::Calibration { samples } => format!("ranges from {samples} calibration sample(s), ×2 headroom"),
+        RangeSource::Calibration { samples, input_bound } => {
+            format!("ranges from {samples} calibration sample(s), ×2 headroom; inputs must satisfy |x| ≤ {input_bound}")
+        }
         RangeSource::WorstCase { input_bound } => format!("worst-case ranges for |input| ≤ {input_bound}"),
     });
     report.note(format!(

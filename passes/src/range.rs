@@ -11,8 +11,23 @@ use crate::{Options, PassError};
 /// Where the bounds came from (for the report).
 #[derive(Clone, Debug, PartialEq)]
 pub enum RangeSource {
-    Calibration { samples: usize },
-    WorstCase { input_bound: f32 },
+    /// `input_bound`: twice the largest calibration input magnitude.
+    Calibration {
+        samples: usize,
+        input_bound: f32,
+    },
+    WorstCase {
+        input_bound: f32,
+    },
+}
+
+impl RangeSource {
+    /// The bound on |input| under which the ranges hold.
+    pub fn input_bound(&self) -> f32 {
+        match self {
+            RangeSource::Calibration { input_bound, .. } | RangeSource::WorstCase { input_bound } => *input_bound,
+        }
+    }
 }
 
 fn max_abs(xs: &[f32]) -> f64 {
@@ -38,7 +53,8 @@ pub fn bounds(g: &Graph, opts: &Options) -> Result<(Vec<f64>, RangeSource), Pass
             }
         }
     }
-    Ok((b, RangeSource::Calibration { samples: opts.calibration.len() }))
+    let input_bound = 2.0 * opts.calibration.iter().map(|t| max_abs(&t.data)).fold(0.0, f64::max) as f32;
+    Ok((b, RangeSource::Calibration { samples: opts.calibration.len(), input_bound }))
 }
 
 /// Worst-case bounds on `|value|` for `|input| ≤ input_bound`, by interval propagation over the

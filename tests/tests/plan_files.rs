@@ -5,9 +5,12 @@ use veil_ir::plan::{PlanError, attach_weights, decode_plan, encode};
 use veil_passes::{Options, run_pipeline};
 use veil_tests::{bundled_models, root};
 
+/// The bundled model compiled for its sample input's range.
 fn compiled(name: &str) -> veil_ir::Graph {
     let mut g = import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();
-    run_pipeline(&mut g, &Options::default(), None, true).unwrap();
+    let x = veil_ir::npy::read_npy(&root().join("models/inputs").join(format!("{name}.npy"))).unwrap();
+    let bound = x.data.iter().fold(0f32, |m, v| m.max(v.abs()));
+    run_pipeline(&mut g, &Options { input_bound: bound, ..Options::default() }, None, true).unwrap();
     g
 }
 

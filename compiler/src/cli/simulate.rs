@@ -29,6 +29,9 @@ pub struct SimulateArgs {
     /// Print the result as JSON.
     #[arg(long, help_heading = "Output")]
     json: bool,
+    /// Run inputs beyond the bound the model was compiled for (warns: values may overflow).
+    #[arg(long, help_heading = "Input")]
+    allow_out_of_range: bool,
     /// With a .plan: its weights file (default: the .weights beside it).
     #[arg(long, value_name = "FILE", help_heading = "Input")]
     weights: Option<PathBuf>,
@@ -79,7 +82,8 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
             )));
         }
         let weights = a.weights.clone().unwrap_or_else(|| a.model.model.with_extension("weights"));
-        let g = load_plan(&a.model.model, &weights)?;
+        let mut g = load_plan(&a.model.model, &weights)?;
+        allow(&a, &mut g);
         let [input] = g.inputs[..] else {
             return Err(CliError::user(anyhow!("the plan has {} inputs; `simulate` takes one", g.inputs.len())));
         };
@@ -102,11 +106,21 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
     let (g, outs, fixed): (Graph, Vec<Tensor>, Option<veil_ir::eval::FixedRun>) = if a.float {
         (float, reference.clone(), None)
     } else {
-        let (_, g) = a.compile.compile(&a.model)?;
+        let (_, mut g) = a.compile.compile(&a.model)?;
+        allow(&a, &mut g);
         let run = veil_ir::eval::run_fixed(&g, &[x], a.seed).map_err(CliError::user)?;
         (g, run.outputs.clone(), Some(run))
     };
     finish(&a, &g, &outs, Some(&reference), fixed.as_ref())
+}
+
+/// With `--allow-out-of-range`, lifts the input bound (and says so on stderr).
+fn allow(a: &SimulateArgs, g: &mut Graph) {
+    if a.allow_out_of_range
+        && let Some(b) = g.input_bound.take()
+    {
+        eprintln!("warning: inputs beyond |x| ≤ {b} are not refused; values may overflow the ring");
+    }
 }
 
 /// Writes `--output` and prints the outputs (and, with a reference, the error against it).

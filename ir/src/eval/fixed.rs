@@ -120,6 +120,11 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
     for (index, (&v, t)) in g.inputs.iter().zip(inputs).enumerate() {
         let value = &g.values[v];
         let ElemType::Fixed { frac_bits } = value.ty.elem else { return Err(EvalError::NotFixed) };
+        if let Some(bound) = g.input_bound
+            && let Some(at) = t.data.iter().position(|x| x.abs() > bound)
+        {
+            return Err(EvalError::OutOfBound { index, name: value.name.clone(), at, value: t.data[at], bound });
+        }
         let mut data = Vec::with_capacity(t.data.len());
         for (at, &x) in t.data.iter().enumerate() {
             data.push(ring.encode(x as f64, frac_bits).ok_or(EvalError::InputRange {

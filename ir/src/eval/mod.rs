@@ -28,6 +28,10 @@ pub enum EvalError {
         "input {index} ({name:?}) holds {value} at flat index {at}, which does not fit the plan's fixed-point range"
     )]
     InputRange { index: usize, name: String, at: usize, value: f32 },
+    #[error(
+        "input {index} ({name:?}) holds {value} at flat index {at}, beyond the bound |x| ≤ {bound} the model was compiled for (compile with a larger --input-bound or --calibrate)"
+    )]
+    OutOfBound { index: usize, name: String, at: usize, value: f32, bound: f32 },
     #[error("constant {name:?} has no data (a graph read from a plan needs its weights file)")]
     MissingConstant { name: String },
 }

@@ -18,6 +18,12 @@ pub fn to_text(g: &Graph) -> String {
     let mut s = String::new();
     // Writing to a String cannot fail.
     let _ = writeln!(s, "graph {:?}", g.name);
+    if let Some(l) = g.ring_bits {
+        let _ = writeln!(s, "ring {l} bits");
+    }
+    if let Some(b) = g.input_bound {
+        let _ = writeln!(s, "input bound {b:?}");
+    }
     for (c, k) in g.consts.iter() {
         let _ = writeln!(s, "const @{} {:?} {} {}", c.index(), k.name, k.domain, super::list(&k.shape));
     }
