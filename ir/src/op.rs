@@ -135,6 +135,10 @@ pub enum Op {
     /// gives `⌊x / 2^bits⌋` or one more, and fails (wraps) with probability about
     /// `2^(bits(|x|) + 1 − ℓ)` (see [`crate::ring::local_truncate`]).
     Truncate { bits: u8, mode: TruncMode },
+    /// Static gather: output element `i` (row-major, in shape `shape`) is input element
+    /// `indices[i]` (row-major). What `Slice` and `Gather` with constant indices lower to.
+    /// Protocols: local (data movement).
+    Select { indices: Vec<u32>, shape: Vec<usize> },
     /// Same elements, row-major order, in shape `shape` (equal element count).
     /// Protocols: local (data movement).
     Reshape { shape: Vec<usize> },
@@ -213,6 +217,7 @@ impl Op {
             Op::AvgPool { .. } => "avgpool",
             Op::SumPool { .. } => "sumpool",
             Op::Truncate { .. } => "truncate",
+            Op::Select { .. } => "select",
             Op::Reshape { .. } => "reshape",
             Op::Transpose { .. } => "transpose",
             Op::Concat { .. } => "concat",
@@ -474,6 +479,15 @@ impl Op {
             Op::Reshape { shape } => {
                 if shape.iter().product::<usize>() != x.len() {
                     return Err(format!("cannot reshape {:?} ({} elements) to {shape:?}", x.shape, x.len()));
+                }
+                same(shape.clone())
+            }
+            Op::Select { indices, shape } => {
+                if shape.iter().product::<usize>() != indices.len() {
+                    return Err(format!("{} indices for shape {shape:?}", indices.len()));
+                }
+                if let Some(i) = indices.iter().find(|&&i| i as usize >= x.len()) {
+                    return Err(format!("index {i} is out of range for {} elements", x.len()));
                 }
                 same(shape.clone())
             }

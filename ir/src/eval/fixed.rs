@@ -289,6 +289,7 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
                 y
             }
             Op::Reshape { shape: s } => Val::Ring(s.clone(), x.to_vec()),
+            Op::Select { indices, shape: s } => Val::Ring(s.clone(), indices.iter().map(|&i| x[i as usize]).collect()),
             Op::Transpose { perm } => {
                 let (s, d) = kernels::transpose_data(x, &shape, perm);
                 Val::Ring(s, d)

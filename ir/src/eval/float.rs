@@ -84,6 +84,9 @@ pub fn run_float_values(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tenso
             }
             Op::SumPool { window } => kernels::pool(x, window, Pool::Sum),
             Op::Reshape { shape } => Tensor { shape: shape.clone(), data: x.data.clone() },
+            Op::Select { indices, shape } => {
+                Tensor { shape: shape.clone(), data: indices.iter().map(|&i| x.data[i as usize]).collect() }
+            }
             Op::Transpose { perm } => kernels::transpose(x, perm),
             Op::Concat { axis } => kernels::concat(&args, *axis),
             Op::Pad { pads, value } => kernels::pad(x, pads, *value),

@@ -88,6 +88,12 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, String)> {
             out.push(("mode", format!("{mode:?}").to_lowercase()));
         }
         Op::Reshape { shape } => out.push(("shape", list(shape))),
+        Op::Select { indices, shape } => {
+            out.push(("shape", list(shape)));
+            let head: Vec<String> = indices.iter().take(8).map(ToString::to_string).collect();
+            let more = if indices.len() > 8 { format!(",…({} total)", indices.len()) } else { String::new() };
+            out.push(("indices", format!("[{}{more}]", head.join(","))));
+        }
         Op::Transpose { perm } => out.push(("perm", list(perm))),
         Op::Concat { axis } => out.push(("axis", axis.to_string())),
         Op::Pad { pads, value } => {

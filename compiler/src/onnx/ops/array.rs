@@ -224,3 +224,31 @@ pub fn shape(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Ve
     let dims = shape_of(imp, arg(inputs, 0)?)?;
     Ok(vec![Sym::Const(super::fold::shape_slice(ctx, &dims)?)])
 }
+
+/// `Slice` and `Gather` with constant indices on a computed value: the static index map comes
+/// from running the constant folder on the operand's flat indices, so the two share one
+/// definition of the op's semantics.
+pub fn select(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let v = imp.value(arg(inputs, 0)?)?;
+    let shape = imp.ty(v).shape.clone();
+    let n: usize = shape.iter().product();
+    if n > u32::MAX as usize {
+        return Err(format!("operand of {n} elements is too large"));
+    }
+    let iota = CTensor::i64(shape.clone(), (0..n as i64).collect());
+    let mut args = inputs.to_vec();
+    args[0] = Some(Sym::Const(iota));
+    for (i, a) in args.iter().enumerate().skip(1) {
+        if matches!(a, Some(s) if !matches!(s, Sym::Const(_))) {
+            return Err(format!(
+                "input {i} must be a constant (indices and bounds computed from the model input are not supported)"
+            ));
+        }
+    }
+    let picked = super::fold::fold(ctx, &args)?;
+    let indices: Vec<u32> = picked.ints()?.iter().map(|&i| i as u32).collect();
+    if picked.shape == shape && indices.iter().enumerate().all(|(k, &i)| k == i as usize) {
+        return Ok(vec![Sym::Value(v)]);
+    }
+    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Select { indices, shape: picked.shape }, &[v])?)])
+}

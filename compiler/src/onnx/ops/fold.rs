@@ -10,7 +10,7 @@ use crate::onnx::proto::tensor_proto::DataType;
 use veil_ir::strides;
 
 /// Ops supported only on constants (shape computations), never on computed values.
-pub const FOLD_ONLY: &[&str] = &["Constant", "Gather", "Slice", "ConstantOfShape", "Range", "Sqrt", "Equal", "Where"];
+pub const FOLD_ONLY: &[&str] = &["Constant", "ConstantOfShape", "Range", "Sqrt", "Equal", "Where"];
 
 /// Ops this module can evaluate when every operand is constant.
 pub fn can_fold(op: &str) -> bool {

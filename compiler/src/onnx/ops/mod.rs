@@ -37,6 +37,7 @@ fn lowering(op: &str) -> Option<Lowering> {
         "Pad" => array::pad,
         "Identity" | "Dropout" | "Cast" => array::identity,
         "Shape" => array::shape,
+        "Gather" | "Slice" => array::select,
         "Softmax" | "LogSoftmax" => post::softmax,
         "ArgMax" => post::argmax,
         _ if fold::FOLD_ONLY.contains(&op) => fold::only_constants,
