@@ -17,7 +17,9 @@ pub fn can_fold(op: &str) -> bool {
     FOLD_ONLY.contains(&op)
         || matches!(
             op,
-            "Identity"
+            "Gather"
+                | "Slice"
+                | "Identity"
                 | "Dropout"
                 | "Cast"
                 | "Shape"
