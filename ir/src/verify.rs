@@ -19,6 +19,8 @@
 //! 9. A constant's data, when present, has exactly as many values as its shape, and so does its
 //!    quantized data.
 //! 10. A graph with fixed-point values has a ring width ℓ in `2..=61`.
+//! 11. Every value's and constant's element count is at most [`MAX_ELEMENTS`] (checked without
+//!     overflow, before any typing rule runs, so a hostile plan cannot make them overflow).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -56,11 +58,44 @@ impl fmt::Display for VerifyError {
     }
 }
 
+/// Largest element count of any tensor in a graph (2^40).
+pub const MAX_ELEMENTS: usize = 1 << 40;
+
+fn elements(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&n| n <= MAX_ELEMENTS)
+}
+
 /// Checks every invariant listed in the module doc; collects all violations.
 pub fn verify(g: &Graph) -> Result<(), VerifyError> {
     let mut out = Vec::new();
     let mut bad = |location: String, message: String| out.push(Violation { location, message });
     let val = |v: ValueId| format!("%{}", v.index());
+
+    // (11) sizes first: everything below multiplies shapes.
+    let mut sizes_ok = true;
+    for (v, value) in g.values.iter() {
+        if elements(&value.ty.shape).is_none() {
+            bad(val(v), format!("shape {:?} has more than 2^40 elements", value.ty.shape));
+            sizes_ok = false;
+        }
+    }
+    for (c, k) in g.consts.iter() {
+        if elements(&k.shape).is_none() {
+            bad(format!("@{} {:?}", c.index(), k.name), format!("shape {:?} has more than 2^40 elements", k.shape));
+            sizes_ok = false;
+        }
+    }
+    let op_sizes_ok = g.nodes.iter().all(|(_, n)| match &n.op {
+        crate::Op::Reshape { shape } | crate::Op::Select { shape, .. } => elements(shape).is_some(),
+        crate::Op::Pad { pads, .. } => pads.iter().all(|&p| p <= MAX_ELEMENTS),
+        _ => true,
+    });
+    if !sizes_ok || !op_sizes_ok {
+        if !op_sizes_ok {
+            bad("graph".into(), "an op's shape or padding attribute exceeds 2^40 elements".into());
+        }
+        return Err(VerifyError { violations: out });
+    }
 
     // (9) constants.
     for (c, k) in g.consts.iter() {

@@ -93,3 +93,23 @@ fn corrupted_truncated_and_foreign_files_are_refused() {
     assert!(matches!(attach_weights(&mut p, &hash, &bad), Err(PlanError::Hash { what: "weights" })));
     attach_weights(&mut p, &hash, &weights).unwrap();
 }
+
+/// A hostile plan (valid frame and hash, huge declared shapes) is refused by the verifier, not
+/// by an overflow. Found by reading `decode_plan` for what a peer controls.
+#[test]
+fn a_plan_declaring_enormous_shapes_is_refused() {
+    let mut g = compiled("mlp");
+    // Element counts of constants are multiplied out before any typing rule: 2^64 overflows.
+    let c = g.consts.iter().next().unwrap().0;
+    g.consts[c].shape = vec![1 << 32, 1 << 32];
+    let body = postcard::to_allocvec(&veil_ir::plan::Plan { graph: g, public: Vec::new() }).unwrap();
+    let mut bytes = veil_ir::plan::PLAN_MAGIC.to_vec();
+    bytes.extend_from_slice(&veil_ir::plan::FORMAT_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&body);
+    let h: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
+    bytes.extend_from_slice(&h);
+    let e = decode_plan(&bytes).unwrap_err();
+    assert!(matches!(e, PlanError::Invalid(_)), "{e}");
+    assert!(e.to_string().contains("more than 2^40 elements"), "{e}");
+}
