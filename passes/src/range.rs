@@ -37,7 +37,10 @@ fn max_abs(xs: &[f32]) -> f64 {
 /// Bounds on `|value|`, indexed by value handle.
 pub fn bounds(g: &Graph, opts: &Options) -> Result<(Vec<f64>, RangeSource), PassError> {
     if opts.calibration.is_empty() {
-        return Ok((worst_case(g, opts.input_bound as f64), RangeSource::WorstCase { input_bound: opts.input_bound }));
+        return Ok((
+            worst_case_values(g, opts.input_bound as f64),
+            RangeSource::WorstCase { input_bound: opts.input_bound },
+        ));
     }
     let reject = |reason: String| PassError::Rejected { pass: "quantize", reason };
     if g.inputs.len() != 1 {
@@ -60,10 +63,6 @@ pub fn bounds(g: &Graph, opts: &Options) -> Result<(Vec<f64>, RangeSource), Pass
 /// Worst-case bounds on `|value|` for `|input| ≤ input_bound`, by interval propagation over the
 /// constants' float values (works on float and fixed-point graphs alike).
 pub fn worst_case_values(g: &Graph, input_bound: f64) -> Vec<f64> {
-    worst_case(g, input_bound)
-}
-
-fn worst_case(g: &Graph, input_bound: f64) -> Vec<f64> {
     let mut b = vec![0f64; g.values.len()];
     for &v in &g.inputs {
         b[v.index()] = input_bound;

@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::anyhow;
-
 use super::{CliError, CompileArgs, ModelArgs, emit};
 
 #[derive(clap::Args)]
@@ -24,10 +22,7 @@ pub struct CompileCmd {
 }
 
 pub fn run(a: CompileCmd) -> Result<(), CliError> {
-    let float = a.model.import()?;
-    let mut g = float.clone();
-    let opts = a.compile.options(&float)?;
-    let runs = veil_passes::run_pipeline(&mut g, &opts, None, cfg!(debug_assertions))?;
+    let (_, g, runs) = a.compile.compile(&a.model)?;
     let (plan, weights, hash) = veil_ir::plan::encode(&g).map_err(CliError::internal)?;
     std::fs::create_dir_all(&a.output).map_err(|e| {
         CliError::internal(anyhow::Error::new(e).context(format!("cannot create {}", a.output.display())))
@@ -76,8 +71,5 @@ pub fn run(a: CompileCmd) -> Result<(), CliError> {
         );
         t
     };
-    if g.outputs.is_empty() {
-        return Err(CliError::internal(anyhow!("the compiled graph has no outputs")));
-    }
     emit(None, text.as_bytes())
 }

@@ -33,7 +33,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(a: EvalArgs) -> Result<(), CliError> {
-    let (float, fixed) = a.compile.compile(&a.model)?;
+    let (float, fixed, _) = a.compile.compile(&a.model)?;
     let mut xs = npz_inputs(&a.data, &a.x, &float)?;
     if let Some(n) = a.limit {
         xs.truncate(n);

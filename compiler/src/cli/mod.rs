@@ -105,6 +105,9 @@ pub struct CompileArgs {
     input_bound: f32,
 }
 
+/// The float graph, the compiled graph, and the pass runs.
+type Compiled = (veil_ir::Graph, veil_ir::Graph, Vec<veil_passes::PassRun>);
+
 /// Model inputs for graph `g` from array `key` of the `.npz` at `path`.
 fn npz_inputs(path: &std::path::Path, key: &str, g: &veil_ir::Graph) -> Result<Vec<veil_ir::Tensor>, CliError> {
     let [input] = g.inputs[..] else {
@@ -156,12 +159,13 @@ impl CompileArgs {
         })
     }
 
-    /// Imports `model` and runs the whole pipeline: the float graph and the compiled one.
-    fn compile(&self, model: &ModelArgs) -> Result<(veil_ir::Graph, veil_ir::Graph), CliError> {
+    /// Imports `model` and runs the whole pipeline: the float graph, the compiled one, and what
+    /// each pass did.
+    fn compile(&self, model: &ModelArgs) -> Result<Compiled, CliError> {
         let float = model.import()?;
         let mut g = float.clone();
-        veil_passes::run_pipeline(&mut g, &self.options(&float)?, None, cfg!(debug_assertions))?;
-        Ok((float, g))
+        let runs = veil_passes::run_pipeline(&mut g, &self.options(&float)?, None, cfg!(debug_assertions))?;
+        Ok((float, g, runs))
     }
 }
 

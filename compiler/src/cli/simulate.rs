@@ -90,7 +90,7 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
         let x = veil_ir::npy::read_npy(&a.input).map_err(CliError::user)?;
         let x = fit_input(x, &g.values[input].ty.shape, &g.values[input].name)?;
         let run = veil_ir::eval::run_fixed(&g, &[x], a.seed).map_err(CliError::user)?;
-        return finish(&a, &g, &run.outputs.clone(), None, Some(&run));
+        return finish(&a, &g, &run.outputs, None, Some(&run));
     }
     let float = a.model.import()?;
     let [input] = float.inputs[..] else {
@@ -106,7 +106,7 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
     let (g, outs, fixed): (Graph, Vec<Tensor>, Option<veil_ir::eval::FixedRun>) = if a.float {
         (float, reference.clone(), None)
     } else {
-        let (_, mut g) = a.compile.compile(&a.model)?;
+        let (_, mut g, _) = a.compile.compile(&a.model)?;
         allow(&a, &mut g);
         let run = veil_ir::eval::run_fixed(&g, &[x], a.seed).map_err(CliError::user)?;
         (g, run.outputs.clone(), Some(run))
