@@ -4,3 +4,4 @@
 //! executors and the `veil` binary tie them to the transport. Today: the garbling engine.
 
 pub mod garble;
+pub mod he;

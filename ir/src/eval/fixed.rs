@@ -10,7 +10,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 
 use super::EvalError;
-use super::kernels;
+use super::{kernels, ring_ops};
 use crate::graph::Graph;
 use crate::op::{Const, Op, TruncMode, poly_scales};
 use crate::ring::{Ring, circa_nonnegative, local_truncate};
@@ -64,49 +64,6 @@ fn window_sum(ring: Ring, x: &[u64], shape: &[usize], win: &crate::Window2d, max
         }
     }
     (vec![n, c, oh, ow], out)
-}
-
-/// `weights` is `(W, M, bias)`: the quantized weight, the output channels and the bias.
-fn conv(
-    ring: Ring,
-    x: &[u64],
-    shape: &[usize],
-    weights: (&[i64], usize, Option<&[i64]>),
-    win: &crate::Window2d,
-    groups: usize,
-) -> (Vec<usize>, Vec<u64>) {
-    let (w, m, b) = weights;
-    let [n, c, h, wd] = shape[..] else { unreachable!("verified: conv input is 4-D") };
-    let [oh, ow] = win.output_hw([h, wd]).expect("verified: window fits");
-    let [kh, kw] = win.kernel;
-    let (cg, mg) = (c / groups, m / groups);
-    let mut out = vec![0u64; n * m * oh * ow];
-    for bn in 0..n {
-        for oc in 0..m {
-            let g = oc / mg;
-            let dst = &mut out[(bn * m + oc) * oh * ow..][..oh * ow];
-            dst.iter_mut().for_each(|d| *d = b.map_or(0, |b| b[oc] as u64));
-            for ic in 0..cg {
-                let xc = &x[((bn * c) + g * cg + ic) * h * wd..][..h * wd];
-                for ky in 0..kh {
-                    for kx in 0..kw {
-                        let wv = w[((oc * cg + ic) * kh + ky) * kw + kx] as u64;
-                        for oy in 0..oh {
-                            let Some(iy) = kernels::tap(win, 0, oy, ky, h) else { continue };
-                            for ox in 0..ow {
-                                if let Some(ix) = kernels::tap(win, 1, ox, kx, wd) {
-                                    dst[oy * ow + ox] =
-                                        dst[oy * ow + ox].wrapping_add(wv.wrapping_mul(xc[iy * wd + ix]));
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            dst.iter_mut().for_each(|d| *d = ring.reduce(*d));
-        }
-    }
-    (vec![n, m, oh, ow], out)
 }
 
 /// Runs a quantized graph on float `inputs` (encoded at each input's scale); `seed` drives the
@@ -168,26 +125,19 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
             Op::Dense { weight, bias } => {
                 let (w, b) = (q(*weight)?, bias.map(q).transpose()?);
                 let n = g.consts[*weight].shape[0];
-                let k = *shape.last().expect("dense input has rank ≥ 1");
-                let mut out_shape = shape.clone();
-                *out_shape.last_mut().expect("rank ≥ 1") = n;
-                let mut out = Vec::with_capacity(x.len() / k * n);
-                for row in x.chunks_exact(k) {
-                    for j in 0..n {
-                        let acc = row
-                            .iter()
-                            .zip(&w[j * k..(j + 1) * k])
-                            .fold(b.map_or(0, |b| b[j] as u64), |a, (&xv, &wv)| {
-                                a.wrapping_add(xv.wrapping_mul(wv as u64))
-                            });
-                        out.push(ring.reduce(acc));
-                    }
-                }
-                Val::Ring(out_shape, out)
+                let (s, d) = ring_ops::dense(ring, x, &shape, (w, n, b));
+                Val::Ring(s, d)
             }
             Op::Conv2d { weight, bias, window, groups } => {
                 let m = g.consts[*weight].shape[0];
-                let (s, d) = conv(ring, x, &shape, (q(*weight)?, m, bias.map(q).transpose()?), window, *groups);
+                let (s, d) = ring_ops::conv2d(
+                    ring,
+                    x,
+                    &shape,
+                    (q(*weight)?, m, bias.map(q).transpose()?),
+                    window,
+                    *groups,
+                );
                 Val::Ring(s, d)
             }
             Op::Affine { scale, shift } => {

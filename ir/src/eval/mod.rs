@@ -7,6 +7,7 @@
 mod fixed;
 mod float;
 pub mod kernels;
+pub mod ring_ops;
 
 pub use fixed::{FixedRun, LEAKY_ALPHA_BITS, run_fixed};
 pub use float::{run_float, run_float_values};

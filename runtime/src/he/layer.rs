@@ -1,0 +1,283 @@
+//! The two parties' steps of one HE linear layer (see the module doc of [`super`]).
+
+use std::sync::Arc;
+
+use fhe::bfv::{BfvParameters, Ciphertext, Encoding, Plaintext, SecretKey};
+use fhe_math::rq::{Poly, Representation, traits::TryConvertFrom};
+use fhe_traits::{DeserializeParametrized, FheDecoder, FheDecrypter, FheEncoder, FheEncrypter, Serialize};
+use rand::{CryptoRng, Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use rayon::prelude::*;
+
+use super::pack::Tiling;
+use super::{HeParams, WEIGHT_BITS};
+
+/// An HE step failed: parameters, a malformed peer message, or weights out of range.
+#[derive(Debug, thiserror::Error)]
+pub enum HeError {
+    #[error("BFV parameters: {0}")]
+    Params(String),
+    #[error("HE message {index} of {expected}: {reason}")]
+    Message { index: usize, expected: usize, reason: String },
+    #[error("expected {expected} ciphertexts, got {got}")]
+    Count { expected: usize, got: usize },
+    #[error("a weight is {bits} bits wide; HE layers take weights below 2^{WEIGHT_BITS}")]
+    WeightRange { bits: u32 },
+    #[error("BFV: {0}")]
+    Fhe(String),
+}
+
+fn fhe_err(e: fhe::Error) -> HeError {
+    HeError::Fhe(e.to_string())
+}
+
+/// The client's BFV key for one layer of one session.
+pub struct HeClient {
+    par: Arc<BfvParameters>,
+    sk: SecretKey,
+}
+
+impl std::fmt::Debug for HeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeClient { sk: <redacted> }")
+    }
+}
+
+impl HeClient {
+    pub fn new<R: RngCore + CryptoRng>(params: &HeParams, rng: &mut R) -> Result<Self, HeError> {
+        let par = params.build()?;
+        let sk = SecretKey::random(&par, rng);
+        Ok(HeClient { par, sk })
+    }
+
+    /// Encrypts the client's share `r` (`[C, H, W]`, ring elements) packed by `tiling`; one
+    /// serialized (seeded, so half size) ciphertext per input polynomial.
+    pub fn encrypt<R: RngCore + CryptoRng>(
+        &self,
+        tiling: &Tiling,
+        r: &[u64],
+        rng: &mut R,
+    ) -> Result<Vec<Vec<u8>>, HeError> {
+        tiling
+            .encode_input(r)
+            .iter()
+            .map(|p| {
+                let pt = Plaintext::try_encode(p.as_slice(), Encoding::poly(), &self.par).map_err(fhe_err)?;
+                let ct: Ciphertext = self.sk.try_encrypt(&pt, rng).map_err(fhe_err)?;
+                Ok(ct.to_bytes())
+            })
+            .collect()
+    }
+
+    /// Decrypts the server's response into the client's share of the stride-1 outputs.
+    pub fn decrypt(&self, tiling: &Tiling, response: &[Vec<u8>]) -> Result<Vec<u64>, HeError> {
+        let expected = tiling.output_cts();
+        if response.len() != expected {
+            return Err(HeError::Count { expected, got: response.len() });
+        }
+        let polys = response
+            .iter()
+            .enumerate()
+            .map(|(index, bytes)| {
+                let bad = |reason: String| HeError::Message { index, expected, reason };
+                let ct = Ciphertext::from_bytes(bytes, &self.par).map_err(|e| bad(e.to_string()))?;
+                if ct.len() != 2 {
+                    return Err(bad(format!("{} polynomials, expected 2", ct.len())));
+                }
+                let pt = self.sk.try_decrypt(&ct).map_err(|e| bad(e.to_string()))?;
+                Vec::<u64>::try_decode(&pt, Encoding::poly()).map_err(|e| bad(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(tiling.decode_output(&polys))
+    }
+}
+
+/// The server's side of a layer: its weights encoded for `tiling`.
+pub struct HeServer {
+    params: HeParams,
+    par: Arc<BfvParameters>,
+    /// Kernel polynomials in NTT form, `[kernel group][channel tile]`.
+    kernels: Vec<Poly>,
+}
+
+impl std::fmt::Debug for HeServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HeServer {{ kernels: {} <redacted> }}", self.kernels.len())
+    }
+}
+
+impl HeServer {
+    /// Encodes the weights `[M, C, KH, KW]` (signed) for `tiling`.
+    pub fn new(params: &HeParams, tiling: &Tiling, weights: &[i64]) -> Result<Self, HeError> {
+        if let Some(w) = weights.iter().find(|w| w.unsigned_abs() >= 1 << WEIGHT_BITS) {
+            return Err(HeError::WeightRange { bits: 64 - w.unsigned_abs().leading_zeros() });
+        }
+        let par = params.build()?;
+        let ctx = par.context_at_level(0).map_err(fhe_err)?;
+        let kernels = tiling
+            .encode_kernels(weights)
+            .iter()
+            .map(|k| {
+                let mut p = Poly::try_convert_from(k.as_slice(), ctx, false, Representation::PowerBasis)
+                    .map_err(|e| HeError::Fhe(e.to_string()))?;
+                p.change_representation(Representation::Ntt);
+                Ok(p)
+            })
+            .collect::<Result<Vec<_>, HeError>>()?;
+        Ok(HeServer { params: params.clone(), par, kernels })
+    }
+
+    /// Answers the client's ciphertexts: `Enc(W·r − s)` per output polynomial, masked, flooded
+    /// and modulus-switched. Returns the response and the server's share `s` of the stride-1
+    /// outputs.
+    pub fn respond<R: RngCore + CryptoRng>(
+        &self,
+        tiling: &Tiling,
+        request: &[Vec<u8>],
+        rng: &mut R,
+    ) -> Result<(Vec<Vec<u8>>, Vec<u64>), HeError> {
+        let expected = tiling.input_cts();
+        if request.len() != expected {
+            return Err(HeError::Count { expected, got: request.len() });
+        }
+        let inputs = request
+            .iter()
+            .enumerate()
+            .map(|(index, bytes)| {
+                let bad = |reason: String| HeError::Message { index, expected, reason };
+                let ct = Ciphertext::from_bytes(bytes, &self.par).map_err(|e| bad(e.to_string()))?;
+                if ct.len() != 2 || ct[0].ctx() != self.par.context_at_level(0).map_err(fhe_err)? {
+                    return Err(bad("not a fresh two-polynomial ciphertext at the top level".into()));
+                }
+                Ok(ct)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let t_mask = (1u64 << self.params.ring_bits) - 1;
+        let (st, ct_tiles) = (tiling.spatial_tiles(), tiling.channel_tiles());
+        // One task per output ciphertext, each with its own generator seeded from `rng`.
+        let seeds: Vec<[u8; 32]> = (0..tiling.output_cts()).map(|_| rng.random()).collect();
+        let outputs = seeds
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, seed)| {
+                let (kg, s) = (i / st, i % st);
+                let mut rng = ChaCha20Rng::from_seed(seed);
+                let mut polys: Vec<Poly> = inputs[s].iter().map(|p| p * &self.kernels[kg * ct_tiles]).collect();
+                for c in 1..ct_tiles {
+                    let k = &self.kernels[kg * ct_tiles + c];
+                    polys.iter_mut().zip(inputs[c * st + s].iter()).for_each(|(a, p)| *a += &(p * k));
+                }
+                polys[0] += &self.flood(&mut rng)?;
+                let mut ct = Ciphertext::new(polys, &self.par).map_err(fhe_err)?;
+                let mask: Vec<u64> = (0..self.params.degree).map(|_| rng.random::<u64>() & t_mask).collect();
+                let pt = Plaintext::try_encode(mask.as_slice(), Encoding::poly(), &self.par).map_err(fhe_err)?;
+                ct -= &pt;
+                ct.switch_to_level(self.params.response_level()).map_err(fhe_err)?;
+                Ok((ct.to_bytes(), mask))
+            })
+            .collect::<Result<Vec<_>, HeError>>()?;
+        let (response, masks): (Vec<_>, Vec<_>) = outputs.into_iter().unzip();
+        Ok((response, tiling.decode_output(&masks)))
+    }
+
+    /// Noise uniform in `[−2^σ, 2^σ)` per coefficient, in NTT form at the top level, built as
+    /// `a + 2^62·b + 2^124·c` with `a, b` uniform in `[0, 2^62)` and `c` uniform signed.
+    fn flood<R: RngCore>(&self, rng: &mut R) -> Result<Poly, HeError> {
+        let ctx = self.par.context_at_level(0).map_err(fhe_err)?;
+        let n = self.params.degree;
+        let sigma = self.params.flood_bits + 1;
+        let limbs = sigma.div_ceil(62) as usize;
+        let mut radix = vec![0u64; n];
+        radix[0] = 1 << 62;
+        let mut radix = Poly::try_convert_from(radix.as_slice(), ctx, false, Representation::PowerBasis)
+            .map_err(|e| HeError::Fhe(e.to_string()))?;
+        radix.change_representation(Representation::Ntt);
+        let mut acc: Option<Poly> = None;
+        // Horner from the top limb: the top one is signed with the leftover bits.
+        for limb in (0..limbs).rev() {
+            let coeffs: Vec<i64> = if limb + 1 == limbs {
+                let top = sigma - 62 * limb as u32;
+                (0..n).map(|_| rng.random_range(-(1i64 << (top - 1))..(1i64 << (top - 1)))).collect()
+            } else {
+                (0..n).map(|_| (rng.random::<u64>() >> 2) as i64).collect()
+            };
+            let mut p = Poly::try_convert_from(coeffs.as_slice(), ctx, false, Representation::PowerBasis)
+                .map_err(|e| HeError::Fhe(e.to_string()))?;
+            p.change_representation(Representation::Ntt);
+            acc = Some(match acc {
+                None => p,
+                Some(a) => &(&a * &radix) + &p,
+            });
+        }
+        Ok(acc.expect("σ > 0"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::he::pack::ConvGeom;
+    use rand::SeedableRng;
+
+    #[test]
+    fn conv_layer_shares_add_up_to_the_ring_convolution() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        for ring_bits in [61u8, 37] {
+            let geom = ConvGeom { c: 3, h: 10, w: 10, m: 4, kh: 3, kw: 3 };
+            let params = HeParams::for_layer(ring_bits, 1).expect("params");
+            let tiling = Tiling::choose(geom, params.degree).expect("fits");
+            let mask = (1u64 << ring_bits) - 1;
+            let r: Vec<u64> = (0..geom.c * geom.h * geom.w).map(|_| rng.random::<u64>() & mask).collect();
+            let w: Vec<i64> = (0..geom.m * geom.c * 9).map(|_| rng.random_range(-(1 << 20)..(1 << 20))).collect();
+            let client = HeClient::new(&params, &mut rng).unwrap();
+            let server = HeServer::new(&params, &tiling, &w).unwrap();
+            let req = client.encrypt(&tiling, &r, &mut rng).unwrap();
+            let (resp, s) = server.respond(&tiling, &req, &mut rng).unwrap();
+            let c = client.decrypt(&tiling, &resp).unwrap();
+            // Reference: direct ring convolution.
+            for m in 0..geom.m {
+                for i in 0..geom.out_h() {
+                    for j in 0..geom.out_w() {
+                        let mut acc = 0u64;
+                        for ch in 0..geom.c {
+                            for l in 0..3 {
+                                for l2 in 0..3 {
+                                    let wv = w[((m * geom.c + ch) * 3 + l) * 3 + l2] as u64;
+                                    acc = acc.wrapping_add(wv.wrapping_mul(r[(ch * geom.h + i + l) * geom.w + j + l2]));
+                                }
+                            }
+                        }
+                        let at = (m * geom.out_h() + i) * geom.out_w() + j;
+                        assert_eq!(c[at].wrapping_add(s[at]) & mask, acc & mask, "ℓ={ring_bits} at {at}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Weights at the public bound and inputs at the ring's extremes: the noise bound holds.
+    #[test]
+    fn dense_layer_at_the_weight_bound_decrypts_exactly() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
+        let ring_bits = 61u8;
+        let geom = ConvGeom { c: 20_000, h: 1, w: 1, m: 3, kh: 1, kw: 1 };
+        let n = HeParams::for_layer(ring_bits, 1).unwrap().degree;
+        let tiling = Tiling::choose(geom, n).unwrap();
+        assert!(tiling.channel_tiles() > 1);
+        let params = HeParams::for_layer(ring_bits, tiling.channel_tiles()).unwrap();
+        let mask = (1u64 << ring_bits) - 1;
+        let top = (1i64 << WEIGHT_BITS) - 1;
+        let r: Vec<u64> = (0..geom.c).map(|i| if i % 2 == 0 { mask } else { 1 << (ring_bits - 1) }).collect();
+        let w: Vec<i64> = (0..geom.m * geom.c).map(|i| if i % 3 == 0 { -top } else { top }).collect();
+        let client = HeClient::new(&params, &mut rng).unwrap();
+        let server = HeServer::new(&params, &tiling, &w).unwrap();
+        let req = client.encrypt(&tiling, &r, &mut rng).unwrap();
+        let (resp, s) = server.respond(&tiling, &req, &mut rng).unwrap();
+        let c = client.decrypt(&tiling, &resp).unwrap();
+        for m in 0..geom.m {
+            let want = (0..geom.c).fold(0u64, |a, j| a.wrapping_add((w[m * geom.c + j] as u64).wrapping_mul(r[j])));
+            assert_eq!(c[m].wrapping_add(s[m]) & mask, want & mask, "output {m}");
+        }
+        assert!(matches!(HeServer::new(&params, &tiling, &[top + 1, 0, 0]), Err(HeError::WeightRange { bits: 25 })));
+    }
+}
