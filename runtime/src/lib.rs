@@ -5,3 +5,5 @@
 
 pub mod garble;
 pub mod he;
+pub mod net;
+pub mod ot;

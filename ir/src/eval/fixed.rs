@@ -130,14 +130,8 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
             }
             Op::Conv2d { weight, bias, window, groups } => {
                 let m = g.consts[*weight].shape[0];
-                let (s, d) = ring_ops::conv2d(
-                    ring,
-                    x,
-                    &shape,
-                    (q(*weight)?, m, bias.map(q).transpose()?),
-                    window,
-                    *groups,
-                );
+                let (s, d) =
+                    ring_ops::conv2d(ring, x, &shape, (q(*weight)?, m, bias.map(q).transpose()?), window, *groups);
                 Val::Ring(s, d)
             }
             Op::Affine { scale, shift } => {

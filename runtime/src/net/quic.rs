@@ -1,0 +1,182 @@
+//! The session connection: QUIC (s2n-quic) with TLS 1.3, wrapped by `cryprot-net` so OT and our
+//! channels share it. The server presents a certificate ([`Identity`]); the client trusts only the
+//! certificate it was given (pinning), so there is no plaintext or unauthenticated mode.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use cryprot_net::Connection;
+use s2n_quic::provider::limits::Limits;
+use s2n_quic::{Client, Server, client::Connect};
+
+use super::{Channel, Meter, NetError};
+
+/// The name certificates are issued for and clients check.
+pub const SERVER_NAME: &str = "veil-server";
+
+/// A server's TLS certificate and private key (PEM).
+#[derive(Clone)]
+pub struct Identity {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Identity { key: <redacted> }")
+    }
+}
+
+impl Identity {
+    /// A fresh self-signed certificate for [`SERVER_NAME`] (ECDSA P-256).
+    pub fn generate() -> Result<Identity, NetError> {
+        let c = rcgen::generate_simple_self_signed(vec![SERVER_NAME.to_string()])
+            .map_err(|e| NetError::Connect(format!("generating a certificate: {e}")))?;
+        Ok(Identity { cert_pem: c.cert.pem(), key_pem: c.signing_key.serialize_pem() })
+    }
+}
+
+fn limits() -> Result<Limits, NetError> {
+    const MIB: u32 = 1024 * 1024;
+    fn e(err: impl std::fmt::Display) -> NetError {
+        NetError::Connect(err.to_string())
+    }
+    Limits::new()
+        .with_max_send_buffer_size(12 * MIB)
+        .map_err(e)?
+        .with_max_open_local_unidirectional_streams(1 << 40)
+        .map_err(e)?
+        .with_max_open_remote_unidirectional_streams(1 << 40)
+        .map_err(e)?
+        .with_max_idle_timeout(Duration::from_secs(300))
+        .map_err(e)
+}
+
+/// One party's end of a session.
+pub struct Session {
+    conn: Connection,
+    meter: Meter,
+    timeout: Duration,
+    pub peer: SocketAddr,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Session {{ peer: {} }}", self.peer)
+    }
+}
+
+impl Session {
+    fn new(quic: s2n_quic::Connection, timeout: Duration) -> Result<Session, NetError> {
+        let peer = quic.remote_addr().map_err(|e| NetError::Connect(e.to_string()))?;
+        let (conn, manager) = Connection::new(quic);
+        tokio::spawn(manager.start());
+        Ok(Session { conn, meter: Meter::default(), timeout, peer })
+    }
+
+    pub fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    /// The next message channel; the n-th call on one side pairs with the n-th on the other.
+    pub async fn channel(&mut self) -> Result<Channel, NetError> {
+        let (send, recv) =
+            self.conn.byte_stream().await.map_err(|e| NetError::Connect(format!("opening a stream: {e}")))?;
+        Ok(Channel::new(Box::pin(recv), Box::pin(send), self.meter.clone(), self.timeout))
+    }
+
+    /// A sub-connection for one OT instance (pairs like [`Session::channel`]).
+    pub fn ot_connection(&mut self) -> Connection {
+        self.conn.sub_connection()
+    }
+}
+
+/// A listening server endpoint.
+pub struct Listener {
+    server: Server,
+    timeout: Duration,
+}
+
+impl Listener {
+    pub fn bind(addr: SocketAddr, identity: &Identity, timeout: Duration) -> Result<Listener, NetError> {
+        let e = |what: &str, err: String| NetError::Connect(format!("{what} {addr}: {err}"));
+        let server = Server::builder()
+            .with_tls((identity.cert_pem.as_str(), identity.key_pem.as_str()))
+            .map_err(|x| e("TLS setup for", x.to_string()))?
+            .with_io(addr)
+            .map_err(|x| e("binding", x.to_string()))?
+            .with_limits(limits()?)
+            .map_err(|x| e("limits for", x.to_string()))?
+            .start()
+            .map_err(|x| e("listening on", x.to_string()))?;
+        Ok(Listener { server, timeout })
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr, NetError> {
+        self.server.local_addr().map_err(|e| NetError::Connect(e.to_string()))
+    }
+
+    /// The next client's session, or `None` when the endpoint closed.
+    pub async fn accept(&mut self) -> Option<Result<Session, NetError>> {
+        let conn = self.server.accept().await?;
+        Some(Session::new(conn, self.timeout))
+    }
+}
+
+/// Connects to `addr`, trusting only `server_cert_pem`.
+pub async fn connect(addr: SocketAddr, server_cert_pem: &str, timeout: Duration) -> Result<Session, NetError> {
+    let bind: SocketAddr = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("an address");
+    let e = |what: &str, err: String| NetError::Connect(format!("{what}: {err}"));
+    let client = Client::builder()
+        .with_tls(server_cert_pem)
+        .map_err(|x| e("TLS setup (is the server certificate a PEM file?)", x.to_string()))?
+        .with_io(bind)
+        .map_err(|x| e("binding", x.to_string()))?
+        .with_limits(limits()?)
+        .map_err(|x| e("limits", x.to_string()))?
+        .start()
+        .map_err(|x| e("starting the client", x.to_string()))?;
+    let connect = Connect::new(addr).with_server_name(SERVER_NAME);
+    let conn = tokio::time::timeout(timeout, client.connect(connect))
+        .await
+        .map_err(|_| NetError::Connect(format!("no answer from {addr} within {} s", timeout.as_secs())))?
+        .map_err(|x| e(&format!("connecting to {addr}"), x.to_string()))?;
+    Session::new(conn, timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn quic_session_carries_metered_frames() {
+        let id = Identity::generate().unwrap();
+        let mut l = Listener::bind("127.0.0.1:0".parse().unwrap(), &id, Duration::from_secs(10)).unwrap();
+        let addr = l.local_addr().unwrap();
+        let cert = id.cert_pem.clone();
+        let client = tokio::spawn(async move {
+            let mut s = connect(addr, &cert, Duration::from_secs(10)).await.unwrap();
+            let mut ch = s.channel().await.unwrap();
+            ch.send("ping", b"hello").await.unwrap();
+            let r = ch.recv("pong", 100).await.unwrap();
+            (r, s.meter().snapshot())
+        });
+        let mut s = l.accept().await.unwrap().unwrap();
+        let mut ch = s.channel().await.unwrap();
+        assert_eq!(ch.recv("ping", 100).await.unwrap(), b"hello");
+        ch.send("pong", b"world!").await.unwrap();
+        let (r, t) = client.await.unwrap();
+        assert_eq!(r, b"world!");
+        assert_eq!((t.bytes_sent, t.bytes_received, t.rounds), (9, 10, 2));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_refuses_an_unpinned_certificate() {
+        let (id, other) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+        let mut l = Listener::bind("127.0.0.1:0".parse().unwrap(), &id, Duration::from_secs(5)).unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { while l.accept().await.is_some() {} });
+        let err = connect(addr, &other.cert_pem, Duration::from_secs(5)).await.unwrap_err();
+        assert!(err.to_string().contains("connecting to"), "{err}");
+    }
+}

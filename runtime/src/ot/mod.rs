@@ -1,0 +1,178 @@
+//! Oblivious transfer, via `cryprot-ot` (semi-honest IKNP OT extension over base OTs); we do not
+//! implement OT ourselves.
+//!
+//! - [`OtSender::correlated`] / [`OtReceiver::correlated`]: correlated OT with one global
+//!   correlation Δ. The sender gets `m0`, the receiver `m0 ⊕ b·Δ`. With Δ the garbler's free-XOR
+//!   offset, `m0` *is* the zero-label of a client input wire and the client obtains the label of
+//!   its bit `b`: no separate chosen-message step.
+//! - [`OtSender::random`] / [`OtReceiver::random`]: random OT, the base of chosen-message OT
+//!   (mask the messages with the random pads) and of the arithmetic correlations.
+//!
+//! `cryprot-ot` needs batches that are multiples of 128; we pad and drop the excess. Before each
+//! batch the receiver sends a one-byte go-ahead on the pair's channel, so a batch never starts
+//! before the peer has finished the previous one (DESIGN.md's crate notes: otherwise it can stall).
+//! Every batch runs under the session's receive timeout and is metered ([`crate::net::meter`]).
+
+use std::time::Duration;
+
+use cryprot_core::Block as CBlock;
+use cryprot_net::Connection;
+use cryprot_ot::extension::{SemiHonestOtExtensionReceiver, SemiHonestOtExtensionSender};
+use cryprot_ot::{CotReceiver, CotSender, RotReceiver, RotSender};
+use subtle::Choice;
+
+use crate::garble::Block;
+use crate::net::meter::metered;
+use crate::net::{Channel, NetError};
+
+const BATCH: usize = 128;
+
+fn to_c(b: Block) -> CBlock {
+    CBlock::from(b.0)
+}
+
+fn from_c(b: CBlock) -> Block {
+    Block(u128::from(b))
+}
+
+fn padded(n: usize) -> usize {
+    n.div_ceil(BATCH).max(1) * BATCH
+}
+
+async fn timed<T, E: std::fmt::Display>(
+    step: &str,
+    timeout: Duration,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, NetError> {
+    match tokio::time::timeout(timeout, fut).await {
+        Err(_) => Err(NetError::Timeout { step: step.into(), secs: timeout.as_secs() }),
+        Ok(Err(e)) => Err(NetError::Ot { step: step.into(), reason: e.to_string() }),
+        Ok(Ok(v)) => Ok(v),
+    }
+}
+
+/// The OT sender of a session (the garbler / server side of our protocols).
+pub struct OtSender {
+    ot: SemiHonestOtExtensionSender,
+    sync: Channel,
+}
+
+impl OtSender {
+    /// An OT extension instance on sub-connection `conn`, synchronised over `sync`.
+    pub fn new(conn: Connection, sync: Channel) -> Self {
+        OtSender { ot: SemiHonestOtExtensionSender::new(conn), sync }
+    }
+
+    async fn go_ahead(&mut self, step: &str) -> Result<Duration, NetError> {
+        self.sync.recv_exact(step, 1).await?;
+        Ok(DEFAULT_OT_TIMEOUT)
+    }
+
+    /// `count` correlated OTs with correlation `delta`: returns the `m0`s.
+    pub async fn correlated(&mut self, step: &str, delta: Block, count: usize) -> Result<Vec<Block>, NetError> {
+        let timeout = self.go_ahead(step).await?;
+        let meter = self.sync.meter().clone();
+        let d = to_c(delta);
+        let out = timed(step, timeout, metered(&meter, self.ot.correlated_send(padded(count), |_| d))).await?;
+        Ok(out.into_iter().take(count).map(from_c).collect())
+    }
+
+    /// `count` random OTs: returns both pads of each.
+    pub async fn random(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
+        let timeout = self.go_ahead(step).await?;
+        let meter = self.sync.meter().clone();
+        let out = timed(step, timeout, metered(&meter, self.ot.send(padded(count)))).await?;
+        Ok(out.into_iter().take(count).map(|[a, b]| [from_c(a), from_c(b)]).collect())
+    }
+}
+
+/// Timeout of one OT batch.
+pub const DEFAULT_OT_TIMEOUT: Duration = crate::net::DEFAULT_TIMEOUT;
+
+/// The OT receiver of a session (the evaluator / client side).
+pub struct OtReceiver {
+    ot: SemiHonestOtExtensionReceiver,
+    sync: Channel,
+}
+
+impl OtReceiver {
+    pub fn new(conn: Connection, sync: Channel) -> Self {
+        OtReceiver { ot: SemiHonestOtExtensionReceiver::new(conn), sync }
+    }
+
+    fn choices(bits: &[bool]) -> Vec<Choice> {
+        let mut c: Vec<Choice> = bits.iter().map(|&b| Choice::from(b as u8)).collect();
+        c.resize(padded(bits.len()), Choice::from(0));
+        c
+    }
+
+    /// Correlated OTs: returns `m0 ⊕ b·Δ` per choice bit.
+    pub async fn correlated(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
+        self.sync.send(step, &[1]).await?;
+        let meter = self.sync.meter().clone();
+        let choices = Self::choices(bits);
+        let out = timed(step, DEFAULT_OT_TIMEOUT, metered(&meter, self.ot.correlated_receive(&choices))).await?;
+        Ok(out.into_iter().take(bits.len()).map(from_c).collect())
+    }
+
+    /// Random OTs: returns the pad of each choice.
+    pub async fn random(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
+        self.sync.send(step, &[1]).await?;
+        let meter = self.sync.meter().clone();
+        let choices = Self::choices(bits);
+        let out = timed(step, DEFAULT_OT_TIMEOUT, metered(&meter, self.ot.receive(&choices))).await?;
+        Ok(out.into_iter().take(bits.len()).map(from_c).collect())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::net::quic::{Identity, Listener, Session, connect};
+    use rand::{Rng, SeedableRng};
+
+    /// A connected (client, server) session pair over QUIC on loopback.
+    pub async fn session_pair() -> (Session, Session) {
+        let id = Identity::generate().unwrap();
+        let t = Duration::from_secs(20);
+        let mut l = Listener::bind("127.0.0.1:0".parse().unwrap(), &id, t).unwrap();
+        let addr = l.local_addr().unwrap();
+        let (c, s) = tokio::join!(connect(addr, &id.cert_pem, t), async { l.accept().await.unwrap() });
+        (c.unwrap(), s.unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn correlated_and_random_ots_have_their_correlations() {
+        let (mut c, mut s) = session_pair().await;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let delta = Block(rng.random::<u128>() | 1);
+        let bits: Vec<bool> = (0..1000).map(|_| rng.random()).collect();
+        let (cc, sc) = (c.channel().await.unwrap(), s.channel().await.unwrap());
+        let (mut recv, mut send) = (OtReceiver::new(c.ot_connection(), cc), OtSender::new(s.ot_connection(), sc));
+        let b2 = bits.clone();
+        let client = tokio::spawn(async move {
+            let cot = recv.correlated("test cot", &b2).await.unwrap();
+            let rot = recv.random("test rot", &b2).await.unwrap();
+            (cot, rot)
+        });
+        let m0 = send.correlated("test cot", delta, bits.len()).await.unwrap();
+        let pads = send.random("test rot", bits.len()).await.unwrap();
+        let (cot, rot) = client.await.unwrap();
+        for i in 0..bits.len() {
+            assert_eq!(cot[i], if bits[i] { m0[i] ^ delta } else { m0[i] }, "COT {i}");
+            assert_eq!(rot[i], pads[i][bits[i] as usize], "ROT {i}");
+            assert_ne!(pads[i][0], pads[i][1]);
+        }
+        // The OT library's traffic reached the session meters: at least 16 B per OT each way
+        // (IKNP's matrix from the receiver, the correlation from the sender).
+        let (ts, tc) = (s.meter().snapshot(), c.meter().snapshot());
+        assert!(tc.bytes_sent >= 2 * 1024 * 16, "{tc:?}");
+        assert!(ts.bytes_sent >= 1024 * 16, "{ts:?}");
+        // A receiver may not read the stream-id header of a stream it never polls, so the
+        // sender's count is the authority for a direction (the stats report it); the receiver's
+        // count differs by at most a few such headers.
+        for (sent, received) in [(ts.bytes_sent, tc.bytes_received), (tc.bytes_sent, ts.bytes_received)] {
+            assert!(received <= sent && sent - received <= 64, "sent {sent}, received {received}");
+        }
+    }
+}
