@@ -7,3 +7,4 @@ pub mod garble;
 pub mod he;
 pub mod net;
 pub mod ot;
+pub mod proto;

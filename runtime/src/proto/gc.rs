@@ -1,0 +1,287 @@
+//! A garbled-circuit layer: `n` instances of one circuit (exact ReLU, MaxPool window, Circa's
+//! sign test) between the server (garbler) and the client (evaluator), PROTOCOLS.md's Delphi
+//! flow with the output decoded only by the server.
+//!
+//! Offline: the server draws a fresh Δ; the client's input labels come from correlated OT with
+//! correlation Δ (the OT's `m0` is the wire's zero-label), the server's from its CSPRNG; the
+//! server garbles and streams the tables in chunks of [`CHUNK`] instances (one frame each).
+//! Online: the server sends the labels of its input bits, the client evaluates and returns the
+//! output colour bits (packed), the server decodes.
+//!
+//! Wire format (all counted by the meter, so the cost model can predict it exactly):
+//! - offline, server → client: `⌈n / CHUNK⌉` frames of `32·ands` bytes per instance;
+//! - online, server → client: one frame of `16·server_wires` bytes per instance;
+//! - online, client → server: one frame of `⌈n·outputs / 8⌉` bytes.
+
+use rand::{CryptoRng, RngCore};
+use veil_ir::circuit::{Circuit, to_bits};
+
+use crate::garble::{Batch, Block, Delta, FixedKeyHash, colours, label, random_labels};
+use crate::net::{Channel, NetError};
+use crate::ot::{OtReceiver, OtSender};
+
+/// Instances per table frame: bounds the memory of a garbling step.
+pub const CHUNK: usize = 4096;
+
+/// A circuit and which of its input groups the server provides (the rest are the client's).
+#[derive(Debug, Clone, Copy)]
+pub struct GcSpec<'c> {
+    pub circuit: &'c Circuit,
+    pub server_groups: &'c [bool],
+}
+
+impl GcSpec<'_> {
+    fn wires(&self, server: bool) -> usize {
+        self.circuit
+            .inputs
+            .iter()
+            .zip(self.server_groups)
+            .filter(|(_, s)| **s == server)
+            .map(|(w, _)| *w as usize)
+            .sum()
+    }
+
+    pub fn server_wires(&self) -> usize {
+        self.wires(true)
+    }
+
+    pub fn client_wires(&self) -> usize {
+        self.wires(false)
+    }
+
+    /// Bytes of garbled tables per instance.
+    pub fn table_bytes(&self) -> usize {
+        32 * self.circuit.and_count()
+    }
+
+    /// Input bits of one party for one instance, groups in order, LSB first.
+    fn bits(&self, server: bool, values: &[u64]) -> Vec<bool> {
+        let widths = self.circuit.inputs.iter().zip(self.server_groups).filter(|(_, s)| **s == server);
+        assert_eq!(values.len(), widths.clone().count(), "one value per input group of the party");
+        values.iter().zip(widths).flat_map(|(&v, (&w, _))| to_bits(v, w)).collect()
+    }
+
+    /// Interleaves the two parties' labels of one instance into circuit input order.
+    fn merge(&self, server: &[Block], client: &[Block]) -> Vec<Block> {
+        let (mut s, mut c) = (server.iter(), client.iter());
+        let mut out = Vec::with_capacity(server.len() + client.len());
+        for (&w, &is_server) in self.circuit.inputs.iter().zip(self.server_groups) {
+            let src = if is_server { &mut s } else { &mut c };
+            out.extend(src.by_ref().take(w as usize));
+        }
+        out
+    }
+}
+
+fn blocks_to_bytes(bs: impl IntoIterator<Item = Block>) -> Vec<u8> {
+    bs.into_iter().flat_map(|b| b.to_bytes()).collect()
+}
+
+fn bytes_to_blocks(b: &[u8]) -> Vec<Block> {
+    b.chunks_exact(16).map(|c| Block::from_bytes(c.try_into().expect("16 bytes"))).collect()
+}
+
+/// What the server keeps between the phases.
+pub struct GarblerState {
+    delta: Delta,
+    /// Zero-labels of the server's input wires, instance-major.
+    server_zero: Vec<Block>,
+    /// Decoding bits, instance-major.
+    decode: Vec<bool>,
+    n: usize,
+}
+
+impl std::fmt::Debug for GarblerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GarblerState {{ instances: {}, labels: <redacted> }}", self.n)
+    }
+}
+
+/// What the client keeps between the phases.
+pub struct EvaluatorState {
+    tables: Vec<[Block; 2]>,
+    client_labels: Vec<Block>,
+    n: usize,
+}
+
+impl std::fmt::Debug for EvaluatorState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EvaluatorState {{ instances: {}, labels: <redacted> }}", self.n)
+    }
+}
+
+/// Server, offline: garbles `n` instances with AND-gate tweaks from `gate_offset` (the caller
+/// advances it by `n · ands` so no tweak repeats in a session).
+pub async fn garble_offline<R: RngCore + CryptoRng>(
+    ch: &mut Channel,
+    ot: &mut OtSender,
+    spec: GcSpec<'_>,
+    n: usize,
+    gate_offset: u64,
+    rng: &mut R,
+) -> Result<GarblerState, NetError> {
+    let h = FixedKeyHash::default();
+    let delta = Delta::random(rng);
+    let (sw, cw) = (spec.server_wires(), spec.client_wires());
+    let client_zero = ot.correlated("garbled-circuit input labels (OT)", delta.block(), n * cw).await?;
+    let server_zero = random_labels(rng, n * sw);
+    let batch = Batch::new(spec.circuit, gate_offset);
+    let mut decode = Vec::with_capacity(n * spec.circuit.outputs.len());
+    for start in (0..n).step_by(CHUNK) {
+        let end = (start + CHUNK).min(n);
+        let inputs: Vec<Vec<Block>> = (start..end)
+            .map(|i| spec.merge(&server_zero[i * sw..(i + 1) * sw], &client_zero[i * cw..(i + 1) * cw]))
+            .collect();
+        let chunk_batch = Batch::new(spec.circuit, batch.offset(start));
+        let garbled = chunk_batch.garble(&h, delta, &inputs);
+        let mut bytes = Vec::with_capacity((end - start) * spec.table_bytes());
+        for g in garbled {
+            bytes.extend(blocks_to_bytes(g.tables.iter().flatten().copied()));
+            decode.extend(g.decode);
+        }
+        ch.send("garbled tables", &bytes).await?;
+    }
+    Ok(GarblerState { delta, server_zero, decode, n })
+}
+
+/// Client, offline: receives the tables and its input labels for `client_inputs` (per
+/// instance, one value per client input group).
+pub async fn evaluate_offline(
+    ch: &mut Channel,
+    ot: &mut OtReceiver,
+    spec: GcSpec<'_>,
+    client_inputs: &[Vec<u64>],
+) -> Result<EvaluatorState, NetError> {
+    let n = client_inputs.len();
+    let bits: Vec<bool> = client_inputs.iter().flat_map(|v| spec.bits(false, v)).collect();
+    let client_labels = ot.correlated("garbled-circuit input labels (OT)", &bits).await?;
+    let mut tables = Vec::with_capacity(n * spec.circuit.and_count());
+    for start in (0..n).step_by(CHUNK) {
+        let len = ((start + CHUNK).min(n) - start) * spec.table_bytes();
+        let bytes = ch.recv_exact("garbled tables", len).await?;
+        let blocks = bytes_to_blocks(&bytes);
+        tables.extend(blocks.chunks_exact(2).map(|p| [p[0], p[1]]));
+    }
+    Ok(EvaluatorState { tables, client_labels, n })
+}
+
+/// Server, online: sends its input labels for `server_inputs` (per instance, one value per
+/// server input group), receives the colour bits, and returns each instance's decoded output.
+pub async fn garble_online(
+    ch: &mut Channel,
+    spec: GcSpec<'_>,
+    state: GarblerState,
+    server_inputs: &[Vec<u64>],
+) -> Result<Vec<u64>, NetError> {
+    assert_eq!(server_inputs.len(), state.n, "one input per instance");
+    let sw = spec.server_wires();
+    let labels = server_inputs.iter().enumerate().flat_map(|(i, v)| {
+        let zero = &state.server_zero[i * sw..(i + 1) * sw];
+        spec.bits(true, v).into_iter().zip(zero).map(|(b, &z)| label(z, b, state.delta)).collect::<Vec<_>>()
+    });
+    ch.send("server's garbled-circuit input labels", &blocks_to_bytes(labels)).await?;
+    let outs = spec.circuit.outputs.len();
+    let packed = ch.recv_exact("garbled-circuit output colours", (state.n * outs).div_ceil(8)).await?;
+    Ok((0..state.n)
+        .map(|i| {
+            (0..outs).fold(0u64, |acc, k| {
+                let j = i * outs + k;
+                let bit = (packed[j / 8] >> (j % 8)) & 1 == 1;
+                acc | (u64::from(bit ^ state.decode[j]) << k)
+            })
+        })
+        .collect())
+}
+
+/// Client, online: receives the server's labels, evaluates every instance, returns the colours.
+pub async fn evaluate_online(
+    ch: &mut Channel,
+    spec: GcSpec<'_>,
+    state: EvaluatorState,
+    gate_offset: u64,
+) -> Result<(), NetError> {
+    let (sw, cw, n) = (spec.server_wires(), spec.client_wires(), state.n);
+    let bytes = ch.recv_exact("server's garbled-circuit input labels", n * sw * 16).await?;
+    let server_labels = bytes_to_blocks(&bytes);
+    let ands = spec.circuit.and_count();
+    let instances: Vec<(&[[Block; 2]], Vec<Block>)> = (0..n)
+        .map(|i| {
+            let inputs = spec.merge(&server_labels[i * sw..(i + 1) * sw], &state.client_labels[i * cw..(i + 1) * cw]);
+            (&state.tables[i * ands..(i + 1) * ands], inputs)
+        })
+        .collect();
+    let out = Batch::new(spec.circuit, gate_offset).evaluate(&FixedKeyHash::default(), &instances);
+    let bits: Vec<bool> = out.iter().flat_map(|o| colours(o)).collect();
+    let mut packed = vec![0u8; bits.len().div_ceil(8)];
+    for (j, b) in bits.into_iter().enumerate() {
+        packed[j / 8] |= u8::from(b) << (j % 8);
+    }
+    ch.send("garbled-circuit output colours", &packed).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ot::tests::session_pair;
+    use rand::{Rng, SeedableRng};
+    use veil_ir::circuit::{max_trunc_mask, relu_trunc_mask, sign_test};
+
+    async fn run(circuit: Circuit, server_groups: Vec<bool>, n: usize, edge: &[u64]) {
+        let (mut c, mut s) = session_pair().await;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        let groups = circuit.inputs.clone();
+        let inputs: Vec<Vec<u64>> = (0..n)
+            .map(|i| {
+                groups
+                    .iter()
+                    .map(|&w| {
+                        let mask = if w == 64 { u64::MAX } else { (1u64 << w) - 1 };
+                        let v = if i < edge.len() { edge[i] } else { rng.random::<u64>() };
+                        v & mask
+                    })
+                    .collect()
+            })
+            .collect();
+        let split = |server: bool| -> Vec<Vec<u64>> {
+            inputs
+                .iter()
+                .map(|v| v.iter().zip(&server_groups).filter(|(_, s)| **s == server).map(|(x, _)| *x).collect())
+                .collect()
+        };
+        let (sin, cin) = (split(true), split(false));
+        let (cc, sc) = (c.channel().await.unwrap(), s.channel().await.unwrap());
+        let (oc, os) = (c.channel().await.unwrap(), s.channel().await.unwrap());
+        let mut ot_r = OtReceiver::new(c.ot_connection(), oc);
+        let mut ot_s = OtSender::new(s.ot_connection(), os);
+        let (c2, g2) = (circuit.clone(), server_groups.clone());
+        let client = tokio::spawn(async move {
+            let mut cc = cc;
+            let spec = GcSpec { circuit: &c2, server_groups: &g2 };
+            let st = evaluate_offline(&mut cc, &mut ot_r, spec, &cin).await.unwrap();
+            evaluate_online(&mut cc, spec, st, 1000).await.unwrap();
+        });
+        let mut sc = sc;
+        let spec = GcSpec { circuit: &circuit, server_groups: &server_groups };
+        let st = garble_offline(&mut sc, &mut ot_s, spec, n, 1000, &mut rng).await.unwrap();
+        let out = garble_online(&mut sc, spec, st, &sin).await.unwrap();
+        client.await.unwrap();
+        for (i, v) in inputs.iter().enumerate() {
+            assert_eq!(out[i], circuit.eval_u64(v), "instance {i} inputs {v:?}");
+        }
+        // Exact wire sizes: tables and OT offline, labels and colours online.
+        let t = s.meter().snapshot();
+        let spec_bytes = (n.div_ceil(CHUNK) * 4 + n * spec.table_bytes()) as u64;
+        assert!(t.bytes_sent >= spec_bytes + (4 + 16 * n * spec.server_wires()) as u64, "{t:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn exact_relu_maxpool_and_sign_test_layers_decode_to_the_plain_circuit() {
+        let l = 61u32;
+        let top = 1u64 << (l - 1);
+        let edge = [0, 1, (1 << l) - 1, top, top - 1, top + 1];
+        run(relu_trunc_mask(l, 12), vec![true, false, false], 5000, &edge).await;
+        run(max_trunc_mask(4, l, 12), vec![true, true, true, true, false, false, false, false, false], 300, &edge)
+            .await;
+        run(sign_test(42), vec![false, true, false], 700, &edge).await;
+    }
+}

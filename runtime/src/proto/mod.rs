@@ -1,0 +1,3 @@
+//! Two-party protocols over the transport: the message flows of PROTOCOLS.md, one file each.
+
+pub mod gc;
