@@ -1,3 +1,4 @@
 //! Two-party protocols over the transport: the message flows of PROTOCOLS.md, one file each.
 
 pub mod gc;
+pub mod mul;

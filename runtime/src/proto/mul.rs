@@ -1,0 +1,275 @@
+//! Arithmetic correlations from OT, offline: products of a client value and a server value
+//! (Gilboa), Beaver square pairs and multiplication triples. Each OT pad and each correlation
+//! is used once.
+//!
+//! **Product** `x·y` (client holds `x`, server holds `y`, both ℓ-bit): one random OT per bit
+//! `x_j` with the client choosing `x_j`. OT `j` works modulo `2^(ℓ−j)` (its contribution is
+//! scaled by `2^j`): the server sends `d_j = p0_j − p1_j + y mod 2^(ℓ−j)` (ℓ − j bits), the client
+//! takes `t_j = p_{x_j} + x_j·d_j = p0_j + x_j·y`. Shares: client `Σ 2^j t_j`, server
+//! `−Σ 2^j p0_j`. Wire: ℓ OTs and `ℓ(ℓ+1)/2` bits (bit-packed) per product.
+//!
+//! **Square pair** `(a, a²)`: `a = a_c + a_s` fresh; `a² = a_c² + a_s² + 2·a_c·a_s`, one product.
+//! **Triple** `(a, b, ab)`: two products (`a_c·b_s`, `b_c·a_s`).
+
+use rand::{CryptoRng, Rng, RngCore};
+use veil_ir::ring::Ring;
+
+use crate::garble::Block;
+use crate::net::{Channel, NetError};
+use crate::ot::{OtReceiver, OtSender};
+
+/// Appends bit fields to a byte vector, least significant first.
+#[derive(Default)]
+pub struct BitWriter {
+    bytes: Vec<u8>,
+    bits: usize,
+}
+
+impl BitWriter {
+    pub fn push(&mut self, v: u64, n: u32) {
+        for i in 0..n {
+            if self.bits % 8 == 0 {
+                self.bytes.push(0);
+            }
+            let last = self.bytes.last_mut().expect("pushed");
+            *last |= (((v >> i) & 1) as u8) << (self.bits % 8);
+            self.bits += 1;
+        }
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
+/// Reads bit fields written by [`BitWriter`].
+pub struct BitReader<'a> {
+    bytes: &'a [u8],
+    bit: usize,
+}
+
+impl<'a> BitReader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        BitReader { bytes, bit: 0 }
+    }
+
+    pub fn take(&mut self, n: u32) -> u64 {
+        let mut v = 0;
+        for i in 0..n {
+            let b = (self.bytes[self.bit / 8] >> (self.bit % 8)) & 1;
+            v |= u64::from(b) << i;
+            self.bit += 1;
+        }
+        v
+    }
+}
+
+/// Bytes the server sends for `n` products in ring `ring`.
+pub fn product_message_bytes(ring: Ring, n: usize) -> usize {
+    let l = ring.bits as usize;
+    (n * l * (l + 1) / 2).div_ceil(8)
+}
+
+fn pad(b: Block) -> u64 {
+    b.0 as u64
+}
+
+fn low(x: u64, bits: u32) -> u64 {
+    if bits >= 64 { x } else { x & ((1u64 << bits) - 1) }
+}
+
+/// Client side of `n` products: returns its shares of `x_i · y_i`.
+pub async fn product_client(
+    ch: &mut Channel,
+    ot: &mut OtReceiver,
+    ring: Ring,
+    x: &[u64],
+) -> Result<Vec<u64>, NetError> {
+    let l = ring.bits as u32;
+    let bits: Vec<bool> = x.iter().flat_map(|&v| (0..l).map(move |j| (v >> j) & 1 == 1)).collect();
+    let pads = ot.random("multiplication correlations (OT)", &bits).await?;
+    let msg = ch.recv_exact("multiplication correlations", product_message_bytes(ring, x.len())).await?;
+    let mut r = BitReader::new(&msg);
+    Ok(x.iter()
+        .enumerate()
+        .map(|(i, _)| {
+            let mut u = 0u64;
+            for j in 0..l {
+                let k = i * l as usize + j as usize;
+                let d = r.take(l - j);
+                let t = low(pad(pads[k]).wrapping_add(if bits[k] { d } else { 0 }), l - j);
+                u = u.wrapping_add(t << j);
+            }
+            ring.reduce(u)
+        })
+        .collect())
+}
+
+/// Server side of `n` products: returns its shares of `x_i · y_i`.
+pub async fn product_server(ch: &mut Channel, ot: &mut OtSender, ring: Ring, y: &[u64]) -> Result<Vec<u64>, NetError> {
+    let l = ring.bits as u32;
+    let pads = ot.random("multiplication correlations (OT)", y.len() * l as usize).await?;
+    let mut w = BitWriter::default();
+    let shares = y
+        .iter()
+        .enumerate()
+        .map(|(i, &yv)| {
+            let mut v = 0u64;
+            for j in 0..l {
+                let [p0, p1] = pads[i * l as usize + j as usize];
+                let (p0, p1) = (pad(p0), pad(p1));
+                w.push(low(p0.wrapping_sub(p1).wrapping_add(yv), l - j), l - j);
+                v = v.wrapping_sub(low(p0, l - j) << j);
+            }
+            ring.reduce(v)
+        })
+        .collect();
+    ch.send("multiplication correlations", &w.finish()).await?;
+    Ok(shares)
+}
+
+/// One party's shares of Beaver square pairs `(a, a²)`.
+#[derive(Clone)]
+pub struct SquarePairs {
+    pub a: Vec<u64>,
+    pub sq: Vec<u64>,
+}
+
+impl std::fmt::Debug for SquarePairs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SquarePairs {{ n: {}, <redacted> }}", self.a.len())
+    }
+}
+
+fn random_ring<R: RngCore>(ring: Ring, n: usize, rng: &mut R) -> Vec<u64> {
+    (0..n).map(|_| ring.reduce(rng.next_u64())).collect()
+}
+
+/// Client side of `n` square pairs.
+pub async fn squares_client<R: RngCore + CryptoRng>(
+    ch: &mut Channel,
+    ot: &mut OtReceiver,
+    ring: Ring,
+    n: usize,
+    rng: &mut R,
+) -> Result<SquarePairs, NetError> {
+    let a = random_ring(ring, n, rng);
+    let u = product_client(ch, ot, ring, &a).await?;
+    let sq = a.iter().zip(&u).map(|(&a, &u)| ring.reduce(a.wrapping_mul(a).wrapping_add(u.wrapping_mul(2)))).collect();
+    Ok(SquarePairs { a, sq })
+}
+
+/// Server side of `n` square pairs.
+pub async fn squares_server<R: RngCore + CryptoRng>(
+    ch: &mut Channel,
+    ot: &mut OtSender,
+    ring: Ring,
+    n: usize,
+    rng: &mut R,
+) -> Result<SquarePairs, NetError> {
+    let a = random_ring(ring, n, rng);
+    let v = product_server(ch, ot, ring, &a).await?;
+    let sq = a.iter().zip(&v).map(|(&a, &v)| ring.reduce(a.wrapping_mul(a).wrapping_add(v.wrapping_mul(2)))).collect();
+    Ok(SquarePairs { a, sq })
+}
+
+/// One party's shares of Beaver triples `(a, b, ab)`.
+#[derive(Clone)]
+pub struct Triples {
+    pub a: Vec<u64>,
+    pub b: Vec<u64>,
+    pub ab: Vec<u64>,
+}
+
+impl std::fmt::Debug for Triples {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Triples {{ n: {}, <redacted> }}", self.a.len())
+    }
+}
+
+/// Client side of `n` triples (the client is the OT receiver of both products).
+pub async fn triples_client<R: RngCore + CryptoRng>(
+    ch: &mut Channel,
+    ot: &mut OtReceiver,
+    ring: Ring,
+    n: usize,
+    rng: &mut R,
+) -> Result<Triples, NetError> {
+    let (a, b) = (random_ring(ring, n, rng), random_ring(ring, n, rng));
+    let u1 = product_client(ch, ot, ring, &a).await?; // a_c · b_s
+    let u2 = product_client(ch, ot, ring, &b).await?; // b_c · a_s
+    let ab = (0..n).map(|i| ring.reduce(a[i].wrapping_mul(b[i]).wrapping_add(u1[i]).wrapping_add(u2[i]))).collect();
+    Ok(Triples { a, b, ab })
+}
+
+/// Server side of `n` triples.
+pub async fn triples_server<R: RngCore + CryptoRng>(
+    ch: &mut Channel,
+    ot: &mut OtSender,
+    ring: Ring,
+    n: usize,
+    rng: &mut R,
+) -> Result<Triples, NetError> {
+    let (a, b) = (random_ring(ring, n, rng), random_ring(ring, n, rng));
+    let v1 = product_server(ch, ot, ring, &b).await?;
+    let v2 = product_server(ch, ot, ring, &a).await?;
+    let ab = (0..n).map(|i| ring.reduce(a[i].wrapping_mul(b[i]).wrapping_add(v1[i]).wrapping_add(v2[i]))).collect();
+    Ok(Triples { a, b, ab })
+}
+
+/// A uniformly random ring element (for masks).
+pub fn random_element<R: RngCore>(ring: Ring, rng: &mut R) -> u64 {
+    ring.reduce(rng.random())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ot::tests::session_pair;
+    use rand::SeedableRng;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn products_squares_and_triples_reconstruct() {
+        let (mut c, mut s) = session_pair().await;
+        let (oc, os) = (c.channel().await.unwrap(), s.channel().await.unwrap());
+        let (mut cc, mut sc) = (c.channel().await.unwrap(), s.channel().await.unwrap());
+        let mut ot_r = OtReceiver::new(c.ot_connection(), oc);
+        let mut ot_s = OtSender::new(s.ot_connection(), os);
+        for bits in [61u8, 37, 2] {
+            let ring = Ring::new(bits);
+            let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(bits as u64);
+            let top = 1u64 << (bits - 1);
+            let mut x = vec![0, 1, ring.mask(), top, top - 1];
+            let mut y = vec![ring.mask(), top, 1, 0, top + 1];
+            x.extend((0..300).map(|_| random_element(ring, &mut rng)));
+            y.extend((0..300).map(|_| random_element(ring, &mut rng)));
+            let (xc, yc) = (x.clone(), y.clone());
+            let (u, v) = tokio::join!(
+                product_client(&mut cc, &mut ot_r, ring, &xc),
+                product_server(&mut sc, &mut ot_s, ring, &yc)
+            );
+            let (u, v) = (u.unwrap(), v.unwrap());
+            for i in 0..x.len() {
+                assert_eq!(ring.reduce(u[i].wrapping_add(v[i])), ring.reduce(x[i].wrapping_mul(y[i])), "product {i}");
+            }
+            let mut rc = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+            let mut rs = rand_chacha::ChaCha20Rng::seed_from_u64(2);
+            let (pc, ps) = tokio::join!(
+                squares_client(&mut cc, &mut ot_r, ring, 200, &mut rc),
+                squares_server(&mut sc, &mut ot_s, ring, 200, &mut rs)
+            );
+            let (pc, ps) = (pc.unwrap(), ps.unwrap());
+            let (tc, ts) = tokio::join!(
+                triples_client(&mut cc, &mut ot_r, ring, 200, &mut rc),
+                triples_server(&mut sc, &mut ot_s, ring, 200, &mut rs)
+            );
+            let (tc, ts) = (tc.unwrap(), ts.unwrap());
+            for i in 0..200 {
+                let a = pc.a[i].wrapping_add(ps.a[i]);
+                assert_eq!(ring.reduce(pc.sq[i].wrapping_add(ps.sq[i])), ring.reduce(a.wrapping_mul(a)), "square {i}");
+                let (a, b) = (tc.a[i].wrapping_add(ts.a[i]), tc.b[i].wrapping_add(ts.b[i]));
+                assert_eq!(ring.reduce(tc.ab[i].wrapping_add(ts.ab[i])), ring.reduce(a.wrapping_mul(b)), "triple {i}");
+            }
+        }
+    }
+}
