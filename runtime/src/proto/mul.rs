@@ -28,7 +28,7 @@ pub struct BitWriter {
 impl BitWriter {
     pub fn push(&mut self, v: u64, n: u32) {
         for i in 0..n {
-            if self.bits % 8 == 0 {
+            if self.bits.is_multiple_of(8) {
                 self.bytes.push(0);
             }
             let last = self.bytes.last_mut().expect("pushed");
