@@ -12,7 +12,7 @@ use rand_chacha::ChaCha12Rng;
 use super::EvalError;
 use super::{kernels, ring_ops};
 use crate::graph::Graph;
-use crate::op::{Const, Op, TruncMode, poly_scales};
+use crate::op::{Const, Op, TruncMode};
 use crate::ring::{Ring, circa_nonnegative, local_truncate};
 use crate::tensor::Tensor;
 use crate::types::ElemType;
@@ -40,40 +40,15 @@ pub struct FixedRun {
     pub truncation_wraps: usize,
 }
 
-fn window_sum(ring: Ring, x: &[u64], shape: &[usize], win: &crate::Window2d, max: bool) -> (Vec<usize>, Vec<u64>) {
-    let [n, c, h, w] = shape[..] else { unreachable!("verified: pool input is 4-D") };
-    let [oh, ow] = win.output_hw([h, w]).expect("verified: window fits");
-    let mut out = Vec::with_capacity(n * c * oh * ow);
-    for plane in x.chunks_exact(h * w) {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let (mut best, mut sum) = (None::<i64>, 0u64);
-                for ky in 0..win.kernel[0] {
-                    for kx in 0..win.kernel[1] {
-                        if let (Some(iy), Some(ix)) = (kernels::tap(win, 0, oy, ky, h), kernels::tap(win, 1, ox, kx, w))
-                        {
-                            let v = plane[iy * w + ix];
-                            sum = sum.wrapping_add(v);
-                            let sv = ring.to_signed(v);
-                            best = Some(best.map_or(sv, |b| b.max(sv)));
-                        }
-                    }
-                }
-                out.push(if max { ring.from_signed(best.unwrap_or(0)) } else { ring.reduce(sum) });
-            }
-        }
-    }
-    (vec![n, c, oh, ow], out)
-}
+/// Ring data with its shape.
+pub type RingTensor = (Vec<usize>, Vec<u64>);
 
-/// Runs a quantized graph on float `inputs` (encoded at each input's scale); `seed` drives the
-/// simulated share masks.
-pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, EvalError> {
+/// Checks float `inputs` against the graph (count, shapes, finite values, the compiled input
+/// bound) and encodes each at its input's scale: what the client feeds the runtime.
+pub fn encode_inputs(g: &Graph, inputs: &[Tensor]) -> Result<Vec<RingTensor>, EvalError> {
     let ring = Ring::new(g.ring_bits.ok_or(EvalError::NotFixed)?);
     super::check_inputs(g, inputs)?;
-    let mut rng = ChaCha12Rng::seed_from_u64(seed);
-    let mut run = FixedRun { outputs: Vec::new(), circa_faults: 0, circa_tests: 0, truncation_wraps: 0 };
-    let mut env: Vec<Option<Val>> = vec![None; g.values.len()];
+    let mut out = Vec::with_capacity(inputs.len());
     for (index, (&v, t)) in g.inputs.iter().zip(inputs).enumerate() {
         let value = &g.values[v];
         let ElemType::Fixed { frac_bits } = value.ty.elem else { return Err(EvalError::NotFixed) };
@@ -91,7 +66,30 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
                 value: x,
             })?);
         }
-        env[v.index()] = Some(Val::Ring(t.shape.clone(), data));
+        out.push((t.shape.clone(), data));
+    }
+    Ok(out)
+}
+
+/// Decodes a ring value at its fixed-point scale (unscaled for integer values).
+pub fn decode_value(g: &Graph, v: crate::ValueId, shape: &[usize], data: &[u64]) -> Tensor {
+    let ring = Ring::new(g.ring_bits.expect("quantized"));
+    let fb = match g.values[v].ty.elem {
+        ElemType::Fixed { frac_bits } => frac_bits,
+        _ => 0,
+    };
+    Tensor { shape: shape.to_vec(), data: data.iter().map(|&x| ring.decode(x, fb) as f32).collect() }
+}
+
+/// Runs a quantized graph on float `inputs` (encoded at each input's scale); `seed` drives the
+/// simulated share masks.
+pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, EvalError> {
+    let ring = Ring::new(g.ring_bits.ok_or(EvalError::NotFixed)?);
+    let mut rng = ChaCha12Rng::seed_from_u64(seed);
+    let mut run = FixedRun { outputs: Vec::new(), circa_faults: 0, circa_tests: 0, truncation_wraps: 0 };
+    let mut env: Vec<Option<Val>> = vec![None; g.values.len()];
+    for (&v, (shape, data)) in g.inputs.iter().zip(encode_inputs(g, inputs)?) {
+        env[v.index()] = Some(Val::Ring(shape, data));
     }
     let q = |c: Const| -> Result<&[i64], EvalError> {
         let k = &g.consts[c];
@@ -190,17 +188,7 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
                 map(&mut |v| ring.from_signed(ring.to_signed(v).clamp(lo, hi)))
             }
             Op::Poly { coeffs } => {
-                let (fc, _) = poly_scales(coeffs, s_in);
-                let deg = coeffs.len() - 1;
-                let qc: Vec<u64> = coeffs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &c)| {
-                        ring.from_signed(
-                            (c as f64 * (((deg - i) as u32 * s_in as u32 + fc) as f64).exp2()).round() as i64
-                        )
-                    })
-                    .collect();
+                let qc = ring_ops::poly_coeffs(ring, coeffs, s_in);
                 map(&mut |v| {
                     let (mut acc, mut pow) = (0u64, 1u64);
                     for &c in &qc {
@@ -211,11 +199,11 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
                 })
             }
             Op::MaxPool { window } => {
-                let (s, d) = window_sum(ring, x, &shape, window, true);
+                let (s, d) = ring_ops::window_sum(ring, x, &shape, window, true);
                 Val::Ring(s, d)
             }
             Op::SumPool { window } => {
-                let (s, d) = window_sum(ring, x, &shape, window, false);
+                let (s, d) = ring_ops::window_sum(ring, x, &shape, window, false);
                 Val::Ring(s, d)
             }
             Op::Truncate { bits, mode: TruncMode::Exact } => map(&mut |v| ring.truncate(v, *bits)),

@@ -69,3 +69,71 @@ pub fn conv2d(
     }
     (vec![n, m, oh, ow], out)
 }
+
+/// Max or sum of each pooling window (`[N, C, H, W]` input), ring semantics of the simulator.
+pub fn window_sum(ring: Ring, x: &[u64], shape: &[usize], win: &crate::Window2d, max: bool) -> (Vec<usize>, Vec<u64>) {
+    let [n, c, h, w] = shape[..] else { unreachable!("verified: pool input is 4-D") };
+    let [oh, ow] = win.output_hw([h, w]).expect("verified: window fits");
+    let mut out = Vec::with_capacity(n * c * oh * ow);
+    for plane in x.chunks_exact(h * w) {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (mut best, mut sum) = (None::<i64>, 0u64);
+                for ky in 0..win.kernel[0] {
+                    for kx in 0..win.kernel[1] {
+                        if let (Some(iy), Some(ix)) =
+                            (super::kernels::tap(win, 0, oy, ky, h), super::kernels::tap(win, 1, ox, kx, w))
+                        {
+                            let v = plane[iy * w + ix];
+                            sum = sum.wrapping_add(v);
+                            let sv = ring.to_signed(v);
+                            best = Some(best.map_or(sv, |b| b.max(sv)));
+                        }
+                    }
+                }
+                out.push(if max { ring.from_signed(best.unwrap_or(0)) } else { ring.reduce(sum) });
+            }
+        }
+    }
+    (vec![n, c, oh, ow], out)
+}
+
+/// Flat input indices of each output element's window taps (`[N, C, H, W]` input), in the
+/// order [`window_sum`] visits them.
+pub fn window_taps(shape: &[usize], win: &crate::Window2d) -> Vec<Vec<usize>> {
+    let [n, c, h, w] = shape[..] else { unreachable!("verified: pool input is 4-D") };
+    let [oh, ow] = win.output_hw([h, w]).expect("verified: window fits");
+    let mut out = Vec::with_capacity(n * c * oh * ow);
+    for plane in 0..n * c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut taps = Vec::with_capacity(win.kernel[0] * win.kernel[1]);
+                for ky in 0..win.kernel[0] {
+                    for kx in 0..win.kernel[1] {
+                        if let (Some(iy), Some(ix)) =
+                            (super::kernels::tap(win, 0, oy, ky, h), super::kernels::tap(win, 1, ox, kx, w))
+                        {
+                            taps.push(plane * h * w + iy * w + ix);
+                        }
+                    }
+                }
+                out.push(taps);
+            }
+        }
+    }
+    out
+}
+
+/// The ring coefficients of `poly` (ascending) for an operand at scale `s_in`: coefficient `i`
+/// at scale `(deg − i)·s_in + f_c` so every term lands on the output scale.
+pub fn poly_coeffs(ring: Ring, coeffs: &[f32], s_in: u8) -> Vec<u64> {
+    let (fc, _) = crate::op::poly_scales(coeffs, s_in);
+    let deg = coeffs.len() - 1;
+    coeffs
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            ring.from_signed((c as f64 * (((deg - i) as u32 * s_in as u32 + fc) as f64).exp2()).round() as i64)
+        })
+        .collect()
+}

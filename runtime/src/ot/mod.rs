@@ -10,7 +10,10 @@
 //!
 //! `cryprot-ot` needs batches that are multiples of 128; we pad and drop the excess. Before each
 //! batch the receiver sends a one-byte go-ahead on the pair's channel, so a batch never starts
-//! before the peer has finished the previous one (DESIGN.md's crate notes: otherwise it can stall).
+//! before the peer has finished the previous one (DESIGN.md's crate notes: otherwise it can stall),
+//! and after it a one-byte done, so the sender never moves on to send bulk data on another stream
+//! while the receiver still waits for OT bytes: QUIC's connection-wide flow-control window would
+//! fill with data the receiver is not reading yet, and both would wait forever.
 //! Every batch runs under the session's receive timeout and is metered ([`crate::net::meter`]).
 
 use std::time::Duration;
@@ -74,6 +77,7 @@ impl OtSender {
         let meter = self.sync.meter().clone();
         let d = to_c(delta);
         let out = timed(step, timeout, metered(&meter, self.ot.correlated_send(padded(count), |_| d))).await?;
+        self.sync.recv_exact(step, 1).await?;
         Ok(out.into_iter().take(count).map(from_c).collect())
     }
 
@@ -82,6 +86,7 @@ impl OtSender {
         let timeout = self.go_ahead(step).await?;
         let meter = self.sync.meter().clone();
         let out = timed(step, timeout, metered(&meter, self.ot.send(padded(count)))).await?;
+        self.sync.recv_exact(step, 1).await?;
         Ok(out.into_iter().take(count).map(|[a, b]| [from_c(a), from_c(b)]).collect())
     }
 }
@@ -112,6 +117,7 @@ impl OtReceiver {
         let meter = self.sync.meter().clone();
         let choices = Self::choices(bits);
         let out = timed(step, DEFAULT_OT_TIMEOUT, metered(&meter, self.ot.correlated_receive(&choices))).await?;
+        self.sync.send(step, &[1]).await?;
         Ok(out.into_iter().take(bits.len()).map(from_c).collect())
     }
 
@@ -121,6 +127,7 @@ impl OtReceiver {
         let meter = self.sync.meter().clone();
         let choices = Self::choices(bits);
         let out = timed(step, DEFAULT_OT_TIMEOUT, metered(&meter, self.ot.receive(&choices))).await?;
+        self.sync.send(step, &[1]).await?;
         Ok(out.into_iter().take(bits.len()).map(from_c).collect())
     }
 }

@@ -1,0 +1,266 @@
+//! The client's executor: holds the input, evaluates the garbled circuits, learns the output.
+
+use rand::{CryptoRng, RngCore};
+use veil_ir::eval::{decode_value, encode_inputs, kernels, ring_ops};
+use veil_ir::plan::Hash;
+use veil_ir::ring::Ring;
+use veil_ir::{ElemType, Graph, Op, Tensor};
+
+use super::local::{Role, apply};
+use super::steps::{Kind, lower};
+use super::{ExecError, Measures, Stats, exchange_counts, hello, linear, measured, stats};
+use crate::net::quic::Session;
+use crate::ot::OtReceiver;
+use crate::proto::gc::{self, EvaluatorState, GcSpec};
+use crate::proto::mul::{self, SquarePairs};
+
+/// What the client learns.
+#[derive(Debug)]
+pub struct ClientResult {
+    pub outputs: Vec<Tensor>,
+    pub stats: Stats,
+}
+
+enum Offline {
+    None,
+    Gc(Vec<EvaluatorState>),
+    Poly { pairs: SquarePairs, e_c: Vec<u64>, r: Vec<u64> },
+}
+
+fn random(ring: Ring, n: usize, rng: &mut impl RngCore) -> Vec<u64> {
+    (0..n).map(|_| ring.reduce(rng.next_u64())).collect()
+}
+
+const RELU_GROUPS: [bool; 3] = [true, false, false];
+
+fn maxpool_groups(k: usize) -> Vec<bool> {
+    let mut v = vec![true; k];
+    v.extend(vec![false; k + 1]);
+    v
+}
+
+/// Runs the plan `g` (hash `hash`) as the client on `inputs`.
+pub async fn run<R: RngCore + CryptoRng>(
+    session: &mut Session,
+    g: &Graph,
+    hash: &Hash,
+    inputs: &[Tensor],
+    rng: &mut R,
+) -> Result<ClientResult, ExecError> {
+    let encoded = encode_inputs(g, inputs)?;
+    let steps = lower(g)?;
+    let ring = Ring::new(g.ring_bits.expect("quantized"));
+    let mut ch = session.channel().await?;
+    ch.send("handshake", &hello(hash)).await?;
+    let reply = ch.recv("handshake", 4096).await?;
+    if reply.first() != Some(&0) {
+        return Err(ExecError::Handshake(format!(
+            "the server refused the session: {}",
+            String::from_utf8_lossy(reply.get(1..).unwrap_or_default())
+        )));
+    }
+    let ot_ch = session.channel().await?;
+    let mut ot = OtReceiver::new(session.ot_connection(), ot_ch);
+    let meter = session.meter().clone();
+    let mut measures: Measures = vec![Default::default(); steps.len()];
+    let mut share: Vec<Option<Vec<u64>>> = vec![None; g.values.len()];
+    let mut state: Vec<Offline> = Vec::with_capacity(steps.len());
+    let len = |v: veil_ir::ValueId| g.values[v].ty.shape.iter().product::<usize>();
+
+    // Offline.
+    for (i, step) in steps.iter().enumerate() {
+        let node = &g.nodes[step.node];
+        let slot = &mut measures[i][0];
+        let st = match &step.kind {
+            Kind::Share { value } => {
+                share[value.index()] = Some(random(ring, len(*value), rng));
+                Offline::None
+            }
+            Kind::Linear => {
+                let layer = linear::Layer::of(g, node)?;
+                let c = share[node.inputs[0].index()].as_ref().expect("shared input");
+                let out = measured(&meter, slot, linear::client_offline(&mut ch, &layer, c, rng)).await?;
+                share[node.output.index()] = Some(out);
+                Offline::None
+            }
+            Kind::Relu { input, circuit, .. } => {
+                let c = share[input.index()].as_ref().expect("shared input");
+                let r = random(ring, c.len(), rng);
+                let ins: Vec<Vec<u64>> = c.iter().zip(&r).map(|(&y, &m)| vec![y, m]).collect();
+                let spec = GcSpec { circuit, server_groups: &RELU_GROUPS };
+                let st = measured(&meter, slot, gc::evaluate_offline(&mut ch, &mut ot, spec, &ins)).await?;
+                share[node.output.index()] = Some(r);
+                Offline::Gc(vec![st])
+            }
+            Kind::MaxPool { input, windows, circuits, .. } => {
+                let c = share[input.index()].as_ref().expect("shared input");
+                let r = random(ring, windows.len(), rng);
+                let mut sts = Vec::new();
+                for (k, circuit) in circuits {
+                    let groups = maxpool_groups(*k);
+                    let spec = GcSpec { circuit, server_groups: &groups };
+                    let ins: Vec<Vec<u64>> = windows
+                        .iter()
+                        .zip(&r)
+                        .filter(|(w, _)| w.len() == *k)
+                        .map(|(w, &m)| w.iter().map(|&t| c[t]).chain([m]).collect())
+                        .collect();
+                    sts.push(measured(&meter, slot, gc::evaluate_offline(&mut ch, &mut ot, spec, &ins)).await?);
+                }
+                share[node.output.index()] = Some(r);
+                Offline::Gc(sts)
+            }
+            Kind::Poly => {
+                let c = share[node.inputs[0].index()].as_ref().expect("shared input");
+                let pairs = measured(&meter, slot, mul::squares_client(&mut ch, &mut ot, ring, c.len(), rng)).await?;
+                let e_c: Vec<u64> = c.iter().zip(&pairs.a).map(|(&c, &a)| ring.reduce(c.wrapping_sub(a))).collect();
+                measured(&meter, slot, ch.send_u64s("polynomial activation: masked share", &e_c)).await?;
+                let r = random(ring, c.len(), rng);
+                share[node.output.index()] = Some(r.clone());
+                Offline::Poly { pairs, e_c, r }
+            }
+            Kind::Local => {
+                let args: Vec<&[u64]> =
+                    node.inputs.iter().map(|v| share[v.index()].as_deref().expect("shared input")).collect();
+                let out = apply(g, ring, node, &args, Role::Client);
+                share[node.output.index()] = Some(out);
+                Offline::None
+            }
+            Kind::Reveal | Kind::Client => Offline::None,
+        };
+        state.push(st);
+    }
+
+    // Online.
+    let mut plain: Vec<Option<Vec<u64>>> = vec![None; g.values.len()];
+    let mut floats: Vec<Option<Tensor>> = vec![None; g.values.len()];
+    for (&v, (_, data)) in g.inputs.iter().zip(encoded) {
+        plain[v.index()] = Some(data);
+    }
+    let mut gate_offset = 0u64;
+    for (i, (step, st)) in steps.iter().zip(state).enumerate() {
+        let node = &g.nodes[step.node];
+        let slot = &mut measures[i][1];
+        match (&step.kind, st) {
+            (Kind::Share { value }, _) => {
+                let x = plain[value.index()].as_ref().expect("client value");
+                let r = share[value.index()].as_ref().expect("mask");
+                let d: Vec<u64> = x.iter().zip(r).map(|(&x, &r)| ring.reduce(x.wrapping_sub(r))).collect();
+                measured(&meter, slot, ch.send_u64s("sharing the input", &d)).await?;
+            }
+            (Kind::Relu { circuit, .. }, Offline::Gc(mut sts)) => {
+                let spec = GcSpec { circuit, server_groups: &RELU_GROUPS };
+                let st = sts.pop().expect("one batch");
+                measured(&meter, slot, gc::evaluate_online(&mut ch, spec, st, gate_offset)).await?;
+            }
+            (Kind::MaxPool { circuits, windows, .. }, Offline::Gc(sts)) => {
+                let mut off = gate_offset;
+                for ((k, circuit), st) in circuits.iter().zip(sts) {
+                    let groups = maxpool_groups(*k);
+                    let spec = GcSpec { circuit, server_groups: &groups };
+                    measured(&meter, slot, gc::evaluate_online(&mut ch, spec, st, off)).await?;
+                    off += (windows.iter().filter(|w| w.len() == *k).count() * circuit.and_count()) as u64;
+                }
+            }
+            (Kind::Poly, Offline::Poly { pairs, e_c, r }) => {
+                let Op::Poly { coeffs } = &node.op else { unreachable!("poly step") };
+                let s_in = frac(g, node.inputs[0]);
+                let q = padded_coeffs(ring, coeffs, s_in);
+                let c = share[node.inputs[0].index()].as_ref().expect("shared input");
+                let e_s = measured(&meter, slot, ch.recv_u64s("polynomial activation: masked share", c.len())).await?;
+                let out: Vec<u64> = (0..c.len())
+                    .map(|j| {
+                        let e = e_c[j].wrapping_add(e_s[j]);
+                        let sq = e
+                            .wrapping_mul(e)
+                            .wrapping_add(e.wrapping_mul(pairs.a[j]).wrapping_mul(2))
+                            .wrapping_add(pairs.sq[j]);
+                        let z = q[0].wrapping_add(q[1].wrapping_mul(c[j])).wrapping_add(q[2].wrapping_mul(sq));
+                        ring.reduce(z.wrapping_sub(r[j]))
+                    })
+                    .collect();
+                measured(&meter, slot, ch.send_u64s("polynomial activation: re-sharing", &out)).await?;
+            }
+            (Kind::Reveal, _) => {
+                let v = node.inputs[0];
+                let c = share[v.index()].as_ref().expect("shared value");
+                let s = measured(&meter, slot, ch.recv_u64s("revealing the output", c.len())).await?;
+                plain[node.output.index()] =
+                    Some(c.iter().zip(&s).map(|(&a, &b)| ring.reduce(a.wrapping_add(b))).collect());
+            }
+            (Kind::Client, _) => client_op(g, ring, node, &mut plain, &mut floats),
+            _ => {}
+        }
+        gate_offset += gc_ands(g, &step.kind);
+    }
+    let peer = exchange_counts(&mut ch, &measures, true).await?;
+    let outputs = g
+        .outputs
+        .iter()
+        .map(|&v| match (&floats[v.index()], &plain[v.index()]) {
+            (Some(t), _) => t.clone(),
+            (None, Some(d)) => decode_value(g, v, &g.values[v].ty.shape, d),
+            (None, None) => unreachable!("outputs are client values"),
+        })
+        .collect();
+    Ok(ClientResult { outputs, stats: stats(g, &steps, &measures, &peer, true) })
+}
+
+/// AND gates a step's circuits use (the gate-tweak range it consumes).
+pub(crate) fn gc_ands(g: &Graph, kind: &Kind) -> u64 {
+    match kind {
+        Kind::Relu { input, circuit, .. } => {
+            (g.values[*input].ty.shape.iter().product::<usize>() * circuit.and_count()) as u64
+        }
+        Kind::MaxPool { windows, circuits, .. } => circuits
+            .iter()
+            .map(|(k, c)| (windows.iter().filter(|w| w.len() == *k).count() * c.and_count()) as u64)
+            .sum(),
+        _ => 0,
+    }
+}
+
+pub(crate) fn frac(g: &Graph, v: veil_ir::ValueId) -> u8 {
+    match g.values[v].ty.elem {
+        ElemType::Fixed { frac_bits } => frac_bits,
+        _ => 0,
+    }
+}
+
+/// `[c0, c1, c2]` quantized as the simulator does, zero-extended to degree 2.
+pub(crate) fn padded_coeffs(ring: Ring, coeffs: &[f32], s_in: u8) -> [u64; 3] {
+    let q = ring_ops::poly_coeffs(ring, coeffs, s_in);
+    std::array::from_fn(|i| q.get(i).copied().unwrap_or(0))
+}
+
+/// A client-domain op on plaintext values (post-processing after `reveal`, or movement of the
+/// client's input before sharing).
+fn client_op(
+    g: &Graph,
+    ring: Ring,
+    node: &veil_ir::Node,
+    plain: &mut [Option<Vec<u64>>],
+    floats: &mut [Option<Tensor>],
+) {
+    let v = node.inputs[0];
+    let decoded = || -> Tensor {
+        floats[v.index()].clone().unwrap_or_else(|| {
+            decode_value(g, v, &g.values[v].ty.shape, plain[v.index()].as_ref().expect("client value"))
+        })
+    };
+    let out = match &node.op {
+        Op::Softmax { axis, coerce_2d } => kernels::softmax(&decoded(), *axis, *coerce_2d, false),
+        Op::LogSoftmax { axis, coerce_2d } => kernels::softmax(&decoded(), *axis, *coerce_2d, true),
+        Op::ArgMax { axis, keepdims, select_last_index } => {
+            kernels::argmax(&decoded(), *axis, *keepdims, *select_last_index)
+        }
+        _ => {
+            let args: Vec<&[u64]> =
+                node.inputs.iter().map(|v| plain[v.index()].as_deref().expect("client value")).collect();
+            let d = apply(g, ring, node, &args, Role::Plain);
+            plain[node.output.index()] = Some(d);
+            return;
+        }
+    };
+    floats[node.output.index()] = Some(out);
+}

@@ -1,0 +1,162 @@
+//! Plan executors: each party walks the same [`steps::lower`]ed plan, first offline (HE for
+//! linear layers, garbling and OT, Beaver pairs: nothing depends on the input), then online.
+//!
+//! Invariant: the client's share of every shared value is known at the end of the offline
+//! phase (a fresh mask, `W·c − m` from HE, a circuit's output mask, a sum or movement of such),
+//! so online linear layers are local and only non-linear layers talk.
+//!
+//! Stats: each party meters what it sends per step and phase; at the end the parties exchange
+//! their per-step sent counts, so both report every direction from the sender's count (the
+//! number the compiler predicts). Rounds are the party's own flights.
+
+pub mod client;
+pub mod linear;
+pub mod local;
+pub mod server;
+pub mod steps;
+
+use std::time::Duration;
+
+use serde::Serialize;
+use veil_ir::plan::{FORMAT_VERSION, Hash};
+
+use crate::net::{Channel, NetError, Traffic};
+
+/// First bytes of a session.
+pub const SESSION_MAGIC: [u8; 8] = *b"VEILSESS";
+
+/// Why a session failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("{0}")]
+    Net(#[from] NetError),
+    #[error("{0}")]
+    Layer(#[from] linear::LayerError),
+    #[error("the plan cannot run: {0}")]
+    Unsupported(#[from] steps::Unsupported),
+    #[error("handshake: {0}")]
+    Handshake(String),
+    #[error("input: {0}")]
+    Input(#[from] veil_ir::eval::EvalError),
+}
+
+/// Cost of one phase, as the stats JSON reports it.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Phase {
+    pub seconds: f64,
+    pub bytes_client_to_server: u64,
+    pub bytes_server_to_client: u64,
+    pub rounds: u64,
+}
+
+impl std::ops::AddAssign for Phase {
+    fn add_assign(&mut self, o: Phase) {
+        self.seconds += o.seconds;
+        self.bytes_client_to_server += o.bytes_client_to_server;
+        self.bytes_server_to_client += o.bytes_server_to_client;
+        self.rounds += o.rounds;
+    }
+}
+
+/// One step's costs.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerStats {
+    pub name: String,
+    pub op: String,
+    pub protocol: String,
+    pub offline: Phase,
+    pub online: Phase,
+}
+
+/// A session's costs (`--stats` JSON).
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub offline: Phase,
+    pub online: Phase,
+    pub layers: Vec<LayerStats>,
+}
+
+/// One party's raw measurements of one step and phase.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Measure {
+    pub traffic: Traffic,
+    pub time: Duration,
+}
+
+/// Per-step measurements of one party: `[step][phase]`.
+pub(crate) type Measures = Vec<[Measure; 2]>;
+
+/// Builds the stats from both parties' measurements (sent bytes from each sender).
+pub(crate) fn stats(
+    g: &veil_ir::Graph,
+    steps: &[steps::Step],
+    own: &Measures,
+    peer_sent: &[[u64; 2]],
+    client: bool,
+) -> Stats {
+    let mut s = Stats { offline: Phase::default(), online: Phase::default(), layers: Vec::new() };
+    for (i, step) in steps.iter().enumerate() {
+        let node = &g.nodes[step.node];
+        let phase = |p: usize| {
+            let m = own[i][p];
+            let (mine, theirs) = (m.traffic.bytes_sent, peer_sent[i][p]);
+            let (c2s, s2c) = if client { (mine, theirs) } else { (theirs, mine) };
+            Phase {
+                seconds: m.time.as_secs_f64(),
+                bytes_client_to_server: c2s,
+                bytes_server_to_client: s2c,
+                rounds: m.traffic.rounds,
+            }
+        };
+        let (off, on) = (phase(0), phase(1));
+        s.offline += off;
+        s.online += on;
+        s.layers.push(LayerStats {
+            name: node.name.clone(),
+            op: node.op.mnemonic().to_string(),
+            protocol: step.protocol().to_string(),
+            offline: off,
+            online: on,
+        });
+    }
+    s
+}
+
+/// Exchanges the per-step sent byte counts (after the online phase; not itself counted).
+pub(crate) async fn exchange_counts(ch: &mut Channel, own: &Measures, client: bool) -> Result<Vec<[u64; 2]>, NetError> {
+    let mine: Vec<u64> = own.iter().flat_map(|m| [m[0].traffic.bytes_sent, m[1].traffic.bytes_sent]).collect();
+    let step = "exchanging the traffic counts";
+    let theirs = if client {
+        ch.send_u64s(step, &mine).await?;
+        ch.recv_u64s(step, mine.len()).await?
+    } else {
+        let t = ch.recv_u64s(step, mine.len()).await?;
+        ch.send_u64s(step, &mine).await?;
+        t
+    };
+    Ok(theirs.chunks_exact(2).map(|c| [c[0], c[1]]).collect())
+}
+
+/// The client's hello: magic, format version, plan hash.
+pub(crate) fn hello(hash: &Hash) -> Vec<u8> {
+    let mut v = SESSION_MAGIC.to_vec();
+    v.extend(FORMAT_VERSION.to_le_bytes());
+    v.extend(hash);
+    v
+}
+
+/// Runs `f` and records its time and traffic delta into `slot`.
+pub(crate) async fn measured<T, E>(
+    meter: &crate::net::Meter,
+    slot: &mut Measure,
+    f: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let (t0, m0) = (std::time::Instant::now(), meter.snapshot());
+    let out = f.await?;
+    slot.time += t0.elapsed();
+    let d = meter.snapshot() - m0;
+    slot.traffic.bytes_sent += d.bytes_sent;
+    slot.traffic.bytes_received += d.bytes_received;
+    slot.traffic.rounds += d.rounds;
+    Ok(out)
+}

@@ -1,0 +1,191 @@
+//! The server's executor: holds the weights, garbles, never sees the input or the output.
+
+use rand::{CryptoRng, RngCore};
+use veil_ir::plan::{FORMAT_VERSION, Hash, hex};
+use veil_ir::ring::Ring;
+use veil_ir::{Graph, Op};
+
+use super::client::{frac, gc_ands, padded_coeffs};
+use super::local::{Role, apply};
+use super::steps::{Kind, lower};
+use super::{ExecError, Measures, SESSION_MAGIC, Stats, exchange_counts, linear, measured, stats};
+use crate::net::quic::Session;
+use crate::ot::OtSender;
+use crate::proto::gc::{self, GarblerState, GcSpec};
+use crate::proto::mul::{self, SquarePairs};
+
+enum Offline {
+    None,
+    Masks(Vec<u64>),
+    Gc(Vec<GarblerState>),
+    Poly { pairs: SquarePairs, e_c: Vec<u64> },
+}
+
+const RELU_GROUPS: [bool; 3] = [true, false, false];
+
+fn maxpool_groups(k: usize) -> Vec<bool> {
+    let mut v = vec![true; k];
+    v.extend(vec![false; k + 1]);
+    v
+}
+
+/// Checks the client's hello against our plan; answers either way.
+async fn handshake(ch: &mut crate::net::Channel, hash: &Hash) -> Result<(), ExecError> {
+    let hello = ch.recv("handshake", 64).await?;
+    let problem = if hello.len() != 42 || hello[..8] != SESSION_MAGIC {
+        Some("not a Veil client (bad hello)".to_string())
+    } else if u16::from_le_bytes([hello[8], hello[9]]) != FORMAT_VERSION {
+        Some(format!(
+            "the client speaks format version {}, the server {FORMAT_VERSION}",
+            u16::from_le_bytes([hello[8], hello[9]])
+        ))
+    } else if hello[10..] != hash[..] {
+        let theirs: Hash = hello[10..].try_into().expect("32 bytes");
+        Some(format!("different plans: the client has {}, the server {}", hex(&theirs), hex(hash)))
+    } else {
+        None
+    };
+    match problem {
+        None => {
+            ch.send("handshake", &[0]).await?;
+            Ok(())
+        }
+        Some(p) => {
+            let mut reply = vec![1u8];
+            reply.extend(p.as_bytes());
+            ch.send("handshake", &reply).await?;
+            Err(ExecError::Handshake(p))
+        }
+    }
+}
+
+/// Serves one session of plan `g` (hash `hash`, weights attached).
+pub async fn run<R: RngCore + CryptoRng>(
+    session: &mut Session,
+    g: &Graph,
+    hash: &Hash,
+    rng: &mut R,
+) -> Result<Stats, ExecError> {
+    let steps = lower(g)?;
+    let ring = Ring::new(g.ring_bits.expect("quantized"));
+    let mut ch = session.channel().await?;
+    handshake(&mut ch, hash).await?;
+    let ot_ch = session.channel().await?;
+    let mut ot = OtSender::new(session.ot_connection(), ot_ch);
+    let meter = session.meter().clone();
+    let mut measures: Measures = vec![Default::default(); steps.len()];
+    let mut state: Vec<Offline> = Vec::with_capacity(steps.len());
+    let len = |v: veil_ir::ValueId| g.values[v].ty.shape.iter().product::<usize>();
+
+    // Offline.
+    let mut gate_offset = 0u64;
+    for (i, step) in steps.iter().enumerate() {
+        let node = &g.nodes[step.node];
+        let slot = &mut measures[i][0];
+        let st = match &step.kind {
+            Kind::Linear => {
+                let layer = linear::Layer::of(g, node)?;
+                Offline::Masks(measured(&meter, slot, linear::server_offline(&mut ch, g, node, &layer, rng)).await?)
+            }
+            Kind::Relu { input, circuit, .. } => {
+                let spec = GcSpec { circuit, server_groups: &RELU_GROUPS };
+                let n = len(*input);
+                Offline::Gc(vec![
+                    measured(&meter, slot, gc::garble_offline(&mut ch, &mut ot, spec, n, gate_offset, rng)).await?,
+                ])
+            }
+            Kind::MaxPool { windows, circuits, .. } => {
+                let mut sts = Vec::new();
+                let mut off = gate_offset;
+                for (k, circuit) in circuits {
+                    let groups = maxpool_groups(*k);
+                    let spec = GcSpec { circuit, server_groups: &groups };
+                    let n = windows.iter().filter(|w| w.len() == *k).count();
+                    sts.push(measured(&meter, slot, gc::garble_offline(&mut ch, &mut ot, spec, n, off, rng)).await?);
+                    off += (n * circuit.and_count()) as u64;
+                }
+                Offline::Gc(sts)
+            }
+            Kind::Poly => {
+                let n = len(node.inputs[0]);
+                let pairs = measured(&meter, slot, mul::squares_server(&mut ch, &mut ot, ring, n, rng)).await?;
+                let e_c = measured(&meter, slot, ch.recv_u64s("polynomial activation: masked share", n)).await?;
+                Offline::Poly { pairs, e_c }
+            }
+            _ => Offline::None,
+        };
+        gate_offset += gc_ands(g, &step.kind);
+        state.push(st);
+    }
+
+    // Online.
+    let mut share: Vec<Option<Vec<u64>>> = vec![None; g.values.len()];
+    for (i, (step, st)) in steps.iter().zip(state).enumerate() {
+        let node = &g.nodes[step.node];
+        let slot = &mut measures[i][1];
+        let input = |share: &[Option<Vec<u64>>], v: veil_ir::ValueId| share[v.index()].clone().expect("shared input");
+        match (&step.kind, st) {
+            (Kind::Share { value }, _) => {
+                let d = measured(&meter, slot, ch.recv_u64s("sharing the input", len(*value))).await?;
+                share[value.index()] = Some(d);
+            }
+            (Kind::Linear, Offline::Masks(m)) => {
+                let s = input(&share, node.inputs[0]);
+                share[node.output.index()] = Some(linear::server_online(g, ring, node, &s, &m));
+            }
+            (Kind::Relu { input: v, circuit, .. }, Offline::Gc(mut sts)) => {
+                let spec = GcSpec { circuit, server_groups: &RELU_GROUPS };
+                let s = input(&share, *v);
+                let ins: Vec<Vec<u64>> = s.iter().map(|&x| vec![x]).collect();
+                let st = sts.pop().expect("one batch");
+                share[node.output.index()] =
+                    Some(measured(&meter, slot, gc::garble_online(&mut ch, spec, st, &ins)).await?);
+            }
+            (Kind::MaxPool { input: v, windows, circuits, .. }, Offline::Gc(sts)) => {
+                let s = input(&share, *v);
+                let mut out = vec![0u64; windows.len()];
+                for ((k, circuit), st) in circuits.iter().zip(sts) {
+                    let groups = maxpool_groups(*k);
+                    let spec = GcSpec { circuit, server_groups: &groups };
+                    let idx: Vec<usize> = (0..windows.len()).filter(|&w| windows[w].len() == *k).collect();
+                    let ins: Vec<Vec<u64>> = idx.iter().map(|&w| windows[w].iter().map(|&t| s[t]).collect()).collect();
+                    let o = measured(&meter, slot, gc::garble_online(&mut ch, spec, st, &ins)).await?;
+                    for (&w, v) in idx.iter().zip(o) {
+                        out[w] = v;
+                    }
+                }
+                share[node.output.index()] = Some(out);
+            }
+            (Kind::Poly, Offline::Poly { pairs, e_c }) => {
+                let Op::Poly { coeffs } = &node.op else { unreachable!("poly step") };
+                let q = padded_coeffs(ring, coeffs, frac(g, node.inputs[0]));
+                let s = input(&share, node.inputs[0]);
+                let e_s: Vec<u64> = s.iter().zip(&pairs.a).map(|(&x, &a)| ring.reduce(x.wrapping_sub(a))).collect();
+                measured(&meter, slot, ch.send_u64s("polynomial activation: masked share", &e_s)).await?;
+                let from_client =
+                    measured(&meter, slot, ch.recv_u64s("polynomial activation: re-sharing", s.len())).await?;
+                let out = (0..s.len())
+                    .map(|j| {
+                        let e = e_c[j].wrapping_add(e_s[j]);
+                        let sq = e.wrapping_mul(pairs.a[j]).wrapping_mul(2).wrapping_add(pairs.sq[j]);
+                        let z = q[1].wrapping_mul(s[j]).wrapping_add(q[2].wrapping_mul(sq));
+                        ring.reduce(z.wrapping_add(from_client[j]))
+                    })
+                    .collect();
+                share[node.output.index()] = Some(out);
+            }
+            (Kind::Local, _) => {
+                let args: Vec<Vec<u64>> = node.inputs.iter().map(|&v| input(&share, v)).collect();
+                let refs: Vec<&[u64]> = args.iter().map(Vec::as_slice).collect();
+                share[node.output.index()] = Some(apply(g, ring, node, &refs, Role::Server));
+            }
+            (Kind::Reveal, _) => {
+                let s = input(&share, node.inputs[0]);
+                measured(&meter, slot, ch.send_u64s("revealing the output", &s)).await?;
+            }
+            _ => {}
+        }
+    }
+    let peer = exchange_counts(&mut ch, &measures, false).await?;
+    Ok(stats(g, &steps, &measures, &peer, false))
+}

@@ -1,0 +1,143 @@
+//! The plan as a list of protocol steps, computed identically by both parties from the public
+//! plan: which nodes run where, and which exact truncation is fused into which circuit.
+
+use veil_ir::circuit::{Circuit, max_trunc_mask, relu_trunc_mask};
+use veil_ir::eval::ring_ops::window_taps;
+use veil_ir::{Domain, Graph, NodeId, Op, TruncMode, ValueId};
+
+/// How one step runs.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    /// A client-domain value enters sharing: the client's share is a fresh mask, and online
+    /// the client sends `x − r`.
+    Share { value: ValueId },
+    /// Dense / Conv2d with server weights: HE offline, local online.
+    Linear,
+    /// Exact ReLU with the preceding exact truncation fused (`shift` bits).
+    Relu { input: ValueId, shift: u8, circuit: Circuit },
+    /// MaxPool over shared windows with the preceding exact truncation fused; one circuit per
+    /// window size (border windows are smaller).
+    MaxPool { input: ValueId, shift: u8, windows: Vec<Vec<usize>>, circuits: Vec<(usize, Circuit)> },
+    /// `a·y² + b·y + c` with a Beaver square pair.
+    Poly,
+    /// Each party transforms its own share (data movement, sums, local truncation, shifts).
+    Local,
+    /// The server sends its share; the client reconstructs.
+    Reveal,
+    /// A client-domain op the client computes alone.
+    Client,
+}
+
+/// One protocol step: its main node and how it runs.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub node: NodeId,
+    pub kind: Kind,
+}
+
+impl Step {
+    /// The protocol name the stats and the summary print.
+    pub fn protocol(&self) -> &'static str {
+        match self.kind {
+            Kind::Share { .. } => "share",
+            Kind::Linear => "HE",
+            Kind::Relu { .. } | Kind::MaxPool { .. } => "GC",
+            Kind::Poly => "SS (Beaver)",
+            Kind::Local => "local",
+            Kind::Reveal => "reveal",
+            Kind::Client => "client",
+        }
+    }
+}
+
+/// The plan uses something the runtime cannot run yet.
+#[derive(Debug, thiserror::Error)]
+#[error("node {node:?} ({op}): {reason}")]
+pub struct Unsupported {
+    pub node: String,
+    pub op: &'static str,
+    pub reason: String,
+}
+
+fn fused(g: &Graph, v: ValueId) -> (ValueId, u8) {
+    match g.producer(v).map(|n| &n.op) {
+        Some(Op::Truncate { bits, mode: TruncMode::Exact }) => (g.producer(v).expect("checked").inputs[0], *bits),
+        _ => (v, 0),
+    }
+}
+
+/// Lowers a quantized plan graph into steps, refusing what the runtime does not support.
+pub fn lower(g: &Graph) -> Result<Vec<Step>, Unsupported> {
+    let ell = g.ring_bits.expect("decode_plan checks the ring") as u32;
+    let mut steps = Vec::new();
+    let mut shared_inputs: Vec<ValueId> = Vec::new();
+    for (id, node) in g.live_nodes() {
+        let out = &g.values[node.output];
+        let bad = |reason: &str| Unsupported { node: node.name.clone(), op: node.op.mnemonic(), reason: reason.into() };
+        if out.domain == Domain::Client || out.domain == Domain::Public {
+            if matches!(node.op, Op::Reveal) {
+                steps.push(Step { node: id, kind: Kind::Reveal });
+            } else {
+                steps.push(Step { node: id, kind: Kind::Client });
+            }
+            continue;
+        }
+        for &v in &node.inputs {
+            if g.values[v].domain == Domain::Client && !shared_inputs.contains(&v) {
+                shared_inputs.push(v);
+                steps.push(Step { node: id, kind: Kind::Share { value: v } });
+            }
+        }
+        let kind = match &node.op {
+            Op::Dense { .. } | Op::Conv2d { .. } => Kind::Linear,
+            Op::Truncate { mode: TruncMode::Exact, .. } => {
+                let users = g.users(node.output);
+                let into_gc = users.len() == 1
+                    && !g.outputs.contains(&node.output)
+                    && matches!(g.nodes[users[0]].op, Op::Relu | Op::MaxPool { .. });
+                if !into_gc {
+                    return Err(bad("an exact truncation must feed one ReLU or MaxPool (its garbled circuit)"));
+                }
+                continue;
+            }
+            Op::Relu => {
+                let (input, shift) = fused(g, node.inputs[0]);
+                Kind::Relu { input, shift, circuit: relu_trunc_mask(ell, shift as u32) }
+            }
+            Op::MaxPool { window } => {
+                let (input, shift) = fused(g, node.inputs[0]);
+                let windows = window_taps(&g.values[input].ty.shape, window);
+                let mut sizes: Vec<usize> = windows.iter().map(Vec::len).collect();
+                sizes.sort_unstable();
+                sizes.dedup();
+                if sizes.contains(&0) {
+                    return Err(bad("a pooling window covers no input"));
+                }
+                let circuits = sizes.into_iter().map(|k| (k, max_trunc_mask(k as u32, ell, shift as u32))).collect();
+                Kind::MaxPool { input, shift, windows, circuits }
+            }
+            Op::Poly { coeffs } if coeffs.len() <= 3 => Kind::Poly,
+            Op::Poly { .. } => return Err(bad("polynomials of degree above 2 are not supported by the runtime yet")),
+            Op::Truncate { mode: TruncMode::Local, .. }
+            | Op::Reshape { .. }
+            | Op::Select { .. }
+            | Op::Transpose { .. }
+            | Op::Concat { .. }
+            | Op::Pad { .. }
+            | Op::SumPool { .. }
+            | Op::Add
+            | Op::Sub => Kind::Local,
+            Op::Affine { scale: None, .. } => Kind::Local,
+            Op::Affine { scale: Some(c), .. } if g.consts[*c].domain == Domain::Public => Kind::Local,
+            Op::Affine { scale: Some(_), .. } => {
+                return Err(bad("per-channel scales on shared values are not supported by the runtime yet"));
+            }
+            Op::StochasticRelu { .. } | Op::Clip { .. } | Op::LeakyRelu { .. } => {
+                return Err(bad("not supported by the two-party runtime yet (use --activation relu or poly)"));
+            }
+            other => return Err(bad(&format!("no two-party protocol for `{}` on shared values", other.mnemonic()))),
+        };
+        steps.push(Step { node: id, kind });
+    }
+    Ok(steps)
+}

@@ -1,0 +1,99 @@
+//! Two-party execution in one process (client and server as tasks over real QUIC on loopback):
+//! the runtime computes exactly what `veilc simulate` computes for exact-ReLU plans, and stays
+//! within the sound error bound of the float model for polynomial plans (whose local
+//! truncations depend on the shares, as the simulator's do on its simulated masks).
+
+use std::time::Duration;
+
+use rand::SeedableRng;
+use veil_compiler::onnx::{ImportOptions, import_file};
+use veil_ir::plan::{attach_weights, decode_plan, encode};
+use veil_passes::{Options, run_pipeline};
+use veil_runtime::exec::{Stats, client, server};
+use veil_runtime::net::quic::{Identity, Listener, connect};
+use veil_tests::root;
+
+fn compiled(name: &str) -> (veil_ir::Graph, veil_ir::Tensor) {
+    let mut g = import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();
+    let x = veil_ir::npy::read_npy(&root().join("models/inputs").join(format!("{name}.npy"))).unwrap();
+    let bound = x.data.iter().fold(0f32, |m, v| m.max(v.abs()));
+    run_pipeline(&mut g, &Options { input_bound: bound, ..Options::default() }, None, true).unwrap();
+    (g, x)
+}
+
+/// Runs a plan between a server task and a client task; returns the client's outputs and both
+/// parties' stats.
+fn two_party(g: &veil_ir::Graph, x: &veil_ir::Tensor) -> (Vec<veil_ir::Tensor>, Stats, Stats) {
+    let (plan, weights, hash) = encode(g).unwrap();
+    let (public, h) = decode_plan(&plan).unwrap();
+    let mut with_weights = public.clone();
+    attach_weights(&mut with_weights, &h, &weights).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async move {
+        let id = Identity::generate().unwrap();
+        let t = Duration::from_secs(60);
+        let mut listener = Listener::bind("127.0.0.1:0".parse().unwrap(), &id, t).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sg = with_weights.graph;
+        let server = tokio::spawn(async move {
+            let mut s = listener.accept().await.unwrap().unwrap();
+            let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
+            server::run(&mut s, &sg, &hash, &mut rng).await.unwrap()
+        });
+        let mut c = connect(addr, &id.cert_pem, t).await.unwrap();
+        let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
+        let out = client::run(&mut c, &public.graph, &h, std::slice::from_ref(x), &mut rng).await.unwrap();
+        let server_stats = server.await.unwrap();
+        (out.outputs, out.stats, server_stats)
+    })
+}
+
+fn has_local_truncation(g: &veil_ir::Graph) -> bool {
+    g.live_nodes().any(|(_, n)| matches!(n.op, veil_ir::Op::Truncate { mode: veil_ir::TruncMode::Local, .. }))
+}
+
+#[test]
+fn exact_relu_plans_equal_the_simulator_bit_for_bit() {
+    for name in ["digits_relu", "mlp", "lenet", "resnet_small"] {
+        let (g, x) = compiled(name);
+        assert!(!has_local_truncation(&g), "{name}: every truncation is fused into a circuit");
+        let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+        let (got, cs, ss) = two_party(&g, &x);
+        assert_eq!(got, want, "{name}: two-party output differs from the simulator");
+        // Both parties report the same bytes per layer (each direction from its sender).
+        for (a, b) in cs.layers.iter().zip(&ss.layers) {
+            for (p, q) in [(a.offline, b.offline), (a.online, b.online)] {
+                assert_eq!(
+                    (p.bytes_client_to_server, p.bytes_server_to_client),
+                    (q.bytes_client_to_server, q.bytes_server_to_client),
+                    "{name}: {}",
+                    a.name
+                );
+            }
+        }
+        assert!(cs.online.bytes_server_to_client > 0 && cs.offline.bytes_client_to_server > 0);
+    }
+}
+
+/// Plans with local truncations (after a polynomial, before an average pool): within the sound
+/// error bound of the float model, and the simulator's top-1.
+#[test]
+fn plans_with_local_truncations_stay_within_the_error_bound() {
+    for name in ["digits_poly", "cifar_cnn"] {
+        let (g, x) = compiled(name);
+        assert!(has_local_truncation(&g), "{name}");
+        let (got, _, _) = two_party(&g, &x);
+        let mut float =
+            import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();
+        run_pipeline(&mut float, &Options::default(), Some("substitute_activations"), false).unwrap();
+        let reference = veil_ir::eval::run_float(&float, std::slice::from_ref(&x)).unwrap();
+        let bound = x.data.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let b = veil_passes::error_bound::error_bounds(&g, bound as f64)[g.outputs[0].index()];
+        for (i, (r, f)) in got[0].data.iter().zip(&reference[0].data).enumerate() {
+            assert!(((r - f) as f64).abs() <= b, "{name} logit {i}: two-party {r}, float {f}, bound {b}");
+        }
+        let sim = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+        let top = |t: &veil_ir::Tensor| t.data.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        assert_eq!(top(&got[0]), top(&sim[0]), "{name}: top-1 differs from the simulator");
+    }
+}
