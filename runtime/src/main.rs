@@ -1,10 +1,298 @@
-//! `veil`: the two-party runtime. The server and client executors land with the runtime issue;
-//! until then the binary says so and exits with code 2.
+//! `veil`: the two-party runtime. `veil server` holds a plan and its weights and serves clients;
+//! `veil client` holds a plan and an input and learns the prediction; `veil keygen` makes the
+//! server's TLS certificate, which clients pin with `--server-cert`.
+//!
+//! Exit codes: 0 success, 1 a rejected input (file, shape, plan mismatch), 2 an internal, I/O or
+//! network error.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use clap::{Parser, Subcommand};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use veil_ir::plan::{Hash, Plan, attach_weights, decode_plan};
+use veil_runtime::exec::{self, ExecError, Stats};
+use veil_runtime::net::quic::{Identity, Listener, connect};
+
+#[derive(Parser)]
+#[command(name = "veil", version, about = "Veil runtime: run a compiled plan between a server and a client")]
+#[command(long_about = "Veil runtime: run a compiled plan between a server (weights) and a client (input).\n\n\
+Exit codes: 0 success, 1 a rejected input or plan, 2 an internal, I/O or network error.")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a fresh self-signed server certificate and key (`DIR/server.crt`, `DIR/server.key`).
+    Keygen {
+        #[arg(short, long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Serve a plan to clients, one session each (several at once, bounded).
+    Server(ServerArgs),
+    /// Run a plan against a server on an input and print the prediction.
+    Client(ClientArgs),
+}
+
+#[derive(clap::Args)]
+struct ServerArgs {
+    #[arg(long, value_name = "PLAN")]
+    plan: PathBuf,
+    #[arg(long, value_name = "WEIGHTS")]
+    weights: PathBuf,
+    /// Address to listen on (port 0: any free port, printed on the first line of stdout).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4433")]
+    listen: SocketAddr,
+    /// Certificate and key from `veil keygen` (PEM).
+    #[arg(long, value_name = "FILE")]
+    cert: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// Sessions run at once; further clients wait.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    max_clients: usize,
+    /// Exit after this many sessions (default: serve forever).
+    #[arg(long, value_name = "N")]
+    sessions: Option<usize>,
+    /// Write the last session's stats as JSON.
+    #[arg(long, value_name = "FILE")]
+    stats: Option<PathBuf>,
+    /// Receive timeout in seconds.
+    #[arg(long, default_value_t = 120, value_name = "S")]
+    timeout: u64,
+}
+
+#[derive(clap::Args)]
+struct ClientArgs {
+    #[arg(long, value_name = "PLAN")]
+    plan: PathBuf,
+    #[arg(long, value_name = "ADDR")]
+    connect: SocketAddr,
+    /// The server's certificate (pinned: no other is accepted).
+    #[arg(long, value_name = "FILE")]
+    server_cert: PathBuf,
+    /// The input tensor (`.npy`, float32).
+    #[arg(long, value_name = "x.npy")]
+    input: PathBuf,
+    /// Write the output tensor (`.npy`).
+    #[arg(long, value_name = "y.npy")]
+    output: Option<PathBuf>,
+    /// Write the session's stats as JSON.
+    #[arg(long, value_name = "FILE")]
+    stats: Option<PathBuf>,
+    /// Classes to print.
+    #[arg(long, default_value_t = 3, value_name = "K")]
+    top: usize,
+    /// Receive timeout in seconds.
+    #[arg(long, default_value_t = 120, value_name = "S")]
+    timeout: u64,
+}
+
+/// A failure with its exit code.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+fn user(e: impl Into<anyhow::Error>) -> Failure {
+    Failure { code: 1, error: e.into() }
+}
+
+fn internal(e: impl Into<anyhow::Error>) -> Failure {
+    Failure { code: 2, error: e.into() }
+}
+
+fn exec_failure(e: ExecError) -> Failure {
+    match e {
+        ExecError::Input(_) | ExecError::Unsupported(_) | ExecError::Handshake(_) => user(e),
+        _ => internal(e),
+    }
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).with_context(|| format!("cannot read the {what} {}", path.display())).map_err(user)
+}
+
+fn load_plan(path: &Path) -> Result<(Plan, Hash), Failure> {
+    decode_plan(&read(path, "plan")?).with_context(|| format!("plan {}", path.display())).map_err(user)
+}
+
+fn write_json(path: &Path, stats: &Stats) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(stats).map_err(internal)? + "\n";
+    veil_ir::npy::write_atomic(path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+        .map_err(internal)
+}
+
+fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    // cryprot-ot needs at least two worker threads.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+    tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().map_err(internal)
+}
+
+fn keygen(out: &Path) -> Result<(), Failure> {
+    let id = Identity::generate().map_err(internal)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display())).map_err(internal)?;
+    let (crt, key) = (out.join("server.crt"), out.join("server.key"));
+    veil_ir::npy::write_atomic(&crt, id.cert_pem.as_bytes()).map_err(internal)?;
+    if let Err(e) = veil_ir::npy::write_atomic(&key, id.key_pem.as_bytes()) {
+        let _ = std::fs::remove_file(&crt);
+        return Err(internal(e));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600));
+    }
+    println!("wrote {} (give it to clients) and {} (keep it on the server)", crt.display(), key.display());
+    Ok(())
+}
+
+fn server(a: ServerArgs) -> Result<(), Failure> {
+    let (mut plan, hash) = load_plan(&a.plan)?;
+    attach_weights(&mut plan, &hash, &read(&a.weights, "weights")?)
+        .with_context(|| format!("weights {}", a.weights.display()))
+        .map_err(user)?;
+    exec::steps::lower(&plan.graph).map_err(|e| user(anyhow!(e)))?;
+    let read_text = |p: &Path, what: &str| -> Result<String, Failure> {
+        String::from_utf8(read(p, what)?).map_err(|_| user(anyhow!("the {what} {} is not PEM text", p.display())))
+    };
+    let id = Identity { cert_pem: read_text(&a.cert, "certificate")?, key_pem: read_text(&a.key, "key")? };
+    let graph = Arc::new(plan.graph);
+    let rt = tokio_runtime()?;
+    rt.block_on(async move {
+        let timeout = Duration::from_secs(a.timeout);
+        let mut listener = Listener::bind(a.listen, &id, timeout).map_err(internal)?;
+        println!("listening on {}", listener.local_addr().map_err(internal)?);
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let slots = Arc::new(tokio::sync::Semaphore::new(a.max_clients.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut served = 0usize;
+        while a.sessions.is_none_or(|n| served < n) {
+            let permit = slots.clone().acquire_owned().await.map_err(internal)?;
+            let Some(conn) = listener.accept().await else { break };
+            served += 1;
+            let (graph, stats_path) = (graph.clone(), a.stats.clone());
+            tasks.spawn(async move {
+                let _permit = permit;
+                let mut session = match conn {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("session {served}: connection failed: {e}");
+                        return;
+                    }
+                };
+                let t0 = Instant::now();
+                let mut rng = ChaCha20Rng::from_os_rng();
+                let result = exec::server::run(&mut session, &graph, &hash, &mut rng).await;
+                let secs = t0.elapsed().as_secs_f64();
+                match result {
+                    Ok(stats) => {
+                        eprintln!(
+                            "session {served} from {}: ok in {secs:.2} s, {} B received, {} B sent",
+                            session.peer,
+                            stats.offline.bytes_client_to_server + stats.online.bytes_client_to_server,
+                            stats.offline.bytes_server_to_client + stats.online.bytes_server_to_client
+                        );
+                        if let Some(p) = stats_path
+                            && let Err(f) = write_json(&p, &stats)
+                        {
+                            eprintln!("session {served}: {:#}", f.error);
+                        }
+                    }
+                    Err(e) => eprintln!("session {served} from {}: failed after {secs:.2} s: {e}", session.peer),
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        Ok(())
+    })
+}
+
+fn client(a: ClientArgs) -> Result<(), Failure> {
+    let (plan, hash) = load_plan(&a.plan)?;
+    let x = veil_ir::npy::read_npy(&a.input).with_context(|| format!("input {}", a.input.display())).map_err(user)?;
+    let cert = String::from_utf8(read(&a.server_cert, "server certificate")?)
+        .map_err(|_| user(anyhow!("the server certificate {} is not PEM text", a.server_cert.display())))?;
+    exec::steps::lower(&plan.graph).map_err(|e| user(anyhow!(e)))?;
+    // Check the input before connecting: a wrong shape is the user's error, not the network's.
+    veil_ir::eval::encode_inputs(&plan.graph, std::slice::from_ref(&x))
+        .with_context(|| format!("input {}", a.input.display()))
+        .map_err(user)?;
+    let rt = tokio_runtime()?;
+    let result = rt.block_on(async {
+        let mut session = connect(a.connect, &cert, Duration::from_secs(a.timeout)).await.map_err(internal)?;
+        let mut rng = ChaCha20Rng::from_os_rng();
+        exec::client::run(&mut session, &plan.graph, &hash, std::slice::from_ref(&x), &mut rng)
+            .await
+            .map_err(exec_failure)
+    })?;
+    let out = &result.outputs[0];
+    if let Some(p) = &a.output {
+        let elem = veil_ir::ElemType::F32;
+        veil_ir::npy::write_atomic(p, &veil_ir::npy::encode_npy(out, elem))
+            .with_context(|| format!("cannot write {}", p.display()))
+            .map_err(internal)?;
+    }
+    if let Some(p) = &a.stats {
+        write_json(p, &result.stats)?;
+    }
+    print_prediction(out, a.top);
+    let s = &result.stats;
+    println!(
+        "offline {:.3} s, {} B up / {} B down, {} rounds; online {:.3} s, {} B up / {} B down, {} rounds",
+        s.offline.seconds,
+        s.offline.bytes_client_to_server,
+        s.offline.bytes_server_to_client,
+        s.offline.rounds,
+        s.online.seconds,
+        s.online.bytes_client_to_server,
+        s.online.bytes_server_to_client,
+        s.online.rounds
+    );
+    Ok(())
+}
+
+/// Prints the top classes of the last axis (per batch row), with scores.
+fn print_prediction(out: &veil_ir::Tensor, top: usize) {
+    let classes = *out.shape.last().unwrap_or(&1);
+    for (row, scores) in out.data.chunks(classes.max(1)).enumerate() {
+        let mut idx: Vec<usize> = (0..scores.len()).collect();
+        idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+        let best: Vec<String> = idx.iter().take(top).map(|&i| format!("{i} ({:.4})", scores[i])).collect();
+        println!(
+            "prediction{}: class {}   top {}: {}",
+            if out.data.len() > classes { format!(" {row}") } else { String::new() },
+            idx[0],
+            top.min(scores.len()),
+            best.join(", ")
+        );
+    }
+}
 
 fn main() -> ExitCode {
-    eprintln!("error: the two-party runtime is not built yet (veil {})", env!("CARGO_PKG_VERSION"));
-    eprintln!("caused by: `veil server` and `veil client` arrive with the runtime issue; use `veilc` meanwhile");
-    ExitCode::from(2)
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Keygen { out } => keygen(&out),
+        Command::Server(a) => server(a),
+        Command::Client(a) => client(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.error);
+            for cause in f.error.chain().skip(1) {
+                eprintln!("caused by: {cause}");
+            }
+            ExitCode::from(f.code)
+        }
+    }
 }

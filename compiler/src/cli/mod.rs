@@ -3,6 +3,7 @@
 mod compile;
 mod eval;
 mod ir;
+mod run;
 mod simulate;
 
 use std::path::PathBuf;
@@ -180,6 +181,9 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Accuracy of the compiled model against its float reference over a data set.
     Eval(eval::EvalArgs),
+    /// Compile, then run the plan between a `veil server` and a `veil client` process on
+    /// localhost: the prediction, the float model's beside it, and the costs.
+    Run(run::RunArgs),
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
@@ -188,6 +192,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Ir(a) => ir::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Run(a) => run::run(a),
     }
 }
 
