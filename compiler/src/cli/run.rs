@@ -112,17 +112,14 @@ pub fn run(a: RunArgs) -> Result<(), CliError> {
         .arg("--stats")
         .arg(p("server-stats.json"))
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::inherit());
     let mut server = Reaper(server.spawn().map_err(CliError::internal)?);
     let mut line = String::new();
     BufReader::new(server.0.stdout.take().expect("piped")).read_line(&mut line).map_err(CliError::internal)?;
-    let addr = line.trim().strip_prefix("listening on ").ok_or_else(|| {
-        let mut err = String::new();
-        if let Some(mut e) = server.0.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut e, &mut err);
-        }
-        CliError::internal(anyhow!("the server did not start: {}", err.trim()))
-    })?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| CliError::internal(anyhow!("the server did not start (see its message above)")))?;
     let status = Command::new(&veil)
         .arg("client")
         .arg("--plan")
