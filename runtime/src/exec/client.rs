@@ -11,6 +11,7 @@ use super::steps::{Kind, lower};
 use super::{ExecError, Measures, Stats, exchange_counts, hello, linear, measured, stats};
 use crate::net::quic::Session;
 use crate::ot::OtReceiver;
+use crate::proto::circa;
 use crate::proto::gc::{self, EvaluatorState, GcSpec};
 use crate::proto::mul::{self, SquarePairs};
 
@@ -25,6 +26,7 @@ enum Offline {
     None,
     Gc(Vec<EvaluatorState>),
     Poly { pairs: SquarePairs, e_c: Vec<u64>, r: Vec<u64> },
+    Circa(circa::ClientState),
 }
 
 fn random(ring: Ring, n: usize, rng: &mut impl RngCore) -> Vec<u64> {
@@ -110,6 +112,15 @@ pub async fn run<R: RngCore + CryptoRng>(
                 share[node.output.index()] = Some(r);
                 Offline::Gc(sts)
             }
+            Kind::Circa { drop_bits, variant, circuit, .. } => {
+                let c = share[node.inputs[0].index()].as_ref().expect("shared input");
+                let r = random(ring, c.len(), rng);
+                let kv = (*drop_bits, *variant);
+                let f = circa::client_offline(&mut ch, &mut ot, ring, circuit, kv, c, r.clone(), rng);
+                let st = measured(&meter, slot, f).await?;
+                share[node.output.index()] = Some(r);
+                Offline::Circa(st)
+            }
             Kind::Poly => {
                 let c = share[node.inputs[0].index()].as_ref().expect("shared input");
                 let pairs = measured(&meter, slot, mul::squares_client(&mut ch, &mut ot, ring, c.len(), rng)).await?;
@@ -162,6 +173,10 @@ pub async fn run<R: RngCore + CryptoRng>(
                     off += (windows.iter().filter(|w| w.len() == *k).count() * circuit.and_count()) as u64;
                 }
             }
+            (Kind::Circa { circuit, .. }, Offline::Circa(st)) => {
+                let c = share[node.inputs[0].index()].as_ref().expect("shared input");
+                measured(&meter, slot, circa::client_online(&mut ch, ring, circuit, st, c, gate_offset)).await?;
+            }
             (Kind::Poly, Offline::Poly { pairs, e_c, r }) => {
                 let Op::Poly { coeffs } = &node.op else { unreachable!("poly step") };
                 let s_in = frac(g, node.inputs[0]);
@@ -209,7 +224,7 @@ pub async fn run<R: RngCore + CryptoRng>(
 /// AND gates a step's circuits use (the gate-tweak range it consumes).
 pub(crate) fn gc_ands(g: &Graph, kind: &Kind) -> u64 {
     match kind {
-        Kind::Relu { input, circuit, .. } => {
+        Kind::Relu { input, circuit, .. } | Kind::Circa { input, circuit, .. } => {
             (g.values[*input].ty.shape.iter().product::<usize>() * circuit.and_count()) as u64
         }
         Kind::MaxPool { windows, circuits, .. } => circuits

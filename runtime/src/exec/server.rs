@@ -11,6 +11,7 @@ use super::steps::{Kind, lower};
 use super::{ExecError, Measures, SESSION_MAGIC, Stats, exchange_counts, linear, measured, stats};
 use crate::net::quic::Session;
 use crate::ot::OtSender;
+use crate::proto::circa;
 use crate::proto::gc::{self, GarblerState, GcSpec};
 use crate::proto::mul::{self, SquarePairs};
 
@@ -19,6 +20,7 @@ enum Offline {
     Masks(Vec<u64>),
     Gc(Vec<GarblerState>),
     Poly { pairs: SquarePairs, e_c: Vec<u64> },
+    Circa(circa::ServerState),
 }
 
 const RELU_GROUPS: [bool; 3] = [true, false, false];
@@ -106,6 +108,10 @@ pub async fn run<R: RngCore + CryptoRng>(
                 }
                 Offline::Gc(sts)
             }
+            Kind::Circa { input, circuit, .. } => {
+                let f = circa::server_offline(&mut ch, &mut ot, ring, circuit, len(*input), gate_offset, rng);
+                Offline::Circa(measured(&meter, slot, f).await?)
+            }
             Kind::Poly => {
                 let n = len(node.inputs[0]);
                 let pairs = measured(&meter, slot, mul::squares_server(&mut ch, &mut ot, ring, n, rng)).await?;
@@ -155,6 +161,11 @@ pub async fn run<R: RngCore + CryptoRng>(
                     }
                 }
                 share[node.output.index()] = Some(out);
+            }
+            (Kind::Circa { input: v, drop_bits, circuit, .. }, Offline::Circa(st)) => {
+                let s = input(&share, *v);
+                let f = circa::server_online(&mut ch, ring, (*drop_bits, circuit), st, &s, rng);
+                share[node.output.index()] = Some(measured(&meter, slot, f).await?);
             }
             (Kind::Poly, Offline::Poly { pairs, e_c }) => {
                 let Op::Poly { coeffs } = &node.op else { unreachable!("poly step") };

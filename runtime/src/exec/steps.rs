@@ -3,7 +3,7 @@
 
 use veil_ir::circuit::{Circuit, max_trunc_mask, relu_trunc_mask};
 use veil_ir::eval::ring_ops::window_taps;
-use veil_ir::{Domain, Graph, NodeId, Op, TruncMode, ValueId};
+use veil_ir::{CircaVariant, Domain, Graph, NodeId, Op, TruncMode, ValueId};
 
 /// How one step runs.
 #[derive(Debug, Clone)]
@@ -18,6 +18,9 @@ pub enum Kind {
     /// MaxPool over shared windows with the preceding exact truncation fused; one circuit per
     /// window size (border windows are smaller).
     MaxPool { input: ValueId, shift: u8, windows: Vec<Vec<usize>>, circuits: Vec<(usize, Circuit)> },
+    /// Circa's stochastic ReLU: sign test on truncated shares in a garbled circuit, then the
+    /// product with the value from OT correlations.
+    Circa { input: ValueId, drop_bits: u8, variant: CircaVariant, circuit: Circuit },
     /// `a·y² + b·y + c` with a Beaver square pair.
     Poly,
     /// Each party transforms its own share (data movement, sums, local truncation, shifts).
@@ -42,6 +45,7 @@ impl Step {
             Kind::Share { .. } => "share",
             Kind::Linear => "HE",
             Kind::Relu { .. } | Kind::MaxPool { .. } => "GC",
+            Kind::Circa { .. } => "GC+OT (Circa)",
             Kind::Poly => "SS (Beaver)",
             Kind::Local => "local",
             Kind::Reveal => "reveal",
@@ -132,8 +136,15 @@ pub fn lower(g: &Graph) -> Result<Vec<Step>, Unsupported> {
             Op::Affine { scale: Some(_), .. } => {
                 return Err(bad("per-channel scales on shared values are not supported by the runtime yet"));
             }
-            Op::StochasticRelu { .. } | Op::Clip { .. } | Op::LeakyRelu { .. } => {
-                return Err(bad("not supported by the two-party runtime yet (use --activation relu or poly)"));
+            Op::StochasticRelu { drop_bits: Some(k), variant } if (*k as u32) < ell - 1 => Kind::Circa {
+                input: node.inputs[0],
+                drop_bits: *k,
+                variant: *variant,
+                circuit: crate::proto::circa::circuit(veil_ir::ring::Ring::new(ell as u8), *k),
+            },
+            Op::StochasticRelu { .. } => return Err(bad("the sign test needs drop bits below ℓ − 1")),
+            Op::Clip { .. } | Op::LeakyRelu { .. } => {
+                return Err(bad("not supported by the two-party runtime yet (use --activation relu, circa or poly)"));
             }
             other => return Err(bad(&format!("no two-party protocol for `{}` on shared values", other.mnemonic()))),
         };

@@ -102,6 +102,8 @@ pub struct EvaluatorState {
     tables: Vec<[Block; 2]>,
     client_labels: Vec<Block>,
     n: usize,
+    /// Output decoding bits, when the client decodes ([`recv_decoding`]).
+    decode: Option<Vec<bool>>,
 }
 
 impl std::fmt::Debug for EvaluatorState {
@@ -162,24 +164,35 @@ pub async fn evaluate_offline(
         let blocks = bytes_to_blocks(&bytes);
         tables.extend(blocks.chunks_exact(2).map(|p| [p[0], p[1]]));
     }
-    Ok(EvaluatorState { tables, client_labels, n })
+    Ok(EvaluatorState { tables, client_labels, n, decode: None })
 }
 
-/// Server, online: sends its input labels for `server_inputs` (per instance, one value per
-/// server input group), receives the colour bits, and returns each instance's decoded output.
-pub async fn garble_online(
+/// Server, online: sends the labels of its inputs (per instance, one value per server input
+/// group).
+pub async fn send_labels(
     ch: &mut Channel,
     spec: GcSpec<'_>,
-    state: GarblerState,
+    state: &GarblerState,
     server_inputs: &[Vec<u64>],
-) -> Result<Vec<u64>, NetError> {
+) -> Result<(), NetError> {
     assert_eq!(server_inputs.len(), state.n, "one input per instance");
     let sw = spec.server_wires();
     let labels = server_inputs.iter().enumerate().flat_map(|(i, v)| {
         let zero = &state.server_zero[i * sw..(i + 1) * sw];
         spec.bits(true, v).into_iter().zip(zero).map(|(b, &z)| label(z, b, state.delta)).collect::<Vec<_>>()
     });
-    ch.send("server's garbled-circuit input labels", &blocks_to_bytes(labels)).await?;
+    ch.send("server's garbled-circuit input labels", &blocks_to_bytes(labels)).await
+}
+
+/// Server, online: sends its input labels, receives the colour bits, and returns each
+/// instance's decoded output.
+pub async fn garble_online(
+    ch: &mut Channel,
+    spec: GcSpec<'_>,
+    state: GarblerState,
+    server_inputs: &[Vec<u64>],
+) -> Result<Vec<u64>, NetError> {
+    send_labels(ch, spec, &state, server_inputs).await?;
     let outs = spec.circuit.outputs.len();
     let packed = ch.recv_exact("garbled-circuit output colours", (state.n * outs).div_ceil(8)).await?;
     Ok((0..state.n)
@@ -193,13 +206,42 @@ pub async fn garble_online(
         .collect())
 }
 
-/// Client, online: receives the server's labels, evaluates every instance, returns the colours.
-pub async fn evaluate_online(
+/// Server, offline: hands the output decoding bits to the client, for circuits whose output
+/// (masked by a server input) the client decodes itself.
+pub async fn send_decoding(ch: &mut Channel, state: &GarblerState) -> Result<(), NetError> {
+    ch.send("garbled-circuit output decoding", &pack_bits(&state.decode)).await
+}
+
+/// Client, offline: receives the decoding bits of [`send_decoding`].
+pub async fn recv_decoding(ch: &mut Channel, state: &mut EvaluatorState, outputs: usize) -> Result<(), NetError> {
+    let n = state.n * outputs;
+    let packed = ch.recv_exact("garbled-circuit output decoding", n.div_ceil(8)).await?;
+    state.decode = Some(unpack_bits(&packed, n));
+    Ok(())
+}
+
+/// Packs bits, least significant first.
+pub fn pack_bits(bits: &[bool]) -> Vec<u8> {
+    let mut packed = vec![0u8; bits.len().div_ceil(8)];
+    for (j, &b) in bits.iter().enumerate() {
+        packed[j / 8] |= u8::from(b) << (j % 8);
+    }
+    packed
+}
+
+/// Unpacks `n` bits packed by [`pack_bits`].
+pub fn unpack_bits(packed: &[u8], n: usize) -> Vec<bool> {
+    (0..n).map(|j| (packed[j / 8] >> (j % 8)) & 1 == 1).collect()
+}
+
+/// Client, online: receives the server's labels and evaluates every instance; returns the
+/// output colour bits, instance-major.
+pub async fn evaluate(
     ch: &mut Channel,
     spec: GcSpec<'_>,
-    state: EvaluatorState,
+    state: &EvaluatorState,
     gate_offset: u64,
-) -> Result<(), NetError> {
+) -> Result<Vec<bool>, NetError> {
     let (sw, cw, n) = (spec.server_wires(), spec.client_wires(), state.n);
     let bytes = ch.recv_exact("server's garbled-circuit input labels", n * sw * 16).await?;
     let server_labels = bytes_to_blocks(&bytes);
@@ -211,12 +253,30 @@ pub async fn evaluate_online(
         })
         .collect();
     let out = Batch::new(spec.circuit, gate_offset).evaluate(&FixedKeyHash::default(), &instances);
-    let bits: Vec<bool> = out.iter().flat_map(|o| colours(o)).collect();
-    let mut packed = vec![0u8; bits.len().div_ceil(8)];
-    for (j, b) in bits.into_iter().enumerate() {
-        packed[j / 8] |= u8::from(b) << (j % 8);
-    }
-    ch.send("garbled-circuit output colours", &packed).await
+    Ok(out.iter().flat_map(|o| colours(o)).collect())
+}
+
+/// Client, online: evaluates and returns the colours to the server, which decodes.
+pub async fn evaluate_online(
+    ch: &mut Channel,
+    spec: GcSpec<'_>,
+    state: EvaluatorState,
+    gate_offset: u64,
+) -> Result<(), NetError> {
+    let bits = evaluate(ch, spec, &state, gate_offset).await?;
+    ch.send("garbled-circuit output colours", &pack_bits(&bits)).await
+}
+
+/// Client, online: evaluates and decodes itself with the bits of [`recv_decoding`].
+pub async fn evaluate_decode(
+    ch: &mut Channel,
+    spec: GcSpec<'_>,
+    state: &EvaluatorState,
+    gate_offset: u64,
+) -> Result<Vec<bool>, NetError> {
+    let colours = evaluate(ch, spec, state, gate_offset).await?;
+    let decode = state.decode.as_ref().expect("recv_decoding ran offline");
+    Ok(colours.iter().zip(decode).map(|(c, d)| c ^ d).collect())
 }
 
 #[cfg(test)]

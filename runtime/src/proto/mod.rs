@@ -1,4 +1,5 @@
 //! Two-party protocols over the transport: the message flows of PROTOCOLS.md, one file each.
 
+pub mod circa;
 pub mod gc;
 pub mod mul;

@@ -1,0 +1,229 @@
+//! Circa's stochastic ReLU: `y·b` where `b` is the sign test of `y = c + s` on the shares with
+//! their low `k` bits dropped (`veil_ir::ring::circa_nonnegative`, exactly what the simulator
+//! computes), so the circuit covers `ℓ − k` bits instead of ℓ.
+//!
+//! The client's share `c` is known offline. With `σ` a random server bit:
+//! - the garbled sign test outputs `β = b ⊕ σ`; the server hands the client the decoding bits
+//!   offline, so the client decodes `β` (uniformly random to it);
+//! - `P = y·σ`: the server holds `s·σ` itself, and `c·σ` is an offline product (OT, client `c`
+//!   times server bit `σ`);
+//! - `y·b = y·(β ⊕ σ) = P + β·Q` with `Q = y − 2P`; the client holds `β` and its share of `Q`; the
+//!   product `β·Q_s` with the server's share uses a random OT whose choice `β₀` the client drew
+//!   offline, derandomised online (`e = β ⊕ β₀` up, two masked messages down);
+//! - the client re-shares its result to its offline mask `r` (so the next linear layer's HE,
+//!   done offline, still applies).
+//!
+//! Online per element: server → client `16·(ℓ − k)` bytes of labels plus two ring elements; client →
+//! server one bit plus one ring element; four flights.
+
+use rand::{CryptoRng, Rng, RngCore};
+use veil_ir::CircaVariant;
+use veil_ir::circuit::{Circuit, sign_test};
+use veil_ir::ring::Ring;
+
+use super::gc::{self, EvaluatorState, GarblerState, GcSpec, pack_bits, unpack_bits};
+use super::mul;
+use crate::net::{Channel, NetError};
+use crate::ot::{OtReceiver, OtSender};
+
+/// Inputs of the sign test: `t_c` (client), `t_s` and `σ` (server).
+pub const SERVER_GROUPS: [bool; 3] = [false, true, true];
+
+/// The sign-test circuit of a layer.
+pub fn circuit(ring: Ring, drop_bits: u8) -> Circuit {
+    sign_test((ring.bits - drop_bits) as u32)
+}
+
+fn offset(variant: CircaVariant, k: u8) -> u64 {
+    match variant {
+        CircaVariant::PosZero => 0,
+        CircaVariant::NegPass => 1 << k,
+    }
+}
+
+/// What the client keeps between the phases.
+pub struct ClientState {
+    gc: EvaluatorState,
+    p: Vec<u64>,
+    choice: Vec<bool>,
+    pads: Vec<u64>,
+    r: Vec<u64>,
+}
+
+/// What the server keeps between the phases.
+pub struct ServerState {
+    gc: GarblerState,
+    sigma: Vec<bool>,
+    p: Vec<u64>,
+    pads: Vec<[u64; 2]>,
+}
+
+impl std::fmt::Debug for ClientState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("circa::ClientState(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for ServerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("circa::ServerState(<redacted>)")
+    }
+}
+
+/// Client, offline, for its shares `c`; `r` is its share of the output.
+#[allow(clippy::too_many_arguments)]
+pub async fn client_offline<R: RngCore + CryptoRng>(
+    ch: &mut Channel,
+    ot: &mut OtReceiver,
+    ring: Ring,
+    circuit: &Circuit,
+    (k, variant): (u8, CircaVariant),
+    c: &[u64],
+    r: Vec<u64>,
+    rng: &mut R,
+) -> Result<ClientState, NetError> {
+    let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS };
+    let t: Vec<Vec<u64>> = c.iter().map(|&v| vec![ring.reduce(v.wrapping_add(offset(variant, k))) >> k]).collect();
+    let mut gc = gc::evaluate_offline(ch, ot, spec, &t).await?;
+    gc::recv_decoding(ch, &mut gc, 1).await?;
+    let p = mul::product_client(ch, ot, ring, c).await?;
+    let choice: Vec<bool> = (0..c.len()).map(|_| rng.random()).collect();
+    let pads = ot.random("Circa: bit-times-share correlations (OT)", &choice).await?;
+    Ok(ClientState { gc, p, choice, pads: pads.iter().map(|b| ring.reduce(b.0 as u64)).collect(), r })
+}
+
+/// Server, offline, for `n` elements; AND-gate tweaks from `gate_offset`.
+pub async fn server_offline<R: RngCore + CryptoRng>(
+    ch: &mut Channel,
+    ot: &mut OtSender,
+    ring: Ring,
+    circuit: &Circuit,
+    n: usize,
+    gate_offset: u64,
+    rng: &mut R,
+) -> Result<ServerState, NetError> {
+    let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS };
+    let gc = gc::garble_offline(ch, ot, spec, n, gate_offset, rng).await?;
+    gc::send_decoding(ch, &gc).await?;
+    let sigma: Vec<bool> = (0..n).map(|_| rng.random()).collect();
+    let as_ring: Vec<u64> = sigma.iter().map(|&b| u64::from(b)).collect();
+    let p = mul::product_server(ch, ot, ring, &as_ring).await?;
+    let pads = ot.random("Circa: bit-times-share correlations (OT)", n).await?;
+    let pads = pads.iter().map(|[a, b]| [ring.reduce(a.0 as u64), ring.reduce(b.0 as u64)]).collect();
+    Ok(ServerState { gc, sigma, p, pads })
+}
+
+/// Client, online.
+pub async fn client_online(
+    ch: &mut Channel,
+    ring: Ring,
+    circuit: &Circuit,
+    st: ClientState,
+    c: &[u64],
+    gate_offset: u64,
+) -> Result<(), NetError> {
+    let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS };
+    let beta = gc::evaluate_decode(ch, spec, &st.gc, gate_offset).await?;
+    let e: Vec<bool> = beta.iter().zip(&st.choice).map(|(a, b)| a ^ b).collect();
+    ch.send("Circa: derandomised choices", &pack_bits(&e)).await?;
+    let w = ch.recv_u64s("Circa: masked products", 2 * c.len()).await?;
+    let out: Vec<u64> = (0..c.len())
+        .map(|i| {
+            let b = u64::from(beta[i]);
+            let q_c = c[i].wrapping_sub(st.p[i].wrapping_mul(2));
+            let got = w[2 * i + beta[i] as usize].wrapping_sub(st.pads[i]);
+            let z = st.p[i].wrapping_add(b.wrapping_mul(q_c)).wrapping_add(got);
+            ring.reduce(z.wrapping_sub(st.r[i]))
+        })
+        .collect();
+    ch.send_u64s("Circa: re-sharing", &out).await
+}
+
+/// Server, online: returns its share of `y·b`.
+pub async fn server_online<R: RngCore + CryptoRng>(
+    ch: &mut Channel,
+    ring: Ring,
+    (k, circuit): (u8, &Circuit),
+    st: ServerState,
+    s: &[u64],
+    rng: &mut R,
+) -> Result<Vec<u64>, NetError> {
+    let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS };
+    let ins: Vec<Vec<u64>> =
+        s.iter().zip(&st.sigma).map(|(&v, &sg)| vec![ring.reduce(v) >> k, u64::from(sg)]).collect();
+    gc::send_labels(ch, spec, &st.gc, &ins).await?;
+    let packed = ch.recv_exact("Circa: derandomised choices", s.len().div_ceil(8)).await?;
+    let e = unpack_bits(&packed, s.len());
+    let mut w = Vec::with_capacity(2 * s.len());
+    let mut mine = Vec::with_capacity(s.len());
+    for i in 0..s.len() {
+        let p_s = st.p[i].wrapping_add(s[i].wrapping_mul(u64::from(st.sigma[i])));
+        let q_s = s[i].wrapping_sub(p_s.wrapping_mul(2));
+        let mu = ring.reduce(rng.next_u64());
+        for j in 0..2usize {
+            let pad = st.pads[i][j ^ e[i] as usize];
+            w.push(ring.reduce(pad.wrapping_add((j as u64).wrapping_mul(q_s)).wrapping_sub(mu)));
+        }
+        mine.push(p_s.wrapping_add(mu));
+    }
+    ch.send_u64s("Circa: masked products", &w).await?;
+    let from_client = ch.recv_u64s("Circa: re-sharing", s.len()).await?;
+    Ok(mine.iter().zip(&from_client).map(|(&a, &b)| ring.reduce(a.wrapping_add(b))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ot::tests::session_pair;
+    use rand::SeedableRng;
+    use veil_ir::ring::circa_nonnegative;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stochastic_relu_equals_the_share_level_reference() {
+        let (mut c, mut s) = session_pair().await;
+        let (mut cc, mut sc) = (c.channel().await.unwrap(), s.channel().await.unwrap());
+        let (oc, os) = (c.channel().await.unwrap(), s.channel().await.unwrap());
+        let mut ot_r = OtReceiver::new(c.ot_connection(), oc);
+        let mut ot_s = OtSender::new(s.ot_connection(), os);
+        let ring = Ring::new(61);
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+        let n = 3000;
+        let top = 1u64 << 60;
+        // Values near zero (where faults happen), extremes, and random ones.
+        let y: Vec<u64> = (0..n)
+            .map(|i| match i % 4 {
+                0 => ring.from_signed(rng.random_range(-(1i64 << 20)..(1i64 << 20))),
+                1 => [0, 1, ring.mask(), top, top - 1][i % 5],
+                _ => ring.reduce(rng.next_u64()),
+            })
+            .collect();
+        let mut offset = 0;
+        for (k, variant) in [(19u8, CircaVariant::PosZero), (11, CircaVariant::NegPass)] {
+            let cs: Vec<u64> = (0..n).map(|_| ring.reduce(rng.next_u64())).collect();
+            let ss: Vec<u64> = y.iter().zip(&cs).map(|(&v, &m)| ring.reduce(v.wrapping_sub(m))).collect();
+            let r: Vec<u64> = (0..n).map(|_| ring.reduce(rng.next_u64())).collect();
+            let circ = circuit(ring, k);
+            let mut crng = rand_chacha::ChaCha20Rng::seed_from_u64(k as u64);
+            let mut srng = rand_chacha::ChaCha20Rng::seed_from_u64(100 + k as u64);
+            let (st_c, st_s) = tokio::join!(
+                client_offline(&mut cc, &mut ot_r, ring, &circ, (k, variant), &cs, r.clone(), &mut crng),
+                server_offline(&mut sc, &mut ot_s, ring, &circ, n, offset, &mut srng)
+            );
+            let (done, out) = tokio::join!(
+                client_online(&mut cc, ring, &circ, st_c.unwrap(), &cs, offset),
+                server_online(&mut sc, ring, (k, &circ), st_s.unwrap(), &ss, &mut srng)
+            );
+            done.unwrap();
+            let out = out.unwrap();
+            offset += (n * circ.and_count()) as u64;
+            let mut faults = 0;
+            for i in 0..n {
+                let nonneg = circa_nonnegative(ring, cs[i], ss[i], k, variant);
+                let want = if nonneg { y[i] } else { 0 };
+                assert_eq!(ring.reduce(out[i].wrapping_add(r[i])), want, "element {i}, k={k} {variant:?}");
+                faults += usize::from(nonneg != (ring.to_signed(y[i]) >= 0));
+            }
+            assert!(faults > 0, "the near-zero values exercise the fault path");
+        }
+    }
+}
