@@ -10,6 +10,8 @@
 //!
 //! **Square pair** `(a, a²)`: `a = a_c + a_s` fresh; `a² = a_c² + a_s² + 2·a_c·a_s`, one product.
 //! **Triple** `(a, b, ab)`: two products (`a_c·b_s`, `b_c·a_s`).
+//! **Bit to arithmetic**: an XOR-shared bit `b = b_c ⊕ b_s` becomes additive shares of `b` in the
+//! ring: `b = b_c + b_s − 2·b_c·b_s`, the bit product from one random OT and one ring element.
 
 use rand::{CryptoRng, Rng, RngCore};
 use veil_ir::ring::Ring;
@@ -217,6 +219,41 @@ pub async fn triples_server<R: RngCore + CryptoRng>(
     Ok(Triples { a, b, ab })
 }
 
+/// Client side of bit-to-arithmetic conversion of XOR-shared bits (its halves `bits`).
+pub async fn b2a_client(
+    ch: &mut Channel,
+    ot: &mut OtReceiver,
+    ring: Ring,
+    bits: &[bool],
+) -> Result<Vec<u64>, NetError> {
+    let pads = ot.random("bit to arithmetic (OT)", bits).await?;
+    let d = ch.recv_u64s("bit to arithmetic", bits.len()).await?;
+    Ok(bits
+        .iter()
+        .zip(pads.iter().zip(&d))
+        .map(|(&b, (p, &d))| {
+            let t = pad(*p).wrapping_add(if b { d } else { 0 }); // p0 + b_c·b_s
+            ring.reduce(u64::from(b).wrapping_sub(t.wrapping_mul(2)))
+        })
+        .collect())
+}
+
+/// Server side of bit-to-arithmetic conversion (its halves `bits`).
+pub async fn b2a_server(ch: &mut Channel, ot: &mut OtSender, ring: Ring, bits: &[bool]) -> Result<Vec<u64>, NetError> {
+    let pads = ot.random("bit to arithmetic (OT)", bits.len()).await?;
+    let d: Vec<u64> = bits
+        .iter()
+        .zip(&pads)
+        .map(|(&b, [p0, p1])| ring.reduce(pad(*p0).wrapping_sub(pad(*p1)).wrapping_add(u64::from(b))))
+        .collect();
+    ch.send_u64s("bit to arithmetic", &d).await?;
+    Ok(bits
+        .iter()
+        .zip(&pads)
+        .map(|(&b, [p0, _])| ring.reduce(u64::from(b).wrapping_add(pad(*p0).wrapping_mul(2))))
+        .collect())
+}
+
 /// A uniformly random ring element (for masks).
 pub fn random_element<R: RngCore>(ring: Ring, rng: &mut R) -> u64 {
     ring.reduce(rng.random())
@@ -264,6 +301,14 @@ mod tests {
                 triples_server(&mut sc, &mut ot_s, ring, 200, &mut rs)
             );
             let (tc, ts) = (tc.unwrap(), ts.unwrap());
+            let bc: Vec<bool> = (0..256).map(|i| i % 2 == 0).collect();
+            let bs: Vec<bool> = (0..256).map(|i| i % 4 < 2).collect();
+            let (ac, as_) =
+                tokio::join!(b2a_client(&mut cc, &mut ot_r, ring, &bc), b2a_server(&mut sc, &mut ot_s, ring, &bs));
+            let (ac, as_) = (ac.unwrap(), as_.unwrap());
+            for i in 0..256 {
+                assert_eq!(ring.reduce(ac[i].wrapping_add(as_[i])), u64::from(bc[i] ^ bs[i]), "b2a {i}");
+            }
             for i in 0..200 {
                 let a = pc.a[i].wrapping_add(ps.a[i]);
                 assert_eq!(ring.reduce(pc.sq[i].wrapping_add(ps.sq[i])), ring.reduce(a.wrapping_mul(a)), "square {i}");
