@@ -19,6 +19,8 @@ pub struct LayerRow {
     pub relus: usize,
     /// AND gates of the layer's garbled circuits (all elements).
     pub and_gates: usize,
+    /// Predicted online traffic (the cost model; the runtime measures the same).
+    pub online: veil_passes::cost::Traffic,
 }
 
 /// The summary of a compiled (fixed-point) graph.
@@ -31,6 +33,10 @@ pub struct Summary {
     pub and_gates: usize,
     /// Garbled-table bytes with half-gates (two 16-byte ciphertexts per AND).
     pub garbled_bytes: usize,
+    /// Predicted online traffic of the whole plan; `None` when the runtime cannot run the plan.
+    pub online: Option<veil_passes::cost::Traffic>,
+    /// Why the runtime cannot run the plan, if it cannot.
+    pub unsupported: Option<String>,
 }
 
 fn protocol(g: &Graph, op: &Op) -> &'static str {
@@ -55,8 +61,18 @@ pub fn summarize(g: &Graph) -> Summary {
         Some(Op::Truncate { bits, mode: TruncMode::Exact }) => *bits as u32,
         _ => 0,
     };
+    let cost = veil_passes::cost::plan_cost(g);
+    let mut per_node = std::collections::HashMap::new();
+    if let Ok(c) = &cost {
+        for l in &c.layers {
+            let t: &mut veil_passes::cost::Traffic = per_node.entry(l.node).or_default();
+            t.bytes_client_to_server += l.online.bytes_client_to_server;
+            t.bytes_server_to_client += l.online.bytes_server_to_client;
+            t.rounds += l.online.rounds;
+        }
+    }
     let mut layers = Vec::new();
-    for (_, n) in g.live_nodes() {
+    for (id, n) in g.live_nodes() {
         let out = &g.values[n.output];
         let elems = out.ty.len();
         let (relus, and_gates) = match &n.op {
@@ -101,19 +117,33 @@ pub fn summarize(g: &Graph) -> Summary {
             protocol: protocol(g, &n.op),
             relus,
             and_gates,
+            online: per_node.get(&id).copied().unwrap_or_default(),
         });
     }
     let relus = layers.iter().map(|l| l.relus).sum();
     let and_gates = layers.iter().map(|l| l.and_gates).sum();
-    Summary { model: g.name.clone(), ring_bits: ell as u8, layers, relus, and_gates, garbled_bytes: 32 * and_gates }
+    let (online, unsupported) = match cost {
+        Ok(c) => (Some(c.online), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    Summary {
+        model: g.name.clone(),
+        ring_bits: ell as u8,
+        layers,
+        relus,
+        and_gates,
+        garbled_bytes: 32 * and_gates,
+        online,
+        unsupported,
+    }
 }
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{:<34} {:<16} {:<18} {:>5} {:<26} {:>8} {:>11}",
-            "layer", "op", "shape", "scale", "protocol", "ReLUs", "AND gates"
+            "{:<34} {:<16} {:<18} {:>5} {:<26} {:>8} {:>11} {:>12} {:>12} {:>6}",
+            "layer", "op", "shape", "scale", "protocol", "ReLUs", "AND gates", "online c→s", "online s→c", "rounds"
         )?;
         for l in &self.layers {
             let shape = format!("{:?}", l.shape).replace(' ', "");
@@ -124,14 +154,17 @@ impl std::fmt::Display for Summary {
             };
             writeln!(
                 f,
-                "{:<34} {:<16} {:<18} {:>5} {:<26} {:>8} {:>11}",
+                "{:<34} {:<16} {:<18} {:>5} {:<26} {:>8} {:>11} {:>12} {:>12} {:>6}",
                 name,
                 l.op,
                 shape,
                 l.scale.map_or("-".into(), |s| s.to_string()),
                 l.protocol,
                 l.relus,
-                l.and_gates
+                l.and_gates,
+                l.online.bytes_client_to_server,
+                l.online.bytes_server_to_client,
+                l.online.rounds
             )?;
         }
         writeln!(
@@ -141,6 +174,15 @@ impl std::fmt::Display for Summary {
             self.and_gates,
             self.garbled_bytes as f64 / 1e6,
             self.ring_bits
-        )
+        )?;
+        match (&self.online, &self.unsupported) {
+            (Some(t), _) => writeln!(
+                f,
+                "predicted online traffic: {} B client→server, {} B server→client, {} rounds (offline costs: see `veil client --stats`)",
+                t.bytes_client_to_server, t.bytes_server_to_client, t.rounds
+            ),
+            (None, Some(why)) => writeln!(f, "the two-party runtime cannot run this plan yet: {why}"),
+            (None, None) => Ok(()),
+        }
     }
 }

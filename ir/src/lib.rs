@@ -24,6 +24,7 @@ mod op;
 pub mod plan;
 pub mod print;
 pub mod ring;
+pub mod schedule;
 mod tensor;
 mod types;
 pub mod verify;

@@ -5,6 +5,7 @@
 //! [`run_pipeline`] runs them, times each, and (when asked) runs the verifier after each, where
 //! a failure is a compiler bug.
 
+pub mod cost;
 pub mod error_bound;
 mod fold_batchnorm;
 mod fold_constants;

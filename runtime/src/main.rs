@@ -160,7 +160,7 @@ fn server(a: ServerArgs) -> Result<(), Failure> {
     attach_weights(&mut plan, &hash, &read(&a.weights, "weights")?)
         .with_context(|| format!("weights {}", a.weights.display()))
         .map_err(user)?;
-    exec::steps::lower(&plan.graph).map_err(|e| user(anyhow!(e)))?;
+    veil_ir::schedule::lower(&plan.graph).map_err(|e| user(anyhow!(e)))?;
     let read_text = |p: &Path, what: &str| -> Result<String, Failure> {
         String::from_utf8(read(p, what)?).map_err(|_| user(anyhow!("the {what} {} is not PEM text", p.display())))
     };
@@ -222,7 +222,7 @@ fn client(a: ClientArgs) -> Result<(), Failure> {
     let x = veil_ir::npy::read_npy(&a.input).with_context(|| format!("input {}", a.input.display())).map_err(user)?;
     let cert = String::from_utf8(read(&a.server_cert, "server certificate")?)
         .map_err(|_| user(anyhow!("the server certificate {} is not PEM text", a.server_cert.display())))?;
-    exec::steps::lower(&plan.graph).map_err(|e| user(anyhow!(e)))?;
+    veil_ir::schedule::lower(&plan.graph).map_err(|e| user(anyhow!(e)))?;
     // Check the input before connecting: a wrong shape is the user's error, not the network's.
     veil_ir::eval::encode_inputs(&plan.graph, std::slice::from_ref(&x))
         .with_context(|| format!("input {}", a.input.display()))

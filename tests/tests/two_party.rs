@@ -76,6 +76,14 @@ fn exact_relu_plans_equal_the_simulator_bit_for_bit() {
             }
         }
         assert!(cs.online.bytes_server_to_client > 0 && cs.offline.bytes_client_to_server > 0);
+        // The compiler's cost model predicts every layer's online traffic exactly.
+        let predicted = veil_passes::cost::plan_cost(&g).unwrap();
+        assert_eq!(predicted.layers.len(), cs.layers.len(), "{name}");
+        for (p, m) in predicted.layers.iter().zip(&cs.layers) {
+            let measured = (m.online.bytes_client_to_server, m.online.bytes_server_to_client, m.online.rounds);
+            let want = (p.online.bytes_client_to_server, p.online.bytes_server_to_client, p.online.rounds);
+            assert_eq!(measured, want, "{name}: layer {} ({}) online (c→s, s→c, rounds)", m.name, m.protocol);
+        }
     }
 }
 
@@ -89,7 +97,13 @@ fn plans_with_local_truncations_stay_within_the_error_bound() {
     {
         let (g, x) = compiled_with(name, opts);
         assert!(has_local_truncation(&g), "{name}");
-        let (got, _, _) = two_party(&g, &x);
+        let (got, cs, _) = two_party(&g, &x);
+        let predicted = veil_passes::cost::plan_cost(&g).unwrap();
+        for (p, m) in predicted.layers.iter().zip(&cs.layers) {
+            let measured = (m.online.bytes_client_to_server, m.online.bytes_server_to_client, m.online.rounds);
+            let want = (p.online.bytes_client_to_server, p.online.bytes_server_to_client, p.online.rounds);
+            assert_eq!(measured, want, "{name}: layer {} ({}) online (c→s, s→c, rounds)", m.name, m.protocol);
+        }
         let mut float =
             import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();
         run_pipeline(&mut float, &Options::default(), Some("substitute_activations"), false).unwrap();

@@ -7,13 +7,13 @@ use veil_ir::ring::Ring;
 use veil_ir::{ElemType, Graph, Op, Tensor};
 
 use super::local::{Role, apply};
-use super::steps::{Kind, lower};
 use super::{ExecError, Measures, Stats, exchange_counts, hello, linear, measured, stats};
 use crate::net::quic::Session;
 use crate::ot::OtReceiver;
 use crate::proto::circa;
 use crate::proto::gc::{self, EvaluatorState, GcSpec};
 use crate::proto::mul::{self, SquarePairs};
+use veil_ir::schedule::{Kind, lower};
 
 /// What the client learns.
 #[derive(Debug)]
@@ -73,6 +73,7 @@ pub async fn run<R: RngCore + CryptoRng>(
     for (i, step) in steps.iter().enumerate() {
         let node = &g.nodes[step.node];
         let slot = &mut measures[i][0];
+        meter.begin_step();
         let st = match &step.kind {
             Kind::Share { value } => {
                 share[value.index()] = Some(random(ring, len(*value), rng));
@@ -152,6 +153,7 @@ pub async fn run<R: RngCore + CryptoRng>(
     for (i, (step, st)) in steps.iter().zip(state).enumerate() {
         let node = &g.nodes[step.node];
         let slot = &mut measures[i][1];
+        meter.begin_step();
         match (&step.kind, st) {
             (Kind::Share { value }, _) => {
                 let x = plain[value.index()].as_ref().expect("client value");

@@ -68,7 +68,7 @@ impl Layer {
                     ConvGeom { c, h: hp, w: wp, m, kh, kw },
                 )
             }
-            other => unreachable!("steps::lower sends only dense/conv here, not {}", other.mnemonic()),
+            other => unreachable!("schedule::lower sends only dense/conv here, not {}", other.mnemonic()),
         };
         let mut params = HeParams::for_layer(ell, 1).ok_or(LayerError::NoParams(ell))?;
         loop {

@@ -72,6 +72,6 @@ pub fn apply(g: &Graph, ring: Ring, node: &Node, args: &[&[u64]], role: Role) ->
             }
             y
         }
-        other => unreachable!("steps::lower admits no local `{}`", other.mnemonic()),
+        other => unreachable!("schedule::lower admits no local `{}`", other.mnemonic()),
     }
 }

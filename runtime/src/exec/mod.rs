@@ -1,4 +1,4 @@
-//! Plan executors: each party walks the same [`steps::lower`]ed plan, first offline (HE for
+//! Plan executors: each party walks the same [`veil_ir::schedule::lower`]ed plan, first offline (HE for
 //! linear layers, garbling and OT, Beaver pairs: nothing depends on the input), then online.
 //!
 //! Invariant: the client's share of every shared value is known at the end of the offline
@@ -13,7 +13,6 @@ pub mod client;
 pub mod linear;
 pub mod local;
 pub mod server;
-pub mod steps;
 
 use std::time::Duration;
 
@@ -33,7 +32,7 @@ pub enum ExecError {
     #[error("{0}")]
     Layer(#[from] linear::LayerError),
     #[error("the plan cannot run: {0}")]
-    Unsupported(#[from] steps::Unsupported),
+    Unsupported(#[from] veil_ir::schedule::Unsupported),
     #[error("handshake: {0}")]
     Handshake(String),
     #[error("input: {0}")]
@@ -89,7 +88,7 @@ pub(crate) type Measures = Vec<[Measure; 2]>;
 /// Builds the stats from both parties' measurements (sent bytes from each sender).
 pub(crate) fn stats(
     g: &veil_ir::Graph,
-    steps: &[steps::Step],
+    steps: &[veil_ir::schedule::Step],
     own: &Measures,
     peer_sent: &[[u64; 2]],
     client: bool,

@@ -7,13 +7,13 @@ use veil_ir::{Graph, Op};
 
 use super::client::{frac, gc_ands, padded_coeffs};
 use super::local::{Role, apply};
-use super::steps::{Kind, lower};
 use super::{ExecError, Measures, SESSION_MAGIC, Stats, exchange_counts, linear, measured, stats};
 use crate::net::quic::Session;
 use crate::ot::OtSender;
 use crate::proto::circa;
 use crate::proto::gc::{self, GarblerState, GcSpec};
 use crate::proto::mul::{self, SquarePairs};
+use veil_ir::schedule::{Kind, lower};
 
 enum Offline {
     None,
@@ -84,6 +84,7 @@ pub async fn run<R: RngCore + CryptoRng>(
     for (i, step) in steps.iter().enumerate() {
         let node = &g.nodes[step.node];
         let slot = &mut measures[i][0];
+        meter.begin_step();
         let st = match &step.kind {
             Kind::Linear => {
                 let layer = linear::Layer::of(g, node)?;
@@ -129,6 +130,7 @@ pub async fn run<R: RngCore + CryptoRng>(
     for (i, (step, st)) in steps.iter().zip(state).enumerate() {
         let node = &g.nodes[step.node];
         let slot = &mut measures[i][1];
+        meter.begin_step();
         let input = |share: &[Option<Vec<u64>>], v: veil_ir::ValueId| share[v.index()].clone().expect("shared input");
         match (&step.kind, st) {
             (Kind::Share { value }, _) => {

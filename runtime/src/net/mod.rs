@@ -5,7 +5,8 @@
 //! counts its frames (4-byte length prefix plus payload), and [`meter::metered`] attributes the
 //! OT library's stream traffic to the same meter. Bytes are application bytes on QUIC streams
 //! (QUIC/TLS framing and acknowledgements are not counted). A **round** is one flight: a run of
-//! messages in one direction; each change of speaking direction starts the next.
+//! messages in one direction; each change of speaking direction starts the next, and so does the
+//! first message of each protocol step ([`Meter::begin_step`]), so a layer's rounds are its own.
 //!
 //! Every receive has a timeout; a closed or silent peer is an error naming the protocol step.
 //! [`memory_pair`] gives two connected channels in one process for unit tests.
@@ -90,6 +91,12 @@ impl Meter {
             Dir::Out => s.traffic.bytes_sent += n,
             Dir::In => s.traffic.bytes_received += n,
         }
+    }
+
+    /// Starts a new step: its first message opens a new flight whatever the last direction was,
+    /// so per-step rounds count the step's own flights.
+    pub fn begin_step(&self) {
+        self.0.lock().expect("meter lock").last = None;
     }
 
     pub fn snapshot(&self) -> Traffic {

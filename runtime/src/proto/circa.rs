@@ -29,7 +29,7 @@ use crate::ot::{OtReceiver, OtSender};
 /// Inputs of the sign test: `t_c` (client), `t_s` and `σ` (server).
 pub const SERVER_GROUPS: [bool; 3] = [false, true, true];
 
-/// The sign-test circuit of a layer.
+/// The sign-test circuit of a layer (as [`veil_ir::schedule`] builds it).
 pub fn circuit(ring: Ring, drop_bits: u8) -> Circuit {
     sign_test((ring.bits - drop_bits) as u32)
 }

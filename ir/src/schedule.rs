@@ -1,9 +1,10 @@
-//! The plan as a list of protocol steps, computed identically by both parties from the public
-//! plan: which nodes run where, and which exact truncation is fused into which circuit.
+//! The plan as a list of protocol steps, computed identically by both parties (and by the
+//! compiler's cost model) from the public plan: which nodes run where, and which exact
+//! truncation is fused into which circuit.
 
-use veil_ir::circuit::{Circuit, max_trunc_mask, relu_trunc_mask};
-use veil_ir::eval::ring_ops::window_taps;
-use veil_ir::{CircaVariant, Domain, Graph, NodeId, Op, TruncMode, ValueId};
+use crate::circuit::{Circuit, max_trunc_mask, relu_trunc_mask, sign_test};
+use crate::eval::ring_ops::window_taps;
+use crate::{CircaVariant, Domain, Graph, NodeId, Op, TruncMode, ValueId};
 
 /// How one step runs.
 #[derive(Debug, Clone)]
@@ -140,7 +141,7 @@ pub fn lower(g: &Graph) -> Result<Vec<Step>, Unsupported> {
                 input: node.inputs[0],
                 drop_bits: *k,
                 variant: *variant,
-                circuit: crate::proto::circa::circuit(veil_ir::ring::Ring::new(ell as u8), *k),
+                circuit: sign_test(ell - *k as u32),
             },
             Op::StochasticRelu { .. } => return Err(bad("the sign test needs drop bits below ℓ − 1")),
             Op::Clip { .. } | Op::LeakyRelu { .. } => {
