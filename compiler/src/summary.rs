@@ -19,6 +19,8 @@ pub struct LayerRow {
     pub relus: usize,
     /// AND gates of the layer's garbled circuits (all elements).
     pub and_gates: usize,
+    /// Predicted offline bytes (the cost model; the runtime measures the same).
+    pub offline: veil_passes::cost::Traffic,
     /// Predicted online traffic (the cost model; the runtime measures the same).
     pub online: veil_passes::cost::Traffic,
 }
@@ -33,6 +35,8 @@ pub struct Summary {
     pub and_gates: usize,
     /// Garbled-table bytes with half-gates (two 16-byte ciphertexts per AND).
     pub garbled_bytes: usize,
+    /// Predicted offline bytes of the whole plan; `None` when the runtime cannot run the plan.
+    pub offline: Option<veil_passes::cost::Traffic>,
     /// Predicted online traffic of the whole plan; `None` when the runtime cannot run the plan.
     pub online: Option<veil_passes::cost::Traffic>,
     /// Why the runtime cannot run the plan, if it cannot.
@@ -65,10 +69,13 @@ pub fn summarize(g: &Graph) -> Summary {
     let mut per_node = std::collections::HashMap::new();
     if let Ok(c) = &cost {
         for l in &c.layers {
-            let t: &mut veil_passes::cost::Traffic = per_node.entry(l.node).or_default();
-            t.bytes_client_to_server += l.online.bytes_client_to_server;
-            t.bytes_server_to_client += l.online.bytes_server_to_client;
-            t.rounds += l.online.rounds;
+            let (off, on): &mut (veil_passes::cost::Traffic, veil_passes::cost::Traffic) =
+                per_node.entry(l.node).or_default();
+            for (t, add) in [(off, &l.offline), (on, &l.online)] {
+                t.bytes_client_to_server += add.bytes_client_to_server;
+                t.bytes_server_to_client += add.bytes_server_to_client;
+                t.rounds += add.rounds;
+            }
         }
     }
     let mut layers = Vec::new();
@@ -117,14 +124,15 @@ pub fn summarize(g: &Graph) -> Summary {
             protocol: protocol(g, &n.op),
             relus,
             and_gates,
-            online: per_node.get(&id).copied().unwrap_or_default(),
+            offline: per_node.get(&id).map(|t| t.0).unwrap_or_default(),
+            online: per_node.get(&id).map(|t| t.1).unwrap_or_default(),
         });
     }
     let relus = layers.iter().map(|l| l.relus).sum();
     let and_gates = layers.iter().map(|l| l.and_gates).sum();
-    let (online, unsupported) = match cost {
-        Ok(c) => (Some(c.online), None),
-        Err(e) => (None, Some(e.to_string())),
+    let (offline, online, unsupported) = match cost {
+        Ok(c) => (Some(c.offline), Some(c.online), None),
+        Err(e) => (None, None, Some(e.to_string())),
     };
     Summary {
         model: g.name.clone(),
@@ -133,6 +141,7 @@ pub fn summarize(g: &Graph) -> Summary {
         relus,
         and_gates,
         garbled_bytes: 32 * and_gates,
+        offline,
         online,
         unsupported,
     }
@@ -175,14 +184,18 @@ impl std::fmt::Display for Summary {
             self.garbled_bytes as f64 / 1e6,
             self.ring_bits
         )?;
-        match (&self.online, &self.unsupported) {
-            (Some(t), _) => writeln!(
+        match (&self.offline, &self.online, &self.unsupported) {
+            (Some(off), Some(t), _) => writeln!(
                 f,
-                "predicted online traffic: {} B client→server, {} B server→client, {} rounds (offline costs: see `veil client --stats`)",
-                t.bytes_client_to_server, t.bytes_server_to_client, t.rounds
+                "predicted traffic: offline {} B client→server, {} B server→client; online {} B client→server, {} B server→client, {} rounds",
+                off.bytes_client_to_server,
+                off.bytes_server_to_client,
+                t.bytes_client_to_server,
+                t.bytes_server_to_client,
+                t.rounds
             ),
-            (None, Some(why)) => writeln!(f, "the two-party runtime cannot run this plan yet: {why}"),
-            (None, None) => Ok(()),
+            (_, _, Some(why)) => writeln!(f, "the two-party runtime cannot run this plan yet: {why}"),
+            _ => Ok(()),
         }
     }
 }

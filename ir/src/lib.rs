@@ -19,6 +19,7 @@ pub mod circuit;
 mod edit;
 pub mod eval;
 mod graph;
+pub mod he_pack;
 pub mod npy;
 mod op;
 pub mod plan;

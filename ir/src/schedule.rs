@@ -6,6 +6,9 @@ use crate::circuit::{Circuit, max_trunc_mask, relu_trunc_mask, sign_test};
 use crate::eval::ring_ops::window_taps;
 use crate::{CircaVariant, Domain, Graph, NodeId, Op, TruncMode, ValueId};
 
+/// Garbled instances per table frame (the runtime streams tables in frames of this many).
+pub const GC_CHUNK: usize = 4096;
+
 /// How one step runs.
 #[derive(Debug, Clone)]
 pub enum Kind {

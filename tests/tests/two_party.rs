@@ -83,6 +83,9 @@ fn exact_relu_plans_equal_the_simulator_bit_for_bit() {
             let measured = (m.online.bytes_client_to_server, m.online.bytes_server_to_client, m.online.rounds);
             let want = (p.online.bytes_client_to_server, p.online.bytes_server_to_client, p.online.rounds);
             assert_eq!(measured, want, "{name}: layer {} ({}) online (c→s, s→c, rounds)", m.name, m.protocol);
+            let measured = (m.offline.bytes_client_to_server, m.offline.bytes_server_to_client);
+            let want = (p.offline.bytes_client_to_server, p.offline.bytes_server_to_client);
+            assert_eq!(measured, want, "{name}: layer {} ({}) offline (c→s, s→c)", m.name, m.protocol);
         }
     }
 }
@@ -103,6 +106,9 @@ fn plans_with_local_truncations_stay_within_the_error_bound() {
             let measured = (m.online.bytes_client_to_server, m.online.bytes_server_to_client, m.online.rounds);
             let want = (p.online.bytes_client_to_server, p.online.bytes_server_to_client, p.online.rounds);
             assert_eq!(measured, want, "{name}: layer {} ({}) online (c→s, s→c, rounds)", m.name, m.protocol);
+            let measured = (m.offline.bytes_client_to_server, m.offline.bytes_server_to_client);
+            let want = (p.offline.bytes_client_to_server, p.offline.bytes_server_to_client);
+            assert_eq!(measured, want, "{name}: layer {} ({}) offline (c→s, s→c)", m.name, m.protocol);
         }
         let mut float =
             import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();

@@ -80,7 +80,7 @@ pub async fn run<R: RngCore + CryptoRng>(
                 Offline::None
             }
             Kind::Linear => {
-                let layer = linear::Layer::of(g, node)?;
+                let layer = linear::layout(g, node)?;
                 let c = share[node.inputs[0].index()].as_ref().expect("shared input");
                 let out = measured(&meter, slot, linear::client_offline(&mut ch, &layer, c, rng)).await?;
                 share[node.output.index()] = Some(out);

@@ -87,7 +87,7 @@ pub async fn run<R: RngCore + CryptoRng>(
         meter.begin_step();
         let st = match &step.kind {
             Kind::Linear => {
-                let layer = linear::Layer::of(g, node)?;
+                let layer = linear::layout(g, node)?;
                 Offline::Masks(measured(&meter, slot, linear::server_offline(&mut ch, g, node, &layer, rng)).await?)
             }
             Kind::Relu { input, circuit, .. } => {

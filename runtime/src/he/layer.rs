@@ -45,7 +45,7 @@ impl std::fmt::Debug for HeClient {
 
 impl HeClient {
     pub fn new<R: RngCore + CryptoRng>(params: &HeParams, rng: &mut R) -> Result<Self, HeError> {
-        let par = params.build()?;
+        let par = super::build(params)?;
         let sk = SecretKey::random(&par, rng);
         Ok(HeClient { par, sk })
     }
@@ -112,7 +112,7 @@ impl HeServer {
         if let Some(w) = weights.iter().find(|w| w.unsigned_abs() >= 1 << WEIGHT_BITS) {
             return Err(HeError::WeightRange { bits: 64 - w.unsigned_abs().leading_zeros() });
         }
-        let par = params.build()?;
+        let par = super::build(params)?;
         let ctx = par.context_at_level(0).map_err(fhe_err)?;
         let kernels = tiling
             .encode_kernels(weights)
@@ -279,5 +279,22 @@ mod tests {
             assert_eq!(c[m].wrapping_add(s[m]) & mask, want & mask, "output {m}");
         }
         assert!(matches!(HeServer::new(&params, &tiling, &[top + 1, 0, 0]), Err(HeError::WeightRange { bits: 25 })));
+    }
+
+    /// The cost model's ciphertext sizes are the serialized sizes.
+    #[test]
+    fn ciphertext_sizes_match_the_cost_model() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+        for ring_bits in [61u8, 37, 20] {
+            let params = HeParams::for_layer(ring_bits, 1).unwrap();
+            let geom = ConvGeom { c: 4, h: 1, w: 1, m: 2, kh: 1, kw: 1 };
+            let tiling = Tiling::choose(geom, params.degree).unwrap();
+            let client = HeClient::new(&params, &mut rng).unwrap();
+            let server = HeServer::new(&params, &tiling, &[1, -2, 3, 4, 5, 6, -7, 8]).unwrap();
+            let req = client.encrypt(&tiling, &[1, 2, 3, 4], &mut rng).unwrap();
+            let (resp, _) = server.respond(&tiling, &req, &mut rng).unwrap();
+            assert_eq!(req[0].len() as u64, params.request_ct_bytes(), "request, ℓ={ring_bits} {params:?}");
+            assert_eq!(resp[0].len() as u64, params.response_ct_bytes(), "response, ℓ={ring_bits} {params:?}");
+        }
     }
 }

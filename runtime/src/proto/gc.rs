@@ -21,7 +21,7 @@ use crate::net::{Channel, NetError};
 use crate::ot::{OtReceiver, OtSender};
 
 /// Instances per table frame: bounds the memory of a garbling step.
-pub const CHUNK: usize = 4096;
+pub use veil_ir::schedule::GC_CHUNK as CHUNK;
 
 /// A circuit and which of its input groups the server provides (the rest are the client's).
 #[derive(Debug, Clone, Copy)]
@@ -135,7 +135,7 @@ pub async fn garble_offline<R: RngCore + CryptoRng>(
             .map(|i| spec.merge(&server_zero[i * sw..(i + 1) * sw], &client_zero[i * cw..(i + 1) * cw]))
             .collect();
         let chunk_batch = Batch::new(spec.circuit, batch.offset(start));
-        let garbled = chunk_batch.garble(&h, delta, &inputs);
+        let garbled = crate::compute(|| chunk_batch.garble(&h, delta, &inputs));
         let mut bytes = Vec::with_capacity((end - start) * spec.table_bytes());
         for g in garbled {
             bytes.extend(blocks_to_bytes(g.tables.iter().flatten().copied()));
@@ -252,7 +252,7 @@ pub async fn evaluate(
             (&state.tables[i * ands..(i + 1) * ands], inputs)
         })
         .collect();
-    let out = Batch::new(spec.circuit, gate_offset).evaluate(&FixedKeyHash::default(), &instances);
+    let out = crate::compute(|| Batch::new(spec.circuit, gate_offset).evaluate(&FixedKeyHash::default(), &instances));
     Ok(out.iter().flat_map(|o| colours(o)).collect())
 }
 

@@ -1,4 +1,8 @@
-//! Coefficient packing of a linear layer (Cheetah, USENIX Security 2022): a convolution becomes
+//! Coefficient packing of a linear layer under BFV, and the layer's public HE parameters: pure
+//! index and size arithmetic shared by the runtime (which encrypts) and the cost model (which
+//! counts ciphertexts).
+//!
+//! Coefficient packing (Cheetah, USENIX Security 2022): a convolution becomes
 //! polynomial products in Z_t[X]/(X^N + 1) with no rotations.
 //!
 //! Every HE layer is seen as a stride-1 "valid" convolution of a padded input `[C, H, W]` with
@@ -12,6 +16,8 @@
 //! then exactly output `(b, i, j)` of the tile. Neither other kernels of the group nor the
 //! negacyclic wrap reach those coefficients (the module tests check every case against a direct
 //! convolution). Channel tiles' products are summed.
+
+use crate::{Graph, Node, Op, Window2d};
 
 /// A linear layer as a stride-1 valid convolution (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +190,208 @@ impl Tiling {
         }
         out
     }
+}
+
+/// A Dense or Conv2d layer under HE: per batch element, a zero-padded input mapped by a stride-1
+/// convolution ([`ConvGeom`]), its parameters and tiling.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub batch: usize,
+    /// Unpadded input `[C, H, W]` of one batch element.
+    pub input: [usize; 3],
+    /// `[top, left, bottom, right]`.
+    pub pads: [usize; 4],
+    pub strides: [usize; 2],
+    /// Output `[M, OH, OW]` of one batch element.
+    pub output: [usize; 3],
+    pub geom: ConvGeom,
+    pub params: HeParams,
+    pub tiling: Tiling,
+}
+
+impl Layer {
+    pub fn of(g: &Graph, node: &Node) -> Option<Layer> {
+        let ell = g.ring_bits.expect("quantized");
+        let in_shape = &g.values[node.inputs[0]].ty.shape;
+        let out_shape = &g.values[node.output].ty.shape;
+        let (batch, input, pads, strides, output, geom) = match &node.op {
+            Op::Dense { weight, .. } => {
+                let k = *in_shape.last().expect("rank ≥ 1");
+                let n = g.consts[*weight].shape[0];
+                let batch = in_shape.iter().product::<usize>() / k;
+                (batch, [k, 1, 1], [0; 4], [1, 1], [n, 1, 1], ConvGeom { c: k, h: 1, w: 1, m: n, kh: 1, kw: 1 })
+            }
+            Op::Conv2d { window, .. } => {
+                let [n, c, h, w] = in_shape[..] else { unreachable!("verified: conv input is 4-D") };
+                let Window2d { kernel, strides, pads, dilations } = window;
+                let (hp, wp) = (h + pads[0] + pads[2], w + pads[1] + pads[3]);
+                let (kh, kw) = ((kernel[0] - 1) * dilations[0] + 1, (kernel[1] - 1) * dilations[1] + 1);
+                let m = out_shape[1];
+                (
+                    n,
+                    [c, h, w],
+                    *pads,
+                    *strides,
+                    [m, out_shape[2], out_shape[3]],
+                    ConvGeom { c, h: hp, w: wp, m, kh, kw },
+                )
+            }
+            other => unreachable!("schedule::lower sends only dense/conv here, not {}", other.mnemonic()),
+        };
+        let mut params = HeParams::for_layer(ell, 1)?;
+        loop {
+            let tiling = Tiling::choose(geom, params.degree)?;
+            let p = HeParams::for_layer(ell, tiling.channel_tiles())?;
+            if p == params {
+                return Some(Layer { batch, input, pads, strides, output, geom, params, tiling });
+            }
+            params = p;
+        }
+    }
+
+    pub fn in_len(&self) -> usize {
+        self.input.iter().product()
+    }
+
+    pub fn out_len(&self) -> usize {
+        self.output.iter().product()
+    }
+
+    /// One batch element's input share, zero-padded to the geometry.
+    pub fn pad(&self, x: &[u64]) -> Vec<u64> {
+        let [c, h, w] = self.input;
+        let (hp, wp) = (self.geom.h, self.geom.w);
+        let mut out = vec![0u64; c * hp * wp];
+        for ch in 0..c {
+            for i in 0..h {
+                let src = &x[(ch * h + i) * w..][..w];
+                out[(ch * hp + i + self.pads[0]) * wp + self.pads[1]..][..w].copy_from_slice(src);
+            }
+        }
+        out
+    }
+
+    /// Stride-1 outputs `[M, out_h, out_w]` subsampled to the layer's output.
+    pub fn subsample(&self, full: &[u64]) -> Vec<u64> {
+        let (fh, fw) = (self.geom.out_h(), self.geom.out_w());
+        let [m, oh, ow] = self.output;
+        let mut out = Vec::with_capacity(m * oh * ow);
+        for k in 0..m {
+            for i in 0..oh {
+                for j in 0..ow {
+                    out.push(full[(k * fh + i * self.strides[0]) * fw + j * self.strides[1]]);
+                }
+            }
+        }
+        out
+    }
+
+    /// The server's weights as `[M, C, KH, KW]` with groups and dilation expanded.
+    pub fn kernel(&self, g: &Graph, node: &Node) -> Vec<i64> {
+        match &node.op {
+            Op::Dense { weight, .. } => g.consts[*weight].qdata.clone(),
+            Op::Conv2d { weight, window, groups, .. } => {
+                let w = &g.consts[*weight].qdata;
+                let ConvGeom { c, m, kh, kw, .. } = self.geom;
+                let (cg, mg) = (c / groups, m / groups);
+                let [k0, k1] = window.kernel;
+                let [d0, d1] = window.dilations;
+                let mut out = vec![0i64; m * c * kh * kw];
+                for oc in 0..m {
+                    let grp = oc / mg;
+                    for ic in 0..cg {
+                        for y in 0..k0 {
+                            for x in 0..k1 {
+                                let v = w[((oc * cg + ic) * k0 + y) * k1 + x];
+                                out[((oc * c + grp * cg + ic) * kh + y * d0) * kw + x * d1] = v;
+                            }
+                        }
+                    }
+                }
+                out
+            }
+            _ => unreachable!("dense/conv only"),
+        }
+    }
+}
+
+/// Weights must satisfy `|w| < 2^WEIGHT_BITS` (in the ring, read as signed).
+pub const WEIGHT_BITS: u32 = 24;
+/// Statistical security of the noise flooding, in bits.
+pub const FLOOD_SECURITY: u32 = 40;
+
+/// Largest log2 q for 128-bit security per degree (homomorphicencryption.org standard).
+const MAX_LOG_Q: [(usize, u32); 4] = [(4096, 109), (8192, 218), (16384, 438), (32768, 881)];
+
+/// BFV parameters of one linear layer: public, derived from the ring width and the packing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeParams {
+    pub degree: usize,
+    /// Bits of each ciphertext prime (all equal; each above the plaintext modulus).
+    pub prime_bits: usize,
+    pub primes: usize,
+    /// Primes kept in a response after modulus switching.
+    pub response_primes: usize,
+    pub ring_bits: u8,
+    /// σ: the flooding noise is uniform in `[−2^σ, 2^σ)`.
+    pub flood_bits: u32,
+}
+
+impl HeParams {
+    /// Parameters for a layer over ring `ring_bits` whose outputs each sum at most `terms`
+    /// plaintext coefficient products; `None` if no supported degree has room.
+    pub fn for_layer(ring_bits: u8, channel_tiles: usize) -> Option<HeParams> {
+        let l = ring_bits as u32;
+        for (degree, max_log_q) in MAX_LOG_Q {
+            let terms = (degree * channel_tiles) as u64;
+            let noise_bits = l + WEIGHT_BITS + (64 - terms.leading_zeros()) + 1;
+            let flood_bits = noise_bits + FLOOD_SECURITY;
+            let need = flood_bits + l + 4;
+            let prime_bits = (l as usize + 1).max(50);
+            if prime_bits > 62 {
+                return None;
+            }
+            let primes = (need as usize).div_ceil(prime_bits);
+            if (primes * prime_bits) as u32 > max_log_q {
+                continue;
+            }
+            // After the switch: ratio kept, plus rounding noise below 2^(log N + 8).
+            let response_primes = ((l as usize + 16 + degree.ilog2() as usize) / prime_bits + 1).min(primes);
+            return Some(HeParams { degree, prime_bits, primes, response_primes, ring_bits, flood_bits });
+        }
+        None
+    }
+
+    /// The level a response is switched to.
+    pub fn response_level(&self) -> usize {
+        self.primes - self.response_primes
+    }
+
+    /// Bytes of one serialized polynomial over `primes` primes (`fhe-math`'s `Rq` protobuf:
+    /// representation, degree, coefficients bit-packed at the primes' width, and the
+    /// variable-time flag the `fhe` crate sets on ciphertext polynomials).
+    fn poly_bytes(&self, primes: usize) -> u64 {
+        let coeffs = (primes * (self.degree * self.prime_bits).div_ceil(8)) as u64;
+        2 + 1 + varint_len(self.degree as u64) + 1 + varint_len(coeffs) + coeffs + 2
+    }
+
+    /// Bytes of a fresh seeded ciphertext (the client's request): `c0` and the 32-byte seed.
+    pub fn request_ct_bytes(&self) -> u64 {
+        let p = self.poly_bytes(self.primes);
+        1 + varint_len(p) + p + 2 + 32
+    }
+
+    /// Bytes of a response ciphertext (two polynomials at the response level).
+    pub fn response_ct_bytes(&self) -> u64 {
+        let p = self.poly_bytes(self.response_primes);
+        let level = self.response_level() as u64;
+        2 * (1 + varint_len(p) + p) + if level > 0 { 1 + varint_len(level) } else { 0 }
+    }
+}
+
+/// Bytes of a protobuf varint.
+fn varint_len(x: u64) -> u64 {
+    ((64 - x.leading_zeros()).max(1) as u64).div_ceil(7)
 }
 
 #[cfg(test)]
