@@ -52,6 +52,21 @@ fn two_party(g: &veil_ir::Graph, x: &veil_ir::Tensor) -> (Vec<veil_ir::Tensor>, 
     })
 }
 
+/// The compiler's cost model predicts every layer's bytes each way (both phases) and online
+/// rounds exactly.
+fn check_predictions(name: &str, g: &veil_ir::Graph, measured: &Stats) {
+    let predicted = veil_passes::cost::plan_cost(g).unwrap();
+    assert_eq!(predicted.layers.len(), measured.layers.len(), "{name}");
+    for (p, m) in predicted.layers.iter().zip(&measured.layers) {
+        let got = (m.online.bytes_client_to_server, m.online.bytes_server_to_client, m.online.rounds);
+        let want = (p.online.bytes_client_to_server, p.online.bytes_server_to_client, p.online.rounds);
+        assert_eq!(got, want, "{name}: layer {} ({}) online (c→s, s→c, rounds)", m.name, m.protocol);
+        let got = (m.offline.bytes_client_to_server, m.offline.bytes_server_to_client);
+        let want = (p.offline.bytes_client_to_server, p.offline.bytes_server_to_client);
+        assert_eq!(got, want, "{name}: layer {} ({}) offline (c→s, s→c)", m.name, m.protocol);
+    }
+}
+
 fn has_local_truncation(g: &veil_ir::Graph) -> bool {
     g.live_nodes().any(|(_, n)| matches!(n.op, veil_ir::Op::Truncate { mode: veil_ir::TruncMode::Local, .. }))
 }
@@ -76,17 +91,7 @@ fn exact_relu_plans_equal_the_simulator_bit_for_bit() {
             }
         }
         assert!(cs.online.bytes_server_to_client > 0 && cs.offline.bytes_client_to_server > 0);
-        // The compiler's cost model predicts every layer's online traffic exactly.
-        let predicted = veil_passes::cost::plan_cost(&g).unwrap();
-        assert_eq!(predicted.layers.len(), cs.layers.len(), "{name}");
-        for (p, m) in predicted.layers.iter().zip(&cs.layers) {
-            let measured = (m.online.bytes_client_to_server, m.online.bytes_server_to_client, m.online.rounds);
-            let want = (p.online.bytes_client_to_server, p.online.bytes_server_to_client, p.online.rounds);
-            assert_eq!(measured, want, "{name}: layer {} ({}) online (c→s, s→c, rounds)", m.name, m.protocol);
-            let measured = (m.offline.bytes_client_to_server, m.offline.bytes_server_to_client);
-            let want = (p.offline.bytes_client_to_server, p.offline.bytes_server_to_client);
-            assert_eq!(measured, want, "{name}: layer {} ({}) offline (c→s, s→c)", m.name, m.protocol);
-        }
+        check_predictions(name, &g, &cs);
     }
 }
 
@@ -101,15 +106,7 @@ fn plans_with_local_truncations_stay_within_the_error_bound() {
         let (g, x) = compiled_with(name, opts);
         assert!(has_local_truncation(&g), "{name}");
         let (got, cs, _) = two_party(&g, &x);
-        let predicted = veil_passes::cost::plan_cost(&g).unwrap();
-        for (p, m) in predicted.layers.iter().zip(&cs.layers) {
-            let measured = (m.online.bytes_client_to_server, m.online.bytes_server_to_client, m.online.rounds);
-            let want = (p.online.bytes_client_to_server, p.online.bytes_server_to_client, p.online.rounds);
-            assert_eq!(measured, want, "{name}: layer {} ({}) online (c→s, s→c, rounds)", m.name, m.protocol);
-            let measured = (m.offline.bytes_client_to_server, m.offline.bytes_server_to_client);
-            let want = (p.offline.bytes_client_to_server, p.offline.bytes_server_to_client);
-            assert_eq!(measured, want, "{name}: layer {} ({}) offline (c→s, s→c)", m.name, m.protocol);
-        }
+        check_predictions(name, &g, &cs);
         let mut float =
             import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();
         run_pipeline(&mut float, &Options::default(), Some("substitute_activations"), false).unwrap();

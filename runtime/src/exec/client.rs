@@ -7,7 +7,7 @@ use veil_ir::ring::Ring;
 use veil_ir::{ElemType, Graph, Op, Tensor};
 
 use super::local::{Role, apply};
-use super::{ExecError, Measures, Stats, exchange_counts, hello, linear, measured, stats};
+use super::{ExecError, Measures, RELU_GROUPS, Stats, exchange_counts, hello, linear, maxpool_groups, measured, stats};
 use crate::net::quic::Session;
 use crate::ot::OtReceiver;
 use crate::proto::circa;
@@ -31,14 +31,6 @@ enum Offline {
 
 fn random(ring: Ring, n: usize, rng: &mut impl RngCore) -> Vec<u64> {
     (0..n).map(|_| ring.reduce(rng.next_u64())).collect()
-}
-
-const RELU_GROUPS: [bool; 3] = [true, false, false];
-
-fn maxpool_groups(k: usize) -> Vec<bool> {
-    let mut v = vec![true; k];
-    v.extend(vec![false; k + 1]);
-    v
 }
 
 /// Runs the plan `g` (hash `hash`) as the client on `inputs`.

@@ -21,6 +21,16 @@ use veil_ir::plan::{FORMAT_VERSION, Hash};
 
 use crate::net::{Channel, NetError, Traffic};
 
+/// Input groups of the exact-ReLU circuit the server provides (`y_s`; the client: `y_c`, `r`).
+pub(crate) const RELU_GROUPS: [bool; 3] = [true, false, false];
+
+/// Input groups of a `k`-window max circuit the server provides (its `k` shares).
+pub(crate) fn maxpool_groups(k: usize) -> Vec<bool> {
+    let mut v = vec![true; k];
+    v.extend(vec![false; k + 1]);
+    v
+}
+
 /// First bytes of a session.
 pub const SESSION_MAGIC: [u8; 8] = *b"VEILSESS";
 

@@ -7,7 +7,9 @@ use veil_ir::{Graph, Op};
 
 use super::client::{frac, gc_ands, padded_coeffs};
 use super::local::{Role, apply};
-use super::{ExecError, Measures, SESSION_MAGIC, Stats, exchange_counts, linear, measured, stats};
+use super::{
+    ExecError, Measures, RELU_GROUPS, SESSION_MAGIC, Stats, exchange_counts, linear, maxpool_groups, measured, stats,
+};
 use crate::net::quic::Session;
 use crate::ot::OtSender;
 use crate::proto::circa;
@@ -21,14 +23,6 @@ enum Offline {
     Gc(Vec<GarblerState>),
     Poly { pairs: SquarePairs, e_c: Vec<u64> },
     Circa(circa::ServerState),
-}
-
-const RELU_GROUPS: [bool; 3] = [true, false, false];
-
-fn maxpool_groups(k: usize) -> Vec<bool> {
-    let mut v = vec![true; k];
-    v.extend(vec![false; k + 1]);
-    v
 }
 
 /// Checks the client's hello against our plan; answers either way.
