@@ -41,6 +41,33 @@ pub struct Summary {
     pub online: Option<veil_passes::cost::Traffic>,
     /// Why the runtime cannot run the plan, if it cannot.
     pub unsupported: Option<String>,
+    /// The network profile of the predicted times.
+    pub network: veil_passes::cost::Network,
+    /// Predicted network time (bytes at the bandwidth, half a round trip per flight) per phase.
+    pub predicted_seconds: Option<PhaseSeconds>,
+}
+
+/// Predicted seconds of each phase.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct PhaseSeconds {
+    pub offline: f64,
+    pub online: f64,
+}
+
+impl Summary {
+    fn with_network(mut self, n: veil_passes::cost::Network) -> Self {
+        self.set_network(n);
+        self
+    }
+
+    /// Sets the network profile and recomputes the predicted times.
+    pub fn set_network(&mut self, n: veil_passes::cost::Network) {
+        self.network = n;
+        self.predicted_seconds = match (&self.offline, &self.online) {
+            (Some(off), Some(on)) => Some(PhaseSeconds { offline: n.seconds(off), online: n.seconds(on) }),
+            _ => None,
+        };
+    }
 }
 
 fn protocol(g: &Graph, op: &Op) -> &'static str {
@@ -144,7 +171,10 @@ pub fn summarize(g: &Graph) -> Summary {
         offline,
         online,
         unsupported,
+        network: veil_passes::cost::Network::LAN,
+        predicted_seconds: None,
     }
+    .with_network(veil_passes::cost::Network::LAN)
 }
 
 impl std::fmt::Display for Summary {
@@ -185,15 +215,25 @@ impl std::fmt::Display for Summary {
             self.ring_bits
         )?;
         match (&self.offline, &self.online, &self.unsupported) {
-            (Some(off), Some(t), _) => writeln!(
-                f,
-                "predicted traffic: offline {} B client→server, {} B server→client; online {} B client→server, {} B server→client, {} rounds",
-                off.bytes_client_to_server,
-                off.bytes_server_to_client,
-                t.bytes_client_to_server,
-                t.bytes_server_to_client,
-                t.rounds
-            ),
+            (Some(off), Some(t), _) => {
+                writeln!(
+                    f,
+                    "predicted traffic: offline {} B client→server, {} B server→client; online {} B client→server, {} B server→client, {} rounds",
+                    off.bytes_client_to_server,
+                    off.bytes_server_to_client,
+                    t.bytes_client_to_server,
+                    t.bytes_server_to_client,
+                    t.rounds
+                )?;
+                if let Some(p) = self.predicted_seconds {
+                    writeln!(
+                        f,
+                        "predicted network time at {} Mbit/s, {} ms RTT: offline {:.3} s, online {:.3} s (CPU time not included)",
+                        self.network.bandwidth_mbit_s, self.network.rtt_ms, p.offline, p.online
+                    )?;
+                }
+                Ok(())
+            }
             (_, _, Some(why)) => writeln!(f, "the two-party runtime cannot run this plan yet: {why}"),
             _ => Ok(()),
         }

@@ -259,3 +259,37 @@ pub fn plan_cost(g: &Graph) -> Result<PlanCost, Unsupported> {
         .collect();
     Ok(PlanCost { layers, offline: offline_total, online: online_total })
 }
+
+/// A network profile: bandwidth shared by both directions and round-trip time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Network {
+    pub bandwidth_mbit_s: f64,
+    pub rtt_ms: f64,
+}
+
+impl Network {
+    /// 1 Gbit/s, 0.2 ms round trip.
+    pub const LAN: Network = Network { bandwidth_mbit_s: 1000.0, rtt_ms: 0.2 };
+    /// 100 Mbit/s, 40 ms round trip.
+    pub const WAN: Network = Network { bandwidth_mbit_s: 100.0, rtt_ms: 40.0 };
+
+    /// Network time of `t`: its bytes at the bandwidth plus half a round trip per flight. CPU
+    /// time is not included (yet).
+    pub fn seconds(&self, t: &Traffic) -> f64 {
+        let bits = 8.0 * (t.bytes_client_to_server + t.bytes_server_to_client) as f64;
+        bits / (self.bandwidth_mbit_s * 1e6) + t.rounds as f64 * self.rtt_ms / 2000.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_time_is_bytes_over_bandwidth_plus_half_a_round_trip_per_flight() {
+        let t = Traffic { bytes_client_to_server: 125_000, bytes_server_to_client: 0, rounds: 4 };
+        // 1 Mbit at 100 Mbit/s = 10 ms, four flights of 20 ms.
+        assert!((Network::WAN.seconds(&t) - 0.09).abs() < 1e-12);
+        assert!((Network::LAN.seconds(&t) - (0.001 + 0.0004)).abs() < 1e-12);
+    }
+}
