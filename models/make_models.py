@@ -12,6 +12,7 @@ Outputs (all under models/):
   cifar_cnn.onnx      CIFAR-shaped CNN with BatchNorm, depthwise conv and AveragePool (both count_include_pad)
   resnet_small.onnx   small residual network (Add skip, BatchNorm, GlobalAveragePool)
   torch_flatten.onnx  x.view(x.size(0), -1): torch's Shape->Gather->Unsqueeze->Concat->Reshape chain
+  activations.onnx    hand-built opset 13 MLP with LeakyRelu and Clip (bounds as inputs).
   legacy_opset9.onnx  hand-built opset 9 model: initializers listed as graph inputs, Clip attributes,
                       Dropout, Flatten, trailing Softmax
   digits_relu.onnx    CNN trained on scikit-learn's digits (ReLU)
@@ -246,6 +247,34 @@ def legacy_opset9():
     np.save(path("inputs", "legacy_opset9.npy"), rng.normal(0, 1, (1, 3, 4)).astype(np.float32))
 
 
+def activations():
+    """Hand-built opset 13 MLP with LeakyReLU and a two-sided Clip (bounds as inputs)."""
+    rng = np.random.default_rng(13)
+    w1 = rng.normal(0, 0.4, (16, 8)).astype(np.float32)
+    b1 = rng.normal(0, 0.1, (16,)).astype(np.float32)
+    w2 = rng.normal(0, 0.3, (16, 16)).astype(np.float32)
+    b2 = rng.normal(0, 0.1, (16,)).astype(np.float32)
+    w3 = rng.normal(0, 0.3, (4, 16)).astype(np.float32)
+    b3 = rng.normal(0, 0.1, (4,)).astype(np.float32)
+    lo, hi = np.array(-1.0, np.float32), np.array(1.0, np.float32)
+    inits = [numpy_helper.from_array(a, n) for a, n in
+             [(w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"), (w3, "w3"), (b3, "b3"), (lo, "lo"), (hi, "hi")]]
+    nodes = [
+        helper.make_node("Gemm", ["input", "w1", "b1"], ["h1"], transB=1, name="fc1"),
+        helper.make_node("LeakyRelu", ["h1"], ["a1"], alpha=0.1, name="leaky"),
+        helper.make_node("Gemm", ["a1", "w2", "b2"], ["h2"], transB=1, name="fc2"),
+        helper.make_node("Clip", ["h2", "lo", "hi"], ["a2"], name="hardtanh"),
+        helper.make_node("Gemm", ["a2", "w3", "b3"], ["logits"], transB=1, name="fc3"),
+    ]
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 8])]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 4])]
+    graph = helper.make_graph(nodes, "activations", inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
+    onnx.checker.check_model(model)
+    onnx.save(model, path("activations.onnx"))
+    np.save(path("inputs", "activations.npy"), rng.normal(0, 1, (1, 8)).astype(np.float32))
+
+
 def bad_files():
     good = open(path("mlp.onnx"), "rb").read()
     open(path("bad", "empty.onnx"), "wb").close()
@@ -285,6 +314,7 @@ def main():
     torch.manual_seed(5)
     export(TorchFlatten(), (1, 1, 14, 14), "torch_flatten", 13, 5)
     legacy_opset9()
+    activations()
     train_digits()
     bad_files()
 

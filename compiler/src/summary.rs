@@ -110,28 +110,14 @@ pub fn summarize(g: &Graph) -> Summary {
         let out = &g.values[n.output];
         let elems = out.ty.len();
         let (relus, and_gates) = match &n.op {
-            Op::Relu => (elems, elems * circuit::relu_trunc_mask(ell, fused_shift(n.inputs[0])).and_count()),
+            Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } => {
+                let shift = fused_shift(n.inputs[0]) as u8;
+                let ands =
+                    veil_ir::schedule::activation_circuit(g, &n.op, n.inputs[0], shift).map_or(0, |c| c.and_count());
+                (if matches!(n.op, Op::Clip { .. }) { 0 } else { elems }, elems * ands)
+            }
             Op::StochasticRelu { drop_bits, .. } => {
                 (elems, elems * circuit::sign_test(ell - drop_bits.unwrap_or(0) as u32).and_count())
-            }
-            Op::Clip { min, max } => {
-                // Bounds encoded at the operand's scale, as the simulator does; a bound outside
-                // the ring never binds.
-                let r = veil_ir::ring::Ring::new(ell as u8);
-                let s = match g.values[n.inputs[0]].ty.elem {
-                    ElemType::Fixed { frac_bits } => frac_bits,
-                    _ => 0,
-                };
-                let enc = |b: Option<f32>| b.and_then(|b| r.encode(b as f64, s)).map(|e| r.to_signed(e));
-                let c = circuit::clip_trunc_mask(ell, fused_shift(n.inputs[0]), enc(*min), enc(*max));
-                (0, elems * c.and_count())
-            }
-            Op::LeakyRelu { alpha } => {
-                let r = veil_ir::ring::Ring::new(ell as u8);
-                let bits = veil_ir::eval::LEAKY_ALPHA_BITS;
-                let a = r.encode(*alpha as f64, bits).map_or(0, |e| r.to_signed(e));
-                let c = circuit::leaky_relu_trunc_mask(ell, fused_shift(n.inputs[0]), a, bits as u32);
-                (elems, elems * c.and_count())
             }
             Op::MaxPool { window } => {
                 let k = (window.kernel[0] * window.kernel[1]) as u32;

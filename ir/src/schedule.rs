@@ -2,8 +2,11 @@
 //! compiler's cost model) from the public plan: which nodes run where, and which exact
 //! truncation is fused into which circuit.
 
-use crate::circuit::{Circuit, max_trunc_mask, relu_trunc_mask, sign_test};
+use crate::ElemType;
+use crate::circuit::{Circuit, clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask, relu_trunc_mask, sign_test};
+use crate::eval::LEAKY_ALPHA_BITS;
 use crate::eval::ring_ops::window_taps;
+use crate::ring::Ring;
 use crate::{CircaVariant, Domain, Graph, NodeId, Op, TruncMode, ValueId};
 
 /// Garbled instances per table frame (the runtime streams tables in frames of this many).
@@ -17,8 +20,9 @@ pub enum Kind {
     Share { value: ValueId },
     /// Dense / Conv2d with server weights: HE offline, local online.
     Linear,
-    /// Exact ReLU with the preceding exact truncation fused (`shift` bits).
-    Relu { input: ValueId, shift: u8, circuit: Circuit },
+    /// An exact element-wise activation (ReLU, Clip, LeakyReLU) in a garbled circuit, with the
+    /// preceding exact truncation fused (`shift` bits) and the client's output mask.
+    Activation { input: ValueId, shift: u8, circuit: Circuit },
     /// MaxPool over shared windows with the preceding exact truncation fused; one circuit per
     /// window size (border windows are smaller).
     MaxPool { input: ValueId, shift: u8, windows: Vec<Vec<usize>>, circuits: Vec<(usize, Circuit)> },
@@ -48,7 +52,7 @@ impl Step {
         match self.kind {
             Kind::Share { .. } => "share",
             Kind::Linear => "HE",
-            Kind::Relu { .. } | Kind::MaxPool { .. } => "GC",
+            Kind::Activation { .. } | Kind::MaxPool { .. } => "GC",
             Kind::Circa { .. } => "GC+OT (Circa)",
             Kind::Poly => "SS (Beaver)",
             Kind::Local => "local",
@@ -102,15 +106,21 @@ pub fn lower(g: &Graph) -> Result<Vec<Step>, Unsupported> {
                 let users = g.users(node.output);
                 let into_gc = users.len() == 1
                     && !g.outputs.contains(&node.output)
-                    && matches!(g.nodes[users[0]].op, Op::Relu | Op::MaxPool { .. });
+                    && matches!(
+                        g.nodes[users[0]].op,
+                        Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. }
+                    );
                 if !into_gc {
-                    return Err(bad("an exact truncation must feed one ReLU or MaxPool (its garbled circuit)"));
+                    return Err(bad(
+                        "an exact truncation must feed one ReLU, Clip, LeakyReLU or MaxPool (its garbled circuit)",
+                    ));
                 }
                 continue;
             }
-            Op::Relu => {
+            Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } => {
                 let (input, shift) = fused(g, node.inputs[0]);
-                Kind::Relu { input, shift, circuit: relu_trunc_mask(ell, shift as u32) }
+                let circuit = activation_circuit(g, &node.op, node.inputs[0], shift).expect("an activation");
+                Kind::Activation { input, shift, circuit }
             }
             Op::MaxPool { window } => {
                 let (input, shift) = fused(g, node.inputs[0]);
@@ -147,12 +157,36 @@ pub fn lower(g: &Graph) -> Result<Vec<Step>, Unsupported> {
                 circuit: sign_test(ell - *k as u32),
             },
             Op::StochasticRelu { .. } => return Err(bad("the sign test needs drop bits below ℓ − 1")),
-            Op::Clip { .. } | Op::LeakyRelu { .. } => {
-                return Err(bad("not supported by the two-party runtime yet (use --activation relu, circa or poly)"));
-            }
             other => return Err(bad(&format!("no two-party protocol for `{}` on shared values", other.mnemonic()))),
         };
         steps.push(Step { node: id, kind });
     }
     Ok(steps)
+}
+
+/// The garbled circuit of an exact element-wise activation whose operand `v` (after the fused
+/// truncation of `shift` bits) the simulator sees: constants are encoded exactly as the
+/// simulator encodes them (a Clip bound outside the ring never binds). `None` for other ops.
+pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8) -> Option<Circuit> {
+    let ell = g.ring_bits? as u32;
+    let ring = Ring::new(ell as u8);
+    let (f, s) = (
+        shift as u32,
+        match g.values[v].ty.elem {
+            ElemType::Fixed { frac_bits } => frac_bits,
+            _ => 0,
+        },
+    );
+    Some(match op {
+        Op::Relu => relu_trunc_mask(ell, f),
+        Op::Clip { min, max } => {
+            let enc = |b: Option<f32>| b.and_then(|b| ring.encode(b as f64, s)).map(|e| ring.to_signed(e));
+            clip_trunc_mask(ell, f, enc(*min), enc(*max))
+        }
+        Op::LeakyRelu { alpha } => {
+            let a = ring.encode(*alpha as f64, LEAKY_ALPHA_BITS)?;
+            leaky_relu_trunc_mask(ell, f, ring.to_signed(a), LEAKY_ALPHA_BITS as u32)
+        }
+        _ => return None,
+    })
 }

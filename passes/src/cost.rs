@@ -115,7 +115,7 @@ pub fn online_messages(g: &Graph, step: &Step) -> Vec<Msg> {
     let node = &g.nodes[step.node];
     match &step.kind {
         Kind::Share { value } => vec![Frame(ClientToServer, ELEM * elems(g, *value))],
-        Kind::Relu { input, circuit, .. } => {
+        Kind::Activation { input, circuit, .. } => {
             let n = elems(g, *input);
             let server_wires = circuit.inputs[0] as u64;
             vec![
@@ -203,7 +203,7 @@ pub fn offline_messages(g: &Graph, step: &Step, first: &mut bool) -> Vec<Msg> {
             let down = l.tiling.output_cts() as u64 * (4 + l.params.response_ct_bytes());
             (0..l.batch).flat_map(|_| [Frame(ClientToServer, up), Frame(ServerToClient, down)]).collect()
         }
-        Kind::Relu { input, circuit, .. } => {
+        Kind::Activation { input, circuit, .. } => {
             let cw = (circuit.inputs[1] + circuit.inputs[2]) as u64;
             gc_offline(elems(g, *input), circuit, cw, first)
         }

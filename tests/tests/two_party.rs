@@ -1,5 +1,6 @@
 //! Two-party execution in one process (client and server as tasks over real QUIC on loopback):
-//! the runtime computes exactly what `veilc simulate` computes for exact-ReLU plans, and stays
+//! the runtime computes exactly what `veilc simulate` computes for plans whose activations are exact
+//! circuits (ReLU, MaxPool, Clip, LeakyReLU), and stays
 //! within the sound error bound of the float model for polynomial plans (whose local
 //! truncations depend on the shares, as the simulator's do on its simulated masks).
 
@@ -73,7 +74,7 @@ fn has_local_truncation(g: &veil_ir::Graph) -> bool {
 
 #[test]
 fn exact_relu_plans_equal_the_simulator_bit_for_bit() {
-    for name in ["digits_relu", "mlp", "lenet", "resnet_small"] {
+    for name in ["digits_relu", "mlp", "lenet", "resnet_small", "activations", "legacy_opset9", "torch_flatten"] {
         let (g, x) = compiled(name);
         assert!(!has_local_truncation(&g), "{name}: every truncation is fused into a circuit");
         let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;

@@ -101,9 +101,10 @@ pub struct CompileArgs {
     /// Fixed point: the array of --calibrate holding the inputs.
     #[arg(long, default_value = "x", value_name = "KEY", help_heading = "Fixed point")]
     calibrate_key: String,
-    /// Fixed point: without --calibrate, the bound assumed on |input|.
-    #[arg(long, default_value_t = 1.0, value_name = "B", help_heading = "Fixed point")]
-    input_bound: f32,
+    /// Fixed point: without --calibrate, the bound assumed on |input| (default 1; `veilc run`:
+    /// the given input's largest magnitude, at least 1).
+    #[arg(long, value_name = "B", help_heading = "Fixed point")]
+    input_bound: Option<f32>,
 }
 
 /// The float graph, the compiled graph, and the pass runs.
@@ -156,7 +157,7 @@ impl CompileArgs {
             frac_bits: self.frac_bits,
             ring_bits: self.ring_bits,
             calibration,
-            input_bound: self.input_bound,
+            input_bound: self.input_bound.unwrap_or(1.0),
         })
     }
 

@@ -73,7 +73,15 @@ pub fn run(a: RunArgs) -> Result<(), CliError> {
     let x = veil_ir::npy::read_npy(&a.input)
         .with_context(|| format!("input {}", a.input.display()))
         .map_err(CliError::user)?;
-    let (float, g, _) = a.compile.compile(&a.model)?;
+    let mut compile = a.compile;
+    if compile.input_bound.is_none() && compile.calibrate.is_none() {
+        let b = x.data.iter().fold(1f32, |m, v| m.max(v.abs()));
+        eprintln!(
+            "compiling for |input| ≤ {b} (this input's largest magnitude; --input-bound or --calibrate for others)"
+        );
+        compile.input_bound = Some(b);
+    }
+    let (float, g, _) = compile.compile(&a.model)?;
     veil_ir::eval::encode_inputs(&g, std::slice::from_ref(&x))
         .with_context(|| format!("input {}", a.input.display()))
         .map_err(CliError::user)?;

@@ -78,7 +78,7 @@ pub async fn run<R: RngCore + CryptoRng>(
                 share[node.output.index()] = Some(out);
                 Offline::None
             }
-            Kind::Relu { input, circuit, .. } => {
+            Kind::Activation { input, circuit, .. } => {
                 let c = share[input.index()].as_ref().expect("shared input");
                 let r = random(ring, c.len(), rng);
                 let ins: Vec<Vec<u64>> = c.iter().zip(&r).map(|(&y, &m)| vec![y, m]).collect();
@@ -153,7 +153,7 @@ pub async fn run<R: RngCore + CryptoRng>(
                 let d: Vec<u64> = x.iter().zip(r).map(|(&x, &r)| ring.reduce(x.wrapping_sub(r))).collect();
                 measured(&meter, slot, ch.send_u64s("sharing the input", &d)).await?;
             }
-            (Kind::Relu { circuit, .. }, Offline::Gc(mut sts)) => {
+            (Kind::Activation { circuit, .. }, Offline::Gc(mut sts)) => {
                 let spec = GcSpec { circuit, server_groups: &RELU_GROUPS };
                 let st = sts.pop().expect("one batch");
                 measured(&meter, slot, gc::evaluate_online(&mut ch, spec, st, gate_offset)).await?;
@@ -218,7 +218,7 @@ pub async fn run<R: RngCore + CryptoRng>(
 /// AND gates a step's circuits use (the gate-tweak range it consumes).
 pub(crate) fn gc_ands(g: &Graph, kind: &Kind) -> u64 {
     match kind {
-        Kind::Relu { input, circuit, .. } | Kind::Circa { input, circuit, .. } => {
+        Kind::Activation { input, circuit, .. } | Kind::Circa { input, circuit, .. } => {
             (g.values[*input].ty.shape.iter().product::<usize>() * circuit.and_count()) as u64
         }
         Kind::MaxPool { windows, circuits, .. } => circuits

@@ -84,7 +84,7 @@ pub async fn run<R: RngCore + CryptoRng>(
                 let layer = linear::layout(g, node)?;
                 Offline::Masks(measured(&meter, slot, linear::server_offline(&mut ch, g, node, &layer, rng)).await?)
             }
-            Kind::Relu { input, circuit, .. } => {
+            Kind::Activation { input, circuit, .. } => {
                 let spec = GcSpec { circuit, server_groups: &RELU_GROUPS };
                 let n = len(*input);
                 Offline::Gc(vec![
@@ -135,7 +135,7 @@ pub async fn run<R: RngCore + CryptoRng>(
                 let s = input(&share, node.inputs[0]);
                 share[node.output.index()] = Some(linear::server_online(g, ring, node, &s, &m));
             }
-            (Kind::Relu { input: v, circuit, .. }, Offline::Gc(mut sts)) => {
+            (Kind::Activation { input: v, circuit, .. }, Offline::Gc(mut sts)) => {
                 let spec = GcSpec { circuit, server_groups: &RELU_GROUPS };
                 let s = input(&share, *v);
                 let ins: Vec<Vec<u64>> = s.iter().map(|&x| vec![x]).collect();
