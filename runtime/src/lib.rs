@@ -1,13 +1,14 @@
 //! # Veil runtime
 //!
 //! The two-party runtime. Protocols are synchronous cores without I/O, one folder each; the
-//! executors and the `veil` binary tie them to the transport. Today: the garbling engine.
+//! executors and the `veil` binary tie them to the transport.
 
 pub mod exec;
 pub mod garble;
 pub mod he;
 pub mod net;
 pub mod ot;
+pub mod progress;
 pub mod proto;
 
 /// Runs CPU-heavy work (garbling, HE) from async code without starving the tokio worker it runs

@@ -67,6 +67,9 @@ struct ServerArgs {
     /// Receive timeout in seconds.
     #[arg(long, default_value_t = 120, value_name = "S")]
     timeout: u64,
+    /// Seconds to wait for a client's input after the offline phase (clients that preprocess).
+    #[arg(long, default_value_t = 600, value_name = "S")]
+    input_wait: u64,
 }
 
 #[derive(clap::Args)]
@@ -78,9 +81,16 @@ struct ClientArgs {
     /// The server's certificate (pinned: no other is accepted).
     #[arg(long, value_name = "FILE")]
     server_cert: PathBuf,
-    /// The input tensor (`.npy`, float32).
+    /// The input tensor (`.npy`, float32); `-` reads it from standard input.
     #[arg(long, value_name = "x.npy")]
     input: PathBuf,
+    /// Run the offline phase first and read the input only after it (from a file that may not
+    /// exist yet, or from standard input with `--input -`); the phases are reported apart.
+    #[arg(long)]
+    preprocess: bool,
+    /// No progress bar and no cost line: only the prediction (and errors).
+    #[arg(long, short)]
+    quiet: bool,
     /// Write the output tensor (`.npy`).
     #[arg(long, value_name = "y.npy")]
     output: Option<PathBuf>,
@@ -169,6 +179,7 @@ fn server(a: ServerArgs) -> Result<(), Failure> {
     let rt = tokio_runtime()?;
     rt.block_on(async move {
         let timeout = Duration::from_secs(a.timeout);
+        let input_wait = Duration::from_secs(a.input_wait);
         let mut listener = Listener::bind(a.listen, &id, timeout).map_err(internal)?;
         println!("listening on {}", listener.local_addr().map_err(internal)?);
         use std::io::Write;
@@ -184,7 +195,10 @@ fn server(a: ServerArgs) -> Result<(), Failure> {
             tasks.spawn(async move {
                 let _permit = permit;
                 let mut session = match conn {
-                    Ok(s) => s,
+                    Ok(mut s) => {
+                        s.set_input_wait(input_wait);
+                        s
+                    }
                     Err(e) => {
                         eprintln!("session {served}: connection failed: {e}");
                         return;
@@ -217,23 +231,51 @@ fn server(a: ServerArgs) -> Result<(), Failure> {
     })
 }
 
+/// Reads and checks the client's input (`-`: standard input).
+fn read_input(path: &Path, g: &veil_ir::Graph) -> Result<veil_ir::Tensor, Failure> {
+    let x = if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .context("cannot read the input from standard input")
+            .map_err(user)?;
+        veil_ir::npy::decode_npy(&bytes, "standard input").context("input from standard input").map_err(user)?
+    } else {
+        veil_ir::npy::read_npy(path).with_context(|| format!("input {}", path.display())).map_err(user)?
+    };
+    veil_ir::eval::encode_inputs(g, std::slice::from_ref(&x))
+        .with_context(|| format!("input {}", path.display()))
+        .map_err(user)?;
+    Ok(x)
+}
+
 fn client(a: ClientArgs) -> Result<(), Failure> {
     let (plan, hash) = load_plan(&a.plan)?;
-    let x = veil_ir::npy::read_npy(&a.input).with_context(|| format!("input {}", a.input.display())).map_err(user)?;
     let cert = String::from_utf8(read(&a.server_cert, "server certificate")?)
         .map_err(|_| user(anyhow!("the server certificate {} is not PEM text", a.server_cert.display())))?;
     veil_ir::schedule::lower(&plan.graph).map_err(|e| user(anyhow!(e)))?;
-    // Check the input before connecting: a wrong shape is the user's error, not the network's.
-    veil_ir::eval::encode_inputs(&plan.graph, std::slice::from_ref(&x))
-        .with_context(|| format!("input {}", a.input.display()))
-        .map_err(user)?;
+    // Without --preprocess, check the input before connecting: a wrong shape is the user's
+    // error, not the network's.
+    let early = if a.preprocess { None } else { Some(read_input(&a.input, &plan.graph)?) };
+    let bar = veil_runtime::progress::Bar::new(!a.quiet);
     let rt = tokio_runtime()?;
     let result = rt.block_on(async {
         let mut session = connect(a.connect, &cert, Duration::from_secs(a.timeout)).await.map_err(internal)?;
         let mut rng = ChaCha20Rng::from_os_rng();
-        exec::client::run(&mut session, &plan.graph, &hash, std::slice::from_ref(&x), &mut rng)
-            .await
-            .map_err(exec_failure)
+        let pre =
+            exec::client::offline(&mut session, &plan.graph, &hash, &mut rng, &bar).await.map_err(exec_failure)?;
+        let x = match early {
+            Some(x) => x,
+            None => {
+                if !a.quiet {
+                    let (secs, up) = pre.offline_cost();
+                    eprintln!("offline phase done in {secs:.3} s ({up} B sent); reading the input");
+                }
+                let (path, g) = (a.input.clone(), &plan.graph);
+                tokio::task::block_in_place(|| read_input(&path, g))?
+            }
+        };
+        let result = pre.online(std::slice::from_ref(&x), &bar).await.map_err(exec_failure)?;
+        Ok::<_, Failure>(result)
     })?;
     let out = &result.outputs[0];
     if let Some(p) = &a.output {
@@ -246,6 +288,9 @@ fn client(a: ClientArgs) -> Result<(), Failure> {
         write_json(p, &result.stats)?;
     }
     print_prediction(out, a.top);
+    if a.quiet {
+        return Ok(());
+    }
     let s = &result.stats;
     println!(
         "offline {:.3} s, {} B up / {} B down, {} rounds; online {:.3} s, {} B up / {} B down, {} rounds",

@@ -2,80 +2,10 @@
 //! the simulator's bit for bit (exact ReLU and MaxPool in garbled circuits, HE linear layers),
 //! both write the same stats, and a client with another plan is refused before any secret moves.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod common;
 
-use veil_compiler::onnx::{ImportOptions, import_file};
-use veil_passes::{Options, run_pipeline};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf()
-}
-
-fn veil() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_veil"))
-}
-
-fn compile(name: &str, dir: &Path, opts: &Options) -> veil_ir::Graph {
-    let mut g = import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();
-    run_pipeline(&mut g, opts, None, true).unwrap();
-    let (plan, weights, _) = veil_ir::plan::encode(&g).unwrap();
-    std::fs::write(dir.join(format!("{name}.plan")), plan).unwrap();
-    std::fs::write(dir.join(format!("{name}.weights")), weights).unwrap();
-    g
-}
-
-struct Server(std::process::Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(dir: &Path, name: &str, sessions: usize) -> Server {
-    let mut child = veil()
-        .arg("server")
-        .arg("--plan")
-        .arg(dir.join(format!("{name}.plan")))
-        .arg("--weights")
-        .arg(dir.join(format!("{name}.weights")))
-        .args(["--listen", "127.0.0.1:0", "--sessions", &sessions.to_string()])
-        .arg("--cert")
-        .arg(dir.join("server.crt"))
-        .arg("--key")
-        .arg(dir.join("server.key"))
-        .arg("--stats")
-        .arg(dir.join("server-stats.json"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on ").expect("the server prints its address").to_string();
-    Server(child, addr)
-}
-
-fn client(dir: &Path, plan: &str, addr: &str, input: &Path) -> std::process::Output {
-    veil()
-        .arg("client")
-        .arg("--plan")
-        .arg(dir.join(format!("{plan}.plan")))
-        .args(["--connect", addr])
-        .arg("--server-cert")
-        .arg(dir.join("server.crt"))
-        .arg("--input")
-        .arg(input)
-        .arg("--output")
-        .arg(dir.join("y.npy"))
-        .arg("--stats")
-        .arg(dir.join("client-stats.json"))
-        .output()
-        .unwrap()
-}
+use common::{client, compile, root, start_server, veil};
+use veil_passes::Options;
 
 #[test]
 fn server_and_client_processes_compute_the_simulators_output() {
@@ -127,4 +57,45 @@ fn server_and_client_processes_compute_the_simulators_output() {
     assert_eq!(bytes(&c), bytes(&s));
     assert!(c["online"]["bytes_server_to_client"].as_u64().unwrap() > 0);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--preprocess`: the offline phase runs before the input exists; the input then comes on
+/// standard input (here, a second after the start) and the result is still the simulator's.
+/// `--quiet` prints the prediction and nothing else.
+#[test]
+fn a_preprocessing_client_reads_its_input_after_the_offline_phase() {
+    let dir = common::Workdir::new("preprocess");
+    let dir = &dir.0;
+    let g = compile("mlp", dir, &Options { input_bound: 4.0, ..Options::default() });
+    let input = root().join("models/inputs/mlp.npy");
+    let mut server = start_server(dir, "mlp", 1);
+    let mut child = common::client_command(dir, "mlp", &server.1, std::path::Path::new("-"))
+        .args(["--preprocess", "--quiet"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    std::io::Write::write_all(&mut stdin, &std::fs::read(&input).unwrap()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        let _ = server.0.kill();
+        let mut log = String::new();
+        std::io::Read::read_to_string(&mut server.0.stderr.take().unwrap(), &mut log).unwrap();
+        panic!("client: {stderr}\nserver: {log}");
+    }
+    assert_eq!(stdout.lines().count(), 1, "--quiet prints only the prediction: {stdout}");
+    assert!(stdout.starts_with("prediction: class"), "{stdout}");
+    assert!(stderr.is_empty(), "--quiet: {stderr}");
+    let x = veil_ir::npy::read_npy(&input).unwrap();
+    let want = veil_ir::eval::run_fixed(&g, &[x], 0).unwrap().outputs;
+    assert_eq!(veil_ir::npy::read_npy(&dir.join("y.npy")).unwrap(), want[0]);
+    // The client's online phase starts when the input arrives: it does not include the wait.
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("client-stats.json")).unwrap()).unwrap();
+    assert!(stats["online"]["seconds"].as_f64().unwrap() < 1.0, "{stats}");
 }

@@ -7,19 +7,22 @@ use veil_ir::ring::Ring;
 use veil_ir::{ElemType, Graph, Op, Tensor};
 
 use super::local::{Role, apply};
-use super::{ExecError, Measures, RELU_GROUPS, Stats, exchange_counts, hello, linear, maxpool_groups, measured, stats};
+use super::{
+    ExecError, Measures, Progress, Quiet, RELU_GROUPS, exchange_counts, hello, linear, maxpool_groups, measured, stats,
+};
 use crate::net::quic::Session;
+use crate::net::{Channel, Meter};
 use crate::ot::OtReceiver;
 use crate::proto::circa;
 use crate::proto::gc::{self, EvaluatorState, GcSpec};
 use crate::proto::mul::{self, SquarePairs};
-use veil_ir::schedule::{Kind, lower};
+use veil_ir::schedule::{Kind, Step, lower};
 
 /// What the client learns.
 #[derive(Debug)]
 pub struct ClientResult {
     pub outputs: Vec<Tensor>,
-    pub stats: Stats,
+    pub stats: super::Stats,
 }
 
 enum Offline {
@@ -33,7 +36,7 @@ fn random(ring: Ring, n: usize, rng: &mut impl RngCore) -> Vec<u64> {
     (0..n).map(|_| ring.reduce(rng.next_u64())).collect()
 }
 
-/// Runs the plan `g` (hash `hash`) as the client on `inputs`.
+/// Runs the plan `g` (hash `hash`) as the client on `inputs`: the offline phase, then the online.
 pub async fn run<R: RngCore + CryptoRng>(
     session: &mut Session,
     g: &Graph,
@@ -41,7 +44,47 @@ pub async fn run<R: RngCore + CryptoRng>(
     inputs: &[Tensor],
     rng: &mut R,
 ) -> Result<ClientResult, ExecError> {
-    let encoded = encode_inputs(g, inputs)?;
+    encode_inputs(g, inputs)?;
+    let pre = offline(session, g, hash, rng, &Quiet).await?;
+    pre.online(inputs, &Quiet).await
+}
+
+/// The client after the offline phase: everything the online phase needs except the input
+/// (`veil client --preprocess` holds this while it waits for the input).
+pub struct Preprocessed<'g> {
+    g: &'g Graph,
+    ch: Channel,
+    /// Held to the end of the session: the OT sub-connection stays open like the server's.
+    _ot: OtReceiver,
+    meter: Meter,
+    steps: Vec<Step>,
+    measures: Measures,
+    share: Vec<Option<Vec<u64>>>,
+    state: Vec<Offline>,
+}
+
+impl std::fmt::Debug for Preprocessed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Preprocessed {{ steps: {}, shares: <redacted> }}", self.steps.len())
+    }
+}
+
+impl Preprocessed<'_> {
+    /// The offline phase's time and the bytes the client sent in it (as the stats count them).
+    pub fn offline_cost(&self) -> (f64, u64) {
+        let secs = self.measures.iter().map(|m| m[0].time.as_secs_f64()).sum();
+        (secs, self.measures.iter().map(|m| m[0].traffic.bytes_sent).sum())
+    }
+}
+
+/// Runs the handshake and the offline phase of plan `g` (hash `hash`) as the client.
+pub async fn offline<'g, R: RngCore + CryptoRng>(
+    session: &mut Session,
+    g: &'g Graph,
+    hash: &Hash,
+    rng: &mut R,
+    progress: &dyn Progress,
+) -> Result<Preprocessed<'g>, ExecError> {
     let steps = lower(g)?;
     let ring = Ring::new(g.ring_bits.expect("quantized"));
     let mut ch = session.channel().await?;
@@ -66,6 +109,7 @@ pub async fn run<R: RngCore + CryptoRng>(
         let node = &g.nodes[step.node];
         let slot = &mut measures[i][0];
         meter.begin_step();
+        progress.step("offline", i, steps.len(), &node.name, step.protocol());
         let st = match &step.kind {
             Kind::Share { value } => {
                 share[value.index()] = Some(random(ring, len(*value), rng));
@@ -135,84 +179,97 @@ pub async fn run<R: RngCore + CryptoRng>(
         state.push(st);
     }
 
-    // Online.
-    let mut plain: Vec<Option<Vec<u64>>> = vec![None; g.values.len()];
-    let mut floats: Vec<Option<Tensor>> = vec![None; g.values.len()];
-    for (&v, (_, data)) in g.inputs.iter().zip(encoded) {
-        plain[v.index()] = Some(data);
-    }
-    let mut gate_offset = 0u64;
-    for (i, (step, st)) in steps.iter().zip(state).enumerate() {
-        let node = &g.nodes[step.node];
-        let slot = &mut measures[i][1];
-        meter.begin_step();
-        match (&step.kind, st) {
-            (Kind::Share { value }, _) => {
-                let x = plain[value.index()].as_ref().expect("client value");
-                let r = share[value.index()].as_ref().expect("mask");
-                let d: Vec<u64> = x.iter().zip(r).map(|(&x, &r)| ring.reduce(x.wrapping_sub(r))).collect();
-                measured(&meter, slot, ch.send_u64s("sharing the input", &d)).await?;
-            }
-            (Kind::Activation { circuit, .. }, Offline::Gc(mut sts)) => {
-                let spec = GcSpec { circuit, server_groups: &RELU_GROUPS };
-                let st = sts.pop().expect("one batch");
-                measured(&meter, slot, gc::evaluate_online(&mut ch, spec, st, gate_offset)).await?;
-            }
-            (Kind::MaxPool { circuits, windows, .. }, Offline::Gc(sts)) => {
-                let mut off = gate_offset;
-                for ((k, circuit), st) in circuits.iter().zip(sts) {
-                    let groups = maxpool_groups(*k);
-                    let spec = GcSpec { circuit, server_groups: &groups };
-                    measured(&meter, slot, gc::evaluate_online(&mut ch, spec, st, off)).await?;
-                    off += (windows.iter().filter(|w| w.len() == *k).count() * circuit.and_count()) as u64;
-                }
-            }
-            (Kind::Circa { circuit, .. }, Offline::Circa(st)) => {
-                let c = share[node.inputs[0].index()].as_ref().expect("shared input");
-                measured(&meter, slot, circa::client_online(&mut ch, ring, circuit, st, c, gate_offset)).await?;
-            }
-            (Kind::Poly, Offline::Poly { pairs, e_c, r }) => {
-                let Op::Poly { coeffs } = &node.op else { unreachable!("poly step") };
-                let s_in = frac(g, node.inputs[0]);
-                let q = padded_coeffs(ring, coeffs, s_in);
-                let c = share[node.inputs[0].index()].as_ref().expect("shared input");
-                let e_s = measured(&meter, slot, ch.recv_u64s("polynomial activation: masked share", c.len())).await?;
-                let out: Vec<u64> = (0..c.len())
-                    .map(|j| {
-                        let e = e_c[j].wrapping_add(e_s[j]);
-                        let sq = e
-                            .wrapping_mul(e)
-                            .wrapping_add(e.wrapping_mul(pairs.a[j]).wrapping_mul(2))
-                            .wrapping_add(pairs.sq[j]);
-                        let z = q[0].wrapping_add(q[1].wrapping_mul(c[j])).wrapping_add(q[2].wrapping_mul(sq));
-                        ring.reduce(z.wrapping_sub(r[j]))
-                    })
-                    .collect();
-                measured(&meter, slot, ch.send_u64s("polynomial activation: re-sharing", &out)).await?;
-            }
-            (Kind::Reveal, _) => {
-                let v = node.inputs[0];
-                let c = share[v.index()].as_ref().expect("shared value");
-                let s = measured(&meter, slot, ch.recv_u64s("revealing the output", c.len())).await?;
-                plain[node.output.index()] =
-                    Some(c.iter().zip(&s).map(|(&a, &b)| ring.reduce(a.wrapping_add(b))).collect());
-            }
-            (Kind::Client, _) => client_op(g, ring, node, &mut plain, &mut floats),
-            _ => {}
+    progress.done("offline");
+    Ok(Preprocessed { g, ch, _ot: ot, meter, steps, measures, share, state })
+}
+
+impl Preprocessed<'_> {
+    /// Runs the online phase on `inputs` and learns the outputs.
+    pub async fn online(self, inputs: &[Tensor], progress: &dyn Progress) -> Result<ClientResult, ExecError> {
+        let Preprocessed { g, mut ch, _ot, meter, steps, mut measures, share, state } = self;
+        let ring = Ring::new(g.ring_bits.expect("quantized"));
+        let encoded = encode_inputs(g, inputs)?;
+        let mut plain: Vec<Option<Vec<u64>>> = vec![None; g.values.len()];
+        let mut floats: Vec<Option<Tensor>> = vec![None; g.values.len()];
+        for (&v, (_, data)) in g.inputs.iter().zip(encoded) {
+            plain[v.index()] = Some(data);
         }
-        gate_offset += gc_ands(g, &step.kind);
+        let mut gate_offset = 0u64;
+        for (i, (step, st)) in steps.iter().zip(state).enumerate() {
+            let node = &g.nodes[step.node];
+            let slot = &mut measures[i][1];
+            meter.begin_step();
+            progress.step("online", i, steps.len(), &node.name, step.protocol());
+            match (&step.kind, st) {
+                (Kind::Share { value }, _) => {
+                    let x = plain[value.index()].as_ref().expect("client value");
+                    let r = share[value.index()].as_ref().expect("mask");
+                    let d: Vec<u64> = x.iter().zip(r).map(|(&x, &r)| ring.reduce(x.wrapping_sub(r))).collect();
+                    measured(&meter, slot, ch.send_u64s("sharing the input", &d)).await?;
+                }
+                (Kind::Activation { circuit, .. }, Offline::Gc(mut sts)) => {
+                    let spec = GcSpec { circuit, server_groups: &RELU_GROUPS };
+                    let st = sts.pop().expect("one batch");
+                    measured(&meter, slot, gc::evaluate_online(&mut ch, spec, st, gate_offset)).await?;
+                }
+                (Kind::MaxPool { circuits, windows, .. }, Offline::Gc(sts)) => {
+                    let mut off = gate_offset;
+                    for ((k, circuit), st) in circuits.iter().zip(sts) {
+                        let groups = maxpool_groups(*k);
+                        let spec = GcSpec { circuit, server_groups: &groups };
+                        measured(&meter, slot, gc::evaluate_online(&mut ch, spec, st, off)).await?;
+                        off += (windows.iter().filter(|w| w.len() == *k).count() * circuit.and_count()) as u64;
+                    }
+                }
+                (Kind::Circa { circuit, .. }, Offline::Circa(st)) => {
+                    let c = share[node.inputs[0].index()].as_ref().expect("shared input");
+                    measured(&meter, slot, circa::client_online(&mut ch, ring, circuit, st, c, gate_offset)).await?;
+                }
+                (Kind::Poly, Offline::Poly { pairs, e_c, r }) => {
+                    let Op::Poly { coeffs } = &node.op else { unreachable!("poly step") };
+                    let s_in = frac(g, node.inputs[0]);
+                    let q = padded_coeffs(ring, coeffs, s_in);
+                    let c = share[node.inputs[0].index()].as_ref().expect("shared input");
+                    let e_s =
+                        measured(&meter, slot, ch.recv_u64s("polynomial activation: masked share", c.len())).await?;
+                    let out: Vec<u64> = (0..c.len())
+                        .map(|j| {
+                            let e = e_c[j].wrapping_add(e_s[j]);
+                            let sq = e
+                                .wrapping_mul(e)
+                                .wrapping_add(e.wrapping_mul(pairs.a[j]).wrapping_mul(2))
+                                .wrapping_add(pairs.sq[j]);
+                            let z = q[0].wrapping_add(q[1].wrapping_mul(c[j])).wrapping_add(q[2].wrapping_mul(sq));
+                            ring.reduce(z.wrapping_sub(r[j]))
+                        })
+                        .collect();
+                    measured(&meter, slot, ch.send_u64s("polynomial activation: re-sharing", &out)).await?;
+                }
+                (Kind::Reveal, _) => {
+                    let v = node.inputs[0];
+                    let c = share[v.index()].as_ref().expect("shared value");
+                    let s = measured(&meter, slot, ch.recv_u64s("revealing the output", c.len())).await?;
+                    plain[node.output.index()] =
+                        Some(c.iter().zip(&s).map(|(&a, &b)| ring.reduce(a.wrapping_add(b))).collect());
+                }
+                (Kind::Client, _) => client_op(g, ring, node, &mut plain, &mut floats),
+                _ => {}
+            }
+            gate_offset += gc_ands(g, &step.kind);
+        }
+        progress.done("online");
+        let peer = exchange_counts(&mut ch, &measures, true).await?;
+        let outputs = g
+            .outputs
+            .iter()
+            .map(|&v| match (&floats[v.index()], &plain[v.index()]) {
+                (Some(t), _) => t.clone(),
+                (None, Some(d)) => decode_value(g, v, &g.values[v].ty.shape, d),
+                (None, None) => unreachable!("outputs are client values"),
+            })
+            .collect();
+        Ok(ClientResult { outputs, stats: stats(g, &steps, &measures, &peer, true) })
     }
-    let peer = exchange_counts(&mut ch, &measures, true).await?;
-    let outputs = g
-        .outputs
-        .iter()
-        .map(|&v| match (&floats[v.index()], &plain[v.index()]) {
-            (Some(t), _) => t.clone(),
-            (None, Some(d)) => decode_value(g, v, &g.values[v].ty.shape, d),
-            (None, None) => unreachable!("outputs are client values"),
-        })
-        .collect();
-    Ok(ClientResult { outputs, stats: stats(g, &steps, &measures, &peer, true) })
 }
 
 /// AND gates a step's circuits use (the gate-tweak range it consumes).

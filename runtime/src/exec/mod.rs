@@ -31,6 +31,21 @@ pub(crate) fn maxpool_groups(k: usize) -> Vec<bool> {
     v
 }
 
+/// Watches a session's progress (the CLI's progress bar). The executors call [`Progress::step`]
+/// as each step of a phase starts and [`Progress::done`] at the end of the phase.
+pub trait Progress: Sync {
+    /// Step `index` of `total` of `phase` (`"offline"` or `"online"`) starts.
+    fn step(&self, _phase: &'static str, _index: usize, _total: usize, _name: &str, _protocol: &str) {}
+    /// `phase` ended.
+    fn done(&self, _phase: &'static str) {}
+}
+
+/// Reports nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Quiet;
+
+impl Progress for Quiet {}
+
 /// First bytes of a session.
 pub const SESSION_MAGIC: [u8; 8] = *b"VEILSESS";
 

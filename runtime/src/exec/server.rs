@@ -50,6 +50,7 @@ async fn handshake(ch: &mut crate::net::Channel, hash: &Hash) -> Result<(), Exec
             let mut reply = vec![1u8];
             reply.extend(p.as_bytes());
             ch.send("handshake", &reply).await?;
+            ch.finish("handshake").await?;
             Err(ExecError::Handshake(p))
         }
     }
@@ -120,6 +121,7 @@ pub async fn run<R: RngCore + CryptoRng>(
     }
 
     // Online.
+    let input_wait = session.input_wait();
     let mut share: Vec<Option<Vec<u64>>> = vec![None; g.values.len()];
     for (i, (step, st)) in steps.iter().zip(state).enumerate() {
         let node = &g.nodes[step.node];
@@ -128,7 +130,14 @@ pub async fn run<R: RngCore + CryptoRng>(
         let input = |share: &[Option<Vec<u64>>], v: veil_ir::ValueId| share[v.index()].clone().expect("shared input");
         match (&step.kind, st) {
             (Kind::Share { value }, _) => {
-                let d = measured(&meter, slot, ch.recv_u64s("sharing the input", len(*value))).await?;
+                // The first input may come late: the client can preprocess before it has it.
+                let first = share.iter().all(Option::is_none);
+                let normal = first.then(|| ch.set_timeout(input_wait));
+                let got = measured(&meter, slot, ch.recv_u64s("sharing the input", len(*value))).await;
+                if let Some(t) = normal {
+                    ch.set_timeout(t);
+                }
+                let d = got?;
                 share[value.index()] = Some(d);
             }
             (Kind::Linear, Offline::Masks(m)) => {
@@ -194,5 +203,6 @@ pub async fn run<R: RngCore + CryptoRng>(
         }
     }
     let peer = exchange_counts(&mut ch, &measures, false).await?;
+    ch.finish("exchanging the traffic counts").await?;
     Ok(stats(g, &steps, &measures, &peer, false))
 }

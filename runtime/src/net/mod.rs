@@ -130,6 +130,11 @@ impl Channel {
         &self.meter
     }
 
+    /// Sets the receive timeout; returns the previous one.
+    pub fn set_timeout(&mut self, timeout: Duration) -> Duration {
+        std::mem::replace(&mut self.timeout, timeout)
+    }
+
     /// Sends one frame: a 4-byte little-endian length, then `payload`.
     pub async fn send(&mut self, step: &str, payload: &[u8]) -> Result<(), NetError> {
         let len = u32::try_from(payload.len()).map_err(|_| NetError::TooLarge {
@@ -149,6 +154,16 @@ impl Channel {
         }
         self.meter.record(Dir::Out, 4 + payload.len() as u64);
         Ok(())
+    }
+
+    /// Ends our direction of the channel and waits until the peer has acknowledged everything
+    /// sent on it, so the process may exit right after without losing its last message (QUIC
+    /// flushes do not wait for acknowledgements; closing the stream does).
+    pub async fn finish(&mut self, step: &str) -> Result<(), NetError> {
+        match tokio::time::timeout(self.timeout, self.writer.shutdown()).await {
+            Err(_) => Err(NetError::Timeout { step: step.into(), secs: self.timeout.as_secs() }),
+            Ok(r) => r.map_err(|source| NetError::Io { step: step.into(), source }),
+        }
     }
 
     /// Receives one frame of at most `max` bytes (larger announcements are refused before any

@@ -57,8 +57,12 @@ pub struct Session {
     conn: Connection,
     meter: Meter,
     timeout: Duration,
+    input_wait: Duration,
     pub peer: SocketAddr,
 }
+
+/// How long a server waits, by default, for a preprocessed client's input.
+pub const DEFAULT_INPUT_WAIT: Duration = Duration::from_secs(600);
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -67,11 +71,23 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    fn new(quic: s2n_quic::Connection, timeout: Duration) -> Result<Session, NetError> {
+    fn new(mut quic: s2n_quic::Connection, timeout: Duration) -> Result<Session, NetError> {
         let peer = quic.remote_addr().map_err(|e| NetError::Connect(e.to_string()))?;
+        // A preprocessed client may wait for its input longer than the idle timeout.
+        quic.keep_alive(true).map_err(|e| NetError::Connect(format!("keep-alive: {e}")))?;
         let (conn, manager) = Connection::new(quic);
         tokio::spawn(manager.start());
-        Ok(Session { conn, meter: Meter::default(), timeout, peer })
+        Ok(Session { conn, meter: Meter::default(), timeout, input_wait: DEFAULT_INPUT_WAIT.max(timeout), peer })
+    }
+
+    /// How long the server waits between the offline phase and the client's input (a client
+    /// that preprocesses may hold the session open while its input is not there yet).
+    pub fn input_wait(&self) -> Duration {
+        self.input_wait
+    }
+
+    pub fn set_input_wait(&mut self, wait: Duration) {
+        self.input_wait = wait;
     }
 
     pub fn meter(&self) -> &Meter {
