@@ -27,6 +27,16 @@ impl std::str::FromStr for Activation {
     }
 }
 
+impl std::fmt::Display for Activation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Activation::Relu => "relu",
+            Activation::Circa => "circa",
+            Activation::Poly => "poly",
+        })
+    }
+}
+
 /// Everything a user can ask of the compiler.
 #[derive(Clone, Debug)]
 pub struct Options {

@@ -17,6 +17,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use veil_ir::plan::{Hash, Plan, attach_weights, decode_plan};
 use veil_runtime::exec::{self, ExecError, Stats};
+use veil_runtime::net::link::LinkSpec;
 use veil_runtime::net::quic::{Identity, Listener, connect};
 
 #[derive(Parser)]
@@ -39,6 +40,25 @@ enum Command {
     Server(ServerArgs),
     /// Run a plan against a server on an input and print the prediction.
     Client(ClientArgs),
+    /// Relay a client's connection to a server over an emulated link (bandwidth, delay), for
+    /// benchmarks where `tc netem` is unavailable. Prints `relaying on ADDR` first.
+    Relay(RelayArgs),
+}
+
+#[derive(clap::Args)]
+struct RelayArgs {
+    /// Address clients connect to (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// The server's address.
+    #[arg(long, value_name = "ADDR")]
+    forward: SocketAddr,
+    /// Bandwidth each way, Mbit/s.
+    #[arg(long, default_value_t = 100.0, value_name = "MBIT")]
+    bandwidth: f64,
+    /// Round-trip time added, milliseconds.
+    #[arg(long, default_value_t = 40.0, value_name = "MS")]
+    rtt: f64,
 }
 
 #[derive(clap::Args)]
@@ -306,6 +326,23 @@ fn client(a: ClientArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+fn relay(a: RelayArgs) -> Result<(), Failure> {
+    if !(a.bandwidth.is_finite() && a.bandwidth > 0.0 && a.rtt.is_finite() && a.rtt >= 0.0) {
+        return Err(user(anyhow!("--bandwidth must be positive and --rtt non-negative")));
+    }
+    let spec = LinkSpec::new(a.bandwidth, Duration::from_secs_f64(a.rtt / 1e3));
+    tokio_runtime()?.block_on(async {
+        let relay = veil_runtime::net::link::start(a.listen, a.forward, spec)
+            .await
+            .with_context(|| format!("cannot listen on {}", a.listen))
+            .map_err(internal)?;
+        println!("relaying on {} to {} ({} Mbit/s, {} ms RTT)", relay.local, a.forward, a.bandwidth, a.rtt);
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        relay.wait().await.context("relay").map_err(internal)
+    })
+}
+
 /// Prints the top classes of the last axis (per batch row), with scores.
 fn print_prediction(out: &veil_ir::Tensor, top: usize) {
     let classes = *out.shape.last().unwrap_or(&1);
@@ -329,6 +366,7 @@ fn main() -> ExitCode {
         Command::Keygen { out } => keygen(&out),
         Command::Server(a) => server(a),
         Command::Client(a) => client(a),
+        Command::Relay(a) => relay(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,8 +1,10 @@
 //! Argument parsing and the subcommands.
 
+mod bench;
 mod compile;
 mod eval;
 mod ir;
+mod procs;
 mod run;
 mod simulate;
 
@@ -185,6 +187,9 @@ enum Command {
     /// Compile, then run the plan between a `veil server` and a `veil client` process on
     /// localhost: the prediction, the float model's beside it, and the costs.
     Run(run::RunArgs),
+    /// Benchmark models under activation policies between two processes, on loopback and over
+    /// an emulated WAN: seconds, bytes each way and rounds per phase, beside the predictions.
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
@@ -194,6 +199,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Simulate(a) => simulate::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Run(a) => run::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
 

@@ -1,0 +1,185 @@
+//! `veilc bench`: compiles models under activation policies and runs each plan between a
+//! `veil server` and a `veil client` process, on loopback and over an emulated WAN (`veil
+//! relay`: bandwidth and delay shaped in user space, because `tc netem` needs a kernel module
+//! many machines and containers lack). Prints, per model, policy and network, the measured
+//! offline and online seconds, bytes each way and rounds, beside the cost model's predicted
+//! network time. Plans are calibrated on the model's sample input, so x²+x compiles for every
+//! bundled model.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
+use serde::Serialize;
+
+use super::procs::{Job, TempDir, run_two_processes, veil_binary};
+use super::{CliError, ModelArgs};
+use veil_passes::cost::Network;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// ONNX models; each one's input is `inputs/<name>.npy` beside it (as in `models/`), or
+    /// uniform random in [−1, 1] when there is none.
+    #[arg(required = true, value_name = "MODEL.onnx")]
+    models: Vec<PathBuf>,
+    /// Activation policies to compare.
+    #[arg(long, value_delimiter = ',', default_value = "relu,circa,poly", value_name = "relu,circa,poly")]
+    policies: Vec<veil_passes::Activation>,
+    /// Networks: `loopback` (no shaping) and `wan` (emulated: --bandwidth, --rtt).
+    #[arg(long, value_delimiter = ',', default_value = "loopback,wan", value_parser = ["loopback", "wan"], value_name = "loopback,wan")]
+    network: Vec<String>,
+    /// Emulated WAN bandwidth each way, Mbit/s.
+    #[arg(long, default_value_t = 100.0, value_name = "MBIT_S")]
+    bandwidth: f64,
+    /// Emulated WAN round-trip time, ms.
+    #[arg(long, default_value_t = 40.0, value_name = "MS")]
+    rtt: f64,
+    /// Also write the rows as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+/// One measured configuration.
+#[derive(Debug, Serialize)]
+struct Row {
+    model: String,
+    policy: String,
+    network: String,
+    relus: usize,
+    offline: serde_json::Value,
+    online: serde_json::Value,
+    predicted_online_network_seconds: f64,
+    predicted_offline_network_seconds: f64,
+    wall_seconds: f64,
+}
+
+fn input_for(model: &Path, g: &veil_ir::Graph) -> Result<veil_ir::Tensor, CliError> {
+    let stem = model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let path = model.parent().unwrap_or(Path::new(".")).join("inputs").join(format!("{stem}.npy"));
+    if path.exists() {
+        return veil_ir::npy::read_npy(&path).map_err(CliError::user);
+    }
+    let [input] = g.inputs[..] else {
+        return Err(CliError::user(anyhow!("{}: benchmarks take models with one input", model.display())));
+    };
+    let shape = g.values[input].ty.shape.clone();
+    let n = shape.iter().product::<usize>();
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let data = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    veil_ir::Tensor::new(shape, data).ok_or_else(|| CliError::internal(anyhow!("input shape")))
+}
+
+pub fn run(a: BenchArgs) -> Result<(), CliError> {
+    veil_binary()?;
+    if !(a.bandwidth.is_finite() && a.bandwidth > 0.0 && a.rtt.is_finite() && a.rtt >= 0.0) {
+        return Err(CliError::user(anyhow!("--bandwidth must be positive and --rtt non-negative")));
+    }
+    let wan = Network { bandwidth_mbit_s: a.bandwidth, rtt_ms: a.rtt };
+    println!(
+        "{:<14} {:<6} {:<9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>7} {:>9}",
+        "model",
+        "policy",
+        "network",
+        "ReLUs",
+        "offline s",
+        "off↑ MB",
+        "off↓ MB",
+        "online s",
+        "pred s",
+        "on↑ KB",
+        "on↓ KB",
+        "rounds",
+        "wall s"
+    );
+    let mut rows = Vec::new();
+    for model in &a.models {
+        let margs = ModelArgs { model: model.clone(), batch: 1 };
+        let float = margs.import()?;
+        let x = input_for(model, &float)?;
+        let input_dir = TempDir::new("bench-input")?;
+        let input = input_dir.join("x.npy");
+        std::fs::write(&input, veil_ir::npy::encode_npy(&x, veil_ir::ElemType::F32)).map_err(CliError::internal)?;
+        let name = model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        for &policy in &a.policies {
+            let opts = veil_passes::Options {
+                activation: policy,
+                calibration: vec![x.clone()],
+                ..veil_passes::Options::default()
+            };
+            let mut g = float.clone();
+            if let Err(e) = veil_passes::run_pipeline(&mut g, &opts, None, false) {
+                println!("{name:<14} {:<6} refused by the compiler: {e}", policy.to_string());
+                continue;
+            }
+            let cost = veil_passes::cost::plan_cost(&g).map_err(|e| CliError::user(anyhow!(e)))?;
+            let relus = g
+                .live_nodes()
+                .filter(|(_, n)| matches!(n.op, veil_ir::Op::Relu | veil_ir::Op::StochasticRelu { .. }))
+                .map(|(_, n)| g.values[n.output].ty.len())
+                .sum();
+            let (plan, weights, _) = veil_ir::plan::encode(&g).map_err(CliError::internal)?;
+            for net in &a.network {
+                let (link, profile) = match net.as_str() {
+                    "wan" => (Some((a.bandwidth, a.rtt)), wan),
+                    _ => (None, Network::LAN),
+                };
+                let dir = TempDir::new("bench")?;
+                let job = Job {
+                    dir: &dir,
+                    plan: &plan,
+                    weights: &weights,
+                    input: &input,
+                    link,
+                    client_args: vec!["--quiet".into()],
+                    show_client: false,
+                };
+                let out = run_two_processes(&job)?;
+                let stats: serde_json::Value = serde_json::from_str(&out.stats).map_err(CliError::internal)?;
+                let row = Row {
+                    model: name.clone(),
+                    policy: policy.to_string(),
+                    network: if link.is_some() { format!("wan {}/{}", a.bandwidth, a.rtt) } else { "loopback".into() },
+                    relus,
+                    offline: stats["offline"].clone(),
+                    online: stats["online"].clone(),
+                    predicted_online_network_seconds: profile.seconds(&cost.online),
+                    predicted_offline_network_seconds: profile.seconds(&cost.offline),
+                    wall_seconds: out.wall.as_secs_f64(),
+                };
+                print_row(&row);
+                rows.push(row);
+            }
+        }
+    }
+    println!(
+        "\nloopback: no shaping; wan: `veil relay` ({} Mbit/s each way, {} ms RTT, drop-tail queue of two \
+         bandwidth-delay products). pred s: the cost model's online network time for the profile (lan for \
+         loopback), CPU time excluded.",
+        a.bandwidth, a.rtt
+    );
+    if let Some(p) = &a.json {
+        let text = serde_json::to_string_pretty(&rows).map_err(CliError::internal)? + "\n";
+        veil_ir::npy::write_atomic(p, text.as_bytes()).map_err(CliError::internal)?;
+    }
+    Ok(())
+}
+
+fn print_row(r: &Row) {
+    let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
+    println!(
+        "{:<14} {:<6} {:<9} {:>7} {:>9.3} {:>9.2} {:>9.2} {:>9.3} {:>7.3} {:>9.1} {:>9.1} {:>7} {:>9.2}",
+        r.model.chars().take(14).collect::<String>(),
+        r.policy,
+        r.network.split(' ').next().unwrap_or(""),
+        r.relus,
+        f(&r.offline, "seconds"),
+        f(&r.offline, "bytes_client_to_server") / 1e6,
+        f(&r.offline, "bytes_server_to_client") / 1e6,
+        f(&r.online, "seconds"),
+        r.predicted_online_network_seconds,
+        f(&r.online, "bytes_client_to_server") / 1e3,
+        f(&r.online, "bytes_server_to_client") / 1e3,
+        f(&r.online, "rounds"),
+        r.wall_seconds
+    );
+}

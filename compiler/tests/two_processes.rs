@@ -1,0 +1,71 @@
+//! `veilc run` and `veilc bench`, which start `veil` processes: the prediction is printed beside
+//! the float model's, and the benchmark's emulated WAN (`veil relay`) carries exactly the same
+//! bytes as loopback while its online phase takes at least one round trip per exchange.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+/// `veilc` looks for `veil` beside itself: build it there (a no-op when `cargo test --workspace`
+/// already did, and never a stale binary when only this package is tested).
+fn ensure_runtime_binary() {
+    let veilc = PathBuf::from(env!("CARGO_BIN_EXE_veilc"));
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo.args(["build", "-q", "-p", "veil-runtime", "--bin", "veil"]);
+    if veilc.parent().is_some_and(|p| p.ends_with("release")) {
+        cargo.arg("--release");
+    }
+    assert!(cargo.status().unwrap().success(), "building the veil binary");
+}
+
+#[test]
+fn veilc_run_prints_both_predictions_and_the_costs() {
+    ensure_runtime_binary();
+    let m = models();
+    let out = Command::new(env!("CARGO_BIN_EXE_veilc"))
+        .arg("run")
+        .arg(m.join("legacy_opset9.onnx"))
+        .arg("--input")
+        .arg(m.join("inputs/legacy_opset9.npy"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let line = text.lines().find(|l| l.starts_with("two-party prediction")).expect("the comparison line");
+    let classes: Vec<&str> = line.split("class ").skip(1).map(|s| s.split_whitespace().next().unwrap()).collect();
+    assert_eq!(classes.len(), 2, "{line}");
+    assert_eq!(classes[0], classes[1], "{line}");
+    assert!(text.contains("\ntotal "), "{text}");
+}
+
+#[test]
+fn bench_over_the_emulated_wan_moves_the_same_bytes_and_waits_for_round_trips() {
+    ensure_runtime_binary();
+    let json = std::env::temp_dir().join(format!("veilc-bench-{}.json", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_veilc"))
+        .arg("bench")
+        .arg(models().join("legacy_opset9.onnx"))
+        .args(["--policies", "relu", "--network", "loopback,wan", "--rtt", "40", "--bandwidth", "100", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let bytes = |r: &serde_json::Value, phase: &str| {
+        (r[phase]["bytes_client_to_server"].as_u64().unwrap(), r[phase]["bytes_server_to_client"].as_u64().unwrap())
+    };
+    for phase in ["offline", "online"] {
+        assert_eq!(bytes(&rows[0], phase), bytes(&rows[1], phase), "{phase}: the link changes time, not bytes");
+    }
+    // Online, the client shares its input and the server must answer before the result: at
+    // least one full round trip of the emulated link.
+    let (lo, wan) = (rows[0]["online"]["seconds"].as_f64().unwrap(), rows[1]["online"]["seconds"].as_f64().unwrap());
+    assert!(wan >= 0.040, "online over a 40 ms RTT link took {wan} s");
+    assert!(wan > lo, "loopback {lo} s, wan {wan} s");
+}
