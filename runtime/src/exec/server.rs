@@ -50,10 +50,17 @@ async fn handshake(ch: &mut crate::net::Channel, hash: &Hash) -> Result<(), Exec
             let mut reply = vec![1u8];
             reply.extend(p.as_bytes());
             ch.send("handshake", &reply).await?;
-            ch.finish("handshake").await?;
+            settle(ch, "handshake").await;
             Err(ExecError::Handshake(p))
         }
     }
+}
+
+/// After the session's last message: waits briefly until the client has acknowledged it, so a
+/// server that exits next does not lose it. Best effort: a client that has already exited (and
+/// may never send its acknowledgement) is not an error.
+async fn settle(ch: &mut crate::net::Channel, step: &str) {
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), ch.finish(step)).await;
 }
 
 /// Serves one session of plan `g` (hash `hash`, weights attached).
@@ -203,6 +210,6 @@ pub async fn run<R: RngCore + CryptoRng>(
         }
     }
     let peer = exchange_counts(&mut ch, &measures, false).await?;
-    ch.finish("exchanging the traffic counts").await?;
+    settle(&mut ch, "exchanging the traffic counts").await;
     Ok(stats(g, &steps, &measures, &peer, false))
 }
