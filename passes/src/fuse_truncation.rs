@@ -10,17 +10,20 @@ use veil_ir::{Graph, Op, TruncMode};
 
 use crate::{Options, PassError, Report};
 
+/// Whether a truncation producing `out` fuses into the garbled circuit that reads it (its only
+/// reader is a ReLU, MaxPool, Clip or LeakyReLU). `quantize` asks this too, to know whether
+/// any truncation will stay local.
+pub fn fuses(g: &Graph, out: veil_ir::ValueId) -> bool {
+    g.has_single_user(out)
+        && matches!(g.nodes[g.users(out)[0]].op, Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. })
+}
+
 pub fn run(g: &mut Graph, _: &Options) -> Result<Report, PassError> {
     let (mut fused, mut local, mut local_elems) = (0, 0, 0);
     for n in g.body.clone() {
         let Op::Truncate { bits, mode: TruncMode::Local } = g.nodes[n].op else { continue };
         let out = g.nodes[n].output;
-        let gc_reader = g.has_single_user(out)
-            && matches!(
-                g.nodes[g.users(out)[0]].op,
-                Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. }
-            );
-        if gc_reader {
+        if fuses(g, out) {
             g.nodes[n].op = Op::Truncate { bits, mode: TruncMode::Exact };
             fused += 1;
         } else {

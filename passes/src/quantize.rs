@@ -11,8 +11,14 @@
 //!   exact multiplication by a public power of two), never by rounding the other down;
 //! - a Circa `stochastic_relu` tests the sign at its operand's scale `s` with
 //!   `drop_bits = s − 5` unless `--drop-bits` says otherwise (sign errors only below 2^−5);
-//! - the ring width ℓ is `--ring-bits`, or the widest value's bits plus 40 (at most 61): 40
-//!   bits of headroom keep a local truncation's wrap probability below 2^−39 per element.
+//! - the ring width ℓ is `--ring-bits`, or chosen from the widest value's bits: plus 40 (at most
+//!   61) when a local truncation or a Circa sign test will remain (40 bits of headroom keep a
+//!   local truncation's wrap probability below 2^−39 per element, and Circa's sign test on
+//!   truncated shares needs the same); otherwise every truncation runs exactly in a garbled
+//!   circuit and the ring only has to hold the values: no headroom for worst-case ranges (they
+//!   are sound), 8 bits for calibrated ones (values may exceed what calibration saw), and 16
+//!   more for LeakyReLU's product with its 16-bit slope. Narrower rings shrink every garbled
+//!   circuit, label, OT correlation and HE ciphertext.
 //!
 //! A value that needs more than ℓ − 1 bits (bound from `range`) is refused, naming the node.
 //! Changes semantics by rounding only: the fixed-point simulator measures by how much.
@@ -24,8 +30,11 @@ use crate::{Options, PassError, Report};
 
 /// Real-valued magnitude below which Circa's default sign test may err: 2^−CIRCA_ERROR_BITS.
 pub const CIRCA_ERROR_BITS: u8 = 5;
-/// Bits of headroom above the widest value when ℓ is chosen automatically.
+/// Bits of headroom above the widest value when ℓ is chosen automatically and a local
+/// truncation or Circa sign test remains.
 pub const HEADROOM_BITS: u32 = 40;
+/// Bits of margin above calibrated ranges in plans without local truncations.
+pub const CALIBRATED_MARGIN_BITS: u32 = 8;
 
 struct Builder<'a> {
     old: &'a Graph,
@@ -218,7 +227,11 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
             return Err(reject(format!("--ring-bits {l} is outside 2..={MAX_RING_BITS}")));
         }
         Some(l) => l as u32,
-        None => (need + HEADROOM_BITS).min(MAX_RING_BITS as u32),
+        // At least two bits above the largest scale: truncations shift by up to that much.
+        None => {
+            let top_scale = needs.iter().map(|&(_, _, s)| s as u32).max().unwrap_or(0);
+            (need + headroom(&b.g, &source)).max(top_scale + 2).min(MAX_RING_BITS as u32)
+        }
     };
     let hint = match source {
         RangeSource::WorstCase { .. } => {
@@ -247,9 +260,35 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
         "F = {frac} fractional bits, ring ℓ = {ring} bits; widest value needs {need} bits ({widest_at})"
     ));
     report.note(format!("inserted {} truncation(s)", b.truncations));
-    if ring < need + HEADROOM_BITS {
-        report.note(format!("a local truncation would wrap with probability up to 2^-{} per element", ring - need));
+    if needs_headroom(&b.g) {
+        if ring < need + HEADROOM_BITS {
+            report.note(format!("a local truncation would wrap with probability up to 2^-{} per element", ring - need));
+        }
+    } else {
+        report.note("every truncation runs in a garbled circuit: the ring needs no headroom for local truncations");
     }
     *g = b.g;
     Ok(report)
+}
+
+/// Whether a local truncation or a Circa sign test will remain after `fuse_truncation`.
+fn needs_headroom(g: &Graph) -> bool {
+    g.live_nodes().any(|(_, n)| match n.op {
+        Op::Truncate { .. } => !crate::fuse_truncation::fuses(g, n.output),
+        Op::StochasticRelu { .. } => true,
+        _ => false,
+    })
+}
+
+/// Bits the automatic ring adds above the widest value (see the module doc).
+fn headroom(g: &Graph, source: &RangeSource) -> u32 {
+    if needs_headroom(g) {
+        return HEADROOM_BITS;
+    }
+    let margin = match source {
+        RangeSource::WorstCase { .. } => 0,
+        RangeSource::Calibration { .. } => CALIBRATED_MARGIN_BITS,
+    };
+    let leaky = g.live_nodes().any(|(_, n)| matches!(n.op, Op::LeakyRelu { .. }));
+    margin + if leaky { veil_ir::eval::LEAKY_ALPHA_BITS as u32 } else { 0 }
 }

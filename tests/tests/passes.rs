@@ -50,3 +50,29 @@ fn unknown_layer_override_names_the_relu_nodes() {
         "{e}"
     );
 }
+
+/// The automatic ring: exactly the widest value's bits when every truncation runs in a garbled
+/// circuit (worst-case ranges are sound), 8 more over calibrated ranges, 16 more for LeakyReLU's
+/// product, and 40 bits of headroom (at most 61) when a local truncation or Circa remains.
+#[test]
+fn the_ring_has_headroom_only_where_local_truncations_need_it() {
+    let circa = Options { activation: veil_passes::Activation::Circa, ..Options::default() };
+    let x = veil_ir::npy::read_npy(&root().join("models/inputs/mlp.npy")).unwrap();
+    let calibrated = Options { calibration: vec![x], ..Options::default() };
+    let cases: [(&str, Options, u32); 5] = [
+        ("mlp", Options::default(), 0),
+        ("mlp", calibrated, 8),
+        ("activations", Options::default(), 16),
+        ("mlp", circa, 40),
+        ("digits_poly", Options::default(), 40),
+    ];
+    for (name, opts, headroom) in cases {
+        let mut g =
+            import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();
+        let runs = run_pipeline(&mut g, &opts, None, true).unwrap();
+        let note = runs.iter().flat_map(|r| &r.report.notes).find(|n| n.contains("widest value needs")).unwrap();
+        let need: u32 = note.split("widest value needs ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+        let ring = g.ring_bits.unwrap() as u32;
+        assert_eq!(ring, (need + headroom).min(61), "{name} ({:?}): {note}", opts.activation);
+    }
+}
