@@ -43,8 +43,12 @@ pub struct Summary {
     pub unsupported: Option<String>,
     /// The network profile of the predicted times.
     pub network: veil_passes::cost::Network,
-    /// Predicted network time (bytes at the bandwidth, half a round trip per flight) per phase.
+    /// Predicted time per phase: network plus CPU.
     pub predicted_seconds: Option<PhaseSeconds>,
+    /// Predicted network time (bytes at the bandwidth, half a round trip per flight) per phase.
+    pub predicted_network_seconds: Option<PhaseSeconds>,
+    /// Estimated CPU time per phase (the cost model's measured rates on exact counts).
+    pub predicted_cpu_seconds: Option<PhaseSeconds>,
 }
 
 /// Predicted seconds of each phase.
@@ -63,16 +67,21 @@ impl Summary {
     /// Sets the network profile and recomputes the predicted times.
     pub fn set_network(&mut self, n: veil_passes::cost::Network) {
         self.network = n;
-        self.predicted_seconds = match (&self.offline, &self.online) {
+        self.predicted_network_seconds = match (&self.offline, &self.online) {
             (Some(off), Some(on)) => Some(PhaseSeconds { offline: n.seconds(off), online: n.seconds(on) }),
+            _ => None,
+        };
+        self.predicted_seconds = match (self.predicted_network_seconds, self.predicted_cpu_seconds) {
+            (Some(a), Some(b)) => Some(PhaseSeconds { offline: a.offline + b.offline, online: a.online + b.online }),
             _ => None,
         };
     }
 }
 
-fn protocol(g: &Graph, op: &Op) -> &'static str {
+fn protocol(g: &Graph, id: veil_ir::NodeId, op: &Op) -> &'static str {
     let secret = |cs: Vec<veil_ir::Const>| cs.iter().any(|&c| g.consts[c].domain == Domain::Server);
     match op {
+        Op::Dense { .. } if g.ot_linear.contains(&id) => "OT offline, local online",
         Op::Dense { .. } | Op::Conv2d { .. } => "HE offline, local online",
         Op::Affine { .. } if secret(op.consts()) => "HE offline, local online",
         Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. } => "GC",
@@ -134,7 +143,7 @@ pub fn summarize(g: &Graph) -> Summary {
             op: n.op.mnemonic(),
             shape: out.ty.shape.clone(),
             scale,
-            protocol: protocol(g, &n.op),
+            protocol: protocol(g, id, &n.op),
             relus,
             and_gates,
             offline: per_node.get(&id).map(|t| t.0).unwrap_or_default(),
@@ -143,9 +152,14 @@ pub fn summarize(g: &Graph) -> Summary {
     }
     let relus = layers.iter().map(|l| l.relus).sum();
     let and_gates = layers.iter().map(|l| l.and_gates).sum();
-    let (offline, online, unsupported) = match cost {
-        Ok(c) => (Some(c.offline), Some(c.online), None),
-        Err(e) => (None, None, Some(e.to_string())),
+    let (offline, online, cpu, unsupported) = match cost {
+        Ok(c) => (
+            Some(c.offline),
+            Some(c.online),
+            Some(PhaseSeconds { offline: c.offline_cpu_seconds, online: c.online_cpu_seconds }),
+            None,
+        ),
+        Err(e) => (None, None, None, Some(e.to_string())),
     };
     Summary {
         model: g.name.clone(),
@@ -159,6 +173,8 @@ pub fn summarize(g: &Graph) -> Summary {
         unsupported,
         network: veil_passes::cost::Network::LAN,
         predicted_seconds: None,
+        predicted_network_seconds: None,
+        predicted_cpu_seconds: cpu,
     }
     .with_network(veil_passes::cost::Network::LAN)
 }
@@ -211,11 +227,20 @@ impl std::fmt::Display for Summary {
                     t.bytes_server_to_client,
                     t.rounds
                 )?;
-                if let Some(p) = self.predicted_seconds {
+                if let (Some(p), Some(n), Some(c)) =
+                    (self.predicted_seconds, self.predicted_network_seconds, self.predicted_cpu_seconds)
+                {
                     writeln!(
                         f,
-                        "predicted network time at {} Mbit/s, {} ms RTT: offline {:.3} s, online {:.3} s (CPU time not included)",
-                        self.network.bandwidth_mbit_s, self.network.rtt_ms, p.offline, p.online
+                        "predicted time at {} Mbit/s, {} ms RTT: offline {:.3} s (network {:.3} + CPU {:.3}), online {:.3} s (network {:.3} + CPU {:.3})",
+                        self.network.bandwidth_mbit_s,
+                        self.network.rtt_ms,
+                        p.offline,
+                        n.offline,
+                        c.offline,
+                        p.online,
+                        n.online,
+                        c.online
                     )?;
                 }
                 Ok(())

@@ -60,6 +60,9 @@ pub struct Graph {
     /// The bound on `|input|` that `quantize`'s ranges assume: inputs beyond it could overflow
     /// the ring, so the simulator and the runtime refuse them.
     pub input_bound: Option<f32>,
+    /// Dense layers whose offline correlation comes from OT (Gilboa products) instead of HE;
+    /// chosen by `assign_protocols` (empty: every linear layer uses HE).
+    pub ot_linear: Vec<NodeId>,
 }
 
 /// A node could not be added: its operands break the op's typing or domain rule.

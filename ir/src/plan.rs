@@ -20,7 +20,7 @@ use crate::types::Domain;
 pub const PLAN_MAGIC: [u8; 8] = *b"VEILPLAN";
 pub const WEIGHTS_MAGIC: [u8; 8] = *b"VEILWGTS";
 /// Version of both formats; bump on any change to the graph's serde form.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Largest file either decoder accepts.
 pub const MAX_FILE_BYTES: usize = 4 << 30;
 

@@ -18,8 +18,9 @@ pub enum Kind {
     /// A client-domain value enters sharing: the client's share is a fresh mask, and online
     /// the client sends `x − r`.
     Share { value: ValueId },
-    /// Dense / Conv2d with server weights: HE offline, local online.
-    Linear,
+    /// Dense / Conv2d with server weights: the correlation `W·c − m` offline (HE, or OT for the
+    /// dense layers `assign_protocols` chose), local online.
+    Linear { offline: LinearOffline },
     /// An exact element-wise activation (ReLU, Clip, LeakyReLU) in a garbled circuit, with the
     /// preceding exact truncation fused (`shift` bits) and the client's output mask.
     Activation { input: ValueId, shift: u8, circuit: Circuit },
@@ -39,6 +40,15 @@ pub enum Kind {
     Client,
 }
 
+/// How a linear layer's offline correlation is produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinearOffline {
+    /// BFV with coefficient encoding: the client's encrypted mask, the server's masked product.
+    He,
+    /// Gilboa products from random OT, one per bit of the client's mask (dense layers only).
+    Ot,
+}
+
 /// One protocol step: its main node and how it runs.
 #[derive(Debug, Clone)]
 pub struct Step {
@@ -51,7 +61,8 @@ impl Step {
     pub fn protocol(&self) -> &'static str {
         match self.kind {
             Kind::Share { .. } => "share",
-            Kind::Linear => "HE",
+            Kind::Linear { offline: LinearOffline::He } => "HE",
+            Kind::Linear { offline: LinearOffline::Ot } => "OT (Gilboa)",
             Kind::Activation { .. } | Kind::MaxPool { .. } => "GC",
             Kind::Circa { .. } => "GC+OT (Circa)",
             Kind::Poly => "SS (Beaver)",
@@ -101,7 +112,8 @@ pub fn lower(g: &Graph) -> Result<Vec<Step>, Unsupported> {
             }
         }
         let kind = match &node.op {
-            Op::Dense { .. } | Op::Conv2d { .. } => Kind::Linear,
+            Op::Dense { .. } if g.ot_linear.contains(&id) => Kind::Linear { offline: LinearOffline::Ot },
+            Op::Dense { .. } | Op::Conv2d { .. } => Kind::Linear { offline: LinearOffline::He },
             Op::Truncate { mode: TruncMode::Exact, .. } => {
                 let users = g.users(node.output);
                 let into_gc = users.len() == 1
@@ -189,4 +201,15 @@ pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8) -> Option<C
         }
         _ => return None,
     })
+}
+
+/// `(batch, inputs, outputs)` of a dense node (its weight is `outputs × inputs`).
+pub fn dense_dims(g: &Graph, node: &crate::Node) -> Option<(usize, usize, usize)> {
+    let Op::Dense { weight, .. } = &node.op else { return None };
+    let (n_out, n_in) = match g.consts[*weight].shape[..] {
+        [o, i] => (o, i),
+        _ => return None,
+    };
+    let len: usize = g.values[node.inputs[0]].ty.shape.iter().product();
+    Some((len / n_in.max(1), n_in, n_out))
 }

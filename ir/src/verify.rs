@@ -19,6 +19,7 @@
 //! 9. A constant's data, when present, has exactly as many values as its shape, and so does its
 //!    quantized data.
 //! 10. A graph with fixed-point values has a ring width ℓ in `2..=61`.
+//! 12. Every node in `ot_linear` is a live `dense` node whose input is shared or the client's.
 //! 11. Every value's and constant's element count is at most [`MAX_ELEMENTS`] (checked without
 //!     overflow, before any typing rule runs, so a hostile plan cannot make them overflow).
 
@@ -102,6 +103,25 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
         let n: usize = k.shape.iter().product();
         if !k.data.is_empty() && k.data.len() != n {
             bad(format!("@{} {:?}", c.index(), k.name), format!("{} values for shape {:?}", k.data.len(), k.shape));
+        }
+    }
+
+    // (12) OT-offline linear layers.
+    for &n in &g.ot_linear {
+        let ok = g.nodes.try_get(n).is_some_and(|node| {
+            g.body.contains(&n)
+                && matches!(node.op, crate::Op::Dense { .. })
+                && node
+                    .inputs
+                    .first()
+                    .and_then(|&v| g.values.try_get(v))
+                    .is_some_and(|v| matches!(v.domain, Domain::Shared | Domain::Client))
+        });
+        if !ok {
+            bad(
+                format!("node #{}", n.index()),
+                "ot_linear names a node that is not a live dense layer on shared values".into(),
+            );
         }
     }
 

@@ -12,7 +12,7 @@
 //! meter counts it; online rounds are exact, offline rounds are not predicted (OT internals).
 
 use serde::Serialize;
-use veil_ir::schedule::{Kind, Step, Unsupported, lower};
+use veil_ir::schedule::{Kind, LinearOffline, Step, Unsupported, lower};
 use veil_ir::{Graph, NodeId};
 
 /// Bytes of one frame's length prefix.
@@ -47,7 +47,8 @@ pub struct Traffic {
 }
 
 impl Traffic {
-    fn of(messages: &[Msg]) -> Traffic {
+    /// The traffic of `messages`, in order (frames with their length prefix).
+    pub(crate) fn of(messages: &[Msg]) -> Traffic {
         let mut t = Traffic::default();
         let mut last = None;
         for &m in messages {
@@ -87,6 +88,9 @@ pub struct LayerCost {
     pub protocol: &'static str,
     pub offline: Traffic,
     pub online: Traffic,
+    /// Estimated CPU seconds per phase ([`cpu_seconds`]).
+    pub offline_cpu_seconds: f64,
+    pub online_cpu_seconds: f64,
 }
 
 /// Predicted costs of a plan.
@@ -95,6 +99,15 @@ pub struct PlanCost {
     pub layers: Vec<LayerCost>,
     pub offline: Traffic,
     pub online: Traffic,
+    pub offline_cpu_seconds: f64,
+    pub online_cpu_seconds: f64,
+}
+
+impl PlanCost {
+    /// Predicted seconds `(offline, online)` under `net`: network time plus CPU time.
+    pub fn seconds(&self, net: &Network) -> (f64, f64) {
+        (net.seconds(&self.offline) + self.offline_cpu_seconds, net.seconds(&self.online) + self.online_cpu_seconds)
+    }
 }
 
 /// A message: a Veil frame (payload size) or raw library bytes.
@@ -149,7 +162,7 @@ pub fn online_messages(g: &Graph, step: &Step) -> Vec<Msg> {
             vec![Frame(ServerToClient, ELEM * n), Frame(ClientToServer, ELEM * n)]
         }
         Kind::Reveal => vec![Frame(ServerToClient, ELEM * elems(g, node.inputs[0]))],
-        Kind::Linear | Kind::Local | Kind::Client => Vec::new(),
+        Kind::Linear { .. } | Kind::Local | Kind::Client => Vec::new(),
     }
 }
 
@@ -197,7 +210,15 @@ pub fn offline_messages(g: &Graph, step: &Step, first: &mut bool) -> Vec<Msg> {
     let node = &g.nodes[step.node];
     let ell = g.ring_bits.unwrap_or(61) as u64;
     match &step.kind {
-        Kind::Linear => {
+        Kind::Linear { offline: LinearOffline::Ot } => {
+            let Some((batch, n_in, n_out)) = veil_ir::schedule::dense_dims(g, node) else { return Vec::new() };
+            let (batch, n_in, n_out) = (batch as u64, n_in as u64, n_out as u64);
+            let mut v = ot_batch(batch * n_in * ell, false, first);
+            let per = (n_in * n_out * ell * (ell + 1) / 2).div_ceil(8);
+            v.extend((0..batch).map(|_| Frame(ServerToClient, per)));
+            v
+        }
+        Kind::Linear { offline: LinearOffline::He } => {
             let Some(l) = veil_ir::he_pack::Layer::of(g, node) else { return Vec::new() };
             let up = l.tiling.input_cts() as u64 * (4 + l.params.request_ct_bytes());
             let down = l.tiling.output_cts() as u64 * (4 + l.params.response_ct_bytes());
@@ -245,6 +266,7 @@ pub fn plan_cost(g: &Graph) -> Result<PlanCost, Unsupported> {
             let node = &g.nodes[step.node];
             let offline = Traffic::of(&offline_messages(g, step, &mut first_ot));
             let online = Traffic::of(&online_messages(g, step));
+            let (cpu_off, cpu_on) = cpu_seconds(g, step);
             offline_total.add(offline);
             online_total.add(online);
             LayerCost {
@@ -254,10 +276,95 @@ pub fn plan_cost(g: &Graph) -> Result<PlanCost, Unsupported> {
                 protocol: step.protocol(),
                 offline,
                 online,
+                offline_cpu_seconds: cpu_off,
+                online_cpu_seconds: cpu_on,
             }
         })
-        .collect();
-    Ok(PlanCost { layers, offline: offline_total, online: online_total })
+        .collect::<Vec<_>>();
+    let offline_cpu_seconds = layers.iter().map(|l| l.offline_cpu_seconds).sum();
+    let online_cpu_seconds = layers.iter().map(|l| l.online_cpu_seconds).sum();
+    Ok(PlanCost { layers, offline: offline_total, online: online_total, offline_cpu_seconds, online_cpu_seconds })
+}
+
+/// The CPU-time model: throughputs measured on the 2-core development machine (release build,
+/// one core per party) by `cargo bench -p veil-runtime` (garble, protocols, he) and, for the OT
+/// dense correlation, by `veilc bench`. Estimates, not exact counts: the cost model's bytes and
+/// rounds are exact, its seconds are these rates applied to exact counts.
+pub mod cpu {
+    /// AND gates garbled per second (server, offline).
+    pub const GARBLE_ANDS_PER_S: f64 = 16.1e6;
+    /// AND gates evaluated per second (client, online).
+    pub const EVAL_ANDS_PER_S: f64 = 33.9e6;
+    /// Random OTs per second (IKNP, both parties).
+    pub const RANDOM_OTS_PER_S: f64 = 17.5e6;
+    /// Correlated OTs per second.
+    pub const CORRELATED_OTS_PER_S: f64 = 11.2e6;
+    /// BFV encryption, per polynomial coefficient and prime (client).
+    pub const HE_ENCRYPT_S_PER_COEFF: f64 = 0.22e-6;
+    /// BFV plaintext products with flooding, per input × output ciphertext pair, per coefficient
+    /// and prime (server).
+    pub const HE_PRODUCT_S_PER_COEFF: f64 = 0.09e-6;
+    /// BFV decryption, per coefficient and response prime (client).
+    pub const HE_DECRYPT_S_PER_COEFF: f64 = 0.19e-6;
+    /// BFV per layer and batch element, whatever its size: keys, kernel encoding, flooding
+    /// noise (fitted to `veil client --stats` per-layer times of the bundled MLP's dense layers).
+    pub const HE_LAYER_S: f64 = 0.025;
+    /// Gilboa dense correlation: per weight and bit of the ring (PRG draws and bit packing on
+    /// both sides, which run one after the other; fitted like [`HE_LAYER_S`]).
+    pub const OT_DENSE_S_PER_WEIGHT_BIT: f64 = 50e-9;
+    /// Local ring arithmetic, per element of a linear layer's multiply-accumulate.
+    pub const RING_MAC_S: f64 = 1.5e-9;
+}
+
+/// Estimated CPU seconds of one step `(offline, online)`: the sum of both parties' work on the
+/// critical path (they mostly wait for each other).
+pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
+    use cpu::*;
+    let node = &g.nodes[step.node];
+    let ell = g.ring_bits.unwrap_or(61) as f64;
+    let gc = |n: u64, ands: usize, client_wires: u64| {
+        let a = (n * ands as u64) as f64;
+        (a / GARBLE_ANDS_PER_S + (n * client_wires) as f64 / CORRELATED_OTS_PER_S, a / EVAL_ANDS_PER_S)
+    };
+    match &step.kind {
+        Kind::Linear { offline } => {
+            let macs = node.op.consts().first().map_or(0, |&w| g.consts[w].shape.iter().product::<usize>()) as f64;
+            let batch = veil_ir::schedule::dense_dims(g, node).map_or(1, |d| d.0) as f64;
+            let online = macs * batch * RING_MAC_S;
+            let off = match offline {
+                LinearOffline::Ot => {
+                    let (b, n_in, _) = veil_ir::schedule::dense_dims(g, node).unwrap_or((1, 0, 0));
+                    (b * n_in) as f64 * ell / RANDOM_OTS_PER_S + macs * batch * ell * OT_DENSE_S_PER_WEIGHT_BIT
+                }
+                LinearOffline::He => veil_ir::he_pack::Layer::of(g, node).map_or(0.0, |l| {
+                    let p = &l.params;
+                    let (n, ins, outs) = (p.degree as f64, l.tiling.input_cts() as f64, l.tiling.output_cts() as f64);
+                    l.batch as f64
+                        * (HE_LAYER_S
+                            + ins * n * p.primes as f64 * HE_ENCRYPT_S_PER_COEFF
+                            + ins * outs * n * p.primes as f64 * HE_PRODUCT_S_PER_COEFF
+                            + outs * n * p.response_primes as f64 * HE_DECRYPT_S_PER_COEFF)
+                }),
+            };
+            (off, online)
+        }
+        Kind::Activation { input, circuit, .. } => {
+            gc(elems(g, *input), circuit.and_count(), (circuit.inputs[1] + circuit.inputs[2]) as u64)
+        }
+        Kind::MaxPool { windows, circuits, .. } => circuits.iter().fold((0.0, 0.0), |(a, b), (k, c)| {
+            let n = windows.iter().filter(|w| w.len() == *k).count() as u64;
+            let cw: u64 = c.inputs[*k..].iter().map(|&w| w as u64).sum();
+            let (x, y) = gc(n, c.and_count(), cw);
+            (a + x, b + y)
+        }),
+        Kind::Circa { input, circuit, .. } => {
+            let n = elems(g, *input);
+            let (x, y) = gc(n, circuit.and_count(), circuit.inputs[0] as u64);
+            (x + (n as f64) * (ell + 1.0) / RANDOM_OTS_PER_S, y)
+        }
+        Kind::Poly => (elems(g, node.inputs[0]) as f64 * ell / RANDOM_OTS_PER_S, 0.0),
+        _ => (0.0, 0.0),
+    }
 }
 
 /// A network profile: bandwidth shared by both directions and round-trip time.
@@ -273,8 +380,8 @@ impl Network {
     /// 100 Mbit/s, 40 ms round trip.
     pub const WAN: Network = Network { bandwidth_mbit_s: 100.0, rtt_ms: 40.0 };
 
-    /// Network time of `t`: its bytes at the bandwidth plus half a round trip per flight. CPU
-    /// time is not included (yet).
+    /// Network time of `t`: its bytes at the bandwidth plus half a round trip per flight (CPU
+    /// time is [`cpu_seconds`]).
     pub fn seconds(&self, t: &Traffic) -> f64 {
         let bits = 8.0 * (t.bytes_client_to_server + t.bytes_server_to_client) as f64;
         bits / (self.bandwidth_mbit_s * 1e6) + t.rounds as f64 * self.rtt_ms / 2000.0

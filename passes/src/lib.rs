@@ -5,6 +5,7 @@
 //! [`run_pipeline`] runs them, times each, and (when asked) runs the verifier after each, where
 //! a failure is a compiler bug.
 
+mod assign_protocols;
 pub mod cost;
 pub mod error_bound;
 mod fold_batchnorm;
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use veil_ir::{Graph, VerifyError};
 
-pub use options::{Activation, Options};
+pub use options::{Activation, LinearChoice, Objective, Options};
 
 /// What a pass did, in a few human-readable lines.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -62,6 +63,7 @@ pub const PIPELINE: &[(&str, PassFn)] = &[
     ("substitute_activations", substitute_activations::run),
     ("quantize", quantize::run),
     ("fuse_truncation", fuse_truncation::run),
+    ("assign_protocols", assign_protocols::run),
 ];
 
 /// Stage names accepted by `veilc ir --after`: `import` (the front end's output), then each pass.

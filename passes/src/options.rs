@@ -37,6 +37,49 @@ impl std::fmt::Display for Activation {
     }
 }
 
+/// What `assign_protocols` minimises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Objective {
+    /// Predicted online latency, then total.
+    Online,
+    /// Predicted offline + online latency, then online.
+    Total,
+}
+
+impl std::str::FromStr for Objective {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "online" => Ok(Objective::Online),
+            "total" => Ok(Objective::Total),
+            _ => Err(format!("unknown objective {s:?} (expected online or total)")),
+        }
+    }
+}
+
+/// How dense layers' offline correlations are produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinearChoice {
+    /// By the cost model, per layer.
+    Auto,
+    /// Always HE.
+    He,
+    /// OT for every dense layer (convolutions keep HE).
+    Ot,
+}
+
+impl std::str::FromStr for LinearChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(LinearChoice::Auto),
+            "he" => Ok(LinearChoice::He),
+            "ot" => Ok(LinearChoice::Ot),
+            _ => Err(format!("unknown choice {s:?} (expected auto, he or ot)")),
+        }
+    }
+}
+
 /// Everything a user can ask of the compiler.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -57,6 +100,11 @@ pub struct Options {
     pub calibration: Vec<Tensor>,
     /// Without calibration, the bound assumed on `|input|`.
     pub input_bound: f32,
+    /// The network `assign_protocols` plans for.
+    pub network: crate::cost::Network,
+    pub objective: Objective,
+    /// Dense layers' offline protocol (`Auto`: the cost model decides).
+    pub linear_offline: LinearChoice,
 }
 
 impl Default for Options {
@@ -71,6 +119,9 @@ impl Default for Options {
             ring_bits: None,
             calibration: Vec::new(),
             input_bound: 1.0,
+            network: crate::cost::Network::LAN,
+            objective: Objective::Online,
+            linear_offline: LinearChoice::Auto,
         }
     }
 }

@@ -14,9 +14,40 @@ pub mod proto;
 /// Runs CPU-heavy work (garbling, HE) from async code without starving the tokio worker it runs
 /// on: on a multi-threaded runtime the worker's other tasks (QUIC I/O, stream managers) move to
 /// another thread meanwhile.
-pub(crate) fn compute<T>(f: impl FnOnce() -> T) -> T {
+///
+/// The work runs in a pool of one thread per core (its `par_iter`s included), apart from
+/// rayon's global pool, which `cryprot-ot` fills with jobs that block on the network.
+pub(crate) fn compute<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    static POOL: std::sync::LazyLock<Option<rayon::ThreadPool>> = std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        rayon::ThreadPoolBuilder::new().num_threads(cores).thread_name(|i| format!("veil-compute-{i}")).build().ok()
+    });
+    let run = || match POOL.as_ref() {
+        Some(pool) => pool.install(f),
+        None => f(),
+    };
     match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
-        _ => f(),
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(run),
+        _ => run(),
     }
+}
+
+/// Threads of rayon's global pool beyond the cores. `cryprot-ot` runs each OT extension as a
+/// rayon job that *blocks* on the network while its peer computes: with one rayon thread per
+/// core, a few concurrent sessions in one process (a server's clients, or both parties in a
+/// test) can occupy every thread with jobs waiting for peers whose jobs are queued behind them,
+/// and all stall. Spare threads cost nothing while idle.
+pub const SPARE_RAYON_THREADS: usize = 32;
+
+/// Sizes rayon's global pool (cores + [`SPARE_RAYON_THREADS`]) unless something already built
+/// it; every session calls this before its first OT, binaries should call it first thing.
+pub fn init_threads() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(cores + SPARE_RAYON_THREADS)
+            .thread_name(|i| format!("veil-rayon-{i}"))
+            .build_global();
+    });
 }

@@ -362,6 +362,7 @@ fn print_prediction(out: &veil_ir::Tensor, top: usize) {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    veil_runtime::init_threads();
     let result = match args.command {
         Command::Keygen { out } => keygen(&out),
         Command::Server(a) => server(a),

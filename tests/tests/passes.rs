@@ -76,3 +76,22 @@ fn the_ring_has_headroom_only_where_local_truncations_need_it() {
         assert_eq!(ring, (need + headroom).min(61), "{name} ({:?}): {note}", opts.activation);
     }
 }
+
+/// `assign_protocols` runs a classifier head's offline correlation by OT (a few small messages
+/// against whole ciphertexts) and a large first layer by HE, and moves a mid-sized layer to HE
+/// when bandwidth gets scarce.
+#[test]
+fn assign_protocols_picks_ot_for_small_dense_layers_and_he_for_large_ones() {
+    let ot_layers = |network| {
+        let mut g = import_file(&root().join("models/mlp.onnx"), &ImportOptions::default()).unwrap();
+        run_pipeline(&mut g, &Options { input_bound: 4.0, network, ..Options::default() }, None, true).unwrap();
+        g.ot_linear.iter().map(|&n| g.nodes[n].name.clone()).collect::<Vec<_>>()
+    };
+    let lan = ot_layers(veil_passes::cost::Network::LAN);
+    assert!(lan.contains(&"/fc3/Gemm".to_string()) && !lan.contains(&"/fc1/Gemm".to_string()), "{lan:?}");
+    let wan = ot_layers(veil_passes::cost::Network::WAN);
+    assert!(
+        lan.contains(&"/fc2/Gemm".to_string()) && !wan.contains(&"/fc2/Gemm".to_string()),
+        "lan {lan:?}, wan {wan:?}"
+    );
+}

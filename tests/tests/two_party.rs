@@ -122,3 +122,19 @@ fn plans_with_local_truncations_stay_within_the_error_bound() {
         assert_eq!(top(&got[0]), top(&sim[0]), "{name}: top-1 differs from the simulator");
     }
 }
+
+/// Dense layers whose offline correlation comes from OT (Gilboa) instead of HE compute the same
+/// result bit for bit, and the cost model predicts their bytes exactly.
+#[test]
+fn ot_dense_correlations_equal_the_simulator_bit_for_bit() {
+    let ot = Options { linear_offline: veil_passes::LinearChoice::Ot, ..Options::default() };
+    for name in ["mlp", "digits_relu"] {
+        let (g, x) = compiled_with(name, ot.clone());
+        assert!(!g.ot_linear.is_empty(), "{name}: every dense layer runs by OT");
+        let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+        let (got, cs, _) = two_party(&g, &x);
+        assert_eq!(got, want, "{name}: two-party output differs from the simulator");
+        assert!(cs.layers.iter().any(|l| l.protocol == "OT (Gilboa)"), "{name}");
+        check_predictions(name, &g, &cs);
+    }
+}

@@ -19,34 +19,11 @@ pub struct CompileCmd {
     /// Print the summary as JSON.
     #[arg(long, help_heading = "Output")]
     json: bool,
-    /// Network profile for the predicted times: lan (1 Gbit/s, 0.2 ms RTT) or wan (100 Mbit/s,
-    /// 40 ms RTT).
-    #[arg(long, default_value = "lan", value_parser = ["lan", "wan"], help_heading = "Cost model")]
-    network: String,
-    /// Override the profile's bandwidth (Mbit/s).
-    #[arg(long, value_name = "MBIT_S", help_heading = "Cost model")]
-    bandwidth: Option<f64>,
-    /// Override the profile's round-trip time (ms).
-    #[arg(long, value_name = "MS", help_heading = "Cost model")]
-    rtt: Option<f64>,
 }
 
 pub fn run(a: CompileCmd) -> Result<(), CliError> {
     // Flags first: a bad one must not leave files behind.
-    let mut network =
-        if a.network == "wan" { veil_passes::cost::Network::WAN } else { veil_passes::cost::Network::LAN };
-    if let Some(b) = a.bandwidth {
-        if !(b.is_finite() && b > 0.0) {
-            return Err(CliError::user(anyhow::anyhow!("--bandwidth must be a positive number of Mbit/s")));
-        }
-        network.bandwidth_mbit_s = b;
-    }
-    if let Some(r) = a.rtt {
-        if !(r.is_finite() && r >= 0.0) {
-            return Err(CliError::user(anyhow::anyhow!("--rtt must be a non-negative number of ms")));
-        }
-        network.rtt_ms = r;
-    }
+    let network = a.compile.network()?;
     let (_, g, runs) = a.compile.compile(&a.model)?;
     let (plan, weights, hash) = veil_ir::plan::encode(&g).map_err(CliError::internal)?;
     std::fs::create_dir_all(&a.output).map_err(|e| {

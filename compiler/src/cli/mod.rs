@@ -107,6 +107,22 @@ pub struct CompileArgs {
     /// the given input's largest magnitude, at least 1).
     #[arg(long, value_name = "B", help_heading = "Fixed point")]
     input_bound: Option<f32>,
+    /// Network profile the protocols are chosen for and the times predicted under: lan
+    /// (1 Gbit/s, 0.2 ms RTT) or wan (100 Mbit/s, 40 ms RTT).
+    #[arg(long, default_value = "lan", value_parser = ["lan", "wan"], help_heading = "Cost model")]
+    network: String,
+    /// Override the profile's bandwidth (Mbit/s).
+    #[arg(long, value_name = "MBIT_S", help_heading = "Cost model")]
+    bandwidth: Option<f64>,
+    /// Override the profile's round-trip time (ms).
+    #[arg(long, value_name = "MS", help_heading = "Cost model")]
+    rtt: Option<f64>,
+    /// What protocol assignment minimises: predicted online latency, or offline + online.
+    #[arg(long, default_value = "online", value_name = "online|total", help_heading = "Cost model")]
+    objective: veil_passes::Objective,
+    /// Dense layers' offline correlation: chosen by the cost model, or always HE / OT.
+    #[arg(long, default_value = "auto", value_name = "auto|he|ot", help_heading = "Cost model")]
+    linear_offline: veil_passes::LinearChoice,
 }
 
 /// The float graph, the compiled graph, and the pass runs.
@@ -144,6 +160,25 @@ fn parse_variant(s: &str) -> Result<veil_ir::CircaVariant, String> {
 }
 
 impl CompileArgs {
+    /// The network profile with the `--bandwidth`/`--rtt` overrides (checked).
+    fn network(&self) -> Result<veil_passes::cost::Network, CliError> {
+        use veil_passes::cost::Network;
+        let mut n = if self.network == "wan" { Network::WAN } else { Network::LAN };
+        if let Some(b) = self.bandwidth {
+            if !(b.is_finite() && b > 0.0) {
+                return Err(CliError::user(anyhow::anyhow!("--bandwidth must be a positive number of Mbit/s")));
+            }
+            n.bandwidth_mbit_s = b;
+        }
+        if let Some(r) = self.rtt {
+            if !(r.is_finite() && r >= 0.0) {
+                return Err(CliError::user(anyhow::anyhow!("--rtt must be a non-negative number of ms")));
+            }
+            n.rtt_ms = r;
+        }
+        Ok(n)
+    }
+
     /// The pass options for model `g` (reads the calibration data, if any).
     fn options(&self, g: &veil_ir::Graph) -> Result<veil_passes::Options, CliError> {
         let calibration = match &self.calibrate {
@@ -160,6 +195,9 @@ impl CompileArgs {
             ring_bits: self.ring_bits,
             calibration,
             input_bound: self.input_bound.unwrap_or(1.0),
+            network: self.network()?,
+            objective: self.objective,
+            linear_offline: self.linear_offline,
         })
     }
 

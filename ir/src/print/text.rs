@@ -31,7 +31,7 @@ pub fn to_text(g: &Graph) -> String {
         let value = &g.values[v];
         let _ = writeln!(s, "input %{} {:?} {} {}", v.index(), value.name, value.domain, value.ty);
     }
-    for (_, node) in g.live_nodes() {
+    for (id, node) in g.live_nodes() {
         let out = &g.values[node.output];
         let _ = write!(s, "%{} {:?} = {}", node.output.index(), out.name, node.op.mnemonic());
         for (i, v) in node.inputs.iter().enumerate() {
@@ -39,6 +39,9 @@ pub fn to_text(g: &Graph) -> String {
         }
         for (k, v) in attributes(&node.op) {
             let _ = write!(s, " {k}={v}");
+        }
+        if g.ot_linear.contains(&id) {
+            let _ = write!(s, " offline=ot");
         }
         let _ = writeln!(s, " : {} {}    # node {:?}", out.domain, out.ty, node.name);
     }

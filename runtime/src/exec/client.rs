@@ -13,10 +13,10 @@ use super::{
 use crate::net::quic::Session;
 use crate::net::{Channel, Meter};
 use crate::ot::OtReceiver;
-use crate::proto::circa;
 use crate::proto::gc::{self, EvaluatorState, GcSpec};
 use crate::proto::mul::{self, SquarePairs};
-use veil_ir::schedule::{Kind, Step, lower};
+use crate::proto::{circa, matmul};
+use veil_ir::schedule::{Kind, LinearOffline, Step, dense_dims, lower};
 
 /// What the client learns.
 #[derive(Debug)]
@@ -37,7 +37,7 @@ fn random(ring: Ring, n: usize, rng: &mut impl RngCore) -> Vec<u64> {
 }
 
 /// Runs the plan `g` (hash `hash`) as the client on `inputs`: the offline phase, then the online.
-pub async fn run<R: RngCore + CryptoRng>(
+pub async fn run<R: RngCore + CryptoRng + Send>(
     session: &mut Session,
     g: &Graph,
     hash: &Hash,
@@ -78,7 +78,7 @@ impl Preprocessed<'_> {
 }
 
 /// Runs the handshake and the offline phase of plan `g` (hash `hash`) as the client.
-pub async fn offline<'g, R: RngCore + CryptoRng>(
+pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
     session: &mut Session,
     g: &'g Graph,
     hash: &Hash,
@@ -115,10 +115,18 @@ pub async fn offline<'g, R: RngCore + CryptoRng>(
                 share[value.index()] = Some(random(ring, len(*value), rng));
                 Offline::None
             }
-            Kind::Linear => {
-                let layer = linear::layout(g, node)?;
+            Kind::Linear { offline } => {
                 let c = share[node.inputs[0].index()].as_ref().expect("shared input");
-                let out = measured(&meter, slot, linear::client_offline(&mut ch, &layer, c, rng)).await?;
+                let out = match offline {
+                    LinearOffline::He => {
+                        let layer = linear::layout(g, node)?;
+                        measured(&meter, slot, linear::client_offline(&mut ch, &layer, c, rng)).await?
+                    }
+                    LinearOffline::Ot => {
+                        let (_, n_in, n_out) = dense_dims(g, node).expect("OT offline is for dense layers");
+                        measured(&meter, slot, matmul::dense_client(&mut ch, &mut ot, ring, c, n_in, n_out)).await?
+                    }
+                };
                 share[node.output.index()] = Some(out);
                 Offline::None
             }

@@ -65,7 +65,7 @@ fn max_message(layer: &Layer, cts: usize) -> usize {
 }
 
 /// Client, offline: its share of the layer output from its share `c` of the input.
-pub async fn client_offline<R: RngCore + CryptoRng>(
+pub async fn client_offline<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
     layer: &Layer,
     c: &[u64],
@@ -86,7 +86,7 @@ pub async fn client_offline<R: RngCore + CryptoRng>(
 }
 
 /// Server, offline: answers the client and keeps its mask `m` of the outputs.
-pub async fn server_offline<R: RngCore + CryptoRng>(
+pub async fn server_offline<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
     g: &Graph,
     node: &Node,

@@ -12,10 +12,10 @@ use super::{
 };
 use crate::net::quic::Session;
 use crate::ot::OtSender;
-use crate::proto::circa;
 use crate::proto::gc::{self, GarblerState, GcSpec};
 use crate::proto::mul::{self, SquarePairs};
-use veil_ir::schedule::{Kind, lower};
+use crate::proto::{circa, matmul};
+use veil_ir::schedule::{Kind, LinearOffline, dense_dims, lower};
 
 enum Offline {
     None,
@@ -64,7 +64,7 @@ async fn settle(ch: &mut crate::net::Channel, step: &str) {
 }
 
 /// Serves one session of plan `g` (hash `hash`, weights attached).
-pub async fn run<R: RngCore + CryptoRng>(
+pub async fn run<R: RngCore + CryptoRng + Send>(
     session: &mut Session,
     g: &Graph,
     hash: &Hash,
@@ -88,9 +88,16 @@ pub async fn run<R: RngCore + CryptoRng>(
         let slot = &mut measures[i][0];
         meter.begin_step();
         let st = match &step.kind {
-            Kind::Linear => {
+            Kind::Linear { offline: LinearOffline::He } => {
                 let layer = linear::layout(g, node)?;
                 Offline::Masks(measured(&meter, slot, linear::server_offline(&mut ch, g, node, &layer, rng)).await?)
+            }
+            Kind::Linear { offline: LinearOffline::Ot } => {
+                let (batch, n_in, n_out) = dense_dims(g, node).expect("OT offline is for dense layers");
+                let Op::Dense { weight, .. } = &node.op else { unreachable!("dense") };
+                let w = &g.consts[*weight].qdata;
+                let f = matmul::dense_server(&mut ch, &mut ot, ring, w, batch, n_in, n_out);
+                Offline::Masks(measured(&meter, slot, f).await?)
             }
             Kind::Activation { input, circuit, .. } => {
                 let spec = GcSpec { circuit, server_groups: &RELU_GROUPS };
@@ -147,7 +154,7 @@ pub async fn run<R: RngCore + CryptoRng>(
                 let d = got?;
                 share[value.index()] = Some(d);
             }
-            (Kind::Linear, Offline::Masks(m)) => {
+            (Kind::Linear { .. }, Offline::Masks(m)) => {
                 let s = input(&share, node.inputs[0]);
                 share[node.output.index()] = Some(linear::server_online(g, ring, node, &s, &m));
             }

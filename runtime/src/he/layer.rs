@@ -44,7 +44,7 @@ impl std::fmt::Debug for HeClient {
 }
 
 impl HeClient {
-    pub fn new<R: RngCore + CryptoRng>(params: &HeParams, rng: &mut R) -> Result<Self, HeError> {
+    pub fn new<R: RngCore + CryptoRng + Send>(params: &HeParams, rng: &mut R) -> Result<Self, HeError> {
         let par = super::build(params)?;
         let sk = SecretKey::random(&par, rng);
         Ok(HeClient { par, sk })
@@ -52,7 +52,7 @@ impl HeClient {
 
     /// Encrypts the client's share `r` (`[C, H, W]`, ring elements) packed by `tiling`; one
     /// serialized (seeded, so half size) ciphertext per input polynomial.
-    pub fn encrypt<R: RngCore + CryptoRng>(
+    pub fn encrypt<R: RngCore + CryptoRng + Send>(
         &self,
         tiling: &Tiling,
         r: &[u64],
@@ -130,7 +130,7 @@ impl HeServer {
     /// Answers the client's ciphertexts: `Enc(W·r − s)` per output polynomial, masked, flooded
     /// and modulus-switched. Returns the response and the server's share `s` of the stride-1
     /// outputs.
-    pub fn respond<R: RngCore + CryptoRng>(
+    pub fn respond<R: RngCore + CryptoRng + Send>(
         &self,
         tiling: &Tiling,
         request: &[Vec<u8>],

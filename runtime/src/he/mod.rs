@@ -37,12 +37,25 @@ use fhe::bfv::{BfvParameters, BfvParametersBuilder};
 
 pub use veil_ir::he_pack::{FLOOD_SECURITY, HeParams, WEIGHT_BITS};
 
-/// Builds the `fhe` parameter object of [`HeParams`].
+/// The `fhe` parameter object of [`HeParams`]. Building one (prime search, NTT tables) takes
+/// tens of milliseconds, so each distinct parameter set is built once per process and shared:
+/// parameters are public, and keys are never cached.
 pub fn build(p: &HeParams) -> Result<Arc<BfvParameters>, HeError> {
-    BfvParametersBuilder::new()
+    type Key = (usize, u8, usize, usize);
+    static CACHE: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<Key, Arc<BfvParameters>>>> =
+        std::sync::LazyLock::new(Default::default);
+    let key = (p.degree, p.ring_bits, p.prime_bits, p.primes);
+    if let Some(par) = CACHE.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(par);
+    }
+    let par = BfvParametersBuilder::new()
         .set_degree(p.degree)
         .set_plaintext_modulus(1u64 << p.ring_bits)
         .set_moduli_sizes(&vec![p.prime_bits; p.primes])
         .build_arc()
-        .map_err(|e| HeError::Params(e.to_string()))
+        .map_err(|e| HeError::Params(e.to_string()))?;
+    if let Ok(mut c) = CACHE.lock() {
+        c.insert(key, par.clone());
+    }
+    Ok(par)
 }

@@ -72,6 +72,7 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     fn new(mut quic: s2n_quic::Connection, timeout: Duration) -> Result<Session, NetError> {
+        crate::init_threads();
         let peer = quic.remote_addr().map_err(|e| NetError::Connect(e.to_string()))?;
         // A preprocessed client may wait for its input longer than the idle timeout.
         quic.keep_alive(true).map_err(|e| NetError::Connect(format!("keep-alive: {e}")))?;

@@ -72,7 +72,7 @@ impl std::fmt::Debug for ServerState {
 
 /// Client, offline, for its shares `c`; `r` is its share of the output.
 #[allow(clippy::too_many_arguments)]
-pub async fn client_offline<R: RngCore + CryptoRng>(
+pub async fn client_offline<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
     ot: &mut OtReceiver,
     ring: Ring,
@@ -93,7 +93,7 @@ pub async fn client_offline<R: RngCore + CryptoRng>(
 }
 
 /// Server, offline, for `n` elements; AND-gate tweaks from `gate_offset`.
-pub async fn server_offline<R: RngCore + CryptoRng>(
+pub async fn server_offline<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
     ot: &mut OtSender,
     ring: Ring,
@@ -140,7 +140,7 @@ pub async fn client_online(
 }
 
 /// Server, online: returns its share of `y·b`.
-pub async fn server_online<R: RngCore + CryptoRng>(
+pub async fn server_online<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
     ring: Ring,
     (k, circuit): (u8, &Circuit),

@@ -114,7 +114,7 @@ impl std::fmt::Debug for EvaluatorState {
 
 /// Server, offline: garbles `n` instances with AND-gate tweaks from `gate_offset` (the caller
 /// advances it by `n · ands` so no tweak repeats in a session).
-pub async fn garble_offline<R: RngCore + CryptoRng>(
+pub async fn garble_offline<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
     ot: &mut OtSender,
     spec: GcSpec<'_>,

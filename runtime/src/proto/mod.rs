@@ -2,4 +2,5 @@
 
 pub mod circa;
 pub mod gc;
+pub mod matmul;
 pub mod mul;

@@ -20,48 +20,59 @@ use crate::garble::Block;
 use crate::net::{Channel, NetError};
 use crate::ot::{OtReceiver, OtSender};
 
-/// Appends bit fields to a byte vector, least significant first.
+/// Appends bit fields (at most 64 bits each) to a byte vector, least significant first.
 #[derive(Default)]
 pub struct BitWriter {
     bytes: Vec<u8>,
-    bits: usize,
+    acc: u128,
+    held: u32,
 }
 
 impl BitWriter {
     pub fn push(&mut self, v: u64, n: u32) {
-        for i in 0..n {
-            if self.bits.is_multiple_of(8) {
-                self.bytes.push(0);
-            }
-            let last = self.bytes.last_mut().expect("pushed");
-            *last |= (((v >> i) & 1) as u8) << (self.bits % 8);
-            self.bits += 1;
+        let v = if n >= 64 { v } else { v & ((1u64 << n) - 1) };
+        self.acc |= (v as u128) << self.held;
+        self.held += n;
+        while self.held >= 64 {
+            self.bytes.extend_from_slice(&(self.acc as u64).to_le_bytes());
+            self.acc >>= 64;
+            self.held -= 64;
         }
     }
 
-    pub fn finish(self) -> Vec<u8> {
+    pub fn finish(mut self) -> Vec<u8> {
+        let tail = self.held.div_ceil(8) as usize;
+        self.bytes.extend_from_slice(&(self.acc as u64).to_le_bytes()[..tail]);
         self.bytes
     }
 }
 
-/// Reads bit fields written by [`BitWriter`].
+/// Reads bit fields written by [`BitWriter`]; reading past the end yields zero bits (callers
+/// check message lengths first).
 pub struct BitReader<'a> {
     bytes: &'a [u8],
-    bit: usize,
+    next: usize,
+    acc: u128,
+    held: u32,
 }
 
 impl<'a> BitReader<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
-        BitReader { bytes, bit: 0 }
+        BitReader { bytes, next: 0, acc: 0, held: 0 }
     }
 
     pub fn take(&mut self, n: u32) -> u64 {
-        let mut v = 0;
-        for i in 0..n {
-            let b = (self.bytes[self.bit / 8] >> (self.bit % 8)) & 1;
-            v |= u64::from(b) << i;
-            self.bit += 1;
+        if self.held < n {
+            let mut word = [0u8; 8];
+            let end = (self.next + 8).min(self.bytes.len());
+            word[..end - self.next.min(end)].copy_from_slice(&self.bytes[self.next.min(end)..end]);
+            self.next += 8;
+            self.acc |= (u64::from_le_bytes(word) as u128) << self.held;
+            self.held += 64;
         }
+        let v = if n >= 64 { self.acc as u64 } else { (self.acc as u64) & ((1u64 << n) - 1) };
+        self.acc >>= n;
+        self.held -= n;
         v
     }
 }
@@ -148,7 +159,7 @@ fn random_ring<R: RngCore>(ring: Ring, n: usize, rng: &mut R) -> Vec<u64> {
 }
 
 /// Client side of `n` square pairs.
-pub async fn squares_client<R: RngCore + CryptoRng>(
+pub async fn squares_client<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
     ot: &mut OtReceiver,
     ring: Ring,
@@ -162,7 +173,7 @@ pub async fn squares_client<R: RngCore + CryptoRng>(
 }
 
 /// Server side of `n` square pairs.
-pub async fn squares_server<R: RngCore + CryptoRng>(
+pub async fn squares_server<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
     ot: &mut OtSender,
     ring: Ring,
@@ -190,7 +201,7 @@ impl std::fmt::Debug for Triples {
 }
 
 /// Client side of `n` triples (the client is the OT receiver of both products).
-pub async fn triples_client<R: RngCore + CryptoRng>(
+pub async fn triples_client<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
     ot: &mut OtReceiver,
     ring: Ring,
@@ -205,7 +216,7 @@ pub async fn triples_client<R: RngCore + CryptoRng>(
 }
 
 /// Server side of `n` triples.
-pub async fn triples_server<R: RngCore + CryptoRng>(
+pub async fn triples_server<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
     ot: &mut OtSender,
     ring: Ring,
@@ -264,6 +275,26 @@ mod tests {
     use super::*;
     use crate::ot::tests::session_pair;
     use rand::SeedableRng;
+
+    #[test]
+    fn bit_fields_round_trip_at_every_width() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let fields: Vec<(u64, u32)> = (0..5000)
+            .map(|_| {
+                let n = rng.random_range(1..=64u32);
+                (rng.next_u64() & if n == 64 { u64::MAX } else { (1 << n) - 1 }, n)
+            })
+            .collect();
+        let mut w = BitWriter::default();
+        fields.iter().for_each(|&(v, n)| w.push(v | if n < 64 { 1u64 << n } else { 0 }, n));
+        let bytes = w.finish();
+        let total: u32 = fields.iter().map(|f| f.1).sum();
+        assert_eq!(bytes.len(), total.div_ceil(8) as usize);
+        let mut r = BitReader::new(&bytes);
+        for &(v, n) in &fields {
+            assert_eq!(r.take(n), v, "{n}-bit field");
+        }
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn products_squares_and_triples_reconstruct() {

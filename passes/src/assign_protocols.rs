@@ -1,0 +1,62 @@
+//! `assign_protocols`: chooses, for each dense layer on shared values, how its offline
+//! correlation `W·c − m` is produced: HE (BFV, coefficient encoding) or OT (Gilboa products,
+//! `n_in·ℓ` random OTs and `n_in·n_out·ℓ(ℓ+1)/2` bits). HE's cost is set by whole ciphertexts, so
+//! OT wins on small layers (a classifier head) and HE on large ones; the cost model decides per
+//! layer under the chosen network profile and objective (`--linear-offline he|ot` forces one).
+//! Both protocols leave the online phase unchanged (local), so under `--objective online` the
+//! choice falls to the total. Convolutions always use HE.
+//!
+//! Requires a quantized graph (after `fuse_truncation`); preserves semantics exactly (both
+//! protocols compute the same shares' sum). Writes [`veil_ir::Graph::ot_linear`].
+
+use veil_ir::schedule::{Kind, LinearOffline, Step};
+use veil_ir::{Domain, Graph, Op};
+
+use crate::cost::{Traffic, cpu_seconds, offline_messages, online_messages};
+use crate::{LinearChoice, Objective, Options, PassError, Report};
+
+/// Predicted `(offline, online)` seconds of running `node` as `offline`.
+fn predicted(g: &Graph, opts: &Options, step: &Step) -> (f64, f64) {
+    let off = Traffic::of(&offline_messages(g, step, &mut false));
+    let on = Traffic::of(&online_messages(g, step));
+    let (cpu_off, cpu_on) = cpu_seconds(g, step);
+    (opts.network.seconds(&off) + cpu_off, opts.network.seconds(&on) + cpu_on)
+}
+
+pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
+    g.ot_linear.clear();
+    let candidates: Vec<_> = g
+        .live_nodes()
+        .filter(|(_, n)| {
+            matches!(n.op, Op::Dense { .. })
+                && matches!(g.values[n.inputs[0]].domain, Domain::Shared | Domain::Client)
+                && n.op.consts().first().is_some_and(|&w| g.consts[w].domain == Domain::Server)
+        })
+        .map(|(id, _)| id)
+        .collect();
+    let mut report = Report::default();
+    for id in candidates {
+        let step = |offline| Step { node: id, kind: Kind::Linear { offline } };
+        let (he, ot) = (predicted(g, opts, &step(LinearOffline::He)), predicted(g, opts, &step(LinearOffline::Ot)));
+        let key = |(off, on): (f64, f64)| match opts.objective {
+            Objective::Online => (on, off + on),
+            Objective::Total => (off + on, on),
+        };
+        let use_ot = match opts.linear_offline {
+            LinearChoice::He => false,
+            LinearChoice::Ot => true,
+            LinearChoice::Auto => key(ot).partial_cmp(&key(he)).is_some_and(|o| o.is_lt()),
+        };
+        if use_ot {
+            g.ot_linear.push(id);
+        }
+        report.note(format!(
+            "{:?}: offline by {} (predicted offline: HE {:.1} ms, OT {:.1} ms)",
+            g.nodes[id].name,
+            if use_ot { "OT" } else { "HE" },
+            he.0 * 1e3,
+            ot.0 * 1e3
+        ));
+    }
+    Ok(report)
+}
