@@ -3,7 +3,7 @@
 //! relay`: bandwidth and delay shaped in user space, because `tc netem` needs a kernel module
 //! many machines and containers lack). Prints, per model, policy and network, the measured
 //! offline and online seconds, bytes each way and rounds, beside the cost model's predicted
-//! network time. Plans are calibrated on the model's sample input, so x²+x compiles for every
+//! time (network plus CPU). Plans are calibrated on the model's sample input, so x²+x compiles for every
 //! bundled model.
 
 use std::path::{Path, PathBuf};
@@ -47,8 +47,9 @@ struct Row {
     relus: usize,
     offline: serde_json::Value,
     online: serde_json::Value,
-    predicted_online_network_seconds: f64,
-    predicted_offline_network_seconds: f64,
+    /// The cost model's prediction for the profile: network plus CPU.
+    predicted_online_seconds: f64,
+    predicted_offline_seconds: f64,
     wall_seconds: f64,
 }
 
@@ -142,8 +143,8 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                     relus,
                     offline: stats["offline"].clone(),
                     online: stats["online"].clone(),
-                    predicted_online_network_seconds: profile.seconds(&cost.online),
-                    predicted_offline_network_seconds: profile.seconds(&cost.offline),
+                    predicted_online_seconds: cost.seconds(&profile).1,
+                    predicted_offline_seconds: cost.seconds(&profile).0,
                     wall_seconds: out.wall.as_secs_f64(),
                 };
                 print_row(&row);
@@ -153,8 +154,8 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
     }
     println!(
         "\nloopback: no shaping; wan: `veil relay` ({} Mbit/s each way, {} ms RTT, drop-tail queue of two \
-         bandwidth-delay products). pred s: the cost model's online network time for the profile (lan for \
-         loopback), CPU time excluded.",
+         bandwidth-delay products). pred s: the cost model's online time for the profile (lan for loopback): \
+         exact bytes and rounds at the profile's bandwidth and RTT, plus its CPU estimate.",
         a.bandwidth, a.rtt
     );
     if let Some(p) = &a.json {
@@ -176,7 +177,7 @@ fn print_row(r: &Row) {
         f(&r.offline, "bytes_client_to_server") / 1e6,
         f(&r.offline, "bytes_server_to_client") / 1e6,
         f(&r.online, "seconds"),
-        r.predicted_online_network_seconds,
+        r.predicted_online_seconds,
         f(&r.online, "bytes_client_to_server") / 1e3,
         f(&r.online, "bytes_server_to_client") / 1e3,
         f(&r.online, "rounds"),
