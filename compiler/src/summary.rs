@@ -183,8 +183,19 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{:<34} {:<16} {:<18} {:>5} {:<26} {:>8} {:>11} {:>12} {:>12} {:>6}",
-            "layer", "op", "shape", "scale", "protocol", "ReLUs", "AND gates", "online c→s", "online s→c", "rounds"
+            "{:<34} {:<16} {:<18} {:>5} {:<26} {:>8} {:>11} {:>12} {:>12} {:>12} {:>12} {:>6}",
+            "layer",
+            "op",
+            "shape",
+            "scale",
+            "protocol",
+            "ReLUs",
+            "AND gates",
+            "offline c→s",
+            "offline s→c",
+            "online c→s",
+            "online s→c",
+            "rounds"
         )?;
         for l in &self.layers {
             let shape = format!("{:?}", l.shape).replace(' ', "");
@@ -195,7 +206,7 @@ impl std::fmt::Display for Summary {
             };
             writeln!(
                 f,
-                "{:<34} {:<16} {:<18} {:>5} {:<26} {:>8} {:>11} {:>12} {:>12} {:>6}",
+                "{:<34} {:<16} {:<18} {:>5} {:<26} {:>8} {:>11} {:>12} {:>12} {:>12} {:>12} {:>6}",
                 name,
                 l.op,
                 shape,
@@ -203,6 +214,8 @@ impl std::fmt::Display for Summary {
                 l.protocol,
                 l.relus,
                 l.and_gates,
+                l.offline.bytes_client_to_server,
+                l.offline.bytes_server_to_client,
                 l.online.bytes_client_to_server,
                 l.online.bytes_server_to_client,
                 l.online.rounds

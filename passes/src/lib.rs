@@ -7,6 +7,7 @@
 
 mod assign_protocols;
 pub mod cost;
+mod emit;
 pub mod error_bound;
 mod fold_batchnorm;
 mod fold_constants;
@@ -64,6 +65,7 @@ pub const PIPELINE: &[(&str, PassFn)] = &[
     ("quantize", quantize::run),
     ("fuse_truncation", fuse_truncation::run),
     ("assign_protocols", assign_protocols::run),
+    ("emit", emit::run),
 ];
 
 /// Stage names accepted by `veilc ir --after`: `import` (the front end's output), then each pass.
