@@ -1,9 +1,12 @@
 //! # Veil compiler
 //!
-//! The ONNX front end ([`onnx`]), the evaluation driver ([`evaluate()`]) and the `veilc` binary.
+//! The ONNX front end ([`onnx`]), the evaluation driver ([`evaluate()`]), the accuracy/cost
+//! explorer and ReLU budget ([`explore`], [`plot`]) and the `veilc` binary.
 
 mod evaluate;
+pub mod explore;
 pub mod onnx;
+pub mod plot;
 mod summary;
 
 pub use evaluate::{EvalReport, evaluate};

@@ -237,3 +237,132 @@ fn inputs_beyond_the_compiled_bound_are_refused_unless_allowed() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).starts_with("warning: inputs beyond |x| ≤ 1 are not refused"), "{}", stderr(&o));
 }
+
+/// Rows of a CSV without quoted commas in the fields read here: header name → column.
+fn csv_rows(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut lines = text.lines();
+    let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    let rows = lines
+        .map(|l| {
+            // Quoted labels may hold commas: split the quoted field off first.
+            let (label, rest) = match l.split_once(",\"") {
+                Some((id, q)) => {
+                    let (label, rest) = q.split_once("\",").unwrap();
+                    (format!("{id},{label}"), rest.to_string())
+                }
+                None => {
+                    let mut it = l.splitn(3, ',');
+                    let (id, label) = (it.next().unwrap(), it.next().unwrap());
+                    (format!("{id},{label}"), it.next().unwrap_or("").to_string())
+                }
+            };
+            let (id, label) = label.split_once(',').unwrap();
+            [id.to_string(), label.to_string()].into_iter().chain(rest.split(',').map(String::from)).collect()
+        })
+        .collect();
+    (header, rows)
+}
+
+#[test]
+fn explore_writes_the_pareto_csv_and_plots_and_prints_the_front() {
+    let dir = scratch("explore");
+    let out = dir.join("out");
+    let o = veilc(&[
+        "explore",
+        &model("digits_relu.onnx"),
+        "--data",
+        &model("digits_test.npz"),
+        "--limit",
+        "60",
+        "--circa-error-bits",
+        "5,1",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}{}", stderr(&o));
+    assert!(text.contains("Pareto front"), "{text}");
+    let (header, rows) = csv_rows(&std::fs::read_to_string(out.join("pareto.csv")).unwrap());
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    // relu; 2 error bits × 2 variants; 7 proper subsets of the 3 ReLU layers; 6 with Circa rest.
+    assert_eq!(rows.len(), 1 + 4 + 7 + 6, "{header:?}");
+    let num = |r: &Vec<String>, c: &str| r[col(c)].parse::<f64>().unwrap();
+    for r in &rows {
+        let dominated = rows.iter().any(|q| {
+            let (tq, tr) = (num(q, "predicted_online_seconds"), num(r, "predicted_online_seconds"));
+            let (sq, sr) = (num(q, "score"), num(r, "score"));
+            tq <= tr && sq >= sr && (tq < tr || sq > sr)
+        });
+        assert_eq!(r[col("front")] == "true", !dominated, "{r:?}");
+        // Every front configuration is printed.
+        if !dominated {
+            assert!(text.lines().any(|l| l.trim_start().starts_with(&r[1])), "{} missing from\n{text}", r[1]);
+        }
+    }
+    let relu = rows.iter().find(|r| r[1] == "relu").unwrap();
+    assert_eq!(num(relu, "relus"), 800.0);
+    assert_eq!(num(relu, "poly_activations"), 0.0);
+    let poly = rows.iter().find(|r| r[1] == "poly").unwrap();
+    assert_eq!((num(poly, "relus"), num(poly, "poly_activations")), (0.0, 800.0));
+    let png = std::fs::read(out.join("pareto.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let svg = std::fs::read_to_string(out.join("pareto.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("circa e=5 pos-zero"), "{}", &svg[..200.min(svg.len())]);
+    let leftovers: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 3, "{leftovers:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn explore_rejects_a_model_without_relus_and_bad_data() {
+    let dir = scratch("explore-bad");
+    let out = dir.join("out");
+    let o = veilc(&[
+        "explore",
+        &model("digits_poly.onnx"),
+        "--data",
+        &model("digits_test.npz"),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no ReLU layers"), "{}", stderr(&o));
+    let o = veilc(&["explore", &model("mlp.onnx"), "--data", &model("digits_test.npz"), "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("does not hold model inputs"), "{}", stderr(&o));
+    assert!(!out.exists(), "nothing written");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn compile_with_a_relu_budget_reports_the_chosen_layers() {
+    let dir = scratch("budget");
+    let o = veilc(&[
+        "compile",
+        &model("digits_relu.onnx"),
+        "--calibrate",
+        &model("digits_test.npz"),
+        "--relu-budget",
+        "300",
+        "--json",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let b = &v["relu_budget"];
+    assert!(b["kept_relus"].as_u64().unwrap() <= 300, "{b}");
+    let kept: Vec<&str> = b["kept"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    let replaced: Vec<&str> = b["replaced"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert_eq!(kept.len() + replaced.len(), 3, "{b}");
+    // The summary's ReLU count is what was kept.
+    assert_eq!(v["relus"], b["kept_relus"], "{v}");
+    assert!(b["predicted_score"].as_f64().unwrap() > 0.0);
+    // A budget needs data to measure importance on.
+    let o =
+        veilc(&["compile", &model("digits_relu.onnx"), "--relu-budget", "300", "-o", dir.join("x").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--calibrate"), "{}", stderr(&o));
+    assert!(!dir.join("x").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -69,3 +69,36 @@ fn bench_over_the_emulated_wan_moves_the_same_bytes_and_waits_for_round_trips() 
     assert!(wan >= 0.040, "online over a 40 ms RTT link took {wan} s");
     assert!(wan > lo, "loopback {lo} s, wan {wan} s");
 }
+
+#[test]
+fn explore_verifies_front_points_between_two_processes() {
+    ensure_runtime_binary();
+    let out = std::env::temp_dir().join(format!("veilc-explore-verify-{}", std::process::id()));
+    let o = Command::new(env!("CARGO_BIN_EXE_veilc"))
+        .arg("explore")
+        .arg(models().join("digits_relu.onnx"))
+        .arg("--data")
+        .arg(models().join("digits_test.npz"))
+        .args(["--limit", "40", "--circa-error-bits", "5", "--verify", "2", "--verify-samples", "3", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(out.join("verify.csv")).unwrap();
+    let _ = std::fs::remove_dir_all(&out);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let rows: Vec<Vec<&str>> =
+        lines.map(|l| l.rsplitn(header.len(), ',').collect::<Vec<_>>().into_iter().rev().collect()).collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    for r in &rows {
+        // The cost model's bytes are exact.
+        assert_eq!(r[col("predicted_bytes")], r[col("measured_bytes")], "{csv}");
+        assert_eq!(r[col("samples")], "3");
+    }
+    // Exact ReLU is the front's most accurate point on this model: bit-exact with the simulator.
+    let relu = rows.iter().find(|r| r[0] == "relu").expect("relu is verified");
+    assert_eq!(relu[col("outputs_identical")], "true", "{csv}");
+    assert_eq!(relu[col("simulated_score")], relu[col("real_score")], "{csv}");
+}

@@ -91,6 +91,9 @@ pub struct Options {
     pub poly: [f32; 3],
     /// Circa's dropped low bits (`None`: chosen per layer).
     pub drop_bits: Option<u8>,
+    /// Without `drop_bits`, each Circa layer drops `s − circa_error_bits` bits of its scale-`s`
+    /// operand, so its sign test may err only on values below 2^−circa_error_bits.
+    pub circa_error_bits: u8,
     pub circa_variant: CircaVariant,
     /// Fractional bits F of activations and weights.
     pub frac_bits: u8,
@@ -114,6 +117,7 @@ impl Default for Options {
             layer_activation: BTreeMap::new(),
             poly: [1.0, 1.0, 0.0],
             drop_bits: None,
+            circa_error_bits: crate::quantize::CIRCA_ERROR_BITS,
             circa_variant: CircaVariant::PosZero,
             frac_bits: 12,
             ring_bits: None,

@@ -10,7 +10,8 @@
 //! - operands of `add`/`sub`/`concat` are aligned by scaling the lower-scale operand up (an
 //!   exact multiplication by a public power of two), never by rounding the other down;
 //! - a Circa `stochastic_relu` tests the sign at its operand's scale `s` with
-//!   `drop_bits = s − 5` unless `--drop-bits` says otherwise (sign errors only below 2^−5);
+//!   `drop_bits = s − E` (`--circa-error-bits E`, default 5: sign errors only below 2^−E)
+//!   unless `--drop-bits` gives the drop bits directly;
 //! - the ring width ℓ is `--ring-bits`, or chosen from the widest value's bits: plus 40 (at most
 //!   61) when a local truncation or a Circa sign test will remain (40 bits of headroom keep a
 //!   local truncation's wrap probability below 2^−39 per element, and Circa's sign test on
@@ -28,7 +29,7 @@ use veil_ir::{Const, Domain, ElemType, Graph, Op, TensorType, TruncMode, ValueId
 use crate::range::{self, RangeSource};
 use crate::{Options, PassError, Report};
 
-/// Real-valued magnitude below which Circa's default sign test may err: 2^−CIRCA_ERROR_BITS.
+/// Default of [`Options::circa_error_bits`]: Circa's sign test may err below 2^−5.
 pub const CIRCA_ERROR_BITS: u8 = 5;
 /// Bits of headroom above the widest value when ℓ is chosen automatically and a local
 /// truncation or Circa sign test remains.
@@ -190,7 +191,7 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
             }
             Op::StochasticRelu { drop_bits, variant } => {
                 let s = b.scale(ins[0]);
-                let k = drop_bits.unwrap_or(s.saturating_sub(CIRCA_ERROR_BITS).max(1));
+                let k = drop_bits.unwrap_or(s.saturating_sub(opts.circa_error_bits).max(1));
                 Op::StochasticRelu { drop_bits: Some(k), variant: *variant }
             }
             Op::BatchNorm { .. } | Op::AvgPool { .. } => {

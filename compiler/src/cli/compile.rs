@@ -24,7 +24,7 @@ pub struct CompileCmd {
 pub fn run(a: CompileCmd) -> Result<(), CliError> {
     // Flags first: a bad one must not leave files behind.
     let network = a.compile.network()?;
-    let (_, g, runs) = a.compile.compile(&a.model)?;
+    let super::Compiled { fixed: g, runs, budget, .. } = a.compile.compile(&a.model)?;
     let (plan, weights, hash) = veil_ir::plan::encode(&g).map_err(CliError::internal)?;
     std::fs::create_dir_all(&a.output).map_err(|e| {
         CliError::internal(anyhow::Error::new(e).context(format!("cannot create {}", a.output.display())))
@@ -44,6 +44,9 @@ pub fn run(a: CompileCmd) -> Result<(), CliError> {
         v["plan"] = plan_path.display().to_string().into();
         v["weights"] = weights_path.display().to_string().into();
         v["plan_hash"] = veil_ir::plan::hex(&hash).into();
+        if let Some(b) = &budget {
+            v["relu_budget"] = serde_json::to_value(b).map_err(CliError::internal)?;
+        }
         v["passes"] = runs
             .iter()
             .map(|r| serde_json::json!({"pass": r.pass, "seconds": r.time.as_secs_f64(), "notes": r.report.notes}))
@@ -56,6 +59,9 @@ pub fn run(a: CompileCmd) -> Result<(), CliError> {
             for note in &r.report.notes {
                 t += &format!("{}: {note}\n", r.pass);
             }
+        }
+        if let Some(b) = &budget {
+            t += &format!("\n{b}");
         }
         if a.timings {
             t += "\npass timings:\n";

@@ -2,9 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::anyhow;
-
-use super::{CliError, CompileArgs, ModelArgs, emit, npz_inputs};
+use super::{CliError, CompileArgs, ModelArgs, emit, npz_inputs, npz_labels};
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -33,46 +31,35 @@ pub struct EvalArgs {
 }
 
 pub fn run(a: EvalArgs) -> Result<(), CliError> {
-    let (float, fixed, _) = a.compile.compile(&a.model)?;
+    let super::Compiled { float, fixed, budget, .. } = a.compile.compile(&a.model)?;
     let mut xs = npz_inputs(&a.data, &a.x, &float)?;
     if let Some(n) = a.limit {
         xs.truncate(n);
     }
-    let labels = match veil_ir::npy::read_npz(&a.data, &a.y) {
-        Ok(veil_ir::npy::NpzArray::Int { data, .. }) if data.len() >= xs.len() => Some(data),
-        Ok(veil_ir::npy::NpzArray::Int { data, .. }) => {
-            return Err(CliError::user(anyhow!(
-                "{} has {} labels for {} samples",
-                a.data.display(),
-                data.len(),
-                xs.len()
-            )));
-        }
-        Ok(veil_ir::npy::NpzArray::Float(_)) => {
-            return Err(CliError::user(anyhow!("{}: array {:?} must hold integer labels", a.data.display(), a.y)));
-        }
-        Err(veil_ir::npy::NpyError::Format { .. }) if a.y == "y" => None,
-        Err(e) => return Err(CliError::user(e)),
-    };
+    let labels = npz_labels(&a.data, &a.y, xs.len())?;
     let report = veil_compiler::evaluate(&float, &fixed, &xs, labels.as_deref(), a.seed).map_err(CliError::user)?;
     let text = if a.json {
         let mut v = serde_json::to_value(&report).map_err(CliError::internal)?;
         v["frac_bits"] = a.compile.frac_bits.into();
         v["ring_bits"] = fixed.ring_bits.into();
+        if let Some(b) = &budget {
+            v["relu_budget"] = serde_json::to_value(b).map_err(CliError::internal)?;
+        }
         serde_json::to_string(&v).map_err(CliError::internal)? + "\n"
     } else {
         let pct = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |x| format!("{:.2}%", 100.0 * x));
-        format!(
-            "samples          {}\nfloat accuracy   {}\nfixed accuracy   {}\ntop-1 agreement  {:.2}%\nmax |error|      {:.6}\nmean |error|     {:.6}\nCirca fault rate {:.4}%\nring             {} bits\n",
-            report.samples,
-            pct(report.float_accuracy),
-            pct(report.accuracy),
-            100.0 * report.top1_agreement,
-            report.max_abs_error,
-            report.mean_abs_error,
-            100.0 * report.circa_fault_rate,
-            fixed.ring_bits.unwrap_or(0),
-        )
+        budget.as_ref().map(|b| format!("{b}\n")).unwrap_or_default()
+            + &format!(
+                "samples          {}\nfloat accuracy   {}\nfixed accuracy   {}\ntop-1 agreement  {:.2}%\nmax |error|      {:.6}\nmean |error|     {:.6}\nCirca fault rate {:.4}%\nring             {} bits\n",
+                report.samples,
+                pct(report.float_accuracy),
+                pct(report.accuracy),
+                100.0 * report.top1_agreement,
+                report.max_abs_error,
+                report.mean_abs_error,
+                100.0 * report.circa_fault_rate,
+                fixed.ring_bits.unwrap_or(0),
+            )
     };
     emit(None, text.as_bytes())
 }

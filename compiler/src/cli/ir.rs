@@ -40,7 +40,7 @@ pub fn run(a: IrArgs) -> Result<(), CliError> {
         )));
     }
     let mut g = a.model.import()?;
-    let opts = a.compile.options(&g)?;
+    let (opts, _) = a.compile.options(&g)?;
     veil_passes::run_pipeline(&mut g, &opts, Some(&a.after), cfg!(debug_assertions))?;
     let text = match a.format {
         Format::Text => veil_ir::print::to_text(&g),

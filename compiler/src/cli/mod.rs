@@ -3,6 +3,7 @@
 mod bench;
 mod compile;
 mod eval;
+mod explore;
 mod ir;
 mod procs;
 mod run;
@@ -88,6 +89,15 @@ pub struct CompileArgs {
     /// Circa: low bits dropped before the sign test (default: chosen per layer).
     #[arg(long, value_name = "K", help_heading = "Compilation")]
     drop_bits: Option<u8>,
+    /// Circa without --drop-bits: each layer drops s − E bits of its scale-s operand, so its
+    /// sign test errs only on values below 2^−E.
+    #[arg(long, default_value_t = veil_passes::quantize::CIRCA_ERROR_BITS, value_name = "E", help_heading = "Compilation")]
+    circa_error_bits: u8,
+    /// Keep at most N ReLU activations: measure each ReLU layer's importance on the --calibrate
+    /// data (the accuracy lost when that layer alone is replaced), keep the most important
+    /// layers within N as --activation, replace the rest with the polynomial.
+    #[arg(long, value_name = "N", help_heading = "Compilation")]
+    relu_budget: Option<usize>,
     /// Circa: which way the sign test errs.
     #[arg(long, default_value = "pos-zero", value_name = "pos-zero|neg-pass", value_parser = parse_variant, help_heading = "Compilation")]
     circa_variant: veil_ir::CircaVariant,
@@ -107,6 +117,19 @@ pub struct CompileArgs {
     /// the given input's largest magnitude, at least 1).
     #[arg(long, value_name = "B", help_heading = "Fixed point")]
     input_bound: Option<f32>,
+    #[command(flatten)]
+    net: NetworkArgs,
+    /// What protocol assignment minimises: predicted online latency, or offline + online.
+    #[arg(long, default_value = "online", value_name = "online|total", help_heading = "Cost model")]
+    objective: veil_passes::Objective,
+    /// Dense layers' offline correlation: chosen by the cost model, or always HE / OT.
+    #[arg(long, default_value = "auto", value_name = "auto|he|ot", help_heading = "Cost model")]
+    linear_offline: veil_passes::LinearChoice,
+}
+
+/// The network profile the cost model plans for and predicts under.
+#[derive(clap::Args)]
+pub struct NetworkArgs {
     /// Network profile the protocols are chosen for and the times predicted under: lan
     /// (1 Gbit/s, 0.2 ms RTT) or wan (100 Mbit/s, 40 ms RTT).
     #[arg(long, default_value = "lan", value_parser = ["lan", "wan"], help_heading = "Cost model")]
@@ -117,16 +140,39 @@ pub struct CompileArgs {
     /// Override the profile's round-trip time (ms).
     #[arg(long, value_name = "MS", help_heading = "Cost model")]
     rtt: Option<f64>,
-    /// What protocol assignment minimises: predicted online latency, or offline + online.
-    #[arg(long, default_value = "online", value_name = "online|total", help_heading = "Cost model")]
-    objective: veil_passes::Objective,
-    /// Dense layers' offline correlation: chosen by the cost model, or always HE / OT.
-    #[arg(long, default_value = "auto", value_name = "auto|he|ot", help_heading = "Cost model")]
-    linear_offline: veil_passes::LinearChoice,
 }
 
-/// The float graph, the compiled graph, and the pass runs.
-type Compiled = (veil_ir::Graph, veil_ir::Graph, Vec<veil_passes::PassRun>);
+impl NetworkArgs {
+    /// The profile with the `--bandwidth`/`--rtt` overrides (checked).
+    fn network(&self) -> Result<veil_passes::cost::Network, CliError> {
+        use veil_passes::cost::Network;
+        let mut n = if self.network == "wan" { Network::WAN } else { Network::LAN };
+        if let Some(b) = self.bandwidth {
+            if !(b.is_finite() && b > 0.0) {
+                return Err(CliError::user(anyhow::anyhow!("--bandwidth must be a positive number of Mbit/s")));
+            }
+            n.bandwidth_mbit_s = b;
+        }
+        if let Some(r) = self.rtt {
+            if !(r.is_finite() && r >= 0.0) {
+                return Err(CliError::user(anyhow::anyhow!("--rtt must be a non-negative number of ms")));
+            }
+            n.rtt_ms = r;
+        }
+        Ok(n)
+    }
+}
+
+/// A compiled model.
+struct Compiled {
+    /// The imported (float) graph.
+    float: veil_ir::Graph,
+    /// The compiled (fixed-point) graph.
+    fixed: veil_ir::Graph,
+    runs: Vec<veil_passes::PassRun>,
+    /// What `--relu-budget` chose, if given.
+    budget: Option<veil_compiler::explore::BudgetChoice>,
+}
 
 /// Model inputs for graph `g` from array `key` of the `.npz` at `path`.
 fn npz_inputs(path: &std::path::Path, key: &str, g: &veil_ir::Graph) -> Result<Vec<veil_ir::Tensor>, CliError> {
@@ -138,6 +184,26 @@ fn npz_inputs(path: &std::path::Path, key: &str, g: &veil_ir::Graph) -> Result<V
     };
     veil_passes::range::samples(&x, &g.values[input].ty.shape)
         .map_err(|e| CliError::user(anyhow::anyhow!("{}: array {key:?}: {e}", path.display())))
+}
+
+/// The integer class labels in array `key` of the `.npz` at `path`, if it has that array; `n`
+/// samples need at least `n` labels.
+fn npz_labels(path: &std::path::Path, key: &str, n: usize) -> Result<Option<Vec<i64>>, CliError> {
+    match veil_ir::npy::read_npz(path, key) {
+        Ok(veil_ir::npy::NpzArray::Int { data, .. }) if data.len() >= n => Ok(Some(data)),
+        Ok(veil_ir::npy::NpzArray::Int { data, .. }) => {
+            Err(CliError::user(anyhow::anyhow!("{} has {} labels for {n} samples", path.display(), data.len())))
+        }
+        Ok(veil_ir::npy::NpzArray::Float(_)) => {
+            Err(CliError::user(anyhow::anyhow!("{}: array {key:?} must hold integer labels", path.display())))
+        }
+        Err(veil_ir::npy::NpyError::Format { .. }) if key == "y" => Ok(None),
+        Err(e) => Err(CliError::user(e)),
+    }
+}
+
+fn explore_error(e: veil_compiler::explore::ExploreError) -> CliError {
+    if e.is_user_error() { CliError::user(e) } else { CliError::internal(e) }
 }
 
 fn parse_layer(s: &str) -> Result<(String, veil_passes::Activation), String> {
@@ -160,36 +226,26 @@ fn parse_variant(s: &str) -> Result<veil_ir::CircaVariant, String> {
 }
 
 impl CompileArgs {
-    /// The network profile with the `--bandwidth`/`--rtt` overrides (checked).
     fn network(&self) -> Result<veil_passes::cost::Network, CliError> {
-        use veil_passes::cost::Network;
-        let mut n = if self.network == "wan" { Network::WAN } else { Network::LAN };
-        if let Some(b) = self.bandwidth {
-            if !(b.is_finite() && b > 0.0) {
-                return Err(CliError::user(anyhow::anyhow!("--bandwidth must be a positive number of Mbit/s")));
-            }
-            n.bandwidth_mbit_s = b;
-        }
-        if let Some(r) = self.rtt {
-            if !(r.is_finite() && r >= 0.0) {
-                return Err(CliError::user(anyhow::anyhow!("--rtt must be a non-negative number of ms")));
-            }
-            n.rtt_ms = r;
-        }
-        Ok(n)
+        self.net.network()
     }
 
-    /// The pass options for model `g` (reads the calibration data, if any).
-    fn options(&self, g: &veil_ir::Graph) -> Result<veil_passes::Options, CliError> {
+    /// The pass options for model `g` (reads the calibration data, if any), with what
+    /// `--relu-budget` chose.
+    fn options(
+        &self,
+        g: &veil_ir::Graph,
+    ) -> Result<(veil_passes::Options, Option<veil_compiler::explore::BudgetChoice>), CliError> {
         let calibration = match &self.calibrate {
             Some(p) => npz_inputs(p, &self.calibrate_key, g)?,
             None => Vec::new(),
         };
-        Ok(veil_passes::Options {
+        let opts = veil_passes::Options {
             activation: self.activation,
             layer_activation: self.layers.iter().cloned().collect(),
             poly: self.poly,
             drop_bits: self.drop_bits,
+            circa_error_bits: self.circa_error_bits,
             circa_variant: self.circa_variant,
             frac_bits: self.frac_bits,
             ring_bits: self.ring_bits,
@@ -198,7 +254,19 @@ impl CompileArgs {
             network: self.network()?,
             objective: self.objective,
             linear_offline: self.linear_offline,
-        })
+        };
+        let Some(budget) = self.relu_budget else { return Ok((opts, None)) };
+        let Some(path) = &self.calibrate else {
+            return Err(CliError::user(anyhow::anyhow!(
+                "--relu-budget measures layer importance on data: give it with --calibrate data.npz"
+            )));
+        };
+        let data = veil_compiler::explore::Dataset {
+            xs: opts.calibration.clone(),
+            labels: npz_labels(path, "y", opts.calibration.len())?,
+        };
+        let (opts, choice) = veil_compiler::explore::apply_budget(g, &opts, budget, &data, 0).map_err(explore_error)?;
+        Ok((opts, Some(choice)))
     }
 
     /// Imports `model` and runs the whole pipeline: the float graph, the compiled one, and what
@@ -206,8 +274,9 @@ impl CompileArgs {
     fn compile(&self, model: &ModelArgs) -> Result<Compiled, CliError> {
         let float = model.import()?;
         let mut g = float.clone();
-        let runs = veil_passes::run_pipeline(&mut g, &self.options(&float)?, None, cfg!(debug_assertions))?;
-        Ok((float, g, runs))
+        let (opts, budget) = self.options(&float)?;
+        let runs = veil_passes::run_pipeline(&mut g, &opts, None, cfg!(debug_assertions))?;
+        Ok(Compiled { float, fixed: g, runs, budget })
     }
 }
 
@@ -228,6 +297,10 @@ enum Command {
     /// Benchmark models under activation policies between two processes, on loopback and over
     /// an emulated WAN: seconds, bytes each way and rounds per phase, beside the predictions.
     Bench(bench::BenchArgs),
+    /// The accuracy/cost trade-off of the activations: sweep exact ReLU, Circa and polynomial
+    /// layers, predict each configuration's latency and bytes, simulate its accuracy, plot the
+    /// Pareto front (pareto.csv, .svg, .png); --verify K runs K front points between two processes.
+    Explore(explore::ExploreArgs),
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
@@ -238,6 +311,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Eval(a) => eval::run(a),
         Command::Run(a) => run::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Explore(a) => explore::run(a),
     }
 }
 

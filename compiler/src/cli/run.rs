@@ -39,7 +39,10 @@ pub fn run(a: RunArgs) -> Result<(), CliError> {
         );
         compile.input_bound = Some(b);
     }
-    let (float, g, _) = compile.compile(&a.model)?;
+    let super::Compiled { float, fixed: g, budget, .. } = compile.compile(&a.model)?;
+    if let Some(b) = &budget {
+        eprint!("{b}");
+    }
     veil_ir::eval::encode_inputs(&g, std::slice::from_ref(&x))
         .with_context(|| format!("input {}", a.input.display()))
         .map_err(CliError::user)?;

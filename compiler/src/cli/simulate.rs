@@ -106,7 +106,10 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
     let (g, outs, fixed): (Graph, Vec<Tensor>, Option<veil_ir::eval::FixedRun>) = if a.float {
         (float, reference.clone(), None)
     } else {
-        let (_, mut g, _) = a.compile.compile(&a.model)?;
+        let super::Compiled { fixed: mut g, budget, .. } = a.compile.compile(&a.model)?;
+        if let Some(b) = &budget {
+            eprint!("{b}");
+        }
         allow(&a, &mut g);
         let run = veil_ir::eval::run_fixed(&g, &[x], a.seed).map_err(CliError::user)?;
         (g, run.outputs.clone(), Some(run))
