@@ -328,13 +328,19 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
     };
     match &step.kind {
         Kind::Linear { offline } => {
-            let macs = node.op.consts().first().map_or(0, |&w| g.consts[w].shape.iter().product::<usize>()) as f64;
-            let batch = veil_ir::schedule::dense_dims(g, node).map_or(1, |d| d.0) as f64;
-            let online = macs * batch * RING_MAC_S;
+            // Multiply-accumulates: each output element (batch included) takes one weight per
+            // input it reads, i.e. the weight's elements per output channel (dense: n_in; conv:
+            // in/groups × kh × kw; affine: 1).
+            let macs = node.op.consts().first().map_or(0.0, |&w| {
+                let shape = &g.consts[w].shape;
+                let per_out = shape.iter().product::<usize>() / shape.first().copied().unwrap_or(1).max(1);
+                (g.values[node.output].ty.len() * per_out) as f64
+            });
+            let online = macs * RING_MAC_S;
             let off = match offline {
                 LinearOffline::Ot => {
                     let (b, n_in, _) = veil_ir::schedule::dense_dims(g, node).unwrap_or((1, 0, 0));
-                    (b * n_in) as f64 * ell / RANDOM_OTS_PER_S + macs * batch * ell * OT_DENSE_S_PER_WEIGHT_BIT
+                    (b * n_in) as f64 * ell / RANDOM_OTS_PER_S + macs * ell * OT_DENSE_S_PER_WEIGHT_BIT
                 }
                 LinearOffline::He => veil_ir::he_pack::Layer::of(g, node).map_or(0.0, |l| {
                     let p = &l.params;
