@@ -108,7 +108,7 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
     for (i, step) in steps.iter().enumerate() {
         let node = &g.nodes[step.node];
         let slot = &mut measures[i][0];
-        meter.begin_step();
+        meter.enter(format!("offline, layer {:?} ({})", node.name, step.protocol()));
         progress.step("offline", i, steps.len(), &node.name, step.protocol());
         let st = match &step.kind {
             Kind::Share { value } => {
@@ -206,7 +206,7 @@ impl Preprocessed<'_> {
         for (i, (step, st)) in steps.iter().zip(state).enumerate() {
             let node = &g.nodes[step.node];
             let slot = &mut measures[i][1];
-            meter.begin_step();
+            meter.enter(format!("online, layer {:?} ({})", node.name, step.protocol()));
             progress.step("online", i, steps.len(), &node.name, step.protocol());
             match (&step.kind, st) {
                 (Kind::Share { value }, _) => {

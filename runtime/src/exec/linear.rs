@@ -18,6 +18,9 @@ use crate::net::{Channel, NetError};
 pub enum LayerError {
     #[error("{0}")]
     He(#[from] HeError),
+    /// An HE failure at a position in the session (phase, layer, step).
+    #[error("{at}: {source}")]
+    HeAt { at: String, source: HeError },
     #[error("{0}")]
     Net(#[from] NetError),
     #[error("no HE parameters fit layer {0:?}")]
@@ -79,8 +82,10 @@ pub async fn client_offline<R: RngCore + CryptoRng + Send>(
         ch.send("HE linear layer: encrypted mask", &pack_blobs(&req)).await?;
         let n = layer.tiling.output_cts();
         let bytes = ch.recv("HE linear layer: response", max_message(layer, n)).await?;
-        let resp = unpack_blobs("HE linear layer: response", &bytes, n)?;
-        out.extend(layer.subsample(&crate::compute(|| key.decrypt(&layer.tiling, &resp))?));
+        let resp = unpack_blobs(&ch.meter().locate("HE linear layer: response"), &bytes, n)?;
+        let plain = crate::compute(|| key.decrypt(&layer.tiling, &resp))
+            .map_err(|source| LayerError::HeAt { at: ch.meter().locate("HE linear layer: response"), source })?;
+        out.extend(layer.subsample(&plain));
     }
     Ok(out)
 }
@@ -98,8 +103,9 @@ pub async fn server_offline<R: RngCore + CryptoRng + Send>(
     for _ in 0..layer.batch {
         let n = layer.tiling.input_cts();
         let bytes = ch.recv("HE linear layer: encrypted mask", max_message(layer, n)).await?;
-        let req = unpack_blobs("HE linear layer: encrypted mask", &bytes, n)?;
-        let (resp, m) = crate::compute(|| server.respond(&layer.tiling, &req, rng))?;
+        let req = unpack_blobs(&ch.meter().locate("HE linear layer: encrypted mask"), &bytes, n)?;
+        let (resp, m) = crate::compute(|| server.respond(&layer.tiling, &req, rng))
+            .map_err(|source| LayerError::HeAt { at: ch.meter().locate("HE linear layer: encrypted mask"), source })?;
         ch.send("HE linear layer: response", &pack_blobs(&resp)).await?;
         masks.extend(layer.subsample(&m));
     }

@@ -86,7 +86,7 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
     for (i, step) in steps.iter().enumerate() {
         let node = &g.nodes[step.node];
         let slot = &mut measures[i][0];
-        meter.begin_step();
+        meter.enter(format!("offline, layer {:?} ({})", node.name, step.protocol()));
         let st = match &step.kind {
             Kind::Linear { offline: LinearOffline::He } => {
                 let layer = linear::layout(g, node)?;
@@ -140,7 +140,7 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
     for (i, (step, st)) in steps.iter().zip(state).enumerate() {
         let node = &g.nodes[step.node];
         let slot = &mut measures[i][1];
-        meter.begin_step();
+        meter.enter(format!("online, layer {:?} ({})", node.name, step.protocol()));
         let input = |share: &[Option<Vec<u64>>], v: veil_ir::ValueId| share[v.index()].clone().expect("shared input");
         match (&step.kind, st) {
             (Kind::Share { value }, _) => {

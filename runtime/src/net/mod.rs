@@ -11,6 +11,8 @@
 //! Every receive has a timeout; a closed or silent peer is an error naming the protocol step.
 //! [`memory_pair`] gives two connected channels in one process for unit tests.
 
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod link;
 pub mod meter;
 pub mod quic;
@@ -72,6 +74,8 @@ enum Dir {
 struct MeterState {
     traffic: Traffic,
     last: Option<Dir>,
+    /// Where the session is ("offline, layer \"/Relu\" (GC)"), for error messages.
+    at: String,
 }
 
 /// Counts one session's traffic (shared by all its channels and OT streams).
@@ -100,6 +104,20 @@ impl Meter {
         self.0.lock().expect("meter lock").last = None;
     }
 
+    /// Starts a new step (as [`Meter::begin_step`]) at position `at` (phase and layer), which
+    /// transport errors from now on name beside their message.
+    pub fn enter(&self, at: String) {
+        let mut s = self.0.lock().expect("meter lock");
+        s.last = None;
+        s.at = at;
+    }
+
+    /// `step`, with the session's position when there is one.
+    pub fn locate(&self, step: &str) -> String {
+        let s = self.0.lock().expect("meter lock");
+        if s.at.is_empty() { step.to_string() } else { format!("{}: {step}", s.at) }
+    }
+
     pub fn snapshot(&self) -> Traffic {
         self.0.lock().expect("meter lock").traffic
     }
@@ -114,6 +132,8 @@ pub struct Channel {
     writer: Writer,
     meter: Meter,
     timeout: Duration,
+    #[cfg(feature = "fault-injection")]
+    fault: Option<Arc<fault::FaultState>>,
 }
 
 impl std::fmt::Debug for Channel {
@@ -124,7 +144,58 @@ impl std::fmt::Debug for Channel {
 
 impl Channel {
     pub fn new(reader: Reader, writer: Writer, meter: Meter, timeout: Duration) -> Self {
-        Channel { reader, writer, meter, timeout }
+        Channel {
+            reader,
+            writer,
+            meter,
+            timeout,
+            #[cfg(feature = "fault-injection")]
+            fault: None,
+        }
+    }
+
+    /// Injects the session's fault into this channel's sends (tests only).
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn with_fault(mut self, fault: Option<Arc<fault::FaultState>>) -> Self {
+        self.fault = fault;
+        self
+    }
+
+    /// Misbehaves instead of sending `payload` at `step`.
+    #[cfg(feature = "fault-injection")]
+    async fn inject(&mut self, step: &str, kind: fault::FaultKind, payload: &[u8]) -> Result<(), NetError> {
+        use fault::FaultKind;
+        let io = |source| NetError::Io { step: step.into(), source };
+        let injected = || NetError::Io { step: step.into(), source: std::io::Error::other("injected fault") };
+        match kind {
+            FaultKind::Disconnect => {
+                let _ = self.writer.shutdown().await;
+                Err(injected())
+            }
+            FaultKind::Garbage => {
+                // Not a secret: any bytes will do; a xorshift keeps the feature dependency-free.
+                let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ payload.len() as u64;
+                let junk: Vec<u8> = (0..payload.len())
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x as u8
+                    })
+                    .collect();
+                self.writer.write_all(&(junk.len() as u32).to_le_bytes()).await.map_err(io)?;
+                self.writer.write_all(&junk).await.map_err(io)?;
+                self.writer.flush().await.map_err(io)
+            }
+            FaultKind::HugeLength => {
+                self.writer.write_all(&u32::MAX.to_le_bytes()).await.map_err(io)?;
+                self.writer.flush().await.map_err(io)?;
+                Err(injected())
+            }
+            FaultKind::Stall => loop {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            },
+        }
     }
 
     pub fn meter(&self) -> &Meter {
@@ -139,18 +210,23 @@ impl Channel {
     /// Sends one frame: a 4-byte little-endian length, then `payload`.
     pub async fn send(&mut self, step: &str, payload: &[u8]) -> Result<(), NetError> {
         let len = u32::try_from(payload.len()).map_err(|_| NetError::TooLarge {
-            step: step.into(),
+            step: self.meter.locate(step),
             len: payload.len() as u64,
             max: u32::MAX as u64,
         })?;
-        let io = |source| NetError::Io { step: step.into(), source };
+        #[cfg(feature = "fault-injection")]
+        if let Some(kind) = self.fault.as_ref().and_then(|f| f.check(step)) {
+            return self.inject(step, kind, payload).await;
+        }
+        let at = self.meter.locate(step);
+        let io = |source| NetError::Io { step: at.clone(), source };
         let fut = async {
             self.writer.write_all(&len.to_le_bytes()).await?;
             self.writer.write_all(payload).await?;
             self.writer.flush().await
         };
         match tokio::time::timeout(self.timeout, fut).await {
-            Err(_) => return Err(NetError::Timeout { step: step.into(), secs: self.timeout.as_secs() }),
+            Err(_) => return Err(NetError::Timeout { step: at, secs: self.timeout.as_secs() }),
             Ok(r) => r.map_err(io)?,
         }
         self.meter.record(Dir::Out, 4 + payload.len() as u64);
@@ -161,9 +237,10 @@ impl Channel {
     /// sent on it, so the process may exit right after without losing its last message (QUIC
     /// flushes do not wait for acknowledgements; closing the stream does).
     pub async fn finish(&mut self, step: &str) -> Result<(), NetError> {
+        let at = self.meter.locate(step);
         match tokio::time::timeout(self.timeout, self.writer.shutdown()).await {
-            Err(_) => Err(NetError::Timeout { step: step.into(), secs: self.timeout.as_secs() }),
-            Ok(r) => r.map_err(|source| NetError::Io { step: step.into(), source }),
+            Err(_) => Err(NetError::Timeout { step: at, secs: self.timeout.as_secs() }),
+            Ok(r) => r.map_err(|source| NetError::Io { step: at, source }),
         }
     }
 
@@ -171,23 +248,24 @@ impl Channel {
     /// allocation).
     pub async fn recv(&mut self, step: &str, max: usize) -> Result<Vec<u8>, NetError> {
         let timeout = self.timeout;
+        let at = self.meter.locate(step);
         let fut = async {
             let mut len = [0u8; 4];
             self.reader.read_exact(&mut len).await?;
             let len = u32::from_le_bytes(len) as u64;
             if len > max as u64 {
-                return Ok::<_, std::io::Error>(Err(NetError::TooLarge { step: step.into(), len, max: max as u64 }));
+                return Ok::<_, std::io::Error>(Err(NetError::TooLarge { step: at.clone(), len, max: max as u64 }));
             }
             let mut buf = vec![0u8; len as usize];
             self.reader.read_exact(&mut buf).await?;
             Ok(Ok(buf))
         };
         let buf = match tokio::time::timeout(timeout, fut).await {
-            Err(_) => return Err(NetError::Timeout { step: step.into(), secs: timeout.as_secs() }),
+            Err(_) => return Err(NetError::Timeout { step: at, secs: timeout.as_secs() }),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return Err(NetError::Closed { step: step.into() });
+                return Err(NetError::Closed { step: at });
             }
-            Ok(Err(source)) => return Err(NetError::Io { step: step.into(), source }),
+            Ok(Err(source)) => return Err(NetError::Io { step: at, source }),
             Ok(Ok(r)) => r?,
         };
         self.meter.record(Dir::In, 4 + buf.len() as u64);
@@ -199,7 +277,7 @@ impl Channel {
         let buf = self.recv(step, len).await?;
         if buf.len() != len {
             return Err(NetError::Malformed {
-                step: step.into(),
+                step: self.meter.locate(step),
                 reason: format!("{} bytes, expected {len}", buf.len()),
             });
         }

@@ -59,6 +59,8 @@ pub struct Session {
     timeout: Duration,
     input_wait: Duration,
     pub peer: SocketAddr,
+    #[cfg(feature = "fault-injection")]
+    fault: Option<std::sync::Arc<super::fault::FaultState>>,
 }
 
 /// How long a server waits, by default, for a preprocessed client's input.
@@ -78,7 +80,15 @@ impl Session {
         quic.keep_alive(true).map_err(|e| NetError::Connect(format!("keep-alive: {e}")))?;
         let (conn, manager) = Connection::new(quic);
         tokio::spawn(manager.start());
-        Ok(Session { conn, meter: Meter::default(), timeout, input_wait: DEFAULT_INPUT_WAIT.max(timeout), peer })
+        Ok(Session {
+            conn,
+            meter: Meter::default(),
+            timeout,
+            input_wait: DEFAULT_INPUT_WAIT.max(timeout),
+            peer,
+            #[cfg(feature = "fault-injection")]
+            fault: None,
+        })
     }
 
     /// How long the server waits between the offline phase and the client's input (a client
@@ -99,7 +109,19 @@ impl Session {
     pub async fn channel(&mut self) -> Result<Channel, NetError> {
         let (send, recv) =
             self.conn.byte_stream().await.map_err(|e| NetError::Connect(format!("opening a stream: {e}")))?;
-        Ok(Channel::new(Box::pin(recv), Box::pin(send), self.meter.clone(), self.timeout))
+        let ch = Channel::new(Box::pin(recv), Box::pin(send), self.meter.clone(), self.timeout);
+        #[cfg(feature = "fault-injection")]
+        let ch = ch.with_fault(self.fault.clone());
+        Ok(ch)
+    }
+
+    /// Makes this party misbehave at its `fault.at`-th message (tests only; prints a warning).
+    /// Set before the session's first channel.
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_fault(&mut self, fault: super::fault::Fault) -> std::sync::Arc<super::fault::FaultState> {
+        let state = super::fault::FaultState::new(fault);
+        self.fault = Some(state.clone());
+        state
     }
 
     /// A sub-connection for one OT instance (pairs like [`Session::channel`]).

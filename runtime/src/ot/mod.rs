@@ -76,7 +76,8 @@ impl OtSender {
         let timeout = self.go_ahead(step).await?;
         let meter = self.sync.meter().clone();
         let d = to_c(delta);
-        let out = timed(step, timeout, metered(&meter, self.ot.correlated_send(padded(count), |_| d))).await?;
+        let out =
+            timed(&meter.locate(step), timeout, metered(&meter, self.ot.correlated_send(padded(count), |_| d))).await?;
         self.sync.recv_exact(step, 1).await?;
         Ok(out.into_iter().take(count).map(from_c).collect())
     }
@@ -85,7 +86,7 @@ impl OtSender {
     pub async fn random(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
         let timeout = self.go_ahead(step).await?;
         let meter = self.sync.meter().clone();
-        let out = timed(step, timeout, metered(&meter, self.ot.send(padded(count)))).await?;
+        let out = timed(&meter.locate(step), timeout, metered(&meter, self.ot.send(padded(count)))).await?;
         self.sync.recv_exact(step, 1).await?;
         Ok(out.into_iter().take(count).map(|[a, b]| [from_c(a), from_c(b)]).collect())
     }
@@ -116,7 +117,8 @@ impl OtReceiver {
         self.sync.send(step, &[1]).await?;
         let meter = self.sync.meter().clone();
         let choices = Self::choices(bits);
-        let out = timed(step, DEFAULT_OT_TIMEOUT, metered(&meter, self.ot.correlated_receive(&choices))).await?;
+        let out = timed(&meter.locate(step), DEFAULT_OT_TIMEOUT, metered(&meter, self.ot.correlated_receive(&choices)))
+            .await?;
         self.sync.send(step, &[1]).await?;
         Ok(out.into_iter().take(bits.len()).map(from_c).collect())
     }
@@ -126,7 +128,7 @@ impl OtReceiver {
         self.sync.send(step, &[1]).await?;
         let meter = self.sync.meter().clone();
         let choices = Self::choices(bits);
-        let out = timed(step, DEFAULT_OT_TIMEOUT, metered(&meter, self.ot.receive(&choices))).await?;
+        let out = timed(&meter.locate(step), DEFAULT_OT_TIMEOUT, metered(&meter, self.ot.receive(&choices))).await?;
         self.sync.send(step, &[1]).await?;
         Ok(out.into_iter().take(bits.len()).map(from_c).collect())
     }
