@@ -1,4 +1,4 @@
-//! Peer faults (feature `fault-injection`): a client or a server that disconnects, sends
+//! Peer faults (feature `test-hooks`): a client or a server that disconnects, sends
 //! garbage, announces a 4 GiB message or stalls at each of its messages in turn. The surviving
 //! party must end with one readable error naming the phase, layer and step (or, for garbage a
 //! semi-honest protocol cannot detect, finish), never panic, and a server must serve the next

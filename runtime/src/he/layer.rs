@@ -90,6 +90,20 @@ impl HeClient {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(tiling.decode_output(&polys))
     }
+
+    /// The noise, in bits, of each ciphertext of a response (tests only: circuit privacy).
+    #[cfg(feature = "test-hooks")]
+    pub fn noise_bits(&self, response: &[Vec<u8>]) -> Result<Vec<usize>, HeError> {
+        response
+            .iter()
+            .map(|bytes| {
+                let ct = Ciphertext::from_bytes(bytes, &self.par).map_err(fhe_err)?;
+                // SAFETY: `measure_noise` is marked unsafe only because its running time
+                // depends on the noise; this is a test hook, never run in a session.
+                unsafe { self.sk.measure_noise(&ct) }.map_err(fhe_err)
+            })
+            .collect()
+    }
 }
 
 /// The server's side of a layer: its weights encoded for `tiling`.

@@ -1,4 +1,5 @@
-//! Test-only fault injection (cargo feature `fault-injection`): one party of a session
+//! Test-only hooks on a session (cargo feature `test-hooks`): transcript capture, and fault
+//! injection, where one party of a session
 //! misbehaves at its n-th framed message, so tests can check what the *other* party does: one
 //! readable error naming the protocol step, no panic, and (a server) serving the next client.
 //!
@@ -59,5 +60,32 @@ impl FaultState {
     /// Messages the session has sent (or tried to) so far.
     pub fn messages(&self) -> usize {
         self.sent.load(Ordering::SeqCst)
+    }
+}
+
+/// Every frame a session's channels sent and received, with its step, in order (the OT
+/// library's own streams are not captured).
+#[derive(Debug, Default)]
+pub struct Transcript {
+    frames: Mutex<Vec<Frame>>,
+}
+
+/// One captured frame.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub sent: bool,
+    pub step: String,
+    pub payload: Vec<u8>,
+}
+
+impl Transcript {
+    pub(crate) fn record(&self, sent: bool, step: &str, payload: &[u8]) {
+        let frame = Frame { sent, step: step.to_string(), payload: payload.to_vec() };
+        self.frames.lock().expect("transcript lock").push(frame);
+    }
+
+    /// The frames so far.
+    pub fn frames(&self) -> Vec<Frame> {
+        self.frames.lock().expect("transcript lock").clone()
     }
 }

@@ -11,7 +11,7 @@
 //! Every receive has a timeout; a closed or silent peer is an error naming the protocol step.
 //! [`memory_pair`] gives two connected channels in one process for unit tests.
 
-#[cfg(feature = "fault-injection")]
+#[cfg(feature = "test-hooks")]
 pub mod fault;
 pub mod link;
 pub mod meter;
@@ -132,8 +132,10 @@ pub struct Channel {
     writer: Writer,
     meter: Meter,
     timeout: Duration,
-    #[cfg(feature = "fault-injection")]
+    #[cfg(feature = "test-hooks")]
     fault: Option<Arc<fault::FaultState>>,
+    #[cfg(feature = "test-hooks")]
+    transcript: Option<Arc<fault::Transcript>>,
 }
 
 impl std::fmt::Debug for Channel {
@@ -149,20 +151,27 @@ impl Channel {
             writer,
             meter,
             timeout,
-            #[cfg(feature = "fault-injection")]
+            #[cfg(feature = "test-hooks")]
             fault: None,
+            #[cfg(feature = "test-hooks")]
+            transcript: None,
         }
     }
 
     /// Injects the session's fault into this channel's sends (tests only).
-    #[cfg(feature = "fault-injection")]
-    pub(crate) fn with_fault(mut self, fault: Option<Arc<fault::FaultState>>) -> Self {
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn with_hooks(
+        mut self,
+        fault: Option<Arc<fault::FaultState>>,
+        transcript: Option<Arc<fault::Transcript>>,
+    ) -> Self {
         self.fault = fault;
+        self.transcript = transcript;
         self
     }
 
     /// Misbehaves instead of sending `payload` at `step`.
-    #[cfg(feature = "fault-injection")]
+    #[cfg(feature = "test-hooks")]
     async fn inject(&mut self, step: &str, kind: fault::FaultKind, payload: &[u8]) -> Result<(), NetError> {
         use fault::FaultKind;
         let io = |source| NetError::Io { step: step.into(), source };
@@ -214,7 +223,7 @@ impl Channel {
             len: payload.len() as u64,
             max: u32::MAX as u64,
         })?;
-        #[cfg(feature = "fault-injection")]
+        #[cfg(feature = "test-hooks")]
         if let Some(kind) = self.fault.as_ref().and_then(|f| f.check(step)) {
             return self.inject(step, kind, payload).await;
         }
@@ -230,6 +239,10 @@ impl Channel {
             Ok(r) => r.map_err(io)?,
         }
         self.meter.record(Dir::Out, 4 + payload.len() as u64);
+        #[cfg(feature = "test-hooks")]
+        if let Some(t) = &self.transcript {
+            t.record(true, step, payload);
+        }
         Ok(())
     }
 
@@ -269,6 +282,10 @@ impl Channel {
             Ok(Ok(r)) => r?,
         };
         self.meter.record(Dir::In, 4 + buf.len() as u64);
+        #[cfg(feature = "test-hooks")]
+        if let Some(t) = &self.transcript {
+            t.record(false, step, &buf);
+        }
         Ok(buf)
     }
 

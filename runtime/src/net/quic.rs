@@ -59,8 +59,10 @@ pub struct Session {
     timeout: Duration,
     input_wait: Duration,
     pub peer: SocketAddr,
-    #[cfg(feature = "fault-injection")]
+    #[cfg(feature = "test-hooks")]
     fault: Option<std::sync::Arc<super::fault::FaultState>>,
+    #[cfg(feature = "test-hooks")]
+    transcript: Option<std::sync::Arc<super::fault::Transcript>>,
 }
 
 /// How long a server waits, by default, for a preprocessed client's input.
@@ -86,8 +88,10 @@ impl Session {
             timeout,
             input_wait: DEFAULT_INPUT_WAIT.max(timeout),
             peer,
-            #[cfg(feature = "fault-injection")]
+            #[cfg(feature = "test-hooks")]
             fault: None,
+            #[cfg(feature = "test-hooks")]
+            transcript: None,
         })
     }
 
@@ -110,14 +114,23 @@ impl Session {
         let (send, recv) =
             self.conn.byte_stream().await.map_err(|e| NetError::Connect(format!("opening a stream: {e}")))?;
         let ch = Channel::new(Box::pin(recv), Box::pin(send), self.meter.clone(), self.timeout);
-        #[cfg(feature = "fault-injection")]
-        let ch = ch.with_fault(self.fault.clone());
+        #[cfg(feature = "test-hooks")]
+        let ch = ch.with_hooks(self.fault.clone(), self.transcript.clone());
         Ok(ch)
+    }
+
+    /// Captures this party's framed traffic from now on (tests only). Set before the session's
+    /// first channel.
+    #[cfg(feature = "test-hooks")]
+    pub fn capture(&mut self) -> std::sync::Arc<super::fault::Transcript> {
+        let t = std::sync::Arc::new(super::fault::Transcript::default());
+        self.transcript = Some(t.clone());
+        t
     }
 
     /// Makes this party misbehave at its `fault.at`-th message (tests only; prints a warning).
     /// Set before the session's first channel.
-    #[cfg(feature = "fault-injection")]
+    #[cfg(feature = "test-hooks")]
     pub fn inject_fault(&mut self, fault: super::fault::Fault) -> std::sync::Arc<super::fault::FaultState> {
         let state = super::fault::FaultState::new(fault);
         self.fault = Some(state.clone());
