@@ -14,7 +14,8 @@ fn models() -> PathBuf {
 fn ensure_runtime_binary() {
     let veilc = PathBuf::from(env!("CARGO_BIN_EXE_veilc"));
     let mut cargo = Command::new(env!("CARGO"));
-    cargo.args(["build", "-q", "-p", "veil-runtime", "--bin", "veil"]);
+    // The whole workspace, so features unify as in `cargo test --workspace` (no rebuild).
+    cargo.args(["build", "-q", "--workspace", "--bins"]);
     if veilc.parent().is_some_and(|p| p.ends_with("release")) {
         cargo.arg("--release");
     }
@@ -101,4 +102,33 @@ fn explore_verifies_front_points_between_two_processes() {
     let relu = rows.iter().find(|r| r[0] == "relu").expect("relu is verified");
     assert_eq!(relu[col("outputs_identical")], "true", "{csv}");
     assert_eq!(relu[col("simulated_score")], relu[col("real_score")], "{csv}");
+}
+
+#[test]
+fn load_runs_concurrent_clients_and_checks_every_result() {
+    ensure_runtime_binary();
+    let json = std::env::temp_dir().join(format!("veilc-load-{}.json", std::process::id()));
+    let o = Command::new(env!("CARGO_BIN_EXE_veilc"))
+        .arg("load")
+        .arg(models().join("digits_relu.onnx"))
+        .arg("--input")
+        .arg(models().join("inputs/digits_relu.npy"))
+        .args(["--clients", "3", "--duration", "10", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(v["exact"], true, "exact ReLU plans are checked bit for bit");
+    assert!(v["correct"].as_u64().unwrap() >= 3, "{v}");
+    assert_eq!(v["correct"], v["inferences"], "{v}");
+    assert_eq!(v["server_alive"], true);
+    if cfg!(target_os = "linux") {
+        let samples = v["samples"].as_array().unwrap();
+        assert!(!samples.is_empty());
+        // No descriptor leak: the server's descriptors at the end are those of a few sessions.
+        let fds: Vec<u64> = samples.iter().map(|s| s["fds"].as_u64().unwrap()).collect();
+        assert!(fds.last().unwrap() <= &(fds[0] + 3 * 4), "descriptors {fds:?}");
+    }
 }

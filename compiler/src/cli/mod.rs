@@ -5,6 +5,7 @@ mod compile;
 mod eval;
 mod explore;
 mod ir;
+mod load;
 mod procs;
 mod run;
 mod simulate;
@@ -301,6 +302,9 @@ enum Command {
     /// layers, predict each configuration's latency and bytes, simulate its accuracy, plot the
     /// Pareto front (pareto.csv, .svg, .png); --verify K runs K front points between two processes.
     Explore(explore::ExploreArgs),
+    /// Load test: one `veil server` process and N concurrent client processes running the model
+    /// again and again; checks every result, samples the server's memory and descriptors.
+    Load(load::LoadArgs),
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
@@ -312,6 +316,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Run(a) => run::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Explore(a) => explore::run(a),
+        Command::Load(a) => load::run(a),
     }
 }
 

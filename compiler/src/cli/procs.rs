@@ -34,7 +34,7 @@ impl Drop for TempDir {
 }
 
 /// Kills the process when dropped (if it still runs).
-struct Reaper(Child);
+pub struct Reaper(pub Child);
 
 impl Drop for Reaper {
     fn drop(&mut self) {
@@ -66,7 +66,7 @@ fn check(status: std::process::ExitStatus, what: &str) -> Result<(), CliError> {
 }
 
 /// Starts `cmd` with stdout piped and returns it with its first line's text after `prefix`.
-fn spawn_announcing(mut cmd: Command, prefix: &str, what: &str) -> Result<(Reaper, String), CliError> {
+pub fn spawn_announcing(mut cmd: Command, prefix: &str, what: &str) -> Result<(Reaper, String), CliError> {
     let mut child = Reaper(cmd.stdout(Stdio::piped()).spawn().map_err(CliError::internal)?);
     let mut line = String::new();
     BufReader::new(child.0.stdout.take().expect("piped")).read_line(&mut line).map_err(CliError::internal)?;
