@@ -78,6 +78,17 @@ fn frame(magic: [u8; 8], prefix: &[u8], body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Wraps a plan body (postcard bytes) in a valid plan frame: magic, version, length, hash. For
+/// tools that build plans by hand and for fuzzing the decoder behind the hash check.
+pub fn frame_plan(body: &[u8]) -> Vec<u8> {
+    frame(PLAN_MAGIC, &[], body)
+}
+
+/// Wraps a weights body in a valid weights frame bound to plan hash `hash` (see [`frame_plan`]).
+pub fn frame_weights(hash: &Hash, body: &[u8]) -> Vec<u8> {
+    frame(WEIGHTS_MAGIC, hash, body)
+}
+
 /// Checks the frame and returns (prefix, body, hash).
 fn unframe<'a>(
     bytes: &'a [u8],
