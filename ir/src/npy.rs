@@ -30,9 +30,30 @@ pub fn read_npy(path: &Path) -> Result<Tensor, NpyError> {
     decode_npy(&bytes, &p)
 }
 
+/// A `.npy` header is a flat Python dictionary: `{'descr': '<f4', 'fortran_order': False,
+/// 'shape': (1, 784), }`. Anything nested is refused before `npyz` parses it: its parser takes
+/// exponential time on nested braces (found by the `npy_decode` fuzz target; the input is kept
+/// in `fuzz/regressions/npy_decode/`).
+fn check_header(bytes: &[u8]) -> Result<(), &'static str> {
+    let (len, start): (usize, usize) = match bytes.get(6) {
+        Some(1) if bytes.len() >= 10 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        Some(2 | 3) if bytes.len() >= 12 => {
+            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+        }
+        _ => return Ok(()), // npyz reports what is wrong with the preamble
+    };
+    let header = &bytes[start..bytes.len().min(start.saturating_add(len))];
+    let count = |c: u8| header.iter().filter(|&&b| b == c).count();
+    if count(b'{') > 1 || count(b'}') > 1 || count(b'(') > 1 || count(b')') > 1 || count(b'[') > 0 {
+        return Err("the header is not a flat dictionary with one shape tuple");
+    }
+    Ok(())
+}
+
 /// Decodes `.npy` bytes (`what` names the source in errors).
 pub fn decode_npy(bytes: &[u8], what: &str) -> Result<Tensor, NpyError> {
     let fmt = |reason: String| NpyError::Format { path: what.to_string(), reason };
+    check_header(bytes).map_err(|r| fmt(r.into()))?;
     let file = NpyFile::new(bytes).map_err(|e| fmt(e.to_string()))?;
     let DType::Plain(ts) = file.dtype() else {
         return Err(NpyError::DType { path: what.into(), dtype: format!("{:?}", file.dtype()) });
