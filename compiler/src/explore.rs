@@ -114,14 +114,19 @@ pub fn importance(
     Ok((baseline, out))
 }
 
+/// Layers most important first: largest drop; ties: fewer ReLUs, then name.
+pub fn by_importance(importance: &[LayerImportance]) -> Vec<&LayerImportance> {
+    let mut order: Vec<&LayerImportance> = importance.iter().collect();
+    order.sort_by(|a, b| b.drop.total_cmp(&a.drop).then(a.relus.cmp(&b.relus)).then(a.name.cmp(&b.name)));
+    order
+}
+
 /// The layers kept within `budget` ReLUs: most important first (largest drop; ties: fewer
 /// ReLUs, then name), each kept if it still fits. The rest are replaced.
 pub fn choose(importance: &[LayerImportance], budget: usize) -> Vec<String> {
-    let mut order: Vec<&LayerImportance> = importance.iter().collect();
-    order.sort_by(|a, b| b.drop.total_cmp(&a.drop).then(a.relus.cmp(&b.relus)).then(a.name.cmp(&b.name)));
     let mut used = 0usize;
     let mut kept = Vec::new();
-    for l in order {
+    for l in by_importance(importance) {
         if used + l.relus <= budget {
             used += l.relus;
             kept.push(l.name.clone());

@@ -97,9 +97,7 @@ pub fn run(a: ExploreArgs) -> Result<(), CliError> {
     let bar = progress(layers.len() as u64 + 1, "importance");
     let (_, importance) = explore::importance(&float, &base, &data, 0).map_err(explore_error)?;
     bar.finish_and_clear();
-    let mut order: Vec<&explore::LayerImportance> = importance.iter().collect();
-    order.sort_by(|x, y| y.drop.total_cmp(&x.drop).then(x.relus.cmp(&y.relus)));
-    let by_importance: Vec<String> = order.iter().map(|l| l.name.clone()).collect();
+    let by_importance: Vec<String> = explore::by_importance(&importance).iter().map(|l| l.name.clone()).collect();
     let configs = explore::configs(&by_importance, &a.circa_error_bits, a.max_subset_layers);
     let bar = progress(configs.len() as u64, "configurations");
     let mut points = Vec::new();

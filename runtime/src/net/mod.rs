@@ -227,16 +227,16 @@ impl Channel {
         if let Some(kind) = self.fault.as_ref().and_then(|f| f.check(step)) {
             return self.inject(step, kind, payload).await;
         }
-        let at = self.meter.locate(step);
-        let io = |source| NetError::Io { step: at.clone(), source };
         let fut = async {
             self.writer.write_all(&len.to_le_bytes()).await?;
             self.writer.write_all(payload).await?;
             self.writer.flush().await
         };
+        // Errors name the session's position; the string is built only when one happens.
         match tokio::time::timeout(self.timeout, fut).await {
-            Err(_) => return Err(NetError::Timeout { step: at, secs: self.timeout.as_secs() }),
-            Ok(r) => r.map_err(io)?,
+            Err(_) => return Err(NetError::Timeout { step: self.meter.locate(step), secs: self.timeout.as_secs() }),
+            Ok(Err(source)) => return Err(NetError::Io { step: self.meter.locate(step), source }),
+            Ok(Ok(())) => {}
         }
         self.meter.record(Dir::Out, 4 + payload.len() as u64);
         #[cfg(feature = "test-hooks")]
@@ -250,10 +250,9 @@ impl Channel {
     /// sent on it, so the process may exit right after without losing its last message (QUIC
     /// flushes do not wait for acknowledgements; closing the stream does).
     pub async fn finish(&mut self, step: &str) -> Result<(), NetError> {
-        let at = self.meter.locate(step);
         match tokio::time::timeout(self.timeout, self.writer.shutdown()).await {
-            Err(_) => Err(NetError::Timeout { step: at, secs: self.timeout.as_secs() }),
-            Ok(r) => r.map_err(|source| NetError::Io { step: at, source }),
+            Err(_) => Err(NetError::Timeout { step: self.meter.locate(step), secs: self.timeout.as_secs() }),
+            Ok(r) => r.map_err(|source| NetError::Io { step: self.meter.locate(step), source }),
         }
     }
 
@@ -261,25 +260,26 @@ impl Channel {
     /// allocation).
     pub async fn recv(&mut self, step: &str, max: usize) -> Result<Vec<u8>, NetError> {
         let timeout = self.timeout;
-        let at = self.meter.locate(step);
+        // `Err(len)`: an announcement above `max`, refused before allocating.
         let fut = async {
             let mut len = [0u8; 4];
             self.reader.read_exact(&mut len).await?;
             let len = u32::from_le_bytes(len) as u64;
             if len > max as u64 {
-                return Ok::<_, std::io::Error>(Err(NetError::TooLarge { step: at.clone(), len, max: max as u64 }));
+                return Ok::<_, std::io::Error>(Err(len));
             }
             let mut buf = vec![0u8; len as usize];
             self.reader.read_exact(&mut buf).await?;
             Ok(Ok(buf))
         };
+        // Errors name the session's position; the string is built only when one happens.
+        let at = || self.meter.locate(step);
         let buf = match tokio::time::timeout(timeout, fut).await {
-            Err(_) => return Err(NetError::Timeout { step: at, secs: timeout.as_secs() }),
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return Err(NetError::Closed { step: at });
-            }
-            Ok(Err(source)) => return Err(NetError::Io { step: at, source }),
-            Ok(Ok(r)) => r?,
+            Err(_) => return Err(NetError::Timeout { step: at(), secs: timeout.as_secs() }),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(NetError::Closed { step: at() }),
+            Ok(Err(source)) => return Err(NetError::Io { step: at(), source }),
+            Ok(Ok(Err(len))) => return Err(NetError::TooLarge { step: at(), len, max: max as u64 }),
+            Ok(Ok(Ok(buf))) => buf,
         };
         self.meter.record(Dir::In, 4 + buf.len() as u64);
         #[cfg(feature = "test-hooks")]
