@@ -10,6 +10,7 @@ pub mod net;
 pub mod ot;
 pub mod progress;
 pub mod proto;
+pub mod wire;
 
 /// Runs CPU-heavy work (garbling, HE) from async code without starving the tokio worker it runs
 /// on: on a multi-threaded runtime the worker's other tasks (QUIC I/O, stream managers) move to

@@ -8,7 +8,7 @@ use veil_ir::{ElemType, Graph, Op, Tensor};
 
 use super::local::{Role, apply};
 use super::{
-    ExecError, Measures, Progress, Quiet, RELU_GROUPS, exchange_counts, hello, linear, maxpool_groups, measured, stats,
+    ExecError, Measures, Progress, Quiet, RELU_GROUPS, exchange_counts, linear, maxpool_groups, measured, stats,
 };
 use crate::net::quic::Session;
 use crate::net::{Channel, Meter};
@@ -16,6 +16,7 @@ use crate::ot::OtReceiver;
 use crate::proto::gc::{self, EvaluatorState, GcSpec};
 use crate::proto::mul::{self, SquarePairs};
 use crate::proto::{circa, matmul};
+use crate::wire;
 use veil_ir::schedule::{Kind, LinearOffline, Step, dense_dims, lower};
 
 /// What the client learns.
@@ -88,14 +89,10 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
     let steps = lower(g)?;
     let ring = Ring::new(g.ring_bits.expect("quantized"));
     let mut ch = session.channel().await?;
-    ch.send("handshake", &hello(hash)).await?;
+    ch.send("handshake", &wire::hello(hash)).await?;
     let reply = ch.recv("handshake", 4096).await?;
-    if reply.first() != Some(&0) {
-        return Err(ExecError::Handshake(format!(
-            "the server refused the session: {}",
-            String::from_utf8_lossy(reply.get(1..).unwrap_or_default())
-        )));
-    }
+    wire::parse_hello_reply(&reply)
+        .map_err(|reason| ExecError::Handshake(format!("the server refused the session: {reason}")))?;
     let ot_ch = session.channel().await?;
     let mut ot = OtReceiver::new(session.ot_connection(), ot_ch);
     let meter = session.meter().clone();

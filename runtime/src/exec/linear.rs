@@ -12,6 +12,7 @@ use veil_ir::{Graph, Node, Op};
 
 use crate::he::{HeClient, HeError, HeServer};
 use crate::net::{Channel, NetError};
+use crate::wire::{self, pack_blobs};
 
 /// Why a layer cannot run under HE.
 #[derive(Debug, thiserror::Error)]
@@ -34,32 +35,9 @@ pub fn layout(g: &Graph, node: &Node) -> Result<Layer, LayerError> {
     Layer::of(g, node).ok_or_else(|| LayerError::NoParams(node.name.clone()))
 }
 
-fn pack_blobs(blobs: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(blobs.iter().map(|b| b.len() + 4).sum());
-    for b in blobs {
-        out.extend((b.len() as u32).to_le_bytes());
-        out.extend(b);
-    }
-    out
-}
-
+/// The `count` ciphertexts of an HE message, or an error naming the step.
 fn unpack_blobs(step: &str, bytes: &[u8], count: usize) -> Result<Vec<Vec<u8>>, NetError> {
-    let bad = |reason: &str| NetError::Malformed { step: step.into(), reason: reason.into() };
-    let mut out = Vec::with_capacity(count);
-    let mut rest = bytes;
-    for _ in 0..count {
-        let (len, tail) = rest.split_first_chunk::<4>().ok_or_else(|| bad("truncated ciphertext list"))?;
-        let len = u32::from_le_bytes(*len) as usize;
-        if tail.len() < len {
-            return Err(bad("truncated ciphertext"));
-        }
-        out.push(tail[..len].to_vec());
-        rest = &tail[len..];
-    }
-    if !rest.is_empty() {
-        return Err(bad("trailing bytes after the ciphertexts"));
-    }
-    Ok(out)
+    wire::unpack_blobs(bytes, count).map_err(|reason| NetError::Malformed { step: step.into(), reason: reason.into() })
 }
 
 /// Upper bound on an HE message of `cts` ciphertexts of this layer (for receive limits).

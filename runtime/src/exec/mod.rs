@@ -17,7 +17,6 @@ pub mod server;
 use std::time::Duration;
 
 use serde::Serialize;
-use veil_ir::plan::{FORMAT_VERSION, Hash};
 
 use crate::net::{Channel, NetError, Traffic};
 
@@ -46,8 +45,7 @@ pub struct Quiet;
 
 impl Progress for Quiet {}
 
-/// First bytes of a session.
-pub const SESSION_MAGIC: [u8; 8] = *b"VEILSESS";
+pub use crate::wire::SESSION_MAGIC;
 
 /// Why a session failed.
 #[derive(Debug, thiserror::Error)]
@@ -159,14 +157,6 @@ pub(crate) async fn exchange_counts(ch: &mut Channel, own: &Measures, client: bo
         t
     };
     Ok(theirs.chunks_exact(2).map(|c| [c[0], c[1]]).collect())
-}
-
-/// The client's hello: magic, format version, plan hash.
-pub(crate) fn hello(hash: &Hash) -> Vec<u8> {
-    let mut v = SESSION_MAGIC.to_vec();
-    v.extend(FORMAT_VERSION.to_le_bytes());
-    v.extend(hash);
-    v
 }
 
 /// Runs `f` and records its time and traffic delta into `slot`.

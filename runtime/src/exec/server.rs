@@ -1,20 +1,19 @@
 //! The server's executor: holds the weights, garbles, never sees the input or the output.
 
 use rand::{CryptoRng, RngCore};
-use veil_ir::plan::{FORMAT_VERSION, Hash, hex};
+use veil_ir::plan::Hash;
 use veil_ir::ring::Ring;
 use veil_ir::{Graph, Op};
 
 use super::client::{frac, gc_ands, padded_coeffs};
 use super::local::{Role, apply};
-use super::{
-    ExecError, Measures, RELU_GROUPS, SESSION_MAGIC, Stats, exchange_counts, linear, maxpool_groups, measured, stats,
-};
+use super::{ExecError, Measures, RELU_GROUPS, Stats, exchange_counts, linear, maxpool_groups, measured, stats};
 use crate::net::quic::Session;
 use crate::ot::OtSender;
 use crate::proto::gc::{self, GarblerState, GcSpec};
 use crate::proto::mul::{self, SquarePairs};
 use crate::proto::{circa, matmul};
+use crate::wire;
 use veil_ir::schedule::{Kind, LinearOffline, dense_dims, lower};
 
 enum Offline {
@@ -28,32 +27,12 @@ enum Offline {
 /// Checks the client's hello against our plan; answers either way.
 async fn handshake(ch: &mut crate::net::Channel, hash: &Hash) -> Result<(), ExecError> {
     let hello = ch.recv("handshake", 64).await?;
-    let problem = if hello.len() != 42 || hello[..8] != SESSION_MAGIC {
-        Some("not a Veil client (bad hello)".to_string())
-    } else if u16::from_le_bytes([hello[8], hello[9]]) != FORMAT_VERSION {
-        Some(format!(
-            "the client speaks format version {}, the server {FORMAT_VERSION}",
-            u16::from_le_bytes([hello[8], hello[9]])
-        ))
-    } else if hello[10..] != hash[..] {
-        let theirs: Hash = hello[10..].try_into().expect("32 bytes");
-        Some(format!("different plans: the client has {}, the server {}", hex(&theirs), hex(hash)))
-    } else {
-        None
-    };
-    match problem {
-        None => {
-            ch.send("handshake", &[0]).await?;
-            Ok(())
-        }
-        Some(p) => {
-            let mut reply = vec![1u8];
-            reply.extend(p.as_bytes());
-            ch.send("handshake", &reply).await?;
-            settle(ch, "handshake").await;
-            Err(ExecError::Handshake(p))
-        }
+    let verdict = wire::check_hello(&hello, hash);
+    ch.send("handshake", &wire::hello_reply(&verdict)).await?;
+    if verdict.is_err() {
+        settle(ch, "handshake").await;
     }
+    verdict.map_err(ExecError::Handshake)
 }
 
 /// After the session's last message: waits briefly until the client has acknowledged it, so a

@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::wire::{bytes_to_u64s, u64s_to_bytes};
+
 /// Default receive timeout: long enough for the largest offline step of the bundled models.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -310,14 +312,6 @@ impl Channel {
     pub async fn recv_u64s(&mut self, step: &str, n: usize) -> Result<Vec<u64>, NetError> {
         Ok(bytes_to_u64s(&self.recv_exact(step, n * 8).await?))
     }
-}
-
-pub fn u64s_to_bytes(xs: &[u64]) -> Vec<u8> {
-    xs.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-pub fn bytes_to_u64s(b: &[u8]) -> Vec<u64> {
-    b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
 }
 
 /// Two connected in-memory channels (client side, server side) with their own meters.

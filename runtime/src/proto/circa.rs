@@ -21,10 +21,11 @@ use veil_ir::CircaVariant;
 use veil_ir::circuit::{Circuit, sign_test};
 use veil_ir::ring::Ring;
 
-use super::gc::{self, EvaluatorState, GarblerState, GcSpec, pack_bits, unpack_bits};
+use super::gc::{self, EvaluatorState, GarblerState, GcSpec};
 use super::mul;
 use crate::net::{Channel, NetError};
 use crate::ot::{OtReceiver, OtSender};
+use crate::wire::{pack_bits, unpack_bits};
 
 /// Inputs of the sign test: `t_c` (client), `t_s` and `σ` (server).
 pub const SERVER_GROUPS: [bool; 3] = [false, true, true];

@@ -19,6 +19,7 @@ use veil_ir::circuit::{Circuit, to_bits};
 use crate::garble::{Batch, Block, Delta, FixedKeyHash, colours, label, random_labels};
 use crate::net::{Channel, NetError};
 use crate::ot::{OtReceiver, OtSender};
+use crate::wire::{blocks_to_bytes, bytes_to_blocks, pack_bits, unpack_bits};
 
 /// Instances per table frame: bounds the memory of a garbling step.
 pub use veil_ir::schedule::GC_CHUNK as CHUNK;
@@ -71,14 +72,6 @@ impl GcSpec<'_> {
         }
         out
     }
-}
-
-fn blocks_to_bytes(bs: impl IntoIterator<Item = Block>) -> Vec<u8> {
-    bs.into_iter().flat_map(|b| b.to_bytes()).collect()
-}
-
-fn bytes_to_blocks(b: &[u8]) -> Vec<Block> {
-    b.chunks_exact(16).map(|c| Block::from_bytes(c.try_into().expect("16 bytes"))).collect()
 }
 
 /// What the server keeps between the phases.
@@ -218,20 +211,6 @@ pub async fn recv_decoding(ch: &mut Channel, state: &mut EvaluatorState, outputs
     let packed = ch.recv_exact("garbled-circuit output decoding", n.div_ceil(8)).await?;
     state.decode = Some(unpack_bits(&packed, n));
     Ok(())
-}
-
-/// Packs bits, least significant first.
-pub fn pack_bits(bits: &[bool]) -> Vec<u8> {
-    let mut packed = vec![0u8; bits.len().div_ceil(8)];
-    for (j, &b) in bits.iter().enumerate() {
-        packed[j / 8] |= u8::from(b) << (j % 8);
-    }
-    packed
-}
-
-/// Unpacks `n` bits packed by [`pack_bits`].
-pub fn unpack_bits(packed: &[u8], n: usize) -> Vec<bool> {
-    (0..n).map(|j| (packed[j / 8] >> (j % 8)) & 1 == 1).collect()
 }
 
 /// Client, online: receives the server's labels and evaluates every instance; returns the

@@ -17,10 +17,10 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use veil_ir::ring::Ring;
 
-use super::mul::{BitReader, BitWriter};
 use crate::garble::Block;
 use crate::net::{Channel, NetError};
 use crate::ot::{OtReceiver, OtSender};
+use crate::wire::{BitReader, BitWriter};
 
 const STEP: &str = "dense layer correlation (OT)";
 const MSG: &str = "dense layer correlation";

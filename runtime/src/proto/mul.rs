@@ -19,63 +19,7 @@ use veil_ir::ring::Ring;
 use crate::garble::Block;
 use crate::net::{Channel, NetError};
 use crate::ot::{OtReceiver, OtSender};
-
-/// Appends bit fields (at most 64 bits each) to a byte vector, least significant first.
-#[derive(Default)]
-pub struct BitWriter {
-    bytes: Vec<u8>,
-    acc: u128,
-    held: u32,
-}
-
-impl BitWriter {
-    pub fn push(&mut self, v: u64, n: u32) {
-        let v = if n >= 64 { v } else { v & ((1u64 << n) - 1) };
-        self.acc |= (v as u128) << self.held;
-        self.held += n;
-        while self.held >= 64 {
-            self.bytes.extend_from_slice(&(self.acc as u64).to_le_bytes());
-            self.acc >>= 64;
-            self.held -= 64;
-        }
-    }
-
-    pub fn finish(mut self) -> Vec<u8> {
-        let tail = self.held.div_ceil(8) as usize;
-        self.bytes.extend_from_slice(&(self.acc as u64).to_le_bytes()[..tail]);
-        self.bytes
-    }
-}
-
-/// Reads bit fields written by [`BitWriter`]; reading past the end yields zero bits (callers
-/// check message lengths first).
-pub struct BitReader<'a> {
-    bytes: &'a [u8],
-    next: usize,
-    acc: u128,
-    held: u32,
-}
-
-impl<'a> BitReader<'a> {
-    pub fn new(bytes: &'a [u8]) -> Self {
-        BitReader { bytes, next: 0, acc: 0, held: 0 }
-    }
-
-    pub fn take(&mut self, n: u32) -> u64 {
-        if self.held < n {
-            let mut word = [0u8; 8];
-            let end = (self.next + 8).min(self.bytes.len());
-            word[..end - self.next.min(end)].copy_from_slice(&self.bytes[self.next.min(end)..end]);
-            self.next += 8;
-            self.acc |= (u64::from_le_bytes(word) as u128) << self.held;
-            self.held += 64;
-        }
-        let v = if n >= 64 { self.acc as u64 } else { (self.acc as u64) & ((1u64 << n) - 1) };
-        self.acc >>= n;
-        self.held -= n;
-        v
-    }
-}
+use crate::wire::{BitReader, BitWriter};
 
 /// Bytes the server sends for `n` products in ring `ring`.
 pub fn product_message_bytes(ring: Ring, n: usize) -> usize {
