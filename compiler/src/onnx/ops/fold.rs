@@ -151,23 +151,36 @@ fn constant(ctx: &Ctx) -> Result<CTensor, String> {
 fn concat(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
     let ts: Vec<&CTensor> = (0..inputs.len()).filter_map(|i| opt_const(inputs, i, "operand").ok().flatten()).collect();
     let first = ts.first().ok_or("needs at least one input")?;
-    let a = axis(ctx.attrs.int("axis")?.ok_or("attribute axis is required")?, first.shape.len().max(1))?;
+    let rank = first.shape.len();
+    if rank == 0 {
+        return Err("inputs must have rank 1 or more (scalars cannot be concatenated)".into());
+    }
+    let a = axis(ctx.attrs.int("axis")?.ok_or("attribute axis is required")?, rank)?;
+    // Found by the onnx_import fuzz target: mismatched shapes indexed out of bounds.
+    if let Some(t) =
+        ts.iter().find(|t| t.shape.len() != rank || (0..rank).any(|d| d != a && t.shape[d] != first.shape[d]))
+    {
+        return Err(format!("inputs of shapes {:?} and {:?} cannot be concatenated on axis {a}", first.shape, t.shape));
+    }
     let float = ts.iter().any(|t| matches!(t.data, CData::F(_)));
     let mut shape = first.shape.clone();
     shape[a] = ts.iter().map(|t| t.shape[a]).sum();
     let outer: usize = shape[..a].iter().product();
-    let (mut f, mut i) = (Vec::new(), Vec::new());
-    for o in 0..outer {
-        for t in &ts {
-            let inner: usize = t.shape[a..].iter().product();
-            if float {
-                f.extend_from_slice(&t.floats()[o * inner..(o + 1) * inner]);
-            } else {
-                i.extend_from_slice(&t.ints()?[o * inner..(o + 1) * inner]);
-            }
-        }
+    if let Some(t) = ts.iter().find(|t| t.len() != t.shape.iter().product::<usize>()) {
+        return Err(format!("an input of shape {:?} holds {} values", t.shape, t.len()));
     }
-    Ok(CTensor { shape, data: if float { CData::F(f) } else { CData::I(i) } })
+    let inner = |t: &CTensor| -> usize { t.shape[a..].iter().product() };
+    if float {
+        let parts: Vec<Vec<f32>> = ts.iter().map(|t| t.floats()).collect();
+        let f =
+            (0..outer).flat_map(|o| ts.iter().zip(&parts).flat_map(move |(t, p)| &p[o * inner(t)..(o + 1) * inner(t)]));
+        Ok(CTensor::f32(shape, f.copied().collect()))
+    } else {
+        let parts: Vec<Vec<i64>> = ts.iter().map(|t| t.ints()).collect::<Result<_, _>>()?;
+        let i =
+            (0..outer).flat_map(|o| ts.iter().zip(&parts).flat_map(move |(t, p)| &p[o * inner(t)..(o + 1) * inner(t)]));
+        Ok(CTensor::i64(shape, i.copied().collect()))
+    }
 }
 
 fn gather(ctx: &Ctx, data: &CTensor, indices: &CTensor) -> Result<CTensor, String> {
