@@ -45,8 +45,6 @@ pub struct Quiet;
 
 impl Progress for Quiet {}
 
-pub use crate::wire::SESSION_MAGIC;
-
 /// Why a session failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
