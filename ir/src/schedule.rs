@@ -131,7 +131,8 @@ pub fn lower(g: &Graph) -> Result<Vec<Step>, Unsupported> {
             }
             Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } => {
                 let (input, shift) = fused(g, node.inputs[0]);
-                let circuit = activation_circuit(g, &node.op, node.inputs[0], shift).expect("an activation");
+                let circuit = activation_circuit(g, &node.op, node.inputs[0], shift)
+                    .ok_or_else(|| bad("LeakyReLU's slope does not fit the ring at 16 fractional bits"))?;
                 Kind::Activation { input, shift, circuit }
             }
             Op::MaxPool { window } => {

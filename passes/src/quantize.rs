@@ -247,6 +247,22 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
             b.bound[at.index()],
         )));
     }
+    // LeakyReLU multiplies its negative operand by the slope at LEAKY_ALPHA_BITS fractional
+    // bits before truncating: the product must fit (the automatic ring adds those bits).
+    for (_, n) in b.g.live_nodes() {
+        let Op::LeakyRelu { alpha } = n.op else { continue };
+        let slope =
+            ((alpha.abs() as f64) * f64::from(veil_ir::eval::LEAKY_ALPHA_BITS).exp2() + 1.0).log2().ceil() as u32 + 1;
+        let out = needs.iter().find(|(v, _, _)| *v == n.output).map_or(0, |&(_, bits, _)| bits);
+        let bits = slope.max(out + veil_ir::eval::LEAKY_ALPHA_BITS as u32);
+        if bits > ring {
+            return Err(reject(format!(
+                "node {:?} (LeakyRelu, slope {alpha}) needs {bits} bits for its product with the slope at {} fractional bits but the ring has {ring}; raise --ring-bits or leave it unset",
+                n.name,
+                veil_ir::eval::LEAKY_ALPHA_BITS
+            )));
+        }
+    }
     let widest_at = node_of(&b.g, widest);
     b.g.ring_bits = Some(ring as u8);
     b.g.input_bound = Some(source.input_bound());

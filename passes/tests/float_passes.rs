@@ -86,6 +86,29 @@ fn normalize_linear_folds_biases_splits_pools_and_moves_scalar_scales_forward() 
     close(&run_float(&g, &[image(2, 4)]).unwrap(), &before);
 }
 
+/// A secret scalar scale on the client's input moves into the first linear layer; the data
+/// movement in between then runs on the client's side (found by the `onnx_compile` fuzz target:
+/// the transpose kept the affine's shared domain, and the verifier refused the graph).
+#[test]
+fn a_scale_moved_off_the_client_input_leaves_the_data_movement_with_the_client() {
+    let mut g = Graph::new("neg");
+    let x = g.add_input("x", TensorType::f32(vec![3, 2]));
+    let s = g.add_const("minus", vec![], Domain::Server, vec![-1.0]);
+    let h = g.add_node("neg", "h", Op::Affine { scale: Some(s), shift: None }, &[x]).unwrap();
+    let t = g.add_node("t", "t", Op::Transpose { perm: vec![1, 0] }, &[h]).unwrap();
+    let w = g.add_const("w", vec![4, 3], Domain::Server, (0..12).map(|i| i as f32 / 4.0 - 1.0).collect());
+    let d = g.add_node("fc", "d", Op::Dense { weight: w, bias: None }, &[t]).unwrap();
+    let out = g.add_node("reveal", "out", Op::Reveal, &[d]).unwrap();
+    g.outputs.push(out);
+    let input = Tensor::new(vec![3, 2], vec![0.5, -1.0, 0.25, 1.0, -0.75, 0.0]).unwrap();
+    let before = run_float(&g, std::slice::from_ref(&input)).unwrap();
+    run_pipeline(&mut g, &Options::default(), Some("normalize_linear"), true).unwrap();
+    assert_eq!(ops(&g), ["transpose", "dense", "reveal"], "{}", veil_ir::print::to_text(&g));
+    let domain = |name: &str| g.values[g.live_nodes().find(|(_, n)| n.name == name).unwrap().1.output].domain;
+    assert_eq!((domain("t"), domain("fc")), (Domain::Client, Domain::Shared));
+    close(&run_float(&g, &[input]).unwrap(), &before);
+}
+
 #[test]
 fn substitution_follows_the_policy_and_the_overrides() {
     let build = || {

@@ -77,6 +77,50 @@ fn the_ring_has_headroom_only_where_local_truncations_need_it() {
     }
 }
 
+/// A ring given with `--ring-bits` must hold LeakyReLU's product with its 16-bit slope, as the
+/// automatic ring does: every ring the compiler accepts computes `leaky_relu(x)` (slope 1.5) to
+/// within rounding, and every narrower one is refused naming the node. (Narrower rings used to
+/// compile and wrap the product; with the slope itself beyond the ring the simulator panicked.)
+#[test]
+fn every_ring_the_compiler_accepts_holds_leaky_relu_products() {
+    use veil_ir::{Graph, Op, Tensor, TensorType};
+    let graph = || {
+        let mut g = Graph::new("leaky");
+        let x = g.add_input("x", TensorType::f32(vec![1, 4]));
+        let y = g.add_node("leaky", "y", Op::LeakyRelu { alpha: 1.5 }, &[x]).unwrap();
+        let out = g.add_node("reveal", "out", Op::Reveal, &[y]).unwrap();
+        g.outputs.push(out);
+        g
+    };
+    let x = Tensor::new(vec![1, 4], vec![-1.0, -0.5, 0.25, 1.0]).unwrap();
+    let want = veil_ir::eval::run_float(&graph(), std::slice::from_ref(&x)).unwrap();
+    let mut g = graph();
+    run_pipeline(&mut g, &Options::default(), None, true).unwrap();
+    let auto = g.ring_bits.unwrap();
+    let mut narrowest = None;
+    for bits in (8..=auto + 2).rev() {
+        let mut g = graph();
+        match run_pipeline(&mut g, &Options { ring_bits: Some(bits), ..Options::default() }, None, true) {
+            Ok(_) => {
+                assert!(narrowest.is_none(), "--ring-bits {bits} compiled below a refused ring");
+                let got = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap();
+                let err = max_rel_error(&got.outputs[0], &want[0], 1.0);
+                assert!(err < 1e-3, "--ring-bits {bits}: {:?} against {:?}", got.outputs[0].data, want[0].data);
+            }
+            Err(e) => {
+                narrowest.get_or_insert(bits + 1);
+                assert!(e.is_user_error(), "--ring-bits {bits}: {e}");
+                let msg = e.to_string();
+                // The values themselves need 14 bits (|x| ≤ 1 at 12 fractional bits, |y| ≤ 1.5).
+                if bits >= 14 {
+                    assert!(msg.contains("node \"leaky\" (LeakyRelu, slope 1.5) needs 30 bits"), "{msg}");
+                }
+            }
+        }
+    }
+    assert_eq!(narrowest, Some(auto), "the automatic ring is the narrowest that holds the product");
+}
+
 /// `assign_protocols` runs a classifier head's offline correlation by OT (a few small messages
 /// against whole ciphertexts) and a large first layer by HE, and moves a mid-sized layer to HE
 /// when bandwidth gets scarce.

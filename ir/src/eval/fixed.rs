@@ -171,7 +171,11 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
                 y
             }
             Op::LeakyRelu { alpha } => {
-                let a = ring.encode(*alpha as f64, LEAKY_ALPHA_BITS).expect("|alpha| is small");
+                let a = ring.encode(*alpha as f64, LEAKY_ALPHA_BITS).ok_or_else(|| EvalError::SlopeRange {
+                    node: node.name.clone(),
+                    alpha: *alpha,
+                    ring_bits: ring.bits,
+                })?;
                 map(&mut |v| {
                     if ring.to_signed(v) >= 0 { v } else { ring.truncate(v.wrapping_mul(a), LEAKY_ALPHA_BITS) }
                 })

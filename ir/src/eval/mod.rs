@@ -35,6 +35,10 @@ pub enum EvalError {
     OutOfBound { index: usize, name: String, at: usize, value: f32, bound: f32 },
     #[error("constant {name:?} has no data (a graph read from a plan needs its weights file)")]
     MissingConstant { name: String },
+    #[error(
+        "node {node:?}: LeakyReLU's slope {alpha} does not fit the plan's {ring_bits}-bit ring at 16 fractional bits"
+    )]
+    SlopeRange { node: String, alpha: f32, ring_bits: u8 },
 }
 
 /// Checks `inputs` against the graph inputs: count, shapes, and finite values.
