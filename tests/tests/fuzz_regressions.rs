@@ -65,3 +65,47 @@ fn npy_decode_inputs() {
         }
     }
 }
+
+/// `onnx_compile` keeps the generated model (`VEIL_FUZZ_DUMP`), not its options: each kept
+/// model, and each bundled one, is compiled under a spread of options, ring widths included.
+#[test]
+fn onnx_compile_inputs() {
+    use veil_passes::{Activation, LinearChoice, Options, PassError};
+    let variants = [
+        Options::default(),
+        Options { ring_bits: Some(16), ..Options::default() },
+        Options { ring_bits: Some(24), frac_bits: 8, ..Options::default() },
+        Options { activation: Activation::Circa, ..Options::default() },
+        Options { activation: Activation::Poly, linear_offline: LinearChoice::Ot, ..Options::default() },
+    ];
+    let opts = veil_compiler::onnx::ImportOptions::default();
+    for (p, data) in inputs("onnx_compile").into_iter().chain(seeds("models", "onnx")) {
+        let Ok(float) = veil_compiler::onnx::import_bytes(&data, "fuzz.onnx", "fuzz", &opts) else { continue };
+        for o in &variants {
+            let mut g = float.clone();
+            match veil_passes::run_pipeline(&mut g, o, None, true) {
+                Ok(_) => {}
+                Err(e @ PassError::Invalid { .. }) => panic!("{}: {e}", p.display()),
+                Err(PassError::Rejected { .. }) => continue,
+            }
+            let (plan, weights, hash) = veil_ir::plan::encode(&g).unwrap();
+            let (mut decoded, h2) = veil_ir::plan::decode_plan(&plan).unwrap();
+            assert_eq!(hash, h2);
+            veil_ir::plan::attach_weights(&mut decoded, &hash, &weights).unwrap();
+            let lowered = veil_ir::schedule::lower(&decoded.graph);
+            assert_eq!(lowered.is_ok(), veil_passes::cost::plan_cost(&decoded.graph).is_ok(), "{}", p.display());
+            let x: Vec<veil_ir::Tensor> = float
+                .inputs
+                .iter()
+                .map(|&v| {
+                    let shape = float.values[v].ty.shape.clone();
+                    let n = shape.iter().product::<usize>();
+                    let data = (0..n).map(|i| ((i % 7) as f32 - 3.0) / 3.0 * o.input_bound.min(1.0)).collect();
+                    veil_ir::Tensor::new(shape, data).unwrap()
+                })
+                .collect();
+            veil_ir::eval::run_float(&float, &x).unwrap();
+            veil_ir::eval::run_fixed(&decoded.graph, &x, 1).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        }
+    }
+}
