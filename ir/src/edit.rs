@@ -80,6 +80,28 @@ impl Graph {
         }
     }
 
+    /// Recomputes every live node's output domain from its operands, in body order, after a
+    /// pass removed or rewired nodes: dropping a no-op `affine` on the client's input, say,
+    /// gives the nodes after it back to the client. A `reveal` whose operand is now the
+    /// client's is dropped. Ops that cannot take their new operands' domains keep the old one
+    /// (the verifier then names them).
+    pub fn refresh_domains(&mut self) {
+        for n in self.body.clone() {
+            let node = &self.nodes[n];
+            let doms: Vec<_> = node.inputs.iter().map(|&v| self.values[v].domain).collect();
+            if matches!(node.op, Op::Reveal) && doms == [crate::Domain::Client] {
+                let (out, x) = (node.output, node.inputs[0]);
+                self.replace_uses(out, x);
+                self.remove_node(n);
+                continue;
+            }
+            if let Ok(d) = node.op.output_domain(&doms, &self.consts) {
+                let out = node.output;
+                self.values[out].domain = d;
+            }
+        }
+    }
+
     /// A value name not used by any value yet, based on `base`.
     pub fn fresh_name(&self, base: &str) -> String {
         let taken = |s: &str| self.values.iter().any(|(_, v)| v.name == s);

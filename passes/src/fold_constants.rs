@@ -118,6 +118,8 @@ pub fn run(g: &mut Graph, _: &Options) -> Result<Report, PassError> {
         }
     }
     let dead = g.remove_dead();
+    // A dropped no-op affine on the client's input gives what follows back to the client.
+    g.refresh_domains();
     if merged + dropped + dead > 0 {
         report
             .note(format!("merged {merged} chained op(s), dropped {dropped} no-op(s), removed {dead} unused node(s)"));

@@ -101,13 +101,11 @@ fn fold_forward(g: &mut Graph, n: NodeId, scale: Const) -> bool {
     }
     let factor = g.consts[scale].data[0];
     let mut v: ValueId = g.nodes[n].output;
-    let mut path = Vec::new();
     let target = loop {
         if !g.has_single_user(v) {
             return false;
         }
         let u = g.users(v)[0];
-        path.push(u);
         match g.nodes[u].op {
             // A scalar factor commutes with data movement and with window sums.
             Op::Reshape { .. } | Op::Transpose { .. } | Op::SumPool { .. } => v = g.nodes[u].output,
@@ -130,14 +128,6 @@ fn fold_forward(g: &mut Graph, n: NodeId, scale: Const) -> bool {
     let (out, x) = (g.nodes[n].output, g.nodes[n].inputs[0]);
     g.replace_uses(out, x);
     g.remove_node(n);
-    // The affine made its operand shared; without it, the data movement up to the layer runs
-    // in its operand's domain (a client input stays the client's until the layer).
-    for u in path {
-        let doms: Vec<Domain> = g.nodes[u].inputs.iter().map(|&v| g.values[v].domain).collect();
-        let d = g.nodes[u].op.output_domain(&doms, &g.consts).expect("the same op on the operand's domain");
-        let o = g.nodes[u].output;
-        g.values[o].domain = d;
-    }
     true
 }
 
@@ -163,6 +153,9 @@ pub fn run(g: &mut Graph, _: &Options) -> Result<Report, PassError> {
         }
     }
     g.remove_dead();
+    // A scale moved off the client's input leaves the data movement before the layer with
+    // the client.
+    g.refresh_domains();
     if pools > 0 {
         report.note(format!("split {pools} average pool(s) into sum pool and public divisor"));
     }

@@ -109,6 +109,26 @@ fn a_scale_moved_off_the_client_input_leaves_the_data_movement_with_the_client()
     close(&run_float(&g, &[input]).unwrap(), &before);
 }
 
+/// A no-op shift on the client's input is dropped, and what followed it (shared because of it)
+/// goes back to the client, its reveal with it (found by the `onnx_compile` fuzz target).
+#[test]
+fn dropping_a_no_op_on_the_client_input_gives_the_rest_back_to_the_client() {
+    let mut g = Graph::new("zero");
+    let x = g.add_input("x", TensorType::f32(vec![1, 2, 2, 5]));
+    let z = g.add_const("zeros", vec![5], Domain::Server, vec![0.0; 5]);
+    let h = g.add_node("add", "h", Op::Affine { scale: None, shift: Some(z) }, &[x]).unwrap();
+    let r = g.add_node("relu", "r", Op::Relu, &[h]).unwrap();
+    let out = g.add_node("reveal", "out", Op::Reveal, &[r]).unwrap();
+    g.outputs.push(out);
+    let input = image(2, 2);
+    let input = Tensor::new(vec![1, 2, 2, 5], (0..20).map(|i| input.data[i % 8] * (i as f32 - 9.5)).collect()).unwrap();
+    let before = run_float(&g, std::slice::from_ref(&input)).unwrap();
+    run_pipeline(&mut g, &Options::default(), Some("fold_constants"), true).unwrap();
+    assert_eq!(ops(&g), ["relu"], "{}", veil_ir::print::to_text(&g));
+    assert_eq!(g.values[g.outputs[0]].domain, Domain::Client);
+    close(&run_float(&g, &[input]).unwrap(), &before);
+}
+
 #[test]
 fn substitution_follows_the_policy_and_the_overrides() {
     let build = || {
