@@ -12,8 +12,9 @@
 //! and is costed exactly when the runtime can run it; both simulators run it on an input
 //! within the bound.
 //!
-//! `VEIL_FUZZ_DUMP=DIR` writes each generated model to `DIR/<hash>.onnx` (to keep a crashing
-//! model as a regression input for `tests/tests/fuzz_regressions.rs`).
+//! `VEIL_FUZZ_DUMP=DIR` writes each model it imports (the growing model, then the final one) to
+//! `DIR/<hash>.onnx`, to keep a crashing model as a regression input for
+//! `tests/tests/fuzz_regressions.rs`; the newest file is the one that crashed.
 #![no_main]
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -458,6 +459,12 @@ impl Gen<'_> {
 }
 
 fn import(bytes: &[u8]) -> Option<veil_ir::Graph> {
+    if let Ok(dir) = std::env::var("VEIL_FUZZ_DUMP") {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        bytes.hash(&mut h);
+        let _ = std::fs::write(format!("{dir}/{:016x}.onnx", h.finish()), bytes);
+    }
     let g = import_bytes(bytes, "fuzz.onnx", "fuzz", &ImportOptions::default()).ok()?;
     assert!(veil_ir::verify(&g).is_ok(), "the importer returned an unverified graph");
     Some(g)
@@ -508,12 +515,6 @@ fn build(data: &[u8]) -> Result<()> {
         return Ok(());
     }
     let bytes = g.model(&cur.0);
-    if let Ok(dir) = std::env::var("VEIL_FUZZ_DUMP") {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        bytes.hash(&mut h);
-        let _ = std::fs::write(format!("{dir}/{:016x}.onnx", h.finish()), &bytes);
-    }
     let opts = options(&mut g.u)?;
     compile(&bytes, &opts);
     Ok(())

@@ -240,6 +240,11 @@ fn slice(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
         if step == 0 {
             return Err("slice step 0".into());
         }
+        if d == 0 {
+            // Nothing to select along an empty axis (and no last index to clamp to).
+            sel[a] = Vec::new();
+            continue;
+        }
         let norm = |x: i64| if x < 0 { x + d } else { x };
         let (s, e) = if step > 0 {
             (norm(starts[k]).clamp(0, d), norm(ends[k]).clamp(0, d))
