@@ -95,6 +95,25 @@ fn the_verifier_checks_definitions_and_handles() {
     assert!(text.contains("body: node [99] does not exist"), "{text}");
 }
 
+/// The parties never compute on an empty tensor: lowering and the HE packing divide by its
+/// dimensions (found by the `onnx_compile` fuzz target, through a Slice on the client's input
+/// read by a dense layer). The client's own computation may be empty, as ONNX allows.
+#[test]
+fn the_verifier_refuses_empty_tensors_in_shared_computation() {
+    let mut g = Graph::new("empty");
+    let x = g.add_input("x", TensorType::f32(vec![1, 4]));
+    let s = g.add_node("slice", "s", Op::Select { shape: vec![1, 0], indices: vec![] }, &[x]).unwrap();
+    let w = g.add_const("w", vec![3, 0], Domain::Server, vec![]);
+    let h = g.add_node("fc", "h", Op::Dense { weight: w, bias: None }, &[s]).unwrap();
+    let y = g.add_node("reveal", "y", Op::Reveal, &[h]).unwrap();
+    g.outputs.push(y);
+    let text = verify(&g).unwrap_err().to_string();
+    assert!(text.contains("node \"fc\" (dense): %1 is empty (shape [1, 0])"), "{text}");
+    g.body.retain(|&n| g.nodes[n].name == "slice");
+    g.outputs = vec![s];
+    verify(&g).unwrap();
+}
+
 #[test]
 fn window_output_size_is_the_onnx_formula() {
     // floor((H + pads − dilation·(k − 1) − 1) / stride) + 1

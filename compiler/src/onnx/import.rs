@@ -125,7 +125,17 @@ impl Importer {
     /// Adds an IR node; `out` names its output value.
     pub fn add(&mut self, node: &str, out: &str, op: Op, inputs: &[ValueId]) -> Result<ValueId, String> {
         let out = self.fresh(out);
-        self.g.add_node(node, out, op, inputs).map_err(|e| format!("{}: {}", e.op, e.reason))
+        let v = self.g.add_node(node, out, op, inputs).map_err(|e| format!("{}: {}", e.op, e.reason))?;
+        // The client may compute empty tensors (ONNX allows them); the two parties may not.
+        let value = &self.g.values[v];
+        let empty = std::iter::once(v).chain(inputs.iter().copied()).find(|&u| self.g.values[u].ty.shape.contains(&0));
+        if let (Domain::Shared, Some(u)) = (value.domain, empty) {
+            return Err(format!(
+                "operand or result {:?} is empty (shape {:?}); the parties compute only on tensors with elements",
+                self.g.values[u].name, self.g.values[u].ty.shape
+            ));
+        }
+        Ok(v)
     }
 
     /// Adds a server-private constant (a weight).
