@@ -13,8 +13,8 @@
 //! within the bound.
 //!
 //! `VEIL_FUZZ_DUMP=DIR` writes each model it imports (the growing model, then the final one) to
-//! `DIR/<hash>.onnx`, to keep a crashing model as a regression input for
-//! `tests/tests/fuzz_regressions.rs`; the newest file is the one that crashed.
+//! `DIR/<sequence>-<hash>.onnx`, to keep a crashing model as a regression input for
+//! `tests/tests/fuzz_regressions.rs`; the last file is the one that crashed.
 #![no_main]
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -463,7 +463,9 @@ fn import(bytes: &[u8]) -> Option<veil_ir::Graph> {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         bytes.hash(&mut h);
-        let _ = std::fs::write(format!("{dir}/{:016x}.onnx", h.finish()), bytes);
+        static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _ = std::fs::write(format!("{dir}/{seq:06}-{:016x}.onnx", h.finish()), bytes);
     }
     let g = import_bytes(bytes, "fuzz.onnx", "fuzz", &ImportOptions::default()).ok()?;
     assert!(veil_ir::verify(&g).is_ok(), "the importer returned an unverified graph");

@@ -138,3 +138,29 @@ fn ot_dense_correlations_equal_the_simulator_bit_for_bit() {
         check_predictions(name, &g, &cs);
     }
 }
+
+/// Movement after client-side post-processing (a softmax's probabilities reshaped, as
+/// `Unsqueeze`/`Flatten` after `Softmax` export): the client and the simulator reshape the
+/// floats. (The simulator returned an empty tensor and the client panicked; found by the
+/// `onnx_compile` fuzz target.)
+#[test]
+fn a_reshape_after_softmax_runs_on_the_probabilities() {
+    use veil_ir::{Domain, Graph, Op, Tensor, TensorType};
+    let mut g = Graph::new("soft");
+    let x = g.add_input("x", TensorType::f32(vec![1, 4]));
+    let w = g.add_const("w", vec![3, 4], Domain::Server, (0..12).map(|i| (i as f32 - 5.5) / 4.0).collect());
+    let h = g.add_node("fc", "h", Op::Dense { weight: w, bias: None }, &[x]).unwrap();
+    let r = g.add_node("reveal", "r", Op::Reveal, &[h]).unwrap();
+    let p = g.add_node("softmax", "p", Op::Softmax { axis: 1, coerce_2d: false }, &[r]).unwrap();
+    let y = g.add_node("unsqueeze", "y", Op::Reshape { shape: vec![1, 1, 3] }, &[p]).unwrap();
+    g.outputs.push(y);
+    let x = Tensor::new(vec![1, 4], vec![0.5, -0.25, 1.0, 0.75]).unwrap();
+    let float = veil_ir::eval::run_float(&g, std::slice::from_ref(&x)).unwrap();
+    run_pipeline(&mut g, &Options::default(), None, true).unwrap();
+    let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    assert_eq!(want[0].shape, [1, 1, 3]);
+    let err = veil_tests::max_rel_error(&want[0], &float[0], 1.0);
+    assert!(err < 1e-2, "simulated {:?} against float {:?}", want[0].data, float[0].data);
+    let (got, _, _) = two_party(&g, &x);
+    assert_eq!(got, want, "two-party output differs from the simulator");
+}

@@ -224,7 +224,11 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
                 run.truncation_wraps += wraps;
                 y
             }
-            Op::Reshape { shape: s } => Val::Ring(s.clone(), x.to_vec()),
+            // After client-side post-processing (a softmax's probabilities), movement is on floats.
+            Op::Reshape { shape: s } => match args[0] {
+                Val::Float(t) => Val::Float(Tensor { shape: s.clone(), data: t.data.clone() }),
+                Val::Ring(..) => Val::Ring(s.clone(), x.to_vec()),
+            },
             Op::Select { indices, shape: s } => Val::Ring(s.clone(), indices.iter().map(|&i| x[i as usize]).collect()),
             Op::Transpose { perm } => {
                 let (s, d) = kernels::transpose_data(x, &shape, perm);

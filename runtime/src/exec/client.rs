@@ -325,6 +325,8 @@ fn client_op(
         Op::ArgMax { axis, keepdims, select_last_index } => {
             kernels::argmax(&decoded(), *axis, *keepdims, *select_last_index)
         }
+        // Movement after post-processing (a softmax's probabilities) is on floats.
+        Op::Reshape { shape } if floats[v.index()].is_some() => Tensor { shape: shape.clone(), data: decoded().data },
         _ => {
             let args: Vec<&[u64]> =
                 node.inputs.iter().map(|v| plain[v.index()].as_deref().expect("client value")).collect();
