@@ -19,8 +19,8 @@
 //! 9. A constant's data, when present, has exactly as many values as its shape, and so does its
 //!    quantized data.
 //! 10. A graph with fixed-point values has a ring width ℓ in `2..=61`.
-//! 13. A node whose output is shared reads and writes tensors with elements (the client's own
-//!     computations may be empty, as ONNX allows).
+//! 13. No node reads an empty tensor (kernels and protocols divide by dimensions); a graph
+//!     output may be empty, as ONNX allows (a slice past the end).
 //! 12. Every node in `ot_linear` is a live `dense` node whose input is shared or the client's.
 //! 11. Every value's and constant's element count is at most [`MAX_ELEMENTS`] (checked without
 //!     overflow, before any typing rule runs, so a hostile plan cannot make them overflow).
@@ -212,14 +212,11 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
                 Ok(_) => {}
                 Err(e) => bad(loc.clone(), e),
             }
-            if output.domain == Domain::Shared
-                && let Some(&v) =
-                    std::iter::once(&node.output).chain(&node.inputs).find(|&&v| g.values[v].ty.shape.contains(&0))
-            {
+            if let Some(&v) = node.inputs.iter().find(|&&v| g.values[v].ty.shape.contains(&0)) {
                 bad(
                     loc.clone(),
                     format!(
-                        "{} is empty (shape {:?}); the parties compute only on tensors with elements",
+                        "operand {} is empty (shape {:?}); only a graph output may be",
                         val(v),
                         g.values[v].ty.shape
                     ),

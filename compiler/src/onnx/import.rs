@@ -126,12 +126,10 @@ impl Importer {
     pub fn add(&mut self, node: &str, out: &str, op: Op, inputs: &[ValueId]) -> Result<ValueId, String> {
         let out = self.fresh(out);
         let v = self.g.add_node(node, out, op, inputs).map_err(|e| format!("{}: {}", e.op, e.reason))?;
-        // The client may compute empty tensors (ONNX allows them); the two parties may not.
-        let value = &self.g.values[v];
-        let empty = std::iter::once(v).chain(inputs.iter().copied()).find(|&u| self.g.values[u].ty.shape.contains(&0));
-        if let (Domain::Shared, Some(u)) = (value.domain, empty) {
+        // An empty result may end the model (ONNX allows it); nothing may compute on one.
+        if let Some(&u) = inputs.iter().find(|&&u| self.g.values[u].ty.shape.contains(&0)) {
             return Err(format!(
-                "operand or result {:?} is empty (shape {:?}); the parties compute only on tensors with elements",
+                "operand {:?} is empty (shape {:?}); Veil computes only on tensors with elements",
                 self.g.values[u].name, self.g.values[u].ty.shape
             ));
         }
