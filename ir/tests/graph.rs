@@ -183,3 +183,51 @@ fn argmax_is_typed_i64() {
     let out = run_float(&g, &[Tensor::new(vec![2, 3], vec![1.0, 5.0, 5.0, 9.0, 0.0, -1.0]).unwrap()]).unwrap();
     assert_eq!(out[0].data, vec![1.0, 0.0]);
 }
+
+/// The float convolution against the direct sum over in-image taps, for windows whose tap
+/// columns or rows may lie entirely in the padding (asymmetric pads with dilation: the
+/// vectorised kernel once computed a slice start below zero; found by `onnx_compile`).
+#[test]
+fn convolution_equals_the_direct_sum_for_every_small_window() {
+    use veil_ir::eval::kernels::{conv2d, tap};
+    let (c, m) = (2, 2);
+    for (h, w) in [(3, 3), (4, 2), (1, 5)] {
+        for k in 1..=3 {
+            for d in 1..=2 {
+                for s in 1..=2 {
+                    for pads in [[0, 0, 0, 0], [2, 2, 0, 0], [0, 1, 2, 0], [1, 2, 1, 2]] {
+                        let win = Window2d { kernel: [k, k], strides: [s, s], pads, dilations: [d, d] };
+                        let Ok([oh, ow]) = win.output_hw([h, w]) else { continue };
+                        let x =
+                            Tensor::new(vec![1, c, h, w], (0..c * h * w).map(|i| ((i * 7) % 5) as f32 - 2.0).collect())
+                                .unwrap();
+                        let wt: Vec<f32> = (0..m * c * k * k).map(|i| ((i * 3) % 7) as f32 / 2.0 - 1.5).collect();
+                        let got = conv2d(&x, &wt, m, None, &win, 1);
+                        let mut want = Vec::new();
+                        for oc in 0..m {
+                            for oy in 0..oh {
+                                for ox in 0..ow {
+                                    let mut acc = 0f32;
+                                    for ic in 0..c {
+                                        for ky in 0..k {
+                                            for kx in 0..k {
+                                                if let (Some(iy), Some(ix)) =
+                                                    (tap(&win, 0, oy, ky, h), tap(&win, 1, ox, kx, w))
+                                                {
+                                                    acc += x.data[(ic * h + iy) * w + ix]
+                                                        * wt[((oc * c + ic) * k + ky) * k + kx];
+                                                }
+                                            }
+                                        }
+                                    }
+                                    want.push(acc);
+                                }
+                            }
+                        }
+                        assert_eq!(got.data, want, "{h}x{w}, {win:?}");
+                    }
+                }
+            }
+        }
+    }
+}

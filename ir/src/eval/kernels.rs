@@ -36,7 +36,8 @@ pub fn valid_outputs(w: &Window2d, a: usize, k: usize, size: usize, out: usize) 
     // ix = o·s + off must satisfy 0 ≤ ix < size.
     let lo = if off >= 0 { 0 } else { ((-off) + s - 1) / s };
     let hi = if size as isize > off { ((size as isize - off) + s - 1) / s } else { 0 };
-    (lo.max(0) as usize).min(out)..(hi.max(0) as usize).min(out)
+    let hi = (hi.max(0) as usize).min(out);
+    (lo.max(0) as usize).min(hi)..hi
 }
 
 /// ONNX `Conv` over `[N, C, H, W]` with weight `[M, C/g, kh, kw]`.
@@ -57,6 +58,10 @@ pub fn conv2d(x: &Tensor, wt: &[f32], m: usize, b: Option<&[f32]>, win: &Window2
                     for kx in 0..kw {
                         let wv = wt[((oc * cg + ic) * kh + ky) * kw + kx] as f64;
                         let xs = valid_outputs(win, 1, kx, wd, ow);
+                        if xs.is_empty() {
+                            // This tap column lies in the padding for every output column.
+                            continue;
+                        }
                         let (sw, off) = (win.strides[1], kx * win.dilations[1]);
                         for oy in valid_outputs(win, 0, ky, h, oh) {
                             let iy = oy * win.strides[0] + ky * win.dilations[0] - win.pads[0];
