@@ -56,7 +56,7 @@ pub fn relu_layers(g: &Graph) -> Vec<(String, usize)> {
 /// Compiles `float` with `opts` through the whole pipeline.
 pub fn compile(float: &Graph, opts: &Options) -> Result<Graph, PassError> {
     let mut g = float.clone();
-    veil_passes::run_pipeline(&mut g, opts, None, false)?;
+    veil_passes::run_pipeline(&mut g, opts, None, true)?;
     Ok(g)
 }
 

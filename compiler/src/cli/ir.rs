@@ -41,7 +41,7 @@ pub fn run(a: IrArgs) -> Result<(), CliError> {
     }
     let mut g = a.model.import()?;
     let (opts, _) = a.compile.options(&g)?;
-    veil_passes::run_pipeline(&mut g, &opts, Some(&a.after), cfg!(debug_assertions))?;
+    veil_passes::run_pipeline(&mut g, &opts, Some(&a.after), true)?;
     let text = match a.format {
         Format::Text => veil_ir::print::to_text(&g),
         Format::Json => veil_ir::print::to_json(&g) + "\n",

@@ -270,13 +270,14 @@ impl CompileArgs {
         Ok((opts, Some(choice)))
     }
 
-    /// Imports `model` and runs the whole pipeline: the float graph, the compiled one, and what
-    /// each pass did.
+    /// Imports `model` and runs the whole pipeline, with the verifier after every pass (it costs
+    /// microseconds; an invalid graph is a compiler bug to report, never a plan to run): the
+    /// float graph, the compiled one, and what each pass did.
     fn compile(&self, model: &ModelArgs) -> Result<Compiled, CliError> {
         let float = model.import()?;
         let mut g = float.clone();
         let (opts, budget) = self.options(&float)?;
-        let runs = veil_passes::run_pipeline(&mut g, &opts, None, cfg!(debug_assertions))?;
+        let runs = veil_passes::run_pipeline(&mut g, &opts, None, true)?;
         Ok(Compiled { float, fixed: g, runs, budget })
     }
 }
