@@ -10,6 +10,12 @@
 //!    sum pools read by nothing else) by a `dense`/`conv2d`, is folded into that layer's weights
 //!    (a global average pool before a classifier costs no truncation).
 //!
+//! 4. any other `affine` with per-channel constants (an input normalisation `(x − mean) / std`)
+//!    read only by a `dense`/`conv2d` is folded into that layer: the weights are scaled per
+//!    input channel, and the shift's contribution `W·t` joins the bias, or, where zero padding
+//!    makes it vary with the output position, becomes a shift after the layer (local on shares).
+//!    Without this, a secret scale on the client's input has no two-party protocol.
+//!
 //! Preserves float semantics up to f32 rounding. Does not merge consecutive linear layers.
 
 use veil_ir::{Const, Domain, Graph, NodeId, Op, ValueId, Window2d};
@@ -131,6 +137,78 @@ fn fold_forward(g: &mut Graph, n: NodeId, scale: Const) -> bool {
     true
 }
 
+/// Step 4: folds the per-channel affine `n` (`x·s + t`) into the linear layer that alone reads it.
+fn fold_into_next(g: &mut Graph, n: NodeId, scale: Option<Const>, shift: Option<Const>) -> bool {
+    let (out, x) = (g.nodes[n].output, g.nodes[n].inputs[0]);
+    if !g.has_single_user(out) {
+        return false;
+    }
+    let l = g.users(out)[0];
+    let shape = g.values[x].ty.shape.clone();
+    let (weight, bias, conv) = match &g.nodes[l].op {
+        Op::Dense { weight, bias } => (*weight, *bias, None),
+        Op::Conv2d { weight, bias, window, groups } => (*weight, *bias, Some((*window, *groups))),
+        _ => return false,
+    };
+    let axis = if conv.is_some() { 1 } else { shape.len() - 1 };
+    let channels = shape[axis];
+    let s = scale.map_or(Some(vec![1.0; channels]), |c| per_channel(g, c, &shape, axis));
+    let t = shift.map_or(Some(vec![0.0; channels]), |c| per_channel(g, c, &shape, axis));
+    let (Some(s), Some(t)) = (s, t) else { return false };
+    let w = g.consts[weight].data.clone();
+    let wshape = g.consts[weight].shape.clone();
+    let m = wshape[0];
+    let per_out = w.len() / m;
+    // The input channel each weight element multiplies.
+    let in_channel = |i: usize| match conv {
+        Some((_, groups)) => {
+            let (cg, mg, taps) = (channels / groups, m / groups, per_out / (channels / groups));
+            let (oc, ic) = (i / per_out, (i % per_out) / taps);
+            (oc / mg) * cg + ic
+        }
+        None => i % per_out,
+    };
+    let scaled: Vec<f32> = w.iter().enumerate().map(|(i, &v)| v * s[in_channel(i)]).collect();
+    // W·t, per output channel and (convolutions) position: the layer on a tensor of shifts.
+    let contribution = match conv {
+        Some((window, groups)) => {
+            let [_, _, h, wd] = shape[..] else { unreachable!("verified: conv input is 4-D") };
+            let data = (0..channels * h * wd).map(|i| t[i / (h * wd)]).collect();
+            let shifts = veil_ir::Tensor { shape: vec![1, channels, h, wd], data };
+            veil_ir::eval::kernels::conv2d(&shifts, &w, m, None, &window, groups)
+        }
+        None => veil_ir::eval::kernels::dense(&veil_ir::Tensor { shape: vec![1, channels], data: t }, &w, m, None),
+    };
+    let plane = contribution.data.len() / m;
+    let uniform = (0..m)
+        .all(|c| contribution.data[c * plane..(c + 1) * plane].iter().all(|&v| v == contribution.data[c * plane]));
+    let old_bias: Vec<f32> = bias.map_or(vec![0.0; m], |b| g.consts[b].data.clone());
+    let name = g.nodes[l].name.clone();
+    let tag = g.nodes[n].name.clone();
+    let new_w = derived_const(g, weight, format!("{name}.weight+{tag}"), wshape, scaled);
+    let new_bias =
+        if uniform { (0..m).map(|c| old_bias[c] + contribution.data[c * plane]).collect() } else { old_bias };
+    let new_b = derived_const(g, weight, format!("{name}.bias+{tag}"), vec![m], new_bias);
+    if let Op::Conv2d { weight, bias, .. } | Op::Dense { weight, bias } = &mut g.nodes[l].op {
+        (*weight, *bias) = (new_w, Some(new_b));
+    }
+    g.replace_uses(out, x);
+    g.remove_node(n);
+    if !uniform {
+        // The layer, then its per-position shift: the layer moves into a new node before `l`,
+        // and `l` becomes the shift (so `l`'s output, and every reader of it, stay as they were).
+        let pos = g.position(l).expect("live node");
+        let lout = g.nodes[l].output;
+        let inner = g.fresh_name(&format!("{}/linear", g.values[lout].name));
+        let op = g.nodes[l].op.clone();
+        let v = g.insert_node(pos, name.clone(), inner, op, &[x]).expect("the same layer typed before");
+        let k = derived_const(g, weight, format!("{name}.shift+{tag}"), contribution.shape.clone(), contribution.data);
+        g.nodes[l].op = Op::Affine { scale: None, shift: Some(k) };
+        g.nodes[l].inputs = vec![v];
+    }
+    true
+}
+
 pub fn run(g: &mut Graph, _: &Options) -> Result<Report, PassError> {
     let mut report = Report::default();
     let mut pools = 0;
@@ -148,6 +226,8 @@ pub fn run(g: &mut Graph, _: &Options) -> Result<Report, PassError> {
             } else if let (Some(s), None) = (scale, shift)
                 && fold_forward(g, n, s)
             {
+                fwd += 1;
+            } else if fold_into_next(g, n, scale, shift) {
                 fwd += 1;
             }
         }

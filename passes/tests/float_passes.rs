@@ -129,6 +129,51 @@ fn dropping_a_no_op_on_the_client_input_gives_the_rest_back_to_the_client() {
     close(&run_float(&g, &[input]).unwrap(), &before);
 }
 
+/// An input normalisation `(x − mean) / std` per channel moves into the first layer: scaled
+/// weights, the shift's contribution in the bias (no padding, dense) or, with zero padding,
+/// as a per-position shift after the layer; the float result is unchanged and the plan lowers
+/// (a secret scale on the client's input has no two-party protocol).
+#[test]
+fn an_input_normalisation_moves_into_the_first_layer() {
+    for (pads, groups, dense) in [([0; 4], 1, false), ([1, 0, 2, 1], 1, false), ([1; 4], 2, false), ([0; 4], 1, true)] {
+        let mut g = Graph::new("norm");
+        let x = g.add_input("x", TensorType::f32(vec![1, 2, 5, 5]));
+        let (cshape, n) = if dense { (vec![5], 5) } else { (vec![1, 2, 1, 1], 2) };
+        let mean = g.add_const("mean", cshape.clone(), Domain::Server, (0..n).map(|i| 0.25 + i as f32 / 8.0).collect());
+        let inv_std = g.add_const("inv_std", cshape, Domain::Server, (0..n).map(|i| 2.0 + i as f32 / 2.0).collect());
+        let h = g.add_node("norm", "h", Op::Affine { scale: Some(inv_std), shift: Some(mean) }, &[x]).unwrap();
+        let y = if dense {
+            let w = g.add_const("w", vec![3, 5], Domain::Server, (0..15).map(|i| (i as f32 - 7.0) / 8.0).collect());
+            g.add_node("fc", "y", Op::Dense { weight: w, bias: None }, &[h]).unwrap()
+        } else {
+            let w = g.add_const(
+                "w",
+                vec![4, 2 / groups, 3, 3],
+                Domain::Server,
+                (0..72 / groups).map(|i| ((i * 5) % 9) as f32 / 4.0 - 1.0).collect(),
+            );
+            let b = g.add_const("b", vec![4], Domain::Server, vec![0.5, -0.5, 0.25, 0.0]);
+            let window = Window2d { kernel: [3, 3], strides: [1, 1], pads, dilations: [1, 1] };
+            g.add_node("conv", "y", Op::Conv2d { weight: w, bias: Some(b), window, groups }, &[h]).unwrap()
+        };
+        let r = g.add_node("relu", "r", Op::Relu, &[y]).unwrap();
+        let out = g.add_node("reveal", "out", Op::Reveal, &[r]).unwrap();
+        g.outputs.push(out);
+        let input = image(2, 5);
+        let before = run_float(&g, std::slice::from_ref(&input)).unwrap();
+        let mut folded = g.clone();
+        run_pipeline(&mut folded, &Options::default(), Some("normalize_linear"), true).unwrap();
+        let padded = pads != [0; 4];
+        let want: &[&str] =
+            if padded { &["conv2d", "affine", "relu", "reveal"] } else { &["conv2d", "relu", "reveal"] };
+        let want: Vec<&str> = want.iter().map(|&o| if dense && o == "conv2d" { "dense" } else { o }).collect();
+        assert_eq!(ops(&folded), want, "{pads:?} groups {groups}:\n{}", veil_ir::print::to_text(&folded));
+        close(&run_float(&folded, &[input]).unwrap(), &before);
+        run_pipeline(&mut g, &Options::default(), None, true).unwrap();
+        veil_ir::schedule::lower(&g).unwrap_or_else(|e| panic!("{pads:?} groups {groups}: {e:?}"));
+    }
+}
+
 #[test]
 fn substitution_follows_the_policy_and_the_overrides() {
     let build = || {
