@@ -7,7 +7,7 @@
 //! affine constants). Does not: evaluate constant subgraphs (the front end already has: the IR
 //! has no constant-only nodes), or touch linear layers (see `normalize_linear`).
 
-use veil_ir::{Graph, Op, check_broadcast};
+use veil_ir::{Domain, Graph, Op, check_broadcast};
 
 use crate::util::{derived_const, sole_producer};
 use crate::{Options, PassError, Report};
@@ -105,8 +105,10 @@ pub fn run(g: &mut Graph, _: &Options) -> Result<Report, PassError> {
                     g.remove_node(p);
                     merged += 1;
                 }
-                let one =
-                    |c: Option<veil_ir::Const>, v: f32| c.is_none_or(|c| g.consts[c].data.iter().all(|&d| d == v));
+                // Only public constants: whether a weight is trivial must not show in the plan.
+                let one = |c: Option<veil_ir::Const>, v: f32| {
+                    c.is_none_or(|c| g.consts[c].domain == Domain::Public && g.consts[c].data.iter().all(|&d| d == v))
+                };
                 if one(scale, 1.0) && one(shift, 0.0) {
                     let src = g.nodes[n].inputs[0];
                     g.replace_uses(out, src);

@@ -109,37 +109,52 @@ fn a_scale_moved_off_the_client_input_leaves_the_data_movement_with_the_client()
     close(&run_float(&g, &[input]).unwrap(), &before);
 }
 
-/// A no-op shift on the client's input is dropped, and what followed it (shared because of it)
-/// goes back to the client, its reveal with it (found by the `onnx_compile` fuzz target).
+/// A public no-op shift on the client's input is dropped, and what followed it (shared because
+/// of it) goes back to the client, its reveal with it (found by the `onnx_compile` fuzz
+/// target). A secret one is kept: whether a weight is zero must not show in the plan.
 #[test]
 fn dropping_a_no_op_on_the_client_input_gives_the_rest_back_to_the_client() {
-    let mut g = Graph::new("zero");
-    let x = g.add_input("x", TensorType::f32(vec![1, 2, 2, 5]));
-    let z = g.add_const("zeros", vec![5], Domain::Server, vec![0.0; 5]);
-    let h = g.add_node("add", "h", Op::Affine { scale: None, shift: Some(z) }, &[x]).unwrap();
-    let r = g.add_node("relu", "r", Op::Relu, &[h]).unwrap();
-    let out = g.add_node("reveal", "out", Op::Reveal, &[r]).unwrap();
-    g.outputs.push(out);
-    let input = image(2, 2);
-    let input = Tensor::new(vec![1, 2, 2, 5], (0..20).map(|i| input.data[i % 8] * (i as f32 - 9.5)).collect()).unwrap();
-    let before = run_float(&g, std::slice::from_ref(&input)).unwrap();
-    run_pipeline(&mut g, &Options::default(), Some("fold_constants"), true).unwrap();
-    assert_eq!(ops(&g), ["relu"], "{}", veil_ir::print::to_text(&g));
-    assert_eq!(g.values[g.outputs[0]].domain, Domain::Client);
-    close(&run_float(&g, &[input]).unwrap(), &before);
+    for domain in [Domain::Public, Domain::Server] {
+        let mut g = Graph::new("zero");
+        let x = g.add_input("x", TensorType::f32(vec![1, 2, 2, 5]));
+        let z = g.add_const("zeros", vec![5], domain, vec![0.0; 5]);
+        let h = g.add_node("add", "h", Op::Affine { scale: None, shift: Some(z) }, &[x]).unwrap();
+        let r = g.add_node("relu", "r", Op::Relu, &[h]).unwrap();
+        let out = g.add_node("reveal", "out", Op::Reveal, &[r]).unwrap();
+        g.outputs.push(out);
+        let input = image(2, 2);
+        let input =
+            Tensor::new(vec![1, 2, 2, 5], (0..20).map(|i| input.data[i % 8] * (i as f32 - 9.5)).collect()).unwrap();
+        let before = run_float(&g, std::slice::from_ref(&input)).unwrap();
+        run_pipeline(&mut g, &Options::default(), Some("fold_constants"), true).unwrap();
+        if domain == Domain::Public {
+            assert_eq!(ops(&g), ["relu"], "{}", veil_ir::print::to_text(&g));
+            assert_eq!(g.values[g.outputs[0]].domain, Domain::Client);
+        } else {
+            assert_eq!(ops(&g), ["affine", "relu", "reveal"], "{}", veil_ir::print::to_text(&g));
+        }
+        close(&run_float(&g, &[input]).unwrap(), &before);
+    }
 }
 
 /// An input normalisation `(x − mean) / std` per channel moves into the first layer: scaled
 /// weights, the shift's contribution in the bias (no padding, dense) or, with zero padding,
 /// as a per-position shift after the layer; the float result is unchanged and the plan lowers
-/// (a secret scale on the client's input has no two-party protocol).
+/// (a secret scale on the client's input has no two-party protocol). The plan's structure
+/// depends on the window only, not on the weights: a zero mean folds the same way.
 #[test]
 fn an_input_normalisation_moves_into_the_first_layer() {
-    for (pads, groups, dense) in [([0; 4], 1, false), ([1, 0, 2, 1], 1, false), ([1; 4], 2, false), ([0; 4], 1, true)] {
+    let cases = [([0; 4], 1, false), ([1, 0, 2, 1], 1, false), ([1; 4], 2, false), ([0; 4], 1, true)];
+    for ((pads, groups, dense), zero_mean) in cases.into_iter().flat_map(|c| [(c, false), (c, true)]) {
         let mut g = Graph::new("norm");
         let x = g.add_input("x", TensorType::f32(vec![1, 2, 5, 5]));
         let (cshape, n) = if dense { (vec![5], 5) } else { (vec![1, 2, 1, 1], 2) };
-        let mean = g.add_const("mean", cshape.clone(), Domain::Server, (0..n).map(|i| 0.25 + i as f32 / 8.0).collect());
+        let mean = g.add_const(
+            "mean",
+            cshape.clone(),
+            Domain::Server,
+            (0..n).map(|i| if zero_mean { 0.0 } else { 0.25 + i as f32 / 8.0 }).collect(),
+        );
         let inv_std = g.add_const("inv_std", cshape, Domain::Server, (0..n).map(|i| 2.0 + i as f32 / 2.0).collect());
         let h = g.add_node("norm", "h", Op::Affine { scale: Some(inv_std), shift: Some(mean) }, &[x]).unwrap();
         let y = if dense {
