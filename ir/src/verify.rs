@@ -19,11 +19,11 @@
 //! 9. A constant's data, when present, has exactly as many values as its shape, and so does its
 //!    quantized data.
 //! 10. A graph with fixed-point values has a ring width ℓ in `2..=61`.
-//! 13. No node reads an empty tensor (kernels and protocols divide by dimensions); a graph
-//!     output may be empty, as ONNX allows (a slice past the end).
 //! 12. Every node in `ot_linear` is a live `dense` node whose input is shared or the client's.
 //! 11. Every value's and constant's element count is at most [`MAX_ELEMENTS`] (checked without
 //!     overflow, before any typing rule runs, so a hostile plan cannot make them overflow).
+//! 13. No node reads an empty tensor (kernels and protocols divide by dimensions); a graph
+//!     output may be empty, as ONNX allows (a slice past the end).
 
 use std::collections::HashMap;
 use std::fmt;

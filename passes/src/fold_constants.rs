@@ -120,7 +120,8 @@ pub fn run(g: &mut Graph, _: &Options) -> Result<Report, PassError> {
         }
     }
     let dead = g.remove_dead();
-    // A dropped no-op affine on the client's input gives what follows back to the client.
+    // Domains follow the operands again, and a reveal of what is now the client's goes (a
+    // dropped or merged node may be what made a value shared).
     g.refresh_domains();
     if merged + dropped + dead > 0 {
         report

@@ -124,8 +124,6 @@ impl Importer {
 
     /// Adds an IR node; `out` names its output value.
     pub fn add(&mut self, node: &str, out: &str, op: Op, inputs: &[ValueId]) -> Result<ValueId, String> {
-        let out = self.fresh(out);
-        let v = self.g.add_node(node, out, op, inputs).map_err(|e| format!("{}: {}", e.op, e.reason))?;
         // An empty result may end the model (ONNX allows it); nothing may compute on one.
         if let Some(&u) = inputs.iter().find(|&&u| self.g.values[u].ty.shape.contains(&0)) {
             return Err(format!(
@@ -133,7 +131,8 @@ impl Importer {
                 self.g.values[u].name, self.g.values[u].ty.shape
             ));
         }
-        Ok(v)
+        let out = self.fresh(out);
+        self.g.add_node(node, out, op, inputs).map_err(|e| format!("{}: {}", e.op, e.reason))
     }
 
     /// Adds a server-private constant (a weight).
