@@ -1,14 +1,17 @@
-//! The HE messages a peer controls: the client's encrypted masks (parsed by the server) and the
-//! server's responses (parsed by the client), as arbitrary bytes split into ciphertexts.
+//! The HE messages a peer controls: the client's public key and encrypted masks (parsed by the
+//! server) and the server's responses (parsed by the client), as arbitrary bytes split into
+//! ciphertexts.
 #![no_main]
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use rand::SeedableRng;
 use veil_runtime::he::pack::{ConvGeom, Tiling};
-use veil_runtime::he::{HeClient, HeParams, HeServer};
+use veil_runtime::he::{ClientKey, HeClient, HeParams, HeServer};
 
 struct Layer {
+    params: HeParams,
+    key: ClientKey,
     tiling: Tiling,
     client: HeClient,
     server: HeServer,
@@ -23,7 +26,8 @@ fn layer() -> &'static Layer {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
         let client = HeClient::new(&params, &mut rng).unwrap();
         let server = HeServer::new(&params, &tiling, &[1, -2, 3, 4, 5, 6, -7, 8]).unwrap();
-        Layer { tiling, client, server }
+        let key = ClientKey::parse(&params, &client.public_key(&mut rng)).unwrap();
+        Layer { params, key, tiling, client, server }
     })
 }
 
@@ -34,8 +38,9 @@ fuzz_target!(|data: &[u8]| {
     let cut = cut.min(rest.len());
     let blobs = vec![rest[..cut].to_vec(), rest[cut..].to_vec()];
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
-    let _ = l.server.respond(&l.tiling, &blobs[..l.tiling.input_cts().min(2)], &mut rng);
-    let _ = l.server.respond(&l.tiling, &[rest.to_vec()], &mut rng);
+    let _ = ClientKey::parse(&l.params, rest);
+    let _ = l.server.respond(&l.key, &l.tiling, &blobs[..l.tiling.input_cts().min(2)], &mut rng);
+    let _ = l.server.respond(&l.key, &l.tiling, &[rest.to_vec()], &mut rng);
     let _ = l.client.decrypt(&l.tiling, &blobs[..l.tiling.output_cts().min(2)]);
     let _ = l.client.decrypt(&l.tiling, &[rest.to_vec()]);
 });

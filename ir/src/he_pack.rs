@@ -317,14 +317,24 @@ impl Layer {
 
 /// Weights must satisfy `|w| < 2^WEIGHT_BITS` (in the ring, read as signed).
 pub const WEIGHT_BITS: u32 = 24;
-/// Statistical security of the noise flooding, in bits.
+/// Statistical security of the noise flooding, in bits: the total statistical distance between
+/// everything a client sees of the responses and a simulation from the decrypted values alone.
 pub const FLOOD_SECURITY: u32 = 40;
+/// The query bound of the flooding analysis: one weights file answers at most `2^QUERY_BITS`
+/// response ciphertexts over its lifetime, every session and client together (at the fastest
+/// measured rate, ~2 ms of one core per response ciphertext, that is ~70,000 core-years).
+pub const QUERY_BITS: u32 = 48;
+/// `|e + ε|` of a client's fresh encryption: `fhe` draws `e` from a centred binomial of
+/// variance 10 (support `[−20, 20]`) and encodes `m` as `⌊q·m/t⌋` (`ε ∈ (−1, 0]`).
+const FRESH_NOISE: u128 = 21;
+/// Bound on a coefficient of `fhe`'s centred-binomial samples (secret key, `u`, errors).
+const CBD_BOUND: u128 = 20;
 
 /// Largest log2 q for 128-bit security per degree (homomorphicencryption.org standard).
 const MAX_LOG_Q: [(usize, u32); 4] = [(4096, 109), (8192, 218), (16384, 438), (32768, 881)];
 
 /// BFV parameters of one linear layer: public, derived from the ring width and the packing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HeParams {
     pub degree: usize,
     /// Bits of each ciphertext prime (all equal; each above the plaintext modulus).
@@ -338,14 +348,24 @@ pub struct HeParams {
 }
 
 impl HeParams {
-    /// Parameters for a layer over ring `ring_bits` whose outputs each sum at most `terms`
-    /// plaintext coefficient products; `None` if no supported degree has room.
+    /// Parameters for a layer over ring `ring_bits` whose outputs each sum the products of
+    /// `channel_tiles` polynomial pairs; `None` if no supported degree has room.
+    ///
+    /// The smudging analysis (`docs/decisions.md`, "HE circuit privacy"): the noise a response
+    /// carries before flooding is `(e + ε)·K` (the client's encryption noise times the kernel,
+    /// at most [`HeParams::noise_bound`]) plus the public-key encryption of zero's
+    /// `e_pk·u + e₁ + e₂·s`; flooding uniform in `[−2^σ, 2^σ)` hides a shift `x` of one
+    /// coefficient up to statistical distance `|x| / 2^(σ+1)`. A client sees `N` coefficients
+    /// per response ciphertext and at most `2^QUERY_BITS` ciphertexts, so
+    /// `σ = bits(bound) + log N + QUERY_BITS + FLOOD_SECURITY − 1` keeps the sum below
+    /// `2^−FLOOD_SECURITY`. The modulus switch is a deterministic function of the flooded
+    /// ciphertext, so its rounding adds no distance; `q` holds `2^σ` with a factor `16·t` to
+    /// spare, and the response primes hold `t` times the switch's rounding with margin.
     pub fn for_layer(ring_bits: u8, channel_tiles: usize) -> Option<HeParams> {
         let l = ring_bits as u32;
         for (degree, max_log_q) in MAX_LOG_Q {
-            let terms = (degree * channel_tiles) as u64;
-            let noise_bits = l + WEIGHT_BITS + (64 - terms.leading_zeros()) + 1;
-            let flood_bits = noise_bits + FLOOD_SECURITY;
+            let noise_bits = 128 - Self::noise_bound(degree, channel_tiles).leading_zeros();
+            let flood_bits = noise_bits + degree.ilog2() + QUERY_BITS + FLOOD_SECURITY - 1;
             let need = flood_bits + l + 4;
             let prime_bits = (l as usize + 1).max(50);
             if prime_bits > 62 {
@@ -360,6 +380,22 @@ impl HeParams {
             return Some(HeParams { degree, prime_bits, primes, response_primes, ring_bits, flood_bits });
         }
         None
+    }
+
+    /// Bound on a coefficient of the noise a response carries before flooding, for weights
+    /// below `2^WEIGHT_BITS`: `(e + ε)·K` sums `N·tiles` products, and the public-key
+    /// encryption of zero adds `e_pk·u + e₁ + e₂·s`.
+    pub fn noise_bound(degree: usize, channel_tiles: usize) -> u128 {
+        let terms = (degree * channel_tiles) as u128;
+        let n = degree as u128;
+        FRESH_NOISE * ((1 << WEIGHT_BITS) - 1) * terms + 2 * CBD_BOUND * CBD_BOUND * n + CBD_BOUND
+    }
+
+    /// Bytes of the client's public key: a fresh seeded encryption of zero (whose polynomial
+    /// lacks the variable-time flag: 2 bytes fewer than a request), wrapped once more.
+    pub fn public_key_bytes(&self) -> u64 {
+        let c = self.request_ct_bytes() - 2;
+        1 + varint_len(c) + c
     }
 
     /// The level a response is switched to.

@@ -12,12 +12,13 @@
 use veil_ir::schedule::{Kind, LinearOffline, Step};
 use veil_ir::{Domain, Graph, Op};
 
-use crate::cost::{Traffic, cpu_seconds, offline_messages, online_messages};
+use crate::cost::{Sent, Traffic, cpu_seconds, offline_messages, online_messages};
 use crate::{LinearChoice, Objective, Options, PassError, Report};
 
-/// Predicted `(offline, online)` seconds of running `node` as `offline`.
+/// Predicted `(offline, online)` seconds of running `node` as `offline` (marginal: the session's
+/// one-time messages, base OTs and HE public keys, count as sent).
 fn predicted(g: &Graph, opts: &Options, step: &Step) -> (f64, f64) {
-    let off = Traffic::of(&offline_messages(g, step, &mut false));
+    let off = Traffic::of(&offline_messages(g, step, &mut Sent::all()));
     let on = Traffic::of(&online_messages(g, step));
     let (cpu_off, cpu_on) = cpu_seconds(g, step);
     (opts.network.seconds(&off) + cpu_off, opts.network.seconds(&on) + cpu_on)

@@ -203,10 +203,45 @@ fn product_bytes(bits: u64, n: u64) -> u64 {
     (n * bits * (bits + 1) / 2).div_ceil(8)
 }
 
-/// The offline messages of one step, in order; `first` is whether no OT ran yet.
-pub fn offline_messages(g: &Graph, step: &Step, first: &mut bool) -> Vec<Msg> {
+/// One-time messages of a session that earlier steps may already have sent: the base OTs (with
+/// the first OT batch) and the client's HE public key per parameter set (with the first layer
+/// that uses the set).
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// No OT ran yet: the next batch carries the base OTs.
+    first_ot: bool,
+    /// Parameter sets whose public key was sent; `None`: price as if every key were sent.
+    he_keys: Option<Vec<veil_ir::he_pack::HeParams>>,
+}
+
+impl Sent {
+    /// A session's start: nothing sent yet.
+    pub fn start() -> Sent {
+        Sent { first_ot: true, he_keys: Some(Vec::new()) }
+    }
+
+    /// Marginal costs: every one-time message counts as already sent.
+    pub fn all() -> Sent {
+        Sent { first_ot: false, he_keys: None }
+    }
+
+    /// Whether the public key of `p` still has to be sent (and records it as sent).
+    fn he_key(&mut self, p: &veil_ir::he_pack::HeParams) -> bool {
+        match &mut self.he_keys {
+            Some(keys) if !keys.contains(p) => {
+                keys.push(*p);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The offline messages of one step, in order, given what the session `sent` before.
+pub fn offline_messages(g: &Graph, step: &Step, sent: &mut Sent) -> Vec<Msg> {
     use Dir::*;
     use Msg::Frame;
+    let first = &mut sent.first_ot;
     let node = &g.nodes[step.node];
     let ell = g.ring_bits.unwrap_or(61) as u64;
     match &step.kind {
@@ -222,7 +257,10 @@ pub fn offline_messages(g: &Graph, step: &Step, first: &mut bool) -> Vec<Msg> {
             let Some(l) = veil_ir::he_pack::Layer::of(g, node) else { return Vec::new() };
             let up = l.tiling.input_cts() as u64 * (4 + l.params.request_ct_bytes());
             let down = l.tiling.output_cts() as u64 * (4 + l.params.response_ct_bytes());
-            (0..l.batch).flat_map(|_| [Frame(ClientToServer, up), Frame(ServerToClient, down)]).collect()
+            let key = sent.he_key(&l.params).then(|| Frame(ClientToServer, l.params.public_key_bytes()));
+            key.into_iter()
+                .chain((0..l.batch).flat_map(|_| [Frame(ClientToServer, up), Frame(ServerToClient, down)]))
+                .collect()
         }
         Kind::Activation { input, circuit, .. } => {
             let cw = (circuit.inputs[1] + circuit.inputs[2]) as u64;
@@ -259,12 +297,12 @@ pub fn offline_messages(g: &Graph, step: &Step, first: &mut bool) -> Vec<Msg> {
 /// Predicted costs of every step of the plan `g`.
 pub fn plan_cost(g: &Graph) -> Result<PlanCost, Unsupported> {
     let (mut offline_total, mut online_total) = (Traffic::default(), Traffic::default());
-    let mut first_ot = true;
+    let mut sent = Sent::start();
     let layers = lower(g)?
         .iter()
         .map(|step| {
             let node = &g.nodes[step.node];
-            let offline = Traffic::of(&offline_messages(g, step, &mut first_ot));
+            let offline = Traffic::of(&offline_messages(g, step, &mut sent));
             let online = Traffic::of(&online_messages(g, step));
             let (cpu_off, cpu_on) = cpu_seconds(g, step);
             offline_total.add(offline);
@@ -304,6 +342,9 @@ pub mod cpu {
     /// BFV plaintext products with flooding, per input × output ciphertext pair, per coefficient
     /// and prime (server).
     pub const HE_PRODUCT_S_PER_COEFF: f64 = 0.09e-6;
+    /// The server's encryption of zero under the client's public key added to each response
+    /// ciphertext (circuit privacy), per coefficient and prime.
+    pub const HE_RERANDOMISE_S_PER_COEFF: f64 = 0.22e-6;
     /// BFV decryption, per coefficient and response prime (client).
     pub const HE_DECRYPT_S_PER_COEFF: f64 = 0.19e-6;
     /// BFV per layer and batch element, whatever its size: keys, kernel encoding, flooding
@@ -349,6 +390,7 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
                         * (HE_LAYER_S
                             + ins * n * p.primes as f64 * HE_ENCRYPT_S_PER_COEFF
                             + ins * outs * n * p.primes as f64 * HE_PRODUCT_S_PER_COEFF
+                            + outs * n * p.primes as f64 * HE_RERANDOMISE_S_PER_COEFF
                             + outs * n * p.response_primes as f64 * HE_DECRYPT_S_PER_COEFF)
                 }),
             };

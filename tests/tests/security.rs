@@ -11,7 +11,7 @@ use veil_ir::plan::{attach_weights, decode_plan, encode};
 use veil_passes::{Options, run_pipeline};
 use veil_runtime::exec::{client, server};
 use veil_runtime::he::pack::{ConvGeom, Tiling};
-use veil_runtime::he::{HeClient, HeParams, HeServer, WEIGHT_BITS};
+use veil_runtime::he::{ClientKey, HeClient, HeParams, HeServer, WEIGHT_BITS};
 use veil_runtime::net::fault::Transcript;
 use veil_runtime::net::quic::{Identity, Listener, connect};
 use veil_tests::root;
@@ -128,6 +128,7 @@ fn he_responses_carry_the_same_noise_whatever_the_weights() {
     let zero = vec![0i64; geom.m * geom.c];
     let big: Vec<i64> = (0..geom.m * geom.c).map(|_| if rng.random::<bool>() { top } else { -top }).collect();
     let client = HeClient::new(&params, &mut rng).unwrap();
+    let key = ClientKey::parse(&params, &client.public_key(&mut rng)).unwrap();
     let mut noise = Vec::new();
     for w in [&zero, &big] {
         let server = HeServer::new(&params, &tiling, w).unwrap();
@@ -135,7 +136,7 @@ fn he_responses_carry_the_same_noise_whatever_the_weights() {
         for _ in 0..12 {
             let r: Vec<u64> = (0..geom.c).map(|_| rng.random::<u64>() & ((1 << ring_bits) - 1)).collect();
             let req = client.encrypt(&tiling, &r, &mut rng).unwrap();
-            let (resp, _) = server.respond(&tiling, &req, &mut rng).unwrap();
+            let (resp, _) = server.respond(&key, &tiling, &req, &mut rng).unwrap();
             bits.extend(client.noise_bits(&resp).unwrap());
         }
         noise.push(bits);

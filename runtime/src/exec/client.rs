@@ -100,6 +100,7 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
     let mut share: Vec<Option<Vec<u64>>> = vec![None; g.values.len()];
     let mut state: Vec<Offline> = Vec::with_capacity(steps.len());
     let len = |v: veil_ir::ValueId| g.values[v].ty.shape.iter().product::<usize>();
+    let mut he_keys = linear::ClientKeys::default();
 
     // Offline.
     for (i, step) in steps.iter().enumerate() {
@@ -117,7 +118,7 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
                 let out = match offline {
                     LinearOffline::He => {
                         let layer = linear::layout(g, node)?;
-                        measured(&meter, slot, linear::client_offline(&mut ch, &layer, c, rng)).await?
+                        measured(&meter, slot, linear::client_offline(&mut ch, &mut he_keys, &layer, c, rng)).await?
                     }
                     LinearOffline::Ot => {
                         let (_, n_in, n_out) = dense_dims(g, node).expect("OT offline is for dense layers");

@@ -4,13 +4,20 @@
 //! sends `Enc(c)` (zero-padded like the convolution), the server answers `Enc(W·c − m)`, and the
 //! client keeps `W·c − m` (the stride-1 outputs, subsampled by the strides). Online the server
 //! computes `W·s + b + m` on its share in plaintext ring arithmetic.
+//!
+//! Keys: the client draws one BFV secret key per parameter set and session, and sends its
+//! public key with the first layer that uses the set ([`ClientKeys`], [`ServerKeys`]); the
+//! server re-randomises every response under it (circuit privacy, [`crate::he`]).
 
 use rand::{CryptoRng, RngCore};
 use veil_ir::eval::ring_ops;
 use veil_ir::ring::Ring;
 use veil_ir::{Graph, Node, Op};
 
-use crate::he::{HeClient, HeError, HeServer};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use crate::he::{ClientKey, HeClient, HeError, HeParams, HeServer};
 use crate::net::{Channel, NetError};
 use crate::wire::{self, pack_blobs};
 
@@ -45,14 +52,35 @@ fn max_message(layer: &Layer, cts: usize) -> usize {
     cts * (layer.params.degree * layer.params.primes * 2 * 9 + 4096)
 }
 
-/// Client, offline: its share of the layer output from its share `c` of the input.
+/// The step name of the client's public key message.
+const PUBLIC_KEY: &str = "HE linear layer: public key";
+
+/// The client's secret keys of one session, one per HE parameter set.
+#[derive(Debug, Default)]
+pub struct ClientKeys(HashMap<HeParams, HeClient>);
+
+/// The client's public keys of one session as the server holds them, one per parameter set.
+#[derive(Debug, Default)]
+pub struct ServerKeys(HashMap<HeParams, ClientKey>);
+
+/// Client, offline: its share of the layer output from its share `c` of the input. The first
+/// layer of a parameter set makes the key and sends its public key.
 pub async fn client_offline<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
+    keys: &mut ClientKeys,
     layer: &Layer,
     c: &[u64],
     rng: &mut R,
 ) -> Result<Vec<u64>, LayerError> {
-    let key = HeClient::new(&layer.params, rng)?;
+    let key = match keys.0.entry(layer.params) {
+        Entry::Occupied(e) => e.into_mut(),
+        Entry::Vacant(e) => {
+            let key = crate::compute(|| HeClient::new(&layer.params, rng))?;
+            let pk = crate::compute(|| key.public_key(rng));
+            ch.send(PUBLIC_KEY, &pk).await?;
+            e.insert(key)
+        }
+    };
     let mut out = Vec::with_capacity(layer.batch * layer.out_len());
     for b in 0..layer.batch {
         let x = layer.pad(&c[b * layer.in_len()..][..layer.in_len()]);
@@ -68,21 +96,32 @@ pub async fn client_offline<R: RngCore + CryptoRng + Send>(
     Ok(out)
 }
 
-/// Server, offline: answers the client and keeps its mask `m` of the outputs.
+/// Server, offline: answers the client and keeps its mask `m` of the outputs. The first layer
+/// of a parameter set receives the client's public key.
 pub async fn server_offline<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
+    keys: &mut ServerKeys,
     g: &Graph,
     node: &Node,
     layer: &Layer,
     rng: &mut R,
 ) -> Result<Vec<u64>, LayerError> {
+    let key = match keys.0.entry(layer.params) {
+        Entry::Occupied(e) => e.into_mut(),
+        Entry::Vacant(e) => {
+            let bytes = ch.recv(PUBLIC_KEY, layer.params.public_key_bytes() as usize).await?;
+            let key = ClientKey::parse(&layer.params, &bytes)
+                .map_err(|source| LayerError::HeAt { at: ch.meter().locate(PUBLIC_KEY), source })?;
+            e.insert(key)
+        }
+    };
     let server = HeServer::new(&layer.params, &layer.tiling, &layer.kernel(g, node))?;
     let mut masks = Vec::with_capacity(layer.batch * layer.out_len());
     for _ in 0..layer.batch {
         let n = layer.tiling.input_cts();
         let bytes = ch.recv("HE linear layer: encrypted mask", max_message(layer, n)).await?;
         let req = unpack_blobs(&ch.meter().locate("HE linear layer: encrypted mask"), &bytes, n)?;
-        let (resp, m) = crate::compute(|| server.respond(&layer.tiling, &req, rng))
+        let (resp, m) = crate::compute(|| server.respond(key, &layer.tiling, &req, rng))
             .map_err(|source| LayerError::HeAt { at: ch.meter().locate("HE linear layer: encrypted mask"), source })?;
         ch.send("HE linear layer: response", &pack_blobs(&resp)).await?;
         masks.extend(layer.subsample(&m));

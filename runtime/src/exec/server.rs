@@ -61,6 +61,7 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
     let len = |v: veil_ir::ValueId| g.values[v].ty.shape.iter().product::<usize>();
 
     // Offline.
+    let mut he_keys = linear::ServerKeys::default();
     let mut gate_offset = 0u64;
     for (i, step) in steps.iter().enumerate() {
         let node = &g.nodes[step.node];
@@ -69,7 +70,9 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
         let st = match &step.kind {
             Kind::Linear { offline: LinearOffline::He } => {
                 let layer = linear::layout(g, node)?;
-                Offline::Masks(measured(&meter, slot, linear::server_offline(&mut ch, g, node, &layer, rng)).await?)
+                Offline::Masks(
+                    measured(&meter, slot, linear::server_offline(&mut ch, &mut he_keys, g, node, &layer, rng)).await?,
+                )
             }
             Kind::Linear { offline: LinearOffline::Ot } => {
                 let (batch, n_in, n_out) = dense_dims(g, node).expect("OT offline is for dense layers");

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use fhe::bfv::{BfvParameters, Ciphertext, Encoding, Plaintext, SecretKey};
+use fhe::bfv::{BfvParameters, Ciphertext, Encoding, Plaintext, PublicKey, SecretKey};
 use fhe_math::rq::{Poly, Representation, traits::TryConvertFrom};
 use fhe_traits::{DeserializeParametrized, FheDecoder, FheDecrypter, FheEncoder, FheEncrypter, Serialize};
 use rand::{CryptoRng, Rng, RngCore, SeedableRng};
@@ -25,16 +25,18 @@ pub enum HeError {
     WeightRange { bits: u32 },
     #[error("BFV: {0}")]
     Fhe(String),
+    #[error("the client's public key: {0}")]
+    Key(String),
 }
 
 fn fhe_err(e: fhe::Error) -> HeError {
     HeError::Fhe(e.to_string())
 }
 
-/// The client's BFV key for one layer of one session.
+/// The client's BFV secret key for one parameter set of one session.
 pub struct HeClient {
     par: Arc<BfvParameters>,
-    sk: SecretKey,
+    pub(super) sk: SecretKey,
 }
 
 impl std::fmt::Debug for HeClient {
@@ -48,6 +50,13 @@ impl HeClient {
         let par = super::build(params)?;
         let sk = SecretKey::random(&par, rng);
         Ok(HeClient { par, sk })
+    }
+
+    /// A fresh public key for this secret key (a seeded encryption of zero, serialized): the
+    /// server adds an encryption of zero under it to every response, so that no part of a
+    /// response is a function of the weights and the client's own request.
+    pub fn public_key<R: RngCore + CryptoRng>(&self, rng: &mut R) -> Vec<u8> {
+        PublicKey::new(&self.sk, rng).to_bytes()
     }
 
     /// Encrypts the client's share `r` (`[C, H, W]`, ring elements) packed by `tiling`; one
@@ -106,12 +115,58 @@ impl HeClient {
     }
 }
 
+/// A client's public key as the server holds it, checked to be a fresh seeded encryption of
+/// zero's exact encoding at the top level (the client cannot choose its uniform part).
+pub struct ClientKey {
+    par: Arc<BfvParameters>,
+    pk: PublicKey,
+}
+
+impl std::fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientKey { .. }")
+    }
+}
+
+impl ClientKey {
+    /// Parses the client's public key for `params`; anything but the canonical seeded encoding
+    /// of the expected size is refused.
+    pub fn parse(params: &HeParams, bytes: &[u8]) -> Result<ClientKey, HeError> {
+        let bad = |reason: String| HeError::Key(reason);
+        let expected = params.public_key_bytes();
+        if bytes.len() as u64 != expected {
+            return Err(bad(format!("{} bytes, expected {expected} (a seeded key)", bytes.len())));
+        }
+        let par = super::build(params)?;
+        let pk = PublicKey::from_bytes(bytes, &par).map_err(|e| bad(e.to_string()))?;
+        if pk.to_bytes() != bytes {
+            return Err(bad("not the canonical seeded encoding".into()));
+        }
+        Ok(ClientKey { par, pk })
+    }
+}
+
+/// Parses one request ciphertext: exactly the canonical encoding of a fresh seeded ciphertext
+/// at the top level, so its uniform half is the expansion of a seed, never a crafted value.
+fn parse_request(par: &Arc<BfvParameters>, params: &HeParams, bytes: &[u8]) -> Result<Ciphertext, String> {
+    let expected = params.request_ct_bytes();
+    if bytes.len() as u64 != expected {
+        return Err(format!("{} bytes, expected {expected} (a fresh seeded ciphertext)", bytes.len()));
+    }
+    let ct = Ciphertext::from_bytes(bytes, par).map_err(|e| e.to_string())?;
+    let top = par.context_at_level(0).map_err(|e| e.to_string())?;
+    if ct.len() != 2 || ct[0].ctx() != top || ct.to_bytes() != bytes {
+        return Err("not a fresh seeded two-polynomial ciphertext at the top level".into());
+    }
+    Ok(ct)
+}
+
 /// The server's side of a layer: its weights encoded for `tiling`.
 pub struct HeServer {
     params: HeParams,
     par: Arc<BfvParameters>,
     /// Kernel polynomials in NTT form, `[kernel group][channel tile]`.
-    kernels: Vec<Poly>,
+    pub(super) kernels: Vec<Poly>,
 }
 
 impl std::fmt::Debug for HeServer {
@@ -138,14 +193,17 @@ impl HeServer {
                 Ok(p)
             })
             .collect::<Result<Vec<_>, HeError>>()?;
-        Ok(HeServer { params: params.clone(), par, kernels })
+        Ok(HeServer { params: *params, par, kernels })
     }
 
-    /// Answers the client's ciphertexts: `Enc(W·r − s)` per output polynomial, masked, flooded
-    /// and modulus-switched. Returns the response and the server's share `s` of the stride-1
-    /// outputs.
+    /// Answers the client's ciphertexts: `Enc(W·r − s)` per output polynomial, re-randomised
+    /// with a fresh encryption of zero under the client's public key `key` (so `c1` is
+    /// pseudorandom), flooded and modulus-switched. Returns the response and the server's
+    /// share `s` of the stride-1 outputs. Refuses any request ciphertext that is not a fresh
+    /// seeded one of the expected size.
     pub fn respond<R: RngCore + CryptoRng + Send>(
         &self,
+        key: &ClientKey,
         tiling: &Tiling,
         request: &[Vec<u8>],
         rng: &mut R,
@@ -154,20 +212,23 @@ impl HeServer {
         if request.len() != expected {
             return Err(HeError::Count { expected, got: request.len() });
         }
+        if !Arc::ptr_eq(&key.par, &self.par) {
+            return Err(HeError::Key("made for other parameters".into()));
+        }
         let inputs = request
             .iter()
             .enumerate()
             .map(|(index, bytes)| {
-                let bad = |reason: String| HeError::Message { index, expected, reason };
-                let ct = Ciphertext::from_bytes(bytes, &self.par).map_err(|e| bad(e.to_string()))?;
-                if ct.len() != 2 || ct[0].ctx() != self.par.context_at_level(0).map_err(fhe_err)? {
-                    return Err(bad("not a fresh two-polynomial ciphertext at the top level".into()));
-                }
-                Ok(ct)
+                parse_request(&self.par, &self.params, bytes).map_err(|reason| HeError::Message {
+                    index,
+                    expected,
+                    reason,
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let t_mask = (1u64 << self.params.ring_bits) - 1;
         let (st, ct_tiles) = (tiling.spatial_tiles(), tiling.channel_tiles());
+        let zero = Plaintext::zero(Encoding::poly(), &self.par).map_err(fhe_err)?;
         // One task per output ciphertext, each with its own generator seeded from `rng`.
         let seeds: Vec<[u8; 32]> = (0..tiling.output_cts()).map(|_| rng.random()).collect();
         let outputs = seeds
@@ -183,6 +244,7 @@ impl HeServer {
                 }
                 polys[0] += &self.flood(&mut rng)?;
                 let mut ct = Ciphertext::new(polys, &self.par).map_err(fhe_err)?;
+                ct += &key.pk.try_encrypt(&zero, &mut rng).map_err(fhe_err)?;
                 let mask: Vec<u64> = (0..self.params.degree).map(|_| rng.random::<u64>() & t_mask).collect();
                 let pt = Plaintext::try_encode(mask.as_slice(), Encoding::poly(), &self.par).map_err(fhe_err)?;
                 ct -= &pt;
@@ -244,9 +306,10 @@ mod tests {
             let r: Vec<u64> = (0..geom.c * geom.h * geom.w).map(|_| rng.random::<u64>() & mask).collect();
             let w: Vec<i64> = (0..geom.m * geom.c * 9).map(|_| rng.random_range(-(1 << 20)..(1 << 20))).collect();
             let client = HeClient::new(&params, &mut rng).unwrap();
+            let key = ClientKey::parse(&params, &client.public_key(&mut rng)).unwrap();
             let server = HeServer::new(&params, &tiling, &w).unwrap();
             let req = client.encrypt(&tiling, &r, &mut rng).unwrap();
-            let (resp, s) = server.respond(&tiling, &req, &mut rng).unwrap();
+            let (resp, s) = server.respond(&key, &tiling, &req, &mut rng).unwrap();
             let c = client.decrypt(&tiling, &resp).unwrap();
             // Reference: direct ring convolution.
             for m in 0..geom.m {
@@ -284,9 +347,10 @@ mod tests {
         let r: Vec<u64> = (0..geom.c).map(|i| if i % 2 == 0 { mask } else { 1 << (ring_bits - 1) }).collect();
         let w: Vec<i64> = (0..geom.m * geom.c).map(|i| if i % 3 == 0 { -top } else { top }).collect();
         let client = HeClient::new(&params, &mut rng).unwrap();
+        let key = ClientKey::parse(&params, &client.public_key(&mut rng)).unwrap();
         let server = HeServer::new(&params, &tiling, &w).unwrap();
         let req = client.encrypt(&tiling, &r, &mut rng).unwrap();
-        let (resp, s) = server.respond(&tiling, &req, &mut rng).unwrap();
+        let (resp, s) = server.respond(&key, &tiling, &req, &mut rng).unwrap();
         let c = client.decrypt(&tiling, &resp).unwrap();
         for m in 0..geom.m {
             let want = (0..geom.c).fold(0u64, |a, j| a.wrapping_add((w[m * geom.c + j] as u64).wrapping_mul(r[j])));
@@ -304,9 +368,12 @@ mod tests {
             let geom = ConvGeom { c: 4, h: 1, w: 1, m: 2, kh: 1, kw: 1 };
             let tiling = Tiling::choose(geom, params.degree).unwrap();
             let client = HeClient::new(&params, &mut rng).unwrap();
+            let pk = client.public_key(&mut rng);
+            let key = ClientKey::parse(&params, &pk).unwrap();
             let server = HeServer::new(&params, &tiling, &[1, -2, 3, 4, 5, 6, -7, 8]).unwrap();
             let req = client.encrypt(&tiling, &[1, 2, 3, 4], &mut rng).unwrap();
-            let (resp, _) = server.respond(&tiling, &req, &mut rng).unwrap();
+            let (resp, _) = server.respond(&key, &tiling, &req, &mut rng).unwrap();
+            assert_eq!(pk.len() as u64, params.public_key_bytes(), "public key, ℓ={ring_bits} {params:?}");
             assert_eq!(req[0].len() as u64, params.request_ct_bytes(), "request, ℓ={ring_bits} {params:?}");
             assert_eq!(resp[0].len() as u64, params.response_ct_bytes(), "response, ℓ={ring_bits} {params:?}");
         }

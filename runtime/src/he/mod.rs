@@ -8,34 +8,54 @@
 //! **Plaintext modulus** t = 2^ℓ, coefficient encoding. Weights enter as signed polynomials
 //! (centred, so noise grows with |w|, not with t).
 //!
-//! **Circuit privacy** by noise flooding: before returning, the server adds to every response
-//! ciphertext a fresh uniformly random mask polynomial mod t (all N coefficients, so the
-//! coefficients the client does not read reveal nothing either) and, to `c0`, a noise polynomial
-//! uniform in `[−2^σ, 2^σ)` with σ = (bound on the weight-dependent noise) + 40. The decrypted
-//! noise is then within statistical distance 2^−40·N of a distribution independent of the
-//! weights, and the rest of the ciphertext is a fresh-looking encryption of a uniformly random
-//! message. The response is then modulus-switched to the fewest primes that still decrypt: the
-//! noise-to-modulus ratio is kept, so this costs no correctness, only the rounding noise of the
-//! switch, which is computed from already flooded values.
+//! **Keys.** The client draws a BFV secret key per parameter set and session and sends the
+//! server a public key (a seeded encryption of zero, so half a ciphertext) once, with the first
+//! layer of the set ([`HeClient::public_key`], [`ClientKey`]).
 //!
-//! **Parameters** ([`HeParams::for_layer`]): the weight-dependent noise of `ct·K` is below
-//! `t·‖K‖₁ + e·‖K‖₁` (the `t·k` term comes from `Δ·t ≢ q`); with `|w| < 2^24` (checked when the
-//! weights are encoded) and at most `N·tiles` terms, its bound is public. The ciphertext modulus
-//! is a product of primes above t (the `fhe` crate decrypts garbage otherwise), large enough
-//! for `2t·2^σ` with margin, and N is the smallest power of two whose 128-bit-security bound on
-//! log q (homomorphicencryption.org) admits it.
+//! **Circuit privacy** (the client must learn `W·r − s` and nothing else about `W`). A request
+//! is `(c0, a)` with `a` the expansion of a seed the client drew, so an answer `Σ K·ct` alone
+//! would have `c1 = Σ a·K`, a function of the weights the client can invert or test guesses
+//! against. The server therefore, for every response ciphertext:
+//! 1. refuses requests that are not the canonical encoding of a fresh *seeded* ciphertext of the
+//!    exact expected size (the client cannot choose `a`, e.g. as the product of the primes the
+//!    switch drops, which returned the kernel in the clear);
+//! 2. adds a fresh encryption of zero under the client's public key: `c1` gains `a_pk·u + e₂`
+//!    with a fresh small `u`, pseudorandom under RLWE even to the holder of the secret key;
+//! 3. subtracts a uniformly random mask polynomial mod t (all N coefficients), so the decrypted
+//!    value is uniform and the server keeps the mask as its share;
+//! 4. adds to `c0` noise uniform in `[−2^σ, 2^σ)`, σ from [`HeParams::for_layer`]'s smudging
+//!    analysis: the weight-dependent noise `(e + ε)·K` and the public-key encryption's
+//!    `e_pk·u + e₁ + e₂·s` are hidden up to statistical distance `2^−40` summed over every
+//!    coefficient of every response a client can see under the query bound
+//!    ([`pack::QUERY_BITS`]: `2^40` response ciphertexts per weights file);
+//! 5. switches the modulus down to the response primes. The switch is a deterministic function
+//!    of the flooded ciphertext, so its rounding (`r₀ + r₁·s`) adds no statistical distance.
+//!
+//! `fhe` encodes `m` as `⌊q·m/t⌋`, so the product with a plaintext kernel carries no `t·‖K‖₁`
+//! term: the weight-dependent noise is `(e + ε)·K`, `|e + ε| ≤ 21`. The analysis covers
+//! semi-honest clients; a malicious client could put large noise into `c0` (its phase is its
+//! own choice) and learn from the noise of the answer, as in MUSE (USENIX Security 2021):
+//! docs/threat-model.md says so.
+//!
+//! **Parameters** ([`HeParams::for_layer`]): with `|w| < 2^24` (checked when the weights are
+//! encoded) and at most `N·tiles` terms per coefficient, the noise bound is public. The
+//! ciphertext modulus is a product of primes above t (the `fhe` crate decrypts garbage
+//! otherwise), large enough for `16·t·2^σ`, and N is the smallest power of two whose 128-bit
+//! security bound on log q (homomorphicencryption.org) admits it.
 
 pub use veil_ir::he_pack as pack;
 
+#[cfg(test)]
+mod attacks;
 mod layer;
 
-pub use layer::{HeClient, HeError, HeServer};
+pub use layer::{ClientKey, HeClient, HeError, HeServer};
 
 use std::sync::Arc;
 
 use fhe::bfv::{BfvParameters, BfvParametersBuilder};
 
-pub use veil_ir::he_pack::{FLOOD_SECURITY, HeParams, WEIGHT_BITS};
+pub use veil_ir::he_pack::{FLOOD_SECURITY, HeParams, QUERY_BITS, WEIGHT_BITS};
 
 /// The `fhe` parameter object of [`HeParams`]. Building one (prime search, NTT tables) takes
 /// tens of milliseconds, so each distinct parameter set is built once per process and shared:
@@ -54,8 +74,10 @@ pub fn build(p: &HeParams) -> Result<Arc<BfvParameters>, HeError> {
         .set_moduli_sizes(&vec![p.prime_bits; p.primes])
         .build_arc()
         .map_err(|e| HeError::Params(e.to_string()))?;
-    if let Ok(mut c) = CACHE.lock() {
-        c.insert(key, par.clone());
+    // Two threads may build the same set at once: the first one cached wins, so that every
+    // key, ciphertext and kernel of a parameter set shares one `Arc` (`fhe` asserts it).
+    match CACHE.lock() {
+        Ok(mut c) => Ok(c.entry(key).or_insert(par).clone()),
+        Err(_) => Ok(par),
     }
-    Ok(par)
 }
