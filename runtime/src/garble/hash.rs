@@ -3,12 +3,13 @@
 //! `H(x, i) = π(π(x) ⊕ i) ⊕ π(x)`, where π is AES-128 under a [`HashKey`] the garbler draws
 //! for each garbling and sends to the evaluator. TMMO is the tweakable circular
 //! correlation-robust hash of Guo, Katz, Wang and Yu ("Efficient and secure multiparty
-//! computation from fixed-key block ciphers", S&P 2020, §7.3), the property the half-gates proof
-//! needs, in the ideal-permutation model; two sequential AES calls per hash, batched so AES-NI
-//! pipelines them.
+//! computation from fixed-key block ciphers", S&P 2020, eprint 2019/074; emp-tool's `TCCRH`),
+//! the property the half-gates proof needs, in the ideal-permutation model; two sequential AES
+//! calls per hash, batched so AES-NI pipelines them.
 //!
-//! Contract for callers: a tweak is used at most once per input per key (the engine numbers AND
-//! gates, see `garble`), and a key is drawn fresh for every garbling. A fresh key makes each
+//! Contract for callers: under one key, a tweak hashes only the two labels of one wire (the
+//! engine gives each half gate its own tweak, see `garble`), and a key is drawn fresh for every
+//! garbling. A fresh key makes each
 //! garbling its own instance of the proof (an independent permutation in the ideal-cipher
 //! model), so offline work against one key helps against no other garbling, session or layer
 //! (the multi-instance concern of Guo et al., CRYPTO 2020). `docs/decisions.md` explains the
