@@ -21,6 +21,8 @@ const FRAME: u64 = 4;
 const LABEL: u64 = 16;
 /// Bytes of a ring element on the wire.
 const ELEM: u64 = 8;
+/// Bytes of a garbling's hash key, sent ahead of its first table chunk.
+const HASH_KEY: u64 = 16;
 
 /// OT extension batches are padded to this many OTs.
 const OT_BATCH: u64 = 128;
@@ -184,7 +186,8 @@ fn ot_batch(n: u64, correlated: bool, first: &mut bool) -> Vec<Msg> {
     v
 }
 
-/// A garbled-circuit layer's offline messages: labels by correlated OT, then table frames.
+/// A garbled-circuit layer's offline messages: labels by correlated OT, then table frames (the
+/// first with the garbling's hash key in front).
 fn gc_offline(n: u64, circuit: &veil_ir::circuit::Circuit, client_wires: u64, first: &mut bool) -> Vec<Msg> {
     let mut v = ot_batch(n * client_wires, true, first);
     let per = 32 * circuit.and_count() as u64;
@@ -192,7 +195,8 @@ fn gc_offline(n: u64, circuit: &veil_ir::circuit::Circuit, client_wires: u64, fi
     let mut start = 0;
     while start < n {
         let len = chunk.min(n - start);
-        v.push(Msg::Frame(Dir::ServerToClient, len * per));
+        let key = if start == 0 { HASH_KEY } else { 0 };
+        v.push(Msg::Frame(Dir::ServerToClient, key + len * per));
         start += len;
     }
     v

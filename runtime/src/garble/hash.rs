@@ -1,57 +1,93 @@
-//! The fixed-key AES hash of half-gates garbling.
+//! The tweakable hash of half-gates garbling: TMMO under a fresh key per garbling.
 //!
-//! `H(x, i) = π(σ(x) ⊕ i) ⊕ σ(x) ⊕ i`, where π is AES-128 under a fixed public key and
-//! `σ(x_L ‖ x_R) = (x_L ⊕ x_R) ‖ x_L` is the linear orthomorphism of Guo, Katz, Wang and Yu
-//! ("Efficient and secure multiparty computation from fixed-key block ciphers", S&P 2020),
-//! which makes this MMO-style hash tweakable circular correlation robust, the property
-//! half-gates needs. One AES call per hash; calls are batched so AES-NI pipelines them.
+//! `H(x, i) = π(π(x) ⊕ i) ⊕ π(x)`, where π is AES-128 under a [`HashKey`] the garbler draws
+//! for each garbling and sends to the evaluator. TMMO is the tweakable circular
+//! correlation-robust hash of Guo, Katz, Wang and Yu ("Efficient and secure multiparty
+//! computation from fixed-key block ciphers", S&P 2020, eprint 2019/074; emp-tool's `TCCRH`),
+//! the property the half-gates proof needs, in the ideal-permutation model; two sequential AES
+//! calls per hash, batched so AES-NI pipelines them.
+//!
+//! Contract for callers: under one key, a tweak hashes only the two labels of one wire (the
+//! engine gives each half gate its own tweak, see `garble`), and a key is drawn fresh for every
+//! garbling. A fresh key makes each
+//! garbling its own instance of the proof (an independent permutation in the ideal-cipher
+//! model), so offline work against one key helps against no other garbling, session or layer
+//! (the multi-instance concern of Guo et al., CRYPTO 2020). `docs/decisions.md` explains the
+//! choice over EMP's re-keyed MMO (MITCCRH) with measurements.
+//!
+//! The previous hash, `π(σ(x) ⊕ i) ⊕ σ(x) ⊕ i` under one public key, made the tweak an input
+//! offset (`H(x, i) = H(x ⊕ σ⁻¹(i ⊕ i'), i')`) and is not tweakable; `hash_attacks.rs` keeps a
+//! copy to show the tests detect it.
 
 use aes::Aes128;
 use aes::cipher::{BlockEncrypt, KeyInit, generic_array::GenericArray};
+use rand::CryptoRng;
 
 use super::Block;
 
-/// The fixed public AES key (any constant works; this is the first 16 bytes of π).
-const KEY: [u8; 16] = [0x24, 0x3f, 0x6a, 0x88, 0x85, 0xa3, 0x08, 0xd3, 0x13, 0x19, 0x8a, 0x2e, 0x03, 0x70, 0x73, 0x44];
-
-/// The hash, with its key schedule computed once.
-pub struct FixedKeyHash {
-    aes: Aes128,
-}
-
-impl Default for FixedKeyHash {
-    fn default() -> Self {
-        Self { aes: Aes128::new(&KEY.into()) }
-    }
-}
-
-#[inline(always)]
-fn sigma(x: Block) -> Block {
-    let (hi, lo) = ((x.0 >> 64) as u64, x.0 as u64);
-    Block((((hi ^ lo) as u128) << 64) | hi as u128)
-}
-
-impl FixedKeyHash {
+/// A tweakable hash `H(x, i)` on blocks, evaluated many at a time. The garbling engine is
+/// generic over it so that benchmarks and tests can run other constructions through the same
+/// code; the runtime uses only [`Tmmo`].
+pub trait TweakableHash: Sync {
     /// `H(xs[k], tweaks[k])` for every `k`, in place of `xs`.
-    #[inline]
-    pub fn hash_many<const N: usize>(&self, xs: &mut [Block; N], tweaks: [u128; N]) {
-        let mut pre = [Block::ZERO; N];
-        let mut blocks = [GenericArray::default(); N];
-        for k in 0..N {
-            pre[k] = sigma(xs[k]) ^ Block(tweaks[k]);
-            blocks[k] = GenericArray::from(pre[k].to_bytes());
-        }
-        self.aes.encrypt_blocks(&mut blocks);
-        for k in 0..N {
-            xs[k] = Block::from_bytes(blocks[k].into()) ^ pre[k];
-        }
-    }
+    fn hash_many<const N: usize>(&self, xs: &mut [Block; N], tweaks: [u128; N]);
 
     /// `H(x, tweak)`.
-    pub fn hash(&self, x: Block, tweak: u128) -> Block {
+    fn hash(&self, x: Block, tweak: u128) -> Block {
         let mut xs = [x];
         self.hash_many(&mut xs, [tweak]);
         xs[0]
+    }
+}
+
+/// The AES key of one garbling's hash. Public: the evaluator receives it with the tables.
+/// Its freshness, not its secrecy, is what matters.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct HashKey([u8; 16]);
+
+impl HashKey {
+    /// Bytes of a key on the wire.
+    pub const BYTES: usize = 16;
+
+    /// A fresh key from `rng` (a CSPRNG seeded by the OS outside tests).
+    pub fn random(rng: &mut impl CryptoRng) -> Self {
+        let mut k = [0u8; 16];
+        rng.fill_bytes(&mut k);
+        HashKey(k)
+    }
+
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        HashKey(bytes)
+    }
+
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0
+    }
+}
+
+/// TMMO `π_K(π_K(x) ⊕ i) ⊕ π_K(x)` with its key schedule computed once.
+pub struct Tmmo {
+    aes: Aes128,
+}
+
+impl Tmmo {
+    pub fn new(key: HashKey) -> Self {
+        Self { aes: Aes128::new(&key.0.into()) }
+    }
+}
+
+impl TweakableHash for Tmmo {
+    #[inline]
+    fn hash_many<const N: usize>(&self, xs: &mut [Block; N], tweaks: [u128; N]) {
+        let mut u: [GenericArray<u8, _>; N] = std::array::from_fn(|k| GenericArray::from(xs[k].to_bytes()));
+        self.aes.encrypt_blocks(&mut u);
+        let pi_x: [Block; N] = std::array::from_fn(|k| Block::from_bytes(u[k].into()));
+        let mut v: [GenericArray<u8, _>; N] =
+            std::array::from_fn(|k| GenericArray::from((pi_x[k] ^ Block(tweaks[k])).to_bytes()));
+        self.aes.encrypt_blocks(&mut v);
+        for k in 0..N {
+            xs[k] = Block::from_bytes(v[k].into()) ^ pi_x[k];
+        }
     }
 }
 
@@ -64,5 +100,46 @@ pub fn aes_ni_detected() -> bool {
     #[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
     {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngCore, SeedableRng};
+
+    /// TMMO over the standard cipher: the FIPS-197 appendix C.1 vector gives `c = π(p)`, so
+    /// `H(p, i)` must be `π(c ⊕ i) ⊕ c`.
+    #[test]
+    fn tmmo_is_the_formula_over_standard_aes() {
+        let key: [u8; 16] = std::array::from_fn(|i| i as u8);
+        let p: [u8; 16] = std::array::from_fn(|i| (i as u8) * 0x11);
+        let c: [u8; 16] =
+            [0x69, 0xc4, 0xe0, 0xd8, 0x6a, 0x7b, 0x04, 0x30, 0xd8, 0xcd, 0xb7, 0x80, 0x70, 0xb4, 0xc5, 0x5a];
+        let aes = Aes128::new(&key.into());
+        let h = Tmmo::new(HashKey::from_bytes(key));
+        let tweak = 0x0123_4567_89ab_cdef_u128 << 40 | 7;
+        let mut inner = GenericArray::from((Block::from_bytes(c) ^ Block(tweak)).to_bytes());
+        aes.encrypt_block(&mut inner);
+        let want = Block::from_bytes(inner.into()) ^ Block::from_bytes(c);
+        assert_eq!(h.hash(Block::from_bytes(p), tweak), want);
+        // And the FIPS vector itself holds for the cipher we call.
+        let mut b = GenericArray::from(p);
+        aes.encrypt_block(&mut b);
+        assert_eq!(<[u8; 16]>::from(b), c);
+    }
+
+    #[test]
+    fn batched_equals_one_at_a_time_and_keys_matter() {
+        let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(3);
+        let (k1, k2) = (HashKey::random(&mut rng), HashKey::random(&mut rng));
+        let (h1, h2) = (Tmmo::new(k1), Tmmo::new(k2));
+        let mut xs: [Block; 32] = std::array::from_fn(|_| Block(u128::from(rng.next_u64()) << 64 | 5));
+        let tweaks: [u128; 32] = std::array::from_fn(|k| 1000 + k as u128 / 2);
+        let one: Vec<Block> = xs.iter().zip(tweaks).map(|(&x, t)| h1.hash(x, t)).collect();
+        let other: Vec<Block> = xs.iter().zip(tweaks).map(|(&x, t)| h2.hash(x, t)).collect();
+        h1.hash_many(&mut xs, tweaks);
+        assert_eq!(xs.as_slice(), one.as_slice());
+        assert!(one.iter().zip(&other).all(|(a, b)| a != b), "another key, another hash");
     }
 }

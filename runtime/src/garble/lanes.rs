@@ -5,7 +5,7 @@
 
 use veil_ir::circuit::{Circuit, Gate};
 
-use super::{Block, Delta, FixedKeyHash, Garbled};
+use super::{Block, Delta, Garbled, TweakableHash};
 
 /// Instances processed together.
 pub const LANES: usize = 8;
@@ -16,7 +16,7 @@ pub type Instance<'a> = (&'a [[Block; 2]], &'a [Block], u64);
 /// Garbles `LANES` instances; `inputs[k]` and `offsets[k]` are instance `k`'s zero-labels and
 /// gate offset.
 pub fn garble_lanes(
-    h: &FixedKeyHash,
+    h: &impl TweakableHash,
     c: &Circuit,
     delta: Delta,
     inputs: [&[Block]; LANES],
@@ -67,7 +67,7 @@ pub fn garble_lanes(
 }
 
 /// Evaluates `LANES` instances: `(tables, input labels, gate offset)` each.
-pub fn evaluate_lanes(h: &FixedKeyHash, c: &Circuit, inst: [Instance<'_>; LANES]) -> [Vec<Block>; LANES] {
+pub fn evaluate_lanes(h: &impl TweakableHash, c: &Circuit, inst: [Instance<'_>; LANES]) -> [Vec<Block>; LANES] {
     let nin = c.input_wires() as usize;
     let mut w: Vec<[Block; LANES]> = Vec::with_capacity(c.wires() as usize);
     w.extend((0..nin).map(|i| std::array::from_fn(|k| inst[k].1[i])));

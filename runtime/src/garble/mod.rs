@@ -1,5 +1,6 @@
 //! The garbling engine: free-XOR, half-gates (two 16-byte ciphertexts per AND, Zahur–Rosulek–
-//! Evans 2015), point-and-permute, fixed-key AES hashing ([`FixedKeyHash`]).
+//! Evans 2015), point-and-permute, a tweakable circular correlation-robust hash ([`Tmmo`] under a
+//! fresh [`HashKey`] per garbling).
 //!
 //! Sans-I/O: [`garble`] turns a [`Circuit`] (from `veil_ir::circuit`, the same value the
 //! compiler counted and the simulator evaluated) plus the garbler's secrets into AND tables and
@@ -10,15 +11,18 @@
 //! swanky and mpz are unpublished; tandem is stale), see DESIGN.md.
 //!
 //! Tweaks: AND gate `j` of a garbling with gate offset `o` uses tweaks `2(o + j)` and
-//! `2(o + j) + 1`. A session must never reuse an offset range (and never reuses Δ across
-//! sessions): [`Batch`] hands out disjoint ranges.
+//! `2(o + j) + 1`. Under one hash key a tweak must never repeat: the caller draws a fresh
+//! [`HashKey`] per garbling (`proto::gc` does, and sends it with the tables) and [`Batch`] hands
+//! out disjoint offset ranges within it; Δ is fresh per garbling too.
 
 mod block;
 mod hash;
+#[cfg(test)]
+mod hash_attacks;
 mod lanes;
 
 pub use block::Block;
-pub use hash::{FixedKeyHash, aes_ni_detected};
+pub use hash::{HashKey, Tmmo, TweakableHash, aes_ni_detected};
 pub use lanes::{Instance, LANES, evaluate_lanes, garble_lanes};
 
 use rand::RngCore;
@@ -77,7 +81,7 @@ pub struct Garbled {
 
 /// Garbles `c` with input zero-labels `inputs` (one per input wire) and AND gates tweaked from
 /// `gate_offset`.
-pub fn garble(h: &FixedKeyHash, c: &Circuit, delta: Delta, inputs: &[Block], gate_offset: u64) -> Garbled {
+pub fn garble(h: &impl TweakableHash, c: &Circuit, delta: Delta, inputs: &[Block], gate_offset: u64) -> Garbled {
     assert_eq!(inputs.len(), c.input_wires() as usize, "one zero-label per input wire");
     let d = delta.0;
     let mut w: Vec<Block> = Vec::with_capacity(c.wires() as usize);
@@ -113,7 +117,7 @@ pub fn garble(h: &FixedKeyHash, c: &Circuit, delta: Delta, inputs: &[Block], gat
 
 /// Evaluates a garbled `c` on one label per input wire; returns the output labels.
 pub fn evaluate(
-    h: &FixedKeyHash,
+    h: &impl TweakableHash,
     c: &Circuit,
     tables: &[[Block; 2]],
     inputs: &[Block],
@@ -178,7 +182,7 @@ impl<'c> Batch<'c> {
 
     /// Garbles one instance per entry of `inputs` (zero-labels per input wire), [`LANES`] at a
     /// time in lockstep, chunks in parallel on rayon.
-    pub fn garble(&self, h: &FixedKeyHash, delta: Delta, inputs: &[Vec<Block>]) -> Vec<Garbled> {
+    pub fn garble(&self, h: &impl TweakableHash, delta: Delta, inputs: &[Vec<Block>]) -> Vec<Garbled> {
         inputs
             .par_chunks(LANES)
             .enumerate()
@@ -200,7 +204,7 @@ impl<'c> Batch<'c> {
     }
 
     /// Evaluates one instance per entry (tables, input labels), [`LANES`] at a time, on rayon.
-    pub fn evaluate(&self, h: &FixedKeyHash, instances: &[(&[[Block; 2]], Vec<Block>)]) -> Vec<Vec<Block>> {
+    pub fn evaluate(&self, h: &impl TweakableHash, instances: &[(&[[Block; 2]], Vec<Block>)]) -> Vec<Vec<Block>> {
         instances
             .par_chunks(LANES)
             .enumerate()
@@ -227,12 +231,12 @@ mod tests {
     use rand::SeedableRng;
     use veil_ir::circuit::{max_trunc_mask, relu_trunc_mask, sign_test, to_bits};
 
-    /// Garbles, evaluates on random inputs (fresh Δ and labels each time) and decodes; the
-    /// result must equal the plaintext evaluation.
+    /// Garbles, evaluates on random inputs (fresh hash key, Δ and labels each time) and
+    /// decodes; the result must equal the plaintext evaluation.
     fn check(c: &Circuit, trials: usize, seed: u64) {
-        let h = FixedKeyHash::default();
         let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(seed);
         for t in 0..trials {
+            let h = Tmmo::new(HashKey::random(&mut rng));
             let delta = Delta::random(&mut rng);
             let zero = random_labels(&mut rng, c.input_wires() as usize);
             let g = garble(&h, c, delta, &zero, (t * c.and_count()) as u64);
@@ -261,8 +265,8 @@ mod tests {
     #[test]
     fn lockstep_batches_equal_one_instance_at_a_time() {
         let c = relu_trunc_mask(20, 5);
-        let h = FixedKeyHash::default();
         let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(5);
+        let h = Tmmo::new(HashKey::random(&mut rng));
         let delta = Delta::random(&mut rng);
         let n = 2 * LANES + 3;
         let inputs: Vec<Vec<Block>> = (0..n).map(|_| random_labels(&mut rng, c.input_wires() as usize)).collect();
@@ -293,14 +297,29 @@ mod tests {
     #[test]
     fn a_wrong_tweak_offset_gives_garbage() {
         let c = relu_trunc_mask(16, 4);
-        let h = FixedKeyHash::default();
         let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(9);
+        let h = Tmmo::new(HashKey::random(&mut rng));
         let delta = Delta::random(&mut rng);
         let zero = random_labels(&mut rng, c.input_wires() as usize);
         let g = garble(&h, &c, delta, &zero, 0);
         let out = evaluate(&h, &c, &g.tables, &zero, 1);
         let valid = out.iter().zip(&g.output_zero).all(|(&l, &z)| l == z || l == z ^ delta.block());
         assert!(!valid, "labels from mismatched tweaks must not be valid output labels");
+    }
+
+    #[test]
+    fn a_wrong_hash_key_gives_garbage() {
+        let c = relu_trunc_mask(16, 4);
+        let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(10);
+        let (garbler, other) = (Tmmo::new(HashKey::random(&mut rng)), Tmmo::new(HashKey::random(&mut rng)));
+        let delta = Delta::random(&mut rng);
+        let zero = random_labels(&mut rng, c.input_wires() as usize);
+        let g = garble(&garbler, &c, delta, &zero, 0);
+        let right = evaluate(&garbler, &c, &g.tables, &zero, 0);
+        assert_eq!(right, g.output_zero, "the garbler's key evaluates");
+        let out = evaluate(&other, &c, &g.tables, &zero, 0);
+        let valid = out.iter().zip(&g.output_zero).any(|(&l, &z)| l == z || l == z ^ delta.block());
+        assert!(!valid, "labels under another hash key must not be valid output labels");
     }
 
     #[test]

@@ -2,21 +2,23 @@
 //! sign test) between the server (garbler) and the client (evaluator), PROTOCOLS.md's Delphi
 //! flow with the output decoded only by the server.
 //!
-//! Offline: the server draws a fresh Δ; the client's input labels come from correlated OT with
-//! correlation Δ (the OT's `m0` is the wire's zero-label), the server's from its CSPRNG; the
-//! server garbles and streams the tables in chunks of [`CHUNK`] instances (one frame each).
+//! Offline: the server draws a fresh Δ and a fresh hash key; the client's input labels come from
+//! correlated OT with correlation Δ (the OT's `m0` is the wire's zero-label), the server's from
+//! its CSPRNG; the server garbles and streams the tables in chunks of [`CHUNK`] instances (one
+//! frame each), the hash key ahead of the first chunk's tables.
 //! Online: the server sends the labels of its input bits, the client evaluates and returns the
 //! output colour bits (packed), the server decodes.
 //!
 //! Wire format (all counted by the meter, so the cost model can predict it exactly):
-//! - offline, server → client: `⌈n / CHUNK⌉` frames of `32·ands` bytes per instance;
+//! - offline, server → client: `⌈n / CHUNK⌉` frames of `32·ands` bytes per instance, the first
+//!   with the 16-byte hash key in front (no frame when `n = 0`);
 //! - online, server → client: one frame of `16·server_wires` bytes per instance;
 //! - online, client → server: one frame of `⌈n·outputs / 8⌉` bytes.
 
 use rand::{CryptoRng, RngCore};
 use veil_ir::circuit::{Circuit, to_bits};
 
-use crate::garble::{Batch, Block, Delta, FixedKeyHash, colours, label, random_labels};
+use crate::garble::{Batch, Block, Delta, HashKey, Tmmo, colours, label, random_labels};
 use crate::net::{Channel, NetError};
 use crate::ot::{OtReceiver, OtSender};
 use crate::wire::{blocks_to_bytes, bytes_to_blocks, pack_bits, unpack_bits};
@@ -92,6 +94,8 @@ impl std::fmt::Debug for GarblerState {
 
 /// What the client keeps between the phases.
 pub struct EvaluatorState {
+    /// The garbling's hash key (public; all zero when there is no instance to evaluate).
+    key: HashKey,
     tables: Vec<[Block; 2]>,
     client_labels: Vec<Block>,
     n: usize,
@@ -105,8 +109,9 @@ impl std::fmt::Debug for EvaluatorState {
     }
 }
 
-/// Server, offline: garbles `n` instances with AND-gate tweaks from `gate_offset` (the caller
-/// advances it by `n · ands` so no tweak repeats in a session).
+/// Server, offline: garbles `n` instances under a fresh hash key with AND-gate tweaks from
+/// `gate_offset` (the caller advances it by `n · ands`, so tweaks do not repeat in a session
+/// either).
 pub async fn garble_offline<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
     ot: &mut OtSender,
@@ -115,7 +120,8 @@ pub async fn garble_offline<R: RngCore + CryptoRng + Send>(
     gate_offset: u64,
     rng: &mut R,
 ) -> Result<GarblerState, NetError> {
-    let h = FixedKeyHash::default();
+    let key = HashKey::random(rng);
+    let h = Tmmo::new(key);
     let delta = Delta::random(rng);
     let (sw, cw) = (spec.server_wires(), spec.client_wires());
     let client_zero = ot.correlated("garbled-circuit input labels (OT)", delta.block(), n * cw).await?;
@@ -129,7 +135,10 @@ pub async fn garble_offline<R: RngCore + CryptoRng + Send>(
             .collect();
         let chunk_batch = Batch::new(spec.circuit, batch.offset(start));
         let garbled = crate::compute(|| chunk_batch.garble(&h, delta, &inputs));
-        let mut bytes = Vec::with_capacity((end - start) * spec.table_bytes());
+        let mut bytes = Vec::with_capacity(HashKey::BYTES + (end - start) * spec.table_bytes());
+        if start == 0 {
+            bytes.extend_from_slice(&key.to_bytes());
+        }
         for g in garbled {
             bytes.extend(blocks_to_bytes(g.tables.iter().flatten().copied()));
             decode.extend(g.decode);
@@ -151,13 +160,19 @@ pub async fn evaluate_offline(
     let bits: Vec<bool> = client_inputs.iter().flat_map(|v| spec.bits(false, v)).collect();
     let client_labels = ot.correlated("garbled-circuit input labels (OT)", &bits).await?;
     let mut tables = Vec::with_capacity(n * spec.circuit.and_count());
+    let mut key = HashKey::from_bytes([0; 16]);
     for start in (0..n).step_by(CHUNK) {
-        let len = ((start + CHUNK).min(n) - start) * spec.table_bytes();
+        let head = if start == 0 { HashKey::BYTES } else { 0 };
+        let len = head + ((start + CHUNK).min(n) - start) * spec.table_bytes();
         let bytes = ch.recv_exact("garbled tables", len).await?;
-        let blocks = bytes_to_blocks(&bytes);
-        tables.extend(blocks.chunks_exact(2).map(|p| [p[0], p[1]]));
+        let (k, rest) = bytes.split_at(head);
+        // Only the first frame carries the key.
+        if let Ok(k) = <[u8; 16]>::try_from(k) {
+            key = HashKey::from_bytes(k);
+        }
+        tables.extend(bytes_to_blocks(rest).chunks_exact(2).map(|p| [p[0], p[1]]));
     }
-    Ok(EvaluatorState { tables, client_labels, n, decode: None })
+    Ok(EvaluatorState { key, tables, client_labels, n, decode: None })
 }
 
 /// Server, online: sends the labels of its inputs (per instance, one value per server input
@@ -231,7 +246,8 @@ pub async fn evaluate(
             (&state.tables[i * ands..(i + 1) * ands], inputs)
         })
         .collect();
-    let out = crate::compute(|| Batch::new(spec.circuit, gate_offset).evaluate(&FixedKeyHash::default(), &instances));
+    let h = Tmmo::new(state.key);
+    let out = crate::compute(|| Batch::new(spec.circuit, gate_offset).evaluate(&h, &instances));
     Ok(out.iter().flat_map(|o| colours(o)).collect())
 }
 
@@ -309,7 +325,7 @@ mod tests {
         }
         // Exact wire sizes: tables and OT offline, labels and colours online.
         let t = s.meter().snapshot();
-        let spec_bytes = (n.div_ceil(CHUNK) * 4 + n * spec.table_bytes()) as u64;
+        let spec_bytes = (n.div_ceil(CHUNK) * 4 + HashKey::BYTES + n * spec.table_bytes()) as u64;
         assert!(t.bytes_sent >= spec_bytes + (4 + 16 * n * spec.server_wires()) as u64, "{t:?}");
     }
 
