@@ -321,11 +321,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
 }
 
-/// Writes `bytes` to `path` atomically, or to stdout when `path` is `None`.
+/// Writes `bytes` to `path` ([`veil_ir::files::write_output`]: atomically for a regular file,
+/// through a link or special file), or to stdout when `path` is `None` or `-`.
 fn emit(path: Option<&PathBuf>, bytes: &[u8]) -> Result<(), CliError> {
     use std::io::Write;
-    match path {
-        Some(p) => veil_ir::npy::write_atomic(p, bytes)
+    match path.filter(|p| !veil_ir::files::is_stdout(p)) {
+        Some(p) => veil_ir::files::write_output(p, bytes)
             .map_err(|e| CliError::internal(anyhow::Error::new(e).context(format!("cannot write {}", p.display())))),
         None => {
             let mut out = std::io::stdout().lock();
