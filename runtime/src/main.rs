@@ -5,6 +5,16 @@
 //! Exit codes: 0 success, 1 a rejected input (file, shape, plan mismatch), 2 an internal, I/O or
 //! network error.
 
+// The `test-hooks` feature (fault injection, transcript capture, HE noise measurement) is for
+// tests only. Cargo unifies features across a build, so a release build that includes the test
+// crates would otherwise link the hooks into this binary.
+#[cfg(all(feature = "test-hooks", not(debug_assertions)))]
+compile_error!(
+    "the `test-hooks` feature must never reach a release `veil` binary: build it with \
+     `cargo build --release --bins` (only the tests' dev-dependencies enable the feature), and run \
+     release tests per package (`cargo test --release -p veil-tests --test NAME`)"
+);
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
