@@ -163,3 +163,35 @@ fn load_runs_concurrent_clients_and_checks_every_result() {
         assert!(fds.last().unwrap() <= &(fds[0] + 3 * 4), "descriptors {fds:?}");
     }
 }
+
+/// `veilc run --exact-truncation` on a model that truncates locally by default: the truncations
+/// run as garbled circuits of their own, and `--stats -` prints the stats JSON on standard
+/// output (issue 18: `-` used to create a file named `-`).
+#[test]
+fn veilc_run_with_exact_truncation_prints_its_stats_to_stdout() {
+    ensure_runtime_binary();
+    let m = models();
+    let out = Command::new(env!("CARGO_BIN_EXE_veilc"))
+        .arg("run")
+        .arg(m.join("digits_poly.onnx"))
+        .arg("--input")
+        .arg(m.join("inputs/digits_poly.npy"))
+        .args(["--exact-truncation", "--stats", "-"])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!std::env::temp_dir().join("-").exists(), "wrote a file named -");
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| *l == "{").expect("the stats JSON");
+    let end = start + lines[start..].iter().position(|l| *l == "}").expect("its end");
+    let stats: serde_json::Value = serde_json::from_str(&lines[start..=end].join("\n")).unwrap();
+    let layers = stats["layers"].as_array().unwrap();
+    let truncations: Vec<&str> = layers
+        .iter()
+        .filter(|l| l["name"].as_str().is_some_and(|n| n.ends_with("/truncate")))
+        .map(|l| l["protocol"].as_str().unwrap())
+        .collect();
+    assert!(!truncations.is_empty() && truncations.iter().all(|p| *p == "GC"), "{truncations:?}");
+}
