@@ -87,6 +87,7 @@ fn protocol(g: &Graph, id: veil_ir::NodeId, op: &Op) -> &'static str {
         Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. } => "GC",
         Op::StochasticRelu { .. } => "GC sign test + OT product",
         Op::Poly { .. } => "Beaver square",
+        Op::Truncate { mode: TruncMode::Exact, .. } if standalone_truncation(g, id) => "GC (exact truncation)",
         Op::Truncate { mode: TruncMode::Exact, .. } => "fused into next GC",
         Op::Reveal => "reveal to client",
         Op::Softmax { .. } | Op::LogSoftmax { .. } | Op::ArgMax { .. } => "client",
@@ -94,13 +95,19 @@ fn protocol(g: &Graph, id: veil_ir::NodeId, op: &Op) -> &'static str {
     }
 }
 
+/// Whether node `id` is an exact truncation with a garbled circuit of its own
+/// (`--exact-truncation`), not fused into the circuit of the op that reads it.
+fn standalone_truncation(g: &Graph, id: veil_ir::NodeId) -> bool {
+    let n = &g.nodes[id];
+    matches!(n.op, Op::Truncate { mode: TruncMode::Exact, .. })
+        && g.values[n.output].domain == Domain::Shared
+        && !veil_ir::schedule::fuses_into_reader(g, n.output)
+}
+
 /// Builds the summary; `ring_bits` must be set (a compiled graph).
 pub fn summarize(g: &Graph) -> Summary {
     let ell = g.ring_bits.unwrap_or(61) as u32;
-    let fused_shift = |v: veil_ir::ValueId| match g.producer(v).map(|n| &n.op) {
-        Some(Op::Truncate { bits, mode: TruncMode::Exact }) => *bits as u32,
-        _ => 0,
-    };
+    let fused_shift = |v: veil_ir::ValueId| veil_ir::schedule::fused(g, v).1 as u32;
     let cost = veil_passes::cost::plan_cost(g);
     let mut per_node = std::collections::HashMap::new();
     if let Ok(c) = &cost {
@@ -131,6 +138,9 @@ pub fn summarize(g: &Graph) -> Summary {
             Op::MaxPool { window } => {
                 let k = (window.kernel[0] * window.kernel[1]) as u32;
                 (0, elems * circuit::max_trunc_mask(k, ell, fused_shift(n.inputs[0])).and_count())
+            }
+            Op::Truncate { bits, .. } if standalone_truncation(g, id) => {
+                (0, elems * circuit::trunc_mask(ell, *bits as u32).and_count())
             }
             _ => (0, 0),
         };

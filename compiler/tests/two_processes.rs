@@ -14,12 +14,43 @@ fn models() -> PathBuf {
 fn ensure_runtime_binary() {
     let veilc = PathBuf::from(env!("CARGO_BIN_EXE_veilc"));
     let mut cargo = Command::new(env!("CARGO"));
-    // The whole workspace, so features unify as in `cargo test --workspace` (no rebuild).
     cargo.args(["build", "-q", "--workspace", "--bins"]);
     if veilc.parent().is_some_and(|p| p.ends_with("release")) {
+        // Release: the binaries alone, so the tests' `test-hooks` feature stays off (a release
+        // `veil` with it does not compile).
         cargo.arg("--release");
+    } else {
+        // Debug: naming a test target makes cargo resolve features with the dev-dependencies,
+        // exactly as `cargo test --workspace` did (which enables `test-hooks` through
+        // veil-tests), so nothing is rebuilt with other features.
+        cargo.args(["--test", "two_processes"]);
     }
     assert!(cargo.status().unwrap().success(), "building the veil binary");
+}
+
+/// Cargo's feature resolution for a build of the workspace's binaries (`cargo build --release
+/// --bins`, what the README tells users to run): the test-only hooks of veil-runtime must be
+/// off there, while the test builds do get them (so this check can see the feature at all).
+/// `test-hooks` reached `target/release/veil` through a normal dependency of veil-tests before
+/// (issue 14). The compile_error! in runtime/src/main.rs is the second line of defence.
+#[test]
+fn a_build_of_the_binaries_does_not_enable_the_test_hooks() {
+    let features = |edges: &str| {
+        let o = Command::new(env!("CARGO"))
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+            .args(["tree", "--offline", "--locked", "--workspace", "--prefix", "none", "-f", "{p}|{f}"])
+            .args(["-e", edges, "-i", "veil-runtime"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let line = text.lines().find(|l| l.starts_with("veil-runtime ")).map(str::to_owned);
+        line.unwrap_or_else(|| panic!("veil-runtime is not in the tree:\n{text}"))
+    };
+    let bins = features("no-dev");
+    assert!(!bins.contains("test-hooks"), "a `--bins` build links the test hooks: {bins}");
+    let tests = features("all");
+    assert!(tests.contains("test-hooks"), "the tests no longer enable the hooks: {tests}");
 }
 
 #[test]
@@ -131,4 +162,36 @@ fn load_runs_concurrent_clients_and_checks_every_result() {
         let fds: Vec<u64> = samples.iter().map(|s| s["fds"].as_u64().unwrap()).collect();
         assert!(fds.last().unwrap() <= &(fds[0] + 3 * 4), "descriptors {fds:?}");
     }
+}
+
+/// `veilc run --exact-truncation` on a model that truncates locally by default: the truncations
+/// run as garbled circuits of their own, and `--stats -` prints the stats JSON on standard
+/// output (issue 18: `-` used to create a file named `-`).
+#[test]
+fn veilc_run_with_exact_truncation_prints_its_stats_to_stdout() {
+    ensure_runtime_binary();
+    let m = models();
+    let out = Command::new(env!("CARGO_BIN_EXE_veilc"))
+        .arg("run")
+        .arg(m.join("digits_poly.onnx"))
+        .arg("--input")
+        .arg(m.join("inputs/digits_poly.npy"))
+        .args(["--exact-truncation", "--stats", "-"])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!std::env::temp_dir().join("-").exists(), "wrote a file named -");
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| *l == "{").expect("the stats JSON");
+    let end = start + lines[start..].iter().position(|l| *l == "}").expect("its end");
+    let stats: serde_json::Value = serde_json::from_str(&lines[start..=end].join("\n")).unwrap();
+    let layers = stats["layers"].as_array().unwrap();
+    let truncations: Vec<&str> = layers
+        .iter()
+        .filter(|l| l["name"].as_str().is_some_and(|n| n.ends_with("/truncate")))
+        .map(|l| l["protocol"].as_str().unwrap())
+        .collect();
+    assert!(!truncations.is_empty() && truncations.iter().all(|p| *p == "GC"), "{truncations:?}");
 }

@@ -18,6 +18,7 @@ pub mod arena;
 pub mod circuit;
 mod edit;
 pub mod eval;
+pub mod files;
 mod graph;
 pub mod he_pack;
 pub mod npy;

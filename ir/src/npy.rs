@@ -1,10 +1,9 @@
 //! Reading and writing `.npy` tensors: float32 or float64 in, float32 or int64 out.
 //!
 //! Reads check the header against the file size before allocating, so a corrupt header cannot
-//! cause a huge allocation; Fortran-ordered arrays are converted to row-major. Writes go to a
-//! temporary file that is renamed into place, so a failure never leaves a partial file.
+//! cause a huge allocation; Fortran-ordered arrays are converted to row-major. Writes go through
+//! [`crate::files::write_output`], so a failure never leaves a partial file.
 
-use std::io::Write;
 use std::path::Path;
 
 use npyz::{DType, NpyFile, Order, TypeChar, WriterBuilder};
@@ -155,22 +154,11 @@ pub fn encode_npy(t: &Tensor, elem: ElemType) -> Vec<u8> {
     buf
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+/// Writes `bytes` to an output path the user named: [`crate::files::write_output`] (`-` is
+/// standard output; regular files are replaced atomically through an unpredictable temporary
+/// name; symbolic links and special files are written through).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = std::fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
-    match result.and_then(|_| std::fs::rename(&tmp, path)) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
+    crate::files::write_output(path, bytes)
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! truncation is fused into which circuit.
 
 use crate::ElemType;
-use crate::circuit::{Circuit, clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask, relu_trunc_mask, sign_test};
+use crate::circuit::{
+    Circuit, clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask, relu_trunc_mask, sign_test, trunc_mask,
+};
 use crate::eval::LEAKY_ALPHA_BITS;
 use crate::eval::ring_ops::window_taps;
 use crate::ring::Ring;
@@ -22,7 +24,8 @@ pub enum Kind {
     /// dense layers `assign_protocols` chose), local online.
     Linear { offline: LinearOffline },
     /// An exact element-wise activation (ReLU, Clip, LeakyReLU) in a garbled circuit, with the
-    /// preceding exact truncation fused (`shift` bits) and the client's output mask.
+    /// preceding exact truncation fused (`shift` bits) and the client's output mask; or an exact
+    /// truncation on its own (`--exact-truncation`: a `truncate` node, circuit `trunc_mask`).
     Activation { input: ValueId, shift: u8, circuit: Circuit },
     /// MaxPool over shared windows with the preceding exact truncation fused; one circuit per
     /// window size (border windows are smaller).
@@ -82,9 +85,23 @@ pub struct Unsupported {
     pub reason: String,
 }
 
-fn fused(g: &Graph, v: ValueId) -> (ValueId, u8) {
+/// Whether the exact truncation producing `v` runs inside the garbled circuit of its only
+/// reader (a ReLU, Clip, LeakyReLU or MaxPool) rather than in a circuit of its own.
+pub fn fuses_into_reader(g: &Graph, v: ValueId) -> bool {
+    let users = g.users(v);
+    users.len() == 1
+        && !g.outputs.contains(&v)
+        && matches!(g.nodes[users[0]].op, Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. })
+}
+
+/// The operand a garbled-circuit op reads and the truncation fused into it: `(input of the
+/// exact truncation, its bits)` when the truncation producing `v` fuses into this reader, else
+/// `(v, 0)`.
+pub fn fused(g: &Graph, v: ValueId) -> (ValueId, u8) {
     match g.producer(v).map(|n| &n.op) {
-        Some(Op::Truncate { bits, mode: TruncMode::Exact }) => (g.producer(v).expect("checked").inputs[0], *bits),
+        Some(Op::Truncate { bits, mode: TruncMode::Exact }) if fuses_into_reader(g, v) => {
+            (g.producer(v).expect("checked").inputs[0], *bits)
+        }
         _ => (v, 0),
     }
 }
@@ -114,20 +131,12 @@ pub fn lower(g: &Graph) -> Result<Vec<Step>, Unsupported> {
         let kind = match &node.op {
             Op::Dense { .. } if g.ot_linear.contains(&id) => Kind::Linear { offline: LinearOffline::Ot },
             Op::Dense { .. } | Op::Conv2d { .. } => Kind::Linear { offline: LinearOffline::He },
-            Op::Truncate { mode: TruncMode::Exact, .. } => {
-                let users = g.users(node.output);
-                let into_gc = users.len() == 1
-                    && !g.outputs.contains(&node.output)
-                    && matches!(
-                        g.nodes[users[0]].op,
-                        Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. }
-                    );
-                if !into_gc {
-                    return Err(bad(
-                        "an exact truncation must feed one ReLU, Clip, LeakyReLU or MaxPool (its garbled circuit)",
-                    ));
+            Op::Truncate { mode: TruncMode::Exact, .. } if fuses_into_reader(g, node.output) => continue,
+            Op::Truncate { bits, mode: TruncMode::Exact } => {
+                if *bits as u32 >= ell {
+                    return Err(bad("an exact truncation must shift by less than the ring width"));
                 }
-                continue;
+                Kind::Activation { input: node.inputs[0], shift: *bits, circuit: trunc_mask(ell, *bits as u32) }
             }
             Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } => {
                 let (input, shift) = fused(g, node.inputs[0]);

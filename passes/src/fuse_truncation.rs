@@ -3,7 +3,11 @@
 //! Requires a graph after `quantize`. A local `truncate` whose only reader is a ReLU, MaxPool,
 //! Clip or LeakyReLU (ops that run in a garbled circuit) becomes exact: the circuit adds the
 //! shares, shifts by wiring and computes the op, so the truncation costs nothing and has no
-//! rounding error or wrap risk. Other truncations stay local and are counted in the report.
+//! rounding error or wrap risk. Other truncations stay local and are counted in the report,
+//! except with [`Options::exact_truncation`]: then they become exact too and run in a garbled
+//! circuit of their own (`trunc_mask`, about 2ℓ AND gates per element), because a local
+//! truncation's ±1 error depends on the secret value and reaches the revealed output; Circa's
+//! stochastic ReLU is refused under that option for the same reason.
 //! Changes semantics only by removing the local truncations' ±1 error.
 
 use veil_ir::{Graph, Op, TruncMode};
@@ -18,21 +22,46 @@ pub fn fuses(g: &Graph, out: veil_ir::ValueId) -> bool {
         && matches!(g.nodes[g.users(out)[0]].op, Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. })
 }
 
-pub fn run(g: &mut Graph, _: &Options) -> Result<Report, PassError> {
-    let (mut fused, mut local, mut local_elems) = (0, 0, 0);
+/// Whether a truncation producing `out` stays local (each party shifts its own share) under
+/// `opts`: it does not fuse and exact truncation was not asked for.
+pub fn stays_local(g: &Graph, out: veil_ir::ValueId, opts: &Options) -> bool {
+    !opts.exact_truncation && !fuses(g, out)
+}
+
+pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
+    if opts.exact_truncation
+        && let Some((_, n)) = g.live_nodes().find(|(_, n)| matches!(n.op, Op::StochasticRelu { .. }))
+    {
+        return Err(PassError::Rejected {
+            pass: "fuse_truncation",
+            reason: format!(
+                "node {:?}: Circa's stochastic ReLU errs with a probability that depends on the secret value, and \
+                 the output reveals it, so --exact-truncation refuses it; use --activation relu or poly for this layer",
+                n.name
+            ),
+        });
+    }
+    let (mut fused, mut own, mut local, mut local_elems) = (0, 0, 0, 0);
     for n in g.body.clone() {
         let Op::Truncate { bits, mode: TruncMode::Local } = g.nodes[n].op else { continue };
         let out = g.nodes[n].output;
         if fuses(g, out) {
             g.nodes[n].op = Op::Truncate { bits, mode: TruncMode::Exact };
             fused += 1;
+        } else if opts.exact_truncation {
+            g.nodes[n].op = Op::Truncate { bits, mode: TruncMode::Exact };
+            own += 1;
         } else {
             local += 1;
             local_elems += g.values[out].ty.len();
         }
     }
     let mut report = Report::default();
-    if fused + local > 0 {
+    if opts.exact_truncation {
+        report.note(format!(
+            "--exact-truncation: {fused} truncation(s) fused into garbled circuits, {own} exact in their own; none local"
+        ));
+    } else if fused + local > 0 {
         report
             .note(format!("{fused} truncation(s) fused into garbled circuits; {local} local ({local_elems} elements)"));
     }

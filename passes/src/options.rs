@@ -108,6 +108,11 @@ pub struct Options {
     pub objective: Objective,
     /// Dense layers' offline protocol (`Auto`: the cost model decides).
     pub linear_offline: LinearChoice,
+    /// Every truncation exact, in a garbled circuit (fused into the next one where it can be,
+    /// else its own): no local share truncation, whose ±1 error depends on the secret value and
+    /// reaches the revealed output; Circa, whose sign faults do the same, is refused. The
+    /// output is then a deterministic function of the input and weights (docs/threat-model.md).
+    pub exact_truncation: bool,
 }
 
 impl Default for Options {
@@ -126,6 +131,7 @@ impl Default for Options {
             network: crate::cost::Network::LAN,
             objective: Objective::Online,
             linear_offline: LinearChoice::Auto,
+            exact_truncation: false,
         }
     }
 }

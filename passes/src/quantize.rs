@@ -12,6 +12,8 @@
 //! - a Circa `stochastic_relu` tests the sign at its operand's scale `s` with
 //!   `drop_bits = s − E` (`--circa-error-bits E`, default 5: sign errors only below 2^−E)
 //!   unless `--drop-bits` gives the drop bits directly;
+//! - with `--exact-truncation` no truncation will stay local (`fuse_truncation` makes them all
+//!   exact), which the ring choice below takes into account;
 //! - the ring width ℓ is `--ring-bits`, or chosen from the widest value's bits: plus 40 (at most
 //!   61) when a local truncation or a Circa sign test will remain (40 bits of headroom keep a
 //!   local truncation's wrap probability below 2^−39 per element, and Circa's sign test on
@@ -231,7 +233,7 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
         // At least two bits above the largest scale: truncations shift by up to that much.
         None => {
             let top_scale = needs.iter().map(|&(_, _, s)| s as u32).max().unwrap_or(0);
-            (need + headroom(&b.g, &source)).max(top_scale + 2).min(MAX_RING_BITS as u32)
+            (need + headroom(&b.g, &source, opts)).max(top_scale + 2).min(MAX_RING_BITS as u32)
         }
     };
     let hint = match source {
@@ -277,7 +279,7 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
         "F = {frac} fractional bits, ring ℓ = {ring} bits; widest value needs {need} bits ({widest_at})"
     ));
     report.note(format!("inserted {} truncation(s)", b.truncations));
-    if needs_headroom(&b.g) {
+    if needs_headroom(&b.g, opts) {
         if ring < need + HEADROOM_BITS {
             report.note(format!("a local truncation would wrap with probability up to 2^-{} per element", ring - need));
         }
@@ -289,17 +291,17 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
 }
 
 /// Whether a local truncation or a Circa sign test will remain after `fuse_truncation`.
-fn needs_headroom(g: &Graph) -> bool {
+fn needs_headroom(g: &Graph, opts: &Options) -> bool {
     g.live_nodes().any(|(_, n)| match n.op {
-        Op::Truncate { .. } => !crate::fuse_truncation::fuses(g, n.output),
+        Op::Truncate { .. } => crate::fuse_truncation::stays_local(g, n.output, opts),
         Op::StochasticRelu { .. } => true,
         _ => false,
     })
 }
 
 /// Bits the automatic ring adds above the widest value (see the module doc).
-fn headroom(g: &Graph, source: &RangeSource) -> u32 {
-    if needs_headroom(g) {
+fn headroom(g: &Graph, source: &RangeSource, opts: &Options) -> u32 {
+    if needs_headroom(g, opts) {
         return HEADROOM_BITS;
     }
     let margin = match source {

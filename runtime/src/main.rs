@@ -5,6 +5,16 @@
 //! Exit codes: 0 success, 1 a rejected input (file, shape, plan mismatch), 2 an internal, I/O or
 //! network error.
 
+// The `test-hooks` feature (fault injection, transcript capture, HE noise measurement) is for
+// tests only. Cargo unifies features across a build, so a release build that includes the test
+// crates would otherwise link the hooks into this binary.
+#[cfg(all(feature = "test-hooks", not(debug_assertions)))]
+compile_error!(
+    "the `test-hooks` feature must never reach a release `veil` binary: build it with \
+     `cargo build --release --bins` (only the tests' dev-dependencies enable the feature), and run \
+     release tests per package (`cargo test --release -p veil-tests --test NAME`)"
+);
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -33,8 +43,13 @@ struct Args {
 enum Command {
     /// Write a fresh self-signed server certificate and key (`DIR/server.crt`, `DIR/server.key`).
     Keygen {
+        /// Folder for the pair (created, mode 0700, if missing). The key is written mode 0600,
+        /// the certificate 0644, whatever the umask.
         #[arg(short, long, value_name = "DIR")]
         out: PathBuf,
+        /// Replace a key pair that already exists in DIR.
+        #[arg(long)]
+        force: bool,
     },
     /// Serve a plan to clients, one session each (several at once, bounded).
     Server(ServerArgs),
@@ -167,19 +182,31 @@ fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().map_err(internal)
 }
 
-fn keygen(out: &Path) -> Result<(), Failure> {
+fn keygen(out: &Path, force: bool) -> Result<(), Failure> {
     let id = Identity::generate().map_err(internal)?;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display())).map_err(internal)?;
-    let (crt, key) = (out.join("server.crt"), out.join("server.key"));
-    veil_ir::npy::write_atomic(&crt, id.cert_pem.as_bytes()).map_err(internal)?;
-    if let Err(e) = veil_ir::npy::write_atomic(&key, id.key_pem.as_bytes()) {
-        let _ = std::fs::remove_file(&crt);
-        return Err(internal(e));
-    }
+    let mut dir = std::fs::DirBuilder::new();
+    dir.recursive(true);
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600));
+    std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+    dir.create(out).with_context(|| format!("cannot create {}", out.display())).map_err(internal)?;
+    let (crt, key) = (out.join("server.crt"), out.join("server.key"));
+    let exists = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+    if !force && (exists(&crt) || exists(&key)) {
+        return Err(user(anyhow!(
+            "{} already holds a key pair (server.crt, server.key); pass --force to replace it",
+            out.display()
+        )));
+    }
+    // The key first, never clobbering without --force (the check above can race; this cannot).
+    veil_ir::files::write_secret(&key, id.key_pem.as_bytes(), force).map_err(|e| {
+        let f = if e.kind() == std::io::ErrorKind::AlreadyExists { user } else { internal };
+        f(anyhow::Error::new(e).context(format!("cannot write {}", key.display())))
+    })?;
+    let cert = veil_ir::files::write_with_mode(&crt, id.cert_pem.as_bytes(), veil_ir::files::PUBLIC_MODE, force);
+    if let Err(e) = cert {
+        // Never leave a key without its certificate.
+        let _ = std::fs::remove_file(&key);
+        return Err(internal(anyhow::Error::new(e).context(format!("cannot write {}", crt.display()))));
     }
     println!("wrote {} (give it to clients) and {} (keep it on the server)", crt.display(), key.display());
     Ok(())
@@ -364,7 +391,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     veil_runtime::init_threads();
     let result = match args.command {
-        Command::Keygen { out } => keygen(&out),
+        Command::Keygen { out, force } => keygen(&out, force),
         Command::Server(a) => server(a),
         Command::Client(a) => client(a),
         Command::Relay(a) => relay(a),

@@ -10,7 +10,8 @@ pub struct CompileCmd {
     model: ModelArgs,
     #[command(flatten)]
     compile: CompileArgs,
-    /// Output folder for <name>.plan and <name>.weights (created if missing).
+    /// Output folder for <name>.plan and <name>.weights (created if missing; the weights are
+    /// written mode 0600).
     #[arg(short, long, value_name = "DIR", help_heading = "Output")]
     output: PathBuf,
     /// Print per-pass times.
@@ -32,10 +33,14 @@ pub fn run(a: CompileCmd) -> Result<(), CliError> {
     let stem = a.model.model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
     let (plan_path, weights_path) = (a.output.join(format!("{stem}.plan")), a.output.join(format!("{stem}.weights")));
     emit(Some(&plan_path), &plan)?;
-    if let Err(e) = emit(Some(&weights_path), &weights) {
+    // The weights are the server's secret: mode 0600 whatever the umask, never written through
+    // a symbolic link.
+    if let Err(e) = veil_ir::files::write_secret(&weights_path, &weights, true) {
         // Never leave a plan without its weights.
         let _ = std::fs::remove_file(&plan_path);
-        return Err(e);
+        return Err(CliError::internal(
+            anyhow::Error::new(e).context(format!("cannot write {}", weights_path.display())),
+        ));
     }
     let mut summary = veil_compiler::summarize(&g);
     summary.set_network(network);

@@ -79,9 +79,8 @@ pub fn run(a: LoadArgs) -> Result<(), CliError> {
     let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).map_err(CliError::user)?.outputs.remove(0);
     let dir = TempDir::new("load")?;
     let (plan, weights, _) = veil_ir::plan::encode(&g).map_err(CliError::internal)?;
-    for (name, bytes) in [("model.plan", &plan), ("model.weights", &weights)] {
-        std::fs::write(dir.join(name), bytes).map_err(CliError::internal)?;
-    }
+    std::fs::write(dir.join("model.plan"), &plan).map_err(CliError::internal)?;
+    veil_ir::files::write_secret(&dir.join("model.weights"), &weights, false).map_err(CliError::internal)?;
     let input = dir.join("x.npy");
     std::fs::write(&input, veil_ir::npy::encode_npy(&x, veil_ir::ElemType::F32)).map_err(CliError::internal)?;
     let out = Command::new(&veil).args(["keygen", "--out"]).arg(&dir.0).output().map_err(CliError::internal)?;

@@ -102,6 +102,12 @@ pub struct CompileArgs {
     /// Circa: which way the sign test errs.
     #[arg(long, default_value = "pos-zero", value_name = "pos-zero|neg-pass", value_parser = parse_variant, help_heading = "Compilation")]
     circa_variant: veil_ir::CircaVariant,
+    /// Make every truncation exact, in a garbled circuit: no local share truncation, whose ±1
+    /// error depends on the secret value and reaches the output (a small leak, see
+    /// docs/threat-model.md); refuses Circa for the same reason. Costs about 2ℓ AND gates per
+    /// element of each truncation that cannot fuse into a ReLU or MaxPool.
+    #[arg(long, help_heading = "Compilation")]
+    exact_truncation: bool,
     /// Fixed point: fractional bits of activations and weights.
     #[arg(long, default_value_t = 12, value_name = "F", help_heading = "Fixed point")]
     frac_bits: u8,
@@ -255,6 +261,7 @@ impl CompileArgs {
             network: self.network()?,
             objective: self.objective,
             linear_offline: self.linear_offline,
+            exact_truncation: self.exact_truncation,
         };
         let Some(budget) = self.relu_budget else { return Ok((opts, None)) };
         let Some(path) = &self.calibrate else {
@@ -321,11 +328,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
 }
 
-/// Writes `bytes` to `path` atomically, or to stdout when `path` is `None`.
+/// Writes `bytes` to `path` ([`veil_ir::files::write_output`]: atomically for a regular file,
+/// through a link or special file), or to stdout when `path` is `None` or `-`.
 fn emit(path: Option<&PathBuf>, bytes: &[u8]) -> Result<(), CliError> {
     use std::io::Write;
-    match path {
-        Some(p) => veil_ir::npy::write_atomic(p, bytes)
+    match path.filter(|p| !veil_ir::files::is_stdout(p)) {
+        Some(p) => veil_ir::files::write_output(p, bytes)
             .map_err(|e| CliError::internal(anyhow::Error::new(e).context(format!("cannot write {}", p.display())))),
         None => {
             let mut out = std::io::stdout().lock();

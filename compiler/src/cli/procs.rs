@@ -11,15 +11,21 @@ use anyhow::anyhow;
 
 use super::CliError;
 
-/// A fresh temporary folder, removed when dropped.
+/// A fresh private temporary folder (mode 0700, a new random name: never a folder another
+/// user prepared), removed when dropped. It holds the weights and the server's key.
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> Result<TempDir, CliError> {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let dir = TempDir(std::env::temp_dir().join(format!("veil-{tag}-{}-{nanos}", std::process::id())));
-        std::fs::create_dir_all(&dir.0).map_err(CliError::internal)?;
-        Ok(dir)
+        let prefix = format!("veil-{tag}-");
+        let mut b = tempfile::Builder::new();
+        b.prefix(&prefix);
+        #[cfg(unix)]
+        b.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+        let dir = b
+            .tempdir()
+            .map_err(|e| CliError::internal(anyhow::Error::new(e).context("cannot create a temporary folder")))?;
+        Ok(TempDir(dir.keep()))
     }
 
     pub fn join(&self, name: &str) -> PathBuf {
@@ -103,9 +109,8 @@ pub struct Outcome {
 pub fn run_two_processes(job: &Job) -> Result<Outcome, CliError> {
     let veil = veil_binary()?;
     let p = |name: &str| job.dir.join(name);
-    for (name, bytes) in [("model.plan", job.plan), ("model.weights", job.weights)] {
-        std::fs::write(p(name), bytes).map_err(CliError::internal)?;
-    }
+    std::fs::write(p("model.plan"), job.plan).map_err(CliError::internal)?;
+    veil_ir::files::write_secret(&p("model.weights"), job.weights, false).map_err(CliError::internal)?;
     let out = Command::new(&veil).args(["keygen", "--out"]).arg(&job.dir.0).output().map_err(CliError::internal)?;
     if !out.status.success() {
         return Err(CliError::internal(anyhow!("{}", String::from_utf8_lossy(&out.stderr).trim())));

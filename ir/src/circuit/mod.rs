@@ -10,7 +10,7 @@
 mod arith;
 mod nn;
 
-pub use nn::{clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask, relu_trunc_mask, sign_test};
+pub use nn::{clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask, relu_trunc_mask, sign_test, trunc_mask};
 
 use serde::{Deserialize, Serialize};
 

@@ -29,6 +29,17 @@ pub fn relu_trunc_mask(ell: u32, f: u32) -> Circuit {
     b.finish(out)
 }
 
+/// Exact truncation on its own (no activation to fuse into), with the output mask: inputs as
+/// for [`relu_trunc_mask`], output `(y >> f) − r mod 2^ℓ` with `>>` the arithmetic (floor)
+/// shift, exactly the simulator's `truncate`. ANDs: 2(ℓ − 1). Used for `--exact-truncation`,
+/// where no truncation may run locally on shares.
+pub fn trunc_mask(ell: u32, f: u32) -> Circuit {
+    let (mut b, io) = Builder::new(&[ell, ell, ell]);
+    let z = reconstruct(&mut b, &io, f);
+    let out = b.sub(&z, &io[2]);
+    b.finish(out)
+}
+
 /// Reconstructs `y = y_s + y_c` from the first two ℓ-bit inputs and shifts it right by `f`.
 fn reconstruct(b: &mut Builder, io: &[Vec<Wire>], f: u32) -> Vec<Wire> {
     let y = b.add(&io[0], &io[1], false);
@@ -236,6 +247,24 @@ mod tests {
                     "leaky y={}",
                     r.to_signed(y)
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn exact_truncation_agrees_with_the_ring_floor_for_every_sharing() {
+        for (ell, f) in [(16u8, 4u32), (37, 12), (61, 24)] {
+            let r = Ring::new(ell);
+            let c = trunc_mask(ell as u32, f);
+            assert_eq!(c.and_count(), 2 * (ell as usize - 1));
+            let vals = edge_and_random(ell, 40);
+            for &y in &vals {
+                for &share in vals.iter().step_by(3) {
+                    let mask = share.rotate_left(11) & r.mask();
+                    let (y_s, y_c) = (share, r.reduce(y.wrapping_sub(share)));
+                    let want = r.reduce(r.truncate(y, f as u8).wrapping_sub(mask));
+                    assert_eq!(c.eval_u64(&[y_s, y_c, mask]), want, "ℓ={ell} f={f} y={}", r.to_signed(y));
+                }
             }
         }
     }
