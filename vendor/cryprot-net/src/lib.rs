@@ -10,6 +10,7 @@ use std::{
         atomic::{AtomicU32, Ordering},
     },
     task::{Context, Poll},
+    time::Duration,
 };
 
 use bincode::Options;
@@ -36,6 +37,19 @@ pub mod metrics;
 #[doc(hidden)]
 #[cfg(any(test, feature = "__testing"))]
 pub mod testing;
+
+/// Longest stream header (serialized [`UniqueId`], after its 4-byte length) accepted from the
+/// peer. Headers are a few bytes (sub-connection ids and a stream id, as varints); a longer
+/// announcement is refused before anything is allocated. (Veil patch.)
+pub const MAX_HEADER_LEN: u32 = 256;
+
+/// Deepest sub-connection nesting accepted in a peer's header, so that decoding a header never
+/// allocates more than this many ids. (Veil patch.)
+pub const MAX_SUB_CONNECTION_DEPTH: u8 = 16;
+
+/// How long the peer has, from opening a stream, to send that stream's header; a stream whose
+/// header does not arrive in time is dropped. (Veil patch.)
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Explicit Id provided by the user for a stream for a specific [`Connection`].
 #[derive(Debug, Copy, Clone, Eq, PartialEq, Hash)]
@@ -217,20 +231,30 @@ impl StreamManager {
     // not taking &self to work around borrow issue
     fn accepted(mut stream: QuicRecvStream, cmd_send: mpsc::UnboundedSender<Cmd>) {
         tokio::spawn(async move {
-            let (uid, bytes_read) = match UniqueId::read_from(&mut stream).await {
-                Ok(ret) => ret,
-                Err(err) => {
+            // Veil patch: the header read is bounded in time (and in size, in `read_from`); a
+            // stream with a bad or late header is dropped.
+            let read = tokio::time::timeout(HEADER_TIMEOUT, UniqueId::read_from(&mut stream));
+            let (uid, bytes_read) = match read.await {
+                Ok(Ok(ret)) => ret,
+                Ok(Err(err)) => {
                     error!(?err, "unable to read stream unique id");
                     return;
                 }
+                Err(_) => {
+                    error!("no stream unique id within {HEADER_TIMEOUT:?}");
+                    return;
+                }
             };
-            cmd_send
-                .send(Cmd::AcceptedStream {
-                    uid,
-                    stream,
-                    bytes_read,
-                })
-                .expect("cmd_rcv is owned by StreamManager")
+            // Veil patch: the manager ends when the connection closes; a header read that
+            // finished just before is dropped instead of panicking.
+            let accepted = Cmd::AcceptedStream {
+                uid,
+                stream,
+                bytes_read,
+            };
+            if cmd_send.send(accepted).is_err() {
+                debug!("accepted stream after the StreamManager ended");
+            }
         });
     }
 }
@@ -250,6 +274,10 @@ pub enum ConnectionError {
     UniqueIdSerialization(#[source] bincode::Error),
     #[error("Reached maximum number of sub connections")]
     SubConnectionLimitReached,
+    /// Veil patch: a stream header longer than [`MAX_HEADER_LEN`] or nested deeper than
+    /// [`MAX_SUB_CONNECTION_DEPTH`].
+    #[error("Stream unique id refused: {0}")]
+    InvalidHeader(String),
 }
 
 impl Connection {
@@ -433,11 +461,26 @@ impl UniqueId {
     async fn read_from<R: AsyncRead>(reader: R) -> Result<(Self, usize), ConnectionError> {
         let mut reader = pin!(reader);
         let len = reader.read_u32().await.map_err(ConnectionError::IoError)?;
+        // Veil patch: `len` comes from the peer; it used to size the buffer unchecked.
+        if len > MAX_HEADER_LEN {
+            return Err(ConnectionError::InvalidHeader(format!(
+                "{len} bytes announced, at most {MAX_HEADER_LEN}"
+            )));
+        }
         let mut buf = vec![0; len as usize];
         reader
             .read_exact(&mut buf)
             .await
             .map_err(ConnectionError::IoError)?;
+        // The first byte is the varint count of sub-connection ids (one byte below 251).
+        if buf
+            .first()
+            .is_some_and(|&depth| depth > MAX_SUB_CONNECTION_DEPTH)
+        {
+            return Err(ConnectionError::InvalidHeader(format!(
+                "sub-connections nested deeper than {MAX_SUB_CONNECTION_DEPTH}"
+            )));
+        }
         let uid = bincode_opts()
             .deserialize(&buf)
             .map_err(ConnectionError::UniqueIdDeserialization)?;
