@@ -6,10 +6,12 @@
 //! A peer may hold at most [`MAX_STREAMS`] streams open at once (QUIC's stream limit, each way),
 //! and `cryprot-net` (vendored, `vendor/cryprot-net`) reads each stream's header within a size and
 //! time bound, so what a peer can make either party allocate is bounded before any hello. A
-//! [`Session`] closes its QUIC connection when dropped: a session that ends, well or not, frees
-//! the connection, its streams and their tasks at once. The server's side lets the client close
-//! first (for at most [`LINGER`]), so that the close never overtakes a last message the client has
-//! received but not read yet.
+//! [`Session`] closes its QUIC connection when dropped, so a session that ends, well or not, frees
+//! the connection, its streams and their tasks: as soon as the peer has closed it too, and after
+//! [`LINGER`] at the latest. (A close discards data the peer has received but not read yet; the
+//! wait lets the peer read a last message, or a last error, first.) [`Session::close`] closes at
+//! once, for a party that has read all it expects and owes the peer nothing: the client, after
+//! the server's last message.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -87,8 +89,8 @@ pub struct Session {
     /// `cryprot-net`'s stream manager, which accepts the peer's streams; it ends when the
     /// connection closes.
     manager: Option<tokio::task::JoinHandle<()>>,
-    /// On drop, how long to wait for the peer to close first (the server's side).
-    linger: Option<Duration>,
+    /// On drop, how long to wait for the peer to close first.
+    linger: Duration,
     meter: Meter,
     timeout: Duration,
     hello_timeout: Duration,
@@ -103,8 +105,8 @@ pub struct Session {
 /// How long a server waits, by default, for a preprocessed client's input.
 pub const DEFAULT_INPUT_WAIT: Duration = Duration::from_secs(600);
 
-/// How long a server's session, once over, waits for the client to close the connection before
-/// closing it itself.
+/// How long a dropped session waits for the peer to close the connection before closing it
+/// itself.
 pub const LINGER: Duration = Duration::from_secs(2);
 
 /// How long a server waits, by default, for a new client's hello (later messages get the
@@ -118,7 +120,7 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    fn new(mut quic: s2n_quic::Connection, timeout: Duration, linger: Option<Duration>) -> Result<Session, NetError> {
+    fn new(mut quic: s2n_quic::Connection, timeout: Duration) -> Result<Session, NetError> {
         crate::init_threads();
         let peer = quic.remote_addr().map_err(|e| NetError::Connect(e.to_string()))?;
         // A preprocessed client may wait for its input longer than the idle timeout.
@@ -130,7 +132,7 @@ impl Session {
             conn,
             handle,
             manager,
-            linger,
+            linger: LINGER,
             meter: Meter::default(),
             timeout,
             hello_timeout: DEFAULT_HELLO_TIMEOUT.min(timeout),
@@ -163,8 +165,8 @@ impl Session {
     }
 
     /// Closes the QUIC connection now: the peer's streams and their reads end, and data not yet
-    /// sent, or received and not yet read, is discarded. Dropping the session closes it too, the
-    /// server's side after at most [`LINGER`].
+    /// sent, or sent but not yet read by the peer, is discarded. Dropping the session closes it
+    /// too, once the peer has (at most [`LINGER`] later).
     pub fn close(&mut self) {
         self.handle.close(s2n_quic::application::Error::UNKNOWN);
         if let Some(m) = self.manager.take() {
@@ -212,11 +214,10 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let (Some(linger), Ok(rt), Some(mut manager)) =
-            (self.linger, tokio::runtime::Handle::try_current(), self.manager.take())
-        else {
+        let (Ok(rt), Some(mut manager)) = (tokio::runtime::Handle::try_current(), self.manager.take()) else {
             return self.close();
         };
+        let linger = self.linger;
         let handle = self.handle.clone();
         rt.spawn(async move {
             // The manager ends when the peer has closed the connection.
@@ -256,7 +257,7 @@ impl Listener {
     /// The next client's session, or `None` when the endpoint closed.
     pub async fn accept(&mut self) -> Option<Result<Session, NetError>> {
         let conn = self.server.accept().await?;
-        Some(Session::new(conn, self.timeout, Some(LINGER)))
+        Some(Session::new(conn, self.timeout))
     }
 }
 
@@ -286,7 +287,7 @@ pub async fn connect(addr: SocketAddr, server_cert_pem: &str, timeout: Duration)
         .await
         .map_err(|_| NetError::Connect(format!("no answer from {addr} within {} s", timeout.as_secs())))?
         .map_err(|x| e(&format!("connecting to {addr}"), x.to_string()))?;
-    Session::new(conn, timeout, None)
+    Session::new(conn, timeout)
 }
 
 #[cfg(test)]
