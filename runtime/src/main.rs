@@ -321,7 +321,7 @@ fn client(a: ClientArgs) -> Result<(), Failure> {
         };
         let result = pre.online(std::slice::from_ref(&x), &bar).await.map_err(exec_failure)?;
         // The server's last message is read: close now, so the server frees the session at once.
-        session.close();
+        session.shutdown().await;
         Ok::<_, Failure>(result)
     })?;
     let out = &result.outputs[0];

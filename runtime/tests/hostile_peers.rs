@@ -208,7 +208,7 @@ fn idle_connections_from_one_address_neither_block_another_nor_outlive_the_hello
     let (no, yes): (Vec<_>, Vec<_>) = ends.iter().partition(|(_, got)| refused(got));
     assert_eq!((no.len(), yes.len()), (2, 2), "two refused, two admitted: {log}");
     for after in no.iter().map(|e| e.0) {
-        assert!(after < Duration::from_secs(4), "a refused connection stayed open {after:?}");
+        assert!(after < Duration::from_secs(5), "a refused connection stayed open {after:?}");
     }
     // Measured from each connection's start.
     for after in yes.iter().map(|e| e.0) {
@@ -232,4 +232,20 @@ fn idle_connections_from_one_address_neither_block_another_nor_outlive_the_hello
     assert!(log.contains("refused a connection from 127.0.0.2"), "{log}");
     assert!(log.contains(&format!("handshake: the peer sent nothing for {HELLO} s")), "{log}");
     assert!(log.contains(": ok in"), "{log}");
+}
+
+/// The per-address limit does not hurt honest use: clients run one after another from one
+/// address are all served. (Found while adding the limit: clients that exited without their
+/// close reaching the server left their sessions open for 2 s more, and the next clients were
+/// refused.)
+#[test]
+fn back_to_back_clients_from_one_address_are_all_served() {
+    let dir = setup("back-to-back");
+    let srv = server(&dir.0, 3, &[]);
+    for _ in 0..3 {
+        honest_client(&dir.0, &srv.1);
+    }
+    let log = server_log(srv, false);
+    assert_eq!(log.matches(": ok in").count(), 3, "{log}");
+    assert!(!log.contains("refused"), "{log}");
 }

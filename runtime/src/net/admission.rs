@@ -87,17 +87,22 @@ impl Drop for Ticket {
 }
 
 /// Refuses a session: sends `reason` as the reply to the client's hello (a Veil client prints
-/// it), waits at most [`REFUSAL_TIME`] for it to be acknowledged, and drops the session (which
-/// closes the connection once the client has, or after [`super::quic::LINGER`]). The client's
-/// hello is not read.
+/// it) and closes the connection once the client has, or after [`REFUSAL_TIME`].
 pub async fn refuse(mut session: Session, reason: String) {
+    const STEP: &str = "refusing the session";
     let reply = crate::wire::hello_reply(&Err(reason));
-    let send = async {
+    let exchange = async {
         let mut ch = session.channel().await?;
-        ch.send("refusing the session", &reply).await?;
-        ch.finish("refusing the session").await
+        ch.send(STEP, &reply).await?;
+        ch.finish(STEP).await?;
+        // Our end stays open until the client closes: dropped, it would reset the client's
+        // hello stream, and a client still sending its hello would fail before reading why.
+        loop {
+            ch.recv(STEP, 64).await?;
+        }
     };
-    let _ = tokio::time::timeout(REFUSAL_TIME, send).await;
+    let _: Result<Result<(), crate::net::NetError>, _> = tokio::time::timeout(REFUSAL_TIME, exchange).await;
+    session.close();
 }
 
 #[cfg(test)]

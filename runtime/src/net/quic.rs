@@ -10,8 +10,8 @@
 //! the connection, its streams and their tasks: as soon as the peer has closed it too, and after
 //! [`LINGER`] at the latest. (A close discards data the peer has received but not read yet; the
 //! wait lets the peer read a last message, or a last error, first.) [`Session::close`] closes at
-//! once, for a party that has read all it expects and owes the peer nothing: the client, after
-//! the server's last message.
+//! once, and [`Session::shutdown`] also waits until the close is sent, for a party that has read
+//! all it expects and owes the peer nothing: the client, after the server's last message.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -91,6 +91,8 @@ pub struct Session {
     manager: Option<tokio::task::JoinHandle<()>>,
     /// On drop, how long to wait for the peer to close first.
     linger: Duration,
+    /// The client's endpoint (one per connection), to wait for its close to be sent.
+    endpoint: Option<Client>,
     meter: Meter,
     timeout: Duration,
     hello_timeout: Duration,
@@ -109,6 +111,9 @@ pub const DEFAULT_INPUT_WAIT: Duration = Duration::from_secs(600);
 /// itself.
 pub const LINGER: Duration = Duration::from_secs(2);
 
+/// How long [`Session::shutdown`] waits for the close to be sent.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_millis(500);
+
 /// How long a server waits, by default, for a new client's hello (later messages get the
 /// session's receive timeout).
 pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -120,7 +125,7 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    fn new(mut quic: s2n_quic::Connection, timeout: Duration) -> Result<Session, NetError> {
+    fn new(mut quic: s2n_quic::Connection, timeout: Duration, endpoint: Option<Client>) -> Result<Session, NetError> {
         crate::init_threads();
         let peer = quic.remote_addr().map_err(|e| NetError::Connect(e.to_string()))?;
         // A preprocessed client may wait for its input longer than the idle timeout.
@@ -133,6 +138,7 @@ impl Session {
             handle,
             manager,
             linger: LINGER,
+            endpoint,
             meter: Meter::default(),
             timeout,
             hello_timeout: DEFAULT_HELLO_TIMEOUT.min(timeout),
@@ -171,6 +177,17 @@ impl Session {
         self.handle.close(s2n_quic::application::Error::UNKNOWN);
         if let Some(m) = self.manager.take() {
             m.abort();
+        }
+    }
+
+    /// Closes the connection at once ([`Session::close`]) and waits, at most
+    /// [`SHUTDOWN_WAIT`], until the client's endpoint has sent the close: a process that exits
+    /// right after would otherwise leave the server waiting for it (it keeps the session, and
+    /// the client address's place, until [`LINGER`] has passed).
+    pub async fn shutdown(mut self) {
+        self.close();
+        if let Some(mut endpoint) = self.endpoint.take() {
+            let _ = tokio::time::timeout(SHUTDOWN_WAIT, endpoint.wait_idle()).await;
         }
     }
 
@@ -257,7 +274,7 @@ impl Listener {
     /// The next client's session, or `None` when the endpoint closed.
     pub async fn accept(&mut self) -> Option<Result<Session, NetError>> {
         let conn = self.server.accept().await?;
-        Some(Session::new(conn, self.timeout))
+        Some(Session::new(conn, self.timeout, None))
     }
 }
 
@@ -287,7 +304,7 @@ pub async fn connect(addr: SocketAddr, server_cert_pem: &str, timeout: Duration)
         .await
         .map_err(|_| NetError::Connect(format!("no answer from {addr} within {} s", timeout.as_secs())))?
         .map_err(|x| e(&format!("connecting to {addr}"), x.to_string()))?;
-    Session::new(conn, timeout)
+    Session::new(conn, timeout, Some(client))
 }
 
 #[cfg(test)]
@@ -314,6 +331,39 @@ mod tests {
         let (r, t) = client.await.unwrap();
         assert_eq!(r, b"world!");
         assert_eq!((t.bytes_sent, t.bytes_received, t.rounds), (9, 10, 2));
+    }
+
+    async fn pair(timeout: Duration) -> (Session, Session) {
+        let id = Identity::generate().unwrap();
+        let mut l = Listener::bind("127.0.0.1:0".parse().unwrap(), &id, timeout).unwrap();
+        let addr = l.local_addr().unwrap();
+        let (c, s) = tokio::join!(connect(addr, &id.cert_pem, timeout), async { l.accept().await.unwrap() });
+        (c.unwrap(), s.unwrap())
+    }
+
+    /// Sessions close their connection when they end: the peer's next receive fails at once
+    /// instead of running into its timeout. (Found in issue 14: nothing closed connections, and
+    /// keep-alives held a failed session's connection and buffers open.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_ended_session_closes_its_connection() {
+        let t = Duration::from_secs(10);
+        // The client's shutdown: the server learns at once.
+        let (c, mut s) = pair(t).await;
+        let mut sc = s.channel().await.unwrap();
+        let t0 = std::time::Instant::now();
+        c.shutdown().await;
+        let shutdown = t0.elapsed();
+        let err = sc.recv("after the client's shutdown", 10).await.unwrap_err();
+        assert!(!matches!(err, NetError::Timeout { .. }), "{err}");
+        assert!(t0.elapsed() < Duration::from_secs(1), "{:?} (shutdown {shutdown:?})", t0.elapsed());
+        // A dropped server session: the client learns within LINGER.
+        let (mut c, s) = pair(t).await;
+        let mut cc = c.channel().await.unwrap();
+        let t0 = std::time::Instant::now();
+        drop(s);
+        let err = cc.recv("after the server's drop", 10).await.unwrap_err();
+        assert!(!matches!(err, NetError::Timeout { .. }), "{err}");
+        assert!(t0.elapsed() < LINGER + Duration::from_secs(1), "{:?}", t0.elapsed());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
