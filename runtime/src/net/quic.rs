@@ -52,12 +52,12 @@ impl Identity {
 ///
 /// A session opens one stream each way per [`Session::channel`] (two, held for the whole session)
 /// and per `cryprot-net` stream of the OT library: the base OTs (one, once) and one per OT batch,
-/// each closed when its batch ends; batches run one at a time. So a session holds about four open
-/// at once, and a stream its peer has closed still counts until the close is acknowledged. 32
-/// leaves a wide margin (a stall here would be a protocol deadlock, not a slowdown) while keeping
-/// what a hostile peer can open small: each open stream costs a header read of at most
-/// `cryprot_net::MAX_HEADER_LEN` bytes, and the data all streams buffer is bounded by QUIC's
-/// connection-wide flow-control window.
+/// each closed when its batch ends; batches run one at a time. So a session needs three open at
+/// once, plus streams whose close is not acknowledged yet: every bundled model under every
+/// activation policy ran with a limit of 4 (exact ReLU with 3). 32 leaves a wide margin (a stall
+/// here would be a protocol deadlock, not a slowdown) while keeping what a hostile peer can open
+/// small: each open stream costs a header read of at most `cryprot_net::MAX_HEADER_LEN` bytes, and
+/// the data all streams buffer is bounded by QUIC's connection-wide flow-control window.
 pub const MAX_STREAMS: u64 = 32;
 
 fn limits() -> Result<Limits, NetError> {
