@@ -27,6 +27,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use veil_ir::plan::{Hash, Plan, attach_weights, decode_plan};
 use veil_runtime::exec::{self, ExecError, Stats};
+use veil_runtime::net::admission::{self, Admission};
 use veil_runtime::net::link::LinkSpec;
 use veil_runtime::net::quic::{Identity, Listener, connect};
 
@@ -52,6 +53,12 @@ enum Command {
         force: bool,
     },
     /// Serve a plan to clients, one session each (several at once, bounded).
+    #[command(long_about = "Serve a plan to clients, one session each (several at once, bounded).\n\n\
+Clients connect over QUIC with TLS 1.3 and pin this server's certificate (`--cert`). A new \
+connection must send its hello within --hello-timeout seconds; one address may hold at most \
+--max-sessions-per-address sessions (running or waiting for one of the --max-clients slots) and \
+its further connections are refused with a message; a session's connection is closed as soon as \
+the session ends, well or not.")]
     Server(ServerArgs),
     /// Run a plan against a server on an input and print the prediction.
     Client(ClientArgs),
@@ -91,19 +98,26 @@ struct ServerArgs {
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
     /// Sessions run at once; further clients wait.
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    #[arg(long, default_value_t = 4, value_name = "N", help_heading = "Limits")]
     max_clients: usize,
+    /// Sessions one client address (an IPv4 address or an IPv6 /64) may hold at once, running
+    /// or waiting for a slot; its further connections are refused with a message.
+    #[arg(long, default_value_t = 2, value_name = "N", help_heading = "Limits")]
+    max_sessions_per_address: usize,
+    /// Seconds a new connection has to send its hello; one that sends none is closed.
+    #[arg(long, default_value_t = 10, value_name = "S", help_heading = "Limits")]
+    hello_timeout: u64,
     /// Exit after this many sessions (default: serve forever).
     #[arg(long, value_name = "N")]
     sessions: Option<usize>,
     /// Write the last session's stats as JSON.
     #[arg(long, value_name = "FILE")]
     stats: Option<PathBuf>,
-    /// Receive timeout in seconds.
-    #[arg(long, default_value_t = 120, value_name = "S")]
+    /// Receive timeout in seconds (after the hello).
+    #[arg(long, default_value_t = 120, value_name = "S", help_heading = "Limits")]
     timeout: u64,
     /// Seconds to wait for a client's input after the offline phase (clients that preprocess).
-    #[arg(long, default_value_t = 600, value_name = "S")]
+    #[arg(long, default_value_t = 600, value_name = "S", help_heading = "Limits")]
     input_wait: u64,
 }
 
@@ -227,30 +241,41 @@ fn server(a: ServerArgs) -> Result<(), Failure> {
     rt.block_on(async move {
         let timeout = Duration::from_secs(a.timeout);
         let input_wait = Duration::from_secs(a.input_wait);
+        let hello_timeout = Duration::from_secs(a.hello_timeout);
         let mut listener = Listener::bind(a.listen, &id, timeout).map_err(internal)?;
         println!("listening on {}", listener.local_addr().map_err(internal)?);
         use std::io::Write;
         let _ = std::io::stdout().flush();
         let slots = Arc::new(tokio::sync::Semaphore::new(a.max_clients.max(1)));
+        let admission = Admission::new(a.max_sessions_per_address);
         let mut tasks = tokio::task::JoinSet::new();
         let mut served = 0usize;
+        // Connections are accepted at once and counted against their address; an admitted one
+        // then waits for a session slot. A session's connection closes when its task ends.
         while a.sessions.is_none_or(|n| served < n) {
-            let permit = slots.clone().acquire_owned().await.map_err(internal)?;
             let Some(conn) = listener.accept().await else { break };
+            let mut session = match conn {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("connection failed: {e}");
+                    continue;
+                }
+            };
+            let ticket = match admission.admit(session.peer) {
+                Ok(t) => t,
+                Err(reason) => {
+                    eprintln!("refused a connection from {}: {reason}", session.peer);
+                    tokio::spawn(admission::refuse(session, reason));
+                    continue;
+                }
+            };
             served += 1;
-            let (graph, stats_path) = (graph.clone(), a.stats.clone());
+            session.set_input_wait(input_wait);
+            session.set_hello_timeout(hello_timeout);
+            let (graph, stats_path, slots) = (graph.clone(), a.stats.clone(), slots.clone());
             tasks.spawn(async move {
-                let _permit = permit;
-                let mut session = match conn {
-                    Ok(mut s) => {
-                        s.set_input_wait(input_wait);
-                        s
-                    }
-                    Err(e) => {
-                        eprintln!("session {served}: connection failed: {e}");
-                        return;
-                    }
-                };
+                let _ticket = ticket;
+                let Ok(_permit) = slots.acquire_owned().await else { return };
                 let t0 = Instant::now();
                 let mut rng = ChaCha20Rng::from_os_rng();
                 let result = exec::server::run(&mut session, &graph, &hash, &mut rng).await;
@@ -322,6 +347,8 @@ fn client(a: ClientArgs) -> Result<(), Failure> {
             }
         };
         let result = pre.online(std::slice::from_ref(&x), &bar).await.map_err(exec_failure)?;
+        // The server's last message is read: close now, so the server frees the session at once.
+        session.shutdown().await;
         Ok::<_, Failure>(result)
     })?;
     let out = &result.outputs[0];

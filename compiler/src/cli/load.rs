@@ -24,7 +24,7 @@ pub struct LoadArgs {
     /// The input every client sends (`.npy`).
     #[arg(long, value_name = "x.npy")]
     input: PathBuf,
-    /// Concurrent clients (and the server's --max-clients).
+    /// Concurrent clients (and the server's --max-clients and --max-sessions-per-address).
     #[arg(long, default_value_t = 8, value_name = "N")]
     clients: usize,
     /// How long to keep the clients going, in seconds.
@@ -95,6 +95,8 @@ pub fn run(a: LoadArgs) -> Result<(), CliError> {
         .arg("--weights")
         .arg(dir.join("model.weights"))
         .args(["--listen", "127.0.0.1:0", "--max-clients", &a.clients.to_string()])
+        // Every client comes from 127.0.0.1.
+        .args(["--max-sessions-per-address", &a.clients.to_string()])
         .arg("--cert")
         .arg(dir.join("server.crt"))
         .arg("--key")

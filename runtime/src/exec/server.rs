@@ -24,9 +24,18 @@ enum Offline {
     Circa(circa::ServerState),
 }
 
-/// Checks the client's hello against our plan; answers either way.
-async fn handshake(ch: &mut crate::net::Channel, hash: &Hash) -> Result<(), ExecError> {
-    let hello = ch.recv("handshake", 64).await?;
+/// Checks the client's hello against our plan; answers either way. The hello must arrive within
+/// `hello_timeout` (a connection that sends none holds a session slot only that long); the
+/// channel's own timeout applies again from the reply on.
+async fn handshake(
+    ch: &mut crate::net::Channel,
+    hash: &Hash,
+    hello_timeout: std::time::Duration,
+) -> Result<(), ExecError> {
+    let normal = ch.set_timeout(hello_timeout);
+    let hello = ch.recv("handshake", 64).await;
+    ch.set_timeout(normal);
+    let hello = hello?;
     let verdict = wire::check_hello(&hello, hash);
     ch.send("handshake", &wire::hello_reply(&verdict)).await?;
     if verdict.is_err() {
@@ -52,7 +61,7 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
     let steps = lower(g)?;
     let ring = Ring::new(g.ring_bits.expect("quantized"));
     let mut ch = session.channel().await?;
-    handshake(&mut ch, hash).await?;
+    handshake(&mut ch, hash, session.hello_timeout()).await?;
     let ot_ch = session.channel().await?;
     let mut ot = OtSender::new(session.ot_connection(), ot_ch);
     let meter = session.meter().clone();

@@ -11,6 +11,7 @@
 //! Every receive has a timeout; a closed or silent peer is an error naming the protocol step.
 //! [`memory_pair`] gives two connected channels in one process for unit tests.
 
+pub mod admission;
 #[cfg(feature = "test-hooks")]
 pub mod fault;
 pub mod link;

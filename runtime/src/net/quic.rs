@@ -1,12 +1,24 @@
 //! The session connection: QUIC (s2n-quic) with TLS 1.3, wrapped by `cryprot-net` so OT and our
-//! channels share it. The server presents a certificate ([`Identity`]); the client trusts only the
-//! certificate it was given (pinning), so there is no plaintext or unauthenticated mode.
+//! channels share it. The server presents a certificate ([`Identity`]); the client's trust store
+//! holds the certificate it was given and nothing else (no system CAs, and `SSL_CERT_FILE` /
+//! `SSL_CERT_DIR` are not read), so there is no plaintext or unauthenticated mode.
+//!
+//! A peer may hold at most [`MAX_STREAMS`] streams open at once (QUIC's stream limit, each way),
+//! and `cryprot-net` (vendored, `vendor/cryprot-net`) reads each stream's header within a size and
+//! time bound, so what a peer can make either party allocate is bounded before any hello. A
+//! [`Session`] closes its QUIC connection when dropped, so a session that ends, well or not, frees
+//! the connection, its streams and their tasks: as soon as the peer has closed it too, and after
+//! [`LINGER`] at the latest. (A close discards data the peer has received but not read yet; the
+//! wait lets the peer read a last message, or a last error, first.) [`Session::close`] closes at
+//! once, and [`Session::shutdown`] also waits until the close is sent, for a party that has read
+//! all it expects and owes the peer nothing: the client, after the server's last message.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use cryprot_net::Connection;
 use s2n_quic::provider::limits::Limits;
+use s2n_quic::provider::tls::default as tls;
 use s2n_quic::{Client, Server, client::Connect};
 
 use super::{Channel, Meter, NetError};
@@ -36,6 +48,18 @@ impl Identity {
     }
 }
 
+/// Unidirectional streams one party may hold open at once (QUIC credits more as streams close).
+///
+/// A session opens one stream each way per [`Session::channel`] (two, held for the whole session)
+/// and per `cryprot-net` stream of the OT library: the base OTs (one, once) and one per OT batch,
+/// each closed when its batch ends; batches run one at a time. So a session needs three open at
+/// once, plus streams whose close is not acknowledged yet: every bundled model under every
+/// activation policy ran with a limit of 4 (exact ReLU with 3). 32 leaves a wide margin (a stall
+/// here would be a protocol deadlock, not a slowdown) while keeping what a hostile peer can open
+/// small: each open stream costs a header read of at most `cryprot_net::MAX_HEADER_LEN` bytes, and
+/// the data all streams buffer is bounded by QUIC's connection-wide flow-control window.
+pub const MAX_STREAMS: u64 = 32;
+
 fn limits() -> Result<Limits, NetError> {
     const MIB: u32 = 1024 * 1024;
     fn e(err: impl std::fmt::Display) -> NetError {
@@ -44,19 +68,34 @@ fn limits() -> Result<Limits, NetError> {
     Limits::new()
         .with_max_send_buffer_size(12 * MIB)
         .map_err(e)?
-        .with_max_open_local_unidirectional_streams(1 << 40)
+        .with_max_open_local_unidirectional_streams(MAX_STREAMS)
         .map_err(e)?
-        .with_max_open_remote_unidirectional_streams(1 << 40)
+        .with_max_open_remote_unidirectional_streams(MAX_STREAMS)
+        .map_err(e)?
+        // Nothing in a session uses bidirectional streams: the peer may open none.
+        .with_max_open_local_bidirectional_streams(0)
+        .map_err(e)?
+        .with_max_open_remote_bidirectional_streams(0)
         .map_err(e)?
         .with_max_idle_timeout(Duration::from_secs(300))
         .map_err(e)
 }
 
-/// One party's end of a session.
+/// One party's end of a session. Dropping it closes the QUIC connection.
 pub struct Session {
     conn: Connection,
+    /// Closes the connection when the session ends.
+    handle: s2n_quic::connection::Handle,
+    /// `cryprot-net`'s stream manager, which accepts the peer's streams; it ends when the
+    /// connection closes.
+    manager: Option<tokio::task::JoinHandle<()>>,
+    /// On drop, how long to wait for the peer to close first.
+    linger: Duration,
+    /// The client's endpoint (one per connection), to wait for its close to be sent.
+    endpoint: Option<Client>,
     meter: Meter,
     timeout: Duration,
+    hello_timeout: Duration,
     input_wait: Duration,
     pub peer: SocketAddr,
     #[cfg(feature = "test-hooks")]
@@ -68,6 +107,17 @@ pub struct Session {
 /// How long a server waits, by default, for a preprocessed client's input.
 pub const DEFAULT_INPUT_WAIT: Duration = Duration::from_secs(600);
 
+/// How long a dropped session waits for the peer to close the connection before closing it
+/// itself.
+pub const LINGER: Duration = Duration::from_secs(2);
+
+/// How long [`Session::shutdown`] waits for the close to be sent.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_millis(500);
+
+/// How long a server waits, by default, for a new client's hello (later messages get the
+/// session's receive timeout).
+pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Session {{ peer: {} }}", self.peer)
@@ -75,17 +125,23 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    fn new(mut quic: s2n_quic::Connection, timeout: Duration) -> Result<Session, NetError> {
+    fn new(mut quic: s2n_quic::Connection, timeout: Duration, endpoint: Option<Client>) -> Result<Session, NetError> {
         crate::init_threads();
         let peer = quic.remote_addr().map_err(|e| NetError::Connect(e.to_string()))?;
         // A preprocessed client may wait for its input longer than the idle timeout.
         quic.keep_alive(true).map_err(|e| NetError::Connect(format!("keep-alive: {e}")))?;
+        let handle = quic.handle();
         let (conn, manager) = Connection::new(quic);
-        tokio::spawn(manager.start());
+        let manager = Some(tokio::spawn(manager.start()));
         Ok(Session {
             conn,
+            handle,
+            manager,
+            linger: LINGER,
+            endpoint,
             meter: Meter::default(),
             timeout,
+            hello_timeout: DEFAULT_HELLO_TIMEOUT.min(timeout),
             input_wait: DEFAULT_INPUT_WAIT.max(timeout),
             peer,
             #[cfg(feature = "test-hooks")]
@@ -103,6 +159,36 @@ impl Session {
 
     pub fn set_input_wait(&mut self, wait: Duration) {
         self.input_wait = wait;
+    }
+
+    /// How long the server waits for the client's hello, the session's first message.
+    pub fn hello_timeout(&self) -> Duration {
+        self.hello_timeout
+    }
+
+    pub fn set_hello_timeout(&mut self, timeout: Duration) {
+        self.hello_timeout = timeout;
+    }
+
+    /// Closes the QUIC connection now: the peer's streams and their reads end, and data not yet
+    /// sent, or sent but not yet read by the peer, is discarded. Dropping the session closes it
+    /// too, once the peer has (at most [`LINGER`] later).
+    pub fn close(&mut self) {
+        self.handle.close(s2n_quic::application::Error::UNKNOWN);
+        if let Some(m) = self.manager.take() {
+            m.abort();
+        }
+    }
+
+    /// Closes the connection at once ([`Session::close`]) and waits, at most
+    /// [`SHUTDOWN_WAIT`], until the client's endpoint has sent the close: a process that exits
+    /// right after would otherwise leave the server waiting for it (it keeps the session, and
+    /// the client address's place, until [`LINGER`] has passed).
+    pub async fn shutdown(mut self) {
+        self.close();
+        if let Some(mut endpoint) = self.endpoint.take() {
+            let _ = tokio::time::timeout(SHUTDOWN_WAIT, endpoint.wait_idle()).await;
+        }
     }
 
     pub fn meter(&self) -> &Meter {
@@ -143,6 +229,23 @@ impl Session {
     }
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        let (Ok(rt), Some(mut manager)) = (tokio::runtime::Handle::try_current(), self.manager.take()) else {
+            return self.close();
+        };
+        let linger = self.linger;
+        let handle = self.handle.clone();
+        rt.spawn(async move {
+            // The manager ends when the peer has closed the connection.
+            if tokio::time::timeout(linger, &mut manager).await.is_err() {
+                manager.abort();
+            }
+            handle.close(s2n_quic::application::Error::UNKNOWN);
+        });
+    }
+}
+
 /// A listening server endpoint.
 pub struct Listener {
     server: Server,
@@ -171,17 +274,25 @@ impl Listener {
     /// The next client's session, or `None` when the endpoint closed.
     pub async fn accept(&mut self) -> Option<Result<Session, NetError>> {
         let conn = self.server.accept().await?;
-        Some(Session::new(conn, self.timeout))
+        Some(Session::new(conn, self.timeout, None))
     }
+}
+
+/// TLS for a client that trusts `server_cert_pem` and nothing else: the trust store starts
+/// empty, so neither the system's CAs nor `SSL_CERT_FILE` / `SSL_CERT_DIR` are consulted.
+fn pinned_tls(server_cert_pem: &str) -> Result<tls::Client, tls::error::Error> {
+    tls::Client::builder().with_empty_trust_store()?.with_certificate(server_cert_pem)?.build()
 }
 
 /// Connects to `addr`, trusting only `server_cert_pem`.
 pub async fn connect(addr: SocketAddr, server_cert_pem: &str, timeout: Duration) -> Result<Session, NetError> {
     let bind: SocketAddr = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("an address");
     let e = |what: &str, err: String| NetError::Connect(format!("{what}: {err}"));
+    let tls = pinned_tls(server_cert_pem)
+        .map_err(|x| e("TLS setup (is the server certificate a PEM file?)", x.to_string()))?;
     let client = Client::builder()
-        .with_tls(server_cert_pem)
-        .map_err(|x| e("TLS setup (is the server certificate a PEM file?)", x.to_string()))?
+        .with_tls(tls)
+        .map_err(|x| e("TLS setup", x.to_string()))?
         .with_io(bind)
         .map_err(|x| e("binding", x.to_string()))?
         .with_limits(limits()?)
@@ -193,7 +304,7 @@ pub async fn connect(addr: SocketAddr, server_cert_pem: &str, timeout: Duration)
         .await
         .map_err(|_| NetError::Connect(format!("no answer from {addr} within {} s", timeout.as_secs())))?
         .map_err(|x| e(&format!("connecting to {addr}"), x.to_string()))?;
-    Session::new(conn, timeout)
+    Session::new(conn, timeout, Some(client))
 }
 
 #[cfg(test)]
@@ -220,6 +331,39 @@ mod tests {
         let (r, t) = client.await.unwrap();
         assert_eq!(r, b"world!");
         assert_eq!((t.bytes_sent, t.bytes_received, t.rounds), (9, 10, 2));
+    }
+
+    async fn pair(timeout: Duration) -> (Session, Session) {
+        let id = Identity::generate().unwrap();
+        let mut l = Listener::bind("127.0.0.1:0".parse().unwrap(), &id, timeout).unwrap();
+        let addr = l.local_addr().unwrap();
+        let (c, s) = tokio::join!(connect(addr, &id.cert_pem, timeout), async { l.accept().await.unwrap() });
+        (c.unwrap(), s.unwrap())
+    }
+
+    /// Sessions close their connection when they end: the peer's next receive fails at once
+    /// instead of running into its timeout. (Found in issue 14: nothing closed connections, and
+    /// keep-alives held a failed session's connection and buffers open.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_ended_session_closes_its_connection() {
+        let t = Duration::from_secs(10);
+        // The client's shutdown: the server learns at once.
+        let (c, mut s) = pair(t).await;
+        let mut sc = s.channel().await.unwrap();
+        let t0 = std::time::Instant::now();
+        c.shutdown().await;
+        let shutdown = t0.elapsed();
+        let err = sc.recv("after the client's shutdown", 10).await.unwrap_err();
+        assert!(!matches!(err, NetError::Timeout { .. }), "{err}");
+        assert!(t0.elapsed() < Duration::from_secs(1), "{:?} (shutdown {shutdown:?})", t0.elapsed());
+        // A dropped server session: the client learns within LINGER.
+        let (mut c, s) = pair(t).await;
+        let mut cc = c.channel().await.unwrap();
+        let t0 = std::time::Instant::now();
+        drop(s);
+        let err = cc.recv("after the server's drop", 10).await.unwrap_err();
+        assert!(!matches!(err, NetError::Timeout { .. }), "{err}");
+        assert!(t0.elapsed() < LINGER + Duration::from_secs(1), "{:?}", t0.elapsed());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
