@@ -16,28 +16,56 @@ use crate::garble::Block;
 /// First bytes of a session.
 pub const SESSION_MAGIC: [u8; 8] = *b"VEILSESS";
 
-/// Length of the client's hello: magic, format version, plan hash.
-pub const HELLO_LEN: usize = SESSION_MAGIC.len() + 2 + 32;
+/// The version of Veil's session protocol: every message of every step, in order and size
+/// (docs/protocols.md). Bump it whenever a step's messages change, so that two Veil builds that
+/// would misunderstand each other are refused at the hello, naming the older side.
+///
+/// 1: everything before the hello carried it. 2: the client's HE public key and re-randomised
+/// responses; a hash key ahead of each garbling's tables.
+pub const PROTOCOL_VERSION: u16 = 2;
 
-/// The client's hello: magic, format version, plan hash.
+/// Length of the client's hello: magic, plan format version, protocol version, plan hash.
+pub const HELLO_LEN: usize = SESSION_MAGIC.len() + 2 + 2 + 32;
+
+/// Length of a protocol-1 hello (no protocol version).
+const HELLO_V1_LEN: usize = SESSION_MAGIC.len() + 2 + 32;
+
+/// The client's hello: magic, plan format version, protocol version, plan hash.
 pub fn hello(hash: &Hash) -> Vec<u8> {
     let mut v = SESSION_MAGIC.to_vec();
     v.extend(FORMAT_VERSION.to_le_bytes());
+    v.extend(PROTOCOL_VERSION.to_le_bytes());
     v.extend(hash);
     v
 }
 
+/// Which side is older when two versions differ, as the refusal says it.
+fn older(what: &str, client: u16, server: u16) -> String {
+    let side = if client < server { "client" } else { "server" };
+    format!("the {side} is older: the client speaks {what} {client}, the server {server}; update the {side}")
+}
+
 /// The server's check of a hello against its plan hash: why the session cannot go on, if so.
 pub fn check_hello(hello: &[u8], hash: &Hash) -> Result<(), String> {
-    if hello.len() != HELLO_LEN || hello[..8] != SESSION_MAGIC {
+    if hello.len() < 10 || hello[..8] != SESSION_MAGIC {
         return Err("not a Veil client (bad hello)".to_string());
     }
-    let version = u16::from_le_bytes([hello[8], hello[9]]);
-    if version != FORMAT_VERSION {
-        return Err(format!("the client speaks format version {version}, the server {FORMAT_VERSION}"));
+    let format = u16::from_le_bytes([hello[8], hello[9]]);
+    if hello.len() == HELLO_V1_LEN {
+        return Err(older("protocol version", 1, PROTOCOL_VERSION));
     }
-    if hello[10..] != hash[..] {
-        let theirs: Hash = hello[10..].try_into().expect("length checked above");
+    if hello.len() != HELLO_LEN {
+        return Err("not a Veil client (bad hello)".to_string());
+    }
+    let protocol = u16::from_le_bytes([hello[10], hello[11]]);
+    if protocol != PROTOCOL_VERSION {
+        return Err(older("protocol version", protocol, PROTOCOL_VERSION));
+    }
+    if format != FORMAT_VERSION {
+        return Err(older("plan format version", format, FORMAT_VERSION));
+    }
+    if hello[12..] != hash[..] {
+        let theirs: Hash = hello[12..].try_into().expect("length checked above");
         return Err(format!("different plans: the client has {}, the server {}", hex(&theirs), hex(hash)));
     }
     Ok(())
@@ -203,10 +231,21 @@ mod tests {
         let hash = [7u8; 32];
         assert_eq!(check_hello(&hello(&hash), &hash), Ok(()));
         assert!(check_hello(&hello(&hash), &[8u8; 32]).unwrap_err().contains("different plans"));
-        assert!(check_hello(&hello(&hash)[..41], &hash).unwrap_err().contains("bad hello"));
+        assert!(check_hello(&hello(&hash)[..43], &hash).unwrap_err().contains("bad hello"));
         let mut other = hello(&hash);
         other[8] ^= 1;
         assert!(check_hello(&other, &hash).unwrap_err().contains("format version"));
+        // Another protocol version names the older side.
+        let mut newer = hello(&hash);
+        newer[10..12].copy_from_slice(&(PROTOCOL_VERSION + 1).to_le_bytes());
+        assert!(check_hello(&newer, &hash).unwrap_err().starts_with("the server is older"));
+        let mut older = hello(&hash);
+        older[10..12].copy_from_slice(&(PROTOCOL_VERSION - 1).to_le_bytes());
+        assert!(check_hello(&older, &hash).unwrap_err().starts_with("the client is older"));
+        // A protocol-1 client's hello (no version field) is recognised as older.
+        let v1: Vec<u8> = [&hello(&hash)[..10], &hash[..]].concat();
+        let err = check_hello(&v1, &hash).unwrap_err();
+        assert!(err.starts_with("the client is older") && err.contains("protocol version 1"), "{err}");
         assert_eq!(parse_hello_reply(&hello_reply(&Ok(()))), Ok(()));
         let refused = hello_reply(&Err("no\x1b[2Jway".into()));
         assert_eq!(parse_hello_reply(&refused), Err("no?[2Jway".into()));
