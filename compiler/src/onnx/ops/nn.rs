@@ -161,19 +161,29 @@ pub fn leaky_relu(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Resu
 
 pub fn clip(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
     let x = imp.value(arg(inputs, 0)?)?;
-    let bound = |i: usize, name: &str| -> Result<Option<f32>, String> {
+    // `unbounded` is the side's "no bound": exporters spell it ±inf or the float extreme.
+    let bound = |i: usize, name: &str, unbounded: f32| -> Result<Option<f32>, String> {
         let v = if ctx.opset < 11 {
             ctx.attrs.float(name)?
         } else {
             opt_const(inputs, i, name)?.map(|t| t.scalar().ok_or(format!("{name} must be a scalar"))).transpose()?
         };
-        // Exporters spell "no bound" as ±inf or the float extremes.
-        Ok(v.filter(|b| b.is_finite() && b.abs() < f32::MAX))
+        match v {
+            Some(b) if b == unbounded || b.abs() >= f32::MAX && b.signum() == unbounded.signum() => Ok(None),
+            Some(b) if !b.is_finite() => Err(format!("{name} = {b} is not a usable bound")),
+            b => Ok(b),
+        }
     };
-    let (min, max) = (bound(1, "min")?, bound(2, "max")?);
+    let (min, max) = (bound(1, "min", f32::NEG_INFINITY)?, bound(2, "max", f32::INFINITY)?);
     let op = match (min, max) {
         (None, None) => return Ok(vec![Sym::Value(x)]),
         (Some(0.0), None) => Op::Relu,
+        // ONNX: when min exceeds max, every output equals max (0·x + max, local on shares).
+        (Some(lo), Some(hi)) if lo >= hi => {
+            let scale = imp.weight(&format!("{}.zero", ctx.name), vec![], vec![0.0]);
+            let shift = imp.weight(&format!("{}.max", ctx.name), vec![], vec![hi]);
+            Op::Affine { scale: Some(scale), shift: Some(shift) }
+        }
         _ => Op::Clip { min, max },
     };
     Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), op, &[x])?)])
