@@ -118,6 +118,13 @@ fn offsets_and_lengths_are_checked_before_anything_is_allocated() {
     std::fs::create_dir(dir.join("folder")).unwrap();
     let huge = (1u64 << 40).to_string();
     let cases: [(&[i64], &[(&str, &str)], &str); 8] = [
+        // A terabyte claimed for a matching shape: refused by the file's size, not by an
+        // allocation failure.
+        (
+            &[1 << 38],
+            &[("location", "w.bin"), ("length", &huge)],
+            r#"offset 0 + length 1099511627776 runs past the end"#,
+        ),
         (
             &[3],
             &[("location", "w.bin"), ("offset", "8")],
@@ -127,13 +134,6 @@ fn offsets_and_lengths_are_checked_before_anything_is_allocated() {
             &[3],
             &[("location", "w.bin"), ("offset", "4"), ("length", "12")],
             r#"offset 4 + length 12 runs past the end of "w.bin" (12 bytes)"#,
-        ),
-        // A terabyte claimed for a matching shape: refused by the file's size, not by an
-        // allocation failure.
-        (
-            &[1 << 38],
-            &[("location", "w.bin"), ("length", &huge)],
-            r#"offset 0 + length 1099511627776 runs past the end"#,
         ),
         (
             &[3],
