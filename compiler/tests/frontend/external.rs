@@ -79,6 +79,19 @@ fn weights_beside_the_model_are_read_at_their_offsets() {
     let w = external("w", &[3], &[("location", "weights/b.bin")]);
     let b = external("b", &[3], &[("location", "alias.bin")]);
     assert_eq!(run(&write_model(&dir, w, b)), vec![2.0, 3.0, 4.0]);
+
+    // A Constant node's value may be external too.
+    let mut k = node("Constant", "k", &[], &["w"]);
+    k.attribute.push(AttributeProto {
+        name: Some("value".into()),
+        r#type: Some(AttributeType::Tensor as i32),
+        t: Some(external("kv", &[3], &[("location", "model.onnx.data"), ("offset", "8"), ("length", "12")])),
+        ..Default::default()
+    });
+    let m =
+        model(20, vec![info("x", &[Some(1), Some(3)])], vec![k, node("Mul", "mul", &["x", "w"], &["y"])], vec![], "y");
+    std::fs::write(dir.join("constant.onnx"), m).unwrap();
+    assert_eq!(run(&dir.join("constant.onnx")), vec![2.0, -2.0, 1.5]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -117,7 +130,9 @@ fn offsets_and_lengths_are_checked_before_anything_is_allocated() {
     std::fs::write(dir.join("w.bin"), le_bytes(&[1.0, 2.0, 3.0])).unwrap();
     std::fs::create_dir(dir.join("folder")).unwrap();
     let huge = (1u64 << 40).to_string();
-    let cases: [(&[i64], &[(&str, &str)], &str); 8] = [
+    // (dims, external data entries, the refusal)
+    type Case<'a> = (&'a [i64], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 8] = [
         // A terabyte claimed for a matching shape: refused by the file's size, not by an
         // allocation failure.
         (

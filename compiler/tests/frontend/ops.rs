@@ -154,7 +154,8 @@ fn split_reads_the_attribute_the_input_and_num_outputs() {
         (0..2).flat_map(|i| r.clone().map(move |j| (i, j))).map(|(i, j)| x.data[i * 7 + j]).collect()
     };
     // (opset, split attribute, split input, num_outputs, expected column ranges)
-    let cases: [(i64, Option<&[i64]>, Option<&[i64]>, Option<i64>, Vec<std::ops::Range<usize>>); 4] = [
+    type Case<'a> = (i64, Option<&'a [i64]>, Option<&'a [i64]>, Option<i64>, Vec<std::ops::Range<usize>>);
+    let cases: [Case; 4] = [
         (11, Some(&[2, 5]), None, None, vec![0..2, 2..7]),
         (13, None, Some(&[3, 1, 3]), None, vec![0..3, 3..4, 4..7]),
         (18, None, None, Some(3), vec![0..3, 3..6, 6..7]),
