@@ -399,3 +399,43 @@ fn range_refuses_a_narrower_stash_type() {
     let e = problems(&b);
     assert!(e.contains(r#"node "range" (Range): stash_type 10 is not supported (only 1, FLOAT)"#), "{e}");
 }
+
+#[test]
+fn one_dimensional_conv_and_pools_run_as_two_dimensional_ones() {
+    // x [1, 2, 9]; Conv1d: 3 filters of width 3, stride 2, dilation 2, pads [1, 2]; then pools.
+    let x = Tensor::new(vec![1, 2, 9], values(18, 30)).unwrap();
+    let w = values(18, 31);
+    let bias = [0.5, -0.25, 1.0];
+    let mut conv = node("Conv", "conv", &["x", "w", "b"], &["c"]);
+    conv.attribute = vec![ints_attr("strides", &[2]), ints_attr("dilations", &[2]), ints_attr("pads", &[1, 2])];
+    let mut maxp = node("MaxPool", "max", &["c"], &["m"]);
+    maxp.attribute = vec![ints_attr("kernel_shape", &[2]), int_attr("ceil_mode", 1), ints_attr("strides", &[2])];
+    let b = model_proto(
+        13,
+        vec![info("x", &[Some(1), Some(2), Some(9)])],
+        vec![conv, maxp, node("GlobalAveragePool", "gap", &["m"], &["g"])],
+        vec![tensor("w", &[3, 2, 3], w.clone()), tensor("b", &[3], bias.to_vec())],
+        &["c", "m", "g"],
+    );
+    let g = import(&b.encode_to_vec()).unwrap();
+    let y = run_float(&g, std::slice::from_ref(&x)).unwrap();
+    // Direct: out[m][o] = b[m] + Σ_c Σ_k w[m][c][k] · xpad[c][2·o + 2·k], xpad with 1 zero before
+    // and 2 after (length 12), so 4 outputs.
+    let xpad = |c: usize, i: usize| if (1..10).contains(&i) { x.data[c * 9 + i - 1] } else { 0.0 };
+    let mut conv_want = Vec::new();
+    for m in 0..3 {
+        for o in 0..4 {
+            let s: f32 = (0..2)
+                .flat_map(|c| (0..3).map(move |k| (c, k)))
+                .map(|(c, k)| w[m * 6 + c * 3 + k] * xpad(c, 2 * o + 2 * k))
+                .sum();
+            conv_want.push(bias[m] + s);
+        }
+    }
+    assert_close(&y[0], &[1, 3, 4], &conv_want, "conv1d");
+    let max_want: Vec<f32> = conv_want.chunks(2).map(|p| p[0].max(p[1])).collect();
+    assert_close(&y[1], &[1, 3, 2], &max_want, "maxpool1d");
+    let gap_want: Vec<f32> = max_want.chunks(2).map(|p| (p[0] + p[1]) / 2.0).collect();
+    assert_close(&y[2], &[1, 3, 1], &gap_want, "global average pool 1-D");
+    fixed_point_within_bound(&g, std::slice::from_ref(&x));
+}
