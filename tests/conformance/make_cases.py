@@ -2,7 +2,8 @@
 """Generates the ONNX backend node-test cases for the operators Veil's front end supports.
 
 Run from the repository root:  python3 tests/conformance/make_cases.py
-Needs: onnx (1.23) and numpy. CI never runs this; `tests/tests/conformance.rs` reads the output.
+Needs: onnx (1.23, which defines opsets up to 28) and numpy. CI never runs this;
+`tests/tests/conformance.rs` reads the output.
 
 For every official node test of a supported operator (cases come from
 `onnx.backend.test.case.node.collect_testcases`), writes tests/conformance/cases/<name>/ with:
@@ -14,11 +15,12 @@ Data over 64 KB is not written (only 3-D pooling cases, which Veil rejects); cas
 
 Adaptation, recorded in case.txt:
   * Input 0 is the client's data. Other inputs become initializers holding the test's values
-    (in Veil weights are constants of the model), except the second operand of Add/Sub/Concat
-    when it has input 0's shape, which stays a computed input (a residual add).
-  * Models whose opset is above 21 are relabelled to opset 21 when every node's operator
-    definition is the same at 21, or converted with onnx.version_converter otherwise; a case
-    that cannot be expressed at opset 21 keeps its opset (and Veil rejects it, as it should).
+    (in Veil weights are constants of the model), except the second operand of Add/Sub when it
+    has input 0's shape, which stays a computed input (a residual add).
+  * Concat cases are written twice: as is (input 0 computed, the others constants: a constant
+    concatenated to a computed value) and as `<name>_all_computed` (every float input computed).
+  * Each model keeps the operator set it was written for (22 to 25 for the newest operator
+    versions); nothing is converted, so the manifest shows what Veil makes of today's opsets.
 
 Whether each case passes or is rejected (and why) is decided by the Rust test, which checks
 it against tests/conformance/manifest.txt.
@@ -31,7 +33,7 @@ import warnings
 
 import numpy as np
 import onnx
-from onnx import defs, numpy_helper, version_converter
+from onnx import numpy_helper
 
 warnings.filterwarnings("ignore")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -39,16 +41,15 @@ OPS = (
     "conv|gemm|matmul|add|sub|mul|div|neg|relu|clip|leakyrelu|maxpool|averagepool|globalaveragepool|"
     "globalmaxpool|batchnorm|flatten|reshape|squeeze|unsqueeze|transpose|concat|pad|constant_pad|identity|"
     "dropout|constant|cast|shape|gather|slice|softmax|logsoftmax|argmax|range|constantofshape|basic_conv|"
-    "edge_pad|reflect_pad|wrap_pad"
+    "edge_pad|reflect_pad|wrap_pad|reduce_mean|reduce_sum|split"
 )
 # Same prefix, different operator.
 NOT_OURS = re.compile(
     r"convinteger|convtranspose|castlike|matmulinteger|gather_elements|gathernd|qlinear|dynamicquantize|"
     r"constantofshape_.*_int32_shape_zero|softmax_cross_entropy|sce_|_bfloat16|float8|float4|int4|uint4|"
     r"cast_.*string|string|training_dropout|dropout_default_mask|dropout_.*_mask|mul_uint|add_uint|sub_uint|div_uint|"
-    r"add_int|sub_int|mul_int|div_int"
+    r"add_int|sub_int|mul_int|div_int|reduce_sum_square|split_to_sequence"
 )
-TARGET_OPSET = 21
 # Cases whose inputs and outputs exceed this keep only their model (all are 3-D pooling).
 DATA_LIMIT = 64 * 1024
 
@@ -57,33 +58,11 @@ def default_opset(model):
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
 
 
-def to_opset_21(model):
-    v = default_opset(model)
-    if v is None or v <= TARGET_OPSET:
-        return model, f"opset {v} kept"
-    same = all(
-        n.domain not in ("", "ai.onnx")
-        or defs.get_schema(n.op_type, TARGET_OPSET).since_version == defs.get_schema(n.op_type, v).since_version
-        for n in model.graph.node
-    )
-    if same:
-        for o in model.opset_import:
-            if o.domain in ("", "ai.onnx"):
-                o.version = TARGET_OPSET
-        return model, f"opset {v} relabelled {TARGET_OPSET} (same operator definitions)"
-    try:
-        converted = version_converter.convert_version(model, TARGET_OPSET)
-        onnx.checker.check_model(converted)
-        return converted, f"opset {v} converted to {TARGET_OPSET} by onnx.version_converter"
-    except Exception as e:  # noqa: BLE001 - any failure means: keep the original opset
-        return model, f"opset {v} kept (version_converter: {str(e).splitlines()[0][:80]})"
-
-
 def as_array(v):
     return numpy_helper.to_array(v) if isinstance(v, onnx.TensorProto) else np.asarray(v)
 
 
-def adapt(case):
+def adapt(case, all_computed=False):
     model = onnx.ModelProto()
     model.CopyFrom(case.model)
     inputs, outputs = case.data_sets[0]
@@ -94,10 +73,10 @@ def adapt(case):
     keep, notes = [], []
     for k, (name, value) in enumerate(zip(names, inputs)):
         value = np.asarray(value)
-        stays = k == 0 or (
-            op in ("Add", "Sub", "Concat")
-            and value.dtype.kind == "f"
-            and (op == "Concat" or value.shape == np.asarray(inputs[0]).shape)
+        stays = (
+            k == 0
+            or (op in ("Add", "Sub") and value.dtype.kind == "f" and value.shape == np.asarray(inputs[0]).shape)
+            or (all_computed and value.dtype.kind == "f")
         )
         if stays:
             keep.append((name, value))
@@ -109,8 +88,22 @@ def adapt(case):
     kept_inputs = [i for i in g.input if i.name not in bound]
     del g.input[:]
     g.input.extend(kept_inputs)
-    model, opset_note = to_opset_21(model)
-    return model, keep, outputs, notes + [opset_note]
+    return model, keep, outputs, notes + [f"opset {default_opset(model)}"]
+
+
+def write(out, name, model, keep, outputs, notes):
+    d = os.path.join(out, name)
+    os.makedirs(d)
+    onnx.save(model, os.path.join(d, "model.onnx"))
+    if sum(np.asarray(v).nbytes for v in [*(v for _, v in keep), *outputs]) > DATA_LIMIT:
+        notes.append(f"data omitted (over {DATA_LIMIT // 1024} KB)")
+        keep, outputs = [], []
+    for i, (_, v) in enumerate(keep):
+        np.save(os.path.join(d, f"input_{i}.npy"), np.asarray(v).astype(np.float32) if v.dtype.kind == "f" else v)
+    for i, v in enumerate(outputs):
+        np.save(os.path.join(d, f"output_{i}.npy"), np.asarray(v).astype(np.float64))
+    with open(os.path.join(d, "case.txt"), "w") as f:
+        f.write("\n".join(notes) + "\n")
 
 
 def main():
@@ -123,20 +116,12 @@ def main():
     for case in sorted(collect_testcases(None), key=lambda c: c.name):
         if not pat.match(case.name) or NOT_OURS.search(case.name) or not case.data_sets:
             continue
-        model, keep, outputs, notes = adapt(case)
-        d = os.path.join(out, case.name[len("test_"):])
-        os.makedirs(d)
-        onnx.save(model, os.path.join(d, "model.onnx"))
-        if sum(np.asarray(v).nbytes for v in [*(v for _, v in keep), *outputs]) > DATA_LIMIT:
-            notes.append(f"data omitted (over {DATA_LIMIT // 1024} KB)")
-            keep, outputs = [], []
-        for i, (_, v) in enumerate(keep):
-            np.save(os.path.join(d, f"input_{i}.npy"), np.asarray(v).astype(np.float32) if v.dtype.kind == "f" else v)
-        for i, v in enumerate(outputs):
-            np.save(os.path.join(d, f"output_{i}.npy"), np.asarray(v).astype(np.float64))
-        with open(os.path.join(d, "case.txt"), "w") as f:
-            f.write("\n".join(notes) + "\n")
+        name = case.name[len("test_"):]
+        write(out, name, *adapt(case))
         n += 1
+        if name.startswith("concat_"):
+            write(out, f"{name}_all_computed", *adapt(case, all_computed=True))
+            n += 1
     print(f"{n} cases written to {out}")
 
 

@@ -87,20 +87,12 @@ fn le_chunks<const N: usize, T>(raw: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> 
 
 /// IEEE half to single precision.
 fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) as u32) << 31;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let man = (h & 0x3ff) as u32;
-    let bits = match (exp, man) {
-        (0, 0) => sign,
-        (0, m) => {
-            // Subnormal: renormalise.
-            let shift = m.leading_zeros() - 21;
-            sign | ((113 - shift) << 23) | ((m << shift) & 0x3ff) << 13
-        }
-        (0x1f, m) => sign | 0x7f80_0000 | (m << 13),
-        (e, m) => sign | ((e + 112) << 23) | (m << 13),
-    };
-    f32::from_bits(bits)
+    half::f16::from_bits(h).to_f32()
+}
+
+/// `x` rounded to the nearest IEEE half (ties to even), as ONNX's `Cast` to FLOAT16 does.
+pub fn round_to_f16(x: f32) -> f32 {
+    half::f16::from_f32(x).to_f32()
 }
 
 /// Converts a `TensorProto` (initializer or `Constant` value) into a compile-time tensor.
@@ -108,7 +100,7 @@ pub fn from_proto(t: &TensorProto) -> Result<CTensor, String> {
     let name = t.name();
     if t.data_location() == DataLocation::External {
         return Err(format!(
-            "tensor {name:?} keeps its data in an external file, which Veil does not read; re-export with the weights embedded"
+            "tensor {name:?} keeps its data in an external file, which Veil reads only for initializers and Constant values"
         ));
     }
     let shape: Vec<usize> = t

@@ -1,5 +1,5 @@
-//! Data movement: Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Concat, Pad, Identity-likes,
-//! Shape. On shares these are local; their shape rules are shared with constant folding.
+//! Data movement: Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Pad, Identity-likes, Shape,
+//! Slice and Gather (Concat and Split are in `join`). On shares these are local; their shape rules are shared with constant folding.
 
 use veil_ir::Op;
 
@@ -137,21 +137,6 @@ pub fn transpose(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Resul
         return Ok(vec![Sym::Value(v)]);
     }
     Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Transpose { perm }, &[v])?)])
-}
-
-pub fn concat(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
-    let vs = inputs
-        .iter()
-        .flatten()
-        .map(|s| imp.value(s))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{e} (concatenating constants with computed values)"))?;
-    let first = vs.first().ok_or("needs at least one input")?;
-    let a = axis(ctx.attrs.int("axis")?.ok_or("attribute axis is required")?, imp.ty(*first).rank())?;
-    if vs.len() == 1 {
-        return Ok(vec![Sym::Value(*first)]);
-    }
-    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Concat { axis: a }, &vs)?)])
 }
 
 pub fn pad(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {

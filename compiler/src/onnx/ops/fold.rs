@@ -69,14 +69,27 @@ pub fn fold(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
                 .unwrap_or(DataType::Undefined);
             let t = c(0)?;
             match to {
-                DataType::Float | DataType::Double | DataType::Float16 => CTensor::f32(t.shape.clone(), t.floats()),
+                DataType::Float | DataType::Double => CTensor::f32(t.shape.clone(), t.floats()),
+                DataType::Float16 => {
+                    CTensor::f32(t.shape.clone(), t.floats().into_iter().map(consts::round_to_f16).collect())
+                }
                 DataType::Bool => {
                     CTensor::i64(t.shape.clone(), t.floats().iter().map(|&x| (x != 0.0) as i64).collect())
                 }
-                _ => match &t.data {
+                DataType::Int8
+                | DataType::Int16
+                | DataType::Int32
+                | DataType::Int64
+                | DataType::Uint8
+                | DataType::Uint16
+                | DataType::Uint32
+                | DataType::Uint64 => match &t.data {
                     CData::I(_) => t.clone(),
                     CData::F(v) => CTensor::i64(t.shape.clone(), v.iter().map(|&x| x.trunc() as i64).collect()),
                 },
+                // BFLOAT16, the 8-, 6- and 4-bit floats (with Cast-24's round_mode), 4- and
+                // 2-bit integers, strings and complex numbers.
+                other => return Err(format!("cast to {} is not supported", other.as_str_name())),
             }
         }
         "Shape" => shape_slice(ctx, &c(0)?.shape)?,
@@ -122,7 +135,14 @@ pub fn fold(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
                 Some(v) => CTensor { data: v.data.pick(std::iter::repeat_n(0, n)), shape },
             }
         }
-        "Range" => range(c(0)?, c(1)?, c(2)?)?,
+        "Range" => {
+            // Range-27's stash_type: 1 (FLOAT, the default) is what `range` computes (in f64,
+            // rounded to f32); another would accumulate in a narrower type.
+            if let Some(t) = ctx.attrs.int("stash_type")?.filter(|&t| t != DataType::Float as i64) {
+                return Err(format!("stash_type {t} is not supported (only 1, FLOAT)"));
+            }
+            range(c(0)?, c(1)?, c(2)?)?
+        }
         _ => return Err(format!("cannot evaluate {op} at compile time")),
     })
 }

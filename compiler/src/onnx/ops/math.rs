@@ -3,7 +3,7 @@
 
 use veil_ir::{Op, ValueId, check_broadcast};
 
-use super::{arg, opt_const};
+use super::{arg, batched, opt_const};
 use crate::onnx::consts::{self, CTensor};
 use crate::onnx::import::{Ctx, Importer, MAX_POLY_DEGREE, Sym};
 
@@ -118,17 +118,24 @@ pub fn matmul(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<V
                     shape.pop();
                     Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Reshape { shape }, &[y])?)])
                 }
-                r => Err(format!("a rank-{r} constant right operand (batched weights) is not supported")),
+                _ => Ok(vec![Sym::Value(batched::right(imp, ctx, x, w, ctx.out(0))?)]),
             }
         }
-        (Sym::Const(a), b) if a.shape.len() == 2 => {
+        (Sym::Const(a), b) if a.shape.len() == 2 && !matches!(b, Sym::Const(_)) => {
             let x = imp.value(b)?;
+            if imp.ty(x).rank() < 2 {
+                return Ok(vec![Sym::Value(batched::left(imp, ctx, a, x, ctx.out(0))?)]);
+            }
             let xt = transposed(imp, ctx, x, "B")?;
             let y = dense(imp, ctx, &format!("{}/matmul_t", ctx.out(0)), xt, a.clone(), None)?;
             let r = imp.ty(y).rank();
             let mut perm: Vec<usize> = (0..r).collect();
             perm.swap(r - 2, r - 1);
             Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Transpose { perm }, &[y])?)])
+        }
+        (Sym::Const(a), b) if a.shape.len() >= 3 && !matches!(b, Sym::Const(_)) => {
+            let x = imp.value(b)?;
+            Ok(vec![Sym::Value(batched::left(imp, ctx, a, x, ctx.out(0))?)])
         }
         (Sym::Const(a), _) => Err(format!("a rank-{} constant left operand is not supported", a.shape.len())),
         _ => Err("product of two computed values is not supported (one operand must be a constant weight)".into()),

@@ -1,13 +1,17 @@
 //! The operator registry: which ONNX ops lower, and to what. Split by family like tract's
 //! `onnx/src/ops`: `nn` (conv, pooling, normalisation, activations), `math` (Gemm, MatMul,
-//! elementwise arithmetic and polynomials), `array` (data movement), `post` (client-side
+//! elementwise arithmetic and polynomials), `batched` (MatMul with batched constant operands),
+//! `reduce` (ReduceSum, ReduceMean), `array` and `join` (data movement), `post` (client-side
 //! post-processing), and `fold` (compile-time evaluation of constant subgraphs).
 
 mod array;
+mod batched;
 mod fold;
+mod join;
 mod math;
 mod nn;
 mod post;
+mod reduce;
 
 use super::consts::CTensor;
 use super::import::{Ctx, Importer, Sym};
@@ -33,7 +37,9 @@ fn lowering(op: &str) -> Option<Lowering> {
         "Squeeze" => array::squeeze,
         "Unsqueeze" => array::unsqueeze,
         "Transpose" => array::transpose,
-        "Concat" => array::concat,
+        "Concat" => join::concat,
+        "Split" => join::split,
+        "ReduceSum" | "ReduceMean" => reduce::reduce,
         "Pad" => array::pad,
         "Identity" | "Dropout" | "Cast" => array::identity,
         "Shape" => array::shape,
@@ -72,8 +78,6 @@ pub fn unsupported_reason(op: &str) -> String {
         "LRN",
         "ReduceMax",
         "ReduceMin",
-        "ReduceMean",
-        "ReduceSum",
         "TopK",
         "Max",
         "Min",

@@ -1,15 +1,35 @@
 //! Convolution, pooling, batch normalisation and the ReLU family.
+//!
+//! Convolutions and pools are 2-D over `[N, C, H, W]`. A 1-D one over `[N, C, L]` runs as the 2-D
+//! op over `[N, C, 1, L]` (a `reshape` before and after; its attributes gain a trivial first axis).
 
 use veil_ir::{Op, Window2d};
 
 use super::{arg, konst, opt_const};
 use crate::onnx::import::{Ctx, Importer, Sym};
 
+/// A list attribute in 2-D form: for a 1-D op, each axis list gains a leading 1 (kernel, strides,
+/// dilations) and `pads` `[b, e]` becomes `[0, b, 0, e]`.
+fn attr_2d(ctx: &Ctx, name: &str, one_d: bool) -> Result<Option<Vec<usize>>, String> {
+    let v = ctx.attrs.usizes(name)?;
+    Ok(match v {
+        Some(v) if one_d && name == "pads" && v.len() == 2 => Some(vec![0, v[0], 0, v[1]]),
+        Some(v) if one_d && name != "pads" && v.len() == 1 => Some(vec![1, v[0]]),
+        v => v,
+    })
+}
+
 /// The 2-D window of a Conv or pool node over input spatial size `hw`. Returns the window and,
 /// with `ceil_mode`, how many extra end pads stand in for the overhanging last window.
-fn window(ctx: &Ctx, hw: [usize; 2], kernel: [usize; 2], ceil_mode: bool) -> Result<(Window2d, [usize; 2]), String> {
+fn window(
+    ctx: &Ctx,
+    hw: [usize; 2],
+    kernel: [usize; 2],
+    ceil_mode: bool,
+    one_d: bool,
+) -> Result<(Window2d, [usize; 2]), String> {
     let two = |name: &str, default: usize| -> Result<[usize; 2], String> {
-        match ctx.attrs.usizes(name)? {
+        match attr_2d(ctx, name, one_d)? {
             None => Ok([default; 2]),
             Some(v) => <[usize; 2]>::try_from(v.as_slice())
                 .map_err(|_| format!("attribute {name} must have 2 values for a 2-D op, got {v:?}")),
@@ -24,7 +44,7 @@ fn window(ctx: &Ctx, hw: [usize; 2], kernel: [usize; 2], ceil_mode: bool) -> Res
     let mut pads = [0usize; 4];
     match auto_pad.as_str() {
         "NOTSET" => {
-            if let Some(p) = ctx.attrs.usizes("pads")? {
+            if let Some(p) = attr_2d(ctx, "pads", one_d)? {
                 pads = <[usize; 4]>::try_from(p.as_slice())
                     .map_err(|_| format!("attribute pads must have 4 values, got {p:?}"))?;
             }
@@ -59,31 +79,51 @@ fn window(ctx: &Ctx, hw: [usize; 2], kernel: [usize; 2], ceil_mode: bool) -> Res
     Ok((Window2d { kernel, strides, pads, dilations }, extra))
 }
 
-fn image(imp: &mut Importer, x: &Sym) -> Result<(veil_ir::ValueId, [usize; 4]), String> {
+/// The operand as a 2-D image, lifted from `[N, C, L]` to `[N, C, 1, L]` for a 1-D op; the
+/// flag says whether it was.
+fn image(imp: &mut Importer, ctx: &Ctx, x: &Sym) -> Result<(veil_ir::ValueId, [usize; 4], bool), String> {
     let v = imp.value(x)?;
     match imp.ty(v).shape[..] {
-        [n, c, h, w] => Ok((v, [n, c, h, w])),
-        ref s => Err(format!("only 2-D images [N, C, H, W] are supported, got input shape {s:?}")),
+        [n, c, h, w] => Ok((v, [n, c, h, w], false)),
+        [n, c, l] => {
+            let shape = vec![n, c, 1, l];
+            let lifted = imp.add(&ctx.name, &format!("{}/input_2d", ctx.out(0)), Op::Reshape { shape }, &[v])?;
+            Ok((lifted, [n, c, 1, l], true))
+        }
+        ref s => Err(format!("only 1-D and 2-D images ([N, C, L], [N, C, H, W]) are supported, got input shape {s:?}")),
     }
 }
 
-fn kernel_attr(ctx: &Ctx) -> Result<Option<[usize; 2]>, String> {
-    ctx.attrs
-        .usizes("kernel_shape")?
+/// Adds `op` on the 2-D image `x`; a 1-D op's result goes back to `[N, C, L']`.
+fn add_image_op(imp: &mut Importer, ctx: &Ctx, op: Op, x: veil_ir::ValueId, one_d: bool) -> Result<Vec<Sym>, String> {
+    if !one_d {
+        return Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), op, &[x])?)]);
+    }
+    let y = imp.add(&ctx.name, &format!("{}/2d", ctx.out(0)), op, &[x])?;
+    let [n, c, _, l] = imp.ty(y).shape[..] else { unreachable!("2-D ops give [N, C, H, W]") };
+    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Reshape { shape: vec![n, c, l] }, &[y])?)])
+}
+
+fn kernel_attr(ctx: &Ctx, one_d: bool) -> Result<Option<[usize; 2]>, String> {
+    attr_2d(ctx, "kernel_shape", one_d)?
         .map(|k| {
             <[usize; 2]>::try_from(k.as_slice())
-                .map_err(|_| format!("only 2-D kernels are supported, got kernel_shape {k:?}"))
+                .map_err(|_| format!("only 1-D and 2-D kernels are supported, got kernel_shape {k:?}"))
         })
         .transpose()
 }
 
 pub fn conv(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
-    let (x, [_, c, h, w]) = image(imp, arg(inputs, 0)?)?;
+    let (x, [_, c, h, w], one_d) = image(imp, ctx, arg(inputs, 0)?)?;
     let wt = konst(inputs, 1, "weight")?;
-    let [m, cg, kh, kw] = wt.shape[..] else {
-        return Err(format!("only 2-D convolution is supported, got weight shape {:?}", wt.shape));
+    let wt = match wt.shape[..] {
+        [m, cg, k] if one_d => wt.reshaped(vec![m, cg, 1, k])?,
+        _ => wt.clone(),
     };
-    if let Some(k) = kernel_attr(ctx)?
+    let [m, cg, kh, kw] = wt.shape[..] else {
+        return Err(format!("weight shape {:?} does not fit a {}-D convolution", wt.shape, if one_d { 1 } else { 2 }));
+    };
+    if let Some(k) = kernel_attr(ctx, one_d)?
         && k != [kh, kw]
     {
         return Err(format!("kernel_shape {k:?} does not match weight shape {:?}", wt.shape));
@@ -92,44 +132,45 @@ pub fn conv(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec
     if groups == 0 || c != cg * groups {
         return Err(format!("weight {:?} with group = {groups} does not fit {c} input channels", wt.shape));
     }
-    let (window, _) = window(ctx, [h, w], [kh, kw], false)?;
+    let (window, _) = window(ctx, [h, w], [kh, kw], false, one_d)?;
     let weight = imp.weight(&format!("{}.weight", ctx.name), wt.shape.clone(), wt.floats());
     let bias = match opt_const(inputs, 2, "bias")? {
         Some(b) if b.len() == m => Some(imp.weight(&format!("{}.bias", ctx.name), vec![m], b.floats())),
         Some(b) => return Err(format!("bias has shape {:?}, expected [{m}]", b.shape)),
         None => None,
     };
-    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Conv2d { weight, bias, window, groups }, &[x])?)])
+    add_image_op(imp, ctx, Op::Conv2d { weight, bias, window, groups }, x, one_d)
 }
 
 fn pool_window(
     imp: &mut Importer,
     ctx: &Ctx,
     inputs: &[Option<Sym>],
-) -> Result<(veil_ir::ValueId, Window2d, [usize; 2]), String> {
-    let (x, [_, _, h, w]) = image(imp, arg(inputs, 0)?)?;
+) -> Result<(veil_ir::ValueId, Window2d, [usize; 2], bool), String> {
+    let (x, [_, _, h, w], one_d) = image(imp, ctx, arg(inputs, 0)?)?;
     if ctx.node.op_type().starts_with("Global") {
-        return Ok((x, Window2d { kernel: [h, w], strides: [1, 1], pads: [0; 4], dilations: [1, 1] }, [0, 0]));
+        let window = Window2d { kernel: [h, w], strides: [1, 1], pads: [0; 4], dilations: [1, 1] };
+        return Ok((x, window, [0, 0], one_d));
     }
-    let kernel = kernel_attr(ctx)?.ok_or("attribute kernel_shape is required")?;
+    let kernel = kernel_attr(ctx, one_d)?.ok_or("attribute kernel_shape is required")?;
     let ceil = ctx.attrs.int_or("ceil_mode", 0)? != 0;
-    let (win, extra) = window(ctx, [h, w], kernel, ceil)?;
-    Ok((x, win, extra))
+    let (win, extra) = window(ctx, [h, w], kernel, ceil, one_d)?;
+    Ok((x, win, extra, one_d))
 }
 
 pub fn max_pool(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
-    let (x, window, _) = pool_window(imp, ctx, inputs)?;
+    let (x, window, _, one_d) = pool_window(imp, ctx, inputs)?;
     // Extra end pads are never selected by a max, so they model ceil_mode exactly.
-    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::MaxPool { window }, &[x])?)])
+    add_image_op(imp, ctx, Op::MaxPool { window }, x, one_d)
 }
 
 pub fn avg_pool(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
-    let (x, window, extra) = pool_window(imp, ctx, inputs)?;
+    let (x, window, extra, one_d) = pool_window(imp, ctx, inputs)?;
     let count_include_pad = ctx.attrs.int_or("count_include_pad", 0)? != 0;
     if count_include_pad && extra != [0, 0] {
         return Err("ceil_mode = 1 with count_include_pad = 1 and an overhanging last window is not supported".into());
     }
-    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::AvgPool { window, count_include_pad }, &[x])?)])
+    add_image_op(imp, ctx, Op::AvgPool { window, count_include_pad }, x, one_d)
 }
 
 pub fn batch_norm(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
@@ -161,19 +202,29 @@ pub fn leaky_relu(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Resu
 
 pub fn clip(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
     let x = imp.value(arg(inputs, 0)?)?;
-    let bound = |i: usize, name: &str| -> Result<Option<f32>, String> {
+    // `unbounded` is the side's "no bound": exporters spell it ±inf or the float extreme.
+    let bound = |i: usize, name: &str, unbounded: f32| -> Result<Option<f32>, String> {
         let v = if ctx.opset < 11 {
             ctx.attrs.float(name)?
         } else {
             opt_const(inputs, i, name)?.map(|t| t.scalar().ok_or(format!("{name} must be a scalar"))).transpose()?
         };
-        // Exporters spell "no bound" as ±inf or the float extremes.
-        Ok(v.filter(|b| b.is_finite() && b.abs() < f32::MAX))
+        match v {
+            Some(b) if b == unbounded || b.abs() >= f32::MAX && b.signum() == unbounded.signum() => Ok(None),
+            Some(b) if !b.is_finite() => Err(format!("{name} = {b} is not a usable bound")),
+            b => Ok(b),
+        }
     };
-    let (min, max) = (bound(1, "min")?, bound(2, "max")?);
+    let (min, max) = (bound(1, "min", f32::NEG_INFINITY)?, bound(2, "max", f32::INFINITY)?);
     let op = match (min, max) {
         (None, None) => return Ok(vec![Sym::Value(x)]),
         (Some(0.0), None) => Op::Relu,
+        // ONNX: when min exceeds max, every output equals max (0·x + max, local on shares).
+        (Some(lo), Some(hi)) if lo >= hi => {
+            let scale = imp.weight(&format!("{}.zero", ctx.name), vec![], vec![0.0]);
+            let shift = imp.weight(&format!("{}.max", ctx.name), vec![], vec![hi]);
+            Op::Affine { scale: Some(scale), shift: Some(shift) }
+        }
         _ => Op::Clip { min, max },
     };
     Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), op, &[x])?)])

@@ -1,0 +1,130 @@
+//! ReduceSum and ReduceMean: linear, so they lower to a window sum over the reduced elements
+//! (`sumpool`), or for the mean an `avgpool` that `normalize_linear` splits into that sum and a
+//! public divisor. Nothing here compares or multiplies secrets.
+//!
+//! The reduced axes are brought next to each other (a `transpose` when they are not already
+//! contiguous), the tensor is viewed as `[1, outer, K, inner]` (a `reshape`), one window of
+//! `K × 1` sums them, and a final `reshape` gives ONNX's output shape (`keepdims` either way).
+//! A global pool over the two spatial axes of an image (`x.mean((2, 3))`, how torch's dynamo
+//! exporter writes a global average pool) is a pool over `[N, C, H, W]` as it stands.
+
+use veil_ir::{Op, ValueId, Window2d};
+
+use super::{arg, axis, opt_const};
+use crate::onnx::consts::{CData, CTensor};
+use crate::onnx::import::{Ctx, Importer, Sym};
+
+/// Which axes a Reduce node reduces, sorted; `None` when it reduces nothing (an empty axes list
+/// with `noop_with_empty_axes = 1`: the identity).
+fn reduced_axes(ctx: &Ctx, inputs: &[Option<Sym>], rank: usize) -> Result<Option<Vec<usize>>, String> {
+    // Axes moved from the attribute to input 1 in ReduceSum-13 and ReduceMean-18.
+    let from_input = ctx.opset >= if ctx.node.op_type() == "ReduceSum" { 13 } else { 18 };
+    let given = if from_input {
+        opt_const(inputs, 1, "axes")?.map(CTensor::ints).transpose()?
+    } else {
+        ctx.attrs.ints("axes")?
+    };
+    let given = given.unwrap_or_default();
+    if given.is_empty() {
+        return Ok(if ctx.attrs.int_or("noop_with_empty_axes", 0)? != 0 { None } else { Some((0..rank).collect()) });
+    }
+    let mut axes = given.iter().map(|&a| axis(a, rank)).collect::<Result<Vec<_>, _>>()?;
+    axes.sort_unstable();
+    if axes.windows(2).any(|w| w[0] == w[1]) {
+        return Err(format!("axes {given:?} name an axis twice"));
+    }
+    Ok(Some(axes))
+}
+
+/// The output shape: reduced axes become 1 (`keepdims`) or disappear.
+fn output_shape(shape: &[usize], axes: &[usize], keepdims: bool) -> Vec<usize> {
+    (0..shape.len()).filter_map(|i| if !axes.contains(&i) { Some(shape[i]) } else { keepdims.then_some(1) }).collect()
+}
+
+/// Lowers ReduceSum and ReduceMean.
+pub fn reduce(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let mean = ctx.node.op_type() == "ReduceMean";
+    let keepdims = ctx.attrs.int_or("keepdims", 1)? != 0;
+    if let Sym::Const(t) = arg(inputs, 0)? {
+        let Some(axes) = reduced_axes(ctx, inputs, t.shape.len())? else { return Ok(vec![Sym::Const(t.clone())]) };
+        return Ok(vec![Sym::Const(fold(t, &axes, keepdims, mean)?)]);
+    }
+    let x = imp.value(arg(inputs, 0)?)?;
+    let shape = imp.ty(x).shape.clone();
+    let Some(axes) = reduced_axes(ctx, inputs, shape.len())? else { return Ok(vec![Sym::Value(x)]) };
+    let out_shape = output_shape(&shape, &axes, keepdims);
+    let k: usize = axes.iter().map(|&a| shape[a]).product();
+    let out = ctx.out(0);
+    let v = if k == 1 {
+        x
+    } else if shape.len() == 4 && axes == [2, 3] {
+        pool(imp, ctx, x, [shape[2], shape[3]], mean, &format!("{out}/pooled"))?
+    } else {
+        // Kept axes first (in order), then the reduced ones: contiguous at the end, unless they
+        // already are contiguous somewhere.
+        let contiguous = axes.windows(2).all(|w| w[1] == w[0] + 1);
+        let (v, first) = if contiguous {
+            (x, axes[0])
+        } else {
+            let perm: Vec<usize> = (0..shape.len()).filter(|i| !axes.contains(i)).chain(axes.iter().copied()).collect();
+            let t = imp.add(&ctx.name, &format!("{out}/reduced_last"), Op::Transpose { perm }, &[x])?;
+            (t, shape.len() - axes.len())
+        };
+        let vshape = imp.ty(v).shape.clone();
+        let outer: usize = vshape[..first].iter().product();
+        let inner: usize = vshape[first + axes.len()..].iter().product();
+        let grid = vec![1, outer, k, inner];
+        let g = imp.add(&ctx.name, &format!("{out}/grid"), Op::Reshape { shape: grid }, &[v])?;
+        pool(imp, ctx, g, [k, 1], mean, &format!("{out}/pooled"))?
+    };
+    if imp.ty(v).shape == out_shape {
+        return Ok(vec![Sym::Value(v)]);
+    }
+    Ok(vec![Sym::Value(imp.add(&ctx.name, out, Op::Reshape { shape: out_shape }, &[v])?)])
+}
+
+/// One unpadded window of `kernel` over an `[N, C, H, W]` value: a sum, or a mean.
+fn pool(
+    imp: &mut Importer,
+    ctx: &Ctx,
+    x: ValueId,
+    kernel: [usize; 2],
+    mean: bool,
+    out: &str,
+) -> Result<ValueId, String> {
+    let window = Window2d { kernel, strides: [1, 1], pads: [0; 4], dilations: [1, 1] };
+    let op = if mean { Op::AvgPool { window, count_include_pad: false } } else { Op::SumPool { window } };
+    imp.add(&ctx.name, out, op, &[x])
+}
+
+/// Reduces a compile-time tensor (a shape computation, or constant weight preprocessing).
+fn fold(t: &CTensor, axes: &[usize], keepdims: bool, mean: bool) -> Result<CTensor, String> {
+    let kept = output_shape(&t.shape, axes, true);
+    let (xs, os) = (veil_ir::strides(&t.shape), veil_ir::strides(&kept));
+    // The output element an input element adds to: its coordinates with the reduced ones dropped.
+    let dest = |flat: usize| -> usize {
+        (0..t.shape.len()).filter(|i| !axes.contains(i)).map(|i| (flat / xs[i]) % t.shape[i] * os[i]).sum()
+    };
+    let n: usize = kept.iter().product();
+    let out_shape = output_shape(&t.shape, axes, keepdims);
+    match &t.data {
+        CData::I(v) if !mean => {
+            let mut acc = vec![0i64; n];
+            for (i, &x) in v.iter().enumerate() {
+                let d = dest(i);
+                acc[d] = acc[d].checked_add(x).ok_or("integer overflow in a constant ReduceSum")?;
+            }
+            Ok(CTensor::i64(out_shape, acc))
+        }
+        CData::I(_) => Err("ReduceMean of integers is not supported".into()),
+        CData::F(v) => {
+            let mut acc = vec![0f64; n];
+            for (i, &x) in v.iter().enumerate() {
+                acc[dest(i)] += x as f64;
+            }
+            let k: usize = axes.iter().map(|&a| t.shape[a]).product();
+            let div = if mean { k as f64 } else { 1.0 };
+            Ok(CTensor::f32(out_shape, acc.iter().map(|&s| (s / div) as f32).collect()))
+        }
+    }
+}
