@@ -285,8 +285,8 @@ fn server(a: ServerArgs) -> Result<(), Failure> {
                         eprintln!(
                             "session {served} from {}: ok in {secs:.2} s, {} B received, {} B sent",
                             session.peer,
-                            stats.offline.bytes_client_to_server + stats.online.bytes_client_to_server,
-                            stats.offline.bytes_server_to_client + stats.online.bytes_server_to_client
+                            stats.offline.bytes_client_to_server.saturating_add(stats.online.bytes_client_to_server),
+                            stats.offline.bytes_server_to_client.saturating_add(stats.online.bytes_server_to_client)
                         );
                         if let Some(p) = stats_path
                             && let Err(f) = write_json(&p, &stats)

@@ -69,12 +69,14 @@ pub struct Phase {
     pub rounds: u64,
 }
 
+/// Saturating: half of every byte count is the peer's own claim (`exchange_counts`), which a
+/// hostile peer may set to anything; a lie spoils the report, never the process.
 impl std::ops::AddAssign for Phase {
     fn add_assign(&mut self, o: Phase) {
         self.seconds += o.seconds;
-        self.bytes_client_to_server += o.bytes_client_to_server;
-        self.bytes_server_to_client += o.bytes_server_to_client;
-        self.rounds += o.rounds;
+        self.bytes_client_to_server = self.bytes_client_to_server.saturating_add(o.bytes_client_to_server);
+        self.bytes_server_to_client = self.bytes_server_to_client.saturating_add(o.bytes_server_to_client);
+        self.rounds = self.rounds.saturating_add(o.rounds);
     }
 }
 
@@ -171,4 +173,23 @@ pub(crate) async fn measured<T, E>(
     slot.traffic.bytes_received += d.bytes_received;
     slot.traffic.rounds += d.rounds;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Phase;
+
+    /// A peer that claims `u64::MAX` bytes for every step (the faults test's garbage) must not
+    /// overflow the totals (a panic in debug builds, a wrapped lie in release).
+    #[test]
+    fn a_peer_claiming_huge_counts_saturates_the_totals() {
+        let huge =
+            Phase { seconds: 0.0, bytes_client_to_server: u64::MAX, bytes_server_to_client: 7, rounds: u64::MAX };
+        let mut total = Phase::default();
+        total += huge;
+        total += huge;
+        assert_eq!(total.bytes_client_to_server, u64::MAX);
+        assert_eq!(total.bytes_server_to_client, 14);
+        assert_eq!(total.rounds, u64::MAX);
+    }
 }
