@@ -14,24 +14,6 @@ fn models() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
 }
 
-/// A fresh folder, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("veilc-files-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
@@ -58,14 +40,14 @@ fn veilc(cwd: &Path, args: &[&str], plant: impl FnOnce(u32)) -> Output {
 
 #[test]
 fn compile_writes_the_weights_0600_and_never_through_a_planted_link() {
-    let s = Scratch::new("compile");
-    let out = s.0.join("out");
+    let s = tempfile::tempdir().unwrap();
+    let out = s.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    let victim = s.0.join("attacker-readable");
+    let victim = s.path().join("attacker-readable");
     std::fs::write(&victim, b"untouched").unwrap();
     let model = models().join("digits_relu.onnx");
     // The old code's temporary names were `.<file>.<pid>.tmp`, opened following links.
-    let o = veilc(&s.0, &["compile", model.to_str().unwrap(), "-o", "out"], |pid| {
+    let o = veilc(s.path(), &["compile", model.to_str().unwrap(), "-o", "out"], |pid| {
         for name in ["digits_relu.plan", "digits_relu.weights"] {
             symlink(&victim, out.join(format!(".{name}.{pid}.tmp"))).unwrap();
         }
@@ -78,7 +60,7 @@ fn compile_writes_the_weights_0600_and_never_through_a_planted_link() {
     // A link where the weights go: refused, its target untouched, the link kept.
     std::fs::remove_file(out.join("digits_relu.weights")).unwrap();
     symlink(&victim, out.join("digits_relu.weights")).unwrap();
-    let o = veilc(&s.0, &["compile", model.to_str().unwrap(), "-o", "out"], |_| {});
+    let o = veilc(s.path(), &["compile", model.to_str().unwrap(), "-o", "out"], |_| {});
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("digits_relu.weights") && err.contains("symbolic link"), "{err}");
@@ -88,23 +70,23 @@ fn compile_writes_the_weights_0600_and_never_through_a_planted_link() {
 
 #[test]
 fn dash_is_standard_output_and_a_link_is_written_through() {
-    let s = Scratch::new("output");
+    let s = tempfile::tempdir().unwrap();
     let model = models().join("mlp.onnx");
     let m = model.to_str().unwrap();
-    let o = veilc(&s.0, &["ir", m, "-o", "-"], |_| {});
+    let o = veilc(s.path(), &["ir", m, "-o", "-"], |_| {});
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("graph \"mlp\""));
-    assert!(!s.0.join("-").exists(), "wrote a file named -");
+    assert!(!s.path().join("-").exists(), "wrote a file named -");
 
     // The user's own link (and /dev/stdout, a link to the process's descriptor) stays a link.
-    let real = s.0.join("real.txt");
+    let real = s.path().join("real.txt");
     std::fs::write(&real, b"old").unwrap();
-    symlink(&real, s.0.join("link.txt")).unwrap();
-    let o = veilc(&s.0, &["ir", m, "-o", "link.txt"], |_| {});
+    symlink(&real, s.path().join("link.txt")).unwrap();
+    let o = veilc(s.path(), &["ir", m, "-o", "link.txt"], |_| {});
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(std::fs::symlink_metadata(s.0.join("link.txt")).unwrap().file_type().is_symlink(), "link replaced");
+    assert!(std::fs::symlink_metadata(s.path().join("link.txt")).unwrap().file_type().is_symlink(), "link replaced");
     assert!(std::fs::read_to_string(&real).unwrap().starts_with("graph \"mlp\""));
-    let o = veilc(&s.0, &["ir", m, "-o", "/dev/stdout"], |_| {});
+    let o = veilc(s.path(), &["ir", m, "-o", "/dev/stdout"], |_| {});
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("graph \"mlp\""));
     assert!(std::fs::symlink_metadata("/dev/stdout").unwrap().file_type().is_symlink());

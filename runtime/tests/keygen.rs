@@ -6,26 +6,8 @@
 
 use std::io::Write;
 use std::os::unix::fs::{PermissionsExt, symlink};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-/// A fresh folder, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("veil-keygen-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
@@ -54,10 +36,10 @@ fn keygen(dir: &Path, extra: &[&str], plant: impl FnOnce(u32)) -> Output {
 
 #[test]
 fn keygen_ignores_planted_links_and_writes_the_key_0600_under_umask_000() {
-    let s = Scratch::new("plant");
-    let out = s.0.join("keys");
+    let s = tempfile::tempdir().unwrap();
+    let out = s.path().join("keys");
     std::fs::create_dir_all(&out).unwrap();
-    let victim = s.0.join("attacker-readable");
+    let victim = s.path().join("attacker-readable");
     std::fs::write(&victim, b"untouched").unwrap();
     std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o666)).unwrap();
     let o = keygen(&out, &[], |pid| {
@@ -73,7 +55,7 @@ fn keygen_ignores_planted_links_and_writes_the_key_0600_under_umask_000() {
     assert_eq!(mode(&out.join("server.crt")), 0o644, "others may read the certificate, not change it");
 
     // A folder keygen creates itself is private.
-    let fresh = s.0.join("new/keys");
+    let fresh = s.path().join("new/keys");
     let o = keygen(&fresh, &[], |_| {});
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(mode(&fresh), 0o700);
@@ -82,22 +64,22 @@ fn keygen_ignores_planted_links_and_writes_the_key_0600_under_umask_000() {
 
 #[test]
 fn keygen_refuses_to_replace_a_key_pair_without_force() {
-    let s = Scratch::new("again");
-    let first = keygen(&s.0, &[], |_| {});
+    let s = tempfile::tempdir().unwrap();
+    let first = keygen(s.path(), &[], |_| {});
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
-    let (key, crt) = (s.0.join("server.key"), s.0.join("server.crt"));
+    let (key, crt) = (s.path().join("server.key"), s.path().join("server.crt"));
     let before = (std::fs::read(&key).unwrap(), std::fs::read(&crt).unwrap());
-    let again = keygen(&s.0, &[], |_| {});
+    let again = keygen(s.path(), &[], |_| {});
     let err = String::from_utf8_lossy(&again.stderr);
     assert_eq!(again.status.code(), Some(1), "{err}");
     assert!(err.contains("--force"), "{err}");
     assert_eq!((std::fs::read(&key).unwrap(), std::fs::read(&crt).unwrap()), before, "the pair was changed");
     // A key alone (its certificate lost) is not replaced either.
     std::fs::remove_file(&crt).unwrap();
-    assert_eq!(keygen(&s.0, &[], |_| {}).status.code(), Some(1));
+    assert_eq!(keygen(s.path(), &[], |_| {}).status.code(), Some(1));
     assert_eq!(std::fs::read(&key).unwrap(), before.0);
 
-    let forced = keygen(&s.0, &["--force"], |_| {});
+    let forced = keygen(s.path(), &["--force"], |_| {});
     assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
     assert_ne!(std::fs::read(&key).unwrap(), before.0, "--force makes a new key");
     assert_eq!(mode(&key), 0o600);
@@ -105,10 +87,10 @@ fn keygen_refuses_to_replace_a_key_pair_without_force() {
 
 #[test]
 fn keygen_never_writes_the_key_through_a_link_at_its_path() {
-    let s = Scratch::new("link");
-    let out = s.0.join("keys");
+    let s = tempfile::tempdir().unwrap();
+    let out = s.path().join("keys");
     std::fs::create_dir_all(&out).unwrap();
-    let victim = s.0.join("elsewhere.pem");
+    let victim = s.path().join("elsewhere.pem");
     std::fs::write(&victim, b"untouched").unwrap();
     symlink(&victim, out.join("server.key")).unwrap();
     for extra in [&[][..], &["--force"][..]] {
