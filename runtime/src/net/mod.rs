@@ -9,12 +9,16 @@
 //! first message of each protocol step ([`Meter::begin_step`]), so a layer's rounds are its own.
 //!
 //! Every receive has a timeout; a closed or silent peer is an error naming the protocol step.
-//! [`memory_pair`] gives two connected channels in one process for unit tests.
+//!
+//! [`Channel`] runs over any pair of byte streams (boxed [`AsyncRead`] / [`AsyncWrite`]): a QUIC
+//! session's streams ([`quic`]), or a pipe in memory ([`memory::pair`]) for tests that exercise
+//! protocol logic rather than the transport.
 
 pub mod admission;
 #[cfg(feature = "test-hooks")]
 pub mod fault;
 pub mod link;
+pub mod memory;
 pub mod meter;
 pub mod quic;
 
@@ -312,40 +316,5 @@ impl Channel {
     /// Receives exactly `n` ring elements.
     pub async fn recv_u64s(&mut self, step: &str, n: usize) -> Result<Vec<u64>, NetError> {
         Ok(bytes_to_u64s(&self.recv_exact(step, n * 8).await?))
-    }
-}
-
-/// Two connected in-memory channels (client side, server side) with their own meters.
-pub fn memory_pair(timeout: Duration) -> (Channel, Channel) {
-    let (a, b) = tokio::io::duplex(1 << 20);
-    let (ar, aw) = tokio::io::split(a);
-    let (br, bw) = tokio::io::split(b);
-    (
-        Channel::new(Box::pin(ar), Box::pin(aw), Meter::default(), timeout),
-        Channel::new(Box::pin(br), Box::pin(bw), Meter::default(), timeout),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn frames_are_counted_and_limited() {
-        let (mut a, mut b) = memory_pair(Duration::from_millis(200));
-        a.send("hello", b"abc").await.unwrap();
-        a.send_u64s("values", &[1, 2]).await.unwrap();
-        assert_eq!(b.recv("hello", 10).await.unwrap(), b"abc");
-        assert_eq!(b.recv_u64s("values", 2).await.unwrap(), vec![1, 2]);
-        b.send("reply", &[0; 100]).await.unwrap();
-        assert!(matches!(a.recv("reply", 10).await, Err(NetError::TooLarge { len: 100, .. })));
-        let t = a.meter().snapshot();
-        assert_eq!((t.bytes_sent, t.bytes_received, t.rounds), (7 + 20, 0, 1));
-        assert_eq!(b.meter().snapshot(), Traffic { bytes_sent: 104, bytes_received: 27, rounds: 2 });
-        let err = b.recv("silence", 10).await.unwrap_err();
-        assert!(err.to_string().starts_with("silence: the peer sent nothing"), "{err}");
-        drop(a);
-        let err = b.recv("after close", 10).await.unwrap_err();
-        assert!(matches!(err, NetError::Closed { .. }), "{err}");
     }
 }
