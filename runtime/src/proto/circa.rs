@@ -24,7 +24,7 @@ use veil_ir::ring::Ring;
 use super::gc::{self, EvaluatorState, GarblerState, GcSpec};
 use super::mul;
 use crate::net::{Channel, NetError};
-use crate::ot::{OtReceiver, OtSender};
+use crate::ot::{OtReceive, OtSend};
 use crate::wire::{pack_bits, unpack_bits};
 
 /// Inputs of the sign test: `t_c` (client), `t_s` and `σ` (server).
@@ -75,7 +75,7 @@ impl std::fmt::Debug for ServerState {
 #[allow(clippy::too_many_arguments)]
 pub async fn client_offline<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
-    ot: &mut OtReceiver,
+    ot: &mut impl OtReceive,
     ring: Ring,
     circuit: &Circuit,
     (k, variant): (u8, CircaVariant),
@@ -96,7 +96,7 @@ pub async fn client_offline<R: RngCore + CryptoRng + Send>(
 /// Server, offline, for `n` elements; AND-gate tweaks from `gate_offset`.
 pub async fn server_offline<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
-    ot: &mut OtSender,
+    ot: &mut impl OtSend,
     ring: Ring,
     circuit: &Circuit,
     n: usize,
@@ -176,6 +176,7 @@ pub async fn server_online<R: RngCore + CryptoRng + Send>(
 mod tests {
     use super::*;
     use crate::ot::tests::session_pair;
+    use crate::ot::{OtReceiver, OtSender};
     use rand::SeedableRng;
     use veil_ir::ring::circa_nonnegative;
 

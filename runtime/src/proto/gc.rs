@@ -20,7 +20,7 @@ use veil_ir::circuit::{Circuit, to_bits};
 
 use crate::garble::{Batch, Block, Delta, HashKey, Tmmo, colours, label, random_labels};
 use crate::net::{Channel, NetError};
-use crate::ot::{OtReceiver, OtSender};
+use crate::ot::{OtReceive, OtSend};
 use crate::wire::{blocks_to_bytes, bytes_to_blocks, pack_bits, unpack_bits};
 
 /// Instances per table frame: bounds the memory of a garbling step.
@@ -114,7 +114,7 @@ impl std::fmt::Debug for EvaluatorState {
 /// either).
 pub async fn garble_offline<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
-    ot: &mut OtSender,
+    ot: &mut impl OtSend,
     spec: GcSpec<'_>,
     n: usize,
     gate_offset: u64,
@@ -152,7 +152,7 @@ pub async fn garble_offline<R: RngCore + CryptoRng + Send>(
 /// instance, one value per client input group).
 pub async fn evaluate_offline(
     ch: &mut Channel,
-    ot: &mut OtReceiver,
+    ot: &mut impl OtReceive,
     spec: GcSpec<'_>,
     client_inputs: &[Vec<u64>],
 ) -> Result<EvaluatorState, NetError> {
@@ -278,6 +278,7 @@ pub async fn evaluate_decode(
 mod tests {
     use super::*;
     use crate::ot::tests::session_pair;
+    use crate::ot::{OtReceiver, OtSender};
     use rand::{Rng, SeedableRng};
     use veil_ir::circuit::{max_trunc_mask, relu_trunc_mask, sign_test};
 

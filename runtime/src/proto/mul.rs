@@ -18,7 +18,7 @@ use veil_ir::ring::Ring;
 
 use crate::garble::Block;
 use crate::net::{Channel, NetError};
-use crate::ot::{OtReceiver, OtSender};
+use crate::ot::{OtReceive, OtSend};
 use crate::wire::{BitReader, BitWriter};
 
 /// Bytes the server sends for `n` products in ring `ring`.
@@ -38,7 +38,7 @@ fn low(x: u64, bits: u32) -> u64 {
 /// Client side of `n` products: returns its shares of `x_i · y_i`.
 pub async fn product_client(
     ch: &mut Channel,
-    ot: &mut OtReceiver,
+    ot: &mut impl OtReceive,
     ring: Ring,
     x: &[u64],
 ) -> Result<Vec<u64>, NetError> {
@@ -63,7 +63,12 @@ pub async fn product_client(
 }
 
 /// Server side of `n` products: returns its shares of `x_i · y_i`.
-pub async fn product_server(ch: &mut Channel, ot: &mut OtSender, ring: Ring, y: &[u64]) -> Result<Vec<u64>, NetError> {
+pub async fn product_server(
+    ch: &mut Channel,
+    ot: &mut impl OtSend,
+    ring: Ring,
+    y: &[u64],
+) -> Result<Vec<u64>, NetError> {
     let l = ring.bits as u32;
     let pads = ot.random("multiplication correlations (OT)", y.len() * l as usize).await?;
     let mut w = BitWriter::default();
@@ -105,7 +110,7 @@ fn random_ring<R: RngCore>(ring: Ring, n: usize, rng: &mut R) -> Vec<u64> {
 /// Client side of `n` square pairs.
 pub async fn squares_client<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
-    ot: &mut OtReceiver,
+    ot: &mut impl OtReceive,
     ring: Ring,
     n: usize,
     rng: &mut R,
@@ -119,7 +124,7 @@ pub async fn squares_client<R: RngCore + CryptoRng + Send>(
 /// Server side of `n` square pairs.
 pub async fn squares_server<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
-    ot: &mut OtSender,
+    ot: &mut impl OtSend,
     ring: Ring,
     n: usize,
     rng: &mut R,
@@ -147,7 +152,7 @@ impl std::fmt::Debug for Triples {
 /// Client side of `n` triples (the client is the OT receiver of both products).
 pub async fn triples_client<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
-    ot: &mut OtReceiver,
+    ot: &mut impl OtReceive,
     ring: Ring,
     n: usize,
     rng: &mut R,
@@ -162,7 +167,7 @@ pub async fn triples_client<R: RngCore + CryptoRng + Send>(
 /// Server side of `n` triples.
 pub async fn triples_server<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
-    ot: &mut OtSender,
+    ot: &mut impl OtSend,
     ring: Ring,
     n: usize,
     rng: &mut R,
@@ -177,7 +182,7 @@ pub async fn triples_server<R: RngCore + CryptoRng + Send>(
 /// Client side of bit-to-arithmetic conversion of XOR-shared bits (its halves `bits`).
 pub async fn b2a_client(
     ch: &mut Channel,
-    ot: &mut OtReceiver,
+    ot: &mut impl OtReceive,
     ring: Ring,
     bits: &[bool],
 ) -> Result<Vec<u64>, NetError> {
@@ -194,7 +199,12 @@ pub async fn b2a_client(
 }
 
 /// Server side of bit-to-arithmetic conversion (its halves `bits`).
-pub async fn b2a_server(ch: &mut Channel, ot: &mut OtSender, ring: Ring, bits: &[bool]) -> Result<Vec<u64>, NetError> {
+pub async fn b2a_server(
+    ch: &mut Channel,
+    ot: &mut impl OtSend,
+    ring: Ring,
+    bits: &[bool],
+) -> Result<Vec<u64>, NetError> {
     let pads = ot.random("bit to arithmetic (OT)", bits.len()).await?;
     let d: Vec<u64> = bits
         .iter()
@@ -218,6 +228,7 @@ pub fn random_element<R: RngCore>(ring: Ring, rng: &mut R) -> u64 {
 mod tests {
     use super::*;
     use crate::ot::tests::session_pair;
+    use crate::ot::{OtReceiver, OtSender};
     use rand::SeedableRng;
 
     #[test]
