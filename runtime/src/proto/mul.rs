@@ -227,9 +227,10 @@ pub fn random_element<R: RngCore>(ring: Ring, rng: &mut R) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ot::tests::session_pair;
-    use crate::ot::{OtReceiver, OtSender};
+    use crate::net::memory;
+    use crate::ot::ideal;
     use rand::SeedableRng;
+    use std::time::Duration;
 
     #[test]
     fn bit_fields_round_trip_at_every_width() {
@@ -251,13 +252,11 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    /// Both parties in memory with the ideal OT.
+    #[tokio::test]
     async fn products_squares_and_triples_reconstruct() {
-        let (mut c, mut s) = session_pair().await;
-        let (oc, os) = (c.channel().await.unwrap(), s.channel().await.unwrap());
-        let (mut cc, mut sc) = (c.channel().await.unwrap(), s.channel().await.unwrap());
-        let mut ot_r = OtReceiver::new(c.ot_connection(), oc);
-        let mut ot_s = OtSender::new(s.ot_connection(), os);
+        let (mut cc, mut sc) = memory::pair(Duration::from_secs(20));
+        let (mut ot_s, mut ot_r) = ideal::pair(13);
         for bits in [61u8, 37, 2] {
             let ring = Ring::new(bits);
             let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(bits as u64);
@@ -267,11 +266,15 @@ mod tests {
             x.extend((0..300).map(|_| random_element(ring, &mut rng)));
             y.extend((0..300).map(|_| random_element(ring, &mut rng)));
             let (xc, yc) = (x.clone(), y.clone());
+            let sent = sc.meter().snapshot().bytes_sent;
             let (u, v) = tokio::join!(
                 product_client(&mut cc, &mut ot_r, ring, &xc),
                 product_server(&mut sc, &mut ot_s, ring, &yc)
             );
             let (u, v) = (u.unwrap(), v.unwrap());
+            // The product's one message, exactly as documented (the ideal OT moves no bytes).
+            let frame = 4 + product_message_bytes(ring, x.len()) as u64;
+            assert_eq!(sc.meter().snapshot().bytes_sent - sent, frame);
             for i in 0..x.len() {
                 assert_eq!(ring.reduce(u[i].wrapping_add(v[i])), ring.reduce(x[i].wrapping_mul(y[i])), "product {i}");
             }
