@@ -8,7 +8,7 @@
 //! dropped peer reads as closed at once, where a QUIC session lingers first.
 //!
 //! The OT library (`cryprot-net`) cannot run here: its `Connection` is bound to s2n-quic's
-//! connection and stream types. Protocol tests in memory use [`crate::ot::ideal`] instead.
+//! connection and stream types. Protocol tests in memory use `ot::ideal` instead.
 
 use std::time::Duration;
 

@@ -18,7 +18,7 @@
 //!
 //! The protocols call OT through the traits [`OtSend`] and [`OtReceive`] (the OT backend):
 //! [`OtSender`] / [`OtReceiver`] above are the real implementation, and the one the executors
-//! use. [`ideal`] (feature `insecure-ideal-ot`, and this crate's unit tests) is a trusted-dealer
+//! use. `ideal` (feature `insecure-ideal-ot`, and this crate's unit tests) is a trusted-dealer
 //! stand-in without cryptography or traffic, for protocol tests over [`crate::net::memory`].
 //! `cryprot-ot` itself runs only over a QUIC `cryprot_net::Connection`, so real OT needs QUIC.
 
