@@ -15,6 +15,14 @@ compile_error!(
      release tests per package (`cargo test --release -p veil-tests --test NAME`)"
 );
 
+// The same for the insecure ideal OT (`ot::ideal`, a test-only stand-in without cryptography):
+// the binary never constructs it, and a release binary may not even contain it.
+#[cfg(all(feature = "insecure-ideal-ot", not(debug_assertions)))]
+compile_error!(
+    "the `insecure-ideal-ot` feature (an OT without security, for tests) must never reach a release \
+     `veil` binary: build it with `cargo build --release --bins`, without that feature"
+);
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -9,12 +9,16 @@
 //! first message of each protocol step ([`Meter::begin_step`]), so a layer's rounds are its own.
 //!
 //! Every receive has a timeout; a closed or silent peer is an error naming the protocol step.
-//! [`memory_pair`] gives two connected channels in one process for unit tests.
+//!
+//! [`Channel`] runs over any pair of byte streams (boxed [`AsyncRead`] / [`AsyncWrite`]): a QUIC
+//! session's streams ([`quic`]), or a pipe in memory ([`memory::pair`]) for tests that exercise
+//! protocol logic rather than the transport.
 
 pub mod admission;
-#[cfg(feature = "test-hooks")]
+#[cfg(any(test, feature = "test-hooks"))]
 pub mod fault;
 pub mod link;
+pub mod memory;
 pub mod meter;
 pub mod quic;
 
@@ -126,8 +130,66 @@ impl Meter {
     }
 }
 
-type Reader = Pin<Box<dyn AsyncRead + Send>>;
-type Writer = Pin<Box<dyn AsyncWrite + Send>>;
+/// A channel's incoming byte stream, told the protocol step of each frame read from it. A
+/// transport's stream ([`Plain`]) ignores the steps; a test layer wrapped around it
+/// (`net::fault`) records them.
+pub trait FrameRead: AsyncRead + Send + Unpin {
+    /// `payload`, a frame of `step`, has been received and counted.
+    fn received(&self, _step: &str, _payload: &[u8]) {}
+}
+
+/// A channel's outgoing byte stream, told the protocol step of each frame before it is sent.
+pub trait FrameWrite: AsyncWrite + Send + Unpin {
+    /// Before a frame of `step`: a test layer (`net::fault`) may do something else instead and
+    /// return it; the channel then awaits that, without its timeout, as the send.
+    fn replace<'a>(&'a mut self, _step: &'a str, _payload: &'a [u8]) -> Option<Replacement<'a>> {
+        None
+    }
+
+    /// `payload`, a frame of `step`, has been sent and counted.
+    fn sent(&self, _step: &str, _payload: &[u8]) {}
+}
+
+/// What a test layer does instead of sending a frame ([`FrameWrite::replace`]).
+pub type Replacement<'a> = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send + 'a>>;
+
+/// A transport's byte stream as it is: frames pass through unobserved.
+pub struct Plain<S>(pub S);
+
+impl<S: AsyncRead + Send + Unpin> AsyncRead for Plain<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Send + Unpin> AsyncWrite for Plain<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+impl<S: AsyncRead + Send + Unpin> FrameRead for Plain<S> {}
+impl<S: AsyncWrite + Send + Unpin> FrameWrite for Plain<S> {}
+
+/// The byte streams a [`Channel`] reads and writes.
+pub type Reader = Box<dyn FrameRead>;
+pub type Writer = Box<dyn FrameWrite>;
 
 /// A framed, metered, timed message stream to the peer.
 pub struct Channel {
@@ -135,10 +197,6 @@ pub struct Channel {
     writer: Writer,
     meter: Meter,
     timeout: Duration,
-    #[cfg(feature = "test-hooks")]
-    fault: Option<Arc<fault::FaultState>>,
-    #[cfg(feature = "test-hooks")]
-    transcript: Option<Arc<fault::Transcript>>,
 }
 
 impl std::fmt::Debug for Channel {
@@ -148,66 +206,19 @@ impl std::fmt::Debug for Channel {
 }
 
 impl Channel {
-    pub fn new(reader: Reader, writer: Writer, meter: Meter, timeout: Duration) -> Self {
-        Channel {
-            reader,
-            writer,
-            meter,
-            timeout,
-            #[cfg(feature = "test-hooks")]
-            fault: None,
-            #[cfg(feature = "test-hooks")]
-            transcript: None,
-        }
-    }
-
-    /// Injects the session's fault into this channel's sends (tests only).
-    #[cfg(feature = "test-hooks")]
-    pub(crate) fn with_hooks(
-        mut self,
-        fault: Option<Arc<fault::FaultState>>,
-        transcript: Option<Arc<fault::Transcript>>,
+    /// A channel over any pair of byte streams (a QUIC session's, a pipe in memory, a file).
+    pub fn new(
+        reader: impl AsyncRead + Send + Unpin + 'static,
+        writer: impl AsyncWrite + Send + Unpin + 'static,
+        meter: Meter,
+        timeout: Duration,
     ) -> Self {
-        self.fault = fault;
-        self.transcript = transcript;
-        self
+        Channel::over(Box::new(Plain(reader)), Box::new(Plain(writer)), meter, timeout)
     }
 
-    /// Misbehaves instead of sending `payload` at `step`.
-    #[cfg(feature = "test-hooks")]
-    async fn inject(&mut self, step: &str, kind: fault::FaultKind, payload: &[u8]) -> Result<(), NetError> {
-        use fault::FaultKind;
-        let io = |source| NetError::Io { step: step.into(), source };
-        let injected = || NetError::Io { step: step.into(), source: std::io::Error::other("injected fault") };
-        match kind {
-            FaultKind::Disconnect => {
-                let _ = self.writer.shutdown().await;
-                Err(injected())
-            }
-            FaultKind::Garbage => {
-                // Not a secret: any bytes will do; a xorshift keeps the feature dependency-free.
-                let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ payload.len() as u64;
-                let junk: Vec<u8> = (0..payload.len())
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        x as u8
-                    })
-                    .collect();
-                self.writer.write_all(&(junk.len() as u32).to_le_bytes()).await.map_err(io)?;
-                self.writer.write_all(&junk).await.map_err(io)?;
-                self.writer.flush().await.map_err(io)
-            }
-            FaultKind::HugeLength => {
-                self.writer.write_all(&u32::MAX.to_le_bytes()).await.map_err(io)?;
-                self.writer.flush().await.map_err(io)?;
-                Err(injected())
-            }
-            FaultKind::Stall => loop {
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-            },
-        }
+    /// A channel over streams that see each frame's step (a test layer around a transport's).
+    pub fn over(reader: Reader, writer: Writer, meter: Meter, timeout: Duration) -> Self {
+        Channel { reader, writer, meter, timeout }
     }
 
     pub fn meter(&self) -> &Meter {
@@ -226,9 +237,9 @@ impl Channel {
             len: payload.len() as u64,
             max: u32::MAX as u64,
         })?;
-        #[cfg(feature = "test-hooks")]
-        if let Some(kind) = self.fault.as_ref().and_then(|f| f.check(step)) {
-            return self.inject(step, kind, payload).await;
+        // A test layer may misbehave here instead (`fault`); what it does is not timed.
+        if let Some(instead) = self.writer.replace(step, payload) {
+            return instead.await.map_err(|source| NetError::Io { step: step.into(), source });
         }
         let fut = async {
             self.writer.write_all(&len.to_le_bytes()).await?;
@@ -242,10 +253,7 @@ impl Channel {
             Ok(Ok(())) => {}
         }
         self.meter.record(Dir::Out, 4 + payload.len() as u64);
-        #[cfg(feature = "test-hooks")]
-        if let Some(t) = &self.transcript {
-            t.record(true, step, payload);
-        }
+        self.writer.sent(step, payload);
         Ok(())
     }
 
@@ -285,10 +293,7 @@ impl Channel {
             Ok(Ok(Ok(buf))) => buf,
         };
         self.meter.record(Dir::In, 4 + buf.len() as u64);
-        #[cfg(feature = "test-hooks")]
-        if let Some(t) = &self.transcript {
-            t.record(false, step, &buf);
-        }
+        self.reader.received(step, &buf);
         Ok(buf)
     }
 
@@ -312,40 +317,5 @@ impl Channel {
     /// Receives exactly `n` ring elements.
     pub async fn recv_u64s(&mut self, step: &str, n: usize) -> Result<Vec<u64>, NetError> {
         Ok(bytes_to_u64s(&self.recv_exact(step, n * 8).await?))
-    }
-}
-
-/// Two connected in-memory channels (client side, server side) with their own meters.
-pub fn memory_pair(timeout: Duration) -> (Channel, Channel) {
-    let (a, b) = tokio::io::duplex(1 << 20);
-    let (ar, aw) = tokio::io::split(a);
-    let (br, bw) = tokio::io::split(b);
-    (
-        Channel::new(Box::pin(ar), Box::pin(aw), Meter::default(), timeout),
-        Channel::new(Box::pin(br), Box::pin(bw), Meter::default(), timeout),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn frames_are_counted_and_limited() {
-        let (mut a, mut b) = memory_pair(Duration::from_millis(200));
-        a.send("hello", b"abc").await.unwrap();
-        a.send_u64s("values", &[1, 2]).await.unwrap();
-        assert_eq!(b.recv("hello", 10).await.unwrap(), b"abc");
-        assert_eq!(b.recv_u64s("values", 2).await.unwrap(), vec![1, 2]);
-        b.send("reply", &[0; 100]).await.unwrap();
-        assert!(matches!(a.recv("reply", 10).await, Err(NetError::TooLarge { len: 100, .. })));
-        let t = a.meter().snapshot();
-        assert_eq!((t.bytes_sent, t.bytes_received, t.rounds), (7 + 20, 0, 1));
-        assert_eq!(b.meter().snapshot(), Traffic { bytes_sent: 104, bytes_received: 27, rounds: 2 });
-        let err = b.recv("silence", 10).await.unwrap_err();
-        assert!(err.to_string().starts_with("silence: the peer sent nothing"), "{err}");
-        drop(a);
-        let err = b.recv("after close", 10).await.unwrap_err();
-        assert!(matches!(err, NetError::Closed { .. }), "{err}");
     }
 }

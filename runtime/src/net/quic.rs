@@ -201,7 +201,7 @@ impl Session {
             self.conn.byte_stream().await.map_err(|e| NetError::Connect(format!("opening a stream: {e}")))?;
         let ch = Channel::new(Box::pin(recv), Box::pin(send), self.meter.clone(), self.timeout);
         #[cfg(feature = "test-hooks")]
-        let ch = ch.with_hooks(self.fault.clone(), self.transcript.clone());
+        let ch = super::fault::layer(ch, self.fault.clone(), self.transcript.clone());
         Ok(ch)
     }
 

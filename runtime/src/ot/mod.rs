@@ -15,6 +15,15 @@
 //! while the receiver still waits for OT bytes: QUIC's connection-wide flow-control window would
 //! fill with data the receiver is not reading yet, and both would wait forever.
 //! Every batch runs under the session's receive timeout and is metered ([`crate::net::meter`]).
+//!
+//! The protocols call OT through the traits [`OtSend`] and [`OtReceive`] (the OT backend):
+//! [`OtSender`] / [`OtReceiver`] above are the real implementation, and the one the executors
+//! use. `ideal` (feature `insecure-ideal-ot`, and this crate's unit tests) is a trusted-dealer
+//! stand-in without cryptography or traffic, for protocol tests over [`crate::net::memory`].
+//! `cryprot-ot` itself runs only over a QUIC `cryprot_net::Connection`, so real OT needs QUIC.
+
+#[cfg(any(test, feature = "insecure-ideal-ot"))]
+pub mod ideal;
 
 use std::time::Duration;
 
@@ -29,6 +38,34 @@ use crate::net::meter::metered;
 use crate::net::{Channel, NetError};
 
 const BATCH: usize = 128;
+
+/// The OT sender's side, as the protocols use it (the garbler / server).
+///
+/// Contract: the n-th call pairs with the n-th call of the peer's [`OtReceive`], same kind
+/// (correlated or random), `count` equal to the receiver's number of choice bits.
+pub trait OtSend: Send {
+    /// `count` correlated OTs with correlation `delta`: returns the `m0`s (the receiver gets
+    /// `m0 ⊕ b·Δ`).
+    fn correlated(
+        &mut self,
+        step: &str,
+        delta: Block,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<Block>, NetError>> + Send;
+
+    /// `count` random OTs: returns both pads of each (the receiver gets the pad of its choice).
+    fn random(&mut self, step: &str, count: usize) -> impl Future<Output = Result<Vec<[Block; 2]>, NetError>> + Send;
+}
+
+/// The OT receiver's side, as the protocols use it (the evaluator / client); pairs with
+/// [`OtSend`].
+pub trait OtReceive: Send {
+    /// Correlated OTs: returns `m0 ⊕ b·Δ` per choice bit.
+    fn correlated(&mut self, step: &str, bits: &[bool]) -> impl Future<Output = Result<Vec<Block>, NetError>> + Send;
+
+    /// Random OTs: returns the pad of each choice.
+    fn random(&mut self, step: &str, bits: &[bool]) -> impl Future<Output = Result<Vec<Block>, NetError>> + Send;
+}
 
 fn to_c(b: Block) -> CBlock {
     CBlock::from(b.0)
@@ -92,6 +129,21 @@ impl OtSender {
     }
 }
 
+impl OtSend for OtSender {
+    fn correlated(
+        &mut self,
+        step: &str,
+        delta: Block,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<Block>, NetError>> + Send {
+        OtSender::correlated(self, step, delta, count)
+    }
+
+    fn random(&mut self, step: &str, count: usize) -> impl Future<Output = Result<Vec<[Block; 2]>, NetError>> + Send {
+        OtSender::random(self, step, count)
+    }
+}
+
 /// Timeout of one OT batch.
 pub const DEFAULT_OT_TIMEOUT: Duration = crate::net::DEFAULT_TIMEOUT;
 
@@ -131,6 +183,16 @@ impl OtReceiver {
         let out = timed(&meter.locate(step), DEFAULT_OT_TIMEOUT, metered(&meter, self.ot.receive(&choices))).await?;
         self.sync.send(step, &[1]).await?;
         Ok(out.into_iter().take(bits.len()).map(from_c).collect())
+    }
+}
+
+impl OtReceive for OtReceiver {
+    fn correlated(&mut self, step: &str, bits: &[bool]) -> impl Future<Output = Result<Vec<Block>, NetError>> + Send {
+        OtReceiver::correlated(self, step, bits)
+    }
+
+    fn random(&mut self, step: &str, bits: &[bool]) -> impl Future<Output = Result<Vec<Block>, NetError>> + Send {
+        OtReceiver::random(self, step, bits)
     }
 }
 

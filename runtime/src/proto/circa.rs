@@ -13,8 +13,8 @@
 //! - the client re-shares its result to its offline mask `r` (so the next linear layer's HE,
 //!   done offline, still applies).
 //!
-//! Online per element: server → client `16·(ℓ − k)` bytes of labels plus two ring elements; client →
-//! server one bit plus one ring element; four flights.
+//! Online per element: server → client `16·(ℓ − k + 1)` bytes of labels (`t_s` and `σ`) plus two
+//! ring elements; client → server one bit plus one ring element; four flights.
 
 use rand::{CryptoRng, Rng, RngCore};
 use veil_ir::CircaVariant;
@@ -24,7 +24,7 @@ use veil_ir::ring::Ring;
 use super::gc::{self, EvaluatorState, GarblerState, GcSpec};
 use super::mul;
 use crate::net::{Channel, NetError};
-use crate::ot::{OtReceiver, OtSender};
+use crate::ot::{OtReceive, OtSend};
 use crate::wire::{pack_bits, unpack_bits};
 
 /// Inputs of the sign test: `t_c` (client), `t_s` and `σ` (server).
@@ -75,7 +75,7 @@ impl std::fmt::Debug for ServerState {
 #[allow(clippy::too_many_arguments)]
 pub async fn client_offline<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
-    ot: &mut OtReceiver,
+    ot: &mut impl OtReceive,
     ring: Ring,
     circuit: &Circuit,
     (k, variant): (u8, CircaVariant),
@@ -96,7 +96,7 @@ pub async fn client_offline<R: RngCore + CryptoRng + Send>(
 /// Server, offline, for `n` elements; AND-gate tweaks from `gate_offset`.
 pub async fn server_offline<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
-    ot: &mut OtSender,
+    ot: &mut impl OtSend,
     ring: Ring,
     circuit: &Circuit,
     n: usize,
@@ -175,17 +175,18 @@ pub async fn server_online<R: RngCore + CryptoRng + Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ot::tests::session_pair;
+    use crate::net::memory;
+    use crate::ot::ideal;
     use rand::SeedableRng;
+    use std::time::Duration;
     use veil_ir::ring::circa_nonnegative;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    /// Both parties in memory with the ideal OT; the online phase's traffic is exactly the
+    /// module doc's (the offline phase's includes the GC tables and product messages).
+    #[tokio::test]
     async fn stochastic_relu_equals_the_share_level_reference() {
-        let (mut c, mut s) = session_pair().await;
-        let (mut cc, mut sc) = (c.channel().await.unwrap(), s.channel().await.unwrap());
-        let (oc, os) = (c.channel().await.unwrap(), s.channel().await.unwrap());
-        let mut ot_r = OtReceiver::new(c.ot_connection(), oc);
-        let mut ot_s = OtSender::new(s.ot_connection(), os);
+        let (mut cc, mut sc) = memory::pair(Duration::from_secs(20));
+        let (mut ot_s, mut ot_r) = ideal::pair(5);
         let ring = Ring::new(61);
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
         let n = 3000;
@@ -210,12 +211,18 @@ mod tests {
                 client_offline(&mut cc, &mut ot_r, ring, &circ, (k, variant), &cs, r.clone(), &mut crng),
                 server_offline(&mut sc, &mut ot_s, ring, &circ, n, offset, &mut srng)
             );
+            let before = (cc.meter().snapshot(), sc.meter().snapshot());
             let (done, out) = tokio::join!(
                 client_online(&mut cc, ring, &circ, st_c.unwrap(), &cs, offset),
                 server_online(&mut sc, ring, (k, &circ), st_s.unwrap(), &ss, &mut srng)
             );
             done.unwrap();
             let out = out.unwrap();
+            let (c_on, s_on) = (cc.meter().snapshot() - before.0, sc.meter().snapshot() - before.1);
+            let labels = 16 * (ring.bits - k + 1) as usize * n; // t_s and σ
+            assert_eq!(s_on.bytes_sent, (4 + labels + 4 + 16 * n) as u64, "{s_on:?}");
+            assert_eq!(c_on.bytes_sent, (4 + n.div_ceil(8) + 4 + 8 * n) as u64, "{c_on:?}");
+            assert_eq!(c_on.bytes_received, s_on.bytes_sent);
             offset += (n * circ.and_count()) as u64;
             let mut faults = 0;
             for i in 0..n {

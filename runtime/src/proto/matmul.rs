@@ -19,7 +19,7 @@ use veil_ir::ring::Ring;
 
 use crate::garble::Block;
 use crate::net::{Channel, NetError};
-use crate::ot::{OtReceiver, OtSender};
+use crate::ot::{OtReceive, OtSend};
 use crate::wire::{BitReader, BitWriter};
 
 const STEP: &str = "dense layer correlation (OT)";
@@ -45,7 +45,7 @@ pub fn message_bytes(ring: Ring, n_in: usize, n_out: usize) -> usize {
 /// (`batch × n_in` values).
 pub async fn dense_client(
     ch: &mut Channel,
-    ot: &mut OtReceiver,
+    ot: &mut impl OtReceive,
     ring: Ring,
     c: &[u64],
     n_in: usize,
@@ -83,7 +83,7 @@ pub async fn dense_client(
 /// `w` (`n_out × n_in`, fixed-point integers).
 pub async fn dense_server(
     ch: &mut Channel,
-    ot: &mut OtSender,
+    ot: &mut impl OtSend,
     ring: Ring,
     w: &[i64],
     batch: usize,

@@ -18,7 +18,7 @@ use veil_ir::ring::Ring;
 
 use crate::garble::Block;
 use crate::net::{Channel, NetError};
-use crate::ot::{OtReceiver, OtSender};
+use crate::ot::{OtReceive, OtSend};
 use crate::wire::{BitReader, BitWriter};
 
 /// Bytes the server sends for `n` products in ring `ring`.
@@ -38,7 +38,7 @@ fn low(x: u64, bits: u32) -> u64 {
 /// Client side of `n` products: returns its shares of `x_i · y_i`.
 pub async fn product_client(
     ch: &mut Channel,
-    ot: &mut OtReceiver,
+    ot: &mut impl OtReceive,
     ring: Ring,
     x: &[u64],
 ) -> Result<Vec<u64>, NetError> {
@@ -63,7 +63,12 @@ pub async fn product_client(
 }
 
 /// Server side of `n` products: returns its shares of `x_i · y_i`.
-pub async fn product_server(ch: &mut Channel, ot: &mut OtSender, ring: Ring, y: &[u64]) -> Result<Vec<u64>, NetError> {
+pub async fn product_server(
+    ch: &mut Channel,
+    ot: &mut impl OtSend,
+    ring: Ring,
+    y: &[u64],
+) -> Result<Vec<u64>, NetError> {
     let l = ring.bits as u32;
     let pads = ot.random("multiplication correlations (OT)", y.len() * l as usize).await?;
     let mut w = BitWriter::default();
@@ -105,7 +110,7 @@ fn random_ring<R: RngCore>(ring: Ring, n: usize, rng: &mut R) -> Vec<u64> {
 /// Client side of `n` square pairs.
 pub async fn squares_client<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
-    ot: &mut OtReceiver,
+    ot: &mut impl OtReceive,
     ring: Ring,
     n: usize,
     rng: &mut R,
@@ -119,7 +124,7 @@ pub async fn squares_client<R: RngCore + CryptoRng + Send>(
 /// Server side of `n` square pairs.
 pub async fn squares_server<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
-    ot: &mut OtSender,
+    ot: &mut impl OtSend,
     ring: Ring,
     n: usize,
     rng: &mut R,
@@ -147,7 +152,7 @@ impl std::fmt::Debug for Triples {
 /// Client side of `n` triples (the client is the OT receiver of both products).
 pub async fn triples_client<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
-    ot: &mut OtReceiver,
+    ot: &mut impl OtReceive,
     ring: Ring,
     n: usize,
     rng: &mut R,
@@ -162,7 +167,7 @@ pub async fn triples_client<R: RngCore + CryptoRng + Send>(
 /// Server side of `n` triples.
 pub async fn triples_server<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
-    ot: &mut OtSender,
+    ot: &mut impl OtSend,
     ring: Ring,
     n: usize,
     rng: &mut R,
@@ -177,7 +182,7 @@ pub async fn triples_server<R: RngCore + CryptoRng + Send>(
 /// Client side of bit-to-arithmetic conversion of XOR-shared bits (its halves `bits`).
 pub async fn b2a_client(
     ch: &mut Channel,
-    ot: &mut OtReceiver,
+    ot: &mut impl OtReceive,
     ring: Ring,
     bits: &[bool],
 ) -> Result<Vec<u64>, NetError> {
@@ -194,7 +199,12 @@ pub async fn b2a_client(
 }
 
 /// Server side of bit-to-arithmetic conversion (its halves `bits`).
-pub async fn b2a_server(ch: &mut Channel, ot: &mut OtSender, ring: Ring, bits: &[bool]) -> Result<Vec<u64>, NetError> {
+pub async fn b2a_server(
+    ch: &mut Channel,
+    ot: &mut impl OtSend,
+    ring: Ring,
+    bits: &[bool],
+) -> Result<Vec<u64>, NetError> {
     let pads = ot.random("bit to arithmetic (OT)", bits.len()).await?;
     let d: Vec<u64> = bits
         .iter()
@@ -217,8 +227,10 @@ pub fn random_element<R: RngCore>(ring: Ring, rng: &mut R) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ot::tests::session_pair;
+    use crate::net::memory;
+    use crate::ot::ideal;
     use rand::SeedableRng;
+    use std::time::Duration;
 
     #[test]
     fn bit_fields_round_trip_at_every_width() {
@@ -240,13 +252,11 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    /// Both parties in memory with the ideal OT.
+    #[tokio::test]
     async fn products_squares_and_triples_reconstruct() {
-        let (mut c, mut s) = session_pair().await;
-        let (oc, os) = (c.channel().await.unwrap(), s.channel().await.unwrap());
-        let (mut cc, mut sc) = (c.channel().await.unwrap(), s.channel().await.unwrap());
-        let mut ot_r = OtReceiver::new(c.ot_connection(), oc);
-        let mut ot_s = OtSender::new(s.ot_connection(), os);
+        let (mut cc, mut sc) = memory::pair(Duration::from_secs(20));
+        let (mut ot_s, mut ot_r) = ideal::pair(13);
         for bits in [61u8, 37, 2] {
             let ring = Ring::new(bits);
             let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(bits as u64);
@@ -256,11 +266,15 @@ mod tests {
             x.extend((0..300).map(|_| random_element(ring, &mut rng)));
             y.extend((0..300).map(|_| random_element(ring, &mut rng)));
             let (xc, yc) = (x.clone(), y.clone());
+            let sent = sc.meter().snapshot().bytes_sent;
             let (u, v) = tokio::join!(
                 product_client(&mut cc, &mut ot_r, ring, &xc),
                 product_server(&mut sc, &mut ot_s, ring, &yc)
             );
             let (u, v) = (u.unwrap(), v.unwrap());
+            // The product's one message, exactly as documented (the ideal OT moves no bytes).
+            let frame = 4 + product_message_bytes(ring, x.len()) as u64;
+            assert_eq!(sc.meter().snapshot().bytes_sent - sent, frame);
             for i in 0..x.len() {
                 assert_eq!(ring.reduce(u[i].wrapping_add(v[i])), ring.reduce(x[i].wrapping_mul(y[i])), "product {i}");
             }
