@@ -1,7 +1,7 @@
 //! `veilc`: the Veil compiler's command line.
 //!
-//! Exit codes: 0 success, 1 the model or input was rejected (explained), 2 an internal or I/O
-//! error. Errors print `error: ...` and then one `caused by: ...` line per cause.
+//! Exit codes: 0 success, 1 a named file or input rejected (missing, unreadable, malformed;
+//! explained), 2 an internal error or a failed write. Errors print `error: ...` and then one `caused by: ...` line per cause.
 
 mod cli;
 

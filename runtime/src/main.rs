@@ -2,8 +2,8 @@
 //! `veil client` holds a plan and an input and learns the prediction; `veil keygen` makes the
 //! server's TLS certificate, which clients pin with `--server-cert`.
 //!
-//! Exit codes: 0 success, 1 a rejected input (file, shape, plan mismatch), 2 an internal, I/O or
-//! network error.
+//! Exit codes: 0 success, 1 a named file or input rejected (missing, unreadable, malformed, wrong
+//! shape, plan mismatch), 2 an internal error, a failed write, the network or the peer.
 
 // The `test-hooks` feature (fault injection, transcript capture, HE noise measurement) is for
 // tests only. Cargo unifies features across a build, so a release build that includes the test
@@ -42,7 +42,8 @@ use veil_runtime::net::quic::{Identity, Listener, connect};
 #[derive(Parser)]
 #[command(name = "veil", version, about = "Veil runtime: run a compiled plan between a server and a client")]
 #[command(long_about = "Veil runtime: run a compiled plan between a server (weights) and a client (input).\n\n\
-Exit codes: 0 success, 1 a rejected input or plan, 2 an internal, I/O or network error.")]
+Exit codes: 0 success, 1 a named file or input rejected (missing, unreadable, malformed, wrong \
+shape, plan mismatch), 2 an internal error, a failed write, the network or the peer.")]
 struct Args {
     #[command(subcommand)]
     command: Command,
@@ -77,12 +78,12 @@ the session ends, well or not.")]
 
 #[derive(clap::Args)]
 struct RelayArgs {
-    /// Address clients connect to (port 0: any free port).
+    /// Address clients connect to, `HOST:PORT` (a name or an IP; port 0: any free port).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
-    listen: SocketAddr,
-    /// The server's address.
+    listen: String,
+    /// The server's address, `HOST:PORT`.
     #[arg(long, value_name = "ADDR")]
-    forward: SocketAddr,
+    forward: String,
     /// Bandwidth each way, Mbit/s.
     #[arg(long, default_value_t = 100.0, value_name = "MBIT")]
     bandwidth: f64,
@@ -93,16 +94,21 @@ struct RelayArgs {
 
 #[derive(clap::Args)]
 struct ServerArgs {
+    /// The compiled plan (`veilc compile ... -o NAME` writes NAME.plan), the same file the
+    /// clients use.
     #[arg(long, value_name = "PLAN")]
     plan: PathBuf,
+    /// The weights file written beside the plan (NAME.weights, server only).
     #[arg(long, value_name = "WEIGHTS")]
     weights: PathBuf,
-    /// Address to listen on (port 0: any free port, printed on the first line of stdout).
+    /// Address to listen on, `HOST:PORT` (a name such as `localhost` or an IP; port 0: any
+    /// free port, printed on the first line of stdout).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4433")]
-    listen: SocketAddr,
-    /// Certificate and key from `veil keygen` (PEM).
+    listen: String,
+    /// The certificate from `veil keygen` (PEM; clients pin it).
     #[arg(long, value_name = "FILE")]
     cert: PathBuf,
+    /// The certificate's private key from `veil keygen` (PEM).
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
     /// Sessions run at once; further clients wait.
@@ -131,10 +137,12 @@ struct ServerArgs {
 
 #[derive(clap::Args)]
 struct ClientArgs {
+    /// The compiled plan, the same file the server runs (its hash is checked in the handshake).
     #[arg(long, value_name = "PLAN")]
     plan: PathBuf,
+    /// The server's address, `HOST:PORT` (a name such as `localhost` or an IP).
     #[arg(long, value_name = "ADDR")]
-    connect: SocketAddr,
+    connect: String,
     /// The server's certificate (pinned: no other is accepted).
     #[arg(long, value_name = "FILE")]
     server_cert: PathBuf,
@@ -185,6 +193,23 @@ fn exec_failure(e: ExecError) -> Failure {
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).with_context(|| format!("cannot read the {what} {}", path.display())).map_err(user)
+}
+
+/// Resolves `HOST:PORT`, a name or an IP. A name with several addresses gives its first IPv4
+/// one (else its first): the same rule for `--listen` and `--connect`, so `localhost` on both
+/// sides meets even where it also names `::1`.
+fn resolve(addr: &str, flag: &str) -> Result<SocketAddr, Failure> {
+    use std::net::ToSocketAddrs;
+    let all: Vec<SocketAddr> = addr
+        .to_socket_addrs()
+        .with_context(|| format!("{flag} {addr}: not an address or a known host name with a port (HOST:PORT)"))
+        .map_err(user)?
+        .collect();
+    all.iter()
+        .find(|a| a.is_ipv4())
+        .or(all.first())
+        .copied()
+        .ok_or_else(|| user(anyhow!("{flag} {addr}: the name resolves to no address")))
 }
 
 fn load_plan(path: &Path) -> Result<(Plan, Hash), Failure> {
@@ -244,13 +269,14 @@ fn server(a: ServerArgs) -> Result<(), Failure> {
         String::from_utf8(read(p, what)?).map_err(|_| user(anyhow!("the {what} {} is not PEM text", p.display())))
     };
     let id = Identity { cert_pem: read_text(&a.cert, "certificate")?, key_pem: read_text(&a.key, "key")? };
+    let listen = resolve(&a.listen, "--listen")?;
     let graph = Arc::new(plan.graph);
     let rt = tokio_runtime()?;
     rt.block_on(async move {
         let timeout = Duration::from_secs(a.timeout);
         let input_wait = Duration::from_secs(a.input_wait);
         let hello_timeout = Duration::from_secs(a.hello_timeout);
-        let mut listener = Listener::bind(a.listen, &id, timeout).map_err(internal)?;
+        let mut listener = Listener::bind(listen, &id, timeout).map_err(internal)?;
         println!("listening on {}", listener.local_addr().map_err(internal)?);
         use std::io::Write;
         let _ = std::io::stdout().flush();
@@ -333,13 +359,14 @@ fn client(a: ClientArgs) -> Result<(), Failure> {
     let cert = String::from_utf8(read(&a.server_cert, "server certificate")?)
         .map_err(|_| user(anyhow!("the server certificate {} is not PEM text", a.server_cert.display())))?;
     veil_ir::schedule::lower(&plan.graph).map_err(|e| user(anyhow!(e)))?;
+    let addr = resolve(&a.connect, "--connect")?;
     // Without --preprocess, check the input before connecting: a wrong shape is the user's
     // error, not the network's.
     let early = if a.preprocess { None } else { Some(read_input(&a.input, &plan.graph)?) };
     let bar = veil_runtime::progress::Bar::new(!a.quiet);
     let rt = tokio_runtime()?;
     let result = rt.block_on(async {
-        let mut session = connect(a.connect, &cert, Duration::from_secs(a.timeout)).await.map_err(internal)?;
+        let mut session = connect(addr, &cert, Duration::from_secs(a.timeout)).await.map_err(internal)?;
         let mut rng = ChaCha20Rng::from_os_rng();
         let pre =
             exec::client::offline(&mut session, &plan.graph, &hash, &mut rng, &bar).await.map_err(exec_failure)?;
@@ -393,10 +420,11 @@ fn relay(a: RelayArgs) -> Result<(), Failure> {
         return Err(user(anyhow!("--bandwidth must be positive and --rtt non-negative")));
     }
     let spec = LinkSpec::new(a.bandwidth, Duration::from_secs_f64(a.rtt / 1e3));
+    let (listen, forward) = (resolve(&a.listen, "--listen")?, resolve(&a.forward, "--forward")?);
     tokio_runtime()?.block_on(async {
-        let relay = veil_runtime::net::link::start(a.listen, a.forward, spec)
+        let relay = veil_runtime::net::link::start(listen, forward, spec)
             .await
-            .with_context(|| format!("cannot listen on {}", a.listen))
+            .with_context(|| format!("cannot listen on {listen}"))
             .map_err(internal)?;
         println!("relaying on {} to {} ({} Mbit/s, {} ms RTT)", relay.local, a.forward, a.bandwidth, a.rtt);
         use std::io::Write;

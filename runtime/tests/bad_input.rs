@@ -66,6 +66,15 @@ fn every_bad_file_is_one_clear_error() {
         ("client: infinity", client(&good_plan, &inf), vec![&inf, "non-finite"]),
         ("client: integers", client(&good_plan, &ints), vec![&ints, "float32"]),
         ("client: not npy", client(&good_plan, &garbage), vec![&garbage, ".npy"]),
+        ("client: missing input", client(&good_plan, &missing), vec![&missing, "cannot read"]),
+        (
+            "client: an address without a port",
+            client(&good_plan, &good_input)
+                .into_iter()
+                .map(|a| if a == "127.0.0.1:9" { "localhost".into() } else { a })
+                .collect(),
+            vec!["--connect localhost", "HOST:PORT"],
+        ),
     ];
     for (what, args, needles) in rows {
         let o = veil().args(&args).output().unwrap();

@@ -99,3 +99,33 @@ fn a_preprocessing_client_reads_its_input_after_the_offline_phase() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("client-stats.json")).unwrap()).unwrap();
     assert!(stats["online"]["seconds"].as_f64().unwrap() < 1.0, "{stats}");
 }
+
+/// Host names: `--listen localhost:0` and `--connect localhost:PORT` meet and compute the
+/// simulator's result; a port where no server answers gets one message that says so, exit 2,
+/// within the client's `--timeout`.
+#[test]
+fn host_names_are_resolved_and_a_silent_port_is_named() {
+    let dir = common::Workdir::new("hostnames");
+    let dir = &dir.0;
+    let g = compile("mlp", dir, &Options { input_bound: 4.0, ..Options::default() });
+    let input = root().join("models/inputs/mlp.npy");
+    let server = common::start_server_on(dir, "mlp", 1, "localhost:0");
+    let port = server.1.rsplit(':').next().unwrap().to_string();
+    let out = common::client(dir, "mlp", &format!("localhost:{port}"), &input);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let x = veil_ir::npy::read_npy(&input).unwrap();
+    let want = veil_ir::eval::run_fixed(&g, &[x], 0).unwrap().outputs;
+    assert_eq!(veil_ir::npy::read_npy(&dir.join("y.npy")).unwrap(), want[0]);
+    // A UDP port that is open but never answers QUIC.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = format!("localhost:{}", silent.local_addr().unwrap().port());
+    std::fs::remove_file(dir.join("y.npy")).unwrap();
+    let t0 = std::time::Instant::now();
+    let out = common::client_command(dir, "mlp", &addr, &input).args(["--timeout", "2"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no server answered at 127.0.0.1:") && err.contains("is `veil server` running"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(8), "took {:?}", t0.elapsed());
+    assert!(!dir.join("y.npy").exists(), "left an output file");
+}

@@ -44,7 +44,8 @@ impl From<ImportError> for CliError {
 #[command(name = "veilc", version, about = "Veil compiler: ONNX models to two-party secure-inference plans")]
 #[command(
     long_about = "Veil compiler: reads ONNX models, lowers them to Veil's IR, and (with the passes) compiles them \
-into two-party secure-inference plans.\n\nExit codes: 0 success, 1 the model or input was rejected, 2 an internal or I/O error."
+into two-party secure-inference plans.\n\nExit codes: 0 success, 1 a named file or input rejected (missing, unreadable, malformed), 2 an \
+internal error or a failed write."
 )]
 pub struct Args {
     #[command(subcommand)]

@@ -300,10 +300,17 @@ pub async fn connect(addr: SocketAddr, server_cert_pem: &str, timeout: Duration)
         .start()
         .map_err(|x| e("starting the client", x.to_string()))?;
     let connect = Connect::new(addr).with_server_name(SERVER_NAME);
+    let silent = |why: String| {
+        NetError::Connect(format!("no server answered at {addr} ({why}); is `veil server` running there?"))
+    };
     let conn = tokio::time::timeout(timeout, client.connect(connect))
         .await
-        .map_err(|_| NetError::Connect(format!("no answer from {addr} within {} s", timeout.as_secs())))?
-        .map_err(|x| e(&format!("connecting to {addr}"), x.to_string()))?;
+        .map_err(|_| silent(format!("nothing within {} s", timeout.as_secs())))?
+        .map_err(|x| match x.to_string() {
+            // s2n-quic gives up on a handshake nobody answers after its idle timeout.
+            m if m.contains("handshake took longer") || m.contains("idle") || m.contains("timed out") => silent(m),
+            m => e(&format!("connecting to {addr}"), m),
+        })?;
     Session::new(conn, timeout, Some(client))
 }
 

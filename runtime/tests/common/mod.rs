@@ -67,13 +67,18 @@ impl Drop for Server {
 }
 
 pub fn start_server(dir: &Path, name: &str, sessions: usize) -> Server {
+    start_server_on(dir, name, sessions, "127.0.0.1:0")
+}
+
+/// `start_server` listening on `listen` (`HOST:PORT`).
+pub fn start_server_on(dir: &Path, name: &str, sessions: usize, listen: &str) -> Server {
     let mut child = veil()
         .arg("server")
         .arg("--plan")
         .arg(dir.join(format!("{name}.plan")))
         .arg("--weights")
         .arg(dir.join(format!("{name}.weights")))
-        .args(["--listen", "127.0.0.1:0", "--sessions", &sessions.to_string()])
+        .args(["--listen", listen, "--sessions", &sessions.to_string()])
         .arg("--cert")
         .arg(dir.join("server.crt"))
         .arg("--key")
