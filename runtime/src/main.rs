@@ -367,25 +367,70 @@ fn client(a: ClientArgs) -> Result<(), Failure> {
     let rt = tokio_runtime()?;
     let result = rt.block_on(async {
         let mut session = connect(addr, &cert, Duration::from_secs(a.timeout)).await.map_err(internal)?;
-        let mut rng = ChaCha20Rng::from_os_rng();
-        let pre =
-            exec::client::offline(&mut session, &plan.graph, &hash, &mut rng, &bar).await.map_err(exec_failure)?;
-        let x = match early {
-            Some(x) => x,
-            None => {
-                if !a.quiet {
-                    let (secs, up) = pre.offline_cost();
-                    eprintln!("offline phase done in {secs:.3} s ({up} B sent); reading the input");
-                }
-                let (path, g) = (a.input.clone(), &plan.graph);
-                tokio::task::block_in_place(|| read_input(&path, g))?
-            }
+        // However the session ends (done, failed, or the user stops the client with Ctrl-C or
+        // SIGTERM), the connection is closed before the process exits, so the server frees the
+        // session at once instead of waiting for QUIC's idle timeout.
+        let run = run_client(&mut session, &plan.graph, &hash, early, &a, &bar);
+        let result = tokio::select! {
+            r = run => r,
+            signal = interrupted() => Err(Failure {
+                code: 128 + signal.0,
+                error: anyhow!("stopped by {}; the connection to the server is closed", signal.1),
+            }),
         };
-        let result = pre.online(std::slice::from_ref(&x), &bar).await.map_err(exec_failure)?;
-        // The server's last message is read: close now, so the server frees the session at once.
         session.shutdown().await;
-        Ok::<_, Failure>(result)
+        result
     })?;
+    report_client(&result, &a)
+}
+
+/// The signal that stops a client: (number, name).
+async fn interrupted() -> (u8, &'static str) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => (15, "SIGTERM"),
+            _ = int.recv() => (2, "SIGINT (Ctrl-C)"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        (2, "Ctrl-C")
+    }
+}
+
+/// The client's two phases over `session` (the input read between them with `--preprocess`).
+async fn run_client(
+    session: &mut veil_runtime::net::quic::Session,
+    graph: &veil_ir::Graph,
+    hash: &Hash,
+    early: Option<veil_ir::Tensor>,
+    a: &ClientArgs,
+    bar: &veil_runtime::progress::Bar,
+) -> Result<exec::client::ClientResult, Failure> {
+    let mut rng = ChaCha20Rng::from_os_rng();
+    let pre = exec::client::offline(session, graph, hash, &mut rng, bar).await.map_err(exec_failure)?;
+    let x = match early {
+        Some(x) => x,
+        None => {
+            if !a.quiet {
+                let (secs, up) = pre.offline_cost();
+                eprintln!("offline phase done in {secs:.3} s ({up} B sent); reading the input");
+            }
+            let path = a.input.clone();
+            tokio::task::block_in_place(|| read_input(&path, graph))?
+        }
+    };
+    pre.online(std::slice::from_ref(&x), bar).await.map_err(exec_failure)
+}
+
+/// Writes the client's output and stats files and prints the prediction.
+fn report_client(result: &exec::client::ClientResult, a: &ClientArgs) -> Result<(), Failure> {
     let out = &result.outputs[0];
     if let Some(p) = &a.output {
         let elem = veil_ir::ElemType::F32;

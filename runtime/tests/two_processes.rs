@@ -129,3 +129,56 @@ fn host_names_are_resolved_and_a_silent_port_is_named() {
     assert!(t0.elapsed() < std::time::Duration::from_secs(8), "took {:?}", t0.elapsed());
     assert!(!dir.join("y.npy").exists(), "left an output file");
 }
+
+/// A client stopped mid-session (SIGTERM, as Ctrl-C or a service manager would) closes its
+/// connection first: the server ends that session at once and, with one slot
+/// (`--max-clients 1`), serves the next client within seconds, not after its receive timeout.
+#[test]
+fn a_stopped_client_frees_its_server_slot_at_once() {
+    let dir = common::Workdir::new("stopped");
+    let dir = &dir.0;
+    compile("lenet", dir, &Options { input_bound: 4.0, ..Options::default() });
+    let input = root().join("models/inputs/lenet.npy");
+    let mut server = common::veil()
+        .arg("server")
+        .arg("--plan")
+        .arg(dir.join("lenet.plan"))
+        .arg("--weights")
+        .arg(dir.join("lenet.weights"))
+        .args(["--listen", "127.0.0.1:0", "--sessions", "2", "--max-clients", "1"])
+        .arg("--cert")
+        .arg(dir.join("server.crt"))
+        .arg("--key")
+        .arg(dir.join("server.key"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.take().unwrap()), &mut line).unwrap();
+    let addr = line.trim().strip_prefix("listening on ").unwrap().to_string();
+    let mut first = common::client_command(dir, "lenet", &addr, &input)
+        .arg("--quiet")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Mid-offline: lenet's offline phase takes over a second.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let pid = first.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let out = first.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert!(err.contains("stopped by SIGTERM"), "{err}");
+    let t0 = std::time::Instant::now();
+    let second = common::client(dir, "lenet", &addr, &input);
+    let waited = t0.elapsed();
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert!(waited < std::time::Duration::from_secs(30), "the next client waited {waited:?}");
+    let status = server.wait().unwrap();
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(status.success(), "{log}");
+    let session1 = log.lines().find(|l| l.starts_with("session 1 ")).unwrap_or_default();
+    assert!(session1.contains("failed after") && session1.contains("the peer closed the connection"), "{log}");
+}

@@ -52,6 +52,17 @@ pub enum NetError {
     Ot { step: String, reason: String },
 }
 
+impl NetError {
+    /// A stream error at `step`: the peer's end of the connection (end of stream, or a QUIC
+    /// close from the other side, as when a client is stopped) reads as [`NetError::Closed`].
+    fn io(step: String, source: std::io::Error) -> NetError {
+        use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, UnexpectedEof};
+        let closed = matches!(source.kind(), UnexpectedEof | ConnectionReset | ConnectionAborted)
+            || source.to_string().contains("by the remote endpoint");
+        if closed { NetError::Closed { step } } else { NetError::Io { step, source } }
+    }
+}
+
 /// Traffic in one direction pair, as one party sees it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Traffic {
@@ -249,7 +260,7 @@ impl Channel {
         // Errors name the session's position; the string is built only when one happens.
         match tokio::time::timeout(self.timeout, fut).await {
             Err(_) => return Err(NetError::Timeout { step: self.meter.locate(step), secs: self.timeout.as_secs() }),
-            Ok(Err(source)) => return Err(NetError::Io { step: self.meter.locate(step), source }),
+            Ok(Err(source)) => return Err(NetError::io(self.meter.locate(step), source)),
             Ok(Ok(())) => {}
         }
         self.meter.record(Dir::Out, 4 + payload.len() as u64);
@@ -263,7 +274,7 @@ impl Channel {
     pub async fn finish(&mut self, step: &str) -> Result<(), NetError> {
         match tokio::time::timeout(self.timeout, self.writer.shutdown()).await {
             Err(_) => Err(NetError::Timeout { step: self.meter.locate(step), secs: self.timeout.as_secs() }),
-            Ok(r) => r.map_err(|source| NetError::Io { step: self.meter.locate(step), source }),
+            Ok(r) => r.map_err(|source| NetError::io(self.meter.locate(step), source)),
         }
     }
 
@@ -287,8 +298,7 @@ impl Channel {
         let at = || self.meter.locate(step);
         let buf = match tokio::time::timeout(timeout, fut).await {
             Err(_) => return Err(NetError::Timeout { step: at(), secs: timeout.as_secs() }),
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(NetError::Closed { step: at() }),
-            Ok(Err(source)) => return Err(NetError::Io { step: at(), source }),
+            Ok(Err(source)) => return Err(NetError::io(at(), source)),
             Ok(Ok(Err(len))) => return Err(NetError::TooLarge { step: at(), len, max: max as u64 }),
             Ok(Ok(Ok(buf))) => buf,
         };

@@ -77,7 +77,9 @@ fn limits() -> Result<Limits, NetError> {
         .map_err(e)?
         .with_max_open_remote_bidirectional_streams(0)
         .map_err(e)?
-        .with_max_idle_timeout(Duration::from_secs(300))
+        // A peer that vanishes without a close (killed, unplugged) is noticed after this long;
+        // a live one sends keep-alives (`Session::new`), so waiting for input is not idleness.
+        .with_max_idle_timeout(IDLE_TIMEOUT)
         .map_err(e)
 }
 
@@ -103,6 +105,11 @@ pub struct Session {
     #[cfg(feature = "test-hooks")]
     transcript: Option<std::sync::Arc<super::fault::Transcript>>,
 }
+
+/// QUIC's idle timeout: with keep-alives on both sides, only a peer that vanished without
+/// closing (killed, unplugged) goes this long without a packet. Long enough that a party busy
+/// computing on a loaded machine still answers keep-alives in time.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a server waits, by default, for a preprocessed client's input.
 pub const DEFAULT_INPUT_WAIT: Duration = Duration::from_secs(600);
