@@ -4,9 +4,11 @@
 //! round-trip form. Constant values never print (only names, shapes and domains).
 
 mod dot;
+mod parse;
 mod text;
 
 pub use dot::to_dot;
+pub use parse::{ParseError, parse, parse_with_weights};
 pub use text::to_text;
 
 use crate::graph::Graph;
