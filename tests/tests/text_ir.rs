@@ -3,7 +3,7 @@
 //! shows (the weights come from the side input); mutated texts give errors, never panics.
 
 use veil_compiler::{CompileOptions, compile};
-use veil_ir::print::{ParseError, parse, parse_with_weights, to_text};
+use veil_ir::print::{ParseError, parse, parse_with_weights, to_text, to_text_with_values};
 use veil_ir::{Def, Graph};
 use veil_passes::{Options, Pass, Stage};
 use veil_tests::{bundled_models, root};
@@ -38,6 +38,9 @@ fn check(name: &str, stage: Stage, g: &Graph) {
     let h = parse_with_weights(&text, &g.consts).unwrap_or_else(|e| panic!("{name}@{stage}: {e}\n{text}"));
     assert_eq!(to_text(&h), text, "{name}@{stage}");
     assert_eq!(live_view(&h), live_view(g), "{name}@{stage}");
+    // With the values inline (the file tests' form) the constants come back whole.
+    let whole = parse(&to_text_with_values(g)).unwrap_or_else(|e| panic!("{name}@{stage}: {e}"));
+    assert_eq!(live_view(&whole), live_view(g), "{name}@{stage}");
     // Without the weights a float graph parses too (the constants have no values, like a plan
     // without its weights file); a quantized one lacks its constants' scales.
     match parse(&text) {

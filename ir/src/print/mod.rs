@@ -9,7 +9,7 @@ mod text;
 
 pub use dot::to_dot;
 pub use parse::{ParseError, parse, parse_with_weights};
-pub use text::to_text;
+pub use text::{to_text, to_text_with_values};
 
 use crate::graph::Graph;
 use crate::op::{Op, Window2d};
