@@ -527,13 +527,12 @@ fn build(data: &[u8]) -> Result<()> {
 /// Everything `veilc compile` and `veilc simulate` do with the model's bytes.
 fn compile(bytes: &[u8], opts: &Options) {
     let Some(float) = import(bytes) else { return };
-    let mut g = float.clone();
-    match veil_passes::run_pipeline(&mut g, opts, None, true) {
-        Ok(_) => {}
-        Err(e @ PassError::Invalid { .. }) => panic!("{e}"),
-        Err(PassError::Rejected { .. }) => return,
-    }
-    let (plan, weights, hash) = veil_ir::plan::encode(&g).expect("a compiled graph encodes");
+    let files = match veil_compiler::compile(&float, &opts.clone().into()) {
+        Ok(c) => c.files.expect("the whole pipeline encodes"),
+        Err(veil_compiler::CompileError::Pass(PassError::Rejected { .. })) => return,
+        Err(e) => panic!("{e}"),
+    };
+    let veil_compiler::PlanFiles { plan, weights, hash } = files;
     let (mut decoded, h2) = veil_ir::plan::decode_plan(&plan).expect("an encoded plan decodes");
     assert_eq!(hash, h2, "the decoded plan's hash differs");
     veil_ir::plan::attach_weights(&mut decoded, &hash, &weights).expect("its own weights attach");

@@ -9,11 +9,10 @@ fn plan() -> &'static (veil_ir::plan::Plan, veil_ir::plan::Hash) {
     static PLAN: OnceLock<(veil_ir::plan::Plan, veil_ir::plan::Hash)> = OnceLock::new();
     PLAN.get_or_init(|| {
         let model = include_bytes!("../../models/digits_relu.onnx");
-        let opts = veil_compiler::onnx::ImportOptions::default();
-        let mut g = veil_compiler::onnx::import_bytes(model, "digits_relu.onnx", "digits_relu", &opts).unwrap();
-        veil_passes::run_pipeline(&mut g, &veil_passes::Options::default(), None, false).unwrap();
-        let (p, _, _) = veil_ir::plan::encode(&g).unwrap();
-        veil_ir::plan::decode_plan(&p).unwrap()
+        let model = veil_compiler::Model::Bytes { bytes: model, name: "digits_relu" };
+        let opts = veil_compiler::CompileOptions { verify: false, ..Default::default() };
+        let files = veil_compiler::compile(model, &opts).unwrap().files.unwrap();
+        veil_ir::plan::decode_plan(&files.plan).unwrap()
     })
 }
 

@@ -13,6 +13,7 @@
 //! - [`verify()`] checks every invariant and reports all violations at once.
 //! - [`print`] renders the stable text form, JSON and Graphviz dot.
 //! - [`eval`] holds the reference interpreters (today: float).
+//! - [`stats`] is the schema of a two-party session's measured costs (`veil --stats`).
 
 pub mod arena;
 pub mod circuit;
@@ -27,6 +28,7 @@ pub mod plan;
 pub mod print;
 pub mod ring;
 pub mod schedule;
+pub mod stats;
 mod tensor;
 mod types;
 pub mod verify;

@@ -45,7 +45,7 @@ fn batchnorm_after_conv_folds_into_it_and_elsewhere_becomes_affine() {
     let out = g.add_node("reveal", "out", Op::Reveal, &[z]).unwrap();
     g.outputs.push(out);
     let before = run_float(&g, &[image(2, 5)]).unwrap();
-    run_pipeline(&mut g, &Options::default(), Some("fold_batchnorm"), true).unwrap();
+    run_pipeline(&mut g, &Options::default(), Some(veil_passes::Pass::FoldBatchnorm.into()), true).unwrap();
     assert_eq!(ops(&g), ["conv2d", "relu", "affine", "reveal"]);
     close(&run_float(&g, &[image(2, 5)]).unwrap(), &before);
 }
@@ -69,7 +69,7 @@ fn normalize_linear_folds_biases_splits_pools_and_moves_scalar_scales_forward() 
     let out = g.add_node("reveal", "out", Op::Reveal, &[y]).unwrap();
     g.outputs.push(out);
     let before = run_float(&g, &[image(2, 4)]).unwrap();
-    run_pipeline(&mut g, &Options::default(), Some("normalize_linear"), true).unwrap();
+    run_pipeline(&mut g, &Options::default(), Some(veil_passes::Pass::NormalizeLinear.into()), true).unwrap();
     assert_eq!(ops(&g), ["sumpool", "affine", "reshape", "dense", "reveal"], "{}", veil_ir::print::to_text(&g));
     let Op::Dense { bias: Some(_), .. } = g.live_nodes().find(|(_, n)| n.name == "fc").unwrap().1.op else {
         panic!("the shift became the bias")
@@ -102,7 +102,7 @@ fn a_scale_moved_off_the_client_input_leaves_the_data_movement_with_the_client()
     g.outputs.push(out);
     let input = Tensor::new(vec![3, 2], vec![0.5, -1.0, 0.25, 1.0, -0.75, 0.0]).unwrap();
     let before = run_float(&g, std::slice::from_ref(&input)).unwrap();
-    run_pipeline(&mut g, &Options::default(), Some("normalize_linear"), true).unwrap();
+    run_pipeline(&mut g, &Options::default(), Some(veil_passes::Pass::NormalizeLinear.into()), true).unwrap();
     assert_eq!(ops(&g), ["transpose", "dense", "reveal"], "{}", veil_ir::print::to_text(&g));
     let domain = |name: &str| g.values[g.live_nodes().find(|(_, n)| n.name == name).unwrap().1.output].domain;
     assert_eq!((domain("t"), domain("fc")), (Domain::Client, Domain::Shared));
@@ -126,7 +126,7 @@ fn dropping_a_no_op_on_the_client_input_gives_the_rest_back_to_the_client() {
         let input =
             Tensor::new(vec![1, 2, 2, 5], (0..20).map(|i| input.data[i % 8] * (i as f32 - 9.5)).collect()).unwrap();
         let before = run_float(&g, std::slice::from_ref(&input)).unwrap();
-        run_pipeline(&mut g, &Options::default(), Some("fold_constants"), true).unwrap();
+        run_pipeline(&mut g, &Options::default(), Some(veil_passes::Pass::FoldConstants.into()), true).unwrap();
         if domain == Domain::Public {
             assert_eq!(ops(&g), ["relu"], "{}", veil_ir::print::to_text(&g));
             assert_eq!(g.values[g.outputs[0]].domain, Domain::Client);
@@ -177,7 +177,7 @@ fn an_input_normalisation_moves_into_the_first_layer() {
         let input = image(2, 5);
         let before = run_float(&g, std::slice::from_ref(&input)).unwrap();
         let mut folded = g.clone();
-        run_pipeline(&mut folded, &Options::default(), Some("normalize_linear"), true).unwrap();
+        run_pipeline(&mut folded, &Options::default(), Some(veil_passes::Pass::NormalizeLinear.into()), true).unwrap();
         let padded = pads != [0; 4];
         let want: &[&str] =
             if padded { &["conv2d", "affine", "relu", "reveal"] } else { &["conv2d", "relu", "reveal"] };
@@ -211,7 +211,7 @@ fn substitution_follows_the_policy_and_the_overrides() {
     opts.layer_activation.insert("act2".into(), Activation::Relu);
     opts.circa_variant = CircaVariant::NegPass;
     let x = Tensor::new(vec![1, 4], vec![0.5, -1.0, 2.0, 0.25]).unwrap();
-    run_pipeline(&mut g, &opts, Some("substitute_activations"), true).unwrap();
+    run_pipeline(&mut g, &opts, Some(veil_passes::Pass::SubstituteActivations.into()), true).unwrap();
     verify(&g).unwrap();
     let op = |name: &str| g.live_nodes().find(|(_, n)| n.name == name).unwrap().1.op.clone();
     assert_eq!(op("act0"), Op::Poly { coeffs: vec![0.125, 0.5, 0.25] });

@@ -13,9 +13,9 @@
 
 mod common;
 
-use common::{Workdir, client, compile_as, import, root, start_server, top1_rows};
+use common::{Workdir, client, compile_as, compiled, root, start_server, top1_rows};
 use veil_ir::{Op, TruncMode};
-use veil_passes::{Activation, Options, run_pipeline};
+use veil_passes::{Activation, Options, Pass};
 
 const MODELS: [&str; 9] = [
     "mlp",
@@ -55,8 +55,7 @@ fn check(name: &str, policy: Activation) -> bool {
         assert_eq!(got, sim[0], "{name} {policy:?}: two processes differ from the simulator");
         return true;
     }
-    let mut float = import(name, 1);
-    run_pipeline(&mut float, &opts, Some("substitute_activations"), false).unwrap();
+    let float = compiled(name, 1, &opts, Some(Pass::SubstituteActivations.into())).graph;
     let reference = veil_ir::eval::run_float(&float, std::slice::from_ref(&x)).unwrap();
     let bound = veil_passes::error_bound::error_bounds(&g, g.input_bound.unwrap_or(1.0) as f64);
     let b = bound[g.outputs[0].index()];
@@ -117,8 +116,7 @@ fn circa_on_digits_agrees_with_the_simulator_within_its_fault_rate() {
     let opts = Options { activation: Activation::Circa, input_bound: 1.0, ..Options::default() };
 
     // The simulator against itself, one image at a time on the batch-1 plan.
-    let mut single = import("digits_relu", 1);
-    run_pipeline(&mut single, &opts, None, false).unwrap();
+    let single = compiled("digits_relu", 1, &opts, None).graph;
     let (mut flips, mut trials) = (0usize, 0usize);
     for i in 0..BATCH {
         let xi = veil_ir::Tensor::new(vec![1, 1, 8, 8], all.data[i * per..(i + 1) * per].to_vec()).unwrap();

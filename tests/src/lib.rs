@@ -55,3 +55,12 @@ pub fn max_rel_error(a: &Tensor, b: &Tensor, floor: f32) -> f32 {
         .map(|(x, y)| (x - y).abs() / y.abs().max(scale).max(f32::MIN_POSITIVE))
         .fold(0f32, f32::max)
 }
+
+/// Bundled model `name` (`models/<name>.onnx`) through [`veil_compiler::compile`]: the whole
+/// pipeline with `opts`, verified after every pass, the plan and weights encoded.
+pub fn compile_bundled(
+    name: &str,
+    opts: veil_passes::Options,
+) -> Result<veil_compiler::Compiled, veil_compiler::CompileError> {
+    veil_compiler::compile(&root().join("models").join(format!("{name}.onnx")), &opts.into())
+}

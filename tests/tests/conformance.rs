@@ -61,10 +61,11 @@ fn outcome(dir: &Path) -> String {
 fn fixed_outcome(g: veil_ir::Graph, inputs: &[veil_ir::Tensor], wants: &[veil_ir::Tensor]) -> String {
     let bound = inputs.iter().flat_map(|t| &t.data).fold(0f64, |m, &x| m.max((x as f64).abs()));
     let opts = veil_passes::Options { input_bound: bound as f32, ..Default::default() };
-    let mut f = g;
-    if let Err(e) = veil_passes::run_pipeline(&mut f, &opts, None, true) {
-        return format!("refused: {}", e.to_string().lines().next().unwrap_or_default());
-    }
+    let opts = veil_compiler::CompileOptions { passes: opts, encode: false, ..Default::default() };
+    let f = match veil_compiler::compile(g, &opts) {
+        Ok(c) => c.graph,
+        Err(e) => return format!("refused: {}", e.to_string().lines().next().unwrap_or_default()),
+    };
     let run = match veil_ir::eval::run_fixed(&f, inputs, 0) {
         Ok(r) => r,
         Err(e) => return format!("EVAL ERROR: {e}"),

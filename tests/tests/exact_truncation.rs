@@ -7,26 +7,26 @@
 use std::time::Duration;
 
 use rand::SeedableRng;
-use veil_compiler::onnx::{ImportOptions, import_file};
+use veil_compiler::{CompileOptions, compile};
 use veil_ir::plan::{attach_weights, decode_plan, encode};
 use veil_ir::ring::Ring;
 use veil_ir::schedule::{Kind, lower};
 use veil_ir::{Domain, Graph, Op, Tensor, TensorType, TruncMode};
-use veil_passes::{Options, run_pipeline};
+use veil_passes::Options;
 use veil_runtime::exec::{Stats, client, server};
 use veil_runtime::net::quic::{Identity, Listener, connect};
-use veil_tests::{bundled_models, root};
+use veil_tests::{bundled_models, compile_bundled, root};
 
 fn exact() -> Options {
     Options { exact_truncation: true, ..Options::default() }
 }
 
 fn compile_model(name: &str, opts: &Options) -> (Graph, Tensor) {
-    let mut g = import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();
     let x = veil_ir::npy::read_npy(&root().join("models/inputs").join(format!("{name}.npy"))).unwrap();
     let bound = x.data.iter().fold(1f32, |m, v| m.max(v.abs()));
-    run_pipeline(&mut g, &Options { input_bound: bound, ..opts.clone() }, None, true)
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let g = compile_bundled(name, Options { input_bound: bound, ..opts.clone() })
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .graph;
     (g, x)
 }
 
@@ -116,9 +116,8 @@ fn with_exact_truncation_no_output_depends_on_the_shares() {
 
 #[test]
 fn exact_truncation_refuses_circa_and_names_the_layer() {
-    let mut g = import_file(&root().join("models/digits_relu.onnx"), &ImportOptions::default()).unwrap();
     let opts = Options { activation: veil_passes::Activation::Circa, ..exact() };
-    let e = run_pipeline(&mut g, &opts, None, true).unwrap_err();
+    let e = compile_bundled("digits_relu", opts).unwrap_err();
     assert!(e.is_user_error(), "{e}");
     let text = e.to_string();
     assert!(text.contains("--exact-truncation") && text.contains("node \""), "{text}");
@@ -183,9 +182,9 @@ fn with_bias(g: &Graph, b: &[i64]) -> Graph {
 #[test]
 fn one_query_tells_apart_two_models_with_the_same_output_unless_truncation_is_exact() {
     for exact_truncation in [false, true] {
-        let (mut g, x) = two_dense();
+        let (g, x) = two_dense();
         let opts = Options { exact_truncation, ..Options::default() };
-        run_pipeline(&mut g, &opts, None, true).unwrap();
+        let g = compile(g, &CompileOptions::from(opts)).unwrap().graph;
         let local = share_dependent_steps(&g);
         assert_eq!(local.is_empty(), exact_truncation, "{local:?}");
         let (b0, b1) = same_output_biases(&g, &x);

@@ -108,8 +108,8 @@ fn digits() -> (veil_ir::Graph, Dataset) {
 }
 
 fn accuracy(float: &veil_ir::Graph, opts: &Options, data: &Dataset) -> f64 {
-    let mut g = float.clone();
-    veil_passes::run_pipeline(&mut g, opts, None, true).unwrap();
+    let opts = veil_compiler::CompileOptions { passes: opts.clone(), encode: false, ..Default::default() };
+    let g = veil_compiler::compile(float, &opts).unwrap().graph;
     veil_compiler::evaluate(float, &g, &data.xs, data.labels.as_deref(), 0).unwrap().accuracy.unwrap()
 }
 

@@ -8,24 +8,21 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use tokio::sync::mpsc;
-use veil_compiler::onnx::{ImportOptions, import_file};
-use veil_ir::plan::{attach_weights, decode_plan, encode};
-use veil_passes::{Activation, Options, run_pipeline};
+use veil_ir::plan::{attach_weights, decode_plan};
+use veil_passes::{Activation, Options};
 use veil_runtime::exec::{client, server};
 use veil_runtime::net::fault::{Fault, FaultKind};
 use veil_runtime::net::quic::{Identity, Listener, connect};
-use veil_tests::root;
+use veil_tests::{compile_bundled, root};
 
 /// The digits CNN with every kind of step: HE convolutions, GC ReLU and MaxPool, a Circa
 /// layer, a polynomial, and dense layers.
 fn plan() -> (veil_ir::Graph, veil_ir::Graph, veil_ir::plan::Hash, veil_ir::Tensor) {
-    let mut g = import_file(&root().join("models/digits_relu.onnx"), &ImportOptions::default()).unwrap();
     let x = veil_ir::npy::read_npy(&root().join("models/inputs/digits_relu.npy")).unwrap();
     let mut opts = Options { calibration: vec![x.clone()], ..Options::default() };
     opts.layer_activation.insert("/Relu_1".into(), Activation::Circa);
     opts.layer_activation.insert("/Relu_2".into(), Activation::Poly);
-    run_pipeline(&mut g, &opts, None, true).unwrap();
-    let (plan, weights, hash) = encode(&g).unwrap();
+    let veil_compiler::PlanFiles { plan, weights, hash } = compile_bundled("digits_relu", opts).unwrap().files.unwrap();
     let (public, h) = decode_plan(&plan).unwrap();
     assert_eq!(h, hash);
     let mut with_weights = public.clone();

@@ -1,10 +1,10 @@
 //! The fixed-point compilation and simulator: every bundled model stays within the derived error
 //! bound of its float reference, and the trained digits models keep their accuracy.
 
-use veil_compiler::onnx::{ImportOptions, import_file};
+use veil_compiler::{CompileOptions, Compiled, compile};
 use veil_ir::{Tensor, npy::NpzArray};
-use veil_passes::{Activation, Options, error_bound::error_bounds, run_pipeline};
-use veil_tests::{bundled_models, root};
+use veil_passes::{Activation, Options, error_bound::error_bounds};
+use veil_tests::{bundled_models, compile_bundled, root};
 
 fn max_abs(t: &Tensor) -> f64 {
     t.data.iter().fold(0f64, |m, &x| m.max((x as f64).abs()))
@@ -13,13 +13,10 @@ fn max_abs(t: &Tensor) -> f64 {
 #[test]
 fn every_bundled_model_simulates_within_its_error_bound() {
     for name in bundled_models() {
-        let float =
-            import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();
         let x = veil_ir::npy::read_npy(&root().join("models/inputs").join(format!("{name}.npy"))).unwrap();
         let bound = max_abs(&x);
         let opts = Options { input_bound: bound as f32, ..Options::default() };
-        let mut g = float.clone();
-        run_pipeline(&mut g, &opts, None, true).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let Compiled { float, graph: g, .. } = compile_bundled(&name, opts).unwrap_or_else(|e| panic!("{name}: {e}"));
         let reference = veil_ir::eval::run_float(&float, std::slice::from_ref(&x)).unwrap();
         let run = veil_ir::eval::run_fixed(&g, &[x], 1).unwrap();
         assert_eq!(run.truncation_wraps, 0, "{name}");
@@ -42,9 +39,8 @@ fn digits() -> (Vec<Tensor>, Vec<i64>) {
 }
 
 fn accuracy(model: &str, opts: &Options) -> veil_compiler::EvalReport {
-    let float = import_file(&root().join("models").join(model), &ImportOptions::default()).unwrap();
-    let mut g = float.clone();
-    run_pipeline(&mut g, opts, None, true).unwrap();
+    let opts = CompileOptions { passes: opts.clone(), encode: false, ..CompileOptions::default() };
+    let Compiled { float, graph: g, .. } = compile(&root().join("models").join(model), &opts).unwrap();
     let (xs, ys) = digits();
     veil_compiler::evaluate(&float, &g, &xs, Some(&ys), 0).unwrap()
 }

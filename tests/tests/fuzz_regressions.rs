@@ -82,13 +82,12 @@ fn onnx_compile_inputs() {
     for (p, data) in inputs("onnx_compile").into_iter().chain(seeds("models", "onnx")) {
         let Ok(float) = veil_compiler::onnx::import_bytes(&data, "fuzz.onnx", "fuzz", &opts) else { continue };
         for o in &variants {
-            let mut g = float.clone();
-            match veil_passes::run_pipeline(&mut g, o, None, true) {
-                Ok(_) => {}
-                Err(e @ PassError::Invalid { .. }) => panic!("{}: {e}", p.display()),
-                Err(PassError::Rejected { .. }) => continue,
-            }
-            let (plan, weights, hash) = veil_ir::plan::encode(&g).unwrap();
+            let files = match veil_compiler::compile(&float, &o.clone().into()) {
+                Ok(c) => c.files.expect("the whole pipeline encodes"),
+                Err(veil_compiler::CompileError::Pass(PassError::Rejected { .. })) => continue,
+                Err(e) => panic!("{}: {e}", p.display()),
+            };
+            let veil_compiler::PlanFiles { plan, weights, hash } = files;
             let (mut decoded, h2) = veil_ir::plan::decode_plan(&plan).unwrap();
             assert_eq!(hash, h2);
             veil_ir::plan::attach_weights(&mut decoded, &hash, &weights).unwrap();

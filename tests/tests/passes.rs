@@ -1,21 +1,24 @@
 //! The float-level passes (up to `substitute_activations`) preserve every bundled model's float
 //! semantics, and the IR verifies after each pass.
 
-use veil_compiler::onnx::{ImportOptions, import_file};
-use veil_passes::{Options, run_pipeline};
-use veil_tests::{bundled_models, max_rel_error, root};
+use veil_compiler::{CompileOptions, compile};
+use veil_passes::{Options, Pass};
+use veil_tests::{bundled_models, compile_bundled, max_rel_error, root};
 
 #[test]
 fn passes_preserve_float_semantics_on_every_bundled_model() {
     for name in bundled_models() {
-        let mut g =
-            import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();
         let x = veil_ir::npy::read_npy(&root().join("models/inputs").join(format!("{name}.npy"))).unwrap();
-        let before = veil_ir::eval::run_float(&g, std::slice::from_ref(&x)).unwrap();
-        let nodes_before = g.body.len();
-        let runs = run_pipeline(&mut g, &Options::default(), Some("substitute_activations"), true)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(runs.last().map(|r| r.pass), Some("substitute_activations"));
+        let until = Some(Pass::SubstituteActivations.into());
+        let c = compile(
+            &root().join("models").join(format!("{name}.onnx")),
+            &CompileOptions { until, ..Default::default() },
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (g, runs) = (c.graph, c.runs);
+        let before = veil_ir::eval::run_float(&c.float, std::slice::from_ref(&x)).unwrap();
+        let nodes_before = c.float.body.len();
+        assert_eq!(runs.last().map(|r| r.pass), Some(Pass::SubstituteActivations));
         let after = veil_ir::eval::run_float(&g, &[x]).unwrap();
         for (a, b) in after.iter().zip(&before) {
             let err = max_rel_error(a, b, 1e-2);
@@ -30,20 +33,20 @@ fn passes_preserve_float_semantics_on_every_bundled_model() {
 
 #[test]
 fn bundled_cnn_batchnorms_fold_into_convolutions() {
-    let mut g = import_file(&root().join("models/resnet_small.onnx"), &ImportOptions::default()).unwrap();
+    let opts = CompileOptions { until: Some(Pass::FoldBatchnorm.into()), ..Default::default() };
+    let c = compile(&root().join("models/resnet_small.onnx"), &opts).unwrap();
     let count = |g: &veil_ir::Graph, m: &str| g.live_nodes().filter(|(_, n)| n.op.mnemonic() == m).count();
-    assert_eq!(count(&g, "batchnorm"), 5);
-    run_pipeline(&mut g, &Options::default(), Some("fold_batchnorm"), true).unwrap();
+    assert_eq!(count(&c.float, "batchnorm"), 5);
+    let g = c.graph;
     assert_eq!(count(&g, "batchnorm"), 0);
     assert_eq!(count(&g, "affine"), 0, "every batchnorm follows a conv");
 }
 
 #[test]
 fn unknown_layer_override_names_the_relu_nodes() {
-    let mut g = import_file(&root().join("models/digits_relu.onnx"), &ImportOptions::default()).unwrap();
     let mut opts = Options::default();
     opts.layer_activation.insert("/nope".into(), veil_passes::Activation::Poly);
-    let e = run_pipeline(&mut g, &opts, None, true).unwrap_err();
+    let e = compile_bundled("digits_relu", opts).unwrap_err();
     assert!(e.is_user_error());
     assert!(
         e.to_string().contains(r#"--layer names "/nope" but the model has no ReLU node by that name; its ReLU nodes are: /Relu, /Relu_1, /Relu_2"#),
@@ -67,13 +70,12 @@ fn the_ring_has_headroom_only_where_local_truncations_need_it() {
         ("digits_poly", Options::default(), 40),
     ];
     for (name, opts, headroom) in cases {
-        let mut g =
-            import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();
-        let runs = run_pipeline(&mut g, &opts, None, true).unwrap();
+        let activation = opts.activation;
+        let veil_compiler::Compiled { graph: g, runs, .. } = compile_bundled(name, opts).unwrap();
         let note = runs.iter().flat_map(|r| &r.report.notes).find(|n| n.contains("widest value needs")).unwrap();
         let need: u32 = note.split("widest value needs ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
         let ring = g.ring_bits.unwrap() as u32;
-        assert_eq!(ring, (need + headroom).min(61), "{name} ({:?}): {note}", opts.activation);
+        assert_eq!(ring, (need + headroom).min(61), "{name} ({activation:?}): {note}");
     }
 }
 
@@ -94,14 +96,11 @@ fn every_ring_the_compiler_accepts_holds_leaky_relu_products() {
     };
     let x = Tensor::new(vec![1, 4], vec![-1.0, -0.5, 0.25, 1.0]).unwrap();
     let want = veil_ir::eval::run_float(&graph(), std::slice::from_ref(&x)).unwrap();
-    let mut g = graph();
-    run_pipeline(&mut g, &Options::default(), None, true).unwrap();
-    let auto = g.ring_bits.unwrap();
+    let auto = compile(graph(), &CompileOptions::default()).unwrap().graph.ring_bits.unwrap();
     let mut narrowest = None;
     for bits in (8..=auto + 2).rev() {
-        let mut g = graph();
-        match run_pipeline(&mut g, &Options { ring_bits: Some(bits), ..Options::default() }, None, true) {
-            Ok(_) => {
+        match compile(graph(), &Options { ring_bits: Some(bits), ..Options::default() }.into()) {
+            Ok(veil_compiler::Compiled { graph: g, .. }) => {
                 assert!(narrowest.is_none(), "--ring-bits {bits} compiled below a refused ring");
                 let got = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap();
                 let err = max_rel_error(&got.outputs[0], &want[0], 1.0);
@@ -127,8 +126,7 @@ fn every_ring_the_compiler_accepts_holds_leaky_relu_products() {
 #[test]
 fn assign_protocols_picks_ot_for_small_dense_layers_and_he_for_large_ones() {
     let ot_layers = |network| {
-        let mut g = import_file(&root().join("models/mlp.onnx"), &ImportOptions::default()).unwrap();
-        run_pipeline(&mut g, &Options { input_bound: 4.0, network, ..Options::default() }, None, true).unwrap();
+        let g = compile_bundled("mlp", Options { input_bound: 4.0, network, ..Options::default() }).unwrap().graph;
         g.ot_linear.iter().map(|&n| g.nodes[n].name.clone()).collect::<Vec<_>>()
     };
     let lan = ot_layers(veil_passes::cost::Network::LAN);

@@ -1,17 +1,14 @@
 //! Plan and weights files: round trip, no weights in the plan, and every corruption refused.
 
-use veil_compiler::onnx::{ImportOptions, import_file};
 use veil_ir::plan::{PlanError, attach_weights, decode_plan, encode};
-use veil_passes::{Options, run_pipeline};
-use veil_tests::{bundled_models, root};
+use veil_passes::Options;
+use veil_tests::{bundled_models, compile_bundled, root};
 
 /// The bundled model compiled for its sample input's range.
 fn compiled(name: &str) -> veil_ir::Graph {
-    let mut g = import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();
     let x = veil_ir::npy::read_npy(&root().join("models/inputs").join(format!("{name}.npy"))).unwrap();
     let bound = x.data.iter().fold(0f32, |m, v| m.max(v.abs()));
-    run_pipeline(&mut g, &Options { input_bound: bound, ..Options::default() }, None, true).unwrap();
-    g
+    compile_bundled(name, Options { input_bound: bound, ..Options::default() }).unwrap().graph
 }
 
 #[test]

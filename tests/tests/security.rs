@@ -6,22 +6,20 @@
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
-use veil_compiler::onnx::{ImportOptions, import_file};
-use veil_ir::plan::{attach_weights, decode_plan, encode};
-use veil_passes::{Options, run_pipeline};
+use veil_ir::plan::{attach_weights, decode_plan};
+use veil_passes::Options;
 use veil_runtime::exec::{client, server};
 use veil_runtime::he::pack::{ConvGeom, Tiling};
 use veil_runtime::he::{ClientKey, HeClient, HeParams, HeServer, WEIGHT_BITS};
 use veil_runtime::net::fault::Transcript;
 use veil_runtime::net::quic::{Identity, Listener, connect};
-use veil_tests::root;
+use veil_tests::{compile_bundled, root};
 
 /// The digits CNN with exact ReLU, as plan (public), plan with weights, hash, and an input.
 fn plan() -> (veil_ir::Graph, veil_ir::Graph, veil_ir::plan::Hash, veil_ir::Tensor) {
-    let mut g = import_file(&root().join("models/digits_relu.onnx"), &ImportOptions::default()).unwrap();
     let x = veil_ir::npy::read_npy(&root().join("models/inputs/digits_relu.npy")).unwrap();
-    run_pipeline(&mut g, &Options { calibration: vec![x.clone()], ..Options::default() }, None, true).unwrap();
-    let (plan, weights, hash) = encode(&g).unwrap();
+    let compiled = compile_bundled("digits_relu", Options { calibration: vec![x.clone()], ..Options::default() });
+    let veil_compiler::PlanFiles { plan, weights, hash } = compiled.unwrap().files.unwrap();
     let (public, h) = decode_plan(&plan).unwrap();
     let mut with_weights = public.clone();
     attach_weights(&mut with_weights, &h, &weights).unwrap();

@@ -2,8 +2,8 @@
 //! with the default options. A change to lowering shows in review as a diff of
 //! `models/snapshots/`.
 
-use veil_compiler::onnx::{ImportOptions, import_file};
-use veil_passes::{Options, run_pipeline, stages};
+use veil_compiler::{CompileOptions, compile};
+use veil_passes::Stage;
 use veil_tests::{bundled_models, root};
 
 #[test]
@@ -14,9 +14,9 @@ fn ir_after_every_pass() {
     settings.bind(|| {
         for name in bundled_models() {
             let model = root().join("models").join(format!("{name}.onnx"));
-            for stage in stages() {
-                let mut g = import_file(&model, &ImportOptions::default()).unwrap();
-                run_pipeline(&mut g, &Options::default(), Some(stage), true).unwrap();
+            for stage in Stage::all() {
+                let opts = CompileOptions { until: Some(stage), encode: false, ..CompileOptions::default() };
+                let g = compile(&model, &opts).unwrap().graph;
                 insta::assert_snapshot!(format!("{name}@{stage}"), veil_ir::print::to_text(&g));
             }
         }

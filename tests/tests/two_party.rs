@@ -7,23 +7,21 @@
 use std::time::Duration;
 
 use rand::SeedableRng;
-use veil_compiler::onnx::{ImportOptions, import_file};
+use veil_compiler::{CompileOptions, compile};
 use veil_ir::plan::{attach_weights, decode_plan, encode};
-use veil_passes::{Options, run_pipeline};
+use veil_passes::{Options, Pass};
 use veil_runtime::exec::{Stats, client, server};
 use veil_runtime::net::quic::{Identity, Listener, connect};
-use veil_tests::root;
+use veil_tests::{compile_bundled, root};
 
 fn compiled(name: &str) -> (veil_ir::Graph, veil_ir::Tensor) {
     compiled_with(name, Options::default())
 }
 
 fn compiled_with(name: &str, opts: Options) -> (veil_ir::Graph, veil_ir::Tensor) {
-    let mut g = import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();
     let x = veil_ir::npy::read_npy(&root().join("models/inputs").join(format!("{name}.npy"))).unwrap();
     let bound = x.data.iter().fold(0f32, |m, v| m.max(v.abs()));
-    run_pipeline(&mut g, &Options { input_bound: bound, ..opts }, None, true).unwrap();
-    (g, x)
+    (compile_bundled(name, Options { input_bound: bound, ..opts }).unwrap().graph, x)
 }
 
 /// Runs a plan between a server task and a client task; returns the client's outputs and both
@@ -108,9 +106,9 @@ fn plans_with_local_truncations_stay_within_the_error_bound() {
         assert!(has_local_truncation(&g), "{name}");
         let (got, cs, _) = two_party(&g, &x);
         check_predictions(name, &g, &cs);
-        let mut float =
-            import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions::default()).unwrap();
-        run_pipeline(&mut float, &Options::default(), Some("substitute_activations"), false).unwrap();
+        let until = Some(Pass::SubstituteActivations.into());
+        let opts = CompileOptions { until, verify: false, ..CompileOptions::default() };
+        let float = compile(&root().join("models").join(format!("{name}.onnx")), &opts).unwrap().graph;
         let reference = veil_ir::eval::run_float(&float, std::slice::from_ref(&x)).unwrap();
         let bound = x.data.iter().fold(0f32, |m, v| m.max(v.abs()));
         let b = veil_passes::error_bound::error_bounds(&g, bound as f64)[g.outputs[0].index()];
@@ -156,7 +154,7 @@ fn a_reshape_after_softmax_runs_on_the_probabilities() {
     g.outputs.push(y);
     let x = Tensor::new(vec![1, 4], vec![0.5, -0.25, 1.0, 0.75]).unwrap();
     let float = veil_ir::eval::run_float(&g, std::slice::from_ref(&x)).unwrap();
-    run_pipeline(&mut g, &Options::default(), None, true).unwrap();
+    let g = compile(g, &CompileOptions::default()).unwrap().graph;
     let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
     assert_eq!(want[0].shape, [1, 1, 3]);
     let err = veil_tests::max_rel_error(&want[0], &float[0], 1.0);
@@ -191,7 +189,7 @@ fn an_input_normalisation_runs_and_equals_the_simulator_bit_for_bit() {
     g.outputs.push(y);
     let x = Tensor::new(vec![1, 2, 6, 6], (0..72).map(|i| ((i * 13) % 17) as f32 / 17.0).collect()).unwrap();
     let float = veil_ir::eval::run_float(&g, std::slice::from_ref(&x)).unwrap();
-    run_pipeline(&mut g, &Options::default(), None, true).unwrap();
+    let g = compile(g, &CompileOptions::default()).unwrap().graph;
     let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
     let err = veil_tests::max_rel_error(&want[0], &float[0], 1.0);
     assert!(err < 1e-2, "simulator against float: {err}");

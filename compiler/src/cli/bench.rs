@@ -45,8 +45,8 @@ struct Row {
     policy: String,
     network: String,
     relus: usize,
-    offline: serde_json::Value,
-    online: serde_json::Value,
+    offline: veil_ir::stats::Phase,
+    online: veil_ir::stats::Phase,
     /// The cost model's prediction for the profile: network plus CPU.
     predicted_online_seconds: f64,
     predicted_offline_seconds: f64,
@@ -107,18 +107,23 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                 calibration: vec![x.clone()],
                 ..veil_passes::Options::default()
             };
-            let mut g = float.clone();
-            if let Err(e) = veil_passes::run_pipeline(&mut g, &opts, None, false) {
-                println!("{name:<14} {:<6} refused by the compiler: {e}", policy.to_string());
-                continue;
-            }
+            let opts = veil_compiler::CompileOptions { passes: opts, verify: false, ..Default::default() };
+            let (g, files) = match veil_compiler::compile(&float, &opts) {
+                Ok(veil_compiler::Compiled { graph, files: Some(files), .. }) => (graph, files),
+                Ok(_) => return Err(CliError::internal(anyhow!("the whole pipeline ran but no plan was encoded"))),
+                Err(e @ veil_compiler::CompileError::Encode(_)) => return Err(e.into()),
+                Err(e) => {
+                    println!("{name:<14} {:<6} refused by the compiler: {e}", policy.to_string());
+                    continue;
+                }
+            };
             let cost = veil_passes::cost::plan_cost(&g).map_err(|e| CliError::user(anyhow!(e)))?;
             let relus = g
                 .live_nodes()
                 .filter(|(_, n)| matches!(n.op, veil_ir::Op::Relu | veil_ir::Op::StochasticRelu { .. }))
                 .map(|(_, n)| g.values[n.output].ty.len())
                 .sum();
-            let (plan, weights, _) = veil_ir::plan::encode(&g).map_err(CliError::internal)?;
+            let veil_compiler::PlanFiles { plan, weights, .. } = files;
             for net in &a.network {
                 let (link, profile) = match net.as_str() {
                     "wan" => (Some((a.bandwidth, a.rtt)), wan),
@@ -135,14 +140,14 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                     show_client: false,
                 };
                 let out = run_two_processes(&job)?;
-                let stats: serde_json::Value = serde_json::from_str(&out.stats).map_err(CliError::internal)?;
+                let stats: veil_ir::stats::Stats = serde_json::from_str(&out.stats).map_err(CliError::internal)?;
                 let row = Row {
                     model: name.clone(),
                     policy: policy.to_string(),
                     network: if link.is_some() { format!("wan {}/{}", a.bandwidth, a.rtt) } else { "loopback".into() },
                     relus,
-                    offline: stats["offline"].clone(),
-                    online: stats["online"].clone(),
+                    offline: stats.offline,
+                    online: stats.online,
                     predicted_online_seconds: cost.seconds(&profile).1,
                     predicted_offline_seconds: cost.seconds(&profile).0,
                     wall_seconds: out.wall.as_secs_f64(),
@@ -166,21 +171,20 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
 }
 
 fn print_row(r: &Row) {
-    let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
     println!(
         "{:<14} {:<6} {:<9} {:>7} {:>9.3} {:>9.2} {:>9.2} {:>9.3} {:>7.3} {:>9.1} {:>9.1} {:>7} {:>9.2}",
         r.model.chars().take(14).collect::<String>(),
         r.policy,
         r.network.split(' ').next().unwrap_or(""),
         r.relus,
-        f(&r.offline, "seconds"),
-        f(&r.offline, "bytes_client_to_server") / 1e6,
-        f(&r.offline, "bytes_server_to_client") / 1e6,
-        f(&r.online, "seconds"),
+        r.offline.seconds,
+        r.offline.bytes_client_to_server as f64 / 1e6,
+        r.offline.bytes_server_to_client as f64 / 1e6,
+        r.online.seconds,
         r.predicted_online_seconds,
-        f(&r.online, "bytes_client_to_server") / 1e3,
-        f(&r.online, "bytes_server_to_client") / 1e3,
-        f(&r.online, "rounds"),
+        r.online.bytes_client_to_server as f64 / 1e3,
+        r.online.bytes_server_to_client as f64 / 1e3,
+        r.online.rounds,
         r.wall_seconds
     );
 }

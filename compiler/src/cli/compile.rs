@@ -25,8 +25,9 @@ pub struct CompileCmd {
 pub fn run(a: CompileCmd) -> Result<(), CliError> {
     // Flags first: a bad one must not leave files behind.
     let network = a.compile.network()?;
-    let super::Compiled { fixed: g, runs, budget, .. } = a.compile.compile(&a.model)?;
-    let (plan, weights, hash) = veil_ir::plan::encode(&g).map_err(CliError::internal)?;
+    let super::Compiled { fixed: g, runs, budget, files, .. } = a.compile.compile(&a.model)?;
+    let veil_compiler::PlanFiles { plan, weights, hash } =
+        files.ok_or_else(|| CliError::internal(anyhow::anyhow!("the whole pipeline ran but no plan was encoded")))?;
     std::fs::create_dir_all(&a.output).map_err(|e| {
         CliError::internal(anyhow::Error::new(e).context(format!("cannot create {}", a.output.display())))
     })?;
@@ -54,7 +55,7 @@ pub fn run(a: CompileCmd) -> Result<(), CliError> {
         }
         v["passes"] = runs
             .iter()
-            .map(|r| serde_json::json!({"pass": r.pass, "seconds": r.time.as_secs_f64(), "notes": r.report.notes}))
+            .map(|r| serde_json::json!({"pass": r.pass.name(), "seconds": r.time.as_secs_f64(), "notes": r.report.notes}))
             .collect::<Vec<_>>()
             .into();
         serde_json::to_string_pretty(&v).map_err(CliError::internal)? + "\n"

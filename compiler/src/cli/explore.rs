@@ -336,11 +336,12 @@ fn verify(
         let Some(c) = configs.iter().find(|c| &c.label == label) else { continue };
         let mut opts = c.options(base);
         opts.calibration = calibration.clone();
-        let g = explore::compile(&float, &opts).map_err(CliError::from)?;
+        let veil_compiler::Compiled { graph: g, files, .. } = veil_compiler::compile(&float, &opts.into())?;
+        let veil_compiler::PlanFiles { plan, weights, .. } =
+            files.ok_or_else(|| CliError::internal(anyhow!("the whole pipeline ran but no plan was encoded")))?;
         let cost = veil_passes::cost::plan_cost(&g).map_err(|e| CliError::user(anyhow!(e)))?;
         let (pred_off, pred_on) = cost.seconds(&network);
         let sim = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).map_err(CliError::user)?;
-        let (plan, weights, _) = veil_ir::plan::encode(&g).map_err(CliError::internal)?;
         let run_dir = TempDir::new("explore-run")?;
         let job = Job {
             dir: &run_dir,
@@ -352,10 +353,8 @@ fn verify(
             show_client: false,
         };
         let out = run_two_processes(&job)?;
-        let stats: serde_json::Value = serde_json::from_str(&out.stats).map_err(CliError::internal)?;
-        let f = |phase: &str, k: &str| stats[phase][k].as_f64().unwrap_or(0.0);
-        let measured_bytes: f64 =
-            ["offline", "online"].iter().map(|p| f(p, "bytes_client_to_server") + f(p, "bytes_server_to_client")).sum();
+        let stats: veil_ir::stats::Stats = serde_json::from_str(&out.stats).map_err(CliError::internal)?;
+        let measured_bytes = stats.offline.bytes().saturating_add(stats.online.bytes());
         let predicted_bytes = [cost.offline, cost.online]
             .iter()
             .map(|t| t.bytes_client_to_server + t.bytes_server_to_client)
@@ -363,7 +362,7 @@ fn verify(
         let (sim_score, real_score) =
             (batch_score(&sim.outputs[0], data, m, float1)?, batch_score(&out.output, data, m, float1)?);
         let identical = sim.outputs[0].data == out.output.data;
-        let (meas_off, meas_on) = (f("offline", "seconds"), f("online", "seconds"));
+        let (meas_off, meas_on) = (stats.offline.seconds, stats.online.seconds);
         let ratio = (meas_off + meas_on) / (pred_off + pred_on);
         println!(
             "  {:<36} {:>12} {:>12} {:>10} {:>10} {:>10} {:>10} {:>6.2}× {:>9.2}% {:>9.2}% {:>9}",

@@ -31,17 +31,9 @@ pub struct IrArgs {
 }
 
 pub fn run(a: IrArgs) -> Result<(), CliError> {
-    let stages = veil_passes::stages();
-    if !stages.contains(&a.after.as_str()) {
-        return Err(CliError::user(anyhow::anyhow!(
-            "unknown pass {:?} for --after; passes: {}",
-            a.after,
-            stages.join(", ")
-        )));
-    }
-    let mut g = a.model.import()?;
-    let (opts, _) = a.compile.options(&g)?;
-    veil_passes::run_pipeline(&mut g, &opts, Some(&a.after), true)?;
+    // Parsed here rather than by clap: an unknown name is a rejected input (exit code 1).
+    let after: veil_passes::Stage = a.after.parse().map_err(|e| CliError::user(anyhow::anyhow!("--after: {e}")))?;
+    let g = a.compile.compile_until(&a.model, Some(after))?.fixed;
     let text = match a.format {
         Format::Text => veil_ir::print::to_text(&g),
         Format::Json => veil_ir::print::to_json(&g) + "\n",

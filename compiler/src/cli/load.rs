@@ -69,7 +69,8 @@ pub fn run(a: LoadArgs) -> Result<(), CliError> {
     if compile.input_bound.is_none() && compile.calibrate.is_none() {
         compile.input_bound = Some(x.data.iter().fold(1f32, |m, v| m.max(v.abs())));
     }
-    let super::Compiled { fixed: g, .. } = compile.compile(&a.model)?;
+    let super::Compiled { fixed: g, files, .. } = compile.compile(&a.model)?;
+    let files = files.ok_or_else(|| CliError::internal(anyhow!("the whole pipeline ran but no plan was encoded")))?;
     let exact = !g.live_nodes().any(|(_, n)| {
         matches!(
             n.op,
@@ -78,9 +79,8 @@ pub fn run(a: LoadArgs) -> Result<(), CliError> {
     });
     let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).map_err(CliError::user)?.outputs.remove(0);
     let dir = TempDir::new("load")?;
-    let (plan, weights, _) = veil_ir::plan::encode(&g).map_err(CliError::internal)?;
-    std::fs::write(dir.join("model.plan"), &plan).map_err(CliError::internal)?;
-    veil_ir::files::write_secret(&dir.join("model.weights"), &weights, false).map_err(CliError::internal)?;
+    std::fs::write(dir.join("model.plan"), &files.plan).map_err(CliError::internal)?;
+    veil_ir::files::write_secret(&dir.join("model.weights"), &files.weights, false).map_err(CliError::internal)?;
     let input = dir.join("x.npy");
     std::fs::write(&input, veil_ir::npy::encode_npy(&x, veil_ir::ElemType::F32)).map_err(CliError::internal)?;
     let out = Command::new(&veil).args(["keygen", "--out"]).arg(&dir.0).output().map_err(CliError::internal)?;

@@ -69,6 +69,13 @@ impl ModelArgs {
     }
 }
 
+impl From<veil_compiler::CompileError> for CliError {
+    fn from(e: veil_compiler::CompileError) -> Self {
+        let code = if e.is_user_error() { 1 } else { 2 };
+        Self { code, error: e.into() }
+    }
+}
+
 impl From<veil_passes::PassError> for CliError {
     fn from(e: veil_passes::PassError) -> Self {
         let code = if e.is_user_error() { 1 } else { 2 };
@@ -178,6 +185,8 @@ struct Compiled {
     /// The compiled (fixed-point) graph.
     fixed: veil_ir::Graph,
     runs: Vec<veil_passes::PassRun>,
+    /// The plan and weights (after the whole pipeline).
+    files: Option<veil_compiler::PlanFiles>,
     /// What `--relu-budget` chose, if given.
     budget: Option<veil_compiler::explore::BudgetChoice>,
 }
@@ -280,13 +289,18 @@ impl CompileArgs {
 
     /// Imports `model` and runs the whole pipeline, with the verifier after every pass (it costs
     /// microseconds; an invalid graph is a compiler bug to report, never a plan to run): the
-    /// float graph, the compiled one, and what each pass did.
+    /// float graph, the compiled one, what each pass did, and the plan and weights.
     fn compile(&self, model: &ModelArgs) -> Result<Compiled, CliError> {
+        self.compile_until(model, None)
+    }
+
+    /// [`CompileArgs::compile`] up to `until` (`None`: the whole pipeline).
+    fn compile_until(&self, model: &ModelArgs, until: Option<veil_passes::Stage>) -> Result<Compiled, CliError> {
         let float = model.import()?;
-        let mut g = float.clone();
-        let (opts, budget) = self.options(&float)?;
-        let runs = veil_passes::run_pipeline(&mut g, &opts, None, true)?;
-        Ok(Compiled { float, fixed: g, runs, budget })
+        let (passes, budget) = self.options(&float)?;
+        let opts = veil_compiler::CompileOptions { passes, until, ..Default::default() };
+        let c = veil_compiler::compile(float, &opts)?;
+        Ok(Compiled { float: c.float, fixed: c.graph, runs: c.runs, files: c.files, budget })
     }
 }
 

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use veil_ir::stats::{Phase, Stats};
 
 use super::procs::{Job, Outcome, TempDir, run_two_processes, veil_binary};
 use super::{CliError, CompileArgs, ModelArgs};
@@ -39,7 +40,9 @@ pub fn run(a: RunArgs) -> Result<(), CliError> {
         );
         compile.input_bound = Some(b);
     }
-    let super::Compiled { float, fixed: g, budget, .. } = compile.compile(&a.model)?;
+    let super::Compiled { float, fixed: g, budget, files, .. } = compile.compile(&a.model)?;
+    let veil_compiler::PlanFiles { plan, weights, .. } =
+        files.ok_or_else(|| CliError::internal(anyhow::anyhow!("the whole pipeline ran but no plan was encoded")))?;
     if let Some(b) = &budget {
         eprint!("{b}");
     }
@@ -47,7 +50,6 @@ pub fn run(a: RunArgs) -> Result<(), CliError> {
         .with_context(|| format!("input {}", a.input.display()))
         .map_err(CliError::user)?;
     let dir = TempDir::new("run")?;
-    let (plan, weights, _) = veil_ir::plan::encode(&g).map_err(CliError::internal)?;
     let job = Job {
         dir: &dir,
         plan: &plan,
@@ -63,7 +65,7 @@ pub fn run(a: RunArgs) -> Result<(), CliError> {
     if let Some(out) = &a.stats {
         veil_ir::npy::write_atomic(out, stats.as_bytes()).map_err(CliError::internal)?;
     }
-    let stats: serde_json::Value = serde_json::from_str(&stats).map_err(CliError::internal)?;
+    let stats: Stats = serde_json::from_str(&stats).map_err(CliError::internal)?;
     print_costs(&stats);
     println!("wall time, both processes: {:.2} s", wall.as_secs_f64());
     Ok(())
@@ -83,45 +85,31 @@ fn print_comparison(secure: &veil_ir::Tensor, float: &veil_ir::Tensor) {
     );
 }
 
-fn print_costs(stats: &serde_json::Value) {
-    let f = |v: &serde_json::Value, phase: &str, k: &str| v[phase][k].as_f64().unwrap_or(0.0);
+fn print_costs(stats: &Stats) {
     println!(
         "\n{:<28} {:<10} {:<11} {:>12} {:>12} {:>7} {:>12} {:>12} {:>7} {:>9}",
         "layer", "op", "protocol", "off c→s B", "off s→c B", "rounds", "on c→s B", "on s→c B", "rounds", "online ms"
     );
-    let row = |name: &str, op: &str, proto: &str, v: &serde_json::Value| {
+    let row = |name: &str, op: &str, proto: &str, (off, on): (&Phase, &Phase)| {
         println!(
             "{:<28} {:<10} {:<11} {:>12} {:>12} {:>7} {:>12} {:>12} {:>7} {:>9.2}",
             name.chars().take(28).collect::<String>(),
             op,
             proto,
-            f(v, "offline", "bytes_client_to_server"),
-            f(v, "offline", "bytes_server_to_client"),
-            f(v, "offline", "rounds"),
-            f(v, "online", "bytes_client_to_server"),
-            f(v, "online", "bytes_server_to_client"),
-            f(v, "online", "rounds"),
-            f(v, "online", "seconds") * 1e3
+            off.bytes_client_to_server,
+            off.bytes_server_to_client,
+            off.rounds,
+            on.bytes_client_to_server,
+            on.bytes_server_to_client,
+            on.rounds,
+            on.seconds * 1e3
         );
     };
-    for l in stats["layers"].as_array().into_iter().flatten() {
-        let total: f64 = ["offline", "online"]
-            .iter()
-            .map(|p| f(l, p, "bytes_client_to_server") + f(l, p, "bytes_server_to_client"))
-            .sum();
-        if total > 0.0 {
-            row(
-                l["name"].as_str().unwrap_or(""),
-                l["op"].as_str().unwrap_or(""),
-                l["protocol"].as_str().unwrap_or(""),
-                l,
-            );
+    for l in &stats.layers {
+        if l.offline.bytes() > 0 || l.online.bytes() > 0 {
+            row(&l.name, &l.op, &l.protocol, (&l.offline, &l.online));
         }
     }
-    row("total", "", "", stats);
-    println!(
-        "offline {:.3} s, online {:.3} s (client's clock)",
-        f(stats, "offline", "seconds"),
-        f(stats, "online", "seconds")
-    );
+    row("total", "", "", (&stats.offline, &stats.online));
+    println!("offline {:.3} s, online {:.3} s (client's clock)", stats.offline.seconds, stats.online.seconds);
 }

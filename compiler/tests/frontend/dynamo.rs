@@ -30,8 +30,7 @@ fn a_dynamo_exported_cnn_imports_compiles_and_simulates_within_the_error_bound()
 
     let bound = x.data.iter().fold(0f64, |m, &v| m.max(v.abs() as f64));
     let opts = veil_passes::Options { input_bound: bound as f32, ..Default::default() };
-    let mut f = g.clone();
-    veil_passes::run_pipeline(&mut f, &opts, None, true).unwrap();
+    let f = veil_compiler::compile(&g, &opts.into()).unwrap().graph;
     let ir = veil_ir::print::to_text(&f);
     let mean_affines = ir.lines().filter(|l| l.contains("affine") && l.contains(r#"node "node_mean""#)).count();
     assert!(

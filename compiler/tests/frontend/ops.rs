@@ -40,8 +40,7 @@ fn fixed_point_within_bound(g: &veil_ir::Graph, inputs: &[Tensor]) {
     let want = run_float(g, inputs).unwrap();
     let bound = inputs.iter().flat_map(|t| &t.data).fold(0f64, |m, &x| m.max(x.abs() as f64));
     let opts = veil_passes::Options { input_bound: bound as f32, ..Default::default() };
-    let mut f = g.clone();
-    veil_passes::run_pipeline(&mut f, &opts, None, true).unwrap();
+    let f = veil_compiler::compile(g, &opts.into()).unwrap().graph;
     let run = veil_ir::eval::run_fixed(&f, inputs, 0).unwrap();
     let e = veil_passes::error_bound::error_bounds(&f, bound);
     for ((got, want), &v) in run.outputs.iter().zip(&want).zip(&f.outputs) {
@@ -131,9 +130,9 @@ fn a_global_mean_over_the_spatial_axes_is_a_pool_that_folds_into_the_classifier(
     let g = import(&b).unwrap();
     let text = veil_ir::print::to_text(&g);
     assert!(text.contains("= avgpool %1 kernel=[4,4]"), "a pool over the image as it stands:\n{text}");
-    let mut f = g.clone();
-    veil_passes::run_pipeline(&mut f, &veil_passes::Options { input_bound: 2.0, ..Default::default() }, None, true)
-        .unwrap();
+    let f = veil_compiler::compile(&g, &veil_passes::Options { input_bound: 2.0, ..Default::default() }.into())
+        .unwrap()
+        .graph;
     let text = veil_ir::print::to_text(&f);
     assert!(text.contains("sumpool") && !text.contains("affine"), "the divisor folds into the dense:\n{text}");
     fixed_point_within_bound(&g, &[Tensor::new(vec![1, 2, 4, 4], values(32, 4)).unwrap()]);

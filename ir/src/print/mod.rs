@@ -4,10 +4,12 @@
 //! round-trip form. Constant values never print (only names, shapes and domains).
 
 mod dot;
+mod parse;
 mod text;
 
 pub use dot::to_dot;
-pub use text::to_text;
+pub use parse::{ParseError, parse, parse_with_weights};
+pub use text::{to_text, to_text_with_values};
 
 use crate::graph::Graph;
 use crate::op::{Op, Window2d};

@@ -49,3 +49,30 @@ pub fn to_text(g: &Graph) -> String {
     let _ = writeln!(s, "output {}", outs.join(", "));
     s
 }
+
+/// [`to_text`] with every constant's values (`= [v, ...]`, and its scale `fxF` once quantized)
+/// on its `const` line: the form [`super::parse`] reads back whole, which file tests use as
+/// their input.
+pub fn to_text_with_values(g: &Graph) -> String {
+    let mut out = String::new();
+    let mut consts = g.consts.iter();
+    for line in to_text(g).lines() {
+        out += line;
+        if line.starts_with("const @")
+            && let Some((_, k)) = consts.next()
+        {
+            if let Some(f) = k.frac_bits {
+                // `const @i "name" domain [shape]` → `... domain fxF [shape]`.
+                if let Some(at) = out.rfind(" [") {
+                    out.insert_str(at, &format!(" fx{f}"));
+                }
+            }
+            if !k.data.is_empty() {
+                let vals: Vec<String> = k.data.iter().map(|v| format!("{v:?}")).collect();
+                out += &format!(" = [{}]", vals.join(", "));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}

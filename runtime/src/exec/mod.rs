@@ -16,8 +16,6 @@ pub mod server;
 
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::net::{Channel, NetError, Traffic};
 
 /// Input groups of the exact-ReLU circuit the server provides (`y_s`; the client: `y_c`, `r`).
@@ -60,43 +58,8 @@ pub enum ExecError {
     Input(#[from] veil_ir::eval::EvalError),
 }
 
-/// Cost of one phase, as the stats JSON reports it.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
-pub struct Phase {
-    pub seconds: f64,
-    pub bytes_client_to_server: u64,
-    pub bytes_server_to_client: u64,
-    pub rounds: u64,
-}
-
-/// Saturating: half of every byte count is the peer's own claim (`exchange_counts`), which a
-/// hostile peer may set to anything; a lie spoils the report, never the process.
-impl std::ops::AddAssign for Phase {
-    fn add_assign(&mut self, o: Phase) {
-        self.seconds += o.seconds;
-        self.bytes_client_to_server = self.bytes_client_to_server.saturating_add(o.bytes_client_to_server);
-        self.bytes_server_to_client = self.bytes_server_to_client.saturating_add(o.bytes_server_to_client);
-        self.rounds = self.rounds.saturating_add(o.rounds);
-    }
-}
-
-/// One step's costs.
-#[derive(Debug, Clone, Serialize)]
-pub struct LayerStats {
-    pub name: String,
-    pub op: String,
-    pub protocol: String,
-    pub offline: Phase,
-    pub online: Phase,
-}
-
-/// A session's costs (`--stats` JSON).
-#[derive(Debug, Clone, Serialize)]
-pub struct Stats {
-    pub offline: Phase,
-    pub online: Phase,
-    pub layers: Vec<LayerStats>,
-}
+/// The stats schema lives in [`veil_ir::stats`], shared with `veilc`, which reads the JSON back.
+pub use veil_ir::stats::{LayerStats, Phase, Stats};
 
 /// One party's raw measurements of one step and phase.
 #[derive(Debug, Clone, Copy, Default)]
@@ -173,23 +136,4 @@ pub(crate) async fn measured<T, E>(
     slot.traffic.bytes_received += d.bytes_received;
     slot.traffic.rounds += d.rounds;
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Phase;
-
-    /// A peer that claims `u64::MAX` bytes for every step (the faults test's garbage) must not
-    /// overflow the totals (a panic in debug builds, a wrapped lie in release).
-    #[test]
-    fn a_peer_claiming_huge_counts_saturates_the_totals() {
-        let huge =
-            Phase { seconds: 0.0, bytes_client_to_server: u64::MAX, bytes_server_to_client: 7, rounds: u64::MAX };
-        let mut total = Phase::default();
-        total += huge;
-        total += huge;
-        assert_eq!(total.bytes_client_to_server, u64::MAX);
-        assert_eq!(total.bytes_server_to_client, 14);
-        assert_eq!(total.rounds, u64::MAX);
-    }
 }

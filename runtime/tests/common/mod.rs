@@ -7,8 +7,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use veil_compiler::onnx::{ImportOptions, import_file};
-use veil_passes::{Options, run_pipeline};
+use veil_compiler::onnx::ImportOptions;
+use veil_compiler::{CompileOptions, Compiled};
+use veil_passes::{Options, Stage};
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf()
@@ -37,19 +38,21 @@ impl Drop for Workdir {
     }
 }
 
-/// The float graph of bundled model `name` (dynamic batch set to `batch`).
-pub fn import(name: &str, batch: usize) -> veil_ir::Graph {
-    import_file(&root().join("models").join(format!("{name}.onnx")), &ImportOptions { batch }).unwrap()
+/// Bundled model `name` (dynamic batch set to `batch`) compiled with `opts` up to `until`
+/// (`None`: the whole pipeline, verified and encoded).
+pub fn compiled(name: &str, batch: usize, opts: &Options, until: Option<Stage>) -> Compiled {
+    let opts = CompileOptions { import: ImportOptions { batch }, passes: opts.clone(), until, ..Default::default() };
+    veil_compiler::compile(&root().join("models").join(format!("{name}.onnx")), &opts)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// Compiles bundled model `name` into `dir/<plan>.plan` and `.weights`; returns the plan graph.
 pub fn compile_as(name: &str, plan: &str, batch: usize, dir: &Path, opts: &Options) -> veil_ir::Graph {
-    let mut g = import(name, batch);
-    run_pipeline(&mut g, opts, None, true).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let (p, w, _) = veil_ir::plan::encode(&g).unwrap();
-    std::fs::write(dir.join(format!("{plan}.plan")), p).unwrap();
-    std::fs::write(dir.join(format!("{plan}.weights")), w).unwrap();
-    g
+    let c = compiled(name, batch, opts, None);
+    let files = c.files.expect("the whole pipeline encodes");
+    std::fs::write(dir.join(format!("{plan}.plan")), files.plan).unwrap();
+    std::fs::write(dir.join(format!("{plan}.weights")), files.weights).unwrap();
+    c.graph
 }
 
 pub fn compile(name: &str, dir: &Path, opts: &Options) -> veil_ir::Graph {

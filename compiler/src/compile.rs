@@ -1,0 +1,203 @@
+//! [`compile`]: the library entry point. One call from an ONNX model (a file, its bytes, or an
+//! already imported float graph) and [`CompileOptions`] to the lowered graph, the plan and
+//! weights bytes, and what each pass did. `veilc`, the tests, the fuzz targets and the benches
+//! all compile through it; only tests that need part of the pipeline on a hand-built graph call
+//! [`veil_passes::run_pipeline`] themselves.
+
+use std::path::{Path, PathBuf};
+
+use veil_ir::Graph;
+use veil_ir::plan::{Hash, PlanError};
+use veil_passes::{Options, PassError, PassRun, Stage};
+
+use crate::onnx::{ImportError, ImportOptions};
+
+/// The model to compile.
+#[derive(Clone, Debug)]
+pub enum Model<'a> {
+    /// An ONNX file (external data is read beside it).
+    File(&'a Path),
+    /// An ONNX model's bytes; `name` names it in errors and becomes the graph's name. External
+    /// data is refused.
+    Bytes { bytes: &'a [u8], name: &'a str },
+    /// A float graph the front end (or a test) already built.
+    Graph(Graph),
+}
+
+impl<'a> From<&'a Path> for Model<'a> {
+    fn from(p: &'a Path) -> Self {
+        Model::File(p)
+    }
+}
+
+impl<'a> From<&'a PathBuf> for Model<'a> {
+    fn from(p: &'a PathBuf) -> Self {
+        Model::File(p)
+    }
+}
+
+impl From<Graph> for Model<'_> {
+    fn from(g: Graph) -> Self {
+        Model::Graph(g)
+    }
+}
+
+impl From<&Graph> for Model<'_> {
+    fn from(g: &Graph) -> Self {
+        Model::Graph(g.clone())
+    }
+}
+
+/// Everything [`compile`] can be asked.
+#[derive(Clone, Debug)]
+pub struct CompileOptions {
+    /// The front end's options (the dynamic batch size); unused for [`Model::Graph`].
+    pub import: ImportOptions,
+    /// The passes' options: activations, per-layer overrides, calibration inputs, fixed-point
+    /// precision, the cost model's network and objective.
+    pub passes: Options,
+    /// Stop after this stage (`None`: the whole pipeline).
+    pub until: Option<Stage>,
+    /// Run the verifier after every pass (microseconds; an invalid graph is a compiler bug).
+    pub verify: bool,
+    /// Encode the plan and weights when the whole pipeline ran.
+    pub encode: bool,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        Self { import: ImportOptions::default(), passes: Options::default(), until: None, verify: true, encode: true }
+    }
+}
+
+impl From<Options> for CompileOptions {
+    /// The whole pipeline with these pass options, verified and encoded.
+    fn from(passes: Options) -> Self {
+        Self { passes, ..Self::default() }
+    }
+}
+
+/// The encoded plan (public, for both parties) and weights (the server's secret).
+#[derive(Clone)]
+pub struct PlanFiles {
+    pub plan: Vec<u8>,
+    pub weights: Vec<u8>,
+    /// The plan's hash, which the weights name and the handshake compares.
+    pub hash: Hash,
+}
+
+/// The weights are secret: Debug prints only sizes and the hash.
+impl std::fmt::Debug for PlanFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlanFiles")
+            .field("plan_bytes", &self.plan.len())
+            .field("weights_bytes", &self.weights.len())
+            .field("hash", &veil_ir::plan::hex(&self.hash))
+            .finish()
+    }
+}
+
+/// A compiled model.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    /// The imported float graph (the reference the compiled one approximates).
+    pub float: Graph,
+    /// The graph after the last stage run (the fixed-point plan after the whole pipeline).
+    pub graph: Graph,
+    /// What each pass did, in order.
+    pub runs: Vec<PassRun>,
+    /// The plan and weights, when the whole pipeline ran and [`CompileOptions::encode`] asked.
+    pub files: Option<PlanFiles>,
+}
+
+/// Why [`compile`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error(transparent)]
+    Pass(#[from] PassError),
+    /// The compiled graph did not encode (a compiler bug).
+    #[error("internal error: the compiled plan does not encode (please report this): {0}")]
+    Encode(#[from] PlanError),
+}
+
+impl CompileError {
+    /// The model or the options were refused (as opposed to an I/O failure or a compiler bug).
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            CompileError::Import(e) => e.is_user_error(),
+            CompileError::Pass(e) => e.is_user_error(),
+            CompileError::Encode(_) => false,
+        }
+    }
+}
+
+/// Imports `model` (unless it is a graph already), runs the pipeline up to `opts.until` and,
+/// after the whole pipeline, encodes the plan and weights.
+pub fn compile<'a>(model: impl Into<Model<'a>>, opts: &CompileOptions) -> Result<Compiled, CompileError> {
+    let float = match model.into() {
+        Model::File(p) => crate::onnx::import_file(p, &opts.import)?,
+        Model::Bytes { bytes, name } => crate::onnx::import_bytes(bytes, name, name, &opts.import)?,
+        Model::Graph(g) => g,
+    };
+    let mut graph = float.clone();
+    let runs = veil_passes::run_pipeline(&mut graph, &opts.passes, opts.until, opts.verify)?;
+    let complete = matches!(opts.until, None | Some(Stage::After(veil_passes::Pass::Emit)));
+    let files = if complete && opts.encode {
+        let (plan, weights, hash) = veil_ir::plan::encode(&graph)?;
+        Some(PlanFiles { plan, weights, hash })
+    } else {
+        None
+    };
+    Ok(Compiled { float, graph, runs, files })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../models").join(name)
+    }
+
+    #[test]
+    fn compiles_a_file_and_its_bytes_to_the_same_plan() {
+        let path = model("mlp.onnx");
+        let a = compile(&path, &CompileOptions::default()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let b = compile(Model::Bytes { bytes: &bytes, name: "mlp" }, &CompileOptions::default()).unwrap();
+        let (fa, fb) = (a.files.unwrap(), b.files.unwrap());
+        assert_eq!(fa.hash, fb.hash);
+        assert_eq!(fa.weights, fb.weights);
+        // Independently: the encoded bytes are those of `encode` on the graph.
+        let (plan, _, hash) = veil_ir::plan::encode(&a.graph).unwrap();
+        assert_eq!((plan, hash), (fa.plan, fa.hash));
+        assert_eq!(a.runs.len(), veil_passes::Pass::ALL.len());
+        assert!(a.float.ring_bits.is_none() && a.graph.ring_bits.is_some());
+    }
+
+    #[test]
+    fn until_stops_early_and_skips_encoding() {
+        let path = model("mlp.onnx");
+        let opts = CompileOptions { until: Some("quantize".parse().unwrap()), ..CompileOptions::default() };
+        let c = compile(&path, &opts).unwrap();
+        assert!(c.files.is_none());
+        assert_eq!(c.runs.last().map(|r| r.pass.name()), Some("quantize"));
+        let imported =
+            compile(&path, &CompileOptions { until: Some(Stage::Import), ..CompileOptions::default() }).unwrap();
+        assert!(imported.runs.is_empty());
+        assert_eq!(imported.graph, imported.float);
+    }
+
+    #[test]
+    fn errors_say_whose_fault() {
+        let e = compile(Model::Bytes { bytes: b"", name: "empty" }, &CompileOptions::default()).unwrap_err();
+        assert!(matches!(e, CompileError::Import(_)) && e.is_user_error(), "{e}");
+        let mut passes = Options::default();
+        passes.layer_activation.insert("/nope".into(), veil_passes::Activation::Poly);
+        let e = compile(&model("digits_relu.onnx"), &passes.into()).unwrap_err();
+        assert!(matches!(e, CompileError::Pass(_)) && e.is_user_error(), "{e}");
+        assert!(e.to_string().contains("/nope"), "{e}");
+    }
+}

@@ -1,0 +1,117 @@
+//! The text-IR parser against the printer: for every bundled model after every pass,
+//! `parse(to_text(g))` prints back to the same text and equals `g` on everything the text
+//! shows (the weights come from the side input); mutated texts give errors, never panics.
+
+use veil_compiler::{CompileOptions, compile};
+use veil_ir::print::{ParseError, parse, parse_with_weights, to_text, to_text_with_values};
+use veil_ir::{Def, Graph};
+use veil_passes::{Options, Pass, Stage};
+use veil_tests::{bundled_models, root};
+
+/// What the text shows of `g`: everything but dead nodes and values and node numbering (a node
+/// is named by its body position).
+fn live_view(g: &Graph) -> String {
+    let pos = |n: veil_ir::NodeId| g.body.iter().position(|&b| b == n);
+    let mut s = format!("{:?} {:?} {:?}\n", g.name, g.ring_bits, g.input_bound);
+    for (c, k) in g.consts.iter() {
+        s += &format!("@{} {k:?}\n", c.index());
+    }
+    for &v in &g.inputs {
+        s += &format!("input {v:?} {:?}\n", g.values[v]);
+    }
+    for (i, (id, n)) in g.live_nodes().enumerate() {
+        let out = &g.values[n.output];
+        assert_eq!(out.def, Def::Node(id));
+        s += &format!(
+            "{i}: {:?} {:?} {:?} -> {:?} {:?} {} {:?}\n",
+            n.name, n.op, n.inputs, n.output, out.name, out.ty, out.domain
+        );
+    }
+    let mut ot: Vec<_> = g.ot_linear.iter().map(|&n| pos(n)).collect();
+    ot.sort();
+    s += &format!("outputs {:?} ot {ot:?}\n", g.outputs);
+    s
+}
+
+fn check(name: &str, stage: Stage, g: &Graph) {
+    let text = to_text(g);
+    let h = parse_with_weights(&text, &g.consts).unwrap_or_else(|e| panic!("{name}@{stage}: {e}\n{text}"));
+    assert_eq!(to_text(&h), text, "{name}@{stage}");
+    assert_eq!(live_view(&h), live_view(g), "{name}@{stage}");
+    // With the values inline (the file tests' form) the constants come back whole.
+    let whole = parse(&to_text_with_values(g)).unwrap_or_else(|e| panic!("{name}@{stage}: {e}"));
+    assert_eq!(live_view(&whole), live_view(g), "{name}@{stage}");
+    // Without the weights a float graph parses too (the constants have no values, like a plan
+    // without its weights file); a quantized one lacks its constants' scales.
+    match parse(&text) {
+        Ok(bare) => {
+            assert!(g.ring_bits.is_none(), "{name}@{stage}");
+            assert!(bare.consts.iter().all(|(_, c)| c.data.is_empty() && c.qdata.is_empty()));
+        }
+        Err(e) => assert!(g.ring_bits.is_some() && e.to_string().contains("not quantized"), "{name}@{stage}: {e}"),
+    }
+}
+
+#[test]
+fn every_bundled_model_after_every_pass_round_trips() {
+    for name in bundled_models() {
+        let x = veil_ir::npy::read_npy(&root().join("models/inputs").join(format!("{name}.npy"))).unwrap();
+        let bound = x.data.iter().fold(1f32, |m, v| m.max(v.abs()));
+        let opts = Options { input_bound: bound, ..Options::default() };
+        let path = root().join("models").join(format!("{name}.onnx"));
+        let until = Some(Stage::Import);
+        let mut g = compile(&path, &CompileOptions { until, ..CompileOptions::default() }).unwrap().graph;
+        check(&name, Stage::Import, &g);
+        for pass in Pass::ALL {
+            pass.run(&mut g, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+            check(&name, pass.into(), &g);
+        }
+    }
+}
+
+/// A tiny deterministic generator (no seeding crate needed for a test this small).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n.max(1)
+    }
+}
+
+#[test]
+fn mutated_texts_give_positioned_errors_never_panics() {
+    let g = compile(&root().join("models/digits_relu.onnx"), &CompileOptions::default()).unwrap().graph;
+    let text = to_text(&g);
+    let lines = text.lines().count();
+    let alphabet: Vec<char> = "%@\"=:,[]#\\ 0123456789abcxyz-.…\n".chars().collect();
+    let mut rng = Lcg(15);
+    let (mut refused, mut cases) = (0, 0);
+    for _ in 0..3000 {
+        let mut t: Vec<char> = text.chars().collect();
+        for _ in 0..1 + rng.next(3) {
+            let i = rng.next(t.len());
+            match rng.next(4) {
+                0 => {
+                    t.remove(i);
+                }
+                1 => t.insert(i, alphabet[rng.next(alphabet.len())]),
+                2 => t[i] = alphabet[rng.next(alphabet.len())],
+                _ => t.truncate(i),
+            }
+        }
+        let t: String = t.into_iter().collect();
+        cases += 1;
+        match parse(&t) {
+            Ok(_) => {}
+            Err(ParseError::Syntax { line, column, message }) => {
+                refused += 1;
+                assert!(!message.is_empty());
+                assert!(line <= lines + 2 && column >= 1, "{line}:{column} for a {lines}-line text: {message}");
+            }
+            Err(ParseError::Invalid(_)) => refused += 1,
+        }
+    }
+    // Most mutations break something; a test that never sees an error checks nothing.
+    assert!(refused > cases / 2, "{refused} of {cases} mutated texts refused");
+}
