@@ -157,7 +157,7 @@ fn a_stopped_client_frees_its_server_slot_at_once() {
     let mut line = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.take().unwrap()), &mut line).unwrap();
     let addr = line.trim().strip_prefix("listening on ").unwrap().to_string();
-    let mut first = common::client_command(dir, "lenet", &addr, &input)
+    let first = common::client_command(dir, "lenet", &addr, &input)
         .arg("--quiet")
         .stderr(std::process::Stdio::piped())
         .spawn()
