@@ -4,17 +4,14 @@
 //! client from one query. With the option every truncation runs exactly in a garbled circuit,
 //! Circa is refused, and the output is the simulator's, bit for bit, whatever the masks.
 
-use std::time::Duration;
+mod common;
 
-use rand::SeedableRng;
+use common::two_party;
 use veil_compiler::{CompileOptions, compile};
-use veil_ir::plan::{attach_weights, decode_plan, encode};
 use veil_ir::ring::Ring;
 use veil_ir::schedule::{Kind, lower};
 use veil_ir::{Domain, Graph, Op, Tensor, TensorType, TruncMode};
 use veil_passes::Options;
-use veil_runtime::exec::{Stats, client, server};
-use veil_runtime::net::quic::{Identity, Listener, connect};
 use veil_tests::{bundled_models, compile_bundled, root};
 
 fn exact() -> Options {
@@ -28,33 +25,6 @@ fn compile_model(name: &str, opts: &Options) -> (Graph, Tensor) {
         .unwrap_or_else(|e| panic!("{name}: {e}"))
         .graph;
     (g, x)
-}
-
-/// Runs a plan between a server task and a client task over QUIC on loopback; returns the
-/// client's outputs and stats.
-fn two_party(g: &Graph, x: &Tensor) -> (Vec<Tensor>, Stats) {
-    let (plan, weights, hash) = encode(g).unwrap();
-    let (public, h) = decode_plan(&plan).unwrap();
-    let mut with_weights = public.clone();
-    attach_weights(&mut with_weights, &h, &weights).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(async move {
-        let id = Identity::generate().unwrap();
-        let t = Duration::from_secs(60);
-        let mut listener = Listener::bind("127.0.0.1:0".parse().unwrap(), &id, t).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let sg = with_weights.graph;
-        let server = tokio::spawn(async move {
-            let mut s = listener.accept().await.unwrap().unwrap();
-            let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
-            server::run(&mut s, &sg, &hash, &mut rng).await.unwrap()
-        });
-        let mut c = connect(addr, &id.cert_pem, t).await.unwrap();
-        let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
-        let out = client::run(&mut c, &public.graph, &h, std::slice::from_ref(x), &mut rng).await.unwrap();
-        server.await.unwrap();
-        (out.outputs, out.stats)
-    })
 }
 
 /// The nodes on some path to an output.
@@ -193,8 +163,8 @@ fn one_query_tells_apart_two_models_with_the_same_output_unless_truncation_is_ex
         if exact_truncation {
             assert_eq!(veil_ir::eval::run_fixed(&g1, std::slice::from_ref(&x), 0).unwrap().outputs, want);
         }
-        let (out0, _) = two_party(&g0, &x);
-        let (out1, stats) = two_party(&g1, &x);
+        let (out0, _, _) = two_party(&g0, &x);
+        let (out1, stats, _) = two_party(&g1, &x);
         if exact_truncation {
             assert_eq!(out0, want, "exact truncation: the simulator's output");
             assert_eq!(out1, want, "exact truncation: the same output for both models");
@@ -221,7 +191,7 @@ fn exact_truncation_plans_equal_the_simulator_bit_for_bit() {
         .count();
     assert!(standalone > 0, "{}", veil_ir::print::to_text(&g));
     let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
-    let (got, stats) = two_party(&g, &x);
+    let (got, stats, _) = two_party(&g, &x);
     assert_eq!(got, want);
     let predicted = veil_passes::cost::plan_cost(&g).unwrap();
     assert_eq!(predicted.layers.len(), stats.layers.len());

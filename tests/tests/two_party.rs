@@ -4,14 +4,12 @@
 //! within the sound error bound of the float model for polynomial plans (whose local
 //! truncations depend on the shares, as the simulator's do on its simulated masks).
 
-use std::time::Duration;
+mod common;
 
-use rand::SeedableRng;
+use common::two_party;
 use veil_compiler::{CompileOptions, compile};
-use veil_ir::plan::{attach_weights, decode_plan, encode};
 use veil_passes::{Options, Pass};
-use veil_runtime::exec::{Stats, client, server};
-use veil_runtime::net::quic::{Identity, Listener, connect};
+use veil_runtime::exec::Stats;
 use veil_tests::{compile_bundled, root};
 
 fn compiled(name: &str) -> (veil_ir::Graph, veil_ir::Tensor) {
@@ -22,33 +20,6 @@ fn compiled_with(name: &str, opts: Options) -> (veil_ir::Graph, veil_ir::Tensor)
     let x = veil_ir::npy::read_npy(&root().join("models/inputs").join(format!("{name}.npy"))).unwrap();
     let bound = x.data.iter().fold(0f32, |m, v| m.max(v.abs()));
     (compile_bundled(name, Options { input_bound: bound, ..opts }).unwrap().graph, x)
-}
-
-/// Runs a plan between a server task and a client task; returns the client's outputs and both
-/// parties' stats.
-fn two_party(g: &veil_ir::Graph, x: &veil_ir::Tensor) -> (Vec<veil_ir::Tensor>, Stats, Stats) {
-    let (plan, weights, hash) = encode(g).unwrap();
-    let (public, h) = decode_plan(&plan).unwrap();
-    let mut with_weights = public.clone();
-    attach_weights(&mut with_weights, &h, &weights).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(async move {
-        let id = Identity::generate().unwrap();
-        let t = Duration::from_secs(60);
-        let mut listener = Listener::bind("127.0.0.1:0".parse().unwrap(), &id, t).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let sg = with_weights.graph;
-        let server = tokio::spawn(async move {
-            let mut s = listener.accept().await.unwrap().unwrap();
-            let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
-            server::run(&mut s, &sg, &hash, &mut rng).await.unwrap()
-        });
-        let mut c = connect(addr, &id.cert_pem, t).await.unwrap();
-        let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
-        let out = client::run(&mut c, &public.graph, &h, std::slice::from_ref(x), &mut rng).await.unwrap();
-        let server_stats = server.await.unwrap();
-        (out.outputs, out.stats, server_stats)
-    })
 }
 
 /// The compiler's cost model predicts every layer's bytes each way (both phases) and online
