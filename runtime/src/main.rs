@@ -168,6 +168,10 @@ struct ClientArgs {
     /// Receive timeout in seconds.
     #[arg(long, default_value_t = 120, value_name = "S")]
     timeout: u64,
+    /// With --preprocess: seconds to wait, after the offline phase, for an input file that does
+    /// not exist yet (the server waits as long by default, its own --input-wait).
+    #[arg(long, default_value_t = 600, value_name = "S")]
+    input_wait: u64,
 }
 
 /// A failure with its exit code.
@@ -423,10 +427,40 @@ async fn run_client(
                 eprintln!("offline phase done in {secs:.3} s ({up} B sent); reading the input");
             }
             let path = a.input.clone();
+            wait_for_input(&path, Duration::from_secs(a.input_wait), a.quiet).await?;
             tokio::task::block_in_place(|| read_input(&path, graph))?
         }
     };
     pre.online(std::slice::from_ref(&x), bar).await.map_err(exec_failure)
+}
+
+/// With `--preprocess`, the input file may appear only after the offline phase: waits until it
+/// exists and its size has stopped changing (two polls 100 ms apart), at most `wait`. Writers
+/// should still create it atomically (write, then rename). Standard input needs no wait.
+async fn wait_for_input(path: &Path, wait: Duration, quiet: bool) -> Result<(), Failure> {
+    if path.as_os_str() == "-" || path.exists() {
+        return Ok(());
+    }
+    if !quiet {
+        eprintln!("waiting for {} (at most {} s)", path.display(), wait.as_secs());
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut last = None;
+    loop {
+        let size = std::fs::metadata(path).ok().map(|m| m.len());
+        if size.is_some() && size == last {
+            return Ok(());
+        }
+        last = size;
+        if tokio::time::Instant::now() >= deadline {
+            return Err(user(anyhow!(
+                "the input {} did not appear within {} s of the offline phase (--input-wait)",
+                path.display(),
+                wait.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Writes the client's output and stats files and prints the prediction.

@@ -182,3 +182,39 @@ fn a_stopped_client_frees_its_server_slot_at_once() {
     let session1 = log.lines().find(|l| l.starts_with("session 1 ")).unwrap_or_default();
     assert!(session1.contains("failed after") && session1.contains("the peer closed the connection"), "{log}");
 }
+
+/// `--preprocess` with an input file that does not exist yet: the client waits for it after the
+/// offline phase (here it appears, renamed into place, a second later) and computes the
+/// simulator's result; one that never appears ends after `--input-wait` with exit 1.
+#[test]
+fn a_preprocessing_client_waits_for_its_input_file() {
+    let dir = common::Workdir::new("later");
+    let dir = &dir.0;
+    let g = compile("mlp", dir, &Options { input_bound: 4.0, ..Options::default() });
+    let input = root().join("models/inputs/mlp.npy");
+    let later = dir.join("later.npy");
+    let server = start_server(dir, "mlp", 2);
+    let child = common::client_command(dir, "mlp", &server.1, &later)
+        .args(["--preprocess", "--quiet"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    std::fs::copy(&input, dir.join("later.tmp")).unwrap();
+    std::fs::rename(dir.join("later.tmp"), &later).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let x = veil_ir::npy::read_npy(&input).unwrap();
+    let want = veil_ir::eval::run_fixed(&g, &[x], 0).unwrap().outputs;
+    assert_eq!(veil_ir::npy::read_npy(&dir.join("y.npy")).unwrap(), want[0]);
+    std::fs::remove_file(dir.join("y.npy")).unwrap();
+    let never = dir.join("never.npy");
+    let out = common::client_command(dir, "mlp", &server.1, &never)
+        .args(["--preprocess", "--quiet", "--input-wait", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("never.npy did not appear within 1 s"), "{err}");
+    assert!(!dir.join("y.npy").exists(), "left an output file");
+}
