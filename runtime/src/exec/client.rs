@@ -7,9 +7,7 @@ use veil_ir::ring::Ring;
 use veil_ir::{ElemType, Graph, Op, Tensor};
 
 use super::local::{Role, apply};
-use super::{
-    ExecError, Measures, Progress, Quiet, RELU_GROUPS, exchange_counts, linear, maxpool_groups, measured, stats,
-};
+use super::{ExecError, Measures, Progress, Quiet, exchange_counts, linear, measured, stats};
 use crate::net::quic::Session;
 use crate::net::{Channel, Meter};
 use crate::ot::OtReceiver;
@@ -128,11 +126,12 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
                 share[node.output.index()] = Some(out);
                 Offline::None
             }
-            Kind::Activation { input, circuit, .. } => {
+            Kind::Activation { input, .. } => {
                 let c = share[input.index()].as_ref().expect("shared input");
                 let r = random(ring, c.len(), rng);
                 let ins: Vec<Vec<u64>> = c.iter().zip(&r).map(|(&y, &m)| vec![y, m]).collect();
-                let spec = GcSpec { circuit, server_groups: &RELU_GROUPS };
+                let b = &step.gc_batches(g)[0];
+                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
                 let st = measured(&meter, slot, gc::evaluate_offline(&mut ch, &mut ot, spec, &ins)).await?;
                 share[node.output.index()] = Some(r);
                 Offline::Gc(vec![st])
@@ -141,9 +140,8 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
                 let c = share[input.index()].as_ref().expect("shared input");
                 let r = random(ring, windows.len(), rng);
                 let mut sts = Vec::new();
-                for (k, circuit) in circuits {
-                    let groups = maxpool_groups(*k);
-                    let spec = GcSpec { circuit, server_groups: &groups };
+                for ((k, _), b) in circuits.iter().zip(step.gc_batches(g)) {
+                    let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
                     let ins: Vec<Vec<u64>> = windows
                         .iter()
                         .zip(&r)
@@ -213,18 +211,12 @@ impl Preprocessed<'_> {
                     let d: Vec<u64> = x.iter().zip(r).map(|(&x, &r)| ring.reduce(x.wrapping_sub(r))).collect();
                     measured(&meter, slot, ch.send_u64s("sharing the input", &d)).await?;
                 }
-                (Kind::Activation { circuit, .. }, Offline::Gc(mut sts)) => {
-                    let spec = GcSpec { circuit, server_groups: &RELU_GROUPS };
-                    let st = sts.pop().expect("one batch");
-                    measured(&meter, slot, gc::evaluate_online(&mut ch, spec, st, gate_offset)).await?;
-                }
-                (Kind::MaxPool { circuits, windows, .. }, Offline::Gc(sts)) => {
+                (Kind::Activation { .. } | Kind::MaxPool { .. }, Offline::Gc(sts)) => {
                     let mut off = gate_offset;
-                    for ((k, circuit), st) in circuits.iter().zip(sts) {
-                        let groups = maxpool_groups(*k);
-                        let spec = GcSpec { circuit, server_groups: &groups };
+                    for (b, st) in step.gc_batches(g).iter().zip(sts) {
+                        let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
                         measured(&meter, slot, gc::evaluate_online(&mut ch, spec, st, off)).await?;
-                        off += (windows.iter().filter(|w| w.len() == *k).count() * circuit.and_count()) as u64;
+                        off += b.and_gates();
                     }
                 }
                 (Kind::Circa { circuit, .. }, Offline::Circa(st)) => {
@@ -261,7 +253,7 @@ impl Preprocessed<'_> {
                 (Kind::Client, _) => client_op(g, ring, node, &mut plain, &mut floats),
                 _ => {}
             }
-            gate_offset += gc_ands(g, &step.kind);
+            gate_offset += step.and_gates(g);
         }
         progress.done("online");
         let peer = exchange_counts(&mut ch, &measures, true).await?;
@@ -275,20 +267,6 @@ impl Preprocessed<'_> {
             })
             .collect();
         Ok(ClientResult { outputs, stats: stats(g, &steps, &measures, &peer, true) })
-    }
-}
-
-/// AND gates a step's circuits use (the gate-tweak range it consumes).
-pub(crate) fn gc_ands(g: &Graph, kind: &Kind) -> u64 {
-    match kind {
-        Kind::Activation { input, circuit, .. } | Kind::Circa { input, circuit, .. } => {
-            (g.values[*input].ty.shape.iter().product::<usize>() * circuit.and_count()) as u64
-        }
-        Kind::MaxPool { windows, circuits, .. } => circuits
-            .iter()
-            .map(|(k, c)| (windows.iter().filter(|w| w.len() == *k).count() * c.and_count()) as u64)
-            .sum(),
-        _ => 0,
     }
 }
 

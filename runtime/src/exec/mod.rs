@@ -20,16 +20,6 @@ use serde::Serialize;
 
 use crate::net::{Channel, NetError, Traffic};
 
-/// Input groups of the exact-ReLU circuit the server provides (`y_s`; the client: `y_c`, `r`).
-pub(crate) const RELU_GROUPS: [bool; 3] = [true, false, false];
-
-/// Input groups of a `k`-window max circuit the server provides (its `k` shares).
-pub(crate) fn maxpool_groups(k: usize) -> Vec<bool> {
-    let mut v = vec![true; k];
-    v.extend(vec![false; k + 1]);
-    v
-}
-
 /// Watches a session's progress (the CLI's progress bar). The executors call [`Progress::step`]
 /// as each step of a phase starts and [`Progress::done`] at the end of the phase.
 pub trait Progress: Sync {

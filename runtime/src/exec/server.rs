@@ -5,9 +5,9 @@ use veil_ir::plan::Hash;
 use veil_ir::ring::Ring;
 use veil_ir::{Graph, Op};
 
-use super::client::{frac, gc_ands, padded_coeffs};
+use super::client::{frac, padded_coeffs};
 use super::local::{Role, apply};
-use super::{ExecError, Measures, RELU_GROUPS, Stats, exchange_counts, linear, maxpool_groups, measured, stats};
+use super::{ExecError, Measures, Stats, exchange_counts, linear, measured, stats};
 use crate::net::quic::Session;
 use crate::ot::OtSender;
 use crate::proto::gc::{self, GarblerState, GcSpec};
@@ -90,22 +90,14 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
                 let f = matmul::dense_server(&mut ch, &mut ot, ring, w, batch, n_in, n_out);
                 Offline::Masks(measured(&meter, slot, f).await?)
             }
-            Kind::Activation { input, circuit, .. } => {
-                let spec = GcSpec { circuit, server_groups: &RELU_GROUPS };
-                let n = len(*input);
-                Offline::Gc(vec![
-                    measured(&meter, slot, gc::garble_offline(&mut ch, &mut ot, spec, n, gate_offset, rng)).await?,
-                ])
-            }
-            Kind::MaxPool { windows, circuits, .. } => {
+            Kind::Activation { .. } | Kind::MaxPool { .. } => {
                 let mut sts = Vec::new();
                 let mut off = gate_offset;
-                for (k, circuit) in circuits {
-                    let groups = maxpool_groups(*k);
-                    let spec = GcSpec { circuit, server_groups: &groups };
-                    let n = windows.iter().filter(|w| w.len() == *k).count();
-                    sts.push(measured(&meter, slot, gc::garble_offline(&mut ch, &mut ot, spec, n, off, rng)).await?);
-                    off += (n * circuit.and_count()) as u64;
+                for b in step.gc_batches(g) {
+                    let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
+                    let f = gc::garble_offline(&mut ch, &mut ot, spec, b.instances, off, rng);
+                    sts.push(measured(&meter, slot, f).await?);
+                    off += b.and_gates();
                 }
                 Offline::Gc(sts)
             }
@@ -121,7 +113,7 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
             }
             _ => Offline::None,
         };
-        gate_offset += gc_ands(g, &step.kind);
+        gate_offset += step.and_gates(g);
         state.push(st);
     }
 
@@ -149,8 +141,9 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
                 let s = input(&share, node.inputs[0]);
                 share[node.output.index()] = Some(linear::server_online(g, ring, node, &s, &m));
             }
-            (Kind::Activation { input: v, circuit, .. }, Offline::Gc(mut sts)) => {
-                let spec = GcSpec { circuit, server_groups: &RELU_GROUPS };
+            (Kind::Activation { input: v, .. }, Offline::Gc(mut sts)) => {
+                let b = &step.gc_batches(g)[0];
+                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
                 let s = input(&share, *v);
                 let ins: Vec<Vec<u64>> = s.iter().map(|&x| vec![x]).collect();
                 let st = sts.pop().expect("one batch");
@@ -160,9 +153,8 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
             (Kind::MaxPool { input: v, windows, circuits, .. }, Offline::Gc(sts)) => {
                 let s = input(&share, *v);
                 let mut out = vec![0u64; windows.len()];
-                for ((k, circuit), st) in circuits.iter().zip(sts) {
-                    let groups = maxpool_groups(*k);
-                    let spec = GcSpec { circuit, server_groups: &groups };
+                for (((k, _), b), st) in circuits.iter().zip(step.gc_batches(g)).zip(sts) {
+                    let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
                     let idx: Vec<usize> = (0..windows.len()).filter(|&w| windows[w].len() == *k).collect();
                     let ins: Vec<Vec<u64>> = idx.iter().map(|&w| windows[w].iter().map(|&t| s[t]).collect()).collect();
                     let o = measured(&meter, slot, gc::garble_online(&mut ch, spec, st, &ins)).await?;

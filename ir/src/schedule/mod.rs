@@ -1,6 +1,9 @@
 //! The plan as a list of protocol steps, computed identically by both parties (and by the
-//! compiler's cost model) from the public plan: which nodes run where, and which exact
-//! truncation is fused into which circuit.
+//! compiler's cost model) from the public plan: which nodes run where, which exact truncation is
+//! fused into which circuit, which party provides each input group of each garbled circuit, and
+//! ([`script`]) every message each step exchanges (docs/protocols.md describes the flows).
+
+pub mod script;
 
 use crate::ElemType;
 use crate::circuit::{
@@ -59,7 +62,86 @@ pub struct Step {
     pub kind: Kind,
 }
 
+/// Input groups of the element-wise activation circuits (ReLU, Clip, LeakyReLU, exact
+/// truncation; [`crate::circuit::relu_trunc_mask`] and its kin) that the server provides: `y_s`;
+/// the client provides `y_c` and its output mask `r`.
+pub const ACTIVATION_SERVER_GROUPS: [bool; 3] = [true, false, false];
+
+/// Input groups of Circa's sign test ([`crate::circuit::sign_test`]) that the server provides:
+/// `t_s` and its random bit `σ`; the client provides `t_c`.
+pub const CIRCA_SERVER_GROUPS: [bool; 3] = [false, true, true];
+
+/// Input groups of a `k`-window max circuit ([`crate::circuit::max_trunc_mask`]) that the server
+/// provides: its `k` shares; the client provides its `k` shares and its output mask.
+pub fn maxpool_server_groups(k: usize) -> Vec<bool> {
+    let mut v = vec![true; k];
+    v.extend(vec![false; k + 1]);
+    v
+}
+
+/// One batch of garbled instances of one circuit: the unit the runtime garbles, sends and
+/// evaluates (a step has one, a MaxPool one per window size).
+#[derive(Debug, Clone)]
+pub struct GcBatch<'s> {
+    pub circuit: &'s Circuit,
+    /// Per input group of the circuit: whether the server provides it (else the client does).
+    pub server_groups: Vec<bool>,
+    /// Instances (elements, or windows of this size).
+    pub instances: usize,
+}
+
+impl GcBatch<'_> {
+    fn wires(&self, server: bool) -> u64 {
+        let groups = self.circuit.inputs.iter().zip(&self.server_groups);
+        groups.filter(|(_, s)| **s == server).map(|(w, _)| *w as u64).sum()
+    }
+
+    /// Input wires per instance the server provides (their labels go online).
+    pub fn server_wires(&self) -> u64 {
+        self.wires(true)
+    }
+
+    /// Input wires per instance the client provides (their labels come by correlated OT).
+    pub fn client_wires(&self) -> u64 {
+        self.wires(false)
+    }
+
+    /// AND gates of all instances: the batch's range of gate tweaks.
+    pub fn and_gates(&self) -> u64 {
+        (self.instances * self.circuit.and_count()) as u64
+    }
+}
+
 impl Step {
+    /// The garbled batches of the step, in the order the runtime runs them (none for steps
+    /// without a garbled circuit).
+    pub fn gc_batches<'s>(&'s self, g: &Graph) -> Vec<GcBatch<'s>> {
+        let elems = |v: ValueId| g.values[v].ty.shape.iter().product::<usize>();
+        match &self.kind {
+            Kind::Activation { input, circuit, .. } => {
+                vec![GcBatch { circuit, server_groups: ACTIVATION_SERVER_GROUPS.to_vec(), instances: elems(*input) }]
+            }
+            Kind::MaxPool { windows, circuits, .. } => circuits
+                .iter()
+                .map(|(k, circuit)| GcBatch {
+                    circuit,
+                    server_groups: maxpool_server_groups(*k),
+                    instances: windows.iter().filter(|w| w.len() == *k).count(),
+                })
+                .collect(),
+            Kind::Circa { input, circuit, .. } => {
+                vec![GcBatch { circuit, server_groups: CIRCA_SERVER_GROUPS.to_vec(), instances: elems(*input) }]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// AND gates of the step's garbled circuits, all instances: the range of gate tweaks it
+    /// consumes (the next garbled step's tweaks start after it, so none repeats in a session).
+    pub fn and_gates(&self, g: &Graph) -> u64 {
+        self.gc_batches(g).iter().map(GcBatch::and_gates).sum()
+    }
+
     /// The protocol name the stats and the summary print.
     pub fn protocol(&self) -> &'static str {
         match self.kind {
