@@ -190,81 +190,84 @@ pub fn fused(g: &Graph, v: ValueId) -> (ValueId, u8) {
 
 /// Lowers a quantized plan graph into steps, refusing what the runtime does not support.
 pub fn lower(g: &Graph) -> Result<Vec<Step>, Unsupported> {
-    let ell = g.ring_bits.expect("decode_plan checks the ring") as u32;
     let mut steps = Vec::new();
     let mut shared_inputs: Vec<ValueId> = Vec::new();
-    for (id, node) in g.live_nodes() {
-        let out = &g.values[node.output];
-        let bad = |reason: &str| Unsupported { node: node.name.clone(), op: node.op.mnemonic(), reason: reason.into() };
-        if out.domain == Domain::Client || out.domain == Domain::Public {
-            if matches!(node.op, Op::Reveal) {
-                steps.push(Step { node: id, kind: Kind::Reveal });
-            } else {
-                steps.push(Step { node: id, kind: Kind::Client });
-            }
-            continue;
-        }
-        for &v in &node.inputs {
-            if g.values[v].domain == Domain::Client && !shared_inputs.contains(&v) {
-                shared_inputs.push(v);
-                steps.push(Step { node: id, kind: Kind::Share { value: v } });
-            }
-        }
-        let kind = match &node.op {
-            Op::Dense { .. } if g.ot_linear.contains(&id) => Kind::Linear { offline: LinearOffline::Ot },
-            Op::Dense { .. } | Op::Conv2d { .. } => Kind::Linear { offline: LinearOffline::He },
-            Op::Truncate { mode: TruncMode::Exact, .. } if fuses_into_reader(g, node.output) => continue,
-            Op::Truncate { bits, mode: TruncMode::Exact } => {
-                if *bits as u32 >= ell {
-                    return Err(bad("an exact truncation must shift by less than the ring width"));
-                }
-                Kind::Activation { input: node.inputs[0], shift: *bits, circuit: trunc_mask(ell, *bits as u32) }
-            }
-            Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } => {
-                let (input, shift) = fused(g, node.inputs[0]);
-                let circuit = activation_circuit(g, &node.op, node.inputs[0], shift)
-                    .ok_or_else(|| bad("LeakyReLU's slope does not fit the ring at 16 fractional bits"))?;
-                Kind::Activation { input, shift, circuit }
-            }
-            Op::MaxPool { window } => {
-                let (input, shift) = fused(g, node.inputs[0]);
-                let windows = window_taps(&g.values[input].ty.shape, window);
-                let mut sizes: Vec<usize> = windows.iter().map(Vec::len).collect();
-                sizes.sort_unstable();
-                sizes.dedup();
-                if sizes.contains(&0) {
-                    return Err(bad("a pooling window covers no input"));
-                }
-                let circuits = sizes.into_iter().map(|k| (k, max_trunc_mask(k as u32, ell, shift as u32))).collect();
-                Kind::MaxPool { input, shift, windows, circuits }
-            }
-            Op::Poly { coeffs } if coeffs.len() <= 3 => Kind::Poly,
-            Op::Poly { .. } => return Err(bad("polynomials of degree above 2 are not supported by the runtime yet")),
-            Op::Truncate { mode: TruncMode::Local, .. }
-            | Op::Reshape { .. }
-            | Op::Select { .. }
-            | Op::Transpose { .. }
-            | Op::Concat { .. }
-            | Op::Pad { .. }
-            | Op::SumPool { .. }
-            | Op::Add
-            | Op::Sub => Kind::Local,
-            Op::Affine { scale: None, .. } => Kind::Local,
-            Op::Affine { scale: Some(c), .. } if g.consts[*c].domain == Domain::Public => Kind::Local,
-            Op::Affine { scale: Some(_), .. } => {
-                return Err(bad("per-channel scales on shared values are not supported by the runtime yet"));
-            }
-            Op::StochasticRelu { drop_bits: Some(k), variant } if (*k as u32) < ell - 1 => Kind::Circa {
-                input: node.inputs[0],
-                drop_bits: *k,
-                variant: *variant,
-                circuit: sign_test(ell - *k as u32),
-            },
-            Op::StochasticRelu { .. } => return Err(bad("the sign test needs drop bits below ℓ − 1")),
-            other => return Err(bad(&format!("no two-party protocol for `{}` on shared values", other.mnemonic()))),
-        };
-        steps.push(Step { node: id, kind });
+    for (id, _) in g.live_nodes() {
+        steps.extend(node_steps(g, id, &mut shared_inputs)?);
     }
+    Ok(steps)
+}
+
+/// The steps of live node `id`, in order: a share step per client-domain input not shared by an
+/// earlier node (`shared_inputs`, updated), then the node's own step; none for an exact
+/// truncation fused into its reader's circuit. [`lower`] is this over the nodes in order.
+pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Result<Vec<Step>, Unsupported> {
+    let ell = g.ring_bits.expect("decode_plan checks the ring") as u32;
+    let node = &g.nodes[id];
+    let mut steps = Vec::new();
+    let out = &g.values[node.output];
+    let bad = |reason: &str| Unsupported { node: node.name.clone(), op: node.op.mnemonic(), reason: reason.into() };
+    if out.domain == Domain::Client || out.domain == Domain::Public {
+        let kind = if matches!(node.op, Op::Reveal) { Kind::Reveal } else { Kind::Client };
+        return Ok(vec![Step { node: id, kind }]);
+    }
+    for &v in &node.inputs {
+        if g.values[v].domain == Domain::Client && !shared_inputs.contains(&v) {
+            shared_inputs.push(v);
+            steps.push(Step { node: id, kind: Kind::Share { value: v } });
+        }
+    }
+    let kind = match &node.op {
+        Op::Dense { .. } if g.ot_linear.contains(&id) => Kind::Linear { offline: LinearOffline::Ot },
+        Op::Dense { .. } | Op::Conv2d { .. } => Kind::Linear { offline: LinearOffline::He },
+        Op::Truncate { mode: TruncMode::Exact, .. } if fuses_into_reader(g, node.output) => return Ok(steps),
+        Op::Truncate { bits, mode: TruncMode::Exact } => {
+            if *bits as u32 >= ell {
+                return Err(bad("an exact truncation must shift by less than the ring width"));
+            }
+            Kind::Activation { input: node.inputs[0], shift: *bits, circuit: trunc_mask(ell, *bits as u32) }
+        }
+        Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } => {
+            let (input, shift) = fused(g, node.inputs[0]);
+            let circuit = activation_circuit(g, &node.op, node.inputs[0], shift)
+                .ok_or_else(|| bad("LeakyReLU's slope does not fit the ring at 16 fractional bits"))?;
+            Kind::Activation { input, shift, circuit }
+        }
+        Op::MaxPool { window } => {
+            let (input, shift) = fused(g, node.inputs[0]);
+            let windows = window_taps(&g.values[input].ty.shape, window);
+            let mut sizes: Vec<usize> = windows.iter().map(Vec::len).collect();
+            sizes.sort_unstable();
+            sizes.dedup();
+            if sizes.contains(&0) {
+                return Err(bad("a pooling window covers no input"));
+            }
+            let circuits = sizes.into_iter().map(|k| (k, max_trunc_mask(k as u32, ell, shift as u32))).collect();
+            Kind::MaxPool { input, shift, windows, circuits }
+        }
+        Op::Poly { coeffs } if coeffs.len() <= 3 => Kind::Poly,
+        Op::Poly { .. } => return Err(bad("polynomials of degree above 2 are not supported by the runtime yet")),
+        Op::Truncate { mode: TruncMode::Local, .. }
+        | Op::Reshape { .. }
+        | Op::Select { .. }
+        | Op::Transpose { .. }
+        | Op::Concat { .. }
+        | Op::Pad { .. }
+        | Op::SumPool { .. }
+        | Op::Add
+        | Op::Sub => Kind::Local,
+        Op::Affine { scale: None, .. } => Kind::Local,
+        Op::Affine { scale: Some(c), .. } if g.consts[*c].domain == Domain::Public => Kind::Local,
+        Op::Affine { scale: Some(_), .. } => {
+            return Err(bad("per-channel scales on shared values are not supported by the runtime yet"));
+        }
+        Op::StochasticRelu { drop_bits: Some(k), variant } if (*k as u32) < ell - 1 => {
+            Kind::Circa { input: node.inputs[0], drop_bits: *k, variant: *variant, circuit: sign_test(ell - *k as u32) }
+        }
+        Op::StochasticRelu { .. } => return Err(bad("the sign test needs drop bits below ℓ − 1")),
+        other => return Err(bad(&format!("no two-party protocol for `{}` on shared values", other.mnemonic()))),
+    };
+    steps.push(Step { node: id, kind });
     Ok(steps)
 }
 
