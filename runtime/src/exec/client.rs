@@ -7,14 +7,16 @@ use veil_ir::ring::Ring;
 use veil_ir::{ElemType, Graph, Op, Tensor};
 
 use super::local::{Role, apply};
-use super::{ExecError, Measures, Progress, Quiet, exchange_counts, linear, measured, stats};
+use super::{ExecError, Measures, Progress, Quiet, enter, exchange_counts, linear, measured, stats};
 use crate::net::quic::Session;
+use crate::net::script_check::ScriptCheck;
 use crate::net::{Channel, Meter};
 use crate::ot::OtReceiver;
 use crate::proto::gc::{self, EvaluatorState, GcSpec};
 use crate::proto::mul::{self, SquarePairs};
 use crate::proto::{circa, matmul};
 use crate::wire;
+use veil_ir::schedule::script::{Phase, Sent};
 use veil_ir::schedule::{Kind, LinearOffline, Step, dense_dims, lower};
 
 /// What the client learns.
@@ -57,6 +59,8 @@ pub struct Preprocessed<'g> {
     _ot: OtReceiver,
     meter: Meter,
     steps: Vec<Step>,
+    /// Debug builds: the script the channels check frames against.
+    check: std::sync::Arc<ScriptCheck>,
     measures: Measures,
     share: Vec<Option<Vec<u64>>>,
     state: Vec<Offline>,
@@ -91,7 +95,10 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
     let reply = ch.recv("handshake", 4096).await?;
     wire::parse_hello_reply(&reply)
         .map_err(|reason| ExecError::Handshake(format!("the server refused the session: {reason}")))?;
-    let ot_ch = session.channel().await?;
+    let mut ot_ch = session.channel().await?;
+    let check = ScriptCheck::new(true);
+    ch.check_script(check.clone());
+    ot_ch.check_script(check.clone());
     let mut ot = OtReceiver::new(session.ot_connection(), ot_ch);
     let meter = session.meter().clone();
     let mut measures: Measures = vec![Default::default(); steps.len()];
@@ -99,12 +106,13 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
     let mut state: Vec<Offline> = Vec::with_capacity(steps.len());
     let len = |v: veil_ir::ValueId| g.values[v].ty.shape.iter().product::<usize>();
     let mut he_keys = linear::ClientKeys::default();
+    let mut sent = Sent::start();
 
     // Offline.
     for (i, step) in steps.iter().enumerate() {
         let node = &g.nodes[step.node];
         let slot = &mut measures[i][0];
-        meter.enter(format!("offline, layer {:?} ({})", node.name, step.protocol()));
+        enter(&meter, &check, g, step, Phase::Offline, &mut sent)?;
         progress.step("offline", i, steps.len(), &node.name, step.protocol());
         let st = match &step.kind {
             Kind::Share { value } => {
@@ -184,13 +192,13 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
     }
 
     progress.done("offline");
-    Ok(Preprocessed { g, ch, _ot: ot, meter, steps, measures, share, state })
+    Ok(Preprocessed { g, ch, _ot: ot, meter, steps, check, measures, share, state })
 }
 
 impl Preprocessed<'_> {
     /// Runs the online phase on `inputs` and learns the outputs.
     pub async fn online(self, inputs: &[Tensor], progress: &dyn Progress) -> Result<ClientResult, ExecError> {
-        let Preprocessed { g, mut ch, _ot, meter, steps, mut measures, share, state } = self;
+        let Preprocessed { g, mut ch, _ot, meter, steps, check, mut measures, share, state } = self;
         let ring = Ring::new(g.ring_bits.expect("quantized"));
         let encoded = encode_inputs(g, inputs)?;
         let mut plain: Vec<Option<Vec<u64>>> = vec![None; g.values.len()];
@@ -202,7 +210,7 @@ impl Preprocessed<'_> {
         for (i, (step, st)) in steps.iter().zip(state).enumerate() {
             let node = &g.nodes[step.node];
             let slot = &mut measures[i][1];
-            meter.enter(format!("online, layer {:?} ({})", node.name, step.protocol()));
+            enter(&meter, &check, g, step, Phase::Online, &mut Sent::all())?;
             progress.step("online", i, steps.len(), &node.name, step.protocol());
             match (&step.kind, st) {
                 (Kind::Share { value }, _) => {
@@ -256,6 +264,7 @@ impl Preprocessed<'_> {
             gate_offset += step.and_gates(g);
         }
         progress.done("online");
+        check.end().map_err(crate::net::NetError::from)?;
         let peer = exchange_counts(&mut ch, &measures, true).await?;
         let outputs = g
             .outputs

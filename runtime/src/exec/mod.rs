@@ -18,7 +18,29 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::net::{Channel, NetError, Traffic};
+use veil_ir::schedule::script::{self, Sent};
+
+use crate::net::script_check::ScriptCheck;
+use crate::net::{Channel, Meter, NetError, Traffic};
+
+/// Enters `step` of `phase`: names the position in the session's `meter` (transport errors name
+/// it) and, in debug builds, hands `check` the step's message script, which the party's channels
+/// hold every frame to. `sent`: the session's one-time messages so far (offline phase).
+pub(crate) fn enter(
+    meter: &Meter,
+    check: &ScriptCheck,
+    g: &veil_ir::Graph,
+    step: &veil_ir::schedule::Step,
+    phase: script::Phase,
+    sent: &mut Sent,
+) -> Result<(), NetError> {
+    let at = format!("{}, layer {:?} ({})", phase.name(), g.nodes[step.node].name, step.protocol());
+    if cfg!(debug_assertions) {
+        check.expect(at.clone(), script::script(g, step, phase, sent))?;
+    }
+    meter.enter(at);
+    Ok(())
+}
 
 /// Watches a session's progress (the CLI's progress bar). The executors call [`Progress::step`]
 /// as each step of a phase starts and [`Progress::done`] at the end of the phase.

@@ -7,13 +7,15 @@ use veil_ir::{Graph, Op};
 
 use super::client::{frac, padded_coeffs};
 use super::local::{Role, apply};
-use super::{ExecError, Measures, Stats, exchange_counts, linear, measured, stats};
+use super::{ExecError, Measures, Stats, enter, exchange_counts, linear, measured, stats};
 use crate::net::quic::Session;
+use crate::net::script_check::ScriptCheck;
 use crate::ot::OtSender;
 use crate::proto::gc::{self, GarblerState, GcSpec};
 use crate::proto::mul::{self, SquarePairs};
 use crate::proto::{circa, matmul};
 use crate::wire;
+use veil_ir::schedule::script::{Phase, Sent};
 use veil_ir::schedule::{Kind, LinearOffline, dense_dims, lower};
 
 enum Offline {
@@ -62,7 +64,10 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
     let ring = Ring::new(g.ring_bits.expect("quantized"));
     let mut ch = session.channel().await?;
     handshake(&mut ch, hash, session.hello_timeout()).await?;
-    let ot_ch = session.channel().await?;
+    let mut ot_ch = session.channel().await?;
+    let check = ScriptCheck::new(false);
+    ch.check_script(check.clone());
+    ot_ch.check_script(check.clone());
     let mut ot = OtSender::new(session.ot_connection(), ot_ch);
     let meter = session.meter().clone();
     let mut measures: Measures = vec![Default::default(); steps.len()];
@@ -72,10 +77,11 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
     // Offline.
     let mut he_keys = linear::ServerKeys::default();
     let mut gate_offset = 0u64;
+    let mut sent = Sent::start();
     for (i, step) in steps.iter().enumerate() {
         let node = &g.nodes[step.node];
         let slot = &mut measures[i][0];
-        meter.enter(format!("offline, layer {:?} ({})", node.name, step.protocol()));
+        enter(&meter, &check, g, step, Phase::Offline, &mut sent)?;
         let st = match &step.kind {
             Kind::Linear { offline: LinearOffline::He } => {
                 let layer = linear::layout(g, node)?;
@@ -123,7 +129,7 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
     for (i, (step, st)) in steps.iter().zip(state).enumerate() {
         let node = &g.nodes[step.node];
         let slot = &mut measures[i][1];
-        meter.enter(format!("online, layer {:?} ({})", node.name, step.protocol()));
+        enter(&meter, &check, g, step, Phase::Online, &mut sent)?;
         let input = |share: &[Option<Vec<u64>>], v: veil_ir::ValueId| share[v.index()].clone().expect("shared input");
         match (&step.kind, st) {
             (Kind::Share { value }, _) => {
@@ -199,6 +205,7 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
             _ => {}
         }
     }
+    check.end().map_err(crate::net::NetError::from)?;
     let peer = exchange_counts(&mut ch, &measures, false).await?;
     settle(&mut ch, "exchanging the traffic counts").await;
     Ok(stats(g, &steps, &measures, &peer, false))

@@ -17,6 +17,7 @@ pub mod fault;
 pub mod link;
 pub mod meter;
 pub mod quic;
+pub mod script_check;
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -46,6 +47,8 @@ pub enum NetError {
     Connect(String),
     #[error("oblivious transfer ({step}): {reason}")]
     Ot { step: String, reason: String },
+    #[error("{0}")]
+    Script(#[from] script_check::ScriptMismatch),
 }
 
 /// Traffic in one direction pair, as one party sees it.
@@ -139,6 +142,9 @@ pub struct Channel {
     fault: Option<Arc<fault::FaultState>>,
     #[cfg(feature = "test-hooks")]
     transcript: Option<Arc<fault::Transcript>>,
+    /// Debug builds: the script every frame is checked against ([`script_check`]).
+    #[cfg(debug_assertions)]
+    script: Option<Arc<script_check::ScriptCheck>>,
 }
 
 impl std::fmt::Debug for Channel {
@@ -158,6 +164,17 @@ impl Channel {
             fault: None,
             #[cfg(feature = "test-hooks")]
             transcript: None,
+            #[cfg(debug_assertions)]
+            script: None,
+        }
+    }
+
+    /// Debug builds: checks every frame from now on against `check`'s script (a party shares
+    /// one check between its channels). Release builds: does nothing.
+    pub fn check_script(&mut self, _check: Arc<script_check::ScriptCheck>) {
+        #[cfg(debug_assertions)]
+        {
+            self.script = Some(_check);
         }
     }
 
@@ -226,6 +243,10 @@ impl Channel {
             len: payload.len() as u64,
             max: u32::MAX as u64,
         })?;
+        #[cfg(debug_assertions)]
+        if let Some(c) = &self.script {
+            c.frame(true, step, payload.len())?;
+        }
         #[cfg(feature = "test-hooks")]
         if let Some(kind) = self.fault.as_ref().and_then(|f| f.check(step)) {
             return self.inject(step, kind, payload).await;
@@ -285,6 +306,10 @@ impl Channel {
             Ok(Ok(Ok(buf))) => buf,
         };
         self.meter.record(Dir::In, 4 + buf.len() as u64);
+        #[cfg(debug_assertions)]
+        if let Some(c) = &self.script {
+            c.frame(false, step, buf.len())?;
+        }
         #[cfg(feature = "test-hooks")]
         if let Some(t) = &self.transcript {
             t.record(false, step, &buf);
