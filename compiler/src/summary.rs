@@ -1,11 +1,15 @@
 //! The per-layer summary `veilc compile` prints: op, shape, scale, protocol, ReLUs, AND gates.
 //!
-//! Protocols here follow the op kind (PROTOCOLS.md): linear layers with secret weights in HE
-//! (offline) and plaintext online, GC for comparisons, Beaver products for polynomials, local
-//! steps on shares. The cost-model-driven `assign_protocols` pass will refine this choice.
+//! Protocols and AND gates are read from the plan's steps ([`veil_ir::schedule::node_steps`]),
+//! which are what the runtime runs: a node's protocol is its step's ([`Step::protocol`]), its AND
+//! gates those of the step's garbled batches (every instance, border windows of a padded
+//! MaxPool with their smaller circuits). A node the runtime cannot run shows as "unsupported";
+//! an exact truncation fused into its reader's circuit has no step of its own.
+//!
+//! [`Step::protocol`]: veil_ir::schedule::Step::protocol
 
 use serde::Serialize;
-use veil_ir::{Domain, ElemType, Graph, Op, TruncMode, circuit};
+use veil_ir::{ElemType, Graph, Op};
 
 /// One row of the summary.
 #[derive(Clone, Debug, Serialize)]
@@ -78,36 +82,9 @@ impl Summary {
     }
 }
 
-fn protocol(g: &Graph, id: veil_ir::NodeId, op: &Op) -> &'static str {
-    let secret = |cs: Vec<veil_ir::Const>| cs.iter().any(|&c| g.consts[c].domain == Domain::Server);
-    match op {
-        Op::Dense { .. } if g.ot_linear.contains(&id) => "OT offline, local online",
-        Op::Dense { .. } | Op::Conv2d { .. } => "HE offline, local online",
-        Op::Affine { .. } if secret(op.consts()) => "HE offline, local online",
-        Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. } => "GC",
-        Op::StochasticRelu { .. } => "GC sign test + OT product",
-        Op::Poly { .. } => "Beaver square",
-        Op::Truncate { mode: TruncMode::Exact, .. } if standalone_truncation(g, id) => "GC (exact truncation)",
-        Op::Truncate { mode: TruncMode::Exact, .. } => "fused into next GC",
-        Op::Reveal => "reveal to client",
-        Op::Softmax { .. } | Op::LogSoftmax { .. } | Op::ArgMax { .. } => "client",
-        _ => "local",
-    }
-}
-
-/// Whether node `id` is an exact truncation with a garbled circuit of its own
-/// (`--exact-truncation`), not fused into the circuit of the op that reads it.
-fn standalone_truncation(g: &Graph, id: veil_ir::NodeId) -> bool {
-    let n = &g.nodes[id];
-    matches!(n.op, Op::Truncate { mode: TruncMode::Exact, .. })
-        && g.values[n.output].domain == Domain::Shared
-        && !veil_ir::schedule::fuses_into_reader(g, n.output)
-}
-
 /// Builds the summary; `ring_bits` must be set (a compiled graph).
 pub fn summarize(g: &Graph) -> Summary {
     let ell = g.ring_bits.unwrap_or(61) as u32;
-    let fused_shift = |v: veil_ir::ValueId| veil_ir::schedule::fused(g, v).1 as u32;
     let cost = veil_passes::cost::plan_cost(g);
     let mut per_node = std::collections::HashMap::new();
     if let Ok(c) = &cost {
@@ -122,27 +99,19 @@ pub fn summarize(g: &Graph) -> Summary {
         }
     }
     let mut layers = Vec::new();
+    let mut shared_inputs = Vec::new();
     for (id, n) in g.live_nodes() {
         let out = &g.values[n.output];
-        let elems = out.ty.len();
-        let (relus, and_gates) = match &n.op {
-            Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } => {
-                let shift = fused_shift(n.inputs[0]) as u8;
-                let ands =
-                    veil_ir::schedule::activation_circuit(g, &n.op, n.inputs[0], shift).map_or(0, |c| c.and_count());
-                (if matches!(n.op, Op::Clip { .. }) { 0 } else { elems }, elems * ands)
-            }
-            Op::StochasticRelu { drop_bits, .. } => {
-                (elems, elems * circuit::sign_test(ell - drop_bits.unwrap_or(0) as u32).and_count())
-            }
-            Op::MaxPool { window } => {
-                let k = (window.kernel[0] * window.kernel[1]) as u32;
-                (0, elems * circuit::max_trunc_mask(k, ell, fused_shift(n.inputs[0])).and_count())
-            }
-            Op::Truncate { bits, .. } if standalone_truncation(g, id) => {
-                (0, elems * circuit::trunc_mask(ell, *bits as u32).and_count())
-            }
-            _ => (0, 0),
+        let (protocol, and_gates) = match veil_ir::schedule::node_steps(g, id, &mut shared_inputs) {
+            Ok(steps) => match steps.last() {
+                Some(step) => (step.protocol(), steps.iter().map(|s| s.and_gates(g)).sum::<u64>() as usize),
+                None => ("fused into next GC", 0),
+            },
+            Err(_) => ("unsupported", 0),
+        };
+        let relus = match n.op {
+            Op::Relu | Op::LeakyRelu { .. } | Op::StochasticRelu { .. } => out.ty.len(),
+            _ => 0,
         };
         let scale = match out.ty.elem {
             ElemType::Fixed { frac_bits } => Some(frac_bits),
@@ -153,7 +122,7 @@ pub fn summarize(g: &Graph) -> Summary {
             op: n.op.mnemonic(),
             shape: out.ty.shape.clone(),
             scale,
-            protocol: protocol(g, id, &n.op),
+            protocol,
             relus,
             and_gates,
             offline: per_node.get(&id).map(|t| t.0).unwrap_or_default(),
@@ -271,5 +240,65 @@ impl std::fmt::Display for Summary {
             (_, _, Some(why)) => writeln!(f, "the two-party runtime cannot run this plan yet: {why}"),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use veil_ir::{Domain, TensorType, Window2d};
+    use veil_passes::{Options, run_pipeline};
+
+    fn compiled(g: &mut Graph) {
+        run_pipeline(g, &Options { input_bound: 4.0, ..Options::default() }, None, true).unwrap();
+    }
+
+    /// Found in review (issue 15): the summary priced every window of a padded MaxPool with the
+    /// full window's circuit, although border windows cover fewer taps and the runtime garbles
+    /// a smaller circuit for them.
+    #[test]
+    fn a_padded_maxpool_counts_the_smaller_circuits_of_its_border_windows() {
+        let mut g = Graph::new("pool");
+        let x = g.add_input("x", TensorType::f32(vec![1, 1, 4, 4]));
+        let w = g.add_const("w", vec![1, 1, 1, 1], Domain::Server, vec![0.75]);
+        let one = Window2d { kernel: [1, 1], strides: [1, 1], pads: [0; 4], dilations: [1, 1] };
+        let y = g.add_node("conv", "y", Op::Conv2d { weight: w, bias: None, window: one, groups: 1 }, &[x]).unwrap();
+        let window = Window2d { kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] };
+        let p = g.add_node("pool", "p", Op::MaxPool { window }, &[y]).unwrap();
+        let out = g.add_node("reveal", "out", Op::Reveal, &[p]).unwrap();
+        g.outputs.push(out);
+        compiled(&mut g);
+        let ell = g.ring_bits.unwrap() as u32;
+        let (_, pool) = g.live_nodes().find(|(_, n)| matches!(n.op, Op::MaxPool { .. })).unwrap();
+        let shift = veil_ir::schedule::fused(&g, pool.inputs[0]).1 as u32;
+        let row = summarize(&g).layers.into_iter().find(|l| l.op == "maxpool").unwrap();
+        // 4×4 outputs of a 3×3 window with one pad: 4 corners of 4 taps, 8 edges of 6, 4 inner of 9.
+        let ands = |k| veil_ir::circuit::max_trunc_mask(k, ell, shift).and_count();
+        assert_eq!(row.and_gates, 4 * ands(4) + 8 * ands(6) + 4 * ands(9));
+        assert!(row.and_gates < 16 * ands(9));
+        assert_eq!(row.protocol, "GC");
+    }
+
+    /// Found in review (issue 15): the summary labelled an affine with a secret (server) scale
+    /// "HE", although the runtime refuses it.
+    #[test]
+    fn a_secret_scale_affine_on_shares_is_unsupported_not_he() {
+        let mut g = Graph::new("affine");
+        let x = g.add_input("x", TensorType::f32(vec![1, 2, 2, 2]));
+        let w = g.add_const("w", vec![3, 8], Domain::Server, (0..24).map(|i| i as f32 / 32.0).collect());
+        let flat = g.add_node("flat", "f", Op::Reshape { shape: vec![1, 8] }, &[x]).unwrap();
+        let y = g.add_node("fc", "y", Op::Dense { weight: w, bias: None }, &[flat]).unwrap();
+        let r = g.add_node("relu", "r", Op::Relu, &[y]).unwrap();
+        let s = g.add_const("s", vec![3], Domain::Server, vec![1.5, 0.5, 2.0]);
+        let a = g.add_node("scale", "a", Op::Affine { scale: Some(s), shift: None }, &[r]).unwrap();
+        let out = g.add_node("reveal", "out", Op::Reveal, &[a]).unwrap();
+        g.outputs.push(out);
+        compiled(&mut g);
+        let summary = summarize(&g);
+        let Some(row) = summary.layers.iter().find(|l| l.op == "affine") else {
+            panic!("the pipeline kept no affine:\n{}", veil_ir::print::to_text(&g))
+        };
+        assert_eq!(row.protocol, "unsupported");
+        assert!(summary.unsupported.as_deref().is_some_and(|u| u.contains("per-channel scales")), "{summary:?}");
     }
 }

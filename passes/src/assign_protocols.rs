@@ -12,14 +12,16 @@
 use veil_ir::schedule::{Kind, LinearOffline, Step};
 use veil_ir::{Domain, Graph, Op};
 
-use crate::cost::{Sent, Traffic, cpu_seconds, offline_messages, online_messages};
+use veil_ir::schedule::script::Phase;
+
+use crate::cost::{Sent, Traffic, cpu_seconds};
 use crate::{LinearChoice, Objective, Options, PassError, Report};
 
 /// Predicted `(offline, online)` seconds of running `node` as `offline` (marginal: the session's
 /// one-time messages, base OTs and HE public keys, count as sent).
 fn predicted(g: &Graph, opts: &Options, step: &Step) -> (f64, f64) {
-    let off = Traffic::of(&offline_messages(g, step, &mut Sent::all()));
-    let on = Traffic::of(&online_messages(g, step));
+    let off = Traffic::of_step(g, step, Phase::Offline, &mut Sent::all());
+    let on = Traffic::of_step(g, step, Phase::Online, &mut Sent::all());
     let (cpu_off, cpu_on) = cpu_seconds(g, step);
     (opts.network.seconds(&off) + cpu_off, opts.network.seconds(&on) + cpu_on)
 }

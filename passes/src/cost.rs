@@ -1,44 +1,18 @@
-//! The cost model, from exact counts: per protocol step of a plan ([`veil_ir::schedule`]), the
-//! messages each party sends, hence bytes each way and rounds.
+//! The cost model: per protocol step of a plan ([`veil_ir::schedule`]), bytes each way and
+//! rounds per phase as a fold over the step's message script ([`veil_ir::schedule::script`],
+//! the one description of what each step sends), and estimated CPU time ([`cpu_seconds`]).
 //!
 //! Bytes are exact for both phases; the runtime's per-layer stats must equal them
-//! (`tests/tests/two_party.rs` checks it). Veil's own messages are frames (a 4-byte length prefix
-//! and a payload whose size follows from the plan: ring elements, labels, packed bits, BFV
-//! ciphertexts whose serialized size `veil_ir::he_pack` computes). OT extension (`cryprot-ot`,
-//! IKNP) costs 16 bytes per OT from the receiver (plus 16 from the sender for correlated OT) and a
-//! few bytes of stream headers per batch, padded to 128 OTs; the session's first batch also
-//! carries the base OTs. Those library constants were measured and are pinned with the crate
-//! versions. A round is a flight of messages in one direction within a layer, as the runtime's
-//! meter counts it; online rounds are exact, offline rounds are not predicted (OT internals).
+//! (`tests/tests/two_party.rs` checks it). Online rounds are exact; offline rounds are counted by
+//! the same rule but OT internals may add flights the script does not model.
 
 use serde::Serialize;
+use veil_ir::Graph;
+use veil_ir::NodeId;
+use veil_ir::schedule::script::{self, Dir, Message, Phase};
 use veil_ir::schedule::{Kind, LinearOffline, Step, Unsupported, lower};
-use veil_ir::{Graph, NodeId};
 
-/// Bytes of one frame's length prefix.
-const FRAME: u64 = 4;
-/// Bytes of a wire label.
-const LABEL: u64 = 16;
-/// Bytes of a ring element on the wire.
-const ELEM: u64 = 8;
-/// Bytes of a garbling's hash key, sent ahead of its first table chunk.
-const HASH_KEY: u64 = 16;
-
-/// OT extension batches are padded to this many OTs.
-const OT_BATCH: u64 = 128;
-/// The session's base OTs (with the first extension batch), bytes each way.
-const BASE_OT: (u64, u64) = (97, 4110);
-/// Stream headers of one random-OT batch (receiver → sender, sender → receiver).
-const ROT_HEADERS: (u64, u64) = (9, 9);
-/// Stream headers of one correlated-OT batch.
-const COT_HEADERS: (u64, u64) = (17, 17);
-
-/// Who sends a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dir {
-    ClientToServer,
-    ServerToClient,
-}
+pub use veil_ir::schedule::script::Sent;
 
 /// Traffic of one phase of one layer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -49,28 +23,32 @@ pub struct Traffic {
 }
 
 impl Traffic {
-    /// The traffic of `messages`, in order (frames with their length prefix).
-    pub(crate) fn of(messages: &[Msg]) -> Traffic {
+    /// The traffic of `messages`, in order. The rounds rule (the runtime's meter counts the
+    /// same way): a round is a flight, a run of messages in one direction within a step; each
+    /// change of direction starts the next, and a message of no bytes is no flight.
+    pub fn of(messages: &[Message]) -> Traffic {
         let mut t = Traffic::default();
         let mut last = None;
-        for &m in messages {
-            let (d, bytes) = match m {
-                Msg::Frame(d, payload) => (d, FRAME + payload),
-                Msg::Raw(d, bytes) => (d, bytes),
-            };
+        for m in messages {
+            let bytes = m.wire_bytes();
             if bytes == 0 {
                 continue;
             }
-            if last != Some(d) {
+            if last != Some(m.dir) {
                 t.rounds += 1;
-                last = Some(d);
+                last = Some(m.dir);
             }
-            match d {
+            match m.dir {
                 Dir::ClientToServer => t.bytes_client_to_server += bytes,
                 Dir::ServerToClient => t.bytes_server_to_client += bytes,
             }
         }
         t
+    }
+
+    /// The traffic of `step` in `phase` (its script's, given what the session `sent` before).
+    pub fn of_step(g: &Graph, step: &Step, phase: Phase, sent: &mut Sent) -> Traffic {
+        Traffic::of(&script::script(g, step, phase, sent))
     }
 
     fn add(&mut self, o: Traffic) {
@@ -112,192 +90,6 @@ impl PlanCost {
     }
 }
 
-/// A message: a Veil frame (payload size) or raw library bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Msg {
-    Frame(Dir, u64),
-    Raw(Dir, u64),
-}
-
-fn elems(g: &Graph, v: veil_ir::ValueId) -> u64 {
-    g.values[v].ty.shape.iter().product::<usize>() as u64
-}
-
-/// The online messages of one step, in order.
-pub fn online_messages(g: &Graph, step: &Step) -> Vec<Msg> {
-    use Dir::*;
-    use Msg::Frame;
-    let node = &g.nodes[step.node];
-    match &step.kind {
-        Kind::Share { value } => vec![Frame(ClientToServer, ELEM * elems(g, *value))],
-        Kind::Activation { input, circuit, .. } => {
-            let n = elems(g, *input);
-            let server_wires = circuit.inputs[0] as u64;
-            vec![
-                Frame(ServerToClient, LABEL * server_wires * n),
-                Frame(ClientToServer, (n * circuit.outputs.len() as u64).div_ceil(8)),
-            ]
-        }
-        Kind::MaxPool { windows, circuits, .. } => circuits
-            .iter()
-            .flat_map(|(k, c)| {
-                let n = windows.iter().filter(|w| w.len() == *k).count() as u64;
-                let server_wires: u64 = c.inputs[..*k].iter().map(|&w| w as u64).sum();
-                [
-                    Frame(ServerToClient, LABEL * server_wires * n),
-                    Frame(ClientToServer, (n * c.outputs.len() as u64).div_ceil(8)),
-                ]
-            })
-            .collect(),
-        Kind::Circa { input, circuit, .. } => {
-            let n = elems(g, *input);
-            let server_wires = (circuit.inputs[1] + circuit.inputs[2]) as u64;
-            vec![
-                Frame(ServerToClient, LABEL * server_wires * n),
-                Frame(ClientToServer, n.div_ceil(8)),
-                Frame(ServerToClient, 2 * ELEM * n),
-                Frame(ClientToServer, ELEM * n),
-            ]
-        }
-        Kind::Poly => {
-            let n = elems(g, node.inputs[0]);
-            vec![Frame(ServerToClient, ELEM * n), Frame(ClientToServer, ELEM * n)]
-        }
-        Kind::Reveal => vec![Frame(ServerToClient, ELEM * elems(g, node.inputs[0]))],
-        Kind::Linear { .. } | Kind::Local | Kind::Client => Vec::new(),
-    }
-}
-
-/// One OT batch of `n` OTs (random or correlated), with the wrapper's go-ahead and done frames;
-/// `first` adds the session's base OTs.
-fn ot_batch(n: u64, correlated: bool, first: &mut bool) -> Vec<Msg> {
-    use Dir::*;
-    let m = n.div_ceil(OT_BATCH).max(1) * OT_BATCH;
-    let mut v = vec![Msg::Frame(ClientToServer, 1)];
-    if std::mem::take(first) {
-        v.extend([Msg::Raw(ClientToServer, BASE_OT.0), Msg::Raw(ServerToClient, BASE_OT.1)]);
-    }
-    if correlated {
-        v.extend([Msg::Raw(ClientToServer, 16 * m + COT_HEADERS.0), Msg::Raw(ServerToClient, 16 * m + COT_HEADERS.1)]);
-    } else {
-        v.extend([Msg::Raw(ClientToServer, 16 * m + ROT_HEADERS.0), Msg::Raw(ServerToClient, ROT_HEADERS.1)]);
-    }
-    v.push(Msg::Frame(ClientToServer, 1));
-    v
-}
-
-/// A garbled-circuit layer's offline messages: labels by correlated OT, then table frames (the
-/// first with the garbling's hash key in front).
-fn gc_offline(n: u64, circuit: &veil_ir::circuit::Circuit, client_wires: u64, first: &mut bool) -> Vec<Msg> {
-    let mut v = ot_batch(n * client_wires, true, first);
-    let per = 32 * circuit.and_count() as u64;
-    let chunk = veil_ir::schedule::GC_CHUNK as u64;
-    let mut start = 0;
-    while start < n {
-        let len = chunk.min(n - start);
-        let key = if start == 0 { HASH_KEY } else { 0 };
-        v.push(Msg::Frame(Dir::ServerToClient, key + len * per));
-        start += len;
-    }
-    v
-}
-
-/// Bytes of the server's message for `n` OT products in ring `bits`.
-fn product_bytes(bits: u64, n: u64) -> u64 {
-    (n * bits * (bits + 1) / 2).div_ceil(8)
-}
-
-/// One-time messages of a session that earlier steps may already have sent: the base OTs (with
-/// the first OT batch) and the client's HE public key per parameter set (with the first layer
-/// that uses the set).
-#[derive(Debug, Clone)]
-pub struct Sent {
-    /// No OT ran yet: the next batch carries the base OTs.
-    first_ot: bool,
-    /// Parameter sets whose public key was sent; `None`: price as if every key were sent.
-    he_keys: Option<Vec<veil_ir::he_pack::HeParams>>,
-}
-
-impl Sent {
-    /// A session's start: nothing sent yet.
-    pub fn start() -> Sent {
-        Sent { first_ot: true, he_keys: Some(Vec::new()) }
-    }
-
-    /// Marginal costs: every one-time message counts as already sent.
-    pub fn all() -> Sent {
-        Sent { first_ot: false, he_keys: None }
-    }
-
-    /// Whether the public key of `p` still has to be sent (and records it as sent).
-    fn he_key(&mut self, p: &veil_ir::he_pack::HeParams) -> bool {
-        match &mut self.he_keys {
-            Some(keys) if !keys.contains(p) => {
-                keys.push(*p);
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
-/// The offline messages of one step, in order, given what the session `sent` before.
-pub fn offline_messages(g: &Graph, step: &Step, sent: &mut Sent) -> Vec<Msg> {
-    use Dir::*;
-    use Msg::Frame;
-    let first = &mut sent.first_ot;
-    let node = &g.nodes[step.node];
-    let ell = g.ring_bits.unwrap_or(61) as u64;
-    match &step.kind {
-        Kind::Linear { offline: LinearOffline::Ot } => {
-            let Some((batch, n_in, n_out)) = veil_ir::schedule::dense_dims(g, node) else { return Vec::new() };
-            let (batch, n_in, n_out) = (batch as u64, n_in as u64, n_out as u64);
-            let mut v = ot_batch(batch * n_in * ell, false, first);
-            let per = (n_in * n_out * ell * (ell + 1) / 2).div_ceil(8);
-            v.extend((0..batch).map(|_| Frame(ServerToClient, per)));
-            v
-        }
-        Kind::Linear { offline: LinearOffline::He } => {
-            let Some(l) = veil_ir::he_pack::Layer::of(g, node) else { return Vec::new() };
-            let up = l.tiling.input_cts() as u64 * (4 + l.params.request_ct_bytes());
-            let down = l.tiling.output_cts() as u64 * (4 + l.params.response_ct_bytes());
-            let key = sent.he_key(&l.params).then(|| Frame(ClientToServer, l.params.public_key_bytes()));
-            key.into_iter()
-                .chain((0..l.batch).flat_map(|_| [Frame(ClientToServer, up), Frame(ServerToClient, down)]))
-                .collect()
-        }
-        Kind::Activation { input, circuit, .. } => {
-            let cw = (circuit.inputs[1] + circuit.inputs[2]) as u64;
-            gc_offline(elems(g, *input), circuit, cw, first)
-        }
-        Kind::MaxPool { windows, circuits, .. } => circuits
-            .iter()
-            .flat_map(|(k, c)| {
-                let n = windows.iter().filter(|w| w.len() == *k).count() as u64;
-                let cw: u64 = c.inputs[*k..].iter().map(|&w| w as u64).sum();
-                gc_offline(n, c, cw, first)
-            })
-            .collect(),
-        Kind::Circa { input, circuit, .. } => {
-            let n = elems(g, *input);
-            let mut v = gc_offline(n, circuit, circuit.inputs[0] as u64, first);
-            v.push(Frame(ServerToClient, n.div_ceil(8)));
-            v.extend(ot_batch(n * ell, false, first));
-            v.push(Frame(ServerToClient, product_bytes(ell, n)));
-            v.extend(ot_batch(n, false, first));
-            v
-        }
-        Kind::Poly => {
-            let n = elems(g, node.inputs[0]);
-            let mut v = ot_batch(n * ell, false, first);
-            v.push(Frame(ServerToClient, product_bytes(ell, n)));
-            v.push(Frame(ClientToServer, ELEM * n));
-            v
-        }
-        Kind::Share { .. } | Kind::Reveal | Kind::Local | Kind::Client => Vec::new(),
-    }
-}
-
 /// Predicted costs of every step of the plan `g`.
 pub fn plan_cost(g: &Graph) -> Result<PlanCost, Unsupported> {
     let (mut offline_total, mut online_total) = (Traffic::default(), Traffic::default());
@@ -306,8 +98,8 @@ pub fn plan_cost(g: &Graph) -> Result<PlanCost, Unsupported> {
         .iter()
         .map(|step| {
             let node = &g.nodes[step.node];
-            let offline = Traffic::of(&offline_messages(g, step, &mut sent));
-            let online = Traffic::of(&online_messages(g, step));
+            let offline = Traffic::of_step(g, step, Phase::Offline, &mut sent);
+            let online = Traffic::of_step(g, step, Phase::Online, &mut sent);
             let (cpu_off, cpu_on) = cpu_seconds(g, step);
             offline_total.add(offline);
             online_total.add(online);
@@ -367,9 +159,13 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
     use cpu::*;
     let node = &g.nodes[step.node];
     let ell = g.ring_bits.unwrap_or(61) as f64;
-    let gc = |n: u64, ands: usize, client_wires: u64| {
-        let a = (n * ands as u64) as f64;
-        (a / GARBLE_ANDS_PER_S + (n * client_wires) as f64 / CORRELATED_OTS_PER_S, a / EVAL_ANDS_PER_S)
+    // Garbling and the client's input labels offline, evaluation online, per garbled batch.
+    let gc = || {
+        step.gc_batches(g).iter().fold((0.0, 0.0), |(off, on), b| {
+            let a = b.and_gates() as f64;
+            let labels = (b.instances as u64 * b.client_wires()) as f64;
+            (off + (a / GARBLE_ANDS_PER_S + labels / CORRELATED_OTS_PER_S), on + a / EVAL_ANDS_PER_S)
+        })
     };
     match &step.kind {
         Kind::Linear { offline } => {
@@ -400,21 +196,13 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
             };
             (off, online)
         }
-        Kind::Activation { input, circuit, .. } => {
-            gc(elems(g, *input), circuit.and_count(), (circuit.inputs[1] + circuit.inputs[2]) as u64)
-        }
-        Kind::MaxPool { windows, circuits, .. } => circuits.iter().fold((0.0, 0.0), |(a, b), (k, c)| {
-            let n = windows.iter().filter(|w| w.len() == *k).count() as u64;
-            let cw: u64 = c.inputs[*k..].iter().map(|&w| w as u64).sum();
-            let (x, y) = gc(n, c.and_count(), cw);
-            (a + x, b + y)
-        }),
-        Kind::Circa { input, circuit, .. } => {
-            let n = elems(g, *input);
-            let (x, y) = gc(n, circuit.and_count(), circuit.inputs[0] as u64);
+        Kind::Activation { .. } | Kind::MaxPool { .. } => gc(),
+        Kind::Circa { input, .. } => {
+            let n = g.values[*input].ty.len();
+            let (x, y) = gc();
             (x + (n as f64) * (ell + 1.0) / RANDOM_OTS_PER_S, y)
         }
-        Kind::Poly => (elems(g, node.inputs[0]) as f64 * ell / RANDOM_OTS_PER_S, 0.0),
+        Kind::Poly => (g.values[node.inputs[0]].ty.len() as f64 * ell / RANDOM_OTS_PER_S, 0.0),
         _ => (0.0, 0.0),
     }
 }

@@ -17,7 +17,7 @@ use veil_runtime::proto::{circa, gc};
 
 const OTS: usize = 1 << 21;
 const RELUS: usize = 10_000;
-const RELU_GROUPS: [bool; 3] = [true, false, false];
+use veil_ir::schedule::ACTIVATION_SERVER_GROUPS as RELU_GROUPS;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()

@@ -209,7 +209,7 @@ fn exact_truncation_plans_equal_the_simulator_bit_for_bit() {
     }
     // The summary counts the standalone circuits' gates.
     let summary = veil_compiler::summarize(&g);
-    let rows: Vec<_> = summary.layers.iter().filter(|l| l.protocol == "GC (exact truncation)").collect();
+    let rows: Vec<_> = summary.layers.iter().filter(|l| l.op == "truncate" && l.protocol == "GC").collect();
     assert_eq!(rows.len(), standalone);
     assert!(rows.iter().all(|r| r.and_gates > 0));
 }

@@ -83,9 +83,10 @@ pub fn leaky_relu_trunc_mask(ell: u32, f: u32, alpha_q: i64, alpha_bits: u32) ->
 }
 
 /// Circa's sign test on truncated shares. Inputs: `t_c`, `t_s` (the shares with their low
-/// `drop_bits` bits dropped: `width = ℓ − drop_bits` bits each), and the client's random bit `m`.
-/// Output: one bit, `[t_c + t_s ≥ 0 as a width-bit signed value] ⊕ m`, which only the masked
-/// holder can decode. ANDs: width − 1 (only the carry into the top bit is needed).
+/// `drop_bits` bits dropped: `width = ℓ − drop_bits` bits each), and a random mask bit `m` (the
+/// server's `σ` in the runtime: [`crate::schedule::CIRCA_SERVER_GROUPS`]).
+/// Output: one bit, `[t_c + t_s ≥ 0 as a width-bit signed value] ⊕ m`, uniformly random to
+/// whoever does not hold `m`. ANDs: width − 1 (only the carry into the top bit is needed).
 pub fn sign_test(width: u32) -> Circuit {
     let (mut b, io) = Builder::new(&[width, width, 1]);
     let s = b.add(&io[0], &io[1], false);

@@ -7,16 +7,16 @@ use veil_ir::ring::Ring;
 use veil_ir::{ElemType, Graph, Op, Tensor};
 
 use super::local::{Role, apply};
-use super::{
-    ExecError, Measures, Progress, Quiet, RELU_GROUPS, exchange_counts, linear, maxpool_groups, measured, stats,
-};
+use super::{ExecError, Measures, Progress, Quiet, enter, exchange_counts, linear, measured, stats};
 use crate::net::quic::Session;
+use crate::net::script_check::ScriptCheck;
 use crate::net::{Channel, Meter};
 use crate::ot::OtReceiver;
 use crate::proto::gc::{self, EvaluatorState, GcSpec};
 use crate::proto::mul::{self, SquarePairs};
 use crate::proto::{circa, matmul};
 use crate::wire;
+use veil_ir::schedule::script::{Phase, Sent};
 use veil_ir::schedule::{Kind, LinearOffline, Step, dense_dims, lower};
 
 /// What the client learns.
@@ -59,6 +59,8 @@ pub struct Preprocessed<'g> {
     _ot: OtReceiver,
     meter: Meter,
     steps: Vec<Step>,
+    /// Debug builds: the script the channels check frames against.
+    check: std::sync::Arc<ScriptCheck>,
     measures: Measures,
     share: Vec<Option<Vec<u64>>>,
     state: Vec<Offline>,
@@ -93,7 +95,10 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
     let reply = ch.recv("handshake", 4096).await?;
     wire::parse_hello_reply(&reply)
         .map_err(|reason| ExecError::Handshake(format!("the server refused the session: {reason}")))?;
-    let ot_ch = session.channel().await?;
+    let mut ot_ch = session.channel().await?;
+    let check = ScriptCheck::new(true);
+    ch.check_script(check.clone());
+    ot_ch.check_script(check.clone());
     let mut ot = OtReceiver::new(session.ot_connection(), ot_ch);
     let meter = session.meter().clone();
     let mut measures: Measures = vec![Default::default(); steps.len()];
@@ -101,12 +106,13 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
     let mut state: Vec<Offline> = Vec::with_capacity(steps.len());
     let len = |v: veil_ir::ValueId| g.values[v].ty.shape.iter().product::<usize>();
     let mut he_keys = linear::ClientKeys::default();
+    let mut sent = Sent::start();
 
     // Offline.
     for (i, step) in steps.iter().enumerate() {
         let node = &g.nodes[step.node];
         let slot = &mut measures[i][0];
-        meter.enter(format!("offline, layer {:?} ({})", node.name, step.protocol()));
+        enter(&meter, &check, g, step, Phase::Offline, &mut sent)?;
         progress.step("offline", i, steps.len(), &node.name, step.protocol());
         let st = match &step.kind {
             Kind::Share { value } => {
@@ -128,11 +134,12 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
                 share[node.output.index()] = Some(out);
                 Offline::None
             }
-            Kind::Activation { input, circuit, .. } => {
+            Kind::Activation { input, .. } => {
                 let c = share[input.index()].as_ref().expect("shared input");
                 let r = random(ring, c.len(), rng);
                 let ins: Vec<Vec<u64>> = c.iter().zip(&r).map(|(&y, &m)| vec![y, m]).collect();
-                let spec = GcSpec { circuit, server_groups: &RELU_GROUPS };
+                let b = &step.gc_batches(g)[0];
+                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
                 let st = measured(&meter, slot, gc::evaluate_offline(&mut ch, &mut ot, spec, &ins)).await?;
                 share[node.output.index()] = Some(r);
                 Offline::Gc(vec![st])
@@ -141,9 +148,8 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
                 let c = share[input.index()].as_ref().expect("shared input");
                 let r = random(ring, windows.len(), rng);
                 let mut sts = Vec::new();
-                for (k, circuit) in circuits {
-                    let groups = maxpool_groups(*k);
-                    let spec = GcSpec { circuit, server_groups: &groups };
+                for ((k, _), b) in circuits.iter().zip(step.gc_batches(g)) {
+                    let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
                     let ins: Vec<Vec<u64>> = windows
                         .iter()
                         .zip(&r)
@@ -186,13 +192,13 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
     }
 
     progress.done("offline");
-    Ok(Preprocessed { g, ch, _ot: ot, meter, steps, measures, share, state })
+    Ok(Preprocessed { g, ch, _ot: ot, meter, steps, check, measures, share, state })
 }
 
 impl Preprocessed<'_> {
     /// Runs the online phase on `inputs` and learns the outputs.
     pub async fn online(self, inputs: &[Tensor], progress: &dyn Progress) -> Result<ClientResult, ExecError> {
-        let Preprocessed { g, mut ch, _ot, meter, steps, mut measures, share, state } = self;
+        let Preprocessed { g, mut ch, _ot, meter, steps, check, mut measures, share, state } = self;
         let ring = Ring::new(g.ring_bits.expect("quantized"));
         let encoded = encode_inputs(g, inputs)?;
         let mut plain: Vec<Option<Vec<u64>>> = vec![None; g.values.len()];
@@ -204,7 +210,7 @@ impl Preprocessed<'_> {
         for (i, (step, st)) in steps.iter().zip(state).enumerate() {
             let node = &g.nodes[step.node];
             let slot = &mut measures[i][1];
-            meter.enter(format!("online, layer {:?} ({})", node.name, step.protocol()));
+            enter(&meter, &check, g, step, Phase::Online, &mut Sent::all())?;
             progress.step("online", i, steps.len(), &node.name, step.protocol());
             match (&step.kind, st) {
                 (Kind::Share { value }, _) => {
@@ -213,18 +219,12 @@ impl Preprocessed<'_> {
                     let d: Vec<u64> = x.iter().zip(r).map(|(&x, &r)| ring.reduce(x.wrapping_sub(r))).collect();
                     measured(&meter, slot, ch.send_u64s("sharing the input", &d)).await?;
                 }
-                (Kind::Activation { circuit, .. }, Offline::Gc(mut sts)) => {
-                    let spec = GcSpec { circuit, server_groups: &RELU_GROUPS };
-                    let st = sts.pop().expect("one batch");
-                    measured(&meter, slot, gc::evaluate_online(&mut ch, spec, st, gate_offset)).await?;
-                }
-                (Kind::MaxPool { circuits, windows, .. }, Offline::Gc(sts)) => {
+                (Kind::Activation { .. } | Kind::MaxPool { .. }, Offline::Gc(sts)) => {
                     let mut off = gate_offset;
-                    for ((k, circuit), st) in circuits.iter().zip(sts) {
-                        let groups = maxpool_groups(*k);
-                        let spec = GcSpec { circuit, server_groups: &groups };
+                    for (b, st) in step.gc_batches(g).iter().zip(sts) {
+                        let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
                         measured(&meter, slot, gc::evaluate_online(&mut ch, spec, st, off)).await?;
-                        off += (windows.iter().filter(|w| w.len() == *k).count() * circuit.and_count()) as u64;
+                        off += b.and_gates();
                     }
                 }
                 (Kind::Circa { circuit, .. }, Offline::Circa(st)) => {
@@ -261,9 +261,10 @@ impl Preprocessed<'_> {
                 (Kind::Client, _) => client_op(g, ring, node, &mut plain, &mut floats),
                 _ => {}
             }
-            gate_offset += gc_ands(g, &step.kind);
+            gate_offset += step.and_gates(g);
         }
         progress.done("online");
+        check.end().map_err(crate::net::NetError::from)?;
         let peer = exchange_counts(&mut ch, &measures, true).await?;
         let outputs = g
             .outputs
@@ -275,20 +276,6 @@ impl Preprocessed<'_> {
             })
             .collect();
         Ok(ClientResult { outputs, stats: stats(g, &steps, &measures, &peer, true) })
-    }
-}
-
-/// AND gates a step's circuits use (the gate-tweak range it consumes).
-pub(crate) fn gc_ands(g: &Graph, kind: &Kind) -> u64 {
-    match kind {
-        Kind::Activation { input, circuit, .. } | Kind::Circa { input, circuit, .. } => {
-            (g.values[*input].ty.shape.iter().product::<usize>() * circuit.and_count()) as u64
-        }
-        Kind::MaxPool { windows, circuits, .. } => circuits
-            .iter()
-            .map(|(k, c)| (windows.iter().filter(|w| w.len() == *k).count() * c.and_count()) as u64)
-            .sum(),
-        _ => 0,
     }
 }
 

@@ -16,16 +16,28 @@ pub mod server;
 
 use std::time::Duration;
 
-use crate::net::{Channel, NetError, Traffic};
+use veil_ir::schedule::script::{self, Sent};
 
-/// Input groups of the exact-ReLU circuit the server provides (`y_s`; the client: `y_c`, `r`).
-pub(crate) const RELU_GROUPS: [bool; 3] = [true, false, false];
+use crate::net::script_check::ScriptCheck;
+use crate::net::{Channel, Meter, NetError, Traffic};
 
-/// Input groups of a `k`-window max circuit the server provides (its `k` shares).
-pub(crate) fn maxpool_groups(k: usize) -> Vec<bool> {
-    let mut v = vec![true; k];
-    v.extend(vec![false; k + 1]);
-    v
+/// Enters `step` of `phase`: names the position in the session's `meter` (transport errors name
+/// it) and, in debug builds, hands `check` the step's message script, which the party's channels
+/// hold every frame to. `sent`: the session's one-time messages so far (offline phase).
+pub(crate) fn enter(
+    meter: &Meter,
+    check: &ScriptCheck,
+    g: &veil_ir::Graph,
+    step: &veil_ir::schedule::Step,
+    phase: script::Phase,
+    sent: &mut Sent,
+) -> Result<(), NetError> {
+    let at = format!("{}, layer {:?} ({})", phase.name(), g.nodes[step.node].name, step.protocol());
+    if cfg!(debug_assertions) {
+        check.expect(at.clone(), script::script(g, step, phase, sent))?;
+    }
+    meter.enter(at);
+    Ok(())
 }
 
 /// Watches a session's progress (the CLI's progress bar). The executors call [`Progress::step`]

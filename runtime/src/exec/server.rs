@@ -5,15 +5,17 @@ use veil_ir::plan::Hash;
 use veil_ir::ring::Ring;
 use veil_ir::{Graph, Op};
 
-use super::client::{frac, gc_ands, padded_coeffs};
+use super::client::{frac, padded_coeffs};
 use super::local::{Role, apply};
-use super::{ExecError, Measures, RELU_GROUPS, Stats, exchange_counts, linear, maxpool_groups, measured, stats};
+use super::{ExecError, Measures, Stats, enter, exchange_counts, linear, measured, stats};
 use crate::net::quic::Session;
+use crate::net::script_check::ScriptCheck;
 use crate::ot::OtSender;
 use crate::proto::gc::{self, GarblerState, GcSpec};
 use crate::proto::mul::{self, SquarePairs};
 use crate::proto::{circa, matmul};
 use crate::wire;
+use veil_ir::schedule::script::{Phase, Sent};
 use veil_ir::schedule::{Kind, LinearOffline, dense_dims, lower};
 
 enum Offline {
@@ -62,7 +64,10 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
     let ring = Ring::new(g.ring_bits.expect("quantized"));
     let mut ch = session.channel().await?;
     handshake(&mut ch, hash, session.hello_timeout()).await?;
-    let ot_ch = session.channel().await?;
+    let mut ot_ch = session.channel().await?;
+    let check = ScriptCheck::new(false);
+    ch.check_script(check.clone());
+    ot_ch.check_script(check.clone());
     let mut ot = OtSender::new(session.ot_connection(), ot_ch);
     let meter = session.meter().clone();
     let mut measures: Measures = vec![Default::default(); steps.len()];
@@ -72,10 +77,11 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
     // Offline.
     let mut he_keys = linear::ServerKeys::default();
     let mut gate_offset = 0u64;
+    let mut sent = Sent::start();
     for (i, step) in steps.iter().enumerate() {
         let node = &g.nodes[step.node];
         let slot = &mut measures[i][0];
-        meter.enter(format!("offline, layer {:?} ({})", node.name, step.protocol()));
+        enter(&meter, &check, g, step, Phase::Offline, &mut sent)?;
         let st = match &step.kind {
             Kind::Linear { offline: LinearOffline::He } => {
                 let layer = linear::layout(g, node)?;
@@ -90,22 +96,14 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
                 let f = matmul::dense_server(&mut ch, &mut ot, ring, w, batch, n_in, n_out);
                 Offline::Masks(measured(&meter, slot, f).await?)
             }
-            Kind::Activation { input, circuit, .. } => {
-                let spec = GcSpec { circuit, server_groups: &RELU_GROUPS };
-                let n = len(*input);
-                Offline::Gc(vec![
-                    measured(&meter, slot, gc::garble_offline(&mut ch, &mut ot, spec, n, gate_offset, rng)).await?,
-                ])
-            }
-            Kind::MaxPool { windows, circuits, .. } => {
+            Kind::Activation { .. } | Kind::MaxPool { .. } => {
                 let mut sts = Vec::new();
                 let mut off = gate_offset;
-                for (k, circuit) in circuits {
-                    let groups = maxpool_groups(*k);
-                    let spec = GcSpec { circuit, server_groups: &groups };
-                    let n = windows.iter().filter(|w| w.len() == *k).count();
-                    sts.push(measured(&meter, slot, gc::garble_offline(&mut ch, &mut ot, spec, n, off, rng)).await?);
-                    off += (n * circuit.and_count()) as u64;
+                for b in step.gc_batches(g) {
+                    let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
+                    let f = gc::garble_offline(&mut ch, &mut ot, spec, b.instances, off, rng);
+                    sts.push(measured(&meter, slot, f).await?);
+                    off += b.and_gates();
                 }
                 Offline::Gc(sts)
             }
@@ -121,7 +119,7 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
             }
             _ => Offline::None,
         };
-        gate_offset += gc_ands(g, &step.kind);
+        gate_offset += step.and_gates(g);
         state.push(st);
     }
 
@@ -131,7 +129,7 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
     for (i, (step, st)) in steps.iter().zip(state).enumerate() {
         let node = &g.nodes[step.node];
         let slot = &mut measures[i][1];
-        meter.enter(format!("online, layer {:?} ({})", node.name, step.protocol()));
+        enter(&meter, &check, g, step, Phase::Online, &mut sent)?;
         let input = |share: &[Option<Vec<u64>>], v: veil_ir::ValueId| share[v.index()].clone().expect("shared input");
         match (&step.kind, st) {
             (Kind::Share { value }, _) => {
@@ -149,8 +147,9 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
                 let s = input(&share, node.inputs[0]);
                 share[node.output.index()] = Some(linear::server_online(g, ring, node, &s, &m));
             }
-            (Kind::Activation { input: v, circuit, .. }, Offline::Gc(mut sts)) => {
-                let spec = GcSpec { circuit, server_groups: &RELU_GROUPS };
+            (Kind::Activation { input: v, .. }, Offline::Gc(mut sts)) => {
+                let b = &step.gc_batches(g)[0];
+                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
                 let s = input(&share, *v);
                 let ins: Vec<Vec<u64>> = s.iter().map(|&x| vec![x]).collect();
                 let st = sts.pop().expect("one batch");
@@ -160,9 +159,8 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
             (Kind::MaxPool { input: v, windows, circuits, .. }, Offline::Gc(sts)) => {
                 let s = input(&share, *v);
                 let mut out = vec![0u64; windows.len()];
-                for ((k, circuit), st) in circuits.iter().zip(sts) {
-                    let groups = maxpool_groups(*k);
-                    let spec = GcSpec { circuit, server_groups: &groups };
+                for (((k, _), b), st) in circuits.iter().zip(step.gc_batches(g)).zip(sts) {
+                    let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
                     let idx: Vec<usize> = (0..windows.len()).filter(|&w| windows[w].len() == *k).collect();
                     let ins: Vec<Vec<u64>> = idx.iter().map(|&w| windows[w].iter().map(|&t| s[t]).collect()).collect();
                     let o = measured(&meter, slot, gc::garble_online(&mut ch, spec, st, &ins)).await?;
@@ -207,6 +205,7 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
             _ => {}
         }
     }
+    check.end().map_err(crate::net::NetError::from)?;
     let peer = exchange_counts(&mut ch, &measures, false).await?;
     settle(&mut ch, "exchanging the traffic counts").await;
     Ok(stats(g, &steps, &measures, &peer, false))

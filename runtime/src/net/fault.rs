@@ -108,10 +108,23 @@ pub fn layer(ch: Channel, fault: Option<Arc<FaultState>>, transcript: Option<Arc
     if fault.is_none() && transcript.is_none() {
         return ch;
     }
-    let Channel { reader, writer, meter, timeout } = ch;
+    let Channel {
+        reader,
+        writer,
+        meter,
+        timeout,
+        #[cfg(debug_assertions)]
+        script,
+    } = ch;
     let reader = Box::new(HookedReader { inner: reader, transcript: transcript.clone() });
     let writer = Box::new(HookedWriter { inner: writer, fault, transcript });
-    Channel::over(reader, writer, meter, timeout)
+    #[allow(unused_mut)]
+    let mut ch = Channel::over(reader, writer, meter, timeout);
+    #[cfg(debug_assertions)]
+    if let Some(check) = script {
+        ch.check_script(check);
+    }
+    ch
 }
 
 struct HookedReader {

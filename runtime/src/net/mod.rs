@@ -21,6 +21,7 @@ pub mod link;
 pub mod memory;
 pub mod meter;
 pub mod quic;
+pub mod script_check;
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -50,6 +51,8 @@ pub enum NetError {
     Connect(String),
     #[error("oblivious transfer ({step}): {reason}")]
     Ot { step: String, reason: String },
+    #[error("{0}")]
+    Script(#[from] script_check::ScriptMismatch),
 }
 
 impl NetError {
@@ -208,6 +211,9 @@ pub struct Channel {
     writer: Writer,
     meter: Meter,
     timeout: Duration,
+    /// Debug builds: the script every frame is checked against ([`script_check`]).
+    #[cfg(debug_assertions)]
+    script: Option<Arc<script_check::ScriptCheck>>,
 }
 
 impl std::fmt::Debug for Channel {
@@ -229,7 +235,23 @@ impl Channel {
 
     /// A channel over streams that see each frame's step (a test layer around a transport's).
     pub fn over(reader: Reader, writer: Writer, meter: Meter, timeout: Duration) -> Self {
-        Channel { reader, writer, meter, timeout }
+        Channel {
+            reader,
+            writer,
+            meter,
+            timeout,
+            #[cfg(debug_assertions)]
+            script: None,
+        }
+    }
+
+    /// Debug builds: checks every frame from now on against `check`'s script (a party shares
+    /// one check between its channels). Release builds: does nothing.
+    pub fn check_script(&mut self, _check: Arc<script_check::ScriptCheck>) {
+        #[cfg(debug_assertions)]
+        {
+            self.script = Some(_check);
+        }
     }
 
     pub fn meter(&self) -> &Meter {
@@ -248,6 +270,10 @@ impl Channel {
             len: payload.len() as u64,
             max: u32::MAX as u64,
         })?;
+        #[cfg(debug_assertions)]
+        if let Some(c) = &self.script {
+            c.frame(true, step, payload.len())?;
+        }
         // A test layer may misbehave here instead (`fault`); what it does is not timed.
         if let Some(instead) = self.writer.replace(step, payload) {
             return instead.await.map_err(|source| NetError::Io { step: step.into(), source });
@@ -303,6 +329,10 @@ impl Channel {
             Ok(Ok(Ok(buf))) => buf,
         };
         self.meter.record(Dir::In, 4 + buf.len() as u64);
+        #[cfg(debug_assertions)]
+        if let Some(c) = &self.script {
+            c.frame(false, step, buf.len())?;
+        }
         self.reader.received(step, &buf);
         Ok(buf)
     }

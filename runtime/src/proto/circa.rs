@@ -28,7 +28,7 @@ use crate::ot::{OtReceive, OtSend};
 use crate::wire::{pack_bits, unpack_bits};
 
 /// Inputs of the sign test: `t_c` (client), `t_s` and `σ` (server).
-pub const SERVER_GROUPS: [bool; 3] = [false, true, true];
+pub use veil_ir::schedule::CIRCA_SERVER_GROUPS as SERVER_GROUPS;
 
 /// The sign-test circuit of a layer (as [`veil_ir::schedule`] builds it).
 pub fn circuit(ring: Ring, drop_bits: u8) -> Circuit {

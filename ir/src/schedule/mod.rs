@@ -1,0 +1,310 @@
+//! The plan as a list of protocol steps, computed identically by both parties (and by the
+//! compiler's cost model) from the public plan: which nodes run where, which exact truncation is
+//! fused into which circuit, which party provides each input group of each garbled circuit, and
+//! ([`script`]) every message each step exchanges (docs/protocols.md describes the flows).
+
+pub mod script;
+
+use crate::ElemType;
+use crate::circuit::{
+    Circuit, clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask, relu_trunc_mask, sign_test, trunc_mask,
+};
+use crate::eval::LEAKY_ALPHA_BITS;
+use crate::eval::ring_ops::window_taps;
+use crate::ring::Ring;
+use crate::{CircaVariant, Domain, Graph, NodeId, Op, TruncMode, ValueId};
+
+/// Garbled instances per table frame (the runtime streams tables in frames of this many).
+pub const GC_CHUNK: usize = 4096;
+
+/// How one step runs.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    /// A client-domain value enters sharing: the client's share is a fresh mask, and online
+    /// the client sends `x − r`.
+    Share { value: ValueId },
+    /// Dense / Conv2d with server weights: the correlation `W·c − m` offline (HE, or OT for the
+    /// dense layers `assign_protocols` chose), local online.
+    Linear { offline: LinearOffline },
+    /// An exact element-wise activation (ReLU, Clip, LeakyReLU) in a garbled circuit, with the
+    /// preceding exact truncation fused (`shift` bits) and the client's output mask; or an exact
+    /// truncation on its own (`--exact-truncation`: a `truncate` node, circuit `trunc_mask`).
+    Activation { input: ValueId, shift: u8, circuit: Circuit },
+    /// MaxPool over shared windows with the preceding exact truncation fused; one circuit per
+    /// window size (border windows are smaller).
+    MaxPool { input: ValueId, shift: u8, windows: Vec<Vec<usize>>, circuits: Vec<(usize, Circuit)> },
+    /// Circa's stochastic ReLU: sign test on truncated shares in a garbled circuit, then the
+    /// product with the value from OT correlations.
+    Circa { input: ValueId, drop_bits: u8, variant: CircaVariant, circuit: Circuit },
+    /// `a·y² + b·y + c` with a Beaver square pair.
+    Poly,
+    /// Each party transforms its own share (data movement, sums, local truncation, shifts).
+    Local,
+    /// The server sends its share; the client reconstructs.
+    Reveal,
+    /// A client-domain op the client computes alone.
+    Client,
+}
+
+/// How a linear layer's offline correlation is produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinearOffline {
+    /// BFV with coefficient encoding: the client's encrypted mask, the server's masked product.
+    He,
+    /// Gilboa products from random OT, one per bit of the client's mask (dense layers only).
+    Ot,
+}
+
+/// One protocol step: its main node and how it runs.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub node: NodeId,
+    pub kind: Kind,
+}
+
+/// Input groups of the element-wise activation circuits (ReLU, Clip, LeakyReLU, exact
+/// truncation; [`crate::circuit::relu_trunc_mask`] and its kin) that the server provides: `y_s`;
+/// the client provides `y_c` and its output mask `r`.
+pub const ACTIVATION_SERVER_GROUPS: [bool; 3] = [true, false, false];
+
+/// Input groups of Circa's sign test ([`crate::circuit::sign_test`]) that the server provides:
+/// `t_s` and its random bit `σ`; the client provides `t_c`.
+pub const CIRCA_SERVER_GROUPS: [bool; 3] = [false, true, true];
+
+/// Input groups of a `k`-window max circuit ([`crate::circuit::max_trunc_mask`]) that the server
+/// provides: its `k` shares; the client provides its `k` shares and its output mask.
+pub fn maxpool_server_groups(k: usize) -> Vec<bool> {
+    let mut v = vec![true; k];
+    v.extend(vec![false; k + 1]);
+    v
+}
+
+/// One batch of garbled instances of one circuit: the unit the runtime garbles, sends and
+/// evaluates (a step has one, a MaxPool one per window size).
+#[derive(Debug, Clone)]
+pub struct GcBatch<'s> {
+    pub circuit: &'s Circuit,
+    /// Per input group of the circuit: whether the server provides it (else the client does).
+    pub server_groups: Vec<bool>,
+    /// Instances (elements, or windows of this size).
+    pub instances: usize,
+}
+
+impl GcBatch<'_> {
+    fn wires(&self, server: bool) -> u64 {
+        let groups = self.circuit.inputs.iter().zip(&self.server_groups);
+        groups.filter(|(_, s)| **s == server).map(|(w, _)| *w as u64).sum()
+    }
+
+    /// Input wires per instance the server provides (their labels go online).
+    pub fn server_wires(&self) -> u64 {
+        self.wires(true)
+    }
+
+    /// Input wires per instance the client provides (their labels come by correlated OT).
+    pub fn client_wires(&self) -> u64 {
+        self.wires(false)
+    }
+
+    /// AND gates of all instances: the batch's range of gate tweaks.
+    pub fn and_gates(&self) -> u64 {
+        (self.instances * self.circuit.and_count()) as u64
+    }
+}
+
+impl Step {
+    /// The garbled batches of the step, in the order the runtime runs them (none for steps
+    /// without a garbled circuit).
+    pub fn gc_batches<'s>(&'s self, g: &Graph) -> Vec<GcBatch<'s>> {
+        let elems = |v: ValueId| g.values[v].ty.shape.iter().product::<usize>();
+        match &self.kind {
+            Kind::Activation { input, circuit, .. } => {
+                vec![GcBatch { circuit, server_groups: ACTIVATION_SERVER_GROUPS.to_vec(), instances: elems(*input) }]
+            }
+            Kind::MaxPool { windows, circuits, .. } => circuits
+                .iter()
+                .map(|(k, circuit)| GcBatch {
+                    circuit,
+                    server_groups: maxpool_server_groups(*k),
+                    instances: windows.iter().filter(|w| w.len() == *k).count(),
+                })
+                .collect(),
+            Kind::Circa { input, circuit, .. } => {
+                vec![GcBatch { circuit, server_groups: CIRCA_SERVER_GROUPS.to_vec(), instances: elems(*input) }]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// AND gates of the step's garbled circuits, all instances: the range of gate tweaks it
+    /// consumes (the next garbled step's tweaks start after it, so none repeats in a session).
+    pub fn and_gates(&self, g: &Graph) -> u64 {
+        self.gc_batches(g).iter().map(GcBatch::and_gates).sum()
+    }
+
+    /// The protocol name the stats and the summary print.
+    pub fn protocol(&self) -> &'static str {
+        match self.kind {
+            Kind::Share { .. } => "share",
+            Kind::Linear { offline: LinearOffline::He } => "HE",
+            Kind::Linear { offline: LinearOffline::Ot } => "OT (Gilboa)",
+            Kind::Activation { .. } | Kind::MaxPool { .. } => "GC",
+            Kind::Circa { .. } => "GC+OT (Circa)",
+            Kind::Poly => "SS (Beaver)",
+            Kind::Local => "local",
+            Kind::Reveal => "reveal",
+            Kind::Client => "client",
+        }
+    }
+}
+
+/// The plan uses something the runtime cannot run yet.
+#[derive(Debug, thiserror::Error)]
+#[error("node {node:?} ({op}): {reason}")]
+pub struct Unsupported {
+    pub node: String,
+    pub op: &'static str,
+    pub reason: String,
+}
+
+/// Whether the exact truncation producing `v` runs inside the garbled circuit of its only
+/// reader (a ReLU, Clip, LeakyReLU or MaxPool) rather than in a circuit of its own.
+pub fn fuses_into_reader(g: &Graph, v: ValueId) -> bool {
+    let users = g.users(v);
+    users.len() == 1
+        && !g.outputs.contains(&v)
+        && matches!(g.nodes[users[0]].op, Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. })
+}
+
+/// The operand a garbled-circuit op reads and the truncation fused into it: `(input of the
+/// exact truncation, its bits)` when the truncation producing `v` fuses into this reader, else
+/// `(v, 0)`.
+pub fn fused(g: &Graph, v: ValueId) -> (ValueId, u8) {
+    match g.producer(v).map(|n| &n.op) {
+        Some(Op::Truncate { bits, mode: TruncMode::Exact }) if fuses_into_reader(g, v) => {
+            (g.producer(v).expect("checked").inputs[0], *bits)
+        }
+        _ => (v, 0),
+    }
+}
+
+/// Lowers a quantized plan graph into steps, refusing what the runtime does not support.
+pub fn lower(g: &Graph) -> Result<Vec<Step>, Unsupported> {
+    let mut steps = Vec::new();
+    let mut shared_inputs: Vec<ValueId> = Vec::new();
+    for (id, _) in g.live_nodes() {
+        steps.extend(node_steps(g, id, &mut shared_inputs)?);
+    }
+    Ok(steps)
+}
+
+/// The steps of live node `id`, in order: a share step per client-domain input not shared by an
+/// earlier node (`shared_inputs`, updated), then the node's own step; none for an exact
+/// truncation fused into its reader's circuit. [`lower`] is this over the nodes in order.
+pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Result<Vec<Step>, Unsupported> {
+    let ell = g.ring_bits.expect("decode_plan checks the ring") as u32;
+    let node = &g.nodes[id];
+    let mut steps = Vec::new();
+    let out = &g.values[node.output];
+    let bad = |reason: &str| Unsupported { node: node.name.clone(), op: node.op.mnemonic(), reason: reason.into() };
+    if out.domain == Domain::Client || out.domain == Domain::Public {
+        let kind = if matches!(node.op, Op::Reveal) { Kind::Reveal } else { Kind::Client };
+        return Ok(vec![Step { node: id, kind }]);
+    }
+    for &v in &node.inputs {
+        if g.values[v].domain == Domain::Client && !shared_inputs.contains(&v) {
+            shared_inputs.push(v);
+            steps.push(Step { node: id, kind: Kind::Share { value: v } });
+        }
+    }
+    let kind = match &node.op {
+        Op::Dense { .. } if g.ot_linear.contains(&id) => Kind::Linear { offline: LinearOffline::Ot },
+        Op::Dense { .. } | Op::Conv2d { .. } => Kind::Linear { offline: LinearOffline::He },
+        Op::Truncate { mode: TruncMode::Exact, .. } if fuses_into_reader(g, node.output) => return Ok(steps),
+        Op::Truncate { bits, mode: TruncMode::Exact } => {
+            if *bits as u32 >= ell {
+                return Err(bad("an exact truncation must shift by less than the ring width"));
+            }
+            Kind::Activation { input: node.inputs[0], shift: *bits, circuit: trunc_mask(ell, *bits as u32) }
+        }
+        Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } => {
+            let (input, shift) = fused(g, node.inputs[0]);
+            let circuit = activation_circuit(g, &node.op, node.inputs[0], shift)
+                .ok_or_else(|| bad("LeakyReLU's slope does not fit the ring at 16 fractional bits"))?;
+            Kind::Activation { input, shift, circuit }
+        }
+        Op::MaxPool { window } => {
+            let (input, shift) = fused(g, node.inputs[0]);
+            let windows = window_taps(&g.values[input].ty.shape, window);
+            let mut sizes: Vec<usize> = windows.iter().map(Vec::len).collect();
+            sizes.sort_unstable();
+            sizes.dedup();
+            if sizes.contains(&0) {
+                return Err(bad("a pooling window covers no input"));
+            }
+            let circuits = sizes.into_iter().map(|k| (k, max_trunc_mask(k as u32, ell, shift as u32))).collect();
+            Kind::MaxPool { input, shift, windows, circuits }
+        }
+        Op::Poly { coeffs } if coeffs.len() <= 3 => Kind::Poly,
+        Op::Poly { .. } => return Err(bad("polynomials of degree above 2 are not supported by the runtime yet")),
+        Op::Truncate { mode: TruncMode::Local, .. }
+        | Op::Reshape { .. }
+        | Op::Select { .. }
+        | Op::Transpose { .. }
+        | Op::Concat { .. }
+        | Op::Pad { .. }
+        | Op::SumPool { .. }
+        | Op::Add
+        | Op::Sub => Kind::Local,
+        Op::Affine { scale: None, .. } => Kind::Local,
+        Op::Affine { scale: Some(c), .. } if g.consts[*c].domain == Domain::Public => Kind::Local,
+        Op::Affine { scale: Some(_), .. } => {
+            return Err(bad("per-channel scales on shared values are not supported by the runtime yet"));
+        }
+        Op::StochasticRelu { drop_bits: Some(k), variant } if (*k as u32) < ell - 1 => {
+            Kind::Circa { input: node.inputs[0], drop_bits: *k, variant: *variant, circuit: sign_test(ell - *k as u32) }
+        }
+        Op::StochasticRelu { .. } => return Err(bad("the sign test needs drop bits below ℓ − 1")),
+        other => return Err(bad(&format!("no two-party protocol for `{}` on shared values", other.mnemonic()))),
+    };
+    steps.push(Step { node: id, kind });
+    Ok(steps)
+}
+
+/// The garbled circuit of an exact element-wise activation whose operand `v` (after the fused
+/// truncation of `shift` bits) the simulator sees: constants are encoded exactly as the
+/// simulator encodes them (a Clip bound outside the ring never binds). `None` for other ops.
+pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8) -> Option<Circuit> {
+    let ell = g.ring_bits? as u32;
+    let ring = Ring::new(ell as u8);
+    let (f, s) = (
+        shift as u32,
+        match g.values[v].ty.elem {
+            ElemType::Fixed { frac_bits } => frac_bits,
+            _ => 0,
+        },
+    );
+    Some(match op {
+        Op::Relu => relu_trunc_mask(ell, f),
+        Op::Clip { min, max } => {
+            let enc = |b: Option<f32>| b.and_then(|b| ring.encode(b as f64, s)).map(|e| ring.to_signed(e));
+            clip_trunc_mask(ell, f, enc(*min), enc(*max))
+        }
+        Op::LeakyRelu { alpha } => {
+            let a = ring.encode(*alpha as f64, LEAKY_ALPHA_BITS)?;
+            leaky_relu_trunc_mask(ell, f, ring.to_signed(a), LEAKY_ALPHA_BITS as u32)
+        }
+        _ => return None,
+    })
+}
+
+/// `(batch, inputs, outputs)` of a dense node (its weight is `outputs × inputs`).
+pub fn dense_dims(g: &Graph, node: &crate::Node) -> Option<(usize, usize, usize)> {
+    let Op::Dense { weight, .. } = &node.op else { return None };
+    let (n_out, n_in) = match g.consts[*weight].shape[..] {
+        [o, i] => (o, i),
+        _ => return None,
+    };
+    let len: usize = g.values[node.inputs[0]].ty.shape.iter().product();
+    Some((len / n_in.max(1), n_in, n_out))
+}

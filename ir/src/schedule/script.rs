@@ -1,0 +1,319 @@
+//! The message script of a protocol step: every message the two parties exchange in one phase,
+//! in order, with its direction, exact size and label (docs/protocols.md, message by message).
+//!
+//! This is the one description of the wire traffic: the compiler's cost model is a fold over
+//! the scripts (`veil_passes::cost`), and in debug builds the runtime checks every frame it sends
+//! or receives against the script of the step it is in (`veil_runtime::net::script_check`).
+//!
+//! Veil's own messages are frames ([`Wire::Frame`]: a 4-byte length prefix and a payload whose
+//! size follows from the plan: ring elements, labels, packed bits, BFV ciphertexts whose
+//! serialized size [`crate::he_pack`] computes). Oblivious transfer runs inside `cryprot-ot`
+//! (IKNP) on its own streams ([`Wire::Ot`]): 16 bytes per OT from the receiver (plus 16 from the
+//! sender for correlated OT) and a few bytes of stream headers per batch, padded to 128 OTs; the
+//! session's first batch also carries the base OTs. Those library constants were measured and
+//! are pinned with the crate versions. Each batch is framed by a one-byte go-ahead and a
+//! one-byte done frame from the receiver (the client), which carry the batch's label.
+
+use super::{GC_CHUNK, GcBatch, Kind, LinearOffline, Step, dense_dims};
+use crate::he_pack::{HeParams, Layer};
+use crate::{Graph, ValueId};
+
+/// Bytes of one frame's length prefix.
+pub const FRAME_PREFIX: u64 = 4;
+/// Bytes of a wire label.
+const LABEL: u64 = 16;
+/// Bytes of a ring element on the wire.
+const ELEM: u64 = 8;
+/// Bytes of a garbling's hash key, sent ahead of its first table chunk.
+const HASH_KEY: u64 = 16;
+
+/// OT extension batches are padded to this many OTs.
+const OT_BATCH: u64 = 128;
+/// The session's base OTs (with the first extension batch), bytes each way.
+const BASE_OT: (u64, u64) = (97, 4110);
+/// Stream headers of one random-OT batch (receiver → sender, sender → receiver).
+const ROT_HEADERS: (u64, u64) = (9, 9);
+/// Stream headers of one correlated-OT batch.
+const COT_HEADERS: (u64, u64) = (17, 17);
+
+/// The labels of the messages: the step texts the runtime passes to its channel, which its
+/// errors name.
+pub mod label {
+    pub const SHARE: &str = "sharing the input";
+    pub const REVEAL: &str = "revealing the output";
+    pub const HE_PUBLIC_KEY: &str = "HE linear layer: public key";
+    pub const HE_REQUEST: &str = "HE linear layer: encrypted mask";
+    pub const HE_RESPONSE: &str = "HE linear layer: response";
+    pub const DENSE_OT: &str = "dense layer correlation (OT)";
+    pub const DENSE: &str = "dense layer correlation";
+    pub const GC_INPUT_OT: &str = "garbled-circuit input labels (OT)";
+    pub const GC_TABLES: &str = "garbled tables";
+    pub const GC_SERVER_LABELS: &str = "server's garbled-circuit input labels";
+    pub const GC_COLOURS: &str = "garbled-circuit output colours";
+    pub const GC_DECODING: &str = "garbled-circuit output decoding";
+    pub const PRODUCT_OT: &str = "multiplication correlations (OT)";
+    pub const PRODUCT: &str = "multiplication correlations";
+    pub const CIRCA_OT: &str = "Circa: bit-times-share correlations (OT)";
+    pub const CIRCA_CHOICES: &str = "Circa: derandomised choices";
+    pub const CIRCA_PRODUCTS: &str = "Circa: masked products";
+    pub const CIRCA_RESHARE: &str = "Circa: re-sharing";
+    pub const POLY_MASKED: &str = "polynomial activation: masked share";
+    pub const POLY_RESHARE: &str = "polynomial activation: re-sharing";
+}
+
+/// A phase of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Input-independent preprocessing.
+    Offline,
+    /// With the client's input.
+    Online,
+}
+
+impl Phase {
+    /// `"offline"` or `"online"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Offline => "offline",
+            Phase::Online => "online",
+        }
+    }
+}
+
+/// Who sends a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dir {
+    ClientToServer,
+    ServerToClient,
+}
+
+impl std::fmt::Display for Dir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Dir::ClientToServer => "client→server",
+            Dir::ServerToClient => "server→client",
+        })
+    }
+}
+
+/// How a message travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Wire {
+    /// One Veil frame: [`FRAME_PREFIX`] bytes of length, then `bytes` of payload.
+    Frame,
+    /// Bytes of the OT library on its own streams (all of one direction of one OT batch; not
+    /// framed by Veil, so the runtime can count but not check them one by one).
+    Ot,
+}
+
+/// One message of a script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Message {
+    pub phase: Phase,
+    pub dir: Dir,
+    /// Payload bytes of a frame; all bytes of an OT stream entry.
+    pub bytes: u64,
+    pub label: &'static str,
+    pub wire: Wire,
+}
+
+impl Message {
+    /// Bytes on the wire (with a frame's length prefix).
+    pub fn wire_bytes(&self) -> u64 {
+        match self.wire {
+            Wire::Frame => FRAME_PREFIX + self.bytes,
+            Wire::Ot => self.bytes,
+        }
+    }
+}
+
+impl std::fmt::Display for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.wire {
+            Wire::Frame => write!(f, "{} frame {:?} of {} bytes", self.dir, self.label, self.bytes),
+            Wire::Ot => write!(f, "{} OT stream bytes {:?} ({})", self.dir, self.label, self.bytes),
+        }
+    }
+}
+
+/// One-time messages of a session that earlier steps may already have sent: the base OTs (with
+/// the first OT batch) and the client's HE public key per parameter set (with the first layer
+/// that uses the set).
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// No OT ran yet: the next batch carries the base OTs.
+    first_ot: bool,
+    /// Parameter sets whose public key was sent; `None`: price as if every key were sent.
+    he_keys: Option<Vec<HeParams>>,
+}
+
+impl Sent {
+    /// A session's start: nothing sent yet.
+    pub fn start() -> Sent {
+        Sent { first_ot: true, he_keys: Some(Vec::new()) }
+    }
+
+    /// Marginal costs: every one-time message counts as already sent.
+    pub fn all() -> Sent {
+        Sent { first_ot: false, he_keys: None }
+    }
+
+    /// Whether the public key of `p` still has to be sent (and records it as sent).
+    fn he_key(&mut self, p: &HeParams) -> bool {
+        match &mut self.he_keys {
+            Some(keys) if !keys.contains(p) => {
+                keys.push(*p);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The messages of `step` in `phase`, in order, given what the session `sent` before (updated;
+/// the online phase sends no one-time message).
+pub fn script(g: &Graph, step: &Step, phase: Phase, sent: &mut Sent) -> Vec<Message> {
+    let mut s = Script { phase, messages: Vec::new() };
+    match phase {
+        Phase::Offline => offline(g, step, sent, &mut s),
+        Phase::Online => online(g, step, &mut s),
+    }
+    s.messages
+}
+
+/// A script being written.
+struct Script {
+    phase: Phase,
+    messages: Vec<Message>,
+}
+
+impl Script {
+    fn frame(&mut self, dir: Dir, bytes: u64, label: &'static str) {
+        self.messages.push(Message { phase: self.phase, dir, bytes, label, wire: Wire::Frame });
+    }
+
+    fn ot_bytes(&mut self, dir: Dir, bytes: u64, label: &'static str) {
+        self.messages.push(Message { phase: self.phase, dir, bytes, label, wire: Wire::Ot });
+    }
+
+    /// One OT batch of `n` OTs (random or correlated): the go-ahead frame, the library's
+    /// traffic (with the session's base OTs if none ran yet), the done frame.
+    fn ot_batch(&mut self, n: u64, correlated: bool, label: &'static str, sent: &mut Sent) {
+        use Dir::*;
+        let m = n.div_ceil(OT_BATCH).max(1) * OT_BATCH;
+        self.frame(ClientToServer, 1, label);
+        if std::mem::take(&mut sent.first_ot) {
+            self.ot_bytes(ClientToServer, BASE_OT.0, label);
+            self.ot_bytes(ServerToClient, BASE_OT.1, label);
+        }
+        if correlated {
+            self.ot_bytes(ClientToServer, 16 * m + COT_HEADERS.0, label);
+            self.ot_bytes(ServerToClient, 16 * m + COT_HEADERS.1, label);
+        } else {
+            self.ot_bytes(ClientToServer, 16 * m + ROT_HEADERS.0, label);
+            self.ot_bytes(ServerToClient, ROT_HEADERS.1, label);
+        }
+        self.frame(ClientToServer, 1, label);
+    }
+
+    /// A garbled batch offline: the client's input labels by correlated OT, then the table
+    /// frames of [`GC_CHUNK`] instances each (the first with the garbling's hash key in front).
+    fn gc_offline(&mut self, b: &GcBatch, sent: &mut Sent) {
+        let n = b.instances as u64;
+        self.ot_batch(n * b.client_wires(), true, label::GC_INPUT_OT, sent);
+        let per = 32 * b.circuit.and_count() as u64;
+        let chunk = GC_CHUNK as u64;
+        let mut start = 0;
+        while start < n {
+            let len = chunk.min(n - start);
+            let key = if start == 0 { HASH_KEY } else { 0 };
+            self.frame(Dir::ServerToClient, key + len * per, label::GC_TABLES);
+            start += len;
+        }
+    }
+
+    /// A garbled batch online: the server's input labels, the client's output colour bits.
+    fn gc_online(&mut self, b: &GcBatch) {
+        let n = b.instances as u64;
+        self.frame(Dir::ServerToClient, LABEL * b.server_wires() * n, label::GC_SERVER_LABELS);
+        self.frame(Dir::ClientToServer, (n * b.circuit.outputs.len() as u64).div_ceil(8), label::GC_COLOURS);
+    }
+}
+
+fn elems(g: &Graph, v: ValueId) -> u64 {
+    g.values[v].ty.shape.iter().product::<usize>() as u64
+}
+
+/// Bytes of the server's message for `n` OT products in ring `bits`.
+fn product_bytes(bits: u64, n: u64) -> u64 {
+    (n * bits * (bits + 1) / 2).div_ceil(8)
+}
+
+fn online(g: &Graph, step: &Step, s: &mut Script) {
+    use Dir::*;
+    let node = &g.nodes[step.node];
+    match &step.kind {
+        Kind::Share { value } => s.frame(ClientToServer, ELEM * elems(g, *value), label::SHARE),
+        Kind::Activation { .. } | Kind::MaxPool { .. } => step.gc_batches(g).iter().for_each(|b| s.gc_online(b)),
+        Kind::Circa { input, .. } => {
+            let n = elems(g, *input);
+            let b = &step.gc_batches(g)[0];
+            s.frame(ServerToClient, LABEL * b.server_wires() * n, label::GC_SERVER_LABELS);
+            s.frame(ClientToServer, n.div_ceil(8), label::CIRCA_CHOICES);
+            s.frame(ServerToClient, 2 * ELEM * n, label::CIRCA_PRODUCTS);
+            s.frame(ClientToServer, ELEM * n, label::CIRCA_RESHARE);
+        }
+        Kind::Poly => {
+            let n = elems(g, node.inputs[0]);
+            s.frame(ServerToClient, ELEM * n, label::POLY_MASKED);
+            s.frame(ClientToServer, ELEM * n, label::POLY_RESHARE);
+        }
+        Kind::Reveal => s.frame(ServerToClient, ELEM * elems(g, node.inputs[0]), label::REVEAL),
+        Kind::Linear { .. } | Kind::Local | Kind::Client => {}
+    }
+}
+
+fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
+    use Dir::*;
+    let node = &g.nodes[step.node];
+    let ell = g.ring_bits.unwrap_or(61) as u64;
+    match &step.kind {
+        Kind::Linear { offline: LinearOffline::Ot } => {
+            let Some((batch, n_in, n_out)) = dense_dims(g, node) else { return };
+            let (batch, n_in, n_out) = (batch as u64, n_in as u64, n_out as u64);
+            s.ot_batch(batch * n_in * ell, false, label::DENSE_OT, sent);
+            let per = (n_in * n_out * ell * (ell + 1) / 2).div_ceil(8);
+            (0..batch).for_each(|_| s.frame(ServerToClient, per, label::DENSE));
+        }
+        Kind::Linear { offline: LinearOffline::He } => {
+            let Some(l) = Layer::of(g, node) else { return };
+            let up = l.tiling.input_cts() as u64 * (4 + l.params.request_ct_bytes());
+            let down = l.tiling.output_cts() as u64 * (4 + l.params.response_ct_bytes());
+            if sent.he_key(&l.params) {
+                s.frame(ClientToServer, l.params.public_key_bytes(), label::HE_PUBLIC_KEY);
+            }
+            for _ in 0..l.batch {
+                s.frame(ClientToServer, up, label::HE_REQUEST);
+                s.frame(ServerToClient, down, label::HE_RESPONSE);
+            }
+        }
+        Kind::Activation { .. } | Kind::MaxPool { .. } => {
+            step.gc_batches(g).iter().for_each(|b| s.gc_offline(b, sent));
+        }
+        Kind::Circa { input, .. } => {
+            let n = elems(g, *input);
+            s.gc_offline(&step.gc_batches(g)[0], sent);
+            s.frame(ServerToClient, n.div_ceil(8), label::GC_DECODING);
+            s.ot_batch(n * ell, false, label::PRODUCT_OT, sent);
+            s.frame(ServerToClient, product_bytes(ell, n), label::PRODUCT);
+            s.ot_batch(n, false, label::CIRCA_OT, sent);
+        }
+        Kind::Poly => {
+            let n = elems(g, node.inputs[0]);
+            s.ot_batch(n * ell, false, label::PRODUCT_OT, sent);
+            s.frame(ServerToClient, product_bytes(ell, n), label::PRODUCT);
+            s.frame(ClientToServer, ELEM * n, label::POLY_MASKED);
+        }
+        Kind::Share { .. } | Kind::Reveal | Kind::Local | Kind::Client => {}
+    }
+}
