@@ -4,7 +4,7 @@
 //! are `[h_begin, w_begin, h_end, w_end]`. Constants (`@k`) are referenced by handle; they live in
 //! [`crate::Graph::consts`] and never travel in a plan.
 //!
-//! "Protocols" in each variant's doc says which two-party protocols can run it (PROTOCOLS.md):
+//! "Protocols" in each variant's doc says which two-party protocols can run it (docs/protocols.md):
 //! HE (linear, offline) + local plaintext online, SS (local on additive shares), GC (garbled
 //! circuit), or client-side (after [`Op::Reveal`]).
 
@@ -108,7 +108,7 @@ pub enum Op {
     Relu,
     /// Circa's stochastic ReLU: `x · [x ≥ 0]` where the sign is tested on shares with their low
     /// `drop_bits` bits dropped (`None` until `quantize` picks it per layer). In float semantics
-    /// it is exactly ReLU; the fixed-point simulator models its faults (PROTOCOLS.md): with
+    /// it is exactly ReLU; the fixed-point simulator models its faults (docs/fixed-point.md): with
     /// `PosZero` small positives may become 0, with `NegPass` small negatives may pass.
     /// Protocols: GC sign test on `ℓ − drop_bits` bits, then a bit-times-share product.
     StochasticRelu { drop_bits: Option<u8>, variant: CircaVariant },
@@ -173,7 +173,7 @@ pub enum TruncMode {
     Local,
 }
 
-/// Which way a stochastic ReLU errs (PROTOCOLS.md, Circa).
+/// Which way a stochastic ReLU errs (docs/fixed-point.md, Circa).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CircaVariant {
     /// Small positive values may be read as negative and become 0.

@@ -12,7 +12,7 @@ pub struct Ring {
     pub bits: u8,
 }
 
-/// Largest ring width: the BFV plaintext modulus 2^ℓ must stay below 2^62 (PROTOCOLS.md).
+/// Largest ring width: the BFV plaintext modulus 2^ℓ must stay below 2^62 (docs/protocols.md).
 pub const MAX_RING_BITS: u8 = 61;
 
 impl Ring {
@@ -71,7 +71,7 @@ pub fn local_truncate(ring: Ring, x_c: u64, x_s: u64, k: u8) -> (u64, u64) {
 /// Circa's sign test on shares `x = x_c + x_s` with their low `drop_bits` bits dropped: `true`
 /// when the circuit reads the value as non-negative. With `PosZero` the test is on `x` itself,
 /// so some `x ∈ [0, 2^k)` read as negative (probability `(2^k − 1 − x)/2^k` with a uniform mask,
-/// "about 1 − x/2^k" in PROTOCOLS.md); with `NegPass` the client first adds `2^k`, so some
+/// "about 1 − x/2^k", docs/fixed-point.md); with `NegPass` the client first adds `2^k`, so some
 /// `x ∈ [−2^k, 0)` read as non-negative instead (probability `(x + 2^k + 1)/2^k`).
 pub fn circa_nonnegative(ring: Ring, x_c: u64, x_s: u64, drop_bits: u8, variant: CircaVariant) -> bool {
     let offset = match variant {

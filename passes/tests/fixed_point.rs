@@ -101,7 +101,7 @@ fn values_that_cannot_fit_are_refused_with_the_node_named() {
     assert!(msg.contains("quantize: node \"fc1\" needs") && msg.contains("bits"), "{msg}");
 }
 
-/// PROTOCOLS.md: with uniformly random shares, a value 0 ≤ y < 2^k is read as negative with
+/// docs/fixed-point.md: with uniformly random shares, a value 0 ≤ y < 2^k is read as negative with
 /// probability about 1 − y/2^k. Exactly: the low k bits a′ of the client's share are uniform and
 /// the carry is lost iff a′ > y, so P = (2^k − 1 − y)/2^k; for NegPass, v = y + 2^k passes iff
 /// a′ ≤ v, so P = (v + 1)/2^k. The simulator must produce those rates.

@@ -1,4 +1,4 @@
-//! The circuits of Veil's garbled layers (PROTOCOLS.md), each reconstructing its operand from the
+//! The circuits of Veil's garbled layers (docs/protocols.md), each reconstructing its operand from the
 //! two parties' shares, computing on it, and re-masking the result for the client.
 
 use super::{Builder, Circuit, Wire};

@@ -1,4 +1,4 @@
-//! Dense and Conv2d layers: the HE offline step and the local online step (PROTOCOLS.md).
+//! Dense and Conv2d layers: the HE offline step and the local online step (docs/protocols.md, "Linear layer by HE").
 //!
 //! The client's share `c` of the layer input is known offline. Per batch element the client
 //! sends `Enc(c)` (zero-padded like the convolution), the server answers `Enc(W·c − m)`, and the

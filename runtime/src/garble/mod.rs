@@ -8,7 +8,7 @@
 //! labels. The evaluator learns only colour bits; decoding needs the garbler's `decode` bits.
 //!
 //! Why written here: no maintained garbled-circuit crate exists on crates.io (fancy-garbling,
-//! swanky and mpz are unpublished; tandem is stale), see DESIGN.md.
+//! swanky and mpz are unpublished; tandem is stale), see docs/decisions.md.
 //!
 //! Tweaks: AND gate `j` of a garbling with gate offset `o` uses tweaks `2(o + j)` and
 //! `2(o + j) + 1`. Under one hash key a tweak must never repeat: the caller draws a fresh

@@ -1,4 +1,4 @@
-//! A curious client attacks the HE linear layer (PROTOCOLS.md, "Circuit privacy"): each test
+//! A curious client attacks the HE linear layer (docs/threat-model.md, "HE linear layers"): each test
 //! plays the client, with its own secret key and request in hand, and tries to learn the
 //! weights from the server's responses. Each attack worked against the responses before they
 //! were re-randomised under the client's public key (`c1` was `ModSwitch(Σ a_c·K_c)`).

@@ -1,5 +1,5 @@
 //! Linear layers under BFV (`fhe` crate), offline: the client learns `W·r − s`, the server keeps
-//! `s`, and neither sees the other's secret (PROTOCOLS.md, "Linear layers").
+//! `s`, and neither sees the other's secret (docs/protocols.md, "Linear layer by HE").
 //!
 //! Sans-I/O: [`HeClient::encrypt`] turns the client's mask into ciphertext bytes,
 //! [`HeServer::respond`] turns those and the weights into response bytes plus the server's share,

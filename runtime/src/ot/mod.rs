@@ -10,7 +10,7 @@
 //!
 //! `cryprot-ot` needs batches that are multiples of 128; we pad and drop the excess. Before each
 //! batch the receiver sends a one-byte go-ahead on the pair's channel, so a batch never starts
-//! before the peer has finished the previous one (DESIGN.md's crate notes: otherwise it can stall),
+//! before the peer has finished the previous one (docs/protocols.md, "OT": otherwise it can stall),
 //! and after it a one-byte done, so the sender never moves on to send bulk data on another stream
 //! while the receiver still waits for OT bytes: QUIC's connection-wide flow-control window would
 //! fill with data the receiver is not reading yet, and both would wait forever.

@@ -1,5 +1,5 @@
 //! A garbled-circuit layer: `n` instances of one circuit (exact ReLU, MaxPool window, Circa's
-//! sign test) between the server (garbler) and the client (evaluator), PROTOCOLS.md's Delphi
+//! sign test) between the server (garbler) and the client (evaluator), docs/protocols.md's Delphi
 //! flow with the output decoded only by the server.
 //!
 //! Offline: the server draws a fresh Δ and a fresh hash key; the client's input labels come from

@@ -1,4 +1,4 @@
-//! Two-party protocols over the transport: the message flows of PROTOCOLS.md, one file each.
+//! Two-party protocols over the transport: the message flows of docs/protocols.md, one file each.
 
 pub mod circa;
 pub mod gc;
