@@ -322,7 +322,7 @@ pub const WEIGHT_BITS: u32 = 24;
 pub const FLOOD_SECURITY: u32 = 40;
 /// The query bound of the flooding analysis: one weights file answers at most `2^QUERY_BITS`
 /// response ciphertexts over its lifetime, every session and client together (at the fastest
-/// measured rate, ~30 ms on 2 cores per response ciphertext at N = 8192, that is ~130,000
+/// measured rate, ~17 ms on 2 cores per response ciphertext at N = 8192, that is ~150,000
 /// core-years; docs/threat-model.md, "HE linear layers").
 pub const QUERY_BITS: u32 = 48;
 /// `|e + ε|` of a client's fresh encryption: `fhe` draws `e` from a centred binomial of
