@@ -138,6 +138,9 @@ fn simulate_rejects_bad_inputs_without_leaving_an_output_file() {
     let wrong_shape = dir.join("wrong.npy");
     let t = veil_ir::Tensor::new(vec![1, 5], vec![0.0; 5]).unwrap();
     std::fs::write(&wrong_shape, veil_ir::npy::encode_npy(&t, veil_ir::ElemType::F32)).unwrap();
+    let batch3 = dir.join("batch3.npy");
+    let t = veil_ir::Tensor::new(vec![3, 784], vec![0.0; 3 * 784]).unwrap();
+    std::fs::write(&batch3, veil_ir::npy::encode_npy(&t, veil_ir::ElemType::F32)).unwrap();
     let nan = dir.join("nan.npy");
     let mut x = veil_ir::npy::read_npy(&models().join("inputs/mlp.npy")).unwrap();
     x.data[3] = f32::NAN;
@@ -148,6 +151,10 @@ fn simulate_rejects_bad_inputs_without_leaving_an_output_file() {
     std::fs::write(&garbage, b"\x93NUMPY\x01\x00garbage").unwrap();
     let cases = [
         (&wrong_shape, "must have shape [1, 784], the file holds [1, 5]"),
+        (
+            &batch3,
+            "the file holds [3, 784] (only the batch differs: the model was compiled for batch 1; compile with --batch 3)",
+        ),
         (&nan, "non-finite value at flat index 3"),
         (&ints, "expected float32 or float64"),
         (&garbage, "is not a valid .npy file"),

@@ -57,7 +57,8 @@ fn fit_input(x: Tensor, shape: &[usize], name: &str) -> Result<Tensor, CliError>
     if x.shape == shape || (shape.first() == Some(&1) && x.shape == shape[1..]) {
         return Ok(Tensor { shape: shape.to_vec(), data: x.data });
     }
-    Err(CliError::user(anyhow!("input {name:?} must have shape {shape:?}, the file holds {:?}", x.shape)))
+    let hint = veil_ir::eval::batch_hint(shape, &x.shape);
+    Err(CliError::user(anyhow!("input {name:?} must have shape {shape:?}, the file holds {:?}{hint}", x.shape)))
 }
 
 fn top(t: &Tensor) -> Option<(usize, f32)> {

@@ -17,7 +17,7 @@ pub use float::{run_float, run_float_values};
 pub enum EvalError {
     #[error("the model takes {expected} input(s), got {got}")]
     InputCount { expected: usize, got: usize },
-    #[error("input {index} ({name:?}) must have shape {expected:?}, got {got:?}")]
+    #[error("input {index} ({name:?}) must have shape {expected:?}, got {got:?}{}", batch_hint(expected, got))]
     InputShape { index: usize, name: String, expected: Vec<usize>, got: Vec<usize> },
     #[error("input {index} ({name:?}) holds a non-finite value at flat index {at}")]
     NonFinite { index: usize, name: String, at: usize },
@@ -41,6 +41,17 @@ pub enum EvalError {
     SlopeRange { node: String, alpha: f32, ring_bits: u8 },
 }
 
+/// What to say when an input's shape differs from the model's only in its leading (batch)
+/// dimension: the plan was compiled for another batch size (`--batch N`). Empty otherwise.
+pub fn batch_hint(expected: &[usize], got: &[usize]) -> String {
+    match (expected.split_first(), got.split_first()) {
+        (Some((e, erest)), Some((g, grest))) if erest == grest && e != g => {
+            format!(" (only the batch differs: the model was compiled for batch {e}; compile with --batch {g})")
+        }
+        _ => String::new(),
+    }
+}
+
 /// Checks `inputs` against the graph inputs: count, shapes, and finite values.
 fn check_inputs(g: &crate::Graph, inputs: &[crate::Tensor]) -> Result<(), EvalError> {
     if inputs.len() != g.inputs.len() {
@@ -61,4 +72,17 @@ fn check_inputs(g: &crate::Graph, inputs: &[crate::Tensor]) -> Result<(), EvalEr
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batch_hint;
+
+    #[test]
+    fn a_batch_only_mismatch_suggests_the_batch_option() {
+        assert!(batch_hint(&[1, 784], &[8, 784]).contains("compile with --batch 8"));
+        assert_eq!(batch_hint(&[1, 784], &[1, 5]), "");
+        assert_eq!(batch_hint(&[1, 784], &[784]), "");
+        assert_eq!(batch_hint(&[], &[]), "");
+    }
 }
