@@ -373,3 +373,12 @@ fn compile_with_a_relu_budget_reports_the_chosen_layers() {
     assert!(!dir.join("x").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `veilc ir --help` lists every pass `--after` accepts, in the pipeline's order.
+#[test]
+fn ir_help_lists_every_pass() {
+    let o = veilc(&["ir", "--help"]);
+    let help = String::from_utf8_lossy(&o.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+    let names: Vec<&str> = std::iter::once("import").chain(veil_passes::Pass::ALL.iter().map(|p| p.name())).collect();
+    assert!(help.contains(&names.join(", ")), "{help}");
+}

@@ -19,7 +19,8 @@ pub struct IrArgs {
     model: ModelArgs,
     #[command(flatten)]
     compile: CompileArgs,
-    /// Show the graph after this pass.
+    /// Show the graph after this pass, in pipeline order: import, fold_constants, fold_batchnorm,
+    /// normalize_linear, substitute_activations, quantize, fuse_truncation, assign_protocols, emit.
     #[arg(long, default_value = "import", value_name = "PASS", help_heading = "Output")]
     after: String,
     /// Output format.
