@@ -235,8 +235,8 @@ fn a_plan_refuses_weights_of_another_plan_and_a_bad_model_writes_nothing() {
 
 #[test]
 fn inputs_beyond_the_compiled_bound_are_refused_unless_allowed() {
-    // The sample LeNet input is standard normal: beyond the default bound |x| ≤ 1.
-    let args = ["simulate", &model("lenet.onnx"), "--input", &model("inputs/lenet.npy")];
+    // The sample LeNet input is standard normal: beyond the bound |x| ≤ 1 given here.
+    let args = ["simulate", &model("lenet.onnx"), "--input-bound", "1", "--input", &model("inputs/lenet.npy")];
     let o = veilc(&args);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("beyond the bound |x| ≤ 1 the model was compiled for"), "{}", stderr(&o));
@@ -381,4 +381,18 @@ fn ir_help_lists_every_pass() {
     let help = String::from_utf8_lossy(&o.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
     let names: Vec<&str> = std::iter::once("import").chain(veil_passes::Pass::ALL.iter().map(|p| p.name())).collect();
     assert!(help.contains(&names.join(", ")), "{help}");
+}
+
+/// `simulate` and `run` share one rule: without `--input-bound` or `--calibrate` they compile for
+/// the given input's largest magnitude and say so, so the sample LeNet input (standard normal)
+/// runs; `compile` keeps the bound of 1 (a plan serves many inputs).
+#[test]
+fn simulate_compiles_for_its_input_like_run() {
+    let o = veilc(&["simulate", &model("lenet.onnx"), "--input", &model("inputs/lenet.npy")]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("this input's largest magnitude"), "{err}");
+    let x = veil_ir::npy::read_npy(std::path::Path::new(&model("inputs/lenet.npy"))).unwrap();
+    let b = x.data.iter().fold(1f32, |m, v| m.max(v.abs()));
+    assert!(b > 1.0 && err.contains(&format!("compiling for |input| ≤ {b} ")), "{err}");
 }

@@ -128,8 +128,8 @@ pub struct CompileArgs {
     /// Fixed point: the array of --calibrate holding the inputs.
     #[arg(long, default_value = "x", value_name = "KEY", help_heading = "Fixed point")]
     calibrate_key: String,
-    /// Fixed point: without --calibrate, the bound assumed on |input| (default 1; `veilc run`:
-    /// the given input's largest magnitude, at least 1).
+    /// Fixed point: without --calibrate, the bound assumed on |input| (default 1; `veilc run` and
+    /// `simulate`: the given input's largest magnitude, at least 1).
     #[arg(long, value_name = "B", help_heading = "Fixed point")]
     input_bound: Option<f32>,
     #[command(flatten)]
@@ -243,6 +243,19 @@ fn parse_variant(s: &str) -> Result<veil_ir::CircaVariant, String> {
 }
 
 impl CompileArgs {
+    /// `veilc run` and `simulate` on one input: without `--input-bound` or `--calibrate`, compile
+    /// for that input's largest magnitude (at least 1), and say so on stderr. One rule for both
+    /// commands; `compile` keeps the default bound of 1.
+    pub fn bound_from_input(&mut self, x: &veil_ir::Tensor) {
+        if self.input_bound.is_none() && self.calibrate.is_none() {
+            let b = x.data.iter().fold(1f32, |m, v| m.max(v.abs()));
+            eprintln!(
+                "compiling for |input| ≤ {b} (this input's largest magnitude; --input-bound or --calibrate for others)"
+            );
+            self.input_bound = Some(b);
+        }
+    }
+
     fn network(&self) -> Result<veil_passes::cost::Network, CliError> {
         self.net.network()
     }

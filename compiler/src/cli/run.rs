@@ -33,13 +33,7 @@ pub fn run(a: RunArgs) -> Result<(), CliError> {
         .with_context(|| format!("input {}", a.input.display()))
         .map_err(CliError::user)?;
     let mut compile = a.compile;
-    if compile.input_bound.is_none() && compile.calibrate.is_none() {
-        let b = x.data.iter().fold(1f32, |m, v| m.max(v.abs()));
-        eprintln!(
-            "compiling for |input| ≤ {b} (this input's largest magnitude; --input-bound or --calibrate for others)"
-        );
-        compile.input_bound = Some(b);
-    }
+    compile.bound_from_input(&x);
     let super::Compiled { float, fixed: g, budget, files, .. } = compile.compile(&a.model)?;
     let veil_compiler::PlanFiles { plan, weights, .. } =
         files.ok_or_else(|| CliError::internal(anyhow::anyhow!("the whole pipeline ran but no plan was encoded")))?;

@@ -75,7 +75,7 @@ fn max_abs_diff(a: &[Tensor], b: &[Tensor]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-pub fn run(a: SimulateArgs) -> Result<(), CliError> {
+pub fn run(mut a: SimulateArgs) -> Result<(), CliError> {
     if a.model.model.extension().is_some_and(|e| e == "plan") {
         if a.float {
             return Err(CliError::user(anyhow!(
@@ -107,6 +107,7 @@ pub fn run(a: SimulateArgs) -> Result<(), CliError> {
     let (g, outs, fixed): (Graph, Vec<Tensor>, Option<veil_ir::eval::FixedRun>) = if a.float {
         (float, reference.clone(), None)
     } else {
+        a.compile.bound_from_input(&x);
         let super::Compiled { fixed: mut g, budget, .. } = a.compile.compile(&a.model)?;
         if let Some(b) = &budget {
             eprint!("{b}");
