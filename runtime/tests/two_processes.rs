@@ -179,8 +179,15 @@ fn a_stopped_client_frees_its_server_slot_at_once() {
     let mut log = String::new();
     std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut log).unwrap();
     assert!(status.success(), "{log}");
+    // Session 1 ended as soon as the client was stopped (the error names whatever step it was
+    // in: "the peer closed the connection", or the OT library's own error mid-batch).
     let session1 = log.lines().find(|l| l.starts_with("session 1 ")).unwrap_or_default();
-    assert!(session1.contains("failed after") && session1.contains("the peer closed the connection"), "{log}");
+    let secs: f64 = session1
+        .split_once("failed after ")
+        .and_then(|(_, r)| r.split_once(" s:"))
+        .and_then(|(t, _)| t.parse().ok())
+        .unwrap_or_else(|| panic!("session 1 did not fail: {log}"));
+    assert!(secs < 10.0, "session 1 held its slot {secs} s after the client started: {log}");
 }
 
 /// `--preprocess` with an input file that does not exist yet: the client waits for it after the
