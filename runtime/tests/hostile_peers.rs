@@ -10,39 +10,18 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, Workdir, client_command, compile, root, veil};
+use common::{Server, Workdir, client_command, compile, root};
 use s2n_quic::client::Connect;
 use tokio::io::AsyncWriteExt;
 use veil_passes::Options;
 
 /// `veil server` for `dir/mlp.plan` with `extra` flags, serving `sessions` sessions.
 fn server(dir: &Path, sessions: usize, extra: &[&str]) -> Server {
-    let mut child: Child = veil()
-        .arg("server")
-        .arg("--plan")
-        .arg(dir.join("mlp.plan"))
-        .arg("--weights")
-        .arg(dir.join("mlp.weights"))
-        .args(["--listen", "127.0.0.1:0", "--sessions", &sessions.to_string()])
-        .arg("--cert")
-        .arg(dir.join("server.crt"))
-        .arg("--key")
-        .arg(dir.join("server.key"))
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on ").expect("the server prints its address").to_string();
-    Server(child, addr)
+    common::start_server_on(dir, "mlp", sessions, "127.0.0.1:0", extra)
 }
 
 fn setup(tag: &str) -> Workdir {

@@ -109,7 +109,7 @@ fn host_names_are_resolved_and_a_silent_port_is_named() {
     let dir = &dir.0;
     let g = compile("mlp", dir, &Options { input_bound: 4.0, ..Options::default() });
     let input = root().join("models/inputs/mlp.npy");
-    let server = common::start_server_on(dir, "mlp", 1, "localhost:0");
+    let server = common::start_server_on(dir, "mlp", 1, "localhost:0", &[]);
     let port = server.1.rsplit(':').next().unwrap().to_string();
     let out = common::client(dir, "mlp", &format!("localhost:{port}"), &input);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -139,24 +139,8 @@ fn a_stopped_client_frees_its_server_slot_at_once() {
     let dir = &dir.0;
     compile("lenet", dir, &Options { input_bound: 4.0, ..Options::default() });
     let input = root().join("models/inputs/lenet.npy");
-    let mut server = common::veil()
-        .arg("server")
-        .arg("--plan")
-        .arg(dir.join("lenet.plan"))
-        .arg("--weights")
-        .arg(dir.join("lenet.weights"))
-        .args(["--listen", "127.0.0.1:0", "--sessions", "2", "--max-clients", "1"])
-        .arg("--cert")
-        .arg(dir.join("server.crt"))
-        .arg("--key")
-        .arg(dir.join("server.key"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.take().unwrap()), &mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on ").unwrap().to_string();
+    let mut server = common::start_server_on(dir, "lenet", 2, "127.0.0.1:0", &["--max-clients", "1"]);
+    let addr = server.1.clone();
     let first = common::client_command(dir, "lenet", &addr, &input)
         .arg("--quiet")
         .stderr(std::process::Stdio::piped())
@@ -179,18 +163,18 @@ fn a_stopped_client_frees_its_server_slot_at_once() {
     // even connected (then the server would wait for a second session) fails instead of hanging.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let status = loop {
-        if let Some(status) = server.try_wait().unwrap() {
+        if let Some(status) = server.0.try_wait().unwrap() {
             break Some(status);
         }
         if std::time::Instant::now() > deadline {
-            let _ = server.kill();
-            let _ = server.wait();
+            let _ = server.0.kill();
+            let _ = server.0.wait();
             break None;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     let mut log = String::new();
-    std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut log).unwrap();
+    std::io::Read::read_to_string(&mut server.0.stderr.take().unwrap(), &mut log).unwrap();
     assert!(status.is_some_and(|s| s.success()), "the server did not end after two sessions: {log}");
     // Session 1 ended as soon as the client was stopped (the error names whatever step it was
     // in: "the peer closed the connection", or the OT library's own error mid-batch).

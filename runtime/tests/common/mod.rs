@@ -70,11 +70,11 @@ impl Drop for Server {
 }
 
 pub fn start_server(dir: &Path, name: &str, sessions: usize) -> Server {
-    start_server_on(dir, name, sessions, "127.0.0.1:0")
+    start_server_on(dir, name, sessions, "127.0.0.1:0", &[])
 }
 
-/// `start_server` listening on `listen` (`HOST:PORT`).
-pub fn start_server_on(dir: &Path, name: &str, sessions: usize, listen: &str) -> Server {
+/// `start_server` listening on `listen` (`HOST:PORT`), with `extra` flags.
+pub fn start_server_on(dir: &Path, name: &str, sessions: usize, listen: &str, extra: &[&str]) -> Server {
     let mut child = veil()
         .arg("server")
         .arg("--plan")
@@ -88,6 +88,7 @@ pub fn start_server_on(dir: &Path, name: &str, sessions: usize, listen: &str) ->
         .arg(dir.join("server.key"))
         .arg("--stats")
         .arg(dir.join("server-stats.json"))
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
