@@ -77,6 +77,7 @@ impl<T> Default for Arena<T> {
 }
 
 impl<T> Arena<T> {
+    /// An empty arena.
     pub fn new() -> Self {
         Self::default()
     }
@@ -88,10 +89,12 @@ impl<T> Arena<T> {
         h
     }
 
+    /// Number of entries, dead ones included (arenas never shrink).
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
+    /// Whether the arena has no entries at all.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
@@ -106,6 +109,7 @@ impl<T> Arena<T> {
         h.index() < self.items.len()
     }
 
+    /// Every entry with its handle, in handle order (dead entries included).
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (Handle<T>, &T)> {
         self.items.iter().enumerate().map(|(i, v)| (Handle::from_index(i), v))
     }

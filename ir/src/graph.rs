@@ -25,8 +25,11 @@ pub enum Def {
 pub struct Value {
     /// Name from the model (ONNX value name) or made up by the pass that created it; unique.
     pub name: String,
+    /// Element type and static shape.
     pub ty: TensorType,
+    /// Who can see the value (the verifier checks it against [`Op::output_domain`]).
     pub domain: Domain,
+    /// The graph input or node that defines it.
     pub def: Def,
 }
 
@@ -35,8 +38,11 @@ pub struct Value {
 pub struct Node {
     /// Name from the model (ONNX node name, or `<OpType>_<index>` when the exporter gave none).
     pub name: String,
+    /// What the node computes, with its constants and attributes.
     pub op: Op,
+    /// Operand values, each defined earlier in the body; how many is fixed by `op`.
     pub inputs: Vec<ValueId>,
+    /// The one value this node defines.
     pub output: ValueId,
 }
 
@@ -45,9 +51,13 @@ pub struct Node {
 /// Invariants (checked by [`crate::verify`]): see that module's doc.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Graph {
+    /// The model's name (printed on the text form's `graph` line).
     pub name: String,
+    /// Every value ever created, live or dead, addressed by [`ValueId`].
     pub values: Arena<Value>,
+    /// Every node ever created; only those in `body` are live.
     pub nodes: Arena<Node>,
+    /// Constants (weights, biases, ...); their data never leaves the process.
     pub consts: Arena<Constant>,
     /// Graph inputs, in the model's order (all [`Domain::Client`]).
     pub inputs: Vec<ValueId>,
@@ -69,12 +79,16 @@ pub struct Graph {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{op} {name:?}: {reason}")]
 pub struct BuildError {
+    /// Name of the node that was refused.
     pub name: String,
+    /// Mnemonic of its op (`conv2d`, `relu`, ...).
     pub op: &'static str,
+    /// Which rule the operands break.
     pub reason: String,
 }
 
 impl Graph {
+    /// An empty graph named `name` (no ring width, no input bound).
     pub fn new(name: impl Into<String>) -> Self {
         Self { name: name.into(), ..Self::default() }
     }

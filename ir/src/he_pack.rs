@@ -22,19 +22,27 @@ use crate::{Graph, Node, Op, Window2d};
 /// A linear layer as a stride-1 valid convolution (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvGeom {
+    /// Input channels `C`.
     pub c: usize,
+    /// Padded input height `H`.
     pub h: usize,
+    /// Padded input width `W`.
     pub w: usize,
+    /// Kernels (output channels) `M`.
     pub m: usize,
+    /// Kernel height `KH`, dilation expanded.
     pub kh: usize,
+    /// Kernel width `KW`, dilation expanded.
     pub kw: usize,
 }
 
 impl ConvGeom {
+    /// Output height of the stride-1 valid convolution: `H − KH + 1`.
     pub fn out_h(&self) -> usize {
         self.h - self.kh + 1
     }
 
+    /// Output width of the stride-1 valid convolution: `W − KW + 1`.
     pub fn out_w(&self) -> usize {
         self.w - self.kw + 1
     }
@@ -43,7 +51,9 @@ impl ConvGeom {
 /// How a [`ConvGeom`] is cut into polynomials of degree `n`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tiling {
+    /// The convolution being tiled.
     pub geom: ConvGeom,
+    /// Polynomial degree `N`: coefficients per plaintext.
     pub n: usize,
     /// Channels per tile.
     pub cb: usize,
@@ -74,6 +84,7 @@ impl Tiling {
         best.map(|(_, t)| t)
     }
 
+    /// Channel tiles: `⌈C / cb⌉`; their products are summed.
     pub fn channel_tiles(&self) -> usize {
         self.geom.c.div_ceil(self.cb)
     }
@@ -83,10 +94,12 @@ impl Tiling {
         self.hb - self.geom.kh + 1
     }
 
+    /// Spatial tiles: `⌈OH / rows_per_tile⌉`.
     pub fn spatial_tiles(&self) -> usize {
         self.geom.out_h().div_ceil(self.rows_per_tile())
     }
 
+    /// Kernel groups: `⌈M / mb⌉`, one product polynomial each per spatial tile.
     pub fn kernel_groups(&self) -> usize {
         self.geom.m.div_ceil(self.mb)
     }
@@ -196,20 +209,27 @@ impl Tiling {
 /// convolution ([`ConvGeom`]), its parameters and tiling.
 #[derive(Debug, Clone)]
 pub struct Layer {
+    /// Batch elements (leading dimensions); each is packed and sent on its own.
     pub batch: usize,
     /// Unpadded input `[C, H, W]` of one batch element.
     pub input: [usize; 3],
     /// `[top, left, bottom, right]`.
     pub pads: [usize; 4],
+    /// Strides `[h, w]`: applied by subsampling the stride-1 outputs.
     pub strides: [usize; 2],
     /// Output `[M, OH, OW]` of one batch element.
     pub output: [usize; 3],
+    /// The padded stride-1 convolution computed under HE.
     pub geom: ConvGeom,
+    /// The layer's BFV parameters.
     pub params: HeParams,
+    /// How `geom` is cut into polynomials of `params.degree`.
     pub tiling: Tiling,
 }
 
 impl Layer {
+    /// The HE layout of a dense or conv2d `node` of a quantized graph; `None` when no supported
+    /// degree has room for its ring width. Panics on any other op or on a float graph.
     pub fn of(g: &Graph, node: &Node) -> Option<Layer> {
         let ell = g.ring_bits.expect("quantized");
         let in_shape = &g.values[node.inputs[0]].ty.shape;
@@ -249,10 +269,12 @@ impl Layer {
         }
     }
 
+    /// Elements of one batch element's unpadded input (`C·H·W`).
     pub fn in_len(&self) -> usize {
         self.input.iter().product()
     }
 
+    /// Elements of one batch element's output (`M·OH·OW`).
     pub fn out_len(&self) -> usize {
         self.output.iter().product()
     }
@@ -337,12 +359,15 @@ const MAX_LOG_Q: [(usize, u32); 4] = [(4096, 109), (8192, 218), (16384, 438), (3
 /// BFV parameters of one linear layer: public, derived from the ring width and the packing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HeParams {
+    /// Polynomial degree `N` (4096 to 32768).
     pub degree: usize,
     /// Bits of each ciphertext prime (all equal; each above the plaintext modulus).
     pub prime_bits: usize,
+    /// Number of ciphertext primes in a fresh ciphertext (`log q ≈ primes·prime_bits`).
     pub primes: usize,
     /// Primes kept in a response after modulus switching.
     pub response_primes: usize,
+    /// Ring width ℓ; the plaintext modulus is `t = 2^ℓ`.
     pub ring_bits: u8,
     /// σ: the flooding noise is uniform in `[−2^σ, 2^σ)`.
     pub flood_bits: u32,

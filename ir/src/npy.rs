@@ -14,12 +14,30 @@ use crate::types::ElemType;
 /// A `.npy` file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
+    /// The file could not be opened or read.
     #[error("cannot read {path}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        /// The file's path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a well-formed `.npy` / `.npz` file.
     #[error("{path} is not a valid .npy file: {reason}")]
-    Format { path: String, reason: String },
+    Format {
+        /// The file's path.
+        path: String,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// The array's element type is not supported (`.npy`: float32/64; `.npz` also int64/32, uint8).
     #[error("{path} holds {dtype} values; expected float32 or float64")]
-    DType { path: String, dtype: String },
+    DType {
+        /// The file's path.
+        path: String,
+        /// The element type found, as the decoder names it.
+        dtype: String,
+    },
 }
 
 /// Reads a float32 or float64 `.npy` file as an f32 tensor.
@@ -90,8 +108,15 @@ pub fn decode_npy(bytes: &[u8], what: &str) -> Result<Tensor, NpyError> {
 /// An array from an `.npz` archive: floats (any float dtype) or integers (labels).
 #[derive(Clone, Debug, PartialEq)]
 pub enum NpzArray {
+    /// Float data (float32 or float64), as `f32`.
     Float(Tensor),
-    Int { shape: Vec<usize>, data: Vec<i64> },
+    /// Integer data (int64, int32 or uint8), widened to `i64`.
+    Int {
+        /// Dimensions, outermost first.
+        shape: Vec<usize>,
+        /// Elements in row-major order.
+        data: Vec<i64>,
+    },
 }
 
 /// Reads array `key` of the `.npz` archive at `path`; the error lists the keys it has.

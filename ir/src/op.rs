@@ -18,6 +18,7 @@ use crate::types::{Domain, ElemType, TensorType};
 pub struct Constant {
     /// Name from the model (ONNX initializer name), for dumps and errors.
     pub name: String,
+    /// Dimensions, outermost first; `data` has their product of elements.
     pub shape: Vec<usize>,
     /// [`Domain::Server`] for weights, [`Domain::Public`] for values the plan may carry.
     pub domain: Domain,
@@ -52,10 +53,13 @@ pub type Const = Handle<Constant>;
 /// Sliding-window geometry over the two spatial axes of an `[N, C, H, W]` tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Window2d {
+    /// Window extent `[kh, kw]` before dilation.
     pub kernel: [usize; 2],
+    /// Step `[h, w]` between windows; positive.
     pub strides: [usize; 2],
     /// `[h_begin, w_begin, h_end, w_end]`.
     pub pads: [usize; 4],
+    /// Spacing `[h, w]` between kernel taps (1: dense); positive.
     pub dilations: [usize; 2],
 }
 
@@ -86,20 +90,50 @@ pub enum Op {
     /// `y[.., n] = Σ_k x[.., k] · weight[n, k] + bias[n]`: a matrix product over the last axis.
     /// `weight` is `[N, K]`, `bias` `[N]`. Output shape: the input's with the last axis `N`.
     /// Protocols: HE offline, local online.
-    Dense { weight: Const, bias: Option<Const> },
+    Dense {
+        /// Weights `[N, K]`.
+        weight: Const,
+        /// Bias `[N]`, if any.
+        bias: Option<Const>,
+    },
     /// 2-D convolution (ONNX `Conv`, cross-correlation). Input `[N, C, H, W]`, `weight`
     /// `[M, C / groups, kh, kw]`, `bias` `[M]`, output `[N, M, H', W']` with `H'`, `W'` from
     /// [`Window2d::output_hw`]; zero padding. `groups` divides `C` and `M`.
     /// Protocols: HE offline, local online.
-    Conv2d { weight: Const, bias: Option<Const>, window: Window2d, groups: usize },
+    Conv2d {
+        /// Kernels `[M, C / groups, kh, kw]`.
+        weight: Const,
+        /// Bias `[M]`, if any.
+        bias: Option<Const>,
+        /// Kernel size, strides, pads and dilations.
+        window: Window2d,
+        /// Channel groups (1: ordinary; `C = M`: depthwise).
+        groups: usize,
+    },
     /// `y = x · scale + shift`, each constant broadcast to `x`'s shape by ONNX (numpy) rules
     /// without changing it. At least one of the two is present.
     /// Protocols: local on shares (the scale is a public or server-side constant: HE when secret).
-    Affine { scale: Option<Const>, shift: Option<Const> },
+    Affine {
+        /// Multiplier, broadcast to `x`.
+        scale: Option<Const>,
+        /// Addend, broadcast to `x`.
+        shift: Option<Const>,
+    },
     /// Inference-mode batch normalisation over axis 1:
     /// `y = (x − mean[c]) / sqrt(var[c] + epsilon) · scale[c] + bias[c]`. All four constants are
     /// `[C]`; input rank ≥ 2. Folded away by the `fold_batchnorm` pass.
-    BatchNorm { scale: Const, bias: Const, mean: Const, var: Const, epsilon: f32 },
+    BatchNorm {
+        /// γ, `[C]`.
+        scale: Const,
+        /// β, `[C]`.
+        bias: Const,
+        /// Running mean, `[C]`.
+        mean: Const,
+        /// Running variance, `[C]`.
+        var: Const,
+        /// Added to the variance before the square root.
+        epsilon: f32,
+    },
     /// Elementwise `a + b` of two values of the same shape. Protocols: local on shares.
     Add,
     /// Elementwise `a − b` of two values of the same shape. Protocols: local on shares.
@@ -111,57 +145,125 @@ pub enum Op {
     /// it is exactly ReLU; the fixed-point simulator models its faults (docs/fixed-point.md): with
     /// `PosZero` small positives may become 0, with `NegPass` small negatives may pass.
     /// Protocols: GC sign test on `ℓ − drop_bits` bits, then a bit-times-share product.
-    StochasticRelu { drop_bits: Option<u8>, variant: CircaVariant },
+    StochasticRelu {
+        /// Low bits `k` dropped before the sign test; below ℓ once set.
+        drop_bits: Option<u8>,
+        /// Which way the test may err.
+        variant: CircaVariant,
+    },
     /// Elementwise `x ≥ 0 ? x : alpha · x`. Protocols: GC.
-    LeakyRelu { alpha: f32 },
+    LeakyRelu {
+        /// Slope for negative inputs; finite.
+        alpha: f32,
+    },
     /// Elementwise clamp to `[min, max]` (either bound may be absent). Protocols: GC.
-    Clip { min: Option<f32>, max: Option<f32> },
+    Clip {
+        /// Lower bound, if any.
+        min: Option<f32>,
+        /// Upper bound, if any.
+        max: Option<f32>,
+    },
     /// Elementwise polynomial `Σ_i coeffs[i] · x^i` (ascending powers), degree ≥ 2.
     /// Protocols: SS with Beaver squares / triples.
-    Poly { coeffs: Vec<f32> },
+    Poly {
+        /// `coeffs[i]` multiplies `x^i`; at least three.
+        coeffs: Vec<f32>,
+    },
     /// Max over each window, padding never selected. Input `[N, C, H, W]`, output `[N, C, H', W']`.
     /// Protocols: GC comparison tree.
-    MaxPool { window: Window2d },
+    MaxPool {
+        /// Kernel size, strides, pads and dilations.
+        window: Window2d,
+    },
     /// Mean over each window. With `count_include_pad` the divisor is the full kernel size,
     /// otherwise the number of non-padding elements. Input `[N, C, H, W]`.
     /// Protocols: local sum on shares plus a public rescale.
-    AvgPool { window: Window2d, count_include_pad: bool },
+    AvgPool {
+        /// Kernel size, strides, pads and dilations.
+        window: Window2d,
+        /// Divide by the full kernel size, padding included.
+        count_include_pad: bool,
+    },
     /// Sum over each window (zero padding). Input `[N, C, H, W]`, output `[N, C, H', W']`.
     /// Protocols: local on shares.
-    SumPool { window: Window2d },
+    SumPool {
+        /// Kernel size, strides, pads and dilations.
+        window: Window2d,
+    },
     /// Lowers the fixed-point scale by `bits`: `y = ⌊x / 2^bits⌋` on the signed value. Only in
     /// fixed-point graphs. With [`TruncMode::Exact`] it runs inside the garbled circuit that
     /// follows (free and exact); with [`TruncMode::Local`] each party shifts its own share, which
     /// gives `⌊x / 2^bits⌋` or one more, and fails (wraps) with probability about
     /// `2^(bits(|x|) + 1 − ℓ)` (see [`crate::ring::local_truncate`]).
-    Truncate { bits: u8, mode: TruncMode },
+    Truncate {
+        /// How many fractional bits to drop.
+        bits: u8,
+        /// Inside the next garbled circuit, or on each share.
+        mode: TruncMode,
+    },
     /// Static gather: output element `i` (row-major, in shape `shape`) is input element
     /// `indices[i]` (row-major). What `Slice` and `Gather` with constant indices lower to.
     /// Protocols: local (data movement).
-    Select { indices: Vec<u32>, shape: Vec<usize> },
+    Select {
+        /// Row-major input index of each output element; `shape`'s product of them.
+        indices: Vec<u32>,
+        /// Output shape.
+        shape: Vec<usize>,
+    },
     /// Same elements, row-major order, in shape `shape` (equal element count).
     /// Protocols: local (data movement).
-    Reshape { shape: Vec<usize> },
+    Reshape {
+        /// Output shape; same element count as the input.
+        shape: Vec<usize>,
+    },
     /// Axis permutation: output axis `i` is input axis `perm[i]`. Protocols: local.
-    Transpose { perm: Vec<usize> },
+    Transpose {
+        /// A permutation of `0..rank`.
+        perm: Vec<usize>,
+    },
     /// Concatenation of all inputs (≥ 1, same rank, equal except on `axis`) along `axis`.
     /// Protocols: local.
-    Concat { axis: usize },
+    Concat {
+        /// Axis joined along, below the rank.
+        axis: usize,
+    },
     /// Constant padding: `pads[i]` elements before and `pads[rank + i]` after axis `i`, filled
     /// with `value`. Protocols: local.
-    Pad { pads: Vec<usize>, value: f32 },
+    Pad {
+        /// `2·rank` counts: all the befores, then all the afters.
+        pads: Vec<usize>,
+        /// Fill value.
+        value: f32,
+    },
     /// The one protocol step of the float graph: the server sends its share, and the client
     /// learns the value. Input [`Domain::Shared`] (or already client-side), output
     /// [`Domain::Client`]; same type.
     Reveal,
     /// Softmax over `axis`; with `coerce_2d` (ONNX opset < 13) over all axes from `axis` on,
     /// as one flattened axis. Client-side only (input must be [`Domain::Client`]).
-    Softmax { axis: usize, coerce_2d: bool },
+    Softmax {
+        /// Axis normalised over (the first one with `coerce_2d`).
+        axis: usize,
+        /// Treat all axes from `axis` on as one (ONNX opset < 13).
+        coerce_2d: bool,
+    },
     /// `log(softmax(x))`, same axis rules as [`Op::Softmax`]. Client-side only.
-    LogSoftmax { axis: usize, coerce_2d: bool },
+    LogSoftmax {
+        /// Axis normalised over (the first one with `coerce_2d`).
+        axis: usize,
+        /// Treat all axes from `axis` on as one (ONNX opset < 13).
+        coerce_2d: bool,
+    },
     /// Index of the maximum along `axis` (first one, or last with `select_last_index`), `i64`
     /// output; `keepdims` keeps the axis with size 1. Client-side only.
-    ArgMax { axis: usize, keepdims: bool, select_last_index: bool },
+    ArgMax {
+        /// Axis searched.
+        axis: usize,
+        /// Keep `axis` with size 1 instead of removing it.
+        keepdims: bool,
+        /// On ties, the last index rather than the first.
+        select_last_index: bool,
+    },
 }
 
 /// Where a truncation runs.
@@ -183,6 +285,7 @@ pub enum CircaVariant {
 }
 
 impl CircaVariant {
+    /// The variant as printed in the text form (`pos-zero`, `neg-pass`).
     pub fn as_str(self) -> &'static str {
         match self {
             CircaVariant::PosZero => "pos-zero",
@@ -194,7 +297,9 @@ impl CircaVariant {
 /// How many inputs an op takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arity {
+    /// Exactly this many operands.
     Exactly(usize),
+    /// At least this many operands (`concat`).
     AtLeast(usize),
 }
 
@@ -229,6 +334,7 @@ impl Op {
         }
     }
 
+    /// How many operands the op takes (checked by the builder and the verifier).
     pub fn arity(&self) -> Arity {
         match self {
             Op::Add | Op::Sub => Arity::Exactly(2),

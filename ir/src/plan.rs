@@ -17,7 +17,9 @@ use sha2::{Digest, Sha256};
 use crate::graph::Graph;
 use crate::types::Domain;
 
+/// First 8 bytes of a plan file.
 pub const PLAN_MAGIC: [u8; 8] = *b"VEILPLAN";
+/// First 8 bytes of a weights file.
 pub const WEIGHTS_MAGIC: [u8; 8] = *b"VEILWGTS";
 /// Version of both formats; bump on any change to the graph's serde form.
 pub const FORMAT_VERSION: u16 = 2;
@@ -30,27 +32,69 @@ pub type Hash = [u8; 32];
 /// Why a plan or weights file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
+    /// The file does not start with the expected magic bytes.
     #[error("not a Veil {what} file (wrong magic bytes)")]
-    Magic { what: &'static str },
+    Magic {
+        /// `"plan"` or `"weights"`.
+        what: &'static str,
+    },
+    /// The file was written in another format version than [`FORMAT_VERSION`].
     #[error("{what} file has format version {found}; this Veil reads version {FORMAT_VERSION}")]
-    Version { what: &'static str, found: u16 },
+    Version {
+        /// `"plan"` or `"weights"`.
+        what: &'static str,
+        /// The version the file declares.
+        found: u16,
+    },
+    /// The file's size disagrees with its declared body length (or is out of range).
     #[error("{what} file is truncated or has trailing data ({got} bytes, expected {expected})")]
-    Length { what: &'static str, got: usize, expected: usize },
+    Length {
+        /// `"plan"` or `"weights"`.
+        what: &'static str,
+        /// Actual size in bytes.
+        got: usize,
+        /// Size the header implies, in bytes.
+        expected: usize,
+    },
+    /// The trailing SHA-256 does not match the content.
     #[error("{what} file is corrupted (content hash mismatch)")]
-    Hash { what: &'static str },
+    Hash {
+        /// `"plan"` or `"weights"`.
+        what: &'static str,
+    },
+    /// The body is not a valid postcard encoding.
     #[error("{what} file does not decode: {reason}")]
-    Decode { what: &'static str, reason: String },
+    Decode {
+        /// `"plan"` or `"weights"`.
+        what: &'static str,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// The graph is not quantized, fails the verifier, or a public constant disagrees with it.
     #[error("the plan is not a valid fixed-point graph: {0}")]
     Invalid(String),
+    /// The weights name another plan hash than the plan's.
     #[error("the weights belong to a different plan (plan hash {found}, expected {expected})")]
-    WrongPlan { found: String, expected: String },
+    WrongPlan {
+        /// Plan hash the weights file names, hex.
+        found: String,
+        /// Hash of the loaded plan, hex.
+        expected: String,
+    },
+    /// A server constant is missing, unknown or of the wrong size.
     #[error("weights for constant {name:?}: {reason}")]
-    Weights { name: String, reason: String },
+    Weights {
+        /// The constant's name (or `#index` when it does not exist).
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The decoded contents of a plan file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
+    /// The quantized, verified graph; server constants hold no values until [`attach_weights`].
     pub graph: Graph,
     /// Quantized values of the public constants, by constant index.
     pub public: Vec<(u32, Vec<i64>)>,

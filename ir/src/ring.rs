@@ -9,6 +9,7 @@ use crate::op::CircaVariant;
 /// The ring Z_2^bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ring {
+    /// Width ℓ in bits, 2 ≤ ℓ ≤ [`MAX_RING_BITS`].
     pub bits: u8,
 }
 
@@ -16,11 +17,13 @@ pub struct Ring {
 pub const MAX_RING_BITS: u8 = 61;
 
 impl Ring {
+    /// The ring Z_2^`bits`; panics unless 2 ≤ `bits` ≤ [`MAX_RING_BITS`] (a verified graph's width always is).
     pub fn new(bits: u8) -> Self {
         assert!((2..=MAX_RING_BITS).contains(&bits), "ring width {bits} out of range");
         Self { bits }
     }
 
+    /// `2^ℓ − 1`: the low ℓ bits set.
     pub fn mask(self) -> u64 {
         (1u64 << self.bits) - 1
     }

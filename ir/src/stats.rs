@@ -19,9 +19,13 @@ use serde::{Deserialize, Serialize};
 /// Cost of one phase (offline or online) of a session or of one step.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct Phase {
+    /// Wall-clock time of the phase measured by the reporting party, in seconds.
     pub seconds: f64,
+    /// Bytes the client sent (its own count).
     pub bytes_client_to_server: u64,
+    /// Bytes the server sent (its own count).
     pub bytes_server_to_client: u64,
+    /// Flights seen by the reporting party: each run of messages in one direction counts one.
     pub rounds: u64,
 }
 
@@ -53,15 +57,20 @@ pub struct LayerStats {
     pub op: String,
     /// The step's protocol label.
     pub protocol: String,
+    /// Offline (input-independent) phase of this step.
     pub offline: Phase,
+    /// Online (input-dependent) phase of this step.
     pub online: Phase,
 }
 
 /// A session's costs (`veil --stats` JSON).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Stats {
+    /// Offline phase: the sum of the steps' (the hello and the count exchange are not counted).
     pub offline: Phase,
+    /// Online phase: the sum of the steps'.
     pub online: Phase,
+    /// One entry per schedule step, in execution order.
     pub layers: Vec<LayerStats>,
 }
 

@@ -4,7 +4,9 @@
 /// value's [`crate::ElemType`] says how to write them out.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
+    /// Dimensions, outermost first.
     pub shape: Vec<usize>,
+    /// Elements in row-major order; `data.len()` is the product of `shape`.
     pub data: Vec<f32>,
 }
 
@@ -14,6 +16,7 @@ impl Tensor {
         (shape.iter().product::<usize>() == data.len()).then_some(Self { shape, data })
     }
 
+    /// A tensor of `shape` filled with `0.0`.
     pub fn zeros(shape: Vec<usize>) -> Self {
         let n = shape.iter().product();
         Self { shape, data: vec![0.0; n] }

@@ -10,7 +10,10 @@ pub enum ElemType {
     /// IEEE single precision; every activation before `quantize`.
     F32,
     /// Two's-complement fixed point in the plan's ring Z_2^ℓ with `frac_bits` fractional bits.
-    Fixed { frac_bits: u8 },
+    Fixed {
+        /// Fractional bits `s`: real `x` is held as `round(x·2^s)`.
+        frac_bits: u8,
+    },
     /// Signed 64-bit integer (only class indices from a client-side `ArgMax`).
     I64,
 }
@@ -54,6 +57,7 @@ impl Domain {
         }
     }
 
+    /// The domain as printed in the text form (`public`, `client`, `server`, `shared`).
     pub fn as_str(self) -> &'static str {
         match self {
             Domain::Public => "public",
@@ -73,11 +77,14 @@ impl fmt::Display for Domain {
 /// Element type and static shape of a tensor. Shapes are always fully static in the IR.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TensorType {
+    /// Element type.
     pub elem: ElemType,
+    /// Dimensions, outermost first (NCHW for images); empty for a scalar.
     pub shape: Vec<usize>,
 }
 
 impl TensorType {
+    /// An `f32` tensor type of `shape`.
     pub fn f32(shape: Vec<usize>) -> Self {
         Self { elem: ElemType::F32, shape }
     }
@@ -87,10 +94,12 @@ impl TensorType {
         self.shape.iter().product()
     }
 
+    /// Whether some dimension is 0.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Number of dimensions.
     pub fn rank(&self) -> usize {
         self.shape.len()
     }

@@ -36,6 +36,7 @@ use crate::types::Domain;
 pub struct Violation {
     /// The node (by name) or item the violation is about.
     pub location: String,
+    /// What is wrong, in words.
     pub message: String,
 }
 
@@ -48,6 +49,7 @@ impl fmt::Display for Violation {
 /// All the invariants a graph broke.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct VerifyError {
+    /// Every violation found, in the order the checks ran (never empty).
     pub violations: Vec<Violation>,
 }
 

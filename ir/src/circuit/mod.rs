@@ -20,8 +20,11 @@ pub type Wire = u32;
 /// One gate; its output is the next wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Gate {
+    /// `a ⊕ b`; free under free-XOR.
     Xor(Wire, Wire),
+    /// `a ∧ b`; two ciphertexts with half-gates.
     And(Wire, Wire),
+    /// `¬a`; free (the garbler flips the wire's labels).
     Not(Wire),
 }
 
@@ -30,6 +33,7 @@ pub enum Gate {
 pub struct Circuit {
     /// Sizes of the input groups, in order; their wires come first, group by group.
     pub inputs: Vec<u32>,
+    /// Gates in SSA order: gate `i` drives wire `input_wires() + i`; operands are earlier wires.
     pub gates: Vec<Gate>,
     /// Output wires, least significant first.
     pub outputs: Vec<Wire>,
@@ -38,20 +42,26 @@ pub struct Circuit {
 /// Gate counts of a circuit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateCount {
+    /// AND gates: each is two ciphertexts of garbled table.
     pub and: usize,
+    /// XOR gates (free).
     pub xor: usize,
+    /// NOT gates (free).
     pub not: usize,
 }
 
 impl Circuit {
+    /// Number of input wires: the sum of the input group widths.
     pub fn input_wires(&self) -> u32 {
         self.inputs.iter().sum()
     }
 
+    /// Number of wires: inputs plus one per gate.
     pub fn wires(&self) -> u32 {
         self.input_wires() + self.gates.len() as u32
     }
 
+    /// Counts the gates by kind.
     pub fn count(&self) -> GateCount {
         let mut c = GateCount::default();
         for g in &self.gates {
@@ -64,6 +74,7 @@ impl Circuit {
         c
     }
 
+    /// Number of AND gates; the garbled table is two ciphertexts per AND.
     pub fn and_count(&self) -> usize {
         self.count().and
     }
@@ -132,14 +143,17 @@ impl Builder {
         self.inputs.iter().sum::<u32>() + self.gates.len() as u32 - 1
     }
 
+    /// Appends `a ⊕ b` and returns its output wire.
     pub fn xor(&mut self, a: Wire, b: Wire) -> Wire {
         self.push(Gate::Xor(a, b))
     }
 
+    /// Appends `a ∧ b` and returns its output wire.
     pub fn and(&mut self, a: Wire, b: Wire) -> Wire {
         self.push(Gate::And(a, b))
     }
 
+    /// Appends `¬a` and returns its output wire.
     pub fn not(&mut self, a: Wire) -> Wire {
         self.push(Gate::Not(a))
     }
@@ -161,6 +175,7 @@ impl Builder {
         z
     }
 
+    /// The circuit with the gates so far and `outputs` (least significant first).
     pub fn finish(self, outputs: Vec<Wire>) -> Circuit {
         Circuit { inputs: self.inputs, gates: self.gates, outputs }
     }

@@ -31,6 +31,7 @@ enum Val {
 /// deviated from exact arithmetic.
 #[derive(Clone, Debug)]
 pub struct FixedRun {
+    /// The graph outputs decoded to `f32`, in output order.
     pub outputs: Vec<Tensor>,
     /// Circa sign tests that read a value's sign wrongly.
     pub circa_faults: usize,

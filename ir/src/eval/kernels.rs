@@ -90,9 +90,15 @@ pub fn conv2d(x: &Tensor, wt: &[f32], m: usize, b: Option<&[f32]>, win: &Window2
 /// What a pooling window computes.
 #[derive(Clone, Copy, Debug)]
 pub enum Pool {
+    /// Largest element; padding never selected.
     Max,
+    /// Sum of the elements; padding counts as zero.
     Sum,
-    Avg { count_include_pad: bool },
+    /// Mean of the elements.
+    Avg {
+        /// Divide by the full kernel size, padding included (else by the non-padding count).
+        count_include_pad: bool,
+    },
 }
 
 /// Max, sum or mean pooling over each window of `[N, C, H, W]`.

@@ -15,30 +15,93 @@ pub use float::{run_float, run_float_values};
 /// The interpreter cannot run a graph on the given inputs.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EvalError {
+    /// Wrong number of inputs.
     #[error("the model takes {expected} input(s), got {got}")]
-    InputCount { expected: usize, got: usize },
+    InputCount {
+        /// Inputs the graph declares.
+        expected: usize,
+        /// Inputs given.
+        got: usize,
+    },
+    /// An input's shape differs from the graph's.
     #[error("input {index} ({name:?}) must have shape {expected:?}, got {got:?}{}", batch_hint(expected, got))]
-    InputShape { index: usize, name: String, expected: Vec<usize>, got: Vec<usize> },
+    InputShape {
+        /// Position of the input, from 0.
+        index: usize,
+        /// The input value's name.
+        name: String,
+        /// Shape the graph declares.
+        expected: Vec<usize>,
+        /// Shape given.
+        got: Vec<usize>,
+    },
+    /// An input holds a NaN or an infinity.
     #[error("input {index} ({name:?}) holds a non-finite value at flat index {at}")]
-    NonFinite { index: usize, name: String, at: usize },
+    NonFinite {
+        /// Position of the input, from 0.
+        index: usize,
+        /// The input value's name.
+        name: String,
+        /// Row-major index of the first such element.
+        at: usize,
+    },
+    /// The float interpreter met a `truncate`, which exists only in fixed-point graphs.
     #[error("node {node:?} is a fixed-point op; run the graph with the fixed-point interpreter")]
-    NotFloat { node: String },
+    NotFloat {
+        /// Name of the node.
+        node: String,
+    },
+    /// The fixed-point interpreter was given a graph without a ring width or with a float input.
     #[error("the graph is not quantized (no ring width or a float input); run `quantize` first")]
     NotFixed,
+    /// An input element does not fit the ring at the input's scale.
     #[error(
         "input {index} ({name:?}) holds {value} at flat index {at}, which does not fit the plan's fixed-point range"
     )]
-    InputRange { index: usize, name: String, at: usize, value: f32 },
+    InputRange {
+        /// Position of the input, from 0.
+        index: usize,
+        /// The input value's name.
+        name: String,
+        /// Row-major index of the first such element.
+        at: usize,
+        /// The element.
+        value: f32,
+    },
+    /// An input element exceeds the graph's input bound, for which its ranges hold.
     #[error(
         "input {index} ({name:?}) holds {value} at flat index {at}, beyond the bound |x| ≤ {bound} the model was compiled for (compile with a larger --input-bound or --calibrate)"
     )]
-    OutOfBound { index: usize, name: String, at: usize, value: f32, bound: f32 },
+    OutOfBound {
+        /// Position of the input, from 0.
+        index: usize,
+        /// The input value's name.
+        name: String,
+        /// Row-major index of the first such element.
+        at: usize,
+        /// The element.
+        value: f32,
+        /// The bound on `|x|` the graph was quantized for.
+        bound: f32,
+    },
+    /// A constant the graph reads has no values (a plan without its weights).
     #[error("constant {name:?} has no data (a graph read from a plan needs its weights file)")]
-    MissingConstant { name: String },
+    MissingConstant {
+        /// The constant's name.
+        name: String,
+    },
+    /// A LeakyReLU slope does not fit the ring at [`LEAKY_ALPHA_BITS`] fractional bits.
     #[error(
         "node {node:?}: LeakyReLU's slope {alpha} does not fit the plan's {ring_bits}-bit ring at 16 fractional bits"
     )]
-    SlopeRange { node: String, alpha: f32, ring_bits: u8 },
+    SlopeRange {
+        /// Name of the node.
+        node: String,
+        /// The slope.
+        alpha: f32,
+        /// Ring width ℓ.
+        ring_bits: u8,
+    },
 }
 
 /// What to say when an input's shape differs from the model's only in its leading (batch)

@@ -29,7 +29,14 @@ use crate::types::{Domain, ElemType, TensorType};
 pub enum ParseError {
     /// The text is not in the form [`super::to_text`] prints.
     #[error("{line}:{column}: {message}")]
-    Syntax { line: usize, column: usize, message: String },
+    Syntax {
+        /// Line of the error, from 1 (0: about the side input, not a line).
+        line: usize,
+        /// Column in characters, from 1 (0 with line 0).
+        column: usize,
+        /// What was expected or what is wrong.
+        message: String,
+    },
     /// The text parses but the graph breaks an IR invariant.
     #[error("the parsed graph is invalid: {0}")]
     Invalid(#[from] crate::VerifyError),

@@ -22,20 +22,51 @@ pub const GC_CHUNK: usize = 4096;
 pub enum Kind {
     /// A client-domain value enters sharing: the client's share is a fresh mask, and online
     /// the client sends `x − r`.
-    Share { value: ValueId },
+    Share {
+        /// The client-domain value being shared.
+        value: ValueId,
+    },
     /// Dense / Conv2d with server weights: the correlation `W·c − m` offline (HE, or OT for the
     /// dense layers `assign_protocols` chose), local online.
-    Linear { offline: LinearOffline },
+    Linear {
+        /// How the offline correlation is produced.
+        offline: LinearOffline,
+    },
     /// An exact element-wise activation (ReLU, Clip, LeakyReLU) in a garbled circuit, with the
     /// preceding exact truncation fused (`shift` bits) and the client's output mask; or an exact
     /// truncation on its own (`--exact-truncation`: a `truncate` node, circuit `trunc_mask`).
-    Activation { input: ValueId, shift: u8, circuit: Circuit },
+    Activation {
+        /// The value whose shares enter the circuit (the fused truncation's operand, if any).
+        input: ValueId,
+        /// Bits of the exact truncation done inside the circuit (0: none).
+        shift: u8,
+        /// One instance, run per element.
+        circuit: Circuit,
+    },
     /// MaxPool over shared windows with the preceding exact truncation fused; one circuit per
     /// window size (border windows are smaller).
-    MaxPool { input: ValueId, shift: u8, windows: Vec<Vec<usize>>, circuits: Vec<(usize, Circuit)> },
+    MaxPool {
+        /// The value whose shares enter the circuits (the fused truncation's operand, if any).
+        input: ValueId,
+        /// Bits of the exact truncation done inside the circuit (0: none).
+        shift: u8,
+        /// Per output element, the flat indices of its window's inputs.
+        windows: Vec<Vec<usize>>,
+        /// `(window size, circuit)` for each distinct window size, ascending.
+        circuits: Vec<(usize, Circuit)>,
+    },
     /// Circa's stochastic ReLU: sign test on truncated shares in a garbled circuit, then the
     /// product with the value from OT correlations.
-    Circa { input: ValueId, drop_bits: u8, variant: CircaVariant, circuit: Circuit },
+    Circa {
+        /// The value whose sign is tested.
+        input: ValueId,
+        /// Low bits `k` dropped from the shares before the test; `k < ℓ − 1`.
+        drop_bits: u8,
+        /// Which way the test may err.
+        variant: CircaVariant,
+        /// The sign test on `ℓ − k` bits ([`crate::circuit::sign_test`]), one instance per element.
+        circuit: Circuit,
+    },
     /// `a·y² + b·y + c` with a Beaver square pair.
     Poly,
     /// Each party transforms its own share (data movement, sums, local truncation, shifts).
@@ -58,7 +89,9 @@ pub enum LinearOffline {
 /// One protocol step: its main node and how it runs.
 #[derive(Debug, Clone)]
 pub struct Step {
+    /// The node the step runs (for a share step: the first node reading the shared value).
     pub node: NodeId,
+    /// The protocol and its public parameters.
     pub kind: Kind,
 }
 
@@ -83,6 +116,7 @@ pub fn maxpool_server_groups(k: usize) -> Vec<bool> {
 /// evaluates (a step has one, a MaxPool one per window size).
 #[derive(Debug, Clone)]
 pub struct GcBatch<'s> {
+    /// The circuit garbled once per instance.
     pub circuit: &'s Circuit,
     /// Per input group of the circuit: whether the server provides it (else the client does).
     pub server_groups: Vec<bool>,
@@ -162,8 +196,11 @@ impl Step {
 #[derive(Debug, thiserror::Error)]
 #[error("node {node:?} ({op}): {reason}")]
 pub struct Unsupported {
+    /// Name of the node the runtime cannot run.
     pub node: String,
+    /// Mnemonic of its op.
     pub op: &'static str,
+    /// What is missing.
     pub reason: String,
 }
 

@@ -39,25 +39,45 @@ const COT_HEADERS: (u64, u64) = (17, 17);
 /// The labels of the messages: the step texts the runtime passes to its channel, which its
 /// errors name.
 pub mod label {
+    /// Online, client → server: `x − r`, one ring element per input element.
     pub const SHARE: &str = "sharing the input";
+    /// Online, server → client: the server's share of the output.
     pub const REVEAL: &str = "revealing the output";
+    /// Offline, client → server: the BFV public key, once per parameter set in a session.
     pub const HE_PUBLIC_KEY: &str = "HE linear layer: public key";
+    /// Offline, client → server: the client's mask, encrypted (one frame per batch element).
     pub const HE_REQUEST: &str = "HE linear layer: encrypted mask";
+    /// Offline, server → client: the masked product ciphertexts (one frame per batch element).
     pub const HE_RESPONSE: &str = "HE linear layer: response";
+    /// Offline: the random OTs of a Gilboa dense layer, one per bit of the client's mask.
     pub const DENSE_OT: &str = "dense layer correlation (OT)";
+    /// Offline, server → client: a Gilboa dense layer's corrections (one frame per batch element).
     pub const DENSE: &str = "dense layer correlation";
+    /// Offline: the client's garbled-circuit input labels by correlated OT.
     pub const GC_INPUT_OT: &str = "garbled-circuit input labels (OT)";
+    /// Offline, server → client: garbled tables, [`crate::schedule::GC_CHUNK`] instances per frame.
     pub const GC_TABLES: &str = "garbled tables";
+    /// Online, server → client: the labels of the server's circuit inputs.
     pub const GC_SERVER_LABELS: &str = "server's garbled-circuit input labels";
+    /// Online, client → server: the output wires' colour bits, packed.
     pub const GC_COLOURS: &str = "garbled-circuit output colours";
+    /// Offline, server → client: Circa's output decoding bits, packed.
     pub const GC_DECODING: &str = "garbled-circuit output decoding";
+    /// Offline: the random OTs of bit-times-share products (Circa, polynomials), `ℓ` per element.
     pub const PRODUCT_OT: &str = "multiplication correlations (OT)";
+    /// Offline, server → client: the corrections of those products.
     pub const PRODUCT: &str = "multiplication correlations";
+    /// Offline: Circa's random OTs, one per element.
     pub const CIRCA_OT: &str = "Circa: bit-times-share correlations (OT)";
+    /// Online, client → server: Circa's derandomised choice bits, packed.
     pub const CIRCA_CHOICES: &str = "Circa: derandomised choices";
+    /// Online, server → client: Circa's two masked ring elements per element.
     pub const CIRCA_PRODUCTS: &str = "Circa: masked products";
+    /// Online, client → server: Circa's output re-shared, one ring element per element.
     pub const CIRCA_RESHARE: &str = "Circa: re-sharing";
+    /// Offline client → server, then online server → client: a masked share, one ring element per element.
     pub const POLY_MASKED: &str = "polynomial activation: masked share";
+    /// Online, client → server: the polynomial's output re-shared, one ring element per element.
     pub const POLY_RESHARE: &str = "polynomial activation: re-sharing";
 }
 
@@ -83,7 +103,9 @@ impl Phase {
 /// Who sends a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dir {
+    /// Sent by the client, received by the server.
     ClientToServer,
+    /// Sent by the server, received by the client.
     ServerToClient,
 }
 
@@ -109,11 +131,15 @@ pub enum Wire {
 /// One message of a script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Message {
+    /// The phase the message belongs to.
     pub phase: Phase,
+    /// Who sends it.
     pub dir: Dir,
     /// Payload bytes of a frame; all bytes of an OT stream entry.
     pub bytes: u64,
+    /// What it carries; the runtime's errors name it (one of [`label`]).
     pub label: &'static str,
+    /// A Veil frame, or OT library traffic.
     pub wire: Wire,
 }
 
