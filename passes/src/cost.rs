@@ -17,8 +17,11 @@ pub use veil_ir::schedule::script::Sent;
 /// Traffic of one phase of one layer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Traffic {
+    /// Bytes the client sends, frame prefixes and OT streams included.
     pub bytes_client_to_server: u64,
+    /// Bytes the server sends, frame prefixes and OT streams included.
     pub bytes_server_to_client: u64,
+    /// Flights: runs of messages in one direction (see [`Traffic::of`]).
     pub rounds: u64,
 }
 
@@ -61,25 +64,37 @@ impl Traffic {
 /// Predicted costs of one protocol step.
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerCost {
+    /// The step's main node (not serialized).
     #[serde(skip)]
     pub node: NodeId,
+    /// The node's name (ONNX node name).
     pub name: String,
+    /// The op's mnemonic (`conv2d`, `relu`, ...).
     pub op: &'static str,
+    /// The step's protocol label ([`Step::protocol`]), as the runtime's stats print it.
     pub protocol: &'static str,
+    /// Predicted offline traffic (exact bytes).
     pub offline: Traffic,
+    /// Predicted online traffic (exact bytes and rounds).
     pub online: Traffic,
     /// Estimated CPU seconds per phase ([`cpu_seconds`]).
     pub offline_cpu_seconds: f64,
+    /// Estimated online CPU seconds ([`cpu_seconds`]).
     pub online_cpu_seconds: f64,
 }
 
 /// Predicted costs of a plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanCost {
+    /// One entry per protocol step, in execution order.
     pub layers: Vec<LayerCost>,
+    /// Offline traffic: the sum of the steps'.
     pub offline: Traffic,
+    /// Online traffic: the sum of the steps'.
     pub online: Traffic,
+    /// Estimated offline CPU seconds: the sum of the steps'.
     pub offline_cpu_seconds: f64,
+    /// Estimated online CPU seconds: the sum of the steps'.
     pub online_cpu_seconds: f64,
 }
 
@@ -210,7 +225,9 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
 /// A network profile: bandwidth shared by both directions and round-trip time.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Network {
+    /// Bandwidth in Mbit/s, shared by both directions.
     pub bandwidth_mbit_s: f64,
+    /// Round-trip time in milliseconds; each flight costs half of it.
     pub rtt_ms: f64,
 }
 

@@ -28,10 +28,12 @@ pub use pipeline::{Pass, PassRun, Stage, UnknownPass, run_pipeline, stages};
 /// What a pass did, in a few human-readable lines.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
+    /// One line each, in the order the pass wrote them.
     pub notes: Vec<String>,
 }
 
 impl Report {
+    /// Adds a line.
     pub fn note(&mut self, s: impl Into<String>) {
         self.notes.push(s.into());
     }
@@ -42,13 +44,24 @@ impl Report {
 pub enum PassError {
     /// The model or the options cannot be compiled as asked (a user error).
     #[error("{pass}: {reason}")]
-    Rejected { pass: &'static str, reason: String },
+    Rejected {
+        /// The pass that refused.
+        pass: &'static str,
+        /// Why, naming the node or option at fault.
+        reason: String,
+    },
     /// A pass produced invalid IR (a compiler bug).
     #[error("internal error: the IR is invalid after pass {pass} (please report this)\n{source}")]
-    Invalid { pass: &'static str, source: VerifyError },
+    Invalid {
+        /// The pass after which the verifier failed.
+        pass: &'static str,
+        /// Every violation the verifier found.
+        source: VerifyError,
+    },
 }
 
 impl PassError {
+    /// Whether the input or options are at fault ([`PassError::Rejected`]) rather than the compiler.
     pub fn is_user_error(&self) -> bool {
         matches!(self, PassError::Rejected { .. })
     }

@@ -94,6 +94,7 @@ pub struct Options {
     /// Without `drop_bits`, each Circa layer drops `s − circa_error_bits` bits of its scale-`s`
     /// operand, so its sign test may err only on values below 2^−circa_error_bits.
     pub circa_error_bits: u8,
+    /// Which way Circa's sign test may err (`PosZero`: the default).
     pub circa_variant: CircaVariant,
     /// Fractional bits F of activations and weights.
     pub frac_bits: u8,
@@ -105,6 +106,7 @@ pub struct Options {
     pub input_bound: f32,
     /// The network `assign_protocols` plans for.
     pub network: crate::cost::Network,
+    /// What `assign_protocols` minimises.
     pub objective: Objective,
     /// Dense layers' offline protocol (`Auto`: the cost model decides).
     pub linear_offline: LinearChoice,

@@ -14,13 +14,21 @@ use crate::{Options, PassError, Report};
 /// ([`Pass::name`], [`FromStr`], [`fmt::Display`]) are the CLI's (`veilc ir --after NAME`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Pass {
+    /// `fold_constants`: drops no-op movement and arithmetic, merges chains.
     FoldConstants,
+    /// `fold_batchnorm`: folds every `batchnorm` into the layer before it, or into an `affine`.
     FoldBatchnorm,
+    /// `normalize_linear`: puts linear algebra in the forms the protocols run best.
     NormalizeLinear,
+    /// `substitute_activations`: exact, Circa or polynomial per ReLU, per the policy.
     SubstituteActivations,
+    /// `quantize`: float graph to fixed point over Z_2^ℓ.
     Quantize,
+    /// `fuse_truncation`: runs truncations inside the garbled circuit that follows them.
     FuseTruncation,
+    /// `assign_protocols`: HE or OT for each dense layer's offline correlation.
     AssignProtocols,
+    /// `emit`: encodes the plan and weights and checks the runtime can run the plan.
     Emit,
 }
 
@@ -85,7 +93,9 @@ impl fmt::Display for Pass {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("unknown pass {name:?}; valid names: {}", valid.join(", "))]
 pub struct UnknownPass {
+    /// The name given.
     pub name: String,
+    /// Every valid name, in pipeline order (`import` first when a stage was asked for).
     pub valid: Vec<&'static str>,
 }
 
@@ -155,8 +165,11 @@ pub fn stages() -> Vec<&'static str> {
 /// One pass's run.
 #[derive(Clone, Debug)]
 pub struct PassRun {
+    /// The pass that ran.
     pub pass: Pass,
+    /// Wall-clock time of the pass (without the verifier run after it).
     pub time: Duration,
+    /// What the pass reported.
     pub report: Report,
 }
 

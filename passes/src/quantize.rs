@@ -126,6 +126,7 @@ impl Builder<'_> {
     }
 }
 
+/// Runs the pass (see the module doc); a graph that already has a ring width is left as it is.
 pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
     if g.ring_bits.is_some() {
         return Ok(Report::default());

@@ -13,10 +13,14 @@ use crate::{Options, PassError};
 pub enum RangeSource {
     /// `input_bound`: twice the largest calibration input magnitude.
     Calibration {
+        /// Number of calibration inputs.
         samples: usize,
+        /// The bound on `|input|` the ranges assume.
         input_bound: f32,
     },
+    /// Worst-case intervals from `|input| ≤ input_bound` (no calibration).
     WorstCase {
+        /// The bound on `|input|` the ranges assume: `--input-bound`.
         input_bound: f32,
     },
 }
