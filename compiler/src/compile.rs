@@ -19,7 +19,12 @@ pub enum Model<'a> {
     File(&'a Path),
     /// An ONNX model's bytes; `name` names it in errors and becomes the graph's name. External
     /// data is refused.
-    Bytes { bytes: &'a [u8], name: &'a str },
+    Bytes {
+        /// The serialized `ModelProto`.
+        bytes: &'a [u8],
+        /// Stands for the path in errors; becomes the graph's name.
+        name: &'a str,
+    },
     /// A float graph the front end (or a test) already built.
     Graph(Graph),
 }
@@ -80,7 +85,9 @@ impl From<Options> for CompileOptions {
 /// The encoded plan (public, for both parties) and weights (the server's secret).
 #[derive(Clone)]
 pub struct PlanFiles {
+    /// The plan file's bytes: public, for both parties; no weight values.
     pub plan: Vec<u8>,
+    /// The weights file's bytes: the server's quantized constants, bound to the plan's hash; secret.
     pub weights: Vec<u8>,
     /// The plan's hash, which the weights name and the handshake compares.
     pub hash: Hash,
@@ -113,8 +120,10 @@ pub struct Compiled {
 /// Why [`compile`] stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
+    /// The front end refused the model (or, for [`ImportError::Internal`], failed).
     #[error(transparent)]
     Import(#[from] ImportError),
+    /// A pass refused the model or options (or left invalid IR: a compiler bug).
     #[error(transparent)]
     Pass(#[from] PassError),
     /// The compiled graph did not encode (a compiler bug).

@@ -7,9 +7,12 @@ use veil_ir::{Graph, Tensor};
 /// One evaluation's results. Accuracy fields are present when labels are.
 #[derive(Clone, Debug, Serialize)]
 pub struct EvalReport {
+    /// Number of inputs evaluated.
     pub samples: usize,
+    /// Accuracy of the float model against the labels (fraction correct).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub float_accuracy: Option<f64>,
+    /// Accuracy of the fixed-point simulation against the labels (fraction correct).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<f64>,
     /// Fraction of samples whose top-1 class under fixed point equals the float model's.

@@ -15,19 +15,25 @@ use veil_passes::{Activation, Options, PassError};
 
 /// A data set: inputs, and class labels when it has them.
 pub struct Dataset {
+    /// The inputs, each shaped like the model's input.
     pub xs: Vec<Tensor>,
+    /// One class label per input, when the data set has them.
     pub labels: Option<Vec<i64>>,
 }
 
 /// Why a configuration could not be measured.
 #[derive(Debug, thiserror::Error)]
 pub enum ExploreError {
+    /// The configuration does not compile.
     #[error(transparent)]
     Pass(#[from] PassError),
+    /// The simulator refused a sample (wrong shape, out of range, ...).
     #[error("simulating the compiled model: {0}")]
     Eval(#[from] veil_ir::eval::EvalError),
+    /// The plan compiles but the two-party runtime cannot run it, so it has no costs.
     #[error("the runtime cannot run this plan: {0}")]
     Unsupported(String),
+    /// Options that contradict each other (`--relu-budget` with `--layer` or `--activation poly`).
     #[error("{0}")]
     Input(String),
 }
@@ -81,7 +87,9 @@ pub fn measure(
 /// How much one ReLU layer matters: the score with only that layer replaced by the polynomial.
 #[derive(Clone, Debug, Serialize)]
 pub struct LayerImportance {
+    /// ONNX name of the ReLU node.
     pub name: String,
+    /// Activations (elements) of the layer.
     pub relus: usize,
     /// Score of the model with this layer's ReLUs replaced (every other layer as `base`).
     pub score_replaced: f64,
@@ -138,14 +146,17 @@ pub fn choose(importance: &[LayerImportance], budget: usize) -> Vec<String> {
 /// What `--relu-budget` decided.
 #[derive(Clone, Debug, Serialize)]
 pub struct BudgetChoice {
+    /// The budget asked for, in ReLU activations.
     pub budget: usize,
     /// Score of the model without a budget (every ReLU as the base policy).
     pub baseline_score: f64,
+    /// Every ReLU layer's importance, in execution order.
     pub importance: Vec<LayerImportance>,
     /// Layers kept as ReLU (exact or Circa, per the base policy), in execution order.
     pub kept: Vec<String>,
     /// Layers replaced by the polynomial, in execution order.
     pub replaced: Vec<String>,
+    /// ReLU activations of the kept layers; at most `budget`.
     pub kept_relus: usize,
     /// Score of the chosen configuration on the calibration data (the simulator's).
     pub predicted_score: f64,
@@ -229,10 +240,15 @@ impl std::fmt::Display for BudgetChoice {
 /// One configuration of the sweep.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// Short name in tables and plots (`relu`, `circa e=8 pos-zero`, `poly /Relu_1`, ...).
     pub label: String,
+    /// Policy of every ReLU not in `layers`.
     pub activation: Activation,
+    /// Per-layer overrides, by ONNX node name.
     pub layers: BTreeMap<String, Activation>,
+    /// Circa's error bits ([`Options::circa_error_bits`]).
     pub circa_error_bits: u8,
+    /// Which way Circa's sign tests may err.
     pub variant: CircaVariant,
 }
 
@@ -295,23 +311,37 @@ pub fn configs(by_importance: &[String], error_bits: &[u8], max_subset_layers: u
 /// One measured configuration.
 #[derive(Clone, Debug, Serialize)]
 pub struct Point {
+    /// The configuration's [`Config::label`].
     pub label: String,
     /// Comparisons in garbled circuits: exact ReLU and Circa sign tests (activations).
     pub relus: usize,
+    /// Exact ReLU activations (garbled comparisons).
     pub exact_relus: usize,
+    /// Circa stochastic ReLU activations.
     pub circa_relus: usize,
+    /// Activations replaced by the polynomial.
     pub poly_activations: usize,
+    /// AND gates of all garbled circuits, all instances.
     pub and_gates: usize,
+    /// Ring width ℓ `quantize` chose.
     pub ring_bits: u8,
+    /// Predicted offline bytes, both directions (exact).
     pub offline_bytes: u64,
+    /// Predicted online bytes, both directions (exact).
     pub online_bytes: u64,
+    /// Predicted online flights.
     pub online_rounds: u64,
+    /// Predicted offline seconds: network plus CPU under the sweep's network profile.
     pub predicted_offline_seconds: f64,
+    /// Predicted online seconds: network plus CPU under the sweep's network profile.
     pub predicted_online_seconds: f64,
+    /// Predicted offline plus online seconds.
     pub predicted_total_seconds: f64,
     /// Accuracy (labelled data) or top-1 agreement with the float model.
     pub score: f64,
+    /// Fraction of samples whose top-1 class equals the float model's.
     pub top1_agreement: f64,
+    /// Fraction of Circa sign tests the simulation got wrong (0 without Circa).
     pub circa_fault_rate: f64,
     /// On the Pareto front of score against the chosen latency.
     pub front: bool,

@@ -3,6 +3,9 @@
 //! Exit codes: 0 success, 1 a named file or input rejected (missing, unreadable, malformed;
 //! explained), 2 an internal error or a failed write. Errors print `error: ...` and then one `caused by: ...` line per cause.
 
+// A binary: results go to stdout and status to stderr by design (the library never prints).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod cli;
 
 use std::io::Write;

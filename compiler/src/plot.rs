@@ -24,11 +24,13 @@ fn register_font() {
 
 /// What the plot shows.
 pub struct PlotSpec<'a> {
+    /// Title above the chart.
     pub title: &'a str,
     /// Axis label of the latency (e.g. "predicted online latency (s), LAN").
     pub x_label: &'a str,
     /// Axis label of the score (accuracy or top-1 agreement).
     pub y_label: &'a str,
+    /// The x coordinate of a point, in seconds (which phase, which network).
     pub latency: &'a dyn Fn(&Point) -> f64,
 }
 

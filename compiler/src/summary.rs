@@ -14,12 +14,17 @@ use veil_ir::{ElemType, Graph, Op};
 /// One row of the summary.
 #[derive(Clone, Debug, Serialize)]
 pub struct LayerRow {
+    /// ONNX node name.
     pub name: String,
+    /// The op's mnemonic.
     pub op: &'static str,
+    /// Shape of the output.
     pub shape: Vec<usize>,
     /// Fixed-point scale of the output (fractional bits).
     pub scale: Option<u8>,
+    /// Protocol of the node's step, `fused into next GC`, or `unsupported`.
     pub protocol: &'static str,
+    /// Activations of a ReLU, LeakyReLU or stochastic ReLU (0 for other ops).
     pub relus: usize,
     /// AND gates of the layer's garbled circuits (all elements).
     pub and_gates: usize,
@@ -32,10 +37,15 @@ pub struct LayerRow {
 /// The summary of a compiled (fixed-point) graph.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
+    /// The graph's name.
     pub model: String,
+    /// Ring width ℓ.
     pub ring_bits: u8,
+    /// One row per live node, in execution order.
     pub layers: Vec<LayerRow>,
+    /// ReLU-like activations of all layers.
     pub relus: usize,
+    /// AND gates of all layers.
     pub and_gates: usize,
     /// Garbled-table bytes with half-gates (two 16-byte ciphertexts per AND).
     pub garbled_bytes: usize,

@@ -4,6 +4,9 @@
 //! data (and attacks on its paths and sizes), `frontend/dynamo.rs` a model from torch's dynamo
 //! exporter.
 
+// The dynamo test reports the measured error on stderr (shown with --nocapture).
+#![allow(clippy::print_stderr)]
+
 #[path = "frontend/dynamo.rs"]
 mod dynamo;
 #[path = "frontend/external.rs"]

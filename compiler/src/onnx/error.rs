@@ -6,10 +6,13 @@ use std::fmt;
 /// outputs) have an empty `node` and print only the reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeError {
+    /// ONNX node name; empty for a problem of the graph itself.
     pub node: String,
+    /// ONNX op type (`Conv`, `Relu`, ...).
     pub op_type: String,
     /// Operator domain; empty for the default `ai.onnx` domain.
     pub domain: String,
+    /// Why it cannot be lowered, in words.
     pub reason: String,
 }
 
@@ -28,18 +31,52 @@ impl fmt::Display for NodeError {
 /// Why a model could not be imported.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    /// The model file could not be read.
     #[error("cannot read {path}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        /// The file's path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The model file has no bytes.
     #[error("{path} is empty (0 bytes), not an ONNX model")]
-    Empty { path: String },
+    Empty {
+        /// The file's path.
+        path: String,
+    },
+    /// The bytes are not an ONNX `ModelProto` with a graph.
     #[error("{path} is not a valid ONNX model (truncated or not ONNX protobuf): {reason}")]
-    Decode { path: String, reason: String },
+    Decode {
+        /// The file's path (or the model's name).
+        path: String,
+        /// What the protobuf decoder said.
+        reason: String,
+    },
+    /// The model as a whole cannot be compiled (no or an unsupported operator set, batch size 0).
     #[error("{path}: {reason}")]
-    Model { path: String, reason: String },
+    Model {
+        /// The file's path (or the model's name).
+        path: String,
+        /// What is unsupported.
+        reason: String,
+    },
+    /// Everything that cannot be lowered (nodes, graph inputs/outputs, external data), all at once.
     #[error("{path}: the model cannot be compiled ({} problem(s)):{}", .errors.len(), list(.errors))]
-    Nodes { path: String, errors: Vec<NodeError> },
+    Nodes {
+        /// The file's path (or the model's name).
+        path: String,
+        /// One entry per problem.
+        errors: Vec<NodeError>,
+    },
+    /// The front end built IR that fails the verifier (a compiler bug).
     #[error("internal error: the front end produced invalid IR for {path} (please report this)\n{source}")]
-    Internal { path: String, source: veil_ir::VerifyError },
+    Internal {
+        /// The file's path (or the model's name).
+        path: String,
+        /// The violations.
+        source: veil_ir::VerifyError,
+    },
 }
 
 impl ImportError {
