@@ -240,7 +240,7 @@ impl std::fmt::Display for BudgetChoice {
 /// One configuration of the sweep.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Short name in tables and plots (`relu`, `circa e=8 pos-zero`, `poly /Relu_1`, ...).
+    /// Short name in tables and plots (`relu`, `circa e=8 pos-zero`, `poly Relu_1`, ...).
     pub label: String,
     /// Policy of every ReLU not in `layers`.
     pub activation: Activation,

@@ -24,7 +24,7 @@ pub enum Gate {
     Xor(Wire, Wire),
     /// `a ∧ b`; two ciphertexts with half-gates.
     And(Wire, Wire),
-    /// `¬a`; free (the garbler flips the wire's labels).
+    /// `¬a`; free (the garbler swaps the two labels by XOR with its global offset).
     Not(Wire),
 }
 
