@@ -65,20 +65,52 @@ impl HashKey {
     }
 }
 
-/// TMMO `π_K(π_K(x) ⊕ i) ⊕ π_K(x)` with its key schedule computed once.
+/// TMMO `π_K(π_K(x) ⊕ i) ⊕ π_K(x)` with its key schedule computed once: on VAES-512 where the
+/// CPU has it (`super::vaes`, four blocks per instruction), else through the `aes` crate
+/// (AES-NI, or its constant-time software fallback). Both give the same hash.
 pub struct Tmmo {
     aes: Aes128,
+    #[cfg(target_arch = "x86_64")]
+    vaes: Option<super::vaes::VaesTmmo>,
 }
 
 impl Tmmo {
+    /// The hash under `key`, on the fastest AES this CPU has.
     pub fn new(key: HashKey) -> Self {
-        Self { aes: Aes128::new(&key.0.into()) }
+        Self {
+            aes: Aes128::new(&key.0.into()),
+            #[cfg(target_arch = "x86_64")]
+            vaes: super::vaes::VaesTmmo::new(key.0),
+        }
+    }
+
+    /// The hash under `key` through the `aes` crate only (benchmarks and tests compare it with
+    /// [`Tmmo::new`]'s).
+    pub fn portable(key: HashKey) -> Self {
+        Self {
+            aes: Aes128::new(&key.0.into()),
+            #[cfg(target_arch = "x86_64")]
+            vaes: None,
+        }
+    }
+
+    /// Whether this instance hashes on VAES-512.
+    pub fn uses_vaes(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return self.vaes.is_some();
+        #[cfg(not(target_arch = "x86_64"))]
+        false
     }
 }
 
 impl TweakableHash for Tmmo {
     #[inline]
     fn hash_many<const N: usize>(&self, xs: &mut [Block; N], tweaks: [u128; N]) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(v) = &self.vaes {
+            v.hash(xs, &tweaks);
+            return;
+        }
         let mut u: [GenericArray<u8, _>; N] = std::array::from_fn(|k| GenericArray::from(xs[k].to_bytes()));
         self.aes.encrypt_blocks(&mut u);
         let pi_x: [Block; N] = std::array::from_fn(|k| Block::from_bytes(u[k].into()));
@@ -89,6 +121,14 @@ impl TweakableHash for Tmmo {
             xs[k] = Block::from_bytes(v[k].into()) ^ pi_x[k];
         }
     }
+}
+
+/// Whether the CPU has VAES-512 (AVX-512F and VAES), which [`Tmmo::new`] then uses.
+pub fn vaes_detected() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return super::vaes::detected();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// Whether the CPU has AES-NI (the `aes` crate picks it at run time when present).
@@ -127,6 +167,40 @@ mod tests {
         let mut b = GenericArray::from(p);
         aes.encrypt_block(&mut b);
         assert_eq!(<[u8; 16]>::from(b), c);
+    }
+
+    /// The VAES hash is the `aes` crate's TMMO, bit for bit, for every batch length the
+    /// engine uses and the odd ones (chunks of 32, 16 and 4 blocks and a padded tail).
+    #[test]
+    fn vaes_equals_the_aes_crate() {
+        let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(11);
+        let key = HashKey::random(&mut rng);
+        let (fast, portable) = (Tmmo::new(key), Tmmo::portable(key));
+        assert_eq!(fast.uses_vaes(), vaes_detected());
+        assert!(!portable.uses_vaes());
+        if !vaes_detected() {
+            return; // Both are the aes crate's; nothing else to compare.
+        }
+        fn both<const N: usize>(a: &Tmmo, b: &Tmmo, rng: &mut impl RngCore) {
+            let xs: [Block; N] =
+                std::array::from_fn(|_| Block(u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())));
+            let tweaks: [u128; N] = std::array::from_fn(|_| u128::from(rng.next_u64()) << 3);
+            let (mut x, mut y) = (xs, xs);
+            a.hash_many(&mut x, tweaks);
+            b.hash_many(&mut y, tweaks);
+            assert_eq!(x, y, "N = {N}");
+            assert_ne!(x, xs);
+        }
+        for _ in 0..50 {
+            both::<1>(&fast, &portable, &mut rng);
+            both::<2>(&fast, &portable, &mut rng);
+            both::<4>(&fast, &portable, &mut rng);
+            both::<7>(&fast, &portable, &mut rng);
+            both::<16>(&fast, &portable, &mut rng);
+            both::<32>(&fast, &portable, &mut rng);
+            both::<53>(&fast, &portable, &mut rng);
+            both::<64>(&fast, &portable, &mut rng);
+        }
     }
 
     #[test]

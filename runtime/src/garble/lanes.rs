@@ -8,7 +8,7 @@ use veil_ir::circuit::{Circuit, Gate};
 use super::{Block, Delta, Garbled, TweakableHash};
 
 /// Instances processed together.
-pub const LANES: usize = 8;
+pub const LANES: usize = 16;
 
 /// One instance to evaluate: its AND tables, one label per input wire, and its gate offset.
 pub type Instance<'a> = (&'a [[Block; 2]], &'a [Block], u64);

@@ -20,9 +20,11 @@ mod hash;
 #[cfg(test)]
 mod hash_attacks;
 mod lanes;
+#[cfg(target_arch = "x86_64")]
+mod vaes;
 
 pub use block::Block;
-pub use hash::{HashKey, Tmmo, TweakableHash, aes_ni_detected};
+pub use hash::{HashKey, Tmmo, TweakableHash, aes_ni_detected, vaes_detected};
 pub use lanes::{Instance, LANES, evaluate_lanes, garble_lanes};
 
 use rand::RngCore;
