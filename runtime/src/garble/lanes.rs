@@ -15,6 +15,9 @@ pub type Instance<'a> = (&'a [[Block; 2]], &'a [Block], u64);
 
 /// Garbles `LANES` instances; `inputs[k]` and `offsets[k]` are instance `k`'s zero-labels and
 /// gate offset.
+///
+/// Every wire's `LANES` labels sit side by side and each gate writes its output in place (wire
+/// `inputs + g` for gate `g`); each lane's tables are allocated once and filled by index.
 pub fn garble_lanes(
     h: &impl TweakableHash,
     c: &Circuit,
@@ -24,36 +27,52 @@ pub fn garble_lanes(
 ) -> [Garbled; LANES] {
     let d = delta.block();
     let nin = c.input_wires() as usize;
-    let mut w: Vec<[Block; LANES]> = Vec::with_capacity(c.wires() as usize);
-    w.extend((0..nin).map(|i| std::array::from_fn(|k| inputs[k][i])));
-    let mut tables: [Vec<[Block; 2]>; LANES] = std::array::from_fn(|_| Vec::with_capacity(c.and_count()));
-    let mut j = 0u128;
-    for g in &c.gates {
-        let out = match *g {
-            Gate::Xor(a, b) => std::array::from_fn(|k| w[a as usize][k] ^ w[b as usize][k]),
-            Gate::Not(a) => std::array::from_fn(|k| w[a as usize][k] ^ d),
+    let mut w: Vec<[Block; LANES]> = vec![[Block::ZERO; LANES]; c.wires() as usize];
+    for (i, wi) in w.iter_mut().take(nin).enumerate() {
+        *wi = std::array::from_fn(|k| inputs[k][i]);
+    }
+    let ands = c.and_count();
+    let mut tables: [Vec<[Block; 2]>; LANES] = std::array::from_fn(|_| vec![[Block::ZERO; 2]; ands]);
+    let base: [u128; LANES] = std::array::from_fn(|k| 2 * offsets[k] as u128);
+    let mut j = 0usize;
+    for (gi, g) in c.gates.iter().enumerate() {
+        let (done, rest) = w.split_at_mut(nin + gi);
+        let out = &mut rest[0];
+        match *g {
+            Gate::Xor(a, b) => {
+                let (x, y) = (&done[a as usize], &done[b as usize]);
+                for k in 0..LANES {
+                    out[k] = x[k] ^ y[k];
+                }
+            }
+            Gate::Not(a) => {
+                let x = &done[a as usize];
+                for k in 0..LANES {
+                    out[k] = x[k] ^ d;
+                }
+            }
             Gate::And(a, b) => {
-                let (a0, b0) = (w[a as usize], w[b as usize]);
+                let (a0, b0) = (&done[a as usize], &done[b as usize]);
                 let mut hs = [Block::ZERO; 4 * LANES];
                 let mut tw = [0u128; 4 * LANES];
+                let t2 = 2 * j as u128;
                 for k in 0..LANES {
-                    let t = 2 * (offsets[k] as u128 + j);
+                    let t = base[k] + t2;
                     hs[4 * k..4 * k + 4].copy_from_slice(&[a0[k], a0[k] ^ d, b0[k], b0[k] ^ d]);
                     tw[4 * k..4 * k + 4].copy_from_slice(&[t, t, t + 1, t + 1]);
                 }
                 h.hash_many(&mut hs, tw);
-                j += 1;
-                std::array::from_fn(|k| {
+                for k in 0..LANES {
                     let [ha0, ha1, hb0, hb1] = [hs[4 * k], hs[4 * k + 1], hs[4 * k + 2], hs[4 * k + 3]];
                     let (pa, pb) = (a0[k].lsb(), b0[k].lsb());
                     let tg = ha0 ^ ha1 ^ d.select(pb);
                     let te = hb0 ^ hb1 ^ a0[k];
-                    tables[k].push([tg, te]);
-                    (ha0 ^ tg.select(pa)) ^ (hb0 ^ (te ^ a0[k]).select(pb))
-                })
+                    tables[k][j] = [tg, te];
+                    out[k] = (ha0 ^ tg.select(pa)) ^ (hb0 ^ (te ^ a0[k]).select(pb));
+                }
+                j += 1;
             }
-        };
-        w.push(out);
+        }
     }
     let mut tables = tables.into_iter();
     std::array::from_fn(|k| {
@@ -69,36 +88,44 @@ pub fn garble_lanes(
 /// Evaluates `LANES` instances: `(tables, input labels, gate offset)` each.
 pub fn evaluate_lanes(h: &impl TweakableHash, c: &Circuit, inst: [Instance<'_>; LANES]) -> [Vec<Block>; LANES] {
     let nin = c.input_wires() as usize;
-    let mut w: Vec<[Block; LANES]> = Vec::with_capacity(c.wires() as usize);
-    w.extend((0..nin).map(|i| std::array::from_fn(|k| inst[k].1[i])));
-    let mut t = 0usize;
-    let mut j = 0u128;
-    for g in &c.gates {
-        let out = match *g {
-            Gate::Xor(a, b) => std::array::from_fn(|k| w[a as usize][k] ^ w[b as usize][k]),
-            Gate::Not(a) => w[a as usize],
+    let ands = c.and_count();
+    assert!(inst.iter().all(|i| i.0.len() == ands), "one table per AND gate");
+    let mut w: Vec<[Block; LANES]> = vec![[Block::ZERO; LANES]; c.wires() as usize];
+    for (i, wi) in w.iter_mut().take(nin).enumerate() {
+        *wi = std::array::from_fn(|k| inst[k].1[i]);
+    }
+    let base: [u128; LANES] = std::array::from_fn(|k| 2 * inst[k].2 as u128);
+    let mut j = 0usize;
+    for (gi, g) in c.gates.iter().enumerate() {
+        let (done, rest) = w.split_at_mut(nin + gi);
+        let out = &mut rest[0];
+        match *g {
+            Gate::Xor(a, b) => {
+                let (x, y) = (&done[a as usize], &done[b as usize]);
+                for k in 0..LANES {
+                    out[k] = x[k] ^ y[k];
+                }
+            }
+            Gate::Not(a) => *out = done[a as usize],
             Gate::And(a, b) => {
-                let (la, lb) = (w[a as usize], w[b as usize]);
+                let (la, lb) = (&done[a as usize], &done[b as usize]);
                 let mut hs = [Block::ZERO; 2 * LANES];
                 let mut tw = [0u128; 2 * LANES];
+                let t2 = 2 * j as u128;
                 for k in 0..LANES {
-                    let base = 2 * (inst[k].2 as u128 + j);
                     hs[2 * k] = la[k];
                     hs[2 * k + 1] = lb[k];
-                    tw[2 * k] = base;
-                    tw[2 * k + 1] = base + 1;
+                    tw[2 * k] = base[k] + t2;
+                    tw[2 * k + 1] = base[k] + t2 + 1;
                 }
                 h.hash_many(&mut hs, tw);
+                for k in 0..LANES {
+                    let [tg, te] = inst[k].0[j];
+                    out[k] = (hs[2 * k] ^ tg.select(la[k].lsb())) ^ (hs[2 * k + 1] ^ (te ^ la[k]).select(lb[k].lsb()));
+                }
                 j += 1;
-                let out = std::array::from_fn(|k| {
-                    let [tg, te] = inst[k].0[t];
-                    (hs[2 * k] ^ tg.select(la[k].lsb())) ^ (hs[2 * k + 1] ^ (te ^ la[k]).select(lb[k].lsb()))
-                });
-                t += 1;
-                out
             }
-        };
-        w.push(out);
+        }
     }
     std::array::from_fn(|k| c.outputs.iter().map(|&o| w[o as usize][k]).collect())
 }
