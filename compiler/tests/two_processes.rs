@@ -76,17 +76,15 @@ fn veilc_run_prints_both_predictions_and_the_costs() {
 #[test]
 fn bench_over_the_emulated_wan_moves_the_same_bytes_and_waits_for_round_trips() {
     ensure_runtime_binary();
-    let json = std::env::temp_dir().join(format!("veilc-bench-{}.json", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_veilc"))
         .arg("bench")
         .arg(models().join("legacy_opset9.onnx"))
         .args(["--policies", "relu", "--network", "loopback,wan", "--rtt", "40", "--bandwidth", "100", "--json"])
-        .arg(&json)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let rows: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let _ = std::fs::remove_file(&json);
+    // `--json` prints the rows, and nothing else, on stdout.
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2);
     let bytes = |r: &serde_json::Value, phase: &str| {
@@ -138,19 +136,17 @@ fn explore_verifies_front_points_between_two_processes() {
 #[test]
 fn load_runs_concurrent_clients_and_checks_every_result() {
     ensure_runtime_binary();
-    let json = std::env::temp_dir().join(format!("veilc-load-{}.json", std::process::id()));
     let o = Command::new(env!("CARGO_BIN_EXE_veilc"))
         .arg("load")
         .arg(models().join("digits_relu.onnx"))
         .arg("--input")
         .arg(models().join("inputs/digits_relu.npy"))
         .args(["--clients", "3", "--duration", "10", "--json"])
-        .arg(&json)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let _ = std::fs::remove_file(&json);
+    // `--json` prints the report, and nothing else, on stdout.
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["exact"], true, "exact ReLU plans are checked bit for bit");
     assert!(v["correct"].as_u64().unwrap() >= 3, "{v}");
     assert_eq!(v["correct"], v["inferences"], "{v}");

@@ -2,9 +2,10 @@
 //! units, and the first (name) column is abbreviated in the middle (`/features…conv/Conv`).
 //!
 //! Contract of [`Table::render`] with [`Fit::Width`]`(w)`: no line is wider than `w` characters
-//! (for any `w`; below about 30 the last resort cuts lines). To get there it first caps the name
-//! column, then drops the lowest-priority columns (the rightmost first among equals; the name
-//! column never), then abbreviates names further; a line at the end says how many columns were
+//! (for any `w`; below about 30 the last resort cuts lines). To get there it drops columns of
+//! priority below [`NAME_KEEP`] (the lowest first, the rightmost first among equals), then
+//! abbreviates names down to a quarter of the width, then drops more columns (never the name
+//! column), then abbreviates names further; a line at the end says how many columns were
 //! left out. With [`Fit::Wide`] every column is printed with its exact value (integers as the
 //! JSON has them, seconds to the microsecond) whatever the width.
 
@@ -122,6 +123,9 @@ pub struct Table {
     rows: Vec<Vec<Cell>>,
 }
 
+/// Columns below this priority are dropped before names are abbreviated.
+pub const NAME_KEEP: u8 = 50;
+
 /// Spaces between columns.
 const GAP: usize = 2;
 
@@ -178,14 +182,26 @@ impl Table {
         };
         let name = self.columns.iter().position(|c| c.name);
         if let Fit::Width(w) = fit {
+            let lowest = |shown: &[bool], below: u8| {
+                (0..self.columns.len())
+                    .filter(|&i| shown[i] && !self.columns[i].name && self.columns[i].priority < below)
+                    .min_by_key(|&i| (self.columns[i].priority, std::cmp::Reverse(i)))
+            };
+            // Whole names first, as long as only minor columns go for them.
+            while total(&width, &shown) > w {
+                match lowest(&shown, NAME_KEEP) {
+                    Some(i) => shown[i] = false,
+                    None => break,
+                }
+            }
             if let Some(n) = name {
-                width[n] = width[n].min((w / 4).max(16));
+                let t = total(&width, &shown);
+                if t > w {
+                    width[n] = width[n].saturating_sub(t - w).max((w / 4).max(16)).min(natural[n]);
+                }
             }
             while total(&width, &shown) > w {
-                let drop = (0..self.columns.len())
-                    .filter(|&i| shown[i] && !self.columns[i].name)
-                    .min_by_key(|&i| (self.columns[i].priority, std::cmp::Reverse(i)));
-                match drop {
+                match lowest(&shown, u8::MAX) {
                     Some(i) => shown[i] = false,
                     None => break,
                 }
