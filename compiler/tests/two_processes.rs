@@ -191,3 +191,69 @@ fn veilc_run_with_exact_truncation_prints_its_stats_to_stdout() {
         .collect();
     assert!(!truncations.is_empty() && truncations.iter().all(|p| *p == "GC"), "{truncations:?}");
 }
+
+/// Issue 18: `veilc run`'s cost table fits `COLUMNS` with one row per layer (a convolution's
+/// `share` and `HE` steps are one `HE+share` row), `--wide` has the exact per-layer sums of the
+/// steps `--json` reports, and `--json` prints one document and nothing else.
+#[test]
+fn veilc_run_fits_its_table_and_wide_sums_the_json_steps() {
+    ensure_runtime_binary();
+    let m = models();
+    let run = |extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_veilc"))
+            .arg("run")
+            .arg(m.join("digits_relu.onnx"))
+            .arg("--input")
+            .arg(m.join("inputs/digits_relu.npy"))
+            .args(extra)
+            .env("COLUMNS", "80")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let narrow = run(&[]);
+    for l in narrow.lines() {
+        assert!(l.chars().count() <= 80, "{} chars: {l:?}\n{narrow}", l.chars().count());
+    }
+    assert!(narrow.contains(" MB") && narrow.contains(" kB"), "{narrow}");
+    let json: serde_json::Value = serde_json::from_str(&run(&["--json"])).expect("one JSON document");
+    assert_eq!(json["prediction"]["class"], json["float_reference"]["class"]);
+    let steps = json["layers"].as_array().unwrap();
+    let conv: Vec<&serde_json::Value> = steps.iter().filter(|s| s["name"] == "/conv1/Conv").collect();
+    assert_eq!(conv.len(), 2, "the first convolution has a share and an HE step: {conv:?}");
+    let wide = run(&["--wide"]);
+    let lines: Vec<&str> = wide.lines().skip_while(|l| !l.starts_with("layer ")).collect();
+    let cells = |l: &str| -> Vec<String> {
+        l.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(str::to_string).collect()
+    };
+    let header = cells(lines[0]);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("{name} in {header:?}"));
+    let mut rows = 0;
+    for l in lines[1..].iter().take_while(|l| !l.starts_with("total ")) {
+        let row = cells(l);
+        let mine: Vec<&serde_json::Value> = steps.iter().filter(|s| s["name"] == row[0].as_str()).collect();
+        assert!(!mine.is_empty(), "{} is no step's name", row[0]);
+        let sum =
+            |phase: &str, key: &str| mine.iter().map(|s| s[phase][key].as_u64().unwrap()).sum::<u64>().to_string();
+        assert_eq!(row[col("off c→s B")], sum("offline", "bytes_client_to_server"), "{l}");
+        assert_eq!(row[col("off s→c B")], sum("offline", "bytes_server_to_client"), "{l}");
+        assert_eq!(row[col("on c→s B")], sum("online", "bytes_client_to_server"), "{l}");
+        assert_eq!(row[col("on s→c B")], sum("online", "bytes_server_to_client"), "{l}");
+        assert_eq!(row[col("on rounds")], sum("online", "rounds"), "{l}");
+        if row[0] == "/conv1/Conv" {
+            assert_eq!(row[col("protocol")], "HE+share");
+        }
+        rows += 1;
+    }
+    let names: std::collections::BTreeSet<&str> = steps
+        .iter()
+        .filter(|s| {
+            ["offline", "online"].iter().any(|p| {
+                s[p]["bytes_client_to_server"].as_u64().unwrap() + s[p]["bytes_server_to_client"].as_u64().unwrap() > 0
+            })
+        })
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(rows, names.len(), "one row per layer with traffic\n{wide}");
+}

@@ -96,7 +96,7 @@ fn max_abs_difference(secure: &veil_ir::Tensor, float: &veil_ir::Tensor) -> f32 
 
 fn print_comparison(secure: &veil_ir::Tensor, float: &veil_ir::Tensor) {
     println!(
-        "two-party prediction: class {}   plaintext float model: class {}   max |difference| {:.6}",
+        "two-party prediction: class {}   float model: class {}   max |difference| {:.6}",
         top1(secure),
         top1(float),
         max_abs_difference(secure, float)
