@@ -375,12 +375,13 @@ fn server(a: ServerArgs) -> Result<(), Failure> {
 fn print_session_json(n: usize, peer: &str, secs: f64, result: &Result<Stats, ExecError>) {
     use std::io::Write;
     let mut v = serde_json::json!({ "session": n, "peer": peer, "ok": result.is_ok(), "seconds": secs });
-    match result {
-        Ok(stats) => {
-            if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(stats) {
-                v.as_object_mut().into_iter().for_each(|o| o.extend(m.clone()));
+    match result.as_ref().map(serde_json::to_value) {
+        Ok(Ok(serde_json::Value::Object(stats))) => {
+            if let Some(o) = v.as_object_mut() {
+                o.extend(stats);
             }
         }
+        Ok(_) => v["error"] = "the stats did not serialize".into(),
         Err(e) => v["error"] = e.to_string().into(),
     }
     let mut out = std::io::stdout().lock();

@@ -155,7 +155,7 @@ pub fn run(a: ExploreArgs) -> Result<(), CliError> {
     }
     let verification = if a.verify > 0 {
         let chosen = spread(&points, a.verify, &latency);
-        verify(&a, &float, &data, &base, &configs, &chosen, network, fit)?
+        verify(&a, &float, &data, &base, &configs, &chosen, network)?
     } else {
         Vec::new()
     };
@@ -340,7 +340,6 @@ fn verify(
     configs: &[Config],
     chosen: &[String],
     network: Network,
-    fit: veil_ir::report::Fit,
 ) -> Result<Vec<Verified>, CliError> {
     let m = a.verify_samples.min(data.xs.len());
     let float = ModelArgs { model: a.model.clone(), batch: m }.import()?;
@@ -429,7 +428,7 @@ fn verify(
         chosen.len(),
         if link.is_some() { format!("`veil relay` ({})", describe(&network)) } else { "loopback".into() }
     );
-    print!("{}", verified_table(&verified, fit));
+    print!("{}", verified_table(&verified, veil_ir::report::Fit::terminal(a.wide)));
     println!(
         "  bytes: the cost model's exact prediction against the client's meter; ratio: measured over predicted \
          seconds, offline + online; sim/real: the simulator's and the two parties' {} on the same batch.",
