@@ -18,7 +18,7 @@ pub struct CompileCmd {
     #[arg(long, help_heading = "Output")]
     timings: bool,
     /// Print the summary as JSON on stdout instead of the table (every layer, exact integers,
-    /// the passes' notes and times); notes and progress stay off stdout.
+    /// the passes' notes and times).
     #[arg(long, help_heading = "Output")]
     json: bool,
     /// Print every column of the table with exact integers, whatever the terminal's width
