@@ -33,8 +33,9 @@ pub struct BenchArgs {
     /// Emulated WAN round-trip time, ms.
     #[arg(long, default_value_t = 40.0, value_name = "MS")]
     rtt: f64,
-    /// Print the rows as JSON on stdout (an array, one object per model, policy and network)
-    /// instead of the table; progress stays on stderr.
+    /// Print the rows as JSON on stdout (an array, one object per model, policy and network,
+    /// then one per policy the compiler refused, with `refused`) instead of the table; progress
+    /// stays on stderr.
     #[arg(long, conflicts_with = "wide")]
     json: bool,
     /// Print every column of the table with exact values, whatever the terminal's width.
