@@ -6,9 +6,13 @@
 //! MaxPool with their smaller circuits). A node the runtime cannot run shows as "unsupported";
 //! an exact truncation fused into its reader's circuit has no step of its own.
 //!
+//! A node whose steps differ (a convolution's `share` then `HE`) is one row whose protocol joins
+//! them ([`veil_ir::stats::join_protocols`]: `HE+share`), as `veilc run` prints it.
+//!
 //! [`Step::protocol`]: veil_ir::schedule::Step::protocol
 
 use serde::Serialize;
+use veil_ir::report::{Cell, Column, Fit, Table, units};
 use veil_ir::{ElemType, Graph, Op};
 
 /// One row of the summary.
@@ -22,8 +26,9 @@ pub struct LayerRow {
     pub shape: Vec<usize>,
     /// Fixed-point scale of the output (fractional bits).
     pub scale: Option<u8>,
-    /// Protocol of the node's step, `fused into next GC`, or `unsupported`.
-    pub protocol: &'static str,
+    /// The protocols of the node's steps, joined (`HE+share`), `fused into next GC`, or
+    /// `unsupported`.
+    pub protocol: String,
     /// Activations of a ReLU, LeakyReLU or stochastic ReLU (0 for other ops).
     pub relus: usize,
     /// AND gates of the layer's garbled circuits (all elements).
@@ -113,11 +118,12 @@ pub fn summarize(g: &Graph) -> Summary {
     for (id, n) in g.live_nodes() {
         let out = &g.values[n.output];
         let (protocol, and_gates) = match veil_ir::schedule::node_steps(g, id, &mut shared_inputs) {
-            Ok(steps) => match steps.last() {
-                Some(step) => (step.protocol(), steps.iter().map(|s| s.and_gates(g)).sum::<u64>() as usize),
-                None => ("fused into next GC", 0),
-            },
-            Err(_) => ("unsupported", 0),
+            Ok(steps) if steps.is_empty() => ("fused into next GC".into(), 0),
+            Ok(steps) => (
+                veil_ir::stats::join_protocols(steps.iter().map(|s| s.protocol())),
+                steps.iter().map(|s| s.and_gates(g)).sum::<u64>() as usize,
+            ),
+            Err(_) => ("unsupported".into(), 0),
         };
         let relus = match n.op {
             Op::Relu | Op::LeakyRelu { .. } | Op::StochasticRelu { .. } => out.ty.len(),
@@ -168,88 +174,86 @@ pub fn summarize(g: &Graph) -> Summary {
     .with_network(veil_passes::cost::Network::LAN)
 }
 
-impl std::fmt::Display for Summary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "{:<34} {:<16} {:<18} {:>5} {:<26} {:>8} {:>11} {:>12} {:>12} {:>12} {:>12} {:>6}",
-            "layer",
-            "op",
-            "shape",
-            "scale",
-            "protocol",
-            "ReLUs",
-            "AND gates",
-            "offline c→s",
-            "offline s→c",
-            "online c→s",
-            "online s→c",
-            "rounds"
-        )?;
+impl Summary {
+    /// The per-layer table and the totals, fitted to `fit` ([`veil_ir::report::Table`]): human
+    /// units, or exact integers under [`Fit::Wide`].
+    pub fn render(&self, fit: Fit) -> String {
+        let mut t = Table::new(vec![
+            Column::name("layer"),
+            Column::text("op", 90),
+            Column::text("shape", 30),
+            Column::number("scale", 10),
+            Column::text("protocol", 80),
+            Column::number("ReLUs", 35),
+            Column::number("AND gates", 60),
+            Column::number("off c→s", 40).unit("B"),
+            Column::number("off s→c", 70).unit("B"),
+            Column::number("on c→s", 50).unit("B"),
+            Column::number("on s→c", 65).unit("B"),
+            Column::number("rounds", 45),
+        ]);
         for l in &self.layers {
-            let shape = format!("{:?}", l.shape).replace(' ', "");
-            let name = if l.name.chars().count() > 33 {
-                format!("…{}", &l.name[l.name.len() - 32..])
-            } else {
-                l.name.clone()
-            };
-            writeln!(
-                f,
-                "{:<34} {:<16} {:<18} {:>5} {:<26} {:>8} {:>11} {:>12} {:>12} {:>12} {:>12} {:>6}",
-                name,
-                l.op,
-                shape,
-                l.scale.map_or("-".into(), |s| s.to_string()),
-                l.protocol,
-                l.relus,
-                l.and_gates,
-                l.offline.bytes_client_to_server,
-                l.offline.bytes_server_to_client,
-                l.online.bytes_client_to_server,
-                l.online.bytes_server_to_client,
-                l.online.rounds
-            )?;
+            t.row(vec![
+                Cell::text(&l.name),
+                Cell::text(l.op),
+                Cell::text(format!("{:?}", l.shape).replace(' ', "")),
+                Cell::text(l.scale.map_or("-".into(), |s| s.to_string())),
+                Cell::text(&l.protocol),
+                Cell::count(l.relus as u64),
+                Cell::count(l.and_gates as u64),
+                Cell::bytes(l.offline.bytes_client_to_server),
+                Cell::bytes(l.offline.bytes_server_to_client),
+                Cell::bytes(l.online.bytes_client_to_server),
+                Cell::bytes(l.online.bytes_server_to_client),
+                Cell::count(l.online.rounds),
+            ]);
         }
-        writeln!(
-            f,
-            "total: {} ReLUs, {} AND gates, {:.2} MB of garbled tables (half-gates), ring {} bits",
-            self.relus,
-            self.and_gates,
-            self.garbled_bytes as f64 / 1e6,
+        let wide = fit == Fit::Wide;
+        let b = |n: u64| if wide { format!("{n} B") } else { units::bytes(n) };
+        let c = |n: u64| if wide { n.to_string() } else { units::count(n) };
+        let s = |x: f64| if wide { format!("{x:.6} s") } else { units::seconds(x) };
+        let mut out = t.render(fit);
+        out += &format!(
+            "total: {} ReLUs, {} AND gates ({} of garbled tables), ring {} bits\n",
+            c(self.relus as u64),
+            c(self.and_gates as u64),
+            b(self.garbled_bytes as u64),
             self.ring_bits
-        )?;
+        );
         match (&self.offline, &self.online, &self.unsupported) {
-            (Some(off), Some(t), _) => {
-                writeln!(
-                    f,
-                    "predicted traffic: offline {} B client→server, {} B server→client; online {} B client→server, {} B server→client, {} rounds",
-                    off.bytes_client_to_server,
-                    off.bytes_server_to_client,
-                    t.bytes_client_to_server,
-                    t.bytes_server_to_client,
-                    t.rounds
-                )?;
-                if let (Some(p), Some(n), Some(c)) =
+            (Some(off), Some(on), _) => {
+                out += &format!(
+                    "predicted offline: {} client→server, {} server→client, {} rounds\n",
+                    b(off.bytes_client_to_server),
+                    b(off.bytes_server_to_client),
+                    off.rounds
+                );
+                out += &format!(
+                    "predicted online:  {} client→server, {} server→client, {} rounds\n",
+                    b(on.bytes_client_to_server),
+                    b(on.bytes_server_to_client),
+                    on.rounds
+                );
+                if let (Some(p), Some(n), Some(cpu)) =
                     (self.predicted_seconds, self.predicted_network_seconds, self.predicted_cpu_seconds)
                 {
-                    writeln!(
-                        f,
-                        "predicted time at {} Mbit/s, {} ms RTT: offline {:.3} s (network {:.3} + CPU {:.3}), online {:.3} s (network {:.3} + CPU {:.3})",
+                    out += &format!(
+                        "predicted time at {} Mbit/s, {} ms RTT:\n  offline {} (network {} + CPU {})\n  online  {} (network {} + CPU {})\n",
                         self.network.bandwidth_mbit_s,
                         self.network.rtt_ms,
-                        p.offline,
-                        n.offline,
-                        c.offline,
-                        p.online,
-                        n.online,
-                        c.online
-                    )?;
+                        s(p.offline),
+                        s(n.offline),
+                        s(cpu.offline),
+                        s(p.online),
+                        s(n.online),
+                        s(cpu.online)
+                    );
                 }
-                Ok(())
             }
-            (_, _, Some(why)) => writeln!(f, "the two-party runtime cannot run this plan yet: {why}"),
-            _ => Ok(()),
+            (_, _, Some(why)) => out += &format!("the two-party runtime cannot run this plan yet: {why}\n"),
+            _ => {}
         }
+        out
     }
 }
 

@@ -396,3 +396,104 @@ fn simulate_compiles_for_its_input_like_run() {
     let b = x.data.iter().fold(1f32, |m, v| m.max(v.abs()));
     assert!(b > 1.0 && err.contains(&format!("compiling for |input| ≤ {b} ")), "{err}");
 }
+
+/// Splits a table line into its cells (columns are two or more spaces apart; no cell holds two
+/// spaces).
+fn cells(line: &str) -> Vec<String> {
+    line.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(str::to_string).collect()
+}
+
+/// Issue 18: the compile table fits `COLUMNS`, in human units; `--wide` prints every column with
+/// the exact integers of `--json`.
+#[test]
+fn the_compile_table_fits_the_terminal_and_wide_has_the_json_integers() {
+    let dir = scratch("table");
+    let out = dir.join("out");
+    let run = |extra: &[&str], columns: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_veilc"))
+            .args(["compile", &model("digits_relu.onnx"), "-o", out.to_str().unwrap()])
+            .args(extra)
+            .env("COLUMNS", columns)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    // The table and the totals: from the header to the `wrote` line.
+    let table = |text: &str| -> Vec<String> {
+        let start = text.lines().position(|l| l.starts_with("layer ")).expect("a table header");
+        text.lines().skip(start).take_while(|l| !l.starts_with("wrote ")).map(str::to_string).collect()
+    };
+    let narrow = run(&[], "80");
+    let lines = table(&narrow);
+    assert!(lines.len() > 15, "{narrow}");
+    for l in &lines {
+        assert!(l.chars().count() <= 80, "{} chars: {l:?}\n{narrow}", l.chars().count());
+    }
+    // Human units, no long digit runs.
+    assert!(narrow.contains(" MB") && narrow.contains(" kB") && narrow.contains("52.2 k"), "{narrow}");
+    assert!(!lines.iter().any(|l| l.split(|c: char| !c.is_ascii_digit()).any(|d| d.len() > 4)), "{narrow}");
+    // One row per layer: the first convolution shares its input and runs HE.
+    let conv = lines.iter().find(|l| l.starts_with("/conv1/Conv ")).unwrap();
+    assert!(conv.contains("HE+share"), "{conv}");
+    // Wide, whatever COLUMNS says: exact integers equal to the JSON's.
+    let wide = run(&["--wide"], "60");
+    let lines = table(&wide);
+    let header = cells(&lines[0]);
+    let json: serde_json::Value = serde_json::from_str(&run(&["--json"], "80")).unwrap();
+    let layers = json["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), lines.iter().take_while(|l| !l.starts_with("total:")).count() - 1);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("{name} in {header:?}"));
+    for (l, row) in layers.iter().zip(&lines[1..]) {
+        let row = cells(row);
+        assert_eq!(row.len(), header.len(), "{row:?}");
+        assert_eq!(row[0], l["name"].as_str().unwrap());
+        assert_eq!(row[col("protocol")], l["protocol"].as_str().unwrap());
+        assert_eq!(row[col("AND gates")], l["and_gates"].to_string());
+        assert_eq!(row[col("off c→s B")], l["offline"]["bytes_client_to_server"].to_string());
+        assert_eq!(row[col("off s→c B")], l["offline"]["bytes_server_to_client"].to_string());
+        assert_eq!(row[col("on c→s B")], l["online"]["bytes_client_to_server"].to_string());
+        assert_eq!(row[col("on s→c B")], l["online"]["bytes_server_to_client"].to_string());
+    }
+    assert!(wide.contains(&format!("{} AND gates", json["and_gates"])), "{wide}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 18, item 9: every reporting command's `--json` prints one JSON document, and nothing
+/// else, on stdout, with its keys. (`run`, `bench`, `load`: tests/two_processes.rs; `veil`:
+/// runtime/tests/two_processes.rs.)
+#[test]
+fn json_is_a_switch_printing_one_document_on_stdout() {
+    let dir = scratch("json");
+    let input = model("inputs/digits_relu.npy");
+    let data = model("digits_test.npz");
+    let out = dir.join("out");
+    let commands: Vec<(Vec<&str>, &[&str])> = vec![
+        (
+            vec!["compile", "-o", out.to_str().unwrap()],
+            &["layers", "relus", "and_gates", "offline", "online", "plan", "weights", "passes"],
+        ),
+        (vec!["simulate", "--input", &input], &["mode", "outputs"]),
+        (vec!["eval", "--data", &data, "--limit", "20"], &["samples", "accuracy", "top1_agreement", "ring_bits"]),
+        (
+            vec!["explore", "--data", &data, "--limit", "20", "--circa-error-bits", "5", "-o", out.to_str().unwrap()],
+            &["importance", "points", "refused", "verification", "files"],
+        ),
+    ];
+    for (args, keys) in commands {
+        let o = Command::new(env!("CARGO_BIN_EXE_veilc"))
+            .arg(args[0])
+            .arg(model("digits_relu.onnx"))
+            .args(&args[1..])
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", String::from_utf8_lossy(&o.stdout)));
+        for k in keys {
+            assert!(v.get(k).is_some(), "{args:?}: no {k:?} in {v}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

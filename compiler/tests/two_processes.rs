@@ -76,17 +76,15 @@ fn veilc_run_prints_both_predictions_and_the_costs() {
 #[test]
 fn bench_over_the_emulated_wan_moves_the_same_bytes_and_waits_for_round_trips() {
     ensure_runtime_binary();
-    let json = std::env::temp_dir().join(format!("veilc-bench-{}.json", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_veilc"))
         .arg("bench")
         .arg(models().join("legacy_opset9.onnx"))
         .args(["--policies", "relu", "--network", "loopback,wan", "--rtt", "40", "--bandwidth", "100", "--json"])
-        .arg(&json)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let rows: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let _ = std::fs::remove_file(&json);
+    // `--json` prints the rows, and nothing else, on stdout.
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2);
     let bytes = |r: &serde_json::Value, phase: &str| {
@@ -138,19 +136,17 @@ fn explore_verifies_front_points_between_two_processes() {
 #[test]
 fn load_runs_concurrent_clients_and_checks_every_result() {
     ensure_runtime_binary();
-    let json = std::env::temp_dir().join(format!("veilc-load-{}.json", std::process::id()));
     let o = Command::new(env!("CARGO_BIN_EXE_veilc"))
         .arg("load")
         .arg(models().join("digits_relu.onnx"))
         .arg("--input")
         .arg(models().join("inputs/digits_relu.npy"))
         .args(["--clients", "3", "--duration", "10", "--json"])
-        .arg(&json)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let _ = std::fs::remove_file(&json);
+    // `--json` prints the report, and nothing else, on stdout.
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["exact"], true, "exact ReLU plans are checked bit for bit");
     assert!(v["correct"].as_u64().unwrap() >= 3, "{v}");
     assert_eq!(v["correct"], v["inferences"], "{v}");
@@ -194,4 +190,70 @@ fn veilc_run_with_exact_truncation_prints_its_stats_to_stdout() {
         .map(|l| l["protocol"].as_str().unwrap())
         .collect();
     assert!(!truncations.is_empty() && truncations.iter().all(|p| *p == "GC"), "{truncations:?}");
+}
+
+/// Issue 18: `veilc run`'s cost table fits `COLUMNS` with one row per layer (a convolution's
+/// `share` and `HE` steps are one `HE+share` row), `--wide` has the exact per-layer sums of the
+/// steps `--json` reports, and `--json` prints one document and nothing else.
+#[test]
+fn veilc_run_fits_its_table_and_wide_sums_the_json_steps() {
+    ensure_runtime_binary();
+    let m = models();
+    let run = |extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_veilc"))
+            .arg("run")
+            .arg(m.join("digits_relu.onnx"))
+            .arg("--input")
+            .arg(m.join("inputs/digits_relu.npy"))
+            .args(extra)
+            .env("COLUMNS", "80")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let narrow = run(&[]);
+    for l in narrow.lines() {
+        assert!(l.chars().count() <= 80, "{} chars: {l:?}\n{narrow}", l.chars().count());
+    }
+    assert!(narrow.contains(" MB") && narrow.contains(" kB"), "{narrow}");
+    let json: serde_json::Value = serde_json::from_str(&run(&["--json"])).expect("one JSON document");
+    assert_eq!(json["prediction"]["class"], json["float_reference"]["class"]);
+    let steps = json["layers"].as_array().unwrap();
+    let conv: Vec<&serde_json::Value> = steps.iter().filter(|s| s["name"] == "/conv1/Conv").collect();
+    assert_eq!(conv.len(), 2, "the first convolution has a share and an HE step: {conv:?}");
+    let wide = run(&["--wide"]);
+    let lines: Vec<&str> = wide.lines().skip_while(|l| !l.starts_with("layer ")).collect();
+    let cells = |l: &str| -> Vec<String> {
+        l.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(str::to_string).collect()
+    };
+    let header = cells(lines[0]);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("{name} in {header:?}"));
+    let mut rows = 0;
+    for l in lines[1..].iter().take_while(|l| !l.starts_with("total ")) {
+        let row = cells(l);
+        let mine: Vec<&serde_json::Value> = steps.iter().filter(|s| s["name"] == row[0].as_str()).collect();
+        assert!(!mine.is_empty(), "{} is no step's name", row[0]);
+        let sum =
+            |phase: &str, key: &str| mine.iter().map(|s| s[phase][key].as_u64().unwrap()).sum::<u64>().to_string();
+        assert_eq!(row[col("off c→s B")], sum("offline", "bytes_client_to_server"), "{l}");
+        assert_eq!(row[col("off s→c B")], sum("offline", "bytes_server_to_client"), "{l}");
+        assert_eq!(row[col("on c→s B")], sum("online", "bytes_client_to_server"), "{l}");
+        assert_eq!(row[col("on s→c B")], sum("online", "bytes_server_to_client"), "{l}");
+        assert_eq!(row[col("on rounds")], sum("online", "rounds"), "{l}");
+        if row[0] == "/conv1/Conv" {
+            assert_eq!(row[col("protocol")], "HE+share");
+        }
+        rows += 1;
+    }
+    let names: std::collections::BTreeSet<&str> = steps
+        .iter()
+        .filter(|s| {
+            ["offline", "online"].iter().any(|p| {
+                s[p]["bytes_client_to_server"].as_u64().unwrap() + s[p]["bytes_server_to_client"].as_u64().unwrap() > 0
+            })
+        })
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(rows, names.len(), "one row per layer with traffic\n{wide}");
 }

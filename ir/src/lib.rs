@@ -26,6 +26,7 @@ pub mod npy;
 mod op;
 pub mod plan;
 pub mod print;
+pub mod report;
 pub mod ring;
 pub mod schedule;
 pub mod stats;

@@ -74,6 +74,42 @@ pub struct Stats {
     pub layers: Vec<LayerStats>,
 }
 
+/// The protocol label of a layer whose steps have `labels`: each distinct label once, sorted,
+/// joined by `+` (`HE+share` for a convolution that shares its input and then runs HE).
+pub fn join_protocols<'a>(labels: impl IntoIterator<Item = &'a str>) -> String {
+    let mut v: Vec<&str> = labels.into_iter().collect();
+    v.sort_unstable();
+    v.dedup();
+    v.join("+")
+}
+
+impl Stats {
+    /// One entry per layer (node), in the order of their first step: the steps of one node (a
+    /// convolution's `share` and `HE`) summed, their protocols joined ([`join_protocols`]).
+    /// The per-step detail stays in [`Stats::layers`].
+    pub fn per_layer(&self) -> Vec<LayerStats> {
+        let mut out: Vec<LayerStats> = Vec::new();
+        let mut labels: Vec<Vec<String>> = Vec::new();
+        for l in &self.layers {
+            match out.iter().position(|o| o.name == l.name && o.op == l.op) {
+                Some(i) => {
+                    out[i].offline += l.offline;
+                    out[i].online += l.online;
+                    labels[i].push(l.protocol.clone());
+                }
+                None => {
+                    out.push(l.clone());
+                    labels.push(vec![l.protocol.clone()]);
+                }
+            }
+        }
+        for (o, l) in out.iter_mut().zip(&labels) {
+            o.protocol = join_protocols(l.iter().map(String::as_str));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +127,36 @@ mod tests {
         assert_eq!(total.bytes_server_to_client, 14);
         assert_eq!(total.rounds, u64::MAX);
         assert_eq!(huge.bytes(), u64::MAX);
+    }
+
+    #[test]
+    fn the_steps_of_one_layer_merge_into_one_row() {
+        let p =
+            |c2s, s2c, rounds| Phase { seconds: 0.5, bytes_client_to_server: c2s, bytes_server_to_client: s2c, rounds };
+        let step = |name: &str, op: &str, protocol: &str, off, on| LayerStats {
+            name: name.into(),
+            op: op.into(),
+            protocol: protocol.into(),
+            offline: off,
+            online: on,
+        };
+        let s = Stats {
+            offline: Phase::default(),
+            online: Phase::default(),
+            layers: vec![
+                step("/conv1/Conv", "conv2d", "share", p(0, 0, 0), p(516, 0, 1)),
+                step("/conv1/Conv", "conv2d", "HE", p(409_712, 204_840, 2), p(0, 0, 0)),
+                step("/Relu", "relu", "GC", p(1, 2, 3), p(4, 5, 6)),
+            ],
+        };
+        let rows = s.per_layer();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].protocol, "HE+share");
+        assert_eq!(rows[0].offline, Phase { seconds: 1.0, ..p(409_712, 204_840, 2) });
+        assert_eq!((rows[0].online.bytes_client_to_server, rows[0].online.rounds), (516, 1));
+        assert_eq!(rows[0].online.seconds, 1.0);
+        assert_eq!(rows[1], s.layers[2]);
+        assert_eq!(join_protocols(["share", "HE", "share"]), "HE+share");
     }
 
     /// The JSON `veil --stats` wrote before the schema moved here (written out by hand, keys

@@ -124,9 +124,14 @@ struct ServerArgs {
     /// Exit after this many sessions (default: serve forever).
     #[arg(long, value_name = "N")]
     sessions: Option<usize>,
-    /// Write the last session's stats as JSON.
+    /// Write the last session's stats as JSON (`-`: standard output).
     #[arg(long, value_name = "FILE")]
     stats: Option<PathBuf>,
+    /// Report as JSON lines on stdout instead of text: first `{"listening": ADDR}`, then one
+    /// object per finished session (`session`, `peer`, `ok`, `seconds`, and the --stats schema
+    /// `offline`, `online`, `layers`, or `error`). Other messages stay on stderr.
+    #[arg(long)]
+    json: bool,
     /// Receive timeout in seconds (after the hello).
     #[arg(long, default_value_t = 120, value_name = "S", help_heading = "Limits")]
     timeout: u64,
@@ -159,9 +164,14 @@ struct ClientArgs {
     /// Write the output tensor (`.npy`).
     #[arg(long, value_name = "y.npy")]
     output: Option<PathBuf>,
-    /// Write the session's stats as JSON.
+    /// Write the session's stats as JSON (`-`: standard output).
     #[arg(long, value_name = "FILE")]
     stats: Option<PathBuf>,
+    /// Print the report as JSON on stdout instead of the text: the prediction (`prediction`:
+    /// shape, values, top class of each row) and the session's stats (`offline`, `online`,
+    /// `layers`: the --stats schema). Progress and errors stay on stderr.
+    #[arg(long)]
+    json: bool,
     /// Classes to print.
     #[arg(long, default_value_t = 3, value_name = "K")]
     top: usize,
@@ -281,7 +291,12 @@ fn server(a: ServerArgs) -> Result<(), Failure> {
         let input_wait = Duration::from_secs(a.input_wait);
         let hello_timeout = Duration::from_secs(a.hello_timeout);
         let mut listener = Listener::bind(listen, &id, timeout).map_err(internal)?;
-        println!("listening on {}", listener.local_addr().map_err(internal)?);
+        let local = listener.local_addr().map_err(internal)?;
+        if a.json {
+            println!("{}", serde_json::json!({ "listening": local.to_string() }));
+        } else {
+            println!("listening on {local}");
+        }
         use std::io::Write;
         let _ = std::io::stdout().flush();
         let slots = Arc::new(tokio::sync::Semaphore::new(a.max_clients.max(1)));
@@ -310,7 +325,7 @@ fn server(a: ServerArgs) -> Result<(), Failure> {
             served += 1;
             session.set_input_wait(input_wait);
             session.set_hello_timeout(hello_timeout);
-            let (graph, stats_path, slots) = (graph.clone(), a.stats.clone(), slots.clone());
+            let (graph, stats_path, slots, json) = (graph.clone(), a.stats.clone(), slots.clone(), a.json);
             tasks.spawn(async move {
                 let _ticket = ticket;
                 let Ok(_permit) = slots.acquire_owned().await else { return };
@@ -318,13 +333,28 @@ fn server(a: ServerArgs) -> Result<(), Failure> {
                 let mut rng = ChaCha20Rng::from_os_rng();
                 let result = exec::server::run(&mut session, &graph, &hash, &mut rng).await;
                 let secs = t0.elapsed().as_secs_f64();
+                if json {
+                    print_session_json(served, &session.peer.to_string(), secs, &result);
+                }
                 match result {
                     Ok(stats) => {
+                        use veil_ir::report::units::{bytes, seconds};
                         eprintln!(
-                            "session {served} from {}: ok in {secs:.2} s, {} B received, {} B sent",
+                            "session {served} from {}: ok in {}, {} received, {} sent",
                             session.peer,
-                            stats.offline.bytes_client_to_server.saturating_add(stats.online.bytes_client_to_server),
-                            stats.offline.bytes_server_to_client.saturating_add(stats.online.bytes_server_to_client)
+                            seconds(secs),
+                            bytes(
+                                stats
+                                    .offline
+                                    .bytes_client_to_server
+                                    .saturating_add(stats.online.bytes_client_to_server)
+                            ),
+                            bytes(
+                                stats
+                                    .offline
+                                    .bytes_server_to_client
+                                    .saturating_add(stats.online.bytes_server_to_client)
+                            )
                         );
                         if let Some(p) = stats_path
                             && let Err(f) = write_json(&p, &stats)
@@ -339,6 +369,23 @@ fn server(a: ServerArgs) -> Result<(), Failure> {
         while tasks.join_next().await.is_some() {}
         Ok(())
     })
+}
+
+/// One line of `veil server --json`: a finished session.
+fn print_session_json(n: usize, peer: &str, secs: f64, result: &Result<Stats, ExecError>) {
+    use std::io::Write;
+    let mut v = serde_json::json!({ "session": n, "peer": peer, "ok": result.is_ok(), "seconds": secs });
+    match result.as_ref().map(serde_json::to_value) {
+        Ok(Ok(serde_json::Value::Object(stats))) => {
+            if let Some(o) = v.as_object_mut() {
+                o.extend(stats);
+            }
+        }
+        Ok(_) => v["error"] = "the stats did not serialize".into(),
+        Err(e) => v["error"] = e.to_string().into(),
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}").and_then(|_| out.flush());
 }
 
 /// Reads and checks the client's input (`-`: standard input).
@@ -475,22 +522,28 @@ fn report_client(result: &exec::client::ClientResult, a: &ClientArgs) -> Result<
     if let Some(p) = &a.stats {
         write_json(p, &result.stats)?;
     }
+    if a.json {
+        let mut v = serde_json::to_value(&result.stats).map_err(internal)?;
+        let classes = *out.shape.last().unwrap_or(&1);
+        let top: Vec<usize> = out.data.chunks(classes.max(1)).map(|r| ranked(r)[0]).collect();
+        v["prediction"] = serde_json::json!({ "shape": out.shape, "values": out.data, "classes": top });
+        println!("{}", serde_json::to_string_pretty(&v).map_err(internal)?);
+        return Ok(());
+    }
     print_prediction(out, a.top);
     if a.quiet {
         return Ok(());
     }
-    let s = &result.stats;
-    println!(
-        "offline {:.3} s, {} B up / {} B down, {} rounds; online {:.3} s, {} B up / {} B down, {} rounds",
-        s.offline.seconds,
-        s.offline.bytes_client_to_server,
-        s.offline.bytes_server_to_client,
-        s.offline.rounds,
-        s.online.seconds,
-        s.online.bytes_client_to_server,
-        s.online.bytes_server_to_client,
-        s.online.rounds
-    );
+    use veil_ir::report::units::{bytes, seconds};
+    for (name, p) in [("offline", &result.stats.offline), ("online", &result.stats.online)] {
+        println!(
+            "{name:<7} {:>8}: {} up, {} down, {} rounds",
+            seconds(p.seconds),
+            bytes(p.bytes_client_to_server),
+            bytes(p.bytes_server_to_client),
+            p.rounds
+        );
+    }
     Ok(())
 }
 
@@ -512,12 +565,18 @@ fn relay(a: RelayArgs) -> Result<(), Failure> {
     })
 }
 
+/// The classes of one row of scores, best first.
+fn ranked(scores: &[f32]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    idx
+}
+
 /// Prints the top classes of the last axis (per batch row), with scores.
 fn print_prediction(out: &veil_ir::Tensor, top: usize) {
     let classes = *out.shape.last().unwrap_or(&1);
     for (row, scores) in out.data.chunks(classes.max(1)).enumerate() {
-        let mut idx: Vec<usize> = (0..scores.len()).collect();
-        idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+        let idx = ranked(scores);
         let best: Vec<String> = idx.iter().take(top).map(|&i| format!("{i} ({:.4})", scores[i])).collect();
         println!(
             "prediction{}: class {}   top {}: {}",

@@ -222,3 +222,53 @@ fn a_preprocessing_client_waits_for_its_input_file() {
     assert!(err.contains("never.npy did not appear within 1 s"), "{err}");
     assert!(!dir.join("y.npy").exists(), "left an output file");
 }
+
+/// `--json` on both sides (issue 18): the client prints one JSON document on stdout (its
+/// prediction and the `--stats` schema, nothing else), the server JSON lines (its address, then
+/// one object per session with the same schema).
+#[test]
+fn client_and_server_report_json_on_stdout() {
+    use std::io::{BufRead, BufReader};
+    let dir = common::Workdir::new("json");
+    let dir = &dir.0;
+    let g = compile("mlp", dir, &Options { input_bound: 4.0, ..Options::default() });
+    let input = root().join("models/inputs/mlp.npy");
+    let mut server = veil()
+        .arg("server")
+        .arg("--plan")
+        .arg(dir.join("mlp.plan"))
+        .arg("--weights")
+        .arg(dir.join("mlp.weights"))
+        .args(["--listen", "127.0.0.1:0", "--sessions", "1", "--json"])
+        .arg("--cert")
+        .arg(dir.join("server.crt"))
+        .arg("--key")
+        .arg(dir.join("server.key"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let addr = first["listening"].as_str().expect("the first line names the address").to_string();
+    let out = common::client_command(dir, "mlp", &addr, &input).arg("--json").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    let stats: veil_ir::stats::Stats = serde_json::from_value(report.clone()).expect("the --stats schema");
+    let file: veil_ir::stats::Stats =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("client-stats.json")).unwrap()).unwrap();
+    assert_eq!(stats.layers, file.layers);
+    let x = veil_ir::npy::read_npy(&input).unwrap();
+    let want = veil_ir::eval::run_fixed(&g, &[x], 0).unwrap().outputs;
+    let values: Vec<f32> =
+        report["prediction"]["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+    assert_eq!(values, want[0].data);
+    assert_eq!(report["prediction"]["classes"][0].as_u64().unwrap() as usize, common::top1_rows(&want[0])[0]);
+    let session: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(session["ok"], true, "{session}");
+    let server_stats: veil_ir::stats::Stats = serde_json::from_value(session).unwrap();
+    // Both sides count the same bytes each way.
+    assert_eq!(server_stats.online.bytes_server_to_client, stats.online.bytes_server_to_client);
+    assert_eq!(server_stats.offline.bytes_client_to_server, stats.offline.bytes_client_to_server);
+    assert!(server.wait().unwrap().success());
+}

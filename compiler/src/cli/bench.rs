@@ -33,9 +33,14 @@ pub struct BenchArgs {
     /// Emulated WAN round-trip time, ms.
     #[arg(long, default_value_t = 40.0, value_name = "MS")]
     rtt: f64,
-    /// Also write the rows as JSON.
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
+    /// Print the rows as JSON on stdout (an array, one object per model, policy and network,
+    /// then one per policy the compiler refused, with `refused`) instead of the table; progress
+    /// stays on stderr.
+    #[arg(long, conflicts_with = "wide")]
+    json: bool,
+    /// Print every column of the table with exact values, whatever the terminal's width.
+    #[arg(long)]
+    wide: bool,
 }
 
 /// One measured configuration.
@@ -76,23 +81,8 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
         return Err(CliError::user(anyhow!("--bandwidth must be positive and --rtt non-negative")));
     }
     let wan = Network { bandwidth_mbit_s: a.bandwidth, rtt_ms: a.rtt };
-    println!(
-        "{:<14} {:<6} {:<9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>7} {:>9}",
-        "model",
-        "policy",
-        "network",
-        "ReLUs",
-        "offline s",
-        "off↑ MB",
-        "off↓ MB",
-        "online s",
-        "pred s",
-        "on↑ KB",
-        "on↓ KB",
-        "rounds",
-        "wall s"
-    );
     let mut rows = Vec::new();
+    let mut refused = Vec::new();
     for model in &a.models {
         let margs = ModelArgs { model: model.clone(), batch: 1 };
         let float = margs.import()?;
@@ -113,7 +103,10 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                 Ok(_) => return Err(CliError::internal(anyhow!("the whole pipeline ran but no plan was encoded"))),
                 Err(e @ veil_compiler::CompileError::Encode(_)) => return Err(e.into()),
                 Err(e) => {
-                    println!("{name:<14} {:<6} refused by the compiler: {e}", policy.to_string());
+                    eprintln!("{name} {policy}: refused by the compiler: {e}");
+                    refused.push(
+                        serde_json::json!({"model": name, "policy": policy.to_string(), "refused": e.to_string()}),
+                    );
                     continue;
                 }
             };
@@ -152,39 +145,73 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                     predicted_offline_seconds: cost.seconds(&profile).0,
                     wall_seconds: out.wall.as_secs_f64(),
                 };
-                print_row(&row);
+                eprintln!(
+                    "measured {} {} on {}: online {}, offline {}",
+                    row.model,
+                    row.policy,
+                    row.network,
+                    veil_ir::report::units::seconds(row.online.seconds),
+                    veil_ir::report::units::seconds(row.offline.seconds)
+                );
                 rows.push(row);
             }
         }
     }
+    if a.json {
+        let mut v = serde_json::to_value(&rows).map_err(CliError::internal)?;
+        if let Some(list) = v.as_array_mut() {
+            list.extend(refused);
+        }
+        let text = serde_json::to_string_pretty(&v).map_err(CliError::internal)? + "\n";
+        return super::emit(None, text.as_bytes());
+    }
+    print!("{}", table(&rows, veil_ir::report::Fit::terminal(a.wide)));
+    for r in &refused {
+        println!("{} {}: refused by the compiler: {}", r["model"], r["policy"], r["refused"]);
+    }
     println!(
         "\nloopback: no shaping; wan: `veil relay` ({} Mbit/s each way, {} ms RTT, drop-tail queue of two \
-         bandwidth-delay products). pred s: the cost model's online time for the profile (lan for loopback): \
+         bandwidth-delay products). pred: the cost model's online time for the profile (lan for loopback): \
          exact bytes and rounds at the profile's bandwidth and RTT, plus its CPU estimate.",
         a.bandwidth, a.rtt
     );
-    if let Some(p) = &a.json {
-        let text = serde_json::to_string_pretty(&rows).map_err(CliError::internal)? + "\n";
-        veil_ir::npy::write_atomic(p, text.as_bytes()).map_err(CliError::internal)?;
-    }
     Ok(())
 }
 
-fn print_row(r: &Row) {
-    println!(
-        "{:<14} {:<6} {:<9} {:>7} {:>9.3} {:>9.2} {:>9.2} {:>9.3} {:>7.3} {:>9.1} {:>9.1} {:>7} {:>9.2}",
-        r.model.chars().take(14).collect::<String>(),
-        r.policy,
-        r.network.split(' ').next().unwrap_or(""),
-        r.relus,
-        r.offline.seconds,
-        r.offline.bytes_client_to_server as f64 / 1e6,
-        r.offline.bytes_server_to_client as f64 / 1e6,
-        r.online.seconds,
-        r.predicted_online_seconds,
-        r.online.bytes_client_to_server as f64 / 1e3,
-        r.online.bytes_server_to_client as f64 / 1e3,
-        r.online.rounds,
-        r.wall_seconds
-    );
+/// The measured rows as a table.
+fn table(rows: &[Row], fit: veil_ir::report::Fit) -> String {
+    use veil_ir::report::{Cell, Column, Table};
+    let mut t = Table::new(vec![
+        Column::name("model"),
+        Column::text("policy", 90),
+        Column::text("network", 85),
+        Column::number("ReLUs", 30),
+        Column::number("offline", 70).unit("s"),
+        Column::number("off ↑", 35).unit("B"),
+        Column::number("off ↓", 45).unit("B"),
+        Column::number("online", 80).unit("s"),
+        Column::number("pred on", 60).unit("s"),
+        Column::number("on ↑", 40).unit("B"),
+        Column::number("on ↓", 50).unit("B"),
+        Column::number("rounds", 55),
+        Column::number("wall", 20).unit("s"),
+    ]);
+    for r in rows {
+        t.row(vec![
+            Cell::text(&r.model),
+            Cell::text(&r.policy),
+            Cell::text(r.network.split(' ').next().unwrap_or("")),
+            Cell::count(r.relus as u64),
+            Cell::seconds(r.offline.seconds),
+            Cell::bytes(r.offline.bytes_client_to_server),
+            Cell::bytes(r.offline.bytes_server_to_client),
+            Cell::seconds(r.online.seconds),
+            Cell::seconds(r.predicted_online_seconds),
+            Cell::bytes(r.online.bytes_client_to_server),
+            Cell::bytes(r.online.bytes_server_to_client),
+            Cell::count(r.online.rounds),
+            Cell::seconds(r.wall_seconds),
+        ]);
+    }
+    t.render(fit)
 }

@@ -17,9 +17,14 @@ pub struct CompileCmd {
     /// Print per-pass times.
     #[arg(long, help_heading = "Output")]
     timings: bool,
-    /// Print the summary as JSON.
+    /// Print the summary as JSON on stdout instead of the table (every layer, exact integers,
+    /// the passes' notes and times).
     #[arg(long, help_heading = "Output")]
     json: bool,
+    /// Print every column of the table with exact integers, whatever the terminal's width
+    /// (by default the table fits $COLUMNS or the terminal, in human units).
+    #[arg(long, help_heading = "Output", conflicts_with = "json")]
+    wide: bool,
 }
 
 pub fn run(a: CompileCmd) -> Result<(), CliError> {
@@ -75,14 +80,16 @@ pub fn run(a: CompileCmd) -> Result<(), CliError> {
                 t += &format!("  {:<24} {:>9.3} ms\n", r.pass, r.time.as_secs_f64() * 1e3);
             }
         }
-        t += &format!("\n{summary}");
+        let fit = veil_ir::report::Fit::terminal(a.wide);
+        t += &format!("\n{}", summary.render(fit));
+        let size = |n: usize| if a.wide { format!("{n} B") } else { veil_ir::report::units::bytes(n as u64) };
         t += &format!(
-            "wrote {} ({} bytes, hash {}) and {} ({} bytes)\n",
+            "wrote {} ({}, hash {})\n  and {} ({})\n",
             plan_path.display(),
-            plan.len(),
+            size(plan.len()),
             &veil_ir::plan::hex(&hash)[..16],
             weights_path.display(),
-            weights.len()
+            size(weights.len())
         );
         t
     };

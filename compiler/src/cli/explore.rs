@@ -61,6 +61,13 @@ pub struct ExploreArgs {
     /// Samples per verification run (one batch).
     #[arg(long, default_value_t = 100, value_name = "M")]
     verify_samples: usize,
+    /// Print the report as JSON on stdout instead of the text: `importance`, `points` (every
+    /// configuration, `front` marking the Pareto front), `refused`, `verification`, `files`.
+    #[arg(long, conflicts_with = "wide")]
+    json: bool,
+    /// Print every column of the tables with exact values, whatever the terminal's width.
+    #[arg(long)]
+    wide: bool,
 }
 
 pub fn run(a: ExploreArgs) -> Result<(), CliError> {
@@ -129,28 +136,52 @@ pub fn run(a: ExploreArgs) -> Result<(), CliError> {
     let title = format!("{name}: {score_name} against predicted latency ({} samples)", data.xs.len());
     write_outputs(&a.output, &points, &title, &x_label, score_name, &latency)?;
 
-    println!("layer importance ({score_name} lost when the layer alone becomes the polynomial):");
-    for l in &importance {
-        println!("  {:<32} {:>8} ReLUs  drop {:>+7.2}%", l.name, l.relus, 100.0 * l.drop);
+    let fit = veil_ir::report::Fit::terminal(a.wide);
+    let files = ["pareto.csv", "pareto.svg", "pareto.png"].map(|f| a.output.join(f).display().to_string());
+    if !a.json {
+        println!("layer importance ({score_name} lost when the layer alone becomes the polynomial):");
+        print!("{}", importance_table(&importance, fit));
+        println!("\nPareto front ({score_name} against predicted {} latency, {profile}):", a.latency);
+        print!("{}", points_table(points.iter().filter(|p| p.front), score_name, fit));
+        println!(
+            "\n{} configurations ({} on the front)\nwrote {}",
+            points.len(),
+            points.iter().filter(|p| p.front).count(),
+            files.join(", ")
+        );
+        for r in &refused {
+            println!("refused by the compiler: {r}");
+        }
     }
-    println!("\nPareto front ({score_name} against predicted {} latency, {profile}):", a.latency);
-    print_points(points.iter().filter(|p| p.front), score_name);
-    println!(
-        "\n{} configurations ({} on the front); wrote {}, {}, {}",
-        points.len(),
-        points.iter().filter(|p| p.front).count(),
-        a.output.join("pareto.csv").display(),
-        a.output.join("pareto.svg").display(),
-        a.output.join("pareto.png").display()
-    );
-    for r in &refused {
-        println!("refused by the compiler: {r}");
-    }
-    if a.verify > 0 {
+    let verification = if a.verify > 0 {
         let chosen = spread(&points, a.verify, &latency);
-        verify(&a, &float, &data, &base, &configs, &chosen, network)?;
+        verify(&a, &float, &data, &base, &configs, &chosen, network)?
+    } else {
+        Vec::new()
+    };
+    if a.json {
+        let mut files = files.to_vec();
+        if a.verify > 0 {
+            files.push(a.output.join("verify.csv").display().to_string());
+        }
+        let v = serde_json::json!({
+            "model": name, "score": score_name, "latency": a.latency, "network": network,
+            "importance": importance, "points": points, "refused": refused,
+            "verification": verification, "files": files,
+        });
+        let text = serde_json::to_string_pretty(&v).map_err(CliError::internal)? + "\n";
+        super::emit(None, text.as_bytes())?;
     }
     Ok(())
+}
+
+fn importance_table(importance: &[explore::LayerImportance], fit: veil_ir::report::Fit) -> String {
+    use veil_ir::report::{Cell, Column, Table};
+    let mut t = Table::new(vec![Column::name("layer"), Column::number("ReLUs", 80), Column::number("drop", 90)]);
+    for l in importance {
+        t.row(vec![Cell::text(&l.name), Cell::count(l.relus as u64), Cell::text(format!("{:+.2}%", 100.0 * l.drop))]);
+    }
+    t.render(fit)
 }
 
 fn describe(n: &Network) -> String {
@@ -234,27 +265,51 @@ fn csv_text(points: &[Point]) -> String {
     t
 }
 
-fn print_points<'a>(points: impl Iterator<Item = &'a Point>, score_name: &str) {
-    println!(
-        "  {:<36} {:>7} {:>9} {:>10} {:>10} {:>11} {:>11} {:>9} {:>8}",
-        "configuration", "ReLUs", "ring", "online KB", "offline MB", "pred online", "pred total", score_name, "faults"
-    );
+fn points_table<'a>(points: impl Iterator<Item = &'a Point>, score_name: &str, fit: veil_ir::report::Fit) -> String {
+    use veil_ir::report::{Cell, Column, Table};
+    let mut t = Table::new(vec![
+        Column::name("configuration"),
+        Column::number("ReLUs", 55),
+        Column::number("ring", 20),
+        Column::number("online", 60).unit("B"),
+        Column::number("offline", 45).unit("B"),
+        Column::number("pred online", 80).unit("s"),
+        Column::number("pred total", 65).unit("s"),
+        Column::number(score_name, 90),
+        Column::number("faults", 30),
+    ]);
     let mut sorted: Vec<&Point> = points.collect();
     sorted.sort_by(|a, b| a.predicted_online_seconds.total_cmp(&b.predicted_online_seconds));
     for p in sorted {
-        println!(
-            "  {:<36} {:>7} {:>9} {:>10.1} {:>10.2} {:>11} {:>11} {:>8.2}% {:>7.2}%",
-            p.label,
-            p.relus,
-            format!("{} bits", p.ring_bits),
-            p.online_bytes as f64 / 1e3,
-            p.offline_bytes as f64 / 1e6,
-            veil_compiler::plot::format_seconds(p.predicted_online_seconds),
-            veil_compiler::plot::format_seconds(p.predicted_total_seconds),
-            100.0 * p.score,
-            100.0 * p.circa_fault_rate
-        );
+        t.row(vec![
+            Cell::text(&p.label),
+            Cell::count(p.relus as u64),
+            Cell::text(format!("{} bits", p.ring_bits)),
+            Cell::bytes(p.online_bytes),
+            Cell::bytes(p.offline_bytes),
+            Cell::seconds(p.predicted_online_seconds),
+            Cell::seconds(p.predicted_total_seconds),
+            Cell::text(format!("{:.2}%", 100.0 * p.score)),
+            Cell::text(format!("{:.2}%", 100.0 * p.circa_fault_rate)),
+        ]);
     }
+    t.render(fit)
+}
+
+/// One verified front point (`veilc explore --verify`).
+#[derive(serde::Serialize)]
+struct Verified {
+    label: String,
+    samples: usize,
+    predicted_bytes: u64,
+    measured_bytes: u64,
+    predicted_offline_seconds: f64,
+    measured_offline_seconds: f64,
+    predicted_online_seconds: f64,
+    measured_online_seconds: f64,
+    simulated_score: f64,
+    real_score: f64,
+    outputs_identical: bool,
 }
 
 /// Up to `k` labels of front points spread along the latency axis: the fastest, the most
@@ -285,7 +340,7 @@ fn verify(
     configs: &[Config],
     chosen: &[String],
     network: Network,
-) -> Result<(), CliError> {
+) -> Result<Vec<Verified>, CliError> {
     let m = a.verify_samples.min(data.xs.len());
     let float = ModelArgs { model: a.model.clone(), batch: m }.import()?;
     let [input] = float.inputs[..] else {
@@ -309,25 +364,7 @@ fn verify(
     let input_path = dir.join("x.npy");
     std::fs::write(&input_path, veil_ir::npy::encode_npy(&x, veil_ir::ElemType::F32)).map_err(CliError::internal)?;
     let link = (network != Network::LAN).then_some((network.bandwidth_mbit_s, network.rtt_ms));
-    println!(
-        "\nverification: {} front point(s), one batch of {m} samples each, between `veil server` and `veil client` on {}",
-        chosen.len(),
-        if link.is_some() { format!("`veil relay` ({})", describe(&network)) } else { "loopback".into() }
-    );
-    println!(
-        "  {:<36} {:>12} {:>12} {:>10} {:>10} {:>10} {:>10} {:>7} {:>10} {:>10} {:>9}",
-        "configuration",
-        "pred bytes",
-        "meas bytes",
-        "pred off",
-        "meas off",
-        "pred on",
-        "meas on",
-        "ratio",
-        "sim acc",
-        "real acc",
-        "outputs"
-    );
+    let mut verified = Vec::new();
     let mut csv = String::from(
         "label,samples,predicted_bytes,measured_bytes,predicted_offline_seconds,measured_offline_seconds,\
          predicted_online_seconds,measured_online_seconds,simulated_score,real_score,outputs_identical\n",
@@ -363,35 +400,77 @@ fn verify(
             (batch_score(&sim.outputs[0], data, m, float1)?, batch_score(&out.output, data, m, float1)?);
         let identical = sim.outputs[0].data == out.output.data;
         let (meas_off, meas_on) = (stats.offline.seconds, stats.online.seconds);
-        let ratio = (meas_off + meas_on) / (pred_off + pred_on);
-        println!(
-            "  {:<36} {:>12} {:>12} {:>10} {:>10} {:>10} {:>10} {:>6.2}× {:>9.2}% {:>9.2}% {:>9}",
-            label,
-            predicted_bytes,
-            measured_bytes,
-            veil_compiler::plot::format_seconds(pred_off),
-            veil_compiler::plot::format_seconds(meas_off),
-            veil_compiler::plot::format_seconds(pred_on),
-            veil_compiler::plot::format_seconds(meas_on),
-            ratio,
-            100.0 * sim_score,
-            100.0 * real_score,
-            if identical { "identical" } else { "differ" }
-        );
         csv += &format!(
             "{},{m},{predicted_bytes},{measured_bytes},{pred_off:.6},{meas_off:.6},{pred_on:.6},{meas_on:.6},{sim_score:.4},{real_score:.4},{identical}\n",
             csv_field(label)
         );
+        verified.push(Verified {
+            label: label.clone(),
+            samples: m,
+            predicted_bytes,
+            measured_bytes,
+            predicted_offline_seconds: pred_off,
+            measured_offline_seconds: meas_off,
+            predicted_online_seconds: pred_on,
+            measured_online_seconds: meas_on,
+            simulated_score: sim_score,
+            real_score,
+            outputs_identical: identical,
+        });
     }
+    let path = a.output.join("verify.csv");
+    veil_ir::npy::write_atomic(&path, csv.as_bytes()).map_err(CliError::internal)?;
+    if a.json {
+        return Ok(verified);
+    }
+    println!(
+        "\nverification: {} front point(s), one batch of {m} samples each, between `veil server` and `veil client` on {}",
+        chosen.len(),
+        if link.is_some() { format!("`veil relay` ({})", describe(&network)) } else { "loopback".into() }
+    );
+    print!("{}", verified_table(&verified, veil_ir::report::Fit::terminal(a.wide)));
     println!(
         "  bytes: the cost model's exact prediction against the client's meter; ratio: measured over predicted \
          seconds, offline + online; sim/real: the simulator's and the two parties' {} on the same batch.",
         if data.labels.is_some() { "accuracy" } else { "top-1 agreement" }
     );
-    let path = a.output.join("verify.csv");
-    veil_ir::npy::write_atomic(&path, csv.as_bytes()).map_err(CliError::internal)?;
     println!("wrote {}", path.display());
-    Ok(())
+    Ok(verified)
+}
+
+fn verified_table(rows: &[Verified], fit: veil_ir::report::Fit) -> String {
+    use veil_ir::report::{Cell, Column, Table};
+    let mut t = Table::new(vec![
+        Column::name("configuration"),
+        Column::number("pred bytes", 70).unit("B"),
+        Column::number("meas bytes", 75).unit("B"),
+        Column::number("pred off", 40).unit("s"),
+        Column::number("meas off", 45).unit("s"),
+        Column::number("pred on", 55).unit("s"),
+        Column::number("meas on", 60).unit("s"),
+        Column::number("ratio", 50),
+        Column::number("sim", 80),
+        Column::number("real", 85),
+        Column::text("outputs", 65),
+    ]);
+    for r in rows {
+        let ratio = (r.measured_offline_seconds + r.measured_online_seconds)
+            / (r.predicted_offline_seconds + r.predicted_online_seconds);
+        t.row(vec![
+            Cell::text(&r.label),
+            Cell::bytes(r.predicted_bytes),
+            Cell::bytes(r.measured_bytes),
+            Cell::seconds(r.predicted_offline_seconds),
+            Cell::seconds(r.measured_offline_seconds),
+            Cell::seconds(r.predicted_online_seconds),
+            Cell::seconds(r.measured_online_seconds),
+            Cell::text(format!("{ratio:.2}×")),
+            Cell::text(format!("{:.2}%", 100.0 * r.simulated_score)),
+            Cell::text(format!("{:.2}%", 100.0 * r.real_score)),
+            Cell::text(if r.outputs_identical { "identical" } else { "differ" }),
+        ]);
+    }
+    t.render(fit)
 }
 
 /// Accuracy (or top-1 agreement with the float model) of a batch of `m` outputs.

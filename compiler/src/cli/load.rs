@@ -30,9 +30,10 @@ pub struct LoadArgs {
     /// How long to keep the clients going, in seconds.
     #[arg(long, default_value_t = 180, value_name = "S")]
     duration: u64,
-    /// Also write the report as JSON.
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
+    /// Print the report as JSON on stdout instead of the text (the checks still set the exit
+    /// code).
+    #[arg(long)]
+    json: bool,
 }
 
 /// What one client process did.
@@ -182,7 +183,7 @@ struct Settings {
     model: ModelArgs,
     clients: usize,
     duration: u64,
-    json: Option<PathBuf>,
+    json: bool,
 }
 
 fn report(a: &Settings, runs: &[Run], samples: &[Sample], wall: f64, exact: bool, alive: bool) -> Result<(), CliError> {
@@ -201,37 +202,39 @@ fn report(a: &Settings, runs: &[Run], samples: &[Sample], wall: f64, exact: bool
     let (mid, last) = (third(1), third(2));
     let peak_rss = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
     let model = a.model.model.display().to_string();
-    println!("load: {model}, {} concurrent clients for {wall:.0} s against one `veil server`", a.clients);
-    println!(
-        "  inferences        {} ({ok} correct{}, {wrong} wrong, {} failed)",
-        runs.len(),
-        if exact { ", bit for bit" } else { " top-1" },
-        failed.len()
-    );
-    println!("  throughput        {:.1} inferences/minute", ok as f64 * 60.0 / wall);
-    println!("  latency (client)  median {:.2} s, p90 {:.2} s, max {:.2} s", pct(0.5), pct(0.9), pct(1.0));
-    if samples.is_empty() {
-        println!("  server memory     not measured (no /proc)");
-    } else {
+    if !a.json {
+        println!("load: {model}, {} concurrent clients for {wall:.0} s against one `veil server`", a.clients);
         println!(
-            "  server RSS        peak {:.0} MB; middle third {:.0} MB, last third {:.0} MB",
-            peak_rss as f64 / 1024.0,
-            peak(&mid) as f64 / 1024.0,
-            peak(&last) as f64 / 1024.0
+            "  inferences        {} ({ok} correct{}, {wrong} wrong, {} failed)",
+            runs.len(),
+            if exact { ", bit for bit" } else { " top-1" },
+            failed.len()
         );
-        println!(
-            "  server fds        first {}, middle third max {}, last third max {}, last {}",
-            samples.first().map_or(0, |s| s.fds),
-            fds(&mid),
-            fds(&last),
-            samples.last().map_or(0, |s| s.fds)
-        );
+        println!("  throughput        {:.1} inferences/minute", ok as f64 * 60.0 / wall);
+        println!("  latency (client)  median {:.2} s, p90 {:.2} s, max {:.2} s", pct(0.5), pct(0.9), pct(1.0));
+        if samples.is_empty() {
+            println!("  server memory     not measured (no /proc)");
+        } else {
+            println!(
+                "  server RSS        peak {:.0} MB; middle third {:.0} MB, last third {:.0} MB",
+                peak_rss as f64 / 1024.0,
+                peak(&mid) as f64 / 1024.0,
+                peak(&last) as f64 / 1024.0
+            );
+            println!(
+                "  server fds        first {}, middle third max {}, last third max {}, last {}",
+                samples.first().map_or(0, |s| s.fds),
+                fds(&mid),
+                fds(&last),
+                samples.last().map_or(0, |s| s.fds)
+            );
+        }
+        println!("  server            {}", if alive { "still serving at the end" } else { "EXITED during the run" });
+        for f in failed.iter().take(3) {
+            println!("  failure: {f}");
+        }
     }
-    println!("  server            {}", if alive { "still serving at the end" } else { "EXITED during the run" });
-    for f in failed.iter().take(3) {
-        println!("  failure: {f}");
-    }
-    if let Some(p) = &a.json {
+    if a.json {
         let v = serde_json::json!({
             "model": model, "clients": a.clients, "seconds": wall, "inferences": runs.len(),
             "correct": ok, "wrong": wrong, "failed": failed.len(), "exact": exact,
@@ -240,7 +243,7 @@ fn report(a: &Settings, runs: &[Run], samples: &[Sample], wall: f64, exact: bool
             "server_peak_rss_kib": peak_rss, "server_alive": alive, "samples": samples,
         });
         let text = serde_json::to_string_pretty(&v).map_err(CliError::internal)? + "\n";
-        veil_ir::npy::write_atomic(p, text.as_bytes()).map_err(CliError::internal)?;
+        super::emit(None, text.as_bytes())?;
     }
     if wrong > 0 || !failed.is_empty() || !alive || ok == 0 {
         return Err(CliError::internal(anyhow!("the load run had wrong or failed inferences, or lost the server")));

@@ -26,7 +26,8 @@ pub struct SimulateArgs {
     /// Write the (first) output to this .npy file.
     #[arg(long, value_name = "y.npy", help_heading = "Output")]
     output: Option<PathBuf>,
-    /// Print the result as JSON.
+    /// Print the result as JSON on stdout instead of the text (`mode`, `outputs`: name,
+    /// shape, values, top-1 of each output).
     #[arg(long, help_heading = "Output")]
     json: bool,
     /// Run inputs beyond the bound the model was compiled for (warns: values may overflow).
