@@ -14,7 +14,9 @@ use super::units;
 /// How a column's cells are aligned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Align {
+    /// Padded on the right (names, protocols).
     Left,
+    /// Padded on the left (numbers).
     Right,
 }
 
@@ -150,6 +152,7 @@ pub fn abbreviate(s: &str, n: usize) -> String {
 }
 
 impl Table {
+    /// An empty table with these columns, in display order.
     pub fn new(columns: Vec<Column>) -> Self {
         Table { columns, rows: Vec::new() }
     }
