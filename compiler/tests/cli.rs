@@ -50,9 +50,11 @@ fn every_unsupported_node_is_reported_at_once() {
     let o = veilc(&["ir", &model("bad/unsupported_op.onnx")]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("the model cannot be compiled (3 problem(s)):"), "{err}");
+    assert!(err.contains("the model cannot be compiled (2 problem(s)):"), "{err}");
     assert!(err.contains(r#"node "encoder/LSTM_0" (LSTM): not supported"#), "{err}");
-    assert!(err.contains(r#"node "gate/Sigmoid" (Sigmoid): not supported"#), "{err}");
+    // Sigmoid is supported at the end of a model (issue 16); this one reads the refused LSTM's
+    // result, so it is not reported on its own.
+    assert!(!err.contains("gate/Sigmoid"), "{err}");
     assert!(err.contains(r#"node "custom/FusedGelu" (FusedGelu, domain com.example): not supported"#), "{err}");
     // The supported nodes around them are not reported.
     assert!(!err.contains("relu_0") && !err.contains(r#""concat""#), "{err}");

@@ -162,6 +162,10 @@ pub enum Op {
     /// Index of the maximum along `axis` (first one, or last with `select_last_index`), `i64`
     /// output; `keepdims` keeps the axis with size 1. Client-side only.
     ArgMax { axis: usize, keepdims: bool, select_last_index: bool },
+    /// The logistic function 1 / (1 + e^−x) elementwise, `f32` output, same shape (a binary
+    /// classifier's last op). Client-side only: Veil has no two-party protocol for it, so it
+    /// runs on the revealed value like [`Op::Softmax`].
+    Sigmoid,
 }
 
 /// Where a truncation runs.
@@ -226,6 +230,7 @@ impl Op {
             Op::Softmax { .. } => "softmax",
             Op::LogSoftmax { .. } => "log_softmax",
             Op::ArgMax { .. } => "argmax",
+            Op::Sigmoid => "sigmoid",
         }
     }
 
@@ -239,7 +244,7 @@ impl Op {
 
     /// Whether the op runs on the client after [`Op::Reveal`].
     pub fn is_client_side(&self) -> bool {
-        matches!(self, Op::Softmax { .. } | Op::LogSoftmax { .. } | Op::ArgMax { .. })
+        matches!(self, Op::Softmax { .. } | Op::LogSoftmax { .. } | Op::ArgMax { .. } | Op::Sigmoid)
     }
 
     /// The constants the op reads, in a fixed order.
@@ -289,7 +294,7 @@ impl Op {
         let x = inputs[0].elem;
         match self {
             Op::ArgMax { .. } => return Ok(ElemType::I64),
-            Op::Softmax { .. } | Op::LogSoftmax { .. } => return Ok(ElemType::F32),
+            Op::Softmax { .. } | Op::LogSoftmax { .. } | Op::Sigmoid => return Ok(ElemType::F32),
             _ => {}
         }
         let s = match x {
@@ -437,7 +442,7 @@ impl Op {
                 }
                 same(x.shape.clone())
             }
-            Op::Relu | Op::Reveal | Op::Truncate { .. } => same(x.shape.clone()),
+            Op::Relu | Op::Reveal | Op::Truncate { .. } | Op::Sigmoid => same(x.shape.clone()),
             Op::StochasticRelu { drop_bits, .. } => {
                 if drop_bits.is_some_and(|k| k >= 62) {
                     return Err(format!("drop_bits {drop_bits:?} must be below the ring width"));

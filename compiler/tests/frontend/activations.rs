@@ -1,0 +1,124 @@
+//! Activations of today's model families: a trailing Sigmoid runs on the client, HardSigmoid
+//! lowers to an affine and a clip, and the rest (LayerNormalization, HardSwish, Gelu, Tanh, a
+//! Sigmoid the model computes on) are refused with one message that names the op and says why.
+
+use super::*;
+
+fn float_attr(name: &str, v: f32) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Float as i32),
+        f: Some(v),
+        ..Default::default()
+    }
+}
+
+/// 1 / (1 + e^−x) in f64, independent of the IR's kernel.
+fn logistic(x: f32) -> f32 {
+    (1.0 / (1.0 + (-(x as f64)).exp())) as f32
+}
+
+fn x() -> Tensor {
+    Tensor::new(vec![1, 6], vec![-3.0, -1.25, -0.5, 0.0, 0.75, 2.5]).unwrap()
+}
+
+#[test]
+fn a_trailing_sigmoid_runs_on_the_client_after_the_reveal() {
+    let b = model(
+        13,
+        vec![info("in", &[Some(1), Some(6)])],
+        vec![node("Mul", "w", &["in", "ones"], &["x"]), node("Sigmoid", "prob", &["x"], &["y"])],
+        vec![ones("ones", 6)],
+        "y",
+    );
+    let g = import(&b).unwrap();
+    let text = veil_ir::print::to_text(&g);
+    assert!(text.contains("= reveal %1 : client"), "{text}");
+    assert!(text.contains("= sigmoid %2 : client f32[1,6]"), "{text}");
+    let want: Vec<f32> = x().data.iter().map(|&v| logistic(v)).collect();
+    assert_eq!(run_float(&g, &[x()]).unwrap()[0].data, want);
+    // Through the whole pipeline: the client applies it to the revealed fixed-point value, so the
+    // error is the input's rounding (F = 12) through a 1/4-Lipschitz function.
+    let opts = veil_passes::Options { input_bound: 3.0, ..Default::default() };
+    let f = veil_compiler::compile(&g, &opts.into()).unwrap().graph;
+    let sig = f.live_nodes().find(|(_, n)| n.op == Op::Sigmoid).expect("sigmoid kept").1;
+    assert_eq!(f.values[sig.output].domain, veil_ir::Domain::Client);
+    // The text form round-trips the new op (plans are inspected and tested as text).
+    let text = veil_ir::print::to_text(&f);
+    assert_eq!(veil_ir::print::to_text(&veil_ir::print::parse_with_weights(&text, &f.consts).unwrap()), text);
+    let got = veil_ir::eval::run_fixed(&f, &[x()], 0).unwrap().outputs.remove(0);
+    for (a, b) in got.data.iter().zip(&want) {
+        assert!((a - b).abs() <= 2f32.powi(-12), "{a} vs {b}");
+    }
+}
+
+#[test]
+fn a_sigmoid_the_model_computes_on_is_refused_naming_it() {
+    // SiLU / squeeze-excite: x · Sigmoid(x).
+    let b = model(
+        13,
+        vec![info("x", &[Some(1), Some(3)])],
+        vec![node("Sigmoid", "gate", &["x"], &["s"]), node("Mul", "silu", &["x", "s"], &["y"])],
+        vec![],
+        "y",
+    );
+    let e = problems(&b);
+    assert!(
+        e.contains(
+            r#"node "silu" (Mul): reads "s", the result of client-side post-processing; Softmax, LogSoftmax, ArgMax and Sigmoid run on the client after the result is revealed (Veil has no two-party protocol for them)"#
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn hard_sigmoid_is_an_affine_and_a_clip() {
+    for (alpha, beta) in [(None, None), (Some(0.5), Some(0.25)), (Some(-1.0), Some(0.0))] {
+        let mut n = node("HardSigmoid", "hs", &["x"], &["y"]);
+        n.attribute =
+            alpha.map(|a| float_attr("alpha", a)).into_iter().chain(beta.map(|b| float_attr("beta", b))).collect();
+        let b = model(22, vec![info("x", &[Some(1), Some(6)])], vec![n], vec![], "y");
+        let g = import(&b).unwrap();
+        let (a, c) = (alpha.unwrap_or(0.2), beta.unwrap_or(0.5));
+        let want: Vec<f32> = x().data.iter().map(|&v| (a * v + c).clamp(0.0, 1.0)).collect();
+        let got = run_float(&g, &[x()]).unwrap().remove(0);
+        for (g, w) in got.data.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-6, "alpha {a} beta {c}: {g} vs {w}");
+        }
+        let opts = veil_passes::Options { input_bound: 3.0, ..Default::default() };
+        let f = veil_compiler::compile(&g, &opts.into()).unwrap().graph;
+        let fixed = veil_ir::eval::run_fixed(&f, &[x()], 0).unwrap().outputs.remove(0);
+        for (g, w) in fixed.data.iter().zip(&want) {
+            assert!((g - w).abs() <= 3.0 * 2f32.powi(-12), "fixed: alpha {a} beta {c}: {g} vs {w}");
+        }
+    }
+    let mut n = node("HardSigmoid", "hs", &["x"], &["y"]);
+    n.attribute = vec![float_attr("alpha", f32::NAN)];
+    let e = problems(&model(13, vec![info("x", &[Some(1), Some(6)])], vec![n], vec![], "y"));
+    assert!(e.contains(r#"node "hs" (HardSigmoid): alpha = NaN and beta = 0.5 must be finite"#), "{e}");
+}
+
+#[test]
+fn unsupported_activations_are_refused_with_the_reason() {
+    let cases = [
+        ("LayerNormalization", "needs a secret inverse square root"),
+        ("InstanceNormalization", "needs a secret inverse square root"),
+        ("GroupNormalization", "needs a secret inverse square root"),
+        ("HardSwish", "a product of two secret values"),
+        ("Gelu", "Gelu is a smooth non-linearity of secret values"),
+        ("Tanh", "Tanh is a smooth non-linearity of secret values"),
+        ("Erf", "Erf is a smooth non-linearity of secret values"),
+    ];
+    for (op, why) in cases {
+        let b = model(
+            21,
+            vec![info("in", &[Some(1), Some(3)])],
+            vec![node("Mul", "w", &["in", "ones"], &["x"]), node(op, "act", &["x", "ones", "ones"], &["y"])],
+            vec![ones("ones", 3)],
+            "y",
+        );
+        let e = problems(&b);
+        assert!(e.contains("the model cannot be compiled (1 problem(s)):"), "{op}: {e}");
+        assert!(e.contains(&format!(r#"node "act" ({op}): not supported: "#)) && e.contains(why), "{op}: {e}");
+    }
+}
