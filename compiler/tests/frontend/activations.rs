@@ -122,3 +122,64 @@ fn unsupported_activations_are_refused_with_the_reason() {
         assert!(e.contains(&format!(r#"node "act" ({op}): not supported: "#)) && e.contains(why), "{op}: {e}");
     }
 }
+
+/// A `[6]` constant.
+fn vec6(name: &str, v: [f32; 6]) -> TensorProto {
+    tensor(name, &[6], v.to_vec())
+}
+
+#[test]
+fn max_and_min_are_clips_of_constant_bounds_and_relus_of_two_values() {
+    let k1 = [1.0, -2.0, 0.5, 3.0, -1.0, 2.0];
+    let k2 = [-1.0, 1.0, 2.0, 0.5, 1.5, -0.25];
+    // (nodes after a = in·k1, b = in·k2; the reference on a, b)
+    type Case = (Vec<NodeProto>, fn(f32, f32) -> f32, &'static str);
+    let cases: Vec<Case> = vec![
+        (
+            vec![node("CastLike", "c", &["zero", "a"], &["z"]), node("Max", "m", &["a", "z"], &["y"])],
+            |a, _| a.max(0.0),
+            "relu",
+        ),
+        (vec![node("Max", "m", &["a", "lo", "zero"], &["y"])], |a, _| a.max(0.0), "relu"),
+        (vec![node("Max", "m", &["a", "lo"], &["y"])], |a, _| a.max(-0.5), "clip %"),
+        (vec![node("Min", "m", &["hi", "a"], &["y"])], |a, _| a.min(1.5), "clip %"),
+        (vec![node("Max", "m", &["a", "b"], &["y"])], f32::max, "relu"),
+        (vec![node("Min", "m", &["a", "b"], &["y"])], f32::min, "relu"),
+        (vec![node("Max", "m", &["a"], &["y"])], |a, _| a, ""),
+    ];
+    for (i, (tail, reference, lowered)) in cases.into_iter().enumerate() {
+        let mut nodes = vec![node("Mul", "ka", &["in", "k1"], &["a"]), node("Mul", "kb", &["in", "k2"], &["b"])];
+        nodes.extend(tail);
+        let inits = vec![vec6("k1", k1), vec6("k2", k2), scalar("zero", 0.0), scalar("lo", -0.5), scalar("hi", 1.5)];
+        let g = import(&model(13, vec![info("in", &[Some(1), Some(6)])], nodes, inits, "y"))
+            .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        assert!(veil_ir::print::to_text(&g).contains(lowered), "case {i}: {}", veil_ir::print::to_text(&g));
+        let want: Vec<f32> = (0..6).map(|j| reference(x().data[j] * k1[j], x().data[j] * k2[j])).collect();
+        assert_eq!(run_float(&g, &[x()]).unwrap()[0].data, want, "case {i}");
+        let opts = veil_passes::Options { input_bound: 3.0, ..Default::default() };
+        let f = veil_compiler::compile(&g, &opts.into()).unwrap().graph;
+        let got = veil_ir::eval::run_fixed(&f, &[x()], 0).unwrap().outputs.remove(0);
+        for (a, b) in got.data.iter().zip(&want) {
+            assert!((a - b).abs() <= 4.0 * 2f32.powi(-12), "case {i} fixed: {a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn max_and_min_beyond_bounds_and_pairs_are_refused_with_the_reason() {
+    let cases = [
+        (vec!["a", "k1"], r#"node "m" (Max): input 1 is a constant whose elements differ; only a single bound"#),
+        (vec!["a", "b", "a"], r#"node "m" (Max): Max of 3 computed value(s) is not supported"#),
+        (vec!["a", "b", "zero"], r#"node "m" (Max): Max of 2 computed value(s) and a constant is not supported"#),
+    ];
+    for (operands, msg) in cases {
+        let nodes = vec![
+            node("Mul", "ka", &["in", "k1"], &["a"]),
+            node("Mul", "kb", &["in", "k1"], &["b"]),
+            node("Max", "m", &operands, &["y"]),
+        ];
+        let inits = vec![vec6("k1", [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), scalar("zero", 0.0)];
+        let e = problems(&model(13, vec![info("in", &[Some(1), Some(6)])], nodes, inits, "y"));
+        assert!(e.contains(msg), "{operands:?}: {e}");
+    }
+}

@@ -1,6 +1,6 @@
 //! The operator registry: which ONNX ops lower, and to what. Split by family like tract's
 //! `onnx/src/ops`: `nn` (conv, pooling, normalisation, activations), `math` (Gemm, MatMul,
-//! elementwise arithmetic and polynomials), `batched` (MatMul with batched constant operands),
+//! elementwise arithmetic and polynomials), `minmax` (Max and Min as clips or ReLUs), `batched` (MatMul with batched constant operands),
 //! `reduce` (ReduceSum, ReduceMean), `array` and `join` (data movement), `post` (client-side
 //! post-processing), and `fold` (compile-time evaluation of constant subgraphs).
 
@@ -9,6 +9,7 @@ mod batched;
 mod fold;
 mod join;
 mod math;
+mod minmax;
 mod nn;
 mod post;
 mod reduce;
@@ -32,6 +33,8 @@ fn lowering(op: &str) -> Option<Lowering> {
         "MatMul" => math::matmul,
         "Add" | "Sub" | "Mul" | "Div" => math::arith,
         "Neg" => math::neg,
+        "Max" | "Min" => minmax::min_max,
+        "CastLike" => array::cast_like,
         "Flatten" => array::flatten,
         "Reshape" => array::reshape,
         "Squeeze" => array::squeeze,
@@ -83,7 +86,7 @@ for it yet (it would need a garbled approximation with a stated error); {SUPPORT
         _ => {}
     }
     const NO_PROTOCOL: &[&str] =
-        &["Exp", "Log", "Sqrt", "Reciprocal", "LRN", "ReduceMax", "ReduceMin", "TopK", "Max", "Min", "Abs", "Pow"];
+        &["Exp", "Log", "Sqrt", "Reciprocal", "LRN", "ReduceMax", "ReduceMin", "TopK", "Abs", "Pow"];
     if NO_PROTOCOL.contains(&op) {
         format!("not supported: Veil has no sound two-party protocol for it ({SUPPORTED})")
     } else {
