@@ -16,7 +16,7 @@
 //! (softmax, argmax) are compared as decoded.
 //!
 //! **Samples**: the calibration inputs (`--calibrate`, at most [`MAX_SAMPLES`] of them, the first
-//! ones); without calibration, [`RANDOM_SAMPLES`] inputs drawn uniformly in
+//! ones); without calibration, [`RANDOM_SAMPLES`] inputs (every graph input) drawn uniformly in
 //! `[−input_bound, input_bound]` from a fixed seed, so the choice is reproducible.
 //!
 //! The search stops without a choice when `quantize` refuses an `F` (the values no longer fit
@@ -109,11 +109,11 @@ pub fn choose(float: &Graph, opts: &Options, max_error: f64) -> Result<Choice, P
     let mut base = float.clone();
     run_pipeline(&mut base, opts, Some(Pass::SubstituteActivations.into()), false)?;
     let (xs, samples) = sample_inputs(&base, opts)?;
-    let reference: Vec<Vec<Tensor>> = xs
-        .iter()
-        .map(|x| veil_ir::eval::run_float(&base, std::slice::from_ref(x)))
-        .collect::<Result<_, _>>()
-        .map_err(|e| reject(format!("the float reference does not run on the samples: {e}")))?;
+    let reference: Vec<Vec<Tensor>> =
+        xs.iter()
+            .map(|x| veil_ir::eval::run_float(&base, x))
+            .collect::<Result<_, _>>()
+            .map_err(|e| reject(format!("the float reference does not run on the samples: {e}")))?;
     let mut trials = Vec::new();
     for frac in MIN_FRAC_BITS..=MAX_FRAC_BITS {
         let at = Options { frac_bits: frac, ..opts.clone() };
@@ -151,30 +151,30 @@ pub fn choose(float: &Graph, opts: &Options, max_error: f64) -> Result<Choice, P
     )))
 }
 
-/// The inputs the error is measured on (see the module doc).
-fn sample_inputs(g: &Graph, opts: &Options) -> Result<(Vec<Tensor>, Samples), PassError> {
+/// The inputs the error is measured on, one `Vec` (every graph input) per sample (see the
+/// module doc; calibration is for one-input models, which `range` checks).
+fn sample_inputs(g: &Graph, opts: &Options) -> Result<(Vec<Vec<Tensor>>, Samples), PassError> {
     if !opts.calibration.is_empty() {
-        let xs: Vec<Tensor> = opts.calibration.iter().take(MAX_SAMPLES).cloned().collect();
+        let xs: Vec<Vec<Tensor>> = opts.calibration.iter().take(MAX_SAMPLES).map(|x| vec![x.clone()]).collect();
         let count = xs.len();
         return Ok((xs, Samples::Calibration { count }));
     }
-    let [input] = g.inputs[..] else {
-        return Err(reject(format!(
-            "choosing F without calibration data needs a model with one input, this one has {}; give --frac-bits",
-            g.inputs.len()
-        )));
-    };
     let bound = opts.input_bound;
     if !(bound.is_finite() && bound > 0.0) {
         return Err(reject(format!("--input-bound must be a positive number, got {bound}")));
     }
-    let shape = g.values[input].ty.shape.clone();
-    let n: usize = shape.iter().product();
     let mut state = 0x5eed_u64;
     let xs = (0..RANDOM_SAMPLES)
-        .map(|_| Tensor {
-            shape: shape.clone(),
-            data: (0..n).map(|_| ((2.0 * unit(&mut state) - 1.0) * bound as f64) as f32).collect(),
+        .map(|_| {
+            g.inputs
+                .iter()
+                .map(|&v| {
+                    let shape = g.values[v].ty.shape.clone();
+                    let n: usize = shape.iter().product();
+                    let data = (0..n).map(|_| ((2.0 * unit(&mut state) - 1.0) * bound as f64) as f32).collect();
+                    Tensor { shape, data }
+                })
+                .collect()
         })
         .collect();
     Ok((xs, Samples::Random { count: RANDOM_SAMPLES, bound }))
@@ -192,10 +192,11 @@ fn unit(state: &mut u64) -> f64 {
 
 /// The error of quantized graph `g` on `xs` against the float outputs `reference`, as a
 /// fraction of each output's range (see the module doc).
-pub fn measure(g: &Graph, xs: &[Tensor], reference: &[Vec<Tensor>]) -> Result<f64, PassError> {
+/// `xs[i]` holds sample `i`'s inputs.
+pub fn measure(g: &Graph, xs: &[Vec<Tensor>], reference: &[Vec<Tensor>]) -> Result<f64, PassError> {
     let mut fixed = Vec::with_capacity(xs.len());
     for x in xs {
-        let run = veil_ir::eval::run_fixed(g, std::slice::from_ref(x), 0)
+        let run = veil_ir::eval::run_fixed(g, x, 0)
             .map_err(|e| reject(format!("the simulator does not run on the samples: {e}")))?;
         fixed.push(run.outputs);
     }

@@ -104,3 +104,18 @@ fn a_target_no_f_reaches_is_refused_with_the_best_error() {
         assert!(e.contains("--max-error must be a positive fraction"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn a_two_input_model_without_calibration_gets_random_samples_for_both() {
+    let mut g = Graph::new("two");
+    let x = g.add_input("x", TensorType::f32(vec![1, IN]));
+    let y = g.add_input("y", TensorType::f32(vec![1, IN]));
+    let w = g.add_const("w", vec![OUT, IN], Domain::Server, weights(0.5));
+    let a = g.add_node("fa", "a", Op::Dense { weight: w, bias: None }, &[x]).unwrap();
+    let b = g.add_node("fb", "b", Op::Dense { weight: w, bias: None }, &[y]).unwrap();
+    let s = g.add_node("sum", "s", Op::Add, &[a, b]).unwrap();
+    let out = g.add_node("reveal", "out", Op::Reveal, &[s]).unwrap();
+    g.outputs.push(out);
+    let c = choose(&g, &Options::default(), 0.01).unwrap();
+    assert!(matches!(c.samples, Samples::Random { .. }) && c.error <= 0.01, "{c}");
+}
