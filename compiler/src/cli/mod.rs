@@ -121,7 +121,7 @@ pub struct CompileArgs {
     #[arg(long, value_name = "F", help_heading = "Fixed point", conflicts_with = "max_error")]
     frac_bits: Option<u8>,
     /// Fixed point: without --frac-bits, choose the smallest F whose simulated output error is
-    /// at most E: max |fixed − float| over the samples (the --calibrate inputs, else 8 random
+    /// at most E: max |fixed − float| over the samples (the first 32 --calibrate inputs, else 8 random
     /// inputs within --input-bound), divided by the range (max − min) of the float output
     /// over them. A fraction (0.01) or a percentage (1%); default 1%.
     #[arg(long, value_name = "E", value_parser = parse_fraction, help_heading = "Fixed point")]
