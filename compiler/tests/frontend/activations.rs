@@ -183,3 +183,17 @@ fn max_and_min_beyond_bounds_and_pairs_are_refused_with_the_reason() {
         assert!(e.contains(msg), "{operands:?}: {e}");
     }
 }
+
+#[test]
+fn max_of_two_client_inputs_compiles_and_runs_on_the_client() {
+    // Both operands are the client's own: the sub, ReLU and add stay in its domain, in plaintext.
+    let nodes = vec![node("Max", "m", &["in", "in2"], &["y"])];
+    let b = model(13, vec![info("in", &[Some(1), Some(6)]), info("in2", &[Some(1), Some(6)])], nodes, vec![], "y");
+    let g = import(&b).unwrap();
+    let opts = veil_passes::Options { input_bound: 3.0, ..Default::default() };
+    let f = veil_compiler::compile(&g, &opts.into()).unwrap().graph;
+    let zeros = Tensor::new(vec![1, 6], vec![0.0; 6]).unwrap();
+    let y = veil_ir::eval::run_fixed(&f, &[x(), zeros], 0).unwrap();
+    // x's values are multiples of 1/4: exact at any F.
+    assert_eq!(y.outputs[0].data, x().data.iter().map(|v| v.max(0.0)).collect::<Vec<_>>());
+}
