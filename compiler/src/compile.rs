@@ -61,6 +61,11 @@ pub struct CompileOptions {
     /// The passes' options: activations, per-layer overrides, calibration inputs, fixed-point
     /// precision, the cost model's network and objective.
     pub passes: Options,
+    /// Choose the fractional bits automatically ([`veil_passes::precision::choose`]) so the
+    /// simulated output error is at most this fraction of the output range; `passes.frac_bits`
+    /// is then ignored. `None` (the default): compile at `passes.frac_bits`. The search runs
+    /// only when the pipeline reaches `quantize`.
+    pub max_error: Option<f64>,
     /// Stop after this stage (`None`: the whole pipeline).
     pub until: Option<Stage>,
     /// Run the verifier after every pass (microseconds; an invalid graph is a compiler bug).
@@ -71,7 +76,14 @@ pub struct CompileOptions {
 
 impl Default for CompileOptions {
     fn default() -> Self {
-        Self { import: ImportOptions::default(), passes: Options::default(), until: None, verify: true, encode: true }
+        Self {
+            import: ImportOptions::default(),
+            passes: Options::default(),
+            max_error: None,
+            until: None,
+            verify: true,
+            encode: true,
+        }
     }
 }
 
@@ -115,6 +127,8 @@ pub struct Compiled {
     pub runs: Vec<PassRun>,
     /// The plan and weights, when the whole pipeline ran and [`CompileOptions::encode`] asked.
     pub files: Option<PlanFiles>,
+    /// What the precision search chose, when [`CompileOptions::max_error`] asked for one.
+    pub precision: Option<veil_passes::precision::Choice>,
 }
 
 /// Why [`compile`] stopped.
@@ -150,8 +164,21 @@ pub fn compile<'a>(model: impl Into<Model<'a>>, opts: &CompileOptions) -> Result
         Model::Bytes { bytes, name } => crate::onnx::import_bytes(bytes, name, name, &opts.import)?,
         Model::Graph(g) => g,
     };
+    let reaches_quantize = match opts.until {
+        None => true,
+        Some(Stage::Import) => false,
+        Some(Stage::After(p)) => p >= veil_passes::Pass::Quantize,
+    };
+    let precision = match opts.max_error {
+        Some(e) if reaches_quantize => Some(veil_passes::precision::choose(&float, &opts.passes, e)?),
+        _ => None,
+    };
+    let passes = match &precision {
+        Some(c) => Options { frac_bits: c.frac_bits, ..opts.passes.clone() },
+        None => opts.passes.clone(),
+    };
     let mut graph = float.clone();
-    let runs = veil_passes::run_pipeline(&mut graph, &opts.passes, opts.until, opts.verify)?;
+    let runs = veil_passes::run_pipeline(&mut graph, &passes, opts.until, opts.verify)?;
     let complete = matches!(opts.until, None | Some(Stage::After(veil_passes::Pass::Emit)));
     let files = if complete && opts.encode {
         let (plan, weights, hash) = veil_ir::plan::encode(&graph)?;
@@ -159,7 +186,7 @@ pub fn compile<'a>(model: impl Into<Model<'a>>, opts: &CompileOptions) -> Result
     } else {
         None
     };
-    Ok(Compiled { float, graph, runs, files })
+    Ok(Compiled { float, graph, runs, files, precision })
 }
 
 #[cfg(test)]
@@ -197,6 +224,24 @@ mod tests {
             compile(&path, &CompileOptions { until: Some(Stage::Import), ..CompileOptions::default() }).unwrap();
         assert!(imported.runs.is_empty());
         assert_eq!(imported.graph, imported.float);
+    }
+
+    #[test]
+    fn max_error_chooses_f_and_without_it_frac_bits_is_kept() {
+        let path = model("mlp.onnx");
+        let input_scale = |g: &Graph| g.values[g.inputs[0]].ty.elem;
+        let plain = compile(&path, &CompileOptions::default()).unwrap();
+        assert!(plain.precision.is_none());
+        assert_eq!(input_scale(&plain.graph), veil_ir::ElemType::Fixed { frac_bits: 12 });
+        let opts = CompileOptions { max_error: Some(0.01), ..CompileOptions::default() };
+        let auto = compile(&path, &opts).unwrap();
+        let c = auto.precision.expect("searched");
+        assert_eq!(input_scale(&auto.graph), veil_ir::ElemType::Fixed { frac_bits: c.frac_bits });
+        assert_eq!(auto.graph.ring_bits, Some(c.ring_bits));
+        assert!(c.error <= 0.01, "{c}");
+        // No search when the pipeline stops before quantize.
+        let early = CompileOptions { until: Some("normalize_linear".parse().unwrap()), ..opts };
+        assert!(compile(&path, &early).unwrap().precision.is_none());
     }
 
     #[test]

@@ -50,9 +50,11 @@ fn every_unsupported_node_is_reported_at_once() {
     let o = veilc(&["ir", &model("bad/unsupported_op.onnx")]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("the model cannot be compiled (3 problem(s)):"), "{err}");
+    assert!(err.contains("the model cannot be compiled (2 problem(s)):"), "{err}");
     assert!(err.contains(r#"node "encoder/LSTM_0" (LSTM): not supported"#), "{err}");
-    assert!(err.contains(r#"node "gate/Sigmoid" (Sigmoid): not supported"#), "{err}");
+    // Sigmoid is supported at the end of a model (issue 16); this one reads the refused LSTM's
+    // result, so it is not reported on its own.
+    assert!(!err.contains("gate/Sigmoid"), "{err}");
     assert!(err.contains(r#"node "custom/FusedGelu" (FusedGelu, domain com.example): not supported"#), "{err}");
     // The supported nodes around them are not reported.
     assert!(!err.contains("relu_0") && !err.contains(r#""concat""#), "{err}");
@@ -496,4 +498,57 @@ fn json_is_a_switch_printing_one_document_on_stdout() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The `F = N` of the line `quantize` prints.
+fn quantize_f(stdout: &str) -> u8 {
+    let line = stdout.lines().find(|l| l.starts_with("quantize: F = ")).unwrap_or_else(|| panic!("{stdout}"));
+    line["quantize: F = ".len()..].split(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn compile_chooses_f_for_the_error_target_unless_frac_bits_is_given() {
+    let dir = scratch("precision");
+    let (out, mlp) = (dir.join("out"), model("mlp.onnx"));
+    let run = |extra: &[&str]| {
+        let mut args = vec!["compile", &mlp, "-o", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        veilc(&args)
+    };
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let auto = quantize_f(&text);
+    let line = text.lines().find(|l| l.starts_with("precision: ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.starts_with(&format!("precision: F = {auto} fractional bits, ring ℓ = ")), "{line}");
+    assert!(line.contains("(target 1 %") && line.contains("8 random input(s) with |x| ≤ 1"), "{line}");
+    // A looser target never needs more bits; a tighter one never fewer.
+    let loose = quantize_f(&String::from_utf8_lossy(&run(&["--max-error", "10%"]).stdout));
+    let tight = quantize_f(&String::from_utf8_lossy(&run(&["--max-error", "0.001"]).stdout));
+    assert!(loose <= auto && auto <= tight && loose < tight, "{loose} {auto} {tight}");
+    // --frac-bits: no search, that F.
+    let o = run(&["--frac-bits", "12"]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(quantize_f(&text), 12);
+    assert!(!text.contains("precision: "), "{text}");
+    let json = run(&["--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["precision"]["frac_bits"], auto);
+    assert!(v["precision"]["error"].as_f64().unwrap() <= 0.01);
+    // Both, or a target that is not a positive fraction: a usage error, nothing written.
+    let _ = std::fs::remove_dir_all(&out);
+    for bad in [&["--frac-bits", "12", "--max-error", "1%"][..], &["--max-error", "0"], &["--max-error", "x%"]] {
+        let o = run(bad);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--max-error"), "{bad:?}: {}", stderr(&o));
+        assert!(!out.exists(), "{bad:?}");
+    }
+    // A target no F reaches is refused, naming the best error reached.
+    let o = run(&["--max-error", "1e-9"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("precision: no F reaches an output error of") && stderr(&o).contains("the best is"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -2,11 +2,13 @@
 //! and every rejection path, each with the message a user sees. `frontend/ops.rs` checks the
 //! linear ops of today's exporters against direct computations, `frontend/external.rs` external
 //! data (and attacks on its paths and sizes), `frontend/dynamo.rs` a model from torch's dynamo
-//! exporter.
+//! exporter, `frontend/activations.rs` Sigmoid, HardSigmoid and the refused activations.
 
 // The dynamo test reports the measured error on stderr (shown with --nocapture).
 #![allow(clippy::print_stderr)]
 
+#[path = "frontend/activations.rs"]
+mod activations;
 #[path = "frontend/dynamo.rs"]
 mod dynamo;
 #[path = "frontend/external.rs"]

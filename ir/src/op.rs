@@ -264,6 +264,10 @@ pub enum Op {
         /// On ties, the last index rather than the first.
         select_last_index: bool,
     },
+    /// The logistic function 1 / (1 + e^−x) elementwise, `f32` output, same shape (a binary
+    /// classifier's last op). Client-side only: Veil has no two-party protocol for it, so it
+    /// runs on the revealed value like [`Op::Softmax`].
+    Sigmoid,
 }
 
 /// Where a truncation runs.
@@ -331,6 +335,7 @@ impl Op {
             Op::Softmax { .. } => "softmax",
             Op::LogSoftmax { .. } => "log_softmax",
             Op::ArgMax { .. } => "argmax",
+            Op::Sigmoid => "sigmoid",
         }
     }
 
@@ -345,7 +350,7 @@ impl Op {
 
     /// Whether the op runs on the client after [`Op::Reveal`].
     pub fn is_client_side(&self) -> bool {
-        matches!(self, Op::Softmax { .. } | Op::LogSoftmax { .. } | Op::ArgMax { .. })
+        matches!(self, Op::Softmax { .. } | Op::LogSoftmax { .. } | Op::ArgMax { .. } | Op::Sigmoid)
     }
 
     /// The constants the op reads, in a fixed order.
@@ -395,7 +400,7 @@ impl Op {
         let x = inputs[0].elem;
         match self {
             Op::ArgMax { .. } => return Ok(ElemType::I64),
-            Op::Softmax { .. } | Op::LogSoftmax { .. } => return Ok(ElemType::F32),
+            Op::Softmax { .. } | Op::LogSoftmax { .. } | Op::Sigmoid => return Ok(ElemType::F32),
             _ => {}
         }
         let s = match x {
@@ -543,7 +548,7 @@ impl Op {
                 }
                 same(x.shape.clone())
             }
-            Op::Relu | Op::Reveal | Op::Truncate { .. } => same(x.shape.clone()),
+            Op::Relu | Op::Reveal | Op::Truncate { .. } | Op::Sigmoid => same(x.shape.clone()),
             Op::StochasticRelu { drop_bits, .. } => {
                 if drop_bits.is_some_and(|k| k >= 62) {
                     return Err(format!("drop_bits {drop_bits:?} must be below the ring width"));

@@ -77,7 +77,7 @@ pub fn error_bounds(g: &Graph, input_bound: f64) -> Vec<f64> {
             }
             Op::LogSoftmax { .. } => 2.0 * ex,
             Op::ArgMax { .. } => f64::INFINITY,
-            // Relu, MaxPool, Clip, movement, Reveal and Softmax are 1-Lipschitz.
+            // Relu, MaxPool, Clip, movement, Reveal, Softmax and Sigmoid (1/4) are 1-Lipschitz.
             _ => ex,
         };
     }

@@ -15,6 +15,7 @@ mod fuse_truncation;
 mod normalize_linear;
 mod options;
 mod pipeline;
+pub mod precision;
 pub mod quantize;
 pub mod range;
 mod substitute_activations;

@@ -101,7 +101,7 @@ pub fn worst_case_values(g: &Graph, input_bound: f64) -> Vec<f64> {
             Op::Poly { coeffs } => coeffs.iter().enumerate().map(|(i, &c)| (c as f64).abs() * x.powi(i as i32)).sum(),
             Op::SumPool { window } => x * (window.kernel[0] * window.kernel[1]) as f64,
             Op::Pad { value, .. } => x.max((*value as f64).abs()),
-            Op::Softmax { .. } => 1.0,
+            Op::Softmax { .. } | Op::Sigmoid => 1.0,
             _ => x,
         };
     }

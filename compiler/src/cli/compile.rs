@@ -30,7 +30,7 @@ pub struct CompileCmd {
 pub fn run(a: CompileCmd) -> Result<(), CliError> {
     // Flags first: a bad one must not leave files behind.
     let network = a.compile.network()?;
-    let super::Compiled { fixed: g, runs, budget, files, .. } = a.compile.compile(&a.model)?;
+    let super::Compiled { fixed: g, runs, budget, files, precision, .. } = a.compile.compile(&a.model)?;
     let veil_compiler::PlanFiles { plan, weights, hash } =
         files.ok_or_else(|| CliError::internal(anyhow::anyhow!("the whole pipeline ran but no plan was encoded")))?;
     std::fs::create_dir_all(&a.output).map_err(|e| {
@@ -58,6 +58,12 @@ pub fn run(a: CompileCmd) -> Result<(), CliError> {
         if let Some(b) = &budget {
             v["relu_budget"] = serde_json::to_value(b).map_err(CliError::internal)?;
         }
+        if let Some(c) = &precision {
+            v["precision"] = serde_json::json!({
+                "frac_bits": c.frac_bits, "ring_bits": c.ring_bits, "error": c.error,
+                "max_error": c.max_error, "samples": c.samples.to_string(),
+            });
+        }
         v["passes"] = runs
             .iter()
             .map(|r| serde_json::json!({"pass": r.pass.name(), "seconds": r.time.as_secs_f64(), "notes": r.report.notes}))
@@ -66,6 +72,9 @@ pub fn run(a: CompileCmd) -> Result<(), CliError> {
         serde_json::to_string_pretty(&v).map_err(CliError::internal)? + "\n"
     } else {
         let mut t = String::new();
+        if let Some(c) = &precision {
+            t += &format!("precision: {c}\n");
+        }
         for r in &runs {
             for note in &r.report.notes {
                 t += &format!("{}: {note}\n", r.pass);

@@ -32,7 +32,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(a: EvalArgs) -> Result<(), CliError> {
-    let super::Compiled { float, fixed, budget, .. } = a.compile.compile(&a.model)?;
+    let super::Compiled { float, fixed, budget, precision, .. } = a.compile.compile(&a.model)?;
     let mut xs = npz_inputs(&a.data, &a.x, &float)?;
     if let Some(n) = a.limit {
         xs.truncate(n);
@@ -41,7 +41,15 @@ pub fn run(a: EvalArgs) -> Result<(), CliError> {
     let report = veil_compiler::evaluate(&float, &fixed, &xs, labels.as_deref(), a.seed).map_err(CliError::user)?;
     let text = if a.json {
         let mut v = serde_json::to_value(&report).map_err(CliError::internal)?;
-        v["frac_bits"] = a.compile.frac_bits.into();
+        // F is the inputs' scale (chosen by the precision search unless --frac-bits gave it).
+        let frac = fixed.inputs.first().and_then(|&v| match fixed.values[v].ty.elem {
+            veil_ir::ElemType::Fixed { frac_bits } => Some(frac_bits),
+            _ => None,
+        });
+        v["frac_bits"] = frac.into();
+        if let Some(c) = &precision {
+            v["precision_error"] = c.error.into();
+        }
         v["ring_bits"] = fixed.ring_bits.into();
         if let Some(b) = &budget {
             v["relu_budget"] = serde_json::to_value(b).map_err(CliError::internal)?;

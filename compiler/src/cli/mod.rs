@@ -116,9 +116,16 @@ pub struct CompileArgs {
     /// element of each truncation that cannot fuse into a ReLU or MaxPool.
     #[arg(long, help_heading = "Compilation")]
     exact_truncation: bool,
-    /// Fixed point: fractional bits of activations and weights.
-    #[arg(long, default_value_t = 12, value_name = "F", help_heading = "Fixed point")]
-    frac_bits: u8,
+    /// Fixed point: fractional bits of activations and weights; disables the automatic choice
+    /// of --max-error.
+    #[arg(long, value_name = "F", help_heading = "Fixed point", conflicts_with = "max_error")]
+    frac_bits: Option<u8>,
+    /// Fixed point: without --frac-bits, choose the smallest F whose simulated output error is
+    /// at most E: max |fixed − float| over the samples (the first 32 --calibrate inputs, else 8 random
+    /// inputs within --input-bound), divided by the range (max − min) of the float output
+    /// over them. A fraction (0.01) or a percentage (1%); default 1%.
+    #[arg(long, value_name = "E", value_parser = parse_fraction, help_heading = "Fixed point")]
+    max_error: Option<f64>,
     /// Fixed point: ring width ℓ (default: from range analysis, at most 61).
     #[arg(long, value_name = "L", help_heading = "Fixed point")]
     ring_bits: Option<u8>,
@@ -189,6 +196,8 @@ struct Compiled {
     files: Option<veil_compiler::PlanFiles>,
     /// What `--relu-budget` chose, if given.
     budget: Option<veil_compiler::explore::BudgetChoice>,
+    /// What the precision search chose (without `--frac-bits`).
+    precision: Option<veil_passes::precision::Choice>,
 }
 
 /// Model inputs for graph `g` from array `key` of the `.npz` at `path`.
@@ -234,6 +243,20 @@ fn parse_poly(s: &str) -> Result<[f32; 3], String> {
     <[f32; 3]>::try_from(v.as_slice()).map_err(|_| format!("expected three coefficients a,b,c, got {s:?}"))
 }
 
+/// A positive fraction: `0.01` or `1%`.
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    let (num, scale) = match s.trim().strip_suffix('%') {
+        Some(p) => (p.trim(), 0.01),
+        None => (s.trim(), 1.0),
+    };
+    let v = num.parse::<f64>().map_err(|e| format!("{s:?}: {e}"))? * scale;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("expected a positive fraction (0.01) or percentage (1%), got {s:?}"))
+    }
+}
+
 fn parse_variant(s: &str) -> Result<veil_ir::CircaVariant, String> {
     match s {
         "pos-zero" => Ok(veil_ir::CircaVariant::PosZero),
@@ -277,7 +300,7 @@ impl CompileArgs {
             drop_bits: self.drop_bits,
             circa_error_bits: self.circa_error_bits,
             circa_variant: self.circa_variant,
-            frac_bits: self.frac_bits,
+            frac_bits: self.frac_bits.unwrap_or(veil_passes::Options::default().frac_bits),
             ring_bits: self.ring_bits,
             calibration,
             input_bound: self.input_bound.unwrap_or(1.0),
@@ -311,9 +334,17 @@ impl CompileArgs {
     fn compile_until(&self, model: &ModelArgs, until: Option<veil_passes::Stage>) -> Result<Compiled, CliError> {
         let float = model.import()?;
         let (passes, budget) = self.options(&float)?;
-        let opts = veil_compiler::CompileOptions { passes, until, ..Default::default() };
+        let opts = veil_compiler::CompileOptions { passes, max_error: self.max_error(), until, ..Default::default() };
         let c = veil_compiler::compile(float, &opts)?;
-        Ok(Compiled { float: c.float, fixed: c.graph, runs: c.runs, files: c.files, budget })
+        Ok(Compiled { float: c.float, fixed: c.graph, runs: c.runs, files: c.files, budget, precision: c.precision })
+    }
+
+    /// The precision target: none with `--frac-bits`, else `--max-error` or its default.
+    fn max_error(&self) -> Option<f64> {
+        match self.frac_bits {
+            Some(_) => None,
+            None => Some(self.max_error.unwrap_or(veil_passes::precision::DEFAULT_MAX_ERROR)),
+        }
     }
 }
 

@@ -62,7 +62,7 @@ pub struct Importer {
 }
 
 /// Ops that run on the client after the reveal when they end the model.
-const POST_OPS: &[&str] = &["Softmax", "LogSoftmax", "ArgMax"];
+const POST_OPS: &[&str] = &["Softmax", "LogSoftmax", "ArgMax", "Sigmoid"];
 /// Ops that may follow post-processing (data movement on the revealed result).
 const POST_MOVEMENT: &[&str] = &["Identity", "Cast", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Dropout"];
 
@@ -317,7 +317,7 @@ impl Importer {
         let is_post = POST_OPS.contains(&op) || (POST_MOVEMENT.contains(&op) && reads_post.is_some());
         if let (Some(i), false) = (reads_post, is_post) {
             return Err(Some(format!(
-                "reads {i:?}, the result of client-side post-processing; Softmax, LogSoftmax and ArgMax are supported only at the end of the model"
+                "reads {i:?}, the result of client-side post-processing; Softmax, LogSoftmax, ArgMax and Sigmoid run on the client after the result is revealed (Veil has no two-party protocol for them), so they are supported only at the end of the model"
             )));
         }
         if is_post {

@@ -254,6 +254,7 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
             Op::Reveal => args[0].clone(),
             Op::Softmax { axis, coerce_2d } => Val::Float(kernels::softmax(&decoded(), *axis, *coerce_2d, false)),
             Op::LogSoftmax { axis, coerce_2d } => Val::Float(kernels::softmax(&decoded(), *axis, *coerce_2d, true)),
+            Op::Sigmoid => Val::Float(kernels::sigmoid(&decoded())),
             Op::ArgMax { axis, keepdims, select_last_index } => {
                 Val::Float(kernels::argmax(&decoded(), *axis, *keepdims, *select_last_index))
             }

@@ -94,6 +94,7 @@ pub fn run_float_values(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tenso
             Op::Truncate { .. } => return Err(EvalError::NotFloat { node: node.name.clone() }),
             Op::Softmax { axis, coerce_2d } => kernels::softmax(x, *axis, *coerce_2d, false),
             Op::LogSoftmax { axis, coerce_2d } => kernels::softmax(x, *axis, *coerce_2d, true),
+            Op::Sigmoid => kernels::sigmoid(x),
             Op::ArgMax { axis, keepdims, select_last_index } => {
                 kernels::argmax(x, *axis, *keepdims, *select_last_index)
             }

@@ -229,6 +229,12 @@ pub fn softmax(x: &Tensor, axis: usize, to_end: bool, log: bool) -> Tensor {
     Tensor { shape: x.shape.clone(), data: out }
 }
 
+/// The logistic function elementwise, computed in f64 and rounded to f32.
+pub fn sigmoid(x: &Tensor) -> Tensor {
+    let data = x.data.iter().map(|&v| (1.0 / (1.0 + (-(v as f64)).exp())) as f32).collect();
+    Tensor { shape: x.shape.clone(), data }
+}
+
 /// Index of the maximum along `axis` (first or last occurrence), as exact floats.
 pub fn argmax(x: &Tensor, axis: usize, keepdims: bool, last: bool) -> Tensor {
     let (outer, n, inner) = reduce_split(&x.shape, axis, false);

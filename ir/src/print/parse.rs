@@ -389,6 +389,7 @@ fn op(mnemonic: &str, at: usize, a: &mut Attrs) -> Res<Op> {
             let coerce_2d = a.get("coerce_2d", boolean)?.unwrap_or(false);
             if mnemonic == "softmax" { Op::Softmax { axis, coerce_2d } } else { Op::LogSoftmax { axis, coerce_2d } }
         }
+        "sigmoid" => Op::Sigmoid,
         "argmax" => Op::ArgMax {
             axis: a.req("axis", |v| v.parse().ok())?,
             keepdims: a.req("keepdims", boolean)?,

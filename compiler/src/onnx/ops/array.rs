@@ -4,7 +4,7 @@
 use veil_ir::Op;
 
 use super::{arg, axis, konst, opt_const};
-use crate::onnx::consts::CTensor;
+use crate::onnx::consts::{CData, CTensor};
 use crate::onnx::import::{Ctx, Importer, Sym};
 use crate::onnx::proto::tensor_proto::DataType;
 
@@ -202,6 +202,31 @@ pub fn identity(_imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Resul
         _ => {}
     }
     Ok(vec![x])
+}
+
+/// `CastLike(input, target)`: `input` cast to `target`'s element type. Computed values are f32,
+/// so a computed target makes it a cast to FLOAT; a constant target gives its own type (as
+/// `Cast`'s `to`). A computed input passes unchanged to a float type and is refused otherwise;
+/// a constant input is converted.
+pub fn cast_like(_imp: &mut Importer, _ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let x = arg(inputs, 0)?.clone();
+    let to_float = match arg(inputs, 1)? {
+        Sym::Const(t) => matches!(t.data, CData::F(_)),
+        _ => true,
+    };
+    Ok(vec![match (x, to_float) {
+        (Sym::Const(t), true) => Sym::Const(CTensor { data: CData::F(t.floats()), ..t }),
+        (Sym::Const(t), false) => {
+            let ints = t.floats().iter().map(|&v| v.trunc() as i64).collect();
+            Sym::Const(CTensor { data: CData::I(ints), ..t })
+        }
+        (x, true) => x,
+        (_, false) => {
+            return Err(
+                "cast of a computed value to an integer type (the target's) is not supported (only to float)".into()
+            );
+        }
+    }])
 }
 
 /// `Shape` of a computed value: its static shape, a compile-time constant.

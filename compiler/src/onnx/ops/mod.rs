@@ -1,6 +1,6 @@
 //! The operator registry: which ONNX ops lower, and to what. Split by family like tract's
 //! `onnx/src/ops`: `nn` (conv, pooling, normalisation, activations), `math` (Gemm, MatMul,
-//! elementwise arithmetic and polynomials), `batched` (MatMul with batched constant operands),
+//! elementwise arithmetic and polynomials), `minmax` (Max and Min as clips or ReLUs), `batched` (MatMul with batched constant operands),
 //! `reduce` (ReduceSum, ReduceMean), `array` and `join` (data movement), `post` (client-side
 //! post-processing), and `fold` (compile-time evaluation of constant subgraphs).
 
@@ -9,6 +9,7 @@ mod batched;
 mod fold;
 mod join;
 mod math;
+mod minmax;
 mod nn;
 mod post;
 mod reduce;
@@ -32,6 +33,8 @@ fn lowering(op: &str) -> Option<Lowering> {
         "MatMul" => math::matmul,
         "Add" | "Sub" | "Mul" | "Div" => math::arith,
         "Neg" => math::neg,
+        "Max" | "Min" => minmax::min_max,
+        "CastLike" => array::cast_like,
         "Flatten" => array::flatten,
         "Reshape" => array::reshape,
         "Squeeze" => array::squeeze,
@@ -46,6 +49,8 @@ fn lowering(op: &str) -> Option<Lowering> {
         "Gather" | "Slice" => array::select,
         "Softmax" | "LogSoftmax" => post::softmax,
         "ArgMax" => post::argmax,
+        "Sigmoid" => post::sigmoid,
+        "HardSigmoid" => nn::hard_sigmoid,
         _ if fold::FOLD_ONLY.contains(&op) => fold::only_constants,
         _ => return None,
     })
@@ -57,35 +62,33 @@ pub fn is_supported(op: &str) -> bool {
 
 /// Why an op type is not supported, for the error message.
 pub fn unsupported_reason(op: &str) -> String {
-    const NO_PROTOCOL: &[&str] = &[
-        "Sigmoid",
-        "Tanh",
-        "Exp",
-        "Log",
-        "Sqrt",
-        "Reciprocal",
-        "Erf",
-        "Gelu",
-        "HardSigmoid",
-        "HardSwish",
-        "Elu",
-        "Selu",
-        "Softplus",
-        "Softsign",
-        "LayerNormalization",
-        "InstanceNormalization",
-        "GroupNormalization",
-        "LRN",
-        "ReduceMax",
-        "ReduceMin",
-        "TopK",
-        "Max",
-        "Min",
-        "Abs",
-        "Pow",
-    ];
+    const SUPPORTED: &str = "supported non-linearities: Relu, LeakyRelu, Clip, HardSigmoid, MaxPool, polynomials, and \
+Softmax, LogSoftmax, ArgMax or Sigmoid at the end of the model";
+    match op {
+        "LayerNormalization" | "InstanceNormalization" | "GroupNormalization" => {
+            return format!(
+                "not supported: {op} divides by the standard deviation of secret values, which needs a secret \
+inverse square root, and Veil has no sound two-party protocol for it (BatchNormalization is supported: its statistics are \
+constants that fold into the neighbouring layer; a model trained with it instead compiles)"
+            );
+        }
+        "HardSwish" => {
+            return "not supported: HardSwish is x · HardSigmoid(x), a product of two secret values, and Veil has no \
+two-party protocol for such products yet (HardSigmoid alone is supported; Relu or Relu6 in its place compiles)"
+                .into();
+        }
+        "Gelu" | "Tanh" | "Erf" | "Elu" | "Selu" | "Softplus" | "Softsign" | "Mish" | "Celu" => {
+            return format!(
+                "not supported: {op} is a smooth non-linearity of secret values, and Veil has no two-party protocol \
+for it yet (it would need a garbled approximation with a stated error); {SUPPORTED}"
+            );
+        }
+        _ => {}
+    }
+    const NO_PROTOCOL: &[&str] =
+        &["Exp", "Log", "Sqrt", "Reciprocal", "LRN", "ReduceMax", "ReduceMin", "TopK", "Abs", "Pow"];
     if NO_PROTOCOL.contains(&op) {
-        "not supported: Veil has no sound two-party protocol for it (supported non-linearities: Relu, LeakyRelu, Clip, MaxPool, polynomials)".into()
+        format!("not supported: Veil has no sound two-party protocol for it ({SUPPORTED})")
     } else {
         "not supported".into()
     }

@@ -193,6 +193,26 @@ pub fn relu(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec
     Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Relu, &[x])?)])
 }
 
+/// HardSigmoid: `max(0, min(1, alpha·x + beta))` as an `affine` (local on shares) and a `clip`
+/// to [0, 1] (an exact circuit), both of which the IR already has.
+pub fn hard_sigmoid(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let x = imp.value(arg(inputs, 0)?)?;
+    let (alpha, beta) = (ctx.attrs.float_or("alpha", 0.2)?, ctx.attrs.float_or("beta", 0.5)?);
+    if !(alpha.is_finite() && beta.is_finite()) {
+        return Err(format!("alpha = {alpha} and beta = {beta} must be finite"));
+    }
+    let scale = imp.weight(&format!("{}.alpha", ctx.name), vec![], vec![alpha]);
+    let shift = imp.weight(&format!("{}.beta", ctx.name), vec![], vec![beta]);
+    let y = imp.add(
+        &ctx.name,
+        &format!("{}/affine", ctx.out(0)),
+        Op::Affine { scale: Some(scale), shift: Some(shift) },
+        &[x],
+    )?;
+    let op = Op::Clip { min: Some(0.0), max: Some(1.0) };
+    Ok(vec![Sym::Value(imp.add(&format!("{}/clip", ctx.name), ctx.out(0), op, &[y])?)])
+}
+
 pub fn leaky_relu(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
     let x = imp.value(arg(inputs, 0)?)?;
     let alpha = ctx.attrs.float_or("alpha", 0.01)?;

@@ -1,5 +1,6 @@
 //! Client-side post-processing at the end of the model: the secure part reveals its result to
-//! the client, which then applies Softmax, LogSoftmax or ArgMax itself.
+//! the client, which then applies Softmax, LogSoftmax, ArgMax or Sigmoid (a binary classifier's
+//! last op) itself.
 
 use veil_ir::Op;
 
@@ -31,4 +32,12 @@ pub fn argmax(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<V
         select_last_index: ctx.attrs.int_or("select_last_index", 0)? != 0,
     };
     Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), op, &[x])?)])
+}
+
+/// A trailing Sigmoid: on the client, after the reveal (Veil has no two-party protocol for it;
+/// a Sigmoid whose result the model computes on is refused by the importer).
+pub fn sigmoid(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let v = imp.value(arg(inputs, 0)?)?;
+    let x = imp.revealed(v, &ctx.name)?;
+    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Sigmoid, &[x])?)])
 }
