@@ -1,7 +1,7 @@
 //! The client's executor: holds the input, evaluates the garbled circuits, learns the output.
 
 use rand::{CryptoRng, RngCore};
-use veil_ir::eval::{decode_value, encode_inputs, kernels, ring_ops};
+use veil_ir::eval::{decode_value, encode_inputs, kernels};
 use veil_ir::plan::Hash;
 use veil_ir::ring::Ring;
 use veil_ir::{ElemType, Graph, Op, Tensor};
@@ -13,10 +13,9 @@ use crate::net::script_check::ScriptCheck;
 use crate::net::{Channel, Meter};
 use crate::ot::OtReceiver;
 use crate::proto::gc::{self, EvaluatorState, GcSpec};
-use crate::proto::mul::{self, SquarePairs};
-use crate::proto::{circa, matmul};
+use crate::proto::{circa, matmul, poly};
 use crate::wire;
-use veil_ir::schedule::script::{Phase, Sent};
+use veil_ir::schedule::script::{Phase, Sent, label};
 use veil_ir::schedule::{Kind, LinearOffline, Step, dense_dims, lower};
 
 /// What the client learns.
@@ -29,7 +28,7 @@ pub struct ClientResult {
 enum Offline {
     None,
     Gc(Vec<EvaluatorState>),
-    Poly { pairs: SquarePairs, e_c: Vec<u64>, r: Vec<u64> },
+    Poly(poly::ClientState),
     Circa(circa::ClientState),
 }
 
@@ -91,8 +90,8 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
     let steps = lower(g)?;
     let ring = Ring::new(g.ring_bits.expect("quantized"));
     let mut ch = session.channel().await?;
-    ch.send("handshake", &wire::hello(hash)).await?;
-    let reply = ch.recv("handshake", 4096).await?;
+    ch.send(label::HANDSHAKE, &wire::hello(hash)).await?;
+    let reply = ch.recv(label::HANDSHAKE, 4096).await?;
     wire::parse_hello_reply(&reply)
         .map_err(|reason| ExecError::Handshake(format!("the server refused the session: {reason}")))?;
     let mut ot_ch = session.channel().await?;
@@ -172,12 +171,9 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
             }
             Kind::Poly => {
                 let c = share[node.inputs[0].index()].as_ref().expect("shared input");
-                let pairs = measured(&meter, slot, mul::squares_client(&mut ch, &mut ot, ring, c.len(), rng)).await?;
-                let e_c: Vec<u64> = c.iter().zip(&pairs.a).map(|(&c, &a)| ring.reduce(c.wrapping_sub(a))).collect();
-                measured(&meter, slot, ch.send_u64s("polynomial activation: masked share", &e_c)).await?;
-                let r = random(ring, c.len(), rng);
-                share[node.output.index()] = Some(r.clone());
-                Offline::Poly { pairs, e_c, r }
+                let st = measured(&meter, slot, poly::client_offline(&mut ch, &mut ot, ring, c, rng)).await?;
+                share[node.output.index()] = Some(st.output_share().to_vec());
+                Offline::Poly(st)
             }
             Kind::Local => {
                 let args: Vec<&[u64]> =
@@ -217,7 +213,7 @@ impl Preprocessed<'_> {
                     let x = plain[value.index()].as_ref().expect("client value");
                     let r = share[value.index()].as_ref().expect("mask");
                     let d: Vec<u64> = x.iter().zip(r).map(|(&x, &r)| ring.reduce(x.wrapping_sub(r))).collect();
-                    measured(&meter, slot, ch.send_u64s("sharing the input", &d)).await?;
+                    measured(&meter, slot, ch.send_u64s(label::SHARE, &d)).await?;
                 }
                 (Kind::Activation { .. } | Kind::MaxPool { .. }, Offline::Gc(sts)) => {
                     let mut off = gate_offset;
@@ -231,30 +227,16 @@ impl Preprocessed<'_> {
                     let c = share[node.inputs[0].index()].as_ref().expect("shared input");
                     measured(&meter, slot, circa::client_online(&mut ch, ring, circuit, st, c, gate_offset)).await?;
                 }
-                (Kind::Poly, Offline::Poly { pairs, e_c, r }) => {
+                (Kind::Poly, Offline::Poly(st)) => {
                     let Op::Poly { coeffs } = &node.op else { unreachable!("poly step") };
-                    let s_in = frac(g, node.inputs[0]);
-                    let q = padded_coeffs(ring, coeffs, s_in);
+                    let q = poly::coefficients(ring, coeffs, frac(g, node.inputs[0]));
                     let c = share[node.inputs[0].index()].as_ref().expect("shared input");
-                    let e_s =
-                        measured(&meter, slot, ch.recv_u64s("polynomial activation: masked share", c.len())).await?;
-                    let out: Vec<u64> = (0..c.len())
-                        .map(|j| {
-                            let e = e_c[j].wrapping_add(e_s[j]);
-                            let sq = e
-                                .wrapping_mul(e)
-                                .wrapping_add(e.wrapping_mul(pairs.a[j]).wrapping_mul(2))
-                                .wrapping_add(pairs.sq[j]);
-                            let z = q[0].wrapping_add(q[1].wrapping_mul(c[j])).wrapping_add(q[2].wrapping_mul(sq));
-                            ring.reduce(z.wrapping_sub(r[j]))
-                        })
-                        .collect();
-                    measured(&meter, slot, ch.send_u64s("polynomial activation: re-sharing", &out)).await?;
+                    measured(&meter, slot, poly::client_online(&mut ch, ring, q, c, st)).await?;
                 }
                 (Kind::Reveal, _) => {
                     let v = node.inputs[0];
                     let c = share[v.index()].as_ref().expect("shared value");
-                    let s = measured(&meter, slot, ch.recv_u64s("revealing the output", c.len())).await?;
+                    let s = measured(&meter, slot, ch.recv_u64s(label::REVEAL, c.len())).await?;
                     plain[node.output.index()] =
                         Some(c.iter().zip(&s).map(|(&a, &b)| ring.reduce(a.wrapping_add(b))).collect());
                 }
@@ -284,12 +266,6 @@ pub(crate) fn frac(g: &Graph, v: veil_ir::ValueId) -> u8 {
         ElemType::Fixed { frac_bits } => frac_bits,
         _ => 0,
     }
-}
-
-/// `[c0, c1, c2]` quantized as the simulator does, zero-extended to degree 2.
-pub(crate) fn padded_coeffs(ring: Ring, coeffs: &[f32], s_in: u8) -> [u64; 3] {
-    let q = ring_ops::poly_coeffs(ring, coeffs, s_in);
-    std::array::from_fn(|i| q.get(i).copied().unwrap_or(0))
 }
 
 /// A client-domain op on plaintext values (post-processing after `reveal`, or movement of the

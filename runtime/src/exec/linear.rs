@@ -12,6 +12,7 @@
 use rand::{CryptoRng, RngCore};
 use veil_ir::eval::ring_ops;
 use veil_ir::ring::Ring;
+use veil_ir::schedule::script::label;
 use veil_ir::{Graph, Node, Op};
 
 use std::collections::HashMap;
@@ -53,7 +54,7 @@ fn max_message(layer: &Layer, cts: usize) -> usize {
 }
 
 /// The step name of the client's public key message.
-const PUBLIC_KEY: &str = "HE linear layer: public key";
+const PUBLIC_KEY: &str = label::HE_PUBLIC_KEY;
 
 /// The client's secret keys of one session, one per HE parameter set.
 #[derive(Debug, Default)]
@@ -85,12 +86,12 @@ pub async fn client_offline<R: RngCore + CryptoRng + Send>(
     for b in 0..layer.batch {
         let x = layer.pad(&c[b * layer.in_len()..][..layer.in_len()]);
         let req = crate::compute(|| key.encrypt(&layer.tiling, &x, rng))?;
-        ch.send("HE linear layer: encrypted mask", &pack_blobs(&req)).await?;
+        ch.send(label::HE_REQUEST, &pack_blobs(&req)).await?;
         let n = layer.tiling.output_cts();
-        let bytes = ch.recv("HE linear layer: response", max_message(layer, n)).await?;
-        let resp = unpack_blobs(&ch.meter().locate("HE linear layer: response"), &bytes, n)?;
+        let bytes = ch.recv(label::HE_RESPONSE, max_message(layer, n)).await?;
+        let resp = unpack_blobs(&ch.meter().locate(label::HE_RESPONSE), &bytes, n)?;
         let plain = crate::compute(|| key.decrypt(&layer.tiling, &resp))
-            .map_err(|source| LayerError::HeAt { at: ch.meter().locate("HE linear layer: response"), source })?;
+            .map_err(|source| LayerError::HeAt { at: ch.meter().locate(label::HE_RESPONSE), source })?;
         out.extend(layer.subsample(&plain));
     }
     Ok(out)
@@ -119,11 +120,11 @@ pub async fn server_offline<R: RngCore + CryptoRng + Send>(
     let mut masks = Vec::with_capacity(layer.batch * layer.out_len());
     for _ in 0..layer.batch {
         let n = layer.tiling.input_cts();
-        let bytes = ch.recv("HE linear layer: encrypted mask", max_message(layer, n)).await?;
-        let req = unpack_blobs(&ch.meter().locate("HE linear layer: encrypted mask"), &bytes, n)?;
+        let bytes = ch.recv(label::HE_REQUEST, max_message(layer, n)).await?;
+        let req = unpack_blobs(&ch.meter().locate(label::HE_REQUEST), &bytes, n)?;
         let (resp, m) = crate::compute(|| server.respond(key, &layer.tiling, &req, rng))
-            .map_err(|source| LayerError::HeAt { at: ch.meter().locate("HE linear layer: encrypted mask"), source })?;
-        ch.send("HE linear layer: response", &pack_blobs(&resp)).await?;
+            .map_err(|source| LayerError::HeAt { at: ch.meter().locate(label::HE_REQUEST), source })?;
+        ch.send(label::HE_RESPONSE, &pack_blobs(&resp)).await?;
         masks.extend(layer.subsample(&m));
     }
     Ok(masks)

@@ -16,7 +16,7 @@ pub mod server;
 
 use std::time::Duration;
 
-use veil_ir::schedule::script::{self, Sent};
+use veil_ir::schedule::script::{self, Sent, label};
 
 use crate::net::script_check::ScriptCheck;
 use crate::net::{Channel, Meter, NetError, Traffic};
@@ -122,7 +122,7 @@ pub(crate) fn stats(
 /// Exchanges the per-step sent byte counts (after the online phase; not itself counted).
 pub(crate) async fn exchange_counts(ch: &mut Channel, own: &Measures, client: bool) -> Result<Vec<[u64; 2]>, NetError> {
     let mine: Vec<u64> = own.iter().flat_map(|m| [m[0].traffic.bytes_sent, m[1].traffic.bytes_sent]).collect();
-    let step = "exchanging the traffic counts";
+    let step = label::TRAFFIC_COUNTS;
     let theirs = if client {
         ch.send_u64s(step, &mine).await?;
         ch.recv_u64s(step, mine.len()).await?

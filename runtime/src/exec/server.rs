@@ -5,24 +5,23 @@ use veil_ir::plan::Hash;
 use veil_ir::ring::Ring;
 use veil_ir::{Graph, Op};
 
-use super::client::{frac, padded_coeffs};
+use super::client::frac;
 use super::local::{Role, apply};
 use super::{ExecError, Measures, Stats, enter, exchange_counts, linear, measured, stats};
 use crate::net::quic::Session;
 use crate::net::script_check::ScriptCheck;
 use crate::ot::OtSender;
 use crate::proto::gc::{self, GarblerState, GcSpec};
-use crate::proto::mul::{self, SquarePairs};
-use crate::proto::{circa, matmul};
+use crate::proto::{circa, matmul, poly};
 use crate::wire;
-use veil_ir::schedule::script::{Phase, Sent};
+use veil_ir::schedule::script::{Phase, Sent, label};
 use veil_ir::schedule::{Kind, LinearOffline, dense_dims, lower};
 
 enum Offline {
     None,
     Masks(Vec<u64>),
     Gc(Vec<GarblerState>),
-    Poly { pairs: SquarePairs, e_c: Vec<u64> },
+    Poly(poly::ServerState),
     Circa(circa::ServerState),
 }
 
@@ -35,13 +34,13 @@ async fn handshake(
     hello_timeout: std::time::Duration,
 ) -> Result<(), ExecError> {
     let normal = ch.set_timeout(hello_timeout);
-    let hello = ch.recv("handshake", 64).await;
+    let hello = ch.recv(label::HANDSHAKE, 64).await;
     ch.set_timeout(normal);
     let hello = hello?;
     let verdict = wire::check_hello(&hello, hash);
-    ch.send("handshake", &wire::hello_reply(&verdict)).await?;
+    ch.send(label::HANDSHAKE, &wire::hello_reply(&verdict)).await?;
     if verdict.is_err() {
-        settle(ch, "handshake").await;
+        settle(ch, label::HANDSHAKE).await;
     }
     verdict.map_err(ExecError::Handshake)
 }
@@ -113,9 +112,7 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
             }
             Kind::Poly => {
                 let n = len(node.inputs[0]);
-                let pairs = measured(&meter, slot, mul::squares_server(&mut ch, &mut ot, ring, n, rng)).await?;
-                let e_c = measured(&meter, slot, ch.recv_u64s("polynomial activation: masked share", n)).await?;
-                Offline::Poly { pairs, e_c }
+                Offline::Poly(measured(&meter, slot, poly::server_offline(&mut ch, &mut ot, ring, n, rng)).await?)
             }
             _ => Offline::None,
         };
@@ -136,7 +133,7 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
                 // The first input may come late: the client can preprocess before it has it.
                 let first = share.iter().all(Option::is_none);
                 let normal = first.then(|| ch.set_timeout(input_wait));
-                let got = measured(&meter, slot, ch.recv_u64s("sharing the input", len(*value))).await;
+                let got = measured(&meter, slot, ch.recv_u64s(label::SHARE, len(*value))).await;
                 if let Some(t) = normal {
                     ch.set_timeout(t);
                 }
@@ -175,23 +172,12 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
                 let f = circa::server_online(&mut ch, ring, (*drop_bits, circuit), st, &s, rng);
                 share[node.output.index()] = Some(measured(&meter, slot, f).await?);
             }
-            (Kind::Poly, Offline::Poly { pairs, e_c }) => {
+            (Kind::Poly, Offline::Poly(st)) => {
                 let Op::Poly { coeffs } = &node.op else { unreachable!("poly step") };
-                let q = padded_coeffs(ring, coeffs, frac(g, node.inputs[0]));
+                let q = poly::coefficients(ring, coeffs, frac(g, node.inputs[0]));
                 let s = input(&share, node.inputs[0]);
-                let e_s: Vec<u64> = s.iter().zip(&pairs.a).map(|(&x, &a)| ring.reduce(x.wrapping_sub(a))).collect();
-                measured(&meter, slot, ch.send_u64s("polynomial activation: masked share", &e_s)).await?;
-                let from_client =
-                    measured(&meter, slot, ch.recv_u64s("polynomial activation: re-sharing", s.len())).await?;
-                let out = (0..s.len())
-                    .map(|j| {
-                        let e = e_c[j].wrapping_add(e_s[j]);
-                        let sq = e.wrapping_mul(pairs.a[j]).wrapping_mul(2).wrapping_add(pairs.sq[j]);
-                        let z = q[1].wrapping_mul(s[j]).wrapping_add(q[2].wrapping_mul(sq));
-                        ring.reduce(z.wrapping_add(from_client[j]))
-                    })
-                    .collect();
-                share[node.output.index()] = Some(out);
+                share[node.output.index()] =
+                    Some(measured(&meter, slot, poly::server_online(&mut ch, ring, q, &s, st)).await?);
             }
             (Kind::Local, _) => {
                 let args: Vec<Vec<u64>> = node.inputs.iter().map(|&v| input(&share, v)).collect();
@@ -200,13 +186,13 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
             }
             (Kind::Reveal, _) => {
                 let s = input(&share, node.inputs[0]);
-                measured(&meter, slot, ch.send_u64s("revealing the output", &s)).await?;
+                measured(&meter, slot, ch.send_u64s(label::REVEAL, &s)).await?;
             }
             _ => {}
         }
     }
     check.end().map_err(crate::net::NetError::from)?;
     let peer = exchange_counts(&mut ch, &measures, false).await?;
-    settle(&mut ch, "exchanging the traffic counts").await;
+    settle(&mut ch, label::TRAFFIC_COUNTS).await;
     Ok(stats(g, &steps, &measures, &peer, false))
 }

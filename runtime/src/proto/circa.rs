@@ -20,6 +20,7 @@ use rand::{CryptoRng, Rng, RngCore};
 use veil_ir::CircaVariant;
 use veil_ir::circuit::{Circuit, sign_test};
 use veil_ir::ring::Ring;
+use veil_ir::schedule::script::label;
 
 use super::gc::{self, EvaluatorState, GarblerState, GcSpec};
 use super::mul;
@@ -89,7 +90,7 @@ pub async fn client_offline<R: RngCore + CryptoRng + Send>(
     gc::recv_decoding(ch, &mut gc, 1).await?;
     let p = mul::product_client(ch, ot, ring, c).await?;
     let choice: Vec<bool> = (0..c.len()).map(|_| rng.random()).collect();
-    let pads = ot.random("Circa: bit-times-share correlations (OT)", &choice).await?;
+    let pads = ot.random(label::CIRCA_OT, &choice).await?;
     Ok(ClientState { gc, p, choice, pads: pads.iter().map(|b| ring.reduce(b.0 as u64)).collect(), r })
 }
 
@@ -109,7 +110,7 @@ pub async fn server_offline<R: RngCore + CryptoRng + Send>(
     let sigma: Vec<bool> = (0..n).map(|_| rng.random()).collect();
     let as_ring: Vec<u64> = sigma.iter().map(|&b| u64::from(b)).collect();
     let p = mul::product_server(ch, ot, ring, &as_ring).await?;
-    let pads = ot.random("Circa: bit-times-share correlations (OT)", n).await?;
+    let pads = ot.random(label::CIRCA_OT, n).await?;
     let pads = pads.iter().map(|[a, b]| [ring.reduce(a.0 as u64), ring.reduce(b.0 as u64)]).collect();
     Ok(ServerState { gc, sigma, p, pads })
 }
@@ -126,8 +127,8 @@ pub async fn client_online(
     let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS };
     let beta = gc::evaluate_decode(ch, spec, &st.gc, gate_offset).await?;
     let e: Vec<bool> = beta.iter().zip(&st.choice).map(|(a, b)| a ^ b).collect();
-    ch.send("Circa: derandomised choices", &pack_bits(&e)).await?;
-    let w = ch.recv_u64s("Circa: masked products", 2 * c.len()).await?;
+    ch.send(label::CIRCA_CHOICES, &pack_bits(&e)).await?;
+    let w = ch.recv_u64s(label::CIRCA_PRODUCTS, 2 * c.len()).await?;
     let out: Vec<u64> = (0..c.len())
         .map(|i| {
             let b = u64::from(beta[i]);
@@ -137,7 +138,7 @@ pub async fn client_online(
             ring.reduce(z.wrapping_sub(st.r[i]))
         })
         .collect();
-    ch.send_u64s("Circa: re-sharing", &out).await
+    ch.send_u64s(label::CIRCA_RESHARE, &out).await
 }
 
 /// Server, online: returns its share of `y·b`.
@@ -153,7 +154,7 @@ pub async fn server_online<R: RngCore + CryptoRng + Send>(
     let ins: Vec<Vec<u64>> =
         s.iter().zip(&st.sigma).map(|(&v, &sg)| vec![ring.reduce(v) >> k, u64::from(sg)]).collect();
     gc::send_labels(ch, spec, &st.gc, &ins).await?;
-    let packed = ch.recv_exact("Circa: derandomised choices", s.len().div_ceil(8)).await?;
+    let packed = ch.recv_exact(label::CIRCA_CHOICES, s.len().div_ceil(8)).await?;
     let e = unpack_bits(&packed, s.len());
     let mut w = Vec::with_capacity(2 * s.len());
     let mut mine = Vec::with_capacity(s.len());
@@ -167,8 +168,8 @@ pub async fn server_online<R: RngCore + CryptoRng + Send>(
         }
         mine.push(p_s.wrapping_add(mu));
     }
-    ch.send_u64s("Circa: masked products", &w).await?;
-    let from_client = ch.recv_u64s("Circa: re-sharing", s.len()).await?;
+    ch.send_u64s(label::CIRCA_PRODUCTS, &w).await?;
+    let from_client = ch.recv_u64s(label::CIRCA_RESHARE, s.len()).await?;
     Ok(mine.iter().zip(&from_client).map(|(&a, &b)| ring.reduce(a.wrapping_add(b))).collect())
 }
 

@@ -17,6 +17,7 @@
 
 use rand::{CryptoRng, RngCore};
 use veil_ir::circuit::{Circuit, to_bits};
+use veil_ir::schedule::script::label;
 
 use crate::garble::{Batch, Block, Delta, HashKey, Tmmo, colours, label, random_labels};
 use crate::net::{Channel, NetError};
@@ -124,7 +125,7 @@ pub async fn garble_offline<R: RngCore + CryptoRng + Send>(
     let h = Tmmo::new(key);
     let delta = Delta::random(rng);
     let (sw, cw) = (spec.server_wires(), spec.client_wires());
-    let client_zero = ot.correlated("garbled-circuit input labels (OT)", delta.block(), n * cw).await?;
+    let client_zero = ot.correlated(label::GC_INPUT_OT, delta.block(), n * cw).await?;
     let server_zero = random_labels(rng, n * sw);
     let batch = Batch::new(spec.circuit, gate_offset);
     let mut decode = Vec::with_capacity(n * spec.circuit.outputs.len());
@@ -143,7 +144,7 @@ pub async fn garble_offline<R: RngCore + CryptoRng + Send>(
             bytes.extend(blocks_to_bytes(g.tables.iter().flatten().copied()));
             decode.extend(g.decode);
         }
-        ch.send("garbled tables", &bytes).await?;
+        ch.send(label::GC_TABLES, &bytes).await?;
     }
     Ok(GarblerState { delta, server_zero, decode, n })
 }
@@ -158,13 +159,13 @@ pub async fn evaluate_offline(
 ) -> Result<EvaluatorState, NetError> {
     let n = client_inputs.len();
     let bits: Vec<bool> = client_inputs.iter().flat_map(|v| spec.bits(false, v)).collect();
-    let client_labels = ot.correlated("garbled-circuit input labels (OT)", &bits).await?;
+    let client_labels = ot.correlated(label::GC_INPUT_OT, &bits).await?;
     let mut tables = Vec::with_capacity(n * spec.circuit.and_count());
     let mut key = HashKey::from_bytes([0; 16]);
     for start in (0..n).step_by(CHUNK) {
         let head = if start == 0 { HashKey::BYTES } else { 0 };
         let len = head + ((start + CHUNK).min(n) - start) * spec.table_bytes();
-        let bytes = ch.recv_exact("garbled tables", len).await?;
+        let bytes = ch.recv_exact(label::GC_TABLES, len).await?;
         let (k, rest) = bytes.split_at(head);
         // Only the first frame carries the key.
         if let Ok(k) = <[u8; 16]>::try_from(k) {
@@ -189,7 +190,7 @@ pub async fn send_labels(
         let zero = &state.server_zero[i * sw..(i + 1) * sw];
         spec.bits(true, v).into_iter().zip(zero).map(|(b, &z)| label(z, b, state.delta)).collect::<Vec<_>>()
     });
-    ch.send("server's garbled-circuit input labels", &blocks_to_bytes(labels)).await
+    ch.send(label::GC_SERVER_LABELS, &blocks_to_bytes(labels)).await
 }
 
 /// Server, online: sends its input labels, receives the colour bits, and returns each
@@ -202,7 +203,7 @@ pub async fn garble_online(
 ) -> Result<Vec<u64>, NetError> {
     send_labels(ch, spec, &state, server_inputs).await?;
     let outs = spec.circuit.outputs.len();
-    let packed = ch.recv_exact("garbled-circuit output colours", (state.n * outs).div_ceil(8)).await?;
+    let packed = ch.recv_exact(label::GC_COLOURS, (state.n * outs).div_ceil(8)).await?;
     Ok((0..state.n)
         .map(|i| {
             (0..outs).fold(0u64, |acc, k| {
@@ -217,13 +218,13 @@ pub async fn garble_online(
 /// Server, offline: hands the output decoding bits to the client, for circuits whose output
 /// (masked by a server input) the client decodes itself.
 pub async fn send_decoding(ch: &mut Channel, state: &GarblerState) -> Result<(), NetError> {
-    ch.send("garbled-circuit output decoding", &pack_bits(&state.decode)).await
+    ch.send(label::GC_DECODING, &pack_bits(&state.decode)).await
 }
 
 /// Client, offline: receives the decoding bits of [`send_decoding`].
 pub async fn recv_decoding(ch: &mut Channel, state: &mut EvaluatorState, outputs: usize) -> Result<(), NetError> {
     let n = state.n * outputs;
-    let packed = ch.recv_exact("garbled-circuit output decoding", n.div_ceil(8)).await?;
+    let packed = ch.recv_exact(label::GC_DECODING, n.div_ceil(8)).await?;
     state.decode = Some(unpack_bits(&packed, n));
     Ok(())
 }
@@ -237,7 +238,7 @@ pub async fn evaluate(
     gate_offset: u64,
 ) -> Result<Vec<bool>, NetError> {
     let (sw, cw, n) = (spec.server_wires(), spec.client_wires(), state.n);
-    let bytes = ch.recv_exact("server's garbled-circuit input labels", n * sw * 16).await?;
+    let bytes = ch.recv_exact(label::GC_SERVER_LABELS, n * sw * 16).await?;
     let server_labels = bytes_to_blocks(&bytes);
     let ands = spec.circuit.and_count();
     let instances: Vec<(&[[Block; 2]], Vec<Block>)> = (0..n)
@@ -259,7 +260,7 @@ pub async fn evaluate_online(
     gate_offset: u64,
 ) -> Result<(), NetError> {
     let bits = evaluate(ch, spec, &state, gate_offset).await?;
-    ch.send("garbled-circuit output colours", &pack_bits(&bits)).await
+    ch.send(label::GC_COLOURS, &pack_bits(&bits)).await
 }
 
 /// Client, online: evaluates and decodes itself with the bits of [`recv_decoding`].

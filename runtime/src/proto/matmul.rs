@@ -16,14 +16,15 @@
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use veil_ir::ring::Ring;
+use veil_ir::schedule::script::label;
 
 use crate::garble::Block;
 use crate::net::{Channel, NetError};
 use crate::ot::{OtReceive, OtSend};
 use crate::wire::{BitReader, BitWriter};
 
-const STEP: &str = "dense layer correlation (OT)";
-const MSG: &str = "dense layer correlation";
+const STEP: &str = label::DENSE_OT;
+const MSG: &str = label::DENSE;
 
 fn prg(pad: Block) -> ChaCha8Rng {
     let mut seed = [0u8; 32];

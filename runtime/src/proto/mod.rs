@@ -4,3 +4,4 @@ pub mod circa;
 pub mod gc;
 pub mod matmul;
 pub mod mul;
+pub mod poly;
