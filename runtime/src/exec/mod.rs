@@ -10,9 +10,11 @@
 //! number the compiler predicts). Rounds are the party's own flights.
 
 pub mod client;
-pub mod linear;
 pub mod local;
+#[cfg(test)]
+mod memory_tests;
 pub mod server;
+pub mod step;
 
 use std::time::Duration;
 
@@ -61,7 +63,7 @@ pub enum ExecError {
     #[error("{0}")]
     Net(#[from] NetError),
     #[error("{0}")]
-    Layer(#[from] linear::LayerError),
+    Layer(#[from] crate::proto::he_linear::LayerError),
     #[error("the plan cannot run: {0}")]
     Unsupported(#[from] veil_ir::schedule::Unsupported),
     #[error("handshake: {0}")]

@@ -16,8 +16,10 @@
 //! Online per element: server → client `16·(ℓ − k + 1)` bytes of labels (`t_s` and `σ`) plus two
 //! ring elements; client → server one bit plus one ring element; four flights.
 
+use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, random, take};
 use rand::{CryptoRng, Rng, RngCore};
 use veil_ir::CircaVariant;
+use veil_ir::ValueId;
 use veil_ir::circuit::{Circuit, sign_test};
 use veil_ir::ring::Ring;
 use veil_ir::schedule::script::label;
@@ -171,6 +173,87 @@ pub async fn server_online<R: RngCore + CryptoRng + Send>(
     ch.send_u64s(label::CIRCA_PRODUCTS, &w).await?;
     let from_client = ch.recv_u64s(label::CIRCA_RESHARE, s.len()).await?;
     Ok(mine.iter().zip(&from_client).map(|(&a, &b)| ring.reduce(a.wrapping_add(b))).collect())
+}
+
+/// Circa as a plan step ([`veil_ir::schedule::Kind::Circa`]).
+pub struct CircaLayer {
+    input: ValueId,
+    drop_bits: u8,
+    variant: CircaVariant,
+    circuit: Circuit,
+    server: Option<ServerState>,
+    client: Option<ClientState>,
+}
+
+impl std::fmt::Debug for CircaLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CircaLayer {{ drop_bits: {}, {:?}, states: <redacted> }}", self.drop_bits, self.variant)
+    }
+}
+
+impl CircaLayer {
+    /// The layer on `input` with its sign-test `circuit` (as the schedule built it).
+    pub fn new(input: ValueId, drop_bits: u8, variant: CircaVariant, circuit: Circuit) -> CircaLayer {
+        CircaLayer { input, drop_bits, variant, circuit, server: None, client: None }
+    }
+}
+
+impl Protocol for CircaLayer {
+    fn server_offline<'a>(
+        &'a mut self,
+        io: &'a mut ServerIo,
+        cx: Cx<'a>,
+        mut rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let n = cx.len(self.input);
+            let f = server_offline(&mut io.ch, &mut io.ot, cx.ring, &self.circuit, n, cx.gate_offset, &mut rng);
+            self.server = Some(f.await?);
+            Ok(())
+        })
+    }
+
+    fn server_online<'a>(
+        &'a mut self,
+        io: &'a mut ServerIo,
+        cx: Cx<'a>,
+        values: &'a mut Values,
+        mut rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let st = take(&mut self.server);
+            let s = values.share(self.input);
+            let out = server_online(&mut io.ch, cx.ring, (self.drop_bits, &self.circuit), st, s, &mut rng).await?;
+            values.set_share(cx.node.output, out);
+            Ok(())
+        })
+    }
+
+    fn client_offline<'a>(
+        &'a mut self,
+        io: &'a mut ClientIo,
+        cx: Cx<'a>,
+        values: &'a mut Values,
+        mut rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let c = values.share(self.input);
+            let r = random(cx.ring, c.len(), rng);
+            let kv = (self.drop_bits, self.variant);
+            let f = client_offline(&mut io.ch, &mut io.ot, cx.ring, &self.circuit, kv, c, r.clone(), &mut rng);
+            self.client = Some(f.await?);
+            values.set_share(cx.node.output, r);
+            Ok(())
+        })
+    }
+
+    fn client_online<'a>(&'a mut self, io: &'a mut ClientIo, cx: Cx<'a>, values: &'a mut Values) -> StepFuture<'a> {
+        Box::pin(async move {
+            let st = take(&mut self.client);
+            client_online(&mut io.ch, cx.ring, &self.circuit, st, values.share(self.input), cx.gate_offset).await?;
+            Ok(())
+        })
+    }
 }
 
 #[cfg(test)]

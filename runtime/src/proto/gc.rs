@@ -15,7 +15,9 @@
 //! - online, server → client: one frame of `16·server_wires` bytes per instance;
 //! - online, client → server: one frame of `⌈n·outputs / 8⌉` bytes.
 
+use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, random, take};
 use rand::{CryptoRng, RngCore};
+use veil_ir::ValueId;
 use veil_ir::circuit::{Circuit, to_bits};
 use veil_ir::schedule::script::label;
 
@@ -273,6 +275,127 @@ pub async fn evaluate_decode(
     let colours = evaluate(ch, spec, state, gate_offset).await?;
     let decode = state.decode.as_ref().expect("recv_decoding ran offline");
     Ok(colours.iter().zip(decode).map(|(c, d)| c ^ d).collect())
+}
+
+/// A garbled-circuit layer as a plan step: exact element-wise activations
+/// ([`veil_ir::schedule::Kind::Activation`], one instance per element) and MaxPool
+/// ([`veil_ir::schedule::Kind::MaxPool`], one instance per window, one batch per window size).
+/// Instance `w` computes output element `w` from the input elements `windows[w]` (the server's
+/// and the client's shares of each) and the client's output mask.
+pub struct GcLayer {
+    input: ValueId,
+    windows: Vec<Vec<usize>>,
+    /// Per batch of [`veil_ir::schedule::Step::gc_batches`], the windows it evaluates, in order.
+    batches: Vec<Vec<usize>>,
+    server: Option<Vec<GarblerState>>,
+    client: Option<Vec<EvaluatorState>>,
+}
+
+impl std::fmt::Debug for GcLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GcLayer {{ windows: {}, batches: {}, states: <redacted> }}", self.windows.len(), self.batches.len())
+    }
+}
+
+impl GcLayer {
+    /// An element-wise layer on the `n` elements of `input`.
+    pub fn elementwise(input: ValueId, n: usize) -> GcLayer {
+        GcLayer::new(input, (0..n).map(|j| vec![j]).collect(), vec![(0..n).collect()])
+    }
+
+    /// A window layer: one batch per window size in `sizes` (the order of the step's circuits).
+    pub fn windows(input: ValueId, windows: Vec<Vec<usize>>, sizes: impl IntoIterator<Item = usize>) -> GcLayer {
+        let batches =
+            sizes.into_iter().map(|k| (0..windows.len()).filter(|&w| windows[w].len() == k).collect()).collect();
+        GcLayer::new(input, windows, batches)
+    }
+
+    fn new(input: ValueId, windows: Vec<Vec<usize>>, batches: Vec<Vec<usize>>) -> GcLayer {
+        GcLayer { input, windows, batches, server: None, client: None }
+    }
+
+    /// Per instance of `batch`, the party's shares of its window (`extra` appended per window).
+    fn inputs(&self, batch: &[usize], share: &[u64], extra: Option<&[u64]>) -> Vec<Vec<u64>> {
+        batch.iter().map(|&w| self.windows[w].iter().map(|&t| share[t]).chain(extra.map(|e| e[w])).collect()).collect()
+    }
+}
+
+impl Protocol for GcLayer {
+    fn server_offline<'a>(
+        &'a mut self,
+        io: &'a mut ServerIo,
+        cx: Cx<'a>,
+        mut rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let mut states = Vec::new();
+            let mut off = cx.gate_offset;
+            for b in cx.step.gc_batches(cx.g) {
+                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
+                states.push(garble_offline(&mut io.ch, &mut io.ot, spec, b.instances, off, &mut rng).await?);
+                off += b.and_gates();
+            }
+            self.server = Some(states);
+            Ok(())
+        })
+    }
+
+    fn server_online<'a>(
+        &'a mut self,
+        io: &'a mut ServerIo,
+        cx: Cx<'a>,
+        values: &'a mut Values,
+        _rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let states = take(&mut self.server);
+            let s = values.share(self.input);
+            let mut out = vec![0u64; self.windows.len()];
+            for ((b, st), batch) in cx.step.gc_batches(cx.g).iter().zip(states).zip(&self.batches) {
+                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
+                let o = garble_online(&mut io.ch, spec, st, &self.inputs(batch, s, None)).await?;
+                for (&w, v) in batch.iter().zip(o) {
+                    out[w] = v;
+                }
+            }
+            values.set_share(cx.node.output, out);
+            Ok(())
+        })
+    }
+
+    fn client_offline<'a>(
+        &'a mut self,
+        io: &'a mut ClientIo,
+        cx: Cx<'a>,
+        values: &'a mut Values,
+        rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let r = random(cx.ring, self.windows.len(), rng);
+            let c = values.share(self.input);
+            let mut states = Vec::new();
+            for (b, batch) in cx.step.gc_batches(cx.g).iter().zip(&self.batches) {
+                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
+                let ins = self.inputs(batch, c, Some(&r));
+                states.push(evaluate_offline(&mut io.ch, &mut io.ot, spec, &ins).await?);
+            }
+            self.client = Some(states);
+            values.set_share(cx.node.output, r);
+            Ok(())
+        })
+    }
+
+    fn client_online<'a>(&'a mut self, io: &'a mut ClientIo, cx: Cx<'a>, _values: &'a mut Values) -> StepFuture<'a> {
+        Box::pin(async move {
+            let mut off = cx.gate_offset;
+            for (b, st) in cx.step.gc_batches(cx.g).iter().zip(take(&mut self.client)) {
+                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
+                evaluate_online(&mut io.ch, spec, st, off).await?;
+                off += b.and_gates();
+            }
+            Ok(())
+        })
+    }
 }
 
 #[cfg(test)]

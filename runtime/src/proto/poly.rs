@@ -13,9 +13,11 @@
 //! Wire: offline `n` ring elements client → server (after the pairs' product message); online
 //! `n` ring elements each way.
 
+use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, take};
 use rand::{CryptoRng, RngCore};
 use veil_ir::ring::Ring;
 use veil_ir::schedule::script::label;
+use veil_ir::{ElemType, Op};
 
 use super::mul::{self, SquarePairs};
 use crate::net::{Channel, NetError};
@@ -172,6 +174,79 @@ pub async fn server_online(
     ch.send_u64s(label::POLY_MASKED, &e_s).await?;
     let from_client = ch.recv_u64s(label::POLY_RESHARE, s.len()).await?;
     Ok(st.output(ring, q, s, &e_s, &from_client))
+}
+
+/// The polynomial activation as a plan step ([`veil_ir::schedule::Kind::Poly`]): the node's
+/// input, its coefficients from the node's op.
+#[derive(Debug, Default)]
+pub struct PolyLayer {
+    server: Option<ServerState>,
+    client: Option<ClientState>,
+}
+
+/// The step's quantized coefficients.
+fn step_coefficients(cx: &Cx<'_>) -> [u64; 3] {
+    let Op::Poly { coeffs } = &cx.node.op else { unreachable!("a polynomial step's node is a poly") };
+    let s_in = match cx.g.values[cx.node.inputs[0]].ty.elem {
+        ElemType::Fixed { frac_bits } => frac_bits,
+        _ => 0,
+    };
+    coefficients(cx.ring, coeffs, s_in)
+}
+
+impl Protocol for PolyLayer {
+    fn server_offline<'a>(
+        &'a mut self,
+        io: &'a mut ServerIo,
+        cx: Cx<'a>,
+        mut rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let n = cx.len(cx.node.inputs[0]);
+            self.server = Some(server_offline(&mut io.ch, &mut io.ot, cx.ring, n, &mut rng).await?);
+            Ok(())
+        })
+    }
+
+    fn server_online<'a>(
+        &'a mut self,
+        io: &'a mut ServerIo,
+        cx: Cx<'a>,
+        values: &'a mut Values,
+        _rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let st = take(&mut self.server);
+            let s = values.share(cx.node.inputs[0]);
+            let out = server_online(&mut io.ch, cx.ring, step_coefficients(&cx), s, st).await?;
+            values.set_share(cx.node.output, out);
+            Ok(())
+        })
+    }
+
+    fn client_offline<'a>(
+        &'a mut self,
+        io: &'a mut ClientIo,
+        cx: Cx<'a>,
+        values: &'a mut Values,
+        mut rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let c = values.share(cx.node.inputs[0]);
+            let st = client_offline(&mut io.ch, &mut io.ot, cx.ring, c, &mut rng).await?;
+            values.set_share(cx.node.output, st.output_share().to_vec());
+            self.client = Some(st);
+            Ok(())
+        })
+    }
+
+    fn client_online<'a>(&'a mut self, io: &'a mut ClientIo, cx: Cx<'a>, values: &'a mut Values) -> StepFuture<'a> {
+        Box::pin(async move {
+            let st = take(&mut self.client);
+            client_online(&mut io.ch, cx.ring, step_coefficients(&cx), values.share(cx.node.inputs[0]), st).await?;
+            Ok(())
+        })
+    }
 }
 
 #[cfg(test)]

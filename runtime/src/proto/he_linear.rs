@@ -9,6 +9,7 @@
 //! public key with the first layer that uses the set ([`ClientKeys`], [`ServerKeys`]); the
 //! server re-randomises every response under it (circuit privacy, [`crate::he`]).
 
+use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, take};
 use rand::{CryptoRng, RngCore};
 use veil_ir::eval::ring_ops;
 use veil_ir::ring::Ring;
@@ -146,4 +147,61 @@ pub fn server_online(g: &Graph, ring: Ring, node: &Node, s: &[u64], masks: &[u64
         _ => unreachable!("dense/conv only"),
     };
     y.iter().zip(masks).map(|(&a, &b)| ring.reduce(a.wrapping_add(b))).collect()
+}
+
+/// The HE linear layer as a plan step ([`veil_ir::schedule::Kind::Linear`] with HE offline).
+#[derive(Default)]
+pub struct HeLinear {
+    /// The server's masks `m` between the phases.
+    masks: Option<Vec<u64>>,
+}
+
+impl std::fmt::Debug for HeLinear {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeLinear(<redacted>)")
+    }
+}
+
+impl Protocol for HeLinear {
+    fn server_offline<'a>(
+        &'a mut self,
+        io: &'a mut ServerIo,
+        cx: Cx<'a>,
+        mut rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let layer = layout(cx.g, cx.node)?;
+            let f = server_offline(&mut io.ch, &mut io.he_keys, cx.g, cx.node, &layer, &mut rng);
+            self.masks = Some(f.await?);
+            Ok(())
+        })
+    }
+
+    fn server_online<'a>(
+        &'a mut self,
+        _io: &'a mut ServerIo,
+        cx: Cx<'a>,
+        values: &'a mut Values,
+        _rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        let out = server_online(cx.g, cx.ring, cx.node, values.share(cx.node.inputs[0]), &take(&mut self.masks));
+        values.set_share(cx.node.output, out);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn client_offline<'a>(
+        &'a mut self,
+        io: &'a mut ClientIo,
+        cx: Cx<'a>,
+        values: &'a mut Values,
+        mut rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let layer = layout(cx.g, cx.node)?;
+            let c = values.share(cx.node.inputs[0]);
+            let out = client_offline(&mut io.ch, &mut io.he_keys, &layer, c, &mut rng).await?;
+            values.set_share(cx.node.output, out);
+            Ok(())
+        })
+    }
 }
