@@ -5,6 +5,11 @@
 //! phase (a fresh mask, `W·c − m` from HE, a circuit's output mask, a sum or movement of such),
 //! so online linear layers are local and only non-linear layers talk.
 //!
+//! Each executor is a loop over the steps: [`enter`] the step, then call its
+//! [`step::Protocol`] (from [`crate::proto::register`]) for the party and phase; the protocols
+//! keep their offline state and read and write the party's shares ([`step::Values`]). The
+//! executors run over any [`crate::net::session::PartySession`].
+//!
 //! Stats: each party meters what it sends per step and phase; at the end the parties exchange
 //! their per-step sent counts, so both report every direction from the sender's count (the
 //! number the compiler predicts). Rounds are the party's own flights.

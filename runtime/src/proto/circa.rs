@@ -117,7 +117,61 @@ pub async fn server_offline<R: RngCore + CryptoRng + Send>(
     Ok(ServerState { gc, sigma, p, pads })
 }
 
-/// Client, online.
+impl ClientState {
+    /// Client, online: the derandomised choices `e = β ⊕ β₀` to send, from the decoded sign
+    /// bits `beta`.
+    pub fn choices(&self, beta: &[bool]) -> Vec<bool> {
+        beta.iter().zip(&self.choice).map(|(a, b)| a ^ b).collect()
+    }
+
+    /// Client, online: its re-sharing message `P_c + β·Q_c + (β·Q_s + μ)_c − r` from its share
+    /// `c`, the sign bits `beta` and the server's two masked messages per element `w`.
+    pub fn reshare(&self, ring: Ring, c: &[u64], beta: &[bool], w: &[u64]) -> Vec<u64> {
+        (0..c.len())
+            .map(|i| {
+                let b = u64::from(beta[i]);
+                let q_c = c[i].wrapping_sub(self.p[i].wrapping_mul(2));
+                let got = w[2 * i + beta[i] as usize].wrapping_sub(self.pads[i]);
+                let z = self.p[i].wrapping_add(b.wrapping_mul(q_c)).wrapping_add(got);
+                ring.reduce(z.wrapping_sub(self.r[i]))
+            })
+            .collect()
+    }
+}
+
+impl ServerState {
+    /// Server, online: its circuit inputs per element, `t_s` (its share `s` without the low
+    /// `k` bits) and `σ`.
+    pub fn circuit_inputs(&self, ring: Ring, k: u8, s: &[u64]) -> Vec<Vec<u64>> {
+        s.iter().zip(&self.sigma).map(|(&v, &sg)| vec![ring.reduce(v) >> k, u64::from(sg)]).collect()
+    }
+
+    /// Server, online: from the client's choices `e`, the two masked messages per element to
+    /// send (the OT pads re-ordered by `e`, one carrying `Q_s`, both masked by a fresh `μ`) and
+    /// its own part of the output, `P_s + μ`.
+    pub fn masked_products(&self, ring: Ring, s: &[u64], e: &[bool], rng: &mut impl RngCore) -> (Vec<u64>, Vec<u64>) {
+        let mut w = Vec::with_capacity(2 * s.len());
+        let mut mine = Vec::with_capacity(s.len());
+        for i in 0..s.len() {
+            let p_s = self.p[i].wrapping_add(s[i].wrapping_mul(u64::from(self.sigma[i])));
+            let q_s = s[i].wrapping_sub(p_s.wrapping_mul(2));
+            let mu = ring.reduce(rng.next_u64());
+            for j in 0..2usize {
+                let pad = self.pads[i][j ^ e[i] as usize];
+                w.push(ring.reduce(pad.wrapping_add((j as u64).wrapping_mul(q_s)).wrapping_sub(mu)));
+            }
+            mine.push(p_s.wrapping_add(mu));
+        }
+        (w, mine)
+    }
+}
+
+/// Server, online: its share of `y·b`, its own part plus the client's re-sharing message.
+pub fn server_output(ring: Ring, mine: &[u64], from_client: &[u64]) -> Vec<u64> {
+    mine.iter().zip(from_client).map(|(&a, &b)| ring.reduce(a.wrapping_add(b))).collect()
+}
+
+/// Client driver, online.
 pub async fn client_online(
     ch: &mut Channel,
     ring: Ring,
@@ -128,22 +182,12 @@ pub async fn client_online(
 ) -> Result<(), NetError> {
     let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS };
     let beta = gc::evaluate_decode(ch, spec, &st.gc, gate_offset).await?;
-    let e: Vec<bool> = beta.iter().zip(&st.choice).map(|(a, b)| a ^ b).collect();
-    ch.send(label::CIRCA_CHOICES, &pack_bits(&e)).await?;
+    ch.send(label::CIRCA_CHOICES, &pack_bits(&st.choices(&beta))).await?;
     let w = ch.recv_u64s(label::CIRCA_PRODUCTS, 2 * c.len()).await?;
-    let out: Vec<u64> = (0..c.len())
-        .map(|i| {
-            let b = u64::from(beta[i]);
-            let q_c = c[i].wrapping_sub(st.p[i].wrapping_mul(2));
-            let got = w[2 * i + beta[i] as usize].wrapping_sub(st.pads[i]);
-            let z = st.p[i].wrapping_add(b.wrapping_mul(q_c)).wrapping_add(got);
-            ring.reduce(z.wrapping_sub(st.r[i]))
-        })
-        .collect();
-    ch.send_u64s(label::CIRCA_RESHARE, &out).await
+    ch.send_u64s(label::CIRCA_RESHARE, &st.reshare(ring, c, &beta, &w)).await
 }
 
-/// Server, online: returns its share of `y·b`.
+/// Server driver, online: returns its share of `y·b`.
 pub async fn server_online<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
     ring: Ring,
@@ -153,26 +197,12 @@ pub async fn server_online<R: RngCore + CryptoRng + Send>(
     rng: &mut R,
 ) -> Result<Vec<u64>, NetError> {
     let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS };
-    let ins: Vec<Vec<u64>> =
-        s.iter().zip(&st.sigma).map(|(&v, &sg)| vec![ring.reduce(v) >> k, u64::from(sg)]).collect();
-    gc::send_labels(ch, spec, &st.gc, &ins).await?;
+    gc::send_labels(ch, spec, &st.gc, &st.circuit_inputs(ring, k, s)).await?;
     let packed = ch.recv_exact(label::CIRCA_CHOICES, s.len().div_ceil(8)).await?;
-    let e = unpack_bits(&packed, s.len());
-    let mut w = Vec::with_capacity(2 * s.len());
-    let mut mine = Vec::with_capacity(s.len());
-    for i in 0..s.len() {
-        let p_s = st.p[i].wrapping_add(s[i].wrapping_mul(u64::from(st.sigma[i])));
-        let q_s = s[i].wrapping_sub(p_s.wrapping_mul(2));
-        let mu = ring.reduce(rng.next_u64());
-        for j in 0..2usize {
-            let pad = st.pads[i][j ^ e[i] as usize];
-            w.push(ring.reduce(pad.wrapping_add((j as u64).wrapping_mul(q_s)).wrapping_sub(mu)));
-        }
-        mine.push(p_s.wrapping_add(mu));
-    }
+    let (w, mine) = st.masked_products(ring, s, &unpack_bits(&packed, s.len()), rng);
     ch.send_u64s(label::CIRCA_PRODUCTS, &w).await?;
     let from_client = ch.recv_u64s(label::CIRCA_RESHARE, s.len()).await?;
-    Ok(mine.iter().zip(&from_client).map(|(&a, &b)| ring.reduce(a.wrapping_add(b))).collect())
+    Ok(server_output(ring, &mine, &from_client))
 }
 
 /// Circa as a plan step ([`veil_ir::schedule::Kind::Circa`]).
