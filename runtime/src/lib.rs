@@ -1,7 +1,9 @@
 //! # Veil runtime
 //!
-//! The two-party runtime. Protocols are synchronous cores without I/O, one folder each; the
-//! executors and the `veil` binary tie them to the transport.
+//! The two-party runtime. Each protocol is one module of [`proto`] with both parties in it (a
+//! synchronous core without I/O and thin async drivers); the executors ([`exec`]) are loops over
+//! a plan's steps through [`exec::step::Protocol`], over any [`net::session::PartySession`]; the
+//! `veil` binary ties them to QUIC.
 
 pub mod exec;
 pub mod garble;

@@ -2,9 +2,12 @@
 //! sums, local truncation and public/server shifts. Linear in the share, so the shares of the
 //! result add up to the op applied to the value; constants are added by one party only.
 
+use veil_ir::eval::decode_value;
 use veil_ir::eval::{kernels, ring_ops};
 use veil_ir::ring::{Ring, local_truncate};
-use veil_ir::{ElemType, Graph, Node, Op, TruncMode};
+use veil_ir::{ElemType, Graph, Node, Op, Tensor, TruncMode};
+
+use super::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values};
 
 /// Whose data a local op transforms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,4 +77,83 @@ pub fn apply(g: &Graph, ring: Ring, node: &Node, args: &[&[u64]], role: Role) ->
         }
         other => unreachable!("schedule::lower admits no local `{}`", other.mnemonic()),
     }
+}
+
+/// A local step ([`veil_ir::schedule::Kind::Local`]): each party applies the node to its own
+/// shares, the client offline (its shares are known then), the server online.
+#[derive(Debug)]
+pub struct LocalStep;
+
+impl Protocol for LocalStep {
+    fn server_online<'a>(
+        &'a mut self,
+        _io: &'a mut ServerIo,
+        cx: Cx<'a>,
+        values: &'a mut Values,
+        _rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        let args: Vec<&[u64]> = cx.node.inputs.iter().map(|&v| values.share(v)).collect();
+        let out = apply(cx.g, cx.ring, cx.node, &args, Role::Server);
+        values.set_share(cx.node.output, out);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn client_offline<'a>(
+        &'a mut self,
+        _io: &'a mut ClientIo,
+        cx: Cx<'a>,
+        values: &'a mut Values,
+        _rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        let args: Vec<&[u64]> = cx.node.inputs.iter().map(|&v| values.share(v)).collect();
+        let out = apply(cx.g, cx.ring, cx.node, &args, Role::Client);
+        values.set_share(cx.node.output, out);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A client-domain step ([`veil_ir::schedule::Kind::Client`]): the client computes it alone,
+/// online, on plaintext values.
+#[derive(Debug)]
+pub struct ClientDomain;
+
+impl Protocol for ClientDomain {
+    fn client_online<'a>(&'a mut self, _io: &'a mut ClientIo, cx: Cx<'a>, values: &'a mut Values) -> StepFuture<'a> {
+        client_op(cx.g, cx.ring, cx.node, &mut values.plain, &mut values.floats);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A client-domain op on plaintext values (post-processing after `reveal`, or movement of the
+/// client's input before sharing).
+pub(crate) fn client_op(
+    g: &Graph,
+    ring: Ring,
+    node: &veil_ir::Node,
+    plain: &mut [Option<Vec<u64>>],
+    floats: &mut [Option<Tensor>],
+) {
+    let v = node.inputs[0];
+    let decoded = || -> Tensor {
+        floats[v.index()].clone().unwrap_or_else(|| {
+            decode_value(g, v, &g.values[v].ty.shape, plain[v.index()].as_ref().expect("client value"))
+        })
+    };
+    let out = match &node.op {
+        Op::Softmax { axis, coerce_2d } => kernels::softmax(&decoded(), *axis, *coerce_2d, false),
+        Op::LogSoftmax { axis, coerce_2d } => kernels::softmax(&decoded(), *axis, *coerce_2d, true),
+        Op::ArgMax { axis, keepdims, select_last_index } => {
+            kernels::argmax(&decoded(), *axis, *keepdims, *select_last_index)
+        }
+        // Movement after post-processing (a softmax's probabilities) is on floats.
+        Op::Reshape { shape } if floats[v.index()].is_some() => Tensor { shape: shape.clone(), data: decoded().data },
+        _ => {
+            let args: Vec<&[u64]> =
+                node.inputs.iter().map(|v| plain[v.index()].as_deref().expect("client value")).collect();
+            let d = apply(g, ring, node, &args, Role::Plain);
+            plain[node.output.index()] = Some(d);
+            return;
+        }
+    };
+    floats[node.output.index()] = Some(out);
 }

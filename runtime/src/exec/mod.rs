@@ -5,18 +5,25 @@
 //! phase (a fresh mask, `W·c − m` from HE, a circuit's output mask, a sum or movement of such),
 //! so online linear layers are local and only non-linear layers talk.
 //!
+//! Each executor is a loop over the steps: [`enter`] the step, then call its
+//! [`step::Protocol`] (from [`crate::proto::register`]) for the party and phase; the protocols
+//! keep their offline state and read and write the party's shares ([`step::Values`]). The
+//! executors run over any [`crate::net::session::PartySession`].
+//!
 //! Stats: each party meters what it sends per step and phase; at the end the parties exchange
 //! their per-step sent counts, so both report every direction from the sender's count (the
 //! number the compiler predicts). Rounds are the party's own flights.
 
 pub mod client;
-pub mod linear;
 pub mod local;
+#[cfg(test)]
+mod memory_tests;
 pub mod server;
+pub mod step;
 
 use std::time::Duration;
 
-use veil_ir::schedule::script::{self, Sent};
+use veil_ir::schedule::script::{self, Sent, label};
 
 use crate::net::script_check::ScriptCheck;
 use crate::net::{Channel, Meter, NetError, Traffic};
@@ -61,7 +68,7 @@ pub enum ExecError {
     #[error("{0}")]
     Net(#[from] NetError),
     #[error("{0}")]
-    Layer(#[from] linear::LayerError),
+    Layer(#[from] crate::proto::he_linear::LayerError),
     #[error("the plan cannot run: {0}")]
     Unsupported(#[from] veil_ir::schedule::Unsupported),
     #[error("handshake: {0}")]
@@ -122,7 +129,7 @@ pub(crate) fn stats(
 /// Exchanges the per-step sent byte counts (after the online phase; not itself counted).
 pub(crate) async fn exchange_counts(ch: &mut Channel, own: &Measures, client: bool) -> Result<Vec<[u64; 2]>, NetError> {
     let mine: Vec<u64> = own.iter().flat_map(|m| [m[0].traffic.bytes_sent, m[1].traffic.bytes_sent]).collect();
-    let step = "exchanging the traffic counts";
+    let step = label::TRAFFIC_COUNTS;
     let theirs = if client {
         ch.send_u64s(step, &mine).await?;
         ch.recv_u64s(step, mine.len()).await?

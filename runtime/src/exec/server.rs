@@ -1,30 +1,19 @@
-//! The server's executor: holds the weights, garbles, never sees the input or the output.
+//! The server's executor: holds the weights, garbles, never sees the input or the output. A
+//! loop over the plan's steps, each run by its [`Protocol`] ([`crate::proto::register`]).
 
 use rand::{CryptoRng, RngCore};
+use veil_ir::Graph;
 use veil_ir::plan::Hash;
 use veil_ir::ring::Ring;
-use veil_ir::{Graph, Op};
 
-use super::client::{frac, padded_coeffs};
-use super::local::{Role, apply};
-use super::{ExecError, Measures, Stats, enter, exchange_counts, linear, measured, stats};
-use crate::net::quic::Session;
+use super::step::{Cx, Protocol, ServerIo, Values};
+use super::{ExecError, Measures, Stats, enter, exchange_counts, measured, stats};
 use crate::net::script_check::ScriptCheck;
-use crate::ot::OtSender;
-use crate::proto::gc::{self, GarblerState, GcSpec};
-use crate::proto::mul::{self, SquarePairs};
-use crate::proto::{circa, matmul};
+use crate::net::session::PartySession;
+use crate::proto::he_linear::ServerKeys;
 use crate::wire;
-use veil_ir::schedule::script::{Phase, Sent};
-use veil_ir::schedule::{Kind, LinearOffline, dense_dims, lower};
-
-enum Offline {
-    None,
-    Masks(Vec<u64>),
-    Gc(Vec<GarblerState>),
-    Poly { pairs: SquarePairs, e_c: Vec<u64> },
-    Circa(circa::ServerState),
-}
+use veil_ir::schedule::lower;
+use veil_ir::schedule::script::{Phase, Sent, label};
 
 /// Checks the client's hello against our plan; answers either way. The hello must arrive within
 /// `hello_timeout` (a connection that sends none holds a session slot only that long); the
@@ -35,13 +24,13 @@ async fn handshake(
     hello_timeout: std::time::Duration,
 ) -> Result<(), ExecError> {
     let normal = ch.set_timeout(hello_timeout);
-    let hello = ch.recv("handshake", 64).await;
+    let hello = ch.recv(label::HANDSHAKE, 64).await;
     ch.set_timeout(normal);
     let hello = hello?;
     let verdict = wire::check_hello(&hello, hash);
-    ch.send("handshake", &wire::hello_reply(&verdict)).await?;
+    ch.send(label::HANDSHAKE, &wire::hello_reply(&verdict)).await?;
     if verdict.is_err() {
-        settle(ch, "handshake").await;
+        settle(ch, label::HANDSHAKE).await;
     }
     verdict.map_err(ExecError::Handshake)
 }
@@ -55,7 +44,7 @@ async fn settle(ch: &mut crate::net::Channel, step: &str) {
 
 /// Serves one session of plan `g` (hash `hash`, weights attached).
 pub async fn run<R: RngCore + CryptoRng + Send>(
-    session: &mut Session,
+    session: &mut impl PartySession,
     g: &Graph,
     hash: &Hash,
     rng: &mut R,
@@ -68,145 +57,34 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
     let check = ScriptCheck::new(false);
     ch.check_script(check.clone());
     ot_ch.check_script(check.clone());
-    let mut ot = OtSender::new(session.ot_connection(), ot_ch);
+    let ot = session.ot_sender(ot_ch);
     let meter = session.meter().clone();
+    let mut io = ServerIo { ch, ot, he_keys: ServerKeys::default(), input_wait: session.input_wait() };
     let mut measures: Measures = vec![Default::default(); steps.len()];
-    let mut state: Vec<Offline> = Vec::with_capacity(steps.len());
-    let len = |v: veil_ir::ValueId| g.values[v].ty.shape.iter().product::<usize>();
+    let mut protocols: Vec<Box<dyn Protocol>> = steps.iter().map(|step| crate::proto::register(g, step)).collect();
 
     // Offline.
-    let mut he_keys = linear::ServerKeys::default();
     let mut gate_offset = 0u64;
     let mut sent = Sent::start();
-    for (i, step) in steps.iter().enumerate() {
-        let node = &g.nodes[step.node];
-        let slot = &mut measures[i][0];
+    for (i, (step, p)) in steps.iter().zip(&mut protocols).enumerate() {
         enter(&meter, &check, g, step, Phase::Offline, &mut sent)?;
-        let st = match &step.kind {
-            Kind::Linear { offline: LinearOffline::He } => {
-                let layer = linear::layout(g, node)?;
-                Offline::Masks(
-                    measured(&meter, slot, linear::server_offline(&mut ch, &mut he_keys, g, node, &layer, rng)).await?,
-                )
-            }
-            Kind::Linear { offline: LinearOffline::Ot } => {
-                let (batch, n_in, n_out) = dense_dims(g, node).expect("OT offline is for dense layers");
-                let Op::Dense { weight, .. } = &node.op else { unreachable!("dense") };
-                let w = &g.consts[*weight].qdata;
-                let f = matmul::dense_server(&mut ch, &mut ot, ring, w, batch, n_in, n_out);
-                Offline::Masks(measured(&meter, slot, f).await?)
-            }
-            Kind::Activation { .. } | Kind::MaxPool { .. } => {
-                let mut sts = Vec::new();
-                let mut off = gate_offset;
-                for b in step.gc_batches(g) {
-                    let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
-                    let f = gc::garble_offline(&mut ch, &mut ot, spec, b.instances, off, rng);
-                    sts.push(measured(&meter, slot, f).await?);
-                    off += b.and_gates();
-                }
-                Offline::Gc(sts)
-            }
-            Kind::Circa { input, circuit, .. } => {
-                let f = circa::server_offline(&mut ch, &mut ot, ring, circuit, len(*input), gate_offset, rng);
-                Offline::Circa(measured(&meter, slot, f).await?)
-            }
-            Kind::Poly => {
-                let n = len(node.inputs[0]);
-                let pairs = measured(&meter, slot, mul::squares_server(&mut ch, &mut ot, ring, n, rng)).await?;
-                let e_c = measured(&meter, slot, ch.recv_u64s("polynomial activation: masked share", n)).await?;
-                Offline::Poly { pairs, e_c }
-            }
-            _ => Offline::None,
-        };
+        let cx = Cx { g, step, node: &g.nodes[step.node], ring, gate_offset };
+        measured(&meter, &mut measures[i][0], p.server_offline(&mut io, cx, rng)).await?;
         gate_offset += step.and_gates(g);
-        state.push(st);
     }
 
     // Online.
-    let input_wait = session.input_wait();
-    let mut share: Vec<Option<Vec<u64>>> = vec![None; g.values.len()];
-    for (i, (step, st)) in steps.iter().zip(state).enumerate() {
-        let node = &g.nodes[step.node];
-        let slot = &mut measures[i][1];
+    let mut values = Values::new(g);
+    let mut gate_offset = 0u64;
+    for (i, (step, p)) in steps.iter().zip(&mut protocols).enumerate() {
         enter(&meter, &check, g, step, Phase::Online, &mut sent)?;
-        let input = |share: &[Option<Vec<u64>>], v: veil_ir::ValueId| share[v.index()].clone().expect("shared input");
-        match (&step.kind, st) {
-            (Kind::Share { value }, _) => {
-                // The first input may come late: the client can preprocess before it has it.
-                let first = share.iter().all(Option::is_none);
-                let normal = first.then(|| ch.set_timeout(input_wait));
-                let got = measured(&meter, slot, ch.recv_u64s("sharing the input", len(*value))).await;
-                if let Some(t) = normal {
-                    ch.set_timeout(t);
-                }
-                let d = got?;
-                share[value.index()] = Some(d);
-            }
-            (Kind::Linear { .. }, Offline::Masks(m)) => {
-                let s = input(&share, node.inputs[0]);
-                share[node.output.index()] = Some(linear::server_online(g, ring, node, &s, &m));
-            }
-            (Kind::Activation { input: v, .. }, Offline::Gc(mut sts)) => {
-                let b = &step.gc_batches(g)[0];
-                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
-                let s = input(&share, *v);
-                let ins: Vec<Vec<u64>> = s.iter().map(|&x| vec![x]).collect();
-                let st = sts.pop().expect("one batch");
-                share[node.output.index()] =
-                    Some(measured(&meter, slot, gc::garble_online(&mut ch, spec, st, &ins)).await?);
-            }
-            (Kind::MaxPool { input: v, windows, circuits, .. }, Offline::Gc(sts)) => {
-                let s = input(&share, *v);
-                let mut out = vec![0u64; windows.len()];
-                for (((k, _), b), st) in circuits.iter().zip(step.gc_batches(g)).zip(sts) {
-                    let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
-                    let idx: Vec<usize> = (0..windows.len()).filter(|&w| windows[w].len() == *k).collect();
-                    let ins: Vec<Vec<u64>> = idx.iter().map(|&w| windows[w].iter().map(|&t| s[t]).collect()).collect();
-                    let o = measured(&meter, slot, gc::garble_online(&mut ch, spec, st, &ins)).await?;
-                    for (&w, v) in idx.iter().zip(o) {
-                        out[w] = v;
-                    }
-                }
-                share[node.output.index()] = Some(out);
-            }
-            (Kind::Circa { input: v, drop_bits, circuit, .. }, Offline::Circa(st)) => {
-                let s = input(&share, *v);
-                let f = circa::server_online(&mut ch, ring, (*drop_bits, circuit), st, &s, rng);
-                share[node.output.index()] = Some(measured(&meter, slot, f).await?);
-            }
-            (Kind::Poly, Offline::Poly { pairs, e_c }) => {
-                let Op::Poly { coeffs } = &node.op else { unreachable!("poly step") };
-                let q = padded_coeffs(ring, coeffs, frac(g, node.inputs[0]));
-                let s = input(&share, node.inputs[0]);
-                let e_s: Vec<u64> = s.iter().zip(&pairs.a).map(|(&x, &a)| ring.reduce(x.wrapping_sub(a))).collect();
-                measured(&meter, slot, ch.send_u64s("polynomial activation: masked share", &e_s)).await?;
-                let from_client =
-                    measured(&meter, slot, ch.recv_u64s("polynomial activation: re-sharing", s.len())).await?;
-                let out = (0..s.len())
-                    .map(|j| {
-                        let e = e_c[j].wrapping_add(e_s[j]);
-                        let sq = e.wrapping_mul(pairs.a[j]).wrapping_mul(2).wrapping_add(pairs.sq[j]);
-                        let z = q[1].wrapping_mul(s[j]).wrapping_add(q[2].wrapping_mul(sq));
-                        ring.reduce(z.wrapping_add(from_client[j]))
-                    })
-                    .collect();
-                share[node.output.index()] = Some(out);
-            }
-            (Kind::Local, _) => {
-                let args: Vec<Vec<u64>> = node.inputs.iter().map(|&v| input(&share, v)).collect();
-                let refs: Vec<&[u64]> = args.iter().map(Vec::as_slice).collect();
-                share[node.output.index()] = Some(apply(g, ring, node, &refs, Role::Server));
-            }
-            (Kind::Reveal, _) => {
-                let s = input(&share, node.inputs[0]);
-                measured(&meter, slot, ch.send_u64s("revealing the output", &s)).await?;
-            }
-            _ => {}
-        }
+        let cx = Cx { g, step, node: &g.nodes[step.node], ring, gate_offset };
+        measured(&meter, &mut measures[i][1], p.server_online(&mut io, cx, &mut values, rng)).await?;
+        gate_offset += step.and_gates(g);
     }
+    let mut ch = io.ch;
     check.end().map_err(crate::net::NetError::from)?;
     let peer = exchange_counts(&mut ch, &measures, false).await?;
-    settle(&mut ch, "exchanging the traffic counts").await;
+    settle(&mut ch, label::TRAFFIC_COUNTS).await;
     Ok(stats(g, &steps, &measures, &peer, false))
 }

@@ -34,6 +34,74 @@ pub fn pair_metered(a_meter: Meter, b_meter: Meter, timeout: Duration) -> (Chann
     )
 }
 
+/// One party's end of an in-memory session (**insecure, tests only**: its OT is
+/// [`crate::ot::ideal`], framed like the real OT): two channels, as the executors open them
+/// (messages, OT synchronisation), on the party's own meter.
+#[cfg(any(test, feature = "insecure-ideal-ot"))]
+pub struct MemorySession {
+    meter: Meter,
+    channels: std::collections::VecDeque<Channel>,
+    ot_sender: Option<crate::ot::ideal::IdealOtSender>,
+    ot_receiver: Option<crate::ot::ideal::IdealOtReceiver>,
+    timeout: Duration,
+}
+
+#[cfg(any(test, feature = "insecure-ideal-ot"))]
+impl std::fmt::Debug for MemorySession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemorySession(<insecure, test-only>)")
+    }
+}
+
+/// A connected in-memory session (client end, server end) with the ideal OT seeded by `seed`
+/// (which prints its warning); every receive waits at most `timeout`.
+#[cfg(any(test, feature = "insecure-ideal-ot"))]
+pub fn session_pair(timeout: Duration, seed: u64) -> (MemorySession, MemorySession) {
+    let (cm, sm) = (Meter::default(), Meter::default());
+    let (mut cc, mut sc) = (std::collections::VecDeque::new(), std::collections::VecDeque::new());
+    for _ in 0..2 {
+        let (c, s) = pair_metered(cm.clone(), sm.clone(), timeout);
+        cc.push_back(c);
+        sc.push_back(s);
+    }
+    let (ot_s, ot_r) = crate::ot::ideal::pair(seed);
+    (
+        MemorySession { meter: cm, channels: cc, ot_sender: None, ot_receiver: Some(ot_r), timeout },
+        MemorySession { meter: sm, channels: sc, ot_sender: Some(ot_s), ot_receiver: None, timeout },
+    )
+}
+
+#[cfg(any(test, feature = "insecure-ideal-ot"))]
+impl super::session::PartySession for MemorySession {
+    fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    async fn channel(&mut self) -> Result<Channel, super::NetError> {
+        self.channels
+            .pop_front()
+            .ok_or_else(|| super::NetError::Connect("the in-memory session has no more channels".into()))
+    }
+
+    fn ot_sender(&mut self, sync: Channel) -> crate::ot::SessionOtSender {
+        let ot = self.ot_sender.take().expect("the server end of an in-memory session, one OT sender");
+        crate::ot::SessionOtSender::Ideal(Box::new(crate::ot::ideal::Framed::new(ot, sync)))
+    }
+
+    fn ot_receiver(&mut self, sync: Channel) -> crate::ot::SessionOtReceiver {
+        let ot = self.ot_receiver.take().expect("the client end of an in-memory session, one OT receiver");
+        crate::ot::SessionOtReceiver::Ideal(crate::ot::ideal::Framed::new(ot, sync))
+    }
+
+    fn hello_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn input_wait(&self) -> Duration {
+        self.timeout
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,7 @@ pub mod memory;
 pub mod meter;
 pub mod quic;
 pub mod script_check;
+pub mod session;
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{DEFAULT_OT_TIMEOUT, OtReceive, OtSend};
 use crate::garble::Block;
-use crate::net::NetError;
+use crate::net::{Channel, NetError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -161,6 +161,61 @@ impl OtReceive for IdealOtReceiver {
 
     async fn random(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
         self.ask(step, Kind::Random, bits).await
+    }
+}
+
+/// An ideal OT half framed like the real OT: before and after each batch the receiver sends a
+/// one-byte go-ahead and a one-byte done frame on `sync`, the sender waits for them (as
+/// [`super::OtSender`] / [`super::OtReceiver`] do), so a session's framed messages, and the
+/// script check of them, are those of a real session; only the OT library's own stream bytes
+/// are missing.
+pub struct Framed<T> {
+    ot: T,
+    sync: Channel,
+}
+
+impl<T> std::fmt::Debug for Framed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Framed(<insecure, test-only>)")
+    }
+}
+
+impl<T> Framed<T> {
+    /// `ot`, synchronised over the channel `sync`.
+    pub fn new(ot: T, sync: Channel) -> Framed<T> {
+        Framed { ot, sync }
+    }
+}
+
+impl OtSend for Framed<IdealOtSender> {
+    async fn correlated(&mut self, step: &str, delta: Block, count: usize) -> Result<Vec<Block>, NetError> {
+        self.sync.recv_exact(step, 1).await?;
+        let out = self.ot.correlated(step, delta, count).await?;
+        self.sync.recv_exact(step, 1).await?;
+        Ok(out)
+    }
+
+    async fn random(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
+        self.sync.recv_exact(step, 1).await?;
+        let out = self.ot.random(step, count).await?;
+        self.sync.recv_exact(step, 1).await?;
+        Ok(out)
+    }
+}
+
+impl OtReceive for Framed<IdealOtReceiver> {
+    async fn correlated(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
+        self.sync.send(step, &[1]).await?;
+        let out = self.ot.correlated(step, bits).await?;
+        self.sync.send(step, &[1]).await?;
+        Ok(out)
+    }
+
+    async fn random(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
+        self.sync.send(step, &[1]).await?;
+        let out = self.ot.random(step, bits).await?;
+        self.sync.send(step, &[1]).await?;
+        Ok(out)
     }
 }
 

@@ -196,6 +196,57 @@ impl OtReceive for OtReceiver {
     }
 }
 
+/// The OT sender a session's executor holds: the real OT, or (tests only, feature
+/// `insecure-ideal-ot`) the ideal one framed like the real one ([`ideal::Framed`]).
+pub enum SessionOtSender {
+    Real(Box<OtSender>),
+    #[cfg(any(test, feature = "insecure-ideal-ot"))]
+    Ideal(Box<ideal::Framed<ideal::IdealOtSender>>),
+}
+
+/// The OT receiver a session's executor holds (see [`SessionOtSender`]).
+pub enum SessionOtReceiver {
+    Real(Box<OtReceiver>),
+    #[cfg(any(test, feature = "insecure-ideal-ot"))]
+    Ideal(ideal::Framed<ideal::IdealOtReceiver>),
+}
+
+impl OtSend for SessionOtSender {
+    async fn correlated(&mut self, step: &str, delta: Block, count: usize) -> Result<Vec<Block>, NetError> {
+        match self {
+            SessionOtSender::Real(o) => o.correlated(step, delta, count).await,
+            #[cfg(any(test, feature = "insecure-ideal-ot"))]
+            SessionOtSender::Ideal(o) => OtSend::correlated(o.as_mut(), step, delta, count).await,
+        }
+    }
+
+    async fn random(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
+        match self {
+            SessionOtSender::Real(o) => o.random(step, count).await,
+            #[cfg(any(test, feature = "insecure-ideal-ot"))]
+            SessionOtSender::Ideal(o) => OtSend::random(o.as_mut(), step, count).await,
+        }
+    }
+}
+
+impl OtReceive for SessionOtReceiver {
+    async fn correlated(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
+        match self {
+            SessionOtReceiver::Real(o) => o.correlated(step, bits).await,
+            #[cfg(any(test, feature = "insecure-ideal-ot"))]
+            SessionOtReceiver::Ideal(o) => OtReceive::correlated(o, step, bits).await,
+        }
+    }
+
+    async fn random(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
+        match self {
+            SessionOtReceiver::Real(o) => o.random(step, bits).await,
+            #[cfg(any(test, feature = "insecure-ideal-ot"))]
+            SessionOtReceiver::Ideal(o) => OtReceive::random(o, step, bits).await,
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -16,10 +16,13 @@
 //! Online per element: server → client `16·(ℓ − k + 1)` bytes of labels (`t_s` and `σ`) plus two
 //! ring elements; client → server one bit plus one ring element; four flights.
 
+use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, random, take};
 use rand::{CryptoRng, Rng, RngCore};
 use veil_ir::CircaVariant;
+use veil_ir::ValueId;
 use veil_ir::circuit::{Circuit, sign_test};
 use veil_ir::ring::Ring;
+use veil_ir::schedule::script::label;
 
 use super::gc::{self, EvaluatorState, GarblerState, GcSpec};
 use super::mul;
@@ -89,7 +92,7 @@ pub async fn client_offline<R: RngCore + CryptoRng + Send>(
     gc::recv_decoding(ch, &mut gc, 1).await?;
     let p = mul::product_client(ch, ot, ring, c).await?;
     let choice: Vec<bool> = (0..c.len()).map(|_| rng.random()).collect();
-    let pads = ot.random("Circa: bit-times-share correlations (OT)", &choice).await?;
+    let pads = ot.random(label::CIRCA_OT, &choice).await?;
     Ok(ClientState { gc, p, choice, pads: pads.iter().map(|b| ring.reduce(b.0 as u64)).collect(), r })
 }
 
@@ -109,12 +112,66 @@ pub async fn server_offline<R: RngCore + CryptoRng + Send>(
     let sigma: Vec<bool> = (0..n).map(|_| rng.random()).collect();
     let as_ring: Vec<u64> = sigma.iter().map(|&b| u64::from(b)).collect();
     let p = mul::product_server(ch, ot, ring, &as_ring).await?;
-    let pads = ot.random("Circa: bit-times-share correlations (OT)", n).await?;
+    let pads = ot.random(label::CIRCA_OT, n).await?;
     let pads = pads.iter().map(|[a, b]| [ring.reduce(a.0 as u64), ring.reduce(b.0 as u64)]).collect();
     Ok(ServerState { gc, sigma, p, pads })
 }
 
-/// Client, online.
+impl ClientState {
+    /// Client, online: the derandomised choices `e = β ⊕ β₀` to send, from the decoded sign
+    /// bits `beta`.
+    pub fn choices(&self, beta: &[bool]) -> Vec<bool> {
+        beta.iter().zip(&self.choice).map(|(a, b)| a ^ b).collect()
+    }
+
+    /// Client, online: its re-sharing message `P_c + β·Q_c + (β·Q_s + μ)_c − r` from its share
+    /// `c`, the sign bits `beta` and the server's two masked messages per element `w`.
+    pub fn reshare(&self, ring: Ring, c: &[u64], beta: &[bool], w: &[u64]) -> Vec<u64> {
+        (0..c.len())
+            .map(|i| {
+                let b = u64::from(beta[i]);
+                let q_c = c[i].wrapping_sub(self.p[i].wrapping_mul(2));
+                let got = w[2 * i + beta[i] as usize].wrapping_sub(self.pads[i]);
+                let z = self.p[i].wrapping_add(b.wrapping_mul(q_c)).wrapping_add(got);
+                ring.reduce(z.wrapping_sub(self.r[i]))
+            })
+            .collect()
+    }
+}
+
+impl ServerState {
+    /// Server, online: its circuit inputs per element, `t_s` (its share `s` without the low
+    /// `k` bits) and `σ`.
+    pub fn circuit_inputs(&self, ring: Ring, k: u8, s: &[u64]) -> Vec<Vec<u64>> {
+        s.iter().zip(&self.sigma).map(|(&v, &sg)| vec![ring.reduce(v) >> k, u64::from(sg)]).collect()
+    }
+
+    /// Server, online: from the client's choices `e`, the two masked messages per element to
+    /// send (the OT pads re-ordered by `e`, one carrying `Q_s`, both masked by a fresh `μ`) and
+    /// its own part of the output, `P_s + μ`.
+    pub fn masked_products(&self, ring: Ring, s: &[u64], e: &[bool], rng: &mut impl RngCore) -> (Vec<u64>, Vec<u64>) {
+        let mut w = Vec::with_capacity(2 * s.len());
+        let mut mine = Vec::with_capacity(s.len());
+        for i in 0..s.len() {
+            let p_s = self.p[i].wrapping_add(s[i].wrapping_mul(u64::from(self.sigma[i])));
+            let q_s = s[i].wrapping_sub(p_s.wrapping_mul(2));
+            let mu = ring.reduce(rng.next_u64());
+            for j in 0..2usize {
+                let pad = self.pads[i][j ^ e[i] as usize];
+                w.push(ring.reduce(pad.wrapping_add((j as u64).wrapping_mul(q_s)).wrapping_sub(mu)));
+            }
+            mine.push(p_s.wrapping_add(mu));
+        }
+        (w, mine)
+    }
+}
+
+/// Server, online: its share of `y·b`, its own part plus the client's re-sharing message.
+pub fn server_output(ring: Ring, mine: &[u64], from_client: &[u64]) -> Vec<u64> {
+    mine.iter().zip(from_client).map(|(&a, &b)| ring.reduce(a.wrapping_add(b))).collect()
+}
+
+/// Client driver, online.
 pub async fn client_online(
     ch: &mut Channel,
     ring: Ring,
@@ -125,22 +182,12 @@ pub async fn client_online(
 ) -> Result<(), NetError> {
     let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS };
     let beta = gc::evaluate_decode(ch, spec, &st.gc, gate_offset).await?;
-    let e: Vec<bool> = beta.iter().zip(&st.choice).map(|(a, b)| a ^ b).collect();
-    ch.send("Circa: derandomised choices", &pack_bits(&e)).await?;
-    let w = ch.recv_u64s("Circa: masked products", 2 * c.len()).await?;
-    let out: Vec<u64> = (0..c.len())
-        .map(|i| {
-            let b = u64::from(beta[i]);
-            let q_c = c[i].wrapping_sub(st.p[i].wrapping_mul(2));
-            let got = w[2 * i + beta[i] as usize].wrapping_sub(st.pads[i]);
-            let z = st.p[i].wrapping_add(b.wrapping_mul(q_c)).wrapping_add(got);
-            ring.reduce(z.wrapping_sub(st.r[i]))
-        })
-        .collect();
-    ch.send_u64s("Circa: re-sharing", &out).await
+    ch.send(label::CIRCA_CHOICES, &pack_bits(&st.choices(&beta))).await?;
+    let w = ch.recv_u64s(label::CIRCA_PRODUCTS, 2 * c.len()).await?;
+    ch.send_u64s(label::CIRCA_RESHARE, &st.reshare(ring, c, &beta, &w)).await
 }
 
-/// Server, online: returns its share of `y·b`.
+/// Server driver, online: returns its share of `y·b`.
 pub async fn server_online<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
     ring: Ring,
@@ -150,26 +197,93 @@ pub async fn server_online<R: RngCore + CryptoRng + Send>(
     rng: &mut R,
 ) -> Result<Vec<u64>, NetError> {
     let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS };
-    let ins: Vec<Vec<u64>> =
-        s.iter().zip(&st.sigma).map(|(&v, &sg)| vec![ring.reduce(v) >> k, u64::from(sg)]).collect();
-    gc::send_labels(ch, spec, &st.gc, &ins).await?;
-    let packed = ch.recv_exact("Circa: derandomised choices", s.len().div_ceil(8)).await?;
-    let e = unpack_bits(&packed, s.len());
-    let mut w = Vec::with_capacity(2 * s.len());
-    let mut mine = Vec::with_capacity(s.len());
-    for i in 0..s.len() {
-        let p_s = st.p[i].wrapping_add(s[i].wrapping_mul(u64::from(st.sigma[i])));
-        let q_s = s[i].wrapping_sub(p_s.wrapping_mul(2));
-        let mu = ring.reduce(rng.next_u64());
-        for j in 0..2usize {
-            let pad = st.pads[i][j ^ e[i] as usize];
-            w.push(ring.reduce(pad.wrapping_add((j as u64).wrapping_mul(q_s)).wrapping_sub(mu)));
-        }
-        mine.push(p_s.wrapping_add(mu));
+    gc::send_labels(ch, spec, &st.gc, &st.circuit_inputs(ring, k, s)).await?;
+    let packed = ch.recv_exact(label::CIRCA_CHOICES, s.len().div_ceil(8)).await?;
+    let (w, mine) = st.masked_products(ring, s, &unpack_bits(&packed, s.len()), rng);
+    ch.send_u64s(label::CIRCA_PRODUCTS, &w).await?;
+    let from_client = ch.recv_u64s(label::CIRCA_RESHARE, s.len()).await?;
+    Ok(server_output(ring, &mine, &from_client))
+}
+
+/// Circa as a plan step ([`veil_ir::schedule::Kind::Circa`]).
+pub struct CircaLayer {
+    input: ValueId,
+    drop_bits: u8,
+    variant: CircaVariant,
+    circuit: Circuit,
+    server: Option<ServerState>,
+    client: Option<ClientState>,
+}
+
+impl std::fmt::Debug for CircaLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CircaLayer {{ drop_bits: {}, {:?}, states: <redacted> }}", self.drop_bits, self.variant)
     }
-    ch.send_u64s("Circa: masked products", &w).await?;
-    let from_client = ch.recv_u64s("Circa: re-sharing", s.len()).await?;
-    Ok(mine.iter().zip(&from_client).map(|(&a, &b)| ring.reduce(a.wrapping_add(b))).collect())
+}
+
+impl CircaLayer {
+    /// The layer on `input` with its sign-test `circuit` (as the schedule built it).
+    pub fn new(input: ValueId, drop_bits: u8, variant: CircaVariant, circuit: Circuit) -> CircaLayer {
+        CircaLayer { input, drop_bits, variant, circuit, server: None, client: None }
+    }
+}
+
+impl Protocol for CircaLayer {
+    fn server_offline<'a>(
+        &'a mut self,
+        io: &'a mut ServerIo,
+        cx: Cx<'a>,
+        mut rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let n = cx.len(self.input);
+            let f = server_offline(&mut io.ch, &mut io.ot, cx.ring, &self.circuit, n, cx.gate_offset, &mut rng);
+            self.server = Some(f.await?);
+            Ok(())
+        })
+    }
+
+    fn server_online<'a>(
+        &'a mut self,
+        io: &'a mut ServerIo,
+        cx: Cx<'a>,
+        values: &'a mut Values,
+        mut rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let st = take(&mut self.server);
+            let s = values.share(self.input);
+            let out = server_online(&mut io.ch, cx.ring, (self.drop_bits, &self.circuit), st, s, &mut rng).await?;
+            values.set_share(cx.node.output, out);
+            Ok(())
+        })
+    }
+
+    fn client_offline<'a>(
+        &'a mut self,
+        io: &'a mut ClientIo,
+        cx: Cx<'a>,
+        values: &'a mut Values,
+        mut rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let c = values.share(self.input);
+            let r = random(cx.ring, c.len(), rng);
+            let kv = (self.drop_bits, self.variant);
+            let f = client_offline(&mut io.ch, &mut io.ot, cx.ring, &self.circuit, kv, c, r.clone(), &mut rng);
+            self.client = Some(f.await?);
+            values.set_share(cx.node.output, r);
+            Ok(())
+        })
+    }
+
+    fn client_online<'a>(&'a mut self, io: &'a mut ClientIo, cx: Cx<'a>, values: &'a mut Values) -> StepFuture<'a> {
+        Box::pin(async move {
+            let st = take(&mut self.client);
+            client_online(&mut io.ch, cx.ring, &self.circuit, st, values.share(self.input), cx.gate_offset).await?;
+            Ok(())
+        })
+    }
 }
 
 #[cfg(test)]

@@ -15,8 +15,11 @@
 //! - online, server → client: one frame of `16·server_wires` bytes per instance;
 //! - online, client → server: one frame of `⌈n·outputs / 8⌉` bytes.
 
+use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, random, take};
 use rand::{CryptoRng, RngCore};
+use veil_ir::ValueId;
 use veil_ir::circuit::{Circuit, to_bits};
+use veil_ir::schedule::script::label;
 
 use crate::garble::{Batch, Block, Delta, HashKey, Tmmo, colours, label, random_labels};
 use crate::net::{Channel, NetError};
@@ -124,7 +127,7 @@ pub async fn garble_offline<R: RngCore + CryptoRng + Send>(
     let h = Tmmo::new(key);
     let delta = Delta::random(rng);
     let (sw, cw) = (spec.server_wires(), spec.client_wires());
-    let client_zero = ot.correlated("garbled-circuit input labels (OT)", delta.block(), n * cw).await?;
+    let client_zero = ot.correlated(label::GC_INPUT_OT, delta.block(), n * cw).await?;
     let server_zero = random_labels(rng, n * sw);
     let batch = Batch::new(spec.circuit, gate_offset);
     let mut decode = Vec::with_capacity(n * spec.circuit.outputs.len());
@@ -143,7 +146,7 @@ pub async fn garble_offline<R: RngCore + CryptoRng + Send>(
             bytes.extend(blocks_to_bytes(g.tables.iter().flatten().copied()));
             decode.extend(g.decode);
         }
-        ch.send("garbled tables", &bytes).await?;
+        ch.send(label::GC_TABLES, &bytes).await?;
     }
     Ok(GarblerState { delta, server_zero, decode, n })
 }
@@ -158,13 +161,13 @@ pub async fn evaluate_offline(
 ) -> Result<EvaluatorState, NetError> {
     let n = client_inputs.len();
     let bits: Vec<bool> = client_inputs.iter().flat_map(|v| spec.bits(false, v)).collect();
-    let client_labels = ot.correlated("garbled-circuit input labels (OT)", &bits).await?;
+    let client_labels = ot.correlated(label::GC_INPUT_OT, &bits).await?;
     let mut tables = Vec::with_capacity(n * spec.circuit.and_count());
     let mut key = HashKey::from_bytes([0; 16]);
     for start in (0..n).step_by(CHUNK) {
         let head = if start == 0 { HashKey::BYTES } else { 0 };
         let len = head + ((start + CHUNK).min(n) - start) * spec.table_bytes();
-        let bytes = ch.recv_exact("garbled tables", len).await?;
+        let bytes = ch.recv_exact(label::GC_TABLES, len).await?;
         let (k, rest) = bytes.split_at(head);
         // Only the first frame carries the key.
         if let Ok(k) = <[u8; 16]>::try_from(k) {
@@ -189,7 +192,7 @@ pub async fn send_labels(
         let zero = &state.server_zero[i * sw..(i + 1) * sw];
         spec.bits(true, v).into_iter().zip(zero).map(|(b, &z)| label(z, b, state.delta)).collect::<Vec<_>>()
     });
-    ch.send("server's garbled-circuit input labels", &blocks_to_bytes(labels)).await
+    ch.send(label::GC_SERVER_LABELS, &blocks_to_bytes(labels)).await
 }
 
 /// Server, online: sends its input labels, receives the colour bits, and returns each
@@ -202,7 +205,7 @@ pub async fn garble_online(
 ) -> Result<Vec<u64>, NetError> {
     send_labels(ch, spec, &state, server_inputs).await?;
     let outs = spec.circuit.outputs.len();
-    let packed = ch.recv_exact("garbled-circuit output colours", (state.n * outs).div_ceil(8)).await?;
+    let packed = ch.recv_exact(label::GC_COLOURS, (state.n * outs).div_ceil(8)).await?;
     Ok((0..state.n)
         .map(|i| {
             (0..outs).fold(0u64, |acc, k| {
@@ -217,13 +220,13 @@ pub async fn garble_online(
 /// Server, offline: hands the output decoding bits to the client, for circuits whose output
 /// (masked by a server input) the client decodes itself.
 pub async fn send_decoding(ch: &mut Channel, state: &GarblerState) -> Result<(), NetError> {
-    ch.send("garbled-circuit output decoding", &pack_bits(&state.decode)).await
+    ch.send(label::GC_DECODING, &pack_bits(&state.decode)).await
 }
 
 /// Client, offline: receives the decoding bits of [`send_decoding`].
 pub async fn recv_decoding(ch: &mut Channel, state: &mut EvaluatorState, outputs: usize) -> Result<(), NetError> {
     let n = state.n * outputs;
-    let packed = ch.recv_exact("garbled-circuit output decoding", n.div_ceil(8)).await?;
+    let packed = ch.recv_exact(label::GC_DECODING, n.div_ceil(8)).await?;
     state.decode = Some(unpack_bits(&packed, n));
     Ok(())
 }
@@ -237,7 +240,7 @@ pub async fn evaluate(
     gate_offset: u64,
 ) -> Result<Vec<bool>, NetError> {
     let (sw, cw, n) = (spec.server_wires(), spec.client_wires(), state.n);
-    let bytes = ch.recv_exact("server's garbled-circuit input labels", n * sw * 16).await?;
+    let bytes = ch.recv_exact(label::GC_SERVER_LABELS, n * sw * 16).await?;
     let server_labels = bytes_to_blocks(&bytes);
     let ands = spec.circuit.and_count();
     let instances: Vec<(&[[Block; 2]], Vec<Block>)> = (0..n)
@@ -259,7 +262,7 @@ pub async fn evaluate_online(
     gate_offset: u64,
 ) -> Result<(), NetError> {
     let bits = evaluate(ch, spec, &state, gate_offset).await?;
-    ch.send("garbled-circuit output colours", &pack_bits(&bits)).await
+    ch.send(label::GC_COLOURS, &pack_bits(&bits)).await
 }
 
 /// Client, online: evaluates and decodes itself with the bits of [`recv_decoding`].
@@ -272,6 +275,127 @@ pub async fn evaluate_decode(
     let colours = evaluate(ch, spec, state, gate_offset).await?;
     let decode = state.decode.as_ref().expect("recv_decoding ran offline");
     Ok(colours.iter().zip(decode).map(|(c, d)| c ^ d).collect())
+}
+
+/// A garbled-circuit layer as a plan step: exact element-wise activations
+/// ([`veil_ir::schedule::Kind::Activation`], one instance per element) and MaxPool
+/// ([`veil_ir::schedule::Kind::MaxPool`], one instance per window, one batch per window size).
+/// Instance `w` computes output element `w` from the input elements `windows[w]` (the server's
+/// and the client's shares of each) and the client's output mask.
+pub struct GcLayer {
+    input: ValueId,
+    windows: Vec<Vec<usize>>,
+    /// Per batch of [`veil_ir::schedule::Step::gc_batches`], the windows it evaluates, in order.
+    batches: Vec<Vec<usize>>,
+    server: Option<Vec<GarblerState>>,
+    client: Option<Vec<EvaluatorState>>,
+}
+
+impl std::fmt::Debug for GcLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GcLayer {{ windows: {}, batches: {}, states: <redacted> }}", self.windows.len(), self.batches.len())
+    }
+}
+
+impl GcLayer {
+    /// An element-wise layer on the `n` elements of `input`.
+    pub fn elementwise(input: ValueId, n: usize) -> GcLayer {
+        GcLayer::new(input, (0..n).map(|j| vec![j]).collect(), vec![(0..n).collect()])
+    }
+
+    /// A window layer: one batch per window size in `sizes` (the order of the step's circuits).
+    pub fn windows(input: ValueId, windows: Vec<Vec<usize>>, sizes: impl IntoIterator<Item = usize>) -> GcLayer {
+        let batches =
+            sizes.into_iter().map(|k| (0..windows.len()).filter(|&w| windows[w].len() == k).collect()).collect();
+        GcLayer::new(input, windows, batches)
+    }
+
+    fn new(input: ValueId, windows: Vec<Vec<usize>>, batches: Vec<Vec<usize>>) -> GcLayer {
+        GcLayer { input, windows, batches, server: None, client: None }
+    }
+
+    /// Per instance of `batch`, the party's shares of its window (`extra` appended per window).
+    fn inputs(&self, batch: &[usize], share: &[u64], extra: Option<&[u64]>) -> Vec<Vec<u64>> {
+        batch.iter().map(|&w| self.windows[w].iter().map(|&t| share[t]).chain(extra.map(|e| e[w])).collect()).collect()
+    }
+}
+
+impl Protocol for GcLayer {
+    fn server_offline<'a>(
+        &'a mut self,
+        io: &'a mut ServerIo,
+        cx: Cx<'a>,
+        mut rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let mut states = Vec::new();
+            let mut off = cx.gate_offset;
+            for b in cx.step.gc_batches(cx.g) {
+                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
+                states.push(garble_offline(&mut io.ch, &mut io.ot, spec, b.instances, off, &mut rng).await?);
+                off += b.and_gates();
+            }
+            self.server = Some(states);
+            Ok(())
+        })
+    }
+
+    fn server_online<'a>(
+        &'a mut self,
+        io: &'a mut ServerIo,
+        cx: Cx<'a>,
+        values: &'a mut Values,
+        _rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let states = take(&mut self.server);
+            let s = values.share(self.input);
+            let mut out = vec![0u64; self.windows.len()];
+            for ((b, st), batch) in cx.step.gc_batches(cx.g).iter().zip(states).zip(&self.batches) {
+                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
+                let o = garble_online(&mut io.ch, spec, st, &self.inputs(batch, s, None)).await?;
+                for (&w, v) in batch.iter().zip(o) {
+                    out[w] = v;
+                }
+            }
+            values.set_share(cx.node.output, out);
+            Ok(())
+        })
+    }
+
+    fn client_offline<'a>(
+        &'a mut self,
+        io: &'a mut ClientIo,
+        cx: Cx<'a>,
+        values: &'a mut Values,
+        rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let r = random(cx.ring, self.windows.len(), rng);
+            let c = values.share(self.input);
+            let mut states = Vec::new();
+            for (b, batch) in cx.step.gc_batches(cx.g).iter().zip(&self.batches) {
+                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
+                let ins = self.inputs(batch, c, Some(&r));
+                states.push(evaluate_offline(&mut io.ch, &mut io.ot, spec, &ins).await?);
+            }
+            self.client = Some(states);
+            values.set_share(cx.node.output, r);
+            Ok(())
+        })
+    }
+
+    fn client_online<'a>(&'a mut self, io: &'a mut ClientIo, cx: Cx<'a>, _values: &'a mut Values) -> StepFuture<'a> {
+        Box::pin(async move {
+            let mut off = cx.gate_offset;
+            for (b, st) in cx.step.gc_batches(cx.g).iter().zip(take(&mut self.client)) {
+                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
+                evaluate_online(&mut io.ch, spec, st, off).await?;
+                off += b.and_gates();
+            }
+            Ok(())
+        })
+    }
 }
 
 #[cfg(test)]

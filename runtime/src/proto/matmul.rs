@@ -7,23 +7,27 @@
 //! `d = P0 − P1 + W[:, j] mod 2^(ℓ−t)`; the client with bit `b` takes `P_b + b·d = P0 + b·W[:, j]`.
 //! Summed over `j` and `t` the client holds `W·c + S` and the server `S = Σ 2^t·P0`, so the
 //! server's mask is `m = −S` and the client's share is `W·c − m`, exactly as from HE
-//! ([`crate::exec::linear`]). Wire: `n_in·ℓ` random OTs and `n_in·n_out·ℓ(ℓ+1)/2` bits per batch
+//! ([`super::he_linear`]). Wire: `n_in·ℓ` random OTs and `n_in·n_out·ℓ(ℓ+1)/2` bits per batch
 //! element: cheaper than HE for small layers, where a single ciphertext dominates.
 //!
 //! Security: as for the elementwise products in [`super::mul`]; every OT pad is used once and
 //! each `d` is masked by the PRG output of the pad the client does not hold.
 
+use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, take};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use veil_ir::Op;
 use veil_ir::ring::Ring;
+use veil_ir::schedule::dense_dims;
+use veil_ir::schedule::script::label;
 
 use crate::garble::Block;
 use crate::net::{Channel, NetError};
 use crate::ot::{OtReceive, OtSend};
 use crate::wire::{BitReader, BitWriter};
 
-const STEP: &str = "dense layer correlation (OT)";
-const MSG: &str = "dense layer correlation";
+const STEP: &str = label::DENSE_OT;
+const MSG: &str = label::DENSE;
 
 fn prg(pad: Block) -> ChaCha8Rng {
     let mut seed = [0u8; 32];
@@ -115,4 +119,59 @@ pub async fn dense_server(
         masks.extend(s.into_iter().map(|v| ring.reduce(v.wrapping_neg())));
     }
     Ok(masks)
+}
+
+/// A dense layer with its offline correlation from OT as a plan step
+/// ([`veil_ir::schedule::Kind::Linear`] with OT offline); online it is local like the HE layer's.
+#[derive(Default)]
+pub struct OtLinear {
+    /// The server's masks `m` between the phases.
+    masks: Option<Vec<u64>>,
+}
+
+impl std::fmt::Debug for OtLinear {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OtLinear(<redacted>)")
+    }
+}
+
+impl Protocol for OtLinear {
+    fn server_offline<'a>(&'a mut self, io: &'a mut ServerIo, cx: Cx<'a>, _rng: &'a mut dyn Csprng) -> StepFuture<'a> {
+        Box::pin(async move {
+            let (batch, n_in, n_out) = dense_dims(cx.g, cx.node).expect("OT offline is for dense layers");
+            let Op::Dense { weight, .. } = &cx.node.op else { unreachable!("dense") };
+            let w = &cx.g.consts[*weight].qdata;
+            self.masks = Some(dense_server(&mut io.ch, &mut io.ot, cx.ring, w, batch, n_in, n_out).await?);
+            Ok(())
+        })
+    }
+
+    fn server_online<'a>(
+        &'a mut self,
+        _io: &'a mut ServerIo,
+        cx: Cx<'a>,
+        values: &'a mut Values,
+        _rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        let s = values.share(cx.node.inputs[0]);
+        let out = super::he_linear::server_online(cx.g, cx.ring, cx.node, s, &take(&mut self.masks));
+        values.set_share(cx.node.output, out);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn client_offline<'a>(
+        &'a mut self,
+        io: &'a mut ClientIo,
+        cx: Cx<'a>,
+        values: &'a mut Values,
+        _rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let (_, n_in, n_out) = dense_dims(cx.g, cx.node).expect("OT offline is for dense layers");
+            let c = values.share(cx.node.inputs[0]);
+            let out = dense_client(&mut io.ch, &mut io.ot, cx.ring, c, n_in, n_out).await?;
+            values.set_share(cx.node.output, out);
+            Ok(())
+        })
+    }
 }

@@ -1,6 +1,42 @@
-//! Two-party protocols over the transport: the message flows of docs/protocols.md, one file each.
+//! Two-party protocols over the transport: the message flows of docs/protocols.md, one module
+//! each, both parties side by side. Each module has a synchronous core (share algebra, typed
+//! states that redact their secrets in `Debug`) and thin async drivers per party and phase,
+//! and implements [`Protocol`] for its plan step. [`register`] is the one place that maps a
+//! schedule step's kind to its protocol: adding a protocol touches its module and that function.
 
 pub mod circa;
 pub mod gc;
+pub mod he_linear;
 pub mod matmul;
 pub mod mul;
+pub mod poly;
+pub mod share;
+
+use veil_ir::Graph;
+use veil_ir::schedule::{Kind, LinearOffline, Step};
+
+use crate::exec::local::{ClientDomain, LocalStep};
+use crate::exec::step::Protocol;
+
+/// The protocol that runs `step` of plan `g`, before its offline phase.
+pub fn register(g: &Graph, step: &Step) -> Box<dyn Protocol> {
+    match &step.kind {
+        Kind::Share { value } => Box::new(share::ShareInput { value: *value }),
+        Kind::Linear { offline: LinearOffline::He } => Box::<he_linear::HeLinear>::default(),
+        Kind::Linear { offline: LinearOffline::Ot } => Box::<matmul::OtLinear>::default(),
+        Kind::Activation { input, .. } => {
+            let n = g.values[*input].ty.shape.iter().product();
+            Box::new(gc::GcLayer::elementwise(*input, n))
+        }
+        Kind::MaxPool { input, windows, circuits, .. } => {
+            Box::new(gc::GcLayer::windows(*input, windows.clone(), circuits.iter().map(|(k, _)| *k)))
+        }
+        Kind::Circa { input, drop_bits, variant, circuit } => {
+            Box::new(circa::CircaLayer::new(*input, *drop_bits, *variant, circuit.clone()))
+        }
+        Kind::Poly => Box::<poly::PolyLayer>::default(),
+        Kind::Local => Box::new(LocalStep),
+        Kind::Reveal => Box::new(share::Reveal),
+        Kind::Client => Box::new(ClientDomain),
+    }
+}

@@ -15,6 +15,7 @@
 
 use rand::{CryptoRng, Rng, RngCore};
 use veil_ir::ring::Ring;
+use veil_ir::schedule::script::label;
 
 use crate::garble::Block;
 use crate::net::{Channel, NetError};
@@ -44,8 +45,8 @@ pub async fn product_client(
 ) -> Result<Vec<u64>, NetError> {
     let l = ring.bits as u32;
     let bits: Vec<bool> = x.iter().flat_map(|&v| (0..l).map(move |j| (v >> j) & 1 == 1)).collect();
-    let pads = ot.random("multiplication correlations (OT)", &bits).await?;
-    let msg = ch.recv_exact("multiplication correlations", product_message_bytes(ring, x.len())).await?;
+    let pads = ot.random(label::PRODUCT_OT, &bits).await?;
+    let msg = ch.recv_exact(label::PRODUCT, product_message_bytes(ring, x.len())).await?;
     let mut r = BitReader::new(&msg);
     Ok(x.iter()
         .enumerate()
@@ -70,7 +71,7 @@ pub async fn product_server(
     y: &[u64],
 ) -> Result<Vec<u64>, NetError> {
     let l = ring.bits as u32;
-    let pads = ot.random("multiplication correlations (OT)", y.len() * l as usize).await?;
+    let pads = ot.random(label::PRODUCT_OT, y.len() * l as usize).await?;
     let mut w = BitWriter::default();
     let shares = y
         .iter()
@@ -86,7 +87,7 @@ pub async fn product_server(
             ring.reduce(v)
         })
         .collect();
-    ch.send("multiplication correlations", &w.finish()).await?;
+    ch.send(label::PRODUCT, &w.finish()).await?;
     Ok(shares)
 }
 
@@ -186,8 +187,8 @@ pub async fn b2a_client(
     ring: Ring,
     bits: &[bool],
 ) -> Result<Vec<u64>, NetError> {
-    let pads = ot.random("bit to arithmetic (OT)", bits).await?;
-    let d = ch.recv_u64s("bit to arithmetic", bits.len()).await?;
+    let pads = ot.random(label::B2A_OT, bits).await?;
+    let d = ch.recv_u64s(label::B2A, bits.len()).await?;
     Ok(bits
         .iter()
         .zip(pads.iter().zip(&d))
@@ -205,13 +206,13 @@ pub async fn b2a_server(
     ring: Ring,
     bits: &[bool],
 ) -> Result<Vec<u64>, NetError> {
-    let pads = ot.random("bit to arithmetic (OT)", bits.len()).await?;
+    let pads = ot.random(label::B2A_OT, bits.len()).await?;
     let d: Vec<u64> = bits
         .iter()
         .zip(&pads)
         .map(|(&b, [p0, p1])| ring.reduce(pad(*p0).wrapping_sub(pad(*p1)).wrapping_add(u64::from(b))))
         .collect();
-    ch.send_u64s("bit to arithmetic", &d).await?;
+    ch.send_u64s(label::B2A, &d).await?;
     Ok(bits
         .iter()
         .zip(&pads)

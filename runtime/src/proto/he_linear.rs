@@ -9,9 +9,11 @@
 //! public key with the first layer that uses the set ([`ClientKeys`], [`ServerKeys`]); the
 //! server re-randomises every response under it (circuit privacy, [`crate::he`]).
 
+use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, take};
 use rand::{CryptoRng, RngCore};
 use veil_ir::eval::ring_ops;
 use veil_ir::ring::Ring;
+use veil_ir::schedule::script::label;
 use veil_ir::{Graph, Node, Op};
 
 use std::collections::HashMap;
@@ -53,7 +55,7 @@ fn max_message(layer: &Layer, cts: usize) -> usize {
 }
 
 /// The step name of the client's public key message.
-const PUBLIC_KEY: &str = "HE linear layer: public key";
+const PUBLIC_KEY: &str = label::HE_PUBLIC_KEY;
 
 /// The client's secret keys of one session, one per HE parameter set.
 #[derive(Debug, Default)]
@@ -85,12 +87,12 @@ pub async fn client_offline<R: RngCore + CryptoRng + Send>(
     for b in 0..layer.batch {
         let x = layer.pad(&c[b * layer.in_len()..][..layer.in_len()]);
         let req = crate::compute(|| key.encrypt(&layer.tiling, &x, rng))?;
-        ch.send("HE linear layer: encrypted mask", &pack_blobs(&req)).await?;
+        ch.send(label::HE_REQUEST, &pack_blobs(&req)).await?;
         let n = layer.tiling.output_cts();
-        let bytes = ch.recv("HE linear layer: response", max_message(layer, n)).await?;
-        let resp = unpack_blobs(&ch.meter().locate("HE linear layer: response"), &bytes, n)?;
+        let bytes = ch.recv(label::HE_RESPONSE, max_message(layer, n)).await?;
+        let resp = unpack_blobs(&ch.meter().locate(label::HE_RESPONSE), &bytes, n)?;
         let plain = crate::compute(|| key.decrypt(&layer.tiling, &resp))
-            .map_err(|source| LayerError::HeAt { at: ch.meter().locate("HE linear layer: response"), source })?;
+            .map_err(|source| LayerError::HeAt { at: ch.meter().locate(label::HE_RESPONSE), source })?;
         out.extend(layer.subsample(&plain));
     }
     Ok(out)
@@ -119,11 +121,11 @@ pub async fn server_offline<R: RngCore + CryptoRng + Send>(
     let mut masks = Vec::with_capacity(layer.batch * layer.out_len());
     for _ in 0..layer.batch {
         let n = layer.tiling.input_cts();
-        let bytes = ch.recv("HE linear layer: encrypted mask", max_message(layer, n)).await?;
-        let req = unpack_blobs(&ch.meter().locate("HE linear layer: encrypted mask"), &bytes, n)?;
+        let bytes = ch.recv(label::HE_REQUEST, max_message(layer, n)).await?;
+        let req = unpack_blobs(&ch.meter().locate(label::HE_REQUEST), &bytes, n)?;
         let (resp, m) = crate::compute(|| server.respond(key, &layer.tiling, &req, rng))
-            .map_err(|source| LayerError::HeAt { at: ch.meter().locate("HE linear layer: encrypted mask"), source })?;
-        ch.send("HE linear layer: response", &pack_blobs(&resp)).await?;
+            .map_err(|source| LayerError::HeAt { at: ch.meter().locate(label::HE_REQUEST), source })?;
+        ch.send(label::HE_RESPONSE, &pack_blobs(&resp)).await?;
         masks.extend(layer.subsample(&m));
     }
     Ok(masks)
@@ -145,4 +147,61 @@ pub fn server_online(g: &Graph, ring: Ring, node: &Node, s: &[u64], masks: &[u64
         _ => unreachable!("dense/conv only"),
     };
     y.iter().zip(masks).map(|(&a, &b)| ring.reduce(a.wrapping_add(b))).collect()
+}
+
+/// The HE linear layer as a plan step ([`veil_ir::schedule::Kind::Linear`] with HE offline).
+#[derive(Default)]
+pub struct HeLinear {
+    /// The server's masks `m` between the phases.
+    masks: Option<Vec<u64>>,
+}
+
+impl std::fmt::Debug for HeLinear {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeLinear(<redacted>)")
+    }
+}
+
+impl Protocol for HeLinear {
+    fn server_offline<'a>(
+        &'a mut self,
+        io: &'a mut ServerIo,
+        cx: Cx<'a>,
+        mut rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let layer = layout(cx.g, cx.node)?;
+            let f = server_offline(&mut io.ch, &mut io.he_keys, cx.g, cx.node, &layer, &mut rng);
+            self.masks = Some(f.await?);
+            Ok(())
+        })
+    }
+
+    fn server_online<'a>(
+        &'a mut self,
+        _io: &'a mut ServerIo,
+        cx: Cx<'a>,
+        values: &'a mut Values,
+        _rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        let out = server_online(cx.g, cx.ring, cx.node, values.share(cx.node.inputs[0]), &take(&mut self.masks));
+        values.set_share(cx.node.output, out);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn client_offline<'a>(
+        &'a mut self,
+        io: &'a mut ClientIo,
+        cx: Cx<'a>,
+        values: &'a mut Values,
+        mut rng: &'a mut dyn Csprng,
+    ) -> StepFuture<'a> {
+        Box::pin(async move {
+            let layer = layout(cx.g, cx.node)?;
+            let c = values.share(cx.node.inputs[0]);
+            let out = client_offline(&mut io.ch, &mut io.he_keys, &layer, c, &mut rng).await?;
+            values.set_share(cx.node.output, out);
+            Ok(())
+        })
+    }
 }

@@ -1,0 +1,117 @@
+//! Whole bundled plans through both executors in one process, over the in-memory session
+//! ([`crate::net::memory::session_pair`]: memory channels and the insecure ideal OT, framed like
+//! the real one), so no QUIC, TLS or OT extension runs.
+//!
+//! Checked: exact plans equal the simulator bit for bit; plans with local truncations or Circa
+//! (share-dependent low bits and sign faults) stay within twice the sound error bound of the
+//! simulator's output (both are within the bound of the float model) and agree on the top-1; and
+//! every layer's measured bytes each way and rounds, both phases, equal the message scripts'
+//! framed messages (the cost model's fold without the OT library's stream bytes, which the
+//! ideal OT does not send; the QUIC tests pin those).
+
+use std::time::Duration;
+
+use rand::SeedableRng;
+use veil_ir::plan::{attach_weights, decode_plan, encode};
+use veil_ir::schedule::lower;
+use veil_ir::schedule::script::{Phase, Sent, Wire, script};
+use veil_ir::{Graph, Op, Tensor, TruncMode};
+use veil_passes::cost::Traffic;
+use veil_passes::{Activation, Options};
+
+use super::{Stats, client, server};
+use crate::net::memory::session_pair;
+
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The bundled model `name` compiled under `activation` for its sample input's magnitude.
+fn compiled(name: &str, activation: Activation) -> (Graph, Tensor) {
+    let x = veil_ir::npy::read_npy(&root().join("models/inputs").join(format!("{name}.npy"))).unwrap();
+    let bound = x.data.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let opts = Options { activation, input_bound: bound, ..Options::default() };
+    let path = root().join("models").join(format!("{name}.onnx"));
+    (veil_compiler::compile(&path, &opts.into()).unwrap().graph, x)
+}
+
+/// Runs `g` on `x` between the two executors in memory: the client's outputs, both stats.
+fn in_memory(g: &Graph, x: &Tensor) -> (Vec<Tensor>, Stats, Stats) {
+    let (plan, weights, hash) = encode(g).unwrap();
+    let (public, h) = decode_plan(&plan).unwrap();
+    let mut private = public.clone();
+    attach_weights(&mut private, &h, &weights).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let (mut cs, mut ss) = session_pair(Duration::from_secs(60), 21);
+        let mut srng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let mut crng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
+        let (c, s) = tokio::join!(
+            client::run(&mut cs, &public.graph, &h, std::slice::from_ref(x), &mut crng),
+            server::run(&mut ss, &private.graph, &hash, &mut srng)
+        );
+        let c = c.unwrap();
+        (c.outputs, c.stats, s.unwrap())
+    })
+}
+
+/// Per layer, (offline, online) traffic of the scripts' framed messages.
+fn framed_prediction(g: &Graph) -> Vec<(Traffic, Traffic)> {
+    let mut sent = Sent::start();
+    let mut frames = |step, phase| {
+        let m: Vec<_> = script(g, step, phase, &mut sent).into_iter().filter(|m| m.wire == Wire::Frame).collect();
+        Traffic::of(&m)
+    };
+    lower(g).unwrap().iter().map(|step| (frames(step, Phase::Offline), frames(step, Phase::Online))).collect()
+}
+
+fn check_traffic(name: &str, g: &Graph, stats: &[&Stats]) {
+    let want = framed_prediction(g);
+    for s in stats {
+        assert_eq!(s.layers.len(), want.len(), "{name}");
+        for (m, (off, on)) in s.layers.iter().zip(&want) {
+            let got = (m.offline.bytes_client_to_server, m.offline.bytes_server_to_client, m.offline.rounds);
+            let offline = (off.bytes_client_to_server, off.bytes_server_to_client, off.rounds);
+            assert_eq!(got, offline, "{name}: layer {} ({}) offline (c→s, s→c, rounds)", m.name, m.protocol);
+            let got = (m.online.bytes_client_to_server, m.online.bytes_server_to_client, m.online.rounds);
+            let online = (on.bytes_client_to_server, on.bytes_server_to_client, on.rounds);
+            assert_eq!(got, online, "{name}: layer {} ({}) online (c→s, s→c, rounds)", m.name, m.protocol);
+        }
+    }
+}
+
+fn top1(t: &Tensor) -> usize {
+    t.data.iter().enumerate().fold(0, |best, (i, &v)| if v > t.data[best] { i } else { best })
+}
+
+/// Runs the model and checks it; returns the protocols its plan used.
+fn check(name: &str, activation: Activation) -> Vec<String> {
+    let (g, x) = compiled(name, activation);
+    let (out, cstats, sstats) = in_memory(&g, &x);
+    let sim = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    let exact = !g
+        .live_nodes()
+        .any(|(_, n)| matches!(n.op, Op::Truncate { mode: TruncMode::Local, .. } | Op::StochasticRelu { .. }));
+    if exact {
+        assert_eq!(out, sim, "{name} {activation:?}: in memory differs from the simulator");
+    } else {
+        let bound = veil_passes::error_bound::error_bounds(&g, g.input_bound.unwrap_or(1.0) as f64);
+        let b = 2.0 * bound[g.outputs[0].index()];
+        for (i, (r, s)) in out[0].data.iter().zip(&sim[0].data).enumerate() {
+            assert!(((r - s) as f64).abs() <= b, "{name} {activation:?} output {i}: in memory {r}, simulator {s}");
+        }
+        assert_eq!(top1(&out[0]), top1(&sim[0]), "{name} {activation:?}: top-1 differs from the simulator");
+    }
+    check_traffic(name, &g, &[&cstats, &sstats]);
+    cstats.layers.iter().map(|l| l.protocol.clone()).collect()
+}
+
+#[test]
+fn bundled_plans_run_in_memory_exactly_as_scripted() {
+    let relu = check("digits_relu", Activation::Relu);
+    let circa = check("digits_relu", Activation::Circa);
+    let poly = check("digits_poly", Activation::Poly);
+    // Each plan exercises the protocol it is here for.
+    let has = |ps: &[String], p: &str| ps.iter().any(|q| q.contains(p));
+    assert!(has(&relu, "GC") && has(&circa, "Circa") && has(&poly, "Beaver"), "{relu:?} {circa:?} {poly:?}");
+}
