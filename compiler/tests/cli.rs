@@ -414,6 +414,8 @@ fn the_compile_table_fits_the_terminal_and_wide_has_the_json_integers() {
     let run = |extra: &[&str], columns: &str| {
         let o = Command::new(env!("CARGO_BIN_EXE_veilc"))
             .args(["compile", &model("digits_relu.onnx"), "-o", out.to_str().unwrap()])
+            // A fixed F: the AND-gate count below is the digits model's at F = 12.
+            .args(["--frac-bits", "12"])
             .args(extra)
             .env("COLUMNS", columns)
             .output()

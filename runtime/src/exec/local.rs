@@ -141,6 +141,7 @@ pub(crate) fn client_op(
     };
     let out = match &node.op {
         Op::Softmax { axis, coerce_2d } => kernels::softmax(&decoded(), *axis, *coerce_2d, false),
+        Op::Sigmoid => kernels::sigmoid(&decoded()),
         Op::LogSoftmax { axis, coerce_2d } => kernels::softmax(&decoded(), *axis, *coerce_2d, true),
         Op::ArgMax { axis, keepdims, select_last_index } => {
             kernels::argmax(&decoded(), *axis, *keepdims, *select_last_index)

@@ -115,3 +115,26 @@ fn bundled_plans_run_in_memory_exactly_as_scripted() {
     let has = |ps: &[String], p: &str| ps.iter().any(|q| q.contains(p));
     assert!(has(&relu, "GC") && has(&circa, "Circa") && has(&poly, "Beaver"), "{relu:?} {circa:?} {poly:?}");
 }
+
+/// A trailing Sigmoid (a binary classifier's last op) runs on the client after the reveal: the
+/// digits plan with a Sigmoid appended to its output gives the simulator's probabilities, bit
+/// for bit, and the same traffic as without it.
+#[test]
+fn a_trailing_sigmoid_runs_on_the_client() {
+    let (mut g, x) = compiled("digits_relu", Activation::Relu);
+    let logits = g.outputs[0];
+    let p = g.add_node("sigmoid", "probabilities", Op::Sigmoid, &[logits]).unwrap();
+    g.outputs[0] = p;
+    veil_ir::verify(&g).unwrap();
+    let (out, cstats, sstats) = in_memory(&g, &x);
+    let sim = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    assert_eq!(out, sim, "in memory differs from the simulator");
+    assert!(out[0].data.iter().all(|&v| v > 0.0 && v < 1.0), "{:?}", out[0].data);
+    // The logits before the sigmoid are the revealed values: the probabilities are their sigmoid.
+    let (without, _) = compiled("digits_relu", Activation::Relu);
+    let logits = veil_ir::eval::run_fixed(&without, std::slice::from_ref(&x), 0).unwrap().outputs;
+    for (p, l) in out[0].data.iter().zip(&logits[0].data) {
+        assert!((p - 1.0 / (1.0 + (-l).exp())).abs() < 1e-6, "{p} vs sigmoid({l})");
+    }
+    check_traffic("digits_relu + sigmoid", &g, &[&cstats, &sstats]);
+}
