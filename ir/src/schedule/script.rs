@@ -79,12 +79,13 @@ pub mod label {
     pub const POLY_MASKED: &str = "polynomial activation: masked share";
     /// Online, client → server: the polynomial's output re-shared, one ring element per element.
     pub const POLY_RESHARE: &str = "polynomial activation: re-sharing";
-    /// Bit-to-arithmetic conversion (`proto::mul`; no plan step uses it yet).
+    /// Bit-to-arithmetic conversion, its OT (`proto::mul`; no plan step uses it yet).
     pub const B2A_OT: &str = "bit to arithmetic (OT)";
+    /// Bit-to-arithmetic conversion, its correction message (no plan step uses it yet).
     pub const B2A: &str = "bit to arithmetic";
-    /// Session messages outside the steps' scripts: the hello and its reply, and the closing
-    /// exchange of per-step sent-byte counts.
+    /// Outside the steps' scripts: the client's hello and the server's reply.
     pub const HANDSHAKE: &str = "handshake";
+    /// Outside the steps' scripts: the closing exchange of per-step sent-byte counts.
     pub const TRAFFIC_COUNTS: &str = "exchanging the traffic counts";
 }
 
