@@ -3,12 +3,33 @@
 //! AES-NI pipelines; a single instance's ripple-carry chains would leave it idle. Results are
 //! identical to the one-instance functions (same tweaks, same labels).
 
+use std::cell::RefCell;
+
 use veil_ir::circuit::{Circuit, Gate};
 
 use super::{Block, Delta, Garbled, TweakableHash};
 
 /// Instances processed together.
 pub const LANES: usize = 16;
+
+thread_local! {
+    /// Each thread's wire labels of the circuit in flight, reused from call to call (a fresh
+    /// vector of a few hundred kB per call cost an allocation and its page faults every 16
+    /// instances). Only this module touches it, and every call overwrites the wires it reads
+    /// before reading them (inputs first, then each gate's output in gate order).
+    static WIRES: RefCell<Vec<[Block; LANES]>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's wire scratch, at least `n` wires long.
+fn with_wires<T>(n: usize, f: impl FnOnce(&mut [[Block; LANES]]) -> T) -> T {
+    WIRES.with(|cell| {
+        let mut w = cell.borrow_mut();
+        if w.len() < n {
+            w.resize(n, [Block::ZERO; LANES]);
+        }
+        f(&mut w[..n])
+    })
+}
 
 /// One instance to evaluate: its AND tables, one label per input wire, and its gate offset.
 pub type Instance<'a> = (&'a [[Block; 2]], &'a [Block], u64);
@@ -25,9 +46,19 @@ pub fn garble_lanes(
     inputs: [&[Block]; LANES],
     offsets: [u64; LANES],
 ) -> [Garbled; LANES] {
+    with_wires(c.wires() as usize, |w| garble_in(h, c, delta, inputs, offsets, w))
+}
+
+fn garble_in(
+    h: &impl TweakableHash,
+    c: &Circuit,
+    delta: Delta,
+    inputs: [&[Block]; LANES],
+    offsets: [u64; LANES],
+    w: &mut [[Block; LANES]],
+) -> [Garbled; LANES] {
     let d = delta.block();
     let nin = c.input_wires() as usize;
-    let mut w: Vec<[Block; LANES]> = vec![[Block::ZERO; LANES]; c.wires() as usize];
     for (i, wi) in w.iter_mut().take(nin).enumerate() {
         *wi = std::array::from_fn(|k| inputs[k][i]);
     }
@@ -87,10 +118,18 @@ pub fn garble_lanes(
 
 /// Evaluates `LANES` instances: `(tables, input labels, gate offset)` each.
 pub fn evaluate_lanes(h: &impl TweakableHash, c: &Circuit, inst: [Instance<'_>; LANES]) -> [Vec<Block>; LANES] {
-    let nin = c.input_wires() as usize;
     let ands = c.and_count();
     assert!(inst.iter().all(|i| i.0.len() == ands), "one table per AND gate");
-    let mut w: Vec<[Block; LANES]> = vec![[Block::ZERO; LANES]; c.wires() as usize];
+    with_wires(c.wires() as usize, |w| evaluate_in(h, c, &inst, w))
+}
+
+fn evaluate_in(
+    h: &impl TweakableHash,
+    c: &Circuit,
+    inst: &[Instance<'_>; LANES],
+    w: &mut [[Block; LANES]],
+) -> [Vec<Block>; LANES] {
+    let nin = c.input_wires() as usize;
     for (i, wi) in w.iter_mut().take(nin).enumerate() {
         *wi = std::array::from_fn(|k| inst[k].1[i]);
     }
