@@ -12,7 +12,7 @@ use crate::{Options, PassError, Report};
 
 pub fn run(g: &mut Graph, _: &Options) -> Result<Report, PassError> {
     let (plan, weights, hash) =
-        veil_ir::plan::encode(g).map_err(|e| PassError::Rejected { pass: "emit", reason: e.to_string() })?;
+        veil_ir::plan::encode(g).map_err(|e| PassError::Rejected { pass: crate::Pass::Emit, reason: e.to_string() })?;
     let mut report = Report::default();
     report.note(format!(
         "plan {} bytes (hash {}), weights {} bytes",

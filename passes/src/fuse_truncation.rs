@@ -33,7 +33,7 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
         && let Some((_, n)) = g.live_nodes().find(|(_, n)| matches!(n.op, Op::StochasticRelu { .. }))
     {
         return Err(PassError::Rejected {
-            pass: "fuse_truncation",
+            pass: crate::Pass::FuseTruncation,
             reason: format!(
                 "node {:?}: Circa's stochastic ReLU errs with a probability that depends on the secret value, and \
                  the output reveals it, so --exact-truncation refuses it; use --activation relu or poly for this layer",

@@ -47,15 +47,22 @@ pub enum PassError {
     #[error("{pass}: {reason}")]
     Rejected {
         /// The pass that refused.
-        pass: &'static str,
+        pass: Pass,
         /// Why, naming the node or option at fault.
+        reason: String,
+    },
+    /// The precision search ([`precision::choose`]) found no `F` meeting the error target (a
+    /// user error: the message names the best error reached and what to do).
+    #[error("precision: {reason}")]
+    Precision {
+        /// The target, the best error and `F` reached, and what to do.
         reason: String,
     },
     /// A pass produced invalid IR (a compiler bug).
     #[error("internal error: the IR is invalid after pass {pass} (please report this)\n{source}")]
     Invalid {
         /// The pass after which the verifier failed.
-        pass: &'static str,
+        pass: Pass,
         /// Every violation the verifier found.
         source: VerifyError,
     },
@@ -64,6 +71,6 @@ pub enum PassError {
 impl PassError {
     /// Whether the input or options are at fault ([`PassError::Rejected`]) rather than the compiler.
     pub fn is_user_error(&self) -> bool {
-        matches!(self, PassError::Rejected { .. })
+        matches!(self, PassError::Rejected { .. } | PassError::Precision { .. })
     }
 }

@@ -193,7 +193,7 @@ pub fn run_pipeline(
         let report = pass.run(g, opts)?;
         runs.push(PassRun { pass, time: start.elapsed(), report });
         if verify {
-            veil_ir::verify(g).map_err(|source| PassError::Invalid { pass: pass.name(), source })?;
+            veil_ir::verify(g).map_err(|source| PassError::Invalid { pass, source })?;
         }
     }
     Ok(runs)

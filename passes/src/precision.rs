@@ -107,7 +107,7 @@ impl std::fmt::Display for Choice {
 }
 
 fn reject(reason: String) -> PassError {
-    PassError::Rejected { pass: "precision", reason }
+    PassError::Precision { reason }
 }
 
 /// Chooses `F` for float graph `float` under `opts` (whose `frac_bits` is ignored) so that the

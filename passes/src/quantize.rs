@@ -50,7 +50,7 @@ struct Builder<'a> {
 }
 
 fn reject(reason: String) -> PassError {
-    PassError::Rejected { pass: "quantize", reason }
+    PassError::Rejected { pass: crate::Pass::Quantize, reason }
 }
 
 impl Builder<'_> {

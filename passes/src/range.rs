@@ -46,7 +46,7 @@ pub fn bounds(g: &Graph, opts: &Options) -> Result<(Vec<f64>, RangeSource), Pass
             RangeSource::WorstCase { input_bound: opts.input_bound },
         ));
     }
-    let reject = |reason: String| PassError::Rejected { pass: "quantize", reason };
+    let reject = |reason: String| PassError::Rejected { pass: crate::Pass::Quantize, reason };
     if g.inputs.len() != 1 {
         return Err(reject(format!("calibration supports models with one input; this one has {}", g.inputs.len())));
     }

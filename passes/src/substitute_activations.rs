@@ -16,7 +16,7 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
     let unknown: Vec<&String> = opts.layer_activation.keys().filter(|k| !names.contains(&k.as_str())).collect();
     if !unknown.is_empty() {
         return Err(PassError::Rejected {
-            pass: "substitute_activations",
+            pass: crate::Pass::SubstituteActivations,
             reason: format!(
                 "--layer names {} but the model has no ReLU node by that name; its ReLU nodes are: {}",
                 unknown.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", "),
@@ -27,7 +27,7 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
     let [a, b, c] = opts.poly;
     if !(a.is_finite() && b.is_finite() && c.is_finite()) || a == 0.0 {
         return Err(PassError::Rejected {
-            pass: "substitute_activations",
+            pass: crate::Pass::SubstituteActivations,
             reason: format!("--poly {a},{b},{c}: coefficients must be finite and a ≠ 0"),
         });
     }
