@@ -65,14 +65,19 @@ impl Progress for Quiet {}
 /// Why a session failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
+    /// The channel failed, or the peer sent a message that breaks the protocol.
     #[error("{0}")]
     Net(#[from] NetError),
+    /// An HE linear layer failed (no parameters fit, or an HE operation failed).
     #[error("{0}")]
     Layer(#[from] crate::proto::he_linear::LayerError),
+    /// The plan has a step this runtime cannot lower to a protocol.
     #[error("the plan cannot run: {0}")]
     Unsupported(#[from] veil_ir::schedule::Unsupported),
+    /// The server refused the client's hello, or its reply was malformed (client side; sanitised text).
     #[error("handshake: {0}")]
     Handshake(String),
+    /// The client's inputs do not fit the plan's inputs (count, shape).
     #[error("input: {0}")]
     Input(#[from] veil_ir::eval::EvalError),
 }

@@ -15,16 +15,37 @@ use super::{HeParams, WEIGHT_BITS};
 /// An HE step failed: parameters, a malformed peer message, or weights out of range.
 #[derive(Debug, thiserror::Error)]
 pub enum HeError {
+    /// The `fhe` crate rejected the parameter set (a compiler/runtime mismatch, not peer input).
     #[error("BFV parameters: {0}")]
     Params(String),
+    /// A peer's ciphertext does not parse or decrypt (request on the server, response on the client).
     #[error("HE message {index} of {expected}: {reason}")]
-    Message { index: usize, expected: usize, reason: String },
+    Message {
+        /// Position of the bad ciphertext in the message, from 0.
+        index: usize,
+        /// Ciphertexts the message carries.
+        expected: usize,
+        /// What is wrong with it (the `fhe` crate's text; no key or plaintext material).
+        reason: String,
+    },
+    /// A peer's message has the wrong number of ciphertexts for the layer's tiling.
     #[error("expected {expected} ciphertexts, got {got}")]
-    Count { expected: usize, got: usize },
+    Count {
+        /// Ciphertexts the layer's tiling needs.
+        expected: usize,
+        /// Ciphertexts received.
+        got: usize,
+    },
+    /// The server's weights do not fit the HE plaintext budget (a plan the compiler should not emit).
     #[error("a weight is {bits} bits wide; HE layers take weights below 2^{WEIGHT_BITS}")]
-    WeightRange { bits: u32 },
+    WeightRange {
+        /// Width of the widest weight's magnitude, in bits.
+        bits: u32,
+    },
+    /// Another `fhe` operation failed (context, encoding, encryption, polynomial conversion).
     #[error("BFV: {0}")]
     Fhe(String),
+    /// The client's public key does not parse or was made for another parameter set.
     #[error("the client's public key: {0}")]
     Key(String),
 }
@@ -46,6 +67,7 @@ impl std::fmt::Debug for HeClient {
 }
 
 impl HeClient {
+    /// A fresh secret key for parameter set `params` (one per set and session; it never leaves the client).
     pub fn new<R: RngCore + CryptoRng + Send>(params: &HeParams, rng: &mut R) -> Result<Self, HeError> {
         let par = super::build(params)?;
         let sk = SecretKey::random(&par, rng);
