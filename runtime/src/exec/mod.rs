@@ -5,7 +5,7 @@
 //! phase (a fresh mask, `W·c − m` from HE, a circuit's output mask, a sum or movement of such),
 //! so online linear layers are local and only non-linear layers talk.
 //!
-//! Each executor is a loop over the steps: [`enter`] the step, then call its
+//! Each executor is a loop over the steps: enter the step (`enter`), then call its
 //! [`step::Protocol`] (from [`crate::proto::register`]) for the party and phase; the protocols
 //! keep their offline state and read and write the party's shares ([`step::Values`]). The
 //! executors run over any [`crate::net::session::PartySession`].
