@@ -65,19 +65,20 @@ impl Progress for Quiet {}
 /// Why a session failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
-    /// The channel failed, or the peer sent a message that breaks the protocol.
+    /// The transport failed or a peer's message broke the protocol (it names the step).
     #[error("{0}")]
     Net(#[from] NetError),
-    /// An HE linear layer failed (no parameters fit, or an HE operation failed).
+    /// An HE linear layer failed: no parameters fit, an HE operation, or one of its messages.
     #[error("{0}")]
     Layer(#[from] crate::proto::he_linear::LayerError),
-    /// The plan has a step this runtime cannot lower to a protocol.
+    /// The plan has a node this runtime cannot run (found when lowering, before any message).
     #[error("the plan cannot run: {0}")]
     Unsupported(#[from] veil_ir::schedule::Unsupported),
-    /// The server refused the client's hello, or its reply was malformed (client side; sanitised text).
+    /// The server refused the client's hello, or its reply was malformed (client side; the text is
+    /// sanitised).
     #[error("handshake: {0}")]
     Handshake(String),
-    /// The client's inputs do not fit the plan's inputs (count, shape).
+    /// The client's inputs are refused before sharing: count, shape, non-finite or out of range.
     #[error("input: {0}")]
     Input(#[from] veil_ir::eval::EvalError),
 }

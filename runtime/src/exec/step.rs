@@ -53,9 +53,9 @@ impl Cx<'_> {
 
 /// The server's connection to the client for the whole session.
 pub struct ServerIo {
-    /// The session's message channel (the handshake's; every step's messages but OT's).
+    /// The session's first channel: the hello, the steps' framed messages but OT's, the counts.
     pub ch: Channel,
-    /// The OT sender on the session's second channel (the server garbles, so it sends labels).
+    /// The OT sender (the garbler's side); its go-ahead frames use the session's second channel.
     pub ot: SessionOtSender,
     /// The client's HE public keys, received with the first layer of each parameter set.
     pub he_keys: ServerKeys,
@@ -65,9 +65,9 @@ pub struct ServerIo {
 
 /// The client's connection to the server for the whole session.
 pub struct ClientIo {
-    /// The session's message channel (the handshake's; every step's messages but OT's).
+    /// The session's first channel: the hello, the steps' framed messages but OT's, the counts.
     pub ch: Channel,
-    /// The OT receiver on the session's second channel (the client receives its input labels).
+    /// The OT receiver (the evaluator's side); its go-ahead frames use the second channel.
     pub ot: SessionOtReceiver,
     /// The client's HE secret keys, one per parameter set.
     pub he_keys: ClientKeys,

@@ -169,7 +169,7 @@ pub struct Batch<'c> {
 }
 
 impl<'c> Batch<'c> {
-    /// A batch of `circuit` whose instance 0 starts at tweak `first_offset` (the step's gate offset).
+    /// A batch of `circuit` whose instance 0 takes the AND-gate tweaks from `first_offset` on.
     pub fn new(circuit: &'c Circuit, first_offset: u64) -> Self {
         Self { circuit, first_offset, ands: circuit.and_count() }
     }

@@ -79,15 +79,17 @@ pub enum NetError {
         /// What is wrong with it (sizes and structure only, never payload contents).
         reason: String,
     },
-    /// Setting up the transport failed (certificate, bind, connect, opening a stream, no more channels).
+    /// Setting up the transport failed (certificate, bind, connect, opening a stream, no channel
+    /// left).
     #[error("connection: {0}")]
     Connect(String),
-    /// An oblivious-transfer batch failed (the OT library's error, or the ideal OT's peer is gone).
+    /// An oblivious-transfer batch failed (the OT library's error; the ideal OT's partner
+    /// mismatched or gone).
     #[error("oblivious transfer ({step}): {reason}")]
     Ot {
         /// The OT batch's label.
         step: String,
-        /// The OT library's (or the ideal OT's) reason.
+        /// Why, in the OT library's (or the ideal OT's) words.
         reason: String,
     },
     /// Debug builds: a frame does not match the step's message script (a protocol bug, or a peer

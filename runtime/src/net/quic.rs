@@ -266,7 +266,7 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Listens on `addr` with `identity`'s certificate; `timeout` is each session's receive timeout.
+    /// Listens on `addr` with `identity`'s certificate; `timeout`: each session's receive timeout.
     pub fn bind(addr: SocketAddr, identity: &Identity, timeout: Duration) -> Result<Listener, NetError> {
         let e = |what: &str, err: String| NetError::Connect(format!("{what} {addr}: {err}"));
         let server = Server::builder()
