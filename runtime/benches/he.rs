@@ -4,6 +4,9 @@
 //! decrypts), for issue 4's two layers: a 3×3 conv 16→16 on 32×32 (padding 1) and a 784×128
 //! dense layer, at ℓ = 61 and 37.
 
+// A bench binary: its tables on stdout are its output.
+#![allow(clippy::print_stdout)]
+
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};

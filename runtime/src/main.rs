@@ -5,6 +5,9 @@
 //! Exit codes: 0 success, 1 a named file or input rejected (missing, unreadable, malformed, wrong
 //! shape, plan mismatch), 2 an internal error, a failed write, the network or the peer.
 
+// A binary: results go to stdout and status to stderr by design (the library never prints).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 // The `test-hooks` feature (fault injection, transcript capture, HE noise measurement) is for
 // tests only. Cargo unifies features across a build, so a release build that includes the test
 // crates would otherwise link the hooks into this binary.

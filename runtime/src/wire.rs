@@ -170,6 +170,7 @@ pub struct BitWriter {
 }
 
 impl BitWriter {
+    /// Appends the low `n` bits of `v` (`n` ≤ 64; higher bits of `v` are ignored).
     pub fn push(&mut self, v: u64, n: u32) {
         debug_assert!(n <= 64, "bit fields are at most 64 bits");
         let v = if n >= 64 { v } else { v & ((1u64 << n) - 1) };
@@ -182,6 +183,7 @@ impl BitWriter {
         }
     }
 
+    /// The bytes written, the last one zero-padded: `ceil(total bits / 8)` bytes.
     pub fn finish(mut self) -> Vec<u8> {
         let tail = self.held.div_ceil(8) as usize;
         self.bytes.extend_from_slice(&(self.acc as u64).to_le_bytes()[..tail]);
@@ -199,6 +201,7 @@ pub struct BitReader<'a> {
 }
 
 impl<'a> BitReader<'a> {
+    /// A reader at the first bit of `bytes`.
     pub fn new(bytes: &'a [u8]) -> Self {
         BitReader { bytes, next: 0, acc: 0, held: 0 }
     }

@@ -11,6 +11,9 @@
 //! Each plan is compiled with ranges calibrated on its own sample input (worst-case ranges
 //! refuse x²+x on the deeper random-weight models: the refusal is tested in the passes' tests).
 
+// Reports the bit-exact plans and the measured disagreement on stderr (shown with --nocapture).
+#![allow(clippy::print_stderr)]
+
 mod common;
 
 use common::{Workdir, client, compile_as, compiled, root, start_server, top1_rows};

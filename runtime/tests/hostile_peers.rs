@@ -8,6 +8,9 @@
 //! address space (a header length read from the peer sized an allocation), and four idle
 //! connections held every default session slot for the 120 s receive timeout.
 
+// Reports the server's memory and the honest client's wait on stderr (shown with --nocapture).
+#![allow(clippy::print_stderr)]
+
 mod common;
 
 use std::net::SocketAddr;

@@ -11,6 +11,9 @@
 //! The test fails on any difference. After a deliberate change, rewrite the manifest with
 //! `VEIL_BLESS=1 cargo test -p veil-tests --test conformance` and review its diff.
 
+// Reports how many cases pass on stderr (shown with --nocapture).
+#![allow(clippy::print_stderr)]
+
 use std::path::Path;
 
 use veil_compiler::onnx::{ImportOptions, import_file};

@@ -4,6 +4,9 @@
 //! semi-honest protocol cannot detect, finish), never panic, and a server must serve the next
 //! client normally.
 
+// Prints each case's error so the messages can be read (shown with --nocapture).
+#![allow(clippy::print_stdout)]
+
 use std::time::Duration;
 
 use rand::SeedableRng;

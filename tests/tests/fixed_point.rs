@@ -1,6 +1,9 @@
 //! The fixed-point compilation and simulator: every bundled model stays within the derived error
 //! bound of its float reference, and the trained digits models keep their accuracy.
 
+// Reports measured errors against their bounds, and accuracies, on stderr (shown with --nocapture).
+#![allow(clippy::print_stderr)]
+
 use veil_compiler::{CompileOptions, Compiled, compile};
 use veil_ir::{Tensor, npy::NpzArray};
 use veil_passes::{Activation, Options, error_bound::error_bounds};

@@ -1,6 +1,9 @@
 //! The float-level passes (up to `substitute_activations`) preserve every bundled model's float
 //! semantics, and the IR verifies after each pass.
 
+// Reports node counts before and after the passes on stderr (shown with --nocapture).
+#![allow(clippy::print_stderr)]
+
 use veil_compiler::{CompileOptions, compile};
 use veil_passes::{Options, Pass};
 use veil_tests::{bundled_models, compile_bundled, max_rel_error, root};

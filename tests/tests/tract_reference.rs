@@ -1,5 +1,8 @@
 //! The float interpreter agrees with tract's inference on every bundled model.
 
+// Reports the measured error per model on stderr (shown with --nocapture).
+#![allow(clippy::print_stderr)]
+
 use veil_compiler::onnx::{ImportOptions, import_file};
 use veil_tests::{bundled_models, max_rel_error, root, tract_run};
 

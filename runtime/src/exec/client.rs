@@ -20,7 +20,9 @@ use veil_ir::schedule::{Step, lower};
 /// What the client learns.
 #[derive(Debug)]
 pub struct ClientResult {
+    /// The plan's outputs in the order of `g.outputs`, decoded to floats (plaintext, client only).
     pub outputs: Vec<Tensor>,
+    /// Per step and phase: the client's time and rounds, and the bytes each party counted as sent.
     pub stats: super::Stats,
 }
 

@@ -5,7 +5,7 @@
 //! phase (a fresh mask, `W·c − m` from HE, a circuit's output mask, a sum or movement of such),
 //! so online linear layers are local and only non-linear layers talk.
 //!
-//! Each executor is a loop over the steps: [`enter`] the step, then call its
+//! Each executor is a loop over the steps: enter the step (`enter`), then call its
 //! [`step::Protocol`] (from [`crate::proto::register`]) for the party and phase; the protocols
 //! keep their offline state and read and write the party's shares ([`step::Values`]). The
 //! executors run over any [`crate::net::session::PartySession`].
@@ -65,14 +65,20 @@ impl Progress for Quiet {}
 /// Why a session failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
+    /// The transport failed or a peer's message broke the protocol (it names the step).
     #[error("{0}")]
     Net(#[from] NetError),
+    /// An HE linear layer failed: no parameters fit, an HE operation, or one of its messages.
     #[error("{0}")]
     Layer(#[from] crate::proto::he_linear::LayerError),
+    /// The plan has a node this runtime cannot run (found when lowering, before any message).
     #[error("the plan cannot run: {0}")]
     Unsupported(#[from] veil_ir::schedule::Unsupported),
+    /// The server refused the client's hello, or its reply was malformed (client side; the text is
+    /// sanitised).
     #[error("handshake: {0}")]
     Handshake(String),
+    /// The client's inputs are refused before sharing: count, shape, non-finite or out of range.
     #[error("input: {0}")]
     Input(#[from] veil_ir::eval::EvalError),
 }

@@ -31,9 +31,13 @@ pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ExecError>> + S
 /// The position of a step in the plan.
 #[derive(Debug, Clone, Copy)]
 pub struct Cx<'a> {
+    /// The plan (both parties hold the same graph; only the server's has weights).
     pub g: &'a Graph,
+    /// The lowered step being run.
     pub step: &'a Step,
+    /// The step's node in `g` (`g.nodes[step.node]`).
     pub node: &'a Node,
+    /// The plan's share ring, `Z_{2^ring_bits}`.
     pub ring: Ring,
     /// The first AND-gate tweak of the step: garbled-circuit tweaks never repeat in a session
     /// (the executors advance it by [`Step::and_gates`]).
@@ -49,7 +53,9 @@ impl Cx<'_> {
 
 /// The server's connection to the client for the whole session.
 pub struct ServerIo {
+    /// The session's first channel: the hello, the steps' framed messages but OT's, the counts.
     pub ch: Channel,
+    /// The OT sender (the garbler's side); its go-ahead frames use the session's second channel.
     pub ot: SessionOtSender,
     /// The client's HE public keys, received with the first layer of each parameter set.
     pub he_keys: ServerKeys,
@@ -59,7 +65,9 @@ pub struct ServerIo {
 
 /// The client's connection to the server for the whole session.
 pub struct ClientIo {
+    /// The session's first channel: the hello, the steps' framed messages but OT's, the counts.
     pub ch: Channel,
+    /// The OT receiver (the evaluator's side); its go-ahead frames use the second channel.
     pub ot: SessionOtReceiver,
     /// The client's HE secret keys, one per parameter set.
     pub he_keys: ClientKeys,
@@ -80,8 +88,11 @@ impl std::fmt::Debug for ClientIo {
 /// One party's values by [`ValueId`]: its shares of shared values and, on the client, the
 /// plaintext client-domain values (ring-encoded, or floats after post-processing).
 pub struct Values {
+    /// This party's additive share (ring elements) of each shared value, once known. Secret.
     pub share: Vec<Option<Vec<u64>>>,
+    /// Client only: client-domain values in plaintext, ring-encoded (inputs, revealed outputs).
     pub plain: Vec<Option<Vec<u64>>>,
+    /// Client only: client-domain values as floats, after a float post-processing step.
     pub floats: Vec<Option<Tensor>>,
 }
 

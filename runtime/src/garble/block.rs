@@ -9,6 +9,7 @@ use std::ops::{BitXor, BitXorAssign};
 pub struct Block(pub u128);
 
 impl Block {
+    /// The all-zero block (XOR's identity).
     pub const ZERO: Block = Block(0);
 
     /// The point-and-permute colour bit.
@@ -23,10 +24,12 @@ impl Block {
         Block(self.0 & (bit as u128).wrapping_neg())
     }
 
+    /// The 16 wire bytes, little-endian.
     pub fn to_bytes(self) -> [u8; 16] {
         self.0.to_le_bytes()
     }
 
+    /// The block of 16 little-endian wire bytes (inverse of [`Block::to_bytes`]).
     pub fn from_bytes(b: [u8; 16]) -> Block {
         Block(u128::from_le_bytes(b))
     }

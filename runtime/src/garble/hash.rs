@@ -56,10 +56,12 @@ impl HashKey {
         HashKey(k)
     }
 
+    /// The key received on the wire (any 16 bytes are a key).
     pub fn from_bytes(bytes: [u8; 16]) -> Self {
         HashKey(bytes)
     }
 
+    /// The key's 16 wire bytes, sent to the evaluator with the tables.
     pub fn to_bytes(self) -> [u8; 16] {
         self.0
     }

@@ -43,6 +43,7 @@ impl Delta {
         Delta(Block(u128::from_le_bytes(b) | 1))
     }
 
+    /// Δ as a block (secret: the garbler's; never sent, never logged).
     pub fn block(self) -> Block {
         self.0
     }
@@ -168,6 +169,7 @@ pub struct Batch<'c> {
 }
 
 impl<'c> Batch<'c> {
+    /// A batch of `circuit` whose instance 0 takes the AND-gate tweaks from `first_offset` on.
     pub fn new(circuit: &'c Circuit, first_offset: u64) -> Self {
         Self { circuit, first_offset, ands: circuit.and_count() }
     }

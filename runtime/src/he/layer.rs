@@ -15,16 +15,38 @@ use super::{HeParams, WEIGHT_BITS};
 /// An HE step failed: parameters, a malformed peer message, or weights out of range.
 #[derive(Debug, thiserror::Error)]
 pub enum HeError {
+    /// The `fhe` crate rejected the parameter set (taken from the plan, not from the peer).
     #[error("BFV parameters: {0}")]
     Params(String),
+    /// A peer's ciphertext does not parse or decrypt (a request on the server, a response on the
+    /// client).
     #[error("HE message {index} of {expected}: {reason}")]
-    Message { index: usize, expected: usize, reason: String },
+    Message {
+        /// Position of the bad ciphertext in the message, from 0.
+        index: usize,
+        /// Ciphertexts the message carries.
+        expected: usize,
+        /// What is wrong with it (its size or form, or the `fhe` crate's error).
+        reason: String,
+    },
+    /// A peer's message has the wrong number of ciphertexts for the layer's tiling.
     #[error("expected {expected} ciphertexts, got {got}")]
-    Count { expected: usize, got: usize },
+    Count {
+        /// Ciphertexts the layer's tiling needs.
+        expected: usize,
+        /// Ciphertexts received.
+        got: usize,
+    },
+    /// A server weight is too wide for HE: `|w| ≥ 2^WEIGHT_BITS` (read as signed in the ring).
     #[error("a weight is {bits} bits wide; HE layers take weights below 2^{WEIGHT_BITS}")]
-    WeightRange { bits: u32 },
+    WeightRange {
+        /// Width of the widest weight's magnitude, in bits.
+        bits: u32,
+    },
+    /// Another `fhe` operation failed (context, encoding, encryption, polynomial conversion).
     #[error("BFV: {0}")]
     Fhe(String),
+    /// The client's public key does not parse or was made for another parameter set.
     #[error("the client's public key: {0}")]
     Key(String),
 }
@@ -46,6 +68,8 @@ impl std::fmt::Debug for HeClient {
 }
 
 impl HeClient {
+    /// A fresh secret key for parameter set `params` (one per set and session; it never leaves
+    /// the client).
     pub fn new<R: RngCore + CryptoRng + Send>(params: &HeParams, rng: &mut R) -> Result<Self, HeError> {
         let par = super::build(params)?;
         let sk = SecretKey::random(&par, rng);

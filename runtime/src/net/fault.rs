@@ -37,7 +37,9 @@ pub enum FaultKind {
 /// A fault at the `at`-th message (0-based, counted over all of the session's channels).
 #[derive(Clone, Copy, Debug)]
 pub struct Fault {
+    /// Index of the message replaced, from 0, over the party's framed sends on all channels.
     pub at: usize,
+    /// What the party does instead of sending it.
     pub kind: FaultKind,
 }
 
@@ -50,6 +52,8 @@ pub struct FaultState {
 }
 
 impl FaultState {
+    // Intended: fault injection in use must show on stderr whoever the caller is (not a log level).
+    #[allow(clippy::print_stderr)]
     pub(crate) fn new(fault: Fault) -> Arc<FaultState> {
         eprintln!("warning: fault injection is enabled for this session (a test-only feature)");
         Arc::new(FaultState { fault, sent: AtomicUsize::new(0), fired: Mutex::new(None) })
@@ -85,8 +89,11 @@ pub struct Transcript {
 /// One captured frame.
 #[derive(Debug, Clone)]
 pub struct Frame {
+    /// `true` when this party sent it, `false` when it received it.
     pub sent: bool,
+    /// The message's label (`veil_ir::schedule::script::label`), without the session position.
     pub step: String,
+    /// The payload as on the wire, without its 4-byte length prefix.
     pub payload: Vec<u8>,
 }
 

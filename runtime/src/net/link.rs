@@ -77,6 +77,7 @@ impl Direction {
 /// A running relay.
 #[derive(Debug)]
 pub struct Relay {
+    /// The address the relay listens on (the bound `listen`, with the port chosen when it was 0).
     pub local: SocketAddr,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }

@@ -38,20 +38,62 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// A transport failure, naming the protocol step it happened in.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
+    /// A send or receive did not complete within the channel's timeout.
     #[error("{step}: the peer sent nothing for {secs} s")]
-    Timeout { step: String, secs: u64 },
+    Timeout {
+        /// The session's position and the message's label.
+        step: String,
+        /// The timeout, in whole seconds.
+        secs: u64,
+    },
+    /// The peer ended its stream or closed the connection.
     #[error("{step}: the peer closed the connection")]
-    Closed { step: String },
+    Closed {
+        /// The session's position and the message's label.
+        step: String,
+    },
+    /// Any other stream error.
     #[error("{step}: {source}")]
-    Io { step: String, source: std::io::Error },
+    Io {
+        /// The session's position and the message's label.
+        step: String,
+        /// The transport's error.
+        source: std::io::Error,
+    },
+    /// A frame's length prefix exceeds what this message may be (refused before allocating), or
+    /// a payload to send does not fit the 4-byte prefix.
     #[error("{step}: the peer announced a {len}-byte message; at most {max} are expected here")]
-    TooLarge { step: String, len: u64, max: u64 },
+    TooLarge {
+        /// The session's position and the message's label.
+        step: String,
+        /// The announced (or attempted) payload length, in bytes.
+        len: u64,
+        /// The largest payload accepted here, in bytes.
+        max: u64,
+    },
+    /// A received payload has the wrong size or does not parse.
     #[error("{step}: malformed message: {reason}")]
-    Malformed { step: String, reason: String },
+    Malformed {
+        /// The session's position and the message's label.
+        step: String,
+        /// What is wrong with it (sizes and structure only, never payload contents).
+        reason: String,
+    },
+    /// Setting up the transport failed (certificate, bind, connect, opening a stream, no channel
+    /// left).
     #[error("connection: {0}")]
     Connect(String),
+    /// An oblivious-transfer batch failed (the OT library's error; the ideal OT's partner
+    /// mismatched or gone).
     #[error("oblivious transfer ({step}): {reason}")]
-    Ot { step: String, reason: String },
+    Ot {
+        /// The OT batch's label.
+        step: String,
+        /// Why, in the OT library's (or the ideal OT's) words.
+        reason: String,
+    },
+    /// Debug builds: a frame does not match the step's message script (a protocol bug, or a peer
+    /// off the protocol).
     #[error("{0}")]
     Script(#[from] script_check::ScriptMismatch),
 }
@@ -70,8 +112,11 @@ impl NetError {
 /// Traffic in one direction pair, as one party sees it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Traffic {
+    /// Bytes this party sent: frames with their 4-byte length prefixes, and OT stream bytes.
     pub bytes_sent: u64,
+    /// Bytes this party received, counted the same way.
     pub bytes_received: u64,
+    /// Flights: runs of messages in one direction, a new one at each step's first message.
     pub rounds: u64,
 }
 
@@ -140,6 +185,7 @@ impl Meter {
         if s.at.is_empty() { step.to_string() } else { format!("{}: {step}", s.at) }
     }
 
+    /// The session's traffic so far (subtract two snapshots for a step's).
     pub fn snapshot(&self) -> Traffic {
         self.0.lock().expect("meter lock").traffic
     }
@@ -202,8 +248,9 @@ impl<S: AsyncWrite + Send + Unpin> AsyncWrite for Plain<S> {
 impl<S: AsyncRead + Send + Unpin> FrameRead for Plain<S> {}
 impl<S: AsyncWrite + Send + Unpin> FrameWrite for Plain<S> {}
 
-/// The byte streams a [`Channel`] reads and writes.
+/// The incoming byte stream a [`Channel`] reads (a transport's, or a test layer around one).
 pub type Reader = Box<dyn FrameRead>;
+/// The outgoing byte stream a [`Channel`] writes (see [`Reader`]).
 pub type Writer = Box<dyn FrameWrite>;
 
 /// A framed, metered, timed message stream to the peer.
@@ -255,6 +302,7 @@ impl Channel {
         }
     }
 
+    /// The session's meter this channel counts its frames on.
     pub fn meter(&self) -> &Meter {
         &self.meter
     }

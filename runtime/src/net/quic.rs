@@ -29,7 +29,9 @@ pub const SERVER_NAME: &str = "veil-server";
 /// A server's TLS certificate and private key (PEM).
 #[derive(Clone)]
 pub struct Identity {
+    /// The certificate, public: clients pin it (`connect`'s `server_cert_pem`).
     pub cert_pem: String,
+    /// The private key. Secret: stays with the server, redacted from `Debug`.
     pub key_pem: String,
 }
 
@@ -99,6 +101,7 @@ pub struct Session {
     timeout: Duration,
     hello_timeout: Duration,
     input_wait: Duration,
+    /// The other party's address (UDP), as QUIC sees it.
     pub peer: SocketAddr,
     #[cfg(feature = "test-hooks")]
     fault: Option<std::sync::Arc<super::fault::FaultState>>,
@@ -164,6 +167,7 @@ impl Session {
         self.input_wait
     }
 
+    /// Sets [`Session::input_wait`] (server side; `veil server --input-wait`).
     pub fn set_input_wait(&mut self, wait: Duration) {
         self.input_wait = wait;
     }
@@ -173,6 +177,7 @@ impl Session {
         self.hello_timeout
     }
 
+    /// Sets [`Session::hello_timeout`].
     pub fn set_hello_timeout(&mut self, timeout: Duration) {
         self.hello_timeout = timeout;
     }
@@ -198,6 +203,7 @@ impl Session {
         }
     }
 
+    /// The session's meter: every channel's frames and the OT streams' bytes.
     pub fn meter(&self) -> &Meter {
         &self.meter
     }
@@ -260,6 +266,7 @@ pub struct Listener {
 }
 
 impl Listener {
+    /// Listens on `addr` with `identity`'s certificate; `timeout`: each session's receive timeout.
     pub fn bind(addr: SocketAddr, identity: &Identity, timeout: Duration) -> Result<Listener, NetError> {
         let e = |what: &str, err: String| NetError::Connect(format!("{what} {addr}: {err}"));
         let server = Server::builder()
@@ -274,6 +281,7 @@ impl Listener {
         Ok(Listener { server, timeout })
     }
 
+    /// The bound address (with the port chosen when `addr` had port 0).
     pub fn local_addr(&self) -> Result<SocketAddr, NetError> {
         self.server.local_addr().map_err(|e| NetError::Connect(e.to_string()))
     }

@@ -21,7 +21,10 @@ use veil_ir::schedule::script::{Dir, Message, Wire};
 pub struct ScriptMismatch {
     /// The position: phase and layer.
     pub at: String,
+    /// The message the script expected next (direction, label, bytes), or that the step had no
+    /// more frames.
     pub expected: String,
+    /// The frame seen instead (direction, label, payload bytes), or the end of the step.
     pub got: String,
 }
 

@@ -71,6 +71,8 @@ impl std::fmt::Debug for IdealOtReceiver {
     }
 }
 
+// Intended: an insecure OT in use must show on stderr whoever the caller is (not a log level).
+#[allow(clippy::print_stderr)]
 fn warn_once() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {

@@ -154,6 +154,7 @@ pub struct OtReceiver {
 }
 
 impl OtReceiver {
+    /// An OT extension receiver on sub-connection `conn`, synchronised over `sync`.
     pub fn new(conn: Connection, sync: Channel) -> Self {
         OtReceiver { ot: SemiHonestOtExtensionReceiver::new(conn), sync }
     }
@@ -199,14 +200,18 @@ impl OtReceive for OtReceiver {
 /// The OT sender a session's executor holds: the real OT, or (tests only, feature
 /// `insecure-ideal-ot`) the ideal one framed like the real one ([`ideal::Framed`]).
 pub enum SessionOtSender {
+    /// Semi-honest OT extension over the session's QUIC sub-connections.
     Real(Box<OtSender>),
+    /// INSECURE, tests only: the in-process trusted dealer, framed like the real OT.
     #[cfg(any(test, feature = "insecure-ideal-ot"))]
     Ideal(Box<ideal::Framed<ideal::IdealOtSender>>),
 }
 
 /// The OT receiver a session's executor holds (see [`SessionOtSender`]).
 pub enum SessionOtReceiver {
+    /// Semi-honest OT extension over the session's QUIC sub-connections.
     Real(Box<OtReceiver>),
+    /// INSECURE, tests only: the in-process trusted dealer, framed like the real OT.
     #[cfg(any(test, feature = "insecure-ideal-ot"))]
     Ideal(ideal::Framed<ideal::IdealOtReceiver>),
 }

@@ -32,7 +32,9 @@ pub use veil_ir::schedule::GC_CHUNK as CHUNK;
 /// A circuit and which of its input groups the server provides (the rest are the client's).
 #[derive(Debug, Clone, Copy)]
 pub struct GcSpec<'c> {
+    /// The circuit garbled per instance (one per element or window).
     pub circuit: &'c Circuit,
+    /// Per input group of `circuit`, in order: `true` when the server (garbler) provides it.
     pub server_groups: &'c [bool],
 }
 
@@ -47,10 +49,12 @@ impl GcSpec<'_> {
             .sum()
     }
 
+    /// Input wires per instance the server provides (labels it sends directly).
     pub fn server_wires(&self) -> usize {
         self.wires(true)
     }
 
+    /// Input wires per instance the client provides (labels it gets by OT).
     pub fn client_wires(&self) -> usize {
         self.wires(false)
     }

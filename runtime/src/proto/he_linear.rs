@@ -26,13 +26,21 @@ use crate::wire::{self, pack_blobs};
 /// Why a layer cannot run under HE.
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
+    /// An HE operation failed (key, encryption, the server's evaluation of a request).
     #[error("{0}")]
     He(#[from] HeError),
     /// An HE failure at a position in the session (phase, layer, step).
     #[error("{at}: {source}")]
-    HeAt { at: String, source: HeError },
+    HeAt {
+        /// The session's position and the message's label.
+        at: String,
+        /// The HE failure.
+        source: HeError,
+    },
+    /// The channel failed, or an HE message's ciphertext list is malformed.
     #[error("{0}")]
     Net(#[from] NetError),
+    /// No HE parameter set fits the layer (names the node).
     #[error("no HE parameters fit layer {0:?}")]
     NoParams(String),
 }

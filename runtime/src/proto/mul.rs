@@ -94,7 +94,9 @@ pub async fn product_server(
 /// One party's shares of Beaver square pairs `(a, a²)`.
 #[derive(Clone)]
 pub struct SquarePairs {
+    /// This party's additive shares of the random `a` (ring elements). Secret.
     pub a: Vec<u64>,
+    /// This party's additive shares of `a²`. Secret.
     pub sq: Vec<u64>,
 }
 
@@ -139,8 +141,11 @@ pub async fn squares_server<R: RngCore + CryptoRng + Send>(
 /// One party's shares of Beaver triples `(a, b, ab)`.
 #[derive(Clone)]
 pub struct Triples {
+    /// This party's additive shares of the random `a` (ring elements). Secret.
     pub a: Vec<u64>,
+    /// This party's additive shares of the random `b`. Secret.
     pub b: Vec<u64>,
+    /// This party's additive shares of `a·b`. Secret.
     pub ab: Vec<u64>,
 }
 

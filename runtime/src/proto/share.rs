@@ -23,6 +23,7 @@ pub fn reconstruct(ring: Ring, c: &[u64], s: &[u64]) -> Vec<u64> {
 /// Sharing the client value `value` (the step [`veil_ir::schedule::Kind::Share`]).
 #[derive(Debug)]
 pub struct ShareInput {
+    /// The client's plaintext value to share; both parties' shares are stored under the same id.
     pub value: ValueId,
 }
 
