@@ -1,6 +1,6 @@
 //! What the executors need of a session, whatever carries it: [`PartySession`], implemented by
 //! the QUIC [`Session`] and, for tests, by an in-memory pair
-//! ([`super::memory::session_pair`], feature `insecure-ideal-ot`).
+//! (`net::memory::session_pair`, feature `insecure-ideal-ot`).
 
 use std::time::Duration;
 

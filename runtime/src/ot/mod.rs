@@ -198,7 +198,7 @@ impl OtReceive for OtReceiver {
 }
 
 /// The OT sender a session's executor holds: the real OT, or (tests only, feature
-/// `insecure-ideal-ot`) the ideal one framed like the real one ([`ideal::Framed`]).
+/// `insecure-ideal-ot`) the ideal one framed like the real one (`ideal::Framed`).
 pub enum SessionOtSender {
     /// Semi-honest OT extension over the session's QUIC sub-connections.
     Real(Box<OtSender>),
