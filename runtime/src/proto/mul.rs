@@ -36,42 +36,17 @@ fn low(x: u64, bits: u32) -> u64 {
     if bits >= 64 { x } else { x & ((1u64 << bits) - 1) }
 }
 
-/// Client side of `n` products: returns its shares of `x_i · y_i`.
-pub async fn product_client(
-    ch: &mut Channel,
-    ot: &mut impl OtReceive,
-    ring: Ring,
-    x: &[u64],
-) -> Result<Vec<u64>, NetError> {
+/// The client's OT choice bits for products with `x`: bit `j` of each `x_i`, value-major.
+pub fn choice_bits(ring: Ring, x: &[u64]) -> Vec<bool> {
     let l = ring.bits as u32;
-    let bits: Vec<bool> = x.iter().flat_map(|&v| (0..l).map(move |j| (v >> j) & 1 == 1)).collect();
-    let pads = ot.random(label::PRODUCT_OT, &bits).await?;
-    let msg = ch.recv_exact(label::PRODUCT, product_message_bytes(ring, x.len())).await?;
-    let mut r = BitReader::new(&msg);
-    Ok(x.iter()
-        .enumerate()
-        .map(|(i, _)| {
-            let mut u = 0u64;
-            for j in 0..l {
-                let k = i * l as usize + j as usize;
-                let d = r.take(l - j);
-                let t = low(pad(pads[k]).wrapping_add(if bits[k] { d } else { 0 }), l - j);
-                u = u.wrapping_add(t << j);
-            }
-            ring.reduce(u)
-        })
-        .collect())
+    x.iter().flat_map(|&v| (0..l).map(move |j| (v >> j) & 1 == 1)).collect()
 }
 
-/// Server side of `n` products: returns its shares of `x_i · y_i`.
-pub async fn product_server(
-    ch: &mut Channel,
-    ot: &mut impl OtSend,
-    ring: Ring,
-    y: &[u64],
-) -> Result<Vec<u64>, NetError> {
+/// Server, synchronous core: from its values `y` and its OT pads (`ℓ` pairs per value), the
+/// message `d` and its shares `−Σ 2^j p0_j` of the products.
+pub fn product_message(ring: Ring, y: &[u64], pads: &[[Block; 2]]) -> (Vec<u8>, Vec<u64>) {
     let l = ring.bits as u32;
-    let pads = ot.random(label::PRODUCT_OT, y.len() * l as usize).await?;
+    debug_assert_eq!(pads.len(), y.len() * l as usize);
     let mut w = BitWriter::default();
     let shares = y
         .iter()
@@ -87,7 +62,52 @@ pub async fn product_server(
             ring.reduce(v)
         })
         .collect();
-    ch.send(label::PRODUCT, &w.finish()).await?;
+    (w.finish(), shares)
+}
+
+/// Client, synchronous core: from its choice `bits` ([`choice_bits`]), the pads it chose and
+/// the server's message (exactly [`product_message_bytes`] long), its shares `Σ 2^j t_j`.
+pub fn product_shares(ring: Ring, bits: &[bool], pads: &[Block], msg: &[u8]) -> Vec<u64> {
+    let l = ring.bits as usize;
+    debug_assert_eq!(pads.len(), bits.len());
+    let mut r = BitReader::new(msg);
+    (0..bits.len() / l.max(1))
+        .map(|i| {
+            let mut u = 0u64;
+            for j in 0..l as u32 {
+                let k = i * l + j as usize;
+                let d = r.take(l as u32 - j);
+                let t = low(pad(pads[k]).wrapping_add(if bits[k] { d } else { 0 }), l as u32 - j);
+                u = u.wrapping_add(t << j);
+            }
+            ring.reduce(u)
+        })
+        .collect()
+}
+
+/// Client side of `n` products: returns its shares of `x_i · y_i`.
+pub async fn product_client(
+    ch: &mut Channel,
+    ot: &mut impl OtReceive,
+    ring: Ring,
+    x: &[u64],
+) -> Result<Vec<u64>, NetError> {
+    let bits = choice_bits(ring, x);
+    let pads = ot.random(label::PRODUCT_OT, &bits).await?;
+    let msg = ch.recv_exact(label::PRODUCT, product_message_bytes(ring, x.len())).await?;
+    Ok(product_shares(ring, &bits, &pads, &msg))
+}
+
+/// Server side of `n` products: returns its shares of `x_i · y_i`.
+pub async fn product_server(
+    ch: &mut Channel,
+    ot: &mut impl OtSend,
+    ring: Ring,
+    y: &[u64],
+) -> Result<Vec<u64>, NetError> {
+    let pads = ot.random(label::PRODUCT_OT, y.len() * ring.bits as usize).await?;
+    let (msg, shares) = product_message(ring, y, &pads);
+    ch.send(label::PRODUCT, &msg).await?;
     Ok(shares)
 }
 
@@ -255,6 +275,29 @@ mod tests {
         let mut r = BitReader::new(&bytes);
         for &(v, n) in &fields {
             assert_eq!(r.take(n), v, "{n}-bit field");
+        }
+    }
+
+    /// The synchronous cores alone, with OT pads drawn here (the client holds the pad of its
+    /// choice): the shares add up to the products, edge values included.
+    #[test]
+    fn product_cores_reconstruct_without_a_channel() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+        for bits in [61u8, 40, 13, 2] {
+            let ring = Ring::new(bits);
+            let mut x = vec![0, 1, ring.mask(), ring.mask() >> 1];
+            let mut y = vec![ring.mask(), 1, ring.mask(), 0];
+            x.extend((0..100).map(|_| random_element(ring, &mut rng)));
+            y.extend((0..100).map(|_| random_element(ring, &mut rng)));
+            let choice = choice_bits(ring, &x);
+            let pads: Vec<[Block; 2]> = choice.iter().map(|_| [Block(rng.random()), Block(rng.random())]).collect();
+            let chosen: Vec<Block> = pads.iter().zip(&choice).map(|(p, &b)| p[b as usize]).collect();
+            let (msg, v) = product_message(ring, &y, &pads);
+            assert_eq!(msg.len(), product_message_bytes(ring, x.len()));
+            let u = product_shares(ring, &choice, &chosen, &msg);
+            for i in 0..x.len() {
+                assert_eq!(ring.reduce(u[i].wrapping_add(v[i])), ring.reduce(x[i].wrapping_mul(y[i])), "ℓ={bits} {i}");
+            }
         }
     }
 
