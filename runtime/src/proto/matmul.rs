@@ -45,6 +45,71 @@ pub fn message_bytes(ring: Ring, n_in: usize, n_out: usize) -> usize {
     (n_in * n_out * l * (l + 1) / 2).div_ceil(8)
 }
 
+/// The client's OT choice bits: bit `t` of each value of its share `c` (`batch × n_in`),
+/// value-major.
+pub fn choice_bits(ring: Ring, c: &[u64]) -> Vec<bool> {
+    let l = ring.bits as u32;
+    c.iter().flat_map(|&v| (0..l).map(move |t| (v >> t) & 1 == 1)).collect()
+}
+
+/// Server, synchronous core: for batch element `b`, the message `d` and its masks `m`
+/// (`n_out` values), from the weights `w` (`n_out × n_in`) and its OT pads (all batch
+/// elements', `ℓ` pairs per input value).
+pub fn server_message(
+    ring: Ring,
+    w: &[i64],
+    pads: &[[Block; 2]],
+    b: usize,
+    n_in: usize,
+    n_out: usize,
+) -> (Vec<u8>, Vec<u64>) {
+    let l = ring.bits as u32;
+    let mut wr = BitWriter::default();
+    let mut s = vec![0u64; n_out];
+    for j in 0..n_in {
+        for t in 0..l {
+            let [k0, k1] = pads[(b * n_in + j) * l as usize + t as usize];
+            let (mut p0, mut p1) = (prg(k0), prg(k1));
+            for (o, so) in s.iter_mut().enumerate() {
+                let (a, c) = (p0.next_u64(), p1.next_u64());
+                let wj = w[o * n_in + j] as u64;
+                wr.push(low(a.wrapping_sub(c).wrapping_add(wj), l - t), l - t);
+                *so = so.wrapping_add(low(a, l - t) << t);
+            }
+        }
+    }
+    (wr.finish(), s.into_iter().map(|v| ring.reduce(v.wrapping_neg())).collect())
+}
+
+/// Client, synchronous core: for batch element `b`, its share `W·c − m` (`n_out` values) from
+/// its choice `bits` ([`choice_bits`]), the pads it chose and the server's message (exactly
+/// [`message_bytes`] long).
+pub fn client_share(
+    ring: Ring,
+    bits: &[bool],
+    pads: &[Block],
+    msg: &[u8],
+    b: usize,
+    n_in: usize,
+    n_out: usize,
+) -> Vec<u64> {
+    let l = ring.bits as u32;
+    let mut r = BitReader::new(msg);
+    let mut y = vec![0u64; n_out];
+    for j in 0..n_in {
+        for t in 0..l {
+            let k = (b * n_in + j) * l as usize + t as usize;
+            let mut p = prg(pads[k]);
+            for yo in y.iter_mut() {
+                let d = r.take(l - t);
+                let v = low(p.next_u64().wrapping_add(if bits[k] { d } else { 0 }), l - t);
+                *yo = yo.wrapping_add(v << t);
+            }
+        }
+    }
+    y.into_iter().map(|v| ring.reduce(v)).collect()
+}
+
 /// Client: its share `W·c − m` of every batch element's outputs, from its input share `c`
 /// (`batch × n_in` values).
 pub async fn dense_client(
@@ -55,30 +120,13 @@ pub async fn dense_client(
     n_in: usize,
     n_out: usize,
 ) -> Result<Vec<u64>, NetError> {
-    let l = ring.bits as u32;
     let batch = c.len() / n_in.max(1);
-    let bits: Vec<bool> = c.iter().flat_map(|&v| (0..l).map(move |t| (v >> t) & 1 == 1)).collect();
+    let bits = choice_bits(ring, c);
     let pads = ot.random(STEP, &bits).await?;
     let mut out = Vec::with_capacity(batch * n_out);
     for b in 0..batch {
         let msg = ch.recv_exact(MSG, message_bytes(ring, n_in, n_out)).await?;
-        let y = crate::compute(|| {
-            let mut r = BitReader::new(&msg);
-            let mut y = vec![0u64; n_out];
-            for j in 0..n_in {
-                for t in 0..l {
-                    let k = (b * n_in + j) * l as usize + t as usize;
-                    let mut p = prg(pads[k]);
-                    for yo in y.iter_mut() {
-                        let d = r.take(l - t);
-                        let v = low(p.next_u64().wrapping_add(if bits[k] { d } else { 0 }), l - t);
-                        *yo = yo.wrapping_add(v << t);
-                    }
-                }
-            }
-            y
-        });
-        out.extend(y.into_iter().map(|v| ring.reduce(v)));
+        out.extend(crate::compute(|| client_share(ring, &bits, &pads, &msg, b, n_in, n_out)));
     }
     Ok(out)
 }
@@ -94,29 +142,12 @@ pub async fn dense_server(
     n_in: usize,
     n_out: usize,
 ) -> Result<Vec<u64>, NetError> {
-    let l = ring.bits as u32;
-    let pads = ot.random(STEP, batch * n_in * l as usize).await?;
+    let pads = ot.random(STEP, batch * n_in * ring.bits as usize).await?;
     let mut masks = Vec::with_capacity(batch * n_out);
     for b in 0..batch {
-        let (msg, s) = crate::compute(|| {
-            let mut wr = BitWriter::default();
-            let mut s = vec![0u64; n_out];
-            for j in 0..n_in {
-                for t in 0..l {
-                    let [k0, k1] = pads[(b * n_in + j) * l as usize + t as usize];
-                    let (mut p0, mut p1) = (prg(k0), prg(k1));
-                    for (o, so) in s.iter_mut().enumerate() {
-                        let (a, c) = (p0.next_u64(), p1.next_u64());
-                        let wj = w[o * n_in + j] as u64;
-                        wr.push(low(a.wrapping_sub(c).wrapping_add(wj), l - t), l - t);
-                        *so = so.wrapping_add(low(a, l - t) << t);
-                    }
-                }
-            }
-            (wr.finish(), s)
-        });
+        let (msg, m) = crate::compute(|| server_message(ring, w, &pads, b, n_in, n_out));
         ch.send(MSG, &msg).await?;
-        masks.extend(s.into_iter().map(|v| ring.reduce(v.wrapping_neg())));
+        masks.extend(m);
     }
     Ok(masks)
 }
@@ -173,5 +204,41 @@ impl Protocol for OtLinear {
             values.set_share(cx.node.output, out);
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+
+    /// The synchronous cores alone, with OT pads drawn here (the client holds the pad of its
+    /// choice): per batch element, the client's share plus the server's mask is `W·c` modulo
+    /// `2^ℓ`, computed directly, for negative weights and edge shares too.
+    #[test]
+    fn dense_cores_give_w_times_c_without_a_channel() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+        for bits in [61u8, 40, 7] {
+            let ring = Ring::new(bits);
+            let (batch, n_in, n_out) = (2, 5, 3);
+            let w: Vec<i64> =
+                (0..n_in * n_out).map(|i| if i == 0 { -1 } else { rng.random_range(-4000..4000) }).collect();
+            let mut c: Vec<u64> = (0..batch * n_in).map(|_| ring.reduce(rng.next_u64())).collect();
+            c[0] = ring.mask();
+            c[1] = 0;
+            let choice = choice_bits(ring, &c);
+            let pads: Vec<[Block; 2]> = choice.iter().map(|_| [Block(rng.random()), Block(rng.random())]).collect();
+            let chosen: Vec<Block> = pads.iter().zip(&choice).map(|(p, &b)| p[b as usize]).collect();
+            for b in 0..batch {
+                let (msg, m) = server_message(ring, &w, &pads, b, n_in, n_out);
+                assert_eq!(msg.len(), message_bytes(ring, n_in, n_out));
+                let y = client_share(ring, &choice, &chosen, &msg, b, n_in, n_out);
+                for o in 0..n_out {
+                    let want = (0..n_in)
+                        .fold(0u64, |acc, j| acc.wrapping_add((w[o * n_in + j] as u64).wrapping_mul(c[b * n_in + j])));
+                    assert_eq!(ring.reduce(y[o].wrapping_add(m[o])), ring.reduce(want), "ℓ={bits} b={b} o={o}");
+                }
+            }
+        }
     }
 }
