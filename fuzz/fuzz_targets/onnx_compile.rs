@@ -25,7 +25,7 @@ use veil_compiler::onnx::proto::{
     tensor_shape_proto::dimension, type_proto,
 };
 use veil_compiler::onnx::{ImportOptions, import_bytes};
-use veil_passes::{Activation, LinearChoice, Objective, Options, PassError};
+use veil_passes::{Activation, LinearChoice, Objective, Options};
 
 const OPS: &[&str] = &[
     "Relu",
@@ -529,7 +529,7 @@ fn compile(bytes: &[u8], opts: &Options) {
     let Some(float) = import(bytes) else { return };
     let files = match veil_compiler::compile(&float, &opts.clone().into()) {
         Ok(c) => c.files.expect("the whole pipeline encodes"),
-        Err(veil_compiler::CompileError::Pass(PassError::Rejected { .. })) => return,
+        Err(veil_compiler::CompileError::Pass(e)) if e.is_user_error() => return,
         Err(e) => panic!("{e}"),
     };
     let veil_compiler::PlanFiles { plan, weights, hash } = files;
