@@ -92,6 +92,15 @@ fn bench_over_the_emulated_wan_moves_the_same_bytes_and_waits_for_round_trips() 
     };
     for phase in ["offline", "online"] {
         assert_eq!(bytes(&rows[0], phase), bytes(&rows[1], phase), "{phase}: the link changes time, not bytes");
+        // Bytes per ReLU: the phase's bytes both ways over the model's ReLUs; none without ReLUs.
+        let (up, down) = bytes(&rows[0], phase);
+        let (relus, per) = (rows[0]["relus"].as_u64().unwrap(), &rows[0][format!("{phase}_bytes_per_relu")]);
+        if relus == 0 {
+            assert!(per.is_null(), "{phase}: {per}");
+        } else {
+            let per = per.as_f64().unwrap();
+            assert!((per - (up + down) as f64 / relus as f64).abs() < 1e-6, "{phase}: {per}");
+        }
     }
     // Online, the client shares its input and the server must answer before the result: at
     // least one full round trip of the emulated link.

@@ -56,6 +56,16 @@ struct Row {
     predicted_online_seconds: f64,
     predicted_offline_seconds: f64,
     wall_seconds: f64,
+    /// Bytes of the phase, both directions, per ReLU of the model (`null` without ReLUs): for
+    /// ReLU-heavy models, what a non-linear layer costs on the wire (issue 17's metric).
+    offline_bytes_per_relu: Option<f64>,
+    /// The same for the online phase.
+    online_bytes_per_relu: Option<f64>,
+}
+
+/// `bytes / relus`, or `None` for a model without ReLUs.
+fn per_relu(p: &veil_ir::stats::Phase, relus: usize) -> Option<f64> {
+    (relus > 0).then(|| (p.bytes_client_to_server + p.bytes_server_to_client) as f64 / relus as f64)
 }
 
 fn input_for(model: &Path, g: &veil_ir::Graph) -> Result<veil_ir::Tensor, CliError> {
@@ -144,6 +154,8 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                     predicted_online_seconds: cost.seconds(&profile).1,
                     predicted_offline_seconds: cost.seconds(&profile).0,
                     wall_seconds: out.wall.as_secs_f64(),
+                    offline_bytes_per_relu: per_relu(&stats.offline, relus),
+                    online_bytes_per_relu: per_relu(&stats.online, relus),
                 };
                 eprintln!(
                     "measured {} {} on {}: online {}, offline {}",
@@ -195,6 +207,8 @@ fn table(rows: &[Row], fit: veil_ir::report::Fit) -> String {
         Column::number("on ↓", 50).unit("B"),
         Column::number("rounds", 55),
         Column::number("wall", 20).unit("s"),
+        Column::number("off B/ReLU", 25),
+        Column::number("on B/ReLU", 26),
     ]);
     for r in rows {
         t.row(vec![
@@ -211,7 +225,22 @@ fn table(rows: &[Row], fit: veil_ir::report::Fit) -> String {
             Cell::bytes(r.online.bytes_server_to_client),
             Cell::count(r.online.rounds),
             Cell::seconds(r.wall_seconds),
+            r.offline_bytes_per_relu.map_or_else(Cell::empty, |b| Cell::count(b.round() as u64)),
+            r.online_bytes_per_relu.map_or_else(Cell::empty, |b| Cell::count(b.round() as u64)),
         ]);
     }
     t.render(fit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::per_relu;
+    use veil_ir::stats::Phase;
+
+    #[test]
+    fn bytes_per_relu_counts_both_directions() {
+        let p = Phase { seconds: 1.0, bytes_client_to_server: 300, bytes_server_to_client: 900, rounds: 2 };
+        assert_eq!(per_relu(&p, 4), Some(300.0));
+        assert_eq!(per_relu(&p, 0), None);
+    }
 }
