@@ -4,10 +4,10 @@
 use rand::{CryptoRng, RngCore};
 use veil_ir::eval::{decode_value, encode_inputs};
 use veil_ir::plan::Hash;
-use veil_ir::ring::Ring;
 use veil_ir::{Graph, Tensor};
 
-use super::step::{ClientIo, Cx, Protocol, Values};
+use super::contexts;
+use super::step::{ClientIo, Protocol, Values};
 use super::{ExecError, Measures, Progress, Quiet, enter, exchange_counts, measured, stats};
 use crate::net::Meter;
 use crate::net::script_check::ScriptCheck;
@@ -78,7 +78,6 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
     progress: &dyn Progress,
 ) -> Result<Preprocessed<'g>, ExecError> {
     let steps = lower(g)?;
-    let ring = Ring::new(g.ring_bits.expect("quantized"));
     let mut ch = session.channel().await?;
     ch.send(label::HANDSHAKE, &wire::hello(hash)).await?;
     let reply = ch.recv(label::HANDSHAKE, 4096).await?;
@@ -95,13 +94,10 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
     let mut values = Values::new(g);
     let mut protocols: Vec<Box<dyn Protocol>> = steps.iter().map(|step| crate::proto::register(g, step)).collect();
     let mut sent = Sent::start();
-    let mut gate_offset = 0u64;
-    for (i, (step, p)) in steps.iter().zip(&mut protocols).enumerate() {
-        enter(&meter, &check, g, step, Phase::Offline, &mut sent)?;
-        progress.step("offline", i, steps.len(), &g.nodes[step.node].name, step.protocol());
-        let cx = Cx { g, step, node: &g.nodes[step.node], ring, gate_offset };
+    for (i, (&cx, p)) in contexts(g, &steps).iter().zip(&mut protocols).enumerate() {
+        enter(&meter, &check, g, cx.step, Phase::Offline, &mut sent)?;
+        progress.step("offline", i, steps.len(), &cx.node.name, cx.step.protocol());
         measured(&meter, &mut measures[i][0], p.client_offline(&mut io, cx, &mut values, rng)).await?;
-        gate_offset += step.and_gates(g);
     }
     progress.done("offline");
     Ok(Preprocessed { g, io, meter, steps, check, measures, values, protocols })
@@ -111,18 +107,14 @@ impl Preprocessed<'_> {
     /// Runs the online phase on `inputs` and learns the outputs.
     pub async fn online(self, inputs: &[Tensor], progress: &dyn Progress) -> Result<ClientResult, ExecError> {
         let Preprocessed { g, mut io, meter, steps, check, mut measures, mut values, mut protocols } = self;
-        let ring = Ring::new(g.ring_bits.expect("quantized"));
         let encoded = encode_inputs(g, inputs)?;
         for (&v, (_, data)) in g.inputs.iter().zip(encoded) {
             values.plain[v.index()] = Some(data);
         }
-        let mut gate_offset = 0u64;
-        for (i, (step, p)) in steps.iter().zip(&mut protocols).enumerate() {
-            enter(&meter, &check, g, step, Phase::Online, &mut Sent::all())?;
-            progress.step("online", i, steps.len(), &g.nodes[step.node].name, step.protocol());
-            let cx = Cx { g, step, node: &g.nodes[step.node], ring, gate_offset };
+        for (i, (&cx, p)) in contexts(g, &steps).iter().zip(&mut protocols).enumerate() {
+            enter(&meter, &check, g, cx.step, Phase::Online, &mut Sent::all())?;
+            progress.step("online", i, steps.len(), &cx.node.name, cx.step.protocol());
             measured(&meter, &mut measures[i][1], p.client_online(&mut io, cx, &mut values)).await?;
-            gate_offset += step.and_gates(g);
         }
         progress.done("online");
         check.end().map_err(crate::net::NetError::from)?;

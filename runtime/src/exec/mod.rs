@@ -28,6 +28,21 @@ use veil_ir::schedule::script::{self, Sent, label};
 use crate::net::script_check::ScriptCheck;
 use crate::net::{Channel, Meter, NetError, Traffic};
 
+/// Each step's context, computed once per phase loop: its node, the ring, and its first AND-gate
+/// tweak (the running sum of the earlier steps' AND gates, so tweaks never repeat in a session).
+pub(crate) fn contexts<'a>(g: &'a veil_ir::Graph, steps: &'a [veil_ir::schedule::Step]) -> Vec<step::Cx<'a>> {
+    let ring = veil_ir::ring::Ring::new(g.ring_bits.expect("quantized"));
+    let mut gate_offset = 0u64;
+    steps
+        .iter()
+        .map(|step| {
+            let cx = step::Cx { g, step, node: &g.nodes[step.node], ring, gate_offset };
+            gate_offset += step.and_gates(g);
+            cx
+        })
+        .collect()
+}
+
 /// Enters `step` of `phase`: names the position in the session's `meter` (transport errors name
 /// it) and, in debug builds, hands `check` the step's message script, which the party's channels
 /// hold every frame to. `sent`: the session's one-time messages so far (offline phase).

@@ -4,9 +4,9 @@
 use rand::{CryptoRng, RngCore};
 use veil_ir::Graph;
 use veil_ir::plan::Hash;
-use veil_ir::ring::Ring;
 
-use super::step::{Cx, Protocol, ServerIo, Values};
+use super::contexts;
+use super::step::{Protocol, ServerIo, Values};
 use super::{ExecError, Measures, Stats, enter, exchange_counts, measured, stats};
 use crate::net::script_check::ScriptCheck;
 use crate::net::session::PartySession;
@@ -50,7 +50,6 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
     rng: &mut R,
 ) -> Result<Stats, ExecError> {
     let steps = lower(g)?;
-    let ring = Ring::new(g.ring_bits.expect("quantized"));
     let mut ch = session.channel().await?;
     handshake(&mut ch, hash, session.hello_timeout()).await?;
     let mut ot_ch = session.channel().await?;
@@ -63,24 +62,20 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
     let mut measures: Measures = vec![Default::default(); steps.len()];
     let mut protocols: Vec<Box<dyn Protocol>> = steps.iter().map(|step| crate::proto::register(g, step)).collect();
 
+    let cxs = contexts(g, &steps);
+
     // Offline.
-    let mut gate_offset = 0u64;
     let mut sent = Sent::start();
-    for (i, (step, p)) in steps.iter().zip(&mut protocols).enumerate() {
-        enter(&meter, &check, g, step, Phase::Offline, &mut sent)?;
-        let cx = Cx { g, step, node: &g.nodes[step.node], ring, gate_offset };
+    for (i, (&cx, p)) in cxs.iter().zip(&mut protocols).enumerate() {
+        enter(&meter, &check, g, cx.step, Phase::Offline, &mut sent)?;
         measured(&meter, &mut measures[i][0], p.server_offline(&mut io, cx, rng)).await?;
-        gate_offset += step.and_gates(g);
     }
 
     // Online.
     let mut values = Values::new(g);
-    let mut gate_offset = 0u64;
-    for (i, (step, p)) in steps.iter().zip(&mut protocols).enumerate() {
-        enter(&meter, &check, g, step, Phase::Online, &mut sent)?;
-        let cx = Cx { g, step, node: &g.nodes[step.node], ring, gate_offset };
+    for (i, (&cx, p)) in cxs.iter().zip(&mut protocols).enumerate() {
+        enter(&meter, &check, g, cx.step, Phase::Online, &mut sent)?;
         measured(&meter, &mut measures[i][1], p.server_online(&mut io, cx, &mut values, rng)).await?;
-        gate_offset += step.and_gates(g);
     }
     let mut ch = io.ch;
     check.end().map_err(crate::net::NetError::from)?;

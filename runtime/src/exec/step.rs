@@ -167,8 +167,3 @@ pub trait Protocol: Send {
 pub(crate) fn take<T>(state: &mut Option<T>) -> T {
     state.take().expect("the offline phase ran before the online phase")
 }
-
-/// Uniform ring elements (fresh masks).
-pub(crate) fn random(ring: Ring, n: usize, rng: &mut dyn Csprng) -> Vec<u64> {
-    (0..n).map(|_| ring.reduce(rng.next_u64())).collect()
-}

@@ -16,7 +16,8 @@
 //! Online per element: server → client `16·(ℓ − k + 1)` bytes of labels (`t_s` and `σ`) plus two
 //! ring elements; client → server one bit plus one ring element; four flights.
 
-use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, random, take};
+use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, take};
+use crate::proto::mul::random_ring;
 use rand::{CryptoRng, Rng, RngCore};
 use veil_ir::CircaVariant;
 use veil_ir::ValueId;
@@ -268,7 +269,7 @@ impl Protocol for CircaLayer {
     ) -> StepFuture<'a> {
         Box::pin(async move {
             let c = values.share(self.input);
-            let r = random(cx.ring, c.len(), rng);
+            let r = random_ring(cx.ring, c.len(), rng);
             let kv = (self.drop_bits, self.variant);
             let f = client_offline(&mut io.ch, &mut io.ot, cx.ring, &self.circuit, kv, c, r.clone(), &mut rng);
             self.client = Some(f.await?);

@@ -15,7 +15,8 @@
 //! - online, server → client: one frame of `16·server_wires` bytes per instance;
 //! - online, client → server: one frame of `⌈n·outputs / 8⌉` bytes.
 
-use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, random, take};
+use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, take};
+use crate::proto::mul::random_ring;
 use rand::{CryptoRng, RngCore};
 use veil_ir::ValueId;
 use veil_ir::circuit::{Circuit, to_bits};
@@ -375,7 +376,7 @@ impl Protocol for GcLayer {
         rng: &'a mut dyn Csprng,
     ) -> StepFuture<'a> {
         Box::pin(async move {
-            let r = random(cx.ring, self.windows.len(), rng);
+            let r = random_ring(cx.ring, self.windows.len(), rng);
             let c = values.share(self.input);
             let mut states = Vec::new();
             for (b, batch) in cx.step.gc_batches(cx.g).iter().zip(&self.batches) {

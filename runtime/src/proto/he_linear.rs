@@ -157,6 +157,13 @@ pub fn server_online(g: &Graph, ring: Ring, node: &Node, s: &[u64], masks: &[u64
     y.iter().zip(masks).map(|(&a, &b)| ring.reduce(a.wrapping_add(b))).collect()
 }
 
+/// Server, online, for a linear layer whatever made its masks (HE here, OT in
+/// [`super::matmul`]): its output share `W·s + b + m` from its input share, consuming the masks.
+pub(crate) fn server_online_step(cx: Cx<'_>, values: &mut Values, masks: &mut Option<Vec<u64>>) {
+    let out = server_online(cx.g, cx.ring, cx.node, values.share(cx.node.inputs[0]), &take(masks));
+    values.set_share(cx.node.output, out);
+}
+
 /// The HE linear layer as a plan step ([`veil_ir::schedule::Kind::Linear`] with HE offline).
 #[derive(Default)]
 pub struct HeLinear {
@@ -192,8 +199,7 @@ impl Protocol for HeLinear {
         values: &'a mut Values,
         _rng: &'a mut dyn Csprng,
     ) -> StepFuture<'a> {
-        let out = server_online(cx.g, cx.ring, cx.node, values.share(cx.node.inputs[0]), &take(&mut self.masks));
-        values.set_share(cx.node.output, out);
+        server_online_step(cx, values, &mut self.masks);
         Box::pin(async { Ok(()) })
     }
 

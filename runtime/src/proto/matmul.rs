@@ -13,7 +13,7 @@
 //! Security: as for the elementwise products in [`super::mul`]; every OT pad is used once and
 //! each `d` is masked by the PRG output of the pad the client does not hold.
 
-use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, take};
+use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use veil_ir::Op;
@@ -184,9 +184,7 @@ impl Protocol for OtLinear {
         values: &'a mut Values,
         _rng: &'a mut dyn Csprng,
     ) -> StepFuture<'a> {
-        let s = values.share(cx.node.inputs[0]);
-        let out = super::he_linear::server_online(cx.g, cx.ring, cx.node, s, &take(&mut self.masks));
-        values.set_share(cx.node.output, out);
+        super::he_linear::server_online_step(cx, values, &mut self.masks);
         Box::pin(async { Ok(()) })
     }
 

@@ -126,7 +126,8 @@ impl std::fmt::Debug for SquarePairs {
     }
 }
 
-fn random_ring<R: RngCore>(ring: Ring, n: usize, rng: &mut R) -> Vec<u64> {
+/// `n` uniform ring elements (fresh masks and correlation halves).
+pub(crate) fn random_ring<R: RngCore + ?Sized>(ring: Ring, n: usize, rng: &mut R) -> Vec<u64> {
     (0..n).map(|_| ring.reduce(rng.next_u64())).collect()
 }
 

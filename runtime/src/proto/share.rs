@@ -8,7 +8,8 @@ use veil_ir::ValueId;
 use veil_ir::ring::Ring;
 use veil_ir::schedule::script::label;
 
-use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, random};
+use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values};
+use crate::proto::mul::random_ring;
 
 /// `x − r` per element: the server's share of a client value `x` masked by `r`.
 pub fn masked(ring: Ring, x: &[u64], r: &[u64]) -> Vec<u64> {
@@ -55,7 +56,7 @@ impl Protocol for ShareInput {
         values: &'a mut Values,
         rng: &'a mut dyn Csprng,
     ) -> StepFuture<'a> {
-        values.set_share(self.value, random(cx.ring, cx.len(self.value), rng));
+        values.set_share(self.value, random_ring(cx.ring, cx.len(self.value), rng));
         Box::pin(async { Ok(()) })
     }
 
