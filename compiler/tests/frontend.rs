@@ -220,16 +220,42 @@ fn a_square_used_twice_is_computed_once() {
 }
 
 #[test]
-fn products_of_two_computed_values_are_rejected_by_name() {
+fn a_product_of_two_computed_values_is_a_mul_node_in_either_order() {
+    // relu(x) · x, and the same with the operands swapped: one `mul` each, the value unchanged.
+    for (l, r) in [("a", "x"), ("x", "a")] {
+        let b = model(
+            13,
+            vec![info("x", &[Some(1), Some(3)])],
+            vec![node("Relu", "r", &["x"], &["a"]), node("Mul", "gate", &[l, r], &["y"])],
+            vec![],
+            "y",
+        );
+        let g = import(&b).unwrap();
+        let text = veil_ir::print::to_text(&g);
+        assert_eq!(text.matches("= mul %").count(), 1, "{text}");
+        let y = run_float(&g, &[Tensor::new(vec![1, 3], vec![-2.0, 0.5, 3.0]).unwrap()]).unwrap();
+        assert_eq!(y[0].data, vec![0.0, 0.25, 9.0]);
+    }
+}
+
+#[test]
+fn a_product_whose_operands_do_not_broadcast_is_refused_with_both_shapes() {
     let b = model(
         13,
-        vec![info("x", &[Some(1), Some(3)])],
-        vec![node("Relu", "r", &["x"], &["a"]), node("Mul", "gate", &["a", "x"], &["y"])],
+        vec![info("x", &[Some(1), Some(2), Some(3)])],
+        vec![
+            node("Relu", "r", &["x"], &["a"]),
+            node("Transpose", "t", &["x"], &["xt"]),
+            node("Mul", "gate", &["a", "xt"], &["y"]),
+        ],
         vec![],
         "y",
     );
     let e = problems(&b);
-    assert!(e.contains(r#"node "gate" (Mul): product of two different computed values is not supported"#), "{e}");
+    assert!(
+        e.contains(r#"node "gate" (Mul): operands [1, 2, 3] and [3, 2, 1]: a product of two computed values needs one to broadcast to the other's shape"#),
+        "{e}"
+    );
 }
 
 #[test]

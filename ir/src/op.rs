@@ -268,6 +268,18 @@ pub enum Op {
     /// classifier's last op). Client-side only: Veil has no two-party protocol for it, so it
     /// runs on the revealed value like [`Op::Softmax`].
     Sigmoid,
+    /// Elementwise `a · b` of two computed values: `b` broadcasts to `a`'s shape by ONNX (numpy)
+    /// unidirectional rules (`[N, C, 1, 1]` to `[N, C, H, W]` for a squeeze-excite gate). In
+    /// fixed point the scales add (`s_a + s_b`), like a linear layer's.
+    /// Protocols: SS with one Beaver triple per output element.
+    Mul,
+    /// The logistic function on shares (a Sigmoid the model computes on: SiLU, squeeze-excite
+    /// gates, Tanh), as a piecewise-linear approximation
+    /// ([`crate::eval::ring_ops::pl_sigmoid`], largest error
+    /// [`crate::eval::ring_ops::PL_SIGMOID_MAX_ERROR`]). Float semantics: the exact logistic
+    /// function (the model's); fixed point: the approximation at the operand's scale, output at
+    /// the same scale. Protocols: GC, with the preceding exact truncation fused.
+    PlSigmoid,
 }
 
 /// Where a truncation runs.
@@ -336,13 +348,15 @@ impl Op {
             Op::LogSoftmax { .. } => "log_softmax",
             Op::ArgMax { .. } => "argmax",
             Op::Sigmoid => "sigmoid",
+            Op::Mul => "mul",
+            Op::PlSigmoid => "pl_sigmoid",
         }
     }
 
     /// How many operands the op takes (checked by the builder and the verifier).
     pub fn arity(&self) -> Arity {
         match self {
-            Op::Add | Op::Sub => Arity::Exactly(2),
+            Op::Add | Op::Sub | Op::Mul => Arity::Exactly(2),
             Op::Concat { .. } => Arity::AtLeast(1),
             _ => Arity::Exactly(1),
         }
@@ -451,6 +465,10 @@ impl Op {
                 self.mnemonic()
             )),
             Op::Poly { coeffs } => fixed(poly_scales(coeffs, s).1),
+            Op::Mul => match inputs[1].elem {
+                ElemType::Fixed { frac_bits } => fixed(s32 + frac_bits as u32),
+                other => Err(format!("operands must both be fixed-point, got {} and {other}", inputs[0].elem)),
+            },
             Op::Truncate { bits, .. } => {
                 if *bits > s {
                     return Err(format!("cannot truncate {bits} bits from scale {s}"));
@@ -548,7 +566,15 @@ impl Op {
                 }
                 same(x.shape.clone())
             }
-            Op::Relu | Op::Reveal | Op::Truncate { .. } | Op::Sigmoid => same(x.shape.clone()),
+            Op::Mul => {
+                let y = inputs[1];
+                if (x.elem == ElemType::F32) != (y.elem == ElemType::F32) {
+                    return Err(format!("operands must both be float or both fixed-point, got {x} and {y}"));
+                }
+                check_broadcast(&y.shape, &x.shape)?;
+                same(x.shape.clone())
+            }
+            Op::Relu | Op::Reveal | Op::Truncate { .. } | Op::Sigmoid | Op::PlSigmoid => same(x.shape.clone()),
             Op::StochasticRelu { drop_bits, .. } => {
                 if drop_bits.is_some_and(|k| k >= 62) {
                     return Err(format!("drop_bits {drop_bits:?} must be below the ring width"));

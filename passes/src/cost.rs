@@ -218,6 +218,7 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
             (x + (n as f64) * (ell + 1.0) / RANDOM_OTS_PER_S, y)
         }
         Kind::Poly => (g.values[node.inputs[0]].ty.len() as f64 * ell / RANDOM_OTS_PER_S, 0.0),
+        Kind::Mul => (2.0 * g.values[node.output].ty.len() as f64 * ell / RANDOM_OTS_PER_S, 0.0),
         _ => (0.0, 0.0),
     }
 }

@@ -50,6 +50,15 @@ pub fn error_bounds(g: &Graph, input_bound: f64) -> Vec<f64> {
                 s.map_or(ex, |s| (absmax(s) + half(s)) * ex + half(s) * bx) + t.map_or(0.0, half)
             }
             Op::Add | Op::Sub => n.inputs.iter().map(|v| e[v.index()]).sum(),
+            // The approximation's own error, the operand's through slopes of at most 1/4 (both
+            // the logistic function's and the segments'), and two ulps of rounding (the shift's
+            // floor and the constants).
+            Op::PlSigmoid => veil_ir::eval::ring_ops::PL_SIGMOID_MAX_ERROR + ex / 4.0 + 2.0 * ulp(sx),
+            // Exact in the ring: |ab − a'b'| ≤ |a|·e_b + |b|·e_a + e_a·e_b.
+            Op::Mul => {
+                let (ey, by) = (e[n.inputs[1].index()], mag[n.inputs[1].index()]);
+                bx * ey + by * ex + ex * ey
+            }
             Op::Concat { .. } => n.inputs.iter().map(|v| e[v.index()]).fold(0.0, f64::max),
             Op::SumPool { window } => ex * (window.kernel[0] * window.kernel[1]) as f64,
             // Exact gives ⌊x/2^k⌋, local that or one more: both within one ulp of x/2^k.

@@ -19,7 +19,10 @@ use crate::{Options, PassError, Report};
 /// any truncation will stay local.
 pub fn fuses(g: &Graph, out: veil_ir::ValueId) -> bool {
     g.has_single_user(out)
-        && matches!(g.nodes[g.users(out)[0]].op, Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. })
+        && matches!(
+            g.nodes[g.users(out)[0]].op,
+            Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::PlSigmoid
+        )
 }
 
 /// Whether a truncation producing `out` stays local (each party shifts its own share) under

@@ -5,8 +5,9 @@
 //! - inputs are encoded at scale `F = --frac-bits`; weights are quantized at `F`, biases and
 //!   shifts at their layer's output scale, so a linear layer's output has scale `s + F`;
 //! - scales are lowered lazily: a `truncate` (local, until `fuse_truncation` fuses it) is
-//!   inserted only before an op that needs scale `F` (linear layers, polynomials, and the GC
-//!   ops ReLU, MaxPool, Clip, LeakyReLU); outputs are revealed at whatever scale they have;
+//!   inserted only before an op that needs scale `F` (linear layers, polynomials, both operands
+//!   of a product, and the GC ops ReLU, MaxPool, Clip, LeakyReLU); outputs are revealed at
+//!   whatever scale they have;
 //! - operands of `add`/`sub`/`concat` are aligned by scaling the lower-scale operand up (an
 //!   exact multiplication by a public power of two), never by rounding the other down;
 //! - a Circa `stochastic_relu` tests the sign at its operand's scale `s` with
@@ -188,9 +189,20 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
                 }
                 node.op.clone()
             }
-            Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::Poly { .. } => {
+            Op::Relu
+            | Op::MaxPool { .. }
+            | Op::Clip { .. }
+            | Op::LeakyRelu { .. }
+            | Op::Poly { .. }
+            | Op::PlSigmoid => {
                 ins[0] = b.lower(ins[0], name)?;
                 node.op.clone()
+            }
+            Op::Mul => {
+                for v in &mut ins {
+                    *v = b.lower(*v, name)?;
+                }
+                Op::Mul
             }
             Op::StochasticRelu { drop_bits, variant } => {
                 let s = b.scale(ins[0]);

@@ -95,13 +95,14 @@ pub fn worst_case_values(g: &Graph, input_bound: f64) -> Vec<f64> {
                 (x + cmax(*mean)) * inv * cmax(*scale) + cmax(*bias)
             }
             Op::Add | Op::Sub => n.inputs.iter().map(|v| b[v.index()]).sum(),
+            Op::Mul => n.inputs.iter().map(|v| b[v.index()]).product(),
             Op::Concat { .. } => n.inputs.iter().map(|v| b[v.index()]).fold(0.0, f64::max),
             Op::LeakyRelu { alpha } => x * (*alpha as f64).abs().max(1.0),
             Op::Clip { min: Some(lo), max: Some(hi) } => x.min((*lo as f64).abs().max((*hi as f64).abs())),
             Op::Poly { coeffs } => coeffs.iter().enumerate().map(|(i, &c)| (c as f64).abs() * x.powi(i as i32)).sum(),
             Op::SumPool { window } => x * (window.kernel[0] * window.kernel[1]) as f64,
             Op::Pad { value, .. } => x.max((*value as f64).abs()),
-            Op::Softmax { .. } | Op::Sigmoid => 1.0,
+            Op::Softmax { .. } | Op::Sigmoid | Op::PlSigmoid => 1.0,
             _ => x,
         };
     }

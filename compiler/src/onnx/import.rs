@@ -59,6 +59,9 @@ pub struct Importer {
     reveals: HashMap<ValueId, ValueId>,
     /// ONNX values computed by client-side post-processing (Softmax, ArgMax, and movement after them).
     post: HashSet<String>,
+    /// ONNX values that only post-processing reads, up to the graph outputs (where a Sigmoid
+    /// may run on the client; elsewhere it runs on shares).
+    client_only: HashSet<String>,
 }
 
 /// Ops that run on the client after the reveal when they end the model.
@@ -106,6 +109,7 @@ impl Importer {
             names: HashSet::new(),
             reveals: HashMap::new(),
             post: HashSet::new(),
+            client_only: HashSet::new(),
         }
     }
 
@@ -138,6 +142,12 @@ impl Importer {
     /// Adds a server-private constant (a weight).
     pub fn weight(&mut self, name: &str, shape: Vec<usize>, data: Vec<f32>) -> Const {
         self.g.add_const(name, shape, Domain::Server, data)
+    }
+
+    /// A constant that is part of the architecture, not a weight (an activation's fixed slope):
+    /// public, so both parties apply it to their own shares.
+    pub fn public(&mut self, name: &str, shape: Vec<usize>, data: Vec<f32>) -> Const {
+        self.g.add_const(name, shape, Domain::Public, data)
     }
 
     pub fn ty(&self, v: ValueId) -> &TensorType {
@@ -192,6 +202,11 @@ impl Importer {
         Ok(r)
     }
 
+    /// Whether only post-processing reads the ONNX value `name`, up to the graph outputs.
+    pub fn is_client_only(&self, name: &str) -> bool {
+        self.client_only.contains(name)
+    }
+
     /// Imports the whole graph, returning every node error.
     pub fn run(&mut self, graph: &GraphProto, opts: &ImportOptions, opset: i64) -> Result<(), Vec<NodeError>> {
         let mut errors = Vec::new();
@@ -224,6 +239,7 @@ impl Importer {
                 }
             }
         }
+        self.client_only = client_only(graph);
         if self.g.inputs.is_empty() && errors.is_empty() {
             errors.push(model_err("the model has no (non-initializer) graph input".into()));
         }
@@ -314,10 +330,11 @@ impl Importer {
         }
         // Client-side post-processing must end the model.
         let reads_post = node.input.iter().find(|i| self.post.contains(*i));
-        let is_post = POST_OPS.contains(&op) || (POST_MOVEMENT.contains(&op) && reads_post.is_some());
+        let is_post = (POST_OPS.contains(&op) && (op != "Sigmoid" || self.is_client_only(node.output[0].as_str())))
+            || (POST_MOVEMENT.contains(&op) && reads_post.is_some());
         if let (Some(i), false) = (reads_post, is_post) {
             return Err(Some(format!(
-                "reads {i:?}, the result of client-side post-processing; Softmax, LogSoftmax, ArgMax and Sigmoid run on the client after the result is revealed (Veil has no two-party protocol for them), so they are supported only at the end of the model"
+                "reads {i:?}, the result of client-side post-processing; Softmax, LogSoftmax and ArgMax run on the client after the result is revealed (Veil has no two-party protocol for them), so they are supported only at the end of the model"
             )));
         }
         if is_post {
@@ -326,4 +343,31 @@ impl Importer {
         let ctx = Ctx { node, attrs: Attrs::new(node), name: name.to_string(), opset };
         ops::lower(self, &ctx, &inputs).map_err(Some)
     }
+}
+
+/// The ONNX values that only client-side post-processing (or movement after it) reads, up to
+/// the graph outputs: every reader is such an op and its outputs are such values. Nodes are in
+/// topological order, so one backward sweep settles every value after its readers.
+fn client_only(graph: &GraphProto) -> HashSet<String> {
+    let mut readers: HashMap<&str, Vec<&NodeProto>> = HashMap::new();
+    for n in &graph.node {
+        for i in n.input.iter().filter(|i| !i.is_empty()) {
+            readers.entry(i.as_str()).or_default().push(n);
+        }
+    }
+    let mut out = HashSet::new();
+    for n in graph.node.iter().rev() {
+        for o in n.output.iter().filter(|o| !o.is_empty()) {
+            let ok = readers.get(o.as_str()).is_none_or(|rs| {
+                rs.iter().all(|r| {
+                    (POST_OPS.contains(&r.op_type()) || POST_MOVEMENT.contains(&r.op_type()))
+                        && r.output.iter().all(|x| x.is_empty() || out.contains(x))
+                })
+            });
+            if ok {
+                out.insert(o.clone());
+            }
+        }
+    }
+    out
 }

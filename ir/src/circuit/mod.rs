@@ -10,7 +10,10 @@
 mod arith;
 mod nn;
 
-pub use nn::{clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask, relu_trunc_mask, sign_test, trunc_mask};
+pub use nn::{
+    clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask, pl_sigmoid_trunc_mask, relu_trunc_mask, sign_test,
+    trunc_mask,
+};
 
 use serde::{Deserialize, Serialize};
 

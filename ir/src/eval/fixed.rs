@@ -155,7 +155,16 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
                     .collect();
                 Val::Ring(shape.clone(), d)
             }
+            Op::Mul => {
+                let Val::Ring(y_shape, y) = args[1] else { unreachable!("verified: fixed-point operands") };
+                let at = kernels::broadcast_index(y_shape, &shape);
+                Val::Ring(
+                    shape.clone(),
+                    x.iter().enumerate().map(|(i, &a)| ring.reduce(a.wrapping_mul(y[at(i)]))).collect(),
+                )
+            }
             Op::Relu => map(&mut |v| if ring.to_signed(v) >= 0 { v } else { 0 }),
+            Op::PlSigmoid => map(&mut |v| ring_ops::pl_sigmoid::eval(ring, v, s_in)),
             Op::StochasticRelu { drop_bits, variant } => {
                 let k = drop_bits.expect("verified: chosen by quantize");
                 let mut tests = 0;

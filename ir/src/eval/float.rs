@@ -72,7 +72,13 @@ pub fn run_float_values(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tenso
                 let data = x.data.iter().zip(&args[1].data).map(|(a, b)| a + sign * b).collect();
                 Tensor { shape: x.shape.clone(), data }
             }
+            Op::Mul => {
+                let at = kernels::broadcast_index(&args[1].shape, &x.shape);
+                let data = x.data.iter().enumerate().map(|(i, a)| a * args[1].data[at(i)]).collect();
+                Tensor { shape: x.shape.clone(), data }
+            }
             Op::Relu | Op::StochasticRelu { .. } => map(&|v| v.max(0.0)),
+            Op::PlSigmoid => kernels::sigmoid(x),
             Op::LeakyRelu { alpha } => map(&|v| if v >= 0.0 { v } else { alpha * v }),
             Op::Clip { min, max } => {
                 map(&|v| v.max(min.unwrap_or(f32::NEG_INFINITY)).min(max.unwrap_or(f32::INFINITY)))

@@ -69,7 +69,7 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, String)> {
             out.push(("var", c(*var)));
             out.push(("epsilon", format!("{epsilon:?}")));
         }
-        Op::Add | Op::Sub | Op::Relu | Op::Reveal | Op::Sigmoid => {}
+        Op::Add | Op::Sub | Op::Mul | Op::Relu | Op::Reveal | Op::Sigmoid | Op::PlSigmoid => {}
         Op::LeakyRelu { alpha } => out.push(("alpha", format!("{alpha:?}"))),
         Op::Clip { min, max } => {
             out.push(("min", opt(min)));

@@ -350,6 +350,8 @@ fn op(mnemonic: &str, at: usize, a: &mut Attrs) -> Res<Op> {
             epsilon: a.req("epsilon", |v| v.parse().ok())?,
         },
         "add" => Op::Add,
+        "mul" => Op::Mul,
+        "pl_sigmoid" => Op::PlSigmoid,
         "sub" => Op::Sub,
         "relu" => Op::Relu,
         "reveal" => Op::Reveal,

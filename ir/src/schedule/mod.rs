@@ -7,7 +7,8 @@ pub mod script;
 
 use crate::ElemType;
 use crate::circuit::{
-    Circuit, clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask, relu_trunc_mask, sign_test, trunc_mask,
+    Circuit, clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask, pl_sigmoid_trunc_mask, relu_trunc_mask, sign_test,
+    trunc_mask,
 };
 use crate::eval::LEAKY_ALPHA_BITS;
 use crate::eval::ring_ops::window_taps;
@@ -69,6 +70,9 @@ pub enum Kind {
     },
     /// `a·y² + b·y + c` with a Beaver square pair.
     Poly,
+    /// `a·b` of two shared values (the second broadcast to the first) with one Beaver triple per
+    /// output element.
+    Mul,
     /// Each party transforms its own share (data movement, sums, local truncation, shifts).
     Local,
     /// The server sends its share; the client reconstructs.
@@ -184,7 +188,7 @@ impl Step {
             Kind::Linear { offline: LinearOffline::Ot } => "OT (Gilboa)",
             Kind::Activation { .. } | Kind::MaxPool { .. } => "GC",
             Kind::Circa { .. } => "GC+OT (Circa)",
-            Kind::Poly => "SS (Beaver)",
+            Kind::Poly | Kind::Mul => "SS (Beaver)",
             Kind::Local => "local",
             Kind::Reveal => "reveal",
             Kind::Client => "client",
@@ -210,7 +214,10 @@ pub fn fuses_into_reader(g: &Graph, v: ValueId) -> bool {
     let users = g.users(v);
     users.len() == 1
         && !g.outputs.contains(&v)
-        && matches!(g.nodes[users[0]].op, Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. })
+        && matches!(
+            g.nodes[users[0]].op,
+            Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::PlSigmoid
+        )
 }
 
 /// The operand a garbled-circuit op reads and the truncation fused into it: `(input of the
@@ -264,7 +271,7 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
             }
             Kind::Activation { input: node.inputs[0], shift: *bits, circuit: trunc_mask(ell, *bits as u32) }
         }
-        Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } => {
+        Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::PlSigmoid => {
             let (input, shift) = fused(g, node.inputs[0]);
             let circuit = activation_circuit(g, &node.op, node.inputs[0], shift)
                 .ok_or_else(|| bad("LeakyReLU's slope does not fit the ring at 16 fractional bits"))?;
@@ -284,6 +291,7 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         }
         Op::Poly { coeffs } if coeffs.len() <= 3 => Kind::Poly,
         Op::Poly { .. } => return Err(bad("polynomials of degree above 2 are not supported by the runtime yet")),
+        Op::Mul => Kind::Mul,
         Op::Truncate { mode: TruncMode::Local, .. }
         | Op::Reshape { .. }
         | Op::Select { .. }
@@ -323,6 +331,7 @@ pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8) -> Option<C
     );
     Some(match op {
         Op::Relu => relu_trunc_mask(ell, f),
+        Op::PlSigmoid => pl_sigmoid_trunc_mask(ell, f, s),
         Op::Clip { min, max } => {
             let enc = |b: Option<f32>| b.and_then(|b| ring.encode(b as f64, s)).map(|e| ring.to_signed(e));
             clip_trunc_mask(ell, f, enc(*min), enc(*max))

@@ -79,6 +79,11 @@ pub mod label {
     pub const POLY_MASKED: &str = "polynomial activation: masked share";
     /// Online, client → server: the polynomial's output re-shared, one ring element per element.
     pub const POLY_RESHARE: &str = "polynomial activation: re-sharing";
+    /// Offline client → server and online server → client: a party's shares of both operands of
+    /// a product minus its Beaver triple's `(a, b)`, two ring elements per output element.
+    pub const MUL_MASKED: &str = "secret product: masked operands";
+    /// Online, client → server: the client's share of a secret product minus its output mask.
+    pub const MUL_RESHARE: &str = "secret product: re-sharing";
     /// Bit-to-arithmetic conversion, its OT (`proto::mul`; no plan step uses it yet).
     pub const B2A_OT: &str = "bit to arithmetic (OT)";
     /// Bit-to-arithmetic conversion, its correction message (no plan step uses it yet).
@@ -302,6 +307,11 @@ fn online(g: &Graph, step: &Step, s: &mut Script) {
             s.frame(ServerToClient, ELEM * n, label::POLY_MASKED);
             s.frame(ClientToServer, ELEM * n, label::POLY_RESHARE);
         }
+        Kind::Mul => {
+            let n = elems(g, node.output);
+            s.frame(ServerToClient, 2 * ELEM * n, label::MUL_MASKED);
+            s.frame(ClientToServer, ELEM * n, label::MUL_RESHARE);
+        }
         Kind::Reveal => s.frame(ServerToClient, ELEM * elems(g, node.inputs[0]), label::REVEAL),
         Kind::Linear { .. } | Kind::Local | Kind::Client => {}
     }
@@ -347,6 +357,14 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
             s.ot_batch(n * ell, false, label::PRODUCT_OT, sent);
             s.frame(ServerToClient, product_bytes(ell, n), label::PRODUCT);
             s.frame(ClientToServer, ELEM * n, label::POLY_MASKED);
+        }
+        Kind::Mul => {
+            let n = elems(g, node.output);
+            for _ in 0..2 {
+                s.ot_batch(n * ell, false, label::PRODUCT_OT, sent);
+                s.frame(ServerToClient, product_bytes(ell, n), label::PRODUCT);
+            }
+            s.frame(ClientToServer, 2 * ELEM * n, label::MUL_MASKED);
         }
         Kind::Share { .. } | Kind::Reveal | Kind::Local | Kind::Client => {}
     }

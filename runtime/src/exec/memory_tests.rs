@@ -116,6 +116,40 @@ fn bundled_plans_run_in_memory_exactly_as_scripted() {
     assert!(has(&relu, "GC") && has(&circa, "Circa") && has(&poly, "Beaver"), "{relu:?} {circa:?} {poly:?}");
 }
 
+/// A MobileNetV3-style block (`models/make_mobile.py`): HardSwish and a squeeze-excite gate are
+/// products of two shared values (Beaver triples, the gate broadcast over the spatial axes).
+/// With every truncation exact the run equals the simulator bit for bit; with the default local
+/// truncations it stays within twice the error bound. Traffic equals the scripts either way.
+#[test]
+fn products_of_two_shared_values_run_in_memory() {
+    let protocols = check("mobile_block", Activation::Relu);
+    assert_eq!(protocols.iter().filter(|p| p.contains("Beaver")).count(), 2, "{protocols:?}");
+    exact_in_memory("mobile_block");
+}
+
+/// An EfficientNet-style block (`models/make_mobile.py`): SiLU and a Sigmoid gate, whose
+/// Sigmoids run on shares as the garbled piecewise-linear circuit, and a Tanh; bit-exact with
+/// every truncation exact, scripted traffic either way.
+#[test]
+fn sigmoids_on_shares_run_in_memory() {
+    check("efficient_block", Activation::Relu);
+    exact_in_memory("efficient_block");
+}
+
+/// `name` compiled with every truncation exact runs in memory bit for bit as the simulator, with
+/// the scripted traffic.
+fn exact_in_memory(name: &str) {
+    let x = veil_ir::npy::read_npy(&root().join(format!("models/inputs/{name}.npy"))).unwrap();
+    let bound = x.data.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let opts = Options { input_bound: bound, exact_truncation: true, ..Options::default() };
+    let g = veil_compiler::compile(&root().join(format!("models/{name}.onnx")), &opts.into()).unwrap().graph;
+    assert!(!g.live_nodes().any(|(_, n)| matches!(n.op, Op::Truncate { mode: TruncMode::Local, .. })));
+    let (out, cstats, sstats) = in_memory(&g, &x);
+    let sim = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    assert_eq!(out, sim, "{name}: in memory differs from the simulator");
+    check_traffic(&format!("{name} exact"), &g, &[&cstats, &sstats]);
+}
+
 /// A trailing Sigmoid (a binary classifier's last op) runs on the client after the reveal: the
 /// digits plan with a Sigmoid appended to its output gives the simulator's probabilities, bit
 /// for bit, and the same traffic as without it.

@@ -10,6 +10,7 @@ pub mod he_linear;
 pub mod matmul;
 pub mod mul;
 pub mod poly;
+pub mod secret_mul;
 pub mod share;
 
 use veil_ir::Graph;
@@ -35,6 +36,7 @@ pub fn register(g: &Graph, step: &Step) -> Box<dyn Protocol> {
             Box::new(circa::CircaLayer::new(*input, *drop_bits, *variant, circuit.clone()))
         }
         Kind::Poly => Box::<poly::PolyLayer>::default(),
+        Kind::Mul => Box::<secret_mul::SecretMul>::default(),
         Kind::Local => Box::new(LocalStep),
         Kind::Reveal => Box::new(share::Reveal),
         Kind::Client => Box::new(ClientDomain),

@@ -244,7 +244,7 @@ pub fn arith(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Ve
                 return Ok(poly_out(ctx, bx, coeffs));
             }
             if op == "Mul" {
-                return Err("product of two different computed values is not supported (only polynomials in one value, such as x*x + x)".into());
+                return product(imp, ctx, x, y);
             }
             let (vx, vy) = (imp.value(x)?, imp.value(y)?);
             if imp.ty(vx) != imp.ty(vy) {
@@ -258,4 +258,21 @@ pub fn arith(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Ve
             Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), ir, &[vx, vy])?)])
         }
     }
+}
+
+/// A product of two different computed values (a Beaver product): the operand of smaller shape
+/// is broadcast to the other's (a squeeze-excite gate `[N, C, 1, 1]` to `[N, C, H, W]`).
+fn product(imp: &mut Importer, ctx: &Ctx, x: &Sym, y: &Sym) -> Result<Vec<Sym>, String> {
+    let (vx, vy) = (imp.value(x)?, imp.value(y)?);
+    let (sx, sy) = (imp.ty(vx).shape.clone(), imp.ty(vy).shape.clone());
+    let operands = if check_broadcast(&sy, &sx).is_ok() {
+        [vx, vy]
+    } else if check_broadcast(&sx, &sy).is_ok() {
+        [vy, vx]
+    } else {
+        return Err(format!(
+            "operands {sx:?} and {sy:?}: a product of two computed values needs one to broadcast to the other's shape"
+        ));
+    };
+    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Mul, &operands)?)])
 }

@@ -51,6 +51,8 @@ fn lowering(op: &str) -> Option<Lowering> {
         "ArgMax" => post::argmax,
         "Sigmoid" => post::sigmoid,
         "HardSigmoid" => nn::hard_sigmoid,
+        "HardSwish" => nn::hard_swish,
+        "Tanh" => nn::tanh,
         _ if fold::FOLD_ONLY.contains(&op) => fold::only_constants,
         _ => return None,
     })
@@ -62,8 +64,9 @@ pub fn is_supported(op: &str) -> bool {
 
 /// Why an op type is not supported, for the error message.
 pub fn unsupported_reason(op: &str) -> String {
-    const SUPPORTED: &str = "supported non-linearities: Relu, LeakyRelu, Clip, HardSigmoid, MaxPool, polynomials, and \
-Softmax, LogSoftmax, ArgMax or Sigmoid at the end of the model";
+    const SUPPORTED: &str = "supported non-linearities: Relu, LeakyRelu, Clip, HardSigmoid, HardSwish, MaxPool, polynomials, \
+products of two computed values, Sigmoid and Tanh (piecewise-linear, within 0.019 and 0.038), and Softmax, \
+LogSoftmax or ArgMax at the end of the model";
     match op {
         "LayerNormalization" | "InstanceNormalization" | "GroupNormalization" => {
             return format!(
@@ -72,12 +75,7 @@ inverse square root, and Veil has no sound two-party protocol for it (BatchNorma
 constants that fold into the neighbouring layer; a model trained with it instead compiles)"
             );
         }
-        "HardSwish" => {
-            return "not supported: HardSwish is x · HardSigmoid(x), a product of two secret values, and Veil has no \
-two-party protocol for such products yet (HardSigmoid alone is supported; Relu or Relu6 in its place compiles)"
-                .into();
-        }
-        "Gelu" | "Tanh" | "Erf" | "Elu" | "Selu" | "Softplus" | "Softsign" | "Mish" | "Celu" => {
+        "Gelu" | "Erf" | "Elu" | "Selu" | "Softplus" | "Softsign" | "Mish" | "Celu" => {
             return format!(
                 "not supported: {op} is a smooth non-linearity of secret values, and Veil has no two-party protocol \
 for it yet (it would need a garbled approximation with a stated error); {SUPPORTED}"

@@ -3,7 +3,7 @@
 //! Convolutions and pools are 2-D over `[N, C, H, W]`. A 1-D one over `[N, C, L]` runs as the 2-D
 //! op over `[N, C, 1, L]` (a `reshape` before and after; its attributes gain a trivial first axis).
 
-use veil_ir::{Op, Window2d};
+use veil_ir::{Op, ValueId, Window2d};
 
 use super::{arg, konst, opt_const};
 use crate::onnx::import::{Ctx, Importer, Sym};
@@ -193,24 +193,54 @@ pub fn relu(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec
     Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Relu, &[x])?)])
 }
 
-/// HardSigmoid: `max(0, min(1, alpha·x + beta))` as an `affine` (local on shares) and a `clip`
-/// to [0, 1] (an exact circuit), both of which the IR already has.
+/// HardSigmoid: `max(0, min(1, alpha·x + beta))` as an `affine` of public constants (local on
+/// shares) and a `clip` to [0, 1] (an exact circuit), both of which the IR already has.
 pub fn hard_sigmoid(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
     let x = imp.value(arg(inputs, 0)?)?;
     let (alpha, beta) = (ctx.attrs.float_or("alpha", 0.2)?, ctx.attrs.float_or("beta", 0.5)?);
+    let y = hard_sigmoid_of(imp, ctx, x, alpha, beta, ctx.out(0))?;
+    Ok(vec![Sym::Value(y)])
+}
+
+fn hard_sigmoid_of(
+    imp: &mut Importer,
+    ctx: &Ctx,
+    x: ValueId,
+    alpha: f32,
+    beta: f32,
+    out: &str,
+) -> Result<ValueId, String> {
     if !(alpha.is_finite() && beta.is_finite()) {
         return Err(format!("alpha = {alpha} and beta = {beta} must be finite"));
     }
-    let scale = imp.weight(&format!("{}.alpha", ctx.name), vec![], vec![alpha]);
-    let shift = imp.weight(&format!("{}.beta", ctx.name), vec![], vec![beta]);
-    let y = imp.add(
-        &ctx.name,
-        &format!("{}/affine", ctx.out(0)),
-        Op::Affine { scale: Some(scale), shift: Some(shift) },
-        &[x],
-    )?;
-    let op = Op::Clip { min: Some(0.0), max: Some(1.0) };
-    Ok(vec![Sym::Value(imp.add(&format!("{}/clip", ctx.name), ctx.out(0), op, &[y])?)])
+    // The attributes are the architecture's (public, in the plan like a Clip's bounds).
+    let scale = imp.public(&format!("{}.alpha", ctx.name), vec![], vec![alpha]);
+    let shift = imp.public(&format!("{}.beta", ctx.name), vec![], vec![beta]);
+    let y =
+        imp.add(&ctx.name, &format!("{out}/affine"), Op::Affine { scale: Some(scale), shift: Some(shift) }, &[x])?;
+    imp.add(&format!("{}/clip", ctx.name), out, Op::Clip { min: Some(0.0), max: Some(1.0) }, &[y])
+}
+
+/// HardSwish: `x · HardSigmoid(x)` with ONNX's fixed `alpha = 1/6`, `beta = 1/2`: the gate as in
+/// [`hard_sigmoid`], then a product of two computed values.
+pub fn hard_swish(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let x = imp.value(arg(inputs, 0)?)?;
+    let gate = hard_sigmoid_of(imp, ctx, x, 1.0 / 6.0, 0.5, &format!("{}/gate", ctx.out(0)))?;
+    Ok(vec![Sym::Value(imp.add(&format!("{}/mul", ctx.name), ctx.out(0), Op::Mul, &[x, gate])?)])
+}
+
+/// Tanh: `2·σ(2x) − 1` with the shared piecewise-linear sigmoid (`pl_sigmoid`), so its largest
+/// error is twice the sigmoid's. The scalings are public affines (local on shares).
+pub fn tanh(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let x = imp.value(arg(inputs, 0)?)?;
+    let out = ctx.out(0);
+    let two = imp.public(&format!("{}.two", ctx.name), vec![], vec![2.0]);
+    let x2 = imp.add(&ctx.name, &format!("{out}/double"), Op::Affine { scale: Some(two), shift: None }, &[x])?;
+    let s = imp.add(&format!("{}/sigmoid", ctx.name), &format!("{out}/sigmoid"), Op::PlSigmoid, &[x2])?;
+    let two = imp.public(&format!("{}.two_out", ctx.name), vec![], vec![2.0]);
+    let minus_one = imp.public(&format!("{}.minus_one", ctx.name), vec![], vec![-1.0]);
+    let op = Op::Affine { scale: Some(two), shift: Some(minus_one) };
+    Ok(vec![Sym::Value(imp.add(&format!("{}/affine", ctx.name), out, op, &[s])?)])
 }
 
 pub fn leaky_relu(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {

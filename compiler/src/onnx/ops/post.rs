@@ -1,6 +1,6 @@
 //! Client-side post-processing at the end of the model: the secure part reveals its result to
 //! the client, which then applies Softmax, LogSoftmax, ArgMax or Sigmoid (a binary classifier's
-//! last op) itself.
+//! last op) itself. A Sigmoid the model computes on runs on shares instead.
 
 use veil_ir::Op;
 
@@ -34,10 +34,14 @@ pub fn argmax(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<V
     Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), op, &[x])?)])
 }
 
-/// A trailing Sigmoid: on the client, after the reveal (Veil has no two-party protocol for it;
-/// a Sigmoid whose result the model computes on is refused by the importer).
+/// Sigmoid: when only post-processing reads it (a binary classifier's last op), exactly on the
+/// client after the reveal; otherwise (SiLU, squeeze-excite gates) on shares as the
+/// piecewise-linear `pl_sigmoid` circuit, whose largest error the IR op states.
 pub fn sigmoid(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
     let v = imp.value(arg(inputs, 0)?)?;
+    if !imp.is_client_only(ctx.out(0)) {
+        return Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::PlSigmoid, &[v])?)]);
+    }
     let x = imp.revealed(v, &ctx.name)?;
     Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Sigmoid, &[x])?)])
 }
