@@ -102,6 +102,22 @@ fn bench_over_the_emulated_wan_moves_the_same_bytes_and_waits_for_round_trips() 
             assert!((per - (up + down) as f64 / relus as f64).abs() < 1e-6, "{phase}: {per}");
         }
     }
+    // The garbling columns: the plan's AND gates and the client's storage are the plan's, so
+    // equal on both links; rates exist exactly when something is garbled; storage holds at
+    // least the garbled tables (32 bytes per AND gate).
+    let gates = rows[0]["and_gates"].as_u64().unwrap();
+    for r in rows {
+        assert_eq!(r["and_gates"].as_u64(), Some(gates));
+        assert_eq!(r["client_storage_bytes"], rows[0]["client_storage_bytes"]);
+        assert!(r["client_storage_bytes"].as_u64().unwrap() >= 32 * gates, "{r}");
+        for rate in ["garbled_and_per_second", "evaluated_and_per_second"] {
+            if gates == 0 {
+                assert!(r[rate].is_null(), "{r}");
+            } else {
+                assert!(r[rate].as_f64().is_some_and(|x| x.is_finite() && x > 0.0), "{r}");
+            }
+        }
+    }
     // Online, the client shares its input and the server must answer before the result: at
     // least one full round trip of the emulated link.
     let (lo, wan) = (rows[0]["online"]["seconds"].as_f64().unwrap(), rows[1]["online"]["seconds"].as_f64().unwrap());

@@ -144,12 +144,17 @@ pub enum Op {
     /// `drop_bits` bits dropped (`None` until `quantize` picks it per layer). In float semantics
     /// it is exactly ReLU; the fixed-point simulator models its faults (docs/fixed-point.md): with
     /// `PosZero` small positives may become 0, with `NegPass` small negatives may pass.
-    /// Protocols: GC sign test on `ℓ − drop_bits` bits, then a bit-times-share product.
+    /// The test reads the shares in Z_2^m, `m = test_bits` (each party reduces its share mod
+    /// 2^m, locally), which is exact while `|x|` stays clear of 2^(m−1) (docs/decisions.md,
+    /// "Circa's sign-test ring").
+    /// Protocols: GC sign test on `m − drop_bits` bits, then a bit-times-share product.
     StochasticRelu {
-        /// Low bits `k` dropped before the sign test; below ℓ once set.
+        /// Low bits `k` dropped before the sign test; below `m − 1` once set.
         drop_bits: Option<u8>,
         /// Which way the test may err.
         variant: CircaVariant,
+        /// Width m ≤ ℓ of the ring the sign test reads the shares in (`None`: the plan's ℓ).
+        test_bits: Option<u8>,
     },
     /// Elementwise `x ≥ 0 ? x : alpha · x`. Protocols: GC.
     LeakyRelu {
@@ -575,9 +580,17 @@ impl Op {
                 same(x.shape.clone())
             }
             Op::Relu | Op::Reveal | Op::Truncate { .. } | Op::Sigmoid | Op::PlSigmoid => same(x.shape.clone()),
-            Op::StochasticRelu { drop_bits, .. } => {
+            Op::StochasticRelu { drop_bits, test_bits, .. } => {
                 if drop_bits.is_some_and(|k| k >= 62) {
                     return Err(format!("drop_bits {drop_bits:?} must be below the ring width"));
+                }
+                if let (Some(k), Some(m)) = (drop_bits, test_bits)
+                    && (*m > crate::ring::MAX_RING_BITS || k + 1 >= *m)
+                {
+                    return Err(format!(
+                        "test_bits {m} must exceed drop_bits {k} + 1 and be at most {}",
+                        crate::ring::MAX_RING_BITS
+                    ));
                 }
                 same(x.shape.clone())
             }

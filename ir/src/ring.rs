@@ -88,6 +88,61 @@ pub fn circa_nonnegative(ring: Ring, x_c: u64, x_s: u64, drop_bits: u8, variant:
     sum >> (width - 1) == 0
 }
 
+/// Whether `x` lies in the window where Circa's sign test errs by design (docs/decisions.md):
+/// `0 ≤ x < 2^k` with `PosZero`, `−2^k ≤ x < 0` with `NegPass`.
+pub fn circa_near_zero(x: i64, drop_bits: u8, variant: CircaVariant) -> bool {
+    let w = 1i64 << drop_bits;
+    match variant {
+        CircaVariant::PosZero => (0..w).contains(&x),
+        CircaVariant::NegPass => (-w..0).contains(&x),
+    }
+}
+
+/// The exact probability, over a uniform client share, that [`circa_nonnegative`] in `ring`
+/// (the sign test's ring Z_2^m, `m = ring.bits`) reads the integer `x` wrongly, for any `x`
+/// (also one that does not fit Z_2^m). With `u = (x + offset) mod 2^m`, `h = ⌊u / 2^k⌋` and
+/// `u₀ = u mod 2^k`, the truncated shares sum to `h − c (mod 2^(m−k))`, where the lost carry `c`
+/// is 1 with probability `(2^k − 1 − u₀)/2^k`; the test reads "non-negative" always for
+/// `0 < h < 2^(m−k−1)`, never above, with probability `1 − P(c)` at `h = 0` and `P(c)` at
+/// `h = 2^(m−k−1)` (docs/decisions.md, "Circa's sign-test ring").
+pub fn circa_fault_probability(ring: Ring, x: i64, drop_bits: u8, variant: CircaVariant) -> f64 {
+    let k = u32::from(drop_bits);
+    let offset = match variant {
+        CircaVariant::PosZero => 0,
+        CircaVariant::NegPass => 1i64 << k,
+    };
+    let u = ring.from_signed(x.wrapping_add(offset));
+    let (h, u0) = (u >> k, u & ((1u64 << k) - 1));
+    let carry = ((1u64 << k) - 1 - u0) as f64 / (k as f64).exp2();
+    let half = 1u64 << (u32::from(ring.bits) - k - 1);
+    let pass = match h {
+        0 => 1.0 - carry,
+        h if h < half => 1.0,
+        h if h == half => carry,
+        _ => 0.0,
+    };
+    if x >= 0 { 1.0 - pass } else { pass }
+}
+
+/// The largest probability, over integers `|x| ≤ bound` outside the [`circa_near_zero`] window,
+/// that Circa's sign test in `ring` (Z_2^m) reads `x` wrongly: its wrap-around fault rate. It is
+/// 0 while `bound ≤ 2^(m−1) − 2^k + 1` (`NegPass`: `bound + 2^k < 2^(m−1)`), grows by 2^−k per
+/// unit of `bound` over the last `2^k` below 2^(m−1), and is 1 once `bound ≥ 2^(m−1)` (the value
+/// does not fit). Outside
+/// the window [`circa_fault_probability`] is non-decreasing in `|x|` for `|x| < 2^(m−1)`, so the
+/// maximum is at `±bound`.
+pub fn circa_wrap_probability(ring: Ring, bound: u64, drop_bits: u8, variant: CircaVariant) -> f64 {
+    if bound >= 1u64 << (ring.bits - 1) {
+        return 1.0;
+    }
+    let b = bound as i64;
+    [-b, b]
+        .into_iter()
+        .filter(|&x| !circa_near_zero(x, drop_bits, variant))
+        .map(|x| circa_fault_probability(ring, x, drop_bits, variant))
+        .fold(0.0, f64::max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +206,42 @@ mod tests {
             for x in [300i64, 100_000, -300, -100_000] {
                 let (x_c, x_s) = (r.reduce(m), r.reduce(r.from_signed(x).wrapping_sub(m)));
                 assert_eq!(circa_nonnegative(r, x_c, x_s, k, CircaVariant::PosZero), x >= 0, "x={x}");
+            }
+        }
+    }
+    /// Every client share of a small ring, for every value in a range wider than the sign
+    /// test's ring: the fault count over all shares is exactly the formula's probability, and
+    /// the worst case over `|x| ≤ bound` is [`circa_wrap_probability`].
+    #[test]
+    fn circa_fault_probability_is_exact_over_every_share() {
+        let (plan, k) = (Ring::new(10), 3u8);
+        for m in [6u8, 8] {
+            let test = Ring::new(m);
+            for variant in [CircaVariant::PosZero, CircaVariant::NegPass] {
+                let mut worst = vec![0.0f64; 1 << m];
+                for x in -(1i64 << (m - 1))..(1i64 << (m - 1)) {
+                    let faults = (0..1u64 << plan.bits)
+                        .filter(|&c| {
+                            let s = plan.reduce(plan.from_signed(x).wrapping_sub(c));
+                            circa_nonnegative(test, c, s, k, variant) != (x >= 0)
+                        })
+                        .count();
+                    let p = circa_fault_probability(test, x, k, variant);
+                    assert_eq!(faults as f64, p * plan.mask().wrapping_add(1) as f64, "m={m} {variant:?} x={x}");
+                    if !circa_near_zero(x, k, variant) {
+                        let b = x.unsigned_abs() as usize;
+                        worst[b] = worst[b].max(p);
+                    }
+                }
+                let mut running = 0.0f64;
+                for (b, w) in worst.iter().enumerate().take(1 << (m - 1)) {
+                    running = running.max(*w);
+                    assert_eq!(circa_wrap_probability(test, b as u64, k, variant), running, "m={m} {variant:?} b={b}");
+                }
+                assert_eq!(circa_wrap_probability(test, 1 << (m - 1), k, variant), 1.0);
+                let clear = (1u64 << (m - 1)) - (1 << k) - 1 + 2 * u64::from(variant == CircaVariant::PosZero);
+                assert_eq!(circa_wrap_probability(test, clear, k, variant), 0.0, "m={m} {variant:?}");
+                assert!(circa_wrap_probability(test, clear + 1, k, variant) > 0.0, "m={m} {variant:?}");
             }
         }
     }

@@ -96,6 +96,10 @@ pub struct Options {
     pub circa_error_bits: u8,
     /// Which way Circa's sign test may err (`PosZero`: the default).
     pub circa_variant: CircaVariant,
+    /// Budget, per Circa sign test, for faults from share wrap-around in its test ring (beyond
+    /// the near-zero faults of `circa_error_bits`): `quantize` picks the narrowest test ring
+    /// meeting it. In (0, 1); see [`parse_fault_rate`].
+    pub circa_fault_rate: f64,
     /// Fractional bits F of activations and weights.
     pub frac_bits: u8,
     /// Ring width ℓ (`None`: chosen by `quantize`).
@@ -126,6 +130,7 @@ impl Default for Options {
             drop_bits: None,
             circa_error_bits: crate::quantize::CIRCA_ERROR_BITS,
             circa_variant: CircaVariant::PosZero,
+            circa_fault_rate: crate::quantize::CIRCA_FAULT_RATE,
             frac_bits: 12,
             ring_bits: None,
             calibration: Vec::new(),
@@ -134,6 +139,32 @@ impl Default for Options {
             objective: Objective::Online,
             linear_offline: LinearChoice::Auto,
             exact_truncation: false,
+        }
+    }
+}
+
+/// A probability in (0, 1) written as a decimal (`1e-6`, `0.001`) or a power of two (`2^-20`,
+/// also with `−`).
+pub fn parse_fault_rate(s: &str) -> Result<f64, String> {
+    let t = s.trim().replace('−', "-");
+    let p = match t.strip_prefix("2^") {
+        Some(e) => e.parse::<i32>().map(|e| f64::from(e).exp2()).map_err(|_| format!("{s:?}: expected 2^-N")),
+        None => t.parse::<f64>().map_err(|_| format!("{s:?}: expected a probability such as 1e-6 or 2^-20")),
+    }?;
+    if p > 0.0 && p < 1.0 { Ok(p) } else { Err(format!("{s:?}: a fault rate must be in (0, 1)")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_fault_rate;
+
+    #[test]
+    fn fault_rates_parse_as_decimals_or_powers_of_two() {
+        assert_eq!(parse_fault_rate("2^-20"), Ok(1.0 / 1048576.0));
+        assert_eq!(parse_fault_rate("2^−6"), Ok(1.0 / 64.0));
+        assert_eq!(parse_fault_rate("1e-6"), Ok(1e-6));
+        for bad in ["0", "1", "2^0", "2^3", "-1e-3", "nan", "2^-x", "", "1e-6x"] {
+            assert!(parse_fault_rate(bad).is_err(), "{bad:?}");
         }
     }
 }

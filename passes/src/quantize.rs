@@ -12,22 +12,27 @@
 //!   exact multiplication by a public power of two), never by rounding the other down;
 //! - a Circa `stochastic_relu` tests the sign at its operand's scale `s` with
 //!   `drop_bits = s − E` (`--circa-error-bits E`, default 5: sign errors only below 2^−E)
-//!   unless `--drop-bits` gives the drop bits directly;
+//!   unless `--drop-bits` gives the drop bits directly, in its own test ring Z_2^m: the smallest
+//!   `m` whose wrap-around fault rate over the operand's bound (`ring::circa_wrap_probability`;
+//!   for calibrated ranges, the bound times 2^8 as below) is at most `--circa-fault-rate`
+//!   (default 2^−20 per sign test), and at most ℓ;
 //! - with `--exact-truncation` no truncation will stay local (`fuse_truncation` makes them all
 //!   exact), which the ring choice below takes into account;
 //! - the ring width ℓ is `--ring-bits`, or chosen from the widest value's bits: plus 40 (at most
-//!   61) when a local truncation or a Circa sign test will remain (40 bits of headroom keep a
-//!   local truncation's wrap probability below 2^−39 per element, and Circa's sign test on
-//!   truncated shares needs the same); otherwise every truncation runs exactly in a garbled
-//!   circuit and the ring only has to hold the values: no headroom for worst-case ranges (they
-//!   are sound), 8 bits for calibrated ones (values may exceed what calibration saw), and 16
-//!   more for LeakyReLU's product with its 16-bit slope. Narrower rings shrink every garbled
+//!   61) when a local truncation will remain (40 bits of headroom keep its wrap probability
+//!   below 2^−39 per element); otherwise every truncation runs exactly in a garbled circuit and
+//!   the ring only has to hold the values: no headroom for worst-case ranges (they are sound),
+//!   8 bits for calibrated ones (values may exceed what calibration saw), and 16 more for
+//!   LeakyReLU's product with its 16-bit slope; and at least every Circa test ring. Circa's
+//!   sign test needs no headroom of its own: in Z_2^m the shares' wrap-around cancels mod
+//!   2^(m−k) (docs/decisions.md, "Circa's sign-test ring"). Narrower rings shrink every garbled
 //!   circuit, label, OT correlation and HE ciphertext.
 //!
 //! A value that needs more than ℓ − 1 bits (bound from `range`) is refused, naming the node.
 //! Changes semantics by rounding only: the fixed-point simulator measures by how much.
 
-use veil_ir::{Const, Domain, ElemType, Graph, Op, TensorType, TruncMode, ValueId, ring::MAX_RING_BITS};
+use veil_ir::ring::{MAX_RING_BITS, Ring, circa_wrap_probability};
+use veil_ir::{CircaVariant, Const, Domain, ElemType, Graph, Op, TensorType, TruncMode, ValueId};
 
 use crate::range::{self, RangeSource};
 use crate::{Options, PassError, Report};
@@ -37,8 +42,11 @@ pub const CIRCA_ERROR_BITS: u8 = 5;
 /// Bits of headroom above the widest value when ℓ is chosen automatically and a local
 /// truncation or Circa sign test remains.
 pub const HEADROOM_BITS: u32 = 40;
-/// Bits of margin above calibrated ranges in plans without local truncations.
+/// Bits of margin above calibrated ranges in plans without local truncations, and in Circa's
+/// test rings.
 pub const CALIBRATED_MARGIN_BITS: u32 = 8;
+/// Default of [`Options::circa_fault_rate`]: 2^−20 per sign test.
+pub const CIRCA_FAULT_RATE: f64 = 1.0 / (1u64 << 20) as f64;
 
 struct Builder<'a> {
     old: &'a Graph,
@@ -136,6 +144,10 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
     if !(1..=30).contains(&frac) {
         return Err(reject(format!("--frac-bits {frac} is outside 1..=30")));
     }
+    let p = opts.circa_fault_rate;
+    if !(p > 0.0 && p < 1.0) {
+        return Err(reject(format!("--circa-fault-rate {p} is outside (0, 1)")));
+    }
     let (old_bounds, source) = range::bounds(g, opts)?;
     let mut b = Builder {
         old: g,
@@ -204,10 +216,15 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
                 }
                 Op::Mul
             }
-            Op::StochasticRelu { drop_bits, variant } => {
+            Op::StochasticRelu { drop_bits, variant, .. } => {
                 let s = b.scale(ins[0]);
                 let k = drop_bits.unwrap_or(s.saturating_sub(opts.circa_error_bits).max(1));
-                Op::StochasticRelu { drop_bits: Some(k), variant: *variant }
+                let margin = match source {
+                    RangeSource::WorstCase { .. } => 0,
+                    RangeSource::Calibration { .. } => CALIBRATED_MARGIN_BITS,
+                };
+                let m = test_ring(b.bound[ins[0].index()], s, margin, k, *variant, p);
+                Op::StochasticRelu { drop_bits: Some(k), variant: *variant, test_bits: Some(m) }
             }
             Op::BatchNorm { .. } | Op::AvgPool { .. } => {
                 return Err(reject(format!("node {name:?}: {} must be removed before quantize", node.op.mnemonic())));
@@ -246,7 +263,8 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
         // At least two bits above the largest scale: truncations shift by up to that much.
         None => {
             let top_scale = needs.iter().map(|&(_, _, s)| s as u32).max().unwrap_or(0);
-            (need + headroom(&b.g, &source, opts)).max(top_scale + 2).min(MAX_RING_BITS as u32)
+            let tests = test_rings(&b.g).map(u32::from).max().unwrap_or(0);
+            (need + headroom(&b.g, &source, opts)).max(top_scale + 2).max(tests).min(MAX_RING_BITS as u32)
         }
     };
     let hint = match source {
@@ -278,6 +296,22 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
             )));
         }
     }
+    // A test ring never exceeds ℓ (only a narrower --ring-bits clamps it: the note says what the
+    // fault rate then is).
+    let (mut tests, mut clamped, mut widths) = (0, 0.0f64, (u8::MAX, 0u8));
+    for n in b.g.body.clone() {
+        let Op::StochasticRelu { drop_bits: Some(k), variant, test_bits: Some(want) } = b.g.nodes[n].op else {
+            continue;
+        };
+        let m = want.min(ring as u8);
+        if m < want {
+            let x = b.bound[b.g.nodes[n].inputs[0].index()] * f64::from(b.scale(b.g.nodes[n].inputs[0])).exp2();
+            clamped = clamped.max(circa_wrap_probability(Ring::new(m.max(2)), x.ceil() as u64, k, variant));
+        }
+        b.g.nodes[n].op = Op::StochasticRelu { drop_bits: Some(k), variant, test_bits: Some(m) };
+        tests += 1;
+        widths = (widths.0.min(m), widths.1.max(m));
+    }
     let widest_at = node_of(&b.g, widest);
     b.g.ring_bits = Some(ring as u8);
     b.g.input_bound = Some(source.input_bound());
@@ -292,6 +326,17 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
         "F = {frac} fractional bits, ring ℓ = {ring} bits; widest value needs {need} bits ({widest_at})"
     ));
     report.note(format!("inserted {} truncation(s)", b.truncations));
+    if tests > 0 {
+        report.note(format!(
+            "{tests} Circa sign test(s) in test rings of {}..={} bits (fault budget {p:.3e} per test from share wrap-around)",
+            widths.0, widths.1
+        ));
+    }
+    if clamped > p {
+        report.note(format!(
+            "--ring-bits {ring} narrows a Circa test ring: its wrap-around fault rate is up to {clamped:.3e}"
+        ));
+    }
     if needs_headroom(&b.g, opts) {
         if ring < need + HEADROOM_BITS {
             report.note(format!("a local truncation would wrap with probability up to 2^-{} per element", ring - need));
@@ -303,13 +348,31 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
     Ok(report)
 }
 
-/// Whether a local truncation or a Circa sign test will remain after `fuse_truncation`.
+/// Whether a local truncation will remain after `fuse_truncation`.
 fn needs_headroom(g: &Graph, opts: &Options) -> bool {
     g.live_nodes().any(|(_, n)| match n.op {
         Op::Truncate { .. } => crate::fuse_truncation::stays_local(g, n.output, opts),
-        Op::StochasticRelu { .. } => true,
         _ => false,
     })
+}
+
+/// The Circa sign tests' test ring widths as `quantize` chose them.
+fn test_rings(g: &Graph) -> impl Iterator<Item = u8> + '_ {
+    g.live_nodes().filter_map(|(_, n)| match n.op {
+        Op::StochasticRelu { test_bits: Some(m), .. } => Some(m),
+        _ => None,
+    })
+}
+
+/// The smallest width `m` of the test ring for a Circa sign test dropping `k` bits of a value
+/// with `|x| ≤ bound` at scale `scale` (the bound widened by 2^`margin`), such that its
+/// wrap-around fault rate ([`circa_wrap_probability`]) is at most `p`; [`MAX_RING_BITS`] if
+/// none is (the value check then refuses the plan, or the note reports the rate).
+fn test_ring(bound: f64, scale: u8, margin: u32, k: u8, variant: CircaVariant, p: f64) -> u8 {
+    let x = (bound * f64::from(u32::from(scale) + margin).exp2()).ceil();
+    (k.saturating_add(2)..=MAX_RING_BITS)
+        .find(|&m| x < ((m - 1) as f64).exp2() && circa_wrap_probability(Ring::new(m), x as u64, k, variant) <= p)
+        .unwrap_or(MAX_RING_BITS)
 }
 
 /// Bits the automatic ring adds above the widest value (see the module doc).

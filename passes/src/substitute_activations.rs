@@ -37,7 +37,9 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
         let elems = g.values[g.nodes[n].output].ty.len();
         let (slot, op) = match policy {
             Activation::Relu => (0, Op::Relu),
-            Activation::Circa => (1, Op::StochasticRelu { drop_bits: opts.drop_bits, variant: opts.circa_variant }),
+            Activation::Circa => {
+                (1, Op::StochasticRelu { drop_bits: opts.drop_bits, variant: opts.circa_variant, test_bits: None })
+            }
             Activation::Poly => (2, Op::Poly { coeffs: vec![c, b, a] }),
         };
         g.nodes[n].op = op;

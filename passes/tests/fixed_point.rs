@@ -89,7 +89,64 @@ fn polynomials_get_a_local_truncation_and_circa_its_drop_bits() {
     opts.activation = Activation::Circa;
     run_pipeline(&mut g, &opts, None, true).unwrap();
     let act = g.live_nodes().find(|(_, n)| n.name == "act").unwrap().1;
-    assert_eq!(act.op, Op::StochasticRelu { drop_bits: Some(24 - 5), variant: CircaVariant::PosZero });
+    let Op::StochasticRelu { drop_bits, variant, test_bits: Some(m) } = act.op else { panic!("{:?}", act.op) };
+    assert_eq!((drop_bits, variant), (Some(24 - 5), CircaVariant::PosZero));
+    assert!(m < g.ring_bits.unwrap() && m > 24, "the test ring (m = {m}) holds the value, not the plan's headroom");
+}
+
+/// x (|x| ≤ b) → Circa → reveal at F = 12: the operand is the input at scale 12, k = 12 − 5 = 7,
+/// and the bound is the integer B = 3985 = 2^12 − 2^7 + 17. In Z_2^13 the value −B leaves
+/// u₀ = 2^12 − B = 111 low bits above −2^12, so the test errs with probability
+/// (2^7 − 1 − 111)/2^7 = 2^−3 (by hand, docs/decisions.md); in Z_2^14 never. A budget of 2^−3
+/// picks 13 bits, the default 2^−20 picks 14, and 2^−4 (below it) picks 14 too.
+#[test]
+fn circa_test_ring_is_the_narrowest_meeting_the_fault_budget() {
+    for (p, want) in [(1.0 / 8.0, 13u8), (1.0 / 16.0, 14), (veil_passes::quantize::CIRCA_FAULT_RATE, 14)] {
+        let mut g = Graph::new("t");
+        let x = g.add_input("x", TensorType::f32(vec![1, 4]));
+        let r = g.add_node("act", "r", Op::Relu, &[x]).unwrap();
+        let out = g.add_node("reveal", "out", Op::Reveal, &[r]).unwrap();
+        g.outputs.push(out);
+        let opts = Options {
+            activation: Activation::Circa,
+            input_bound: 3985.0 / 4096.0,
+            circa_fault_rate: p,
+            ..Options::default()
+        };
+        run_pipeline(&mut g, &opts, None, true).unwrap();
+        let act = g.live_nodes().find(|(_, n)| n.name == "act").unwrap().1;
+        assert_eq!(
+            act.op,
+            Op::StochasticRelu { drop_bits: Some(7), variant: CircaVariant::PosZero, test_bits: Some(want) },
+            "budget {p}"
+        );
+    }
+}
+
+/// The simulator runs the sign test in its test ring: at the worst-case value −B of the test
+/// above, a 13-bit test ring errs at the formula's rate 2^−3 (counted as wrap faults), a 14-bit
+/// one never.
+#[test]
+fn simulated_wrap_faults_match_the_formula() {
+    let n = 20_000;
+    for (m, p) in [(13u8, 1.0 / 8.0), (14, 0.0)] {
+        let mut g = Graph::new("circa");
+        let x = g.add_input("x", TensorType { elem: fx(12), shape: vec![n] });
+        let op = Op::StochasticRelu { drop_bits: Some(7), variant: CircaVariant::PosZero, test_bits: Some(m) };
+        let r = g.add_node("s", "r", op, &[x]).unwrap();
+        g.outputs.push(r);
+        g.ring_bits = Some(40);
+        verify(&g).unwrap();
+        let input = Tensor::new(vec![n], vec![-3985.0 / 4096.0; n]).unwrap();
+        let run = run_fixed(&g, &[input], 7).unwrap();
+        assert_eq!(run.circa_wrap_faults, run.circa_faults, "no value is near zero");
+        let rate = run.circa_faults as f64 / n as f64;
+        let sd = (p * (1.0 - p) / n as f64).sqrt();
+        assert!((rate - p).abs() <= 5.0 * sd, "m={m}: wrap fault rate {rate}, formula {p}");
+        // A wrap fault passes the negative value unchanged.
+        let passed = run.outputs[0].data.iter().filter(|&&v| v != 0.0).count();
+        assert_eq!(passed, run.circa_faults);
+    }
 }
 
 #[test]
@@ -115,7 +172,8 @@ fn simulated_circa_fault_rate_matches_the_formula() {
         let mut g = Graph::new("circa");
         let n = 40_000;
         let x = g.add_input("x", TensorType { elem: fx(frac), shape: vec![n] });
-        let r = g.add_node("s", "r", Op::StochasticRelu { drop_bits: Some(k), variant }, &[x]).unwrap();
+        let r =
+            g.add_node("s", "r", Op::StochasticRelu { drop_bits: Some(k), variant, test_bits: None }, &[x]).unwrap();
         g.outputs.push(r);
         g.ring_bits = Some(40);
         verify(&g).unwrap();

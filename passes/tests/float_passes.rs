@@ -215,7 +215,7 @@ fn substitution_follows_the_policy_and_the_overrides() {
     verify(&g).unwrap();
     let op = |name: &str| g.live_nodes().find(|(_, n)| n.name == name).unwrap().1.op.clone();
     assert_eq!(op("act0"), Op::Poly { coeffs: vec![0.125, 0.5, 0.25] });
-    assert_eq!(op("act1"), Op::StochasticRelu { drop_bits: None, variant: CircaVariant::NegPass });
+    assert_eq!(op("act1"), Op::StochasticRelu { drop_bits: None, variant: CircaVariant::NegPass, test_bits: None });
     assert_eq!(op("act2"), Op::Relu);
     assert_eq!(op("trained"), Op::Poly { coeffs: vec![0.0, 1.0, 1.0] }, "trained polynomials are kept");
     // Float semantics: only the substituted polynomial changes the result.

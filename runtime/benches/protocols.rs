@@ -122,7 +122,8 @@ async fn party(mut s: Session, client: bool) {
     offset += (RELUS * c.and_count()) as u64;
     report(client, "exact GC ReLU", c.and_count(), off, on);
     for k in [19u8, 12] {
-        let circ = circa::circuit(ring, k);
+        let test = circa::SignTest { ring, drop_bits: k, variant: CircaVariant::PosZero };
+        let circ = test.circuit();
         let (mut cs, mut ss) = (None, None);
         let off = phase(&s, &mut cnt, client, async {
             if client {
@@ -131,7 +132,7 @@ async fn party(mut s: Session, client: bool) {
                     rcv.as_mut().unwrap(),
                     ring,
                     &circ,
-                    (k, CircaVariant::PosZero),
+                    test,
                     &vals,
                     vals.clone(),
                     &mut rng,
@@ -150,7 +151,7 @@ async fn party(mut s: Session, client: bool) {
             if client {
                 circa::client_online(&mut ch, ring, &circ, cs.take().unwrap(), &vals, offset).await.unwrap();
             } else {
-                circa::server_online(&mut ch, ring, (k, &circ), ss.take().unwrap(), &vals, &mut rng).await.unwrap();
+                circa::server_online(&mut ch, ring, (test, &circ), ss.take().unwrap(), &vals, &mut rng).await.unwrap();
             }
         })
         .await;

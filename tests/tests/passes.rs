@@ -59,7 +59,8 @@ fn unknown_layer_override_names_the_relu_nodes() {
 
 /// The automatic ring: exactly the widest value's bits when every truncation runs in a garbled
 /// circuit (worst-case ranges are sound), 8 more over calibrated ranges, 16 more for LeakyReLU's
-/// product, and 40 bits of headroom (at most 61) when a local truncation or Circa remains.
+/// product, and 40 bits of headroom (at most 61) when a local truncation remains (Circa needs
+/// none of its own, but every Circa layer here is followed by one).
 #[test]
 fn the_ring_has_headroom_only_where_local_truncations_need_it() {
     let circa = Options { activation: veil_passes::Activation::Circa, ..Options::default() };

@@ -3,7 +3,9 @@
 //! relay`: bandwidth and delay shaped in user space, because `tc netem` needs a kernel module
 //! many machines and containers lack). Prints, per model, policy and network, the measured
 //! offline and online seconds, bytes each way and rounds, beside the cost model's predicted
-//! time (network plus CPU). Plans are calibrated on the model's sample input, so x²+x compiles for every
+//! time (network plus CPU), bytes per ReLU, the garbling and evaluation rates of the run
+//! (AND gates per second of the garbled steps) and the client's storage between the phases
+//! (predicted from the scripts). Plans are calibrated on the model's sample input, so x²+x compiles for every
 //! bundled model.
 
 use std::path::{Path, PathBuf};
@@ -61,6 +63,41 @@ struct Row {
     offline_bytes_per_relu: Option<f64>,
     /// The same for the online phase.
     online_bytes_per_relu: Option<f64>,
+    /// AND gates of the plan's garbled circuits (all instances).
+    and_gates: u64,
+    /// Garbling rate of the run: the AND gates of the garbled steps over those steps' offline
+    /// seconds as the client measured them (garbling, streaming the tables, the input-label
+    /// OTs); `null` without garbled steps.
+    garbled_and_per_second: Option<f64>,
+    /// Evaluation rate: the same AND gates over those steps' online seconds (the server's
+    /// labels, evaluation, the output bits).
+    evaluated_and_per_second: Option<f64>,
+    /// Bytes the client holds between the phases, predicted from the offline scripts
+    /// (`veil_ir::schedule::script::client_storage`: garbled tables, its input labels, masks).
+    client_storage_bytes: u64,
+}
+
+/// `(AND gates, garbling rate, evaluation rate)` of a run: the steps with garbled circuits,
+/// their gates over their measured offline and online seconds (`stats.layers` has one entry
+/// per step of `steps`, in order; `None` rates if it does not, or without garbled steps).
+fn gc_rates(
+    g: &veil_ir::Graph,
+    steps: &[veil_ir::schedule::Step],
+    stats: &veil_ir::stats::Stats,
+) -> (u64, Option<f64>, Option<f64>) {
+    let and_gates: u64 = steps.iter().map(|s| s.and_gates(g)).sum();
+    if stats.layers.len() != steps.len() || and_gates == 0 {
+        return (and_gates, None, None);
+    }
+    let (mut off, mut on) = (0.0, 0.0);
+    for (s, l) in steps.iter().zip(&stats.layers) {
+        if s.and_gates(g) > 0 {
+            off += l.offline.seconds;
+            on += l.online.seconds;
+        }
+    }
+    let rate = |t: f64| (t > 0.0).then(|| and_gates as f64 / t);
+    (and_gates, rate(off), rate(on))
 }
 
 /// `bytes / relus`, or `None` for a model without ReLUs.
@@ -126,6 +163,9 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                 .filter(|(_, n)| matches!(n.op, veil_ir::Op::Relu | veil_ir::Op::StochasticRelu { .. }))
                 .map(|(_, n)| g.values[n.output].ty.len())
                 .sum();
+            let steps = veil_ir::schedule::lower(&g).map_err(|e| CliError::internal(anyhow!("{e}")))?;
+            let client_storage_bytes: u64 =
+                steps.iter().map(|s| veil_ir::schedule::script::client_storage(&g, s)).sum();
             let veil_compiler::PlanFiles { plan, weights, .. } = files;
             for net in &a.network {
                 let (link, profile) = match net.as_str() {
@@ -144,6 +184,7 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                 };
                 let out = run_two_processes(&job)?;
                 let stats: veil_ir::stats::Stats = serde_json::from_str(&out.stats).map_err(CliError::internal)?;
+                let (and_gates, garbled_and_per_second, evaluated_and_per_second) = gc_rates(&g, &steps, &stats);
                 let row = Row {
                     model: name.clone(),
                     policy: policy.to_string(),
@@ -156,6 +197,10 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                     wall_seconds: out.wall.as_secs_f64(),
                     offline_bytes_per_relu: per_relu(&stats.offline, relus),
                     online_bytes_per_relu: per_relu(&stats.online, relus),
+                    and_gates,
+                    garbled_and_per_second,
+                    evaluated_and_per_second,
+                    client_storage_bytes,
                 };
                 eprintln!(
                     "measured {} {} on {}: online {}, offline {}",
@@ -209,6 +254,9 @@ fn table(rows: &[Row], fit: veil_ir::report::Fit) -> String {
         Column::number("wall", 20).unit("s"),
         Column::number("off B/ReLU", 25),
         Column::number("on B/ReLU", 26),
+        Column::number("gb AND/s", 24),
+        Column::number("ev AND/s", 23),
+        Column::number("client store", 27).unit("B"),
     ]);
     for r in rows {
         t.row(vec![
@@ -227,6 +275,9 @@ fn table(rows: &[Row], fit: veil_ir::report::Fit) -> String {
             Cell::seconds(r.wall_seconds),
             r.offline_bytes_per_relu.map_or_else(Cell::empty, |b| Cell::count(b.round() as u64)),
             r.online_bytes_per_relu.map_or_else(Cell::empty, |b| Cell::count(b.round() as u64)),
+            r.garbled_and_per_second.map_or_else(Cell::empty, |x| Cell::count(x.round() as u64)),
+            r.evaluated_and_per_second.map_or_else(Cell::empty, |x| Cell::count(x.round() as u64)),
+            Cell::bytes(r.client_storage_bytes),
         ]);
     }
     t.render(fit)

@@ -110,6 +110,11 @@ pub struct CompileArgs {
     /// Circa: which way the sign test errs.
     #[arg(long, default_value = "pos-zero", value_name = "pos-zero|neg-pass", value_parser = parse_variant, help_heading = "Compilation")]
     circa_variant: veil_ir::CircaVariant,
+    /// Circa: fault budget per sign test for share wrap-around (beyond the near-zero faults of
+    /// --circa-error-bits), as 1e-6 or 2^-20; each layer's sign test runs in the narrowest ring
+    /// meeting it, given the value's bound from range analysis (docs/decisions.md).
+    #[arg(long, default_value = "2^-20", value_name = "P", value_parser = veil_passes::parse_fault_rate, help_heading = "Compilation")]
+    circa_fault_rate: f64,
     /// Make every truncation exact, in a garbled circuit: no local share truncation, whose ±1
     /// error depends on the secret value and reaches the output (a small leak, see
     /// docs/threat-model.md); refuses Circa for the same reason. Costs about 2ℓ AND gates per
@@ -300,6 +305,7 @@ impl CompileArgs {
             drop_bits: self.drop_bits,
             circa_error_bits: self.circa_error_bits,
             circa_variant: self.circa_variant,
+            circa_fault_rate: self.circa_fault_rate,
             frac_bits: self.frac_bits.unwrap_or(veil_passes::Options::default().frac_bits),
             ring_bits: self.ring_bits,
             calibration,

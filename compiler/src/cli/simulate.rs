@@ -161,6 +161,7 @@ fn finish(
             j["max_abs_error"] = err.into();
             j["ring_bits"] = g.ring_bits.into();
             j["circa_faults"] = r.circa_faults.into();
+            j["circa_wrap_faults"] = r.circa_wrap_faults.into();
             j["circa_tests"] = r.circa_tests.into();
         }
         j.to_string() + "\n"
@@ -188,7 +189,10 @@ fn finish(
                 None => text += &format!("fixed point, ring {} bits", g.ring_bits.unwrap_or(0)),
             }
             if r.circa_tests > 0 {
-                text += &format!(", Circa sign faults {} of {}", r.circa_faults, r.circa_tests);
+                text += &format!(
+                    ", Circa sign faults {} of {} ({} from wrap-around)",
+                    r.circa_faults, r.circa_tests, r.circa_wrap_faults
+                );
             }
             text += "\n";
         }

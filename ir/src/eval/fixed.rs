@@ -13,7 +13,7 @@ use super::EvalError;
 use super::{kernels, ring_ops};
 use crate::graph::Graph;
 use crate::op::{Const, Op, TruncMode};
-use crate::ring::{Ring, circa_nonnegative, local_truncate};
+use crate::ring::{Ring, circa_near_zero, circa_nonnegative, local_truncate};
 use crate::tensor::Tensor;
 use crate::types::ElemType;
 
@@ -33,8 +33,12 @@ enum Val {
 pub struct FixedRun {
     /// The graph outputs decoded to `f32`, in output order.
     pub outputs: Vec<Tensor>,
-    /// Circa sign tests that read a value's sign wrongly.
+    /// Circa sign tests that read a value's sign wrongly (both kinds).
     pub circa_faults: usize,
+    /// Of those, the faults outside the near-zero window that Circa errs in by design: share
+    /// wrap-around in the sign test's ring ([`crate::ring::circa_wrap_probability`] bounds their
+    /// rate for values within the range analysis's bound).
+    pub circa_wrap_faults: usize,
     /// Circa sign tests performed.
     pub circa_tests: usize,
     /// Local truncations whose result was off by more than one (a wrap: the failure case).
@@ -87,7 +91,8 @@ pub fn decode_value(g: &Graph, v: crate::ValueId, shape: &[usize], data: &[u64])
 pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, EvalError> {
     let ring = Ring::new(g.ring_bits.ok_or(EvalError::NotFixed)?);
     let mut rng = ChaCha12Rng::seed_from_u64(seed);
-    let mut run = FixedRun { outputs: Vec::new(), circa_faults: 0, circa_tests: 0, truncation_wraps: 0 };
+    let mut run =
+        FixedRun { outputs: Vec::new(), circa_faults: 0, circa_wrap_faults: 0, circa_tests: 0, truncation_wraps: 0 };
     let mut env: Vec<Option<Val>> = vec![None; g.values.len()];
     for (&v, (shape, data)) in g.inputs.iter().zip(encode_inputs(g, inputs)?) {
         env[v.index()] = Some(Val::Ring(shape, data));
@@ -165,19 +170,24 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
             }
             Op::Relu => map(&mut |v| if ring.to_signed(v) >= 0 { v } else { 0 }),
             Op::PlSigmoid => map(&mut |v| ring_ops::pl_sigmoid::eval(ring, v, s_in)),
-            Op::StochasticRelu { drop_bits, variant } => {
+            Op::StochasticRelu { drop_bits, variant, test_bits } => {
                 let k = drop_bits.expect("verified: chosen by quantize");
-                let mut tests = 0;
-                let mut faults = 0;
+                let test = test_bits.map_or(ring, Ring::new);
+                let (mut tests, mut faults, mut wraps) = (0, 0, 0);
                 let y = map(&mut |v| {
                     let m = ring.reduce(rng.next_u64());
-                    let nonneg = circa_nonnegative(ring, m, ring.reduce(v.wrapping_sub(m)), k, *variant);
+                    let nonneg = circa_nonnegative(test, m, ring.reduce(v.wrapping_sub(m)), k, *variant);
+                    let x = ring.to_signed(v);
                     tests += 1;
-                    faults += usize::from(nonneg != (ring.to_signed(v) >= 0));
+                    if nonneg != (x >= 0) {
+                        faults += 1;
+                        wraps += usize::from(!circa_near_zero(x, k, *variant));
+                    }
                     if nonneg { v } else { 0 }
                 });
                 run.circa_tests += tests;
                 run.circa_faults += faults;
+                run.circa_wrap_faults += wraps;
                 y
             }
             Op::LeakyRelu { alpha } => {

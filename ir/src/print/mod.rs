@@ -77,9 +77,12 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, String)> {
         }
         Op::Poly { coeffs } => out.push(("coeffs", format!("{coeffs:?}").replace(' ', ""))),
         Op::MaxPool { window: w } | Op::SumPool { window: w } => window(w, &mut out),
-        Op::StochasticRelu { drop_bits, variant } => {
+        Op::StochasticRelu { drop_bits, variant, test_bits } => {
             out.push(("drop_bits", drop_bits.map_or_else(|| "auto".to_string(), |k| k.to_string())));
             out.push(("variant", variant.as_str().to_string()));
+            if let Some(m) = test_bits {
+                out.push(("test_bits", m.to_string()));
+            }
         }
         Op::AvgPool { window: w, count_include_pad } => {
             window(w, &mut out);

@@ -368,6 +368,7 @@ fn op(mnemonic: &str, at: usize, a: &mut Attrs) -> Res<Op> {
                 "neg-pass" => Some(CircaVariant::NegPass),
                 _ => None,
             })?,
+            test_bits: a.get("test_bits", |v| v.parse().ok())?,
         },
         "truncate" => Op::Truncate {
             bits: a.req("bits", |v| v.parse().ok())?,

@@ -61,11 +61,14 @@ pub enum Kind {
     Circa {
         /// The value whose sign is tested.
         input: ValueId,
-        /// Low bits `k` dropped from the shares before the test; `k < ℓ − 1`.
+        /// Low bits `k` dropped from the shares before the test; `k < m − 1`.
         drop_bits: u8,
         /// Which way the test may err.
         variant: CircaVariant,
-        /// The sign test on `ℓ − k` bits ([`crate::circuit::sign_test`]), one instance per element.
+        /// Width m ≤ ℓ of the ring the test reads the shares in (each party reduces its share
+        /// mod 2^m first).
+        test_bits: u8,
+        /// The sign test on `m − k` bits ([`crate::circuit::sign_test`]), one instance per element.
         circuit: Circuit,
     },
     /// `a·y² + b·y + c` with a Beaver square pair.
@@ -306,10 +309,17 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         Op::Affine { scale: Some(_), .. } => {
             return Err(bad("per-channel scales on shared values are not supported by the runtime yet"));
         }
-        Op::StochasticRelu { drop_bits: Some(k), variant } if (*k as u32) < ell - 1 => {
-            Kind::Circa { input: node.inputs[0], drop_bits: *k, variant: *variant, circuit: sign_test(ell - *k as u32) }
+        Op::StochasticRelu { drop_bits: Some(k), variant, test_bits }
+            if test_bits.is_none_or(|m| u32::from(m) <= ell)
+                && u32::from(*k) + 1 < test_bits.map_or(ell, u32::from) =>
+        {
+            let m = test_bits.map_or(ell, u32::from);
+            let (drop_bits, variant, test_bits) = (*k, *variant, m as u8);
+            Kind::Circa { input: node.inputs[0], drop_bits, variant, test_bits, circuit: sign_test(m - u32::from(*k)) }
         }
-        Op::StochasticRelu { .. } => return Err(bad("the sign test needs drop bits below ℓ − 1")),
+        Op::StochasticRelu { .. } => {
+            return Err(bad("the sign test needs drop bits below m − 1 and a test ring m no wider than ℓ"));
+        }
         other => return Err(bad(&format!("no two-party protocol for `{}` on shared values", other.mnemonic()))),
     };
     steps.push(Step { node: id, kind });

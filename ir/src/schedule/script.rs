@@ -369,3 +369,31 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
         Kind::Share { .. } | Kind::Reveal | Kind::Local | Kind::Client => {}
     }
 }
+
+/// Bytes the client keeps from the offline phase of `step` until its online phase (what a
+/// preprocessing store would hold), predicted from the offline script: the garbled tables and
+/// output decoding bits it receives (those frames' payloads, exact), its own input labels (16 B
+/// per client input wire and instance, from the correlated OTs), and one ring element (8 B) per
+/// element of each precomputed share: the output mask of a garbled step or of sharing the
+/// input, the output share of a linear layer, Circa's mask, product share and OT pad (three,
+/// plus its choice bits), a Beaver square pair (two), a product of two shared values (six: the
+/// triple, the client's two openings and its output mask). Local steps' shares are not counted (they
+/// are recomputed from those).
+pub fn client_storage(g: &Graph, step: &Step) -> u64 {
+    let received: u64 = script(g, step, Phase::Offline, &mut Sent::all())
+        .iter()
+        .filter(|m| m.dir == Dir::ServerToClient && matches!(m.label, label::GC_TABLES | label::GC_DECODING))
+        .map(|m| m.bytes)
+        .sum();
+    let labels: u64 = step.gc_batches(g).iter().map(|b| LABEL * b.client_wires() * b.instances as u64).sum();
+    let out = elems(g, g.nodes[step.node].output);
+    let masks = match &step.kind {
+        Kind::Share { value } => ELEM * elems(g, *value),
+        Kind::Linear { .. } | Kind::Activation { .. } | Kind::MaxPool { .. } => ELEM * out,
+        Kind::Circa { input, .. } => 3 * ELEM * elems(g, *input) + elems(g, *input).div_ceil(8),
+        Kind::Poly => 2 * ELEM * out,
+        Kind::Mul => 6 * ELEM * out,
+        Kind::Local | Kind::Reveal | Kind::Client => 0,
+    };
+    received + labels + masks
+}

@@ -1,6 +1,7 @@
-//! Circa's stochastic ReLU: `y·b` where `b` is the sign test of `y = c + s` on the shares with
-//! their low `k` bits dropped (`veil_ir::ring::circa_nonnegative`, exactly what the simulator
-//! computes), so the circuit covers `ℓ − k` bits instead of ℓ.
+//! Circa's stochastic ReLU: `y·b` where `b` is the sign test of `y = c + s` on the shares reduced
+//! mod 2^m (the test ring, `m ≤ ℓ`) with their low `k` bits dropped
+//! (`veil_ir::ring::circa_nonnegative`, exactly what the simulator computes), so the circuit
+//! covers `m − k` bits instead of ℓ.
 //!
 //! The client's share `c` is known offline. With `σ` a random server bit:
 //! - the garbled sign test outputs `β = b ⊕ σ`; the server hands the client the decoding bits
@@ -13,7 +14,7 @@
 //! - the client re-shares its result to its offline mask `r` (so the next linear layer's HE,
 //!   done offline, still applies).
 //!
-//! Online per element: server → client `16·(ℓ − k + 1)` bytes of labels (`t_s` and `σ`) plus two
+//! Online per element: server → client `16·(m − k + 1)` bytes of labels (`t_s` and `σ`) plus two
 //! ring elements; client → server one bit plus one ring element; four flights.
 
 use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, take};
@@ -34,15 +35,35 @@ use crate::wire::{pack_bits, unpack_bits};
 /// Inputs of the sign test: `t_c` (client), `t_s` and `σ` (server).
 pub use veil_ir::schedule::CIRCA_SERVER_GROUPS as SERVER_GROUPS;
 
-/// The sign-test circuit of a layer (as [`veil_ir::schedule`] builds it).
-pub fn circuit(ring: Ring, drop_bits: u8) -> Circuit {
-    sign_test((ring.bits - drop_bits) as u32)
+/// How a layer's sign test reads the shares: in the test ring Z_2^m, low `drop_bits` dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignTest {
+    /// The test ring Z_2^m (`m ≤ ℓ`); each party reduces its share into it.
+    pub ring: Ring,
+    /// Low bits `k < m − 1` dropped from each share.
+    pub drop_bits: u8,
+    /// Which way the test may err.
+    pub variant: CircaVariant,
 }
 
-fn offset(variant: CircaVariant, k: u8) -> u64 {
-    match variant {
-        CircaVariant::PosZero => 0,
-        CircaVariant::NegPass => 1 << k,
+impl SignTest {
+    /// The sign-test circuit (as [`veil_ir::schedule`] builds it).
+    pub fn circuit(self) -> Circuit {
+        sign_test(u32::from(self.ring.bits - self.drop_bits))
+    }
+
+    /// The client's circuit input from its share `c`.
+    fn client_input(self, c: u64) -> u64 {
+        let offset = match self.variant {
+            CircaVariant::PosZero => 0,
+            CircaVariant::NegPass => 1 << self.drop_bits,
+        };
+        self.ring.reduce(c.wrapping_add(offset)) >> self.drop_bits
+    }
+
+    /// The server's circuit input from its share `s`.
+    fn server_input(self, s: u64) -> u64 {
+        self.ring.reduce(s) >> self.drop_bits
     }
 }
 
@@ -82,13 +103,13 @@ pub async fn client_offline<R: RngCore + CryptoRng + Send>(
     ot: &mut impl OtReceive,
     ring: Ring,
     circuit: &Circuit,
-    (k, variant): (u8, CircaVariant),
+    test: SignTest,
     c: &[u64],
     r: Vec<u64>,
     rng: &mut R,
 ) -> Result<ClientState, NetError> {
     let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS };
-    let t: Vec<Vec<u64>> = c.iter().map(|&v| vec![ring.reduce(v.wrapping_add(offset(variant, k))) >> k]).collect();
+    let t: Vec<Vec<u64>> = c.iter().map(|&v| vec![test.client_input(v)]).collect();
     let mut gc = gc::evaluate_offline(ch, ot, spec, &t).await?;
     gc::recv_decoding(ch, &mut gc, 1).await?;
     let p = mul::product_client(ch, ot, ring, c).await?;
@@ -141,10 +162,10 @@ impl ClientState {
 }
 
 impl ServerState {
-    /// Server, online: its circuit inputs per element, `t_s` (its share `s` without the low
-    /// `k` bits) and `σ`.
-    pub fn circuit_inputs(&self, ring: Ring, k: u8, s: &[u64]) -> Vec<Vec<u64>> {
-        s.iter().zip(&self.sigma).map(|(&v, &sg)| vec![ring.reduce(v) >> k, u64::from(sg)]).collect()
+    /// Server, online: its circuit inputs per element, `t_s` (its share `s` in the test ring
+    /// without the low `k` bits) and `σ`.
+    pub fn circuit_inputs(&self, test: SignTest, s: &[u64]) -> Vec<Vec<u64>> {
+        s.iter().zip(&self.sigma).map(|(&v, &sg)| vec![test.server_input(v), u64::from(sg)]).collect()
     }
 
     /// Server, online: from the client's choices `e`, the two masked messages per element to
@@ -192,13 +213,13 @@ pub async fn client_online(
 pub async fn server_online<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
     ring: Ring,
-    (k, circuit): (u8, &Circuit),
+    (test, circuit): (SignTest, &Circuit),
     st: ServerState,
     s: &[u64],
     rng: &mut R,
 ) -> Result<Vec<u64>, NetError> {
     let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS };
-    gc::send_labels(ch, spec, &st.gc, &st.circuit_inputs(ring, k, s)).await?;
+    gc::send_labels(ch, spec, &st.gc, &st.circuit_inputs(test, s)).await?;
     let packed = ch.recv_exact(label::CIRCA_CHOICES, s.len().div_ceil(8)).await?;
     let (w, mine) = st.masked_products(ring, s, &unpack_bits(&packed, s.len()), rng);
     ch.send_u64s(label::CIRCA_PRODUCTS, &w).await?;
@@ -209,8 +230,7 @@ pub async fn server_online<R: RngCore + CryptoRng + Send>(
 /// Circa as a plan step ([`veil_ir::schedule::Kind::Circa`]).
 pub struct CircaLayer {
     input: ValueId,
-    drop_bits: u8,
-    variant: CircaVariant,
+    test: SignTest,
     circuit: Circuit,
     server: Option<ServerState>,
     client: Option<ClientState>,
@@ -218,14 +238,14 @@ pub struct CircaLayer {
 
 impl std::fmt::Debug for CircaLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CircaLayer {{ drop_bits: {}, {:?}, states: <redacted> }}", self.drop_bits, self.variant)
+        write!(f, "CircaLayer {{ {:?}, states: <redacted> }}", self.test)
     }
 }
 
 impl CircaLayer {
-    /// The layer on `input` with its sign-test `circuit` (as the schedule built it).
-    pub fn new(input: ValueId, drop_bits: u8, variant: CircaVariant, circuit: Circuit) -> CircaLayer {
-        CircaLayer { input, drop_bits, variant, circuit, server: None, client: None }
+    /// The layer on `input` with its sign-test `circuit` (as the schedule built it from `test`).
+    pub fn new(input: ValueId, test: SignTest, circuit: Circuit) -> CircaLayer {
+        CircaLayer { input, test, circuit, server: None, client: None }
     }
 }
 
@@ -254,7 +274,7 @@ impl Protocol for CircaLayer {
         Box::pin(async move {
             let st = take(&mut self.server);
             let s = values.share(self.input);
-            let out = server_online(&mut io.ch, cx.ring, (self.drop_bits, &self.circuit), st, s, &mut rng).await?;
+            let out = server_online(&mut io.ch, cx.ring, (self.test, &self.circuit), st, s, &mut rng).await?;
             values.set_share(cx.node.output, out);
             Ok(())
         })
@@ -270,8 +290,7 @@ impl Protocol for CircaLayer {
         Box::pin(async move {
             let c = values.share(self.input);
             let r = random_ring(cx.ring, c.len(), rng);
-            let kv = (self.drop_bits, self.variant);
-            let f = client_offline(&mut io.ch, &mut io.ot, cx.ring, &self.circuit, kv, c, r.clone(), &mut rng);
+            let f = client_offline(&mut io.ch, &mut io.ot, cx.ring, &self.circuit, self.test, c, r.clone(), &mut rng);
             self.client = Some(f.await?);
             values.set_share(cx.node.output, r);
             Ok(())
@@ -319,17 +338,18 @@ mod tests {
             let cs: Vec<u64> = (0..n).map(|_| ring.reduce(rng.next_u64())).collect();
             let ss: Vec<u64> = y.iter().zip(&cs).map(|(&v, &m)| ring.reduce(v.wrapping_sub(m))).collect();
             let r: Vec<u64> = (0..n).map(|_| ring.reduce(rng.next_u64())).collect();
-            let circ = circuit(ring, k);
+            let test = SignTest { ring, drop_bits: k, variant };
+            let circ = test.circuit();
             let mut crng = rand_chacha::ChaCha20Rng::seed_from_u64(k as u64);
             let mut srng = rand_chacha::ChaCha20Rng::seed_from_u64(100 + k as u64);
             let (st_c, st_s) = tokio::join!(
-                client_offline(&mut cc, &mut ot_r, ring, &circ, (k, variant), &cs, r.clone(), &mut crng),
+                client_offline(&mut cc, &mut ot_r, ring, &circ, test, &cs, r.clone(), &mut crng),
                 server_offline(&mut sc, &mut ot_s, ring, &circ, n, offset, &mut srng)
             );
             let before = (cc.meter().snapshot(), sc.meter().snapshot());
             let (done, out) = tokio::join!(
                 client_online(&mut cc, ring, &circ, st_c.unwrap(), &cs, offset),
-                server_online(&mut sc, ring, (k, &circ), st_s.unwrap(), &ss, &mut srng)
+                server_online(&mut sc, ring, (test, &circ), st_s.unwrap(), &ss, &mut srng)
             );
             done.unwrap();
             let out = out.unwrap();
@@ -347,6 +367,55 @@ mod tests {
                 faults += usize::from(nonneg != (ring.to_signed(y[i]) >= 0));
             }
             assert!(faults > 0, "the near-zero values exercise the fault path");
+        }
+    }
+
+    /// The two-party protocol in memory at the worst-case value of a bound: with the test ring
+    /// the narrowest meeting a deliberately large budget (2^−3), the wrap-around fault rate is
+    /// the model's (`circa_wrap_probability`) within five binomial standard deviations; with
+    /// the ring the default budget (2^−20) picks, no faults at all.
+    #[tokio::test]
+    async fn wrap_faults_match_the_model_in_the_chosen_test_ring() {
+        use veil_ir::ring::circa_wrap_probability;
+        let (mut cc, mut sc) = memory::pair(Duration::from_secs(20));
+        let (mut ot_s, mut ot_r) = ideal::pair(9);
+        let (ring, k, variant, bound) = (Ring::new(40), 7u8, CircaVariant::PosZero, 3985u64);
+        let n = 4096;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+        let mut offset = 0;
+        for budget in [1.0 / 8.0, 1.0 / (1u64 << 20) as f64] {
+            let m = (k + 2..=ring.bits)
+                .find(|&m| circa_wrap_probability(Ring::new(m), bound, k, variant) <= budget)
+                .unwrap();
+            let test = SignTest { ring: Ring::new(m), drop_bits: k, variant };
+            let p = circa_wrap_probability(test.ring, bound, k, variant);
+            let y = ring.from_signed(-(bound as i64));
+            let cs: Vec<u64> = (0..n).map(|_| ring.reduce(rng.next_u64())).collect();
+            let ss: Vec<u64> = cs.iter().map(|&c| ring.reduce(y.wrapping_sub(c))).collect();
+            let r: Vec<u64> = (0..n).map(|_| ring.reduce(rng.next_u64())).collect();
+            let circ = test.circuit();
+            let mut crng = rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(m));
+            let mut srng = rand_chacha::ChaCha20Rng::seed_from_u64(100 + u64::from(m));
+            let (st_c, st_s) = tokio::join!(
+                client_offline(&mut cc, &mut ot_r, ring, &circ, test, &cs, r.clone(), &mut crng),
+                server_offline(&mut sc, &mut ot_s, ring, &circ, n, offset, &mut srng)
+            );
+            let (done, out) = tokio::join!(
+                client_online(&mut cc, ring, &circ, st_c.unwrap(), &cs, offset),
+                server_online(&mut sc, ring, (test, &circ), st_s.unwrap(), &ss, &mut srng)
+            );
+            done.unwrap();
+            offset += (n * circ.and_count()) as u64;
+            // A fault passes the negative value; otherwise the output is 0.
+            let faults = out.unwrap().iter().zip(&r).filter(|&(&o, &ri)| ring.reduce(o.wrapping_add(ri)) == y).count();
+            let rate = faults as f64 / n as f64;
+            let sd = (p * (1.0 - p) / n as f64).sqrt();
+            assert!((rate - p).abs() <= 5.0 * sd, "m={m}: wrap fault rate {rate}, model {p}");
+            if budget < 0.01 {
+                assert_eq!((m, faults), (14, 0), "the default budget leaves no wrap faults");
+            } else {
+                assert_eq!((m, p), (13, 1.0 / 8.0), "a 2^-3 budget is met exactly at 13 bits");
+            }
         }
     }
 }

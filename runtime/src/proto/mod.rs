@@ -14,6 +14,7 @@ pub mod secret_mul;
 pub mod share;
 
 use veil_ir::Graph;
+use veil_ir::ring::Ring;
 use veil_ir::schedule::{Kind, LinearOffline, Step};
 
 use crate::exec::local::{ClientDomain, LocalStep};
@@ -32,8 +33,9 @@ pub fn register(g: &Graph, step: &Step) -> Box<dyn Protocol> {
         Kind::MaxPool { input, windows, circuits, .. } => {
             Box::new(gc::GcLayer::windows(*input, windows.clone(), circuits.iter().map(|(k, _)| *k)))
         }
-        Kind::Circa { input, drop_bits, variant, circuit } => {
-            Box::new(circa::CircaLayer::new(*input, *drop_bits, *variant, circuit.clone()))
+        Kind::Circa { input, drop_bits, variant, test_bits, circuit } => {
+            let test = circa::SignTest { ring: Ring::new(*test_bits), drop_bits: *drop_bits, variant: *variant };
+            Box::new(circa::CircaLayer::new(*input, test, circuit.clone()))
         }
         Kind::Poly => Box::<poly::PolyLayer>::default(),
         Kind::Mul => Box::<secret_mul::SecretMul>::default(),

@@ -1,0 +1,37 @@
+//! The client's storage between the phases (`schedule::script::client_storage`), by hand for a
+//! Circa layer from docs/protocols.md.
+
+use veil_ir::schedule::{Kind, lower, script::client_storage};
+use veil_ir::{CircaVariant, Domain, ElemType, Graph, Op, TensorType};
+
+/// x (scale 12) → dense (4 outputs, scale 24) → Circa (k = 7, test ring m = 20) → reveal, ℓ = 40.
+/// The sign test
+/// covers m − k = 13 bits: 12 AND gates, so 32·12 bytes of tables per element plus the 16-byte
+/// hash key; 13 client input labels of 16 bytes per element; ⌈100/8⌉ decoding bytes; and per
+/// element three ring elements (mask, c·σ share, OT pad) plus a choice bit.
+#[test]
+fn circa_storage_is_tables_labels_and_masks() {
+    let n = 4u64;
+    let mut g = Graph::new("circa");
+    let x = g.add_input("x", TensorType { elem: ElemType::Fixed { frac_bits: 12 }, shape: vec![1, 4] });
+    let w = g.add_const("w", vec![4, 4], Domain::Server, vec![0.5; 16]);
+    g.consts[w].frac_bits = Some(12);
+    g.consts[w].qdata = vec![2048; 16];
+    let h = g.add_node("fc", "h", Op::Dense { weight: w, bias: None }, &[x]).unwrap();
+    let op = Op::StochasticRelu { drop_bits: Some(7), variant: CircaVariant::PosZero, test_bits: Some(20) };
+    let r = g.add_node("s", "r", op, &[h]).unwrap();
+    let y = g.add_node("reveal", "y", Op::Reveal, &[r]).unwrap();
+    g.outputs.push(y);
+    g.ring_bits = Some(40);
+    veil_ir::verify(&g).unwrap();
+    let steps = lower(&g).unwrap();
+    let circa = steps.iter().find(|s| matches!(s.kind, Kind::Circa { .. })).unwrap();
+    let tables = 32 * 12 * n + 16;
+    let labels = 16 * 13 * n;
+    let masks = 3 * 8 * n + n.div_ceil(8);
+    assert_eq!(client_storage(&g, circa), tables + n.div_ceil(8) + labels + masks);
+    // The dense layer keeps its output share; the reveal keeps nothing.
+    let dense = steps.iter().find(|s| matches!(s.kind, Kind::Linear { .. })).unwrap();
+    assert_eq!(client_storage(&g, dense), 8 * n);
+    assert_eq!(client_storage(&g, steps.iter().find(|s| matches!(s.kind, Kind::Reveal)).unwrap()), 0);
+}
