@@ -499,6 +499,11 @@ mod tests {
     /// decodes to the plaintext circuit's, and each direction carries exactly the documented
     /// frames (the ideal OT moves no bytes).
     async fn run(circuit: Circuit, server_groups: Vec<bool>, n: usize, edge: &[u64]) {
+        run_with(circuit, server_groups, n, edge, None).await
+    }
+
+    /// [`run`], the client's material in `store` when given.
+    async fn run_with(circuit: Circuit, server_groups: Vec<bool>, n: usize, edge: &[u64], store: Option<&Arc<Store>>) {
         let (mut cc, mut sc) = memory::pair(Duration::from_secs(20));
         let (mut ot_s, mut ot_r) = ideal::pair(n as u64);
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
@@ -524,7 +529,9 @@ mod tests {
         let (sin, cin) = (split(true), split(false));
         let spec = GcSpec { circuit: &circuit, server_groups: &server_groups };
         let client = async {
-            let st = evaluate_offline(&mut cc, &mut ot_r, spec, &cin).await.unwrap();
+            let slot = Slot { step: 0, part: 0 };
+            let st = evaluate_offline_to(&mut cc, &mut ot_r, spec, &cin, store.map(|s| (s, slot))).await.unwrap();
+            assert_eq!(matches!(st.material, Material::Stored { .. }), store.is_some());
             evaluate_online(&mut cc, spec, st, 1000).await.unwrap();
         };
         let server = async {
@@ -552,5 +559,16 @@ mod tests {
         run(max_trunc_mask(4, l, 12), vec![true, true, true, true, false, false, false, false, false], 300, &edge)
             .await;
         run(sign_test(42), vec![false, true, false], 700, &edge).await;
+    }
+
+    /// Two chunks and a partial third through the store: each chunk evaluates under its own
+    /// tweaks and labels (a chunk read at the layer's first offset would decode wrongly).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stored_layer_evaluates_chunk_by_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Arc::new(Store::create(dir.path(), &[1; 32], &mut rand_chacha::ChaCha20Rng::seed_from_u64(5)).unwrap());
+        run_with(sign_test(20), vec![false, true, false], 2 * CHUNK + 7, &[0, 1], Some(&store)).await;
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "opened online, so removed");
     }
 }
