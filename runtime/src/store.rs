@@ -248,7 +248,7 @@ impl Store {
         if offset != index_start {
             return Err(torn());
         }
-        Ok(Reader { store: self, slot, file, path, records })
+        Ok(Reader { store: self, slot, file: Mutex::new(file), path, records })
     }
 
     fn check_header(&self, path: &Path, h: &[u8; HEADER_BYTES], slot: Slot) -> Result<(), StoreError> {
@@ -347,7 +347,8 @@ impl Drop for Writer<'_> {
 pub struct Reader<'s> {
     store: &'s Store,
     slot: Slot,
-    file: File,
+    /// Shared by [`Reader::record`] calls from several threads (a read ahead).
+    file: Mutex<File>,
     path: PathBuf,
     /// Per record: offset, length, tag.
     records: Vec<(u64, u64, [u8; TAG])>,
@@ -371,8 +372,9 @@ impl Reader<'_> {
     }
 
     /// Record `i`, checked against its tag. `expect`: its length, as the caller computes it
-    /// from the plan (a different one is refused before any allocation).
-    pub fn record(&mut self, i: usize, expect: usize) -> Result<Vec<u8>, StoreError> {
+    /// from the plan (a different one is refused before any allocation). Callable from several
+    /// threads at once (the reads take turns, the checks do not).
+    pub fn record(&self, i: usize, expect: usize) -> Result<Vec<u8>, StoreError> {
         let Some(&(offset, n, tag)) = self.records.get(i) else {
             return Err(refused(&self.path, format!("has {} records, record {i} was asked for", self.records.len())));
         };
@@ -380,8 +382,11 @@ impl Reader<'_> {
             return Err(refused(&self.path, format!("record {i} has {n} bytes, the plan needs {expect}")));
         }
         let mut buf = vec![0u8; expect];
-        self.file.seek(SeekFrom::Start(offset)).map_err(io(&self.path))?;
-        self.file.read_exact(&mut buf).map_err(io(&self.path))?;
+        {
+            let mut file = self.file.lock().expect("not poisoned");
+            file.seek(SeekFrom::Start(offset)).map_err(io(&self.path))?;
+            file.read_exact(&mut buf).map_err(io(&self.path))?;
+        }
         if self.store.record_tag(self.slot, i, &buf) != tag {
             return Err(refused(&self.path, format!("record {i} was changed (its tag does not check)")));
         }
@@ -435,7 +440,7 @@ mod tests {
             assert_eq!(mode, 0o600);
         }
         let copy = std::fs::read(s.path(SLOT)).unwrap();
-        let mut r = s.open(SLOT).unwrap();
+        let r = s.open(SLOT).unwrap();
         assert!(files(dir.path()).is_empty(), "removed once open");
         assert_eq!(r.len(), 3);
         assert_eq!(r.record(2, 7).unwrap(), b"tables!");
@@ -484,7 +489,7 @@ mod tests {
             let mut bytes = original.clone();
             change(&mut bytes);
             std::fs::write(s.path(SLOT), &bytes).unwrap();
-            let got = s.open(SLOT).and_then(|mut r| r.record(0, 6).and_then(|_| r.record(1, 7)));
+            let got = s.open(SLOT).and_then(|r| r.record(0, 6).and_then(|_| r.record(1, 7)));
             let reason = refusal(got.expect_err(what));
             assert!(reason.contains(words), "{what}: {reason}");
         }
@@ -493,7 +498,7 @@ mod tests {
             let s = store(dir.path(), plan, seed);
             std::fs::write(s.path(SLOT), &original).unwrap();
             match s.open(SLOT) {
-                Ok(mut r) if words.is_empty() => assert_eq!(r.record(1, 7).unwrap(), b"tables!"),
+                Ok(r) if words.is_empty() => assert_eq!(r.record(1, 7).unwrap(), b"tables!"),
                 Ok(_) => panic!("plan {plan} seed {seed} opened"),
                 Err(e) => assert!(refusal(e).contains(words)),
             }

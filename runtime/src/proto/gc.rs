@@ -314,7 +314,7 @@ pub async fn evaluate(
         }
         Material::Stored { store, slot } => (store, *slot),
     };
-    let mut file = store.open(slot)?;
+    let file = store.open(slot)?;
     let chunks = n.div_ceil(CHUNK);
     let mut out = Vec::with_capacity(n * spec.circuit.outputs.len());
     for (c, start) in (0..n).step_by(CHUNK).enumerate() {
