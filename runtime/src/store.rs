@@ -371,6 +371,22 @@ impl Reader<'_> {
         self.records.is_empty()
     }
 
+    /// Asks the kernel to start reading record `i` into its cache (no effect where unsupported,
+    /// or for an `i` past the end): the online phase calls it for the next chunk while it
+    /// evaluates this one, so the disk reads overlap the evaluation.
+    pub fn read_ahead(&self, i: usize) {
+        #[cfg(unix)]
+        if let Some(&(offset, n, _)) = self.records.get(i) {
+            use std::os::fd::AsRawFd;
+            let file = self.file.lock().expect("not poisoned");
+            let (Ok(offset), Ok(n)) = (i64::try_from(offset), i64::try_from(n)) else { return };
+            // SAFETY: the descriptor is open (the locked `File` owns it); the call only advises.
+            unsafe { libc::posix_fadvise(file.as_raw_fd(), offset, n, libc::POSIX_FADV_WILLNEED) };
+        }
+        #[cfg(not(unix))]
+        let _ = i;
+    }
+
     /// Record `i`, checked against its tag. `expect`: its length, as the caller computes it
     /// from the plan (a different one is refused before any allocation). Callable from several
     /// threads at once (the reads take turns, the checks do not).

@@ -317,8 +317,15 @@ pub async fn evaluate(
     let file = store.open(slot)?;
     let chunks = n.div_ceil(CHUNK);
     let mut out = Vec::with_capacity(n * spec.circuit.outputs.len());
+    file.read_ahead(0);
+    file.read_ahead(chunks);
     for (c, start) in (0..n).step_by(CHUNK).enumerate() {
         let end = (start + CHUNK).min(n);
+        // The next chunk's reads start now and overlap this chunk's evaluation.
+        if c + 1 < chunks {
+            file.read_ahead(c + 1);
+            file.read_ahead(chunks + c + 1);
+        }
         let labels = bytes_to_blocks(&file.record(c, (end - start) * cw * 16)?);
         let tables: Vec<[Block; 2]> = file
             .record(chunks + c, (end - start) * spec.table_bytes())?
