@@ -391,22 +391,29 @@ impl Reader<'_> {
     /// from the plan (a different one is refused before any allocation). Callable from several
     /// threads at once (the reads take turns, the checks do not).
     pub fn record(&self, i: usize, expect: usize) -> Result<Vec<u8>, StoreError> {
+        let mut buf = Vec::new();
+        self.record_into(i, expect, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// [`Reader::record`] into `buf` (resized to the record; its allocation is reused).
+    pub fn record_into(&self, i: usize, expect: usize, buf: &mut Vec<u8>) -> Result<(), StoreError> {
         let Some(&(offset, n, tag)) = self.records.get(i) else {
             return Err(refused(&self.path, format!("has {} records, record {i} was asked for", self.records.len())));
         };
         if n != expect as u64 {
             return Err(refused(&self.path, format!("record {i} has {n} bytes, the plan needs {expect}")));
         }
-        let mut buf = vec![0u8; expect];
+        buf.resize(expect, 0);
         {
             let mut file = self.file.lock().expect("not poisoned");
             file.seek(SeekFrom::Start(offset)).map_err(io(&self.path))?;
-            file.read_exact(&mut buf).map_err(io(&self.path))?;
+            file.read_exact(buf).map_err(io(&self.path))?;
         }
-        if self.store.record_tag(self.slot, i, &buf) != tag {
+        if self.store.record_tag(self.slot, i, buf) != tag {
             return Err(refused(&self.path, format!("record {i} was changed (its tag does not check)")));
         }
-        Ok(buf)
+        Ok(())
     }
 }
 

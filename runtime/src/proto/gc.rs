@@ -319,6 +319,9 @@ pub async fn evaluate(
     let mut out = Vec::with_capacity(n * spec.circuit.outputs.len());
     file.read_ahead(0);
     file.read_ahead(chunks);
+    // One chunk's buffers, reused: no fresh pages per chunk.
+    let (mut buf, mut labels, mut tables) = (Vec::new(), Vec::new(), Vec::<[Block; 2]>::new());
+    let half = |b: &[u8]| Block::from_bytes(b.try_into().expect("16 bytes"));
     for (c, start) in (0..n).step_by(CHUNK).enumerate() {
         let end = (start + CHUNK).min(n);
         // The next chunk's reads start now and overlap this chunk's evaluation.
@@ -326,15 +329,12 @@ pub async fn evaluate(
             file.read_ahead(c + 1);
             file.read_ahead(chunks + c + 1);
         }
-        let labels = bytes_to_blocks(&file.record(c, (end - start) * cw * 16)?);
-        let tables: Vec<[Block; 2]> = file
-            .record(chunks + c, (end - start) * spec.table_bytes())?
-            .chunks_exact(32)
-            .map(|p| {
-                let half = |b: &[u8]| Block::from_bytes(b.try_into().expect("16 bytes"));
-                [half(&p[..16]), half(&p[16..])]
-            })
-            .collect();
+        file.record_into(c, (end - start) * cw * 16, &mut buf)?;
+        labels.clear();
+        labels.extend(buf.chunks_exact(16).map(half));
+        file.record_into(chunks + c, (end - start) * spec.table_bytes(), &mut buf)?;
+        tables.clear();
+        tables.extend(buf.chunks_exact(32).map(|p| [half(&p[..16]), half(&p[16..])]));
         let instances: Vec<(&[[Block; 2]], Vec<Block>)> = (0..end - start)
             .map(|j| {
                 let i = start + j;
