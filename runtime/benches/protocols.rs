@@ -136,6 +136,7 @@ async fn party(mut s: Session, client: bool) {
                     &vals,
                     vals.clone(),
                     &mut rng,
+                    None,
                 );
                 cs = Some(f.await.unwrap());
             } else {

@@ -12,6 +12,7 @@ pub mod net;
 pub mod ot;
 pub mod progress;
 pub mod proto;
+pub mod store;
 pub mod wire;
 
 /// Runs CPU-heavy work (garbling, HE) from async code without starving the tokio worker it runs

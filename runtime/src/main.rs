@@ -161,6 +161,11 @@ struct ClientArgs {
     /// exist yet, or from standard input with `--input -`); the phases are reported apart.
     #[arg(long)]
     preprocess: bool,
+    /// Keep the offline phase's garbled tables and input labels in files in DIR (created if
+    /// missing; files mode 0600, removed after the online phase or on any error) instead of in
+    /// memory, and read them back layer by layer online: bounded client memory.
+    #[arg(long, value_name = "DIR")]
+    preprocess_dir: Option<PathBuf>,
     /// No progress bar and no cost line: only the prediction (and errors).
     #[arg(long, short)]
     quiet: bool,
@@ -417,6 +422,14 @@ fn client(a: ClientArgs) -> Result<(), Failure> {
     // Without --preprocess, check the input before connecting: a wrong shape is the user's
     // error, not the network's.
     let early = if a.preprocess { None } else { Some(read_input(&a.input, &plan.graph)?) };
+    let store = match &a.preprocess_dir {
+        Some(dir) => Some(
+            veil_runtime::store::Store::create(dir, &hash, &mut ChaCha20Rng::from_os_rng())
+                .context("--preprocess-dir")
+                .map_err(user)?,
+        ),
+        None => None,
+    };
     let bar = veil_runtime::progress::Bar::new(!a.quiet);
     let rt = tokio_runtime()?;
     let result = rt.block_on(async {
@@ -424,7 +437,7 @@ fn client(a: ClientArgs) -> Result<(), Failure> {
         // However the session ends (done, failed, or the user stops the client with Ctrl-C or
         // SIGTERM), the connection is closed before the process exits, so the server frees the
         // session at once instead of waiting for QUIC's idle timeout.
-        let run = run_client(&mut session, &plan.graph, &hash, early, &a, &bar);
+        let run = run_client(&mut session, &plan.graph, &hash, (early, store), &a, &bar);
         let result = tokio::select! {
             r = run => r,
             signal = interrupted() => Err(Failure {
@@ -463,12 +476,13 @@ async fn run_client(
     session: &mut veil_runtime::net::quic::Session,
     graph: &veil_ir::Graph,
     hash: &Hash,
-    early: Option<veil_ir::Tensor>,
+    (early, store): (Option<veil_ir::Tensor>, Option<veil_runtime::store::Store>),
     a: &ClientArgs,
     bar: &veil_runtime::progress::Bar,
 ) -> Result<exec::client::ClientResult, Failure> {
     let mut rng = ChaCha20Rng::from_os_rng();
-    let pre = exec::client::offline(session, graph, hash, &mut rng, bar).await.map_err(exec_failure)?;
+    let pre =
+        exec::client::offline_with_store(session, graph, hash, &mut rng, bar, store).await.map_err(exec_failure)?;
     let x = match early {
         Some(x) => x,
         None => {

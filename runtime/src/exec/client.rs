@@ -69,7 +69,8 @@ impl Preprocessed<'_> {
     }
 }
 
-/// Runs the handshake and the offline phase of plan `g` (hash `hash`) as the client.
+/// Runs the handshake and the offline phase of plan `g` (hash `hash`) as the client, keeping
+/// the offline material in memory.
 pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
     session: &mut impl PartySession,
     g: &'g Graph,
@@ -77,6 +78,25 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
     rng: &mut R,
     progress: &dyn Progress,
 ) -> Result<Preprocessed<'g>, ExecError> {
+    offline_with_store(session, g, hash, rng, progress, None).await
+}
+
+/// [`offline`], with the garbled-circuit layers' tables and input labels written to `store`
+/// (made for this plan's `hash`, fresh for this run) as they arrive; the online phase reads
+/// them back chunk by chunk and the store's files are gone when the [`Preprocessed`] is (after
+/// the online phase, or on any error). The rest (shares, masks, OT pads, HE keys, decoding
+/// bits: a few ring elements per value) stays in memory.
+pub async fn offline_with_store<'g, R: RngCore + CryptoRng + Send>(
+    session: &mut impl PartySession,
+    g: &'g Graph,
+    hash: &Hash,
+    rng: &mut R,
+    progress: &dyn Progress,
+    store: Option<crate::store::Store>,
+) -> Result<Preprocessed<'g>, ExecError> {
+    if let Some(s) = &store {
+        s.check_plan(hash)?;
+    }
     let steps = lower(g)?;
     let mut ch = session.channel().await?;
     ch.send(label::HANDSHAKE, &wire::hello(hash)).await?;
@@ -89,7 +109,7 @@ pub async fn offline<'g, R: RngCore + CryptoRng + Send>(
     ot_ch.check_script(check.clone());
     let ot = session.ot_receiver(ot_ch);
     let meter = session.meter().clone();
-    let mut io = ClientIo { ch, ot, he_keys: ClientKeys::default() };
+    let mut io = ClientIo { ch, ot, he_keys: ClientKeys::default(), store: store.map(std::sync::Arc::new) };
     let mut measures: Measures = vec![Default::default(); steps.len()];
     let mut values = Values::new(g);
     let mut protocols: Vec<Box<dyn Protocol>> = steps.iter().map(|step| crate::proto::register(g, step)).collect();

@@ -27,7 +27,7 @@ fn root() -> std::path::PathBuf {
 }
 
 /// The bundled model `name` compiled under `activation` for its sample input's magnitude.
-fn compiled(name: &str, activation: Activation) -> (Graph, Tensor) {
+pub(super) fn compiled(name: &str, activation: Activation) -> (Graph, Tensor) {
     let x = veil_ir::npy::read_npy(&root().join("models/inputs").join(format!("{name}.npy"))).unwrap();
     let bound = x.data.iter().fold(0f32, |m, v| m.max(v.abs()));
     let opts = Options { activation, input_bound: bound, ..Options::default() };

@@ -20,6 +20,8 @@ pub mod local;
 mod memory_tests;
 pub mod server;
 pub mod step;
+#[cfg(test)]
+mod store_tests;
 
 use std::time::Duration;
 
@@ -35,8 +37,9 @@ pub(crate) fn contexts<'a>(g: &'a veil_ir::Graph, steps: &'a [veil_ir::schedule:
     let mut gate_offset = 0u64;
     steps
         .iter()
-        .map(|step| {
-            let cx = step::Cx { g, step, node: &g.nodes[step.node], ring, gate_offset };
+        .enumerate()
+        .map(|(index, step)| {
+            let cx = step::Cx { g, index, step, node: &g.nodes[step.node], ring, gate_offset };
             gate_offset += step.and_gates(g);
             cx
         })
@@ -93,6 +96,9 @@ pub enum ExecError {
     /// sanitised).
     #[error("handshake: {0}")]
     Handshake(String),
+    /// The client's preprocessing store failed, or refused a file (`--preprocess-dir`).
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
     /// The client's inputs are refused before sharing: count, shape, non-finite or out of range.
     #[error("input: {0}")]
     Input(#[from] veil_ir::eval::EvalError),

@@ -33,6 +33,8 @@ pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ExecError>> + S
 pub struct Cx<'a> {
     /// The plan (both parties hold the same graph; only the server's has weights).
     pub g: &'a Graph,
+    /// The step's index in the lowered plan.
+    pub index: usize,
     /// The lowered step being run.
     pub step: &'a Step,
     /// The step's node in `g` (`g.nodes[step.node]`).
@@ -71,6 +73,9 @@ pub struct ClientIo {
     pub ot: SessionOtReceiver,
     /// The client's HE secret keys, one per parameter set.
     pub he_keys: ClientKeys,
+    /// Where garbled-circuit layers keep their material between the phases: `None` in memory,
+    /// else the preprocessing store (`veil client --preprocess-dir`).
+    pub store: Option<std::sync::Arc<crate::store::Store>>,
 }
 
 impl std::fmt::Debug for ServerIo {

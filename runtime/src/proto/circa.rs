@@ -17,6 +17,11 @@
 //! Online per element: server → client `16·(m − k + 1)` bytes of labels (`t_s` and `σ`) plus two
 //! ring elements; client → server one bit plus one ring element; four flights.
 
+use std::sync::Arc;
+
+use crate::exec::ExecError;
+use crate::store::{Slot, Store};
+
 use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, take};
 use crate::proto::mul::random_ring;
 use rand::{CryptoRng, Rng, RngCore};
@@ -96,7 +101,8 @@ impl std::fmt::Debug for ServerState {
     }
 }
 
-/// Client, offline, for its shares `c`; `r` is its share of the output.
+/// Client, offline, for its shares `c`; `r` is its share of the output. The sign test's tables
+/// and labels go to `store` when given (the rest, about 25 bytes per element, stays in memory).
 #[allow(clippy::too_many_arguments)]
 pub async fn client_offline<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
@@ -107,10 +113,11 @@ pub async fn client_offline<R: RngCore + CryptoRng + Send>(
     c: &[u64],
     r: Vec<u64>,
     rng: &mut R,
-) -> Result<ClientState, NetError> {
+    store: Option<(&Arc<Store>, Slot)>,
+) -> Result<ClientState, ExecError> {
     let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS };
     let t: Vec<Vec<u64>> = c.iter().map(|&v| vec![test.client_input(v)]).collect();
-    let mut gc = gc::evaluate_offline(ch, ot, spec, &t).await?;
+    let mut gc = gc::evaluate_offline_to(ch, ot, spec, &t, store).await?;
     gc::recv_decoding(ch, &mut gc, 1).await?;
     let p = mul::product_client(ch, ot, ring, c).await?;
     let choice: Vec<bool> = (0..c.len()).map(|_| rng.random()).collect();
@@ -201,12 +208,12 @@ pub async fn client_online(
     st: ClientState,
     c: &[u64],
     gate_offset: u64,
-) -> Result<(), NetError> {
+) -> Result<(), ExecError> {
     let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS };
     let beta = gc::evaluate_decode(ch, spec, &st.gc, gate_offset).await?;
     ch.send(label::CIRCA_CHOICES, &pack_bits(&st.choices(&beta))).await?;
     let w = ch.recv_u64s(label::CIRCA_PRODUCTS, 2 * c.len()).await?;
-    ch.send_u64s(label::CIRCA_RESHARE, &st.reshare(ring, c, &beta, &w)).await
+    Ok(ch.send_u64s(label::CIRCA_RESHARE, &st.reshare(ring, c, &beta, &w)).await?)
 }
 
 /// Server driver, online: returns its share of `y·b`.
@@ -290,7 +297,18 @@ impl Protocol for CircaLayer {
         Box::pin(async move {
             let c = values.share(self.input);
             let r = random_ring(cx.ring, c.len(), rng);
-            let f = client_offline(&mut io.ch, &mut io.ot, cx.ring, &self.circuit, self.test, c, r.clone(), &mut rng);
+            let store = io.store.as_ref().map(|s| (s, Slot { step: cx.index, part: 0 }));
+            let f = client_offline(
+                &mut io.ch,
+                &mut io.ot,
+                cx.ring,
+                &self.circuit,
+                self.test,
+                c,
+                r.clone(),
+                &mut rng,
+                store,
+            );
             self.client = Some(f.await?);
             values.set_share(cx.node.output, r);
             Ok(())
@@ -343,7 +361,7 @@ mod tests {
             let mut crng = rand_chacha::ChaCha20Rng::seed_from_u64(k as u64);
             let mut srng = rand_chacha::ChaCha20Rng::seed_from_u64(100 + k as u64);
             let (st_c, st_s) = tokio::join!(
-                client_offline(&mut cc, &mut ot_r, ring, &circ, test, &cs, r.clone(), &mut crng),
+                client_offline(&mut cc, &mut ot_r, ring, &circ, test, &cs, r.clone(), &mut crng, None),
                 server_offline(&mut sc, &mut ot_s, ring, &circ, n, offset, &mut srng)
             );
             let before = (cc.meter().snapshot(), sc.meter().snapshot());
@@ -397,7 +415,7 @@ mod tests {
             let mut crng = rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(m));
             let mut srng = rand_chacha::ChaCha20Rng::seed_from_u64(100 + u64::from(m));
             let (st_c, st_s) = tokio::join!(
-                client_offline(&mut cc, &mut ot_r, ring, &circ, test, &cs, r.clone(), &mut crng),
+                client_offline(&mut cc, &mut ot_r, ring, &circ, test, &cs, r.clone(), &mut crng, None),
                 server_offline(&mut sc, &mut ot_s, ring, &circ, n, offset, &mut srng)
             );
             let (done, out) = tokio::join!(

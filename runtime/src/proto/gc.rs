@@ -15,8 +15,12 @@
 //! - online, server → client: one frame of `16·server_wires` bytes per instance;
 //! - online, client → server: one frame of `⌈n·outputs / 8⌉` bytes.
 
+use std::sync::Arc;
+
+use crate::exec::ExecError;
 use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, take};
 use crate::proto::mul::random_ring;
+use crate::store::{Slot, Store};
 use rand::{CryptoRng, RngCore};
 use veil_ir::ValueId;
 use veil_ir::circuit::{Circuit, to_bits};
@@ -104,8 +108,7 @@ impl std::fmt::Debug for GarblerState {
 pub struct EvaluatorState {
     /// The garbling's hash key (public; all zero when there is no instance to evaluate).
     key: HashKey,
-    tables: Vec<[Block; 2]>,
-    client_labels: Vec<Block>,
+    material: Material,
     n: usize,
     /// Output decoding bits, when the client decodes ([`recv_decoding`]).
     decode: Option<Vec<bool>>,
@@ -115,6 +118,15 @@ impl std::fmt::Debug for EvaluatorState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "EvaluatorState {{ instances: {}, labels: <redacted> }}", self.n)
     }
+}
+
+/// Where the client keeps a batch's tables and input labels between the phases.
+enum Material {
+    /// In memory: the tables (instance-major) and the client's input labels.
+    Memory { tables: Vec<[Block; 2]>, client_labels: Vec<Block> },
+    /// In the preprocessing store, one record per chunk of [`CHUNK`] instances: chunk `c`'s
+    /// client labels are record `c`, its tables record `chunks + c`.
+    Stored { store: Arc<Store>, slot: Slot },
 }
 
 /// Server, offline: garbles `n` instances under a fresh hash key with AND-gate tweaks from
@@ -157,17 +169,44 @@ pub async fn garble_offline<R: RngCore + CryptoRng + Send>(
 }
 
 /// Client, offline: receives the tables and its input labels for `client_inputs` (per
-/// instance, one value per client input group).
+/// instance, one value per client input group), and keeps them in memory.
 pub async fn evaluate_offline(
     ch: &mut Channel,
     ot: &mut impl OtReceive,
     spec: GcSpec<'_>,
     client_inputs: &[Vec<u64>],
-) -> Result<EvaluatorState, NetError> {
+) -> Result<EvaluatorState, ExecError> {
+    evaluate_offline_to(ch, ot, spec, client_inputs, None).await
+}
+
+/// [`evaluate_offline`], with the labels and each table frame written to `store`'s `slot` as
+/// they arrive when `store` is given (and there is an instance), instead of kept in memory.
+pub async fn evaluate_offline_to(
+    ch: &mut Channel,
+    ot: &mut impl OtReceive,
+    spec: GcSpec<'_>,
+    client_inputs: &[Vec<u64>],
+    store: Option<(&Arc<Store>, Slot)>,
+) -> Result<EvaluatorState, ExecError> {
     let n = client_inputs.len();
     let bits: Vec<bool> = client_inputs.iter().flat_map(|v| spec.bits(false, v)).collect();
-    let client_labels = ot.correlated(label::GC_INPUT_OT, &bits).await?;
-    let mut tables = Vec::with_capacity(n * spec.circuit.and_count());
+    let mut client_labels = ot.correlated(label::GC_INPUT_OT, &bits).await?;
+    drop(bits);
+    let store = store.filter(|_| n > 0);
+    let mut writer = match store {
+        Some((s, slot)) => {
+            let mut w = s.writer(slot)?;
+            let cw = spec.client_wires();
+            for start in (0..n).step_by(CHUNK) {
+                let end = (start + CHUNK).min(n);
+                w.record(&blocks_to_bytes(client_labels[start * cw..end * cw].iter().copied()))?;
+            }
+            client_labels = Vec::new();
+            Some(w)
+        }
+        None => None,
+    };
+    let mut tables = Vec::with_capacity(if writer.is_some() { 0 } else { n * spec.circuit.and_count() });
     let mut key = HashKey::from_bytes([0; 16]);
     for start in (0..n).step_by(CHUNK) {
         let head = if start == 0 { HashKey::BYTES } else { 0 };
@@ -178,9 +217,19 @@ pub async fn evaluate_offline(
         if let Ok(k) = <[u8; 16]>::try_from(k) {
             key = HashKey::from_bytes(k);
         }
-        tables.extend(bytes_to_blocks(rest).chunks_exact(2).map(|p| [p[0], p[1]]));
+        match &mut writer {
+            Some(w) => w.record(rest)?,
+            None => tables.extend(bytes_to_blocks(rest).chunks_exact(2).map(|p| [p[0], p[1]])),
+        }
     }
-    Ok(EvaluatorState { key, tables, client_labels, n, decode: None })
+    let material = match (writer, store) {
+        (Some(w), Some((s, slot))) => {
+            w.finish()?;
+            Material::Stored { store: s.clone(), slot }
+        }
+        _ => Material::Memory { tables, client_labels },
+    };
+    Ok(EvaluatorState { key, material, n, decode: None })
 }
 
 /// Server, online: sends the labels of its inputs (per instance, one value per server input
@@ -237,26 +286,66 @@ pub async fn recv_decoding(ch: &mut Channel, state: &mut EvaluatorState, outputs
 }
 
 /// Client, online: receives the server's labels and evaluates every instance; returns the
-/// output colour bits, instance-major.
+/// output colour bits, instance-major. Stored material is read back one chunk at a time (and
+/// its file is gone from the store's directory once opened).
 pub async fn evaluate(
     ch: &mut Channel,
     spec: GcSpec<'_>,
     state: &EvaluatorState,
     gate_offset: u64,
-) -> Result<Vec<bool>, NetError> {
+) -> Result<Vec<bool>, ExecError> {
     let (sw, cw, n) = (spec.server_wires(), spec.client_wires(), state.n);
     let bytes = ch.recv_exact(label::GC_SERVER_LABELS, n * sw * 16).await?;
     let server_labels = bytes_to_blocks(&bytes);
+    drop(bytes);
     let ands = spec.circuit.and_count();
-    let instances: Vec<(&[[Block; 2]], Vec<Block>)> = (0..n)
-        .map(|i| {
-            let inputs = spec.merge(&server_labels[i * sw..(i + 1) * sw], &state.client_labels[i * cw..(i + 1) * cw]);
-            (&state.tables[i * ands..(i + 1) * ands], inputs)
-        })
-        .collect();
     let h = Tmmo::new(state.key);
-    let out = crate::compute(|| Batch::new(spec.circuit, gate_offset).evaluate(&h, &instances));
-    Ok(out.iter().flat_map(|o| colours(o)).collect())
+    let batch = Batch::new(spec.circuit, gate_offset);
+    let (store, slot) = match &state.material {
+        Material::Memory { tables, client_labels } => {
+            let instances: Vec<(&[[Block; 2]], Vec<Block>)> = (0..n)
+                .map(|i| {
+                    let inputs = spec.merge(&server_labels[i * sw..(i + 1) * sw], &client_labels[i * cw..(i + 1) * cw]);
+                    (&tables[i * ands..(i + 1) * ands], inputs)
+                })
+                .collect();
+            let out = crate::compute(|| batch.evaluate(&h, &instances));
+            return Ok(out.iter().flat_map(|o| colours(o)).collect());
+        }
+        Material::Stored { store, slot } => (store, *slot),
+    };
+    let file = store.open(slot)?;
+    let chunks = n.div_ceil(CHUNK);
+    let mut out = Vec::with_capacity(n * spec.circuit.outputs.len());
+    file.read_ahead(0);
+    file.read_ahead(chunks);
+    // One chunk's buffers, reused: no fresh pages per chunk.
+    let (mut buf, mut labels, mut tables) = (Vec::new(), Vec::new(), Vec::<[Block; 2]>::new());
+    let half = |b: &[u8]| Block::from_bytes(b.try_into().expect("16 bytes"));
+    for (c, start) in (0..n).step_by(CHUNK).enumerate() {
+        let end = (start + CHUNK).min(n);
+        // The next chunk's reads start now and overlap this chunk's evaluation.
+        if c + 1 < chunks {
+            file.read_ahead(c + 1);
+            file.read_ahead(chunks + c + 1);
+        }
+        file.record_into(c, (end - start) * cw * 16, &mut buf)?;
+        labels.clear();
+        labels.extend(buf.chunks_exact(16).map(half));
+        file.record_into(chunks + c, (end - start) * spec.table_bytes(), &mut buf)?;
+        tables.clear();
+        tables.extend(buf.chunks_exact(32).map(|p| [half(&p[..16]), half(&p[16..])]));
+        let instances: Vec<(&[[Block; 2]], Vec<Block>)> = (0..end - start)
+            .map(|j| {
+                let i = start + j;
+                let inputs = spec.merge(&server_labels[i * sw..(i + 1) * sw], &labels[j * cw..(j + 1) * cw]);
+                (&tables[j * ands..(j + 1) * ands], inputs)
+            })
+            .collect();
+        let o = crate::compute(|| Batch::new(spec.circuit, batch.offset(start)).evaluate(&h, &instances));
+        out.extend(o.iter().flat_map(|o| colours(o)));
+    }
+    Ok(out)
 }
 
 /// Client, online: evaluates and returns the colours to the server, which decodes.
@@ -265,9 +354,9 @@ pub async fn evaluate_online(
     spec: GcSpec<'_>,
     state: EvaluatorState,
     gate_offset: u64,
-) -> Result<(), NetError> {
+) -> Result<(), ExecError> {
     let bits = evaluate(ch, spec, &state, gate_offset).await?;
-    ch.send(label::GC_COLOURS, &pack_bits(&bits)).await
+    Ok(ch.send(label::GC_COLOURS, &pack_bits(&bits)).await?)
 }
 
 /// Client, online: evaluates and decodes itself with the bits of [`recv_decoding`].
@@ -276,7 +365,7 @@ pub async fn evaluate_decode(
     spec: GcSpec<'_>,
     state: &EvaluatorState,
     gate_offset: u64,
-) -> Result<Vec<bool>, NetError> {
+) -> Result<Vec<bool>, ExecError> {
     let colours = evaluate(ch, spec, state, gate_offset).await?;
     let decode = state.decode.as_ref().expect("recv_decoding ran offline");
     Ok(colours.iter().zip(decode).map(|(c, d)| c ^ d).collect())
@@ -379,10 +468,11 @@ impl Protocol for GcLayer {
             let r = random_ring(cx.ring, self.windows.len(), rng);
             let c = values.share(self.input);
             let mut states = Vec::new();
-            for (b, batch) in cx.step.gc_batches(cx.g).iter().zip(&self.batches) {
+            for (part, (b, batch)) in cx.step.gc_batches(cx.g).iter().zip(&self.batches).enumerate() {
                 let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
                 let ins = self.inputs(batch, c, Some(&r));
-                states.push(evaluate_offline(&mut io.ch, &mut io.ot, spec, &ins).await?);
+                let store = io.store.as_ref().map(|s| (s, Slot { step: cx.index, part }));
+                states.push(evaluate_offline_to(&mut io.ch, &mut io.ot, spec, &ins, store).await?);
             }
             self.client = Some(states);
             values.set_share(cx.node.output, r);
@@ -416,6 +506,11 @@ mod tests {
     /// decodes to the plaintext circuit's, and each direction carries exactly the documented
     /// frames (the ideal OT moves no bytes).
     async fn run(circuit: Circuit, server_groups: Vec<bool>, n: usize, edge: &[u64]) {
+        run_with(circuit, server_groups, n, edge, None).await
+    }
+
+    /// [`run`], the client's material in `store` when given.
+    async fn run_with(circuit: Circuit, server_groups: Vec<bool>, n: usize, edge: &[u64], store: Option<&Arc<Store>>) {
         let (mut cc, mut sc) = memory::pair(Duration::from_secs(20));
         let (mut ot_s, mut ot_r) = ideal::pair(n as u64);
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
@@ -441,7 +536,9 @@ mod tests {
         let (sin, cin) = (split(true), split(false));
         let spec = GcSpec { circuit: &circuit, server_groups: &server_groups };
         let client = async {
-            let st = evaluate_offline(&mut cc, &mut ot_r, spec, &cin).await.unwrap();
+            let slot = Slot { step: 0, part: 0 };
+            let st = evaluate_offline_to(&mut cc, &mut ot_r, spec, &cin, store.map(|s| (s, slot))).await.unwrap();
+            assert_eq!(matches!(st.material, Material::Stored { .. }), store.is_some());
             evaluate_online(&mut cc, spec, st, 1000).await.unwrap();
         };
         let server = async {
@@ -469,5 +566,16 @@ mod tests {
         run(max_trunc_mask(4, l, 12), vec![true, true, true, true, false, false, false, false, false], 300, &edge)
             .await;
         run(sign_test(42), vec![false, true, false], 700, &edge).await;
+    }
+
+    /// Two chunks and a partial third through the store: each chunk evaluates under its own
+    /// tweaks and labels (a chunk read at the layer's first offset would decode wrongly).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stored_layer_evaluates_chunk_by_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Arc::new(Store::create(dir.path(), &[1; 32], &mut rand_chacha::ChaCha20Rng::seed_from_u64(5)).unwrap());
+        run_with(sign_test(20), vec![false, true, false], 2 * CHUNK + 7, &[0, 1], Some(&store)).await;
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "opened online, so removed");
     }
 }
