@@ -1,6 +1,7 @@
 //! `cargo bench -p veil-runtime --bench protocols`: OT and per-ReLU costs between **two
 //! processes** on loopback (this bench re-executes itself as the client). Prints tables:
-//! - OTs per second (random and correlated, IKNP over cryprot-ot);
+//! - OTs per second (random and correlated, IKNP over cryprot-ot; random-choice silent OT in
+//!   both directions, with its bytes per OT);
 //! - bytes and time per ReLU, offline and online, for the exact GC ReLU (ℓ = 61, f = 12) and
 //!   Circa at two drop-bit values. Bytes are counted by each direction's sender.
 
@@ -83,11 +84,40 @@ async fn party(mut s: Session, client: bool) {
         }
     })
     .await;
+    // Silent random-choice OT (the OT-based non-linear protocols' correlations), both
+    // directions; a warm-up batch first (the instance's own base OTs).
+    let mut silent = [(0.0, 0, 0); 2];
+    for (i, reversed) in [false, true].into_iter().enumerate() {
+        let _ = phase(&s, &mut cnt, client, async {
+            match (rcv.as_mut(), snd.as_mut(), reversed) {
+                (Some(r), _, false) => drop(r.rand_choice("warm-up", 1024).await.unwrap()),
+                (Some(r), _, true) => drop(r.rand_choice_reversed("warm-up", 1024).await.unwrap()),
+                (_, Some(t), false) => drop(t.rand_choice("warm-up", 1024).await.unwrap()),
+                (_, Some(t), true) => drop(t.rand_choice_reversed("warm-up", 1024).await.unwrap()),
+                _ => unreachable!(),
+            }
+        })
+        .await;
+        silent[i] = phase(&s, &mut cnt, client, async {
+            match (rcv.as_mut(), snd.as_mut(), reversed) {
+                (Some(r), _, false) => drop(r.rand_choice("silent", OTS).await.unwrap()),
+                (Some(r), _, true) => drop(r.rand_choice_reversed("silent", OTS).await.unwrap()),
+                (_, Some(t), false) => drop(t.rand_choice("silent", OTS).await.unwrap()),
+                (_, Some(t), true) => drop(t.rand_choice_reversed("silent", OTS).await.unwrap()),
+                _ => unreachable!(),
+            }
+        })
+        .await;
+    }
     if !client {
         println!("\n| OT (IKNP, semi-honest) | count | seconds | OTs/s | bytes c→s | bytes s→c |");
         println!("|---|---|---|---|---|---|");
         println!("| random OT | {OTS} | {t_rot:.3} | {:.2} M | | |", OTS as f64 / t_rot / 1e6);
         println!("| correlated OT | {OTS} | {t_cot:.3} | {:.2} M | {c2s} | {s2c} |", OTS as f64 / t_cot / 1e6);
+        for (name, (t, c2s, s2c)) in ["silent random-choice OT, s→c", "silent random-choice OT, c→s"].iter().zip(silent) {
+            let per = (c2s + s2c) as f64 / OTS as f64;
+            println!("| {name} | {OTS} | {t:.3} | {:.2} M | {c2s} | {s2c} | ({per:.3} B/OT)", OTS as f64 / t / 1e6);
+        }
         println!(
             "\n| per ReLU ({RELUS} at once, ℓ = 61, f = 12) | AND gates | offline s | offline B c→s | offline B s→c | online s | online B c→s | online B s→c |"
         );
