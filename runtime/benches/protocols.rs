@@ -114,7 +114,8 @@ async fn party(mut s: Session, client: bool) {
         println!("|---|---|---|---|---|---|");
         println!("| random OT | {OTS} | {t_rot:.3} | {:.2} M | | |", OTS as f64 / t_rot / 1e6);
         println!("| correlated OT | {OTS} | {t_cot:.3} | {:.2} M | {c2s} | {s2c} |", OTS as f64 / t_cot / 1e6);
-        for (name, (t, c2s, s2c)) in ["silent random-choice OT, s→c", "silent random-choice OT, c→s"].iter().zip(silent) {
+        for (name, (t, c2s, s2c)) in ["silent random-choice OT, s→c", "silent random-choice OT, c→s"].iter().zip(silent)
+        {
             let per = (c2s + s2c) as f64 / OTS as f64;
             println!("| {name} | {OTS} | {t:.3} | {:.2} M | {c2s} | {s2c} | ({per:.3} B/OT)", OTS as f64 / t / 1e6);
         }

@@ -73,7 +73,12 @@ impl Silent {
         Silent { send: SemiHonestSilentOtSender::new(s), recv: SemiHonestSilentOtReceiver::new(r) }
     }
 
-    async fn send(&mut self, locate: &str, meter: &crate::net::Meter, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
+    async fn send(
+        &mut self,
+        locate: &str,
+        meter: &crate::net::Meter,
+        count: usize,
+    ) -> Result<Vec<[Block; 2]>, NetError> {
         let out = timed(locate, DEFAULT_OT_TIMEOUT, metered(meter, self.send.random_send(padded(count)))).await?;
         Ok(out.iter().take(count).map(|&[a, b]| [from_c(a), from_c(b)]).collect())
     }

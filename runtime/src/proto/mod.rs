@@ -4,10 +4,12 @@
 //! and implements [`Protocol`] for its plan step. [`register`] is the one place that maps a
 //! schedule step's kind to its protocol: adding a protocol touches its module and that function.
 
+pub mod bit_triple;
 pub mod circa;
 pub mod gc;
 pub mod he_linear;
 pub mod matmul;
+pub mod millionaire;
 pub mod mul;
 pub mod poly;
 pub mod share;
