@@ -12,6 +12,7 @@ pub mod matmul;
 pub mod millionaire;
 pub mod mul;
 pub mod poly;
+pub mod relu_ot;
 pub mod share;
 
 use veil_ir::Graph;
