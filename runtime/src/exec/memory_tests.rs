@@ -17,7 +17,7 @@ use veil_ir::schedule::lower;
 use veil_ir::schedule::script::{Phase, Sent, Wire, script};
 use veil_ir::{Graph, Op, Tensor, TruncMode};
 use veil_passes::cost::Traffic;
-use veil_passes::{Activation, Options};
+use veil_passes::{Activation, NonlinearChoice, Options};
 
 use super::{Stats, client, server};
 use crate::net::memory::session_pair;
@@ -28,9 +28,14 @@ fn root() -> std::path::PathBuf {
 
 /// The bundled model `name` compiled under `activation` for its sample input's magnitude.
 fn compiled(name: &str, activation: Activation) -> (Graph, Tensor) {
+    compiled_with(name, Options { activation, ..Options::default() })
+}
+
+/// The bundled model `name` compiled under `opts` for its sample input's magnitude.
+fn compiled_with(name: &str, opts: Options) -> (Graph, Tensor) {
     let x = veil_ir::npy::read_npy(&root().join("models/inputs").join(format!("{name}.npy"))).unwrap();
     let bound = x.data.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let opts = Options { activation, input_bound: bound, ..Options::default() };
+    let opts = Options { input_bound: bound, ..opts };
     let path = root().join("models").join(format!("{name}.onnx"));
     (veil_compiler::compile(&path, &opts.into()).unwrap().graph, x)
 }
@@ -86,7 +91,13 @@ fn top1(t: &Tensor) -> usize {
 
 /// Runs the model and checks it; returns the protocols its plan used.
 fn check(name: &str, activation: Activation) -> Vec<String> {
-    let (g, x) = compiled(name, activation);
+    check_with(name, Options { activation, ..Options::default() })
+}
+
+/// [`check`] under `opts`.
+fn check_with(name: &str, opts: Options) -> Vec<String> {
+    let activation = opts.activation;
+    let (g, x) = compiled_with(name, opts);
     let (out, cstats, sstats) = in_memory(&g, &x);
     let sim = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
     let exact = !g
@@ -114,6 +125,19 @@ fn bundled_plans_run_in_memory_exactly_as_scripted() {
     // Each plan exercises the protocol it is here for.
     let has = |ps: &[String], p: &str| ps.iter().any(|q| q.contains(p));
     assert!(has(&relu, "GC") && has(&circa, "Circa") && has(&poly, "Beaver"), "{relu:?} {circa:?} {poly:?}");
+}
+
+/// The digits plan with every ReLU over OT (`--nonlinear ot`, all truncations exact so the
+/// output is deterministic): bit-exact with the simulator, every layer's framed bytes and rounds
+/// as scripted, and no ReLU left to a garbled circuit.
+#[test]
+fn relus_over_ot_run_in_memory_exactly_as_scripted() {
+    let opts = Options { exact_truncation: true, nonlinear: NonlinearChoice::Ot, ..Options::default() };
+    let protocols = check_with("digits_relu", opts.clone());
+    let (g, _) = compiled_with("digits_relu", opts);
+    let relus = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Relu)).count();
+    let by_ot = protocols.iter().filter(|p| p.as_str() == "OT (millionaire)").count();
+    assert!(relus > 0 && by_ot == relus, "{relus} ReLUs, {by_ot} over OT: {protocols:?}");
 }
 
 /// A trailing Sigmoid (a binary classifier's last op) runs on the client after the reveal: the

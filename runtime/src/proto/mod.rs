@@ -31,6 +31,7 @@ pub fn register(g: &Graph, step: &Step) -> Box<dyn Protocol> {
             let n = g.values[*input].ty.shape.iter().product();
             Box::new(gc::GcLayer::elementwise(*input, n))
         }
+        Kind::ReluOt { input, shift } => Box::new(relu_ot::layer::ReluOtLayer::new(*input, *shift)),
         Kind::MaxPool { input, windows, circuits, .. } => {
             Box::new(gc::GcLayer::windows(*input, windows.clone(), circuits.iter().map(|(k, _)| *k)))
         }

@@ -2,26 +2,29 @@
 //! [`Spec::flights`], with their exact sizes; all algebra is in the synchronous cores.
 
 use rand::Rng;
+use veil_ir::schedule::script::label;
 
 use super::{Client, ClientOffline, Flight, Server, ServerOffline, Spec};
 use crate::net::{Channel, NetError};
 use crate::ot::{OtReceive, OtSend};
 
-/// The label of the step's OT batches and messages.
-pub const STEP: &str = "relu over OT";
+/// The label of the step's OT batches.
+const OTS: &str = label::RELU_OT_OTS;
+/// The label of the step's online flights.
+const STEP: &str = label::RELU_OT;
 
 /// Server, offline: the random-choice OTs for `n` elements, both directions.
 pub async fn server_offline(ot: &mut impl OtSend, spec: Spec, n: usize) -> Result<ServerOffline, NetError> {
-    let pads = ot.rand_choice(STEP, n * spec.rots()).await?;
-    let reversed = ot.rand_choice_reversed(STEP, n * spec.rots_reversed()).await?;
+    let pads = ot.rand_choice(OTS, n * spec.rots()).await?;
+    let reversed = ot.rand_choice_reversed(OTS, n * spec.rots_reversed()).await?;
     Ok(ServerOffline { pads, reversed })
 }
 
 /// Client, offline: the same OTs, and its output shares `r` (fixed now).
 pub async fn client_offline(ot: &mut impl OtReceive, spec: Spec, r: Vec<u64>) -> Result<ClientOffline, NetError> {
     let n = r.len();
-    let ots = ot.rand_choice(STEP, n * spec.rots()).await?;
-    let reversed = ot.rand_choice_reversed(STEP, n * spec.rots_reversed()).await?;
+    let ots = ot.rand_choice(OTS, n * spec.rots()).await?;
+    let reversed = ot.rand_choice_reversed(OTS, n * spec.rots_reversed()).await?;
     Ok(ClientOffline { ots, reversed, r })
 }
 

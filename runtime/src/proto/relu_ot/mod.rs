@@ -25,6 +25,7 @@
 //! ([`Client::reply`], [`Server::reply`]) until the server, answering the last, has its output.
 
 pub mod drive;
+pub mod layer;
 
 use rand::Rng;
 use veil_ir::ring::Ring;
