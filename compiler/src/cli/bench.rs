@@ -24,6 +24,10 @@ pub struct BenchArgs {
     /// Activation policies to compare.
     #[arg(long, value_delimiter = ',', default_value = "relu,circa,poly", value_name = "relu,circa,poly")]
     policies: Vec<veil_passes::Activation>,
+    /// Exact ReLUs' protocol (`veilc compile --nonlinear`): garbled circuits, over OT, or the
+    /// cost model's choice per layer; a row's policy names it unless it is `gc`.
+    #[arg(long, default_value = "gc", value_name = "gc|ot|auto")]
+    nonlinear: veil_passes::NonlinearChoice,
     /// Networks: `loopback` (no shaping) and `wan` (emulated: --bandwidth, --rtt).
     #[arg(long, value_delimiter = ',', default_value = "loopback,wan", value_parser = ["loopback", "wan"], value_name = "loopback,wan")]
     network: Vec<String>,
@@ -104,6 +108,7 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
         for &policy in &a.policies {
             let opts = veil_passes::Options {
                 activation: policy,
+                nonlinear: a.nonlinear,
                 calibration: vec![x.clone()],
                 ..veil_passes::Options::default()
             };
@@ -146,7 +151,10 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                 let stats: veil_ir::stats::Stats = serde_json::from_str(&out.stats).map_err(CliError::internal)?;
                 let row = Row {
                     model: name.clone(),
-                    policy: policy.to_string(),
+                    policy: match a.nonlinear {
+                        veil_passes::NonlinearChoice::Gc => policy.to_string(),
+                        other => format!("{policy} ({other:?} ReLU)").to_lowercase(),
+                    },
                     network: if link.is_some() { format!("wan {}/{}", a.bandwidth, a.rtt) } else { "loopback".into() },
                     relus,
                     offline: stats.offline,
