@@ -564,6 +564,34 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
     use veil_ir::circuit::relu_trunc_mask;
 
+    /// The plan's scripts count this protocol's OTs and flights without the runtime
+    /// (`veil_ir::schedule::relu_ot`): the same numbers as [`Spec`], for every shift at a few
+    /// ring widths and element counts (including ones that do not fill a byte).
+    #[test]
+    fn the_scripts_counts_equal_the_spec() {
+        use veil_ir::schedule::relu_ot as script;
+        use veil_ir::schedule::script::Dir;
+        for ell in [2u8, 8, 32, 41, 61] {
+            for shift in 1..u32::from(ell) {
+                let spec = Spec::new(Ring::new(ell), shift);
+                assert_eq!(script::rots(ell.into(), shift), spec.rots() as u64, "ℓ = {ell}, f = {shift}");
+                for n in [1usize, 7, 1000] {
+                    let want: Vec<(Dir, u64)> = spec
+                        .flights(n)
+                        .into_iter()
+                        .map(|f| match f {
+                            Flight::ToServer(b) => (Dir::ClientToServer, b as u64),
+                            Flight::ToClient(b) => (Dir::ServerToClient, b as u64),
+                        })
+                        .collect();
+                    assert_eq!(script::flights(ell.into(), shift, n as u64), want, "ℓ = {ell}, f = {shift}, n = {n}");
+                }
+            }
+        }
+        let reversed = Spec::new(Ring::new(61), 12).rots_reversed();
+        assert_eq!(reversed, 1, "the scripts count one client-sent OT per element");
+    }
+
     /// Runs the protocol for both parties in memory with a dealer's OTs: the server's output
     /// shares, and checks every flight's size against [`Spec::flights`].
     fn run(spec: Spec, ys: &[u64], yc: &[u64], r: &[u64], rng: &mut ChaCha8Rng) -> Vec<u64> {
