@@ -25,7 +25,7 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "relu,circa,poly", value_name = "relu,circa,poly")]
     policies: Vec<veil_passes::Activation>,
     /// Exact ReLUs' protocol (`veilc compile --nonlinear`): garbled circuits, over OT, or the
-    /// cost model's choice per layer; a row's policy names it unless it is `gc`.
+    /// cost model's choice per layer; a row's policy names it (`relu+ot`) unless it is `gc`.
     #[arg(long, default_value = "gc", value_name = "gc|ot|auto")]
     nonlinear: veil_passes::NonlinearChoice,
     /// Networks: `loopback` (no shaping) and `wan` (emulated: --bandwidth, --rtt).
@@ -153,7 +153,8 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                     model: name.clone(),
                     policy: match a.nonlinear {
                         veil_passes::NonlinearChoice::Gc => policy.to_string(),
-                        other => format!("{policy} ({other:?} ReLU)").to_lowercase(),
+                        veil_passes::NonlinearChoice::Ot => format!("{policy}+ot"),
+                        veil_passes::NonlinearChoice::Auto => format!("{policy}+auto"),
                     },
                     network: if link.is_some() { format!("wan {}/{}", a.bandwidth, a.rtt) } else { "loopback".into() },
                     relus,
