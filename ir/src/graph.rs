@@ -70,8 +70,10 @@ pub struct Graph {
     /// The bound on `|input|` that `quantize`'s ranges assume: inputs beyond it could overflow
     /// the ring, so the simulator and the runtime refuse them.
     pub input_bound: Option<f32>,
-    /// Dense layers whose offline correlation comes from OT (Gilboa products) instead of HE;
-    /// chosen by `assign_protocols` (empty: every linear layer uses HE).
+    /// Nodes that run over OT instead of their default protocol, chosen by `assign_protocols`:
+    /// dense layers whose offline correlation comes from Gilboa products instead of HE, and
+    /// ReLUs with a fused exact truncation run by the OT comparison protocol instead of a
+    /// garbled circuit (empty: HE and garbled circuits throughout).
     pub ot_linear: Vec<NodeId>,
 }
 

@@ -15,7 +15,7 @@ use veil_ir::{Domain, Graph, Op};
 use veil_ir::schedule::script::Phase;
 
 use crate::cost::{Sent, Traffic, cpu_seconds};
-use crate::{LinearChoice, Objective, Options, PassError, Report};
+use crate::{LinearChoice, NonlinearChoice, Objective, Options, PassError, Report};
 
 /// Predicted `(offline, online)` seconds of running `node` as `offline` (marginal: the session's
 /// one-time messages, base OTs and HE public keys, count as sent).
@@ -61,5 +61,52 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
             ot.0 * 1e3
         ));
     }
+    relus(g, opts, &mut report);
     Ok(report)
+}
+
+/// Chooses, for each exact ReLU with a fused truncation, a garbled circuit or the OT comparison
+/// protocol (`--nonlinear`; under `auto` the cost model decides per layer like for dense layers).
+fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
+    let ell = g.ring_bits.unwrap_or(61) as u32;
+    let candidates: Vec<_> = g
+        .live_nodes()
+        .filter(|(_, n)| matches!(n.op, Op::Relu) && g.values[n.output].domain == Domain::Shared)
+        .filter_map(|(id, n)| match veil_ir::schedule::fused(g, n.inputs[0]) {
+            (input, shift) if shift >= 1 && (shift as u32) < ell => Some((id, input, shift)),
+            _ => None,
+        })
+        .collect();
+    for (id, input, shift) in candidates {
+        let (gc, ot) = match veil_ir::schedule::node_steps(g, id, &mut Vec::new()) {
+            Ok(mut s) if !s.is_empty() => {
+                let gc = s.pop().expect("nonempty");
+                (predicted(g, opts, &gc), predicted(g, opts, &Step { node: id, kind: Kind::ReluOt { input, shift } }))
+            }
+            _ => continue,
+        };
+        let key = |(off, on): (f64, f64)| match opts.objective {
+            Objective::Online => (on, off + on),
+            Objective::Total => (off + on, on),
+        };
+        let use_ot = match opts.nonlinear {
+            NonlinearChoice::Gc => false,
+            NonlinearChoice::Ot => true,
+            NonlinearChoice::Auto => key(ot).partial_cmp(&key(gc)).is_some_and(|o| o.is_lt()),
+        };
+        if use_ot {
+            g.ot_linear.push(id);
+        }
+        if opts.nonlinear != NonlinearChoice::Gc {
+            report.note(format!(
+                "{:?}: ReLU by {} (predicted offline + online: GC {:.1} + {:.1} ms, OT {:.1} + {:.1} ms)",
+                g.nodes[id].name,
+                if use_ot { "OT" } else { "GC" },
+                gc.0 * 1e3,
+                gc.1 * 1e3,
+                ot.0 * 1e3,
+                ot.1 * 1e3
+            ));
+        }
+    }
 }

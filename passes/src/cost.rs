@@ -166,6 +166,14 @@ pub mod cpu {
     pub const OT_DENSE_S_PER_WEIGHT_BIT: f64 = 50e-9;
     /// Local ring arithmetic, per element of a linear layer's multiply-accumulate.
     pub const RING_MAC_S: f64 = 1.5e-9;
+    /// Random-choice OTs per second from silent OT, end to end in a session (both parties; the
+    /// library alone did 1.8–3.6 M/s). Fitted like [`RELU_OT_ONLINE_S`].
+    pub const SILENT_OTS_PER_S: f64 = 1.2e6;
+    /// A ReLU over OT online, per element: table hashing, AND openings and products on both
+    /// sides. Fitted to `veilc bench models/cifar_cnn.onnx --policies relu --network loopback`
+    /// with `--nonlinear gc` and `ot` run back to back on the shared 2-core machine, the OT
+    /// row's measured time scaled by the GC row's predicted/measured ratio (an estimate).
+    pub const RELU_OT_ONLINE_S: f64 = 8e-6;
 }
 
 /// Estimated CPU seconds of one step `(offline, online)`: the sum of both parties' work on the
@@ -219,6 +227,11 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
         }
         Kind::Poly => (g.values[node.inputs[0]].ty.len() as f64 * ell / RANDOM_OTS_PER_S, 0.0),
         Kind::Mul => (2.0 * g.values[node.output].ty.len() as f64 * ell / RANDOM_OTS_PER_S, 0.0),
+        Kind::ReluOt { input, shift } => {
+            let n = g.values[*input].ty.len() as f64;
+            let ots = n * (veil_ir::schedule::relu_ot::rots(ell as u32, *shift as u32) + 1) as f64;
+            (ots / SILENT_OTS_PER_S, n * RELU_OT_ONLINE_S)
+        }
         _ => (0.0, 0.0),
     }
 }

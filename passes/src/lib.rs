@@ -23,7 +23,7 @@ mod util;
 
 use veil_ir::VerifyError;
 
-pub use options::{Activation, LinearChoice, Objective, Options, parse_fault_rate};
+pub use options::{Activation, LinearChoice, NonlinearChoice, Objective, Options, parse_fault_rate};
 pub use pipeline::{Pass, PassRun, Stage, UnknownPass, run_pipeline, stages};
 
 /// What a pass did, in a few human-readable lines.

@@ -80,6 +80,30 @@ impl std::str::FromStr for LinearChoice {
     }
 }
 
+/// How exact ReLUs with a fused truncation run: garbled circuits or the OT comparison protocol
+/// (other non-linear layers always use garbled circuits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NonlinearChoice {
+    /// By the cost model, per layer.
+    Auto,
+    /// Always a garbled circuit (the default).
+    Gc,
+    /// Over OT for every ReLU with a fused exact truncation.
+    Ot,
+}
+
+impl std::str::FromStr for NonlinearChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(NonlinearChoice::Auto),
+            "gc" => Ok(NonlinearChoice::Gc),
+            "ot" => Ok(NonlinearChoice::Ot),
+            _ => Err(format!("unknown choice {s:?} (expected auto, gc or ot)")),
+        }
+    }
+}
+
 /// Everything a user can ask of the compiler.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -114,6 +138,8 @@ pub struct Options {
     pub objective: Objective,
     /// Dense layers' offline protocol (`Auto`: the cost model decides).
     pub linear_offline: LinearChoice,
+    /// Exact ReLUs' protocol (`Gc`: garbled circuits, the default; `Auto`: the cost model).
+    pub nonlinear: NonlinearChoice,
     /// Every truncation exact, in a garbled circuit (fused into the next one where it can be,
     /// else its own): no local share truncation, whose ±1 error depends on the secret value and
     /// reaches the revealed output; Circa, whose sign faults do the same, is refused. The
@@ -138,6 +164,7 @@ impl Default for Options {
             network: crate::cost::Network::LAN,
             objective: Objective::Online,
             linear_offline: LinearChoice::Auto,
+            nonlinear: NonlinearChoice::Gc,
             exact_truncation: false,
         }
     }

@@ -1,8 +1,10 @@
 //! `cargo bench -p veil-runtime --bench protocols`: OT and per-ReLU costs between **two
 //! processes** on loopback (this bench re-executes itself as the client). Prints tables:
-//! - OTs per second (random and correlated, IKNP over cryprot-ot);
+//! - OTs per second (random and correlated, IKNP over cryprot-ot; random-choice silent OT in
+//!   both directions, with its bytes per OT);
 //! - bytes and time per ReLU, offline and online, for the exact GC ReLU (ℓ = 61, f = 12) and
-//!   Circa at two drop-bit values. Bytes are counted by each direction's sender.
+//!   the exact ReLU over silent OT (`proto::relu_ot`), and Circa at two drop-bit values. Bytes
+//!   are counted by each direction's sender.
 
 // A bench binary: its tables on stdout are its output.
 #![allow(clippy::print_stdout)]
@@ -16,7 +18,7 @@ use veil_runtime::garble::Block;
 use veil_runtime::net::quic::{Identity, Listener, Session, connect};
 use veil_runtime::net::{Channel, Traffic};
 use veil_runtime::ot::{OtReceiver, OtSender};
-use veil_runtime::proto::{circa, gc};
+use veil_runtime::proto::{circa, gc, relu_ot};
 
 const OTS: usize = 1 << 21;
 const RELUS: usize = 10_000;
@@ -83,11 +85,41 @@ async fn party(mut s: Session, client: bool) {
         }
     })
     .await;
+    // Silent random-choice OT (the OT-based non-linear protocols' correlations), both
+    // directions; a warm-up batch first (the instance's own base OTs).
+    let mut silent = [(0.0, 0, 0); 2];
+    for (i, reversed) in [false, true].into_iter().enumerate() {
+        let _ = phase(&s, &mut cnt, client, async {
+            match (rcv.as_mut(), snd.as_mut(), reversed) {
+                (Some(r), _, false) => drop(r.rand_choice("warm-up", 1024).await.unwrap()),
+                (Some(r), _, true) => drop(r.rand_choice_reversed("warm-up", 1024).await.unwrap()),
+                (_, Some(t), false) => drop(t.rand_choice("warm-up", 1024).await.unwrap()),
+                (_, Some(t), true) => drop(t.rand_choice_reversed("warm-up", 1024).await.unwrap()),
+                _ => unreachable!(),
+            }
+        })
+        .await;
+        silent[i] = phase(&s, &mut cnt, client, async {
+            match (rcv.as_mut(), snd.as_mut(), reversed) {
+                (Some(r), _, false) => drop(r.rand_choice("silent", OTS).await.unwrap()),
+                (Some(r), _, true) => drop(r.rand_choice_reversed("silent", OTS).await.unwrap()),
+                (_, Some(t), false) => drop(t.rand_choice("silent", OTS).await.unwrap()),
+                (_, Some(t), true) => drop(t.rand_choice_reversed("silent", OTS).await.unwrap()),
+                _ => unreachable!(),
+            }
+        })
+        .await;
+    }
     if !client {
         println!("\n| OT (IKNP, semi-honest) | count | seconds | OTs/s | bytes c→s | bytes s→c |");
         println!("|---|---|---|---|---|---|");
         println!("| random OT | {OTS} | {t_rot:.3} | {:.2} M | | |", OTS as f64 / t_rot / 1e6);
         println!("| correlated OT | {OTS} | {t_cot:.3} | {:.2} M | {c2s} | {s2c} |", OTS as f64 / t_cot / 1e6);
+        for (name, (t, c2s, s2c)) in ["silent random-choice OT, s→c", "silent random-choice OT, c→s"].iter().zip(silent)
+        {
+            let per = (c2s + s2c) as f64 / OTS as f64;
+            println!("| {name} | {OTS} | {t:.3} | {:.2} M | {c2s} | {s2c} | ({per:.3} B/OT)", OTS as f64 / t / 1e6);
+        }
         println!(
             "\n| per ReLU ({RELUS} at once, ℓ = 61, f = 12) | AND gates | offline s | offline B c→s | offline B s→c | online s | online B c→s | online B s→c |"
         );
@@ -121,6 +153,28 @@ async fn party(mut s: Session, client: bool) {
     .await;
     offset += (RELUS * c.and_count()) as u64;
     report(client, "exact GC ReLU", c.and_count(), off, on);
+    // Exact ReLU over silent OT (same output as the circuit): offline the random-choice OTs,
+    // online the flights. The "AND gates" column is its Boolean triples.
+    let spec = relu_ot::Spec::new(ring, 12);
+    let (mut so, mut co) = (None, None);
+    let off = phase(&s, &mut cnt, client, async {
+        if client {
+            let r = vals.clone();
+            co = Some(relu_ot::drive::client_offline(rcv.as_mut().unwrap(), spec, r).await.unwrap());
+        } else {
+            so = Some(relu_ot::drive::server_offline(snd.as_mut().unwrap(), spec, RELUS).await.unwrap());
+        }
+    })
+    .await;
+    let on = phase(&s, &mut cnt, client, async {
+        if client {
+            relu_ot::drive::client_online(&mut ch, spec, co.take().unwrap(), vals.clone()).await.unwrap();
+        } else {
+            relu_ot::drive::server_online(&mut ch, spec, so.take().unwrap(), vals.clone(), &mut rng).await.unwrap();
+        }
+    })
+    .await;
+    report(client, "exact ReLU over silent OT", spec.ands(), off, on);
     for k in [19u8, 12] {
         let test = circa::SignTest { ring, drop_bits: k, variant: CircaVariant::PosZero };
         let circ = test.circuit();

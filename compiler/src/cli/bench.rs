@@ -26,6 +26,10 @@ pub struct BenchArgs {
     /// Activation policies to compare.
     #[arg(long, value_delimiter = ',', default_value = "relu,circa,poly", value_name = "relu,circa,poly")]
     policies: Vec<veil_passes::Activation>,
+    /// Exact ReLUs' protocol (`veilc compile --nonlinear`): garbled circuits, over OT, or the
+    /// cost model's choice per layer; a row's policy names it (`relu+ot`) unless it is `gc`.
+    #[arg(long, default_value = "gc", value_name = "gc|ot|auto")]
+    nonlinear: veil_passes::NonlinearChoice,
     /// Networks: `loopback` (no shaping) and `wan` (emulated: --bandwidth, --rtt).
     #[arg(long, value_delimiter = ',', default_value = "loopback,wan", value_parser = ["loopback", "wan"], value_name = "loopback,wan")]
     network: Vec<String>,
@@ -141,6 +145,7 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
         for &policy in &a.policies {
             let opts = veil_passes::Options {
                 activation: policy,
+                nonlinear: a.nonlinear,
                 calibration: vec![x.clone()],
                 ..veil_passes::Options::default()
             };
@@ -187,7 +192,11 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                 let (and_gates, garbled_and_per_second, evaluated_and_per_second) = gc_rates(&g, &steps, &stats);
                 let row = Row {
                     model: name.clone(),
-                    policy: policy.to_string(),
+                    policy: match a.nonlinear {
+                        veil_passes::NonlinearChoice::Gc => policy.to_string(),
+                        veil_passes::NonlinearChoice::Ot => format!("{policy}+ot"),
+                        veil_passes::NonlinearChoice::Auto => format!("{policy}+auto"),
+                    },
                     network: if link.is_some() { format!("wan {}/{}", a.bandwidth, a.rtt) } else { "loopback".into() },
                     relus,
                     offline: stats.offline,

@@ -152,6 +152,10 @@ pub struct CompileArgs {
     /// Dense layers' offline correlation: chosen by the cost model, or always HE / OT.
     #[arg(long, default_value = "auto", value_name = "auto|he|ot", help_heading = "Cost model")]
     linear_offline: veil_passes::LinearChoice,
+    /// Exact ReLUs (with a fused truncation): garbled circuits, the OT comparison protocol, or
+    /// chosen per layer by the cost model.
+    #[arg(long, default_value = "gc", value_name = "gc|ot|auto", help_heading = "Cost model")]
+    nonlinear: veil_passes::NonlinearChoice,
 }
 
 /// The network profile the cost model plans for and predicts under.
@@ -313,6 +317,7 @@ impl CompileArgs {
             network: self.network()?,
             objective: self.objective,
             linear_offline: self.linear_offline,
+            nonlinear: self.nonlinear,
             exact_truncation: self.exact_truncation,
         };
         let Some(budget) = self.relu_budget else { return Ok((opts, None)) };

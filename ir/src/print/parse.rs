@@ -585,7 +585,7 @@ fn const_line(cur: &mut Cursor, g: &mut Graph) -> Res<()> {
     Ok(())
 }
 
-/// `%k "name" = op %a, %b attr=v ... [offline=ot] : domain type    # node "name"`.
+/// `%k "name" = op %a, %b attr=v ... [offline=ot | nonlinear=ot] : domain type    # node "name"`.
 fn node_line(cur: &mut Cursor, p: &mut Parsed) -> Res<()> {
     let at = cur.pos;
     let k = cur.value()?;
@@ -631,14 +631,14 @@ fn node_line(cur: &mut Cursor, p: &mut Parsed) -> Res<()> {
             }
         }
     }
-    let ot = match items.iter().position(|(k, _, _)| *k == "offline") {
+    let ot = match items.iter().position(|(k, _, _)| *k == "offline" || *k == "nonlinear") {
         Some(i) if items[i].1 == "ot" => {
             items.remove(i);
             true
         }
         Some(i) => {
             cur.pos = items[i].2;
-            return cur.err("`offline` can only be `ot`");
+            return cur.err(format!("`{}` can only be `ot`", items[i].0));
         }
         None => false,
     };

@@ -3,6 +3,7 @@
 //! fused into which circuit, which party provides each input group of each garbled circuit, and
 //! ([`script`]) every message each step exchanges (docs/protocols.md describes the flows).
 
+pub mod relu_ot;
 pub mod script;
 
 use crate::ElemType;
@@ -43,6 +44,16 @@ pub enum Kind {
         shift: u8,
         /// One instance, run per element.
         circuit: Circuit,
+    },
+    /// An exact ReLU with the preceding exact truncation fused (`shift ≥ 1` bits) over
+    /// random-choice OT instead of a garbled circuit (the nodes `assign_protocols` chose, listed
+    /// in [`Graph::ot_linear`]): the same output and share convention as the circuit
+    /// `relu_trunc_mask` (docs/protocols.md, "ReLU over OT").
+    ReluOt {
+        /// The value whose shares enter the comparison (the fused truncation's operand).
+        input: ValueId,
+        /// Bits of the exact truncation fused in, `1 ≤ shift < ℓ`.
+        shift: u8,
     },
     /// MaxPool over shared windows with the preceding exact truncation fused; one circuit per
     /// window size (border windows are smaller).
@@ -190,6 +201,7 @@ impl Step {
             Kind::Linear { offline: LinearOffline::He } => "HE",
             Kind::Linear { offline: LinearOffline::Ot } => "OT (Gilboa)",
             Kind::Activation { .. } | Kind::MaxPool { .. } => "GC",
+            Kind::ReluOt { .. } => "OT (millionaire)",
             Kind::Circa { .. } => "GC+OT (Circa)",
             Kind::Poly | Kind::Mul => "SS (Beaver)",
             Kind::Local => "local",
@@ -274,6 +286,10 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
             }
             Kind::Activation { input: node.inputs[0], shift: *bits, circuit: trunc_mask(ell, *bits as u32) }
         }
+        Op::Relu if g.ot_linear.contains(&id) => match fused(g, node.inputs[0]) {
+            (input, shift) if shift >= 1 && (shift as u32) < ell => Kind::ReluOt { input, shift },
+            _ => return Err(bad("a ReLU over OT needs an exact truncation fused into it")),
+        },
         Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::PlSigmoid => {
             let (input, shift) = fused(g, node.inputs[0]);
             let circuit = activation_circuit(g, &node.op, node.inputs[0], shift)

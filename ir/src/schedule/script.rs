@@ -13,8 +13,10 @@
 //! session's first batch also carries the base OTs. Those library constants were measured and
 //! are pinned with the crate versions. Each batch is framed by a one-byte go-ahead and a
 //! one-byte done frame from the receiver (the client), which carry the batch's label.
+//! Random-choice OTs come from silent OT (`cryprot-ot`'s `silent_ot`, one instance per
+//! direction), whose bytes per batch grow with the logarithm of its size ([`silent_bytes`]).
 
-use super::{GC_CHUNK, GcBatch, Kind, LinearOffline, Step, dense_dims};
+use super::{GC_CHUNK, GcBatch, Kind, LinearOffline, Step, dense_dims, relu_ot};
 use crate::he_pack::{HeParams, Layer};
 use crate::{Graph, ValueId};
 
@@ -35,6 +37,15 @@ const BASE_OT: (u64, u64) = (97, 4110);
 const ROT_HEADERS: (u64, u64) = (9, 9);
 /// Stream headers of one correlated-OT batch.
 const COT_HEADERS: (u64, u64) = (17, 17);
+/// Punctured-PRF trees of a silent-OT batch (the library's noise weight for batches of at
+/// least 1024 OTs at 128-bit security).
+const SILENT_TREES: u64 = 248;
+/// A silent-OT batch's constant bytes from the receiver (stream headers).
+const SILENT_RECEIVER_HEADERS: u64 = 21;
+/// A silent-OT batch's constant bytes from the sender (headers and the code's seed material).
+const SILENT_SENDER_HEADERS: u64 = 8205;
+/// An instance's first silent-OT batch: its IKNP base OTs, bytes from the receiver and sender.
+const SILENT_BASE_OT: (u64, u64) = (99, 4112);
 
 /// The labels of the messages: the step texts the runtime passes to its channel, which its
 /// errors name.
@@ -84,6 +95,11 @@ pub mod label {
     pub const MUL_MASKED: &str = "secret product: masked operands";
     /// Online, client → server: the client's share of a secret product minus its output mask.
     pub const MUL_RESHARE: &str = "secret product: re-sharing";
+    /// Offline: a ReLU over OT's random-choice OTs from silent OT, server-sent then client-sent.
+    pub const RELU_OT_OTS: &str = "ReLU over OT: random-choice OTs (silent)";
+    /// Online, alternating from the client: a ReLU over OT's flights (derandomised choices,
+    /// comparison tables, AND openings, products; [`crate::schedule::relu_ot::flights`]).
+    pub const RELU_OT: &str = "ReLU over OT: comparisons and products";
     /// Bit-to-arithmetic conversion, its OT (`proto::mul`; no plan step uses it yet).
     pub const B2A_OT: &str = "bit to arithmetic (OT)";
     /// Bit-to-arithmetic conversion, its correction message (no plan step uses it yet).
@@ -182,6 +198,9 @@ impl std::fmt::Display for Message {
 pub struct Sent {
     /// No OT ran yet: the next batch carries the base OTs.
     first_ot: bool,
+    /// No silent-OT batch ran yet with the server sending, with the client sending: the next
+    /// batch of that direction carries its instance's base OTs.
+    first_silent: [bool; 2],
     /// Parameter sets whose public key was sent; `None`: price as if every key were sent.
     he_keys: Option<Vec<HeParams>>,
 }
@@ -189,12 +208,12 @@ pub struct Sent {
 impl Sent {
     /// A session's start: nothing sent yet.
     pub fn start() -> Sent {
-        Sent { first_ot: true, he_keys: Some(Vec::new()) }
+        Sent { first_ot: true, first_silent: [true; 2], he_keys: Some(Vec::new()) }
     }
 
     /// Marginal costs: every one-time message counts as already sent.
     pub fn all() -> Sent {
-        Sent { first_ot: false, he_keys: None }
+        Sent { first_ot: false, first_silent: [false; 2], he_keys: None }
     }
 
     /// Whether the public key of `p` still has to be sent (and records it as sent).
@@ -255,6 +274,20 @@ impl Script {
         self.frame(ClientToServer, 1, label);
     }
 
+    /// One silent-OT batch of `n` random-choice OTs, sent by the server (`reversed`: by the
+    /// client): the go-ahead frame, the library's traffic, the done frame (see [`silent_bytes`]).
+    fn silent_batch(&mut self, n: u64, reversed: bool, label: &'static str, sent: &mut Sent) {
+        use Dir::*;
+        let first = std::mem::take(&mut sent.first_silent[usize::from(reversed)]);
+        let (to_sender, from_sender) = silent_bytes(n, first);
+        let (sender, receiver) =
+            if reversed { (ClientToServer, ServerToClient) } else { (ServerToClient, ClientToServer) };
+        self.frame(ClientToServer, 1, label);
+        self.ot_bytes(receiver, to_sender, label);
+        self.ot_bytes(sender, from_sender, label);
+        self.frame(ClientToServer, 1, label);
+    }
+
     /// A garbled batch offline: the client's input labels by correlated OT, then the table
     /// frames of [`GC_CHUNK`] instances each (the first with the garbling's hash key in front).
     fn gc_offline(&mut self, b: &GcBatch, sent: &mut Sent) {
@@ -277,6 +310,25 @@ impl Script {
         self.frame(Dir::ServerToClient, LABEL * b.server_wires() * n, label::GC_SERVER_LABELS);
         self.frame(Dir::ClientToServer, (n * b.circuit.outputs.len() as u64).div_ceil(8), label::GC_COLOURS);
     }
+}
+
+/// Bytes of one silent-OT batch of `n` requested random-choice OTs on the wire:
+/// `(receiver → sender, sender → receiver)`, with the instance's base OTs if it is its `first`.
+/// The batch runs `padded = max(n, 1024)` rounded up to 128 OTs (the runtime's
+/// `ot::silent::padded`); the library then expands [`SILENT_TREES`] punctured-PRF trees of depth
+/// `d = ⌈log2 size⌉`, `size` the trees' even share of `2·padded` (at least 4), from
+/// `248·d` base OTs by IKNP (rounded up to 128). Measured with cryprot-ot 0.3.0 (batches of
+/// 1024 to 10^6 OTs, depths 4 to 13, sender-side counts): the receiver sends the IKNP matrix,
+/// `16` bytes per base OT, plus [`SILENT_RECEIVER_HEADERS`]; the sender `32` bytes per tree
+/// and level plus [`SILENT_SENDER_HEADERS`]; an instance's first batch adds its IKNP base OTs,
+/// [`SILENT_BASE_OT`].
+fn silent_bytes(n: u64, first: bool) -> (u64, u64) {
+    let padded = n.max(1024).next_multiple_of(OT_BATCH);
+    let size = (2 * padded).div_ceil(SILENT_TREES).next_multiple_of(2).max(4);
+    let depth = u64::from(64 - (size - 1).leading_zeros());
+    let base_ots = (SILENT_TREES * depth).next_multiple_of(OT_BATCH);
+    let (extra_r, extra_s) = if first { SILENT_BASE_OT } else { (0, 0) };
+    (16 * base_ots + SILENT_RECEIVER_HEADERS + extra_r, 32 * SILENT_TREES * depth + SILENT_SENDER_HEADERS + extra_s)
 }
 
 fn elems(g: &Graph, v: ValueId) -> u64 {
@@ -311,6 +363,12 @@ fn online(g: &Graph, step: &Step, s: &mut Script) {
             let n = elems(g, node.output);
             s.frame(ServerToClient, 2 * ELEM * n, label::MUL_MASKED);
             s.frame(ClientToServer, ELEM * n, label::MUL_RESHARE);
+        }
+        Kind::ReluOt { input, shift } => {
+            let ell = g.ring_bits.unwrap_or(61) as u32;
+            for (dir, bytes) in relu_ot::flights(ell, *shift as u32, elems(g, *input)) {
+                s.frame(dir, bytes, label::RELU_OT);
+            }
         }
         Kind::Reveal => s.frame(ServerToClient, ELEM * elems(g, node.inputs[0]), label::REVEAL),
         Kind::Linear { .. } | Kind::Local | Kind::Client => {}
@@ -352,6 +410,11 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
             s.frame(ServerToClient, product_bytes(ell, n), label::PRODUCT);
             s.ot_batch(n, false, label::CIRCA_OT, sent);
         }
+        Kind::ReluOt { input, shift } => {
+            let n = elems(g, *input);
+            s.silent_batch(n * relu_ot::rots(ell as u32, *shift as u32), false, label::RELU_OT_OTS, sent);
+            s.silent_batch(n, true, label::RELU_OT_OTS, sent);
+        }
         Kind::Poly => {
             let n = elems(g, node.inputs[0]);
             s.ot_batch(n * ell, false, label::PRODUCT_OT, sent);
@@ -377,7 +440,8 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
 /// element of each precomputed share: the output mask of a garbled step or of sharing the
 /// input, the output share of a linear layer, Circa's mask, product share and OT pad (three,
 /// plus its choice bits), a Beaver square pair (two), a product of two shared values (six: the
-/// triple, the client's two openings and its output mask). Local steps' shares are not counted (they
+/// triple, the client's two openings and its output mask), a ReLU over OT (its output mask, and
+/// one 16-byte pad per random OT it holds, an upper bound on the correlations kept). Local steps' shares are not counted (they
 /// are recomputed from those).
 pub fn client_storage(g: &Graph, step: &Step) -> u64 {
     let received: u64 = script(g, step, Phase::Offline, &mut Sent::all())
@@ -393,6 +457,10 @@ pub fn client_storage(g: &Graph, step: &Step) -> u64 {
         Kind::Circa { input, .. } => 3 * ELEM * elems(g, *input) + elems(g, *input).div_ceil(8),
         Kind::Poly => 2 * ELEM * out,
         Kind::Mul => 6 * ELEM * out,
+        Kind::ReluOt { input, shift } => {
+            let ell = g.ring_bits.unwrap_or(61) as u32;
+            ELEM * out + LABEL * relu_ot::rots(ell, *shift as u32) * elems(g, *input)
+        }
         Kind::Local | Kind::Reveal | Kind::Client => 0,
     };
     received + labels + masks

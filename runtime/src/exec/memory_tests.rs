@@ -17,7 +17,7 @@ use veil_ir::schedule::lower;
 use veil_ir::schedule::script::{Phase, Sent, Wire, script};
 use veil_ir::{Graph, Op, Tensor, TruncMode};
 use veil_passes::cost::Traffic;
-use veil_passes::{Activation, Options};
+use veil_passes::{Activation, NonlinearChoice, Options};
 
 use super::{Stats, client, server};
 use crate::net::memory::session_pair;
@@ -28,9 +28,14 @@ fn root() -> std::path::PathBuf {
 
 /// The bundled model `name` compiled under `activation` for its sample input's magnitude.
 pub(super) fn compiled(name: &str, activation: Activation) -> (Graph, Tensor) {
+    compiled_with(name, Options { activation, ..Options::default() })
+}
+
+/// The bundled model `name` compiled under `opts` for its sample input's magnitude.
+fn compiled_with(name: &str, opts: Options) -> (Graph, Tensor) {
     let x = veil_ir::npy::read_npy(&root().join("models/inputs").join(format!("{name}.npy"))).unwrap();
     let bound = x.data.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let opts = Options { activation, input_bound: bound, ..Options::default() };
+    let opts = Options { input_bound: bound, ..opts };
     let path = root().join("models").join(format!("{name}.onnx"));
     (veil_compiler::compile(&path, &opts.into()).unwrap().graph, x)
 }
@@ -86,7 +91,13 @@ fn top1(t: &Tensor) -> usize {
 
 /// Runs the model and checks it; returns the protocols its plan used.
 fn check(name: &str, activation: Activation) -> Vec<String> {
-    let (g, x) = compiled(name, activation);
+    check_with(name, Options { activation, ..Options::default() })
+}
+
+/// [`check`] under `opts`.
+fn check_with(name: &str, opts: Options) -> Vec<String> {
+    let activation = opts.activation;
+    let (g, x) = compiled_with(name, opts);
     let (out, cstats, sstats) = in_memory(&g, &x);
     let sim = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
     let exact = !g
@@ -116,38 +127,17 @@ fn bundled_plans_run_in_memory_exactly_as_scripted() {
     assert!(has(&relu, "GC") && has(&circa, "Circa") && has(&poly, "Beaver"), "{relu:?} {circa:?} {poly:?}");
 }
 
-/// A MobileNetV3-style block (`models/make_mobile.py`): HardSwish and a squeeze-excite gate are
-/// products of two shared values (Beaver triples, the gate broadcast over the spatial axes).
-/// With every truncation exact the run equals the simulator bit for bit; with the default local
-/// truncations it stays within twice the error bound. Traffic equals the scripts either way.
+/// The digits plan with every ReLU over OT (`--nonlinear ot`, all truncations exact so the
+/// output is deterministic): bit-exact with the simulator, every layer's framed bytes and rounds
+/// as scripted, and no ReLU left to a garbled circuit.
 #[test]
-fn products_of_two_shared_values_run_in_memory() {
-    let protocols = check("mobile_block", Activation::Relu);
-    assert_eq!(protocols.iter().filter(|p| p.contains("Beaver")).count(), 2, "{protocols:?}");
-    exact_in_memory("mobile_block");
-}
-
-/// An EfficientNet-style block (`models/make_mobile.py`): SiLU and a Sigmoid gate, whose
-/// Sigmoids run on shares as the garbled piecewise-linear circuit, and a Tanh; bit-exact with
-/// every truncation exact, scripted traffic either way.
-#[test]
-fn sigmoids_on_shares_run_in_memory() {
-    check("efficient_block", Activation::Relu);
-    exact_in_memory("efficient_block");
-}
-
-/// `name` compiled with every truncation exact runs in memory bit for bit as the simulator, with
-/// the scripted traffic.
-fn exact_in_memory(name: &str) {
-    let x = veil_ir::npy::read_npy(&root().join(format!("models/inputs/{name}.npy"))).unwrap();
-    let bound = x.data.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let opts = Options { input_bound: bound, exact_truncation: true, ..Options::default() };
-    let g = veil_compiler::compile(&root().join(format!("models/{name}.onnx")), &opts.into()).unwrap().graph;
-    assert!(!g.live_nodes().any(|(_, n)| matches!(n.op, Op::Truncate { mode: TruncMode::Local, .. })));
-    let (out, cstats, sstats) = in_memory(&g, &x);
-    let sim = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
-    assert_eq!(out, sim, "{name}: in memory differs from the simulator");
-    check_traffic(&format!("{name} exact"), &g, &[&cstats, &sstats]);
+fn relus_over_ot_run_in_memory_exactly_as_scripted() {
+    let opts = Options { exact_truncation: true, nonlinear: NonlinearChoice::Ot, ..Options::default() };
+    let protocols = check_with("digits_relu", opts.clone());
+    let (g, _) = compiled_with("digits_relu", opts);
+    let relus = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Relu)).count();
+    let by_ot = protocols.iter().filter(|p| p.as_str() == "OT (millionaire)").count();
+    assert!(relus > 0 && by_ot == relus, "{relus} ReLUs, {by_ot} over OT: {protocols:?}");
 }
 
 /// A trailing Sigmoid (a binary classifier's last op) runs on the client after the reveal: the

@@ -20,7 +20,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{DEFAULT_OT_TIMEOUT, OtReceive, OtSend};
+use super::{DEFAULT_OT_TIMEOUT, OtReceive, OtSend, RandChoice};
 use crate::garble::Block;
 use crate::net::{Channel, NetError};
 
@@ -28,6 +28,10 @@ use crate::net::{Channel, NetError};
 enum Kind {
     Correlated,
     Random,
+    /// Random-choice OT, the OT sender sending.
+    RandChoice,
+    /// Random-choice OT, the OT receiver sending.
+    RandChoiceReversed,
 }
 
 impl std::fmt::Display for Kind {
@@ -35,15 +39,28 @@ impl std::fmt::Display for Kind {
         f.write_str(match self {
             Kind::Correlated => "correlated",
             Kind::Random => "random",
+            Kind::RandChoice => "random-choice",
+            Kind::RandChoiceReversed => "reversed random-choice",
         })
     }
 }
 
-/// One batch the receiver asks for: its choice bits, and where its outputs go.
+/// One batch the receiver asks for: its choice bits (for the random-choice kinds, `count`
+/// unused bits), and where its outputs go.
 struct Request {
     kind: Kind,
     bits: Vec<bool>,
-    reply: oneshot::Sender<Vec<Block>>,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// The receiver's outputs of one batch, by kind.
+enum Reply {
+    /// Correlated and random OT: the pad of each choice.
+    Chosen(Vec<Block>),
+    /// Random-choice OT: the choices and their pads.
+    RandChoice(RandChoice),
+    /// Reversed random-choice OT: both pads of each.
+    Pads(Vec<[Block; 2]>),
 }
 
 /// The sender's half (and the dealer).
@@ -126,7 +143,7 @@ impl IdealOtReceiver {
         std::mem::replace(&mut self.timeout, timeout)
     }
 
-    async fn ask(&mut self, step: &str, kind: Kind, bits: &[bool]) -> Result<Vec<Block>, NetError> {
+    async fn ask(&mut self, step: &str, kind: Kind, bits: &[bool]) -> Result<Reply, NetError> {
         let (reply, answer) = oneshot::channel();
         let gone = |reason: &str| NetError::Ot { step: step.into(), reason: reason.into() };
         self.requests.send(Request { kind, bits: bits.to_vec(), reply }).map_err(|_| gone("the sender is gone"))?;
@@ -144,25 +161,73 @@ impl OtSend for IdealOtSender {
         let m0: Vec<Block> = (0..count).map(|_| self.block()).collect();
         let chosen = m0.iter().zip(&req.bits).map(|(&m, &b)| if b { m ^ delta } else { m }).collect();
         // A receiver gone by now fails at its own end.
-        let _ = req.reply.send(chosen);
+        let _ = req.reply.send(Reply::Chosen(chosen));
         Ok(m0)
     }
 
     async fn random(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
         let req = self.next(step, Kind::Random, count).await?;
         let pads: Vec<[Block; 2]> = (0..count).map(|_| [self.block(), self.block()]).collect();
-        let _ = req.reply.send(pads.iter().zip(&req.bits).map(|(p, &b)| p[b as usize]).collect());
+        let _ = req.reply.send(Reply::Chosen(pads.iter().zip(&req.bits).map(|(p, &b)| p[b as usize]).collect()));
         Ok(pads)
     }
+
+    async fn rand_choice(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
+        let req = self.next(step, Kind::RandChoice, count).await?;
+        let (pads, theirs) = self.deal(count);
+        let _ = req.reply.send(Reply::RandChoice(theirs));
+        Ok(pads)
+    }
+
+    async fn rand_choice_reversed(&mut self, step: &str, count: usize) -> Result<RandChoice, NetError> {
+        let req = self.next(step, Kind::RandChoiceReversed, count).await?;
+        let (pads, mine) = self.deal(count);
+        let _ = req.reply.send(Reply::Pads(pads));
+        Ok(mine)
+    }
+}
+
+impl IdealOtSender {
+    /// `count` random-choice OTs: both pads, and the receiving half.
+    fn deal(&mut self, count: usize) -> (Vec<[Block; 2]>, RandChoice) {
+        let pads: Vec<[Block; 2]> = (0..count).map(|_| [self.block(), self.block()]).collect();
+        let choices: Vec<bool> = (0..count).map(|_| self.rng.random()).collect();
+        let chosen = pads.iter().zip(&choices).map(|(p, &c)| p[c as usize]).collect();
+        (pads, RandChoice { choices, pads: chosen })
+    }
+}
+
+fn wrong_reply(step: &str) -> NetError {
+    NetError::Ot { step: step.into(), reason: "the dealer answered a different kind of batch".into() }
 }
 
 impl OtReceive for IdealOtReceiver {
     async fn correlated(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
-        self.ask(step, Kind::Correlated, bits).await
+        match self.ask(step, Kind::Correlated, bits).await? {
+            Reply::Chosen(v) => Ok(v),
+            _ => Err(wrong_reply(step)),
+        }
     }
 
     async fn random(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
-        self.ask(step, Kind::Random, bits).await
+        match self.ask(step, Kind::Random, bits).await? {
+            Reply::Chosen(v) => Ok(v),
+            _ => Err(wrong_reply(step)),
+        }
+    }
+
+    async fn rand_choice(&mut self, step: &str, count: usize) -> Result<RandChoice, NetError> {
+        match self.ask(step, Kind::RandChoice, &vec![false; count]).await? {
+            Reply::RandChoice(v) => Ok(v),
+            _ => Err(wrong_reply(step)),
+        }
+    }
+
+    async fn rand_choice_reversed(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
+        match self.ask(step, Kind::RandChoiceReversed, &vec![false; count]).await? {
+            Reply::Pads(v) => Ok(v),
+            _ => Err(wrong_reply(step)),
+        }
     }
 }
 
@@ -203,6 +268,20 @@ impl OtSend for Framed<IdealOtSender> {
         self.sync.recv_exact(step, 1).await?;
         Ok(out)
     }
+
+    async fn rand_choice(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
+        self.sync.recv_exact(step, 1).await?;
+        let out = self.ot.rand_choice(step, count).await?;
+        self.sync.recv_exact(step, 1).await?;
+        Ok(out)
+    }
+
+    async fn rand_choice_reversed(&mut self, step: &str, count: usize) -> Result<RandChoice, NetError> {
+        self.sync.recv_exact(step, 1).await?;
+        let out = self.ot.rand_choice_reversed(step, count).await?;
+        self.sync.recv_exact(step, 1).await?;
+        Ok(out)
+    }
 }
 
 impl OtReceive for Framed<IdealOtReceiver> {
@@ -216,6 +295,20 @@ impl OtReceive for Framed<IdealOtReceiver> {
     async fn random(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
         self.sync.send(step, &[1]).await?;
         let out = self.ot.random(step, bits).await?;
+        self.sync.send(step, &[1]).await?;
+        Ok(out)
+    }
+
+    async fn rand_choice(&mut self, step: &str, count: usize) -> Result<RandChoice, NetError> {
+        self.sync.send(step, &[1]).await?;
+        let out = self.ot.rand_choice(step, count).await?;
+        self.sync.send(step, &[1]).await?;
+        Ok(out)
+    }
+
+    async fn rand_choice_reversed(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
+        self.sync.send(step, &[1]).await?;
+        let out = self.ot.rand_choice_reversed(step, count).await?;
         self.sync.send(step, &[1]).await?;
         Ok(out)
     }
@@ -241,6 +334,18 @@ mod tests {
             assert_eq!(cot[i], if bits[i] { m0[i] ^ delta } else { m0[i] }, "COT {i}");
             assert_eq!(rot[i], pads[i][bits[i] as usize], "ROT {i}");
             assert_ne!(pads[i][0], pads[i][1]);
+        }
+        // Random-choice OTs, both directions: the chosen pad is the pad of the choice, and the
+        // choices are not constant.
+        let (rc, pads) = tokio::join!(r.rand_choice("rc", 1000), s.rand_choice("rc", 1000));
+        let (pads2, rc2) = tokio::join!(r.rand_choice_reversed("rcr", 1000), s.rand_choice_reversed("rcr", 1000));
+        for (rc, pads) in [(rc.unwrap(), pads.unwrap()), (rc2.unwrap(), pads2.unwrap())] {
+            assert_eq!((rc.len(), pads.len()), (1000, 1000));
+            for i in 0..1000 {
+                assert_eq!(rc.pads[i], pads[i][rc.choices[i] as usize], "random-choice OT {i}");
+            }
+            let ones = rc.choices.iter().filter(|&&c| c).count();
+            assert!((400..600).contains(&ones), "{ones} of 1000 choices are 1");
         }
         // A random batch against a correlated one, then a size mismatch.
         let (got, sent) = tokio::join!(r.random("mixed", &bits[..5]), s.correlated("mixed", delta, 5));

@@ -7,6 +7,9 @@
 //!   its bit `b`: no separate chosen-message step.
 //! - [`OtSender::random`] / [`OtReceiver::random`]: random OT, the base of chosen-message OT
 //!   (mask the messages with the random pads) and of the arithmetic correlations.
+//! - [`OtSender::rand_choice`] / [`OtReceiver::rand_choice`], and the same with the roles
+//!   swapped (`rand_choice_reversed`): random-choice random OT from silent OT ([`silent`]), the
+//!   correlations of the OT-based non-linear protocols.
 //!
 //! `cryprot-ot` needs batches that are multiples of 128; we pad and drop the excess. Before each
 //! batch the receiver sends a one-byte go-ahead on the pair's channel, so a batch never starts
@@ -24,6 +27,9 @@
 
 #[cfg(any(test, feature = "insecure-ideal-ot"))]
 pub mod ideal;
+pub mod silent;
+
+pub use silent::RandChoice;
 
 use std::time::Duration;
 
@@ -55,6 +61,22 @@ pub trait OtSend: Send {
 
     /// `count` random OTs: returns both pads of each (the receiver gets the pad of its choice).
     fn random(&mut self, step: &str, count: usize) -> impl Future<Output = Result<Vec<[Block; 2]>, NetError>> + Send;
+
+    /// `count` random-choice OTs (silent OT): returns both pads of each; the receiver gets a
+    /// random choice bit and its pad.
+    fn rand_choice(
+        &mut self,
+        step: &str,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<[Block; 2]>, NetError>> + Send;
+
+    /// `count` random-choice OTs with the roles swapped: the peer sends, this party gets a
+    /// random choice bit and its pad per OT.
+    fn rand_choice_reversed(
+        &mut self,
+        step: &str,
+        count: usize,
+    ) -> impl Future<Output = Result<RandChoice, NetError>> + Send;
 }
 
 /// The OT receiver's side, as the protocols use it (the evaluator / client); pairs with
@@ -65,6 +87,16 @@ pub trait OtReceive: Send {
 
     /// Random OTs: returns the pad of each choice.
     fn random(&mut self, step: &str, bits: &[bool]) -> impl Future<Output = Result<Vec<Block>, NetError>> + Send;
+
+    /// `count` random-choice OTs (silent OT): a random choice bit and its pad per OT.
+    fn rand_choice(&mut self, step: &str, count: usize) -> impl Future<Output = Result<RandChoice, NetError>> + Send;
+
+    /// `count` random-choice OTs with the roles swapped: this party sends, gets both pads.
+    fn rand_choice_reversed(
+        &mut self,
+        step: &str,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<[Block; 2]>, NetError>> + Send;
 }
 
 fn to_c(b: Block) -> CBlock {
@@ -94,13 +126,15 @@ async fn timed<T, E: std::fmt::Display>(
 /// The OT sender of a session (the garbler / server side of our protocols).
 pub struct OtSender {
     ot: SemiHonestOtExtensionSender,
+    silent: silent::Silent,
     sync: Channel,
 }
 
 impl OtSender {
     /// An OT extension instance on sub-connection `conn`, synchronised over `sync`.
-    pub fn new(conn: Connection, sync: Channel) -> Self {
-        OtSender { ot: SemiHonestOtExtensionSender::new(conn), sync }
+    pub fn new(mut conn: Connection, sync: Channel) -> Self {
+        let silent = silent::Silent::new(&mut conn, true);
+        OtSender { ot: SemiHonestOtExtensionSender::new(conn), silent, sync }
     }
 
     async fn go_ahead(&mut self, step: &str) -> Result<Duration, NetError> {
@@ -142,6 +176,22 @@ impl OtSend for OtSender {
     fn random(&mut self, step: &str, count: usize) -> impl Future<Output = Result<Vec<[Block; 2]>, NetError>> + Send {
         OtSender::random(self, step, count)
     }
+
+    fn rand_choice(
+        &mut self,
+        step: &str,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<[Block; 2]>, NetError>> + Send {
+        OtSender::rand_choice(self, step, count)
+    }
+
+    fn rand_choice_reversed(
+        &mut self,
+        step: &str,
+        count: usize,
+    ) -> impl Future<Output = Result<RandChoice, NetError>> + Send {
+        OtSender::rand_choice_reversed(self, step, count)
+    }
 }
 
 /// Timeout of one OT batch.
@@ -150,13 +200,15 @@ pub const DEFAULT_OT_TIMEOUT: Duration = crate::net::DEFAULT_TIMEOUT;
 /// The OT receiver of a session (the evaluator / client side).
 pub struct OtReceiver {
     ot: SemiHonestOtExtensionReceiver,
+    silent: silent::Silent,
     sync: Channel,
 }
 
 impl OtReceiver {
     /// An OT extension receiver on sub-connection `conn`, synchronised over `sync`.
-    pub fn new(conn: Connection, sync: Channel) -> Self {
-        OtReceiver { ot: SemiHonestOtExtensionReceiver::new(conn), sync }
+    pub fn new(mut conn: Connection, sync: Channel) -> Self {
+        let silent = silent::Silent::new(&mut conn, false);
+        OtReceiver { ot: SemiHonestOtExtensionReceiver::new(conn), silent, sync }
     }
 
     fn choices(bits: &[bool]) -> Vec<Choice> {
@@ -195,6 +247,18 @@ impl OtReceive for OtReceiver {
     fn random(&mut self, step: &str, bits: &[bool]) -> impl Future<Output = Result<Vec<Block>, NetError>> + Send {
         OtReceiver::random(self, step, bits)
     }
+
+    fn rand_choice(&mut self, step: &str, count: usize) -> impl Future<Output = Result<RandChoice, NetError>> + Send {
+        OtReceiver::rand_choice(self, step, count)
+    }
+
+    fn rand_choice_reversed(
+        &mut self,
+        step: &str,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<[Block; 2]>, NetError>> + Send {
+        OtReceiver::rand_choice_reversed(self, step, count)
+    }
 }
 
 /// The OT sender a session's executor holds: the real OT, or (tests only, feature
@@ -232,6 +296,22 @@ impl OtSend for SessionOtSender {
             SessionOtSender::Ideal(o) => OtSend::random(o.as_mut(), step, count).await,
         }
     }
+
+    async fn rand_choice(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
+        match self {
+            SessionOtSender::Real(o) => o.rand_choice(step, count).await,
+            #[cfg(any(test, feature = "insecure-ideal-ot"))]
+            SessionOtSender::Ideal(o) => OtSend::rand_choice(o.as_mut(), step, count).await,
+        }
+    }
+
+    async fn rand_choice_reversed(&mut self, step: &str, count: usize) -> Result<RandChoice, NetError> {
+        match self {
+            SessionOtSender::Real(o) => o.rand_choice_reversed(step, count).await,
+            #[cfg(any(test, feature = "insecure-ideal-ot"))]
+            SessionOtSender::Ideal(o) => OtSend::rand_choice_reversed(o.as_mut(), step, count).await,
+        }
+    }
 }
 
 impl OtReceive for SessionOtReceiver {
@@ -248,6 +328,22 @@ impl OtReceive for SessionOtReceiver {
             SessionOtReceiver::Real(o) => o.random(step, bits).await,
             #[cfg(any(test, feature = "insecure-ideal-ot"))]
             SessionOtReceiver::Ideal(o) => OtReceive::random(o, step, bits).await,
+        }
+    }
+
+    async fn rand_choice(&mut self, step: &str, count: usize) -> Result<RandChoice, NetError> {
+        match self {
+            SessionOtReceiver::Real(o) => o.rand_choice(step, count).await,
+            #[cfg(any(test, feature = "insecure-ideal-ot"))]
+            SessionOtReceiver::Ideal(o) => OtReceive::rand_choice(o, step, count).await,
+        }
+    }
+
+    async fn rand_choice_reversed(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
+        match self {
+            SessionOtReceiver::Real(o) => o.rand_choice_reversed(step, count).await,
+            #[cfg(any(test, feature = "insecure-ideal-ot"))]
+            SessionOtReceiver::Ideal(o) => OtReceive::rand_choice_reversed(o, step, count).await,
         }
     }
 }
@@ -301,5 +397,35 @@ pub(crate) mod tests {
         for (sent, received) in [(ts.bytes_sent, tc.bytes_received), (tc.bytes_sent, ts.bytes_received)] {
             assert!(received <= sent && sent - received <= 64, "sent {sent}, received {received}");
         }
+    }
+
+    /// Silent random-choice OTs in both directions over QUIC: the receiving half's pad is the
+    /// sender's pad of its choice, choices are balanced, and a small batch (padded inside) and an
+    /// IKNP batch after it still work on the same session.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn silent_random_choice_ots_have_their_correlations_both_ways() {
+        let (mut c, mut s) = session_pair().await;
+        let (cc, sc) = (c.channel().await.unwrap(), s.channel().await.unwrap());
+        let (mut recv, mut send) = (OtReceiver::new(c.ot_connection(), cc), OtSender::new(s.ot_connection(), sc));
+        let client = tokio::spawn(async move {
+            let a = recv.rand_choice("rc", 5000).await.unwrap();
+            let b = recv.rand_choice_reversed("rcr", 3).await.unwrap();
+            let rot = recv.random("rot", &[true, false]).await.unwrap();
+            (a, b, rot)
+        });
+        let a = send.rand_choice("rc", 5000).await.unwrap();
+        let b = send.rand_choice_reversed("rcr", 3).await.unwrap();
+        let pads = send.random("rot", 2).await.unwrap();
+        let (ra, rb, rot) = client.await.unwrap();
+        for (pads, rc) in [(&a, &ra), (&rb, &b)] {
+            assert_eq!(pads.len(), rc.len());
+            for i in 0..pads.len() {
+                assert_eq!(rc.pads[i], pads[i][rc.choices[i] as usize], "OT {i}");
+                assert_ne!(pads[i][0], pads[i][1]);
+            }
+        }
+        let ones = ra.choices.iter().filter(|&&c| c).count();
+        assert!((2300..2700).contains(&ones), "{ones} of 5000 choices are 1");
+        assert_eq!((rot[0], rot[1]), (pads[0][1], pads[1][0]));
     }
 }

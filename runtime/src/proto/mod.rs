@@ -4,12 +4,15 @@
 //! and implements [`Protocol`] for its plan step. [`register`] is the one place that maps a
 //! schedule step's kind to its protocol: adding a protocol touches its module and that function.
 
+pub mod bit_triple;
 pub mod circa;
 pub mod gc;
 pub mod he_linear;
 pub mod matmul;
+pub mod millionaire;
 pub mod mul;
 pub mod poly;
+pub mod relu_ot;
 pub mod secret_mul;
 pub mod share;
 
@@ -30,6 +33,7 @@ pub fn register(g: &Graph, step: &Step) -> Box<dyn Protocol> {
             let n = g.values[*input].ty.shape.iter().product();
             Box::new(gc::GcLayer::elementwise(*input, n))
         }
+        Kind::ReluOt { input, shift } => Box::new(relu_ot::layer::ReluOtLayer::new(*input, *shift)),
         Kind::MaxPool { input, windows, circuits, .. } => {
             Box::new(gc::GcLayer::windows(*input, windows.clone(), circuits.iter().map(|(k, _)| *k)))
         }

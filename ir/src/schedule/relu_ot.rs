@@ -1,0 +1,70 @@
+//! The public counts of a ReLU layer over OT ([`super::Kind::ReluOt`]): random-choice OTs per
+//! element and the online flights' directions and exact sizes, computed from `ℓ`, the fused
+//! shift and the element count alone, so the scripts and the cost model need no runtime. The
+//! runtime's `proto::relu_ot::Spec` implements the same counts; its tests check they agree, and
+//! the executors check every message against the script.
+
+use super::script::Dir;
+
+/// Digit size of the comparisons (1-out-of-16 OTs; the runtime's `proto::relu_ot::DIGIT`).
+pub const DIGIT: u32 = 4;
+
+/// A comparison of `bits`-bit values on [`DIGIT`]-bit digits: its digit widths, lowest first.
+fn widths(bits: u32) -> Vec<u32> {
+    (0..bits.div_ceil(DIGIT)).map(|j| DIGIT.min(bits - j * DIGIT)).collect()
+}
+
+/// ANDs per comparison at each level of its tree, leaves first.
+fn tree_ands(bits: u32) -> Vec<usize> {
+    let mut nodes = vec![widths(bits).len()];
+    while *nodes.last().expect("nonempty") > 1 {
+        let c = *nodes.last().expect("nonempty");
+        nodes.push(c.div_ceil(2));
+    }
+    nodes[..nodes.len() - 1].iter().map(|&c| 2 * (c / 2) - 1).collect()
+}
+
+/// Bits of the server's tables per comparison.
+fn table_bits(bits: u32) -> usize {
+    widths(bits).iter().enumerate().map(|(j, &w)| (1usize << w) * if j == 0 { 1 } else { 2 }).sum()
+}
+
+/// ANDs per element at each opening: the carry (`ℓ − 1` bits) and low (`shift` bits)
+/// comparison trees side by side, the first level with `ms ∧ mc`, then the last two ANDs.
+pub fn level_ands(ell: u32, shift: u32) -> Vec<usize> {
+    let (a, b) = (tree_ands(ell - 1), tree_ands(shift));
+    let levels = a.len().max(b.len()).max(1);
+    let mut v: Vec<usize> = (0..levels)
+        .map(|t| a.get(t).copied().unwrap_or(0) + b.get(t).copied().unwrap_or(0) + usize::from(t == 0))
+        .collect();
+    v.push(2);
+    v
+}
+
+/// Random-choice OTs per element with the server sending (comparison leaves, two per AND,
+/// three products); the client sends one more per element.
+pub fn rots(ell: u32, shift: u32) -> u64 {
+    (ell - 1 + shift) as u64 + 2 * level_ands(ell, shift).iter().sum::<usize>() as u64 + 3
+}
+
+/// The online flights for `n` elements in order: `(sender, payload bytes)`, alternating, the
+/// client's first and last.
+pub fn flights(ell: u32, shift: u32, n: u64) -> Vec<(Dir, u64)> {
+    use Dir::*;
+    let bytes = |bits: u64| bits.div_ceil(8);
+    let mut v = vec![
+        (ClientToServer, bytes(n * (ell - 1) as u64) + bytes(n * shift as u64)),
+        (ServerToClient, bytes(n * table_bits(ell - 1) as u64) + bytes(n * table_bits(shift) as u64)),
+    ];
+    let levels = level_ands(ell, shift);
+    for (t, &a) in levels.iter().enumerate() {
+        let open = bytes(2 * n * a as u64);
+        v.push((ClientToServer, open));
+        // The server's last opening carries its derandomisation of the client-sent OTs.
+        v.push((ServerToClient, open + if t + 1 == levels.len() { bytes(n) } else { 0 }));
+    }
+    v.push((ClientToServer, bytes(3 * n)));
+    v.push((ServerToClient, bytes(n * (2 * ell + shift) as u64)));
+    v.push((ClientToServer, bytes(n * 2 * ell as u64)));
+    v
+}

@@ -1,0 +1,440 @@
+//! The millionaire comparison of CrypTFlow2 / Cheetah over random-choice OT: XOR shares of
+//! `[x > z]` for the server's `x` and the client's `z`, both `bits`-bit unsigned
+//! (docs/protocols.md, "ReLU over OT").
+//!
+//! The values are cut into digits of `digit` bits, lowest first (the top digit is narrower when
+//! `digit` does not divide `bits`). Per digit of width `w`, a 1-out-of-2^w OT built from `w`
+//! random-choice OTs: the client's random choices form `c`, and the key of entry `u` is
+//! `K_u = H_u(⊕_t p_t[u_t])` (fixed-key AES TCCR hash with tweak `u`), so the client knows `K_c`
+//! only. Online the client sends `e = z_j ⊕ c` (the derandomisation), the server answers per
+//! entry `u` the bits `[x_j > v] ⊕ s_gt`, `[x_j = v] ⊕ s_eq` for `v = u ⊕ e`, masked with `K_u`;
+//! the client reads entry `c`, i.e. `v = z_j`. `s_gt`, `s_eq` are fresh random bits: the server's
+//! shares of the leaf bits. The lowest digit needs only its `gt` bit.
+//!
+//! The leaves then combine in a log-depth tree, node pairs `(lo, hi)` adjacent:
+//! `gt = gt_hi ⊕ (eq_hi ∧ gt_lo)`, `eq = eq_hi ∧ eq_lo` (no `eq` for a node holding the lowest
+//! digit: it is never used), the ANDs on Boolean triples ([`super::bit_triple`]), one opening
+//! per level for all comparisons and pairs.
+
+use cryprot_core::Block as CBlock;
+use cryprot_core::aes_hash::FIXED_KEY_HASH;
+use rand::Rng;
+
+use crate::garble::Block;
+use crate::ot::RandChoice;
+use crate::wire::{BitReader, BitWriter, pack_bits, unpack_bits};
+
+/// The shape of a comparison: width and digit size. Public (both parties derive every count
+/// and the AND tree from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    /// Width of the compared values, 1..=64.
+    pub bits: u32,
+    /// Digit size `m`, 1..=8.
+    pub digit: u32,
+}
+
+impl Params {
+    /// A comparison of `bits`-bit values on `digit`-bit digits.
+    ///
+    /// Panics outside `1 ≤ bits ≤ 64`, `1 ≤ digit ≤ 8` (a plan never asks for that).
+    pub fn new(bits: u32, digit: u32) -> Params {
+        assert!(
+            (1..=64).contains(&bits) && (1..=8).contains(&digit),
+            "comparison of {bits} bits on {digit}-bit digits"
+        );
+        Params { bits, digit }
+    }
+
+    /// Digit widths, lowest digit first.
+    pub fn widths(&self) -> Vec<u32> {
+        (0..self.bits.div_ceil(self.digit)).map(|j| self.digit.min(self.bits - j * self.digit)).collect()
+    }
+
+    /// Number of digits (leaves).
+    pub fn digits(&self) -> usize {
+        self.bits.div_ceil(self.digit) as usize
+    }
+
+    /// Random-choice OTs (server sending) per comparison for the leaves: one per bit.
+    pub fn leaf_rots(&self) -> usize {
+        self.bits as usize
+    }
+
+    /// Bits of the server's table message per comparison.
+    pub fn table_bits(&self) -> usize {
+        self.widths().iter().enumerate().map(|(j, &w)| (1usize << w) * if j == 0 { 1 } else { 2 }).sum()
+    }
+
+    /// Node counts of the tree's levels, leaves first, ending at 1.
+    fn level_nodes(&self) -> Vec<usize> {
+        let mut v = vec![self.digits()];
+        while *v.last().expect("nonempty") > 1 {
+            let c = *v.last().expect("nonempty");
+            v.push(c.div_ceil(2));
+        }
+        v
+    }
+
+    /// ANDs per comparison at each level of the tree (one entry per opening round).
+    pub fn level_ands(&self) -> Vec<usize> {
+        let nodes = self.level_nodes();
+        nodes[..nodes.len() - 1].iter().map(|&c| 2 * (c / 2) - 1).collect()
+    }
+
+    /// ANDs (Boolean triples) per comparison.
+    pub fn ands(&self) -> usize {
+        self.level_ands().iter().sum()
+    }
+}
+
+/// Bytes of the client's derandomisation message for `n` comparisons.
+pub fn choice_bytes(p: Params, n: usize) -> usize {
+    (n * p.bits as usize).div_ceil(8)
+}
+
+/// Bytes of the server's table message for `n` comparisons.
+pub fn table_bytes(p: Params, n: usize) -> usize {
+    (n * p.table_bits()).div_ceil(8)
+}
+
+fn low(x: u64, bits: u32) -> u64 {
+    if bits >= 64 { x } else { x & ((1u64 << bits) - 1) }
+}
+
+/// The keys `K_u` of one digit's 1-out-of-2^w OT for the entries `us`: the TCCR hash, tweak
+/// `u`, of the XOR of the pads `u` selects. Bit 0 masks `gt`, bit 1 `eq`.
+fn keys(pads: &[[Block; 2]], us: impl Iterator<Item = u64>) -> Vec<u8> {
+    let us: Vec<u64> = us.collect();
+    let mut x: Vec<CBlock> = us
+        .iter()
+        .map(|&u| {
+            let acc = pads.iter().enumerate().fold(0u128, |acc, (t, p)| acc ^ p[((u >> t) & 1) as usize].0);
+            CBlock::from(acc)
+        })
+        .collect();
+    FIXED_KEY_HASH.tccr_hash_slice_mut(&mut x, |i| CBlock::from(us[i] as u128));
+    x.into_iter().map(|b| (u128::from(b) & 3) as u8).collect()
+}
+
+/// The key of the client's entry `c`: the same hash of the pads it holds.
+fn key_of(pads: &[Block], c: u64) -> u8 {
+    let mut x = [CBlock::from(pads.iter().fold(0u128, |acc, p| acc ^ p.0))];
+    FIXED_KEY_HASH.tccr_hash_slice_mut(&mut x, |_| CBlock::from(c as u128));
+    (u128::from(x[0]) & 3) as u8
+}
+
+/// One party's XOR shares of the leaf bits, `gt` and `eq` per comparison and digit
+/// (comparison-major, lowest digit first; `eq` of the lowest digit is unused). Secret.
+#[derive(Clone, Default)]
+pub struct Leaves {
+    gt: Vec<bool>,
+    eq: Vec<bool>,
+}
+
+impl std::fmt::Debug for Leaves {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Leaves {{ bits: {}, <redacted> }}", self.gt.len())
+    }
+}
+
+/// The server's side before the client's derandomisation: its values and OT pads. Secret.
+pub struct Server {
+    p: Params,
+    x: Vec<u64>,
+    pads: Vec<[Block; 2]>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "millionaire::Server {{ n: {}, <redacted> }}", self.x.len())
+    }
+}
+
+impl Server {
+    /// Comparisons of the server's `x` (each `< 2^bits`) with the pads of
+    /// `x.len() · p.leaf_rots()` random-choice OTs it sent, comparison-major, lowest bit first.
+    pub fn new(p: Params, x: Vec<u64>, pads: Vec<[Block; 2]>) -> Server {
+        assert_eq!(pads.len(), x.len() * p.leaf_rots(), "millionaire: pads for {} comparisons", x.len());
+        Server { p, x, pads }
+    }
+
+    /// The table message (exactly [`table_bytes`]) for the client's derandomisation `choice`
+    /// (exactly [`choice_bytes`]), and the server's leaf shares: fresh random bits from `rng`.
+    pub fn tables(self, choice: &[u8], rng: &mut (impl Rng + ?Sized)) -> (Vec<u8>, Leaves) {
+        let widths = self.p.widths();
+        let bits = self.p.bits as usize;
+        let e = unpack_bits(choice, self.x.len() * bits);
+        let mut out = BitWriter::default();
+        let mut leaves = Leaves::default();
+        for (i, &x) in self.x.iter().enumerate() {
+            let mut off = 0usize;
+            for (j, &w) in widths.iter().enumerate() {
+                let xj = low(x >> off, w);
+                let ej = (0..w as usize).fold(0u64, |acc, t| acc | (u64::from(e[i * bits + off + t]) << t));
+                let pads = &self.pads[i * bits + off..i * bits + off + w as usize];
+                let (sgt, seq): (bool, bool) = (rng.random(), rng.random());
+                let k = keys(pads, 0..1u64 << w);
+                for u in 0..1u64 << w {
+                    let v = u ^ ej;
+                    let key = k[u as usize];
+                    out.push(u64::from((xj > v) ^ sgt ^ (key & 1 == 1)), 1);
+                    if j > 0 {
+                        out.push(u64::from((xj == v) ^ seq ^ (key & 2 == 2)), 1);
+                    }
+                }
+                leaves.gt.push(sgt);
+                leaves.eq.push(seq && j > 0);
+                off += w as usize;
+            }
+        }
+        (out.finish(), leaves)
+    }
+}
+
+/// The client's side before the server's tables: its random choices and pads. Secret.
+pub struct Client {
+    p: Params,
+    n: usize,
+    rc: RandChoice,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "millionaire::Client {{ n: {}, <redacted> }}", self.n)
+    }
+}
+
+impl Client {
+    /// Comparisons with the client's `z` (each `< 2^bits`) on its halves of
+    /// `z.len() · p.leaf_rots()` random-choice OTs: the state and the derandomisation message
+    /// ([`choice_bytes`]), `z ⊕ c` bit by bit.
+    pub fn new(p: Params, z: &[u64], rc: RandChoice) -> (Client, Vec<u8>) {
+        assert_eq!(rc.len(), z.len() * p.leaf_rots(), "millionaire: OTs for {} comparisons", z.len());
+        let bits = p.bits as usize;
+        let e: Vec<bool> =
+            (0..z.len() * bits).map(|k| ((z[k / bits] >> (k % bits)) & 1 == 1) ^ rc.choices[k]).collect();
+        (Client { p, n: z.len(), rc }, pack_bits(&e))
+    }
+
+    /// The client's leaf shares from the server's table message (exactly [`table_bytes`]).
+    pub fn leaves(self, tables: &[u8]) -> Leaves {
+        let widths = self.p.widths();
+        let bits = self.p.bits as usize;
+        let mut r = BitReader::new(tables);
+        let mut leaves = Leaves::default();
+        for i in 0..self.n {
+            let mut off = 0usize;
+            for (j, &w) in widths.iter().enumerate() {
+                let at = i * bits + off;
+                let c = (0..w as usize).fold(0u64, |acc, t| acc | (u64::from(self.rc.choices[at + t]) << t));
+                let key = key_of(&self.rc.pads[at..at + w as usize], c);
+                let per = if j == 0 { 1 } else { 2 };
+                // Skip to entry c, read it, skip the rest of the digit's table.
+                skip(&mut r, c as usize * per);
+                let gt = r.take(1) == 1;
+                let eq = if j > 0 { r.take(1) == 1 } else { false };
+                skip(&mut r, ((1usize << w) - 1 - c as usize) * per);
+                leaves.gt.push(gt ^ (key & 1 == 1));
+                leaves.eq.push(j > 0 && (eq ^ (key & 2 == 2)));
+                off += w as usize;
+            }
+        }
+        leaves
+    }
+}
+
+fn skip(r: &mut BitReader<'_>, mut n: usize) {
+    while n > 0 {
+        let k = n.min(64);
+        r.take(k as u32);
+        n -= k;
+    }
+}
+
+/// The combining tree of one batch of comparisons for one party: its current level's node
+/// shares. Each level is one AND batch ([`Tree::pending`] → the ANDs → [`Tree::advance`]).
+/// Secret.
+pub struct Tree {
+    n: usize,
+    nodes: usize,
+    gt: Vec<bool>,
+    eq: Vec<bool>,
+}
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tree {{ n: {}, nodes: {}, <redacted> }}", self.n, self.nodes)
+    }
+}
+
+impl Tree {
+    /// The tree over `leaves` of `n` comparisons with parameters `p`.
+    pub fn new(p: Params, n: usize, leaves: Leaves) -> Tree {
+        assert_eq!(leaves.gt.len(), n * p.digits());
+        Tree { n, nodes: p.digits(), gt: leaves.gt, eq: leaves.eq }
+    }
+
+    /// The AND inputs `(x, y)` of the next level, comparison-major, per pair `(eq_hi, gt_lo)`
+    /// then (but for the lowest pair) `(eq_hi, eq_lo)`; `None` when the tree is done.
+    pub fn pending(&self) -> Option<(Vec<bool>, Vec<bool>)> {
+        if self.nodes <= 1 {
+            return None;
+        }
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for i in 0..self.n {
+            let at = i * self.nodes;
+            for k in 0..self.nodes / 2 {
+                let (lo, hi) = (at + 2 * k, at + 2 * k + 1);
+                x.push(self.eq[hi]);
+                y.push(self.gt[lo]);
+                if k > 0 {
+                    x.push(self.eq[hi]);
+                    y.push(self.eq[lo]);
+                }
+            }
+        }
+        Some((x, y))
+    }
+
+    /// Moves to the next level with this party's shares `z` of the [`Tree::pending`] ANDs.
+    pub fn advance(&mut self, z: &[bool]) {
+        let next = self.nodes.div_ceil(2);
+        let (mut gt, mut eq) = (Vec::with_capacity(self.n * next), Vec::with_capacity(self.n * next));
+        let mut zi = z.iter();
+        for i in 0..self.n {
+            let at = i * self.nodes;
+            for k in 0..self.nodes / 2 {
+                let hi = at + 2 * k + 1;
+                gt.push(self.gt[hi] ^ zi.next().expect("one share per pending AND"));
+                eq.push(k > 0 && *zi.next().expect("one share per pending AND"));
+            }
+            if self.nodes % 2 == 1 {
+                gt.push(self.gt[at + self.nodes - 1]);
+                eq.push(self.eq[at + self.nodes - 1]);
+            }
+        }
+        assert!(zi.next().is_none(), "more AND shares than pending ANDs");
+        (self.nodes, self.gt, self.eq) = (next, gt, eq);
+    }
+
+    /// This party's shares of `[x > z]`, once [`Tree::pending`] is `None`.
+    pub fn result(&self) -> Vec<bool> {
+        assert_eq!(self.nodes, 1, "the tree is not done");
+        self.gt.clone()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::proto::bit_triple::{Triples, deal, rots};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// Runs whole comparisons for both parties in memory with a dealer's OTs: the two result
+    /// shares, and the bytes each party sent (client, server).
+    pub(crate) fn compare(p: Params, x: &[u64], z: &[u64], rng: &mut ChaCha8Rng) -> (Vec<bool>, Vec<bool>, [usize; 2]) {
+        let n = x.len();
+        let (pads, rc) = deal(rng, n * p.leaf_rots());
+        let (tp, trc) = deal(rng, rots(n * p.ands()));
+        let (mut ts, mut tc) = (Triples::server(&tp), Triples::client(&trc));
+        let (client, e) = Client::new(p, z, rc);
+        assert_eq!(e.len(), choice_bytes(p, n));
+        let (tables, ls) = Server::new(p, x.to_vec(), pads).tables(&e, rng);
+        assert_eq!(tables.len(), table_bytes(p, n));
+        let mut sent = [e.len(), tables.len()];
+        let lc = client.leaves(&tables);
+        let (mut trs, mut trc) = (Tree::new(p, n, ls), Tree::new(p, n, lc));
+        let mut levels = p.level_ands().into_iter();
+        while let Some((xs, ys)) = trs.pending() {
+            let (xc, yc) = trc.pending().expect("both trees have the same shape");
+            assert_eq!(xs.len(), n * levels.next().expect("a level per opening"));
+            let (ss, ms) = ts.and_open(&xs, &ys);
+            let (sc, mc) = tc.and_open(&xc, &yc);
+            sent[0] += mc.len();
+            sent[1] += ms.len();
+            trs.advance(&ss.finish(&mc, true));
+            trc.advance(&sc.finish(&ms, false));
+        }
+        assert!(levels.next().is_none() && trc.pending().is_none());
+        assert_eq!((ts.left(), tc.left()), (0, 0), "the plan's AND count is exact");
+        (trs.result(), trc.result(), sent)
+    }
+
+    fn check(p: Params, x: &[u64], z: &[u64], rng: &mut ChaCha8Rng) {
+        let (s, c, _) = compare(p, x, z, rng);
+        for i in 0..x.len() {
+            assert_eq!(s[i] ^ c[i], x[i] > z[i], "{p:?}: {} > {}", x[i], z[i]);
+        }
+    }
+
+    #[test]
+    fn comparisons_equal_plain_comparison_on_random_values_and_edges() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for bits in [1u32, 2, 3, 5, 8, 12, 13, 31, 60, 63, 64] {
+            for digit in [1u32, 2, 3, 4, 5, 8] {
+                let p = Params::new(bits, digit);
+                let max = low(u64::MAX, bits);
+                let mut x: Vec<u64> = (0..200).map(|_| low(rng.random(), bits)).collect();
+                let mut z: Vec<u64> = (0..200).map(|_| low(rng.random(), bits)).collect();
+                // Equal values, 0, max, off by one, and values equal in the high digits only.
+                for (a, b) in [(0, 0), (max, max), (0, max), (max, 0), (1, 0), (0, 1), (max - 1, max), (max, max - 1)] {
+                    x.push(a);
+                    z.push(b);
+                }
+                for i in 0..50 {
+                    let v = low(rng.random(), bits);
+                    x.push(v);
+                    z.push(v ^ (1 << (i as u32 % bits)));
+                }
+                let eq: Vec<u64> = (0..20).map(|_| low(rng.random(), bits)).collect();
+                x.extend(&eq);
+                z.extend(&eq);
+                check(p, &x, &z, &mut rng);
+            }
+        }
+    }
+
+    #[test]
+    fn exhaustive_at_five_bits_on_two_bit_digits() {
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let (x, z): (Vec<u64>, Vec<u64>) = (0..32u64).flat_map(|a| (0..32u64).map(move |b| (a, b))).unzip();
+        check(Params::new(5, 2), &x, &z, &mut rng);
+    }
+
+    #[test]
+    fn counts_of_the_plan() {
+        // 60 bits on 4-bit digits: 15 leaves; levels 15 → 8 → 4 → 2 → 1.
+        let p = Params::new(60, 4);
+        assert_eq!(p.widths(), vec![4; 15]);
+        assert_eq!(p.level_ands(), vec![13, 7, 3, 1]);
+        assert_eq!(p.table_bits(), 16 + 14 * 32);
+        // A narrower top digit.
+        let p = Params::new(13, 4);
+        assert_eq!(p.widths(), vec![4, 4, 4, 1]);
+        assert_eq!(p.table_bits(), 16 + 2 * 32 + 4);
+        assert_eq!(Params::new(3, 4).level_ands(), Vec::<usize>::new());
+        // The bytes in `compare` are the plan's.
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        let p = Params::new(60, 4);
+        let n = 10;
+        let (_, _, sent) = compare(p, &vec![5; n], &vec![7; n], &mut rng);
+        let ands: usize = p.level_ands().iter().map(|&a| crate::proto::bit_triple::open_bytes(n * a)).sum();
+        assert_eq!(sent, [choice_bytes(p, n) + ands, table_bytes(p, n) + ands]);
+    }
+
+    /// The tables are masked by the OT keys: the same `x`, derandomisation and leaf masks
+    /// with fresh pads give different tables (a table in the clear would not change).
+    #[test]
+    fn tables_depend_on_keys_not_only_on_x() {
+        let mut rng = ChaCha8Rng::seed_from_u64(14);
+        let p = Params::new(8, 4);
+        let (pads, rc) = deal(&mut rng, p.leaf_rots());
+        let (_, e) = Client::new(p, &[0x37], rc.clone());
+        let (t1, _) = Server::new(p, vec![0x37], pads.clone()).tables(&e, &mut ChaCha8Rng::seed_from_u64(1));
+        let (pads2, _) = deal(&mut rng, p.leaf_rots());
+        let (t2, _) = Server::new(p, vec![0x37], pads2).tables(&e, &mut ChaCha8Rng::seed_from_u64(1));
+        assert_ne!(t1, t2, "same x and masks, fresh pads: the tables must change");
+    }
+}

@@ -1,0 +1,705 @@
+//! Exact ReLU with fused truncation over random-choice OT: the same output as the garbled
+//! circuit `veil_ir::circuit::relu_trunc_mask` (`(ReLU(y) >> f) − r`, `>>` the floor shift, for
+//! `y = y_s + y_c`), with the same share convention (the client's share of the output is its
+//! offline mask `r`, the server's `ReLU(y) >> f − r`), so the two protocols are interchangeable
+//! per layer. docs/protocols.md, "ReLU over OT", has the messages and the security argument.
+//!
+//! With `y_s`, `y_c` read as unsigned `ℓ`-bit values, `ms`, `mc` their top bits:
+//! - `carry = [low_s + low_c ≥ 2^(ℓ−1)]` on the low `ℓ − 1` bits by the millionaire
+//!   ([`super::millionaire`]) of `low_s` against `2^(ℓ−1) − 1 − low_c`; the sign is
+//!   `ms ⊕ mc ⊕ carry`, so `keep = ¬sign` is XOR-shared with no AND.
+//! - For `y ≥ 0`: `y >> f = (y_s >> f) + (y_c >> f) + c_low − w·2^(ℓ−f)` with
+//!   `c_low = [y_s mod 2^f + y_c mod 2^f ≥ 2^f]` (a second millionaire, on `f` bits) and the wrap
+//!   bit `w = [y_s + y_c ≥ 2^ℓ]`, which for a non-negative `y` is `(ms ∧ mc) ⊕ carry` (the top
+//!   bits' full-adder carry with `ms ⊕ mc = carry`): one AND of private bits.
+//! - `out = keep·(y_s >> f) + keep·(y_c >> f) + (keep ∧ c_low) − (keep ∧ w)·2^(ℓ−f)`: two ANDs on
+//!   triples, then four products of a shared bit with a value, each from one random-choice OT
+//!   derandomised online: `keep·(y_s >> f)`, `keep ∧ c_low` and `keep ∧ w` (the last modulo `2^f`
+//!   only) with the server sending, `keep·(y_c >> f)` with the client sending (the reversed OTs),
+//!   whose two messages also move the client's share to `r`.
+//!
+//! Offline (input-independent): `n·`[`Spec::rots`] random-choice OTs with the server sending and
+//! `n` with the client sending. Online: the flights of [`Spec::flights`], alternating, the
+//! client's first and last. Both parties' cores are synchronous: [`Client::start`] makes the
+//! first flight, then each party answers the peer's flight with its next one
+//! ([`Client::reply`], [`Server::reply`]) until the server, answering the last, has its output.
+
+pub mod drive;
+pub mod layer;
+
+use rand::Rng;
+use veil_ir::ring::Ring;
+
+use super::bit_triple::{self, AndState, Triples};
+use super::millionaire::{self, Leaves, Params, Tree};
+use crate::garble::Block;
+use crate::ot::RandChoice;
+use crate::wire::{BitReader, BitWriter, pack_bits, unpack_bits};
+
+/// Digit size of the comparisons (1-out-of-16 OTs): the fewest bytes per ReLU at ℓ = 61 among
+/// 2..=6 (tables grow as `2^m/m` per bit, ANDs shrink as `1/m`).
+pub const DIGIT: u32 = 4;
+
+/// One online flight: its direction and exact size in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flight {
+    /// Client to server.
+    ToServer(usize),
+    /// Server to client.
+    ToClient(usize),
+}
+
+/// The public shape of a ReLU layer over OT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spec {
+    /// The share ring.
+    pub ring: Ring,
+    /// The fused truncation `f`, `1 ≤ f < ℓ`.
+    pub shift: u32,
+    /// Digit size of the comparisons.
+    pub digit: u32,
+}
+
+impl Spec {
+    /// ReLU then `>> shift` in `ring`, on [`DIGIT`]-bit digits.
+    ///
+    /// Panics unless `1 ≤ shift < ℓ` (a ReLU without truncation stays a garbled circuit).
+    pub fn new(ring: Ring, shift: u32) -> Spec {
+        assert!(shift >= 1 && shift < u32::from(ring.bits), "ReLU over OT with shift {shift} in ℓ = {}", ring.bits);
+        Spec { ring, shift, digit: DIGIT }
+    }
+
+    fn ell(&self) -> u32 {
+        u32::from(self.ring.bits)
+    }
+
+    fn carry(&self) -> Params {
+        Params::new(self.ell() - 1, self.digit)
+    }
+
+    fn low(&self) -> Params {
+        Params::new(self.shift, self.digit)
+    }
+
+    fn tree_levels(&self) -> usize {
+        self.carry().level_ands().len().max(self.low().level_ands().len()).max(1)
+    }
+
+    /// ANDs per element at each opening: the comparison trees' levels side by side (the first
+    /// with `ms ∧ mc`), then `keep ∧ c_low`, `keep ∧ w`.
+    pub fn level_ands(&self) -> Vec<usize> {
+        let (a, b) = (self.carry().level_ands(), self.low().level_ands());
+        let mut v: Vec<usize> = (0..self.tree_levels())
+            .map(|t| a.get(t).copied().unwrap_or(0) + b.get(t).copied().unwrap_or(0) + usize::from(t == 0))
+            .collect();
+        v.push(2);
+        v
+    }
+
+    /// Boolean triples per element.
+    pub fn ands(&self) -> usize {
+        self.level_ands().iter().sum()
+    }
+
+    /// Random-choice OTs per element with the server sending: the comparisons' leaves, two per
+    /// triple, three products.
+    pub fn rots(&self) -> usize {
+        self.carry().leaf_rots() + self.low().leaf_rots() + bit_triple::rots(self.ands()) + 3
+    }
+
+    /// Random-choice OTs per element with the client sending (the product `keep·(y_c >> f)`).
+    pub fn rots_reversed(&self) -> usize {
+        1
+    }
+
+    /// The online flights for `n` elements, in order, with their exact sizes.
+    pub fn flights(&self, n: usize) -> Vec<Flight> {
+        let (c, l) = (self.carry(), self.low());
+        let mut v = vec![
+            Flight::ToServer(millionaire::choice_bytes(c, n) + millionaire::choice_bytes(l, n)),
+            Flight::ToClient(millionaire::table_bytes(c, n) + millionaire::table_bytes(l, n)),
+        ];
+        let levels = self.level_ands();
+        for (t, &a) in levels.iter().enumerate() {
+            let open = bit_triple::open_bytes(n * a);
+            v.push(Flight::ToServer(open));
+            // The last opening of the server carries its derandomisation of the reversed OTs.
+            v.push(Flight::ToClient(open + if t + 1 == levels.len() { n.div_ceil(8) } else { 0 }));
+        }
+        v.push(Flight::ToServer((3 * n).div_ceil(8)));
+        v.push(Flight::ToClient((n * (2 * self.ell() + self.shift) as usize).div_ceil(8)));
+        v.push(Flight::ToServer((n * 2 * self.ell() as usize).div_ceil(8)));
+        v
+    }
+
+    /// Sizes of the server's offline OT pads, split: (carry leaves, low leaves, triples, products).
+    fn split(&self, n: usize) -> [usize; 4] {
+        [n * self.carry().leaf_rots(), n * self.low().leaf_rots(), n * bit_triple::rots(self.ands()), 3 * n]
+    }
+}
+
+fn low_bits(x: u64, bits: u32) -> u64 {
+    if bits >= 64 { x } else { x & ((1u64 << bits) - 1) }
+}
+
+/// The pad of a product OT as a `bits`-bit value.
+fn pad_value(p: Block, bits: u32) -> u64 {
+    low_bits(p.0 as u64, bits)
+}
+
+/// The AND levels both parties run in step: the two comparison trees and `ms ∧ mc`, then
+/// `keep ∧ c_low`, `keep ∧ w`. Secret.
+struct Ands {
+    spec: Spec,
+    n: usize,
+    server: bool,
+    carry: Tree,
+    low: Tree,
+    triples: Triples,
+    /// This party's top bits (`ms` or `mc`), the operand of `ms ∧ mc`.
+    top: Vec<bool>,
+    /// Shares of `ms ∧ mc`, after level 0.
+    both_top: Vec<bool>,
+    level: usize,
+    open: Option<AndState>,
+    /// After the trees: shares of keep, c_low, w.
+    keep: Vec<bool>,
+    /// After the final level: shares of `keep ∧ c_low`, `keep ∧ w`.
+    g: Option<(Vec<bool>, Vec<bool>)>,
+}
+
+impl Ands {
+    fn new(spec: Spec, server: bool, top: Vec<bool>, leaves: [Leaves; 2], triples: Triples) -> Ands {
+        let n = top.len();
+        let [a, b] = leaves;
+        Ands {
+            spec,
+            n,
+            server,
+            carry: Tree::new(spec.carry(), n, a),
+            low: Tree::new(spec.low(), n, b),
+            triples,
+            top,
+            both_top: Vec::new(),
+            level: 0,
+            open: None,
+            keep: Vec::new(),
+            g: None,
+        }
+    }
+
+    fn levels(&self) -> usize {
+        self.spec.tree_levels() + 1
+    }
+
+    /// This party's opening of the current level.
+    fn open(&mut self) -> Vec<u8> {
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        if self.level < self.spec.tree_levels() {
+            for t in [&self.carry, &self.low] {
+                if let Some((a, b)) = t.pending() {
+                    x.extend(a);
+                    y.extend(b);
+                }
+            }
+            if self.level == 0 {
+                // ms ∧ mc: the server's shares are (ms, 0), the client's (0, mc).
+                let zeros = vec![false; self.n];
+                let (a, b) = if self.server { (self.top.clone(), zeros) } else { (zeros, self.top.clone()) };
+                x.extend(a);
+                y.extend(b);
+            }
+        } else {
+            let (clow, w) = self.after_trees();
+            x.extend(self.keep.iter().chain(&self.keep));
+            y.extend(clow.iter().chain(&w));
+        }
+        let (st, msg) = self.triples.and_open(&x, &y);
+        self.open = Some(st);
+        msg
+    }
+
+    /// Keep (stored), and shares of c_low and w, once the trees are done.
+    fn after_trees(&mut self) -> (Vec<bool>, Vec<bool>) {
+        let (carry, clow) = (self.carry.result(), self.low.result());
+        // sign = ms ⊕ mc ⊕ carry; keep = ¬sign (the server flips its share).
+        self.keep = (0..self.n).map(|i| self.top[i] ^ carry[i] ^ self.server).collect();
+        let w = (0..self.n).map(|i| self.both_top[i] ^ carry[i]).collect();
+        (clow, w)
+    }
+
+    /// The current level's outputs from the peer's opening.
+    fn close(&mut self, peer: &[u8]) {
+        let z = self.open.take().expect("open before close").finish(peer, self.server);
+        if self.level < self.spec.tree_levels() {
+            let mut at = 0;
+            for t in [&mut self.carry, &mut self.low] {
+                if let Some((a, _)) = t.pending() {
+                    t.advance(&z[at..at + a.len()]);
+                    at += a.len();
+                }
+            }
+            if self.level == 0 {
+                self.both_top = z[at..at + self.n].to_vec();
+            }
+        } else {
+            self.g = Some((z[..self.n].to_vec(), z[self.n..].to_vec()));
+        }
+        self.level += 1;
+    }
+}
+
+/// The server's offline material for `n` elements. Secret.
+pub struct ServerOffline {
+    /// Pads of `n·`[`Spec::rots`] random-choice OTs it sent.
+    pub pads: Vec<[Block; 2]>,
+    /// Its halves of `n` random-choice OTs the client sent.
+    pub reversed: RandChoice,
+}
+
+/// The client's offline material for `n` elements. Secret.
+pub struct ClientOffline {
+    /// Its halves of `n·`[`Spec::rots`] random-choice OTs the server sent.
+    pub ots: RandChoice,
+    /// Pads of `n` random-choice OTs it sent.
+    pub reversed: Vec<[Block; 2]>,
+    /// Its output shares (the next layer's masks), fixed offline.
+    pub r: Vec<u64>,
+}
+
+impl std::fmt::Debug for ServerOffline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "relu_ot::ServerOffline {{ ots: {}, <redacted> }}", self.pads.len())
+    }
+}
+
+impl std::fmt::Debug for ClientOffline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "relu_ot::ClientOffline {{ n: {}, <redacted> }}", self.r.len())
+    }
+}
+
+/// Where a party is in the flights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Comparing,
+    Level(usize),
+    Products,
+    Reversed,
+    Done,
+}
+
+/// The server's online state. Secret.
+pub struct Server {
+    spec: Spec,
+    n: usize,
+    ys: Vec<u64>,
+    cmp: Option<[millionaire::Server; 2]>,
+    triples: Option<Triples>,
+    products: Vec<[Block; 2]>,
+    reversed: RandChoice,
+    ands: Option<Ands>,
+    /// Its output shares from the three products it sends.
+    acc: Vec<u64>,
+    stage: Stage,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "relu_ot::Server {{ n: {}, stage: {:?}, <redacted> }}", self.n, self.stage)
+    }
+}
+
+impl Server {
+    /// The server's online run on its input shares `ys` (`< 2^ℓ`).
+    pub fn new(spec: Spec, off: ServerOffline, ys: Vec<u64>) -> Server {
+        let n = ys.len();
+        let [a, b, t, p] = spec.split(n);
+        assert_eq!(off.pads.len(), a + b + t + p, "relu_ot: OTs for {n} elements");
+        assert_eq!(off.reversed.len(), n * spec.rots_reversed());
+        let mut pads = off.pads;
+        let products = pads.split_off(a + b + t);
+        let triples = Triples::server(&pads[a + b..]);
+        pads.truncate(a + b);
+        let low_pads = pads.split_off(a);
+        let lowmask = low_bits(u64::MAX, spec.ell() - 1);
+        let x1 = ys.iter().map(|&y| y & lowmask).collect();
+        let x2 = ys.iter().map(|&y| low_bits(y, spec.shift)).collect();
+        let cmp =
+            [millionaire::Server::new(spec.carry(), x1, pads), millionaire::Server::new(spec.low(), x2, low_pads)];
+        Server {
+            spec,
+            n,
+            ys,
+            cmp: Some(cmp),
+            triples: Some(triples),
+            products,
+            reversed: off.reversed,
+            ands: None,
+            acc: Vec::new(),
+            stage: Stage::Comparing,
+        }
+    }
+
+    /// The server's answer to the client's flight `msg` (exactly the size [`Spec::flights`]
+    /// gives it): its next flight, or `None` after the last one, when [`Server::output`] is
+    /// ready. Fresh random bits (the comparison leaves' masks) come from `rng`.
+    pub fn reply(&mut self, msg: &[u8], rng: &mut (impl Rng + ?Sized)) -> Option<Vec<u8>> {
+        let n = self.n;
+        let ell = self.spec.ell();
+        match self.stage {
+            Stage::Comparing => {
+                let [c1, c2] = self.cmp.take().expect("comparisons start once");
+                let split = millionaire::choice_bytes(self.spec.carry(), n);
+                let (t1, l1) = c1.tables(&msg[..split], rng);
+                let (t2, l2) = c2.tables(&msg[split..], rng);
+                let top = self.ys.iter().map(|&y| (y >> (ell - 1)) & 1 == 1).collect();
+                let triples = self.triples.take().expect("once");
+                self.ands = Some(Ands::new(self.spec, true, top, [l1, l2], triples));
+                self.stage = Stage::Level(0);
+                Some([t1, t2].concat())
+            }
+            Stage::Level(t) => {
+                let ands = self.ands.as_mut().expect("levels after the comparisons");
+                let mut mine = ands.open();
+                ands.close(msg);
+                if t + 1 < ands.levels() {
+                    self.stage = Stage::Level(t + 1);
+                } else {
+                    // Derandomise the reversed OTs: keep_s ⊕ d.
+                    let e: Vec<bool> = (0..n).map(|i| ands.keep[i] ^ self.reversed.choices[i]).collect();
+                    mine.extend(pack_bits(&e));
+                    self.stage = Stage::Products;
+                }
+                Some(mine)
+            }
+            Stage::Products => {
+                let ands = self.ands.as_ref().expect("products after the levels");
+                let (g1, g2) = ands.g.as_ref().expect("final level done");
+                let e = unpack_bits(msg, 3 * n);
+                let (f, ring) = (self.spec.shift, self.spec.ring);
+                let mut out = BitWriter::default();
+                self.acc = vec![0; n];
+                for i in 0..n {
+                    let vs = self.ys[i] >> f;
+                    // Per product: the width of its value, F(this party's bit), and
+                    // Δ = F(bit ⊕ 1) − F(bit), for F the product with the client's bit.
+                    let k = ands.keep[i];
+                    let items = [
+                        (ell, u64::from(k) * vs, (if k { vs.wrapping_neg() } else { vs })),
+                        (ell, u64::from(g1[i]), (if g1[i] { u64::MAX } else { 1 })),
+                        (f, u64::from(g2[i]), (if g2[i] { u64::MAX } else { 1 })),
+                    ];
+                    let mut share = [0u64; 3];
+                    for (j, &(bits, fs, delta)) in items.iter().enumerate() {
+                        let p = self.products[3 * i + j];
+                        let ej = e[3 * i + j] as usize;
+                        let (m0, h1) = (pad_value(p[ej], bits), pad_value(p[1 - ej], bits));
+                        out.push(low_bits(h1.wrapping_sub(m0).wrapping_sub(delta), bits), bits);
+                        share[j] = low_bits(fs.wrapping_sub(m0), bits);
+                    }
+                    self.acc[i] = ring.reduce(share[0].wrapping_add(share[1]).wrapping_sub(share[2] << (ell - f)));
+                }
+                self.stage = Stage::Reversed;
+                Some(out.finish())
+            }
+            Stage::Reversed => {
+                let mut r = BitReader::new(msg);
+                let ands = self.ands.as_ref().expect("after the levels");
+                for i in 0..n {
+                    let (u0, u1) = (r.take(ell), r.take(ell));
+                    let u = if ands.keep[i] { u1 } else { u0 };
+                    let m = pad_value(self.reversed.pads[i], ell).wrapping_sub(u);
+                    self.acc[i] = self.spec.ring.reduce(self.acc[i].wrapping_add(m));
+                }
+                self.stage = Stage::Done;
+                None
+            }
+            Stage::Done => panic!("relu_ot: a flight after the last one"),
+        }
+    }
+
+    /// The server's output shares, `(ReLU(y) >> f) − r`, after the last flight.
+    pub fn output(self) -> Vec<u64> {
+        assert_eq!(self.stage, Stage::Done, "relu_ot: output before the last flight");
+        self.acc
+    }
+}
+
+/// The client's online state. Secret.
+pub struct Client {
+    spec: Spec,
+    n: usize,
+    yc: Vec<u64>,
+    r: Vec<u64>,
+    cmp: Option<[millionaire::Client; 2]>,
+    triples: Option<Triples>,
+    products: RandChoice,
+    reversed: Vec<[Block; 2]>,
+    ands: Option<Ands>,
+    /// The server's derandomisation of the reversed OTs.
+    e_rev: Vec<bool>,
+    stage: Stage,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "relu_ot::Client {{ n: {}, stage: {:?}, <redacted> }}", self.n, self.stage)
+    }
+}
+
+impl Client {
+    /// The client's online run on its input shares `yc` (`< 2^ℓ`), and its first flight.
+    pub fn start(spec: Spec, off: ClientOffline, yc: Vec<u64>) -> (Client, Vec<u8>) {
+        let n = yc.len();
+        let [a, b, t, p] = spec.split(n);
+        assert_eq!(off.ots.len(), a + b + t + p, "relu_ot: OTs for {n} elements");
+        assert_eq!((off.reversed.len(), off.r.len()), (n * spec.rots_reversed(), n));
+        let RandChoice { mut choices, mut pads } = off.ots;
+        let products = RandChoice { choices: choices.split_off(a + b + t), pads: pads.split_off(a + b + t) };
+        let triples = Triples::client(&RandChoice { choices: choices[a + b..].to_vec(), pads: pads[a + b..].to_vec() });
+        choices.truncate(a + b);
+        pads.truncate(a + b);
+        let low = RandChoice { choices: choices.split_off(a), pads: pads.split_off(a) };
+        let ell = spec.ell();
+        let lowmask = low_bits(u64::MAX, ell - 1);
+        let fmask = low_bits(u64::MAX, spec.shift);
+        let z1: Vec<u64> = yc.iter().map(|&y| lowmask - (y & lowmask)).collect();
+        let z2: Vec<u64> = yc.iter().map(|&y| fmask - (y & fmask)).collect();
+        let (c1, m1) = millionaire::Client::new(spec.carry(), &z1, RandChoice { choices, pads });
+        let (c2, m2) = millionaire::Client::new(spec.low(), &z2, low);
+        let client = Client {
+            spec,
+            n,
+            yc,
+            r: off.r,
+            cmp: Some([c1, c2]),
+            triples: Some(triples),
+            products,
+            reversed: off.reversed,
+            ands: None,
+            e_rev: Vec::new(),
+            stage: Stage::Comparing,
+        };
+        (client, [m1, m2].concat())
+    }
+
+    /// The client's answer to the server's flight `msg` (exactly the size [`Spec::flights`]
+    /// gives it): its next flight. The answer to the server's last flight is the client's last.
+    pub fn reply(&mut self, msg: &[u8]) -> Vec<u8> {
+        let n = self.n;
+        let ell = self.spec.ell();
+        match self.stage {
+            Stage::Comparing => {
+                let [c1, c2] = self.cmp.take().expect("comparisons start once");
+                let split = millionaire::table_bytes(self.spec.carry(), n);
+                let (l1, l2) = (c1.leaves(&msg[..split]), c2.leaves(&msg[split..]));
+                let top = self.yc.iter().map(|&y| (y >> (ell - 1)) & 1 == 1).collect();
+                let triples = self.triples.take().expect("once");
+                let mut ands = Ands::new(self.spec, false, top, [l1, l2], triples);
+                let open = ands.open();
+                self.ands = Some(ands);
+                self.stage = Stage::Level(0);
+                open
+            }
+            Stage::Level(t) => {
+                let ands = self.ands.as_mut().expect("levels after the comparisons");
+                if t + 1 < ands.levels() {
+                    ands.close(msg);
+                    self.stage = Stage::Level(t + 1);
+                    ands.open()
+                } else {
+                    let open = bit_triple::open_bytes(2 * n);
+                    ands.close(&msg[..open]);
+                    self.e_rev = unpack_bits(&msg[open..], n);
+                    let (g1, g2) = ands.g.as_ref().expect("final level done");
+                    let c = &self.products.choices;
+                    let e: Vec<bool> = (0..n)
+                        .flat_map(|i| [ands.keep[i] ^ c[3 * i], g1[i] ^ c[3 * i + 1], g2[i] ^ c[3 * i + 2]])
+                        .collect();
+                    self.stage = Stage::Products;
+                    pack_bits(&e)
+                }
+            }
+            Stage::Products => {
+                let ands = self.ands.as_ref().expect("after the levels");
+                let (g1, g2) = ands.g.as_ref().expect("final level done");
+                let (f, ring) = (self.spec.shift, self.spec.ring);
+                let mut r = BitReader::new(msg);
+                let mut out = BitWriter::default();
+                for i in 0..n {
+                    let mut share = [0u64; 3];
+                    // The client's bit of each product and the width of its value.
+                    for (j, (bit, bits)) in [(ands.keep[i], ell), (g1[i], ell), (g2[i], f)].into_iter().enumerate() {
+                        let s = r.take(bits);
+                        let h = pad_value(self.products.pads[3 * i + j], bits);
+                        share[j] = low_bits(if bit { h.wrapping_sub(s) } else { h }, bits);
+                    }
+                    let mine = ring.reduce(share[0].wrapping_add(share[1]).wrapping_sub(share[2] << (ell - f)));
+                    // keep·(y_c >> f) to the server, moving this party's share to r:
+                    // message m_t = F(keep_c ⊕ t) − σ, σ = r − mine.
+                    let sigma = ring.reduce(self.r[i].wrapping_sub(mine));
+                    let vc = self.yc[i] >> f;
+                    let q = self.reversed[i];
+                    let e = usize::from(self.e_rev[i]);
+                    for t in 0..2usize {
+                        let keep = ands.keep[i] ^ (t == 1);
+                        let m = ring.reduce((u64::from(keep) * vc).wrapping_sub(sigma));
+                        out.push(ring.reduce(pad_value(q[t ^ e], ell).wrapping_sub(m)), ell);
+                    }
+                }
+                self.stage = Stage::Done;
+                out.finish()
+            }
+            Stage::Reversed | Stage::Done => panic!("relu_ot: a flight after the last one"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::bit_triple::deal;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use veil_ir::circuit::relu_trunc_mask;
+
+    /// The plan's scripts count this protocol's OTs and flights without the runtime
+    /// (`veil_ir::schedule::relu_ot`): the same numbers as [`Spec`], for every shift at a few
+    /// ring widths and element counts (including ones that do not fill a byte).
+    #[test]
+    fn the_scripts_counts_equal_the_spec() {
+        use veil_ir::schedule::relu_ot as script;
+        use veil_ir::schedule::script::Dir;
+        for ell in [2u8, 8, 32, 41, 61] {
+            for shift in 1..u32::from(ell) {
+                let spec = Spec::new(Ring::new(ell), shift);
+                assert_eq!(script::rots(ell.into(), shift), spec.rots() as u64, "ℓ = {ell}, f = {shift}");
+                for n in [1usize, 7, 1000] {
+                    let want: Vec<(Dir, u64)> = spec
+                        .flights(n)
+                        .into_iter()
+                        .map(|f| match f {
+                            Flight::ToServer(b) => (Dir::ClientToServer, b as u64),
+                            Flight::ToClient(b) => (Dir::ServerToClient, b as u64),
+                        })
+                        .collect();
+                    assert_eq!(script::flights(ell.into(), shift, n as u64), want, "ℓ = {ell}, f = {shift}, n = {n}");
+                }
+            }
+        }
+        let reversed = Spec::new(Ring::new(61), 12).rots_reversed();
+        assert_eq!(reversed, 1, "the scripts count one client-sent OT per element");
+    }
+
+    /// Runs the protocol for both parties in memory with a dealer's OTs: the server's output
+    /// shares, and checks every flight's size against [`Spec::flights`].
+    fn run(spec: Spec, ys: &[u64], yc: &[u64], r: &[u64], rng: &mut ChaCha8Rng) -> Vec<u64> {
+        let n = ys.len();
+        let (pads, ots) = deal(rng, n * spec.rots());
+        let (rev_pads, reversed) = deal(rng, n * spec.rots_reversed());
+        let mut server = Server::new(spec, ServerOffline { pads, reversed }, ys.to_vec());
+        let (mut client, mut msg) =
+            Client::start(spec, ClientOffline { ots, reversed: rev_pads, r: r.to_vec() }, yc.to_vec());
+        let flights = spec.flights(n);
+        let mut k = 0;
+        loop {
+            assert_eq!(flights[k], Flight::ToServer(msg.len()), "flight {k}");
+            k += 1;
+            match server.reply(&msg, rng) {
+                None => break,
+                Some(back) => {
+                    assert_eq!(flights[k], Flight::ToClient(back.len()), "flight {k}");
+                    k += 1;
+                    msg = client.reply(&back);
+                }
+            }
+        }
+        assert_eq!(k, flights.len(), "every flight ran");
+        server.output()
+    }
+
+    /// The reference, computed twice independently: the GC circuit's output in plaintext and
+    /// the signed arithmetic.
+    fn check(spec: Spec, ys: &[u64], yc: &[u64], rng: &mut ChaCha8Rng) {
+        let ring = spec.ring;
+        let r: Vec<u64> = ys.iter().map(|_| ring.reduce(rng.random())).collect();
+        let out = run(spec, ys, yc, &r, rng);
+        let c = relu_trunc_mask(u32::from(ring.bits), spec.shift);
+        for i in 0..ys.len() {
+            let y = ring.to_signed(ys[i].wrapping_add(yc[i]));
+            let want = ring.reduce(((y.max(0) >> spec.shift) as u64).wrapping_sub(r[i]));
+            assert_eq!(c.eval_u64(&[ys[i], yc[i], r[i]]), want, "the references agree");
+            assert_eq!(out[i], want, "ℓ={} f={} y_s={} y_c={}", ring.bits, spec.shift, ys[i], yc[i]);
+        }
+    }
+
+    #[test]
+    fn exhaustive_at_six_bits_equals_the_gc_circuit() {
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        let ring = Ring::new(6);
+        let (ys, yc): (Vec<u64>, Vec<u64>) = (0..64u64).flat_map(|a| (0..64u64).map(move |b| (a, b))).unzip();
+        for f in 1..6 {
+            check(Spec::new(ring, f), &ys, &yc, &mut rng);
+        }
+    }
+
+    #[test]
+    fn random_and_edge_values_at_every_width_equal_the_gc_circuit() {
+        let mut rng = ChaCha8Rng::seed_from_u64(22);
+        for bits in [2u8, 3, 9, 16, 33, 61] {
+            let ring = Ring::new(bits);
+            let half = 1u64 << (bits - 1);
+            for f in [1, 2, 5, 12, u32::from(bits) - 1].into_iter().filter(|&f| f >= 1 && f < u32::from(bits)) {
+                let mut ys: Vec<u64> = (0..300).map(|_| ring.reduce(rng.random())).collect();
+                // Edges: y = 0, ±1, the largest and smallest values, split every way.
+                let ends = [0, 1, ring.mask(), half - 1, half, half + 1, ring.mask() - 1];
+                let mut yc: Vec<u64> = ys.iter().map(|_| ring.reduce(rng.random())).collect();
+                for &y in &ends {
+                    for &s in &[0, 1, half, ring.mask(), ring.reduce(rng.random())] {
+                        ys.push(s);
+                        yc.push(ring.reduce(y.wrapping_sub(s)));
+                    }
+                }
+                // Small magnitudes (around the sign change) with random splits.
+                for v in -40i64..40 {
+                    let s = ring.reduce(rng.random());
+                    ys.push(s);
+                    yc.push(ring.reduce(ring.from_signed(v).wrapping_sub(s)));
+                }
+                check(Spec::new(ring, f), &ys, &yc, &mut rng);
+            }
+        }
+    }
+
+    #[test]
+    fn bytes_per_relu_at_61_bits() {
+        let spec = Spec::new(Ring::new(61), 12);
+        let n = 8000;
+        let (mut c2s, mut s2c) = (0, 0);
+        for f in spec.flights(n) {
+            match f {
+                Flight::ToServer(b) => c2s += b,
+                Flight::ToClient(b) => s2c += b,
+            }
+        }
+        let per = (c2s + s2c) as f64 / n as f64;
+        // The target is 150 B per ReLU in total (the silent OTs add under 0.1 B per OT).
+        assert!(per < 150.0 - 0.1 * spec.rots() as f64, "{per} B per ReLU online, {} OTs", spec.rots());
+        // Carry tree (15 digits) + low tree (3 digits) + ms ∧ mc, then the final two.
+        assert_eq!(spec.level_ands(), vec![13 + 1 + 1, 7 + 1, 3, 1, 2]);
+        assert_eq!((c2s / n, s2c / n), (31, 92), "bytes per ReLU each way");
+    }
+
+    #[test]
+    fn states_redact_their_secrets() {
+        let spec = Spec::new(Ring::new(8), 2);
+        let mut rng = ChaCha8Rng::seed_from_u64(23);
+        let (pads, ots) = deal(&mut rng, spec.rots());
+        let (rev, reversed) = deal(&mut rng, 1);
+        let s = Server::new(spec, ServerOffline { pads, reversed }, vec![77]);
+        let (c, _) = Client::start(spec, ClientOffline { ots, reversed: rev, r: vec![99] }, vec![5]);
+        let text = format!("{s:?} {c:?}");
+        assert!(text.contains("<redacted>") && !text.contains("77") && !text.contains("99"), "{text}");
+    }
+}
