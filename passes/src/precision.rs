@@ -3,7 +3,9 @@
 //!
 //! Not a pass of the pipeline but a driver of part of it: [`choose`] takes the float graph and
 //! the options, runs the pipeline up to `substitute_activations` once (the float reference,
-//! with the chosen activations' own float semantics), then for `F` = [`MIN_FRAC_BITS`],
+//! with the chosen activations' own float semantics, and a Sigmoid on shares as its
+//! piecewise-linear approximation: no `F` removes an approximation's error, so the target
+//! measures rounding only), then for `F` = [`MIN_FRAC_BITS`],
 //! `F + 1`, ... runs `quantize` and `fuse_truncation` at that `F`, simulates the samples with
 //! [`veil_ir::eval::run_fixed`] (seed 0, as `veilc simulate`), and stops at the first `F` whose
 //! error is at most the target. The ring width ℓ grows with `F` (`quantize` picks it), so the
@@ -120,11 +122,11 @@ pub fn choose(float: &Graph, opts: &Options, max_error: f64) -> Result<Choice, P
     let mut base = float.clone();
     run_pipeline(&mut base, opts, Some(Pass::SubstituteActivations.into()), false)?;
     let (xs, samples) = sample_inputs(&base, opts)?;
-    let reference: Vec<Vec<Tensor>> =
-        xs.iter()
-            .map(|x| veil_ir::eval::run_float(&base, x))
-            .collect::<Result<_, _>>()
-            .map_err(|e| reject(format!("the float reference does not run on the samples: {e}")))?;
+    let reference: Vec<Vec<Tensor>> = xs
+        .iter()
+        .map(|x| veil_ir::eval::run_float_approximated(&base, x))
+        .collect::<Result<_, _>>()
+        .map_err(|e| reject(format!("the float reference does not run on the samples: {e}")))?;
     let mut trials = Vec::new();
     for frac in MIN_FRAC_BITS..=MAX_FRAC_BITS {
         let at = Options { frac_bits: frac, ..opts.clone() };

@@ -16,6 +16,19 @@ pub fn run_float(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError>
 /// Like [`run_float`], but returns every value, indexed by value handle (`None` for values no
 /// live node defines): what range analysis calibrates on.
 pub fn run_float_values(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tensor>>, EvalError> {
+    values(g, inputs, false)
+}
+
+/// Like [`run_float`], but with the approximations the two parties compute in place of the
+/// functions they approximate ([`Op::PlSigmoid`] as the piecewise-linear sigmoid in real
+/// arithmetic): the float reference against which only fixed-point rounding remains, what the
+/// precision search measures.
+pub fn run_float_approximated(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError> {
+    let env = values(g, inputs, true)?;
+    Ok(g.outputs.iter().map(|v| env[v.index()].clone().expect("verified: outputs are live")).collect())
+}
+
+fn values(g: &Graph, inputs: &[Tensor], approximated: bool) -> Result<Vec<Option<Tensor>>, EvalError> {
     super::check_inputs(g, inputs)?;
     let mut env: Vec<Option<Tensor>> = vec![None; g.values.len()];
     for (&v, t) in g.inputs.iter().zip(inputs) {
@@ -78,6 +91,7 @@ pub fn run_float_values(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tenso
                 Tensor { shape: x.shape.clone(), data }
             }
             Op::Relu | Op::StochasticRelu { .. } => map(&|v| v.max(0.0)),
+            Op::PlSigmoid if approximated => map(&|v| super::ring_ops::pl_sigmoid::real(v as f64) as f32),
             Op::PlSigmoid => kernels::sigmoid(x),
             Op::LeakyRelu { alpha } => map(&|v| if v >= 0.0 { v } else { alpha * v }),
             Op::Clip { min, max } => {

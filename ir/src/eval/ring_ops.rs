@@ -204,6 +204,25 @@ mod pl_sigmoid_tests {
         assert!(worst <= PL_SIGMOID_MAX_ERROR && worst > PL_SIGMOID_MAX_ERROR - 1e-3, "{worst}");
     }
 
+    /// The float interpreter keeps the model's logistic function; its approximated mode (the
+    /// precision search's reference) gives the piecewise-linear one.
+    #[test]
+    fn the_float_interpreter_is_exact_and_its_approximated_mode_is_not() {
+        let mut g = crate::Graph::new("s");
+        let x = g.add_input("x", crate::TensorType::f32(vec![1, 5]));
+        let y = g.add_node("s", "y", crate::Op::PlSigmoid, &[x]).unwrap();
+        g.outputs.push(y);
+        let xs = [-6.0f32, -2.0, 0.3, 2.375, 4.0];
+        let t = crate::Tensor::new(vec![1, 5], xs.to_vec()).unwrap();
+        let exact = crate::eval::run_float(&g, std::slice::from_ref(&t)).unwrap().remove(0);
+        let approx = crate::eval::run_float_approximated(&g, &[t]).unwrap().remove(0);
+        for (i, &v) in xs.iter().enumerate() {
+            assert_eq!(exact.data[i], (1.0 / (1.0 + (-(v as f64)).exp())) as f32);
+            assert_eq!(approx.data[i], pl_sigmoid::real(v as f64) as f32);
+        }
+        assert_ne!(exact.data, approx.data);
+    }
+
     /// The fixed-point form is the real one within the rounding of the shift and constants.
     #[test]
     fn fixed_point_follows_the_real_approximation() {
