@@ -36,19 +36,24 @@ def save(nodes, inits, name, rng):
     print(name, "logits", logits)
 
 
-def efficient_block():
-    rng = np.random.default_rng(32)
+def block_weights(rng):
+    """Both blocks' random weights (same shapes, drawn in this order)."""
 
     def w(name, *shape, s=0.3):
         return numpy_helper.from_array(rng.normal(0, s, shape).astype(np.float32), name)
 
-    inits = [
+    return [
         w("c1.w", 8, 3, 3, 3), w("c1.b", 8, s=0.1),
         w("se1.w", 4, 8, 1, 1), w("se1.b", 4, s=0.1),
         w("se2.w", 8, 4, 1, 1), w("se2.b", 8, s=0.1),
         w("c2.w", 8, 8, 3, 3, s=0.2), w("c2.b", 8, s=0.1),
         w("fc.w", 10, 128, s=0.1), w("fc.b", 10, s=0.1),
     ]
+
+
+def efficient_block():
+    rng = np.random.default_rng(32)
+    inits = block_weights(rng)
     nodes = [
         helper.make_node("Conv", ["input", "c1.w", "c1.b"], ["h1"], pads=[1, 1, 1, 1], name="conv1"),
         # SiLU as torch exports it: x * Sigmoid(x).
@@ -70,17 +75,7 @@ def efficient_block():
 
 def mobile_block():
     rng = np.random.default_rng(31)
-
-    def w(name, *shape, s=0.3):
-        return numpy_helper.from_array(rng.normal(0, s, shape).astype(np.float32), name)
-
-    inits = [
-        w("c1.w", 8, 3, 3, 3), w("c1.b", 8, s=0.1),
-        w("se1.w", 4, 8, 1, 1), w("se1.b", 4, s=0.1),
-        w("se2.w", 8, 4, 1, 1), w("se2.b", 8, s=0.1),
-        w("c2.w", 8, 8, 3, 3, s=0.2), w("c2.b", 8, s=0.1),
-        w("fc.w", 10, 128, s=0.1), w("fc.b", 10, s=0.1),
-    ]
+    inits = block_weights(rng)
     nodes = [
         helper.make_node("Conv", ["input", "c1.w", "c1.b"], ["h1"], pads=[1, 1, 1, 1], name="conv1"),
         helper.make_node("HardSwish", ["h1"], ["a1"], name="hswish"),

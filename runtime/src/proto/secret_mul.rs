@@ -242,9 +242,7 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
 
-    fn random(ring: Ring, n: usize, rng: &mut impl RngCore) -> Vec<u64> {
-        (0..n).map(|_| ring.reduce(rng.next_u64())).collect()
-    }
+    use crate::proto::mul::random_ring as random;
 
     fn split(ring: Ring, x: &[u64], rng: &mut impl RngCore) -> (Vec<u64>, Vec<u64>) {
         let c = random(ring, x.len(), rng);
