@@ -20,6 +20,7 @@ mod hash;
 #[cfg(test)]
 mod hash_attacks;
 mod lanes;
+pub mod three_halves;
 #[cfg(target_arch = "x86_64")]
 mod vaes;
 
