@@ -39,6 +39,7 @@
 use rand::RngCore;
 use veil_ir::circuit::{Circuit, Gate};
 
+pub use super::three_halves_lanes::{evaluate_lanes, garble_lanes};
 use super::{Block, Delta, TweakableHash};
 
 /// Added to every three-halves tweak, so they never meet half-gates' (which stay below 2^66).
@@ -91,11 +92,11 @@ impl std::fmt::Debug for Tables {
 }
 
 impl Tables {
-    fn with_capacity(ands: usize) -> Self {
+    pub(super) fn with_capacity(ands: usize) -> Self {
         Self { halves: Vec::with_capacity(ands), control: vec![0; (CONTROL_BITS * ands).div_ceil(8)] }
     }
 
-    fn push(&mut self, g: [u64; 3], z: u8) {
+    pub(super) fn push(&mut self, g: [u64; 3], z: u8) {
         let bit = CONTROL_BITS * self.halves.len();
         let word = u16::from(z & 0x1f) << (bit % 8);
         self.control[bit / 8] |= word as u8;
@@ -116,7 +117,7 @@ impl Tables {
     }
 
     /// Gate `j`'s half-ciphertexts and control bits (`z₀` in bit 0).
-    fn gate(&self, j: usize) -> ([u64; 3], u8) {
+    pub(super) fn gate(&self, j: usize) -> ([u64; 3], u8) {
         let bit = CONTROL_BITS * j;
         let lo = u16::from(self.control[bit / 8]);
         let hi = self.control.get(bit / 8 + 1).map_or(0, |&b| u16::from(b));
@@ -189,7 +190,7 @@ fn combine<const N: usize>(coef: u8, v: &[u64; N]) -> u64 {
 
 /// The three tweaks of AND gate number `gate` (offset included).
 #[inline(always)]
-fn tweaks(gate: u64) -> [u128; 3] {
+pub(super) fn tweaks(gate: u64) -> [u128; 3] {
     let t = TWEAK_DOMAIN + 3 * u128::from(gate);
     [t, t + 1, t + 2]
 }
@@ -209,7 +210,7 @@ fn row_matrix(k: usize, rk: u8) -> u8 {
 /// One AND gate garbled: its output zero-label, half-ciphertexts and control bits. `hs` are the
 /// hashes of `[Ā, Ā⊕Δ, B̄, B̄⊕Δ, Ā⊕B̄, Ā⊕B̄⊕Δ]` under the gate's tweaks `[t, t, t+1, t+1, t+2, t+2]`.
 #[inline(always)]
-fn garble_gate(
+pub(super) fn garble_gate(
     abar: Block,
     bbar: Block,
     pa: bool,
@@ -265,7 +266,7 @@ fn decrypt_row(i: bool, j: bool, hs: &[Block; 3], z: u8) -> u8 {
 
 /// One AND gate evaluated on labels `la`, `lb` with hashes `hs = [H(A), H(B), H(A⊕B)]`.
 #[inline(always)]
-fn evaluate_gate(la: Block, lb: Block, hs: &[Block; 3], g: [u64; 3], z: u8) -> Block {
+pub(super) fn evaluate_gate(la: Block, lb: Block, hs: &[Block; 3], g: [u64; 3], z: u8) -> Block {
     let (i, j) = (la.lsb(), lb.lsb());
     let k = 2 * i as usize + j as usize;
     let m = row_matrix(k, decrypt_row(i, j, hs, z));

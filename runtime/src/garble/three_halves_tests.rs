@@ -6,7 +6,7 @@ use rand_chacha::ChaCha12Rng;
 use veil_ir::circuit::{Builder, Circuit, max_trunc_mask, relu_trunc_mask, sign_test, to_bits, trunc_mask};
 
 use super::*;
-use crate::garble::{HashKey, Tmmo, colours, decode, label, random_labels};
+use crate::garble::{HashKey, LANES, Tmmo, colours, decode, label, random_labels};
 
 /// A random circuit: `groups` input groups of 1–8 bits, `gates` random gates (about a third
 /// ANDs) over earlier wires, 1–16 random output wires.
@@ -253,4 +253,35 @@ fn tables_print_their_size_only() {
     let zero = random_labels(&mut rng, c.input_wires() as usize);
     let g = garble(&h, &c, Delta::random(&mut rng), &zero, 0, &mut rng);
     assert_eq!(format!("{:?}", g.tables), format!("Tables({} AND gates)", c.and_count()));
+}
+
+#[test]
+fn lockstep_lanes_agree_with_one_instance_at_a_time() {
+    let c = relu_trunc_mask(20, 5);
+    let mut rng = ChaCha12Rng::seed_from_u64(11);
+    let h = Tmmo::new(HashKey::random(&mut rng));
+    let delta = Delta::random(&mut rng);
+    let zeros: Vec<Vec<Block>> = (0..LANES).map(|_| random_labels(&mut rng, c.input_wires() as usize)).collect();
+    let offsets: [u64; LANES] = std::array::from_fn(|k| 500 + (k * c.and_count()) as u64);
+    let ins: [&[Block]; LANES] = std::array::from_fn(|k| zeros[k].as_slice());
+    // Without randomness both draw the same bits (zero): the tables are the same.
+    let lanes = garble_lanes(&h, &c, delta, ins, offsets, &mut ZeroRng);
+    for k in 0..LANES {
+        let one = garble(&h, &c, delta, &zeros[k], offsets[k], &mut ZeroRng);
+        assert_eq!(lanes[k].tables, one.tables, "lane {k}");
+        assert_eq!(lanes[k].output_zero, one.output_zero, "lane {k}");
+    }
+    // With randomness: lanes' tables evaluate one at a time and in lanes to the plaintext.
+    let lanes = garble_lanes(&h, &c, delta, ins, offsets, &mut rng);
+    let groups: Vec<Vec<Vec<bool>>> =
+        (0..LANES).map(|_| c.inputs.iter().map(|&n| to_bits(rng.next_u64(), n)).collect()).collect();
+    let labels: Vec<Vec<Block>> = (0..LANES)
+        .map(|k| zeros[k].iter().zip(groups[k].concat()).map(|(&z, b)| label(z, b, delta)).collect())
+        .collect();
+    let outs = evaluate_lanes(&h, &c, std::array::from_fn(|k| (&lanes[k].tables, labels[k].as_slice(), offsets[k])));
+    for k in 0..LANES {
+        let want = c.eval(&groups[k]);
+        assert_eq!(decode(&colours(&outs[k]), &lanes[k].decode), want, "lane {k}");
+        assert_eq!(evaluate(&h, &c, &lanes[k].tables, &labels[k], offsets[k]), outs[k], "lane {k}");
+    }
 }
