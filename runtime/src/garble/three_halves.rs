@@ -178,16 +178,6 @@ fn cbit(b: Block) -> u8 {
     (b.0 >> 64) as u8 & 1
 }
 
-/// `⊕ₘ coef[m]·v[m]` over the low `N` bits of `coef`.
-#[inline(always)]
-fn combine<const N: usize>(coef: u8, v: &[u64; N]) -> u64 {
-    let mut acc = 0;
-    for (m, &x) in v.iter().enumerate() {
-        acc ^= x & u64::from((coef >> m) & 1).wrapping_neg();
-    }
-    acc
-}
-
 /// The three tweaks of AND gate number `gate` (offset included).
 #[inline(always)]
 pub(super) fn tweaks(gate: u64) -> [u128; 3] {
@@ -196,15 +186,102 @@ pub(super) fn tweaks(gate: u64) -> [u128; 3] {
 }
 
 /// Each colour row's `(r₁, r₂)` given colour row 0's `r` and the permute bits.
-#[inline(always)]
-fn row_bits(r: u8, pa: bool, pb: bool) -> [u8; 4] {
-    std::array::from_fn(|k| r ^ (SHIFT_A[k] & (pa as u8).wrapping_neg()) ^ (SHIFT_B[k] & (pb as u8).wrapping_neg()))
+const fn row_bits(r: u8, pa: bool, pb: bool) -> [u8; 4] {
+    let mut rows = [0u8; 4];
+    let mut k = 0;
+    while k < 4 {
+        rows[k] = r ^ if pa { SHIFT_A[k] } else { 0 } ^ if pb { SHIFT_B[k] } else { 0 };
+        k += 1;
+    }
+    rows
 }
 
 /// The matrix `R` of colour row `k` for its bits `rk`.
+const fn row_matrix(k: usize, rk: u8) -> u8 {
+    F0[k] ^ if rk & 1 == 1 { U1 } else { 0 } ^ if rk & 2 == 2 { U2 } else { 0 }
+}
+
+/// What the garbler of an AND gate computes from its permute bits and random bits alone:
+/// the coefficients of `C_L, C_R, G₀, G₁, G₂` over `(Ā_L, Ā_R, B̄_L, B̄_R, Δ_L, Δ_R)` (bits 0–5),
+/// and the part of the control bits `z₀..z₄` that is not hash bits.
+const fn garbler_plan(pa: bool, pb: bool, r: u8) -> ([u8; 5], u8) {
+    let rows = row_bits(r, pa, pb);
+    let mut top = [0u8; 4];
+    let mut bot = [0u8; 4];
+    let mut k = 0;
+    while k < 4 {
+        let m = row_matrix(k, rows[k]);
+        top[k] = m & 0xf;
+        bot[k] = m >> 4;
+        k += 1;
+    }
+    // Over (Ā_L, Ā_R, B̄_L, B̄_R), read off the four rows: row 00 gives C; rows 11 and 01 add
+    // G₀ / G₁ and G₂ to it.
+    let (c1, c2) = (top[0], bot[0]);
+    let (g0, g1, g2) = (top[3] ^ top[0], bot[3] ^ bot[0], top[1] ^ top[0]);
+    // Over (Δ_L, Δ_R) (bits 0, 1): what makes the row of inputs (a, b) carry (a∧b)·Δ.
+    let (and, a, b) = (pa && pb, pa, pb);
+    let c1d = if and { 1 } else { 0 };
+    let c2d = if and { 2 } else { 0 };
+    let g2d = if a { 1 } else { 0 } ^ (c1 >> 2) ^ (g2 >> 2);
+    let g0d = g2d ^ if b { 1 } else { 0 } ^ (c1 & 3) ^ (g0 & 3) ^ (g2 & 3);
+    let g1d = g2d ^ if a { 2 } else { 0 } ^ (c2 >> 2) ^ (g1 >> 2) ^ (g2 >> 2);
+    let coef = [c1 | c1d << 4, c2 | c2d << 4, g0 | g0d << 4, g1 | g1d << 4, g2 | g2d << 4];
+    let (r0, r1, r3) = (rows[0], rows[1], rows[3]);
+    let z = (r0 & 1) | (r0 >> 1) << 1 | ((r3 ^ r0) & 1) << 2 | ((r3 ^ r0) >> 1) << 3 | ((r1 ^ r0) & 1) << 4;
+    (coef, z)
+}
+
+/// A coefficient vector as XOR masks (all ones where the coefficient is 1).
+const fn masks<const N: usize>(coef: u8) -> [u64; N] {
+    let mut m = [0u64; N];
+    let mut i = 0;
+    while i < N {
+        m[i] = if (coef >> i) & 1 == 1 { u64::MAX } else { 0 };
+        i += 1;
+    }
+    m
+}
+
+/// [`garbler_plan`] for every `(p_a, p_b, r)` (index `p_a << 3 | p_b << 2 | r`), coefficients
+/// expanded to masks: a gate's linear algebra is then 30 AND/XOR pairs.
+static GARBLER_PLANS: [([[u64; 6]; 5], u8); 16] = {
+    let mut plans = [([[0u64; 6]; 5], 0u8); 16];
+    let mut idx = 0;
+    while idx < 16 {
+        let (coef, z) = garbler_plan(idx & 8 != 0, idx & 4 != 0, (idx & 3) as u8);
+        let mut o = 0;
+        while o < 5 {
+            plans[idx].0[o] = masks::<6>(coef[o]);
+            o += 1;
+        }
+        plans[idx].1 = z;
+        idx += 1;
+    }
+    plans
+};
+
+/// [`row_matrix`] for every `(k, rₖ)` (index `k << 2 | rₖ`): the evaluator's top and bottom rows
+/// as masks over `(A_L, A_R, B_L, B_R)`.
+static EVALUATOR_ROWS: [[[u64; 4]; 2]; 16] = {
+    let mut rows = [[[0u64; 4]; 2]; 16];
+    let mut idx = 0;
+    while idx < 16 {
+        let m = row_matrix(idx >> 2, (idx & 3) as u8);
+        rows[idx] = [masks::<4>(m & 0xf), masks::<4>(m >> 4)];
+        idx += 1;
+    }
+    rows
+};
+
+/// `⊕ₘ v[m] & masks[m]`.
 #[inline(always)]
-fn row_matrix(k: usize, rk: u8) -> u8 {
-    F0[k] ^ (U1 & (rk & 1).wrapping_neg()) ^ (U2 & ((rk >> 1) & 1).wrapping_neg())
+fn combine<const N: usize>(masks: &[u64; N], v: &[u64; N]) -> u64 {
+    let mut acc = 0;
+    for m in 0..N {
+        acc ^= v[m] & masks[m];
+    }
+    acc
 }
 
 /// One AND gate garbled: its output zero-label, half-ciphertexts and control bits. `hs` are the
@@ -219,37 +296,22 @@ pub(super) fn garble_gate(
     hs: &[Block; 6],
     r: u8,
 ) -> (Block, [u64; 3], u8) {
-    let rows = row_bits(r, pa, pb);
-    let m: [u8; 4] = std::array::from_fn(|k| row_matrix(k, rows[k]));
-    let (top, bot) = (m.map(|x| x & 0xf), m.map(|x| x >> 4));
-    // The garbler's coefficients over (Ā_L, Ā_R, B̄_L, B̄_R): C_L, C_R and G₀, G₁, G₂ read off
-    // the four rows (row 00 gives C; rows 11 and 01 add G₀ / G₁ and G₂).
-    let (c1, c2) = (top[0], bot[0]);
-    let (g0, g1, g2) = (top[3] ^ top[0], bot[3] ^ bot[0], top[1] ^ top[0]);
-    // Coefficients over (Δ_L, Δ_R), bit 0 and bit 1: what makes row (i, j) carry (a∧b)·Δ.
-    let (a, b) = (|v: u8| v & 3, |v: u8| v >> 2);
-    let (pa8, pb8) = ((pa as u8).wrapping_neg(), (pb as u8).wrapping_neg());
-    let c1d = 1 & pa8 & pb8;
-    let c2d = 2 & pa8 & pb8;
-    let g2d = (1 & pa8) ^ b(c1) ^ b(g2);
-    let g0d = g2d ^ (1 & pb8) ^ a(c1) ^ a(g0) ^ a(g2);
-    let g1d = g2d ^ (2 & pa8) ^ b(c2) ^ b(g1) ^ b(g2);
+    let (m, zr) = &GARBLER_PLANS[(pa as usize) << 3 | (pb as usize) << 2 | (r & 3) as usize];
     let x = [lo(abar), hi(abar), lo(bbar), hi(bbar), lo(d), hi(d)];
-    let co = |ab: u8, dd: u8| combine(ab | dd << 4, &x);
     let [ha0, ha1, hb0, hb1, hx0, hx1] = *hs;
-    let cl = lo(ha0) ^ lo(hx0) ^ co(c1, c1d);
-    let cr = lo(hb0) ^ lo(hx0) ^ co(c2, c2d);
-    let g = [lo(ha0) ^ lo(ha1) ^ co(g0, g0d), lo(hb0) ^ lo(hb1) ^ co(g1, g1d), lo(hx0) ^ lo(hx1) ^ co(g2, g2d)];
-    let (r0, r3, r1) = (rows[0], rows[3], rows[1]);
-    let z = [
-        (r0 & 1) ^ cbit(ha0) ^ cbit(hx0),
-        (r0 >> 1) ^ cbit(hb0) ^ cbit(hx0),
-        (r3 & 1) ^ (r0 & 1) ^ cbit(ha0) ^ cbit(ha1),
-        (r3 >> 1) ^ (r0 >> 1) ^ cbit(hb0) ^ cbit(hb1),
-        (r1 & 1) ^ (r0 & 1) ^ cbit(hx0) ^ cbit(hx1),
+    let cl = lo(ha0) ^ lo(hx0) ^ combine(&m[0], &x);
+    let cr = lo(hb0) ^ lo(hx0) ^ combine(&m[1], &x);
+    let g = [
+        lo(ha0) ^ lo(ha1) ^ combine(&m[2], &x),
+        lo(hb0) ^ lo(hb1) ^ combine(&m[3], &x),
+        lo(hx0) ^ lo(hx1) ^ combine(&m[4], &x),
     ];
-    let zbits = z.iter().enumerate().fold(0, |acc, (m, &v)| acc | v << m);
-    (Block(u128::from(cl) | u128::from(cr) << 64), g, zbits)
+    let zh = (cbit(ha0) ^ cbit(hx0))
+        | (cbit(hb0) ^ cbit(hx0)) << 1
+        | (cbit(ha0) ^ cbit(ha1)) << 2
+        | (cbit(hb0) ^ cbit(hb1)) << 3
+        | (cbit(hx0) ^ cbit(hx1)) << 4;
+    (Block(u128::from(cl) | u128::from(cr) << 64), g, zr ^ zh)
 }
 
 /// The evaluator's row bits `(r₁, r₂)` of one AND gate: colours `i`, `j`, hashes
@@ -269,11 +331,11 @@ fn decrypt_row(i: bool, j: bool, hs: &[Block; 3], z: u8) -> u8 {
 pub(super) fn evaluate_gate(la: Block, lb: Block, hs: &[Block; 3], g: [u64; 3], z: u8) -> Block {
     let (i, j) = (la.lsb(), lb.lsb());
     let k = 2 * i as usize + j as usize;
-    let m = row_matrix(k, decrypt_row(i, j, hs, z));
+    let [top, bot] = &EVALUATOR_ROWS[k << 2 | decrypt_row(i, j, hs, z) as usize];
     let x = [lo(la), hi(la), lo(lb), hi(lb)];
     let sel = |v: u64, bit: bool| v & u64::from(bit).wrapping_neg();
-    let cl = lo(hs[0]) ^ lo(hs[2]) ^ sel(g[0], i) ^ sel(g[2], i ^ j) ^ combine(m & 0xf, &x);
-    let cr = lo(hs[1]) ^ lo(hs[2]) ^ sel(g[1], j) ^ sel(g[2], i ^ j) ^ combine(m >> 4, &x);
+    let cl = lo(hs[0]) ^ lo(hs[2]) ^ sel(g[0], i) ^ sel(g[2], i ^ j) ^ combine(top, &x);
+    let cr = lo(hs[1]) ^ lo(hs[2]) ^ sel(g[1], j) ^ sel(g[2], i ^ j) ^ combine(bot, &x);
     Block(u128::from(cl) | u128::from(cr) << 64)
 }
 
