@@ -20,7 +20,7 @@ fn random_circuit(rng: &mut impl RngCore, gates: usize) -> Circuit {
             0 => b.and(x, y),
             1 => b.xor(x, y),
             _ => {
-                if rng.next_u32() % 2 == 0 {
+                if rng.next_u32().is_multiple_of(2) {
                     b.not(x)
                 } else {
                     b.and(x, y)
@@ -151,7 +151,7 @@ fn a_guessed_other_label_gives_garbage() {
         let mut labels: Vec<Block> = zero.iter().zip(groups.concat()).map(|(&z, b)| label(z, b, delta)).collect();
         // Flip input bit 0 of the server's share by a guessed offset (colour bit kept at 1, like Δ).
         let guess = Delta::random(&mut rng);
-        labels[0] = labels[0] ^ guess.block();
+        labels[0] ^= guess.block();
         let out = evaluate(&h, &c, &g.tables, &labels, 0);
         let valid = out.iter().zip(&g.output_zero).any(|(&l, &z)| l == z || l == z ^ delta.block());
         assert!(!valid, "trial {t}: a wrong input label must not give valid output labels");
