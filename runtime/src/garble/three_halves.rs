@@ -23,7 +23,8 @@
 //! bits are shifted by the permute bits ([`SHIFT_A`], [`SHIFT_B`]), so in every row the
 //! evaluator sees a uniform element of a public two-dimensional coset, independent of the true
 //! input values. The constants solve the linear system that makes every row decrypt to
-//! `C₀ ⊕ (a∧b)·Δ` (derivation in docs/protocols.md; the tests check all four rows).
+//! `C₀ ⊕ (a∧b)·Δ` (the system: docs/protocols.md; how they were found: docs/decisions.md; the
+//! tests check all four rows).
 //!
 //! **Tweaks.** AND gate `j` of a garbling with gate offset `o` hashes `A`, `B`, `A ⊕ B` under
 //! tweaks `T + 3(o+j)`, `T + 3(o+j) + 1`, `T + 3(o+j) + 2` with `T = 2^127` ([`TWEAK_DOMAIN`]):
@@ -96,6 +97,7 @@ impl Tables {
         Self { halves: Vec::with_capacity(ands), control: vec![0; (CONTROL_BITS * ands).div_ceil(8)] }
     }
 
+    #[inline(always)]
     pub(super) fn push(&mut self, g: [u64; 3], z: u8) {
         let bit = CONTROL_BITS * self.halves.len();
         let word = u16::from(z & 0x1f) << (bit % 8);
@@ -117,6 +119,7 @@ impl Tables {
     }
 
     /// Gate `j`'s half-ciphertexts and control bits (`z₀` in bit 0).
+    #[inline(always)]
     pub(super) fn gate(&self, j: usize) -> ([u64; 3], u8) {
         let bit = CONTROL_BITS * j;
         let lo = u16::from(self.control[bit / 8]);
