@@ -10,6 +10,10 @@
 //! issue 17), the old fixed-key hash it replaced (not tweakable; kept here only to measure), and
 //! EMP's re-keyed MMO (MITCCRH, one AES key schedule per half gate, eight expanded side by side
 //! with AES-NI as EMP's `AES_opt_key_schedule` does; x86-64 only).
+//!
+//! First, the two garbling schemes side by side on the exact ReLU (issue 17): half-gates and
+//! three halves (`garble::three_halves`), both under the runtime's TMMO, interleaved, with their
+//! table bytes per AND. `VEIL_BENCH_SCHEMES_ONLY=1` stops after that table.
 
 // A bench binary: its tables on stdout are its output.
 #![allow(clippy::print_stdout)]
@@ -19,9 +23,11 @@ use std::time::Instant;
 use aes::Aes128;
 use aes::cipher::{BlockEncrypt, KeyInit, generic_array::GenericArray};
 use rand::{RngCore, SeedableRng};
+use rayon::prelude::*;
 use veil_ir::circuit::{Circuit, relu_trunc_mask, sign_test};
 use veil_runtime::garble::{
-    Batch, Block, Delta, HashKey, Tmmo, TweakableHash, aes_ni_detected, evaluate, garble, random_labels, vaes_detected,
+    Batch, Block, Delta, HashKey, LANES, Tmmo, TweakableHash, aes_ni_detected, evaluate, garble, random_labels,
+    three_halves, vaes_detected,
 };
 
 /// Runs per hash; the best counts (other processes share the machine).
@@ -273,6 +279,141 @@ fn rates(h: &impl TweakableHash, c: &Circuit, delta: Delta, inputs: &[Vec<Block>
     Rates { g_scalar, e_scalar, g1, e1, gp, ep }
 }
 
+/// (garble, evaluate) rates in M ANDs/s of three-halves garbling, [`LANES`] instances in
+/// lockstep, chunks on rayon (each chunk with its own random bits).
+fn lanes_rates_3h(
+    h: &impl TweakableHash,
+    c: &Circuit,
+    delta: Delta,
+    inputs: &[Vec<Block>],
+    clock: Clock,
+) -> (f64, f64) {
+    let ands = c.and_count();
+    let total = (inputs.len() * ands) as f64;
+    let offset = |i: usize| (i * ands) as u64;
+    let garble_all = || -> Vec<three_halves::Garbled> {
+        inputs
+            .par_chunks(LANES)
+            .enumerate()
+            .flat_map_iter(|(ci, chunk)| {
+                let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(ci as u64);
+                let first = ci * LANES;
+                if chunk.len() == LANES {
+                    let ins = std::array::from_fn(|k| chunk[k].as_slice());
+                    let offs = std::array::from_fn(|k| offset(first + k));
+                    three_halves::garble_lanes(h, c, delta, ins, offs, &mut rng).into_iter().collect::<Vec<_>>()
+                } else {
+                    chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(k, x)| three_halves::garble(h, c, delta, x, offset(first + k), &mut rng))
+                        .collect()
+                }
+            })
+            .collect()
+    };
+    let (garbled, tg) = clock.time(garble_all);
+    let evaluate_all = || -> Vec<Vec<Block>> {
+        garbled
+            .par_chunks(LANES)
+            .zip(inputs.par_chunks(LANES))
+            .enumerate()
+            .flat_map_iter(|(ci, (gs, xs))| {
+                let first = ci * LANES;
+                if gs.len() == LANES {
+                    let inst = std::array::from_fn(|k| (&gs[k].tables, xs[k].as_slice(), offset(first + k)));
+                    three_halves::evaluate_lanes(h, c, inst).into_iter().collect::<Vec<_>>()
+                } else {
+                    gs.iter()
+                        .zip(xs)
+                        .enumerate()
+                        .map(|(k, (g, x))| three_halves::evaluate(h, c, &g.tables, x, offset(first + k)))
+                        .collect()
+                }
+            })
+            .collect()
+    };
+    let (out, te) = clock.time(|| std::hint::black_box(evaluate_all()));
+    let valid = out[0].iter().zip(&garbled[0].output_zero).all(|(&l, &z)| l == z || l == z ^ delta.block());
+    assert!(valid, "the three-halves engine evaluates what it garbled");
+    (total / tg / 1e6, total / te / 1e6)
+}
+
+/// [`rates`] for three-halves garbling.
+fn rates_3h(
+    h: &impl TweakableHash,
+    c: &Circuit,
+    delta: Delta,
+    inputs: &[Vec<Block>],
+    one: &rayon::ThreadPool,
+) -> Rates {
+    let ands = (inputs.len() * c.and_count()) as f64;
+    let cpu = Clock::ThreadCpu;
+    let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(7);
+    let (garbled, t): (Vec<_>, _) = cpu.time(|| {
+        inputs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| three_halves::garble(h, c, delta, x, (i * c.and_count()) as u64, &mut rng))
+            .collect()
+    });
+    let g_scalar = ands / t / 1e6;
+    let (_, t) = cpu.time(|| {
+        for (i, (g, x)) in garbled.iter().zip(inputs).enumerate() {
+            std::hint::black_box(three_halves::evaluate(h, c, &g.tables, x, (i * c.and_count()) as u64));
+        }
+    });
+    let e_scalar = ands / t / 1e6;
+    let (g1, e1) = one.install(|| lanes_rates_3h(h, c, delta, inputs, cpu));
+    let (gp, ep) = lanes_rates_3h(h, c, delta, inputs, Clock::Wall);
+    Rates { g_scalar, e_scalar, g1, e1, gp, ep }
+}
+
+/// Half-gates against three halves on the exact ReLU, both under the runtime's TMMO, runs
+/// interleaved: bytes per AND and the rates.
+fn schemes_side_by_side(rng: &mut rand_chacha::ChaCha12Rng, tmmo: &Tmmo, one: &rayon::ThreadPool) {
+    println!(
+        "\n| circuit | scheme (TMMO, runtime) | ANDs | table bytes (per AND) | garble 1 core: one at a time / lockstep | evaluate 1 core: one at a time / lockstep | garble, all cores | evaluate, all cores |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, c, n) in [
+        ("exact ReLU ℓ=61 f=12", relu_trunc_mask(61, 12), 20_000usize),
+        ("exact ReLU ℓ=32 f=12", relu_trunc_mask(32, 12), 40_000usize),
+    ] {
+        let delta = Delta::random(rng);
+        let inputs: Vec<Vec<Block>> = (0..n).map(|_| random_labels(rng, c.input_wires() as usize)).collect();
+        let (mut hg, mut th) = (Rates::default(), Rates::default());
+        for _ in 0..REPS {
+            hg = hg.best(rates(tmmo, &c, delta, &inputs, one));
+            th = th.best(rates_3h(tmmo, &c, delta, &inputs, one));
+        }
+        let ands = c.and_count();
+        for (scheme, r, bytes) in [("half-gates", hg, 32 * ands), ("three halves", th, three_halves::table_bytes(ands))]
+        {
+            println!(
+                "| {name} | {scheme} | {ands} | {bytes} ({:.3}) | {:.1} / **{:.1}** M/s | {:.1} / **{:.1}** M/s | {:.1} M/s | {:.1} M/s |",
+                bytes as f64 / ands as f64,
+                r.g_scalar,
+                r.g1,
+                r.e_scalar,
+                r.e1,
+                r.gp,
+                r.ep,
+            );
+        }
+        println!(
+            "| {name} | three halves / half-gates | | {:.3} | {:.2} / **{:.2}** | {:.2} / **{:.2}** | {:.2} | {:.2} |",
+            three_halves::table_bytes(ands) as f64 / (32 * ands) as f64,
+            th.g_scalar / hg.g_scalar,
+            th.g1 / hg.g1,
+            th.e_scalar / hg.e_scalar,
+            th.e1 / hg.e1,
+            th.gp / hg.gp,
+            th.ep / hg.ep,
+        );
+    }
+}
+
 fn main() {
     let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(1);
     let key = HashKey::random(&mut rng);
@@ -292,6 +433,10 @@ fn main() {
         vaes_detected(),
         rayon::current_num_threads()
     );
+    schemes_side_by_side(&mut rng, &tmmo, &one);
+    if std::env::var_os("VEIL_BENCH_SCHEMES_ONLY").is_some() {
+        return;
+    }
     println!(
         "\n| circuit | hash | ANDs | table bytes | garble 1 core: one at a time / lockstep | evaluate 1 core: one at a time / lockstep | garble, all cores | evaluate, all cores |"
     );

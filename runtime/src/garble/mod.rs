@@ -20,6 +20,8 @@ mod hash;
 #[cfg(test)]
 mod hash_attacks;
 mod lanes;
+pub mod three_halves;
+mod three_halves_lanes;
 #[cfg(target_arch = "x86_64")]
 mod vaes;
 
