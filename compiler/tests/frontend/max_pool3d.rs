@@ -93,28 +93,44 @@ struct Ax {
 }
 
 /// ONNX's pool over `[N, C, D, H, W]`, element by element over the whole 3-D window: the max
-/// (padding never selected) or the mean (over the window's size, or its in-bounds elements).
-fn pool3d_ref(x: &[f32], shape: [usize; 5], ax: [Ax; 3], max: bool, include_pad: bool) -> (Vec<usize>, Vec<f32>) {
-    let out_len = |a: usize| (shape[2 + a] + ax[a].pb + ax[a].pe - (ax[a].d * (ax[a].k - 1) + 1)) / ax[a].s + 1;
+/// (padding never selected) or the mean (over the taps inside the explicitly padded input with
+/// `include_pad`, else over the in-bounds ones). With `ceil`, the last window may overhang the
+/// padded input unless it would start past the input and its begin padding.
+fn pool3d_ref(
+    x: &[f32],
+    shape: [usize; 5],
+    ax: [Ax; 3],
+    max: bool,
+    include_pad: bool,
+    ceil: bool,
+) -> (Vec<usize>, Vec<f32>) {
+    let out_len = |a: usize| {
+        let (n, Ax { k, s, d, pb, pe }) = (shape[2 + a], ax[a]);
+        let room = n + pb + pe - (d * (k - 1) + 1);
+        let o = if ceil { room.div_ceil(s) + 1 } else { room / s + 1 };
+        if ceil && (o - 1) * s >= n + pb { o - 1 } else { o }
+    };
     let o = [out_len(0), out_len(1), out_len(2)];
     let mut out = Vec::new();
     for nc in 0..shape[0] * shape[1] {
         for p in 0..o[0] * o[1] * o[2] {
             let pos = [p / (o[1] * o[2]), p / o[2] % o[1], p % o[2]];
-            let (mut acc, mut count) = (if max { f32::NEG_INFINITY } else { 0.0 }, 0usize);
+            let (mut acc, mut inside, mut padded) = (if max { f32::NEG_INFINITY } else { 0.0 }, 0usize, 0usize);
             for t in 0..ax[0].k * ax[1].k * ax[2].k {
                 let tap = [t / (ax[1].k * ax[2].k), t / ax[2].k % ax[1].k, t % ax[2].k];
                 let at: Vec<isize> =
                     (0..3).map(|a| (pos[a] * ax[a].s + tap[a] * ax[a].d) as isize - ax[a].pb as isize).collect();
+                if (0..3).all(|a| at[a] >= -(ax[a].pb as isize) && at[a] < (shape[2 + a] + ax[a].pe) as isize) {
+                    padded += 1;
+                }
                 if (0..3).all(|a| at[a] >= 0 && (at[a] as usize) < shape[2 + a]) {
                     let [z, y, w] = [at[0] as usize, at[1] as usize, at[2] as usize];
                     let v = x[((nc * shape[2] + z) * shape[3] + y) * shape[4] + w];
                     acc = if max { acc.max(v) } else { acc + v };
-                    count += 1;
+                    inside += 1;
                 }
             }
-            let k = ax[0].k * ax[1].k * ax[2].k;
-            out.push(if max { acc } else { acc / if include_pad { k } else { count } as f32 });
+            out.push(if max { acc } else { acc / if include_pad { padded } else { inside } as f32 });
         }
     }
     (vec![shape[0], shape[1], o[0], o[1], o[2]], out)
@@ -125,39 +141,67 @@ fn three_dimensional_pools_match_a_direct_computation() {
     let shape = [1, 2, 5, 6, 7];
     let x = Tensor::new(shape.to_vec(), values(420, 14)).unwrap();
     let shape_info: Vec<Option<i64>> = shape.iter().map(|&d| Some(d as i64)).collect();
+    // Without and with ceil_mode. With it, D and H overhang (5 + 1 − 3 = 3 and 6 + 2 − 5 = 3 are
+    // odd, strides 2); W's would-be last window starts in the end padding and is dropped.
     let ax = [
-        Ax { k: 2, s: 2, d: 1, pb: 1, pe: 0 },
-        Ax { k: 3, s: 1, d: 2, pb: 0, pe: 2 },
+        Ax { k: 3, s: 2, d: 1, pb: 1, pe: 0 },
+        Ax { k: 3, s: 2, d: 2, pb: 0, pe: 2 },
         Ax { k: 2, s: 3, d: 1, pb: 1, pe: 1 },
     ];
-    let attrs = || {
-        vec![
-            ints_attr("kernel_shape", &ax.map(|a| a.k as i64)),
-            ints_attr("strides", &ax.map(|a| a.s as i64)),
-            ints_attr("dilations", &ax.map(|a| a.d as i64)),
-            ints_attr("pads", &[1, 0, 1, 0, 2, 1]),
-        ]
-    };
-    for (op, include_pad) in [("MaxPool", false), ("AveragePool", false), ("AveragePool", true)] {
-        let mut n = node(op, "pool", &["x"], &["y"]);
-        n.attribute = attrs();
-        n.attribute.push(int_attr("count_include_pad", include_pad as i64));
-        let b = model(22, vec![info("x", &shape_info)], vec![n], vec![], "y");
-        let what = format!("{op} count_include_pad {include_pad}");
-        let g = import(&b).unwrap_or_else(|e| panic!("{what}: {e}"));
-        let y = run_float(&g, std::slice::from_ref(&x)).unwrap();
-        let (s, want) = pool3d_ref(&x.data, shape, ax, op == "MaxPool", include_pad);
-        assert_close(&y[0], &s, &want, &what);
-        fixed_point_within_bound(&g, std::slice::from_ref(&x));
+    for ceil in [false, true] {
+        for (op, include_pad) in [("MaxPool", false), ("AveragePool", false), ("AveragePool", true)] {
+            let mut n = node(op, "pool", &["x"], &["y"]);
+            n.attribute = vec![
+                ints_attr("kernel_shape", &ax.map(|a| a.k as i64)),
+                ints_attr("strides", &ax.map(|a| a.s as i64)),
+                ints_attr("dilations", &ax.map(|a| a.d as i64)),
+                ints_attr("pads", &[1, 0, 1, 0, 2, 1]),
+                int_attr("count_include_pad", include_pad as i64),
+                int_attr("ceil_mode", ceil as i64),
+            ];
+            let b = model(22, vec![info("x", &shape_info)], vec![n], vec![], "y");
+            let what = format!("{op} count_include_pad {include_pad} ceil_mode {ceil}");
+            let g = import(&b).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let y = run_float(&g, std::slice::from_ref(&x)).unwrap();
+            let (s, want) = pool3d_ref(&x.data, shape, ax, op == "MaxPool", include_pad, ceil);
+            assert_close(&y[0], &s, &want, &what);
+            fixed_point_within_bound(&g, std::slice::from_ref(&x));
+        }
     }
     // Global pools over [D, H, W].
     for op in ["GlobalMaxPool", "GlobalAveragePool"] {
         let b = model(22, vec![info("x", &shape_info)], vec![node(op, "g", &["x"], &["y"])], vec![], "y");
         let y = run_float(&import(&b).unwrap(), std::slice::from_ref(&x)).unwrap();
         let whole = [5, 6, 7].map(|k| Ax { k, s: 1, d: 1, pb: 0, pe: 0 });
-        let (s, want) = pool3d_ref(&x.data, shape, whole, op == "GlobalMaxPool", false);
+        let (s, want) = pool3d_ref(&x.data, shape, whole, op == "GlobalMaxPool", false, false);
         assert_close(&y[0], &s, &want, op);
     }
+}
+
+#[test]
+fn a_2d_average_counting_padding_leaves_out_a_ceil_mode_overhang() {
+    // ONNX's rule (checked against onnx.reference): explicit pads count, the overhang does not.
+    // Both axes overhang by one (6 + 1 − 2 = 5 and 7 − 2 = 5 are not multiples of 2 and 3).
+    let x = Tensor::new(vec![1, 2, 6, 7], values(84, 15)).unwrap();
+    let mut n = node("AveragePool", "pool", &["x"], &["y"]);
+    n.attribute = vec![
+        ints_attr("kernel_shape", &[2, 2]),
+        ints_attr("strides", &[2, 3]),
+        ints_attr("pads", &[1, 0, 0, 0]),
+        int_attr("count_include_pad", 1),
+        int_attr("ceil_mode", 1),
+    ];
+    let b = model(22, vec![info("x", &[Some(1), Some(2), Some(6), Some(7)])], vec![n], vec![], "y");
+    let g = import(&b).unwrap();
+    let y = run_float(&g, std::slice::from_ref(&x)).unwrap();
+    let ax = [
+        Ax { k: 1, s: 1, d: 1, pb: 0, pe: 0 },
+        Ax { k: 2, s: 2, d: 1, pb: 1, pe: 0 },
+        Ax { k: 2, s: 3, d: 1, pb: 0, pe: 0 },
+    ];
+    let (s, want) = pool3d_ref(&x.data, [1, 2, 1, 6, 7], ax, false, true, true);
+    assert_close(&y[0], &[s[0], s[1], s[3], s[4]], &want, "2-D average, ceil_mode, count_include_pad");
+    fixed_point_within_bound(&g, std::slice::from_ref(&x));
 }
 
 #[test]

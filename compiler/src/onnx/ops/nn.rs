@@ -6,7 +6,7 @@
 
 use veil_ir::{Op, ValueId, Window2d};
 
-use super::window::{TRIVIAL, spatial_axes, window2d};
+use super::window::{Axis, TRIVIAL, explicit_pads, spatial_axes, window2d};
 use super::{arg, konst, opt_const, pool3d};
 use crate::onnx::import::{Ctx, Importer, Sym};
 
@@ -129,10 +129,22 @@ pub fn avg_pool(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result
     if let Some(y) = pool3d::pool(imp, ctx, inputs)? {
         return Ok(y);
     }
-    let (x, window, extra, one_d) = pool_window(imp, ctx, inputs)?;
-    let count_include_pad = ctx.attrs.int_or("count_include_pad", 0)? != 0;
+    let (mut x, mut window, extra, one_d) = pool_window(imp, ctx, inputs)?;
+    let mut count_include_pad = ctx.attrs.int_or("count_include_pad", 0)? != 0;
     if count_include_pad && extra != [0, 0] {
-        return Err("ceil_mode = 1 with count_include_pad = 1 and an overhanging last window is not supported".into());
+        // ONNX counts the explicit pads but not the overhang: see `window::explicit_pads`.
+        let [kh, kw] = window.kernel;
+        let [sh, sw] = window.strides;
+        let [dh, dw] = window.dilations;
+        let [hb, wb, he, we] = window.pads;
+        let mut axes = [
+            Axis { kernel: kh, stride: sh, dilation: dh, pad_begin: hb, pad_end: he, extra: extra[0] },
+            Axis { kernel: kw, stride: sw, dilation: dw, pad_begin: wb, pad_end: we, extra: extra[1] },
+        ];
+        if let Some(pads) = explicit_pads(&mut axes) {
+            x = imp.add(&ctx.name, &format!("{}/padded", ctx.out(0)), Op::Pad { pads, value: 0.0 }, &[x])?;
+        }
+        (window, count_include_pad) = (window2d(axes[0], axes[1]), false);
     }
     add_image_op(imp, ctx, Op::AvgPool { window, count_include_pad }, x, one_d)
 }

@@ -12,18 +12,18 @@
 use veil_ir::Op;
 
 use super::arg;
-use super::window::{Axis, TRIVIAL, spatial_axes, window2d};
+use super::window::{Axis, TRIVIAL, explicit_pads, spatial_axes, window2d};
 use crate::onnx::import::{Ctx, Importer, Sym};
 
 /// Lowers a MaxPool, AveragePool, GlobalMaxPool or GlobalAveragePool whose operand has rank 5;
 /// `None` for any other rank (the 1-D and 2-D lowering applies).
 pub fn pool(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Option<Vec<Sym>>, String> {
-    let x = imp.value(arg(inputs, 0)?)?;
+    let mut x = imp.value(arg(inputs, 0)?)?;
     let [n, c, d, h, w] = imp.ty(x).shape[..] else { return Ok(None) };
     let op_type = ctx.node.op_type();
     let max = op_type.ends_with("MaxPool");
-    let count_include_pad = !max && ctx.attrs.int_or("count_include_pad", 0)? != 0;
-    let axes = if op_type.starts_with("Global") {
+    let mut count_include_pad = !max && ctx.attrs.int_or("count_include_pad", 0)? != 0;
+    let mut axes = if op_type.starts_with("Global") {
         [d, h, w].map(|k| Axis { kernel: k, ..TRIVIAL }).to_vec()
     } else {
         let kernel = ctx.attrs.usizes("kernel_shape")?.ok_or("attribute kernel_shape is required")?;
@@ -33,15 +33,19 @@ pub fn pool(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Opt
         let ceil = ctx.attrs.int_or("ceil_mode", 0)? != 0;
         spatial_axes(ctx, &[d, h, w], &kernel, ceil)?
     };
+    let out = ctx.out(0);
     if count_include_pad && axes.iter().any(|a| a.extra != 0) {
-        return Err("ceil_mode = 1 with count_include_pad = 1 and an overhanging last window is not supported".into());
+        if let Some(pads) = explicit_pads(&mut axes) {
+            x = imp.add(&ctx.name, &format!("{out}/padded"), Op::Pad { pads, value: 0.0 }, &[x])?;
+        }
+        count_include_pad = false;
     }
+    let [_, _, d, h, w] = imp.ty(x).shape[..] else { unreachable!("a pad keeps the rank") };
     let pool = |window| match max {
         // Padding is never selected by a max, so extra end pads model ceil_mode exactly.
         true => Op::MaxPool { window },
         false => Op::AvgPool { window, count_include_pad },
     };
-    let out = ctx.out(0);
     let planes = imp.add(&ctx.name, &format!("{out}/planes"), Op::Reshape { shape: vec![n, c * d, h, w] }, &[x])?;
     let hw = imp.add(&ctx.name, &format!("{out}/pooled_hw"), pool(window2d(axes[1], axes[2])), &[planes])?;
     let [_, _, h2, w2] = imp.ty(hw).shape[..] else { unreachable!("2-D pools give [N, C, H, W]") };

@@ -90,3 +90,20 @@ pub fn window2d(h: Axis, w: Axis) -> Window2d {
         dilations: [h.dilation, w.dilation],
     }
 }
+
+/// For an average that counts padding (`count_include_pad = 1`) with a `ceil_mode` overhang:
+/// ONNX divides by the taps inside the explicitly padded input, not those in the overhang. The
+/// explicit pads move out of the window (into a zero `pad` the caller adds, whose zeros then count
+/// as elements), leaving the overhang's `extra` end pads, which an average with
+/// `count_include_pad = 0` does not count. Returns the `pad` op's `pads` for an operand of rank
+/// `2 + axes.len()`, `None` when nothing is padded explicitly. The output size is unchanged.
+pub fn explicit_pads(axes: &mut [Axis]) -> Option<Vec<usize>> {
+    let n = axes.len();
+    let mut pads = vec![0; 2 * (n + 2)];
+    for (a, ax) in axes.iter_mut().enumerate() {
+        pads[2 + a] = ax.pad_begin;
+        pads[n + 4 + a] = ax.pad_end - ax.extra;
+        (ax.pad_begin, ax.pad_end) = (0, ax.extra);
+    }
+    pads.iter().any(|&p| p != 0).then_some(pads)
+}
