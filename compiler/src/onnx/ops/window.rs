@@ -41,6 +41,9 @@ pub fn spatial_axes(ctx: &Ctx, sizes: &[usize], kernel: &[usize], ceil_mode: boo
     if strides.contains(&0) || dilations.contains(&0) || kernel.contains(&0) {
         return Err("kernel, strides and dilations must be positive".into());
     }
+    if sizes.contains(&0) {
+        return Err(format!("the input's spatial sizes {sizes:?} include an empty axis"));
+    }
     let auto_pad = ctx.attrs.string("auto_pad")?.unwrap_or_else(|| "NOTSET".into());
     let mut pads = vec![0usize; 2 * n];
     match auto_pad.as_str() {
