@@ -248,3 +248,29 @@ fn a_cast_of_a_computed_value_passes_between_float_types_and_refuses_integers() 
         );
     }
 }
+
+#[test]
+fn reduce_max_and_min_of_a_constant_fold_at_compile_time() {
+    // y = x · max(w, axis 0) + min(w, axis 0), w = [[1, −2, 3], [−4, 5, 0.5]].
+    let reduce = |op: &str, out: &str| {
+        let mut n = node(op, out, &["w", "axes"], &[out]);
+        n.attribute.push(int_attr("keepdims", 0));
+        n
+    };
+    let b = model(
+        18,
+        vec![info("x", &[Some(1), Some(3)])],
+        vec![
+            reduce("ReduceMax", "wmax"),
+            reduce("ReduceMin", "wmin"),
+            node("Mul", "m", &["x", "wmax"], &["a"]),
+            node("Add", "s", &["a", "wmin"], &["y"]),
+        ],
+        vec![tensor("w", &[2, 3], vec![1.0, -2.0, 3.0, -4.0, 5.0, 0.5]), int64s("axes", &[0])],
+        "y",
+    );
+    let g = import(&b).unwrap();
+    assert!(!veil_ir::print::to_text(&g).contains("maxpool"), "folded, not computed");
+    let y = run_float(&g, &[Tensor::new(vec![1, 3], vec![1.0, 2.0, -1.0]).unwrap()]).unwrap();
+    assert_eq!(y[0].data, vec![1.0 - 4.0, 10.0 - 2.0, -3.0 + 0.5]);
+}
