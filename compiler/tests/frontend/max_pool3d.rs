@@ -274,3 +274,48 @@ fn reduce_max_and_min_of_a_constant_fold_at_compile_time() {
     let y = run_float(&g, &[Tensor::new(vec![1, 3], vec![1.0, 2.0, -1.0]).unwrap()]).unwrap();
     assert_eq!(y[0].data, vec![1.0 - 4.0, 10.0 - 2.0, -3.0 + 0.5]);
 }
+
+#[test]
+fn a_value_minus_its_max_broadcasts_the_max_back() {
+    // The start of a numerically stable softmax: x − ReduceMax(x, axis 1, keepdims), after a
+    // weight so both operands are shares; and ReduceMin(x) + x, broadcast the other way round.
+    let max = node("ReduceMax", "max", &["a", "axes"], &["m"]);
+    let min = node("ReduceMin", "min", &["a", "axes"], &["n"]);
+    let b = model_proto(
+        18,
+        vec![info("x", &[Some(2), Some(3)])],
+        vec![
+            node("Mul", "w", &["x", "k"], &["a"]),
+            max,
+            min,
+            node("Sub", "centre", &["a", "m"], &["y"]),
+            node("Add", "shift", &["n", "a"], &["z"]),
+        ],
+        vec![tensor("k", &[3], vec![1.5, -1.0, 0.5]), int64s("axes", &[1])],
+        &["y", "z"],
+    );
+    let g = import(&b.encode_to_vec()).unwrap();
+    let x = Tensor::new(vec![2, 3], values(6, 16)).unwrap();
+    let a: Vec<f32> = x.data.iter().enumerate().map(|(i, v)| v * [1.5, -1.0, 0.5][i % 3]).collect();
+    let row = |r: usize| &a[3 * r..3 * r + 3];
+    let (mut y_want, mut z_want) = (Vec::new(), Vec::new());
+    for r in 0..2 {
+        let (m, n) = (row(r).iter().fold(f32::MIN, |p, &v| p.max(v)), row(r).iter().fold(f32::MAX, |p, &v| p.min(v)));
+        y_want.extend(row(r).iter().map(|v| v - m));
+        z_want.extend(row(r).iter().map(|v| n + v));
+    }
+    let y = run_float(&g, std::slice::from_ref(&x)).unwrap();
+    assert_close(&y[0], &[2, 3], &y_want, "x − max(x)");
+    assert_close(&y[1], &[2, 3], &z_want, "min(x) + x");
+    fixed_point_within_bound(&g, std::slice::from_ref(&x));
+
+    let b = model(
+        13,
+        vec![info("x", &[Some(2), Some(3)]), info("u", &[Some(2), Some(2)])],
+        vec![node("Add", "bad", &["x", "u"], &["y"])],
+        vec![],
+        "y",
+    );
+    let e = problems(&b);
+    assert!(e.contains(r#"node "bad" (Add): operands f32[2,3] and f32[2,2] do not broadcast"#), "{e}");
+}
