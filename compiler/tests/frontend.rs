@@ -2,7 +2,8 @@
 //! and every rejection path, each with the message a user sees. `frontend/ops.rs` checks the
 //! linear ops of today's exporters against direct computations, `frontend/external.rs` external
 //! data (and attacks on its paths and sizes), `frontend/dynamo.rs` a model from torch's dynamo
-//! exporter, `frontend/activations.rs` Sigmoid, HardSigmoid and the refused activations.
+//! exporter, `frontend/activations.rs` Sigmoid, HardSigmoid and the refused activations,
+//! `frontend/max_pool3d.rs` ReduceMax, ReduceMin, 3-D pools and casts between float types.
 
 // The dynamo test reports the measured error on stderr (shown with --nocapture).
 #![allow(clippy::print_stderr)]
@@ -13,6 +14,8 @@ mod activations;
 mod dynamo;
 #[path = "frontend/external.rs"]
 mod external;
+#[path = "frontend/max_pool3d.rs"]
+mod max_pool3d;
 #[path = "frontend/ops.rs"]
 mod ops;
 

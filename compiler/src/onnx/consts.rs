@@ -95,6 +95,11 @@ pub fn round_to_f16(x: f32) -> f32 {
     half::f16::from_f32(x).to_f32()
 }
 
+/// `x` rounded to the nearest bfloat16 (ties to even), as ONNX's `Cast` to BFLOAT16 does.
+pub fn round_to_bf16(x: f32) -> f32 {
+    half::bf16::from_f32(x).to_f32()
+}
+
 /// Converts a `TensorProto` (initializer or `Constant` value) into a compile-time tensor.
 pub fn from_proto(t: &TensorProto) -> Result<CTensor, String> {
     let name = t.name();

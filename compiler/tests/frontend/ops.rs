@@ -4,7 +4,7 @@
 use super::*;
 
 /// Deterministic test values in [−2, 2], multiples of 1/100.
-fn values(n: usize, seed: u64) -> Vec<f32> {
+pub(super) fn values(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..n)
         .map(|_| {
@@ -14,7 +14,7 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-fn strides(shape: &[usize]) -> Vec<usize> {
+pub(super) fn strides(shape: &[usize]) -> Vec<usize> {
     let mut s = vec![1; shape.len()];
     for i in (0..shape.len().saturating_sub(1)).rev() {
         s[i] = s[i + 1] * shape[i + 1];
@@ -22,12 +22,12 @@ fn strides(shape: &[usize]) -> Vec<usize> {
     s
 }
 
-fn coords(flat: usize, shape: &[usize]) -> Vec<usize> {
+pub(super) fn coords(flat: usize, shape: &[usize]) -> Vec<usize> {
     let st = strides(shape);
     (0..shape.len()).map(|i| flat / st[i] % shape[i]).collect()
 }
 
-fn assert_close(got: &Tensor, shape: &[usize], want: &[f32], what: &str) {
+pub(super) fn assert_close(got: &Tensor, shape: &[usize], want: &[f32], what: &str) {
     assert_eq!(got.shape, shape, "{what}: shape");
     for (k, (a, b)) in got.data.iter().zip(want).enumerate() {
         assert!((a - b).abs() <= 1e-5 + 1e-5 * b.abs(), "{what}: element {k} is {a}, expected {b}");
@@ -36,7 +36,7 @@ fn assert_close(got: &Tensor, shape: &[usize], want: &[f32], what: &str) {
 
 /// Compiles `g` to fixed point and checks the simulator against the float results within the
 /// error bound derived from the scales.
-fn fixed_point_within_bound(g: &veil_ir::Graph, inputs: &[Tensor]) {
+pub(super) fn fixed_point_within_bound(g: &veil_ir::Graph, inputs: &[Tensor]) {
     let want = run_float(g, inputs).unwrap();
     let bound = inputs.iter().flat_map(|t| &t.data).fold(0f64, |m, &x| m.max(x.abs() as f64));
     let opts = veil_passes::Options { input_bound: bound as f32, ..Default::default() };
@@ -363,7 +363,7 @@ fn clip_with_min_above_max_outputs_max_everywhere() {
 }
 
 #[test]
-fn a_constant_cast_rounds_to_half_and_refuses_the_types_it_cannot_represent() {
+fn a_constant_cast_rounds_to_half_or_bfloat16_and_refuses_the_types_it_cannot_represent() {
     let cast = |to: i32| {
         let mut n = node("Cast", "cast", &["w"], &["w2"]);
         n.attribute.push(int_attr("to", to as i64));
@@ -378,7 +378,11 @@ fn a_constant_cast_rounds_to_half_and_refuses_the_types_it_cannot_represent() {
     let g = import(&cast(DataType::Float16 as i32)).unwrap();
     let y = run_float(&g, &[Tensor::new(vec![1, 2], vec![1.0, 1.0]).unwrap()]).unwrap();
     assert_eq!(y[0].data, vec![1.0, 3.140625], "FLOAT16 keeps 11 significant bits");
-    for (to, name) in [(DataType::Float8e4m3fn, "FLOAT8E4M3FN"), (DataType::Bfloat16, "BFLOAT16")] {
+    // BFLOAT16 keeps 8: 1.0001 and π (0x40490FDB) round to 1 and 0x4049 = 3.140625.
+    let g = import(&cast(DataType::Bfloat16 as i32)).unwrap();
+    let y = run_float(&g, &[Tensor::new(vec![1, 2], vec![1.0, 1.0]).unwrap()]).unwrap();
+    assert_eq!(y[0].data, vec![1.0, 3.140625], "BFLOAT16 keeps 8 significant bits");
+    for (to, name) in [(DataType::Float8e4m3fn, "FLOAT8E4M3FN"), (DataType::Int4, "INT4")] {
         let e = problems(&cast(to as i32));
         assert!(e.contains(&format!(r#"node "cast" (Cast): cast to {name} is not supported"#)), "{e}");
     }

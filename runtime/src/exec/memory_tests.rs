@@ -162,3 +162,124 @@ fn a_trailing_sigmoid_runs_on_the_client() {
     }
     check_traffic("digits_relu + sigmoid", &g, &[&cstats, &sstats]);
 }
+
+/// A model built in code: `x [1, 2, 3, 4]` → a 1×1 Conv (server weights) → `ReduceMax` over
+/// axes 1 and 3 (not adjacent: a transpose, then a MaxPool window), and `ReduceMin` over axis 2
+/// (`−max(−x)`, the same MaxPool), as two outputs.
+fn reduce_max_min_model() -> Vec<u8> {
+    use prost::Message;
+    use veil_compiler::onnx::proto::{
+        AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
+        TypeProto, ValueInfoProto, attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto,
+        type_proto,
+    };
+    let info = |name: &str, dims: &[i64]| ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(DataType::Float as i32),
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| tensor_shape_proto::Dimension {
+                            value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let node = |op: &str, inputs: &[&str], output: &str, keepdims: Option<i64>| NodeProto {
+        op_type: Some(op.into()),
+        name: Some(output.into()),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        attribute: keepdims
+            .map(|k| AttributeProto {
+                name: Some("keepdims".into()),
+                r#type: Some(AttributeType::Int as i32),
+                i: Some(k),
+                ..Default::default()
+            })
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    };
+    let floats = |name: &str, dims: &[i64], v: &[f32]| TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(DataType::Float as i32),
+        float_data: v.to_vec(),
+        ..Default::default()
+    };
+    let ints = |name: &str, v: &[i64]| TensorProto {
+        name: Some(name.into()),
+        dims: vec![v.len() as i64],
+        data_type: Some(DataType::Int64 as i32),
+        int64_data: v.to_vec(),
+        ..Default::default()
+    };
+    ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(18) }],
+        graph: Some(GraphProto {
+            name: Some("reduce_max_min".into()),
+            node: vec![
+                node("Conv", &["x", "w", "b"], "c", None),
+                node("ReduceMax", &["c", "axes_max"], "max", Some(0)),
+                node("ReduceMin", &["c", "axes_min"], "min", Some(1)),
+            ],
+            initializer: vec![
+                floats("w", &[3, 2, 1, 1], &[0.5, -1.25, 1.0, 0.75, -0.5, 2.0]),
+                floats("b", &[3], &[0.25, -0.5, 0.0]),
+                ints("axes_max", &[1, 3]),
+                ints("axes_min", &[2]),
+            ],
+            input: vec![info("x", &[1, 2, 3, 4])],
+            output: vec![info("max", &[1, 3]), info("min", &[1, 3, 1, 4])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+/// ReduceMax and ReduceMin lowered onto MaxPool by the front end run between the two parties
+/// as the garbled max tree: bit-exact with the simulator, every layer's framed bytes and rounds
+/// as scripted.
+#[test]
+fn reduce_max_and_min_run_in_memory_as_maxpools_exactly_as_scripted() {
+    let bytes = reduce_max_min_model();
+    let x = Tensor::new(vec![1, 2, 3, 4], (0..24).map(|i| ((i * 7 % 24) as f32 - 11.5) / 8.0).collect()).unwrap();
+    let opts = Options { input_bound: 1.5, exact_truncation: true, ..Options::default() };
+    let model = veil_compiler::Model::Bytes { bytes: &bytes, name: "reduce_max_min" };
+    let g = veil_compiler::compile(model, &opts.into()).unwrap().graph;
+    let pools = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::MaxPool { .. })).count();
+    assert_eq!(pools, 2, "one MaxPool per reduction:\n{}", veil_ir::print::to_text(&g));
+    let (out, cstats, sstats) = in_memory(&g, &x);
+    let sim = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    assert_eq!(out, sim, "in memory differs from the simulator");
+    // And the float model's max and min, computed directly, within the fixed-point error bound:
+    // c[m, h, w] = b[m] + Σ_i w[m, i] · x[i, h, w].
+    let (w, b) = ([[0.5, -1.25], [1.0, 0.75], [-0.5, 2.0]], [0.25, -0.5, 0.0]);
+    let c = |m: usize, h: usize, wi: usize| b[m] + (0..2).map(|i| w[m][i] * x.data[i * 12 + h * 4 + wi]).sum::<f32>();
+    let max: Vec<f32> = (0..3)
+        .map(|h| (0..3).flat_map(|m| (0..4).map(move |wi| (m, wi))).map(|(m, wi)| c(m, h, wi)).fold(f32::MIN, f32::max))
+        .collect();
+    let min: Vec<f32> = (0..3)
+        .flat_map(|m| (0..4).map(move |wi| (m, wi)))
+        .map(|(m, wi)| (0..3).map(|h| c(m, h, wi)).fold(f32::MAX, f32::min))
+        .collect();
+    let bound = veil_passes::error_bound::error_bounds(&g, 1.5);
+    for ((got, (shape, want)), &v) in out.iter().zip([(vec![1, 3], max), (vec![1, 3, 1, 4], min)]).zip(&g.outputs) {
+        assert_eq!(got.shape, shape);
+        for (a, b) in got.data.iter().zip(&want) {
+            assert!(((a - b).abs() as f64) <= bound[v.index()] + 1e-6, "{a} vs float {b}");
+        }
+    }
+    check_traffic("reduce_max_min", &g, &[&cstats, &sstats]);
+    assert!(cstats.layers.iter().any(|l| l.protocol.contains("GC")), "{:?}", cstats.layers);
+}

@@ -176,18 +176,24 @@ pub fn pad(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<
     Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Pad { pads: full, value }, &[v])?)])
 }
 
-/// Identity, Dropout (inference: identity; its mask output is not computed) and Cast to FLOAT or
-/// DOUBLE pass their operand through.
+/// Identity, Dropout (inference: identity; its mask output is not computed) and Cast to a float
+/// type (FLOAT, DOUBLE, FLOAT16, BFLOAT16) pass their operand through.
+///
+/// A cast to FLOAT16 or BFLOAT16 does not round: Veil's values are fixed-point reals whose
+/// precision the compiler chooses (`--frac-bits`), so the narrower float's rounding (relative
+/// `2^-11` for FLOAT16, `2^-8` for BFLOAT16, and FLOAT16's overflow past 65504) is not
+/// reproduced; the result is the uncast model's. Casts to integer, boolean or 8-, 6-, 4- and 2-bit
+/// types of a computed value are refused: they would round or saturate secret values.
 pub fn identity(_imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
     let x = arg(inputs, 0)?.clone();
     match ctx.node.op_type() {
         "Cast" => {
             let to = DataType::try_from(ctx.attrs.int("to")?.ok_or("attribute to is required")? as i32)
                 .unwrap_or(DataType::Undefined);
-            // f32 values pass unchanged to FLOAT and DOUBLE; narrower types would round.
-            if !matches!(to, DataType::Float | DataType::Double) {
+            if !matches!(to, DataType::Float | DataType::Double | DataType::Float16 | DataType::Bfloat16) {
                 return Err(format!(
-                    "cast of a computed value to {} is not supported (only to FLOAT or DOUBLE)",
+                    "cast of a computed value (a real number, FLOAT) to {} is not supported: Veil passes casts \
+between FLOAT, DOUBLE, FLOAT16 and BFLOAT16 through, and refuses integer, boolean and 8-, 6-, 4- and 2-bit types",
                     to.as_str_name()
                 ));
             }

@@ -73,6 +73,9 @@ pub fn fold(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
                 DataType::Float16 => {
                     CTensor::f32(t.shape.clone(), t.floats().into_iter().map(consts::round_to_f16).collect())
                 }
+                DataType::Bfloat16 => {
+                    CTensor::f32(t.shape.clone(), t.floats().into_iter().map(consts::round_to_bf16).collect())
+                }
                 DataType::Bool => {
                     CTensor::i64(t.shape.clone(), t.floats().iter().map(|&x| (x != 0.0) as i64).collect())
                 }
@@ -87,7 +90,7 @@ pub fn fold(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
                     CData::I(_) => t.clone(),
                     CData::F(v) => CTensor::i64(t.shape.clone(), v.iter().map(|&x| x.trunc() as i64).collect()),
                 },
-                // BFLOAT16, the 8-, 6- and 4-bit floats (with Cast-24's round_mode), 4- and
+                // The 8-, 6- and 4-bit floats (with Cast-24's round_mode), 4- and
                 // 2-bit integers, strings and complex numbers.
                 other => return Err(format!("cast to {} is not supported", other.as_str_name())),
             }

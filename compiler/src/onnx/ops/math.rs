@@ -247,17 +247,28 @@ pub fn arith(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Ve
                 return product(imp, ctx, x, y);
             }
             let (vx, vy) = (imp.value(x)?, imp.value(y)?);
-            if imp.ty(vx) != imp.ty(vy) {
-                return Err(format!(
-                    "operands {} and {} differ in shape; broadcasting between computed values is not supported",
-                    imp.ty(vx),
-                    imp.ty(vy)
-                ));
-            }
+            let (vx, vy) = (broadcast(imp, ctx, vx, vy, "a")?, broadcast(imp, ctx, vy, vx, "b")?);
             let ir = if op == "Add" { Op::Add } else { Op::Sub };
             Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), ir, &[vx, vy])?)])
         }
     }
+}
+
+/// `v` broadcast (numpy rules) to the shape it has in an elementwise op with `other`: a static
+/// `select` (local data movement, as in `x − max(x)` with `keepdims`); `v` itself when its shape
+/// is already that one.
+fn broadcast(imp: &mut Importer, ctx: &Ctx, v: ValueId, other: ValueId, which: &str) -> Result<ValueId, String> {
+    let (sv, so) = (imp.ty(v).shape.clone(), imp.ty(other).shape.clone());
+    let shape = consts::broadcast_shape(&sv, &so)
+        .map_err(|_| format!("operands {} and {} do not broadcast", imp.ty(v), imp.ty(other)))?;
+    if shape == sv {
+        return Ok(v);
+    }
+    if shape.iter().product::<usize>() > u32::MAX as usize {
+        return Err(format!("broadcast result {shape:?} is too large"));
+    }
+    let indices = consts::broadcast_indices(&sv, &shape).into_iter().map(|i| i as u32).collect();
+    imp.add(&ctx.name, &format!("{}/broadcast_{which}", ctx.out(0)), Op::Select { indices, shape }, &[v])
 }
 
 /// A product of two different computed values (a Beaver product): the operand of smaller shape

@@ -1,7 +1,7 @@
 //! The operator registry: which ONNX ops lower, and to what. Split by family like tract's
 //! `onnx/src/ops`: `nn` (conv, pooling, normalisation, activations), `math` (Gemm, MatMul,
 //! elementwise arithmetic and polynomials), `minmax` (Max and Min as clips or ReLUs), `batched` (MatMul with batched constant operands),
-//! `reduce` (ReduceSum, ReduceMean), `array` and `join` (data movement), `post` (client-side
+//! `reduce` (ReduceSum, ReduceMean, ReduceMax, ReduceMin), `array` and `join` (data movement), `post` (client-side
 //! post-processing), and `fold` (compile-time evaluation of constant subgraphs).
 
 mod array;
@@ -11,8 +11,10 @@ mod join;
 mod math;
 mod minmax;
 mod nn;
+mod pool3d;
 mod post;
 mod reduce;
+mod window;
 
 use super::consts::CTensor;
 use super::import::{Ctx, Importer, Sym};
@@ -42,7 +44,7 @@ fn lowering(op: &str) -> Option<Lowering> {
         "Transpose" => array::transpose,
         "Concat" => join::concat,
         "Split" => join::split,
-        "ReduceSum" | "ReduceMean" => reduce::reduce,
+        "ReduceSum" | "ReduceMean" | "ReduceMax" | "ReduceMin" => reduce::reduce,
         "Pad" => array::pad,
         "Identity" | "Dropout" | "Cast" => array::identity,
         "Shape" => array::shape,
@@ -83,8 +85,7 @@ for it yet (it would need a garbled approximation with a stated error); {SUPPORT
         }
         _ => {}
     }
-    const NO_PROTOCOL: &[&str] =
-        &["Exp", "Log", "Sqrt", "Reciprocal", "LRN", "ReduceMax", "ReduceMin", "TopK", "Abs", "Pow"];
+    const NO_PROTOCOL: &[&str] = &["Exp", "Log", "Sqrt", "Reciprocal", "LRN", "TopK", "Abs", "Pow"];
     if NO_PROTOCOL.contains(&op) {
         format!("not supported: Veil has no sound two-party protocol for it ({SUPPORTED})")
     } else {

@@ -2,25 +2,17 @@
 //!
 //! Convolutions and pools are 2-D over `[N, C, H, W]`. A 1-D one over `[N, C, L]` runs as the 2-D
 //! op over `[N, C, 1, L]` (a `reshape` before and after; its attributes gain a trivial first axis).
+//! 3-D pools are two 2-D ones (`pool3d`); window attributes are resolved in `window`.
 
 use veil_ir::{Op, ValueId, Window2d};
 
-use super::{arg, konst, opt_const};
+use super::window::{Axis, TRIVIAL, explicit_pads, spatial_axes, window2d};
+use super::{arg, konst, opt_const, pool3d};
 use crate::onnx::import::{Ctx, Importer, Sym};
 
-/// A list attribute in 2-D form: for a 1-D op, each axis list gains a leading 1 (kernel, strides,
-/// dilations) and `pads` `[b, e]` becomes `[0, b, 0, e]`.
-fn attr_2d(ctx: &Ctx, name: &str, one_d: bool) -> Result<Option<Vec<usize>>, String> {
-    let v = ctx.attrs.usizes(name)?;
-    Ok(match v {
-        Some(v) if one_d && name == "pads" && v.len() == 2 => Some(vec![0, v[0], 0, v[1]]),
-        Some(v) if one_d && name != "pads" && v.len() == 1 => Some(vec![1, v[0]]),
-        v => v,
-    })
-}
-
-/// The 2-D window of a Conv or pool node over input spatial size `hw`. Returns the window and,
-/// with `ceil_mode`, how many extra end pads stand in for the overhanging last window.
+/// The 2-D window of a Conv or pool node over input spatial size `hw` (`[1, L]` for a 1-D op,
+/// whose attributes then name one axis). Returns the window and, with `ceil_mode`, how many extra
+/// end pads stand in for the overhanging last window.
 fn window(
     ctx: &Ctx,
     hw: [usize; 2],
@@ -28,55 +20,14 @@ fn window(
     ceil_mode: bool,
     one_d: bool,
 ) -> Result<(Window2d, [usize; 2]), String> {
-    let two = |name: &str, default: usize| -> Result<[usize; 2], String> {
-        match attr_2d(ctx, name, one_d)? {
-            None => Ok([default; 2]),
-            Some(v) => <[usize; 2]>::try_from(v.as_slice())
-                .map_err(|_| format!("attribute {name} must have 2 values for a 2-D op, got {v:?}")),
-        }
+    let (h, w) = if one_d {
+        let [w] = spatial_axes(ctx, &hw[1..], &kernel[1..], ceil_mode)?[..] else { unreachable!("one axis asked") };
+        (TRIVIAL, w)
+    } else {
+        let [h, w] = spatial_axes(ctx, &hw, &kernel, ceil_mode)?[..] else { unreachable!("two axes asked") };
+        (h, w)
     };
-    let strides = two("strides", 1)?;
-    let dilations = two("dilations", 1)?;
-    if strides.contains(&0) || dilations.contains(&0) || kernel.contains(&0) {
-        return Err("kernel, strides and dilations must be positive".into());
-    }
-    let auto_pad = ctx.attrs.string("auto_pad")?.unwrap_or_else(|| "NOTSET".into());
-    let mut pads = [0usize; 4];
-    match auto_pad.as_str() {
-        "NOTSET" => {
-            if let Some(p) = attr_2d(ctx, "pads", one_d)? {
-                pads = <[usize; 4]>::try_from(p.as_slice())
-                    .map_err(|_| format!("attribute pads must have 4 values, got {p:?}"))?;
-            }
-        }
-        "VALID" => {}
-        "SAME_UPPER" | "SAME_LOWER" => {
-            for a in 0..2 {
-                let out = hw[a].div_ceil(strides[a]);
-                let span = dilations[a] * (kernel[a] - 1) + 1;
-                let total = ((out - 1) * strides[a] + span).saturating_sub(hw[a]);
-                let (small, big) = (total / 2, total - total / 2);
-                (pads[a], pads[a + 2]) = if auto_pad == "SAME_UPPER" { (small, big) } else { (big, small) };
-            }
-        }
-        other => return Err(format!("auto_pad {other:?} is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")),
-    }
-    let mut extra = [0usize; 2];
-    if ceil_mode {
-        for a in 0..2 {
-            let padded = hw[a] + pads[a] + pads[a + 2];
-            let span = dilations[a] * (kernel[a] - 1) + 1;
-            let Some(room) = padded.checked_sub(span) else { continue };
-            let mut out = room.div_ceil(strides[a]) + 1;
-            // The last window must start inside the input or its begin padding.
-            if (out - 1) * strides[a] >= hw[a] + pads[a] {
-                out -= 1;
-            }
-            extra[a] = ((out - 1) * strides[a] + span).saturating_sub(padded);
-            pads[a + 2] += extra[a];
-        }
-    }
-    Ok((Window2d { kernel, strides, pads, dilations }, extra))
+    Ok((window2d(h, w), [h.extra, w.extra]))
 }
 
 /// The operand as a 2-D image, lifted from `[N, C, L]` to `[N, C, 1, L]` for a 1-D op; the
@@ -90,7 +41,9 @@ fn image(imp: &mut Importer, ctx: &Ctx, x: &Sym) -> Result<(veil_ir::ValueId, [u
             let lifted = imp.add(&ctx.name, &format!("{}/input_2d", ctx.out(0)), Op::Reshape { shape }, &[v])?;
             Ok((lifted, [n, c, 1, l], true))
         }
-        ref s => Err(format!("only 1-D and 2-D images ([N, C, L], [N, C, H, W]) are supported, got input shape {s:?}")),
+        ref s => Err(format!(
+            "only 1-D and 2-D images ([N, C, L], [N, C, H, W]) are supported (and 3-D ones, [N, C, D, H, W], by pools), got input shape {s:?}"
+        )),
     }
 }
 
@@ -105,10 +58,15 @@ fn add_image_op(imp: &mut Importer, ctx: &Ctx, op: Op, x: veil_ir::ValueId, one_
 }
 
 fn kernel_attr(ctx: &Ctx, one_d: bool) -> Result<Option<[usize; 2]>, String> {
-    attr_2d(ctx, "kernel_shape", one_d)?
-        .map(|k| {
-            <[usize; 2]>::try_from(k.as_slice())
-                .map_err(|_| format!("only 1-D and 2-D kernels are supported, got kernel_shape {k:?}"))
+    ctx.attrs
+        .usizes("kernel_shape")?
+        .map(|k| match k[..] {
+            [l] if one_d => Ok([1, l]),
+            [h, w] if !one_d => Ok([h, w]),
+            _ => Err(format!(
+                "kernel_shape {k:?} does not fit a {}-D op (1-D and 2-D kernels are supported, and 3-D ones for pools)",
+                if one_d { 1 } else { 2 }
+            )),
         })
         .transpose()
 }
@@ -159,16 +117,34 @@ fn pool_window(
 }
 
 pub fn max_pool(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    if let Some(y) = pool3d::pool(imp, ctx, inputs)? {
+        return Ok(y);
+    }
     let (x, window, _, one_d) = pool_window(imp, ctx, inputs)?;
     // Extra end pads are never selected by a max, so they model ceil_mode exactly.
     add_image_op(imp, ctx, Op::MaxPool { window }, x, one_d)
 }
 
 pub fn avg_pool(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
-    let (x, window, extra, one_d) = pool_window(imp, ctx, inputs)?;
-    let count_include_pad = ctx.attrs.int_or("count_include_pad", 0)? != 0;
+    if let Some(y) = pool3d::pool(imp, ctx, inputs)? {
+        return Ok(y);
+    }
+    let (mut x, mut window, extra, one_d) = pool_window(imp, ctx, inputs)?;
+    let mut count_include_pad = ctx.attrs.int_or("count_include_pad", 0)? != 0;
     if count_include_pad && extra != [0, 0] {
-        return Err("ceil_mode = 1 with count_include_pad = 1 and an overhanging last window is not supported".into());
+        // ONNX counts the explicit pads but not the overhang: see `window::explicit_pads`.
+        let [kh, kw] = window.kernel;
+        let [sh, sw] = window.strides;
+        let [dh, dw] = window.dilations;
+        let [hb, wb, he, we] = window.pads;
+        let mut axes = [
+            Axis { kernel: kh, stride: sh, dilation: dh, pad_begin: hb, pad_end: he, extra: extra[0] },
+            Axis { kernel: kw, stride: sw, dilation: dw, pad_begin: wb, pad_end: we, extra: extra[1] },
+        ];
+        if let Some(pads) = explicit_pads(&mut axes) {
+            x = imp.add(&ctx.name, &format!("{}/padded", ctx.out(0)), Op::Pad { pads, value: 0.0 }, &[x])?;
+        }
+        (window, count_include_pad) = (window2d(axes[0], axes[1]), false);
     }
     add_image_op(imp, ctx, Op::AvgPool { window, count_include_pad }, x, one_d)
 }
