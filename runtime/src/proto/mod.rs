@@ -6,6 +6,8 @@
 
 pub mod bit_triple;
 pub mod circa;
+#[cfg(test)]
+mod distinguish;
 pub mod gc;
 pub mod he_linear;
 pub mod matmul;

@@ -317,4 +317,50 @@ mod tests {
             assert_eq!(ring.reduce(out[i].wrapping_add(r[i])), ring.reduce(x[i].wrapping_mul(y[i])), "element {i}");
         }
     }
+
+    /// A curious client studies what it received online (the server's masked operands) over
+    /// many runs with one server operand and many with another, its own shares and output mask
+    /// fixed: fresh triples make the two worlds look alike. Reusing one triple across two
+    /// products would hand it `d₁ − d₂ = x₁ − x₂`, and the same distinguisher sees that.
+    #[test]
+    fn the_client_cannot_tell_the_servers_operands_apart_unless_a_triple_is_reused() {
+        use crate::proto::distinguish::{Z_LEAK, max_bit_z};
+        let ring = Ring::new(20);
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        let n = 8;
+        // The server's operand shares in the two worlds.
+        let worlds = [(vec![5u64; n], vec![7u64; n]), (vec![ring.from_signed(-5); n], vec![ring.from_signed(900); n])];
+        let bytes = |v: &[u64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let triples = |rng: &mut rand_chacha::ChaCha20Rng| {
+            let (a_c, a_s, b_c, b_s) =
+                (random(ring, n, rng), random(ring, n, rng), random(ring, n, rng), random(ring, n, rng));
+            let ab_c = random(ring, n, rng);
+            let ab_s: Vec<u64> = (0..n)
+                .map(|i| {
+                    let ab = a_c[i].wrapping_add(a_s[i]).wrapping_mul(b_c[i].wrapping_add(b_s[i]));
+                    ring.reduce(ab.wrapping_sub(ab_c[i]))
+                })
+                .collect();
+            (Triples { a: a_c, b: b_c, ab: ab_c }, Triples { a: a_s, b: b_s, ab: ab_s })
+        };
+        let (mut fresh, mut reused) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+        for (w, (xs, ys)) in worlds.iter().enumerate() {
+            for _ in 0..300 {
+                // The client's half of the triple and its own shares (xc, yc, r) are the same
+                // kind of value in both worlds; what differs is what the server sends.
+                let (_, ts) = triples(&mut rng);
+                let server = ServerState::new(ts.clone(), Vec::new());
+                let seen = server.masked(ring, xs, ys);
+                fresh[w].push(bytes(&seen));
+                // The same triple for a second product with the server's operands (0, 0).
+                let again = ServerState::new(ts, Vec::new()).masked(ring, &vec![0; n], &vec![0; n]);
+                let diff: Vec<u64> = seen.iter().zip(&again).map(|(&p, &q)| ring.reduce(p.wrapping_sub(q))).collect();
+                reused[w].push(bytes(&diff));
+            }
+        }
+        let z = max_bit_z(&fresh[0], &fresh[1]);
+        assert!(z < Z_LEAK, "the client's view tells the worlds apart: |z| = {z:.1}");
+        let z_reused = max_bit_z(&reused[0], &reused[1]);
+        assert!(z_reused > Z_LEAK, "a reused triple should leak the operands' difference: |z| = {z_reused:.1}");
+    }
 }

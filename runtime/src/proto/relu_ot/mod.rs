@@ -24,6 +24,8 @@
 //! first flight, then each party answers the peer's flight with its next one
 //! ([`Client::reply`], [`Server::reply`]) until the server, answering the last, has its output.
 
+#[cfg(test)]
+mod attacks;
 pub mod drive;
 pub mod layer;
 

@@ -1,0 +1,127 @@
+//! Attacks on the ReLU over OT by a curious party (semi-honest: it follows the protocol and
+//! studies what it received). Each collects its view over many runs with one secret and many
+//! with another and runs the generic distinguisher ([`crate::proto::distinguish`]) on it; the
+//! same distinguisher must separate a leaky view (the peer's share itself), so a test that
+//! could not see a leak fails.
+//!
+//! The secrets differ where the protocol is most delicate: a value just above zero against one
+//! just below (the sign the comparisons decide), both split against one fixed share of the
+//! attacker, so the attacker's own share is the same in both worlds.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use veil_ir::ring::Ring;
+
+use super::{Client, ClientOffline, Server, ServerOffline, Spec};
+use crate::proto::bit_triple::deal;
+use crate::proto::distinguish::{Z_LEAK, max_bit_z};
+
+/// One run: both parties with fresh dealer OTs; returns (what the server received, what the
+/// client received), each flight's bytes concatenated.
+fn views(spec: Spec, ys: &[u64], yc: &[u64], rng: &mut ChaCha8Rng) -> (Vec<u8>, Vec<u8>) {
+    let n = ys.len();
+    let (pads, ots) = deal(rng, n * spec.rots());
+    let (rev_pads, reversed) = deal(rng, n * spec.rots_reversed());
+    let r = (0..n).map(|_| spec.ring.reduce(rng.random())).collect();
+    let mut server = Server::new(spec, ServerOffline { pads, reversed }, ys.to_vec());
+    let (mut client, mut msg) = Client::start(spec, ClientOffline { ots, reversed: rev_pads, r }, yc.to_vec());
+    let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
+    loop {
+        to_server.extend_from_slice(&msg);
+        match server.reply(&msg, rng) {
+            None => break,
+            Some(back) => {
+                to_client.extend_from_slice(&back);
+                msg = client.reply(&back);
+            }
+        }
+    }
+    (to_server, to_client)
+}
+
+const RUNS: usize = 300;
+
+fn le_bytes(ring: Ring, v: &[u64]) -> Vec<u8> {
+    v.iter().flat_map(|&x| ring.reduce(x).to_le_bytes()).collect()
+}
+
+/// The values of the two worlds: `+3` against `−3` at scale 2^shift (one element of each
+/// sign per world would leak nothing, so every element has the world's sign).
+fn worlds(ring: Ring, shift: u32, n: usize) -> [Vec<u64>; 2] {
+    [3i64, -3].map(|v| vec![ring.from_signed(v << shift); n])
+}
+
+#[test]
+fn the_server_cannot_tell_a_positive_client_value_from_a_negative_one() {
+    let spec = Spec::new(Ring::new(16), 4);
+    let ring = spec.ring;
+    let n = 12;
+    let mut rng = ChaCha8Rng::seed_from_u64(71);
+    let ys: Vec<u64> = (0..n).map(|_| ring.reduce(rng.random())).collect();
+    let mut seen = [Vec::new(), Vec::new()];
+    let mut leak = [Vec::new(), Vec::new()];
+    for (w, y) in worlds(ring, spec.shift, n).iter().enumerate() {
+        let yc: Vec<u64> = y.iter().zip(&ys).map(|(&y, &s)| ring.reduce(y.wrapping_sub(s))).collect();
+        for _ in 0..RUNS {
+            seen[w].push(views(spec, &ys, &yc, &mut rng).0);
+            leak[w].push(le_bytes(ring, &yc));
+        }
+    }
+    assert!(seen[0][0].len() > 100, "{} bytes received by the server", seen[0][0].len());
+    let z = max_bit_z(&seen[0], &seen[1]);
+    assert!(z < Z_LEAK, "the server's view tells the worlds apart: |z| = {z:.1}");
+    let z_leak = max_bit_z(&leak[0], &leak[1]);
+    assert!(z_leak > Z_LEAK, "the distinguisher misses the client's share itself: |z| = {z_leak:.1}");
+}
+
+#[test]
+fn the_client_cannot_tell_a_positive_server_value_from_a_negative_one() {
+    let spec = Spec::new(Ring::new(16), 4);
+    let ring = spec.ring;
+    let n = 12;
+    let mut rng = ChaCha8Rng::seed_from_u64(72);
+    let yc: Vec<u64> = (0..n).map(|_| ring.reduce(rng.random())).collect();
+    let mut seen = [Vec::new(), Vec::new()];
+    let mut leak = [Vec::new(), Vec::new()];
+    for (w, y) in worlds(ring, spec.shift, n).iter().enumerate() {
+        let ys: Vec<u64> = y.iter().zip(&yc).map(|(&y, &c)| ring.reduce(y.wrapping_sub(c))).collect();
+        for _ in 0..RUNS {
+            seen[w].push(views(spec, &ys, &yc, &mut rng).1);
+            leak[w].push(le_bytes(ring, &ys));
+        }
+    }
+    assert!(seen[0][0].len() > 100, "{} bytes received by the client", seen[0][0].len());
+    let z = max_bit_z(&seen[0], &seen[1]);
+    assert!(z < Z_LEAK, "the client's view tells the worlds apart: |z| = {z:.1}");
+    let z_leak = max_bit_z(&leak[0], &leak[1]);
+    assert!(z_leak > Z_LEAK, "the distinguisher misses the server's share itself: |z| = {z_leak:.1}");
+}
+
+/// The OTs are used once: if a run reused the previous run's OTs, the client's derandomisation
+/// messages for two different values would XOR to a function of the values alone (the pads'
+/// choices cancel), and the distinguisher sees it across the worlds.
+#[test]
+fn reusing_the_ots_would_let_the_server_tell_the_worlds_apart() {
+    let spec = Spec::new(Ring::new(16), 4);
+    let ring = spec.ring;
+    let n = 12;
+    let mut rng = ChaCha8Rng::seed_from_u64(73);
+    let ys: Vec<u64> = (0..n).map(|_| ring.reduce(rng.random())).collect();
+    // A reference value (0) in the first session, the world's value in the second, same OTs.
+    let zero = vec![0u64; n];
+    let mut seen = [Vec::new(), Vec::new()];
+    for (w, y) in worlds(ring, spec.shift, n).iter().enumerate() {
+        for _ in 0..RUNS {
+            let seed: u64 = rng.random();
+            let mut first = ChaCha8Rng::seed_from_u64(seed);
+            let mut second = ChaCha8Rng::seed_from_u64(seed);
+            let split =
+                |v: &[u64]| v.iter().zip(&ys).map(|(&y, &s)| ring.reduce(y.wrapping_sub(s))).collect::<Vec<_>>();
+            let a = views(spec, &ys, &split(&zero), &mut first).0;
+            let b = views(spec, &ys, &split(y), &mut second).0;
+            seen[w].push(a.iter().zip(&b).map(|(a, b)| a ^ b).collect());
+        }
+    }
+    let z = max_bit_z(&seen[0], &seen[1]);
+    assert!(z > Z_LEAK, "reused OTs should leak the client's comparison digits: |z| = {z:.1}");
+}
