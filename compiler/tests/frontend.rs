@@ -3,13 +3,16 @@
 //! linear ops of today's exporters against direct computations, `frontend/external.rs` external
 //! data (and attacks on its paths and sizes), `frontend/dynamo.rs` a model from torch's dynamo
 //! exporter, `frontend/activations.rs` Sigmoid, HardSigmoid and the refused activations,
-//! `frontend/max_pool3d.rs` ReduceMax, ReduceMin, 3-D pools and casts between float types.
+//! `frontend/max_pool3d.rs` ReduceMax, ReduceMin, 3-D pools and casts between float types,
+//! `frontend/bench_models.rs` the ResNet-32 of `models/bench/` against onnxruntime.
 
 // The dynamo test reports the measured error on stderr (shown with --nocapture).
 #![allow(clippy::print_stderr)]
 
 #[path = "frontend/activations.rs"]
 mod activations;
+#[path = "frontend/bench_models.rs"]
+mod bench_models;
 #[path = "frontend/dynamo.rs"]
 mod dynamo;
 #[path = "frontend/external.rs"]

@@ -3,14 +3,14 @@
 its statistics calibrated on random inputs so every layer's activations are normalised, as a
 trained network's are (random BN statistics would make activations grow through 32 layers).
 
-  models/resnet32.onnx        ResNet-32 for CIFAR-100 (He et al. 2016: 3 stages x 5 basic blocks,
+  models/bench/resnet32.onnx  ResNet-32 for CIFAR-100 (He et al. 2016: 3 stages x 5 basic blocks,
                               16/32/64 channels, 1x1 projection shortcuts), input [N, 3, 32, 32],
                               303,104 ReLUs, 0.47 M parameters
   inputs/resnet32.npy         one sample input;  inputs/resnet32_ort.npy  onnxruntime's logits
   inputs/resnet32_calib.npz   16 calibration inputs (array `x`) for --calibrate
 
-  python3 models/make_resnet.py                        # writes the ResNet-32 above
-  python3 models/make_resnet.py --resnet18 OUT.onnx    # also a ResNet-18 shape on 64x64 inputs
+  python3 models/bench/make_resnet.py                        # writes the ResNet-32 above
+  python3 models/bench/make_resnet.py --resnet18 OUT.onnx    # also a ResNet-18 shape on 64x64 inputs
                                                        # (2.23 M ReLUs, 11.2 M parameters, 45 MB:
                                                        # not committed; for benchmarks)
 Needs: onnx, onnxruntime, numpy. CI never runs this; it reads the committed outputs.
