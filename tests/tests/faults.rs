@@ -12,26 +12,45 @@ use std::time::Duration;
 use rand::SeedableRng;
 use tokio::sync::mpsc;
 use veil_ir::plan::{attach_weights, decode_plan};
-use veil_passes::{Activation, Options};
+use veil_ir::schedule::script::label;
+use veil_passes::{Activation, NonlinearChoice, Options};
 use veil_runtime::exec::{client, server};
-use veil_runtime::net::fault::{Fault, FaultKind};
+use veil_runtime::net::fault::{Fault, FaultKind, Transcript};
 use veil_runtime::net::quic::{Identity, Listener, connect};
 use veil_tests::{compile_bundled, root};
 
-/// The digits CNN with every kind of step: HE convolutions, GC ReLU and MaxPool, a Circa
-/// layer, a polynomial, and dense layers.
-fn plan() -> (veil_ir::Graph, veil_ir::Graph, veil_ir::plan::Hash, veil_ir::Tensor) {
-    let x = veil_ir::npy::read_npy(&root().join("models/inputs/digits_relu.npy")).unwrap();
-    let mut opts = Options { calibration: vec![x.clone()], ..Options::default() };
-    opts.layer_activation.insert("/Relu_1".into(), Activation::Circa);
-    opts.layer_activation.insert("/Relu_2".into(), Activation::Poly);
-    let veil_compiler::PlanFiles { plan, weights, hash } = compile_bundled("digits_relu", opts).unwrap().files.unwrap();
+type Plan = (veil_ir::Graph, veil_ir::Graph, veil_ir::plan::Hash, veil_ir::Tensor);
+
+/// A bundled model compiled with `opts` (calibrated on its input): plan (public), plan with
+/// weights, hash, and the input.
+fn compiled(name: &str, mut opts: Options) -> Plan {
+    let x = veil_ir::npy::read_npy(&root().join(format!("models/inputs/{name}.npy"))).unwrap();
+    opts.calibration = vec![x.clone()];
+    let veil_compiler::PlanFiles { plan, weights, hash } = compile_bundled(name, opts).unwrap().files.unwrap();
     let (public, h) = decode_plan(&plan).unwrap();
     assert_eq!(h, hash);
     let mut with_weights = public.clone();
     attach_weights(&mut with_weights, &h, &weights).unwrap();
     (public.graph, with_weights.graph, hash, x)
 }
+
+/// The digits CNN with every kind of step: HE convolutions, GC ReLU and MaxPool, a Circa
+/// layer, a polynomial, and dense layers.
+fn plan() -> Plan {
+    let mut opts = Options::default();
+    opts.layer_activation.insert("/Relu_1".into(), Activation::Circa);
+    opts.layer_activation.insert("/Relu_2".into(), Activation::Poly);
+    compiled("digits_relu", opts)
+}
+
+/// The MobileNetV3-style block with its ReLUs over OT (silent OT offline, comparisons and
+/// products online) and products of two secret values (HardSwish, the squeeze-excite gate).
+fn plan_ot_and_products() -> Plan {
+    compiled("mobile_block", Options { nonlinear: NonlinearChoice::Ot, ..Options::default() })
+}
+
+/// The steps whose messages [`plan_ot_and_products`]'s tests fault.
+const OT_AND_PRODUCT_STEPS: [&str; 4] = [label::RELU_OT_OTS, label::RELU_OT, label::MUL_MASKED, label::MUL_RESHARE];
 
 const TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -64,15 +83,17 @@ fn check_survivor(who: &str, fault: Fault, fired: Option<String>, result: Result
     }
 }
 
-/// Faults to inject for a party that sends `n` messages: every kind at every message would be
-/// hundreds of sessions, so disconnects and oversized lengths at every message, garbage and
-/// stalls at every third.
-fn faults(n: usize) -> Vec<Fault> {
+/// Faults to inject for a party whose messages belong to `steps` (one entry per message, in
+/// order), at the messages of the steps `only` names (every message when `only` is empty):
+/// every kind at every message would be hundreds of sessions, so disconnects and oversized
+/// lengths at every one, garbage and stalls at every third.
+fn faults(steps: &[String], only: &[&str]) -> Vec<Fault> {
     let mut v = Vec::new();
-    for at in 0..n {
+    let chosen = (0..steps.len()).filter(|&at| only.is_empty() || only.contains(&steps[at].as_str()));
+    for (k, at) in chosen.enumerate() {
         v.push(Fault { at, kind: FaultKind::Disconnect });
         v.push(Fault { at, kind: FaultKind::HugeLength });
-        if at % 3 == 0 {
+        if k % 3 == 0 {
             v.push(Fault { at, kind: FaultKind::Garbage });
             v.push(Fault { at, kind: FaultKind::Stall });
         }
@@ -80,9 +101,34 @@ fn faults(n: usize) -> Vec<Fault> {
     v
 }
 
+/// The step of each message a party sent, from its transcript.
+fn sent_steps(t: &Transcript) -> Vec<String> {
+    t.frames().into_iter().filter(|f| f.sent).map(|f| f.step).collect()
+}
+
 #[test]
 fn a_faulty_client_at_any_message_leaves_the_server_serving() {
-    let (public, private, hash, x) = plan();
+    faulty_client(plan(), &[]);
+}
+
+#[test]
+fn a_faulty_client_in_ot_relus_and_secret_products_leaves_the_server_serving() {
+    faulty_client(plan_ot_and_products(), &OT_AND_PRODUCT_STEPS);
+}
+
+#[test]
+fn a_faulty_server_at_any_message_gives_the_client_a_clear_error() {
+    faulty_server(plan(), &[]);
+}
+
+#[test]
+fn a_faulty_server_in_ot_relus_and_secret_products_gives_the_client_a_clear_error() {
+    faulty_server(plan_ot_and_products(), &OT_AND_PRODUCT_STEPS);
+}
+
+/// A server serving session after session while each client faults once (at the messages of
+/// the steps `only` names, or all), then a healthy client gets the healthy prediction.
+fn faulty_client((public, private, hash, x): Plan, only: &[&str]) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async move {
         let id = Identity::generate().unwrap();
@@ -107,12 +153,15 @@ fn a_faulty_client_at_any_message_leaves_the_server_serving() {
         // A healthy session first, counting the client's messages.
         let mut c = connect(addr, &id.cert_pem, TIMEOUT).await.unwrap();
         let counter = c.inject_fault(Fault { at: usize::MAX, kind: FaultKind::Disconnect });
+        let transcript = c.capture();
         let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
         let want = client::run(&mut c, &public, &hash, std::slice::from_ref(&x), &mut rng).await.unwrap();
         results.recv().await.unwrap().unwrap();
-        let n = counter.messages();
-        assert!(n >= 10, "the client sends {n} messages");
-        for fault in faults(n) {
+        let steps = sent_steps(&transcript);
+        assert_eq!(steps.len(), counter.messages(), "the transcript sees every message");
+        let faults = faults(&steps, only);
+        assert!(faults.len() >= 10, "{} faults for the client's {} messages", faults.len(), steps.len());
+        for fault in faults {
             let mut c = connect(addr, &id.cert_pem, TIMEOUT).await.unwrap();
             let state = c.inject_fault(fault);
             let p = public.clone();
@@ -140,9 +189,9 @@ fn a_faulty_client_at_any_message_leaves_the_server_serving() {
     });
 }
 
-#[test]
-fn a_faulty_server_at_any_message_gives_the_client_a_clear_error() {
-    let (public, private, hash, x) = plan();
+/// A client meeting a server that faults once per session (at the messages of the steps
+/// `only` names, or all).
+fn faulty_server((public, private, hash, x): Plan, only: &[&str]) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async move {
         let id = Identity::generate().unwrap();
@@ -155,7 +204,8 @@ fn a_faulty_server_at_any_message_gives_the_client_a_clear_error() {
             while let Some(fault) = faults_rx.recv().await {
                 let Some(Ok(mut s)) = listener.accept().await else { break };
                 let state = s.inject_fault(fault);
-                let _ = state_tx.send(state.clone());
+                let transcript = s.capture();
+                let _ = state_tx.send((state.clone(), transcript));
                 let g = private.clone();
                 tokio::spawn(async move {
                     let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
@@ -173,14 +223,17 @@ fn a_faulty_server_at_any_message_gives_the_client_a_clear_error() {
         };
         tx.send(Fault { at: usize::MAX, kind: FaultKind::Disconnect }).unwrap();
         run_client().await.unwrap();
-        let n = states.recv().await.unwrap().messages();
-        assert!(n >= 10, "the server sends {n} messages");
-        for fault in faults(n) {
+        let (counter, transcript) = states.recv().await.unwrap();
+        let steps = sent_steps(&transcript);
+        assert_eq!(steps.len(), counter.messages(), "the transcript sees every message");
+        let faults = faults(&steps, only);
+        assert!(faults.len() >= 10, "{} faults for the server's {} messages", faults.len(), steps.len());
+        for fault in faults {
             tx.send(fault).unwrap();
             let r = tokio::time::timeout(Duration::from_secs(60), run_client())
                 .await
                 .unwrap_or_else(|_| panic!("{fault:?}: the client hangs"));
-            let state = states.recv().await.unwrap();
+            let (state, _) = states.recv().await.unwrap();
             check_survivor("client", fault, state.fired_at(), r);
         }
     });
