@@ -244,6 +244,21 @@ mod tests {
 
     use crate::proto::mul::random_ring as random;
 
+    /// A dealer's Beaver triples for `n` elements: (the client's, the server's), with `ab_error`
+    /// added to the server's `ab` (a bad triple).
+    fn deal(ring: Ring, n: usize, ab_error: u64, rng: &mut impl RngCore) -> (Triples, Triples) {
+        let (a_c, a_s, b_c, b_s) =
+            (random(ring, n, rng), random(ring, n, rng), random(ring, n, rng), random(ring, n, rng));
+        let ab_c = random(ring, n, rng);
+        let ab_s: Vec<u64> = (0..n)
+            .map(|i| {
+                let ab = a_c[i].wrapping_add(a_s[i]).wrapping_mul(b_c[i].wrapping_add(b_s[i]));
+                ring.reduce(ab.wrapping_sub(ab_c[i]).wrapping_add(ab_error))
+            })
+            .collect();
+        (Triples { a: a_c, b: b_c, ab: ab_c }, Triples { a: a_s, b: b_s, ab: ab_s })
+    }
+
     fn split(ring: Ring, x: &[u64], rng: &mut impl RngCore) -> (Vec<u64>, Vec<u64>) {
         let c = random(ring, x.len(), rng);
         let s = x.iter().zip(&c).map(|(&x, &c)| ring.reduce(x.wrapping_sub(c))).collect();
@@ -265,19 +280,11 @@ mod tests {
             let (yc, ys) = split(ring, &y, rng);
             let (yc, ys) = (broadcast(&yc, &y_shape, &x_shape), broadcast(&ys, &y_shape, &x_shape));
             let n = x.len();
-            let (a_c, a_s, b_c, b_s) =
-                (random(ring, n, rng), random(ring, n, rng), random(ring, n, rng), random(ring, n, rng));
-            let ab_c = random(ring, n, rng);
-            let ab_s: Vec<u64> = (0..n)
-                .map(|i| {
-                    let ab = a_c[i].wrapping_add(a_s[i]).wrapping_mul(b_c[i].wrapping_add(b_s[i]));
-                    ring.reduce(ab.wrapping_sub(ab_c[i]).wrapping_add(ab_error))
-                })
-                .collect();
+            let (tc, ts) = deal(ring, n, ab_error, rng);
             let r = random(ring, n, rng);
-            let (msg, client) = ClientState::new(ring, &xc, &yc, Triples { a: a_c, b: b_c, ab: ab_c }, r.clone());
+            let (msg, client) = ClientState::new(ring, &xc, &yc, tc, r.clone());
             assert_eq!(client.output_share(), r.as_slice());
-            let server = ServerState::new(Triples { a: a_s, b: b_s, ab: ab_s }, msg);
+            let server = ServerState::new(ts, msg);
             let mine = server.masked(ring, &xs, &ys);
             let reshare = client.reshare(ring, &mine);
             let out = server.output(ring, &mine, &reshare);
@@ -331,24 +338,12 @@ mod tests {
         // The server's operand shares in the two worlds.
         let worlds = [(vec![5u64; n], vec![7u64; n]), (vec![ring.from_signed(-5); n], vec![ring.from_signed(900); n])];
         let bytes = |v: &[u64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-        let triples = |rng: &mut rand_chacha::ChaCha20Rng| {
-            let (a_c, a_s, b_c, b_s) =
-                (random(ring, n, rng), random(ring, n, rng), random(ring, n, rng), random(ring, n, rng));
-            let ab_c = random(ring, n, rng);
-            let ab_s: Vec<u64> = (0..n)
-                .map(|i| {
-                    let ab = a_c[i].wrapping_add(a_s[i]).wrapping_mul(b_c[i].wrapping_add(b_s[i]));
-                    ring.reduce(ab.wrapping_sub(ab_c[i]))
-                })
-                .collect();
-            (Triples { a: a_c, b: b_c, ab: ab_c }, Triples { a: a_s, b: b_s, ab: ab_s })
-        };
         let (mut fresh, mut reused) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
         for (w, (xs, ys)) in worlds.iter().enumerate() {
             for _ in 0..300 {
                 // The client's half of the triple and its own shares (xc, yc, r) are the same
                 // kind of value in both worlds; what differs is what the server sends.
-                let (_, ts) = triples(&mut rng);
+                let (_, ts) = deal(ring, n, 0, &mut rng);
                 let server = ServerState::new(ts.clone(), Vec::new());
                 let seen = server.masked(ring, xs, ys);
                 fresh[w].push(bytes(&seen));

@@ -51,50 +51,41 @@ fn worlds(ring: Ring, shift: u32, n: usize) -> [Vec<u64>; 2] {
     [3i64, -3].map(|v| vec![ring.from_signed(v << shift); n])
 }
 
-#[test]
-fn the_server_cannot_tell_a_positive_client_value_from_a_negative_one() {
+/// The server (when `server_attacks`) or the client studies what it received, its own share fixed
+/// and the peer's share making the world's value; the control view is the peer's share itself.
+fn cannot_tell_the_sign(server_attacks: bool, seed: u64) {
     let spec = Spec::new(Ring::new(16), 4);
     let ring = spec.ring;
     let n = 12;
-    let mut rng = ChaCha8Rng::seed_from_u64(71);
-    let ys: Vec<u64> = (0..n).map(|_| ring.reduce(rng.random())).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let own: Vec<u64> = (0..n).map(|_| ring.reduce(rng.random())).collect();
     let mut seen = [Vec::new(), Vec::new()];
     let mut leak = [Vec::new(), Vec::new()];
     for (w, y) in worlds(ring, spec.shift, n).iter().enumerate() {
-        let yc: Vec<u64> = y.iter().zip(&ys).map(|(&y, &s)| ring.reduce(y.wrapping_sub(s))).collect();
+        let peer: Vec<u64> = y.iter().zip(&own).map(|(&y, &s)| ring.reduce(y.wrapping_sub(s))).collect();
         for _ in 0..RUNS {
-            seen[w].push(views(spec, &ys, &yc, &mut rng).0);
-            leak[w].push(le_bytes(ring, &yc));
+            let (to_server, to_client) =
+                if server_attacks { views(spec, &own, &peer, &mut rng) } else { views(spec, &peer, &own, &mut rng) };
+            seen[w].push(if server_attacks { to_server } else { to_client });
+            leak[w].push(le_bytes(ring, &peer));
         }
     }
-    assert!(seen[0][0].len() > 100, "{} bytes received by the server", seen[0][0].len());
+    let who = if server_attacks { "server" } else { "client" };
+    assert!(seen[0][0].len() > 100, "{} bytes received by the {who}", seen[0][0].len());
     let z = max_bit_z(&seen[0], &seen[1]);
-    assert!(z < Z_LEAK, "the server's view tells the worlds apart: |z| = {z:.1}");
+    assert!(z < Z_LEAK, "the {who}'s view tells the worlds apart: |z| = {z:.1}");
     let z_leak = max_bit_z(&leak[0], &leak[1]);
-    assert!(z_leak > Z_LEAK, "the distinguisher misses the client's share itself: |z| = {z_leak:.1}");
+    assert!(z_leak > Z_LEAK, "the distinguisher misses the peer's share itself: |z| = {z_leak:.1}");
+}
+
+#[test]
+fn the_server_cannot_tell_a_positive_client_value_from_a_negative_one() {
+    cannot_tell_the_sign(true, 71);
 }
 
 #[test]
 fn the_client_cannot_tell_a_positive_server_value_from_a_negative_one() {
-    let spec = Spec::new(Ring::new(16), 4);
-    let ring = spec.ring;
-    let n = 12;
-    let mut rng = ChaCha8Rng::seed_from_u64(72);
-    let yc: Vec<u64> = (0..n).map(|_| ring.reduce(rng.random())).collect();
-    let mut seen = [Vec::new(), Vec::new()];
-    let mut leak = [Vec::new(), Vec::new()];
-    for (w, y) in worlds(ring, spec.shift, n).iter().enumerate() {
-        let ys: Vec<u64> = y.iter().zip(&yc).map(|(&y, &c)| ring.reduce(y.wrapping_sub(c))).collect();
-        for _ in 0..RUNS {
-            seen[w].push(views(spec, &ys, &yc, &mut rng).1);
-            leak[w].push(le_bytes(ring, &ys));
-        }
-    }
-    assert!(seen[0][0].len() > 100, "{} bytes received by the client", seen[0][0].len());
-    let z = max_bit_z(&seen[0], &seen[1]);
-    assert!(z < Z_LEAK, "the client's view tells the worlds apart: |z| = {z:.1}");
-    let z_leak = max_bit_z(&leak[0], &leak[1]);
-    assert!(z_leak > Z_LEAK, "the distinguisher misses the server's share itself: |z| = {z_leak:.1}");
+    cannot_tell_the_sign(false, 72);
 }
 
 /// The OTs are used once: if a run reused the previous run's OTs, the client's derandomisation
