@@ -15,13 +15,14 @@ pub const LANES: usize = 16;
 thread_local! {
     /// Each thread's wire labels of the circuit in flight, reused from call to call (a fresh
     /// vector of a few hundred kB per call cost an allocation and its page faults every 16
-    /// instances). Only this module touches it, and every call overwrites the wires it reads
-    /// before reading them (inputs first, then each gate's output in gate order).
+    /// instances). Shared by the lockstep garblers of both schemes (here and
+    /// `three_halves_lanes`); every call overwrites the wires it reads before reading them
+    /// (inputs first, then each gate's output in gate order).
     static WIRES: RefCell<Vec<[Block; LANES]>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` on this thread's wire scratch, at least `n` wires long.
-fn with_wires<T>(n: usize, f: impl FnOnce(&mut [[Block; LANES]]) -> T) -> T {
+/// Runs `f` on this thread's wire scratch, at least `n` wires long (not re-entrant).
+pub(super) fn with_wires<T>(n: usize, f: impl FnOnce(&mut [[Block; LANES]]) -> T) -> T {
     WIRES.with(|cell| {
         let mut w = cell.borrow_mut();
         if w.len() < n {

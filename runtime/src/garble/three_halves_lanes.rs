@@ -5,29 +5,12 @@
 //! functions); only the random bits are drawn in another order (one `u32` per gate, lane `k`
 //! taking bits `2k..2k+2`).
 
-use std::cell::RefCell;
-
 use rand::RngCore;
 use veil_ir::circuit::{Circuit, Gate};
 
+use super::lanes::with_wires;
 use super::three_halves::{Garbled, Tables, evaluate_gate, garble_gate, tweaks};
 use super::{Block, Delta, LANES, TweakableHash};
-
-thread_local! {
-    /// Each thread's wire labels of the circuit in flight (see `lanes::WIRES`): every call
-    /// writes the wires it reads before reading them.
-    static WIRES: RefCell<Vec<[Block; LANES]>> = const { RefCell::new(Vec::new()) };
-}
-
-fn with_wires<T>(n: usize, f: impl FnOnce(&mut [[Block; LANES]]) -> T) -> T {
-    WIRES.with(|cell| {
-        let mut w = cell.borrow_mut();
-        if w.len() < n {
-            w.resize(n, [Block::ZERO; LANES]);
-        }
-        f(&mut w[..n])
-    })
-}
 
 /// Garbles `LANES` instances: `inputs[k]` and `offsets[k]` are instance `k`'s zero-labels and
 /// gate offset; two random bits per lane and AND gate from `rng`.
