@@ -2,7 +2,7 @@
 //! computed values between float types, each against a direct computation in float and through
 //! the whole pipeline in fixed point within the derived error bound.
 
-use super::ops::{assert_close, coords, fixed_point_within_bound, strides, values};
+use super::ops::{assert_close, coords, each_reduce_case, fixed_point_within_bound, strides, values};
 use super::*;
 
 /// numpy's max (or min) over `axes`.
@@ -26,28 +26,13 @@ fn reduce_max_and_min_over_any_axes_match_a_direct_computation() {
     let axes_sets: [&[i64]; 8] = [&[0], &[1], &[3], &[0, 2], &[1, 3], &[2, 3], &[0, 1, 2, 3], &[-1, 0]];
     // (op, opset, axes as an input): the axes moved to an input in opset 18.
     let forms = [("ReduceMax", 18, true), ("ReduceMax", 13, false), ("ReduceMin", 18, true), ("ReduceMin", 11, false)];
-    for axes in axes_sets {
-        let norm: Vec<usize> = axes.iter().map(|&a| if a < 0 { (a + 4) as usize } else { a as usize }).collect();
-        for keepdims in [0, 1] {
-            for (op, opset, as_input) in forms {
-                let mut n = node(op, "r", if as_input { &["x", "axes"] } else { &["x"] }, &["y"]);
-                n.attribute.push(int_attr("keepdims", keepdims));
-                if !as_input {
-                    n.attribute.push(ints_attr("axes", axes));
-                }
-                let inits = if as_input { vec![int64s("axes", axes)] } else { vec![] };
-                let shape_info: Vec<Option<i64>> = shape.iter().map(|&d| Some(d as i64)).collect();
-                let b = model(opset, vec![info("x", &shape_info)], vec![n], inits, "y");
-                let what = format!("{op}-{opset} axes {axes:?} keepdims {keepdims}");
-                let g = import(&b).unwrap_or_else(|e| panic!("{what}: {e}"));
-                let text = veil_ir::print::to_text(&g);
-                assert!(text.contains("maxpool"), "{what}: the max is a maxpool:\n{text}");
-                let y = run_float(&g, std::slice::from_ref(&x)).unwrap();
-                let (s, want) = extreme_ref(&x.data, &shape, &norm, keepdims != 0, op == "ReduceMax");
-                assert_close(&y[0], &s, &want, &what);
-            }
-        }
-    }
+    each_reduce_case(&axes_sets, &forms, |op, norm, keepdims, g, what| {
+        let text = veil_ir::print::to_text(g);
+        assert!(text.contains("maxpool"), "{what}: the max is a maxpool:\n{text}");
+        let y = run_float(g, std::slice::from_ref(&x)).unwrap();
+        let (s, want) = extreme_ref(&x.data, &shape, norm, keepdims, op == "ReduceMax");
+        assert_close(&y[0], &s, &want, what);
+    });
 }
 
 #[test]

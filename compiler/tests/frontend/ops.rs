@@ -65,34 +65,47 @@ fn reduce_ref(x: &[f32], shape: &[usize], axes: &[usize], keepdims: bool, mean: 
     (out_shape, out.iter().map(|&s| (if mean { s / k as f64 } else { s }) as f32).collect())
 }
 
-#[test]
-fn reduce_sum_and_mean_over_any_axes_match_a_direct_computation() {
-    let shape = [2, 3, 4, 5];
-    let x = Tensor::new(shape.to_vec(), values(120, 1)).unwrap();
-    let axes_sets: [&[i64]; 9] = [&[0], &[1], &[3], &[0, 2], &[1, 3], &[2, 3], &[0, 1, 2, 3], &[1, 2], &[-1, 0]];
-    // (op, opset, axes as an input)
-    let forms =
-        [("ReduceSum", 13, true), ("ReduceSum", 11, false), ("ReduceMean", 18, true), ("ReduceMean", 13, false)];
-    for axes in axes_sets {
+/// Imports a one-node Reduce model over a `[2, 3, 4, 5]` input for every axis set, `keepdims`
+/// either way and every `(op, opset, axes as an input)` form (the axes moved to an input in
+/// opset 18 for most reductions, 13 for ReduceSum), and hands `check` the op, the normalised
+/// axes, `keepdims`, the graph and a description of the case.
+pub(super) fn each_reduce_case(
+    axes_sets: &[&[i64]],
+    forms: &[(&str, i64, bool)],
+    mut check: impl FnMut(&str, &[usize], bool, &veil_ir::Graph, &str),
+) {
+    let shape_info = [Some(2), Some(3), Some(4), Some(5)];
+    for &axes in axes_sets {
         let norm: Vec<usize> = axes.iter().map(|&a| if a < 0 { (a + 4) as usize } else { a as usize }).collect();
         for keepdims in [0, 1] {
-            for (op, opset, as_input) in forms {
+            for &(op, opset, as_input) in forms {
                 let mut n = node(op, "r", if as_input { &["x", "axes"] } else { &["x"] }, &["y"]);
                 n.attribute.push(int_attr("keepdims", keepdims));
                 if !as_input {
                     n.attribute.push(ints_attr("axes", axes));
                 }
                 let inits = if as_input { vec![int64s("axes", axes)] } else { vec![] };
-                let shape_info: Vec<Option<i64>> = shape.iter().map(|&d| Some(d as i64)).collect();
                 let b = model(opset, vec![info("x", &shape_info)], vec![n], inits, "y");
                 let what = format!("{op}-{opset} axes {axes:?} keepdims {keepdims}");
                 let g = import(&b).unwrap_or_else(|e| panic!("{what}: {e}"));
-                let y = run_float(&g, std::slice::from_ref(&x)).unwrap();
-                let (s, want) = reduce_ref(&x.data, &shape, &norm, keepdims != 0, op == "ReduceMean");
-                assert_close(&y[0], &s, &want, &what);
+                check(op, &norm, keepdims != 0, &g, &what);
             }
         }
     }
+}
+
+#[test]
+fn reduce_sum_and_mean_over_any_axes_match_a_direct_computation() {
+    let shape = [2, 3, 4, 5];
+    let x = Tensor::new(shape.to_vec(), values(120, 1)).unwrap();
+    let axes_sets: [&[i64]; 9] = [&[0], &[1], &[3], &[0, 2], &[1, 3], &[2, 3], &[0, 1, 2, 3], &[1, 2], &[-1, 0]];
+    let forms =
+        [("ReduceSum", 13, true), ("ReduceSum", 11, false), ("ReduceMean", 18, true), ("ReduceMean", 13, false)];
+    each_reduce_case(&axes_sets, &forms, |op, norm, keepdims, g, what| {
+        let y = run_float(g, std::slice::from_ref(&x)).unwrap();
+        let (s, want) = reduce_ref(&x.data, &shape, norm, keepdims, op == "ReduceMean");
+        assert_close(&y[0], &s, &want, what);
+    });
 }
 
 #[test]
