@@ -117,17 +117,15 @@ pub fn reduce(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<V
         let g = imp.add(&ctx.name, &format!("{out}/grid"), Op::Reshape { shape: grid }, &[v])?;
         pool(imp, ctx, g, [k, 1], kind, &pooled)?
     };
-    if kind == Kind::Min {
-        let v = match imp.ty(v).shape == out_shape {
-            true => v,
-            false => imp.add(&ctx.name, &format!("{out}/negated_shaped"), Op::Reshape { shape: out_shape }, &[v])?,
-        };
-        return Ok(vec![Sym::Value(negated(imp, ctx, v, out)?)]);
-    }
-    if imp.ty(v).shape == out_shape {
-        return Ok(vec![Sym::Value(v)]);
-    }
-    Ok(vec![Sym::Value(imp.add(&ctx.name, out, Op::Reshape { shape: out_shape }, &[v])?)])
+    // The output shape, then for a min the final negation (which then carries the node's name).
+    let shaped = if kind == Kind::Min { format!("{out}/negated_shaped") } else { out.to_string() };
+    let v = if imp.ty(v).shape == out_shape {
+        v
+    } else {
+        imp.add(&ctx.name, &shaped, Op::Reshape { shape: out_shape }, &[v])?
+    };
+    let v = if kind == Kind::Min { negated(imp, ctx, v, out)? } else { v };
+    Ok(vec![Sym::Value(v)])
 }
 
 /// One unpadded window of `kernel` over an `[N, C, H, W]` value: a sum, a mean or a max.
