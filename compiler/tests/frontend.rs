@@ -4,9 +4,10 @@
 //! data (and attacks on its paths and sizes), `frontend/dynamo.rs` a model from torch's dynamo
 //! exporter, `frontend/activations.rs` Sigmoid, HardSigmoid and the refused activations,
 //! `frontend/max_pool3d.rs` ReduceMax, ReduceMin, 3-D pools and casts between float types,
-//! `frontend/bench_models.rs` the ResNet-32 of `models/bench/` against onnxruntime.
+//! `frontend/bench_models.rs` the ResNet-32 of `models/bench/` against onnxruntime,
+//! `frontend/zoo.rs` torchvision's families of `models/zoo/` from both of torch's exporters.
 
-// The dynamo test reports the measured error on stderr (shown with --nocapture).
+// The dynamo and zoo tests report the measured errors on stderr (shown with --nocapture).
 #![allow(clippy::print_stderr)]
 
 #[path = "frontend/activations.rs"]
@@ -21,6 +22,8 @@ mod external;
 mod max_pool3d;
 #[path = "frontend/ops.rs"]
 mod ops;
+#[path = "frontend/zoo.rs"]
+mod zoo;
 
 use prost::Message;
 use veil_compiler::onnx::proto::{
