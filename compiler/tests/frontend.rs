@@ -246,9 +246,12 @@ fn pow_by_a_whole_constant_is_a_polynomial() {
             node("Relu", "r3", &["x3"], &["c"]),
             node("Pow", "k", &["kk", "two"], &["k2"]),
             node("Mul", "scaled", &["c", "k2"], &["d"]),
-            node("Add", "sum", &["a", "d"], &["y"]),
+            node("Add", "sum", &["a", "d"], &["ad"]),
+            node("Pow", "unit", &["x", "zero"], &["x0"]),
+            node("Add", "plus_one", &["ad", "x0"], &["y"]),
         ],
         vec![
+            scalar("zero", 0.0),
             scalar("two", 2.0),
             scalar("three", 3.0),
             scalar("one", 1.0),
@@ -266,9 +269,10 @@ fn pow_by_a_whole_constant_is_a_polynomial() {
     let y = run_float(&g, &[Tensor::new(vec![1, 4], xs.to_vec()).unwrap()]).unwrap();
     let k = [1.0f32, -2.0, 0.5, 3.0];
     for (i, &x) in xs.iter().enumerate() {
-        let want = x.powi(2) + (x + 1.0).powi(3).max(0.0) * k[i] * k[i];
+        let want = x.powi(2) + (x + 1.0).powi(3).max(0.0) * k[i] * k[i] + 1.0;
         assert!((y[0].data[i] - want).abs() <= 1e-5 * want.abs().max(1.0), "x = {x}: {} vs {want}", y[0].data[i]);
     }
+    ops::fixed_point_within_bound(&g, &[Tensor::new(vec![1, 4], xs.to_vec()).unwrap()]);
 }
 
 #[test]
