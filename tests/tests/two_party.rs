@@ -1,6 +1,7 @@
 //! Two-party execution in one process (client and server as tasks over real QUIC on loopback):
 //! the runtime computes exactly what `veilc simulate` computes for plans whose activations are exact
-//! circuits (ReLU, MaxPool, Clip, LeakyReLU), and stays
+//! circuits (ReLU, MaxPool, Clip, LeakyReLU; also two torchvision models of `models/zoo/` with
+//! exact truncations and Beaver products), and stays
 //! within the sound error bound of the float model for polynomial plans (whose local
 //! truncations depend on the shares, as the simulator's do on its simulated masks).
 
@@ -181,4 +182,52 @@ fn an_input_normalisation_runs_and_equals_the_simulator_bit_for_bit() {
     let (got, cs, _) = two_party(&g, &x);
     assert_eq!(got, want, "two-party output differs from the simulator");
     check_predictions("norm", &g, &cs);
+}
+
+/// A zoo model (`models/zoo/<name>/`, made by `models/zoo/make_zoo.py`) compiled as a user
+/// would with the calibrated automatic precision (`--max-error` 1 %, the committed calibration
+/// inputs), and its checked input.
+fn zoo(name: &str, exporter: &str) -> (veil_ir::Graph, veil_ir::Tensor) {
+    use veil_ir::npy::{NpzArray, read_npy, read_npz};
+    let dir = root().join("models/zoo").join(name);
+    let x = read_npy(&dir.join("input.npy")).unwrap();
+    let NpzArray::Float(calib) = read_npz(&dir.join("calib.npz"), "x").unwrap() else { panic!("float inputs") };
+    let per = calib.data.len() / calib.shape[0];
+    let mut calibration: Vec<veil_ir::Tensor> =
+        calib.data.chunks(per).map(|c| veil_ir::Tensor::new(x.shape.clone(), c.to_vec()).unwrap()).collect();
+    calibration.push(x.clone());
+    // Exact truncations: the squeeze-excite products' truncations cannot fuse into a circuit,
+    // and local ones would make the output depend on the shares (and widen the ring for their
+    // wrap margin).
+    let passes = Options { calibration, exact_truncation: true, ..Options::default() };
+    let opts = CompileOptions { passes, max_error: Some(0.01), ..CompileOptions::default() };
+    (compile(&dir.join(format!("{exporter}.onnx")), &opts).unwrap().graph, x)
+}
+
+/// Runs zoo model `name` from `exporter` between the parties: exactly what the simulator
+/// computes, every layer's bytes and rounds as the cost model predicts, and onnxruntime's top-1.
+fn zoo_two_party(name: &str, exporter: &str) {
+    let (g, x) = zoo(name, exporter);
+    assert!(!has_local_truncation(&g), "{name}");
+    let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    let (got, cs, _) = two_party(&g, &x);
+    assert_eq!(got, want, "{name} ({exporter}): two-party output differs from the simulator");
+    check_predictions(name, &g, &cs);
+    let ort =
+        veil_ir::npy::read_npy(&root().join("models/zoo").join(name).join(format!("{exporter}_ort.npy"))).unwrap();
+    let top = |v: &[f32]| (0..v.len()).max_by(|&i, &j| v[i].total_cmp(&v[j])).unwrap();
+    assert_eq!(top(&got[0].data), top(&ort.data), "{name} ({exporter}): top-1 differs from onnxruntime's");
+}
+
+/// torchvision's MobileNetV3-small, width-reduced, from the dynamo exporter: HardSwish and
+/// HardSigmoid circuits and the squeeze-excite products of two shared values (Beaver).
+#[test]
+fn zoo_mobilenet_v3_small_equals_the_simulator_bit_for_bit() {
+    zoo_two_party("mobilenet_v3_small", "dynamo");
+}
+
+/// torchvision's ResNet-18 layout, width-reduced, from the TorchScript exporter.
+#[test]
+fn zoo_resnet18_equals_the_simulator_bit_for_bit() {
+    zoo_two_party("resnet18", "torchscript");
 }

@@ -33,12 +33,19 @@ pub fn can_fold(op: &str) -> bool {
                 | "Sub"
                 | "Mul"
                 | "Div"
+                | "Pow"
                 | "Neg"
         )
 }
 
 /// Lowering of [`FOLD_ONLY`] ops reached with a computed operand.
-pub fn only_constants(_: &mut Importer, _: &Ctx, _: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+pub fn only_constants(_: &mut Importer, ctx: &Ctx, _: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    if ctx.node.op_type() == "Sqrt" {
+        return Err("a square root of a secret value has no sound two-party protocol (a LayerNormalization written \
+out as ReduceMean, Pow, Sqrt and Div, as torch's TorchScript exporter does below opset 17, needs one for the \
+standard deviation; BatchNormalization, whose statistics are constants, is supported)"
+            .into());
+    }
     Err("supported only on constants (shape computations), not on values computed from the model input".into())
 }
 
@@ -111,6 +118,7 @@ pub fn fold(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
         "Sub" => consts::binary(c(0)?, c(1)?, |a, b| a - b, i64::checked_sub)?,
         "Mul" => consts::binary(c(0)?, c(1)?, |a, b| a * b, i64::checked_mul)?,
         "Div" => consts::binary(c(0)?, c(1)?, |a, b| a / b, div_i)?,
+        "Pow" => consts::binary(c(0)?, c(1)?, f64::powf, |a, b| a.checked_pow(u32::try_from(b).ok()?))?,
         "Equal" => {
             let t = consts::binary(c(0)?, c(1)?, |a, b| (a == b) as i64 as f64, |a, b| Some((a == b) as i64))?;
             CTensor::i64(t.shape.clone(), t.floats().iter().map(|&x| x as i64).collect())

@@ -1,5 +1,6 @@
 //! Gemm, MatMul and elementwise arithmetic. Products with a constant become `dense` or `affine`;
-//! chains of `Mul`/`Add`/`Sub`/`Div`/`Neg` over one computed value become one `poly`.
+//! chains of `Mul`/`Add`/`Sub`/`Div`/`Neg` (and `Pow` by a small integer) over one computed
+//! value become one `poly`.
 
 use veil_ir::{Op, ValueId, check_broadcast};
 
@@ -177,6 +178,32 @@ pub fn neg(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<
     let (base, c) = as_poly(arg(inputs, 0)?).ok_or("operand unavailable")?;
     let _ = imp;
     Ok(poly_out(ctx, base, c.iter().map(|x| -x).collect()))
+}
+
+/// Pow of a computed base by a constant exponent that is a whole number from 0 to
+/// [`MAX_POLY_DEGREE`] (torch writes `x ** 2` so; its TorchScript exporter below opset 17 also
+/// writes LayerNorm's variance with it): the polynomial `x · x · …`, exactly as the `Mul` chain.
+/// Other exponents (roots, negative powers) of secret values have no protocol.
+pub fn pow(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let _ = imp;
+    let (base, p) = as_poly(arg(inputs, 0)?).ok_or("a constant base with a computed exponent is not supported")?;
+    let e = super::konst(inputs, 1, "the exponent")?;
+    let n =
+        e.scalar().filter(|&v| v.fract() == 0.0 && (0.0..=MAX_POLY_DEGREE as f32).contains(&v)).ok_or_else(|| {
+            format!(
+                "exponent {:?}: only a single whole exponent from 0 to {MAX_POLY_DEGREE} is supported (a polynomial); \
+                 other powers of secret values have no two-party protocol",
+                e.floats()
+            )
+        })? as usize;
+    let mut coeffs = vec![1.0];
+    for _ in 0..n {
+        coeffs = poly_mul(&coeffs, &p);
+    }
+    if degree(&coeffs) > MAX_POLY_DEGREE {
+        return Err(format!("polynomial of degree {} exceeds the supported {MAX_POLY_DEGREE}", degree(&coeffs)));
+    }
+    Ok(poly_out(ctx, base, coeffs))
 }
 
 /// Add, Sub, Mul and Div with at least one computed operand.

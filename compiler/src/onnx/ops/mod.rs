@@ -35,6 +35,7 @@ fn lowering(op: &str) -> Option<Lowering> {
         "MatMul" => math::matmul,
         "Add" | "Sub" | "Mul" | "Div" => math::arith,
         "Neg" => math::neg,
+        "Pow" => math::pow,
         "Max" | "Min" => minmax::min_max,
         "CastLike" => array::cast_like,
         "Flatten" => array::flatten,
@@ -85,7 +86,7 @@ for it yet (it would need a garbled approximation with a stated error); {SUPPORT
         }
         _ => {}
     }
-    const NO_PROTOCOL: &[&str] = &["Exp", "Log", "Sqrt", "Reciprocal", "LRN", "TopK", "Abs", "Pow"];
+    const NO_PROTOCOL: &[&str] = &["Exp", "Log", "Sqrt", "Reciprocal", "LRN", "TopK", "Abs"];
     if NO_PROTOCOL.contains(&op) {
         format!("not supported: Veil has no sound two-party protocol for it ({SUPPORTED})")
     } else {
