@@ -26,7 +26,7 @@ pub struct LayerRow {
     pub shape: Vec<usize>,
     /// Fixed-point scale of the output (fractional bits).
     pub scale: Option<u8>,
-    /// The protocols of the node's steps, joined (`HE+share`), `fused into next GC`, or
+    /// The protocols of the node's steps, joined (`HE+share`), `fused into next step`, or
     /// `unsupported`.
     pub protocol: String,
     /// Activations of a ReLU, LeakyReLU or stochastic ReLU (0 for other ops).
@@ -118,7 +118,7 @@ pub fn summarize(g: &Graph) -> Summary {
     for (id, n) in g.live_nodes() {
         let out = &g.values[n.output];
         let (protocol, and_gates) = match veil_ir::schedule::node_steps(g, id, &mut shared_inputs) {
-            Ok(steps) if steps.is_empty() => ("fused into next GC".into(), 0),
+            Ok(steps) if steps.is_empty() => ("fused into next step".into(), 0),
             Ok(steps) => (
                 veil_ir::stats::join_protocols(steps.iter().map(|s| s.protocol())),
                 steps.iter().map(|s| s.and_gates(g)).sum::<u64>() as usize,

@@ -9,7 +9,9 @@
 //! `F + 1`, ... runs `quantize` and `fuse_truncation` at that `F`, simulates the samples with
 //! [`veil_ir::eval::run_fixed`] (seed 0, as `veilc simulate`), and stops at the first `F` whose
 //! error is at most the target. The ring width ℓ grows with `F` (`quantize` picks it), so the
-//! smallest such `F` is also the cheapest plan.
+//! smallest such `F` is also the cheapest plan. Samples are simulated [`BATCH`] at a time, in
+//! parallel, and an `F` stops at the first batch that misses the target: a refused `F` costs
+//! one batch rather than every sample (the chosen `F` still runs them all).
 //!
 //! **Error**, per graph output `o`: `max |fixed − float|` over the samples and the output's
 //! elements, divided by the **output range** `max − min` of the float output `o` over all
@@ -40,6 +42,9 @@ pub const MAX_FRAC_BITS: u8 = 30;
 pub const MAX_SAMPLES: usize = 32;
 /// Random samples simulated per `F` without calibration data.
 pub const RANDOM_SAMPLES: usize = 8;
+/// Samples simulated at once (in parallel) before checking the target. Fixed, not the thread
+/// count, so which samples a refused `F` was measured on does not depend on the machine.
+pub const BATCH: usize = 4;
 
 /// Where the samples came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,8 +77,12 @@ impl std::fmt::Display for Samples {
 pub struct Trial {
     /// The fractional bits tried.
     pub frac_bits: u8,
-    /// `(ring bits, error as a fraction of the output range)`, or `quantize`'s refusal.
+    /// `(ring bits, error as a fraction of the output range)`, or `quantize`'s refusal. For an
+    /// `F` that missed the target, the error of the samples simulated until a batch missed it:
+    /// a lower bound unless [`Trial::complete`].
     pub outcome: Result<(u8, f64), String>,
+    /// Whether every sample was simulated at this `F`.
+    pub complete: bool,
 }
 
 /// What [`choose`] picked.
@@ -134,30 +143,31 @@ pub fn choose(float: &Graph, opts: &Options, max_error: f64) -> Result<Choice, P
         let quantized = Pass::Quantize.run(&mut g, &at).and_then(|_| Pass::FuseTruncation.run(&mut g, &at));
         match quantized {
             Err(PassError::Rejected { reason, .. }) if !trials.is_empty() => {
-                trials.push(Trial { frac_bits: frac, outcome: Err(reason) });
+                trials.push(Trial { frac_bits: frac, outcome: Err(reason), complete: false });
                 break;
             }
             Err(e) => return Err(e),
             Ok(_) => {}
         }
         let ring = g.ring_bits.expect("quantized");
-        let error = measure(&g, &xs, &reference)?;
-        trials.push(Trial { frac_bits: frac, outcome: Ok((ring, error)) });
+        let (error, complete) = measure_until(&g, &xs, &reference, max_error)?;
+        trials.push(Trial { frac_bits: frac, outcome: Ok((ring, error)), complete });
         if error <= max_error {
             return Ok(Choice { frac_bits: frac, ring_bits: ring, error, max_error, samples, trials });
         }
     }
-    let (best_f, best) = trials
+    let (best_f, best, complete) = trials
         .iter()
-        .filter_map(|t| t.outcome.as_ref().ok().map(|&(_, e)| (t.frac_bits, e)))
+        .filter_map(|t| t.outcome.as_ref().ok().map(|&(_, e)| (t.frac_bits, e, t.complete)))
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .expect("the first trial ran");
+    let at_least = if complete { "" } else { "at least " };
     let why = match trials.last().map(|t| &t.outcome) {
         Some(Err(reason)) => format!("F = {} is refused ({reason})", trials.last().map_or(0, |t| t.frac_bits)),
         _ => format!("F stops at {MAX_FRAC_BITS}"),
     };
     Err(reject(format!(
-        "no F reaches an output error of {} % of the output range on {samples}: the best is {:.3} % at F = {best_f}, and {why}; \
+        "no F reaches an output error of {} % of the output range on {samples}: the best is {at_least}{:.3} % at F = {best_f}, and {why}; \
          allow a larger --max-error, or give --frac-bits to compile at a chosen F anyway",
         max_error * 100.0,
         best * 100.0
@@ -207,34 +217,68 @@ fn unit(state: &mut u64) -> f64 {
 /// fraction of each output's range (see the module doc).
 /// `xs[i]` holds sample `i`'s inputs.
 pub fn measure(g: &Graph, xs: &[Vec<Tensor>], reference: &[Vec<Tensor>]) -> Result<f64, PassError> {
-    let mut fixed = Vec::with_capacity(xs.len());
-    for x in xs {
-        let run = veil_ir::eval::run_fixed(g, x, 0)
-            .map_err(|e| reject(format!("the simulator does not run on the samples: {e}")))?;
-        fixed.push(run.outputs);
+    measure_until(g, xs, reference, f64::INFINITY).map(|(error, _)| error)
+}
+
+/// [`measure`], simulating [`BATCH`] samples at a time in parallel and stopping after the first
+/// batch whose error exceeds `max_error`. Returns the error of the samples simulated and whether
+/// that was all of them (if not, the error is a lower bound, already above `max_error`).
+pub fn measure_until(
+    g: &Graph,
+    xs: &[Vec<Tensor>],
+    reference: &[Vec<Tensor>],
+    max_error: f64,
+) -> Result<(f64, bool), PassError> {
+    use rayon::prelude::*;
+    let ranges = output_ranges(reference);
+    let mut worst = 0f64;
+    for (b, batch) in xs.chunks(BATCH).enumerate() {
+        let errors = batch
+            .par_iter()
+            .zip(&reference[b * BATCH..])
+            .map(|(x, want)| {
+                let run = veil_ir::eval::run_fixed(g, x, 0)
+                    .map_err(|e| reject(format!("the simulator does not run on the samples: {e}")))?;
+                Ok(sample_error(&run.outputs, want, &ranges))
+            })
+            .collect::<Result<Vec<f64>, PassError>>()?;
+        worst = errors.into_iter().fold(worst, f64::max);
+        if worst > max_error {
+            return Ok((worst, (b + 1) * BATCH >= xs.len()));
+        }
     }
-    Ok(relative_error(&fixed, reference))
+    Ok((worst, true))
 }
 
 /// `max` over outputs of `max |a − b| / (max b − min b)` (absolute where `b` is constant);
 /// non-finite values count as an infinite error. `a[i][o]` is sample `i`'s output `o`.
 pub fn relative_error(a: &[Vec<Tensor>], b: &[Vec<Tensor>]) -> f64 {
+    let ranges = output_ranges(b);
+    a.iter().zip(b).map(|(ai, bi)| sample_error(ai, bi, &ranges)).fold(0f64, f64::max)
+}
+
+/// Per output `o`, `max − min` of `b[i][o]` over every sample `i` and element.
+fn output_ranges(b: &[Vec<Tensor>]) -> Vec<f64> {
     let outputs = b.first().map_or(0, Vec::len);
-    let mut worst = 0f64;
-    for o in 0..outputs {
-        let (mut lo, mut hi, mut err) = (f64::INFINITY, f64::NEG_INFINITY, 0f64);
-        for (ai, bi) in a.iter().zip(b) {
-            for (&x, &y) in ai[o].data.iter().zip(&bi[o].data) {
-                let (x, y) = (x as f64, y as f64);
-                lo = lo.min(y);
-                hi = hi.max(y);
-                err = if x.is_finite() && y.is_finite() { err.max((x - y).abs()) } else { f64::INFINITY };
-            }
-        }
-        let range = hi - lo;
-        worst = worst.max(if range > 0.0 { err / range } else { err });
-    }
-    worst
+    (0..outputs)
+        .map(|o| {
+            let values = b.iter().flat_map(|bi| bi[o].data.iter().map(|&y| y as f64));
+            let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| (lo.min(y), hi.max(y)));
+            hi - lo
+        })
+        .collect()
+}
+
+/// One sample's error: `max` over outputs of `max |a − b|`, divided by the output's range where
+/// it is positive; infinite if a value is not finite.
+fn sample_error(a: &[Tensor], b: &[Tensor], ranges: &[f64]) -> f64 {
+    a.iter().zip(b).zip(ranges).fold(0f64, |worst, ((ao, bo), &range)| {
+        let err = ao.data.iter().zip(&bo.data).fold(0f64, |err, (&x, &y)| {
+            let (x, y) = (x as f64, y as f64);
+            if x.is_finite() && y.is_finite() { err.max((x - y).abs()) } else { f64::INFINITY }
+        });
+        worst.max(if range > 0.0 { err / range } else { err })
+    })
 }
 
 #[cfg(test)]

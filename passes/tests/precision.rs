@@ -68,6 +68,20 @@ fn tiny_weights_miss_one_percent_at_f12_and_the_search_picks_the_smallest_f_that
     assert_eq!(c.samples, Samples::Calibration { count: xs.len() });
     assert_eq!(c.trials.first().map(|t| t.frac_bits), Some(MIN_FRAC_BITS));
     assert_eq!(c.trials.len(), (c.frac_bits - MIN_FRAC_BITS + 1) as usize);
+    // A refused F stops after its first batch of samples (six here, so some are never simulated
+    // at F = 6): its error is then a lower bound of the error on all samples, still above the
+    // target; the chosen F ran every sample.
+    let (chosen, refused) = c.trials.split_last().unwrap();
+    assert!(chosen.complete, "{chosen:?}");
+    for t in refused {
+        let (_, e) = t.outcome.clone().unwrap();
+        let full = error_at(&w, &xs, t.frac_bits);
+        assert!(e > 0.01 && e <= full + 1e-6, "F = {}: {e} against {full} on every sample", t.frac_bits);
+        if t.complete {
+            assert!((e - full).abs() < 1e-6, "F = {}: {e} against {full}", t.frac_bits);
+        }
+    }
+    assert!(refused.iter().any(|t| !t.complete), "every refused F simulated every sample");
     // The ring grows with F: the chosen plan's ring is the one `quantize` gives at that F.
     let mut g = dense(&w);
     run_pipeline(&mut g, &Options { frac_bits: c.frac_bits, ..opts }, None, true).unwrap();
