@@ -131,16 +131,20 @@ pub fn choose(float: &Graph, opts: &Options, max_error: f64) -> Result<Choice, P
     let mut base = float.clone();
     run_pipeline(&mut base, opts, Some(Pass::SubstituteActivations.into()), false)?;
     let (xs, samples) = sample_inputs(&base, opts)?;
+    use rayon::prelude::*;
     let reference: Vec<Vec<Tensor>> = xs
-        .iter()
+        .par_iter()
         .map(|x| veil_ir::eval::run_float_approximated(&base, x))
         .collect::<Result<_, _>>()
         .map_err(|e| reject(format!("the float reference does not run on the samples: {e}")))?;
+    // The value bounds (calibration runs the float graph on every sample) are the same at every F.
+    let bounds = crate::range::bounds(&base, opts)?;
     let mut trials = Vec::new();
     for frac in MIN_FRAC_BITS..=MAX_FRAC_BITS {
         let at = Options { frac_bits: frac, ..opts.clone() };
         let mut g = base.clone();
-        let quantized = Pass::Quantize.run(&mut g, &at).and_then(|_| Pass::FuseTruncation.run(&mut g, &at));
+        let quantized = crate::quantize::run_with_bounds(&mut g, &at, Some(&bounds))
+            .and_then(|_| Pass::FuseTruncation.run(&mut g, &at));
         match quantized {
             Err(PassError::Rejected { reason, .. }) if !trials.is_empty() => {
                 trials.push(Trial { frac_bits: frac, outcome: Err(reason), complete: false });

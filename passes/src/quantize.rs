@@ -137,6 +137,17 @@ impl Builder<'_> {
 
 /// Runs the pass (see the module doc); a graph that already has a ring width is left as it is.
 pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
+    run_with_bounds(g, opts, None)
+}
+
+/// [`run`] with the value bounds already computed by [`range::bounds`] for this graph and
+/// `opts` (they do not depend on `opts.frac_bits`: the precision search computes them once for
+/// every `F` it tries); `None` computes them.
+pub fn run_with_bounds(
+    g: &mut Graph,
+    opts: &Options,
+    bounds: Option<&(Vec<f64>, RangeSource)>,
+) -> Result<Report, PassError> {
     if g.ring_bits.is_some() {
         return Ok(Report::default());
     }
@@ -148,7 +159,10 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
     if !(p > 0.0 && p < 1.0) {
         return Err(reject(format!("--circa-fault-rate {p} is outside (0, 1)")));
     }
-    let (old_bounds, source) = range::bounds(g, opts)?;
+    let (old_bounds, source) = match bounds {
+        Some(b) => b.clone(),
+        None => range::bounds(g, opts)?,
+    };
     let mut b = Builder {
         old: g,
         g: Graph::new(g.name.clone()),

@@ -50,15 +50,22 @@ pub fn bounds(g: &Graph, opts: &Options) -> Result<(Vec<f64>, RangeSource), Pass
     if g.inputs.len() != 1 {
         return Err(reject(format!("calibration supports models with one input; this one has {}", g.inputs.len())));
     }
+    // The samples run in parallel; each gives its own per-value maxima (a maximum does not
+    // depend on the order it is taken in).
+    use rayon::prelude::*;
+    let per_sample = opts
+        .calibration
+        .par_iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let env = veil_ir::eval::run_float_values(g, std::slice::from_ref(x))
+                .map_err(|e| reject(format!("calibration sample {i}: {e}")))?;
+            Ok(env.iter().map(|t| t.as_ref().map_or(0.0, |t| 2.0 * max_abs(&t.data))).collect::<Vec<f64>>())
+        })
+        .collect::<Result<Vec<_>, PassError>>()?;
     let mut b = vec![0f64; g.values.len()];
-    for (i, x) in opts.calibration.iter().enumerate() {
-        let env = veil_ir::eval::run_float_values(g, std::slice::from_ref(x))
-            .map_err(|e| reject(format!("calibration sample {i}: {e}")))?;
-        for (v, t) in env.iter().enumerate() {
-            if let Some(t) = t {
-                b[v] = b[v].max(2.0 * max_abs(&t.data));
-            }
-        }
+    for sample in per_sample {
+        b.iter_mut().zip(sample).for_each(|(b, s)| *b = b.max(s));
     }
     let input_bound = 2.0 * opts.calibration.iter().map(|t| max_abs(&t.data)).fold(0.0, f64::max) as f32;
     Ok((b, RangeSource::Calibration { samples: opts.calibration.len(), input_bound }))
