@@ -80,3 +80,35 @@ pub fn flights(ell: u32, shift: u32, n: u64) -> Vec<(Dir, u64)> {
     v.push((ClientToServer, bytes(n * 2 * ell as u64)));
     v
 }
+
+/// The max tree of a MaxPool over OT ([`super::Kind::MaxPoolOt`]): at each level every window's
+/// candidates pair up in order, `(c₀, c₁), (c₂, c₃), …` (an odd last one waits for the next
+/// level), and each pair becomes `c₁ + ReLU(c₀ − c₁)`. Returns the pairs at each level, all
+/// windows together (each level is one batch of shift-0 ReLUs over OT); empty when every window
+/// has one element.
+pub fn max_levels(windows: &[Vec<usize>]) -> Vec<u64> {
+    let mut sizes: Vec<usize> = windows.iter().map(Vec::len).collect();
+    let mut levels = Vec::new();
+    while sizes.iter().any(|&k| k > 1) {
+        levels.push(sizes.iter().map(|&k| (k / 2) as u64).sum());
+        sizes.iter_mut().for_each(|k| *k = k.div_ceil(2));
+    }
+    levels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_tree_levels_pair_each_window_until_one_is_left() {
+        // Windows of 4 (2×2), 3 and 2 (border windows), 1: levels 2+1+1, then 1+1.
+        let w = [vec![0, 1, 2, 3], vec![4, 5, 6], vec![7, 8], vec![9]];
+        assert_eq!(max_levels(&w), vec![4, 2]);
+        assert_eq!(max_levels(&[vec![0; 9]]), vec![4, 2, 1, 1], "9 → 5 → 3 → 2 → 1");
+        assert!(max_levels(&[vec![0], vec![1]]).is_empty());
+        // k − 1 ReLUs per window of k.
+        let w: Vec<Vec<usize>> = (1..12).map(|k| vec![0; k]).collect();
+        assert_eq!(max_levels(&w).iter().sum::<u64>(), (0..11).sum::<u64>());
+    }
+}

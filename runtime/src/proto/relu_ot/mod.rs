@@ -23,11 +23,15 @@
 //! client's first and last. Both parties' cores are synchronous: [`Client::start`] makes the
 //! first flight, then each party answers the peer's flight with its next one
 //! ([`Client::reply`], [`Server::reply`]) until the server, answering the last, has its output.
+//!
+//! Shift 0 (a plain ReLU) drops the low comparison, `ms ∧ mc` and the last AND level:
+//! `out = keep·y_s + keep·y_c`, one product each way. [`maxpool`] builds MaxPool's max tree on it.
 
 #[cfg(test)]
 mod attacks;
 pub mod drive;
 pub mod layer;
+pub mod maxpool;
 
 use rand::Rng;
 use veil_ir::ring::Ring;
