@@ -109,6 +109,10 @@ pub fn split_client(spec: Spec, off: ClientOffline, levels: &[usize]) -> Vec<Cli
     ots.into_iter().zip(reversed).zip(r).map(|((ots, reversed), r)| ClientOffline { ots, reversed, r }).collect()
 }
 
+/// One level of the client's tree: its shares of the differences (the ReLUs' inputs) and the
+/// ReLUs' output masks `r`. Secret.
+pub type ClientLevel = (Vec<u64>, Vec<u64>);
+
 /// The client's offline run of the tree on its input shares `xc`: per level its ReLU inputs
 /// (differences) and masks `r` (drawn from `rng`), and its output shares.
 pub fn client_tree(
@@ -116,7 +120,7 @@ pub fn client_tree(
     windows: &[Vec<usize>],
     xc: &[u64],
     rng: &mut (impl rand::RngCore + ?Sized),
-) -> (Vec<(Vec<u64>, Vec<u64>)>, Vec<u64>) {
+) -> (Vec<ClientLevel>, Vec<u64>) {
     let mut tree = MaxTree::new(ring, windows, xc);
     let mut levels = Vec::new();
     while !tree.done() {
