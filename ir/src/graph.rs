@@ -72,7 +72,7 @@ pub struct Graph {
     pub input_bound: Option<f32>,
     /// Nodes that run over OT instead of their default protocol, chosen by `assign_protocols`:
     /// dense layers whose offline correlation comes from Gilboa products instead of HE, and
-    /// ReLUs with a fused exact truncation run by the OT comparison protocol instead of a
+    /// ReLUs (and MaxPools of ReLU outputs) run by the OT comparison protocol instead of a
     /// garbled circuit (empty: HE and garbled circuits throughout).
     pub ot_linear: Vec<NodeId>,
 }

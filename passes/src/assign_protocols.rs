@@ -65,23 +65,32 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
     Ok(report)
 }
 
-/// Chooses, for each exact ReLU with a fused truncation, a garbled circuit or the OT comparison
-/// protocol (`--nonlinear`; under `auto` the cost model decides per layer like for dense layers).
+/// Chooses, for each exact ReLU (any fused truncation) and each MaxPool of a ReLU's output
+/// without a fused truncation ([`veil_ir::schedule::nonnegative`]: the max tree's differences
+/// cannot wrap), a garbled circuit or the OT comparison protocol (`--nonlinear`; under `auto`
+/// the cost model decides per layer like for dense layers). A MaxPool with a fused truncation,
+/// or of a value that may be negative, stays a garbled circuit.
 fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
+    use veil_ir::schedule::{fused, nonnegative};
     let ell = g.ring_bits.unwrap_or(61) as u32;
     let candidates: Vec<_> = g
         .live_nodes()
-        .filter(|(_, n)| matches!(n.op, Op::Relu) && g.values[n.output].domain == Domain::Shared)
-        .filter_map(|(id, n)| match veil_ir::schedule::fused(g, n.inputs[0]) {
-            (input, shift) if shift >= 1 && (shift as u32) < ell => Some((id, input, shift)),
+        .filter(|(_, n)| g.values[n.output].domain == Domain::Shared)
+        .filter_map(|(id, n)| match (&n.op, fused(g, n.inputs[0])) {
+            (Op::Relu, (input, shift)) if (shift as u32) < ell => Some((id, Kind::ReluOt { input, shift })),
+            (Op::MaxPool { window }, (input, 0)) if nonnegative(g, input) => {
+                let windows = veil_ir::eval::ring_ops::window_taps(&g.values[input].ty.shape, window);
+                Some((id, Kind::MaxPoolOt { input, windows }))
+            }
             _ => None,
         })
         .collect();
-    for (id, input, shift) in candidates {
+    for (id, kind) in candidates {
+        let what = if matches!(kind, Kind::ReluOt { .. }) { "ReLU" } else { "MaxPool" };
         let (gc, ot) = match veil_ir::schedule::node_steps(g, id, &mut Vec::new()) {
             Ok(mut s) if !s.is_empty() => {
                 let gc = s.pop().expect("nonempty");
-                (predicted(g, opts, &gc), predicted(g, opts, &Step { node: id, kind: Kind::ReluOt { input, shift } }))
+                (predicted(g, opts, &gc), predicted(g, opts, &Step { node: id, kind }))
             }
             _ => continue,
         };
@@ -99,7 +108,7 @@ fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
         }
         if opts.nonlinear != NonlinearChoice::Gc {
             report.note(format!(
-                "{:?}: ReLU by {} (predicted offline + online: GC {:.1} + {:.1} ms, OT {:.1} + {:.1} ms)",
+                "{:?}: {what} by {} (predicted offline + online: GC {:.1} + {:.1} ms, OT {:.1} + {:.1} ms)",
                 g.nodes[id].name,
                 if use_ot { "OT" } else { "GC" },
                 gc.0 * 1e3,

@@ -232,6 +232,12 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
             let ots = n * (veil_ir::schedule::relu_ot::rots(ell as u32, *shift as u32) + 1) as f64;
             (ots / SILENT_OTS_PER_S, n * RELU_OT_ONLINE_S)
         }
+        Kind::MaxPoolOt { windows, .. } => {
+            // One shift-0 ReLU over OT per max-tree pair.
+            let n = veil_ir::schedule::relu_ot::max_levels(windows).iter().sum::<u64>() as f64;
+            let ots = n * (veil_ir::schedule::relu_ot::rots(ell as u32, 0) + 1) as f64;
+            (ots / SILENT_OTS_PER_S, n * RELU_OT_ONLINE_S)
+        }
         _ => (0.0, 0.0),
     }
 }

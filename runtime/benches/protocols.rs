@@ -3,7 +3,7 @@
 //! - OTs per second (random and correlated, IKNP over cryprot-ot; random-choice silent OT in
 //!   both directions, with its bytes per OT);
 //! - bytes and time per ReLU, offline and online, for the exact GC ReLU (ℓ = 61, f = 12) and
-//!   the exact ReLU over silent OT (`proto::relu_ot`), and Circa at two drop-bit values. Bytes
+//!   the exact ReLU over silent OT (`proto::relu_ot`, at f = 12 and f = 0), and Circa at two drop-bit values. Bytes
 //!   are counted by each direction's sender.
 
 // A bench binary: its tables on stdout are its output.
@@ -154,27 +154,31 @@ async fn party(mut s: Session, client: bool) {
     offset += (RELUS * c.and_count()) as u64;
     report(client, "exact GC ReLU", c.and_count(), off, on);
     // Exact ReLU over silent OT (same output as the circuit): offline the random-choice OTs,
-    // online the flights. The "AND gates" column is its Boolean triples.
-    let spec = relu_ot::Spec::new(ring, 12);
-    let (mut so, mut co) = (None, None);
-    let off = phase(&s, &mut cnt, client, async {
-        if client {
-            let r = vals.clone();
-            co = Some(relu_ot::drive::client_offline(rcv.as_mut().unwrap(), spec, r).await.unwrap());
-        } else {
-            so = Some(relu_ot::drive::server_offline(snd.as_mut().unwrap(), spec, RELUS).await.unwrap());
-        }
-    })
-    .await;
-    let on = phase(&s, &mut cnt, client, async {
-        if client {
-            relu_ot::drive::client_online(&mut ch, spec, co.take().unwrap(), vals.clone()).await.unwrap();
-        } else {
-            relu_ot::drive::server_online(&mut ch, spec, so.take().unwrap(), vals.clone(), &mut rng).await.unwrap();
-        }
-    })
-    .await;
-    report(client, "exact ReLU over silent OT", spec.ands(), off, on);
+    // online the flights. The "AND gates" column is its Boolean triples. Shift 12, then shift 0
+    // (a ReLU with no truncation fused, MaxPool's max-tree step).
+    for (shift, name) in [(12, "exact ReLU over silent OT"), (0, "ReLU over silent OT, f = 0")] {
+        let spec = relu_ot::Spec::new(ring, shift);
+        let (mut so, mut co) = (None, None);
+        let off = phase(&s, &mut cnt, client, async {
+            if client {
+                let r = vals.clone();
+                co = Some(relu_ot::drive::client_offline(rcv.as_mut().unwrap(), spec, r).await.unwrap());
+            } else {
+                so = Some(relu_ot::drive::server_offline(snd.as_mut().unwrap(), spec, RELUS).await.unwrap());
+            }
+        })
+        .await;
+        let on = phase(&s, &mut cnt, client, async {
+            if client {
+                relu_ot::drive::client_online(&mut ch, spec, co.take().unwrap(), vals.clone()).await.unwrap();
+            } else {
+                let out = relu_ot::drive::server_online(&mut ch, spec, so.take().unwrap(), vals.clone(), &mut rng);
+                out.await.unwrap();
+            }
+        })
+        .await;
+        report(client, name, spec.ands(), off, on);
+    }
     for k in [19u8, 12] {
         let test = circa::SignTest { ring, drop_bits: k, variant: CircaVariant::PosZero };
         let circ = test.circuit();

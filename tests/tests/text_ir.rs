@@ -116,26 +116,32 @@ fn mutated_texts_give_positioned_errors_never_panics() {
     assert!(refused > cases / 2, "{refused} of {cases} mutated texts refused");
 }
 
-/// ReLUs over OT (`--nonlinear ot`) print `nonlinear=ot` and parse back into `ot_linear`; a
-/// ReLU listed without a fused exact truncation is refused by the schedule, naming it, and any
-/// other `nonlinear=` value by the parser.
+/// ReLUs and MaxPools over OT (`--nonlinear ot`) print `nonlinear=ot` and parse back into
+/// `ot_linear`; a MaxPool listed on an operand that may be negative (a difference could wrap) is
+/// refused by the schedule, naming it, and any other `nonlinear=` value by the parser.
 #[test]
-fn relus_over_ot_round_trip_and_bad_ones_are_refused() {
+fn relus_and_maxpools_over_ot_round_trip_and_bad_ones_are_refused() {
     let opts = Options { nonlinear: veil_passes::NonlinearChoice::Ot, ..Options::default() };
     let g = veil_tests::compile_bundled("digits_relu", opts).unwrap().graph;
-    let relus: Vec<_> = g.live_nodes().filter(|(_, n)| matches!(n.op, veil_ir::Op::Relu)).map(|(id, _)| id).collect();
-    assert!(!relus.is_empty() && relus.iter().all(|r| g.ot_linear.contains(r)), "{:?}", g.ot_linear);
+    let of = |f: fn(&veil_ir::Op) -> bool| -> Vec<_> {
+        g.live_nodes().filter(|(_, n)| f(&n.op)).map(|(id, _)| id).collect()
+    };
+    let relus = of(|op| matches!(op, veil_ir::Op::Relu));
+    let pools = of(|op| matches!(op, veil_ir::Op::MaxPool { .. }));
+    let all: Vec<_> = relus.iter().chain(&pools).collect();
+    assert!(!relus.is_empty() && !pools.is_empty() && all.iter().all(|r| g.ot_linear.contains(r)), "{:?}", g.ot_linear);
     let text = to_text(&g);
-    assert_eq!(text.matches("nonlinear=ot").count(), relus.len(), "{text}");
+    assert_eq!(text.matches("nonlinear=ot").count(), all.len(), "{text}");
     let h = parse_with_weights(&text, &g.consts).unwrap();
     assert_eq!(live_view(&h), live_view(&g));
     let err = parse_with_weights(&text.replacen("nonlinear=ot", "nonlinear=gc", 1), &g.consts).unwrap_err();
     assert!(err.to_string().contains("`nonlinear` can only be `ot`"), "{err}");
-    // The first ReLU reads its truncation's operand directly: nothing is fused into it.
+    // The first MaxPool reads its ReLU's operand (a linear layer's, of either sign) directly.
     let mut bad = g.clone();
-    let relu = relus[0];
-    let trunc = bad.producer(bad.nodes[relu].inputs[0]).unwrap().inputs[0];
-    bad.nodes[relu].inputs[0] = trunc;
+    let pool = pools[0];
+    let relu = g.producer(g.nodes[pool].inputs[0]).unwrap();
+    assert!(matches!(relu.op, veil_ir::Op::Relu));
+    bad.nodes[pool].inputs[0] = relu.inputs[0];
     let err = veil_ir::schedule::lower(&bad).unwrap_err().to_string();
-    assert!(err.contains(&g.nodes[relu].name) && err.contains("needs an exact truncation fused"), "{err}");
+    assert!(err.contains(&g.nodes[pool].name) && err.contains("needs a ReLU's output"), "{err}");
 }

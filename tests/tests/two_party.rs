@@ -109,9 +109,9 @@ fn ot_dense_correlations_equal_the_simulator_bit_for_bit() {
     }
 }
 
-/// ReLUs over OT (`--nonlinear ot`) on QUIC with the real silent OT compute the same result
-/// bit for bit, and the cost model predicts every layer's bytes exactly, the silent OT's
-/// stream bytes included.
+/// ReLUs and MaxPools over OT (`--nonlinear ot`) on QUIC with the real silent OT compute the
+/// same result bit for bit, and the cost model predicts every layer's bytes exactly, the silent
+/// OT's stream bytes included.
 #[test]
 fn relus_over_ot_equal_the_simulator_bit_for_bit() {
     let ot = Options { nonlinear: veil_passes::NonlinearChoice::Ot, ..Options::default() };
@@ -119,7 +119,9 @@ fn relus_over_ot_equal_the_simulator_bit_for_bit() {
     let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
     let (got, cs, _) = two_party(&g, &x);
     assert_eq!(got, want, "two-party output differs from the simulator");
-    assert!(cs.layers.iter().any(|l| l.protocol == "OT (millionaire)"), "{:?}", cs.layers);
+    for p in ["OT (millionaire)", "OT (max tree)"] {
+        assert!(cs.layers.iter().any(|l| l.protocol == p), "no {p}: {:?}", cs.layers);
+    }
     check_predictions("digits_relu", &g, &cs);
 }
 

@@ -41,7 +41,11 @@ pub fn to_text(g: &Graph) -> String {
             let _ = write!(s, " {k}={v}");
         }
         if g.ot_linear.contains(&id) {
-            let _ = write!(s, " {}=ot", if matches!(node.op, crate::Op::Relu) { "nonlinear" } else { "offline" });
+            let _ = write!(
+                s,
+                " {}=ot",
+                if matches!(node.op, crate::Op::Relu | crate::Op::MaxPool { .. }) { "nonlinear" } else { "offline" }
+            );
         }
         let _ = writeln!(s, " : {} {}    # node {:?}", out.domain, out.ty, node.name);
     }

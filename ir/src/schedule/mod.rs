@@ -45,15 +45,26 @@ pub enum Kind {
         /// One instance, run per element.
         circuit: Circuit,
     },
-    /// An exact ReLU with the preceding exact truncation fused (`shift ≥ 1` bits) over
+    /// An exact ReLU with the preceding exact truncation fused (`shift` bits, possibly 0) over
     /// random-choice OT instead of a garbled circuit (the nodes `assign_protocols` chose, listed
     /// in [`Graph::ot_linear`]): the same output and share convention as the circuit
     /// `relu_trunc_mask` (docs/protocols.md, "ReLU over OT").
     ReluOt {
         /// The value whose shares enter the comparison (the fused truncation's operand).
         input: ValueId,
-        /// Bits of the exact truncation fused in, `1 ≤ shift < ℓ`.
+        /// Bits of the exact truncation fused in, `0 ≤ shift < ℓ`.
         shift: u8,
+    },
+    /// MaxPool without a fused truncation over random-choice OT (the nodes `assign_protocols`
+    /// chose, listed in [`Graph::ot_linear`]): a max tree, each level one batch of shift-0 ReLUs
+    /// over OT on differences, `max(a, b) = b + ReLU(a − b)` ([`relu_ot::max_levels`]). Exact
+    /// only for a [`nonnegative`] operand (no difference wraps); the client's output share is
+    /// fixed offline (docs/protocols.md, "ReLU over OT").
+    MaxPoolOt {
+        /// The pooled value (no truncation fused).
+        input: ValueId,
+        /// Per output element, the flat indices of its window's inputs.
+        windows: Vec<Vec<usize>>,
     },
     /// MaxPool over shared windows with the preceding exact truncation fused; one circuit per
     /// window size (border windows are smaller).
@@ -202,6 +213,7 @@ impl Step {
             Kind::Linear { offline: LinearOffline::Ot } => "OT (Gilboa)",
             Kind::Activation { .. } | Kind::MaxPool { .. } => "GC",
             Kind::ReluOt { .. } => "OT (millionaire)",
+            Kind::MaxPoolOt { .. } => "OT (max tree)",
             Kind::Circa { .. } => "GC+OT (Circa)",
             Kind::Poly | Kind::Mul => "SS (Beaver)",
             Kind::Local => "local",
@@ -247,6 +259,16 @@ pub fn fused(g: &Graph, v: ValueId) -> (ValueId, u8) {
     }
 }
 
+/// Whether the ring values of `v` are non-negative by construction: a ReLU's output, or a
+/// MaxPool of such (then the difference of two of them cannot wrap, which MaxPool over OT needs).
+pub fn nonnegative(g: &Graph, v: ValueId) -> bool {
+    match g.producer(v) {
+        Some(n) if matches!(n.op, Op::Relu) => true,
+        Some(n) if matches!(n.op, Op::MaxPool { .. }) => nonnegative(g, n.inputs[0]),
+        _ => false,
+    }
+}
+
 /// Lowers a quantized plan graph into steps, refusing what the runtime does not support.
 pub fn lower(g: &Graph) -> Result<Vec<Step>, Unsupported> {
     let mut steps = Vec::new();
@@ -287,8 +309,14 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
             Kind::Activation { input: node.inputs[0], shift: *bits, circuit: trunc_mask(ell, *bits as u32) }
         }
         Op::Relu if g.ot_linear.contains(&id) => match fused(g, node.inputs[0]) {
-            (input, shift) if shift >= 1 && (shift as u32) < ell => Kind::ReluOt { input, shift },
-            _ => return Err(bad("a ReLU over OT needs an exact truncation fused into it")),
+            (input, shift) if (shift as u32) < ell => Kind::ReluOt { input, shift },
+            _ => return Err(bad("a ReLU over OT must shift by less than the ring width")),
+        },
+        Op::MaxPool { window } if g.ot_linear.contains(&id) => match fused(g, node.inputs[0]) {
+            (input, 0) if nonnegative(g, input) => {
+                Kind::MaxPoolOt { input, windows: window_taps(&g.values[input].ty.shape, window) }
+            }
+            _ => return Err(bad("a MaxPool over OT needs a ReLU's output without a fused truncation")),
         },
         Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::PlSigmoid => {
             let (input, shift) = fused(g, node.inputs[0]);

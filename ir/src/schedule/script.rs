@@ -100,6 +100,12 @@ pub mod label {
     /// Online, alternating from the client: a ReLU over OT's flights (derandomised choices,
     /// comparison tables, AND openings, products; [`crate::schedule::relu_ot::flights`]).
     pub const RELU_OT: &str = "ReLU over OT: comparisons and products";
+    /// Offline: a MaxPool over OT's random-choice OTs (all levels of its max tree) from silent
+    /// OT, server-sent then client-sent.
+    pub const MAXPOOL_OT_OTS: &str = "MaxPool over OT: random-choice OTs (silent)";
+    /// Online, alternating from the client: a MaxPool over OT's flights, one shift-0 ReLU over
+    /// OT per level of its max tree ([`crate::schedule::relu_ot::max_levels`]).
+    pub const MAXPOOL_OT: &str = "MaxPool over OT: max tree";
     /// Bit-to-arithmetic conversion, its OT (`proto::mul`; no plan step uses it yet).
     pub const B2A_OT: &str = "bit to arithmetic (OT)";
     /// Bit-to-arithmetic conversion, its correction message (no plan step uses it yet).
@@ -370,6 +376,14 @@ fn online(g: &Graph, step: &Step, s: &mut Script) {
                 s.frame(dir, bytes, label::RELU_OT);
             }
         }
+        Kind::MaxPoolOt { windows, .. } => {
+            let ell = g.ring_bits.unwrap_or(61) as u32;
+            for n in relu_ot::max_levels(windows) {
+                for (dir, bytes) in relu_ot::flights(ell, 0, n) {
+                    s.frame(dir, bytes, label::MAXPOOL_OT);
+                }
+            }
+        }
         Kind::Reveal => s.frame(ServerToClient, ELEM * elems(g, node.inputs[0]), label::REVEAL),
         Kind::Linear { .. } | Kind::Local | Kind::Client => {}
     }
@@ -415,6 +429,13 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
             s.silent_batch(n * relu_ot::rots(ell as u32, *shift as u32), false, label::RELU_OT_OTS, sent);
             s.silent_batch(n, true, label::RELU_OT_OTS, sent);
         }
+        Kind::MaxPoolOt { windows, .. } => {
+            let n: u64 = relu_ot::max_levels(windows).iter().sum();
+            if n > 0 {
+                s.silent_batch(n * relu_ot::rots(ell as u32, 0), false, label::MAXPOOL_OT_OTS, sent);
+                s.silent_batch(n, true, label::MAXPOOL_OT_OTS, sent);
+            }
+        }
         Kind::Poly => {
             let n = elems(g, node.inputs[0]);
             s.ot_batch(n * ell, false, label::PRODUCT_OT, sent);
@@ -441,7 +462,8 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
 /// input, the output share of a linear layer, Circa's mask, product share and OT pad (three,
 /// plus its choice bits), a Beaver square pair (two), a product of two shared values (six: the
 /// triple, the client's two openings and its output mask), a ReLU over OT (its output mask, and
-/// one 16-byte pad per random OT it holds, an upper bound on the correlations kept). Local steps' shares are not counted (they
+/// one 16-byte pad per random OT it holds, an upper bound on the correlations kept; a MaxPool over
+/// OT the same per max-tree ReLU, plus its difference share). Local steps' shares are not counted (they
 /// are recomputed from those).
 pub fn client_storage(g: &Graph, step: &Step) -> u64 {
     let received: u64 = script(g, step, Phase::Offline, &mut Sent::all())
@@ -460,6 +482,12 @@ pub fn client_storage(g: &Graph, step: &Step) -> u64 {
         Kind::ReluOt { input, shift } => {
             let ell = g.ring_bits.unwrap_or(61) as u32;
             ELEM * out + LABEL * relu_ot::rots(ell, *shift as u32) * elems(g, *input)
+        }
+        Kind::MaxPoolOt { windows, .. } => {
+            // Per max-tree ReLU: its output mask and difference share, and its OTs' pads.
+            let ell = g.ring_bits.unwrap_or(61) as u32;
+            let relus: u64 = relu_ot::max_levels(windows).iter().sum();
+            ELEM * out + relus * (2 * ELEM + LABEL * (relu_ot::rots(ell, 0) + 1))
         }
         Kind::Local | Kind::Reveal | Kind::Client => 0,
     };

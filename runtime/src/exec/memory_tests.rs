@@ -127,17 +127,21 @@ fn bundled_plans_run_in_memory_exactly_as_scripted() {
     assert!(has(&relu, "GC") && has(&circa, "Circa") && has(&poly, "Beaver"), "{relu:?} {circa:?} {poly:?}");
 }
 
-/// The digits plan with every ReLU over OT (`--nonlinear ot`, all truncations exact so the
-/// output is deterministic): bit-exact with the simulator, every layer's framed bytes and rounds
-/// as scripted, and no ReLU left to a garbled circuit.
+/// The digits plan with every ReLU and every MaxPool (2×2, of a ReLU's output) over OT
+/// (`--nonlinear ot`, all truncations exact so the output is deterministic): bit-exact with the
+/// simulator, every layer's framed bytes and rounds as scripted, and no ReLU or MaxPool left to
+/// a garbled circuit.
 #[test]
-fn relus_over_ot_run_in_memory_exactly_as_scripted() {
+fn relus_and_maxpools_over_ot_run_in_memory_exactly_as_scripted() {
     let opts = Options { exact_truncation: true, nonlinear: NonlinearChoice::Ot, ..Options::default() };
     let protocols = check_with("digits_relu", opts.clone());
     let (g, _) = compiled_with("digits_relu", opts);
-    let relus = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Relu)).count();
-    let by_ot = protocols.iter().filter(|p| p.as_str() == "OT (millionaire)").count();
-    assert!(relus > 0 && by_ot == relus, "{relus} ReLUs, {by_ot} over OT: {protocols:?}");
+    let count = |f: fn(&Op) -> bool| g.live_nodes().filter(|(_, n)| f(&n.op)).count();
+    let (relus, pools) = (count(|op| matches!(op, Op::Relu)), count(|op| matches!(op, Op::MaxPool { .. })));
+    let by = |p: &str| protocols.iter().filter(|q| q.as_str() == p).count();
+    let (relus_ot, pools_ot) = (by("OT (millionaire)"), by("OT (max tree)"));
+    assert!(relus > 0 && relus_ot == relus, "{relus} ReLUs, {relus_ot} over OT: {protocols:?}");
+    assert!(pools > 0 && pools_ot == pools, "{pools} MaxPools, {pools_ot} over OT: {protocols:?}");
 }
 
 /// A trailing Sigmoid (a binary classifier's last op) runs on the client after the reveal: the

@@ -36,6 +36,7 @@ pub fn register(g: &Graph, step: &Step) -> Box<dyn Protocol> {
             Box::new(gc::GcLayer::elementwise(*input, n))
         }
         Kind::ReluOt { input, shift } => Box::new(relu_ot::layer::ReluOtLayer::new(*input, *shift)),
+        Kind::MaxPoolOt { input, windows } => Box::new(relu_ot::maxpool::MaxPoolOtLayer::new(*input, windows.clone())),
         Kind::MaxPool { input, windows, circuits, .. } => {
             Box::new(gc::GcLayer::windows(*input, windows.clone(), circuits.iter().map(|(k, _)| *k)))
         }

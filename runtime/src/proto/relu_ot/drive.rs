@@ -15,16 +15,36 @@ const STEP: &str = label::RELU_OT;
 
 /// Server, offline: the random-choice OTs for `n` elements, both directions.
 pub async fn server_offline(ot: &mut impl OtSend, spec: Spec, n: usize) -> Result<ServerOffline, NetError> {
-    let pads = ot.rand_choice(OTS, n * spec.rots()).await?;
-    let reversed = ot.rand_choice_reversed(OTS, n * spec.rots_reversed()).await?;
+    server_offline_as(OTS, ot, spec, n).await
+}
+
+/// [`server_offline`] with the OT batches labelled `label` (a step built on this protocol).
+pub(crate) async fn server_offline_as(
+    label: &'static str,
+    ot: &mut impl OtSend,
+    spec: Spec,
+    n: usize,
+) -> Result<ServerOffline, NetError> {
+    let pads = ot.rand_choice(label, n * spec.rots()).await?;
+    let reversed = ot.rand_choice_reversed(label, n * spec.rots_reversed()).await?;
     Ok(ServerOffline { pads, reversed })
 }
 
 /// Client, offline: the same OTs, and its output shares `r` (fixed now).
 pub async fn client_offline(ot: &mut impl OtReceive, spec: Spec, r: Vec<u64>) -> Result<ClientOffline, NetError> {
+    client_offline_as(OTS, ot, spec, r).await
+}
+
+/// [`client_offline`] with the OT batches labelled `label`.
+pub(crate) async fn client_offline_as(
+    label: &'static str,
+    ot: &mut impl OtReceive,
+    spec: Spec,
+    r: Vec<u64>,
+) -> Result<ClientOffline, NetError> {
     let n = r.len();
-    let ots = ot.rand_choice(OTS, n * spec.rots()).await?;
-    let reversed = ot.rand_choice_reversed(OTS, n * spec.rots_reversed()).await?;
+    let ots = ot.rand_choice(label, n * spec.rots()).await?;
+    let reversed = ot.rand_choice_reversed(label, n * spec.rots_reversed()).await?;
     Ok(ClientOffline { ots, reversed, r })
 }
 
@@ -43,16 +63,28 @@ pub async fn server_online(
     ys: Vec<u64>,
     rng: &mut (impl Rng + ?Sized),
 ) -> Result<Vec<u64>, NetError> {
+    server_online_as(STEP, ch, spec, off, ys, rng).await
+}
+
+/// [`server_online`] with the flights labelled `label`.
+pub(crate) async fn server_online_as(
+    label: &'static str,
+    ch: &mut Channel,
+    spec: Spec,
+    off: ServerOffline,
+    ys: Vec<u64>,
+    rng: &mut (impl Rng + ?Sized),
+) -> Result<Vec<u64>, NetError> {
     let flights = spec.flights(ys.len());
     let mut server = Server::new(spec, off, ys);
     let mut k = 0;
     loop {
-        let msg = ch.recv_exact(STEP, size(flights.get(k))).await?;
+        let msg = ch.recv_exact(label, size(flights.get(k))).await?;
         k += 1;
         match server.reply(&msg, rng) {
             None => return Ok(server.output()),
             Some(back) => {
-                ch.send(STEP, &back).await?;
+                ch.send(label, &back).await?;
                 k += 1;
             }
         }
@@ -61,14 +93,25 @@ pub async fn server_online(
 
 /// Client, online: its output shares are `r` (from the offline phase); this runs its flights.
 pub async fn client_online(ch: &mut Channel, spec: Spec, off: ClientOffline, yc: Vec<u64>) -> Result<(), NetError> {
+    client_online_as(STEP, ch, spec, off, yc).await
+}
+
+/// [`client_online`] with the flights labelled `label`.
+pub(crate) async fn client_online_as(
+    label: &'static str,
+    ch: &mut Channel,
+    spec: Spec,
+    off: ClientOffline,
+    yc: Vec<u64>,
+) -> Result<(), NetError> {
     let flights = spec.flights(yc.len());
     let (mut client, first) = Client::start(spec, off, yc);
-    ch.send(STEP, &first).await?;
+    ch.send(label, &first).await?;
     // Flights alternate, the client's first and last: answer each of the server's.
     for k in (1..flights.len()).step_by(2) {
-        let msg = ch.recv_exact(STEP, size(flights.get(k))).await?;
+        let msg = ch.recv_exact(label, size(flights.get(k))).await?;
         let back = client.reply(&msg);
-        ch.send(STEP, &back).await?;
+        ch.send(label, &back).await?;
     }
     Ok(())
 }

@@ -25,7 +25,7 @@ impl std::fmt::Debug for ReluOtLayer {
 }
 
 impl ReluOtLayer {
-    /// ReLU of `input` then `>> shift` (the fused exact truncation, `shift ≥ 1`).
+    /// ReLU of `input` then `>> shift` (the fused exact truncation, 0 for none).
     pub fn new(input: ValueId, shift: u8) -> ReluOtLayer {
         ReluOtLayer { input, shift, server: None, client: None }
     }

@@ -23,11 +23,15 @@
 //! client's first and last. Both parties' cores are synchronous: [`Client::start`] makes the
 //! first flight, then each party answers the peer's flight with its next one
 //! ([`Client::reply`], [`Server::reply`]) until the server, answering the last, has its output.
+//!
+//! Shift 0 (a plain ReLU) drops the low comparison, `ms ∧ mc` and the last AND level:
+//! `out = keep·y_s + keep·y_c`, one product each way. [`maxpool`] builds MaxPool's max tree on it.
 
 #[cfg(test)]
 mod attacks;
 pub mod drive;
 pub mod layer;
+pub mod maxpool;
 
 use rand::Rng;
 use veil_ir::ring::Ring;
@@ -56,7 +60,7 @@ pub enum Flight {
 pub struct Spec {
     /// The share ring.
     pub ring: Ring,
-    /// The fused truncation `f`, `1 ≤ f < ℓ`.
+    /// The fused truncation `f`, `0 ≤ f < ℓ` (0: a plain ReLU, no low comparison, no wrap term).
     pub shift: u32,
     /// Digit size of the comparisons.
     pub digit: u32,
@@ -65,9 +69,9 @@ pub struct Spec {
 impl Spec {
     /// ReLU then `>> shift` in `ring`, on [`DIGIT`]-bit digits.
     ///
-    /// Panics unless `1 ≤ shift < ℓ` (a ReLU without truncation stays a garbled circuit).
+    /// Panics unless `shift < ℓ` and `ℓ ≥ 2` (the plan's lowering never asks for more).
     pub fn new(ring: Ring, shift: u32) -> Spec {
-        assert!(shift >= 1 && shift < u32::from(ring.bits), "ReLU over OT with shift {shift} in ℓ = {}", ring.bits);
+        assert!(shift < u32::from(ring.bits) && ring.bits >= 2, "ReLU over OT with shift {shift} in ℓ = {}", ring.bits);
         Spec { ring, shift, digit: DIGIT }
     }
 
@@ -79,18 +83,35 @@ impl Spec {
         Params::new(self.ell() - 1, self.digit)
     }
 
-    fn low(&self) -> Params {
-        Params::new(self.shift, self.digit)
+    /// The low comparison (`c_low`), none at shift 0.
+    fn low(&self) -> Option<Params> {
+        (self.shift > 0).then(|| Params::new(self.shift, self.digit))
     }
 
+    fn low_rots(&self) -> usize {
+        self.low().map_or(0, |p| p.leaf_rots())
+    }
+
+    /// Products of a shared bit with a value the server sends per element: `keep·(y_s >> f)`,
+    /// and with a shift also `keep ∧ c_low`, `keep ∧ w`.
+    fn products(&self) -> usize {
+        if self.shift == 0 { 1 } else { 3 }
+    }
+
+    /// AND levels of the comparison trees (with a shift, at least one: `ms ∧ mc`).
     fn tree_levels(&self) -> usize {
-        self.carry().level_ands().len().max(self.low().level_ands().len()).max(1)
+        match self.low() {
+            None => self.carry().level_ands().len(),
+            Some(low) => self.carry().level_ands().len().max(low.level_ands().len()).max(1),
+        }
     }
 
     /// ANDs per element at each opening: the comparison trees' levels side by side (the first
-    /// with `ms ∧ mc`), then `keep ∧ c_low`, `keep ∧ w`.
+    /// with `ms ∧ mc`), then `keep ∧ c_low`, `keep ∧ w`; at shift 0 the carry tree's alone
+    /// (none for `ℓ ≤ 5`).
     pub fn level_ands(&self) -> Vec<usize> {
-        let (a, b) = (self.carry().level_ands(), self.low().level_ands());
+        let Some(low) = self.low() else { return self.carry().level_ands() };
+        let (a, b) = (self.carry().level_ands(), low.level_ands());
         let mut v: Vec<usize> = (0..self.tree_levels())
             .map(|t| a.get(t).copied().unwrap_or(0) + b.get(t).copied().unwrap_or(0) + usize::from(t == 0))
             .collect();
@@ -104,9 +125,9 @@ impl Spec {
     }
 
     /// Random-choice OTs per element with the server sending: the comparisons' leaves, two per
-    /// triple, three products.
+    /// triple, three products (one at shift 0).
     pub fn rots(&self) -> usize {
-        self.carry().leaf_rots() + self.low().leaf_rots() + bit_triple::rots(self.ands()) + 3
+        self.carry().leaf_rots() + self.low_rots() + bit_triple::rots(self.ands()) + self.products()
     }
 
     /// Random-choice OTs per element with the client sending (the product `keep·(y_c >> f)`).
@@ -117,31 +138,41 @@ impl Spec {
     /// The online flights for `n` elements, in order, with their exact sizes.
     pub fn flights(&self, n: usize) -> Vec<Flight> {
         let (c, l) = (self.carry(), self.low());
-        let mut v = vec![
-            Flight::ToServer(millionaire::choice_bytes(c, n) + millionaire::choice_bytes(l, n)),
-            Flight::ToClient(millionaire::table_bytes(c, n) + millionaire::table_bytes(l, n)),
-        ];
         let levels = self.level_ands();
+        // Without AND levels the server's derandomisation of the reversed OTs rides on its tables.
+        let derandomise = if levels.is_empty() { n.div_ceil(8) } else { 0 };
+        let mut v = vec![
+            Flight::ToServer(millionaire::choice_bytes(c, n) + l.map_or(0, |l| millionaire::choice_bytes(l, n))),
+            Flight::ToClient(
+                millionaire::table_bytes(c, n) + l.map_or(0, |l| millionaire::table_bytes(l, n)) + derandomise,
+            ),
+        ];
         for (t, &a) in levels.iter().enumerate() {
             let open = bit_triple::open_bytes(n * a);
             v.push(Flight::ToServer(open));
             // The last opening of the server carries its derandomisation of the reversed OTs.
             v.push(Flight::ToClient(open + if t + 1 == levels.len() { n.div_ceil(8) } else { 0 }));
         }
-        v.push(Flight::ToServer((3 * n).div_ceil(8)));
-        v.push(Flight::ToClient((n * (2 * self.ell() + self.shift) as usize).div_ceil(8)));
+        v.push(Flight::ToServer((self.products() * n).div_ceil(8)));
+        let product_bits = if self.shift == 0 { self.ell() } else { 2 * self.ell() + self.shift };
+        v.push(Flight::ToClient((n * product_bits as usize).div_ceil(8)));
         v.push(Flight::ToServer((n * 2 * self.ell() as usize).div_ceil(8)));
         v
     }
 
     /// Sizes of the server's offline OT pads, split: (carry leaves, low leaves, triples, products).
     fn split(&self, n: usize) -> [usize; 4] {
-        [n * self.carry().leaf_rots(), n * self.low().leaf_rots(), n * bit_triple::rots(self.ands()), 3 * n]
+        [n * self.carry().leaf_rots(), n * self.low_rots(), n * bit_triple::rots(self.ands()), self.products() * n]
     }
 }
 
 fn low_bits(x: u64, bits: u32) -> u64 {
     if bits >= 64 { x } else { x & ((1u64 << bits) - 1) }
+}
+
+/// `(keep ∧ w)·2^(ℓ−f)` from its `f`-bit share (0 at shift 0, where there is no wrap term).
+fn wrap_term(share: u64, ell: u32, f: u32) -> u64 {
+    if f == 0 { 0 } else { share << (ell - f) }
 }
 
 /// The pad of a product OT as a `bits`-bit value.
@@ -150,13 +181,13 @@ fn pad_value(p: Block, bits: u32) -> u64 {
 }
 
 /// The AND levels both parties run in step: the two comparison trees and `ms ∧ mc`, then
-/// `keep ∧ c_low`, `keep ∧ w`. Secret.
+/// `keep ∧ c_low`, `keep ∧ w` (at shift 0 only the carry tree). Secret.
 struct Ands {
     spec: Spec,
     n: usize,
     server: bool,
     carry: Tree,
-    low: Tree,
+    low: Option<Tree>,
     triples: Triples,
     /// This party's top bits (`ms` or `mc`), the operand of `ms ∧ mc`.
     top: Vec<bool>,
@@ -164,22 +195,22 @@ struct Ands {
     both_top: Vec<bool>,
     level: usize,
     open: Option<AndState>,
-    /// After the trees: shares of keep, c_low, w.
+    /// After the trees: shares of keep.
     keep: Vec<bool>,
-    /// After the final level: shares of `keep ∧ c_low`, `keep ∧ w`.
+    /// After the final level (with a shift): shares of `keep ∧ c_low`, `keep ∧ w`.
     g: Option<(Vec<bool>, Vec<bool>)>,
 }
 
 impl Ands {
-    fn new(spec: Spec, server: bool, top: Vec<bool>, leaves: [Leaves; 2], triples: Triples) -> Ands {
+    fn new(spec: Spec, server: bool, top: Vec<bool>, leaves: [Option<Leaves>; 2], triples: Triples) -> Ands {
         let n = top.len();
         let [a, b] = leaves;
-        Ands {
+        let mut ands = Ands {
             spec,
             n,
             server,
-            carry: Tree::new(spec.carry(), n, a),
-            low: Tree::new(spec.low(), n, b),
+            carry: Tree::new(spec.carry(), n, a.expect("carry leaves")),
+            low: spec.low().zip(b).map(|(p, b)| Tree::new(p, n, b)),
             triples,
             top,
             both_top: Vec::new(),
@@ -187,24 +218,28 @@ impl Ands {
             open: None,
             keep: Vec::new(),
             g: None,
+        };
+        if spec.shift == 0 && spec.tree_levels() == 0 {
+            ands.set_keep();
         }
+        ands
     }
 
     fn levels(&self) -> usize {
-        self.spec.tree_levels() + 1
+        self.spec.tree_levels() + usize::from(self.spec.shift > 0)
     }
 
     /// This party's opening of the current level.
     fn open(&mut self) -> Vec<u8> {
         let (mut x, mut y) = (Vec::new(), Vec::new());
         if self.level < self.spec.tree_levels() {
-            for t in [&self.carry, &self.low] {
+            for t in std::iter::once(&self.carry).chain(&self.low) {
                 if let Some((a, b)) = t.pending() {
                     x.extend(a);
                     y.extend(b);
                 }
             }
-            if self.level == 0 {
+            if self.level == 0 && self.spec.shift > 0 {
                 // ms ∧ mc: the server's shares are (ms, 0), the client's (0, mc).
                 let zeros = vec![false; self.n];
                 let (a, b) = if self.server { (self.top.clone(), zeros) } else { (zeros, self.top.clone()) };
@@ -221,11 +256,18 @@ impl Ands {
         msg
     }
 
-    /// Keep (stored), and shares of c_low and w, once the trees are done.
-    fn after_trees(&mut self) -> (Vec<bool>, Vec<bool>) {
-        let (carry, clow) = (self.carry.result(), self.low.result());
-        // sign = ms ⊕ mc ⊕ carry; keep = ¬sign (the server flips its share).
+    /// Keep, once the carry tree is done: `sign = ms ⊕ mc ⊕ carry`, `keep = ¬sign` (the server
+    /// flips its share). Returns the carry shares.
+    fn set_keep(&mut self) -> Vec<bool> {
+        let carry = self.carry.result();
         self.keep = (0..self.n).map(|i| self.top[i] ^ carry[i] ^ self.server).collect();
+        carry
+    }
+
+    /// Keep (stored), and shares of c_low and w, once the trees are done (with a shift).
+    fn after_trees(&mut self) -> (Vec<bool>, Vec<bool>) {
+        let carry = self.set_keep();
+        let clow = self.low.as_ref().expect("a shift has the low comparison").result();
         let w = (0..self.n).map(|i| self.both_top[i] ^ carry[i]).collect();
         (clow, w)
     }
@@ -235,19 +277,22 @@ impl Ands {
         let z = self.open.take().expect("open before close").finish(peer, self.server);
         if self.level < self.spec.tree_levels() {
             let mut at = 0;
-            for t in [&mut self.carry, &mut self.low] {
+            for t in std::iter::once(&mut self.carry).chain(&mut self.low) {
                 if let Some((a, _)) = t.pending() {
                     t.advance(&z[at..at + a.len()]);
                     at += a.len();
                 }
             }
-            if self.level == 0 {
+            if self.level == 0 && self.spec.shift > 0 {
                 self.both_top = z[at..at + self.n].to_vec();
             }
         } else {
             self.g = Some((z[..self.n].to_vec(), z[self.n..].to_vec()));
         }
         self.level += 1;
+        if self.spec.shift == 0 && self.level == self.spec.tree_levels() {
+            self.set_keep();
+        }
     }
 }
 
@@ -296,7 +341,8 @@ pub struct Server {
     spec: Spec,
     n: usize,
     ys: Vec<u64>,
-    cmp: Option<[millionaire::Server; 2]>,
+    /// The carry comparison and (with a shift) the low one.
+    cmp: Option<(millionaire::Server, Option<millionaire::Server>)>,
     triples: Option<Triples>,
     products: Vec<[Block; 2]>,
     reversed: RandChoice,
@@ -327,8 +373,10 @@ impl Server {
         let lowmask = low_bits(u64::MAX, spec.ell() - 1);
         let x1 = ys.iter().map(|&y| y & lowmask).collect();
         let x2 = ys.iter().map(|&y| low_bits(y, spec.shift)).collect();
-        let cmp =
-            [millionaire::Server::new(spec.carry(), x1, pads), millionaire::Server::new(spec.low(), x2, low_pads)];
+        let cmp = (
+            millionaire::Server::new(spec.carry(), x1, pads),
+            spec.low().map(|p| millionaire::Server::new(p, x2, low_pads)),
+        );
         Server {
             spec,
             n,
@@ -351,15 +399,23 @@ impl Server {
         let ell = self.spec.ell();
         match self.stage {
             Stage::Comparing => {
-                let [c1, c2] = self.cmp.take().expect("comparisons start once");
+                let (c1, c2) = self.cmp.take().expect("comparisons start once");
                 let split = millionaire::choice_bytes(self.spec.carry(), n);
-                let (t1, l1) = c1.tables(&msg[..split], rng);
-                let (t2, l2) = c2.tables(&msg[split..], rng);
+                let (mut t1, l1) = c1.tables(&msg[..split], rng);
+                let (t2, l2) = c2.map(|c| c.tables(&msg[split..], rng)).unzip();
                 let top = self.ys.iter().map(|&y| (y >> (ell - 1)) & 1 == 1).collect();
                 let triples = self.triples.take().expect("once");
-                self.ands = Some(Ands::new(self.spec, true, top, [l1, l2], triples));
-                self.stage = Stage::Level(0);
-                Some([t1, t2].concat())
+                let ands = Ands::new(self.spec, true, top, [Some(l1), l2], triples);
+                t1.extend(t2.unwrap_or_default());
+                if ands.levels() == 0 {
+                    // No AND level (shift 0, ℓ ≤ 5): keep is known, derandomise the reversed OTs now.
+                    t1.extend(self.derandomise_reversed(&ands.keep));
+                    self.stage = Stage::Products;
+                } else {
+                    self.stage = Stage::Level(0);
+                }
+                self.ands = Some(ands);
+                Some(t1)
             }
             Stage::Level(t) => {
                 let ands = self.ands.as_mut().expect("levels after the comparisons");
@@ -368,17 +424,16 @@ impl Server {
                 if t + 1 < ands.levels() {
                     self.stage = Stage::Level(t + 1);
                 } else {
-                    // Derandomise the reversed OTs: keep_s ⊕ d.
-                    let e: Vec<bool> = (0..n).map(|i| ands.keep[i] ^ self.reversed.choices[i]).collect();
-                    mine.extend(pack_bits(&e));
+                    let keep = ands.keep.clone();
+                    mine.extend(self.derandomise_reversed(&keep));
                     self.stage = Stage::Products;
                 }
                 Some(mine)
             }
             Stage::Products => {
                 let ands = self.ands.as_ref().expect("products after the levels");
-                let (g1, g2) = ands.g.as_ref().expect("final level done");
-                let e = unpack_bits(msg, 3 * n);
+                let pn = self.spec.products();
+                let e = unpack_bits(msg, pn * n);
                 let (f, ring) = (self.spec.shift, self.spec.ring);
                 let mut out = BitWriter::default();
                 self.acc = vec![0; n];
@@ -387,20 +442,21 @@ impl Server {
                     // Per product: the width of its value, F(this party's bit), and
                     // Δ = F(bit ⊕ 1) − F(bit), for F the product with the client's bit.
                     let k = ands.keep[i];
-                    let items = [
-                        (ell, u64::from(k) * vs, (if k { vs.wrapping_neg() } else { vs })),
-                        (ell, u64::from(g1[i]), (if g1[i] { u64::MAX } else { 1 })),
-                        (f, u64::from(g2[i]), (if g2[i] { u64::MAX } else { 1 })),
-                    ];
+                    let mut items = vec![(ell, u64::from(k) * vs, (if k { vs.wrapping_neg() } else { vs }))];
+                    if let Some((g1, g2)) = &ands.g {
+                        items.push((ell, u64::from(g1[i]), (if g1[i] { u64::MAX } else { 1 })));
+                        items.push((f, u64::from(g2[i]), (if g2[i] { u64::MAX } else { 1 })));
+                    }
                     let mut share = [0u64; 3];
                     for (j, &(bits, fs, delta)) in items.iter().enumerate() {
-                        let p = self.products[3 * i + j];
-                        let ej = e[3 * i + j] as usize;
+                        let p = self.products[pn * i + j];
+                        let ej = e[pn * i + j] as usize;
                         let (m0, h1) = (pad_value(p[ej], bits), pad_value(p[1 - ej], bits));
                         out.push(low_bits(h1.wrapping_sub(m0).wrapping_sub(delta), bits), bits);
                         share[j] = low_bits(fs.wrapping_sub(m0), bits);
                     }
-                    self.acc[i] = ring.reduce(share[0].wrapping_add(share[1]).wrapping_sub(share[2] << (ell - f)));
+                    self.acc[i] =
+                        ring.reduce(share[0].wrapping_add(share[1]).wrapping_sub(wrap_term(share[2], ell, f)));
                 }
                 self.stage = Stage::Reversed;
                 Some(out.finish())
@@ -421,6 +477,12 @@ impl Server {
         }
     }
 
+    /// The server's derandomisation of the reversed OTs: `keep_s ⊕ d`, packed.
+    fn derandomise_reversed(&self, keep: &[bool]) -> Vec<u8> {
+        let e: Vec<bool> = keep.iter().zip(&self.reversed.choices).map(|(k, d)| k ^ d).collect();
+        pack_bits(&e)
+    }
+
     /// The server's output shares, `(ReLU(y) >> f) − r`, after the last flight.
     pub fn output(self) -> Vec<u64> {
         assert_eq!(self.stage, Stage::Done, "relu_ot: output before the last flight");
@@ -434,7 +496,8 @@ pub struct Client {
     n: usize,
     yc: Vec<u64>,
     r: Vec<u64>,
-    cmp: Option<[millionaire::Client; 2]>,
+    /// The carry comparison and (with a shift) the low one.
+    cmp: Option<(millionaire::Client, Option<millionaire::Client>)>,
     triples: Option<Triples>,
     products: RandChoice,
     reversed: Vec<[Block; 2]>,
@@ -469,13 +532,13 @@ impl Client {
         let z1: Vec<u64> = yc.iter().map(|&y| lowmask - (y & lowmask)).collect();
         let z2: Vec<u64> = yc.iter().map(|&y| fmask - (y & fmask)).collect();
         let (c1, m1) = millionaire::Client::new(spec.carry(), &z1, RandChoice { choices, pads });
-        let (c2, m2) = millionaire::Client::new(spec.low(), &z2, low);
+        let (c2, m2) = spec.low().map(|p| millionaire::Client::new(p, &z2, low)).unzip();
         let client = Client {
             spec,
             n,
             yc,
             r: off.r,
-            cmp: Some([c1, c2]),
+            cmp: Some((c1, c2)),
             triples: Some(triples),
             products,
             reversed: off.reversed,
@@ -483,7 +546,7 @@ impl Client {
             e_rev: Vec::new(),
             stage: Stage::Comparing,
         };
-        (client, [m1, m2].concat())
+        (client, [m1, m2.unwrap_or_default()].concat())
     }
 
     /// The client's answer to the server's flight `msg` (exactly the size [`Spec::flights`]
@@ -493,12 +556,20 @@ impl Client {
         let ell = self.spec.ell();
         match self.stage {
             Stage::Comparing => {
-                let [c1, c2] = self.cmp.take().expect("comparisons start once");
+                let (c1, c2) = self.cmp.take().expect("comparisons start once");
                 let split = millionaire::table_bytes(self.spec.carry(), n);
-                let (l1, l2) = (c1.leaves(&msg[..split]), c2.leaves(&msg[split..]));
+                let end = split + self.spec.low().map_or(0, |p| millionaire::table_bytes(p, n));
+                let (l1, l2) = (c1.leaves(&msg[..split]), c2.map(|c| c.leaves(&msg[split..end])));
                 let top = self.yc.iter().map(|&y| (y >> (ell - 1)) & 1 == 1).collect();
                 let triples = self.triples.take().expect("once");
-                let mut ands = Ands::new(self.spec, false, top, [l1, l2], triples);
+                let mut ands = Ands::new(self.spec, false, top, [Some(l1), l2], triples);
+                if ands.levels() == 0 {
+                    // No AND level: the server's derandomisation follows its tables.
+                    self.e_rev = unpack_bits(&msg[end..], n);
+                    self.ands = Some(ands);
+                    self.stage = Stage::Products;
+                    return self.product_choices();
+                }
                 let open = ands.open();
                 self.ands = Some(ands);
                 self.stage = Stage::Level(0);
@@ -511,33 +582,32 @@ impl Client {
                     self.stage = Stage::Level(t + 1);
                     ands.open()
                 } else {
-                    let open = bit_triple::open_bytes(2 * n);
+                    let open = bit_triple::open_bytes(n * self.spec.level_ands()[t]);
                     ands.close(&msg[..open]);
                     self.e_rev = unpack_bits(&msg[open..], n);
-                    let (g1, g2) = ands.g.as_ref().expect("final level done");
-                    let c = &self.products.choices;
-                    let e: Vec<bool> = (0..n)
-                        .flat_map(|i| [ands.keep[i] ^ c[3 * i], g1[i] ^ c[3 * i + 1], g2[i] ^ c[3 * i + 2]])
-                        .collect();
                     self.stage = Stage::Products;
-                    pack_bits(&e)
+                    self.product_choices()
                 }
             }
             Stage::Products => {
                 let ands = self.ands.as_ref().expect("after the levels");
-                let (g1, g2) = ands.g.as_ref().expect("final level done");
                 let (f, ring) = (self.spec.shift, self.spec.ring);
+                let pn = self.spec.products();
                 let mut r = BitReader::new(msg);
                 let mut out = BitWriter::default();
                 for i in 0..n {
                     let mut share = [0u64; 3];
                     // The client's bit of each product and the width of its value.
-                    for (j, (bit, bits)) in [(ands.keep[i], ell), (g1[i], ell), (g2[i], f)].into_iter().enumerate() {
+                    let mut items = vec![(ands.keep[i], ell)];
+                    if let Some((g1, g2)) = &ands.g {
+                        items.extend([(g1[i], ell), (g2[i], f)]);
+                    }
+                    for (j, (bit, bits)) in items.into_iter().enumerate() {
                         let s = r.take(bits);
-                        let h = pad_value(self.products.pads[3 * i + j], bits);
+                        let h = pad_value(self.products.pads[pn * i + j], bits);
                         share[j] = low_bits(if bit { h.wrapping_sub(s) } else { h }, bits);
                     }
-                    let mine = ring.reduce(share[0].wrapping_add(share[1]).wrapping_sub(share[2] << (ell - f)));
+                    let mine = ring.reduce(share[0].wrapping_add(share[1]).wrapping_sub(wrap_term(share[2], ell, f)));
                     // keep·(y_c >> f) to the server, moving this party's share to r:
                     // message m_t = F(keep_c ⊕ t) − σ, σ = r − mine.
                     let sigma = ring.reduce(self.r[i].wrapping_sub(mine));
@@ -555,6 +625,22 @@ impl Client {
             }
             Stage::Reversed | Stage::Done => panic!("relu_ot: a flight after the last one"),
         }
+    }
+
+    /// The derandomisations of the products the server sends: this party's bit ⊕ its choice.
+    fn product_choices(&self) -> Vec<u8> {
+        let ands = self.ands.as_ref().expect("after the levels");
+        let (c, pn) = (&self.products.choices, self.spec.products());
+        let e: Vec<bool> = (0..self.n)
+            .flat_map(|i| {
+                let mut bits = vec![ands.keep[i]];
+                if let Some((g1, g2)) = &ands.g {
+                    bits.extend([g1[i], g2[i]]);
+                }
+                bits.into_iter().enumerate().map(move |(j, b)| b ^ c[pn * i + j])
+            })
+            .collect();
+        pack_bits(&e)
     }
 }
 
@@ -574,7 +660,7 @@ mod tests {
         use veil_ir::schedule::relu_ot as script;
         use veil_ir::schedule::script::Dir;
         for ell in [2u8, 8, 32, 41, 61] {
-            for shift in 1..u32::from(ell) {
+            for shift in 0..u32::from(ell) {
                 let spec = Spec::new(Ring::new(ell), shift);
                 assert_eq!(script::rots(ell.into(), shift), spec.rots() as u64, "ℓ = {ell}, f = {shift}");
                 for n in [1usize, 7, 1000] {
@@ -641,7 +727,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(21);
         let ring = Ring::new(6);
         let (ys, yc): (Vec<u64>, Vec<u64>) = (0..64u64).flat_map(|a| (0..64u64).map(move |b| (a, b))).unzip();
-        for f in 1..6 {
+        for f in 0..6 {
             check(Spec::new(ring, f), &ys, &yc, &mut rng);
         }
     }
@@ -652,7 +738,7 @@ mod tests {
         for bits in [2u8, 3, 9, 16, 33, 61] {
             let ring = Ring::new(bits);
             let half = 1u64 << (bits - 1);
-            for f in [1, 2, 5, 12, u32::from(bits) - 1].into_iter().filter(|&f| f >= 1 && f < u32::from(bits)) {
+            for f in [0, 1, 2, 5, 12, u32::from(bits) - 1].into_iter().filter(|&f| f < u32::from(bits)) {
                 let mut ys: Vec<u64> = (0..300).map(|_| ring.reduce(rng.random())).collect();
                 // Edges: y = 0, ±1, the largest and smallest values, split every way.
                 let ends = [0, 1, ring.mask(), half - 1, half, half + 1, ring.mask() - 1];
@@ -691,6 +777,30 @@ mod tests {
         // Carry tree (15 digits) + low tree (3 digits) + ms ∧ mc, then the final two.
         assert_eq!(spec.level_ands(), vec![13 + 1 + 1, 7 + 1, 3, 1, 2]);
         assert_eq!((c2s / n, s2c / n), (31, 92), "bytes per ReLU each way");
+    }
+
+    /// Shift 0 drops the low comparison, `ms ∧ mc` and the last AND level: fewer OTs, flights
+    /// and bytes than any shift, and the same exact ReLU (the tests above run every shift from 0).
+    #[test]
+    fn shift_zero_costs_less_than_a_shift() {
+        let (zero, twelve) = (Spec::new(Ring::new(61), 0), Spec::new(Ring::new(61), 12));
+        assert_eq!(zero.level_ands(), vec![13, 7, 3, 1], "the carry tree alone");
+        assert_eq!(zero.rots(), 60 + 2 * 24 + 1);
+        assert!(zero.rots() < twelve.rots() && zero.flights(1).len() + 2 == twelve.flights(1).len());
+        let n = 8000;
+        let bytes = |s: Spec| {
+            s.flights(n)
+                .iter()
+                .map(|f| match f {
+                    Flight::ToServer(b) | Flight::ToClient(b) => *b,
+                })
+                .sum::<usize>()
+        };
+        assert_eq!(bytes(zero) / n, 100, "bytes per ReLU online at shift 0");
+        // ℓ ≤ 5: one digit, no AND level, the server's derandomisation rides on its tables.
+        let tiny = Spec::new(Ring::new(5), 0);
+        assert!(tiny.level_ands().is_empty());
+        assert_eq!(tiny.flights(8).len(), 5);
     }
 
     #[test]
