@@ -5,7 +5,8 @@
 //! Offline: the server draws a fresh Δ and a fresh hash key; the client's input labels come from
 //! correlated OT with correlation Δ (the OT's `m0` is the wire's zero-label), the server's from
 //! its CSPRNG; the server garbles and streams the tables in chunks of [`CHUNK`] instances (one
-//! frame each), the hash key ahead of the first chunk's tables.
+//! frame each), the hash key ahead of the first chunk's tables, garbling chunk `k + 1` on the
+//! compute pool while chunk `k` is sent.
 //! Online: the server sends the labels of its input bits, the client evaluates and returns the
 //! output colour bits (packed), the server decodes.
 //!
@@ -141,31 +142,59 @@ pub async fn garble_offline<R: RngCore + CryptoRng + Send>(
     rng: &mut R,
 ) -> Result<GarblerState, NetError> {
     let key = HashKey::random(rng);
-    let h = Tmmo::new(key);
+    let h = Arc::new(Tmmo::new(key));
     let delta = Delta::random(rng);
     let (sw, cw) = (spec.server_wires(), spec.client_wires());
     let client_zero = ot.correlated(label::GC_INPUT_OT, delta.block(), n * cw).await?;
     let server_zero = random_labels(rng, n * sw);
-    let batch = Batch::new(spec.circuit, gate_offset);
-    let mut decode = Vec::with_capacity(n * spec.circuit.outputs.len());
-    for start in (0..n).step_by(CHUNK) {
-        let end = (start + CHUNK).min(n);
-        let inputs: Vec<Vec<Block>> = (start..end)
+    let circuit = Arc::new(spec.circuit.clone());
+    let ands = spec.circuit.and_count() as u64;
+    // Chunk `start`'s garbling, started on the compute pool.
+    let start_chunk = |start: usize| {
+        let inputs: Vec<Vec<Block>> = (start..(start + CHUNK).min(n))
             .map(|i| spec.merge(&server_zero[i * sw..(i + 1) * sw], &client_zero[i * cw..(i + 1) * cw]))
             .collect();
-        let chunk_batch = Batch::new(spec.circuit, batch.offset(start));
-        let garbled = crate::compute(|| chunk_batch.garble(&h, delta, &inputs));
-        let mut bytes = Vec::with_capacity(HashKey::BYTES + (end - start) * spec.table_bytes());
-        if start == 0 {
-            bytes.extend_from_slice(&key.to_bytes());
+        let (c, h, offset) = (circuit.clone(), h.clone(), gate_offset + start as u64 * ands);
+        let head = (start == 0).then_some(key);
+        crate::compute_spawn(move || garble_chunk(&c, &h, delta, &inputs, offset, head))
+    };
+    let mut decode = Vec::with_capacity(n * spec.circuit.outputs.len());
+    // Chunk k + 1 garbles while chunk k is sent.
+    let mut next = (n > 0).then(|| start_chunk(0));
+    let mut start = 0;
+    while let Some(job) = next.take() {
+        let (bytes, chunk_decode) = job.await;
+        start += CHUNK;
+        if start < n {
+            next = Some(start_chunk(start));
         }
-        for g in garbled {
-            bytes.extend(blocks_to_bytes(g.tables.iter().flatten().copied()));
-            decode.extend(g.decode);
-        }
+        decode.extend(chunk_decode);
         ch.send(label::GC_TABLES, &bytes).await?;
     }
     Ok(GarblerState { delta, server_zero, decode, n })
+}
+
+/// One chunk of instances garbled (zero-labels `inputs`, instance 0 at gate offset `offset`):
+/// its table frame, with the hash key in front when `head` is given, and its decoding bits.
+fn garble_chunk(
+    circuit: &Circuit,
+    h: &Tmmo,
+    delta: Delta,
+    inputs: &[Vec<Block>],
+    offset: u64,
+    head: Option<HashKey>,
+) -> (Vec<u8>, Vec<bool>) {
+    let garbled = Batch::new(circuit, offset).garble(h, delta, inputs);
+    let mut bytes = Vec::with_capacity(HashKey::BYTES + inputs.len() * 32 * circuit.and_count());
+    if let Some(key) = head {
+        bytes.extend_from_slice(&key.to_bytes());
+    }
+    let mut decode = Vec::with_capacity(inputs.len() * circuit.outputs.len());
+    for g in garbled {
+        bytes.extend(blocks_to_bytes(g.tables.iter().flatten().copied()));
+        decode.extend(g.decode);
+    }
+    (bytes, decode)
 }
 
 /// Client, offline: receives the tables and its input labels for `client_inputs` (per
