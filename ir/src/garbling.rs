@@ -71,4 +71,17 @@ mod tests {
         }
         assert!("3h".parse::<Garbling>().is_err());
     }
+
+    /// The text form carries a non-default scheme (and only then), and refuses an unknown one.
+    #[test]
+    fn the_text_form_round_trips_the_scheme() {
+        let mut g = crate::Graph::new("g");
+        assert!(!crate::print::to_text(&g).contains("garbling"));
+        g.garbling = Garbling::ThreeHalves;
+        let text = crate::print::to_text(&g);
+        assert!(text.contains("garbling three-halves"), "{text}");
+        assert_eq!(crate::print::parse(&text).unwrap().garbling, Garbling::ThreeHalves);
+        let bad = text.replace("three-halves", "four-thirds");
+        assert!(crate::print::parse(&bad).unwrap_err().to_string().contains("garbling"));
+    }
 }
