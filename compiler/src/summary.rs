@@ -52,8 +52,11 @@ pub struct Summary {
     pub relus: usize,
     /// AND gates of all layers.
     pub and_gates: usize,
-    /// Garbled-table bytes with half-gates (two 16-byte ciphertexts per AND).
+    /// Garbled-table bytes under the plan's scheme (half-gates: two 16-byte ciphertexts per AND).
     pub garbled_bytes: usize,
+    /// The plan's garbling scheme (left out of the JSON when half-gates, the default).
+    #[serde(skip_serializing_if = "is_default_garbling")]
+    pub garbling: veil_ir::Garbling,
     /// Predicted offline bytes of the whole plan; `None` when the runtime cannot run the plan.
     pub offline: Option<veil_passes::cost::Traffic>,
     /// Predicted online traffic of the whole plan; `None` when the runtime cannot run the plan.
@@ -68,6 +71,10 @@ pub struct Summary {
     pub predicted_network_seconds: Option<PhaseSeconds>,
     /// Estimated CPU time per phase (the cost model's measured rates on exact counts).
     pub predicted_cpu_seconds: Option<PhaseSeconds>,
+}
+
+fn is_default_garbling(g: &veil_ir::Garbling) -> bool {
+    *g == veil_ir::Garbling::default()
 }
 
 /// Predicted seconds of each phase.
@@ -162,7 +169,10 @@ pub fn summarize(g: &Graph) -> Summary {
         layers,
         relus,
         and_gates,
-        garbled_bytes: 32 * and_gates,
+        garbled_bytes: veil_ir::schedule::lower(g).map_or(g.garbling.table_bytes(and_gates) as usize, |steps| {
+            steps.iter().flat_map(|s| s.gc_batches(g)).map(|b| b.instances * b.table_bytes() as usize).sum()
+        }),
+        garbling: g.garbling,
         offline,
         online,
         unsupported,
@@ -214,10 +224,11 @@ impl Summary {
         let s = |x: f64| if wide { format!("{x:.6} s") } else { units::seconds(x) };
         let mut out = t.render(fit);
         out += &format!(
-            "total: {} ReLUs, {} AND gates ({} of garbled tables), ring {} bits\n",
+            "total: {} ReLUs, {} AND gates ({} of garbled tables{}), ring {} bits\n",
             c(self.relus as u64),
             c(self.and_gates as u64),
             b(self.garbled_bytes as u64),
+            if self.garbling == veil_ir::Garbling::default() { String::new() } else { format!(", {}", self.garbling) },
             self.ring_bits
         );
         match (&self.offline, &self.online, &self.unsupported) {

@@ -75,6 +75,9 @@ pub struct Graph {
     /// ReLUs (and MaxPools of ReLU outputs) run by the OT comparison protocol instead of a
     /// garbled circuit (empty: HE and garbled circuits throughout).
     pub ot_linear: Vec<NodeId>,
+    /// The garbling scheme of every garbled circuit (`veilc --garbling`), chosen by
+    /// `assign_protocols`; the text form prints it only when it is not the default.
+    pub garbling: crate::Garbling,
 }
 
 /// A node could not be added: its operands break the op's typing or domain rule.

@@ -20,6 +20,7 @@ pub mod circuit;
 mod edit;
 pub mod eval;
 pub mod files;
+mod garbling;
 mod graph;
 pub mod he_pack;
 pub mod npy;
@@ -35,6 +36,7 @@ mod types;
 pub mod verify;
 
 pub use arena::{Arena, Handle};
+pub use garbling::Garbling;
 pub use graph::{BuildError, Def, Graph, Node, NodeId, Value, ValueId};
 pub use op::{Arity, CircaVariant, Const, Constant, Op, TruncMode, Window2d, check_broadcast, poly_scales};
 pub use tensor::{Tensor, strides};

@@ -10,12 +10,12 @@
 //! protocols compute the same shares' sum). Writes [`veil_ir::Graph::ot_linear`].
 
 use veil_ir::schedule::{Kind, LinearOffline, Step};
-use veil_ir::{Domain, Graph, Op};
+use veil_ir::{Domain, Garbling, Graph, Op};
 
 use veil_ir::schedule::script::Phase;
 
 use crate::cost::{Sent, Traffic, cpu_seconds};
-use crate::{LinearChoice, NonlinearChoice, Objective, Options, PassError, Report};
+use crate::{GarblingChoice, LinearChoice, NonlinearChoice, Objective, Options, PassError, Report};
 
 /// Predicted `(offline, online)` seconds of running `node` as `offline` (marginal: the session's
 /// one-time messages, base OTs and HE public keys, count as sent).
@@ -62,7 +62,31 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
         ));
     }
     relus(g, opts, &mut report);
+    garbling(g, opts, &mut report);
     Ok(report)
+}
+
+/// Sets the plan's garbling scheme (`--garbling`; under `auto` the cost model's choice for the
+/// network, [`crate::garbling::choose`]), after the ReLUs' protocols fix which steps garble.
+fn garbling(g: &mut Graph, opts: &Options, report: &mut Report) {
+    g.garbling = match opts.garbling {
+        GarblingChoice::HalfGates => Garbling::HalfGates,
+        GarblingChoice::ThreeHalves => Garbling::ThreeHalves,
+        GarblingChoice::Auto => {
+            let (pick, seconds) = crate::garbling::choose(g, &opts.network);
+            if let Some([h, t]) = seconds.filter(|[h, _]| h.1 > 0.0) {
+                report.note(format!(
+                    "garbling: {pick} for {} Mbit/s (predicted garbled steps, offline + online: half-gates {:.1} + {:.1} ms, three-halves {:.1} + {:.1} ms)",
+                    opts.network.bandwidth_mbit_s,
+                    h.0 * 1e3,
+                    h.1 * 1e3,
+                    t.0 * 1e3,
+                    t.1 * 1e3
+                ));
+            }
+            pick
+        }
+    };
 }
 
 /// Chooses, for each exact ReLU (any fused truncation) and each MaxPool of a ReLU's output

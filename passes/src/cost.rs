@@ -144,6 +144,13 @@ pub mod cpu {
     pub const GARBLE_ANDS_PER_S: f64 = 16.1e6;
     /// AND gates evaluated per second (client, online).
     pub const EVAL_ANDS_PER_S: f64 = 33.9e6;
+    /// AND gates garbled per second with three halves: half-gates' rate times 0.56, the middle
+    /// of the lockstep ratios 0.48–0.64 measured in one run with half-gates (`cargo bench --bench
+    /// garble`, docs/decisions.md).
+    pub const GARBLE_3H_ANDS_PER_S: f64 = 9.0e6;
+    /// AND gates evaluated per second with three halves: half-gates' rate times 0.545 (lockstep
+    /// ratios 0.53–0.56, as above).
+    pub const EVAL_3H_ANDS_PER_S: f64 = 18.5e6;
     /// Random OTs per second (IKNP, both parties).
     pub const RANDOM_OTS_PER_S: f64 = 17.5e6;
     /// Correlated OTs per second.
@@ -176,6 +183,14 @@ pub mod cpu {
     pub const RELU_OT_ONLINE_S: f64 = 8e-6;
 }
 
+/// AND gates per second `(garbled, evaluated)` under `scheme` ([`cpu`]).
+pub fn and_rates(scheme: veil_ir::Garbling) -> (f64, f64) {
+    match scheme {
+        veil_ir::Garbling::HalfGates => (cpu::GARBLE_ANDS_PER_S, cpu::EVAL_ANDS_PER_S),
+        veil_ir::Garbling::ThreeHalves => (cpu::GARBLE_3H_ANDS_PER_S, cpu::EVAL_3H_ANDS_PER_S),
+    }
+}
+
 /// Estimated CPU seconds of one step `(offline, online)`: the sum of both parties' work on the
 /// critical path (they mostly wait for each other).
 pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
@@ -187,7 +202,8 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
         step.gc_batches(g).iter().fold((0.0, 0.0), |(off, on), b| {
             let a = b.and_gates() as f64;
             let labels = (b.instances as u64 * b.client_wires()) as f64;
-            (off + (a / GARBLE_ANDS_PER_S + labels / CORRELATED_OTS_PER_S), on + a / EVAL_ANDS_PER_S)
+            let (garble, eval) = and_rates(b.garbling);
+            (off + (a / garble + labels / CORRELATED_OTS_PER_S), on + a / eval)
         })
     };
     match &step.kind {

@@ -12,6 +12,7 @@ pub mod error_bound;
 mod fold_batchnorm;
 mod fold_constants;
 mod fuse_truncation;
+pub mod garbling;
 mod normalize_linear;
 mod options;
 mod pipeline;
@@ -23,7 +24,7 @@ mod util;
 
 use veil_ir::VerifyError;
 
-pub use options::{Activation, LinearChoice, NonlinearChoice, Objective, Options, parse_fault_rate};
+pub use options::{Activation, GarblingChoice, LinearChoice, NonlinearChoice, Objective, Options, parse_fault_rate};
 pub use pipeline::{Pass, PassRun, Stage, UnknownPass, run_pipeline, stages};
 
 /// What a pass did, in a few human-readable lines.

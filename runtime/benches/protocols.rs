@@ -129,7 +129,7 @@ async fn party(mut s: Session, client: bool) {
     let mut offset = 0u64;
     // Exact ReLU.
     let c = relu_trunc_mask(61, 12);
-    let spec = gc::GcSpec { circuit: &c, server_groups: &RELU_GROUPS };
+    let spec = gc::GcSpec { circuit: &c, server_groups: &RELU_GROUPS, garbling: veil_ir::Garbling::HalfGates };
     let vals: Vec<u64> = (0..RELUS as u64).map(|i| ring.reduce(i.wrapping_mul(0x9e3779b97f4a7c15))).collect();
     let (mut gst, mut est) = (None, None);
     let off = phase(&s, &mut cnt, client, async {
@@ -189,7 +189,7 @@ async fn party(mut s: Session, client: bool) {
                     &mut ch,
                     rcv.as_mut().unwrap(),
                     ring,
-                    &circ,
+                    (&circ, veil_ir::Garbling::HalfGates),
                     test,
                     &vals,
                     vals.clone(),
@@ -199,18 +199,44 @@ async fn party(mut s: Session, client: bool) {
                 cs = Some(f.await.unwrap());
             } else {
                 ss = Some(
-                    circa::server_offline(&mut ch, snd.as_mut().unwrap(), ring, &circ, RELUS, offset, &mut rng)
-                        .await
-                        .unwrap(),
+                    circa::server_offline(
+                        &mut ch,
+                        snd.as_mut().unwrap(),
+                        ring,
+                        (&circ, veil_ir::Garbling::HalfGates),
+                        RELUS,
+                        offset,
+                        &mut rng,
+                    )
+                    .await
+                    .unwrap(),
                 );
             }
         })
         .await;
         let on = phase(&s, &mut cnt, client, async {
             if client {
-                circa::client_online(&mut ch, ring, &circ, cs.take().unwrap(), &vals, offset).await.unwrap();
+                circa::client_online(
+                    &mut ch,
+                    ring,
+                    (&circ, veil_ir::Garbling::HalfGates),
+                    cs.take().unwrap(),
+                    &vals,
+                    offset,
+                )
+                .await
+                .unwrap();
             } else {
-                circa::server_online(&mut ch, ring, (test, &circ), ss.take().unwrap(), &vals, &mut rng).await.unwrap();
+                circa::server_online(
+                    &mut ch,
+                    ring,
+                    (test, &circ, veil_ir::Garbling::HalfGates),
+                    ss.take().unwrap(),
+                    &vals,
+                    &mut rng,
+                )
+                .await
+                .unwrap();
             }
         })
         .await;

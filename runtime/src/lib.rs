@@ -22,17 +22,44 @@ pub mod wire;
 /// The work runs in a pool of one thread per core (its `par_iter`s included), apart from
 /// rayon's global pool, which `cryprot-ot` fills with jobs that block on the network.
 pub(crate) fn compute<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    static POOL: std::sync::LazyLock<Option<rayon::ThreadPool>> = std::sync::LazyLock::new(|| {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        rayon::ThreadPoolBuilder::new().num_threads(cores).thread_name(|i| format!("veil-compute-{i}")).build().ok()
-    });
-    let run = || match POOL.as_ref() {
+    let run = || match COMPUTE_POOL.as_ref() {
         Some(pool) => pool.install(f),
         None => f(),
     };
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(run),
         _ => run(),
+    }
+}
+
+/// [`compute`]'s pool: one thread per core.
+static COMPUTE_POOL: std::sync::LazyLock<Option<rayon::ThreadPool>> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    rayon::ThreadPoolBuilder::new().num_threads(cores).thread_name(|i| format!("veil-compute-{i}")).build().ok()
+});
+
+/// Starts `f` on [`compute`]'s pool and returns at once; the future resolves to its result, so
+/// the caller's async work (sending the previous chunk) overlaps it. A panic in `f` resumes in
+/// the awaiting task. Dropping the future does not stop `f`; its result is then discarded.
+pub(crate) fn compute_spawn<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> impl std::future::Future<Output = T> + Send {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job = move || {
+        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    };
+    match COMPUTE_POOL.as_ref() {
+        Some(pool) => pool.spawn(job),
+        None => {
+            std::thread::spawn(job);
+        }
+    }
+    async move {
+        match rx.await {
+            Ok(Ok(v)) => v,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => panic!("a compute job ended without a result"),
+        }
     }
 }
 

@@ -125,6 +125,21 @@ fn relus_over_ot_equal_the_simulator_bit_for_bit() {
     check_predictions("digits_relu", &g, &cs);
 }
 
+/// Three-halves garbling (`--garbling three-halves`) on QUIC with the real OT: the same result
+/// bit for bit (a plan with a MaxPool, so both circuit shapes garble), and every layer's bytes
+/// as the cost model predicts, the three-halves table frames included.
+#[test]
+fn three_halves_plans_equal_the_simulator_bit_for_bit() {
+    let three = Options { garbling: veil_passes::GarblingChoice::ThreeHalves, ..Options::default() };
+    let (g, x) = compiled_with("lenet", three);
+    assert_eq!(g.garbling, veil_ir::Garbling::ThreeHalves);
+    let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    let (got, cs, _) = two_party(&g, &x);
+    assert_eq!(got, want, "two-party output differs from the simulator");
+    assert!(cs.layers.iter().any(|l| l.protocol == "GC"), "{:?}", cs.layers);
+    check_predictions("lenet", &g, &cs);
+}
+
 /// Movement after client-side post-processing (a softmax's probabilities reshaped, as
 /// `Unsqueeze`/`Flatten` after `Softmax` export): the client and the simulator reshape the
 /// floats. (The simulator returned an empty tensor and the client panicked; found by the

@@ -27,9 +27,13 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "relu,circa,poly", value_name = "relu,circa,poly")]
     policies: Vec<veil_passes::Activation>,
     /// Exact ReLUs' protocol (`veilc compile --nonlinear`): garbled circuits, over OT, or the
-    /// cost model's choice per layer; a row's policy names it (`relu+ot`) unless it is `gc`.
+    /// cost model's choice per layer; a row's policy names it (`relu+ot`) unless it is `gc`,
+    /// and `+3h` marks plans garbled with three halves.
     #[arg(long, default_value = "gc", value_name = "gc|ot|auto")]
     nonlinear: veil_passes::NonlinearChoice,
+    /// Garbled circuits' scheme (`veilc compile --garbling`; `auto` chooses for the LAN profile).
+    #[arg(long, default_value = "half-gates", value_name = "half-gates|three-halves|auto")]
+    garbling: veil_passes::GarblingChoice,
     /// Networks: `loopback` (no shaping) and `wan` (emulated: --bandwidth, --rtt).
     #[arg(long, value_delimiter = ',', default_value = "loopback,wan", value_parser = ["loopback", "wan"], value_name = "loopback,wan")]
     network: Vec<String>,
@@ -146,6 +150,7 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
             let opts = veil_passes::Options {
                 activation: policy,
                 nonlinear: a.nonlinear,
+                garbling: a.garbling,
                 calibration: vec![x.clone()],
                 ..veil_passes::Options::default()
             };
@@ -196,7 +201,7 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                         veil_passes::NonlinearChoice::Gc => policy.to_string(),
                         veil_passes::NonlinearChoice::Ot => format!("{policy}+ot"),
                         veil_passes::NonlinearChoice::Auto => format!("{policy}+auto"),
-                    },
+                    } + if g.garbling == veil_ir::Garbling::ThreeHalves { "+3h" } else { "" },
                     network: if link.is_some() { format!("wan {}/{}", a.bandwidth, a.rtt) } else { "loopback".into() },
                     relus,
                     offline: stats.offline,

@@ -156,6 +156,15 @@ pub struct CompileArgs {
     /// chosen per layer by the cost model.
     #[arg(long, default_value = "gc", value_name = "gc|ot|auto", help_heading = "Cost model")]
     nonlinear: veil_passes::NonlinearChoice,
+    /// Garbled circuits' scheme: half-gates (two ciphertexts per AND), three halves (23 % fewer
+    /// table bytes, slower to garble and evaluate), or the cost model's choice for --network.
+    #[arg(
+        long,
+        default_value = "half-gates",
+        value_name = "half-gates|three-halves|auto",
+        help_heading = "Cost model"
+    )]
+    garbling: veil_passes::GarblingChoice,
 }
 
 /// The network profile the cost model plans for and predicts under.
@@ -318,6 +327,7 @@ impl CompileArgs {
             objective: self.objective,
             linear_offline: self.linear_offline,
             nonlinear: self.nonlinear,
+            garbling: self.garbling,
             exact_truncation: self.exact_truncation,
         };
         let Some(budget) = self.relu_budget else { return Ok((opts, None)) };

@@ -437,6 +437,10 @@ fn parse_unverified(text: &str) -> Res<Graph> {
             let at = cur.pos;
             let t = cur.token();
             g.input_bound = Some(attr(&cur, at, "input bound", t, |v| v.parse().ok())?);
+        } else if cur.eat("garbling") {
+            let at = cur.pos;
+            let t = cur.token();
+            g.garbling = attr(&cur, at, "garbling scheme", t, |v| v.parse().ok())?;
         } else if cur.eat("const") {
             const_line(&mut cur, &mut g)?;
         } else if cur.eat("input") {

@@ -24,6 +24,9 @@ pub fn to_text(g: &Graph) -> String {
     if let Some(b) = g.input_bound {
         let _ = writeln!(s, "input bound {b:?}");
     }
+    if g.garbling != crate::Garbling::default() {
+        let _ = writeln!(s, "garbling {}", g.garbling);
+    }
     for (c, k) in g.consts.iter() {
         let _ = writeln!(s, "const @{} {:?} {} {}", c.index(), k.name, k.domain, super::list(&k.shape));
     }

@@ -151,6 +151,8 @@ pub struct GcBatch<'s> {
     pub server_groups: Vec<bool>,
     /// Instances (elements, or windows of this size).
     pub instances: usize,
+    /// The plan's garbling scheme ([`Graph::garbling`]).
+    pub garbling: crate::Garbling,
 }
 
 impl GcBatch<'_> {
@@ -169,6 +171,11 @@ impl GcBatch<'_> {
         self.wires(false)
     }
 
+    /// Bytes of one instance's garbled tables ([`crate::Garbling::table_bytes`]).
+    pub fn table_bytes(&self) -> u64 {
+        self.garbling.table_bytes(self.circuit.and_count())
+    }
+
     /// AND gates of all instances: the batch's range of gate tweaks.
     pub fn and_gates(&self) -> u64 {
         (self.instances * self.circuit.and_count()) as u64
@@ -182,7 +189,12 @@ impl Step {
         let elems = |v: ValueId| g.values[v].ty.shape.iter().product::<usize>();
         match &self.kind {
             Kind::Activation { input, circuit, .. } => {
-                vec![GcBatch { circuit, server_groups: ACTIVATION_SERVER_GROUPS.to_vec(), instances: elems(*input) }]
+                vec![GcBatch {
+                    circuit,
+                    server_groups: ACTIVATION_SERVER_GROUPS.to_vec(),
+                    instances: elems(*input),
+                    garbling: g.garbling,
+                }]
             }
             Kind::MaxPool { windows, circuits, .. } => circuits
                 .iter()
@@ -190,10 +202,16 @@ impl Step {
                     circuit,
                     server_groups: maxpool_server_groups(*k),
                     instances: windows.iter().filter(|w| w.len() == *k).count(),
+                    garbling: g.garbling,
                 })
                 .collect(),
             Kind::Circa { input, circuit, .. } => {
-                vec![GcBatch { circuit, server_groups: CIRCA_SERVER_GROUPS.to_vec(), instances: elems(*input) }]
+                vec![GcBatch {
+                    circuit,
+                    server_groups: CIRCA_SERVER_GROUPS.to_vec(),
+                    instances: elems(*input),
+                    garbling: g.garbling,
+                }]
             }
             _ => Vec::new(),
         }

@@ -295,11 +295,12 @@ impl Script {
     }
 
     /// A garbled batch offline: the client's input labels by correlated OT, then the table
-    /// frames of [`GC_CHUNK`] instances each (the first with the garbling's hash key in front).
+    /// frames of [`GC_CHUNK`] instances each (the first with the garbling's hash key in front),
+    /// each instance's tables [`GcBatch::table_bytes`] long.
     fn gc_offline(&mut self, b: &GcBatch, sent: &mut Sent) {
         let n = b.instances as u64;
         self.ot_batch(n * b.client_wires(), true, label::GC_INPUT_OT, sent);
-        let per = 32 * b.circuit.and_count() as u64;
+        let per = b.table_bytes();
         let chunk = GC_CHUNK as u64;
         let mut start = 0;
         while start < n {

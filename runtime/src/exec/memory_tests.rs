@@ -17,7 +17,7 @@ use veil_ir::schedule::lower;
 use veil_ir::schedule::script::{Phase, Sent, Wire, script};
 use veil_ir::{Graph, Op, Tensor, TruncMode};
 use veil_passes::cost::Traffic;
-use veil_passes::{Activation, NonlinearChoice, Options};
+use veil_passes::{Activation, GarblingChoice, NonlinearChoice, Options};
 
 use super::{Stats, client, server};
 use crate::net::memory::session_pair;
@@ -125,6 +125,29 @@ fn bundled_plans_run_in_memory_exactly_as_scripted() {
     // Each plan exercises the protocol it is here for.
     let has = |ps: &[String], p: &str| ps.iter().any(|q| q.contains(p));
     assert!(has(&relu, "GC") && has(&circa, "Circa") && has(&poly, "Beaver"), "{relu:?} {circa:?} {poly:?}");
+}
+
+/// The digits plan garbled with three halves (`--garbling three-halves`), exact ReLU and Circa:
+/// as the simulator computes, every layer's bytes as scripted, and the garbled layers' offline
+/// bytes below the half-gates plan's (the scheme reached the wire).
+#[test]
+fn three_halves_plans_run_in_memory_exactly_as_scripted() {
+    for activation in [Activation::Relu, Activation::Circa] {
+        let opts = Options { activation, garbling: GarblingChoice::ThreeHalves, ..Options::default() };
+        let protocols = check_with("digits_relu", opts.clone());
+        let (three, _) = compiled_with("digits_relu", opts);
+        let (half, _) = compiled("digits_relu", activation);
+        assert_eq!(three.garbling, veil_ir::Garbling::ThreeHalves);
+        let offline = |g: &Graph| -> u64 {
+            let mut sent = Sent::start();
+            lower(g)
+                .unwrap()
+                .iter()
+                .map(|s| Traffic::of_step(g, s, Phase::Offline, &mut sent).bytes_server_to_client)
+                .sum()
+        };
+        assert!(offline(&three) < offline(&half), "{activation:?}: {protocols:?}");
+    }
 }
 
 /// The digits plan with every ReLU and every MaxPool (2×2, of a ReLU's output) over OT

@@ -73,8 +73,21 @@ fn bytes(s: &Stats) -> Vec<[u64; 4]> {
 
 #[test]
 fn a_stored_plan_runs_bit_exact_and_leaves_no_file() {
-    for activation in [Activation::Relu, Activation::Circa] {
+    let three_halves = |activation| {
+        let (mut g, x) = compiled("digits_relu", activation);
+        g.garbling = veil_ir::Garbling::ThreeHalves;
+        (g, x, format!("{activation:?} three halves"))
+    };
+    let half_gates = |activation| {
         let (g, x) = compiled("digits_relu", activation);
+        (g, x, format!("{activation:?}"))
+    };
+    for (g, x, activation) in [
+        half_gates(Activation::Relu),
+        half_gates(Activation::Circa),
+        three_halves(Activation::Relu),
+        three_halves(Activation::Circa),
+    ] {
         let (memory, _) = run(&g, &x, None, |_| {});
         let (memory, mem_stats) = memory.unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -88,12 +101,12 @@ fn a_stored_plan_runs_bit_exact_and_leaves_no_file() {
         });
         let (stored, stats) = stored.unwrap();
         // Same seeds, same protocol: the outputs agree bit for bit (Circa's faults included).
-        assert_eq!(stored, memory, "{activation:?}");
-        assert_eq!(bytes(&stats), bytes(&mem_stats), "{activation:?}: traffic changed");
+        assert_eq!(stored, memory, "{activation}");
+        assert_eq!(bytes(&stats), bytes(&mem_stats), "{activation}: traffic changed");
         let gc_layers = stats.layers.iter().filter(|l| l.protocol.contains("GC") || l.protocol.contains("Circa"));
-        assert!(held >= 1 && held >= gc_layers.count(), "{activation:?}: {held} files between the phases");
-        assert!(modes.iter().all(|&m| m == 0o600), "{activation:?}: modes {modes:?} (decimal)");
-        assert!(files(dir.path()).is_empty(), "{activation:?}: {:?} left", files(dir.path()));
+        assert!(held >= 1 && held >= gc_layers.count(), "{activation}: {held} files between the phases");
+        assert!(modes.iter().all(|&m| m == 0o600), "{activation}: modes {modes:?} (decimal)");
+        assert!(files(dir.path()).is_empty(), "{activation}: {:?} left", files(dir.path()));
     }
 }
 

@@ -21,6 +21,7 @@ mod hash;
 mod hash_attacks;
 mod lanes;
 pub mod three_halves;
+mod three_halves_batch;
 mod three_halves_lanes;
 #[cfg(target_arch = "x86_64")]
 mod vaes;

@@ -26,6 +26,7 @@ use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Va
 use crate::proto::mul::random_ring;
 use rand::{CryptoRng, Rng, RngCore};
 use veil_ir::CircaVariant;
+use veil_ir::Garbling;
 use veil_ir::ValueId;
 use veil_ir::circuit::{Circuit, sign_test};
 use veil_ir::ring::Ring;
@@ -108,14 +109,14 @@ pub async fn client_offline<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
     ot: &mut impl OtReceive,
     ring: Ring,
-    circuit: &Circuit,
+    (circuit, garbling): (&Circuit, Garbling),
     test: SignTest,
     c: &[u64],
     r: Vec<u64>,
     rng: &mut R,
     store: Option<(&Arc<Store>, Slot)>,
 ) -> Result<ClientState, ExecError> {
-    let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS };
+    let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS, garbling };
     let t: Vec<Vec<u64>> = c.iter().map(|&v| vec![test.client_input(v)]).collect();
     let mut gc = gc::evaluate_offline_to(ch, ot, spec, &t, store).await?;
     gc::recv_decoding(ch, &mut gc, 1).await?;
@@ -130,12 +131,12 @@ pub async fn server_offline<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
     ot: &mut impl OtSend,
     ring: Ring,
-    circuit: &Circuit,
+    (circuit, garbling): (&Circuit, Garbling),
     n: usize,
     gate_offset: u64,
     rng: &mut R,
 ) -> Result<ServerState, NetError> {
-    let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS };
+    let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS, garbling };
     let gc = gc::garble_offline(ch, ot, spec, n, gate_offset, rng).await?;
     gc::send_decoding(ch, &gc).await?;
     let sigma: Vec<bool> = (0..n).map(|_| rng.random()).collect();
@@ -204,12 +205,12 @@ pub fn server_output(ring: Ring, mine: &[u64], from_client: &[u64]) -> Vec<u64> 
 pub async fn client_online(
     ch: &mut Channel,
     ring: Ring,
-    circuit: &Circuit,
+    (circuit, garbling): (&Circuit, Garbling),
     st: ClientState,
     c: &[u64],
     gate_offset: u64,
 ) -> Result<(), ExecError> {
-    let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS };
+    let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS, garbling };
     let beta = gc::evaluate_decode(ch, spec, &st.gc, gate_offset).await?;
     ch.send(label::CIRCA_CHOICES, &pack_bits(&st.choices(&beta))).await?;
     let w = ch.recv_u64s(label::CIRCA_PRODUCTS, 2 * c.len()).await?;
@@ -220,12 +221,12 @@ pub async fn client_online(
 pub async fn server_online<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
     ring: Ring,
-    (test, circuit): (SignTest, &Circuit),
+    (test, circuit, garbling): (SignTest, &Circuit, Garbling),
     st: ServerState,
     s: &[u64],
     rng: &mut R,
 ) -> Result<Vec<u64>, NetError> {
-    let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS };
+    let spec = GcSpec { circuit, server_groups: &SERVER_GROUPS, garbling };
     gc::send_labels(ch, spec, &st.gc, &st.circuit_inputs(test, s)).await?;
     let packed = ch.recv_exact(label::CIRCA_CHOICES, s.len().div_ceil(8)).await?;
     let (w, mine) = st.masked_products(ring, s, &unpack_bits(&packed, s.len()), rng);
@@ -265,7 +266,15 @@ impl Protocol for CircaLayer {
     ) -> StepFuture<'a> {
         Box::pin(async move {
             let n = cx.len(self.input);
-            let f = server_offline(&mut io.ch, &mut io.ot, cx.ring, &self.circuit, n, cx.gate_offset, &mut rng);
+            let f = server_offline(
+                &mut io.ch,
+                &mut io.ot,
+                cx.ring,
+                (&self.circuit, cx.g.garbling),
+                n,
+                cx.gate_offset,
+                &mut rng,
+            );
             self.server = Some(f.await?);
             Ok(())
         })
@@ -281,7 +290,8 @@ impl Protocol for CircaLayer {
         Box::pin(async move {
             let st = take(&mut self.server);
             let s = values.share(self.input);
-            let out = server_online(&mut io.ch, cx.ring, (self.test, &self.circuit), st, s, &mut rng).await?;
+            let out =
+                server_online(&mut io.ch, cx.ring, (self.test, &self.circuit, cx.g.garbling), st, s, &mut rng).await?;
             values.set_share(cx.node.output, out);
             Ok(())
         })
@@ -302,7 +312,7 @@ impl Protocol for CircaLayer {
                 &mut io.ch,
                 &mut io.ot,
                 cx.ring,
-                &self.circuit,
+                (&self.circuit, cx.g.garbling),
                 self.test,
                 c,
                 r.clone(),
@@ -318,7 +328,15 @@ impl Protocol for CircaLayer {
     fn client_online<'a>(&'a mut self, io: &'a mut ClientIo, cx: Cx<'a>, values: &'a mut Values) -> StepFuture<'a> {
         Box::pin(async move {
             let st = take(&mut self.client);
-            client_online(&mut io.ch, cx.ring, &self.circuit, st, values.share(self.input), cx.gate_offset).await?;
+            client_online(
+                &mut io.ch,
+                cx.ring,
+                (&self.circuit, cx.g.garbling),
+                st,
+                values.share(self.input),
+                cx.gate_offset,
+            )
+            .await?;
             Ok(())
         })
     }
@@ -361,13 +379,23 @@ mod tests {
             let mut crng = rand_chacha::ChaCha20Rng::seed_from_u64(k as u64);
             let mut srng = rand_chacha::ChaCha20Rng::seed_from_u64(100 + k as u64);
             let (st_c, st_s) = tokio::join!(
-                client_offline(&mut cc, &mut ot_r, ring, &circ, test, &cs, r.clone(), &mut crng, None),
-                server_offline(&mut sc, &mut ot_s, ring, &circ, n, offset, &mut srng)
+                client_offline(
+                    &mut cc,
+                    &mut ot_r,
+                    ring,
+                    (&circ, Garbling::HalfGates),
+                    test,
+                    &cs,
+                    r.clone(),
+                    &mut crng,
+                    None
+                ),
+                server_offline(&mut sc, &mut ot_s, ring, (&circ, Garbling::HalfGates), n, offset, &mut srng)
             );
             let before = (cc.meter().snapshot(), sc.meter().snapshot());
             let (done, out) = tokio::join!(
-                client_online(&mut cc, ring, &circ, st_c.unwrap(), &cs, offset),
-                server_online(&mut sc, ring, (test, &circ), st_s.unwrap(), &ss, &mut srng)
+                client_online(&mut cc, ring, (&circ, Garbling::HalfGates), st_c.unwrap(), &cs, offset),
+                server_online(&mut sc, ring, (test, &circ, Garbling::HalfGates), st_s.unwrap(), &ss, &mut srng)
             );
             done.unwrap();
             let out = out.unwrap();
@@ -415,12 +443,22 @@ mod tests {
             let mut crng = rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(m));
             let mut srng = rand_chacha::ChaCha20Rng::seed_from_u64(100 + u64::from(m));
             let (st_c, st_s) = tokio::join!(
-                client_offline(&mut cc, &mut ot_r, ring, &circ, test, &cs, r.clone(), &mut crng, None),
-                server_offline(&mut sc, &mut ot_s, ring, &circ, n, offset, &mut srng)
+                client_offline(
+                    &mut cc,
+                    &mut ot_r,
+                    ring,
+                    (&circ, Garbling::HalfGates),
+                    test,
+                    &cs,
+                    r.clone(),
+                    &mut crng,
+                    None
+                ),
+                server_offline(&mut sc, &mut ot_s, ring, (&circ, Garbling::HalfGates), n, offset, &mut srng)
             );
             let (done, out) = tokio::join!(
-                client_online(&mut cc, ring, &circ, st_c.unwrap(), &cs, offset),
-                server_online(&mut sc, ring, (test, &circ), st_s.unwrap(), &ss, &mut srng)
+                client_online(&mut cc, ring, (&circ, Garbling::HalfGates), st_c.unwrap(), &cs, offset),
+                server_online(&mut sc, ring, (test, &circ, Garbling::HalfGates), st_s.unwrap(), &ss, &mut srng)
             );
             done.unwrap();
             offset += (n * circ.and_count()) as u64;

@@ -5,12 +5,14 @@
 //! Offline: the server draws a fresh Δ and a fresh hash key; the client's input labels come from
 //! correlated OT with correlation Δ (the OT's `m0` is the wire's zero-label), the server's from
 //! its CSPRNG; the server garbles and streams the tables in chunks of [`CHUNK`] instances (one
-//! frame each), the hash key ahead of the first chunk's tables.
+//! frame each), the hash key ahead of the first chunk's tables, garbling chunk `k + 1` on the
+//! compute pool while chunk `k` is sent.
 //! Online: the server sends the labels of its input bits, the client evaluates and returns the
 //! output colour bits (packed), the server decodes.
 //!
 //! Wire format (all counted by the meter, so the cost model can predict it exactly):
-//! - offline, server → client: `⌈n / CHUNK⌉` frames of `32·ands` bytes per instance, the first
+//! - offline, server → client: `⌈n / CHUNK⌉` frames of [`GcSpec::table_bytes`] per instance
+//!   (half-gates `32·ands`, three halves `⌈197·ands/8⌉`: `Tables::to_bytes` per instance), the first
 //!   with the 16-byte hash key in front (no frame when `n = 0`);
 //! - online, server → client: one frame of `16·server_wires` bytes per instance;
 //! - online, client → server: one frame of `⌈n·outputs / 8⌉` bytes.
@@ -22,10 +24,11 @@ use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Va
 use crate::proto::mul::random_ring;
 use crate::store::{Slot, Store};
 use rand::{CryptoRng, RngCore};
-use veil_ir::ValueId;
 use veil_ir::circuit::{Circuit, to_bits};
 use veil_ir::schedule::script::label;
+use veil_ir::{Garbling, ValueId};
 
+use crate::garble::three_halves::Tables;
 use crate::garble::{Batch, Block, Delta, HashKey, Tmmo, colours, label, random_labels};
 use crate::net::{Channel, NetError};
 use crate::ot::{OtReceive, OtSend};
@@ -41,6 +44,8 @@ pub struct GcSpec<'c> {
     pub circuit: &'c Circuit,
     /// Per input group of `circuit`, in order: `true` when the server (garbler) provides it.
     pub server_groups: &'c [bool],
+    /// The plan's garbling scheme.
+    pub garbling: Garbling,
 }
 
 impl GcSpec<'_> {
@@ -64,9 +69,9 @@ impl GcSpec<'_> {
         self.wires(false)
     }
 
-    /// Bytes of garbled tables per instance.
+    /// Bytes of garbled tables per instance ([`Garbling::table_bytes`]).
     pub fn table_bytes(&self) -> usize {
-        32 * self.circuit.and_count()
+        self.garbling.table_bytes(self.circuit.and_count()) as usize
     }
 
     /// Input bits of one party for one instance, groups in order, LSB first.
@@ -122,11 +127,19 @@ impl std::fmt::Debug for EvaluatorState {
 
 /// Where the client keeps a batch's tables and input labels between the phases.
 enum Material {
-    /// In memory: the tables (instance-major) and the client's input labels.
-    Memory { tables: Vec<[Block; 2]>, client_labels: Vec<Block> },
+    /// In memory: the tables and the client's input labels.
+    Memory { tables: MemoryTables, client_labels: Vec<Block> },
     /// In the preprocessing store, one record per chunk of [`CHUNK`] instances: chunk `c`'s
     /// client labels are record `c`, its tables record `chunks + c`.
     Stored { store: Arc<Store>, slot: Slot },
+}
+
+/// A batch's tables in the client's memory, per scheme.
+enum MemoryTables {
+    /// Half-gates: two ciphertexts per AND, instance-major.
+    HalfGates(Vec<[Block; 2]>),
+    /// Three halves: one [`Tables`] per instance.
+    ThreeHalves(Vec<Tables>),
 }
 
 /// Server, offline: garbles `n` instances under a fresh hash key with AND-gate tweaks from
@@ -141,31 +154,95 @@ pub async fn garble_offline<R: RngCore + CryptoRng + Send>(
     rng: &mut R,
 ) -> Result<GarblerState, NetError> {
     let key = HashKey::random(rng);
-    let h = Tmmo::new(key);
+    let h = Arc::new(Tmmo::new(key));
     let delta = Delta::random(rng);
     let (sw, cw) = (spec.server_wires(), spec.client_wires());
     let client_zero = ot.correlated(label::GC_INPUT_OT, delta.block(), n * cw).await?;
     let server_zero = random_labels(rng, n * sw);
-    let batch = Batch::new(spec.circuit, gate_offset);
-    let mut decode = Vec::with_capacity(n * spec.circuit.outputs.len());
-    for start in (0..n).step_by(CHUNK) {
-        let end = (start + CHUNK).min(n);
-        let inputs: Vec<Vec<Block>> = (start..end)
+    let circuit = Arc::new(spec.circuit.clone());
+    let ands = spec.circuit.and_count() as u64;
+    let scheme = spec.garbling;
+    // Chunk `start`'s garbling, started on the compute pool (`seed`: three halves' random bits).
+    let start_chunk = |start: usize, seed: [u8; 32]| {
+        let inputs: Vec<Vec<Block>> = (start..(start + CHUNK).min(n))
             .map(|i| spec.merge(&server_zero[i * sw..(i + 1) * sw], &client_zero[i * cw..(i + 1) * cw]))
             .collect();
-        let chunk_batch = Batch::new(spec.circuit, batch.offset(start));
-        let garbled = crate::compute(|| chunk_batch.garble(&h, delta, &inputs));
-        let mut bytes = Vec::with_capacity(HashKey::BYTES + (end - start) * spec.table_bytes());
-        if start == 0 {
-            bytes.extend_from_slice(&key.to_bytes());
+        let (c, h, offset) = (circuit.clone(), h.clone(), gate_offset + start as u64 * ands);
+        let head = (start == 0).then_some(key);
+        crate::compute_spawn(move || garble_chunk(scheme, &c, &h, delta, &inputs, offset, head, seed))
+    };
+    let mut decode = Vec::with_capacity(n * spec.circuit.outputs.len());
+    // Chunk k + 1 garbles while chunk k is sent.
+    // Three halves' random bits: a fresh seed per chunk from the server's CSPRNG.
+    let seed = |rng: &mut R| {
+        let mut s = [0u8; 32];
+        if scheme == Garbling::ThreeHalves {
+            rng.fill_bytes(&mut s);
         }
-        for g in garbled {
-            bytes.extend(blocks_to_bytes(g.tables.iter().flatten().copied()));
-            decode.extend(g.decode);
+        s
+    };
+    let mut next = (n > 0).then(|| start_chunk(0, seed(rng)));
+    let mut start = 0;
+    while let Some(job) = next.take() {
+        let (bytes, chunk_decode) = job.await;
+        start += CHUNK;
+        if start < n {
+            next = Some(start_chunk(start, seed(rng)));
         }
+        decode.extend(chunk_decode);
         ch.send(label::GC_TABLES, &bytes).await?;
     }
     Ok(GarblerState { delta, server_zero, decode, n })
+}
+
+/// One chunk of instances garbled under `scheme` (zero-labels `inputs`, instance 0 at gate
+/// offset `offset`; three halves' random bits from `seed`): its table frame, with the hash key
+/// in front when `head` is given, and its decoding bits.
+#[allow(clippy::too_many_arguments)]
+fn garble_chunk(
+    scheme: Garbling,
+    circuit: &Circuit,
+    h: &Tmmo,
+    delta: Delta,
+    inputs: &[Vec<Block>],
+    offset: u64,
+    head: Option<HashKey>,
+    seed: [u8; 32],
+) -> (Vec<u8>, Vec<bool>) {
+    let batch = Batch::new(circuit, offset);
+    let per = scheme.table_bytes(circuit.and_count()) as usize;
+    let mut bytes = Vec::with_capacity(HashKey::BYTES + inputs.len() * per);
+    if let Some(key) = head {
+        bytes.extend_from_slice(&key.to_bytes());
+    }
+    let mut decode = Vec::with_capacity(inputs.len() * circuit.outputs.len());
+    match scheme {
+        Garbling::HalfGates => {
+            for g in batch.garble(h, delta, inputs) {
+                bytes.extend(blocks_to_bytes(g.tables.iter().flatten().copied()));
+                decode.extend(g.decode);
+            }
+        }
+        Garbling::ThreeHalves => {
+            for g in batch.garble_three_halves(h, delta, inputs, seed) {
+                bytes.extend(g.tables.to_bytes());
+                decode.extend(g.decode);
+            }
+        }
+    }
+    (bytes, decode)
+}
+
+/// The three-halves tables of `count` instances from a frame or record of exactly `count`
+/// times [`GcSpec::table_bytes`] (a length that does not fit is the protocol error of `ch`).
+fn three_halves_tables(ch: &Channel, spec: GcSpec<'_>, bytes: &[u8], count: usize) -> Result<Vec<Tables>, NetError> {
+    let (per, ands) = (spec.table_bytes(), spec.circuit.and_count());
+    (0..count)
+        .map(|j| {
+            Tables::from_bytes(bytes.get(j * per..(j + 1) * per).unwrap_or(&[]), ands)
+                .map_err(|e| NetError::Malformed { step: ch.meter().locate(label::GC_TABLES), reason: e.to_string() })
+        })
+        .collect()
 }
 
 /// Client, offline: receives the tables and its input labels for `client_inputs` (per
@@ -206,20 +283,26 @@ pub async fn evaluate_offline_to(
         }
         None => None,
     };
-    let mut tables = Vec::with_capacity(if writer.is_some() { 0 } else { n * spec.circuit.and_count() });
+    let mut tables = match (spec.garbling, writer.is_some()) {
+        (_, true) => MemoryTables::HalfGates(Vec::new()),
+        (Garbling::HalfGates, false) => MemoryTables::HalfGates(Vec::with_capacity(n * spec.circuit.and_count())),
+        (Garbling::ThreeHalves, false) => MemoryTables::ThreeHalves(Vec::with_capacity(n)),
+    };
     let mut key = HashKey::from_bytes([0; 16]);
     for start in (0..n).step_by(CHUNK) {
         let head = if start == 0 { HashKey::BYTES } else { 0 };
-        let len = head + ((start + CHUNK).min(n) - start) * spec.table_bytes();
+        let count = (start + CHUNK).min(n) - start;
+        let len = head + count * spec.table_bytes();
         let bytes = ch.recv_exact(label::GC_TABLES, len).await?;
         let (k, rest) = bytes.split_at(head);
         // Only the first frame carries the key.
         if let Ok(k) = <[u8; 16]>::try_from(k) {
             key = HashKey::from_bytes(k);
         }
-        match &mut writer {
-            Some(w) => w.record(rest)?,
-            None => tables.extend(bytes_to_blocks(rest).chunks_exact(2).map(|p| [p[0], p[1]])),
+        match (&mut writer, &mut tables) {
+            (Some(w), _) => w.record(rest)?,
+            (None, MemoryTables::HalfGates(t)) => t.extend(bytes_to_blocks(rest).chunks_exact(2).map(|p| [p[0], p[1]])),
+            (None, MemoryTables::ThreeHalves(t)) => t.extend(three_halves_tables(ch, spec, rest, count)?),
         }
     }
     let material = match (writer, store) {
@@ -303,13 +386,19 @@ pub async fn evaluate(
     let batch = Batch::new(spec.circuit, gate_offset);
     let (store, slot) = match &state.material {
         Material::Memory { tables, client_labels } => {
-            let instances: Vec<(&[[Block; 2]], Vec<Block>)> = (0..n)
-                .map(|i| {
-                    let inputs = spec.merge(&server_labels[i * sw..(i + 1) * sw], &client_labels[i * cw..(i + 1) * cw]);
-                    (&tables[i * ands..(i + 1) * ands], inputs)
-                })
-                .collect();
-            let out = crate::compute(|| batch.evaluate(&h, &instances));
+            let inputs =
+                |i: usize| spec.merge(&server_labels[i * sw..(i + 1) * sw], &client_labels[i * cw..(i + 1) * cw]);
+            let out = match tables {
+                MemoryTables::HalfGates(tables) => {
+                    let instances: Vec<(&[[Block; 2]], Vec<Block>)> =
+                        (0..n).map(|i| (&tables[i * ands..(i + 1) * ands], inputs(i))).collect();
+                    crate::compute(|| batch.evaluate(&h, &instances))
+                }
+                MemoryTables::ThreeHalves(tables) => {
+                    let instances: Vec<(&Tables, Vec<Block>)> = (0..n).map(|i| (&tables[i], inputs(i))).collect();
+                    crate::compute(|| batch.evaluate_three_halves(&h, &instances))
+                }
+            };
             return Ok(out.iter().flat_map(|o| colours(o)).collect());
         }
         Material::Stored { store, slot } => (store, *slot),
@@ -333,16 +422,25 @@ pub async fn evaluate(
         labels.clear();
         labels.extend(buf.chunks_exact(16).map(half));
         file.record_into(chunks + c, (end - start) * spec.table_bytes(), &mut buf)?;
-        tables.clear();
-        tables.extend(buf.chunks_exact(32).map(|p| [half(&p[..16]), half(&p[16..])]));
-        let instances: Vec<(&[[Block; 2]], Vec<Block>)> = (0..end - start)
-            .map(|j| {
-                let i = start + j;
-                let inputs = spec.merge(&server_labels[i * sw..(i + 1) * sw], &labels[j * cw..(j + 1) * cw]);
-                (&tables[j * ands..(j + 1) * ands], inputs)
-            })
-            .collect();
-        let o = crate::compute(|| Batch::new(spec.circuit, batch.offset(start)).evaluate(&h, &instances));
+        let inputs = |j: usize| {
+            let i = start + j;
+            spec.merge(&server_labels[i * sw..(i + 1) * sw], &labels[j * cw..(j + 1) * cw])
+        };
+        let chunk_batch = Batch::new(spec.circuit, batch.offset(start));
+        let o = match spec.garbling {
+            Garbling::HalfGates => {
+                tables.clear();
+                tables.extend(buf.chunks_exact(32).map(|p| [half(&p[..16]), half(&p[16..])]));
+                let instances: Vec<(&[[Block; 2]], Vec<Block>)> =
+                    (0..end - start).map(|j| (&tables[j * ands..(j + 1) * ands], inputs(j))).collect();
+                crate::compute(|| chunk_batch.evaluate(&h, &instances))
+            }
+            Garbling::ThreeHalves => {
+                let three = three_halves_tables(ch, spec, &buf, end - start)?;
+                let instances: Vec<(&Tables, Vec<Block>)> = (0..end - start).map(|j| (&three[j], inputs(j))).collect();
+                crate::compute(|| chunk_batch.evaluate_three_halves(&h, &instances))
+            }
+        };
         out.extend(o.iter().flat_map(|o| colours(o)));
     }
     Ok(out)
@@ -425,7 +523,7 @@ impl Protocol for GcLayer {
             let mut states = Vec::new();
             let mut off = cx.gate_offset;
             for b in cx.step.gc_batches(cx.g) {
-                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
+                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups, garbling: b.garbling };
                 states.push(garble_offline(&mut io.ch, &mut io.ot, spec, b.instances, off, &mut rng).await?);
                 off += b.and_gates();
             }
@@ -446,7 +544,7 @@ impl Protocol for GcLayer {
             let s = values.share(self.input);
             let mut out = vec![0u64; self.windows.len()];
             for ((b, st), batch) in cx.step.gc_batches(cx.g).iter().zip(states).zip(&self.batches) {
-                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
+                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups, garbling: b.garbling };
                 let o = garble_online(&mut io.ch, spec, st, &self.inputs(batch, s, None)).await?;
                 for (&w, v) in batch.iter().zip(o) {
                     out[w] = v;
@@ -469,7 +567,7 @@ impl Protocol for GcLayer {
             let c = values.share(self.input);
             let mut states = Vec::new();
             for (part, (b, batch)) in cx.step.gc_batches(cx.g).iter().zip(&self.batches).enumerate() {
-                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
+                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups, garbling: b.garbling };
                 let ins = self.inputs(batch, c, Some(&r));
                 let store = io.store.as_ref().map(|s| (s, Slot { step: cx.index, part }));
                 states.push(evaluate_offline_to(&mut io.ch, &mut io.ot, spec, &ins, store).await?);
@@ -484,7 +582,7 @@ impl Protocol for GcLayer {
         Box::pin(async move {
             let mut off = cx.gate_offset;
             for (b, st) in cx.step.gc_batches(cx.g).iter().zip(take(&mut self.client)) {
-                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups };
+                let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups, garbling: b.garbling };
                 evaluate_online(&mut io.ch, spec, st, off).await?;
                 off += b.and_gates();
             }
@@ -506,11 +604,18 @@ mod tests {
     /// decodes to the plaintext circuit's, and each direction carries exactly the documented
     /// frames (the ideal OT moves no bytes).
     async fn run(circuit: Circuit, server_groups: Vec<bool>, n: usize, edge: &[u64]) {
-        run_with(circuit, server_groups, n, edge, None).await
+        run_with(circuit, server_groups, n, edge, None, Garbling::HalfGates).await
     }
 
-    /// [`run`], the client's material in `store` when given.
-    async fn run_with(circuit: Circuit, server_groups: Vec<bool>, n: usize, edge: &[u64], store: Option<&Arc<Store>>) {
+    /// [`run`] under `garbling`, the client's material in `store` when given.
+    async fn run_with(
+        circuit: Circuit,
+        server_groups: Vec<bool>,
+        n: usize,
+        edge: &[u64],
+        store: Option<&Arc<Store>>,
+        garbling: Garbling,
+    ) {
         let (mut cc, mut sc) = memory::pair(Duration::from_secs(20));
         let (mut ot_s, mut ot_r) = ideal::pair(n as u64);
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
@@ -534,7 +639,7 @@ mod tests {
                 .collect()
         };
         let (sin, cin) = (split(true), split(false));
-        let spec = GcSpec { circuit: &circuit, server_groups: &server_groups };
+        let spec = GcSpec { circuit: &circuit, server_groups: &server_groups, garbling };
         let client = async {
             let slot = Slot { step: 0, part: 0 };
             let st = evaluate_offline_to(&mut cc, &mut ot_r, spec, &cin, store.map(|s| (s, slot))).await.unwrap();
@@ -572,10 +677,48 @@ mod tests {
     /// tweaks and labels (a chunk read at the layer's first offset would decode wrongly).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_stored_layer_evaluates_chunk_by_chunk() {
-        let dir = tempfile::tempdir().unwrap();
-        let store =
-            Arc::new(Store::create(dir.path(), &[1; 32], &mut rand_chacha::ChaCha20Rng::seed_from_u64(5)).unwrap());
-        run_with(sign_test(20), vec![false, true, false], 2 * CHUNK + 7, &[0, 1], Some(&store)).await;
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "opened online, so removed");
+        for garbling in [Garbling::HalfGates, Garbling::ThreeHalves] {
+            let dir = tempfile::tempdir().unwrap();
+            let store =
+                Arc::new(Store::create(dir.path(), &[1; 32], &mut rand_chacha::ChaCha20Rng::seed_from_u64(5)).unwrap());
+            run_with(sign_test(20), vec![false, true, false], 2 * CHUNK + 7, &[0, 1], Some(&store), garbling).await;
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "opened online, so removed");
+        }
+    }
+
+    /// Three halves in memory: every output decodes, and the tables are `⌈197·ands/8⌉` bytes per
+    /// instance on the wire (checked in [`run_with`] against the meter).
+    #[tokio::test]
+    async fn three_halves_layers_decode_to_the_plain_circuit() {
+        let l = 61u32;
+        let top = 1u64 << (l - 1);
+        let edge = [0, 1, (1 << l) - 1, top, top - 1, top + 1];
+        let relu = relu_trunc_mask(l, 12);
+        let spec = GcSpec { circuit: &relu, server_groups: &[true, false, false], garbling: Garbling::ThreeHalves };
+        assert_eq!(spec.table_bytes(), (197 * relu.and_count()).div_ceil(8));
+        run_with(relu.clone(), vec![true, false, false], 600, &edge, None, Garbling::ThreeHalves).await;
+        let pool = max_trunc_mask(4, l, 12);
+        let groups = vec![true, true, true, true, false, false, false, false, false];
+        run_with(pool, groups, 40, &edge, None, Garbling::ThreeHalves).await;
+    }
+
+    /// A peer whose table frame is short gets the protocol error naming the step, no panic.
+    #[tokio::test]
+    async fn a_short_three_halves_table_frame_is_a_readable_error() {
+        let (mut cc, mut sc) = memory::pair(Duration::from_secs(20));
+        let (mut ot_s, mut ot_r) = ideal::pair(1);
+        let c = sign_test(20);
+        let spec = GcSpec { circuit: &c, server_groups: &[false, true, false], garbling: Garbling::ThreeHalves };
+        let inputs = [vec![3, 0]];
+        let client = evaluate_offline(&mut cc, &mut ot_r, spec, &inputs);
+        let server = async {
+            ot_s.correlated(label::GC_INPUT_OT, Block::from_bytes([1; 16]), spec.client_wires()).await.unwrap();
+            let mut frame = HashKey::from_bytes([0; 16]).to_bytes().to_vec();
+            frame.extend(vec![0u8; spec.table_bytes() - 1]);
+            sc.send(label::GC_TABLES, &frame).await.unwrap();
+        };
+        let (res, ()) = tokio::join!(client, server);
+        let e = res.unwrap_err().to_string();
+        assert!(e.contains(label::GC_TABLES) && e.contains("expected"), "{e}");
     }
 }
