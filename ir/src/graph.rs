@@ -73,8 +73,9 @@ pub struct Graph {
     /// Nodes that run over OT instead of their default protocol, chosen by `assign_protocols`:
     /// dense layers whose offline correlation comes from Gilboa products instead of HE, and
     /// ReLUs (and MaxPools of ReLU outputs) run by the OT comparison protocol instead of a
-    /// garbled circuit (empty: HE and garbled circuits throughout).
-    pub ot_linear: Vec<NodeId>,
+    /// garbled circuit (empty: HE and garbled circuits throughout). Named `ot_linear` before
+    /// session 12, when it held dense layers only (the IR's JSON dump shows the new name).
+    pub over_ot: Vec<NodeId>,
     /// The garbling scheme of every garbled circuit (`veilc --garbling`), chosen by
     /// `assign_protocols`; the text form prints it only when it is not the default.
     pub garbling: crate::Garbling,

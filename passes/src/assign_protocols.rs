@@ -7,7 +7,7 @@
 //! choice falls to the total. Convolutions always use HE.
 //!
 //! Requires a quantized graph (after `fuse_truncation`); preserves semantics exactly (both
-//! protocols compute the same shares' sum). Writes [`veil_ir::Graph::ot_linear`].
+//! protocols compute the same shares' sum). Writes [`veil_ir::Graph::over_ot`].
 
 use veil_ir::schedule::{Kind, LinearOffline, Step};
 use veil_ir::{Domain, Garbling, Graph, Op};
@@ -27,7 +27,7 @@ fn predicted(g: &Graph, opts: &Options, step: &Step) -> (f64, f64) {
 }
 
 pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
-    g.ot_linear.clear();
+    g.over_ot.clear();
     let candidates: Vec<_> = g
         .live_nodes()
         .filter(|(_, n)| {
@@ -51,7 +51,7 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
             LinearChoice::Auto => key(ot).partial_cmp(&key(he)).is_some_and(|o| o.is_lt()),
         };
         if use_ot {
-            g.ot_linear.push(id);
+            g.over_ot.push(id);
         }
         report.note(format!(
             "{:?}: offline by {} (predicted offline: HE {:.1} ms, OT {:.1} ms)",
@@ -128,7 +128,7 @@ fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
             NonlinearChoice::Auto => key(ot).partial_cmp(&key(gc)).is_some_and(|o| o.is_lt()),
         };
         if use_ot {
-            g.ot_linear.push(id);
+            g.over_ot.push(id);
         }
         if opts.nonlinear != NonlinearChoice::Gc {
             report.note(format!(

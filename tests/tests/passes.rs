@@ -131,7 +131,7 @@ fn every_ring_the_compiler_accepts_holds_leaky_relu_products() {
 fn assign_protocols_picks_ot_for_small_dense_layers_and_he_for_large_ones() {
     let ot_layers = |network| {
         let g = compile_bundled("mlp", Options { input_bound: 4.0, network, ..Options::default() }).unwrap().graph;
-        g.ot_linear.iter().map(|&n| g.nodes[n].name.clone()).collect::<Vec<_>>()
+        g.over_ot.iter().map(|&n| g.nodes[n].name.clone()).collect::<Vec<_>>()
     };
     let lan = ot_layers(veil_passes::cost::Network::LAN);
     assert!(lan.contains(&"/fc3/Gemm".to_string()) && !lan.contains(&"/fc1/Gemm".to_string()), "{lan:?}");

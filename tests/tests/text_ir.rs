@@ -27,7 +27,7 @@ fn live_view(g: &Graph) -> String {
             n.name, n.op, n.inputs, n.output, out.name, out.ty, out.domain
         );
     }
-    let mut ot: Vec<_> = g.ot_linear.iter().map(|&n| pos(n)).collect();
+    let mut ot: Vec<_> = g.over_ot.iter().map(|&n| pos(n)).collect();
     ot.sort();
     s += &format!("outputs {:?} ot {ot:?}\n", g.outputs);
     s
@@ -117,7 +117,7 @@ fn mutated_texts_give_positioned_errors_never_panics() {
 }
 
 /// ReLUs and MaxPools over OT (`--nonlinear ot`) print `nonlinear=ot` and parse back into
-/// `ot_linear`; a MaxPool listed on an operand that may be negative (a difference could wrap) is
+/// `over_ot`; a MaxPool listed on an operand that may be negative (a difference could wrap) is
 /// refused by the schedule, naming it, and any other `nonlinear=` value by the parser.
 #[test]
 fn relus_and_maxpools_over_ot_round_trip_and_bad_ones_are_refused() {
@@ -129,7 +129,7 @@ fn relus_and_maxpools_over_ot_round_trip_and_bad_ones_are_refused() {
     let relus = of(|op| matches!(op, veil_ir::Op::Relu));
     let pools = of(|op| matches!(op, veil_ir::Op::MaxPool { .. }));
     let all: Vec<_> = relus.iter().chain(&pools).collect();
-    assert!(!relus.is_empty() && !pools.is_empty() && all.iter().all(|r| g.ot_linear.contains(r)), "{:?}", g.ot_linear);
+    assert!(!relus.is_empty() && !pools.is_empty() && all.iter().all(|r| g.over_ot.contains(r)), "{:?}", g.over_ot);
     let text = to_text(&g);
     assert_eq!(text.matches("nonlinear=ot").count(), all.len(), "{text}");
     let h = parse_with_weights(&text, &g.consts).unwrap();

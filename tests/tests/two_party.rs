@@ -100,7 +100,7 @@ fn ot_dense_correlations_equal_the_simulator_bit_for_bit() {
     let ot = Options { linear_offline: veil_passes::LinearChoice::Ot, ..Options::default() };
     for name in ["mlp", "digits_relu"] {
         let (g, x) = compiled_with(name, ot.clone());
-        assert!(!g.ot_linear.is_empty(), "{name}: every dense layer runs by OT");
+        assert!(!g.over_ot.is_empty(), "{name}: every dense layer runs by OT");
         let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
         let (got, cs, _) = two_party(&g, &x);
         assert_eq!(got, want, "{name}: two-party output differs from the simulator");

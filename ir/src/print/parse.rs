@@ -525,7 +525,7 @@ fn parse_unverified(text: &str) -> Res<Graph> {
         g.nodes.append(node);
         g.body.push(id);
         if ot {
-            g.ot_linear.push(id);
+            g.over_ot.push(id);
         }
     }
     for f in fillers {

@@ -43,7 +43,7 @@ pub fn to_text(g: &Graph) -> String {
         for (k, v) in attributes(&node.op) {
             let _ = write!(s, " {k}={v}");
         }
-        if g.ot_linear.contains(&id) {
+        if g.over_ot.contains(&id) {
             let _ = write!(
                 s,
                 " {}=ot",

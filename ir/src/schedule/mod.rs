@@ -47,7 +47,7 @@ pub enum Kind {
     },
     /// An exact ReLU with the preceding exact truncation fused (`shift` bits, possibly 0) over
     /// random-choice OT instead of a garbled circuit (the nodes `assign_protocols` chose, listed
-    /// in [`Graph::ot_linear`]): the same output and share convention as the circuit
+    /// in [`Graph::over_ot`]): the same output and share convention as the circuit
     /// `relu_trunc_mask` (docs/protocols.md, "ReLU over OT").
     ReluOt {
         /// The value whose shares enter the comparison (the fused truncation's operand).
@@ -56,7 +56,7 @@ pub enum Kind {
         shift: u8,
     },
     /// MaxPool without a fused truncation over random-choice OT (the nodes `assign_protocols`
-    /// chose, listed in [`Graph::ot_linear`]): a max tree, each level one batch of shift-0 ReLUs
+    /// chose, listed in [`Graph::over_ot`]): a max tree, each level one batch of shift-0 ReLUs
     /// over OT on differences, `max(a, b) = b + ReLU(a − b)` ([`relu_ot::max_levels`]). Exact
     /// only for a [`nonnegative`] operand (no difference wraps); the client's output share is
     /// fixed offline (docs/protocols.md, "ReLU over OT").
@@ -317,7 +317,7 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         }
     }
     let kind = match &node.op {
-        Op::Dense { .. } if g.ot_linear.contains(&id) => Kind::Linear { offline: LinearOffline::Ot },
+        Op::Dense { .. } if g.over_ot.contains(&id) => Kind::Linear { offline: LinearOffline::Ot },
         Op::Dense { .. } | Op::Conv2d { .. } => Kind::Linear { offline: LinearOffline::He },
         Op::Truncate { mode: TruncMode::Exact, .. } if fuses_into_reader(g, node.output) => return Ok(steps),
         Op::Truncate { bits, mode: TruncMode::Exact } => {
@@ -326,11 +326,11 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
             }
             Kind::Activation { input: node.inputs[0], shift: *bits, circuit: trunc_mask(ell, *bits as u32) }
         }
-        Op::Relu if g.ot_linear.contains(&id) => match fused(g, node.inputs[0]) {
+        Op::Relu if g.over_ot.contains(&id) => match fused(g, node.inputs[0]) {
             (input, shift) if (shift as u32) < ell => Kind::ReluOt { input, shift },
             _ => return Err(bad("a ReLU over OT must shift by less than the ring width")),
         },
-        Op::MaxPool { window } if g.ot_linear.contains(&id) => match fused(g, node.inputs[0]) {
+        Op::MaxPool { window } if g.over_ot.contains(&id) => match fused(g, node.inputs[0]) {
             (input, 0) if nonnegative(g, input) => {
                 Kind::MaxPoolOt { input, windows: window_taps(&g.values[input].ty.shape, window) }
             }
