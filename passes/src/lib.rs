@@ -15,6 +15,7 @@ mod fuse_truncation;
 pub mod garbling;
 mod normalize_linear;
 mod options;
+mod parallel;
 mod pipeline;
 pub mod precision;
 pub mod quantize;

@@ -132,11 +132,10 @@ pub fn choose(float: &Graph, opts: &Options, max_error: f64) -> Result<Choice, P
     run_pipeline(&mut base, opts, Some(Pass::SubstituteActivations.into()), false)?;
     let (xs, samples) = sample_inputs(&base, opts)?;
     use rayon::prelude::*;
-    let reference: Vec<Vec<Tensor>> = xs
-        .par_iter()
-        .map(|x| veil_ir::eval::run_float_approximated(&base, x))
-        .collect::<Result<_, _>>()
-        .map_err(|e| reject(format!("the float reference does not run on the samples: {e}")))?;
+    let reference: Vec<Vec<Tensor>> = crate::parallel::install(|| {
+        xs.par_iter().map(|x| veil_ir::eval::run_float_approximated(&base, x)).collect::<Result<_, _>>()
+    })
+    .map_err(|e| reject(format!("the float reference does not run on the samples: {e}")))?;
     // The value bounds (calibration runs the float graph on every sample) are the same at every F.
     let bounds = crate::range::bounds(&base, opts)?;
     let mut trials = Vec::new();
@@ -237,15 +236,17 @@ pub fn measure_until(
     let ranges = output_ranges(reference);
     let mut worst = 0f64;
     for (b, batch) in xs.chunks(BATCH).enumerate() {
-        let errors = batch
-            .par_iter()
-            .zip(&reference[b * BATCH..])
-            .map(|(x, want)| {
-                let run = veil_ir::eval::run_fixed(g, x, 0)
-                    .map_err(|e| reject(format!("the simulator does not run on the samples: {e}")))?;
-                Ok(sample_error(&run.outputs, want, &ranges))
-            })
-            .collect::<Result<Vec<f64>, PassError>>()?;
+        let errors = crate::parallel::install(|| {
+            batch
+                .par_iter()
+                .zip(&reference[b * BATCH..])
+                .map(|(x, want)| {
+                    let run = veil_ir::eval::run_fixed(g, x, 0)
+                        .map_err(|e| reject(format!("the simulator does not run on the samples: {e}")))?;
+                    Ok(sample_error(&run.outputs, want, &ranges))
+                })
+                .collect::<Result<Vec<f64>, PassError>>()
+        })?;
         worst = errors.into_iter().fold(worst, f64::max);
         if worst > max_error {
             return Ok((worst, (b + 1) * BATCH >= xs.len()));

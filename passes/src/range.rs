@@ -53,16 +53,17 @@ pub fn bounds(g: &Graph, opts: &Options) -> Result<(Vec<f64>, RangeSource), Pass
     // The samples run in parallel; each gives its own per-value maxima (a maximum does not
     // depend on the order it is taken in).
     use rayon::prelude::*;
-    let per_sample = opts
-        .calibration
-        .par_iter()
-        .enumerate()
-        .map(|(i, x)| {
-            let env = veil_ir::eval::run_float_values(g, std::slice::from_ref(x))
-                .map_err(|e| reject(format!("calibration sample {i}: {e}")))?;
-            Ok(env.iter().map(|t| t.as_ref().map_or(0.0, |t| 2.0 * max_abs(&t.data))).collect::<Vec<f64>>())
-        })
-        .collect::<Result<Vec<_>, PassError>>()?;
+    let per_sample = crate::parallel::install(|| {
+        opts.calibration
+            .par_iter()
+            .enumerate()
+            .map(|(i, x)| {
+                let env = veil_ir::eval::run_float_values(g, std::slice::from_ref(x))
+                    .map_err(|e| reject(format!("calibration sample {i}: {e}")))?;
+                Ok(env.iter().map(|t| t.as_ref().map_or(0.0, |t| 2.0 * max_abs(&t.data))).collect::<Vec<f64>>())
+            })
+            .collect::<Result<Vec<_>, PassError>>()
+    })?;
     let mut b = vec![0f64; g.values.len()];
     for sample in per_sample {
         b.iter_mut().zip(sample).for_each(|(b, s)| *b = b.max(s));

@@ -63,22 +63,51 @@ pub(crate) fn compute_spawn<T: Send + 'static>(
     }
 }
 
-/// Threads of rayon's global pool beyond the cores. `cryprot-ot` runs each OT extension as a
-/// rayon job that *blocks* on the network while its peer computes: with one rayon thread per
-/// core, a few concurrent sessions in one process (a server's clients, or both parties in a
-/// test) can occupy every thread with jobs waiting for peers whose jobs are queued behind them,
-/// and all stall. Spare threads cost nothing while idle.
+/// Threads of rayon's global pool beyond the cores, at least. `cryprot-ot` runs each OT
+/// extension as a rayon job that *blocks* on the network while its peer computes: with one rayon
+/// thread per core, a few concurrent sessions in one process (a server's clients, or both
+/// parties in a test) can occupy every thread with jobs waiting for peers whose jobs are queued
+/// behind them, and all stall; a peer that stalls mid-batch holds its thread until the batch's
+/// timeout. Spare threads cost nothing while idle.
 pub const SPARE_RAYON_THREADS: usize = 32;
 
-/// Sizes rayon's global pool (cores + [`SPARE_RAYON_THREADS`]) unless something already built
-/// it; every session calls this before its first OT, binaries should call it first thing.
-pub fn init_threads() {
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// The global pool's size for `sessions` concurrent sessions: the cores, plus two blocked jobs
+/// per session (one per OT direction), plus at least [`SPARE_RAYON_THREADS`].
+fn threads_for(sessions: usize) -> usize {
+    cores() + SPARE_RAYON_THREADS.max(2 * sessions)
+}
+
+/// Sizes rayon's global pool for up to `sessions` sessions at once (see [`threads_for`])
+/// unless something already built it. Binaries call it first thing; every session calls it
+/// (with 0) and then refuses to start if the pool is too small ([`check_threads`]).
+pub fn init_threads(sessions: usize) {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(cores + SPARE_RAYON_THREADS)
+            .num_threads(threads_for(sessions))
             .thread_name(|i| format!("veil-rayon-{i}"))
             .build_global();
     });
+}
+
+/// Whether rayon's global pool has room for the OT library's blocking jobs: a pool that
+/// something else built first at one thread per core would deadlock sessions under load, so
+/// that is an error naming the fix rather than a hang.
+pub(crate) fn check_threads() -> Result<(), String> {
+    if rayon::current_thread_index().is_some() {
+        // On a rayon thread `current_num_threads` is that pool's size, not the global one's.
+        return Ok(());
+    }
+    let (have, need) = (rayon::current_num_threads(), threads_for(0));
+    if have >= need {
+        return Ok(());
+    }
+    Err(format!(
+        "rayon's global thread pool has {have} threads, fewer than the {need} the OT library needs (its jobs \
+         block on the network); call veil_runtime::init_threads before anything else in this process uses rayon"
+    ))
 }

@@ -607,7 +607,11 @@ fn print_prediction(out: &veil_ir::Tensor, top: usize) {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    veil_runtime::init_threads();
+    // Sized for the server's concurrent sessions (each can hold OT jobs blocked on its peer).
+    veil_runtime::init_threads(match &args.command {
+        Command::Server(a) => a.max_clients,
+        _ => 1,
+    });
     let result = match args.command {
         Command::Keygen { out, force } => keygen(&out, force),
         Command::Server(a) => server(a),

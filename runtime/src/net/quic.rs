@@ -136,7 +136,8 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     fn new(mut quic: s2n_quic::Connection, timeout: Duration, endpoint: Option<Client>) -> Result<Session, NetError> {
-        crate::init_threads();
+        crate::init_threads(0);
+        crate::check_threads().map_err(NetError::Connect)?;
         let peer = quic.remote_addr().map_err(|e| NetError::Connect(e.to_string()))?;
         // A preprocessed client may wait for its input longer than the idle timeout.
         quic.keep_alive(true).map_err(|e| NetError::Connect(format!("keep-alive: {e}")))?;
