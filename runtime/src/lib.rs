@@ -22,13 +22,20 @@ pub mod wire;
 /// The work runs in a pool of one thread per core (its `par_iter`s included), apart from
 /// rayon's global pool, which `cryprot-ot` fills with jobs that block on the network.
 pub(crate) fn compute<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    let run = || match COMPUTE_POOL.as_ref() {
-        Some(pool) => pool.install(f),
-        None => f(),
-    };
+    let run = || in_compute_pool(f);
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(run),
         _ => run(),
+    }
+}
+
+/// Runs `f` and its `par_iter`s on [`compute`]'s pool (at once if already on it), so no parallel
+/// loop of ours builds or fills rayon's global pool, which belongs to the OT library's blocking
+/// jobs ([`init_threads`]).
+pub(crate) fn in_compute_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    match COMPUTE_POOL.as_ref() {
+        Some(pool) => pool.install(f),
+        None => f(),
     }
 }
 

@@ -190,45 +190,49 @@ impl<'c> Batch<'c> {
     /// Garbles one instance per entry of `inputs` (zero-labels per input wire), [`LANES`] at a
     /// time in lockstep, chunks in parallel on rayon.
     pub fn garble(&self, h: &impl TweakableHash, delta: Delta, inputs: &[Vec<Block>]) -> Vec<Garbled> {
-        inputs
-            .par_chunks(LANES)
-            .enumerate()
-            .flat_map_iter(|(ci, chunk)| {
-                let first = ci * LANES;
-                if chunk.len() == LANES {
-                    let ins = std::array::from_fn(|k| chunk[k].as_slice());
-                    let offs = std::array::from_fn(|k| self.offset(first + k));
-                    garble_lanes(h, self.circuit, delta, ins, offs).into_iter().collect::<Vec<_>>()
-                } else {
-                    chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(k, x)| garble(h, self.circuit, delta, x, self.offset(first + k)))
-                        .collect()
-                }
-            })
-            .collect()
+        crate::in_compute_pool(|| {
+            inputs
+                .par_chunks(LANES)
+                .enumerate()
+                .flat_map_iter(|(ci, chunk)| {
+                    let first = ci * LANES;
+                    if chunk.len() == LANES {
+                        let ins = std::array::from_fn(|k| chunk[k].as_slice());
+                        let offs = std::array::from_fn(|k| self.offset(first + k));
+                        garble_lanes(h, self.circuit, delta, ins, offs).into_iter().collect::<Vec<_>>()
+                    } else {
+                        chunk
+                            .iter()
+                            .enumerate()
+                            .map(|(k, x)| garble(h, self.circuit, delta, x, self.offset(first + k)))
+                            .collect()
+                    }
+                })
+                .collect()
+        })
     }
 
     /// Evaluates one instance per entry (tables, input labels), [`LANES`] at a time, on rayon.
     pub fn evaluate(&self, h: &impl TweakableHash, instances: &[(&[[Block; 2]], Vec<Block>)]) -> Vec<Vec<Block>> {
-        instances
-            .par_chunks(LANES)
-            .enumerate()
-            .flat_map_iter(|(ci, chunk)| {
-                let first = ci * LANES;
-                if chunk.len() == LANES {
-                    let inst = std::array::from_fn(|k| (chunk[k].0, chunk[k].1.as_slice(), self.offset(first + k)));
-                    evaluate_lanes(h, self.circuit, inst).into_iter().collect::<Vec<_>>()
-                } else {
-                    chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(k, (t, x))| evaluate(h, self.circuit, t, x, self.offset(first + k)))
-                        .collect()
-                }
-            })
-            .collect()
+        crate::in_compute_pool(|| {
+            instances
+                .par_chunks(LANES)
+                .enumerate()
+                .flat_map_iter(|(ci, chunk)| {
+                    let first = ci * LANES;
+                    if chunk.len() == LANES {
+                        let inst = std::array::from_fn(|k| (chunk[k].0, chunk[k].1.as_slice(), self.offset(first + k)));
+                        evaluate_lanes(h, self.circuit, inst).into_iter().collect::<Vec<_>>()
+                    } else {
+                        chunk
+                            .iter()
+                            .enumerate()
+                            .map(|(k, (t, x))| evaluate(h, self.circuit, t, x, self.offset(first + k)))
+                            .collect()
+                    }
+                })
+                .collect()
+        })
     }
 }
 

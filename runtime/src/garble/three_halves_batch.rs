@@ -24,26 +24,30 @@ impl Batch<'_> {
         inputs: &[Vec<Block>],
         seed: [u8; 32],
     ) -> Vec<Garbled> {
-        inputs
-            .par_chunks(LANES)
-            .enumerate()
-            .flat_map_iter(|(ci, chunk)| {
-                let mut rng = ChaCha20Rng::from_seed(seed);
-                rng.set_stream(ci as u64);
-                let first = ci * LANES;
-                if chunk.len() == LANES {
-                    let ins = std::array::from_fn(|k| chunk[k].as_slice());
-                    let offs = std::array::from_fn(|k| self.offset(first + k));
-                    three_halves::garble_lanes(h, self.circuit, delta, ins, offs, &mut rng).into_iter().collect()
-                } else {
-                    chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(k, x)| three_halves::garble(h, self.circuit, delta, x, self.offset(first + k), &mut rng))
-                        .collect::<Vec<_>>()
-                }
-            })
-            .collect()
+        crate::in_compute_pool(|| {
+            inputs
+                .par_chunks(LANES)
+                .enumerate()
+                .flat_map_iter(|(ci, chunk)| {
+                    let mut rng = ChaCha20Rng::from_seed(seed);
+                    rng.set_stream(ci as u64);
+                    let first = ci * LANES;
+                    if chunk.len() == LANES {
+                        let ins = std::array::from_fn(|k| chunk[k].as_slice());
+                        let offs = std::array::from_fn(|k| self.offset(first + k));
+                        three_halves::garble_lanes(h, self.circuit, delta, ins, offs, &mut rng).into_iter().collect()
+                    } else {
+                        chunk
+                            .iter()
+                            .enumerate()
+                            .map(|(k, x)| {
+                                three_halves::garble(h, self.circuit, delta, x, self.offset(first + k), &mut rng)
+                            })
+                            .collect::<Vec<_>>()
+                    }
+                })
+                .collect()
+        })
     }
 
     /// Evaluates one instance per entry (tables, input labels) garbled with three halves.
@@ -52,23 +56,25 @@ impl Batch<'_> {
         h: &impl TweakableHash,
         instances: &[(&Tables, Vec<Block>)],
     ) -> Vec<Vec<Block>> {
-        instances
-            .par_chunks(LANES)
-            .enumerate()
-            .flat_map_iter(|(ci, chunk)| {
-                let first = ci * LANES;
-                if chunk.len() == LANES {
-                    let inst = std::array::from_fn(|k| (chunk[k].0, chunk[k].1.as_slice(), self.offset(first + k)));
-                    three_halves::evaluate_lanes(h, self.circuit, inst).into_iter().collect::<Vec<_>>()
-                } else {
-                    chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(k, (t, x))| three_halves::evaluate(h, self.circuit, t, x, self.offset(first + k)))
-                        .collect()
-                }
-            })
-            .collect()
+        crate::in_compute_pool(|| {
+            instances
+                .par_chunks(LANES)
+                .enumerate()
+                .flat_map_iter(|(ci, chunk)| {
+                    let first = ci * LANES;
+                    if chunk.len() == LANES {
+                        let inst = std::array::from_fn(|k| (chunk[k].0, chunk[k].1.as_slice(), self.offset(first + k)));
+                        three_halves::evaluate_lanes(h, self.circuit, inst).into_iter().collect::<Vec<_>>()
+                    } else {
+                        chunk
+                            .iter()
+                            .enumerate()
+                            .map(|(k, (t, x))| three_halves::evaluate(h, self.circuit, t, x, self.offset(first + k)))
+                            .collect()
+                    }
+                })
+                .collect()
+        })
     }
 }
 

@@ -255,27 +255,29 @@ impl HeServer {
         let zero = Plaintext::zero(Encoding::poly(), &self.par).map_err(fhe_err)?;
         // One task per output ciphertext, each with its own generator seeded from `rng`.
         let seeds: Vec<[u8; 32]> = (0..tiling.output_cts()).map(|_| rng.random()).collect();
-        let outputs = seeds
-            .into_par_iter()
-            .enumerate()
-            .map(|(i, seed)| {
-                let (kg, s) = (i / st, i % st);
-                let mut rng = ChaCha20Rng::from_seed(seed);
-                let mut polys: Vec<Poly> = inputs[s].iter().map(|p| p * &self.kernels[kg * ct_tiles]).collect();
-                for c in 1..ct_tiles {
-                    let k = &self.kernels[kg * ct_tiles + c];
-                    polys.iter_mut().zip(inputs[c * st + s].iter()).for_each(|(a, p)| *a += &(p * k));
-                }
-                polys[0] += &self.flood(&mut rng)?;
-                let mut ct = Ciphertext::new(polys, &self.par).map_err(fhe_err)?;
-                ct += &key.pk.try_encrypt(&zero, &mut rng).map_err(fhe_err)?;
-                let mask: Vec<u64> = (0..self.params.degree).map(|_| rng.random::<u64>() & t_mask).collect();
-                let pt = Plaintext::try_encode(mask.as_slice(), Encoding::poly(), &self.par).map_err(fhe_err)?;
-                ct -= &pt;
-                ct.switch_to_level(self.params.response_level()).map_err(fhe_err)?;
-                Ok((ct.to_bytes(), mask))
-            })
-            .collect::<Result<Vec<_>, HeError>>()?;
+        let outputs = crate::in_compute_pool(|| {
+            seeds
+                .into_par_iter()
+                .enumerate()
+                .map(|(i, seed)| {
+                    let (kg, s) = (i / st, i % st);
+                    let mut rng = ChaCha20Rng::from_seed(seed);
+                    let mut polys: Vec<Poly> = inputs[s].iter().map(|p| p * &self.kernels[kg * ct_tiles]).collect();
+                    for c in 1..ct_tiles {
+                        let k = &self.kernels[kg * ct_tiles + c];
+                        polys.iter_mut().zip(inputs[c * st + s].iter()).for_each(|(a, p)| *a += &(p * k));
+                    }
+                    polys[0] += &self.flood(&mut rng)?;
+                    let mut ct = Ciphertext::new(polys, &self.par).map_err(fhe_err)?;
+                    ct += &key.pk.try_encrypt(&zero, &mut rng).map_err(fhe_err)?;
+                    let mask: Vec<u64> = (0..self.params.degree).map(|_| rng.random::<u64>() & t_mask).collect();
+                    let pt = Plaintext::try_encode(mask.as_slice(), Encoding::poly(), &self.par).map_err(fhe_err)?;
+                    ct -= &pt;
+                    ct.switch_to_level(self.params.response_level()).map_err(fhe_err)?;
+                    Ok((ct.to_bytes(), mask))
+                })
+                .collect::<Result<Vec<_>, HeError>>()
+        })?;
         let (response, masks): (Vec<_>, Vec<_>) = outputs.into_iter().unzip();
         Ok((response, tiling.decode_output(&masks)))
     }
