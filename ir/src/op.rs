@@ -285,6 +285,16 @@ pub enum Op {
     /// function (the model's); fixed point: the approximation at the operand's scale, output at
     /// the same scale. Protocols: GC, with the preceding exact truncation fused.
     PlSigmoid,
+    /// Gelu on shares, as `ReLU(x) − h̃(|x|)` with a piecewise-linear `h̃ ≈ x·Φ(−|x|)`
+    /// ([`crate::eval::ring_ops::pl_gelu`], largest error
+    /// [`crate::eval::ring_ops::PL_GELU_MAX_ERROR`] from either form). Float semantics: the
+    /// model's Gelu, exact (`x·Φ(x)` with erf) or ONNX's `approximate = "tanh"` form when `tanh`;
+    /// fixed point: the approximation at the operand's scale, output at the same scale.
+    /// Protocols: GC, with the preceding exact truncation fused.
+    PlGelu {
+        /// Whether the model asks for the tanh form (float semantics only).
+        tanh: bool,
+    },
 }
 
 /// Where a truncation runs.
@@ -355,6 +365,7 @@ impl Op {
             Op::Sigmoid => "sigmoid",
             Op::Mul => "mul",
             Op::PlSigmoid => "pl_sigmoid",
+            Op::PlGelu { .. } => "pl_gelu",
         }
     }
 
@@ -579,7 +590,9 @@ impl Op {
                 check_broadcast(&y.shape, &x.shape)?;
                 same(x.shape.clone())
             }
-            Op::Relu | Op::Reveal | Op::Truncate { .. } | Op::Sigmoid | Op::PlSigmoid => same(x.shape.clone()),
+            Op::Relu | Op::Reveal | Op::Truncate { .. } | Op::Sigmoid | Op::PlSigmoid | Op::PlGelu { .. } => {
+                same(x.shape.clone())
+            }
             Op::StochasticRelu { drop_bits, test_bits, .. } => {
                 if drop_bits.is_some_and(|k| k >= 62) {
                     return Err(format!("drop_bits {drop_bits:?} must be below the ring width"));

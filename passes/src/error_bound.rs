@@ -54,6 +54,12 @@ pub fn error_bounds(g: &Graph, input_bound: f64) -> Vec<f64> {
             // the logistic function's and the segments'), and two ulps of rounding (the shift's
             // floor and the constants).
             Op::PlSigmoid => veil_ir::eval::ring_ops::PL_SIGMOID_MAX_ERROR + ex / 4.0 + 2.0 * ulp(sx),
+            // The approximation's own error, the operand's through Gelu's slope (at most 1.13:
+            // |g̃(x') − g(x)| ≤ |g̃(x') − g(x')| + |g(x') − g(x)|), and two ulps of rounding.
+            Op::PlGelu { .. } => {
+                use veil_ir::eval::ring_ops::pl_gelu::{GELU_LIPSCHITZ, PL_GELU_MAX_ERROR};
+                PL_GELU_MAX_ERROR + GELU_LIPSCHITZ * ex + 2.0 * ulp(sx)
+            }
             // Exact in the ring: |ab − a'b'| ≤ |a|·e_b + |b|·e_a + e_a·e_b.
             Op::Mul => {
                 let (ey, by) = (e[n.inputs[1].index()], mag[n.inputs[1].index()]);

@@ -220,7 +220,8 @@ pub fn run_with_bounds(
             | Op::Clip { .. }
             | Op::LeakyRelu { .. }
             | Op::Poly { .. }
-            | Op::PlSigmoid => {
+            | Op::PlSigmoid
+            | Op::PlGelu { .. } => {
                 ins[0] = b.lower(ins[0], name)?;
                 node.op.clone()
             }

@@ -111,6 +111,8 @@ pub fn worst_case_values(g: &Graph, input_bound: f64) -> Vec<f64> {
             Op::SumPool { window } => x * (window.kernel[0] * window.kernel[1]) as f64,
             Op::Pad { value, .. } => x.max((*value as f64).abs()),
             Op::Softmax { .. } | Op::Sigmoid | Op::PlSigmoid => 1.0,
+            // ReLU(x) − h̃(|x|) with 0 ≤ h̃ ≤ 0.18: within max(|x|, 0.18).
+            Op::PlGelu { .. } => x.max(0.18),
             _ => x,
         };
     }

@@ -1,8 +1,8 @@
 //! Activations of today's model families: a trailing Sigmoid runs on the client, HardSigmoid
 //! lowers to an affine and a clip, HardSwish and a squeeze-excite gate to a product of two
 //! computed values, a Sigmoid the model computes on (SiLU) and Tanh to the piecewise-linear
-//! `pl_sigmoid`, and the rest (LayerNormalization, Gelu, Erf) are refused with one message that
-//! names the op and says why.
+//! `pl_sigmoid`, Gelu to the piecewise-linear `pl_gelu`, and the rest (LayerNormalization, Erf)
+//! are refused with one message that names the op and says why.
 
 use super::*;
 
@@ -213,13 +213,93 @@ fn a_squeeze_excite_gate_broadcasts_over_the_spatial_axes() {
     assert!(tol < 0.01, "bound {tol}");
 }
 
+/// x·Φ(x) in f64 from an erf written out here (Abramowitz–Stegun 7.1.26, within 1.5·10⁻⁷),
+/// independent of the IR's kernel.
+fn gelu_reference(x: f32) -> f32 {
+    let z = x as f64 / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * z.abs());
+    let poly =
+        t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erf = (1.0 - poly * (-z * z).exp()).copysign(z);
+    (0.5 * x as f64 * (1.0 + erf)) as f32
+}
+
+/// ONNX's tanh form of Gelu in f64.
+fn gelu_tanh_reference(x: f32) -> f32 {
+    let x = x as f64;
+    (0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())) as f32
+}
+
+#[test]
+fn gelu_runs_on_shares_as_the_piecewise_linear_pl_gelu_in_either_form() {
+    for (approximate, reference) in [(None, gelu_reference as fn(f32) -> f32), (Some("tanh"), gelu_tanh_reference)] {
+        let mut n = node("Gelu", "act", &["x"], &["y"]);
+        n.attribute = approximate
+            .map(|a| AttributeProto {
+                name: Some("approximate".into()),
+                r#type: Some(AttributeType::String as i32),
+                s: Some(a.as_bytes().to_vec()),
+                ..Default::default()
+            })
+            .into_iter()
+            .collect();
+        let b = model(
+            20,
+            vec![info("in", &[Some(1), Some(6)])],
+            vec![node("MatMul", "w", &["in", "eye"], &["x"]), n],
+            vec![tensor("eye", &[6, 6], (0..36).map(|i| if i % 7 == 0 { 1.0 } else { 0.0 }).collect())],
+            "y",
+        );
+        let g = import(&b).unwrap();
+        let text = veil_ir::print::to_text(&g);
+        let want_op = if approximate.is_some() { "= pl_gelu %1 tanh=true" } else { "= pl_gelu %1 :" };
+        assert!(text.contains(want_op), "{text}");
+        // Float semantics are the model's form.
+        let want: Vec<f32> = x().data.iter().map(|&v| reference(v)).collect();
+        let got = run_float(&g, &[x()]).unwrap().remove(0);
+        for (g, w) in got.data.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-6, "{approximate:?}: {g} vs {w}");
+        }
+        // Fixed point: the approximation, within the derived bound (its stated error, the
+        // operand's rounding through Gelu's slope, and rounding).
+        let (f, fixed, tol) = fixed_within_bound(&g, &x(), 3.0, &want);
+        assert!(tol < 1.5 * veil_ir::eval::ring_ops::PL_GELU_MAX_ERROR, "bound {tol}");
+        let worst = fixed.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst > 1e-3, "the approximation is used: {worst}");
+        let steps = veil_ir::schedule::lower(&f).unwrap();
+        let gc = steps.iter().filter(|s| matches!(s.kind, veil_ir::schedule::Kind::Activation { .. })).count();
+        assert_eq!(gc, 1, "one garbled Gelu");
+        let text = veil_ir::print::to_text(&f);
+        assert_eq!(veil_ir::print::to_text(&veil_ir::print::parse_with_weights(&text, &f.consts).unwrap()), text);
+    }
+}
+
+#[test]
+fn gelu_with_an_unknown_approximation_is_refused_with_its_name() {
+    let mut n = node("Gelu", "act", &["x"], &["y"]);
+    n.attribute = vec![AttributeProto {
+        name: Some("approximate".into()),
+        r#type: Some(AttributeType::String as i32),
+        s: Some(b"cubic".to_vec()),
+        ..Default::default()
+    }];
+    let b = model(
+        20,
+        vec![info("in", &[Some(1), Some(3)])],
+        vec![node("Mul", "w", &["in", "ones"], &["x"]), n],
+        vec![ones("ones", 3)],
+        "y",
+    );
+    let e = problems(&b);
+    assert!(e.contains(r#"node "act" (Gelu): approximate = "cubic" is not one of "none" and "tanh""#), "{e}");
+}
+
 #[test]
 fn unsupported_activations_are_refused_with_the_reason() {
     let cases = [
         ("LayerNormalization", "needs a secret inverse square root"),
         ("InstanceNormalization", "needs a secret inverse square root"),
         ("GroupNormalization", "needs a secret inverse square root"),
-        ("Gelu", "Gelu is a smooth non-linearity of secret values"),
         ("Erf", "Erf is a smooth non-linearity of secret values"),
     ];
     for (op, why) in cases {

@@ -11,8 +11,8 @@ mod arith;
 mod nn;
 
 pub use nn::{
-    clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask, pl_sigmoid_trunc_mask, relu_trunc_mask, sign_test,
-    trunc_mask,
+    clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask, pl_gelu_trunc_mask, pl_sigmoid_trunc_mask, relu_trunc_mask,
+    sign_test, trunc_mask,
 };
 
 use serde::{Deserialize, Serialize};

@@ -3,6 +3,9 @@
 
 use crate::ring::Ring;
 
+pub mod pl_gelu;
+pub use pl_gelu::PL_GELU_MAX_ERROR;
+
 /// `x · Wᵀ + b` over the last axis of `x` (`[.., k]`); `weights` is `(W [n, k], n, bias)`.
 pub fn dense(
     ring: Ring,

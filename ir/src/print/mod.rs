@@ -70,6 +70,11 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, String)> {
             out.push(("epsilon", format!("{epsilon:?}")));
         }
         Op::Add | Op::Sub | Op::Mul | Op::Relu | Op::Reveal | Op::Sigmoid | Op::PlSigmoid => {}
+        Op::PlGelu { tanh } => {
+            if *tanh {
+                out.push(("tanh", "true".into()));
+            }
+        }
         Op::LeakyRelu { alpha } => out.push(("alpha", format!("{alpha:?}"))),
         Op::Clip { min, max } => {
             out.push(("min", opt(min)));

@@ -60,6 +60,7 @@ pub fn apply(g: &Graph, ring: Ring, node: &Node, args: &[&[u64]], role: Role) ->
         Op::Truncate { bits, mode: TruncMode::Exact } => x.iter().map(|&v| ring.truncate(v, *bits)).collect(),
         Op::Relu => x.iter().map(|&v| if ring.to_signed(v) >= 0 { v } else { 0 }).collect(),
         Op::PlSigmoid => x.iter().map(|&v| veil_ir::eval::ring_ops::pl_sigmoid::eval(ring, v, s_in)).collect(),
+        Op::PlGelu { .. } => x.iter().map(|&v| veil_ir::eval::ring_ops::pl_gelu::eval(ring, v, s_in)).collect(),
         Op::MaxPool { window } => ring_ops::window_sum(ring, x, shape, window, true).1,
         Op::Affine { scale, shift } => {
             // A public scale multiplies each share; a shift is added by one party only.

@@ -310,3 +310,136 @@ fn reduce_max_and_min_run_in_memory_as_maxpools_exactly_as_scripted() {
     check_traffic("reduce_max_min", &g, &[&cstats, &sstats]);
     assert!(cstats.layers.iter().any(|l| l.protocol.contains("GC")), "{:?}", cstats.layers);
 }
+
+/// A model built in code: `x [1, 8]` → MatMul (server weights) + bias → Gelu → MatMul → Gelu
+/// with `approximate = "tanh"`, at opset 20. Weights are a fixed pattern spanning both signs.
+fn gelu_model() -> Vec<u8> {
+    use prost::Message;
+    use veil_compiler::onnx::proto::{
+        AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
+        TypeProto, ValueInfoProto, attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto,
+        type_proto,
+    };
+    let info = |name: &str, dims: &[i64]| ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(DataType::Float as i32),
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| tensor_shape_proto::Dimension {
+                            value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let node = |op: &str, inputs: &[&str], output: &str, approximate: Option<&str>| NodeProto {
+        op_type: Some(op.into()),
+        name: Some(output.into()),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        attribute: approximate
+            .map(|a| AttributeProto {
+                name: Some("approximate".into()),
+                r#type: Some(AttributeType::String as i32),
+                s: Some(a.as_bytes().to_vec()),
+                ..Default::default()
+            })
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    };
+    let floats = |name: &str, dims: &[i64], v: Vec<f32>| TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(DataType::Float as i32),
+        float_data: v,
+        ..Default::default()
+    };
+    ModelProto {
+        ir_version: Some(9),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(20) }],
+        graph: Some(GraphProto {
+            name: Some("gelu".into()),
+            node: vec![
+                node("MatMul", &["x", "w1"], "m1", None),
+                node("Add", &["m1", "b1"], "h1", None),
+                node("Gelu", &["h1"], "g1", None),
+                node("MatMul", &["g1", "w2"], "h2", None),
+                node("Gelu", &["h2"], "y", Some("tanh")),
+            ],
+            initializer: vec![
+                floats("w1", &[8, 8], gelu_weights(64)),
+                floats("b1", &[8], (0..8).map(|i| i as f32 / 8.0 - 0.5).collect()),
+                floats("w2", &[8, 4], gelu_weights(32)),
+            ],
+            input: vec![info("x", &[1, 8])],
+            output: vec![info("y", &[1, 4])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+/// `n` weights in [−1, 1) of both signs, a fixed pattern.
+fn gelu_weights(n: usize) -> Vec<f32> {
+    (0..n).map(|i| ((i * 37 % 64) as f32 - 32.0) / 32.0).collect()
+}
+
+/// The float model of [`gelu_model`], computed directly in f64 (the IR's float
+/// interpreter is not used).
+fn gelu_model_float(x: &[f32]) -> Vec<f64> {
+    let gelu = |v: f64| 0.5 * v * (1.0 + erf_reference(v / std::f64::consts::SQRT_2));
+    let gelu_tanh =
+        |v: f64| 0.5 * v * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v * v * v)).tanh());
+    let (w1, w2) = (gelu_weights(64), gelu_weights(32));
+    let g1: Vec<f64> = (0..8)
+        .map(|j| gelu((0..8).map(|k| x[k] as f64 * w1[k * 8 + j] as f64).sum::<f64>() + (j as f64 / 8.0 - 0.5)))
+        .collect();
+    (0..4).map(|j| gelu_tanh((0..8).map(|k| g1[k] * w2[k * 4 + j] as f64).sum())).collect()
+}
+
+/// erf by Abramowitz–Stegun 7.1.26 (within 1.5·10⁻⁷), independent of the IR's.
+fn erf_reference(z: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.327_591_1 * z.abs());
+    let poly =
+        t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    (1.0 - poly * (-z * z).exp()).copysign(z)
+}
+
+/// Gelu (both forms) runs between the two parties as the garbled `pl_gelu` circuit with the
+/// truncation fused: bit-exact with the simulator, every layer's framed bytes and rounds as
+/// scripted, and within the derived error bound of the float model computed directly.
+#[test]
+fn gelu_runs_in_memory_as_a_garbled_circuit_exactly_as_scripted() {
+    let bytes = gelu_model();
+    let x = Tensor::new(vec![1, 8], (0..8).map(|i| ((i * 5 % 8) as f32 - 3.5) / 2.0).collect()).unwrap();
+    let opts = Options { input_bound: 2.0, exact_truncation: true, ..Options::default() };
+    let model = veil_compiler::Model::Bytes { bytes: &bytes, name: "gelu" };
+    let g = veil_compiler::compile(model, &opts.into()).unwrap().graph;
+    let gelus = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::PlGelu { .. })).count();
+    let truncs = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Truncate { .. })).count();
+    assert_eq!(gelus, 2, "{}", veil_ir::print::to_text(&g));
+    let steps = lower(&g).unwrap();
+    let gc = steps.iter().filter(|s| matches!(s.kind, veil_ir::schedule::Kind::Activation { .. })).count();
+    assert_eq!(gc, 2, "each truncation fuses into its Gelu's circuit ({truncs} truncations)");
+    let (out, cstats, sstats) = in_memory(&g, &x);
+    let sim = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    assert_eq!(out, sim, "in memory differs from the simulator");
+    let want = gelu_model_float(&x.data);
+    let bound = veil_passes::error_bound::error_bounds(&g, 2.0)[g.outputs[0].index()];
+    assert!(bound < 0.1, "bound {bound}");
+    for (a, b) in out[0].data.iter().zip(&want) {
+        assert!((*a as f64 - b).abs() <= bound, "{a} vs float {b} (bound {bound})");
+    }
+    check_traffic("gelu", &g, &[&cstats, &sstats]);
+    let gc_layers = cstats.layers.iter().filter(|l| l.protocol.contains("GC")).count();
+    assert_eq!(gc_layers, 2, "{:?}", cstats.layers);
+}

@@ -56,6 +56,7 @@ fn lowering(op: &str) -> Option<Lowering> {
         "HardSigmoid" => nn::hard_sigmoid,
         "HardSwish" => nn::hard_swish,
         "Tanh" => nn::tanh,
+        "Gelu" => nn::gelu,
         _ if fold::FOLD_ONLY.contains(&op) => fold::only_constants,
         _ => return None,
     })
@@ -68,7 +69,7 @@ pub fn is_supported(op: &str) -> bool {
 /// Why an op type is not supported, for the error message.
 pub fn unsupported_reason(op: &str) -> String {
     const SUPPORTED: &str = "supported non-linearities: Relu, LeakyRelu, Clip, HardSigmoid, HardSwish, MaxPool, polynomials, \
-products of two computed values, Sigmoid and Tanh (piecewise-linear, within 0.019 and 0.038), and Softmax, \
+products of two computed values, Sigmoid, Tanh and Gelu (piecewise-linear, within 0.019, 0.038 and 0.0079), and Softmax, \
 LogSoftmax or ArgMax at the end of the model";
     match op {
         "LayerNormalization" | "InstanceNormalization" | "GroupNormalization" => {
@@ -78,7 +79,7 @@ inverse square root, and Veil has no sound two-party protocol for it (BatchNorma
 constants that fold into the neighbouring layer; a model trained with it instead compiles)"
             );
         }
-        "Gelu" | "Erf" | "Elu" | "Selu" | "Softplus" | "Softsign" | "Mish" | "Celu" => {
+        "Erf" | "Elu" | "Selu" | "Softplus" | "Softsign" | "Mish" | "Celu" => {
             return format!(
                 "not supported: {op} is a smooth non-linearity of secret values, and Veil has no two-party protocol \
 for it yet (it would need a garbled approximation with a stated error); {SUPPORTED}"

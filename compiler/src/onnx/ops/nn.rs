@@ -219,6 +219,19 @@ pub fn tanh(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec
     Ok(vec![Sym::Value(imp.add(&format!("{}/affine", ctx.name), out, op, &[s])?)])
 }
 
+/// Gelu (opset 20), `approximate = "none"` or `"tanh"`: on shares as the piecewise-linear
+/// `pl_gelu` circuit (`ReLU(x)` minus a few segments of `x·Φ(−|x|)`), whose largest error from
+/// either form the IR op states; the float semantics keep the model's form.
+pub fn gelu(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let x = imp.value(arg(inputs, 0)?)?;
+    let tanh = match ctx.attrs.string("approximate")?.as_deref() {
+        None | Some("none") => false,
+        Some("tanh") => true,
+        Some(other) => return Err(format!("approximate = {other:?} is not one of \"none\" and \"tanh\"")),
+    };
+    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::PlGelu { tanh }, &[x])?)])
+}
+
 pub fn leaky_relu(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
     let x = imp.value(arg(inputs, 0)?)?;
     let alpha = ctx.attrs.float_or("alpha", 0.01)?;
