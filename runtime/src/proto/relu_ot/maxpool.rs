@@ -236,7 +236,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
     use veil_ir::circuit::max_trunc_mask;
-    use veil_ir::schedule::relu_ot::max_levels;
+    use veil_ir::schedule::relu_ot::{max_levels, maxpool_client_bytes as max_client_bytes};
 
     /// Both parties' whole tree in memory with a dealer's OTs: the server's output shares, the
     /// client's (fixed before any flight), and every byte the client received.
@@ -311,6 +311,45 @@ mod tests {
                 assert_eq!(max_trunc_mask(k as u32, u32::from(bits), 0).eval_u64(&inputs), plain, "the references");
                 assert_eq!(got, plain, "ℓ = {bits}, window {:?}", w.iter().map(|&i| x[i]).collect::<Vec<_>>());
             }
+        }
+    }
+
+    /// The client's state between the phases, as the layer keeps it (per level its hashed-down
+    /// OTs, masks and differences), is exactly what the plan counts for it besides its output
+    /// shares (`schedule::relu_ot::maxpool_client_bytes`, in `script::client_storage`), and per
+    /// MaxPool output of a 2×2 window far below the pads it replaced (3 ReLUs' 16-byte pads).
+    #[test]
+    fn the_clients_state_is_the_plans_storage() {
+        let mut rng = ChaCha8Rng::seed_from_u64(33);
+        // 2×2 windows, border windows of 2 and 1, and a 3×3 one.
+        let windows: Vec<Vec<usize>> = [4, 4, 4, 2, 1, 9]
+            .iter()
+            .scan(0, |at, &k| {
+                Some(
+                    (*at..{
+                        *at += k;
+                        *at
+                    })
+                        .collect(),
+                )
+            })
+            .collect();
+        for bits in [8u8, 40, 61] {
+            let (ring, spec) = (Ring::new(bits), Spec::new(Ring::new(bits), 0));
+            let xc: Vec<u64> = (0..24).map(|_| ring.reduce(rng.random())).collect();
+            let (levels, _) = client_tree(ring, &windows, &xc, &mut rng);
+            let n: usize = levels.iter().map(|(d, _)| d.len()).sum();
+            let (_, ots) = deal(&mut rng, n * spec.rots());
+            let (rev_pads, _) = deal(&mut rng, n * spec.rots_reversed());
+            let (d, r): (Vec<Vec<u64>>, Vec<Vec<u64>>) = levels.into_iter().unzip();
+            let state: Vec<(ClientOffline, Vec<u64>)> =
+                split_client(spec, &ots, &rev_pads, r).into_iter().zip(d).collect();
+            let bytes: usize = state.iter().map(|(off, d)| off.ot_bytes() + 8 * off.r.len() + 8 * d.len()).sum();
+            assert_eq!(bytes as u64, max_client_bytes(u32::from(bits), &windows), "ℓ = {bits}");
+            let four = max_client_bytes(u32::from(bits), &windows[..1]);
+            // Before: per ReLU its mask, difference and the 16-byte pads of its OTs (both directions).
+            let pads = 3 * (16 + 16 * (spec.rots() + spec.rots_reversed()) as u64);
+            assert!(four * 5 < pads, "ℓ = {bits}: {four} B for a 2×2 window, {pads} B with the pads");
         }
     }
 

@@ -19,7 +19,8 @@
 //!   whose two messages also move the client's share to `r`.
 //!
 //! Offline (input-independent): `n·`[`Spec::rots`] random-choice OTs with the server sending and
-//! `n` with the client sending. Online: the flights of [`Spec::flights`], alternating, the
+//! `n` with the client sending, hashed down at once to the material the online phase reads
+//! ([`ServerOffline`], [`ClientOffline`]: key bits, triples, value-sized pads). Online: the flights of [`Spec::flights`], alternating, the
 //! client's first and last. Both parties' cores are synchronous: [`Client::start`] makes the
 //! first flight, then each party answers the peer's flight with its next one
 //! ([`Client::reply`], [`Server::reply`]) until the server, answering the last, has its output.

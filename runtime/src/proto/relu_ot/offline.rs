@@ -183,3 +183,43 @@ pub(crate) fn dealt(spec: Spec, r: Vec<u64>, rng: &mut impl rand::Rng) -> (Serve
     let server = ServerOffline::new(spec, &pads, &reversed.choices, &reversed.pads);
     (server, ClientOffline::new(spec, &ots.choices, &ots.pads, &rev_pads, r))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use veil_ir::ring::Ring;
+    use veil_ir::schedule::relu_ot as plan;
+
+    /// What the parties hold between the phases is exactly what the plan says the client stores
+    /// (`schedule::relu_ot::client_bytes`, summed by `script::client_storage`) and the server
+    /// (`server_bytes`), at every shift of a few ring widths and element counts that do and do
+    /// not fill bytes; and it is far below the OTs it was hashed down from (16-byte pads and a
+    /// choice byte per OT for the client, two pads per OT for the server): keeping a pad in the
+    /// material, counted or not, would fail one of the two.
+    #[test]
+    fn the_material_is_the_plans_storage_and_far_below_the_pads() {
+        let mut rng = ChaCha8Rng::seed_from_u64(41);
+        for ell in [2u8, 5, 8, 40, 61] {
+            let shifts: Vec<u32> =
+                (0..u32::from(ell)).filter(|&f| f < 3 || f == 12 || f + 1 == u32::from(ell)).collect();
+            for shift in shifts {
+                let spec = Spec::new(Ring::new(ell), shift);
+                for n in [1usize, 7, 64] {
+                    let (s, c) = dealt(spec, vec![0; n], &mut rng);
+                    let (client, server) = (c.ot_bytes(), s.bytes());
+                    let at = format!("ℓ = {ell}, f = {shift}, n = {n}");
+                    assert_eq!(client as u64, plan::client_bytes(ell.into(), shift, n as u64), "client, {at}");
+                    assert_eq!(server as u64, plan::server_bytes(ell.into(), shift, n as u64), "server, {at}");
+                    assert_eq!((client, server), (spec.client_bytes(n), spec.server_bytes(n)), "{at}");
+                    let ots = n * (spec.rots() + spec.rots_reversed());
+                    assert!(8 * client < 17 * ots && 8 * server < 32 * ots, "{at}: {client}, {server} B for {ots} OTs");
+                }
+            }
+        }
+        // At ℓ = 61, f = 12 a ReLU's OTs were 133 pads and choices (2,261 B) and one reversed OT
+        // (32 B) for the client: now 56.5 B.
+        assert_eq!(Spec::new(Ring::new(61), 12).client_bytes(8), 452);
+    }
+}
