@@ -142,7 +142,7 @@ fn entry_blocks(widths: &[u32], pads: &[[Block; 2]], x: &mut Vec<CBlock>, tweaks
 pub fn server_keys(p: Params, pads: &[[Block; 2]]) -> Vec<u8> {
     let widths = p.widths();
     let bits = p.leaf_rots();
-    assert_eq!(pads.len() % bits, 0, "millionaire: pads for whole comparisons");
+    assert!(pads.len().is_multiple_of(bits), "millionaire: pads for whole comparisons");
     let mut out = BitWriter::default();
     let (mut x, mut tweaks) = (Vec::new(), Vec::new());
     for pads in pads.chunks_exact(bits) {
@@ -168,7 +168,7 @@ pub fn server_keys(p: Params, pads: &[[Block; 2]]) -> Vec<u8> {
 pub fn client_material(p: Params, choices: &[bool], pads: &[Block]) -> Vec<u8> {
     let widths = p.widths();
     let bits = p.leaf_rots();
-    assert!(choices.len() == pads.len() && pads.len() % bits == 0, "millionaire: OTs for whole comparisons");
+    assert!(choices.len() == pads.len() && pads.len().is_multiple_of(bits), "millionaire: OTs for whole comparisons");
     let (mut x, mut cs) = (Vec::with_capacity(widths.len()), Vec::with_capacity(widths.len()));
     let mut out = BitWriter::default();
     for (choices, pads) in choices.chunks_exact(bits).zip(pads.chunks_exact(bits)) {
