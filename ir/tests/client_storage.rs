@@ -35,3 +35,29 @@ fn circa_storage_is_tables_labels_and_masks() {
     assert_eq!(client_storage(&g, dense), 8 * n);
     assert_eq!(client_storage(&g, steps.iter().find(|s| matches!(s.kind, Kind::Reveal)).unwrap()), 0);
 }
+
+/// x → dense (4 outputs) → ReLU over OT (no fused truncation) → reveal, ℓ = 40: the client keeps
+/// its output mask (8 B per element) and its OTs hashed down (docs/protocols.md, "ReLU over
+/// OT"), per element 39 + 2·10 − 1 = 58 bits of comparison choices and keys, 3·14 triple bits,
+/// one product choice bit and its 40-bit pad, and the two 40-bit pads of the OT it sent, each
+/// part packed over the 4 elements: 29 + 21 + 1 + 20 + 40 = 111 bytes, not the 68 OTs' 16-byte
+/// pads per element (4,352 B) it held before they were hashed down.
+#[test]
+fn relu_over_ot_storage_is_its_mask_and_the_hashed_down_ots() {
+    let mut g = Graph::new("relu_ot");
+    let x = g.add_input("x", TensorType { elem: ElemType::Fixed { frac_bits: 12 }, shape: vec![1, 4] });
+    let w = g.add_const("w", vec![4, 4], Domain::Server, vec![0.5; 16]);
+    g.consts[w].frac_bits = Some(12);
+    g.consts[w].qdata = vec![2048; 16];
+    let h = g.add_node("fc", "h", Op::Dense { weight: w, bias: None }, &[x]).unwrap();
+    let r = g.add_node("relu", "r", Op::Relu, &[h]).unwrap();
+    let y = g.add_node("reveal", "y", Op::Reveal, &[r]).unwrap();
+    g.outputs.push(y);
+    g.ring_bits = Some(40);
+    let relu = g.live_nodes().find(|(_, n)| n.name == "relu").map(|(id, _)| id).unwrap();
+    g.over_ot.push(relu);
+    veil_ir::verify(&g).unwrap();
+    let steps = lower(&g).unwrap();
+    let step = steps.iter().find(|s| matches!(s.kind, Kind::ReluOt { shift: 0, .. })).unwrap();
+    assert_eq!(client_storage(&g, step), 8 * 4 + 111);
+}

@@ -56,6 +56,58 @@ pub fn rots(ell: u32, shift: u32) -> u64 {
     (ell - 1 + shift) as u64 + 2 * level_ands(ell, shift).iter().sum::<usize>() as u64 + products(shift)
 }
 
+/// Bits the client keeps per comparison of `bits`-bit values between the phases: per digit its
+/// random choice and the key bits of the entry it selects (one for the lowest digit, two for
+/// the others); none for no bits.
+fn client_comparison_bits(bits: u32) -> u64 {
+    let digits = widths(bits).len() as u64;
+    if digits == 0 { 0 } else { bits as u64 + 2 * digits - 1 }
+}
+
+/// Total width of the products' values per element: `ℓ` at shift 0, else `ℓ + ℓ + shift`.
+fn product_width(ell: u32, shift: u32) -> u64 {
+    if shift == 0 { ell as u64 } else { (2 * ell + shift) as u64 }
+}
+
+/// Bytes the client keeps between the phases for `n` elements, without its output masks: its
+/// random-choice OTs hashed down right after the layer's batches (docs/protocols.md, "ReLU over
+/// OT"), each part bit-packed on its own: the comparisons' choices and entry keys, three bits
+/// per Boolean triple, per product OT its choice bit and its pad's value-sized low bits, and per
+/// element the two `ℓ`-bit pads of the OT it sent. The runtime's `relu_ot::ClientOffline` holds
+/// exactly this (a runtime test checks it).
+pub fn client_bytes(ell: u32, shift: u32, n: u64) -> u64 {
+    let bytes = |bits: u64| bits.div_ceil(8);
+    let ands = level_ands(ell, shift).iter().sum::<usize>() as u64;
+    bytes(n * client_comparison_bits(ell - 1))
+        + bytes(n * client_comparison_bits(shift))
+        + bytes(3 * n * ands)
+        + bytes(n * products(shift))
+        + bytes(n * product_width(ell, shift))
+        + bytes(2 * n * ell as u64)
+}
+
+/// Bytes the server keeps between the phases for `n` elements: the key bits masking its
+/// comparison tables (as many as the tables have), three bits per Boolean triple, both pads'
+/// value-sized low bits per product OT, and per element the choice bit and `ℓ`-bit pad of the
+/// OT the client sent (the runtime's `relu_ot::ServerOffline`).
+pub fn server_bytes(ell: u32, shift: u32, n: u64) -> u64 {
+    let bytes = |bits: u64| bits.div_ceil(8);
+    let ands = level_ands(ell, shift).iter().sum::<usize>() as u64;
+    bytes(n * table_bits(ell - 1) as u64)
+        + bytes(n * table_bits(shift) as u64)
+        + bytes(3 * n * ands)
+        + bytes(2 * n * product_width(ell, shift))
+        + bytes(n)
+        + bytes(n * ell as u64)
+}
+
+/// Bytes the client keeps between the phases for a MaxPool over OT with these `windows`, its
+/// output shares aside: per level of the max tree ([`max_levels`]) the level's [`client_bytes`]
+/// at shift 0, and per ReLU its difference share and output mask (8 bytes each).
+pub fn maxpool_client_bytes(ell: u32, windows: &[Vec<usize>]) -> u64 {
+    max_levels(windows).into_iter().map(|n| 16 * n + client_bytes(ell, 0, n)).sum()
+}
+
 /// The online flights for `n` elements in order: `(sender, payload bytes)`, alternating, the
 /// client's first and last.
 pub fn flights(ell: u32, shift: u32, n: u64) -> Vec<(Dir, u64)> {
@@ -99,6 +151,26 @@ pub fn max_levels(windows: &[Vec<usize>]) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// By hand at ℓ = 61, f = 12 (8 elements, so every part fills whole bytes): the client keeps
+    /// 60 + 2·15 − 1 = 89 and 12 + 2·3 − 1 = 17 comparison bits, 3·29 triple bits, 3 choice bits
+    /// and 61 + 61 + 12 pad bits of the products, 2·61 bits of the reversed OT: 452 bits per
+    /// element, against 133 OTs' 16-byte pads (2,128 B) before they were hashed down. The server:
+    /// 464 + 80 table-key bits, 87, 2·134, 1 + 61: 961 bits. Shift 0 at ℓ = 40 and one element:
+    /// every part rounds up on its own.
+    #[test]
+    fn stored_bytes_by_hand() {
+        assert_eq!(client_bytes(61, 12, 8), 452);
+        assert_eq!(server_bytes(61, 12, 8), 961);
+        assert!(client_bytes(61, 12, 8) * 4 < 8 * 16 * rots(61, 12), "under a quarter of one pad per OT");
+        // ℓ = 40, f = 0: 39 + 2·10 − 1 = 58 bits, 3·(9+3+1+1) = 42, 1 + 40, 80.
+        assert_eq!(level_ands(40, 0), vec![9, 3, 1, 1]);
+        assert_eq!(client_bytes(40, 0, 1), 8 + 6 + 1 + 5 + 10);
+        assert_eq!(
+            maxpool_client_bytes(40, &[vec![0, 1, 2, 3]]),
+            3 * 16 + client_bytes(40, 0, 2) + client_bytes(40, 0, 1)
+        );
+    }
 
     #[test]
     fn max_tree_levels_pair_each_window_until_one_is_left() {

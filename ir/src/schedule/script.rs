@@ -463,9 +463,9 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
 /// input, the output share of a linear layer, Circa's mask, product share and OT pad (three,
 /// plus its choice bits), a Beaver square pair (two), a product of two shared values (six: the
 /// triple, the client's two openings and its output mask), a ReLU over OT (its output mask, and
-/// one 16-byte pad per random OT it holds, an upper bound on the correlations kept; a MaxPool over
-/// OT the same per max-tree ReLU, plus its difference share). Local steps' shares are not counted (they
-/// are recomputed from those).
+/// its OTs hashed down, [`relu_ot::client_bytes`]: exact; a MaxPool over OT the same per level of
+/// its max tree, plus per ReLU its difference share and mask, [`relu_ot::maxpool_client_bytes`]).
+/// Local steps' shares are not counted (they are recomputed from those).
 pub fn client_storage(g: &Graph, step: &Step) -> u64 {
     let received: u64 = script(g, step, Phase::Offline, &mut Sent::all())
         .iter()
@@ -482,13 +482,10 @@ pub fn client_storage(g: &Graph, step: &Step) -> u64 {
         Kind::Mul => 6 * ELEM * out,
         Kind::ReluOt { input, shift } => {
             let ell = g.ring_bits.unwrap_or(61) as u32;
-            ELEM * out + LABEL * relu_ot::rots(ell, *shift as u32) * elems(g, *input)
+            ELEM * out + relu_ot::client_bytes(ell, *shift as u32, elems(g, *input))
         }
         Kind::MaxPoolOt { windows, .. } => {
-            // Per max-tree ReLU: its output mask and difference share, and its OTs' pads.
-            let ell = g.ring_bits.unwrap_or(61) as u32;
-            let relus: u64 = relu_ot::max_levels(windows).iter().sum();
-            ELEM * out + relus * (2 * ELEM + LABEL * (relu_ot::rots(ell, 0) + 1))
+            ELEM * out + relu_ot::maxpool_client_bytes(g.ring_bits.unwrap_or(61) as u32, windows)
         }
         Kind::Local | Kind::Reveal | Kind::Client => 0,
     };

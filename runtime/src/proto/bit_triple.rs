@@ -12,7 +12,7 @@
 
 use crate::garble::Block;
 use crate::ot::RandChoice;
-use crate::wire::{pack_bits, unpack_bits};
+use crate::wire::{BitWriter, pack_bits, unpack_bits};
 
 /// Random-choice OTs (server sending) that `n` triples consume.
 pub const fn rots(n: usize) -> usize {
@@ -24,12 +24,18 @@ pub const fn open_bytes(n: usize) -> usize {
     (2 * n).div_ceil(8)
 }
 
-/// One party's shares of a queue of Boolean triples, used front to back. Secret.
+/// Bytes one party keeps for `n` triples between the phases ([`Triples::bytes`]).
+pub const fn stored_bytes(n: usize) -> usize {
+    (3 * n).div_ceil(8)
+}
+
+/// One party's shares of a queue of Boolean triples, used front to back: `(a, b, c)` per triple,
+/// packed three bits each ([`Triples::bytes`] is `⌈3n/8⌉`: what a party keeps between the
+/// phases, docs/protocols.md). Secret.
 #[derive(Default)]
 pub struct Triples {
-    a: Vec<bool>,
-    b: Vec<bool>,
-    c: Vec<bool>,
+    bits: Vec<u8>,
+    n: usize,
     next: usize,
 }
 
@@ -40,35 +46,53 @@ impl std::fmt::Debug for Triples {
 }
 
 impl Triples {
+    fn pack(n: usize, triple: impl Fn(usize) -> (bool, bool, bool)) -> Triples {
+        let mut w = BitWriter::default();
+        for i in 0..n {
+            let (a, b, c) = triple(i);
+            w.push(u64::from(a) | u64::from(b) << 1 | u64::from(c) << 2, 3);
+        }
+        Triples { bits: w.finish(), n, next: 0 }
+    }
+
     /// The server's triples from the pads of [`rots`]`(n)` OTs it sent.
     pub fn server(pads: &[[Block; 2]]) -> Triples {
-        let mut t = Triples::default();
-        for p in pads.chunks_exact(2) {
-            let (u, v) = (p[0], p[1]);
+        Triples::pack(pads.len() / 2, |i| {
+            let (u, v) = (pads[2 * i], pads[2 * i + 1]);
             let a = u[0].lsb() ^ u[1].lsb();
             let b = v[0].lsb() ^ v[1].lsb();
-            t.a.push(a);
-            t.b.push(b);
-            t.c.push((a & b) ^ u[0].lsb() ^ v[0].lsb());
-        }
-        t
+            (a, b, (a & b) ^ u[0].lsb() ^ v[0].lsb())
+        })
     }
 
     /// The client's triples from the same OTs' random choices and pads.
     pub fn client(rc: &RandChoice) -> Triples {
-        let mut t = Triples::default();
-        for (ch, p) in rc.choices.chunks_exact(2).zip(rc.pads.chunks_exact(2)) {
-            let (b, a) = (ch[0], ch[1]);
-            t.a.push(a);
-            t.b.push(b);
-            t.c.push((a & b) ^ p[0].lsb() ^ p[1].lsb());
-        }
-        t
+        Triples::client_of(&rc.choices, &rc.pads)
+    }
+
+    /// [`Triples::client`] on the choices and pads of a part of a batch.
+    pub fn client_of(choices: &[bool], pads: &[Block]) -> Triples {
+        assert_eq!(choices.len(), pads.len());
+        Triples::pack(pads.len() / 2, |i| {
+            let (b, a) = (choices[2 * i], choices[2 * i + 1]);
+            (a, b, (a & b) ^ pads[2 * i].lsb() ^ pads[2 * i + 1].lsb())
+        })
+    }
+
+    /// Bytes the triples occupy (all of them, used or not).
+    pub fn bytes(&self) -> usize {
+        self.bits.len()
+    }
+
+    /// Triple `i`'s shares `(a, b, c)`.
+    fn get(&self, i: usize) -> (bool, bool, bool) {
+        let bit = |k: usize| (self.bits[k / 8] >> (k % 8)) & 1 == 1;
+        (bit(3 * i), bit(3 * i + 1), bit(3 * i + 2))
     }
 
     /// Triples not used yet.
     pub fn left(&self) -> usize {
-        self.a.len() - self.next
+        self.n - self.next
     }
 
     /// Starts `x ∧ y` on XOR shares (`x.len() == y.len()` ANDs, taking as many triples):
@@ -80,9 +104,14 @@ impl Triples {
         assert_eq!(x.len(), y.len());
         let n = x.len();
         assert!(n <= self.left(), "{n} ANDs with {} triples left", self.left());
-        let r = self.next..self.next + n;
+        let (mut a, mut b, mut c) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        for i in self.next..self.next + n {
+            let (ai, bi, ci) = self.get(i);
+            a.push(ai);
+            b.push(bi);
+            c.push(ci);
+        }
         self.next += n;
-        let (a, b, c) = (self.a[r.clone()].to_vec(), self.b[r.clone()].to_vec(), self.c[r].to_vec());
         let mut de: Vec<bool> = x.iter().zip(&a).map(|(x, a)| x ^ a).collect();
         de.extend(y.iter().zip(&b).map(|(y, b)| y ^ b));
         let msg = pack_bits(&de);
@@ -148,9 +177,14 @@ mod tests {
         let (mut ts, mut tc) = (Triples::server(&pads), Triples::client(&rc));
         assert_eq!((ts.left(), tc.left()), (n, n));
         // The triples themselves: c = a ∧ b, and a, b are not constant.
-        let a = xor(&ts.a, &tc.a);
-        let b = xor(&ts.b, &tc.b);
-        assert_eq!(xor(&ts.c, &tc.c), a.iter().zip(&b).map(|(a, b)| a & b).collect::<Vec<_>>());
+        let shares = |t: &Triples| -> [Vec<bool>; 3] {
+            let v: Vec<(bool, bool, bool)> = (0..n).map(|i| t.get(i)).collect();
+            [v.iter().map(|x| x.0).collect(), v.iter().map(|x| x.1).collect(), v.iter().map(|x| x.2).collect()]
+        };
+        let ([sa, sb, sc], [ca, cb, cc]) = (shares(&ts), shares(&tc));
+        let (a, b) = (xor(&sa, &ca), xor(&sb, &cb));
+        assert_eq!(xor(&sc, &cc), a.iter().zip(&b).map(|(a, b)| a & b).collect::<Vec<_>>());
+        assert_eq!((ts.bytes(), tc.bytes()), ((3 * n).div_ceil(8), (3 * n).div_ceil(8)), "three bits per triple");
         assert!((400..600).contains(&a.iter().filter(|&&v| v).count()));
         assert!((400..600).contains(&b.iter().filter(|&&v| v).count()));
         // ANDs in two batches (the queue advances), all four input combinations.

@@ -21,8 +21,7 @@ use cryprot_core::aes_hash::FIXED_KEY_HASH;
 use rand::Rng;
 
 use crate::garble::Block;
-use crate::ot::RandChoice;
-use crate::wire::{BitReader, BitWriter, pack_bits, unpack_bits};
+use crate::wire::{BitReader, BitWriter, unpack_bits};
 
 /// The shape of a comparison: width and digit size. Public (both parties derive every count
 /// and the AND tree from it).
@@ -66,6 +65,13 @@ impl Params {
         self.widths().iter().enumerate().map(|(j, &w)| (1usize << w) * if j == 0 { 1 } else { 2 }).sum()
     }
 
+    /// Bits the client keeps per comparison between the phases: per digit its random choice
+    /// (`w` bits) and the key bits of that entry it will use (one for the lowest digit, `gt`
+    /// only; two for the others).
+    pub fn client_bits(&self) -> usize {
+        self.bits as usize + 2 * self.digits() - 1
+    }
+
     /// Node counts of the tree's levels, leaves first, ending at 1.
     fn level_nodes(&self) -> Vec<usize> {
         let mut v = vec![self.digits()];
@@ -98,30 +104,91 @@ pub fn table_bytes(p: Params, n: usize) -> usize {
     (n * p.table_bits()).div_ceil(8)
 }
 
+/// Bytes the client keeps for `n` comparisons between the phases ([`client_material`]).
+pub fn client_bytes(p: Params, n: usize) -> usize {
+    (n * p.client_bits()).div_ceil(8)
+}
+
+/// Bytes the server keeps for `n` comparisons between the phases ([`server_keys`]): the key
+/// bits that mask its tables, as many as the tables have ([`table_bytes`]).
+pub fn server_bytes(p: Params, n: usize) -> usize {
+    table_bytes(p, n)
+}
+
 fn low(x: u64, bits: u32) -> u64 {
     if bits >= 64 { x } else { x & ((1u64 << bits) - 1) }
 }
 
-/// The keys `K_u` of one digit's 1-out-of-2^w OT for the entries `us`: the TCCR hash, tweak
-/// `u`, of the XOR of the pads `u` selects. Bit 0 masks `gt`, bit 1 `eq`.
-fn keys(pads: &[[Block; 2]], us: impl Iterator<Item = u64>) -> Vec<u8> {
-    let us: Vec<u64> = us.collect();
-    let mut x: Vec<CBlock> = us
-        .iter()
-        .map(|&u| {
-            let acc = pads.iter().enumerate().fold(0u128, |acc, (t, p)| acc ^ p[((u >> t) & 1) as usize].0);
-            CBlock::from(acc)
-        })
-        .collect();
-    FIXED_KEY_HASH.tccr_hash_slice_mut(&mut x, |i| CBlock::from(us[i] as u128));
-    x.into_iter().map(|b| (u128::from(b) & 3) as u8).collect()
+/// The key blocks `⊕_t p_t[u_t]` of every entry `u` of each digit of one comparison, digits in
+/// order, and the tweak (`u`) of each; their TCCR hashes are the keys `K_u`.
+fn entry_blocks(widths: &[u32], pads: &[[Block; 2]], x: &mut Vec<CBlock>, tweaks: &mut Vec<u64>) {
+    let mut off = 0usize;
+    for &w in widths {
+        let digit = &pads[off..off + w as usize];
+        for u in 0..1u64 << w {
+            let acc = digit.iter().enumerate().fold(0u128, |acc, (t, p)| acc ^ p[((u >> t) & 1) as usize].0);
+            x.push(CBlock::from(acc));
+            tweaks.push(u);
+        }
+        off += w as usize;
+    }
 }
 
-/// The key of the client's entry `c`: the same hash of the pads it holds.
-fn key_of(pads: &[Block], c: u64) -> u8 {
-    let mut x = [CBlock::from(pads.iter().fold(0u128, |acc, p| acc ^ p.0))];
-    FIXED_KEY_HASH.tccr_hash_slice_mut(&mut x, |_| CBlock::from(c as u128));
-    (u128::from(x[0]) & 3) as u8
+/// The server's material for comparisons with the pads of its `n · p.leaf_rots()` random-choice
+/// OTs (comparison-major, lowest bit first), hashed down offline: per comparison, digit and
+/// entry `u`, the bits of `K_u = H_u(⊕_t p_t[u_t])` (fixed-key AES TCCR hash, tweak `u`) that
+/// mask the table's entry, in table order (bit 0 masks `gt`, bit 1 `eq`, no `eq` for the lowest
+/// digit): exactly [`server_bytes`]. The pads can be dropped after.
+pub fn server_keys(p: Params, pads: &[[Block; 2]]) -> Vec<u8> {
+    let widths = p.widths();
+    let bits = p.leaf_rots();
+    assert!(pads.len().is_multiple_of(bits), "millionaire: pads for whole comparisons");
+    let mut out = BitWriter::default();
+    let (mut x, mut tweaks) = (Vec::new(), Vec::new());
+    for pads in pads.chunks_exact(bits) {
+        x.clear();
+        tweaks.clear();
+        entry_blocks(&widths, pads, &mut x, &mut tweaks);
+        FIXED_KEY_HASH.tccr_hash_slice_mut(&mut x, |i| CBlock::from(tweaks[i] as u128));
+        let mut k = x.iter().map(|&b| (u128::from(b) & 3) as u64);
+        for (j, &w) in widths.iter().enumerate() {
+            for _ in 0..1u64 << w {
+                let key = k.next().expect("one key per entry");
+                out.push(if j == 0 { key & 1 } else { key }, if j == 0 { 1 } else { 2 });
+            }
+        }
+    }
+    out.finish()
+}
+
+/// The client's material for comparisons on its halves of `n · p.leaf_rots()` random-choice
+/// OTs, hashed down offline: per comparison and digit its choice `c` (`w` bits) and the bits of
+/// its entry's key `K_c` (the same hash of the pads it holds; one bit for the lowest digit, two
+/// for the others), exactly [`client_bytes`]. The pads can be dropped after.
+pub fn client_material(p: Params, choices: &[bool], pads: &[Block]) -> Vec<u8> {
+    let widths = p.widths();
+    let bits = p.leaf_rots();
+    assert!(choices.len() == pads.len() && pads.len().is_multiple_of(bits), "millionaire: OTs for whole comparisons");
+    let (mut x, mut cs) = (Vec::with_capacity(widths.len()), Vec::with_capacity(widths.len()));
+    let mut out = BitWriter::default();
+    for (choices, pads) in choices.chunks_exact(bits).zip(pads.chunks_exact(bits)) {
+        x.clear();
+        cs.clear();
+        let mut off = 0usize;
+        for &w in &widths {
+            let at = off..off + w as usize;
+            cs.push(choices[at.clone()].iter().enumerate().fold(0u64, |acc, (t, &b)| acc | (u64::from(b) << t)));
+            x.push(CBlock::from(pads[at].iter().fold(0u128, |acc, p| acc ^ p.0)));
+            off += w as usize;
+        }
+        FIXED_KEY_HASH.tccr_hash_slice_mut(&mut x, |i| CBlock::from(cs[i] as u128));
+        for (j, &w) in widths.iter().enumerate() {
+            let key = (u128::from(x[j]) & 3) as u64;
+            out.push(cs[j], w);
+            out.push(if j == 0 { key & 1 } else { key }, if j == 0 { 1 } else { 2 });
+        }
+    }
+    out.finish()
 }
 
 /// One party's XOR shares of the leaf bits, `gt` and `eq` per comparison and digit
@@ -138,11 +205,11 @@ impl std::fmt::Debug for Leaves {
     }
 }
 
-/// The server's side before the client's derandomisation: its values and OT pads. Secret.
+/// The server's side before the client's derandomisation: its values and key bits. Secret.
 pub struct Server {
     p: Params,
     x: Vec<u64>,
-    pads: Vec<[Block; 2]>,
+    keys: Vec<u8>,
 }
 
 impl std::fmt::Debug for Server {
@@ -152,11 +219,11 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Comparisons of the server's `x` (each `< 2^bits`) with the pads of
-    /// `x.len() · p.leaf_rots()` random-choice OTs it sent, comparison-major, lowest bit first.
-    pub fn new(p: Params, x: Vec<u64>, pads: Vec<[Block; 2]>) -> Server {
-        assert_eq!(pads.len(), x.len() * p.leaf_rots(), "millionaire: pads for {} comparisons", x.len());
-        Server { p, x, pads }
+    /// Comparisons of the server's `x` (each `< 2^bits`) with the key bits of [`server_keys`]
+    /// for `x.len()` comparisons.
+    pub fn new(p: Params, x: Vec<u64>, keys: Vec<u8>) -> Server {
+        assert_eq!(keys.len(), server_bytes(p, x.len()), "millionaire: keys for {} comparisons", x.len());
+        Server { p, x, keys }
     }
 
     /// The table message (exactly [`table_bytes`]) for the client's derandomisation `choice`
@@ -172,15 +239,12 @@ impl Server {
             for (j, &w) in widths.iter().enumerate() {
                 let xj = low(x >> off, w);
                 let ej = (0..w as usize).fold(0u64, |acc, t| acc | (u64::from(e[i * bits + off + t]) << t));
-                let pads = &self.pads[i * bits + off..i * bits + off + w as usize];
                 let (sgt, seq): (bool, bool) = (rng.random(), rng.random());
-                let k = keys(pads, 0..1u64 << w);
                 for u in 0..1u64 << w {
                     let v = u ^ ej;
-                    let key = k[u as usize];
-                    out.push(u64::from((xj > v) ^ sgt ^ (key & 1 == 1)), 1);
+                    out.push(u64::from((xj > v) ^ sgt), 1);
                     if j > 0 {
-                        out.push(u64::from((xj == v) ^ seq ^ (key & 2 == 2)), 1);
+                        out.push(u64::from((xj == v) ^ seq), 1);
                     }
                 }
                 leaves.gt.push(sgt);
@@ -188,15 +252,19 @@ impl Server {
                 off += w as usize;
             }
         }
-        (out.finish(), leaves)
+        // The keys are in table order: masking is one XOR per byte.
+        let mut tables = out.finish();
+        tables.iter_mut().zip(&self.keys).for_each(|(t, k)| *t ^= k);
+        (tables, leaves)
     }
 }
 
-/// The client's side before the server's tables: its random choices and pads. Secret.
+/// The client's side before the server's tables: its choices and keys ([`client_material`]).
+/// Secret.
 pub struct Client {
     p: Params,
     n: usize,
-    rc: RandChoice,
+    material: Vec<u8>,
 }
 
 impl std::fmt::Debug for Client {
@@ -206,29 +274,36 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Comparisons with the client's `z` (each `< 2^bits`) on its halves of
-    /// `z.len() · p.leaf_rots()` random-choice OTs: the state and the derandomisation message
-    /// ([`choice_bytes`]), `z ⊕ c` bit by bit.
-    pub fn new(p: Params, z: &[u64], rc: RandChoice) -> (Client, Vec<u8>) {
-        assert_eq!(rc.len(), z.len() * p.leaf_rots(), "millionaire: OTs for {} comparisons", z.len());
-        let bits = p.bits as usize;
-        let e: Vec<bool> =
-            (0..z.len() * bits).map(|k| ((z[k / bits] >> (k % bits)) & 1 == 1) ^ rc.choices[k]).collect();
-        (Client { p, n: z.len(), rc }, pack_bits(&e))
+    /// Comparisons with the client's `z` (each `< 2^bits`) on its material of [`client_material`]
+    /// for `z.len()` comparisons: the state and the derandomisation message ([`choice_bytes`]),
+    /// `z ⊕ c` bit by bit.
+    pub fn new(p: Params, z: &[u64], material: Vec<u8>) -> (Client, Vec<u8>) {
+        assert_eq!(material.len(), client_bytes(p, z.len()), "millionaire: material for {} comparisons", z.len());
+        let widths = p.widths();
+        let mut r = BitReader::new(&material);
+        let mut e = BitWriter::default();
+        for &zi in z {
+            let mut off = 0u32;
+            for (j, &w) in widths.iter().enumerate() {
+                let c = r.take(w);
+                r.take(if j == 0 { 1 } else { 2 });
+                e.push(low(zi >> off, w) ^ c, w);
+                off += w;
+            }
+        }
+        (Client { p, n: z.len(), material }, e.finish())
     }
 
     /// The client's leaf shares from the server's table message (exactly [`table_bytes`]).
     pub fn leaves(self, tables: &[u8]) -> Leaves {
         let widths = self.p.widths();
-        let bits = self.p.bits as usize;
+        let mut m = BitReader::new(&self.material);
         let mut r = BitReader::new(tables);
         let mut leaves = Leaves::default();
-        for i in 0..self.n {
-            let mut off = 0usize;
+        for _ in 0..self.n {
             for (j, &w) in widths.iter().enumerate() {
-                let at = i * bits + off;
-                let c = (0..w as usize).fold(0u64, |acc, t| acc | (u64::from(self.rc.choices[at + t]) << t));
-                let key = key_of(&self.rc.pads[at..at + w as usize], c);
+                let c = m.take(w);
+                let key = m.take(if j == 0 { 1 } else { 2 });
                 let per = if j == 0 { 1 } else { 2 };
                 // Skip to entry c, read it, skip the rest of the digit's table.
                 skip(&mut r, c as usize * per);
@@ -237,7 +312,6 @@ impl Client {
                 skip(&mut r, ((1usize << w) - 1 - c as usize) * per);
                 leaves.gt.push(gt ^ (key & 1 == 1));
                 leaves.eq.push(j > 0 && (eq ^ (key & 2 == 2)));
-                off += w as usize;
             }
         }
         leaves
@@ -339,9 +413,11 @@ pub(crate) mod tests {
         let (pads, rc) = deal(rng, n * p.leaf_rots());
         let (tp, trc) = deal(rng, rots(n * p.ands()));
         let (mut ts, mut tc) = (Triples::server(&tp), Triples::client(&trc));
-        let (client, e) = Client::new(p, z, rc);
+        let (keys, material) = (server_keys(p, &pads), client_material(p, &rc.choices, &rc.pads));
+        assert_eq!((keys.len(), material.len()), (server_bytes(p, n), client_bytes(p, n)));
+        let (client, e) = Client::new(p, z, material);
         assert_eq!(e.len(), choice_bytes(p, n));
-        let (tables, ls) = Server::new(p, x.to_vec(), pads).tables(&e, rng);
+        let (tables, ls) = Server::new(p, x.to_vec(), keys).tables(&e, rng);
         assert_eq!(tables.len(), table_bytes(p, n));
         let mut sent = [e.len(), tables.len()];
         let lc = client.leaves(&tables);
@@ -424,6 +500,46 @@ pub(crate) mod tests {
         assert_eq!(sent, [choice_bytes(p, n) + ands, table_bytes(p, n) + ands]);
     }
 
+    /// The hashed-down material is the OT keys themselves: each key bit equals the TCCR hash of
+    /// the XOR of the pads its entry selects, hashed here one entry at a time (the runtime
+    /// hashes a comparison's entries in one batch), and the client's entry key is the server's
+    /// key of the entry its choices select.
+    #[test]
+    fn hashed_down_keys_are_the_entry_keys() {
+        let mut rng = ChaCha8Rng::seed_from_u64(15);
+        let p = Params::new(13, 4);
+        let n = 5;
+        let (pads, rc) = deal(&mut rng, n * p.leaf_rots());
+        let (keys, material) = (server_keys(p, &pads), client_material(p, &rc.choices, &rc.pads));
+        let hash = |acc: u128, u: u64| {
+            let mut x = [CBlock::from(acc)];
+            FIXED_KEY_HASH.tccr_hash_slice_mut(&mut x, |_| CBlock::from(u as u128));
+            (u128::from(x[0]) & 3) as u64
+        };
+        let (mut k, mut m) = (BitReader::new(&keys), BitReader::new(&material));
+        for i in 0..n {
+            let mut off = 0usize;
+            for (j, &w) in p.widths().iter().enumerate() {
+                let at = i * p.leaf_rots() + off;
+                let width = if j == 0 { 1 } else { 2 };
+                let mut server = Vec::new();
+                for u in 0..1u64 << w {
+                    let acc = (0..w as usize).fold(0u128, |a, t| a ^ pads[at + t][((u >> t) & 1) as usize].0);
+                    let want = hash(acc, u) & if j == 0 { 1 } else { 3 };
+                    server.push(k.take(width));
+                    assert_eq!(server[u as usize], want, "comparison {i}, digit {j}, entry {u}");
+                }
+                let c = (0..w as usize).fold(0u64, |a, t| a | (u64::from(rc.choices[at + t]) << t));
+                assert_eq!(m.take(w), c, "the client keeps its choice");
+                assert_eq!(m.take(width), server[c as usize], "the client's key is its entry's");
+                off += w as usize;
+            }
+        }
+        // 84 key bits per comparison (the table's size) for the server, 13 choice bits and 7 key
+        // bits for the client: 53 and 13 bytes for 5 comparisons, against 65 OTs' 16-byte pads.
+        assert_eq!((keys.len(), material.len()), (53, 13));
+    }
+
     /// The tables are masked by the OT keys: the same `x`, derandomisation and leaf masks
     /// with fresh pads give different tables (a table in the clear would not change).
     #[test]
@@ -431,10 +547,10 @@ pub(crate) mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(14);
         let p = Params::new(8, 4);
         let (pads, rc) = deal(&mut rng, p.leaf_rots());
-        let (_, e) = Client::new(p, &[0x37], rc.clone());
-        let (t1, _) = Server::new(p, vec![0x37], pads.clone()).tables(&e, &mut ChaCha8Rng::seed_from_u64(1));
+        let (_, e) = Client::new(p, &[0x37], client_material(p, &rc.choices, &rc.pads));
+        let (t1, _) = Server::new(p, vec![0x37], server_keys(p, &pads)).tables(&e, &mut ChaCha8Rng::seed_from_u64(1));
         let (pads2, _) = deal(&mut rng, p.leaf_rots());
-        let (t2, _) = Server::new(p, vec![0x37], pads2).tables(&e, &mut ChaCha8Rng::seed_from_u64(1));
+        let (t2, _) = Server::new(p, vec![0x37], server_keys(p, &pads2)).tables(&e, &mut ChaCha8Rng::seed_from_u64(1));
         assert_ne!(t1, t2, "same x and masks, fresh pads: the tables must change");
     }
 }

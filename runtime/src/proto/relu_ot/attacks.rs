@@ -12,19 +12,17 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use veil_ir::ring::Ring;
 
-use super::{Client, ClientOffline, Server, ServerOffline, Spec};
-use crate::proto::bit_triple::deal;
+use super::{Client, Server, Spec};
 use crate::proto::distinguish::{Z_LEAK, max_bit_z};
 
 /// One run: both parties with fresh dealer OTs; returns (what the server received, what the
 /// client received), each flight's bytes concatenated.
 fn views(spec: Spec, ys: &[u64], yc: &[u64], rng: &mut ChaCha8Rng) -> (Vec<u8>, Vec<u8>) {
     let n = ys.len();
-    let (pads, ots) = deal(rng, n * spec.rots());
-    let (rev_pads, reversed) = deal(rng, n * spec.rots_reversed());
     let r = (0..n).map(|_| spec.ring.reduce(rng.random())).collect();
-    let mut server = Server::new(spec, ServerOffline { pads, reversed }, ys.to_vec());
-    let (mut client, mut msg) = Client::start(spec, ClientOffline { ots, reversed: rev_pads, r }, yc.to_vec());
+    let (s_off, c_off) = super::offline::dealt(spec, r, rng);
+    let mut server = Server::new(spec, s_off, ys.to_vec());
+    let (mut client, mut msg) = Client::start(spec, c_off, yc.to_vec());
     let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
     loop {
         to_server.extend_from_slice(&msg);

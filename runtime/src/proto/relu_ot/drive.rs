@@ -5,8 +5,9 @@ use rand::Rng;
 use veil_ir::schedule::script::label;
 
 use super::{Client, ClientOffline, Flight, Server, ServerOffline, Spec};
+use crate::garble::Block;
 use crate::net::{Channel, NetError};
-use crate::ot::{OtReceive, OtSend};
+use crate::ot::{OtReceive, OtSend, RandChoice};
 
 /// The label of the step's OT batches.
 const OTS: &str = label::RELU_OT_OTS;
@@ -25,9 +26,22 @@ pub(crate) async fn server_offline_as(
     spec: Spec,
     n: usize,
 ) -> Result<ServerOffline, NetError> {
+    let (pads, reversed) = server_ots_as(label, ot, spec, n).await?;
+    // Hashed down at once; the pads go when this returns.
+    Ok(ServerOffline::new(spec, &pads, &reversed.choices, &reversed.pads))
+}
+
+/// The server's raw OTs for `n` elements, both directions, labelled `label`: the pads of those
+/// it sent, its halves of those the client sent. Hash them down with [`ServerOffline::new`].
+pub(crate) async fn server_ots_as(
+    label: &'static str,
+    ot: &mut impl OtSend,
+    spec: Spec,
+    n: usize,
+) -> Result<(Vec<[Block; 2]>, RandChoice), NetError> {
     let pads = ot.rand_choice(label, n * spec.rots()).await?;
     let reversed = ot.rand_choice_reversed(label, n * spec.rots_reversed()).await?;
-    Ok(ServerOffline { pads, reversed })
+    Ok((pads, reversed))
 }
 
 /// Client, offline: the same OTs, and its output shares `r` (fixed now).
@@ -42,10 +56,22 @@ pub(crate) async fn client_offline_as(
     spec: Spec,
     r: Vec<u64>,
 ) -> Result<ClientOffline, NetError> {
-    let n = r.len();
+    let (ots, reversed) = client_ots_as(label, ot, spec, r.len()).await?;
+    // Hashed down at once; the pads go when this returns.
+    Ok(ClientOffline::new(spec, &ots.choices, &ots.pads, &reversed, r))
+}
+
+/// The client's raw OTs for `n` elements, both directions, labelled `label`: its halves of
+/// those the server sent, the pads of those it sent. Hash them down with [`ClientOffline::new`].
+pub(crate) async fn client_ots_as(
+    label: &'static str,
+    ot: &mut impl OtReceive,
+    spec: Spec,
+    n: usize,
+) -> Result<(RandChoice, Vec<[Block; 2]>), NetError> {
     let ots = ot.rand_choice(label, n * spec.rots()).await?;
     let reversed = ot.rand_choice_reversed(label, n * spec.rots_reversed()).await?;
-    Ok(ClientOffline { ots, reversed, r })
+    Ok((ots, reversed))
 }
 
 fn size(f: Option<&Flight>) -> usize {

@@ -15,9 +15,10 @@ use veil_ir::ValueId;
 use veil_ir::ring::Ring;
 use veil_ir::schedule::script::label;
 
-use super::drive::{client_offline_as, client_online_as, server_offline_as, server_online_as};
+use super::drive::{client_online_as, client_ots_as, server_online_as, server_ots_as};
 use super::{ClientOffline, ServerOffline, Spec};
 use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, take};
+use crate::garble::Block;
 use crate::ot::RandChoice;
 use crate::proto::mul::random_ring;
 
@@ -75,38 +76,34 @@ impl MaxTree {
     }
 }
 
-/// Cuts one batch's random-choice OTs into consecutive parts of `sizes` OTs.
-fn cut_choices(mut rc: RandChoice, sizes: impl Iterator<Item = usize>) -> Vec<RandChoice> {
-    sizes
-        .map(|k| {
-            let (choices, pads) = (rc.choices.split_off(k), rc.pads.split_off(k));
-            std::mem::replace(&mut rc, RandChoice { choices, pads })
+/// The server's material per level of `levels` ReLUs each, hashed down from one batch's raw
+/// OTs ([`super::drive`]: the pads it sent, its halves of those the client sent), cut in order.
+pub fn split_server(spec: Spec, pads: &[[Block; 2]], reversed: &RandChoice, levels: &[usize]) -> Vec<ServerOffline> {
+    let (mut a, mut b) = (0, 0);
+    levels
+        .iter()
+        .map(|&n| {
+            let (k, kr) = (n * spec.rots(), n * spec.rots_reversed());
+            let off =
+                ServerOffline::new(spec, &pads[a..a + k], &reversed.choices[b..b + kr], &reversed.pads[b..b + kr]);
+            (a, b) = (a + k, b + kr);
+            off
         })
         .collect()
 }
 
-fn cut_pads<T>(mut v: Vec<T>, sizes: impl Iterator<Item = usize>) -> Vec<Vec<T>> {
-    sizes
-        .map(|k| {
-            let rest = v.split_off(k);
-            std::mem::replace(&mut v, rest)
+/// The client's material per level, hashed down from one batch's raw OTs (its halves of those
+/// the server sent, the pads of those it sent), with each level's masks `r`.
+pub fn split_client(spec: Spec, ots: &RandChoice, reversed: &[[Block; 2]], r: Vec<Vec<u64>>) -> Vec<ClientOffline> {
+    let (mut a, mut b) = (0, 0);
+    r.into_iter()
+        .map(|r| {
+            let (k, kr) = (r.len() * spec.rots(), r.len() * spec.rots_reversed());
+            let off = ClientOffline::new(spec, &ots.choices[a..a + k], &ots.pads[a..a + k], &reversed[b..b + kr], r);
+            (a, b) = (a + k, b + kr);
+            off
         })
         .collect()
-}
-
-/// The server's offline material cut per level of `levels` ReLUs each.
-pub fn split_server(spec: Spec, off: ServerOffline, levels: &[usize]) -> Vec<ServerOffline> {
-    let pads = cut_pads(off.pads, levels.iter().map(|&n| n * spec.rots()));
-    let reversed = cut_choices(off.reversed, levels.iter().map(|&n| n * spec.rots_reversed()));
-    pads.into_iter().zip(reversed).map(|(pads, reversed)| ServerOffline { pads, reversed }).collect()
-}
-
-/// The client's offline material cut per level (its masks `r` already in level order).
-pub fn split_client(spec: Spec, off: ClientOffline, levels: &[usize]) -> Vec<ClientOffline> {
-    let ots = cut_choices(off.ots, levels.iter().map(|&n| n * spec.rots()));
-    let reversed = cut_pads(off.reversed, levels.iter().map(|&n| n * spec.rots_reversed()));
-    let r = cut_pads(off.r, levels.iter().copied());
-    ots.into_iter().zip(reversed).zip(r).map(|((ots, reversed), r)| ClientOffline { ots, reversed, r }).collect()
 }
 
 /// One level of the client's tree: its shares of the differences (the ReLUs' inputs) and the
@@ -169,7 +166,9 @@ impl Protocol for MaxPoolOtLayer {
             let off = if n == 0 {
                 Vec::new()
             } else {
-                split_server(spec, server_offline_as(OTS, &mut io.ot, spec, n).await?, &levels)
+                let (pads, reversed) = server_ots_as(OTS, &mut io.ot, spec, n).await?;
+                // Hashed down per level; the pads go at the end of this block.
+                split_server(spec, &pads, &reversed, &levels)
             };
             self.server = Some(off);
             Ok(())
@@ -208,8 +207,8 @@ impl Protocol for MaxPoolOtLayer {
             let (d, r): (Vec<Vec<u64>>, Vec<Vec<u64>>) = tree.into_iter().unzip();
             let mut state = Vec::new();
             if !d.is_empty() {
-                let off = client_offline_as(OTS, &mut io.ot, spec, r.concat()).await?;
-                state = split_client(spec, off, &levels).into_iter().zip(d).collect();
+                let (ots, reversed) = client_ots_as(OTS, &mut io.ot, spec, levels.iter().sum()).await?;
+                state = split_client(spec, &ots, &reversed, r).into_iter().zip(d).collect();
             }
             self.client = Some(state);
             values.set_share(cx.node.output, out);
@@ -237,7 +236,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
     use veil_ir::circuit::max_trunc_mask;
-    use veil_ir::schedule::relu_ot::max_levels;
+    use veil_ir::schedule::relu_ot::{max_levels, maxpool_client_bytes as max_client_bytes};
 
     /// Both parties' whole tree in memory with a dealer's OTs: the server's output shares, the
     /// client's (fixed before any flight), and every byte the client received.
@@ -256,9 +255,9 @@ mod tests {
         let n: usize = sizes.iter().sum();
         let (pads, ots) = deal(rng, n * spec.rots());
         let (rev_pads, reversed) = deal(rng, n * spec.rots_reversed());
-        let r: Vec<u64> = levels.iter().flat_map(|(_, r)| r.clone()).collect();
-        let s_off = split_server(spec, ServerOffline { pads, reversed }, &sizes);
-        let c_off = split_client(spec, ClientOffline { ots, reversed: rev_pads, r }, &sizes);
+        let r: Vec<Vec<u64>> = levels.iter().map(|(_, r)| r.clone()).collect();
+        let s_off = split_server(spec, &pads, &reversed, &sizes);
+        let c_off = split_client(spec, &ots, &rev_pads, r);
         let mut tree = MaxTree::new(ring, windows, xs);
         let mut seen = Vec::new();
         for ((so, co), (d, _)) in s_off.into_iter().zip(c_off).zip(levels) {
@@ -312,6 +311,45 @@ mod tests {
                 assert_eq!(max_trunc_mask(k as u32, u32::from(bits), 0).eval_u64(&inputs), plain, "the references");
                 assert_eq!(got, plain, "ℓ = {bits}, window {:?}", w.iter().map(|&i| x[i]).collect::<Vec<_>>());
             }
+        }
+    }
+
+    /// The client's state between the phases, as the layer keeps it (per level its hashed-down
+    /// OTs, masks and differences), is exactly what the plan counts for it besides its output
+    /// shares (`schedule::relu_ot::maxpool_client_bytes`, in `script::client_storage`), and per
+    /// MaxPool output of a 2×2 window far below the pads it replaced (3 ReLUs' 16-byte pads).
+    #[test]
+    fn the_clients_state_is_the_plans_storage() {
+        let mut rng = ChaCha8Rng::seed_from_u64(33);
+        // 2×2 windows, border windows of 2 and 1, and a 3×3 one.
+        let windows: Vec<Vec<usize>> = [4, 4, 4, 2, 1, 9]
+            .iter()
+            .scan(0, |at, &k| {
+                Some(
+                    (*at..{
+                        *at += k;
+                        *at
+                    })
+                        .collect(),
+                )
+            })
+            .collect();
+        for bits in [8u8, 40, 61] {
+            let (ring, spec) = (Ring::new(bits), Spec::new(Ring::new(bits), 0));
+            let xc: Vec<u64> = (0..24).map(|_| ring.reduce(rng.random())).collect();
+            let (levels, _) = client_tree(ring, &windows, &xc, &mut rng);
+            let n: usize = levels.iter().map(|(d, _)| d.len()).sum();
+            let (_, ots) = deal(&mut rng, n * spec.rots());
+            let (rev_pads, _) = deal(&mut rng, n * spec.rots_reversed());
+            let (d, r): (Vec<Vec<u64>>, Vec<Vec<u64>>) = levels.into_iter().unzip();
+            let state: Vec<(ClientOffline, Vec<u64>)> =
+                split_client(spec, &ots, &rev_pads, r).into_iter().zip(d).collect();
+            let bytes: usize = state.iter().map(|(off, d)| off.ot_bytes() + 8 * off.r.len() + 8 * d.len()).sum();
+            assert_eq!(bytes as u64, max_client_bytes(u32::from(bits), &windows), "ℓ = {bits}");
+            let four = max_client_bytes(u32::from(bits), &windows[..1]);
+            // Before: per ReLU its mask, difference and the 16-byte pads of its OTs (both directions).
+            let pads = 3 * (16 + 16 * (spec.rots() + spec.rots_reversed()) as u64);
+            assert!(four * 5 < pads, "ℓ = {bits}: {four} B for a 2×2 window, {pads} B with the pads");
         }
     }
 

@@ -19,7 +19,8 @@
 //!   whose two messages also move the client's share to `r`.
 //!
 //! Offline (input-independent): `n·`[`Spec::rots`] random-choice OTs with the server sending and
-//! `n` with the client sending. Online: the flights of [`Spec::flights`], alternating, the
+//! `n` with the client sending, hashed down at once to the material the online phase reads
+//! ([`ServerOffline`], [`ClientOffline`]: key bits, triples, value-sized pads). Online: the flights of [`Spec::flights`], alternating, the
 //! client's first and last. Both parties' cores are synchronous: [`Client::start`] makes the
 //! first flight, then each party answers the peer's flight with its next one
 //! ([`Client::reply`], [`Server::reply`]) until the server, answering the last, has its output.
@@ -32,6 +33,9 @@ mod attacks;
 pub mod drive;
 pub mod layer;
 pub mod maxpool;
+mod offline;
+
+pub use offline::{ClientOffline, ServerOffline};
 
 use rand::Rng;
 use veil_ir::ring::Ring;
@@ -39,7 +43,6 @@ use veil_ir::ring::Ring;
 use super::bit_triple::{self, AndState, Triples};
 use super::millionaire::{self, Leaves, Params, Tree};
 use crate::garble::Block;
-use crate::ot::RandChoice;
 use crate::wire::{BitReader, BitWriter, pack_bits, unpack_bits};
 
 /// Digit size of the comparisons (1-out-of-16 OTs): the fewest bytes per ReLU at ℓ = 61 among
@@ -158,6 +161,35 @@ impl Spec {
         v.push(Flight::ToClient((n * product_bits as usize).div_ceil(8)));
         v.push(Flight::ToServer((n * 2 * self.ell() as usize).div_ceil(8)));
         v
+    }
+
+    /// The widths of the products' values per element, in order: `ℓ` (`keep·(y_s >> f)`), and
+    /// with a shift `ℓ` (`keep ∧ c_low`) and `f` (`keep ∧ w`, taken modulo `2^f`).
+    fn product_widths(&self) -> Vec<u32> {
+        if self.shift == 0 { vec![self.ell()] } else { vec![self.ell(), self.ell(), self.shift] }
+    }
+
+    /// Bytes of the client's offline material for `n` elements ([`ClientOffline::ot_bytes`]),
+    /// without its output masks.
+    pub fn client_bytes(&self, n: usize) -> usize {
+        let width: u32 = self.product_widths().iter().sum();
+        millionaire::client_bytes(self.carry(), n)
+            + self.low().map_or(0, |p| millionaire::client_bytes(p, n))
+            + bit_triple::stored_bytes(n * self.ands())
+            + (n * self.products()).div_ceil(8)
+            + (n * width as usize).div_ceil(8)
+            + (2 * n * self.ell() as usize).div_ceil(8)
+    }
+
+    /// Bytes of the server's offline material for `n` elements ([`ServerOffline::bytes`]).
+    pub fn server_bytes(&self, n: usize) -> usize {
+        let width: u32 = self.product_widths().iter().sum();
+        millionaire::server_bytes(self.carry(), n)
+            + self.low().map_or(0, |p| millionaire::server_bytes(p, n))
+            + bit_triple::stored_bytes(n * self.ands())
+            + (2 * n * width as usize).div_ceil(8)
+            + n.div_ceil(8)
+            + (n * self.ell() as usize).div_ceil(8)
     }
 
     /// Sizes of the server's offline OT pads, split: (carry leaves, low leaves, triples, products).
@@ -296,36 +328,6 @@ impl Ands {
     }
 }
 
-/// The server's offline material for `n` elements. Secret.
-pub struct ServerOffline {
-    /// Pads of `n·`[`Spec::rots`] random-choice OTs it sent.
-    pub pads: Vec<[Block; 2]>,
-    /// Its halves of `n` random-choice OTs the client sent.
-    pub reversed: RandChoice,
-}
-
-/// The client's offline material for `n` elements. Secret.
-pub struct ClientOffline {
-    /// Its halves of `n·`[`Spec::rots`] random-choice OTs the server sent.
-    pub ots: RandChoice,
-    /// Pads of `n` random-choice OTs it sent.
-    pub reversed: Vec<[Block; 2]>,
-    /// Its output shares (the next layer's masks), fixed offline.
-    pub r: Vec<u64>,
-}
-
-impl std::fmt::Debug for ServerOffline {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "relu_ot::ServerOffline {{ ots: {}, <redacted> }}", self.pads.len())
-    }
-}
-
-impl std::fmt::Debug for ClientOffline {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "relu_ot::ClientOffline {{ n: {}, <redacted> }}", self.r.len())
-    }
-}
-
 /// Where a party is in the flights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -344,8 +346,11 @@ pub struct Server {
     /// The carry comparison and (with a shift) the low one.
     cmp: Option<(millionaire::Server, Option<millionaire::Server>)>,
     triples: Option<Triples>,
-    products: Vec<[Block; 2]>,
-    reversed: RandChoice,
+    /// Both pads' low bits of each product OT ([`ServerOffline`]).
+    products: Vec<u8>,
+    /// Its choices of the reversed OTs, packed, and their pads' `ℓ` bits.
+    rev_choices: Vec<u8>,
+    rev_pads: Vec<u8>,
     ands: Option<Ands>,
     /// Its output shares from the three products it sends.
     acc: Vec<u64>,
@@ -362,20 +367,14 @@ impl Server {
     /// The server's online run on its input shares `ys` (`< 2^ℓ`).
     pub fn new(spec: Spec, off: ServerOffline, ys: Vec<u64>) -> Server {
         let n = ys.len();
-        let [a, b, t, p] = spec.split(n);
-        assert_eq!(off.pads.len(), a + b + t + p, "relu_ot: OTs for {n} elements");
-        assert_eq!(off.reversed.len(), n * spec.rots_reversed());
-        let mut pads = off.pads;
-        let products = pads.split_off(a + b + t);
-        let triples = Triples::server(&pads[a + b..]);
-        pads.truncate(a + b);
-        let low_pads = pads.split_off(a);
+        let ServerOffline { n: count, carry, low, triples, products, rev_choices, rev_pads } = off;
+        assert_eq!(count, n, "relu_ot: offline material for {count} elements, {n} inputs");
         let lowmask = low_bits(u64::MAX, spec.ell() - 1);
         let x1 = ys.iter().map(|&y| y & lowmask).collect();
         let x2 = ys.iter().map(|&y| low_bits(y, spec.shift)).collect();
         let cmp = (
-            millionaire::Server::new(spec.carry(), x1, pads),
-            spec.low().map(|p| millionaire::Server::new(p, x2, low_pads)),
+            millionaire::Server::new(spec.carry(), x1, carry),
+            spec.low().map(|p| millionaire::Server::new(p, x2, low)),
         );
         Server {
             spec,
@@ -384,7 +383,8 @@ impl Server {
             cmp: Some(cmp),
             triples: Some(triples),
             products,
-            reversed: off.reversed,
+            rev_choices,
+            rev_pads,
             ands: None,
             acc: Vec::new(),
             stage: Stage::Comparing,
@@ -436,6 +436,7 @@ impl Server {
                 let e = unpack_bits(msg, pn * n);
                 let (f, ring) = (self.spec.shift, self.spec.ring);
                 let mut out = BitWriter::default();
+                let mut pads = BitReader::new(&self.products);
                 self.acc = vec![0; n];
                 for i in 0..n {
                     let vs = self.ys[i] >> f;
@@ -449,9 +450,9 @@ impl Server {
                     }
                     let mut share = [0u64; 3];
                     for (j, &(bits, fs, delta)) in items.iter().enumerate() {
-                        let p = self.products[pn * i + j];
+                        let p = [pads.take(bits), pads.take(bits)];
                         let ej = e[pn * i + j] as usize;
-                        let (m0, h1) = (pad_value(p[ej], bits), pad_value(p[1 - ej], bits));
+                        let (m0, h1) = (p[ej], p[1 - ej]);
                         out.push(low_bits(h1.wrapping_sub(m0).wrapping_sub(delta), bits), bits);
                         share[j] = low_bits(fs.wrapping_sub(m0), bits);
                     }
@@ -463,11 +464,12 @@ impl Server {
             }
             Stage::Reversed => {
                 let mut r = BitReader::new(msg);
+                let mut pads = BitReader::new(&self.rev_pads);
                 let ands = self.ands.as_ref().expect("after the levels");
                 for i in 0..n {
                     let (u0, u1) = (r.take(ell), r.take(ell));
                     let u = if ands.keep[i] { u1 } else { u0 };
-                    let m = pad_value(self.reversed.pads[i], ell).wrapping_sub(u);
+                    let m = pads.take(ell).wrapping_sub(u);
                     self.acc[i] = self.spec.ring.reduce(self.acc[i].wrapping_add(m));
                 }
                 self.stage = Stage::Done;
@@ -479,7 +481,8 @@ impl Server {
 
     /// The server's derandomisation of the reversed OTs: `keep_s ⊕ d`, packed.
     fn derandomise_reversed(&self, keep: &[bool]) -> Vec<u8> {
-        let e: Vec<bool> = keep.iter().zip(&self.reversed.choices).map(|(k, d)| k ^ d).collect();
+        let d = unpack_bits(&self.rev_choices, keep.len());
+        let e: Vec<bool> = keep.iter().zip(&d).map(|(k, d)| k ^ d).collect();
         pack_bits(&e)
     }
 
@@ -499,8 +502,11 @@ pub struct Client {
     /// The carry comparison and (with a shift) the low one.
     cmp: Option<(millionaire::Client, Option<millionaire::Client>)>,
     triples: Option<Triples>,
-    products: RandChoice,
-    reversed: Vec<[Block; 2]>,
+    /// Its choices of the product OTs, packed, and their pads' low bits ([`ClientOffline`]).
+    product_choices: Vec<u8>,
+    product_pads: Vec<u8>,
+    /// Both pads' `ℓ` bits of each reversed OT.
+    reversed: Vec<u8>,
     ands: Option<Ands>,
     /// The server's derandomisation of the reversed OTs.
     e_rev: Vec<bool>,
@@ -517,31 +523,25 @@ impl Client {
     /// The client's online run on its input shares `yc` (`< 2^ℓ`), and its first flight.
     pub fn start(spec: Spec, off: ClientOffline, yc: Vec<u64>) -> (Client, Vec<u8>) {
         let n = yc.len();
-        let [a, b, t, p] = spec.split(n);
-        assert_eq!(off.ots.len(), a + b + t + p, "relu_ot: OTs for {n} elements");
-        assert_eq!((off.reversed.len(), off.r.len()), (n * spec.rots_reversed(), n));
-        let RandChoice { mut choices, mut pads } = off.ots;
-        let products = RandChoice { choices: choices.split_off(a + b + t), pads: pads.split_off(a + b + t) };
-        let triples = Triples::client(&RandChoice { choices: choices[a + b..].to_vec(), pads: pads[a + b..].to_vec() });
-        choices.truncate(a + b);
-        pads.truncate(a + b);
-        let low = RandChoice { choices: choices.split_off(a), pads: pads.split_off(a) };
+        let ClientOffline { n: count, carry, low, triples, product_choices, product_pads, reversed, r } = off;
+        assert_eq!((count, r.len()), (n, n), "relu_ot: offline material for {count} elements, {n} inputs");
         let ell = spec.ell();
         let lowmask = low_bits(u64::MAX, ell - 1);
         let fmask = low_bits(u64::MAX, spec.shift);
         let z1: Vec<u64> = yc.iter().map(|&y| lowmask - (y & lowmask)).collect();
         let z2: Vec<u64> = yc.iter().map(|&y| fmask - (y & fmask)).collect();
-        let (c1, m1) = millionaire::Client::new(spec.carry(), &z1, RandChoice { choices, pads });
+        let (c1, m1) = millionaire::Client::new(spec.carry(), &z1, carry);
         let (c2, m2) = spec.low().map(|p| millionaire::Client::new(p, &z2, low)).unzip();
         let client = Client {
             spec,
             n,
             yc,
-            r: off.r,
+            r,
             cmp: Some((c1, c2)),
             triples: Some(triples),
-            products,
-            reversed: off.reversed,
+            product_choices,
+            product_pads,
+            reversed,
             ands: None,
             e_rev: Vec::new(),
             stage: Stage::Comparing,
@@ -592,8 +592,8 @@ impl Client {
             Stage::Products => {
                 let ands = self.ands.as_ref().expect("after the levels");
                 let (f, ring) = (self.spec.shift, self.spec.ring);
-                let pn = self.spec.products();
                 let mut r = BitReader::new(msg);
+                let (mut pads, mut rev) = (BitReader::new(&self.product_pads), BitReader::new(&self.reversed));
                 let mut out = BitWriter::default();
                 for i in 0..n {
                     let mut share = [0u64; 3];
@@ -604,7 +604,7 @@ impl Client {
                     }
                     for (j, (bit, bits)) in items.into_iter().enumerate() {
                         let s = r.take(bits);
-                        let h = pad_value(self.products.pads[pn * i + j], bits);
+                        let h = pads.take(bits);
                         share[j] = low_bits(if bit { h.wrapping_sub(s) } else { h }, bits);
                     }
                     let mine = ring.reduce(share[0].wrapping_add(share[1]).wrapping_sub(wrap_term(share[2], ell, f)));
@@ -612,12 +612,12 @@ impl Client {
                     // message m_t = F(keep_c ⊕ t) − σ, σ = r − mine.
                     let sigma = ring.reduce(self.r[i].wrapping_sub(mine));
                     let vc = self.yc[i] >> f;
-                    let q = self.reversed[i];
+                    let q = [rev.take(ell), rev.take(ell)];
                     let e = usize::from(self.e_rev[i]);
                     for t in 0..2usize {
                         let keep = ands.keep[i] ^ (t == 1);
                         let m = ring.reduce((u64::from(keep) * vc).wrapping_sub(sigma));
-                        out.push(ring.reduce(pad_value(q[t ^ e], ell).wrapping_sub(m)), ell);
+                        out.push(ring.reduce(q[t ^ e].wrapping_sub(m)), ell);
                     }
                 }
                 self.stage = Stage::Done;
@@ -630,7 +630,8 @@ impl Client {
     /// The derandomisations of the products the server sends: this party's bit ⊕ its choice.
     fn product_choices(&self) -> Vec<u8> {
         let ands = self.ands.as_ref().expect("after the levels");
-        let (c, pn) = (&self.products.choices, self.spec.products());
+        let pn = self.spec.products();
+        let c = &unpack_bits(&self.product_choices, pn * self.n);
         let e: Vec<bool> = (0..self.n)
             .flat_map(|i| {
                 let mut bits = vec![ands.keep[i]];
@@ -647,7 +648,6 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::bit_triple::deal;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use veil_ir::circuit::relu_trunc_mask;
@@ -684,11 +684,9 @@ mod tests {
     /// shares, and checks every flight's size against [`Spec::flights`].
     fn run(spec: Spec, ys: &[u64], yc: &[u64], r: &[u64], rng: &mut ChaCha8Rng) -> Vec<u64> {
         let n = ys.len();
-        let (pads, ots) = deal(rng, n * spec.rots());
-        let (rev_pads, reversed) = deal(rng, n * spec.rots_reversed());
-        let mut server = Server::new(spec, ServerOffline { pads, reversed }, ys.to_vec());
-        let (mut client, mut msg) =
-            Client::start(spec, ClientOffline { ots, reversed: rev_pads, r: r.to_vec() }, yc.to_vec());
+        let (s_off, c_off) = offline::dealt(spec, r.to_vec(), rng);
+        let mut server = Server::new(spec, s_off, ys.to_vec());
+        let (mut client, mut msg) = Client::start(spec, c_off, yc.to_vec());
         let flights = spec.flights(n);
         let mut k = 0;
         loop {
@@ -807,10 +805,9 @@ mod tests {
     fn states_redact_their_secrets() {
         let spec = Spec::new(Ring::new(8), 2);
         let mut rng = ChaCha8Rng::seed_from_u64(23);
-        let (pads, ots) = deal(&mut rng, spec.rots());
-        let (rev, reversed) = deal(&mut rng, 1);
-        let s = Server::new(spec, ServerOffline { pads, reversed }, vec![77]);
-        let (c, _) = Client::start(spec, ClientOffline { ots, reversed: rev, r: vec![99] }, vec![5]);
+        let (s_off, c_off) = offline::dealt(spec, vec![99], &mut rng);
+        let s = Server::new(spec, s_off, vec![77]);
+        let (c, _) = Client::start(spec, c_off, vec![5]);
         let text = format!("{s:?} {c:?}");
         assert!(text.contains("<redacted>") && !text.contains("77") && !text.contains("99"), "{text}");
     }
