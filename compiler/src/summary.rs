@@ -57,6 +57,10 @@ pub struct Summary {
     /// The plan's garbling scheme (left out of the JSON when half-gates, the default).
     #[serde(skip_serializing_if = "is_default_garbling")]
     pub garbling: veil_ir::Garbling,
+    /// The plan's OT extension for chosen-input batches (left out of the JSON when IKNP, the
+    /// default).
+    #[serde(skip_serializing_if = "is_default_ot_extension")]
+    pub ot_extension: veil_ir::OtExtension,
     /// Predicted offline bytes of the whole plan; `None` when the runtime cannot run the plan.
     pub offline: Option<veil_passes::cost::Traffic>,
     /// Predicted online traffic of the whole plan; `None` when the runtime cannot run the plan.
@@ -75,6 +79,10 @@ pub struct Summary {
 
 fn is_default_garbling(g: &veil_ir::Garbling) -> bool {
     *g == veil_ir::Garbling::default()
+}
+
+fn is_default_ot_extension(e: &veil_ir::OtExtension) -> bool {
+    *e == veil_ir::OtExtension::default()
 }
 
 /// Predicted seconds of each phase.
@@ -173,6 +181,7 @@ pub fn summarize(g: &Graph) -> Summary {
             steps.iter().flat_map(|s| s.gc_batches(g)).map(|b| b.instances * b.table_bytes() as usize).sum()
         }),
         garbling: g.garbling,
+        ot_extension: g.ot_extension,
         offline,
         online,
         unsupported,
@@ -224,12 +233,17 @@ impl Summary {
         let s = |x: f64| if wide { format!("{x:.6} s") } else { units::seconds(x) };
         let mut out = t.render(fit);
         out += &format!(
-            "total: {} ReLUs, {} AND gates ({} of garbled tables{}), ring {} bits\n",
+            "total: {} ReLUs, {} AND gates ({} of garbled tables{}), ring {} bits{}\n",
             c(self.relus as u64),
             c(self.and_gates as u64),
             b(self.garbled_bytes as u64),
             if self.garbling == veil_ir::Garbling::default() { String::new() } else { format!(", {}", self.garbling) },
-            self.ring_bits
+            self.ring_bits,
+            if self.ot_extension == veil_ir::OtExtension::default() {
+                String::new()
+            } else {
+                format!(", {} OT extension", self.ot_extension)
+            }
         );
         match (&self.offline, &self.online, &self.unsupported) {
             (Some(off), Some(on), _) => {

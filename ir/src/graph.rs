@@ -79,6 +79,9 @@ pub struct Graph {
     /// The garbling scheme of every garbled circuit (`veilc --garbling`), chosen by
     /// `assign_protocols`; the text form prints it only when it is not the default.
     pub garbling: crate::Garbling,
+    /// The OT extension of the chosen-input OT batches (`veilc --ot-extension`), chosen by
+    /// `assign_protocols`; the text form prints it only when it is not the default.
+    pub ot_extension: crate::OtExtension,
 }
 
 /// A node could not be added: its operands break the op's typing or domain rule.

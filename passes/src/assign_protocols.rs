@@ -10,12 +10,12 @@
 //! protocols compute the same shares' sum). Writes [`veil_ir::Graph::over_ot`].
 
 use veil_ir::schedule::{Kind, LinearOffline, Step};
-use veil_ir::{Domain, Garbling, Graph, Op};
+use veil_ir::{Domain, Garbling, Graph, Op, OtExtension};
 
 use veil_ir::schedule::script::Phase;
 
 use crate::cost::{Sent, Traffic, cpu_seconds};
-use crate::{GarblingChoice, LinearChoice, NonlinearChoice, Objective, Options, PassError, Report};
+use crate::{GarblingChoice, LinearChoice, NonlinearChoice, Objective, Options, OtExtensionChoice, PassError, Report};
 
 /// Predicted `(offline, online)` seconds of running `node` as `offline` (marginal: the session's
 /// one-time messages, base OTs and HE public keys, count as sent).
@@ -63,6 +63,7 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
     }
     relus(g, opts, &mut report);
     garbling(g, opts, &mut report);
+    ot_extension(g, opts, &mut report);
     Ok(report)
 }
 
@@ -82,6 +83,26 @@ fn garbling(g: &mut Graph, opts: &Options, report: &mut Report) {
                     h.1 * 1e3,
                     t.0 * 1e3,
                     t.1 * 1e3
+                ));
+            }
+            pick
+        }
+    };
+}
+
+/// Sets the plan's OT extension for its chosen-input batches (`--ot-extension`; under `auto`
+/// the cost model's choice for the network, [`crate::ot_extension::choose`]), last: it prices
+/// the finished plan.
+fn ot_extension(g: &mut Graph, opts: &Options, report: &mut Report) {
+    g.ot_extension = match opts.ot_extension {
+        OtExtensionChoice::Iknp => OtExtension::Iknp,
+        OtExtensionChoice::Silent => OtExtension::Silent,
+        OtExtensionChoice::Auto => {
+            let (pick, seconds) = crate::ot_extension::choose(g, &opts.network);
+            if let Some([i, s]) = seconds {
+                report.note(format!(
+                    "OT extension: {pick} for {} Mbit/s (predicted plan, offline + online: iknp {:.2} + {:.2} s, silent {:.2} + {:.2} s)",
+                    opts.network.bandwidth_mbit_s, i.0, i.1, s.0, s.1
                 ));
             }
             pick

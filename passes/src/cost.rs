@@ -195,6 +195,17 @@ pub fn and_rates(scheme: veil_ir::Garbling) -> (f64, f64) {
     }
 }
 
+/// Chosen-input OTs per second under the plan's OT extension: IKNP's correlated or random
+/// rate, or silent OT's (the derandomisation is a bit per OT, negligible).
+fn chosen_ot_rate(g: &Graph, correlated: bool) -> f64 {
+    use cpu::*;
+    match (g.ot_extension, correlated) {
+        (veil_ir::OtExtension::Silent, _) => SILENT_OTS_PER_S,
+        (veil_ir::OtExtension::Iknp, true) => CORRELATED_OTS_PER_S,
+        (veil_ir::OtExtension::Iknp, false) => RANDOM_OTS_PER_S,
+    }
+}
+
 /// Estimated CPU seconds of one step `(offline, online)`: the sum of both parties' work on the
 /// critical path (they mostly wait for each other).
 pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
@@ -207,7 +218,7 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
             let a = b.and_gates() as f64;
             let labels = (b.instances as u64 * b.client_wires()) as f64;
             let (garble, eval) = and_rates(b.garbling);
-            (off + (a / garble + labels / CORRELATED_OTS_PER_S), on + a / eval)
+            (off + (a / garble + labels / chosen_ot_rate(g, true)), on + a / eval)
         })
     };
     match &step.kind {
@@ -224,7 +235,7 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
             let off = match offline {
                 LinearOffline::Ot => {
                     let (b, n_in, _) = veil_ir::schedule::dense_dims(g, node).unwrap_or((1, 0, 0));
-                    (b * n_in) as f64 * ell / RANDOM_OTS_PER_S + macs * ell * OT_DENSE_S_PER_WEIGHT_BIT
+                    (b * n_in) as f64 * ell / chosen_ot_rate(g, false) + macs * ell * OT_DENSE_S_PER_WEIGHT_BIT
                 }
                 LinearOffline::He => veil_ir::he_pack::Layer::of(g, node).map_or(0.0, |l| {
                     let p = &l.params;
@@ -243,10 +254,10 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
         Kind::Circa { input, .. } => {
             let n = g.values[*input].ty.len();
             let (x, y) = gc();
-            (x + (n as f64) * (ell + 1.0) / RANDOM_OTS_PER_S, y)
+            (x + (n as f64) * (ell + 1.0) / chosen_ot_rate(g, false), y)
         }
-        Kind::Poly => (g.values[node.inputs[0]].ty.len() as f64 * ell / RANDOM_OTS_PER_S, 0.0),
-        Kind::Mul => (2.0 * g.values[node.output].ty.len() as f64 * ell / RANDOM_OTS_PER_S, 0.0),
+        Kind::Poly => (g.values[node.inputs[0]].ty.len() as f64 * ell / chosen_ot_rate(g, false), 0.0),
+        Kind::Mul => (2.0 * g.values[node.output].ty.len() as f64 * ell / chosen_ot_rate(g, false), 0.0),
         Kind::ReluOt { input, shift } => {
             let n = g.values[*input].ty.len() as f64;
             let ots = n * (veil_ir::schedule::relu_ot::rots(ell as u32, *shift as u32) + 1) as f64;

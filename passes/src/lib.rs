@@ -15,6 +15,7 @@ mod fuse_truncation;
 pub mod garbling;
 mod normalize_linear;
 mod options;
+pub mod ot_extension;
 mod parallel;
 mod pipeline;
 pub mod precision;
@@ -25,7 +26,9 @@ mod util;
 
 use veil_ir::VerifyError;
 
-pub use options::{Activation, GarblingChoice, LinearChoice, NonlinearChoice, Objective, Options, parse_fault_rate};
+pub use options::{
+    Activation, GarblingChoice, LinearChoice, NonlinearChoice, Objective, Options, OtExtensionChoice, parse_fault_rate,
+};
 pub use pipeline::{Pass, PassRun, Stage, UnknownPass, run_pipeline, stages};
 
 /// What a pass did, in a few human-readable lines.

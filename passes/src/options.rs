@@ -127,6 +127,29 @@ impl std::str::FromStr for GarblingChoice {
     }
 }
 
+/// The OT extension of the plan's chosen-input OT batches (`--ot-extension`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtExtensionChoice {
+    /// By the cost model for the network profile ([`crate::ot_extension::choose`]).
+    Auto,
+    /// IKNP, 16 bytes per OT and more, fast to compute (the default).
+    Iknp,
+    /// Silent OT, a bit per OT and a few hundred KB per batch, slower to compute.
+    Silent,
+}
+
+impl std::str::FromStr for OtExtensionChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(OtExtensionChoice::Auto),
+            "iknp" => Ok(OtExtensionChoice::Iknp),
+            "silent" => Ok(OtExtensionChoice::Silent),
+            _ => Err(format!("unknown OT extension {s:?} (expected iknp, silent or auto)")),
+        }
+    }
+}
+
 /// Everything a user can ask of the compiler.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -165,6 +188,9 @@ pub struct Options {
     pub nonlinear: NonlinearChoice,
     /// The garbling scheme (`HalfGates`, the default; `Auto`: the cost model).
     pub garbling: GarblingChoice,
+    /// The OT extension of the chosen-input OT batches (`Iknp`, the default; `Auto`: the cost
+    /// model).
+    pub ot_extension: OtExtensionChoice,
     /// Every truncation exact, in a garbled circuit (fused into the next one where it can be,
     /// else its own): no local share truncation, whose ±1 error depends on the secret value and
     /// reaches the revealed output; Circa, whose sign faults do the same, is refused. The
@@ -191,6 +217,7 @@ impl Default for Options {
             linear_offline: LinearChoice::Auto,
             nonlinear: NonlinearChoice::Gc,
             garbling: GarblingChoice::HalfGates,
+            ot_extension: OtExtensionChoice::Iknp,
             exact_truncation: false,
         }
     }

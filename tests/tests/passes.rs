@@ -141,3 +141,25 @@ fn assign_protocols_picks_ot_for_small_dense_layers_and_he_for_large_ones() {
         "lan {lan:?}, wan {wan:?}"
     );
 }
+
+/// `--ot-extension auto` prices the plan under both extensions: silent OT where the link is
+/// slow (its bytes per OT are a bit against IKNP's 16–32), IKNP where it is fast (silent OT's
+/// CPU dominates), and the choice is the cheaper prediction in each case.
+#[test]
+fn auto_ot_extension_picks_silent_ot_on_slow_links_and_iknp_on_fast_ones() {
+    use veil_passes::cost::Network;
+    let pick = |bandwidth_mbit_s: f64| {
+        let network = Network { bandwidth_mbit_s, rtt_ms: 1.0 };
+        let opts = Options { ot_extension: veil_passes::OtExtensionChoice::Auto, network, ..Options::default() };
+        let g = compile_bundled("lenet", opts).unwrap().graph;
+        let (_, seconds) = veil_passes::ot_extension::choose(&g, &network);
+        let [iknp, silent] = seconds.expect("lenet can be priced");
+        (g.ot_extension, iknp.0 + iknp.1, silent.0 + silent.1)
+    };
+    let (slow, i, s) = pick(10.0);
+    assert_eq!(slow, veil_ir::OtExtension::Silent, "10 Mbit/s: iknp {i} s, silent {s} s");
+    assert!(s < i);
+    let (fast, i, s) = pick(100_000.0);
+    assert_eq!(fast, veil_ir::OtExtension::Iknp, "100 Gbit/s: iknp {i} s, silent {s} s");
+    assert!(i <= s);
+}

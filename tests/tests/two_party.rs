@@ -125,6 +125,28 @@ fn relus_over_ot_equal_the_simulator_bit_for_bit() {
     check_predictions("digits_relu", &g, &cs);
 }
 
+/// Silent OT for the chosen-input batches (`--ot-extension silent`) on QUIC: the garbled
+/// circuits' input labels (correlated) and the dense layers' Gilboa products (random) from
+/// derandomised silent OTs give the same result bit for bit, and every layer's bytes are as the
+/// cost model predicts, the silent OT's stream bytes and the derandomising frames included.
+#[test]
+fn silent_ot_extension_plans_equal_the_simulator_bit_for_bit() {
+    let opts = Options {
+        ot_extension: veil_passes::OtExtensionChoice::Silent,
+        linear_offline: veil_passes::LinearChoice::Ot,
+        ..Options::default()
+    };
+    let (g, x) = compiled_with("digits_relu", opts);
+    assert_eq!(g.ot_extension, veil_ir::OtExtension::Silent);
+    let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    let (got, cs, _) = two_party(&g, &x);
+    assert_eq!(got, want, "two-party output differs from the simulator");
+    for p in ["GC", "OT (Gilboa)"] {
+        assert!(cs.layers.iter().any(|l| l.protocol == p), "no {p}: {:?}", cs.layers);
+    }
+    check_predictions("digits_relu", &g, &cs);
+}
+
 /// Three-halves garbling (`--garbling three-halves`) on QUIC with the real OT: the same result
 /// bit for bit (a plan with a MaxPool, so both circuit shapes garble), and every layer's bytes
 /// as the cost model predicts, the three-halves table frames included.

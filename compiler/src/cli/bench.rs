@@ -28,12 +28,17 @@ pub struct BenchArgs {
     policies: Vec<veil_passes::Activation>,
     /// Exact ReLUs' protocol (`veilc compile --nonlinear`): garbled circuits, over OT, or the
     /// cost model's choice per layer; a row's policy names it (`relu+ot`) unless it is `gc`,
-    /// and `+3h` marks plans garbled with three halves.
+    /// `+3h` marks plans garbled with three halves and `+silent` plans whose
+    /// chosen-input OTs are silent.
     #[arg(long, default_value = "gc", value_name = "gc|ot|auto")]
     nonlinear: veil_passes::NonlinearChoice,
     /// Garbled circuits' scheme (`veilc compile --garbling`; `auto` chooses for the LAN profile).
     #[arg(long, default_value = "half-gates", value_name = "half-gates|three-halves|auto")]
     garbling: veil_passes::GarblingChoice,
+    /// The chosen-input OT batches' extension (`veilc compile --ot-extension`; `auto` chooses
+    /// for the LAN profile).
+    #[arg(long, default_value = "iknp", value_name = "iknp|silent|auto")]
+    ot_extension: veil_passes::OtExtensionChoice,
     /// Networks: `loopback` (no shaping) and `wan` (emulated: --bandwidth, --rtt).
     #[arg(long, value_delimiter = ',', default_value = "loopback,wan", value_parser = ["loopback", "wan"], value_name = "loopback,wan")]
     network: Vec<String>,
@@ -151,6 +156,7 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                 activation: policy,
                 nonlinear: a.nonlinear,
                 garbling: a.garbling,
+                ot_extension: a.ot_extension,
                 calibration: vec![x.clone()],
                 ..veil_passes::Options::default()
             };
@@ -201,7 +207,8 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                         veil_passes::NonlinearChoice::Gc => policy.to_string(),
                         veil_passes::NonlinearChoice::Ot => format!("{policy}+ot"),
                         veil_passes::NonlinearChoice::Auto => format!("{policy}+auto"),
-                    } + if g.garbling == veil_ir::Garbling::ThreeHalves { "+3h" } else { "" },
+                    } + if g.garbling == veil_ir::Garbling::ThreeHalves { "+3h" } else { "" }
+                        + if g.ot_extension == veil_ir::OtExtension::Silent { "+silent" } else { "" },
                     network: if link.is_some() { format!("wan {}/{}", a.bandwidth, a.rtt) } else { "loopback".into() },
                     relus,
                     offline: stats.offline,

@@ -165,6 +165,12 @@ pub struct CompileArgs {
         help_heading = "Cost model"
     )]
     garbling: veil_passes::GarblingChoice,
+    /// The OT extension of the chosen-input OT batches (garbled circuits' input labels, dense
+    /// layers' Gilboa products, Circa's and the products' correlations): iknp (16–32 bytes per
+    /// OT, fast), silent (a bit per OT and a few hundred KB per batch, slower to compute), or
+    /// the cost model's choice for --network.
+    #[arg(long, default_value = "iknp", value_name = "iknp|silent|auto", help_heading = "Cost model")]
+    ot_extension: veil_passes::OtExtensionChoice,
 }
 
 /// The network profile the cost model plans for and predicts under.
@@ -328,6 +334,7 @@ impl CompileArgs {
             linear_offline: self.linear_offline,
             nonlinear: self.nonlinear,
             garbling: self.garbling,
+            ot_extension: self.ot_extension,
             exact_truncation: self.exact_truncation,
         };
         let Some(budget) = self.relu_budget else { return Ok((opts, None)) };

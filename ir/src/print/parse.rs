@@ -442,6 +442,10 @@ fn parse_unverified(text: &str) -> Res<Graph> {
             let at = cur.pos;
             let t = cur.token();
             g.garbling = attr(&cur, at, "garbling scheme", t, |v| v.parse().ok())?;
+        } else if cur.eat("ot extension") {
+            let at = cur.pos;
+            let t = cur.token();
+            g.ot_extension = attr(&cur, at, "OT extension", t, |v| v.parse().ok())?;
         } else if cur.eat("const") {
             const_line(&mut cur, &mut g)?;
         } else if cur.eat("input") {

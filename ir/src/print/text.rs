@@ -27,6 +27,9 @@ pub fn to_text(g: &Graph) -> String {
     if g.garbling != crate::Garbling::default() {
         let _ = writeln!(s, "garbling {}", g.garbling);
     }
+    if g.ot_extension != crate::OtExtension::default() {
+        let _ = writeln!(s, "ot extension {}", g.ot_extension);
+    }
     for (c, k) in g.consts.iter() {
         let _ = writeln!(s, "const @{} {:?} {} {}", c.index(), k.name, k.domain, super::list(&k.shape));
     }

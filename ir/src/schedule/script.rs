@@ -237,7 +237,7 @@ impl Sent {
 /// The messages of `step` in `phase`, in order, given what the session `sent` before (updated;
 /// the online phase sends no one-time message).
 pub fn script(g: &Graph, step: &Step, phase: Phase, sent: &mut Sent) -> Vec<Message> {
-    let mut s = Script { phase, messages: Vec::new() };
+    let mut s = Script { phase, ext: g.ot_extension, messages: Vec::new() };
     match phase {
         Phase::Offline => offline(g, step, sent, &mut s),
         Phase::Online => online(g, step, &mut s),
@@ -248,6 +248,8 @@ pub fn script(g: &Graph, step: &Step, phase: Phase, sent: &mut Sent) -> Vec<Mess
 /// A script being written.
 struct Script {
     phase: Phase,
+    /// The extension of the chosen-input OT batches ([`Script::ot_batch`]).
+    ext: crate::OtExtension,
     messages: Vec<Message>,
 }
 
@@ -260,10 +262,23 @@ impl Script {
         self.messages.push(Message { phase: self.phase, dir, bytes, label, wire: Wire::Ot });
     }
 
-    /// One OT batch of `n` OTs (random or correlated): the go-ahead frame, the library's
-    /// traffic (with the session's base OTs if none ran yet), the done frame.
+    /// One OT batch of `n` OTs with the client's chosen bits (random or correlated): the
+    /// go-ahead frame, the library's traffic (with the session's base OTs if none ran yet), the
+    /// done frame. With silent OT ([`crate::OtExtension::Silent`]): a silent batch in the
+    /// server-sends direction (the same instance as the ReLUs' over OT, so its first batch
+    /// carries that instance's base OTs), whose done frame carries the derandomising bits,
+    /// `⌈n/8⌉` bytes.
     fn ot_batch(&mut self, n: u64, correlated: bool, label: &'static str, sent: &mut Sent) {
         use Dir::*;
+        if self.ext == crate::OtExtension::Silent {
+            let first = std::mem::take(&mut sent.first_silent[0]);
+            let (to_sender, from_sender) = silent_bytes(n, first);
+            self.frame(ClientToServer, 1, label);
+            self.ot_bytes(ClientToServer, to_sender, label);
+            self.ot_bytes(ServerToClient, from_sender, label);
+            self.frame(ClientToServer, n.div_ceil(8), label);
+            return;
+        }
         let m = n.div_ceil(OT_BATCH).max(1) * OT_BATCH;
         self.frame(ClientToServer, 1, label);
         if std::mem::take(&mut sent.first_ot) {

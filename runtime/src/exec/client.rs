@@ -107,7 +107,8 @@ pub async fn offline_with_store<'g, R: RngCore + CryptoRng + Send>(
     let check = ScriptCheck::new(true);
     ch.check_script(check.clone());
     ot_ch.check_script(check.clone());
-    let ot = session.ot_receiver(ot_ch);
+    let mut ot = session.ot_receiver(ot_ch);
+    ot.set_extension(g.ot_extension);
     let meter = session.meter().clone();
     let mut io = ClientIo { ch, ot, he_keys: ClientKeys::default(), store: store.map(std::sync::Arc::new) };
     let mut measures: Measures = vec![Default::default(); steps.len()];

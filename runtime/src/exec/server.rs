@@ -56,7 +56,8 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
     let check = ScriptCheck::new(false);
     ch.check_script(check.clone());
     ot_ch.check_script(check.clone());
-    let ot = session.ot_sender(ot_ch);
+    let mut ot = session.ot_sender(ot_ch);
+    ot.set_extension(g.ot_extension);
     let meter = session.meter().clone();
     let mut io = ServerIo { ch, ot, he_keys: ServerKeys::default(), input_wait: session.input_wait() };
     let mut measures: Measures = vec![Default::default(); steps.len()];

@@ -239,6 +239,7 @@ impl OtReceive for IdealOtReceiver {
 pub struct Framed<T> {
     ot: T,
     sync: Channel,
+    extension: veil_ir::OtExtension,
 }
 
 impl<T> std::fmt::Debug for Framed<T> {
@@ -250,7 +251,18 @@ impl<T> std::fmt::Debug for Framed<T> {
 impl<T> Framed<T> {
     /// `ot`, synchronised over the channel `sync`.
     pub fn new(ot: T, sync: Channel) -> Framed<T> {
-        Framed { ot, sync }
+        Framed { ot, sync, extension: veil_ir::OtExtension::Iknp }
+    }
+
+    /// Frames the chosen-input batches as the real OT does under `extension` (silent OT's done
+    /// frame carries a bit per OT; here zeros, the dealer needs none).
+    pub fn set_extension(&mut self, extension: veil_ir::OtExtension) {
+        self.extension = extension;
+    }
+
+    /// The done frame's length of a chosen-input batch of `count` OTs.
+    fn done_len(&self, count: usize) -> usize {
+        if self.extension == veil_ir::OtExtension::Silent { count.div_ceil(8) } else { 1 }
     }
 }
 
@@ -258,14 +270,14 @@ impl OtSend for Framed<IdealOtSender> {
     async fn correlated(&mut self, step: &str, delta: Block, count: usize) -> Result<Vec<Block>, NetError> {
         self.sync.recv_exact(step, 1).await?;
         let out = self.ot.correlated(step, delta, count).await?;
-        self.sync.recv_exact(step, 1).await?;
+        self.sync.recv_exact(step, self.done_len(count)).await?;
         Ok(out)
     }
 
     async fn random(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
         self.sync.recv_exact(step, 1).await?;
         let out = self.ot.random(step, count).await?;
-        self.sync.recv_exact(step, 1).await?;
+        self.sync.recv_exact(step, self.done_len(count)).await?;
         Ok(out)
     }
 
@@ -288,14 +300,14 @@ impl OtReceive for Framed<IdealOtReceiver> {
     async fn correlated(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
         self.sync.send(step, &[1]).await?;
         let out = self.ot.correlated(step, bits).await?;
-        self.sync.send(step, &[1]).await?;
+        self.sync.send(step, &vec![1; self.done_len(bits.len())]).await?;
         Ok(out)
     }
 
     async fn random(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
         self.sync.send(step, &[1]).await?;
         let out = self.ot.random(step, bits).await?;
-        self.sync.send(step, &[1]).await?;
+        self.sync.send(step, &vec![1; self.done_len(bits.len())]).await?;
         Ok(out)
     }
 

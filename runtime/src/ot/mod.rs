@@ -19,6 +19,12 @@
 //! fill with data the receiver is not reading yet, and both would wait forever.
 //! Every batch runs under the session's receive timeout and is metered ([`crate::net::meter`]).
 //!
+//! The chosen-input batches ([`OtSender::correlated`], [`OtSender::random`]) run by IKNP or, if
+//! the plan says so ([`OtExtension::Silent`], `veilc --ot-extension`), by silent OT with random
+//! choices, derandomised: the receiver sends `d = b ⊕ c` (its bit XOR the random choice, one
+//! bit per OT, uniform to the sender) as the batch's done frame, and the sender swaps the pads
+//! (random OT) or adds `d·Δ` to its `m0` (correlated OT) where `d = 1` ([`silent`]).
+//!
 //! The protocols call OT through the traits [`OtSend`] and [`OtReceive`] (the OT backend):
 //! [`OtSender`] / [`OtReceiver`] above are the real implementation, and the one the executors
 //! use. `ideal` (feature `insecure-ideal-ot`, and this crate's unit tests) is a trusted-dealer
@@ -38,6 +44,7 @@ use cryprot_net::Connection;
 use cryprot_ot::extension::{SemiHonestOtExtensionReceiver, SemiHonestOtExtensionSender};
 use cryprot_ot::{CotReceiver, CotSender, RotReceiver, RotSender};
 use subtle::Choice;
+use veil_ir::OtExtension;
 
 use crate::garble::Block;
 use crate::net::meter::metered;
@@ -128,13 +135,20 @@ pub struct OtSender {
     ot: SemiHonestOtExtensionSender,
     silent: silent::Silent,
     sync: Channel,
+    extension: OtExtension,
 }
 
 impl OtSender {
     /// An OT extension instance on sub-connection `conn`, synchronised over `sync`.
     pub fn new(mut conn: Connection, sync: Channel) -> Self {
         let silent = silent::Silent::new(&mut conn, true);
-        OtSender { ot: SemiHonestOtExtensionSender::new(conn), silent, sync }
+        OtSender { ot: SemiHonestOtExtensionSender::new(conn), silent, sync, extension: OtExtension::Iknp }
+    }
+
+    /// Runs the chosen-input batches ([`OtSender::correlated`], [`OtSender::random`]) by
+    /// `extension` from now on (the plan's; both parties must agree).
+    pub fn set_extension(&mut self, extension: OtExtension) {
+        self.extension = extension;
     }
 
     async fn go_ahead(&mut self, step: &str) -> Result<Duration, NetError> {
@@ -144,6 +158,9 @@ impl OtSender {
 
     /// `count` correlated OTs with correlation `delta`: returns the `m0`s.
     pub async fn correlated(&mut self, step: &str, delta: Block, count: usize) -> Result<Vec<Block>, NetError> {
+        if self.extension == OtExtension::Silent {
+            return self.correlated_silent(step, delta, count).await;
+        }
         let timeout = self.go_ahead(step).await?;
         let meter = self.sync.meter().clone();
         let d = to_c(delta);
@@ -155,6 +172,9 @@ impl OtSender {
 
     /// `count` random OTs: returns both pads of each.
     pub async fn random(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
+        if self.extension == OtExtension::Silent {
+            return self.random_silent(step, count).await;
+        }
         let timeout = self.go_ahead(step).await?;
         let meter = self.sync.meter().clone();
         let out = timed(&meter.locate(step), timeout, metered(&meter, self.ot.send(padded(count)))).await?;
@@ -202,13 +222,19 @@ pub struct OtReceiver {
     ot: SemiHonestOtExtensionReceiver,
     silent: silent::Silent,
     sync: Channel,
+    extension: OtExtension,
 }
 
 impl OtReceiver {
     /// An OT extension receiver on sub-connection `conn`, synchronised over `sync`.
     pub fn new(mut conn: Connection, sync: Channel) -> Self {
         let silent = silent::Silent::new(&mut conn, false);
-        OtReceiver { ot: SemiHonestOtExtensionReceiver::new(conn), silent, sync }
+        OtReceiver { ot: SemiHonestOtExtensionReceiver::new(conn), silent, sync, extension: OtExtension::Iknp }
+    }
+
+    /// See [`OtSender::set_extension`].
+    pub fn set_extension(&mut self, extension: OtExtension) {
+        self.extension = extension;
     }
 
     fn choices(bits: &[bool]) -> Vec<Choice> {
@@ -219,6 +245,9 @@ impl OtReceiver {
 
     /// Correlated OTs: returns `m0 ⊕ b·Δ` per choice bit.
     pub async fn correlated(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
+        if self.extension == OtExtension::Silent {
+            return self.correlated_silent(step, bits).await;
+        }
         self.sync.send(step, &[1]).await?;
         let meter = self.sync.meter().clone();
         let choices = Self::choices(bits);
@@ -230,6 +259,9 @@ impl OtReceiver {
 
     /// Random OTs: returns the pad of each choice.
     pub async fn random(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
+        if self.extension == OtExtension::Silent {
+            return self.random_silent(step, bits).await;
+        }
         self.sync.send(step, &[1]).await?;
         let meter = self.sync.meter().clone();
         let choices = Self::choices(bits);
@@ -278,6 +310,28 @@ pub enum SessionOtReceiver {
     /// INSECURE, tests only: the in-process trusted dealer, framed like the real OT.
     #[cfg(any(test, feature = "insecure-ideal-ot"))]
     Ideal(ideal::Framed<ideal::IdealOtReceiver>),
+}
+
+impl SessionOtSender {
+    /// See [`OtSender::set_extension`].
+    pub fn set_extension(&mut self, extension: OtExtension) {
+        match self {
+            SessionOtSender::Real(o) => o.set_extension(extension),
+            #[cfg(any(test, feature = "insecure-ideal-ot"))]
+            SessionOtSender::Ideal(o) => o.set_extension(extension),
+        }
+    }
+}
+
+impl SessionOtReceiver {
+    /// See [`OtSender::set_extension`].
+    pub fn set_extension(&mut self, extension: OtExtension) {
+        match self {
+            SessionOtReceiver::Real(o) => o.set_extension(extension),
+            #[cfg(any(test, feature = "insecure-ideal-ot"))]
+            SessionOtReceiver::Ideal(o) => o.set_extension(extension),
+        }
+    }
 }
 
 impl OtSend for SessionOtSender {
@@ -397,6 +451,60 @@ pub(crate) mod tests {
         for (sent, received) in [(ts.bytes_sent, tc.bytes_received), (tc.bytes_sent, ts.bytes_received)] {
             assert!(received <= sent && sent - received <= 64, "sent {sent}, received {received}");
         }
+    }
+
+    /// Chosen-input OTs by silent OT (`OtExtension::Silent`) over QUIC: the correlations hold
+    /// for the receiver's bits as with IKNP, and what the sender sees of the bits (the done
+    /// frames, `d = b ⊕ c`) is uniform whatever they are: with all-zero and all-one bits
+    /// alike, about half the `d` are 1 (a leak of `b` would make them all equal). A
+    /// distinguisher that counts ones tells the two bit strings apart only on a control that
+    /// sends `b` itself.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn silent_chosen_input_ots_have_their_correlations_and_hide_the_bits() {
+        let (mut c, mut s) = session_pair().await;
+        let (mut cc, sc) = (c.channel().await.unwrap(), s.channel().await.unwrap());
+        let transcript = std::sync::Arc::new(crate::net::fault::Transcript::default());
+        cc = crate::net::fault::layer(cc, None, Some(transcript.clone()));
+        let (mut recv, mut send) = (OtReceiver::new(c.ot_connection(), cc), OtSender::new(s.ot_connection(), sc));
+        recv.set_extension(OtExtension::Silent);
+        send.set_extension(OtExtension::Silent);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let delta = Block(rng.random::<u128>() | 1);
+        let mixed: Vec<bool> = (0..3000).map(|_| rng.random()).collect();
+        let batches = [mixed.clone(), vec![false; 4000], vec![true; 4000]];
+        let b2 = batches.clone();
+        let client = tokio::spawn(async move {
+            let cot = recv.correlated("cot", &b2[0]).await.unwrap();
+            let zeros = recv.random("rot0", &b2[1]).await.unwrap();
+            let ones = recv.random("rot1", &b2[2]).await.unwrap();
+            (cot, zeros, ones)
+        });
+        let m0 = send.correlated("cot", delta, mixed.len()).await.unwrap();
+        let p0 = send.random("rot0", 4000).await.unwrap();
+        let p1 = send.random("rot1", 4000).await.unwrap();
+        let (cot, r0, r1) = client.await.unwrap();
+        for i in 0..mixed.len() {
+            assert_eq!(cot[i], if mixed[i] { m0[i] ^ delta } else { m0[i] }, "COT {i}");
+        }
+        for (pads, got, bits) in [(&p0, &r0, &batches[1]), (&p1, &r1, &batches[2])] {
+            for i in 0..bits.len() {
+                assert_eq!(got[i], pads[i][bits[i] as usize], "ROT {i}");
+                assert_ne!(pads[i][0], pads[i][1]);
+            }
+        }
+        // The sender's view of each batch: its done frame (the last frame the client sent in it).
+        let frames: Vec<_> = transcript.frames().into_iter().filter(|f| f.sent).collect();
+        let done = |step: &str| frames.iter().rev().find(|f| f.step == step).unwrap().payload.clone();
+        let ones = |packed: &[u8], n: usize| crate::wire::unpack_bits(packed, n).iter().filter(|&&b| b).count();
+        for step in ["rot0", "rot1"] {
+            let d = done(step);
+            assert_eq!(d.len(), 500, "{step}: a bit per OT");
+            let k = ones(&d, 4000);
+            assert!((1800..2200).contains(&k), "{step}: {k} of 4000 derandomising bits are 1");
+        }
+        // Control: the same count on the bits themselves tells all-zero from all-one at once.
+        let leak = |bits: &[bool]| crate::wire::pack_bits(bits);
+        assert!(ones(&leak(&batches[1]), 4000) < 1800 && ones(&leak(&batches[2]), 4000) > 2200);
     }
 
     /// Silent random-choice OTs in both directions over QUIC: the receiving half's pad is the

@@ -93,7 +93,75 @@ impl Silent {
     }
 }
 
+impl Silent {
+    /// `count` correlated random-choice OTs with correlation `delta`, this party sending: the
+    /// `m0` of each (the receiver gets `m0 ⊕ c·Δ` for its random `c`).
+    async fn correlated_send(
+        &mut self,
+        locate: &str,
+        meter: &crate::net::Meter,
+        count: usize,
+        delta: Block,
+    ) -> Result<Vec<Block>, NetError> {
+        let fut = self.send.correlated_send(padded(count), super::to_c(delta));
+        let out = timed(locate, DEFAULT_OT_TIMEOUT, metered(meter, fut)).await?;
+        Ok(out.iter().take(count).map(|&b| from_c(b)).collect())
+    }
+
+    /// The receiving half of [`Silent::correlated_send`]: random choices and `m0 ⊕ c·Δ`.
+    async fn correlated_receive(
+        &mut self,
+        locate: &str,
+        meter: &crate::net::Meter,
+        count: usize,
+    ) -> Result<RandChoice, NetError> {
+        let (pads, choices) =
+            timed(locate, DEFAULT_OT_TIMEOUT, metered(meter, self.recv.correlated_receive(padded(count)))).await?;
+        Ok(RandChoice {
+            choices: choices.iter().take(count).map(|c| bool::from(*c)).collect(),
+            pads: pads.iter().take(count).map(|&b| from_c(b)).collect(),
+        })
+    }
+}
+
+/// The derandomising bits of a batch: `d = b ⊕ c` per OT, packed, for the done frame.
+fn flips(bits: &[bool], random: &RandChoice) -> Vec<u8> {
+    let d: Vec<bool> = bits.iter().zip(&random.choices).map(|(&b, &c)| b ^ c).collect();
+    crate::wire::pack_bits(&d)
+}
+
 impl OtSender {
+    /// The receiver's derandomising bits, its done frame (`⌈count/8⌉` bytes).
+    async fn flips(&mut self, step: &str, count: usize) -> Result<Vec<bool>, NetError> {
+        let packed = self.sync.recv_exact(step, count.div_ceil(8)).await?;
+        Ok(crate::wire::unpack_bits(&packed, count))
+    }
+
+    /// [`OtSender::correlated`] by silent OT: correlated random-choice OTs with correlation
+    /// `delta`, then `m0 ⊕ d·Δ` per OT, so the receiver's `m0' ⊕ c·Δ` is `m0 ⊕ b·Δ`.
+    pub(super) async fn correlated_silent(
+        &mut self,
+        step: &str,
+        delta: Block,
+        count: usize,
+    ) -> Result<Vec<Block>, NetError> {
+        self.go_ahead(step).await?;
+        let meter = self.sync.meter().clone();
+        let m0 = self.silent.correlated_send(&meter.locate(step), &meter, count, delta).await?;
+        let d = self.flips(step, count).await?;
+        Ok(m0.into_iter().zip(d).map(|(m, d)| if d { m ^ delta } else { m }).collect())
+    }
+
+    /// [`OtSender::random`] by silent OT: random-choice OTs, each pair swapped where `d = 1`,
+    /// so the receiver's pad of `c` is the new pad of `b`.
+    pub(super) async fn random_silent(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
+        self.go_ahead(step).await?;
+        let meter = self.sync.meter().clone();
+        let pads = self.silent.send(&meter.locate(step), &meter, count).await?;
+        let d = self.flips(step, count).await?;
+        Ok(pads.into_iter().zip(d).map(|([a, b], d)| if d { [b, a] } else { [a, b] }).collect())
+    }
+
     /// `count` random-choice OTs with this party as the sender: both pads of each.
     pub async fn rand_choice(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
         self.go_ahead(step).await?;
@@ -115,6 +183,24 @@ impl OtSender {
 }
 
 impl OtReceiver {
+    /// [`OtReceiver::correlated`] by silent OT (see [`OtSender::correlated_silent`]).
+    pub(super) async fn correlated_silent(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
+        self.sync.send(step, &[1]).await?;
+        let meter = self.sync.meter().clone();
+        let random = self.silent.correlated_receive(&meter.locate(step), &meter, bits.len()).await?;
+        self.sync.send(step, &flips(bits, &random)).await?;
+        Ok(random.pads)
+    }
+
+    /// [`OtReceiver::random`] by silent OT (see [`OtSender::random_silent`]).
+    pub(super) async fn random_silent(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
+        self.sync.send(step, &[1]).await?;
+        let meter = self.sync.meter().clone();
+        let random = self.silent.receive(&meter.locate(step), &meter, bits.len()).await?;
+        self.sync.send(step, &flips(bits, &random)).await?;
+        Ok(random.pads)
+    }
+
     /// `count` random-choice OTs with this party as the receiver: random choices and their pads.
     pub async fn rand_choice(&mut self, step: &str, count: usize) -> Result<RandChoice, NetError> {
         self.sync.send(step, &[1]).await?;
