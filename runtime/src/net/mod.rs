@@ -307,6 +307,11 @@ impl Channel {
         &self.meter
     }
 
+    /// The receive timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Sets the receive timeout; returns the previous one.
     pub fn set_timeout(&mut self, timeout: Duration) -> Duration {
         std::mem::replace(&mut self.timeout, timeout)

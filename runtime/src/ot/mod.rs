@@ -17,7 +17,8 @@
 //! and after it a one-byte done, so the sender never moves on to send bulk data on another stream
 //! while the receiver still waits for OT bytes: QUIC's connection-wide flow-control window would
 //! fill with data the receiver is not reading yet, and both would wait forever.
-//! Every batch runs under the session's receive timeout and is metered ([`crate::net::meter`]).
+//! Every batch runs under the session's receive timeout plus a little per OT ([`batch_timeout`])
+//! and is metered ([`crate::net::meter`]).
 //!
 //! The chosen-input batches ([`OtSender::correlated`], [`OtSender::random`]) run by IKNP or, if
 //! the plan says so ([`OtExtension::Silent`], `veilc --ot-extension`), by silent OT with random
@@ -151,9 +152,9 @@ impl OtSender {
         self.extension = extension;
     }
 
-    async fn go_ahead(&mut self, step: &str) -> Result<Duration, NetError> {
+    async fn go_ahead(&mut self, step: &str) -> Result<(), NetError> {
         self.sync.recv_exact(step, 1).await?;
-        Ok(DEFAULT_OT_TIMEOUT)
+        Ok(())
     }
 
     /// `count` correlated OTs with correlation `delta`: returns the `m0`s.
@@ -161,7 +162,8 @@ impl OtSender {
         if self.extension == OtExtension::Silent {
             return self.correlated_silent(step, delta, count).await;
         }
-        let timeout = self.go_ahead(step).await?;
+        self.go_ahead(step).await?;
+        let timeout = batch_timeout(&self.sync, count);
         let meter = self.sync.meter().clone();
         let d = to_c(delta);
         let out =
@@ -175,7 +177,8 @@ impl OtSender {
         if self.extension == OtExtension::Silent {
             return self.random_silent(step, count).await;
         }
-        let timeout = self.go_ahead(step).await?;
+        self.go_ahead(step).await?;
+        let timeout = batch_timeout(&self.sync, count);
         let meter = self.sync.meter().clone();
         let out = timed(&meter.locate(step), timeout, metered(&meter, self.ot.send(padded(count)))).await?;
         self.sync.recv_exact(step, 1).await?;
@@ -214,8 +217,19 @@ impl OtSend for OtSender {
     }
 }
 
-/// Timeout of one OT batch.
+/// Timeout of one batch of the ideal OT (tests).
 pub const DEFAULT_OT_TIMEOUT: Duration = crate::net::DEFAULT_TIMEOUT;
+
+/// Time a batch may take per OT beyond the session's receive timeout: a batch is one exchange
+/// whose computing grows with its size. 2 µs, a sixth of silent OT's rate on this machine.
+pub const OT_BATCH_TIME_PER_OT: Duration = Duration::from_nanos(2000);
+
+/// The timeout of a batch of `count` OTs synchronised over `sync`: the session's receive
+/// timeout (`--timeout`), plus [`OT_BATCH_TIME_PER_OT`] per OT. A peer that stalls inside a
+/// batch holds this party about as long as one that stalls between messages.
+fn batch_timeout(sync: &Channel, count: usize) -> Duration {
+    sync.timeout().saturating_add(OT_BATCH_TIME_PER_OT.saturating_mul(u32::try_from(count).unwrap_or(u32::MAX)))
+}
 
 /// The OT receiver of a session (the evaluator / client side).
 pub struct OtReceiver {
@@ -251,8 +265,8 @@ impl OtReceiver {
         self.sync.send(step, &[1]).await?;
         let meter = self.sync.meter().clone();
         let choices = Self::choices(bits);
-        let out = timed(&meter.locate(step), DEFAULT_OT_TIMEOUT, metered(&meter, self.ot.correlated_receive(&choices)))
-            .await?;
+        let timeout = batch_timeout(&self.sync, bits.len());
+        let out = timed(&meter.locate(step), timeout, metered(&meter, self.ot.correlated_receive(&choices))).await?;
         self.sync.send(step, &[1]).await?;
         Ok(out.into_iter().take(bits.len()).map(from_c).collect())
     }
@@ -265,7 +279,8 @@ impl OtReceiver {
         self.sync.send(step, &[1]).await?;
         let meter = self.sync.meter().clone();
         let choices = Self::choices(bits);
-        let out = timed(&meter.locate(step), DEFAULT_OT_TIMEOUT, metered(&meter, self.ot.receive(&choices))).await?;
+        let timeout = batch_timeout(&self.sync, bits.len());
+        let out = timed(&meter.locate(step), timeout, metered(&meter, self.ot.receive(&choices))).await?;
         self.sync.send(step, &[1]).await?;
         Ok(out.into_iter().take(bits.len()).map(from_c).collect())
     }
@@ -505,6 +520,37 @@ pub(crate) mod tests {
         // Control: the same count on the bits themselves tells all-zero from all-one at once.
         let leak = |bits: &[bool]| crate::wire::pack_bits(bits);
         assert!(ones(&leak(&batches[1]), 4000) < 1800 && ones(&leak(&batches[2]), 4000) > 2200);
+    }
+
+    /// A peer that stalls inside an OT batch (its go-ahead sent, then silence on the library's
+    /// streams) holds this party about the session's receive timeout, not a fixed two minutes:
+    /// with a 1 s timeout the server's silent batch ends in under 5 s with a timeout naming
+    /// the step, and its silent receive (the reversed direction) too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_peer_stalling_inside_a_batch_holds_the_other_about_the_session_timeout() {
+        let id = Identity::generate().unwrap();
+        let t = Duration::from_secs(1);
+        let mut l = Listener::bind("127.0.0.1:0".parse().unwrap(), &id, t).unwrap();
+        let addr = l.local_addr().unwrap();
+        let (c, s) = tokio::join!(connect(addr, &id.cert_pem, t), async { l.accept().await.unwrap() });
+        let (mut c, mut s) = (c.unwrap(), s.unwrap());
+        let (cc, sc) = (c.channel().await.unwrap(), s.channel().await.unwrap());
+        let (mut recv, mut send) = (OtReceiver::new(c.ot_connection(), cc), OtSender::new(s.ot_connection(), sc));
+        for step in ["stalled batch", "stalled reversed batch"] {
+            // The stalling client: a go-ahead, then nothing.
+            recv.sync.send(step, &[1]).await.unwrap();
+            let start = std::time::Instant::now();
+            let err = if step == "stalled batch" {
+                send.rand_choice(step, 5000).await.map(|_| ()).unwrap_err()
+            } else {
+                send.rand_choice_reversed(step, 5000).await.map(|_| ()).unwrap_err()
+            };
+            let held = start.elapsed();
+            assert!(matches!(err, NetError::Timeout { .. }), "{step}: {err}");
+            assert!(err.to_string().contains(step), "{err}");
+            assert!(held >= t && held < Duration::from_secs(5), "{step}: held {held:?}");
+        }
+        drop(c);
     }
 
     /// Silent random-choice OTs in both directions over QUIC: the receiving half's pad is the

@@ -17,7 +17,7 @@ use cryprot_net::Connection;
 use cryprot_ot::RandChoiceRotReceiver;
 use cryprot_ot::silent_ot::{SemiHonestSilentOtReceiver, SemiHonestSilentOtSender};
 
-use super::{DEFAULT_OT_TIMEOUT, OtReceiver, OtSender, from_c, timed};
+use super::{OtReceiver, OtSender, batch_timeout, from_c, timed};
 use crate::garble::Block;
 use crate::net::NetError;
 use crate::net::meter::metered;
@@ -78,14 +78,21 @@ impl Silent {
         locate: &str,
         meter: &crate::net::Meter,
         count: usize,
+        timeout: std::time::Duration,
     ) -> Result<Vec<[Block; 2]>, NetError> {
-        let out = timed(locate, DEFAULT_OT_TIMEOUT, metered(meter, self.send.random_send(padded(count)))).await?;
+        let out = timed(locate, timeout, metered(meter, self.send.random_send(padded(count)))).await?;
         Ok(out.iter().take(count).map(|&[a, b]| [from_c(a), from_c(b)]).collect())
     }
 
-    async fn receive(&mut self, locate: &str, meter: &crate::net::Meter, count: usize) -> Result<RandChoice, NetError> {
+    async fn receive(
+        &mut self,
+        locate: &str,
+        meter: &crate::net::Meter,
+        count: usize,
+        timeout: std::time::Duration,
+    ) -> Result<RandChoice, NetError> {
         let (pads, choices) =
-            timed(locate, DEFAULT_OT_TIMEOUT, metered(meter, self.recv.rand_choice_receive(padded(count)))).await?;
+            timed(locate, timeout, metered(meter, self.recv.rand_choice_receive(padded(count)))).await?;
         Ok(RandChoice {
             choices: choices.iter().take(count).map(|c| bool::from(*c)).collect(),
             pads: pads.into_iter().take(count).map(from_c).collect(),
@@ -102,9 +109,10 @@ impl Silent {
         meter: &crate::net::Meter,
         count: usize,
         delta: Block,
+        timeout: std::time::Duration,
     ) -> Result<Vec<Block>, NetError> {
         let fut = self.send.correlated_send(padded(count), super::to_c(delta));
-        let out = timed(locate, DEFAULT_OT_TIMEOUT, metered(meter, fut)).await?;
+        let out = timed(locate, timeout, metered(meter, fut)).await?;
         Ok(out.iter().take(count).map(|&b| from_c(b)).collect())
     }
 
@@ -114,9 +122,10 @@ impl Silent {
         locate: &str,
         meter: &crate::net::Meter,
         count: usize,
+        timeout: std::time::Duration,
     ) -> Result<RandChoice, NetError> {
         let (pads, choices) =
-            timed(locate, DEFAULT_OT_TIMEOUT, metered(meter, self.recv.correlated_receive(padded(count)))).await?;
+            timed(locate, timeout, metered(meter, self.recv.correlated_receive(padded(count)))).await?;
         Ok(RandChoice {
             choices: choices.iter().take(count).map(|c| bool::from(*c)).collect(),
             pads: pads.iter().take(count).map(|&b| from_c(b)).collect(),
@@ -147,7 +156,10 @@ impl OtSender {
     ) -> Result<Vec<Block>, NetError> {
         self.go_ahead(step).await?;
         let meter = self.sync.meter().clone();
-        let m0 = self.silent.correlated_send(&meter.locate(step), &meter, count, delta).await?;
+        let m0 = self
+            .silent
+            .correlated_send(&meter.locate(step), &meter, count, delta, batch_timeout(&self.sync, count))
+            .await?;
         let d = self.flips(step, count).await?;
         Ok(m0.into_iter().zip(d).map(|(m, d)| if d { m ^ delta } else { m }).collect())
     }
@@ -157,7 +169,7 @@ impl OtSender {
     pub(super) async fn random_silent(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
         self.go_ahead(step).await?;
         let meter = self.sync.meter().clone();
-        let pads = self.silent.send(&meter.locate(step), &meter, count).await?;
+        let pads = self.silent.send(&meter.locate(step), &meter, count, batch_timeout(&self.sync, count)).await?;
         let d = self.flips(step, count).await?;
         Ok(pads.into_iter().zip(d).map(|([a, b], d)| if d { [b, a] } else { [a, b] }).collect())
     }
@@ -166,7 +178,7 @@ impl OtSender {
     pub async fn rand_choice(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
         self.go_ahead(step).await?;
         let meter = self.sync.meter().clone();
-        let out = self.silent.send(&meter.locate(step), &meter, count).await?;
+        let out = self.silent.send(&meter.locate(step), &meter, count, batch_timeout(&self.sync, count)).await?;
         self.sync.recv_exact(step, 1).await?;
         Ok(out)
     }
@@ -176,7 +188,7 @@ impl OtSender {
     pub async fn rand_choice_reversed(&mut self, step: &str, count: usize) -> Result<RandChoice, NetError> {
         self.go_ahead(step).await?;
         let meter = self.sync.meter().clone();
-        let out = self.silent.receive(&meter.locate(step), &meter, count).await?;
+        let out = self.silent.receive(&meter.locate(step), &meter, count, batch_timeout(&self.sync, count)).await?;
         self.sync.recv_exact(step, 1).await?;
         Ok(out)
     }
@@ -187,7 +199,10 @@ impl OtReceiver {
     pub(super) async fn correlated_silent(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
         self.sync.send(step, &[1]).await?;
         let meter = self.sync.meter().clone();
-        let random = self.silent.correlated_receive(&meter.locate(step), &meter, bits.len()).await?;
+        let random = self
+            .silent
+            .correlated_receive(&meter.locate(step), &meter, bits.len(), batch_timeout(&self.sync, bits.len()))
+            .await?;
         self.sync.send(step, &flips(bits, &random)).await?;
         Ok(random.pads)
     }
@@ -196,7 +211,8 @@ impl OtReceiver {
     pub(super) async fn random_silent(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
         self.sync.send(step, &[1]).await?;
         let meter = self.sync.meter().clone();
-        let random = self.silent.receive(&meter.locate(step), &meter, bits.len()).await?;
+        let random =
+            self.silent.receive(&meter.locate(step), &meter, bits.len(), batch_timeout(&self.sync, bits.len())).await?;
         self.sync.send(step, &flips(bits, &random)).await?;
         Ok(random.pads)
     }
@@ -205,7 +221,7 @@ impl OtReceiver {
     pub async fn rand_choice(&mut self, step: &str, count: usize) -> Result<RandChoice, NetError> {
         self.sync.send(step, &[1]).await?;
         let meter = self.sync.meter().clone();
-        let out = self.silent.receive(&meter.locate(step), &meter, count).await?;
+        let out = self.silent.receive(&meter.locate(step), &meter, count, batch_timeout(&self.sync, count)).await?;
         self.sync.send(step, &[1]).await?;
         Ok(out)
     }
@@ -214,7 +230,7 @@ impl OtReceiver {
     pub async fn rand_choice_reversed(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
         self.sync.send(step, &[1]).await?;
         let meter = self.sync.meter().clone();
-        let out = self.silent.send(&meter.locate(step), &meter, count).await?;
+        let out = self.silent.send(&meter.locate(step), &meter, count, batch_timeout(&self.sync, count)).await?;
         self.sync.send(step, &[1]).await?;
         Ok(out)
     }
