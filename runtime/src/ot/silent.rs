@@ -19,8 +19,8 @@ use cryprot_ot::silent_ot::{SemiHonestSilentOtReceiver, SemiHonestSilentOtSender
 
 use super::{OtReceiver, OtSender, batch_timeout, from_c, timed};
 use crate::garble::Block;
-use crate::net::NetError;
 use crate::net::meter::metered;
+use crate::net::{Channel, NetError};
 
 /// The smallest silent-OT batch we run (smaller requests are padded to it).
 pub const SILENT_MIN: usize = 1024;
@@ -58,6 +58,27 @@ impl RandChoice {
     }
 }
 
+/// Where a batch runs: its position in the session (for errors), the session's meter and the
+/// batch's timeout ([`batch_timeout`]).
+pub(super) struct Batch {
+    locate: String,
+    meter: crate::net::Meter,
+    timeout: std::time::Duration,
+}
+
+impl Batch {
+    /// A batch of `count` OTs of `step`, synchronised over `sync`.
+    fn of(sync: &Channel, step: &str, count: usize) -> Batch {
+        let meter = sync.meter().clone();
+        Batch { locate: meter.locate(step), timeout: batch_timeout(sync, count), meter }
+    }
+
+    /// Runs `fut`, the library's half of the batch, timed and metered.
+    async fn run<T, E: std::fmt::Display>(self, fut: impl Future<Output = Result<T, E>>) -> Result<T, NetError> {
+        timed(&self.locate, self.timeout, metered(&self.meter, fut)).await
+    }
+}
+
 /// One party's two silent-OT instances (one per direction).
 pub(super) struct Silent {
     send: SemiHonestSilentOtSender,
@@ -73,63 +94,40 @@ impl Silent {
         Silent { send: SemiHonestSilentOtSender::new(s), recv: SemiHonestSilentOtReceiver::new(r) }
     }
 
-    async fn send(
-        &mut self,
-        locate: &str,
-        meter: &crate::net::Meter,
-        count: usize,
-        timeout: std::time::Duration,
-    ) -> Result<Vec<[Block; 2]>, NetError> {
-        let out = timed(locate, timeout, metered(meter, self.send.random_send(padded(count)))).await?;
+    /// `count` random-choice OTs, this party sending: both pads of each.
+    async fn send(&mut self, at: Batch, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
+        let out = at.run(self.send.random_send(padded(count))).await?;
         Ok(out.iter().take(count).map(|&[a, b]| [from_c(a), from_c(b)]).collect())
     }
 
-    async fn receive(
-        &mut self,
-        locate: &str,
-        meter: &crate::net::Meter,
-        count: usize,
-        timeout: std::time::Duration,
-    ) -> Result<RandChoice, NetError> {
-        let (pads, choices) =
-            timed(locate, timeout, metered(meter, self.recv.rand_choice_receive(padded(count)))).await?;
-        Ok(RandChoice {
-            choices: choices.iter().take(count).map(|c| bool::from(*c)).collect(),
-            pads: pads.into_iter().take(count).map(from_c).collect(),
-        })
+    /// The receiving half of [`Silent::send`]: random choices and the pad of each.
+    async fn receive(&mut self, at: Batch, count: usize) -> Result<RandChoice, NetError> {
+        let (pads, choices) = at.run(self.recv.rand_choice_receive(padded(count))).await?;
+        Ok(RandChoice::first(count, &pads, &choices))
     }
-}
 
-impl Silent {
     /// `count` correlated random-choice OTs with correlation `delta`, this party sending: the
     /// `m0` of each (the receiver gets `m0 ⊕ c·Δ` for its random `c`).
-    async fn correlated_send(
-        &mut self,
-        locate: &str,
-        meter: &crate::net::Meter,
-        count: usize,
-        delta: Block,
-        timeout: std::time::Duration,
-    ) -> Result<Vec<Block>, NetError> {
+    async fn correlated_send(&mut self, at: Batch, count: usize, delta: Block) -> Result<Vec<Block>, NetError> {
         let fut = self.send.correlated_send(padded(count), super::to_c(delta));
-        let out = timed(locate, timeout, metered(meter, fut)).await?;
+        let out = at.run(fut).await?;
         Ok(out.iter().take(count).map(|&b| from_c(b)).collect())
     }
 
     /// The receiving half of [`Silent::correlated_send`]: random choices and `m0 ⊕ c·Δ`.
-    async fn correlated_receive(
-        &mut self,
-        locate: &str,
-        meter: &crate::net::Meter,
-        count: usize,
-        timeout: std::time::Duration,
-    ) -> Result<RandChoice, NetError> {
-        let (pads, choices) =
-            timed(locate, timeout, metered(meter, self.recv.correlated_receive(padded(count)))).await?;
-        Ok(RandChoice {
+    async fn correlated_receive(&mut self, at: Batch, count: usize) -> Result<RandChoice, NetError> {
+        let (pads, choices) = at.run(self.recv.correlated_receive(padded(count))).await?;
+        Ok(RandChoice::first(count, &pads, &choices))
+    }
+}
+
+impl RandChoice {
+    /// The first `count` of a padded batch's pads and choices.
+    fn first(count: usize, pads: &[cryprot_core::Block], choices: &[subtle::Choice]) -> RandChoice {
+        RandChoice {
             choices: choices.iter().take(count).map(|c| bool::from(*c)).collect(),
             pads: pads.iter().take(count).map(|&b| from_c(b)).collect(),
-        })
+        }
     }
 }
 
@@ -155,11 +153,7 @@ impl OtSender {
         count: usize,
     ) -> Result<Vec<Block>, NetError> {
         self.go_ahead(step).await?;
-        let meter = self.sync.meter().clone();
-        let m0 = self
-            .silent
-            .correlated_send(&meter.locate(step), &meter, count, delta, batch_timeout(&self.sync, count))
-            .await?;
+        let m0 = self.silent.correlated_send(Batch::of(&self.sync, step, count), count, delta).await?;
         let d = self.flips(step, count).await?;
         Ok(m0.into_iter().zip(d).map(|(m, d)| if d { m ^ delta } else { m }).collect())
     }
@@ -168,8 +162,7 @@ impl OtSender {
     /// so the receiver's pad of `c` is the new pad of `b`.
     pub(super) async fn random_silent(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
         self.go_ahead(step).await?;
-        let meter = self.sync.meter().clone();
-        let pads = self.silent.send(&meter.locate(step), &meter, count, batch_timeout(&self.sync, count)).await?;
+        let pads = self.silent.send(Batch::of(&self.sync, step, count), count).await?;
         let d = self.flips(step, count).await?;
         Ok(pads.into_iter().zip(d).map(|([a, b], d)| if d { [b, a] } else { [a, b] }).collect())
     }
@@ -177,8 +170,7 @@ impl OtSender {
     /// `count` random-choice OTs with this party as the sender: both pads of each.
     pub async fn rand_choice(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
         self.go_ahead(step).await?;
-        let meter = self.sync.meter().clone();
-        let out = self.silent.send(&meter.locate(step), &meter, count, batch_timeout(&self.sync, count)).await?;
+        let out = self.silent.send(Batch::of(&self.sync, step, count), count).await?;
         self.sync.recv_exact(step, 1).await?;
         Ok(out)
     }
@@ -187,8 +179,7 @@ impl OtSender {
     /// their pads.
     pub async fn rand_choice_reversed(&mut self, step: &str, count: usize) -> Result<RandChoice, NetError> {
         self.go_ahead(step).await?;
-        let meter = self.sync.meter().clone();
-        let out = self.silent.receive(&meter.locate(step), &meter, count, batch_timeout(&self.sync, count)).await?;
+        let out = self.silent.receive(Batch::of(&self.sync, step, count), count).await?;
         self.sync.recv_exact(step, 1).await?;
         Ok(out)
     }
@@ -198,11 +189,7 @@ impl OtReceiver {
     /// [`OtReceiver::correlated`] by silent OT (see [`OtSender::correlated_silent`]).
     pub(super) async fn correlated_silent(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
         self.sync.send(step, &[1]).await?;
-        let meter = self.sync.meter().clone();
-        let random = self
-            .silent
-            .correlated_receive(&meter.locate(step), &meter, bits.len(), batch_timeout(&self.sync, bits.len()))
-            .await?;
+        let random = self.silent.correlated_receive(Batch::of(&self.sync, step, bits.len()), bits.len()).await?;
         self.sync.send(step, &flips(bits, &random)).await?;
         Ok(random.pads)
     }
@@ -210,9 +197,7 @@ impl OtReceiver {
     /// [`OtReceiver::random`] by silent OT (see [`OtSender::random_silent`]).
     pub(super) async fn random_silent(&mut self, step: &str, bits: &[bool]) -> Result<Vec<Block>, NetError> {
         self.sync.send(step, &[1]).await?;
-        let meter = self.sync.meter().clone();
-        let random =
-            self.silent.receive(&meter.locate(step), &meter, bits.len(), batch_timeout(&self.sync, bits.len())).await?;
+        let random = self.silent.receive(Batch::of(&self.sync, step, bits.len()), bits.len()).await?;
         self.sync.send(step, &flips(bits, &random)).await?;
         Ok(random.pads)
     }
@@ -220,8 +205,7 @@ impl OtReceiver {
     /// `count` random-choice OTs with this party as the receiver: random choices and their pads.
     pub async fn rand_choice(&mut self, step: &str, count: usize) -> Result<RandChoice, NetError> {
         self.sync.send(step, &[1]).await?;
-        let meter = self.sync.meter().clone();
-        let out = self.silent.receive(&meter.locate(step), &meter, count, batch_timeout(&self.sync, count)).await?;
+        let out = self.silent.receive(Batch::of(&self.sync, step, count), count).await?;
         self.sync.send(step, &[1]).await?;
         Ok(out)
     }
@@ -229,8 +213,7 @@ impl OtReceiver {
     /// `count` random-choice OTs with the roles swapped (this party sends): both pads of each.
     pub async fn rand_choice_reversed(&mut self, step: &str, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
         self.sync.send(step, &[1]).await?;
-        let meter = self.sync.meter().clone();
-        let out = self.silent.send(&meter.locate(step), &meter, count, batch_timeout(&self.sync, count)).await?;
+        let out = self.silent.send(Batch::of(&self.sync, step, count), count).await?;
         self.sync.send(step, &[1]).await?;
         Ok(out)
     }
