@@ -119,6 +119,22 @@ pub fn max_trunc_mask(k: u32, ell: u32, f: u32) -> Circuit {
     b.finish(out)
 }
 
+/// The sign of `z`, its magnitude `|z|` (ℓ bits) and `|z|` one bit wider (so that
+/// `|−2^(ℓ−1)|` compares as unsigned), for the piecewise-linear activations.
+fn magnitude(b: &mut Builder, z: &[Wire]) -> (Wire, Vec<Wire>, Vec<Wire>) {
+    let sign = z[z.len() - 1];
+    let zeros = b.constant(0, z.len());
+    let neg = b.sub(&zeros, z);
+    let a = b.mux(sign, &neg, z);
+    let wide = a.iter().copied().chain([b.zero()]).collect();
+    (sign, a, wide)
+}
+
+/// `a >> k` (logical), `zero` shifted in.
+fn shift_down(a: &[Wire], k: usize, zero: Wire) -> Vec<Wire> {
+    (0..a.len()).map(|j| if j + k < a.len() { a[j + k] } else { zero }).collect()
+}
+
 /// The piecewise-linear sigmoid ([`crate::eval::ring_ops::pl_sigmoid`], bit for bit) with fused
 /// truncation and output mask: for `z = y >> f` at scale `s`, `pl_sigmoid(z) − r`. Inputs as
 /// for [`relu_trunc_mask`]. `|z|` is compared unsigned (one bit wider), so `z = −2^(ℓ−1)`
@@ -129,17 +145,12 @@ pub fn pl_sigmoid_trunc_mask(ell: u32, f: u32, s: u8) -> Circuit {
     let n = ell as usize;
     let (mut b, io) = Builder::new(&[ell, ell, ell]);
     let z = reconstruct(&mut b, &io, f);
-    let sign = z[n - 1];
-    let zeros = b.constant(0, n);
-    let neg = b.sub(&zeros, &z);
-    let a = b.mux(sign, &neg, &z);
+    let (sign, a, wide) = magnitude(&mut b, &z);
     let zero = b.zero();
-    let wide: Vec<Wire> = a.iter().copied().chain([zero]).collect();
     let one = b.constant(constant(ring, 1.0, s), n);
     let mut y = one.clone();
     for i in (0..3).rev() {
-        let shifted: Vec<Wire> =
-            (0..n).map(|j| if j + (SHIFTS[i] as usize) < n { a[j + SHIFTS[i] as usize] } else { zero }).collect();
+        let shifted = shift_down(&a, SHIFTS[i] as usize, zero);
         let c = b.constant(constant(ring, INTERCEPTS[i], s), n);
         let cand = b.add(&shifted, &c, false);
         let t = b.constant(constant(ring, THRESHOLDS[i], s), n + 1);
@@ -164,16 +175,11 @@ pub fn pl_gelu_trunc_mask(ell: u32, f: u32, s: u8) -> Circuit {
     let n = ell as usize;
     let (mut b, io) = Builder::new(&[ell, ell, ell]);
     let z = reconstruct(&mut b, &io, f);
-    let sign = z[n - 1];
-    let zeros = b.constant(0, n);
-    let neg = b.sub(&zeros, &z);
-    let a = b.mux(sign, &neg, &z);
+    let (sign, a, wide) = magnitude(&mut b, &z);
     let zero = b.zero();
-    let wide: Vec<Wire> = a.iter().copied().chain([zero]).collect();
-    let mut h = zeros;
+    let mut h = b.constant(0, n);
     for i in (0..SHIFTS.len()).rev() {
-        let k = SHIFTS[i] as usize;
-        let shifted: Vec<Wire> = (0..n).map(|j| if j + k < n { a[j + k] } else { zero }).collect();
+        let shifted = shift_down(&a, SHIFTS[i] as usize, zero);
         let c = b.constant(constant(ring, INTERCEPTS[i], s), n);
         let cand = if NEGATIVE[i] { b.sub(&c, &shifted) } else { b.add(&shifted, &c, false) };
         let t = b.constant(constant(ring, THRESHOLDS[i], s), n + 1);
