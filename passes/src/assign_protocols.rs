@@ -110,7 +110,8 @@ fn ot_extension(g: &mut Graph, opts: &Options, report: &mut Report) {
     };
 }
 
-/// Chooses, for each exact ReLU (any fused truncation) and each MaxPool of a ReLU's output
+/// Chooses, for each exact ReLU (any fused truncation), each Clip to `[0, hi]` (two ReLUs over
+/// OT, [`veil_ir::schedule::clip_ot`]; other Clips stay garbled) and each MaxPool of a ReLU's output
 /// without a fused truncation ([`veil_ir::schedule::nonnegative`]: the max tree's differences
 /// cannot wrap), a garbled circuit or the OT comparison protocol (`--nonlinear`; under `auto`
 /// the cost model decides per layer like for dense layers). A MaxPool with a fused truncation,
@@ -123,6 +124,7 @@ fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
         .filter(|(_, n)| g.values[n.output].domain == Domain::Shared)
         .filter_map(|(id, n)| match (&n.op, fused(g, n.inputs[0])) {
             (Op::Relu, (input, shift)) if (shift as u32) < ell => Some((id, Kind::ReluOt { input, shift })),
+            (Op::Clip { .. }, _) => veil_ir::schedule::clip_ot::kind(g, id).map(|k| (id, k)),
             (Op::MaxPool { window }, (input, 0)) if nonnegative(g, input) => {
                 let windows = veil_ir::eval::ring_ops::window_taps(&g.values[input].ty.shape, window);
                 Some((id, Kind::MaxPoolOt { input, windows }))
@@ -131,7 +133,11 @@ fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
         })
         .collect();
     for (id, kind) in candidates {
-        let what = if matches!(kind, Kind::ReluOt { .. }) { "ReLU" } else { "MaxPool" };
+        let what = match g.nodes[id].op {
+            Op::Relu => "ReLU",
+            Op::Clip { .. } => "Clip",
+            _ => "MaxPool",
+        };
         let (gc, ot) = match veil_ir::schedule::node_steps(g, id, &mut Vec::new()) {
             Ok(mut s) if !s.is_empty() => {
                 let gc = s.pop().expect("nonempty");

@@ -263,6 +263,12 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
             let ots = n * (veil_ir::schedule::relu_ot::rots(ell as u32, *shift as u32) + 1) as f64;
             (ots / SILENT_OTS_PER_S, n * RELU_OT_ONLINE_S)
         }
+        Kind::ClipOt { input, shift, .. } => {
+            // Two ReLUs over OT per element, the second at shift 0.
+            let n = g.values[*input].ty.len() as f64;
+            let ots = n * (veil_ir::schedule::clip_ot::rots(ell as u32, *shift as u32) + 2) as f64;
+            (ots / SILENT_OTS_PER_S, 2.0 * n * RELU_OT_ONLINE_S)
+        }
         Kind::MaxPoolOt { windows, .. } => {
             // One shift-0 ReLU over OT per max-tree pair.
             let n = veil_ir::schedule::relu_ot::max_levels(windows).iter().sum::<u64>() as f64;

@@ -47,11 +47,8 @@ pub fn to_text(g: &Graph) -> String {
             let _ = write!(s, " {k}={v}");
         }
         if g.over_ot.contains(&id) {
-            let _ = write!(
-                s,
-                " {}=ot",
-                if matches!(node.op, crate::Op::Relu | crate::Op::MaxPool { .. }) { "nonlinear" } else { "offline" }
-            );
+            let _ =
+                write!(s, " {}=ot", if matches!(node.op, crate::Op::Dense { .. }) { "offline" } else { "nonlinear" });
         }
         let _ = writeln!(s, " : {} {}    # node {:?}", out.domain, out.ty, node.name);
     }

@@ -3,6 +3,7 @@
 //! fused into which circuit, which party provides each input group of each garbled circuit, and
 //! ([`script`]) every message each step exchanges (docs/protocols.md describes the flows).
 
+pub mod clip_ot;
 pub mod relu_ot;
 pub mod script;
 
@@ -54,6 +55,19 @@ pub enum Kind {
         input: ValueId,
         /// Bits of the exact truncation fused in, `0 ≤ shift < ℓ`.
         shift: u8,
+    },
+    /// A Clip to `[0, hi]` (ReLU6 and kin) with the preceding exact truncation fused (`shift`
+    /// bits, possibly 0) over random-choice OT (the nodes `assign_protocols` chose, listed in
+    /// [`Graph::over_ot`]): two ReLUs over OT in turn, `z = ReLU(y) >> f`, then
+    /// `hi − ReLU(hi − z)` ([`clip_ot`]), exact (equal to `clip_trunc_mask`) because `z ≥ 0` and
+    /// `0 ≤ hi` keep `hi − z` from wrapping. The client's output share is fixed offline.
+    ClipOt {
+        /// The value whose shares enter the first comparison (the fused truncation's operand).
+        input: ValueId,
+        /// Bits of the exact truncation fused in, `0 ≤ shift < ℓ`.
+        shift: u8,
+        /// The upper bound in the ring, at the clipped value's scale, `0 ≤ hi < 2^(ℓ−1)`.
+        hi: u64,
     },
     /// MaxPool without a fused truncation over random-choice OT (the nodes `assign_protocols`
     /// chose, listed in [`Graph::over_ot`]): a max tree, each level one batch of shift-0 ReLUs
@@ -232,6 +246,7 @@ impl Step {
             Kind::Activation { .. } | Kind::MaxPool { .. } => "GC",
             Kind::ReluOt { .. } => "OT (millionaire)",
             Kind::MaxPoolOt { .. } => "OT (max tree)",
+            Kind::ClipOt { .. } => "OT (clip)",
             Kind::Circa { .. } => "GC+OT (Circa)",
             Kind::Poly | Kind::Mul => "SS (Beaver)",
             Kind::Local => "local",
@@ -277,12 +292,13 @@ pub fn fused(g: &Graph, v: ValueId) -> (ValueId, u8) {
     }
 }
 
-/// Whether the ring values of `v` are non-negative by construction: a ReLU's output, or a
-/// MaxPool of such (then the difference of two of them cannot wrap, which MaxPool over OT needs).
+/// Whether the ring values of `v` are non-negative by construction: a ReLU's output, a Clip's
+/// with a lower bound of at least 0, or a MaxPool of such (then the difference of two of them cannot wrap, which MaxPool over OT needs).
 pub fn nonnegative(g: &Graph, v: ValueId) -> bool {
     match g.producer(v) {
         Some(n) if matches!(n.op, Op::Relu) => true,
         Some(n) if matches!(n.op, Op::MaxPool { .. }) => nonnegative(g, n.inputs[0]),
+        Some(n) if matches!(n.op, Op::Clip { .. }) => clip_ot::lower_bound(g, n).is_some_and(|lo| lo >= 0),
         _ => false,
     }
 }
@@ -336,6 +352,8 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
             }
             _ => return Err(bad("a MaxPool over OT needs a ReLU's output without a fused truncation")),
         },
+        Op::Clip { .. } if g.over_ot.contains(&id) => clip_ot::kind(g, id)
+            .ok_or_else(|| bad("a Clip over OT needs a lower bound of 0 and an upper bound of at least 0"))?,
         Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::PlSigmoid | Op::PlGelu { .. } => {
             let (input, shift) = fused(g, node.inputs[0]);
             let circuit = activation_circuit(g, &node.op, node.inputs[0], shift)

@@ -167,6 +167,19 @@ fn relus_and_maxpools_over_ot_run_in_memory_exactly_as_scripted() {
     assert!(pools > 0 && pools_ot == pools, "{pools} MaxPools, {pools_ot} over OT: {protocols:?}");
 }
 
+/// The MobileNet-style block (ReLU6 and the clamps of HardSwish and the squeeze-excite gate,
+/// each a Clip to `[0, hi]` after an exact truncation) with `--nonlinear ot`: every Clip runs as
+/// two ReLUs over OT, bit-exact with the simulator, every layer's bytes and rounds as scripted.
+#[test]
+fn clips_over_ot_run_in_memory_exactly_as_scripted() {
+    let opts = Options { exact_truncation: true, nonlinear: NonlinearChoice::Ot, ..Options::default() };
+    let protocols = check_with("mobile_block", opts.clone());
+    let (g, _) = compiled_with("mobile_block", opts);
+    let clips = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Clip { .. })).count();
+    let clips_ot = protocols.iter().filter(|p| p.as_str() == "OT (clip)").count();
+    assert!(clips > 0 && clips_ot == clips, "{clips} Clips, {clips_ot} over OT: {protocols:?}");
+}
+
 /// A trailing Sigmoid (a binary classifier's last op) runs on the client after the reveal: the
 /// digits plan with a Sigmoid appended to its output gives the simulator's probabilities, bit
 /// for bit, and the same traffic as without it.

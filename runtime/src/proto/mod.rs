@@ -37,6 +37,7 @@ pub fn register(g: &Graph, step: &Step) -> Box<dyn Protocol> {
         }
         Kind::ReluOt { input, shift } => Box::new(relu_ot::layer::ReluOtLayer::new(*input, *shift)),
         Kind::MaxPoolOt { input, windows } => Box::new(relu_ot::maxpool::MaxPoolOtLayer::new(*input, windows.clone())),
+        Kind::ClipOt { input, shift, hi } => Box::new(relu_ot::clip::ClipOtLayer::new(*input, *shift, *hi)),
         Kind::MaxPool { input, windows, circuits, .. } => {
             Box::new(gc::GcLayer::windows(*input, windows.clone(), circuits.iter().map(|(k, _)| *k)))
         }

@@ -30,6 +30,7 @@
 
 #[cfg(test)]
 mod attacks;
+pub mod clip;
 pub mod drive;
 pub mod layer;
 pub mod maxpool;
