@@ -125,6 +125,20 @@ fn relus_over_ot_equal_the_simulator_bit_for_bit() {
     check_predictions("digits_relu", &g, &cs);
 }
 
+/// A Clip to `[0, 6]` (ReLU6, opset 9's attributes) over OT on QUIC with the real silent OT:
+/// two ReLUs over OT in turn, the same result bit for bit, every layer's bytes as predicted.
+#[test]
+fn relu6_over_ot_equals_the_simulator_bit_for_bit() {
+    let ot =
+        Options { nonlinear: veil_passes::NonlinearChoice::Ot, exact_truncation: true, ..Options::default() };
+    let (g, x) = compiled_with("legacy_opset9", ot);
+    let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    let (got, cs, _) = two_party(&g, &x);
+    assert_eq!(got, want, "two-party output differs from the simulator");
+    assert!(cs.layers.iter().any(|l| l.protocol == "OT (clip)"), "no Clip over OT: {:?}", cs.layers);
+    check_predictions("legacy_opset9", &g, &cs);
+}
+
 /// Silent OT for the chosen-input batches (`--ot-extension silent`) on QUIC: the garbled
 /// circuits' input labels (correlated) and the dense layers' Gilboa products (random) from
 /// derandomised silent OTs give the same result bit for bit, and every layer's bytes are as the
