@@ -129,8 +129,7 @@ fn relus_over_ot_equal_the_simulator_bit_for_bit() {
 /// two ReLUs over OT in turn, the same result bit for bit, every layer's bytes as predicted.
 #[test]
 fn relu6_over_ot_equals_the_simulator_bit_for_bit() {
-    let ot =
-        Options { nonlinear: veil_passes::NonlinearChoice::Ot, exact_truncation: true, ..Options::default() };
+    let ot = Options { nonlinear: veil_passes::NonlinearChoice::Ot, exact_truncation: true, ..Options::default() };
     let (g, x) = compiled_with("legacy_opset9", ot);
     let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
     let (got, cs, _) = two_party(&g, &x);

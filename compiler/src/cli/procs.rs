@@ -130,8 +130,22 @@ pub fn run_two_processes(job: &Job) -> Result<Outcome, CliError> {
         .arg(p("server.key"))
         .arg("--stats")
         .arg(p("server-stats.json"))
-        .stderr(if job.show_client { Stdio::inherit() } else { Stdio::null() });
-    let (mut server, server_addr) = spawn_announcing(server, "listening on ", "veil server")?;
+        .stderr(if job.show_client {
+            Stdio::inherit()
+        } else {
+            // Kept quiet unless it fails: then its message is shown (below).
+            std::fs::File::create(p("server.log")).map_err(CliError::internal)?.into()
+        });
+    let server_log = || {
+        if !job.show_client {
+            eprint!("{}", std::fs::read_to_string(p("server.log")).unwrap_or_default());
+        }
+    };
+    let (mut server, server_addr) = spawn_announcing(server, "listening on ", "veil server").inspect_err(|_| {
+        // The process may still be writing its message.
+        std::thread::sleep(Duration::from_millis(200));
+        server_log();
+    })?;
     let (_relay, addr) = match job.link {
         None => (None, server_addr),
         Some((mbit, rtt)) => {
@@ -179,7 +193,7 @@ pub fn run_two_processes(job: &Job) -> Result<Outcome, CliError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Some(s) = server.0.try_wait().map_err(CliError::internal)? {
-            check(s, "veil server")?;
+            check(s, "veil server").inspect_err(|_| server_log())?;
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
