@@ -28,6 +28,11 @@ pub enum Sym {
     /// `Σ coeffs[i] · base^i`, not yet materialised; `out` is the ONNX value name, `node` the
     /// ONNX node that produced it.
     Poly { base: ValueId, coeffs: Vec<f64>, node: String, out: String },
+    /// `a + b·f(base)` with `f` Gelu's inner function, `Erf(x/√2)` or (`tanh`) the tanh form's
+    /// `Tanh(√(2/π)(x + 0.044715x³))`, pending until Gelu's written-out form completes it
+    /// (`ops::gelu_form`); `arg` is the tanh's operand (for the generic fallback), `node` and
+    /// `out` the ONNX node and value.
+    GeluInner { base: ValueId, a: f64, b: f64, tanh: bool, arg: Option<Box<Sym>>, node: String, out: String },
     /// Its producer failed (already reported); readers fail silently.
     Poisoned,
     /// An output the front end does not produce (for example MaxPool's indices).
@@ -163,6 +168,14 @@ impl Importer {
                     return Ok(*v);
                 }
                 let v = self.materialize(*base, coeffs, node, out)?;
+                self.env.insert(out.clone(), Sym::Value(v));
+                Ok(v)
+            }
+            Sym::GeluInner { out, .. } => {
+                if let Some(Sym::Value(v)) = self.env.get(out) {
+                    return Ok(*v);
+                }
+                let v = ops::gelu_form::materialize(self, s)?;
                 self.env.insert(out.clone(), Sym::Value(v));
                 Ok(v)
             }

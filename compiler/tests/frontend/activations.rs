@@ -20,7 +20,7 @@ fn logistic(x: f32) -> f32 {
     (1.0 / (1.0 + (-(x as f64)).exp())) as f32
 }
 
-fn x() -> Tensor {
+pub(super) fn x() -> Tensor {
     Tensor::new(vec![1, 6], vec![-3.0, -1.25, -0.5, 0.0, 0.75, 2.5]).unwrap()
 }
 
@@ -139,7 +139,12 @@ fn hard_sigmoid_is_an_affine_and_a_clip() {
 /// Compiles `g` for `|input| ≤ bound` and checks its fixed-point output against `want` within
 /// the pass crate's sound error bound (derived from the scales, not tuned).
 /// Returns the plan, its fixed-point output and the bound.
-fn fixed_within_bound(g: &veil_ir::Graph, x: &Tensor, bound: f32, want: &[f32]) -> (veil_ir::Graph, Vec<f32>, f64) {
+pub(super) fn fixed_within_bound(
+    g: &veil_ir::Graph,
+    x: &Tensor,
+    bound: f32,
+    want: &[f32],
+) -> (veil_ir::Graph, Vec<f32>, f64) {
     let opts = veil_passes::Options { input_bound: bound, ..Default::default() };
     let f = veil_compiler::compile(g, &opts.into()).unwrap().graph;
     let e = veil_passes::error_bound::error_bounds(&f, bound as f64);
@@ -215,7 +220,7 @@ fn a_squeeze_excite_gate_broadcasts_over_the_spatial_axes() {
 
 /// x·Φ(x) in f64 from an erf written out here (Abramowitz–Stegun 7.1.26, within 1.5·10⁻⁷),
 /// independent of the IR's kernel.
-fn gelu_reference(x: f32) -> f32 {
+pub(super) fn gelu_reference(x: f32) -> f32 {
     let z = x as f64 / std::f64::consts::SQRT_2;
     let t = 1.0 / (1.0 + 0.327_591_1 * z.abs());
     let poly =
@@ -225,7 +230,7 @@ fn gelu_reference(x: f32) -> f32 {
 }
 
 /// ONNX's tanh form of Gelu in f64.
-fn gelu_tanh_reference(x: f32) -> f32 {
+pub(super) fn gelu_tanh_reference(x: f32) -> f32 {
     let x = x as f64;
     (0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())) as f32
 }
@@ -300,7 +305,7 @@ fn unsupported_activations_are_refused_with_the_reason() {
         ("LayerNormalization", "needs a secret inverse square root"),
         ("InstanceNormalization", "needs a secret inverse square root"),
         ("GroupNormalization", "needs a secret inverse square root"),
-        ("Erf", "Erf is a smooth non-linearity of secret values"),
+        ("Erf", "an Erf outside Gelu's written-out form"),
     ];
     for (op, why) in cases {
         let b = model(

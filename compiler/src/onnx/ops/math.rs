@@ -224,6 +224,24 @@ pub fn arith(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Ve
         _ => b,
     };
     let op = if op == "Div" { "Mul" } else { op };
+    arith_on(imp, ctx, op, a, b)
+}
+
+/// Sum (variadic Add) of one or two operands, at least one computed: the operand, or `Add`
+/// (the ONNX function bodies of Gelu write `Sum(1, Erf(…))`). More operands are refused.
+pub fn sum(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    match inputs {
+        [Some(a)] => Ok(vec![a.clone()]),
+        [Some(a), Some(b)] => arith_on(imp, ctx, "Add", a, b),
+        _ => Err(format!("Sum of {} operands: only one or two are supported (write Add)", inputs.len())),
+    }
+}
+
+/// [`arith`] after a division by a constant became a product: `op` is `Add`, `Sub` or `Mul`.
+fn arith_on(imp: &mut Importer, ctx: &Ctx, op: &str, a: &Sym, b: &Sym) -> Result<Vec<Sym>, String> {
+    if let Some(r) = super::gelu_form::combine(imp, ctx, op, a, b, |imp, a, b| arith_on(imp, ctx, op, a, b)) {
+        return r;
+    }
     match (a, b) {
         (Sym::Const(c), x) | (x, Sym::Const(c)) => {
             let const_first = matches!(a, Sym::Const(_));

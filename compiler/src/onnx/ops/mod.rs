@@ -7,6 +7,7 @@
 mod array;
 mod batched;
 mod fold;
+pub mod gelu_form;
 mod join;
 mod math;
 mod minmax;
@@ -35,6 +36,7 @@ fn lowering(op: &str) -> Option<Lowering> {
         "MatMul" => math::matmul,
         "Add" | "Sub" | "Mul" | "Div" => math::arith,
         "Neg" => math::neg,
+        "Sum" => math::sum,
         "Pow" => math::pow,
         "Max" | "Min" => minmax::min_max,
         "CastLike" => array::cast_like,
@@ -55,7 +57,8 @@ fn lowering(op: &str) -> Option<Lowering> {
         "Sigmoid" => post::sigmoid,
         "HardSigmoid" => nn::hard_sigmoid,
         "HardSwish" => nn::hard_swish,
-        "Tanh" => nn::tanh,
+        "Tanh" => gelu_form::tanh,
+        "Erf" => gelu_form::erf,
         "Gelu" => nn::gelu,
         _ if fold::FOLD_ONLY.contains(&op) => fold::only_constants,
         _ => return None,
@@ -79,7 +82,7 @@ inverse square root, and Veil has no sound two-party protocol for it (BatchNorma
 constants that fold into the neighbouring layer; a model trained with it instead compiles)"
             );
         }
-        "Erf" | "Elu" | "Selu" | "Softplus" | "Softsign" | "Mish" | "Celu" => {
+        "Elu" | "Selu" | "Softplus" | "Softsign" | "Mish" | "Celu" => {
             return format!(
                 "not supported: {op} is a smooth non-linearity of secret values, and Veil has no two-party protocol \
 for it yet (it would need a garbled approximation with a stated error); {SUPPORTED}"

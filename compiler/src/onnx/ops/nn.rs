@@ -209,14 +209,18 @@ pub fn hard_swish(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Resu
 /// error is twice the sigmoid's. The scalings are public affines (local on shares).
 pub fn tanh(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
     let x = imp.value(arg(inputs, 0)?)?;
-    let out = ctx.out(0);
-    let two = imp.public(&format!("{}.two", ctx.name), vec![], vec![2.0]);
-    let x2 = imp.add(&ctx.name, &format!("{out}/double"), Op::Affine { scale: Some(two), shift: None }, &[x])?;
-    let s = imp.add(&format!("{}/sigmoid", ctx.name), &format!("{out}/sigmoid"), Op::PlSigmoid, &[x2])?;
-    let two = imp.public(&format!("{}.two_out", ctx.name), vec![], vec![2.0]);
-    let minus_one = imp.public(&format!("{}.minus_one", ctx.name), vec![], vec![-1.0]);
+    Ok(vec![Sym::Value(tanh_value(imp, &ctx.name, ctx.out(0), x)?)])
+}
+
+/// [`tanh`] of the IR value `x`, as nodes named after ONNX node `node`, its result named `out`.
+pub fn tanh_value(imp: &mut Importer, node: &str, out: &str, x: ValueId) -> Result<ValueId, String> {
+    let two = imp.public(&format!("{node}.two"), vec![], vec![2.0]);
+    let x2 = imp.add(node, &format!("{out}/double"), Op::Affine { scale: Some(two), shift: None }, &[x])?;
+    let s = imp.add(&format!("{node}/sigmoid"), &format!("{out}/sigmoid"), Op::PlSigmoid, &[x2])?;
+    let two = imp.public(&format!("{node}.two_out"), vec![], vec![2.0]);
+    let minus_one = imp.public(&format!("{node}.minus_one"), vec![], vec![-1.0]);
     let op = Op::Affine { scale: Some(two), shift: Some(minus_one) };
-    Ok(vec![Sym::Value(imp.add(&format!("{}/affine", ctx.name), out, op, &[s])?)])
+    imp.add(&format!("{node}/affine"), out, op, &[s])
 }
 
 /// Gelu (opset 20), `approximate = "none"` or `"tanh"`: on shares as the piecewise-linear
