@@ -50,7 +50,11 @@ pub fn to_text(g: &Graph) -> String {
             let _ = write!(
                 s,
                 " {}=ot",
-                if matches!(node.op, crate::Op::Relu | crate::Op::MaxPool { .. }) { "nonlinear" } else { "offline" }
+                if matches!(node.op, crate::Op::Relu | crate::Op::MaxPool { .. } | crate::Op::StochasticRelu { .. }) {
+                    "nonlinear"
+                } else {
+                    "offline"
+                }
             );
         }
         let _ = writeln!(s, " : {} {}    # node {:?}", out.domain, out.ty, node.name);
