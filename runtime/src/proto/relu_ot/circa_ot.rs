@@ -43,7 +43,8 @@ impl Protocol for CircaOtLayer {
     fn server_offline<'a>(&'a mut self, io: &'a mut ServerIo, cx: Cx<'a>, _rng: &'a mut dyn Csprng) -> StepFuture<'a> {
         Box::pin(async move {
             let spec = self.spec(cx.ring);
-            self.server = Some(server_offline_as(label::CIRCA_OVER_OT_OTS, &mut io.ot, spec, cx.len(self.input)).await?);
+            self.server =
+                Some(server_offline_as(label::CIRCA_OVER_OT_OTS, &mut io.ot, spec, cx.len(self.input)).await?);
             Ok(())
         })
     }
