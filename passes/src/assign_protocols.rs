@@ -114,8 +114,9 @@ fn ot_extension(g: &mut Graph, opts: &Options, report: &mut Report) {
 /// OT, [`veil_ir::schedule::clip_ot`]; other Clips stay garbled) and each MaxPool of a ReLU's output
 /// without a fused truncation ([`veil_ir::schedule::nonnegative`]: the max tree's differences
 /// cannot wrap), a garbled circuit or the OT comparison protocol (`--nonlinear`; under `auto`
-/// the cost model decides per layer like for dense layers). A MaxPool with a fused truncation,
-/// or of a value that may be negative, stays a garbled circuit.
+/// the cost model decides per layer like for dense layers), and likewise for each of Circa's
+/// stochastic ReLUs (its sign test over OT on the test's `m − k` bits, or garbled). A MaxPool
+/// with a fused truncation, or of a value that may be negative, stays a garbled circuit.
 fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
     use veil_ir::schedule::{fused, nonnegative};
     let ell = g.ring_bits.unwrap_or(61) as u32;
@@ -129,6 +130,11 @@ fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
                 let windows = veil_ir::eval::ring_ops::window_taps(&g.values[input].ty.shape, window);
                 Some((id, Kind::MaxPoolOt { input, windows }))
             }
+            (&Op::StochasticRelu { drop_bits: Some(drop_bits), variant, test_bits: Some(test_bits) }, _)
+                if u32::from(drop_bits) + 1 < u32::from(test_bits) && u32::from(test_bits) <= ell =>
+            {
+                Some((id, Kind::CircaOt { input: n.inputs[0], drop_bits, variant, test_bits }))
+            }
             _ => None,
         })
         .collect();
@@ -136,6 +142,7 @@ fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
         let what = match g.nodes[id].op {
             Op::Relu => "ReLU",
             Op::Clip { .. } => "Clip",
+            Op::StochasticRelu { .. } => "Circa",
             _ => "MaxPool",
         };
         let (gc, ot) = match veil_ir::schedule::node_steps(g, id, &mut Vec::new()) {

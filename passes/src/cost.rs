@@ -269,6 +269,13 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
             let ots = n * (veil_ir::schedule::clip_ot::rots(ell as u32, *shift as u32) + 2) as f64;
             (ots / SILENT_OTS_PER_S, 2.0 * n * RELU_OT_ONLINE_S)
         }
+        Kind::CircaOt { input, drop_bits, test_bits, .. } => {
+            // A shift-0 ReLU over OT with a narrower comparison: priced per element like one.
+            let n = g.values[*input].ty.len() as f64;
+            let w = veil_ir::schedule::circa_ot::width(*drop_bits, *test_bits);
+            let ots = n * (veil_ir::schedule::circa_ot::rots(w) + 1) as f64;
+            (ots / SILENT_OTS_PER_S, n * RELU_OT_ONLINE_S)
+        }
         Kind::MaxPoolOt { windows, .. } => {
             // One shift-0 ReLU over OT per max-tree pair.
             let n = veil_ir::schedule::relu_ot::max_levels(windows).iter().sum::<u64>() as f64;

@@ -88,7 +88,8 @@ pub enum NonlinearChoice {
     Auto,
     /// Always a garbled circuit (the default).
     Gc,
-    /// Over OT for every ReLU with a fused exact truncation.
+    /// Over OT for every ReLU with a fused exact truncation, every Clip to `[0, hi]`, every
+    /// MaxPool of a ReLU's output and every Circa stochastic ReLU.
     Ot,
 }
 

@@ -51,7 +51,7 @@ fn share_dependent_steps(g: &Graph) -> Vec<String> {
         .iter()
         .filter(|s| on[s.node.index()])
         .filter(|s| match s.kind {
-            Kind::Circa { .. } => true,
+            Kind::Circa { .. } | Kind::CircaOt { .. } => true,
             Kind::Local => matches!(g.nodes[s.node].op, Op::Truncate { mode: TruncMode::Local, .. }),
             _ => false,
         })

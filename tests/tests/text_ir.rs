@@ -145,3 +145,27 @@ fn relus_and_maxpools_over_ot_round_trip_and_bad_ones_are_refused() {
     let err = veil_ir::schedule::lower(&bad).unwrap_err().to_string();
     assert!(err.contains(&g.nodes[pool].name) && err.contains("needs a ReLU's output"), "{err}");
 }
+
+/// Circa's stochastic ReLUs over OT (`--activation circa --nonlinear ot`) print
+/// `nonlinear=ot`, parse back into `over_ot` and lower to `Kind::CircaOt` (their MaxPools, of a
+/// value of either sign, stay garbled and unlisted).
+#[test]
+fn circa_over_ot_round_trips_and_lowers_to_circa_ot() {
+    let opts = Options {
+        activation: veil_passes::Activation::Circa,
+        nonlinear: veil_passes::NonlinearChoice::Ot,
+        ..Options::default()
+    };
+    let g = veil_tests::compile_bundled("digits_relu", opts).unwrap().graph;
+    let circas: Vec<_> =
+        g.live_nodes().filter(|(_, n)| matches!(n.op, veil_ir::Op::StochasticRelu { .. })).map(|(id, _)| id).collect();
+    assert!(!circas.is_empty() && circas.iter().all(|c| g.over_ot.contains(c)), "{:?}", g.over_ot);
+    let text = to_text(&g);
+    assert_eq!(text.matches("nonlinear=ot").count(), circas.len(), "{text}");
+    let h = parse_with_weights(&text, &g.consts).unwrap();
+    assert_eq!(live_view(&h), live_view(&g));
+    let steps = veil_ir::schedule::lower(&h).unwrap();
+    let over_ot = steps.iter().filter(|s| matches!(s.kind, veil_ir::schedule::Kind::CircaOt { .. })).count();
+    let garbled = steps.iter().filter(|s| matches!(s.kind, veil_ir::schedule::Kind::Circa { .. })).count();
+    assert_eq!((over_ot, garbled), (circas.len(), 0));
+}

@@ -138,6 +138,36 @@ fn relu6_over_ot_equals_the_simulator_bit_for_bit() {
     check_predictions("legacy_opset9", &g, &cs);
 }
 
+/// Circa's stochastic ReLUs over OT (`--activation circa --nonlinear ot`) on QUIC with the real
+/// silent OT: every layer's bytes as the cost model predicts (the silent OT's stream bytes
+/// included), and the output within the sound error bound of the float model with the
+/// simulator's top-1 (the sign test errs on share-dependent values, as the garbled Circa does).
+#[test]
+fn circa_over_ot_stays_within_the_error_bound_as_predicted() {
+    let opts = Options {
+        activation: veil_passes::Activation::Circa,
+        nonlinear: veil_passes::NonlinearChoice::Ot,
+        ..Options::default()
+    };
+    let (g, x) = compiled_with("digits_relu", opts);
+    let (got, cs, _) = two_party(&g, &x);
+    assert!(cs.layers.iter().any(|l| l.protocol == "OT (Circa)"), "{:?}", cs.layers);
+    assert!(!cs.layers.iter().any(|l| l.protocol == "GC+OT (Circa)"), "{:?}", cs.layers);
+    check_predictions("digits_relu", &g, &cs);
+    let until = Some(Pass::SubstituteActivations.into());
+    let copts = CompileOptions { until, verify: false, ..CompileOptions::default() };
+    let float = compile(&root().join("models").join("digits_relu.onnx"), &copts).unwrap().graph;
+    let reference = veil_ir::eval::run_float(&float, std::slice::from_ref(&x)).unwrap();
+    let bound = x.data.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let b = veil_passes::error_bound::error_bounds(&g, bound as f64)[g.outputs[0].index()];
+    for (i, (r, f)) in got[0].data.iter().zip(&reference[0].data).enumerate() {
+        assert!(((r - f) as f64).abs() <= b, "logit {i}: two-party {r}, float {f}, bound {b}");
+    }
+    let sim = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    let top = |t: &veil_ir::Tensor| t.data.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+    assert_eq!(top(&got[0]), top(&sim[0]), "top-1 differs from the simulator");
+}
+
 /// Silent OT for the chosen-input batches (`--ot-extension silent`) on QUIC: the garbled
 /// circuits' input labels (correlated) and the dense layers' Gilboa products (random) from
 /// derandomised silent OTs give the same result bit for bit, and every layer's bytes are as the

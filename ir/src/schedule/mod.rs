@@ -3,6 +3,7 @@
 //! fused into which circuit, which party provides each input group of each garbled circuit, and
 //! ([`script`]) every message each step exchanges (docs/protocols.md describes the flows).
 
+pub mod circa_ot;
 pub mod clip_ot;
 pub mod relu_ot;
 pub mod script;
@@ -106,6 +107,21 @@ pub enum Kind {
         test_bits: u8,
         /// The sign test on `m − k` bits ([`crate::circuit::sign_test`]), one instance per element.
         circuit: Circuit,
+    },
+    /// Circa's stochastic ReLU over random-choice OT instead of a garbled sign test (the nodes
+    /// `assign_protocols` chose, listed in [`Graph::over_ot`]): a shift-0 ReLU over OT whose
+    /// comparison reads the sign test's `m − k` bits ([`circa_ot`]), so the output equals the
+    /// garbled protocol's, `y·b` with `b` [`crate::ring::circa_nonnegative`] of the shares, with
+    /// the client's output share its offline mask (docs/protocols.md, "Circa over OT").
+    CircaOt {
+        /// The value whose sign is tested.
+        input: ValueId,
+        /// Low bits `k` dropped from the shares before the test; `k < m − 1`.
+        drop_bits: u8,
+        /// Which way the test may err.
+        variant: CircaVariant,
+        /// Width m ≤ ℓ of the ring the test reads the shares in.
+        test_bits: u8,
     },
     /// `a·y² + b·y + c` with a Beaver square pair.
     Poly,
@@ -248,6 +264,7 @@ impl Step {
             Kind::MaxPoolOt { .. } => "OT (max tree)",
             Kind::ClipOt { .. } => "OT (clip)",
             Kind::Circa { .. } => "GC+OT (Circa)",
+            Kind::CircaOt { .. } => "OT (Circa)",
             Kind::Poly | Kind::Mul => "SS (Beaver)",
             Kind::Local => "local",
             Kind::Reveal => "reveal",
@@ -388,6 +405,14 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         Op::Affine { scale: Some(c), .. } if g.consts[*c].domain == Domain::Public => Kind::Local,
         Op::Affine { scale: Some(_), .. } => {
             return Err(bad("per-channel scales on shared values are not supported by the runtime yet"));
+        }
+        Op::StochasticRelu { drop_bits: Some(k), variant, test_bits }
+            if g.over_ot.contains(&id)
+                && test_bits.is_none_or(|m| u32::from(m) <= ell)
+                && u32::from(*k) + 1 < test_bits.map_or(ell, u32::from) =>
+        {
+            let m = test_bits.map_or(ell, u32::from);
+            Kind::CircaOt { input: node.inputs[0], drop_bits: *k, variant: *variant, test_bits: m as u8 }
         }
         Op::StochasticRelu { drop_bits: Some(k), variant, test_bits }
             if test_bits.is_none_or(|m| u32::from(m) <= ell)

@@ -25,7 +25,7 @@ fn tree_ands(bits: u32) -> Vec<usize> {
 }
 
 /// Bits of the server's tables per comparison (none for no bits: shift 0 has no low comparison).
-fn table_bits(bits: u32) -> usize {
+pub(super) fn table_bits(bits: u32) -> usize {
     widths(bits).iter().enumerate().map(|(j, &w)| (1usize << w) * if j == 0 { 1 } else { 2 }).sum()
 }
 
@@ -59,7 +59,7 @@ pub fn rots(ell: u32, shift: u32) -> u64 {
 /// Bits the client keeps per comparison of `bits`-bit values between the phases: per digit its
 /// random choice and the key bits of the entry it selects (one for the lowest digit, two for
 /// the others); none for no bits.
-fn client_comparison_bits(bits: u32) -> u64 {
+pub(super) fn client_comparison_bits(bits: u32) -> u64 {
     let digits = widths(bits).len() as u64;
     if digits == 0 { 0 } else { bits as u64 + 2 * digits - 1 }
 }

@@ -16,7 +16,7 @@
 //! Random-choice OTs come from silent OT (`cryprot-ot`'s `silent_ot`, one instance per
 //! direction), whose bytes per batch grow with the logarithm of its size ([`silent_bytes`]).
 
-use super::{GC_CHUNK, GcBatch, Kind, LinearOffline, Step, clip_ot, dense_dims, relu_ot};
+use super::{GC_CHUNK, GcBatch, Kind, LinearOffline, Step, circa_ot, clip_ot, dense_dims, relu_ot};
 use crate::he_pack::{HeParams, Layer};
 use crate::{Graph, ValueId};
 
@@ -112,6 +112,11 @@ pub mod label {
     /// Online, alternating from the client: a Clip over OT's flights, its two ReLUs over OT in
     /// turn ([`crate::schedule::clip_ot::flights`]).
     pub const CLIP_OT: &str = "Clip over OT: two ReLUs";
+    /// Offline: Circa over OT's random-choice OTs from silent OT, server-sent then client-sent.
+    pub const CIRCA_OVER_OT_OTS: &str = "Circa over OT: random-choice OTs (silent)";
+    /// Online, alternating from the client: Circa over OT's flights (its sign test's comparison
+    /// on `m − k` bits, then the products; [`crate::schedule::circa_ot::flights`]).
+    pub const CIRCA_OVER_OT: &str = "Circa over OT: sign test and products";
     /// Bit-to-arithmetic conversion, its OT (`proto::mul`; no plan step uses it yet).
     pub const B2A_OT: &str = "bit to arithmetic (OT)";
     /// Bit-to-arithmetic conversion, its correction message (no plan step uses it yet).
@@ -412,6 +417,12 @@ fn online(g: &Graph, step: &Step, s: &mut Script) {
                 s.frame(dir, bytes, label::CLIP_OT);
             }
         }
+        Kind::CircaOt { input, drop_bits, test_bits, .. } => {
+            let ell = g.ring_bits.unwrap_or(61) as u32;
+            for (dir, bytes) in circa_ot::flights(ell, circa_ot::width(*drop_bits, *test_bits), elems(g, *input)) {
+                s.frame(dir, bytes, label::CIRCA_OVER_OT);
+            }
+        }
         Kind::Reveal => s.frame(ServerToClient, ELEM * elems(g, node.inputs[0]), label::REVEAL),
         Kind::Linear { .. } | Kind::Local | Kind::Client => {}
     }
@@ -469,6 +480,16 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
             s.silent_batch(n * clip_ot::rots(ell as u32, *shift as u32), false, label::CLIP_OT_OTS, sent);
             s.silent_batch(2 * n, true, label::CLIP_OT_OTS, sent);
         }
+        Kind::CircaOt { input, drop_bits, test_bits, .. } => {
+            let n = elems(g, *input);
+            s.silent_batch(
+                n * circa_ot::rots(circa_ot::width(*drop_bits, *test_bits)),
+                false,
+                label::CIRCA_OVER_OT_OTS,
+                sent,
+            );
+            s.silent_batch(n, true, label::CIRCA_OVER_OT_OTS, sent);
+        }
         Kind::Poly => {
             let n = elems(g, node.inputs[0]);
             s.ot_batch(n * ell, false, label::PRODUCT_OT, sent);
@@ -497,7 +518,8 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
 /// triple, the client's two openings and its output mask), a ReLU over OT (its output mask, and
 /// its OTs hashed down, [`relu_ot::client_bytes`]: exact; a MaxPool over OT the same per level of
 /// its max tree, plus per ReLU its difference share and mask, [`relu_ot::maxpool_client_bytes`];
-/// a Clip over OT both ReLUs' and the first one's mask, [`clip_ot::client_bytes`]).
+/// a Clip over OT both ReLUs' and the first one's mask, [`clip_ot::client_bytes`]; Circa over OT its mask and
+/// its OTs hashed down, [`circa_ot::client_bytes`]).
 /// Local steps' shares are not counted (they are recomputed from those).
 pub fn client_storage(g: &Graph, step: &Step) -> u64 {
     let received: u64 = script(g, step, Phase::Offline, &mut Sent::all())
@@ -523,6 +545,10 @@ pub fn client_storage(g: &Graph, step: &Step) -> u64 {
         Kind::ClipOt { input, shift, .. } => {
             let ell = g.ring_bits.unwrap_or(61) as u32;
             ELEM * out + clip_ot::client_bytes(ell, *shift as u32, elems(g, *input))
+        }
+        Kind::CircaOt { input, drop_bits, test_bits, .. } => {
+            let ell = g.ring_bits.unwrap_or(61) as u32;
+            ELEM * out + circa_ot::client_bytes(ell, circa_ot::width(*drop_bits, *test_bits), elems(g, *input))
         }
         Kind::Local | Kind::Reveal | Kind::Client => 0,
     };

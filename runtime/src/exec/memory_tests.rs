@@ -180,6 +180,20 @@ fn clips_over_ot_run_in_memory_exactly_as_scripted() {
     assert!(clips > 0 && clips_ot == clips, "{clips} Clips, {clips_ot} over OT: {protocols:?}");
 }
 
+/// The digits plan with Circa's stochastic ReLUs over OT (`--activation circa --nonlinear ot`):
+/// every Circa layer runs over OT, none garbled; the output stays within twice the error bound of
+/// the simulator's with the same top-1 (the sign test errs on share-dependent values, as the
+/// garbled Circa does), and every layer's framed bytes and rounds are as scripted.
+#[test]
+fn circa_over_ot_runs_in_memory_exactly_as_scripted() {
+    let opts = Options { activation: Activation::Circa, nonlinear: NonlinearChoice::Ot, ..Options::default() };
+    let protocols = check_with("digits_relu", opts.clone());
+    let (g, _) = compiled_with("digits_relu", opts);
+    let circas = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::StochasticRelu { .. })).count();
+    let by = |p: &str| protocols.iter().filter(|q| q.as_str() == p).count();
+    assert!(circas > 0 && by("OT (Circa)") == circas && by("GC+OT (Circa)") == 0, "{circas} Circa: {protocols:?}");
+}
+
 /// A trailing Sigmoid (a binary classifier's last op) runs on the client after the reveal: the
 /// digits plan with a Sigmoid appended to its output gives the simulator's probabilities, bit
 /// for bit, and the same traffic as without it.

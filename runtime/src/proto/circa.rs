@@ -59,7 +59,7 @@ impl SignTest {
     }
 
     /// The client's circuit input from its share `c`.
-    fn client_input(self, c: u64) -> u64 {
+    pub fn client_input(self, c: u64) -> u64 {
         let offset = match self.variant {
             CircaVariant::PosZero => 0,
             CircaVariant::NegPass => 1 << self.drop_bits,
@@ -68,7 +68,7 @@ impl SignTest {
     }
 
     /// The server's circuit input from its share `s`.
-    fn server_input(self, s: u64) -> u64 {
+    pub fn server_input(self, s: u64) -> u64 {
         self.ring.reduce(s) >> self.drop_bits
     }
 }

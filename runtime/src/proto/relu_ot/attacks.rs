@@ -17,7 +17,7 @@ use crate::proto::distinguish::{Z_LEAK, max_bit_z};
 
 /// One run: both parties with fresh dealer OTs; returns (what the server received, what the
 /// client received), each flight's bytes concatenated.
-fn views(spec: Spec, ys: &[u64], yc: &[u64], rng: &mut ChaCha8Rng) -> (Vec<u8>, Vec<u8>) {
+pub(super) fn views(spec: Spec, ys: &[u64], yc: &[u64], rng: &mut ChaCha8Rng) -> (Vec<u8>, Vec<u8>) {
     let n = ys.len();
     let r = (0..n).map(|_| spec.ring.reduce(rng.random())).collect();
     let (s_off, c_off) = super::offline::dealt(spec, r, rng);
@@ -37,9 +37,9 @@ fn views(spec: Spec, ys: &[u64], yc: &[u64], rng: &mut ChaCha8Rng) -> (Vec<u8>, 
     (to_server, to_client)
 }
 
-const RUNS: usize = 300;
+pub(super) const RUNS: usize = 300;
 
-fn le_bytes(ring: Ring, v: &[u64]) -> Vec<u8> {
+pub(super) fn le_bytes(ring: Ring, v: &[u64]) -> Vec<u8> {
     v.iter().flat_map(|&x| ring.reduce(x).to_le_bytes()).collect()
 }
 

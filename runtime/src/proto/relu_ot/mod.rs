@@ -30,6 +30,9 @@
 
 #[cfg(test)]
 mod attacks;
+pub mod circa_ot;
+#[cfg(test)]
+mod circa_ot_tests;
 pub mod clip;
 pub mod drive;
 pub mod layer;
@@ -42,6 +45,7 @@ use rand::Rng;
 use veil_ir::ring::Ring;
 
 use super::bit_triple::{self, AndState, Triples};
+use super::circa::SignTest;
 use super::millionaire::{self, Leaves, Params, Tree};
 use crate::garble::Block;
 use crate::wire::{BitReader, BitWriter, pack_bits, unpack_bits};
@@ -68,6 +72,11 @@ pub struct Spec {
     pub shift: u32,
     /// Digit size of the comparisons.
     pub digit: u32,
+    /// Circa's sign test (shift 0 only): the comparison reads each party's share as the test
+    /// reads it ([`SignTest::server_input`], [`SignTest::client_input`]), `m − k` bits, and
+    /// `keep` is [`veil_ir::ring::circa_nonnegative`] of the shares; the products still move the
+    /// `ℓ`-bit shares. `None`: the exact sign of `y`.
+    pub test: Option<SignTest>,
 }
 
 impl Spec {
@@ -76,7 +85,37 @@ impl Spec {
     /// Panics unless `shift < ℓ` and `ℓ ≥ 2` (the plan's lowering never asks for more).
     pub fn new(ring: Ring, shift: u32) -> Spec {
         assert!(shift < u32::from(ring.bits) && ring.bits >= 2, "ReLU over OT with shift {shift} in ℓ = {}", ring.bits);
-        Spec { ring, shift, digit: DIGIT }
+        Spec { ring, shift, digit: DIGIT, test: None }
+    }
+
+    /// Circa's stochastic ReLU in `ring`: `y·b`, `b` the sign `test` of the shares, on
+    /// [`DIGIT`]-bit digits (docs/protocols.md, "Circa over OT").
+    ///
+    /// Panics unless the test ring is no wider than `ring` and `k < m − 1` (the plan's lowering
+    /// never asks for more).
+    pub fn circa(ring: Ring, test: SignTest) -> Spec {
+        let (m, k) = (test.ring.bits, test.drop_bits);
+        assert!(m <= ring.bits && k + 1 < m, "Circa over OT with m = {m}, k = {k} in ℓ = {}", ring.bits);
+        Spec { ring, shift: 0, digit: DIGIT, test: Some(test) }
+    }
+
+    /// Width of the values whose sign the comparison takes: `ℓ`, or the sign test's `m − k`.
+    fn cmp_bits(&self) -> u32 {
+        self.test.map_or(self.ell(), |t| u32::from(t.ring.bits - t.drop_bits))
+    }
+
+    /// The value party `server` compares for its share `y`: the share, or as the sign test reads it.
+    fn compared(&self, y: u64, server: bool) -> u64 {
+        match self.test {
+            None => y,
+            Some(t) if server => t.server_input(y),
+            Some(t) => t.client_input(y),
+        }
+    }
+
+    /// The top bit of the compared value of a party's share `y`.
+    fn top(&self, y: u64, server: bool) -> bool {
+        (self.compared(y, server) >> (self.cmp_bits() - 1)) & 1 == 1
     }
 
     fn ell(&self) -> u32 {
@@ -84,7 +123,7 @@ impl Spec {
     }
 
     fn carry(&self) -> Params {
-        Params::new(self.ell() - 1, self.digit)
+        Params::new(self.cmp_bits() - 1, self.digit)
     }
 
     /// The low comparison (`c_low`), none at shift 0.
@@ -370,8 +409,8 @@ impl Server {
         let n = ys.len();
         let ServerOffline { n: count, carry, low, triples, products, rev_choices, rev_pads } = off;
         assert_eq!(count, n, "relu_ot: offline material for {count} elements, {n} inputs");
-        let lowmask = low_bits(u64::MAX, spec.ell() - 1);
-        let x1 = ys.iter().map(|&y| y & lowmask).collect();
+        let lowmask = low_bits(u64::MAX, spec.cmp_bits() - 1);
+        let x1 = ys.iter().map(|&y| spec.compared(y, true) & lowmask).collect();
         let x2 = ys.iter().map(|&y| low_bits(y, spec.shift)).collect();
         let cmp = (
             millionaire::Server::new(spec.carry(), x1, carry),
@@ -404,7 +443,7 @@ impl Server {
                 let split = millionaire::choice_bytes(self.spec.carry(), n);
                 let (mut t1, l1) = c1.tables(&msg[..split], rng);
                 let (t2, l2) = c2.map(|c| c.tables(&msg[split..], rng)).unzip();
-                let top = self.ys.iter().map(|&y| (y >> (ell - 1)) & 1 == 1).collect();
+                let top = self.ys.iter().map(|&y| self.spec.top(y, true)).collect();
                 let triples = self.triples.take().expect("once");
                 let ands = Ands::new(self.spec, true, top, [Some(l1), l2], triples);
                 t1.extend(t2.unwrap_or_default());
@@ -526,10 +565,9 @@ impl Client {
         let n = yc.len();
         let ClientOffline { n: count, carry, low, triples, product_choices, product_pads, reversed, r } = off;
         assert_eq!((count, r.len()), (n, n), "relu_ot: offline material for {count} elements, {n} inputs");
-        let ell = spec.ell();
-        let lowmask = low_bits(u64::MAX, ell - 1);
+        let lowmask = low_bits(u64::MAX, spec.cmp_bits() - 1);
         let fmask = low_bits(u64::MAX, spec.shift);
-        let z1: Vec<u64> = yc.iter().map(|&y| lowmask - (y & lowmask)).collect();
+        let z1: Vec<u64> = yc.iter().map(|&y| lowmask - (spec.compared(y, false) & lowmask)).collect();
         let z2: Vec<u64> = yc.iter().map(|&y| fmask - (y & fmask)).collect();
         let (c1, m1) = millionaire::Client::new(spec.carry(), &z1, carry);
         let (c2, m2) = spec.low().map(|p| millionaire::Client::new(p, &z2, low)).unzip();
@@ -561,7 +599,7 @@ impl Client {
                 let split = millionaire::table_bytes(self.spec.carry(), n);
                 let end = split + self.spec.low().map_or(0, |p| millionaire::table_bytes(p, n));
                 let (l1, l2) = (c1.leaves(&msg[..split]), c2.map(|c| c.leaves(&msg[split..end])));
-                let top = self.yc.iter().map(|&y| (y >> (ell - 1)) & 1 == 1).collect();
+                let top = self.yc.iter().map(|&y| self.spec.top(y, false)).collect();
                 let triples = self.triples.take().expect("once");
                 let mut ands = Ands::new(self.spec, false, top, [Some(l1), l2], triples);
                 if ands.levels() == 0 {
