@@ -18,6 +18,8 @@ mod bench_models;
 mod dynamo;
 #[path = "frontend/external.rs"]
 mod external;
+#[path = "frontend/layer_norm.rs"]
+mod layer_norm;
 #[path = "frontend/max_pool3d.rs"]
 mod max_pool3d;
 #[path = "frontend/ops.rs"]
