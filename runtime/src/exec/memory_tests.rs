@@ -444,17 +444,17 @@ fn gelu_runs_in_memory_as_a_garbled_circuit_exactly_as_scripted() {
     assert_eq!(gc_layers, 2, "{:?}", cstats.layers);
 }
 
-/// LayerNormalization (`models/layer_norm.onnx`) runs between the two parties: the inverse
+/// LayerNormalization (`models/layer_norm/model.onnx`) runs between the two parties: the inverse
 /// square root as one garbled circuit per row, the squares and the normalising product as
 /// Beaver steps, `γ`/`β` folded into the next layer; bit-exact with the simulator, every
 /// layer's framed bytes and rounds as scripted, and within the derived bound of onnxruntime.
 #[test]
 fn layer_norm_runs_in_memory_exactly_as_scripted() {
-    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
-    let x = veil_ir::npy::read_npy(&models.join("inputs/layer_norm.npy")).unwrap();
-    let want = veil_ir::npy::read_npy(&models.join("inputs/layer_norm_ort.npy")).unwrap();
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/layer_norm");
+    let x = veil_ir::npy::read_npy(&models.join("input.npy")).unwrap();
+    let want = veil_ir::npy::read_npy(&models.join("ort.npy")).unwrap();
     let opts = Options { input_bound: 2.0, exact_truncation: true, ..Options::default() };
-    let path = models.join("layer_norm.onnx");
+    let path = models.join("model.onnx");
     let g = veil_compiler::compile(veil_compiler::Model::File(&path), &opts.into()).unwrap().graph;
     let roots = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Rsqrt { .. })).count();
     assert_eq!(roots, 1, "{}", veil_ir::print::to_text(&g));
