@@ -20,6 +20,8 @@ mod dynamo;
 mod external;
 #[path = "frontend/gelu_form.rs"]
 mod gelu_form;
+#[path = "frontend/layer_norm.rs"]
+mod layer_norm;
 #[path = "frontend/max_pool3d.rs"]
 mod max_pool3d;
 #[path = "frontend/ops.rs"]

@@ -295,6 +295,16 @@ pub enum Op {
         /// Whether the model asks for the tanh form (float semantics only).
         tanh: bool,
     },
+    /// `1/√(x + eps)` elementwise on shares (a normalisation's inverse standard deviation, once
+    /// per normalised row). Float semantics: exactly that (the operand is a variance, `x ≥ 0`);
+    /// fixed point ([`crate::eval::ring_ops::rsqrt`]): `⌊2^S / ⌊√u⌋⌋` for the argument `u` at
+    /// the even scale `S = s + (s mod 2)` (a non-positive argument saturates to `2^−s`), output
+    /// at scale `⌈s/2⌉`, half the operand's, so it wants a high operand scale. Protocols: GC
+    /// (integer square root and division), with the preceding exact truncation fused.
+    Rsqrt {
+        /// Added to the operand before the root (ONNX's `epsilon`), `≥ 0`.
+        eps: f32,
+    },
 }
 
 /// Where a truncation runs.
@@ -366,6 +376,7 @@ impl Op {
             Op::Mul => "mul",
             Op::PlSigmoid => "pl_sigmoid",
             Op::PlGelu { .. } => "pl_gelu",
+            Op::Rsqrt { .. } => "rsqrt",
         }
     }
 
@@ -481,6 +492,7 @@ impl Op {
                 self.mnemonic()
             )),
             Op::Poly { coeffs } => fixed(poly_scales(coeffs, s).1),
+            Op::Rsqrt { .. } => fixed(crate::eval::ring_ops::rsqrt::output_scale(s) as u32),
             Op::Mul => match inputs[1].elem {
                 ElemType::Fixed { frac_bits } => fixed(s32 + frac_bits as u32),
                 other => Err(format!("operands must both be fixed-point, got {} and {other}", inputs[0].elem)),
@@ -591,6 +603,12 @@ impl Op {
                 same(x.shape.clone())
             }
             Op::Relu | Op::Reveal | Op::Truncate { .. } | Op::Sigmoid | Op::PlSigmoid | Op::PlGelu { .. } => {
+                same(x.shape.clone())
+            }
+            Op::Rsqrt { eps } => {
+                if !eps.is_finite() || *eps < 0.0 {
+                    return Err(format!("eps must be finite and ≥ 0, got {eps}"));
+                }
                 same(x.shape.clone())
             }
             Op::StochasticRelu { drop_bits, test_bits, .. } => {

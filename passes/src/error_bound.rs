@@ -60,6 +60,9 @@ pub fn error_bounds(g: &Graph, input_bound: f64) -> Vec<f64> {
                 use veil_ir::eval::ring_ops::pl_gelu::{GELU_LIPSCHITZ, PL_GELU_MAX_ERROR};
                 PL_GELU_MAX_ERROR + GELU_LIPSCHITZ * ex + 2.0 * ulp(sx)
             }
+            // The operand's error through the slope at the smallest argument, ε's rounding and
+            // the two floors (the root's and the division's); infinite without an ε.
+            Op::Rsqrt { eps } => veil_ir::eval::ring_ops::rsqrt::max_error(sx as u8, *eps, ex),
             // Exact in the ring: |ab − a'b'| ≤ |a|·e_b + |b|·e_a + e_a·e_b.
             Op::Mul => {
                 let (ey, by) = (e[n.inputs[1].index()], mag[n.inputs[1].index()]);

@@ -21,7 +21,13 @@ pub fn fuses(g: &Graph, out: veil_ir::ValueId) -> bool {
     g.has_single_user(out)
         && matches!(
             g.nodes[g.users(out)[0]].op,
-            Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::PlSigmoid | Op::PlGelu { .. }
+            Op::Relu
+                | Op::MaxPool { .. }
+                | Op::Clip { .. }
+                | Op::LeakyRelu { .. }
+                | Op::PlSigmoid
+                | Op::PlGelu { .. }
+                | Op::Rsqrt { .. }
         )
 }
 

@@ -16,6 +16,12 @@
 //!    makes it vary with the output position, becomes a shift after the layer (local on shares).
 //!    Without this, a secret scale on the client's input has no two-party protocol.
 //!
+//! 5. any `affine` left with a server-private scale (a LayerNormalization's `γ` with no linear
+//!    layer right after it, ConvNeXt's layer scale) that varies along the last axis only
+//!    becomes a `dense` with the diagonal weight `diag(scale)`, or one along the channels of
+//!    `[N, C, H, W]` a depthwise 1×1 `conv2d`, with the shift as its bias: the linear-layer
+//!    protocol then runs it, where an elementwise secret scale on shares has none.
+//!
 //! Preserves float semantics up to f32 rounding. Does not merge consecutive linear layers.
 
 use veil_ir::{Const, Domain, Graph, NodeId, Op, ValueId, Window2d};
@@ -209,6 +215,51 @@ fn fold_into_next(g: &mut Graph, n: NodeId, scale: Option<Const>, shift: Option<
     true
 }
 
+/// Step 5: a server-private per-channel `affine` as a diagonal linear layer: a `dense` with
+/// weight `diag(scale)` when it varies along the last axis, else, on `[N, C, H, W]`, a
+/// depthwise 1×1 `conv2d` when it varies along `C` (a layer scale). False (unchanged) when its
+/// scale is not the server's or varies along other axes.
+fn to_diagonal_layer(g: &mut Graph, n: NodeId, scale: Const, shift: Option<Const>) -> bool {
+    if g.consts[scale].domain != Domain::Server {
+        return false;
+    }
+    let shape = g.values[g.nodes[n].inputs[0]].ty.shape.clone();
+    let Some(last) = shape.len().checked_sub(1) else { return false };
+    let along = |g: &Graph, axis: usize| {
+        let s = per_channel(g, scale, &shape, axis)?;
+        match shift.map(|c| per_channel(g, c, &shape, axis)) {
+            Some(None) => None,
+            t => Some((s, t.flatten())),
+        }
+    };
+    let tag = g.nodes[n].name.clone();
+    let (op, s, t) = if let Some((s, t)) = along(g, last) {
+        let c = s.len();
+        let mut w = vec![0f32; c * c];
+        for (i, &v) in s.iter().enumerate() {
+            w[i * c + i] = v;
+        }
+        let weight = derived_const(g, scale, format!("{tag}.diagonal"), vec![c, c], w);
+        (Op::Dense { weight, bias: None }, s, t)
+    } else if shape.len() == 4
+        && let Some((s, t)) = along(g, 1)
+    {
+        let c = s.len();
+        let weight = derived_const(g, scale, format!("{tag}.diagonal"), vec![c, 1, 1, 1], s.clone());
+        let window = Window2d { kernel: [1, 1], strides: [1, 1], pads: [0; 4], dilations: [1, 1] };
+        (Op::Conv2d { weight, bias: None, window, groups: c }, s, t)
+    } else {
+        return false;
+    };
+    let bias = t.map(|t| derived_const(g, scale, format!("{tag}.diagonal_bias"), vec![s.len()], t));
+    g.nodes[n].op = match op {
+        Op::Dense { weight, .. } => Op::Dense { weight, bias },
+        Op::Conv2d { weight, window, groups, .. } => Op::Conv2d { weight, bias, window, groups },
+        other => other,
+    };
+    true
+}
+
 pub fn run(g: &mut Graph, _: &Options) -> Result<Report, PassError> {
     let mut report = Report::default();
     let mut pools = 0;
@@ -232,12 +283,24 @@ pub fn run(g: &mut Graph, _: &Options) -> Result<Report, PassError> {
             }
         }
     }
+    let mut diagonal = 0;
+    for n in g.body.clone() {
+        if let Op::Affine { scale: Some(s), shift } = g.nodes[n].op.clone()
+            && g.position(n).is_some()
+            && to_diagonal_layer(g, n, s, shift)
+        {
+            diagonal += 1;
+        }
+    }
     g.remove_dead();
     // A scale moved off the client's input leaves the data movement before the layer with
     // the client.
     g.refresh_domains();
     if pools > 0 {
         report.note(format!("split {pools} average pool(s) into sum pool and public divisor"));
+    }
+    if diagonal > 0 {
+        report.note(format!("ran {diagonal} server-private elementwise scale(s) as diagonal linear layer(s)"));
     }
     if back + fwd > 0 {
         report.note(format!("folded {back} affine(s) into the preceding and {fwd} into the following linear layer"));

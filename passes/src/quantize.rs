@@ -80,20 +80,19 @@ impl Builder<'_> {
 
     /// `v` at scale at most `F`, truncating if needed.
     fn lower(&mut self, v: ValueId, node: &str) -> Result<ValueId, PassError> {
+        self.lower_to(v, self.frac, node)
+    }
+
+    /// `v` at scale at most `to`, truncating if needed.
+    fn lower_to(&mut self, v: ValueId, to: u8, node: &str) -> Result<ValueId, PassError> {
         let s = self.scale(v);
-        if s <= self.frac {
+        if s <= to {
             return Ok(v);
         }
         self.truncations += 1;
-        let out = format!("{}/t{}", self.g.values[v].name, s - self.frac);
+        let out = format!("{}/t{}", self.g.values[v].name, s - to);
         let b = self.bound[v.index()];
-        self.add(
-            &format!("{node}/truncate"),
-            &out,
-            Op::Truncate { bits: s - self.frac, mode: TruncMode::Local },
-            &[v],
-            b,
-        )
+        self.add(&format!("{node}/truncate"), &out, Op::Truncate { bits: s - to, mode: TruncMode::Local }, &[v], b)
     }
 
     /// `v` at scale exactly `to` (≥ its scale): multiplies by the public constant 2^(to − s).
@@ -230,6 +229,18 @@ pub fn run_with_bounds(
                     *v = b.lower(*v, name)?;
                 }
                 Op::Mul
+            }
+            // The output scale is half the operand's: the operand keeps up to 2F, so the result
+            // lands at F with a root of about F significant bits.
+            Op::Rsqrt { eps } => {
+                ins[0] = b.lower_to(ins[0], frac.saturating_mul(2), name)?;
+                let s = b.scale(ins[0]);
+                let out_name = g.values[node.output].name.clone();
+                let at_zero = veil_ir::eval::ring_ops::rsqrt::eval(Ring::new(MAX_RING_BITS), 0, s, *eps);
+                let top = Ring::new(MAX_RING_BITS).decode(at_zero, veil_ir::eval::ring_ops::rsqrt::output_scale(s));
+                let nv = b.add(name, &out_name, node.op.clone(), &ins, bound.max(top))?;
+                b.map[node.output.index()] = Some(nv);
+                continue;
             }
             Op::StochasticRelu { drop_bits, variant, .. } => {
                 let s = b.scale(ins[0]);

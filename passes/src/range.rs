@@ -34,6 +34,10 @@ impl RangeSource {
     }
 }
 
+/// The bound of `1/√x` without an `ε`: nothing bounds it below the fixed-point saturation, so
+/// the widest value a ring holds at a usual scale (compilation then asks for a narrower range).
+const RSQRT_UNBOUNDED: f64 = 1e9;
+
 fn max_abs(xs: &[f32]) -> f64 {
     xs.iter().fold(0f64, |m, &x| m.max((x as f64).abs()))
 }
@@ -113,6 +117,10 @@ pub fn worst_case_values(g: &Graph, input_bound: f64) -> Vec<f64> {
             Op::Softmax { .. } | Op::Sigmoid | Op::PlSigmoid => 1.0,
             // ReLU(x) − h̃(|x|) with 0 ≤ h̃ ≤ 0.18: within max(|x|, 0.18).
             Op::PlGelu { .. } => x.max(0.18),
+            // 1/√(x + ε) for a variance x ≥ 0: at most 1/√ε (`quantize` raises this to the
+            // fixed-point maximum where that is larger, as when ε rounds to zero).
+            Op::Rsqrt { eps } if *eps > 0.0 => 1.0 / (*eps as f64).sqrt(),
+            Op::Rsqrt { .. } => RSQRT_UNBOUNDED,
             _ => x,
         };
     }

@@ -3,11 +3,11 @@
 //! `models/zoo/make_zoo.py` with onnxruntime's outputs as references. For every model and
 //! exporter: the import runs in float as onnxruntime does, and the plan compiled with the
 //! calibrated automatic precision (`max_error` 1 %) keeps the top-1 class and the error it
-//! promises. ConvNeXt is refused for its LayerNormalization, with the reason.
+//! promises.
 
 use std::path::{Path, PathBuf};
 
-use veil_compiler::onnx::{ImportError, ImportOptions, import_file};
+use veil_compiler::onnx::{ImportOptions, import_file};
 use veil_compiler::{CompileOptions, compile};
 use veil_ir::Tensor;
 use veil_ir::eval::{run_fixed, run_float, run_float_approximated};
@@ -134,26 +134,37 @@ fn zoo_regnet_x_400mf() {
     check("regnet_x_400mf");
 }
 
-/// ConvNeXt's LayerNormalization (9 of them, over channels) has no two-party protocol: the
-/// import refuses every one of them at once, each with its reason, and nothing else. Its Gelu
-/// (4, one per block: both exporters write the opset-20 `Gelu` op) imports as `pl_gelu`.
+/// ConvNeXt: its 9 LayerNormalizations (over channels) run on shares with the secret inverse
+/// square root, one garbled circuit per normalised row; its Gelu (4, one per block: both
+/// exporters write the opset-20 `Gelu` op) as `pl_gelu`. The plan lowers to two-party steps.
 #[test]
-fn zoo_convnext_tiny_is_refused_naming_every_layer_norm() {
-    const LAYER_NORM: &str = "not supported: LayerNormalization divides by the standard deviation of secret values, \
-        which needs a secret inverse square root, and Veil has no sound two-party protocol for it";
-    let first =
-        [("dynamo", "node_layer_norm"), ("torchscript", "/features/features.0/features.0.1/LayerNormalization")];
-    for (exporter, ln) in first {
-        let e = import_file(&dir("convnext_tiny").join(format!("{exporter}.onnx")), &ImportOptions::default())
-            .expect_err("ConvNeXt is refused");
-        let ImportError::Nodes { errors, .. } = &e else { panic!("{exporter}: expected node problems, got {e}") };
-        let count = |op: &str| errors.iter().filter(|n| n.op_type == op).count();
-        assert_eq!((count("LayerNormalization"), errors.len()), (9, 9), "{exporter}: {e}");
-        for n in errors {
-            assert!(n.reason.starts_with(LAYER_NORM), "{exporter}: {n}");
-        }
-        let text = e.to_string();
-        assert!(text.contains("the model cannot be compiled (9 problem(s))"), "{text}");
-        assert!(text.contains(&format!("node {ln:?} (LayerNormalization): {LAYER_NORM}")), "{text}");
+fn zoo_convnext_tiny() {
+    check("convnext_tiny");
+    for exporter in EXPORTERS {
+        let g = import_file(&dir("convnext_tiny").join(format!("{exporter}.onnx")), &ImportOptions::default()).unwrap();
+        let norms = g.live_nodes().filter(|(_, n)| matches!(n.op, veil_ir::Op::Rsqrt { .. })).count();
+        assert_eq!(norms, 9, "{exporter}");
+        let x = read_npy(&dir("convnext_tiny").join("input.npy")).unwrap();
+        let passes = veil_passes::Options { calibration: samples(&dir("convnext_tiny"), &x), ..Default::default() };
+        let compiled = compile(&g, &CompileOptions { passes, encode: false, ..Default::default() }).unwrap();
+        let steps = veil_ir::schedule::lower(&compiled.graph).unwrap_or_else(|e| panic!("{exporter}: {e}"));
+        let f = &compiled.graph;
+        let rows: usize = f
+            .live_nodes()
+            .filter(|(_, n)| matches!(n.op, veil_ir::Op::Rsqrt { .. }))
+            .map(|(_, n)| f.values[n.output].ty.shape.iter().product::<usize>())
+            .sum();
+        let circuit_ands: usize = steps
+            .iter()
+            .filter(|s| matches!(f.nodes[s.node].op, veil_ir::Op::Rsqrt { .. }))
+            .map(|s| match &s.kind {
+                veil_ir::schedule::Kind::Activation { circuit, .. } => circuit.and_count(),
+                other => panic!("{exporter}: rsqrt as {other:?}"),
+            })
+            .sum();
+        eprintln!(
+            "zoo convnext_tiny      {exporter:11} ring {}: {rows} normalised rows, {circuit_ands} ANDs per row over the 9 circuits",
+            f.ring_bits.unwrap()
+        );
     }
 }

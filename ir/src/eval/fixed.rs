@@ -171,6 +171,7 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
             Op::Relu => map(&mut |v| if ring.to_signed(v) >= 0 { v } else { 0 }),
             Op::PlSigmoid => map(&mut |v| ring_ops::pl_sigmoid::eval(ring, v, s_in)),
             Op::PlGelu { .. } => map(&mut |v| ring_ops::pl_gelu::eval(ring, v, s_in)),
+            Op::Rsqrt { eps } => map(&mut |v| ring_ops::rsqrt::eval(ring, v, s_in, *eps)),
             Op::StochasticRelu { drop_bits, variant, test_bits } => {
                 let k = drop_bits.expect("verified: chosen by quantize");
                 let test = test_bits.map_or(ring, Ring::new);

@@ -97,6 +97,7 @@ fn values(g: &Graph, inputs: &[Tensor], approximated: bool) -> Result<Vec<Option
             Op::PlGelu { tanh: false } => map(&|v| super::ring_ops::pl_gelu::exact(v as f64) as f32),
             Op::PlGelu { tanh: true } => map(&|v| super::ring_ops::pl_gelu::tanh_form(v as f64) as f32),
             Op::LeakyRelu { alpha } => map(&|v| if v >= 0.0 { v } else { alpha * v }),
+            Op::Rsqrt { eps } => map(&|v| 1.0 / (v + eps).sqrt()),
             Op::Clip { min, max } => {
                 map(&|v| v.max(min.unwrap_or(f32::NEG_INFINITY)).min(max.unwrap_or(f32::INFINITY)))
             }

@@ -4,6 +4,7 @@
 use crate::ring::Ring;
 
 pub mod pl_gelu;
+pub mod rsqrt;
 pub use pl_gelu::PL_GELU_MAX_ERROR;
 
 /// `x · Wᵀ + b` over the last axis of `x` (`[.., k]`); `weights` is `(W [n, k], n, bias)`.

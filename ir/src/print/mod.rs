@@ -76,6 +76,7 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, String)> {
             }
         }
         Op::LeakyRelu { alpha } => out.push(("alpha", format!("{alpha:?}"))),
+        Op::Rsqrt { eps } => out.push(("eps", format!("{eps:?}"))),
         Op::Clip { min, max } => {
             out.push(("min", opt(min)));
             out.push(("max", opt(max)));

@@ -11,7 +11,7 @@ pub mod script;
 use crate::ElemType;
 use crate::circuit::{
     Circuit, clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask, pl_gelu_trunc_mask, pl_sigmoid_trunc_mask,
-    relu_trunc_mask, sign_test, trunc_mask,
+    relu_trunc_mask, rsqrt_trunc_mask, sign_test, trunc_mask,
 };
 use crate::eval::LEAKY_ALPHA_BITS;
 use crate::eval::ring_ops::window_taps;
@@ -293,7 +293,13 @@ pub fn fuses_into_reader(g: &Graph, v: ValueId) -> bool {
         && !g.outputs.contains(&v)
         && matches!(
             g.nodes[users[0]].op,
-            Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::PlSigmoid | Op::PlGelu { .. }
+            Op::Relu
+                | Op::MaxPool { .. }
+                | Op::Clip { .. }
+                | Op::LeakyRelu { .. }
+                | Op::PlSigmoid
+                | Op::PlGelu { .. }
+                | Op::Rsqrt { .. }
         )
 }
 
@@ -371,7 +377,7 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         },
         Op::Clip { .. } if g.over_ot.contains(&id) => clip_ot::kind(g, id)
             .ok_or_else(|| bad("a Clip over OT needs a lower bound of 0 and an upper bound of at least 0"))?,
-        Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::PlSigmoid | Op::PlGelu { .. } => {
+        Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::PlSigmoid | Op::PlGelu { .. } | Op::Rsqrt { .. } => {
             let (input, shift) = fused(g, node.inputs[0]);
             let circuit = activation_circuit(g, &node.op, node.inputs[0], shift)
                 .ok_or_else(|| bad("LeakyReLU's slope does not fit the ring at 16 fractional bits"))?;
@@ -448,6 +454,7 @@ pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8) -> Option<C
         Op::Relu => relu_trunc_mask(ell, f),
         Op::PlSigmoid => pl_sigmoid_trunc_mask(ell, f, s),
         Op::PlGelu { .. } => pl_gelu_trunc_mask(ell, f, s),
+        Op::Rsqrt { eps } => rsqrt_trunc_mask(ell, f, s, *eps),
         Op::Clip { min, max } => {
             let enc = |b: Option<f32>| b.and_then(|b| ring.encode(b as f64, s)).map(|e| ring.to_signed(e));
             clip_trunc_mask(ell, f, enc(*min), enc(*max))

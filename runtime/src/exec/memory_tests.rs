@@ -470,3 +470,32 @@ fn gelu_runs_in_memory_as_a_garbled_circuit_exactly_as_scripted() {
     let gc_layers = cstats.layers.iter().filter(|l| l.protocol.contains("GC")).count();
     assert_eq!(gc_layers, 2, "{:?}", cstats.layers);
 }
+
+/// LayerNormalization (`models/layer_norm/model.onnx`) runs between the two parties: the inverse
+/// square root as one garbled circuit per row, the squares and the normalising product as
+/// Beaver steps, `γ`/`β` folded into the next layer; bit-exact with the simulator, every
+/// layer's framed bytes and rounds as scripted, and within the derived bound of onnxruntime.
+#[test]
+fn layer_norm_runs_in_memory_exactly_as_scripted() {
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/layer_norm");
+    let x = veil_ir::npy::read_npy(&models.join("input.npy")).unwrap();
+    let want = veil_ir::npy::read_npy(&models.join("ort.npy")).unwrap();
+    let opts = Options { input_bound: 2.0, exact_truncation: true, ..Options::default() };
+    let path = models.join("model.onnx");
+    let g = veil_compiler::compile(veil_compiler::Model::File(&path), &opts.into()).unwrap().graph;
+    let roots = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Rsqrt { .. })).count();
+    assert_eq!(roots, 1, "{}", veil_ir::print::to_text(&g));
+    let steps = lower(&g).unwrap();
+    let rsqrt = steps.iter().find(|s| matches!(g.nodes[s.node].op, Op::Rsqrt { .. })).unwrap();
+    assert!(matches!(rsqrt.kind, veil_ir::schedule::Kind::Activation { .. }), "{:?}", rsqrt.kind);
+    let (out, cstats, sstats) = in_memory(&g, &x);
+    let sim = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    assert_eq!(out, sim, "in memory differs from the simulator");
+    let bound = veil_passes::error_bound::error_bounds(&g, 2.0)[g.outputs[0].index()];
+    let worst = out[0].data.iter().zip(&want.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst as f64 <= bound, "{worst} beyond the bound {bound}");
+    assert!(worst > 0.0, "fixed point rounds somewhere");
+    check_traffic("layer_norm", &g, &[&cstats, &sstats]);
+    let gc = cstats.layers.iter().filter(|l| l.protocol.contains("GC")).count();
+    assert!(gc >= 1, "{:?}", cstats.layers);
+}

@@ -1,5 +1,5 @@
 //! The operator registry: which ONNX ops lower, and to what. Split by family like tract's
-//! `onnx/src/ops`: `nn` (conv, pooling, normalisation, activations), `math` (Gemm, MatMul,
+//! `onnx/src/ops`: `nn` (conv, pooling, batch normalisation, activations), `norm` (LayerNormalization), `math` (Gemm, MatMul,
 //! elementwise arithmetic and polynomials), `minmax` (Max and Min as clips or ReLUs), `batched` (MatMul with batched constant operands),
 //! `reduce` (ReduceSum, ReduceMean, ReduceMax, ReduceMin), `array` and `join` (data movement), `post` (client-side
 //! post-processing), and `fold` (compile-time evaluation of constant subgraphs).
@@ -12,6 +12,7 @@ mod join;
 mod math;
 mod minmax;
 mod nn;
+mod norm;
 mod pool3d;
 mod post;
 mod reduce;
@@ -29,6 +30,7 @@ fn lowering(op: &str) -> Option<Lowering> {
         "MaxPool" | "GlobalMaxPool" => nn::max_pool,
         "AveragePool" | "GlobalAveragePool" => nn::avg_pool,
         "BatchNormalization" => nn::batch_norm,
+        "LayerNormalization" => norm::layer_norm,
         "Relu" => nn::relu,
         "LeakyRelu" => nn::leaky_relu,
         "Clip" => nn::clip,
@@ -75,11 +77,11 @@ pub fn unsupported_reason(op: &str) -> String {
 products of two computed values, Sigmoid, Tanh and Gelu (piecewise-linear, within 0.019, 0.038 and 0.0079), and Softmax, \
 LogSoftmax or ArgMax at the end of the model";
     match op {
-        "LayerNormalization" | "InstanceNormalization" | "GroupNormalization" => {
+        "InstanceNormalization" | "GroupNormalization" => {
             return format!(
-                "not supported: {op} divides by the standard deviation of secret values, which needs a secret \
-inverse square root, and Veil has no sound two-party protocol for it (BatchNormalization is supported: its statistics are \
-constants that fold into the neighbouring layer; a model trained with it instead compiles)"
+                "not supported: {op} divides by the standard deviation of secret values per channel or group; Veil \
+has the secret inverse square root this needs but does not lower {op} to it yet (LayerNormalization over the trailing axes \
+and BatchNormalization, whose statistics are constants that fold into the neighbouring layer, are supported)"
             );
         }
         "Elu" | "Selu" | "Softplus" | "Softsign" | "Mish" | "Celu" => {
