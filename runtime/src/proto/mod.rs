@@ -47,7 +47,7 @@ pub fn register(g: &Graph, step: &Step) -> Box<dyn Protocol> {
         }
         Kind::CircaOt { input, drop_bits, variant, test_bits } => {
             let test = circa::SignTest { ring: Ring::new(*test_bits), drop_bits: *drop_bits, variant: *variant };
-            Box::new(relu_ot::circa_ot::CircaOtLayer::new(*input, test))
+            Box::new(relu_ot::layer::ReluOtLayer::circa(*input, test))
         }
         Kind::Poly => Box::<poly::PolyLayer>::default(),
         Kind::Mul => Box::<secret_mul::SecretMul>::default(),

@@ -1,44 +1,76 @@
-//! A ReLU layer over OT as a plan step ([`veil_ir::schedule::Kind::ReluOt`]): the drivers of
-//! [`super::drive`] on the session's OT halves and main channel, with the garbled-circuit step's
-//! share convention (the client's output share is its offline mask `r`).
+//! A ReLU layer over OT as a plan step ([`veil_ir::schedule::Kind::ReluOt`]), and Circa's
+//! stochastic ReLU over OT ([`veil_ir::schedule::Kind::CircaOt`]: the shift-0 ReLU with its
+//! comparison on the sign test's `m − k` bits, [`Spec::circa`]): the drivers of [`super::drive`]
+//! on the session's OT halves and main channel, with the garbled-circuit step's share convention
+//! (the client's output share is its offline mask `r`). The two differ only in their [`Spec`] and
+//! labels. Circa's output is the garbled Circa's, `y·b` with `b`
+//! [`veil_ir::ring::circa_nonnegative`] of the shares.
 
 use veil_ir::ValueId;
 use veil_ir::ring::Ring;
+use veil_ir::schedule::script::label;
 
-use super::drive::{client_offline, client_online, server_offline, server_online};
+use super::drive::{client_offline_as, client_online_as, server_offline_as, server_online_as};
 use super::{ClientOffline, ServerOffline, Spec};
 use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, take};
+use crate::proto::circa::SignTest;
 use crate::proto::mul::random_ring;
+
+/// Which comparison the layer runs.
+#[derive(Debug, Clone, Copy)]
+enum Test {
+    /// ReLU then `>> shift` (the fused exact truncation, 0 for none).
+    Relu { shift: u8 },
+    /// Circa's sign test.
+    Circa(SignTest),
+}
 
 /// The step's state between the phases.
 pub struct ReluOtLayer {
     input: ValueId,
-    shift: u8,
+    test: Test,
     server: Option<ServerOffline>,
     client: Option<ClientOffline>,
 }
 
 impl std::fmt::Debug for ReluOtLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ReluOtLayer {{ shift: {}, <redacted> }}", self.shift)
+        write!(f, "ReluOtLayer {{ {:?}, <redacted> }}", self.test)
     }
 }
 
 impl ReluOtLayer {
     /// ReLU of `input` then `>> shift` (the fused exact truncation, 0 for none).
     pub fn new(input: ValueId, shift: u8) -> ReluOtLayer {
-        ReluOtLayer { input, shift, server: None, client: None }
+        ReluOtLayer { input, test: Test::Relu { shift }, server: None, client: None }
+    }
+
+    /// Circa's stochastic ReLU of `input` with the sign `test`.
+    pub fn circa(input: ValueId, test: SignTest) -> ReluOtLayer {
+        ReluOtLayer { input, test: Test::Circa(test), server: None, client: None }
     }
 
     fn spec(&self, ring: Ring) -> Spec {
-        Spec::new(ring, u32::from(self.shift))
+        match self.test {
+            Test::Relu { shift } => Spec::new(ring, u32::from(shift)),
+            Test::Circa(test) => Spec::circa(ring, test),
+        }
+    }
+
+    /// The labels of the OT batches and of the online flights.
+    fn labels(&self) -> (&'static str, &'static str) {
+        match self.test {
+            Test::Relu { .. } => (label::RELU_OT_OTS, label::RELU_OT),
+            Test::Circa(_) => (label::CIRCA_OVER_OT_OTS, label::CIRCA_OVER_OT),
+        }
     }
 }
 
 impl Protocol for ReluOtLayer {
     fn server_offline<'a>(&'a mut self, io: &'a mut ServerIo, cx: Cx<'a>, _rng: &'a mut dyn Csprng) -> StepFuture<'a> {
         Box::pin(async move {
-            self.server = Some(server_offline(&mut io.ot, self.spec(cx.ring), cx.len(self.input)).await?);
+            let (spec, (ots, _)) = (self.spec(cx.ring), self.labels());
+            self.server = Some(server_offline_as(ots, &mut io.ot, spec, cx.len(self.input)).await?);
             Ok(())
         })
     }
@@ -52,7 +84,8 @@ impl Protocol for ReluOtLayer {
     ) -> StepFuture<'a> {
         Box::pin(async move {
             let ys = values.share(self.input).to_vec();
-            let out = server_online(&mut io.ch, self.spec(cx.ring), take(&mut self.server), ys, rng).await?;
+            let (spec, (_, step), off) = (self.spec(cx.ring), self.labels(), take(&mut self.server));
+            let out = server_online_as(step, &mut io.ch, spec, off, ys, rng).await?;
             values.set_share(cx.node.output, out);
             Ok(())
         })
@@ -67,7 +100,8 @@ impl Protocol for ReluOtLayer {
     ) -> StepFuture<'a> {
         Box::pin(async move {
             let r = random_ring(cx.ring, cx.len(self.input), rng);
-            self.client = Some(client_offline(&mut io.ot, self.spec(cx.ring), r.clone()).await?);
+            let (spec, (ots, _)) = (self.spec(cx.ring), self.labels());
+            self.client = Some(client_offline_as(ots, &mut io.ot, spec, r.clone()).await?);
             values.set_share(cx.node.output, r);
             Ok(())
         })
@@ -76,7 +110,8 @@ impl Protocol for ReluOtLayer {
     fn client_online<'a>(&'a mut self, io: &'a mut ClientIo, cx: Cx<'a>, values: &'a mut Values) -> StepFuture<'a> {
         Box::pin(async move {
             let yc = values.share(self.input).to_vec();
-            client_online(&mut io.ch, self.spec(cx.ring), take(&mut self.client), yc).await?;
+            let (spec, (_, step), off) = (self.spec(cx.ring), self.labels(), take(&mut self.client));
+            client_online_as(step, &mut io.ch, spec, off, yc).await?;
             Ok(())
         })
     }

@@ -30,7 +30,6 @@
 
 #[cfg(test)]
 mod attacks;
-pub mod circa_ot;
 #[cfg(test)]
 mod circa_ot_tests;
 pub mod clip;
