@@ -319,9 +319,11 @@ mod tests {
     }
 
     /// Found in review (issue 15): the summary labelled an affine with a secret (server) scale
-    /// "HE", although the runtime refuses it.
+    /// "HE", although the runtime refused it. Since session 14 `normalize_linear` runs such a
+    /// per-channel scale as a diagonal dense layer: no affine is left, the summary reports
+    /// nothing unsupported, and the layer's protocol is a dense layer's.
     #[test]
-    fn a_secret_scale_affine_on_shares_is_unsupported_not_he() {
+    fn a_secret_scale_affine_on_shares_runs_as_a_diagonal_dense_layer() {
         let mut g = Graph::new("affine");
         let x = g.add_input("x", TensorType::f32(vec![1, 2, 2, 2]));
         let w = g.add_const("w", vec![3, 8], Domain::Server, (0..24).map(|i| i as f32 / 32.0).collect());
@@ -333,11 +335,16 @@ mod tests {
         let out = g.add_node("reveal", "out", Op::Reveal, &[a]).unwrap();
         g.outputs.push(out);
         compiled(&mut g);
+        let text = veil_ir::print::to_text(&g);
+        assert!(!g.live_nodes().any(|(_, n)| matches!(n.op, Op::Affine { .. })), "{text}");
+        let (_, node) = g.live_nodes().find(|(_, n)| n.name == "scale").expect("the scale node");
+        let Op::Dense { weight, .. } = &node.op else { panic!("not a dense layer:\n{text}") };
+        let c = &g.consts[*weight];
+        assert_eq!((c.shape.as_slice(), c.domain), (&[3usize, 3][..], Domain::Server), "{text}");
+        assert_eq!(c.data, vec![1.5, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 2.0], "{text}");
         let summary = summarize(&g);
-        let Some(row) = summary.layers.iter().find(|l| l.op == "affine") else {
-            panic!("the pipeline kept no affine:\n{}", veil_ir::print::to_text(&g))
-        };
-        assert_eq!(row.protocol, "unsupported");
-        assert!(summary.unsupported.as_deref().is_some_and(|u| u.contains("per-channel scales")), "{summary:?}");
+        assert!(summary.unsupported.is_none(), "{summary:?}");
+        let row = summary.layers.iter().find(|l| l.name == "scale").expect("a row for the scale");
+        assert!(row.protocol == "HE" || row.protocol == "OT (Gilboa)", "{}", row.protocol);
     }
 }
