@@ -14,21 +14,11 @@ use veil_ir::{Graph, Op, TruncMode};
 
 use crate::{Options, PassError, Report};
 
-/// Whether a truncation producing `out` fuses into the garbled circuit that reads it (its only
-/// reader is a ReLU, MaxPool, Clip or LeakyReLU). `quantize` asks this too, to know whether
-/// any truncation will stay local.
+/// Whether a truncation producing `out` fuses into the garbled circuit that reads it: the
+/// schedule's own rule ([`veil_ir::schedule::fuses_into_reader`]), so the pass and the lowering
+/// cannot disagree. `quantize` asks this too, to know whether any truncation will stay local.
 pub fn fuses(g: &Graph, out: veil_ir::ValueId) -> bool {
-    g.has_single_user(out)
-        && matches!(
-            g.nodes[g.users(out)[0]].op,
-            Op::Relu
-                | Op::MaxPool { .. }
-                | Op::Clip { .. }
-                | Op::LeakyRelu { .. }
-                | Op::PlSigmoid
-                | Op::PlGelu { .. }
-                | Op::Rsqrt { .. }
-        )
+    veil_ir::schedule::fuses_into_reader(g, out)
 }
 
 /// Whether a truncation producing `out` stays local (each party shifts its own share) under

@@ -285,14 +285,13 @@ pub struct Unsupported {
     pub reason: String,
 }
 
-/// Whether the exact truncation producing `v` runs inside the garbled circuit of its only
-/// reader (a ReLU, Clip, LeakyReLU or MaxPool) rather than in a circuit of its own.
+/// Whether the exact truncation producing `v` runs inside the protocol of its only reader (a
+/// ReLU, Clip, LeakyReLU, MaxPool, sigmoid, Gelu or rsqrt, garbled or over OT) rather than in a
+/// circuit of its own. `fuse_truncation` decides by this same rule.
 pub fn fuses_into_reader(g: &Graph, v: ValueId) -> bool {
-    let users = g.users(v);
-    users.len() == 1
-        && !g.outputs.contains(&v)
+    g.has_single_user(v)
         && matches!(
-            g.nodes[users[0]].op,
+            g.nodes[g.users(v)[0]].op,
             Op::Relu
                 | Op::MaxPool { .. }
                 | Op::Clip { .. }
