@@ -17,7 +17,7 @@ use crate::proto::distinguish::{Z_LEAK, max_bit_z};
 
 /// One run: both parties with fresh dealer OTs; returns (what the server received, what the
 /// client received), each flight's bytes concatenated.
-pub(super) fn views(spec: Spec, ys: &[u64], yc: &[u64], rng: &mut ChaCha8Rng) -> (Vec<u8>, Vec<u8>) {
+fn views(spec: Spec, ys: &[u64], yc: &[u64], rng: &mut ChaCha8Rng) -> (Vec<u8>, Vec<u8>) {
     let n = ys.len();
     let r = (0..n).map(|_| spec.ring.reduce(rng.random())).collect();
     let (s_off, c_off) = super::offline::dealt(spec, r, rng);
@@ -37,9 +37,9 @@ pub(super) fn views(spec: Spec, ys: &[u64], yc: &[u64], rng: &mut ChaCha8Rng) ->
     (to_server, to_client)
 }
 
-pub(super) const RUNS: usize = 300;
+const RUNS: usize = 300;
 
-pub(super) fn le_bytes(ring: Ring, v: &[u64]) -> Vec<u8> {
+fn le_bytes(ring: Ring, v: &[u64]) -> Vec<u8> {
     v.iter().flat_map(|&x| ring.reduce(x).to_le_bytes()).collect()
 }
 
@@ -49,17 +49,18 @@ fn worlds(ring: Ring, shift: u32, n: usize) -> [Vec<u64>; 2] {
     [3i64, -3].map(|v| vec![ring.from_signed(v << shift); n])
 }
 
-/// The server (when `server_attacks`) or the client studies what it received, its own share fixed
-/// and the peer's share making the world's value; the control view is the peer's share itself.
-fn cannot_tell_the_sign(server_attacks: bool, seed: u64) {
-    let spec = Spec::new(Ring::new(16), 4);
+/// The server (when `server_attacks`) or the client studies what it received from `spec` on 12
+/// elements valued `±3·2^scale` ([`worlds`]), its own share fixed and the peer's share making the
+/// world's value, and receives more than `min_bytes`; the control view is the peer's share itself.
+/// Circa over OT's attack runs this too.
+pub(super) fn cannot_tell_the_sign(spec: Spec, scale: u32, min_bytes: usize, server_attacks: bool, seed: u64) {
     let ring = spec.ring;
     let n = 12;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let own: Vec<u64> = (0..n).map(|_| ring.reduce(rng.random())).collect();
     let mut seen = [Vec::new(), Vec::new()];
     let mut leak = [Vec::new(), Vec::new()];
-    for (w, y) in worlds(ring, spec.shift, n).iter().enumerate() {
+    for (w, y) in worlds(ring, scale, n).iter().enumerate() {
         let peer: Vec<u64> = y.iter().zip(&own).map(|(&y, &s)| ring.reduce(y.wrapping_sub(s))).collect();
         for _ in 0..RUNS {
             let (to_server, to_client) =
@@ -69,7 +70,7 @@ fn cannot_tell_the_sign(server_attacks: bool, seed: u64) {
         }
     }
     let who = if server_attacks { "server" } else { "client" };
-    assert!(seen[0][0].len() > 100, "{} bytes received by the {who}", seen[0][0].len());
+    assert!(seen[0][0].len() > min_bytes, "{} bytes received by the {who}", seen[0][0].len());
     let z = max_bit_z(&seen[0], &seen[1]);
     assert!(z < Z_LEAK, "the {who}'s view tells the worlds apart: |z| = {z:.1}");
     let z_leak = max_bit_z(&leak[0], &leak[1]);
@@ -78,12 +79,12 @@ fn cannot_tell_the_sign(server_attacks: bool, seed: u64) {
 
 #[test]
 fn the_server_cannot_tell_a_positive_client_value_from_a_negative_one() {
-    cannot_tell_the_sign(true, 71);
+    cannot_tell_the_sign(Spec::new(Ring::new(16), 4), 4, 100, true, 71);
 }
 
 #[test]
 fn the_client_cannot_tell_a_positive_server_value_from_a_negative_one() {
-    cannot_tell_the_sign(false, 72);
+    cannot_tell_the_sign(Spec::new(Ring::new(16), 4), 4, 100, false, 72);
 }
 
 /// The OTs are used once: if a run reused the previous run's OTs, the client's derandomisation

@@ -8,40 +8,16 @@ use rand_chacha::ChaCha8Rng;
 use veil_ir::CircaVariant;
 use veil_ir::ring::{Ring, circa_fault_probability, circa_nonnegative};
 
-use super::attacks::{RUNS, le_bytes, views};
+use super::attacks::cannot_tell_the_sign;
 use super::offline::dealt;
-use super::{Client, Flight, Server, Spec};
+use super::tests::run;
+use super::{Flight, Spec};
 use crate::proto::circa::SignTest;
-use crate::proto::distinguish::{Z_LEAK, max_bit_z};
 
 const VARIANTS: [CircaVariant; 2] = [CircaVariant::PosZero, CircaVariant::NegPass];
 
 fn spec(ell: u8, m: u8, k: u8, variant: CircaVariant) -> Spec {
     Spec::circa(Ring::new(ell), SignTest { ring: Ring::new(m), drop_bits: k, variant })
-}
-
-/// Both parties in memory with a dealer's OTs: the server's output shares; every flight's size
-/// is checked against [`Spec::flights`].
-fn run(spec: Spec, ys: &[u64], yc: &[u64], r: &[u64], rng: &mut ChaCha8Rng) -> Vec<u64> {
-    let (s_off, c_off) = dealt(spec, r.to_vec(), rng);
-    let mut server = Server::new(spec, s_off, ys.to_vec());
-    let (mut client, mut msg) = Client::start(spec, c_off, yc.to_vec());
-    let flights = spec.flights(ys.len());
-    let mut k = 0;
-    loop {
-        assert_eq!(flights[k], Flight::ToServer(msg.len()), "flight {k}");
-        k += 1;
-        match server.reply(&msg, rng) {
-            None => break,
-            Some(back) => {
-                assert_eq!(flights[k], Flight::ToClient(back.len()), "flight {k}");
-                k += 1;
-                msg = client.reply(&back);
-            }
-        }
-    }
-    assert_eq!(k, flights.len(), "every flight ran");
-    server.output()
 }
 
 /// Runs `spec` on the shares and checks every element against the simulator's sign test on the
@@ -188,39 +164,18 @@ fn the_scripts_counts_equal_the_spec_and_the_material() {
 /// A curious party (server or client) studies what it received with its own share fixed and the
 /// peer's share making `+3·2^k` in one world and `−3·2^k` in the other (outside the fault
 /// window, so the test's answer differs between the worlds): the distinguisher that sees the
-/// peer's share itself cannot tell the views apart.
-fn cannot_tell_the_sign(server_attacks: bool, seed: u64) {
-    let (k, m) = (3u8, 12u8);
-    let spec = spec(16, m, k, CircaVariant::NegPass);
-    let ring = spec.ring;
-    let n = 12;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let own: Vec<u64> = (0..n).map(|_| ring.reduce(rng.random())).collect();
-    let mut seen = [Vec::new(), Vec::new()];
-    let mut leak = [Vec::new(), Vec::new()];
-    for (w, v) in [3i64 << k, -3 << k].into_iter().enumerate() {
-        let peer: Vec<u64> = own.iter().map(|&s| ring.reduce(ring.from_signed(v).wrapping_sub(s))).collect();
-        for _ in 0..RUNS {
-            let (to_server, to_client) =
-                if server_attacks { views(spec, &own, &peer, &mut rng) } else { views(spec, &peer, &own, &mut rng) };
-            seen[w].push(if server_attacks { to_server } else { to_client });
-            leak[w].push(le_bytes(ring, &peer));
-        }
-    }
-    let who = if server_attacks { "server" } else { "client" };
-    assert!(seen[0][0].len() > 30, "{} bytes received by the {who}", seen[0][0].len());
-    let z = max_bit_z(&seen[0], &seen[1]);
-    assert!(z < Z_LEAK, "the {who}'s view tells the worlds apart: |z| = {z:.1}");
-    let z_leak = max_bit_z(&leak[0], &leak[1]);
-    assert!(z_leak > Z_LEAK, "the distinguisher misses the peer's share itself: |z| = {z_leak:.1}");
+/// peer's share itself cannot tell the views apart ([`cannot_tell_the_sign`]).
+fn circa_cannot_tell_the_sign(server_attacks: bool, seed: u64) {
+    let k = 3u8;
+    cannot_tell_the_sign(spec(16, 12, k, CircaVariant::NegPass), u32::from(k), 30, server_attacks, seed);
 }
 
 #[test]
 fn the_server_cannot_tell_the_sign_of_the_clients_value() {
-    cannot_tell_the_sign(true, 81);
+    circa_cannot_tell_the_sign(true, 81);
 }
 
 #[test]
 fn the_client_cannot_tell_the_sign_of_the_servers_value() {
-    cannot_tell_the_sign(false, 82);
+    circa_cannot_tell_the_sign(false, 82);
 }

@@ -1,0 +1,167 @@
+//! The cores of ReLU over OT at every shift and ring width: equal to the garbled circuit,
+//! flights and counts as the plan's scripts say.
+
+use super::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use veil_ir::circuit::relu_trunc_mask;
+
+/// The plan's scripts count this protocol's OTs and flights without the runtime
+/// (`veil_ir::schedule::relu_ot`): the same numbers as [`Spec`], for every shift at a few
+/// ring widths and element counts (including ones that do not fill a byte).
+#[test]
+fn the_scripts_counts_equal_the_spec() {
+    use veil_ir::schedule::relu_ot as script;
+    use veil_ir::schedule::script::Dir;
+    for ell in [2u8, 8, 32, 41, 61] {
+        for shift in 0..u32::from(ell) {
+            let spec = Spec::new(Ring::new(ell), shift);
+            assert_eq!(script::rots(ell.into(), shift), spec.rots() as u64, "ℓ = {ell}, f = {shift}");
+            for n in [1usize, 7, 1000] {
+                let want: Vec<(Dir, u64)> = spec
+                    .flights(n)
+                    .into_iter()
+                    .map(|f| match f {
+                        Flight::ToServer(b) => (Dir::ClientToServer, b as u64),
+                        Flight::ToClient(b) => (Dir::ServerToClient, b as u64),
+                    })
+                    .collect();
+                assert_eq!(script::flights(ell.into(), shift, n as u64), want, "ℓ = {ell}, f = {shift}, n = {n}");
+            }
+        }
+    }
+    let reversed = Spec::new(Ring::new(61), 12).rots_reversed();
+    assert_eq!(reversed, 1, "the scripts count one client-sent OT per element");
+}
+
+/// Runs the protocol for both parties in memory with a dealer's OTs: the server's output
+/// shares, and checks every flight's size against [`Spec::flights`].
+pub(super) fn run(spec: Spec, ys: &[u64], yc: &[u64], r: &[u64], rng: &mut ChaCha8Rng) -> Vec<u64> {
+    let n = ys.len();
+    let (s_off, c_off) = offline::dealt(spec, r.to_vec(), rng);
+    let mut server = Server::new(spec, s_off, ys.to_vec());
+    let (mut client, mut msg) = Client::start(spec, c_off, yc.to_vec());
+    let flights = spec.flights(n);
+    let mut k = 0;
+    loop {
+        assert_eq!(flights[k], Flight::ToServer(msg.len()), "flight {k}");
+        k += 1;
+        match server.reply(&msg, rng) {
+            None => break,
+            Some(back) => {
+                assert_eq!(flights[k], Flight::ToClient(back.len()), "flight {k}");
+                k += 1;
+                msg = client.reply(&back);
+            }
+        }
+    }
+    assert_eq!(k, flights.len(), "every flight ran");
+    server.output()
+}
+
+/// The reference, computed twice independently: the GC circuit's output in plaintext and
+/// the signed arithmetic.
+fn check(spec: Spec, ys: &[u64], yc: &[u64], rng: &mut ChaCha8Rng) {
+    let ring = spec.ring;
+    let r: Vec<u64> = ys.iter().map(|_| ring.reduce(rng.random())).collect();
+    let out = run(spec, ys, yc, &r, rng);
+    let c = relu_trunc_mask(u32::from(ring.bits), spec.shift);
+    for i in 0..ys.len() {
+        let y = ring.to_signed(ys[i].wrapping_add(yc[i]));
+        let want = ring.reduce(((y.max(0) >> spec.shift) as u64).wrapping_sub(r[i]));
+        assert_eq!(c.eval_u64(&[ys[i], yc[i], r[i]]), want, "the references agree");
+        assert_eq!(out[i], want, "ℓ={} f={} y_s={} y_c={}", ring.bits, spec.shift, ys[i], yc[i]);
+    }
+}
+
+#[test]
+fn exhaustive_at_six_bits_equals_the_gc_circuit() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let ring = Ring::new(6);
+    let (ys, yc): (Vec<u64>, Vec<u64>) = (0..64u64).flat_map(|a| (0..64u64).map(move |b| (a, b))).unzip();
+    for f in 0..6 {
+        check(Spec::new(ring, f), &ys, &yc, &mut rng);
+    }
+}
+
+#[test]
+fn random_and_edge_values_at_every_width_equal_the_gc_circuit() {
+    let mut rng = ChaCha8Rng::seed_from_u64(22);
+    for bits in [2u8, 3, 9, 16, 33, 61] {
+        let ring = Ring::new(bits);
+        let half = 1u64 << (bits - 1);
+        for f in [0, 1, 2, 5, 12, u32::from(bits) - 1].into_iter().filter(|&f| f < u32::from(bits)) {
+            let mut ys: Vec<u64> = (0..300).map(|_| ring.reduce(rng.random())).collect();
+            // Edges: y = 0, ±1, the largest and smallest values, split every way.
+            let ends = [0, 1, ring.mask(), half - 1, half, half + 1, ring.mask() - 1];
+            let mut yc: Vec<u64> = ys.iter().map(|_| ring.reduce(rng.random())).collect();
+            for &y in &ends {
+                for &s in &[0, 1, half, ring.mask(), ring.reduce(rng.random())] {
+                    ys.push(s);
+                    yc.push(ring.reduce(y.wrapping_sub(s)));
+                }
+            }
+            // Small magnitudes (around the sign change) with random splits.
+            for v in -40i64..40 {
+                let s = ring.reduce(rng.random());
+                ys.push(s);
+                yc.push(ring.reduce(ring.from_signed(v).wrapping_sub(s)));
+            }
+            check(Spec::new(ring, f), &ys, &yc, &mut rng);
+        }
+    }
+}
+
+#[test]
+fn bytes_per_relu_at_61_bits() {
+    let spec = Spec::new(Ring::new(61), 12);
+    let n = 8000;
+    let (mut c2s, mut s2c) = (0, 0);
+    for f in spec.flights(n) {
+        match f {
+            Flight::ToServer(b) => c2s += b,
+            Flight::ToClient(b) => s2c += b,
+        }
+    }
+    let per = (c2s + s2c) as f64 / n as f64;
+    // The target is 150 B per ReLU in total (the silent OTs add under 0.1 B per OT).
+    assert!(per < 150.0 - 0.1 * spec.rots() as f64, "{per} B per ReLU online, {} OTs", spec.rots());
+    // Carry tree (15 digits) + low tree (3 digits) + ms ∧ mc, then the final two.
+    assert_eq!(spec.level_ands(), vec![13 + 1 + 1, 7 + 1, 3, 1, 2]);
+    assert_eq!((c2s / n, s2c / n), (31, 92), "bytes per ReLU each way");
+}
+
+/// Shift 0 drops the low comparison, `ms ∧ mc` and the last AND level: fewer OTs, flights
+/// and bytes than any shift, and the same exact ReLU (the tests above run every shift from 0).
+#[test]
+fn shift_zero_costs_less_than_a_shift() {
+    let (zero, twelve) = (Spec::new(Ring::new(61), 0), Spec::new(Ring::new(61), 12));
+    assert_eq!(zero.level_ands(), vec![13, 7, 3, 1], "the carry tree alone");
+    assert_eq!(zero.rots(), 60 + 2 * 24 + 1);
+    assert!(zero.rots() < twelve.rots() && zero.flights(1).len() + 2 == twelve.flights(1).len());
+    let n = 8000;
+    let bytes = |s: Spec| {
+        s.flights(n)
+            .iter()
+            .map(|f| match f {
+                Flight::ToServer(b) | Flight::ToClient(b) => *b,
+            })
+            .sum::<usize>()
+    };
+    assert_eq!(bytes(zero) / n, 100, "bytes per ReLU online at shift 0");
+    // ℓ ≤ 5: one digit, no AND level, the server's derandomisation rides on its tables.
+    let tiny = Spec::new(Ring::new(5), 0);
+    assert!(tiny.level_ands().is_empty());
+    assert_eq!(tiny.flights(8).len(), 5);
+}
+
+#[test]
+fn states_redact_their_secrets() {
+    let spec = Spec::new(Ring::new(8), 2);
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let (s_off, c_off) = offline::dealt(spec, vec![99], &mut rng);
+    let s = Server::new(spec, s_off, vec![77]);
+    let (c, _) = Client::start(spec, c_off, vec![5]);
+    let text = format!("{s:?} {c:?}");
+    assert!(text.contains("<redacted>") && !text.contains("77") && !text.contains("99"), "{text}");
+}
