@@ -174,12 +174,14 @@ pub mod cpu {
     /// Local ring arithmetic, per element of a linear layer's multiply-accumulate.
     pub const RING_MAC_S: f64 = 1.5e-9;
     /// Random-choice OTs per second from silent OT, end to end in a session (both parties).
-    /// Fitted to the x86-64-v2 build (session 11): ResNet-32's ReLU layers over OT (ℓ = 40,
-    /// f = 13: 98 random-choice OTs per ReLU, 29.7 M in all) took 9.6 s of offline time in
-    /// `veilc run models/bench/resnet32.onnx --nonlinear ot --stats`, 3.1 M/s; the library alone
-    /// does 4.2 M/s each way on the idle machine (`cargo bench -p veil-runtime --bench
-    /// protocols`). It was 1.2e6 before that build.
-    pub const SILENT_OTS_PER_S: f64 = 3.0e6;
+    /// Fitted to ResNet-32's ReLU layers over OT (ℓ = 40, f = 13: 98 random-choice OTs per ReLU,
+    /// 29.7 M in all) in `veilc run models/bench/resnet32.onnx --nonlinear ot --stats`: 4.8 and
+    /// 6.6 s of offline time with batches run in library runs of at most `SILENT_RUN` OTs
+    /// (session 15, other builds loading the machine), 6.2 and 4.5 M/s; 9.6 s (3.1 M/s) when a
+    /// layer's batch ran as one (session 11), 1.2e6 before the x86-64-v2 build. The library
+    /// alone does 9.7 M/s in runs of 2^16–2^19 OTs (`cargo bench -p veil-runtime --bench
+    /// silent_batch`).
+    pub const SILENT_OTS_PER_S: f64 = 5.0e6;
     /// A ReLU over OT online, per element: table hashing, AND openings and products on both
     /// sides. Fitted to `veilc bench models/cifar_cnn.onnx --policies relu --network loopback`
     /// with `--nonlinear gc` and `ot` run back to back on the shared 2-core machine, the OT

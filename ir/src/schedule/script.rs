@@ -14,7 +14,8 @@
 //! are pinned with the crate versions. Each batch is framed by a one-byte go-ahead and a
 //! one-byte done frame from the receiver (the client), which carry the batch's label.
 //! Random-choice OTs come from silent OT (`cryprot-ot`'s `silent_ot`, one instance per
-//! direction), whose bytes per batch grow with the logarithm of its size ([`silent_bytes`]).
+//! direction), whose bytes per batch grow with the logarithm of its size ([`silent_bytes`]); a
+//! batch larger than [`SILENT_RUN`] runs as several runs of the library ([`silent_runs`]).
 
 use super::{GC_CHUNK, GcBatch, Kind, LinearOffline, Step, circa_ot, clip_ot, dense_dims, relu_ot};
 use crate::he_pack::{HeParams, Layer};
@@ -46,6 +47,21 @@ const SILENT_RECEIVER_HEADERS: u64 = 21;
 const SILENT_SENDER_HEADERS: u64 = 8205;
 /// An instance's first silent-OT batch: its IKNP base OTs, bytes from the receiver and sender.
 const SILENT_BASE_OT: (u64, u64) = (99, 4112);
+/// The most random-choice OTs one run of the silent-OT library makes: a larger batch runs as
+/// [`silent_runs`]. The library's dual encoding walks the whole batch with random accesses, and
+/// its rate falls by 2.7× once a batch's buffers outgrow the cache: 9.7 M OTs/s at 2^16–2^19
+/// against 3.6 M/s at 2^21–2^22 on the development machine (32 MiB L3; `cargo bench -p
+/// veil-runtime --bench silent_batch`). A run's fixed bytes (its base OTs and trees, about
+/// 160 kB) make 2^19 the largest size in the fast range the better one on the wire.
+pub const SILENT_RUN: u64 = 1 << 19;
+
+/// The runs a silent-OT batch of `n` OTs is made in, in order: `⌈n / SILENT_RUN⌉` runs (one for
+/// `n = 0`) of sizes differing by at most one, the larger first. The runtime's `ot::silent`
+/// runs exactly these.
+pub fn silent_runs(n: u64) -> impl Iterator<Item = u64> {
+    let k = n.div_ceil(SILENT_RUN).max(1);
+    (0..k).map(move |i| n / k + u64::from(i < n % k))
+}
 
 /// The labels of the messages: the step texts the runtime passes to its channel, which its
 /// errors name.
@@ -282,11 +298,8 @@ impl Script {
     fn ot_batch(&mut self, n: u64, correlated: bool, label: &'static str, sent: &mut Sent) {
         use Dir::*;
         if self.ext == crate::OtExtension::Silent {
-            let first = std::mem::take(&mut sent.first_silent[0]);
-            let (to_sender, from_sender) = silent_bytes(n, first);
             self.frame(ClientToServer, 1, label);
-            self.ot_bytes(ClientToServer, to_sender, label);
-            self.ot_bytes(ServerToClient, from_sender, label);
+            self.silent_runs(n, false, label, sent);
             self.frame(ClientToServer, n.div_ceil(8), label);
             return;
         }
@@ -310,14 +323,23 @@ impl Script {
     /// client): the go-ahead frame, the library's traffic, the done frame (see [`silent_bytes`]).
     fn silent_batch(&mut self, n: u64, reversed: bool, label: &'static str, sent: &mut Sent) {
         use Dir::*;
-        let first = std::mem::take(&mut sent.first_silent[usize::from(reversed)]);
-        let (to_sender, from_sender) = silent_bytes(n, first);
+        self.frame(ClientToServer, 1, label);
+        self.silent_runs(n, reversed, label, sent);
+        self.frame(ClientToServer, 1, label);
+    }
+
+    /// The library's traffic of a silent-OT batch of `n` OTs, run by run ([`silent_runs`]), the
+    /// server sending (`reversed`: the client): per run the receiver's bytes then the sender's.
+    fn silent_runs(&mut self, n: u64, reversed: bool, label: &'static str, sent: &mut Sent) {
+        use Dir::*;
         let (sender, receiver) =
             if reversed { (ClientToServer, ServerToClient) } else { (ServerToClient, ClientToServer) };
-        self.frame(ClientToServer, 1, label);
-        self.ot_bytes(receiver, to_sender, label);
-        self.ot_bytes(sender, from_sender, label);
-        self.frame(ClientToServer, 1, label);
+        for run in silent_runs(n) {
+            let first = std::mem::take(&mut sent.first_silent[usize::from(reversed)]);
+            let (to_sender, from_sender) = silent_run_bytes(run, first);
+            self.ot_bytes(receiver, to_sender, label);
+            self.ot_bytes(sender, from_sender, label);
+        }
     }
 
     /// A garbled batch offline: the client's input labels by correlated OT, then the table
@@ -345,7 +367,17 @@ impl Script {
     }
 }
 
-/// Bytes of one silent-OT batch of `n` requested random-choice OTs on the wire:
+/// Bytes of a silent-OT batch of `n` requested random-choice OTs on the wire, over its
+/// [`silent_runs`]: `(receiver → sender, sender → receiver)`, with the instance's base OTs if it
+/// is its `first` batch.
+pub fn silent_bytes(n: u64, first: bool) -> (u64, u64) {
+    silent_runs(n).enumerate().fold((0, 0), |(r, s), (i, run)| {
+        let (dr, ds) = silent_run_bytes(run, first && i == 0);
+        (r + dr, s + ds)
+    })
+}
+
+/// Bytes of one silent-OT run of `n` requested random-choice OTs on the wire:
 /// `(receiver → sender, sender → receiver)`, with the instance's base OTs if it is its `first`.
 /// The batch runs `padded = max(n, 1024)` rounded up to 128 OTs (the runtime's
 /// `ot::silent::padded`); the library then expands [`SILENT_TREES`] punctured-PRF trees of depth
@@ -355,7 +387,7 @@ impl Script {
 /// `16` bytes per base OT, plus [`SILENT_RECEIVER_HEADERS`]; the sender `32` bytes per tree
 /// and level plus [`SILENT_SENDER_HEADERS`]; an instance's first batch adds its IKNP base OTs,
 /// [`SILENT_BASE_OT`].
-fn silent_bytes(n: u64, first: bool) -> (u64, u64) {
+fn silent_run_bytes(n: u64, first: bool) -> (u64, u64) {
     let padded = n.max(1024).next_multiple_of(OT_BATCH);
     let size = (2 * padded).div_ceil(SILENT_TREES).next_multiple_of(2).max(4);
     let depth = u64::from(64 - (size - 1).leading_zeros());

@@ -582,4 +582,46 @@ pub(crate) mod tests {
         assert!((2300..2700).contains(&ones), "{ones} of 5000 choices are 1");
         assert_eq!((rot[0], rot[1]), (pads[0][1], pads[1][0]));
     }
+
+    /// A silent batch larger than one run of the library (`SILENT_RUN` OTs) runs as several
+    /// (`silent_runs`), in both directions: every OT's correlation holds across the runs' seams,
+    /// and the bytes each party sends are the script's (`silent_bytes`), counted by the sender as
+    /// the stats count them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silent_batch_beyond_one_run_runs_as_several_as_scripted() {
+        use veil_ir::schedule::script::{SILENT_RUN, silent_bytes, silent_runs};
+        let n = SILENT_RUN as usize + 3001;
+        assert_eq!(silent_runs(n as u64).count(), 2);
+        let (mut c, mut s) = session_pair().await;
+        let (cc, sc) = (c.channel().await.unwrap(), s.channel().await.unwrap());
+        let (mut recv, mut send) = (OtReceiver::new(c.ot_connection(), cc), OtSender::new(s.ot_connection(), sc));
+        let client_meter = c.meter().clone();
+        let client = tokio::spawn(async move {
+            let t0 = client_meter.snapshot();
+            let a = recv.rand_choice("rc", n).await.unwrap();
+            let t1 = client_meter.snapshot();
+            let b = recv.rand_choice_reversed("rcr", n).await.unwrap();
+            let t2 = client_meter.snapshot();
+            (a, b, [(t1 - t0).bytes_sent, (t2 - t1).bytes_sent])
+        });
+        let meter = s.meter().clone();
+        let t0 = meter.snapshot();
+        let a = send.rand_choice("rc", n).await.unwrap();
+        let t1 = meter.snapshot();
+        let b = send.rand_choice_reversed("rcr", n).await.unwrap();
+        let t2 = meter.snapshot();
+        let (ra, rb, client_sent) = client.await.unwrap();
+        for (pads, rc) in [(&a, &ra), (&rb, &b)] {
+            assert_eq!((pads.len(), rc.len()), (n, n));
+            for i in 0..n {
+                assert_eq!(rc.pads[i], pads[i][rc.choices[i] as usize], "OT {i}");
+            }
+        }
+        // Each direction's first batch carries its instance's base OTs; the client also sends
+        // each batch's go-ahead and done frames (a 4-byte length and 1 byte each).
+        let (to_sender, from_sender) = silent_bytes(n as u64, true);
+        let frames = 2 * 5;
+        assert_eq!([(t1 - t0).bytes_sent, client_sent[0]], [from_sender, to_sender + frames], "server sending");
+        assert_eq!([(t2 - t1).bytes_sent, client_sent[1]], [to_sender, from_sender + frames], "client sending");
+    }
 }

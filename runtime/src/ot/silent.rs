@@ -10,8 +10,9 @@
 //! made: the OT sender's first sub-connection is its silent sender, its second its silent
 //! receiver, and the OT receiver's the other way round, so the n-th sub-connections pair up.
 //!
-//! Batches are padded to [`padded`] OTs (the library's code needs a minimum size); the excess
-//! is dropped. Pads are fresh per batch and never reused by the protocols.
+//! A batch runs the library once per run of at most `SILENT_RUN` OTs (the library slows down
+//! 2.7× past it; `veil_ir::schedule::script::silent_runs`), each run padded to [`padded`] OTs
+//! (the library's code needs a minimum size); the excess is dropped. Pads are fresh per batch and never reused by the protocols.
 
 use cryprot_net::Connection;
 use cryprot_ot::RandChoiceRotReceiver;
@@ -96,38 +97,74 @@ impl Silent {
 
     /// `count` random-choice OTs, this party sending: both pads of each.
     async fn send(&mut self, at: Batch, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
-        let out = at.run(self.send.random_send(padded(count))).await?;
-        Ok(out.iter().take(count).map(|&[a, b]| [from_c(a), from_c(b)]).collect())
+        at.run(async {
+            let mut out = Vec::with_capacity(count);
+            for run in runs(count) {
+                let ots = self.send.random_send(padded(run)).await?;
+                out.extend(ots.iter().take(run).map(|&[a, b]| [from_c(a), from_c(b)]));
+            }
+            Ok::<_, cryprot_ot::silent_ot::Error>(out)
+        })
+        .await
     }
 
     /// The receiving half of [`Silent::send`]: random choices and the pad of each.
     async fn receive(&mut self, at: Batch, count: usize) -> Result<RandChoice, NetError> {
-        let (pads, choices) = at.run(self.recv.rand_choice_receive(padded(count))).await?;
-        Ok(RandChoice::first(count, &pads, &choices))
+        at.run(async {
+            let mut out = RandChoice::with_capacity(count);
+            for run in runs(count) {
+                let (pads, choices) = self.recv.rand_choice_receive(padded(run)).await?;
+                out.extend(run, &pads, &choices);
+            }
+            Ok::<_, cryprot_ot::silent_ot::Error>(out)
+        })
+        .await
     }
 
     /// `count` correlated random-choice OTs with correlation `delta`, this party sending: the
     /// `m0` of each (the receiver gets `m0 ⊕ c·Δ` for its random `c`).
     async fn correlated_send(&mut self, at: Batch, count: usize, delta: Block) -> Result<Vec<Block>, NetError> {
-        let fut = self.send.correlated_send(padded(count), super::to_c(delta));
-        let out = at.run(fut).await?;
-        Ok(out.iter().take(count).map(|&b| from_c(b)).collect())
+        at.run(async {
+            let mut out = Vec::with_capacity(count);
+            for run in runs(count) {
+                let ots = self.send.correlated_send(padded(run), super::to_c(delta)).await?;
+                out.extend(ots.iter().take(run).map(|&b| from_c(b)));
+            }
+            Ok::<_, cryprot_ot::silent_ot::Error>(out)
+        })
+        .await
     }
 
     /// The receiving half of [`Silent::correlated_send`]: random choices and `m0 ⊕ c·Δ`.
     async fn correlated_receive(&mut self, at: Batch, count: usize) -> Result<RandChoice, NetError> {
-        let (pads, choices) = at.run(self.recv.correlated_receive(padded(count))).await?;
-        Ok(RandChoice::first(count, &pads, &choices))
+        at.run(async {
+            let mut out = RandChoice::with_capacity(count);
+            for run in runs(count) {
+                let (pads, choices) = self.recv.correlated_receive(padded(run)).await?;
+                out.extend(run, &pads, &choices);
+            }
+            Ok::<_, cryprot_ot::silent_ot::Error>(out)
+        })
+        .await
     }
 }
 
+/// The library runs a batch of `count` OTs is made in (`schedule::script::silent_runs`: runs of
+/// at most `SILENT_RUN` OTs, the library's fast range; the script counts their bytes).
+fn runs(count: usize) -> impl Iterator<Item = usize> {
+    veil_ir::schedule::script::silent_runs(count as u64).map(|n| n as usize)
+}
+
 impl RandChoice {
-    /// The first `count` of a padded batch's pads and choices.
-    fn first(count: usize, pads: &[cryprot_core::Block], choices: &[subtle::Choice]) -> RandChoice {
-        RandChoice {
-            choices: choices.iter().take(count).map(|c| bool::from(*c)).collect(),
-            pads: pads.iter().take(count).map(|&b| from_c(b)).collect(),
-        }
+    /// Room for `count` OTs.
+    fn with_capacity(count: usize) -> RandChoice {
+        RandChoice { choices: Vec::with_capacity(count), pads: Vec::with_capacity(count) }
+    }
+
+    /// Appends the first `count` of a padded run's pads and choices.
+    fn extend(&mut self, count: usize, pads: &[cryprot_core::Block], choices: &[subtle::Choice]) {
+        self.choices.extend(choices.iter().take(count).map(|c| bool::from(*c)));
+        self.pads.extend(pads.iter().take(count).map(|&b| from_c(b)));
     }
 }
 
