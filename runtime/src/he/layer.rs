@@ -199,6 +199,28 @@ impl std::fmt::Debug for HeServer {
     }
 }
 
+/// The request-independent part of one response ([`HeServer::prepare`]), used once by
+/// [`HeServer::answer`]. Secret: it holds the server's mask.
+pub struct Prepared {
+    parts: Vec<Part>,
+}
+
+/// One output ciphertext's part of a [`Prepared`].
+struct Part {
+    /// The flooding noise, in NTT form at the top level.
+    flood: Poly,
+    /// A fresh encryption of zero under the client's key, less the mask.
+    blind: Ciphertext,
+    /// The server's mask `s` of the output polynomial (its share).
+    mask: Vec<u64>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Prepared {{ outputs: {} <redacted> }}", self.parts.len())
+    }
+}
+
 impl HeServer {
     /// Encodes the weights `[M, C, KH, KW]` (signed) for `tiling`.
     pub fn new(params: &HeParams, tiling: &Tiling, weights: &[i64]) -> Result<Self, HeError> {
@@ -224,7 +246,7 @@ impl HeServer {
     /// with a fresh encryption of zero under the client's public key `key` (so `c1` is
     /// pseudorandom), flooded and modulus-switched. Returns the response and the server's
     /// share `s` of the stride-1 outputs. Refuses any request ciphertext that is not a fresh
-    /// seeded one of the expected size.
+    /// seeded one of the expected size. [`HeServer::prepare`] then [`HeServer::answer`].
     pub fn respond<R: RngCore + CryptoRng + Send>(
         &self,
         key: &ClientKey,
@@ -232,12 +254,62 @@ impl HeServer {
         request: &[Vec<u8>],
         rng: &mut R,
     ) -> Result<(Vec<Vec<u8>>, Vec<u64>), HeError> {
+        let prepared = self.prepare(key, tiling, rng)?;
+        self.answer(key, tiling, request, prepared)
+    }
+
+    /// The part of a response that does not depend on the request, made while the client
+    /// encrypts it: per output ciphertext the flooding noise, a fresh encryption of zero under
+    /// `key` less the server's mask `s`, and `s`. Most of a response's work (the encryption's
+    /// sampling and transforms, the noise's) is here.
+    pub fn prepare<R: RngCore + CryptoRng>(
+        &self,
+        key: &ClientKey,
+        tiling: &Tiling,
+        rng: &mut R,
+    ) -> Result<Prepared, HeError> {
+        if !Arc::ptr_eq(&key.par, &self.par) {
+            return Err(HeError::Key("made for other parameters".into()));
+        }
+        let t_mask = (1u64 << self.params.ring_bits) - 1;
+        let zero = Plaintext::zero(Encoding::poly(), &self.par).map_err(fhe_err)?;
+        // One task per output ciphertext, each with its own generator seeded from `rng`.
+        let seeds: Vec<[u8; 32]> = (0..tiling.output_cts()).map(|_| rng.random()).collect();
+        let parts = crate::in_compute_pool(|| {
+            seeds
+                .into_par_iter()
+                .map(|seed| {
+                    let mut rng = ChaCha20Rng::from_seed(seed);
+                    let flood = self.flood(&mut rng)?;
+                    let mut blind = key.pk.try_encrypt(&zero, &mut rng).map_err(fhe_err)?;
+                    let mask: Vec<u64> = (0..self.params.degree).map(|_| rng.random::<u64>() & t_mask).collect();
+                    let pt = Plaintext::try_encode(mask.as_slice(), Encoding::poly(), &self.par).map_err(fhe_err)?;
+                    blind -= &pt;
+                    Ok(Part { flood, blind, mask })
+                })
+                .collect::<Result<Vec<_>, HeError>>()
+        })?;
+        Ok(Prepared { parts })
+    }
+
+    /// [`HeServer::respond`]'s request-dependent part: `W·r` per output polynomial plus the
+    /// [`Prepared`] part, switched down. Returns the response and the server's share.
+    pub fn answer(
+        &self,
+        key: &ClientKey,
+        tiling: &Tiling,
+        request: &[Vec<u8>],
+        prepared: Prepared,
+    ) -> Result<(Vec<Vec<u8>>, Vec<u64>), HeError> {
         let expected = tiling.input_cts();
         if request.len() != expected {
             return Err(HeError::Count { expected, got: request.len() });
         }
         if !Arc::ptr_eq(&key.par, &self.par) {
             return Err(HeError::Key("made for other parameters".into()));
+        }
+        if prepared.parts.len() != tiling.output_cts() {
+            return Err(HeError::Key("the prepared response is for another layer".into()));
         }
         let inputs = request
             .iter()
@@ -250,29 +322,22 @@ impl HeServer {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let t_mask = (1u64 << self.params.ring_bits) - 1;
         let (st, ct_tiles) = (tiling.spatial_tiles(), tiling.channel_tiles());
-        let zero = Plaintext::zero(Encoding::poly(), &self.par).map_err(fhe_err)?;
-        // One task per output ciphertext, each with its own generator seeded from `rng`.
-        let seeds: Vec<[u8; 32]> = (0..tiling.output_cts()).map(|_| rng.random()).collect();
         let outputs = crate::in_compute_pool(|| {
-            seeds
+            prepared
+                .parts
                 .into_par_iter()
                 .enumerate()
-                .map(|(i, seed)| {
+                .map(|(i, Part { flood, blind, mask })| {
                     let (kg, s) = (i / st, i % st);
-                    let mut rng = ChaCha20Rng::from_seed(seed);
                     let mut polys: Vec<Poly> = inputs[s].iter().map(|p| p * &self.kernels[kg * ct_tiles]).collect();
                     for c in 1..ct_tiles {
                         let k = &self.kernels[kg * ct_tiles + c];
                         polys.iter_mut().zip(inputs[c * st + s].iter()).for_each(|(a, p)| *a += &(p * k));
                     }
-                    polys[0] += &self.flood(&mut rng)?;
+                    polys[0] += &flood;
                     let mut ct = Ciphertext::new(polys, &self.par).map_err(fhe_err)?;
-                    ct += &key.pk.try_encrypt(&zero, &mut rng).map_err(fhe_err)?;
-                    let mask: Vec<u64> = (0..self.params.degree).map(|_| rng.random::<u64>() & t_mask).collect();
-                    let pt = Plaintext::try_encode(mask.as_slice(), Encoding::poly(), &self.par).map_err(fhe_err)?;
-                    ct -= &pt;
+                    ct += &blind;
                     ct.switch_to_level(self.params.response_level()).map_err(fhe_err)?;
                     Ok((ct.to_bytes(), mask))
                 })

@@ -49,7 +49,7 @@ pub use veil_ir::he_pack as pack;
 mod attacks;
 mod layer;
 
-pub use layer::{ClientKey, HeClient, HeError, HeServer};
+pub use layer::{ClientKey, HeClient, HeError, HeServer, Prepared};
 
 use std::sync::Arc;
 

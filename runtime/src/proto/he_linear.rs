@@ -10,7 +10,7 @@
 //! server re-randomises every response under it (circuit privacy, [`crate::he`]).
 
 use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, take};
-use rand::{CryptoRng, RngCore};
+use rand::{CryptoRng, Rng, RngCore, SeedableRng};
 use veil_ir::eval::ring_ops;
 use veil_ir::ring::Ring;
 use veil_ir::schedule::script::label;
@@ -18,6 +18,7 @@ use veil_ir::{Graph, Node, Op};
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::sync::Arc;
 
 use crate::he::{ClientKey, HeClient, HeError, HeParams, HeServer};
 use crate::net::{Channel, NetError};
@@ -71,7 +72,7 @@ pub struct ClientKeys(HashMap<HeParams, HeClient>);
 
 /// The client's public keys of one session as the server holds them, one per parameter set.
 #[derive(Debug, Default)]
-pub struct ServerKeys(HashMap<HeParams, ClientKey>);
+pub struct ServerKeys(HashMap<HeParams, Arc<ClientKey>>);
 
 /// Client, offline: its share of the layer output from its share `c` of the input. The first
 /// layer of a parameter set makes the key and sends its public key.
@@ -122,17 +123,25 @@ pub async fn server_offline<R: RngCore + CryptoRng + Send>(
             let bytes = ch.recv(PUBLIC_KEY, layer.params.public_key_bytes() as usize).await?;
             let key = ClientKey::parse(&layer.params, &bytes)
                 .map_err(|source| LayerError::HeAt { at: ch.meter().locate(PUBLIC_KEY), source })?;
-            e.insert(key)
+            e.insert(Arc::new(key))
         }
     };
-    let server = HeServer::new(&layer.params, &layer.tiling, &layer.kernel(g, node))?;
+    let server = Arc::new(HeServer::new(&layer.params, &layer.tiling, &layer.kernel(g, node))?);
     let mut masks = Vec::with_capacity(layer.batch * layer.out_len());
     for _ in 0..layer.batch {
+        // The request-independent part of the response runs while the request comes in.
+        let prepared = {
+            let (server, key, tiling) = (Arc::clone(&server), Arc::clone(key), layer.tiling);
+            let mut rng = rand_chacha::ChaCha20Rng::from_seed(rng.random());
+            crate::compute_spawn(move || server.prepare(&key, &tiling, &mut rng))
+        };
         let n = layer.tiling.input_cts();
         let bytes = ch.recv(label::HE_REQUEST, max_message(layer, n)).await?;
         let req = unpack_blobs(&ch.meter().locate(label::HE_REQUEST), &bytes, n)?;
-        let (resp, m) = crate::compute(|| server.respond(key, &layer.tiling, &req, rng))
-            .map_err(|source| LayerError::HeAt { at: ch.meter().locate(label::HE_REQUEST), source })?;
+        let here = ch.meter().locate(label::HE_REQUEST);
+        let at = |source| LayerError::HeAt { at: here.clone(), source };
+        let prepared = prepared.await.map_err(at)?;
+        let (resp, m) = crate::compute(|| server.answer(key, &layer.tiling, &req, prepared)).map_err(at)?;
         ch.send(label::HE_RESPONSE, &pack_blobs(&resp)).await?;
         masks.extend(layer.subsample(&m));
     }
