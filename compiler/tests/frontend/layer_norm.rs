@@ -172,3 +172,29 @@ fn layer_norm_refuses_statistics_outputs_and_other_stash_types() {
         problems(&b)
     );
 }
+
+/// The error bound with calibration (`models/layer_norm/`, calibrated on its own input): it
+/// holds (the fixed-point output is within it of onnxruntime's), and taking the variances at
+/// least half the smallest seen, instead of as small as 0, makes it orders of magnitude tighter
+/// than the worst-case bound for the same plan.
+#[test]
+fn the_calibrated_error_bound_holds_and_is_far_below_the_worst_case_one() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/layer_norm");
+    let g = veil_compiler::onnx::import_file(&dir.join("model.onnx"), &ImportOptions::default()).unwrap();
+    let x = veil_ir::npy::read_npy(&dir.join("input.npy")).unwrap();
+    let want = veil_ir::npy::read_npy(&dir.join("ort.npy")).unwrap();
+    for frac_bits in [12u8, 16] {
+        let opts = veil_passes::Options { frac_bits, calibration: vec![x.clone()], ..Default::default() };
+        let f = veil_compiler::compile(&g, &opts.into()).unwrap().graph;
+        let out = |e: &[f64]| f.outputs.iter().map(|v| e[v.index()]).fold(0f64, f64::max);
+        let stated = out(&veil_passes::error_bound::calibrated_error_bounds(&f, std::slice::from_ref(&x)).unwrap());
+        let worst_case = out(&veil_passes::error_bound::error_bounds(&f, f.input_bound.unwrap() as f64));
+        let fixed = veil_ir::eval::run_fixed(&f, std::slice::from_ref(&x), 0).unwrap().outputs.remove(0);
+        let measured = fixed.data.iter().zip(&want.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) as f64;
+        eprintln!(
+            "layer_norm model F={frac_bits}: measured {measured:.2e}, calibrated bound {stated:.2e}, worst-case bound {worst_case:.2e}"
+        );
+        assert!(measured <= stated, "F={frac_bits}: {measured} beyond the calibrated bound {stated}");
+        assert!(stated * 1e3 <= worst_case, "F={frac_bits}: calibrated {stated} vs worst case {worst_case}");
+    }
+}
