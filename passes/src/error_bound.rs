@@ -52,9 +52,9 @@ pub fn calibrated_error_bounds(g: &Graph, samples: &[Tensor]) -> Result<Vec<f64>
                     .iter()
                     .map(|t| {
                         t.as_ref().map_or((0.0, f64::INFINITY), |t| {
-                            t.data.iter().fold((0f64, f64::INFINITY), |(m, lo), &v| {
-                                (m.max((v as f64).abs()), lo.min(v as f64))
-                            })
+                            t.data
+                                .iter()
+                                .fold((0f64, f64::INFINITY), |(m, lo), &v| (m.max((v as f64).abs()), lo.min(v as f64)))
                         })
                     })
                     .collect::<Vec<_>>())

@@ -33,6 +33,10 @@ pub enum Sym {
     /// (`ops::gelu_form`); `arg` is the tanh's operand (for the generic fallback), `node` and
     /// `out` the ONNX node and value.
     GeluInner { base: ValueId, a: f64, b: f64, tanh: bool, arg: Option<Box<Sym>>, node: String, out: String },
+    /// `√(σ² + ε)` (or, `inverse`, its reciprocal) of the written-out LayerNormalization over the
+    /// axes of `x` from `axis` on, pending until a division of the centred `x` completes it
+    /// (`ops::norm_form`); `node` and `out` are the ONNX node and value. Any other reader is refused.
+    NormStd { x: ValueId, axis: usize, eps: f64, inverse: bool, node: String, out: String },
     /// Its producer failed (already reported); readers fail silently.
     Poisoned,
     /// An output the front end does not produce (for example MaxPool's indices).
@@ -67,6 +71,8 @@ pub struct Importer {
     /// ONNX values that only post-processing reads, up to the graph outputs (where a Sigmoid
     /// may run on the client; elsewhere it runs on shares).
     client_only: HashSet<String>,
+    /// What the IR values of a written-out LayerNormalization are (`ops::norm_form`).
+    pub norm_parts: HashMap<ValueId, ops::norm_form::Part>,
 }
 
 /// Ops that run on the client after the reveal when they end the model.
@@ -115,6 +121,7 @@ impl Importer {
             reveals: HashMap::new(),
             post: HashSet::new(),
             client_only: HashSet::new(),
+            norm_parts: HashMap::new(),
         }
     }
 
@@ -178,6 +185,10 @@ impl Importer {
                 let v = ops::gelu_form::materialize(self, s)?;
                 self.env.insert(out.clone(), Sym::Value(v));
                 Ok(v)
+            }
+            Sym::NormStd { inverse, node, out, .. } => {
+                let why = if *inverse { ops::norm_form::RECIPROCAL_ALONE } else { ops::norm_form::SQRT_ALONE };
+                Err(format!("reads {out:?} (from node {node:?}), {why}"))
             }
             Sym::Const(_) => Err("a constant operand where a computed value is expected (not supported)".into()),
             Sym::Poisoned | Sym::Missing(_) => Err("operand unavailable".into()),

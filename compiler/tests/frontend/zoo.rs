@@ -173,7 +173,9 @@ fn zoo_convnext_tiny() {
         let stated = f.outputs.iter().map(|v| e[v.index()]).fold(0f64, f64::max);
         let fixed = run_fixed(f, std::slice::from_ref(&x), 0).unwrap().outputs.remove(0);
         let measured = fixed.data.iter().zip(&want.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) as f64;
-        eprintln!("zoo convnext_tiny      {exporter:11} F=12: measured error {measured:.2e}, calibrated bound {stated:.2e}");
+        eprintln!(
+            "zoo convnext_tiny      {exporter:11} F=12: measured error {measured:.2e}, calibrated bound {stated:.2e}"
+        );
         assert!(measured <= stated, "{exporter}: {measured} beyond the calibrated bound {stated}");
     }
 }

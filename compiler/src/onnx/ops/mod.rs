@@ -1,5 +1,5 @@
 //! The operator registry: which ONNX ops lower, and to what. Split by family like tract's
-//! `onnx/src/ops`: `nn` (conv, pooling, batch normalisation, activations), `norm` (LayerNormalization), `math` (Gemm, MatMul,
+//! `onnx/src/ops`: `nn` (conv, pooling, batch normalisation, activations), `norm` (LayerNormalization) and `norm_form` (its written-out form), `math` (Gemm, MatMul,
 //! elementwise arithmetic and polynomials), `minmax` (Max and Min as clips or ReLUs), `batched` (MatMul with batched constant operands),
 //! `reduce` (ReduceSum, ReduceMean, ReduceMax, ReduceMin), `array` and `join` (data movement), `post` (client-side
 //! post-processing), and `fold` (compile-time evaluation of constant subgraphs).
@@ -13,6 +13,7 @@ mod math;
 mod minmax;
 mod nn;
 mod norm;
+pub mod norm_form;
 mod pool3d;
 mod post;
 mod reduce;
@@ -61,6 +62,8 @@ fn lowering(op: &str) -> Option<Lowering> {
         "HardSwish" => nn::hard_swish,
         "Tanh" => gelu_form::tanh,
         "Erf" => gelu_form::erf,
+        "Sqrt" => norm_form::sqrt,
+        "Reciprocal" => norm_form::reciprocal,
         "Gelu" => nn::gelu,
         _ if fold::FOLD_ONLY.contains(&op) => fold::only_constants,
         _ => return None,
@@ -92,7 +95,7 @@ for it yet (it would need a garbled approximation with a stated error); {SUPPORT
         }
         _ => {}
     }
-    const NO_PROTOCOL: &[&str] = &["Exp", "Log", "Sqrt", "Reciprocal", "LRN", "TopK", "Abs"];
+    const NO_PROTOCOL: &[&str] = &["Exp", "Log", "LRN", "TopK", "Abs"];
     if NO_PROTOCOL.contains(&op) {
         format!("not supported: Veil has no sound two-party protocol for it ({SUPPORTED})")
     } else {

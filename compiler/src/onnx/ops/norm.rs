@@ -11,7 +11,7 @@
 //! square root is one garbled circuit per row, and `γ`, `β` (server weights) are a per-channel
 //! affine, which `normalize_linear` folds into a following linear layer where there is one.
 
-use veil_ir::{Op, Window2d};
+use veil_ir::{Op, ValueId, Window2d};
 
 use super::{arg, axis, konst, opt_const};
 use crate::onnx::consts::broadcast_shape;
@@ -49,6 +49,17 @@ only Y is"
         }
     }
     let (out, name) = (ctx.out(0), ctx.name.as_str());
+    let n = normalise(imp, name, out, x, a, eps)?;
+    let g = imp.weight(&format!("{name}.scale"), gamma.shape.clone(), gamma.floats());
+    let b = beta.map(|t| imp.weight(&format!("{name}.bias"), t.shape.clone(), t.floats()));
+    Ok(vec![Sym::Value(imp.add(name, out, Op::Affine { scale: Some(g), shift: b }, &[n])?)])
+}
+
+/// `(x − μ)/√(σ² + ε)` over the axes of `x` from `a` on, with `x`'s shape (see the module doc):
+/// what LayerNormalization computes before its scale and bias, and what its written-out form
+/// (`super::norm_form`) lowers to. `name` names the nodes, `out` prefixes their values.
+pub fn normalise(imp: &mut Importer, name: &str, out: &str, x: ValueId, a: usize, eps: f32) -> Result<ValueId, String> {
+    let shape = imp.ty(x).shape.clone();
     let k: usize = shape[a..].iter().product();
     let outer: usize = shape[..a].iter().product();
     if outer.checked_mul(k).is_none_or(|n| n > u32::MAX as usize) {
@@ -75,8 +86,5 @@ only Y is"
     let root_k = imp.public(&format!("{name}.sqrt_k"), vec![], vec![(k as f32).sqrt()]);
     let inv = imp.add(name, &format!("{out}/inv_std"), Op::Affine { scale: Some(root_k), shift: None }, &[r])?;
     let n = imp.add(name, &format!("{out}/normalised_rows"), Op::Mul, &[d, inv])?;
-    let n = imp.add(name, &format!("{out}/normalised"), Op::Reshape { shape }, &[n])?;
-    let g = imp.weight(&format!("{name}.scale"), gamma.shape.clone(), gamma.floats());
-    let b = beta.map(|t| imp.weight(&format!("{name}.bias"), t.shape.clone(), t.floats()));
-    Ok(vec![Sym::Value(imp.add(name, out, Op::Affine { scale: Some(g), shift: b }, &[n])?)])
+    imp.add(name, &format!("{out}/normalised"), Op::Reshape { shape }, &[n])
 }
