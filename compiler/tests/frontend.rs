@@ -4,6 +4,7 @@
 //! data (and attacks on its paths and sizes), `frontend/dynamo.rs` a model from torch's dynamo
 //! exporter, `frontend/activations.rs` Sigmoid, HardSigmoid and the refused activations,
 //! `frontend/layer_norm.rs` LayerNormalization, `frontend/norm_form.rs` its written-out form,
+//! `frontend/channel_norm.rs` Instance- and GroupNormalization,
 //! `frontend/max_pool3d.rs` ReduceMax, ReduceMin, 3-D pools and casts between float types,
 //! `frontend/bench_models.rs` the ResNet-32 of `models/bench/` against onnxruntime,
 //! `frontend/zoo.rs` torchvision's families of `models/zoo/` from both of torch's exporters.
@@ -15,6 +16,8 @@
 mod activations;
 #[path = "frontend/bench_models.rs"]
 mod bench_models;
+#[path = "frontend/channel_norm.rs"]
+mod channel_norm;
 #[path = "frontend/dynamo.rs"]
 mod dynamo;
 #[path = "frontend/external.rs"]

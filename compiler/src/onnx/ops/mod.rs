@@ -1,11 +1,13 @@
 //! The operator registry: which ONNX ops lower, and to what. Split by family like tract's
-//! `onnx/src/ops`: `nn` (conv, pooling, batch normalisation, activations), `norm` (LayerNormalization) and `norm_form` (its written-out form), `math` (Gemm, MatMul,
+//! `onnx/src/ops`: `nn` (conv, pooling, batch normalisation, activations), `norm` (LayerNormalization),
+//! `norm_form` (its written-out form), `channel_norm` (InstanceNormalization, GroupNormalization), `math` (Gemm, MatMul,
 //! elementwise arithmetic and polynomials), `minmax` (Max and Min as clips or ReLUs), `batched` (MatMul with batched constant operands),
 //! `reduce` (ReduceSum, ReduceMean, ReduceMax, ReduceMin), `array` and `join` (data movement), `post` (client-side
 //! post-processing), and `fold` (compile-time evaluation of constant subgraphs).
 
 mod array;
 mod batched;
+mod channel_norm;
 mod fold;
 pub mod gelu_form;
 mod join;
@@ -32,6 +34,8 @@ fn lowering(op: &str) -> Option<Lowering> {
         "AveragePool" | "GlobalAveragePool" => nn::avg_pool,
         "BatchNormalization" => nn::batch_norm,
         "LayerNormalization" => norm::layer_norm,
+        "InstanceNormalization" => channel_norm::instance_norm,
+        "GroupNormalization" => channel_norm::group_norm,
         "Relu" => nn::relu,
         "LeakyRelu" => nn::leaky_relu,
         "Clip" => nn::clip,
@@ -80,13 +84,6 @@ pub fn unsupported_reason(op: &str) -> String {
 products of two computed values, Sigmoid, Tanh and Gelu (piecewise-linear, within 0.019, 0.038 and 0.0079), and Softmax, \
 LogSoftmax or ArgMax at the end of the model";
     match op {
-        "InstanceNormalization" | "GroupNormalization" => {
-            return format!(
-                "not supported: {op} divides by the standard deviation of secret values per channel or group; Veil \
-has the secret inverse square root this needs but does not lower {op} to it yet (LayerNormalization over the trailing axes \
-and BatchNormalization, whose statistics are constants that fold into the neighbouring layer, are supported)"
-            );
-        }
         "Elu" | "Selu" | "Softplus" | "Softsign" | "Mish" | "Celu" => {
             return format!(
                 "not supported: {op} is a smooth non-linearity of secret values, and Veil has no two-party protocol \
