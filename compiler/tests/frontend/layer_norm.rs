@@ -1,6 +1,7 @@
 //! LayerNormalization (opset 17) on shares: against a direct f64 computation in float, within
 //! the derived error bound in fixed point, with `γ`/`β` folded into the following linear layer
-//! or run as a diagonal one; and the refused forms, each with its reason.
+//! or run as a diagonal one; its `Mean` and `InvStdDev` outputs; the calibrated error bound;
+//! and the refused forms, each with its reason.
 
 use super::*;
 
@@ -58,11 +59,17 @@ fn eye(name: &str) -> TensorProto {
     tensor(name, &[K, K], (0..K * K).map(|i| if i % (K + 1) == 0 { 1.0 } else { 0.0 }).collect())
 }
 
+/// `x → MatMul(eye) → LayerNormalization` with these outputs.
+fn layer_norm_model_nodes(outputs: &[&str]) -> Vec<NodeProto> {
+    let mut ln = node("LayerNormalization", "ln", &["x", "gamma", "beta"], outputs);
+    ln.attribute = vec![int_attr("axis", -1), float_attr("epsilon", EPS)];
+    vec![node("MatMul", "first", &["in", "eye"], &["x"]), ln]
+}
+
 /// `x → MatMul(eye) → LayerNormalization → [MatMul(w)]`: the first layer makes the input shared.
 fn layer_norm_model(then_linear: bool, extra: Vec<AttributeProto>, outputs: &[&str]) -> Vec<u8> {
-    let mut ln = node("LayerNormalization", "ln", &["x", "gamma", "beta"], outputs);
-    ln.attribute = [vec![int_attr("axis", -1), float_attr("epsilon", EPS)], extra].concat();
-    let mut nodes = vec![node("MatMul", "first", &["in", "eye"], &["x"]), ln];
+    let mut nodes = layer_norm_model_nodes(outputs);
+    nodes[1].attribute.extend(extra);
     let mut inits = vec![eye("eye"), tensor("gamma", &[K], gamma()), tensor("beta", &[K], beta())];
     if then_linear {
         nodes.push(node("MatMul", "next", &["y", "w"], &["z"]));
@@ -139,12 +146,36 @@ fn layer_norm_scale_and_bias_fold_into_the_next_linear_layer() {
     veil_ir::schedule::lower(&f).unwrap();
 }
 
-/// What the lowering does not read is refused with the reason: the statistics outputs, a
-/// non-float `stash_type`, a negative epsilon, and a scale that does not fit the row.
+/// The `Mean` and `InvStdDev` outputs (session 15; refused before) are the formula's, from the
+/// same circuit as `Y`: one inverse square root per row for all three.
 #[test]
-fn layer_norm_refuses_statistics_outputs_and_other_stash_types() {
-    let e = problems(&layer_norm_model(false, vec![], &["y", "mean"]));
-    assert!(e.contains(r#"node "ln" (LayerNormalization): the Mean and InvStdDev outputs are not supported"#), "{e}");
+fn layer_norm_statistics_outputs_match_the_formula() {
+    let x = input();
+    let bytes = model_proto(
+        17,
+        vec![info("in", &[Some(1), Some(ROWS as i64), Some(K as i64)])],
+        layer_norm_model_nodes(&["y", "mean", "inv_std"]),
+        vec![eye("eye"), tensor("gamma", &[K], gamma()), tensor("beta", &[K], beta())],
+        &["y", "mean", "inv_std"],
+    )
+    .encode_to_vec();
+    let g = import(&bytes).unwrap();
+    assert_eq!(g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Rsqrt { .. })).count(), 1);
+    let got = run_float(&g, std::slice::from_ref(&x)).unwrap();
+    assert_eq!((got[1].shape.as_slice(), got[2].shape.as_slice()), ([1, ROWS, 1].as_slice(), [1, ROWS, 1].as_slice()));
+    for (r, row) in x.data.chunks(K).enumerate() {
+        let mean = row.iter().map(|&v| v as f64).sum::<f64>() / K as f64;
+        let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / K as f64;
+        let inv = 1.0 / (var + EPS as f64).sqrt();
+        assert!((got[1].data[r] as f64 - mean).abs() < 1e-5, "row {r}: mean {} vs {mean}", got[1].data[r]);
+        assert!((got[2].data[r] as f64 - inv).abs() < 1e-4 * inv, "row {r}: 1/σ {} vs {inv}", got[2].data[r]);
+    }
+}
+
+/// What the lowering does not read is refused with the reason: a non-float `stash_type`, a
+/// negative epsilon, and a scale that does not fit the row.
+#[test]
+fn layer_norm_refuses_other_stash_types_and_bad_attributes() {
     let e = problems(&layer_norm_model(false, vec![int_attr("stash_type", 0)], &["y"]));
     assert!(e.contains("stash_type = 0 is not supported"), "{e}");
     let mut bad = node("LayerNormalization", "ln", &["x", "gamma"], &["y"]);

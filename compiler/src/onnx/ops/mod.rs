@@ -14,7 +14,7 @@ mod join;
 mod math;
 mod minmax;
 mod nn;
-mod norm;
+pub mod norm;
 pub mod norm_form;
 mod pool3d;
 mod post;
@@ -58,6 +58,7 @@ fn lowering(op: &str) -> Option<Lowering> {
         "Pad" => array::pad,
         "Identity" | "Dropout" | "Cast" => array::identity,
         "Shape" => array::shape,
+        "Size" => array::size,
         "Gather" | "Slice" => array::select,
         "Softmax" | "LogSoftmax" => post::softmax,
         "ArgMax" => post::argmax,

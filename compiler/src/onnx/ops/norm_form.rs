@@ -2,9 +2,12 @@
 //! Hugging Face exports write it, recognised during import into LayerNormalization's lowering
 //! ([`super::norm::normalise`]):
 //!
-//! `μ = ReduceMean(x)`, `d = x − μ`, `v = ReduceMean(d²)` (`Pow(d, 2)` or `Mul(d, d)`),
-//! `s = Sqrt(v + ε)`, then `d / s` or `d · Reciprocal(s)` (then `Mul γ`, `Add β`, ordinary
-//! per-channel affines), both means over the same trailing axes with `keepdims`.
+//! `μ = ReduceMean(x)`, `d = x − μ`, `v = ReduceMean(d²)` (`Pow(d, 2)` or `Mul(d, d)`) or
+//! `v = ReduceMean(x²) − μ²` (as ONNX's own function bodies write it), `s = Sqrt(v + ε)`, then
+//! `d / s` or `d · Reciprocal(s)` (then `Mul γ`, `Add β`, ordinary per-channel affines), every
+//! mean over the same trailing axes with `keepdims`. `Reciprocal(s)` read otherwise (the
+//! function bodies' `InvStdDev` output) is the inverse standard deviation on its own, from the
+//! same circuit.
 //!
 //! The statistics lower as ordinary nodes when they are read (a mean and a centred value are
 //! linear, the squares a polynomial); the importer remembers what each one is ([`Part`]), and
@@ -36,13 +39,16 @@ pub enum Part {
     Mean { x: ValueId, axis: usize },
     /// `x − ReduceMean(x)`.
     Centred { x: ValueId, axis: usize },
-    /// `ReduceMean((x − ReduceMean(x))²)`.
+    /// `ReduceMean(x²)`.
+    MeanSquare { x: ValueId, axis: usize },
+    /// `ReduceMean((x − ReduceMean(x))²)` or `ReduceMean(x²) − ReduceMean(x)²`.
     Variance { x: ValueId, axis: usize },
 }
 
 /// Records what `ReduceMean` output `out` is, when it reduces the computed `operand` (the IR
-/// value `x`, of shape `shape`) over the trailing `axes` with `keepdims`: a mean of `x`, or the
-/// variance when `operand` is the square of a centred value over the same axes.
+/// value `x`, of shape `shape`) over the trailing `axes` with `keepdims`: a mean of `x`, the
+/// variance when `operand` is the square of a centred value over the same axes, or the mean of
+/// the square of another value.
 pub fn note_mean(imp: &mut Importer, operand: &Sym, x: ValueId, shape: &[usize], axes: &[usize], out: ValueId) {
     let trailing =
         !axes.is_empty() && axes.windows(2).all(|w| w[1] == w[0] + 1) && axes.last() == Some(&(shape.len() - 1));
@@ -53,20 +59,27 @@ pub fn note_mean(imp: &mut Importer, operand: &Sym, x: ValueId, shape: &[usize],
     let part = match operand {
         Sym::Poly { base, coeffs, .. } if is_square(coeffs) => match imp.norm_parts.get(base) {
             Some(&Part::Centred { x, axis: a }) if a == axis => Part::Variance { x, axis },
-            _ => return,
+            Some(_) => return,
+            None => Part::MeanSquare { x: *base, axis },
         },
         _ => Part::Mean { x, axis },
     };
     imp.norm_parts.insert(out, part);
 }
 
-/// Records that `out = a − b` is centred when `b` is the mean of `a`.
-pub fn note_sub(imp: &mut Importer, a: ValueId, b: ValueId, out: ValueId) {
-    if let Some(&Part::Mean { x, axis }) = imp.norm_parts.get(&b)
-        && x == a
-    {
-        imp.norm_parts.insert(out, Part::Centred { x, axis });
-    }
+/// Records what `out = a − b` is (`b_sym` is `b` as the node read it): centred when `b` is the
+/// mean of `a`, the variance when `a` is the mean of a square and `b` the square of its mean.
+pub fn note_sub(imp: &mut Importer, a: ValueId, b: ValueId, b_sym: &Sym, out: ValueId) {
+    let part = match (imp.norm_parts.get(&a), imp.norm_parts.get(&b), b_sym) {
+        (_, Some(&Part::Mean { x, axis }), _) if x == a => Part::Centred { x, axis },
+        (Some(&Part::MeanSquare { x, axis }), _, Sym::Poly { base, coeffs, .. })
+            if is_square(coeffs) && imp.norm_parts.get(base) == Some(&Part::Mean { x, axis }) =>
+        {
+            Part::Variance { x, axis }
+        }
+        _ => return,
+    };
+    imp.norm_parts.insert(out, part);
 }
 
 fn is_square(coeffs: &[f64]) -> bool {
@@ -111,8 +124,16 @@ pub fn reciprocal(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Resu
 
 /// `op` (`Div` or `Mul` as the node writes it, or `Add`, `Sub`) with the pending standard
 /// deviation as an operand: the normalised `x` for `d / s` or `d · (1/s)` with `d` the same
-/// centred value; refused otherwise. `None` when neither operand is pending.
-pub fn combine(imp: &mut Importer, ctx: &Ctx, op: &str, a: &Sym, b: &Sym) -> Option<Result<Vec<Sym>, String>> {
+/// centred value; otherwise the operand computed on its own (the reciprocal; the root is
+/// refused) and `then` goes on with it. `None` when neither operand is pending.
+pub fn combine(
+    imp: &mut Importer,
+    ctx: &Ctx,
+    op: &str,
+    a: &Sym,
+    b: &Sym,
+    then: impl FnOnce(&mut Importer, &Sym, &Sym) -> Result<Vec<Sym>, String>,
+) -> Option<Result<Vec<Sym>, String>> {
     let (std, other, std_second) = match (a, b) {
         (o, s @ Sym::NormStd { .. }) => (s, o, true),
         (s @ Sym::NormStd { .. }, o) => (s, o, false),
@@ -129,8 +150,11 @@ pub fn combine(imp: &mut Importer, ctx: &Ctx, op: &str, a: &Sym, b: &Sym) -> Opt
         _ => None,
     };
     if !applies || centred != Some(Part::Centred { x: *x, axis: *axis }) {
-        // Any other reader: the refusal that names the pending value.
-        return Some(imp.value(std).map(|v| vec![Sym::Value(v)]));
+        let m = match imp.value(std) {
+            Ok(v) => Sym::Value(v),
+            Err(e) => return Some(Err(e)),
+        };
+        return Some(if std_second { then(imp, other, &m) } else { then(imp, &m, other) });
     }
     Some(norm::normalise(imp, &ctx.name, ctx.out(0), *x, *axis, *eps as f32).map(|n| vec![Sym::Value(n)]))
 }
