@@ -121,7 +121,9 @@ fn propagate(g: &Graph, mag: &[f64], floors: &[f64]) -> Vec<f64> {
             // an ε or a floor.
             Op::Rsqrt { eps } => {
                 let floor = x.map_or(0.0, |v| floors[v.index()]);
-                veil_ir::eval::ring_ops::rsqrt::max_error(sx as u8, *eps, ex, floor)
+                let whole = veil_ir::eval::ring_ops::rsqrt::max_error(sx as u8, *eps, ex, floor);
+                let rows = x.and_then(|v| per_row_rsqrt(g, &e, v, *eps, floor, sx));
+                rows.map_or(whole, |r| r.min(whole))
             }
             // Exact in the ring: |ab − a'b'| ≤ |a|·e_b + |b|·e_a + e_a·e_b.
             Op::Mul => {
@@ -160,4 +162,38 @@ fn propagate(g: &Graph, mag: &[f64], floors: &[f64]) -> Vec<f64> {
         };
     }
     e
+}
+
+/// `(k, e₀, e₁)` when `v` is a sum of `k` squares (`sumpool` of a `mul` whose operands are
+/// truncations, or not, of one value), `e₀` and `e₁` the operands' error bounds.
+fn sum_of_squares(g: &Graph, e: &[f64], v: veil_ir::ValueId) -> Option<(usize, f64, f64)> {
+    let pool = g.producer(v)?;
+    let Op::SumPool { window } = &pool.op else { return None };
+    let product = g.producer(pool.inputs[0])?;
+    if !matches!(product.op, Op::Mul) {
+        return None;
+    }
+    let source = |mut u: veil_ir::ValueId| {
+        while let Some(n) = g.producer(u).filter(|n| matches!(n.op, Op::Truncate { .. })) {
+            u = n.inputs[0];
+        }
+        u
+    };
+    let (a, b) = (product.inputs[0], product.inputs[1]);
+    (source(a) == source(b)).then(|| (window.kernel[0] * window.kernel[1], e[a.index()], e[b.index()]))
+}
+
+/// The inverse square root's error per row when its operand is a row's sum of squares
+/// `S = Σaᵢ²` (a normalisation's) at least `floor`: a row's operand then errs by at most
+/// `δ(S) = (e₀ + e₁)·Σ|aᵢ| + k·e₀·e₁ ≤ (e₀ + e₁)·√(k·S) + k·e₀·e₁` (Cauchy–Schwarz), which
+/// grows like `√S` while the slope falls like `S^(−3/2)`: with `δ_f = δ(floor)`, `u = √(S/floor)`,
+/// `δ(S) ≤ δ_f·u` and the argument is at least `u²·(floor − δ_f)`, so the slope term is largest at
+/// `S = floor` when `floor − δ_f` exceeds `ε` and an ulp (its derivative in `u` is then negative),
+/// and so is the smallest argument (for the floors). Far below the bound from the largest `|aᵢ|`
+/// of the whole tensor, which pairs the widest row's magnitudes with the narrowest row's slope.
+/// `None` when the operand is not such a sum or the condition fails.
+fn per_row_rsqrt(g: &Graph, e: &[f64], v: veil_ir::ValueId, eps: f32, floor: f64, s: u32) -> Option<f64> {
+    let (k, e0, e1) = sum_of_squares(g, e, v)?;
+    let df = (e0 + e1) * (k as f64 * floor).sqrt() + k as f64 * e0 * e1;
+    (floor - df > eps as f64 + ulp(s)).then(|| veil_ir::eval::ring_ops::rsqrt::max_error(s as u8, eps, df, floor))
 }
