@@ -3,6 +3,8 @@
 //! linear ops of today's exporters against direct computations, `frontend/external.rs` external
 //! data (and attacks on its paths and sizes), `frontend/dynamo.rs` a model from torch's dynamo
 //! exporter, `frontend/activations.rs` Sigmoid, HardSigmoid and the refused activations,
+//! `frontend/layer_norm.rs` LayerNormalization, `frontend/norm_form.rs` its written-out form,
+//! `frontend/channel_norm.rs` Instance- and GroupNormalization,
 //! `frontend/max_pool3d.rs` ReduceMax, ReduceMin, 3-D pools and casts between float types,
 //! `frontend/bench_models.rs` the ResNet-32 of `models/bench/` against onnxruntime,
 //! `frontend/zoo.rs` torchvision's families of `models/zoo/` from both of torch's exporters.
@@ -14,6 +16,8 @@
 mod activations;
 #[path = "frontend/bench_models.rs"]
 mod bench_models;
+#[path = "frontend/channel_norm.rs"]
+mod channel_norm;
 #[path = "frontend/dynamo.rs"]
 mod dynamo;
 #[path = "frontend/external.rs"]
@@ -24,6 +28,8 @@ mod gelu_form;
 mod layer_norm;
 #[path = "frontend/max_pool3d.rs"]
 mod max_pool3d;
+#[path = "frontend/norm_form.rs"]
+mod norm_form;
 #[path = "frontend/ops.rs"]
 mod ops;
 #[path = "frontend/zoo.rs"]
@@ -302,39 +308,6 @@ fn pow_by_a_fraction_or_a_computed_exponent_is_refused_with_the_reason() {
     );
     assert!(e.contains(r#"node "big" (Pow): exponent [9.0]: only a single whole exponent from 0 to 8"#), "{e}");
     assert!(e.contains(r#"node "exp" (Pow): a constant base with a computed exponent is not supported"#), "{e}");
-}
-
-/// LayerNorm as the TorchScript exporter writes it below opset 17 (ReduceMean, Sub, Pow, ReduceMean,
-/// Add, Sqrt, Div): refused at the square root, with the reason and the normalisation named.
-/// (Found by the zoo's ConvNeXt exported at opset 13: refused at `Pow` before, "no sound
-/// two-party protocol", which did not say what was missing.)
-#[test]
-fn a_layer_norm_written_out_is_refused_at_its_square_root() {
-    let mut m1 = node("ReduceMean", "mean", &["x"], &["mu"]);
-    m1.attribute = vec![ints_attr("axes", &[-1])];
-    let mut m2 = node("ReduceMean", "var", &["d2"], &["v"]);
-    m2.attribute = vec![ints_attr("axes", &[-1])];
-    let b = model(
-        13,
-        vec![info("x", &[Some(1), Some(2), Some(4)])],
-        vec![
-            m1,
-            node("Sub", "centre", &["x", "mu"], &["d"]),
-            node("Pow", "square", &["d", "two"], &["d2"]),
-            m2,
-            node("Add", "eps", &["v", "tiny"], &["ve"]),
-            node("Sqrt", "std", &["ve"], &["s"]),
-            node("Div", "norm", &["d", "s"], &["y"]),
-        ],
-        vec![scalar("two", 2.0), scalar("tiny", 1e-5)],
-        "y",
-    );
-    let e = problems(&b);
-    assert!(
-        e.contains(r#"node "std" (Sqrt): a square root of a secret value has no sound two-party protocol (a LayerNormalization written out as ReduceMean, Pow, Sqrt and Div"#),
-        "{e}"
-    );
-    assert!(!e.contains(r#""square" (Pow)"#), "the square is a polynomial: {e}");
 }
 
 #[test]

@@ -6,8 +6,19 @@
 //! faults (which zero or pass values of magnitude under `2^(drop_bits − s)`). Local truncation
 //! wraps are failures, not rounding, and are excluded (the simulator counts them). This is the
 //! tolerance the tests hold the simulator to: it is derived from the scales, never tuned.
+//!
+//! Two sources for the magnitudes the propagation multiplies errors by:
+//! - [`error_bounds`]: worst-case intervals from `|input| ≤ input_bound`, sound for every such
+//!   input. The inverse square root's operand (a variance) may then be as small as `0`, where
+//!   `1/√(x + ε)` has slope `½·ε^(−3/2)` (1.6·10⁷ for `ε = 10⁻⁵`): sound but loose by many orders
+//!   of magnitude for any graph with a normalisation.
+//! - [`calibrated_error_bounds`]: the real values on calibration inputs, with the headroom
+//!   `quantize` gives calibrated ranges (twice the largest magnitude), and each inverse square
+//!   root's operand at least half the smallest value seen. Sound for the calibration inputs
+//!   (and any input whose values stay within those ranges), not for every input.
 
-use veil_ir::{Const, ElemType, Graph, Op, poly_scales};
+use veil_ir::eval::EvalError;
+use veil_ir::{Const, ElemType, Graph, Op, Tensor, poly_scales};
 
 use crate::range::worst_case_values;
 
@@ -16,9 +27,54 @@ fn ulp(frac: u32) -> f64 {
 }
 
 /// Error bounds indexed by value handle, for inputs with `|x| ≤ input_bound` (each input is
-/// rounded to its scale).
+/// rounded to its scale), from worst-case magnitudes (see the module doc).
 pub fn error_bounds(g: &Graph, input_bound: f64) -> Vec<f64> {
-    let mag = worst_case_values(g, input_bound);
+    let floors = vec![0.0; g.values.len()];
+    propagate(g, &worst_case_values(g, input_bound), &floors)
+}
+
+/// Error bounds indexed by value handle for the inputs `samples` (each one input per graph
+/// input of the one-input graph `g`), from their real values ([`veil_ir::eval::run_real_values`]):
+/// magnitudes twice the largest seen, inverse square roots' operands at least half the
+/// smallest seen (see the module doc). Without samples, [`error_bounds`] for the graph's input
+/// bound (1 if it records none).
+pub fn calibrated_error_bounds(g: &Graph, samples: &[Tensor]) -> Result<Vec<f64>, EvalError> {
+    if samples.is_empty() {
+        return Ok(error_bounds(g, g.input_bound.unwrap_or(1.0) as f64));
+    }
+    use rayon::prelude::*;
+    let per_sample = crate::parallel::install(|| {
+        samples
+            .par_iter()
+            .map(|x| {
+                let env = veil_ir::eval::run_real_values(g, std::slice::from_ref(x))?;
+                Ok(env
+                    .iter()
+                    .map(|t| {
+                        t.as_ref().map_or((0.0, f64::INFINITY), |t| {
+                            t.data
+                                .iter()
+                                .fold((0f64, f64::INFINITY), |(m, lo), &v| (m.max((v as f64).abs()), lo.min(v as f64)))
+                        })
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .collect::<Result<Vec<_>, EvalError>>()
+    })?;
+    let (mut mag, mut low) = (vec![0f64; g.values.len()], vec![f64::INFINITY; g.values.len()]);
+    for sample in per_sample {
+        for (i, (m, lo)) in sample.into_iter().enumerate() {
+            mag[i] = mag[i].max(2.0 * m);
+            low[i] = low[i].min(lo);
+        }
+    }
+    let floors: Vec<f64> = low.iter().map(|&lo| if lo.is_finite() { (0.5 * lo).max(0.0) } else { 0.0 }).collect();
+    Ok(propagate(g, &mag, &floors))
+}
+
+/// The propagation for magnitudes `mag` (bounds on the real `|value|`) and `floors` (lower
+/// bounds on the real value, used for the inverse square root's operand), by value handle.
+fn propagate(g: &Graph, mag: &[f64], floors: &[f64]) -> Vec<f64> {
     let mut e = vec![0f64; g.values.len()];
     let scale = |v: veil_ir::ValueId| match g.values[v].ty.elem {
         ElemType::Fixed { frac_bits } => frac_bits as u32,
@@ -60,9 +116,15 @@ pub fn error_bounds(g: &Graph, input_bound: f64) -> Vec<f64> {
                 use veil_ir::eval::ring_ops::pl_gelu::{GELU_LIPSCHITZ, PL_GELU_MAX_ERROR};
                 PL_GELU_MAX_ERROR + GELU_LIPSCHITZ * ex + 2.0 * ulp(sx)
             }
-            // The operand's error through the slope at the smallest argument, ε's rounding and
-            // the two floors (the root's and the division's); infinite without an ε.
-            Op::Rsqrt { eps } => veil_ir::eval::ring_ops::rsqrt::max_error(sx as u8, *eps, ex),
+            // The operand's error through the slope at the smallest argument (its floor plus ε),
+            // ε's rounding and the two floors (the root's and the division's); infinite without
+            // an ε or a floor.
+            Op::Rsqrt { eps } => {
+                let floor = x.map_or(0.0, |v| floors[v.index()]);
+                let whole = veil_ir::eval::ring_ops::rsqrt::max_error(sx as u8, *eps, ex, floor);
+                let rows = x.and_then(|v| per_row_rsqrt(g, &e, v, *eps, floor, sx));
+                rows.map_or(whole, |r| r.min(whole))
+            }
             // Exact in the ring: |ab − a'b'| ≤ |a|·e_b + |b|·e_a + e_a·e_b.
             Op::Mul => {
                 let (ey, by) = (e[n.inputs[1].index()], mag[n.inputs[1].index()]);
@@ -100,4 +162,38 @@ pub fn error_bounds(g: &Graph, input_bound: f64) -> Vec<f64> {
         };
     }
     e
+}
+
+/// `(k, e₀, e₁)` when `v` is a sum of `k` squares (`sumpool` of a `mul` whose operands are
+/// truncations, or not, of one value), `e₀` and `e₁` the operands' error bounds.
+fn sum_of_squares(g: &Graph, e: &[f64], v: veil_ir::ValueId) -> Option<(usize, f64, f64)> {
+    let pool = g.producer(v)?;
+    let Op::SumPool { window } = &pool.op else { return None };
+    let product = g.producer(pool.inputs[0])?;
+    if !matches!(product.op, Op::Mul) {
+        return None;
+    }
+    let source = |mut u: veil_ir::ValueId| {
+        while let Some(n) = g.producer(u).filter(|n| matches!(n.op, Op::Truncate { .. })) {
+            u = n.inputs[0];
+        }
+        u
+    };
+    let (a, b) = (product.inputs[0], product.inputs[1]);
+    (source(a) == source(b)).then(|| (window.kernel[0] * window.kernel[1], e[a.index()], e[b.index()]))
+}
+
+/// The inverse square root's error per row when its operand is a row's sum of squares
+/// `S = Σaᵢ²` (a normalisation's) at least `floor`: a row's operand then errs by at most
+/// `δ(S) = (e₀ + e₁)·Σ|aᵢ| + k·e₀·e₁ ≤ (e₀ + e₁)·√(k·S) + k·e₀·e₁` (Cauchy–Schwarz), which
+/// grows like `√S` while the slope falls like `S^(−3/2)`: with `δ_f = δ(floor)`, `u = √(S/floor)`,
+/// `δ(S) ≤ δ_f·u` and the argument is at least `u²·(floor − δ_f)`, so the slope term is largest at
+/// `S = floor` when `floor − δ_f` exceeds `ε` and an ulp (its derivative in `u` is then negative),
+/// and so is the smallest argument (for the floors). Far below the bound from the largest `|aᵢ|`
+/// of the whole tensor, which pairs the widest row's magnitudes with the narrowest row's slope.
+/// `None` when the operand is not such a sum or the condition fails.
+fn per_row_rsqrt(g: &Graph, e: &[f64], v: veil_ir::ValueId, eps: f32, floor: f64, s: u32) -> Option<f64> {
+    let (k, e0, e1) = sum_of_squares(g, e, v)?;
+    let df = (e0 + e1) * (k as f64 * floor).sqrt() + k as f64 * e0 * e1;
+    (floor - df > eps as f64 + ulp(s)).then(|| veil_ir::eval::ring_ops::rsqrt::max_error(s as u8, eps, df, floor))
 }

@@ -34,6 +34,7 @@
 use veil_ir::ring::{MAX_RING_BITS, Ring, circa_wrap_probability};
 use veil_ir::{CircaVariant, Const, Domain, ElemType, Graph, Op, TensorType, TruncMode, ValueId};
 
+use crate::error_bound;
 use crate::range::{self, RangeSource};
 use crate::{Options, PassError, Report};
 
@@ -370,8 +371,34 @@ pub fn run_with_bounds(
     } else {
         report.note("every truncation runs in a garbled circuit: the ring needs no headroom for local truncations");
     }
+    if b.g.live_nodes().any(|(_, n)| matches!(n.op, Op::Rsqrt { .. })) {
+        report.note(normalisation_note(&b.g, &source, opts));
+    }
     *g = b.g;
     Ok(report)
+}
+
+/// What the error bound on the outputs of a graph with inverse square roots is and what it
+/// rests on: calibrated, it holds for the calibration inputs; worst case, it is sound but loose,
+/// and the note says why.
+fn normalisation_note(g: &Graph, source: &RangeSource, opts: &Options) -> String {
+    let out = |e: &[f64]| g.outputs.iter().map(|v| e[v.index()]).fold(0f64, f64::max);
+    match source {
+        RangeSource::Calibration { samples, .. } => match error_bound::calibrated_error_bounds(g, &opts.calibration) {
+            Ok(e) => format!(
+                "error bound on the outputs {:.3e} for the {samples} calibration sample(s) (values within the ×2 \
+                 ranges, each inverse square root's operand at least half the smallest seen)",
+                out(&e)
+            ),
+            Err(e) => format!("no calibrated error bound: {e}"),
+        },
+        RangeSource::WorstCase { input_bound } => format!(
+            "error bound on the outputs {:.3e} for |input| ≤ {input_bound}, loose: without --calibrate an inverse \
+             square root's operand (a variance) may be as small as 0, where 1/√(x + ε) has slope ½·ε^(−3/2); \
+             --calibrate for a bound that uses the smallest variance seen",
+            out(&error_bound::error_bounds(g, *input_bound as f64))
+        ),
+    }
 }
 
 /// Whether a local truncation will remain after `fuse_truncation`.

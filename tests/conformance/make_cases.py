@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Generates the ONNX backend node-test cases for the operators Veil's front end supports.
 
-Run from the repository root:  python3 tests/conformance/make_cases.py
+Run from the repository root:  python3 tests/conformance/make_cases.py [REGEX]
+With REGEX, only the cases whose names (without `test_`) match it are (re)written, and the
+others are left as they are: how cases are added without regenerating the rest.
 Needs: onnx (1.23, which defines opsets up to 28) and numpy. CI never runs this;
 `tests/tests/conformance.rs` reads the output.
 
@@ -42,7 +44,8 @@ OPS = (
     "conv|gemm|matmul|add|sub|mul|div|neg|relu|clip|leakyrelu|maxpool|averagepool|globalaveragepool|"
     "globalmaxpool|batchnorm|flatten|reshape|squeeze|unsqueeze|transpose|concat|pad|constant_pad|identity|"
     "dropout|constant|cast|shape|gather|slice|softmax|logsoftmax|argmax|range|constantofshape|basic_conv|"
-    "edge_pad|reflect_pad|wrap_pad|reduce_mean|reduce_sum|reduce_max|reduce_min|split|gelu"
+    "edge_pad|reflect_pad|wrap_pad|reduce_mean|reduce_sum|reduce_max|reduce_min|split|gelu|layer_normalization|"
+    "instancenorm|group_normalization"
 )
 # Same prefix, different operator.
 NOT_OURS = re.compile(
@@ -109,16 +112,24 @@ def write(out, name, model, keep, outputs, notes):
 
 
 def main():
+    import sys
+
     from onnx.backend.test.case.node import collect_testcases
 
     out = os.path.join(HERE, "cases")
-    shutil.rmtree(out, ignore_errors=True)
+    only = re.compile(sys.argv[1]) if len(sys.argv) > 1 else None
+    if only is None:
+        shutil.rmtree(out, ignore_errors=True)
     pat = re.compile(rf"^test_({OPS})(_|$)")
     n = 0
     for case in sorted(collect_testcases(None), key=lambda c: c.name):
         if not pat.match(case.name) or NOT_OURS.search(case.name) or not case.data_sets:
             continue
         name = case.name[len("test_"):]
+        if only is not None:
+            if not only.search(name):
+                continue
+            shutil.rmtree(os.path.join(out, name), ignore_errors=True)
         write(out, name, *adapt(case))
         n += 1
         if name.startswith("concat_"):

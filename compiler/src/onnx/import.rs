@@ -33,6 +33,11 @@ pub enum Sym {
     /// (`ops::gelu_form`); `arg` is the tanh's operand (for the generic fallback), `node` and
     /// `out` the ONNX node and value.
     GeluInner { base: ValueId, a: f64, b: f64, tanh: bool, arg: Option<Box<Sym>>, node: String, out: String },
+    /// `√(σ² + ε)` (or, `inverse`, its reciprocal) of the written-out LayerNormalization over the
+    /// axes of `x` from `axis` on, pending until a division of the centred `x` completes it
+    /// (`ops::norm_form`); `node` and `out` are the ONNX node and value. Any other reader of the
+    /// reciprocal gets it computed on its own (`ops::norm::inv_std`); of the root, is refused.
+    NormStd { x: ValueId, axis: usize, eps: f64, inverse: bool, node: String, out: String },
     /// Its producer failed (already reported); readers fail silently.
     Poisoned,
     /// An output the front end does not produce (for example MaxPool's indices).
@@ -67,6 +72,11 @@ pub struct Importer {
     /// ONNX values that only post-processing reads, up to the graph outputs (where a Sigmoid
     /// may run on the client; elsewhere it runs on shares).
     client_only: HashSet<String>,
+    /// What the IR values of a written-out LayerNormalization are (`ops::norm_form`).
+    pub norm_parts: HashMap<ValueId, ops::norm_form::Part>,
+    /// The row statistics of each normalised operand, by operand, first axis and `ε` (bits), so
+    /// a normalisation and its statistics share one inverse square root (`ops::norm`).
+    pub norm_stats: HashMap<(ValueId, usize, u32), ops::norm::RowStats>,
 }
 
 /// Ops that run on the client after the reveal when they end the model.
@@ -115,6 +125,8 @@ impl Importer {
             reveals: HashMap::new(),
             post: HashSet::new(),
             client_only: HashSet::new(),
+            norm_parts: HashMap::new(),
+            norm_stats: HashMap::new(),
         }
     }
 
@@ -178,6 +190,17 @@ impl Importer {
                 let v = ops::gelu_form::materialize(self, s)?;
                 self.env.insert(out.clone(), Sym::Value(v));
                 Ok(v)
+            }
+            Sym::NormStd { x, axis, eps, inverse: true, node, out } => {
+                if let Some(Sym::Value(v)) = self.env.get(out) {
+                    return Ok(*v);
+                }
+                let v = ops::norm::inv_std(self, node, out, *x, *axis, *eps as f32)?;
+                self.env.insert(out.clone(), Sym::Value(v));
+                Ok(v)
+            }
+            Sym::NormStd { inverse: false, node, out, .. } => {
+                Err(format!("reads {out:?} (from node {node:?}), {}", ops::norm_form::SQRT_ALONE))
             }
             Sym::Const(_) => Err("a constant operand where a computed value is expected (not supported)".into()),
             Sym::Poisoned | Sym::Missing(_) => Err("operand unavailable".into()),

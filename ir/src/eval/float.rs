@@ -16,7 +16,16 @@ pub fn run_float(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError>
 /// Like [`run_float`], but returns every value, indexed by value handle (`None` for values no
 /// live node defines): what range analysis calibrates on.
 pub fn run_float_values(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tensor>>, EvalError> {
-    values(g, inputs, false)
+    values(g, inputs, Mode::Float)
+}
+
+/// Every value of a fixed-point graph in real arithmetic, indexed by value handle: the
+/// constants' float values, each `truncate` as the identity (the rounding it stands for is
+/// what the fixed-point simulator adds), every other op as in [`run_float`]. This is the
+/// "real" value that [`super::run_fixed`] approximates and that error bounds
+/// are about; a float graph gives what [`run_float_values`] gives.
+pub fn run_real_values(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tensor>>, EvalError> {
+    values(g, inputs, Mode::Real)
 }
 
 /// Like [`run_float`], but with the approximations the two parties compute in place of the
@@ -24,11 +33,23 @@ pub fn run_float_values(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tenso
 /// arithmetic): the float reference against which only fixed-point rounding remains, what the
 /// precision search measures.
 pub fn run_float_approximated(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError> {
-    let env = values(g, inputs, true)?;
+    let env = values(g, inputs, Mode::Approximated)?;
     Ok(g.outputs.iter().map(|v| env[v.index()].clone().expect("verified: outputs are live")).collect())
 }
 
-fn values(g: &Graph, inputs: &[Tensor], approximated: bool) -> Result<Vec<Option<Tensor>>, EvalError> {
+/// What [`values`] computes beyond a float graph's semantics.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// A float graph's semantics.
+    Float,
+    /// The approximations in place of the functions they approximate.
+    Approximated,
+    /// Truncations as identities.
+    Real,
+}
+
+fn values(g: &Graph, inputs: &[Tensor], mode: Mode) -> Result<Vec<Option<Tensor>>, EvalError> {
+    let approximated = mode == Mode::Approximated;
     super::check_inputs(g, inputs)?;
     let mut env: Vec<Option<Tensor>> = vec![None; g.values.len()];
     for (&v, t) in g.inputs.iter().zip(inputs) {
@@ -115,6 +136,7 @@ fn values(g: &Graph, inputs: &[Tensor], approximated: bool) -> Result<Vec<Option
             Op::Concat { axis } => kernels::concat(&args, *axis),
             Op::Pad { pads, value } => kernels::pad(x, pads, *value),
             Op::Reveal => x.clone(),
+            Op::Truncate { .. } if mode == Mode::Real => x.clone(),
             Op::Truncate { .. } => return Err(EvalError::NotFloat { node: node.name.clone() }),
             Op::Softmax { axis, coerce_2d } => kernels::softmax(x, *axis, *coerce_2d, false),
             Op::LogSoftmax { axis, coerce_2d } => kernels::softmax(x, *axis, *coerce_2d, true),

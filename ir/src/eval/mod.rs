@@ -10,7 +10,7 @@ pub mod kernels;
 pub mod ring_ops;
 
 pub use fixed::{FixedRun, LEAKY_ALPHA_BITS, decode_value, encode_inputs, run_fixed};
-pub use float::{run_float, run_float_approximated, run_float_values};
+pub use float::{run_float, run_float_approximated, run_float_values, run_real_values};
 
 /// The interpreter cannot run a graph on the given inputs.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

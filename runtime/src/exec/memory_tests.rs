@@ -499,3 +499,38 @@ fn layer_norm_runs_in_memory_exactly_as_scripted() {
     let gc = cstats.layers.iter().filter(|l| l.protocol.contains("GC")).count();
     assert!(gc >= 1, "{:?}", cstats.layers);
 }
+
+/// A ConvNeXt block, width-reduced (`models/convnext_block/`: depthwise conv, LayerNormalization
+/// over channels, two pointwise layers with Gelu, layer scale, residual), runs between the two
+/// parties: bit-exact with the simulator, every layer's framed bytes and rounds as scripted,
+/// and within the calibrated error bound of onnxruntime. Reports its costs on stderr.
+#[test]
+#[allow(clippy::print_stderr)]
+fn convnext_block_runs_in_memory_exactly_as_scripted() {
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/convnext_block");
+    let x = veil_ir::npy::read_npy(&models.join("input.npy")).unwrap();
+    let want = veil_ir::npy::read_npy(&models.join("ort.npy")).unwrap();
+    let opts = Options { calibration: vec![x.clone()], exact_truncation: true, ..Options::default() };
+    let path = models.join("model.onnx");
+    let g = veil_compiler::compile(veil_compiler::Model::File(&path), &opts.into()).unwrap().graph;
+    let count = |f: fn(&Op) -> bool| g.live_nodes().filter(|(_, n)| f(&n.op)).count();
+    assert_eq!(count(|o| matches!(o, Op::Rsqrt { .. })), 1, "{}", veil_ir::print::to_text(&g));
+    assert_eq!(count(|o| matches!(o, Op::PlGelu { .. })), 1);
+    let (out, cstats, sstats) = in_memory(&g, &x);
+    let sim = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    assert_eq!(out, sim, "in memory differs from the simulator");
+    let e = veil_passes::error_bound::calibrated_error_bounds(&g, std::slice::from_ref(&x)).unwrap();
+    let bound = e[g.outputs[0].index()];
+    let worst = out[0].data.iter().zip(&want.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst as f64 <= bound, "{worst} beyond the calibrated bound {bound}");
+    check_traffic("convnext_block", &g, &[&cstats, &sstats]);
+    eprintln!(
+        "convnext block: ring {}, error {worst:.2e} (calibrated bound {bound:.2e}), {} steps, offline {} B in {:.2} s, online {} B in {:.2} s",
+        g.ring_bits.unwrap(),
+        cstats.layers.len(),
+        cstats.offline.bytes(),
+        cstats.offline.seconds,
+        cstats.online.bytes(),
+        cstats.online.seconds,
+    );
+}

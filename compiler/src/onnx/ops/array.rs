@@ -241,6 +241,16 @@ pub fn shape(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Ve
     Ok(vec![Sym::Const(super::fold::shape_slice(ctx, &dims)?)])
 }
 
+/// `Size`: the number of elements, known at compile time for a computed value as for a constant.
+pub fn size(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let _ = ctx;
+    let n: usize = match arg(inputs, 0)? {
+        Sym::Const(t) => t.len(),
+        x => shape_of(imp, x)?.iter().product(),
+    };
+    Ok(vec![Sym::Const(CTensor::i64(vec![], vec![n as i64]))])
+}
+
 /// `Slice` and `Gather` with constant indices on a computed value: the static index map comes
 /// from running the constant folder on the operand's flat indices, so the two share one
 /// definition of the op's semantics.

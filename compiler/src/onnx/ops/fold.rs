@@ -39,13 +39,7 @@ pub fn can_fold(op: &str) -> bool {
 }
 
 /// Lowering of [`FOLD_ONLY`] ops reached with a computed operand.
-pub fn only_constants(_: &mut Importer, ctx: &Ctx, _: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
-    if ctx.node.op_type() == "Sqrt" {
-        return Err("a square root of a secret value has no sound two-party protocol (a LayerNormalization written \
-out as ReduceMean, Pow, Sqrt and Div, as torch's TorchScript exporter does below opset 17, needs one for the \
-standard deviation; BatchNormalization, whose statistics are constants, is supported)"
-            .into());
-    }
+pub fn only_constants(_: &mut Importer, _: &Ctx, _: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
     Err("supported only on constants (shape computations), not on values computed from the model input".into())
 }
 

@@ -208,8 +208,15 @@ pub fn pow(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<
 
 /// Add, Sub, Mul and Div with at least one computed operand.
 pub fn arith(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    arith_syms(imp, ctx, arg(inputs, 0)?, arg(inputs, 1)?)
+}
+
+/// [`arith`] of the operands `a` and `b`.
+fn arith_syms(imp: &mut Importer, ctx: &Ctx, a: &Sym, b: &Sym) -> Result<Vec<Sym>, String> {
     let op = ctx.node.op_type();
-    let (a, b) = (arg(inputs, 0)?, arg(inputs, 1)?);
+    if let Some(r) = super::norm_form::combine(imp, ctx, op, a, b, |imp, a, b| arith_syms(imp, ctx, a, b)) {
+        return r;
+    }
     // Division only by a constant: a / c = a · (1/c).
     let recip;
     let b = match (op, b) {
@@ -291,10 +298,14 @@ fn arith_on(imp: &mut Importer, ctx: &Ctx, op: &str, a: &Sym, b: &Sym) -> Result
             if op == "Mul" {
                 return product(imp, ctx, x, y);
             }
-            let (vx, vy) = (imp.value(x)?, imp.value(y)?);
-            let (vx, vy) = (broadcast(imp, ctx, vx, vy, "a")?, broadcast(imp, ctx, vy, vx, "b")?);
+            let (x0, y0) = (imp.value(x)?, imp.value(y)?);
+            let (vx, vy) = (broadcast(imp, ctx, x0, y0, "a")?, broadcast(imp, ctx, y0, x0, "b")?);
             let ir = if op == "Add" { Op::Add } else { Op::Sub };
-            Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), ir, &[vx, vy])?)])
+            let out = imp.add(&ctx.name, ctx.out(0), ir, &[vx, vy])?;
+            if op == "Sub" {
+                super::norm_form::note_sub(imp, x0, y0, y, out);
+            }
+            Ok(vec![Sym::Value(out)])
         }
     }
 }

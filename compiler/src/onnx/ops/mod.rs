@@ -1,18 +1,21 @@
 //! The operator registry: which ONNX ops lower, and to what. Split by family like tract's
-//! `onnx/src/ops`: `nn` (conv, pooling, batch normalisation, activations), `norm` (LayerNormalization), `math` (Gemm, MatMul,
+//! `onnx/src/ops`: `nn` (conv, pooling, batch normalisation, activations), `norm` (LayerNormalization),
+//! `norm_form` (its written-out form), `channel_norm` (InstanceNormalization, GroupNormalization), `math` (Gemm, MatMul,
 //! elementwise arithmetic and polynomials), `minmax` (Max and Min as clips or ReLUs), `batched` (MatMul with batched constant operands),
 //! `reduce` (ReduceSum, ReduceMean, ReduceMax, ReduceMin), `array` and `join` (data movement), `post` (client-side
 //! post-processing), and `fold` (compile-time evaluation of constant subgraphs).
 
 mod array;
 mod batched;
+mod channel_norm;
 mod fold;
 pub mod gelu_form;
 mod join;
 mod math;
 mod minmax;
 mod nn;
-mod norm;
+pub mod norm;
+pub mod norm_form;
 mod pool3d;
 mod post;
 mod reduce;
@@ -31,6 +34,8 @@ fn lowering(op: &str) -> Option<Lowering> {
         "AveragePool" | "GlobalAveragePool" => nn::avg_pool,
         "BatchNormalization" => nn::batch_norm,
         "LayerNormalization" => norm::layer_norm,
+        "InstanceNormalization" => channel_norm::instance_norm,
+        "GroupNormalization" => channel_norm::group_norm,
         "Relu" => nn::relu,
         "LeakyRelu" => nn::leaky_relu,
         "Clip" => nn::clip,
@@ -53,6 +58,7 @@ fn lowering(op: &str) -> Option<Lowering> {
         "Pad" => array::pad,
         "Identity" | "Dropout" | "Cast" => array::identity,
         "Shape" => array::shape,
+        "Size" => array::size,
         "Gather" | "Slice" => array::select,
         "Softmax" | "LogSoftmax" => post::softmax,
         "ArgMax" => post::argmax,
@@ -61,6 +67,8 @@ fn lowering(op: &str) -> Option<Lowering> {
         "HardSwish" => nn::hard_swish,
         "Tanh" => gelu_form::tanh,
         "Erf" => gelu_form::erf,
+        "Sqrt" => norm_form::sqrt,
+        "Reciprocal" => norm_form::reciprocal,
         "Gelu" => nn::gelu,
         _ if fold::FOLD_ONLY.contains(&op) => fold::only_constants,
         _ => return None,
@@ -77,13 +85,6 @@ pub fn unsupported_reason(op: &str) -> String {
 products of two computed values, Sigmoid, Tanh and Gelu (piecewise-linear, within 0.019, 0.038 and 0.0079), and Softmax, \
 LogSoftmax or ArgMax at the end of the model";
     match op {
-        "InstanceNormalization" | "GroupNormalization" => {
-            return format!(
-                "not supported: {op} divides by the standard deviation of secret values per channel or group; Veil \
-has the secret inverse square root this needs but does not lower {op} to it yet (LayerNormalization over the trailing axes \
-and BatchNormalization, whose statistics are constants that fold into the neighbouring layer, are supported)"
-            );
-        }
         "Elu" | "Selu" | "Softplus" | "Softsign" | "Mish" | "Celu" => {
             return format!(
                 "not supported: {op} is a smooth non-linearity of secret values, and Veil has no two-party protocol \
@@ -92,7 +93,7 @@ for it yet (it would need a garbled approximation with a stated error); {SUPPORT
         }
         _ => {}
     }
-    const NO_PROTOCOL: &[&str] = &["Exp", "Log", "Sqrt", "Reciprocal", "LRN", "TopK", "Abs"];
+    const NO_PROTOCOL: &[&str] = &["Exp", "Log", "LRN", "TopK", "Abs"];
     if NO_PROTOCOL.contains(&op) {
         format!("not supported: Veil has no sound two-party protocol for it ({SUPPORTED})")
     } else {

@@ -87,7 +87,9 @@ pub fn reduce(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<V
         }
     };
     let Some(axes) = reduced_axes(ctx, inputs, shape.len())? else { return Ok(vec![arg(inputs, 0)?.clone()]) };
-    let mut x = imp.value(arg(inputs, 0)?)?;
+    let operand = arg(inputs, 0)?.clone();
+    let x0 = imp.value(&operand)?;
+    let mut x = x0;
     if kind == Kind::Min {
         // min(x) = −max(−x).
         x = negated(imp, ctx, x, &format!("{out}/negated"))?;
@@ -125,6 +127,9 @@ pub fn reduce(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<V
         imp.add(&ctx.name, &shaped, Op::Reshape { shape: out_shape }, &[v])?
     };
     let v = if kind == Kind::Min { negated(imp, ctx, v, out)? } else { v };
+    if kind == Kind::Mean && keepdims {
+        super::norm_form::note_mean(imp, &operand, x0, &shape, &axes, v);
+    }
     Ok(vec![Sym::Value(v)])
 }
 

@@ -46,23 +46,29 @@ pub fn eval(ring: Ring, z: u64, s: u8, eps: f32) -> u64 {
 }
 
 /// A bound on `|ỹ − 1/√(x + ε)|` in real units, where `ỹ` is the fixed-point result for an
-/// operand at scale `s` decoded as `x'` with `|x' − x| ≤ ex`, for a real `x ≥ 0` (a variance):
-/// the argument moves by at most `ex` plus `ε`'s rounding, through the slope `½·a^(−3/2)` at
-/// the smallest argument either side can reach, plus the two floors. Infinite when `ε = 0`
-/// (nothing then bounds the slope without a lower bound on `x`).
-pub fn max_error(s: u8, eps: f32, ex: f64) -> f64 {
+/// operand at scale `s` decoded as `x'` with `|x' − x| ≤ ex`, for a real `x ≥ floor ≥ 0` (a
+/// variance, `floor` a lower bound on it: 0 when nothing better is known): the argument moves
+/// by at most `ex` plus `ε`'s rounding, through the slope `½·a^(−3/2)` at the smallest argument
+/// either side can reach, plus the two floors (both shrink as the argument grows). Both results
+/// are positive and the fixed-point one is at most `2^(S/2)`, so the bound is never above
+/// `max(2^(S/2), 1/√(floor + ε))`: what it is when `ex` exceeds the argument. Infinite only
+/// when `ε = 0` and `floor = 0` (nothing then bounds the real function).
+pub fn max_error(s: u8, eps: f32, ex: f64, floor: f64) -> f64 {
     let ring = Ring::new(crate::ring::MAX_RING_BITS);
     let (eps, scale) = (eps as f64, (s as f64).exp2());
     let eq = epsilon_code(ring, eps as f32, s) as f64 / scale;
-    // The decoded argument is at least max(eq − ex, 2^−s) (the saturation), the real one ε.
-    let lo = eps.min((eq - ex).max(1.0 / scale));
+    let floor = floor.max(0.0);
+    // The decoded argument is at least max(floor + eq − ex, 2^−s) (the saturation), the real
+    // one floor + ε.
+    let lo = (floor + eps).min((floor + eq - ex).max(1.0 / scale));
     if lo <= 0.0 {
         return f64::INFINITY;
     }
     let big = ((s + s % 2) as f64).exp2();
     let slope = 0.5 * lo.powf(-1.5) * (ex + (eq - eps).abs());
     let floors = lo.powf(-0.5) / (lo * big).sqrt().floor().max(1.0) + 1.0 / big.sqrt();
-    slope + floors
+    let cap = big.sqrt().max((floor + eps).powf(-0.5));
+    (slope + floors).min(cap)
 }
 
 #[cfg(test)]
@@ -87,13 +93,43 @@ mod tests {
                 let tol = 1.0 / a.sqrt() / r + (-(so as f64)).exp2();
                 if ring.to_signed(z) >= 0 {
                     if eps > 0.0 {
-                        assert!(tol <= max_error(s, eps, 0.0), "x={x}: the stated bound is below the floors");
+                        assert!(tol <= max_error(s, eps, 0.0, 0.0), "x={x}: the stated bound is below the floors");
                     }
                     assert!((got - want).abs() <= tol, "bits={bits} s={s} x={x}: {got} vs {want} (tol {tol})");
                 }
                 assert!(got > 0.0 && got <= (so as f64).exp2(), "x={x}: {got}");
             }
         }
+    }
+
+    /// With a lower bound on the real operand, every decoded operand within `ex` of a real one
+    /// above it gives a result within the stated bound of the real function, also with `ε = 0`
+    /// (which only a floor makes finite); the floor tightens the bound by orders of magnitude.
+    #[test]
+    fn the_bound_holds_above_a_floor_and_is_tight_with_one() {
+        let (bits, s) = (16u8, 10u8);
+        let ring = Ring::new(bits);
+        let so = output_scale(s);
+        for (eps, floor, ex) in [(1e-3f32, 0.5f64, 0.01f64), (0.0, 0.25, 0.004), (1e-5, 2.0, 0.05)] {
+            let bound = max_error(s, eps, ex, floor);
+            assert!(bound.is_finite() && bound < 1.0, "eps={eps} floor={floor}: {bound}");
+            let steps = (ex * (s as f64).exp2()) as i64;
+            for z in 0..(1i64 << (bits - 1)) - steps {
+                let x = z as f64 / (s as f64).exp2();
+                if x < floor {
+                    continue;
+                }
+                let want = 1.0 / (x + eps as f64).sqrt();
+                for d in [-steps, 0, steps] {
+                    let got = ring.decode(eval(ring, ring.from_signed(z + d), s, eps), so);
+                    assert!((got - want).abs() <= bound, "eps={eps} x={x} d={d}: {got} vs {want} (bound {bound})");
+                }
+            }
+        }
+        assert!(max_error(24, 1e-5, 1e-4, 0.0) > 1e3 * max_error(24, 1e-5, 1e-4, 0.1));
+        assert_eq!(max_error(24, 0.0, 1e-4, 0.0), f64::INFINITY);
+        // An operand error beyond the argument leaves only the cap: the largest result.
+        assert_eq!(max_error(24, 1e-5, 1.0, 0.0), 4096.0f64.max(1e-5f64.powf(-0.5)));
     }
 
     #[test]
