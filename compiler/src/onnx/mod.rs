@@ -9,10 +9,10 @@ mod attrs;
 mod consts;
 mod error;
 mod external;
+mod forms;
 mod import;
 mod ops;
 pub mod proto;
-mod softmax_form;
 
 use std::path::Path;
 
@@ -100,7 +100,7 @@ pub fn import_bytes_in(
             .collect();
         return Err(ImportError::Nodes { path: path.to_string(), errors });
     }
-    softmax_form::fuse(graph, opset);
+    forms::fuse(graph, opset);
     let gname = if name.is_empty() { graph.name().to_string() } else { name.to_string() };
     let mut imp = import::Importer::new(&gname);
     imp.run(graph, opts, opset).map_err(|errors| ImportError::Nodes { path: path.to_string(), errors })?;

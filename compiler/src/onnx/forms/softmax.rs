@@ -14,84 +14,10 @@
 //! computes what the chain does. Below opset 13 only `a = −1` is fused, where the op's legacy
 //! 2-D coercion does not apply.
 
-use std::collections::HashMap;
-
-use super::consts;
-use super::proto::{AttributeProto, GraphProto, NodeProto, attribute_proto::AttributeType};
-
-/// The graph's constant integer tensors: initializers and `Constant` nodes' values.
-fn constant_ints(graph: &GraphProto) -> HashMap<&str, Vec<i64>> {
-    let mut out = HashMap::new();
-    for t in &graph.initializer {
-        if let Ok(v) = consts::from_proto(t).and_then(|c| c.ints()) {
-            out.insert(t.name(), v);
-        }
-    }
-    for n in graph.node.iter().filter(|n| n.op_type() == "Constant") {
-        let value = n.attribute.iter().find(|a| a.name() == "value").and_then(|a| a.t.as_ref());
-        let ints = n.attribute.iter().find(|a| a.name() == "value_ints").map(|a| a.ints.clone());
-        let v = value.and_then(|t| consts::from_proto(t).and_then(|c| c.ints()).ok()).or(ints);
-        if let (Some(v), Some(o)) = (v, n.output.first()) {
-            out.insert(o.as_str(), v);
-        }
-    }
-    out
-}
-
-/// What the pass sees of the graph.
-struct View<'a> {
-    nodes: &'a [NodeProto],
-    /// Producer node of each value.
-    producer: HashMap<&'a str, usize>,
-    /// Readers of each value; a graph output counts as one more.
-    readers: HashMap<&'a str, usize>,
-    ints: HashMap<&'a str, Vec<i64>>,
-}
+use super::{Attr, View, become_op, remove};
+use crate::onnx::proto::GraphProto;
 
 impl<'a> View<'a> {
-    fn of(graph: &'a GraphProto) -> View<'a> {
-        let mut producer = HashMap::new();
-        let mut readers: HashMap<&str, usize> = HashMap::new();
-        for (i, n) in graph.node.iter().enumerate() {
-            for o in &n.output {
-                producer.insert(o.as_str(), i);
-            }
-            for x in n.input.iter().filter(|x| !x.is_empty()) {
-                *readers.entry(x.as_str()).or_default() += 1;
-            }
-        }
-        for o in &graph.output {
-            *readers.entry(o.name()).or_default() += 1;
-        }
-        View { nodes: &graph.node, producer, readers, ints: constant_ints(graph) }
-    }
-
-    /// The node of type `op` producing `v`, if `v` has exactly `uses` readers.
-    fn made_by(&self, v: &str, op: &str, uses: usize) -> Option<usize> {
-        let i = *self.producer.get(v)?;
-        let n = &self.nodes[i];
-        (n.op_type() == op
-            && matches!(n.domain(), "" | "ai.onnx")
-            && self.readers.get(v) == Some(&uses)
-            && n.output.len() == 1)
-            .then_some(i)
-    }
-
-    /// The single axis of a reduction with `keepdims = 1`.
-    fn axis(&self, i: usize) -> Option<i64> {
-        let n = &self.nodes[i];
-        let attr = |name: &str| n.attribute.iter().find(|a| a.name() == name);
-        if attr("keepdims").and_then(|a| a.i).unwrap_or(1) != 1 {
-            return None;
-        }
-        let axes = match (attr("axes"), n.input.get(1).filter(|s| !s.is_empty())) {
-            (Some(a), None) => a.ints.clone(),
-            (None, Some(input)) => self.ints.get(input.as_str())?.clone(),
-            _ => return None,
-        };
-        (axes.len() == 1).then(|| axes[0])
-    }
-
     /// `c = x − ReduceMax(x)` over `axis` with `c` read `uses` times: `x` and the two nodes;
     /// otherwise `c` itself and none.
     fn centred(&self, c: &'a str, axis: i64, uses: usize) -> (&'a str, Vec<usize>) {
@@ -159,20 +85,8 @@ pub fn fuse(graph: &mut GraphProto, opset: i64) -> usize {
     };
     let count = replace.len();
     for (i, op, x, axis) in replace {
-        let n = &mut graph.node[i];
-        n.op_type = Some(op.to_string());
-        n.input = vec![x];
-        n.attribute = vec![AttributeProto {
-            name: Some("axis".into()),
-            r#type: Some(AttributeType::Int as i32),
-            i: Some(axis),
-            ..Default::default()
-        }];
+        become_op(&mut graph.node[i], op, vec![x], Some(("axis", Attr::Int(axis))));
     }
-    let mut k = 0;
-    graph.node.retain(|_| {
-        k += 1;
-        !drop[k - 1]
-    });
+    remove(graph, &drop);
     count
 }
