@@ -18,6 +18,9 @@ pub fn fuse(graph: &mut GraphProto, opset: i64) {
     select::fuse(graph);
 }
 
+/// Constant tensors by value name.
+type Named<'a, T> = HashMap<&'a str, Vec<T>>;
+
 /// What the pass sees of the graph.
 pub(super) struct View<'a> {
     pub(super) nodes: &'a [NodeProto],
@@ -87,7 +90,7 @@ impl<'a> View<'a> {
 
 /// The graph's constant tensors as integers and as floats: initializers and `Constant` nodes'
 /// values.
-fn constants(graph: &GraphProto) -> (HashMap<&str, Vec<i64>>, HashMap<&str, Vec<f32>>) {
+fn constants(graph: &GraphProto) -> (Named<'_, i64>, Named<'_, f32>) {
     let mut all: Vec<(&str, consts::CTensor)> = Vec::new();
     for t in &graph.initializer {
         if let Ok(c) = consts::from_proto(t) {
