@@ -116,7 +116,9 @@ fn ot_extension(g: &mut Graph, opts: &Options, report: &mut Report) {
 /// cannot wrap), a garbled circuit or the OT comparison protocol (`--nonlinear`; under `auto`
 /// the cost model decides per layer like for dense layers), and likewise for each of Circa's
 /// stochastic ReLUs (its sign test over OT on the test's `m − k` bits, or garbled). A MaxPool
-/// with a fused truncation, or of a value that may be negative, stays a garbled circuit.
+/// with a fused truncation, or of a value that may be negative, stays a garbled circuit. Each
+/// exact truncation that fuses into no reader (`--exact-truncation`) is priced the same way,
+/// its circuit `trunc_mask` against the truncation over OT ([`veil_ir::schedule::trunc_ot`]).
 fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
     use veil_ir::schedule::{fused, nonnegative};
     let ell = g.ring_bits.unwrap_or(61) as u32;
@@ -126,6 +128,7 @@ fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
         .filter_map(|(id, n)| match (&n.op, fused(g, n.inputs[0])) {
             (Op::Relu, (input, shift)) if (shift as u32) < ell => Some((id, Kind::ReluOt { input, shift })),
             (Op::Clip { .. }, _) => veil_ir::schedule::clip_ot::kind(g, id).map(|k| (id, k)),
+            (Op::Truncate { .. }, _) => veil_ir::schedule::trunc_ot::kind(g, id).map(|k| (id, k)),
             (Op::MaxPool { window }, (input, 0)) if nonnegative(g, input) => {
                 let windows = veil_ir::eval::ring_ops::window_taps(&g.values[input].ty.shape, window);
                 Some((id, Kind::MaxPoolOt { input, windows }))
@@ -143,6 +146,7 @@ fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
             Op::Relu => "ReLU",
             Op::Clip { .. } => "Clip",
             Op::StochasticRelu { .. } => "Circa",
+            Op::Truncate { .. } => "truncation",
             _ => "MaxPool",
         };
         let (gc, ot) = match veil_ir::schedule::node_steps(g, id, &mut Vec::new()) {

@@ -7,6 +7,7 @@ pub mod circa_ot;
 pub mod clip_ot;
 pub mod relu_ot;
 pub mod script;
+pub mod trunc_ot;
 
 use crate::ElemType;
 use crate::circuit::{
@@ -69,6 +70,18 @@ pub enum Kind {
         shift: u8,
         /// The upper bound in the ring, at the clipped value's scale, `0 ≤ hi < 2^(ℓ−1)`.
         hi: u64,
+    },
+    /// An exact truncation `y >> shift` (arithmetic, of a value of either sign) that fuses into no
+    /// reader, over random-choice OT instead of the circuit `trunc_mask` (the nodes
+    /// `assign_protocols` chose, listed in [`Graph::over_ot`]): the wrap of the shares' sum and the
+    /// low bits' carry by two comparisons, turned into values by products the client sends
+    /// ([`trunc_ot`]). The same output and share convention as the circuit: the client's output
+    /// share is its offline mask.
+    TruncOt {
+        /// The truncated value.
+        input: ValueId,
+        /// Bits shifted out, `1 ≤ shift < ℓ`.
+        shift: u8,
     },
     /// MaxPool without a fused truncation over random-choice OT (the nodes `assign_protocols`
     /// chose, listed in [`Graph::over_ot`]): a max tree, each level one batch of shift-0 ReLUs
@@ -263,6 +276,7 @@ impl Step {
             Kind::ReluOt { .. } => "OT (millionaire)",
             Kind::MaxPoolOt { .. } => "OT (max tree)",
             Kind::ClipOt { .. } => "OT (clip)",
+            Kind::TruncOt { .. } => "OT (truncation)",
             Kind::Circa { .. } => "GC+OT (Circa)",
             Kind::CircaOt { .. } => "OT (Circa)",
             Kind::Poly | Kind::Mul => "SS (Beaver)",
@@ -358,6 +372,8 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         Op::Dense { .. } if g.over_ot.contains(&id) => Kind::Linear { offline: LinearOffline::Ot },
         Op::Dense { .. } | Op::Conv2d { .. } => Kind::Linear { offline: LinearOffline::He },
         Op::Truncate { mode: TruncMode::Exact, .. } if fuses_into_reader(g, node.output) => return Ok(steps),
+        Op::Truncate { mode: TruncMode::Exact, .. } if g.over_ot.contains(&id) => trunc_ot::kind(g, id)
+            .ok_or_else(|| bad("an exact truncation over OT must shift by at least 1 and less than the ring width"))?,
         Op::Truncate { bits, mode: TruncMode::Exact } => {
             if *bits as u32 >= ell {
                 return Err(bad("an exact truncation must shift by less than the ring width"));

@@ -17,6 +17,7 @@ pub mod poly;
 pub mod relu_ot;
 pub mod secret_mul;
 pub mod share;
+pub mod trunc_ot;
 
 use veil_ir::Graph;
 use veil_ir::ring::Ring;
@@ -38,6 +39,7 @@ pub fn register(g: &Graph, step: &Step) -> Box<dyn Protocol> {
         Kind::ReluOt { input, shift } => Box::new(relu_ot::layer::ReluOtLayer::new(*input, *shift)),
         Kind::MaxPoolOt { input, windows } => Box::new(relu_ot::maxpool::MaxPoolOtLayer::new(*input, windows.clone())),
         Kind::ClipOt { input, shift, hi } => Box::new(relu_ot::clip::ClipOtLayer::new(*input, *shift, *hi)),
+        Kind::TruncOt { input, shift } => Box::new(trunc_ot::layer::TruncOtLayer::new(*input, *shift)),
         Kind::MaxPool { input, windows, circuits, .. } => {
             Box::new(gc::GcLayer::windows(*input, windows.clone(), circuits.iter().map(|(k, _)| *k)))
         }
