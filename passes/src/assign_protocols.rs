@@ -118,7 +118,9 @@ fn ot_extension(g: &mut Graph, opts: &Options, report: &mut Report) {
 /// stochastic ReLUs (its sign test over OT on the test's `m − k` bits, or garbled). A MaxPool
 /// with a fused truncation, or of a value that may be negative, stays a garbled circuit. Each
 /// exact truncation that fuses into no reader (`--exact-truncation`) is priced the same way,
-/// its circuit `trunc_mask` against the truncation over OT ([`veil_ir::schedule::trunc_ot`]).
+/// its circuit `trunc_mask` against the truncation over OT ([`veil_ir::schedule::trunc_ot`]), and
+/// each LeakyReLU, its circuit against two truncations and a select over OT
+/// ([`veil_ir::schedule::leaky_ot`]).
 fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
     use veil_ir::schedule::{fused, nonnegative};
     let ell = g.ring_bits.unwrap_or(61) as u32;
@@ -129,6 +131,7 @@ fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
             (Op::Relu, (input, shift)) if (shift as u32) < ell => Some((id, Kind::ReluOt { input, shift })),
             (Op::Clip { .. }, _) => veil_ir::schedule::clip_ot::kind(g, id).map(|k| (id, k)),
             (Op::Truncate { .. }, _) => veil_ir::schedule::trunc_ot::kind(g, id).map(|k| (id, k)),
+            (Op::LeakyRelu { .. }, _) => veil_ir::schedule::leaky_ot::kind(g, id).map(|k| (id, k)),
             (Op::MaxPool { window }, (input, 0)) if nonnegative(g, input) => {
                 let windows = veil_ir::eval::ring_ops::window_taps(&g.values[input].ty.shape, window);
                 Some((id, Kind::MaxPoolOt { input, windows }))
@@ -147,6 +150,7 @@ fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
             Op::Clip { .. } => "Clip",
             Op::StochasticRelu { .. } => "Circa",
             Op::Truncate { .. } => "truncation",
+            Op::LeakyRelu { .. } => "LeakyReLU",
             _ => "MaxPool",
         };
         let (gc, ot) = match veil_ir::schedule::node_steps(g, id, &mut Vec::new()) {

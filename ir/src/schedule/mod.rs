@@ -5,6 +5,7 @@
 
 pub mod circa_ot;
 pub mod clip_ot;
+pub mod leaky_ot;
 pub mod relu_ot;
 pub mod script;
 pub mod trunc_ot;
@@ -70,6 +71,19 @@ pub enum Kind {
         shift: u8,
         /// The upper bound in the ring, at the clipped value's scale, `0 ≤ hi < 2^(ℓ−1)`.
         hi: u64,
+    },
+    /// A LeakyReLU with the preceding exact truncation fused (`shift` bits, possibly 0) over
+    /// random-choice OT (the nodes `assign_protocols` chose, listed in [`Graph::over_ot`]): `z`
+    /// by a truncation over OT, `t = (alpha·z) >> 16` by another, then `t + keep(z)·(z − t)` by a
+    /// shift-0 ReLU over OT used as a select ([`leaky_ot`]); exact (equal to
+    /// `leaky_relu_trunc_mask`) for any slope. The client's output share is fixed offline.
+    LeakyReluOt {
+        /// The value whose shares enter the first truncation (the fused truncation's operand).
+        input: ValueId,
+        /// Bits of the exact truncation fused in, `0 ≤ shift < ℓ`.
+        shift: u8,
+        /// The slope in the ring at 16 fractional bits, as the simulator encodes it.
+        alpha: u64,
     },
     /// An exact truncation `y >> shift` (arithmetic, of a value of either sign) that fuses into no
     /// reader, over random-choice OT instead of the circuit `trunc_mask` (the nodes
@@ -277,6 +291,7 @@ impl Step {
             Kind::MaxPoolOt { .. } => "OT (max tree)",
             Kind::ClipOt { .. } => "OT (clip)",
             Kind::TruncOt { .. } => "OT (truncation)",
+            Kind::LeakyReluOt { .. } => "OT (leaky ReLU)",
             Kind::Circa { .. } => "GC+OT (Circa)",
             Kind::CircaOt { .. } => "OT (Circa)",
             Kind::Poly | Kind::Mul => "SS (Beaver)",
@@ -392,6 +407,9 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         },
         Op::Clip { .. } if g.over_ot.contains(&id) => clip_ot::kind(g, id)
             .ok_or_else(|| bad("a Clip over OT needs a lower bound of 0 and an upper bound of at least 0"))?,
+        Op::LeakyRelu { .. } if g.over_ot.contains(&id) => leaky_ot::kind(g, id).ok_or_else(|| {
+            bad("a LeakyReLU over OT needs a shift below the ring width, a ring wider than 16 bits and a slope that fits it")
+        })?,
         Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::PlSigmoid | Op::PlGelu { .. } | Op::Rsqrt { .. } => {
             let (input, shift) = fused(g, node.inputs[0]);
             let circuit = activation_circuit(g, &node.op, node.inputs[0], shift)

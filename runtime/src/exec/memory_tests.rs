@@ -201,6 +201,19 @@ fn truncations_over_ot_run_in_memory_exactly_as_scripted() {
     assert_eq!(by("GC"), 0, "nothing garbled: {protocols:?}");
 }
 
+/// The activations MLP (a LeakyReLU with slope 0.1, a Clip to [−1, 1]) with
+/// `--exact-truncation --nonlinear ot`: the LeakyReLU runs over OT (two truncations and a
+/// select), bit-exact with the simulator, every layer's framed bytes and rounds as scripted.
+#[test]
+fn leaky_relus_over_ot_run_in_memory_exactly_as_scripted() {
+    let opts = Options { exact_truncation: true, nonlinear: NonlinearChoice::Ot, ..Options::default() };
+    let protocols = check_with("activations", opts.clone());
+    let (g, _) = compiled_with("activations", opts);
+    let leaky = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::LeakyRelu { .. })).count();
+    let over_ot = protocols.iter().filter(|p| p.as_str() == "OT (leaky ReLU)").count();
+    assert!(leaky > 0 && over_ot == leaky, "{leaky} LeakyReLUs, {over_ot} over OT: {protocols:?}");
+}
+
 /// The digits plan with Circa's stochastic ReLUs over OT (`--activation circa --nonlinear ot`):
 /// every Circa layer runs over OT, none garbled; the output stays within twice the error bound of
 /// the simulator's with the same top-1 (the sign test errs on share-dependent values, as the

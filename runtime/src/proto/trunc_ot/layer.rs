@@ -46,13 +46,25 @@ pub async fn server_online(
     ys: Vec<u64>,
     rng: &mut (impl Rng + ?Sized),
 ) -> Result<Vec<u64>, NetError> {
+    server_online_as(STEP, ch, spec, off, ys, rng).await
+}
+
+/// [`server_online`] with the flights labelled `label` (a step built on this protocol).
+pub(crate) async fn server_online_as(
+    label: &'static str,
+    ch: &mut Channel,
+    spec: Spec,
+    off: ServerOffline,
+    ys: Vec<u64>,
+    rng: &mut (impl Rng + ?Sized),
+) -> Result<Vec<u64>, NetError> {
     let flights = spec.flights(ys.len());
     let mut server = Server::new(spec, off, ys);
     // Flights alternate, the client's first and last: answer each of the client's.
     for k in (0..flights.len()).step_by(2) {
-        let msg = ch.recv_exact(STEP, size(&flights[k])).await?;
+        let msg = ch.recv_exact(label, size(&flights[k])).await?;
         if let Some(back) = server.reply(&msg, rng) {
-            ch.send(STEP, &back).await?;
+            ch.send(label, &back).await?;
         }
     }
     Ok(server.output())
@@ -60,12 +72,23 @@ pub async fn server_online(
 
 /// Client, online: its output shares are `r` (from the offline phase); this runs its flights.
 pub async fn client_online(ch: &mut Channel, spec: Spec, off: ClientOffline, yc: Vec<u64>) -> Result<(), NetError> {
+    client_online_as(STEP, ch, spec, off, yc).await
+}
+
+/// [`client_online`] with the flights labelled `label`.
+pub(crate) async fn client_online_as(
+    label: &'static str,
+    ch: &mut Channel,
+    spec: Spec,
+    off: ClientOffline,
+    yc: Vec<u64>,
+) -> Result<(), NetError> {
     let flights = spec.flights(yc.len());
     let (mut client, first) = Client::start(spec, off, yc);
-    ch.send(STEP, &first).await?;
+    ch.send(label, &first).await?;
     for k in (1..flights.len()).step_by(2) {
-        let msg = ch.recv_exact(STEP, size(&flights[k])).await?;
-        ch.send(STEP, &client.reply(&msg)).await?;
+        let msg = ch.recv_exact(label, size(&flights[k])).await?;
+        ch.send(label, &client.reply(&msg)).await?;
     }
     Ok(())
 }
