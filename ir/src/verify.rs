@@ -20,8 +20,9 @@
 //!    quantized data.
 //! 10. A graph with fixed-point values has a ring width ℓ in `2..=61`.
 //! 12. Every node in `over_ot` is a live `dense`, `relu`, `clip`, `leaky_relu`, `maxpool`,
-//!     `stochastic_relu` or `truncate` node whose input is shared or the client's (the schedule refuses a MaxPool over OT on an
-//!     operand that may be negative, and a Clip over OT whose bounds are not `[0, hi]`).
+//!     `stochastic_relu` or `truncate` node whose input is shared or the client's (the schedule
+//!     refuses a MaxPool over OT on an operand that may be negative, a Clip over OT without a
+//!     lower bound, and a truncation or LeakyReLU it cannot run over OT).
 //! 11. Every value's and constant's element count is at most [`MAX_ELEMENTS`] (checked without
 //!     overflow, before any typing rule runs, so a hostile plan cannot make them overflow).
 //! 13. No node reads an empty tensor (kernels and protocols divide by dimensions); a graph

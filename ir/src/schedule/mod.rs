@@ -59,17 +59,21 @@ pub enum Kind {
         /// Bits of the exact truncation fused in, `0 ≤ shift < ℓ`.
         shift: u8,
     },
-    /// A Clip to `[0, hi]` (ReLU6 and kin) with the preceding exact truncation fused (`shift`
-    /// bits, possibly 0) over random-choice OT (the nodes `assign_protocols` chose, listed in
-    /// [`Graph::over_ot`]): two ReLUs over OT in turn, `z = ReLU(y) >> f`, then
-    /// `hi − ReLU(hi − z)` ([`clip_ot`]), exact (equal to `clip_trunc_mask`) because `z ≥ 0` and
-    /// `0 ≤ hi` keep `hi − z` from wrapping. The client's output share is fixed offline.
+    /// A Clip to `[lo, hi]` (ReLU6 and kin with `lo = 0`, Hardtanh's `[−1, 1]`) with the
+    /// preceding exact truncation fused (`shift` bits, possibly 0) over random-choice OT (the
+    /// nodes `assign_protocols` chose, listed in [`Graph::over_ot`]): two ReLUs over OT in turn,
+    /// `z = lo + ReLU(y − lo·2^f) >> f`, then `hi − ReLU(hi − z)` ([`clip_ot`]), equal to
+    /// `clip_trunc_mask` because `lo = 0 ≤ hi` keeps every intermediate from wrapping, or, for
+    /// `lo ≠ 0`, because the compiler's range analysis proved it before listing the Clip. The
+    /// client's output share is fixed offline.
     ClipOt {
         /// The value whose shares enter the first comparison (the fused truncation's operand).
         input: ValueId,
         /// Bits of the exact truncation fused in, `0 ≤ shift < ℓ`.
         shift: u8,
-        /// The upper bound in the ring, at the clipped value's scale, `0 ≤ hi < 2^(ℓ−1)`.
+        /// The lower bound in the ring, at the clipped value's scale (two's complement).
+        lo: u64,
+        /// The upper bound in the ring, at the clipped value's scale, `lo ≤ hi < 2^(ℓ−1)`.
         hi: u64,
     },
     /// A LeakyReLU with the preceding exact truncation fused (`shift` bits, possibly 0) over
@@ -405,8 +409,8 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
             }
             _ => return Err(bad("a MaxPool over OT needs a ReLU's output without a fused truncation")),
         },
-        Op::Clip { .. } if g.over_ot.contains(&id) => clip_ot::kind(g, id)
-            .ok_or_else(|| bad("a Clip over OT needs a lower bound of 0 and an upper bound of at least 0"))?,
+        Op::Clip { .. } if g.over_ot.contains(&id) => clip_ot::listed(g, id)
+            .ok_or_else(|| bad("a Clip over OT needs a lower bound and an upper bound of at least it"))?,
         Op::LeakyRelu { .. } if g.over_ot.contains(&id) => leaky_ot::kind(g, id).ok_or_else(|| {
             bad("a LeakyReLU over OT needs a shift below the ring width, a ring wider than 16 bits and a slope that fits it")
         })?,

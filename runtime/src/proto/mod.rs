@@ -39,7 +39,7 @@ pub fn register(g: &Graph, step: &Step) -> Box<dyn Protocol> {
         }
         Kind::ReluOt { input, shift } => Box::new(relu_ot::layer::ReluOtLayer::new(*input, *shift)),
         Kind::MaxPoolOt { input, windows } => Box::new(relu_ot::maxpool::MaxPoolOtLayer::new(*input, windows.clone())),
-        Kind::ClipOt { input, shift, hi } => Box::new(relu_ot::clip::ClipOtLayer::new(*input, *shift, *hi)),
+        Kind::ClipOt { input, shift, lo, hi } => Box::new(relu_ot::clip::ClipOtLayer::new(*input, *shift, *lo, *hi)),
         Kind::LeakyReluOt { input, shift, alpha } => Box::new(leaky_ot::LeakyOtLayer::new(*input, *shift, *alpha)),
         Kind::TruncOt { input, shift } => Box::new(trunc_ot::layer::TruncOtLayer::new(*input, *shift)),
         Kind::MaxPool { input, windows, circuits, .. } => {
