@@ -19,9 +19,10 @@
 //! 9. A constant's data, when present, has exactly as many values as its shape, and so does its
 //!    quantized data.
 //! 10. A graph with fixed-point values has a ring width ℓ in `2..=61`.
-//! 12. Every node in `over_ot` is a live `dense`, `relu`, `clip`, `maxpool` or `stochastic_relu`
-//!     node whose input is shared or the client's (the schedule refuses a MaxPool over OT on an
-//!     operand that may be negative, and a Clip over OT whose bounds are not `[0, hi]`).
+//! 12. Every node in `over_ot` is a live `dense`, `relu`, `clip`, `leaky_relu`, `maxpool`,
+//!     `stochastic_relu` or `truncate` node whose input is shared or the client's (the schedule
+//!     refuses a MaxPool over OT on an operand that may be negative, a Clip over OT without a
+//!     lower bound, and a truncation or LeakyReLU it cannot run over OT).
 //! 11. Every value's and constant's element count is at most [`MAX_ELEMENTS`] (checked without
 //!     overflow, before any typing rule runs, so a hostile plan cannot make them overflow).
 //! 13. No node reads an empty tensor (kernels and protocols divide by dimensions); a graph
@@ -121,8 +122,10 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
                     crate::Op::Dense { .. }
                         | crate::Op::Relu
                         | crate::Op::Clip { .. }
+                        | crate::Op::LeakyRelu { .. }
                         | crate::Op::MaxPool { .. }
                         | crate::Op::StochasticRelu { .. }
+                        | crate::Op::Truncate { .. }
                 )
                 && node
                     .inputs
@@ -133,8 +136,8 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
         if !ok {
             bad(
                 format!("node #{}", n.index()),
-                "over_ot names a node that is not a live dense layer, ReLU, Clip, MaxPool or stochastic ReLU on \
-                 shared values"
+                "over_ot names a node that is not a live dense layer, ReLU, Clip, LeakyReLU, MaxPool, \
+                 stochastic ReLU or truncation on shared values"
                     .into(),
             );
         }

@@ -21,13 +21,19 @@ fn lowered(min: Option<f32>, max: Option<f32>) -> Result<Kind, String> {
     g.outputs.push(y);
     g.ring_bits = Some(40);
     let clip = g.live_nodes().find(|(_, n)| n.name == "clip").map(|(id, _)| id).unwrap();
-    let eligible = clip_ot::kind(&g, clip);
+    let (eligible, listed) = (clip_ot::kind(&g, clip), clip_ot::listed(&g, clip));
     g.over_ot.push(clip);
     veil_ir::verify(&g).map_err(|e| e.to_string())?;
     let steps = lower(&g).map_err(|e| e.to_string())?;
     let step = steps.into_iter().find(|s| s.node == clip).unwrap();
-    // The pass's eligibility and the schedule's lowering are the same rule.
-    assert_eq!(format!("{eligible:?}"), format!("{:?}", Some(&step.kind)));
+    // The schedule runs what `listed` says; `kind` (no range proof needed) agrees where it has
+    // an answer, which is for a lower bound of 0.
+    assert_eq!(format!("{listed:?}"), format!("{:?}", Some(&step.kind)));
+    if min == Some(0.0) {
+        assert_eq!(format!("{eligible:?}"), format!("{listed:?}"));
+    } else {
+        assert!(eligible.is_none(), "a lower bound other than 0 needs the compiler's range proof");
+    }
     Ok(step.kind)
 }
 
@@ -48,10 +54,21 @@ fn a_clip_whose_upper_bound_never_binds_is_a_relu() {
     assert!(matches!(lowered(Some(0.0), Some(1e9)), Ok(Kind::ReluOt { shift: 12, .. })));
 }
 
+/// A lower bound other than 0 runs over OT when the plan lists the Clip (the compiler lists one
+/// only after its range analysis proved no intermediate wraps), with the bound in the ring.
+#[test]
+fn a_listed_clip_with_another_lower_bound_runs_with_it() {
+    match lowered(Some(-1.0), Some(1.0)) {
+        Ok(Kind::ClipOt { shift: 12, lo, hi, .. }) => assert_eq!((lo, hi), ((1 << 40) - (1 << 12), 1 << 12)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(lowered(Some(0.5), Some(6.0)), Ok(Kind::ClipOt { lo: 2048, .. })));
+}
+
 #[test]
 fn other_bounds_are_refused_over_ot_by_name() {
-    for (min, max) in [(Some(-1.0), Some(1.0)), (None, Some(6.0)), (Some(0.5), Some(6.0))] {
+    for (min, max) in [(None, Some(6.0)), (Some(-1.0), None)] {
         let err = lowered(min, max).unwrap_err();
-        assert!(err.contains("a Clip over OT needs a lower bound of 0"), "{min:?}..{max:?}: {err}");
+        assert!(err.contains("a Clip over OT needs a lower bound and an upper bound"), "{min:?}..{max:?}: {err}");
     }
 }

@@ -110,13 +110,48 @@ fn ot_extension(g: &mut Graph, opts: &Options, report: &mut Report) {
     };
 }
 
+/// Whether a Clip over OT with a lower bound `lo ≠ 0` (`kind`, from
+/// [`veil_ir::schedule::clip_ot::listed`]) is exact for every input within the plan's input
+/// bound: with `Y` a bound on the ring value of its operand `y` (the worst-case range of
+/// [`crate::range::worst_case_values`] plus the fixed-point error of
+/// [`crate::error_bound::error_bounds`], at the operand's scale), `y − lo·2^f` and `hi − z`
+/// (`z` between `lo` and `max(lo, y >> f)`) stay in the signed range when
+/// `Y + |lo|·2^f < 2^(ℓ−1)` and `|hi| + |lo| + Y/2^f < 2^(ℓ−1)`, with a margin. `false` without
+/// an input bound or the constants' float values (nothing to prove it from).
+fn clip_cannot_wrap(g: &Graph, kind: &Kind) -> bool {
+    let Kind::ClipOt { input, shift, lo, hi } = *kind else { return false };
+    let (Some(bits), Some(bound)) = (g.ring_bits, g.input_bound) else { return false };
+    if g.consts.iter().any(|(_, c)| c.data.is_empty()) {
+        return false;
+    }
+    let ring = veil_ir::ring::Ring::new(bits);
+    let scale = match g.values[input].ty.elem {
+        veil_ir::ElemType::Fixed { frac_bits } => frac_bits,
+        _ => return false,
+    };
+    let (mag, err) = (
+        crate::range::worst_case_values(g, bound as f64)[input.index()],
+        crate::error_bound::error_bounds(g, bound as f64)[input.index()],
+    );
+    let y = (mag + err) * f64::from(scale).exp2() + 2.0;
+    let (lo, hi) = (ring.to_signed(lo).unsigned_abs() as f64, ring.to_signed(hi).unsigned_abs() as f64);
+    let limit = f64::from(bits - 1).exp2() - 4.0;
+    let step = f64::from(shift).exp2();
+    y + lo * step < limit && hi + lo + y / step + 1.0 < limit
+}
+
 /// Chooses, for each exact ReLU (any fused truncation), each Clip to `[0, hi]` (two ReLUs over
-/// OT, [`veil_ir::schedule::clip_ot`]; other Clips stay garbled) and each MaxPool of a ReLU's output
+/// OT, [`veil_ir::schedule::clip_ot`]; a Clip to `[lo, hi]` with `lo ≠ 0` where
+/// `clip_cannot_wrap` proves it exact; other Clips stay garbled) and each MaxPool of a ReLU's output
 /// without a fused truncation ([`veil_ir::schedule::nonnegative`]: the max tree's differences
 /// cannot wrap), a garbled circuit or the OT comparison protocol (`--nonlinear`; under `auto`
 /// the cost model decides per layer like for dense layers), and likewise for each of Circa's
 /// stochastic ReLUs (its sign test over OT on the test's `m − k` bits, or garbled). A MaxPool
-/// with a fused truncation, or of a value that may be negative, stays a garbled circuit.
+/// with a fused truncation, or of a value that may be negative, stays a garbled circuit. Each
+/// exact truncation that fuses into no reader (`--exact-truncation`) is priced the same way,
+/// its circuit `trunc_mask` against the truncation over OT ([`veil_ir::schedule::trunc_ot`]), and
+/// each LeakyReLU, its circuit against two truncations and a select over OT
+/// ([`veil_ir::schedule::leaky_ot`]).
 fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
     use veil_ir::schedule::{fused, nonnegative};
     let ell = g.ring_bits.unwrap_or(61) as u32;
@@ -125,7 +160,11 @@ fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
         .filter(|(_, n)| g.values[n.output].domain == Domain::Shared)
         .filter_map(|(id, n)| match (&n.op, fused(g, n.inputs[0])) {
             (Op::Relu, (input, shift)) if (shift as u32) < ell => Some((id, Kind::ReluOt { input, shift })),
-            (Op::Clip { .. }, _) => veil_ir::schedule::clip_ot::kind(g, id).map(|k| (id, k)),
+            (Op::Clip { .. }, _) => veil_ir::schedule::clip_ot::kind(g, id)
+                .or_else(|| veil_ir::schedule::clip_ot::listed(g, id).filter(|k| clip_cannot_wrap(g, k)))
+                .map(|k| (id, k)),
+            (Op::Truncate { .. }, _) => veil_ir::schedule::trunc_ot::kind(g, id).map(|k| (id, k)),
+            (Op::LeakyRelu { .. }, _) => veil_ir::schedule::leaky_ot::kind(g, id).map(|k| (id, k)),
             (Op::MaxPool { window }, (input, 0)) if nonnegative(g, input) => {
                 let windows = veil_ir::eval::ring_ops::window_taps(&g.values[input].ty.shape, window);
                 Some((id, Kind::MaxPoolOt { input, windows }))
@@ -143,6 +182,8 @@ fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
             Op::Relu => "ReLU",
             Op::Clip { .. } => "Clip",
             Op::StochasticRelu { .. } => "Circa",
+            Op::Truncate { .. } => "truncation",
+            Op::LeakyRelu { .. } => "LeakyReLU",
             _ => "MaxPool",
         };
         let (gc, ot) = match veil_ir::schedule::node_steps(g, id, &mut Vec::new()) {
@@ -175,5 +216,53 @@ fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
                 ot.1 * 1e3
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use veil_ir::{ElemType, TensorType, TruncMode};
+
+    /// x (scale 12, |x| ≤ `bound`) → dense with weights 0.5 (scale 24) → truncate 12 (exact) →
+    /// Clip [−1, 1] → reveal, ℓ = 40.
+    fn hardtanh(bound: f32) -> (Graph, veil_ir::NodeId) {
+        let mut g = Graph::new("hardtanh");
+        let x = g.add_input("x", TensorType { elem: ElemType::Fixed { frac_bits: 12 }, shape: vec![1, 4] });
+        let w = g.add_const("w", vec![4, 4], veil_ir::Domain::Server, vec![0.5; 16]);
+        g.consts[w].frac_bits = Some(12);
+        g.consts[w].qdata = vec![2048; 16];
+        let h = g.add_node("fc", "h", Op::Dense { weight: w, bias: None }, &[x]).unwrap();
+        g.values[h].ty.elem = ElemType::Fixed { frac_bits: 24 };
+        let t = g.add_node("t", "t", Op::Truncate { bits: 12, mode: TruncMode::Exact }, &[h]).unwrap();
+        g.values[t].ty.elem = ElemType::Fixed { frac_bits: 12 };
+        let c = g.add_node("clip", "c", Op::Clip { min: Some(-1.0), max: Some(1.0) }, &[t]).unwrap();
+        g.values[c].ty.elem = ElemType::Fixed { frac_bits: 12 };
+        let y = g.add_node("reveal", "y", Op::Reveal, &[c]).unwrap();
+        g.outputs.push(y);
+        (g.ring_bits, g.input_bound) = (Some(40), Some(bound));
+        let clip = g.live_nodes().find(|(_, n)| n.name == "clip").map(|(id, _)| id).unwrap();
+        (g, clip)
+    }
+
+    /// The range proof for a Clip with a lower bound other than 0: with `|x| ≤ 1` the dense
+    /// layer's values stay below 2·2^24, far inside ℓ = 40, so the Clip may run over OT; with
+    /// `|x| ≤ 2^15` they reach 2^40 and `y + 2^24` could wrap, so it may not (nor without an input
+    /// bound, or without the weights' float values to bound the layer with).
+    #[test]
+    fn a_clip_with_another_lower_bound_is_listed_only_where_its_range_is_proven() {
+        let (g, clip) = hardtanh(1.0);
+        let kind = veil_ir::schedule::clip_ot::listed(&g, clip).expect("both bounds in the ring");
+        assert!(veil_ir::schedule::clip_ot::kind(&g, clip).is_none(), "lo ≠ 0 needs the proof");
+        assert!(clip_cannot_wrap(&g, &kind));
+        let (wide, _) = hardtanh(32768.0);
+        assert!(!clip_cannot_wrap(&wide, &kind));
+        let (mut unbounded, _) = hardtanh(1.0);
+        unbounded.input_bound = None;
+        assert!(!clip_cannot_wrap(&unbounded, &kind));
+        let (mut stripped, _) = hardtanh(1.0);
+        let ids: Vec<_> = stripped.consts.iter().map(|(id, _)| id).collect();
+        ids.into_iter().for_each(|id| stripped.consts[id].data.clear());
+        assert!(!clip_cannot_wrap(&stripped, &kind));
     }
 }

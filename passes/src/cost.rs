@@ -271,6 +271,20 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
             let ots = n * (veil_ir::schedule::clip_ot::rots(ell as u32, *shift as u32) + 2) as f64;
             (ots / SILENT_OTS_PER_S, 2.0 * n * RELU_OT_ONLINE_S)
         }
+        Kind::LeakyReluOt { input, shift, .. } => {
+            // Up to two truncations and a shift-0 ReLU per element: priced as three ReLUs over OT.
+            let n = g.values[*input].ty.len() as f64;
+            let (ell, f) = (ell as u32, *shift as u32);
+            let ots =
+                n * (veil_ir::schedule::leaky_ot::rots(ell, f) + veil_ir::schedule::leaky_ot::rots_reversed(f)) as f64;
+            (ots / SILENT_OTS_PER_S, 3.0 * n * RELU_OT_ONLINE_S)
+        }
+        Kind::TruncOt { input, shift } => {
+            // Two comparisons and two products per element: priced like one ReLU over OT.
+            let n = g.values[*input].ty.len() as f64;
+            let ots = n * (veil_ir::schedule::trunc_ot::rots(ell as u32, *shift as u32) + 2) as f64;
+            (ots / SILENT_OTS_PER_S, n * RELU_OT_ONLINE_S)
+        }
         Kind::CircaOt { input, drop_bits, test_bits, .. } => {
             // A shift-0 ReLU over OT with a narrower comparison: priced per element like one.
             let n = g.values[*input].ty.len() as f64;

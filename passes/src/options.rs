@@ -89,7 +89,8 @@ pub enum NonlinearChoice {
     /// Always a garbled circuit (the default).
     Gc,
     /// Over OT for every ReLU with a fused exact truncation, every Clip to `[0, hi]`, every
-    /// MaxPool of a ReLU's output and every Circa stochastic ReLU.
+    /// MaxPool of a ReLU's output, every Circa stochastic ReLU, every LeakyReLU and every exact
+    /// truncation that fuses into no reader.
     Ot,
 }
 

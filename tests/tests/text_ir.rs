@@ -169,3 +169,30 @@ fn circa_over_ot_round_trips_and_lowers_to_circa_ot() {
     let garbled = steps.iter().filter(|s| matches!(s.kind, veil_ir::schedule::Kind::Circa { .. })).count();
     assert_eq!((over_ot, garbled), (circas.len(), 0));
 }
+
+/// The activations MLP with `--exact-truncation --nonlinear ot`: its LeakyReLU and its Clip to
+/// [−1, 1] (proven not to wrap) print `nonlinear=ot`, parse back into `over_ot` and lower to
+/// `Kind::LeakyReluOt` and `Kind::ClipOt` with the lower bound; mobile_block's unfused exact
+/// truncations likewise to `Kind::TruncOt`.
+#[test]
+fn truncations_leaky_relus_and_clips_over_ot_round_trip() {
+    use veil_ir::schedule::Kind;
+    let opts = Options { exact_truncation: true, nonlinear: veil_passes::NonlinearChoice::Ot, ..Options::default() };
+    for (name, want) in [("activations", [0, 1, 1, 0]), ("mobile_block", [5, 0, 0, 2])] {
+        let g = veil_tests::compile_bundled(name, opts.clone()).unwrap().graph;
+        let text = to_text(&g);
+        let nonlinear = g.over_ot.iter().filter(|&&id| !matches!(g.nodes[id].op, veil_ir::Op::Dense { .. })).count();
+        assert_eq!(text.matches("nonlinear=ot").count(), nonlinear, "{name}: {text}");
+        let h = parse_with_weights(&text, &g.consts).unwrap();
+        assert_eq!(live_view(&h), live_view(&g), "{name}");
+        let steps = veil_ir::schedule::lower(&h).unwrap();
+        let count = |f: fn(&Kind) -> bool| steps.iter().filter(|s| f(&s.kind)).count();
+        let got = [
+            count(|k| matches!(k, Kind::TruncOt { .. })),
+            count(|k| matches!(k, Kind::LeakyReluOt { .. })),
+            count(|k| matches!(k, Kind::ClipOt { lo, .. } if *lo != 0)),
+            count(|k| matches!(k, Kind::ClipOt { lo: 0, .. })),
+        ];
+        assert_eq!(got, want, "{name}: truncations, LeakyReLUs, Clips with lo ≠ 0 and lo = 0 over OT");
+    }
+}

@@ -39,6 +39,10 @@ pub struct BenchArgs {
     /// for the LAN profile).
     #[arg(long, default_value = "iknp", value_name = "iknp|silent|auto")]
     ot_extension: veil_passes::OtExtensionChoice,
+    /// Every truncation exact (`veilc compile --exact-truncation`); a row's policy then ends in
+    /// `+exact`.
+    #[arg(long)]
+    exact_truncation: bool,
     /// Networks: `loopback` (no shaping) and `wan` (emulated: --bandwidth, --rtt).
     #[arg(long, value_delimiter = ',', default_value = "loopback,wan", value_parser = ["loopback", "wan"], value_name = "loopback,wan")]
     network: Vec<String>,
@@ -157,6 +161,7 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                 nonlinear: a.nonlinear,
                 garbling: a.garbling,
                 ot_extension: a.ot_extension,
+                exact_truncation: a.exact_truncation,
                 calibration: vec![x.clone()],
                 ..veil_passes::Options::default()
             };
@@ -208,7 +213,8 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                         veil_passes::NonlinearChoice::Ot => format!("{policy}+ot"),
                         veil_passes::NonlinearChoice::Auto => format!("{policy}+auto"),
                     } + if g.garbling == veil_ir::Garbling::ThreeHalves { "+3h" } else { "" }
-                        + if g.ot_extension == veil_ir::OtExtension::Silent { "+silent" } else { "" },
+                        + if g.ot_extension == veil_ir::OtExtension::Silent { "+silent" } else { "" }
+                        + if a.exact_truncation { "+exact" } else { "" },
                     network: if link.is_some() { format!("wan {}/{}", a.bandwidth, a.rtt) } else { "loopback".into() },
                     relus,
                     offline: stats.offline,

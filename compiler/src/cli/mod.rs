@@ -152,9 +152,9 @@ pub struct CompileArgs {
     /// Dense layers' offline correlation: chosen by the cost model, or always HE / OT.
     #[arg(long, default_value = "auto", value_name = "auto|he|ot", help_heading = "Cost model")]
     linear_offline: veil_passes::LinearChoice,
-    /// Exact ReLUs (with a fused truncation), Clips to [0, hi] (ReLU6), MaxPools of ReLU outputs
-    /// and Circa's sign tests: garbled circuits, the OT comparison protocol, or chosen per layer
-    /// by the cost model.
+    /// Exact ReLUs (with a fused truncation), Clips to [0, hi] (ReLU6), LeakyReLUs, MaxPools of
+    /// ReLU outputs, Circa's sign tests and unfused exact truncations (--exact-truncation):
+    /// garbled circuits, the OT comparison protocol, or chosen per layer by the cost model.
     #[arg(long, default_value = "gc", value_name = "gc|ot|auto", help_heading = "Cost model")]
     nonlinear: veil_passes::NonlinearChoice,
     /// Garbled circuits' scheme: half-gates (two ciphertexts per AND), three halves (23 % fewer

@@ -2,10 +2,16 @@
 //! `[0, hi]` (ReLU6, Hardtanh's positive half, a quantised activation's clamp) is two ReLUs over
 //! OT in turn: `z = ReLU(y) >> f` with the truncation fused, then `min(z, hi) = hi − ReLU(hi −
 //! z)`. Exact, equal to the garbled `clip_trunc_mask` and to the simulator's clamp, because
-//! `0 ≤ z < 2^(ℓ−1)` and `0 ≤ hi < 2^(ℓ−1)` keep `hi − z` inside the signed range. A Clip whose
-//! lower bound is not 0 stays a garbled circuit: `lo + ReLU(x − lo)` wraps for `x` within `|lo|`
-//! of the ring's end, which the circuit gets right (docs/decisions.md). A Clip with a lower
-//! bound of 0 and no upper bound (or one beyond the ring) is a ReLU, and runs as one.
+//! `0 ≤ z < 2^(ℓ−1)` and `0 ≤ hi < 2^(ℓ−1)` keep `hi − z` inside the signed range. A Clip with a
+//! lower bound of 0 and no upper bound (or one beyond the ring) is a ReLU, and runs as one.
+//!
+//! A Clip to `[lo, hi]` with `lo ≠ 0` (Hardtanh) is `z = lo + ReLU(y − lo·2^f) >> f`, then the
+//! same `hi − ReLU(hi − z)`: exact only where `y − lo·2^f` and `hi − z` cannot wrap, which
+//! depends on the values' ranges (near the ring's end it wraps, and the circuit gets it right).
+//! The plan carries no ranges (nor the weights they come from), so that proof is the
+//! compiler's: [`kind`] (what needs no proof) is what `assign_protocols` may list unconditionally,
+//! [`listed`] what the schedule runs for a Clip the plan lists, and `assign_protocols` lists one
+//! with `lo ≠ 0` only after its range analysis proved both cannot wrap (docs/decisions.md).
 
 use super::relu_ot;
 use super::script::Dir;
@@ -32,21 +38,37 @@ pub fn lower_bound(g: &Graph, node: &Node) -> Option<i64> {
     }
 }
 
-/// How Clip node `id` runs over OT: [`Kind::ClipOt`] for bounds `[0, hi]` with `hi ≥ 0`,
-/// [`Kind::ReluOt`] when the upper bound never binds; `None` when the Clip cannot run over OT
-/// exactly (another lower bound, a negative upper one, or no ring yet).
+/// How Clip node `id` runs over OT when no range analysis is needed: [`Kind::ClipOt`] for
+/// bounds `[0, hi]` with `hi ≥ 0`, [`Kind::ReluOt`] when the upper bound never binds; `None` when
+/// the Clip cannot run over OT exactly without a proof on its values' range (another lower
+/// bound, a negative upper one, or no ring yet).
 pub fn kind(g: &Graph, id: NodeId) -> Option<Kind> {
+    let node = &g.nodes[id];
+    match (listed(g, id)?, lower_bound(g, node)) {
+        (k, Some(0)) => Some(k),
+        _ => None,
+    }
+}
+
+/// How Clip node `id` runs when the plan lists it in `over_ot`: as [`kind`], and for a lower
+/// bound `lo ≠ 0` with an upper bound `hi ≥ lo` (both in the ring), [`Kind::ClipOt`] with `lo`,
+/// which is exact only where the compiler proved that `y − lo·2^f` and `hi − z` cannot wrap.
+pub fn listed(g: &Graph, id: NodeId) -> Option<Kind> {
     let node = &g.nodes[id];
     let Op::Clip { max, .. } = node.op else { return None };
     let ell = u32::from(g.ring_bits?);
+    let ring = Ring::new(g.ring_bits?);
     let (input, shift) = fused(g, node.inputs[0]);
-    if lower_bound(g, node) != Some(0) || u32::from(shift) >= ell {
+    let lo = lower_bound(g, node)?;
+    if u32::from(shift) >= ell {
         return None;
     }
     match (max, bound(g, node, max)) {
-        (None, _) => Some(Kind::ReluOt { input, shift }),
-        (Some(m), None) if m > 0.0 => Some(Kind::ReluOt { input, shift }),
-        (Some(_), Some(hi)) if hi >= 0 => Some(Kind::ClipOt { input, shift, hi: hi as u64 }),
+        (None, _) if lo == 0 => Some(Kind::ReluOt { input, shift }),
+        (Some(m), None) if m > 0.0 && lo == 0 => Some(Kind::ReluOt { input, shift }),
+        (Some(_), Some(hi)) if hi >= lo && (lo == 0 || hi.abs_diff(lo) < 1 << (ell - 1)) => {
+            Some(Kind::ClipOt { input, shift, lo: ring.from_signed(lo), hi: ring.from_signed(hi) })
+        }
         _ => None,
     }
 }

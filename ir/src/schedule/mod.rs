@@ -5,8 +5,10 @@
 
 pub mod circa_ot;
 pub mod clip_ot;
+pub mod leaky_ot;
 pub mod relu_ot;
 pub mod script;
+pub mod trunc_ot;
 
 use crate::ElemType;
 use crate::circuit::{
@@ -57,18 +59,47 @@ pub enum Kind {
         /// Bits of the exact truncation fused in, `0 ≤ shift < ℓ`.
         shift: u8,
     },
-    /// A Clip to `[0, hi]` (ReLU6 and kin) with the preceding exact truncation fused (`shift`
-    /// bits, possibly 0) over random-choice OT (the nodes `assign_protocols` chose, listed in
-    /// [`Graph::over_ot`]): two ReLUs over OT in turn, `z = ReLU(y) >> f`, then
-    /// `hi − ReLU(hi − z)` ([`clip_ot`]), exact (equal to `clip_trunc_mask`) because `z ≥ 0` and
-    /// `0 ≤ hi` keep `hi − z` from wrapping. The client's output share is fixed offline.
+    /// A Clip to `[lo, hi]` (ReLU6 and kin with `lo = 0`, Hardtanh's `[−1, 1]`) with the
+    /// preceding exact truncation fused (`shift` bits, possibly 0) over random-choice OT (the
+    /// nodes `assign_protocols` chose, listed in [`Graph::over_ot`]): two ReLUs over OT in turn,
+    /// `z = lo + ReLU(y − lo·2^f) >> f`, then `hi − ReLU(hi − z)` ([`clip_ot`]), equal to
+    /// `clip_trunc_mask` because `lo = 0 ≤ hi` keeps every intermediate from wrapping, or, for
+    /// `lo ≠ 0`, because the compiler's range analysis proved it before listing the Clip. The
+    /// client's output share is fixed offline.
     ClipOt {
         /// The value whose shares enter the first comparison (the fused truncation's operand).
         input: ValueId,
         /// Bits of the exact truncation fused in, `0 ≤ shift < ℓ`.
         shift: u8,
-        /// The upper bound in the ring, at the clipped value's scale, `0 ≤ hi < 2^(ℓ−1)`.
+        /// The lower bound in the ring, at the clipped value's scale (two's complement).
+        lo: u64,
+        /// The upper bound in the ring, at the clipped value's scale, `lo ≤ hi < 2^(ℓ−1)`.
         hi: u64,
+    },
+    /// A LeakyReLU with the preceding exact truncation fused (`shift` bits, possibly 0) over
+    /// random-choice OT (the nodes `assign_protocols` chose, listed in [`Graph::over_ot`]): `z`
+    /// by a truncation over OT, `t = (alpha·z) >> 16` by another, then `t + keep(z)·(z − t)` by a
+    /// shift-0 ReLU over OT used as a select ([`leaky_ot`]); exact (equal to
+    /// `leaky_relu_trunc_mask`) for any slope. The client's output share is fixed offline.
+    LeakyReluOt {
+        /// The value whose shares enter the first truncation (the fused truncation's operand).
+        input: ValueId,
+        /// Bits of the exact truncation fused in, `0 ≤ shift < ℓ`.
+        shift: u8,
+        /// The slope in the ring at 16 fractional bits, as the simulator encodes it.
+        alpha: u64,
+    },
+    /// An exact truncation `y >> shift` (arithmetic, of a value of either sign) that fuses into no
+    /// reader, over random-choice OT instead of the circuit `trunc_mask` (the nodes
+    /// `assign_protocols` chose, listed in [`Graph::over_ot`]): the wrap of the shares' sum and the
+    /// low bits' carry by two comparisons, turned into values by products the client sends
+    /// ([`trunc_ot`]). The same output and share convention as the circuit: the client's output
+    /// share is its offline mask.
+    TruncOt {
+        /// The truncated value.
+        input: ValueId,
+        /// Bits shifted out, `1 ≤ shift < ℓ`.
+        shift: u8,
     },
     /// MaxPool without a fused truncation over random-choice OT (the nodes `assign_protocols`
     /// chose, listed in [`Graph::over_ot`]): a max tree, each level one batch of shift-0 ReLUs
@@ -263,6 +294,8 @@ impl Step {
             Kind::ReluOt { .. } => "OT (millionaire)",
             Kind::MaxPoolOt { .. } => "OT (max tree)",
             Kind::ClipOt { .. } => "OT (clip)",
+            Kind::TruncOt { .. } => "OT (truncation)",
+            Kind::LeakyReluOt { .. } => "OT (leaky ReLU)",
             Kind::Circa { .. } => "GC+OT (Circa)",
             Kind::CircaOt { .. } => "OT (Circa)",
             Kind::Poly | Kind::Mul => "SS (Beaver)",
@@ -358,6 +391,8 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         Op::Dense { .. } if g.over_ot.contains(&id) => Kind::Linear { offline: LinearOffline::Ot },
         Op::Dense { .. } | Op::Conv2d { .. } => Kind::Linear { offline: LinearOffline::He },
         Op::Truncate { mode: TruncMode::Exact, .. } if fuses_into_reader(g, node.output) => return Ok(steps),
+        Op::Truncate { mode: TruncMode::Exact, .. } if g.over_ot.contains(&id) => trunc_ot::kind(g, id)
+            .ok_or_else(|| bad("an exact truncation over OT must shift by at least 1 and less than the ring width"))?,
         Op::Truncate { bits, mode: TruncMode::Exact } => {
             if *bits as u32 >= ell {
                 return Err(bad("an exact truncation must shift by less than the ring width"));
@@ -374,8 +409,11 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
             }
             _ => return Err(bad("a MaxPool over OT needs a ReLU's output without a fused truncation")),
         },
-        Op::Clip { .. } if g.over_ot.contains(&id) => clip_ot::kind(g, id)
-            .ok_or_else(|| bad("a Clip over OT needs a lower bound of 0 and an upper bound of at least 0"))?,
+        Op::Clip { .. } if g.over_ot.contains(&id) => clip_ot::listed(g, id)
+            .ok_or_else(|| bad("a Clip over OT needs a lower bound and an upper bound of at least it"))?,
+        Op::LeakyRelu { .. } if g.over_ot.contains(&id) => leaky_ot::kind(g, id).ok_or_else(|| {
+            bad("a LeakyReLU over OT needs a shift below the ring width, a ring wider than 16 bits and a slope that fits it")
+        })?,
         Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::PlSigmoid | Op::PlGelu { .. } | Op::Rsqrt { .. } => {
             let (input, shift) = fused(g, node.inputs[0]);
             let circuit = activation_circuit(g, &node.op, node.inputs[0], shift)

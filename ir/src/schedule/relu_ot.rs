@@ -15,7 +15,7 @@ fn widths(bits: u32) -> Vec<u32> {
 }
 
 /// ANDs per comparison at each level of its tree, leaves first.
-fn tree_ands(bits: u32) -> Vec<usize> {
+pub(super) fn tree_ands(bits: u32) -> Vec<usize> {
     let mut nodes = vec![widths(bits).len()];
     while *nodes.last().expect("nonempty") > 1 {
         let c = *nodes.last().expect("nonempty");

@@ -17,7 +17,7 @@
 //! direction), whose bytes per batch grow with the logarithm of its size ([`silent_bytes`]); a
 //! batch larger than [`SILENT_RUN`] runs as several runs of the library ([`silent_runs`]).
 
-use super::{GC_CHUNK, GcBatch, Kind, LinearOffline, Step, circa_ot, clip_ot, dense_dims, relu_ot};
+use super::{GC_CHUNK, GcBatch, Kind, LinearOffline, Step, circa_ot, clip_ot, dense_dims, leaky_ot, relu_ot, trunc_ot};
 use crate::he_pack::{HeParams, Layer};
 use crate::{Graph, ValueId};
 
@@ -128,6 +128,18 @@ pub mod label {
     /// Online, alternating from the client: a Clip over OT's flights, its two ReLUs over OT in
     /// turn ([`crate::schedule::clip_ot::flights`]).
     pub const CLIP_OT: &str = "Clip over OT: two ReLUs";
+    /// Offline: a LeakyReLU over OT's random-choice OTs (its truncations' and its select's) from
+    /// silent OT, server-sent then client-sent.
+    pub const LEAKY_OT_OTS: &str = "LeakyReLU over OT: random-choice OTs (silent)";
+    /// Online, alternating from the client: a LeakyReLU over OT's flights, its truncations and
+    /// its select in turn ([`crate::schedule::leaky_ot::flights`]).
+    pub const LEAKY_OT: &str = "LeakyReLU over OT: truncations and select";
+    /// Offline: an exact truncation over OT's random-choice OTs from silent OT, server-sent then
+    /// client-sent.
+    pub const TRUNC_OT_OTS: &str = "truncation over OT: random-choice OTs (silent)";
+    /// Online, alternating from the client: an exact truncation over OT's flights (its wrap and
+    /// low comparisons, then the client's products; [`crate::schedule::trunc_ot::flights`]).
+    pub const TRUNC_OT: &str = "truncation over OT: comparisons and products";
     /// Offline: Circa over OT's random-choice OTs from silent OT, server-sent then client-sent.
     pub const CIRCA_OVER_OT_OTS: &str = "Circa over OT: random-choice OTs (silent)";
     /// Online, alternating from the client: Circa over OT's flights (its sign test's comparison
@@ -449,6 +461,18 @@ fn online(g: &Graph, step: &Step, s: &mut Script) {
                 s.frame(dir, bytes, label::CLIP_OT);
             }
         }
+        Kind::LeakyReluOt { input, shift, .. } => {
+            let ell = g.ring_bits.unwrap_or(61) as u32;
+            for (dir, bytes) in leaky_ot::flights(ell, *shift as u32, elems(g, *input)) {
+                s.frame(dir, bytes, label::LEAKY_OT);
+            }
+        }
+        Kind::TruncOt { input, shift } => {
+            let ell = g.ring_bits.unwrap_or(61) as u32;
+            for (dir, bytes) in trunc_ot::flights(ell, *shift as u32, elems(g, *input)) {
+                s.frame(dir, bytes, label::TRUNC_OT);
+            }
+        }
         Kind::CircaOt { input, drop_bits, test_bits, .. } => {
             let ell = g.ring_bits.unwrap_or(61) as u32;
             for (dir, bytes) in circa_ot::flights(ell, circa_ot::width(*drop_bits, *test_bits), elems(g, *input)) {
@@ -512,6 +536,16 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
             s.silent_batch(n * clip_ot::rots(ell as u32, *shift as u32), false, label::CLIP_OT_OTS, sent);
             s.silent_batch(2 * n, true, label::CLIP_OT_OTS, sent);
         }
+        Kind::LeakyReluOt { input, shift, .. } => {
+            let n = elems(g, *input);
+            s.silent_batch(n * leaky_ot::rots(ell as u32, *shift as u32), false, label::LEAKY_OT_OTS, sent);
+            s.silent_batch(n * leaky_ot::rots_reversed(*shift as u32), true, label::LEAKY_OT_OTS, sent);
+        }
+        Kind::TruncOt { input, shift } => {
+            let n = elems(g, *input);
+            s.silent_batch(n * trunc_ot::rots(ell as u32, *shift as u32), false, label::TRUNC_OT_OTS, sent);
+            s.silent_batch(n * trunc_ot::ROTS_REVERSED, true, label::TRUNC_OT_OTS, sent);
+        }
         Kind::CircaOt { input, drop_bits, test_bits, .. } => {
             let n = elems(g, *input);
             s.silent_batch(
@@ -551,7 +585,8 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
 /// its OTs hashed down, [`relu_ot::client_bytes`]: exact; a MaxPool over OT the same per level of
 /// its max tree, plus per ReLU its difference share and mask, [`relu_ot::maxpool_client_bytes`];
 /// a Clip over OT both ReLUs' and the first one's mask, [`clip_ot::client_bytes`]; Circa over OT its mask and
-/// its OTs hashed down, [`circa_ot::client_bytes`]).
+/// its OTs hashed down, [`circa_ot::client_bytes`]; a truncation over OT its mask and its OTs
+/// hashed down, [`trunc_ot::client_bytes`]; a LeakyReLU over OT each part's, [`leaky_ot::client_bytes`]).
 /// Local steps' shares are not counted (they are recomputed from those).
 pub fn client_storage(g: &Graph, step: &Step) -> u64 {
     let received: u64 = script(g, step, Phase::Offline, &mut Sent::all())
@@ -577,6 +612,14 @@ pub fn client_storage(g: &Graph, step: &Step) -> u64 {
         Kind::ClipOt { input, shift, .. } => {
             let ell = g.ring_bits.unwrap_or(61) as u32;
             ELEM * out + clip_ot::client_bytes(ell, *shift as u32, elems(g, *input))
+        }
+        Kind::LeakyReluOt { input, shift, .. } => {
+            let ell = g.ring_bits.unwrap_or(61) as u32;
+            ELEM * out + leaky_ot::client_bytes(ell, *shift as u32, elems(g, *input))
+        }
+        Kind::TruncOt { input, shift } => {
+            let ell = g.ring_bits.unwrap_or(61) as u32;
+            ELEM * out + trunc_ot::client_bytes(ell, *shift as u32, elems(g, *input))
         }
         Kind::CircaOt { input, drop_bits, test_bits, .. } => {
             let ell = g.ring_bits.unwrap_or(61) as u32;

@@ -180,6 +180,45 @@ fn clips_over_ot_run_in_memory_exactly_as_scripted() {
     assert!(clips > 0 && clips_ot == clips, "{clips} Clips, {clips_ot} over OT: {protocols:?}");
 }
 
+/// The MobileNet-style block with `--exact-truncation --nonlinear ot`: the truncations that fuse
+/// into no reader (after the squeeze-excite product and HardSwish's, before the residual add)
+/// run as truncations over OT, none garbled, bit-exact with the simulator, every layer's framed
+/// bytes and rounds as scripted.
+#[test]
+fn truncations_over_ot_run_in_memory_exactly_as_scripted() {
+    let opts = Options { exact_truncation: true, nonlinear: NonlinearChoice::Ot, ..Options::default() };
+    let protocols = check_with("mobile_block", opts.clone());
+    let (g, _) = compiled_with("mobile_block", opts);
+    let standalone = g
+        .live_nodes()
+        .filter(|(_, n)| {
+            matches!(n.op, Op::Truncate { mode: TruncMode::Exact, .. })
+                && !veil_ir::schedule::fuses_into_reader(&g, n.output)
+        })
+        .count();
+    let by = |p: &str| protocols.iter().filter(|q| q.as_str() == p).count();
+    assert!(standalone > 0 && by("OT (truncation)") == standalone, "{standalone} truncations: {protocols:?}");
+    assert_eq!(by("GC"), 0, "nothing garbled: {protocols:?}");
+}
+
+/// The activations MLP (a LeakyReLU with slope 0.1, a Clip to [−1, 1]) with
+/// `--exact-truncation --nonlinear ot`: the LeakyReLU runs over OT (two truncations and a
+/// select) and so does the Clip (its lower bound −1 proven not to wrap by the compiler's range
+/// analysis), bit-exact with the simulator, every layer's framed bytes and rounds as scripted.
+#[test]
+fn leaky_relus_and_hardtanh_over_ot_run_in_memory_exactly_as_scripted() {
+    let opts = Options { exact_truncation: true, nonlinear: NonlinearChoice::Ot, ..Options::default() };
+    let protocols = check_with("activations", opts.clone());
+    let (g, _) = compiled_with("activations", opts);
+    let count = |f: fn(&Op) -> bool| g.live_nodes().filter(|(_, n)| f(&n.op)).count();
+    let leaky = count(|op| matches!(op, Op::LeakyRelu { .. }));
+    let clips = count(|op| matches!(op, Op::Clip { min: Some(m), .. } if *m < 0.0));
+    let by = |p: &str| protocols.iter().filter(|q| q.as_str() == p).count();
+    assert!(leaky > 0 && by("OT (leaky ReLU)") == leaky, "{leaky} LeakyReLUs: {protocols:?}");
+    assert!(clips > 0 && by("OT (clip)") == clips, "{clips} Clips with a negative lower bound: {protocols:?}");
+    assert_eq!(by("GC"), 0, "nothing garbled: {protocols:?}");
+}
+
 /// The digits plan with Circa's stochastic ReLUs over OT (`--activation circa --nonlinear ot`):
 /// every Circa layer runs over OT, none garbled; the output stays within twice the error bound of
 /// the simulator's with the same top-1 (the sign test errs on share-dependent values, as the

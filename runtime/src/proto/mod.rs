@@ -10,6 +10,7 @@ pub mod circa;
 mod distinguish;
 pub mod gc;
 pub mod he_linear;
+pub mod leaky_ot;
 pub mod matmul;
 pub mod millionaire;
 pub mod mul;
@@ -17,6 +18,7 @@ pub mod poly;
 pub mod relu_ot;
 pub mod secret_mul;
 pub mod share;
+pub mod trunc_ot;
 
 use veil_ir::Graph;
 use veil_ir::ring::Ring;
@@ -37,7 +39,9 @@ pub fn register(g: &Graph, step: &Step) -> Box<dyn Protocol> {
         }
         Kind::ReluOt { input, shift } => Box::new(relu_ot::layer::ReluOtLayer::new(*input, *shift)),
         Kind::MaxPoolOt { input, windows } => Box::new(relu_ot::maxpool::MaxPoolOtLayer::new(*input, windows.clone())),
-        Kind::ClipOt { input, shift, hi } => Box::new(relu_ot::clip::ClipOtLayer::new(*input, *shift, *hi)),
+        Kind::ClipOt { input, shift, lo, hi } => Box::new(relu_ot::clip::ClipOtLayer::new(*input, *shift, *lo, *hi)),
+        Kind::LeakyReluOt { input, shift, alpha } => Box::new(leaky_ot::LeakyOtLayer::new(*input, *shift, *alpha)),
+        Kind::TruncOt { input, shift } => Box::new(trunc_ot::layer::TruncOtLayer::new(*input, *shift)),
         Kind::MaxPool { input, windows, circuits, .. } => {
             Box::new(gc::GcLayer::windows(*input, windows.clone(), circuits.iter().map(|(k, _)| *k)))
         }

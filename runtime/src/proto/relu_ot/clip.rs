@@ -1,6 +1,7 @@
-//! A Clip to `[0, hi]` over OT ([`veil_ir::schedule::Kind::ClipOt`]; ReLU6 and kin): two ReLUs
-//! over OT ([`super`]) in turn, `z = ReLU(y) >> f` with the truncation fused, then
-//! `hi − ReLU(hi − z)`, with local adds between (`veil_ir::schedule::clip_ot` says why it is
+//! A Clip to `[lo, hi]` over OT ([`veil_ir::schedule::Kind::ClipOt`]; ReLU6 and kin with
+//! `lo = 0`, Hardtanh where the compiler proved it exact): two ReLUs over OT ([`super`]) in turn,
+//! `z = lo + ReLU(y − lo·2^f) >> f` with the truncation fused, then `hi − ReLU(hi − z)`, with
+//! local adds between, all on the server's shares (`veil_ir::schedule::clip_ot` says when it is
 //! exact). Each ReLU's convention makes the client's share of its output its offline mask, so the
 //! client's share of `hi − z` (`−r₁`) and of the output (`−r₂`) are fixed offline; the server's
 //! follow online. Both ReLUs' OTs come in one silent-OT batch per direction, cut in order.
@@ -28,6 +29,11 @@ fn specs(ring: Ring, shift: u8) -> [Spec; 2] {
 /// `hi − v` for each of the server's shares (the server adds the public constants).
 fn hi_minus(ring: Ring, hi: u64, v: &[u64]) -> Vec<u64> {
     v.iter().map(|&x| ring.reduce(hi.wrapping_sub(x))).collect()
+}
+
+/// `v + c` for each of the server's shares.
+fn add(ring: Ring, c: u64, v: &[u64]) -> Vec<u64> {
+    v.iter().map(|&x| ring.reduce(x.wrapping_add(c))).collect()
 }
 
 /// `−v` for each of the client's shares.
@@ -60,6 +66,7 @@ fn split_client(specs: [Spec; 2], ots: &RandChoice, reversed: &[[Block; 2]], r: 
 pub struct ClipOtLayer {
     input: ValueId,
     shift: u8,
+    lo: u64,
     hi: u64,
     server: Option<[ServerOffline; 2]>,
     client: Option<[ClientOffline; 2]>,
@@ -67,14 +74,14 @@ pub struct ClipOtLayer {
 
 impl std::fmt::Debug for ClipOtLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ClipOtLayer {{ shift: {}, hi: {}, <redacted> }}", self.shift, self.hi)
+        write!(f, "ClipOtLayer {{ shift: {}, lo: {}, hi: {}, <redacted> }}", self.shift, self.lo, self.hi)
     }
 }
 
 impl ClipOtLayer {
-    /// `min(ReLU(input) >> shift, hi)`, `hi` the public bound in the ring (`0 ≤ hi < 2^(ℓ−1)`).
-    pub fn new(input: ValueId, shift: u8, hi: u64) -> ClipOtLayer {
-        ClipOtLayer { input, shift, hi, server: None, client: None }
+    /// `clamp(input >> shift, lo, hi)`, `lo ≤ hi` the public bounds in the ring.
+    pub fn new(input: ValueId, shift: u8, lo: u64, hi: u64) -> ClipOtLayer {
+        ClipOtLayer { input, shift, lo, hi, server: None, client: None }
     }
 }
 
@@ -100,9 +107,10 @@ impl Protocol for ClipOtLayer {
         Box::pin(async move {
             let [s1, s2] = specs(cx.ring, self.shift);
             let [off1, off2] = take(&mut self.server);
-            let ys = values.share(self.input).to_vec();
-            let z = server_online_as(STEP, &mut io.ch, s1, off1, ys, rng).await?;
-            let u = hi_minus(cx.ring, self.hi, &z);
+            let ring = cx.ring;
+            let ys = add(ring, (self.lo << self.shift).wrapping_neg(), values.share(self.input));
+            let z = add(ring, self.lo, &server_online_as(STEP, &mut io.ch, s1, off1, ys, rng).await?);
+            let u = hi_minus(ring, self.hi, &z);
             let relu = server_online_as(STEP, &mut io.ch, s2, off2, u, rng).await?;
             values.set_share(cx.node.output, hi_minus(cx.ring, self.hi, &relu));
             Ok(())
@@ -169,6 +177,19 @@ mod tests {
     /// Both parties' layer in memory with a dealer's OTs, cut as the layer cuts its batches:
     /// the server's output shares and the client's (fixed offline).
     fn run(ring: Ring, shift: u8, hi: u64, ys: &[u64], yc: &[u64], rng: &mut ChaCha8Rng) -> (Vec<u64>, Vec<u64>) {
+        run_lo(ring, shift, 0, hi, ys, yc, rng)
+    }
+
+    /// [`run`] with a lower bound `lo` (the server's shift of its shares, as the layer does).
+    fn run_lo(
+        ring: Ring,
+        shift: u8,
+        lo: u64,
+        hi: u64,
+        ys: &[u64],
+        yc: &[u64],
+        rng: &mut ChaCha8Rng,
+    ) -> (Vec<u64>, Vec<u64>) {
         let (specs, n) = (specs(ring, shift), ys.len());
         let (pads, ots) = deal(rng, n * (specs[0].rots() + specs[1].rots()));
         let (rev_pads, reversed) = deal(rng, 2 * n);
@@ -177,7 +198,8 @@ mod tests {
         let [s1, s2] = split_server(specs, n, &pads, &reversed);
         let [c1, c2] = split_client(specs, &ots, &rev_pads, r);
         let u_c = negate(ring, &c1.r);
-        let z = relu(specs[0], s1, c1, ys.to_vec(), yc.to_vec(), rng);
+        let ys = add(ring, (lo << shift).wrapping_neg(), ys);
+        let z = add(ring, lo, &relu(specs[0], s1, c1, ys, yc.to_vec(), rng));
         let v = relu(specs[1], s2, c2, hi_minus(ring, hi, &z), u_c, rng);
         (hi_minus(ring, hi, &v), out_c)
     }
@@ -229,6 +251,41 @@ mod tests {
                 assert_eq!(ring.reduce(out_s[i].wrapping_add(out_c[i])), want, "ℓ = {bits}, shift {shift}, y {}", y[i]);
             }
         }
+    }
+
+    /// A lower bound `lo ≠ 0` (Hardtanh's `[−1, 1]` and others), on every value of an 8-bit ring
+    /// under several shifts: the clip equals the garbled `clip_trunc_mask` on every value for
+    /// which `y − lo·2^f` and `hi − max(y >> f, lo)` stay in the signed range (what the
+    /// compiler's range analysis proves before it lists such a Clip), and differs on some of the
+    /// others: without the proof it is not exact, so the compiler must not list it.
+    #[test]
+    fn a_nonzero_lower_bound_is_exact_where_nothing_wraps_and_only_there() {
+        let mut rng = ChaCha8Rng::seed_from_u64(44);
+        let ring = Ring::new(8);
+        let signed = |v: i64| (-128..128).contains(&v);
+        let mut wrong_outside = 0;
+        for shift in [0u8, 1, 3] {
+            for (lo, hi) in [(-1i64, 1i64), (-3, 2), (2, 5), (-100, 100)] {
+                let y: Vec<u64> = (0..256).collect();
+                let yc: Vec<u64> = y.iter().map(|_| ring.reduce(rng.random())).collect();
+                let ys: Vec<u64> = y.iter().zip(&yc).map(|(&v, &c)| ring.reduce(v.wrapping_sub(c))).collect();
+                let (lo_r, hi_r) = (ring.from_signed(lo), ring.from_signed(hi));
+                let (out_s, out_c) = run_lo(ring, shift, lo_r, hi_r, &ys, &yc, &mut rng);
+                let circuit = clip_trunc_mask(8, u32::from(shift), Some(lo), Some(hi));
+                for i in 0..256 {
+                    let want = circuit.eval_u64(&[ys[i], yc[i], 0]);
+                    let got = ring.reduce(out_s[i].wrapping_add(out_c[i]));
+                    let v = ring.to_signed(y[i]);
+                    let fits = signed(v - (lo << shift)) && signed(hi - (v >> shift).max(lo));
+                    if fits {
+                        assert_eq!(got, want, "shift {shift}, [{lo}, {hi}], y {v}");
+                    } else {
+                        wrong_outside += usize::from(got != want);
+                    }
+                }
+            }
+        }
+        assert!(wrong_outside > 0, "some values that wrap come out wrong");
     }
 
     /// The client's state between the phases (both ReLUs' hashed-down OTs and masks) is what

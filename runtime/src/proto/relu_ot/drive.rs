@@ -102,7 +102,31 @@ pub(crate) async fn server_online_as(
     rng: &mut (impl Rng + ?Sized),
 ) -> Result<Vec<u64>, NetError> {
     let flights = spec.flights(ys.len());
-    let mut server = Server::new(spec, off, ys);
+    serve(label, ch, &flights, Server::new(spec, off, ys), rng).await
+}
+
+/// Server, online, a select at shift 0 ([`Server::select`]): its shares of `keep(y)·v − r` from
+/// its shares `ys` of `y` and `vs` of `v`, the flights labelled `label`.
+pub(crate) async fn server_select_as(
+    label: &'static str,
+    ch: &mut Channel,
+    spec: Spec,
+    off: ServerOffline,
+    (ys, vs): (Vec<u64>, Vec<u64>),
+    rng: &mut (impl Rng + ?Sized),
+) -> Result<Vec<u64>, NetError> {
+    let flights = spec.flights(ys.len());
+    serve(label, ch, &flights, Server::select(spec, off, ys, vs), rng).await
+}
+
+/// Answers the client's flights until the last one: the server's output shares.
+async fn serve(
+    label: &'static str,
+    ch: &mut Channel,
+    flights: &[Flight],
+    mut server: Server,
+    rng: &mut (impl Rng + ?Sized),
+) -> Result<Vec<u64>, NetError> {
     let mut k = 0;
     loop {
         let msg = ch.recv_exact(label, size(flights.get(k))).await?;
@@ -131,7 +155,29 @@ pub(crate) async fn client_online_as(
     yc: Vec<u64>,
 ) -> Result<(), NetError> {
     let flights = spec.flights(yc.len());
-    let (mut client, first) = Client::start(spec, off, yc);
+    play(label, ch, &flights, Client::start(spec, off, yc)).await
+}
+
+/// Client, online, a select at shift 0 ([`Client::select`]) on its shares `yc` of `y` and `vc`
+/// of `v`, the flights labelled `label`.
+pub(crate) async fn client_select_as(
+    label: &'static str,
+    ch: &mut Channel,
+    spec: Spec,
+    off: ClientOffline,
+    (yc, vc): (Vec<u64>, Vec<u64>),
+) -> Result<(), NetError> {
+    let flights = spec.flights(yc.len());
+    play(label, ch, &flights, Client::select(spec, off, yc, vc)).await
+}
+
+/// Sends the client's first flight and answers each of the server's.
+async fn play(
+    label: &'static str,
+    ch: &mut Channel,
+    flights: &[Flight],
+    (mut client, first): (Client, Vec<u8>),
+) -> Result<(), NetError> {
     ch.send(label, &first).await?;
     // Flights alternate, the client's first and last: answer each of the server's.
     for k in (1..flights.len()).step_by(2) {

@@ -384,6 +384,8 @@ pub struct Server {
     spec: Spec,
     n: usize,
     ys: Vec<u64>,
+    /// The shares the products move (`ys`, but for [`Server::select`]).
+    values: Vec<u64>,
     /// The carry comparison and (with a shift) the low one.
     cmp: Option<(millionaire::Server, Option<millionaire::Server>)>,
     triples: Option<Triples>,
@@ -407,7 +409,17 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// The server's online run on its input shares `ys` (`< 2^ℓ`).
     pub fn new(spec: Spec, off: ServerOffline, ys: Vec<u64>) -> Server {
+        Server::select(spec, off, ys.clone(), ys)
+    }
+
+    /// The server's online run of `keep(y)·v` at shift 0: the comparison on its shares `ys` of
+    /// `y`, the products on its shares `vs` of another value `v` (LeakyReLU's select; the output
+    /// convention as for a ReLU, `keep·v − r`).
+    ///
+    /// Panics unless the shift is 0 and both have one share per element.
+    pub fn select(spec: Spec, off: ServerOffline, ys: Vec<u64>, values: Vec<u64>) -> Server {
         let n = ys.len();
+        assert!(values.len() == n && (spec.shift == 0 || values == ys), "relu_ot: a select is at shift 0");
         let ServerOffline { n: count, carry, low, triples, products, rev_choices, rev_pads } = off;
         assert_eq!(count, n, "relu_ot: offline material for {count} elements, {n} inputs");
         let lowmask = low_bits(u64::MAX, spec.cmp_bits() - 1);
@@ -421,6 +433,7 @@ impl Server {
             spec,
             n,
             ys,
+            values,
             cmp: Some(cmp),
             triples: Some(triples),
             products,
@@ -480,7 +493,7 @@ impl Server {
                 let mut pads = BitReader::new(&self.products);
                 self.acc = vec![0; n];
                 for i in 0..n {
-                    let vs = self.ys[i] >> f;
+                    let vs = self.values[i] >> f;
                     // Per product: the width of its value, F(this party's bit), and
                     // Δ = F(bit ⊕ 1) − F(bit), for F the product with the client's bit.
                     let k = ands.keep[i];
@@ -539,6 +552,8 @@ pub struct Client {
     spec: Spec,
     n: usize,
     yc: Vec<u64>,
+    /// The shares the products move (`yc`, but for [`Client::select`]).
+    values: Vec<u64>,
     r: Vec<u64>,
     /// The carry comparison and (with a shift) the low one.
     cmp: Option<(millionaire::Client, Option<millionaire::Client>)>,
@@ -563,7 +578,16 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// The client's online run on its input shares `yc` (`< 2^ℓ`), and its first flight.
     pub fn start(spec: Spec, off: ClientOffline, yc: Vec<u64>) -> (Client, Vec<u8>) {
+        Client::select(spec, off, yc.clone(), yc)
+    }
+
+    /// [`Server::select`] for the client: the comparison on its shares `yc`, the products on
+    /// `values`; and its first flight.
+    ///
+    /// Panics unless the shift is 0 and both have one share per element.
+    pub fn select(spec: Spec, off: ClientOffline, yc: Vec<u64>, values: Vec<u64>) -> (Client, Vec<u8>) {
         let n = yc.len();
+        assert!(values.len() == n && (spec.shift == 0 || values == yc), "relu_ot: a select is at shift 0");
         let ClientOffline { n: count, carry, low, triples, product_choices, product_pads, reversed, r } = off;
         assert_eq!((count, r.len()), (n, n), "relu_ot: offline material for {count} elements, {n} inputs");
         let lowmask = low_bits(u64::MAX, spec.cmp_bits() - 1);
@@ -576,6 +600,7 @@ impl Client {
             spec,
             n,
             yc,
+            values,
             r,
             cmp: Some((c1, c2)),
             triples: Some(triples),
@@ -651,7 +676,7 @@ impl Client {
                     // keep·(y_c >> f) to the server, moving this party's share to r:
                     // message m_t = F(keep_c ⊕ t) − σ, σ = r − mine.
                     let sigma = ring.reduce(self.r[i].wrapping_sub(mine));
-                    let vc = self.yc[i] >> f;
+                    let vc = self.values[i] >> f;
                     let q = [rev.take(ell), rev.take(ell)];
                     let e = usize::from(self.e_rev[i]);
                     for t in 0..2usize {
