@@ -9,13 +9,16 @@
 // A bench binary: its tables on stdout are its output.
 #![allow(clippy::print_stdout)]
 
-use std::time::{Duration, Instant};
+#[path = "common/two_process.rs"]
+mod two_process;
+
+use std::time::Instant;
 
 use rand::SeedableRng;
 use veil_ir::ring::Ring;
 use veil_ir::{CircaVariant, circuit::relu_trunc_mask};
 use veil_runtime::garble::Block;
-use veil_runtime::net::quic::{Identity, Listener, Session, connect};
+use veil_runtime::net::quic::Session;
 use veil_runtime::net::{Channel, Traffic};
 use veil_runtime::ot::{OtReceiver, OtSender};
 use veil_runtime::proto::{circa, gc, relu_ot};
@@ -23,10 +26,6 @@ use veil_runtime::proto::{circa, gc, relu_ot};
 const OTS: usize = 1 << 21;
 const RELUS: usize = 10_000;
 use veil_ir::schedule::ACTIVATION_SERVER_GROUPS as RELU_GROUPS;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
 
 async fn sent(ch: &mut Channel, mine: u64, client: bool) -> u64 {
     // Each side tells the other what it sent.
@@ -262,25 +261,7 @@ fn report(client: bool, name: &str, ands: usize, off: (f64, u64, u64), on: (f64,
 }
 
 fn main() {
-    if let (Ok(addr), Ok(cert)) = (std::env::var("VEIL_BENCH_PEER"), std::env::var("VEIL_BENCH_CERT")) {
-        rt().block_on(async {
-            let s = connect(addr.parse().unwrap(), &cert, Duration::from_secs(60)).await.unwrap();
-            party(s, true).await;
-        });
-        return;
-    }
-    let id = Identity::generate().unwrap();
-    rt().block_on(async {
-        let mut l = Listener::bind("127.0.0.1:0".parse().unwrap(), &id, Duration::from_secs(60)).unwrap();
-        let addr = l.local_addr().unwrap();
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .env("VEIL_BENCH_PEER", addr.to_string())
-            .env("VEIL_BENCH_CERT", &id.cert_pem)
-            .spawn()
-            .unwrap();
-        let s = l.accept().await.unwrap().unwrap();
-        println!("two processes on loopback, 2 tokio workers each; machine threads: {}", rayon::current_num_threads());
-        party(s, false).await;
-        child.wait().unwrap();
+    two_process::run(party, || {
+        println!("two processes on loopback, 2 tokio workers each; machine threads: {}", rayon::current_num_threads())
     });
 }
