@@ -183,10 +183,12 @@ pub mod cpu {
     /// silent_batch`).
     pub const SILENT_OTS_PER_S: f64 = 5.0e6;
     /// A ReLU over OT online, per element: table hashing, AND openings and products on both
-    /// sides. Fitted to `veilc bench models/cifar_cnn.onnx --policies relu --network loopback`
-    /// with `--nonlinear gc` and `ot` run back to back on the shared 2-core machine, the OT
-    /// row's measured time scaled by the GC row's predicted/measured ratio (an estimate).
-    pub const RELU_OT_ONLINE_S: f64 = 8e-6;
+    /// sides. Refitted in session 15 to ResNet-32's ReLU layers online (303,104 ReLUs, `veilc
+    /// run models/bench/resnet32.onnx --nonlinear ot --stats`): 0.81 s on a quiet machine and
+    /// 1.09–1.17 s with builds loading it, 2.7–3.9 µs per ReLU with the flights' loopback
+    /// latency included. It was 8 µs, fitted to cifar_cnn before session 13 moved the OTs'
+    /// hashing offline; priced per element for the truncation, LeakyReLU and Clip kinds too.
+    pub const RELU_OT_ONLINE_S: f64 = 3.5e-6;
 }
 
 /// AND gates per second `(garbled, evaluated)` under `scheme` ([`cpu`]).
