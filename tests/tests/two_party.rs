@@ -138,6 +138,23 @@ fn relu6_over_ot_equals_the_simulator_bit_for_bit() {
     check_predictions("legacy_opset9", &g, &cs);
 }
 
+/// The activations model over OT with every truncation exact (`--nonlinear ot
+/// --exact-truncation`) on QUIC with the real silent OT: its LeakyReLU (two truncations over OT
+/// and a select) and its Hardtanh (a Clip with `lo ≠ 0`, proven not to wrap) run over OT, the
+/// same result bit for bit, every layer's bytes as predicted.
+#[test]
+fn leaky_relu_and_hardtanh_over_ot_equal_the_simulator_bit_for_bit() {
+    let ot = Options { nonlinear: veil_passes::NonlinearChoice::Ot, exact_truncation: true, ..Options::default() };
+    let (g, x) = compiled_with("activations", ot);
+    let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    let (got, cs, _) = two_party(&g, &x);
+    assert_eq!(got, want, "two-party output differs from the simulator");
+    for p in ["OT (leaky ReLU)", "OT (clip)"] {
+        assert!(cs.layers.iter().any(|l| l.protocol == p), "no {p}: {:?}", cs.layers);
+    }
+    check_predictions("activations", &g, &cs);
+}
+
 /// Circa's stochastic ReLUs over OT (`--activation circa --nonlinear ot`) on QUIC with the real
 /// silent OT: every layer's bytes as the cost model predicts (the silent OT's stream bytes
 /// included), and the output within the sound error bound of the float model with the
