@@ -56,24 +56,9 @@ pub fn server_bytes(ell: u32, w: u32, n: u64) -> u64 {
 /// The online flights for `n` elements in order, `(sender, payload bytes)`: a shift-0 ReLU over
 /// OT's ([`relu_ot::flights`]) with the comparison at `W` bits and the products at `ℓ`.
 pub fn flights(ell: u32, w: u32, n: u64) -> Vec<(Dir, u64)> {
-    use Dir::*;
     let bytes = |bits: u64| bits.div_ceil(8);
-    let levels = level_ands(w);
-    // Without AND levels (W ≤ 5) the server's derandomisation rides on its tables.
-    let derandomise = if levels.is_empty() { bytes(n) } else { 0 };
-    let mut v = vec![
-        (ClientToServer, bytes(n * (w - 1) as u64)),
-        (ServerToClient, bytes(n * table_bits(w - 1) as u64) + derandomise),
-    ];
-    for (t, &a) in levels.iter().enumerate() {
-        let open = bytes(2 * n * a as u64);
-        v.push((ClientToServer, open));
-        v.push((ServerToClient, open + if t + 1 == levels.len() { bytes(n) } else { 0 }));
-    }
-    v.push((ClientToServer, bytes(n)));
-    v.push((ServerToClient, bytes(n * ell as u64)));
-    v.push((ClientToServer, bytes(2 * n * ell as u64)));
-    v
+    let cmp = (bytes(n * (w - 1) as u64), bytes(n * table_bits(w - 1) as u64));
+    relu_ot::sequence(n, cmp, &level_ands(w), 1, ell.into(), ell)
 }
 
 #[cfg(test)]

@@ -109,26 +109,48 @@ pub fn maxpool_client_bytes(ell: u32, windows: &[Vec<usize>]) -> u64 {
 }
 
 /// The online flights for `n` elements in order: `(sender, payload bytes)`, alternating, the
-/// client's first and last.
+/// client's first and last. The AND levels' openings are piggybacked: the server opens level 0
+/// with its tables, then level flight `j` (the client's first) carries its sender's openings of
+/// levels `j` and `j + 1`, so `L` levels take `L` flights. The last level flight carries the
+/// product choices if the client sends it (`L` odd; the server's derandomisation of the
+/// client-sent OTs then rides on the products), else that derandomisation.
 pub fn flights(ell: u32, shift: u32, n: u64) -> Vec<(Dir, u64)> {
+    let bytes = |bits: u64| bits.div_ceil(8);
+    let first = bytes(n * (ell - 1) as u64) + bytes(n * shift as u64);
+    let tables = bytes(n * table_bits(ell - 1) as u64) + bytes(n * table_bits(shift) as u64);
+    let product_bits = if shift == 0 { ell } else { 2 * ell + shift };
+    sequence(n, (first, tables), &level_ands(ell, shift), products(shift), product_bits.into(), ell)
+}
+
+/// [`flights`] from its parts: the comparisons' choice and table bytes, the ANDs per element
+/// of each level, the products the server sends per element and their total width per element,
+/// and the ring (the client's reversed OT sends two `ℓ`-bit messages per element).
+pub(super) fn sequence(
+    n: u64,
+    (first, tables): (u64, u64),
+    levels: &[usize],
+    products: u64,
+    product_bits: u64,
+    ell: u32,
+) -> Vec<(Dir, u64)> {
     use Dir::*;
     let bytes = |bits: u64| bits.div_ceil(8);
-    let levels = level_ands(ell, shift);
-    // Without AND levels (shift 0, ℓ ≤ 5) the server's derandomisation rides on its tables.
-    let derandomise = if levels.is_empty() { bytes(n) } else { 0 };
-    let mut v = vec![
-        (ClientToServer, bytes(n * (ell - 1) as u64) + bytes(n * shift as u64)),
-        (ServerToClient, bytes(n * table_bits(ell - 1) as u64) + bytes(n * table_bits(shift) as u64) + derandomise),
-    ];
-    for (t, &a) in levels.iter().enumerate() {
-        let open = bytes(2 * n * a as u64);
-        v.push((ClientToServer, open));
-        // The server's last opening carries its derandomisation of the client-sent OTs.
-        v.push((ServerToClient, open + if t + 1 == levels.len() { bytes(n) } else { 0 }));
+    let last = levels.len();
+    let open = |t: usize| levels.get(t).map_or(0, |&a| bytes(2 * n * a as u64));
+    let (derandomise, choices) = (bytes(n), bytes(products * n));
+    let mut v = vec![(ClientToServer, first), (ServerToClient, tables + if last == 0 { derandomise } else { open(0) })];
+    for j in 0..last {
+        let client = j % 2 == 0;
+        let mut b = open(j) + open(j + 1);
+        if j + 1 == last {
+            b += if client { choices } else { derandomise };
+        }
+        v.push((if client { ClientToServer } else { ServerToClient }, b));
     }
-    v.push((ClientToServer, bytes(products(shift) * n)));
-    let product_bits = if shift == 0 { ell } else { 2 * ell + shift };
-    v.push((ServerToClient, bytes(n * product_bits as u64)));
+    if last.is_multiple_of(2) {
+        v.push((ClientToServer, choices));
+    }
+    v.push((ServerToClient, bytes(n * product_bits) + if last % 2 == 1 { derandomise } else { 0 }));
     v.push((ClientToServer, bytes(n * 2 * ell as u64)));
     v
 }

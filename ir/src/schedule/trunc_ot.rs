@@ -75,14 +75,19 @@ pub fn server_bytes(ell: u32, shift: u32, n: u64) -> u64 {
 }
 
 /// The online flights for `n` elements in order, `(sender, payload bytes)`, the client's first
-/// and last: its derandomisations of both comparisons; the server's tables; per AND level both
-/// openings (the server's last one with its derandomisations of the client-sent OTs, two bits
-/// per element; with no level they ride on the tables); the client's products, per element
-/// two `ℓ`-bit values (`c_low`) and one `f`-bit value (`w`).
+/// and last: its derandomisations of both comparisons; the server's tables with its opening of
+/// AND level 0; the level flights, alternating from the client's, each with its sender's
+/// openings of levels `j` and `j + 1` (piggybacked, as in [`super::relu_ot::flights`]); the
+/// server's derandomisations of the client-sent OTs, two bits per element, on its last level
+/// flight (on a flight of their own when the client sends the last level; on the tables when
+/// there is no level); the client's products, per element two `ℓ`-bit values (`c_low`) and
+/// one `f`-bit value (`w`).
 pub fn flights(ell: u32, shift: u32, n: u64) -> Vec<(Dir, u64)> {
     use Dir::*;
     let bytes = |bits: u64| bits.div_ceil(8);
     let levels = level_ands(ell, shift);
+    let last = levels.len();
+    let open = |t: usize| levels.get(t).map_or(0, |&a| bytes(2 * n * a as u64));
     let derandomise = bytes(2 * n);
     let mut v = vec![
         (ClientToServer, bytes(n * ell as u64) + bytes(n * shift as u64)),
@@ -90,13 +95,19 @@ pub fn flights(ell: u32, shift: u32, n: u64) -> Vec<(Dir, u64)> {
             ServerToClient,
             bytes(n * table_bits(ell) as u64)
                 + bytes(n * table_bits(shift) as u64)
-                + if levels.is_empty() { derandomise } else { 0 },
+                + if last == 0 { derandomise } else { open(0) },
         ),
     ];
-    for (t, &a) in levels.iter().enumerate() {
-        let open = bytes(2 * n * a as u64);
-        v.push((ClientToServer, open));
-        v.push((ServerToClient, open + if t + 1 == levels.len() { derandomise } else { 0 }));
+    for j in 0..last {
+        let b = open(j) + open(j + 1);
+        v.push(if j % 2 == 0 {
+            (ClientToServer, b)
+        } else {
+            (ServerToClient, b + if j + 1 == last { derandomise } else { 0 })
+        });
+    }
+    if last % 2 == 1 {
+        v.push((ServerToClient, derandomise));
     }
     v.push((ClientToServer, bytes(n * (2 * ell + shift) as u64)));
     v
@@ -108,17 +119,21 @@ mod tests {
 
     /// By hand at ℓ = 41, f = 13: the wrap comparison has 11 digits (ten of 4 bits, one of 1), its
     /// tree 11 → 6 → 3 → 2 → 1 nodes with 9, 5, 1, 1 ANDs; the low one 4 digits, 3 and 1 ANDs.
-    /// Flights: the choices, the tables, two per AND level, the products.
+    /// Flights: the choices, the tables (with the server's opening of level 0), one per AND
+    /// level (piggybacked: its sender's openings of that level and the next), the products.
     #[test]
     fn counts_by_hand() {
         assert_eq!(level_ands(41, 13), vec![9 + 3, 5 + 1, 1, 1]);
         assert_eq!(rots(41, 13), 41 + 13 + 2 * 20);
         let f = flights(41, 13, 8);
-        assert_eq!(f.len(), 11);
+        assert_eq!(f.len(), 2 + 4 + 1);
         assert_eq!(f[0], (Dir::ClientToServer, 41 + 13));
-        // The last opening (1 AND: 2 bits per element) carries two derandomisation bits per element.
-        assert_eq!(f[9], (Dir::ServerToClient, 2 + 2));
-        assert_eq!(f[10], (Dir::ClientToServer, 2 * 41 + 13));
+        // Level flight 0 (the client's): 2 bits per AND of levels 0 and 1, 8 elements.
+        assert_eq!(f[2], (Dir::ClientToServer, 2 * 12 + 2 * 6));
+        // The server's last level flight (1 AND: 2 bits per element) carries two derandomisation
+        // bits per element.
+        assert_eq!(f[5], (Dir::ServerToClient, 2 + 2));
+        assert_eq!(f[6], (Dir::ClientToServer, 2 * 41 + 13));
         // ℓ = 4, f = 2: one digit each, no AND level: three flights.
         assert!(level_ands(4, 2).is_empty());
         assert_eq!(flights(4, 2, 8).len(), 3);

@@ -179,29 +179,49 @@ impl Spec {
         1
     }
 
-    /// The online flights for `n` elements, in order, with their exact sizes.
+    /// The online flights for `n` elements, in order, with their exact sizes. The AND levels'
+    /// openings are piggybacked: the server opens level 0 with its tables, then each level
+    /// flight `j` (the client's first) carries the sender's openings of levels `j` and `j + 1`
+    /// (it closes `j` on the peer's opening already received), so the `L` levels take `L`
+    /// flights, not `2L`. The last level flight carries the product choices when the client
+    /// sends it (`L` odd; the server's derandomisation then rides on the products), or the
+    /// server's derandomisation of the reversed OTs (`L` even).
     pub fn flights(&self, n: usize) -> Vec<Flight> {
         let (c, l) = (self.carry(), self.low());
         let levels = self.level_ands();
-        // Without AND levels the server's derandomisation of the reversed OTs rides on its tables.
-        let derandomise = if levels.is_empty() { n.div_ceil(8) } else { 0 };
+        let last = levels.len();
+        let open = |t: usize| levels.get(t).map_or(0, |&a| bit_triple::open_bytes(n * a));
+        let derandomise = n.div_ceil(8);
+        let choices = (self.products() * n).div_ceil(8);
         let mut v = vec![
             Flight::ToServer(millionaire::choice_bytes(c, n) + l.map_or(0, |l| millionaire::choice_bytes(l, n))),
             Flight::ToClient(
-                millionaire::table_bytes(c, n) + l.map_or(0, |l| millionaire::table_bytes(l, n)) + derandomise,
+                millionaire::table_bytes(c, n)
+                    + l.map_or(0, |l| millionaire::table_bytes(l, n))
+                    + if last == 0 { derandomise } else { open(0) },
             ),
         ];
-        for (t, &a) in levels.iter().enumerate() {
-            let open = bit_triple::open_bytes(n * a);
-            v.push(Flight::ToServer(open));
-            // The last opening of the server carries its derandomisation of the reversed OTs.
-            v.push(Flight::ToClient(open + if t + 1 == levels.len() { n.div_ceil(8) } else { 0 }));
+        for j in 0..last {
+            let client = j % 2 == 0;
+            let mut b = open(j) + open(j + 1);
+            if j + 1 == last {
+                b += if client { choices } else { derandomise };
+            }
+            v.push(if client { Flight::ToServer(b) } else { Flight::ToClient(b) });
         }
-        v.push(Flight::ToServer((self.products() * n).div_ceil(8)));
+        if last.is_multiple_of(2) {
+            v.push(Flight::ToServer(choices));
+        }
         let product_bits = if self.shift == 0 { self.ell() } else { 2 * self.ell() + self.shift };
-        v.push(Flight::ToClient((n * product_bits as usize).div_ceil(8)));
+        let odd = if last % 2 == 1 { derandomise } else { 0 };
+        v.push(Flight::ToClient((n * product_bits as usize).div_ceil(8) + odd));
         v.push(Flight::ToServer((n * 2 * self.ell() as usize).div_ceil(8)));
         v
+    }
+
+    /// Bytes of one party's opening of AND level `t` for `n` elements.
+    fn open_bytes(&self, t: usize, n: usize) -> usize {
+        bit_triple::open_bytes(n * self.level_ands()[t])
     }
 
     /// The widths of the products' values per element, in order: `ℓ` (`keep·(y_s >> f)`), and
@@ -367,6 +387,22 @@ impl Ands {
             self.set_keep();
         }
     }
+
+    /// This party's level flight: closes the pending level with the peer's opening `prev` (none
+    /// on the client's first, where nothing is pending), opens the next level and closes it at
+    /// once with the peer's opening `cur` (the peer opened it first), then opens the level after
+    /// if there is one. Returns this party's openings, in level order.
+    fn level_flight(&mut self, prev: Option<&[u8]>, cur: &[u8]) -> Vec<u8> {
+        if let Some(p) = prev {
+            self.close(p);
+        }
+        let mut out = self.open();
+        self.close(cur);
+        if self.level < self.levels() {
+            out.extend(self.open());
+        }
+        out
+    }
 }
 
 /// Where a party is in the flights.
@@ -459,24 +495,33 @@ impl Server {
                 let (t2, l2) = c2.map(|c| c.tables(&msg[split..], rng)).unzip();
                 let top = self.ys.iter().map(|&y| self.spec.top(y, true)).collect();
                 let triples = self.triples.take().expect("once");
-                let ands = Ands::new(self.spec, true, top, [Some(l1), l2], triples);
+                let mut ands = Ands::new(self.spec, true, top, [Some(l1), l2], triples);
                 t1.extend(t2.unwrap_or_default());
                 if ands.levels() == 0 {
                     // No AND level (shift 0, ℓ ≤ 5): keep is known, derandomise the reversed OTs now.
                     t1.extend(self.derandomise_reversed(&ands.keep));
                     self.stage = Stage::Products;
                 } else {
-                    self.stage = Stage::Level(0);
+                    // The server opens level 0 first, with its tables.
+                    t1.extend(ands.open());
+                    self.stage = Stage::Level(1);
                 }
                 self.ands = Some(ands);
                 Some(t1)
             }
-            Stage::Level(t) => {
+            Stage::Level(j) => {
+                // The client's level flight j − 1: its openings of j − 1 and (if any) j.
+                let (prev, rest) = msg.split_at(self.spec.open_bytes(j - 1, n));
                 let ands = self.ands.as_mut().expect("levels after the comparisons");
-                let mut mine = ands.open();
-                ands.close(msg);
-                if t + 1 < ands.levels() {
-                    self.stage = Stage::Level(t + 1);
+                let last = ands.levels();
+                if j == last {
+                    // The client sent the last level, with its product choices.
+                    ands.close(prev);
+                    return Some(self.products(rest));
+                }
+                let mut mine = ands.level_flight(Some(prev), rest);
+                if j + 1 < last {
+                    self.stage = Stage::Level(j + 2);
                 } else {
                     let keep = ands.keep.clone();
                     mine.extend(self.derandomise_reversed(&keep));
@@ -484,38 +529,7 @@ impl Server {
                 }
                 Some(mine)
             }
-            Stage::Products => {
-                let ands = self.ands.as_ref().expect("products after the levels");
-                let pn = self.spec.products();
-                let e = unpack_bits(msg, pn * n);
-                let (f, ring) = (self.spec.shift, self.spec.ring);
-                let mut out = BitWriter::default();
-                let mut pads = BitReader::new(&self.products);
-                self.acc = vec![0; n];
-                for i in 0..n {
-                    let vs = self.values[i] >> f;
-                    // Per product: the width of its value, F(this party's bit), and
-                    // Δ = F(bit ⊕ 1) − F(bit), for F the product with the client's bit.
-                    let k = ands.keep[i];
-                    let mut items = vec![(ell, u64::from(k) * vs, (if k { vs.wrapping_neg() } else { vs }))];
-                    if let Some((g1, g2)) = &ands.g {
-                        items.push((ell, u64::from(g1[i]), (if g1[i] { u64::MAX } else { 1 })));
-                        items.push((f, u64::from(g2[i]), (if g2[i] { u64::MAX } else { 1 })));
-                    }
-                    let mut share = [0u64; 3];
-                    for (j, &(bits, fs, delta)) in items.iter().enumerate() {
-                        let p = [pads.take(bits), pads.take(bits)];
-                        let ej = e[pn * i + j] as usize;
-                        let (m0, h1) = (p[ej], p[1 - ej]);
-                        out.push(low_bits(h1.wrapping_sub(m0).wrapping_sub(delta), bits), bits);
-                        share[j] = low_bits(fs.wrapping_sub(m0), bits);
-                    }
-                    self.acc[i] =
-                        ring.reduce(share[0].wrapping_add(share[1]).wrapping_sub(wrap_term(share[2], ell, f)));
-                }
-                self.stage = Stage::Reversed;
-                Some(out.finish())
-            }
+            Stage::Products => Some(self.products(msg)),
             Stage::Reversed => {
                 let mut r = BitReader::new(msg);
                 let mut pads = BitReader::new(&self.rev_pads);
@@ -531,6 +545,46 @@ impl Server {
             }
             Stage::Done => panic!("relu_ot: a flight after the last one"),
         }
+    }
+
+    /// The server's products flight on the client's product choices `msg`: the messages of the
+    /// products it sends (and, when the client sent the last level flight, its derandomisation
+    /// of the reversed OTs).
+    fn products(&mut self, msg: &[u8]) -> Vec<u8> {
+        let (n, ell) = (self.n, self.spec.ell());
+        let ands = self.ands.as_ref().expect("products after the levels");
+        let pn = self.spec.products();
+        let e = unpack_bits(msg, pn * n);
+        let (f, ring) = (self.spec.shift, self.spec.ring);
+        let mut out = BitWriter::default();
+        let mut pads = BitReader::new(&self.products);
+        self.acc = vec![0; n];
+        for i in 0..n {
+            let vs = self.values[i] >> f;
+            // Per product: the width of its value, F(this party's bit), and
+            // Δ = F(bit ⊕ 1) − F(bit), for F the product with the client's bit.
+            let k = ands.keep[i];
+            let mut items = vec![(ell, u64::from(k) * vs, (if k { vs.wrapping_neg() } else { vs }))];
+            if let Some((g1, g2)) = &ands.g {
+                items.push((ell, u64::from(g1[i]), (if g1[i] { u64::MAX } else { 1 })));
+                items.push((f, u64::from(g2[i]), (if g2[i] { u64::MAX } else { 1 })));
+            }
+            let mut share = [0u64; 3];
+            for (j, &(bits, fs, delta)) in items.iter().enumerate() {
+                let p = [pads.take(bits), pads.take(bits)];
+                let ej = e[pn * i + j] as usize;
+                let (m0, h1) = (p[ej], p[1 - ej]);
+                out.push(low_bits(h1.wrapping_sub(m0).wrapping_sub(delta), bits), bits);
+                share[j] = low_bits(fs.wrapping_sub(m0), bits);
+            }
+            self.acc[i] = ring.reduce(share[0].wrapping_add(share[1]).wrapping_sub(wrap_term(share[2], ell, f)));
+        }
+        let mut out = out.finish();
+        if ands.levels() % 2 == 1 {
+            out.extend(self.derandomise_reversed(&ands.keep));
+        }
+        self.stage = Stage::Reversed;
+        out
     }
 
     /// The server's derandomisation of the reversed OTs: `keep_s ⊕ d`, packed.
@@ -635,28 +689,33 @@ impl Client {
                     self.stage = Stage::Products;
                     return self.product_choices();
                 }
-                let open = ands.open();
+                // Level flight 0: the server's opening of level 0 follows its tables.
+                let out = ands.level_flight(None, &msg[end..]);
                 self.ands = Some(ands);
-                self.stage = Stage::Level(0);
-                open
+                self.after_level_flight(0, out)
             }
-            Stage::Level(t) => {
+            Stage::Level(j) => {
+                // The server's level flight j − 1: its openings of j − 1 and (if any) j.
+                let (prev, rest) = msg.split_at(self.spec.open_bytes(j - 1, n));
                 let ands = self.ands.as_mut().expect("levels after the comparisons");
-                if t + 1 < ands.levels() {
-                    ands.close(msg);
-                    self.stage = Stage::Level(t + 1);
-                    ands.open()
-                } else {
-                    let open = bit_triple::open_bytes(n * self.spec.level_ands()[t]);
-                    ands.close(&msg[..open]);
-                    self.e_rev = unpack_bits(&msg[open..], n);
+                if j == ands.levels() {
+                    // The server sent the last level, with its derandomisation of the reversed OTs.
+                    ands.close(prev);
+                    self.e_rev = unpack_bits(rest, n);
                     self.stage = Stage::Products;
-                    self.product_choices()
+                    return self.product_choices();
                 }
+                let out = ands.level_flight(Some(prev), rest);
+                self.after_level_flight(j, out)
             }
             Stage::Products => {
                 let ands = self.ands.as_ref().expect("after the levels");
                 let (f, ring) = (self.spec.shift, self.spec.ring);
+                if ands.levels() % 2 == 1 {
+                    // The client sent the last level: the derandomisation rides on the products.
+                    let width: u32 = self.spec.product_widths().iter().sum();
+                    self.e_rev = unpack_bits(&msg[(n * width as usize).div_ceil(8)..], n);
+                }
                 let mut r = BitReader::new(msg);
                 let (mut pads, mut rev) = (BitReader::new(&self.product_pads), BitReader::new(&self.reversed));
                 let mut out = BitWriter::default();
@@ -690,6 +749,19 @@ impl Client {
             }
             Stage::Reversed | Stage::Done => panic!("relu_ot: a flight after the last one"),
         }
+    }
+
+    /// After this party's level flight `j` (its openings `out`): the next stage, and with the
+    /// last level the product choices appended.
+    fn after_level_flight(&mut self, j: usize, mut out: Vec<u8>) -> Vec<u8> {
+        let last = self.ands.as_ref().expect("after the comparisons").levels();
+        if j + 1 < last {
+            self.stage = Stage::Level(j + 2);
+        } else {
+            out.extend(self.product_choices());
+            self.stage = Stage::Products;
+        }
+        out
     }
 
     /// The derandomisations of the products the server sends: this party's bit ⊕ its choice.

@@ -99,26 +99,43 @@ impl Spec {
         2
     }
 
-    /// The online flights for `n` elements, in order, with their exact sizes.
+    /// The online flights for `n` elements, in order, with their exact sizes. The AND levels'
+    /// openings are piggybacked as in [`super::relu_ot::Spec::flights`]: the server opens level
+    /// 0 with its tables, level flight `j` (the client's first) carries its sender's openings of
+    /// `j` and `j + 1`. The server's derandomisation rides on its last level flight, or follows
+    /// the client's last one (`L` odd).
     pub fn flights(&self, n: usize) -> Vec<Flight> {
         let (w, l) = (self.wrap(), self.low());
         let levels = self.level_ands();
+        let last = levels.len();
+        let open = |t: usize| levels.get(t).map_or(0, |&a| bit_triple::open_bytes(n * a));
         let derandomise = (2 * n).div_ceil(8);
         let mut v = vec![
             Flight::ToServer(millionaire::choice_bytes(w, n) + millionaire::choice_bytes(l, n)),
             Flight::ToClient(
                 millionaire::table_bytes(w, n)
                     + millionaire::table_bytes(l, n)
-                    + if levels.is_empty() { derandomise } else { 0 },
+                    + if last == 0 { derandomise } else { open(0) },
             ),
         ];
-        for (t, &a) in levels.iter().enumerate() {
-            let open = bit_triple::open_bytes(n * a);
-            v.push(Flight::ToServer(open));
-            v.push(Flight::ToClient(open + if t + 1 == levels.len() { derandomise } else { 0 }));
+        for j in 0..last {
+            let b = open(j) + open(j + 1);
+            v.push(if j % 2 == 0 {
+                Flight::ToServer(b)
+            } else {
+                Flight::ToClient(b + if j + 1 == last { derandomise } else { 0 })
+            });
+        }
+        if last % 2 == 1 {
+            v.push(Flight::ToClient(derandomise));
         }
         v.push(Flight::ToServer((n * (2 * self.ell() + self.shift) as usize).div_ceil(8)));
         v
+    }
+
+    /// Bytes of one party's opening of AND level `t` for `n` elements.
+    fn open_bytes(&self, t: usize, n: usize) -> usize {
+        bit_triple::open_bytes(n * self.level_ands()[t])
     }
 
     /// Bytes of the client's offline material for `n` elements ([`ClientOffline::ot_bytes`]),
@@ -182,6 +199,21 @@ impl Trees {
                 at += a.len();
             }
         }
+    }
+
+    /// This party's level flight: closes the pending level with the peer's opening `prev` (none
+    /// on the client's first), opens the next level and closes it at once with the peer's
+    /// opening `cur`, then opens the level after if `more`. Returns this party's openings.
+    fn level_flight(&mut self, prev: Option<&[u8]>, cur: &[u8], more: bool) -> Vec<u8> {
+        if let Some(p) = prev {
+            self.close(p);
+        }
+        let mut out = self.open();
+        self.close(cur);
+        if more {
+            out.extend(self.open());
+        }
+        out
     }
 
     /// This party's shares of `(c_low, w)` per element, once both trees are done.
@@ -266,16 +298,26 @@ impl Server {
                     tables.extend(self.derandomise());
                     self.stage = Stage::Products;
                 } else {
-                    self.stage = Stage::Level(0);
+                    // The server opens level 0 first, with its tables.
+                    tables.extend(self.trees.as_mut().expect("just made").open());
+                    self.stage = Stage::Level(1);
                 }
                 Some(tables)
             }
-            Stage::Level(t) => {
+            Stage::Level(j) => {
+                // The client's level flight j − 1: its openings of j − 1 and (if any) j.
+                let last = self.spec.level_ands().len();
+                let (prev, rest) = msg.split_at(self.spec.open_bytes(j - 1, n));
                 let trees = self.trees.as_mut().expect("levels after the comparisons");
-                let mut mine = trees.open();
-                trees.close(msg);
-                if t + 1 < self.spec.level_ands().len() {
-                    self.stage = Stage::Level(t + 1);
+                if j == last {
+                    // The client sent the last level: the derandomisation goes alone.
+                    trees.close(prev);
+                    self.stage = Stage::Products;
+                    return Some(self.derandomise());
+                }
+                let mut mine = trees.level_flight(Some(prev), rest, j + 1 < last);
+                if j + 1 < last {
+                    self.stage = Stage::Level(j + 2);
                 } else {
                     mine.extend(self.derandomise());
                     self.stage = Stage::Products;
@@ -388,26 +430,34 @@ impl Client {
                     self.stage = Stage::Done;
                     return self.products(&msg[end..]);
                 }
-                let open = trees.open();
+                // Level flight 0: the server's opening of level 0 follows its tables.
+                let last = self.spec.level_ands().len();
+                let out = trees.level_flight(None, &msg[end..], last > 1);
                 self.trees = Some(trees);
-                self.stage = Stage::Level(0);
-                open
+                self.stage = if last > 1 { Stage::Level(2) } else { Stage::Products };
+                out
             }
-            Stage::Level(t) => {
-                let levels = self.spec.level_ands();
+            Stage::Level(j) => {
+                // The server's level flight j − 1: its openings of j − 1 and (if any) j.
+                let last = self.spec.level_ands().len();
+                let (prev, rest) = msg.split_at(self.spec.open_bytes(j - 1, n));
                 let trees = self.trees.as_mut().expect("levels after the comparisons");
-                if t + 1 < levels.len() {
-                    trees.close(msg);
-                    self.stage = Stage::Level(t + 1);
-                    trees.open()
-                } else {
-                    let open = bit_triple::open_bytes(n * levels[t]);
-                    trees.close(&msg[..open]);
+                if j == last {
+                    // The server sent the last level, with its derandomisation.
+                    trees.close(prev);
                     self.stage = Stage::Done;
-                    self.products(&msg[open..])
+                    return self.products(rest);
                 }
+                let out = trees.level_flight(Some(prev), rest, j + 1 < last);
+                self.stage = if j + 1 < last { Stage::Level(j + 2) } else { Stage::Products };
+                out
             }
-            Stage::Products | Stage::Done => panic!("trunc_ot: a flight after the last one"),
+            Stage::Products => {
+                // The client sent the last level: the server's derandomisation alone.
+                self.stage = Stage::Done;
+                self.products(msg)
+            }
+            Stage::Done => panic!("trunc_ot: a flight after the last one"),
         }
     }
 
