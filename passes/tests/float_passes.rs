@@ -1,7 +1,7 @@
 //! Unit tests of the float-level passes on small built graphs: what each rewrites, and that the
 //! float result is unchanged (or changed exactly as asked, for activation substitution).
 
-use veil_ir::{CircaVariant, Domain, Graph, Op, Tensor, TensorType, Window2d, eval::run_float, verify};
+use veil_ir::{CircaVariant, Domain, Graph, Op, Tensor, TensorType, Window2d, eval::run_fixed, eval::run_float, verify};
 use veil_passes::{Activation, Options, run_pipeline};
 
 fn ops(g: &Graph) -> Vec<&'static str> {
@@ -223,4 +223,53 @@ fn substitution_follows_the_policy_and_the_overrides() {
     let n = reference.body[1];
     reference.nodes[n].op = Op::Poly { coeffs: vec![0.125, 0.5, 0.25] };
     close(&run_float(&g, std::slice::from_ref(&x)).unwrap(), &run_float(&reference, &[x]).unwrap());
+}
+
+/// `F.relu(F.max_pool2d(conv(x), 2))`: under `--nonlinear ot` the ReLU moves before the pool
+/// (the same values, ReLU being monotone), so the pool reads non-negative values and both run
+/// over OT; the fixed-point result is the garbled plan's, bit for bit (a floor shift and a ReLU
+/// both commute with a maximum). Under the default the graph keeps its order.
+#[test]
+fn a_relu_after_a_maxpool_moves_before_it_over_ot_with_the_same_result() {
+    use veil_ir::schedule::{Kind, lower};
+    use veil_passes::NonlinearChoice;
+    let build = || {
+        let mut g = Graph::new("pool_relu");
+        let x = g.add_input("x", TensorType::f32(vec![1, 2, 6, 6]));
+        let w = g.add_const("w", vec![3, 2, 3, 3], Domain::Server, (0..54).map(|i| (i as f32 - 27.0) / 30.0).collect());
+        let window = Window2d { kernel: [3, 3], strides: [1, 1], pads: [1; 4], dilations: [1, 1] };
+        let c = g.add_node("conv", "c", Op::Conv2d { weight: w, bias: None, window, groups: 1 }, &[x]).unwrap();
+        // A padded 3×3 pool with stride 2: border windows are smaller.
+        let pool = Window2d { kernel: [3, 3], strides: [2, 2], pads: [1; 4], dilations: [1, 1] };
+        let p = g.add_node("pool", "p", Op::MaxPool { window: pool }, &[c]).unwrap();
+        let r = g.add_node("relu", "r", Op::Relu, &[p]).unwrap();
+        let out = g.add_node("reveal", "out", Op::Reveal, &[r]).unwrap();
+        g.outputs.push(out);
+        g
+    };
+    let input = [image(2, 6)];
+    let before = run_float(&build(), &input).unwrap();
+    let ot = Options { nonlinear: NonlinearChoice::Ot, calibration: input.to_vec(), ..Options::default() };
+    let gc = Options { calibration: input.to_vec(), ..Options::default() };
+
+    let mut g = build();
+    run_pipeline(&mut g, &ot, Some(veil_passes::Pass::SubstituteActivations.into()), true).unwrap();
+    assert_eq!(ops(&g), ["conv2d", "relu", "maxpool", "reveal"]);
+    let names: Vec<&str> = g.live_nodes().map(|(_, n)| n.name.as_str()).collect();
+    assert_eq!(names, ["conv", "relu", "pool", "reveal"], "each node keeps its op's name");
+    close(&run_float(&g, &input).unwrap(), &before);
+
+    let (mut over_ot, mut garbled) = (build(), build());
+    run_pipeline(&mut over_ot, &ot, None, true).unwrap();
+    run_pipeline(&mut garbled, &gc, None, true).unwrap();
+    let order = |g: &Graph| ops(g).into_iter().filter(|&o| o != "truncate").collect::<Vec<_>>();
+    assert_eq!(order(&garbled), ["conv2d", "maxpool", "relu", "reveal"], "the default keeps the order");
+    assert_eq!(order(&over_ot), ["conv2d", "relu", "maxpool", "reveal"]);
+    let kinds: Vec<Kind> = lower(&over_ot).unwrap().into_iter().map(|s| s.kind).collect();
+    assert!(kinds.iter().any(|k| matches!(k, Kind::ReluOt { shift, .. } if *shift > 0)), "{kinds:?}");
+    assert!(kinds.iter().any(|k| matches!(k, Kind::MaxPoolOt { .. })), "{kinds:?}");
+    assert_eq!(over_ot.ring_bits, garbled.ring_bits);
+    let (a, b) = (run_fixed(&over_ot, &input, 1).unwrap(), run_fixed(&garbled, &input, 1).unwrap());
+    assert_eq!(a.outputs[0].data, b.outputs[0].data);
+    assert!(a.outputs[0].data.iter().any(|&v| v > 0.0) && a.outputs[0].data.iter().any(|&v| v == 0.0));
 }

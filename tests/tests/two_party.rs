@@ -330,3 +330,37 @@ fn zoo_mobilenet_v3_small_equals_the_simulator_bit_for_bit() {
 fn zoo_resnet18_equals_the_simulator_bit_for_bit() {
     zoo_two_party("resnet18", "torchscript");
 }
+
+/// `F.relu(F.max_pool2d(conv(x)))` over OT: the compiler moves the ReLU before the pool (the
+/// same values), so the ReLU takes the convolution's truncation and the pool runs as a max tree
+/// over OT on non-negative values; on QUIC with the real silent OT the result equals the
+/// simulator's bit for bit and every layer's bytes are as predicted.
+#[test]
+fn a_relu_after_a_maxpool_runs_over_ot_before_it_bit_for_bit() {
+    use veil_ir::{Domain, Graph, Op, TensorType, Window2d};
+    let mut g = Graph::new("pool_relu");
+    let x = g.add_input("x", TensorType::f32(vec![1, 2, 6, 6]));
+    let w = g.add_const("w", vec![3, 2, 3, 3], Domain::Server, (0..54).map(|i| (i as f32 - 27.0) / 30.0).collect());
+    let window = Window2d { kernel: [3, 3], strides: [1, 1], pads: [1; 4], dilations: [1, 1] };
+    let c = g.add_node("conv", "c", Op::Conv2d { weight: w, bias: None, window, groups: 1 }, &[x]).unwrap();
+    let pool = Window2d { kernel: [3, 3], strides: [2, 2], pads: [1; 4], dilations: [1, 1] };
+    let p = g.add_node("pool", "p", Op::MaxPool { window: pool }, &[c]).unwrap();
+    let r = g.add_node("relu", "r", Op::Relu, &[p]).unwrap();
+    let out = g.add_node("reveal", "out", Op::Reveal, &[r]).unwrap();
+    g.outputs.push(out);
+    let input = veil_ir::Tensor::new(vec![1, 2, 6, 6], (0..72).map(|i| ((i * 37) % 17) as f32 / 8.0 - 1.0).collect())
+        .unwrap();
+    let opts = Options {
+        nonlinear: veil_passes::NonlinearChoice::Ot,
+        calibration: vec![input.clone()],
+        ..Options::default()
+    };
+    veil_passes::run_pipeline(&mut g, &opts, None, true).unwrap();
+    let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&input), 0).unwrap().outputs;
+    let (got, cs, _) = two_party(&g, &input);
+    assert_eq!(got, want, "two-party output differs from the simulator");
+    for p in ["OT (millionaire)", "OT (max tree)"] {
+        assert!(cs.layers.iter().any(|l| l.protocol == p), "no {p}: {:?}", cs.layers);
+    }
+    check_predictions("pool_relu", &g, &cs);
+}
