@@ -348,13 +348,10 @@ fn a_relu_after_a_maxpool_runs_over_ot_before_it_bit_for_bit() {
     let r = g.add_node("relu", "r", Op::Relu, &[p]).unwrap();
     let out = g.add_node("reveal", "out", Op::Reveal, &[r]).unwrap();
     g.outputs.push(out);
-    let input = veil_ir::Tensor::new(vec![1, 2, 6, 6], (0..72).map(|i| ((i * 37) % 17) as f32 / 8.0 - 1.0).collect())
-        .unwrap();
-    let opts = Options {
-        nonlinear: veil_passes::NonlinearChoice::Ot,
-        calibration: vec![input.clone()],
-        ..Options::default()
-    };
+    let input =
+        veil_ir::Tensor::new(vec![1, 2, 6, 6], (0..72).map(|i| ((i * 37) % 17) as f32 / 8.0 - 1.0).collect()).unwrap();
+    let opts =
+        Options { nonlinear: veil_passes::NonlinearChoice::Ot, calibration: vec![input.clone()], ..Options::default() };
     veil_passes::run_pipeline(&mut g, &opts, None, true).unwrap();
     let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&input), 0).unwrap().outputs;
     let (got, cs, _) = two_party(&g, &input);

@@ -14,12 +14,12 @@ use veil_ir::eval::LEAKY_ALPHA_BITS;
 use veil_ir::ring::Ring;
 use veil_ir::schedule::script::label;
 
-use super::relu_ot::drive::{client_select_as, server_select_as};
+use super::relu_ot::drive::{client_ots, client_select_as, server_ots, server_select_as};
 use super::trunc_ot::layer::{client_online_as, server_online_as};
 use super::{relu_ot, trunc_ot};
 use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, take};
 use crate::garble::Block;
-use crate::ot::{OtReceive, OtSend, RandChoice};
+use crate::ot::RandChoice;
 use crate::proto::mul::random_ring;
 
 const OTS: &str = label::LEAKY_OT_OTS;
@@ -144,8 +144,7 @@ impl Protocol for LeakyOtLayer {
     fn server_offline<'a>(&'a mut self, io: &'a mut ServerIo, cx: Cx<'a>, _rng: &'a mut dyn Csprng) -> StepFuture<'a> {
         Box::pin(async move {
             let (specs, n) = (Specs::new(cx.ring, self.shift), cx.len(self.input));
-            let pads = io.ot.rand_choice(OTS, n * specs.rots()).await?;
-            let reversed = io.ot.rand_choice_reversed(OTS, n * specs.rots_reversed()).await?;
+            let (pads, reversed) = server_ots(OTS, &mut io.ot, n * specs.rots(), n * specs.rots_reversed()).await?;
             // Hashed down at once; the pads go at the end of this block.
             self.server = Some(split_server(specs, n, &pads, &reversed));
             Ok(())
@@ -186,8 +185,7 @@ impl Protocol for LeakyOtLayer {
             let (specs, n) = (Specs::new(cx.ring, self.shift), cx.len(self.input));
             let r1 = if specs.first.is_some() { random_ring(cx.ring, n, rng) } else { vec![0; n] };
             let r = [r1, random_ring(cx.ring, n, rng), random_ring(cx.ring, n, rng)];
-            let ots = io.ot.rand_choice(OTS, n * specs.rots()).await?;
-            let reversed = io.ot.rand_choice_reversed(OTS, n * specs.rots_reversed()).await?;
+            let (ots, reversed) = client_ots(OTS, &mut io.ot, n * specs.rots(), n * specs.rots_reversed()).await?;
             values.set_share(cx.node.output, plus(cx.ring, &r[1], &r[2]));
             self.client = Some(split_client(specs, &ots, &reversed, r));
             Ok(())

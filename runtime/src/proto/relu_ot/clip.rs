@@ -10,12 +10,11 @@ use veil_ir::ValueId;
 use veil_ir::ring::Ring;
 use veil_ir::schedule::script::label;
 
-use super::drive::{client_online_as, server_online_as};
+use super::drive::{client_online_as, client_ots, server_online_as, server_ots};
 use super::{ClientOffline, ServerOffline, Spec};
 use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Values, take};
 use crate::garble::Block;
 use crate::ot::RandChoice;
-use crate::ot::{OtReceive, OtSend};
 use crate::proto::mul::random_ring;
 
 const OTS: &str = label::CLIP_OT_OTS;
@@ -89,8 +88,7 @@ impl Protocol for ClipOtLayer {
     fn server_offline<'a>(&'a mut self, io: &'a mut ServerIo, cx: Cx<'a>, _rng: &'a mut dyn Csprng) -> StepFuture<'a> {
         Box::pin(async move {
             let (specs, n) = (specs(cx.ring, self.shift), cx.len(self.input));
-            let pads = io.ot.rand_choice(OTS, n * (specs[0].rots() + specs[1].rots())).await?;
-            let reversed = io.ot.rand_choice_reversed(OTS, 2 * n).await?;
+            let (pads, reversed) = server_ots(OTS, &mut io.ot, n * (specs[0].rots() + specs[1].rots()), 2 * n).await?;
             // Hashed down at once; the pads go at the end of this block.
             self.server = Some(split_server(specs, n, &pads, &reversed));
             Ok(())
@@ -127,8 +125,7 @@ impl Protocol for ClipOtLayer {
         Box::pin(async move {
             let (specs, n) = (specs(cx.ring, self.shift), cx.len(self.input));
             let r = [random_ring(cx.ring, n, rng), random_ring(cx.ring, n, rng)];
-            let ots = io.ot.rand_choice(OTS, n * (specs[0].rots() + specs[1].rots())).await?;
-            let reversed = io.ot.rand_choice_reversed(OTS, 2 * n).await?;
+            let (ots, reversed) = client_ots(OTS, &mut io.ot, n * (specs[0].rots() + specs[1].rots()), 2 * n).await?;
             values.set_share(cx.node.output, negate(cx.ring, &r[1]));
             self.client = Some(split_client(specs, &ots, &reversed, r));
             Ok(())

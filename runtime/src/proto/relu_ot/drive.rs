@@ -39,8 +39,19 @@ pub(crate) async fn server_ots_as(
     spec: Spec,
     n: usize,
 ) -> Result<(Vec<[Block; 2]>, RandChoice), NetError> {
-    let pads = ot.rand_choice(label, n * spec.rots()).await?;
-    let reversed = ot.rand_choice_reversed(label, n * spec.rots_reversed()).await?;
+    server_ots(label, ot, n * spec.rots(), n * spec.rots_reversed()).await
+}
+
+/// The server's raw random-choice OTs of a protocol over OT, labelled `label`: the pads of the
+/// `sent` it sends, its halves of the `reversed` the client sends.
+pub(crate) async fn server_ots(
+    label: &'static str,
+    ot: &mut impl OtSend,
+    sent: usize,
+    reversed: usize,
+) -> Result<(Vec<[Block; 2]>, RandChoice), NetError> {
+    let pads = ot.rand_choice(label, sent).await?;
+    let reversed = ot.rand_choice_reversed(label, reversed).await?;
     Ok((pads, reversed))
 }
 
@@ -69,8 +80,18 @@ pub(crate) async fn client_ots_as(
     spec: Spec,
     n: usize,
 ) -> Result<(RandChoice, Vec<[Block; 2]>), NetError> {
-    let ots = ot.rand_choice(label, n * spec.rots()).await?;
-    let reversed = ot.rand_choice_reversed(label, n * spec.rots_reversed()).await?;
+    client_ots(label, ot, n * spec.rots(), n * spec.rots_reversed()).await
+}
+
+/// The client's half of [`server_ots`].
+pub(crate) async fn client_ots(
+    label: &'static str,
+    ot: &mut impl OtReceive,
+    sent: usize,
+    reversed: usize,
+) -> Result<(RandChoice, Vec<[Block; 2]>), NetError> {
+    let ots = ot.rand_choice(label, sent).await?;
+    let reversed = ot.rand_choice_reversed(label, reversed).await?;
     Ok((ots, reversed))
 }
 
@@ -102,7 +123,9 @@ pub(crate) async fn server_online_as(
     rng: &mut (impl Rng + ?Sized),
 ) -> Result<Vec<u64>, NetError> {
     let flights = spec.flights(ys.len());
-    serve(label, ch, &flights, Server::new(spec, off, ys), rng).await
+    let mut server = Server::new(spec, off, ys);
+    serve(label, ch, &flights, &mut server, rng).await?;
+    Ok(server.output())
 }
 
 /// Server, online, a select at shift 0 ([`Server::select`]): its shares of `keep(y)·v − r` from
@@ -116,23 +139,51 @@ pub(crate) async fn server_select_as(
     rng: &mut (impl Rng + ?Sized),
 ) -> Result<Vec<u64>, NetError> {
     let flights = spec.flights(ys.len());
-    serve(label, ch, &flights, Server::select(spec, off, ys, vs), rng).await
+    let mut server = Server::select(spec, off, ys, vs);
+    serve(label, ch, &flights, &mut server, rng).await?;
+    Ok(server.output())
 }
 
-/// Answers the client's flights until the last one: the server's output shares.
-async fn serve(
+/// A server's synchronous core of a flight protocol over OT: this ReLU's [`Server`], the
+/// truncation's (`trunc_ot::Server`).
+pub(crate) trait ServerCore {
+    /// Its answer to the client's flight `msg`, `None` after the last one.
+    fn answer(&mut self, msg: &[u8], rng: &mut (impl Rng + ?Sized)) -> Option<Vec<u8>>;
+}
+
+/// A client's synchronous core of a flight protocol over OT ([`Client`], `trunc_ot::Client`).
+pub(crate) trait ClientCore {
+    /// Its answer to the server's flight `msg`.
+    fn answer(&mut self, msg: &[u8]) -> Vec<u8>;
+}
+
+impl ServerCore for Server {
+    fn answer(&mut self, msg: &[u8], rng: &mut (impl Rng + ?Sized)) -> Option<Vec<u8>> {
+        self.reply(msg, rng)
+    }
+}
+
+impl ClientCore for Client {
+    fn answer(&mut self, msg: &[u8]) -> Vec<u8> {
+        self.reply(msg)
+    }
+}
+
+/// Answers the client's `flights` (each received at its exact size) until the last one; the
+/// server's output is then in `server`.
+pub(crate) async fn serve(
     label: &'static str,
     ch: &mut Channel,
     flights: &[Flight],
-    mut server: Server,
+    server: &mut impl ServerCore,
     rng: &mut (impl Rng + ?Sized),
-) -> Result<Vec<u64>, NetError> {
+) -> Result<(), NetError> {
     let mut k = 0;
     loop {
         let msg = ch.recv_exact(label, size(flights.get(k))).await?;
         k += 1;
-        match server.reply(&msg, rng) {
-            None => return Ok(server.output()),
+        match server.answer(&msg, rng) {
+            None => return Ok(()),
             Some(back) => {
                 ch.send(label, &back).await?;
                 k += 1;
@@ -155,7 +206,8 @@ pub(crate) async fn client_online_as(
     yc: Vec<u64>,
 ) -> Result<(), NetError> {
     let flights = spec.flights(yc.len());
-    play(label, ch, &flights, Client::start(spec, off, yc)).await
+    let (mut client, first) = Client::start(spec, off, yc);
+    play(label, ch, &flights, &mut client, first).await
 }
 
 /// Client, online, a select at shift 0 ([`Client::select`]) on its shares `yc` of `y` and `vc`
@@ -168,21 +220,23 @@ pub(crate) async fn client_select_as(
     (yc, vc): (Vec<u64>, Vec<u64>),
 ) -> Result<(), NetError> {
     let flights = spec.flights(yc.len());
-    play(label, ch, &flights, Client::select(spec, off, yc, vc)).await
+    let (mut client, first) = Client::select(spec, off, yc, vc);
+    play(label, ch, &flights, &mut client, first).await
 }
 
-/// Sends the client's first flight and answers each of the server's.
-async fn play(
+/// Sends the client's first flight and answers each of the server's `flights`.
+pub(crate) async fn play(
     label: &'static str,
     ch: &mut Channel,
     flights: &[Flight],
-    (mut client, first): (Client, Vec<u8>),
+    client: &mut impl ClientCore,
+    first: Vec<u8>,
 ) -> Result<(), NetError> {
     ch.send(label, &first).await?;
     // Flights alternate, the client's first and last: answer each of the server's.
     for k in (1..flights.len()).step_by(2) {
         let msg = ch.recv_exact(label, size(flights.get(k))).await?;
-        let back = client.reply(&msg);
+        let back = client.answer(&msg);
         ch.send(label, &back).await?;
     }
     Ok(())

@@ -12,30 +12,22 @@ use crate::exec::step::{ClientIo, Csprng, Cx, Protocol, ServerIo, StepFuture, Va
 use crate::net::{Channel, NetError};
 use crate::ot::{OtReceive, OtSend};
 use crate::proto::mul::random_ring;
-use crate::proto::relu_ot::Flight;
+use crate::proto::relu_ot::drive::{ClientCore, ServerCore, client_ots, play, serve, server_ots};
 
 const OTS: &str = label::TRUNC_OT_OTS;
 const STEP: &str = label::TRUNC_OT;
 
 /// Server, offline: the random-choice OTs for `n` elements, both directions, hashed down.
 pub async fn server_offline(ot: &mut impl OtSend, spec: Spec, n: usize) -> Result<ServerOffline, NetError> {
-    let pads = ot.rand_choice(OTS, n * spec.rots()).await?;
-    let reversed = ot.rand_choice_reversed(OTS, n * spec.rots_reversed()).await?;
+    let (pads, reversed) = server_ots(OTS, ot, n * spec.rots(), n * spec.rots_reversed()).await?;
     // Hashed down at once; the pads go when this returns.
     Ok(ServerOffline::new(spec, &pads, &reversed.choices, &reversed.pads))
 }
 
 /// Client, offline: the same OTs, and its output shares `r` (fixed now).
 pub async fn client_offline(ot: &mut impl OtReceive, spec: Spec, r: Vec<u64>) -> Result<ClientOffline, NetError> {
-    let ots = ot.rand_choice(OTS, r.len() * spec.rots()).await?;
-    let reversed = ot.rand_choice_reversed(OTS, r.len() * spec.rots_reversed()).await?;
+    let (ots, reversed) = client_ots(OTS, ot, r.len() * spec.rots(), r.len() * spec.rots_reversed()).await?;
     Ok(ClientOffline::new(spec, &ots.choices, &ots.pads, &reversed, r))
-}
-
-fn size(f: &Flight) -> usize {
-    match f {
-        Flight::ToServer(b) | Flight::ToClient(b) => *b,
-    }
 }
 
 /// Server, online: its output shares `(y >> f) − r` from its input shares `ys`.
@@ -60,13 +52,7 @@ pub(crate) async fn server_online_as(
 ) -> Result<Vec<u64>, NetError> {
     let flights = spec.flights(ys.len());
     let mut server = Server::new(spec, off, ys);
-    // Flights alternate, the client's first and last: answer each of the client's.
-    for k in (0..flights.len()).step_by(2) {
-        let msg = ch.recv_exact(label, size(&flights[k])).await?;
-        if let Some(back) = server.reply(&msg, rng) {
-            ch.send(label, &back).await?;
-        }
-    }
+    serve(label, ch, &flights, &mut server, rng).await?;
     Ok(server.output())
 }
 
@@ -85,12 +71,19 @@ pub(crate) async fn client_online_as(
 ) -> Result<(), NetError> {
     let flights = spec.flights(yc.len());
     let (mut client, first) = Client::start(spec, off, yc);
-    ch.send(label, &first).await?;
-    for k in (1..flights.len()).step_by(2) {
-        let msg = ch.recv_exact(label, size(&flights[k])).await?;
-        ch.send(label, &client.reply(&msg)).await?;
+    play(label, ch, &flights, &mut client, first).await
+}
+
+impl ServerCore for Server {
+    fn answer(&mut self, msg: &[u8], rng: &mut (impl Rng + ?Sized)) -> Option<Vec<u8>> {
+        self.reply(msg, rng)
     }
-    Ok(())
+}
+
+impl ClientCore for Client {
+    fn answer(&mut self, msg: &[u8]) -> Vec<u8> {
+        self.reply(msg)
+    }
 }
 
 /// The step's state between the phases.
@@ -169,6 +162,7 @@ impl Protocol for TruncOtLayer {
 mod tests {
     use super::*;
     use crate::ot::{OtReceiver, OtSender};
+    use crate::proto::relu_ot::Flight;
     use rand::SeedableRng;
     use veil_ir::ring::Ring;
 
