@@ -180,8 +180,9 @@ pub mod cpu {
     /// (session 15, other builds loading the machine), 6.2 and 4.5 M/s; 9.6 s (3.1 M/s) when a
     /// layer's batch ran as one (session 11), 1.2e6 before the x86-64-v2 build. The library
     /// alone does 9.7 M/s in runs of 2^16–2^19 OTs (`cargo bench -p veil-runtime --bench
-    /// silent_batch`).
-    pub const SILENT_OTS_PER_S: f64 = 5.0e6;
+    /// silent_batch`). Refitted in session 17 on the same command: 3.3 s on the idle machine
+    /// (9.0 M/s) and 4.2 s with a build loading it (7.1 M/s); 7.5 M/s sits between.
+    pub const SILENT_OTS_PER_S: f64 = 7.5e6;
     /// A ReLU over OT online, per element: table hashing, AND openings and products on both
     /// sides. Refitted in session 15 to ResNet-32's ReLU layers online (303,104 ReLUs, `veilc
     /// run models/bench/resnet32.onnx --nonlinear ot --stats`): 0.81 s on a quiet machine and
