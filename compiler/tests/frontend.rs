@@ -32,6 +32,8 @@ mod max_pool3d;
 mod norm_form;
 #[path = "frontend/ops.rs"]
 mod ops;
+#[path = "frontend/secret_matmul.rs"]
+mod secret_matmul;
 #[path = "frontend/select_form.rs"]
 mod select_form;
 #[path = "frontend/softmax_form.rs"]

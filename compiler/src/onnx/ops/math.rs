@@ -103,7 +103,28 @@ pub fn gemm(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec
                 None => y,
             })])
         }
-        _ => Err("product of two computed values is not supported (one operand must be a constant weight)".into()),
+        (a, b) => {
+            // Both computed: y = alpha·A'·B' + C.
+            let (mut x, mut y) = (imp.value(a)?, imp.value(b)?);
+            if imp.ty(x).rank() != 2 || imp.ty(y).rank() != 2 {
+                return Err("A and B must be 2-D".into());
+            }
+            if alpha != 1.0 {
+                return Err(format!("alpha = {alpha} with two computed operands is not supported (only 1)"));
+            }
+            if ta {
+                x = transposed(imp, ctx, x, "A")?;
+            }
+            if tb {
+                y = transposed(imp, ctx, y, "B")?;
+            }
+            let out = if c.is_some() { format!("{}/matmul", ctx.out(0)) } else { ctx.out(0).to_string() };
+            let p = super::secret_matmul::secret_matmul(imp, ctx, x, y, &out)?;
+            Ok(vec![Sym::Value(match c {
+                Some(c) => shift(imp, ctx, p, c, beta)?,
+                None => p,
+            })])
+        }
     }
 }
 
@@ -139,7 +160,10 @@ pub fn matmul(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<V
             Ok(vec![Sym::Value(batched::left(imp, ctx, a, x, ctx.out(0))?)])
         }
         (Sym::Const(a), _) => Err(format!("a rank-{} constant left operand is not supported", a.shape.len())),
-        _ => Err("product of two computed values is not supported (one operand must be a constant weight)".into()),
+        (a, b) => {
+            let (x, y) = (imp.value(a)?, imp.value(b)?);
+            Ok(vec![Sym::Value(super::secret_matmul::secret_matmul(imp, ctx, x, y, ctx.out(0))?)])
+        }
     }
 }
 

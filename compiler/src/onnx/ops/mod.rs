@@ -19,6 +19,7 @@ pub mod norm_form;
 mod pool3d;
 mod post;
 mod reduce;
+mod secret_matmul;
 mod window;
 
 use super::consts::CTensor;
