@@ -341,14 +341,27 @@ fn broadcast(imp: &mut Importer, ctx: &Ctx, v: ValueId, other: ValueId, which: &
     let (sv, so) = (imp.ty(v).shape.clone(), imp.ty(other).shape.clone());
     let shape = consts::broadcast_shape(&sv, &so)
         .map_err(|_| format!("operands {} and {} do not broadcast", imp.ty(v), imp.ty(other)))?;
+    broadcast_to(imp, ctx, v, &shape, &format!("{}/broadcast_{which}", ctx.out(0)))
+}
+
+/// `v` broadcast (numpy rules) to `shape` by a static `select` named `name`; `v` itself when it
+/// has that shape already.
+pub(super) fn broadcast_to(
+    imp: &mut Importer,
+    ctx: &Ctx,
+    v: ValueId,
+    shape: &[usize],
+    name: &str,
+) -> Result<ValueId, String> {
+    let sv = imp.ty(v).shape.clone();
     if shape == sv {
         return Ok(v);
     }
     if shape.iter().product::<usize>() > u32::MAX as usize {
         return Err(format!("broadcast result {shape:?} is too large"));
     }
-    let indices = consts::broadcast_indices(&sv, &shape).into_iter().map(|i| i as u32).collect();
-    imp.add(&ctx.name, &format!("{}/broadcast_{which}", ctx.out(0)), Op::Select { indices, shape }, &[v])
+    let indices = consts::broadcast_indices(&sv, shape).into_iter().map(|i| i as u32).collect();
+    imp.add(&ctx.name, name, Op::Select { indices, shape: shape.to_vec() }, &[v])
 }
 
 /// A product of two different computed values (a Beaver product): the operand of smaller shape

@@ -72,11 +72,7 @@ fn spread(
     let v = if imp.ty(v).shape == shape {
         v
     } else {
-        imp.add(&ctx.name, &format!("{out}/{which}_shaped"), Op::Reshape { shape: shape.clone() }, &[v])?
+        imp.add(&ctx.name, &format!("{out}/{which}_shaped"), Op::Reshape { shape }, &[v])?
     };
-    if shape == full {
-        return Ok(v);
-    }
-    let indices = consts::broadcast_indices(&shape, full).into_iter().map(|i| i as u32).collect();
-    imp.add(&ctx.name, &format!("{out}/{which}_spread"), Op::Select { indices, shape: full.to_vec() }, &[v])
+    super::math::broadcast_to(imp, ctx, v, full, &format!("{out}/{which}_spread"))
 }
