@@ -91,15 +91,21 @@ impl HeClient {
         r: &[u64],
         rng: &mut R,
     ) -> Result<Vec<Vec<u8>>, HeError> {
-        tiling
-            .encode_input(r)
-            .iter()
-            .map(|p| {
-                let pt = Plaintext::try_encode(p.as_slice(), Encoding::poly(), &self.par).map_err(fhe_err)?;
-                let ct: Ciphertext = self.sk.try_encrypt(&pt, rng).map_err(fhe_err)?;
-                Ok(ct.to_bytes())
-            })
-            .collect()
+        let polys = tiling.encode_input(r);
+        // One task per ciphertext, each with its own generator seeded from `rng`.
+        let seeds: Vec<[u8; 32]> = polys.iter().map(|_| rng.random()).collect();
+        crate::in_compute_pool(|| {
+            polys
+                .par_iter()
+                .zip(seeds)
+                .map(|(p, seed)| {
+                    let pt = Plaintext::try_encode(p.as_slice(), Encoding::poly(), &self.par).map_err(fhe_err)?;
+                    let ct: Ciphertext =
+                        self.sk.try_encrypt(&pt, &mut ChaCha20Rng::from_seed(seed)).map_err(fhe_err)?;
+                    Ok(ct.to_bytes())
+                })
+                .collect()
+        })
     }
 
     /// Decrypts the server's response into the client's share of the stride-1 outputs.
@@ -108,19 +114,21 @@ impl HeClient {
         if response.len() != expected {
             return Err(HeError::Count { expected, got: response.len() });
         }
-        let polys = response
-            .iter()
-            .enumerate()
-            .map(|(index, bytes)| {
-                let bad = |reason: String| HeError::Message { index, expected, reason };
-                let ct = Ciphertext::from_bytes(bytes, &self.par).map_err(|e| bad(e.to_string()))?;
-                if ct.len() != 2 {
-                    return Err(bad(format!("{} polynomials, expected 2", ct.len())));
-                }
-                let pt = self.sk.try_decrypt(&ct).map_err(|e| bad(e.to_string()))?;
-                Vec::<u64>::try_decode(&pt, Encoding::poly()).map_err(|e| bad(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let polys = crate::in_compute_pool(|| {
+            response
+                .par_iter()
+                .enumerate()
+                .map(|(index, bytes)| {
+                    let bad = |reason: String| HeError::Message { index, expected, reason };
+                    let ct = Ciphertext::from_bytes(bytes, &self.par).map_err(|e| bad(e.to_string()))?;
+                    if ct.len() != 2 {
+                        return Err(bad(format!("{} polynomials, expected 2", ct.len())));
+                    }
+                    let pt = self.sk.try_decrypt(&ct).map_err(|e| bad(e.to_string()))?;
+                    Vec::<u64>::try_decode(&pt, Encoding::poly()).map_err(|e| bad(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?;
         Ok(tiling.decode_output(&polys))
     }
 
@@ -229,16 +237,18 @@ impl HeServer {
         }
         let par = super::build(params)?;
         let ctx = par.context_at_level(0).map_err(fhe_err)?;
-        let kernels = tiling
-            .encode_kernels(weights)
-            .iter()
-            .map(|k| {
-                let mut p = Poly::try_convert_from(k.as_slice(), ctx, false, Representation::PowerBasis)
-                    .map_err(|e| HeError::Fhe(e.to_string()))?;
-                p.change_representation(Representation::Ntt);
-                Ok(p)
-            })
-            .collect::<Result<Vec<_>, HeError>>()?;
+        let encoded = tiling.encode_kernels(weights);
+        let kernels = crate::in_compute_pool(|| {
+            encoded
+                .par_iter()
+                .map(|k| {
+                    let mut p = Poly::try_convert_from(k.as_slice(), ctx, false, Representation::PowerBasis)
+                        .map_err(|e| HeError::Fhe(e.to_string()))?;
+                    p.change_representation(Representation::Ntt);
+                    Ok(p)
+                })
+                .collect::<Result<Vec<_>, HeError>>()
+        })?;
         Ok(HeServer { params: *params, par, kernels })
     }
 
@@ -311,17 +321,19 @@ impl HeServer {
         if prepared.parts.len() != tiling.output_cts() {
             return Err(HeError::Key("the prepared response is for another layer".into()));
         }
-        let inputs = request
-            .iter()
-            .enumerate()
-            .map(|(index, bytes)| {
-                parse_request(&self.par, &self.params, bytes).map_err(|reason| HeError::Message {
-                    index,
-                    expected,
-                    reason,
+        let inputs = crate::in_compute_pool(|| {
+            request
+                .par_iter()
+                .enumerate()
+                .map(|(index, bytes)| {
+                    parse_request(&self.par, &self.params, bytes).map_err(|reason| HeError::Message {
+                        index,
+                        expected,
+                        reason,
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+                .collect::<Result<Vec<_>, _>>()
+        })?;
         let (st, ct_tiles) = (tiling.spatial_tiles(), tiling.channel_tiles());
         let outputs = crate::in_compute_pool(|| {
             prepared
@@ -335,10 +347,7 @@ impl HeServer {
                         let k = &self.kernels[kg * ct_tiles + c];
                         polys.iter_mut().zip(inputs[c * st + s].iter()).for_each(|(a, p)| *a += &(p * k));
                     }
-                    polys[0] += &flood;
-                    let mut ct = Ciphertext::new(polys, &self.par).map_err(fhe_err)?;
-                    ct += &blind;
-                    ct.switch_to_level(self.params.response_level()).map_err(fhe_err)?;
+                    let ct = self.finish(polys, &blind, &flood)?;
                     Ok((ct.to_bytes(), mask))
                 })
                 .collect::<Result<Vec<_>, HeError>>()
@@ -347,37 +356,81 @@ impl HeServer {
         Ok((response, tiling.decode_output(&masks)))
     }
 
-    /// Noise uniform in `[−2^σ, 2^σ)` per coefficient, in NTT form at the top level, built as
-    /// `a + 2^62·b + 2^124·c` with `a, b` uniform in `[0, 2^62)` and `c` uniform signed.
+    /// The last steps of a response ciphertext from its products `W·r` (NTT form, top level):
+    /// plus the blind, then, in the coefficient domain, plus the flooding noise, switched down to
+    /// the response primes, and back to NTT form. One inverse transform at the top level and one
+    /// forward transform at the response level, where `fhe`'s `switch_to_level` transforms at
+    /// every level it passes and the flood in NTT form cost its own transforms.
+    fn finish(&self, mut polys: Vec<Poly>, blind: &Ciphertext, flood: &Poly) -> Result<Ciphertext, HeError> {
+        let down = self.par.context_at_level(self.params.response_level()).map_err(fhe_err)?;
+        for (i, p) in polys.iter_mut().enumerate() {
+            *p += &blind[i];
+            p.change_representation(Representation::PowerBasis);
+            if i == 0 {
+                *p += flood;
+            }
+            p.switch_down_to(down).map_err(|e| HeError::Fhe(e.to_string()))?;
+            p.change_representation(Representation::Ntt);
+        }
+        Ciphertext::new(polys, &self.par).map_err(fhe_err)
+    }
+
+    /// Noise uniform in `[−2^σ, 2^σ)` per coefficient, in the coefficient domain at the top
+    /// level: the integer `a + 2^62·b + 2^124·c` (`a, b` uniform in `[0, 2^62)`, `c` uniform
+    /// signed with the leftover bits) reduced modulo each prime, without a transform.
     fn flood<R: RngCore>(&self, rng: &mut R) -> Result<Poly, HeError> {
         let ctx = self.par.context_at_level(0).map_err(fhe_err)?;
         let n = self.params.degree;
-        let sigma = self.params.flood_bits + 1;
-        let limbs = sigma.div_ceil(62) as usize;
-        let mut radix = vec![0u64; n];
-        radix[0] = 1 << 62;
-        let mut radix = Poly::try_convert_from(radix.as_slice(), ctx, false, Representation::PowerBasis)
-            .map_err(|e| HeError::Fhe(e.to_string()))?;
-        radix.change_representation(Representation::Ntt);
-        let mut acc: Option<Poly> = None;
-        // Horner from the top limb: the top one is signed with the leftover bits.
-        for limb in (0..limbs).rev() {
-            let coeffs: Vec<i64> = if limb + 1 == limbs {
+        let limbs = flood_limbs(self.params.flood_bits, n, rng);
+        let mut rns = Vec::with_capacity(ctx.moduli().len() * n);
+        for q in ctx.moduli_operators() {
+            // 2^(62·k) mod q for each limb k, and the top limb's offset that makes it unsigned.
+            let radix: Vec<u64> = (0..limbs.len())
+                .scan(1u64, |r, _| {
+                    let now = *r;
+                    *r = q.mul(*r, q.reduce(1 << 62));
+                    Some(now)
+                })
+                .collect();
+            let offset = q.reduce(TOP_OFFSET as u64);
+            let top = limbs.len() - 1;
+            rns.extend((0..n).map(|i| {
+                limbs.iter().enumerate().fold(0u64, |acc, (k, limb)| {
+                    // Constant time: no branch on the secret sign.
+                    let digit = if k == top {
+                        q.sub(q.reduce((limb[i] + TOP_OFFSET) as u64), offset)
+                    } else {
+                        q.reduce(limb[i] as u64)
+                    };
+                    q.add(acc, q.mul(digit, radix[k]))
+                })
+            }));
+        }
+        Poly::try_convert_from(rns, ctx, false, Representation::PowerBasis).map_err(|e| HeError::Fhe(e.to_string()))
+    }
+}
+
+/// Added to the flood's top limb (below `2^61` in magnitude) to reduce it as an unsigned value.
+const TOP_OFFSET: i64 = 1 << 61;
+
+/// The flood's limbs, lowest first: `a, b, …` uniform in `[0, 2^62)` and the top one uniform in
+/// `[−2^(top−1), 2^(top−1))` with the bits `σ + 1` leaves; drawn top limb first.
+fn flood_limbs<R: RngCore>(flood_bits: u32, n: usize, rng: &mut R) -> Vec<Vec<i64>> {
+    let sigma = flood_bits + 1;
+    let limbs = sigma.div_ceil(62) as usize;
+    let mut out: Vec<Vec<i64>> = (0..limbs)
+        .rev()
+        .map(|limb| {
+            if limb + 1 == limbs {
                 let top = sigma - 62 * limb as u32;
                 (0..n).map(|_| rng.random_range(-(1i64 << (top - 1))..(1i64 << (top - 1)))).collect()
             } else {
                 (0..n).map(|_| (rng.random::<u64>() >> 2) as i64).collect()
-            };
-            let mut p = Poly::try_convert_from(coeffs.as_slice(), ctx, false, Representation::PowerBasis)
-                .map_err(|e| HeError::Fhe(e.to_string()))?;
-            p.change_representation(Representation::Ntt);
-            acc = Some(match acc {
-                None => p,
-                Some(a) => &(&a * &radix) + &p,
-            });
-        }
-        Ok(acc.expect("σ > 0"))
-    }
+            }
+        })
+        .collect();
+    out.reverse();
+    out
 }
 
 #[cfg(test)]
@@ -448,6 +501,69 @@ mod tests {
             assert_eq!(c[m].wrapping_add(s[m]) & mask, want & mask, "output {m}");
         }
         assert!(matches!(HeServer::new(&params, &tiling, &[top + 1, 0, 0]), Err(HeError::WeightRange { bits: 25 })));
+    }
+
+    /// The flood as the textbook builds it: each limb transformed, combined by Horner in NTT form.
+    fn textbook_flood(server: &HeServer, rng: &mut impl RngCore) -> Poly {
+        let ctx = server.par.context_at_level(0).unwrap();
+        let n = server.params.degree;
+        let limbs = flood_limbs(server.params.flood_bits, n, rng);
+        let mut radix = vec![0u64; n];
+        radix[0] = 1 << 62;
+        let mut radix = Poly::try_convert_from(radix.as_slice(), ctx, false, Representation::PowerBasis).unwrap();
+        radix.change_representation(Representation::Ntt);
+        limbs.iter().rev().fold(Poly::zero(ctx, Representation::Ntt), |acc, limb| {
+            let mut p = Poly::try_convert_from(limb.as_slice(), ctx, false, Representation::PowerBasis).unwrap();
+            p.change_representation(Representation::Ntt);
+            &(&acc * &radix) + &p
+        })
+    }
+
+    /// A response made the fast way (flood added in the coefficient domain, one inverse and one
+    /// forward transform) has exactly the bytes of the textbook way: the flood in NTT form
+    /// added to `c0`, the blind added as a ciphertext, `fhe`'s `switch_to_level`.
+    #[test]
+    fn responses_equal_the_textbook_construction() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        for (ring_bits, tiles) in [(40u8, 1), (61, 3)] {
+            let geom = ConvGeom { c: 5, h: 12, w: 12, m: 6, kh: 3, kw: 3 };
+            let params = HeParams::for_layer(ring_bits, tiles).unwrap();
+            let tiling = Tiling::choose(geom, params.degree).unwrap();
+            let mask = (1u64 << ring_bits) - 1;
+            let r: Vec<u64> = (0..geom.c * geom.h * geom.w).map(|_| rng.random::<u64>() & mask).collect();
+            let w: Vec<i64> = (0..geom.m * geom.c * 9).map(|_| rng.random_range(-(1 << 23)..(1 << 23))).collect();
+            let client = HeClient::new(&params, &mut rng).unwrap();
+            let key = ClientKey::parse(&params, &client.public_key(&mut rng)).unwrap();
+            let server = HeServer::new(&params, &tiling, &w).unwrap();
+            let req = client.encrypt(&tiling, &r, &mut rng).unwrap();
+
+            let seed: [u8; 32] = rng.random();
+            let mut fast = server.flood(&mut ChaCha20Rng::from_seed(seed)).unwrap();
+            fast.change_representation(Representation::Ntt);
+            assert_eq!(fast, textbook_flood(&server, &mut ChaCha20Rng::from_seed(seed)), "ℓ={ring_bits}");
+
+            let seed: [u8; 32] = rng.random();
+            let prepared = server.prepare(&key, &tiling, &mut ChaCha20Rng::from_seed(seed)).unwrap();
+            let again = server.prepare(&key, &tiling, &mut ChaCha20Rng::from_seed(seed)).unwrap();
+            let (resp, _) = server.answer(&key, &tiling, &req, prepared).unwrap();
+            let inputs: Vec<Ciphertext> = req.iter().map(|b| parse_request(&server.par, &params, b).unwrap()).collect();
+            let (st, ct_tiles) = (tiling.spatial_tiles(), tiling.channel_tiles());
+            for (i, part) in again.parts.into_iter().enumerate() {
+                let (kg, s) = (i / st, i % st);
+                let mut polys: Vec<Poly> = inputs[s].iter().map(|p| p * &server.kernels[kg * ct_tiles]).collect();
+                for c in 1..ct_tiles {
+                    let k = &server.kernels[kg * ct_tiles + c];
+                    polys.iter_mut().zip(inputs[c * st + s].iter()).for_each(|(a, p)| *a += &(p * k));
+                }
+                let mut flood = part.flood;
+                flood.change_representation(Representation::Ntt);
+                polys[0] += &flood;
+                let mut ct = Ciphertext::new(polys, &server.par).unwrap();
+                ct += &part.blind;
+                ct.switch_to_level(params.response_level()).unwrap();
+                assert!(ct.to_bytes() == resp[i], "ℓ={ring_bits}, response ciphertext {i}");
+            }
+        }
     }
 
     /// The cost model's ciphertext sizes are the serialized sizes.

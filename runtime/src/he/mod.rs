@@ -31,6 +31,12 @@
 //! 5. switches the modulus down to the response primes. The switch is a deterministic function
 //!    of the flooded ciphertext, so its rounding (`r₀ + r₁·s`) adds no statistical distance.
 //!
+//! Steps 4 and 5 run in the coefficient domain after one inverse transform (the flood is drawn
+//! there, reduced modulo each prime, never transformed), then one forward transform at the
+//! response primes: the same ciphertext, bit for bit, as flooding in NTT form and `fhe`'s
+//! level-by-level `switch_to_level` (a test checks it), for 40 % fewer transforms per response.
+//! Requests are parsed, kernels encoded, and ciphertexts encrypted and decrypted in parallel.
+//!
 //! `fhe` encodes `m` as `⌊q·m/t⌋`, so the product with a plaintext kernel carries no `t·‖K‖₁`
 //! term: the weight-dependent noise is `(e + ε)·K`, `|e + ε| ≤ 21`. The analysis covers
 //! semi-honest clients; a malicious client could put large noise into `c0` (its phase is its
