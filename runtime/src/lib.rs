@@ -29,10 +29,15 @@ pub(crate) fn compute<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     }
 }
 
-/// Runs `f` and its `par_iter`s on [`compute`]'s pool (at once if already on it), so no parallel
-/// loop of ours builds or fills rayon's global pool, which belongs to the OT library's blocking
-/// jobs ([`init_threads`]).
+/// Runs `f` and its `par_iter`s on [`compute`]'s pool, so no parallel loop of ours builds or
+/// fills rayon's global pool, which belongs to the OT library's blocking jobs ([`init_threads`]).
+/// On a worker of any rayon pool (this one, or a caller's own, such as the garbling bench's
+/// one-thread pool) `f` runs at once, on that pool: our code never runs on the global pool's
+/// workers, and a caller that chose a pool keeps it.
 pub(crate) fn in_compute_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if rayon::current_thread_index().is_some() {
+        return f();
+    }
     match COMPUTE_POOL.as_ref() {
         Some(pool) => pool.install(f),
         None => f(),
