@@ -56,11 +56,45 @@ static COMPUTE_POOL: std::sync::LazyLock<Option<rayon::ThreadPool>> = std::sync:
 pub(crate) fn compute_spawn<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> impl std::future::Future<Output = T> + Send {
+    spawn_on(COMPUTE_POOL.as_ref(), f)
+}
+
+/// Work done ahead of the step that needs it (the server's next HE layer): one thread per core,
+/// at a lower priority (nice 10 on Unix) than the session's own threads, so it fills the cores
+/// the current step leaves idle and never queues ahead of [`compute`]'s jobs.
+static AHEAD_POOL: std::sync::LazyLock<Option<rayon::ThreadPool>> = std::sync::LazyLock::new(|| {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(cores())
+        .thread_name(|i| format!("veil-ahead-{i}"))
+        .start_handler(|_| {
+            // Linux: nice applies to the calling thread. Best effort: a refusal leaves it at the
+            // session's priority.
+            #[cfg(target_os = "linux")]
+            // SAFETY: setpriority reads no memory; `who = 0` is the calling thread on Linux.
+            unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+            }
+        })
+        .build()
+        .ok()
+});
+
+/// [`compute_spawn`] on the ahead-of-need pool ([`AHEAD_POOL`]); its parallel loops stay there.
+pub(crate) fn ahead_spawn<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> impl std::future::Future<Output = T> + Send {
+    spawn_on(AHEAD_POOL.as_ref(), f)
+}
+
+fn spawn_on<T: Send + 'static>(
+    pool: Option<&'static rayon::ThreadPool>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> impl std::future::Future<Output = T> + Send {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job = move || {
         let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
     };
-    match COMPUTE_POOL.as_ref() {
+    match pool {
         Some(pool) => pool.spawn(job),
         None => {
             std::thread::spawn(job);

@@ -10,7 +10,7 @@ use super::step::{Protocol, ServerIo, Values};
 use super::{ExecError, Measures, Stats, enter, exchange_counts, measured, stats};
 use crate::net::script_check::ScriptCheck;
 use crate::net::session::PartySession;
-use crate::proto::he_linear::ServerKeys;
+use crate::proto::he_linear::{ServerAhead, ServerKeys};
 use crate::wire;
 use veil_ir::schedule::lower;
 use veil_ir::schedule::script::{Phase, Sent, label};
@@ -59,7 +59,8 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
     let mut ot = session.ot_sender(ot_ch);
     ot.set_extension(g.ot_extension);
     let meter = session.meter().clone();
-    let mut io = ServerIo { ch, ot, he_keys: ServerKeys::default(), input_wait: session.input_wait() };
+    let he_ahead = ServerAhead::new(&steps);
+    let mut io = ServerIo { ch, ot, he_keys: ServerKeys::default(), he_ahead, input_wait: session.input_wait() };
     let mut measures: Measures = vec![Default::default(); steps.len()];
     let mut protocols: Vec<Box<dyn Protocol>> = steps.iter().map(|step| crate::proto::register(g, step)).collect();
 

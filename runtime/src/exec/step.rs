@@ -19,7 +19,7 @@ use veil_ir::{Graph, Node, Tensor, ValueId};
 use super::ExecError;
 use crate::net::Channel;
 use crate::ot::{SessionOtReceiver, SessionOtSender};
-use crate::proto::he_linear::{ClientKeys, ServerKeys};
+use crate::proto::he_linear::{ClientKeys, ServerAhead, ServerKeys};
 
 /// A party's randomness (a CSPRNG), as a trait object.
 pub trait Csprng: RngCore + CryptoRng + Send {}
@@ -61,6 +61,8 @@ pub struct ServerIo {
     pub ot: SessionOtSender,
     /// The client's HE public keys, received with the first layer of each parameter set.
     pub he_keys: ServerKeys,
+    /// The next HE layer's work, made ahead of its step.
+    pub he_ahead: ServerAhead,
     /// How long to wait for the client's input (the first shared value online).
     pub input_wait: Duration,
 }

@@ -18,9 +18,13 @@ use veil_ir::{Graph, Node, Op};
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::he::{ClientKey, HeClient, HeError, HeParams, HeServer};
+use veil_ir::schedule::{Kind, LinearOffline};
+
+use crate::he::{ClientKey, HeClient, HeError, HeParams, HeServer, Prepared};
 use crate::net::{Channel, NetError};
 use crate::wire::{self, pack_blobs};
 
@@ -107,13 +111,79 @@ pub async fn client_offline<R: RngCore + CryptoRng + Send>(
     Ok(out)
 }
 
+/// A layer's encoded weights and the request-independent part of its first response, in the
+/// making.
+type Readying = Pin<Box<dyn Future<Output = Result<(Arc<HeServer>, Prepared), HeError>> + Send>>;
+
+/// The server's next HE layer, made ahead: when an HE layer has answered, the server encodes
+/// the next HE layer's weights and prepares its first response (both independent of the
+/// client's request) on the ahead-of-need pool ([`crate::ahead_spawn`], a lower priority), so
+/// the work fills the cores the steps in between leave idle. One layer ahead at most, and only
+/// once the client's public key for its parameter set has arrived.
+#[derive(Default)]
+pub struct ServerAhead {
+    /// The plan's HE steps: step index and node, in order.
+    layers: Vec<(usize, veil_ir::NodeId)>,
+    /// The next HE layer's work, by step index.
+    next: Option<(usize, Readying)>,
+}
+
+impl std::fmt::Debug for ServerAhead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ServerAhead {{ layers: {}, next: {:?} }}", self.layers.len(), self.next.as_ref().map(|n| n.0))
+    }
+}
+
+impl ServerAhead {
+    /// The HE steps of a lowered plan.
+    pub fn new(steps: &[veil_ir::schedule::Step]) -> ServerAhead {
+        let layers = steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.kind, Kind::Linear { offline: LinearOffline::He }))
+            .map(|(i, s)| (i, s.node))
+            .collect();
+        ServerAhead { layers, next: None }
+    }
+
+    /// Starts the work of the first HE layer after step `after` whose key is known.
+    fn start_next<R: RngCore + CryptoRng>(&mut self, after: usize, g: &Graph, keys: &ServerKeys, rng: &mut R) {
+        let Some(&(index, node)) = self.layers.iter().find(|(i, _)| *i > after) else { return };
+        let node = &g.nodes[node];
+        let Ok(layer) = layout(g, node) else { return };
+        let Some(key) = keys.0.get(&layer.params).cloned() else { return };
+        let kernel = layer.kernel(g, node);
+        let mut rng = rand_chacha::ChaCha20Rng::from_seed(rng.random());
+        let work = crate::ahead_spawn(move || {
+            let server = Arc::new(HeServer::new(&layer.params, &layer.tiling, &kernel)?);
+            let prepared = server.prepare(&key, &layer.tiling, &mut rng)?;
+            Ok((server, prepared))
+        });
+        self.next = Some((index, Box::pin(work)));
+    }
+
+    /// The work made ahead for step `index`, if any.
+    fn take(&mut self, index: usize) -> Option<Readying> {
+        match self.next.take() {
+            Some((i, work)) if i == index => Some(work),
+            other => {
+                self.next = other;
+                None
+            }
+        }
+    }
+}
+
 /// Server, offline: answers the client and keeps its mask `m` of the outputs. The first layer
-/// of a parameter set receives the client's public key.
+/// of a parameter set receives the client's public key. Uses the work `ahead` made for this
+/// step (`index`) if any, and starts the next HE layer's before returning.
+#[allow(clippy::too_many_arguments)]
 pub async fn server_offline<R: RngCore + CryptoRng + Send>(
     ch: &mut Channel,
     keys: &mut ServerKeys,
+    ahead: &mut ServerAhead,
     g: &Graph,
-    node: &Node,
+    (index, node): (usize, &Node),
     layer: &Layer,
     rng: &mut R,
 ) -> Result<Vec<u64>, LayerError> {
@@ -126,14 +196,24 @@ pub async fn server_offline<R: RngCore + CryptoRng + Send>(
             e.insert(Arc::new(key))
         }
     };
-    let server = Arc::new(HeServer::new(&layer.params, &layer.tiling, &layer.kernel(g, node))?);
+    let (server, mut first) = match ahead.take(index) {
+        Some(work) => {
+            let (server, prepared) = work.await?;
+            (server, Some(prepared))
+        }
+        None => (Arc::new(HeServer::new(&layer.params, &layer.tiling, &layer.kernel(g, node))?), None),
+    };
+    let key = Arc::clone(key);
     let mut masks = Vec::with_capacity(layer.batch * layer.out_len());
     for _ in 0..layer.batch {
         // The request-independent part of the response runs while the request comes in.
-        let prepared = {
-            let (server, key, tiling) = (Arc::clone(&server), Arc::clone(key), layer.tiling);
-            let mut rng = rand_chacha::ChaCha20Rng::from_seed(rng.random());
-            crate::compute_spawn(move || server.prepare(&key, &tiling, &mut rng))
+        let prepared: Pin<Box<dyn Future<Output = Result<Prepared, HeError>> + Send>> = match first.take() {
+            Some(p) => Box::pin(std::future::ready(Ok(p))),
+            None => {
+                let (server, key, tiling) = (Arc::clone(&server), Arc::clone(&key), layer.tiling);
+                let mut rng = rand_chacha::ChaCha20Rng::from_seed(rng.random());
+                Box::pin(crate::compute_spawn(move || server.prepare(&key, &tiling, &mut rng)))
+            }
         };
         let n = layer.tiling.input_cts();
         let bytes = ch.recv(label::HE_REQUEST, max_message(layer, n)).await?;
@@ -141,10 +221,11 @@ pub async fn server_offline<R: RngCore + CryptoRng + Send>(
         let here = ch.meter().locate(label::HE_REQUEST);
         let at = |source| LayerError::HeAt { at: here.clone(), source };
         let prepared = prepared.await.map_err(at)?;
-        let (resp, m) = crate::compute(|| server.answer(key, &layer.tiling, &req, prepared)).map_err(at)?;
+        let (resp, m) = crate::compute(|| server.answer(&key, &layer.tiling, &req, prepared)).map_err(at)?;
         ch.send(label::HE_RESPONSE, &pack_blobs(&resp)).await?;
         masks.extend(layer.subsample(&m));
     }
+    ahead.start_next(index, g, keys, rng);
     Ok(masks)
 }
 
@@ -195,7 +276,15 @@ impl Protocol for HeLinear {
     ) -> StepFuture<'a> {
         Box::pin(async move {
             let layer = layout(cx.g, cx.node)?;
-            let f = server_offline(&mut io.ch, &mut io.he_keys, cx.g, cx.node, &layer, &mut rng);
+            let f = server_offline(
+                &mut io.ch,
+                &mut io.he_keys,
+                &mut io.he_ahead,
+                cx.g,
+                (cx.index, cx.node),
+                &layer,
+                &mut rng,
+            );
             self.masks = Some(f.await?);
             Ok(())
         })
