@@ -205,8 +205,20 @@ impl Tiling {
     }
 }
 
-/// A Dense or Conv2d layer under HE: per batch element, a zero-padded input mapped by a stride-1
-/// convolution ([`ConvGeom`]), its parameters and tiling.
+/// A Dense or Conv2d layer under HE: per batch element, the zero-padded input rearranged into
+/// its stride phases and mapped by a stride-1 convolution ([`ConvGeom`]), its parameters and
+/// tiling.
+///
+/// **Strides by phases.** A convolution with strides `(sh, sw)` reads the padded input `xp` at
+/// `(sh·i + l, sw·j + l')`. Writing the tap `l = sh·u + a` splits the input into the phases
+/// `x_ab(y, z) = xp(sh·y + a, sw·z + b)` for `a < min(sh, KH)`, `b < min(sw, KW)` (phases no tap
+/// reads are left out), each a channel of its own, and the kernel into `w_ab(u, v) =
+/// w(sh·u + a, sw·v + b)` (zero where the tap is past the kernel), `⌈KH/sh⌉ × ⌈KW/sw⌉`. The
+/// strided convolution is then exactly the stride-1 valid convolution of the phases, of height
+/// `OH + ⌈KH/sh⌉ − 1` (reads past the padded input are zeros that only zero taps meet): the
+/// layer computes only the outputs it keeps. A 1×1 stride-2 convolution becomes a 1×1
+/// convolution of the subsampled input; a 3×3 stride-2 one a 2×2 convolution of four phases.
+/// Stride 1 is the identity rearrangement.
 #[derive(Debug, Clone)]
 pub struct Layer {
     /// Batch elements (leading dimensions); each is packed and sent on its own.
@@ -215,11 +227,15 @@ pub struct Layer {
     pub input: [usize; 3],
     /// `[top, left, bottom, right]`.
     pub pads: [usize; 4],
-    /// Strides `[h, w]`: applied by subsampling the stride-1 outputs.
+    /// Strides `[h, w]`, taken by the phases.
     pub strides: [usize; 2],
+    /// The kernel's extent `[KH, KW]`, dilation expanded.
+    pub taps: [usize; 2],
+    /// Phases per axis, `[min(sh, KH), min(sw, KW)]`.
+    pub phases: [usize; 2],
     /// Output `[M, OH, OW]` of one batch element.
     pub output: [usize; 3],
-    /// The padded stride-1 convolution computed under HE.
+    /// The stride-1 convolution of the phases computed under HE.
     pub geom: ConvGeom,
     /// The layer's BFV parameters.
     pub params: HeParams,
@@ -234,36 +250,50 @@ impl Layer {
         let ell = g.ring_bits.expect("quantized");
         let in_shape = &g.values[node.inputs[0]].ty.shape;
         let out_shape = &g.values[node.output].ty.shape;
-        let (batch, input, pads, strides, output, geom) = match &node.op {
+        let (batch, input, pads, strides, taps, output) = match &node.op {
             Op::Dense { weight, .. } => {
                 let k = *in_shape.last().expect("rank ≥ 1");
                 let n = g.consts[*weight].shape[0];
                 let batch = in_shape.iter().product::<usize>() / k;
-                (batch, [k, 1, 1], [0; 4], [1, 1], [n, 1, 1], ConvGeom { c: k, h: 1, w: 1, m: n, kh: 1, kw: 1 })
+                (batch, [k, 1, 1], [0; 4], [1, 1], [1, 1], [n, 1, 1])
             }
             Op::Conv2d { window, .. } => {
                 let [n, c, h, w] = in_shape[..] else { unreachable!("verified: conv input is 4-D") };
                 let Window2d { kernel, strides, pads, dilations } = window;
-                let (hp, wp) = (h + pads[0] + pads[2], w + pads[1] + pads[3]);
                 let (kh, kw) = ((kernel[0] - 1) * dilations[0] + 1, (kernel[1] - 1) * dilations[1] + 1);
-                let m = out_shape[1];
-                (
-                    n,
-                    [c, h, w],
-                    *pads,
-                    *strides,
-                    [m, out_shape[2], out_shape[3]],
-                    ConvGeom { c, h: hp, w: wp, m, kh, kw },
-                )
+                (n, [c, h, w], *pads, *strides, [kh, kw], [out_shape[1], out_shape[2], out_shape[3]])
             }
             other => unreachable!("schedule::lower sends only dense/conv here, not {}", other.mnemonic()),
+        };
+        Layer::with(batch, input, pads, strides, taps, output, ell)
+    }
+
+    /// The layout of a layer given by its shapes (see [`Layer::of`]).
+    pub fn with(
+        batch: usize,
+        input: [usize; 3],
+        pads: [usize; 4],
+        strides: [usize; 2],
+        taps: [usize; 2],
+        output: [usize; 3],
+        ell: u8,
+    ) -> Option<Layer> {
+        let phases = [strides[0].min(taps[0]), strides[1].min(taps[1])];
+        let (kh, kw) = (taps[0].div_ceil(strides[0]), taps[1].div_ceil(strides[1]));
+        let geom = ConvGeom {
+            c: input[0] * phases[0] * phases[1],
+            h: output[1] + kh - 1,
+            w: output[2] + kw - 1,
+            m: output[0],
+            kh,
+            kw,
         };
         let mut params = HeParams::for_layer(ell, 1)?;
         loop {
             let tiling = Tiling::choose(geom, params.degree)?;
             let p = HeParams::for_layer(ell, tiling.channel_tiles())?;
             if p == params {
-                return Some(Layer { batch, input, pads, strides, output, geom, params, tiling });
+                return Some(Layer { batch, input, pads, strides, taps, phases, output, geom, params, tiling });
             }
             params = p;
         }
@@ -279,42 +309,46 @@ impl Layer {
         self.output.iter().product()
     }
 
-    /// One batch element's input share, zero-padded to the geometry.
+    /// One batch element's input share, zero-padded and split into its phases: `[C·pa·pb, H', W']`
+    /// with channel `(c·pa + a)·pb + b` holding `xp(sh·y + a, sw·z + b)`.
     pub fn pad(&self, x: &[u64]) -> Vec<u64> {
         let [c, h, w] = self.input;
-        let (hp, wp) = (self.geom.h, self.geom.w);
-        let mut out = vec![0u64; c * hp * wp];
+        let ConvGeom { h: hq, w: wq, .. } = self.geom;
+        let ([pa, pb], [sh, sw]) = (self.phases, self.strides);
+        let mut out = vec![0u64; c * pa * pb * hq * wq];
         for ch in 0..c {
-            for i in 0..h {
-                let src = &x[(ch * h + i) * w..][..w];
-                out[(ch * hp + i + self.pads[0]) * wp + self.pads[1]..][..w].copy_from_slice(src);
-            }
-        }
-        out
-    }
-
-    /// Stride-1 outputs `[M, out_h, out_w]` subsampled to the layer's output.
-    pub fn subsample(&self, full: &[u64]) -> Vec<u64> {
-        let (fh, fw) = (self.geom.out_h(), self.geom.out_w());
-        let [m, oh, ow] = self.output;
-        let mut out = Vec::with_capacity(m * oh * ow);
-        for k in 0..m {
-            for i in 0..oh {
-                for j in 0..ow {
-                    out.push(full[(k * fh + i * self.strides[0]) * fw + j * self.strides[1]]);
+            for a in 0..pa {
+                for b in 0..pb {
+                    let base = ((ch * pa + a) * pb + b) * hq * wq;
+                    for y in 0..hq {
+                        // Row sh·y + a of the padded input is row sh·y + a − top of the input.
+                        let Some(r) = (sh * y + a).checked_sub(self.pads[0]).filter(|&r| r < h) else { continue };
+                        for z in 0..wq {
+                            if let Some(q) = (sw * z + b).checked_sub(self.pads[1]).filter(|&q| q < w) {
+                                out[base + y * wq + z] = x[(ch * h + r) * w + q];
+                            }
+                        }
+                    }
                 }
             }
         }
         out
     }
 
-    /// The server's weights as `[M, C, KH, KW]` with groups and dilation expanded.
+    /// The phases' stride-1 outputs `[M, OH, OW]`: the layer's output as it is.
+    pub fn subsample(&self, full: &[u64]) -> Vec<u64> {
+        debug_assert_eq!(full.len(), self.out_len(), "the phases compute exactly the kept outputs");
+        full.to_vec()
+    }
+
+    /// The server's weights as the phases' kernel `[M, C·pa·pb, ⌈KH/sh⌉, ⌈KW/sw⌉]`, groups and
+    /// dilation expanded.
     pub fn kernel(&self, g: &Graph, node: &Node) -> Vec<i64> {
         match &node.op {
             Op::Dense { weight, .. } => g.consts[*weight].qdata.clone(),
             Op::Conv2d { weight, window, groups, .. } => {
                 let w = &g.consts[*weight].qdata;
-                let ConvGeom { c, m, kh, kw, .. } = self.geom;
+                let (c, m, [kh, kw]) = (self.input[0], self.output[0], self.taps);
                 let (cg, mg) = (c / groups, m / groups);
                 let [k0, k1] = window.kernel;
                 let [d0, d1] = window.dilations;
@@ -330,10 +364,30 @@ impl Layer {
                         }
                     }
                 }
-                out
+                self.phased(&out)
             }
             _ => unreachable!("dense/conv only"),
         }
+    }
+
+    /// A kernel `[M, C, KH, KW]` rearranged for the phases (see [`Layer`]).
+    pub fn phased(&self, w: &[i64]) -> Vec<i64> {
+        let (c, m, [kh, kw]) = (self.input[0], self.output[0], self.taps);
+        let ([pa, pb], [sh, sw]) = (self.phases, self.strides);
+        let ConvGeom { kh: kq, kw: kwq, .. } = self.geom;
+        let mut out = vec![0i64; m * c * pa * pb * kq * kwq];
+        for oc in 0..m {
+            for ic in 0..c {
+                for l in 0..kh {
+                    for l2 in 0..kw {
+                        let (u, a, v, b) = (l / sh, l % sh, l2 / sw, l2 % sw);
+                        let ch = (ic * pa + a) * pb + b;
+                        out[((oc * c * pa * pb + ch) * kq + u) * kwq + v] = w[((oc * c + ic) * kh + l) * kw + l2];
+                    }
+                }
+            }
+        }
+        out
     }
 }
 
@@ -536,6 +590,63 @@ mod tests {
         check(ConvGeom { c: 3, h: 10, w: 6, m: 4, kh: 3, kw: 2 }, 128, 4);
         check(ConvGeom { c: 2, h: 5, w: 5, m: 9, kh: 5, kw: 5 }, 256, 5);
         check(ConvGeom { c: 4, h: 7, w: 9, m: 3, kh: 1, kw: 1 }, 32, 6);
+    }
+
+    /// A strided, padded convolution's output from its definition.
+    fn strided(layer: &Layer, x: &[u64], w: &[i64]) -> Vec<u64> {
+        let ([c, h, wd], [m, oh, ow], [kh, kw], [sh, sw]) = (layer.input, layer.output, layer.taps, layer.strides);
+        let at = |ch: usize, r: usize, q: usize| -> u64 {
+            match (r.checked_sub(layer.pads[0]), q.checked_sub(layer.pads[1])) {
+                (Some(r), Some(q)) if r < h && q < wd => x[(ch * h + r) * wd + q],
+                _ => 0,
+            }
+        };
+        let mut out = vec![0u64; m * oh * ow];
+        for k in 0..m {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut acc = 0u64;
+                    for ch in 0..c {
+                        for l in 0..kh {
+                            for l2 in 0..kw {
+                                let wv = w[((k * c + ch) * kh + l) * kw + l2] as u64;
+                                acc = acc.wrapping_add(wv.wrapping_mul(at(ch, sh * i + l, sw * j + l2)));
+                            }
+                        }
+                    }
+                    out[(k * oh + i) * ow + j] = acc;
+                }
+            }
+        }
+        out
+    }
+
+    /// Strided convolutions through the phases (padding, odd sizes, kernels narrower than and
+    /// equal to the stride, unequal strides, stride 1) equal the strided sum by definition, and
+    /// compute no output the layer drops.
+    #[test]
+    fn strided_convolutions_by_phases_equal_the_definition() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        // (C, H, W, M, KH, KW, sh, sw, pads)
+        let cases = [
+            (3, 9, 9, 4, 3, 3, 2, 2, [1, 1, 1, 1]),
+            (2, 8, 8, 3, 1, 1, 2, 2, [0, 0, 0, 0]),
+            (2, 7, 10, 2, 3, 2, 2, 3, [1, 0, 1, 2]),
+            (1, 11, 11, 2, 5, 5, 3, 3, [2, 2, 2, 2]),
+            (2, 6, 6, 2, 3, 3, 1, 1, [1, 1, 1, 1]),
+            (2, 10, 10, 3, 2, 2, 4, 4, [0, 1, 0, 1]),
+        ];
+        for (c, h, w, m, kh, kw, sh, sw, pads) in cases {
+            let oh = (h + pads[0] + pads[2] - kh) / sh + 1;
+            let ow = (w + pads[1] + pads[3] - kw) / sw + 1;
+            let layer = Layer::with(1, [c, h, w], pads, [sh, sw], [kh, kw], [m, oh, ow], 40).expect("fits");
+            let x: Vec<u64> = (0..c * h * w).map(|_| rng.random()).collect();
+            let wt: Vec<i64> = (0..m * c * kh * kw).map(|_| rng.random_range(-1000..1000)).collect();
+            let g = layer.geom;
+            assert_eq!((g.out_h(), g.out_w()), (oh, ow), "only the kept outputs");
+            let full = direct(&g, &layer.pad(&x), &layer.phased(&wt));
+            assert_eq!(layer.subsample(&full), strided(&layer, &x, &wt), "{:?}", (c, h, w, m, kh, kw, sh, sw, pads));
+        }
     }
 
     #[test]
