@@ -7,7 +7,8 @@
 //!
 //! Every HE layer is seen as a stride-1 "valid" convolution of a padded input `[C, H, W]` with
 //! `M` kernels `[C, KH, KW]` (a dense layer is `C = K`, `H = W = KH = KW = 1`; groups and
-//! dilation are expanded into zero kernel taps; strides subsample the outputs afterwards).
+//! dilation are expanded into zero kernel taps; strides are taken by splitting the input into
+//! its phases, [`Layer`]).
 //!
 //! A tile holds `cb` channels and `hb` input rows (with the `KH − 1` halo) of full width `W`:
 //! `S = cb·hb·W ≤ N` coefficients, input `(c, i, j)` at `c·hb·W + i·W + j`. Kernel `b` of a group
@@ -335,12 +336,6 @@ impl Layer {
         out
     }
 
-    /// The phases' stride-1 outputs `[M, OH, OW]`: the layer's output as it is.
-    pub fn subsample(&self, full: &[u64]) -> Vec<u64> {
-        debug_assert_eq!(full.len(), self.out_len(), "the phases compute exactly the kept outputs");
-        full.to_vec()
-    }
-
     /// The server's weights as the phases' kernel `[M, C·pa·pb, ⌈KH/sh⌉, ⌈KW/sw⌉]`, groups and
     /// dilation expanded.
     pub fn kernel(&self, g: &Graph, node: &Node) -> Vec<i64> {
@@ -645,7 +640,7 @@ mod tests {
             let g = layer.geom;
             assert_eq!((g.out_h(), g.out_w()), (oh, ow), "only the kept outputs");
             let full = direct(&g, &layer.pad(&x), &layer.phased(&wt));
-            assert_eq!(layer.subsample(&full), strided(&layer, &x, &wt), "{:?}", (c, h, w, m, kh, kw, sh, sw, pads));
+            assert_eq!(full, strided(&layer, &x, &wt), "{:?}", (c, h, w, m, kh, kw, sh, sw, pads));
         }
     }
 

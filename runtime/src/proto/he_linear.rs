@@ -2,8 +2,9 @@
 //!
 //! The client's share `c` of the layer input is known offline. Per batch element the client
 //! sends `Enc(c)` (zero-padded like the convolution), the server answers `Enc(W·c − m)`, and the
-//! client keeps `W·c − m` (the stride-1 outputs, subsampled by the strides). Online the server
-//! computes `W·s + b + m` on its share in plaintext ring arithmetic.
+//! client keeps `W·c − m` (exactly the layer's outputs: strides are taken by the input's phases,
+//! [`Layer`]). Online the server computes `W·s + b + m` on its share in plaintext ring
+//! arithmetic.
 //!
 //! Keys: the client draws one BFV secret key per parameter set and session, and sends its
 //! public key with the first layer that uses the set ([`ClientKeys`], [`ServerKeys`]); the
@@ -106,7 +107,7 @@ pub async fn client_offline<R: RngCore + CryptoRng + Send>(
         let resp = unpack_blobs(&ch.meter().locate(label::HE_RESPONSE), &bytes, n)?;
         let plain = crate::compute(|| key.decrypt(&layer.tiling, &resp))
             .map_err(|source| LayerError::HeAt { at: ch.meter().locate(label::HE_RESPONSE), source })?;
-        out.extend(layer.subsample(&plain));
+        out.extend(plain);
     }
     Ok(out)
 }
@@ -223,7 +224,7 @@ pub async fn server_offline<R: RngCore + CryptoRng + Send>(
         let prepared = prepared.await.map_err(at)?;
         let (resp, m) = crate::compute(|| server.answer(&key, &layer.tiling, &req, prepared)).map_err(at)?;
         ch.send(label::HE_RESPONSE, &pack_blobs(&resp)).await?;
-        masks.extend(layer.subsample(&m));
+        masks.extend(m);
     }
     ahead.start_next(index, g, keys, rng);
     Ok(masks)
