@@ -21,8 +21,10 @@ pub const SESSION_MAGIC: [u8; 8] = *b"VEILSESS";
 /// would misunderstand each other are refused at the hello, naming the older side.
 ///
 /// 1: everything before the hello carried it. 2: the client's HE public key and re-randomised
-/// responses; a hash key ahead of each garbling's tables.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// responses; a hash key ahead of each garbling's tables. 3: strided convolutions' HE requests and
+/// responses by stride phases; ReLU and truncation over OT with their AND levels' openings
+/// piggybacked on fewer flights.
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Length of the client's hello: magic, plan format version, protocol version, plan hash.
 pub const HELLO_LEN: usize = SESSION_MAGIC.len() + 2 + 2 + 32;
