@@ -147,8 +147,12 @@ fn simulate_rejects_bad_inputs_without_leaving_an_output_file() {
     let mut x = veil_ir::npy::read_npy(&models().join("inputs/mlp.npy")).unwrap();
     x.data[3] = f32::NAN;
     std::fs::write(&nan, veil_ir::npy::encode_npy(&x, veil_ir::ElemType::F32)).unwrap();
+    // Integers read as their values, but one float32 cannot hold exactly is refused.
     let ints = dir.join("ints.npy");
-    std::fs::write(&ints, veil_ir::npy::encode_npy(&x, veil_ir::ElemType::I64)).unwrap();
+    let mut bytes = veil_ir::npy::encode_npy(&x, veil_ir::ElemType::I64);
+    let at = bytes.len() - 8;
+    bytes[at..].copy_from_slice(&((1i64 << 24) + 1).to_le_bytes());
+    std::fs::write(&ints, bytes).unwrap();
     let garbage = dir.join("garbage.npy");
     std::fs::write(&garbage, b"\x93NUMPY\x01\x00garbage").unwrap();
     let cases = [
@@ -158,7 +162,7 @@ fn simulate_rejects_bad_inputs_without_leaving_an_output_file() {
             "the file holds [3, 784] (only the batch differs: the model was compiled for batch 1; compile with --batch 3)",
         ),
         (&nan, "non-finite value at flat index 3"),
-        (&ints, "expected float32 or float64"),
+        (&ints, "the integer 16777217 at flat index 783 has no exact float32 value"),
         (&garbage, "is not a valid .npy file"),
     ];
     for (input, msg) in cases {

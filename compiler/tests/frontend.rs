@@ -3,6 +3,7 @@
 //! linear ops of today's exporters against direct computations, `frontend/external.rs` external
 //! data (and attacks on its paths and sizes), `frontend/dynamo.rs` a model from torch's dynamo
 //! exporter, `frontend/activations.rs` Sigmoid, HardSigmoid and the refused activations,
+//! `frontend/int_inputs.rs` integer and boolean inputs and Pad's modes,
 //! `frontend/layer_norm.rs` LayerNormalization, `frontend/norm_form.rs` its written-out form,
 //! `frontend/channel_norm.rs` Instance- and GroupNormalization,
 //! `frontend/max_pool3d.rs` ReduceMax, ReduceMin, 3-D pools and casts between float types,
@@ -24,6 +25,8 @@ mod dynamo;
 mod external;
 #[path = "frontend/gelu_form.rs"]
 mod gelu_form;
+#[path = "frontend/int_inputs.rs"]
+mod int_inputs;
 #[path = "frontend/layer_norm.rs"]
 mod layer_norm;
 #[path = "frontend/max_pool3d.rs"]

@@ -30,8 +30,9 @@ pub enum NpyError {
         /// The decoder's message.
         reason: String,
     },
-    /// The array's element type is not supported (`.npy`: float32/64; `.npz` also int64/32, uint8).
-    #[error("{path} holds {dtype} values; expected float32 or float64")]
+    /// The array's element type is not supported (`.npy`: float32/64, integers of 8 to 64 bits
+    /// and bool; `.npz`: float32/64, int64/32 and uint8).
+    #[error("{path} holds {dtype} values; expected float32, float64, integers or bool")]
     DType {
         /// The file's path.
         path: String,
@@ -75,21 +76,31 @@ pub fn decode_npy(bytes: &[u8], what: &str) -> Result<Tensor, NpyError> {
     let DType::Plain(ts) = file.dtype() else {
         return Err(NpyError::DType { path: what.into(), dtype: format!("{:?}", file.dtype()) });
     };
-    let width = match (ts.type_char(), ts.size_field()) {
-        (TypeChar::Float, 4) => 4,
-        (TypeChar::Float, 8) => 8,
-        _ => return Err(NpyError::DType { path: what.into(), dtype: ts.to_string() }),
-    };
+    let (kind, width) = (ts.type_char(), ts.size_field() as usize);
+    if !matches!(
+        (kind, width),
+        (TypeChar::Float, 4 | 8) | (TypeChar::Int | TypeChar::Uint, 1 | 2 | 4 | 8) | (TypeChar::Bool, 1)
+    ) {
+        return Err(NpyError::DType { path: what.into(), dtype: ts.to_string() });
+    }
     let shape: Vec<usize> = file.shape().iter().map(|&d| usize::try_from(d).unwrap_or(usize::MAX)).collect();
     let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| fmt("shape overflows".into()))?;
     if n.checked_mul(width).is_none_or(|need| need > bytes.len()) {
         return Err(fmt(format!("header promises {n} values of {width} bytes, the file has {} bytes", bytes.len())));
     }
     let order = file.order();
-    let data: Vec<f32> = if width == 4 {
-        file.into_vec::<f32>().map_err(|e| fmt(e.to_string()))?
-    } else {
-        file.into_vec::<f64>().map_err(|e| fmt(e.to_string()))?.into_iter().map(|v| v as f32).collect()
+    let io = |e: std::io::Error| fmt(e.to_string());
+    let data: Vec<f32> = match (kind, width) {
+        (TypeChar::Float, 4) => file.into_vec::<f32>().map_err(io)?,
+        (TypeChar::Float, _) => file.into_vec::<f64>().map_err(io)?.into_iter().map(|v| v as f32).collect(),
+        (TypeChar::Bool, _) => file.into_vec::<bool>().map_err(io)?.into_iter().map(|b| b as u8 as f32).collect(),
+        _ => integers(file, kind, width)
+            .map_err(io)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| exact_f32(v, i))
+            .collect::<Result<_, _>>()
+            .map_err(fmt)?,
     };
     if data.len() != n {
         return Err(fmt(format!("expected {n} values, read {}", data.len())));
@@ -103,6 +114,31 @@ pub fn decode_npy(bytes: &[u8], what: &str) -> Result<Tensor, NpyError> {
             crate::eval::kernels::transpose(&Tensor { shape: rev, data }, &perm)
         }
     })
+}
+
+/// The elements of an integer `.npy` array.
+fn integers(file: NpyFile<&[u8]>, kind: TypeChar, width: usize) -> std::io::Result<Vec<i128>> {
+    Ok(match (kind, width) {
+        (TypeChar::Int, 1) => file.into_vec::<i8>()?.into_iter().map(i128::from).collect(),
+        (TypeChar::Int, 2) => file.into_vec::<i16>()?.into_iter().map(i128::from).collect(),
+        (TypeChar::Int, 4) => file.into_vec::<i32>()?.into_iter().map(i128::from).collect(),
+        (TypeChar::Int, _) => file.into_vec::<i64>()?.into_iter().map(i128::from).collect(),
+        (_, 1) => file.into_vec::<u8>()?.into_iter().map(i128::from).collect(),
+        (_, 2) => file.into_vec::<u16>()?.into_iter().map(i128::from).collect(),
+        (_, 4) => file.into_vec::<u32>()?.into_iter().map(i128::from).collect(),
+        _ => file.into_vec::<u64>()?.into_iter().map(i128::from).collect(),
+    })
+}
+
+/// An integer as f32, when f32 holds it exactly (|v| ≤ 2^24, and more for multiples of powers
+/// of two): Veil's values are reals, and an input must not change on the way in.
+fn exact_f32(v: i128, at: usize) -> Result<f32, String> {
+    let f = v as f32;
+    if f.is_finite() && f as i128 == v {
+        Ok(f)
+    } else {
+        Err(format!("the integer {v} at flat index {at} has no exact float32 value (beyond 2^24)"))
+    }
 }
 
 /// An array from an `.npz` archive: floats (any float dtype) or integers (labels).
@@ -206,9 +242,46 @@ mod tests {
     }
 
     #[test]
-    fn int64_is_rejected_as_input() {
-        let t = Tensor::new(vec![2], vec![1.0, 2.0]).unwrap();
-        let err = decode_npy(&encode_npy(&t, ElemType::I64), "labels.npy").unwrap_err();
+    fn integers_and_bools_read_as_their_values() {
+        let t = Tensor::new(vec![2, 2], vec![1.0, -2.0, 300.0, 0.0]).unwrap();
+        assert_eq!(decode_npy(&encode_npy(&t, ElemType::I64), "x.npy").unwrap(), t);
+        let bytes = |v: &[u8], descr: &str| {
+            let mut buf = Vec::new();
+            let mut w = npyz::WriteOptions::new()
+                .dtype(DType::parse(descr).unwrap())
+                .shape(&[v.len() as u64])
+                .writer(&mut buf)
+                .begin_nd()
+                .unwrap();
+            w.extend(v.iter().copied()).unwrap();
+            w.finish().unwrap();
+            buf
+        };
+        assert_eq!(decode_npy(&bytes(&[0, 7, 255], "'|u1'"), "img.npy").unwrap().data, vec![0.0, 7.0, 255.0]);
+        let mut b = Vec::new();
+        let mut w = npyz::WriteOptions::new().default_dtype().shape(&[3]).writer(&mut b).begin_nd().unwrap();
+        w.extend([true, false, true]).unwrap();
+        w.finish().unwrap();
+        assert_eq!(decode_npy(&b, "mask.npy").unwrap().data, vec![1.0, 0.0, 1.0]);
+        let big = Tensor::new(vec![1], vec![0.0]).unwrap();
+        let mut enc = encode_npy(&big, ElemType::I64);
+        let at = enc.len() - 8;
+        enc[at..].copy_from_slice(&((1i64 << 24) + 1).to_le_bytes());
+        let err = decode_npy(&enc, "x.npy").unwrap_err().to_string();
+        assert!(err.contains("16777217") && err.contains("no exact float32 value"), "{err}");
+    }
+
+    #[test]
+    fn half_floats_are_refused() {
+        // A hand-written version 1.0 header: npyz writes no `<f2` arrays.
+        let dict = "{'descr': '<f2', 'fortran_order': False, 'shape': (1,), }";
+        let pad = 64 - (10 + dict.len() + 1) % 64;
+        let header = format!("{dict}{}\n", " ".repeat(pad));
+        let mut buf = b"\x93NUMPY\x01\x00".to_vec();
+        buf.extend((header.len() as u16).to_le_bytes());
+        buf.extend(header.as_bytes());
+        buf.extend([0u8, 0]);
+        let err = decode_npy(&buf, "h.npy").unwrap_err();
         assert!(matches!(err, NpyError::DType { .. }), "{err}");
     }
 }

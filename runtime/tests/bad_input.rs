@@ -32,7 +32,11 @@ fn every_bad_file_is_one_clear_error() {
     let mut nan = x.clone();
     nan.data[7] = f32::INFINITY;
     let inf = write("inf.npy", &veil_ir::npy::encode_npy(&nan, veil_ir::ElemType::F32));
-    let ints = write("ints.npy", &veil_ir::npy::encode_npy(&x, veil_ir::ElemType::I64));
+    // Integers read as their values, but not one float32 cannot hold exactly.
+    let mut big = veil_ir::npy::encode_npy(&x, veil_ir::ElemType::I64);
+    let at = big.len() - 8;
+    big[at..].copy_from_slice(&((1i64 << 24) + 1).to_le_bytes());
+    let ints = write("ints.npy", &big);
     let garbage = write("garbage.npy", b"\x93NUMPY\x01\x00not really");
     let good_input = root().join("models/inputs/mlp.npy").display().to_string();
     let (good_plan, good_weights) =
@@ -64,7 +68,7 @@ fn every_bad_file_is_one_clear_error() {
         ("client: flipped byte", client(&flipped, &good_input), vec![&flipped, "hash"]),
         ("client: wrong shape", client(&good_plan, &wrong_shape), vec![&wrong_shape, "shape"]),
         ("client: infinity", client(&good_plan, &inf), vec![&inf, "non-finite"]),
-        ("client: integers", client(&good_plan, &ints), vec![&ints, "float32"]),
+        ("client: integers", client(&good_plan, &ints), vec![&ints, "16777217", "no exact float32"]),
         ("client: not npy", client(&good_plan, &garbage), vec![&garbage, ".npy"]),
         ("client: missing input", client(&good_plan, &missing), vec![&missing, "cannot read"]),
         (

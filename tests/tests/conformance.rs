@@ -4,7 +4,8 @@
 //! `tests/conformance/manifest.txt` lists every case with its expected outcome: `pass` (imports,
 //! and every output matches the ONNX reference within rtol 1e-3, atol 1e-7, the backend suite's
 //! defaults), `reject: <the front end's message>` (a clear import error, never a panic), or
-//! `refuse input: <message>` (the case feeds NaN or infinity, which Veil refuses before running),
+//! `refuse input: <message>` (the case feeds NaN or infinity, or an input file of a dtype `.npy`
+//! cannot name, which Veil refuses before running),
 //! or `imports; not run: ...` (the generator left out the case's data for size; see
 //! make_cases.py: the model imports, and nothing is claimed about its values).
 //! A passing case is then compiled to fixed point and simulated: `pass; fixed point: within the
@@ -40,9 +41,18 @@ fn outcome(dir: &Path) -> String {
     if case.contains("data omitted") {
         return "imports; not run: the case's data was too large to commit".into();
     }
-    let inputs: Vec<_> = (0..g.inputs.len())
-        .map(|i| read_npy(&dir.join(format!("input_{i}.npy"))).unwrap_or_else(|e| panic!("{}: {e}", dir.display())))
-        .collect();
+    let mut inputs = Vec::new();
+    for i in 0..g.inputs.len() {
+        let path = dir.join(format!("input_{i}.npy"));
+        match read_npy(&path) {
+            Ok(t) => inputs.push(t),
+            // A dtype `.npy` has no name for (ml_dtypes' int4 is stored as raw bytes, `<V1`).
+            Err(e @ veil_ir::npy::NpyError::DType { .. }) => {
+                return format!("refuse input: {}", e.to_string().replace(&format!("{}", dir.display()), "."));
+            }
+            Err(e) => panic!("{}: {e}", dir.display()),
+        }
+    }
     let outs = match veil_ir::eval::run_float(&g, &inputs) {
         Ok(o) => o,
         Err(e @ veil_ir::eval::EvalError::NonFinite { .. }) => return format!("refuse input: {e}"),
@@ -113,7 +123,8 @@ fn onnx_node_tests_match_the_manifest() {
             "# ONNX backend node tests for the supported operators: expected outcome per case.\n\
              # Generated cases: tests/conformance/make_cases.py. Checked by tests/tests/conformance.rs.\n\
              # `pass`: imports and matches the ONNX reference; `reject: ...`: the front end's error;\n\
-             # `refuse input: ...`: the case's input holds NaN or infinity, which Veil refuses.\n",
+             # `refuse input: ...`: the case's input holds NaN or infinity, or has a `.npy` dtype\n\
+             # Veil does not read (raw bytes), which Veil refuses.\n",
         );
         for (c, o) in &actual {
             text += &format!("{c}\t{o}\n");

@@ -13,7 +13,7 @@ use super::attrs::Attrs;
 use super::consts::{self, CTensor};
 use super::error::NodeError;
 use super::proto::{GraphProto, NodeProto, TypeProto, tensor_proto::DataType, type_proto};
-use super::{ImportOptions, ops};
+use super::{ImportOptions, ints, ops};
 
 /// Highest polynomial degree recognised from `Mul`/`Add` chains.
 pub const MAX_POLY_DEGREE: usize = 8;
@@ -77,6 +77,9 @@ pub struct Importer {
     /// The row statistics of each normalised operand, by operand, first axis and `ε` (bits), so
     /// a normalisation and its statistics share one inverse square root (`ops::norm`).
     pub norm_stats: HashMap<(ValueId, usize, u32), ops::norm::RowStats>,
+    /// ONNX values computed from an integer-typed graph input, with their integer type
+    /// (`ints`): only ops exact on integers may read them.
+    ints: HashMap<String, DataType>,
 }
 
 /// Ops that run on the client after the reveal when they end the model.
@@ -84,13 +87,18 @@ const POST_OPS: &[&str] = &["Softmax", "LogSoftmax", "ArgMax", "Sigmoid"];
 /// Ops that may follow post-processing (data movement on the revealed result).
 const POST_MOVEMENT: &[&str] = &["Identity", "Cast", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Dropout"];
 
-fn input_type(name: &str, t: &TypeProto, batch: usize) -> Result<TensorType, String> {
+/// A graph input's type, and its element type when it is an integer type (`ints`).
+fn input_type(name: &str, t: &TypeProto, batch: usize) -> Result<(TensorType, Option<DataType>), String> {
     let Some(type_proto::Value::TensorType(tt)) = &t.value else {
         return Err(format!("graph input {name:?} is not a tensor"));
     };
     let et = DataType::try_from(tt.elem_type()).unwrap_or(DataType::Undefined);
-    if !matches!(et, DataType::Float | DataType::Double | DataType::Float16) {
-        return Err(format!("graph input {name:?} has element type {}; Veil takes float inputs", et.as_str_name()));
+    let int = ints::range(et).map(|_| et);
+    if !matches!(et, DataType::Float | DataType::Double | DataType::Float16) && int.is_none() {
+        return Err(format!(
+            "graph input {name:?} has element type {}; Veil takes float, integer and boolean inputs",
+            et.as_str_name()
+        ));
     }
     let Some(shape) = &tt.shape else {
         return Err(format!("graph input {name:?} has no shape; export the model with a static input shape"));
@@ -113,7 +121,7 @@ fn input_type(name: &str, t: &TypeProto, batch: usize) -> Result<TensorType, Str
             }
         }
     }
-    Ok(TensorType::f32(dims))
+    Ok((TensorType::f32(dims), int))
 }
 
 impl Importer {
@@ -127,6 +135,7 @@ impl Importer {
             client_only: HashSet::new(),
             norm_parts: HashMap::new(),
             norm_stats: HashMap::new(),
+            ints: HashMap::new(),
         }
     }
 
@@ -264,7 +273,10 @@ impl Importer {
             }
             let ty = input.r#type.as_ref().ok_or_else(|| format!("graph input {name:?} has no type"));
             match ty.and_then(|t| input_type(name, t, opts.batch)) {
-                Ok(ty) => {
+                Ok((ty, int)) => {
+                    if let Some(t) = int {
+                        self.ints.insert(name.to_string(), t);
+                    }
                     self.names.insert(name.to_string());
                     let v = self.g.add_input(name, ty);
                     self.env.insert(name.to_string(), Sym::Value(v));
@@ -377,7 +389,52 @@ impl Importer {
             self.post.extend(node.output.iter().cloned());
         }
         let ctx = Ctx { node, attrs: Attrs::new(node), name: name.to_string(), opset };
-        ops::lower(self, &ctx, &inputs).map_err(Some)
+        let reads_int = node.input.first().is_some_and(|i| self.ints.contains_key(i));
+        let (out, int_out) = if matches!(op, "Cast" | "CastLike") && reads_int {
+            // `int_output` decides the cast: when exact, the value passes unchanged.
+            let t = self.int_output(&ctx, &inputs).map_err(Some)?;
+            (vec![inputs[0].clone().ok_or_else(|| Some("input 0 is required".to_string()))?], t)
+        } else {
+            // The op's own refusal first (a shape computed from the input, say), then whether
+            // it is exact on integers.
+            let out = ops::lower(self, &ctx, &inputs).map_err(Some)?;
+            (out, self.int_output(&ctx, &inputs).map_err(Some)?)
+        };
+        if let Some(t) = int_out {
+            for (o, s) in node.output.iter().zip(&out) {
+                if !matches!(s, Sym::Const(_)) {
+                    self.ints.insert(o.clone(), t);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The integer type of the node's outputs when it reads an integer-typed computed value
+    /// (`ints::output_type`), or why it cannot. A `Cast` or `CastLike` of such a value is
+    /// decided here; the op's own lowering passes it through.
+    fn int_output(&self, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Option<DataType>, String> {
+        let node = ctx.node;
+        let Some(t) = node.input.iter().zip(inputs).find_map(|(name, s)| match s {
+            Some(Sym::Const(_)) | None => None,
+            Some(_) => self.ints.get(name).copied(),
+        }) else {
+            return Ok(None);
+        };
+        let cast_to = match node.op_type() {
+            "Cast" => {
+                let to = ctx.attrs.int("to")?.ok_or("attribute to is required")?;
+                Some(DataType::try_from(to as i32).unwrap_or(DataType::Undefined))
+            }
+            "CastLike" => match inputs.get(1) {
+                Some(Some(Sym::Const(c))) => {
+                    Some(if matches!(c.data, consts::CData::F(_)) { DataType::Float } else { DataType::Int64 })
+                }
+                _ => node.input.get(1).and_then(|n| self.ints.get(n).copied()).or(Some(DataType::Float)),
+            },
+            _ => None,
+        };
+        ints::output_type(node.op_type(), t, cast_to)
     }
 }
 

@@ -11,6 +11,7 @@ mod error;
 mod external;
 mod forms;
 mod import;
+mod ints;
 mod ops;
 pub mod proto;
 

@@ -1,5 +1,5 @@
-//! Data movement: Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Pad, Identity-likes, Shape,
-//! Slice and Gather (Concat and Split are in `join`). On shares these are local; their shape rules are shared with constant folding.
+//! Data movement: Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Identity-likes, Shape,
+//! Slice and Gather (Concat and Split are in `join`, Pad in `pad`). On shares these are local; their shape rules are shared with constant folding.
 
 use veil_ir::Op;
 
@@ -137,43 +137,6 @@ pub fn transpose(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Resul
         return Ok(vec![Sym::Value(v)]);
     }
     Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Transpose { perm }, &[v])?)])
-}
-
-pub fn pad(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
-    let v = imp.value(arg(inputs, 0)?)?;
-    let rank = imp.ty(v).rank();
-    let mode = ctx.attrs.string("mode")?.unwrap_or_else(|| "constant".into());
-    if mode != "constant" {
-        return Err(format!("mode {mode:?} is not supported (only \"constant\")"));
-    }
-    let (pads, value) = if ctx.opset < 11 {
-        (ctx.attrs.ints("pads")?.ok_or("attribute pads is required")?, ctx.attrs.float_or("value", 0.0)?)
-    } else {
-        let value = match opt_const(inputs, 2, "constant_value")? {
-            Some(t) => t.scalar().ok_or("constant_value must be a scalar")?,
-            None => 0.0,
-        };
-        (konst(inputs, 1, "pads")?.ints()?, value)
-    };
-    let axes: Vec<usize> = match opt_const(inputs, 3, "axes")? {
-        Some(t) => t.ints()?.iter().map(|&a| axis(a, rank)).collect::<Result<_, _>>()?,
-        None => (0..rank).collect(),
-    };
-    if pads.len() != 2 * axes.len() {
-        return Err(format!("{} pads for {} axes", pads.len(), axes.len()));
-    }
-    if pads.iter().any(|&p| p < 0) {
-        return Err(format!("negative pads {pads:?} (cropping) are not supported"));
-    }
-    let mut full = vec![0usize; 2 * rank];
-    for (i, &a) in axes.iter().enumerate() {
-        full[a] = pads[i] as usize;
-        full[rank + a] = pads[axes.len() + i] as usize;
-    }
-    if full.iter().all(|&p| p == 0) {
-        return Ok(vec![Sym::Value(v)]);
-    }
-    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Pad { pads: full, value }, &[v])?)])
 }
 
 /// Identity, Dropout (inference: identity; its mask output is not computed) and Cast to a float

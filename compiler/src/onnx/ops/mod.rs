@@ -16,6 +16,7 @@ mod minmax;
 mod nn;
 pub mod norm;
 pub mod norm_form;
+mod pad;
 mod pool3d;
 mod post;
 mod reduce;
@@ -56,7 +57,7 @@ fn lowering(op: &str) -> Option<Lowering> {
         "Concat" => join::concat,
         "Split" => join::split,
         "ReduceSum" | "ReduceMean" | "ReduceMax" | "ReduceMin" => reduce::reduce,
-        "Pad" => array::pad,
+        "Pad" => pad::pad,
         "Identity" | "Dropout" | "Cast" => array::identity,
         "Shape" => array::shape,
         "Size" => array::size,
