@@ -305,6 +305,11 @@ pub enum Op {
         /// Added to the operand before the root (ONNX's `epsilon`), `≥ 0`.
         eps: f32,
     },
+    /// Matrix product `a · b` of two computed values (attention's `Q·Kᵀ`, bilinear layers):
+    /// `a` is `[.., m, k]`, `b` is `[.., k, n]` with the same leading (batch) axes, the output
+    /// `[.., m, n]`. In fixed point the scales add, like [`Op::Mul`]'s.
+    /// Protocols: SS with one matrix Beaver triple `(U, V, U·V)` per batch element.
+    MatMul,
 }
 
 /// Where a truncation runs.
@@ -377,13 +382,14 @@ impl Op {
             Op::PlSigmoid => "pl_sigmoid",
             Op::PlGelu { .. } => "pl_gelu",
             Op::Rsqrt { .. } => "rsqrt",
+            Op::MatMul => "matmul",
         }
     }
 
     /// How many operands the op takes (checked by the builder and the verifier).
     pub fn arity(&self) -> Arity {
         match self {
-            Op::Add | Op::Sub | Op::Mul => Arity::Exactly(2),
+            Op::Add | Op::Sub | Op::Mul | Op::MatMul => Arity::Exactly(2),
             Op::Concat { .. } => Arity::AtLeast(1),
             _ => Arity::Exactly(1),
         }
@@ -493,7 +499,7 @@ impl Op {
             )),
             Op::Poly { coeffs } => fixed(poly_scales(coeffs, s).1),
             Op::Rsqrt { .. } => fixed(crate::eval::ring_ops::rsqrt::output_scale(s) as u32),
-            Op::Mul => match inputs[1].elem {
+            Op::Mul | Op::MatMul => match inputs[1].elem {
                 ElemType::Fixed { frac_bits } => fixed(s32 + frac_bits as u32),
                 other => Err(format!("operands must both be fixed-point, got {} and {other}", inputs[0].elem)),
             },
@@ -601,6 +607,21 @@ impl Op {
                 }
                 check_broadcast(&y.shape, &x.shape)?;
                 same(x.shape.clone())
+            }
+            Op::MatMul => {
+                let y = inputs[1];
+                if (x.elem == ElemType::F32) != (y.elem == ElemType::F32) {
+                    return Err(format!("operands must both be float or both fixed-point, got {x} and {y}"));
+                }
+                let r = x.rank();
+                if r < 2 || y.rank() != r || x.shape[..r - 2] != y.shape[..r - 2] || x.shape[r - 1] != y.shape[r - 2] {
+                    return Err(format!(
+                        "operands must be [.., m, k] and [.., k, n] with the same leading axes, got {x} and {y}"
+                    ));
+                }
+                let mut s = x.shape.clone();
+                s[r - 1] = y.shape[r - 1];
+                same(s)
             }
             Op::Relu | Op::Reveal | Op::Truncate { .. } | Op::Sigmoid | Op::PlSigmoid | Op::PlGelu { .. } => {
                 same(x.shape.clone())

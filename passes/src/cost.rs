@@ -263,6 +263,14 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
         }
         Kind::Poly => (g.values[node.inputs[0]].ty.len() as f64 * ell / chosen_ot_rate(g, false), 0.0),
         Kind::Mul => (2.0 * g.values[node.output].ty.len() as f64 * ell / chosen_ot_rate(g, false), 0.0),
+        Kind::MatMul => {
+            // Two cross products of Gilboa vector OLEs (one OT per bit of each of the client's
+            // `U` and `V` entries, a PRG word per weight bit), three local products online.
+            let [a, b] = [0, 1].map(|i| &g.values[node.inputs[i]].ty.shape);
+            let (batch, m, k, n) = veil_ir::eval::kernels::matmul_dims(a, b);
+            let (ots, macs) = ((batch * (m + n) * k) as f64 * ell, (batch * m * k * n) as f64);
+            (ots / chosen_ot_rate(g, false) + 2.0 * macs * ell * OT_DENSE_S_PER_WEIGHT_BIT, 3.0 * macs * RING_MAC_S)
+        }
         Kind::ReluOt { input, shift } => {
             let n = g.values[*input].ty.len() as f64;
             let ots = n * (veil_ir::schedule::relu_ot::rots(ell as u32, *shift as u32) + 1) as f64;

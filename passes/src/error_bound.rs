@@ -130,6 +130,12 @@ fn propagate(g: &Graph, mag: &[f64], floors: &[f64]) -> Vec<f64> {
                 let (ey, by) = (e[n.inputs[1].index()], mag[n.inputs[1].index()]);
                 bx * ey + by * ex + ex * ey
             }
+            // The same for each of the k products summed.
+            Op::MatMul => {
+                let (ey, by) = (e[n.inputs[1].index()], mag[n.inputs[1].index()]);
+                let k = g.values[n.inputs[0]].ty.shape.last().copied().unwrap_or(1) as f64;
+                k * (bx * ey + by * ex + ex * ey)
+            }
             Op::Concat { .. } => n.inputs.iter().map(|v| e[v.index()]).fold(0.0, f64::max),
             Op::SumPool { window } => ex * (window.kernel[0] * window.kernel[1]) as f64,
             // Exact gives ⌊x/2^k⌋, local that or one more: both within one ulp of x/2^k.

@@ -225,11 +225,11 @@ pub fn run_with_bounds(
                 ins[0] = b.lower(ins[0], name)?;
                 node.op.clone()
             }
-            Op::Mul => {
+            Op::Mul | Op::MatMul => {
                 for v in &mut ins {
                     *v = b.lower(*v, name)?;
                 }
-                Op::Mul
+                node.op.clone()
             }
             // The output scale is half the operand's: the operand keeps up to 2F, so the result
             // lands at F with a root of about F significant bits.

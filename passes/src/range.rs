@@ -108,6 +108,11 @@ pub fn worst_case_values(g: &Graph, input_bound: f64) -> Vec<f64> {
             }
             Op::Add | Op::Sub => n.inputs.iter().map(|v| b[v.index()]).sum(),
             Op::Mul => n.inputs.iter().map(|v| b[v.index()]).product(),
+            // k products summed.
+            Op::MatMul => {
+                let k = g.values[n.inputs[0]].ty.shape.last().copied().unwrap_or(1) as f64;
+                k * n.inputs.iter().map(|v| b[v.index()]).product::<f64>()
+            }
             Op::Concat { .. } => n.inputs.iter().map(|v| b[v.index()]).fold(0.0, f64::max),
             Op::LeakyRelu { alpha } => x * (*alpha as f64).abs().max(1.0),
             Op::Clip { min: Some(lo), max: Some(hi) } => x.min((*lo as f64).abs().max((*hi as f64).abs())),

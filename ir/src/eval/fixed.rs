@@ -168,6 +168,14 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
                     x.iter().enumerate().map(|(i, &a)| ring.reduce(a.wrapping_mul(y[at(i)]))).collect(),
                 )
             }
+            Op::MatMul => {
+                let Val::Ring(y_shape, y) = args[1] else { unreachable!("verified: fixed-point operands") };
+                let dims = kernels::matmul_dims(&shape, y_shape);
+                let sums = kernels::matmul(x, y, dims, 0u64, |s, a, b| s.wrapping_add(a.wrapping_mul(b)));
+                let mut out_shape = shape.clone();
+                *out_shape.last_mut().expect("verified: rank ≥ 2") = dims.3;
+                Val::Ring(out_shape, sums.into_iter().map(|v| ring.reduce(v)).collect())
+            }
             Op::Relu => map(&mut |v| if ring.to_signed(v) >= 0 { v } else { 0 }),
             Op::PlSigmoid => map(&mut |v| ring_ops::pl_sigmoid::eval(ring, v, s_in)),
             Op::PlGelu { .. } => map(&mut |v| ring_ops::pl_gelu::eval(ring, v, s_in)),

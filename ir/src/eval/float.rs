@@ -111,6 +111,13 @@ fn values(g: &Graph, inputs: &[Tensor], mode: Mode) -> Result<Vec<Option<Tensor>
                 let data = x.data.iter().enumerate().map(|(i, a)| a * args[1].data[at(i)]).collect();
                 Tensor { shape: x.shape.clone(), data }
             }
+            Op::MatMul => {
+                let dims = kernels::matmul_dims(&x.shape, &args[1].shape);
+                let sums = kernels::matmul(&x.data, &args[1].data, dims, 0f64, |s, a, b| s + a as f64 * b as f64);
+                let mut shape = x.shape.clone();
+                *shape.last_mut().expect("verified: rank ≥ 2") = dims.3;
+                Tensor { shape, data: sums.into_iter().map(|v| v as f32).collect() }
+            }
             Op::Relu | Op::StochasticRelu { .. } => map(&|v| v.max(0.0)),
             Op::PlSigmoid if approximated => map(&|v| super::ring_ops::pl_sigmoid::real(v as f64) as f32),
             Op::PlSigmoid => kernels::sigmoid(x),

@@ -142,6 +142,38 @@ pub fn broadcast_index(cshape: &[usize], shape: &[usize]) -> impl Fn(usize) -> u
     move |flat| dims.iter().map(|&(xs, n, cs)| (flat / xs) % n * cs).sum()
 }
 
+/// `(batch, m, k, n)` of a matrix product of `[.., m, k]` by `[.., k, n]` (shapes verified by
+/// [`crate::Op::MatMul`]'s typing rule).
+pub fn matmul_dims(a: &[usize], b: &[usize]) -> (usize, usize, usize, usize) {
+    let r = a.len();
+    (a[..r - 2].iter().product(), a[r - 2], a[r - 1], b[r - 1])
+}
+
+/// Batched matrix product of row-major `a` (`batch × m × k`) and `b` (`batch × k × n`):
+/// `out[i, j] = Σ_t a[i, t]·b[t, j]` accumulated by `acc(sum, a, b)` from `zero`.
+pub fn matmul<T: Copy, S: Copy>(
+    a: &[T],
+    b: &[T],
+    (batch, m, k, n): (usize, usize, usize, usize),
+    zero: S,
+    acc: impl Fn(S, T, T) -> S,
+) -> Vec<S> {
+    let mut out = vec![zero; batch * m * n];
+    for p in 0..batch {
+        let (a, b) = (&a[p * m * k..(p + 1) * m * k], &b[p * k * n..(p + 1) * k * n]);
+        for i in 0..m {
+            let row = &mut out[(p * m + i) * n..(p * m + i + 1) * n];
+            for t in 0..k {
+                let x = a[i * k + t];
+                for (o, &y) in row.iter_mut().zip(&b[t * n..(t + 1) * n]) {
+                    *o = acc(*o, x, y);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Axis permutation of row-major `data` of `shape`: output axis `i` is input axis `perm[i]`.
 pub fn transpose_data<T: Copy>(data: &[T], shape: &[usize], perm: &[usize]) -> (Vec<usize>, Vec<T>) {
     let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();

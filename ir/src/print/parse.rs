@@ -351,6 +351,7 @@ fn op(mnemonic: &str, at: usize, a: &mut Attrs) -> Res<Op> {
         },
         "add" => Op::Add,
         "mul" => Op::Mul,
+        "matmul" => Op::MatMul,
         "pl_sigmoid" => Op::PlSigmoid,
         "rsqrt" => Op::Rsqrt { eps: a.req("eps", |v| v.parse().ok())? },
         "pl_gelu" => Op::PlGelu { tanh: a.get("tanh", boolean)?.unwrap_or(false) },

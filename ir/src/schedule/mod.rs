@@ -159,6 +159,9 @@ pub enum Kind {
     /// `a·b` of two shared values (the second broadcast to the first) with one Beaver triple per
     /// output element.
     Mul,
+    /// `a·b` of two shared matrices (`[.., m, k]` by `[.., k, n]`) with one matrix Beaver
+    /// triple per batch element.
+    MatMul,
     /// Each party transforms its own share (data movement, sums, local truncation, shifts).
     Local,
     /// The server sends its share; the client reconstructs.
@@ -299,6 +302,7 @@ impl Step {
             Kind::Circa { .. } => "GC+OT (Circa)",
             Kind::CircaOt { .. } => "OT (Circa)",
             Kind::Poly | Kind::Mul => "SS (Beaver)",
+            Kind::MatMul => "SS (matrix Beaver)",
             Kind::Local => "local",
             Kind::Reveal => "reveal",
             Kind::Client => "client",
@@ -435,6 +439,7 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         Op::Poly { coeffs } if coeffs.len() <= 3 => Kind::Poly,
         Op::Poly { .. } => return Err(bad("polynomials of degree above 2 are not supported by the runtime yet")),
         Op::Mul => Kind::Mul,
+        Op::MatMul => Kind::MatMul,
         Op::Truncate { mode: TruncMode::Local, .. }
         | Op::Reshape { .. }
         | Op::Select { .. }

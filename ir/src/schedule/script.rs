@@ -111,6 +111,17 @@ pub mod label {
     pub const MUL_MASKED: &str = "secret product: masked operands";
     /// Online, client → server: the client's share of a secret product minus its output mask.
     pub const MUL_RESHARE: &str = "secret product: re-sharing";
+    /// Offline: the random OTs of a matrix triple's two cross products, one per bit of each
+    /// entry of the client's `U` (then of its `V`).
+    pub const MATMUL_OT: &str = "matrix product correlations (OT)";
+    /// Offline, server → client: the corrections of a matrix triple's cross products, one
+    /// frame per batch element and cross product.
+    pub const MATMUL_PRODUCT: &str = "matrix product correlations";
+    /// Offline client → server and online server → client: a party's shares of both operands of
+    /// a matrix product minus its triple's `(U, V)`, `m·k + k·n` ring elements per batch element.
+    pub const MATMUL_MASKED: &str = "matrix product: masked operands";
+    /// Online, client → server: the client's share of a matrix product minus its output mask.
+    pub const MATMUL_RESHARE: &str = "matrix product: re-sharing";
     /// Offline: a ReLU over OT's random-choice OTs from silent OT, server-sent then client-sent.
     pub const RELU_OT_OTS: &str = "ReLU over OT: random-choice OTs (silent)";
     /// Online, alternating from the client: a ReLU over OT's flights (derandomised choices,
@@ -412,6 +423,13 @@ fn elems(g: &Graph, v: ValueId) -> u64 {
     g.values[v].ty.shape.iter().product::<usize>() as u64
 }
 
+/// `(batch, m, k, n)` of a matrix product node.
+fn matmul_dims(g: &Graph, node: &crate::Node) -> (u64, u64, u64, u64) {
+    let shape = |i: usize| &g.values[node.inputs[i]].ty.shape;
+    let (b, m, k, n) = crate::eval::kernels::matmul_dims(shape(0), shape(1));
+    (b as u64, m as u64, k as u64, n as u64)
+}
+
 /// Bytes of the server's message for `n` OT products in ring `bits`.
 fn product_bytes(bits: u64, n: u64) -> u64 {
     (n * bits * (bits + 1) / 2).div_ceil(8)
@@ -440,6 +458,11 @@ fn online(g: &Graph, step: &Step, s: &mut Script) {
             let n = elems(g, node.output);
             s.frame(ServerToClient, 2 * ELEM * n, label::MUL_MASKED);
             s.frame(ClientToServer, ELEM * n, label::MUL_RESHARE);
+        }
+        Kind::MatMul => {
+            let (batch, m, k, n) = matmul_dims(g, node);
+            s.frame(ServerToClient, ELEM * batch * (m * k + k * n), label::MATMUL_MASKED);
+            s.frame(ClientToServer, ELEM * batch * m * n, label::MATMUL_RESHARE);
         }
         Kind::ReluOt { input, shift } => {
             let ell = g.ring_bits.unwrap_or(61) as u32;
@@ -570,6 +593,16 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
             }
             s.frame(ClientToServer, 2 * ELEM * n, label::MUL_MASKED);
         }
+        Kind::MatMul => {
+            let (batch, m, k, n) = matmul_dims(g, node);
+            // U_c·V_s row by row of U_c, then (U_s·V_c)ᵀ column by column of V_c.
+            for (rows, cols) in [(m, n), (n, m)] {
+                s.ot_batch(batch * rows * k * ell, false, label::MATMUL_OT, sent);
+                let per = rows * product_bytes(ell, k * cols);
+                (0..batch).for_each(|_| s.frame(ServerToClient, per, label::MATMUL_PRODUCT));
+            }
+            s.frame(ClientToServer, ELEM * batch * (m * k + k * n), label::MATMUL_MASKED);
+        }
         Kind::Share { .. } | Kind::Reveal | Kind::Local | Kind::Client => {}
     }
 }
@@ -602,6 +635,10 @@ pub fn client_storage(g: &Graph, step: &Step) -> u64 {
         Kind::Circa { input, .. } => 3 * ELEM * elems(g, *input) + elems(g, *input).div_ceil(8),
         Kind::Poly => 2 * ELEM * out,
         Kind::Mul => 6 * ELEM * out,
+        Kind::MatMul => {
+            let (batch, m, k, n) = matmul_dims(g, &g.nodes[step.node]);
+            ELEM * batch * (2 * (m * k + k * n) + 2 * m * n)
+        }
         Kind::ReluOt { input, shift } => {
             let ell = g.ring_bits.unwrap_or(61) as u32;
             ELEM * out + relu_ot::client_bytes(ell, *shift as u32, elems(g, *input))

@@ -16,6 +16,7 @@ pub mod millionaire;
 pub mod mul;
 pub mod poly;
 pub mod relu_ot;
+pub mod secret_matmul;
 pub mod secret_mul;
 pub mod share;
 pub mod trunc_ot;
@@ -55,6 +56,7 @@ pub fn register(g: &Graph, step: &Step) -> Box<dyn Protocol> {
         }
         Kind::Poly => Box::<poly::PolyLayer>::default(),
         Kind::Mul => Box::<secret_mul::SecretMul>::default(),
+        Kind::MatMul => Box::<secret_matmul::SecretMatMul>::default(),
         Kind::Local => Box::new(LocalStep),
         Kind::Reveal => Box::new(share::Reveal),
         Kind::Client => Box::new(ClientDomain),

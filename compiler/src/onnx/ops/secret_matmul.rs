@@ -1,11 +1,9 @@
-//! MatMul of two computed values (attention's `Q·Kᵀ`, bilinear layers), lowered to existing
-//! ops: `A` as `[.., m, k, 1]` and `B` as `[.., 1, k, n]`, both broadcast (local `select`) to
-//! `[.., m, k, n]`, one elementwise Beaver `mul`, then a local sum over `k` (`sum_pool`).
-//! Exact and exactly priced, but it costs `m·k·n` Beaver triples per matrix (see
-//! docs/decisions.md on why not matrix triples yet). Numpy semantics: rank-1 operands get a
-//! dimension prepended (`A`) or appended (`B`) that the result drops; batch axes broadcast.
+//! MatMul of two computed values (attention's `Q·Kᵀ`, bilinear layers), lowered to one
+//! [`Op::MatMul`] (a matrix Beaver triple per batch element, docs/decisions.md): the batch axes
+//! broadcast first (a local `select` of the operand that needs it). Numpy semantics: rank-1
+//! operands get a dimension prepended (`A`) or appended (`B`) that the result drops.
 
-use veil_ir::{Op, ValueId, Window2d};
+use veil_ir::{Op, ValueId};
 
 use crate::onnx::consts;
 use crate::onnx::import::{Ctx, Importer};
@@ -31,24 +29,18 @@ pub fn secret_matmul(imp: &mut Importer, ctx: &Ctx, a: ValueId, b: ValueId, out:
     let (ba, bb) = (&ma[..ma.len() - 2], &mb[..mb.len() - 2]);
     let batch = consts::broadcast_shape(ba, bb)
         .map_err(|_| format!("MatMul of shapes {sa:?} and {sb:?}: batch dimensions do not broadcast"))?;
-    let full: Vec<usize> = batch.iter().copied().chain([m, k, n]).collect();
-    let count: usize = full.iter().product();
+    let a3: Vec<usize> = batch.iter().copied().chain([m, k]).collect();
+    let b3: Vec<usize> = batch.iter().copied().chain([k, n]).collect();
+    let count = batch.iter().product::<usize>() * (m * k + k * n + m * n);
     if count > u32::MAX as usize {
-        return Err(format!("MatMul of shapes {sa:?} and {sb:?}: the {count} products are too many"));
+        return Err(format!(
+            "MatMul of shapes {sa:?} and {sb:?}: the {count} operand and output elements are too many"
+        ));
     }
-    let a4: Vec<usize> = ba.iter().copied().chain([m, k, 1]).collect();
-    let b4: Vec<usize> = bb.iter().copied().chain([1, k, n]).collect();
-    let xa = spread(imp, ctx, a, a4, &full, out, "a")?;
-    let xb = spread(imp, ctx, b, b4, &full, out, "b")?;
-    let p = imp.add(&ctx.name, &format!("{out}/products"), Op::Mul, &[xa, xb])?;
-    let outer: usize = batch.iter().product::<usize>() * m;
-    let grid = if full == [1, outer, k, n] {
-        p
-    } else {
-        imp.add(&ctx.name, &format!("{out}/grid"), Op::Reshape { shape: vec![1, outer, k, n] }, &[p])?
-    };
-    let window = Window2d { kernel: [k, 1], strides: [1, 1], pads: [0; 4], dilations: [1, 1] };
-    let s = imp.add(&ctx.name, &format!("{out}/summed"), Op::SumPool { window }, &[grid])?;
+    let ma_full: Vec<usize> = ba.iter().copied().chain([m, k]).collect();
+    let mb_full: Vec<usize> = bb.iter().copied().chain([k, n]).collect();
+    let xa = spread(imp, ctx, a, ma_full, &a3, out, "a")?;
+    let xb = spread(imp, ctx, b, mb_full, &b3, out, "b")?;
     let mut shape = batch;
     if sa.len() > 1 {
         shape.push(m);
@@ -56,7 +48,12 @@ pub fn secret_matmul(imp: &mut Importer, ctx: &Ctx, a: ValueId, b: ValueId, out:
     if sb.len() > 1 {
         shape.push(n);
     }
-    imp.add(&ctx.name, out, Op::Reshape { shape }, &[s])
+    let full: Vec<usize> = a3[..a3.len() - 1].iter().copied().chain([n]).collect();
+    if shape == full {
+        return imp.add(&ctx.name, out, Op::MatMul, &[xa, xb]);
+    }
+    let p = imp.add(&ctx.name, &format!("{out}/product"), Op::MatMul, &[xa, xb])?;
+    imp.add(&ctx.name, out, Op::Reshape { shape }, &[p])
 }
 
 /// `v` reshaped to `shape` and broadcast to `full` (each step only if it changes something).
