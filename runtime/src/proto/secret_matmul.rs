@@ -318,16 +318,22 @@ pub struct SecretMatMul {
     client: Option<ClientState>,
 }
 
-/// The step's dimensions and a party's shares of its two operands.
-fn operands<'v>(cx: &Cx<'_>, values: &'v Values) -> (Dims, &'v [u64], &'v [u64]) {
+/// The step's two operands.
+fn inputs(cx: &Cx<'_>) -> [veil_ir::ValueId; 2] {
     let [a, b] = cx.node.inputs[..] else { unreachable!("verified: a matrix product has two operands") };
-    let shape = |v| &cx.g.values[v].ty.shape;
-    (kernels::matmul_dims(shape(a), shape(b)), values.share(a), values.share(b))
+    [a, b]
 }
 
+/// The step's `(batch, m, k, n)`.
 fn dims(cx: &Cx<'_>) -> Dims {
-    let [a, b] = cx.node.inputs[..] else { unreachable!("verified: a matrix product has two operands") };
+    let [a, b] = inputs(cx);
     kernels::matmul_dims(&cx.g.values[a].ty.shape, &cx.g.values[b].ty.shape)
+}
+
+/// A party's shares of the step's two operands.
+fn operands(cx: &Cx<'_>, values: &Values) -> (Vec<u64>, Vec<u64>) {
+    let [a, b] = inputs(cx);
+    (values.share(a).to_vec(), values.share(b).to_vec())
 }
 
 impl Protocol for SecretMatMul {
@@ -352,8 +358,7 @@ impl Protocol for SecretMatMul {
     ) -> StepFuture<'a> {
         Box::pin(async move {
             let st = take(&mut self.server);
-            let (_, x, y) = operands(&cx, values);
-            let (x, y) = (x.to_vec(), y.to_vec());
+            let (x, y) = operands(&cx, values);
             let out = server_online(&mut io.ch, cx.ring, &x, &y, st).await?;
             values.set_share(cx.node.output, out);
             Ok(())
@@ -368,9 +373,8 @@ impl Protocol for SecretMatMul {
         mut rng: &'a mut dyn Csprng,
     ) -> StepFuture<'a> {
         Box::pin(async move {
-            let (dims, x, y) = operands(&cx, values);
-            let (x, y) = (x.to_vec(), y.to_vec());
-            let st = client_offline(&mut io.ch, &mut io.ot, cx.ring, &x, &y, dims, &mut rng).await?;
+            let (x, y) = operands(&cx, values);
+            let st = client_offline(&mut io.ch, &mut io.ot, cx.ring, &x, &y, dims(&cx), &mut rng).await?;
             values.set_share(cx.node.output, st.output_share().to_vec());
             self.client = Some(st);
             Ok(())
