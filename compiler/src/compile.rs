@@ -174,7 +174,9 @@ pub fn compile<'a>(model: impl Into<Model<'a>>, opts: &CompileOptions) -> Result
         _ => None,
     };
     let passes = match &precision {
-        Some(c) => Options { frac_bits: c.frac_bits, ..opts.passes.clone() },
+        Some(c) => {
+            Options { frac_bits: c.frac_bits, layer_frac_bits: c.layer_frac_bits.clone(), ..opts.passes.clone() }
+        }
         None => opts.passes.clone(),
     };
     let mut graph = float.clone();

@@ -558,3 +558,30 @@ fn compile_chooses_f_for_the_error_target_unless_frac_bits_is_given() {
         stderr(&o)
     );
 }
+
+#[test]
+fn layer_frac_bits_give_a_node_its_own_scale_and_unknown_nodes_are_refused() {
+    let ir = |extra: &[&str]| {
+        let o = veilc(&[&["ir", &model("mlp.onnx"), "--after", "quantize", "--frac-bits", "12"], extra].concat());
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), stderr(&o))
+    };
+    let ring = |text: &str| text.lines().find_map(|l| l.strip_prefix("ring ")).map(str::to_owned);
+    let (code, global, e) = ir(&[]);
+    assert_eq!(code, Some(0), "{e}");
+    assert!(global.contains("= dense %6 weight=@4 bias=@5 : shared fx24[1,10]"), "{global}");
+    // The last layer and the ReLU feeding it at F = 9: its output drops from scale 24 to 18,
+    // and the ring narrows with it.
+    let (code, own, e) = ir(&["--layer-frac-bits", "/fc3/Gemm=9", "--layer-frac-bits", "/Relu_1=9"]);
+    assert_eq!(code, Some(0), "{e}");
+    assert!(own.contains("= relu %5 : shared fx9[1,128]"), "{own}");
+    assert!(own.contains("= dense %6 weight=@4 bias=@5 : shared fx18[1,10]"), "{own}");
+    let bits = |t: &str| ring(t).and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok()).unwrap();
+    assert!(bits(&own) < bits(&global), "{:?} vs {:?}", ring(&own), ring(&global));
+    let (code, _, e) = ir(&["--layer-frac-bits", "/nope=9"]);
+    assert_eq!(code, Some(1));
+    assert!(e.contains("\"/nope\"") && e.contains("no node by that name"), "{e}");
+    // Only with --frac-bits: the automatic choice sets per-layer F itself.
+    let o = veilc(&["compile", &model("mlp.onnx"), "--layer-frac-bits", "/fc3/Gemm=9"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--frac-bits"), "{}", stderr(&o));
+}

@@ -19,6 +19,7 @@ pub mod ot_extension;
 mod parallel;
 mod pipeline;
 pub mod precision;
+pub mod precision_layers;
 pub mod quantize;
 pub mod range;
 mod substitute_activations;

@@ -174,6 +174,11 @@ pub struct Options {
     pub circa_fault_rate: f64,
     /// Fractional bits F of activations and weights.
     pub frac_bits: u8,
+    /// Per-node fractional bits, by node name, in place of `frac_bits` for that node: the scale
+    /// its operands are lowered to and its weights quantized at (graph inputs stay at
+    /// `frac_bits`). The precision search sets it where a layer's lower `F` narrows the ring
+    /// (`crate::precision_layers`).
+    pub layer_frac_bits: BTreeMap<String, u8>,
     /// Ring width ℓ (`None`: chosen by `quantize`).
     pub ring_bits: Option<u8>,
     /// Calibration inputs for range analysis (empty: worst-case bounds).
@@ -211,6 +216,7 @@ impl Default for Options {
             circa_variant: CircaVariant::PosZero,
             circa_fault_rate: crate::quantize::CIRCA_FAULT_RATE,
             frac_bits: 12,
+            layer_frac_bits: BTreeMap::new(),
             ring_bits: None,
             calibration: Vec::new(),
             input_bound: 1.0,

@@ -90,9 +90,14 @@ pub struct Trial {
 pub struct Choice {
     /// The smallest `F` meeting the target.
     pub frac_bits: u8,
-    /// The ring width `quantize` chose at that `F` (or `--ring-bits`).
+    /// The ring width `quantize` chose (or `--ring-bits`), with [`Choice::layer_frac_bits`].
     pub ring_bits: u8,
-    /// The error reached at that `F` (a fraction of the output range, see the module doc).
+    /// Nodes given a lower `F` than [`Choice::frac_bits`] because it narrows the ring
+    /// ([`crate::precision_layers`]), with their `F`.
+    pub layer_frac_bits: std::collections::BTreeMap<String, u8>,
+    /// The ring width at the global `F` alone.
+    pub global_ring_bits: u8,
+    /// The error reached (a fraction of the output range, see the module doc).
     pub error: f64,
     /// The target it met.
     pub max_error: f64,
@@ -104,9 +109,18 @@ pub struct Choice {
 
 impl std::fmt::Display for Choice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let layers = match self.layer_frac_bits.len() {
+            0 => String::new(),
+            n => format!(
+                " ({n} layer(s) at a lower F, {}..={}, narrowing ℓ from {} bits)",
+                self.layer_frac_bits.values().min().copied().unwrap_or(0),
+                self.layer_frac_bits.values().max().copied().unwrap_or(0),
+                self.global_ring_bits
+            ),
+        };
         write!(
             f,
-            "F = {} fractional bits, ring ℓ = {} bits: output error {:.3} % of the output range (target {} %, {} F tried, on {})",
+            "F = {} fractional bits, ring ℓ = {} bits{layers}: output error {:.3} % of the output range (target {} %, {} F tried, on {})",
             self.frac_bits,
             self.ring_bits,
             self.error * 100.0,
@@ -156,7 +170,22 @@ pub fn choose(float: &Graph, opts: &Options, max_error: f64) -> Result<Choice, P
         let (error, complete) = measure_until(&g, &xs, &reference, max_error)?;
         trials.push(Trial { frac_bits: frac, outcome: Ok((ring, error)), complete });
         if error <= max_error {
-            return Ok(Choice { frac_bits: frac, ring_bits: ring, error, max_error, samples, trials });
+            let m = crate::precision_layers::Measure { xs: &xs, reference: &reference, max_error };
+            let layers = if opts.ring_bits.is_none() {
+                crate::precision_layers::refine(&base, opts, &bounds, (frac, ring, error), &m)?
+            } else {
+                crate::precision_layers::Layers { frac_bits: Default::default(), ring_bits: ring, error, steps: 0 }
+            };
+            return Ok(Choice {
+                frac_bits: frac,
+                ring_bits: layers.ring_bits,
+                layer_frac_bits: layers.frac_bits,
+                global_ring_bits: ring,
+                error: layers.error,
+                max_error,
+                samples,
+                trials,
+            });
         }
     }
     let (best_f, best, complete) = trials

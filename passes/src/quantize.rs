@@ -3,7 +3,9 @@
 //! Requires a verified float graph after `normalize_linear` (no `batchnorm`, no `avgpool`).
 //! Produces a new graph with the same nodes (names kept) where:
 //! - inputs are encoded at scale `F = --frac-bits`; weights are quantized at `F`, biases and
-//!   shifts at their layer's output scale, so a linear layer's output has scale `s + F`;
+//!   shifts at their layer's output scale, so a linear layer's output has scale `s + F`; a node
+//!   named in [`Options::layer_frac_bits`] uses its own `F` instead (for its weights and the
+//!   scale it lowers its operands to; the precision search sets these, `precision_layers`);
 //! - scales are lowered lazily: a `truncate` (local, until `fuse_truncation` fuses it) is
 //!   inserted only before an op that needs scale `F` (linear layers, polynomials, both operands
 //!   of a product, and the GC ops ReLU, MaxPool, Clip, LeakyReLU); outputs are revealed at
@@ -56,6 +58,8 @@ struct Builder<'a> {
     /// Bound on |value| per new value.
     bound: Vec<f64>,
     frac: u8,
+    /// Per-node `F` where it differs from `frac` ([`Options::layer_frac_bits`]).
+    layer: &'a std::collections::BTreeMap<String, u8>,
     truncations: usize,
 }
 
@@ -79,9 +83,14 @@ impl Builder<'_> {
         Ok(v)
     }
 
-    /// `v` at scale at most `F`, truncating if needed.
+    /// Node `node`'s `F`: its own ([`Options::layer_frac_bits`]) or the plan's.
+    fn frac_at(&self, node: &str) -> u8 {
+        self.layer.get(node).copied().unwrap_or(self.frac)
+    }
+
+    /// `v` at scale at most node `node`'s `F`, truncating if needed.
     fn lower(&mut self, v: ValueId, node: &str) -> Result<ValueId, PassError> {
-        self.lower_to(v, self.frac, node)
+        self.lower_to(v, self.frac_at(node), node)
     }
 
     /// `v` at scale at most `to`, truncating if needed.
@@ -148,12 +157,33 @@ pub fn run_with_bounds(
     opts: &Options,
     bounds: Option<&(Vec<f64>, RangeSource)>,
 ) -> Result<Report, PassError> {
+    run_detailed(g, opts, bounds).map(|(report, _)| report)
+}
+
+/// [`run_with_bounds`], also returning the values that set the ring width: those needing the
+/// most bits when ℓ is their bits plus the headroom (chosen automatically and not raised by
+/// the largest scale or a Circa test ring), else `None`.
+pub fn run_detailed(
+    g: &mut Graph,
+    opts: &Options,
+    bounds: Option<&(Vec<f64>, RangeSource)>,
+) -> Result<(Report, Option<Vec<ValueId>>), PassError> {
     if g.ring_bits.is_some() {
-        return Ok(Report::default());
+        return Ok((Report::default(), None));
     }
     let frac = opts.frac_bits;
     if !(1..=30).contains(&frac) {
         return Err(reject(format!("--frac-bits {frac} is outside 1..=30")));
+    }
+    for (name, &f) in &opts.layer_frac_bits {
+        if !(1..=30).contains(&f) {
+            return Err(reject(format!("node {name:?}: its fractional bits {f} are outside 1..=30")));
+        }
+        if !g.live_nodes().any(|(_, n)| n.name == *name) {
+            return Err(reject(format!(
+                "per-layer fractional bits name {name:?}, but the graph has no node by that name"
+            )));
+        }
     }
     let p = opts.circa_fault_rate;
     if !(p > 0.0 && p < 1.0) {
@@ -169,6 +199,7 @@ pub fn run_with_bounds(
         map: vec![None; g.values.len()],
         bound: Vec::new(),
         frac,
+        layer: &opts.layer_frac_bits,
         truncations: 0,
     };
     for &v in &g.inputs {
@@ -189,9 +220,9 @@ pub fn run_with_bounds(
         let op = match &node.op {
             Op::Dense { weight, bias } | Op::Conv2d { weight, bias, .. } => {
                 ins[0] = b.lower(ins[0], name)?;
-                let s = b.scale(ins[0]) as u32;
-                let w = b.quantize(*weight, frac as u32, name)?;
-                let bq = bias.map(|c| b.quantize(c, s + frac as u32, name)).transpose()?;
+                let (s, f) = (b.scale(ins[0]) as u32, b.frac_at(name) as u32);
+                let w = b.quantize(*weight, f, name)?;
+                let bq = bias.map(|c| b.quantize(c, s + f, name)).transpose()?;
                 match node.op.clone() {
                     Op::Dense { .. } => Op::Dense { weight: w, bias: bq },
                     Op::Conv2d { window, groups, .. } => Op::Conv2d { weight: w, bias: bq, window, groups },
@@ -202,9 +233,9 @@ pub fn run_with_bounds(
                 if scale.is_some() {
                     ins[0] = b.lower(ins[0], name)?;
                 }
-                let s = b.scale(ins[0]) as u32;
-                let out = s + if scale.is_some() { frac as u32 } else { 0 };
-                let sq = scale.map(|c| b.quantize(c, frac as u32, name)).transpose()?;
+                let (s, f) = (b.scale(ins[0]) as u32, b.frac_at(name) as u32);
+                let out = s + if scale.is_some() { f } else { 0 };
+                let sq = scale.map(|c| b.quantize(c, f, name)).transpose()?;
                 let tq = shift.map(|c| b.quantize(c, out, name)).transpose()?;
                 Op::Affine { scale: sq, shift: tq }
             }
@@ -234,7 +265,7 @@ pub fn run_with_bounds(
             // The output scale is half the operand's: the operand keeps up to 2F, so the result
             // lands at F with a root of about F significant bits.
             Op::Rsqrt { eps } => {
-                ins[0] = b.lower_to(ins[0], frac.saturating_mul(2), name)?;
+                ins[0] = b.lower_to(ins[0], b.frac_at(name).saturating_mul(2), name)?;
                 let s = b.scale(ins[0]);
                 let out_name = g.values[node.output].name.clone();
                 let at_zero = veil_ir::eval::ring_ops::rsqrt::eval(Ring::new(MAX_RING_BITS), 0, s, *eps);
@@ -282,6 +313,7 @@ pub fn run_with_bounds(
     let node_of = |g: &Graph, v: ValueId| {
         g.producer(v).map_or_else(|| format!("input {:?}", g.values[v].name), |n| format!("node {:?}", n.name))
     };
+    let mut set_by_widest = false;
     let ring = match opts.ring_bits {
         Some(l) if !(2..=MAX_RING_BITS).contains(&l) => {
             return Err(reject(format!("--ring-bits {l} is outside 2..={MAX_RING_BITS}")));
@@ -291,7 +323,9 @@ pub fn run_with_bounds(
         None => {
             let top_scale = needs.iter().map(|&(_, _, s)| s as u32).max().unwrap_or(0);
             let tests = test_rings(&b.g).map(u32::from).max().unwrap_or(0);
-            (need + headroom(&b.g, &source, opts)).max(top_scale + 2).max(tests).min(MAX_RING_BITS as u32)
+            let wanted = need + headroom(&b.g, &source, opts);
+            set_by_widest = wanted > (top_scale + 2).max(tests) && wanted < MAX_RING_BITS as u32;
+            wanted.max(top_scale + 2).max(tests).min(MAX_RING_BITS as u32)
         }
     };
     let hint = match source {
@@ -352,6 +386,13 @@ pub fn run_with_bounds(
     report.note(format!(
         "F = {frac} fractional bits, ring ℓ = {ring} bits; widest value needs {need} bits ({widest_at})"
     ));
+    if !opts.layer_frac_bits.is_empty() {
+        let mut own: Vec<String> = opts.layer_frac_bits.iter().map(|(n, f)| format!("{n} {f}")).collect();
+        let more = own.len().saturating_sub(6);
+        own.truncate(6);
+        let more = if more > 0 { format!(", and {more} more") } else { String::new() };
+        report.note(format!("per-layer F in {} node(s): {}{more}", opts.layer_frac_bits.len(), own.join(", ")));
+    }
     report.note(format!("inserted {} truncation(s)", b.truncations));
     if tests > 0 {
         report.note(format!(
@@ -374,8 +415,10 @@ pub fn run_with_bounds(
     if b.g.live_nodes().any(|(_, n)| matches!(n.op, Op::Rsqrt { .. })) {
         report.note(normalisation_note(&b.g, &source, opts));
     }
+    let widest_values =
+        set_by_widest.then(|| needs.iter().filter(|(_, n, _)| *n == need).map(|&(v, _, _)| v).collect());
     *g = b.g;
-    Ok(report)
+    Ok((report, widest_values))
 }
 
 /// What the error bound on the outputs of a graph with inverse square roots is and what it

@@ -133,3 +133,77 @@ fn a_two_input_model_without_calibration_gets_random_samples_for_both() {
     let c = choose(&g, &Options::default(), 0.01).unwrap();
     assert!(matches!(c.samples, Samples::Random { .. }) && c.error <= 0.01, "{c}");
 }
+
+/// x:[1,8] → fc1 (weights ~0.5) → relu → fc2 (weights ~`big`) → reveal: fc2's output is the
+/// largest value at the highest scale, so it alone sets the ring.
+fn two_layers(big: f32) -> (Graph, Vec<f32>, Vec<f32>) {
+    let (w1, w2) = (weights(0.5)[..IN * IN / 2].to_vec(), weights(big)[..OUT * OUT].to_vec());
+    let mut g = Graph::new("t2");
+    let x = g.add_input("x", TensorType::f32(vec![1, IN]));
+    let c1 = g.add_const("w1", vec![OUT, IN], Domain::Server, w1.clone());
+    let c2 = g.add_const("w2", vec![OUT, OUT], Domain::Server, w2.clone());
+    let h = g.add_node("fc1", "h", Op::Dense { weight: c1, bias: None }, &[x]).unwrap();
+    let r = g.add_node("act", "r", Op::Relu, &[h]).unwrap();
+    let y = g.add_node("fc2", "y", Op::Dense { weight: c2, bias: None }, &[r]).unwrap();
+    let out = g.add_node("reveal", "out", Op::Reveal, &[y]).unwrap();
+    g.outputs.push(out);
+    (g, w1, w2)
+}
+
+/// The two-layer model's error, by hand in f64, for a compiled graph `g`.
+fn two_layer_error(g: &Graph, w1: &[f32], w2: &[f32], xs: &[Tensor]) -> f64 {
+    let (mut lo, mut hi, mut err) = (f64::MAX, f64::MIN, 0f64);
+    for x in xs {
+        let fixed = run_fixed(g, std::slice::from_ref(x), 0).unwrap().outputs.remove(0);
+        let h: Vec<f64> =
+            (0..OUT).map(|o| (0..IN).map(|i| w1[o * IN + i] as f64 * x.data[i] as f64).sum::<f64>().max(0.0)).collect();
+        for o in 0..OUT {
+            let want: f64 = (0..OUT).map(|i| w2[o * OUT + i] as f64 * h[i]).sum();
+            lo = lo.min(want);
+            hi = hi.max(want);
+            err = err.max((fixed.data[o] as f64 - want).abs());
+        }
+    }
+    err / (hi - lo)
+}
+
+#[test]
+fn the_layer_that_sets_the_ring_gets_a_lower_f_where_the_target_still_holds() {
+    let (g, w1, w2) = two_layers(300.0);
+    let xs = samples();
+    let opts = Options { calibration: xs.clone(), ..Options::default() };
+    let c = choose(&g, &opts, 0.01).unwrap();
+    // fc2 and the ReLU feeding it (whose fused truncation takes the extra bit) drop together;
+    // fc1 does not set the ring and keeps the global F.
+    let (f2, fa) = (c.layer_frac_bits.get("fc2"), c.layer_frac_bits.get("act"));
+    assert!(f2.is_some_and(|&f| f < c.frac_bits) && fa == f2, "{c}: {:?}", c.layer_frac_bits);
+    assert!(!c.layer_frac_bits.contains_key("fc1"), "{:?}", c.layer_frac_bits);
+    assert!(c.ring_bits < c.global_ring_bits, "{c}");
+    // Independently: compiled with those per-layer F, the plan has that ring, fc2's weights sit
+    // at its own F, and the error computed here meets the target and is the one reported.
+    let mut f = g.clone();
+    let at = Options { frac_bits: c.frac_bits, layer_frac_bits: c.layer_frac_bits.clone(), ..opts.clone() };
+    run_pipeline(&mut f, &at, None, true).unwrap();
+    assert_eq!(f.ring_bits, Some(c.ring_bits));
+    let w2_scale = f.consts.iter().find(|(_, k)| k.name == "w2").and_then(|(_, k)| k.frac_bits);
+    assert_eq!(w2_scale, f2.copied(), "fc2's weights");
+    let reached = two_layer_error(&f, &w1, &w2, &xs);
+    assert!(reached <= 0.01 && (reached - c.error).abs() < 1e-6, "reported {} measured {reached}", c.error);
+    // At the global F alone the ring is wider: what the per-layer F bought.
+    let mut global = g.clone();
+    run_pipeline(&mut global, &Options { frac_bits: c.frac_bits, ..opts.clone() }, None, true).unwrap();
+    assert_eq!(global.ring_bits, Some(c.global_ring_bits));
+}
+
+#[test]
+fn per_layer_f_for_a_node_the_graph_lacks_or_out_of_range_is_refused() {
+    let (mut g, _, _) = two_layers(300.0);
+    let mut opts = Options::default();
+    opts.layer_frac_bits.insert("/nope".into(), 8);
+    let e = run_pipeline(&mut g.clone(), &opts, None, true).unwrap_err().to_string();
+    assert!(e.contains("\"/nope\"") && e.contains("no node by that name"), "{e}");
+    let mut opts = Options::default();
+    opts.layer_frac_bits.insert("fc2".into(), 0);
+    let e = run_pipeline(&mut g, &opts, None, true).unwrap_err().to_string();
+    assert!(e.contains("\"fc2\"") && e.contains("outside 1..=30"), "{e}");
+}

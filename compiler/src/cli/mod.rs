@@ -125,6 +125,11 @@ pub struct CompileArgs {
     /// of --max-error.
     #[arg(long, value_name = "F", help_heading = "Fixed point", conflicts_with = "max_error")]
     frac_bits: Option<u8>,
+    /// Fixed point, with --frac-bits: node NAME's own fractional bits (its weights and the scale
+    /// it lowers its operands to), repeatable. The automatic choice sets these itself where a
+    /// lower F narrows the ring.
+    #[arg(long = "layer-frac-bits", value_name = "NAME=F", value_parser = parse_layer_frac, requires = "frac_bits", help_heading = "Fixed point")]
+    layer_frac_bits: Vec<(String, u8)>,
     /// Fixed point: without --frac-bits, choose the smallest F whose simulated output error is
     /// at most E: max |fixed − float| over the samples (the first 32 --calibrate inputs, else 8 random
     /// inputs within --input-bound), divided by the range (max − min) of the float output
@@ -262,6 +267,11 @@ fn parse_layer(s: &str) -> Result<(String, veil_passes::Activation), String> {
     Ok((name.to_string(), policy.parse()?))
 }
 
+fn parse_layer_frac(s: &str) -> Result<(String, u8), String> {
+    let (name, f) = s.rsplit_once('=').ok_or_else(|| format!("expected NAME=F, got {s:?}"))?;
+    Ok((name.to_string(), f.trim().parse().map_err(|_| format!("{f:?} is not a number of fractional bits"))?))
+}
+
 fn parse_poly(s: &str) -> Result<[f32; 3], String> {
     let v: Vec<f32> =
         s.split(',').map(|x| x.trim().parse::<f32>().map_err(|e| format!("{x:?}: {e}"))).collect::<Result<_, _>>()?;
@@ -327,6 +337,7 @@ impl CompileArgs {
             circa_variant: self.circa_variant,
             circa_fault_rate: self.circa_fault_rate,
             frac_bits: self.frac_bits.unwrap_or(veil_passes::Options::default().frac_bits),
+            layer_frac_bits: self.layer_frac_bits.iter().cloned().collect(),
             ring_bits: self.ring_bits,
             calibration,
             input_bound: self.input_bound.unwrap_or(1.0),
