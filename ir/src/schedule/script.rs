@@ -115,7 +115,7 @@ pub mod label {
     /// entry of the client's `U` (then of its `V`).
     pub const MATMUL_OT: &str = "matrix product correlations (OT)";
     /// Offline, server → client: the corrections of a matrix triple's cross products, one
-    /// frame per batch element and cross product.
+    /// frame per row of the client's operand (`U`'s rows, then `V`'s columns).
     pub const MATMUL_PRODUCT: &str = "matrix product correlations";
     /// Offline client → server and online server → client: a party's shares of both operands of
     /// a matrix product minus its triple's `(U, V)`, `m·k + k·n` ring elements per batch element.
@@ -598,8 +598,8 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
             // U_c·V_s row by row of U_c, then (U_s·V_c)ᵀ column by column of V_c.
             for (rows, cols) in [(m, n), (n, m)] {
                 s.ot_batch(batch * rows * k * ell, false, label::MATMUL_OT, sent);
-                let per = rows * product_bytes(ell, k * cols);
-                (0..batch).for_each(|_| s.frame(ServerToClient, per, label::MATMUL_PRODUCT));
+                let per = product_bytes(ell, k * cols);
+                (0..batch * rows).for_each(|_| s.frame(ServerToClient, per, label::MATMUL_PRODUCT));
             }
             s.frame(ClientToServer, ELEM * batch * (m * k + k * n), label::MATMUL_MASKED);
         }

@@ -17,8 +17,9 @@
 //! What each party sees: `D` and `E` are `X` and `Y` masked by the uniform `U` and `V`, used once;
 //! the Gilboa corrections are masked by PRG outputs of OT pads the client does not hold.
 //!
-//! Wire per batch element: offline `(m + n)·k·ℓ` random OTs, `m·⌈k·n·ℓ(ℓ+1)/16⌉ +
-//! n·⌈k·m·ℓ(ℓ+1)/16⌉` bytes server → client, `m·k + k·n` ring elements client → server; online
+//! Wire per batch element: offline `(m + n)·k·ℓ` random OTs, `m` frames of `⌈k·n·ℓ(ℓ+1)/16⌉`
+//! bytes and `n` of `⌈k·m·ℓ(ℓ+1)/16⌉` server → client, `m·k + k·n` ring elements client →
+//! server; online
 //! `m·k + k·n` ring elements server → client and `m·n` client → server.
 
 use rand::{CryptoRng, RngCore};
@@ -80,7 +81,8 @@ fn sub(ring: Ring, a: &[u64], b: &[u64]) -> Vec<u64> {
 }
 
 /// Client side of a batch of Gilboa vector products: its shares (`batch × rows × cols`) of
-/// `c_p · W_p` for its `c` (`batch × rows × k`) and the server's per-batch weights.
+/// `c_p · W_p` for its `c` (`batch × rows × k`) and the server's per-batch weights; one frame
+/// per row (`k·cols` corrections), so no frame outgrows a row however large the matrices.
 async fn cross_client(
     ch: &mut Channel,
     ot: &mut impl OtReceive,
@@ -92,13 +94,9 @@ async fn cross_client(
     let pads = ot.random(label::MATMUL_OT, &bits).await?;
     let per = message_bytes(ring, k, cols);
     let mut out = Vec::with_capacity(batch * rows * cols);
-    for p in 0..batch {
-        let msg = ch.recv_exact(label::MATMUL_PRODUCT, rows * per).await?;
-        out.extend(crate::compute(|| {
-            (0..rows)
-                .flat_map(|i| client_share(ring, &bits, &pads, &msg[i * per..(i + 1) * per], p * rows + i, k, cols))
-                .collect::<Vec<_>>()
-        }));
+    for row in 0..batch * rows {
+        let msg = ch.recv_exact(label::MATMUL_PRODUCT, per).await?;
+        out.extend(crate::compute(|| client_share(ring, &bits, &pads, &msg, row, k, cols)));
     }
     Ok(out)
 }
@@ -116,18 +114,11 @@ async fn cross_server(
     let mut shares = Vec::with_capacity(batch * rows * cols);
     for p in 0..batch {
         let wp: Vec<i64> = w[p * cols * k..(p + 1) * cols * k].iter().map(|&x| x as i64).collect();
-        let (msg, s) = crate::compute(|| {
-            let mut msg = Vec::new();
-            let mut s = Vec::with_capacity(rows * cols);
-            for i in 0..rows {
-                let (m, si) = server_message(ring, &wp, &pads, p * rows + i, k, cols);
-                msg.extend(m);
-                s.extend(si);
-            }
-            (msg, s)
-        });
-        ch.send(label::MATMUL_PRODUCT, &msg).await?;
-        shares.extend(s);
+        for i in 0..rows {
+            let (msg, s) = crate::compute(|| server_message(ring, &wp, &pads, p * rows + i, k, cols));
+            ch.send(label::MATMUL_PRODUCT, &msg).await?;
+            shares.extend(s);
+        }
     }
     Ok(shares)
 }
