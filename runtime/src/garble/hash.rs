@@ -68,21 +68,28 @@ impl HashKey {
 }
 
 /// TMMO `π_K(π_K(x) ⊕ i) ⊕ π_K(x)` with its key schedule computed once: on VAES-512 where the
-/// CPU has it (`super::vaes`, four blocks per instruction), else through the `aes` crate
-/// (AES-NI, or its constant-time software fallback). Both give the same hash.
+/// CPU has it (`super::vaes`, four blocks per instruction), else on VAES with 256-bit words
+/// (`super::vaes256`, two), else through the `aes` crate (AES-NI, or its constant-time software
+/// fallback). All give the same hash.
 pub struct Tmmo {
     aes: Aes128,
     #[cfg(target_arch = "x86_64")]
     vaes: Option<super::vaes::VaesTmmo>,
+    #[cfg(target_arch = "x86_64")]
+    vaes256: Option<super::vaes256::Vaes256Tmmo>,
 }
 
 impl Tmmo {
     /// The hash under `key`, on the fastest AES this CPU has.
     pub fn new(key: HashKey) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        let vaes = super::vaes::VaesTmmo::new(key.0);
         Self {
             aes: Aes128::new(&key.0.into()),
             #[cfg(target_arch = "x86_64")]
-            vaes: super::vaes::VaesTmmo::new(key.0),
+            vaes256: if vaes.is_none() { super::vaes256::Vaes256Tmmo::new(key.0) } else { None },
+            #[cfg(target_arch = "x86_64")]
+            vaes,
         }
     }
 
@@ -93,13 +100,36 @@ impl Tmmo {
             aes: Aes128::new(&key.0.into()),
             #[cfg(target_arch = "x86_64")]
             vaes: None,
+            #[cfg(target_arch = "x86_64")]
+            vaes256: None,
         }
+    }
+
+    /// The hash under `key` on VAES with 256-bit words even where VAES-512 exists, or `None`
+    /// where the CPU lacks it (tests compare it with the others).
+    pub fn vaes256_only(key: HashKey) -> Option<Self> {
+        #[cfg(target_arch = "x86_64")]
+        return super::vaes256::Vaes256Tmmo::new(key.0).map(|v| Self {
+            aes: Aes128::new(&key.0.into()),
+            vaes: None,
+            vaes256: Some(v),
+        });
+        #[cfg(not(target_arch = "x86_64"))]
+        None
     }
 
     /// Whether this instance hashes on VAES-512.
     pub fn uses_vaes(&self) -> bool {
         #[cfg(target_arch = "x86_64")]
         return self.vaes.is_some();
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
+    /// Whether this instance hashes on VAES with 256-bit words.
+    pub fn uses_vaes256(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return self.vaes256.is_some();
         #[cfg(not(target_arch = "x86_64"))]
         false
     }
@@ -110,6 +140,11 @@ impl TweakableHash for Tmmo {
     fn hash_many<const N: usize>(&self, xs: &mut [Block; N], tweaks: [u128; N]) {
         #[cfg(target_arch = "x86_64")]
         if let Some(v) = &self.vaes {
+            v.hash(xs, &tweaks);
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if let Some(v) = &self.vaes256 {
             v.hash(xs, &tweaks);
             return;
         }
@@ -129,6 +164,15 @@ impl TweakableHash for Tmmo {
 pub fn vaes_detected() -> bool {
     #[cfg(target_arch = "x86_64")]
     return super::vaes::detected();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Whether the CPU has VAES with AVX2 (256-bit words), which [`Tmmo::new`] uses where it lacks
+/// VAES-512.
+pub fn vaes256_detected() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return super::vaes256::detected();
     #[cfg(not(target_arch = "x86_64"))]
     false
 }
@@ -171,18 +215,19 @@ mod tests {
         assert_eq!(<[u8; 16]>::from(b), c);
     }
 
-    /// The VAES hash is the `aes` crate's TMMO, bit for bit, for every batch length the
-    /// engine uses and the odd ones (chunks of 32, 16 and 4 blocks and a padded tail).
+    /// The VAES hashes (512- and 256-bit words) are the `aes` crate's TMMO, bit for bit, for
+    /// every batch length the engine uses and the odd ones (full chunks, half chunks, single
+    /// words and a padded tail).
     #[test]
     fn vaes_equals_the_aes_crate() {
         let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(11);
         let key = HashKey::random(&mut rng);
         let (fast, portable) = (Tmmo::new(key), Tmmo::portable(key));
         assert_eq!(fast.uses_vaes(), vaes_detected());
-        assert!(!portable.uses_vaes());
-        if !vaes_detected() {
-            return; // Both are the aes crate's; nothing else to compare.
-        }
+        assert_eq!(fast.uses_vaes256(), vaes256_detected() && !vaes_detected());
+        assert!(!portable.uses_vaes() && !portable.uses_vaes256());
+        let narrow = Tmmo::vaes256_only(key);
+        assert_eq!(narrow.is_some(), vaes256_detected());
         fn both<const N: usize>(a: &Tmmo, b: &Tmmo, rng: &mut impl RngCore) {
             let xs: [Block; N] =
                 std::array::from_fn(|_| Block(u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())));
@@ -193,15 +238,21 @@ mod tests {
             assert_eq!(x, y, "N = {N}");
             assert_ne!(x, xs);
         }
-        for _ in 0..50 {
-            both::<1>(&fast, &portable, &mut rng);
-            both::<2>(&fast, &portable, &mut rng);
-            both::<4>(&fast, &portable, &mut rng);
-            both::<7>(&fast, &portable, &mut rng);
-            both::<16>(&fast, &portable, &mut rng);
-            both::<32>(&fast, &portable, &mut rng);
-            both::<53>(&fast, &portable, &mut rng);
-            both::<64>(&fast, &portable, &mut rng);
+        let fastest = [Some(&fast), narrow.as_ref()];
+        for h in fastest.into_iter().flatten().filter(|h| h.uses_vaes() || h.uses_vaes256()) {
+            for _ in 0..50 {
+                both::<1>(h, &portable, &mut rng);
+                both::<2>(h, &portable, &mut rng);
+                both::<3>(h, &portable, &mut rng);
+                both::<4>(h, &portable, &mut rng);
+                both::<7>(h, &portable, &mut rng);
+                both::<8>(h, &portable, &mut rng);
+                both::<16>(h, &portable, &mut rng);
+                both::<25>(h, &portable, &mut rng);
+                both::<32>(h, &portable, &mut rng);
+                both::<53>(h, &portable, &mut rng);
+                both::<64>(h, &portable, &mut rng);
+            }
         }
     }
 

@@ -25,9 +25,11 @@ mod three_halves_batch;
 mod three_halves_lanes;
 #[cfg(target_arch = "x86_64")]
 mod vaes;
+#[cfg(target_arch = "x86_64")]
+mod vaes256;
 
 pub use block::Block;
-pub use hash::{HashKey, Tmmo, TweakableHash, aes_ni_detected, vaes_detected};
+pub use hash::{HashKey, Tmmo, TweakableHash, aes_ni_detected, vaes_detected, vaes256_detected};
 pub use lanes::{Instance, LANES, evaluate_lanes, garble_lanes};
 
 use rand::RngCore;

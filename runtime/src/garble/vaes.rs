@@ -105,7 +105,7 @@ impl VaesTmmo {
 
 /// The AES-128 key schedule (FIPS-197 §5.2) with `aeskeygenassist`.
 #[target_feature(enable = "aes,sse2")]
-fn expand(key: [u8; 16]) -> [__m128i; 11] {
+pub(super) fn expand(key: [u8; 16]) -> [__m128i; 11] {
     #[inline]
     #[target_feature(enable = "sse2")]
     fn mix(k: __m128i, assist: __m128i) -> __m128i {
