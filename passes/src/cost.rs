@@ -265,11 +265,10 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
         Kind::Mul => (2.0 * g.values[node.output].ty.len() as f64 * ell / chosen_ot_rate(g, false), 0.0),
         Kind::MatMul => {
             // Two cross products of Gilboa vector OLEs (one OT per bit of each of the client's
-            // `U` and `V` entries, a PRG word per weight bit), three local products online.
-            let [a, b] = [0, 1].map(|i| &g.values[node.inputs[i]].ty.shape);
-            let (batch, m, k, n) = veil_ir::eval::kernels::matmul_dims(a, b);
+            // `U` and `V` entries, a PRG word per weight bit), two local products online.
+            let (batch, m, k, n) = veil_ir::schedule::matmul_dims(g, node);
             let (ots, macs) = ((batch * (m + n) * k) as f64 * ell, (batch * m * k * n) as f64);
-            (ots / chosen_ot_rate(g, false) + 2.0 * macs * ell * OT_DENSE_S_PER_WEIGHT_BIT, 3.0 * macs * RING_MAC_S)
+            (ots / chosen_ot_rate(g, false) + 2.0 * macs * ell * OT_DENSE_S_PER_WEIGHT_BIT, 2.0 * macs * RING_MAC_S)
         }
         Kind::ReluOt { input, shift } => {
             let n = g.values[*input].ty.len() as f64;

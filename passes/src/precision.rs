@@ -171,11 +171,9 @@ pub fn choose(float: &Graph, opts: &Options, max_error: f64) -> Result<Choice, P
         trials.push(Trial { frac_bits: frac, outcome: Ok((ring, error)), complete });
         if error <= max_error {
             let m = crate::precision_layers::Measure { xs: &xs, reference: &reference, max_error };
-            let layers = if opts.ring_bits.is_none() {
-                crate::precision_layers::refine(&base, opts, &bounds, (frac, ring, error), &m)?
-            } else {
-                crate::precision_layers::Layers { frac_bits: Default::default(), ring_bits: ring, error, steps: 0 }
-            };
+            // With --ring-bits nothing narrows: `quantize` reports no widest values and the
+            // refinement stops at once.
+            let layers = crate::precision_layers::refine(&base, opts, &bounds, (frac, ring, error), &m)?;
             return Ok(Choice {
                 frac_bits: frac,
                 ring_bits: layers.ring_bits,

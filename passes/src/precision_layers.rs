@@ -39,8 +39,6 @@ pub struct Layers {
     pub ring_bits: u8,
     /// The error reached with those (a fraction of the output range).
     pub error: f64,
-    /// Steps tried, kept or not.
-    pub steps: usize,
 }
 
 /// The samples and reference the search measures on.
@@ -62,13 +60,16 @@ pub fn refine(
     (frac, ring, error): (u8, u8, f64),
     m: &Measure<'_>,
 ) -> Result<Layers, PassError> {
-    let mut kept = Layers { frac_bits: BTreeMap::new(), ring_bits: ring, error, steps: 0 };
+    let mut kept = Layers { frac_bits: BTreeMap::new(), ring_bits: ring, error };
     let at = |layer: &BTreeMap<String, u8>| Options { frac_bits: frac, layer_frac_bits: layer.clone(), ..opts.clone() };
     let mut g = base.clone();
     let (_, mut widest) = crate::quantize::run_detailed(&mut g, &at(&kept.frac_bits), Some(bounds))?;
-    while kept.steps < MAX_STEPS {
+    for _ in 0..MAX_STEPS {
         let Some(values) = widest.take() else { break };
         let names = origins(&g, &values);
+        if names.is_empty() {
+            break;
+        }
         let mut trial = kept.frac_bits.clone();
         for n in &names {
             let f = trial.get(n).copied().unwrap_or(frac);
@@ -77,10 +78,6 @@ pub fn refine(
             }
             trial.insert(n.clone(), f - 1);
         }
-        if names.is_empty() {
-            break;
-        }
-        kept.steps += 1;
         let mut t = base.clone();
         let opts_t = at(&trial);
         let quantized = crate::quantize::run_detailed(&mut t, &opts_t, Some(bounds));

@@ -509,6 +509,12 @@ pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8) -> Option<C
     })
 }
 
+/// `(batch, m, k, n)` of a matrix product node (`[.., m, k]` by `[.., k, n]`).
+pub fn matmul_dims(g: &Graph, node: &crate::Node) -> (usize, usize, usize, usize) {
+    let shape = |i: usize| &g.values[node.inputs[i]].ty.shape;
+    crate::eval::kernels::matmul_dims(shape(0), shape(1))
+}
+
 /// `(batch, inputs, outputs)` of a dense node (its weight is `outputs × inputs`).
 pub fn dense_dims(g: &Graph, node: &crate::Node) -> Option<(usize, usize, usize)> {
     let Op::Dense { weight, .. } = &node.op else { return None };

@@ -423,10 +423,9 @@ fn elems(g: &Graph, v: ValueId) -> u64 {
     g.values[v].ty.shape.iter().product::<usize>() as u64
 }
 
-/// `(batch, m, k, n)` of a matrix product node.
+/// `(batch, m, k, n)` of a matrix product node, as `u64`s.
 fn matmul_dims(g: &Graph, node: &crate::Node) -> (u64, u64, u64, u64) {
-    let shape = |i: usize| &g.values[node.inputs[i]].ty.shape;
-    let (b, m, k, n) = crate::eval::kernels::matmul_dims(shape(0), shape(1));
+    let (b, m, k, n) = super::matmul_dims(g, node);
     (b as u64, m as u64, k as u64, n as u64)
 }
 

@@ -134,8 +134,7 @@ pub async fn triples_client<R: RngCore + CryptoRng + Send>(
     let (u, v) = (random_ring(ring, batch * m * k, rng), random_ring(ring, batch * k * n, rng));
     let t1 = cross_client(ch, ot, ring, &u, (batch, m, k, n)).await?; // U_c·V_s
     let t2 = cross_client(ch, ot, ring, &transpose(&v, batch, k, n), (batch, n, k, m)).await?; // (U_s·V_c)ᵀ
-    let z = add(ring, &add(ring, &product(ring, &u, &v, (batch, m, k, n)), &t1), &transpose(&t2, batch, n, m));
-    Ok(MatrixTriples { u, v, z })
+    Ok(assemble(ring, u, v, &t1, &t2, (batch, m, k, n)))
 }
 
 /// Server side of the triples.
@@ -149,8 +148,14 @@ pub async fn triples_server<R: RngCore + CryptoRng + Send>(
     let (u, v) = (random_ring(ring, batch * m * k, rng), random_ring(ring, batch * k * n, rng));
     let t1 = cross_server(ch, ot, ring, &transpose(&v, batch, k, n), (batch, m, k, n)).await?;
     let t2 = cross_server(ch, ot, ring, &u, (batch, n, k, m)).await?;
-    let z = add(ring, &add(ring, &product(ring, &u, &v, (batch, m, k, n)), &t1), &transpose(&t2, batch, n, m));
-    Ok(MatrixTriples { u, v, z })
+    Ok(assemble(ring, u, v, &t1, &t2, (batch, m, k, n)))
+}
+
+/// A party's triples from its halves `U`, `V` and its shares of the cross products, `t1` of
+/// `U_c·V_s` and `t2` of `(U_s·V_c)ᵀ`: `Z = U·V + t1 + t2ᵀ` (its own product plus the cross terms).
+fn assemble(ring: Ring, u: Vec<u64>, v: Vec<u64>, t1: &[u64], t2: &[u64], (batch, m, k, n): Dims) -> MatrixTriples {
+    let z = add(ring, &add(ring, &product(ring, &u, &v, (batch, m, k, n)), t1), &transpose(t2, batch, n, m));
+    MatrixTriples { u, v, z }
 }
 
 /// A party's masked operands, `X − U` then `Y − V`, concatenated (the message).
@@ -161,17 +166,13 @@ pub fn masked(ring: Ring, x: &[u64], y: &[u64], t: &MatrixTriples) -> Vec<u64> {
 }
 
 /// A party's share of `X·Y` from both parties' masked operands: `Z + D·V + U·E`, plus `D·E`
-/// for the client alone.
+/// for the client alone (as `D·(V + E)`: two matrix products for either party).
 fn share_of_product(ring: Ring, t: &MatrixTriples, mine: &[u64], theirs: &[u64], dims: Dims, client: bool) -> Vec<u64> {
-    let split = t.u.len();
     let opened = add(ring, mine, theirs);
-    let (d, e) = opened.split_at(split);
-    let mut z = add(ring, &t.z, &product(ring, d, &t.v, dims));
-    z = add(ring, &z, &product(ring, &t.u, e, dims));
-    if client {
-        z = add(ring, &z, &product(ring, d, e, dims));
-    }
-    z
+    let (d, e) = opened.split_at(t.u.len());
+    let dv = if client { product(ring, d, &add(ring, &t.v, e), dims) } else { product(ring, d, &t.v, dims) };
+    let z = add(ring, &t.z, &dv);
+    add(ring, &z, &product(ring, &t.u, e, dims))
 }
 
 /// What the client keeps between the phases: its triples, its masked operands and its output
@@ -309,21 +310,14 @@ pub struct SecretMatMul {
     client: Option<ClientState>,
 }
 
-/// The step's two operands.
-fn inputs(cx: &Cx<'_>) -> [veil_ir::ValueId; 2] {
-    let [a, b] = cx.node.inputs[..] else { unreachable!("verified: a matrix product has two operands") };
-    [a, b]
-}
-
 /// The step's `(batch, m, k, n)`.
 fn dims(cx: &Cx<'_>) -> Dims {
-    let [a, b] = inputs(cx);
-    kernels::matmul_dims(&cx.g.values[a].ty.shape, &cx.g.values[b].ty.shape)
+    veil_ir::schedule::matmul_dims(cx.g, cx.node)
 }
 
 /// A party's shares of the step's two operands.
 fn operands(cx: &Cx<'_>, values: &Values) -> (Vec<u64>, Vec<u64>) {
-    let [a, b] = inputs(cx);
+    let [a, b] = cx.node.inputs[..] else { unreachable!("verified: a matrix product has two operands") };
     (values.share(a).to_vec(), values.share(b).to_vec())
 }
 

@@ -37,10 +37,9 @@ pub fn secret_matmul(imp: &mut Importer, ctx: &Ctx, a: ValueId, b: ValueId, out:
             "MatMul of shapes {sa:?} and {sb:?}: the {count} operand and output elements are too many"
         ));
     }
-    let ma_full: Vec<usize> = ba.iter().copied().chain([m, k]).collect();
-    let mb_full: Vec<usize> = bb.iter().copied().chain([k, n]).collect();
-    let xa = spread(imp, ctx, a, ma_full, &a3, out, "a")?;
-    let xb = spread(imp, ctx, b, mb_full, &b3, out, "b")?;
+    let xa = spread(imp, ctx, a, ma.clone(), &a3, out, "a")?;
+    let xb = spread(imp, ctx, b, mb.clone(), &b3, out, "b")?;
+    let full: Vec<usize> = batch.iter().copied().chain([m, n]).collect();
     let mut shape = batch;
     if sa.len() > 1 {
         shape.push(m);
@@ -48,7 +47,6 @@ pub fn secret_matmul(imp: &mut Importer, ctx: &Ctx, a: ValueId, b: ValueId, out:
     if sb.len() > 1 {
         shape.push(n);
     }
-    let full: Vec<usize> = a3[..a3.len() - 1].iter().copied().chain([n]).collect();
     if shape == full {
         return imp.add(&ctx.name, out, Op::MatMul, &[xa, xb]);
     }
