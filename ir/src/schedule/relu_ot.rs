@@ -16,31 +16,69 @@ fn widths(bits: u32) -> Vec<u32> {
 
 /// ANDs per comparison at each level of its tree, leaves first.
 pub(super) fn tree_ands(bits: u32) -> Vec<usize> {
+    comparison_ands(bits, false)
+}
+
+/// ANDs per comparison at each level of its tree, leaves first; `eq`: the comparison also
+/// yields `[x = z]` (every node's `eq` AND, the runtime's `millionaire::Params::with_eq`).
+fn comparison_ands(bits: u32, eq: bool) -> Vec<usize> {
     let mut nodes = vec![widths(bits).len()];
     while *nodes.last().expect("nonempty") > 1 {
         let c = *nodes.last().expect("nonempty");
         nodes.push(c.div_ceil(2));
     }
-    nodes[..nodes.len() - 1].iter().map(|&c| 2 * (c / 2) - 1).collect()
+    nodes[..nodes.len() - 1].iter().map(|&c| 2 * (c / 2) - usize::from(!eq)).collect()
 }
 
 /// Bits of the server's tables per comparison (none for no bits: shift 0 has no low comparison).
 pub(super) fn table_bits(bits: u32) -> usize {
-    widths(bits).iter().enumerate().map(|(j, &w)| (1usize << w) * if j == 0 { 1 } else { 2 }).sum()
+    comparison_table_bits(bits, false)
 }
 
-/// ANDs per element at each opening: the carry (`ℓ − 1` bits) and low (`shift` bits)
-/// comparison trees side by side, the first level with `ms ∧ mc`, then the last two ANDs; at
-/// shift 0 the carry tree alone (no low comparison, no wrap term).
+/// [`table_bits`] of a comparison that also yields `[x = z]` if `eq` (every digit's entries carry
+/// an `eq` bit, not only the upper digits').
+fn comparison_table_bits(bits: u32, eq: bool) -> usize {
+    widths(bits).iter().enumerate().map(|(j, &w)| (1usize << w) * if j == 0 && !eq { 1 } else { 2 }).sum()
+}
+
+/// Whether a ReLU with fused truncation `shift` in `ℓ` bits fuses its low comparison into the
+/// carry (docs/protocols.md, "ReLU over OT"): the carry comparison then covers only the bits
+/// above the shift, `[f, ℓ − 1)`, and also yields their equality, so that
+/// `carry = gt_hi ⊕ (eq_hi ∧ c_low)`: the low comparison's bits are compared once, not twice
+/// (`f` fewer OTs and the low digits' tables once). It costs one AND level (the join), so it is
+/// taken only where the shorter carry tree makes up for it and the flights do not grow.
+pub fn fused(ell: u32, shift: u32) -> bool {
+    if shift == 0 || shift + 1 >= ell {
+        return false;
+    }
+    let depth = |bits: u32| tree_ands(bits).len();
+    let apart = depth(ell - 1).max(depth(shift)).max(1) + 1;
+    let joined = depth(ell - 1 - shift).max(depth(shift)).max(1) + 2;
+    joined <= apart
+}
+
+/// Width of the carry comparison: `ℓ − 1` bits, or the bits above the shift where [`fused`].
+pub fn carry_bits(ell: u32, shift: u32) -> u32 {
+    if fused(ell, shift) { ell - 1 - shift } else { ell - 1 }
+}
+
+/// ANDs per element at each opening: the carry (`ℓ − 1` bits, or `[f, ℓ − 1)` with equality
+/// where [`fused`]) and low (`shift` bits) comparison trees side by side, the first level with
+/// `ms ∧ mc`, then where fused the join `eq_hi ∧ c_low`, then the last two ANDs; at shift 0 the
+/// carry tree alone (no low comparison, no wrap term).
 pub fn level_ands(ell: u32, shift: u32) -> Vec<usize> {
     if shift == 0 {
         return tree_ands(ell - 1);
     }
-    let (a, b) = (tree_ands(ell - 1), tree_ands(shift));
+    let fused = fused(ell, shift);
+    let (a, b) = (comparison_ands(carry_bits(ell, shift), fused), tree_ands(shift));
     let levels = a.len().max(b.len()).max(1);
     let mut v: Vec<usize> = (0..levels)
         .map(|t| a.get(t).copied().unwrap_or(0) + b.get(t).copied().unwrap_or(0) + usize::from(t == 0))
         .collect();
+    if fused {
+        v.push(1);
+    }
     v.push(2);
     v
 }
@@ -53,15 +91,20 @@ fn products(shift: u32) -> u64 {
 /// Random-choice OTs per element with the server sending (comparison leaves, two per AND,
 /// the products); the client sends one more per element.
 pub fn rots(ell: u32, shift: u32) -> u64 {
-    (ell - 1 + shift) as u64 + 2 * level_ands(ell, shift).iter().sum::<usize>() as u64 + products(shift)
+    (carry_bits(ell, shift) + shift) as u64 + 2 * level_ands(ell, shift).iter().sum::<usize>() as u64 + products(shift)
 }
 
 /// Bits the client keeps per comparison of `bits`-bit values between the phases: per digit its
 /// random choice and the key bits of the entry it selects (one for the lowest digit, two for
 /// the others); none for no bits.
 pub(super) fn client_comparison_bits(bits: u32) -> u64 {
+    client_bits_of(bits, false)
+}
+
+/// [`client_comparison_bits`], with two key bits for every digit if `eq`.
+fn client_bits_of(bits: u32, eq: bool) -> u64 {
     let digits = widths(bits).len() as u64;
-    if digits == 0 { 0 } else { bits as u64 + 2 * digits - 1 }
+    if digits == 0 { 0 } else { bits as u64 + 2 * digits - u64::from(!eq) }
 }
 
 /// Total width of the products' values per element: `ℓ` at shift 0, else `ℓ + ℓ + shift`.
@@ -78,7 +121,7 @@ fn product_width(ell: u32, shift: u32) -> u64 {
 pub fn client_bytes(ell: u32, shift: u32, n: u64) -> u64 {
     let bytes = |bits: u64| bits.div_ceil(8);
     let ands = level_ands(ell, shift).iter().sum::<usize>() as u64;
-    bytes(n * client_comparison_bits(ell - 1))
+    bytes(n * client_bits_of(carry_bits(ell, shift), fused(ell, shift)))
         + bytes(n * client_comparison_bits(shift))
         + bytes(3 * n * ands)
         + bytes(n * products(shift))
@@ -93,7 +136,7 @@ pub fn client_bytes(ell: u32, shift: u32, n: u64) -> u64 {
 pub fn server_bytes(ell: u32, shift: u32, n: u64) -> u64 {
     let bytes = |bits: u64| bits.div_ceil(8);
     let ands = level_ands(ell, shift).iter().sum::<usize>() as u64;
-    bytes(n * table_bits(ell - 1) as u64)
+    bytes(n * comparison_table_bits(carry_bits(ell, shift), fused(ell, shift)) as u64)
         + bytes(n * table_bits(shift) as u64)
         + bytes(3 * n * ands)
         + bytes(2 * n * product_width(ell, shift))
@@ -116,8 +159,10 @@ pub fn maxpool_client_bytes(ell: u32, windows: &[Vec<usize>]) -> u64 {
 /// client-sent OTs then rides on the products), else that derandomisation.
 pub fn flights(ell: u32, shift: u32, n: u64) -> Vec<(Dir, u64)> {
     let bytes = |bits: u64| bits.div_ceil(8);
-    let first = bytes(n * (ell - 1) as u64) + bytes(n * shift as u64);
-    let tables = bytes(n * table_bits(ell - 1) as u64) + bytes(n * table_bits(shift) as u64);
+    let carry = carry_bits(ell, shift);
+    let first = bytes(n * carry as u64) + bytes(n * shift as u64);
+    let tables =
+        bytes(n * comparison_table_bits(carry, fused(ell, shift)) as u64) + bytes(n * table_bits(shift) as u64);
     let product_bits = if shift == 0 { ell } else { 2 * ell + shift };
     sequence(n, (first, tables), &level_ands(ell, shift), products(shift), product_bits.into(), ell)
 }
@@ -192,6 +237,24 @@ mod tests {
             maxpool_client_bytes(40, &[vec![0, 1, 2, 3]]),
             3 * 16 + client_bytes(40, 0, 2) + client_bytes(40, 0, 1)
         );
+    }
+
+    /// ResNet-32's ReLUs (ℓ = 39, f = 13) by hand. Apart: the carry on 38 bits (10 digits,
+    /// ANDs 9 + 3 + 1 + 1) and the low on 13 (4 digits, 3 + 1). Fused: the carry on the 25 bits
+    /// above the shift with equality (7 digits, 6 + 4 + 2), the low as before, the join, then
+    /// the last two: the same five levels, 13 fewer leaf OTs, one AND less, and the low
+    /// digits' tables (84 bits) once.
+    #[test]
+    fn the_fused_carry_by_hand() {
+        assert!(fused(39, 13) && fused(43, 15));
+        assert!(!fused(61, 12) && !fused(32, 12), "the join would add a level there");
+        assert!(!fused(39, 0) && !fused(39, 38), "no low comparison, or no bits above it");
+        assert_eq!(level_ands(39, 13), vec![6 + 3 + 1, 4 + 1, 2, 1, 2]);
+        assert_eq!(rots(39, 13), 25 + 13 + 2 * 20 + 3);
+        assert_eq!(level_ands(32, 12), vec![7 + 1 + 1, 3 + 1, 1, 2], "apart: 8 and 3 digits");
+        let n = 8;
+        let first = flights(39, 13, n)[..2].to_vec();
+        assert_eq!(first, vec![(Dir::ClientToServer, 25 + 13), (Dir::ServerToClient, 196 + 84 + 2 * 10)]);
     }
 
     #[test]

@@ -15,6 +15,10 @@
 //! `gt = gt_hi ⊕ (eq_hi ∧ gt_lo)`, `eq = eq_hi ∧ eq_lo` (no `eq` for a node holding the lowest
 //! digit: it is never used), the ANDs on Boolean triples ([`super::bit_triple`]), one opening
 //! per level for all comparisons and pairs.
+//!
+//! A comparison [`Params::with_eq`] also yields shares of `[x = z]`: every digit's table then
+//! carries its `eq` bit and every node its `eq` AND (the fused truncation of
+//! [`super::relu_ot`] joins a lower comparison's result to it).
 
 use cryprot_core::Block as CBlock;
 use cryprot_core::aes_hash::FIXED_KEY_HASH;
@@ -31,6 +35,8 @@ pub struct Params {
     pub bits: u32,
     /// Digit size `m`, 1..=8.
     pub digit: u32,
+    /// Whether the comparison also yields `[x = z]` ([`Tree::result_eq`]).
+    pub eq: bool,
 }
 
 impl Params {
@@ -42,7 +48,22 @@ impl Params {
             (1..=64).contains(&bits) && (1..=8).contains(&digit),
             "comparison of {bits} bits on {digit}-bit digits"
         );
-        Params { bits, digit }
+        Params { bits, digit, eq: false }
+    }
+
+    /// [`Params::new`] for a comparison that also yields `[x = z]`.
+    pub fn with_eq(bits: u32, digit: u32) -> Params {
+        Params { eq: true, ..Params::new(bits, digit) }
+    }
+
+    /// Whether digit `j` carries an `eq` bit: all but the lowest, or all with [`Params::eq`].
+    fn has_eq(&self, j: usize) -> bool {
+        j > 0 || self.eq
+    }
+
+    /// Bits of one digit's table entry: `gt`, and `eq` where [`Params::has_eq`].
+    fn entry_bits(&self, j: usize) -> u32 {
+        1 + u32::from(self.has_eq(j))
     }
 
     /// Digit widths, lowest digit first.
@@ -62,14 +83,14 @@ impl Params {
 
     /// Bits of the server's table message per comparison.
     pub fn table_bits(&self) -> usize {
-        self.widths().iter().enumerate().map(|(j, &w)| (1usize << w) * if j == 0 { 1 } else { 2 }).sum()
+        self.widths().iter().enumerate().map(|(j, &w)| (1usize << w) * self.entry_bits(j) as usize).sum()
     }
 
     /// Bits the client keeps per comparison between the phases: per digit its random choice
     /// (`w` bits) and the key bits of that entry it will use (one for the lowest digit, `gt`
-    /// only; two for the others).
+    /// only, unless [`Params::eq`]; two for the others).
     pub fn client_bits(&self) -> usize {
-        self.bits as usize + 2 * self.digits() - 1
+        self.bits as usize + 2 * self.digits() - usize::from(!self.eq)
     }
 
     /// Node counts of the tree's levels, leaves first, ending at 1.
@@ -85,7 +106,7 @@ impl Params {
     /// ANDs per comparison at each level of the tree (one entry per opening round).
     pub fn level_ands(&self) -> Vec<usize> {
         let nodes = self.level_nodes();
-        nodes[..nodes.len() - 1].iter().map(|&c| 2 * (c / 2) - 1).collect()
+        nodes[..nodes.len() - 1].iter().map(|&c| 2 * (c / 2) - usize::from(!self.eq)).collect()
     }
 
     /// ANDs (Boolean triples) per comparison.
@@ -154,7 +175,7 @@ pub fn server_keys(p: Params, pads: &[[Block; 2]]) -> Vec<u8> {
         for (j, &w) in widths.iter().enumerate() {
             for _ in 0..1u64 << w {
                 let key = k.next().expect("one key per entry");
-                out.push(if j == 0 { key & 1 } else { key }, if j == 0 { 1 } else { 2 });
+                out.push(if p.has_eq(j) { key } else { key & 1 }, p.entry_bits(j));
             }
         }
     }
@@ -185,7 +206,7 @@ pub fn client_material(p: Params, choices: &[bool], pads: &[Block]) -> Vec<u8> {
         for (j, &w) in widths.iter().enumerate() {
             let key = (u128::from(x[j]) & 3) as u64;
             out.push(cs[j], w);
-            out.push(if j == 0 { key & 1 } else { key }, if j == 0 { 1 } else { 2 });
+            out.push(if p.has_eq(j) { key } else { key & 1 }, p.entry_bits(j));
         }
     }
     out.finish()
@@ -243,12 +264,12 @@ impl Server {
                 for u in 0..1u64 << w {
                     let v = u ^ ej;
                     out.push(u64::from((xj > v) ^ sgt), 1);
-                    if j > 0 {
+                    if self.p.has_eq(j) {
                         out.push(u64::from((xj == v) ^ seq), 1);
                     }
                 }
                 leaves.gt.push(sgt);
-                leaves.eq.push(seq && j > 0);
+                leaves.eq.push(seq && self.p.has_eq(j));
                 off += w as usize;
             }
         }
@@ -286,7 +307,7 @@ impl Client {
             let mut off = 0u32;
             for (j, &w) in widths.iter().enumerate() {
                 let c = r.take(w);
-                r.take(if j == 0 { 1 } else { 2 });
+                r.take(p.entry_bits(j));
                 e.push(low(zi >> off, w) ^ c, w);
                 off += w;
             }
@@ -303,15 +324,16 @@ impl Client {
         for _ in 0..self.n {
             for (j, &w) in widths.iter().enumerate() {
                 let c = m.take(w);
-                let key = m.take(if j == 0 { 1 } else { 2 });
-                let per = if j == 0 { 1 } else { 2 };
+                let has_eq = self.p.has_eq(j);
+                let per = self.p.entry_bits(j) as usize;
+                let key = m.take(per as u32);
                 // Skip to entry c, read it, skip the rest of the digit's table.
                 skip(&mut r, c as usize * per);
                 let gt = r.take(1) == 1;
-                let eq = if j > 0 { r.take(1) == 1 } else { false };
+                let eq = if has_eq { r.take(1) == 1 } else { false };
                 skip(&mut r, ((1usize << w) - 1 - c as usize) * per);
                 leaves.gt.push(gt ^ (key & 1 == 1));
-                leaves.eq.push(j > 0 && (eq ^ (key & 2 == 2)));
+                leaves.eq.push(has_eq && (eq ^ (key & 2 == 2)));
             }
         }
         leaves
@@ -332,6 +354,8 @@ fn skip(r: &mut BitReader<'_>, mut n: usize) {
 pub struct Tree {
     n: usize,
     nodes: usize,
+    /// Whether the lowest node's `eq` is kept ([`Params::eq`]).
+    full: bool,
     gt: Vec<bool>,
     eq: Vec<bool>,
 }
@@ -346,11 +370,12 @@ impl Tree {
     /// The tree over `leaves` of `n` comparisons with parameters `p`.
     pub fn new(p: Params, n: usize, leaves: Leaves) -> Tree {
         assert_eq!(leaves.gt.len(), n * p.digits());
-        Tree { n, nodes: p.digits(), gt: leaves.gt, eq: leaves.eq }
+        Tree { n, nodes: p.digits(), full: p.eq, gt: leaves.gt, eq: leaves.eq }
     }
 
     /// The AND inputs `(x, y)` of the next level, comparison-major, per pair `(eq_hi, gt_lo)`
-    /// then (but for the lowest pair) `(eq_hi, eq_lo)`; `None` when the tree is done.
+    /// then (but for the lowest pair, unless [`Params::eq`]) `(eq_hi, eq_lo)`; `None` when the
+    /// tree is done.
     pub fn pending(&self) -> Option<(Vec<bool>, Vec<bool>)> {
         if self.nodes <= 1 {
             return None;
@@ -362,7 +387,7 @@ impl Tree {
                 let (lo, hi) = (at + 2 * k, at + 2 * k + 1);
                 x.push(self.eq[hi]);
                 y.push(self.gt[lo]);
-                if k > 0 {
+                if k > 0 || self.full {
                     x.push(self.eq[hi]);
                     y.push(self.eq[lo]);
                 }
@@ -381,7 +406,8 @@ impl Tree {
             for k in 0..self.nodes / 2 {
                 let hi = at + 2 * k + 1;
                 gt.push(self.gt[hi] ^ zi.next().expect("one share per pending AND"));
-                eq.push(k > 0 && *zi.next().expect("one share per pending AND"));
+                let keeps_eq = k > 0 || self.full;
+                eq.push(keeps_eq && *zi.next().expect("one share per pending AND"));
             }
             if self.nodes % 2 == 1 {
                 gt.push(self.gt[at + self.nodes - 1]);
@@ -397,6 +423,12 @@ impl Tree {
         assert_eq!(self.nodes, 1, "the tree is not done");
         self.gt.clone()
     }
+
+    /// This party's shares of `[x = z]`, once [`Tree::pending`] is `None` ([`Params::eq`] only).
+    pub fn result_eq(&self) -> Vec<bool> {
+        assert!(self.nodes == 1 && self.full, "the tree is not done, or has no eq");
+        self.eq.clone()
+    }
 }
 
 #[cfg(test)]
@@ -409,6 +441,12 @@ pub(crate) mod tests {
     /// Runs whole comparisons for both parties in memory with a dealer's OTs: the two result
     /// shares, and the bytes each party sent (client, server).
     pub(crate) fn compare(p: Params, x: &[u64], z: &[u64], rng: &mut ChaCha8Rng) -> (Vec<bool>, Vec<bool>, [usize; 2]) {
+        let (s, c, sent) = compare_trees(p, x, z, rng);
+        (s.result(), c.result(), sent)
+    }
+
+    /// [`compare`], returning both parties' finished trees.
+    fn compare_trees(p: Params, x: &[u64], z: &[u64], rng: &mut ChaCha8Rng) -> (Tree, Tree, [usize; 2]) {
         let n = x.len();
         let (pads, rc) = deal(rng, n * p.leaf_rots());
         let (tp, trc) = deal(rng, rots(n * p.ands()));
@@ -435,22 +473,32 @@ pub(crate) mod tests {
         }
         assert!(levels.next().is_none() && trc.pending().is_none());
         assert_eq!((ts.left(), tc.left()), (0, 0), "the plan's AND count is exact");
-        (trs.result(), trc.result(), sent)
+        (trs, trc, sent)
     }
 
     fn check(p: Params, x: &[u64], z: &[u64], rng: &mut ChaCha8Rng) {
-        let (s, c, _) = compare(p, x, z, rng);
+        let (ts, tc, _) = compare_trees(p, x, z, rng);
+        let (s, c) = (ts.result(), tc.result());
         for i in 0..x.len() {
             assert_eq!(s[i] ^ c[i], x[i] > z[i], "{p:?}: {} > {}", x[i], z[i]);
+        }
+        if p.eq {
+            let (s, c) = (ts.result_eq(), tc.result_eq());
+            for i in 0..x.len() {
+                assert_eq!(s[i] ^ c[i], x[i] == z[i], "{p:?}: {} = {}", x[i], z[i]);
+            }
         }
     }
 
     #[test]
     fn comparisons_equal_plain_comparison_on_random_values_and_edges() {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
-        for bits in [1u32, 2, 3, 5, 8, 12, 13, 31, 60, 63, 64] {
-            for digit in [1u32, 2, 3, 4, 5, 8] {
-                let p = Params::new(bits, digit);
+        for (bits, digit, eq) in [1u32, 2, 3, 5, 8, 12, 13, 31, 60, 63, 64]
+            .into_iter()
+            .flat_map(|b| [1u32, 2, 3, 4, 5, 8].into_iter().flat_map(move |d| [(b, d, false), (b, d, true)]))
+        {
+            {
+                let p = if eq { Params::with_eq(bits, digit) } else { Params::new(bits, digit) };
                 let max = low(u64::MAX, bits);
                 let mut x: Vec<u64> = (0..200).map(|_| low(rng.random(), bits)).collect();
                 let mut z: Vec<u64> = (0..200).map(|_| low(rng.random(), bits)).collect();
@@ -477,6 +525,7 @@ pub(crate) mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(12);
         let (x, z): (Vec<u64>, Vec<u64>) = (0..32u64).flat_map(|a| (0..32u64).map(move |b| (a, b))).unzip();
         check(Params::new(5, 2), &x, &z, &mut rng);
+        check(Params::with_eq(5, 2), &x, &z, &mut rng);
     }
 
     #[test]
@@ -491,6 +540,10 @@ pub(crate) mod tests {
         assert_eq!(p.widths(), vec![4, 4, 4, 1]);
         assert_eq!(p.table_bits(), 16 + 2 * 32 + 4);
         assert_eq!(Params::new(3, 4).level_ands(), Vec::<usize>::new());
+        // With eq: every node's eq AND, every digit's eq bit.
+        let p = Params::with_eq(25, 4);
+        assert_eq!(p.level_ands(), vec![6, 4, 2]);
+        assert_eq!((p.table_bits(), p.client_bits()), (6 * 32 + 2 * 2, 25 + 2 * 7));
         // The bytes in `compare` are the plan's.
         let mut rng = ChaCha8Rng::seed_from_u64(13);
         let p = Params::new(60, 4);

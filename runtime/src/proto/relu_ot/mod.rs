@@ -8,6 +8,9 @@
 //! - `carry = [low_s + low_c ≥ 2^(ℓ−1)]` on the low `ℓ − 1` bits by the millionaire
 //!   ([`super::millionaire`]) of `low_s` against `2^(ℓ−1) − 1 − low_c`; the sign is
 //!   `ms ⊕ mc ⊕ carry`, so `keep = ¬sign` is XOR-shared with no AND.
+//! - Where [`Spec::fused`], the carry millionaire covers only the bits above `f` and yields their
+//!   equality too, and `carry = gt_hi ⊕ (eq_hi ∧ c_low)` (one more AND level, the join): `c_low`
+//!   below is the carry of the low `f` bits, so they are compared once.
 //! - For `y ≥ 0`: `y >> f = (y_s >> f) + (y_c >> f) + c_low − w·2^(ℓ−f)` with
 //!   `c_low = [y_s mod 2^f + y_c mod 2^f ≥ 2^f]` (a second millionaire, on `f` bits) and the wrap
 //!   bit `w = [y_s + y_c ≥ 2^ℓ]`, which for a non-negative `y` is `(ms ∧ mc) ⊕ carry` (the top
@@ -123,8 +126,32 @@ impl Spec {
         u32::from(self.ring.bits)
     }
 
+    /// Whether the low comparison is fused into the carry one
+    /// ([`veil_ir::schedule::relu_ot::fused`]): the carry comparison then covers the bits
+    /// `[f, ℓ − 1)` with their equality, and `carry = gt_hi ⊕ (eq_hi ∧ c_low)` (the join level).
+    fn fused(&self) -> bool {
+        self.test.is_none() && self.digit == DIGIT && veil_ir::schedule::relu_ot::fused(self.ell(), self.shift)
+    }
+
+    /// The carry comparison: the low `ℓ − 1` bits of the compared values, or where
+    /// [`Spec::fused`] the bits above the shift.
     fn carry(&self) -> Params {
-        Params::new(self.cmp_bits() - 1, self.digit)
+        if self.fused() {
+            Params::with_eq(self.cmp_bits() - 1 - self.shift, self.digit)
+        } else {
+            Params::new(self.cmp_bits() - 1, self.digit)
+        }
+    }
+
+    /// The server's (`server`) operand of the carry comparison for its share `y`, or the
+    /// client's for its share: the low `ℓ − 1` bits of the compared value, the client's
+    /// complemented (`x > 2^(ℓ−1) − 1 − z` is the carry of `x + z`); where fused, the bits above
+    /// the shift of those.
+    fn carry_operand(&self, y: u64, server: bool) -> u64 {
+        let lowmask = low_bits(u64::MAX, self.cmp_bits() - 1);
+        let v = self.compared(y, server) & lowmask;
+        let v = if server { v } else { lowmask - v };
+        if self.fused() { v >> self.shift } else { v }
     }
 
     /// The low comparison (`c_low`), none at shift 0.
@@ -142,7 +169,8 @@ impl Spec {
         if self.shift == 0 { 1 } else { 3 }
     }
 
-    /// AND levels of the comparison trees (with a shift, at least one: `ms ∧ mc`).
+    /// AND levels of the comparison trees (with a shift, at least one: `ms ∧ mc`), without the
+    /// join of a fused carry.
     fn tree_levels(&self) -> usize {
         match self.low() {
             None => self.carry().level_ands().len(),
@@ -151,7 +179,7 @@ impl Spec {
     }
 
     /// ANDs per element at each opening: the comparison trees' levels side by side (the first
-    /// with `ms ∧ mc`), then `keep ∧ c_low`, `keep ∧ w`; at shift 0 the carry tree's alone
+    /// with `ms ∧ mc`), where fused the join `eq_hi ∧ c_low`, then `keep ∧ c_low`, `keep ∧ w`; at shift 0 the carry tree's alone
     /// (none for `ℓ ≤ 5`).
     pub fn level_ands(&self) -> Vec<usize> {
         let Some(low) = self.low() else { return self.carry().level_ands() };
@@ -159,6 +187,9 @@ impl Spec {
         let mut v: Vec<usize> = (0..self.tree_levels())
             .map(|t| a.get(t).copied().unwrap_or(0) + b.get(t).copied().unwrap_or(0) + usize::from(t == 0))
             .collect();
+        if self.fused() {
+            v.push(1);
+        }
         v.push(2);
         v
     }
@@ -286,6 +317,8 @@ struct Ands {
     top: Vec<bool>,
     /// Shares of `ms ∧ mc`, after level 0.
     both_top: Vec<bool>,
+    /// Shares of `eq_hi ∧ c_low`, after the join level (fused carry only).
+    joined: Vec<bool>,
     level: usize,
     open: Option<AndState>,
     /// After the trees: shares of keep.
@@ -307,6 +340,7 @@ impl Ands {
             triples,
             top,
             both_top: Vec::new(),
+            joined: Vec::new(),
             level: 0,
             open: None,
             keep: Vec::new(),
@@ -319,7 +353,12 @@ impl Ands {
     }
 
     fn levels(&self) -> usize {
-        self.spec.tree_levels() + usize::from(self.spec.shift > 0)
+        self.spec.tree_levels() + usize::from(self.spec.fused()) + usize::from(self.spec.shift > 0)
+    }
+
+    /// Whether the current level is the join `eq_hi ∧ c_low` of a fused carry.
+    fn at_join(&self) -> bool {
+        self.spec.fused() && self.level == self.spec.tree_levels()
     }
 
     /// This party's opening of the current level.
@@ -339,6 +378,9 @@ impl Ands {
                 x.extend(a);
                 y.extend(b);
             }
+        } else if self.at_join() {
+            x = self.carry.result_eq();
+            y = self.low_result();
         } else {
             let (clow, w) = self.after_trees();
             x.extend(self.keep.iter().chain(&self.keep));
@@ -349,18 +391,27 @@ impl Ands {
         msg
     }
 
-    /// Keep, once the carry tree is done: `sign = ms ⊕ mc ⊕ carry`, `keep = ¬sign` (the server
-    /// flips its share). Returns the carry shares.
+    /// Keep, once the carry tree (and where fused, the join) is done: `sign = ms ⊕ mc ⊕ carry`,
+    /// `keep = ¬sign` (the server flips its share). Returns the carry shares: the tree's result,
+    /// or where fused `gt_hi ⊕ (eq_hi ∧ c_low)`.
     fn set_keep(&mut self) -> Vec<bool> {
-        let carry = self.carry.result();
+        let mut carry = self.carry.result();
+        if self.spec.fused() {
+            carry.iter_mut().zip(&self.joined).for_each(|(c, j)| *c ^= j);
+        }
         self.keep = (0..self.n).map(|i| self.top[i] ^ carry[i] ^ self.server).collect();
         carry
+    }
+
+    /// Shares of `c_low`, once the low tree is done (with a shift).
+    fn low_result(&self) -> Vec<bool> {
+        self.low.as_ref().expect("a shift has the low comparison").result()
     }
 
     /// Keep (stored), and shares of c_low and w, once the trees are done (with a shift).
     fn after_trees(&mut self) -> (Vec<bool>, Vec<bool>) {
         let carry = self.set_keep();
-        let clow = self.low.as_ref().expect("a shift has the low comparison").result();
+        let clow = self.low_result();
         let w = (0..self.n).map(|i| self.both_top[i] ^ carry[i]).collect();
         (clow, w)
     }
@@ -379,6 +430,8 @@ impl Ands {
             if self.level == 0 && self.spec.shift > 0 {
                 self.both_top = z[at..at + self.n].to_vec();
             }
+        } else if self.at_join() {
+            self.joined = z;
         } else {
             self.g = Some((z[..self.n].to_vec(), z[self.n..].to_vec()));
         }
@@ -458,8 +511,7 @@ impl Server {
         assert!(values.len() == n && (spec.shift == 0 || values == ys), "relu_ot: a select is at shift 0");
         let ServerOffline { n: count, carry, low, triples, products, rev_choices, rev_pads } = off;
         assert_eq!(count, n, "relu_ot: offline material for {count} elements, {n} inputs");
-        let lowmask = low_bits(u64::MAX, spec.cmp_bits() - 1);
-        let x1 = ys.iter().map(|&y| spec.compared(y, true) & lowmask).collect();
+        let x1 = ys.iter().map(|&y| spec.carry_operand(y, true)).collect();
         let x2 = ys.iter().map(|&y| low_bits(y, spec.shift)).collect();
         let cmp = (
             millionaire::Server::new(spec.carry(), x1, carry),
@@ -644,9 +696,8 @@ impl Client {
         assert!(values.len() == n && (spec.shift == 0 || values == yc), "relu_ot: a select is at shift 0");
         let ClientOffline { n: count, carry, low, triples, product_choices, product_pads, reversed, r } = off;
         assert_eq!((count, r.len()), (n, n), "relu_ot: offline material for {count} elements, {n} inputs");
-        let lowmask = low_bits(u64::MAX, spec.cmp_bits() - 1);
         let fmask = low_bits(u64::MAX, spec.shift);
-        let z1: Vec<u64> = yc.iter().map(|&y| lowmask - (spec.compared(y, false) & lowmask)).collect();
+        let z1: Vec<u64> = yc.iter().map(|&y| spec.carry_operand(y, false)).collect();
         let z2: Vec<u64> = yc.iter().map(|&y| fmask - (y & fmask)).collect();
         let (c1, m1) = millionaire::Client::new(spec.carry(), &z1, carry);
         let (c2, m2) = spec.low().map(|p| millionaire::Client::new(p, &z2, low)).unzip();

@@ -13,9 +13,10 @@ use veil_ir::circuit::relu_trunc_mask;
 fn the_scripts_counts_equal_the_spec() {
     use veil_ir::schedule::relu_ot as script;
     use veil_ir::schedule::script::Dir;
-    for ell in [2u8, 8, 32, 41, 61] {
+    for ell in [2u8, 8, 10, 32, 39, 41, 43, 61] {
         for shift in 0..u32::from(ell) {
             let spec = Spec::new(Ring::new(ell), shift);
+            assert_eq!(spec.fused(), script::fused(ell.into(), shift), "ℓ = {ell}, f = {shift}");
             assert_eq!(script::rots(ell.into(), shift), spec.rots() as u64, "ℓ = {ell}, f = {shift}");
             for n in [1usize, 7, 1000] {
                 let want: Vec<(Dir, u64)> = spec
@@ -81,6 +82,41 @@ fn exhaustive_at_six_bits_equals_the_gc_circuit() {
     let (ys, yc): (Vec<u64>, Vec<u64>) = (0..64u64).flat_map(|a| (0..64u64).map(move |b| (a, b))).unzip();
     for f in 0..6 {
         check(Spec::new(ring, f), &ys, &yc, &mut rng);
+    }
+}
+
+/// The fused carry (`gt_hi ⊕ (eq_hi ∧ c_low)`, the low bits compared once): every value of a
+/// 10-bit ring at shifts where it is taken, each split 48 ways (wraps of the low bits, of the
+/// high bits and of both), and the widths and shifts of calibrated ResNets.
+#[test]
+fn the_fused_carry_equals_the_gc_circuit() {
+    let mut rng = ChaCha8Rng::seed_from_u64(24);
+    let ring = Ring::new(10);
+    for f in [1u32, 4, 5, 8] {
+        let spec = Spec::new(ring, f);
+        assert!(spec.fused(), "f = {f}");
+        let (ys, yc): (Vec<u64>, Vec<u64>) = (0..1024u64)
+            .flat_map(|y| (0..48).map(move |k| (y, k)))
+            .map(|(y, k)| {
+                let s = if k < 16 { k * 67 % 1024 } else { ring.reduce(rng.random()) };
+                (s, ring.reduce(y.wrapping_sub(s)))
+            })
+            .collect();
+        check(spec, &ys, &yc, &mut rng);
+    }
+    for (bits, f) in [(39u8, 13u32), (43, 15), (40, 12), (18, 9)] {
+        let ring = Ring::new(bits);
+        let spec = Spec::new(ring, f);
+        assert!(spec.fused(), "ℓ = {bits}, f = {f}");
+        let mut ys: Vec<u64> = (0..3000).map(|_| ring.reduce(rng.random())).collect();
+        let mut yc: Vec<u64> = ys.iter().map(|_| ring.reduce(rng.random())).collect();
+        // Values whose bits above the shift are equal across the split: the join decides.
+        for v in -300i64..300 {
+            let s = ring.reduce(rng.random::<u64>() << f);
+            ys.push(s);
+            yc.push(ring.reduce(ring.from_signed(v << f).wrapping_add(ring.from_signed(v)).wrapping_sub(s)));
+        }
+        check(spec, &ys, &yc, &mut rng);
     }
 }
 
