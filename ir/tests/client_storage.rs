@@ -38,10 +38,11 @@ fn circa_storage_is_tables_labels_and_masks() {
 
 /// x → dense (4 outputs) → ReLU over OT (no fused truncation) → reveal, ℓ = 40: the client keeps
 /// its output mask (8 B per element) and its OTs hashed down (docs/protocols.md, "ReLU over
-/// OT"), per element 39 + 2·10 − 1 = 58 bits of comparison choices and keys, 3·14 triple bits,
-/// one product choice bit and its 40-bit pad, and the two 40-bit pads of the OT it sent, each
-/// part packed over the 4 elements: 29 + 21 + 1 + 20 + 40 = 111 bytes, not the 68 OTs' 16-byte
-/// pads per element (4,352 B) it held before they were hashed down.
+/// OT"), per element 39 + 2·10 − 1 = 58 bits of comparison choices and keys, its 14 ANDs as
+/// 4 triples (3 bits each) and 5 pairs (5 bits each), one product choice bit and its 40-bit pad,
+/// and the two 40-bit pads of the OT it sent, each part packed over the 4 elements:
+/// 29 + 6 + 13 + 1 + 20 + 40 = 109 bytes, not the OTs' 16-byte pads it held before they were
+/// hashed down.
 #[test]
 fn relu_over_ot_storage_is_its_mask_and_the_hashed_down_ots() {
     let mut g = Graph::new("relu_ot");
@@ -59,7 +60,7 @@ fn relu_over_ot_storage_is_its_mask_and_the_hashed_down_ots() {
     veil_ir::verify(&g).unwrap();
     let steps = lower(&g).unwrap();
     let step = steps.iter().find(|s| matches!(s.kind, Kind::ReluOt { shift: 0, .. })).unwrap();
-    assert_eq!(client_storage(&g, step), 8 * 4 + 111);
+    assert_eq!(client_storage(&g, step), 8 * 4 + 109);
 }
 
 /// The Circa layer of [`circa_storage_is_tables_labels_and_masks`] over OT (listed in

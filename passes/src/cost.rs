@@ -272,21 +272,26 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
         }
         Kind::ReluOt { input, shift } => {
             let n = g.values[*input].ty.len() as f64;
-            let ots = n * (veil_ir::schedule::relu_ot::rots(ell as u32, *shift as u32) + 1) as f64;
+            let (ell, f) = (ell as u32, *shift as u32);
+            let ots = n
+                * (veil_ir::schedule::relu_ot::rots(ell, f) + veil_ir::schedule::relu_ot::rots_reversed(ell, f)) as f64;
             (ots / SILENT_OTS_PER_S, n * RELU_OT_ONLINE_S)
         }
         Kind::ClipOt { input, shift, .. } => {
             // Two ReLUs over OT per element, the second at shift 0.
             let n = g.values[*input].ty.len() as f64;
-            let ots = n * (veil_ir::schedule::clip_ot::rots(ell as u32, *shift as u32) + 2) as f64;
+            let (ell, f) = (ell as u32, *shift as u32);
+            let ots = n
+                * (veil_ir::schedule::clip_ot::rots(ell, f) + veil_ir::schedule::clip_ot::rots_reversed(ell, f)) as f64;
             (ots / SILENT_OTS_PER_S, 2.0 * n * RELU_OT_ONLINE_S)
         }
         Kind::LeakyReluOt { input, shift, .. } => {
             // Up to two truncations and a shift-0 ReLU per element: priced as three ReLUs over OT.
             let n = g.values[*input].ty.len() as f64;
             let (ell, f) = (ell as u32, *shift as u32);
-            let ots =
-                n * (veil_ir::schedule::leaky_ot::rots(ell, f) + veil_ir::schedule::leaky_ot::rots_reversed(f)) as f64;
+            let ots = n
+                * (veil_ir::schedule::leaky_ot::rots(ell, f) + veil_ir::schedule::leaky_ot::rots_reversed(ell, f))
+                    as f64;
             (ots / SILENT_OTS_PER_S, 3.0 * n * RELU_OT_ONLINE_S)
         }
         Kind::TruncOt { input, shift } => {
@@ -299,13 +304,15 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
             // A shift-0 ReLU over OT with a narrower comparison: priced per element like one.
             let n = g.values[*input].ty.len() as f64;
             let w = veil_ir::schedule::circa_ot::width(*drop_bits, *test_bits);
-            let ots = n * (veil_ir::schedule::circa_ot::rots(w) + 1) as f64;
+            let ots = n * (veil_ir::schedule::circa_ot::rots(w) + veil_ir::schedule::circa_ot::rots_reversed(w)) as f64;
             (ots / SILENT_OTS_PER_S, n * RELU_OT_ONLINE_S)
         }
         Kind::MaxPoolOt { windows, .. } => {
             // One shift-0 ReLU over OT per max-tree pair.
             let n = veil_ir::schedule::relu_ot::max_levels(windows).iter().sum::<u64>() as f64;
-            let ots = n * (veil_ir::schedule::relu_ot::rots(ell as u32, 0) + 1) as f64;
+            let ell = ell as u32;
+            let ots = n
+                * (veil_ir::schedule::relu_ot::rots(ell, 0) + veil_ir::schedule::relu_ot::rots_reversed(ell, 0)) as f64;
             (ots / SILENT_OTS_PER_S, n * RELU_OT_ONLINE_S)
         }
         _ => (0.0, 0.0),

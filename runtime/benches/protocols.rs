@@ -176,7 +176,7 @@ async fn party(mut s: Session, client: bool) {
             }
         })
         .await;
-        report(client, name, spec.ands(), off, on);
+        report(client, name, spec.level_ands().iter().sum(), off, on);
     }
     for k in [19u8, 12] {
         let test = circa::SignTest { ring, drop_bits: k, variant: CircaVariant::PosZero };

@@ -24,8 +24,14 @@ pub fn rots(w: u32) -> u64 {
     relu_ot::rots(w, 0)
 }
 
-fn ands(w: u32) -> u64 {
-    level_ands(w).iter().sum::<usize>() as u64
+/// Singles and pairs per element (as a shift-0 ReLU's at width `W`).
+fn groups(w: u32) -> (u64, u64) {
+    relu_ot::level_groups(w, 0).into_iter().fold((0, 0), |(s, p), (a, b)| (s + a as u64, p + b as u64))
+}
+
+/// Random-choice OTs per element with the client sending (the product, one per pair).
+pub fn rots_reversed(w: u32) -> u64 {
+    relu_ot::rots_reversed(w, 0)
 }
 
 /// Bytes the client keeps between the phases for `n` elements, without its output masks: the
@@ -34,8 +40,9 @@ fn ands(w: u32) -> u64 {
 /// [`relu_ot::client_bytes`] at shift 0, with the comparison at `W`).
 pub fn client_bytes(ell: u32, w: u32, n: u64) -> u64 {
     let bytes = |bits: u64| bits.div_ceil(8);
+    let (singles, pairs) = groups(w);
     bytes(n * client_comparison_bits(w - 1))
-        + bytes(3 * n * ands(w))
+        + relu_ot::triple_bytes(singles, pairs, n)
         + bytes(n)
         + bytes(n * ell as u64)
         + bytes(2 * n * ell as u64)
@@ -46,8 +53,9 @@ pub fn client_bytes(ell: u32, w: u32, n: u64) -> u64 {
 /// the client sent (as [`relu_ot::server_bytes`] at shift 0, with the comparison at `W`).
 pub fn server_bytes(ell: u32, w: u32, n: u64) -> u64 {
     let bytes = |bits: u64| bits.div_ceil(8);
+    let (singles, pairs) = groups(w);
     bytes(n * table_bits(w - 1) as u64)
-        + bytes(3 * n * ands(w))
+        + relu_ot::triple_bytes(singles, pairs, n)
         + bytes(2 * n * ell as u64)
         + bytes(n)
         + bytes(n * ell as u64)
@@ -58,7 +66,7 @@ pub fn server_bytes(ell: u32, w: u32, n: u64) -> u64 {
 pub fn flights(ell: u32, w: u32, n: u64) -> Vec<(Dir, u64)> {
     let bytes = |bits: u64| bits.div_ceil(8);
     let cmp = (bytes(n * (w - 1) as u64), bytes(n * table_bits(w - 1) as u64));
-    relu_ot::sequence(n, cmp, &level_ands(w), 1, ell.into(), ell)
+    relu_ot::sequence(n, cmp, &relu_ot::level_groups(w, 0), 1, ell.into(), ell)
 }
 
 #[cfg(test)]

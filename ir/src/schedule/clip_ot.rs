@@ -74,9 +74,14 @@ pub fn listed(g: &Graph, id: NodeId) -> Option<Kind> {
 }
 
 /// Random-choice OTs per element with the server sending, both ReLUs (one batch); the client
-/// sends two per element.
+/// sends [`rots_reversed`].
 pub fn rots(ell: u32, shift: u32) -> u64 {
     relu_ot::rots(ell, shift) + relu_ot::rots(ell, 0)
+}
+
+/// Random-choice OTs per element with the client sending, both ReLUs (one batch).
+pub fn rots_reversed(ell: u32, shift: u32) -> u64 {
+    relu_ot::rots_reversed(ell, shift) + relu_ot::rots_reversed(ell, 0)
 }
 
 /// The online flights for `n` elements: the first ReLU's, then the second's.

@@ -46,8 +46,11 @@ pub fn rots(ell: u32, shift: u32) -> u64 {
 }
 
 /// Random-choice OTs per element with the client sending, all parts (one batch).
-pub fn rots_reversed(shift: u32) -> u64 {
-    parts(shift).into_iter().map(|(_, t)| if t { trunc_ot::ROTS_REVERSED } else { 1 }).sum()
+pub fn rots_reversed(ell: u32, shift: u32) -> u64 {
+    parts(shift)
+        .into_iter()
+        .map(|(_, t)| if t { trunc_ot::ROTS_REVERSED } else { relu_ot::rots_reversed(ell, 0) })
+        .sum()
 }
 
 /// The online flights for `n` elements: each part's in turn.

@@ -22,12 +22,18 @@ pub(super) fn tree_ands(bits: u32) -> Vec<usize> {
 /// ANDs per comparison at each level of its tree, leaves first; `eq`: the comparison also
 /// yields `[x = z]` (every node's `eq` AND, the runtime's `millionaire::Params::with_eq`).
 fn comparison_ands(bits: u32, eq: bool) -> Vec<usize> {
+    comparison_groups(bits, eq).into_iter().map(|(s, p)| s + 2 * p).collect()
+}
+
+/// [`comparison_ands`] as singles and pairs per level (`proto::bit_triple`'s pairs: the two
+/// ANDs of a node share `eq_hi`; the lowest node of a level has only its `gt` AND, unless `eq`).
+fn comparison_groups(bits: u32, eq: bool) -> Vec<(usize, usize)> {
     let mut nodes = vec![widths(bits).len()];
     while *nodes.last().expect("nonempty") > 1 {
         let c = *nodes.last().expect("nonempty");
         nodes.push(c.div_ceil(2));
     }
-    nodes[..nodes.len() - 1].iter().map(|&c| 2 * (c / 2) - usize::from(!eq)).collect()
+    nodes[..nodes.len() - 1].iter().map(|&c| if eq { (0, c / 2) } else { (1, c / 2 - 1) }).collect()
 }
 
 /// Bits of the server's tables per comparison (none for no bits: shift 0 has no low comparison).
@@ -67,20 +73,32 @@ pub fn carry_bits(ell: u32, shift: u32) -> u32 {
 /// `ms ∧ mc`, then where fused the join `eq_hi ∧ c_low`, then the last two ANDs; at shift 0 the
 /// carry tree alone (no low comparison, no wrap term).
 pub fn level_ands(ell: u32, shift: u32) -> Vec<usize> {
+    level_groups(ell, shift).into_iter().map(|(s, p)| s + 2 * p).collect()
+}
+
+/// [`level_ands`] as `(singles, pairs)` per level: two ANDs sharing an operand take one pair
+/// (`proto::bit_triple`): a tree node's two ANDs (`eq_hi`), and the last two (`keep`).
+/// `ms ∧ mc`, the join and each level's lowest tree node (but a fused carry's) are singles.
+pub fn level_groups(ell: u32, shift: u32) -> Vec<(usize, usize)> {
     if shift == 0 {
-        return tree_ands(ell - 1);
+        return comparison_groups(ell - 1, false);
     }
     let fused = fused(ell, shift);
-    let (a, b) = (comparison_ands(carry_bits(ell, shift), fused), tree_ands(shift));
+    let (a, b) = (comparison_groups(carry_bits(ell, shift), fused), comparison_groups(shift, false));
     let levels = a.len().max(b.len()).max(1);
-    let mut v: Vec<usize> = (0..levels)
-        .map(|t| a.get(t).copied().unwrap_or(0) + b.get(t).copied().unwrap_or(0) + usize::from(t == 0))
-        .collect();
+    let at = |v: &[(usize, usize)], t: usize| v.get(t).copied().unwrap_or((0, 0));
+    let mut v: Vec<(usize, usize)> =
+        (0..levels).map(|t| (at(&a, t).0 + at(&b, t).0 + usize::from(t == 0), at(&a, t).1 + at(&b, t).1)).collect();
     if fused {
-        v.push(1);
+        v.push((1, 0));
     }
-    v.push(2);
+    v.push((0, 1));
     v
+}
+
+/// Singles and pairs per element, all levels.
+fn groups(ell: u32, shift: u32) -> (u64, u64) {
+    level_groups(ell, shift).into_iter().fold((0, 0), |(s, p), (a, b)| (s + a as u64, p + b as u64))
 }
 
 /// Products of a shared bit with a value the server sends per element: three (one at shift 0).
@@ -88,10 +106,22 @@ fn products(shift: u32) -> u64 {
     if shift == 0 { 1 } else { 3 }
 }
 
-/// Random-choice OTs per element with the server sending (comparison leaves, two per AND,
-/// the products); the client sends one more per element.
+/// Random-choice OTs per element with the server sending (comparison leaves, two per single
+/// AND, one per pair, the products); the client sends [`rots_reversed`].
 pub fn rots(ell: u32, shift: u32) -> u64 {
-    (carry_bits(ell, shift) + shift) as u64 + 2 * level_ands(ell, shift).iter().sum::<usize>() as u64 + products(shift)
+    let (singles, pairs) = groups(ell, shift);
+    (carry_bits(ell, shift) + shift) as u64 + 2 * singles + pairs + products(shift)
+}
+
+/// Random-choice OTs per element with the client sending: one for the product
+/// `keep·(y_c >> f)`, one per pair.
+pub fn rots_reversed(ell: u32, shift: u32) -> u64 {
+    1 + groups(ell, shift).1
+}
+
+/// Bytes one party keeps for `n` elements' singles (3 bits each) and pairs (5 bits each).
+pub(super) fn triple_bytes(singles: u64, pairs: u64, n: u64) -> u64 {
+    (3 * n * singles).div_ceil(8) + (5 * n * pairs).div_ceil(8)
 }
 
 /// Bits the client keeps per comparison of `bits`-bit values between the phases: per digit its
@@ -120,10 +150,10 @@ fn product_width(ell: u32, shift: u32) -> u64 {
 /// exactly this (a runtime test checks it).
 pub fn client_bytes(ell: u32, shift: u32, n: u64) -> u64 {
     let bytes = |bits: u64| bits.div_ceil(8);
-    let ands = level_ands(ell, shift).iter().sum::<usize>() as u64;
+    let (singles, pairs) = groups(ell, shift);
     bytes(n * client_bits_of(carry_bits(ell, shift), fused(ell, shift)))
         + bytes(n * client_comparison_bits(shift))
-        + bytes(3 * n * ands)
+        + triple_bytes(singles, pairs, n)
         + bytes(n * products(shift))
         + bytes(n * product_width(ell, shift))
         + bytes(2 * n * ell as u64)
@@ -135,10 +165,10 @@ pub fn client_bytes(ell: u32, shift: u32, n: u64) -> u64 {
 /// OT the client sent (the runtime's `relu_ot::ServerOffline`).
 pub fn server_bytes(ell: u32, shift: u32, n: u64) -> u64 {
     let bytes = |bits: u64| bits.div_ceil(8);
-    let ands = level_ands(ell, shift).iter().sum::<usize>() as u64;
+    let (singles, pairs) = groups(ell, shift);
     bytes(n * comparison_table_bits(carry_bits(ell, shift), fused(ell, shift)) as u64)
         + bytes(n * table_bits(shift) as u64)
-        + bytes(3 * n * ands)
+        + triple_bytes(singles, pairs, n)
         + bytes(2 * n * product_width(ell, shift))
         + bytes(n)
         + bytes(n * ell as u64)
@@ -164,16 +194,16 @@ pub fn flights(ell: u32, shift: u32, n: u64) -> Vec<(Dir, u64)> {
     let tables =
         bytes(n * comparison_table_bits(carry, fused(ell, shift)) as u64) + bytes(n * table_bits(shift) as u64);
     let product_bits = if shift == 0 { ell } else { 2 * ell + shift };
-    sequence(n, (first, tables), &level_ands(ell, shift), products(shift), product_bits.into(), ell)
+    sequence(n, (first, tables), &level_groups(ell, shift), products(shift), product_bits.into(), ell)
 }
 
-/// [`flights`] from its parts: the comparisons' choice and table bytes, the ANDs per element
-/// of each level, the products the server sends per element and their total width per element,
+/// [`flights`] from its parts: the comparisons' choice and table bytes, the singles and pairs
+/// per element of each level, the products the server sends per element and their total width per element,
 /// and the ring (the client's reversed OT sends two `ℓ`-bit messages per element).
 pub(super) fn sequence(
     n: u64,
     (first, tables): (u64, u64),
-    levels: &[usize],
+    levels: &[(usize, usize)],
     products: u64,
     product_bits: u64,
     ell: u32,
@@ -181,7 +211,7 @@ pub(super) fn sequence(
     use Dir::*;
     let bytes = |bits: u64| bits.div_ceil(8);
     let last = levels.len();
-    let open = |t: usize| levels.get(t).map_or(0, |&a| bytes(2 * n * a as u64));
+    let open = |t: usize| levels.get(t).map_or(0, |&(s, p)| bytes(n * (2 * s + 3 * p) as u64));
     let (derandomise, choices) = (bytes(n), bytes(products * n));
     let mut v = vec![(ClientToServer, first), (ServerToClient, tables + if last == 0 { derandomise } else { open(0) })];
     for j in 0..last {
@@ -220,19 +250,22 @@ mod tests {
     use super::*;
 
     /// By hand at ℓ = 61, f = 12 (8 elements, so every part fills whole bytes): the client keeps
-    /// 60 + 2·15 − 1 = 89 and 12 + 2·3 − 1 = 17 comparison bits, 3·29 triple bits, 3 choice bits
-    /// and 61 + 61 + 12 pad bits of the products, 2·61 bits of the reversed OT: 452 bits per
-    /// element, against 133 OTs' 16-byte pads (2,128 B) before they were hashed down. The server:
-    /// 464 + 80 table-key bits, 87, 2·134, 1 + 61: 961 bits. Shift 0 at ℓ = 40 and one element:
-    /// every part rounds up on its own.
+    /// 60 + 2·15 − 1 = 89 and 12 + 2·3 − 1 = 17 comparison bits, 3·7 + 5·11 = 76 bits of its 7
+    /// triples and 11 pairs (29 ANDs), 3 choice bits and 61 + 61 + 12 pad bits of the products,
+    /// 2·61 bits of the reversed OT: 441 bits per element, against the OTs' 16-byte pads before
+    /// they were hashed down. The server: 464 + 80 table-key bits, 76, 2·134, 1 + 61: 950 bits.
+    /// Shift 0 at ℓ = 40 and one element: every part rounds up on its own.
     #[test]
     fn stored_bytes_by_hand() {
-        assert_eq!(client_bytes(61, 12, 8), 452);
-        assert_eq!(server_bytes(61, 12, 8), 961);
+        assert_eq!(level_groups(61, 12), vec![(3, 6), (2, 3), (1, 1), (1, 0), (0, 1)]);
+        assert_eq!(client_bytes(61, 12, 8), 441);
+        assert_eq!(server_bytes(61, 12, 8), 950);
         assert!(client_bytes(61, 12, 8) * 4 < 8 * 16 * rots(61, 12), "under a quarter of one pad per OT");
-        // ℓ = 40, f = 0: 39 + 2·10 − 1 = 58 bits, 3·(9+3+1+1) = 42, 1 + 40, 80.
+        // ℓ = 40, f = 0: 39 + 2·10 − 1 = 58 bits, 4 singles and 5 pairs (9+3+1+1 ANDs): 12 and
+        // 25 bits, 1 + 40, 80.
         assert_eq!(level_ands(40, 0), vec![9, 3, 1, 1]);
-        assert_eq!(client_bytes(40, 0, 1), 8 + 6 + 1 + 5 + 10);
+        assert_eq!(level_groups(40, 0), vec![(1, 4), (1, 1), (1, 0), (1, 0)]);
+        assert_eq!(client_bytes(40, 0, 1), 8 + 2 + 4 + 1 + 5 + 10);
         assert_eq!(
             maxpool_client_bytes(40, &[vec![0, 1, 2, 3]]),
             3 * 16 + client_bytes(40, 0, 2) + client_bytes(40, 0, 1)
@@ -243,18 +276,21 @@ mod tests {
     /// ANDs 9 + 3 + 1 + 1) and the low on 13 (4 digits, 3 + 1). Fused: the carry on the 25 bits
     /// above the shift with equality (7 digits, 6 + 4 + 2), the low as before, the join, then
     /// the last two: the same five levels, 13 fewer leaf OTs, one AND less, and the low
-    /// digits' tables (84 bits) once.
+    /// digits' tables (84 bits) once. As singles and pairs: 4 singles (level 0 the low tree's
+    /// lowest node and `ms ∧ mc`, level 1 the low tree's, the join) and 8 pairs (the fused
+    /// carry's nodes all, the low tree's upper node, the last two).
     #[test]
     fn the_fused_carry_by_hand() {
         assert!(fused(39, 13) && fused(43, 15));
         assert!(!fused(61, 12) && !fused(32, 12), "the join would add a level there");
         assert!(!fused(39, 0) && !fused(39, 38), "no low comparison, or no bits above it");
         assert_eq!(level_ands(39, 13), vec![6 + 3 + 1, 4 + 1, 2, 1, 2]);
-        assert_eq!(rots(39, 13), 25 + 13 + 2 * 20 + 3);
+        assert_eq!(level_groups(39, 13), vec![(2, 4), (1, 2), (0, 1), (1, 0), (0, 1)]);
+        assert_eq!((rots(39, 13), rots_reversed(39, 13)), (25 + 13 + 2 * 4 + 8 + 3, 1 + 8));
         assert_eq!(level_ands(32, 12), vec![7 + 1 + 1, 3 + 1, 1, 2], "apart: 8 and 3 digits");
         let n = 8;
         let first = flights(39, 13, n)[..2].to_vec();
-        assert_eq!(first, vec![(Dir::ClientToServer, 25 + 13), (Dir::ServerToClient, 196 + 84 + 2 * 10)]);
+        assert_eq!(first, vec![(Dir::ClientToServer, 25 + 13), (Dir::ServerToClient, 196 + 84 + 2 * 2 + 3 * 4)]);
     }
 
     #[test]

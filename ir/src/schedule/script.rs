@@ -544,24 +544,24 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
         Kind::ReluOt { input, shift } => {
             let n = elems(g, *input);
             s.silent_batch(n * relu_ot::rots(ell as u32, *shift as u32), false, label::RELU_OT_OTS, sent);
-            s.silent_batch(n, true, label::RELU_OT_OTS, sent);
+            s.silent_batch(n * relu_ot::rots_reversed(ell as u32, *shift as u32), true, label::RELU_OT_OTS, sent);
         }
         Kind::MaxPoolOt { windows, .. } => {
             let n: u64 = relu_ot::max_levels(windows).iter().sum();
             if n > 0 {
                 s.silent_batch(n * relu_ot::rots(ell as u32, 0), false, label::MAXPOOL_OT_OTS, sent);
-                s.silent_batch(n, true, label::MAXPOOL_OT_OTS, sent);
+                s.silent_batch(n * relu_ot::rots_reversed(ell as u32, 0), true, label::MAXPOOL_OT_OTS, sent);
             }
         }
         Kind::ClipOt { input, shift, .. } => {
             let n = elems(g, *input);
             s.silent_batch(n * clip_ot::rots(ell as u32, *shift as u32), false, label::CLIP_OT_OTS, sent);
-            s.silent_batch(2 * n, true, label::CLIP_OT_OTS, sent);
+            s.silent_batch(n * clip_ot::rots_reversed(ell as u32, *shift as u32), true, label::CLIP_OT_OTS, sent);
         }
         Kind::LeakyReluOt { input, shift, .. } => {
             let n = elems(g, *input);
             s.silent_batch(n * leaky_ot::rots(ell as u32, *shift as u32), false, label::LEAKY_OT_OTS, sent);
-            s.silent_batch(n * leaky_ot::rots_reversed(*shift as u32), true, label::LEAKY_OT_OTS, sent);
+            s.silent_batch(n * leaky_ot::rots_reversed(ell as u32, *shift as u32), true, label::LEAKY_OT_OTS, sent);
         }
         Kind::TruncOt { input, shift } => {
             let n = elems(g, *input);
@@ -576,7 +576,8 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
                 label::CIRCA_OVER_OT_OTS,
                 sent,
             );
-            s.silent_batch(n, true, label::CIRCA_OVER_OT_OTS, sent);
+            let w = circa_ot::width(*drop_bits, *test_bits);
+            s.silent_batch(n * circa_ot::rots_reversed(w), true, label::CIRCA_OVER_OT_OTS, sent);
         }
         Kind::Poly => {
             let n = elems(g, node.inputs[0]);

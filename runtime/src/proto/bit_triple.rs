@@ -9,6 +9,13 @@
 //!
 //! An AND of XOR-shared `x`, `y` opens `d = x ⊕ a` and `e = y ⊕ b` (each party sends its shares
 //! of both, packed) and sets `z = c ⊕ d∧b ⊕ e∧a`, the server adding `d∧e`. A triple is used once.
+//!
+//! **Pairs.** Two ANDs with the same `x` (the comparison tree's `eq_hi ∧ gt_lo`, `eq_hi ∧ eq_lo`)
+//! take one *pair* `(a; b₁, b₂; c₁, c₂)`, `cᵢ = a ∧ bᵢ`, from one random-choice OT each way and
+//! no message: in the server-sent OT the client's choice is `a_c` and the server's bits
+//! `(b₁_s, b₂_s)` are the two low bits of `p₀ ⊕ p₁`; in the client-sent (reversed) one the
+//! server's choice is `a_s` and the client's bits `(b₁_c, b₂_c)` are those of `q₀ ⊕ q₁`. A pair
+//! opens `d` once and `e₁`, `e₂`: 3 bits where two triples open 4, 2 OTs where they take 4.
 
 use crate::garble::Block;
 use crate::ot::RandChoice;
@@ -29,6 +36,17 @@ pub const fn stored_bytes(n: usize) -> usize {
     (3 * n).div_ceil(8)
 }
 
+/// Bytes one party's opening message takes for `singles` ANDs and `pairs` pairs.
+pub const fn open_groups_bytes(singles: usize, pairs: usize) -> usize {
+    (2 * singles + 3 * pairs).div_ceil(8)
+}
+
+/// Bytes one party keeps for `singles` triples and `pairs` pairs between the phases
+/// ([`Triples::bytes`]): three bits per triple, five per pair, each part packed on its own.
+pub const fn stored_groups_bytes(singles: usize, pairs: usize) -> usize {
+    (3 * singles).div_ceil(8) + (5 * pairs).div_ceil(8)
+}
+
 /// One party's shares of a queue of Boolean triples, used front to back: `(a, b, c)` per triple,
 /// packed three bits each ([`Triples::bytes`] is `⌈3n/8⌉`: what a party keeps between the
 /// phases, docs/protocols.md). Secret.
@@ -37,6 +55,10 @@ pub struct Triples {
     bits: Vec<u8>,
     n: usize,
     next: usize,
+    /// The pairs, `(a, b₁, b₂, c₁, c₂)` five bits each, used front to back.
+    pairs: Vec<u8>,
+    np: usize,
+    next_pair: usize,
 }
 
 impl std::fmt::Debug for Triples {
@@ -52,7 +74,64 @@ impl Triples {
             let (a, b, c) = triple(i);
             w.push(u64::from(a) | u64::from(b) << 1 | u64::from(c) << 2, 3);
         }
-        Triples { bits: w.finish(), n, next: 0 }
+        Triples { bits: w.finish(), n, next: 0, ..Triples::default() }
+    }
+
+    /// Adds `np` pairs, `pair(i)` giving pair `i`'s `(a, b₁, b₂, c₁, c₂)`.
+    fn with_pairs(mut self, np: usize, pair: impl Fn(usize) -> [bool; 5]) -> Triples {
+        let mut w = BitWriter::default();
+        for i in 0..np {
+            let v = pair(i);
+            w.push(v.iter().enumerate().fold(0u64, |acc, (k, &b)| acc | u64::from(b) << k), 5);
+        }
+        (self.pairs, self.np, self.next_pair) = (w.finish(), np, 0);
+        self
+    }
+
+    /// The server's triples from the pads of [`rots`]`(singles)` OTs it sent, and its pairs
+    /// from the pads of one more OT it sent per pair (`pair_pads`) and its choices and pads of
+    /// one OT the client sent per pair.
+    pub fn server_paired(
+        pads: &[[Block; 2]],
+        pair_pads: &[[Block; 2]],
+        rev_choices: &[bool],
+        rev_pads: &[Block],
+    ) -> Triples {
+        assert!(
+            pair_pads.len() == rev_choices.len() && rev_choices.len() == rev_pads.len(),
+            "one OT each way per pair"
+        );
+        Triples::server(pads).with_pairs(pair_pads.len(), |i| {
+            let p = pair_pads[i];
+            let diff = p[0].0 ^ p[1].0;
+            let (b1, b2) = (diff & 1 == 1, diff & 2 == 2);
+            // Shares of a_c ∧ bₖ_s (low bits of p₀) and of a_s ∧ bₖ_c (of the pad it chose).
+            let (u, v) = (p[0].0, rev_pads[i].0);
+            let a = rev_choices[i];
+            let c = |k: u32, b: bool| (a & b) ^ ((u >> k) & 1 == 1) ^ ((v >> k) & 1 == 1);
+            [a, b1, b2, c(0, b1), c(1, b2)]
+        })
+    }
+
+    /// The client's side of [`Triples::server_paired`]: its choices and pads of the OTs the
+    /// server sent (triples, then one per pair), and both pads of the OT it sent per pair.
+    pub fn client_paired(
+        choices: &[bool],
+        pads: &[Block],
+        pair_choices: &[bool],
+        pair_pads: &[Block],
+        reversed: &[[Block; 2]],
+    ) -> Triples {
+        assert!(pair_choices.len() == pair_pads.len() && pair_pads.len() == reversed.len(), "one OT each way per pair");
+        Triples::client_of(choices, pads).with_pairs(pair_pads.len(), |i| {
+            let q = reversed[i];
+            let diff = q[0].0 ^ q[1].0;
+            let (b1, b2) = (diff & 1 == 1, diff & 2 == 2);
+            let (u, v) = (q[0].0, pair_pads[i].0);
+            let a = pair_choices[i];
+            let c = |k: u32, b: bool| (a & b) ^ ((u >> k) & 1 == 1) ^ ((v >> k) & 1 == 1);
+            [a, b1, b2, c(0, b1), c(1, b2)]
+        })
     }
 
     /// The server's triples from the pads of [`rots`]`(n)` OTs it sent.
@@ -79,9 +158,46 @@ impl Triples {
         })
     }
 
-    /// Bytes the triples occupy (all of them, used or not).
+    /// Bytes the triples and pairs occupy (all of them, used or not).
     pub fn bytes(&self) -> usize {
-        self.bits.len()
+        self.bits.len() + self.pairs.len()
+    }
+
+    /// Pair `i`'s shares `(a, b₁, b₂, c₁, c₂)`.
+    fn get_pair(&self, i: usize) -> [bool; 5] {
+        std::array::from_fn(|k| (self.pairs[(5 * i + k) / 8] >> ((5 * i + k) % 8)) & 1 == 1)
+    }
+
+    /// Pairs not used yet.
+    pub fn pairs_left(&self) -> usize {
+        self.np - self.next_pair
+    }
+
+    /// Starts a batch of single ANDs `xs ∧ ys` and of pairs `xp ∧ y1`, `xp ∧ y2` on XOR shares,
+    /// taking a triple per single and a pair per pair: the state and this party's opening
+    /// ([`open_groups_bytes`] long: the singles' `d` then `e`, then per pair `d`, `e₁`, `e₂`).
+    ///
+    /// Panics if fewer are left (the protocols draw exactly what their plan counts).
+    pub fn open_groups(
+        &mut self,
+        (xs, ys): (&[bool], &[bool]),
+        (xp, y1, y2): (&[bool], &[bool], &[bool]),
+    ) -> (GroupState, Vec<u8>) {
+        let (single, msg) = self.and_open(xs, ys);
+        assert!(xp.len() == y1.len() && y1.len() == y2.len());
+        let k = xp.len();
+        assert!(k <= self.pairs_left(), "{k} AND pairs with {} left", self.pairs_left());
+        let pairs: Vec<[bool; 5]> = (self.next_pair..self.next_pair + k).map(|i| self.get_pair(i)).collect();
+        self.next_pair += k;
+        let de: Vec<bool> = (0..k)
+            .flat_map(|i| {
+                let [a, b1, b2, ..] = pairs[i];
+                [xp[i] ^ a, y1[i] ^ b1, y2[i] ^ b2]
+            })
+            .collect();
+        // One message: the singles' bits then the pairs', packed together.
+        let bits: Vec<bool> = unpack_bits(&msg, 2 * xs.len()).into_iter().chain(de.iter().copied()).collect();
+        (GroupState { single, pairs, de }, pack_bits(&bits))
     }
 
     /// Triple `i`'s shares `(a, b, c)`.
@@ -150,6 +266,38 @@ impl AndState {
     }
 }
 
+/// A batch of singles and pairs waiting for the peer's opening. Secret.
+pub struct GroupState {
+    single: AndState,
+    pairs: Vec<[bool; 5]>,
+    /// This party's shares of `d`, `e₁`, `e₂` per pair.
+    de: Vec<bool>,
+}
+
+impl std::fmt::Debug for GroupState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GroupState {{ ands: {}, pairs: {}, <redacted> }}", self.single.a.len(), self.pairs.len())
+    }
+}
+
+impl GroupState {
+    /// This party's shares of the singles' ANDs and of each pair's two ANDs (`x ∧ y₁`,
+    /// `x ∧ y₂` in turn), from the peer's opening (exactly [`open_groups_bytes`] long).
+    pub fn finish(self, peer: &[u8], server: bool) -> (Vec<bool>, Vec<bool>) {
+        let (s, k) = (self.single.a.len(), self.pairs.len());
+        let theirs = unpack_bits(peer, 2 * s + 3 * k);
+        let single = self.single.finish(&pack_bits(&theirs[..2 * s]), server);
+        let mut z = Vec::with_capacity(2 * k);
+        for (i, [a, b1, b2, c1, c2]) in self.pairs.into_iter().enumerate() {
+            let o = |j: usize| self.de[3 * i + j] ^ theirs[2 * s + 3 * i + j];
+            let (d, e1, e2) = (o(0), o(1), o(2));
+            z.push(c1 ^ (d & b1) ^ (e1 & a) ^ (server & d & e1));
+            z.push(c2 ^ (d & b2) ^ (e2 & a) ^ (server & d & e2));
+        }
+        (single, z)
+    }
+}
+
 /// Test dealer: `n` random-choice OTs (server sending) from `rng`, both halves.
 #[cfg(test)]
 pub(crate) fn deal(rng: &mut impl rand::Rng, n: usize) -> (Vec<[Block; 2]>, RandChoice) {
@@ -203,6 +351,50 @@ mod tests {
         }
         assert_eq!((ts.left(), tc.left()), (0, 0));
         assert_eq!(format!("{ts:?}"), "Triples { left: 0, <redacted> }");
+    }
+
+    /// Pairs: `cₖ = a ∧ bₖ` from one OT each way, the operands not constant; a batch of singles
+    /// and pairs together computes every AND, its opening as long as the plan says.
+    #[test]
+    fn pairs_multiply_and_grouped_ands_are_ands() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let (ns, np) = (300, 1000);
+        let (pads, rc) = deal(&mut rng, rots(ns));
+        let (pair_pads, prc) = deal(&mut rng, np);
+        let (rev_pads, rev) = deal(&mut rng, np);
+        let mut ts = Triples::server_paired(&pads, &pair_pads, &rev.choices, &rev.pads);
+        let mut tc = Triples::client_paired(&rc.choices, &rc.pads, &prc.choices, &prc.pads, &rev_pads);
+        assert_eq!((ts.pairs_left(), tc.pairs_left()), (np, np));
+        assert_eq!((ts.bytes(), tc.bytes()), (stored_groups_bytes(ns, np), stored_groups_bytes(ns, np)));
+        let mut ones = [0usize; 3];
+        for i in 0..np {
+            let (s, c) = (ts.get_pair(i), tc.get_pair(i));
+            let v: Vec<bool> = (0..5).map(|k| s[k] ^ c[k]).collect();
+            assert_eq!((v[3], v[4]), (v[0] & v[1], v[0] & v[2]), "pair {i}");
+            (0..3).for_each(|k| ones[k] += usize::from(v[k]));
+        }
+        assert!(ones.iter().all(|&o| (400..600).contains(&o)), "{ones:?}");
+        for (k, m) in [(200usize, 600usize), (100, 400)] {
+            let bits = |n: usize, rng: &mut ChaCha8Rng| -> Vec<bool> { (0..n).map(|_| rng.random()).collect() };
+            let (x, y, xp, y1, y2) =
+                (bits(k, &mut rng), bits(k, &mut rng), bits(m, &mut rng), bits(m, &mut rng), bits(m, &mut rng));
+            // The server's shares are random; the client's complete them.
+            let (sx, sy, sxp, sy1, sy2) =
+                (bits(k, &mut rng), bits(k, &mut rng), bits(m, &mut rng), bits(m, &mut rng), bits(m, &mut rng));
+            let (st, ms) = ts.open_groups((&sx, &sy), (&sxp, &sy1, &sy2));
+            let (cx, cy, cxp, cy1, cy2) = (xor(&x, &sx), xor(&y, &sy), xor(&xp, &sxp), xor(&y1, &sy1), xor(&y2, &sy2));
+            let (ct, mc) = tc.open_groups((&cx, &cy), (&cxp, &cy1, &cy2));
+            assert_eq!((ms.len(), mc.len()), (open_groups_bytes(k, m), open_groups_bytes(k, m)));
+            let ((zs, zps), (zc, zpc)) = (st.finish(&mc, true), ct.finish(&ms, false));
+            for i in 0..k {
+                assert_eq!(zs[i] ^ zc[i], x[i] & y[i], "single {i}");
+            }
+            for i in 0..m {
+                assert_eq!(zps[2 * i] ^ zpc[2 * i], xp[i] & y1[i], "pair {i}, first");
+                assert_eq!(zps[2 * i + 1] ^ zpc[2 * i + 1], xp[i] & y2[i], "pair {i}, second");
+            }
+        }
+        assert_eq!((ts.left(), ts.pairs_left(), tc.left(), tc.pairs_left()), (0, 0, 0, 0));
     }
 
     /// Shares of one party alone say nothing: the client's opening of `x` is `x ⊕ a` with `a`

@@ -109,6 +109,12 @@ impl Params {
         nodes[..nodes.len() - 1].iter().map(|&c| 2 * (c / 2) - usize::from(!self.eq)).collect()
     }
 
+    /// Singles and pairs per comparison at each level of the tree ([`Tree::pending_groups`]).
+    pub fn level_groups(&self) -> Vec<(usize, usize)> {
+        let nodes = self.level_nodes();
+        nodes[..nodes.len() - 1].iter().map(|&c| if self.eq { (0, c / 2) } else { (1, c / 2 - 1) }).collect()
+    }
+
     /// ANDs (Boolean triples) per comparison.
     pub fn ands(&self) -> usize {
         self.level_ands().iter().sum()
@@ -348,6 +354,38 @@ fn skip(r: &mut BitReader<'_>, mut n: usize) {
     }
 }
 
+/// One level's ANDs as singles `(x, y)` and pairs `(x, y₁, y₂)` sharing `x`
+/// ([`super::bit_triple::Triples::open_groups`]). Secret.
+#[derive(Default)]
+pub struct Groups {
+    /// Single ANDs `x ∧ y`: this party's shares of `x`, of `y`.
+    pub singles: (Vec<bool>, Vec<bool>),
+    /// Pairs `x ∧ y₁`, `x ∧ y₂`: this party's shares of `x`, `y₁`, `y₂`.
+    pub pairs: (Vec<bool>, Vec<bool>, Vec<bool>),
+}
+
+impl std::fmt::Debug for Groups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Groups {{ counts: {:?}, <redacted> }}", self.counts())
+    }
+}
+
+impl Groups {
+    /// Appends `other`'s singles and pairs after this batch's.
+    pub fn extend(&mut self, other: Groups) {
+        self.singles.0.extend(other.singles.0);
+        self.singles.1.extend(other.singles.1);
+        self.pairs.0.extend(other.pairs.0);
+        self.pairs.1.extend(other.pairs.1);
+        self.pairs.2.extend(other.pairs.2);
+    }
+
+    /// Singles and pairs in the batch.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.singles.0.len(), self.pairs.0.len())
+    }
+}
+
 /// The combining tree of one batch of comparisons for one party: its current level's node
 /// shares. Each level is one AND batch ([`Tree::pending`] → the ANDs → [`Tree::advance`]).
 /// Secret.
@@ -394,6 +432,49 @@ impl Tree {
             }
         }
         Some((x, y))
+    }
+
+    /// [`Tree::pending`] as a batch of singles and pairs ([`super::bit_triple`]): the two ANDs
+    /// of a pair share `eq_hi`. Singles `(x, y)`: the lowest pair's `eq_hi ∧ gt_lo` (unless
+    /// [`Params::eq`]); pairs `(x, y₁, y₂)`: `eq_hi` with `gt_lo`, `eq_lo`.
+    pub fn pending_groups(&self) -> Option<Groups> {
+        if self.nodes <= 1 {
+            return None;
+        }
+        let mut g = Groups::default();
+        for i in 0..self.n {
+            let at = i * self.nodes;
+            for k in 0..self.nodes / 2 {
+                let (lo, hi) = (at + 2 * k, at + 2 * k + 1);
+                if k > 0 || self.full {
+                    g.pairs.0.push(self.eq[hi]);
+                    g.pairs.1.push(self.gt[lo]);
+                    g.pairs.2.push(self.eq[lo]);
+                } else {
+                    g.singles.0.push(self.eq[hi]);
+                    g.singles.1.push(self.gt[lo]);
+                }
+            }
+        }
+        Some(g)
+    }
+
+    /// [`Tree::advance`] on the shares of a [`Tree::pending_groups`] batch: `singles` one per
+    /// single, `pairs` two per pair.
+    pub fn advance_groups(&mut self, singles: &[bool], pairs: &[bool]) {
+        let (mut s, mut p) = (singles.iter(), pairs.chunks_exact(2));
+        let mut z = Vec::with_capacity(singles.len() + pairs.len());
+        for _ in 0..self.n {
+            for k in 0..self.nodes / 2 {
+                if k > 0 || self.full {
+                    z.extend_from_slice(p.next().expect("one share pair per pending pair"));
+                } else {
+                    z.push(*s.next().expect("one share per pending single"));
+                }
+            }
+        }
+        assert!(s.next().is_none() && p.next().is_none(), "more AND shares than pending ANDs");
+        self.advance(&z);
     }
 
     /// Moves to the next level with this party's shares `z` of the [`Tree::pending`] ANDs.

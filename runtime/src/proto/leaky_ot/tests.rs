@@ -145,7 +145,7 @@ fn the_plans_counts_are_the_parts() {
         let specs = Specs::new(ring, shift);
         let (ell, f) = (u32::from(bits), u32::from(shift));
         assert_eq!(plan::rots(ell, f), specs.rots() as u64);
-        assert_eq!(plan::rots_reversed(f), specs.rots_reversed() as u64);
+        assert_eq!(plan::rots_reversed(ell, f), specs.rots_reversed() as u64);
         let mut want: Vec<relu_ot::Flight> = specs.first.map_or(Vec::new(), |s| s.flights(n));
         want.extend(specs.slope.flights(n));
         want.extend(specs.select.flights(n));

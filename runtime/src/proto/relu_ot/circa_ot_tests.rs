@@ -142,7 +142,7 @@ fn the_scripts_counts_equal_the_spec_and_the_material() {
         let s = spec(ell, m, k, CircaVariant::NegPass);
         let w = plan::width(k, m);
         assert_eq!(plan::rots(w), s.rots() as u64, "m = {m}, k = {k}");
-        assert_eq!(s.rots_reversed(), 1);
+        assert_eq!(plan::rots_reversed(w), s.rots_reversed() as u64, "m = {m}, k = {k}");
         for n in [1usize, 7, 64] {
             let want: Vec<(Dir, u64)> = s
                 .flights(n)

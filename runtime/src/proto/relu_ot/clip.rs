@@ -43,10 +43,10 @@ fn negate(ring: Ring, v: &[u64]) -> Vec<u64> {
 /// The server's material for both ReLUs of `n` elements, hashed down from one batch per
 /// direction (the pads it sent, its halves of those the client sent), cut in order.
 fn split_server(specs: [Spec; 2], n: usize, pads: &[[Block; 2]], reversed: &RandChoice) -> [ServerOffline; 2] {
-    let k = n * specs[0].rots();
+    let (k, kr) = (n * specs[0].rots(), n * specs[0].rots_reversed());
     [
-        ServerOffline::new(specs[0], &pads[..k], &reversed.choices[..n], &reversed.pads[..n]),
-        ServerOffline::new(specs[1], &pads[k..], &reversed.choices[n..], &reversed.pads[n..]),
+        ServerOffline::new(specs[0], &pads[..k], &reversed.choices[..kr], &reversed.pads[..kr]),
+        ServerOffline::new(specs[1], &pads[k..], &reversed.choices[kr..], &reversed.pads[kr..]),
     ]
 }
 
@@ -54,10 +54,10 @@ fn split_server(specs: [Spec; 2], n: usize, pads: &[[Block; 2]], reversed: &Rand
 /// of the batch it sent, with each ReLU's output masks.
 fn split_client(specs: [Spec; 2], ots: &RandChoice, reversed: &[[Block; 2]], r: [Vec<u64>; 2]) -> [ClientOffline; 2] {
     let [r1, r2] = r;
-    let (n, k) = (r1.len(), r1.len() * specs[0].rots());
+    let (k, kr) = (r1.len() * specs[0].rots(), r1.len() * specs[0].rots_reversed());
     [
-        ClientOffline::new(specs[0], &ots.choices[..k], &ots.pads[..k], &reversed[..n], r1),
-        ClientOffline::new(specs[1], &ots.choices[k..], &ots.pads[k..], &reversed[n..], r2),
+        ClientOffline::new(specs[0], &ots.choices[..k], &ots.pads[..k], &reversed[..kr], r1),
+        ClientOffline::new(specs[1], &ots.choices[k..], &ots.pads[k..], &reversed[kr..], r2),
     ]
 }
 
@@ -88,7 +88,13 @@ impl Protocol for ClipOtLayer {
     fn server_offline<'a>(&'a mut self, io: &'a mut ServerIo, cx: Cx<'a>, _rng: &'a mut dyn Csprng) -> StepFuture<'a> {
         Box::pin(async move {
             let (specs, n) = (specs(cx.ring, self.shift), cx.len(self.input));
-            let (pads, reversed) = server_ots(OTS, &mut io.ot, n * (specs[0].rots() + specs[1].rots()), 2 * n).await?;
+            let (pads, reversed) = server_ots(
+                OTS,
+                &mut io.ot,
+                n * (specs[0].rots() + specs[1].rots()),
+                n * (specs[0].rots_reversed() + specs[1].rots_reversed()),
+            )
+            .await?;
             // Hashed down at once; the pads go at the end of this block.
             self.server = Some(split_server(specs, n, &pads, &reversed));
             Ok(())
@@ -125,7 +131,13 @@ impl Protocol for ClipOtLayer {
         Box::pin(async move {
             let (specs, n) = (specs(cx.ring, self.shift), cx.len(self.input));
             let r = [random_ring(cx.ring, n, rng), random_ring(cx.ring, n, rng)];
-            let (ots, reversed) = client_ots(OTS, &mut io.ot, n * (specs[0].rots() + specs[1].rots()), 2 * n).await?;
+            let (ots, reversed) = client_ots(
+                OTS,
+                &mut io.ot,
+                n * (specs[0].rots() + specs[1].rots()),
+                n * (specs[0].rots_reversed() + specs[1].rots_reversed()),
+            )
+            .await?;
             values.set_share(cx.node.output, negate(cx.ring, &r[1]));
             self.client = Some(split_client(specs, &ots, &reversed, r));
             Ok(())
@@ -189,7 +201,7 @@ mod tests {
     ) -> (Vec<u64>, Vec<u64>) {
         let (specs, n) = (specs(ring, shift), ys.len());
         let (pads, ots) = deal(rng, n * (specs[0].rots() + specs[1].rots()));
-        let (rev_pads, reversed) = deal(rng, 2 * n);
+        let (rev_pads, reversed) = deal(rng, n * (specs[0].rots_reversed() + specs[1].rots_reversed()));
         let r = [random_ring(ring, n, rng), random_ring(ring, n, rng)];
         let out_c = negate(ring, &r[1]);
         let [s1, s2] = split_server(specs, n, &pads, &reversed);
@@ -294,7 +306,7 @@ mod tests {
             let (ring, n) = (Ring::new(bits), 37);
             let specs = specs(ring, shift);
             let (_, ots) = deal(&mut rng, n * (specs[0].rots() + specs[1].rots()));
-            let (rev_pads, _) = deal(&mut rng, 2 * n);
+            let (rev_pads, _) = deal(&mut rng, n * (specs[0].rots_reversed() + specs[1].rots_reversed()));
             let r = [random_ring(ring, n, &mut rng), random_ring(ring, n, &mut rng)];
             let state = split_client(specs, &ots, &rev_pads, r);
             // The second ReLU's masks are the output shares (negated): counted as those.

@@ -48,9 +48,9 @@ pub use offline::{ClientOffline, ServerOffline};
 use rand::Rng;
 use veil_ir::ring::Ring;
 
-use super::bit_triple::{self, AndState, Triples};
+use super::bit_triple::{self, GroupState, Triples};
 use super::circa::SignTest;
-use super::millionaire::{self, Leaves, Params, Tree};
+use super::millionaire::{self, Groups, Leaves, Params, Tree};
 use crate::garble::Block;
 use crate::wire::{BitReader, BitWriter, pack_bits, unpack_bits};
 
@@ -182,32 +182,42 @@ impl Spec {
     /// with `ms ∧ mc`), where fused the join `eq_hi ∧ c_low`, then `keep ∧ c_low`, `keep ∧ w`; at shift 0 the carry tree's alone
     /// (none for `ℓ ≤ 5`).
     pub fn level_ands(&self) -> Vec<usize> {
-        let Some(low) = self.low() else { return self.carry().level_ands() };
-        let (a, b) = (self.carry().level_ands(), low.level_ands());
-        let mut v: Vec<usize> = (0..self.tree_levels())
-            .map(|t| a.get(t).copied().unwrap_or(0) + b.get(t).copied().unwrap_or(0) + usize::from(t == 0))
+        self.level_groups().into_iter().map(|(s, p)| s + 2 * p).collect()
+    }
+
+    /// [`Spec::level_ands`] as `(singles, pairs)` ([`bit_triple`]'s pairs): each tree node's two
+    /// ANDs share `eq_hi`, the last two share `keep`; `ms ∧ mc`, the join and each level's
+    /// lowest node (but a fused carry's) are singles.
+    pub fn level_groups(&self) -> Vec<(usize, usize)> {
+        let Some(low) = self.low() else { return self.carry().level_groups() };
+        let (a, b) = (self.carry().level_groups(), low.level_groups());
+        let at = |v: &[(usize, usize)], t: usize| v.get(t).copied().unwrap_or((0, 0));
+        let mut v: Vec<(usize, usize)> = (0..self.tree_levels())
+            .map(|t| (at(&a, t).0 + at(&b, t).0 + usize::from(t == 0), at(&a, t).1 + at(&b, t).1))
             .collect();
         if self.fused() {
-            v.push(1);
+            v.push((1, 0));
         }
-        v.push(2);
+        v.push((0, 1));
         v
     }
 
-    /// Boolean triples per element.
-    pub fn ands(&self) -> usize {
-        self.level_ands().iter().sum()
+    /// Boolean triples (single ANDs) and pairs per element.
+    pub fn groups(&self) -> (usize, usize) {
+        self.level_groups().into_iter().fold((0, 0), |(s, p), (a, b)| (s + a, p + b))
     }
 
     /// Random-choice OTs per element with the server sending: the comparisons' leaves, two per
-    /// triple, three products (one at shift 0).
+    /// single AND, one per pair, three products (one at shift 0).
     pub fn rots(&self) -> usize {
-        self.carry().leaf_rots() + self.low_rots() + bit_triple::rots(self.ands()) + self.products()
+        let (singles, pairs) = self.groups();
+        self.carry().leaf_rots() + self.low_rots() + bit_triple::rots(singles) + pairs + self.products()
     }
 
-    /// Random-choice OTs per element with the client sending (the product `keep·(y_c >> f)`).
+    /// Random-choice OTs per element with the client sending: the product `keep·(y_c >> f)`,
+    /// then one per pair.
     pub fn rots_reversed(&self) -> usize {
-        1
+        1 + self.groups().1
     }
 
     /// The online flights for `n` elements, in order, with their exact sizes. The AND levels'
@@ -219,9 +229,9 @@ impl Spec {
     /// server's derandomisation of the reversed OTs (`L` even).
     pub fn flights(&self, n: usize) -> Vec<Flight> {
         let (c, l) = (self.carry(), self.low());
-        let levels = self.level_ands();
+        let levels = self.level_groups();
         let last = levels.len();
-        let open = |t: usize| levels.get(t).map_or(0, |&a| bit_triple::open_bytes(n * a));
+        let open = |t: usize| levels.get(t).map_or(0, |&(s, p)| bit_triple::open_groups_bytes(n * s, n * p));
         let derandomise = n.div_ceil(8);
         let choices = (self.products() * n).div_ceil(8);
         let mut v = vec![
@@ -252,7 +262,8 @@ impl Spec {
 
     /// Bytes of one party's opening of AND level `t` for `n` elements.
     fn open_bytes(&self, t: usize, n: usize) -> usize {
-        bit_triple::open_bytes(n * self.level_ands()[t])
+        let (s, p) = self.level_groups()[t];
+        bit_triple::open_groups_bytes(n * s, n * p)
     }
 
     /// The widths of the products' values per element, in order: `ℓ` (`keep·(y_s >> f)`), and
@@ -267,7 +278,7 @@ impl Spec {
         let width: u32 = self.product_widths().iter().sum();
         millionaire::client_bytes(self.carry(), n)
             + self.low().map_or(0, |p| millionaire::client_bytes(p, n))
-            + bit_triple::stored_bytes(n * self.ands())
+            + bit_triple::stored_groups_bytes(n * self.groups().0, n * self.groups().1)
             + (n * self.products()).div_ceil(8)
             + (n * width as usize).div_ceil(8)
             + (2 * n * self.ell() as usize).div_ceil(8)
@@ -278,15 +289,23 @@ impl Spec {
         let width: u32 = self.product_widths().iter().sum();
         millionaire::server_bytes(self.carry(), n)
             + self.low().map_or(0, |p| millionaire::server_bytes(p, n))
-            + bit_triple::stored_bytes(n * self.ands())
+            + bit_triple::stored_groups_bytes(n * self.groups().0, n * self.groups().1)
             + (2 * n * width as usize).div_ceil(8)
             + n.div_ceil(8)
             + (n * self.ell() as usize).div_ceil(8)
     }
 
-    /// Sizes of the server's offline OT pads, split: (carry leaves, low leaves, triples, products).
-    fn split(&self, n: usize) -> [usize; 4] {
-        [n * self.carry().leaf_rots(), n * self.low_rots(), n * bit_triple::rots(self.ands()), self.products() * n]
+    /// Sizes of the server's offline OT pads, split: (carry leaves, low leaves, triples, pairs,
+    /// products).
+    fn split(&self, n: usize) -> [usize; 5] {
+        let (singles, pairs) = self.groups();
+        [
+            n * self.carry().leaf_rots(),
+            n * self.low_rots(),
+            n * bit_triple::rots(singles),
+            n * pairs,
+            self.products() * n,
+        ]
     }
 }
 
@@ -320,7 +339,7 @@ struct Ands {
     /// Shares of `eq_hi ∧ c_low`, after the join level (fused carry only).
     joined: Vec<bool>,
     level: usize,
-    open: Option<AndState>,
+    open: Option<GroupState>,
     /// After the trees: shares of keep.
     keep: Vec<bool>,
     /// After the final level (with a shift): shares of `keep ∧ c_low`, `keep ∧ w`.
@@ -363,30 +382,29 @@ impl Ands {
 
     /// This party's opening of the current level.
     fn open(&mut self) -> Vec<u8> {
-        let (mut x, mut y) = (Vec::new(), Vec::new());
+        let mut g = Groups::default();
         if self.level < self.spec.tree_levels() {
             for t in std::iter::once(&self.carry).chain(&self.low) {
-                if let Some((a, b)) = t.pending() {
-                    x.extend(a);
-                    y.extend(b);
+                if let Some(level) = t.pending_groups() {
+                    g.extend(level);
                 }
             }
             if self.level == 0 && self.spec.shift > 0 {
                 // ms ∧ mc: the server's shares are (ms, 0), the client's (0, mc).
                 let zeros = vec![false; self.n];
                 let (a, b) = if self.server { (self.top.clone(), zeros) } else { (zeros, self.top.clone()) };
-                x.extend(a);
-                y.extend(b);
+                g.singles.0.extend(a);
+                g.singles.1.extend(b);
             }
         } else if self.at_join() {
-            x = self.carry.result_eq();
-            y = self.low_result();
+            g.singles = (self.carry.result_eq(), self.low_result());
         } else {
+            // keep ∧ c_low and keep ∧ w: one pair.
             let (clow, w) = self.after_trees();
-            x.extend(self.keep.iter().chain(&self.keep));
-            y.extend(clow.iter().chain(&w));
+            g.pairs = (self.keep.clone(), clow, w);
         }
-        let (st, msg) = self.triples.and_open(&x, &y);
+        let (singles, pairs) = (&g.singles, &g.pairs);
+        let (st, msg) = self.triples.open_groups((&singles.0, &singles.1), (&pairs.0, &pairs.1, &pairs.2));
         self.open = Some(st);
         msg
     }
@@ -418,22 +436,23 @@ impl Ands {
 
     /// The current level's outputs from the peer's opening.
     fn close(&mut self, peer: &[u8]) {
-        let z = self.open.take().expect("open before close").finish(peer, self.server);
+        let (zs, zp) = self.open.take().expect("open before close").finish(peer, self.server);
         if self.level < self.spec.tree_levels() {
-            let mut at = 0;
+            let (mut s, mut p) = (0, 0);
             for t in std::iter::once(&mut self.carry).chain(&mut self.low) {
-                if let Some((a, _)) = t.pending() {
-                    t.advance(&z[at..at + a.len()]);
-                    at += a.len();
+                if let Some((singles, pairs)) = t.pending_groups().map(|g| g.counts()) {
+                    t.advance_groups(&zs[s..s + singles], &zp[p..p + 2 * pairs]);
+                    (s, p) = (s + singles, p + 2 * pairs);
                 }
             }
             if self.level == 0 && self.spec.shift > 0 {
-                self.both_top = z[at..at + self.n].to_vec();
+                self.both_top = zs[s..s + self.n].to_vec();
             }
         } else if self.at_join() {
-            self.joined = z;
+            self.joined = zs;
         } else {
-            self.g = Some((z[..self.n].to_vec(), z[self.n..].to_vec()));
+            let (clow, w): (Vec<bool>, Vec<bool>) = zp.chunks_exact(2).map(|c| (c[0], c[1])).unzip();
+            self.g = Some((clow, w));
         }
         self.level += 1;
         if self.spec.shift == 0 && self.level == self.spec.tree_levels() {

@@ -31,8 +31,12 @@ fn the_scripts_counts_equal_the_spec() {
             }
         }
     }
-    let reversed = Spec::new(Ring::new(61), 12).rots_reversed();
-    assert_eq!(reversed, 1, "the scripts count one client-sent OT per element");
+    for (ell, shift) in [(61u8, 12u32), (39, 13), (40, 0), (8, 3)] {
+        let spec = Spec::new(Ring::new(ell), shift);
+        let reversed = script::rots_reversed(ell.into(), shift);
+        assert_eq!(reversed, spec.rots_reversed() as u64, "ℓ = {ell}, f = {shift}: the product's and one per pair");
+        assert_eq!(reversed, 1 + spec.groups().1 as u64);
+    }
 }
 
 /// Runs the protocol for both parties in memory with a dealer's OTs: the server's output
@@ -162,9 +166,12 @@ fn bytes_per_relu_at_61_bits() {
     let per = (c2s + s2c) as f64 / n as f64;
     // The target is 150 B per ReLU in total (the silent OTs add under 0.1 B per OT).
     assert!(per < 150.0 - 0.1 * spec.rots() as f64, "{per} B per ReLU online, {} OTs", spec.rots());
-    // Carry tree (15 digits) + low tree (3 digits) + ms ∧ mc, then the final two.
+    // Carry tree (15 digits) + low tree (3 digits) + ms ∧ mc, then the final two; as singles
+    // and pairs (a node's two ANDs share eq_hi, the last two keep): a level opens 2 bits per
+    // single and 3 per pair, 11 pairs in all, so each way 11 bits less than 2 per AND.
     assert_eq!(spec.level_ands(), vec![13 + 1 + 1, 7 + 1, 3, 1, 2]);
-    assert_eq!((c2s / n, s2c / n), (31, 92), "bytes per ReLU each way");
+    assert_eq!(spec.level_groups(), vec![(1 + 1 + 1, 6), (1 + 1, 3), (1, 1), (1, 0), (0, 1)]);
+    assert_eq!((c2s / n, s2c / n), (30, 90), "bytes per ReLU each way");
 }
 
 /// Shift 0 drops the low comparison, `ms ∧ mc` and the last AND level: fewer OTs, flights
@@ -173,7 +180,9 @@ fn bytes_per_relu_at_61_bits() {
 fn shift_zero_costs_less_than_a_shift() {
     let (zero, twelve) = (Spec::new(Ring::new(61), 0), Spec::new(Ring::new(61), 12));
     assert_eq!(zero.level_ands(), vec![13, 7, 3, 1], "the carry tree alone");
-    assert_eq!(zero.rots(), 60 + 2 * 24 + 1);
+    // 60 leaves, 4 singles (two OTs each) and 10 pairs (one each way), the product.
+    assert_eq!(zero.rots(), 60 + 2 * 4 + 10 + 1);
+    assert_eq!(zero.rots_reversed(), 1 + 10);
     assert!(zero.rots() < twelve.rots());
     // Piggybacked openings: 2 + L flights of levels and comparisons, then the products (and
     // the product choices on their own flight when the server sends the last level).
@@ -187,7 +196,8 @@ fn shift_zero_costs_less_than_a_shift() {
             })
             .sum::<usize>()
     };
-    assert_eq!(bytes(zero) / n, 100, "bytes per ReLU online at shift 0");
+    // 10 pairs: each opens 3 bits, not 4, each way (100 B before the pairs).
+    assert_eq!(bytes(zero) / n, 98, "bytes per ReLU online at shift 0");
     // ℓ ≤ 5: one digit, no AND level, the server's derandomisation rides on its tables.
     let tiny = Spec::new(Ring::new(5), 0);
     assert!(tiny.level_ands().is_empty());
