@@ -22,7 +22,9 @@
 
 use cryprot_core::Block as CBlock;
 use cryprot_core::aes_hash::FIXED_KEY_HASH;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
+use rayon::prelude::*;
 
 use crate::garble::Block;
 use crate::wire::{BitReader, BitWriter, unpack_bits};
@@ -142,6 +144,10 @@ pub fn server_bytes(p: Params, n: usize) -> usize {
     table_bytes(p, n)
 }
 
+/// Comparisons per parallel chunk: a multiple of 8, so every chunk's bit-packed part of a
+/// message or of the material fills whole bytes and the chunks' bytes concatenate.
+const CHUNK: usize = 64;
+
 fn low(x: u64, bits: u32) -> u64 {
     if bits >= 64 { x } else { x & ((1u64 << bits) - 1) }
 }
@@ -167,9 +173,16 @@ fn entry_blocks(widths: &[u32], pads: &[[Block; 2]], x: &mut Vec<CBlock>, tweaks
 /// mask the table's entry, in table order (bit 0 masks `gt`, bit 1 `eq`, no `eq` for the lowest
 /// digit): exactly [`server_bytes`]. The pads can be dropped after.
 pub fn server_keys(p: Params, pads: &[[Block; 2]]) -> Vec<u8> {
-    let widths = p.widths();
     let bits = p.leaf_rots();
     assert!(pads.len().is_multiple_of(bits), "millionaire: pads for whole comparisons");
+    crate::in_compute_pool(|| {
+        pads.par_chunks(CHUNK * bits).map(|c| server_keys_serial(p, c)).collect::<Vec<_>>().concat()
+    })
+}
+
+/// [`server_keys`] on one chunk.
+fn server_keys_serial(p: Params, pads: &[[Block; 2]]) -> Vec<u8> {
+    let (widths, bits) = (p.widths(), p.leaf_rots());
     let mut out = BitWriter::default();
     let (mut x, mut tweaks) = (Vec::new(), Vec::new());
     for pads in pads.chunks_exact(bits) {
@@ -193,9 +206,21 @@ pub fn server_keys(p: Params, pads: &[[Block; 2]]) -> Vec<u8> {
 /// its entry's key `K_c` (the same hash of the pads it holds; one bit for the lowest digit, two
 /// for the others), exactly [`client_bytes`]. The pads can be dropped after.
 pub fn client_material(p: Params, choices: &[bool], pads: &[Block]) -> Vec<u8> {
-    let widths = p.widths();
     let bits = p.leaf_rots();
     assert!(choices.len() == pads.len() && pads.len().is_multiple_of(bits), "millionaire: OTs for whole comparisons");
+    crate::in_compute_pool(|| {
+        choices
+            .par_chunks(CHUNK * bits)
+            .zip(pads.par_chunks(CHUNK * bits))
+            .map(|(c, q)| client_material_serial(p, c, q))
+            .collect::<Vec<_>>()
+            .concat()
+    })
+}
+
+/// [`client_material`] on one chunk.
+fn client_material_serial(p: Params, choices: &[bool], pads: &[Block]) -> Vec<u8> {
+    let (widths, bits) = (p.widths(), p.leaf_rots());
     let (mut x, mut cs) = (Vec::with_capacity(widths.len()), Vec::with_capacity(widths.len()));
     let mut out = BitWriter::default();
     for (choices, pads) in choices.chunks_exact(bits).zip(pads.chunks_exact(bits)) {
@@ -256,12 +281,38 @@ impl Server {
     /// The table message (exactly [`table_bytes`]) for the client's derandomisation `choice`
     /// (exactly [`choice_bytes`]), and the server's leaf shares: fresh random bits from `rng`.
     pub fn tables(self, choice: &[u8], rng: &mut (impl Rng + ?Sized)) -> (Vec<u8>, Leaves) {
-        let widths = self.p.widths();
         let bits = self.p.bits as usize;
         let e = unpack_bits(choice, self.x.len() * bits);
+        // Per chunk of comparisons its own CSPRNG, seeded from `rng`, for the leaf masks.
+        let seeds: Vec<[u8; 32]> = (0..self.x.len().div_ceil(CHUNK)).map(|_| rng.random()).collect();
+        let parts: Vec<(Vec<u8>, Leaves)> = crate::in_compute_pool(|| {
+            self.x
+                .par_chunks(CHUNK)
+                .zip(e.par_chunks(CHUNK * bits))
+                .zip(seeds.par_iter())
+                .map(|((x, e), seed)| self.tables_serial(x, e, &mut ChaCha12Rng::from_seed(*seed)))
+                .collect()
+        });
+        let mut leaves = Leaves::default();
+        let mut tables = Vec::with_capacity(table_bytes(self.p, self.x.len()));
+        for (t, l) in parts {
+            tables.extend(t);
+            leaves.gt.extend(l.gt);
+            leaves.eq.extend(l.eq);
+        }
+        // The keys are in table order: masking is one XOR per byte.
+        tables.iter_mut().zip(&self.keys).for_each(|(t, k)| *t ^= k);
+        (tables, leaves)
+    }
+
+    /// The unmasked tables and leaf shares of the comparisons of `xs`, with their
+    /// derandomisation bits `e`.
+    fn tables_serial(&self, xs: &[u64], e: &[bool], rng: &mut ChaCha12Rng) -> (Vec<u8>, Leaves) {
+        let widths = self.p.widths();
+        let bits = self.p.bits as usize;
         let mut out = BitWriter::default();
         let mut leaves = Leaves::default();
-        for (i, &x) in self.x.iter().enumerate() {
+        for (i, &x) in xs.iter().enumerate() {
             let mut off = 0usize;
             for (j, &w) in widths.iter().enumerate() {
                 let xj = low(x >> off, w);
@@ -279,10 +330,7 @@ impl Server {
                 off += w as usize;
             }
         }
-        // The keys are in table order: masking is one XOR per byte.
-        let mut tables = out.finish();
-        tables.iter_mut().zip(&self.keys).for_each(|(t, k)| *t ^= k);
-        (tables, leaves)
+        (out.finish(), leaves)
     }
 }
 
@@ -323,11 +371,32 @@ impl Client {
 
     /// The client's leaf shares from the server's table message (exactly [`table_bytes`]).
     pub fn leaves(self, tables: &[u8]) -> Leaves {
+        // Chunks of whole bytes of both the material and the tables.
+        let (m, t) = (CHUNK * self.p.client_bits() / 8, CHUNK * self.p.table_bits() / 8);
+        let parts: Vec<Leaves> = crate::in_compute_pool(|| {
+            (0..self.n.div_ceil(CHUNK))
+                .into_par_iter()
+                .map(|k| {
+                    let count = CHUNK.min(self.n - k * CHUNK);
+                    self.leaves_serial(count, &self.material[k * m..], tables.get(k * t..).unwrap_or_default())
+                })
+                .collect()
+        });
+        let mut leaves = Leaves::default();
+        for l in parts {
+            leaves.gt.extend(l.gt);
+            leaves.eq.extend(l.eq);
+        }
+        leaves
+    }
+
+    /// The leaf shares of `count` comparisons from their material and tables onwards.
+    fn leaves_serial(&self, count: usize, material: &[u8], tables: &[u8]) -> Leaves {
         let widths = self.p.widths();
-        let mut m = BitReader::new(&self.material);
+        let mut m = BitReader::new(material);
         let mut r = BitReader::new(tables);
         let mut leaves = Leaves::default();
-        for _ in 0..self.n {
+        for _ in 0..count {
             for (j, &w) in widths.iter().enumerate() {
                 let c = m.take(w);
                 let has_eq = self.p.has_eq(j);
