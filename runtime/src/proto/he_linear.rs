@@ -241,11 +241,47 @@ pub fn server_online(g: &Graph, ring: Ring, node: &Node, s: &[u64], masks: &[u64
         Op::Conv2d { weight, bias, window, groups } => {
             let m = g.consts[*weight].shape[0];
             let w = (g.consts[*weight].qdata.as_slice(), m, bias.map(|b| g.consts[b].qdata.as_slice()));
-            ring_ops::conv2d(ring, s, shape, w, window, *groups).1
+            parallel_conv2d(ring, s, shape, w, window, *groups)
         }
         _ => unreachable!("dense/conv only"),
     };
     y.iter().zip(masks).map(|(&a, &b)| ring.reduce(a.wrapping_add(b))).collect()
+}
+
+/// [`ring_ops::conv2d`] on the compute pool: per batch element, the output channels in chunks
+/// (each a convolution with those channels' weights and bias, whose outputs follow each other),
+/// so the server's online convolution, on the client's critical path, takes both cores. Grouped
+/// convolutions (depthwise) run whole.
+fn parallel_conv2d(
+    ring: Ring,
+    s: &[u64],
+    shape: &[usize],
+    (w, m, bias): (&[i64], usize, Option<&[i64]>),
+    window: &veil_ir::Window2d,
+    groups: usize,
+) -> Vec<u64> {
+    use rayon::prelude::*;
+    let [n, c, h, wd] = shape[..] else { unreachable!("verified: conv input is 4-D") };
+    if groups != 1 || m < 2 {
+        return ring_ops::conv2d(ring, s, shape, (w, m, bias), window, groups).1;
+    }
+    let per = w.len() / m;
+    let chunk = m.div_ceil(4 * rayon::current_num_threads().max(1)).max(1);
+    let one = [1, c, h, wd];
+    crate::compute(|| {
+        (0..n)
+            .flat_map(|bn| (0..m).step_by(chunk).map(move |a| (bn, a)))
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|(bn, a)| {
+                let b = (a + chunk).min(m);
+                let x = &s[bn * c * h * wd..][..c * h * wd];
+                let part = (&w[a * per..b * per], b - a, bias.map(|v| &v[a..b]));
+                ring_ops::conv2d(ring, x, &one, part, window, 1).1
+            })
+            .collect::<Vec<_>>()
+            .concat()
+    })
 }
 
 /// Server, online, for a linear layer whatever made its masks (HE here, OT in
@@ -316,5 +352,30 @@ impl Protocol for HeLinear {
             values.set_share(cx.node.output, out);
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// The chunked convolution is the whole one: batch 2, output channel counts that do and do
+    /// not divide into the chunks, strides, padding and dilation; grouped ones run whole.
+    #[test]
+    fn the_parallel_convolution_equals_the_serial_one() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let ring = Ring::new(37);
+        let window = veil_ir::Window2d { kernel: [3, 2], strides: [2, 1], pads: [1, 0, 1, 1], dilations: [1, 2] };
+        for (m, groups) in [(1usize, 1usize), (5, 1), (16, 1), (37, 1), (6, 3)] {
+            let (n, c, h, w) = (2, 6, 9, 7);
+            let x: Vec<u64> = (0..n * c * h * w).map(|_| ring.reduce(rng.random())).collect();
+            let weights: Vec<i64> = (0..m * (c / groups) * 6).map(|_| rng.random_range(-1000..1000)).collect();
+            let bias: Vec<i64> = (0..m).map(|_| rng.random_range(-1000..1000)).collect();
+            let shape = [n, c, h, w];
+            let want = ring_ops::conv2d(ring, &x, &shape, (&weights, m, Some(&bias)), &window, groups).1;
+            let got = parallel_conv2d(ring, &x, &shape, (&weights, m, Some(&bias)), &window, groups);
+            assert_eq!(got, want, "m = {m}, groups = {groups}");
+        }
     }
 }
