@@ -103,13 +103,7 @@ impl Triples {
         );
         Triples::server(pads).with_pairs(pair_pads.len(), |i| {
             let p = pair_pads[i];
-            let diff = p[0].0 ^ p[1].0;
-            let (b1, b2) = (diff & 1 == 1, diff & 2 == 2);
-            // Shares of a_c ∧ bₖ_s (low bits of p₀) and of a_s ∧ bₖ_c (of the pad it chose).
-            let (u, v) = (p[0].0, rev_pads[i].0);
-            let a = rev_choices[i];
-            let c = |k: u32, b: bool| (a & b) ^ ((u >> k) & 1 == 1) ^ ((v >> k) & 1 == 1);
-            [a, b1, b2, c(0, b1), c(1, b2)]
+            pair_shares(rev_choices[i], p, rev_pads[i])
         })
     }
 
@@ -123,15 +117,8 @@ impl Triples {
         reversed: &[[Block; 2]],
     ) -> Triples {
         assert!(pair_choices.len() == pair_pads.len() && pair_pads.len() == reversed.len(), "one OT each way per pair");
-        Triples::client_of(choices, pads).with_pairs(pair_pads.len(), |i| {
-            let q = reversed[i];
-            let diff = q[0].0 ^ q[1].0;
-            let (b1, b2) = (diff & 1 == 1, diff & 2 == 2);
-            let (u, v) = (q[0].0, pair_pads[i].0);
-            let a = pair_choices[i];
-            let c = |k: u32, b: bool| (a & b) ^ ((u >> k) & 1 == 1) ^ ((v >> k) & 1 == 1);
-            [a, b1, b2, c(0, b1), c(1, b2)]
-        })
+        Triples::client_of(choices, pads)
+            .with_pairs(pair_pads.len(), |i| pair_shares(pair_choices[i], reversed[i], pair_pads[i]))
     }
 
     /// The server's triples from the pads of [`rots`]`(n)` OTs it sent.
@@ -264,6 +251,19 @@ impl AndState {
             })
             .collect()
     }
+}
+
+/// One party's shares `(a, b₁, b₂, c₁, c₂)` of a pair from its choice `a` of the OT the peer
+/// sent (its pad `chosen` there) and both pads `sent` of the OT it sent: its `b`s are the two
+/// low bits of `sent`'s difference, and `c_k = a ∧ b_k` plus the low bits `k` of `sent[0]`
+/// (its share of the peer's choice times its `b_k`) and of `chosen` (its share of its `a` times
+/// the peer's `b_k`).
+fn pair_shares(a: bool, sent: [Block; 2], chosen: Block) -> [bool; 5] {
+    let diff = sent[0].0 ^ sent[1].0;
+    let (b1, b2) = (diff & 1 == 1, diff & 2 == 2);
+    let (u, v) = (sent[0].0, chosen.0);
+    let c = |k: u32, b: bool| (a & b) ^ ((u >> k) & 1 == 1) ^ ((v >> k) & 1 == 1);
+    [a, b1, b2, c(0, b1), c(1, b2)]
 }
 
 /// A batch of singles and pairs waiting for the peer's opening. Secret.
