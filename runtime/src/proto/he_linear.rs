@@ -266,9 +266,11 @@ fn parallel_conv2d(
         return ring_ops::conv2d(ring, s, shape, (w, m, bias), window, groups).1;
     }
     let per = w.len() / m;
-    let chunk = m.div_ceil(4 * rayon::current_num_threads().max(1)).max(1);
     let one = [1, c, h, wd];
     crate::compute(|| {
+        // Inside the compute pool: its size, not the global pool's (which this must not start:
+        // the OT library sizes it, `crate::init_threads`).
+        let chunk = m.div_ceil(4 * rayon::current_num_threads().max(1)).max(1);
         (0..n)
             .flat_map(|bn| (0..m).step_by(chunk).map(move |a| (bn, a)))
             .collect::<Vec<_>>()
