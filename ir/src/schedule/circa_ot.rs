@@ -26,7 +26,7 @@ pub fn rots(w: u32) -> u64 {
 
 /// Singles and pairs per element (as a shift-0 ReLU's at width `W`).
 fn groups(w: u32) -> (u64, u64) {
-    relu_ot::level_groups(w, 0).into_iter().fold((0, 0), |(s, p), (a, b)| (s + a as u64, p + b as u64))
+    relu_ot::groups(w, 0)
 }
 
 /// Random-choice OTs per element with the client sending (the product, one per pair).

@@ -97,7 +97,7 @@ pub fn level_groups(ell: u32, shift: u32) -> Vec<(usize, usize)> {
 }
 
 /// Singles and pairs per element, all levels.
-fn groups(ell: u32, shift: u32) -> (u64, u64) {
+pub(super) fn groups(ell: u32, shift: u32) -> (u64, u64) {
     level_groups(ell, shift).into_iter().fold((0, 0), |(s, p), (a, b)| (s + a as u64, p + b as u64))
 }
 

@@ -170,7 +170,7 @@ impl Triples {
         (xs, ys): (&[bool], &[bool]),
         (xp, y1, y2): (&[bool], &[bool], &[bool]),
     ) -> (GroupState, Vec<u8>) {
-        let (single, msg) = self.and_open(xs, ys);
+        let single = self.take_singles(xs, ys);
         assert!(xp.len() == y1.len() && y1.len() == y2.len());
         let k = xp.len();
         assert!(k <= self.pairs_left(), "{k} AND pairs with {} left", self.pairs_left());
@@ -183,7 +183,7 @@ impl Triples {
             })
             .collect();
         // One message: the singles' bits then the pairs', packed together.
-        let bits: Vec<bool> = unpack_bits(&msg, 2 * xs.len()).into_iter().chain(de.iter().copied()).collect();
+        let bits: Vec<bool> = single.de.iter().chain(&de).copied().collect();
         (GroupState { single, pairs, de }, pack_bits(&bits))
     }
 
@@ -204,6 +204,13 @@ impl Triples {
     /// Panics if fewer triples are left: the protocols draw exactly the triples their plan
     /// counts, so that is a bug, not bad input.
     pub fn and_open(&mut self, x: &[bool], y: &[bool]) -> (AndState, Vec<u8>) {
+        let st = self.take_singles(x, y);
+        let msg = pack_bits(&st.de);
+        (st, msg)
+    }
+
+    /// [`Triples::and_open`]'s state, its opening unpacked.
+    fn take_singles(&mut self, x: &[bool], y: &[bool]) -> AndState {
         assert_eq!(x.len(), y.len());
         let n = x.len();
         assert!(n <= self.left(), "{n} ANDs with {} triples left", self.left());
@@ -217,8 +224,7 @@ impl Triples {
         self.next += n;
         let mut de: Vec<bool> = x.iter().zip(&a).map(|(x, a)| x ^ a).collect();
         de.extend(y.iter().zip(&b).map(|(y, b)| y ^ b));
-        let msg = pack_bits(&de);
-        (AndState { a, b, c, de }, msg)
+        AndState { a, b, c, de }
     }
 }
 
@@ -241,8 +247,13 @@ impl AndState {
     /// This party's shares of `x ∧ y`, from the peer's opening `peer` (exactly [`open_bytes`]
     /// long: the drivers receive it with that size). `server` adds the public `d ∧ e` once.
     pub fn finish(self, peer: &[u8], server: bool) -> Vec<bool> {
+        let theirs = unpack_bits(peer, 2 * self.a.len());
+        self.finish_bits(&theirs, server)
+    }
+
+    /// [`AndState::finish`] on the peer's opening unpacked (its `d` then `e` bits).
+    fn finish_bits(self, theirs: &[bool], server: bool) -> Vec<bool> {
         let n = self.a.len();
-        let theirs = unpack_bits(peer, 2 * n);
         (0..n)
             .map(|i| {
                 let d = self.de[i] ^ theirs[i];
@@ -286,7 +297,7 @@ impl GroupState {
     pub fn finish(self, peer: &[u8], server: bool) -> (Vec<bool>, Vec<bool>) {
         let (s, k) = (self.single.a.len(), self.pairs.len());
         let theirs = unpack_bits(peer, 2 * s + 3 * k);
-        let single = self.single.finish(&pack_bits(&theirs[..2 * s]), server);
+        let single = self.single.finish_bits(&theirs[..2 * s], server);
         let mut z = Vec::with_capacity(2 * k);
         for (i, [a, b1, b2, c1, c2]) in self.pairs.into_iter().enumerate() {
             let o = |j: usize| self.de[3 * i + j] ^ theirs[2 * s + 3 * i + j];

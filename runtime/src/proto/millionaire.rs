@@ -107,8 +107,7 @@ impl Params {
 
     /// ANDs per comparison at each level of the tree (one entry per opening round).
     pub fn level_ands(&self) -> Vec<usize> {
-        let nodes = self.level_nodes();
-        nodes[..nodes.len() - 1].iter().map(|&c| 2 * (c / 2) - usize::from(!self.eq)).collect()
+        self.level_groups().into_iter().map(|(s, p)| s + 2 * p).collect()
     }
 
     /// Singles and pairs per comparison at each level of the tree ([`Tree::pending_groups`]).

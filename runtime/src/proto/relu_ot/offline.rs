@@ -72,7 +72,8 @@ impl std::fmt::Debug for ClientOffline {
 
 impl ServerOffline {
     /// The server's material for `n` elements from the pads of the `n·`[`Spec::rots`]
-    /// random-choice OTs it sent and its halves (choices, pads) of the `n` the client sent.
+    /// random-choice OTs it sent and its halves (choices, pads) of the `n·`[`Spec::rots_reversed`]
+    /// the client sent (the `n` product OTs first, then the pairs').
     ///
     /// Panics unless the counts are those of whole elements (the drivers ask for exactly these).
     pub fn new(spec: Spec, pads: &[[Block; 2]], rev_choices: &[bool], rev_pads: &[Block]) -> ServerOffline {
@@ -128,8 +129,9 @@ impl ServerOffline {
 
 impl ClientOffline {
     /// The client's material for `n = r.len()` elements from its halves (choices, pads) of the
-    /// `n·`[`Spec::rots`] random-choice OTs the server sent, the pads of the `n` it sent, and
-    /// its output masks `r`.
+    /// `n·`[`Spec::rots`] random-choice OTs the server sent, the pads of the
+    /// `n·`[`Spec::rots_reversed`] it sent (as [`ServerOffline::new`] orders them), and its output
+    /// masks `r`.
     ///
     /// Panics unless the counts are those of `r.len()` elements.
     pub fn new(spec: Spec, choices: &[bool], pads: &[Block], reversed: &[[Block; 2]], r: Vec<u64>) -> ClientOffline {
