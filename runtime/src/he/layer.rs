@@ -8,6 +8,7 @@ use fhe_traits::{DeserializeParametrized, FheDecoder, FheDecrypter, FheEncoder, 
 use rand::{CryptoRng, Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
+use zeroize::Zeroizing;
 
 use super::pack::Tiling;
 use super::{HeParams, WEIGHT_BITS};
@@ -55,10 +56,62 @@ fn fhe_err(e: fhe::Error) -> HeError {
     HeError::Fhe(e.to_string())
 }
 
+fn fhe_err_math(e: fhe_math::Error) -> HeError {
+    HeError::Fhe(e.to_string())
+}
+
+/// The secret key's coefficients (centred, `N` of them), read from its serialization
+/// (`fhe`'s protobuf: field 1, packed zigzag varints), the one way `fhe` exposes them.
+fn secret_coefficients(sk: &SecretKey, degree: usize) -> Result<Zeroizing<Vec<i64>>, HeError> {
+    let bytes = Zeroizing::new(sk.to_bytes());
+    let bad = || HeError::Fhe("unexpected secret key serialization".into());
+    let mut it = bytes.iter().copied();
+    let mut varint = || -> Option<u64> {
+        let mut x = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = it.next()?;
+            x |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(x);
+            }
+        }
+        None
+    };
+    if varint() != Some(0x0a) {
+        return Err(bad());
+    }
+    let len = varint().ok_or_else(bad)? as usize;
+    let header = bytes.len().checked_sub(len).ok_or_else(bad)?;
+    let mut out = Zeroizing::new(Vec::with_capacity(degree));
+    let mut rest = bytes[header..].iter().copied();
+    while rest.len() > 0 {
+        let mut x = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = rest.next().ok_or_else(bad)?;
+            x |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        out.push((x >> 1) as i64 ^ -((x & 1) as i64));
+    }
+    if out.len() != degree {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
 /// The client's BFV secret key for one parameter set of one session.
 pub struct HeClient {
+    params: HeParams,
     par: Arc<BfvParameters>,
     pub(super) sk: SecretKey,
+    /// The secret key in NTT form at the top level, for requests. Secret.
+    s_top: Zeroizing<Poly>,
+    /// `q mod t`, and `(−t)⁻¹ mod p` per top-level prime `p`: `⌊q·m/t⌋ ≡ −[m·(q mod t)]_t / t`
+    /// modulo `q`, `fhe`'s encoding of `m` ([`HeClient::encode`]).
+    q_mod_t: u64,
+    neg_t_inv: Vec<u64>,
 }
 
 impl std::fmt::Debug for HeClient {
@@ -73,7 +126,35 @@ impl HeClient {
     pub fn new<R: RngCore + CryptoRng + Send>(params: &HeParams, rng: &mut R) -> Result<Self, HeError> {
         let par = super::build(params)?;
         let sk = SecretKey::random(&par, rng);
-        Ok(HeClient { par, sk })
+        let top = par.context_at_level(0).map_err(fhe_err)?;
+        let coeffs = secret_coefficients(&sk, params.degree)?;
+        let mut s_top = Zeroizing::new(
+            Poly::try_convert_from(coeffs.as_slice(), top, false, Representation::PowerBasis).map_err(fhe_err_math)?,
+        );
+        s_top.change_representation(Representation::Ntt);
+        let t = 1u64 << params.ring_bits;
+        let q_mod_t = par.moduli().iter().fold(1u64, |acc, &p| acc.wrapping_mul(p)) & (t - 1);
+        let neg_t_inv = top
+            .moduli_operators()
+            .iter()
+            .zip(top.moduli())
+            .map(|(p, &q)| p.inv(q - t).ok_or_else(|| HeError::Params("t is not invertible".into())))
+            .collect::<Result<_, _>>()?;
+        Ok(HeClient { params: *params, par, sk, s_top, q_mod_t, neg_t_inv })
+    }
+
+    /// `fhe`'s encoding of plaintext polynomial `m` (coefficients mod `t`) at the top level, in
+    /// the coefficient domain: `⌊q·m/t⌋` per coefficient, as `[m·(q mod t)]_t · (−t)⁻¹ mod p`.
+    fn encode(&self, m: &[u64]) -> Result<Poly, HeError> {
+        let top = self.par.context_at_level(0).map_err(fhe_err)?;
+        let t_mask = (1u64 << self.params.ring_bits) - 1;
+        let scaled: Zeroizing<Vec<u64>> =
+            Zeroizing::new(m.iter().map(|&x| x.wrapping_mul(self.q_mod_t) & t_mask).collect());
+        let mut rns = Zeroizing::new(Vec::with_capacity(scaled.len() * self.neg_t_inv.len()));
+        for (p, &d) in top.moduli_operators().iter().zip(&self.neg_t_inv) {
+            rns.extend(scaled.iter().map(|&x| p.mul(x, d)));
+        }
+        Poly::try_convert_from(rns.as_slice(), top, false, Representation::PowerBasis).map_err(fhe_err_math)
     }
 
     /// A fresh public key for this secret key (a seeded encryption of zero, serialized): the
@@ -85,6 +166,12 @@ impl HeClient {
 
     /// Encrypts the client's share `r` (`[C, H, W]`, ring elements) packed by `tiling`; one
     /// serialized (seeded, so half size) ciphertext per input polynomial.
+    ///
+    /// `fhe`'s secret-key encryption, assembled here so that a request costs one transform:
+    /// `c0 = e + ⌊q·m/t⌋ − a·s` with `a` the expansion of a fresh seed and `e` centred binomial
+    /// of `fhe`'s variance, written from the coefficient domain ([`super::codec`]). `fhe`'s own
+    /// transforms `m`, `e` and the key to NTT form and `c0` back to write it. Same ciphertext
+    /// distribution, same bytes format (tests check both against `fhe`).
     pub fn encrypt<R: RngCore + CryptoRng + Send>(
         &self,
         tiling: &Tiling,
@@ -92,17 +179,24 @@ impl HeClient {
         rng: &mut R,
     ) -> Result<Vec<Vec<u8>>, HeError> {
         let polys = tiling.encode_input(r);
+        let top = self.par.context_at_level(0).map_err(fhe_err)?;
         // One task per ciphertext, each with its own generator seeded from `rng`.
         let seeds: Vec<[u8; 32]> = polys.iter().map(|_| rng.random()).collect();
         crate::in_compute_pool(|| {
             polys
                 .par_iter()
                 .zip(seeds)
-                .map(|(p, seed)| {
-                    let pt = Plaintext::try_encode(p.as_slice(), Encoding::poly(), &self.par).map_err(fhe_err)?;
-                    let ct: Ciphertext =
-                        self.sk.try_encrypt(&pt, &mut ChaCha20Rng::from_seed(seed)).map_err(fhe_err)?;
-                    Ok(ct.to_bytes())
+                .map(|(m, seed)| {
+                    let mut rng = ChaCha20Rng::from_seed(seed);
+                    let a_seed: [u8; 32] = rng.random();
+                    let mut c0 = Poly::small(top, Representation::PowerBasis, super::VARIANCE, &mut rng)
+                        .map_err(fhe_err_math)?;
+                    c0 += &*Zeroizing::new(self.encode(m)?);
+                    let mut a_s = Zeroizing::new(Poly::random_from_seed(top, Representation::Ntt, a_seed));
+                    *a_s *= &*self.s_top;
+                    a_s.change_representation(Representation::PowerBasis);
+                    c0 -= &*a_s;
+                    Ok(super::codec::write_request(&c0, &a_seed))
                 })
                 .collect()
         })
@@ -114,16 +208,17 @@ impl HeClient {
         if response.len() != expected {
             return Err(HeError::Count { expected, got: response.len() });
         }
+        let level = self.params.response_level();
+        let ctx = self.par.context_at_level(level).map_err(fhe_err)?;
         let polys = crate::in_compute_pool(|| {
             response
                 .par_iter()
                 .enumerate()
                 .map(|(index, bytes)| {
                     let bad = |reason: String| HeError::Message { index, expected, reason };
-                    let ct = Ciphertext::from_bytes(bytes, &self.par).map_err(|e| bad(e.to_string()))?;
-                    if ct.len() != 2 {
-                        return Err(bad(format!("{} polynomials, expected 2", ct.len())));
-                    }
+                    let mut c = super::codec::read_response(bytes, ctx, self.params.degree, 2, level).map_err(bad)?;
+                    c.iter_mut().for_each(|p| p.change_representation(Representation::Ntt));
+                    let ct = Ciphertext::new(c, &self.par).map_err(|e| bad(e.to_string()))?;
                     let pt = self.sk.try_decrypt(&ct).map_err(|e| bad(e.to_string()))?;
                     Vec::<u64>::try_decode(&pt, Encoding::poly()).map_err(|e| bad(e.to_string()))
                 })
@@ -179,18 +274,20 @@ impl ClientKey {
 }
 
 /// Parses one request ciphertext: exactly the canonical encoding of a fresh seeded ciphertext
-/// at the top level, so its uniform half is the expansion of a seed, never a crafted value.
+/// at the top level ([`super::codec::read_request`]), so its uniform half is the expansion of a
+/// seed, never a crafted value. Both polynomials in NTT form.
 fn parse_request(par: &Arc<BfvParameters>, params: &HeParams, bytes: &[u8]) -> Result<Ciphertext, String> {
     let expected = params.request_ct_bytes();
     if bytes.len() as u64 != expected {
         return Err(format!("{} bytes, expected {expected} (a fresh seeded ciphertext)", bytes.len()));
     }
-    let ct = Ciphertext::from_bytes(bytes, par).map_err(|e| e.to_string())?;
     let top = par.context_at_level(0).map_err(|e| e.to_string())?;
-    if ct.len() != 2 || ct[0].ctx() != top || ct.to_bytes() != bytes {
-        return Err("not a fresh seeded two-polynomial ciphertext at the top level".into());
-    }
-    Ok(ct)
+    let (mut c0, seed) = super::codec::read_request(bytes, top, params.degree)?;
+    c0.change_representation(Representation::Ntt);
+    let mut a = Poly::random_from_seed(top, Representation::Ntt, seed);
+    // SAFETY (in `fhe`'s sense): the expansion of the client's public seed.
+    unsafe { a.allow_variable_time_computations() };
+    Ciphertext::new(vec![c0, a], par).map_err(|e| e.to_string())
 }
 
 /// The server's side of a layer: its weights encoded for `tiling`.
@@ -347,8 +444,7 @@ impl HeServer {
                         let k = &self.kernels[kg * ct_tiles + c];
                         polys.iter_mut().zip(inputs[c * st + s].iter()).for_each(|(a, p)| *a += &(p * k));
                     }
-                    let ct = self.finish(polys, &blind, &flood)?;
-                    Ok((ct.to_bytes(), mask))
+                    Ok((self.finish(polys, &blind, &flood)?, mask))
                 })
                 .collect::<Result<Vec<_>, HeError>>()
         })?;
@@ -358,11 +454,14 @@ impl HeServer {
 
     /// The last steps of a response ciphertext from its products `W·r` (NTT form, top level):
     /// plus the blind, then, in the coefficient domain, plus the flooding noise, switched down to
-    /// the response primes, and back to NTT form. One inverse transform at the top level and one
-    /// forward transform at the response level, where `fhe`'s `switch_to_level` transforms at
-    /// every level it passes and the flood in NTT form cost its own transforms.
-    fn finish(&self, mut polys: Vec<Poly>, blind: &Ciphertext, flood: &Poly) -> Result<Ciphertext, HeError> {
-        let down = self.par.context_at_level(self.params.response_level()).map_err(fhe_err)?;
+    /// the response primes, and written there ([`super::codec::write_response`]). One inverse
+    /// transform at the top level and none after, where `fhe`'s `switch_to_level` transforms at
+    /// every level it passes, the flood in NTT form cost its own transforms, and `to_bytes`
+    /// transforms an NTT-form ciphertext back to the coefficient domain to write it: the same
+    /// bytes (a test checks it).
+    fn finish(&self, mut polys: Vec<Poly>, blind: &Ciphertext, flood: &Poly) -> Result<Vec<u8>, HeError> {
+        let level = self.params.response_level();
+        let down = self.par.context_at_level(level).map_err(fhe_err)?;
         for (i, p) in polys.iter_mut().enumerate() {
             *p += &blind[i];
             p.change_representation(Representation::PowerBasis);
@@ -370,9 +469,8 @@ impl HeServer {
                 *p += flood;
             }
             p.switch_down_to(down).map_err(|e| HeError::Fhe(e.to_string()))?;
-            p.change_representation(Representation::Ntt);
         }
-        Ciphertext::new(polys, &self.par).map_err(fhe_err)
+        Ok(super::codec::write_response(&polys, level))
     }
 
     /// Noise uniform in `[−2^σ, 2^σ)` per coefficient, in the coefficient domain at the top
@@ -562,6 +660,106 @@ mod tests {
                 ct += &part.blind;
                 ct.switch_to_level(params.response_level()).unwrap();
                 assert!(ct.to_bytes() == resp[i], "ℓ={ring_bits}, response ciphertext {i}");
+            }
+        }
+    }
+
+    /// The client's own encryption is `fhe`'s: each request parses in `fhe` and re-serializes
+    /// there to the same bytes, decrypts under `fhe` to the packed mask, and its phase less
+    /// `⌊q·m/t⌋` is a small error, the same integer modulo every prime, centred binomial of
+    /// variance about 10 (a missing or constant error fails).
+    #[test]
+    fn requests_are_fhe_ciphertexts_with_fresh_noise() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        for ring_bits in [61u8, 39, 20] {
+            let params = HeParams::for_layer(ring_bits, 1).unwrap();
+            let geom = ConvGeom { c: 3, h: 9, w: 9, m: 2, kh: 3, kw: 3 };
+            let tiling = Tiling::choose(geom, params.degree).unwrap();
+            let client = HeClient::new(&params, &mut rng).unwrap();
+            let mask = (1u64 << ring_bits) - 1;
+            let r: Vec<u64> = (0..geom.c * geom.h * geom.w).map(|_| rng.random::<u64>() & mask).collect();
+            let req = client.encrypt(&tiling, &r, &mut rng).unwrap();
+            let top = client.par.context_at_level(0).unwrap();
+            let (mut sum, mut squares, mut count) = (0i64, 0i64, 0i64);
+            for (bytes, m) in req.iter().zip(tiling.encode_input(&r)) {
+                let ct = Ciphertext::from_bytes(bytes, &client.par).unwrap();
+                assert!(ct.to_bytes() == *bytes, "fhe writes the same bytes, ℓ={ring_bits}");
+                let pt = client.sk.try_decrypt(&ct).unwrap();
+                let got = Vec::<u64>::try_decode(&pt, Encoding::poly()).unwrap();
+                assert_eq!(got, m, "ℓ={ring_bits}");
+                let mut phase = &ct[1] * &*client.s_top;
+                phase += &ct[0];
+                phase.change_representation(Representation::PowerBasis);
+                let enc = client.encode(&m).unwrap();
+                let (ph, en) = (phase.coefficients(), enc.coefficients());
+                for j in 0..params.degree {
+                    let mut e = None;
+                    for (i, &q) in top.moduli().iter().enumerate() {
+                        let d = (ph[[i, j]] + q - en[[i, j]]) % q;
+                        let centred = if d > q / 2 { d as i64 - q as i64 } else { d as i64 };
+                        assert!(centred.abs() <= 20, "error {centred} beyond the binomial's support");
+                        assert!(e.is_none_or(|x| x == centred), "the error differs between primes");
+                        e = Some(centred);
+                    }
+                    let e = e.unwrap();
+                    (sum, squares, count) = (sum + e, squares + e * e, count + 1);
+                }
+            }
+            let (mean, var) = (sum as f64 / count as f64, squares as f64 / count as f64);
+            assert!(mean.abs() < 0.2 && (9.0..11.0).contains(&var), "error mean {mean}, variance {var}, ℓ={ring_bits}");
+        }
+    }
+
+    /// A request of the right size that is not the one canonical encoding is refused: one
+    /// coefficient not reduced modulo its prime (all ones at the prime's width), another
+    /// representation tag, a variable-time flag cleared.
+    #[test]
+    fn a_non_canonical_request_is_refused() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(13);
+        let params = HeParams::for_layer(39, 1).unwrap();
+        let geom = ConvGeom { c: 2, h: 4, w: 4, m: 1, kh: 1, kw: 1 };
+        let tiling = Tiling::choose(geom, params.degree).unwrap();
+        let client = HeClient::new(&params, &mut rng).unwrap();
+        let key = ClientKey::parse(&params, &client.public_key(&mut rng)).unwrap();
+        let server = HeServer::new(&params, &tiling, &[3, -1]).unwrap();
+        let good = client.encrypt(&tiling, &[5; 32], &mut rng).unwrap();
+        assert!(server.respond(&key, &tiling, &good, &mut rng).is_ok());
+        let header = good[0].len() - params.degree * params.primes * params.prime_bits / 8 - 2 - 34;
+        let mut unreduced = good[0].clone();
+        unreduced[header..header + 6].fill(0xff);
+        unreduced[header + 6] |= 0x03;
+        let at = good[0].iter().position(|&b| b == 0x08).unwrap();
+        let mut tag = good[0].clone();
+        tag[at + 1] = 0x01;
+        let mut flag = good[0].clone();
+        let end = flag.len() - 35;
+        assert_eq!(flag[end], 0x01, "the variable-time flag's value");
+        flag[end] = 0x00;
+        for (what, bad) in [("unreduced", unreduced), ("representation", tag), ("flag", flag)] {
+            let err = server.respond(&key, &tiling, &[bad], &mut rng).unwrap_err();
+            assert!(matches!(err, HeError::Message { index: 0, .. }), "{what}: {err}");
+        }
+    }
+
+    /// The encoding is `⌊q·m/t⌋` modulo each prime, computed with big integers.
+    #[test]
+    fn the_encoding_is_floor_q_m_over_t() {
+        use num_bigint::BigUint;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(12);
+        for ring_bits in [61u8, 39, 13] {
+            let params = HeParams::for_layer(ring_bits, 1).unwrap();
+            let client = HeClient::new(&params, &mut rng).unwrap();
+            let mask = (1u64 << ring_bits) - 1;
+            let mut m: Vec<u64> = (0..params.degree).map(|_| rng.random::<u64>() & mask).collect();
+            (m[0], m[1], m[2]) = (0, 1, mask);
+            let enc = client.encode(&m).unwrap();
+            let moduli = client.par.moduli();
+            let q: BigUint = moduli.iter().map(|&p| BigUint::from(p)).product();
+            for (j, &x) in m.iter().enumerate() {
+                let want = (&q * BigUint::from(x)) >> ring_bits as usize;
+                for (i, &p) in moduli.iter().enumerate() {
+                    assert_eq!(BigUint::from(enc.coefficients()[[i, j]]), &want % p, "ℓ={ring_bits}, m={x}");
+                }
             }
         }
     }

@@ -53,6 +53,7 @@ pub use veil_ir::he_pack as pack;
 
 #[cfg(test)]
 mod attacks;
+mod codec;
 mod layer;
 
 pub use layer::{ClientKey, HeClient, HeError, HeServer, Prepared};
@@ -62,6 +63,10 @@ use std::sync::Arc;
 use fhe::bfv::{BfvParameters, BfvParametersBuilder};
 
 pub use veil_ir::he_pack::{FLOOD_SECURITY, HeParams, QUERY_BITS, WEIGHT_BITS};
+
+/// The variance of the centred binomial noise of fresh encryptions (`fhe`'s default, set
+/// explicitly because [`HeClient::encrypt`] draws its own).
+pub(crate) const VARIANCE: usize = 10;
 
 /// The `fhe` parameter object of [`HeParams`]. Building one (prime search, NTT tables) takes
 /// tens of milliseconds, so each distinct parameter set is built once per process and shared:
@@ -76,6 +81,7 @@ pub fn build(p: &HeParams) -> Result<Arc<BfvParameters>, HeError> {
     }
     let par = BfvParametersBuilder::new()
         .set_degree(p.degree)
+        .set_variance(VARIANCE)
         .set_plaintext_modulus(1u64 << p.ring_bits)
         .set_moduli_sizes(&vec![p.prime_bits; p.primes])
         .build_arc()
