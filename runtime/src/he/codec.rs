@@ -84,24 +84,26 @@ fn coefficient_bytes(ctx: &Context, n: usize) -> usize {
 }
 
 /// The framing of one polynomial of degree `n` at `ctx` (field 1 of a ciphertext) up to its
-/// coefficients, and what follows them.
-fn poly_frame(ctx: &Context, n: usize) -> (Vec<u8>, [u8; 2]) {
+/// coefficients, and what follows them: the variable-time flag, set on ciphertexts (`flag`),
+/// absent from the public key's.
+fn poly_frame(ctx: &Context, n: usize, flag: bool) -> (Vec<u8>, &'static [u8]) {
     let coeffs = coefficient_bytes(ctx, n);
     let mut rq = vec![0x08, 0x02, 0x10];
     varint(n as u64, &mut rq);
     rq.push(0x1a);
     varint(coeffs as u64, &mut rq);
+    let tail: &'static [u8] = if flag { &[0x20, 0x01] } else { &[] };
     let mut head = vec![0x0a];
-    varint((rq.len() + coeffs + 2) as u64, &mut head);
+    varint((rq.len() + coeffs + tail.len()) as u64, &mut head);
     head.extend(rq);
-    (head, [0x20, 0x01])
+    (head, tail)
 }
 
 /// Appends polynomial `p` (coefficient domain) as field 1 of a ciphertext.
 fn write_poly(p: &Poly, out: &mut Vec<u8>) {
     assert_eq!(*p.representation(), Representation::PowerBasis, "written from the coefficient domain");
     let ctx = p.ctx();
-    let (head, tail) = poly_frame(ctx, p.coefficients().ncols());
+    let (head, tail) = poly_frame(ctx, p.coefficients().ncols(), true);
     out.extend(head);
     for (row, &q) in p.coefficients().outer_iter().zip(ctx.moduli()) {
         pack(row.as_slice().expect("rows are contiguous"), width(q), out);
@@ -156,16 +158,17 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    /// One polynomial (field 1) of degree `n` at `ctx`, in the coefficient domain.
-    fn poly(&mut self, ctx: &Arc<Context>, n: usize) -> Result<Poly, String> {
-        let (head, tail) = poly_frame(ctx, n);
+    /// One polynomial (field 1) of degree `n` at `ctx`, in the coefficient domain; `flag`: with
+    /// the variable-time flag.
+    fn poly(&mut self, ctx: &Arc<Context>, n: usize, flag: bool) -> Result<Poly, String> {
+        let (head, tail) = poly_frame(ctx, n, flag);
         self.expect(&head, "polynomial header")?;
         let mut rns = Vec::with_capacity(ctx.moduli().len() * n);
         for &q in ctx.moduli() {
             let bytes = self.take((n * width(q) as usize).div_ceil(8))?;
             unpack(bytes, width(q), n, q, &mut rns)?;
         }
-        self.expect(&tail, "variable-time flag")?;
+        self.expect(tail, "variable-time flag")?;
         let mut p = Poly::try_convert_from(rns, ctx, true, Representation::PowerBasis).map_err(|e| e.to_string())?;
         // SAFETY (in `fhe`'s sense, not memory): the polynomial is the peer's public message.
         unsafe { p.allow_variable_time_computations() };
@@ -186,7 +189,25 @@ impl<'a> Reader<'a> {
 /// and the seed.
 pub fn read_request(bytes: &[u8], ctx: &Arc<Context>, n: usize) -> Result<(Poly, [u8; 32]), String> {
     let mut r = Reader { bytes, at: 0 };
-    let c0 = r.poly(ctx, n)?;
+    let c0 = r.poly(ctx, n, true)?;
+    r.expect(&[0x12, 0x20], "seed header")?;
+    let seed = r.take(32)?.try_into().expect("32 bytes");
+    r.end()?;
+    Ok((c0, seed))
+}
+
+/// Parses a public key: exactly `fhe`'s encoding (a seeded encryption of zero of degree `n` at
+/// the top level `ctx`, without the variable-time flag, as field 1 of the key). Returns `c0`
+/// (coefficient domain) and the seed of its uniform half.
+pub fn read_public_key(bytes: &[u8], ctx: &Arc<Context>, n: usize) -> Result<(Poly, [u8; 32]), String> {
+    let inner = coefficient_bytes(ctx, n);
+    let (head, tail) = poly_frame(ctx, n, false);
+    let ct_len = head.len() + inner + tail.len() + 34;
+    let mut outer = vec![0x0a];
+    varint(ct_len as u64, &mut outer);
+    let mut r = Reader { bytes, at: 0 };
+    r.expect(&outer, "key header")?;
+    let c0 = r.poly(ctx, n, false)?;
     r.expect(&[0x12, 0x20], "seed header")?;
     let seed = r.take(32)?.try_into().expect("32 bytes");
     r.end()?;
@@ -203,7 +224,7 @@ pub fn read_response(
     level: usize,
 ) -> Result<Vec<Poly>, String> {
     let mut r = Reader { bytes, at: 0 };
-    let polys = (0..count).map(|_| r.poly(ctx, n)).collect::<Result<Vec<_>, _>>()?;
+    let polys = (0..count).map(|_| r.poly(ctx, n, true)).collect::<Result<Vec<_>, _>>()?;
     if level > 0 {
         let mut field = vec![0x18];
         varint(level as u64, &mut field);

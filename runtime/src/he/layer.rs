@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use fhe::bfv::{BfvParameters, Ciphertext, Encoding, Plaintext, PublicKey, SecretKey};
+use fhe::bfv::{BfvParameters, Ciphertext, Encoding, PublicKey, SecretKey};
 use fhe_math::rq::{Poly, Representation, traits::TryConvertFrom};
-use fhe_traits::{DeserializeParametrized, FheDecoder, FheDecrypter, FheEncoder, FheEncrypter, Serialize};
+use fhe_traits::{FheDecoder, FheDecrypter, Serialize};
 use rand::{CryptoRng, Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
@@ -108,10 +108,44 @@ pub struct HeClient {
     pub(super) sk: SecretKey,
     /// The secret key in NTT form at the top level, for requests. Secret.
     s_top: Zeroizing<Poly>,
-    /// `q mod t`, and `(−t)⁻¹ mod p` per top-level prime `p`: `⌊q·m/t⌋ ≡ −[m·(q mod t)]_t / t`
-    /// modulo `q`, `fhe`'s encoding of `m` ([`HeClient::encode`]).
+    encoder: Encoder,
+}
+
+/// `fhe`'s encoding of a plaintext polynomial `m` (coefficients mod `t`) at the top level, in
+/// the coefficient domain: `⌊q·m/t⌋` per coefficient, computed as `[m·(q mod t)]_t · (−t)⁻¹`
+/// modulo each prime (`⌊q·m/t⌋ = (q·m − [q·m]_t)/t`).
+struct Encoder {
+    top: Arc<fhe_math::rq::Context>,
+    t_mask: u64,
+    /// `q mod t`.
     q_mod_t: u64,
+    /// `(−t)⁻¹ mod p` per top-level prime `p`.
     neg_t_inv: Vec<u64>,
+}
+
+impl Encoder {
+    fn new(params: &HeParams, par: &Arc<BfvParameters>) -> Result<Encoder, HeError> {
+        let top = par.context_at_level(0).map_err(fhe_err)?.clone();
+        let t = 1u64 << params.ring_bits;
+        let q_mod_t = par.moduli().iter().fold(1u64, |acc, &p| acc.wrapping_mul(p)) & (t - 1);
+        let neg_t_inv = top
+            .moduli_operators()
+            .iter()
+            .zip(top.moduli())
+            .map(|(p, &q)| p.inv(q - t).ok_or_else(|| HeError::Params("t is not invertible".into())))
+            .collect::<Result<_, _>>()?;
+        Ok(Encoder { top, t_mask: t - 1, q_mod_t, neg_t_inv })
+    }
+
+    fn encode(&self, m: &[u64]) -> Result<Poly, HeError> {
+        let scaled: Zeroizing<Vec<u64>> =
+            Zeroizing::new(m.iter().map(|&x| x.wrapping_mul(self.q_mod_t) & self.t_mask).collect());
+        let mut rns = Zeroizing::new(Vec::with_capacity(scaled.len() * self.neg_t_inv.len()));
+        for (p, &d) in self.top.moduli_operators().iter().zip(&self.neg_t_inv) {
+            rns.extend(scaled.iter().map(|&x| p.mul(x, d)));
+        }
+        Poly::try_convert_from(rns.as_slice(), &self.top, false, Representation::PowerBasis).map_err(fhe_err_math)
+    }
 }
 
 impl std::fmt::Debug for HeClient {
@@ -132,29 +166,13 @@ impl HeClient {
             Poly::try_convert_from(coeffs.as_slice(), top, false, Representation::PowerBasis).map_err(fhe_err_math)?,
         );
         s_top.change_representation(Representation::Ntt);
-        let t = 1u64 << params.ring_bits;
-        let q_mod_t = par.moduli().iter().fold(1u64, |acc, &p| acc.wrapping_mul(p)) & (t - 1);
-        let neg_t_inv = top
-            .moduli_operators()
-            .iter()
-            .zip(top.moduli())
-            .map(|(p, &q)| p.inv(q - t).ok_or_else(|| HeError::Params("t is not invertible".into())))
-            .collect::<Result<_, _>>()?;
-        Ok(HeClient { params: *params, par, sk, s_top, q_mod_t, neg_t_inv })
+        let encoder = Encoder::new(params, &par)?;
+        Ok(HeClient { params: *params, par, sk, s_top, encoder })
     }
 
-    /// `fhe`'s encoding of plaintext polynomial `m` (coefficients mod `t`) at the top level, in
-    /// the coefficient domain: `⌊q·m/t⌋` per coefficient, as `[m·(q mod t)]_t · (−t)⁻¹ mod p`.
+    /// `fhe`'s encoding of `m` ([`Encoder`]).
     fn encode(&self, m: &[u64]) -> Result<Poly, HeError> {
-        let top = self.par.context_at_level(0).map_err(fhe_err)?;
-        let t_mask = (1u64 << self.params.ring_bits) - 1;
-        let scaled: Zeroizing<Vec<u64>> =
-            Zeroizing::new(m.iter().map(|&x| x.wrapping_mul(self.q_mod_t) & t_mask).collect());
-        let mut rns = Zeroizing::new(Vec::with_capacity(scaled.len() * self.neg_t_inv.len()));
-        for (p, &d) in top.moduli_operators().iter().zip(&self.neg_t_inv) {
-            rns.extend(scaled.iter().map(|&x| p.mul(x, d)));
-        }
-        Poly::try_convert_from(rns.as_slice(), top, false, Representation::PowerBasis).map_err(fhe_err_math)
+        self.encoder.encode(m)
     }
 
     /// A fresh public key for this secret key (a seeded encryption of zero, serialized): the
@@ -230,6 +248,7 @@ impl HeClient {
     /// The noise, in bits, of each ciphertext of a response (tests only: circuit privacy).
     #[cfg(feature = "test-hooks")]
     pub fn noise_bits(&self, response: &[Vec<u8>]) -> Result<Vec<usize>, HeError> {
+        use fhe_traits::DeserializeParametrized;
         response
             .iter()
             .map(|bytes| {
@@ -246,7 +265,8 @@ impl HeClient {
 /// zero's exact encoding at the top level (the client cannot choose its uniform part).
 pub struct ClientKey {
     par: Arc<BfvParameters>,
-    pk: PublicKey,
+    /// The key's two polynomials `(c0, a)`, NTT form, top level.
+    pk: [Poly; 2],
 }
 
 impl std::fmt::Debug for ClientKey {
@@ -265,11 +285,11 @@ impl ClientKey {
             return Err(bad(format!("{} bytes, expected {expected} (a seeded key)", bytes.len())));
         }
         let par = super::build(params)?;
-        let pk = PublicKey::from_bytes(bytes, &par).map_err(|e| bad(e.to_string()))?;
-        if pk.to_bytes() != bytes {
-            return Err(bad("not the canonical seeded encoding".into()));
-        }
-        Ok(ClientKey { par, pk })
+        let top = par.context_at_level(0).map_err(fhe_err)?;
+        let (mut c0, seed) = super::codec::read_public_key(bytes, top, params.degree).map_err(bad)?;
+        c0.change_representation(Representation::Ntt);
+        let a = Poly::random_from_seed(top, Representation::Ntt, seed);
+        Ok(ClientKey { par, pk: [c0, a] })
     }
 }
 
@@ -296,6 +316,7 @@ pub struct HeServer {
     par: Arc<BfvParameters>,
     /// Kernel polynomials in NTT form, `[kernel group][channel tile]`.
     pub(super) kernels: Vec<Poly>,
+    encoder: Encoder,
 }
 
 impl std::fmt::Debug for HeServer {
@@ -310,12 +331,16 @@ pub struct Prepared {
     parts: Vec<Part>,
 }
 
-/// One output ciphertext's part of a [`Prepared`].
+/// One output ciphertext's part of a [`Prepared`]: a fresh encryption of zero under the
+/// client's key `(pk₀·u + e₁, pk₁·u + e₂)`, less the mask's encoding, plus the flood, kept as
+/// its NTT-form products with `u` (`blind`) and its coefficient-domain terms
+/// (`add`: `e₁ + flood − ⌊q·s/t⌋` and `e₂`), which [`HeServer::finish`] adds where each domain is
+/// at hand, so no term is transformed on its own.
 struct Part {
-    /// The flooding noise, in NTT form at the top level.
-    flood: Poly,
-    /// A fresh encryption of zero under the client's key, less the mask.
-    blind: Ciphertext,
+    /// `pk₀·u` and `pk₁·u`, NTT form, top level.
+    blind: [Poly; 2],
+    /// `e₁ + flood − ⌊q·s/t⌋` and `e₂`, coefficient domain, top level.
+    add: [Poly; 2],
     /// The server's mask `s` of the output polynomial (its share).
     mask: Vec<u64>,
 }
@@ -346,7 +371,8 @@ impl HeServer {
                 })
                 .collect::<Result<Vec<_>, HeError>>()
         })?;
-        Ok(HeServer { params: *params, par, kernels })
+        let encoder = Encoder::new(params, &par)?;
+        Ok(HeServer { params: *params, par, kernels, encoder })
     }
 
     /// Answers the client's ciphertexts: `Enc(W·r − s)` per output polynomial, re-randomised
@@ -378,21 +404,29 @@ impl HeServer {
         if !Arc::ptr_eq(&key.par, &self.par) {
             return Err(HeError::Key("made for other parameters".into()));
         }
+        let top = self.par.context_at_level(0).map_err(fhe_err)?;
         let t_mask = (1u64 << self.params.ring_bits) - 1;
-        let zero = Plaintext::zero(Encoding::poly(), &self.par).map_err(fhe_err)?;
         // One task per output ciphertext, each with its own generator seeded from `rng`.
         let seeds: Vec<[u8; 32]> = (0..tiling.output_cts()).map(|_| rng.random()).collect();
         let parts = crate::in_compute_pool(|| {
             seeds
                 .into_par_iter()
                 .map(|seed| {
+                    // The draws in `fhe`'s order: the flood, then `PublicKey::try_encrypt`'s
+                    // `u`, `e₁`, `e₂` (centred binomial), then the mask.
                     let mut rng = ChaCha20Rng::from_seed(seed);
-                    let flood = self.flood(&mut rng)?;
-                    let mut blind = key.pk.try_encrypt(&zero, &mut rng).map_err(fhe_err)?;
+                    let mut add0 = self.flood(&mut rng)?;
+                    let small = |rng: &mut ChaCha20Rng, repr| {
+                        Poly::small(top, repr, super::VARIANCE, rng).map(Zeroizing::new).map_err(fhe_err_math)
+                    };
+                    let u = small(&mut rng, Representation::Ntt)?;
+                    let e1 = small(&mut rng, Representation::PowerBasis)?;
+                    let e2 = small(&mut rng, Representation::PowerBasis)?;
                     let mask: Vec<u64> = (0..self.params.degree).map(|_| rng.random::<u64>() & t_mask).collect();
-                    let pt = Plaintext::try_encode(mask.as_slice(), Encoding::poly(), &self.par).map_err(fhe_err)?;
-                    blind -= &pt;
-                    Ok(Part { flood, blind, mask })
+                    add0 += &*e1;
+                    add0 -= &*Zeroizing::new(self.encoder.encode(&mask)?);
+                    let blind = [&*u * &key.pk[0], &*u * &key.pk[1]];
+                    Ok(Part { blind, add: [add0, (*e2).clone()], mask })
                 })
                 .collect::<Result<Vec<_>, HeError>>()
         })?;
@@ -437,14 +471,14 @@ impl HeServer {
                 .parts
                 .into_par_iter()
                 .enumerate()
-                .map(|(i, Part { flood, blind, mask })| {
+                .map(|(i, Part { blind, add, mask })| {
                     let (kg, s) = (i / st, i % st);
                     let mut polys: Vec<Poly> = inputs[s].iter().map(|p| p * &self.kernels[kg * ct_tiles]).collect();
                     for c in 1..ct_tiles {
                         let k = &self.kernels[kg * ct_tiles + c];
                         polys.iter_mut().zip(inputs[c * st + s].iter()).for_each(|(a, p)| *a += &(p * k));
                     }
-                    Ok((self.finish(polys, &blind, &flood)?, mask))
+                    Ok((self.finish(polys, &blind, &add)?, mask))
                 })
                 .collect::<Result<Vec<_>, HeError>>()
         })?;
@@ -453,21 +487,20 @@ impl HeServer {
     }
 
     /// The last steps of a response ciphertext from its products `W·r` (NTT form, top level):
-    /// plus the blind, then, in the coefficient domain, plus the flooding noise, switched down to
-    /// the response primes, and written there ([`super::codec::write_response`]). One inverse
-    /// transform at the top level and none after, where `fhe`'s `switch_to_level` transforms at
-    /// every level it passes, the flood in NTT form cost its own transforms, and `to_bytes`
-    /// transforms an NTT-form ciphertext back to the coefficient domain to write it: the same
-    /// bytes (a test checks it).
-    fn finish(&self, mut polys: Vec<Poly>, blind: &Ciphertext, flood: &Poly) -> Result<Vec<u8>, HeError> {
+    /// plus the blind's products, then, in the coefficient domain, plus its other terms (the
+    /// noises and the flood, less the mask), switched down to the response primes, and written
+    /// there ([`super::codec::write_response`]). One inverse transform per polynomial and none
+    /// after, where the textbook way transforms the flood, the encryption's noises and the mask
+    /// into NTT form, `fhe`'s `switch_to_level` transforms at every level it passes, and
+    /// `to_bytes` transforms back to the coefficient domain to write: the same bytes (a test
+    /// checks it).
+    fn finish(&self, mut polys: Vec<Poly>, blind: &[Poly; 2], add: &[Poly; 2]) -> Result<Vec<u8>, HeError> {
         let level = self.params.response_level();
         let down = self.par.context_at_level(level).map_err(fhe_err)?;
-        for (i, p) in polys.iter_mut().enumerate() {
-            *p += &blind[i];
+        for ((p, b), a) in polys.iter_mut().zip(blind).zip(add) {
+            *p += b;
             p.change_representation(Representation::PowerBasis);
-            if i == 0 {
-                *p += flood;
-            }
+            *p += a;
             p.switch_down_to(down).map_err(|e| HeError::Fhe(e.to_string()))?;
         }
         Ok(super::codec::write_response(&polys, level))
@@ -535,6 +568,8 @@ fn flood_limbs<R: RngCore>(flood_bits: u32, n: usize, rng: &mut R) -> Vec<Vec<i6
 mod tests {
     use super::*;
     use crate::he::pack::ConvGeom;
+    use fhe::bfv::Plaintext;
+    use fhe_traits::{DeserializeParametrized, FheEncoder, FheEncrypter};
     use rand::SeedableRng;
 
     #[test]
@@ -617,9 +652,11 @@ mod tests {
         })
     }
 
-    /// A response made the fast way (flood added in the coefficient domain, one inverse and one
-    /// forward transform) has exactly the bytes of the textbook way: the flood in NTT form
-    /// added to `c0`, the blind added as a ciphertext, `fhe`'s `switch_to_level`.
+    /// A response made the fast way (the blind's products in NTT form, its noises, the flood
+    /// and the mask in the coefficient domain, one inverse transform, written from there) has
+    /// exactly the bytes of the textbook way from the same draws: the flood in NTT form added to
+    /// `c0`, `fhe`'s `PublicKey::try_encrypt` of zero less the mask's `Plaintext` added as a
+    /// ciphertext, `fhe`'s `switch_to_level` and `to_bytes`.
     #[test]
     fn responses_equal_the_textbook_construction() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
@@ -631,7 +668,8 @@ mod tests {
             let r: Vec<u64> = (0..geom.c * geom.h * geom.w).map(|_| rng.random::<u64>() & mask).collect();
             let w: Vec<i64> = (0..geom.m * geom.c * 9).map(|_| rng.random_range(-(1 << 23)..(1 << 23))).collect();
             let client = HeClient::new(&params, &mut rng).unwrap();
-            let key = ClientKey::parse(&params, &client.public_key(&mut rng)).unwrap();
+            let pk_bytes = client.public_key(&mut rng);
+            let key = ClientKey::parse(&params, &pk_bytes).unwrap();
             let server = HeServer::new(&params, &tiling, &w).unwrap();
             let req = client.encrypt(&tiling, &r, &mut rng).unwrap();
 
@@ -642,25 +680,34 @@ mod tests {
 
             let seed: [u8; 32] = rng.random();
             let prepared = server.prepare(&key, &tiling, &mut ChaCha20Rng::from_seed(seed)).unwrap();
-            let again = server.prepare(&key, &tiling, &mut ChaCha20Rng::from_seed(seed)).unwrap();
-            let (resp, _) = server.answer(&key, &tiling, &req, prepared).unwrap();
+            let (resp, shares) = server.answer(&key, &tiling, &req, prepared).unwrap();
+            // The textbook way, from the same draws (prepare's per-ciphertext seeds, in order).
+            let pk = PublicKey::from_bytes(&pk_bytes, &server.par).unwrap();
+            let zero = Plaintext::zero(Encoding::poly(), &server.par).unwrap();
+            let mut seeds = ChaCha20Rng::from_seed(seed);
             let inputs: Vec<Ciphertext> = req.iter().map(|b| parse_request(&server.par, &params, b).unwrap()).collect();
             let (st, ct_tiles) = (tiling.spatial_tiles(), tiling.channel_tiles());
-            for (i, part) in again.parts.into_iter().enumerate() {
+            let mut masks = Vec::new();
+            for (i, bytes) in resp.iter().enumerate() {
+                let mut part_rng = ChaCha20Rng::from_seed(seeds.random());
+                let flood = textbook_flood(&server, &mut part_rng);
+                let mut blind = pk.try_encrypt(&zero, &mut part_rng).unwrap();
+                let m: Vec<u64> = (0..params.degree).map(|_| part_rng.random::<u64>() & mask).collect();
+                blind -= &Plaintext::try_encode(m.as_slice(), Encoding::poly(), &server.par).unwrap();
+                masks.push(m);
                 let (kg, s) = (i / st, i % st);
                 let mut polys: Vec<Poly> = inputs[s].iter().map(|p| p * &server.kernels[kg * ct_tiles]).collect();
                 for c in 1..ct_tiles {
                     let k = &server.kernels[kg * ct_tiles + c];
                     polys.iter_mut().zip(inputs[c * st + s].iter()).for_each(|(a, p)| *a += &(p * k));
                 }
-                let mut flood = part.flood;
-                flood.change_representation(Representation::Ntt);
                 polys[0] += &flood;
                 let mut ct = Ciphertext::new(polys, &server.par).unwrap();
-                ct += &part.blind;
+                ct += &blind;
                 ct.switch_to_level(params.response_level()).unwrap();
-                assert!(ct.to_bytes() == resp[i], "ℓ={ring_bits}, response ciphertext {i}");
+                assert!(ct.to_bytes() == *bytes, "ℓ={ring_bits}, response ciphertext {i}");
             }
+            assert_eq!(shares, tiling.decode_output(&masks), "ℓ={ring_bits}: the server's share");
         }
     }
 
