@@ -2,9 +2,12 @@
 
 use std::sync::Arc;
 
-use fhe::bfv::{BfvParameters, Ciphertext, Encoding, PublicKey, SecretKey};
-use fhe_math::rq::{Poly, Representation, traits::TryConvertFrom};
-use fhe_traits::{FheDecoder, FheDecrypter, Serialize};
+use fhe::bfv::{BfvParameters, Ciphertext, PublicKey, SecretKey};
+use fhe_math::rns::ScalingFactor;
+use fhe_math::rq::scaler::Scaler;
+use fhe_math::rq::{Context, Poly, Representation, traits::TryConvertFrom};
+use fhe_traits::Serialize;
+use num_bigint::BigUint;
 use rand::{CryptoRng, Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
@@ -109,13 +112,17 @@ pub struct HeClient {
     /// The secret key in NTT form at the top level, for requests. Secret.
     s_top: Zeroizing<Poly>,
     encoder: Encoder,
+    /// The secret key in NTT form at the response level, for responses. Secret.
+    s_response: Zeroizing<Poly>,
+    /// `fhe`'s decryption scaler at the response level: `⌊t·x/q⌉`, onto the first prime.
+    scaler: Scaler,
 }
 
 /// `fhe`'s encoding of a plaintext polynomial `m` (coefficients mod `t`) at the top level, in
 /// the coefficient domain: `⌊q·m/t⌋` per coefficient, computed as `[m·(q mod t)]_t · (−t)⁻¹`
 /// modulo each prime (`⌊q·m/t⌋ = (q·m − [q·m]_t)/t`).
 struct Encoder {
-    top: Arc<fhe_math::rq::Context>,
+    top: Arc<Context>,
     t_mask: u64,
     /// `q mod t`.
     q_mod_t: u64,
@@ -167,7 +174,16 @@ impl HeClient {
         );
         s_top.change_representation(Representation::Ntt);
         let encoder = Encoder::new(params, &par)?;
-        Ok(HeClient { params: *params, par, sk, s_top, encoder })
+        let response = par.context_at_level(params.response_level()).map_err(fhe_err)?;
+        let mut s_response = Zeroizing::new(
+            Poly::try_convert_from(coeffs.as_slice(), response, false, Representation::PowerBasis)
+                .map_err(fhe_err_math)?,
+        );
+        s_response.change_representation(Representation::Ntt);
+        let plain = Context::new_arc(&par.moduli()[..1], params.degree).map_err(fhe_err_math)?;
+        let factor = ScalingFactor::new(&BigUint::from(1u64 << params.ring_bits), response.modulus());
+        let scaler = Scaler::new(response, &plain, factor).map_err(fhe_err_math)?;
+        Ok(HeClient { params: *params, par, sk, s_top, encoder, s_response, scaler })
     }
 
     /// `fhe`'s encoding of `m` ([`Encoder`]).
@@ -221,6 +237,12 @@ impl HeClient {
     }
 
     /// Decrypts the server's response into the client's share of the stride-1 outputs.
+    ///
+    /// `fhe`'s decryption, assembled here so that a response costs one forward and one inverse
+    /// transform: the phase `c0 + c1·s` with `c0` left in the coefficient domain it arrives in
+    /// and the key transformed once per session, scaled by `fhe`'s own scaler and reduced as
+    /// `fhe` does. `fhe`'s transforms `c0`, the key and the plaintext again per ciphertext.
+    /// Same values (a test checks it against `fhe`'s `try_decrypt`).
     pub fn decrypt(&self, tiling: &Tiling, response: &[Vec<u8>]) -> Result<Vec<u64>, HeError> {
         let expected = tiling.output_cts();
         if response.len() != expected {
@@ -228,6 +250,7 @@ impl HeClient {
         }
         let level = self.params.response_level();
         let ctx = self.par.context_at_level(level).map_err(fhe_err)?;
+        let (t, q0) = (1u64 << self.params.ring_bits, self.par.moduli()[0]);
         let polys = crate::in_compute_pool(|| {
             response
                 .par_iter()
@@ -235,12 +258,19 @@ impl HeClient {
                 .map(|(index, bytes)| {
                     let bad = |reason: String| HeError::Message { index, expected, reason };
                     let mut c = super::codec::read_response(bytes, ctx, self.params.degree, 2, level).map_err(bad)?;
-                    c.iter_mut().for_each(|p| p.change_representation(Representation::Ntt));
-                    let ct = Ciphertext::new(c, &self.par).map_err(|e| bad(e.to_string()))?;
-                    let pt = self.sk.try_decrypt(&ct).map_err(|e| bad(e.to_string()))?;
-                    Vec::<u64>::try_decode(&pt, Encoding::poly()).map_err(|e| bad(e.to_string()))
+                    let mut c1 = Zeroizing::new(c.pop().expect("two polynomials"));
+                    let mut phase = Zeroizing::new(c.pop().expect("two polynomials"));
+                    c1.disallow_variable_time_computations();
+                    phase.disallow_variable_time_computations();
+                    c1.change_representation(Representation::Ntt);
+                    *c1 *= &*self.s_response;
+                    c1.change_representation(Representation::PowerBasis);
+                    *phase += &*c1;
+                    let d = Zeroizing::new(phase.scale(&self.scaler).map_err(|e| bad(e.to_string()))?);
+                    // `fhe`'s reduction of the scaled value (centred modulo the first prime) into [0, t).
+                    Ok(d.coefficients().iter().map(|&v| ((v + t) % q0) & (t - 1)).collect::<Vec<u64>>())
                 })
-                .collect::<Result<Vec<_>, _>>()
+                .collect::<Result<Vec<_>, HeError>>()
         })?;
         Ok(tiling.decode_output(&polys))
     }
@@ -568,8 +598,8 @@ fn flood_limbs<R: RngCore>(flood_bits: u32, n: usize, rng: &mut R) -> Vec<Vec<i6
 mod tests {
     use super::*;
     use crate::he::pack::ConvGeom;
-    use fhe::bfv::Plaintext;
-    use fhe_traits::{DeserializeParametrized, FheEncoder, FheEncrypter};
+    use fhe::bfv::{Encoding, Plaintext};
+    use fhe_traits::{DeserializeParametrized, FheDecoder, FheDecrypter, FheEncoder, FheEncrypter};
     use rand::SeedableRng;
 
     #[test]
@@ -785,6 +815,51 @@ mod tests {
         for (what, bad) in [("unreduced", unreduced), ("representation", tag), ("flag", flag)] {
             let err = server.respond(&key, &tiling, &[bad], &mut rng).unwrap_err();
             assert!(matches!(err, HeError::Message { index: 0, .. }), "{what}: {err}");
+        }
+    }
+
+    /// The client's decryption is `fhe`'s: on real responses and on uniformly random
+    /// ciphertexts at the response level (every phase, so every rounding and sign case), its
+    /// values equal `fhe`'s `try_decrypt` and `try_decode`.
+    #[test]
+    fn decryption_equals_fhes() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(14);
+        for ring_bits in [61u8, 40, 20] {
+            let params = HeParams::for_layer(ring_bits, 1).unwrap();
+            let geom = ConvGeom { c: 3, h: 8, w: 8, m: 3, kh: 3, kw: 3 };
+            let tiling = Tiling::choose(geom, params.degree).unwrap();
+            let client = HeClient::new(&params, &mut rng).unwrap();
+            let key = ClientKey::parse(&params, &client.public_key(&mut rng)).unwrap();
+            let w: Vec<i64> = (0..geom.m * geom.c * 9).map(|_| rng.random_range(-(1 << 20)..(1 << 20))).collect();
+            let server = HeServer::new(&params, &tiling, &w).unwrap();
+            let mask = (1u64 << ring_bits) - 1;
+            let r: Vec<u64> = (0..geom.c * geom.h * geom.w).map(|_| rng.random::<u64>() & mask).collect();
+            let (real, _) =
+                server.respond(&key, &tiling, &client.encrypt(&tiling, &r, &mut rng).unwrap(), &mut rng).unwrap();
+            let level = params.response_level();
+            let ctx = client.par.context_at_level(level).unwrap();
+            let random: Vec<Vec<u8>> = (0..tiling.output_cts())
+                .map(|_| {
+                    let polys: Vec<Poly> = (0..2)
+                        .map(|_| {
+                            let mut p = Poly::random(ctx, Representation::Ntt, &mut rng);
+                            p.change_representation(Representation::PowerBasis);
+                            p
+                        })
+                        .collect();
+                    super::super::codec::write_response(&polys, level)
+                })
+                .collect();
+            for resp in [real, random] {
+                let by_fhe: Vec<Vec<u64>> = resp
+                    .iter()
+                    .map(|b| {
+                        let pt = client.sk.try_decrypt(&Ciphertext::from_bytes(b, &client.par).unwrap()).unwrap();
+                        Vec::<u64>::try_decode(&pt, Encoding::poly()).unwrap()
+                    })
+                    .collect();
+                assert_eq!(client.decrypt(&tiling, &resp).unwrap(), tiling.decode_output(&by_fhe), "ℓ={ring_bits}");
+            }
         }
     }
 
