@@ -175,6 +175,19 @@ impl<'a> Reader<'a> {
         Ok(p)
     }
 
+    /// A protobuf varint.
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut x = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *self.take(1)?.first().expect("one byte");
+            x |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(x);
+            }
+        }
+        Err(format!("a varint longer than 64 bits at byte {}", self.at))
+    }
+
     fn end(&self) -> Result<(), String> {
         if self.at == self.bytes.len() {
             Ok(())
@@ -212,6 +225,27 @@ pub fn read_public_key(bytes: &[u8], ctx: &Arc<Context>, n: usize) -> Result<(Po
     let seed = r.take(32)?.try_into().expect("32 bytes");
     r.end()?;
     Ok((c0, seed))
+}
+
+/// The coefficients (centred, `n` of them) of a secret key as `fhe` serializes it (field 1,
+/// packed zigzag varints): the one way `fhe` exposes them. Secret: the caller holds the bytes
+/// and the result in zeroizing buffers.
+pub fn read_secret_key(bytes: &[u8], n: usize) -> Result<Vec<i64>, String> {
+    let mut r = Reader { bytes, at: 0 };
+    r.expect(&[0x0a], "secret key header")?;
+    let len = r.varint()? as usize;
+    if len != bytes.len() - r.at {
+        return Err("secret key length".into());
+    }
+    let mut out = Vec::with_capacity(n);
+    while r.at < bytes.len() {
+        let x = r.varint()?;
+        out.push((x >> 1) as i64 ^ -((x & 1) as i64));
+    }
+    if out.len() != n {
+        return Err(format!("{} secret key coefficients, expected {n}", out.len()));
+    }
+    Ok(out)
 }
 
 /// Parses a response of `count` polynomials of degree `n` at `ctx`, at `level`, exactly as

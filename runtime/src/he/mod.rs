@@ -53,10 +53,12 @@ pub use veil_ir::he_pack as pack;
 
 #[cfg(test)]
 mod attacks;
+mod client;
 mod codec;
 mod layer;
 
-pub use layer::{ClientKey, HeClient, HeError, HeServer, Prepared};
+pub use client::HeClient;
+pub use layer::{ClientKey, HeError, HeServer, Prepared};
 
 use std::sync::Arc;
 
