@@ -14,8 +14,9 @@
 //! 2.7× past it; `veil_ir::schedule::script::silent_runs`), each run padded to [`padded`] OTs
 //! (the library's code needs a minimum size); the excess is dropped. Pads are fresh per batch and never reused by the protocols.
 
+use cryprot_core::Block as CBlock;
+use cryprot_core::aes_hash::FIXED_KEY_HASH;
 use cryprot_net::Connection;
-use cryprot_ot::RandChoiceRotReceiver;
 use cryprot_ot::silent_ot::{SemiHonestSilentOtReceiver, SemiHonestSilentOtSender};
 
 use super::{OtReceiver, OtSender, batch_timeout, from_c, timed};
@@ -80,10 +81,18 @@ impl Batch {
     }
 }
 
-/// One party's two silent-OT instances (one per direction).
+/// One party's two silent-OT instances (one per direction), and the library's working buffer.
+///
+/// The buffer is kept across runs and directions (a party runs one batch at a time): the
+/// library's own `random_send`, `rand_choice_receive` and `correlated_*` allocate it afresh per
+/// run, and the kernel then zeroes every page of it again (a twentieth of the server's CPU on
+/// ResNet-32). The library overwrites the whole buffer in each run (its point-function
+/// expansion writes every entry), so nothing of an earlier run survives into a later one; the
+/// tests' correlations across runs would break if it did.
 pub(super) struct Silent {
     send: SemiHonestSilentOtSender,
     recv: SemiHonestSilentOtReceiver,
+    buf: Vec<CBlock>,
 }
 
 impl Silent {
@@ -92,7 +101,7 @@ impl Silent {
     pub(super) fn new(conn: &mut Connection, ot_sender: bool) -> Silent {
         let (first, second) = (conn.sub_connection(), conn.sub_connection());
         let (s, r) = if ot_sender { (first, second) } else { (second, first) };
-        Silent { send: SemiHonestSilentOtSender::new(s), recv: SemiHonestSilentOtReceiver::new(r) }
+        Silent { send: SemiHonestSilentOtSender::new(s), recv: SemiHonestSilentOtReceiver::new(r), buf: Vec::new() }
     }
 
     /// `count` random-choice OTs, this party sending: both pads of each.
@@ -100,8 +109,12 @@ impl Silent {
         at.run(async {
             let mut out = Vec::with_capacity(count);
             for run in runs(count) {
-                let ots = self.send.random_send(padded(run)).await?;
-                out.extend(ots.iter().take(run).map(|&[a, b]| [from_c(a), from_c(b)]));
+                let n = padded(run);
+                let delta = CBlock::from(rand::random::<u128>());
+                let buf = sized(&mut self.buf, n);
+                self.send.correlated_send_into(n, delta, buf).await?;
+                let correlated = &self.buf[..run];
+                crate::compute(|| random_pads(correlated, delta, &mut out));
             }
             Ok::<_, cryprot_ot::silent_ot::Error>(out)
         })
@@ -113,8 +126,10 @@ impl Silent {
         at.run(async {
             let mut out = RandChoice::with_capacity(count);
             for run in runs(count) {
-                let (pads, choices) = self.recv.rand_choice_receive(padded(run)).await?;
-                out.extend(run, &pads, &choices);
+                let n = padded(run);
+                let buf = sized(&mut self.buf, n);
+                let choices = self.recv.random_receive_into(n, buf).await?;
+                out.extend(run, &self.buf, &choices);
             }
             Ok::<_, cryprot_ot::silent_ot::Error>(out)
         })
@@ -127,8 +142,10 @@ impl Silent {
         at.run(async {
             let mut out = Vec::with_capacity(count);
             for run in runs(count) {
-                let ots = self.send.correlated_send(padded(run), super::to_c(delta)).await?;
-                out.extend(ots.iter().take(run).map(|&b| from_c(b)));
+                let n = padded(run);
+                let buf = sized(&mut self.buf, n);
+                self.send.correlated_send_into(n, super::to_c(delta), buf).await?;
+                out.extend(self.buf.iter().take(run).map(|&b| from_c(b)));
             }
             Ok::<_, cryprot_ot::silent_ot::Error>(out)
         })
@@ -140,12 +157,46 @@ impl Silent {
         at.run(async {
             let mut out = RandChoice::with_capacity(count);
             for run in runs(count) {
-                let (pads, choices) = self.recv.correlated_receive(padded(run)).await?;
-                out.extend(run, &pads, &choices);
+                let n = padded(run);
+                let buf = sized(&mut self.buf, n);
+                let choices = self.recv.correlated_receive_into(n, buf).await?;
+                out.extend(run, &self.buf, &choices);
             }
             Ok::<_, cryprot_ot::silent_ot::Error>(out)
         })
         .await
+    }
+}
+
+/// The working buffer `buf`, sized for a run of `n` OTs (the library asserts the exact size). Its
+/// allocation is kept; only entries beyond the last run's length are zeroed.
+fn sized(buf: &mut Vec<CBlock>, n: usize) -> &mut Vec<CBlock> {
+    let len = SemiHonestSilentOtSender::ots_buf_size(n);
+    debug_assert_eq!(len, SemiHonestSilentOtReceiver::ots_buf_size(n));
+    buf.resize(len, CBlock::ZERO);
+    buf
+}
+
+/// Appends the random OTs of `correlated` (the sender's `q` of correlated OTs with correlation
+/// `delta`) to `out`, as `cryprot-ot`'s semi-honest `random_sent_into` makes them from the same
+/// correlated OTs: the lowest bit of `q` and `Δ` cleared (the receiver's choice rides there),
+/// then `m_b = H(q' ⊕ b·Δ')` under the library's fixed-key correlation-robust hash. The library
+/// function allocates its correlated buffer afresh; this one reads the kept buffer. The
+/// receiving half is the library's own (`random_receive_into`), so a difference here breaks
+/// every OT's correlation (the tests check each).
+fn random_pads(correlated: &[CBlock], delta: CBlock, out: &mut Vec<[Block; 2]>) {
+    const PAIRS: usize = 64;
+    let d = delta & CBlock::MASK_LSB;
+    let mut pairs = [CBlock::ZERO; 2 * PAIRS];
+    for chunk in correlated.chunks(PAIRS) {
+        let pairs = &mut pairs[..2 * chunk.len()];
+        for (pair, &q) in pairs.chunks_exact_mut(2).zip(chunk) {
+            let m = q & CBlock::MASK_LSB;
+            pair[0] = m;
+            pair[1] = m ^ d;
+        }
+        FIXED_KEY_HASH.cr_hash_slice_mut(pairs);
+        out.extend(pairs.chunks_exact(2).map(|p| [from_c(p[0]), from_c(p[1])]));
     }
 }
 
