@@ -85,6 +85,11 @@ pub trait OtSend: Send {
         step: &str,
         count: usize,
     ) -> impl Future<Output = Result<RandChoice, NetError>> + Send;
+
+    /// Hands back the results of [`OtSend::rand_choice`] and [`OtSend::rand_choice_reversed`]
+    /// once they are hashed down, so the next batches write into memory already mapped rather
+    /// than into fresh pages the kernel zeroes (by default they are dropped).
+    fn recycle(&mut self, _pads: Vec<[Block; 2]>, _reversed: RandChoice) {}
 }
 
 /// The OT receiver's side, as the protocols use it (the evaluator / client); pairs with
@@ -105,6 +110,10 @@ pub trait OtReceive: Send {
         step: &str,
         count: usize,
     ) -> impl Future<Output = Result<Vec<[Block; 2]>, NetError>> + Send;
+
+    /// See [`OtSend::recycle`]: the results of [`OtReceive::rand_choice`] and
+    /// [`OtReceive::rand_choice_reversed`].
+    fn recycle(&mut self, _ots: RandChoice, _reversed: Vec<[Block; 2]>) {}
 }
 
 fn to_c(b: Block) -> CBlock {
@@ -215,6 +224,10 @@ impl OtSend for OtSender {
     ) -> impl Future<Output = Result<RandChoice, NetError>> + Send {
         OtSender::rand_choice_reversed(self, step, count)
     }
+
+    fn recycle(&mut self, pads: Vec<[Block; 2]>, reversed: RandChoice) {
+        self.silent.recycle(pads, reversed);
+    }
 }
 
 /// Timeout of one batch of the ideal OT (tests).
@@ -306,6 +319,10 @@ impl OtReceive for OtReceiver {
     ) -> impl Future<Output = Result<Vec<[Block; 2]>, NetError>> + Send {
         OtReceiver::rand_choice_reversed(self, step, count)
     }
+
+    fn recycle(&mut self, ots: RandChoice, reversed: Vec<[Block; 2]>) {
+        self.silent.recycle(reversed, ots);
+    }
 }
 
 /// The OT sender a session's executor holds: the real OT, or (tests only, feature
@@ -381,6 +398,14 @@ impl OtSend for SessionOtSender {
             SessionOtSender::Ideal(o) => OtSend::rand_choice_reversed(o.as_mut(), step, count).await,
         }
     }
+
+    fn recycle(&mut self, pads: Vec<[Block; 2]>, reversed: RandChoice) {
+        match self {
+            SessionOtSender::Real(o) => OtSend::recycle(o.as_mut(), pads, reversed),
+            #[cfg(any(test, feature = "insecure-ideal-ot"))]
+            SessionOtSender::Ideal(_) => {}
+        }
+    }
 }
 
 impl OtReceive for SessionOtReceiver {
@@ -413,6 +438,14 @@ impl OtReceive for SessionOtReceiver {
             SessionOtReceiver::Real(o) => o.rand_choice_reversed(step, count).await,
             #[cfg(any(test, feature = "insecure-ideal-ot"))]
             SessionOtReceiver::Ideal(o) => OtReceive::rand_choice_reversed(o, step, count).await,
+        }
+    }
+
+    fn recycle(&mut self, ots: RandChoice, reversed: Vec<[Block; 2]>) {
+        match self {
+            SessionOtReceiver::Real(o) => OtReceive::recycle(o.as_mut(), ots, reversed),
+            #[cfg(any(test, feature = "insecure-ideal-ot"))]
+            SessionOtReceiver::Ideal(_) => {}
         }
     }
 }

@@ -89,10 +89,15 @@ impl Batch {
 /// ResNet-32). The library overwrites the whole buffer in each run (its point-function
 /// expansion writes every entry), so nothing of an earlier run survives into a later one; the
 /// tests' correlations across runs would break if it did.
+///
+/// The results of random-choice batches come back the same way once the protocol has hashed
+/// them down ([`Silent::recycle`]): a ResNet-18 layer's pads are half a gigabyte.
 pub(super) struct Silent {
     send: SemiHonestSilentOtSender,
     recv: SemiHonestSilentOtReceiver,
     buf: Vec<CBlock>,
+    spare_pairs: Vec<[Block; 2]>,
+    spare_choice: RandChoice,
 }
 
 impl Silent {
@@ -101,13 +106,29 @@ impl Silent {
     pub(super) fn new(conn: &mut Connection, ot_sender: bool) -> Silent {
         let (first, second) = (conn.sub_connection(), conn.sub_connection());
         let (s, r) = if ot_sender { (first, second) } else { (second, first) };
-        Silent { send: SemiHonestSilentOtSender::new(s), recv: SemiHonestSilentOtReceiver::new(r), buf: Vec::new() }
+        Silent { send: SemiHonestSilentOtSender::new(s), recv: SemiHonestSilentOtReceiver::new(r),
+            buf: Vec::new(),
+            spare_pairs: Vec::new(),
+            spare_choice: RandChoice::default(),
+        }
+    }
+
+    /// Keeps the allocations of a finished batch's results for the next ones.
+    pub(super) fn recycle(&mut self, pairs: Vec<[Block; 2]>, choice: RandChoice) {
+        if pairs.capacity() > self.spare_pairs.capacity() {
+            self.spare_pairs = pairs;
+        }
+        if choice.pads.capacity() > self.spare_choice.pads.capacity() {
+            self.spare_choice = choice;
+        }
     }
 
     /// `count` random-choice OTs, this party sending: both pads of each.
     async fn send(&mut self, at: Batch, count: usize) -> Result<Vec<[Block; 2]>, NetError> {
         at.run(async {
-            let mut out = Vec::with_capacity(count);
+            let mut out = std::mem::take(&mut self.spare_pairs);
+            out.clear();
+            out.reserve(count);
             for run in runs(count) {
                 let n = padded(run);
                 let delta = CBlock::from(rand::random::<u128>());
@@ -124,7 +145,11 @@ impl Silent {
     /// The receiving half of [`Silent::send`]: random choices and the pad of each.
     async fn receive(&mut self, at: Batch, count: usize) -> Result<RandChoice, NetError> {
         at.run(async {
-            let mut out = RandChoice::with_capacity(count);
+            let mut out = std::mem::take(&mut self.spare_choice);
+            out.choices.clear();
+            out.pads.clear();
+            out.choices.reserve(count);
+            out.pads.reserve(count);
             for run in runs(count) {
                 let n = padded(run);
                 let buf = sized(&mut self.buf, n);

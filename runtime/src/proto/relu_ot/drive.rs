@@ -27,8 +27,10 @@ pub(crate) async fn server_offline_as(
     n: usize,
 ) -> Result<ServerOffline, NetError> {
     let (pads, reversed) = server_ots_as(label, ot, spec, n).await?;
-    // Hashed down at once; the pads go when this returns.
-    Ok(ServerOffline::new(spec, &pads, &reversed.choices, &reversed.pads))
+    // Hashed down at once; the pads go back to the OT for its next batches.
+    let off = ServerOffline::new(spec, &pads, &reversed.choices, &reversed.pads);
+    ot.recycle(pads, reversed);
+    Ok(off)
 }
 
 /// The server's raw OTs for `n` elements, both directions, labelled `label`: the pads of those
@@ -68,8 +70,10 @@ pub(crate) async fn client_offline_as(
     r: Vec<u64>,
 ) -> Result<ClientOffline, NetError> {
     let (ots, reversed) = client_ots_as(label, ot, spec, r.len()).await?;
-    // Hashed down at once; the pads go when this returns.
-    Ok(ClientOffline::new(spec, &ots.choices, &ots.pads, &reversed, r))
+    // Hashed down at once; the pads go back to the OT for its next batches.
+    let off = ClientOffline::new(spec, &ots.choices, &ots.pads, &reversed, r);
+    ot.recycle(ots, reversed);
+    Ok(off)
 }
 
 /// The client's raw OTs for `n` elements, both directions, labelled `label`: its halves of
