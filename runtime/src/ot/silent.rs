@@ -106,7 +106,9 @@ impl Silent {
     pub(super) fn new(conn: &mut Connection, ot_sender: bool) -> Silent {
         let (first, second) = (conn.sub_connection(), conn.sub_connection());
         let (s, r) = if ot_sender { (first, second) } else { (second, first) };
-        Silent { send: SemiHonestSilentOtSender::new(s), recv: SemiHonestSilentOtReceiver::new(r),
+        Silent {
+            send: SemiHonestSilentOtSender::new(s),
+            recv: SemiHonestSilentOtReceiver::new(r),
             buf: Vec::new(),
             spare_pairs: Vec::new(),
             spare_choice: RandChoice::default(),
