@@ -257,12 +257,15 @@ impl HeServer {
                     };
                     let u = small(&mut rng, Representation::Ntt)?;
                     let e1 = small(&mut rng, Representation::PowerBasis)?;
-                    let e2 = small(&mut rng, Representation::PowerBasis)?;
+                    // Kept in the part as drawn (the part holds the blind and the mask in the
+                    // clear too), not copied out of a zeroizing wrapper.
+                    let e2 = Poly::small(top, Representation::PowerBasis, super::VARIANCE, &mut rng)
+                        .map_err(fhe_err_math)?;
                     let mask: Vec<u64> = (0..self.params.degree).map(|_| rng.random::<u64>() & t_mask).collect();
                     add0 += &*e1;
                     add0 -= &*Zeroizing::new(self.encoder.encode(&mask)?);
                     let blind = [&*u * &key.pk[0], &*u * &key.pk[1]];
-                    Ok(Part { blind, add: [add0, (*e2).clone()], mask })
+                    Ok(Part { blind, add: [add0, e2], mask })
                 })
                 .collect::<Result<Vec<_>, HeError>>()
         })?;
