@@ -28,6 +28,8 @@ fn main() {
     let layers = [
         ("conv 3×3 16→16 32×32", ConvGeom { c: 16, h: 34, w: 34, m: 16, kh: 3, kw: 3 }),
         ("dense 784→128", ConvGeom { c: 784, h: 1, w: 1, m: 128, kh: 1, kw: 1 }),
+        // The ResNet-18 shape's first stage: two channels per ciphertext, 32 channel tiles.
+        ("conv 3×3 64→64 64×64", ConvGeom { c: 64, h: 66, w: 66, m: 64, kh: 3, kw: 3 }),
     ];
     for ring_bits in [61u8, 40] {
         for (name, geom) in layers {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use fhe::bfv::{BfvParameters, Ciphertext};
-use fhe_math::rq::{Context, Poly, Representation, traits::TryConvertFrom};
+use fhe_math::rq::{Context, Poly, Representation, dot_product, traits::TryConvertFrom};
 use rand::{CryptoRng, Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
@@ -312,11 +312,16 @@ impl HeServer {
                 .enumerate()
                 .map(|(i, Part { blind, add, mask })| {
                     let (kg, s) = (i / st, i % st);
-                    let mut polys: Vec<Poly> = inputs[s].iter().map(|p| p * &self.kernels[kg * ct_tiles]).collect();
-                    for c in 1..ct_tiles {
-                        let k = &self.kernels[kg * ct_tiles + c];
-                        polys.iter_mut().zip(inputs[c * st + s].iter()).for_each(|(a, p)| *a += &(p * k));
-                    }
+                    // `Σ_c r_c·W_c` per polynomial of the ciphertexts, the channel tiles' products
+                    // summed in 128 bits and reduced once (`fhe-math`'s `dot_product`), where a
+                    // product and a sum per tile each reduced and allocated.
+                    let polys = (0..inputs[s].len())
+                        .map(|j| {
+                            let rs = (0..ct_tiles).map(|c| &inputs[c * st + s][j]);
+                            let ws = (0..ct_tiles).map(|c| &self.kernels[kg * ct_tiles + c]);
+                            dot_product(rs, ws).map_err(fhe_err_math)
+                        })
+                        .collect::<Result<Vec<Poly>, HeError>>()?;
                     Ok((self.finish(polys, &blind, &add)?, mask))
                 })
                 .collect::<Result<Vec<_>, HeError>>()
@@ -412,13 +417,18 @@ mod tests {
     use fhe_traits::{DeserializeParametrized, FheEncoder, FheEncrypter, Serialize};
     use rand::SeedableRng;
 
+    /// One ciphertext per input, and (the second geometry) inputs over several ciphertexts whose
+    /// products are summed across channel tiles.
     #[test]
     fn conv_layer_shares_add_up_to_the_ring_convolution() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
-        for ring_bits in [61u8, 37] {
-            let geom = ConvGeom { c: 3, h: 10, w: 10, m: 4, kh: 3, kw: 3 };
-            let params = HeParams::for_layer(ring_bits, 1).expect("params");
-            let tiling = Tiling::choose(geom, params.degree).expect("fits");
+        let small = ConvGeom { c: 3, h: 10, w: 10, m: 4, kh: 3, kw: 3 };
+        let tiled = ConvGeom { c: 5, h: 66, w: 66, m: 3, kh: 3, kw: 3 };
+        for (ring_bits, geom) in [(61u8, small), (37, small), (61, tiled), (37, tiled)] {
+            let n = HeParams::for_layer(ring_bits, 1).expect("params").degree;
+            let tiling = Tiling::choose(geom, n).expect("fits");
+            assert_eq!(tiling.channel_tiles() > 1, geom.c == tiled.c, "ℓ={ring_bits}: {geom:?}");
+            let params = HeParams::for_layer(ring_bits, tiling.channel_tiles()).expect("params");
             let mask = (1u64 << ring_bits) - 1;
             let r: Vec<u64> = (0..geom.c * geom.h * geom.w).map(|_| rng.random::<u64>() & mask).collect();
             let w: Vec<i64> = (0..geom.m * geom.c * 9).map(|_| rng.random_range(-(1 << 20)..(1 << 20))).collect();
@@ -442,7 +452,7 @@ mod tests {
                             }
                         }
                         let at = (m * geom.out_h() + i) * geom.out_w() + j;
-                        assert_eq!(c[at].wrapping_add(s[at]) & mask, acc & mask, "ℓ={ring_bits} at {at}");
+                        assert_eq!(c[at].wrapping_add(s[at]) & mask, acc & mask, "ℓ={ring_bits}, {geom:?} at {at}");
                     }
                 }
             }
