@@ -41,6 +41,7 @@ use veil_runtime::exec::{self, ExecError, Stats};
 use veil_runtime::net::admission::{self, Admission};
 use veil_runtime::net::link::LinkSpec;
 use veil_runtime::net::quic::{Identity, Listener, connect};
+use veil_runtime::proto::he_weights::EncodedWeights;
 
 #[derive(Parser)]
 #[command(name = "veil", version, about = "Veil runtime: run a compiled plan between a server and a client")]
@@ -141,6 +142,11 @@ struct ServerArgs {
     /// Seconds to wait for a client's input after the offline phase (clients that preprocess).
     #[arg(long, default_value_t = 600, value_name = "S", help_heading = "Limits")]
     input_wait: u64,
+    /// Megabytes of memory for the HE layers' weights encoded once at start (polynomials in NTT
+    /// form, shared by every session; the plan's first layers that fit). Layers past it are
+    /// encoded in each session, as with 0.
+    #[arg(long, default_value_t = 2048, value_name = "MB", help_heading = "Limits")]
+    he_cache: u64,
 }
 
 #[derive(clap::Args)]
@@ -286,7 +292,22 @@ fn server(a: ServerArgs) -> Result<(), Failure> {
     attach_weights(&mut plan, &hash, &read(&a.weights, "weights")?)
         .with_context(|| format!("weights {}", a.weights.display()))
         .map_err(user)?;
-    veil_ir::schedule::lower(&plan.graph).map_err(|e| user(anyhow!(e)))?;
+    let steps = veil_ir::schedule::lower(&plan.graph).map_err(|e| user(anyhow!(e)))?;
+    let t0 = Instant::now();
+    let (encoded, cov) = EncodedWeights::encode(&plan.graph, &steps, a.he_cache.saturating_mul(1 << 20))
+        .with_context(|| format!("weights {}", a.weights.display()))
+        .map_err(user)?;
+    if cov.all_layers > 0 {
+        use veil_ir::report::units::{bytes, seconds};
+        eprintln!(
+            "encoded the weights of {} of {} HE layers once, for every session: {} of {} (--he-cache), {}",
+            cov.layers,
+            cov.all_layers,
+            bytes(cov.bytes),
+            bytes(cov.all_bytes),
+            seconds(t0.elapsed().as_secs_f64())
+        );
+    }
     let read_text = |p: &Path, what: &str| -> Result<String, Failure> {
         String::from_utf8(read(p, what)?).map_err(|_| user(anyhow!("the {what} {} is not PEM text", p.display())))
     };
@@ -334,12 +355,13 @@ fn server(a: ServerArgs) -> Result<(), Failure> {
             session.set_input_wait(input_wait);
             session.set_hello_timeout(hello_timeout);
             let (graph, stats_path, slots, json) = (graph.clone(), a.stats.clone(), slots.clone(), a.json);
+            let encoded = encoded.clone();
             tasks.spawn(async move {
                 let _ticket = ticket;
                 let Ok(_permit) = slots.acquire_owned().await else { return };
                 let t0 = Instant::now();
                 let mut rng = ChaCha20Rng::from_os_rng();
-                let result = exec::server::run(&mut session, &graph, &hash, &mut rng).await;
+                let result = exec::server::run_with(&mut session, &graph, &hash, &encoded, &mut rng).await;
                 let secs = t0.elapsed().as_secs_f64();
                 if json {
                     print_session_json(served, &session.peer.to_string(), secs, &result);

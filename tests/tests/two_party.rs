@@ -109,6 +109,29 @@ fn ot_dense_correlations_equal_the_simulator_bit_for_bit() {
     }
 }
 
+/// A server that encoded its HE layers' weights once (`veil server --he-cache`) runs sessions
+/// with them, all or the ones that fit a smaller budget beside ones encoded in the session: the
+/// same output bit for bit, the same bytes as predicted, and two sessions share the encoding.
+#[test]
+fn weights_encoded_once_per_server_equal_the_simulator_bit_for_bit() {
+    use veil_runtime::proto::he_weights::EncodedWeights;
+    let (g, x) = compiled("resnet_small");
+    let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    let steps = veil_ir::schedule::lower(&g).unwrap();
+    let (all, cov) = EncodedWeights::encode(&g, &steps, u64::MAX).unwrap();
+    assert!(cov.all_layers >= 3 && cov.layers == cov.all_layers && cov.bytes == cov.all_bytes, "{cov:?}");
+    for session in 0..2 {
+        let (got, cs, _) = common::two_party_encoded(&g, &x, &all);
+        assert_eq!(got, want, "session {session} with every layer encoded once");
+        check_predictions("resnet_small", &g, &cs);
+    }
+    let (part, cov) = EncodedWeights::encode(&g, &steps, cov.all_bytes / 2).unwrap();
+    assert!(cov.layers > 0 && cov.layers < cov.all_layers && cov.bytes <= cov.all_bytes / 2, "{cov:?}");
+    let (got, cs, _) = common::two_party_encoded(&g, &x, &part);
+    assert_eq!(got, want, "some layers encoded once, the others in the session");
+    check_predictions("resnet_small", &g, &cs);
+}
+
 /// ReLUs and MaxPools over OT (`--nonlinear ot`) on QUIC with the real silent OT compute the
 /// same result bit for bit, and the cost model predicts every layer's bytes exactly, the silent
 /// OT's stream bytes included.

@@ -11,6 +11,7 @@ use super::{ExecError, Measures, Stats, enter, exchange_counts, measured, stats}
 use crate::net::script_check::ScriptCheck;
 use crate::net::session::PartySession;
 use crate::proto::he_linear::{ServerAhead, ServerKeys};
+use crate::proto::he_weights::EncodedWeights;
 use crate::wire;
 use veil_ir::schedule::lower;
 use veil_ir::schedule::script::{Phase, Sent, label};
@@ -42,11 +43,24 @@ async fn settle(ch: &mut crate::net::Channel, step: &str) {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), ch.finish(step)).await;
 }
 
-/// Serves one session of plan `g` (hash `hash`, weights attached).
+/// Serves one session of plan `g` (hash `hash`, weights attached), encoding every HE layer's
+/// kernels for the session.
 pub async fn run<R: RngCore + CryptoRng + Send>(
     session: &mut impl PartySession,
     g: &Graph,
     hash: &Hash,
+    rng: &mut R,
+) -> Result<Stats, ExecError> {
+    run_with(session, g, hash, &EncodedWeights::default(), rng).await
+}
+
+/// [`run`], taking the kernels of the HE layers in `weights` (encoded once for the process,
+/// [`EncodedWeights::encode`] on the same plan) instead of encoding them.
+pub async fn run_with<R: RngCore + CryptoRng + Send>(
+    session: &mut impl PartySession,
+    g: &Graph,
+    hash: &Hash,
+    weights: &EncodedWeights,
     rng: &mut R,
 ) -> Result<Stats, ExecError> {
     let steps = lower(g)?;
@@ -59,7 +73,7 @@ pub async fn run<R: RngCore + CryptoRng + Send>(
     let mut ot = session.ot_sender(ot_ch);
     ot.set_extension(g.ot_extension);
     let meter = session.meter().clone();
-    let he_ahead = ServerAhead::new(&steps);
+    let he_ahead = ServerAhead::with_weights(&steps, weights.clone());
     let mut io = ServerIo { ch, ot, he_keys: ServerKeys::default(), he_ahead, input_wait: session.input_wait() };
     let mut measures: Measures = vec![Default::default(); steps.len()];
     let mut protocols: Vec<Box<dyn Protocol>> = steps.iter().map(|step| crate::proto::register(g, step)).collect();

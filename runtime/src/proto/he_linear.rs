@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use veil_ir::schedule::{Kind, LinearOffline};
 
+use super::he_weights::EncodedWeights;
 use crate::he::{ClientKey, HeClient, HeError, HeParams, HeServer, Prepared};
 use crate::net::{Channel, NetError};
 use crate::wire::{self, pack_blobs};
@@ -127,6 +128,8 @@ pub struct ServerAhead {
     layers: Vec<(usize, veil_ir::NodeId)>,
     /// The next HE layer's work, by step index.
     next: Option<(usize, Readying)>,
+    /// The layers whose kernels the process encoded once, for every session.
+    weights: EncodedWeights,
 }
 
 impl std::fmt::Debug for ServerAhead {
@@ -138,25 +141,44 @@ impl std::fmt::Debug for ServerAhead {
 impl ServerAhead {
     /// The HE steps of a lowered plan.
     pub fn new(steps: &[veil_ir::schedule::Step]) -> ServerAhead {
+        ServerAhead::with_weights(steps, EncodedWeights::default())
+    }
+
+    /// The HE steps of a lowered plan, taking the kernels of the layers in `weights` from there
+    /// instead of encoding them.
+    pub fn with_weights(steps: &[veil_ir::schedule::Step], weights: EncodedWeights) -> ServerAhead {
         let layers = steps
             .iter()
             .enumerate()
             .filter(|(_, s)| matches!(s.kind, Kind::Linear { offline: LinearOffline::He }))
             .map(|(i, s)| (i, s.node))
             .collect();
-        ServerAhead { layers, next: None }
+        ServerAhead { layers, next: None, weights }
+    }
+
+    /// The encoded kernels of step `index`'s layer `node`: the process's, else encoded now.
+    fn server(&self, index: usize, g: &Graph, node: &Node, layer: &Layer) -> Result<Arc<HeServer>, HeError> {
+        let id = self.layers.iter().find(|(i, _)| *i == index).map(|&(_, id)| id);
+        match id.and_then(|id| self.weights.get(id)) {
+            Some(server) => Ok(server),
+            None => Ok(Arc::new(HeServer::new(&layer.params, &layer.tiling, &layer.kernel(g, node))?)),
+        }
     }
 
     /// Starts the work of the first HE layer after step `after` whose key is known.
     fn start_next<R: RngCore + CryptoRng>(&mut self, after: usize, g: &Graph, keys: &ServerKeys, rng: &mut R) {
         let Some(&(index, node)) = self.layers.iter().find(|(i, _)| *i > after) else { return };
+        let cached = self.weights.get(node);
         let node = &g.nodes[node];
         let Ok(layer) = layout(g, node) else { return };
         let Some(key) = keys.0.get(&layer.params).cloned() else { return };
-        let kernel = layer.kernel(g, node);
+        let kernel = if cached.is_none() { layer.kernel(g, node) } else { Vec::new() };
         let mut rng = rand_chacha::ChaCha20Rng::from_seed(rng.random());
         let work = crate::ahead_spawn(move || {
-            let server = Arc::new(HeServer::new(&layer.params, &layer.tiling, &kernel)?);
+            let server = match cached {
+                Some(server) => server,
+                None => Arc::new(HeServer::new(&layer.params, &layer.tiling, &kernel)?),
+            };
             let prepared = server.prepare(&key, &layer.tiling, &mut rng)?;
             Ok((server, prepared))
         });
@@ -202,7 +224,7 @@ pub async fn server_offline<R: RngCore + CryptoRng + Send>(
             let (server, prepared) = work.await?;
             (server, Some(prepared))
         }
-        None => (Arc::new(HeServer::new(&layer.params, &layer.tiling, &layer.kernel(g, node))?), None),
+        None => (ahead.server(index, g, node, layer)?, None),
     };
     let key = Arc::clone(key);
     let mut masks = Vec::with_capacity(layer.batch * layer.out_len());

@@ -10,6 +10,7 @@ pub mod circa;
 mod distinguish;
 pub mod gc;
 pub mod he_linear;
+pub mod he_weights;
 pub mod leaky_ot;
 pub mod matmul;
 pub mod millionaire;

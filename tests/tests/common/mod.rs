@@ -7,10 +7,23 @@ use rand::SeedableRng;
 use veil_ir::plan::{attach_weights, decode_plan, encode};
 use veil_runtime::exec::{Stats, client, server};
 use veil_runtime::net::quic::{Identity, Listener, connect};
+use veil_runtime::proto::he_weights::EncodedWeights;
 
 /// Runs a plan between a server task and a client task; returns the client's outputs and both
 /// parties' stats.
 pub fn two_party(g: &veil_ir::Graph, x: &veil_ir::Tensor) -> (Vec<veil_ir::Tensor>, Stats, Stats) {
+    two_party_encoded(g, x, &EncodedWeights::default())
+}
+
+/// [`two_party`] with a server that takes the HE kernels in `encoded` (encoded once, on the
+/// plan `g` with its weights) instead of encoding them in the session.
+#[allow(dead_code)]
+pub fn two_party_encoded(
+    g: &veil_ir::Graph,
+    x: &veil_ir::Tensor,
+    encoded: &EncodedWeights,
+) -> (Vec<veil_ir::Tensor>, Stats, Stats) {
+    let encoded = encoded.clone();
     let (plan, weights, hash) = encode(g).unwrap();
     let (public, h) = decode_plan(&plan).unwrap();
     let mut with_weights = public.clone();
@@ -25,7 +38,7 @@ pub fn two_party(g: &veil_ir::Graph, x: &veil_ir::Tensor) -> (Vec<veil_ir::Tenso
         let server = tokio::spawn(async move {
             let mut s = listener.accept().await.unwrap().unwrap();
             let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
-            server::run(&mut s, &sg, &hash, &mut rng).await.unwrap()
+            server::run_with(&mut s, &sg, &hash, &encoded, &mut rng).await.unwrap()
         });
         let mut c = connect(addr, &id.cert_pem, t).await.unwrap();
         let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
