@@ -155,29 +155,31 @@ impl Tiling {
     /// The kernel polynomials (signed coefficients), indexed `[kernel group][channel tile]`
     /// flattened row-major, from weights `[M, C, KH, KW]`.
     pub fn encode_kernels(&self, w: &[i64]) -> Vec<Vec<i64>> {
+        let (kgs, cts) = (self.kernel_groups(), self.channel_tiles());
+        (0..kgs * cts).map(|i| self.encode_kernel(w, i / cts, i % cts)).collect()
+    }
+
+    /// The kernel polynomial of kernel group `kg` and channel tile `ct` (signed coefficients),
+    /// from weights `[M, C, KH, KW]`: entry `kg · channel_tiles + ct` of
+    /// [`Tiling::encode_kernels`], made alone so a caller can make them in parallel.
+    pub fn encode_kernel(&self, w: &[i64], kg: usize, ct: usize) -> Vec<i64> {
         let g = &self.geom;
         assert_eq!(w.len(), g.m * g.c * g.kh * g.kw, "weights match the geometry");
         let (s, o) = (self.tile_len(), self.origin());
-        let mut polys = Vec::with_capacity(self.kernel_groups() * self.channel_tiles());
-        for kg in 0..self.kernel_groups() {
-            for ct in 0..self.channel_tiles() {
-                let mut p = vec![0i64; self.n];
-                for b in 0..self.mb.min(g.m - kg * self.mb) {
-                    let m = kg * self.mb + b;
-                    for cl in 0..self.cb.min(g.c - ct * self.cb) {
-                        let c = ct * self.cb + cl;
-                        for l in 0..g.kh {
-                            for l2 in 0..g.kw {
-                                let at = b * s + o - (cl * self.hb * g.w + l * g.w + l2);
-                                p[at] = w[((m * g.c + c) * g.kh + l) * g.kw + l2];
-                            }
-                        }
+        let mut p = vec![0i64; self.n];
+        for b in 0..self.mb.min(g.m - kg * self.mb) {
+            let m = kg * self.mb + b;
+            for cl in 0..self.cb.min(g.c - ct * self.cb) {
+                let c = ct * self.cb + cl;
+                for l in 0..g.kh {
+                    for l2 in 0..g.kw {
+                        let at = b * s + o - (cl * self.hb * g.w + l * g.w + l2);
+                        p[at] = w[((m * g.c + c) * g.kh + l) * g.kw + l2];
                     }
                 }
-                polys.push(p);
             }
         }
-        polys
+        p
     }
 
     /// The stride-1 outputs `[M, out_h, out_w]` read from the product polynomials, indexed

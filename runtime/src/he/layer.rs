@@ -195,12 +195,16 @@ impl HeServer {
         }
         let par = super::build(params)?;
         let ctx = par.context_at_level(0).map_err(fhe_err)?;
-        let encoded = tiling.encode_kernels(weights);
+        let (groups, tiles) = (tiling.kernel_groups(), tiling.channel_tiles());
+        // Each kernel made, lifted to every prime and transformed by one task, so no kernel
+        // waits in memory as signed integers.
         let kernels = crate::in_compute_pool(|| {
-            encoded
-                .par_iter()
-                .map(|k| {
-                    let mut p = Poly::try_convert_from(k.as_slice(), ctx, false, Representation::PowerBasis)
+            (0..groups * tiles)
+                .into_par_iter()
+                .map(|i| {
+                    let k = tiling.encode_kernel(weights, i / tiles, i % tiles);
+                    let lifted = lift(&k, ctx.moduli());
+                    let mut p = Poly::try_convert_from(lifted, ctx, false, Representation::PowerBasis)
                         .map_err(|e| HeError::Fhe(e.to_string()))?;
                     p.change_representation(Representation::Ntt);
                     Ok(p)
@@ -385,6 +389,19 @@ impl HeServer {
     }
 }
 
+/// The signed coefficients `k` (each of magnitude below every prime: `|w| < 2^WEIGHT_BITS`)
+/// modulo each prime of `moduli` in turn: `w`, or `q + w` for a negative `w`, chosen by a mask,
+/// not a branch (constant time in the weights). The same residues as `fhe-math`'s conversion
+/// from `&[i64]`, which reduces every coefficient through 128 bits (a tenth of the server's CPU
+/// on the ResNet-18 shape; docs/decisions.md).
+fn lift(k: &[i64], moduli: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(k.len() * moduli.len());
+    for &q in moduli {
+        out.extend(k.iter().map(|&w| (w as u64).wrapping_add(q & ((w >> 63) as u64))));
+    }
+    out
+}
+
 /// Added to the flood's top limb (below `2^61` in magnitude) to reduce it as an unsigned value.
 const TOP_OFFSET: i64 = 1 << 61;
 
@@ -416,6 +433,29 @@ mod tests {
     use fhe::bfv::{Encoding, Plaintext, PublicKey};
     use fhe_traits::{DeserializeParametrized, FheEncoder, FheEncrypter, Serialize};
     use rand::SeedableRng;
+
+    /// The kernels' lift to the primes is `fhe-math`'s conversion of signed coefficients, at
+    /// the weight bound's extremes, zero and random weights of every magnitude.
+    #[test]
+    fn lifted_kernels_equal_fhe_maths_conversion() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        let top = (1i64 << WEIGHT_BITS) - 1;
+        for ring_bits in [61u8, 40] {
+            let params = HeParams::for_layer(ring_bits, 4).expect("params");
+            let par = super::super::build(&params).unwrap();
+            let ctx = par.context_at_level(0).unwrap();
+            let mut k: Vec<i64> = (0..params.degree)
+                .map(|i| {
+                    let bits = rng.random_range(0..=WEIGHT_BITS);
+                    rng.random_range(-(1i64 << bits) + 1..1i64 << bits) * if i % 5 == 0 { 0 } else { 1 }
+                })
+                .collect();
+            k[..4].copy_from_slice(&[top, -top, 1, -1]);
+            let want = Poly::try_convert_from(k.as_slice(), ctx, false, Representation::PowerBasis).unwrap();
+            let got = Poly::try_convert_from(lift(&k, ctx.moduli()), ctx, false, Representation::PowerBasis).unwrap();
+            assert_eq!(got, want, "ℓ = {ring_bits}");
+        }
+    }
 
     /// One ciphertext per input, and (the second geometry) inputs over several ciphertexts whose
     /// products are summed across channel tiles.
