@@ -3,6 +3,8 @@
 
 use crate::ring::Ring;
 
+use super::kernels::valid_outputs;
+
 pub mod pl_gelu;
 pub mod rsqrt;
 pub use pl_gelu::PL_GELU_MAX_ERROR;
@@ -46,6 +48,13 @@ pub fn conv2d(
     let [kh, kw] = win.kernel;
     let (cg, mg) = (c / groups, m / groups);
     let mut out = vec![0u64; n * m * oh * ow];
+    // Per kernel tap, the output rows and columns it reaches inside the input (the others are
+    // in padding), so the innermost loop runs over a contiguous row without a test per element.
+    let ranges: Vec<_> = (0..kh)
+        .flat_map(|ky| (0..kw).map(move |kx| (ky, kx)))
+        .map(|(ky, kx)| (valid_outputs(win, 0, ky, h, oh), valid_outputs(win, 1, kx, wd, ow)))
+        .collect();
+    let [sy, sx] = win.strides;
     for bn in 0..n {
         for oc in 0..m {
             let g = oc / mg;
@@ -53,16 +62,25 @@ pub fn conv2d(
             dst.iter_mut().for_each(|d| *d = b.map_or(0, |b| b[oc] as u64));
             for ic in 0..cg {
                 let xc = &x[((bn * c) + g * cg + ic) * h * wd..][..h * wd];
-                for ky in 0..kh {
-                    for kx in 0..kw {
-                        let wv = w[((oc * cg + ic) * kh + ky) * kw + kx] as u64;
-                        for oy in 0..oh {
-                            let Some(iy) = super::kernels::tap(win, 0, oy, ky, h) else { continue };
-                            for ox in 0..ow {
-                                if let Some(ix) = super::kernels::tap(win, 1, ox, kx, wd) {
-                                    dst[oy * ow + ox] =
-                                        dst[oy * ow + ox].wrapping_add(wv.wrapping_mul(xc[iy * wd + ix]));
-                                }
+                for (t, (ys, xs)) in ranges.iter().enumerate() {
+                    if xs.is_empty() {
+                        continue;
+                    }
+                    let (ky, kx) = (t / kw, t % kw);
+                    let wv = w[(oc * cg + ic) * kh * kw + t] as u64;
+                    // The first valid column's input column; the others follow at stride `sx`.
+                    let ix0 = xs.start * sx + kx * win.dilations[1] - win.pads[1];
+                    for oy in ys.clone() {
+                        let iy = oy * sy + ky * win.dilations[0] - win.pads[0];
+                        let row = &xc[iy * wd..][..wd];
+                        let drow = &mut dst[oy * ow..][xs.clone()];
+                        if sx == 1 {
+                            for (d, &v) in drow.iter_mut().zip(&row[ix0..]) {
+                                *d = d.wrapping_add(wv.wrapping_mul(v));
+                            }
+                        } else {
+                            for (d, &v) in drow.iter_mut().zip(row[ix0..].iter().step_by(sx)) {
+                                *d = d.wrapping_add(wv.wrapping_mul(v));
                             }
                         }
                     }
@@ -237,6 +255,82 @@ mod pl_sigmoid_tests {
             let got = ring.decode(pl_sigmoid::eval(ring, q, s), s);
             let xr = ring.decode(q, s);
             assert!((got - pl_sigmoid::real(xr)).abs() <= 2.0 * 2f64.powi(-(s as i32)), "x={x}: {got}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// The convolution's definition, one output element and tap at a time, padding tested per
+    /// tap: the reference for [`conv2d`].
+    fn naive_conv2d(
+        ring: Ring,
+        x: &[u64],
+        [n, c, h, wd]: [usize; 4],
+        (w, m, b): (&[i64], usize, Option<&[i64]>),
+        win: &crate::Window2d,
+        groups: usize,
+    ) -> Vec<u64> {
+        let [oh, ow] = win.output_hw([h, wd]).unwrap();
+        let [kh, kw] = win.kernel;
+        let (cg, mg) = (c / groups, m / groups);
+        let mut out = Vec::new();
+        for bn in 0..n {
+            for oc in 0..m {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut acc = b.map_or(0, |b| b[oc] as u64);
+                        for ic in 0..cg {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let tap = |a: usize, o: usize, k: usize, size: usize| {
+                                        let i =
+                                            (o * win.strides[a] + k * win.dilations[a]) as isize - win.pads[a] as isize;
+                                        (i >= 0 && (i as usize) < size).then_some(i as usize)
+                                    };
+                                    if let (Some(iy), Some(ix)) = (tap(0, oy, ky, h), tap(1, ox, kx, wd)) {
+                                        let xv = x[((bn * c + (oc / mg) * cg + ic) * h + iy) * wd + ix];
+                                        let wv = w[((oc * cg + ic) * kh + ky) * kw + kx] as u64;
+                                        acc = acc.wrapping_add(wv.wrapping_mul(xv));
+                                    }
+                                }
+                            }
+                        }
+                        out.push(ring.reduce(acc));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Strides, asymmetric padding wider than the kernel's reach, dilation, groups and a
+    /// batch: every output equals the definition's.
+    #[test]
+    fn the_convolution_equals_its_definition() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let ring = Ring::new(43);
+        let cases = [
+            ([3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1),
+            ([3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 1),
+            ([3, 2], [2, 1], [1, 0, 1, 1], [1, 2], 1),
+            ([1, 1], [2, 2], [0, 0, 0, 0], [1, 1], 1),
+            ([5, 3], [3, 2], [4, 3, 2, 5], [2, 1], 2),
+            ([3, 3], [1, 3], [2, 2, 0, 1], [2, 2], 3),
+        ];
+        for (kernel, strides, pads, dilations, groups) in cases {
+            let win = crate::Window2d { kernel, strides, pads, dilations };
+            let (n, c, h, wd, m) = (2, 6, 9, 11, 6);
+            let x: Vec<u64> = (0..n * c * h * wd).map(|_| ring.reduce(rng.random())).collect();
+            let w: Vec<i64> =
+                (0..m * (c / groups) * kernel[0] * kernel[1]).map(|_| rng.random_range(-1 << 20..1 << 20)).collect();
+            let bias: Vec<i64> = (0..m).map(|_| rng.random_range(-1000..1000)).collect();
+            let want = naive_conv2d(ring, &x, [n, c, h, wd], (&w, m, Some(&bias)), &win, groups);
+            let got = conv2d(ring, &x, &[n, c, h, wd], (&w, m, Some(&bias)), &win, groups).1;
+            assert_eq!(got, want, "{win:?}, groups {groups}");
         }
     }
 }
