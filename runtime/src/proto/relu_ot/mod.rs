@@ -145,15 +145,20 @@ impl Spec {
         }
     }
 
-    /// The server's (`server`) operand of the carry comparison for its share `y`, or the
-    /// client's for its share: the low `ℓ − 1` bits of the compared value, the client's
+    /// The server's (`server`) operands of the carry comparison for its shares `ys`, or the
+    /// client's for its shares: the low `ℓ − 1` bits of the compared value, the client's
     /// complemented (`x > 2^(ℓ−1) − 1 − z` is the carry of `x + z`); where fused, the bits above
     /// the shift of those.
-    fn carry_operand(&self, y: u64, server: bool) -> u64 {
+    fn carry_operands(&self, ys: &[u64], server: bool) -> Vec<u64> {
+        // Per layer, not per element: `fused` sizes the comparison trees.
         let lowmask = low_bits(u64::MAX, self.cmp_bits() - 1);
-        let v = self.compared(y, server) & lowmask;
-        let v = if server { v } else { lowmask - v };
-        if self.fused() { v >> self.shift } else { v }
+        let shift = if self.fused() { self.shift } else { 0 };
+        ys.iter()
+            .map(|&y| {
+                let v = self.compared(y, server) & lowmask;
+                (if server { v } else { lowmask - v }) >> shift
+            })
+            .collect()
     }
 
     /// The low comparison (`c_low`), none at shift 0.
@@ -380,7 +385,7 @@ impl Server {
         assert!(values.len() == n && (spec.shift == 0 || values == ys), "relu_ot: a select is at shift 0");
         let ServerOffline { n: count, carry, low, triples, products, rev_choices, rev_pads } = off;
         assert_eq!(count, n, "relu_ot: offline material for {count} elements, {n} inputs");
-        let x1 = ys.iter().map(|&y| spec.carry_operand(y, true)).collect();
+        let x1 = spec.carry_operands(&ys, true);
         let x2 = ys.iter().map(|&y| low_bits(y, spec.shift)).collect();
         let cmp = (
             millionaire::Server::new(spec.carry(), x1, carry),
@@ -566,7 +571,7 @@ impl Client {
         let ClientOffline { n: count, carry, low, triples, product_choices, product_pads, reversed, r } = off;
         assert_eq!((count, r.len()), (n, n), "relu_ot: offline material for {count} elements, {n} inputs");
         let fmask = low_bits(u64::MAX, spec.shift);
-        let z1: Vec<u64> = yc.iter().map(|&y| spec.carry_operand(y, false)).collect();
+        let z1: Vec<u64> = spec.carry_operands(&yc, false);
         let z2: Vec<u64> = yc.iter().map(|&y| fmask - (y & fmask)).collect();
         let (c1, m1) = millionaire::Client::new(spec.carry(), &z1, carry);
         let (c2, m2) = spec.low().map(|p| millionaire::Client::new(p, &z2, low)).unzip();
