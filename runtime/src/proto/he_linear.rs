@@ -15,7 +15,7 @@ use rand::{CryptoRng, Rng, RngCore, SeedableRng};
 use veil_ir::eval::ring_ops;
 use veil_ir::ring::Ring;
 use veil_ir::schedule::script::label;
-use veil_ir::{Graph, Node, Op};
+use veil_ir::{Graph, Node, NodeId, Op};
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -156,12 +156,11 @@ impl ServerAhead {
         ServerAhead { layers, next: None, weights }
     }
 
-    /// The encoded kernels of step `index`'s layer `node`: the process's, else encoded now.
-    fn server(&self, index: usize, g: &Graph, node: &Node, layer: &Layer) -> Result<Arc<HeServer>, HeError> {
-        let id = self.layers.iter().find(|(i, _)| *i == index).map(|&(_, id)| id);
-        match id.and_then(|id| self.weights.get(id)) {
+    /// The encoded kernels of layer `id`: the process's, else encoded now.
+    fn server(&self, g: &Graph, id: NodeId, layer: &Layer) -> Result<Arc<HeServer>, HeError> {
+        match self.weights.get(id) {
             Some(server) => Ok(server),
-            None => Ok(Arc::new(HeServer::new(&layer.params, &layer.tiling, &layer.kernel(g, node))?)),
+            None => Ok(Arc::new(HeServer::new(&layer.params, &layer.tiling, &layer.kernel(g, &g.nodes[id]))?)),
         }
     }
 
@@ -206,7 +205,7 @@ pub async fn server_offline<R: RngCore + CryptoRng + Send>(
     keys: &mut ServerKeys,
     ahead: &mut ServerAhead,
     g: &Graph,
-    (index, node): (usize, &Node),
+    (index, id): (usize, NodeId),
     layer: &Layer,
     rng: &mut R,
 ) -> Result<Vec<u64>, LayerError> {
@@ -224,7 +223,7 @@ pub async fn server_offline<R: RngCore + CryptoRng + Send>(
             let (server, prepared) = work.await?;
             (server, Some(prepared))
         }
-        None => (ahead.server(index, g, node, layer)?, None),
+        None => (ahead.server(g, id, layer)?, None),
     };
     let key = Arc::clone(key);
     let mut masks = Vec::with_capacity(layer.batch * layer.out_len());
@@ -342,7 +341,7 @@ impl Protocol for HeLinear {
                 &mut io.he_keys,
                 &mut io.he_ahead,
                 cx.g,
-                (cx.index, cx.node),
+                (cx.index, cx.step.node),
                 &layer,
                 &mut rng,
             );

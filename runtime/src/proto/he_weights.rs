@@ -23,12 +23,11 @@ use crate::he::HeServer;
 #[derive(Clone, Default)]
 pub struct EncodedWeights {
     layers: Arc<HashMap<NodeId, Arc<HeServer>>>,
-    bytes: u64,
 }
 
 impl std::fmt::Debug for EncodedWeights {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "EncodedWeights {{ layers: {}, bytes: {} <redacted> }}", self.layers.len(), self.bytes)
+        write!(f, "EncodedWeights {{ layers: {} <redacted> }}", self.layers.len())
     }
 }
 
@@ -47,7 +46,7 @@ pub struct Coverage {
 
 /// Bytes of one HE layer's kernels: a polynomial of `N` coefficients per prime, 8 bytes each,
 /// per kernel group and channel tile.
-pub fn kernel_bytes(layer: &veil_ir::he_pack::Layer) -> u64 {
+fn kernel_bytes(layer: &veil_ir::he_pack::Layer) -> u64 {
     let p = &layer.params;
     (layer.tiling.kernel_groups() * layer.tiling.channel_tiles() * p.degree * p.primes * 8) as u64
 }
@@ -76,7 +75,7 @@ impl EncodedWeights {
             cov.layers += 1;
             cov.bytes += bytes;
         }
-        Ok((EncodedWeights { layers: Arc::new(layers), bytes: cov.bytes }, cov))
+        Ok((EncodedWeights { layers: Arc::new(layers) }, cov))
     }
 
     /// The encoded kernels of HE layer `node`, if they were encoded once.
