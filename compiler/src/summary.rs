@@ -37,6 +37,9 @@ pub struct LayerRow {
     pub offline: veil_passes::cost::Traffic,
     /// Predicted online traffic (the cost model; the runtime measures the same).
     pub online: veil_passes::cost::Traffic,
+    /// Estimated CPU seconds per phase, both parties' work on the critical path (the cost
+    /// model's rates, [`veil_passes::cost::cpu`]; `veil client --stats` measures the time).
+    pub predicted_cpu_seconds: PhaseSeconds,
 }
 
 /// The summary of a compiled (fixed-point) graph.
@@ -86,7 +89,7 @@ fn is_default_ot_extension(e: &veil_ir::OtExtension) -> bool {
 }
 
 /// Predicted seconds of each phase.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct PhaseSeconds {
     pub offline: f64,
     pub online: f64,
@@ -119,13 +122,15 @@ pub fn summarize(g: &Graph) -> Summary {
     let mut per_node = std::collections::HashMap::new();
     if let Ok(c) = &cost {
         for l in &c.layers {
-            let (off, on): &mut (veil_passes::cost::Traffic, veil_passes::cost::Traffic) =
+            let (off, on, cpu): &mut (veil_passes::cost::Traffic, veil_passes::cost::Traffic, PhaseSeconds) =
                 per_node.entry(l.node).or_default();
             for (t, add) in [(off, &l.offline), (on, &l.online)] {
                 t.bytes_client_to_server += add.bytes_client_to_server;
                 t.bytes_server_to_client += add.bytes_server_to_client;
                 t.rounds += add.rounds;
             }
+            cpu.offline += l.offline_cpu_seconds;
+            cpu.online += l.online_cpu_seconds;
         }
     }
     let mut layers = Vec::new();
@@ -158,6 +163,7 @@ pub fn summarize(g: &Graph) -> Summary {
             and_gates,
             offline: per_node.get(&id).map(|t| t.0).unwrap_or_default(),
             online: per_node.get(&id).map(|t| t.1).unwrap_or_default(),
+            predicted_cpu_seconds: per_node.get(&id).map(|t| t.2).unwrap_or_default(),
         });
     }
     let relus = layers.iter().map(|l| l.relus).sum();

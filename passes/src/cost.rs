@@ -109,13 +109,22 @@ impl PlanCost {
 pub fn plan_cost(g: &Graph) -> Result<PlanCost, Unsupported> {
     let (mut offline_total, mut online_total) = (Traffic::default(), Traffic::default());
     let mut sent = Sent::start();
+    // HE parameter sets already set up in the session (the first layer of each pays for it).
+    let mut he_params = Vec::new();
     let layers = lower(g)?
         .iter()
         .map(|step| {
             let node = &g.nodes[step.node];
             let offline = Traffic::of_step(g, step, Phase::Offline, &mut sent);
             let online = Traffic::of_step(g, step, Phase::Online, &mut sent);
-            let (cpu_off, cpu_on) = cpu_seconds(g, step);
+            let (mut cpu_off, cpu_on) = cpu_seconds(g, step);
+            if let Kind::Linear { offline: LinearOffline::He } = step.kind
+                && let Some(l) = veil_ir::he_pack::Layer::of(g, node)
+                && !he_params.contains(&l.params)
+            {
+                he_params.push(l.params);
+                cpu_off += cpu::HE_SESSION_S;
+            }
             offline_total.add(offline);
             online_total.add(online);
             LayerCost {
@@ -135,9 +144,9 @@ pub fn plan_cost(g: &Graph) -> Result<PlanCost, Unsupported> {
     Ok(PlanCost { layers, offline: offline_total, online: online_total, offline_cpu_seconds, online_cpu_seconds })
 }
 
-/// The CPU-time model: throughputs measured on the 2-core development machine (release build,
-/// one core per party) by `cargo bench -p veil-runtime` (garble, protocols, he) and, for the OT
-/// dense correlation, by `veilc bench`. Estimates, not exact counts: the cost model's bytes and
+/// The CPU-time model: throughputs measured on the 2-core development machine (release build)
+/// by `cargo bench -p veil-runtime` (garble, protocols, he) and fitted to `veil client --stats`
+/// per-layer times (the OT dense correlation, silent OT, ReLUs over OT online). Estimates, not exact counts: the cost model's bytes and
 /// rounds are exact, its seconds are these rates applied to exact counts.
 pub mod cpu {
     /// AND gates garbled per second (server, offline).
@@ -155,24 +164,47 @@ pub mod cpu {
     pub const RANDOM_OTS_PER_S: f64 = 17.5e6;
     /// Correlated OTs per second.
     pub const CORRELATED_OTS_PER_S: f64 = 11.2e6;
-    /// BFV encryption, per polynomial coefficient and prime (client).
-    pub const HE_ENCRYPT_S_PER_COEFF: f64 = 0.22e-6;
-    /// BFV plaintext products with flooding, per input × output ciphertext pair, per coefficient
-    /// and prime (server).
-    pub const HE_PRODUCT_S_PER_COEFF: f64 = 0.09e-6;
-    /// The server's encryption of zero under the client's public key added to each response
-    /// ciphertext (circuit privacy), per coefficient and prime.
-    pub const HE_RERANDOMISE_S_PER_COEFF: f64 = 0.22e-6;
+    /// BFV encryption of the client's mask, per polynomial coefficient and prime (client).
+    ///
+    /// The HE rates are session 25's `cargo bench -p veil-runtime --bench he` on the 2-core
+    /// machine (ℓ = 40, N = 8192, 4 primes; both cores, as the runtime runs them), per
+    /// coefficient and prime: the 64→64 convolution at 64×64 encrypts 64 ciphertexts in 26 ms,
+    /// prepares 64 responses in 64 ms, answers 4,096 products in 228 ms and decrypts in 24 ms;
+    /// its kernels take 452 ms to encode. With them, ResNet-32's 33 HE layers predict 1.33 s
+    /// and the ResNet-18 shape's 21 predict 12.6 s of offline time; `veil client --stats`
+    /// measured 1.53 and 12.75 s on loopback (the rates before, fitted when the products ran
+    /// outside the NTT domain, predicted 9.5 and 200 s).
+    pub const HE_ENCRYPT_S_PER_COEFF: f64 = 12e-9;
+    /// BFV plaintext products, per input × output ciphertext pair, per coefficient and prime
+    /// (server): the answer's products in the NTT domain, summed over channel tiles.
+    pub const HE_PRODUCT_S_PER_COEFF: f64 = 1.7e-9;
+    /// The kernels' encoding (lift, transform), per product polynomial, coefficient and prime
+    /// (server): priced per session, as for a layer past `veil server --he-cache`; a layer the
+    /// server encoded at start does without it.
+    pub const HE_KERNEL_S_PER_COEFF: f64 = 3.4e-9;
+    /// The request-independent part of each response (server): an encryption of zero under the
+    /// client's public key (circuit privacy) and the flooding noise, per coefficient and prime.
+    pub const HE_RERANDOMISE_S_PER_COEFF: f64 = 30e-9;
     /// BFV decryption, per coefficient and response prime (client).
-    pub const HE_DECRYPT_S_PER_COEFF: f64 = 0.19e-6;
-    /// BFV per layer and batch element, whatever its size: keys, kernel encoding, flooding
-    /// noise (fitted to `veil client --stats` per-layer times of the bundled MLP's dense layers).
-    pub const HE_LAYER_S: f64 = 0.025;
+    pub const HE_DECRYPT_S_PER_COEFF: f64 = 23e-9;
+    /// BFV per layer and batch element, whatever its size: keys, messages, the steps' set-up
+    /// (the constant of a least-squares fit to the 54 HE layers' measured times above, 19–33 ms).
+    pub const HE_LAYER_S: f64 = 0.02;
+    /// BFV per parameter set and session, paid by its first layer in [`super::plan_cost`] (the
+    /// parameters' transform tables and the client's keys): the first HE layer of the bundled
+    /// MLP and of ResNet-32 take 85–110 ms more than the next of their size (session 25,
+    /// `veil client --stats`). A layer's marginal cost, which `assign_protocols` compares,
+    /// leaves it out, like the session's one-time messages.
+    pub const HE_SESSION_S: f64 = 0.09;
     /// Gilboa dense correlation: per weight and bit of the ring (PRG draws and bit packing on
-    /// both sides, which run one after the other; fitted like [`HE_LAYER_S`]).
-    pub const OT_DENSE_S_PER_WEIGHT_BIT: f64 = 50e-9;
-    /// Local ring arithmetic, per element of a linear layer's multiply-accumulate.
-    pub const RING_MAC_S: f64 = 1.5e-9;
+    /// both sides, which run one after the other). Refitted in session 25 to the bundled MLP's
+    /// dense layers over OT (`veilc run models/mlp.onnx --linear-offline ot --stats`): 77–80
+    /// and 12 ms for its first two layers, where 50 ns predicted 177 and 29 ms.
+    pub const OT_DENSE_S_PER_WEIGHT_BIT: f64 = 21e-9;
+    /// Local ring arithmetic, per element of a linear layer's multiply-accumulate (the server's
+    /// online convolution on both cores; `veilc simulate` runs the ResNet-18 shape's 2.2 G of
+    /// them in 1.3 s of one core, session 25).
+    pub const RING_MAC_S: f64 = 0.3e-9;
     /// Random-choice OTs per second from silent OT, end to end in a session (both parties).
     /// Fitted to ResNet-32's ReLU layers over OT (ℓ = 40, f = 13: 98 random-choice OTs per ReLU,
     /// 29.7 M in all) in `veilc run models/bench/resnet32.onnx --nonlinear ot --stats`: 4.8 and
@@ -189,7 +221,10 @@ pub mod cpu {
     /// 1.09–1.17 s with builds loading it, 2.7–3.9 µs per ReLU with the flights' loopback
     /// latency included. It was 8 µs, fitted to cifar_cnn before session 13 moved the OTs'
     /// hashing offline; priced per element for the truncation, LeakyReLU and Clip kinds too.
-    pub const RELU_OT_ONLINE_S: f64 = 3.5e-6;
+    /// Refitted in session 25 (`veil client --stats`, the online phase less [`RING_MAC_S`]'s
+    /// share): ResNet-32 0.47 s for 303,104 ReLUs (1.55 µs), the ResNet-18 shape 3.2 s for
+    /// 2.23 M (1.43 µs); 3.5 µs predicted 2.2× and 2.9× their online phases.
+    pub const RELU_OT_ONLINE_S: f64 = 1.5e-6;
 }
 
 /// AND gates per second `(garbled, evaluated)` under `scheme` ([`cpu`]).
@@ -248,7 +283,10 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
                     l.batch as f64
                         * (HE_LAYER_S
                             + ins * n * p.primes as f64 * HE_ENCRYPT_S_PER_COEFF
-                            + ins * outs * n * p.primes as f64 * HE_PRODUCT_S_PER_COEFF
+                            + l.tiling.products() as f64
+                                * n
+                                * p.primes as f64
+                                * (HE_PRODUCT_S_PER_COEFF + HE_KERNEL_S_PER_COEFF)
                             + outs * n * p.primes as f64 * HE_RERANDOMISE_S_PER_COEFF
                             + outs * n * p.response_primes as f64 * HE_DECRYPT_S_PER_COEFF)
                 }),
