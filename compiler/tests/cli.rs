@@ -418,8 +418,9 @@ fn the_compile_table_fits_the_terminal_and_wide_has_the_json_integers() {
     let run = |extra: &[&str], columns: &str| {
         let o = Command::new(env!("CARGO_BIN_EXE_veilc"))
             .args(["compile", &model("digits_relu.onnx"), "-o", out.to_str().unwrap()])
-            // A fixed F: the AND-gate count below is the digits model's at F = 12.
-            .args(["--frac-bits", "12"])
+            // A fixed F and garbled ReLUs: the AND-gate count below is the digits model's at
+            // F = 12 in circuits.
+            .args(["--frac-bits", "12", "--nonlinear", "gc"])
             .args(extra)
             .env("COLUMNS", columns)
             .output()

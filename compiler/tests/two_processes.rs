@@ -212,7 +212,7 @@ fn veilc_run_with_exact_truncation_prints_its_stats_to_stdout() {
         .arg(m.join("digits_poly.onnx"))
         .arg("--input")
         .arg(m.join("inputs/digits_poly.npy"))
-        .args(["--exact-truncation", "--stats", "-"])
+        .args(["--exact-truncation", "--nonlinear", "gc", "--stats", "-"])
         .current_dir(std::env::temp_dir())
         .output()
         .unwrap();
@@ -245,6 +245,8 @@ fn veilc_run_fits_its_table_and_wide_sums_the_json_steps() {
             .arg(m.join("digits_relu.onnx"))
             .arg("--input")
             .arg(m.join("inputs/digits_relu.npy"))
+            // Garbled ReLUs: megabytes of tables, so the table shows both units.
+            .args(["--nonlinear", "gc"])
             .args(extra)
             .env("COLUMNS", "80")
             .output()

@@ -84,9 +84,9 @@ impl std::str::FromStr for LinearChoice {
 /// (other non-linear layers always use garbled circuits).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NonlinearChoice {
-    /// By the cost model, per layer.
+    /// By the cost model, per layer, under the network profile and objective (the default).
     Auto,
-    /// Always a garbled circuit (the default).
+    /// Always a garbled circuit.
     Gc,
     /// Over OT for every ReLU with a fused exact truncation, every Clip to `[0, hi]`, every
     /// MaxPool of a ReLU's output, every Circa stochastic ReLU, every LeakyReLU and every exact
@@ -223,7 +223,7 @@ impl Default for Options {
             network: crate::cost::Network::LAN,
             objective: Objective::Online,
             linear_offline: LinearChoice::Auto,
-            nonlinear: NonlinearChoice::Gc,
+            nonlinear: NonlinearChoice::Auto,
             garbling: GarblingChoice::HalfGates,
             ot_extension: OtExtensionChoice::Iknp,
             exact_truncation: false,

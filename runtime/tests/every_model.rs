@@ -1,7 +1,8 @@
 //! Every bundled model under every activation policy, between a real `veil server` and a real
 //! `veil client` process on localhost:
-//! - plans whose every truncation is fused into a garbled circuit (exact ReLU, MaxPool, Clip,
-//!   LeakyReLU) give the simulator's output bit for bit;
+//! - plans whose every truncation is fused into a garbled circuit or a protocol over OT (exact
+//!   ReLU, MaxPool, Clip, LeakyReLU; the cost model chooses per layer, the default) give the
+//!   simulator's output bit for bit;
 //! - plans with local truncations (after polynomials, before average pools) or Circa's stochastic
 //!   ReLU, whose low bits and sign faults depend on the actual shares, stay within the sound
 //!   error bound of the float model and give the simulator's top-1;

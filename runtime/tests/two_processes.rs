@@ -1,5 +1,6 @@
 //! `veil server` and `veil client` as two real processes on localhost: the client's output equals
-//! the simulator's bit for bit (exact ReLU and MaxPool in garbled circuits, HE linear layers),
+//! the simulator's bit for bit (exact ReLU and MaxPool in garbled circuits or over OT, as the cost
+//! model chooses by default, HE linear layers),
 //! both write the same stats, and a client with another plan is refused before any secret moves.
 
 mod common;

@@ -14,8 +14,15 @@ use veil_ir::{Domain, Graph, Op, Tensor, TensorType, TruncMode};
 use veil_passes::Options;
 use veil_tests::{bundled_models, compile_bundled, root};
 
+/// The default options with the non-linear layers in garbled circuits (`--nonlinear gc`; over OT
+/// the truncations are tested by the runtime's `trunc_ot` tests and the memory tests).
+fn gc() -> Options {
+    Options { nonlinear: veil_passes::NonlinearChoice::Gc, ..Options::default() }
+}
+
+/// [`gc`] with `--exact-truncation`.
 fn exact() -> Options {
-    Options { exact_truncation: true, ..Options::default() }
+    Options { exact_truncation: true, ..gc() }
 }
 
 fn compile_model(name: &str, opts: &Options) -> (Graph, Tensor) {
@@ -63,7 +70,7 @@ fn share_dependent_steps(g: &Graph) -> Vec<String> {
 fn with_exact_truncation_no_output_depends_on_the_shares() {
     let mut had_local = Vec::new();
     for name in bundled_models() {
-        let (plain, x) = compile_model(&name, &Options::default());
+        let (plain, x) = compile_model(&name, &gc());
         if !share_dependent_steps(&plain).is_empty() {
             had_local.push(name.clone());
         }
@@ -153,7 +160,7 @@ fn with_bias(g: &Graph, b: &[i64]) -> Graph {
 fn one_query_tells_apart_two_models_with_the_same_output_unless_truncation_is_exact() {
     for exact_truncation in [false, true] {
         let (g, x) = two_dense();
-        let opts = Options { exact_truncation, ..Options::default() };
+        let opts = Options { exact_truncation, nonlinear: veil_passes::NonlinearChoice::Gc, ..Options::default() };
         let g = compile(g, &CompileOptions::from(opts)).unwrap().graph;
         let local = share_dependent_steps(&g);
         assert_eq!(local.is_empty(), exact_truncation, "{local:?}");

@@ -37,7 +37,7 @@ fn compiled(name: &str, mut opts: Options) -> Plan {
 /// The digits CNN with every kind of step: HE convolutions, GC ReLU and MaxPool, a Circa
 /// layer, a polynomial, and dense layers.
 fn plan() -> Plan {
-    let mut opts = Options::default();
+    let mut opts = Options { nonlinear: NonlinearChoice::Gc, ..Options::default() };
     opts.layer_activation.insert("/Relu_1".into(), Activation::Circa);
     opts.layer_activation.insert("/Relu_2".into(), Activation::Poly);
     compiled("digits_relu", opts)

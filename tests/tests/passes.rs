@@ -150,7 +150,13 @@ fn auto_ot_extension_picks_silent_ot_on_slow_links_and_iknp_on_fast_ones() {
     use veil_passes::cost::Network;
     let pick = |bandwidth_mbit_s: f64| {
         let network = Network { bandwidth_mbit_s, rtt_ms: 1.0 };
-        let opts = Options { ot_extension: veil_passes::OtExtensionChoice::Auto, network, ..Options::default() };
+        // Garbled ReLUs: their input labels are the chosen-input batches priced here.
+        let opts = Options {
+            ot_extension: veil_passes::OtExtensionChoice::Auto,
+            nonlinear: veil_passes::NonlinearChoice::Gc,
+            network,
+            ..Options::default()
+        };
         let g = compile_bundled("lenet", opts).unwrap().graph;
         let (_, seconds) = veil_passes::ot_extension::choose(&g, &network);
         let [iknp, silent] = seconds.expect("lenet can be priced");

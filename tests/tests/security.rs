@@ -15,10 +15,13 @@ use veil_runtime::net::fault::Transcript;
 use veil_runtime::net::quic::{Identity, Listener, connect};
 use veil_tests::{compile_bundled, root};
 
-/// The digits CNN with exact ReLU, as plan (public), plan with weights, hash, and an input.
+/// The digits CNN with exact ReLU in garbled circuits (the ReLUs over OT have their attacks in
+/// the runtime's `relu_ot::attacks`), as plan (public), plan with weights, hash, and an input.
 fn plan() -> (veil_ir::Graph, veil_ir::Graph, veil_ir::plan::Hash, veil_ir::Tensor) {
     let x = veil_ir::npy::read_npy(&root().join("models/inputs/digits_relu.npy")).unwrap();
-    let compiled = compile_bundled("digits_relu", Options { calibration: vec![x.clone()], ..Options::default() });
+    let opts =
+        Options { calibration: vec![x.clone()], nonlinear: veil_passes::NonlinearChoice::Gc, ..Options::default() };
+    let compiled = compile_bundled("digits_relu", opts);
     let veil_compiler::PlanFiles { plan, weights, hash } = compiled.unwrap().files.unwrap();
     let (public, h) = decode_plan(&plan).unwrap();
     let mut with_weights = public.clone();

@@ -30,7 +30,7 @@ pub struct BenchArgs {
     /// cost model's choice per layer; a row's policy names it (`relu+ot`) unless it is `gc`,
     /// `+3h` marks plans garbled with three halves and `+silent` plans whose
     /// chosen-input OTs are silent.
-    #[arg(long, default_value = "gc", value_name = "gc|ot|auto")]
+    #[arg(long, default_value = "auto", value_name = "gc|ot|auto")]
     nonlinear: veil_passes::NonlinearChoice,
     /// Garbled circuits' scheme (`veilc compile --garbling`; `auto` chooses for the LAN profile).
     #[arg(long, default_value = "half-gates", value_name = "half-gates|three-halves|auto")]

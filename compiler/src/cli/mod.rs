@@ -160,7 +160,7 @@ pub struct CompileArgs {
     /// Exact ReLUs (with a fused truncation), Clips to [0, hi] (ReLU6), LeakyReLUs, MaxPools of
     /// ReLU outputs, Circa's sign tests and unfused exact truncations (--exact-truncation):
     /// garbled circuits, the OT comparison protocol, or chosen per layer by the cost model.
-    #[arg(long, default_value = "gc", value_name = "gc|ot|auto", help_heading = "Cost model")]
+    #[arg(long, default_value = "auto", value_name = "gc|ot|auto", help_heading = "Cost model")]
     nonlinear: veil_passes::NonlinearChoice,
     /// Garbled circuits' scheme: half-gates (two ciphertexts per AND), three halves (23 % fewer
     /// table bytes, slower to garble and evaluate), or the cost model's choice for --network.

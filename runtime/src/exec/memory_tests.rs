@@ -26,9 +26,11 @@ fn root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The bundled model `name` compiled under `activation` for its sample input's magnitude.
+/// The bundled model `name` compiled under `activation` for its sample input's magnitude, its
+/// non-linear layers in garbled circuits (`--nonlinear gc`; the tests of the OT protocols below
+/// ask for them).
 pub(super) fn compiled(name: &str, activation: Activation) -> (Graph, Tensor) {
-    compiled_with(name, Options { activation, ..Options::default() })
+    compiled_with(name, Options { activation, nonlinear: NonlinearChoice::Gc, ..Options::default() })
 }
 
 /// The bundled model `name` compiled under `opts` for its sample input's magnitude.
@@ -89,9 +91,10 @@ fn top1(t: &Tensor) -> usize {
     t.data.iter().enumerate().fold(0, |best, (i, &v)| if v > t.data[best] { i } else { best })
 }
 
-/// Runs the model and checks it; returns the protocols its plan used.
+/// Runs the model, its non-linear layers in garbled circuits, and checks it; returns the
+/// protocols its plan used.
 fn check(name: &str, activation: Activation) -> Vec<String> {
-    check_with(name, Options { activation, ..Options::default() })
+    check_with(name, Options { activation, nonlinear: NonlinearChoice::Gc, ..Options::default() })
 }
 
 /// [`check`] under `opts`.
@@ -133,7 +136,12 @@ fn bundled_plans_run_in_memory_exactly_as_scripted() {
 #[test]
 fn three_halves_plans_run_in_memory_exactly_as_scripted() {
     for activation in [Activation::Relu, Activation::Circa] {
-        let opts = Options { activation, garbling: GarblingChoice::ThreeHalves, ..Options::default() };
+        let opts = Options {
+            activation,
+            garbling: GarblingChoice::ThreeHalves,
+            nonlinear: NonlinearChoice::Gc,
+            ..Options::default()
+        };
         let protocols = check_with("digits_relu", opts.clone());
         let (three, _) = compiled_with("digits_relu", opts);
         let (half, _) = compiled("digits_relu", activation);
