@@ -62,9 +62,26 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
         ));
     }
     relus(g, opts, &mut report);
+    narrowed(g, &mut report);
     garbling(g, opts, &mut report);
     ot_extension(g, opts, &mut report);
     Ok(report)
+}
+
+/// Keeps the narrowed operand widths `quantize` chose ([`veil_ir::Graph::relu_bits`]) for the
+/// ReLUs that stay in garbled circuits (the ReLUs over OT read the whole ring) and says what
+/// they are.
+fn narrowed(g: &mut Graph, report: &mut Report) {
+    let over_ot = std::mem::take(&mut g.over_ot);
+    g.relu_bits.retain(|(n, _)| !over_ot.contains(n));
+    g.over_ot = over_ot;
+    if let (Some(lo), Some(hi)) = (g.relu_bits.iter().map(|b| b.1).min(), g.relu_bits.iter().map(|b| b.1).max()) {
+        report.note(format!(
+            "{} garbled ReLU(s) read their operand in {lo}..={hi} of the ring's {} bits (its range and margin)",
+            g.relu_bits.len(),
+            g.ring_bits.unwrap_or(0)
+        ));
+    }
 }
 
 /// Sets the plan's garbling scheme (`--garbling`; under `auto` the cost model's choice for the

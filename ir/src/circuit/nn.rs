@@ -14,16 +14,26 @@ fn shift_right(x: &[Wire], f: usize) -> Vec<Wire> {
 /// the next layer, ℓ bits). Output: `(ReLU(y) >> f) − r mod 2^ℓ` where `y = y_s + y_c` and `>>`
 /// is the arithmetic (floor) shift. ANDs: (ℓ − 1) + (ℓ − f − 1) + (ℓ − 1).
 pub fn relu_trunc_mask(ell: u32, f: u32) -> Circuit {
-    let (mut b, io) = Builder::new(&[ell, ell, ell]);
+    relu_trunc_mask_narrow(ell, ell, f)
+}
+
+/// [`relu_trunc_mask`] reading its operand in `w ≤ ℓ` bits: inputs `y_s` and `y_c` are the
+/// shares' low `w` bits (`y mod 2^w` is their sum mod 2^w, a free narrowing), `r` has ℓ bits.
+/// Output: `(ReLU(y') >> f) − r mod 2^ℓ` with `y'` the `w`-bit value `y mod 2^w` read as signed,
+/// which is `y` whenever `|y| < 2^(w−1)` (the simulator's `eval::narrow`). ANDs: (w − 1) +
+/// (w − f − 1) + (ℓ − 1): the server's online labels and the first two terms shrink with `w`.
+pub fn relu_trunc_mask_narrow(w: u32, ell: u32, f: u32) -> Circuit {
+    assert!(f + 1 < w && w <= ell, "narrow ReLU: f + 1 < w ≤ ℓ (w = {w}, ℓ = {ell}, f = {f})");
+    let (mut b, io) = Builder::new(&[w, w, ell]);
     let y = b.add(&io[0], &io[1], false);
-    let sign = y[ell as usize - 1];
+    let sign = y[w as usize - 1];
     let keep = b.not(sign);
     let shifted = shift_right(&y, f as usize);
     let zero = b.zero();
-    // ReLU: keep the shifted value when non-negative; its bits above ℓ − f − 1 are the sign
-    // (0 when kept), so they are constant zero.
+    // ReLU: keep the shifted value when non-negative; its bits above w − f − 1 are the sign
+    // (0 when kept), so they are constant zero, up to the ℓ bits of the output.
     let relu: Vec<Wire> = (0..ell as usize)
-        .map(|i| if i + 1 + (f as usize) < ell as usize { b.and(shifted[i], keep) } else { zero })
+        .map(|i| if i + 1 + (f as usize) < w as usize { b.and(shifted[i], keep) } else { zero })
         .collect();
     let out = b.sub(&relu, &io[2]);
     b.finish(out)
@@ -235,6 +245,33 @@ mod tests {
                     assert_eq!(add.eval_u64(&[x, y]), r.reduce(x.wrapping_add(y)), "ℓ={ell} {x}+{y}");
                     assert_eq!(sub.eval_u64(&[x, y]), r.reduce(x.wrapping_sub(y)), "ℓ={ell} {x}−{y}");
                     assert_eq!(less.eval_u64(&[x, y]) == 1, r.to_signed(x) < r.to_signed(y), "ℓ={ell} {x}<{y}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn narrow_relu_equals_the_relu_of_the_narrowed_value() {
+        for (w, ell, f) in [(10u32, 16u8, 4u32), (30, 41, 12), (16, 16, 3), (44, 61, 13)] {
+            let r = Ring::new(ell);
+            let narrow = Ring::new(w as u8);
+            let c = relu_trunc_mask_narrow(w, ell as u32, f);
+            assert_eq!(c.and_count() as u32, (w - 1) + (w - f - 1) + (ell as u32 - 1));
+            // Values inside the narrow range (its edges among them) and beyond it (where the
+            // narrowing wraps).
+            let mut vals: Vec<u64> =
+                edge_and_random(w as u8, 40).iter().map(|&v| r.reduce(narrow.to_signed(v) as u64)).collect();
+            vals.extend(edge_and_random(ell, 20));
+            for &y in &vals {
+                for &share in vals.iter().step_by(5) {
+                    let mask = share.rotate_left(7) & r.mask();
+                    let (y_s, y_c) = (share, r.reduce(y.wrapping_sub(share)));
+                    // y mod 2^w, read as a signed w-bit value, in the wide ring.
+                    let y_narrow = r.reduce(narrow.to_signed(narrow.reduce(y)) as u64);
+                    let relu = if r.to_signed(y_narrow) >= 0 { y_narrow } else { 0 };
+                    let want = r.reduce(r.truncate(relu, f as u8).wrapping_sub(mask));
+                    let (a, b) = (narrow.reduce(y_s), narrow.reduce(y_c));
+                    assert_eq!(c.eval_u64(&[a, b, mask]), want, "w={w} ℓ={ell} f={f} y={}", r.to_signed(y));
                 }
             }
         }

@@ -104,7 +104,8 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
         }
         Ok(&k.qdata)
     };
-    for (_, node) in g.live_nodes() {
+    let narrowed = crate::schedule::narrowed_reads(g);
+    for (id, node) in g.live_nodes() {
         let scale = |v: crate::ValueId| match g.values[v].ty.elem {
             ElemType::Fixed { frac_bits } => frac_bits,
             _ => 0,
@@ -116,6 +117,12 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
             Val::Ring(s, d) => (s.clone(), d.as_slice()),
             Val::Float(_) => (Vec::new(), &[][..]),
         };
+        // A garbled ReLU's circuit reads its operand in fewer bits (`Graph::relu_bits`).
+        let narrow_x = narrowed.iter().find(|&&(n, _)| n == id).map(|&(_, w)| {
+            let narrow = Ring::new(w);
+            x.iter().map(|&v| ring.reduce(narrow.to_signed(narrow.reduce(v)) as u64)).collect::<Vec<u64>>()
+        });
+        let x = narrow_x.as_deref().unwrap_or(x);
         let map = |f: &mut dyn FnMut(u64) -> u64| Val::Ring(shape.clone(), x.iter().map(|&v| f(v)).collect());
         let decoded = || -> Tensor {
             match args[0] {

@@ -410,7 +410,8 @@ fn op(mnemonic: &str, at: usize, a: &mut Attrs) -> Res<Op> {
 /// What the lines say, before the arenas are built.
 struct Parsed {
     values: HashMap<usize, (Value, usize)>,
-    nodes: Vec<(Node, bool)>,
+    /// Each node, whether it runs over OT, and its narrowed operand width (`in_bits=W`).
+    nodes: Vec<(Node, bool, Option<u8>)>,
 }
 
 fn parse_unverified(text: &str) -> Res<Graph> {
@@ -527,12 +528,15 @@ fn parse_unverified(text: &str) -> Res<Graph> {
             }
         }
     }
-    for (i, (node, ot)) in p.nodes.into_iter().enumerate() {
+    for (i, (node, ot, bits)) in p.nodes.into_iter().enumerate() {
         let id = NodeId::from_index(i);
         g.nodes.append(node);
         g.body.push(id);
         if ot {
             g.over_ot.push(id);
+        }
+        if let Some(w) = bits {
+            g.relu_bits.push((id, w));
         }
     }
     for f in fillers {
@@ -596,7 +600,7 @@ fn const_line(cur: &mut Cursor, g: &mut Graph) -> Res<()> {
     Ok(())
 }
 
-/// `%k "name" = op %a, %b attr=v ... [offline=ot | nonlinear=ot] : domain type    # node "name"`.
+/// `%k "name" = op %a, %b attr=v ... [offline=ot | nonlinear=ot] [in_bits=W] : domain type    # node "name"`.
 fn node_line(cur: &mut Cursor, p: &mut Parsed) -> Res<()> {
     let at = cur.pos;
     let k = cur.value()?;
@@ -653,6 +657,19 @@ fn node_line(cur: &mut Cursor, p: &mut Parsed) -> Res<()> {
         }
         None => false,
     };
+    let bits = match items.iter().position(|(k, _, _)| *k == "in_bits") {
+        Some(i) => {
+            let (_, v, at) = items.remove(i);
+            match v.parse::<u8>() {
+                Ok(w) => Some(w),
+                Err(_) => {
+                    cur.pos = at;
+                    return cur.err(format!("`in_bits` must be a width in bits, found {v:?}"));
+                }
+            }
+        }
+        None => None,
+    };
     let n = items.len();
     let snapshot = Cursor { line: cur.line, text: cur.text, pos: cur.pos };
     let mut attrs = Attrs { cur: &snapshot, items, used: vec![false; n] };
@@ -667,7 +684,7 @@ fn node_line(cur: &mut Cursor, p: &mut Parsed) -> Res<()> {
     let id = NodeId::from_index(p.nodes.len());
     let output = ValueId::from_index(k);
     p.values.insert(k, (Value { name: value_name, ty, domain, def: Def::Node(id) }, cur.line));
-    p.nodes.push((Node { name: node_name, op, inputs, output }, ot));
+    p.nodes.push((Node { name: node_name, op, inputs, output }, ot, bits));
     Ok(())
 }
 

@@ -50,6 +50,9 @@ pub fn to_text(g: &Graph) -> String {
             let _ =
                 write!(s, " {}=ot", if matches!(node.op, crate::Op::Dense { .. }) { "offline" } else { "nonlinear" });
         }
+        if let Some(w) = crate::schedule::relu_bits(g, id) {
+            let _ = write!(s, " in_bits={w}");
+        }
         let _ = writeln!(s, " : {} {}    # node {:?}", out.domain, out.ty, node.name);
     }
     let outs: Vec<String> = g.outputs.iter().map(|v| format!("%{}", v.index())).collect();

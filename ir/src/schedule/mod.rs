@@ -13,7 +13,7 @@ pub mod trunc_ot;
 use crate::ElemType;
 use crate::circuit::{
     Circuit, clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask, pl_gelu_trunc_mask, pl_sigmoid_trunc_mask,
-    relu_trunc_mask, rsqrt_trunc_mask, sign_test, trunc_mask,
+    relu_trunc_mask, relu_trunc_mask_narrow, rsqrt_trunc_mask, sign_test, trunc_mask,
 };
 use crate::eval::LEAKY_ALPHA_BITS;
 use crate::eval::ring_ops::window_taps;
@@ -418,6 +418,14 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         Op::LeakyRelu { .. } if g.over_ot.contains(&id) => leaky_ot::kind(g, id).ok_or_else(|| {
             bad("a LeakyReLU over OT needs a shift below the ring width, a ring wider than 16 bits and a slope that fits it")
         })?,
+        Op::Relu if relu_bits(g, id).is_some() => {
+            let (input, shift) = fused(g, node.inputs[0]);
+            let w = u32::from(relu_bits(g, id).expect("listed"));
+            if w <= u32::from(shift) + 1 {
+                return Err(bad("a narrowed ReLU needs more bits than its fused truncation plus two"));
+            }
+            Kind::Activation { input, shift, circuit: relu_trunc_mask_narrow(w, ell, u32::from(shift)) }
+        }
         Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::PlSigmoid | Op::PlGelu { .. } | Op::Rsqrt { .. } => {
             let (input, shift) = fused(g, node.inputs[0]);
             let circuit = activation_circuit(g, &node.op, node.inputs[0], shift)
@@ -477,6 +485,29 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
     };
     steps.push(Step { node: id, kind });
     Ok(steps)
+}
+
+/// The nodes whose first operand the simulator reads narrowed, with the width: for each ReLU of
+/// [`Graph::relu_bits`], its fused exact truncation if it has one (the circuit narrows the
+/// truncation's operand), else the ReLU itself. Reading `y` in `w` bits is `y mod 2^w` taken as
+/// a signed `w`-bit value, exactly what the narrowed circuit reconstructs from the shares.
+pub fn narrowed_reads(g: &Graph) -> Vec<(NodeId, u8)> {
+    g.relu_bits
+        .iter()
+        .map(|&(id, w)| {
+            let v = g.nodes[id].inputs[0];
+            match g.values[v].def {
+                crate::Def::Node(t) if fused(g, v).0 != v => (t, w),
+                _ => (id, w),
+            }
+        })
+        .collect()
+}
+
+/// The width `w < ℓ` a garbled ReLU's circuit reads its operand in ([`Graph::relu_bits`]), if
+/// narrowed.
+pub fn relu_bits(g: &Graph, id: NodeId) -> Option<u8> {
+    g.relu_bits.iter().find(|&&(n, _)| n == id).map(|&(_, w)| w)
 }
 
 /// The garbled circuit of an exact element-wise activation whose operand `v` (after the fused

@@ -130,6 +130,33 @@ fn bundled_plans_run_in_memory_exactly_as_scripted() {
     assert!(has(&relu, "GC") && has(&circa, "Circa") && has(&poly, "Beaver"), "{relu:?} {circa:?} {poly:?}");
 }
 
+/// Garbled ReLUs that read their operand in fewer bits than the ring (`Graph::relu_bits`): the
+/// compiler narrows the digits plan's three to what their operands need (each party sends the
+/// low bits of its share), and narrowed far below that, so the operands wrap, the two parties
+/// still compute what the simulator computes, bit for bit, with every layer's bytes as scripted.
+#[test]
+fn narrowed_relu_circuits_run_in_memory_exactly_as_the_simulator_narrows() {
+    let (mut g, x) = compiled("digits_relu", Activation::Relu);
+    let ell = g.ring_bits.unwrap();
+    assert_eq!(g.relu_bits.len(), 3, "the compiler narrows every ReLU: {:?} (ℓ = {ell})", g.relu_bits);
+    let relus: Vec<_> = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Relu)).map(|(id, _)| id).collect();
+    let before = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    // Three bits above each fused shift: the operands' magnitudes wrap.
+    g.relu_bits = relus.iter().map(|&id| (id, veil_ir::schedule::fused(&g, g.nodes[id].inputs[0]).1 + 3)).collect();
+    veil_ir::verify(&g).unwrap();
+    // A plan may not narrow what is no garbled ReLU, to the whole ring, or twice.
+    for bad in [vec![(g.body[0], 10)], vec![(relus[0], ell)], vec![(relus[0], 10), (relus[0], 12)]] {
+        let mut h = g.clone();
+        h.relu_bits = bad.clone();
+        assert!(veil_ir::verify(&h).is_err(), "{bad:?}");
+    }
+    let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    assert_ne!(want, before, "the narrowing changes the simulated output");
+    let (out, cstats, sstats) = in_memory(&g, &x);
+    assert_eq!(out, want, "in memory differs from the simulator's narrowing");
+    check_traffic("digits_relu narrowed", &g, &[&cstats, &sstats]);
+}
+
 /// The digits plan garbled with three halves (`--garbling three-halves`), exact ReLU and Circa:
 /// as the simulator computes, every layer's bytes as scripted, and the garbled layers' offline
 /// bytes below the half-gates plan's (the scheme reached the wire).
