@@ -82,12 +82,13 @@ pub struct Graph {
     /// The OT extension of the chosen-input OT batches (`veilc --ot-extension`), chosen by
     /// `assign_protocols`; the text form prints it only when it is not the default.
     pub ot_extension: crate::OtExtension,
-    /// Exact ReLUs in garbled circuits whose circuit reads its operand (the fused truncation's,
-    /// if any) in `w < ℓ` bits, `(node, w)`: the shares' low `w` bits, a free narrowing, so the
-    /// server's online labels and the circuit shrink with `w`. Set by `assign_protocols` from
-    /// the operand's range; the simulator narrows the same way (`eval::narrowed_reads`), so an
-    /// operand beyond `2^(w−1)` gives both the same wrapped result. Empty: every circuit reads ℓ.
-    pub relu_bits: Vec<(NodeId, u8)>,
+    /// Exact ReLUs and MaxPools in garbled circuits whose circuits read their operand (the fused
+    /// truncation's, if any) in `w < ℓ` bits, `(node, w)`: the shares' low `w` bits, a free
+    /// narrowing, so the server's online labels and the circuits shrink with `w`. Set by
+    /// `quantize` from the operand's range (kept by `assign_protocols` for the nodes that stay
+    /// garbled); the simulator narrows the same reads (`schedule::narrowed_reads`), so an operand
+    /// beyond `2^(w−1)` gives both the same wrapped result. Empty: every circuit reads ℓ bits.
+    pub narrow_bits: Vec<(NodeId, u8)>,
 }
 
 /// A node could not be added: its operands break the op's typing or domain rule.

@@ -23,8 +23,8 @@
 //!     `stochastic_relu` or `truncate` node whose input is shared or the client's (the schedule
 //!     refuses a MaxPool over OT on an operand that may be negative, a Clip over OT without a
 //!     lower bound, and a truncation or LeakyReLU it cannot run over OT).
-//! 14. Every entry of `relu_bits` names a live `relu` node on shared values, not in `over_ot`,
-//!     once, with a width `w` of at least 3 bits and below ℓ.
+//! 14. Every entry of `narrow_bits` names a live `relu` or `maxpool` node on shared values, not
+//!     in `over_ot`, once, with a width `w` of at least 3 bits and below ℓ.
 //! 11. Every value's and constant's element count is at most [`MAX_ELEMENTS`] (checked without
 //!     overflow, before any typing rule runs, so a hostile plan cannot make them overflow).
 //! 13. No node reads an empty tensor (kernels and protocols divide by dimensions); a graph
@@ -116,12 +116,12 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
     }
 
     // (14) Narrowed ReLU circuits.
-    for (i, &(n, w)) in g.relu_bits.iter().enumerate() {
+    for (i, &(n, w)) in g.narrow_bits.iter().enumerate() {
         let ok = g.nodes.try_get(n).is_some_and(|node| {
             g.body.contains(&n)
-                && matches!(node.op, crate::Op::Relu)
+                && matches!(node.op, crate::Op::Relu | crate::Op::MaxPool { .. })
                 && !g.over_ot.contains(&n)
-                && !g.relu_bits[..i].iter().any(|&(m, _)| m == n)
+                && !g.narrow_bits[..i].iter().any(|&(m, _)| m == n)
                 && g.ring_bits.is_some_and(|l| (3..l).contains(&w))
                 && node.inputs.first().and_then(|&v| g.values.try_get(v)).is_some_and(|v| v.domain == Domain::Shared)
         });
@@ -129,7 +129,7 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
             bad(
                 format!("node #{}", n.index()),
                 format!(
-                    "relu_bits names a node that is not a live garbled ReLU on shared values, twice, or a width {w} outside 3..ℓ"
+                    "narrow_bits names a node that is not a live garbled ReLU or MaxPool on shared values, twice, or a width {w} outside 3..ℓ"
                 ),
             );
         }

@@ -68,17 +68,17 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
     Ok(report)
 }
 
-/// Keeps the narrowed operand widths `quantize` chose ([`veil_ir::Graph::relu_bits`]) for the
-/// ReLUs that stay in garbled circuits (the ReLUs over OT read the whole ring) and says what
-/// they are.
+/// Keeps the narrowed operand widths `quantize` chose ([`veil_ir::Graph::narrow_bits`]) for the
+/// ReLUs and MaxPools that stay in garbled circuits (those over OT read the whole ring) and says
+/// what they are.
 fn narrowed(g: &mut Graph, report: &mut Report) {
     let over_ot = std::mem::take(&mut g.over_ot);
-    g.relu_bits.retain(|(n, _)| !over_ot.contains(n));
+    g.narrow_bits.retain(|(n, _)| !over_ot.contains(n));
     g.over_ot = over_ot;
-    if let (Some(lo), Some(hi)) = (g.relu_bits.iter().map(|b| b.1).min(), g.relu_bits.iter().map(|b| b.1).max()) {
+    if let (Some(lo), Some(hi)) = (g.narrow_bits.iter().map(|b| b.1).min(), g.narrow_bits.iter().map(|b| b.1).max()) {
         report.note(format!(
-            "{} garbled ReLU(s) read their operand in {lo}..={hi} of the ring's {} bits (its range and margin)",
-            g.relu_bits.len(),
+            "{} garbled ReLU and MaxPool layer(s) read their operand in {lo}..={hi} of the ring's {} bits (its range and margin)",
+            g.narrow_bits.len(),
             g.ring_bits.unwrap_or(0)
         ));
     }

@@ -373,11 +373,11 @@ pub fn run_detailed(
         tests += 1;
         widths = (widths.0.min(m), widths.1.max(m));
     }
-    // Each exact ReLU's circuit reads its operand (its truncation's, which fuses in) in the bits
-    // that operand needs plus the ranges' margin, where that is below ℓ: the shares' low bits
-    // are a sharing of the value mod 2^w, so the narrowing is free (issue 17). Not under a
-    // chosen --ring-bits, whose width the user set for every value.
-    b.g.relu_bits.clear();
+    // Each exact ReLU's and MaxPool's circuits read their operand (its truncation's, which fuses
+    // in) in the bits that operand needs plus the ranges' margin, where that is below ℓ: the
+    // shares' low bits are a sharing of the value mod 2^w, so the narrowing is free (issue 17).
+    // Not under a chosen --ring-bits, whose width the user set for every value.
+    b.g.narrow_bits.clear();
     if opts.ring_bits.is_none() {
         let margin = match source {
             RangeSource::WorstCase { .. } => 0,
@@ -387,7 +387,9 @@ pub fn run_detailed(
         let narrowed: Vec<(veil_ir::NodeId, u8)> = b
             .g
             .live_nodes()
-            .filter(|(_, n)| matches!(n.op, Op::Relu) && b.g.values[n.inputs[0]].domain == Domain::Shared)
+            .filter(|(_, n)| {
+                matches!(n.op, Op::Relu | Op::MaxPool { .. }) && b.g.values[n.inputs[0]].domain == Domain::Shared
+            })
             .filter_map(|(id, n)| {
                 let u = n.inputs[0];
                 let (operand, shift) = match b.g.producer(u).map(|t| &t.op) {
@@ -398,7 +400,7 @@ pub fn run_detailed(
                 (w < ring).then_some((id, w as u8))
             })
             .collect();
-        b.g.relu_bits = narrowed;
+        b.g.narrow_bits = narrowed;
     }
     let widest_at = node_of(&b.g, widest);
     b.g.ring_bits = Some(ring as u8);

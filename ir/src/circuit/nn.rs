@@ -111,7 +111,15 @@ pub fn sign_test(width: u32) -> Circuit {
 /// comparisons and selections (ℓ for `a − b`, 1 for the sign fix, ℓ for the mux, minus
 /// constant-carry savings), ℓ − 1 to mask.
 pub fn max_trunc_mask(k: u32, ell: u32, f: u32) -> Circuit {
-    let mut widths = vec![ell; 2 * k as usize];
+    max_trunc_mask_narrow(k, ell, ell, f)
+}
+
+/// [`max_trunc_mask`] reading each operand in `w ≤ ℓ` bits (the shares' low `w` bits; see
+/// [`relu_trunc_mask_narrow`]): `max_i(y_i' >> f) − r mod 2^ℓ` with `y_i'` the `w`-bit value
+/// `y_i mod 2^w` read as signed. The maximum is sign-extended to ℓ bits (wiring) before the mask.
+pub fn max_trunc_mask_narrow(k: u32, w: u32, ell: u32, f: u32) -> Circuit {
+    assert!(f < w && w <= ell, "narrow max: f < w ≤ ℓ (w = {w}, ℓ = {ell}, f = {f})");
+    let mut widths = vec![w; 2 * k as usize];
     widths.push(ell);
     let (mut b, io) = Builder::new(&widths);
     let vals: Vec<Vec<Wire>> = (0..k as usize)
@@ -125,7 +133,8 @@ pub fn max_trunc_mask(k: u32, ell: u32, f: u32) -> Circuit {
         let lt = b.less_signed(&best, v);
         best = b.mux(lt, v, &best);
     }
-    let out = b.sub(&best, &io[2 * k as usize]);
+    let wide: Vec<Wire> = (0..ell as usize).map(|i| best[i.min(w as usize - 1)]).collect();
+    let out = b.sub(&wide, &io[2 * k as usize]);
     b.finish(out)
 }
 
@@ -364,6 +373,30 @@ mod tests {
             inputs.push(mask);
             let best = w.iter().map(|&y| r.to_signed(r.truncate(y, f as u8))).max().unwrap();
             assert_eq!(c.eval_u64(&inputs), r.reduce(r.from_signed(best).wrapping_sub(mask)), "window {w:?}");
+        }
+    }
+
+    #[test]
+    fn narrow_max_equals_the_max_of_the_narrowed_values() {
+        let (w, ell, f, k) = (14u32, 24u8, 6u32, 4u32);
+        let (r, narrow) = (Ring::new(ell), Ring::new(w as u8));
+        let c = max_trunc_mask_narrow(k, w, ell as u32, f);
+        // Inside the narrow range and beyond it.
+        let mut vals: Vec<u64> =
+            edge_and_random(w as u8, 40).iter().map(|&v| r.from_signed(narrow.to_signed(v))).collect();
+        vals.extend(edge_and_random(ell, 20));
+        for (i, win) in vals.windows(k as usize).enumerate() {
+            let shares: Vec<u64> = (0..k as usize).map(|j| vals[(i * 7 + j) % vals.len()]).collect();
+            let mut inputs: Vec<u64> = shares.iter().map(|&s| narrow.reduce(s)).collect();
+            inputs.extend(win.iter().zip(&shares).map(|(&y, &s)| narrow.reduce(y.wrapping_sub(s))));
+            let mask = vals[(i * 3) % vals.len()];
+            inputs.push(mask);
+            let best = win
+                .iter()
+                .map(|&y| r.to_signed(r.truncate(r.from_signed(narrow.to_signed(narrow.reduce(y))), f as u8)))
+                .max()
+                .unwrap();
+            assert_eq!(c.eval_u64(&inputs), r.reduce(r.from_signed(best).wrapping_sub(mask)), "window {win:?}");
         }
     }
 

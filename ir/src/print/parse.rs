@@ -536,7 +536,7 @@ fn parse_unverified(text: &str) -> Res<Graph> {
             g.over_ot.push(id);
         }
         if let Some(w) = bits {
-            g.relu_bits.push((id, w));
+            g.narrow_bits.push((id, w));
         }
     }
     for f in fillers {

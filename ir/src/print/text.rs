@@ -50,7 +50,7 @@ pub fn to_text(g: &Graph) -> String {
             let _ =
                 write!(s, " {}=ot", if matches!(node.op, crate::Op::Dense { .. }) { "offline" } else { "nonlinear" });
         }
-        if let Some(w) = crate::schedule::relu_bits(g, id) {
+        if let Some(w) = crate::schedule::narrow_bits(g, id) {
             let _ = write!(s, " in_bits={w}");
         }
         let _ = writeln!(s, " : {} {}    # node {:?}", out.domain, out.ty, node.name);

@@ -12,7 +12,7 @@ pub mod trunc_ot;
 
 use crate::ElemType;
 use crate::circuit::{
-    Circuit, clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask, pl_gelu_trunc_mask, pl_sigmoid_trunc_mask,
+    Circuit, clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask_narrow, pl_gelu_trunc_mask, pl_sigmoid_trunc_mask,
     relu_trunc_mask, relu_trunc_mask_narrow, rsqrt_trunc_mask, sign_test, trunc_mask,
 };
 use crate::eval::LEAKY_ALPHA_BITS;
@@ -418,9 +418,9 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         Op::LeakyRelu { .. } if g.over_ot.contains(&id) => leaky_ot::kind(g, id).ok_or_else(|| {
             bad("a LeakyReLU over OT needs a shift below the ring width, a ring wider than 16 bits and a slope that fits it")
         })?,
-        Op::Relu if relu_bits(g, id).is_some() => {
+        Op::Relu if narrow_bits(g, id).is_some() => {
             let (input, shift) = fused(g, node.inputs[0]);
-            let w = u32::from(relu_bits(g, id).expect("listed"));
+            let w = u32::from(narrow_bits(g, id).expect("listed"));
             if w <= u32::from(shift) + 1 {
                 return Err(bad("a narrowed ReLU needs more bits than its fused truncation plus two"));
             }
@@ -441,7 +441,13 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
             if sizes.contains(&0) {
                 return Err(bad("a pooling window covers no input"));
             }
-            let circuits = sizes.into_iter().map(|k| (k, max_trunc_mask(k as u32, ell, shift as u32))).collect();
+            // Narrowed (`Graph::narrow_bits`) or reading all ℓ bits.
+            let w = narrow_bits(g, id).map_or(ell, u32::from);
+            if w <= u32::from(shift) {
+                return Err(bad("a narrowed MaxPool needs more bits than its fused truncation"));
+            }
+            let circuits =
+                sizes.into_iter().map(|k| (k, max_trunc_mask_narrow(k as u32, w, ell, shift as u32))).collect();
             Kind::MaxPool { input, shift, windows, circuits }
         }
         Op::Poly { coeffs } if coeffs.len() <= 3 => Kind::Poly,
@@ -487,12 +493,12 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
     Ok(steps)
 }
 
-/// The nodes whose first operand the simulator reads narrowed, with the width: for each ReLU of
-/// [`Graph::relu_bits`], its fused exact truncation if it has one (the circuit narrows the
-/// truncation's operand), else the ReLU itself. Reading `y` in `w` bits is `y mod 2^w` taken as
+/// The nodes whose first operand the simulator reads narrowed, with the width: for each ReLU or
+/// MaxPool of [`Graph::narrow_bits`], its fused exact truncation if it has one (the circuit
+/// narrows the truncation's operand), else the node itself. Reading `y` in `w` bits is `y mod 2^w` taken as
 /// a signed `w`-bit value, exactly what the narrowed circuit reconstructs from the shares.
 pub fn narrowed_reads(g: &Graph) -> Vec<(NodeId, u8)> {
-    g.relu_bits
+    g.narrow_bits
         .iter()
         .map(|&(id, w)| {
             let v = g.nodes[id].inputs[0];
@@ -504,10 +510,10 @@ pub fn narrowed_reads(g: &Graph) -> Vec<(NodeId, u8)> {
         .collect()
 }
 
-/// The width `w < ℓ` a garbled ReLU's circuit reads its operand in ([`Graph::relu_bits`]), if
-/// narrowed.
-pub fn relu_bits(g: &Graph, id: NodeId) -> Option<u8> {
-    g.relu_bits.iter().find(|&&(n, _)| n == id).map(|&(_, w)| w)
+/// The width `w < ℓ` a garbled ReLU's or MaxPool's circuits read their operand in
+/// ([`Graph::narrow_bits`]), if narrowed.
+pub fn narrow_bits(g: &Graph, id: NodeId) -> Option<u8> {
+    g.narrow_bits.iter().find(|&&(n, _)| n == id).map(|&(_, w)| w)
 }
 
 /// The garbled circuit of an exact element-wise activation whose operand `v` (after the fused

@@ -130,24 +130,29 @@ fn bundled_plans_run_in_memory_exactly_as_scripted() {
     assert!(has(&relu, "GC") && has(&circa, "Circa") && has(&poly, "Beaver"), "{relu:?} {circa:?} {poly:?}");
 }
 
-/// Garbled ReLUs that read their operand in fewer bits than the ring (`Graph::relu_bits`): the
-/// compiler narrows the digits plan's three to what their operands need (each party sends the
-/// low bits of its share), and narrowed far below that, so the operands wrap, the two parties
-/// still compute what the simulator computes, bit for bit, with every layer's bytes as scripted.
+/// Garbled ReLUs and MaxPools that read their operand in fewer bits than the ring
+/// (`Graph::narrow_bits`): the compiler narrows the digits plan's three ReLUs and two MaxPools to
+/// what their operands need (each party sends the low bits of its shares), and narrowed far
+/// below that, so the operands wrap, the two parties still compute what the simulator computes,
+/// bit for bit, with every layer's bytes as scripted.
 #[test]
 fn narrowed_relu_circuits_run_in_memory_exactly_as_the_simulator_narrows() {
     let (mut g, x) = compiled("digits_relu", Activation::Relu);
     let ell = g.ring_bits.unwrap();
-    assert_eq!(g.relu_bits.len(), 3, "the compiler narrows every ReLU: {:?} (ℓ = {ell})", g.relu_bits);
-    let relus: Vec<_> = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Relu)).map(|(id, _)| id).collect();
+    let layers: Vec<_> =
+        g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Relu | Op::MaxPool { .. })).map(|(id, _)| id).collect();
+    assert_eq!(layers.len(), 5);
+    let listed: Vec<_> = g.narrow_bits.iter().map(|b| b.0).collect();
+    assert_eq!(listed, layers, "the compiler narrows every ReLU and MaxPool: {:?} (ℓ = {ell})", g.narrow_bits);
+    let relus = layers.clone();
     let before = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
     // Three bits above each fused shift: the operands' magnitudes wrap.
-    g.relu_bits = relus.iter().map(|&id| (id, veil_ir::schedule::fused(&g, g.nodes[id].inputs[0]).1 + 3)).collect();
+    g.narrow_bits = layers.iter().map(|&id| (id, veil_ir::schedule::fused(&g, g.nodes[id].inputs[0]).1 + 3)).collect();
     veil_ir::verify(&g).unwrap();
-    // A plan may not narrow what is no garbled ReLU, to the whole ring, or twice.
+    // A plan may not narrow what is no garbled ReLU or MaxPool, to the whole ring, or twice.
     for bad in [vec![(g.body[0], 10)], vec![(relus[0], ell)], vec![(relus[0], 10), (relus[0], 12)]] {
         let mut h = g.clone();
-        h.relu_bits = bad.clone();
+        h.narrow_bits = bad.clone();
         assert!(veil_ir::verify(&h).is_err(), "{bad:?}");
     }
     let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
