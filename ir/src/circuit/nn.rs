@@ -23,7 +23,7 @@ pub fn relu_trunc_mask(ell: u32, f: u32) -> Circuit {
 /// which is `y` whenever `|y| < 2^(w−1)` (the simulator's `eval::narrow`). ANDs: (w − 1) +
 /// (w − f − 1) + (ℓ − 1): the server's online labels and the first two terms shrink with `w`.
 pub fn relu_trunc_mask_narrow(w: u32, ell: u32, f: u32) -> Circuit {
-    assert!(f + 1 < w && w <= ell, "narrow ReLU: f + 1 < w ≤ ℓ (w = {w}, ℓ = {ell}, f = {f})");
+    assert!(f < w && w <= ell, "narrow ReLU: f < w ≤ ℓ (w = {w}, ℓ = {ell}, f = {f})");
     let (mut b, io) = Builder::new(&[w, w, ell]);
     let y = b.add(&io[0], &io[1], false);
     let sign = y[w as usize - 1];
