@@ -115,13 +115,14 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
         }
     }
 
-    // (14) Narrowed ReLU circuits.
-    for (i, &(n, w)) in g.narrow_bits.iter().enumerate() {
+    // (14) Narrowed ReLU and MaxPool circuits.
+    let mut seen = std::collections::HashSet::new();
+    for &(n, w) in &g.narrow_bits {
         let ok = g.nodes.try_get(n).is_some_and(|node| {
             g.body.contains(&n)
                 && matches!(node.op, crate::Op::Relu | crate::Op::MaxPool { .. })
                 && !g.over_ot.contains(&n)
-                && !g.narrow_bits[..i].iter().any(|&(m, _)| m == n)
+                && seen.insert(n)
                 && g.ring_bits.is_some_and(|l| (3..l).contains(&w))
                 && node.inputs.first().and_then(|&v| g.values.try_get(v)).is_some_and(|v| v.domain == Domain::Shared)
         });

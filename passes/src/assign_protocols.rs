@@ -72,9 +72,7 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
 /// ReLUs and MaxPools that stay in garbled circuits (those over OT read the whole ring) and says
 /// what they are.
 fn narrowed(g: &mut Graph, report: &mut Report) {
-    let over_ot = std::mem::take(&mut g.over_ot);
-    g.narrow_bits.retain(|(n, _)| !over_ot.contains(n));
-    g.over_ot = over_ot;
+    g.narrow_bits.retain(|(n, _)| !g.over_ot.contains(n));
     if let (Some(lo), Some(hi)) = (g.narrow_bits.iter().map(|b| b.1).min(), g.narrow_bits.iter().map(|b| b.1).max()) {
         report.note(format!(
             "{} garbled ReLU and MaxPool layer(s) read their operand in {lo}..={hi} of the ring's {} bits (its range and margin)",

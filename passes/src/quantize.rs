@@ -384,23 +384,24 @@ pub fn run_detailed(
             RangeSource::Calibration { .. } => CALIBRATED_MARGIN_BITS,
         };
         let need_of = |v: ValueId| needs.iter().find(|(u, _, _)| *u == v).map(|&(_, bits, _)| bits);
-        let narrowed: Vec<(veil_ir::NodeId, u8)> = b
-            .g
-            .live_nodes()
-            .filter(|(_, n)| {
-                matches!(n.op, Op::Relu | Op::MaxPool { .. }) && b.g.values[n.inputs[0]].domain == Domain::Shared
-            })
-            .filter_map(|(id, n)| {
-                let u = n.inputs[0];
-                let (operand, shift) = match b.g.producer(u).map(|t| &t.op) {
-                    Some(&Op::Truncate { bits, .. }) => (b.g.producer(u).expect("matched").inputs[0], u32::from(bits)),
-                    _ => (u, 0),
-                };
-                let w = (need_of(operand)?.max(need_of(u)?) + margin).max(shift + 3);
-                (w < ring).then_some((id, w as u8))
-            })
-            .collect();
-        b.g.narrow_bits = narrowed;
+        b.g.narrow_bits =
+            b.g.live_nodes()
+                .filter(|(_, n)| {
+                    matches!(n.op, Op::Relu | Op::MaxPool { .. }) && b.g.values[n.inputs[0]].domain == Domain::Shared
+                })
+                .filter_map(|(id, n)| {
+                    let u = n.inputs[0];
+                    let (operand, shift) =
+                        b.g.producer(u)
+                            .and_then(|t| match t.op {
+                                Op::Truncate { bits, .. } => Some((t.inputs[0], u32::from(bits))),
+                                _ => None,
+                            })
+                            .unwrap_or((u, 0));
+                    let w = (need_of(operand)?.max(need_of(u)?) + margin).max(shift + 3);
+                    (w < ring).then_some((id, w as u8))
+                })
+                .collect();
     }
     let widest_at = node_of(&b.g, widest);
     b.g.ring_bits = Some(ring as u8);

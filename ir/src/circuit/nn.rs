@@ -20,7 +20,7 @@ pub fn relu_trunc_mask(ell: u32, f: u32) -> Circuit {
 /// [`relu_trunc_mask`] reading its operand in `w ≤ ℓ` bits: inputs `y_s` and `y_c` are the
 /// shares' low `w` bits (`y mod 2^w` is their sum mod 2^w, a free narrowing), `r` has ℓ bits.
 /// Output: `(ReLU(y') >> f) − r mod 2^ℓ` with `y'` the `w`-bit value `y mod 2^w` read as signed,
-/// which is `y` whenever `|y| < 2^(w−1)` (the simulator's `eval::narrow`). ANDs: (w − 1) +
+/// which is `y` whenever `|y| < 2^(w−1)` (the simulator reads it so: `schedule::narrowed_reads`). ANDs: (w − 1) +
 /// (w − f − 1) + (ℓ − 1): the server's online labels and the first two terms shrink with `w`.
 pub fn relu_trunc_mask_narrow(w: u32, ell: u32, f: u32) -> Circuit {
     assert!(f < w && w <= ell, "narrow ReLU: f < w ≤ ℓ (w = {w}, ℓ = {ell}, f = {f})");

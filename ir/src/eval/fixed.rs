@@ -117,7 +117,8 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
             Val::Ring(s, d) => (s.clone(), d.as_slice()),
             Val::Float(_) => (Vec::new(), &[][..]),
         };
-        // A garbled ReLU's circuit reads its operand in fewer bits (`Graph::narrow_bits`).
+        // A garbled ReLU's or MaxPool's circuits read this operand in fewer bits
+        // (`Graph::narrow_bits`, `schedule::narrowed_reads`).
         let narrow_x = narrowed.iter().find(|&&(n, _)| n == id).map(|&(_, w)| {
             let narrow = Ring::new(w);
             x.iter().map(|&v| ring.reduce(narrow.to_signed(narrow.reduce(v)) as u64)).collect::<Vec<u64>>()

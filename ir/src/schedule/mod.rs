@@ -13,7 +13,7 @@ pub mod trunc_ot;
 use crate::ElemType;
 use crate::circuit::{
     Circuit, clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask_narrow, pl_gelu_trunc_mask, pl_sigmoid_trunc_mask,
-    relu_trunc_mask, relu_trunc_mask_narrow, rsqrt_trunc_mask, sign_test, trunc_mask,
+    relu_trunc_mask_narrow, rsqrt_trunc_mask, sign_test, trunc_mask,
 };
 use crate::eval::LEAKY_ALPHA_BITS;
 use crate::eval::ring_ops::window_taps;
@@ -418,17 +418,14 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         Op::LeakyRelu { .. } if g.over_ot.contains(&id) => leaky_ot::kind(g, id).ok_or_else(|| {
             bad("a LeakyReLU over OT needs a shift below the ring width, a ring wider than 16 bits and a slope that fits it")
         })?,
-        Op::Relu if narrow_bits(g, id).is_some() => {
-            let (input, shift) = fused(g, node.inputs[0]);
-            let w = u32::from(narrow_bits(g, id).expect("listed"));
-            if w <= u32::from(shift) + 1 {
-                return Err(bad("a narrowed ReLU needs more bits than its fused truncation plus two"));
-            }
-            Kind::Activation { input, shift, circuit: relu_trunc_mask_narrow(w, ell, u32::from(shift)) }
-        }
         Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::PlSigmoid | Op::PlGelu { .. } | Op::Rsqrt { .. } => {
             let (input, shift) = fused(g, node.inputs[0]);
-            let circuit = activation_circuit(g, &node.op, node.inputs[0], shift)
+            // Narrowed ReLUs only (`Graph::narrow_bits`; the verifier refuses other ops there).
+            let w = narrow_bits(g, id).map(u32::from);
+            if w.is_some_and(|w| w <= u32::from(shift) + 1) {
+                return Err(bad("a narrowed ReLU needs more bits than its fused truncation plus two"));
+            }
+            let circuit = activation_circuit(g, &node.op, node.inputs[0], shift, w.unwrap_or(ell))
                 .ok_or_else(|| bad("LeakyReLU's slope does not fit the ring at 16 fractional bits"))?;
             Kind::Activation { input, shift, circuit }
         }
@@ -519,7 +516,8 @@ pub fn narrow_bits(g: &Graph, id: NodeId) -> Option<u8> {
 /// The garbled circuit of an exact element-wise activation whose operand `v` (after the fused
 /// truncation of `shift` bits) the simulator sees: constants are encoded exactly as the
 /// simulator encodes them (a Clip bound outside the ring never binds). `None` for other ops.
-pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8) -> Option<Circuit> {
+/// `w` is the width the circuit reads the operand in: ℓ, or a ReLU's narrowed width.
+pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8, w: u32) -> Option<Circuit> {
     let ell = g.ring_bits? as u32;
     let ring = Ring::new(ell as u8);
     let (f, s) = (
@@ -530,7 +528,7 @@ pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8) -> Option<C
         },
     );
     Some(match op {
-        Op::Relu => relu_trunc_mask(ell, f),
+        Op::Relu => relu_trunc_mask_narrow(w, ell, f),
         Op::PlSigmoid => pl_sigmoid_trunc_mask(ell, f, s),
         Op::PlGelu { .. } => pl_gelu_trunc_mask(ell, f, s),
         Op::Rsqrt { eps } => rsqrt_trunc_mask(ell, f, s, *eps),
