@@ -199,7 +199,9 @@ pub enum Op {
     /// fixed-point graphs. With [`TruncMode::Exact`] it runs inside the garbled circuit that
     /// follows (free and exact); with [`TruncMode::Local`] each party shifts its own share, which
     /// gives `⌊x / 2^bits⌋` or one more, and fails (wraps) with probability about
-    /// `2^(bits(|x|) + 1 − ℓ)` (see [`crate::ring::local_truncate`]).
+    /// `2^(bits(|x|) + 1 − ℓ)` (see [`crate::ring::local_truncate`]); with
+    /// [`TruncMode::Stochastic`] the garbled ReLU or MaxPool that follows reads the shares
+    /// already shifted, `⌊x / 2^bits⌋` or one more, without the wrap.
     Truncate {
         /// How many fractional bits to drop.
         bits: u8,
@@ -319,6 +321,16 @@ pub enum TruncMode {
     Exact,
     /// Each party shifts its own share (SecureML): off by at most one, wraps with small probability.
     Local,
+    /// Fused into the following garbled ReLU or MaxPool (`--stochastic-truncation`), which reads
+    /// the shares shifted: each party takes its share in the circuit's width `w` (the narrowed
+    /// one, [`crate::Graph::narrow_bits`], or ℓ) and shifts it as [`TruncMode::Local`] does, and
+    /// the circuit adds the two in `w − bits` bits. The result is `⌊x / 2^bits⌋` or one more
+    /// (one more with probability `(x mod 2^bits) / 2^bits`: unbiased rounding), and it cannot
+    /// wrap, because the circuit computes modulo `2^(w − bits)`, where a local truncation's wrap
+    /// vanishes. The circuit reads `bits` fewer bits per share: `bits` fewer AND gates and
+    /// server labels per element than [`TruncMode::Exact`] (docs/decisions.md, "Stochastic
+    /// truncation in garbled circuits").
+    Stochastic,
 }
 
 /// Which way a stochastic ReLU errs (docs/fixed-point.md, Circa).

@@ -66,9 +66,24 @@ impl Ring {
 /// shifts the negation of its own and negates back. The shares reconstruct `⌊x / 2^k⌋` or one
 /// more, except with probability about `2^(bits(|x|) + 1 − ℓ)`, when they are off by `2^(ℓ−k)`.
 pub fn local_truncate(ring: Ring, x_c: u64, x_s: u64, k: u8) -> (u64, u64) {
-    let c = ring.reduce(x_c) >> k;
-    let s = ring.reduce(ring.reduce(x_s.wrapping_neg()) >> k).wrapping_neg();
-    (c, ring.reduce(s))
+    (truncate_share(ring, x_c, k, true), truncate_share(ring, x_s, k, false))
+}
+
+/// One party's half of [`local_truncate`]: the client's share `x` shifted right by `k`, or the
+/// server's negated, shifted and negated back (so the server rounds up), in `ring`.
+pub fn truncate_share(ring: Ring, x: u64, k: u8, client: bool) -> u64 {
+    if client { ring.reduce(x) >> k } else { ring.reduce((ring.reduce(x.wrapping_neg()) >> k).wrapping_neg()) }
+}
+
+/// What a garbled circuit reading stochastically truncated shares reconstructs
+/// ([`crate::TruncMode::Stochastic`]): each party's share read in `w` bits and shifted by `k`
+/// ([`truncate_share`]), added modulo `2^(w − k)` and taken as a signed `(w − k)`-bit value.
+/// For `|x| < 2^(w−1) − 2^k` (`x = x_c + x_s` as a signed `w`-bit value) it is `⌊x / 2^k⌋` or
+/// one more, never anything else: a local truncation's wrap is a multiple of `2^(w − k)`.
+pub fn stochastic_truncate(w: u8, x_c: u64, x_s: u64, k: u8) -> i64 {
+    let (ring, out) = (Ring::new(w), Ring::new(w - k));
+    let (c, s) = (truncate_share(ring, x_c, k, true), truncate_share(ring, x_s, k, false));
+    out.to_signed(out.reduce(c.wrapping_add(s)))
 }
 
 /// Circa's sign test on shares `x = x_c + x_s` with their low `drop_bits` bits dropped: `true`
@@ -179,6 +194,32 @@ mod tests {
             let floor = x >> 6;
             assert!(got == floor || got == floor + 1, "x={x} got={got} floor={floor}");
         }
+    }
+
+    #[test]
+    fn stochastic_truncation_rounds_up_exactly_at_the_fraction_rate_and_never_wraps() {
+        // Every mask of a 10-bit ring, for every value the width allows: the result is ⌊x/8⌋ or
+        // one more, one more for exactly (x mod 8)/8 of the masks (unbiased), never a wrap.
+        let (w, k) = (10u8, 3u8);
+        let r = Ring::new(w);
+        let lim = (1i64 << (w - 1)) - (1 << k);
+        let mut wraps_locally = 0;
+        for x in -lim..lim {
+            let mut up = 0u64;
+            for m in 0..1u64 << w {
+                let (x_c, x_s) = (m, r.reduce(r.from_signed(x).wrapping_sub(m)));
+                let got = stochastic_truncate(w, x_c, x_s, k);
+                assert!(got == x >> k || got == (x >> k) + 1, "x={x} mask={m} got={got}");
+                up += u64::from(got != x >> k);
+                let (a, b) = local_truncate(r, x_c, x_s, k);
+                wraps_locally += usize::from(!(0..=1).contains(&(r.to_signed(a.wrapping_add(b)) - (x >> k))));
+            }
+            assert_eq!(up, (x.rem_euclid(1 << k) as u64) << (w - k), "x={x}: rounds up for (x mod 2^k)/2^k of masks");
+        }
+        assert!(
+            wraps_locally > 0,
+            "the same shifts summed in the w-bit ring do wrap: the narrower sum is what saves them"
+        );
     }
 
     #[test]

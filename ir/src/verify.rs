@@ -25,6 +25,8 @@
 //!     lower bound, and a truncation or LeakyReLU it cannot run over OT).
 //! 14. Every entry of `narrow_bits` names a live `relu` or `maxpool` node on shared values, not
 //!     in `over_ot`, once, with a width `w` of at least 3 bits and below ℓ.
+//! 15. Every live stochastic `truncate` is read only by a garbled `relu` or `maxpool` on shared
+//!     values (not in `over_ot`), whose width (narrowed or ℓ) is at least the truncation's bits + 3.
 //! 11. Every value's and constant's element count is at most [`MAX_ELEMENTS`] (checked without
 //!     overflow, before any typing rule runs, so a hostile plan cannot make them overflow).
 //! 13. No node reads an empty tensor (kernels and protocols divide by dimensions); a graph
@@ -287,6 +289,25 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
             bad(val(v), "has an empty name".into());
         } else if let Some(prev) = names.insert(&value.name, v) {
             bad(val(v), format!("name {:?} is also used by {}", value.name, val(prev)));
+        }
+    }
+
+    // (15) Stochastic truncations, read shifted by the garbled ReLU or MaxPool after them (on
+    // a graph whose handles all check: the rule follows values to their readers).
+    if !out.is_empty() {
+        return Err(VerifyError { violations: out });
+    }
+    for (id, node) in g.live_nodes() {
+        let crate::Op::Truncate { bits, mode: crate::TruncMode::Stochastic } = node.op else { continue };
+        let width =
+            g.users(node.output).first().and_then(|&r| crate::schedule::shifted_read(g, r)).map(|(_, r)| r.width);
+        if width.is_none_or(|w| w < bits.saturating_add(3)) {
+            out.push(Violation {
+                location: format!("node #{} {:?}", id.index(), node.name),
+                message: "a stochastic truncation must be read only by a garbled ReLU or MaxPool on shared values, in a width of \
+                 at least its bits plus 3"
+                    .into(),
+            });
         }
     }
 

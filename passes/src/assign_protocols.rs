@@ -10,7 +10,7 @@
 //! protocols compute the same shares' sum). Writes [`veil_ir::Graph::over_ot`].
 
 use veil_ir::schedule::{Kind, LinearOffline, Step};
-use veil_ir::{Domain, Garbling, Graph, Op, OtExtension};
+use veil_ir::{Domain, Garbling, Graph, Op, OtExtension, TruncMode};
 
 use veil_ir::schedule::script::Phase;
 
@@ -28,6 +28,12 @@ fn predicted(g: &Graph, opts: &Options, step: &Step) -> (f64, f64) {
 
 pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
     g.over_ot.clear();
+    // Choices below read exact truncations; a rerun starts from them again.
+    for n in g.body.clone() {
+        if let Op::Truncate { bits, mode: TruncMode::Stochastic } = g.nodes[n].op {
+            g.nodes[n].op = Op::Truncate { bits, mode: TruncMode::Exact };
+        }
+    }
     let candidates: Vec<_> = g
         .live_nodes()
         .filter(|(_, n)| {
@@ -63,6 +69,9 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
     }
     relus(g, opts, &mut report);
     narrowed(g, &mut report);
+    if opts.stochastic_truncation {
+        stochastic(g, &mut report);
+    }
     garbling(g, opts, &mut report);
     ot_extension(g, opts, &mut report);
     Ok(report)
@@ -80,6 +89,29 @@ fn narrowed(g: &mut Graph, report: &mut Report) {
             g.ring_bits.unwrap_or(0)
         ));
     }
+}
+
+/// `--stochastic-truncation`: the exact truncations fused into garbled ReLUs and MaxPools on
+/// shared values become stochastic ([`TruncMode::Stochastic`]) where the circuit's width leaves
+/// at least three bits after the shift; the others stay exact.
+fn stochastic(g: &mut Graph, report: &mut Report) {
+    let (mut n, mut saved) = (0usize, 0u64);
+    for id in g.body.clone() {
+        let Op::Truncate { bits, mode: TruncMode::Exact } = g.nodes[id].op else { continue };
+        g.nodes[id].op = Op::Truncate { bits, mode: TruncMode::Stochastic };
+        let out = g.nodes[id].output;
+        match g.users(out).first().and_then(|&r| veil_ir::schedule::shifted_read(g, r)) {
+            Some((_, read)) if read.width >= bits + 3 => {
+                n += 1;
+                saved += u64::from(bits) * g.values[out].ty.len() as u64;
+            }
+            _ => g.nodes[id].op = Op::Truncate { bits, mode: TruncMode::Exact },
+        }
+    }
+    report.note(format!(
+        "--stochastic-truncation: {n} truncation(s) round stochastically in their garbled ReLU or MaxPool ({saved} share \
+         bits fewer into the circuits)"
+    ));
 }
 
 /// Sets the plan's garbling scheme (`--garbling`; under `auto` the cost model's choice for the

@@ -28,6 +28,12 @@ pub fn stays_local(g: &Graph, out: veil_ir::ValueId, opts: &Options) -> bool {
 }
 
 pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
+    if opts.exact_truncation && opts.stochastic_truncation {
+        return Err(PassError::Rejected {
+            pass: crate::Pass::FuseTruncation,
+            reason: "--exact-truncation and --stochastic-truncation ask for opposite truncations; give one".into(),
+        });
+    }
     if opts.exact_truncation
         && let Some((_, n)) = g.live_nodes().find(|(_, n)| matches!(n.op, Op::StochasticRelu { .. }))
     {

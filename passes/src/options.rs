@@ -203,6 +203,12 @@ pub struct Options {
     /// reaches the revealed output; Circa, whose sign faults do the same, is refused. The
     /// output is then a deterministic function of the input and weights (docs/threat-model.md).
     pub exact_truncation: bool,
+    /// The truncation before each garbled ReLU and MaxPool rounds stochastically
+    /// ([`veil_ir::TruncMode::Stochastic`]): each party shifts its own share and the circuit
+    /// reads `bits` fewer bits of each, saving that many AND gates and online server labels per
+    /// element. The result is `⌊x / 2^bits⌋` or one more, unbiased, as a local truncation's,
+    /// and like it not a deterministic function of the input; refused with `exact_truncation`.
+    pub stochastic_truncation: bool,
 }
 
 impl Default for Options {
@@ -227,6 +233,7 @@ impl Default for Options {
             garbling: GarblingChoice::HalfGates,
             ot_extension: OtExtensionChoice::Iknp,
             exact_truncation: false,
+            stochastic_truncation: false,
         }
     }
 }

@@ -135,6 +135,17 @@ fn reject(reason: String) -> PassError {
     PassError::Precision { reason }
 }
 
+/// The passes after `quantize` that change what the simulator computes: `fuse_truncation`, and
+/// with `--stochastic-truncation` `assign_protocols`, which makes the truncations of the garbled
+/// ReLUs and MaxPools stochastic (the measured error is then the stochastic plan's).
+pub(crate) fn after_quantize(g: &mut Graph, opts: &Options) -> Result<(), PassError> {
+    Pass::FuseTruncation.run(g, opts)?;
+    if opts.stochastic_truncation {
+        Pass::AssignProtocols.run(g, opts)?;
+    }
+    Ok(())
+}
+
 /// Chooses `F` for float graph `float` under `opts` (whose `frac_bits` is ignored) so that the
 /// simulated output error is at most `max_error` (a fraction of the output range, > 0). See the
 /// module doc for the search, the error and the samples.
@@ -156,8 +167,8 @@ pub fn choose(float: &Graph, opts: &Options, max_error: f64) -> Result<Choice, P
     for frac in MIN_FRAC_BITS..=MAX_FRAC_BITS {
         let at = Options { frac_bits: frac, ..opts.clone() };
         let mut g = base.clone();
-        let quantized = crate::quantize::run_with_bounds(&mut g, &at, Some(&bounds))
-            .and_then(|_| Pass::FuseTruncation.run(&mut g, &at));
+        let quantized =
+            crate::quantize::run_with_bounds(&mut g, &at, Some(&bounds)).and_then(|_| after_quantize(&mut g, &at));
         match quantized {
             Err(PassError::Rejected { reason, .. }) if !trials.is_empty() => {
                 trials.push(Trial { frac_bits: frac, outcome: Err(reason), complete: false });

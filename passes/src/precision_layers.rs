@@ -25,7 +25,7 @@ use veil_ir::{Graph, Op, Tensor, ValueId};
 
 use crate::precision::{MIN_FRAC_BITS, measure_until};
 use crate::range::RangeSource;
-use crate::{Options, Pass, PassError};
+use crate::{Options, PassError};
 
 /// Steps tried at most (each narrows ℓ by at least one bit).
 pub const MAX_STEPS: usize = 8;
@@ -89,7 +89,7 @@ pub fn refine(
         // Origins read the truncations `quantize` named after their node: keep the plan from
         // before `fuse_truncation` for the next step.
         let pre = t.clone();
-        Pass::FuseTruncation.run(&mut t, &opts_t)?;
+        crate::precision::after_quantize(&mut t, &opts_t)?;
         let ring_t = t.ring_bits.expect("quantized");
         if ring_t >= kept.ring_bits {
             break;

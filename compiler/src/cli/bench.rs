@@ -43,6 +43,10 @@ pub struct BenchArgs {
     /// `+exact`.
     #[arg(long)]
     exact_truncation: bool,
+    /// Stochastic truncation in the garbled ReLUs and MaxPools (`veilc compile
+    /// --stochastic-truncation`); a row's policy then ends in `+sr`.
+    #[arg(long, conflicts_with = "exact_truncation")]
+    stochastic_truncation: bool,
     /// Networks: `loopback` (no shaping) and `wan` (emulated: --bandwidth, --rtt).
     #[arg(long, value_delimiter = ',', default_value = "loopback,wan", value_parser = ["loopback", "wan"], value_name = "loopback,wan")]
     network: Vec<String>,
@@ -162,6 +166,7 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                 garbling: a.garbling,
                 ot_extension: a.ot_extension,
                 exact_truncation: a.exact_truncation,
+                stochastic_truncation: a.stochastic_truncation,
                 calibration: vec![x.clone()],
                 ..veil_passes::Options::default()
             };
@@ -214,7 +219,8 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                         veil_passes::NonlinearChoice::Auto => format!("{policy}+auto"),
                     } + if g.garbling == veil_ir::Garbling::ThreeHalves { "+3h" } else { "" }
                         + if g.ot_extension == veil_ir::OtExtension::Silent { "+silent" } else { "" }
-                        + if a.exact_truncation { "+exact" } else { "" },
+                        + if a.exact_truncation { "+exact" } else { "" }
+                        + if a.stochastic_truncation { "+sr" } else { "" },
                     network: if link.is_some() { format!("wan {}/{}", a.bandwidth, a.rtt) } else { "loopback".into() },
                     relus,
                     offline: stats.offline,

@@ -75,7 +75,8 @@ pub fn run(a: LoadArgs) -> Result<(), CliError> {
     let exact = !g.live_nodes().any(|(_, n)| {
         matches!(
             n.op,
-            veil_ir::Op::StochasticRelu { .. } | veil_ir::Op::Truncate { mode: veil_ir::TruncMode::Local, .. }
+            veil_ir::Op::StochasticRelu { .. }
+                | veil_ir::Op::Truncate { mode: veil_ir::TruncMode::Local | veil_ir::TruncMode::Stochastic, .. }
         )
     });
     let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).map_err(CliError::user)?.outputs.remove(0);

@@ -121,6 +121,12 @@ pub struct CompileArgs {
     /// element of each truncation that cannot fuse into a ReLU or MaxPool.
     #[arg(long, help_heading = "Compilation")]
     exact_truncation: bool,
+    /// Round the truncation fused into each garbled ReLU and MaxPool stochastically: each party
+    /// shifts its own share, so the circuit reads F fewer bits of each (F fewer AND gates and
+    /// online labels per element); ⌊x/2^F⌋ or one more, unbiased, like a local truncation but
+    /// without its wrap (docs/decisions.md). Off: exact, as --exact-truncation keeps it.
+    #[arg(long, help_heading = "Compilation", conflicts_with = "exact_truncation")]
+    stochastic_truncation: bool,
     /// Fixed point: fractional bits of activations and weights; disables the automatic choice
     /// of --max-error.
     #[arg(long, value_name = "F", help_heading = "Fixed point", conflicts_with = "max_error")]
@@ -348,6 +354,7 @@ impl CompileArgs {
             garbling: self.garbling,
             ot_extension: self.ot_extension,
             exact_truncation: self.exact_truncation,
+            stochastic_truncation: self.stochastic_truncation,
         };
         let Some(budget) = self.relu_budget else { return Ok((opts, None)) };
         let Some(path) = &self.calibrate else {

@@ -13,7 +13,7 @@ use super::EvalError;
 use super::{kernels, ring_ops};
 use crate::graph::Graph;
 use crate::op::{Const, Op, TruncMode};
-use crate::ring::{Ring, circa_near_zero, circa_nonnegative, local_truncate};
+use crate::ring::{Ring, circa_near_zero, circa_nonnegative, local_truncate, stochastic_truncate};
 use crate::tensor::Tensor;
 use crate::types::ElemType;
 
@@ -249,6 +249,17 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
                 Val::Ring(s, d)
             }
             Op::Truncate { bits, mode: TruncMode::Exact } => map(&mut |v| ring.truncate(v, *bits)),
+            Op::Truncate { bits, mode: TruncMode::Stochastic } => {
+                // The circuit that reads it adds the shifted shares of the (narrowed) operand
+                // in w − bits bits (`ring::stochastic_truncate`), from a uniform client share.
+                let w = narrowed.iter().find(|&&(n, _)| n == id).map_or(ring.bits, |&(_, w)| w);
+                let narrow = Ring::new(w);
+                map(&mut |v| {
+                    let m = narrow.reduce(rng.next_u64());
+                    let t = stochastic_truncate(w, m, narrow.reduce(v.wrapping_sub(m)), *bits);
+                    ring.from_signed(t)
+                })
+            }
             Op::Truncate { bits, mode: TruncMode::Local } => {
                 let mut wraps = 0;
                 let y = map(&mut |v| {

@@ -378,6 +378,7 @@ fn op(mnemonic: &str, at: usize, a: &mut Attrs) -> Res<Op> {
             mode: a.req("mode", |v| match v {
                 "exact" => Some(TruncMode::Exact),
                 "local" => Some(TruncMode::Local),
+                "stochastic" => Some(TruncMode::Stochastic),
                 _ => None,
             })?,
         },

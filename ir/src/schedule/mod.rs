@@ -23,6 +23,26 @@ use crate::{CircaVariant, Domain, Graph, NodeId, Op, TruncMode, ValueId};
 /// Garbled instances per table frame (the runtime streams tables in frames of this many).
 pub const GC_CHUNK: usize = 4096;
 
+/// How the parties feed a garbled ReLU or MaxPool an operand whose truncation is stochastic
+/// ([`TruncMode::Stochastic`]): each takes its share modulo `2^width` and shifts it right by
+/// `bits` ([`crate::ring::truncate_share`]: the server rounds up), so the circuit reads
+/// `width − bits` bits per share and adds them modulo `2^(width − bits)`
+/// ([`crate::ring::stochastic_truncate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShiftedRead {
+    /// The width the shares are read in: the narrowed one ([`Graph::narrow_bits`]) or ℓ.
+    pub width: u8,
+    /// Bits each party shifts out.
+    pub bits: u8,
+}
+
+impl ShiftedRead {
+    /// One party's input to the circuit from its share `x`.
+    pub fn share(self, x: u64, client: bool) -> u64 {
+        crate::ring::truncate_share(Ring::new(self.width), x, self.bits, client)
+    }
+}
+
 /// How one step runs.
 #[derive(Debug, Clone)]
 pub enum Kind {
@@ -46,6 +66,8 @@ pub enum Kind {
         input: ValueId,
         /// Bits of the exact truncation done inside the circuit (0: none).
         shift: u8,
+        /// How the parties shift their shares first, for a ReLU after a stochastic truncation.
+        read: Option<ShiftedRead>,
         /// One instance, run per element.
         circuit: Circuit,
     },
@@ -119,6 +141,8 @@ pub enum Kind {
         input: ValueId,
         /// Bits of the exact truncation done inside the circuit (0: none).
         shift: u8,
+        /// How the parties shift their shares first, after a stochastic truncation.
+        read: Option<ShiftedRead>,
         /// Per output element, the flat indices of its window's inputs.
         windows: Vec<Vec<usize>>,
         /// `(window size, circuit)` for each distinct window size, ascending.
@@ -351,6 +375,27 @@ pub fn fused(g: &Graph, v: ValueId) -> (ValueId, u8) {
     }
 }
 
+/// The stochastic truncation producing `v` ([`TruncMode::Stochastic`]) when it fuses into its
+/// only reader, a ReLU or MaxPool on shared values not over OT: `(its operand, its bits)`.
+pub fn stochastic_fused(g: &Graph, v: ValueId) -> Option<(ValueId, u8)> {
+    let t = g.producer(v)?;
+    let Op::Truncate { bits, mode: TruncMode::Stochastic } = t.op else { return None };
+    let reader = *g.users(v).first()?;
+    let ok = g.has_single_user(v)
+        && matches!(g.nodes[reader].op, Op::Relu | Op::MaxPool { .. })
+        && !g.over_ot.contains(&reader)
+        && g.values[t.inputs[0]].domain == Domain::Shared;
+    ok.then_some((t.inputs[0], bits))
+}
+
+/// For a ReLU or MaxPool `id` after a stochastic truncation ([`stochastic_fused`]), the
+/// truncation's operand and how the parties read it: in the node's narrowed width or ℓ.
+pub fn shifted_read(g: &Graph, id: NodeId) -> Option<(ValueId, ShiftedRead)> {
+    let (input, bits) = stochastic_fused(g, g.nodes[id].inputs[0])?;
+    let width = narrow_bits(g, id).or(g.ring_bits)?;
+    Some((input, ShiftedRead { width, bits }))
+}
+
 /// Whether the ring values of `v` are non-negative by construction: a ReLU's output, a Clip's
 /// with a lower bound of at least 0, or a MaxPool of such (then the difference of two of them cannot wrap, which MaxPool over OT needs).
 pub fn nonnegative(g: &Graph, v: ValueId) -> bool {
@@ -395,13 +440,19 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         Op::Dense { .. } if g.over_ot.contains(&id) => Kind::Linear { offline: LinearOffline::Ot },
         Op::Dense { .. } | Op::Conv2d { .. } => Kind::Linear { offline: LinearOffline::He },
         Op::Truncate { mode: TruncMode::Exact, .. } if fuses_into_reader(g, node.output) => return Ok(steps),
+        Op::Truncate { mode: TruncMode::Stochastic, .. } => {
+            return match stochastic_fused(g, node.output) {
+                Some(_) => Ok(steps),
+                None => Err(bad("a stochastic truncation runs only inside the garbled ReLU or MaxPool that reads it")),
+            };
+        }
         Op::Truncate { mode: TruncMode::Exact, .. } if g.over_ot.contains(&id) => trunc_ot::kind(g, id)
             .ok_or_else(|| bad("an exact truncation over OT must shift by at least 1 and less than the ring width"))?,
         Op::Truncate { bits, mode: TruncMode::Exact } => {
             if *bits as u32 >= ell {
                 return Err(bad("an exact truncation must shift by less than the ring width"));
             }
-            Kind::Activation { input: node.inputs[0], shift: *bits, circuit: trunc_mask(ell, *bits as u32) }
+            Kind::Activation { input: node.inputs[0], shift: *bits, read: None, circuit: trunc_mask(ell, *bits as u32) }
         }
         Op::Relu if g.over_ot.contains(&id) => match fused(g, node.inputs[0]) {
             (input, shift) if (shift as u32) < ell => Kind::ReluOt { input, shift },
@@ -418,6 +469,15 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         Op::LeakyRelu { .. } if g.over_ot.contains(&id) => leaky_ot::kind(g, id).ok_or_else(|| {
             bad("a LeakyReLU over OT needs a shift below the ring width, a ring wider than 16 bits and a slope that fits it")
         })?,
+        Op::Relu if stochastic_fused(g, node.inputs[0]).is_some() => {
+            let (input, read) = shifted_read(g, id).ok_or_else(|| bad("no stochastic truncation to read"))?;
+            if read.width <= read.bits + 2 {
+                return Err(bad("a ReLU after a stochastic truncation needs its width above the shifted bits plus two"));
+            }
+            let w = u32::from(read.width - read.bits);
+            let circuit = activation_circuit(g, &node.op, node.inputs[0], 0, w).expect("a ReLU's circuit");
+            Kind::Activation { input, shift: 0, read: Some(read), circuit }
+        }
         Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::PlSigmoid | Op::PlGelu { .. } | Op::Rsqrt { .. } => {
             let (input, shift) = fused(g, node.inputs[0]);
             // Narrowed ReLUs only (`Graph::narrow_bits`; the verifier refuses other ops there).
@@ -427,10 +487,14 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
             }
             let circuit = activation_circuit(g, &node.op, node.inputs[0], shift, w.unwrap_or(ell))
                 .ok_or_else(|| bad("LeakyReLU's slope does not fit the ring at 16 fractional bits"))?;
-            Kind::Activation { input, shift, circuit }
+            Kind::Activation { input, shift, read: None, circuit }
         }
         Op::MaxPool { window } => {
-            let (input, shift) = fused(g, node.inputs[0]);
+            // After a stochastic truncation the shares arrive shifted, and the circuit reads
+            // `width − bits` bits with nothing left to truncate.
+            let read = shifted_read(g, id);
+            let (input, shift) = read.map_or_else(|| fused(g, node.inputs[0]), |(input, _)| (input, 0));
+            let read = read.map(|r| r.1);
             let windows = window_taps(&g.values[input].ty.shape, window);
             let mut sizes: Vec<usize> = windows.iter().map(Vec::len).collect();
             sizes.sort_unstable();
@@ -439,13 +503,13 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
                 return Err(bad("a pooling window covers no input"));
             }
             // Narrowed (`Graph::narrow_bits`) or reading all ℓ bits.
-            let w = narrow_bits(g, id).map_or(ell, u32::from);
-            if w <= u32::from(shift) {
+            let w = read.map_or_else(|| narrow_bits(g, id).map_or(ell, u32::from), |r| u32::from(r.width - r.bits));
+            if w <= u32::from(shift) || w < 2 {
                 return Err(bad("a narrowed MaxPool needs more bits than its fused truncation"));
             }
             let circuits =
                 sizes.into_iter().map(|k| (k, max_trunc_mask_narrow(k as u32, w, ell, shift as u32))).collect();
-            Kind::MaxPool { input, shift, windows, circuits }
+            Kind::MaxPool { input, shift, read, windows, circuits }
         }
         Op::Poly { coeffs } if coeffs.len() <= 3 => Kind::Poly,
         Op::Poly { .. } => return Err(bad("polynomials of degree above 2 are not supported by the runtime yet")),
@@ -500,7 +564,7 @@ pub fn narrowed_reads(g: &Graph) -> Vec<(NodeId, u8)> {
         .map(|&(id, w)| {
             let v = g.nodes[id].inputs[0];
             match g.values[v].def {
-                crate::Def::Node(t) if fused(g, v).0 != v => (t, w),
+                crate::Def::Node(t) if fused(g, v).0 != v || stochastic_fused(g, v).is_some() => (t, w),
                 _ => (id, w),
             }
         })

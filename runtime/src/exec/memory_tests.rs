@@ -103,9 +103,9 @@ fn check_with(name: &str, opts: Options) -> Vec<String> {
     let (g, x) = compiled_with(name, opts);
     let (out, cstats, sstats) = in_memory(&g, &x);
     let sim = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
-    let exact = !g
-        .live_nodes()
-        .any(|(_, n)| matches!(n.op, Op::Truncate { mode: TruncMode::Local, .. } | Op::StochasticRelu { .. }));
+    let exact = !g.live_nodes().any(|(_, n)| {
+        matches!(n.op, Op::Truncate { mode: TruncMode::Local | TruncMode::Stochastic, .. } | Op::StochasticRelu { .. })
+    });
     if exact {
         assert_eq!(out, sim, "{name} {activation:?}: in memory differs from the simulator");
     } else {
@@ -125,6 +125,12 @@ fn bundled_plans_run_in_memory_exactly_as_scripted() {
     let relu = check("digits_relu", Activation::Relu);
     let circa = check("digits_relu", Activation::Circa);
     let poly = check("digits_poly", Activation::Poly);
+    // Stochastic truncations in the ReLUs' and MaxPools' circuits, narrowed too.
+    let sr = Options { nonlinear: NonlinearChoice::Gc, stochastic_truncation: true, ..Options::default() };
+    let (g, _) = compiled_with("digits_relu", sr.clone());
+    let n = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Truncate { mode: TruncMode::Stochastic, .. })).count();
+    assert!(n >= 3 && !g.narrow_bits.is_empty(), "{n} stochastic truncations, narrowed {:?}", g.narrow_bits);
+    check_with("digits_relu", sr);
     // Each plan exercises the protocol it is here for.
     let has = |ps: &[String], p: &str| ps.iter().any(|q| q.contains(p));
     assert!(has(&relu, "GC") && has(&circa, "Circa") && has(&poly, "Beaver"), "{relu:?} {circa:?} {poly:?}");
@@ -159,6 +165,112 @@ fn narrowed_relu_circuits_run_in_memory_exactly_as_the_simulator_narrows() {
     let (out, cstats, sstats) = in_memory(&g, &x);
     assert_eq!(out, want, "in memory differs from the simulator's narrowing");
     check_traffic("digits_relu narrowed", &g, &[&cstats, &sstats]);
+}
+
+/// `--stochastic-truncation` between the two parties: the truncation fused into a garbled ReLU
+/// rounds each element down or up and nothing else, up at the rate of its fraction (each party
+/// shifts its own share and the circuit adds the two in the narrower width), every layer's bytes
+/// are as scripted, and the ReLU layer sends exactly `F` fewer 16-byte server labels per element
+/// online than the exact truncation's. The exact plan gives the floor itself.
+#[test]
+fn stochastic_truncation_rounds_each_element_up_at_its_fraction_between_the_parties() {
+    use veil_ir::{Domain, TensorType};
+    const F: u8 = 8;
+    let n = 768usize;
+    let mut g = Graph::new("sr");
+    let x = g.add_input("x", TensorType::f32(vec![1, n]));
+    // x_q · (2^F + 1) / 2^F = x_q + x_q / 2^F: element i's fraction is (x_q mod 2^F) / 2^F.
+    let c = g.add_const("c", vec![1], Domain::Public, vec![1.0 + 1.0 / 256.0]);
+    // The server's (zero) shift makes the product shared.
+    let z = g.add_const("z", vec![1], Domain::Server, vec![0.0]);
+    let h = g.add_node("scale", "h", Op::Affine { scale: Some(c), shift: Some(z) }, &[x]).unwrap();
+    let r = g.add_node("relu", "r", Op::Relu, &[h]).unwrap();
+    let y = g.add_node("reveal", "y", Op::Reveal, &[r]).unwrap();
+    g.outputs.push(y);
+    let xq: Vec<i64> = (0..n as i64).map(|i| i - 256).collect();
+    let xs = Tensor::new(vec![1, n], xq.iter().map(|&q| q as f32 / 256.0).collect()).unwrap();
+    let compile = |stochastic_truncation| {
+        let opts = Options {
+            frac_bits: F,
+            input_bound: 2.0,
+            nonlinear: NonlinearChoice::Gc,
+            stochastic_truncation,
+            ..Options::default()
+        };
+        veil_compiler::compile(g.clone(), &opts.into()).unwrap().graph
+    };
+    let (exact, sr) = (compile(false), compile(true));
+    let stochastic = |g: &Graph| {
+        g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Truncate { bits: F, mode: TruncMode::Stochastic })).count()
+    };
+    assert_eq!((stochastic(&exact), stochastic(&sr)), (0, 1), "{}", veil_ir::print::to_text(&sr));
+    let ints = |t: &Tensor| -> Vec<i64> { t.data.iter().map(|&v| (f64::from(v) * 256.0).round() as i64).collect() };
+    let floor: Vec<i64> = xq.iter().map(|&q| ((q * 257) >> F).max(0)).collect();
+    let (out, ecs, ess) = in_memory(&exact, &xs);
+    assert_eq!(ints(&out[0]), floor, "the exact truncation is the floor");
+    check_traffic("exact", &exact, &[&ecs, &ess]);
+
+    let (out, cs, ss) = in_memory(&sr, &xs);
+    check_traffic("stochastic", &sr, &[&cs, &ss]);
+    let got = ints(&out[0]);
+    let (mut ups, mut mean, mut var) = (0usize, 0f64, 0f64);
+    for (i, &q) in xq.iter().enumerate() {
+        let t = (q * 257) >> F;
+        if t < 0 {
+            assert_eq!(got[i], 0, "x_q = {q}: a negative value rounds to at most 0, and the ReLU clears it");
+            continue;
+        }
+        assert!(got[i] == t || got[i] == t + 1, "x_q = {q}: {} is neither ⌊{t}⌋ nor one more", got[i]);
+        let frac = (q * 257).rem_euclid(1 << F) as f64 / 256.0;
+        if frac == 0.0 {
+            assert_eq!(got[i], t, "x_q = {q}: no fraction, nothing to round up");
+        }
+        ups += usize::from(got[i] == t + 1);
+        (mean, var) = (mean + frac, var + frac * (1.0 - frac));
+    }
+    // 512 Bernoulli trials: the count of round-ups within six standard deviations of its mean.
+    assert!((ups as f64 - mean).abs() <= 6.0 * var.sqrt(), "{ups} round-ups, expected {mean:.1} ± {:.1}", var.sqrt());
+    let relu_online = |s: &Stats| s.layers.iter().find(|l| l.protocol == "GC").unwrap().online.bytes_server_to_client;
+    assert_eq!(relu_online(&ecs) - relu_online(&cs), (n * usize::from(F) * 16) as u64, "F labels fewer per element");
+}
+
+/// [`stochastic_truncation_rounds_each_element_up_at_its_fraction_between_the_parties`] for a
+/// MaxPool: the circuit takes the maximum of the shifted shares' sums, so each window's output is
+/// its largest floor or one more, as the simulator's stochastic truncation then max gives.
+#[test]
+fn a_maxpool_after_a_stochastic_truncation_is_its_largest_floor_or_one_more() {
+    use veil_ir::{Domain, TensorType, Window2d};
+    const F: u8 = 8;
+    let mut g = Graph::new("sr_max");
+    let x = g.add_input("x", TensorType::f32(vec![1, 1, 16, 16]));
+    let c = g.add_const("c", vec![1], Domain::Public, vec![1.0 + 1.0 / 256.0]);
+    let z = g.add_const("z", vec![1], Domain::Server, vec![0.0]);
+    let h = g.add_node("scale", "h", Op::Affine { scale: Some(c), shift: Some(z) }, &[x]).unwrap();
+    let window = Window2d { kernel: [2, 2], strides: [2, 2], pads: [0; 4], dilations: [1, 1] };
+    let m = g.add_node("pool", "m", Op::MaxPool { window }, &[h]).unwrap();
+    let y = g.add_node("reveal", "y", Op::Reveal, &[m]).unwrap();
+    g.outputs.push(y);
+    let xq: Vec<i64> = (0..256).map(|i: i64| (i * 37) % 512 - 200).collect();
+    let xs = Tensor::new(vec![1, 1, 16, 16], xq.iter().map(|&q| q as f32 / 256.0).collect()).unwrap();
+    let opts = Options {
+        frac_bits: F,
+        input_bound: 2.0,
+        nonlinear: NonlinearChoice::Gc,
+        stochastic_truncation: true,
+        ..Options::default()
+    };
+    let g = veil_compiler::compile(g, &opts.into()).unwrap().graph;
+    let n = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Truncate { mode: TruncMode::Stochastic, .. })).count();
+    assert_eq!(n, 1, "{}", veil_ir::print::to_text(&g));
+    let (out, cs, ss) = in_memory(&g, &xs);
+    check_traffic("stochastic max", &g, &[&cs, &ss]);
+    for (k, &v) in out[0].data.iter().enumerate() {
+        let (r, c) = (k / 8 * 2, k % 8 * 2);
+        let m =
+            [(0, 0), (0, 1), (1, 0), (1, 1)].iter().map(|(a, b)| (xq[(r + a) * 16 + c + b] * 257) >> F).max().unwrap();
+        let got = (f64::from(v) * 256.0).round() as i64;
+        assert!(got == m || got == m + 1, "window {k}: {got} is neither its largest floor {m} nor one more");
+    }
 }
 
 /// The digits plan garbled with three halves (`--garbling three-halves`), exact ReLU and Circa:

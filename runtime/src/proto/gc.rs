@@ -25,6 +25,7 @@ use crate::proto::mul::random_ring;
 use crate::store::{Slot, Store};
 use rand::{CryptoRng, RngCore};
 use veil_ir::circuit::{Circuit, to_bits};
+use veil_ir::schedule::ShiftedRead;
 use veil_ir::schedule::script::label;
 use veil_ir::{Garbling, ValueId};
 
@@ -479,6 +480,8 @@ pub struct GcLayer {
     windows: Vec<Vec<usize>>,
     /// Per batch of [`veil_ir::schedule::Step::gc_batches`], the windows it evaluates, in order.
     batches: Vec<Vec<usize>>,
+    /// How each party shifts its share first (after a stochastic truncation), if it does.
+    read: Option<ShiftedRead>,
     server: Option<Vec<GarblerState>>,
     client: Option<Vec<EvaluatorState>>,
 }
@@ -503,12 +506,22 @@ impl GcLayer {
     }
 
     fn new(input: ValueId, windows: Vec<Vec<usize>>, batches: Vec<Vec<usize>>) -> GcLayer {
-        GcLayer { input, windows, batches, server: None, client: None }
+        GcLayer { input, windows, batches, read: None, server: None, client: None }
     }
 
-    /// Per instance of `batch`, the party's shares of its window (`extra` appended per window).
-    fn inputs(&self, batch: &[usize], share: &[u64], extra: Option<&[u64]>) -> Vec<Vec<u64>> {
-        batch.iter().map(|&w| self.windows[w].iter().map(|&t| share[t]).chain(extra.map(|e| e[w])).collect()).collect()
+    /// The layer with its parties' shares shifted first as `read` says (`None`: as they are).
+    pub fn reading(self, read: Option<ShiftedRead>) -> GcLayer {
+        GcLayer { read, ..self }
+    }
+
+    /// Per instance of `batch`, the party's (the client's if `client`) shares of its window,
+    /// shifted if the layer reads them so, with `extra` appended per window.
+    fn inputs(&self, batch: &[usize], share: &[u64], client: bool, extra: Option<&[u64]>) -> Vec<Vec<u64>> {
+        let read = |x: u64| self.read.map_or(x, |r| r.share(x, client));
+        batch
+            .iter()
+            .map(|&w| self.windows[w].iter().map(|&t| read(share[t])).chain(extra.map(|e| e[w])).collect())
+            .collect()
     }
 }
 
@@ -545,7 +558,7 @@ impl Protocol for GcLayer {
             let mut out = vec![0u64; self.windows.len()];
             for ((b, st), batch) in cx.step.gc_batches(cx.g).iter().zip(states).zip(&self.batches) {
                 let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups, garbling: b.garbling };
-                let o = garble_online(&mut io.ch, spec, st, &self.inputs(batch, s, None)).await?;
+                let o = garble_online(&mut io.ch, spec, st, &self.inputs(batch, s, false, None)).await?;
                 for (&w, v) in batch.iter().zip(o) {
                     out[w] = v;
                 }
@@ -568,7 +581,7 @@ impl Protocol for GcLayer {
             let mut states = Vec::new();
             for (part, (b, batch)) in cx.step.gc_batches(cx.g).iter().zip(&self.batches).enumerate() {
                 let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups, garbling: b.garbling };
-                let ins = self.inputs(batch, c, Some(&r));
+                let ins = self.inputs(batch, c, true, Some(&r));
                 let store = io.store.as_ref().map(|s| (s, Slot { step: cx.index, part }));
                 states.push(evaluate_offline_to(&mut io.ch, &mut io.ot, spec, &ins, store).await?);
             }

@@ -35,17 +35,17 @@ pub fn register(g: &Graph, step: &Step) -> Box<dyn Protocol> {
         Kind::Share { value } => Box::new(share::ShareInput { value: *value }),
         Kind::Linear { offline: LinearOffline::He } => Box::<he_linear::HeLinear>::default(),
         Kind::Linear { offline: LinearOffline::Ot } => Box::<matmul::OtLinear>::default(),
-        Kind::Activation { input, .. } => {
+        Kind::Activation { input, read, .. } => {
             let n = g.values[*input].ty.shape.iter().product();
-            Box::new(gc::GcLayer::elementwise(*input, n))
+            Box::new(gc::GcLayer::elementwise(*input, n).reading(*read))
         }
         Kind::ReluOt { input, shift } => Box::new(relu_ot::layer::ReluOtLayer::new(*input, *shift)),
         Kind::MaxPoolOt { input, windows } => Box::new(relu_ot::maxpool::MaxPoolOtLayer::new(*input, windows.clone())),
         Kind::ClipOt { input, shift, lo, hi } => Box::new(relu_ot::clip::ClipOtLayer::new(*input, *shift, *lo, *hi)),
         Kind::LeakyReluOt { input, shift, alpha } => Box::new(leaky_ot::LeakyOtLayer::new(*input, *shift, *alpha)),
         Kind::TruncOt { input, shift } => Box::new(trunc_ot::layer::TruncOtLayer::new(*input, *shift)),
-        Kind::MaxPool { input, windows, circuits, .. } => {
-            Box::new(gc::GcLayer::windows(*input, windows.clone(), circuits.iter().map(|(k, _)| *k)))
+        Kind::MaxPool { input, read, windows, circuits, .. } => {
+            Box::new(gc::GcLayer::windows(*input, windows.clone(), circuits.iter().map(|(k, _)| *k)).reading(*read))
         }
         Kind::Circa { input, drop_bits, variant, test_bits, circuit } => {
             let test = circa::SignTest { ring: Ring::new(*test_bits), drop_bits: *drop_bits, variant: *variant };
