@@ -96,22 +96,40 @@ fn narrowed(g: &mut Graph, report: &mut Report) {
 /// at least three bits after the shift; the others stay exact.
 fn stochastic(g: &mut Graph, report: &mut Report) {
     let (mut n, mut saved) = (0usize, 0u64);
-    for id in g.body.clone() {
-        let Op::Truncate { bits, mode: TruncMode::Exact } = g.nodes[id].op else { continue };
-        g.nodes[id].op = Op::Truncate { bits, mode: TruncMode::Stochastic };
-        let out = g.nodes[id].output;
-        match g.users(out).first().and_then(|&r| veil_ir::schedule::shifted_read(g, r)) {
-            Some((_, read)) if read.width >= bits + 3 => {
-                n += 1;
-                saved += u64::from(bits) * g.values[out].ty.len() as u64;
-            }
-            _ => g.nodes[id].op = Op::Truncate { bits, mode: TruncMode::Exact },
+    let readers: Vec<_> = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Relu | Op::MaxPool { .. })).collect();
+    for id in readers.into_iter().map(|(id, _)| id).collect::<Vec<_>>() {
+        if let Some((t, bits)) = make_stochastic(g, id) {
+            n += 1;
+            saved += u64::from(bits) * g.values[g.nodes[t].output].ty.len() as u64;
         }
     }
     report.note(format!(
         "--stochastic-truncation: {n} truncation(s) round stochastically in their garbled ReLU or MaxPool ({saved} share \
          bits fewer into the circuits)"
     ));
+}
+
+/// Makes the exact truncation fused into garbled ReLU or MaxPool `id` stochastic where
+/// [`veil_ir::schedule::shifted_read`] allows it (on shared values, not over OT) with at least
+/// three bits left after the shift: the truncation node and its bits, if it did.
+fn make_stochastic(g: &mut Graph, id: veil_ir::NodeId) -> Option<(veil_ir::NodeId, u8)> {
+    let v = g.nodes[id].inputs[0];
+    let t = match g.values[v].def {
+        veil_ir::Def::Node(t) => t,
+        veil_ir::Def::Input(_) => return None,
+    };
+    let Op::Truncate { bits, mode: TruncMode::Exact } = g.nodes[t].op else { return None };
+    if !veil_ir::schedule::fuses_into_reader(g, v) {
+        return None;
+    }
+    g.nodes[t].op = Op::Truncate { bits, mode: TruncMode::Stochastic };
+    match veil_ir::schedule::shifted_read(g, id) {
+        Some((_, read)) if read.width >= bits + 3 => Some((t, bits)),
+        _ => {
+            g.nodes[t].op = Op::Truncate { bits, mode: TruncMode::Exact };
+            None
+        }
+    }
 }
 
 /// Sets the plan's garbling scheme (`--garbling`; under `auto` the cost model's choice for the
@@ -233,13 +251,20 @@ fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
             Op::LeakyRelu { .. } => "LeakyReLU",
             _ => "MaxPool",
         };
-        let (gc, ot) = match veil_ir::schedule::node_steps(g, id, &mut Vec::new()) {
+        // The circuit priced is the one the plan would run: with `--stochastic-truncation`, a
+        // ReLU's or MaxPool's reading shifted shares.
+        let trial = if opts.stochastic_truncation { make_stochastic(g, id) } else { None };
+        let priced = match veil_ir::schedule::node_steps(g, id, &mut Vec::new()) {
             Ok(mut s) if !s.is_empty() => {
                 let gc = s.pop().expect("nonempty");
-                (predicted(g, opts, &gc), predicted(g, opts, &Step { node: id, kind }))
+                Some((predicted(g, opts, &gc), predicted(g, opts, &Step { node: id, kind })))
             }
-            _ => continue,
+            _ => None,
         };
+        if let Some((t, bits)) = trial {
+            g.nodes[t].op = Op::Truncate { bits, mode: TruncMode::Exact };
+        }
+        let Some((gc, ot)) = priced else { continue };
         let key = |(off, on): (f64, f64)| match opts.objective {
             Objective::Online => (on, off + on),
             Objective::Total => (off + on, on),
