@@ -72,6 +72,13 @@ pub struct CompileOptions {
     pub verify: bool,
     /// Encode the plan and weights when the whole pipeline ran.
     pub encode: bool,
+    /// When the plan keeps local truncations (each party shifts its share: free, but ±1 by the
+    /// secret value's low bits, and 40 bits of ring headroom against their wrap), also compile
+    /// with `exact_truncation` and keep that plan if the cost model predicts it faster on
+    /// `passes.network` under `passes.objective` ([`choose_truncation`]). Off in the library by
+    /// default, so a test's options say what it gets; `veilc` turns it on unless
+    /// `--local-truncation`, `--exact-truncation` or `--stochastic-truncation` is given.
+    pub choose_truncation: bool,
 }
 
 impl Default for CompileOptions {
@@ -83,6 +90,7 @@ impl Default for CompileOptions {
             until: None,
             verify: true,
             encode: true,
+            choose_truncation: false,
         }
     }
 }
@@ -164,6 +172,76 @@ pub fn compile<'a>(model: impl Into<Model<'a>>, opts: &CompileOptions) -> Result
         Model::Bytes { bytes, name } => crate::onnx::import_bytes(bytes, name, name, &opts.import)?,
         Model::Graph(g) => g,
     };
+    let first = compile_float(float, opts)?;
+    if !opts.choose_truncation
+        || opts.passes.exact_truncation
+        || opts.passes.stochastic_truncation
+        || opts.until.is_some()
+    {
+        return Ok(first);
+    }
+    Ok(choose_truncation(first, opts))
+}
+
+/// Whether `g` keeps a local truncation.
+fn has_local_truncation(g: &Graph) -> bool {
+    g.live_nodes().any(|(_, n)| matches!(n.op, veil_ir::Op::Truncate { mode: veil_ir::TruncMode::Local, .. }))
+}
+
+/// The predicted (offline, online) seconds of plan `g` on `opts.network`: exact bytes and rounds
+/// at the profile's bandwidth and RTT plus the CPU estimate, as `veilc compile` prints them.
+fn predicted_seconds(g: &Graph, opts: &Options) -> Option<(f64, f64)> {
+    let c = veil_passes::cost::plan_cost(g).ok()?;
+    Some((
+        opts.network.seconds(&c.offline) + c.offline_cpu_seconds,
+        opts.network.seconds(&c.online) + c.online_cpu_seconds,
+    ))
+}
+
+/// [`CompileOptions::choose_truncation`]: `first`, compiled with local truncations, or the same
+/// model compiled with `exact_truncation` if that is predicted faster (the objective's phase
+/// first, the total breaking ties), with a note in the last pass's report saying which and why.
+/// A model with no local truncation, with Circa (which exact truncation refuses), or whose exact
+/// compilation fails, keeps `first`.
+pub fn choose_truncation(first: Compiled, opts: &CompileOptions) -> Compiled {
+    let circa = first.graph.live_nodes().any(|(_, n)| matches!(n.op, veil_ir::Op::StochasticRelu { .. }));
+    if !has_local_truncation(&first.graph) || circa {
+        return first;
+    }
+    let exact_opts =
+        CompileOptions { passes: Options { exact_truncation: true, ..opts.passes.clone() }, ..opts.clone() };
+    let second = compile_float(first.float.clone(), &exact_opts);
+    let (Some(a), Ok(Some(b))) = (
+        predicted_seconds(&first.graph, &opts.passes),
+        second.as_ref().map(|c| predicted_seconds(&c.graph, &opts.passes)),
+    ) else {
+        return first;
+    };
+    let key = |(off, on): (f64, f64)| match opts.passes.objective {
+        veil_passes::Objective::Online => (on, off + on),
+        veil_passes::Objective::Total => (off + on, on),
+    };
+    let exact = key(b).partial_cmp(&key(a)).is_some_and(|o| o.is_lt());
+    let (ra, rb) = (first.graph.ring_bits.unwrap_or(0), second.as_ref().map_or(0, |c| c.graph.ring_bits.unwrap_or(0)));
+    let note = format!(
+        "truncations: {} (predicted offline + online: local, ring {ra} bits, {:.3} + {:.3} s; exact, ring {rb} bits, \
+         {:.3} + {:.3} s); {}",
+        if exact { "exact, in circuits or over OT" } else { "local where they do not fuse" },
+        a.0,
+        a.1,
+        b.0,
+        b.1,
+        if exact { "--local-truncation keeps them local" } else { "--exact-truncation makes them exact" }
+    );
+    let mut chosen = if exact { second.expect("predicted") } else { first };
+    if let Some(last) = chosen.runs.last_mut() {
+        last.report.note(note);
+    }
+    chosen
+}
+
+/// [`compile`] from an imported float graph, with the options as they are.
+fn compile_float(float: Graph, opts: &CompileOptions) -> Result<Compiled, CompileError> {
     let reaches_quantize = match opts.until {
         None => true,
         Some(Stage::Import) => false,
@@ -213,6 +291,43 @@ mod tests {
         assert_eq!((plan, hash), (fa.plan, fa.hash));
         assert_eq!(a.runs.len(), veil_passes::Pass::ALL.len());
         assert!(a.float.ring_bits.is_none() && a.graph.ring_bits.is_some());
+    }
+
+    /// cifar_cnn keeps two local truncations (after average pools): on the LAN profile its exact
+    /// plan (ring 42 bits instead of 61) is predicted faster and chosen, with a note; minimising
+    /// online time on the WAN profile, where exact truncation adds flights, the local plan stays.
+    /// Each choice is the faster of the two plans compiled directly, by the same prediction.
+    #[test]
+    fn choose_truncation_keeps_the_plan_predicted_faster() {
+        let path = model("cifar_cnn.onnx");
+        for (network, objective) in [
+            (veil_passes::cost::Network::LAN, veil_passes::Objective::Total),
+            (veil_passes::cost::Network::WAN, veil_passes::Objective::Online),
+        ] {
+            let passes = Options { input_bound: 4.0, network, objective, ..Options::default() };
+            let direct = |exact_truncation| {
+                let opts =
+                    CompileOptions { passes: Options { exact_truncation, ..passes.clone() }, ..Default::default() };
+                compile(&path, &opts).unwrap().graph
+            };
+            let (local, exact) = (direct(false), direct(true));
+            assert!(has_local_truncation(&local) && !has_local_truncation(&exact));
+            let (a, b) = (predicted_seconds(&local, &passes).unwrap(), predicted_seconds(&exact, &passes).unwrap());
+            let opts = CompileOptions { passes: passes.clone(), choose_truncation: true, ..Default::default() };
+            let c = compile(&path, &opts).unwrap();
+            let faster_exact = match objective {
+                veil_passes::Objective::Total => b.0 + b.1 < a.0 + a.1,
+                veil_passes::Objective::Online => b.1 < a.1,
+            };
+            assert_eq!(c.graph, if faster_exact { exact } else { local }, "{network:?} {objective:?}: {a:?} {b:?}");
+            let note = c.runs.last().unwrap().report.notes.iter().find(|n| n.starts_with("truncations:")).unwrap();
+            assert!(note.contains(if faster_exact { "exact" } else { "local where" }), "{note}");
+            // The file bytes are the chosen plan's.
+            assert_eq!(veil_ir::plan::encode(&c.graph).unwrap().2, c.files.unwrap().hash);
+        }
+        // Off (the library's default), the plan keeps its local truncations.
+        let passes = Options { input_bound: 4.0, ..Options::default() };
+        assert!(has_local_truncation(&compile(&path, &CompileOptions::from(passes)).unwrap().graph));
     }
 
     #[test]

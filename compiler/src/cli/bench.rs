@@ -47,6 +47,10 @@ pub struct BenchArgs {
     /// --stochastic-truncation`); a row's policy then ends in `+sr`.
     #[arg(long, conflicts_with = "exact_truncation")]
     stochastic_truncation: bool,
+    /// Keep unfused truncations local (`veilc compile --local-truncation`); without it a row
+    /// compiles as `veilc compile` does, exact where that is predicted faster.
+    #[arg(long, conflicts_with_all = ["exact_truncation", "stochastic_truncation"])]
+    local_truncation: bool,
     /// Networks: `loopback` (no shaping) and `wan` (emulated: --bandwidth, --rtt).
     #[arg(long, value_delimiter = ',', default_value = "loopback,wan", value_parser = ["loopback", "wan"], value_name = "loopback,wan")]
     network: Vec<String>,
@@ -170,7 +174,12 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                 calibration: vec![x.clone()],
                 ..veil_passes::Options::default()
             };
-            let opts = veil_compiler::CompileOptions { passes: opts, verify: false, ..Default::default() };
+            let opts = veil_compiler::CompileOptions {
+                passes: opts,
+                verify: false,
+                choose_truncation: !a.local_truncation,
+                ..Default::default()
+            };
             let (g, files) = match veil_compiler::compile(&float, &opts) {
                 Ok(veil_compiler::Compiled { graph, files: Some(files), .. }) => (graph, files),
                 Ok(_) => return Err(CliError::internal(anyhow!("the whole pipeline ran but no plan was encoded"))),

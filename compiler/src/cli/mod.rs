@@ -127,6 +127,12 @@ pub struct CompileArgs {
     /// without its wrap (docs/decisions.md). Off: exact, as --exact-truncation keeps it.
     #[arg(long, help_heading = "Compilation", conflicts_with = "exact_truncation")]
     stochastic_truncation: bool,
+    /// Keep truncations that fuse into no circuit local (each party shifts its own share) even
+    /// where exact ones are predicted faster. Without it, a plan with local truncations is
+    /// compiled both ways and the one the cost model predicts faster on --network is kept
+    /// (exact ones drop the ring's 40 bits of headroom; the report says which and why).
+    #[arg(long, help_heading = "Compilation", conflicts_with_all = ["exact_truncation", "stochastic_truncation"])]
+    local_truncation: bool,
     /// Fixed point: fractional bits of activations and weights; disables the automatic choice
     /// of --max-error.
     #[arg(long, value_name = "F", help_heading = "Fixed point", conflicts_with = "max_error")]
@@ -381,7 +387,13 @@ impl CompileArgs {
     fn compile_until(&self, model: &ModelArgs, until: Option<veil_passes::Stage>) -> Result<Compiled, CliError> {
         let float = model.import()?;
         let (passes, budget) = self.options(&float)?;
-        let opts = veil_compiler::CompileOptions { passes, max_error: self.max_error(), until, ..Default::default() };
+        let opts = veil_compiler::CompileOptions {
+            passes,
+            max_error: self.max_error(),
+            until,
+            choose_truncation: !self.local_truncation,
+            ..Default::default()
+        };
         let c = veil_compiler::compile(float, &opts)?;
         Ok(Compiled { float: c.float, fixed: c.graph, runs: c.runs, files: c.files, budget, precision: c.precision })
     }
