@@ -40,7 +40,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "iknp", value_name = "iknp|silent|auto")]
     ot_extension: veil_passes::OtExtensionChoice,
     /// Every truncation exact (`veilc compile --exact-truncation`); a row's policy then ends in
-    /// `+exact`.
+    /// `+exact`, as it does where the compiler chose exact truncations as the faster plan.
     #[arg(long)]
     exact_truncation: bool,
     /// Stochastic truncation in the garbled ReLUs and MaxPools (`veilc compile
@@ -180,8 +180,12 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                 choose_truncation: !a.local_truncation,
                 ..Default::default()
             };
-            let (g, files) = match veil_compiler::compile(&float, &opts) {
-                Ok(veil_compiler::Compiled { graph, files: Some(files), .. }) => (graph, files),
+            let (g, files, chose_exact) = match veil_compiler::compile(&float, &opts) {
+                Ok(veil_compiler::Compiled { graph, files: Some(files), runs, .. }) => {
+                    // Exact truncations chosen as the faster plan (`choose_truncation`'s note).
+                    let chose = runs.iter().flat_map(|r| &r.report.notes).any(|n| n.starts_with("truncations: exact"));
+                    (graph, files, chose)
+                }
                 Ok(_) => return Err(CliError::internal(anyhow!("the whole pipeline ran but no plan was encoded"))),
                 Err(e @ veil_compiler::CompileError::Encode(_)) => return Err(e.into()),
                 Err(e) => {
@@ -228,7 +232,7 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                         veil_passes::NonlinearChoice::Auto => format!("{policy}+auto"),
                     } + if g.garbling == veil_ir::Garbling::ThreeHalves { "+3h" } else { "" }
                         + if g.ot_extension == veil_ir::OtExtension::Silent { "+silent" } else { "" }
-                        + if a.exact_truncation { "+exact" } else { "" }
+                        + if a.exact_truncation || chose_exact { "+exact" } else { "" }
                         + if a.stochastic_truncation { "+sr" } else { "" },
                     network: if link.is_some() { format!("wan {}/{}", a.bandwidth, a.rtt) } else { "loopback".into() },
                     relus,
