@@ -172,15 +172,30 @@ pub fn compile<'a>(model: impl Into<Model<'a>>, opts: &CompileOptions) -> Result
         Model::Bytes { bytes, name } => crate::onnx::import_bytes(bytes, name, name, &opts.import)?,
         Model::Graph(g) => g,
     };
-    let first = compile_float(float, opts)?;
-    if !opts.choose_truncation
-        || opts.passes.exact_truncation
-        || opts.passes.stochastic_truncation
-        || opts.until.is_some()
-    {
-        return Ok(first);
+    if !opts.choose_truncation || opts.passes.exact_truncation || opts.passes.stochastic_truncation {
+        return compile_float(float, opts);
     }
-    Ok(choose_truncation(first, opts))
+    let Some(until) = opts.until else {
+        let first = compile_float(float, opts)?;
+        return Ok(choose_truncation(first, opts));
+    };
+    // Up to a stage: the choice is the whole plan's, so from `quantize` on the stage shows the
+    // graph the plan is compiled from (earlier stages do not depend on it; a model the whole
+    // pipeline refuses is shown as far as asked).
+    let before_quantize = match until {
+        Stage::Import => true,
+        Stage::After(p) => p < veil_passes::Pass::Quantize,
+    };
+    if before_quantize {
+        return compile_float(float, opts);
+    }
+    let whole = match compile_float(float.clone(), &CompileOptions { until: None, ..opts.clone() }) {
+        Ok(c) => choose_truncation(c, opts),
+        Err(_) => return compile_float(float, opts),
+    };
+    let exact = whole.runs.iter().flat_map(|r| &r.report.notes).any(|n| n.starts_with("truncations: exact"));
+    let passes = Options { exact_truncation: exact, ..opts.passes.clone() };
+    compile_float(whole.float, &CompileOptions { passes, until: Some(until), ..opts.clone() })
 }
 
 /// Whether `g` keeps a local truncation.
@@ -208,8 +223,11 @@ pub fn choose_truncation(first: Compiled, opts: &CompileOptions) -> Compiled {
     if !has_local_truncation(&first.graph) || circa {
         return first;
     }
-    let exact_opts =
-        CompileOptions { passes: Options { exact_truncation: true, ..opts.passes.clone() }, ..opts.clone() };
+    let exact_opts = CompileOptions {
+        passes: Options { exact_truncation: true, ..opts.passes.clone() },
+        until: None,
+        ..opts.clone()
+    };
     let second = compile_float(first.float.clone(), &exact_opts);
     let (Some(a), Ok(Some(b))) = (
         predicted_seconds(&first.graph, &opts.passes),
@@ -325,6 +343,24 @@ mod tests {
             // The file bytes are the chosen plan's.
             assert_eq!(veil_ir::plan::encode(&c.graph).unwrap().2, c.files.unwrap().hash);
         }
+        // Up to a stage after `quantize`, the graph is the chosen plan's (exact on the LAN
+        // profile); before it, the choice does not apply.
+        let passes = Options { input_bound: 4.0, ..Options::default() };
+        let upto = |stage: &str| {
+            let opts = CompileOptions {
+                passes: passes.clone(),
+                choose_truncation: true,
+                until: Some(stage.parse().unwrap()),
+                ..Default::default()
+            };
+            compile(&path, &opts).unwrap().graph
+        };
+        let fused = upto("fuse_truncation");
+        let whole =
+            compile(&path, &CompileOptions { passes: passes.clone(), choose_truncation: true, ..Default::default() });
+        let ring = whole.unwrap().graph.ring_bits;
+        assert!(!has_local_truncation(&fused) && fused.ring_bits == ring, "{:?} against {ring:?}", fused.ring_bits);
+        assert!(upto("normalize_linear").ring_bits.is_none());
         // Off (the library's default), the plan keeps its local truncations.
         let passes = Options { input_bound: 4.0, ..Options::default() };
         assert!(has_local_truncation(&compile(&path, &CompileOptions::from(passes)).unwrap().graph));
