@@ -23,7 +23,7 @@
 //!     `stochastic_relu` or `truncate` node whose input is shared or the client's (the schedule
 //!     refuses a MaxPool over OT on an operand that may be negative, a Clip over OT without a
 //!     lower bound, and a truncation or LeakyReLU it cannot run over OT).
-//! 14. Every entry of `narrow_bits` names a live `relu` or `maxpool` node on shared values, not
+//! 14. Every entry of `narrow_bits` names a live `relu`, `maxpool` or `clip` node on shared values, not
 //!     in `over_ot`, once, with a width `w` of at least 3 bits and below ℓ.
 //! 15. Every live stochastic `truncate` is read only by a garbled `relu` or `maxpool` on shared
 //!     values (not in `over_ot`), whose width (narrowed or ℓ) is at least the truncation's bits + 3.
@@ -122,7 +122,7 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
     for &(n, w) in &g.narrow_bits {
         let ok = g.nodes.try_get(n).is_some_and(|node| {
             g.body.contains(&n)
-                && matches!(node.op, crate::Op::Relu | crate::Op::MaxPool { .. })
+                && matches!(node.op, crate::Op::Relu | crate::Op::MaxPool { .. } | crate::Op::Clip { .. })
                 && !g.over_ot.contains(&n)
                 && seen.insert(n)
                 && g.ring_bits.is_some_and(|l| (3..l).contains(&w))
@@ -132,7 +132,7 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
             bad(
                 format!("node #{}", n.index()),
                 format!(
-                    "narrow_bits names a node that is not a live garbled ReLU or MaxPool on shared values, twice, or a width {w} outside 3..ℓ"
+                    "narrow_bits names a node that is not a live garbled ReLU, MaxPool or Clip on shared values, twice, or a width {w} outside 3..ℓ"
                 ),
             );
         }

@@ -84,7 +84,7 @@ fn narrowed(g: &mut Graph, report: &mut Report) {
     g.narrow_bits.retain(|(n, _)| !g.over_ot.contains(n));
     if let (Some(lo), Some(hi)) = (g.narrow_bits.iter().map(|b| b.1).min(), g.narrow_bits.iter().map(|b| b.1).max()) {
         report.note(format!(
-            "{} garbled ReLU and MaxPool layer(s) read their operand in {lo}..={hi} of the ring's {} bits (its range and margin)",
+            "{} garbled ReLU, MaxPool and Clip layer(s) read their operand in {lo}..={hi} of the ring's {} bits (its range and margin)",
             g.narrow_bits.len(),
             g.ring_bits.unwrap_or(0)
         ));

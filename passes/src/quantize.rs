@@ -387,7 +387,8 @@ pub fn run_detailed(
         b.g.narrow_bits =
             b.g.live_nodes()
                 .filter(|(_, n)| {
-                    matches!(n.op, Op::Relu | Op::MaxPool { .. }) && b.g.values[n.inputs[0]].domain == Domain::Shared
+                    matches!(n.op, Op::Relu | Op::MaxPool { .. } | Op::Clip { .. })
+                        && b.g.values[n.inputs[0]].domain == Domain::Shared
                 })
                 .filter_map(|(id, n)| {
                     let u = n.inputs[0];
@@ -398,7 +399,25 @@ pub fn run_detailed(
                                 _ => None,
                             })
                             .unwrap_or((u, 0));
-                    let w = (need_of(operand)?.max(need_of(u)?) + margin).max(shift + 3);
+                    // A Clip compares with its bounds in the narrow width: they must fit, with a
+                    // bit to spare, above the shift.
+                    let scale = match b.g.values[u].ty.elem {
+                        ElemType::Fixed { frac_bits } => i32::from(frac_bits),
+                        _ => 0,
+                    };
+                    let bounds = match n.op {
+                        Op::Clip { min, max } => [min, max]
+                            .iter()
+                            .flatten()
+                            .map(|&c| {
+                                let q = (f64::from(c).abs() * f64::from(scale).exp2()).ceil();
+                                (q.max(1.0).log2().floor() as u32 + 1) + shift + 2
+                            })
+                            .max()
+                            .unwrap_or(0),
+                        _ => 0,
+                    };
+                    let w = (need_of(operand)?.max(need_of(u)?) + margin).max(shift + 3).max(bounds);
                     (w < ring).then_some((id, w as u8))
                 })
                 .collect();

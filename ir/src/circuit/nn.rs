@@ -60,20 +60,34 @@ fn reconstruct(b: &mut Builder, io: &[Vec<Wire>], f: u32) -> Vec<Wire> {
 /// the bounds already encoded in the ring (`None`: that side does not bind). Inputs as for
 /// [`relu_trunc_mask`].
 pub fn clip_trunc_mask(ell: u32, f: u32, lo: Option<i64>, hi: Option<i64>) -> Circuit {
-    let (mut b, io) = Builder::new(&[ell, ell, ell]);
-    let mut z = reconstruct(&mut b, &io, f);
-    let mask = (1u64 << ell) - 1;
+    clip_trunc_mask_narrow(ell, ell, f, lo, hi)
+}
+
+/// [`clip_trunc_mask`] reading its operand in `w ≤ ℓ` bits, as [`relu_trunc_mask_narrow`] does:
+/// the clamp of `y' >> f` with `y'` the `w`-bit value `y mod 2^w` read as signed, compared in `w`
+/// bits and sign-extended to ℓ before the mask. The bounds must fit in `w` signed bits (the
+/// compiler narrows a Clip only where they fit with room: `quantize`). ANDs: about
+/// `(w − 1) + 2·2w + (ℓ − 1)`.
+pub fn clip_trunc_mask_narrow(w: u32, ell: u32, f: u32, lo: Option<i64>, hi: Option<i64>) -> Circuit {
+    assert!(f < w && w <= ell, "narrow clip: f < w ≤ ℓ (w = {w}, ℓ = {ell}, f = {f})");
+    let fits = |c: i64| (-(1i64 << (w - 1))..(1i64 << (w - 1))).contains(&c);
+    assert!(lo.is_none_or(fits) && hi.is_none_or(fits), "narrow clip: bounds {lo:?}, {hi:?} outside {w} bits");
+    let (mut b, io) = Builder::new(&[w, w, ell]);
+    let y = b.add(&io[0], &io[1], false);
+    let mut z = shift_right(&y, f as usize);
+    let mask = (1u64 << w) - 1;
     if let Some(lo) = lo {
-        let c = b.constant(lo as u64 & mask, ell as usize);
+        let c = b.constant(lo as u64 & mask, w as usize);
         let below = b.less_signed(&z, &c);
         z = b.mux(below, &c, &z);
     }
     if let Some(hi) = hi {
-        let c = b.constant(hi as u64 & mask, ell as usize);
+        let c = b.constant(hi as u64 & mask, w as usize);
         let above = b.less_signed(&c, &z);
         z = b.mux(above, &c, &z);
     }
-    let out = b.sub(&z, &io[2]);
+    let wide: Vec<Wire> = (0..ell as usize).map(|i| z[i.min(w as usize - 1)]).collect();
+    let out = b.sub(&wide, &io[2]);
     b.finish(out)
 }
 
@@ -279,6 +293,35 @@ mod tests {
                     let y_narrow = r.reduce(narrow.to_signed(narrow.reduce(y)) as u64);
                     let relu = if r.to_signed(y_narrow) >= 0 { y_narrow } else { 0 };
                     let want = r.reduce(r.truncate(relu, f as u8).wrapping_sub(mask));
+                    let (a, b) = (narrow.reduce(y_s), narrow.reduce(y_c));
+                    assert_eq!(c.eval_u64(&[a, b, mask]), want, "w={w} ℓ={ell} f={f} y={}", r.to_signed(y));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn narrow_clip_equals_the_clamp_of_the_narrowed_value() {
+        for (w, ell, f, lo, hi) in [
+            (10u32, 16u8, 4u32, Some(0i64), Some(20i64)),
+            (30, 41, 12, Some(-3000), None),
+            (44, 61, 13, None, Some(7 << 13)),
+        ] {
+            let r = Ring::new(ell);
+            let narrow = Ring::new(w as u8);
+            let c = clip_trunc_mask_narrow(w, ell as u32, f, lo, hi);
+            let mut vals: Vec<u64> =
+                edge_and_random(w as u8, 40).iter().map(|&v| r.reduce(narrow.to_signed(v) as u64)).collect();
+            vals.extend(edge_and_random(ell, 20));
+            for &y in &vals {
+                for &share in vals.iter().step_by(5) {
+                    let mask = share.rotate_left(7) & r.mask();
+                    let (y_s, y_c) = (share, r.reduce(y.wrapping_sub(share)));
+                    let y_narrow = r.reduce(narrow.to_signed(narrow.reduce(y)) as u64);
+                    let z = r.to_signed(r.truncate(y_narrow, f as u8));
+                    let z = hi.map_or(z, |h| z.min(h));
+                    let z = lo.map_or(z, |l| z.max(l));
+                    let want = r.reduce(r.from_signed(z).wrapping_sub(mask));
                     let (a, b) = (narrow.reduce(y_s), narrow.reduce(y_c));
                     assert_eq!(c.eval_u64(&[a, b, mask]), want, "w={w} ℓ={ell} f={f} y={}", r.to_signed(y));
                 }

@@ -12,8 +12,8 @@ pub mod trunc_ot;
 
 use crate::ElemType;
 use crate::circuit::{
-    Circuit, clip_trunc_mask, leaky_relu_trunc_mask, max_trunc_mask_narrow, pl_gelu_trunc_mask, pl_sigmoid_trunc_mask,
-    relu_trunc_mask_narrow, rsqrt_trunc_mask, sign_test, trunc_mask,
+    Circuit, clip_trunc_mask_narrow, leaky_relu_trunc_mask, max_trunc_mask_narrow, pl_gelu_trunc_mask,
+    pl_sigmoid_trunc_mask, relu_trunc_mask_narrow, rsqrt_trunc_mask, sign_test, trunc_mask,
 };
 use crate::eval::LEAKY_ALPHA_BITS;
 use crate::eval::ring_ops::window_taps;
@@ -480,13 +480,14 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         }
         Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::PlSigmoid | Op::PlGelu { .. } | Op::Rsqrt { .. } => {
             let (input, shift) = fused(g, node.inputs[0]);
-            // Narrowed ReLUs only (`Graph::narrow_bits`; the verifier refuses other ops there).
+            // Narrowed ReLUs and Clips only (`Graph::narrow_bits`; the verifier refuses other ops there).
             let w = narrow_bits(g, id).map(u32::from);
             if w.is_some_and(|w| w <= u32::from(shift) + 1) {
                 return Err(bad("a narrowed ReLU needs more bits than its fused truncation plus two"));
             }
-            let circuit = activation_circuit(g, &node.op, node.inputs[0], shift, w.unwrap_or(ell))
-                .ok_or_else(|| bad("LeakyReLU's slope does not fit the ring at 16 fractional bits"))?;
+            let circuit = activation_circuit(g, &node.op, node.inputs[0], shift, w.unwrap_or(ell)).ok_or_else(|| {
+                bad("LeakyReLU's slope does not fit the ring at 16 fractional bits, or a narrowed Clip's bounds its width")
+            })?;
             Kind::Activation { input, shift, read: None, circuit }
         }
         Op::MaxPool { window } => {
@@ -598,7 +599,13 @@ pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8, w: u32) -> 
         Op::Rsqrt { eps } => rsqrt_trunc_mask(ell, f, s, *eps),
         Op::Clip { min, max } => {
             let enc = |b: Option<f32>| b.and_then(|b| ring.encode(b as f64, s)).map(|e| ring.to_signed(e));
-            clip_trunc_mask(ell, f, enc(*min), enc(*max))
+            let (lo, hi) = (enc(*min), enc(*max));
+            // Narrowed (`Graph::narrow_bits`): the bounds must fit the width it compares in.
+            let fits = |c: Option<i64>| c.is_none_or(|c| (-(1i64 << (w - 1))..(1i64 << (w - 1))).contains(&c));
+            if !(fits(lo) && fits(hi)) {
+                return None;
+            }
+            clip_trunc_mask_narrow(w, ell, f, lo, hi)
         }
         Op::LeakyRelu { alpha } => {
             let a = ring.encode(*alpha as f64, LEAKY_ALPHA_BITS)?;

@@ -273,6 +273,18 @@ fn a_maxpool_after_a_stochastic_truncation_is_its_largest_floor_or_one_more() {
     }
 }
 
+/// A garbled Clip narrowed like a ReLU (`clip_trunc_mask_narrow`: the clamp compared in the
+/// narrow width, sign-extended before the mask): the activations model's Hardtanh reads its
+/// operand in fewer bits than the ring, and the two parties compute what the simulator
+/// computes, bit for bit, with every layer's bytes as scripted.
+#[test]
+fn a_narrowed_clip_runs_in_memory_exactly_as_the_simulator_narrows() {
+    let (g, _) = compiled("activations", Activation::Relu);
+    let clips: Vec<_> = g.narrow_bits.iter().filter(|(n, _)| matches!(g.nodes[*n].op, Op::Clip { .. })).collect();
+    assert!(!clips.is_empty(), "{:?} (ℓ = {:?})", g.narrow_bits, g.ring_bits);
+    check("activations", Activation::Relu);
+}
+
 /// The digits plan garbled with three halves (`--garbling three-halves`), exact ReLU and Circa:
 /// as the simulator computes, every layer's bytes as scripted, and the garbled layers' offline
 /// bytes below the half-gates plan's (the scheme reached the wire).
