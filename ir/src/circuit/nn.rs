@@ -273,30 +273,36 @@ mod tests {
         }
     }
 
+    /// Checks circuit `c` (inputs: two `w`-bit shares, an ℓ-bit mask) against `want(y', mask)`
+    /// for values inside the narrow range (its edges among them) and beyond it (where the
+    /// narrowing wraps), split into shares several ways; `y'` is `y mod 2^w` read as a signed
+    /// `w`-bit value, in the wide ring.
+    fn check_narrow(c: &Circuit, w: u32, ell: u8, want: impl Fn(u64, u64) -> u64) {
+        let (r, narrow) = (Ring::new(ell), Ring::new(w as u8));
+        let mut vals: Vec<u64> =
+            edge_and_random(w as u8, 40).iter().map(|&v| r.reduce(narrow.to_signed(v) as u64)).collect();
+        vals.extend(edge_and_random(ell, 20));
+        for &y in &vals {
+            for &share in vals.iter().step_by(5) {
+                let mask = share.rotate_left(7) & r.mask();
+                let (y_s, y_c) = (share, r.reduce(y.wrapping_sub(share)));
+                let y_narrow = r.reduce(narrow.to_signed(narrow.reduce(y)) as u64);
+                let (a, b) = (narrow.reduce(y_s), narrow.reduce(y_c));
+                assert_eq!(c.eval_u64(&[a, b, mask]), want(y_narrow, mask), "w={w} ℓ={ell} y={}", r.to_signed(y));
+            }
+        }
+    }
+
     #[test]
     fn narrow_relu_equals_the_relu_of_the_narrowed_value() {
         for (w, ell, f) in [(10u32, 16u8, 4u32), (30, 41, 12), (16, 16, 3), (44, 61, 13)] {
             let r = Ring::new(ell);
-            let narrow = Ring::new(w as u8);
             let c = relu_trunc_mask_narrow(w, ell as u32, f);
             assert_eq!(c.and_count() as u32, (w - 1) + (w - f - 1) + (ell as u32 - 1));
-            // Values inside the narrow range (its edges among them) and beyond it (where the
-            // narrowing wraps).
-            let mut vals: Vec<u64> =
-                edge_and_random(w as u8, 40).iter().map(|&v| r.reduce(narrow.to_signed(v) as u64)).collect();
-            vals.extend(edge_and_random(ell, 20));
-            for &y in &vals {
-                for &share in vals.iter().step_by(5) {
-                    let mask = share.rotate_left(7) & r.mask();
-                    let (y_s, y_c) = (share, r.reduce(y.wrapping_sub(share)));
-                    // y mod 2^w, read as a signed w-bit value, in the wide ring.
-                    let y_narrow = r.reduce(narrow.to_signed(narrow.reduce(y)) as u64);
-                    let relu = if r.to_signed(y_narrow) >= 0 { y_narrow } else { 0 };
-                    let want = r.reduce(r.truncate(relu, f as u8).wrapping_sub(mask));
-                    let (a, b) = (narrow.reduce(y_s), narrow.reduce(y_c));
-                    assert_eq!(c.eval_u64(&[a, b, mask]), want, "w={w} ℓ={ell} f={f} y={}", r.to_signed(y));
-                }
-            }
+            check_narrow(&c, w, ell, |y, mask| {
+                let relu = if r.to_signed(y) >= 0 { y } else { 0 };
+                r.reduce(r.truncate(relu, f as u8).wrapping_sub(mask))
+            });
         }
     }
 
@@ -308,24 +314,13 @@ mod tests {
             (44, 61, 13, None, Some(7 << 13)),
         ] {
             let r = Ring::new(ell);
-            let narrow = Ring::new(w as u8);
             let c = clip_trunc_mask_narrow(w, ell as u32, f, lo, hi);
-            let mut vals: Vec<u64> =
-                edge_and_random(w as u8, 40).iter().map(|&v| r.reduce(narrow.to_signed(v) as u64)).collect();
-            vals.extend(edge_and_random(ell, 20));
-            for &y in &vals {
-                for &share in vals.iter().step_by(5) {
-                    let mask = share.rotate_left(7) & r.mask();
-                    let (y_s, y_c) = (share, r.reduce(y.wrapping_sub(share)));
-                    let y_narrow = r.reduce(narrow.to_signed(narrow.reduce(y)) as u64);
-                    let z = r.to_signed(r.truncate(y_narrow, f as u8));
-                    let z = hi.map_or(z, |h| z.min(h));
-                    let z = lo.map_or(z, |l| z.max(l));
-                    let want = r.reduce(r.from_signed(z).wrapping_sub(mask));
-                    let (a, b) = (narrow.reduce(y_s), narrow.reduce(y_c));
-                    assert_eq!(c.eval_u64(&[a, b, mask]), want, "w={w} ℓ={ell} f={f} y={}", r.to_signed(y));
-                }
-            }
+            check_narrow(&c, w, ell, |y, mask| {
+                let z = r.to_signed(r.truncate(y, f as u8));
+                let z = lo.map_or(z, |l| z.max(l));
+                let z = hi.map_or(z, |h| z.min(h));
+                r.reduce(r.from_signed(z).wrapping_sub(mask))
+            });
         }
     }
 
