@@ -137,6 +137,8 @@ pub struct Compiled {
     pub files: Option<PlanFiles>,
     /// What the precision search chose, when [`CompileOptions::max_error`] asked for one.
     pub precision: Option<veil_passes::precision::Choice>,
+    /// [`CompileOptions::choose_truncation`] kept the plan compiled with exact truncations.
+    pub chose_exact_truncation: bool,
 }
 
 /// Why [`compile`] stopped.
@@ -193,8 +195,7 @@ pub fn compile<'a>(model: impl Into<Model<'a>>, opts: &CompileOptions) -> Result
         Ok(c) => choose_truncation(c, opts),
         Err(_) => return compile_float(float, opts),
     };
-    let exact = whole.runs.iter().flat_map(|r| &r.report.notes).any(|n| n.starts_with("truncations: exact"));
-    let passes = Options { exact_truncation: exact, ..opts.passes.clone() };
+    let passes = Options { exact_truncation: whole.chose_exact_truncation, ..opts.passes.clone() };
     compile_float(whole.float, &CompileOptions { passes, until: Some(until), ..opts.clone() })
 }
 
@@ -251,7 +252,8 @@ pub fn choose_truncation(first: Compiled, opts: &CompileOptions) -> Compiled {
         b.1,
         if exact { "--local-truncation keeps them local" } else { "--exact-truncation makes them exact" }
     );
-    let mut chosen = if exact { second.expect("predicted") } else { first };
+    let mut chosen =
+        if exact { Compiled { chose_exact_truncation: true, ..second.expect("predicted") } } else { first };
     if let Some(last) = chosen.runs.last_mut() {
         last.report.note(note);
     }
@@ -284,7 +286,7 @@ fn compile_float(float: Graph, opts: &CompileOptions) -> Result<Compiled, Compil
     } else {
         None
     };
-    Ok(Compiled { float, graph, runs, files, precision })
+    Ok(Compiled { float, graph, runs, files, precision, chose_exact_truncation: false })
 }
 
 #[cfg(test)]

@@ -96,8 +96,9 @@ fn narrowed(g: &mut Graph, report: &mut Report) {
 /// at least three bits after the shift; the others stay exact.
 fn stochastic(g: &mut Graph, report: &mut Report) {
     let (mut n, mut saved) = (0usize, 0u64);
-    let readers: Vec<_> = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Relu | Op::MaxPool { .. })).collect();
-    for id in readers.into_iter().map(|(id, _)| id).collect::<Vec<_>>() {
+    let readers: Vec<_> =
+        g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Relu | Op::MaxPool { .. })).map(|(id, _)| id).collect();
+    for id in readers {
         if let Some((t, bits)) = make_stochastic(g, id) {
             n += 1;
             saved += u64::from(bits) * g.values[g.nodes[t].output].ty.len() as u64;
@@ -119,17 +120,12 @@ fn make_stochastic(g: &mut Graph, id: veil_ir::NodeId) -> Option<(veil_ir::NodeI
         veil_ir::Def::Input(_) => return None,
     };
     let Op::Truncate { bits, mode: TruncMode::Exact } = g.nodes[t].op else { return None };
-    if !veil_ir::schedule::fuses_into_reader(g, v) {
-        return None;
-    }
     g.nodes[t].op = Op::Truncate { bits, mode: TruncMode::Stochastic };
-    match veil_ir::schedule::shifted_read(g, id) {
-        Some((_, read)) if read.width >= bits + 3 => Some((t, bits)),
-        _ => {
-            g.nodes[t].op = Op::Truncate { bits, mode: TruncMode::Exact };
-            None
-        }
+    if veil_ir::schedule::shifted_read(g, id).is_some() {
+        return Some((t, bits));
     }
+    g.nodes[t].op = Op::Truncate { bits, mode: TruncMode::Exact };
+    None
 }
 
 /// Sets the plan's garbling scheme (`--garbling`; under `auto` the cost model's choice for the

@@ -181,10 +181,8 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                 ..Default::default()
             };
             let (g, files, chose_exact) = match veil_compiler::compile(&float, &opts) {
-                Ok(veil_compiler::Compiled { graph, files: Some(files), runs, .. }) => {
-                    // Exact truncations chosen as the faster plan (`choose_truncation`'s note).
-                    let chose = runs.iter().flat_map(|r| &r.report.notes).any(|n| n.starts_with("truncations: exact"));
-                    (graph, files, chose)
+                Ok(veil_compiler::Compiled { graph, files: Some(files), chose_exact_truncation, .. }) => {
+                    (graph, files, chose_exact_truncation)
                 }
                 Ok(_) => return Err(CliError::internal(anyhow!("the whole pipeline ran but no plan was encoded"))),
                 Err(e @ veil_compiler::CompileError::Encode(_)) => return Err(e.into()),

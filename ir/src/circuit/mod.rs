@@ -12,8 +12,9 @@ mod nn;
 mod rsqrt;
 
 pub use nn::{
-    clip_trunc_mask, clip_trunc_mask_narrow, leaky_relu_trunc_mask, max_trunc_mask, max_trunc_mask_narrow,
-    pl_gelu_trunc_mask, pl_sigmoid_trunc_mask, relu_trunc_mask, relu_trunc_mask_narrow, sign_test, trunc_mask,
+    clip_bounds_fit, clip_trunc_mask, clip_trunc_mask_narrow, leaky_relu_trunc_mask, max_trunc_mask,
+    max_trunc_mask_narrow, pl_gelu_trunc_mask, pl_sigmoid_trunc_mask, relu_trunc_mask, relu_trunc_mask_narrow,
+    sign_test, trunc_mask,
 };
 pub use rsqrt::rsqrt_trunc_mask;
 

@@ -63,6 +63,13 @@ pub fn clip_trunc_mask(ell: u32, f: u32, lo: Option<i64>, hi: Option<i64>) -> Ci
     clip_trunc_mask_narrow(ell, ell, f, lo, hi)
 }
 
+/// Whether Clip bounds (`None`: that side does not bind) are signed `w`-bit values, as
+/// [`clip_trunc_mask_narrow`] compares them.
+pub fn clip_bounds_fit(w: u32, lo: Option<i64>, hi: Option<i64>) -> bool {
+    let fits = |c: i64| (-(1i64 << (w - 1))..(1i64 << (w - 1))).contains(&c);
+    lo.is_none_or(fits) && hi.is_none_or(fits)
+}
+
 /// [`clip_trunc_mask`] reading its operand in `w ≤ ℓ` bits, as [`relu_trunc_mask_narrow`] does:
 /// the clamp of `y' >> f` with `y'` the `w`-bit value `y mod 2^w` read as signed, compared in `w`
 /// bits and sign-extended to ℓ before the mask. The bounds must fit in `w` signed bits (the
@@ -70,8 +77,7 @@ pub fn clip_trunc_mask(ell: u32, f: u32, lo: Option<i64>, hi: Option<i64>) -> Ci
 /// `(w − 1) + 2·2w + (ℓ − 1)`.
 pub fn clip_trunc_mask_narrow(w: u32, ell: u32, f: u32, lo: Option<i64>, hi: Option<i64>) -> Circuit {
     assert!(f < w && w <= ell, "narrow clip: f < w ≤ ℓ (w = {w}, ℓ = {ell}, f = {f})");
-    let fits = |c: i64| (-(1i64 << (w - 1))..(1i64 << (w - 1))).contains(&c);
-    assert!(lo.is_none_or(fits) && hi.is_none_or(fits), "narrow clip: bounds {lo:?}, {hi:?} outside {w} bits");
+    assert!(clip_bounds_fit(w, lo, hi), "narrow clip: bounds {lo:?}, {hi:?} outside {w} bits");
     let (mut b, io) = Builder::new(&[w, w, ell]);
     let y = b.add(&io[0], &io[1], false);
     let mut z = shift_right(&y, f as usize);

@@ -12,7 +12,7 @@ pub mod trunc_ot;
 
 use crate::ElemType;
 use crate::circuit::{
-    Circuit, clip_trunc_mask_narrow, leaky_relu_trunc_mask, max_trunc_mask_narrow, pl_gelu_trunc_mask,
+    Circuit, clip_bounds_fit, clip_trunc_mask_narrow, leaky_relu_trunc_mask, max_trunc_mask_narrow, pl_gelu_trunc_mask,
     pl_sigmoid_trunc_mask, relu_trunc_mask_narrow, rsqrt_trunc_mask, sign_test, trunc_mask,
 };
 use crate::eval::LEAKY_ALPHA_BITS;
@@ -389,11 +389,13 @@ pub fn stochastic_fused(g: &Graph, v: ValueId) -> Option<(ValueId, u8)> {
 }
 
 /// For a ReLU or MaxPool `id` after a stochastic truncation ([`stochastic_fused`]), the
-/// truncation's operand and how the parties read it: in the node's narrowed width or ℓ.
+/// truncation's operand and how the parties read it: in the node's narrowed width or ℓ, which
+/// must leave at least three bits after the shift (`None` otherwise: the compiler does not make
+/// such a truncation stochastic, and the verifier refuses a plan that has one).
 pub fn shifted_read(g: &Graph, id: NodeId) -> Option<(ValueId, ShiftedRead)> {
     let (input, bits) = stochastic_fused(g, g.nodes[id].inputs[0])?;
     let width = narrow_bits(g, id).or(g.ring_bits)?;
-    Some((input, ShiftedRead { width, bits }))
+    (width >= bits.saturating_add(3)).then_some((input, ShiftedRead { width, bits }))
 }
 
 /// Whether the ring values of `v` are non-negative by construction: a ReLU's output, a Clip's
@@ -441,9 +443,12 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         Op::Dense { .. } | Op::Conv2d { .. } => Kind::Linear { offline: LinearOffline::He },
         Op::Truncate { mode: TruncMode::Exact, .. } if fuses_into_reader(g, node.output) => return Ok(steps),
         Op::Truncate { mode: TruncMode::Stochastic, .. } => {
-            return match stochastic_fused(g, node.output) {
+            return match g.users(node.output).first().and_then(|&r| shifted_read(g, r)) {
                 Some(_) => Ok(steps),
-                None => Err(bad("a stochastic truncation runs only inside the garbled ReLU or MaxPool that reads it")),
+                None => Err(bad(
+                    "a stochastic truncation runs only inside the garbled ReLU or MaxPool that reads it, in a width \
+                     of at least its bits plus 3",
+                )),
             };
         }
         Op::Truncate { mode: TruncMode::Exact, .. } if g.over_ot.contains(&id) => trunc_ot::kind(g, id)
@@ -470,10 +475,8 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
             bad("a LeakyReLU over OT needs a shift below the ring width, a ring wider than 16 bits and a slope that fits it")
         })?,
         Op::Relu if stochastic_fused(g, node.inputs[0]).is_some() => {
-            let (input, read) = shifted_read(g, id).ok_or_else(|| bad("no stochastic truncation to read"))?;
-            if read.width <= read.bits + 2 {
-                return Err(bad("a ReLU after a stochastic truncation needs its width above the shifted bits plus two"));
-            }
+            let (input, read) = shifted_read(g, id)
+                .ok_or_else(|| bad("a ReLU after a stochastic truncation needs a width of at least its bits plus 3"))?;
             let w = u32::from(read.width - read.bits);
             let circuit = activation_circuit(g, &node.op, node.inputs[0], 0, w).expect("a ReLU's circuit");
             Kind::Activation { input, shift: 0, read: Some(read), circuit }
@@ -505,7 +508,7 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
             }
             // Narrowed (`Graph::narrow_bits`) or reading all ℓ bits.
             let w = read.map_or_else(|| narrow_bits(g, id).map_or(ell, u32::from), |r| u32::from(r.width - r.bits));
-            if w <= u32::from(shift) || w < 2 {
+            if w <= u32::from(shift) {
                 return Err(bad("a narrowed MaxPool needs more bits than its fused truncation"));
             }
             let circuits =
@@ -601,8 +604,7 @@ pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8, w: u32) -> 
             let enc = |b: Option<f32>| b.and_then(|b| ring.encode(b as f64, s)).map(|e| ring.to_signed(e));
             let (lo, hi) = (enc(*min), enc(*max));
             // Narrowed (`Graph::narrow_bits`): the bounds must fit the width it compares in.
-            let fits = |c: Option<i64>| c.is_none_or(|c| (-(1i64 << (w - 1))..(1i64 << (w - 1))).contains(&c));
-            if !(fits(lo) && fits(hi)) {
+            if !clip_bounds_fit(w, lo, hi) {
                 return None;
             }
             clip_trunc_mask_narrow(w, ell, f, lo, hi)
