@@ -312,6 +312,64 @@ pub enum Op {
     /// `[.., m, n]`. In fixed point the scales add, like [`Op::Mul`]'s.
     /// Protocols: SS with one matrix Beaver triple `(U, V, U·V)` per batch element.
     MatMul,
+    /// Rounds each element to an integer ([`RoundMode`]: ONNX's `Round`, `Floor` and `Ceil`,
+    /// a `Cast` of a real to an integer type), then clamps it to `[min, max]` where given
+    /// (`QuantizeLinear`: the rounding and the saturation to its type's range in one circuit).
+    /// Float semantics: exactly that; fixed point ([`crate::eval::ring_ops::round`]): the same
+    /// rounding of the operand's value at its scale `s`, clamped to the bounds encoded at `s`
+    /// (one beyond the ring never binds, as a Clip's), output at scale `s` (the low `s` bits
+    /// zero), so exact whenever the operand is. Protocols: GC, with the preceding exact
+    /// truncation fused.
+    Round {
+        /// Which integer a value between two goes to.
+        mode: RoundMode,
+        /// The lower bound after rounding (an integer), if any.
+        min: Option<f32>,
+        /// The upper bound after rounding (an integer, at least `min`), if any.
+        max: Option<f32>,
+    },
+}
+
+/// How [`Op::Round`] picks an integer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RoundMode {
+    /// The nearest integer, ties to the even one (ONNX `Round`, `QuantizeLinear`).
+    HalfEven,
+    /// The largest integer not above (ONNX `Floor`).
+    Floor,
+    /// The smallest integer not below (ONNX `Ceil`).
+    Ceil,
+    /// Toward zero (ONNX `Cast` from a float to an integer type).
+    TowardZero,
+}
+
+impl RoundMode {
+    /// The name the text IR prints and reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoundMode::HalfEven => "half_even",
+            RoundMode::Floor => "floor",
+            RoundMode::Ceil => "ceil",
+            RoundMode::TowardZero => "toward_zero",
+        }
+    }
+
+    /// [`RoundMode::as_str`]'s inverse.
+    pub fn parse(s: &str) -> Option<RoundMode> {
+        [RoundMode::HalfEven, RoundMode::Floor, RoundMode::Ceil, RoundMode::TowardZero]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+
+    /// `x` rounded (reals).
+    pub fn apply(self, x: f64) -> f64 {
+        match self {
+            RoundMode::HalfEven => x.round_ties_even(),
+            RoundMode::Floor => x.floor(),
+            RoundMode::Ceil => x.ceil(),
+            RoundMode::TowardZero => x.trunc(),
+        }
+    }
 }
 
 /// Where a truncation runs.
@@ -392,6 +450,7 @@ impl Op {
             Op::Sigmoid => "sigmoid",
             Op::Mul => "mul",
             Op::PlSigmoid => "pl_sigmoid",
+            Op::Round { .. } => "round",
             Op::PlGelu { .. } => "pl_gelu",
             Op::Rsqrt { .. } => "rsqrt",
             Op::MatMul => "matmul",
@@ -635,7 +694,18 @@ impl Op {
                 s[r - 1] = y.shape[r - 1];
                 same(s)
             }
-            Op::Relu | Op::Reveal | Op::Truncate { .. } | Op::Sigmoid | Op::PlSigmoid | Op::PlGelu { .. } => {
+            Op::Relu
+            | Op::Reveal
+            | Op::Truncate { .. }
+            | Op::Sigmoid
+            | Op::PlSigmoid
+            | Op::PlGelu { .. }
+            | Op::Round { min: None, .. }
+            | Op::Round { max: None, .. } => same(x.shape.clone()),
+            Op::Round { min: Some(lo), max: Some(hi), .. } => {
+                if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                    return Err(format!("bounds must be finite with min ≤ max, got {lo} and {hi}"));
+                }
                 same(x.shape.clone())
             }
             Op::Rsqrt { eps } => {

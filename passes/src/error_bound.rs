@@ -110,6 +110,9 @@ fn propagate(g: &Graph, mag: &[f64], floors: &[f64]) -> Vec<f64> {
             // the logistic function's and the segments'), and two ulps of rounding (the shift's
             // floor and the constants).
             Op::PlSigmoid => veil_ir::eval::ring_ops::PL_SIGMOID_MAX_ERROR + ex / 4.0 + 2.0 * ulp(sx),
+            // Exact on its operand's fixed-point value; a step function, so an operand error of
+            // `ex > 0` may cross up to ⌈ex⌉ of its unit jumps (the clamp only brings them closer).
+            Op::Round { .. } => ex.ceil(),
             // The approximation's own error, the operand's through Gelu's slope (at most 1.13:
             // |g̃(x') − g(x)| ≤ |g̃(x') − g(x')| + |g(x') − g(x)|), and two ulps of rounding.
             Op::PlGelu { .. } => {

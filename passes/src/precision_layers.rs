@@ -149,6 +149,7 @@ fn origin(g: &Graph, v: ValueId, memo: &mut HashMap<ValueId, BTreeSet<String>>) 
                 | Op::PlSigmoid
                 | Op::PlGelu { .. }
                 | Op::Rsqrt { .. }
+                | Op::Round { .. }
         );
         if own {
             s.insert(n.name.clone());

@@ -252,7 +252,8 @@ pub fn run_detailed(
             | Op::LeakyRelu { .. }
             | Op::Poly { .. }
             | Op::PlSigmoid
-            | Op::PlGelu { .. } => {
+            | Op::PlGelu { .. }
+            | Op::Round { .. } => {
                 ins[0] = b.lower(ins[0], name)?;
                 node.op.clone()
             }

@@ -120,6 +120,11 @@ pub fn worst_case_values(g: &Graph, input_bound: f64) -> Vec<f64> {
             Op::SumPool { window } => x * (window.kernel[0] * window.kernel[1]) as f64,
             Op::Pad { value, .. } => x.max((*value as f64).abs()),
             Op::Softmax { .. } | Op::Sigmoid | Op::PlSigmoid => 1.0,
+            // An integer no further from zero than the nearest one beyond |x|, within the bounds.
+            Op::Round { min, max, .. } => match (min, max) {
+                (Some(lo), Some(hi)) => x.ceil().min((*lo as f64).abs().max((*hi as f64).abs())),
+                _ => x.ceil(),
+            },
             // ReLU(x) − h̃(|x|) with 0 ≤ h̃ ≤ 0.18: within max(|x|, 0.18).
             Op::PlGelu { .. } => x.max(0.18),
             // 1/√(x + ε) for a variance x ≥ 0: at most 1/√ε (`quantize` raises this to the

@@ -9,6 +9,7 @@
 
 mod arith;
 mod nn;
+mod round;
 mod rsqrt;
 
 pub use nn::{
@@ -16,6 +17,7 @@ pub use nn::{
     max_trunc_mask_narrow, pl_gelu_trunc_mask, pl_sigmoid_trunc_mask, relu_trunc_mask, relu_trunc_mask_narrow,
     sign_test, trunc_mask,
 };
+pub use round::round_trunc_mask;
 pub use rsqrt::rsqrt_trunc_mask;
 
 use serde::{Deserialize, Serialize};

@@ -188,6 +188,10 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
             Op::PlSigmoid => map(&mut |v| ring_ops::pl_sigmoid::eval(ring, v, s_in)),
             Op::PlGelu { .. } => map(&mut |v| ring_ops::pl_gelu::eval(ring, v, s_in)),
             Op::Rsqrt { eps } => map(&mut |v| ring_ops::rsqrt::eval(ring, v, s_in, *eps)),
+            Op::Round { mode, min, max } => {
+                let bounds = ring_ops::clip_bounds(ring, *min, *max, s_in);
+                map(&mut |v| ring_ops::round::eval(ring, v, s_in, *mode, bounds))
+            }
             Op::StochasticRelu { drop_bits, variant, test_bits } => {
                 let k = drop_bits.expect("verified: chosen by quantize");
                 let test = test_bits.map_or(ring, Ring::new);
@@ -219,14 +223,7 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
                 })
             }
             Op::Clip { min, max } => {
-                // A bound beyond the ring's range never binds.
-                let bound = |b: Option<f32>, none: i64| {
-                    b.map_or(none, |b| {
-                        ring.encode(b as f64, s_in)
-                            .map_or(if b < 0.0 { i64::MIN } else { i64::MAX }, |e| ring.to_signed(e))
-                    })
-                };
-                let (lo, hi) = (bound(*min, i64::MIN), bound(*max, i64::MAX));
+                let (lo, hi) = ring_ops::clip_bounds(ring, *min, *max, s_in);
                 map(&mut |v| ring.from_signed(ring.to_signed(v).clamp(lo, hi)))
             }
             Op::Poly { coeffs } => {

@@ -126,6 +126,9 @@ fn values(g: &Graph, inputs: &[Tensor], mode: Mode) -> Result<Vec<Option<Tensor>
             Op::PlGelu { tanh: true } => map(&|v| super::ring_ops::pl_gelu::tanh_form(v as f64) as f32),
             Op::LeakyRelu { alpha } => map(&|v| if v >= 0.0 { v } else { alpha * v }),
             Op::Rsqrt { eps } => map(&|v| 1.0 / (v + eps).sqrt()),
+            Op::Round { mode, min, max } => map(&|v| {
+                (mode.apply(v as f64) as f32).max(min.unwrap_or(f32::NEG_INFINITY)).min(max.unwrap_or(f32::INFINITY))
+            }),
             Op::Clip { min, max } => {
                 map(&|v| v.max(min.unwrap_or(f32::NEG_INFINITY)).min(max.unwrap_or(f32::INFINITY)))
             }

@@ -6,6 +6,7 @@ use crate::ring::Ring;
 use super::kernels::valid_outputs;
 
 pub mod pl_gelu;
+pub mod round;
 pub mod rsqrt;
 pub use pl_gelu::PL_GELU_MAX_ERROR;
 
@@ -147,6 +148,17 @@ pub fn window_taps(shape: &[usize], win: &crate::Window2d) -> Vec<Vec<usize>> {
 }
 
 /// The ring coefficients of `poly` (ascending) for an operand at scale `s_in`: coefficient `i`
+/// A Clip's (or a clamped rounding's) bounds at scale `s` as signed ring values: a bound beyond
+/// the ring's range never binds (`i64::MIN`/`i64::MAX`), nor does a missing one.
+pub fn clip_bounds(ring: Ring, min: Option<f32>, max: Option<f32>, s: u8) -> (i64, i64) {
+    let bound = |b: Option<f32>, none: i64| {
+        b.map_or(none, |b| {
+            ring.encode(b as f64, s).map_or(if b < 0.0 { i64::MIN } else { i64::MAX }, |e| ring.to_signed(e))
+        })
+    };
+    (bound(min, i64::MIN), bound(max, i64::MAX))
+}
+
 /// at scale `(deg − i)·s_in + f_c` so every term lands on the output scale.
 pub fn poly_coeffs(ring: Ring, coeffs: &[f32], s_in: u8) -> Vec<u64> {
     let (fc, _) = crate::op::poly_scales(coeffs, s_in);

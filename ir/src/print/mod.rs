@@ -77,6 +77,13 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, String)> {
         }
         Op::LeakyRelu { alpha } => out.push(("alpha", format!("{alpha:?}"))),
         Op::Rsqrt { eps } => out.push(("eps", format!("{eps:?}"))),
+        Op::Round { mode, min, max } => {
+            out.push(("mode", mode.as_str().to_string()));
+            if min.is_some() || max.is_some() {
+                out.push(("min", opt(min)));
+                out.push(("max", opt(max)));
+            }
+        }
         Op::Clip { min, max } => {
             out.push(("min", opt(min)));
             out.push(("max", opt(max)));

@@ -354,6 +354,11 @@ fn op(mnemonic: &str, at: usize, a: &mut Attrs) -> Res<Op> {
         "matmul" => Op::MatMul,
         "pl_sigmoid" => Op::PlSigmoid,
         "rsqrt" => Op::Rsqrt { eps: a.req("eps", |v| v.parse().ok())? },
+        "round" => Op::Round {
+            mode: a.req("mode", crate::RoundMode::parse)?,
+            min: a.get("min", opt_f32)?.flatten(),
+            max: a.get("max", opt_f32)?.flatten(),
+        },
         "pl_gelu" => Op::PlGelu { tanh: a.get("tanh", boolean)?.unwrap_or(false) },
         "sub" => Op::Sub,
         "relu" => Op::Relu,

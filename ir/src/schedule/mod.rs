@@ -13,7 +13,7 @@ pub mod trunc_ot;
 use crate::ElemType;
 use crate::circuit::{
     Circuit, clip_bounds_fit, clip_trunc_mask_narrow, leaky_relu_trunc_mask, max_trunc_mask_narrow, pl_gelu_trunc_mask,
-    pl_sigmoid_trunc_mask, relu_trunc_mask_narrow, rsqrt_trunc_mask, sign_test, trunc_mask,
+    pl_sigmoid_trunc_mask, relu_trunc_mask_narrow, round_trunc_mask, rsqrt_trunc_mask, sign_test, trunc_mask,
 };
 use crate::eval::LEAKY_ALPHA_BITS;
 use crate::eval::ring_ops::window_taps;
@@ -347,7 +347,7 @@ pub struct Unsupported {
 }
 
 /// Whether the exact truncation producing `v` runs inside the protocol of its only reader (a
-/// ReLU, Clip, LeakyReLU, MaxPool, sigmoid, Gelu or rsqrt, garbled or over OT) rather than in a
+/// ReLU, Clip, LeakyReLU, MaxPool, sigmoid, Gelu, rsqrt or rounding, garbled or over OT) rather than in a
 /// circuit of its own. `fuse_truncation` decides by this same rule.
 pub fn fuses_into_reader(g: &Graph, v: ValueId) -> bool {
     g.has_single_user(v)
@@ -360,6 +360,7 @@ pub fn fuses_into_reader(g: &Graph, v: ValueId) -> bool {
                 | Op::PlSigmoid
                 | Op::PlGelu { .. }
                 | Op::Rsqrt { .. }
+                | Op::Round { .. }
         )
 }
 
@@ -481,7 +482,13 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
             let circuit = activation_circuit(g, &node.op, node.inputs[0], 0, w).expect("a ReLU's circuit");
             Kind::Activation { input, shift: 0, read: Some(read), circuit }
         }
-        Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::PlSigmoid | Op::PlGelu { .. } | Op::Rsqrt { .. } => {
+        Op::Relu
+        | Op::Clip { .. }
+        | Op::LeakyRelu { .. }
+        | Op::PlSigmoid
+        | Op::PlGelu { .. }
+        | Op::Rsqrt { .. }
+        | Op::Round { .. } => {
             let (input, shift) = fused(g, node.inputs[0]);
             // Narrowed ReLUs and Clips only (`Graph::narrow_bits`; the verifier refuses other ops there).
             let w = narrow_bits(g, id).map(u32::from);
@@ -489,7 +496,7 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
                 return Err(bad("a narrowed ReLU needs more bits than its fused truncation plus two"));
             }
             let circuit = activation_circuit(g, &node.op, node.inputs[0], shift, w.unwrap_or(ell)).ok_or_else(|| {
-                bad("LeakyReLU's slope does not fit the ring at 16 fractional bits, or a narrowed Clip's bounds its width")
+                bad("LeakyReLU's slope does not fit the ring at 16 fractional bits, a narrowed Clip's bounds its width, or a rounding's scale the ring")
             })?;
             Kind::Activation { input, shift, read: None, circuit }
         }
@@ -600,6 +607,11 @@ pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8, w: u32) -> 
         Op::PlSigmoid => pl_sigmoid_trunc_mask(ell, f, s),
         Op::PlGelu { .. } => pl_gelu_trunc_mask(ell, f, s),
         Op::Rsqrt { eps } => rsqrt_trunc_mask(ell, f, s, *eps),
+        // The circuit needs a bit above the rounding point.
+        Op::Round { mode, min, max } if f + u32::from(s) < ell => {
+            let enc = |b: Option<f32>| b.and_then(|b| ring.encode(b as f64, s)).map(|e| ring.to_signed(e));
+            round_trunc_mask(ell, f, s as u32, *mode, (enc(*min), enc(*max)))
+        }
         Op::Clip { min, max } => {
             let enc = |b: Option<f32>| b.and_then(|b| ring.encode(b as f64, s)).map(|e| ring.to_signed(e));
             let (lo, hi) = (enc(*min), enc(*max));

@@ -62,6 +62,10 @@ pub fn apply(g: &Graph, ring: Ring, node: &Node, args: &[&[u64]], role: Role) ->
         Op::PlSigmoid => x.iter().map(|&v| veil_ir::eval::ring_ops::pl_sigmoid::eval(ring, v, s_in)).collect(),
         Op::PlGelu { .. } => x.iter().map(|&v| veil_ir::eval::ring_ops::pl_gelu::eval(ring, v, s_in)).collect(),
         Op::Rsqrt { eps } => x.iter().map(|&v| veil_ir::eval::ring_ops::rsqrt::eval(ring, v, s_in, *eps)).collect(),
+        Op::Round { mode, min, max } => {
+            let bounds = ring_ops::clip_bounds(ring, *min, *max, s_in);
+            x.iter().map(|&v| ring_ops::round::eval(ring, v, s_in, *mode, bounds)).collect()
+        }
         Op::MaxPool { window } => ring_ops::window_sum(ring, x, shape, window, true).1,
         Op::Affine { scale, shift } => {
             // A public scale multiplies each share; a shift is added by one party only.

@@ -736,3 +736,34 @@ fn convnext_block_runs_in_memory_exactly_as_scripted() {
         cstats.online.seconds,
     );
 }
+
+/// onnxruntime's QDQ quantization of a small CNN (`models/qdq_cnn/`): each QuantizeLinear of
+/// a computed value runs as one garbled rounding (ties to even, the truncation fused) clamped
+/// to the uint8 range, its scales as server-private diagonal layers or folded into a layer. Bit-exact
+/// with the simulator, every layer's framed bytes and rounds as scripted, onnxruntime's top-1,
+/// and within the derived error bound of onnxruntime's output.
+#[test]
+fn a_qdq_quantized_cnn_runs_in_memory_exactly_as_scripted() {
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/qdq_cnn");
+    let x = veil_ir::npy::read_npy(&models.join("input.npy")).unwrap();
+    let want = veil_ir::npy::read_npy(&models.join("ort.npy")).unwrap();
+    let opts = Options { input_bound: 2.0, exact_truncation: true, ..Options::default() };
+    let path = models.join("model.onnx");
+    let g = veil_compiler::compile(veil_compiler::Model::File(&path), &opts.into()).unwrap().graph;
+    let steps = lower(&g).unwrap();
+    let rounds = steps
+        .iter()
+        .filter(|s| matches!(g.nodes[s.node].op, Op::Round { .. }))
+        .inspect(|s| assert!(matches!(s.kind, veil_ir::schedule::Kind::Activation { .. }), "{:?}", s.kind))
+        .count();
+    assert_eq!(rounds, 7, "{}", veil_ir::print::to_text(&g));
+    let (out, cstats, sstats) = in_memory(&g, &x);
+    let sim = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    assert_eq!(out, sim, "in memory differs from the simulator");
+    let argmax = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+    assert_eq!(argmax(&out[0].data), argmax(&want.data), "{:?} vs onnxruntime {:?}", out[0].data, want.data);
+    let bound = veil_passes::error_bound::error_bounds(&g, 2.0)[g.outputs[0].index()];
+    let worst = out[0].data.iter().zip(&want.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst as f64 <= bound, "{worst} beyond the bound {bound}");
+    check_traffic("qdq_cnn", &g, &[&cstats, &sstats]);
+}
