@@ -8,6 +8,7 @@
 //! `frontend/channel_norm.rs` Instance- and GroupNormalization,
 //! `frontend/max_pool3d.rs` ReduceMax, ReduceMin, 3-D pools and casts between float types,
 //! `frontend/bench_models.rs` the ResNet-32 of `models/bench/` against onnxruntime,
+//! `frontend/quant.rs` rounding, integer casts and onnxruntime's QDQ quantization,
 //! `frontend/zoo.rs` torchvision's families of `models/zoo/` from both of torch's exporters.
 
 // The dynamo and zoo tests report the measured errors on stderr (shown with --nocapture).
@@ -35,6 +36,8 @@ mod max_pool3d;
 mod norm_form;
 #[path = "frontend/ops.rs"]
 mod ops;
+#[path = "frontend/quant.rs"]
+mod quant;
 #[path = "frontend/secret_matmul.rs"]
 mod secret_matmul;
 #[path = "frontend/select_form.rs"]

@@ -45,7 +45,7 @@ OPS = (
     "globalmaxpool|batchnorm|flatten|reshape|squeeze|unsqueeze|transpose|concat|pad|constant_pad|identity|"
     "dropout|constant|cast|shape|gather|slice|softmax|logsoftmax|argmax|range|constantofshape|basic_conv|"
     "edge_pad|reflect_pad|wrap_pad|reduce_mean|reduce_sum|reduce_max|reduce_min|split|gelu|layer_normalization|"
-    "instancenorm|group_normalization"
+    "instancenorm|group_normalization|round|floor|ceil|quantizelinear|dequantizelinear"
 )
 # Same prefix, different operator.
 NOT_OURS = re.compile(

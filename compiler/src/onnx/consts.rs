@@ -130,9 +130,19 @@ pub fn from_proto(t: &TensorProto) -> Result<CTensor, String> {
         DataType::Int16 if has_raw => CData::I(le_chunks(raw, |b| i16::from_le_bytes(b) as i64)),
         DataType::Int8 if has_raw => CData::I(raw.iter().map(|&b| b as i8 as i64).collect()),
         DataType::Uint8 | DataType::Bool if has_raw => CData::I(raw.iter().map(|&b| b as i64).collect()),
+        DataType::Uint16 if has_raw => CData::I(le_chunks(raw, |b| u16::from_le_bytes(b) as i64)),
+        DataType::Uint32 if has_raw => CData::I(le_chunks(raw, |b| u32::from_le_bytes(b) as i64)),
+        // 4- and 2-bit integers: packed low bits first, in raw bytes or one byte per int32.
+        DataType::Int4 | DataType::Uint4 | DataType::Int2 | DataType::Uint2 => {
+            let bytes: Vec<u8> = if has_raw { raw.to_vec() } else { t.int32_data.iter().map(|&x| x as u8).collect() };
+            let bits = if matches!(dt, DataType::Int4 | DataType::Uint4) { 4 } else { 2 };
+            let signed = matches!(dt, DataType::Int4 | DataType::Int2);
+            CData::I(unpack(&bytes, bits, signed, n))
+        }
         DataType::Int32 | DataType::Int16 | DataType::Int8 | DataType::Uint8 | DataType::Bool | DataType::Uint16 => {
             CData::I(t.int32_data.iter().map(|&x| x as i64).collect())
         }
+        DataType::Uint64 if has_raw => CData::I(le_chunks(raw, |b| u64::from_le_bytes(b) as i64)),
         DataType::Uint64 | DataType::Uint32 if !has_raw => CData::I(t.uint64_data.iter().map(|&x| x as i64).collect()),
         other => {
             return Err(format!("tensor {name:?} has element type {}, which Veil does not read", other.as_str_name()));
@@ -142,6 +152,20 @@ pub fn from_proto(t: &TensorProto) -> Result<CTensor, String> {
         return Err(format!("tensor {name:?} has {} values for shape {shape:?} (corrupt or truncated)", data.len()));
     }
     Ok(CTensor { shape, data })
+}
+
+/// The first `n` of the `bits`-bit integers packed into `bytes`, lowest bits first (ONNX's
+/// layout for 4- and 2-bit types), sign-extended when `signed`. Fewer when the bytes run out.
+fn unpack(bytes: &[u8], bits: u32, signed: bool, n: usize) -> Vec<i64> {
+    let per = (8 / bits) as usize;
+    let mask = (1u8 << bits) - 1;
+    (0..n.min(bytes.len() * per))
+        .map(|i| {
+            let v = (bytes[i / per] >> ((i % per) as u32 * bits)) & mask;
+            let top = 1i64 << (bits - 1);
+            if signed && i64::from(v) >= top { i64::from(v) - 2 * top } else { i64::from(v) }
+        })
+        .collect()
 }
 
 /// ONNX multidirectional (numpy) broadcast of two shapes.
@@ -197,4 +221,29 @@ pub fn transpose(t: &CTensor, perm: &[usize]) -> CTensor {
     let (xs, os) = (strides(&t.shape), strides(&shape));
     let idx = (0..t.len()).map(|flat| (0..shape.len()).map(|i| (flat / os[i]) % shape[i] * xs[perm[i]]).sum());
     CTensor { data: t.data.pick(idx), shape }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 4- and 2-bit integers unpack low bits first, signed ones sign-extended, and a tensor
+    /// whose bytes hold fewer values than its shape is refused as truncated.
+    #[test]
+    fn packed_small_integers_unpack_low_bits_first() {
+        assert_eq!(unpack(&[0x8f, 0x07], 4, true, 3), vec![-1, -8, 7]);
+        assert_eq!(unpack(&[0x8f, 0x07], 4, false, 4), vec![15, 8, 7, 0]);
+        assert_eq!(unpack(&[0b1110_0100], 2, true, 4), vec![0, 1, -2, -1]);
+        assert_eq!(unpack(&[0b1110_0100], 2, false, 4), vec![0, 1, 2, 3]);
+        let mut t = TensorProto {
+            name: Some("z".into()),
+            data_type: Some(DataType::Int4 as i32),
+            dims: vec![3],
+            raw_data: Some(vec![0x21]),
+            ..Default::default()
+        };
+        assert!(from_proto(&t).unwrap_err().contains("corrupt or truncated"));
+        t.raw_data = Some(vec![0x21, 0x0d]);
+        assert_eq!(from_proto(&t).unwrap().ints().unwrap(), vec![1, 2, -3]);
+    }
 }

@@ -80,6 +80,9 @@ pub struct Importer {
     /// ONNX values computed from an integer-typed graph input, with their integer type
     /// (`ints`): only ops exact on integers may read them.
     ints: HashMap<String, DataType>,
+    /// The element types of initializers and Constant outputs, by ONNX name (a
+    /// QuantizeLinear's zero point gives its output type).
+    pub const_types: HashMap<String, DataType>,
 }
 
 /// Ops that run on the client after the reveal when they end the model.
@@ -136,6 +139,7 @@ impl Importer {
             norm_parts: HashMap::new(),
             norm_stats: HashMap::new(),
             ints: HashMap::new(),
+            const_types: HashMap::new(),
         }
     }
 
@@ -258,6 +262,8 @@ impl Importer {
         let model_err =
             |reason: String| NodeError { node: String::new(), op_type: String::new(), domain: String::new(), reason };
         for init in &graph.initializer {
+            self.const_types
+                .insert(init.name().to_string(), DataType::try_from(init.data_type()).unwrap_or(DataType::Undefined));
             match consts::from_proto(init) {
                 Ok(t) => {
                     self.env.insert(init.name().to_string(), Sym::Const(t));
@@ -389,6 +395,11 @@ impl Importer {
             self.post.extend(node.output.iter().cloned());
         }
         let ctx = Ctx { node, attrs: Attrs::new(node), name: name.to_string(), opset };
+        if op == "Constant"
+            && let (Some(out), Ok(Some(t))) = (node.output.first(), ctx.attrs.tensor("value"))
+        {
+            self.const_types.insert(out.clone(), DataType::try_from(t.data_type()).unwrap_or(DataType::Undefined));
+        }
         let reads_int = node.input.first().is_some_and(|i| self.ints.contains_key(i));
         let (out, int_out) = if matches!(op, "Cast" | "CastLike") && reads_int {
             // `int_output` decides the cast: when exact, the value passes unchanged.
@@ -398,7 +409,9 @@ impl Importer {
             // The op's own refusal first (a shape computed from the input, say), then whether
             // it is exact on integers.
             let out = ops::lower(self, &ctx, &inputs).map_err(Some)?;
-            (out, self.int_output(&ctx, &inputs).map_err(Some)?)
+            // QuantizeLinear and a Cast to an integer type make integers of a real.
+            let made = ops::quant::integer_result(self, &ctx).map_err(Some)?;
+            (out, self.int_output(&ctx, &inputs).map_err(Some)?.or(made))
         };
         if let Some(t) = int_out {
             for (o, s) in node.output.iter().zip(&out) {

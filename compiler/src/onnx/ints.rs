@@ -71,6 +71,10 @@ pub fn output_type(op: &str, t: DataType, cast_to: Option<DataType>) -> Result<O
     if STATIC.contains(&op) {
         return Ok(None);
     }
+    // (q − zero point) · scale: the integers become reals again.
+    if op == "DequantizeLinear" {
+        return Ok(None);
+    }
     if op == "Cast" || op == "CastLike" {
         let to = cast_to.unwrap_or(DataType::Float);
         if matches!(to, DataType::Float | DataType::Double | DataType::Float16 | DataType::Bfloat16) {

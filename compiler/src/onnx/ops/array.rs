@@ -147,18 +147,14 @@ pub fn transpose(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Resul
 /// `2^-11` for FLOAT16, `2^-8` for BFLOAT16, and FLOAT16's overflow past 65504) is not
 /// reproduced; the result is the uncast model's. Casts to integer, boolean or 8-, 6-, 4- and 2-bit
 /// types of a computed value are refused: they would round or saturate secret values.
-pub fn identity(_imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+pub fn identity(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
     let x = arg(inputs, 0)?.clone();
     match ctx.node.op_type() {
         "Cast" => {
             let to = DataType::try_from(ctx.attrs.int("to")?.ok_or("attribute to is required")? as i32)
                 .unwrap_or(DataType::Undefined);
             if !matches!(to, DataType::Float | DataType::Double | DataType::Float16 | DataType::Bfloat16) {
-                return Err(format!(
-                    "cast of a computed value (a real number, FLOAT) to {} is not supported: Veil passes casts \
-between FLOAT, DOUBLE, FLOAT16 and BFLOAT16 through, and refuses integer, boolean and 8-, 6-, 4- and 2-bit types",
-                    to.as_str_name()
-                ));
+                return Ok(vec![super::quant::cast_to_integer(imp, ctx, &x, to)?]);
             }
         }
         "Dropout" => {

@@ -3,7 +3,7 @@
 //! `norm_form` (its written-out form), `channel_norm` (InstanceNormalization, GroupNormalization), `math` (Gemm, MatMul,
 //! elementwise arithmetic and polynomials), `minmax` (Max and Min as clips or ReLUs), `batched` (MatMul with batched constant operands),
 //! `reduce` (ReduceSum, ReduceMean, ReduceMax, ReduceMin), `array` and `join` (data movement), `post` (client-side
-//! post-processing), and `fold` (compile-time evaluation of constant subgraphs).
+//! post-processing), `quant` (Round, Floor, Ceil, integer Casts, QuantizeLinear and DequantizeLinear), and `fold` (compile-time evaluation of constant subgraphs).
 
 mod array;
 mod batched;
@@ -19,6 +19,7 @@ pub mod norm_form;
 mod pad;
 mod pool3d;
 mod post;
+pub mod quant;
 mod reduce;
 mod secret_matmul;
 mod window;
@@ -72,6 +73,9 @@ fn lowering(op: &str) -> Option<Lowering> {
         "Sqrt" => norm_form::sqrt,
         "Reciprocal" => norm_form::reciprocal,
         "Gelu" => nn::gelu,
+        "Round" | "Floor" | "Ceil" => quant::round,
+        "QuantizeLinear" => quant::quantize_linear,
+        "DequantizeLinear" => quant::dequantize_linear,
         _ if fold::FOLD_ONLY.contains(&op) => fold::only_constants,
         _ => return None,
     })

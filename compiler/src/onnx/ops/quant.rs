@@ -1,0 +1,225 @@
+//! Rounding and linear quantization: `Round`, `Floor`, `Ceil`, a `Cast` of a real to an
+//! integer type, `QuantizeLinear` and `DequantizeLinear` (the QDQ form onnxruntime's
+//! quantizer writes).
+//!
+//! A rounding is [`Op::Round`] (a garbled circuit on shares). `QuantizeLinear(x, s, z)` is
+//! `clamp(round(x / s) + z, lo, hi)` for the output type's range: an affine `x · (1/s) + z`
+//! and a [`RoundMode::HalfEven`] rounding clamped to `[lo, hi]` (one circuit); its output is an
+//! integer-typed value (`ints`). `DequantizeLinear(q, s, z)` is the affine `(q − z) · s`, folded at compile
+//! time when `q` is a constant (quantized weights). Scales and zero points are the model's
+//! (weights, kept by the server like any other); the integer range is public. Per-axis and
+//! blocked scales broadcast along their axis.
+
+use veil_ir::{Op, RoundMode};
+
+use super::super::consts::{CData, CTensor};
+use super::super::import::{Ctx, Importer, Sym};
+use super::super::ints;
+use super::super::proto::tensor_proto::DataType;
+use super::{arg, axis, konst, opt_const};
+
+/// `Round`, `Floor` and `Ceil` of a computed value; constants fold.
+pub fn round(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let mode = mode_of(ctx.node.op_type());
+    if let Sym::Const(t) = arg(inputs, 0)? {
+        return Ok(vec![Sym::Const(rounded(t, mode))]);
+    }
+    let x = imp.value(arg(inputs, 0)?)?;
+    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Round { mode, min: None, max: None }, &[x])?)])
+}
+
+fn mode_of(op: &str) -> RoundMode {
+    match op {
+        "Floor" => RoundMode::Floor,
+        "Ceil" => RoundMode::Ceil,
+        _ => RoundMode::HalfEven,
+    }
+}
+
+fn rounded(t: &CTensor, mode: RoundMode) -> CTensor {
+    match &t.data {
+        CData::I(_) => t.clone(),
+        CData::F(v) => CTensor::f32(t.shape.clone(), v.iter().map(|&x| mode.apply(x as f64) as f32).collect()),
+    }
+}
+
+/// A `Cast` of a computed real to an integer type that holds 8 bits or more: ONNX truncates
+/// toward zero (out-of-range values are undefined; Veil keeps them).
+pub fn cast_to_integer(imp: &mut Importer, ctx: &Ctx, x: &Sym, to: DataType) -> Result<Sym, String> {
+    if !integer_cast_target(to) {
+        return Err(format!(
+            "cast of a computed value (a real number, FLOAT) to {} is not supported: Veil passes casts \
+between FLOAT, DOUBLE, FLOAT16 and BFLOAT16 through, rounds toward zero to 8- to 64-bit integers, and refuses \
+boolean, 2- and 4-bit integer and 8-, 6- and 4-bit float types",
+            to.as_str_name()
+        ));
+    }
+    let x = imp.value(x)?;
+    let op = Op::Round { mode: RoundMode::TowardZero, min: None, max: None };
+    Ok(Sym::Value(imp.add(&ctx.name, ctx.out(0), op, &[x])?))
+}
+
+fn integer_cast_target(to: DataType) -> bool {
+    use DataType::*;
+    matches!(to, Int8 | Int16 | Int32 | Int64 | Uint8 | Uint16 | Uint32 | Uint64)
+}
+
+/// The integer type a node makes of a computed real, for `ints`: `QuantizeLinear`'s output
+/// type, or a `Cast`'s integer target; `None` for other nodes.
+pub fn integer_result(imp: &Importer, ctx: &Ctx) -> Result<Option<DataType>, String> {
+    Ok(match ctx.node.op_type() {
+        "QuantizeLinear" => Some(output_type(imp, ctx)?),
+        "Cast" => {
+            let to = ctx.attrs.int("to")?.ok_or("attribute to is required")?;
+            Some(DataType::try_from(to as i32).unwrap_or(DataType::Undefined)).filter(|&t| integer_cast_target(t))
+        }
+        _ => None,
+    })
+}
+
+/// QuantizeLinear's output type: its zero point's, else `output_dtype` (opset 21), else UINT8.
+fn output_type(imp: &Importer, ctx: &Ctx) -> Result<DataType, String> {
+    let zp = ctx.node.input.get(2).filter(|n| !n.is_empty()).and_then(|n| imp.const_types.get(n).copied());
+    let attr = ctx
+        .attrs
+        .int("output_dtype")?
+        .filter(|&t| t != 0)
+        .map(|t| DataType::try_from(t as i32).unwrap_or(DataType::Undefined));
+    Ok(zp.or(attr).unwrap_or(DataType::Uint8))
+}
+
+/// A scale or zero point broadcast against an operand of shape `x`: a scalar as is, a 1-D
+/// tensor along `axis` as `[d, 1, …, 1]`, a blocked one (`block_size` > 0, the operand's rank)
+/// repeated along `axis` to the operand's shape.
+fn along(t: &CTensor, x: &[usize], ctx: &Ctx, what: &str) -> Result<(Vec<usize>, Vec<f32>), String> {
+    let v = t.floats();
+    let block = ctx.attrs.int_or("block_size", 0)?;
+    if v.len() == 1 && block == 0 {
+        return Ok((vec![], v));
+    }
+    let a = axis(ctx.attrs.int_or("axis", 1)?, x.len())?;
+    if block <= 0 {
+        if t.shape.len() != 1 || t.shape[0] != x[a] {
+            return Err(format!("{what} has shape {:?}, expected a scalar or [{}] (axis {a} of {x:?})", t.shape, x[a]));
+        }
+        let mut shape = vec![x[a]];
+        shape.extend(std::iter::repeat_n(1, x.len() - a - 1));
+        return Ok((shape, v));
+    }
+    let b = block as usize;
+    let blocks = x[a].div_ceil(b);
+    let fits = t.shape.len() == x.len()
+        && t.shape.iter().zip(x).enumerate().all(|(i, (&d, &n))| if i == a { d == blocks } else { d == n });
+    if !fits {
+        return Err(format!("{what} has shape {:?}, which does not block {x:?} by {b} along axis {a}", t.shape));
+    }
+    let strides = veil_ir::strides(x);
+    let tstrides = veil_ir::strides(&t.shape);
+    let n: usize = x.iter().product();
+    let data = (0..n)
+        .map(|i| {
+            let at: usize = (0..x.len())
+                .map(|d| {
+                    let k = (i / strides[d]) % x[d];
+                    (if d == a { k / b } else { k }) * tstrides[d]
+                })
+                .sum();
+            v[at]
+        })
+        .collect();
+    Ok((x.to_vec(), data))
+}
+
+/// The integer range of QuantizeLinear's output type.
+fn quant_range(t: DataType) -> Result<(f32, f32), String> {
+    match ints::range(t) {
+        Some((lo, hi)) if t != DataType::Bool && hi <= i32::MAX as i128 => Ok((lo as f32, hi as f32)),
+        _ => Err(format!(
+            "quantization to {} is not supported: Veil quantizes to 2- to 16-bit and 32-bit integers (a rounding \
+and a clamp), not to 8- and 4-bit floats",
+            t.as_str_name()
+        )),
+    }
+}
+
+/// `QuantizeLinear(x, y_scale, y_zero_point)`: see the module doc.
+pub fn quantize_linear(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let (lo, hi) = quant_range(output_type(imp, ctx)?)?;
+    if let Sym::Const(t) = arg(inputs, 0)? {
+        return Ok(vec![Sym::Const(quantized(ctx, t, inputs, (lo, hi))?)]);
+    }
+    let x = imp.value(arg(inputs, 0)?)?;
+    let shape = imp.g.values[x].ty.shape.clone();
+    let (sshape, s) = along(konst(inputs, 1, "y_scale")?, &shape, ctx, "y_scale")?;
+    if let Some(bad) = s.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
+        return Err(format!("y_scale holds {bad}; scales must be positive and finite"));
+    }
+    let inv: Vec<f32> = s.iter().map(|v| 1.0 / v).collect();
+    let scale = imp.weight(&format!("{}.inv_scale", ctx.name), sshape, inv);
+    let shift = match opt_const(inputs, 2, "y_zero_point")? {
+        Some(z) if z.floats().iter().any(|&v| v != 0.0) => {
+            let (zshape, zp) = along(z, &shape, ctx, "y_zero_point")?;
+            Some(imp.weight(&format!("{}.zero_point", ctx.name), zshape, zp))
+        }
+        _ => None,
+    };
+    let out = ctx.out(0);
+    let y = imp.add(&ctx.name, &format!("{out}/scaled"), Op::Affine { scale: Some(scale), shift }, &[x])?;
+    let op = Op::Round { mode: RoundMode::HalfEven, min: Some(lo), max: Some(hi) };
+    Ok(vec![Sym::Value(imp.add(&format!("{}/round", ctx.name), out, op, &[y])?)])
+}
+
+/// `DequantizeLinear(x, x_scale, x_zero_point)`: `(x − z) · s`; see the module doc.
+pub fn dequantize_linear(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    if let Sym::Const(t) = arg(inputs, 0)? {
+        return Ok(vec![Sym::Const(dequantized(ctx, t, inputs)?)]);
+    }
+    let x = imp.value(arg(inputs, 0)?)?;
+    let shape = imp.g.values[x].ty.shape.clone();
+    let (sshape, s) = along(konst(inputs, 1, "x_scale")?, &shape, ctx, "x_scale")?;
+    let shift = match opt_const(inputs, 2, "x_zero_point")? {
+        Some(z) if z.floats().iter().any(|&v| v != 0.0) => {
+            let (zshape, zp) = along(z, &shape, ctx, "x_zero_point")?;
+            // −z·s: the two have the same form, or one is a scalar.
+            let (wshape, data): (Vec<usize>, Vec<f32>) = if zshape == sshape {
+                (zshape, zp.iter().zip(&s).map(|(z, s)| -z * s).collect())
+            } else if zp.len() == 1 {
+                (sshape.clone(), s.iter().map(|s| -zp[0] * s).collect())
+            } else if s.len() == 1 {
+                (zshape, zp.iter().map(|z| -z * s[0]).collect())
+            } else {
+                return Err(format!("x_zero_point has shape {zshape:?} and x_scale {sshape:?}: they must match"));
+            };
+            Some(imp.weight(&format!("{}.shift", ctx.name), wshape, data))
+        }
+        _ => None,
+    };
+    let scale = imp.weight(&format!("{}.scale", ctx.name), sshape, s);
+    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Affine { scale: Some(scale), shift }, &[x])?)])
+}
+
+/// QuantizeLinear of a constant, at compile time (as ONNX computes it: `x / s`, rounded).
+fn quantized(ctx: &Ctx, t: &CTensor, inputs: &[Option<Sym>], (lo, hi): (f32, f32)) -> Result<CTensor, String> {
+    let (sshape, s) = along(konst(inputs, 1, "y_scale")?, &t.shape, ctx, "y_scale")?;
+    let zero = CTensor::f32(vec![], vec![0.0]);
+    let z = opt_const(inputs, 2, "y_zero_point")?.unwrap_or(&zero);
+    let (zshape, zp) = along(z, &t.shape, ctx, "y_zero_point")?;
+    let x = t.floats();
+    let at = |shape: &[usize], i: usize| veil_ir::eval::kernels::broadcast_index(shape, &t.shape)(i);
+    let data = (0..x.len())
+        .map(|i| ((x[i] / s[at(&sshape, i)]).round_ties_even() + zp[at(&zshape, i)]).clamp(lo, hi) as i64)
+        .collect();
+    Ok(CTensor::i64(t.shape.clone(), data))
+}
+
+/// DequantizeLinear of a constant (quantized weights), at compile time.
+fn dequantized(ctx: &Ctx, t: &CTensor, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
+    let (sshape, s) = along(konst(inputs, 1, "x_scale")?, &t.shape, ctx, "x_scale")?;
+    let zero = CTensor::f32(vec![], vec![0.0]);
+    let z = opt_const(inputs, 2, "x_zero_point")?.unwrap_or(&zero);
+    let (zshape, zp) = along(z, &t.shape, ctx, "x_zero_point")?;
+    let x = t.floats();
+    let at = |shape: &[usize], i: usize| veil_ir::eval::kernels::broadcast_index(shape, &t.shape)(i);
+    let data = (0..x.len()).map(|i| (x[i] - zp[at(&zshape, i)]) * s[at(&sshape, i)]).collect();
+    Ok(CTensor::f32(t.shape.clone(), data))
+}

@@ -1,0 +1,110 @@
+//! Rounding and linear quantization: Round, Floor, Ceil and a Cast to an integer type against
+//! their definitions (ties, negative values), QuantizeLinear and DequantizeLinear against
+//! onnxruntime on a model its quantizer wrote (`models/qdq_cnn/`), and the refusals.
+
+use super::ops::{assert_close, fixed_point_within_bound};
+use super::*;
+
+/// Ties both ways, negative values and integers, shared with the server by a product with ones.
+fn rounding_input() -> Tensor {
+    Tensor::new(vec![1, 8], vec![-2.5, -1.5, -0.75, -0.25, 0.5, 1.5, 2.0, 3.25]).unwrap()
+}
+
+fn rounding_model(op: &str, to: Option<DataType>) -> Vec<u8> {
+    let mut nodes = vec![node("Mul", "share", &["x", "ones"], &["s"])];
+    match to {
+        None => nodes.push(node(op, "r", &["s"], &["y"])),
+        Some(t) => {
+            let mut c = node("Cast", "to_int", &["s"], &["i"]);
+            c.attribute = vec![int_attr("to", t as i64)];
+            let mut back = node("Cast", "to_float", &["i"], &["y"]);
+            back.attribute = vec![int_attr("to", DataType::Float as i64)];
+            nodes.extend([c, back]);
+        }
+    }
+    model(21, vec![info("x", &[Some(1), Some(8)])], nodes, vec![ones("ones", 8)], "y")
+}
+
+/// Each rounding gives what its definition gives on every value (ties to even for Round,
+/// toward zero for a Cast to an integer type, as C and numpy truncate), as one `round` node,
+/// and fixed point keeps it within the derived bound.
+#[test]
+fn rounding_ops_and_integer_casts_round_as_onnx_defines() {
+    let x = rounding_input();
+    type Case = (&'static str, Option<DataType>, fn(f32) -> f32, &'static str);
+    let cases: [Case; 5] = [
+        ("Round", None, f32::round_ties_even, "half_even"),
+        ("Floor", None, f32::floor, "floor"),
+        ("Ceil", None, f32::ceil, "ceil"),
+        ("Cast", Some(DataType::Int32), f32::trunc, "toward_zero"),
+        ("Cast", Some(DataType::Int8), f32::trunc, "toward_zero"),
+    ];
+    for (op, to, f, mode) in cases {
+        let g = import(&rounding_model(op, to)).unwrap();
+        let text = veil_ir::print::to_text(&g);
+        assert_eq!(text.matches(" = round ").count(), 1, "{op}: {text}");
+        assert!(text.contains(&format!(" mode={mode} ")), "{op}: {text}");
+        let want: Vec<f32> = x.data.iter().map(|&v| f(v)).collect();
+        assert_close(&run_float(&g, std::slice::from_ref(&x)).unwrap()[0], &[1, 8], &want, op);
+        fixed_point_within_bound(&g, std::slice::from_ref(&x));
+    }
+    // Fixed point is exact here: every input and its rounding are on the grid.
+    let g = import(&rounding_model("Round", None)).unwrap();
+    let opts = veil_passes::Options { input_bound: 4.0, ..Default::default() };
+    let f = veil_compiler::compile(&g, &opts.into()).unwrap().graph;
+    let got = veil_ir::eval::run_fixed(&f, std::slice::from_ref(&x), 0).unwrap().outputs.remove(0);
+    assert_eq!(got.data, vec![-2.0, -2.0, -1.0, -0.0, 0.0, 2.0, 2.0, 3.0]);
+}
+
+/// onnxruntime's static quantizer (QDQ format: uint8 activations, per-channel int8 weights):
+/// the float interpreter gives onnxruntime's output for the committed input, with one rounding
+/// clamped to the uint8 range per QuantizeLinear of a computed value (and no other clamp), the weights'
+/// DequantizeLinear folded at compile time, and fixed point within the derived bound.
+#[test]
+fn the_onnxruntime_quantizers_qdq_model_gives_onnxruntimes_output() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/qdq_cnn");
+    let bytes = std::fs::read(dir.join("model.onnx")).unwrap();
+    let x = veil_ir::npy::read_npy(&dir.join("input.npy")).unwrap();
+    let want = veil_ir::npy::read_npy(&dir.join("ort.npy")).unwrap();
+    let proto = ModelProto::decode(bytes.as_slice()).unwrap();
+    let quantize = proto.graph.as_ref().unwrap().node.iter().filter(|n| n.op_type() == "QuantizeLinear").count();
+    let g = import(&bytes).unwrap();
+    let count = |f: fn(&Op) -> bool| g.live_nodes().filter(|(_, n)| f(&n.op)).count();
+    let uint8 =
+        |o: &Op| matches!(o, Op::Round { mode: veil_ir::RoundMode::HalfEven, min: Some(0.0), max: Some(255.0) });
+    assert_eq!(count(uint8), quantize, "one clamped rounding per QuantizeLinear");
+    assert_eq!(count(|o| matches!(o, Op::Round { .. } | Op::Clip { .. })), quantize);
+    assert_eq!(count(|o| matches!(o, Op::Conv2d { .. })), 2, "the int8 weights fold into the convolutions");
+    let got = run_float(&g, std::slice::from_ref(&x)).unwrap().remove(0);
+    assert_close(&got, &want.shape, &want.data, "qdq_cnn against onnxruntime");
+    fixed_point_within_bound(&g, &[x]);
+}
+
+/// Roundings Veil has no circuit for, and integer arithmetic on quantized values (ONNX's
+/// wraps), are refused by name.
+#[test]
+fn casts_and_quantizations_veil_cannot_round_are_refused_by_name() {
+    let e = problems(&rounding_model("Cast", Some(DataType::Bool)));
+    assert!(
+        e.contains(r#"node "to_int" (Cast): cast of a computed value"#) && e.contains("to BOOL is not supported"),
+        "{e}"
+    );
+    let e = problems(&rounding_model("Cast", Some(DataType::Float8e4m3fn)));
+    assert!(e.contains("to FLOAT8E4M3FN is not supported"), "{e}");
+    let quantize = |dtype: DataType, then: &str| {
+        let mut q = node("QuantizeLinear", "q", &["s", "scale"], &["q"]);
+        q.attribute = vec![int_attr("output_dtype", dtype as i64)];
+        let mut nodes = vec![node("Mul", "share", &["x", "ones"], &["s"]), q];
+        nodes.push(node(then, "after", &["q", "q"], &["y"]));
+        model(21, vec![info("x", &[Some(1), Some(8)])], nodes, vec![ones("ones", 8), scalar("scale", 0.1)], "y")
+    };
+    let e = problems(&quantize(DataType::Float8e4m3fn, "Max"));
+    assert!(e.contains(r#"node "q" (QuantizeLinear): quantization to FLOAT8E4M3FN is not supported"#), "{e}");
+    let e = problems(&quantize(DataType::Int8, "Add"));
+    assert!(e.contains(r#"node "after" (Add): Add on a INT8 value"#), "{e}");
+    // Max is exact on integers: the quantized value passes.
+    let g = import(&quantize(DataType::Int8, "Max")).unwrap();
+    let x = Tensor::new(vec![1, 8], vec![-20.0, -0.25, -0.06, 0.0, 0.04, 0.15, 1.26, 20.0]).unwrap();
+    let want = [-128.0, -2.0, -1.0, 0.0, 0.0, 2.0, 13.0, 127.0];
+    assert_close(&run_float(&g, std::slice::from_ref(&x)).unwrap()[0], &[1, 8], &want, "int8 quantization");
+}
