@@ -117,12 +117,15 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
         }
     }
 
-    // (14) Narrowed ReLU and MaxPool circuits.
+    // (14) Narrowed ReLU, MaxPool, Clip and rounding circuits.
     let mut seen = std::collections::HashSet::new();
     for &(n, w) in &g.narrow_bits {
         let ok = g.nodes.try_get(n).is_some_and(|node| {
             g.body.contains(&n)
-                && matches!(node.op, crate::Op::Relu | crate::Op::MaxPool { .. } | crate::Op::Clip { .. })
+                && matches!(
+                    node.op,
+                    crate::Op::Relu | crate::Op::MaxPool { .. } | crate::Op::Clip { .. } | crate::Op::Round { .. }
+                )
                 && !g.over_ot.contains(&n)
                 && seen.insert(n)
                 && g.ring_bits.is_some_and(|l| (3..l).contains(&w))

@@ -388,7 +388,7 @@ pub fn run_detailed(
         b.g.narrow_bits =
             b.g.live_nodes()
                 .filter(|(_, n)| {
-                    matches!(n.op, Op::Relu | Op::MaxPool { .. } | Op::Clip { .. })
+                    matches!(n.op, Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::Round { .. })
                         && b.g.values[n.inputs[0]].domain == Domain::Shared
                 })
                 .filter_map(|(id, n)| {
@@ -407,7 +407,7 @@ pub fn run_detailed(
                         _ => 0,
                     };
                     let bounds = match n.op {
-                        Op::Clip { min, max } => [min, max]
+                        Op::Clip { min, max } | Op::Round { min, max, .. } => [min, max]
                             .iter()
                             .flatten()
                             .map(|&c| {
@@ -418,7 +418,12 @@ pub fn run_detailed(
                             .unwrap_or(0),
                         _ => 0,
                     };
-                    let w = (need_of(operand)?.max(need_of(u)?) + margin).max(shift + 3).max(bounds);
+                    // A rounding needs a bit above the point it rounds at.
+                    let rounds_at = match n.op {
+                        Op::Round { .. } => shift + scale as u32 + 2,
+                        _ => 0,
+                    };
+                    let w = (need_of(operand)?.max(need_of(u)?) + margin).max(shift + 3).max(bounds).max(rounds_at);
                     (w < ring).then_some((id, w as u8))
                 })
                 .collect();

@@ -17,7 +17,7 @@ pub use nn::{
     max_trunc_mask_narrow, pl_gelu_trunc_mask, pl_sigmoid_trunc_mask, relu_trunc_mask, relu_trunc_mask_narrow,
     sign_test, trunc_mask,
 };
-pub use round::round_trunc_mask;
+pub use round::{round_trunc_mask, round_trunc_mask_narrow, round_width};
 pub use rsqrt::rsqrt_trunc_mask;
 
 use serde::{Deserialize, Serialize};

@@ -20,13 +20,38 @@ fn or(b: &mut Builder, x: Wire, y: Wire) -> Wire {
 /// Inputs as for [`super::relu_trunc_mask`]. ANDs: (ℓ − 1) to add the shares, at most
 /// (s − 2) + 2 for the rounding bit, (ℓ − f − s − 1) to add it, about 2ℓ per bound, (ℓ − 1)
 /// for the mask.
-pub fn round_trunc_mask(ell: u32, f: u32, s: u32, mode: RoundMode, (lo, hi): (Option<i64>, Option<i64>)) -> Circuit {
-    assert!(f + s < ell, "round: f + s < ℓ (ℓ = {ell}, f = {f}, s = {s})");
-    let (mut b, io) = Builder::new(&[ell, ell, ell]);
+pub fn round_trunc_mask(ell: u32, f: u32, s: u32, mode: RoundMode, bounds: (Option<i64>, Option<i64>)) -> Circuit {
+    round_trunc_mask_narrow(ell, ell, f, s, mode, bounds)
+}
+
+/// The width [`round_trunc_mask_narrow`] rounds and clamps in, for an operand read in `w` of
+/// ℓ bits: one bit more than the operand where the ring has it (rounding the largest `w`-bit
+/// value up cannot wrap there, as it cannot in the simulator's ℓ bits), else ℓ.
+pub fn round_width(w: u32, ell: u32) -> u32 {
+    if w < ell { w + 1 } else { ell }
+}
+
+/// [`round_trunc_mask`] reading its operand in `w ≤ ℓ` bits, as [`super::relu_trunc_mask_narrow`]
+/// does: the rounding of `y' >> f` with `y'` the `w`-bit value `y mod 2^w` read as signed,
+/// rounded and clamped in [`round_width`] bits (the bounds must fit there) and sign-extended to
+/// ℓ before the mask. Bit for bit what the simulator computes on the narrowed read
+/// (`schedule::narrowed_reads`) for every operand.
+pub fn round_trunc_mask_narrow(
+    w: u32,
+    ell: u32,
+    f: u32,
+    s: u32,
+    mode: RoundMode,
+    (lo, hi): (Option<i64>, Option<i64>),
+) -> Circuit {
+    assert!(f + s < w && w <= ell, "round: f + s < w ≤ ℓ (w = {w}, ℓ = {ell}, f = {f}, s = {s})");
+    let width = round_width(w, ell);
+    assert!(super::clip_bounds_fit(width, lo, hi), "round: bounds {lo:?}, {hi:?} outside {width} bits");
+    let (mut b, io) = Builder::new(&[w, w, ell]);
     let y = b.add(&io[0], &io[1], false);
-    let n = ell as usize;
-    // z = y >> f: wiring; its top f bits repeat the sign.
-    let z: Vec<Wire> = (0..n).map(|i| y[(i + f as usize).min(n - 1)]).collect();
+    let (n, top) = (width as usize, w as usize - 1);
+    // z = y' >> f in `width` bits: wiring; its top bits repeat the sign.
+    let z: Vec<Wire> = (0..n).map(|i| y[(i + f as usize).min(top)]).collect();
     let s = s as usize;
     let zero = b.zero();
     let rounded = if s == 0 {
@@ -65,7 +90,7 @@ pub fn round_trunc_mask(ell: u32, f: u32, s: u32, mode: RoundMode, (lo, hi): (Op
         }
         out
     };
-    let mask = if ell == 64 { u64::MAX } else { (1u64 << ell) - 1 };
+    let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
     let mut z = rounded;
     if let Some(lo) = lo {
         let c = b.constant(lo as u64 & mask, n);
@@ -77,7 +102,8 @@ pub fn round_trunc_mask(ell: u32, f: u32, s: u32, mode: RoundMode, (lo, hi): (Op
         let above = b.less_signed(&c, &z);
         z = b.mux(above, &c, &z);
     }
-    let out = b.sub(&z, &io[2]);
+    let wide: Vec<Wire> = (0..ell as usize).map(|i| z[i.min(n - 1)]).collect();
+    let out = b.sub(&wide, &io[2]);
     b.finish(out)
 }
 
@@ -90,6 +116,30 @@ mod tests {
     /// Over every value of a 9-bit ring, split into shares and masked, each mode at several
     /// truncations and scales, without bounds and with a clamp, gives the simulator's rounding
     /// of the truncated value.
+    /// Read narrowed, the circuit rounds `y mod 2^w` (signed) as the simulator does, in a
+    /// wider ring, for every operand: the largest value rounding up does not wrap.
+    #[test]
+    fn the_narrowed_circuit_rounds_the_narrowed_value_as_the_simulator_does() {
+        let (ring, w) = (Ring::new(12), 8u32);
+        let narrow = Ring::new(w as u8);
+        for mode in [RoundMode::HalfEven, RoundMode::Ceil, RoundMode::TowardZero] {
+            for (f, s) in [(0, 2), (2, 3), (1, 0)] {
+                for bounds in [(None, None), (Some(-40i64), Some(200i64))] {
+                    let c = round_trunc_mask_narrow(w, 12, f, s, mode, bounds);
+                    let sim = (bounds.0.unwrap_or(i64::MIN), bounds.1.unwrap_or(i64::MAX));
+                    for y in 0..1u64 << 12 {
+                        let ys = ring.reduce(y.wrapping_mul(0x9e37_79b9) ^ 0x5a5);
+                        let yc = ring.reduce(y.wrapping_sub(ys));
+                        let read = ring.from_signed(narrow.to_signed(narrow.reduce(y)));
+                        let want = round::eval(ring, ring.truncate(read, f as u8), s as u8, mode, sim);
+                        let got = c.eval_u64(&[narrow.reduce(ys), narrow.reduce(yc), 0]);
+                        assert_eq!(got, want, "{mode:?}, f {f}, s {s}, {bounds:?}, y {y}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_circuit_rounds_every_value_as_the_simulator_does() {
         let ring = Ring::new(9);

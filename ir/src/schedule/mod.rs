@@ -13,7 +13,8 @@ pub mod trunc_ot;
 use crate::ElemType;
 use crate::circuit::{
     Circuit, clip_bounds_fit, clip_trunc_mask_narrow, leaky_relu_trunc_mask, max_trunc_mask_narrow, pl_gelu_trunc_mask,
-    pl_sigmoid_trunc_mask, relu_trunc_mask_narrow, round_trunc_mask, rsqrt_trunc_mask, sign_test, trunc_mask,
+    pl_sigmoid_trunc_mask, relu_trunc_mask_narrow, round_trunc_mask_narrow, round_width, rsqrt_trunc_mask, sign_test,
+    trunc_mask,
 };
 use crate::eval::LEAKY_ALPHA_BITS;
 use crate::eval::ring_ops::window_taps;
@@ -608,9 +609,14 @@ pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8, w: u32) -> 
         Op::PlGelu { .. } => pl_gelu_trunc_mask(ell, f, s),
         Op::Rsqrt { eps } => rsqrt_trunc_mask(ell, f, s, *eps),
         // The circuit needs a bit above the rounding point.
-        Op::Round { mode, min, max } if f + u32::from(s) < ell => {
+        Op::Round { mode, min, max } if f + u32::from(s) < w => {
             let enc = |b: Option<f32>| b.and_then(|b| ring.encode(b as f64, s)).map(|e| ring.to_signed(e));
-            round_trunc_mask(ell, f, s as u32, *mode, (enc(*min), enc(*max)))
+            let (lo, hi) = (enc(*min), enc(*max));
+            // Narrowed (`Graph::narrow_bits`): the bounds must fit the width it clamps in.
+            if !clip_bounds_fit(round_width(w, ell), lo, hi) {
+                return None;
+            }
+            round_trunc_mask_narrow(w, ell, f, s as u32, *mode, (lo, hi))
         }
         Op::Clip { min, max } => {
             let enc = |b: Option<f32>| b.and_then(|b| ring.encode(b as f64, s)).map(|e| ring.to_signed(e));
