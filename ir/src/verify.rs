@@ -117,15 +117,22 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
         }
     }
 
-    // (14) Narrowed ReLU, MaxPool, Clip and rounding circuits.
+    // (14) Narrowed ReLU, MaxPool, Clip, rounding and exact truncation circuits (a truncation
+    // in its own circuit, not fused into its reader; listed while still local, it is read
+    // narrowed once exact: `schedule::narrowed_reads`).
     let mut seen = std::collections::HashSet::new();
     for &(n, w) in &g.narrow_bits {
         let ok = g.nodes.try_get(n).is_some_and(|node| {
             g.body.contains(&n)
-                && matches!(
-                    node.op,
-                    crate::Op::Relu | crate::Op::MaxPool { .. } | crate::Op::Clip { .. } | crate::Op::Round { .. }
-                )
+                && match node.op {
+                    crate::Op::Relu | crate::Op::MaxPool { .. } | crate::Op::Clip { .. } | crate::Op::Round { .. } => {
+                        true
+                    }
+                    crate::Op::Truncate { bits, mode: crate::TruncMode::Exact | crate::TruncMode::Local } => {
+                        w > bits && !crate::schedule::fuses_into_reader(g, node.output)
+                    }
+                    _ => false,
+                }
                 && !g.over_ot.contains(&n)
                 && seen.insert(n)
                 && g.ring_bits.is_some_and(|l| (3..l).contains(&w))
@@ -135,7 +142,7 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
             bad(
                 format!("node #{}", n.index()),
                 format!(
-                    "narrow_bits names a node that is not a live garbled ReLU, MaxPool or Clip on shared values, twice, or a width {w} outside 3..ℓ"
+                    "narrow_bits names a node that is not a live garbled ReLU, MaxPool, Clip, rounding or unfused truncation on shared values, twice, or a width {w} outside 3..ℓ"
                 ),
             );
         }

@@ -78,13 +78,13 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
 }
 
 /// Keeps the narrowed operand widths `quantize` chose ([`veil_ir::Graph::narrow_bits`]) for the
-/// ReLUs and MaxPools that stay in garbled circuits (those over OT read the whole ring) and says
-/// what they are.
+/// garbled ReLUs, MaxPools, Clips, roundings and truncations that stay in garbled circuits (those
+/// over OT read the whole ring) and says what they are.
 fn narrowed(g: &mut Graph, report: &mut Report) {
     g.narrow_bits.retain(|(n, _)| !g.over_ot.contains(n));
     if let (Some(lo), Some(hi)) = (g.narrow_bits.iter().map(|b| b.1).min(), g.narrow_bits.iter().map(|b| b.1).max()) {
         report.note(format!(
-            "{} garbled ReLU, MaxPool and Clip layer(s) read their operand in {lo}..={hi} of the ring's {} bits (its range and margin)",
+            "{} garbled layer(s) (ReLU, MaxPool, Clip, rounding, truncation) read their operand in {lo}..={hi} of the ring's {} bits (its range and margin)",
             g.narrow_bits.len(),
             g.ring_bits.unwrap_or(0)
         ));

@@ -144,6 +144,12 @@ impl Builder<'_> {
     }
 }
 
+/// Whether `n` is a truncation that will run exact in its own circuit: with `--exact-truncation`
+/// (`fuse_truncation` makes every truncation exact), one its reader does not fuse.
+fn standalone_exact(g: &Graph, n: &veil_ir::Node) -> bool {
+    matches!(n.op, Op::Truncate { .. }) && !veil_ir::schedule::fuses_into_reader(g, n.output)
+}
+
 /// Runs the pass (see the module doc); a graph that already has a ring width is left as it is.
 pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
     run_with_bounds(g, opts, None)
@@ -388,13 +394,18 @@ pub fn run_detailed(
         b.g.narrow_bits =
             b.g.live_nodes()
                 .filter(|(_, n)| {
-                    matches!(n.op, Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::Round { .. })
+                    (matches!(n.op, Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::Round { .. })
+                        || (opts.exact_truncation && standalone_exact(&b.g, n)))
                         && b.g.values[n.inputs[0]].domain == Domain::Shared
                 })
                 .filter_map(|(id, n)| {
                     let u = n.inputs[0];
+                    // A truncation reads its own operand; the others read through the truncation
+                    // that fuses into them.
+                    let fused_in = !matches!(n.op, Op::Truncate { .. });
                     let (operand, shift) =
                         b.g.producer(u)
+                            .filter(|_| fused_in)
                             .and_then(|t| match t.op {
                                 Op::Truncate { bits, .. } => Some((t.inputs[0], u32::from(bits))),
                                 _ => None,
@@ -418,9 +429,11 @@ pub fn run_detailed(
                             .unwrap_or(0),
                         _ => 0,
                     };
-                    // A rounding needs a bit above the point it rounds at.
+                    // A rounding needs a bit above the point it rounds at, a truncation three above
+                    // its shift.
                     let rounds_at = match n.op {
                         Op::Round { .. } => shift + scale as u32 + 2,
+                        Op::Truncate { bits, .. } => u32::from(bits) + 3,
                         _ => 0,
                     };
                     let w = (need_of(operand)?.max(need_of(u)?) + margin).max(shift + 3).max(bounds).max(rounds_at);

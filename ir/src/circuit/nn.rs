@@ -44,8 +44,18 @@ pub fn relu_trunc_mask_narrow(w: u32, ell: u32, f: u32) -> Circuit {
 /// shift, exactly the simulator's `truncate`. ANDs: 2(ℓ − 1). Used for `--exact-truncation`,
 /// where no truncation may run locally on shares.
 pub fn trunc_mask(ell: u32, f: u32) -> Circuit {
-    let (mut b, io) = Builder::new(&[ell, ell, ell]);
-    let z = reconstruct(&mut b, &io, f);
+    trunc_mask_narrow(ell, ell, f)
+}
+
+/// [`trunc_mask`] reading its operand in `w ≤ ℓ` bits, as [`relu_trunc_mask_narrow`] does:
+/// `(y' >> f) − r mod 2^ℓ` with `y'` the `w`-bit value `y mod 2^w` read as signed, the shifted
+/// value sign-extended to ℓ bits (wiring) before the mask. ANDs: (w − 1) + (ℓ − 1).
+pub fn trunc_mask_narrow(w: u32, ell: u32, f: u32) -> Circuit {
+    assert!(f < w && w <= ell, "narrow truncation: f < w ≤ ℓ (w = {w}, ℓ = {ell}, f = {f})");
+    let (mut b, io) = Builder::new(&[w, w, ell]);
+    let y = b.add(&io[0], &io[1], false);
+    let top = w as usize - 1;
+    let z: Vec<Wire> = (0..ell as usize).map(|i| y[(i + f as usize).min(top)]).collect();
     let out = b.sub(&z, &io[2]);
     b.finish(out)
 }
@@ -309,6 +319,16 @@ mod tests {
                 let relu = if r.to_signed(y) >= 0 { y } else { 0 };
                 r.reduce(r.truncate(relu, f as u8).wrapping_sub(mask))
             });
+        }
+    }
+
+    #[test]
+    fn narrow_truncation_equals_the_floor_of_the_narrowed_value() {
+        for (w, ell, f) in [(10u32, 16u8, 4u32), (30, 41, 12), (16, 16, 3), (44, 61, 13)] {
+            let r = Ring::new(ell);
+            let c = trunc_mask_narrow(w, ell as u32, f);
+            assert_eq!(c.and_count() as u32, (w - 1) + (ell as u32 - 1));
+            check_narrow(&c, w, ell, |y, mask| r.reduce(r.truncate(y, f as u8).wrapping_sub(mask)));
         }
     }
 

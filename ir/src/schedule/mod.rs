@@ -14,7 +14,7 @@ use crate::ElemType;
 use crate::circuit::{
     Circuit, clip_bounds_fit, clip_trunc_mask_narrow, leaky_relu_trunc_mask, max_trunc_mask_narrow, pl_gelu_trunc_mask,
     pl_sigmoid_trunc_mask, relu_trunc_mask_narrow, round_trunc_mask_narrow, round_width, rsqrt_trunc_mask, sign_test,
-    trunc_mask,
+    trunc_mask_narrow,
 };
 use crate::eval::LEAKY_ALPHA_BITS;
 use crate::eval::ring_ops::window_taps;
@@ -459,7 +459,13 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
             if *bits as u32 >= ell {
                 return Err(bad("an exact truncation must shift by less than the ring width"));
             }
-            Kind::Activation { input: node.inputs[0], shift: *bits, read: None, circuit: trunc_mask(ell, *bits as u32) }
+            // Narrowed (`Graph::narrow_bits`) where its operand's range allows.
+            let w = narrow_bits(g, id).map_or(ell, u32::from);
+            if w <= u32::from(*bits) {
+                return Err(bad("a narrowed exact truncation needs more bits than it shifts"));
+            }
+            let circuit = trunc_mask_narrow(w, ell, *bits as u32);
+            Kind::Activation { input: node.inputs[0], shift: *bits, read: None, circuit }
         }
         Op::Relu if g.over_ot.contains(&id) => match fused(g, node.inputs[0]) {
             (input, shift) if (shift as u32) < ell => Kind::ReluOt { input, shift },
@@ -573,6 +579,9 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
 pub fn narrowed_reads(g: &Graph) -> Vec<(NodeId, u8)> {
     g.narrow_bits
         .iter()
+        // A truncation's entry applies once it runs exact in its own circuit (`--exact-truncation`
+        // makes it so in `fuse_truncation`, after `quantize` lists it).
+        .filter(|&&(id, _)| !matches!(g.nodes[id].op, Op::Truncate { mode: TruncMode::Local, .. }))
         .map(|&(id, w)| {
             let v = g.nodes[id].inputs[0];
             match g.values[v].def {

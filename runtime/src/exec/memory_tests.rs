@@ -757,9 +757,11 @@ fn a_qdq_quantized_cnn_runs_in_memory_exactly_as_scripted() {
         .inspect(|s| assert!(matches!(s.kind, veil_ir::schedule::Kind::Activation { .. }), "{:?}", s.kind))
         .count();
     assert_eq!(rounds, 7, "{}", veil_ir::print::to_text(&g));
-    // At least one reads its operand narrowed (in fewer bits than the ring; `quantize`).
-    let narrowed = g.narrow_bits.iter().filter(|(n, _)| matches!(g.nodes[*n].op, Op::Round { .. })).count();
-    assert!(narrowed >= 1, "{:?}", g.narrow_bits);
+    // A rounding and an exact truncation in its own circuit read their operands narrowed (in
+    // fewer bits than the ring; `quantize`).
+    let narrowed = |f: fn(&Op) -> bool| g.narrow_bits.iter().filter(|(n, _)| f(&g.nodes[*n].op)).count();
+    assert!(narrowed(|o| matches!(o, Op::Round { .. })) >= 1, "{:?}", g.narrow_bits);
+    assert!(narrowed(|o| matches!(o, Op::Truncate { .. })) >= 1, "{:?}", g.narrow_bits);
     let (out, cstats, sstats) = in_memory(&g, &x);
     let sim = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
     assert_eq!(out, sim, "in memory differs from the simulator");

@@ -198,28 +198,36 @@ pub fn dequantize_linear(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) 
     Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Affine { scale: Some(scale), shift }, &[x])?)])
 }
 
+/// Each element's scale and zero point (operands 1 and 2, named `scale` and `zero_point`) for
+/// a constant operand `t`, as they broadcast to it.
+fn per_element(
+    ctx: &Ctx,
+    t: &CTensor,
+    inputs: &[Option<Sym>],
+    (scale, zero_point): (&str, &str),
+) -> Result<Vec<(f32, f32)>, String> {
+    let (sshape, s) = along(konst(inputs, 1, scale)?, &t.shape, ctx, scale)?;
+    let zero = CTensor::f32(vec![], vec![0.0]);
+    let z = opt_const(inputs, 2, zero_point)?.unwrap_or(&zero);
+    let (zshape, zp) = along(z, &t.shape, ctx, zero_point)?;
+    let (si, zi) = (
+        veil_ir::eval::kernels::broadcast_index(&sshape, &t.shape),
+        veil_ir::eval::kernels::broadcast_index(&zshape, &t.shape),
+    );
+    Ok((0..t.len()).map(|i| (s[si(i)], zp[zi(i)])).collect())
+}
+
 /// QuantizeLinear of a constant, at compile time (as ONNX computes it: `x / s`, rounded).
 fn quantized(ctx: &Ctx, t: &CTensor, inputs: &[Option<Sym>], (lo, hi): (f32, f32)) -> Result<CTensor, String> {
-    let (sshape, s) = along(konst(inputs, 1, "y_scale")?, &t.shape, ctx, "y_scale")?;
-    let zero = CTensor::f32(vec![], vec![0.0]);
-    let z = opt_const(inputs, 2, "y_zero_point")?.unwrap_or(&zero);
-    let (zshape, zp) = along(z, &t.shape, ctx, "y_zero_point")?;
+    let sz = per_element(ctx, t, inputs, ("y_scale", "y_zero_point"))?;
     let x = t.floats();
-    let at = |shape: &[usize], i: usize| veil_ir::eval::kernels::broadcast_index(shape, &t.shape)(i);
-    let data = (0..x.len())
-        .map(|i| ((x[i] / s[at(&sshape, i)]).round_ties_even() + zp[at(&zshape, i)]).clamp(lo, hi) as i64)
-        .collect();
-    Ok(CTensor::i64(t.shape.clone(), data))
+    let data = x.iter().zip(sz).map(|(x, (s, z))| ((x / s).round_ties_even() + z).clamp(lo, hi) as i64);
+    Ok(CTensor::i64(t.shape.clone(), data.collect()))
 }
 
 /// DequantizeLinear of a constant (quantized weights), at compile time.
 fn dequantized(ctx: &Ctx, t: &CTensor, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
-    let (sshape, s) = along(konst(inputs, 1, "x_scale")?, &t.shape, ctx, "x_scale")?;
-    let zero = CTensor::f32(vec![], vec![0.0]);
-    let z = opt_const(inputs, 2, "x_zero_point")?.unwrap_or(&zero);
-    let (zshape, zp) = along(z, &t.shape, ctx, "x_zero_point")?;
-    let x = t.floats();
-    let at = |shape: &[usize], i: usize| veil_ir::eval::kernels::broadcast_index(shape, &t.shape)(i);
-    let data = (0..x.len()).map(|i| (x[i] - zp[at(&zshape, i)]) * s[at(&sshape, i)]).collect();
+    let sz = per_element(ctx, t, inputs, ("x_scale", "x_zero_point"))?;
+    let data = t.floats().iter().zip(sz).map(|(x, (s, z))| (x - z) * s).collect();
     Ok(CTensor::f32(t.shape.clone(), data))
 }
