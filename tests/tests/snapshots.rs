@@ -1,5 +1,5 @@
 //! insta snapshots of each bundled model's IR after every pass (`veilc ir --after <pass>`),
-//! with the default options. A change to lowering shows in review as a diff of
+//! with the default options (the root models, and `qdq_cnn/`). A change to lowering shows in review as a diff of
 //! `models/snapshots/`.
 
 use veil_compiler::{CompileOptions, compile};
@@ -12,8 +12,15 @@ fn ir_after_every_pass() {
     settings.set_snapshot_path(root().join("models/snapshots"));
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| {
-        for name in bundled_models() {
-            let model = root().join("models").join(format!("{name}.onnx"));
+        // The models in folders of their own that exercise a lowering no root model has:
+        // onnxruntime's QDQ quantization.
+        let folders = [("qdq_cnn", "qdq_cnn/model.onnx")];
+        let models = bundled_models()
+            .into_iter()
+            .map(|name| (name.clone(), format!("{name}.onnx")))
+            .chain(folders.iter().map(|&(n, p)| (n.to_string(), p.to_string())));
+        for (name, path) in models {
+            let model = root().join("models").join(path);
             for stage in Stage::all() {
                 let opts = CompileOptions { until: Some(stage), encode: false, ..CompileOptions::default() };
                 let g = compile(&model, &opts).unwrap().graph;
