@@ -108,3 +108,14 @@ fn casts_and_quantizations_veil_cannot_round_are_refused_by_name() {
     let want = [-128.0, -2.0, -1.0, 0.0, 0.0, 2.0, 13.0, 127.0];
     assert_close(&run_float(&g, std::slice::from_ref(&x)).unwrap()[0], &[1, 8], &want, "int8 quantization");
 }
+
+/// onnxruntime's other quantization formats are refused with the way out.
+#[test]
+fn qoperator_and_dynamic_quantization_are_refused_with_the_way_out() {
+    for (op, says) in [("QLinearConv", "quantize in the QDQ format instead"), ("MatMulInteger", "dynamic quantization")]
+    {
+        let b = model(21, vec![info("x", &[Some(1), Some(8)])], vec![node(op, "q", &["x", "x"], &["y"])], vec![], "y");
+        let e = problems(&b);
+        assert!(e.contains(&format!(r#"node "q" ({op}): not supported: {op} is"#)) && e.contains(says), "{e}");
+    }
+}

@@ -99,6 +99,30 @@ for it yet (it would need a garbled approximation with a stated error); {SUPPORT
         }
         _ => {}
     }
+    match op {
+        "QLinearConv"
+        | "QLinearMatMul"
+        | "QLinearAdd"
+        | "QLinearMul"
+        | "QLinearAveragePool"
+        | "QLinearGlobalAveragePool"
+        | "QLinearConcat"
+        | "QLinearSigmoid"
+        | "QLinearLeakyRelu" => {
+            return format!(
+                "not supported: {op} is onnxruntime's QOperator quantization format, whose integer kernels wrap and \
+requantize in ways Veil's fixed point does not reproduce; quantize in the QDQ format instead \
+(quantize_static(..., quant_format=QuantFormat.QDQ), the default), which Veil runs"
+            );
+        }
+        "MatMulInteger" | "ConvInteger" | "DynamicQuantizeLinear" => {
+            return format!(
+                "not supported: {op} is dynamic quantization (scales computed from each input at run time); \
+quantize statically in the QDQ format instead (onnxruntime's quantize_static), which Veil runs"
+            );
+        }
+        _ => {}
+    }
     const NO_PROTOCOL: &[&str] = &["Exp", "Log", "LRN", "TopK", "Abs"];
     if NO_PROTOCOL.contains(&op) {
         format!("not supported: Veil has no sound two-party protocol for it ({SUPPORTED})")
