@@ -23,8 +23,10 @@
 //!     `stochastic_relu` or `truncate` node whose input is shared or the client's (the schedule
 //!     refuses a MaxPool over OT on an operand that may be negative, a Clip over OT without a
 //!     lower bound, and a truncation or LeakyReLU it cannot run over OT).
-//! 14. Every entry of `narrow_bits` names a live `relu`, `maxpool` or `clip` node on shared values, not
-//!     in `over_ot`, once, with a width `w` of at least 3 bits and below ℓ.
+//! 14. Every entry of `narrow_bits` names a live `relu`, `maxpool`, `clip` or `round` node, or a
+//!     `truncate` its reader does not fuse (exact, or local until `fuse_truncation`) with `w`
+//!     above its bits, on shared values, not in `over_ot`, once, with a width `w` of at least 3
+//!     bits and below ℓ.
 //! 15. Every live stochastic `truncate` is read only by a garbled `relu` or `maxpool` on shared
 //!     values (not in `over_ot`), whose width (narrowed or ℓ) is at least the truncation's bits + 3.
 //! 11. Every value's and constant's element count is at most [`MAX_ELEMENTS`] (checked without

@@ -431,12 +431,12 @@ pub fn run_detailed(
                     };
                     // A rounding needs a bit above the point it rounds at, a truncation three above
                     // its shift.
-                    let rounds_at = match n.op {
+                    let least = match n.op {
                         Op::Round { .. } => shift + scale as u32 + 2,
                         Op::Truncate { bits, .. } => u32::from(bits) + 3,
                         _ => 0,
                     };
-                    let w = (need_of(operand)?.max(need_of(u)?) + margin).max(shift + 3).max(bounds).max(rounds_at);
+                    let w = (need_of(operand)?.max(need_of(u)?) + margin).max(shift + 3).max(bounds).max(least);
                     (w < ring).then_some((id, w as u8))
                 })
                 .collect();

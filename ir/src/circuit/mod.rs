@@ -166,6 +166,13 @@ impl Builder {
         self.push(Gate::Not(a))
     }
 
+    /// `a ∨ b = ¬(¬a ∧ ¬b)`: one AND.
+    pub fn or(&mut self, a: Wire, b: Wire) -> Wire {
+        let (na, nb) = (self.not(a), self.not(b));
+        let t = self.and(na, nb);
+        self.not(t)
+    }
+
     /// A public constant as `n` wires (from the free zero wire and its negation).
     pub fn constant(&mut self, value: u64, n: usize) -> Vec<Wire> {
         let zero = self.zero();

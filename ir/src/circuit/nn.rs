@@ -5,8 +5,31 @@ use super::{Builder, Circuit, Wire};
 
 /// Arithmetic right shift by `f` of an `ℓ`-bit value: wiring plus sign extension (free).
 fn shift_right(x: &[Wire], f: usize) -> Vec<Wire> {
-    let n = x.len();
-    (0..n).map(|i| if i + f < n { x[i + f] } else { x[n - 1] }).collect()
+    shifted(x, f, x.len())
+}
+
+/// `x` (signed) shifted right by `f` as `n` bits: wiring, the sign repeated above (free).
+pub(super) fn shifted(x: &[Wire], f: usize, n: usize) -> Vec<Wire> {
+    let top = x.len() - 1;
+    (0..n).map(|i| x[(i + f).min(top)]).collect()
+}
+
+/// `z` (signed) clamped to the bounds (`None`: that side does not bind), compared in `z`'s
+/// width, in which they must fit: about `2·|z|` ANDs per bound.
+pub(super) fn clamp(b: &mut Builder, mut z: Vec<Wire>, lo: Option<i64>, hi: Option<i64>) -> Vec<Wire> {
+    let n = z.len();
+    let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+    if let Some(lo) = lo {
+        let c = b.constant(lo as u64 & mask, n);
+        let below = b.less_signed(&z, &c);
+        z = b.mux(below, &c, &z);
+    }
+    if let Some(hi) = hi {
+        let c = b.constant(hi as u64 & mask, n);
+        let above = b.less_signed(&c, &z);
+        z = b.mux(above, &c, &z);
+    }
+    z
 }
 
 /// Exact ReLU with fused truncation and output mask (Delphi with truncation in the circuit).
@@ -54,8 +77,7 @@ pub fn trunc_mask_narrow(w: u32, ell: u32, f: u32) -> Circuit {
     assert!(f < w && w <= ell, "narrow truncation: f < w ≤ ℓ (w = {w}, ℓ = {ell}, f = {f})");
     let (mut b, io) = Builder::new(&[w, w, ell]);
     let y = b.add(&io[0], &io[1], false);
-    let top = w as usize - 1;
-    let z: Vec<Wire> = (0..ell as usize).map(|i| y[(i + f as usize).min(top)]).collect();
+    let z = shifted(&y, f as usize, ell as usize);
     let out = b.sub(&z, &io[2]);
     b.finish(out)
 }
@@ -90,20 +112,8 @@ pub fn clip_trunc_mask_narrow(w: u32, ell: u32, f: u32, lo: Option<i64>, hi: Opt
     assert!(clip_bounds_fit(w, lo, hi), "narrow clip: bounds {lo:?}, {hi:?} outside {w} bits");
     let (mut b, io) = Builder::new(&[w, w, ell]);
     let y = b.add(&io[0], &io[1], false);
-    let mut z = shift_right(&y, f as usize);
-    let mask = (1u64 << w) - 1;
-    if let Some(lo) = lo {
-        let c = b.constant(lo as u64 & mask, w as usize);
-        let below = b.less_signed(&z, &c);
-        z = b.mux(below, &c, &z);
-    }
-    if let Some(hi) = hi {
-        let c = b.constant(hi as u64 & mask, w as usize);
-        let above = b.less_signed(&c, &z);
-        z = b.mux(above, &c, &z);
-    }
-    let wide: Vec<Wire> = (0..ell as usize).map(|i| z[i.min(w as usize - 1)]).collect();
-    let out = b.sub(&wide, &io[2]);
+    let z = clamp(&mut b, shift_right(&y, f as usize), lo, hi);
+    let out = b.sub(&shifted(&z, 0, ell as usize), &io[2]);
     b.finish(out)
 }
 
@@ -163,8 +173,7 @@ pub fn max_trunc_mask_narrow(k: u32, w: u32, ell: u32, f: u32) -> Circuit {
         let lt = b.less_signed(&best, v);
         best = b.mux(lt, v, &best);
     }
-    let wide: Vec<Wire> = (0..ell as usize).map(|i| best[i.min(w as usize - 1)]).collect();
-    let out = b.sub(&wide, &io[2 * k as usize]);
+    let out = b.sub(&shifted(&best, 0, ell as usize), &io[2 * k as usize]);
     b.finish(out)
 }
 

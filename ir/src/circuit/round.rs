@@ -1,15 +1,9 @@
 //! The garbled circuit of [`crate::Op::Round`]: rounding to an integer with the fused
 //! truncation and the output mask.
 
-use super::{Builder, Circuit, Wire};
+use super::nn::{clamp, shifted};
+use super::{Builder, Circuit};
 use crate::RoundMode;
-
-/// `a ∨ b = ¬(¬a ∧ ¬b)`: one AND.
-fn or(b: &mut Builder, x: Wire, y: Wire) -> Wire {
-    let (nx, ny) = (b.not(x), b.not(y));
-    let t = b.and(nx, ny);
-    b.not(t)
-}
 
 /// Rounding with fused truncation and output mask: for `z = y >> f` at scale `s` (`y = y_s +
 /// y_c`, the arithmetic shift), `round(z) − r mod 2^ℓ` with `round` as
@@ -49,30 +43,24 @@ pub fn round_trunc_mask_narrow(
     assert!(super::clip_bounds_fit(width, lo, hi), "round: bounds {lo:?}, {hi:?} outside {width} bits");
     let (mut b, io) = Builder::new(&[w, w, ell]);
     let y = b.add(&io[0], &io[1], false);
-    let (n, top) = (width as usize, w as usize - 1);
-    // z = y' >> f in `width` bits: wiring; its top bits repeat the sign.
-    let z: Vec<Wire> = (0..n).map(|i| y[(i + f as usize).min(top)]).collect();
+    let n = width as usize;
+    // z = y' >> f in `width` bits.
+    let z = shifted(&y, f as usize, n);
     let s = s as usize;
     let zero = b.zero();
     let rounded = if s == 0 {
         z
     } else {
         let half = z[s - 1];
-        let below = z[..s - 1].iter().copied().reduce(|acc, w| or(&mut b, acc, w));
-        let any = match below {
-            Some(w) => Some(or(&mut b, half, w)),
-            None => Some(half),
-        };
+        let below = z[..s - 1].iter().copied().reduce(|acc, w| b.or(acc, w));
+        let any = below.map_or(half, |w| b.or(half, w));
         let (q_odd, negative) = (z[s], z[n - 1]);
         let up = match mode {
             RoundMode::Floor => None,
-            RoundMode::Ceil => any,
-            RoundMode::TowardZero => any.map(|a| b.and(a, negative)),
+            RoundMode::Ceil => Some(any),
+            RoundMode::TowardZero => Some(b.and(any, negative)),
             RoundMode::HalfEven => {
-                let tie_or_more = match below {
-                    Some(w) => or(&mut b, w, q_odd),
-                    None => q_odd,
-                };
+                let tie_or_more = below.map_or(q_odd, |w| b.or(w, q_odd));
                 Some(b.and(half, tie_or_more))
             }
         };
@@ -90,20 +78,8 @@ pub fn round_trunc_mask_narrow(
         }
         out
     };
-    let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
-    let mut z = rounded;
-    if let Some(lo) = lo {
-        let c = b.constant(lo as u64 & mask, n);
-        let below = b.less_signed(&z, &c);
-        z = b.mux(below, &c, &z);
-    }
-    if let Some(hi) = hi {
-        let c = b.constant(hi as u64 & mask, n);
-        let above = b.less_signed(&c, &z);
-        z = b.mux(above, &c, &z);
-    }
-    let wide: Vec<Wire> = (0..ell as usize).map(|i| z[i.min(n - 1)]).collect();
-    let out = b.sub(&wide, &io[2]);
+    let z = clamp(&mut b, rounded, lo, hi);
+    let out = b.sub(&shifted(&z, 0, ell as usize), &io[2]);
     b.finish(out)
 }
 

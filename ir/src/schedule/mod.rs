@@ -497,7 +497,8 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         | Op::Rsqrt { .. }
         | Op::Round { .. } => {
             let (input, shift) = fused(g, node.inputs[0]);
-            // Narrowed ReLUs and Clips only (`Graph::narrow_bits`; the verifier refuses other ops there).
+            // Narrowed ReLUs, Clips and roundings only (`Graph::narrow_bits`; the verifier refuses
+            // the other ops there).
             let w = narrow_bits(g, id).map(u32::from);
             if w.is_some_and(|w| w <= u32::from(shift) + 1) {
                 return Err(bad("a narrowed ReLU needs more bits than its fused truncation plus two"));
@@ -612,29 +613,24 @@ pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8, w: u32) -> 
             _ => 0,
         },
     );
+    // A bound as the simulator encodes it (one outside the ring never binds).
+    let enc = |b: Option<f32>| b.and_then(|b| ring.encode(b as f64, s)).map(|e| ring.to_signed(e));
     Some(match op {
         Op::Relu => relu_trunc_mask_narrow(w, ell, f),
         Op::PlSigmoid => pl_sigmoid_trunc_mask(ell, f, s),
         Op::PlGelu { .. } => pl_gelu_trunc_mask(ell, f, s),
         Op::Rsqrt { eps } => rsqrt_trunc_mask(ell, f, s, *eps),
-        // The circuit needs a bit above the rounding point.
+        // The circuit needs a bit above the rounding point; narrowed (`Graph::narrow_bits`), the
+        // bounds must fit the width it clamps in.
         Op::Round { mode, min, max } if f + u32::from(s) < w => {
-            let enc = |b: Option<f32>| b.and_then(|b| ring.encode(b as f64, s)).map(|e| ring.to_signed(e));
             let (lo, hi) = (enc(*min), enc(*max));
-            // Narrowed (`Graph::narrow_bits`): the bounds must fit the width it clamps in.
-            if !clip_bounds_fit(round_width(w, ell), lo, hi) {
-                return None;
-            }
-            round_trunc_mask_narrow(w, ell, f, s as u32, *mode, (lo, hi))
+            clip_bounds_fit(round_width(w, ell), lo, hi)
+                .then(|| round_trunc_mask_narrow(w, ell, f, s as u32, *mode, (lo, hi)))?
         }
+        // Narrowed, the bounds must fit the width it compares in.
         Op::Clip { min, max } => {
-            let enc = |b: Option<f32>| b.and_then(|b| ring.encode(b as f64, s)).map(|e| ring.to_signed(e));
             let (lo, hi) = (enc(*min), enc(*max));
-            // Narrowed (`Graph::narrow_bits`): the bounds must fit the width it compares in.
-            if !clip_bounds_fit(w, lo, hi) {
-                return None;
-            }
-            clip_trunc_mask_narrow(w, ell, f, lo, hi)
+            clip_bounds_fit(w, lo, hi).then(|| clip_trunc_mask_narrow(w, ell, f, lo, hi))?
         }
         Op::LeakyRelu { alpha } => {
             let a = ring.encode(*alpha as f64, LEAKY_ALPHA_BITS)?;

@@ -673,18 +673,25 @@ fn gelu_runs_in_memory_as_a_garbled_circuit_exactly_as_scripted() {
     assert_eq!(gc_layers, 2, "{:?}", cstats.layers);
 }
 
+/// `models/<folder>/model.onnx` compiled with the options `opts` makes of its input, with that
+/// input (`input.npy`) and onnxruntime's output for it (`ort.npy`).
+fn onnx_case(folder: &str, opts: impl Fn(&Tensor) -> Options) -> (veil_ir::Graph, Tensor, Tensor) {
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models").join(folder);
+    let x = veil_ir::npy::read_npy(&models.join("input.npy")).unwrap();
+    let want = veil_ir::npy::read_npy(&models.join("ort.npy")).unwrap();
+    let path = models.join("model.onnx");
+    let g = veil_compiler::compile(veil_compiler::Model::File(&path), &opts(&x).into()).unwrap().graph;
+    (g, x, want)
+}
+
 /// LayerNormalization (`models/layer_norm/model.onnx`) runs between the two parties: the inverse
 /// square root as one garbled circuit per row, the squares and the normalising product as
 /// Beaver steps, `γ`/`β` folded into the next layer; bit-exact with the simulator, every
 /// layer's framed bytes and rounds as scripted, and within the derived bound of onnxruntime.
 #[test]
 fn layer_norm_runs_in_memory_exactly_as_scripted() {
-    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/layer_norm");
-    let x = veil_ir::npy::read_npy(&models.join("input.npy")).unwrap();
-    let want = veil_ir::npy::read_npy(&models.join("ort.npy")).unwrap();
-    let opts = Options { input_bound: 2.0, exact_truncation: true, ..Options::default() };
-    let path = models.join("model.onnx");
-    let g = veil_compiler::compile(veil_compiler::Model::File(&path), &opts.into()).unwrap().graph;
+    let (g, x, want) =
+        onnx_case("layer_norm", |_| Options { input_bound: 2.0, exact_truncation: true, ..Options::default() });
     let roots = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Rsqrt { .. })).count();
     assert_eq!(roots, 1, "{}", veil_ir::print::to_text(&g));
     let steps = lower(&g).unwrap();
@@ -709,12 +716,11 @@ fn layer_norm_runs_in_memory_exactly_as_scripted() {
 #[test]
 #[allow(clippy::print_stderr)]
 fn convnext_block_runs_in_memory_exactly_as_scripted() {
-    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/convnext_block");
-    let x = veil_ir::npy::read_npy(&models.join("input.npy")).unwrap();
-    let want = veil_ir::npy::read_npy(&models.join("ort.npy")).unwrap();
-    let opts = Options { calibration: vec![x.clone()], exact_truncation: true, ..Options::default() };
-    let path = models.join("model.onnx");
-    let g = veil_compiler::compile(veil_compiler::Model::File(&path), &opts.into()).unwrap().graph;
+    let (g, x, want) = onnx_case("convnext_block", |x| Options {
+        calibration: vec![x.clone()],
+        exact_truncation: true,
+        ..Options::default()
+    });
     let count = |f: fn(&Op) -> bool| g.live_nodes().filter(|(_, n)| f(&n.op)).count();
     assert_eq!(count(|o| matches!(o, Op::Rsqrt { .. })), 1, "{}", veil_ir::print::to_text(&g));
     assert_eq!(count(|o| matches!(o, Op::PlGelu { .. })), 1);
@@ -744,12 +750,8 @@ fn convnext_block_runs_in_memory_exactly_as_scripted() {
 /// and within the derived error bound of onnxruntime's output.
 #[test]
 fn a_qdq_quantized_cnn_runs_in_memory_exactly_as_scripted() {
-    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/qdq_cnn");
-    let x = veil_ir::npy::read_npy(&models.join("input.npy")).unwrap();
-    let want = veil_ir::npy::read_npy(&models.join("ort.npy")).unwrap();
-    let opts = Options { input_bound: 2.0, exact_truncation: true, ..Options::default() };
-    let path = models.join("model.onnx");
-    let g = veil_compiler::compile(veil_compiler::Model::File(&path), &opts.into()).unwrap().graph;
+    let (g, x, want) =
+        onnx_case("qdq_cnn", |_| Options { input_bound: 2.0, exact_truncation: true, ..Options::default() });
     let steps = lower(&g).unwrap();
     let rounds = steps
         .iter()

@@ -130,6 +130,11 @@ fn along(t: &CTensor, x: &[usize], ctx: &Ctx, what: &str) -> Result<(Vec<usize>,
     Ok((x.to_vec(), data))
 }
 
+/// Operand 2, the zero point, when it is given and not all zero (otherwise no shift).
+fn zero_point<'a>(inputs: &'a [Option<Sym>], what: &str) -> Result<Option<&'a CTensor>, String> {
+    Ok(opt_const(inputs, 2, what)?.filter(|z| z.floats().iter().any(|&v| v != 0.0)))
+}
+
 /// The integer range of QuantizeLinear's output type.
 fn quant_range(t: DataType) -> Result<(f32, f32), String> {
     match ints::range(t) {
@@ -156,8 +161,8 @@ pub fn quantize_linear(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) ->
     }
     let inv: Vec<f32> = s.iter().map(|v| 1.0 / v).collect();
     let scale = imp.weight(&format!("{}.inv_scale", ctx.name), sshape, inv);
-    let shift = match opt_const(inputs, 2, "y_zero_point")? {
-        Some(z) if z.floats().iter().any(|&v| v != 0.0) => {
+    let shift = match zero_point(inputs, "y_zero_point")? {
+        Some(z) => {
             let (zshape, zp) = along(z, &shape, ctx, "y_zero_point")?;
             Some(imp.weight(&format!("{}.zero_point", ctx.name), zshape, zp))
         }
@@ -177,8 +182,8 @@ pub fn dequantize_linear(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) 
     let x = imp.value(arg(inputs, 0)?)?;
     let shape = imp.g.values[x].ty.shape.clone();
     let (sshape, s) = along(konst(inputs, 1, "x_scale")?, &shape, ctx, "x_scale")?;
-    let shift = match opt_const(inputs, 2, "x_zero_point")? {
-        Some(z) if z.floats().iter().any(|&v| v != 0.0) => {
+    let shift = match zero_point(inputs, "x_zero_point")? {
+        Some(z) => {
             let (zshape, zp) = along(z, &shape, ctx, "x_zero_point")?;
             // −z·s: the two have the same form, or one is a scalar.
             let (wshape, data): (Vec<usize>, Vec<f32>) = if zshape == sshape {
