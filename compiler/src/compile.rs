@@ -26,7 +26,7 @@ pub enum Model<'a> {
         name: &'a str,
     },
     /// A float graph the front end (or a test) already built.
-    Graph(Graph),
+    Graph(Box<Graph>),
 }
 
 impl<'a> From<&'a Path> for Model<'a> {
@@ -43,13 +43,13 @@ impl<'a> From<&'a PathBuf> for Model<'a> {
 
 impl From<Graph> for Model<'_> {
     fn from(g: Graph) -> Self {
-        Model::Graph(g)
+        Model::Graph(Box::new(g))
     }
 }
 
 impl From<&Graph> for Model<'_> {
     fn from(g: &Graph) -> Self {
-        Model::Graph(g.clone())
+        Model::Graph(Box::new(g.clone()))
     }
 }
 
@@ -172,7 +172,7 @@ pub fn compile<'a>(model: impl Into<Model<'a>>, opts: &CompileOptions) -> Result
     let float = match model.into() {
         Model::File(p) => crate::onnx::import_file(p, &opts.import)?,
         Model::Bytes { bytes, name } => crate::onnx::import_bytes(bytes, name, name, &opts.import)?,
-        Model::Graph(g) => g,
+        Model::Graph(g) => *g,
     };
     if !opts.choose_truncation || opts.passes.exact_truncation || opts.passes.stochastic_truncation {
         return compile_float(float, opts);

@@ -89,6 +89,11 @@ pub struct Graph {
     /// garbled); the simulator narrows the same reads (`schedule::narrowed_reads`), so an operand
     /// beyond `2^(w−1)` gives both the same wrapped result. Empty: every circuit reads ℓ bits.
     pub narrow_bits: Vec<(NodeId, u8)>,
+    /// Graph inputs declared with an element type that `.npy` stores as raw bytes (ONNX's 2- and
+    /// 4-bit integers, 8- and 4-bit floats, bfloat16), `(input index, type)`: the client reads
+    /// such an input file as that type ([`crate::npy::read_npy_as`]). The values are reals like
+    /// every other input's.
+    pub raw_inputs: Vec<(usize, crate::RawDtype)>,
 }
 
 /// A node could not be added: its operands break the op's typing or domain rule.
@@ -104,6 +109,11 @@ pub struct BuildError {
 }
 
 impl Graph {
+    /// The declared raw element type of graph input `i`, if it has one ([`Self::raw_inputs`]).
+    pub fn raw_input(&self, i: usize) -> Option<crate::RawDtype> {
+        self.raw_inputs.iter().find(|(k, _)| *k == i).map(|&(_, t)| t)
+    }
+
     /// An empty graph named `name` (no ring width, no input bound).
     pub fn new(name: impl Into<String>) -> Self {
         Self { name: name.into(), ..Self::default() }

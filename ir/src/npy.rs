@@ -8,6 +8,7 @@ use std::path::Path;
 
 use npyz::{DType, NpyFile, Order, TypeChar, WriterBuilder};
 
+use crate::raw_dtype::RawDtype;
 use crate::tensor::Tensor;
 use crate::types::ElemType;
 
@@ -32,13 +33,23 @@ pub enum NpyError {
     },
     /// The array's element type is not supported (`.npy`: float32/64, integers of 8 to 64 bits
     /// and bool; `.npz`: float32/64, int64/32 and uint8).
-    #[error("{path} holds {dtype} values; expected float32, float64, integers or bool")]
+    #[error("{path} holds {dtype} values; expected float32, float64, integers or bool{}", raw_hint(dtype))]
     DType {
         /// The file's path.
         path: String,
         /// The element type found, as the decoder names it.
         dtype: String,
     },
+}
+
+/// What a raw-byte dtype (`|V1`, `|V2`) may be.
+fn raw_hint(dtype: &str) -> &'static str {
+    if dtype.contains('V') {
+        " (raw bytes: Veil reads ml_dtypes' 2- and 4-bit integers, 8- and 4-bit floats and bfloat16 \
+only for a graph input the model declares with that type)"
+    } else {
+        ""
+    }
 }
 
 /// Reads a float32 or float64 `.npy` file as an f32 tensor.
@@ -70,6 +81,21 @@ fn check_header(bytes: &[u8]) -> Result<(), &'static str> {
 
 /// Decodes `.npy` bytes (`what` names the source in errors).
 pub fn decode_npy(bytes: &[u8], what: &str) -> Result<Tensor, NpyError> {
+    decode_npy_as(bytes, what, None)
+}
+
+/// Reads a `.npy` file whose raw-byte elements (`|V1`, `|V2`) are of type `raw` (a graph
+/// input's declared type, [`crate::Graph::raw_inputs`]); other dtypes read as [`read_npy`] does.
+pub fn read_npy_as(path: &Path, raw: Option<RawDtype>) -> Result<Tensor, NpyError> {
+    let p = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| NpyError::Io { path: p.clone(), source })?;
+    decode_npy_as(&bytes, &p, raw)
+}
+
+/// [`decode_npy`], reading raw-byte elements as `raw`: ml_dtypes saves ONNX's 2- and 4-bit
+/// integers, 8- and 4-bit floats and bfloat16 that way. Without `raw`, or when the element size
+/// is not `raw`'s, such a file is refused naming the dtype.
+pub fn decode_npy_as(bytes: &[u8], what: &str, raw: Option<RawDtype>) -> Result<Tensor, NpyError> {
     let fmt = |reason: String| NpyError::Format { path: what.to_string(), reason };
     check_header(bytes).map_err(|r| fmt(r.into()))?;
     let file = NpyFile::new(bytes).map_err(|e| fmt(e.to_string()))?;
@@ -77,10 +103,13 @@ pub fn decode_npy(bytes: &[u8], what: &str) -> Result<Tensor, NpyError> {
         return Err(NpyError::DType { path: what.into(), dtype: format!("{:?}", file.dtype()) });
     };
     let (kind, width) = (ts.type_char(), ts.size_field() as usize);
-    if !matches!(
-        (kind, width),
-        (TypeChar::Float, 4 | 8) | (TypeChar::Int | TypeChar::Uint, 1 | 2 | 4 | 8) | (TypeChar::Bool, 1)
-    ) {
+    let raw = raw.filter(|t| kind == TypeChar::RawData && t.bytes() == width);
+    if raw.is_none()
+        && !matches!(
+            (kind, width),
+            (TypeChar::Float, 4 | 8) | (TypeChar::Int | TypeChar::Uint, 1 | 2 | 4 | 8) | (TypeChar::Bool, 1)
+        )
+    {
         return Err(NpyError::DType { path: what.into(), dtype: ts.to_string() });
     }
     let shape: Vec<usize> = file.shape().iter().map(|&d| usize::try_from(d).unwrap_or(usize::MAX)).collect();
@@ -91,6 +120,7 @@ pub fn decode_npy(bytes: &[u8], what: &str) -> Result<Tensor, NpyError> {
     let order = file.order();
     let io = |e: std::io::Error| fmt(e.to_string());
     let data: Vec<f32> = match (kind, width) {
+        (TypeChar::RawData, _) => raw_values(file, raw.expect("checked above"), what)?,
         (TypeChar::Float, 4) => file.into_vec::<f32>().map_err(io)?,
         (TypeChar::Float, _) => file.into_vec::<f64>().map_err(io)?.into_iter().map(|v| v as f32).collect(),
         (TypeChar::Bool, _) => file.into_vec::<bool>().map_err(io)?.into_iter().map(|b| b as u8 as f32).collect(),
@@ -113,6 +143,25 @@ pub fn decode_npy(bytes: &[u8], what: &str) -> Result<Tensor, NpyError> {
             let perm: Vec<usize> = (0..shape.len()).rev().collect();
             crate::eval::kernels::transpose(&Tensor { shape: rev, data }, &perm)
         }
+    })
+}
+
+/// The elements of a raw-byte `.npy` array of type `t`, as f32 (each of these types' values is
+/// an f32 exactly, E8M0's 2^−127 as a subnormal).
+fn raw_values(file: NpyFile<&[u8]>, t: RawDtype, what: &str) -> Result<Vec<f32>, NpyError> {
+    let io = |e: std::io::Error| NpyError::Format { path: what.to_string(), reason: e.to_string() };
+    Ok(if t.bytes() == 2 {
+        file.into_vec::<npyz::FixedSizeBytes<2>>()
+            .map_err(io)?
+            .into_iter()
+            .map(|b| t.decode(u16::from_le_bytes(b.0)) as f32)
+            .collect()
+    } else {
+        file.into_vec::<npyz::FixedSizeBytes<1>>()
+            .map_err(io)?
+            .into_iter()
+            .map(|b| t.decode(u16::from(b.0[0])) as f32)
+            .collect()
     })
 }
 
@@ -283,5 +332,41 @@ mod tests {
         buf.extend([0u8, 0]);
         let err = decode_npy(&buf, "h.npy").unwrap_err();
         assert!(matches!(err, NpyError::DType { .. }), "{err}");
+    }
+
+    /// A hand-written version 1.0 file of raw elements (`|V1`, `|V2`), as ml_dtypes saves them.
+    fn raw_file(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+        let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+        let pad = 64 - (10 + dict.len() + 1) % 64;
+        let header = format!("{dict}{}\n", " ".repeat(pad));
+        let mut buf = b"\x93NUMPY\x01\x00".to_vec();
+        buf.extend((header.len() as u16).to_le_bytes());
+        buf.extend(header.as_bytes());
+        buf.extend(data);
+        buf
+    }
+
+    #[test]
+    fn raw_elements_read_as_the_declared_type_and_only_so() {
+        // ml_dtypes' int4 −8, −1, 7, 0 (low nibbles), a bfloat16 1.0 and −5.0, a float8 e4m3fn 448.
+        let int4 = raw_file("|V1", "(2, 2)", &[0x08, 0x0F, 0x07, 0x00]);
+        let t = decode_npy_as(&int4, "q.npy", Some(RawDtype::Int4)).unwrap();
+        assert_eq!((t.shape, t.data), (vec![2, 2], vec![-8.0, -1.0, 7.0, 0.0]));
+        let bf16 = raw_file("|V2", "(2,)", &[0x80, 0x3F, 0xA0, 0xC0]);
+        assert_eq!(decode_npy_as(&bf16, "b.npy", Some(RawDtype::Bfloat16)).unwrap().data, vec![1.0, -5.0]);
+        let fp8 = raw_file("|V1", "(1,)", &[0x7E]);
+        assert_eq!(decode_npy_as(&fp8, "f.npy", Some(RawDtype::Float8E4M3FN)).unwrap().data, vec![448.0]);
+        // Undeclared, or declared with another element size: refused, naming the dtype.
+        let err = decode_npy(&int4, "q.npy").unwrap_err().to_string();
+        assert!(err.contains("|V1") && err.contains("only for a graph input the model declares"), "{err}");
+        assert!(matches!(decode_npy_as(&bf16, "b.npy", Some(RawDtype::Int4)), Err(NpyError::DType { .. })));
+        // A declared type does not change how other dtypes read.
+        let t = Tensor::new(vec![2], vec![1.5, -2.0]).unwrap();
+        assert_eq!(decode_npy_as(&encode_npy(&t, ElemType::F32), "x.npy", Some(RawDtype::Int4)).unwrap(), t);
+        // Too few bytes for the shape.
+        assert!(matches!(
+            decode_npy_as(&raw_file("|V1", "(8,)", &[1, 2]), "s.npy", Some(RawDtype::Uint4)),
+            Err(NpyError::Format { .. })
+        ));
     }
 }

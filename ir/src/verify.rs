@@ -33,6 +33,7 @@
 //!     overflow, before any typing rule runs, so a hostile plan cannot make them overflow).
 //! 13. No node reads an empty tensor (kernels and protocols divide by dimensions); a graph
 //!     output may be empty, as ONNX allows (a slice past the end).
+//! 16. Every entry of `raw_inputs` names a graph input, once.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -146,6 +147,17 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
                 format!(
                     "narrow_bits names a node that is not a live garbled ReLU, MaxPool, Clip, rounding or unfused truncation on shared values, twice, or a width {w} outside 3..ℓ"
                 ),
+            );
+        }
+    }
+
+    // (16) Declared raw input types.
+    let mut named = std::collections::HashSet::new();
+    for &(i, t) in &g.raw_inputs {
+        if i >= g.inputs.len() || !named.insert(i) {
+            bad(
+                "graph".into(),
+                format!("raw_inputs names input {i} ({t}), which is not a graph input or is named twice"),
             );
         }
     }

@@ -208,6 +208,7 @@ pub fn run_detailed(
         layer: &opts.layer_frac_bits,
         truncations: 0,
     };
+    b.g.raw_inputs = g.raw_inputs.clone();
     for &v in &g.inputs {
         let value = &g.values[v];
         let nv = b.g.add_input(

@@ -425,9 +425,13 @@ fn read_input(path: &Path, g: &veil_ir::Graph) -> Result<veil_ir::Tensor, Failur
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
             .context("cannot read the input from standard input")
             .map_err(user)?;
-        veil_ir::npy::decode_npy(&bytes, "standard input").context("input from standard input").map_err(user)?
+        veil_ir::npy::decode_npy_as(&bytes, "standard input", g.raw_input(0))
+            .context("input from standard input")
+            .map_err(user)?
     } else {
-        veil_ir::npy::read_npy(path).with_context(|| format!("input {}", path.display())).map_err(user)?
+        veil_ir::npy::read_npy_as(path, g.raw_input(0))
+            .with_context(|| format!("input {}", path.display()))
+            .map_err(user)?
     };
     veil_ir::eval::encode_inputs(g, std::slice::from_ref(&x))
         .with_context(|| format!("input {}", path.display()))

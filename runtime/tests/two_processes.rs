@@ -273,3 +273,30 @@ fn client_and_server_report_json_on_stdout() {
     assert_eq!(server_stats.offline.bytes_client_to_server, stats.offline.bytes_client_to_server);
     assert!(server.wait().unwrap().success());
 }
+
+/// A model whose input ONNX declares INT2 (ml_dtypes saves such arrays as raw bytes, `|V1`):
+/// the plan records the type, the client process reads the file as that type, and the two
+/// processes equal the simulator on the decoded values and ONNX's reference output.
+#[test]
+fn a_client_reads_an_int2_input_file_as_the_plan_declares() {
+    let dir = common::Workdir::new("raw-input");
+    let case = root().join("tests/conformance/cases/dequantizelinear_int2");
+    let opts = Options { input_bound: 2.0, ..Default::default() };
+    let g = common::compile_as("../tests/conformance/cases/dequantizelinear_int2/model", "q", 1, &dir.0, &opts);
+    assert_eq!(g.raw_inputs, vec![(0, veil_ir::RawDtype::Int2)]);
+    let input = case.join("input_0.npy");
+    let mut server = start_server(&dir.0, "q", 1);
+    let out = client(&dir.0, "q", &server.1, &input);
+    assert!(out.status.success(), "client: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(server.0.wait().unwrap().success());
+    let x = veil_ir::npy::read_npy_as(&input, Some(veil_ir::RawDtype::Int2)).unwrap();
+    assert_eq!(x.data, [0.0, 1.0, -1.0, -2.0], "ml_dtypes' int2 values, as the case's generator wrote them");
+    let want = veil_ir::eval::run_fixed(&g, &[x], 0).unwrap().outputs;
+    let got = veil_ir::npy::read_npy(&dir.0.join("y.npy")).unwrap();
+    assert_eq!(got, want[0], "two processes differ from the simulator");
+    let onnx = veil_ir::npy::read_npy(&case.join("output_0.npy")).unwrap();
+    assert_eq!(got, onnx, "the case's values are on the fixed-point grid");
+    // Without the declaration (the file read as plain npy), the same bytes are refused by name.
+    let err = veil_ir::npy::read_npy(&input).unwrap_err().to_string();
+    assert!(err.contains("V1 values") && err.contains("declares with that type"), "{err}");
+}

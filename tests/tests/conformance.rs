@@ -20,7 +20,7 @@
 use std::path::Path;
 
 use veil_compiler::onnx::{ImportOptions, import_file};
-use veil_ir::npy::read_npy;
+use veil_ir::npy::{read_npy, read_npy_as};
 use veil_tests::root;
 
 const RTOL: f32 = 1e-3;
@@ -44,7 +44,7 @@ fn outcome(dir: &Path) -> String {
     let mut inputs = Vec::new();
     for i in 0..g.inputs.len() {
         let path = dir.join(format!("input_{i}.npy"));
-        match read_npy(&path) {
+        match read_npy_as(&path, g.raw_input(i)) {
             Ok(t) => inputs.push(t),
             // A dtype `.npy` has no name for (ml_dtypes' int4 is stored as raw bytes, `<V1`).
             Err(e @ veil_ir::npy::NpyError::DType { .. }) => {

@@ -89,7 +89,7 @@ pub fn run(mut a: SimulateArgs) -> Result<(), CliError> {
         let [input] = g.inputs[..] else {
             return Err(CliError::user(anyhow!("the plan has {} inputs; `simulate` takes one", g.inputs.len())));
         };
-        let x = veil_ir::npy::read_npy(&a.input).map_err(CliError::user)?;
+        let x = veil_ir::npy::read_npy_as(&a.input, g.raw_input(0)).map_err(CliError::user)?;
         let x = fit_input(x, &g.values[input].ty.shape, &g.values[input].name)?;
         let run = veil_ir::eval::run_fixed(&g, &[x], a.seed).map_err(CliError::user)?;
         return finish(&a, &g, &run.outputs, None, Some(&run));
@@ -102,7 +102,7 @@ pub fn run(mut a: SimulateArgs) -> Result<(), CliError> {
         )));
     };
     let value = &float.values[input];
-    let x = veil_ir::npy::read_npy(&a.input).map_err(CliError::user)?;
+    let x = veil_ir::npy::read_npy_as(&a.input, float.raw_input(0)).map_err(CliError::user)?;
     let x = fit_input(x, &value.ty.shape, &value.name)?;
     let reference = veil_ir::eval::run_float(&float, std::slice::from_ref(&x)).map_err(CliError::user)?;
     let (g, outs, fixed): (Graph, Vec<Tensor>, Option<veil_ir::eval::FixedRun>) = if a.float {

@@ -139,6 +139,28 @@ pub fn from_proto(t: &TensorProto) -> Result<CTensor, String> {
             let signed = matches!(dt, DataType::Int4 | DataType::Int2);
             CData::I(unpack(&bytes, bits, signed, n))
         }
+        // 8- and 4-bit floats and bfloat16: one byte each (FLOAT4E2M1 packed two per byte, low
+        // half first), bfloat16 two; in raw bytes or one pattern per int32.
+        DataType::Bfloat16
+        | DataType::Float8e4m3fn
+        | DataType::Float8e4m3fnuz
+        | DataType::Float8e5m2
+        | DataType::Float8e5m2fnuz
+        | DataType::Float8e8m0
+        | DataType::Float4e2m1 => {
+            let ty = veil_ir::RawDtype::from_name(dt.as_str_name()).ok_or("a raw dtype")?;
+            let patterns: Vec<u16> = match (dt, has_raw) {
+                (DataType::Bfloat16, true) => le_chunks(raw, u16::from_le_bytes),
+                (DataType::Float4e2m1, _) => {
+                    let bytes: Vec<u8> =
+                        if has_raw { raw.to_vec() } else { t.int32_data.iter().map(|&x| x as u8).collect() };
+                    unpack(&bytes, 4, false, n).into_iter().map(|v| v as u16).collect()
+                }
+                (_, true) => raw.iter().map(|&b| u16::from(b)).collect(),
+                (_, false) => t.int32_data.iter().map(|&x| x as u16).collect(),
+            };
+            CData::F(patterns.into_iter().map(|b| ty.decode(b) as f32).collect())
+        }
         DataType::Int32 | DataType::Int16 | DataType::Int8 | DataType::Uint8 | DataType::Bool | DataType::Uint16 => {
             CData::I(t.int32_data.iter().map(|&x| x as i64).collect())
         }

@@ -90,6 +90,16 @@ const POST_OPS: &[&str] = &["Softmax", "LogSoftmax", "ArgMax", "Sigmoid"];
 /// Ops that may follow post-processing (data movement on the revealed result).
 const POST_MOVEMENT: &[&str] = &["Identity", "Cast", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Dropout"];
 
+/// The ONNX name of a graph input's element type (`""` when it has none).
+fn elem_name(input: &super::proto::ValueInfoProto) -> &'static str {
+    match input.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(type_proto::Value::TensorType(tt)) => {
+            DataType::try_from(tt.elem_type()).unwrap_or(DataType::Undefined).as_str_name()
+        }
+        _ => "",
+    }
+}
+
 /// A graph input's type, and its element type when it is an integer type (`ints`).
 fn input_type(name: &str, t: &TypeProto, batch: usize) -> Result<(TensorType, Option<DataType>), String> {
     let Some(type_proto::Value::TensorType(tt)) = &t.value else {
@@ -97,7 +107,10 @@ fn input_type(name: &str, t: &TypeProto, batch: usize) -> Result<(TensorType, Op
     };
     let et = DataType::try_from(tt.elem_type()).unwrap_or(DataType::Undefined);
     let int = ints::range(et).map(|_| et);
-    if !matches!(et, DataType::Float | DataType::Double | DataType::Float16) && int.is_none() {
+    // The 8- and 4-bit floats and bfloat16 are reals like FLOAT16 (`.npy` stores them as raw
+    // bytes, `Graph::raw_inputs`).
+    let small_float = veil_ir::RawDtype::from_name(et.as_str_name()).is_some_and(|t| !t.is_integer());
+    if !matches!(et, DataType::Float | DataType::Double | DataType::Float16) && int.is_none() && !small_float {
         return Err(format!(
             "graph input {name:?} has element type {}; Veil takes float, integer and boolean inputs",
             et.as_str_name()
@@ -282,6 +295,9 @@ impl Importer {
                 Ok((ty, int)) => {
                     if let Some(t) = int {
                         self.ints.insert(name.to_string(), t);
+                    }
+                    if let Some(t) = veil_ir::RawDtype::from_name(elem_name(input)) {
+                        self.g.raw_inputs.push((self.g.inputs.len(), t));
                     }
                     self.names.insert(name.to_string());
                     let v = self.g.add_input(name, ty);

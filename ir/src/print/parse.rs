@@ -464,6 +464,13 @@ fn parse_unverified(text: &str) -> Res<Graph> {
             let name = cur.string()?;
             let domain = cur.domain()?;
             let ty = cur.ty()?;
+            cur.ws();
+            if cur.eat("stored=") {
+                let at = cur.pos;
+                let t = cur.token();
+                let raw = attr(&cur, at, "stored element type", t, crate::RawDtype::from_name)?;
+                g.raw_inputs.push((g.inputs.len(), raw));
+            }
             let def = Def::Input(g.inputs.len());
             if p.values.insert(k, (Value { name, ty, domain, def }, cur.line)).is_some() {
                 cur.pos = at;

@@ -4,6 +4,7 @@
 //! graph "mlp"
 //! const @0 "fc1.weight" server [128,784]
 //! input %0 "x" client f32[1,784]
+//! input %1 "q" client f32[4] stored=INT4
 //! %1 "fc1" = dense %0 weight=@0 bias=@1 : shared f32[1,128]    # node "/fc1/Gemm"
 //! output %9
 //! ```
@@ -33,9 +34,13 @@ pub fn to_text(g: &Graph) -> String {
     for (c, k) in g.consts.iter() {
         let _ = writeln!(s, "const @{} {:?} {} {}", c.index(), k.name, k.domain, super::list(&k.shape));
     }
-    for &v in &g.inputs {
+    for (i, &v) in g.inputs.iter().enumerate() {
         let value = &g.values[v];
-        let _ = writeln!(s, "input %{} {:?} {} {}", v.index(), value.name, value.domain, value.ty);
+        let _ = write!(s, "input %{} {:?} {} {}", v.index(), value.name, value.domain, value.ty);
+        let _ = match g.raw_input(i) {
+            Some(t) => writeln!(s, " stored={t}"),
+            None => writeln!(s),
+        };
     }
     for (id, node) in g.live_nodes() {
         let out = &g.values[node.output];
