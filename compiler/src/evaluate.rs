@@ -25,6 +25,9 @@ pub struct EvalReport {
     pub circa_fault_rate: f64,
     /// Local truncations that wrapped (should be 0).
     pub truncation_wraps: usize,
+    /// Elements of narrowed reads whose value exceeded the narrowed width (should be 0; see
+    /// [`veil_ir::eval::FixedRun::narrow_overflows`]).
+    pub narrow_overflows: usize,
 }
 
 fn argmax(t: &Tensor) -> usize {
@@ -42,13 +45,14 @@ pub fn evaluate(
 ) -> Result<EvalReport, veil_ir::eval::EvalError> {
     let (mut agree, mut float_ok, mut fixed_ok) = (0usize, 0usize, 0usize);
     let (mut max_err, mut sum_err, mut count) = (0f64, 0f64, 0usize);
-    let (mut faults, mut tests, mut wraps) = (0usize, 0usize, 0usize);
+    let (mut faults, mut tests, mut wraps, mut overflows) = (0usize, 0usize, 0usize, 0usize);
     for (i, x) in xs.iter().enumerate() {
         let f = veil_ir::eval::run_float(float, std::slice::from_ref(x))?;
         let r = veil_ir::eval::run_fixed(fixed, std::slice::from_ref(x), seed.wrapping_add(i as u64))?;
         faults += r.circa_faults;
         tests += r.circa_tests;
         wraps += r.truncation_wraps;
+        overflows += r.narrow_overflows;
         for (a, b) in r.outputs.iter().zip(&f) {
             for (p, q) in a.data.iter().zip(&b.data) {
                 let e = (*p as f64 - *q as f64).abs();
@@ -74,5 +78,6 @@ pub fn evaluate(
         mean_abs_error: sum_err / count.max(1) as f64,
         circa_fault_rate: if tests == 0 { 0.0 } else { faults as f64 / tests as f64 },
         truncation_wraps: wraps,
+        narrow_overflows: overflows,
     })
 }

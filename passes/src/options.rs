@@ -181,6 +181,12 @@ pub struct Options {
     pub layer_frac_bits: BTreeMap<String, u8>,
     /// Ring width ℓ (`None`: chosen by `quantize`).
     pub ring_bits: Option<u8>,
+    /// Bits of margin above calibrated ranges (after their ×2 headroom): the automatic ring
+    /// (where no local truncation needs its 40 bits), each narrowed read and each Circa test
+    /// ring hold values `2^range_margin_bits` times beyond what calibration saw. Fewer bits,
+    /// fewer bytes; data that exceeds them wraps, which `veilc eval` counts
+    /// (`narrow overflows`). Unused with worst-case ranges, which are sound.
+    pub range_margin_bits: u8,
     /// Calibration inputs for range analysis (empty: worst-case bounds).
     pub calibration: Vec<Tensor>,
     /// Without calibration, the bound assumed on `|input|`.
@@ -224,6 +230,7 @@ impl Default for Options {
             frac_bits: 12,
             layer_frac_bits: BTreeMap::new(),
             ring_bits: None,
+            range_margin_bits: crate::quantize::CALIBRATED_MARGIN_BITS,
             calibration: Vec::new(),
             input_bound: 1.0,
             network: crate::cost::Network::LAN,

@@ -16,7 +16,7 @@
 //!   `drop_bits = s − E` (`--circa-error-bits E`, default 5: sign errors only below 2^−E)
 //!   unless `--drop-bits` gives the drop bits directly, in its own test ring Z_2^m: the smallest
 //!   `m` whose wrap-around fault rate over the operand's bound (`ring::circa_wrap_probability`;
-//!   for calibrated ranges, the bound times 2^8 as below) is at most `--circa-fault-rate`
+//!   for calibrated ranges, the bound times 2^M as below) is at most `--circa-fault-rate`
 //!   (default 2^−20 per sign test), and at most ℓ;
 //! - with `--exact-truncation` no truncation will stay local (`fuse_truncation` makes them all
 //!   exact), which the ring choice below takes into account;
@@ -24,7 +24,7 @@
 //!   61) when a local truncation will remain (40 bits of headroom keep its wrap probability
 //!   below 2^−39 per element); otherwise every truncation runs exactly in a garbled circuit and
 //!   the ring only has to hold the values: no headroom for worst-case ranges (they are sound),
-//!   8 bits for calibrated ones (values may exceed what calibration saw), and 16 more for
+//!   M = `--range-margin-bits` (default 8) for calibrated ones (values may exceed what calibration saw), and 16 more for
 //!   LeakyReLU's product with its 16-bit slope; and at least every Circa test ring. Circa's
 //!   sign test needs no headroom of its own: in Z_2^m the shares' wrap-around cancels mod
 //!   2^(m−k) (docs/decisions.md, "Circa's sign-test ring"). Narrower rings shrink every garbled
@@ -45,9 +45,9 @@ pub const CIRCA_ERROR_BITS: u8 = 5;
 /// Bits of headroom above the widest value when ℓ is chosen automatically and a local
 /// truncation or Circa sign test remains.
 pub const HEADROOM_BITS: u32 = 40;
-/// Bits of margin above calibrated ranges in plans without local truncations, and in Circa's
-/// test rings.
-pub const CALIBRATED_MARGIN_BITS: u32 = 8;
+/// Default of [`Options::range_margin_bits`]: bits of margin above calibrated ranges in plans
+/// without local truncations, in narrowed reads and in Circa's test rings.
+pub const CALIBRATED_MARGIN_BITS: u8 = 8;
 /// Default of [`Options::circa_fault_rate`]: 2^−20 per sign test.
 pub const CIRCA_FAULT_RATE: f64 = 1.0 / (1u64 << 20) as f64;
 
@@ -181,6 +181,9 @@ pub fn run_detailed(
     if !(1..=30).contains(&frac) {
         return Err(reject(format!("--frac-bits {frac} is outside 1..=30")));
     }
+    if opts.range_margin_bits > 30 {
+        return Err(reject(format!("--range-margin-bits {} is outside 0..=30", opts.range_margin_bits)));
+    }
     for (name, &f) in &opts.layer_frac_bits {
         if !(1..=30).contains(&f) {
             return Err(reject(format!("node {name:?}: its fractional bits {f} are outside 1..=30")));
@@ -285,10 +288,7 @@ pub fn run_detailed(
             Op::StochasticRelu { drop_bits, variant, .. } => {
                 let s = b.scale(ins[0]);
                 let k = drop_bits.unwrap_or(s.saturating_sub(opts.circa_error_bits).max(1));
-                let margin = match source {
-                    RangeSource::WorstCase { .. } => 0,
-                    RangeSource::Calibration { .. } => CALIBRATED_MARGIN_BITS,
-                };
+                let margin = margin_bits(&source, opts);
                 let m = test_ring(b.bound[ins[0].index()], s, margin, k, *variant, p);
                 Op::StochasticRelu { drop_bits: Some(k), variant: *variant, test_bits: Some(m) }
             }
@@ -387,10 +387,7 @@ pub fn run_detailed(
     // Not under a chosen --ring-bits, whose width the user set for every value.
     b.g.narrow_bits.clear();
     if opts.ring_bits.is_none() {
-        let margin = match source {
-            RangeSource::WorstCase { .. } => 0,
-            RangeSource::Calibration { .. } => CALIBRATED_MARGIN_BITS,
-        };
+        let margin = margin_bits(&source, opts);
         let need_of = |v: ValueId| needs.iter().find(|(u, _, _)| *u == v).map(|&(_, bits, _)| bits);
         b.g.narrow_bits =
             b.g.live_nodes()
@@ -540,15 +537,21 @@ fn test_ring(bound: f64, scale: u8, margin: u32, k: u8, variant: CircaVariant, p
         .unwrap_or(MAX_RING_BITS)
 }
 
+/// Bits of margin above the ranges: [`Options::range_margin_bits`] over calibrated ones (values
+/// may exceed what calibration saw), none over worst-case ones (they are sound).
+fn margin_bits(source: &RangeSource, opts: &Options) -> u32 {
+    match source {
+        RangeSource::WorstCase { .. } => 0,
+        RangeSource::Calibration { .. } => u32::from(opts.range_margin_bits),
+    }
+}
+
 /// Bits the automatic ring adds above the widest value (see the module doc).
 fn headroom(g: &Graph, source: &RangeSource, opts: &Options) -> u32 {
     if needs_headroom(g, opts) {
         return HEADROOM_BITS;
     }
-    let margin = match source {
-        RangeSource::WorstCase { .. } => 0,
-        RangeSource::Calibration { .. } => CALIBRATED_MARGIN_BITS,
-    };
+    let margin = margin_bits(source, opts);
     let leaky = g.live_nodes().any(|(_, n)| matches!(n.op, Op::LeakyRelu { .. }));
     margin + if leaky { veil_ir::eval::LEAKY_ALPHA_BITS as u32 } else { 0 }
 }

@@ -58,17 +58,19 @@ fn unknown_layer_override_names_the_relu_nodes() {
 }
 
 /// The automatic ring: exactly the widest value's bits when every truncation runs in a garbled
-/// circuit (worst-case ranges are sound), 8 more over calibrated ranges, 16 more for LeakyReLU's
-/// product, and 40 bits of headroom (at most 61) when a local truncation remains (Circa needs
-/// none of its own, but every Circa layer here is followed by one).
+/// circuit (worst-case ranges are sound), 8 more over calibrated ranges (`--range-margin-bits`),
+/// 16 more for LeakyReLU's product, and 40 bits of headroom (at most 61) when a local truncation
+/// remains (Circa needs none of its own, but every Circa layer here is followed by one).
 #[test]
 fn the_ring_has_headroom_only_where_local_truncations_need_it() {
     let circa = Options { activation: veil_passes::Activation::Circa, ..Options::default() };
     let x = veil_ir::npy::read_npy(&root().join("models/inputs/mlp.npy")).unwrap();
     let calibrated = Options { calibration: vec![x], ..Options::default() };
-    let cases: [(&str, Options, u32); 5] = [
+    let margin3 = Options { range_margin_bits: 3, ..calibrated.clone() };
+    let cases: [(&str, Options, u32); 6] = [
         ("mlp", Options::default(), 0),
         ("mlp", calibrated, 8),
+        ("mlp", margin3, 3),
         ("activations", Options::default(), 16),
         ("mlp", circa, 40),
         ("digits_poly", Options::default(), 40),

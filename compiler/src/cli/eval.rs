@@ -59,7 +59,7 @@ pub fn run(a: EvalArgs) -> Result<(), CliError> {
         let pct = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |x| format!("{:.2}%", 100.0 * x));
         budget.as_ref().map(|b| format!("{b}\n")).unwrap_or_default()
             + &format!(
-                "samples          {}\nfloat accuracy   {}\nfixed accuracy   {}\ntop-1 agreement  {:.2}%\nmax |error|      {:.6}\nmean |error|     {:.6}\nCirca fault rate {:.4}%\nring             {} bits\n",
+                "samples          {}\nfloat accuracy   {}\nfixed accuracy   {}\ntop-1 agreement  {:.2}%\nmax |error|      {:.6}\nmean |error|     {:.6}\nCirca fault rate {:.4}%\nring             {} bits\nnarrow overflows {}\n",
                 report.samples,
                 pct(report.float_accuracy),
                 pct(report.accuracy),
@@ -68,6 +68,7 @@ pub fn run(a: EvalArgs) -> Result<(), CliError> {
                 report.mean_abs_error,
                 100.0 * report.circa_fault_rate,
                 fixed.ring_bits.unwrap_or(0),
+                report.narrow_overflows,
             )
     };
     emit(None, text.as_bytes())

@@ -133,6 +133,12 @@ pub struct CompileArgs {
     /// (exact ones drop the ring's 40 bits of headroom; the report says which and why).
     #[arg(long, help_heading = "Compilation", conflicts_with_all = ["exact_truncation", "stochastic_truncation"])]
     local_truncation: bool,
+    /// Fixed point, with --calibrate: bits of margin above the calibrated ranges (after their ×2
+    /// headroom) in the ring, the narrowed garbled reads and Circa's test rings. Each bit fewer
+    /// saves 16 B of online labels per garbled ReLU; data beyond the margin wraps (a wrong
+    /// result), which `veilc eval` and `veilc simulate` count as narrow overflows.
+    #[arg(long, default_value_t = veil_passes::quantize::CALIBRATED_MARGIN_BITS, value_name = "M", help_heading = "Fixed point")]
+    range_margin_bits: u8,
     /// Fixed point: fractional bits of activations and weights; disables the automatic choice
     /// of --max-error.
     #[arg(long, value_name = "F", help_heading = "Fixed point", conflicts_with = "max_error")]
@@ -351,6 +357,7 @@ impl CompileArgs {
             frac_bits: self.frac_bits.unwrap_or(veil_passes::Options::default().frac_bits),
             layer_frac_bits: self.layer_frac_bits.iter().cloned().collect(),
             ring_bits: self.ring_bits,
+            range_margin_bits: self.range_margin_bits,
             calibration,
             input_bound: self.input_bound.unwrap_or(1.0),
             network: self.network()?,

@@ -163,6 +163,7 @@ fn finish(
             j["circa_faults"] = r.circa_faults.into();
             j["circa_wrap_faults"] = r.circa_wrap_faults.into();
             j["circa_tests"] = r.circa_tests.into();
+            j["narrow_overflows"] = r.narrow_overflows.into();
         }
         j.to_string() + "\n"
     } else {
@@ -195,6 +196,13 @@ fn finish(
                 );
             }
             text += "\n";
+            if r.narrow_overflows > 0 {
+                text += &format!(
+                    "warning: {} element(s) read narrowed exceeded their width (the result is wrong): the input \
+goes beyond the calibration data's ranges by more than the margin; recalibrate or raise --range-margin-bits\n",
+                    r.narrow_overflows
+                );
+            }
         }
         text
     };

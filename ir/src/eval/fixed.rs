@@ -43,6 +43,11 @@ pub struct FixedRun {
     pub circa_tests: usize,
     /// Local truncations whose result was off by more than one (a wrap: the failure case).
     pub truncation_wraps: usize,
+    /// Elements read narrowed ([`crate::Graph::narrow_bits`]) whose value did not fit the
+    /// narrowed width: the circuit (and this simulation) used the value wrapped into it, a wrong
+    /// result. Calibrated ranges plus their margin (`veilc --range-margin-bits`) are meant to
+    /// keep this 0; data beyond them shows here.
+    pub narrow_overflows: usize,
 }
 
 /// Ring data with its shape.
@@ -91,8 +96,14 @@ pub fn decode_value(g: &Graph, v: crate::ValueId, shape: &[usize], data: &[u64])
 pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, EvalError> {
     let ring = Ring::new(g.ring_bits.ok_or(EvalError::NotFixed)?);
     let mut rng = ChaCha12Rng::seed_from_u64(seed);
-    let mut run =
-        FixedRun { outputs: Vec::new(), circa_faults: 0, circa_wrap_faults: 0, circa_tests: 0, truncation_wraps: 0 };
+    let mut run = FixedRun {
+        outputs: Vec::new(),
+        circa_faults: 0,
+        circa_wrap_faults: 0,
+        circa_tests: 0,
+        truncation_wraps: 0,
+        narrow_overflows: 0,
+    };
     let mut env: Vec<Option<Val>> = vec![None; g.values.len()];
     for (&v, (shape, data)) in g.inputs.iter().zip(encode_inputs(g, inputs)?) {
         env[v.index()] = Some(Val::Ring(shape, data));
@@ -123,6 +134,9 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
             let narrow = Ring::new(w);
             x.iter().map(|&v| ring.reduce(narrow.to_signed(narrow.reduce(v)) as u64)).collect::<Vec<u64>>()
         });
+        if let Some(n) = &narrow_x {
+            run.narrow_overflows += n.iter().zip(x).filter(|(a, b)| a != b).count();
+        }
         let x = narrow_x.as_deref().unwrap_or(x);
         let map = |f: &mut dyn FnMut(u64) -> u64| Val::Ring(shape.clone(), x.iter().map(|&v| f(v)).collect());
         let decoded = || -> Tensor {
