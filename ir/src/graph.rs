@@ -82,7 +82,8 @@ pub struct Graph {
     /// The OT extension of the chosen-input OT batches (`veilc --ot-extension`), chosen by
     /// `assign_protocols`; the text form prints it only when it is not the default.
     pub ot_extension: crate::OtExtension,
-    /// Exact ReLUs and MaxPools in garbled circuits whose circuits read their operand (the fused
+    /// Exact ReLUs, LeakyReLUs, MaxPools, Clips, roundings and exact truncations in garbled
+    /// circuits whose circuits read their operand (the fused
     /// truncation's, if any) in `w < ℓ` bits, `(node, w)`: the shares' low `w` bits, a free
     /// narrowing, so the server's online labels and the circuits shrink with `w`. Set by
     /// `quantize` from the operand's range (kept by `assign_protocols` for the nodes that stay

@@ -23,7 +23,7 @@
 //!     `stochastic_relu` or `truncate` node whose input is shared or the client's (the schedule
 //!     refuses a MaxPool over OT on an operand that may be negative, a Clip over OT without a
 //!     lower bound, and a truncation or LeakyReLU it cannot run over OT).
-//! 14. Every entry of `narrow_bits` names a live `relu`, `maxpool`, `clip` or `round` node, or a
+//! 14. Every entry of `narrow_bits` names a live `relu`, `leaky_relu`, `maxpool`, `clip` or `round` node, or a
 //!     `truncate` its reader does not fuse (exact, or local until `fuse_truncation`) with `w`
 //!     above its bits, on shared values, not in `over_ot`, once, with a width `w` of at least 3
 //!     bits and below ℓ.
@@ -128,9 +128,11 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
         let ok = g.nodes.try_get(n).is_some_and(|node| {
             g.body.contains(&n)
                 && match node.op {
-                    crate::Op::Relu | crate::Op::MaxPool { .. } | crate::Op::Clip { .. } | crate::Op::Round { .. } => {
-                        true
-                    }
+                    crate::Op::Relu
+                    | crate::Op::LeakyRelu { .. }
+                    | crate::Op::MaxPool { .. }
+                    | crate::Op::Clip { .. }
+                    | crate::Op::Round { .. } => true,
                     crate::Op::Truncate { bits, mode: crate::TruncMode::Exact | crate::TruncMode::Local } => {
                         w > bits && !crate::schedule::fuses_into_reader(g, node.output)
                     }
@@ -145,7 +147,7 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
             bad(
                 format!("node #{}", n.index()),
                 format!(
-                    "narrow_bits names a node that is not a live garbled ReLU, MaxPool, Clip, rounding or unfused truncation on shared values, twice, or a width {w} outside 3..ℓ"
+                    "narrow_bits names a node that is not a live garbled ReLU, LeakyReLU, MaxPool, Clip, rounding or unfused truncation on shared values, twice, or a width {w} outside 3..ℓ"
                 ),
             );
         }

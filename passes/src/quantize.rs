@@ -392,8 +392,10 @@ pub fn run_detailed(
         b.g.narrow_bits =
             b.g.live_nodes()
                 .filter(|(_, n)| {
-                    (matches!(n.op, Op::Relu | Op::MaxPool { .. } | Op::Clip { .. } | Op::Round { .. })
-                        || (opts.exact_truncation && standalone_exact(&b.g, n)))
+                    (matches!(
+                        n.op,
+                        Op::Relu | Op::LeakyRelu { .. } | Op::MaxPool { .. } | Op::Clip { .. } | Op::Round { .. }
+                    ) || (opts.exact_truncation && standalone_exact(&b.g, n)))
                         && b.g.values[n.inputs[0]].domain == Domain::Shared
                 })
                 .filter_map(|(id, n)| {

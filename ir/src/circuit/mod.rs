@@ -13,9 +13,9 @@ mod round;
 mod rsqrt;
 
 pub use nn::{
-    clip_bounds_fit, clip_trunc_mask, clip_trunc_mask_narrow, leaky_relu_trunc_mask, max_trunc_mask,
-    max_trunc_mask_narrow, pl_gelu_trunc_mask, pl_sigmoid_trunc_mask, relu_trunc_mask, relu_trunc_mask_narrow,
-    sign_test, trunc_mask, trunc_mask_narrow,
+    clip_bounds_fit, clip_trunc_mask, clip_trunc_mask_narrow, leaky_relu_trunc_mask, leaky_relu_trunc_mask_narrow,
+    max_trunc_mask, max_trunc_mask_narrow, pl_gelu_trunc_mask, pl_sigmoid_trunc_mask, relu_trunc_mask,
+    relu_trunc_mask_narrow, sign_test, trunc_mask, trunc_mask_narrow,
 };
 pub use round::{round_trunc_mask, round_trunc_mask_narrow, round_width};
 pub use rsqrt::rsqrt_trunc_mask;

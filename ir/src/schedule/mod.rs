@@ -12,9 +12,9 @@ pub mod trunc_ot;
 
 use crate::ElemType;
 use crate::circuit::{
-    Circuit, clip_bounds_fit, clip_trunc_mask_narrow, leaky_relu_trunc_mask, max_trunc_mask_narrow, pl_gelu_trunc_mask,
-    pl_sigmoid_trunc_mask, relu_trunc_mask_narrow, round_trunc_mask_narrow, round_width, rsqrt_trunc_mask, sign_test,
-    trunc_mask_narrow,
+    Circuit, clip_bounds_fit, clip_trunc_mask_narrow, leaky_relu_trunc_mask_narrow, max_trunc_mask_narrow,
+    pl_gelu_trunc_mask, pl_sigmoid_trunc_mask, relu_trunc_mask_narrow, round_trunc_mask_narrow, round_width,
+    rsqrt_trunc_mask, sign_test, trunc_mask_narrow,
 };
 use crate::eval::LEAKY_ALPHA_BITS;
 use crate::eval::ring_ops::window_taps;
@@ -497,8 +497,8 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         | Op::Rsqrt { .. }
         | Op::Round { .. } => {
             let (input, shift) = fused(g, node.inputs[0]);
-            // Narrowed ReLUs, Clips and roundings only (`Graph::narrow_bits`; the verifier refuses
-            // the other ops there).
+            // Narrowed ReLUs, LeakyReLUs, Clips and roundings only (`Graph::narrow_bits`; the
+            // verifier refuses the other ops there).
             let w = narrow_bits(g, id).map(u32::from);
             if w.is_some_and(|w| w <= u32::from(shift) + 1) {
                 return Err(bad("a narrowed ReLU needs more bits than its fused truncation plus two"));
@@ -634,7 +634,7 @@ pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8, w: u32) -> 
         }
         Op::LeakyRelu { alpha } => {
             let a = ring.encode(*alpha as f64, LEAKY_ALPHA_BITS)?;
-            leaky_relu_trunc_mask(ell, f, ring.to_signed(a), LEAKY_ALPHA_BITS as u32)
+            leaky_relu_trunc_mask_narrow(w, ell, f, ring.to_signed(a), LEAKY_ALPHA_BITS as u32)
         }
         _ => return None,
     })

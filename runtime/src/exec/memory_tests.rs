@@ -273,15 +273,18 @@ fn a_maxpool_after_a_stochastic_truncation_is_its_largest_floor_or_one_more() {
     }
 }
 
-/// A garbled Clip narrowed like a ReLU (`clip_trunc_mask_narrow`: the clamp compared in the
-/// narrow width, sign-extended before the mask): the activations model's Hardtanh reads its
-/// operand in fewer bits than the ring, and the two parties compute what the simulator
-/// computes, bit for bit, with every layer's bytes as scripted.
+/// A garbled Clip and LeakyReLU narrowed like a ReLU (`clip_trunc_mask_narrow`: the clamp
+/// compared in the narrow width, sign-extended before the mask; `leaky_relu_trunc_mask_narrow`:
+/// the product with the slope no wider than it can get): the activations model's Hardtanh and
+/// LeakyReLU read their operands in fewer bits than the ring, and the two parties compute what
+/// the simulator computes, bit for bit, with every layer's bytes as scripted.
 #[test]
-fn a_narrowed_clip_runs_in_memory_exactly_as_the_simulator_narrows() {
+fn a_narrowed_clip_and_leaky_relu_run_in_memory_exactly_as_the_simulator_narrows() {
     let (g, _) = compiled("activations", Activation::Relu);
-    let clips: Vec<_> = g.narrow_bits.iter().filter(|(n, _)| matches!(g.nodes[*n].op, Op::Clip { .. })).collect();
-    assert!(!clips.is_empty(), "{:?} (ℓ = {:?})", g.narrow_bits, g.ring_bits);
+    for is in [|op: &Op| matches!(op, Op::Clip { .. }), |op: &Op| matches!(op, Op::LeakyRelu { .. })] {
+        let narrowed: Vec<_> = g.narrow_bits.iter().filter(|(n, _)| is(&g.nodes[*n].op)).collect();
+        assert!(!narrowed.is_empty(), "{:?} (ℓ = {:?})", g.narrow_bits, g.ring_bits);
+    }
     check("activations", Activation::Relu);
 }
 
