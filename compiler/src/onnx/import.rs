@@ -83,6 +83,9 @@ pub struct Importer {
     /// The element types of initializers and Constant outputs, by ONNX name (a
     /// QuantizeLinear's zero point gives its output type).
     pub const_types: HashMap<String, DataType>,
+    /// Each computed DequantizeLinear's output, with what it dequantizes (`ops::quant`: a
+    /// QuantizeLinear with the same parameters after a MaxPool undoes it).
+    pub dequantized: HashMap<ValueId, ops::quant::Dequantized>,
 }
 
 /// Ops that run on the client after the reveal when they end the model.
@@ -153,6 +156,7 @@ impl Importer {
             norm_stats: HashMap::new(),
             ints: HashMap::new(),
             const_types: HashMap::new(),
+            dequantized: HashMap::new(),
         }
     }
 
@@ -437,6 +441,12 @@ impl Importer {
             }
         }
         Ok(out)
+    }
+
+    /// The integer type of ONNX value `name` when it is computed from an integer input or made
+    /// integer by a QuantizeLinear or Cast (`ints`).
+    pub fn int_type(&self, name: &str) -> Option<DataType> {
+        self.ints.get(name).copied()
     }
 
     /// The integer type of the node's outputs when it reads an integer-typed computed value

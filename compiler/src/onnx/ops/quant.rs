@@ -147,9 +147,20 @@ and a clamp), not to 8- and 4-bit floats",
     }
 }
 
+/// What a computed DequantizeLinear's output dequantizes: the integer value `q` of type `ty`,
+/// with the scale and zero point as they broadcast to it (`along`; zero point `None` when 0).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dequantized {
+    q: veil_ir::ValueId,
+    ty: DataType,
+    scale: (Vec<usize>, Vec<f32>),
+    zero: Option<(Vec<usize>, Vec<f32>)>,
+}
+
 /// `QuantizeLinear(x, y_scale, y_zero_point)`: see the module doc.
 pub fn quantize_linear(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
-    let (lo, hi) = quant_range(output_type(imp, ctx)?)?;
+    let out_type = output_type(imp, ctx)?;
+    let (lo, hi) = quant_range(out_type)?;
     if let Sym::Const(t) = arg(inputs, 0)? {
         return Ok(vec![Sym::Const(quantized(ctx, t, inputs, (lo, hi))?)]);
     }
@@ -159,19 +170,50 @@ pub fn quantize_linear(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) ->
     if let Some(bad) = s.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
         return Err(format!("y_scale holds {bad}; scales must be positive and finite"));
     }
+    let zero = zero_point(inputs, "y_zero_point")?.map(|z| along(z, &shape, ctx, "y_zero_point")).transpose()?;
+    if let Some(m) = requantized_pool(imp, ctx, x, out_type, (&sshape, &s), zero.as_ref())? {
+        return Ok(vec![Sym::Value(m)]);
+    }
     let inv: Vec<f32> = s.iter().map(|v| 1.0 / v).collect();
     let scale = imp.weight(&format!("{}.inv_scale", ctx.name), sshape, inv);
-    let shift = match zero_point(inputs, "y_zero_point")? {
-        Some(z) => {
-            let (zshape, zp) = along(z, &shape, ctx, "y_zero_point")?;
-            Some(imp.weight(&format!("{}.zero_point", ctx.name), zshape, zp))
-        }
-        _ => None,
-    };
+    let shift = zero.map(|(zshape, zp)| imp.weight(&format!("{}.zero_point", ctx.name), zshape, zp));
     let out = ctx.out(0);
     let y = imp.add(&ctx.name, &format!("{out}/scaled"), Op::Affine { scale: Some(scale), shift }, &[x])?;
     let op = Op::Round { mode: RoundMode::HalfEven, min: Some(lo), max: Some(hi) };
     Ok(vec![Sym::Value(imp.add(&format!("{}/round", ctx.name), out, op, &[y])?)])
+}
+
+/// `QuantizeLinear(MaxPool(DequantizeLinear(q)))` with the same positive scale, zero point and
+/// integer type on both sides (what onnxruntime's QDQ quantizer writes around a MaxPool) is
+/// `MaxPool(q)`: `(q − z)·s` is increasing in `q`, so the window's maximum dequantizes the
+/// integers' maximum, and quantizing it back gives that integer exactly (also in ONNX's float
+/// arithmetic: `(q − z)·s / s` is within an ulp of the integer `q − z`, which rounding recovers).
+/// One garbled MaxPool on the integers instead of two server-private diagonal layers, their
+/// truncations, the pool and a rounding. `None` where the pattern does not hold.
+fn requantized_pool(
+    imp: &mut Importer,
+    ctx: &Ctx,
+    x: veil_ir::ValueId,
+    out_type: DataType,
+    scale: (&[usize], &[f32]),
+    zero: Option<&(Vec<usize>, Vec<f32>)>,
+) -> Result<Option<veil_ir::ValueId>, String> {
+    if ctx.attrs.int_or("block_size", 0)? > 0 {
+        return Ok(None);
+    }
+    let Some(pool) = imp.g.producer(x).filter(|n| matches!(n.op, Op::MaxPool { .. })).cloned() else {
+        return Ok(None);
+    };
+    let Some(dq) = imp.dequantized.get(&pool.inputs[0]).cloned() else { return Ok(None) };
+    let same = dq.ty == out_type
+        && (dq.scale.0.as_slice(), dq.scale.1.as_slice()) == scale
+        && dq.zero.as_ref() == zero
+        // Per-axis parameters must lie along the channels (axis 1), which MaxPool keeps.
+        && (dq.scale.1.len() == 1 || dq.scale.0.len() + 1 == imp.g.values[x].ty.rank());
+    if !same {
+        return Ok(None);
+    }
+    Ok(Some(imp.add(&ctx.name, ctx.out(0), pool.op.clone(), &[dq.q])?))
 }
 
 /// `DequantizeLinear(x, x_scale, x_zero_point)`: `(x − z) · s`; see the module doc.
@@ -182,9 +224,15 @@ pub fn dequantize_linear(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) 
     let x = imp.value(arg(inputs, 0)?)?;
     let shape = imp.g.values[x].ty.shape.clone();
     let (sshape, s) = along(konst(inputs, 1, "x_scale")?, &shape, ctx, "x_scale")?;
-    let shift = match zero_point(inputs, "x_zero_point")? {
-        Some(z) => {
-            let (zshape, zp) = along(z, &shape, ctx, "x_zero_point")?;
+    let zero = zero_point(inputs, "x_zero_point")?.map(|z| along(z, &shape, ctx, "x_zero_point")).transpose()?;
+    let record = ctx.node.input.first().and_then(|n| imp.int_type(n)).map(|ty| Dequantized {
+        q: x,
+        ty,
+        scale: (sshape.clone(), s.clone()),
+        zero: zero.clone(),
+    });
+    let shift = match zero {
+        Some((zshape, zp)) => {
             // −z·s: the two have the same form, or one is a scalar.
             let (wshape, data): (Vec<usize>, Vec<f32>) = if zshape == sshape {
                 (zshape, zp.iter().zip(&s).map(|(z, s)| -z * s).collect())
@@ -200,7 +248,11 @@ pub fn dequantize_linear(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) 
         _ => None,
     };
     let scale = imp.weight(&format!("{}.scale", ctx.name), sshape, s);
-    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Affine { scale: Some(scale), shift }, &[x])?)])
+    let y = imp.add(&ctx.name, ctx.out(0), Op::Affine { scale: Some(scale), shift }, &[x])?;
+    if let Some(r) = record.filter(|_| ctx.attrs.int_or("block_size", 0).is_ok_and(|b| b <= 0)) {
+        imp.dequantized.insert(y, r);
+    }
+    Ok(vec![Sym::Value(y)])
 }
 
 /// Each element's scale and zero point (operands 1 and 2, named `scale` and `zero_point`) for
