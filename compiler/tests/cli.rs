@@ -587,3 +587,32 @@ fn layer_frac_bits_give_a_node_its_own_scale_and_unknown_nodes_are_refused() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--frac-bits"), "{}", stderr(&o));
 }
+
+/// An input the model declares INT4 or FLOAT8E4M3FN, saved by ml_dtypes as raw bytes (`|V1`):
+/// `veilc simulate` reads it as the declared type, in float and in fixed point, and gives ONNX's
+/// reference output (the conformance cases' data). `veilc run` does the same between two
+/// processes (not run here: `runtime/tests/two_processes.rs` covers the client).
+#[test]
+fn simulate_reads_raw_byte_inputs_as_the_model_declares() {
+    let cases = models().join("../tests/conformance/cases");
+    for case in ["cast_INT4_to_FLOAT", "dequantizelinear_e4m3fn"] {
+        let dir = cases.join(case);
+        let want = veil_ir::npy::read_npy(&dir.join("output_0.npy")).unwrap();
+        let (m, x) = (dir.join("model.onnx"), dir.join("input_0.npy"));
+        for float in [true, false] {
+            let mut args = vec!["simulate", m.to_str().unwrap(), "--input", x.to_str().unwrap(), "--json"];
+            if float {
+                args.push("--float");
+            } else {
+                args.extend(["--input-bound", "448", "--frac-bits", "8"]);
+            }
+            let o = veilc(&args);
+            assert_eq!(o.status.code(), Some(0), "{case}: {}", stderr(&o));
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            let got: Vec<f64> =
+                v["outputs"][0]["values"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+            let want: Vec<f64> = want.data.iter().map(|&x| f64::from(x)).collect();
+            assert_eq!(got, want, "{case}, float {float}");
+        }
+    }
+}

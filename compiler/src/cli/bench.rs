@@ -134,7 +134,7 @@ fn input_for(model: &Path, g: &veil_ir::Graph) -> Result<veil_ir::Tensor, CliErr
     let stem = model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let path = model.parent().unwrap_or(Path::new(".")).join("inputs").join(format!("{stem}.npy"));
     if path.exists() {
-        return veil_ir::npy::read_npy(&path).map_err(CliError::user);
+        return veil_ir::npy::read_npy_as(&path, g.raw_input(0)).map_err(CliError::user);
     }
     let [input] = g.inputs[..] else {
         return Err(CliError::user(anyhow!("{}: benchmarks take models with one input", model.display())));

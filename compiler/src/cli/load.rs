@@ -63,7 +63,7 @@ pub fn run(a: LoadArgs) -> Result<(), CliError> {
     if a.clients == 0 || a.duration == 0 {
         return Err(CliError::user(anyhow!("--clients and --duration must be positive")));
     }
-    let x = veil_ir::npy::read_npy(&a.input).map_err(CliError::user)?;
+    let x = a.model.read_input(&a.input)?;
     let LoadArgs { model, compile, input: _, clients, duration, json } = a;
     let a = Settings { model, clients, duration, json };
     let mut compile = compile;

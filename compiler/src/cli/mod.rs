@@ -67,6 +67,19 @@ impl ModelArgs {
     fn import(&self) -> Result<veil_ir::Graph, CliError> {
         Ok(veil_compiler::onnx::import_file(&self.model, &ImportOptions { batch: self.batch })?)
     }
+
+    /// Reads the model's input file `path`; a file of raw bytes (ml_dtypes' small integer and
+    /// float types) is read as the type the model declares for its input.
+    fn read_input(&self, path: &std::path::Path) -> Result<veil_ir::Tensor, CliError> {
+        let at = || format!("input {}", path.display());
+        match veil_ir::npy::read_npy(path) {
+            Err(veil_ir::npy::NpyError::DType { .. }) => {
+                let raw = self.import()?.raw_input(0);
+                anyhow::Context::with_context(veil_ir::npy::read_npy_as(path, raw), at).map_err(CliError::user)
+            }
+            other => anyhow::Context::with_context(other, at).map_err(CliError::user),
+        }
+    }
 }
 
 impl From<veil_compiler::CompileError> for CliError {

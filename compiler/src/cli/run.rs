@@ -37,9 +37,7 @@ pub struct RunArgs {
 
 pub fn run(a: RunArgs) -> Result<(), CliError> {
     veil_binary()?; // before compiling: a missing runtime binary is the first thing to report
-    let x = veil_ir::npy::read_npy(&a.input)
-        .with_context(|| format!("input {}", a.input.display()))
-        .map_err(CliError::user)?;
+    let x = a.model.read_input(&a.input)?;
     let mut compile = a.compile;
     compile.bound_from_input(&x);
     let super::Compiled { float, fixed: g, budget, files, .. } = compile.compile(&a.model)?;
