@@ -51,6 +51,10 @@ pub struct BenchArgs {
     /// compiles as `veilc compile` does, exact where that is predicted faster.
     #[arg(long, conflicts_with_all = ["exact_truncation", "stochastic_truncation"])]
     local_truncation: bool,
+    /// Bits of margin above the calibrated ranges (`veilc compile --range-margin-bits`; plans
+    /// here are calibrated on the model's sample input).
+    #[arg(long, default_value_t = veil_passes::quantize::CALIBRATED_MARGIN_BITS, value_name = "M")]
+    range_margin_bits: u8,
     /// Networks: `loopback` (no shaping) and `wan` (emulated: --bandwidth, --rtt).
     #[arg(long, value_delimiter = ',', default_value = "loopback,wan", value_parser = ["loopback", "wan"], value_name = "loopback,wan")]
     network: Vec<String>,
@@ -172,6 +176,7 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                 exact_truncation: a.exact_truncation,
                 stochastic_truncation: a.stochastic_truncation,
                 calibration: vec![x.clone()],
+                range_margin_bits: a.range_margin_bits,
                 ..veil_passes::Options::default()
             };
             let opts = veil_compiler::CompileOptions {
