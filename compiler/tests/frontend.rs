@@ -478,3 +478,35 @@ fn an_empty_buffer_is_not_a_model() {
     let e = import(&ModelProto { ir_version: Some(8), ..Default::default() }.encode_to_vec()).unwrap_err();
     assert!(e.to_string().contains("no ir_version or graph"), "{e}");
 }
+
+/// A graph output computed only from the input's shape (`Shape`, then arithmetic on it) is
+/// public, as the plan's shapes are: the client computes it from its own input with public
+/// constants only, and nothing is shared. One that also reads an initializer (which may be a
+/// weight) is refused, and so is a model whose output is a constant of its own.
+#[test]
+fn an_output_computed_from_the_input_shape_alone_is_public() {
+    let mut sh = node("Shape", "shape", &["x"], &["s"]);
+    sh.attribute = vec![int_attr("start", 1)];
+    let x_info = || vec![info("x", &[Some(2), Some(3), Some(5)])];
+    let b = model(21, x_info(), vec![sh.clone(), node("Mul", "square", &["s", "s"], &["y"])], vec![], "y");
+    let g = import(&b).unwrap();
+    assert!(g.consts.iter().all(|(_, c)| c.domain == veil_ir::Domain::Public), "{}", veil_ir::print::to_text(&g));
+    assert!(g.live_nodes().all(|(_, n)| !matches!(n.op, Op::Reveal)), "nothing to reveal");
+    let x = Tensor::new(vec![2, 3, 5], (0..30).map(|i| i as f32 * 0.5 - 3.0).collect()).unwrap();
+    let y = run_float(&g, std::slice::from_ref(&x)).unwrap().remove(0);
+    assert_eq!((y.shape, y.data), (vec![2], vec![9.0, 25.0]));
+    ops::fixed_point_within_bound(&g, &[x]);
+
+    let b = model(21, x_info(), vec![sh, node("Add", "plus", &["s", "k"], &["y"])], vec![int64s("k", &[1, 1])], "y");
+    let e = import(&b).unwrap_err().to_string();
+    assert!(e.contains(r#"graph output "y" is a constant"#) && e.contains("only from the input's shape"), "{e}");
+    let mut c = node("Constant", "c", &[], &["y"]);
+    c.attribute = vec![AttributeProto {
+        name: Some("value".into()),
+        r#type: Some(AttributeType::Tensor as i32),
+        t: Some(int64s("v", &[4, 5])),
+        ..Default::default()
+    }];
+    let b = model(21, x_info(), vec![c], vec![], "y");
+    assert!(import(&b).unwrap_err().to_string().contains(r#"graph output "y" is a constant"#));
+}

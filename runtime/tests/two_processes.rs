@@ -300,3 +300,30 @@ fn a_client_reads_an_int2_input_file_as_the_plan_declares() {
     let err = veil_ir::npy::read_npy(&input).unwrap_err().to_string();
     assert!(err.contains("V1 values") && err.contains("declares with that type"), "{err}");
 }
+
+/// A model whose output is the input's shape (ONNX's `shape` node test): public, computed by the
+/// client from its own input; the two processes agree, exchange no layer bytes, and give ONNX's
+/// reference output.
+#[test]
+fn an_output_computed_from_the_input_shape_runs_on_the_client() {
+    let dir = common::Workdir::new("shape-output");
+    let case = root().join("tests/conformance/cases/shape");
+    let opts = Options { input_bound: 4.0, ..Default::default() };
+    let g = common::compile_as("../tests/conformance/cases/shape/model", "s", 1, &dir.0, &opts);
+    assert!(g.consts.iter().all(|(_, c)| c.domain == veil_ir::Domain::Public));
+    let input = case.join("input_0.npy");
+    let mut server = start_server(&dir.0, "s", 1);
+    let out = client(&dir.0, "s", &server.1, &input);
+    assert!(out.status.success(), "client: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(server.0.wait().unwrap().success());
+    let got = veil_ir::npy::read_npy(&dir.0.join("y.npy")).unwrap();
+    assert_eq!(got, veil_ir::npy::read_npy(&case.join("output_0.npy")).unwrap());
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.0.join("client-stats.json")).unwrap()).unwrap();
+    for phase in ["offline", "online"] {
+        for way in ["bytes_client_to_server", "bytes_server_to_client"] {
+            let layers = stats["layers"].as_array().unwrap();
+            assert!(layers.iter().all(|l| l[phase][way].as_u64() == Some(0)), "{phase} {way}: {stats}");
+        }
+    }
+}

@@ -268,6 +268,27 @@ impl Importer {
         Ok(r)
     }
 
+    /// A graph output that is a constant computed only from the input's shape (`shape_only`):
+    /// public, as the plan's shapes are, so the client computes it from its own input as
+    /// `x[0]·0 + c` (a `select` of one element per output element and a public affine; the input
+    /// is finite, checked before it is encoded), with nothing to share or reveal.
+    fn public_output(&mut self, c: &super::consts::CTensor, name: &str) -> Result<ValueId, String> {
+        let Some(&x) = self.g.inputs.first() else {
+            return Err(format!("graph output {name:?} is a constant and the model has no graph input"));
+        };
+        let shape = c.shape.clone();
+        let n = shape.iter().product::<usize>();
+        if n == 0 {
+            return Err(format!("graph output {name:?} is an empty constant"));
+        }
+        let out = self.fresh(&format!("{name}/element"));
+        let one =
+            self.add(&format!("{name}/element"), &out, Op::Select { indices: vec![0; n], shape: shape.clone() }, &[x])?;
+        let zero = self.g.add_const(format!("{name}.zero"), vec![], Domain::Public, vec![0.0]);
+        let value = self.g.add_const(format!("{name}.value"), shape, Domain::Public, c.floats());
+        self.add(name, name, Op::Affine { scale: Some(zero), shift: Some(value) }, &[one]).map_err(|e| e.to_string())
+    }
+
     /// Whether only post-processing reads the ONNX value `name`, up to the graph outputs.
     pub fn is_client_only(&self, name: &str) -> bool {
         self.client_only.contains(name)
@@ -357,8 +378,10 @@ impl Importer {
                 None => Err(format!("graph output {name:?} is not computed by any node")),
                 Some(Sym::Poisoned) => continue,
                 Some(Sym::Missing(why)) => Err(format!("graph output {name:?} is {why}")),
+                Some(Sym::Const(c)) if shape_only(graph, name) => self.public_output(&c, name),
                 Some(Sym::Const(_)) => Err(format!(
-                    "graph output {name:?} is a constant; Veil compiles models whose outputs depend on the input"
+                    "graph output {name:?} is a constant; Veil compiles models whose outputs depend on the input \
+(a constant computed only from the input's shape is returned as it is)"
                 )),
                 Some(s) => self.value(&s).and_then(|v| self.revealed(v, name)),
             };
@@ -475,6 +498,35 @@ impl Importer {
         };
         ints::output_type(node.op_type(), t, cast_to)
     }
+}
+
+/// Whether ONNX value `name` is computed only from the static shapes of computed values: every
+/// path back from it ends at a `Shape` or `Size` node, with no initializer, `Constant` or graph
+/// input on the way (those could be the model's weights or the client's data). Such a value is
+/// as public as the plan's shapes.
+fn shape_only(graph: &GraphProto, name: &str) -> bool {
+    let producer: HashMap<&str, &NodeProto> =
+        graph.node.iter().flat_map(|n| n.output.iter().map(move |o| (o.as_str(), n))).collect();
+    let mut seen = HashSet::new();
+    let mut todo = vec![name];
+    while let Some(v) = todo.pop() {
+        if !seen.insert(v) {
+            continue;
+        }
+        let Some(node) = producer.get(v) else { return false };
+        match node.op_type() {
+            "Shape" | "Size" => {}
+            "Constant" => return false,
+            _ => {
+                let inputs: Vec<&str> = node.input.iter().map(String::as_str).filter(|i| !i.is_empty()).collect();
+                if inputs.is_empty() {
+                    return false;
+                }
+                todo.extend(inputs);
+            }
+        }
+    }
+    true
 }
 
 /// The ONNX values that only client-side post-processing (or movement after it) reads, up to
