@@ -279,7 +279,8 @@ impl Importer {
         let shape = c.shape.clone();
         let n = shape.iter().product::<usize>();
         if n == 0 {
-            return Err(format!("graph output {name:?} is an empty constant"));
+            // Nothing to compute: an empty selection (ONNX allows empty outputs).
+            return self.add(name, name, Op::Select { indices: vec![], shape }, &[x]).map_err(|e| e.to_string());
         }
         let out = self.fresh(&format!("{name}/element"));
         let one =
