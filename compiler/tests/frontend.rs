@@ -481,8 +481,9 @@ fn an_empty_buffer_is_not_a_model() {
 
 /// A graph output computed only from the input's shape (`Shape`, then arithmetic on it) is
 /// public, as the plan's shapes are: the client computes it from its own input with public
-/// constants only, and nothing is shared. One that also reads an initializer (which may be a
-/// weight) is refused, and so is a model whose output is a constant of its own.
+/// constants only, and nothing is shared. One that also reads an initializer or a tensor
+/// attribute (which may be a weight) is refused, and so is a model whose output is a constant of
+/// its own.
 #[test]
 fn an_output_computed_from_the_input_shape_alone_is_public() {
     let mut sh = node("Shape", "shape", &["x"], &["s"]);
@@ -508,5 +509,17 @@ fn an_output_computed_from_the_input_shape_alone_is_public() {
         ..Default::default()
     }];
     let b = model(21, x_info(), vec![c], vec![], "y");
+    assert!(import(&b).unwrap_err().to_string().contains(r#"graph output "y" is a constant"#));
+    // ConstantOfShape's value is the model's data, even on a shape.
+    let mut fill = node("ConstantOfShape", "fill", &["s"], &["y"]);
+    fill.attribute = vec![AttributeProto {
+        name: Some("value".into()),
+        r#type: Some(AttributeType::Tensor as i32),
+        t: Some(tensor("v", &[1], vec![0.37])),
+        ..Default::default()
+    }];
+    let mut sh = node("Shape", "shape", &["x"], &["s"]);
+    sh.attribute = vec![int_attr("start", 1)];
+    let b = model(21, x_info(), vec![sh, fill], vec![], "y");
     assert!(import(&b).unwrap_err().to_string().contains(r#"graph output "y" is a constant"#));
 }

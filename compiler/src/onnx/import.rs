@@ -502,9 +502,9 @@ impl Importer {
 }
 
 /// Whether ONNX value `name` is computed only from the static shapes of computed values: every
-/// path back from it ends at a `Shape` or `Size` node, with no initializer, `Constant` or graph
-/// input on the way (those could be the model's weights or the client's data). Such a value is
-/// as public as the plan's shapes.
+/// path back from it ends at a `Shape` or `Size` node, with no initializer, graph input or tensor
+/// attribute (`Constant`, `ConstantOfShape`'s value) on the way (those could be the model's
+/// weights or the client's data). Such a value is as public as the plan's shapes.
 fn shape_only(graph: &GraphProto, name: &str) -> bool {
     let producer: HashMap<&str, &NodeProto> =
         graph.node.iter().flat_map(|n| n.output.iter().map(move |o| (o.as_str(), n))).collect();
@@ -517,7 +517,8 @@ fn shape_only(graph: &GraphProto, name: &str) -> bool {
         let Some(node) = producer.get(v) else { return false };
         match node.op_type() {
             "Shape" | "Size" => {}
-            "Constant" => return false,
+            // A tensor in an attribute (Constant's, ConstantOfShape's value) is the model's data.
+            _ if node.attribute.iter().any(|a| a.t.is_some() || !a.tensors.is_empty()) => return false,
             _ => {
                 let inputs: Vec<&str> = node.input.iter().map(String::as_str).filter(|i| !i.is_empty()).collect();
                 if inputs.is_empty() {
