@@ -274,28 +274,39 @@ fn client_and_server_report_json_on_stdout() {
     assert!(server.wait().unwrap().success());
 }
 
+/// ONNX's node-test case `case` (`tests/conformance/cases/`) compiled for `|x| ≤ bound`, run
+/// between a server and a client process on the case's input: the plan graph, the folder (the
+/// client's `y.npy` and stats are in it) and the input's path.
+fn conformance_case(case: &str, bound: f32) -> (veil_ir::Graph, common::Workdir, std::path::PathBuf) {
+    let dir = common::Workdir::new(&format!("case-{case}"));
+    let opts = Options { input_bound: bound, ..Default::default() };
+    let g = common::compile_as(&format!("../tests/conformance/cases/{case}/model"), "c", 1, &dir.0, &opts);
+    let input = root().join("tests/conformance/cases").join(case).join("input_0.npy");
+    let mut server = start_server(&dir.0, "c", 1);
+    let out = client(&dir.0, "c", &server.1, &input);
+    assert!(out.status.success(), "{case}: client: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(server.0.wait().unwrap().success());
+    (g, dir, input)
+}
+
+/// The ONNX reference output of conformance case `case`.
+fn case_output(case: &str) -> veil_ir::Tensor {
+    veil_ir::npy::read_npy(&root().join("tests/conformance/cases").join(case).join("output_0.npy")).unwrap()
+}
+
 /// A model whose input ONNX declares INT2 (ml_dtypes saves such arrays as raw bytes, `|V1`):
 /// the plan records the type, the client process reads the file as that type, and the two
 /// processes equal the simulator on the decoded values and ONNX's reference output.
 #[test]
 fn a_client_reads_an_int2_input_file_as_the_plan_declares() {
-    let dir = common::Workdir::new("raw-input");
-    let case = root().join("tests/conformance/cases/dequantizelinear_int2");
-    let opts = Options { input_bound: 2.0, ..Default::default() };
-    let g = common::compile_as("../tests/conformance/cases/dequantizelinear_int2/model", "q", 1, &dir.0, &opts);
+    let (g, dir, input) = conformance_case("dequantizelinear_int2", 2.0);
     assert_eq!(g.raw_inputs, vec![(0, veil_ir::RawDtype::Int2)]);
-    let input = case.join("input_0.npy");
-    let mut server = start_server(&dir.0, "q", 1);
-    let out = client(&dir.0, "q", &server.1, &input);
-    assert!(out.status.success(), "client: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(server.0.wait().unwrap().success());
     let x = veil_ir::npy::read_npy_as(&input, Some(veil_ir::RawDtype::Int2)).unwrap();
     assert_eq!(x.data, [0.0, 1.0, -1.0, -2.0], "ml_dtypes' int2 values, as the case's generator wrote them");
     let want = veil_ir::eval::run_fixed(&g, &[x], 0).unwrap().outputs;
     let got = veil_ir::npy::read_npy(&dir.0.join("y.npy")).unwrap();
     assert_eq!(got, want[0], "two processes differ from the simulator");
-    let onnx = veil_ir::npy::read_npy(&case.join("output_0.npy")).unwrap();
-    assert_eq!(got, onnx, "the case's values are on the fixed-point grid");
+    assert_eq!(got, case_output("dequantizelinear_int2"), "the case's values are on the fixed-point grid");
     // Without the declaration (the file read as plain npy), the same bytes are refused by name.
     let err = veil_ir::npy::read_npy(&input).unwrap_err().to_string();
     assert!(err.contains("V1 values") && err.contains("declares with that type"), "{err}");
@@ -306,18 +317,10 @@ fn a_client_reads_an_int2_input_file_as_the_plan_declares() {
 /// reference output.
 #[test]
 fn an_output_computed_from_the_input_shape_runs_on_the_client() {
-    let dir = common::Workdir::new("shape-output");
-    let case = root().join("tests/conformance/cases/shape");
-    let opts = Options { input_bound: 4.0, ..Default::default() };
-    let g = common::compile_as("../tests/conformance/cases/shape/model", "s", 1, &dir.0, &opts);
+    let (g, dir, _) = conformance_case("shape", 4.0);
     assert!(g.consts.iter().all(|(_, c)| c.domain == veil_ir::Domain::Public));
-    let input = case.join("input_0.npy");
-    let mut server = start_server(&dir.0, "s", 1);
-    let out = client(&dir.0, "s", &server.1, &input);
-    assert!(out.status.success(), "client: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(server.0.wait().unwrap().success());
     let got = veil_ir::npy::read_npy(&dir.0.join("y.npy")).unwrap();
-    assert_eq!(got, veil_ir::npy::read_npy(&case.join("output_0.npy")).unwrap());
+    assert_eq!(got, case_output("shape"));
     let stats: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.0.join("client-stats.json")).unwrap()).unwrap();
     for phase in ["offline", "online"] {
