@@ -518,7 +518,15 @@ async fn run_client(
             }
             let path = a.input.clone();
             wait_for_input(&path, Duration::from_secs(a.input_wait), a.quiet).await?;
-            tokio::task::block_in_place(|| read_input(&path, graph))?
+            // On a thread of its own: reading standard input blocks until the writer is done, and
+            // the client must still answer Ctrl-C and SIGTERM meanwhile (`interrupted`). A thread
+            // left blocked there does not keep the process from exiting.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let g = graph.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(read_input(&path, &g));
+            });
+            rx.await.map_err(|_| internal(anyhow!("the input reader stopped")))??
         }
     };
     pre.online(std::slice::from_ref(&x), bar).await.map_err(exec_failure)

@@ -142,12 +142,16 @@ fn a_stopped_client_frees_its_server_slot_at_once() {
     let input = root().join("models/inputs/lenet.npy");
     let mut server = common::start_server_on(dir, "lenet", 2, "127.0.0.1:0", &["--max-clients", "1"]);
     let addr = server.1.clone();
-    let first = common::client_command(dir, "lenet", &addr, &input)
-        .arg("--quiet")
+    // The input comes from standard input after the offline phase (`--preprocess`), and none is
+    // written: however fast the machine, the client is mid-session when it is stopped (in the
+    // offline phase, or blocked reading its input after it, where it must still answer).
+    let mut first = common::client_command(dir, "lenet", &addr, std::path::Path::new("-"))
+        .args(["--quiet", "--preprocess"])
+        .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Mid-offline: lenet's offline phase takes over a second.
+    let _open_stdin = first.stdin.take();
     std::thread::sleep(std::time::Duration::from_millis(700));
     let pid = first.id().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
