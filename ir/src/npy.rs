@@ -54,9 +54,7 @@ only for a graph input the model declares with that type)"
 
 /// Reads a float32 or float64 `.npy` file as an f32 tensor.
 pub fn read_npy(path: &Path) -> Result<Tensor, NpyError> {
-    let p = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| NpyError::Io { path: p.clone(), source })?;
-    decode_npy(&bytes, &p)
+    read_npy_as(path, None)
 }
 
 /// A `.npy` header is a flat Python dictionary: `{'descr': '<f4', 'fortran_order': False,
@@ -150,19 +148,12 @@ pub fn decode_npy_as(bytes: &[u8], what: &str, raw: Option<RawDtype>) -> Result<
 /// an f32 exactly, E8M0's 2^−127 as a subnormal).
 fn raw_values(file: NpyFile<&[u8]>, t: RawDtype, what: &str) -> Result<Vec<f32>, NpyError> {
     let io = |e: std::io::Error| NpyError::Format { path: what.to_string(), reason: e.to_string() };
-    Ok(if t.bytes() == 2 {
-        file.into_vec::<npyz::FixedSizeBytes<2>>()
-            .map_err(io)?
-            .into_iter()
-            .map(|b| t.decode(u16::from_le_bytes(b.0)) as f32)
-            .collect()
+    let patterns: Vec<u16> = if t.bytes() == 2 {
+        file.into_vec::<npyz::FixedSizeBytes<2>>().map_err(io)?.into_iter().map(|b| u16::from_le_bytes(b.0)).collect()
     } else {
-        file.into_vec::<npyz::FixedSizeBytes<1>>()
-            .map_err(io)?
-            .into_iter()
-            .map(|b| t.decode(u16::from(b.0[0])) as f32)
-            .collect()
-    })
+        file.into_vec::<npyz::FixedSizeBytes<1>>().map_err(io)?.into_iter().map(|b| u16::from(b.0[0])).collect()
+    };
+    Ok(patterns.into_iter().map(|b| t.decode(b) as f32).collect())
 }
 
 /// The elements of an integer `.npy` array.

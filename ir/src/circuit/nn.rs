@@ -138,9 +138,8 @@ pub fn leaky_relu_trunc_mask_narrow(w: u32, ell: u32, f: u32, alpha_q: i64, alph
     let a = 65 - alpha_q.unsigned_abs().leading_zeros().min(64);
     let p = (w - f + a).min(ell) as usize;
     let z = shifted(&y, f as usize, p);
-    let mask = if p == 64 { u64::MAX } else { (1u64 << p) - 1 };
-    let prod = b.mul_const(&z, alpha_q as u64 & mask);
-    let q = if p == ell as usize { p } else { (p - (alpha_bits as usize).min(p)).max((w - f) as usize).max(1) };
+    let prod = b.mul_const(&z, alpha_q as u64 & ((1u64 << p) - 1));
+    let q = if p == ell as usize { p } else { p.saturating_sub(alpha_bits as usize).max((w - f) as usize) };
     let scaled = shifted(&prod, alpha_bits as usize, q);
     let neg = y[w as usize - 1];
     let chosen = b.mux(neg, &scaled, &z[..q]);

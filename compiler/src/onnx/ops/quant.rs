@@ -198,9 +198,6 @@ fn requantized_pool(
     scale: (&[usize], &[f32]),
     zero: Option<&(Vec<usize>, Vec<f32>)>,
 ) -> Result<Option<veil_ir::ValueId>, String> {
-    if ctx.attrs.int_or("block_size", 0)? > 0 {
-        return Ok(None);
-    }
     let Some(pool) = imp.g.producer(x).filter(|n| matches!(n.op, Op::MaxPool { .. })).cloned() else {
         return Ok(None);
     };
@@ -208,7 +205,8 @@ fn requantized_pool(
     let same = dq.ty == out_type
         && (dq.scale.0.as_slice(), dq.scale.1.as_slice()) == scale
         && dq.zero.as_ref() == zero
-        // Per-axis parameters must lie along the channels (axis 1), which MaxPool keeps.
+        // Per-axis parameters must lie along the channels (axis 1), which MaxPool keeps (blocked
+        // ones have the operand's rank, and the pool changes their shape).
         && (dq.scale.1.len() == 1 || dq.scale.0.len() + 1 == imp.g.values[x].ty.rank());
     if !same {
         return Ok(None);
@@ -249,7 +247,7 @@ pub fn dequantize_linear(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) 
     };
     let scale = imp.weight(&format!("{}.scale", ctx.name), sshape, s);
     let y = imp.add(&ctx.name, ctx.out(0), Op::Affine { scale: Some(scale), shift }, &[x])?;
-    if let Some(r) = record.filter(|_| ctx.attrs.int_or("block_size", 0).is_ok_and(|b| b <= 0)) {
+    if let Some(r) = record {
         imp.dequantized.insert(y, r);
     }
     Ok(vec![Sym::Value(y)])
