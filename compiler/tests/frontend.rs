@@ -9,6 +9,7 @@
 //! `frontend/max_pool3d.rs` ReduceMax, ReduceMin, 3-D pools and casts between float types,
 //! `frontend/bench_models.rs` the ResNet-32 of `models/bench/` against onnxruntime,
 //! `frontend/quant.rs` rounding, integer casts and onnxruntime's QDQ quantization,
+//! `frontend/upsampling.rs` ConvTranspose, Resize and the other ops of decoders (`models/decoder/`),
 //! `frontend/zoo.rs` torchvision's families of `models/zoo/` from both of torch's exporters.
 
 // The dynamo and zoo tests report the measured errors on stderr (shown with --nocapture).
@@ -44,6 +45,8 @@ mod secret_matmul;
 mod select_form;
 #[path = "frontend/softmax_form.rs"]
 mod softmax_form;
+#[path = "frontend/upsampling.rs"]
+mod upsampling;
 #[path = "frontend/zoo.rs"]
 mod zoo;
 

@@ -21,6 +21,28 @@ impl Tensor {
         let n = shape.iter().product();
         Self { shape, data: vec![0.0; n] }
     }
+
+    /// The number of classes when this reads as class scores (`[K]` or `[N, K]` with `K ≥ 2`,
+    /// a classifier's output), `None` for anything else (a dense map such as a segmentation's
+    /// `[N, C, H, W]`, a scalar, a shape).
+    pub fn class_scores(&self) -> Option<usize> {
+        match self.shape[..] {
+            [k] | [_, k] if k >= 2 => Some(k),
+            _ => None,
+        }
+    }
+
+    /// One line for an output that is not class scores: its shape, and its values when there
+    /// are at most 8, else their range.
+    pub fn summary(&self) -> String {
+        if self.data.len() <= 8 {
+            let v: Vec<String> = self.data.iter().map(|x| format!("{x}")).collect();
+            return format!("{:?}: [{}]", self.shape, v.join(", "));
+        }
+        let min = self.data.iter().copied().fold(f32::INFINITY, f32::min);
+        let max = self.data.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        format!("{:?}: {} values from {min:.4} to {max:.4}", self.shape, self.data.len())
+    }
 }
 
 /// Row-major strides of `shape`.

@@ -575,8 +575,9 @@ fn report_client(result: &exec::client::ClientResult, a: &ClientArgs) -> Result<
     }
     if a.json {
         let mut v = serde_json::to_value(&result.stats).map_err(internal)?;
-        let classes = *out.shape.last().unwrap_or(&1);
-        let top: Vec<usize> = out.data.chunks(classes.max(1)).map(|r| ranked(r)[0]).collect();
+        // Classes only for class scores (`null` for a dense map, a scalar or a shape).
+        let top: Option<Vec<usize>> =
+            out.class_scores().map(|classes| out.data.chunks(classes).map(|r| ranked(r)[0]).collect());
         v["prediction"] = serde_json::json!({ "shape": out.shape, "values": out.data, "classes": top });
         println!("{}", serde_json::to_string_pretty(&v).map_err(internal)?);
         return Ok(());
@@ -623,9 +624,13 @@ fn ranked(scores: &[f32]) -> Vec<usize> {
     idx
 }
 
-/// Prints the top classes of the last axis (per batch row), with scores.
+/// Prints the top classes of the last axis (per batch row), with scores, for class scores;
+/// a one-line summary for any other output (a dense map, a scalar, a shape).
 fn print_prediction(out: &veil_ir::Tensor, top: usize) {
-    let classes = *out.shape.last().unwrap_or(&1);
+    let Some(classes) = out.class_scores() else {
+        println!("output {}", out.summary());
+        return;
+    };
     for (row, scores) in out.data.chunks(classes.max(1)).enumerate() {
         let idx = ranked(scores);
         let best: Vec<String> = idx.iter().take(top).map(|&i| format!("{i} ({:.4})", scores[i])).collect();

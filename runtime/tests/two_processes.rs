@@ -334,3 +334,32 @@ fn an_output_computed_from_the_input_shape_runs_on_the_client() {
         }
     }
 }
+
+/// The U-Net-shaped decoder of `models/decoder/` (ConvTranspose, nearest and bilinear Resize,
+/// PixelShuffle, PRelu, Abs, Tile, Mean) between two processes: bit-exact with the simulator,
+/// and within the derived error bound of onnxruntime's output.
+#[test]
+fn a_unet_shaped_decoder_runs_between_two_processes() {
+    let dir = common::Workdir::new("decoder");
+    // Exact truncations: local ones are off by one ulp where the shares' low bits carry, which
+    // the simulator models in distribution only.
+    let opts = Options { input_bound: 2.0, exact_truncation: true, ..Default::default() };
+    let g = common::compile_as("decoder/model", "d", 1, &dir.0, &opts);
+    let input = root().join("models/decoder/input.npy");
+    let mut server = start_server(&dir.0, "d", 1);
+    let out = client(&dir.0, "d", &server.1, &input);
+    assert!(out.status.success(), "client: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(server.0.wait().unwrap().success());
+    // A dense output is summarised, not read as class scores.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("output [1, 6, 32, 32]: 6144 values from ") && !stdout.contains("class"), "{stdout}");
+    let x = veil_ir::npy::read_npy(&input).unwrap();
+    let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    let got = veil_ir::npy::read_npy(&dir.0.join("y.npy")).unwrap();
+    let differ = got.data.iter().zip(&want[0].data).filter(|(a, b)| a != b).count();
+    assert_eq!(differ, 0, "{differ} of {} elements differ from the simulator", got.data.len());
+    let ort = veil_ir::npy::read_npy(&root().join("models/decoder/ort.npy")).unwrap();
+    let bound = veil_passes::error_bound::error_bounds(&g, 2.0)[g.outputs[0].index()];
+    let worst = got.data.iter().zip(&ort.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(f64::from(worst) <= bound, "{worst} beyond the bound {bound} of onnxruntime's output");
+}

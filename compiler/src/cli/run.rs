@@ -68,10 +68,11 @@ pub fn run(a: RunArgs) -> Result<(), CliError> {
     if a.json {
         let mut v = serde_json::to_value(&stats).map_err(CliError::internal)?;
         v["prediction"] = serde_json::json!({
-            "class": top1(&secure), "shape": secure.shape, "values": secure.data,
+            "class": secure.class_scores().map(|_| top1(&secure)), "shape": secure.shape, "values": secure.data,
         });
         v["float_reference"] = serde_json::json!({
-            "class": top1(&reference[0]), "max_abs_difference": max_abs_difference(&secure, &reference[0]),
+            "class": secure.class_scores().map(|_| top1(&reference[0])),
+            "max_abs_difference": max_abs_difference(&secure, &reference[0]),
         });
         v["wall_seconds"] = wall.as_secs_f64().into();
         let text = serde_json::to_string_pretty(&v).map_err(CliError::internal)? + "\n";
@@ -93,6 +94,14 @@ fn max_abs_difference(secure: &veil_ir::Tensor, float: &veil_ir::Tensor) -> f32 
 }
 
 fn print_comparison(secure: &veil_ir::Tensor, float: &veil_ir::Tensor) {
+    if secure.class_scores().is_none() {
+        println!(
+            "two-party output {}   max |difference| from the float model {:.6}",
+            secure.summary(),
+            max_abs_difference(secure, float)
+        );
+        return;
+    }
     println!(
         "two-party prediction: class {}   float model: class {}   max |difference| {:.6}",
         top1(secure),

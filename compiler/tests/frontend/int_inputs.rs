@@ -12,7 +12,7 @@ fn typed(name: &str, dims: &[i64], t: DataType) -> ValueInfoProto {
     v
 }
 
-fn string_attr(name: &str, s: &str) -> AttributeProto {
+pub(super) fn string_attr(name: &str, s: &str) -> AttributeProto {
     AttributeProto {
         name: Some(name.into()),
         r#type: Some(AttributeType::String as i32),

@@ -15,6 +15,7 @@ pub const FOLD_ONLY: &[&str] = &["Constant", "ConstantOfShape", "Range", "Sqrt",
 /// Ops this module can evaluate when every operand is constant.
 pub fn can_fold(op: &str) -> bool {
     FOLD_ONLY.contains(&op)
+        || super::movement::OPS.contains(&op)
         || matches!(
             op,
             "Gather"
@@ -127,6 +128,7 @@ pub fn fold(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
         "Sqrt" => CTensor::f32(c(0)?.shape.clone(), c(0)?.floats().iter().map(|x| x.sqrt()).collect()),
         "Where" => where_(c(0)?, c(1)?, c(2)?)?,
         "Gather" => gather(ctx, c(0)?, c(1)?)?,
+        op if super::movement::OPS.contains(&op) => super::movement::fold(ctx, inputs)?,
         "Slice" => slice(ctx, inputs)?,
         "ConstantOfShape" => {
             let shape: Vec<usize> = c(0)?

@@ -259,7 +259,7 @@ fn arith_syms(imp: &mut Importer, ctx: &Ctx, a: &Sym, b: &Sym) -> Result<Vec<Sym
 }
 
 /// Sum (variadic Add) of one or two operands, at least one computed: the operand, or `Add`
-/// (the ONNX function bodies of Gelu write `Sum(1, Erf(…))`). More operands are refused.
+/// (the ONNX function bodies of Gelu write `Sum(1, Erf(…))`). More go to `variadic`.
 pub fn sum(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
     match inputs {
         [Some(a)] => Ok(vec![a.clone()]),

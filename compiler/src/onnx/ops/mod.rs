@@ -1,5 +1,7 @@
 //! The operator registry: which ONNX ops lower, and to what. Split by family like tract's
-//! `onnx/src/ops`: `nn` (conv, pooling, batch normalisation, activations), `norm` (LayerNormalization),
+//! `onnx/src/ops`: `nn` (conv, pooling, batch normalisation, activations), `conv_transpose`,
+//! `relu_forms` (Abs, PRelu), `resize` (Resize, Upsample), `movement` (Tile, Expand, DepthToSpace,
+//! SpaceToDepth), `variadic` (Sum and Mean of many operands), `norm` (LayerNormalization),
 //! `norm_form` (its written-out form), `channel_norm` (InstanceNormalization, GroupNormalization), `math` (Gemm, MatMul,
 //! elementwise arithmetic and polynomials), `minmax` (Max and Min as clips or ReLUs), `batched` (MatMul with batched constant operands),
 //! `reduce` (ReduceSum, ReduceMean, ReduceMax, ReduceMin), `array` and `join` (data movement), `post` (client-side
@@ -8,11 +10,13 @@
 mod array;
 mod batched;
 mod channel_norm;
+mod conv_transpose;
 mod fold;
 pub mod gelu_form;
 mod join;
 mod math;
 mod minmax;
+mod movement;
 mod nn;
 pub mod norm;
 pub mod norm_form;
@@ -21,7 +25,10 @@ mod pool3d;
 mod post;
 pub mod quant;
 mod reduce;
+mod relu_forms;
+mod resize;
 mod secret_matmul;
+mod variadic;
 mod window;
 
 use super::consts::CTensor;
@@ -33,6 +40,7 @@ type Lowering = fn(&mut Importer, &Ctx, &[Option<Sym>]) -> Result<Vec<Sym>, Stri
 fn lowering(op: &str) -> Option<Lowering> {
     Some(match op {
         "Conv" => nn::conv,
+        "ConvTranspose" => conv_transpose::conv_transpose,
         "MaxPool" | "GlobalMaxPool" => nn::max_pool,
         "AveragePool" | "GlobalAveragePool" => nn::avg_pool,
         "BatchNormalization" => nn::batch_norm,
@@ -40,13 +48,15 @@ fn lowering(op: &str) -> Option<Lowering> {
         "InstanceNormalization" => channel_norm::instance_norm,
         "GroupNormalization" => channel_norm::group_norm,
         "Relu" => nn::relu,
+        "Abs" => relu_forms::abs,
+        "PRelu" => relu_forms::prelu,
         "LeakyRelu" => nn::leaky_relu,
         "Clip" => nn::clip,
         "Gemm" => math::gemm,
         "MatMul" => math::matmul,
         "Add" | "Sub" | "Mul" | "Div" => math::arith,
         "Neg" => math::neg,
-        "Sum" => math::sum,
+        "Sum" | "Mean" => variadic::sum_or_mean,
         "Pow" => math::pow,
         "Max" | "Min" => minmax::min_max,
         "CastLike" => array::cast_like,
@@ -59,10 +69,11 @@ fn lowering(op: &str) -> Option<Lowering> {
         "Split" => join::split,
         "ReduceSum" | "ReduceMean" | "ReduceMax" | "ReduceMin" => reduce::reduce,
         "Pad" => pad::pad,
+        "Resize" | "Upsample" => resize::resize,
         "Identity" | "Dropout" | "Cast" => array::identity,
         "Shape" => array::shape,
         "Size" => array::size,
-        "Gather" | "Slice" => array::select,
+        "Gather" | "Slice" | "Tile" | "Expand" | "DepthToSpace" | "SpaceToDepth" => array::select,
         "Softmax" | "LogSoftmax" => post::softmax,
         "ArgMax" => post::argmax,
         "Sigmoid" => post::sigmoid,
@@ -123,7 +134,7 @@ quantize statically in the QDQ format instead (onnxruntime's quantize_static), w
         }
         _ => {}
     }
-    const NO_PROTOCOL: &[&str] = &["Exp", "Log", "LRN", "TopK", "Abs"];
+    const NO_PROTOCOL: &[&str] = &["Exp", "Log", "LRN", "TopK"];
     if NO_PROTOCOL.contains(&op) {
         format!("not supported: Veil has no sound two-party protocol for it ({SUPPORTED})")
     } else {

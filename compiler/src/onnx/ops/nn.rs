@@ -32,7 +32,7 @@ fn window(
 
 /// The operand as a 2-D image, lifted from `[N, C, L]` to `[N, C, 1, L]` for a 1-D op; the
 /// flag says whether it was.
-fn image(imp: &mut Importer, ctx: &Ctx, x: &Sym) -> Result<(veil_ir::ValueId, [usize; 4], bool), String> {
+pub(super) fn image(imp: &mut Importer, ctx: &Ctx, x: &Sym) -> Result<(veil_ir::ValueId, [usize; 4], bool), String> {
     let v = imp.value(x)?;
     match imp.ty(v).shape[..] {
         [n, c, h, w] => Ok((v, [n, c, h, w], false)),
@@ -48,7 +48,13 @@ fn image(imp: &mut Importer, ctx: &Ctx, x: &Sym) -> Result<(veil_ir::ValueId, [u
 }
 
 /// Adds `op` on the 2-D image `x`; a 1-D op's result goes back to `[N, C, L']`.
-fn add_image_op(imp: &mut Importer, ctx: &Ctx, op: Op, x: veil_ir::ValueId, one_d: bool) -> Result<Vec<Sym>, String> {
+pub(super) fn add_image_op(
+    imp: &mut Importer,
+    ctx: &Ctx,
+    op: Op,
+    x: veil_ir::ValueId,
+    one_d: bool,
+) -> Result<Vec<Sym>, String> {
     if !one_d {
         return Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), op, &[x])?)]);
     }
