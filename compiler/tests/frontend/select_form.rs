@@ -1,5 +1,5 @@
 //! Comparison-and-select forms (`Where(Less(a, b), p, q)`, ONNX's function bodies of Clip and
-//! LeakyRelu, hand-written `torch.where`): imported as Max, Min and LeakyRelu, with the float
+//! LeakyRelu, hand-written `torch.where`): imported as Max, Min, LeakyRelu and PRelu, with the float
 //! semantics of the select; a `Less` with another reader is not fused and refused by name.
 
 use super::*;
@@ -72,6 +72,39 @@ fn leaky_relus_function_body_is_a_leaky_relu() {
     let leaky = g.live_nodes().any(|(_, n)| matches!(n.op, Op::LeakyRelu { alpha } if (alpha - 0.1).abs() < 1e-7));
     assert!(leaky, "{}", veil_ir::print::to_text(&g));
     check(&b, &["leaky_relu"], |x| if x < 0.0 { 0.1 * x } else { x });
+}
+
+/// With the slope in an initializer (a weight: torch's PReLU written out, PRelu's function body)
+/// the same select is a PRelu, whose slope stays a server constant rather than a LeakyRelu's
+/// alpha in the plan; per-channel slopes too.
+#[test]
+fn a_select_with_a_weight_slope_is_a_prelu_that_keeps_it_secret() {
+    let nodes = vec![
+        node("Less", "neg", &["x", "zero"], &["c"]),
+        node("Mul", "ax", &["slope", "x"], &["m"]),
+        node("Where", "w", &["c", "m", "x"], &["y"]),
+    ];
+    let b = written_out(16, nodes.clone(), &[("zero", 0.0), ("slope", 0.2)]);
+    let g = import(&b).unwrap();
+    assert!(!g.live_nodes().any(|(_, n)| matches!(n.op, Op::LeakyRelu { .. })), "{}", veil_ir::print::to_text(&g));
+    let slope = g.consts.iter().find(|(_, c)| c.name.ends_with(".slope")).expect("the slope constant").1;
+    assert_eq!(slope.domain, veil_ir::Domain::Server);
+    check(&b, &["relu", "sub", "affine", "add"], |x| if x < 0.0 { 0.2 * x } else { x });
+    // One slope per element of the last axis.
+    let slopes: Vec<f32> = (0..6).map(|i| 0.1 * i as f32).collect();
+    let mut inits = vec![
+        tensor("eye", &[6, 6], (0..36).map(|i| if i % 7 == 0 { 1.0 } else { 0.0 }).collect()),
+        scalar("zero", 0.0),
+    ];
+    inits.push(tensor("slope", &[6], slopes.clone()));
+    let mut all = vec![node("MatMul", "w0", &["in", "eye"], &["x"])];
+    all.extend(nodes);
+    let g = import(&model(16, vec![info("in", &[Some(1), Some(6)])], all, inits, "y")).unwrap();
+    let got = run_float(&g, &[input()]).unwrap().remove(0);
+    for (k, (g, x)) in got.data.iter().zip(&input().data).enumerate() {
+        let want = if *x < 0.0 { slopes[k] * x } else { *x };
+        assert!((g - want).abs() < 1e-6, "x = {x}: {g} vs {want}");
+    }
 }
 
 #[test]

@@ -77,6 +77,18 @@ impl<'a> View<'a> {
         (axes.len() == 1).then(|| axes[0])
     }
 
+    /// Whether `v` is (through `CastLike`s) an initializer: the model's data, a weight, where a
+    /// `Constant` node is part of the architecture (an attribute written out).
+    pub(super) fn is_initializer(&self, v: &str) -> bool {
+        match self.producer.get(v) {
+            None => self.floats.contains_key(v) || self.ints.contains_key(v),
+            Some(&i) => {
+                let n = &self.nodes[i];
+                n.op_type() == "CastLike" && n.input.first().is_some_and(|x| self.is_initializer(x))
+            }
+        }
+    }
+
     /// The scalar float constant `v` is, through `CastLike`s: an initializer or a `Constant`.
     pub(super) fn scalar(&self, v: &str) -> Option<f32> {
         if let Some(f) = self.floats.get(v) {

@@ -3,7 +3,11 @@
 //! - `Where(x < c, c, x)` and `Where(c < x, x, c)` are `Max(x, c)`; `Where(x < c, x, c)` and
 //!   `Where(c < x, c, x)` are `Min(x, c)`, for any `c` (a constant bound, or a computed value:
 //!   Max and Min of two values are supported);
-//! - `Where(x < 0, α·x, x)` with a scalar constant `α` (through `CastLike`) is `LeakyRelu(α)`.
+//! - `Where(x < 0, α·x, x)` with a scalar `Constant` `α` (through `CastLike`; an attribute
+//!   written out, as LeakyRelu's function body writes it) is `LeakyRelu(α)`, and with any other
+//!   `α` (an initializer, which is a weight, or a per-channel slope, as PRelu's function body
+//!   writes it) is `PRelu(x, α)`, which keeps the slope the server's (its lowering requires `α`
+//!   constant and broadcast to `x`).
 //!
 //! Ties agree: where `x = c` both branches are equal, and at `x = 0`, `α·x = x`. The `Less` (and
 //! the `Mul`) must have no other reader.
@@ -17,6 +21,8 @@ enum Select {
     Extremum(&'static str, String, String),
     /// `LeakyRelu(alpha)` of the value.
     Leaky(String, f32),
+    /// `PRelu` of the value with the named slope.
+    Prelu(String, String),
 }
 
 impl View<'_> {
@@ -40,14 +46,20 @@ impl View<'_> {
         (q == a && self.scalar(b) == Some(0.0)).then_some(())?;
         let mul = self.made_by(p, "Mul", 1)?;
         let [u, v] = self.nodes[mul].input.as_slice() else { return None };
-        let alpha = if v == a {
-            self.scalar(u)?
+        let slope = if v == a {
+            u
         } else if u == a {
-            self.scalar(v)?
+            v
         } else {
             return None;
         };
-        Some((Select::Leaky(a.clone(), alpha), vec![less, mul]))
+        // A slope in an initializer is a weight: PRelu keeps it the server's, where LeakyRelu's
+        // alpha would be in the plan.
+        let select = match self.scalar(slope) {
+            Some(alpha) if !self.is_initializer(slope) => Select::Leaky(a.clone(), alpha),
+            _ => Select::Prelu(a.clone(), slope.clone()),
+        };
+        Some((select, vec![less, mul]))
     }
 }
 
@@ -75,6 +87,7 @@ pub fn fuse(graph: &mut GraphProto) -> usize {
         match select {
             Select::Extremum(op, a, b) => become_op(n, op, vec![a, b], None),
             Select::Leaky(x, alpha) => become_op(n, "LeakyRelu", vec![x], Some(("alpha", Attr::Float(alpha)))),
+            Select::Prelu(x, slope) => become_op(n, "PRelu", vec![x, slope], None),
         }
     }
     remove(graph, &drop);
