@@ -223,3 +223,21 @@ fn conv_transpose_scatters_the_kernel_as_defined() {
         fixed_point_within_bound(&g, &[x]);
     }
 }
+
+/// The same ops as torch writes them (`models/decoder/make_torch.py`): ConvTranspose2d,
+/// PixelShuffle, PReLU, abs and F.interpolate / nn.Upsample in nearest, bilinear (with and
+/// without align_corners) and bicubic, from both exporters (the dynamo one with external
+/// weights): onnxruntime's output in float, and fixed point within the derived bound.
+#[test]
+fn torchs_decoder_modules_from_both_exporters_give_onnxruntimes_output() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/decoder");
+    let x = veil_ir::npy::read_npy(&dir.join("torch_input.npy")).unwrap();
+    for name in ["dynamo", "torchscript"] {
+        let path = dir.join(format!("torch_{name}.onnx"));
+        let g = veil_compiler::onnx::import_file(&path, &ImportOptions::default()).unwrap();
+        let want = veil_ir::npy::read_npy(&dir.join(format!("torch_{name}_ort.npy"))).unwrap();
+        let got = run_float(&g, std::slice::from_ref(&x)).unwrap().remove(0);
+        assert_close(&got, &want.shape, &want.data, name);
+        fixed_point_within_bound(&g, std::slice::from_ref(&x));
+    }
+}
