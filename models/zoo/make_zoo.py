@@ -33,6 +33,13 @@ reduced, family by family (`FAMILIES` below), is:
   regnet_x_400mf     torchvision RegNet with X-type blocks (grouped 3x3, no squeeze-excite) from
                      BlockParams.from_init_params(depth 7, w_0 8, w_a 8, w_m 2.54, group width 8)
                      instead of (22, 24, 24.48, 2.54, 16), stem width 8 instead of 32.
+  lraspp_mobilenet_v3     torchvision's LRASPP segmentation head (inter_channels 16 instead of 128)
+                     on MobileNetV3-large's dilated features at width 0.25 with the reduced tail,
+                     4 classes: per-pixel scores [1, 4, 32, 32] (bilinear Resize, the head's
+                     Sigmoid gate on a global average pool).
+  deeplabv3_mobilenet_v3  torchvision's DeepLabV3 on the same backbone, its ASPP (atrous rates
+                     12/24/36, the pooling branch upsampled from 1x1) at 16 channels instead of
+                     256, 4 classes.
   convnext_tiny      torchvision ConvNeXt with one block per stage at widths 8/16/32/64 instead of
                      3/3/9/3 blocks at 96/192/384/768. Veil refuses it (LayerNormalization, Gelu
                      or its Erf form); the test checks the refusal.
@@ -72,7 +79,10 @@ from torchvision.models import (
     mobilenetv3,
     regnet,
 )
+from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+from torchvision.models.segmentation.deeplabv3 import ASPP, DeepLabV3
+from torchvision.models.segmentation.lraspp import LRASPP
 from torchvision.models.resnet import BasicBlock, conv1x1
 from torchvision.models.squeezenet import Fire
 
@@ -80,6 +90,8 @@ warnings.filterwarnings("ignore")
 torch.set_num_threads(1)
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLASSES = 10
+# Classes of the segmentation families' per-pixel scores.
+SEG_CLASSES = 4
 
 
 class ResNet18Narrow(nn.Module):
@@ -172,6 +184,52 @@ def regnet_x_400mf():
     return regnet.RegNet(params, num_classes=CLASSES, stem_width=8)
 
 
+def _mobilenet_v3_large_dilated():
+    """MobileNetV3-large's features as torchvision's segmentation models build them (dilated, so
+    the output stride is 16), at width 0.25 with the reduced tail."""
+    return mobilenetv3.mobilenet_v3_large(weights=None, width_mult=0.25, reduced_tail=True, dilated=True).features
+
+
+def _stage_indices(features):
+    # As torchvision's _lraspp_mobilenetv3 / _deeplabv3_mobilenetv3 pick their taps.
+    return [0] + [i for i, b in enumerate(features) if getattr(b, "_is_cn", False)] + [len(features) - 1]
+
+
+class _Segmentation(nn.Module):
+    """A torchvision segmentation model returning its "out" map (the dict output does not export)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)["out"]
+
+
+def lraspp_mobilenet_v3():
+    features = _mobilenet_v3_large_dilated()
+    idx = _stage_indices(features)
+    low, high = idx[-4], idx[-1]
+    backbone = IntermediateLayerGetter(features, return_layers={str(low): "low", str(high): "high"})
+    head = LRASPP(backbone, features[low].out_channels, features[high].out_channels, SEG_CLASSES, inter_channels=16)
+    return _Segmentation(head)
+
+
+def deeplabv3_mobilenet_v3():
+    features = _mobilenet_v3_large_dilated()
+    out = _stage_indices(features)[-1]
+    backbone = IntermediateLayerGetter(features, return_layers={str(out): "out"})
+    width = 16
+    head = nn.Sequential(
+        ASPP(features[out].out_channels, [12, 24, 36], out_channels=width),
+        nn.Conv2d(width, width, 3, padding=1, bias=False),
+        nn.BatchNorm2d(width),
+        nn.ReLU(),
+        nn.Conv2d(width, SEG_CLASSES, 1),
+    )
+    return _Segmentation(DeepLabV3(backbone, head, None))
+
+
 def convnext_tiny():
     setting = [CNBlockConfig(8, 16, 1), CNBlockConfig(16, 32, 1), CNBlockConfig(32, 64, 1), CNBlockConfig(64, None, 1)]
     return ConvNeXt(setting, num_classes=CLASSES)
@@ -189,8 +247,12 @@ FAMILIES = {
         densenet121,
         regnet_x_400mf,
         convnext_tiny,
+        lraspp_mobilenet_v3,
+        deeplabv3_mobilenet_v3,
     ]
 }
+# Families whose output is a per-pixel score map [1, SEG_CLASSES, 32, 32], not logits.
+SEGMENTATION = {"lraspp_mobilenet_v3", "deeplabv3_mobilenet_v3"}
 
 
 def calibrate_batchnorm(net, gen):
@@ -213,7 +275,8 @@ def export(net, x, path, dynamo):
     for stale in (path, path + ".data"):
         if os.path.exists(stale):
             os.remove(stale)
-    torch.onnx.export(net, (x,), path, input_names=["input"], output_names=["logits"], dynamo=dynamo)
+    out = "scores" if isinstance(net, _Segmentation) else "logits"
+    torch.onnx.export(net, (x,), path, input_names=["input"], output_names=[out], dynamo=dynamo)
     model = onnx.load(path, load_external_data=False)
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     ops = sorted({n.op_type for n in model.graph.node})
@@ -230,6 +293,8 @@ def make(name):
     with torch.no_grad():
         for _ in range(100):
             x = torch.randn(1, 3, 32, 32, generator=gen)
+            if name in SEGMENTATION:
+                break  # per-pixel classes: the test checks them where the margin is clear
             y = net(x)[0].sort(descending=True).values
             if y[0] - y[1] >= 0.05 * (y[0] - y[-1]):
                 break
