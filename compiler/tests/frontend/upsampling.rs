@@ -161,6 +161,41 @@ fn conv_transpose_scatters_the_kernel_as_defined() {
             output_padding: [0, 0],
             dilation: [1, 1],
         },
+        // Depthwise, strides past the kernel's reach on one axis, dilation on the other.
+        Case {
+            c: 3,
+            m: 3,
+            group: 3,
+            hw: [3, 2],
+            k: [3, 2],
+            stride: [2, 3],
+            pads: [2, 0, 1, 1],
+            output_padding: [1, 2],
+            dilation: [2, 1],
+        },
+        Case {
+            c: 2,
+            m: 4,
+            group: 2,
+            hw: [2, 2],
+            k: [4, 4],
+            stride: [4, 2],
+            pads: [0, 3, 0, 1],
+            output_padding: [0, 1],
+            dilation: [1, 3],
+        },
+        // Stride 1 with dilation (the flipped-kernel form).
+        Case {
+            c: 2,
+            m: 2,
+            group: 1,
+            hw: [3, 3],
+            k: [3, 3],
+            stride: [1, 1],
+            pads: [1, 0, 0, 2],
+            output_padding: [0, 0],
+            dilation: [2, 2],
+        },
     ];
     for (t, cs) in cases.iter().enumerate() {
         let mg = cs.m / cs.group;

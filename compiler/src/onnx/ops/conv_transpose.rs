@@ -1,15 +1,21 @@
-//! `ConvTranspose` (1-D and 2-D): the gradient of a convolution, written as an ordinary
-//! convolution of the input spread out by the stride.
+//! `ConvTranspose` (1-D and 2-D), as ordinary convolutions.
 //!
 //! Per spatial axis (input `n`, stride `s`, kernel `k`, dilation `d`), ONNX's full output has
-//! `s·(n − 1) + output_padding + d·(k − 1) + 1` positions; the node keeps `out` of them from
-//! `begin` on (from `pads`, or `auto_pad` and `output_shape`, as the reference implementation
-//! derives them; positions past the full output are zero plus bias). That equals a stride-1
-//! convolution with dilation `d`, the kernel flipped and its two channel axes exchanged (per
-//! group), of the input with `s − 1` zeros between elements and `d·(k − 1) − begin` zeros in
-//! front. Those zeros come from one static `select` of the input padded by one zero element
-//! (data movement, no cost), so the convolution is an ordinary `conv2d` (HE offline) whose
-//! input is about `s²` times larger than the node's.
+//! `s·(n − 1) + output_padding + d·(k − 1) + 1` positions, `t = i·s + j·d` for input `i` and tap
+//! `j`; the node keeps `out` of them from `begin` on (from `pads`, or `auto_pad` and
+//! `output_shape`, as the reference implementation derives them; positions past the full output
+//! are zero plus bias).
+//!
+//! **Strided (polyphase).** Output `t = q·s + r` takes the taps `j` with `j·d ≡ r (mod s)`, from
+//! inputs `q − ⌊j·d / s⌋`: for each phase `r` a stride-1 convolution of the input with a
+//! sub-kernel of `⌊(k − 1)·d / s⌋ + 1` taps. All `s_h·s_w` phases are one `conv2d` with that many
+//! times the output channels (grouped as the node's groups), reading the input itself (padded or
+//! cropped by one static `select`), and a second `select` interleaves the phases into the output
+//! (as a pixel shuffle does). The HE work is that of a convolution of the node's input, not of
+//! an input `s²` times larger with zeros between elements.
+//!
+//! **Stride 1.** A `conv2d` with the kernel flipped, its channel axes exchanged per group, and the
+//! node's dilation, of the input padded by `d·(k − 1) − begin` in front (the same `select`).
 
 use veil_ir::{Op, Window2d};
 
@@ -143,18 +149,193 @@ pub fn conv_transpose(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> 
     let trivial = Axis { input: 1, stride: 1, kernel: 1, dilation: 1, begin: 0, out: 1 };
     let (ah, aw) = if one_d { (trivial, spatial[0]) } else { (spatial[0], spatial[1]) };
 
-    // The input spread by the stride and padded, from the input padded by one zero element.
+    let bias = match opt_const(inputs, 2, "bias")? {
+        Some(b) if b.len() == m => Some(b.floats()),
+        Some(b) => return Err(format!("bias has shape {:?}, expected [{m}]", b.shape)),
+        None => None,
+    };
+    let layer = Layer { c, groups, mg, kh, kw, weight: wt.floats(), bias };
+    if ah.stride == 1 && aw.stride == 1 {
+        let x = padded_select(imp, ctx, x, [n, c, h, w], (&ah.sources(), &aw.sources()), "padded")?;
+        let (weight, bias) = layer.flipped(imp, ctx);
+        let window =
+            Window2d { kernel: [kh, kw], strides: [1, 1], pads: [0; 4], dilations: [ah.dilation, aw.dilation] };
+        return add_image_op(imp, ctx, Op::Conv2d { weight, bias, window, groups }, x, one_d);
+    }
+    // Polyphase: one convolution computing every phase, then the phases interleaved.
+    let (ph, pw) = (Phases::of(&ah), Phases::of(&aw));
+    let x = padded_select(imp, ctx, x, [n, c, h, w], (&ph.sources, &pw.sources), "padded")?;
+    let (weight, bias) = layer.phased(imp, ctx, (&ah, &aw), (&ph, &pw));
+    let window = Window2d { kernel: [ph.taps, pw.taps], strides: [1, 1], pads: [0; 4], dilations: [1, 1] };
+    let phased =
+        imp.add(&ctx.name, &format!("{}/phases", ctx.out(0)), Op::Conv2d { weight, bias, window, groups }, &[x])?;
+    let (qh, qw) = (ph.count, pw.count);
+    let planes = ah.stride * aw.stride;
+    let mut indices = Vec::with_capacity(n * m * ah.out * aw.out);
+    for b in 0..n {
+        for mo in 0..m {
+            let (g, jm) = (mo / mg, mo % mg);
+            for oh in 0..ah.out {
+                let (rh, qi) = ph.locate(&ah, oh);
+                for ow in 0..aw.out {
+                    let (rw, qj) = pw.locate(&aw, ow);
+                    let channel = (g * planes + rh * aw.stride + rw) * mg + jm;
+                    indices.push((((b * groups * planes * mg + channel) * qh + qi) * qw + qj) as u32);
+                }
+            }
+        }
+    }
+    let shape = vec![n, m, ah.out, aw.out];
+    let y = if one_d {
+        let y = imp.add(&ctx.name, &format!("{}/2d", ctx.out(0)), Op::Select { indices, shape }, &[phased])?;
+        imp.add(&ctx.name, ctx.out(0), Op::Reshape { shape: vec![n, m, aw.out] }, &[y])?
+    } else {
+        imp.add(&ctx.name, ctx.out(0), Op::Select { indices, shape }, &[phased])?
+    };
+    Ok(vec![Sym::Value(y)])
+}
+
+/// The node's weights: `[C, M/G, kh, kw]` and the bias `[M]`.
+struct Layer {
+    c: usize,
+    groups: usize,
+    mg: usize,
+    kh: usize,
+    kw: usize,
+    weight: Vec<f32>,
+    bias: Option<Vec<f32>>,
+}
+
+impl Layer {
+    /// `W[c][j][a][b]` for input channel `c`, output channel `j` of its group, tap `(a, b)`.
+    fn at(&self, c: usize, j: usize, a: usize, b: usize) -> f32 {
+        self.weight[((c * self.mg + j) * self.kh + a) * self.kw + b]
+    }
+
+    /// The stride-1 form's kernel: flipped, its channel axes exchanged per group, `[M, C/G, kh, kw]`.
+    fn flipped(&self, imp: &mut Importer, ctx: &Ctx) -> (veil_ir::Const, Option<veil_ir::Const>) {
+        let (cg, m, kh, kw) = (self.c / self.groups, self.mg * self.groups, self.kh, self.kw);
+        let mut kernel = vec![0f32; m * cg * kh * kw];
+        for g in 0..self.groups {
+            for j in 0..self.mg {
+                for ci in 0..cg {
+                    for a in 0..kh {
+                        for b in 0..kw {
+                            let v = self.at(g * cg + ci, j, kh - 1 - a, kw - 1 - b);
+                            kernel[(((g * self.mg + j) * cg + ci) * kh + a) * kw + b] = v;
+                        }
+                    }
+                }
+            }
+        }
+        let weight = imp.weight(&format!("{}.weight", ctx.name), vec![m, cg, kh, kw], kernel);
+        let bias = self.bias.as_ref().map(|b| imp.weight(&format!("{}.bias", ctx.name), vec![m], b.clone()));
+        (weight, bias)
+    }
+
+    /// The polyphase kernel `[G·P·M/G, C/G, Kh, Kw]` (`P = s_h·s_w` phases; output channel
+    /// `(g·P + phase)·M/G + j`), and the bias repeated per phase.
+    fn phased(
+        &self,
+        imp: &mut Importer,
+        ctx: &Ctx,
+        (ah, aw): (&Axis, &Axis),
+        (ph, pw): (&Phases, &Phases),
+    ) -> (veil_ir::Const, Option<veil_ir::Const>) {
+        let (cg, planes) = (self.c / self.groups, ah.stride * aw.stride);
+        let (kh, kw) = (ph.taps, pw.taps);
+        let channels = self.groups * planes * self.mg;
+        let mut kernel = vec![0f32; channels * cg * kh * kw];
+        for g in 0..self.groups {
+            for j in 0..self.mg {
+                for ci in 0..cg {
+                    for a in 0..self.kh {
+                        let (rh, uh) = ph.tap(ah, a);
+                        for b in 0..self.kw {
+                            let (rw, uw) = pw.tap(aw, b);
+                            let o = (g * planes + rh * aw.stride + rw) * self.mg + j;
+                            kernel[((o * cg + ci) * kh + uh) * kw + uw] = self.at(g * cg + ci, j, a, b);
+                        }
+                    }
+                }
+            }
+        }
+        let weight = imp.weight(&format!("{}.weight", ctx.name), vec![channels, cg, kh, kw], kernel);
+        let bias = self.bias.as_ref().map(|b| {
+            let per: Vec<f32> = (0..channels).map(|o| b[(o / (planes * self.mg)) * self.mg + o % self.mg]).collect();
+            imp.weight(&format!("{}.bias", ctx.name), vec![channels], per)
+        });
+        (weight, bias)
+    }
+}
+
+/// One axis of the polyphase form: output `t = q·s + r` of phase `r` is position `q − q_min` of
+/// that phase's stride-1 convolution, whose `taps` reach `⌊(k − 1)·d / s⌋` inputs back.
+#[derive(Clone, Debug, PartialEq)]
+struct Phases {
+    taps: usize,
+    /// The first `q` an output needs.
+    first: i64,
+    /// How many `q` the outputs need.
+    count: usize,
+    /// The convolution's input positions: the input index each holds (`None`: a zero).
+    sources: Vec<Option<usize>>,
+}
+
+impl Phases {
+    fn of(a: &Axis) -> Phases {
+        let s = a.stride as i64;
+        let reach = (a.kernel - 1) * a.dilation / a.stride;
+        let first = a.begin.div_euclid(s);
+        let last = (a.out as i64 - 1 + a.begin).div_euclid(s);
+        let count = (last - first + 1) as usize;
+        let front = reach as i64 - first;
+        let sources = (0..(count + reach) as i64)
+            .map(|p| {
+                let i = p - front;
+                (i >= 0 && (i as usize) < a.input).then_some(i as usize)
+            })
+            .collect();
+        Phases { taps: reach + 1, first, count, sources }
+    }
+
+    /// Tap `j`'s phase and its position in the phase's kernel.
+    fn tap(&self, a: &Axis, j: usize) -> (usize, usize) {
+        let t = j * a.dilation;
+        (t % a.stride, self.taps - 1 - t / a.stride)
+    }
+
+    /// Output `o`'s phase and its position in that phase's convolution output.
+    fn locate(&self, a: &Axis, o: usize) -> (usize, usize) {
+        let (t, s) = (o as i64 + a.begin, a.stride as i64);
+        (t.rem_euclid(s) as usize, (t.div_euclid(s) - self.first) as usize)
+    }
+}
+
+/// `x` (`[N, C, H, W]`) padded and cropped: position `(i, j)` of each plane holds
+/// `x[sh[i], sw[j]]`, or zero where either is `None` (a `select` of `x` padded by one zero
+/// element at the end of each spatial axis).
+fn padded_select(
+    imp: &mut Importer,
+    ctx: &Ctx,
+    x: veil_ir::ValueId,
+    [n, c, h, w]: [usize; 4],
+    (sh, sw): (&[Option<usize>], &[Option<usize>]),
+    what: &str,
+) -> Result<veil_ir::ValueId, String> {
     let padded = imp.add(
         &ctx.name,
         &format!("{}/zero_padded", ctx.out(0)),
         Op::Pad { pads: vec![0, 0, 0, 0, 0, 0, 1, 1], value: 0.0 },
         &[x],
     )?;
-    let (sh, sw) = (ah.sources(), aw.sources());
+    if n * c * sh.len() * sw.len() > u32::MAX as usize {
+        return Err("the padded input is too large".into());
+    }
     let mut indices = Vec::with_capacity(n * c * sh.len() * sw.len());
     for plane in 0..n * c {
-        for &i in &sh {
-            for &j in &sw {
+        for &i in sh {
+            for &j in sw {
                 let (i, j) = match (i, j) {
                     (Some(i), Some(j)) => (i, j),
                     _ => (h, w),
@@ -163,36 +344,8 @@ pub fn conv_transpose(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> 
             }
         }
     }
-    if indices.len() > u32::MAX as usize {
-        return Err("the spread input is too large".into());
-    }
     let shape = vec![n, c, sh.len(), sw.len()];
-    let spread = imp.add(&ctx.name, &format!("{}/spread", ctx.out(0)), Op::Select { indices, shape }, &[padded])?;
-
-    // The kernel flipped, its channel axes exchanged per group: [M, C/G, kh, kw].
-    let cg = c / groups;
-    let src = wt.floats();
-    let mut kernel = vec![0f32; m * cg * kh * kw];
-    for g in 0..groups {
-        for j in 0..mg {
-            for ci in 0..cg {
-                for a in 0..kh {
-                    for b in 0..kw {
-                        let from = (((g * cg + ci) * mg + j) * kh + (kh - 1 - a)) * kw + (kw - 1 - b);
-                        kernel[(((g * mg + j) * cg + ci) * kh + a) * kw + b] = src[from];
-                    }
-                }
-            }
-        }
-    }
-    let weight = imp.weight(&format!("{}.weight", ctx.name), vec![m, cg, kh, kw], kernel);
-    let bias = match opt_const(inputs, 2, "bias")? {
-        Some(b) if b.len() == m => Some(imp.weight(&format!("{}.bias", ctx.name), vec![m], b.floats())),
-        Some(b) => return Err(format!("bias has shape {:?}, expected [{m}]", b.shape)),
-        None => None,
-    };
-    let window = Window2d { kernel: [kh, kw], strides: [1, 1], pads: [0; 4], dilations: [ah.dilation, aw.dilation] };
-    add_image_op(imp, ctx, Op::Conv2d { weight, bias, window, groups }, spread, one_d)
+    imp.add(&ctx.name, &format!("{}/{what}", ctx.out(0)), Op::Select { indices, shape }, &[padded])
 }
 
 #[cfg(test)]
@@ -208,5 +361,18 @@ mod tests {
         // pads = 1 on both sides keeps 5 positions from the second on.
         let b = Axis { begin: 1, out: 5, ..a };
         assert_eq!(b.sources(), vec![None, Some(0), None, Some(1), None, Some(2), None]);
+    }
+
+    /// Stride 2, kernel 3, pads 1 (5 outputs of the full 7): taps 0 and 2 form phase 0 (tap 2
+    /// one input back), tap 1 phase 1; output `o` is phase `(o + 1) mod 2` at `(o + 1) div 2`,
+    /// and the phases' convolution reads one zero in front of the three inputs.
+    #[test]
+    fn polyphase_splits_the_taps_by_phase_and_locates_each_output() {
+        let a = Axis { input: 3, stride: 2, kernel: 3, dilation: 1, begin: 1, out: 5 };
+        let p = Phases::of(&a);
+        assert_eq!((p.taps, p.first, p.count), (2, 0, 3));
+        assert_eq!(p.sources, vec![None, Some(0), Some(1), Some(2)]);
+        assert_eq!((0..3).map(|j| p.tap(&a, j)).collect::<Vec<_>>(), vec![(0, 1), (1, 1), (0, 0)]);
+        assert_eq!((0..5).map(|o| p.locate(&a, o)).collect::<Vec<_>>(), vec![(1, 0), (0, 1), (1, 1), (0, 2), (1, 2)]);
     }
 }
