@@ -6,7 +6,10 @@ PixelShuffle (DepthToSpace, CRD), PReLU (per channel and single), torch.abs, and
 as nearest (asymmetric, floor), bilinear with align_corners (by size), nn.Upsample bilinear
 (half_pixel) and bicubic (by size). Random init (seed 0), eval mode, input [1, 3, 16, 16].
 Writes the input (torch_input.npy) and onnxruntime's output of each export
-(torch_dynamo_ort.npy, torch_torchscript_ort.npy). Needs torch (written with 2.15), onnxscript,
+(torch_dynamo_ort.npy, torch_torchscript_ort.npy). Also a 1-D (audio-shaped) decoder,
+torch_audio_*.onnx on a [1, 2, 32] input: Conv1d, GroupNorm, leaky_relu, ConvTranspose1d,
+nn.Upsample linear (which the dynamo exporter writes as GatherND with constant indices and a
+weighted difference) and flip. Needs torch (written with 2.15), onnxscript,
 onnx and onnxruntime; the tests only read the committed files. Run from the repository root."""
 
 import numpy as np
@@ -42,13 +45,27 @@ class Decoder(nn.Module):
         return F.interpolate(y, size=(20, 20), mode="bicubic", align_corners=False)
 
 
-model = Decoder().eval()
-x = torch.randn(1, 3, 16, 16)
-np.save(f"{OUT}/torch_input.npy", x.numpy())
-for name, dynamo in [("dynamo", True), ("torchscript", False)]:
-    path = f"{OUT}/torch_{name}.onnx"
-    torch.onnx.export(model, (x,), path, dynamo=dynamo)
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    y = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
-    np.save(f"{OUT}/torch_{name}_ort.npy", y)
-    print(path, y.shape, float(np.abs(y - model(x).detach().numpy()).max()))
+class Audio(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv1d(2, 8, 5, stride=2, padding=2)
+        self.n = nn.GroupNorm(2, 8)
+        self.t = nn.ConvTranspose1d(8, 4, 4, stride=2, padding=1)
+        self.u = nn.Upsample(scale_factor=2, mode="linear")
+
+    def forward(self, x):
+        return self.u(self.t(F.leaky_relu(self.n(self.c(x)), 0.2))).flip(-1)
+
+
+for prefix, model, x in [
+    ("torch", Decoder().eval(), torch.randn(1, 3, 16, 16)),
+    ("torch_audio", Audio().eval(), torch.randn(1, 2, 32)),
+]:
+    np.save(f"{OUT}/{prefix}_input.npy", x.numpy())
+    for name, dynamo in [("dynamo", True), ("torchscript", False)]:
+        path = f"{OUT}/{prefix}_{name}.onnx"
+        torch.onnx.export(model, (x,), path, dynamo=dynamo)
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        y = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+        np.save(f"{OUT}/{prefix}_{name}_ort.npy", y)
+        print(path, y.shape, float(np.abs(y - model(x).detach().numpy()).max()))

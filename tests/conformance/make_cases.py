@@ -46,11 +46,11 @@ OPS = (
     "dropout|constant|cast|shape|gather|slice|softmax|logsoftmax|argmax|range|constantofshape|basic_conv|"
     "edge_pad|reflect_pad|wrap_pad|reduce_mean|reduce_sum|reduce_max|reduce_min|split|gelu|layer_normalization|"
     "instancenorm|group_normalization|round|floor|ceil|quantizelinear|dequantizelinear|convtranspose|resize|"
-    "upsample|depthtospace|spacetodepth|tile|expand|abs|prelu|mean"
+    "upsample|depthtospace|spacetodepth|tile|expand|abs|prelu|mean|gathernd"
 )
 # Same prefix, different operator.
 NOT_OURS = re.compile(
-    r"convinteger|castlike|matmulinteger|gather_elements|gathernd|qlinear|dynamicquantize|"
+    r"convinteger|castlike|matmulinteger|qlinear|dynamicquantize|"
     r"constantofshape_.*_int32_shape_zero|softmax_cross_entropy|sce_|_bfloat16|float8|float4|int4|uint4|"
     r"cast_.*string|string|training_dropout|dropout_default_mask|dropout_.*_mask|mul_uint|add_uint|sub_uint|div_uint|"
     r"add_int|sub_int|mul_int|div_int|reduce_sum_square|split_to_sequence"

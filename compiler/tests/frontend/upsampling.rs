@@ -261,18 +261,22 @@ fn conv_transpose_scatters_the_kernel_as_defined() {
 
 /// The same ops as torch writes them (`models/decoder/make_torch.py`): ConvTranspose2d,
 /// PixelShuffle, PReLU, abs and F.interpolate / nn.Upsample in nearest, bilinear (with and
-/// without align_corners) and bicubic, from both exporters (the dynamo one with external
-/// weights): onnxruntime's output in float, and fixed point within the derived bound.
+/// without align_corners) and bicubic, and a 1-D decoder (ConvTranspose1d, GroupNorm, linear
+/// Upsample, which the dynamo exporter writes as GatherND, and flip), from both exporters (the
+/// dynamo one with external weights): onnxruntime's output in float, and fixed point within the
+/// derived bound.
 #[test]
 fn torchs_decoder_modules_from_both_exporters_give_onnxruntimes_output() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/decoder");
-    let x = veil_ir::npy::read_npy(&dir.join("torch_input.npy")).unwrap();
-    for name in ["dynamo", "torchscript"] {
-        let path = dir.join(format!("torch_{name}.onnx"));
-        let g = veil_compiler::onnx::import_file(&path, &ImportOptions::default()).unwrap();
-        let want = veil_ir::npy::read_npy(&dir.join(format!("torch_{name}_ort.npy"))).unwrap();
-        let got = run_float(&g, std::slice::from_ref(&x)).unwrap().remove(0);
-        assert_close(&got, &want.shape, &want.data, name);
-        fixed_point_within_bound(&g, std::slice::from_ref(&x));
+    for prefix in ["torch", "torch_audio"] {
+        let x = veil_ir::npy::read_npy(&dir.join(format!("{prefix}_input.npy"))).unwrap();
+        for name in ["dynamo", "torchscript"] {
+            let path = dir.join(format!("{prefix}_{name}.onnx"));
+            let g = veil_compiler::onnx::import_file(&path, &ImportOptions::default()).unwrap();
+            let want = veil_ir::npy::read_npy(&dir.join(format!("{prefix}_{name}_ort.npy"))).unwrap();
+            let got = run_float(&g, std::slice::from_ref(&x)).unwrap().remove(0);
+            assert_close(&got, &want.shape, &want.data, &format!("{prefix} {name}"));
+            fixed_point_within_bound(&g, std::slice::from_ref(&x));
+        }
     }
 }

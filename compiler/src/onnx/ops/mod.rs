@@ -73,7 +73,9 @@ fn lowering(op: &str) -> Option<Lowering> {
         "Identity" | "Dropout" | "Cast" => array::identity,
         "Shape" => array::shape,
         "Size" => array::size,
-        "Gather" | "Slice" | "Tile" | "Expand" | "DepthToSpace" | "SpaceToDepth" => array::select,
+        "Gather" | "Slice" | "Tile" | "Expand" | "DepthToSpace" | "SpaceToDepth" | "GatherND" | "GatherElements" => {
+            array::select
+        }
         "Softmax" | "LogSoftmax" => post::softmax,
         "ArgMax" => post::argmax,
         "Sigmoid" => post::sigmoid,

@@ -1,5 +1,6 @@
-//! Data movement with static shapes: `Tile`, `Expand`, `DepthToSpace` (PixelShuffle) and
-//! `SpaceToDepth`. Each is defined once here on constant tensors; a computed operand becomes a
+//! Data movement with static shapes: `Tile`, `Expand`, `DepthToSpace` (PixelShuffle),
+//! `SpaceToDepth`, and `GatherND` and `GatherElements` with constant indices (torch's dynamo
+//! exporter writes 1-D interpolation as GatherND). Each is defined once here on constant tensors; a computed operand becomes a
 //! static [`veil_ir::Op::Select`] by running the same definition on its flat indices
 //! (`array::select`), so no share moves between the parties.
 
@@ -9,7 +10,7 @@ use super::{arg, konst};
 use crate::onnx::import::Sym;
 
 /// Ops this module defines.
-pub const OPS: &[&str] = &["Tile", "Expand", "DepthToSpace", "SpaceToDepth"];
+pub const OPS: &[&str] = &["Tile", "Expand", "DepthToSpace", "SpaceToDepth", "GatherND", "GatherElements"];
 
 /// Evaluates `ctx.node` (one of [`OPS`]) on its constant operands.
 pub fn fold(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
@@ -19,6 +20,15 @@ pub fn fold(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
         "Expand" => expand(x, &konst(inputs, 1, "shape")?.ints()?),
         "DepthToSpace" => depth_to_space(ctx, x),
         "SpaceToDepth" => space_to_depth(ctx, x),
+        "GatherND" => {
+            let b =
+                usize::try_from(ctx.attrs.int_or("batch_dims", 0)?).map_err(|_| "batch_dims must not be negative")?;
+            gather_nd(x, konst(inputs, 1, "indices")?, b)
+        }
+        "GatherElements" => {
+            let i = konst(inputs, 1, "indices")?;
+            gather_elements(x, i, super::axis(ctx.attrs.int_or("axis", 0)?, x.shape.len())?)
+        }
         other => Err(format!("{other} is not a data-movement op")),
     }
 }
@@ -103,4 +113,66 @@ fn space_to_depth(ctx: &Ctx, x: &CTensor) -> Result<CTensor, String> {
     let perm = if crd { [0, 1, 3, 5, 2, 4] } else { [0, 3, 5, 1, 2, 4] };
     let tmp = x.reshaped(vec![n, c, h / b, b, w / b, b])?;
     consts::transpose(&tmp, &perm).reshaped(vec![n, c * b * b, h / b, w / b])
+}
+
+/// An index into an axis of `n` elements (negative counts from the end), checked.
+fn index(i: i64, n: usize) -> Result<usize, String> {
+    let j = if i < 0 { i + n as i64 } else { i };
+    usize::try_from(j).ok().filter(|&j| j < n).ok_or(format!("index {i} is out of range for an axis of {n}"))
+}
+
+/// `GatherND(data, indices)` with `b` batch axes: each index tuple (the last axis of `indices`)
+/// picks a slice of `data` within its batch.
+fn gather_nd(x: &CTensor, idx: &CTensor, b: usize) -> Result<CTensor, String> {
+    let (r, q) = (x.shape.len(), idx.shape.len());
+    let m = *idx.shape.last().ok_or("indices must have rank 1 or more")?;
+    if b >= q || b + m > r || idx.shape[..b] != x.shape[..b] {
+        return Err(format!(
+            "indices of shape {:?} with batch_dims = {b} do not fit data of shape {:?}",
+            idx.shape, x.shape
+        ));
+    }
+    let ids = idx.ints()?;
+    let batches: usize = x.shape[..b].iter().product();
+    let tuples = ids.len() / m.max(1) / batches.max(1);
+    let slice: usize = x.shape[b + m..].iter().product();
+    let per_batch: usize = x.shape[b..].iter().product();
+    let strides = veil_ir::strides(&x.shape[b..]);
+    let mut out = Vec::with_capacity(batches * tuples * slice);
+    for bi in 0..batches {
+        for t in 0..tuples {
+            let tuple = &ids[(bi * tuples + t) * m..][..m];
+            let mut base = bi * per_batch;
+            for (a, &i) in tuple.iter().enumerate() {
+                base += index(i, x.shape[b + a])? * strides[a];
+            }
+            out.extend(base..base + slice);
+        }
+    }
+    let mut shape = idx.shape[..q - 1].to_vec();
+    shape.extend_from_slice(&x.shape[b + m..]);
+    Ok(gathered(x, shape, out.into_iter()))
+}
+
+/// `GatherElements(data, indices, axis)`: element `i` of the output is `data` at `i` with its
+/// `axis` coordinate replaced by `indices[i]`.
+fn gather_elements(x: &CTensor, idx: &CTensor, axis: usize) -> Result<CTensor, String> {
+    if idx.shape.len() != x.shape.len() {
+        return Err(format!("indices of rank {} for data of rank {}", idx.shape.len(), x.shape.len()));
+    }
+    let ids = idx.ints()?;
+    let (xs, is) = (veil_ir::strides(&x.shape), veil_ir::strides(&idx.shape));
+    let mut out = Vec::with_capacity(ids.len());
+    for (k, &i) in ids.iter().enumerate() {
+        let mut src = 0;
+        for a in 0..idx.shape.len() {
+            let c = if a == axis { index(i, x.shape[a])? } else { (k / is[a]) % idx.shape[a] };
+            if c >= x.shape[a] {
+                return Err(format!("indices of shape {:?} exceed data of shape {:?}", idx.shape, x.shape));
+            }
+            src += c * xs[a];
+        }
+        out.push(src);
+    }
+    Ok(gathered(x, idx.shape.clone(), out.into_iter()))
 }
