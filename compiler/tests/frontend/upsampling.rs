@@ -127,76 +127,29 @@ fn conv_transpose_scatters_the_kernel_as_defined() {
         output_padding: [usize; 2],
         dilation: [usize; 2],
     }
-    let cases = [
-        Case {
-            c: 2,
-            m: 3,
-            group: 1,
-            hw: [3, 4],
-            k: [3, 3],
-            stride: [2, 2],
-            pads: [1, 1, 1, 1],
-            output_padding: [1, 1],
-            dilation: [1, 1],
-        },
-        Case {
-            c: 4,
-            m: 2,
-            group: 2,
-            hw: [2, 3],
-            k: [2, 3],
-            stride: [3, 1],
-            pads: [0, 1, 2, 0],
-            output_padding: [0, 0],
-            dilation: [1, 2],
-        },
-        Case {
-            c: 1,
-            m: 1,
-            group: 1,
-            hw: [4, 4],
-            k: [1, 1],
-            stride: [1, 1],
-            pads: [0, 0, 0, 0],
-            output_padding: [0, 0],
-            dilation: [1, 1],
-        },
+    // (c, m, group, hw, k, stride, pads, output_padding, dilation)
+    type Row = (usize, usize, usize, [usize; 2], [usize; 2], [usize; 2], [usize; 4], [usize; 2], [usize; 2]);
+    let rows: [Row; 6] = [
+        (2, 3, 1, [3, 4], [3, 3], [2, 2], [1, 1, 1, 1], [1, 1], [1, 1]),
+        (4, 2, 2, [2, 3], [2, 3], [3, 1], [0, 1, 2, 0], [0, 0], [1, 2]),
+        (1, 1, 1, [4, 4], [1, 1], [1, 1], [0, 0, 0, 0], [0, 0], [1, 1]),
         // Depthwise, strides past the kernel's reach on one axis, dilation on the other.
-        Case {
-            c: 3,
-            m: 3,
-            group: 3,
-            hw: [3, 2],
-            k: [3, 2],
-            stride: [2, 3],
-            pads: [2, 0, 1, 1],
-            output_padding: [1, 2],
-            dilation: [2, 1],
-        },
-        Case {
-            c: 2,
-            m: 4,
-            group: 2,
-            hw: [2, 2],
-            k: [4, 4],
-            stride: [4, 2],
-            pads: [0, 3, 0, 1],
-            output_padding: [0, 1],
-            dilation: [1, 3],
-        },
+        (3, 3, 3, [3, 2], [3, 2], [2, 3], [2, 0, 1, 1], [1, 2], [2, 1]),
+        (2, 4, 2, [2, 2], [4, 4], [4, 2], [0, 3, 0, 1], [0, 1], [1, 3]),
         // Stride 1 with dilation (the flipped-kernel form).
-        Case {
-            c: 2,
-            m: 2,
-            group: 1,
-            hw: [3, 3],
-            k: [3, 3],
-            stride: [1, 1],
-            pads: [1, 0, 0, 2],
-            output_padding: [0, 0],
-            dilation: [2, 2],
-        },
+        (2, 2, 1, [3, 3], [3, 3], [1, 1], [1, 0, 0, 2], [0, 0], [2, 2]),
     ];
+    let cases = rows.map(|(c, m, group, hw, k, stride, pads, output_padding, dilation)| Case {
+        c,
+        m,
+        group,
+        hw,
+        k,
+        stride,
+        pads,
+        output_padding,
+        dilation,
+    });
     for (t, cs) in cases.iter().enumerate() {
         let mg = cs.m / cs.group;
         let wlen = cs.c * mg * cs.k[0] * cs.k[1];
