@@ -9,7 +9,7 @@ use super::ops::{assert_close, fixed_point_within_bound};
 use super::*;
 
 /// The decoder's float interpreter gives onnxruntime's output for the committed input, the
-/// ConvTranspose is one `conv2d` reading a static `select` (no other protocol), the nearest
+/// ConvTranspose is a `conv2d` reading a static `select` (no other protocol), the nearest
 /// Resize and the PixelShuffle move data only, and fixed point stays within the derived bound.
 #[test]
 fn a_unet_shaped_decoder_gives_onnxruntimes_output() {
@@ -23,7 +23,10 @@ fn a_unet_shaped_decoder_gives_onnxruntimes_output() {
     // enc1, enc2, the transposed one, dec1, dec2 and mix.
     assert_eq!(count(|o| matches!(o, Op::Conv2d { .. })), 6);
     let up = g.live_nodes().find(|(_, n)| n.name == "up" && matches!(n.op, Op::Conv2d { .. })).expect("up").1;
-    assert!(g.producer(up.inputs[0]).is_some_and(|p| matches!(p.op, Op::Select { .. })), "spread by a select");
+    assert!(g.producer(up.inputs[0]).is_some_and(|p| matches!(p.op, Op::Select { .. })), "padded by a select");
+    // The nearest Resize moves data only: one select for both axes.
+    let nearest: Vec<_> = g.live_nodes().filter(|(_, n)| n.name == "nearest").map(|(_, n)| n.op.mnemonic()).collect();
+    assert_eq!(nearest, ["select"]);
     // PRelu's, Abs's and the encoder's ReLU; no other non-linearity.
     assert_eq!(count(|o| matches!(o, Op::Relu)), 3);
     assert_eq!(count(|o| matches!(o, Op::MaxPool { .. })), 1);

@@ -7,9 +7,9 @@
 //! its rounding, linear, cubic with `cubic_coeff_a`, both with `antialias`), `exclude_outside`,
 //! edge clamping, and `tf_crop_and_resize`'s extrapolation value. In the IR an axis is one
 //! static `select` per tap slot, each scaled by its coefficients (a public `affine`, local on
-//! shares) and summed; nearest needs only the `select`. Axes go in ascending order, as the
-//! reference's do (the order changes nothing but extrapolated positions, where it is the
-//! reference's).
+//! shares) and summed; nearest needs only the `select`, one for all its axes. Axes go in
+//! ascending order, as the reference's do (the order changes nothing but extrapolated
+//! positions, where it is the reference's).
 
 use veil_ir::{Op, ValueId};
 
@@ -377,6 +377,19 @@ pub fn resize(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<V
         Sym::Const(t) => Ok(vec![Sym::Const(maps.iter().fold(t.clone(), |t, (a, m)| const_axis(&t, *a, m, &s)))]),
         x => {
             let mut v = imp.value(x)?;
+            // Moves only (nearest): every axis composed into one `select`, by resizing the
+            // operand's flat indices.
+            let n: usize = dims.iter().product();
+            let moves = maps.iter().all(|(_, m)| {
+                m.taps.iter().all(|t| matches!(t[..], [(_, w)] if w == 1.0)) && !m.extrapolated.contains(&true)
+            });
+            if moves && !maps.is_empty() && n < 1 << 24 {
+                let iota = CTensor::f32(dims.clone(), (0..n).map(|i| i as f32).collect());
+                let moved = maps.iter().fold(iota, |t, (a, m)| const_axis(&t, *a, m, &s));
+                let indices = moved.floats().iter().map(|&i| i as u32).collect();
+                let op = Op::Select { indices, shape: moved.shape };
+                return Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), op, &[v])?)]);
+            }
             let last = maps.len();
             for (k, (a, m)) in maps.iter().enumerate() {
                 let name = if k + 1 == last { ctx.out(0).to_string() } else { format!("{}/axis{a}", ctx.out(0)) };
