@@ -114,6 +114,35 @@ fn upsampling_refusals_name_the_node_and_the_reason() {
     assert!(e.contains(r#"node "tile" (Tile)"#) && e.contains("repeats holds 0"), "{e}");
 }
 
+/// Hostile sizes (a corrupt or crafted model asking for terabytes) are refused by name before
+/// anything is allocated: Resize to 10^6 × 10^6, Tile and Expand past the limit, a ConvTranspose
+/// whose dilation or output_shape overflows.
+#[test]
+fn hostile_sizes_are_refused_before_allocating() {
+    let x4 = || vec![info("x", &[Some(1), Some(1), Some(2), Some(2)])];
+    let share = || node("Mul", "share", &["x", "ones"], &["s"]);
+    let mut n = node("Resize", "huge", &["s", "", "", "sizes"], &["y"]);
+    n.attribute = vec![string_attr("mode", "nearest")];
+    let inits = vec![ones("ones", 2), int64s("sizes", &[1, 1, 1_000_000, 1_000_000])];
+    let e = problems(&model(19, x4(), vec![share(), n], inits, "y"));
+    assert!(e.contains(r#"node "huge" (Resize)"#) && e.contains("too large"), "{e}");
+    let n = node("Tile", "tile", &["s", "reps"], &["y"]);
+    let inits = vec![ones("ones", 2), int64s("reps", &[1, 1 << 20, 1 << 20, i64::MAX])];
+    let e = problems(&model(17, x4(), vec![share(), n], inits, "y"));
+    assert!(e.contains(r#"node "tile" (Tile)"#) && e.contains("too large"), "{e}");
+    let n = node("Expand", "expand", &["s", "shape"], &["y"]);
+    let inits = vec![ones("ones", 2), int64s("shape", &[1 << 30, 1, 2, 2])];
+    let e = problems(&model(17, x4(), vec![share(), n], inits, "y"));
+    assert!(e.contains(r#"node "expand" (Expand)"#) && e.contains("too large"), "{e}");
+    for attr in [ints_attr("dilations", &[1 << 62, 1]), ints_attr("output_shape", &[1 << 50, 4])] {
+        let mut n = node("ConvTranspose", "deconv", &["s", "w"], &["y"]);
+        n.attribute = vec![attr];
+        let inits = vec![ones("ones", 2), tensor("w", &[1, 1, 2, 2], vec![1.0; 4])];
+        let e = problems(&model(17, x4(), vec![share(), n], inits, "y"));
+        assert!(e.contains(r#"node "deconv" (ConvTranspose)"#) && e.contains("too large"), "{e}");
+    }
+}
+
 /// A ConvTranspose's output equals its definition (each input element scatters the kernel,
 /// scaled, at stride `s`), for strides, pads, output padding, dilation and groups, computed
 /// here directly.

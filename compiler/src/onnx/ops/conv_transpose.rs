@@ -78,6 +78,7 @@ fn axes(ctx: &Ctx, input: &[usize], kernel: &[usize]) -> Result<Vec<Axis>, Strin
         return Err(format!("kernel_shape {k:?} does not match the weight's {kernel:?}"));
     }
     let output_shape = match ctx.attrs.usizes("output_shape")? {
+        Some(v) if v.iter().any(|&d| d >= 1 << 40) => return Err(format!("output_shape {v:?} is too large")),
         // The full form [N, C, ...] is accepted too.
         Some(v) if v.len() == r + 2 => Some(v[2..].to_vec()),
         Some(v) if v.len() == r => Some(v),
@@ -88,7 +89,14 @@ fn axes(ctx: &Ctx, input: &[usize], kernel: &[usize]) -> Result<Vec<Axis>, Strin
     let pads = ctx.attrs.ints("pads")?;
     let mut out = Vec::with_capacity(r);
     for a in 0..r {
-        let full = (strides[a] * (input[a] - 1) + output_padding[a] + dilations[a] * (kernel[a] - 1) + 1) as i64;
+        let full = strides[a]
+            .checked_mul(input[a] - 1)
+            .and_then(|v| v.checked_add(output_padding[a]))
+            .and_then(|v| v.checked_add(dilations[a].checked_mul(kernel[a] - 1)?))
+            .and_then(|v| i64::try_from(v).ok())
+            .filter(|&v| v < 1 << 40)
+            .ok_or(format!("strides, dilations and output_padding make spatial axis {a} too large"))?
+            + 1;
         let (begin, size) = match (auto_pad.as_str(), &pads) {
             ("SAME_UPPER" | "SAME_LOWER", None) => {
                 let size = output_shape.as_ref().map_or(input[a] * strides[a], |o| o[a]) as i64;
@@ -102,8 +110,8 @@ fn axes(ctx: &Ctx, input: &[usize], kernel: &[usize]) -> Result<Vec<Axis>, Strin
                     Some(p) => return Err(format!("pads has {} entries for {r} spatial axes", p.len())),
                     None => (0, 0),
                 };
-                if b < 0 || e < 0 {
-                    return Err(format!("pads {b}, {e} must not be negative"));
+                if !(0..1 << 40).contains(&b) || !(0..1 << 40).contains(&e) {
+                    return Err(format!("pads {b}, {e} must be between 0 and 2^40"));
                 }
                 (b, output_shape.as_ref().map_or(full - b - e, |o| o[a] as i64))
             }
@@ -146,6 +154,9 @@ pub fn conv_transpose(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> 
     }
     let m = mg * groups;
     let spatial = if one_d { axes(ctx, &[w], &[kw])? } else { axes(ctx, &[h, w], &[kh, kw])? };
+    let extents: Vec<usize> =
+        spatial.iter().map(|a| a.out.saturating_add(a.kernel.saturating_mul(a.dilation))).collect();
+    super::moved_elements(&extents, "the output")?;
     let trivial = Axis { input: 1, stride: 1, kernel: 1, dilation: 1, begin: 0, out: 1 };
     let (ah, aw) = if one_d { (trivial, spatial[0]) } else { (spatial[0], spatial[1]) };
 

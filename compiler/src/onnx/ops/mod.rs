@@ -176,6 +176,19 @@ fn konst<'a>(inputs: &'a [Option<Sym>], i: usize, what: &str) -> Result<&'a CTen
     opt_const(inputs, i, what)?.ok_or_else(|| format!("{what} (input {i}) is required"))
 }
 
+/// Elements a data-movement op may produce: its index map takes 4 bytes each (1 GiB here), so
+/// a model asking for more (a corrupt or hostile size) is refused before anything is allocated.
+pub(super) const MAX_MOVED: usize = 1 << 28;
+
+/// The element count of `shape`, refused past [`MAX_MOVED`] (or on overflow), naming `what`.
+pub(super) fn moved_elements(shape: &[usize], what: &str) -> Result<usize, String> {
+    shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= MAX_MOVED)
+        .ok_or_else(|| format!("{what} of shape {shape:?} is too large (more than {MAX_MOVED} elements)"))
+}
+
 /// A possibly negative axis normalised against `rank`.
 fn axis(a: i64, rank: usize) -> Result<usize, String> {
     let r = rank as i64;

@@ -45,8 +45,13 @@ fn tile(x: &CTensor, repeats: &[i64]) -> Result<CTensor, String> {
     if let Some(r) = repeats.iter().find(|&&r| r < 1) {
         return Err(format!("repeats holds {r}; each must be at least 1 (empty tensors are not supported)"));
     }
-    let out: Vec<usize> = x.shape.iter().zip(repeats).map(|(&d, &r)| d * r as usize).collect();
-    let n: usize = out.iter().product();
+    let out: Vec<usize> = x
+        .shape
+        .iter()
+        .zip(repeats)
+        .map(|(&d, &r)| d.saturating_mul(usize::try_from(r).unwrap_or(usize::MAX)))
+        .collect();
+    let n = super::moved_elements(&out, "the tiled result")?;
     let idx = (0..n).map(|mut k| {
         let (mut src, mut stride) = (0, 1);
         for a in (0..out.len()).rev() {
@@ -67,6 +72,7 @@ fn expand(x: &CTensor, shape: &[i64]) -> Result<CTensor, String> {
     }
     let target: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
     let out = consts::broadcast_shape(&x.shape, &target)?;
+    super::moved_elements(&out, "the expanded result")?;
     if out.contains(&0) {
         return Err("the expanded shape has an empty dimension (empty tensors are not supported)".into());
     }
@@ -132,6 +138,9 @@ fn gather_nd(x: &CTensor, idx: &CTensor, b: usize) -> Result<CTensor, String> {
             idx.shape, x.shape
         ));
     }
+    let mut shape = idx.shape[..q - 1].to_vec();
+    shape.extend_from_slice(&x.shape[b + m..]);
+    super::moved_elements(&shape, "the gathered result")?;
     let ids = idx.ints()?;
     let batches: usize = x.shape[..b].iter().product();
     let tuples = ids.len() / m.max(1) / batches.max(1);
@@ -149,8 +158,6 @@ fn gather_nd(x: &CTensor, idx: &CTensor, b: usize) -> Result<CTensor, String> {
             out.extend(base..base + slice);
         }
     }
-    let mut shape = idx.shape[..q - 1].to_vec();
-    shape.extend_from_slice(&x.shape[b + m..]);
     Ok(gathered(x, shape, out.into_iter()))
 }
 

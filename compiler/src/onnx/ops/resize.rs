@@ -350,6 +350,7 @@ pub fn resize(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<V
         None => (0..r).collect(),
     };
     let (out, sc) = sizes_and_scales(ctx, &dims, scales, sizes, &axes)?;
+    super::moved_elements(&out, "the resized result")?;
     let roi_of = |a: usize| -> Result<(f64, f64), String> {
         match &roi {
             None => Ok((0.0, 1.0)),
