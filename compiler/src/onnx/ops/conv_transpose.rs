@@ -167,7 +167,7 @@ pub fn conv_transpose(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> 
     };
     let layer = Layer { c, groups, mg, kh, kw, weight: wt.floats(), bias };
     if ah.stride == 1 && aw.stride == 1 {
-        let x = padded_select(imp, ctx, x, [n, c, h, w], (&ah.sources(), &aw.sources()), "padded")?;
+        let x = padded_select(imp, ctx, x, [n, c, h, w], (&ah.sources(), &aw.sources()))?;
         let (weight, bias) = layer.flipped(imp, ctx);
         let window =
             Window2d { kernel: [kh, kw], strides: [1, 1], pads: [0; 4], dilations: [ah.dilation, aw.dilation] };
@@ -175,7 +175,7 @@ pub fn conv_transpose(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> 
     }
     // Polyphase: one convolution computing every phase, then the phases interleaved.
     let (ph, pw) = (Phases::of(&ah), Phases::of(&aw));
-    let x = padded_select(imp, ctx, x, [n, c, h, w], (&ph.sources, &pw.sources), "padded")?;
+    let x = padded_select(imp, ctx, x, [n, c, h, w], (&ph.sources, &pw.sources))?;
     let (weight, bias) = layer.phased(imp, ctx, (&ah, &aw), (&ph, &pw));
     let window = Window2d { kernel: [ph.taps, pw.taps], strides: [1, 1], pads: [0; 4], dilations: [1, 1] };
     let phased =
@@ -332,7 +332,6 @@ fn padded_select(
     x: veil_ir::ValueId,
     [n, c, h, w]: [usize; 4],
     (sh, sw): (&[Option<usize>], &[Option<usize>]),
-    what: &str,
 ) -> Result<veil_ir::ValueId, String> {
     let padded = imp.add(
         &ctx.name,
@@ -356,7 +355,7 @@ fn padded_select(
         }
     }
     let shape = vec![n, c, sh.len(), sw.len()];
-    imp.add(&ctx.name, &format!("{}/{what}", ctx.out(0)), Op::Select { indices, shape }, &[padded])
+    imp.add(&ctx.name, &format!("{}/padded", ctx.out(0)), Op::Select { indices, shape }, &[padded])
 }
 
 #[cfg(test)]

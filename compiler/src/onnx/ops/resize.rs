@@ -453,13 +453,12 @@ fn value_axis(
     if shape.iter().product::<usize>() > u32::MAX as usize {
         return Err(format!("the resized shape {shape:?} is too large"));
     }
-    let slots = m.taps.iter().map(Vec::len).max().unwrap_or(0);
+    let slots = m.taps.iter().map(Vec::len).max().unwrap_or(0).max(1);
     let mut coef_shape = vec![1; dims.len()];
     coef_shape[a] = n;
     let shift: Vec<f32> = m.extrapolated.iter().map(|&e| if e { s.extrapolation as f32 } else { 0.0 }).collect();
     let shift = shift.iter().any(|&v| v != 0.0).then_some(shift);
     let mut acc: Option<ValueId> = None;
-    let slots = slots.max(1);
     for t in 0..slots {
         let pick = |y: usize| m.taps[y].get(t).map_or(0, |p| p.0);
         let coef: Vec<f32> = (0..n).map(|y| m.taps[y].get(t).map_or(0.0, |p| p.1 as f32)).collect();
