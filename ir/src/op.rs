@@ -321,6 +321,12 @@ pub enum Op {
     /// (one beyond the ring never binds, as a Clip's), output at scale `s` (the low `s` bits
     /// zero), so exact whenever the operand is. Protocols: GC, with the preceding exact
     /// truncation fused.
+    ///
+    /// With a `zero_point` `z` (QuantizeLinear's, already added to the operand) the rounding is
+    /// `round(x − z) + z`: ONNX rounds `x/s` to even *before* adding `z`, so for an odd `z` a
+    /// tie goes to the odd neighbour of `x`. Only with [`RoundMode::HalfEven`], for which
+    /// nothing else changes (the other modes commute with adding an integer or, toward zero,
+    /// do not). The garbled circuit takes each element's `z mod 2` as a server input bit.
     Round {
         /// Which integer a value between two goes to.
         mode: RoundMode,
@@ -328,6 +334,9 @@ pub enum Op {
         min: Option<f32>,
         /// The upper bound after rounding (an integer, at least `min`), if any.
         max: Option<f32>,
+        /// Integers broadcast to the operand whose parity breaks ties (a server weight, at
+        /// scale 0 in fixed point), if any.
+        zero_point: Option<Const>,
     },
 }
 
@@ -399,6 +408,7 @@ impl Op {
                 std::iter::once(*weight).chain(*bias).collect()
             }
             Op::Affine { scale, shift } => scale.iter().chain(shift.iter()).copied().collect(),
+            Op::Round { zero_point, .. } => zero_point.iter().copied().collect(),
             Op::BatchNorm { scale, bias, mean, var, .. } => vec![*scale, *bias, *mean, *var],
             _ => Vec::new(),
         }
@@ -484,6 +494,10 @@ impl Op {
                 let out = s32 + scale.map(quantized).transpose()?.unwrap_or(0) as u32;
                 expect(*shift, out, "shift")?;
                 fixed(out)
+            }
+            Op::Round { zero_point, .. } => {
+                expect(*zero_point, 0, "zero point")?;
+                fixed(s32)
             }
             Op::BatchNorm { .. } | Op::AvgPool { .. } => Err(format!(
                 "{} has no fixed-point form (run fold_batchnorm and normalize_linear first)",
@@ -615,17 +629,23 @@ impl Op {
                 s[r - 1] = y.shape[r - 1];
                 same(s)
             }
-            Op::Relu
-            | Op::Reveal
-            | Op::Truncate { .. }
-            | Op::Sigmoid
-            | Op::PlSigmoid
-            | Op::PlGelu { .. }
-            | Op::Round { min: None, .. }
-            | Op::Round { max: None, .. } => same(x.shape.clone()),
-            Op::Round { min: Some(lo), max: Some(hi), .. } => {
-                if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+            Op::Relu | Op::Reveal | Op::Truncate { .. } | Op::Sigmoid | Op::PlSigmoid | Op::PlGelu { .. } => {
+                same(x.shape.clone())
+            }
+            Op::Round { mode, min, max, zero_point } => {
+                if let (Some(lo), Some(hi)) = (min, max)
+                    && !(lo.is_finite() && hi.is_finite() && lo <= hi)
+                {
                     return Err(format!("bounds must be finite with min ≤ max, got {lo} and {hi}"));
+                }
+                if let Some(z) = zero_point {
+                    if *mode != RoundMode::HalfEven {
+                        return Err(format!(
+                            "a zero point breaks ties, so it needs mode half_even, not {}",
+                            mode.as_str()
+                        ));
+                    }
+                    check_broadcast(&shape(*z), &x.shape)?;
                 }
                 same(x.shape.clone())
             }

@@ -262,10 +262,15 @@ pub fn run_detailed(
             | Op::LeakyRelu { .. }
             | Op::Poly { .. }
             | Op::PlSigmoid
-            | Op::PlGelu { .. }
-            | Op::Round { .. } => {
+            | Op::PlGelu { .. } => {
                 ins[0] = b.lower(ins[0], name)?;
                 node.op.clone()
+            }
+            // The zero point is an integer: scale 0.
+            Op::Round { mode, min, max, zero_point } => {
+                ins[0] = b.lower(ins[0], name)?;
+                let zero_point = zero_point.map(|c| b.quantize(c, 0, name)).transpose()?;
+                Op::Round { mode: *mode, min: *min, max: *max, zero_point }
             }
             Op::Mul | Op::MatMul => {
                 for v in &mut ins {

@@ -56,6 +56,52 @@ fn rounding_ops_and_integer_casts_round_as_onnx_defines() {
     assert_eq!(got.data, vec![-2.0, -2.0, -1.0, -0.0, 0.0, 2.0, 2.0, 3.0]);
 }
 
+/// QuantizeLinear rounds `x / s` to even and then adds the zero point: for an odd zero point a
+/// tie goes to the odd neighbour of `x / s + z`. Per channel, odd and even zero points, on
+/// ties of both signs: the float interpreter and fixed point give the definition exactly, and
+/// the rounding reads the zero point (a server weight, not in the plan).
+#[test]
+fn quantize_linear_rounds_ties_before_adding_an_odd_zero_point() {
+    let n = 24usize;
+    let mut q = node("QuantizeLinear", "q", &["s", "sc", "zp"], &["q"]);
+    q.attribute = vec![int_attr("axis", 1)];
+    let mut back = node("Cast", "to_float", &["q"], &["y"]);
+    back.attribute = vec![int_attr("to", DataType::Float as i64)];
+    let nodes = vec![node("Mul", "share", &["x", "ones"], &["s"]), q, back];
+    let zp = TensorProto {
+        name: Some("zp".into()),
+        dims: vec![2],
+        data_type: Some(DataType::Uint8 as i32),
+        raw_data: Some(vec![3, 4]),
+        ..Default::default()
+    };
+    let mut ones = ones("ones", 2 * n);
+    ones.dims = vec![1, 2, n as i64];
+    let inits = vec![ones, scalar("sc", 0.5), zp];
+    let g = import(&model(21, vec![info("x", &[Some(1), Some(2), Some(n as i64)])], nodes, inits, "y")).unwrap();
+    let text = veil_ir::print::to_text(&g);
+    assert!(text.contains(" zero_point=@"), "{text}");
+    // x / s runs over −6 … 5.5 in halves: every other one a tie.
+    let xs: Vec<f32> = (0..2 * n).map(|i| ((i % n) as f32 - 12.0) / 4.0).collect();
+    let x = Tensor::new(vec![1, 2, n], xs.clone()).unwrap();
+    let zs = [3.0f32, 4.0];
+    let want: Vec<f32> =
+        xs.iter().enumerate().map(|(i, v)| ((v / 0.5).round_ties_even() + zs[i / n]).clamp(0.0, 255.0)).collect();
+    assert_eq!(run_float(&g, std::slice::from_ref(&x)).unwrap()[0].data, want, "float");
+    let opts = veil_passes::Options { input_bound: 4.0, ..Default::default() };
+    let c = veil_compiler::compile(&g, &opts.into()).unwrap();
+    let got = veil_ir::eval::run_fixed(&c.graph, std::slice::from_ref(&x), 0).unwrap().outputs.remove(0);
+    assert_eq!(got.data, want, "fixed point");
+    let (plan, _, _) = veil_ir::plan::encode(&c.graph).unwrap();
+    let (public, _) = veil_ir::plan::decode_plan(&plan).unwrap();
+    let z = public.graph.live_nodes().find_map(|(_, n)| match n.op {
+        Op::Round { zero_point, .. } => zero_point,
+        _ => None,
+    });
+    let z = &public.graph.consts[z.expect("the rounding reads the zero point")];
+    assert!(z.domain == veil_ir::Domain::Server && z.qdata.is_empty(), "{z:?}");
+}
+
 /// onnxruntime's static quantizer (QDQ format: uint8 activations, per-channel int8 weights):
 /// the float interpreter gives onnxruntime's output for the committed input, with one rounding
 /// clamped to the uint8 range per QuantizeLinear of a computed value (and no other clamp) except
@@ -73,7 +119,7 @@ fn the_onnxruntime_quantizers_qdq_model_gives_onnxruntimes_output() {
     g.remove_dead();
     let count = |f: fn(&Op) -> bool| g.live_nodes().filter(|(_, n)| f(&n.op)).count();
     let uint8 =
-        |o: &Op| matches!(o, Op::Round { mode: veil_ir::RoundMode::HalfEven, min: Some(0.0), max: Some(255.0) });
+        |o: &Op| matches!(o, Op::Round { mode: veil_ir::RoundMode::HalfEven, min: Some(0.0), max: Some(255.0), .. });
     // The QuantizeLinear after `DequantizeLinear → MaxPool` with the same parameters is a
     // MaxPool of the integers.
     assert_eq!(count(uint8), quantize - 1, "one clamped rounding per QuantizeLinear but the pool's");
@@ -150,9 +196,9 @@ fn a_requantized_max_pool_pools_the_integers_when_the_parameters_match() {
     };
     let xs: Vec<f32> = (0..16).map(|i| (i as f32 - 6.0) * 0.137 + if i % 3 == 0 { 0.05 } else { 0.0 }).collect();
     let x = Tensor::new(vec![1, 1, 4, 4], xs.clone()).unwrap();
-    // (A second scale of 0.2 would put x/s on exact ties, where Veil's `round(x/s + z)` and
-    // ONNX's `round(x/s) + z` differ for an odd z: docs/decisions.md, "Rounding and linear
-    // quantization".)
+    // (Not a second scale of 0.2: `m / 0.2` and Veil's `m · (1/0.2)` put some `m` an ulp to either
+    // side of a tie in float32. Ties with an odd zero point:
+    // `quantize_linear_rounds_ties_before_adding_an_odd_zero_point`.)
     for (s2, z2, rewritten) in [(0.1f32, 3u8, true), (0.3, 3, false), (0.1, 4, false)] {
         let mut g = import(&qdq(s2, z2)).unwrap();
         g.remove_dead();

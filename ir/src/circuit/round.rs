@@ -15,7 +15,7 @@ use crate::RoundMode;
 /// (s − 2) + 2 for the rounding bit, (ℓ − f − s − 1) to add it, about 2ℓ per bound, (ℓ − 1)
 /// for the mask.
 pub fn round_trunc_mask(ell: u32, f: u32, s: u32, mode: RoundMode, bounds: (Option<i64>, Option<i64>)) -> Circuit {
-    round_trunc_mask_narrow(ell, ell, f, s, mode, bounds)
+    round_trunc_mask_narrow(ell, ell, f, s, mode, bounds, false)
 }
 
 /// The width [`round_trunc_mask_narrow`] rounds and clamps in, for an operand read in `w` of
@@ -30,6 +30,10 @@ pub fn round_width(w: u32, ell: u32) -> u32 {
 /// rounded and clamped in [`round_width`] bits (the bounds must fit there) and sign-extended to
 /// ℓ before the mask. Bit for bit what the simulator computes on the narrowed read
 /// (`schedule::narrowed_reads`) for every operand.
+///
+/// With `zero_point` the circuit takes a fourth input, one bit: the parity of the zero point
+/// `p` of [`crate::Op::Round`] (`round(z − p) + p`), with which a tie goes up when `q`'s low
+/// bit differs from it (one XOR, no AND gate more).
 pub fn round_trunc_mask_narrow(
     w: u32,
     ell: u32,
@@ -37,11 +41,14 @@ pub fn round_trunc_mask_narrow(
     s: u32,
     mode: RoundMode,
     (lo, hi): (Option<i64>, Option<i64>),
+    zero_point: bool,
 ) -> Circuit {
     assert!(f + s < w && w <= ell, "round: f + s < w ≤ ℓ (w = {w}, ℓ = {ell}, f = {f}, s = {s})");
     let width = round_width(w, ell);
     assert!(super::clip_bounds_fit(width, lo, hi), "round: bounds {lo:?}, {hi:?} outside {width} bits");
-    let (mut b, io) = Builder::new(&[w, w, ell]);
+    assert!(!zero_point || mode == RoundMode::HalfEven, "round: a zero point needs ties to even");
+    let widths: &[u32] = if zero_point { &[w, w, ell, 1] } else { &[w, w, ell] };
+    let (mut b, io) = Builder::new(widths);
     let y = b.add(&io[0], &io[1], false);
     let n = width as usize;
     // z = y' >> f in `width` bits.
@@ -55,6 +62,7 @@ pub fn round_trunc_mask_narrow(
         let below = z[..s - 1].iter().copied().reduce(|acc, w| b.or(acc, w));
         let any = below.map_or(half, |w| b.or(half, w));
         let (q_odd, negative) = (z[s], z[n - 1]);
+        let q_odd = if zero_point { b.xor(q_odd, io[3][0]) } else { q_odd };
         let up = match mode {
             RoundMode::Floor => None,
             RoundMode::Ceil => Some(any),
@@ -101,7 +109,7 @@ mod tests {
         for mode in [RoundMode::HalfEven, RoundMode::Ceil, RoundMode::TowardZero] {
             for (f, s) in [(0, 2), (2, 3), (1, 0)] {
                 for bounds in [(None, None), (Some(-40i64), Some(200i64))] {
-                    let c = round_trunc_mask_narrow(w, 12, f, s, mode, bounds);
+                    let c = round_trunc_mask_narrow(w, 12, f, s, mode, bounds, false);
                     let sim = (bounds.0.unwrap_or(i64::MIN), bounds.1.unwrap_or(i64::MAX));
                     for y in 0..1u64 << 12 {
                         let ys = ring.reduce(y.wrapping_mul(0x9e37_79b9) ^ 0x5a5);
@@ -140,6 +148,38 @@ mod tests {
                         let got = c.eval_u64(&[ys, yc, r]);
                         assert_eq!(ring.reduce(got.wrapping_add(r)), want, "{mode:?}, f {f}, s {s}, {bounds:?}, y {y}");
                     }
+                }
+            }
+        }
+    }
+
+    /// With the zero point's parity as a fourth input, the circuit rounds as the simulator's
+    /// [`round::eval_with_zero`] for every value, both parities, narrowed or not, at no AND
+    /// gate more.
+    #[test]
+    fn the_zero_points_parity_breaks_ties_as_the_simulator_does() {
+        let ring = Ring::new(11);
+        for w in [11u32, 8] {
+            let narrow = Ring::new(w as u8);
+            for (f, s) in [(0, 1), (2, 3), (1, 2)] {
+                let bounds = (Some(-(9i64 << s)), Some(20i64 << s));
+                let sim = (bounds.0.unwrap(), bounds.1.unwrap());
+                let plain = round_trunc_mask_narrow(w, 11, f, s, RoundMode::HalfEven, bounds, false);
+                let c = round_trunc_mask_narrow(w, 11, f, s, RoundMode::HalfEven, bounds, true);
+                assert_eq!(c.and_count(), plain.and_count());
+                for odd in [false, true] {
+                    let mut moved = 0;
+                    for y in 0..1u64 << 11 {
+                        let ys = ring.reduce(y.wrapping_mul(0x9e37_79b9) ^ 0x3c3);
+                        let yc = ring.reduce(y.wrapping_sub(ys));
+                        let read = ring.from_signed(narrow.to_signed(narrow.reduce(y)));
+                        let t = ring.truncate(read, f as u8);
+                        let want = round::eval_with_zero(ring, t, s as u8, RoundMode::HalfEven, sim, odd);
+                        let got = c.eval_u64(&[narrow.reduce(ys), narrow.reduce(yc), 0, u64::from(odd)]);
+                        assert_eq!(got, want, "w {w}, f {f}, s {s}, odd {odd}, y {y}");
+                        moved += usize::from(want != round::eval(ring, t, s as u8, RoundMode::HalfEven, sim));
+                    }
+                    assert_eq!(moved > 0, odd, "w {w}, f {f}, s {s}: {moved} ties moved");
                 }
             }
         }

@@ -202,9 +202,16 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
             Op::PlSigmoid => map(&mut |v| ring_ops::pl_sigmoid::eval(ring, v, s_in)),
             Op::PlGelu { .. } => map(&mut |v| ring_ops::pl_gelu::eval(ring, v, s_in)),
             Op::Rsqrt { eps } => map(&mut |v| ring_ops::rsqrt::eval(ring, v, s_in, *eps)),
-            Op::Round { mode, min, max } => {
+            Op::Round { mode, min, max, zero_point } => {
                 let bounds = ring_ops::clip_bounds(ring, *min, *max, s_in);
-                map(&mut |v| ring_ops::round::eval(ring, v, s_in, *mode, bounds))
+                let odd = zero_point
+                    .map(|z| Ok::<_, EvalError>((q(z)?, kernels::broadcast_index(&g.consts[z].shape, &shape))));
+                let odd = odd.transpose()?;
+                let y = x.iter().enumerate().map(|(i, &v)| {
+                    let odd = odd.as_ref().is_some_and(|(d, at)| d[at(i)] & 1 == 1);
+                    ring_ops::round::eval_with_zero(ring, v, s_in, *mode, bounds, odd)
+                });
+                Val::Ring(shape.clone(), y.collect())
             }
             Op::StochasticRelu { drop_bits, variant, test_bits } => {
                 let k = drop_bits.expect("verified: chosen by quantize");

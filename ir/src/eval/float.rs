@@ -126,9 +126,20 @@ fn values(g: &Graph, inputs: &[Tensor], mode: Mode) -> Result<Vec<Option<Tensor>
             Op::PlGelu { tanh: true } => map(&|v| super::ring_ops::pl_gelu::tanh_form(v as f64) as f32),
             Op::LeakyRelu { alpha } => map(&|v| if v >= 0.0 { v } else { alpha * v }),
             Op::Rsqrt { eps } => map(&|v| 1.0 / (v + eps).sqrt()),
-            Op::Round { mode, min, max } => map(&|v| {
-                (mode.apply(v as f64) as f32).max(min.unwrap_or(f32::NEG_INFINITY)).min(max.unwrap_or(f32::INFINITY))
-            }),
+            Op::Round { mode, min, max, zero_point } => {
+                let clamp = |v: f32| v.max(min.unwrap_or(f32::NEG_INFINITY)).min(max.unwrap_or(f32::INFINITY));
+                match zero_point {
+                    None => map(&|v| clamp(mode.apply(v as f64) as f32)),
+                    Some(z) => {
+                        let (d, at) = (data(*z)?, kernels::broadcast_index(&g.consts[*z].shape, &x.shape));
+                        let data = x.data.iter().enumerate().map(|(i, &v)| {
+                            let p = d[at(i)] as f64;
+                            clamp((mode.apply(v as f64 - p) + p) as f32)
+                        });
+                        Tensor { shape: x.shape.clone(), data: data.collect() }
+                    }
+                }
+            }
             Op::Clip { min, max } => {
                 map(&|v| v.max(min.unwrap_or(f32::NEG_INFINITY)).min(max.unwrap_or(f32::INFINITY)))
             }

@@ -77,11 +77,14 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, String)> {
         }
         Op::LeakyRelu { alpha } => out.push(("alpha", format!("{alpha:?}"))),
         Op::Rsqrt { eps } => out.push(("eps", format!("{eps:?}"))),
-        Op::Round { mode, min, max } => {
+        Op::Round { mode, min, max, zero_point } => {
             out.push(("mode", mode.as_str().to_string()));
             if min.is_some() || max.is_some() {
                 out.push(("min", opt(min)));
                 out.push(("max", opt(max)));
+            }
+            if let Some(z) = zero_point {
+                out.push(("zero_point", c(*z)));
             }
         }
         Op::Clip { min, max } => {

@@ -218,6 +218,17 @@ pub struct Step {
 /// the client provides `y_c` and its output mask `r`.
 pub const ACTIVATION_SERVER_GROUPS: [bool; 3] = [true, false, false];
 
+/// Input groups of the element-wise activation circuit of `op` that the server provides:
+/// [`ACTIVATION_SERVER_GROUPS`], and for a rounding with a zero point its parity bit too
+/// ([`crate::circuit::round_trunc_mask_narrow`]).
+pub fn activation_server_groups(op: &Op) -> Vec<bool> {
+    let mut v = ACTIVATION_SERVER_GROUPS.to_vec();
+    if let Op::Round { zero_point: Some(_), .. } = op {
+        v.push(true);
+    }
+    v
+}
+
 /// Input groups of Circa's sign test ([`crate::circuit::sign_test`]) that the server provides:
 /// `t_s` and its random bit `σ`; the client provides `t_c`.
 pub const CIRCA_SERVER_GROUPS: [bool; 3] = [false, true, true];
@@ -280,7 +291,7 @@ impl Step {
             Kind::Activation { input, circuit, .. } => {
                 vec![GcBatch {
                     circuit,
-                    server_groups: ACTIVATION_SERVER_GROUPS.to_vec(),
+                    server_groups: activation_server_groups(&g.nodes[self.node].op),
                     instances: elems(*input),
                     garbling: g.garbling,
                 }]
@@ -622,10 +633,10 @@ pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8, w: u32) -> 
         Op::Rsqrt { eps } => rsqrt_trunc_mask(ell, f, s, *eps),
         // The circuit needs a bit above the rounding point; narrowed (`Graph::narrow_bits`), the
         // bounds must fit the width it clamps in.
-        Op::Round { mode, min, max } if f + u32::from(s) < w => {
+        Op::Round { mode, min, max, zero_point } if f + u32::from(s) < w => {
             let (lo, hi) = (enc(*min), enc(*max));
             clip_bounds_fit(round_width(w, ell), lo, hi)
-                .then(|| round_trunc_mask_narrow(w, ell, f, s as u32, *mode, (lo, hi)))?
+                .then(|| round_trunc_mask_narrow(w, ell, f, s as u32, *mode, (lo, hi), zero_point.is_some()))?
         }
         // Narrowed, the bounds must fit the width it compares in.
         Op::Clip { min, max } => {

@@ -62,9 +62,19 @@ pub fn apply(g: &Graph, ring: Ring, node: &Node, args: &[&[u64]], role: Role) ->
         Op::PlSigmoid => x.iter().map(|&v| veil_ir::eval::ring_ops::pl_sigmoid::eval(ring, v, s_in)).collect(),
         Op::PlGelu { .. } => x.iter().map(|&v| veil_ir::eval::ring_ops::pl_gelu::eval(ring, v, s_in)).collect(),
         Op::Rsqrt { eps } => x.iter().map(|&v| veil_ir::eval::ring_ops::rsqrt::eval(ring, v, s_in, *eps)).collect(),
-        Op::Round { mode, min, max } => {
+        Op::Round { mode, min, max, zero_point } => {
             let bounds = ring_ops::clip_bounds(ring, *min, *max, s_in);
-            x.iter().map(|&v| ring_ops::round::eval(ring, v, s_in, *mode, bounds)).collect()
+            // A zero point is a constant this party holds (public, for a plaintext value).
+            let odd = |i: usize| {
+                zero_point.is_some_and(|z| {
+                    let at = kernels::broadcast_index(&g.consts[z].shape, shape);
+                    g.consts[z].qdata[at(i)] & 1 == 1
+                })
+            };
+            x.iter()
+                .enumerate()
+                .map(|(i, &v)| ring_ops::round::eval_with_zero(ring, v, s_in, *mode, bounds, odd(i)))
+                .collect()
         }
         Op::MaxPool { window } => ring_ops::window_sum(ring, x, shape, window, true).1,
         Op::Affine { scale, shift } => {

@@ -234,6 +234,58 @@ fn stochastic_truncation_rounds_each_element_up_at_its_fraction_between_the_part
     assert_eq!(relu_online(&ecs) - relu_online(&cs), (n * usize::from(F) * 16) as u64, "F labels fewer per element");
 }
 
+/// QuantizeLinear's rounding with a zero point between the two parties: ONNX rounds `x/s` to
+/// even and then adds `z`, so for an odd `z` a tie goes to the odd neighbour of `x/s + z`. The
+/// circuit takes each element's `z mod 2` as a server input bit. Checked on ties of both signs,
+/// an odd and an even zero point per channel: the definition exactly, the simulator bit for
+/// bit, every layer's bytes as scripted, and one 16-byte label more per element online than a
+/// rounding without a zero point, which gets the odd channel's ties wrong.
+#[test]
+fn a_zero_point_breaks_ties_as_onnx_between_the_parties() {
+    use veil_ir::{Domain, RoundMode, TensorType};
+    let (c, n) = (2usize, 24usize);
+    let zs = [3.0f32, 4.0];
+    let graph = |with_zero: bool| {
+        let mut g = Graph::new("ties");
+        let x = g.add_input("x", TensorType::f32(vec![1, c, n]));
+        let inv = g.add_const("inv_scale", vec![1], Domain::Public, vec![2.0]);
+        let z = g.add_const("zero_point", vec![c, 1], Domain::Server, zs.to_vec());
+        let h = g.add_node("scaled", "h", Op::Affine { scale: Some(inv), shift: Some(z) }, &[x]).unwrap();
+        let op = Op::Round {
+            mode: RoundMode::HalfEven,
+            min: Some(0.0),
+            max: Some(255.0),
+            zero_point: with_zero.then_some(z),
+        };
+        let q = g.add_node("round", "q", op, &[h]).unwrap();
+        let y = g.add_node("reveal", "y", Op::Reveal, &[q]).unwrap();
+        g.outputs.push(y);
+        let opts =
+            Options { input_bound: 4.0, exact_truncation: true, nonlinear: NonlinearChoice::Gc, ..Options::default() };
+        veil_compiler::compile(g, &opts.into()).unwrap().graph
+    };
+    // x/s = 2x runs over −6 … 5.5 in halves: every other one a tie.
+    let xs: Vec<f32> = (0..c * n).map(|i| ((i % n) as f32 - 12.0) / 4.0).collect();
+    let x = Tensor::new(vec![1, c, n], xs.clone()).unwrap();
+    let want: Vec<f32> =
+        xs.iter().enumerate().map(|(i, v)| ((2.0 * v).round_ties_even() + zs[i / n]).clamp(0.0, 255.0)).collect();
+    let (g, plain) = (graph(true), graph(false));
+    let (out, cs, ss) = in_memory(&g, &x);
+    assert_eq!(out[0].data, want, "ONNX's QuantizeLinear");
+    assert_eq!(out, veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs, "the simulator");
+    check_traffic("zero point", &g, &[&cs, &ss]);
+    // Without it, `round(x/s + z)`: the odd channel's ties the clamp does not hide go one step
+    // the other way.
+    let (other, pcs, _) = in_memory(&plain, &x);
+    let after: Vec<f32> =
+        xs.iter().enumerate().map(|(i, v)| (2.0 * v + zs[i / n]).round_ties_even().clamp(0.0, 255.0)).collect();
+    assert_eq!(other[0].data, after);
+    let wrong: Vec<usize> = (0..c * n).filter(|&i| after[i] != want[i]).collect();
+    assert!(wrong.len() >= 8 && wrong.iter().all(|&i| i < n), "{wrong:?}");
+    let gc_online = |s: &Stats| s.layers.iter().find(|l| l.protocol == "GC").unwrap().online.bytes_server_to_client;
+    assert_eq!(gc_online(&cs) - gc_online(&pcs), (c * n * 16) as u64, "one server label more per element");
+}
+
 /// [`stochastic_truncation_rounds_each_element_up_at_its_fraction_between_the_parties`] for a
 /// MaxPool: the circuit takes the maximum of the shifted shares' sums, so each window's output is
 /// its largest floor or one more, as the simulator's stochastic truncation then max gives.

@@ -525,6 +525,15 @@ impl GcLayer {
     }
 }
 
+/// The server's extra input of a rounding with a zero point (`Op::Round`'s `zero_point`): per
+/// element, the parity of the zero point it broadcasts to (a weight: only the server has it).
+fn zero_point_parity(g: &veil_ir::Graph, node: &veil_ir::Node) -> Option<Vec<u64>> {
+    let veil_ir::Op::Round { zero_point: Some(z), .. } = node.op else { return None };
+    let shape = &g.values[node.inputs[0]].ty.shape;
+    let at = veil_ir::eval::kernels::broadcast_index(&g.consts[z].shape, shape);
+    Some((0..shape.iter().product()).map(|i| (g.consts[z].qdata[at(i)] & 1) as u64).collect())
+}
+
 impl Protocol for GcLayer {
     fn server_offline<'a>(
         &'a mut self,
@@ -555,10 +564,11 @@ impl Protocol for GcLayer {
         Box::pin(async move {
             let states = take(&mut self.server);
             let s = values.share(self.input);
+            let parity = zero_point_parity(cx.g, cx.node);
             let mut out = vec![0u64; self.windows.len()];
             for ((b, st), batch) in cx.step.gc_batches(cx.g).iter().zip(states).zip(&self.batches) {
                 let spec = GcSpec { circuit: b.circuit, server_groups: &b.server_groups, garbling: b.garbling };
-                let o = garble_online(&mut io.ch, spec, st, &self.inputs(batch, s, false, None)).await?;
+                let o = garble_online(&mut io.ch, spec, st, &self.inputs(batch, s, false, parity.as_deref())).await?;
                 for (&w, v) in batch.iter().zip(o) {
                     out[w] = v;
                 }

@@ -4,7 +4,8 @@
 //!
 //! A rounding is [`Op::Round`] (a garbled circuit on shares). `QuantizeLinear(x, s, z)` is
 //! `clamp(round(x / s) + z, lo, hi)` for the output type's range: an affine `x · (1/s) + z`
-//! and a [`RoundMode::HalfEven`] rounding clamped to `[lo, hi]` (one circuit); its output is an
+//! and a [`RoundMode::HalfEven`] rounding clamped to `[lo, hi]` (one circuit) that also reads
+//! `z`, so that a tie of `x / s` goes to even before `z` is added (`round(v − z) + z`); its output is an
 //! integer-typed value (`ints`). `DequantizeLinear(q, s, z)` is the affine `(q − z) · s`, folded at compile
 //! time when `q` is a constant (quantized weights). Scales and zero points are the model's
 //! (weights, kept by the server like any other); the integer range is public. Per-axis and
@@ -25,7 +26,12 @@ pub fn round(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Ve
         return Ok(vec![Sym::Const(rounded(t, mode))]);
     }
     let x = imp.value(arg(inputs, 0)?)?;
-    Ok(vec![Sym::Value(imp.add(&ctx.name, ctx.out(0), Op::Round { mode, min: None, max: None }, &[x])?)])
+    Ok(vec![Sym::Value(imp.add(
+        &ctx.name,
+        ctx.out(0),
+        Op::Round { mode, min: None, max: None, zero_point: None },
+        &[x],
+    )?)])
 }
 
 fn mode_of(op: &str) -> RoundMode {
@@ -55,7 +61,7 @@ boolean, 2- and 4-bit integer and 8-, 6- and 4-bit float types",
         ));
     }
     let x = imp.value(x)?;
-    let op = Op::Round { mode: RoundMode::TowardZero, min: None, max: None };
+    let op = Op::Round { mode: RoundMode::TowardZero, min: None, max: None, zero_point: None };
     Ok(Sym::Value(imp.add(&ctx.name, ctx.out(0), op, &[x])?))
 }
 
@@ -176,10 +182,12 @@ pub fn quantize_linear(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) ->
     }
     let inv: Vec<f32> = s.iter().map(|v| 1.0 / v).collect();
     let scale = imp.weight(&format!("{}.inv_scale", ctx.name), sshape, inv);
+    // The zero point shifts the scaled value and, being added before the rounding, also tells it
+    // which way ties go (ONNX rounds `x/s` to even, then adds it).
     let shift = zero.map(|(zshape, zp)| imp.weight(&format!("{}.zero_point", ctx.name), zshape, zp));
     let out = ctx.out(0);
     let y = imp.add(&ctx.name, &format!("{out}/scaled"), Op::Affine { scale: Some(scale), shift }, &[x])?;
-    let op = Op::Round { mode: RoundMode::HalfEven, min: Some(lo), max: Some(hi) };
+    let op = Op::Round { mode: RoundMode::HalfEven, min: Some(lo), max: Some(hi), zero_point: shift };
     Ok(vec![Sym::Value(imp.add(&format!("{}/round", ctx.name), out, op, &[y])?)])
 }
 

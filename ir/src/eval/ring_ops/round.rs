@@ -4,7 +4,8 @@
 //! - `floor`: `0`;
 //! - `ceil`: `r ≠ 0`;
 //! - `toward_zero`: `r ≠ 0` and `z < 0`;
-//! - `half_even`: `r > 2^(s−1)`, or `r = 2^(s−1)` and `q` odd.
+//! - `half_even`: `r > 2^(s−1)`, or `r = 2^(s−1)` and `q` odd; with a zero point `p`
+//!   (`round(z − p) + p`), and `q` of the other parity than `p`.
 //!
 //! That is the mode's rounding of the real value `z·2^−s`, exactly, then clamped to the
 //! bounds ([`super::clip_bounds`]) as a Clip clamps; the garbled circuit
@@ -27,12 +28,19 @@ pub fn rounds_up(mode: RoundMode, half: bool, below: bool, q_odd: bool, negative
 
 /// `z` (at scale `s`) rounded by `mode` and clamped to `(lo, hi)` (signed, at scale `s`), at
 /// scale `s`, as a ring element.
-pub fn eval(ring: Ring, z: u64, s: u8, mode: RoundMode, (lo, hi): (i64, i64)) -> u64 {
-    let r = ring.to_signed(rounded(ring, z, s, mode));
+pub fn eval(ring: Ring, z: u64, s: u8, mode: RoundMode, bounds: (i64, i64)) -> u64 {
+    eval_with_zero(ring, z, s, mode, bounds, false)
+}
+
+/// [`eval`] of `round(z − p) + p` for an integer zero point `p` that is odd if `odd`: a tie
+/// goes to the neighbour of `p`'s parity (only `half_even` looks at it; adding an integer
+/// commutes with the other modes' choice, which the operator's typing rule restricts).
+pub fn eval_with_zero(ring: Ring, z: u64, s: u8, mode: RoundMode, (lo, hi): (i64, i64), odd: bool) -> u64 {
+    let r = ring.to_signed(rounded(ring, z, s, mode, odd));
     ring.from_signed(r.clamp(lo, hi))
 }
 
-fn rounded(ring: Ring, z: u64, s: u8, mode: RoundMode) -> u64 {
+fn rounded(ring: Ring, z: u64, s: u8, mode: RoundMode, zero_odd: bool) -> u64 {
     if s == 0 {
         return z;
     }
@@ -41,7 +49,7 @@ fn rounded(ring: Ring, z: u64, s: u8, mode: RoundMode) -> u64 {
     let r = (x as u64) & ((1u64 << s) - 1);
     let half = r >> (s - 1) & 1 == 1;
     let below = r & ((1u64 << (s - 1)) - 1) != 0;
-    let up = rounds_up(mode, half, below, q & 1 == 1, x < 0);
+    let up = rounds_up(mode, half, below, (q & 1 == 1) != zero_odd, x < 0);
     ring.reduce(((q + i64::from(up)) as u64) << s)
 }
 
@@ -61,6 +69,30 @@ mod tests {
                     let want = ring.reduce((mode.apply(real) * f64::from(s).exp2()) as i64 as u64);
                     assert_eq!(eval(ring, z, s, mode, (i64::MIN, i64::MAX)), want, "{mode:?} of {real} at scale {s}");
                 }
+            }
+        }
+    }
+
+    /// With an odd zero point `p` the rounding is the real `round(x − p) + p` of every encoded
+    /// value (ties to odd), and with an even one it is the plain rounding.
+    #[test]
+    fn a_zero_point_rounds_ties_to_its_parity() {
+        let ring = Ring::new(10);
+        for s in 1..=4u8 {
+            for p in [-3.0f64, 1.0, 2.0, 7.0] {
+                let odd = p.rem_euclid(2.0) == 1.0;
+                let (mut ties, mut moved) = (0, 0);
+                for z in 0..1u64 << 10 {
+                    let real = ring.decode(z, s);
+                    let exact = (RoundMode::HalfEven.apply(real - p) + p) * f64::from(s).exp2();
+                    let want = ring.reduce(exact as i64 as u64);
+                    let got = eval_with_zero(ring, z, s, RoundMode::HalfEven, (i64::MIN, i64::MAX), odd);
+                    assert_eq!(got, want, "round({real} − {p}) + {p} at scale {s}");
+                    ties += usize::from(real.fract().abs() == 0.5);
+                    moved += usize::from(got != eval(ring, z, s, RoundMode::HalfEven, (i64::MIN, i64::MAX)));
+                }
+                // Every tie moves for an odd zero point (wrap-around aside), none for an even one.
+                assert!(if odd { moved + 2 >= ties && moved > 0 } else { moved == 0 }, "p {p}: {moved} of {ties}");
             }
         }
     }
