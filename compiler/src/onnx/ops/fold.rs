@@ -10,7 +10,7 @@ use crate::onnx::proto::tensor_proto::DataType;
 use veil_ir::strides;
 
 /// Ops supported only on constants (shape computations), never on computed values.
-pub const FOLD_ONLY: &[&str] = &["Constant", "ConstantOfShape", "Range", "Sqrt", "Equal", "Where"];
+pub const FOLD_ONLY: &[&str] = &["Constant", "ConstantOfShape", "Range", "Sqrt", "Equal", "Where", "Mod"];
 
 /// Ops this module can evaluate when every operand is constant.
 pub fn can_fold(op: &str) -> bool {
@@ -52,6 +52,17 @@ pub fn shape_slice(ctx: &Ctx, dims: &[usize]) -> Result<CTensor, String> {
     let end = clamp(ctx.attrs.int_or("end", r)?).max(start);
     let v: Vec<i64> = dims[start..end].iter().map(|&d| d as i64).collect();
     Ok(CTensor::i64(vec![v.len()], v))
+}
+
+/// ONNX's Mod with `fmod = 0`: the remainder takes the divisor's sign (as Python's `%`).
+fn mod_i(a: i64, b: i64) -> Option<i64> {
+    let r = a.checked_rem(b)?;
+    Some(if r != 0 && (r < 0) != (b < 0) { r + b } else { r })
+}
+
+fn mod_f(a: f64, b: f64) -> f64 {
+    let r = a % b;
+    if r != 0.0 && (r < 0.0) != (b < 0.0) { r + b } else { r }
 }
 
 fn div_i(a: i64, b: i64) -> Option<i64> {
@@ -113,6 +124,9 @@ pub fn fold(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
         "Sub" => consts::binary(c(0)?, c(1)?, |a, b| a - b, i64::checked_sub)?,
         "Mul" => consts::binary(c(0)?, c(1)?, |a, b| a * b, i64::checked_mul)?,
         "Div" => consts::binary(c(0)?, c(1)?, |a, b| a / b, div_i)?,
+        // `fmod = 1`: the remainder takes the dividend's sign (C's fmod, Rust's `%`).
+        "Mod" if ctx.attrs.int_or("fmod", 0)? != 0 => consts::binary(c(0)?, c(1)?, |a, b| a % b, i64::checked_rem)?,
+        "Mod" => consts::binary(c(0)?, c(1)?, mod_f, mod_i)?,
         "Pow" => consts::binary(c(0)?, c(1)?, f64::powf, |a, b| a.checked_pow(u32::try_from(b).ok()?))?,
         "Equal" => {
             let t = consts::binary(c(0)?, c(1)?, |a, b| (a == b) as i64 as f64, |a, b| Some((a == b) as i64))?;
@@ -325,4 +339,23 @@ fn range(start: &CTensor, limit: &CTensor, delta: &CTensor) -> Result<CTensor, S
         (CData::I(a), CData::I(b)) => CTensor::i64(vec![n], (0..n as i64).map(|i| a[0] + i * b[0]).collect()),
         _ => CTensor::f32(vec![n], (0..n).map(|i| (s + i as f64 * d) as f32).collect()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ONNX's Mod (the node tests' values): the remainder takes the divisor's sign, or with
+    /// `fmod = 1` the dividend's.
+    #[test]
+    fn mod_follows_the_divisors_sign_and_fmod_the_dividends() {
+        let pairs = [(-4i64, 7i64), (7, -3), (-7, 3), (9, 3), (5, 8)];
+        let got: Vec<i64> = pairs.iter().map(|&(a, b)| mod_i(a, b).unwrap()).collect();
+        assert_eq!(got, vec![3, -2, 2, 0, 5]);
+        let fmod: Vec<i64> = pairs.iter().map(|&(a, b)| a.checked_rem(b).unwrap()).collect();
+        assert_eq!(fmod, vec![-4, 1, -1, 0, 5]);
+        assert_eq!(mod_f(-4.5, 2.0), 1.5);
+        assert_eq!(mod_f(4.5, -2.0), -1.5);
+        assert!(mod_i(1, 0).is_none());
+    }
 }
