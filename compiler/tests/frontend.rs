@@ -21,6 +21,8 @@ mod activations;
 mod bench_models;
 #[path = "frontend/channel_norm.rs"]
 mod channel_norm;
+#[path = "frontend/conv3d.rs"]
+mod conv3d;
 #[path = "frontend/dynamo.rs"]
 mod dynamo;
 #[path = "frontend/external.rs"]

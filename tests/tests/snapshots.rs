@@ -1,5 +1,5 @@
 //! insta snapshots of each bundled model's IR after every pass (`veilc ir --after <pass>`),
-//! with the default options (the root models, `qdq_cnn/` and `decoder/`). A change to lowering shows in review as a diff of
+//! with the default options (the root models, `qdq_cnn/`, `decoder/` and `video/`). A change to lowering shows in review as a diff of
 //! `models/snapshots/`.
 
 use veil_compiler::{CompileOptions, compile};
@@ -13,9 +13,13 @@ fn ir_after_every_pass() {
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| {
         // The models in folders of their own that exercise a lowering no root model has:
-        // onnxruntime's QDQ quantization, and a decoder's upsampling (ConvTranspose, Resize,
-        // DepthToSpace, PRelu, Abs, Tile, Mean).
-        let folders = [("qdq_cnn", "qdq_cnn/model.onnx"), ("decoder", "decoder/model.onnx")];
+        // onnxruntime's QDQ quantization, a decoder's upsampling (ConvTranspose, Resize,
+        // DepthToSpace, PRelu, Abs, Tile, Mean), and torch's 3-D convolutions.
+        let folders = [
+            ("qdq_cnn", "qdq_cnn/model.onnx"),
+            ("decoder", "decoder/model.onnx"),
+            ("video", "video/torch_dynamo.onnx"),
+        ];
         let models = bundled_models()
             .into_iter()
             .map(|name| (name.clone(), format!("{name}.onnx")))

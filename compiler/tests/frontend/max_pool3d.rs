@@ -163,6 +163,31 @@ fn three_dimensional_pools_match_a_direct_computation() {
     }
 }
 
+/// A pool whose window is one element along some axes (video networks pool (1, 2, 2)) is one
+/// 2-D pool, not two: the identity axes are left out, and the result is still the definition.
+#[test]
+fn a_3d_pool_with_a_one_element_axis_is_one_2d_pool() {
+    let shape = [1, 2, 3, 4, 6];
+    let x = Tensor::new(shape.to_vec(), values(144, 9)).unwrap();
+    let shape_info: Vec<Option<i64>> = shape.iter().map(|&d| Some(d as i64)).collect();
+    let one = Ax { k: 1, s: 1, d: 1, pb: 0, pe: 0 };
+    let two = Ax { k: 2, s: 2, d: 1, pb: 0, pe: 0 };
+    for ax in [[one, two, two], [two, one, one]] {
+        for op in ["MaxPool", "AveragePool"] {
+            let mut n = node(op, "pool", &["x"], &["y"]);
+            n.attribute =
+                vec![ints_attr("kernel_shape", &ax.map(|a| a.k as i64)), ints_attr("strides", &ax.map(|a| a.s as i64))];
+            let g = import(&model(22, vec![info("x", &shape_info)], vec![n], vec![], "y")).unwrap();
+            let pools = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::MaxPool { .. } | Op::AvgPool { .. })).count();
+            assert_eq!(pools, 1, "{op} {:?}: {}", ax.map(|a| a.k), veil_ir::print::to_text(&g));
+            let y = run_float(&g, std::slice::from_ref(&x)).unwrap();
+            let (s, want) = pool3d_ref(&x.data, shape, ax, op == "MaxPool", false, false);
+            assert_close(&y[0], &s, &want, op);
+            fixed_point_within_bound(&g, std::slice::from_ref(&x));
+        }
+    }
+}
+
 #[test]
 fn a_2d_average_counting_padding_leaves_out_a_ceil_mode_overhang() {
     // ONNX's rule (checked against onnx.reference): explicit pads count, the overhang does not.
@@ -189,19 +214,20 @@ fn a_2d_average_counting_padding_leaves_out_a_ceil_mode_overhang() {
     fixed_point_within_bound(&g, std::slice::from_ref(&x));
 }
 
+/// 3-D convolutions run (`conv3d`); a 4-D one is refused by name.
 #[test]
-fn a_three_dimensional_conv_is_refused_by_name() {
+fn a_four_dimensional_conv_is_refused_by_name() {
     let mut conv = node("Conv", "conv", &["x", "w"], &["y"]);
-    conv.attribute.push(ints_attr("kernel_shape", &[1, 1, 1]));
+    conv.attribute.push(ints_attr("kernel_shape", &[1, 1, 1, 1]));
     let b = model(
         13,
-        vec![info("x", &[Some(1), Some(1), Some(2), Some(2), Some(2)])],
+        vec![info("x", &[Some(1), Some(1), Some(2), Some(2), Some(2), Some(2)])],
         vec![conv],
-        vec![tensor("w", &[1, 1, 1, 1, 1], vec![1.0])],
+        vec![tensor("w", &[1, 1, 1, 1, 1, 1], vec![1.0])],
         "y",
     );
     let e = problems(&b);
-    assert!(e.contains("only 1-D and 2-D images") && e.contains("[1, 1, 2, 2, 2]"), "{e}");
+    assert!(e.contains("only 1-D, 2-D and 3-D images") && e.contains("[1, 1, 2, 2, 2, 2]"), "{e}");
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! `ConvTranspose` (1-D and 2-D), as ordinary convolutions.
+//! `ConvTranspose` (1-D and 2-D; 3-D in `conv3d`), as ordinary convolutions.
 //!
 //! Per spatial axis (input `n`, stride `s`, kernel `k`, dilation `d`), ONNX's full output has
 //! `s·(n − 1) + output_padding + d·(k − 1) + 1` positions, `t = i·s + j·d` for input `i` and tap
@@ -19,21 +19,21 @@
 
 use veil_ir::{Op, Window2d};
 
-use super::nn::{add_image_op, image};
+use super::nn::image;
 use super::{arg, konst, opt_const};
 use crate::onnx::import::{Ctx, Importer, Sym};
 
 /// One spatial axis of the node.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct Axis {
+pub(super) struct Axis {
     input: usize,
-    stride: usize,
+    pub(super) stride: usize,
     kernel: usize,
-    dilation: usize,
+    pub(super) dilation: usize,
     /// The first kept position of the full output (negative: zeros in front).
-    begin: i64,
+    pub(super) begin: i64,
     /// Kept positions.
-    out: usize,
+    pub(super) out: usize,
 }
 
 impl Axis {
@@ -64,7 +64,7 @@ fn per_axis(ctx: &Ctx, name: &str, rank: usize, default: usize) -> Result<Vec<us
 }
 
 /// The spatial axes of a node with input sizes `input` and kernel sizes `kernel`.
-fn axes(ctx: &Ctx, input: &[usize], kernel: &[usize]) -> Result<Vec<Axis>, String> {
+pub(super) fn axes(ctx: &Ctx, input: &[usize], kernel: &[usize]) -> Result<Vec<Axis>, String> {
     let r = input.len();
     let strides = per_axis(ctx, "strides", r, 1)?;
     let dilations = per_axis(ctx, "dilations", r, 1)?;
@@ -134,16 +134,19 @@ fn axes(ctx: &Ctx, input: &[usize], kernel: &[usize]) -> Result<Vec<Axis>, Strin
 
 /// `ConvTranspose(x, W, B)`: see the module doc.
 pub fn conv_transpose(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let v = imp.value(arg(inputs, 0)?)?;
+    if let [n, c, d, h, w] = imp.ty(v).shape[..] {
+        return super::conv3d::conv_transpose(imp, ctx, inputs, v, [n, c, d, h, w]);
+    }
     let (x, [n, c, h, w], one_d) = image(imp, ctx, arg(inputs, 0)?)?;
     let wt = konst(inputs, 1, "weight")?;
-    let groups =
-        usize::try_from(ctx.attrs.int_or("group", 1)?).ok().filter(|&g| g > 0).ok_or("group must be positive")?;
+    let groups = groups(ctx)?;
     let (cw, mg, kh, kw) = match (one_d, &wt.shape[..]) {
         (true, &[cw, mg, k]) => (cw, mg, 1, k),
         (false, &[cw, mg, kh, kw]) => (cw, mg, kh, kw),
         _ => {
             return Err(format!(
-                "weight shape {:?} does not fit a {}-D transposed convolution (1-D and 2-D are supported)",
+                "weight shape {:?} does not fit a {}-D transposed convolution (1-D, 2-D and 3-D are supported)",
                 wt.shape,
                 if one_d { 1 } else { 2 }
             ));
@@ -152,26 +155,61 @@ pub fn conv_transpose(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> 
     if cw != c || c % groups != 0 {
         return Err(format!("weight {:?} with group = {groups} does not fit {c} input channels", wt.shape));
     }
-    let m = mg * groups;
     let spatial = if one_d { axes(ctx, &[w], &[kw])? } else { axes(ctx, &[h, w], &[kh, kw])? };
-    let extents: Vec<usize> =
-        spatial.iter().map(|a| a.out.saturating_add(a.kernel.saturating_mul(a.dilation))).collect();
-    super::moved_elements(&extents, "the output")?;
     let trivial = Axis { input: 1, stride: 1, kernel: 1, dilation: 1, begin: 0, out: 1 };
     let (ah, aw) = if one_d { (trivial, spatial[0]) } else { (spatial[0], spatial[1]) };
-
-    let bias = match opt_const(inputs, 2, "bias")? {
-        Some(b) if b.len() == m => Some(b.floats()),
-        Some(b) => return Err(format!("bias has shape {:?}, expected [{m}]", b.shape)),
-        None => None,
-    };
+    let bias = bias(inputs, mg * groups)?;
     let layer = Layer { c, groups, mg, kh, kw, weight: wt.floats(), bias };
+    let out = ctx.out(0);
+    if !one_d {
+        return Ok(vec![Sym::Value(lower(imp, ctx, x, [n, c, h, w], &layer, (ah, aw), out)?)]);
+    }
+    let y = lower(imp, ctx, x, [n, c, h, w], &layer, (ah, aw), &format!("{out}/2d"))?;
+    Ok(vec![Sym::Value(imp.add(&ctx.name, out, Op::Reshape { shape: vec![n, mg * groups, aw.out] }, &[y])?)])
+}
+
+/// The `group` attribute, positive.
+pub(super) fn groups(ctx: &Ctx) -> Result<usize, String> {
+    usize::try_from(ctx.attrs.int_or("group", 1)?)
+        .ok()
+        .filter(|&g| g > 0)
+        .ok_or_else(|| "group must be positive".into())
+}
+
+/// The bias (operand 2) for `m` output channels, if given.
+pub(super) fn bias(inputs: &[Option<Sym>], m: usize) -> Result<Option<Vec<f32>>, String> {
+    match opt_const(inputs, 2, "bias")? {
+        Some(b) if b.len() == m => Ok(Some(b.floats())),
+        Some(b) => Err(format!("bias has shape {:?}, expected [{m}]", b.shape)),
+        None => Ok(None),
+    }
+}
+
+/// The 2-D transposed convolution of `x` (`[N, C, H, W]`) along axes `(ah, aw)`, its output
+/// `[N, M, H', W']` named `name`: see the module doc.
+pub(super) fn lower(
+    imp: &mut Importer,
+    ctx: &Ctx,
+    x: veil_ir::ValueId,
+    [n, c, h, w]: [usize; 4],
+    layer: &Layer,
+    (ah, aw): (Axis, Axis),
+    name: &str,
+) -> Result<veil_ir::ValueId, String> {
+    let extents: Vec<usize> =
+        [ah, aw].iter().map(|a| a.out.saturating_add(a.kernel.saturating_mul(a.dilation))).collect();
+    super::moved_elements(&extents, "the output")?;
+    let (groups, mg, m) = (layer.groups, layer.mg, layer.mg * layer.groups);
     if ah.stride == 1 && aw.stride == 1 {
         let x = padded_select(imp, ctx, x, [n, c, h, w], (&ah.sources(), &aw.sources()))?;
         let (weight, bias) = layer.flipped(imp, ctx);
-        let window =
-            Window2d { kernel: [kh, kw], strides: [1, 1], pads: [0; 4], dilations: [ah.dilation, aw.dilation] };
-        return add_image_op(imp, ctx, Op::Conv2d { weight, bias, window, groups }, x, one_d);
+        let window = Window2d {
+            kernel: [layer.kh, layer.kw],
+            strides: [1, 1],
+            pads: [0; 4],
+            dilations: [ah.dilation, aw.dilation],
+        };
+        return imp.add(&ctx.name, name, Op::Conv2d { weight, bias, window, groups }, &[x]);
     }
     // Polyphase: one convolution computing every phase, then the phases interleaved.
     let (ph, pw) = (Phases::of(&ah), Phases::of(&aw));
@@ -196,25 +234,18 @@ pub fn conv_transpose(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> 
             }
         }
     }
-    let shape = vec![n, m, ah.out, aw.out];
-    let y = if one_d {
-        let y = imp.add(&ctx.name, &format!("{}/2d", ctx.out(0)), Op::Select { indices, shape }, &[phased])?;
-        imp.add(&ctx.name, ctx.out(0), Op::Reshape { shape: vec![n, m, aw.out] }, &[y])?
-    } else {
-        imp.add(&ctx.name, ctx.out(0), Op::Select { indices, shape }, &[phased])?
-    };
-    Ok(vec![Sym::Value(y)])
+    imp.add(&ctx.name, name, Op::Select { indices, shape: vec![n, m, ah.out, aw.out] }, &[phased])
 }
 
 /// The node's weights: `[C, M/G, kh, kw]` and the bias `[M]`.
-struct Layer {
-    c: usize,
-    groups: usize,
-    mg: usize,
-    kh: usize,
-    kw: usize,
-    weight: Vec<f32>,
-    bias: Option<Vec<f32>>,
+pub(super) struct Layer {
+    pub(super) c: usize,
+    pub(super) groups: usize,
+    pub(super) mg: usize,
+    pub(super) kh: usize,
+    pub(super) kw: usize,
+    pub(super) weight: Vec<f32>,
+    pub(super) bias: Option<Vec<f32>>,
 }
 
 impl Layer {

@@ -10,6 +10,7 @@
 mod array;
 mod batched;
 mod channel_norm;
+mod conv3d;
 mod conv_transpose;
 mod fold;
 pub mod gelu_form;

@@ -2,7 +2,8 @@
 //!
 //! Convolutions and pools are 2-D over `[N, C, H, W]`. A 1-D one over `[N, C, L]` runs as the 2-D
 //! op over `[N, C, 1, L]` (a `reshape` before and after; its attributes gain a trivial first axis).
-//! 3-D pools are two 2-D ones (`pool3d`); window attributes are resolved in `window`.
+//! 3-D pools are two 2-D ones (`pool3d`), 3-D convolutions one 2-D one over the gathered depth
+//! taps (`conv3d`); window attributes are resolved in `window`.
 
 use veil_ir::{Op, ValueId, Window2d};
 
@@ -42,7 +43,7 @@ pub(super) fn image(imp: &mut Importer, ctx: &Ctx, x: &Sym) -> Result<(veil_ir::
             Ok((lifted, [n, c, 1, l], true))
         }
         ref s => Err(format!(
-            "only 1-D and 2-D images ([N, C, L], [N, C, H, W]) are supported (and 3-D ones, [N, C, D, H, W], by pools), got input shape {s:?}"
+            "only 1-D, 2-D and 3-D images ([N, C, L], [N, C, H, W], [N, C, D, H, W]) are supported, got input shape {s:?}"
         )),
     }
 }
@@ -69,15 +70,16 @@ fn kernel_attr(ctx: &Ctx, one_d: bool) -> Result<Option<[usize; 2]>, String> {
         .map(|k| match k[..] {
             [l] if one_d => Ok([1, l]),
             [h, w] if !one_d => Ok([h, w]),
-            _ => Err(format!(
-                "kernel_shape {k:?} does not fit a {}-D op (1-D and 2-D kernels are supported, and 3-D ones for pools)",
-                if one_d { 1 } else { 2 }
-            )),
+            _ => Err(format!("kernel_shape {k:?} does not fit a {}-D op over its operand", if one_d { 1 } else { 2 })),
         })
         .transpose()
 }
 
 pub fn conv(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let v = imp.value(arg(inputs, 0)?)?;
+    if let [n, c, d, h, w] = imp.ty(v).shape[..] {
+        return super::conv3d::conv(imp, ctx, inputs, v, [n, c, d, h, w]);
+    }
     let (x, [_, c, h, w], one_d) = image(imp, ctx, arg(inputs, 0)?)?;
     let wt = konst(inputs, 1, "weight")?;
     let wt = match wt.shape[..] {

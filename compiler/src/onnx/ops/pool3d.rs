@@ -46,11 +46,20 @@ pub fn pool(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Opt
         true => Op::MaxPool { window },
         false => Op::AvgPool { window, count_include_pad },
     };
+    // A pool whose window is one element on its axes (video models pool (1, 2, 2)) is the
+    // identity there, and is left out rather than run as a garbled layer.
+    let identity = |a: &Axis| a.kernel == 1 && a.stride == 1 && a.pad_begin == 0 && a.pad_end == 0;
     let planes = imp.add(&ctx.name, &format!("{out}/planes"), Op::Reshape { shape: vec![n, c * d, h, w] }, &[x])?;
-    let hw = imp.add(&ctx.name, &format!("{out}/pooled_hw"), pool(window2d(axes[1], axes[2])), &[planes])?;
+    let hw = match identity(&axes[1]) && identity(&axes[2]) {
+        true => planes,
+        false => imp.add(&ctx.name, &format!("{out}/pooled_hw"), pool(window2d(axes[1], axes[2])), &[planes])?,
+    };
     let [_, _, h2, w2] = imp.ty(hw).shape[..] else { unreachable!("2-D pools give [N, C, H, W]") };
     let columns = imp.add(&ctx.name, &format!("{out}/depth"), Op::Reshape { shape: vec![n, c, d, h2 * w2] }, &[hw])?;
-    let dd = imp.add(&ctx.name, &format!("{out}/pooled_d"), pool(window2d(axes[0], TRIVIAL)), &[columns])?;
+    let dd = match identity(&axes[0]) {
+        true => columns,
+        false => imp.add(&ctx.name, &format!("{out}/pooled_d"), pool(window2d(axes[0], TRIVIAL)), &[columns])?,
+    };
     let d2 = imp.ty(dd).shape[2];
     let y = imp.add(&ctx.name, out, Op::Reshape { shape: vec![n, c, d2, h2, w2] }, &[dd])?;
     Ok(Some(vec![Sym::Value(y)]))
