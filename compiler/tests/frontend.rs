@@ -41,6 +41,8 @@ mod norm_form;
 mod ops;
 #[path = "frontend/quant.rs"]
 mod quant;
+#[path = "frontend/recurrent.rs"]
+mod recurrent;
 #[path = "frontend/secret_matmul.rs"]
 mod secret_matmul;
 #[path = "frontend/select_form.rs"]

@@ -388,3 +388,26 @@ fn a_video_network_of_3d_convolutions_runs_between_two_processes() {
     let top = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
     assert_eq!(top(&got.data), top(&ort.data), "{:?} vs onnxruntime {:?}", got.data, ort.data);
 }
+
+/// torch's bidirectional nn.LSTM (`models/sequence/`, unrolled: per step a dense layer, the
+/// garbled piecewise-linear sigmoid and Beaver products) between two processes: bit-exact with
+/// the simulator, and within the derived error bound of onnxruntime's output.
+#[test]
+fn a_bidirectional_lstm_runs_between_two_processes() {
+    let dir = common::Workdir::new("lstm");
+    let opts = Options { input_bound: 4.0, exact_truncation: true, ..Default::default() };
+    let g = common::compile_as("sequence/torch_lstm", "l", 1, &dir.0, &opts);
+    let input = root().join("models/sequence/torch_lstm_input.npy");
+    let mut server = start_server(&dir.0, "l", 1);
+    let out = client(&dir.0, "l", &server.1, &input);
+    assert!(out.status.success(), "client: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(server.0.wait().unwrap().success());
+    let x = veil_ir::npy::read_npy(&input).unwrap();
+    let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    let got = veil_ir::npy::read_npy(&dir.0.join("y.npy")).unwrap();
+    assert_eq!(got.data, want[0].data, "the simulator");
+    let ort = veil_ir::npy::read_npy(&root().join("models/sequence/torch_lstm_ort.npy")).unwrap();
+    let bound = veil_passes::error_bound::error_bounds(&g, 4.0)[g.outputs[0].index()];
+    let worst = got.data.iter().zip(&ort.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(f64::from(worst) <= bound, "{worst} beyond the bound {bound} of onnxruntime's output");
+}

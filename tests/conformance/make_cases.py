@@ -46,7 +46,7 @@ OPS = (
     "dropout|constant|cast|shape|gather|slice|softmax|logsoftmax|argmax|range|constantofshape|basic_conv|"
     "edge_pad|reflect_pad|wrap_pad|reduce_mean|reduce_sum|reduce_max|reduce_min|split|gelu|layer_normalization|"
     "instancenorm|group_normalization|round|floor|ceil|quantizelinear|dequantizelinear|convtranspose|resize|"
-    "upsample|depthtospace|spacetodepth|tile|expand|abs|prelu|mean|gathernd"
+    "upsample|depthtospace|spacetodepth|tile|expand|abs|prelu|mean|gathernd|gru|lstm|rnn|simple_rnn"
 )
 # Same prefix, different operator.
 NOT_OURS = re.compile(

@@ -54,6 +54,18 @@ impl<'a> Attrs<'a> {
         }
     }
 
+    /// A list of strings (`activations`), each UTF-8.
+    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, String> {
+        let Some(a) = self.get(name, AttributeType::Strings)? else { return Ok(None) };
+        let decode = |s: &Vec<u8>| String::from_utf8(s.clone()).map_err(|_| format!("attribute {name} is not UTF-8"));
+        a.strings.iter().map(decode).collect::<Result<_, _>>().map(Some)
+    }
+
+    /// Whether the node has attribute `name`, of any type.
+    pub fn has(&self, name: &str) -> bool {
+        self.node.attribute.iter().any(|a| a.name() == name)
+    }
+
     pub fn tensor(&self, name: &str) -> Result<Option<&'a TensorProto>, String> {
         Ok(self.get(name, AttributeType::Tensor)?.and_then(|a| a.t.as_ref()))
     }

@@ -268,6 +268,25 @@ pub fn sum(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<
     }
 }
 
+/// `v` broadcast to the shape it has with a constant of shape `c` (numpy's rule), where the
+/// constant has more axes or stretches one of `v`'s (torch's dynamo export adds a `[1, 1, H]`
+/// bias to a `[1, H]` state): a reshape when only leading ones are added, else a static
+/// `select`. Unchanged otherwise; an incompatible shape is left to the caller's check.
+fn broadcast_to_constant(imp: &mut Importer, ctx: &Ctx, v: ValueId, c: &[usize]) -> Result<ValueId, String> {
+    let shape = imp.ty(v).shape.clone();
+    let Ok(target) = consts::broadcast_shape(c, &shape) else { return Ok(v) };
+    if target == shape {
+        return Ok(v);
+    }
+    let n = super::moved_elements(&target, "the broadcast operand")?;
+    let out = format!("{}/broadcast", ctx.out(0));
+    if n == shape.iter().product::<usize>() {
+        return imp.add(&ctx.name, &out, Op::Reshape { shape: target }, &[v]);
+    }
+    let indices = consts::broadcast_indices(&shape, &target).into_iter().map(|i| i as u32).collect();
+    imp.add(&ctx.name, &out, Op::Select { indices, shape: target }, &[v])
+}
+
 /// [`arith`] after a division by a constant became a product: `op` is `Add`, `Sub` or `Mul`.
 fn arith_on(imp: &mut Importer, ctx: &Ctx, op: &str, a: &Sym, b: &Sym) -> Result<Vec<Sym>, String> {
     if let Some(r) = super::gelu_form::combine(imp, ctx, op, a, b, |imp, a, b| arith_on(imp, ctx, op, a, b)) {
@@ -289,6 +308,7 @@ fn arith_on(imp: &mut Importer, ctx: &Ctx, op: &str, a: &Sym, b: &Sym) -> Result
                 return Ok(poly_out(ctx, base, coeffs));
             }
             let v = imp.value(x)?;
+            let v = broadcast_to_constant(imp, ctx, v, &c.shape)?;
             check_broadcast(&c.shape, &imp.ty(v).shape)
                 .map_err(|e| format!("{e}: a constant operand may not change the computed operand's shape"))?;
             let mut k = |suffix: &str, f: &dyn Fn(f32) -> f32| {

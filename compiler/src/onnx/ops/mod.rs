@@ -25,6 +25,7 @@ mod pad;
 mod pool3d;
 mod post;
 pub mod quant;
+mod recurrent;
 mod reduce;
 mod relu_forms;
 mod resize;
@@ -87,6 +88,7 @@ fn lowering(op: &str) -> Option<Lowering> {
         "Sqrt" => norm_form::sqrt,
         "Reciprocal" => norm_form::reciprocal,
         "Gelu" => nn::gelu,
+        "RNN" | "GRU" | "LSTM" => recurrent::recurrent,
         "Round" | "Floor" | "Ceil" => quant::round,
         "QuantizeLinear" => quant::quantize_linear,
         "DequantizeLinear" => quant::dequantize_linear,
