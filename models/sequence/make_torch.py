@@ -1,12 +1,12 @@
 """Makes models/sequence/torch_*.onnx: small sequence classifiers written in torch, exported with
-torch's TorchScript exporter (`dynamo=False`) at its default opset, which writes nn.RNN, nn.GRU
-and nn.LSTM as ONNX's RNN, GRU (linear_before_reset = 1) and LSTM ops: a 2-layer GRU, a
-bidirectional LSTM and a ReLU-free tanh RNN, each on a batch-first [1, 6, 8] input (a keyword-
-spotting or sensor-window shape) with a Linear head on the last step. Random init (seed 0), eval
-mode. Writes each input (torch_<name>_input.npy) and onnxruntime's output (torch_<name>_ort.npy).
-torch's dynamo exporter (its default) unrolls these into Loop/Scan bodies instead, which Veil
-does not read. Needs torch (written with 2.15), onnx and onnxruntime; the tests only read the
-committed files. Run from the repository root."""
+both of torch's exporters at their default opsets, which write nn.RNN, nn.GRU and nn.LSTM as
+ONNX's RNN, GRU (linear_before_reset = 1) and LSTM ops: a 2-layer GRU, a bidirectional LSTM and
+a tanh RNN, each on a batch-first [1, 6, 8] input (a keyword-spotting or sensor-window shape)
+with a Linear head on the last step. Random init (seed 0), eval mode. Writes each input
+(torch_<name>_input.npy) and onnxruntime's output of each export: torch_<name>.onnx
+(TorchScript, `dynamo=False`, torch_<name>_ort.npy) and torch_<name>_dynamo.onnx (the default,
+weights in `.data`; torch_<name>_dynamo_ort.npy). Needs torch (written with 2.15), onnxscript,
+onnx and onnxruntime; the tests only read the committed files. Run from the repository root."""
 
 import numpy as np
 import onnxruntime as ort
@@ -36,9 +36,10 @@ for name, model in models.items():
     model = model.eval()
     x = torch.randn(1, 6, 8)
     np.save(f"{OUT}/torch_{name}_input.npy", x.numpy())
-    path = f"{OUT}/torch_{name}.onnx"
-    torch.onnx.export(model, (x,), path, dynamo=False)
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    y = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
-    np.save(f"{OUT}/torch_{name}_ort.npy", y)
-    print(path, y.shape, float(np.abs(y - model(x).detach().numpy()).max()))
+    for suffix, dynamo in [("", False), ("_dynamo", True)]:
+        path = f"{OUT}/torch_{name}{suffix}.onnx"
+        torch.onnx.export(model, (x,), path, dynamo=dynamo)
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        y = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+        np.save(f"{OUT}/torch_{name}{suffix}_ort.npy", y)
+        print(path, y.shape, float(np.abs(y - model(x).detach().numpy()).max()))

@@ -15,14 +15,10 @@ fn sigmoid(x: f32) -> f32 {
 /// the hidden states in time order, and the cell states.
 #[allow(clippy::type_complexity)]
 fn reference(
-    op: &str,
-    lbr: bool,
+    (op, lbr, reverse): (&str, bool, bool),
     xs: &[Vec<Vec<f32>>],
-    w: &[f32],
-    r: &[f32],
-    b: &[f32],
+    (w, r, b): (&[f32], &[f32], &[f32]),
     hs: usize,
-    reverse: bool,
 ) -> (Vec<Vec<Vec<f32>>>, Vec<Vec<Vec<f32>>>) {
     let (t, batch, isz) = (xs.len(), xs[0].len(), xs[0][0].len());
     let g = w.len() / (hs * isz);
@@ -92,7 +88,11 @@ fn recurrent_cells_follow_onnxs_equations() {
         let r = values_in(nd * g * hs * hs, 11, 0.5);
         let b = values_in(nd * 2 * g * hs, 5, 0.3);
         let xt: Vec<Vec<Vec<f32>>> = (0..t)
-            .map(|ti| (0..batch).map(|bi| (0..isz).map(|k| (((ti * 7 + bi * 3 + k * 5) % 9) as f32 - 4.0) / 3.0).collect()).collect())
+            .map(|ti| {
+                (0..batch)
+                    .map(|bi| (0..isz).map(|k| (((ti * 7 + bi * 3 + k * 5) % 9) as f32 - 4.0) / 3.0).collect())
+                    .collect()
+            })
             .collect();
         let xshape = if layout == 0 { [t, batch, isz] } else { [batch, t, isz] };
         let xdata: Vec<f32> = (0..t * batch * isz)
@@ -104,11 +104,8 @@ fn recurrent_cells_follow_onnxs_equations() {
             .collect();
         let outs: &[&str] = if op == "LSTM" { &["y", "y_h", "y_c"] } else { &["y", "y_h"] };
         let mut n = node(op, "cell", &["s", "w", "r", "b"], outs);
-        n.attribute = vec![
-            int_attr("hidden_size", hs as i64),
-            string_attr("direction", direction),
-            int_attr("layout", layout),
-        ];
+        n.attribute =
+            vec![int_attr("hidden_size", hs as i64), string_attr("direction", direction), int_attr("layout", layout)];
         if op == "GRU" {
             n.attribute.push(int_attr("linear_before_reset", lbr as i64));
         }
@@ -139,7 +136,8 @@ fn recurrent_cells_follow_onnxs_equations() {
         let dirs: Vec<_> = (0..nd)
             .map(|d| {
                 let reverse = direction == "reverse" || d == 1;
-                reference(op, lbr, &xt, &per(d, &w, g * hs * isz), &per(d, &r, g * hs * hs), &per(d, &b, 2 * g * hs), hs, reverse)
+                let (wd, rd, bd) = (per(d, &w, g * hs * isz), per(d, &r, g * hs * hs), per(d, &b, 2 * g * hs));
+                reference((op, lbr, reverse), &xt, (&wd, &rd, &bd), hs)
             })
             .collect();
         // Y: [T, D, B, Hs] (layout 1: [B, T, D, Hs]); Y_h, Y_c: [D, B, Hs] (layout 1: [B, D, Hs]).
@@ -188,19 +186,21 @@ fn values_in(n: usize, step: usize, scale: f32) -> Vec<f32> {
 }
 
 /// torch's nn.GRU (2 layers, linear_before_reset = 1), bidirectional nn.LSTM and nn.RNN
-/// (`models/sequence/make_torch.py`): onnxruntime's output in float and fixed point within the
-/// derived bound.
+/// (`models/sequence/make_torch.py`, both exporters): onnxruntime's output in float and fixed
+/// point within the derived bound.
 #[test]
 fn torchs_recurrent_layers_give_onnxruntimes_output() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/sequence");
     for name in ["gru", "lstm", "rnn"] {
         let x = veil_ir::npy::read_npy(&dir.join(format!("torch_{name}_input.npy"))).unwrap();
-        let path = dir.join(format!("torch_{name}.onnx"));
-        let g = veil_compiler::onnx::import_file(&path, &ImportOptions::default()).unwrap();
-        let want = veil_ir::npy::read_npy(&dir.join(format!("torch_{name}_ort.npy"))).unwrap();
-        let got = run_float(&g, std::slice::from_ref(&x)).unwrap().remove(0);
-        assert_close(&got, &want.shape, &want.data, name);
-        fixed_point_within_bound(&g, std::slice::from_ref(&x));
+        for export in ["", "_dynamo"] {
+            let path = dir.join(format!("torch_{name}{export}.onnx"));
+            let g = veil_compiler::onnx::import_file(&path, &ImportOptions::default()).unwrap();
+            let want = veil_ir::npy::read_npy(&dir.join(format!("torch_{name}{export}_ort.npy"))).unwrap();
+            let got = run_float(&g, std::slice::from_ref(&x)).unwrap().remove(0);
+            assert_close(&got, &want.shape, &want.data, &format!("{name}{export}"));
+            fixed_point_within_bound(&g, std::slice::from_ref(&x));
+        }
     }
 }
 

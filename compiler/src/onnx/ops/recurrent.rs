@@ -185,7 +185,9 @@ fn refuse_unsupported(ctx: &Ctx, inputs: &[Option<Sym>], cell: Cell) -> Result<(
     if cell == Cell::Lstm {
         zero_or_absent(6, "initial_c")?;
         if zero_or_absent(7, "P").is_err() {
-            return Err("peephole weights P are not supported (a server weight per unit times the shared cell state)".into());
+            return Err(
+                "peephole weights P are not supported (a server weight per unit times the shared cell state)".into()
+            );
         }
     }
     Ok(())
@@ -311,7 +313,8 @@ fn direction(
             Cell::Lstm => {
                 let rh = h.map(|h| recur(imp, h, 0, "h_proj")).transpose()?;
                 let pre = |imp: &mut Importer, k: usize, what: &str| add(imp, x[k], rh.as_ref().map(|v| v[k]), what);
-                let (i_pre, o_pre, f_pre, c_pre) = (pre(imp, 0, "i_pre")?, pre(imp, 1, "o_pre")?, pre(imp, 2, "f_pre")?, pre(imp, 3, "c_pre")?);
+                let (i_pre, o_pre, f_pre, c_pre) =
+                    (pre(imp, 0, "i_pre")?, pre(imp, 1, "o_pre")?, pre(imp, 2, "f_pre")?, pre(imp, 3, "c_pre")?);
                 let i = sigmoid(imp, i_pre, "i")?;
                 let o = sigmoid(imp, o_pre, "o")?;
                 let cand = tanh_value(imp, n, &p("candidate"), c_pre)?;
