@@ -364,29 +364,40 @@ fn a_unet_shaped_decoder_runs_between_two_processes() {
     assert!(f64::from(worst) <= bound, "{worst} beyond the bound {bound} of onnxruntime's output");
 }
 
-/// torch's video network (`models/video/`, the dynamo export with external weights: Conv3d,
-/// BatchNorm3d, MaxPool3d, ConvTranspose3d, adaptive pooling, Linear) between two processes:
-/// bit-exact with the simulator, and onnxruntime's top-1 within the derived error bound.
-#[test]
-fn a_video_network_of_3d_convolutions_runs_between_two_processes() {
-    let dir = common::Workdir::new("video");
+/// Compiles torch export `models/<model>.onnx` (exact truncations, inputs within 4), runs it on
+/// `models/<input>` between two processes, and checks the output bit for bit against the
+/// simulator and within the derived error bound of onnxruntime's (`models/<ort>`), which it returns
+/// with the two-party output.
+fn torch_export_between_two_processes(model: &str, input: &str, ort: &str) -> (Vec<f32>, Vec<f32>) {
+    let dir = common::Workdir::new(model.rsplit('/').next().unwrap());
     let opts = Options { input_bound: 4.0, exact_truncation: true, ..Default::default() };
-    let g = common::compile_as("video/torch_dynamo", "v", 1, &dir.0, &opts);
-    let input = root().join("models/video/torch_input.npy");
-    let mut server = start_server(&dir.0, "v", 1);
-    let out = client(&dir.0, "v", &server.1, &input);
+    let g = common::compile_as(model, "m", 1, &dir.0, &opts);
+    let input = root().join("models").join(input);
+    let mut server = start_server(&dir.0, "m", 1);
+    let out = client(&dir.0, "m", &server.1, &input);
     assert!(out.status.success(), "client: {}", String::from_utf8_lossy(&out.stderr));
     assert!(server.0.wait().unwrap().success());
     let x = veil_ir::npy::read_npy(&input).unwrap();
     let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
     let got = veil_ir::npy::read_npy(&dir.0.join("y.npy")).unwrap();
     assert_eq!(got.data, want[0].data, "the simulator");
-    let ort = veil_ir::npy::read_npy(&root().join("models/video/torch_dynamo_ort.npy")).unwrap();
+    let ort = veil_ir::npy::read_npy(&root().join("models").join(ort)).unwrap();
     let bound = veil_passes::error_bound::error_bounds(&g, 4.0)[g.outputs[0].index()];
     let worst = got.data.iter().zip(&ort.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(f64::from(worst) <= bound, "{worst} beyond the bound {bound} of onnxruntime's output");
+    (got.data, ort.data)
+}
+
+/// torch's video network (`models/video/`, the dynamo export with external weights: Conv3d,
+/// BatchNorm3d, MaxPool3d, ConvTranspose3d, adaptive pooling, Linear) between two processes:
+/// bit-exact with the simulator, within the derived error bound of onnxruntime's output, and
+/// its top-1.
+#[test]
+fn a_video_network_of_3d_convolutions_runs_between_two_processes() {
+    let (got, ort) =
+        torch_export_between_two_processes("video/torch_dynamo", "video/torch_input.npy", "video/torch_dynamo_ort.npy");
     let top = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
-    assert_eq!(top(&got.data), top(&ort.data), "{:?} vs onnxruntime {:?}", got.data, ort.data);
+    assert_eq!(top(&got), top(&ort), "{got:?} vs onnxruntime {ort:?}");
 }
 
 /// torch's bidirectional nn.LSTM (`models/sequence/`, unrolled: per step a dense layer, the
@@ -394,20 +405,6 @@ fn a_video_network_of_3d_convolutions_runs_between_two_processes() {
 /// the simulator, and within the derived error bound of onnxruntime's output.
 #[test]
 fn a_bidirectional_lstm_runs_between_two_processes() {
-    let dir = common::Workdir::new("lstm");
-    let opts = Options { input_bound: 4.0, exact_truncation: true, ..Default::default() };
-    let g = common::compile_as("sequence/torch_lstm", "l", 1, &dir.0, &opts);
-    let input = root().join("models/sequence/torch_lstm_input.npy");
-    let mut server = start_server(&dir.0, "l", 1);
-    let out = client(&dir.0, "l", &server.1, &input);
-    assert!(out.status.success(), "client: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(server.0.wait().unwrap().success());
-    let x = veil_ir::npy::read_npy(&input).unwrap();
-    let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
-    let got = veil_ir::npy::read_npy(&dir.0.join("y.npy")).unwrap();
-    assert_eq!(got.data, want[0].data, "the simulator");
-    let ort = veil_ir::npy::read_npy(&root().join("models/sequence/torch_lstm_ort.npy")).unwrap();
-    let bound = veil_passes::error_bound::error_bounds(&g, 4.0)[g.outputs[0].index()];
-    let worst = got.data.iter().zip(&ort.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    assert!(f64::from(worst) <= bound, "{worst} beyond the bound {bound} of onnxruntime's output");
+    let sequence = "sequence/torch_lstm";
+    torch_export_between_two_processes(sequence, &format!("{sequence}_input.npy"), &format!("{sequence}_ort.npy"));
 }

@@ -12,12 +12,13 @@ fn sigmoid(x: f32) -> f32 {
 }
 
 /// One direction of `op` over `xs` (`[T][B][I]`), ONNX's equations with zero initial state:
-/// the hidden states in time order, and the cell states.
+/// the hidden states in time order, and the cell states. `p`: an LSTM's peepholes (`P_i`,
+/// `P_o`, `P_f`), or empty.
 #[allow(clippy::type_complexity)]
 fn reference(
     (op, lbr, reverse): (&str, bool, bool),
     xs: &[Vec<Vec<f32>>],
-    (w, r, b): (&[f32], &[f32], &[f32]),
+    (w, r, b, p): (&[f32], &[f32], &[f32], &[f32]),
     hs: usize,
 ) -> (Vec<Vec<Vec<f32>>>, Vec<Vec<Vec<f32>>>) {
     let (t, batch, isz) = (xs.len(), xs[0].len(), xs[0][0].len());
@@ -50,8 +51,12 @@ fn reference(
                 _ => {
                     for j in 0..hs {
                         let gate = |k: usize| xw(k, j) + hr(k, j, &prev);
-                        let (i, o, f, cc) = (sigmoid(gate(0)), sigmoid(gate(1)), sigmoid(gate(2)), gate(3).tanh());
-                        c[bi][j] = f * c[bi][j] + i * cc;
+                        let peep = |k: usize, cv: f32| if p.is_empty() { 0.0 } else { p[k * hs + j] * cv };
+                        let cp = c[bi][j];
+                        let (i, f, cc) =
+                            (sigmoid(gate(0) + peep(0, cp)), sigmoid(gate(2) + peep(2, cp)), gate(3).tanh());
+                        c[bi][j] = f * cp + i * cc;
+                        let o = sigmoid(gate(1) + peep(1, c[bi][j]));
                         next[j] = o * c[bi][j].tanh();
                     }
                 }
@@ -64,7 +69,8 @@ fn reference(
     (hout, cout)
 }
 
-/// Every cell, direction and layout against the reference: `Y`, `Y_h` and (LSTM) `Y_c`.
+/// Every cell, direction and layout against the reference: `Y`, `Y_h` and (LSTM) `Y_c`; an
+/// LSTM with peepholes too.
 #[test]
 fn recurrent_cells_follow_onnxs_equations() {
     let (t, batch, isz, hs) = (4usize, 2usize, 3usize, 5usize);
@@ -76,6 +82,8 @@ fn recurrent_cells_follow_onnxs_equations() {
         ("GRU", true, "bidirectional", 1),
         ("LSTM", false, "forward", 1),
         ("LSTM", false, "bidirectional", 0),
+        // With peepholes (the flag, for an LSTM).
+        ("LSTM", true, "bidirectional", 1),
     ];
     for (op, lbr, direction, layout) in cases {
         let g = match op {
@@ -87,6 +95,8 @@ fn recurrent_cells_follow_onnxs_equations() {
         let w = values_in(nd * g * hs * isz, 7, 0.6);
         let r = values_in(nd * g * hs * hs, 11, 0.5);
         let b = values_in(nd * 2 * g * hs, 5, 0.3);
+        let peepholes = op == "LSTM" && lbr;
+        let pw = if peepholes { values_in(nd * 3 * hs, 4, 0.8) } else { vec![] };
         let xt: Vec<Vec<Vec<f32>>> = (0..t)
             .map(|ti| {
                 (0..batch)
@@ -103,22 +113,27 @@ fn recurrent_cells_follow_onnxs_equations() {
             })
             .collect();
         let outs: &[&str] = if op == "LSTM" { &["y", "y_h", "y_c"] } else { &["y", "y_h"] };
-        let mut n = node(op, "cell", &["s", "w", "r", "b"], outs);
+        let ins: &[&str] = if peepholes { &["s", "w", "r", "b", "", "", "", "p"] } else { &["s", "w", "r", "b"] };
+        let mut n = node(op, "cell", ins, outs);
         n.attribute =
             vec![int_attr("hidden_size", hs as i64), string_attr("direction", direction), int_attr("layout", layout)];
         if op == "GRU" {
             n.attribute.push(int_attr("linear_before_reset", lbr as i64));
         }
+        let mut inits = vec![
+            tensor("ones", &[isz], vec![1.0; isz]),
+            tensor("w", &[nd, g * hs, isz], w.clone()),
+            tensor("r", &[nd, g * hs, hs], r.clone()),
+            tensor("b", &[nd, 2 * g * hs], b.clone()),
+        ];
+        if peepholes {
+            inits.push(tensor("p", &[nd, 3 * hs], pw.clone()));
+        }
         let mut m = model(
             22,
             vec![info("x", &xshape.map(|d| Some(d as i64)))],
             vec![node("Mul", "share", &["x", "ones"], &["s"]), n],
-            vec![
-                tensor("ones", &[isz], vec![1.0; isz]),
-                tensor("w", &[nd, g * hs, isz], w.clone()),
-                tensor("r", &[nd, g * hs, hs], r.clone()),
-                tensor("b", &[nd, 2 * g * hs], b.clone()),
-            ],
+            inits,
             "y",
         );
         let mut decoded = ModelProto::decode(&m[..]).unwrap();
@@ -137,7 +152,8 @@ fn recurrent_cells_follow_onnxs_equations() {
             .map(|d| {
                 let reverse = direction == "reverse" || d == 1;
                 let (wd, rd, bd) = (per(d, &w, g * hs * isz), per(d, &r, g * hs * hs), per(d, &b, 2 * g * hs));
-                reference((op, lbr, reverse), &xt, (&wd, &rd, &bd), hs)
+                let pd = if peepholes { per(d, &pw, 3 * hs) } else { vec![] };
+                reference((op, lbr, reverse), &xt, (&wd, &rd, &bd, &pd), hs)
             })
             .collect();
         // Y: [T, D, B, Hs] (layout 1: [B, T, D, Hs]); Y_h, Y_c: [D, B, Hs] (layout 1: [B, D, Hs]).
@@ -238,10 +254,16 @@ fn unsupported_recurrent_forms_are_refused_by_name() {
     acts.strings = ["Sigmoid", "Relu", "Tanh"].iter().map(|s| s.as_bytes().to_vec()).collect();
     let e = try_lstm(vec![acts], vec![]);
     assert!(e.contains("activations") && e.contains("Relu"), "{e}");
-    let e = try_lstm(vec![], vec![("p", vec![1, 3 * hs], vec![0.5; 3 * hs])]);
-    assert!(e.contains("peephole"), "{e}");
+    let e = try_lstm(vec![], vec![("p", vec![1, 2 * hs], vec![0.5; 2 * hs])]);
+    assert!(e.contains("P has shape [1, 4], expected [1, 6]"), "{e}");
     let e = try_lstm(vec![], vec![("h0", vec![1, 1, hs], vec![0.5; hs])]);
     assert!(e.contains("initial_h"), "{e}");
     let e = try_lstm(vec![], vec![("seq", vec![1], vec![2.0])]);
     assert!(e.contains("sequence_lens"), "{e}");
+    // A sequence too long to unroll, refused before anything is built.
+    let mut n = node("RNN", "rnn", &["x", "w", "r"], &["y"]);
+    n.attribute = vec![int_attr("hidden_size", 1)];
+    let inits = vec![tensor("w", &[1, 1, 1], vec![0.5]), tensor("r", &[1, 1, 1], vec![0.5])];
+    let e = problems(&model(22, vec![info("x", &[Some(1 << 20), Some(1), Some(1)])], vec![n], inits, "y"));
+    assert!(e.contains(r#"node "rnn" (RNN)"#) && e.contains("longer than"), "{e}");
 }

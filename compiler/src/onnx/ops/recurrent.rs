@@ -12,8 +12,9 @@
 //! - LSTM (gates i, o, f, c): `C = f ⊙ C + i ⊙ tanh(…)`, `H = o ⊙ tanh(C)`.
 //!
 //! The initial state is zero (absent or given as zeros), so the first step has no recurrent
-//! term. Refused by name: other activations, `clip`, `input_forget`, peepholes, a non-zero or
-//! computed initial state, and `sequence_lens` shorter than the sequence. Both layouts and all
+//! term. An LSTM's peepholes `P ⊙ C` are dense layers with the diagonal weight. Refused by
+//! name: other activations, `clip`, `input_forget`, a non-zero or computed initial state, and
+//! `sequence_lens` shorter than the sequence. Both layouts and all
 //! three directions are supported; `Y`, `Y_h` and `Y_c` are stacked as ONNX lays them out.
 
 use veil_ir::{Op, ValueId};
@@ -22,6 +23,9 @@ use super::nn::tanh_value;
 use super::{arg, konst, opt_const};
 use crate::onnx::consts::CTensor;
 use crate::onnx::import::{Ctx, Importer, Sym};
+
+/// The longest sequence unrolled (each step is a few dozen IR nodes and one round trip).
+pub const MAX_STEPS: usize = 4096;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Cell {
@@ -59,6 +63,8 @@ struct Layer<'a> {
     r: &'a CTensor,
     /// `[D, 2·G·Hs]`: `Wb` then `Rb` per direction (zeros when absent).
     bias: Vec<f32>,
+    /// An LSTM's peephole weights `[D, 3·Hs]` (`P_i`, `P_o`, `P_f`), when given and not zero.
+    peepholes: Option<Vec<f32>>,
     name: String,
 }
 
@@ -91,7 +97,14 @@ pub fn recurrent(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Resul
     let [a0, a1, isz] = imp.ty(x).shape[..] else {
         return Err(format!("X must be [seq_length, batch, input_size], got {:?}", imp.ty(x).shape));
     };
-    let (t, b) = if layout == 0 { (a0, a1) } else { (a1, a0) };
+    let (t, b) = match layout {
+        0 => (a0, a1),
+        1 => (a1, a0),
+        other => return Err(format!("layout = {other} is not 0 or 1")),
+    };
+    if t > MAX_STEPS {
+        return Err(format!("a sequence of {t} steps is longer than the {MAX_STEPS} Veil unrolls"));
+    }
     let directions: &[bool] = match ctx.attrs.string("direction")?.as_deref().unwrap_or("forward") {
         "forward" => &[false],
         "reverse" => &[true],
@@ -123,7 +136,14 @@ pub fn recurrent(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Resul
     {
         return Err(format!("sequence_lens must be the whole sequence ({t}) for every batch element"));
     }
-    let layer = Layer { cell, t, b, hs, w, r, bias, name: ctx.name.clone() };
+    let peepholes = match opt_const(inputs, 7, "P")? {
+        Some(p) if cell == Cell::Lstm && p.shape != [nd, 3 * hs] => {
+            return Err(format!("P has shape {:?}, expected [{nd}, {}]", p.shape, 3 * hs));
+        }
+        Some(p) if p.floats().iter().any(|&v| v != 0.0) => Some(p.floats()),
+        _ => None,
+    };
+    let layer = Layer { cell, t, b, hs, w, r, bias, peepholes, name: ctx.name.clone() };
     // Time-major rows [T·B, I].
     let xt = match layout {
         0 => x,
@@ -184,10 +204,8 @@ fn refuse_unsupported(ctx: &Ctx, inputs: &[Option<Sym>], cell: Cell) -> Result<(
     zero_or_absent(5, "initial_h")?;
     if cell == Cell::Lstm {
         zero_or_absent(6, "initial_c")?;
-        if zero_or_absent(7, "P").is_err() {
-            return Err(
-                "peephole weights P are not supported (a server weight per unit times the shared cell state)".into()
-            );
+        if let Some(Some(Sym::Value(_))) = inputs.get(7) {
+            return Err("computed peephole weights P are not supported (they must be weights)".into());
         }
     }
     Ok(())
@@ -239,6 +257,16 @@ fn direction(
         });
         blocks.insert(from, (wr, br, to - from));
     }
+    // An LSTM's peepholes as diagonal [Hs, Hs] weights, `P_i`, `P_o`, `P_f`.
+    let peeps: Option<Vec<veil_ir::Const>> = l.peepholes.as_ref().map(|pv| {
+        (0..3)
+            .map(|k| {
+                let mut diag = vec![0f32; hs * hs];
+                (0..hs).for_each(|j| diag[j * hs + j] = pv[d * 3 * hs + k * hs + j]);
+                imp.weight(&format!("{n}.P{d}.{k}"), vec![hs, hs], diag)
+            })
+            .collect()
+    });
     let mut hs_out = vec![None; t];
     let mut cs_out = vec![None; t];
     let (mut h, mut c): (Option<ValueId>, Option<ValueId>) = (None, None);
@@ -315,12 +343,25 @@ fn direction(
                 let pre = |imp: &mut Importer, k: usize, what: &str| add(imp, x[k], rh.as_ref().map(|v| v[k]), what);
                 let (i_pre, o_pre, f_pre, c_pre) =
                     (pre(imp, 0, "i_pre")?, pre(imp, 1, "o_pre")?, pre(imp, 2, "f_pre")?, pre(imp, 3, "c_pre")?);
+                // Peepholes: P ⊙ C as a dense layer with the diagonal weight (the server's).
+                let peep =
+                    |imp: &mut Importer, k: usize, v: Option<ValueId>, what: &str| -> Result<Option<ValueId>, String> {
+                        match (&peeps, v) {
+                            (Some(w), Some(v)) => {
+                                Ok(Some(imp.add(n, &p(what), Op::Dense { weight: w[k], bias: None }, &[v])?))
+                            }
+                            _ => Ok(None),
+                        }
+                    };
+                let pi = peep(imp, 0, c, "peep_i")?;
+                let i_pre = add(imp, i_pre, pi, "i_peep")?;
                 let i = sigmoid(imp, i_pre, "i")?;
-                let o = sigmoid(imp, o_pre, "o")?;
                 let cand = tanh_value(imp, n, &p("candidate"), c_pre)?;
                 let ic = mul(imp, i, cand, "i_c")?;
                 let new_c = match c {
                     Some(c) => {
+                        let pf = peep(imp, 2, Some(c), "peep_f")?;
+                        let f_pre = add(imp, f_pre, pf, "f_peep")?;
                         let f = sigmoid(imp, f_pre, "f")?;
                         let fc = mul(imp, f, c, "f_c")?;
                         imp.add(n, &p("c"), Op::Add, &[fc, ic])?
@@ -329,6 +370,9 @@ fn direction(
                 };
                 c = Some(new_c);
                 cs_out[time] = Some(new_c);
+                let po = peep(imp, 1, Some(new_c), "peep_o")?;
+                let o_pre = add(imp, o_pre, po, "o_peep")?;
+                let o = sigmoid(imp, o_pre, "o")?;
                 let tc = tanh_value(imp, n, &p("tanh_c"), new_c)?;
                 mul(imp, o, tc, "h")?
             }
