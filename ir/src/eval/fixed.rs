@@ -204,13 +204,14 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
             Op::Rsqrt { eps } => map(&mut |v| ring_ops::rsqrt::eval(ring, v, s_in, *eps)),
             Op::Round { mode, min, max, zero_point } => {
                 let bounds = ring_ops::clip_bounds(ring, *min, *max, s_in);
-                let odd = zero_point
-                    .map(|z| Ok::<_, EvalError>((q(z)?, kernels::broadcast_index(&g.consts[z].shape, &shape))));
-                let odd = odd.transpose()?;
-                let y = x.iter().enumerate().map(|(i, &v)| {
-                    let odd = odd.as_ref().is_some_and(|(d, at)| d[at(i)] & 1 == 1);
-                    ring_ops::round::eval_with_zero(ring, v, s_in, *mode, bounds, odd)
-                });
+                let odd = match zero_point {
+                    Some(z) => ring_ops::round::zero_point_parities(&g.consts[*z].shape, q(*z)?, &shape),
+                    None => vec![false; x.len()],
+                };
+                let y = x
+                    .iter()
+                    .zip(odd)
+                    .map(|(&v, odd)| ring_ops::round::eval_with_zero(ring, v, s_in, *mode, bounds, odd));
                 Val::Ring(shape.clone(), y.collect())
             }
             Op::StochasticRelu { drop_bits, variant, test_bits } => {

@@ -65,15 +65,13 @@ pub fn apply(g: &Graph, ring: Ring, node: &Node, args: &[&[u64]], role: Role) ->
         Op::Round { mode, min, max, zero_point } => {
             let bounds = ring_ops::clip_bounds(ring, *min, *max, s_in);
             // A zero point is a constant this party holds (public, for a plaintext value).
-            let odd = |i: usize| {
-                zero_point.is_some_and(|z| {
-                    let at = kernels::broadcast_index(&g.consts[z].shape, shape);
-                    g.consts[z].qdata[at(i)] & 1 == 1
-                })
+            let odd = match zero_point {
+                Some(z) => ring_ops::round::zero_point_parities(&g.consts[*z].shape, &g.consts[*z].qdata, shape),
+                None => vec![false; x.len()],
             };
             x.iter()
-                .enumerate()
-                .map(|(i, &v)| ring_ops::round::eval_with_zero(ring, v, s_in, *mode, bounds, odd(i)))
+                .zip(odd)
+                .map(|(&v, odd)| ring_ops::round::eval_with_zero(ring, v, s_in, *mode, bounds, odd))
                 .collect()
         }
         Op::MaxPool { window } => ring_ops::window_sum(ring, x, shape, window, true).1,

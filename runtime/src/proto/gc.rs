@@ -529,9 +529,9 @@ impl GcLayer {
 /// element, the parity of the zero point it broadcasts to (a weight: only the server has it).
 fn zero_point_parity(g: &veil_ir::Graph, node: &veil_ir::Node) -> Option<Vec<u64>> {
     let veil_ir::Op::Round { zero_point: Some(z), .. } = node.op else { return None };
-    let shape = &g.values[node.inputs[0]].ty.shape;
-    let at = veil_ir::eval::kernels::broadcast_index(&g.consts[z].shape, shape);
-    Some((0..shape.iter().product()).map(|i| (g.consts[z].qdata[at(i)] & 1) as u64).collect())
+    let (c, shape) = (&g.consts[z], &g.values[node.inputs[0]].ty.shape);
+    let odd = veil_ir::eval::ring_ops::round::zero_point_parities(&c.shape, &c.qdata, shape);
+    Some(odd.into_iter().map(u64::from).collect())
 }
 
 impl Protocol for GcLayer {

@@ -40,6 +40,14 @@ pub fn eval_with_zero(ring: Ring, z: u64, s: u8, mode: RoundMode, (lo, hi): (i64
     ring.from_signed(r.clamp(lo, hi))
 }
 
+/// Per element of an operand of shape `shape`, whether the quantized zero point `qdata` (shape
+/// `zshape`, at scale 0, broadcast to it) is odd: what [`eval_with_zero`] and the circuit's server
+/// input bit read.
+pub fn zero_point_parities(zshape: &[usize], qdata: &[i64], shape: &[usize]) -> Vec<bool> {
+    let at = crate::eval::kernels::broadcast_index(zshape, shape);
+    (0..shape.iter().product()).map(|i| qdata[at(i)] & 1 == 1).collect()
+}
+
 fn rounded(ring: Ring, z: u64, s: u8, mode: RoundMode, zero_odd: bool) -> u64 {
     if s == 0 {
         return z;
