@@ -47,6 +47,8 @@ mod recurrent;
 mod secret_matmul;
 #[path = "frontend/select_form.rs"]
 mod select_form;
+#[path = "frontend/shared_softmax.rs"]
+mod shared_softmax;
 #[path = "frontend/softmax_form.rs"]
 mod softmax_form;
 #[path = "frontend/upsampling.rs"]
@@ -369,11 +371,11 @@ fn a_product_whose_operands_do_not_broadcast_is_refused_with_both_shapes() {
 }
 
 #[test]
-fn softmax_in_the_middle_is_rejected() {
+fn argmax_in_the_middle_is_rejected() {
     let b = model(
         13,
         vec![info("x", &[Some(1), Some(3)])],
-        vec![node("Softmax", "attn", &["x"], &["s"]), node("Relu", "after", &["s"], &["y"])],
+        vec![node("ArgMax", "attn", &["x"], &["s"]), node("Relu", "after", &["s"], &["y"])],
         vec![],
         "y",
     );

@@ -338,6 +338,18 @@ pub enum Op {
         /// scale 0 in fixed point), if any.
         zero_point: Option<Const>,
     },
+    /// `2^min(x, 0)` elementwise on shares: the exponentials of a Softmax inside the network,
+    /// whose operand `(x − max x)·log₂e` is never positive. Float semantics: exactly that;
+    /// fixed point ([`crate::eval::ring_ops::exp2`]): chords through sixteen knots per octave,
+    /// within [`crate::eval::ring_ops::exp2::EXP2_MAX_ERROR`] plus its rounding, output at the
+    /// operand's scale. Protocols: GC, with the preceding exact truncation fused.
+    Exp2,
+    /// `1/max(x, 1)` elementwise on shares: a Softmax's normaliser, whose operand (a sum of
+    /// exponentials one of which is `2^0`) is at least one. Float semantics: exactly that;
+    /// fixed point ([`crate::eval::ring_ops::reciprocal`]): the floor of the quotient, output at
+    /// the operand's scale. Protocols: GC (long division), with the preceding exact truncation
+    /// fused.
+    Reciprocal,
 }
 
 /// How many inputs an op takes.
@@ -384,6 +396,8 @@ impl Op {
             Op::PlGelu { .. } => "pl_gelu",
             Op::Rsqrt { .. } => "rsqrt",
             Op::MatMul => "matmul",
+            Op::Exp2 => "exp2",
+            Op::Reciprocal => "reciprocal",
         }
     }
 
@@ -629,9 +643,14 @@ impl Op {
                 s[r - 1] = y.shape[r - 1];
                 same(s)
             }
-            Op::Relu | Op::Reveal | Op::Truncate { .. } | Op::Sigmoid | Op::PlSigmoid | Op::PlGelu { .. } => {
-                same(x.shape.clone())
-            }
+            Op::Relu
+            | Op::Reveal
+            | Op::Truncate { .. }
+            | Op::Sigmoid
+            | Op::PlSigmoid
+            | Op::PlGelu { .. }
+            | Op::Exp2
+            | Op::Reciprocal => same(x.shape.clone()),
             Op::Round { mode, min, max, zero_point } => {
                 if let (Some(lo), Some(hi)) = (min, max)
                     && !(lo.is_finite() && hi.is_finite() && lo <= hi)

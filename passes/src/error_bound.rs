@@ -128,6 +128,15 @@ fn propagate(g: &Graph, mag: &[f64], floors: &[f64]) -> Vec<f64> {
                 let rows = x.and_then(|v| per_row_rsqrt(g, &e, v, *eps, floor, sx));
                 rows.map_or(whole, |r| r.min(whole))
             }
+            // The approximation's own error, the operand's through the slope `ln 2·2^x ≤ ln 2`
+            // (the clamp at 0 only brings them closer) and the rounding.
+            Op::Exp2 => {
+                use veil_ir::eval::ring_ops::exp2::{EXP2_MAX_ERROR, ROUNDING_ULPS};
+                EXP2_MAX_ERROR + std::f64::consts::LN_2 * ex + ROUNDING_ULPS * ulp(sx)
+            }
+            // `1/max(x, 1)` moves by at most the operand's error (slope at most 1), plus the
+            // quotient's floor.
+            Op::Reciprocal => ex + ulp(sx),
             // Exact in the ring: |ab − a'b'| ≤ |a|·e_b + |b|·e_a + e_a·e_b.
             Op::Mul => {
                 let (ey, by) = (e[n.inputs[1].index()], mag[n.inputs[1].index()]);

@@ -150,6 +150,8 @@ fn origin(g: &Graph, v: ValueId, memo: &mut HashMap<ValueId, BTreeSet<String>>) 
                 | Op::PlGelu { .. }
                 | Op::Rsqrt { .. }
                 | Op::Round { .. }
+                | Op::Exp2
+                | Op::Reciprocal
         );
         if own {
             s.insert(n.name.clone());

@@ -262,7 +262,9 @@ pub fn run_detailed(
             | Op::LeakyRelu { .. }
             | Op::Poly { .. }
             | Op::PlSigmoid
-            | Op::PlGelu { .. } => {
+            | Op::PlGelu { .. }
+            | Op::Exp2
+            | Op::Reciprocal => {
                 ins[0] = b.lower(ins[0], name)?;
                 node.op.clone()
             }

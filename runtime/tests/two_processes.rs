@@ -369,8 +369,29 @@ fn a_unet_shaped_decoder_runs_between_two_processes() {
 /// simulator and within the derived error bound of onnxruntime's (`models/<ort>`), which it returns
 /// with the two-party output.
 fn torch_export_between_two_processes(model: &str, input: &str, ort: &str) -> (Vec<f32>, Vec<f32>) {
+    calibrated_torch_export_between_two_processes(model, input, ort, None)
+}
+
+/// [`torch_export_between_two_processes`], calibrated on the inputs of array `x` of the `.npz`
+/// `calib` (under `models/`) when given; the error bound is then the calibrated one.
+fn calibrated_torch_export_between_two_processes(
+    model: &str,
+    input: &str,
+    ort: &str,
+    calib: Option<&str>,
+) -> (Vec<f32>, Vec<f32>) {
     let dir = common::Workdir::new(model.rsplit('/').next().unwrap());
-    let opts = Options { input_bound: 4.0, exact_truncation: true, ..Default::default() };
+    let calibration: Vec<veil_ir::Tensor> = calib.map_or_else(Vec::new, |c| {
+        let veil_ir::npy::NpzArray::Float(t) = veil_ir::npy::read_npz(&root().join("models").join(c), "x").unwrap()
+        else {
+            panic!("{c}: float inputs")
+        };
+        let one: Vec<usize> = std::iter::once(1).chain(t.shape[1..].iter().copied()).collect();
+        let n = one.iter().product::<usize>();
+        t.data.chunks(n).map(|d| veil_ir::Tensor::new(one.clone(), d.to_vec()).unwrap()).collect()
+    });
+    let opts =
+        Options { input_bound: 4.0, exact_truncation: true, calibration: calibration.clone(), ..Default::default() };
     let g = common::compile_as(model, "m", 1, &dir.0, &opts);
     let input = root().join("models").join(input);
     let mut server = start_server(&dir.0, "m", 1);
@@ -382,7 +403,12 @@ fn torch_export_between_two_processes(model: &str, input: &str, ort: &str) -> (V
     let got = veil_ir::npy::read_npy(&dir.0.join("y.npy")).unwrap();
     assert_eq!(got.data, want[0].data, "the simulator");
     let ort = veil_ir::npy::read_npy(&root().join("models").join(ort)).unwrap();
-    let bound = veil_passes::error_bound::error_bounds(&g, 4.0)[g.outputs[0].index()];
+    let bound = if calibration.is_empty() {
+        veil_passes::error_bound::error_bounds(&g, 4.0)[g.outputs[0].index()]
+    } else {
+        let samples: Vec<veil_ir::Tensor> = calibration.into_iter().chain([x]).collect();
+        veil_passes::error_bound::calibrated_error_bounds(&g, &samples).unwrap()[g.outputs[0].index()]
+    };
     let worst = got.data.iter().zip(&ort.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(f64::from(worst) <= bound, "{worst} beyond the bound {bound} of onnxruntime's output");
     (got.data, ort.data)
@@ -407,4 +433,20 @@ fn a_video_network_of_3d_convolutions_runs_between_two_processes() {
 fn a_bidirectional_lstm_runs_between_two_processes() {
     let sequence = "sequence/torch_lstm";
     torch_export_between_two_processes(sequence, &format!("{sequence}_input.npy"), &format!("{sequence}_ort.npy"));
+}
+
+/// torch's transformer encoder layer (`models/attention/`, the dynamo export: multi-head
+/// attention whose Softmax runs on shares, pre-norm LayerNorms, Gelu) between two processes,
+/// calibrated: bit-exact with the simulator, within the derived error bound of onnxruntime's
+/// output, and its top-1.
+#[test]
+fn a_transformer_encoder_with_softmax_attention_runs_between_two_processes() {
+    let (got, ort) = calibrated_torch_export_between_two_processes(
+        "attention/torch_dynamo",
+        "attention/torch_input.npy",
+        "attention/torch_dynamo_ort.npy",
+        Some("attention/torch_calib.npz"),
+    );
+    let top = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+    assert_eq!(top(&got), top(&ort), "{got:?} vs onnxruntime {ort:?}");
 }

@@ -1,5 +1,6 @@
 //! insta snapshots of each bundled model's IR after every pass (`veilc ir --after <pass>`),
-//! with the default options (the root models, `qdq_cnn/`, `decoder/` and `video/`). A change to lowering shows in review as a diff of
+//! with the default options (the root models, `qdq_cnn/`, `decoder/`, `video/`, and `attention/`
+//! calibrated on its `.npz`). A change to lowering shows in review as a diff of
 //! `models/snapshots/`.
 
 use veil_compiler::{CompileOptions, compile};
@@ -15,22 +16,38 @@ fn ir_after_every_pass() {
         // The models in folders of their own that exercise a lowering no root model has:
         // onnxruntime's QDQ quantization, a decoder's upsampling (ConvTranspose, Resize,
         // DepthToSpace, PRelu, Abs, Tile, Mean), and torch's 3-D convolutions.
+        // A transformer layer's attention (a Softmax on shares) needs calibrated ranges: its
+        // LayerNorms' worst-case ones overflow the ring.
         let folders = [
-            ("qdq_cnn", "qdq_cnn/model.onnx"),
-            ("decoder", "decoder/model.onnx"),
-            ("video", "video/torch_dynamo.onnx"),
+            ("qdq_cnn", "qdq_cnn/model.onnx", None),
+            ("decoder", "decoder/model.onnx", None),
+            ("video", "video/torch_dynamo.onnx", None),
+            ("attention", "attention/torch_dynamo.onnx", Some("attention/torch_calib.npz")),
         ];
         let models = bundled_models()
             .into_iter()
-            .map(|name| (name.clone(), format!("{name}.onnx")))
-            .chain(folders.iter().map(|&(n, p)| (n.to_string(), p.to_string())));
-        for (name, path) in models {
+            .map(|name| (name.clone(), format!("{name}.onnx"), None))
+            .chain(folders.iter().map(|&(n, p, c)| (n.to_string(), p.to_string(), c)));
+        for (name, path, calib) in models {
             let model = root().join("models").join(path);
+            let calibration = calib.map_or_else(Vec::new, calibration_inputs);
             for stage in Stage::all() {
-                let opts = CompileOptions { until: Some(stage), encode: false, ..CompileOptions::default() };
+                let mut opts = CompileOptions { until: Some(stage), encode: false, ..CompileOptions::default() };
+                opts.passes.calibration = calibration.clone();
                 let g = compile(&model, &opts).unwrap().graph;
                 insta::assert_snapshot!(format!("{name}@{stage}"), veil_ir::print::to_text(&g));
             }
         }
     });
+}
+
+/// The inputs of array `x` of the `.npz` at `models/<path>`, one batch item each.
+fn calibration_inputs(path: &str) -> Vec<veil_ir::Tensor> {
+    let veil_ir::npy::NpzArray::Float(t) = veil_ir::npy::read_npz(&root().join("models").join(path), "x").unwrap()
+    else {
+        panic!("{path}: float inputs")
+    };
+    let one: Vec<usize> = std::iter::once(1).chain(t.shape[1..].iter().copied()).collect();
+    let n = one.iter().product::<usize>();
+    t.data.chunks(n).map(|d| veil_ir::Tensor::new(one.clone(), d.to_vec()).unwrap()).collect()
 }

@@ -428,11 +428,13 @@ impl Importer {
         }
         // Client-side post-processing must end the model.
         let reads_post = node.input.iter().find(|i| self.post.contains(*i));
-        let is_post = (POST_OPS.contains(&op) && (op != "Sigmoid" || self.is_client_only(node.output[0].as_str())))
+        // A Sigmoid or Softmax the model computes on runs on shares.
+        let is_post = (POST_OPS.contains(&op)
+            && (!matches!(op, "Sigmoid" | "Softmax") || self.is_client_only(node.output[0].as_str())))
             || (POST_MOVEMENT.contains(&op) && reads_post.is_some());
         if let (Some(i), false) = (reads_post, is_post) {
             return Err(Some(format!(
-                "reads {i:?}, the result of client-side post-processing; Softmax, LogSoftmax and ArgMax run on the client after the result is revealed (Veil has no two-party protocol for them), so they are supported only at the end of the model"
+                "reads {i:?}, the result of client-side post-processing; LogSoftmax and ArgMax run on the client after the result is revealed (Veil has no two-party protocol for them), so they are supported only at the end of the model"
             )));
         }
         if is_post {

@@ -11,6 +11,7 @@ mod arith;
 mod nn;
 mod round;
 mod rsqrt;
+mod softmax;
 
 pub use nn::{
     clip_bounds_fit, clip_trunc_mask, clip_trunc_mask_narrow, leaky_relu_trunc_mask, leaky_relu_trunc_mask_narrow,
@@ -19,6 +20,7 @@ pub use nn::{
 };
 pub use round::{round_trunc_mask, round_trunc_mask_narrow, round_width};
 pub use rsqrt::rsqrt_trunc_mask;
+pub use softmax::{exp2_trunc_mask, reciprocal_trunc_mask};
 
 use serde::{Deserialize, Serialize};
 

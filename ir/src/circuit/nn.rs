@@ -83,7 +83,7 @@ pub fn trunc_mask_narrow(w: u32, ell: u32, f: u32) -> Circuit {
 }
 
 /// Reconstructs `y = y_s + y_c` from the first two ℓ-bit inputs and shifts it right by `f`.
-fn reconstruct(b: &mut Builder, io: &[Vec<Wire>], f: u32) -> Vec<Wire> {
+pub(super) fn reconstruct(b: &mut Builder, io: &[Vec<Wire>], f: u32) -> Vec<Wire> {
     let y = b.add(&io[0], &io[1], false);
     shift_right(&y, f as usize)
 }

@@ -4,7 +4,7 @@
 use super::{Builder, Circuit, Wire};
 
 /// `x` zero-extended (or cut) to `n` wires.
-fn widen(b: &mut Builder, x: &[Wire], n: usize) -> Vec<Wire> {
+pub(super) fn widen(b: &mut Builder, x: &[Wire], n: usize) -> Vec<Wire> {
     let zero = b.zero();
     (0..n).map(|i| x.get(i).copied().unwrap_or(zero)).collect()
 }
@@ -41,7 +41,7 @@ fn isqrt(b: &mut Builder, u: &[Wire]) -> Vec<Wire> {
 
 /// `⌊2^big_s / r⌋` for `r ≥ 1` (`h` wires), all `big_s + 1` quotient bits, by long division:
 /// `big_s + 1` steps of an `(h + 1)`-bit subtraction and an `h`-bit selection.
-fn reciprocal(b: &mut Builder, r: &[Wire], big_s: usize) -> Vec<Wire> {
+pub(super) fn reciprocal(b: &mut Builder, r: &[Wire], big_s: usize) -> Vec<Wire> {
     let h = r.len();
     let (zero, one) = {
         let z = b.zero();

@@ -202,6 +202,11 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
             Op::PlSigmoid => map(&mut |v| ring_ops::pl_sigmoid::eval(ring, v, s_in)),
             Op::PlGelu { .. } => map(&mut |v| ring_ops::pl_gelu::eval(ring, v, s_in)),
             Op::Rsqrt { eps } => map(&mut |v| ring_ops::rsqrt::eval(ring, v, s_in, *eps)),
+            Op::Exp2 => {
+                let knots = ring_ops::exp2::knots(s_in);
+                map(&mut |v| ring_ops::exp2::eval_with(ring, v, s_in, &knots))
+            }
+            Op::Reciprocal => map(&mut |v| ring_ops::reciprocal::eval(ring, v, s_in)),
             Op::Round { mode, min, max, zero_point } => {
                 let bounds = ring_ops::clip_bounds(ring, *min, *max, s_in);
                 let odd = match zero_point {

@@ -126,6 +126,9 @@ fn values(g: &Graph, inputs: &[Tensor], mode: Mode) -> Result<Vec<Option<Tensor>
             Op::PlGelu { tanh: true } => map(&|v| super::ring_ops::pl_gelu::tanh_form(v as f64) as f32),
             Op::LeakyRelu { alpha } => map(&|v| if v >= 0.0 { v } else { alpha * v }),
             Op::Rsqrt { eps } => map(&|v| 1.0 / (v + eps).sqrt()),
+            Op::Exp2 if approximated => map(&|v| super::ring_ops::exp2::real(v as f64) as f32),
+            Op::Exp2 => map(&|v| v.min(0.0).exp2()),
+            Op::Reciprocal => map(&|v| 1.0 / v.max(1.0)),
             Op::Round { mode, min, max, zero_point } => {
                 let clamp = |v: f32| v.max(min.unwrap_or(f32::NEG_INFINITY)).min(max.unwrap_or(f32::INFINITY));
                 match zero_point {

@@ -5,7 +5,9 @@ use crate::ring::Ring;
 
 use super::kernels::valid_outputs;
 
+pub mod exp2;
 pub mod pl_gelu;
+pub mod reciprocal;
 pub mod round;
 pub mod rsqrt;
 pub use pl_gelu::PL_GELU_MAX_ERROR;

@@ -69,7 +69,16 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, String)> {
             out.push(("var", c(*var)));
             out.push(("epsilon", format!("{epsilon:?}")));
         }
-        Op::Add | Op::Sub | Op::Mul | Op::MatMul | Op::Relu | Op::Reveal | Op::Sigmoid | Op::PlSigmoid => {}
+        Op::Add
+        | Op::Sub
+        | Op::Mul
+        | Op::MatMul
+        | Op::Relu
+        | Op::Reveal
+        | Op::Sigmoid
+        | Op::PlSigmoid
+        | Op::Exp2
+        | Op::Reciprocal => {}
         Op::PlGelu { tanh } => {
             if *tanh {
                 out.push(("tanh", "true".into()));

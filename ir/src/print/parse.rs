@@ -353,6 +353,8 @@ fn op(mnemonic: &str, at: usize, a: &mut Attrs) -> Res<Op> {
         "mul" => Op::Mul,
         "matmul" => Op::MatMul,
         "pl_sigmoid" => Op::PlSigmoid,
+        "exp2" => Op::Exp2,
+        "reciprocal" => Op::Reciprocal,
         "rsqrt" => Op::Rsqrt { eps: a.req("eps", |v| v.parse().ok())? },
         "round" => Op::Round {
             mode: a.req("mode", crate::RoundMode::parse)?,

@@ -12,9 +12,9 @@ pub mod trunc_ot;
 
 use crate::ElemType;
 use crate::circuit::{
-    Circuit, clip_bounds_fit, clip_trunc_mask_narrow, leaky_relu_trunc_mask_narrow, max_trunc_mask_narrow,
-    pl_gelu_trunc_mask, pl_sigmoid_trunc_mask, relu_trunc_mask_narrow, round_trunc_mask_narrow, round_width,
-    rsqrt_trunc_mask, sign_test, trunc_mask_narrow,
+    Circuit, clip_bounds_fit, clip_trunc_mask_narrow, exp2_trunc_mask, leaky_relu_trunc_mask_narrow,
+    max_trunc_mask_narrow, pl_gelu_trunc_mask, pl_sigmoid_trunc_mask, reciprocal_trunc_mask, relu_trunc_mask_narrow,
+    round_trunc_mask_narrow, round_width, rsqrt_trunc_mask, sign_test, trunc_mask_narrow,
 };
 use crate::eval::LEAKY_ALPHA_BITS;
 use crate::eval::ring_ops::window_taps;
@@ -373,6 +373,8 @@ pub fn fuses_into_reader(g: &Graph, v: ValueId) -> bool {
                 | Op::PlGelu { .. }
                 | Op::Rsqrt { .. }
                 | Op::Round { .. }
+                | Op::Exp2
+                | Op::Reciprocal
         )
 }
 
@@ -506,7 +508,9 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         | Op::PlSigmoid
         | Op::PlGelu { .. }
         | Op::Rsqrt { .. }
-        | Op::Round { .. } => {
+        | Op::Round { .. }
+        | Op::Exp2
+        | Op::Reciprocal => {
             let (input, shift) = fused(g, node.inputs[0]);
             // Narrowed ReLUs, LeakyReLUs, Clips and roundings only (`Graph::narrow_bits`; the
             // verifier refuses the other ops there).
@@ -631,6 +635,8 @@ pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8, w: u32) -> 
         Op::PlSigmoid => pl_sigmoid_trunc_mask(ell, f, s),
         Op::PlGelu { .. } => pl_gelu_trunc_mask(ell, f, s),
         Op::Rsqrt { eps } => rsqrt_trunc_mask(ell, f, s, *eps),
+        Op::Exp2 if u32::from(s) + 2 <= ell => exp2_trunc_mask(ell, f, s),
+        Op::Reciprocal if u32::from(s) + 2 <= ell => reciprocal_trunc_mask(ell, f, s),
         // The circuit needs a bit above the rounding point; narrowed (`Graph::narrow_bits`), the
         // bounds must fit the width it clamps in.
         Op::Round { mode, min, max, zero_point } if f + u32::from(s) < w => {

@@ -62,6 +62,11 @@ pub fn apply(g: &Graph, ring: Ring, node: &Node, args: &[&[u64]], role: Role) ->
         Op::PlSigmoid => x.iter().map(|&v| veil_ir::eval::ring_ops::pl_sigmoid::eval(ring, v, s_in)).collect(),
         Op::PlGelu { .. } => x.iter().map(|&v| veil_ir::eval::ring_ops::pl_gelu::eval(ring, v, s_in)).collect(),
         Op::Rsqrt { eps } => x.iter().map(|&v| veil_ir::eval::ring_ops::rsqrt::eval(ring, v, s_in, *eps)).collect(),
+        Op::Exp2 => {
+            let knots = veil_ir::eval::ring_ops::exp2::knots(s_in);
+            x.iter().map(|&v| veil_ir::eval::ring_ops::exp2::eval_with(ring, v, s_in, &knots)).collect()
+        }
+        Op::Reciprocal => x.iter().map(|&v| veil_ir::eval::ring_ops::reciprocal::eval(ring, v, s_in)).collect(),
         Op::Round { mode, min, max, zero_point } => {
             let bounds = ring_ops::clip_bounds(ring, *min, *max, s_in);
             // A zero point is a constant this party holds (public, for a plaintext value).

@@ -30,6 +30,7 @@ mod reduce;
 mod relu_forms;
 mod resize;
 mod secret_matmul;
+mod shared_softmax;
 mod variadic;
 mod window;
 
