@@ -5,7 +5,9 @@ the middle of the network, a final LayerNorm and a Linear head on the mean over 
 a batch-first [1, 6, 8] input. Random init (seed 0), eval mode. Writes the input
 (torch_input.npy), 8 calibration inputs (torch_calib.npz, array `x`, [8, 6, 8]) and onnxruntime's output of each export: torch.onnx (TorchScript,
 `dynamo=False`, torch_ort.npy) and torch_dynamo.onnx (the default, weights in `.data`;
-torch_dynamo_ort.npy). Needs torch (written with 2.15), onnxscript, onnx and onnxruntime; the
+torch_dynamo_ort.npy). Then the same with a causal mask (`is_causal`: the TorchScript
+exporter builds it with Trilu, the dynamo one as a constant of −∞ and 0; post-norm, ReLU):
+torch_causal.onnx, torch_causal_dynamo.onnx and their `_ort.npy`, same input. Needs torch (written with 2.15), onnxscript, onnx and onnxruntime; the
 tests only read the committed files. Run from the repository root."""
 
 import numpy as np
@@ -44,3 +46,25 @@ for suffix, dynamo in [("", False), ("_dynamo", True)]:
     y = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
     np.save(f"{OUT}/torch{suffix}_ort.npy", y)
     print(path, y.shape, float(np.abs(y - model(x).detach().numpy()).max()))
+
+
+class Causal(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(8, 16)
+        self.layer = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x):
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
+        return self.head(self.layer(self.embed(x), src_mask=mask, is_causal=True)[:, -1])
+
+
+causal = Causal().eval()
+for suffix, dynamo in [("", False), ("_dynamo", True)]:
+    path = f"{OUT}/torch_causal{suffix}.onnx"
+    torch.onnx.export(causal, (x,), path, dynamo=dynamo)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    y = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    np.save(f"{OUT}/torch_causal{suffix}_ort.npy", y)
+    print(path, y.shape, float(np.abs(y - causal(x).detach().numpy()).max()))

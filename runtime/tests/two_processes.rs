@@ -450,3 +450,18 @@ fn a_transformer_encoder_with_softmax_attention_runs_between_two_processes() {
     let top = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
     assert_eq!(top(&got), top(&ort), "{got:?} vs onnxruntime {ort:?}");
 }
+
+/// The same layer with a causal mask (`models/attention/torch_causal.onnx`, the TorchScript
+/// export: a Trilu of a constant added as −∞ above the diagonal) between two processes:
+/// bit-exact with the simulator, within the calibrated bound of onnxruntime's output, top-1.
+#[test]
+fn a_causal_transformer_layer_runs_between_two_processes() {
+    let (got, ort) = calibrated_torch_export_between_two_processes(
+        "attention/torch_causal",
+        "attention/torch_input.npy",
+        "attention/torch_causal_ort.npy",
+        Some("attention/torch_calib.npz"),
+    );
+    let top = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+    assert_eq!(top(&got), top(&ort), "{got:?} vs onnxruntime {ort:?}");
+}

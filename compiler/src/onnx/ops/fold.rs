@@ -10,7 +10,7 @@ use crate::onnx::proto::tensor_proto::DataType;
 use veil_ir::strides;
 
 /// Ops supported only on constants (shape computations), never on computed values.
-pub const FOLD_ONLY: &[&str] = &["Constant", "ConstantOfShape", "Range", "Sqrt", "Equal", "Where", "Mod"];
+pub const FOLD_ONLY: &[&str] = &["Constant", "ConstantOfShape", "Range", "Sqrt", "Equal", "Where", "Mod", "Trilu"];
 
 /// Ops this module can evaluate when every operand is constant.
 pub fn can_fold(op: &str) -> bool {
@@ -141,6 +141,14 @@ pub fn fold(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
         }
         "Sqrt" => CTensor::f32(c(0)?.shape.clone(), c(0)?.floats().iter().map(|x| x.sqrt()).collect()),
         "Where" => where_(c(0)?, c(1)?, c(2)?)?,
+        "Trilu" => {
+            let k = match opt_const(inputs, 1, "k")?.map(CTensor::ints).transpose()?.as_deref() {
+                None => 0,
+                Some(&[k]) => k,
+                Some(other) => return Err(format!("k must be one integer, got {other:?}")),
+            };
+            trilu(c(0)?, k, ctx.attrs.int_or("upper", 1)? != 0)?
+        }
         "Gather" => gather(ctx, c(0)?, c(1)?)?,
         op if super::movement::OPS.contains(&op) => super::movement::fold(ctx, inputs)?,
         "Slice" => slice(ctx, inputs)?,
@@ -323,6 +331,25 @@ fn where_(cond: &CTensor, a: &CTensor, b: &CTensor) -> Result<CTensor, String> {
     let n: usize = shape.iter().product();
     let idx = (0..n).map(|k| if cv[ic[k]] != 0.0 { ia[k] } else { a.len() + ib[k] });
     Ok(CTensor { data: joined.pick(idx), shape })
+}
+
+/// Trilu (the causal masks exporters build): in each trailing matrix, the elements on and above
+/// diagonal `k` (`upper`) or on and below it, zeros elsewhere.
+fn trilu(t: &CTensor, k: i64, upper: bool) -> Result<CTensor, String> {
+    let r = t.shape.len();
+    if r < 2 {
+        return Err(format!("Trilu needs a rank of at least 2, got shape {:?}", t.shape));
+    }
+    let (rows, cols) = (t.shape[r - 2], t.shape[r - 1]);
+    let keep = |flat: usize| {
+        let (i, j) = ((flat / cols % rows) as i64, (flat % cols) as i64);
+        if upper { j - i >= k } else { j - i <= k }
+    };
+    let data = match &t.data {
+        CData::F(v) => CData::F(v.iter().enumerate().map(|(f, &x)| if keep(f) { x } else { 0.0 }).collect()),
+        CData::I(v) => CData::I(v.iter().enumerate().map(|(f, &x)| if keep(f) { x } else { 0 }).collect()),
+    };
+    Ok(CTensor { data, shape: t.shape.clone() })
 }
 
 fn range(start: &CTensor, limit: &CTensor, delta: &CTensor) -> Result<CTensor, String> {

@@ -11,10 +11,23 @@
 //! The row is viewed as `[1, outer, n, inner]` (the axis in the middle, so no transpose), and
 //! with `coerce_2d` (opset < 13) the axes from `axis` on are one row of `n` elements.
 //! LogSoftmax inside the network would need a logarithm circuit and is refused by name.
+//!
+//! An attention mask added to the scores (a causal or padding mask: `−∞`, float32's lowest or
+//! `−10⁴` where a position is hidden) holds values no ring can encode; entries below
+//! [`MASKED`] count as `MASKED`, whose exponential is 0 in float and fixed point alike (as
+//! long as the scores themselves stay above `MASKED + 100`), so the Softmax is the model's.
+//!
+//! An attention mask added to the scores (a causal or padding mask: `−∞`, float32's lowest or
+//! `−10⁴` where a position is hidden) holds values no ring can encode; entries below
+//! [`MASKED`] count as `MASKED`, whose exponential is 0 in float and fixed point alike (as
+//! long as the scores themselves stay above `MASKED + 100`), so the Softmax is the model's.
 
 use veil_ir::{Op, ValueId, Window2d};
 
 use crate::onnx::import::{Ctx, Importer};
+
+/// The value a masked score counts as (see the module doc).
+pub const MASKED: f32 = -4096.0;
 
 /// `softmax(x)` over `axis` on shares, named `out`.
 pub fn softmax(
@@ -25,6 +38,7 @@ pub fn softmax(
     coerce_2d: bool,
     out: &str,
 ) -> Result<ValueId, String> {
+    let x = unmasked(imp, ctx, x, out)?;
     let shape = imp.ty(x).shape.clone();
     let outer: usize = shape[..axis].iter().product();
     let (n, inner) =
@@ -50,4 +64,23 @@ pub fn softmax(
     }
     let p = imp.add(name, &format!("{out}/normalised"), Op::Mul, &[e, r])?;
     imp.add(name, out, Op::Reshape { shape }, &[p])
+}
+
+/// `x`, or when `x` is the scores plus a constant mask with entries below [`MASKED`], the same
+/// sum with those entries at `MASKED` (a new constant and node: the original, if anything else
+/// reads it, keeps the model's values).
+fn unmasked(imp: &mut Importer, ctx: &Ctx, x: ValueId, out: &str) -> Result<ValueId, String> {
+    let Some(node) = imp.g.producer(x) else { return Ok(x) };
+    let (Op::Affine { scale: None, shift: Some(c) }, [scores]) = (&node.op, node.inputs.as_slice()) else {
+        return Ok(x);
+    };
+    let (c, scores) = (*c, *scores);
+    let k = &imp.g.consts[c];
+    if !k.data.iter().any(|&v| v < MASKED) {
+        return Ok(x);
+    }
+    let data = k.data.iter().map(|&v| if v < MASKED { MASKED } else { v }).collect();
+    let (shape, domain) = (k.shape.clone(), k.domain);
+    let mask = imp.g.add_const(format!("{out}.mask"), shape, domain, data);
+    imp.add(&ctx.name, &format!("{out}/masked"), Op::Affine { scale: None, shift: Some(mask) }, &[scores])
 }
