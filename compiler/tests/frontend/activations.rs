@@ -80,7 +80,8 @@ fn a_sigmoid_the_model_computes_on_runs_on_shares_as_silu() {
     // Fixed point: the piecewise-linear sigmoid, within the derived bound (which includes the
     // approximation's stated error times |x|).
     let (f, _, tol) = fixed_within_bound(&g, &x(), 3.0, &want);
-    assert!(tol < 4.0 * veil_ir::eval::ring_ops::PL_SIGMOID_MAX_ERROR, "bound {tol}");
+    // The approximation's error (7.6·10⁻⁴) times |x| ≤ 3, the rest fixed-point rounding.
+    assert!(tol < 0.01, "bound {tol}");
     let steps = veil_ir::schedule::lower(&f).unwrap();
     let gc = steps.iter().filter(|s| matches!(s.kind, veil_ir::schedule::Kind::Activation { .. })).count();
     let mul = steps.iter().filter(|s| matches!(s.kind, veil_ir::schedule::Kind::Mul)).count();
@@ -102,11 +103,16 @@ fn tanh_is_twice_a_sigmoid_of_twice_its_operand_minus_one() {
     for (g, w) in got.data.iter().zip(&want) {
         assert!((g - w).abs() < 1e-6, "{g} vs {w}");
     }
-    let (_, fixed, tol) = fixed_within_bound(&g, &x(), 3.0, &want);
-    assert!(tol < 3.0 * veil_ir::eval::ring_ops::PL_SIGMOID_MAX_ERROR, "bound {tol}");
-    // The approximation really is used: some element differs from tanh by more than rounding.
-    let worst = fixed.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    assert!(worst > 1e-3, "{worst}");
+    // Twice the sigmoid's error, the rest fixed-point rounding.
+    let (_, _, tol) = fixed_within_bound(&g, &x(), 3.0, &want);
+    assert!(tol < 0.005, "bound {tol}");
+    // The approximation is what the compiled model computes (its float reference differs from
+    // tanh between the knots, where 2x is no multiple of 1/4), and the float semantics are not it.
+    let between = Tensor::new(vec![1, 6], vec![-2.3, -0.66, -0.07, 0.31, 0.69, 1.4]).unwrap();
+    let approx = veil_ir::eval::run_float_approximated(&g, std::slice::from_ref(&between)).unwrap().remove(0);
+    let exact: Vec<f32> = between.data.iter().map(|&v| (v as f64).tanh() as f32).collect();
+    let worst = approx.data.iter().zip(&exact).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst > 1e-4 && f64::from(worst) <= 2.0 * veil_ir::eval::ring_ops::PL_SIGMOID_MAX_ERROR, "{worst}");
 }
 
 #[test]

@@ -42,7 +42,7 @@ fn samples(dir: &Path, x: &Tensor) -> Vec<Tensor> {
 ///
 /// Fixed point: the compiler promises that the simulated outputs on the calibration samples
 /// stay within 1 % of the output range (over those samples) of the float model with its
-/// activations as compiled (Sigmoid on shares is a piecewise-linear approximation within 0.019;
+/// activations as compiled (Sigmoid on shares is a piecewise-linear approximation within 0.00076;
 /// the target measures rounding, not that). Checked on the committed input, against that
 /// reference, plus that onnxruntime's top-1 class is kept. The worst error against onnxruntime
 /// is reported on stderr (`--nocapture`).

@@ -8,6 +8,7 @@
 //! garbled by the runtime.
 
 mod arith;
+mod chords;
 mod nn;
 mod round;
 mod rsqrt;

@@ -210,26 +210,24 @@ fn shift_down(a: &[Wire], k: usize, zero: Wire) -> Vec<Wire> {
 
 /// The piecewise-linear sigmoid ([`crate::eval::ring_ops::pl_sigmoid`], bit for bit) with fused
 /// truncation and output mask: for `z = y >> f` at scale `s`, `pl_sigmoid(z) − r`. Inputs as
-/// for [`relu_trunc_mask`]. `|z|` is compared unsigned (one bit wider), so `z = −2^(ℓ−1)`
-/// agrees with the simulator too. ANDs: about 14ℓ.
+/// for [`relu_trunc_mask`]; needs `s + 4 ≤ ℓ`. `|z|` is read unsigned, so `z = −2^(ℓ−1)` agrees
+/// with the simulator too; any of its bits from `8·2^s` up gives 1, else a chord through the
+/// knots ([`super::chords::chord`]). ANDs: 841 at ℓ = 41, `s = 12` (was about 14ℓ = 574 for
+/// PLAN's four segments with power-of-two slopes, 25 times coarser).
 pub fn pl_sigmoid_trunc_mask(ell: u32, f: u32, s: u8) -> Circuit {
-    use crate::eval::ring_ops::pl_sigmoid::{INTERCEPTS, SHIFTS, THRESHOLDS, constant};
-    let ring = crate::ring::Ring::new(ell as u8);
+    use crate::eval::ring_ops::pl_sigmoid::{RANGE_BITS, knots, segment_bits};
     let n = ell as usize;
+    let (su, top) = (s as usize, (s + RANGE_BITS) as usize);
+    assert!(top < n, "the sigmoid at scale {s} needs a ring wider than {} bits", top);
     let (mut b, io) = Builder::new(&[ell, ell, ell]);
     let z = reconstruct(&mut b, &io, f);
-    let (sign, a, wide) = magnitude(&mut b, &z);
-    let zero = b.zero();
-    let one = b.constant(constant(ring, 1.0, s), n);
-    let mut y = one.clone();
-    for i in (0..3).rev() {
-        let shifted = shift_down(&a, SHIFTS[i] as usize, zero);
-        let c = b.constant(constant(ring, INTERCEPTS[i], s), n);
-        let cand = b.add(&shifted, &c, false);
-        let t = b.constant(constant(ring, THRESHOLDS[i], s), n + 1);
-        let below = b.less_signed(&wide, &t);
-        y = b.mux(below, &cand, &y);
-    }
+    let (sign, a, _) = magnitude(&mut b, &z);
+    let low = su - segment_bits(s) as usize;
+    let y = super::chords::chord(&mut b, &a[low..top], &a[..low], &knots(s), su + 1);
+    let y = super::rsqrt::widen(&mut b, &y, n);
+    let one = b.constant(1u64 << s, n);
+    let big = a[top + 1..].iter().fold(a[top], |acc, &w| b.or(acc, w));
+    let y = b.mux(big, &one, &y);
     let flipped = b.sub(&one, &y);
     let out = b.mux(sign, &flipped, &y);
     let out = b.sub(&out, &io[2]);
@@ -426,9 +424,12 @@ mod tests {
     #[test]
     fn pl_sigmoid_with_truncation_and_mask_agrees_with_the_simulator() {
         use crate::eval::ring_ops::pl_sigmoid;
-        for (ell, f, s) in [(12u8, 0u32, 4u8), (12, 3, 5), (41, 12, 12), (61, 12, 14)] {
+        for (ell, f, s) in [(12u8, 0u32, 4u8), (12, 3, 5), (11, 2, 1), (12, 0, 8), (41, 12, 12), (61, 12, 14)] {
             let r = Ring::new(ell);
             let c = pl_sigmoid_trunc_mask(ell as u32, f, s);
+            if (ell, s) == (41, 12) {
+                assert_eq!(c.and_count(), 650, "as documented");
+            }
             // Every value of the small ring, and edge plus random values of the wide ones.
             let vals: Vec<u64> = if ell <= 12 { (0..1u64 << ell).collect() } else { edge_and_random(ell, 300) };
             for (k, &y) in vals.iter().enumerate() {

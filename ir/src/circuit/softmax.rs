@@ -3,71 +3,10 @@
 //! ([`crate::eval::ring_ops::reciprocal`]), bit for bit, with the fused truncation and the
 //! client's output mask like the activations in [`super::nn`].
 
+use super::chords::chord;
 use super::nn::reconstruct;
 use super::rsqrt::{reciprocal, widen};
 use super::{Builder, Circuit, Wire};
-
-/// A bit known when the circuit is built, or a wire.
-#[derive(Clone, Copy)]
-enum Bit {
-    Const(bool),
-    Wire(Wire),
-}
-
-impl Bit {
-    fn wire(self, b: &mut Builder) -> Wire {
-        match self {
-            Bit::Wire(w) => w,
-            Bit::Const(v) => b.constant(v as u64, 1)[0],
-        }
-    }
-}
-
-/// `sel ? a : c` for one bit, free where `a` and `c` are both known.
-fn mux_bit(b: &mut Builder, sel: Wire, a: Bit, c: Bit) -> Bit {
-    match (a, c) {
-        (Bit::Const(x), Bit::Const(y)) if x == y => Bit::Const(x),
-        (Bit::Const(true), Bit::Const(false)) => Bit::Wire(sel),
-        (Bit::Const(false), Bit::Const(true)) => Bit::Wire(b.not(sel)),
-        _ => {
-            let (a, c) = (a.wire(b), c.wire(b));
-            Bit::Wire(b.mux(sel, &[a], &[c])[0])
-        }
-    }
-}
-
-/// `table[sel]` as `width` wires, for a table of `2^|sel|` public constants: a tree of
-/// selections from `sel`'s lowest wire up, free at the leaves (where both entries are known).
-fn lookup(b: &mut Builder, sel: &[Wire], table: &[u64], width: usize) -> Vec<Wire> {
-    debug_assert_eq!(table.len(), 1 << sel.len());
-    let mut level: Vec<Vec<Bit>> =
-        table.iter().map(|&v| (0..width).map(|i| Bit::Const((v >> i) & 1 == 1)).collect()).collect();
-    for &w in sel {
-        level =
-            level.chunks(2).map(|pair| (0..width).map(|i| mux_bit(b, w, pair[1][i], pair[0][i])).collect()).collect();
-    }
-    level[0].iter().map(|&bit| bit.wire(b)).collect()
-}
-
-/// The product of two unsigned values, `x.len() + y.len()` wires: one row of `y.len()` ANDs
-/// per wire of `x`, each added into the running sum (whose bits above the row are zero).
-fn multiply(b: &mut Builder, x: &[Wire], y: &[Wire]) -> Vec<Wire> {
-    let n = x.len() + y.len();
-    let zero = b.zero();
-    let mut acc = vec![zero; n];
-    for (i, &xi) in x.iter().enumerate() {
-        let row: Vec<Wire> = y.iter().map(|&yj| b.and(xi, yj)).collect();
-        if i == 0 {
-            acc[..y.len()].copy_from_slice(&row);
-            continue;
-        }
-        let w = (y.len() + 1).min(n - i);
-        let row = widen(b, &row, w);
-        let sum = b.add(&acc[i..i + w], &row, false);
-        acc[i..i + w].copy_from_slice(&sum);
-    }
-    acc
-}
 
 /// `a >> k` (logical), `zero` shifted in.
 fn shift_down(a: &[Wire], k: usize, zero: Wire) -> Vec<Wire> {
@@ -92,16 +31,7 @@ pub fn exp2_trunc_mask(ell: u32, f: u32, s: u8) -> Circuit {
     let jbits = segment_bits(s) as usize;
     let low = su - jbits;
     let a = knots(s);
-    let segments = 1usize << jbits;
-    let slopes: Vec<u64> = (0..segments).map(|j| a[j + 1] - a[j]).collect();
-    let wd = (64 - slopes.iter().max().copied().unwrap_or(1).leading_zeros() as usize).max(1);
-    let wp = su + 2;
-    let sel = &z[low..su];
-    let knot = lookup(&mut b, sel, &a[..segments], wp);
-    let slope = lookup(&mut b, sel, &slopes, wd);
-    let product = multiply(&mut b, &z[..low], &slope);
-    let rise = widen(&mut b, &product[low..], wp);
-    let mut p = b.add(&knot, &rise, false);
+    let mut p = chord(&mut b, &z[low..su], &z[..low], &a, su + 2);
     // k = −⌊z/2^s⌋ (for a negative z, at least 1), then p >> k.
     let high = &z[su..];
     let zeros = b.constant(0, high.len());

@@ -199,7 +199,10 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
                 Val::Ring(out_shape, sums.into_iter().map(|v| ring.reduce(v)).collect())
             }
             Op::Relu => map(&mut |v| if ring.to_signed(v) >= 0 { v } else { 0 }),
-            Op::PlSigmoid => map(&mut |v| ring_ops::pl_sigmoid::eval(ring, v, s_in)),
+            Op::PlSigmoid => {
+                let knots = ring_ops::pl_sigmoid::knots(s_in);
+                map(&mut |v| ring_ops::pl_sigmoid::eval_with(ring, v, s_in, &knots))
+            }
             Op::PlGelu { .. } => map(&mut |v| ring_ops::pl_gelu::eval(ring, v, s_in)),
             Op::Rsqrt { eps } => map(&mut |v| ring_ops::rsqrt::eval(ring, v, s_in, *eps)),
             Op::Exp2 => {

@@ -7,10 +7,12 @@ use super::kernels::valid_outputs;
 
 pub mod exp2;
 pub mod pl_gelu;
+pub mod pl_sigmoid;
 pub mod reciprocal;
 pub mod round;
 pub mod rsqrt;
 pub use pl_gelu::PL_GELU_MAX_ERROR;
+pub use pl_sigmoid::PL_SIGMOID_MAX_ERROR;
 
 /// `x · Wᵀ + b` over the last axis of `x` (`[.., k]`); `weights` is `(W [n, k], n, bias)`.
 pub fn dense(
@@ -172,105 +174,6 @@ pub fn poly_coeffs(ring: Ring, coeffs: &[f32], s_in: u8) -> Vec<u64> {
             ring.from_signed((c as f64 * (((deg - i) as u32 * s_in as u32 + fc) as f64).exp2()).round() as i64)
         })
         .collect()
-}
-
-/// The piecewise-linear sigmoid (PLAN: Amin, Curtis and Hayes-Gill, 1997) that
-/// [`crate::Op::PlSigmoid`] computes in fixed point: for `a = |x|`,
-/// `1` when `a ≥ 5`, `a/32 + 0.84375` when `a ≥ 2.375`, `a/8 + 0.625` when `a ≥ 1`, else
-/// `a/4 + 0.5`; `1 − y(a)` for negative `x`. Slopes are powers of two, so a circuit needs only
-/// wiring for them. Its largest distance from the logistic function is [`PL_SIGMOID_MAX_ERROR`].
-pub mod pl_sigmoid {
-    use crate::ring::Ring;
-
-    /// Right shifts of `|x|` per segment, the lowest segment first.
-    pub const SHIFTS: [u32; 3] = [2, 3, 5];
-    /// Segment starts (`|x| ≥`), lowest first (the first segment starts at 0).
-    pub const THRESHOLDS: [f64; 3] = [1.0, 2.375, 5.0];
-    /// Intercepts per segment, lowest first.
-    pub const INTERCEPTS: [f64; 3] = [0.5, 0.625, 0.84375];
-
-    /// A constant at scale `s` as a ring element (rounded; the circuit uses the same).
-    pub fn constant(ring: Ring, c: f64, s: u8) -> u64 {
-        ring.reduce((c * (s as f64).exp2()).round() as u64)
-    }
-
-    /// The approximation at scale `s` (input and output), as a ring element.
-    pub fn eval(ring: Ring, x: u64, s: u8) -> u64 {
-        let neg = ring.to_signed(x) < 0;
-        let a = if neg { ring.reduce(x.wrapping_neg()) } else { x };
-        let one = constant(ring, 1.0, s);
-        let mut y = one;
-        for i in (0..3).rev() {
-            if a < constant(ring, THRESHOLDS[i], s) {
-                y = ring.reduce((a >> SHIFTS[i]).wrapping_add(constant(ring, INTERCEPTS[i], s)));
-            }
-        }
-        ring.reduce(if neg { one.wrapping_sub(y) } else { y })
-    }
-
-    /// The approximation in real arithmetic (no rounding): what `eval` computes as `s` grows.
-    pub fn real(x: f64) -> f64 {
-        let a = x.abs();
-        let y = match a {
-            a if a >= 5.0 => 1.0,
-            a if a >= 2.375 => a / 32.0 + 0.84375,
-            a if a >= 1.0 => a / 8.0 + 0.625,
-            a => a / 4.0 + 0.5,
-        };
-        if x < 0.0 { 1.0 - y } else { y }
-    }
-}
-
-/// Largest `|pl_sigmoid::real(x) − 1/(1 + e^−x)|` over all `x` (at `x ≈ ±2.375` and the other
-/// segment joins; checked on a fine grid by a test).
-pub const PL_SIGMOID_MAX_ERROR: f64 = 0.0190;
-
-#[cfg(test)]
-mod pl_sigmoid_tests {
-    use super::*;
-
-    /// The stated error is the approximation's: within it everywhere on a fine grid, and tight
-    /// (some point comes within 10⁻³ of it).
-    #[test]
-    fn the_stated_maximum_error_holds_and_is_tight() {
-        let worst = (-800_000..=800_000)
-            .map(|i| i as f64 * 1e-5)
-            .map(|x| (pl_sigmoid::real(x) - 1.0 / (1.0 + (-x).exp())).abs())
-            .fold(0f64, f64::max);
-        assert!(worst <= PL_SIGMOID_MAX_ERROR && worst > PL_SIGMOID_MAX_ERROR - 1e-3, "{worst}");
-    }
-
-    /// The float interpreter keeps the model's logistic function; its approximated mode (the
-    /// precision search's reference) gives the piecewise-linear one.
-    #[test]
-    fn the_float_interpreter_is_exact_and_its_approximated_mode_is_not() {
-        let mut g = crate::Graph::new("s");
-        let x = g.add_input("x", crate::TensorType::f32(vec![1, 5]));
-        let y = g.add_node("s", "y", crate::Op::PlSigmoid, &[x]).unwrap();
-        g.outputs.push(y);
-        let xs = [-6.0f32, -2.0, 0.3, 2.375, 4.0];
-        let t = crate::Tensor::new(vec![1, 5], xs.to_vec()).unwrap();
-        let exact = crate::eval::run_float(&g, std::slice::from_ref(&t)).unwrap().remove(0);
-        let approx = crate::eval::run_float_approximated(&g, &[t]).unwrap().remove(0);
-        for (i, &v) in xs.iter().enumerate() {
-            assert_eq!(exact.data[i], (1.0 / (1.0 + (-(v as f64)).exp())) as f32);
-            assert_eq!(approx.data[i], pl_sigmoid::real(v as f64) as f32);
-        }
-        assert_ne!(exact.data, approx.data);
-    }
-
-    /// The fixed-point form is the real one within the rounding of the shift and constants.
-    #[test]
-    fn fixed_point_follows_the_real_approximation() {
-        let (ring, s) = (Ring::new(30), 12u8);
-        for i in -7000..=7000 {
-            let x = i as f64 / 1000.0;
-            let q = ring.encode(x, s).unwrap();
-            let got = ring.decode(pl_sigmoid::eval(ring, q, s), s);
-            let xr = ring.decode(q, s);
-            assert!((got - pl_sigmoid::real(xr)).abs() <= 2.0 * 2f64.powi(-(s as i32)), "x={x}: {got}");
-        }
-    }
 }
 
 #[cfg(test)]

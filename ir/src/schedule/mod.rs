@@ -632,7 +632,7 @@ pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8, w: u32) -> 
     let enc = |b: Option<f32>| b.and_then(|b| ring.encode(b as f64, s)).map(|e| ring.to_signed(e));
     Some(match op {
         Op::Relu => relu_trunc_mask_narrow(w, ell, f),
-        Op::PlSigmoid => pl_sigmoid_trunc_mask(ell, f, s),
+        Op::PlSigmoid if u32::from(s) + 4 <= ell => pl_sigmoid_trunc_mask(ell, f, s),
         Op::PlGelu { .. } => pl_gelu_trunc_mask(ell, f, s),
         Op::Rsqrt { eps } => rsqrt_trunc_mask(ell, f, s, *eps),
         Op::Exp2 if u32::from(s) + 2 <= ell => exp2_trunc_mask(ell, f, s),

@@ -59,7 +59,10 @@ pub fn apply(g: &Graph, ring: Ring, node: &Node, args: &[&[u64]], role: Role) ->
             .collect(),
         Op::Truncate { bits, mode: TruncMode::Exact } => x.iter().map(|&v| ring.truncate(v, *bits)).collect(),
         Op::Relu => x.iter().map(|&v| if ring.to_signed(v) >= 0 { v } else { 0 }).collect(),
-        Op::PlSigmoid => x.iter().map(|&v| veil_ir::eval::ring_ops::pl_sigmoid::eval(ring, v, s_in)).collect(),
+        Op::PlSigmoid => {
+            let knots = veil_ir::eval::ring_ops::pl_sigmoid::knots(s_in);
+            x.iter().map(|&v| veil_ir::eval::ring_ops::pl_sigmoid::eval_with(ring, v, s_in, &knots)).collect()
+        }
         Op::PlGelu { .. } => x.iter().map(|&v| veil_ir::eval::ring_ops::pl_gelu::eval(ring, v, s_in)).collect(),
         Op::Rsqrt { eps } => x.iter().map(|&v| veil_ir::eval::ring_ops::rsqrt::eval(ring, v, s_in, *eps)).collect(),
         Op::Exp2 => {

@@ -105,7 +105,7 @@ pub fn is_supported(op: &str) -> bool {
 /// Why an op type is not supported, for the error message.
 pub fn unsupported_reason(op: &str) -> String {
     const SUPPORTED: &str = "supported non-linearities: Relu, LeakyRelu, Clip, HardSigmoid, HardSwish, MaxPool, polynomials, \
-products of two computed values, Sigmoid, Tanh and Gelu (piecewise-linear, within 0.019, 0.038 and 0.0079), and Softmax, \
+products of two computed values, Sigmoid, Tanh and Gelu (piecewise-linear, within 0.00076, 0.0015 and 0.0079), and Softmax, \
 LogSoftmax or ArgMax at the end of the model";
     match op {
         "Elu" | "Selu" | "Softplus" | "Softsign" | "Mish" | "Celu" => {
