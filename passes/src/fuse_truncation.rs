@@ -9,8 +9,14 @@
 //! truncation's ±1 error depends on the secret value and reaches the revealed output; Circa's
 //! stochastic ReLU is refused under that option for the same reason.
 //! Changes semantics only by removing the local truncations' ±1 error.
+//!
+//! A local truncation is correct only when the client's share is uniformly random: with a
+//! client share of 0, every positive value wraps (`ir/src/ring.rs` `local_truncate`). Values
+//! that may have a client share the plan fixes ([`fixed_client_shares`]: a `pad`'s fill, the
+//! constant positions of a Concat with a constant, a public zero scale, and local ops on those)
+//! have their truncations made exact, whatever the options.
 
-use veil_ir::{Graph, Op, TruncMode};
+use veil_ir::{Domain, Graph, Op, TruncMode};
 
 use crate::{Options, PassError, Report};
 
@@ -46,13 +52,18 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
             ),
         });
     }
-    let (mut fused, mut own, mut local, mut local_elems) = (0, 0, 0, 0);
+    let (mut fused, mut own, mut local, mut local_elems, mut unmasked) = (0, 0, 0, 0, 0);
+    let fixed = fixed_client_shares(g);
     for n in g.body.clone() {
         let Op::Truncate { bits, mode: TruncMode::Local } = g.nodes[n].op else { continue };
         let out = g.nodes[n].output;
         if fuses(g, out) {
             g.nodes[n].op = Op::Truncate { bits, mode: TruncMode::Exact };
             fused += 1;
+        } else if fixed[g.nodes[n].inputs[0].index()] {
+            g.nodes[n].op = Op::Truncate { bits, mode: TruncMode::Exact };
+            own += 1;
+            unmasked += 1;
         } else if opts.exact_truncation {
             g.nodes[n].op = Op::Truncate { bits, mode: TruncMode::Exact };
             own += 1;
@@ -70,5 +81,41 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
         report
             .note(format!("{fused} truncation(s) fused into garbled circuits; {local} local ({local_elems} elements)"));
     }
+    if unmasked > 0 && !opts.exact_truncation {
+        report.note(format!(
+            "{unmasked} truncation(s) exact in their own circuit: their operand may have a client share the plan fixes (a pad's fill, a concatenated constant), which a local truncation would wrap"
+        ));
+    }
     Ok(report)
+}
+
+/// By value: whether some element may have a client share the plan fixes rather than a random
+/// one. Sources: a `pad` (its fill is a constant on both shares, as are the constant positions
+/// of a Concat with a constant, which pads a zero and selects it) and an `affine` by a public
+/// scale with a zero in it. Local ops carry it (`select`, `reshape`, `transpose`, `concat`,
+/// window sums, public affines, local truncations: if any operand has it; `add` and `sub`: if
+/// all do, since one random share randomises the sum). Protocol outputs (linear layers, Beaver
+/// products, garbled and OT layers) are freshly masked.
+pub fn fixed_client_shares(g: &Graph) -> Vec<bool> {
+    let mut fixed = vec![false; g.values.len()];
+    let public = |c: veil_ir::Const| g.consts[c].domain == Domain::Public;
+    for (_, n) in g.live_nodes() {
+        let any = n.inputs.iter().any(|v| fixed[v.index()]);
+        let all = !n.inputs.is_empty() && n.inputs.iter().all(|v| fixed[v.index()]);
+        fixed[n.output.index()] = match &n.op {
+            Op::Pad { .. } => true,
+            Op::Affine { scale: Some(c), .. } if public(*c) && g.consts[*c].data.contains(&0.0) => true,
+            Op::Affine { scale, .. } if scale.is_none_or(public) => any,
+            Op::Select { .. }
+            | Op::Reshape { .. }
+            | Op::Transpose { .. }
+            | Op::Concat { .. }
+            | Op::SumPool { .. }
+            | Op::AvgPool { .. }
+            | Op::Truncate { mode: TruncMode::Local, .. } => any,
+            Op::Add | Op::Sub => all,
+            _ => false,
+        };
+    }
+    fixed
 }

@@ -27,6 +27,7 @@ mod util;
 
 use veil_ir::VerifyError;
 
+pub use fuse_truncation::fixed_client_shares;
 pub use options::{
     Activation, GarblingChoice, LinearChoice, NonlinearChoice, Objective, Options, OtExtensionChoice, parse_fault_rate,
 };

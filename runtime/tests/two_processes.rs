@@ -369,7 +369,7 @@ fn a_unet_shaped_decoder_runs_between_two_processes() {
 /// simulator and within the derived error bound of onnxruntime's (`models/<ort>`), which it returns
 /// with the two-party output.
 fn torch_export_between_two_processes(model: &str, input: &str, ort: &str) -> (Vec<f32>, Vec<f32>) {
-    calibrated_torch_export_between_two_processes(model, input, ort, None)
+    calibrated_torch_export_between_two_processes(model, input, ort, None, true)
 }
 
 /// [`torch_export_between_two_processes`], calibrated on the inputs of array `x` of the `.npz`
@@ -379,6 +379,7 @@ fn calibrated_torch_export_between_two_processes(
     input: &str,
     ort: &str,
     calib: Option<&str>,
+    exact_truncation: bool,
 ) -> (Vec<f32>, Vec<f32>) {
     let dir = common::Workdir::new(model.rsplit('/').next().unwrap());
     let calibration: Vec<veil_ir::Tensor> = calib.map_or_else(Vec::new, |c| {
@@ -390,8 +391,7 @@ fn calibrated_torch_export_between_two_processes(
         let n = one.iter().product::<usize>();
         t.data.chunks(n).map(|d| veil_ir::Tensor::new(one.clone(), d.to_vec()).unwrap()).collect()
     });
-    let opts =
-        Options { input_bound: 4.0, exact_truncation: true, calibration: calibration.clone(), ..Default::default() };
+    let opts = Options { input_bound: 4.0, exact_truncation, calibration: calibration.clone(), ..Default::default() };
     let g = common::compile_as(model, "m", 1, &dir.0, &opts);
     let input = root().join("models").join(input);
     let mut server = start_server(&dir.0, "m", 1);
@@ -401,7 +401,9 @@ fn calibrated_torch_export_between_two_processes(
     let x = veil_ir::npy::read_npy(&input).unwrap();
     let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
     let got = veil_ir::npy::read_npy(&dir.0.join("y.npy")).unwrap();
-    assert_eq!(got.data, want[0].data, "the simulator");
+    if exact_truncation {
+        assert_eq!(got.data, want[0].data, "the simulator");
+    }
     let ort = veil_ir::npy::read_npy(&root().join("models").join(ort)).unwrap();
     let bound = if calibration.is_empty() {
         veil_passes::error_bound::error_bounds(&g, 4.0)[g.outputs[0].index()]
@@ -446,6 +448,7 @@ fn a_transformer_encoder_with_softmax_attention_runs_between_two_processes() {
         "attention/torch_input.npy",
         "attention/torch_dynamo_ort.npy",
         Some("attention/torch_calib.npz"),
+        true,
     );
     let top = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
     assert_eq!(top(&got), top(&ort), "{got:?} vs onnxruntime {ort:?}");
@@ -461,6 +464,25 @@ fn a_causal_transformer_layer_runs_between_two_processes() {
         "attention/torch_input.npy",
         "attention/torch_causal_ort.npy",
         Some("attention/torch_calib.npz"),
+        true,
+    );
+    let top = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+    assert_eq!(top(&got), top(&ort), "{got:?} vs onnxruntime {ort:?}");
+}
+
+/// torch's 2-layer nn.GRU with the plan's local truncations (each party shifts its own share,
+/// ±1 against the simulator, so not bit-exact): within the derived error bound of
+/// onnxruntime's output, and its top-1. Until session 31 the first step computed `r ⊙ Rb_h`
+/// from `0·x + Rb_h`, whose client share is always 0: its local truncation wrapped, and the
+/// scores ended 0.035 off (a 1-step GRU 0.7), where the simulator's random shares showed 0.008.
+#[test]
+fn a_gru_with_local_truncations_stays_within_its_bound_between_two_processes() {
+    let (got, ort) = calibrated_torch_export_between_two_processes(
+        "sequence/torch_gru",
+        "sequence/torch_gru_input.npy",
+        "sequence/torch_gru_ort.npy",
+        None,
+        false,
     );
     let top = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
     assert_eq!(top(&got), top(&ort), "{got:?} vs onnxruntime {ort:?}");

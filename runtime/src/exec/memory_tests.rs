@@ -43,7 +43,7 @@ fn compiled_with(name: &str, opts: Options) -> (Graph, Tensor) {
 }
 
 /// Runs `g` on `x` between the two executors in memory: the client's outputs, both stats.
-fn in_memory(g: &Graph, x: &Tensor) -> (Vec<Tensor>, Stats, Stats) {
+pub(super) fn in_memory(g: &Graph, x: &Tensor) -> (Vec<Tensor>, Stats, Stats) {
     let (plan, weights, hash) = encode(g).unwrap();
     let (public, h) = decode_plan(&plan).unwrap();
     let mut private = public.clone();

@@ -15,6 +15,8 @@
 //! number the compiler predicts). Rounds are the party's own flights.
 
 pub mod client;
+#[cfg(test)]
+mod fixed_share_tests;
 pub mod local;
 #[cfg(test)]
 mod memory_tests;

@@ -314,14 +314,16 @@ fn direction(
                         let r = sigmoid(imp, r_pre, "r")?;
                         Some(mul(imp, r, zr.as_ref().expect("computed")[2], "r_h")?)
                     }
-                    // No state yet: (r ⊙ 0)·Rᵀ is zero; r ⊙ Rb_h is not.
+                    // No state yet: (r ⊙ 0)·Rᵀ is zero; r ⊙ Rb_h is not: a dense layer with the
+                    // diagonal weight Rb_h (the server's). Not `0·x + Rb_h` and a Beaver product:
+                    // that value's client share is always 0, which a local truncation, made for
+                    // uniformly random shares, then wraps (session 31: a 1-step GRU ended 0.7 off).
                     (None, true) if rb_h(l, d).iter().any(|&v| v != 0.0) => {
                         let r = sigmoid(imp, r_pre, "r")?;
-                        let zero = imp.public(&format!("{n}.zero"), vec![], vec![0.0]);
-                        let rb = imp.weight(&format!("{n}.Rb{d}.h"), vec![hs], rb_h(l, d));
-                        let op = Op::Affine { scale: Some(zero), shift: Some(rb) };
-                        let rbv = imp.add(n, &p("rb_h"), op, &[x[2]])?;
-                        Some(mul(imp, r, rbv, "r_h")?)
+                        let mut diag = vec![0f32; hs * hs];
+                        rb_h(l, d).iter().enumerate().for_each(|(j, &v)| diag[j * hs + j] = v);
+                        let rb = imp.weight(&format!("{n}.Rb{d}.h"), vec![hs, hs], diag);
+                        Some(imp.add(n, &p("r_h"), Op::Dense { weight: rb, bias: None }, &[r])?)
                     }
                     (None, _) => None,
                 };
