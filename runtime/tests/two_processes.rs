@@ -388,8 +388,7 @@ fn calibrated_torch_export_between_two_processes(
             panic!("{c}: float inputs")
         };
         let one: Vec<usize> = std::iter::once(1).chain(t.shape[1..].iter().copied()).collect();
-        let n = one.iter().product::<usize>();
-        t.data.chunks(n).map(|d| veil_ir::Tensor::new(one.clone(), d.to_vec()).unwrap()).collect()
+        veil_passes::range::samples(&t, &one).unwrap()
     });
     let opts = Options { input_bound: 4.0, exact_truncation, calibration: calibration.clone(), ..Default::default() };
     let g = common::compile_as(model, "m", 1, &dir.0, &opts);

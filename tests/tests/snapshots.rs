@@ -48,6 +48,5 @@ fn calibration_inputs(path: &str) -> Vec<veil_ir::Tensor> {
         panic!("{path}: float inputs")
     };
     let one: Vec<usize> = std::iter::once(1).chain(t.shape[1..].iter().copied()).collect();
-    let n = one.iter().product::<usize>();
-    t.data.chunks(n).map(|d| veil_ir::Tensor::new(one.clone(), d.to_vec()).unwrap()).collect()
+    veil_passes::range::samples(&t, &one).unwrap()
 }

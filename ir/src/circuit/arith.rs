@@ -2,6 +2,17 @@
 
 use super::{Builder, Wire};
 
+/// `x` zero-extended (or cut) to `n` wires.
+pub(super) fn widen(b: &mut Builder, x: &[Wire], n: usize) -> Vec<Wire> {
+    let zero = b.zero();
+    (0..n).map(|i| x.get(i).copied().unwrap_or(zero)).collect()
+}
+
+/// `a >> k` (logical), `zero` shifted in.
+pub(super) fn shift_down(a: &[Wire], k: usize, zero: Wire) -> Vec<Wire> {
+    (0..a.len()).map(|j| if j + k < a.len() { a[j + k] } else { zero }).collect()
+}
+
 impl Builder {
     /// `a + b + carry_in mod 2^n` (`n = a.len() = b.len()`), ripple carry: one AND per bit
     /// except the last (`carry' = c ⊕ ((a ⊕ c) ∧ (b ⊕ c))`).

@@ -3,7 +3,7 @@
 //! of the argument pick a segment's knot and slope (table lookups whose leaves cost nothing),
 //! and one small multiplier scales the slope by the bits below.
 
-use super::rsqrt::widen;
+use super::arith::widen;
 use super::{Builder, Wire};
 
 /// A bit known when the circuit is built, or a wire.

@@ -1,6 +1,7 @@
 //! The circuits of Veil's garbled layers (docs/protocols.md), each reconstructing its operand from the
 //! two parties' shares, computing on it, and re-masking the result for the client.
 
+use super::arith::shift_down;
 use super::{Builder, Circuit, Wire};
 
 /// Arithmetic right shift by `f` of an `ℓ`-bit value: wiring plus sign extension (free).
@@ -203,11 +204,6 @@ fn magnitude(b: &mut Builder, z: &[Wire]) -> (Wire, Vec<Wire>, Vec<Wire>) {
     (sign, a, wide)
 }
 
-/// `a >> k` (logical), `zero` shifted in.
-fn shift_down(a: &[Wire], k: usize, zero: Wire) -> Vec<Wire> {
-    (0..a.len()).map(|j| if j + k < a.len() { a[j + k] } else { zero }).collect()
-}
-
 /// The piecewise-linear sigmoid ([`crate::eval::ring_ops::pl_sigmoid`], bit for bit) with fused
 /// truncation and output mask: for `z = y >> f` at scale `s`, `pl_sigmoid(z) − r`. Inputs as
 /// for [`relu_trunc_mask`]; needs `s + 4 ≤ ℓ`. `|z|` is read unsigned, so `z = −2^(ℓ−1)` agrees
@@ -224,7 +220,7 @@ pub fn pl_sigmoid_trunc_mask(ell: u32, f: u32, s: u8) -> Circuit {
     let (sign, a, _) = magnitude(&mut b, &z);
     let low = su - segment_bits(s) as usize;
     let y = super::chords::chord(&mut b, &a[low..top], &a[..low], &knots(s), su + 1);
-    let y = super::rsqrt::widen(&mut b, &y, n);
+    let y = super::arith::widen(&mut b, &y, n);
     let one = b.constant(1u64 << s, n);
     let big = a[top + 1..].iter().fold(a[top], |acc, &w| b.or(acc, w));
     let y = b.mux(big, &one, &y);

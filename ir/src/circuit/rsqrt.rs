@@ -1,13 +1,8 @@
 //! The inverse square root circuit: [`crate::eval::ring_ops::rsqrt`] bit for bit, with the
 //! fused truncation and the client's output mask, like the activations in [`super::nn`].
 
+use super::arith::widen;
 use super::{Builder, Circuit, Wire};
-
-/// `x` zero-extended (or cut) to `n` wires.
-pub(super) fn widen(b: &mut Builder, x: &[Wire], n: usize) -> Vec<Wire> {
-    let zero = b.zero();
-    (0..n).map(|i| x.get(i).copied().unwrap_or(zero)).collect()
-}
 
 /// `⌊√u⌋` of the unsigned `u` (an even number `2h` of wires; `h` output wires), digit by digit:
 /// per root bit, from the top, the remainder takes two more bits of `u` and keeps

@@ -3,15 +3,11 @@
 //! ([`crate::eval::ring_ops::reciprocal`]), bit for bit, with the fused truncation and the
 //! client's output mask like the activations in [`super::nn`].
 
+use super::arith::{shift_down, widen};
 use super::chords::chord;
 use super::nn::reconstruct;
-use super::rsqrt::{reciprocal, widen};
-use super::{Builder, Circuit, Wire};
-
-/// `a >> k` (logical), `zero` shifted in.
-fn shift_down(a: &[Wire], k: usize, zero: Wire) -> Vec<Wire> {
-    (0..a.len()).map(|j| if j + k < a.len() { a[j + k] } else { zero }).collect()
-}
+use super::rsqrt::reciprocal;
+use super::{Builder, Circuit};
 
 /// `2^min(z, 0)` ([`crate::eval::ring_ops::exp2::eval`], bit for bit) with fused truncation and
 /// output mask: for `z = y >> f` at scale `s`, the result at scale `s` minus the client's mask.
