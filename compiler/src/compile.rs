@@ -139,6 +139,9 @@ pub struct Compiled {
     pub precision: Option<veil_passes::precision::Choice>,
     /// [`CompileOptions::choose_truncation`] kept the plan compiled with exact truncations.
     pub chose_exact_truncation: bool,
+    /// After the whole pipeline: a step of the plan the runtime cannot run yet, if any (the
+    /// simulator runs every plan; `veilc` refuses to write or run this one).
+    pub unsupported: Option<veil_ir::schedule::Unsupported>,
 }
 
 /// Why [`compile`] stopped.
@@ -286,7 +289,9 @@ fn compile_float(float: Graph, opts: &CompileOptions) -> Result<Compiled, Compil
     } else {
         None
     };
-    Ok(Compiled { float, graph, runs, files, precision, chose_exact_truncation: false })
+    // What `veil server` and `veil client` would refuse at startup (the simulator runs it).
+    let unsupported = if complete { veil_ir::schedule::lower(&graph).err() } else { None };
+    Ok(Compiled { float, graph, runs, files, precision, chose_exact_truncation: false, unsupported })
 }
 
 #[cfg(test)]
@@ -408,5 +413,29 @@ mod tests {
         let e = compile(&model("digits_relu.onnx"), &passes.into()).unwrap_err();
         assert!(matches!(e, CompileError::Pass(_)) && e.is_user_error(), "{e}");
         assert!(e.to_string().contains("/nope"), "{e}");
+    }
+
+    /// A plan the runtime would refuse at startup (here a server-private scale per element, not
+    /// per channel, on shares) is reported by the compiler, which still simulates it.
+    #[test]
+    fn a_plan_the_runtime_cannot_run_is_refused_when_compiled() {
+        use veil_ir::{Domain, Graph, Op, TensorType};
+        let mut g = Graph::new("elementwise");
+        let x = g.add_input("x", TensorType::f32(vec![1, 2, 3]));
+        let w = g.add_const("w", vec![3, 3], Domain::Server, vec![0.5, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.5]);
+        let s = g.add_const("s", vec![1, 2, 3], Domain::Server, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let a = g.add_node("dense", "a", Op::Dense { weight: w, bias: None }, &[x]).unwrap();
+        let b = g.add_node("scale", "b", Op::Affine { scale: Some(s), shift: None }, &[a]).unwrap();
+        let y = g.add_node("reveal", "y", Op::Reveal, &[b]).unwrap();
+        g.outputs.push(y);
+        let opts =
+            CompileOptions { passes: Options { input_bound: 4.0, ..Options::default() }, ..CompileOptions::default() };
+        let c = compile(g, &opts).unwrap();
+        let e = c.unsupported.expect("the runtime does not run it");
+        assert!(e.to_string().contains("\"scale\""), "{e}");
+        assert!(
+            veil_ir::eval::run_fixed(&c.graph, &[veil_ir::Tensor::new(vec![1, 2, 3], vec![1.0; 6]).unwrap()], 0)
+                .is_ok()
+        );
     }
 }

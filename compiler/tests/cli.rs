@@ -216,6 +216,27 @@ fn compile_writes_plan_and_weights_that_simulate_like_the_model() {
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
 }
 
+/// `models/bad/elementwise_scale.onnx` (MatMul, then Mul by a [1, 2, 3] initializer: a
+/// server-private scale per element on shares, which the runtime does not run): `compile` and
+/// `run` refuse it by node, before any file or process; `simulate` computes it.
+#[test]
+fn a_plan_the_runtime_cannot_run_is_refused_before_anything_is_written() {
+    let dir = scratch("unrunnable");
+    let m = model("bad/elementwise_scale.onnx");
+    let o = veilc(&["compile", &m, "-o", dir.to_str().unwrap(), "--input-bound", "4"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot run between two parties: node \"Mul_1\" (affine)"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "files left behind");
+    let x = dir.join("x.npy");
+    let t = veil_ir::Tensor::new(vec![1, 2, 3], vec![1.0; 6]).unwrap();
+    std::fs::write(&x, veil_ir::npy::encode_npy(&t, veil_ir::ElemType::F32)).unwrap();
+    let o = veilc(&["run", &m, "--input", x.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot run between two parties"), "{}", stderr(&o));
+    let o = veilc(&["simulate", &m, "--input", x.to_str().unwrap(), "--input-bound", "4"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
 #[test]
 fn a_plan_refuses_weights_of_another_plan_and_a_bad_model_writes_nothing() {
     let dir = scratch("wrong-weights");

@@ -195,6 +195,21 @@ pub enum NpzArray {
     },
 }
 
+impl NpzArray {
+    /// The array as model inputs (reals): floats as they are, integers (token ids, `uint8`
+    /// images) as their values, or why one has no exact `f32` value.
+    pub fn into_reals(self) -> Result<Tensor, String> {
+        match self {
+            NpzArray::Float(t) => Ok(t),
+            NpzArray::Int { shape, data } => {
+                let data =
+                    data.into_iter().enumerate().map(|(at, v)| exact_f32(v.into(), at)).collect::<Result<_, _>>()?;
+                Tensor::new(shape, data).ok_or_else(|| "the data does not fill its shape".to_string())
+            }
+        }
+    }
+}
+
 /// Reads array `key` of the `.npz` archive at `path`; the error lists the keys it has.
 pub fn read_npz(path: &Path, key: &str) -> Result<NpzArray, NpyError> {
     let p = path.display().to_string();

@@ -97,8 +97,12 @@ pub fn run(g: &mut Graph, _: &Options) -> Result<Report, PassError> {
                     let name = g.nodes[n].name.clone();
                     let s = (0..a1.len()).map(|i| a1[i] * a2[i]).collect();
                     let t = (0..a1.len()).map(|i| b1[i] * a2[i] + b2[i]).collect();
-                    scale = Some(derived_const(g, like, format!("{name}.scale"), js.clone(), s));
-                    shift = Some(derived_const(g, like, format!("{name}.shift"), js.clone(), t));
+                    // Two shifts stay a shift (a scale of ones would be a server-private
+                    // elementwise product on shares), two scales a scale.
+                    let scaled = s1.is_some() || scale.is_some();
+                    let shifted = t1.is_some() || shift.is_some();
+                    scale = scaled.then(|| derived_const(g, like, format!("{name}.scale"), js.clone(), s));
+                    shift = shifted.then(|| derived_const(g, like, format!("{name}.shift"), js.clone(), t));
                     debug_assert!(check_broadcast(&js, &shape).is_ok());
                     g.nodes[n].inputs[0] = g.nodes[p].inputs[0];
                     g.nodes[n].op = Op::Affine { scale, shift };
@@ -155,6 +159,29 @@ mod tests {
         verify(&g).unwrap();
         let ops: Vec<&str> = g.live_nodes().map(|(_, n)| n.op.mnemonic()).collect();
         assert_eq!(ops, ["affine", "reveal"], "{}", veil_ir::print::to_text(&g));
+        assert_eq!(run_float(&g, &[input]).unwrap(), before);
+    }
+
+    /// Two shifts (BERT's word, position and token-type embeddings summed) merge into one
+    /// shift: a scale of ones would be a server-private elementwise product on shares, which the
+    /// runtime does not run.
+    #[test]
+    fn two_shifts_merge_into_a_shift() {
+        let mut g = Graph::new("t");
+        let x = g.add_input("x", TensorType::f32(vec![1, 2, 3]));
+        let p = g.add_const("p", vec![1, 2, 3], Domain::Server, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let t = g.add_const("t", vec![3], Domain::Server, vec![0.5, -0.5, 0.25]);
+        let a = g.add_node("a1", "a", Op::Affine { scale: None, shift: Some(p) }, &[x]).unwrap();
+        let b = g.add_node("a2", "b", Op::Affine { scale: None, shift: Some(t) }, &[a]).unwrap();
+        let y = g.add_node("rev", "y", Op::Reveal, &[b]).unwrap();
+        g.outputs.push(y);
+        let input = Tensor::new(vec![1, 2, 3], vec![1.0, -2.0, 0.5, 3.0, 0.0, -1.0]).unwrap();
+        let before = run_float(&g, std::slice::from_ref(&input)).unwrap();
+        run(&mut g, &Options::default()).unwrap();
+        verify(&g).unwrap();
+        let affines: Vec<&Op> =
+            g.live_nodes().map(|(_, n)| &n.op).filter(|op| matches!(op, Op::Affine { .. })).collect();
+        assert!(matches!(affines[..], [Op::Affine { scale: None, shift: Some(_) }]), "{}", veil_ir::print::to_text(&g));
         assert_eq!(run_float(&g, &[input]).unwrap(), before);
     }
 }

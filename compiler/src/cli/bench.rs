@@ -186,6 +186,13 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                 ..Default::default()
             };
             let (g, files, chose_exact) = match veil_compiler::compile(&float, &opts) {
+                Ok(veil_compiler::Compiled { unsupported: Some(u), .. }) => {
+                    eprintln!("{name} {policy}: the plan cannot run between two parties: {u}");
+                    refused.push(
+                        serde_json::json!({"model": name, "policy": policy.to_string(), "refused": u.to_string()}),
+                    );
+                    continue;
+                }
                 Ok(veil_compiler::Compiled { graph, files: Some(files), chose_exact_truncation, .. }) => {
                     (graph, files, chose_exact_truncation)
                 }

@@ -31,8 +31,7 @@ pub fn run(a: CompileCmd) -> Result<(), CliError> {
     // Flags first: a bad one must not leave files behind.
     let network = a.compile.network()?;
     let super::Compiled { fixed: g, runs, budget, files, precision, .. } = a.compile.compile(&a.model)?;
-    let veil_compiler::PlanFiles { plan, weights, hash } =
-        files.ok_or_else(|| CliError::internal(anyhow::anyhow!("the whole pipeline ran but no plan was encoded")))?;
+    let veil_compiler::PlanFiles { plan, weights, hash } = super::runnable(files)?;
     std::fs::create_dir_all(&a.output).map_err(|e| {
         CliError::internal(anyhow::Error::new(e).context(format!("cannot create {}", a.output.display())))
     })?;

@@ -373,9 +373,9 @@ fn verify(
         let Some(c) = configs.iter().find(|c| &c.label == label) else { continue };
         let mut opts = c.options(base);
         opts.calibration = calibration.clone();
-        let veil_compiler::Compiled { graph: g, files, .. } = veil_compiler::compile(&float, &opts.into())?;
-        let veil_compiler::PlanFiles { plan, weights, .. } =
-            files.ok_or_else(|| CliError::internal(anyhow!("the whole pipeline ran but no plan was encoded")))?;
+        let veil_compiler::Compiled { graph: g, files, unsupported, .. } =
+            veil_compiler::compile(&float, &opts.into())?;
+        let veil_compiler::PlanFiles { plan, weights, .. } = super::runnable(unsupported.map_or(Ok(files), Err))?;
         let cost = veil_passes::cost::plan_cost(&g).map_err(|e| CliError::user(anyhow!(e)))?;
         let (pred_off, pred_on) = cost.seconds(&network);
         let sim = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).map_err(CliError::user)?;

@@ -71,7 +71,7 @@ pub fn run(a: LoadArgs) -> Result<(), CliError> {
         compile.input_bound = Some(x.data.iter().fold(1f32, |m, v| m.max(v.abs())));
     }
     let super::Compiled { fixed: g, files, .. } = compile.compile(&a.model)?;
-    let files = files.ok_or_else(|| CliError::internal(anyhow!("the whole pipeline ran but no plan was encoded")))?;
+    let files = super::runnable(files)?;
     let exact = !g.live_nodes().any(|(_, n)| {
         matches!(
             n.op,

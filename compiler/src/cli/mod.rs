@@ -253,12 +253,25 @@ struct Compiled {
     /// The compiled (fixed-point) graph.
     fixed: veil_ir::Graph,
     runs: Vec<veil_passes::PassRun>,
-    /// The plan and weights (after the whole pipeline).
-    files: Option<veil_compiler::PlanFiles>,
+    /// The plan and weights (after the whole pipeline), or the step the runtime cannot run.
+    files: Result<Option<veil_compiler::PlanFiles>, veil_ir::schedule::Unsupported>,
     /// What `--relu-budget` chose, if given.
     budget: Option<veil_compiler::explore::BudgetChoice>,
     /// What the precision search chose (without `--frac-bits`).
     precision: Option<veil_passes::precision::Choice>,
+}
+
+/// The plan and weights to write or run: a plan the runtime cannot run is the model's refusal.
+fn runnable(
+    files: Result<Option<veil_compiler::PlanFiles>, veil_ir::schedule::Unsupported>,
+) -> Result<veil_compiler::PlanFiles, CliError> {
+    match files {
+        Ok(Some(f)) => Ok(f),
+        Ok(None) => Err(CliError::internal(anyhow::anyhow!("the whole pipeline ran but no plan was encoded"))),
+        Err(u) => Err(CliError::user(anyhow::anyhow!(
+            "the compiled plan cannot run between two parties: {u} (`veilc simulate` still computes it)"
+        ))),
+    }
 }
 
 /// Model inputs for graph `g` from array `key` of the `.npz` at `path`.
@@ -266,9 +279,11 @@ fn npz_inputs(path: &std::path::Path, key: &str, g: &veil_ir::Graph) -> Result<V
     let [input] = g.inputs[..] else {
         return Err(CliError::user(anyhow::anyhow!("data sets are supported for models with one input")));
     };
-    let veil_ir::npy::NpzArray::Float(x) = veil_ir::npy::read_npz(path, key).map_err(CliError::user)? else {
-        return Err(CliError::user(anyhow::anyhow!("{}: array {key:?} must hold floats", path.display())));
-    };
+    // Integers (token ids, uint8 images) are reals like any input's.
+    let x = veil_ir::npy::read_npz(path, key)
+        .map_err(CliError::user)?
+        .into_reals()
+        .map_err(|e| CliError::user(anyhow::anyhow!("{}: array {key:?}: {e}", path.display())))?;
     veil_passes::range::samples(&x, &g.values[input].ty.shape)
         .map_err(|e| CliError::user(anyhow::anyhow!("{}: array {key:?}: {e}", path.display())))
 }
@@ -415,7 +430,11 @@ impl CompileArgs {
             ..Default::default()
         };
         let c = veil_compiler::compile(float, &opts)?;
-        Ok(Compiled { float: c.float, fixed: c.graph, runs: c.runs, files: c.files, budget, precision: c.precision })
+        let files = match c.unsupported {
+            Some(u) => Err(u),
+            None => Ok(c.files),
+        };
+        Ok(Compiled { float: c.float, fixed: c.graph, runs: c.runs, files, budget, precision: c.precision })
     }
 
     /// The precision target: none with `--frac-bits`, else `--max-error` or its default.

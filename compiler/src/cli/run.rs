@@ -41,8 +41,7 @@ pub fn run(a: RunArgs) -> Result<(), CliError> {
     let mut compile = a.compile;
     compile.bound_from_input(&x);
     let super::Compiled { float, fixed: g, budget, files, .. } = compile.compile(&a.model)?;
-    let veil_compiler::PlanFiles { plan, weights, .. } =
-        files.ok_or_else(|| CliError::internal(anyhow::anyhow!("the whole pipeline ran but no plan was encoded")))?;
+    let veil_compiler::PlanFiles { plan, weights, .. } = super::runnable(files)?;
     if let Some(b) = &budget {
         eprint!("{b}");
     }

@@ -347,7 +347,7 @@ impl Step {
 }
 
 /// The plan uses something the runtime cannot run yet.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("node {node:?} ({op}): {reason}")]
 pub struct Unsupported {
     /// Name of the node the runtime cannot run.
