@@ -10,7 +10,8 @@
 //! `frontend/bench_models.rs` the ResNet-32 of `models/bench/` against onnxruntime,
 //! `frontend/quant.rs` rounding, integer casts and onnxruntime's QDQ quantization,
 //! `frontend/upsampling.rs` ConvTranspose, Resize and the other ops of decoders (`models/decoder/`),
-//! `frontend/zoo.rs` torchvision's families of `models/zoo/` from both of torch's exporters.
+//! `frontend/zoo.rs` torchvision's families of `models/zoo/` from both of torch's exporters,
+//! `frontend/embedding.rs` token ids: embedding lookups and padding masks on the client's input.
 
 // The dynamo and zoo tests report the measured errors on stderr (shown with --nocapture).
 #![allow(clippy::print_stderr)]
@@ -25,6 +26,8 @@ mod channel_norm;
 mod conv3d;
 #[path = "frontend/dynamo.rs"]
 mod dynamo;
+#[path = "frontend/embedding.rs"]
+mod embedding;
 #[path = "frontend/external.rs"]
 mod external;
 #[path = "frontend/gelu_form.rs"]

@@ -350,6 +350,18 @@ pub enum Op {
     /// the operand's scale. Protocols: GC (long division), with the preceding exact truncation
     /// fused.
     Reciprocal,
+    /// `y[.., k] = 1` where `x[..] = k` (or `k − depth`, ONNX's negative index), else 0: the
+    /// one-hot rows of integer indices, shape `x ++ [depth]`. An index outside `[−depth, depth)`
+    /// gives a zero row. Runs on the client's own plaintext (the operand must be
+    /// [`Domain::Client`]): a `Gather` of the server's table by the client's token ids is this,
+    /// then a dense layer with the table. The operand is integer-valued (the front end makes
+    /// `one_hot` only of integer-typed values); both forms read it rounded to the nearest
+    /// integer ([`crate::eval::ring_ops::one_hot`]), output at the operand's scale. Protocols:
+    /// none (the client alone).
+    OneHot {
+        /// The number of rows of the table (the last output axis).
+        depth: usize,
+    },
 }
 
 /// How many inputs an op takes.
@@ -398,6 +410,7 @@ impl Op {
             Op::MatMul => "matmul",
             Op::Exp2 => "exp2",
             Op::Reciprocal => "reciprocal",
+            Op::OneHot { .. } => "one_hot",
         }
     }
 
@@ -436,6 +449,9 @@ impl Op {
                 [d] => Err(format!("reveal of a {d} value")),
                 _ => Err("reveal takes one operand".into()),
             };
+        }
+        if matches!(self, Op::OneHot { .. }) && inputs != [Domain::Client] {
+            return Err("one_hot runs on the client's own plaintext and needs a client operand".into());
         }
         if self.is_client_side() && inputs.iter().any(|d| *d != Domain::Client) {
             return Err(format!("{} runs on the client and needs a revealed (client) operand", self.mnemonic()));
@@ -651,6 +667,12 @@ impl Op {
             | Op::PlGelu { .. }
             | Op::Exp2
             | Op::Reciprocal => same(x.shape.clone()),
+            Op::OneHot { depth } => {
+                if *depth == 0 || *depth > u32::MAX as usize {
+                    return Err(format!("depth {depth} must be between 1 and 2^32 − 1"));
+                }
+                same([&x.shape[..], &[*depth]].concat())
+            }
             Op::Round { mode, min, max, zero_point } => {
                 if let (Some(lo), Some(hi)) = (min, max)
                     && !(lo.is_finite() && hi.is_finite() && lo <= hi)

@@ -137,6 +137,15 @@ fn propagate(g: &Graph, mag: &[f64], floors: &[f64]) -> Vec<f64> {
             // `1/max(x, 1)` moves by at most the operand's error (slope at most 1), plus the
             // quotient's floor.
             Op::Reciprocal => ex + ulp(sx),
+            // Its integer operand, off by less than one half, still rounds to itself; beyond,
+            // a row may light the wrong column.
+            Op::OneHot { .. } => {
+                if ex < 0.5 {
+                    0.0
+                } else {
+                    1.0
+                }
+            }
             // Exact in the ring: |ab − a'b'| ≤ |a|·e_b + |b|·e_a + e_a·e_b.
             Op::Mul => {
                 let (ey, by) = (e[n.inputs[1].index()], mag[n.inputs[1].index()]);

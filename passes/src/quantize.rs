@@ -264,7 +264,8 @@ pub fn run_detailed(
             | Op::PlSigmoid
             | Op::PlGelu { .. }
             | Op::Exp2
-            | Op::Reciprocal => {
+            | Op::Reciprocal
+            | Op::OneHot { .. } => {
                 ins[0] = b.lower(ins[0], name)?;
                 node.op.clone()
             }

@@ -119,7 +119,7 @@ pub fn worst_case_values(g: &Graph, input_bound: f64) -> Vec<f64> {
             Op::Poly { coeffs } => coeffs.iter().enumerate().map(|(i, &c)| (c as f64).abs() * x.powi(i as i32)).sum(),
             Op::SumPool { window } => x * (window.kernel[0] * window.kernel[1]) as f64,
             Op::Pad { value, .. } => x.max((*value as f64).abs()),
-            Op::Softmax { .. } | Op::Sigmoid | Op::PlSigmoid | Op::Exp2 | Op::Reciprocal => 1.0,
+            Op::Softmax { .. } | Op::Sigmoid | Op::PlSigmoid | Op::Exp2 | Op::Reciprocal | Op::OneHot { .. } => 1.0,
             // An integer no further from zero than the nearest one beyond |x|, within the bounds.
             Op::Round { min, max, .. } => match (min, max) {
                 (Some(lo), Some(hi)) => x.ceil().min((*lo as f64).abs().max((*hi as f64).abs())),

@@ -383,10 +383,7 @@ fn calibrated_torch_export_between_two_processes(
 ) -> (Vec<f32>, Vec<f32>) {
     let dir = common::Workdir::new(model.rsplit('/').next().unwrap());
     let calibration: Vec<veil_ir::Tensor> = calib.map_or_else(Vec::new, |c| {
-        let veil_ir::npy::NpzArray::Float(t) = veil_ir::npy::read_npz(&root().join("models").join(c), "x").unwrap()
-        else {
-            panic!("{c}: float inputs")
-        };
+        let t = veil_ir::npy::read_npz(&root().join("models").join(c), "x").unwrap().into_reals().unwrap();
         let one: Vec<usize> = std::iter::once(1).chain(t.shape[1..].iter().copied()).collect();
         veil_passes::range::samples(&t, &one).unwrap()
     });
@@ -467,6 +464,38 @@ fn a_causal_transformer_layer_runs_between_two_processes() {
     );
     let top = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
     assert_eq!(top(&got), top(&ort), "{got:?} vs onnxruntime {ort:?}");
+}
+
+/// A classifier on token ids in `models/attention/` (`<model>.onnx`, `_input.npy`, `_ort.npy`,
+/// `_calib.npz`), calibrated with exact truncations: bit-exact with the simulator, within the
+/// calibrated bound of onnxruntime's output and within `tol` of it, and its top-1.
+fn token_model_between_two_processes(model: &str, calib: &str, tol: f32) {
+    let (got, ort) = calibrated_torch_export_between_two_processes(
+        &format!("attention/{model}"),
+        &format!("attention/{calib}_input.npy"),
+        &format!("attention/{model}_ort.npy"),
+        Some(&format!("attention/{calib}_calib.npz")),
+        true,
+    );
+    let top = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+    assert_eq!(top(&got), top(&ort), "{got:?} vs onnxruntime {ort:?}");
+    let worst = got.iter().zip(&ort).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst < tol, "{got:?} vs onnxruntime {ort:?}");
+}
+
+/// torch's text classifier on token ids (`models/attention/make_tokens.py`, the dynamo export):
+/// the client one-hot encodes its ids and computes the padding mask `ids == 0` on its own
+/// plaintext, the lookups are a dense layer with the server's table.
+#[test]
+fn a_text_classifier_on_token_ids_with_a_padding_mask_runs_between_two_processes() {
+    token_model_between_two_processes("torch_tokens_dynamo", "torch_tokens", 0.05);
+}
+
+/// Hugging Face's BertForSequenceClassification on token ids (`models/attention/make_bert.py`,
+/// the dynamo export).
+#[test]
+fn hugging_faces_bert_runs_between_two_processes() {
+    token_model_between_two_processes("hf_bert_dynamo", "hf_bert", 0.005);
 }
 
 /// torch's 2-layer nn.GRU with the plan's local truncations (each party shifts its own share,

@@ -1,5 +1,6 @@
 //! Checks that nothing leaks (feature `test-hooks` captures transcripts and measures HE noise):
-//! the client's view holds no weight value, two runs of one input look different, HE responses
+//! the client's view holds no weight value, two runs of one input look different, the server's
+//! view holds no trace of the client's token ids, HE responses
 //! carry noise that does not depend on the weights, secrets do not print, and the connection is
 //! authenticated by the pinned certificate.
 
@@ -205,4 +206,53 @@ fn the_client_refuses_a_server_without_the_pinned_certificate() {
         let peer = accepted.await.unwrap().expect("a session").expect("the real client's");
         assert!(peer.ip().is_loopback());
     });
+}
+
+/// Token ids (`models/attention/torch_tokens_dynamo.onnx`, a lookup and a padding mask on the
+/// client's plaintext): the server, holding every frame the client sent, tries to read the
+/// client's one-hot rows or its mask, which in the clear are runs of zero words (49 of each 50
+/// columns, most of a mask row) broken by the encodings of 1. It finds neither: what the client
+/// sent has no 8-byte run of zeros and no encoding of 1 where the ids would put them, and two
+/// different inputs give frames of the same sizes.
+#[test]
+fn the_servers_view_holds_no_trace_of_the_clients_token_ids() {
+    let dir = root().join("models/attention");
+    let samples = |ids: &[i64]| veil_ir::Tensor::new(vec![1, 8], ids.iter().map(|&i| i as f32).collect()).unwrap();
+    let ids = veil_ir::npy::read_npz(&dir.join("torch_tokens_calib.npz"), "x").unwrap().into_reals().unwrap();
+    let calibration = veil_passes::range::samples(&ids, &[1, 8]).unwrap();
+    let opts = Options { calibration, ..Options::default() };
+    let compiled = compile_bundled("attention/torch_tokens_dynamo", opts).unwrap();
+    let veil_compiler::PlanFiles { plan, weights, hash } = compiled.files.unwrap();
+    let (public, h) = decode_plan(&plan).unwrap();
+    let mut private = public.clone();
+    attach_weights(&mut private, &h, &weights).unwrap();
+    let (public, private) = (public.graph, private.graph);
+    let mut sizes = Vec::new();
+    for ids in [[7i64, 31, 2, 49, 12, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]] {
+        let frames = session(&public, &private, hash, &samples(&ids)).frames();
+        let sent: Vec<_> = frames.iter().filter(|f| f.sent && !PUBLIC_STEPS.contains(&f.step.as_str())).collect();
+        let zero_runs: usize = sent.iter().map(|f| f.payload.windows(8).filter(|w| w == &[0; 8]).count()).sum();
+        assert_eq!(zero_runs, 0, "8-byte runs of zeros in what the client sent for ids {ids:?}");
+        // The shares of the one-hot rows and of the mask: as ring words, none is small (the
+        // plaintext would be all 0 and 1), and the smallest word of each row of 50 is not at
+        // the id (the plaintext's 49 zeros would point the server at it).
+        let shared: Vec<u64> = sent
+            .iter()
+            .filter(|f| f.step == "sharing the input")
+            .flat_map(|f| f.payload.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap())))
+            .collect();
+        assert_eq!(shared.len(), 8 * 50 + 8, "the one-hot rows and the mask");
+        let small = shared.iter().filter(|&&w| w < 1 << 20).count();
+        assert_eq!(small, 0, "small ring words among the client's shares for ids {ids:?}");
+        let rows = sent.iter().find(|f| f.step == "sharing the input" && f.payload.len() == 400 * 8).unwrap();
+        let rows: Vec<u64> = rows.payload.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap())).collect();
+        let guessed = rows
+            .chunks(50)
+            .zip(&ids)
+            .filter(|(row, id)| row.iter().enumerate().min_by_key(|(_, w)| **w).unwrap().0 as i64 == **id)
+            .count();
+        assert!(guessed <= 3, "the server guessed {guessed} of 8 ids from the shares");
+        sizes.push(sent.iter().map(|f| (f.step.clone(), f.payload.len())).collect::<Vec<_>>());
+    }
+    assert_eq!(sizes[0], sizes[1]);
 }

@@ -1,6 +1,6 @@
 //! insta snapshots of each bundled model's IR after every pass (`veilc ir --after <pass>`),
-//! with the default options (the root models, `qdq_cnn/`, `decoder/`, `video/`, and `attention/`
-//! calibrated on its `.npz`). A change to lowering shows in review as a diff of
+//! with the default options (the root models, `qdq_cnn/`, `decoder/`, `video/`, and `attention/`'s
+//! two, calibrated on their `.npz`). A change to lowering shows in review as a diff of
 //! `models/snapshots/`.
 
 use veil_compiler::{CompileOptions, compile};
@@ -23,6 +23,8 @@ fn ir_after_every_pass() {
             ("decoder", "decoder/model.onnx", None),
             ("video", "video/torch_dynamo.onnx", None),
             ("attention", "attention/torch_dynamo.onnx", Some("attention/torch_calib.npz")),
+            // Token ids: the client's one-hot lookup and padding mask.
+            ("tokens", "attention/torch_tokens_dynamo.onnx", Some("attention/torch_tokens_calib.npz")),
         ];
         let models = bundled_models()
             .into_iter()
@@ -43,10 +45,7 @@ fn ir_after_every_pass() {
 
 /// The inputs of array `x` of the `.npz` at `models/<path>`, one batch item each.
 fn calibration_inputs(path: &str) -> Vec<veil_ir::Tensor> {
-    let veil_ir::npy::NpzArray::Float(t) = veil_ir::npy::read_npz(&root().join("models").join(path), "x").unwrap()
-    else {
-        panic!("{path}: float inputs")
-    };
+    let t = veil_ir::npy::read_npz(&root().join("models").join(path), "x").unwrap().into_reals().unwrap();
     let one: Vec<usize> = std::iter::once(1).chain(t.shape[1..].iter().copied()).collect();
     veil_passes::range::samples(&t, &one).unwrap()
 }

@@ -480,7 +480,10 @@ impl Importer {
     /// decided here; the op's own lowering passes it through.
     fn int_output(&self, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Option<DataType>, String> {
         let node = ctx.node;
-        let Some(t) = node.input.iter().zip(inputs).find_map(|(name, s)| match s {
+        // A gather's output holds its data's values: an integer index into a table of reals
+        // (an embedding) gives reals.
+        let typed = if node.op_type().starts_with("Gather") { 1 } else { node.input.len() };
+        let Some(t) = node.input.iter().zip(inputs).take(typed).find_map(|(name, s)| match s {
             Some(Sym::Const(_)) | None => None,
             Some(_) => self.ints.get(name).copied(),
         }) else {

@@ -77,6 +77,13 @@ pub fn output_type(op: &str, t: DataType, cast_to: Option<DataType>) -> Result<O
     if STATIC.contains(&op) {
         return Ok(None);
     }
+    // A comparison of integers is a boolean; a Where's values are its (constant) branches'.
+    if op == "Equal" {
+        return Ok(Some(DataType::Bool));
+    }
+    if op == "Where" {
+        return Ok(None);
+    }
     // (q − zero point) · scale: the integers become reals again.
     if op == "DequantizeLinear" {
         return Ok(None);

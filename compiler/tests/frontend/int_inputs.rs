@@ -4,7 +4,7 @@ use super::ops::{assert_close, coords, fixed_point_within_bound, strides, values
 use super::*;
 
 /// A graph input of element type `t`.
-fn typed(name: &str, dims: &[i64], t: DataType) -> ValueInfoProto {
+pub(super) fn typed(name: &str, dims: &[i64], t: DataType) -> ValueInfoProto {
     let mut v = info(name, &dims.iter().map(|&d| Some(d)).collect::<Vec<_>>());
     if let Some(type_proto::Value::TensorType(tt)) = v.r#type.as_mut().and_then(|t| t.value.as_mut()) {
         tt.elem_type = Some(t as i32);

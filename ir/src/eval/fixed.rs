@@ -210,6 +210,9 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
                 map(&mut |v| ring_ops::exp2::eval_with(ring, v, s_in, &knots))
             }
             Op::Reciprocal => map(&mut |v| ring_ops::reciprocal::eval(ring, v, s_in)),
+            Op::OneHot { depth } => {
+                Val::Ring([&shape[..], &[*depth]].concat(), ring_ops::one_hot::eval(ring, x, s_in, *depth))
+            }
             Op::Round { mode, min, max, zero_point } => {
                 let bounds = ring_ops::clip_bounds(ring, *min, *max, s_in);
                 let odd = match zero_point {
@@ -276,6 +279,10 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
                 Val::Ring(s, d)
             }
             Op::Truncate { bits, mode: TruncMode::Exact } => map(&mut |v| ring.truncate(v, *bits)),
+            // The client's own plaintext (before it is shared): it shifts the value itself.
+            Op::Truncate { bits, .. } if g.values[node.output].domain == crate::types::Domain::Client => {
+                map(&mut |v| ring.truncate(v, *bits))
+            }
             Op::Truncate { bits, mode: TruncMode::Stochastic } => {
                 // The circuit that reads it adds the shifted shares of the (narrowed) operand
                 // in w − bits bits (`ring::stochastic_truncate`), from a uniform client share.
@@ -351,4 +358,32 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
         run.outputs.push(t);
     }
     Ok(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::op::{Op, TruncMode};
+    use crate::types::{ElemType, TensorType};
+    use crate::{Graph, Tensor};
+
+    /// A truncation of the client's own plaintext (before it shares it, as the comparison of a
+    /// padding mask does) is the client's exact shift in the runtime; the simulator must not
+    /// model a random share there, or the two would differ by an ulp.
+    #[test]
+    fn a_truncation_of_the_clients_plaintext_is_exact() {
+        let mut g = Graph::new("t");
+        g.ring_bits = Some(30);
+        let x = g.add_input("x", TensorType { elem: ElemType::Fixed { frac_bits: 8 }, shape: vec![256] });
+        let y = g.add_node("t", "y", Op::Truncate { bits: 4, mode: TruncMode::Local }, &[x]).unwrap();
+        g.outputs.push(y);
+        let data: Vec<f32> = (0..256).map(|i| (i as f32 - 128.0) * 0.37 + 0.001).collect();
+        let input = Tensor::new(vec![256], data.clone()).unwrap();
+        for seed in 0..4 {
+            let run = super::run_fixed(&g, std::slice::from_ref(&input), seed).unwrap();
+            for (k, (&got, &v)) in run.outputs[0].data.iter().zip(&data).enumerate() {
+                let q = (v as f64 * 256.0).round() as i64;
+                assert_eq!(got as f64, (q >> 4) as f64 / 16.0, "element {k}, seed {seed}");
+            }
+        }
+    }
 }

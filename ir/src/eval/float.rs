@@ -129,6 +129,10 @@ fn values(g: &Graph, inputs: &[Tensor], mode: Mode) -> Result<Vec<Option<Tensor>
             Op::Exp2 if approximated => map(&|v| super::ring_ops::exp2::real(v as f64) as f32),
             Op::Exp2 => map(&|v| v.min(0.0).exp2()),
             Op::Reciprocal => map(&|v| 1.0 / v.max(1.0)),
+            Op::OneHot { depth } => Tensor {
+                shape: [&x.shape[..], &[*depth]].concat(),
+                data: super::ring_ops::one_hot::real(&x.data, *depth),
+            },
             Op::Round { mode, min, max, zero_point } => {
                 let clamp = |v: f32| v.max(min.unwrap_or(f32::NEG_INFINITY)).min(max.unwrap_or(f32::INFINITY));
                 match zero_point {

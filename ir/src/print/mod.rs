@@ -86,6 +86,7 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, String)> {
         }
         Op::LeakyRelu { alpha } => out.push(("alpha", format!("{alpha:?}"))),
         Op::Rsqrt { eps } => out.push(("eps", format!("{eps:?}"))),
+        Op::OneHot { depth } => out.push(("depth", depth.to_string())),
         Op::Round { mode, min, max, zero_point } => {
             out.push(("mode", mode.as_str().to_string()));
             if min.is_some() || max.is_some() {

@@ -356,6 +356,7 @@ fn op(mnemonic: &str, at: usize, a: &mut Attrs) -> Res<Op> {
         "exp2" => Op::Exp2,
         "reciprocal" => Op::Reciprocal,
         "rsqrt" => Op::Rsqrt { eps: a.req("eps", |v| v.parse().ok())? },
+        "one_hot" => Op::OneHot { depth: a.req("depth", |v| v.parse().ok())? },
         "round" => Op::Round {
             mode: a.req("mode", crate::RoundMode::parse)?,
             min: a.get("min", opt_f32)?.flatten(),

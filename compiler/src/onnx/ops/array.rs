@@ -214,6 +214,12 @@ pub fn size(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec
 /// from running the constant folder on the operand's flat indices, so the two share one
 /// definition of the op's semantics.
 pub fn select(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    if ctx.node.op_type() == "Gather"
+        && let (Some(Sym::Const(table)), Some(Some(ids))) = (arg(inputs, 0).ok(), inputs.get(1))
+        && !matches!(ids, Sym::Const(_))
+    {
+        return super::embedding::lookup(imp, ctx, table, ids);
+    }
     let v = imp.value(arg(inputs, 0)?)?;
     let shape = imp.ty(v).shape.clone();
     let n: usize = shape.iter().product();

@@ -10,8 +10,10 @@
 mod array;
 mod batched;
 mod channel_norm;
+mod client_mask;
 mod conv3d;
 mod conv_transpose;
+mod embedding;
 mod fold;
 pub mod gelu_form;
 mod join;
@@ -93,6 +95,9 @@ fn lowering(op: &str) -> Option<Lowering> {
         "Round" | "Floor" | "Ceil" => quant::round,
         "QuantizeLinear" => quant::quantize_linear,
         "DequantizeLinear" => quant::dequantize_linear,
+        "Equal" => client_mask::equal,
+        "Where" => client_mask::where_,
+        "IsNaN" | "IsInf" => client_mask::never,
         _ if fold::FOLD_ONLY.contains(&op) => fold::only_constants,
         _ => return None,
     })

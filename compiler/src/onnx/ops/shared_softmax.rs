@@ -16,11 +16,8 @@
 //! `−10⁴` where a position is hidden) holds values no ring can encode; entries below
 //! [`MASKED`] count as `MASKED`, whose exponential is 0 in float and fixed point alike (as
 //! long as the scores themselves stay above `MASKED + 100`), so the Softmax is the model's.
-//!
-//! An attention mask added to the scores (a causal or padding mask: `−∞`, float32's lowest or
-//! `−10⁴` where a position is hidden) holds values no ring can encode; entries below
-//! [`MASKED`] count as `MASKED`, whose exponential is 0 in float and fixed point alike (as
-//! long as the scores themselves stay above `MASKED + 100`), so the Softmax is the model's.
+//! A padding mask computed from the client's input is a `Where` on its plaintext (`client_mask`),
+//! whose branches are clamped the same way.
 
 use veil_ir::{Op, ValueId, Window2d};
 
