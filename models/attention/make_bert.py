@@ -5,7 +5,9 @@ and positions are the model's defaults, the attention mask all ones) with both o
 exporters: hf_bert.onnx (TorchScript, `dynamo=False`) and hf_bert_dynamo.onnx (the default,
 weights in `.data`). Writes the input (hf_bert_input.npy), 16 calibration inputs
 (hf_bert_calib.npz, array `x`, int64 [16, 8]) and onnxruntime's output of each export
-(`*_ort.npy`). Needs transformers (written with 5.25), torch (2.15), onnxscript, onnx and
+(`*_ort.npy`). Then the same on `input_ids` and `attention_mask` (Hugging Face's usual two
+inputs; the last three positions padding): hf_bert_mask.onnx, hf_bert_mask_dynamo.onnx, the
+inputs hf_bert_mask_ids.npy and hf_bert_mask_mask.npy, and `_ort.npy`. Needs transformers (written with 5.25), torch (2.15), onnxscript, onnx and
 onnxruntime; the tests only read the committed files. Run from the repository root."""
 
 import numpy as np
@@ -35,3 +37,15 @@ for suffix, dynamo in [("", False), ("_dynamo", True)]:
     y = sess.run(None, {"input_ids": ids.numpy()})[0]
     np.save(f"{OUT}/hf_bert{suffix}_ort.npy", y)
     print(path, y.shape, float(np.abs(y - model(ids).logits.detach().numpy()).max()))
+
+ids = torch.tensor([[2, 15, 7, 33, 3, 0, 0, 0]])
+mask = (ids != 0).long()
+np.save(f"{OUT}/hf_bert_mask_ids.npy", ids.numpy())
+np.save(f"{OUT}/hf_bert_mask_mask.npy", mask.numpy())
+for suffix, dynamo in [("", False), ("_dynamo", True)]:
+    path = f"{OUT}/hf_bert_mask{suffix}.onnx"
+    torch.onnx.export(model, (ids, mask), path, dynamo=dynamo, input_names=["input_ids", "attention_mask"])
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    y = sess.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
+    np.save(f"{OUT}/hf_bert_mask{suffix}_ort.npy", y)
+    print(path, y.shape, float(np.abs(y - model(ids, attention_mask=mask).logits.detach().numpy()).max()))

@@ -448,9 +448,15 @@ impl Importer {
         }
         let reads_int = node.input.first().is_some_and(|i| self.ints.contains_key(i));
         let (out, int_out) = if matches!(op, "Cast" | "CastLike") && reads_int {
-            // `int_output` decides the cast: when exact, the value passes unchanged.
+            // `int_output` decides the cast: when exact, the value passes unchanged; to BOOL
+            // it is `x ≠ 0`.
             let t = self.int_output(&ctx, &inputs).map_err(Some)?;
-            (vec![inputs[0].clone().ok_or_else(|| Some("input 0 is required".to_string()))?], t)
+            let from = node.input.first().and_then(|i| self.ints.get(i).copied());
+            if t == Some(DataType::Bool) && from != Some(DataType::Bool) {
+                (ops::client_mask::nonzero(self, &ctx, &inputs).map_err(Some)?, t)
+            } else {
+                (vec![inputs[0].clone().ok_or_else(|| Some("input 0 is required".to_string()))?], t)
+            }
         } else {
             // The op's own refusal first (a shape computed from the input, say), then whether
             // it is exact on integers.

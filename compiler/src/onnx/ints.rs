@@ -78,7 +78,7 @@ pub fn output_type(op: &str, t: DataType, cast_to: Option<DataType>) -> Result<O
         return Ok(None);
     }
     // A comparison of integers is a boolean; a Where's values are its (constant) branches'.
-    if op == "Equal" {
+    if matches!(op, "Equal" | "Not" | "And" | "Or" | "Xor") {
         return Ok(Some(DataType::Bool));
     }
     if op == "Where" {
@@ -92,6 +92,10 @@ pub fn output_type(op: &str, t: DataType, cast_to: Option<DataType>) -> Result<O
         let to = cast_to.unwrap_or(DataType::Float);
         if matches!(to, DataType::Float | DataType::Double | DataType::Float16 | DataType::Bfloat16) {
             return Ok(None);
+        }
+        // `x ≠ 0` (lowered by the caller), not a wrap.
+        if to == DataType::Bool {
+            return Ok(Some(to));
         }
         let (Some((lo, hi)), Some((tlo, thi))) = (range(t), range(to)) else {
             return Err(format!("cast of a {} value to {} is not supported", t.as_str_name(), to.as_str_name()));

@@ -173,3 +173,76 @@ fn hugging_faces_bert_on_token_ids_gives_onnxruntimes_output() {
         }
     }
 }
+
+/// The same BERT on Hugging Face's two inputs, `input_ids` and `attention_mask` (three padding
+/// positions): the mask becomes a boolean (`Cast`, then `And` with constant patterns and
+/// `GatherND` in the dynamo export, `GreaterOrEqual` of constants, `Flatten`, `Gather` and
+/// `Expand` in the TorchScript one), all on the client's plaintext, and the `Where` of −∞ or
+/// float32's lowest; onnxruntime's output in float.
+#[test]
+fn hugging_faces_bert_with_an_attention_mask_gives_onnxruntimes_output() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/attention");
+    let inputs =
+        ["hf_bert_mask_ids.npy", "hf_bert_mask_mask.npy"].map(|f| veil_ir::npy::read_npy(&dir.join(f)).unwrap());
+    for export in ["", "_dynamo"] {
+        let g = veil_compiler::onnx::import_file(
+            &dir.join(format!("hf_bert_mask{export}.onnx")),
+            &ImportOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("hf_bert_mask{export}: {e}"));
+        // The mask's every step before the Where is the client's.
+        let masked = g.live_nodes().find(|(_, n)| n.inputs.contains(&g.inputs[1])).map(|(_, n)| n.output).unwrap();
+        assert_eq!(g.values[masked].domain, veil_ir::Domain::Client, "hf_bert_mask{export}");
+        let want = veil_ir::npy::read_npy(&dir.join(format!("hf_bert_mask{export}_ort.npy"))).unwrap();
+        let got = run_float(&g, &inputs).unwrap().remove(0);
+        assert_eq!(got.shape, want.shape);
+        for (a, b) in got.data.iter().zip(&want.data) {
+            assert!((a - b).abs() < 1e-5, "hf_bert_mask{export}: {a} vs onnxruntime {b}");
+        }
+    }
+}
+
+/// Boolean logic on the client's mask against the truth tables: `Cast` to BOOL, `Not`, and
+/// `And`, `Or`, `Xor` with a constant pattern and with each other, every combination.
+#[test]
+fn boolean_logic_on_the_clients_mask_follows_the_truth_tables() {
+    let mut cast = node("Cast", "to_bool", &["m"], &["b"]);
+    cast.attribute.push(int_attr("to", DataType::Bool as i64));
+    let mut cast2 = node("Cast", "to_bool2", &["n"], &["c"]);
+    cast2.attribute.push(int_attr("to", DataType::Bool as i64));
+    // ONNX stores booleans in int32_data.
+    let mut k = int64s("k", &[]);
+    (k.dims, k.data_type, k.int32_data) = (vec![6], Some(DataType::Bool as i32), vec![0, 1, 0, 1, 1, 0]);
+    let ops = ["And", "Or", "Xor"];
+    let mut nodes = vec![cast, cast2, node("Not", "not", &["b"], &["not"])];
+    let mut outs = vec!["not".to_string()];
+    for op in ops {
+        nodes.push(node(op, &format!("{op}k"), &["b", "k"], &[&format!("{op}_k")]));
+        nodes.push(node(op, &format!("{op}c"), &["b", "c"], &[&format!("{op}_c")]));
+        outs.extend([format!("{op}_k"), format!("{op}_c")]);
+    }
+    // One float output: the concatenation of every result, cast to FLOAT.
+    let mut cat = node("Concat", "all", &outs.iter().map(String::as_str).collect::<Vec<_>>(), &["cat"]);
+    cat.attribute.push(int_attr("axis", 0));
+    let mut to_float = node("Cast", "to_float", &["cat"], &["y"]);
+    to_float.attribute.push(int_attr("to", DataType::Float as i64));
+    nodes.extend([cat, to_float]);
+    let b = model(21, vec![typed("m", &[6], DataType::Int64), typed("n", &[6], DataType::Int64)], nodes, vec![k], "y");
+    let g = import(&b).unwrap();
+    // Every pair of (m ≠ 0, n ≠ 0) and the pattern k, with values other than 0 and 1.
+    let (m, n) = ([0.0, 0.0, 3.0, 1.0, -2.0, 0.0], [0.0, 5.0, 0.0, 1.0, 0.0, -1.0]);
+    let kk = [false, true, false, true, true, false];
+    let (bm, bn): (Vec<bool>, Vec<bool>) =
+        (m.iter().map(|&v| v != 0.0).collect(), n.iter().map(|&v| v != 0.0).collect());
+    let mut want: Vec<bool> = bm.iter().map(|b| !b).collect();
+    for f in [|a: bool, b: bool| a && b, |a: bool, b: bool| a || b, |a: bool, b: bool| a != b] {
+        want.extend((0..6).map(|i| f(bm[i], kk[i])));
+        want.extend((0..6).map(|i| f(bm[i], bn[i])));
+    }
+    let want: Vec<f32> = want.iter().map(|&b| f32::from(u8::from(b))).collect();
+    let inputs = [Tensor::new(vec![6], m.to_vec()).unwrap(), Tensor::new(vec![6], n.to_vec()).unwrap()];
+    assert_close(&run_float(&g, &inputs).unwrap()[0], &[42], &want, "truth tables");
+    fixed_point_within_bound(&g, &inputs);
+    // All of it is the client's: nothing shared, nothing revealed.
+    assert!(g.live_nodes().all(|(_, n)| g.values[n.output].domain == veil_ir::Domain::Client));
+}

@@ -13,7 +13,7 @@
 //!   A branch below [`MASKED`] (`−∞`, float32's lowest: a mask) counts as `MASKED`, whose
 //!   exponential in a Softmax is 0 in float and fixed point alike; `+∞` or NaN is refused.
 
-use veil_ir::{Domain, Op};
+use veil_ir::{Domain, Op, ValueId};
 
 use super::shared_softmax::MASKED;
 use crate::onnx::consts::CTensor;
@@ -27,29 +27,8 @@ fn single(c: &CTensor, what: &str) -> Result<f64, String> {
     }
 }
 
-/// `Equal` with a computed operand; see the module doc.
-pub fn equal(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
-    let (x, c, name) = match (inputs.first(), inputs.get(1)) {
-        (Some(Some(Sym::Const(c))), Some(Some(x))) => (x, c, &ctx.node.input[1]),
-        (Some(Some(x)), Some(Some(Sym::Const(c)))) => (x, c, &ctx.node.input[0]),
-        _ => return Err("supported on a computed value and a constant, not on two computed values".into()),
-    };
-    if imp.int_type(name).is_none() {
-        return Err(format!(
-            "supported on integer-typed values known to the client (a mask input); {name:?} is a real"
-        ));
-    }
-    let c = single(c, "the compared constant")?;
-    if c.fract() != 0.0 || !c.is_finite() {
-        return Err(format!("the compared constant {c} must be an integer"));
-    }
-    let x = imp.value(x)?;
-    if imp.g.values[x].domain != Domain::Client {
-        return Err(format!(
-            "{name:?} must be known to the client alone (computed from its input with public operands)"
-        ));
-    }
-    let out = ctx.out(0);
+/// `[x = c]` on the client's plaintext, named `out`: `one_hot(2·(x − c))` with one column.
+fn equals(imp: &mut Importer, ctx: &Ctx, x: ValueId, c: f64, out: &str) -> Result<ValueId, String> {
     let two = imp.public(&format!("{out}.two"), vec![], vec![2.0]);
     let shift = imp.public(&format!("{out}.shift"), vec![], vec![(-2.0 * c) as f32]);
     let d = imp.add(
@@ -60,7 +39,127 @@ pub fn equal(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Ve
     )?;
     let hot = imp.add(&ctx.name, &format!("{out}/one_hot"), Op::OneHot { depth: 1 }, &[d])?;
     let shape = imp.ty(x).shape.clone();
-    Ok(vec![Sym::Value(imp.add(&ctx.name, out, Op::Reshape { shape }, &[hot])?)])
+    imp.add(&ctx.name, out, Op::Reshape { shape }, &[hot])
+}
+
+/// `scale·x + shift` with public constants (booleans' arithmetic on the client's plaintext),
+/// `x` first broadcast with the constants' shapes.
+fn public_affine(
+    imp: &mut Importer,
+    ctx: &Ctx,
+    x: ValueId,
+    scale: CTensor,
+    shift: CTensor,
+    out: &str,
+) -> Result<ValueId, String> {
+    let mut xs = imp.ty(x).shape.clone();
+    let wide =
+        crate::onnx::consts::broadcast_shape(&crate::onnx::consts::broadcast_shape(&scale.shape, &shift.shape)?, &xs)?;
+    let x = if wide != xs {
+        let indices = crate::onnx::consts::broadcast_indices(&xs, &wide).into_iter().map(|i| i as u32).collect();
+        xs = wide.clone();
+        imp.add(&ctx.name, &format!("{out}/broadcast"), Op::Select { indices, shape: wide }, &[x])?
+    } else {
+        x
+    };
+    for t in [&scale, &shift] {
+        if crate::onnx::consts::broadcast_shape(&t.shape, &xs)? != xs {
+            return Err(format!("a constant of shape {:?} must broadcast to the computed operand's {xs:?}", t.shape));
+        }
+    }
+    let scale = imp.public(&format!("{out}.scale"), scale.shape.clone(), scale.floats());
+    let shift = imp.public(&format!("{out}.shift"), shift.shape.clone(), shift.floats());
+    imp.add(&ctx.name, out, Op::Affine { scale: Some(scale), shift: Some(shift) }, &[x])
+}
+
+/// Operand `i`, an integer-typed value known to the client alone, or why not.
+fn client_int(imp: &mut Importer, ctx: &Ctx, s: &Sym, i: usize) -> Result<ValueId, String> {
+    let name = ctx.node.input.get(i).map_or("", String::as_str);
+    if imp.int_type(name).is_none() {
+        return Err(format!(
+            "supported on integer-typed values known to the client (a mask input); {name:?} is a real"
+        ));
+    }
+    let v = imp.value(s)?;
+    if imp.g.values[v].domain != Domain::Client {
+        return Err(format!(
+            "{name:?} must be known to the client alone (computed from its input with public operands)"
+        ));
+    }
+    Ok(v)
+}
+
+/// `Equal` with a computed operand; see the module doc.
+pub fn equal(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let (x, c, i) = match (inputs.first(), inputs.get(1)) {
+        (Some(Some(Sym::Const(c))), Some(Some(x))) => (x, c, 1),
+        (Some(Some(x)), Some(Some(Sym::Const(c)))) => (x, c, 0),
+        _ => return Err("supported on a computed value and a constant, not on two computed values".into()),
+    };
+    let c = single(c, "the compared constant")?;
+    if c.fract() != 0.0 || !c.is_finite() {
+        return Err(format!("the compared constant {c} must be an integer"));
+    }
+    let x = client_int(imp, ctx, x, i)?;
+    Ok(vec![Sym::Value(equals(imp, ctx, x, c, ctx.out(0))?)])
+}
+
+/// `Cast` to BOOL of the client's integers: `x ≠ 0`, that is `1 − [x = 0]`.
+pub fn nonzero(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let x = inputs.first().and_then(Option::as_ref).ok_or("input 0 is required")?;
+    let x = client_int(imp, ctx, x, 0)?;
+    let out = ctx.out(0);
+    let zero = equals(imp, ctx, x, 0.0, &format!("{out}/is_zero"))?;
+    let (neg, one) = (CTensor::f32(vec![], vec![-1.0]), CTensor::f32(vec![], vec![1.0]));
+    Ok(vec![Sym::Value(public_affine(imp, ctx, zero, neg, one, out)?)])
+}
+
+/// `Not`, `And`, `Or`, `Xor` of the client's booleans (with each other or with constant ones,
+/// as a causal pattern): `1 − a`; `[a + b = 2]`, `1 − [a + b = 0]`, `[a + b = 1]`; with a
+/// constant `k`, the affine maps `k·a`, `(1 − k)·a + k`, `(1 − 2k)·a + k` (public: `k` is the
+/// mask's structure).
+pub fn logic(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
+    let op = ctx.node.op_type();
+    let out = ctx.out(0);
+    let arg = |i: usize| inputs.get(i).and_then(Option::as_ref).ok_or(format!("input {i} is required"));
+    let map = |k: &CTensor, f: fn(f32) -> f32| CTensor::f32(k.shape.clone(), k.floats().into_iter().map(f).collect());
+    if op == "Not" {
+        let a = client_int(imp, ctx, arg(0)?, 0)?;
+        let (neg, one) = (CTensor::f32(vec![], vec![-1.0]), CTensor::f32(vec![], vec![1.0]));
+        return Ok(vec![Sym::Value(public_affine(imp, ctx, a, neg, one, out)?)]);
+    }
+    let (a, b) = (arg(0)?, arg(1)?);
+    let (x, k, i) = match (a, b) {
+        (Sym::Const(k), x) => (x, Some(k), 1),
+        (x, Sym::Const(k)) => (x, Some(k), 0),
+        (x, _) => (x, None, 0),
+    };
+    let x = client_int(imp, ctx, x, i)?;
+    let v = match k {
+        Some(k) => {
+            let k = map(k, |v| f32::from(v != 0.0));
+            let (scale, shift) = match op {
+                "And" => (k.clone(), CTensor::f32(vec![], vec![0.0])),
+                "Or" => (map(&k, |v| 1.0 - v), k),
+                _ => (map(&k, |v| 1.0 - 2.0 * v), k),
+            };
+            public_affine(imp, ctx, x, scale, shift, out)?
+        }
+        None => {
+            let y = client_int(imp, ctx, b, 1)?;
+            let sum = imp.add(&ctx.name, &format!("{out}/sum"), Op::Add, &[x, y])?;
+            match op {
+                "And" => equals(imp, ctx, sum, 2.0, out)?,
+                "Xor" => equals(imp, ctx, sum, 1.0, out)?,
+                _ => {
+                    let none = equals(imp, ctx, sum, 0.0, &format!("{out}/none"))?;
+                    let (neg, one) = (CTensor::f32(vec![], vec![-1.0]), CTensor::f32(vec![], vec![1.0]));
+                    public_affine(imp, ctx, none, neg, one, out)?
+                }
+            }
+        }
+    };
+    Ok(vec![Sym::Value(v)])
 }
 
 /// The shape of operand `s`.

@@ -12,9 +12,14 @@ use veil_ir::strides;
 /// Ops supported only on constants (shape computations), never on computed values.
 pub const FOLD_ONLY: &[&str] = &["Constant", "ConstantOfShape", "Range", "Sqrt", "Equal", "Where", "Mod", "Trilu"];
 
+/// Comparisons and boolean logic, folded on constants (masks built from `arange`s); on the
+/// client's own booleans they are `client_mask`'s.
+pub const LOGIC: &[&str] = &["Greater", "Less", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor", "Not"];
+
 /// Ops this module can evaluate when every operand is constant.
 pub fn can_fold(op: &str) -> bool {
     FOLD_ONLY.contains(&op)
+        || LOGIC.contains(&op)
         || super::movement::OPS.contains(&op)
         || matches!(
             op,
@@ -140,6 +145,28 @@ pub fn fold(ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<CTensor, String> {
             }
         }
         "Sqrt" => CTensor::f32(c(0)?.shape.clone(), c(0)?.floats().iter().map(|x| x.sqrt()).collect()),
+        "Not" => CTensor::i64(c(0)?.shape.clone(), c(0)?.floats().iter().map(|&x| (x == 0.0) as i64).collect()),
+        op if LOGIC.contains(&op) => {
+            let f: fn(f64, f64) -> bool = match op {
+                "Greater" => |a, b| a > b,
+                "Less" => |a, b| a < b,
+                "GreaterOrEqual" => |a, b| a >= b,
+                "LessOrEqual" => |a, b| a <= b,
+                "And" => |a, b| a != 0.0 && b != 0.0,
+                "Or" => |a, b| a != 0.0 || b != 0.0,
+                _ => |a, b| (a != 0.0) != (b != 0.0),
+            };
+            let (a, b) = (c(0)?, c(1)?);
+            let shape = consts::broadcast_shape(&a.shape, &b.shape)?;
+            let (ia, ib) = (consts::broadcast_indices(&a.shape, &shape), consts::broadcast_indices(&b.shape, &shape));
+            // As f64: exact for f32 and for the integers of shape computations.
+            let wide = |t: &CTensor| match &t.data {
+                CData::I(v) => v.iter().map(|&i| i as f64).collect::<Vec<_>>(),
+                CData::F(v) => v.iter().map(|&f| f as f64).collect(),
+            };
+            let (x, y) = (wide(a), wide(b));
+            CTensor::i64(shape, ia.iter().zip(&ib).map(|(&i, &j)| f(x[i], y[j]) as i64).collect())
+        }
         "Where" => where_(c(0)?, c(1)?, c(2)?)?,
         "Trilu" => {
             let k = match opt_const(inputs, 1, "k")?.map(CTensor::ints).transpose()?.as_deref() {

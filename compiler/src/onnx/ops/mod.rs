@@ -10,7 +10,7 @@
 mod array;
 mod batched;
 mod channel_norm;
-mod client_mask;
+pub mod client_mask;
 mod conv3d;
 mod conv_transpose;
 mod embedding;
@@ -98,6 +98,8 @@ fn lowering(op: &str) -> Option<Lowering> {
         "Equal" => client_mask::equal,
         "Where" => client_mask::where_,
         "IsNaN" | "IsInf" => client_mask::never,
+        "Not" | "And" | "Or" | "Xor" => client_mask::logic,
+        "Greater" | "Less" | "GreaterOrEqual" | "LessOrEqual" => fold::only_constants,
         _ if fold::FOLD_ONLY.contains(&op) => fold::only_constants,
         _ => return None,
     })
