@@ -237,6 +237,21 @@ fn a_plan_the_runtime_cannot_run_is_refused_before_anything_is_written() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
+/// A model with two inputs (Hugging Face's BERT: `input_ids`, `attention_mask`) takes
+/// `--input` once per input; another count is refused naming the inputs, before anything runs.
+#[test]
+fn each_input_of_a_model_has_its_own_input_flag() {
+    let m = model("attention/hf_bert_mask_dynamo.onnx");
+    let ids = model("attention/hf_bert_mask_ids.npy");
+    let o = veilc(&["run", &m, "--input", &ids]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the model has 2 input(s) (input_ids, attention_mask); give --input once for each"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn a_plan_refuses_weights_of_another_plan_and_a_bad_model_writes_nothing() {
     let dir = scratch("wrong-weights");

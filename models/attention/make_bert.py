@@ -7,7 +7,9 @@ weights in `.data`). Writes the input (hf_bert_input.npy), 16 calibration inputs
 (hf_bert_calib.npz, array `x`, int64 [16, 8]) and onnxruntime's output of each export
 (`*_ort.npy`). Then the same on `input_ids` and `attention_mask` (Hugging Face's usual two
 inputs; the last three positions padding): hf_bert_mask.onnx, hf_bert_mask_dynamo.onnx, the
-inputs hf_bert_mask_ids.npy and hf_bert_mask_mask.npy, and `_ort.npy`. Needs transformers (written with 5.25), torch (2.15), onnxscript, onnx and
+inputs hf_bert_mask_ids.npy and hf_bert_mask_mask.npy, 16 calibration samples
+(hf_bert_mask_calib.npz, arrays `input_ids` and `attention_mask`, padded at random) and
+`_ort.npy`. Needs transformers (written with 5.25), torch (2.15), onnxscript, onnx and
 onnxruntime; the tests only read the committed files. Run from the repository root."""
 
 import numpy as np
@@ -42,6 +44,12 @@ ids = torch.tensor([[2, 15, 7, 33, 3, 0, 0, 0]])
 mask = (ids != 0).long()
 np.save(f"{OUT}/hf_bert_mask_ids.npy", ids.numpy())
 np.save(f"{OUT}/hf_bert_mask_mask.npy", mask.numpy())
+calib_ids = torch.randint(1, 100, (16, 8))
+calib_mask = torch.ones(16, 8, dtype=torch.long)
+for row, m in zip(calib_ids, calib_mask):
+    n = int(torch.randint(2, 9, ()))
+    row[n:], m[n:] = 0, 0
+np.savez(f"{OUT}/hf_bert_mask_calib.npz", input_ids=calib_ids.numpy(), attention_mask=calib_mask.numpy())
 for suffix, dynamo in [("", False), ("_dynamo", True)]:
     path = f"{OUT}/hf_bert_mask{suffix}.onnx"
     torch.onnx.export(model, (ids, mask), path, dynamo=dynamo, input_names=["input_ids", "attention_mask"])

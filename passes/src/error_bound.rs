@@ -33,8 +33,8 @@ pub fn error_bounds(g: &Graph, input_bound: f64) -> Vec<f64> {
     propagate(g, &worst_case_values(g, input_bound), &floors)
 }
 
-/// Error bounds indexed by value handle for the inputs `samples` (each one input per graph
-/// input of the one-input graph `g`), from their real values ([`veil_ir::eval::run_real_values`]):
+/// Error bounds indexed by value handle for the inputs `samples` (one tensor per graph input
+/// per sample, as [`crate::Options::calibration`]), from their real values ([`veil_ir::eval::run_real_values`]):
 /// magnitudes twice the largest seen, inverse square roots' operands at least half the
 /// smallest seen (see the module doc). Without samples, [`error_bounds`] for the graph's input
 /// bound (1 if it records none).
@@ -43,11 +43,12 @@ pub fn calibrated_error_bounds(g: &Graph, samples: &[Tensor]) -> Result<Vec<f64>
         return Ok(error_bounds(g, g.input_bound.unwrap_or(1.0) as f64));
     }
     use rayon::prelude::*;
+    let samples: Vec<&[Tensor]> = samples.chunks_exact(g.inputs.len().max(1)).collect();
     let per_sample = crate::parallel::install(|| {
         samples
             .par_iter()
             .map(|x| {
-                let env = veil_ir::eval::run_real_values(g, std::slice::from_ref(x))?;
+                let env = veil_ir::eval::run_real_values(g, x)?;
                 Ok(env
                     .iter()
                     .map(|t| {

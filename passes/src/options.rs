@@ -187,7 +187,9 @@ pub struct Options {
     /// fewer bytes; data that exceeds them wraps, which `veilc eval` counts
     /// (`narrow overflows`). Unused with worst-case ranges, which are sound.
     pub range_margin_bits: u8,
-    /// Calibration inputs for range analysis (empty: worst-case bounds).
+    /// Calibration inputs for range analysis (empty: worst-case bounds): one tensor per graph
+    /// input per sample, a sample's inputs consecutive and in the graph's order (for a
+    /// one-input model, one tensor per sample); see [`Options::calibration_samples`].
     pub calibration: Vec<Tensor>,
     /// Without calibration, the bound assumed on `|input|`.
     pub input_bound: f32,
@@ -254,6 +256,13 @@ pub fn parse_fault_rate(s: &str) -> Result<f64, String> {
         None => t.parse::<f64>().map_err(|_| format!("{s:?}: expected a probability such as 1e-6 or 2^-20")),
     }?;
     if p > 0.0 && p < 1.0 { Ok(p) } else { Err(format!("{s:?}: a fault rate must be in (0, 1)")) }
+}
+
+impl Options {
+    /// The calibration samples of a graph with `inputs` inputs: each the inputs of one run.
+    pub fn calibration_samples(&self, inputs: usize) -> std::slice::ChunksExact<'_, Tensor> {
+        self.calibration.chunks_exact(inputs.max(1))
+    }
 }
 
 #[cfg(test)]

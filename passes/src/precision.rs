@@ -216,10 +216,11 @@ pub fn choose(float: &Graph, opts: &Options, max_error: f64) -> Result<Choice, P
 }
 
 /// The inputs the error is measured on, one `Vec` (every graph input) per sample (see the
-/// module doc; calibration is for one-input models, which `range` checks).
+/// module doc).
 fn sample_inputs(g: &Graph, opts: &Options) -> Result<(Vec<Vec<Tensor>>, Samples), PassError> {
     if !opts.calibration.is_empty() {
-        let xs: Vec<Vec<Tensor>> = opts.calibration.iter().take(MAX_SAMPLES).map(|x| vec![x.clone()]).collect();
+        let xs: Vec<Vec<Tensor>> =
+            opts.calibration_samples(g.inputs.len()).take(MAX_SAMPLES).map(<[Tensor]>::to_vec).collect();
         let count = xs.len();
         return Ok((xs, Samples::Calibration { count }));
     }

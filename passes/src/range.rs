@@ -51,18 +51,23 @@ pub fn bounds(g: &Graph, opts: &Options) -> Result<(Vec<f64>, RangeSource), Pass
         ));
     }
     let reject = |reason: String| PassError::Rejected { pass: crate::Pass::Quantize, reason };
-    if g.inputs.len() != 1 {
-        return Err(reject(format!("calibration supports models with one input; this one has {}", g.inputs.len())));
+    let k = g.inputs.len();
+    if k == 0 || !opts.calibration.len().is_multiple_of(k) {
+        return Err(reject(format!(
+            "{} calibration tensor(s) for a model with {k} input(s): each sample needs one per input",
+            opts.calibration.len()
+        )));
     }
     // The samples run in parallel; each gives its own per-value maxima (a maximum does not
     // depend on the order it is taken in).
     use rayon::prelude::*;
+    let samples: Vec<&[Tensor]> = opts.calibration_samples(k).collect();
     let per_sample = crate::parallel::install(|| {
-        opts.calibration
+        samples
             .par_iter()
             .enumerate()
             .map(|(i, x)| {
-                let env = veil_ir::eval::run_float_values(g, std::slice::from_ref(x))
+                let env = veil_ir::eval::run_float_values(g, x)
                     .map_err(|e| reject(format!("calibration sample {i}: {e}")))?;
                 Ok(env.iter().map(|t| t.as_ref().map_or(0.0, |t| 2.0 * max_abs(&t.data))).collect::<Vec<f64>>())
             })
@@ -73,7 +78,7 @@ pub fn bounds(g: &Graph, opts: &Options) -> Result<(Vec<f64>, RangeSource), Pass
         b.iter_mut().zip(sample).for_each(|(b, s)| *b = b.max(s));
     }
     let input_bound = 2.0 * opts.calibration.iter().map(|t| max_abs(&t.data)).fold(0.0, f64::max) as f32;
-    Ok((b, RangeSource::Calibration { samples: opts.calibration.len(), input_bound }))
+    Ok((b, RangeSource::Calibration { samples: samples.len(), input_bound }))
 }
 
 /// Worst-case bounds on `|value|` for `|input| ≤ input_bound`, by interval propagation over the

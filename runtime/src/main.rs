@@ -160,9 +160,10 @@ struct ClientArgs {
     /// The server's certificate (pinned: no other is accepted).
     #[arg(long, value_name = "FILE")]
     server_cert: PathBuf,
-    /// The input tensor (`.npy`, float32); `-` reads it from standard input.
-    #[arg(long, value_name = "x.npy")]
-    input: PathBuf,
+    /// The input tensor (`.npy`); `-` reads it from standard input. For a model with several
+    /// inputs, once per input in the model's order (files only).
+    #[arg(long, value_name = "x.npy", required = true)]
+    input: Vec<PathBuf>,
     /// Run the offline phase first and read the input only after it (from a file that may not
     /// exist yet, or from standard input with `--input -`); the phases are reported apart.
     #[arg(long)]
@@ -418,25 +419,40 @@ fn print_session_json(n: usize, peer: &str, secs: f64, result: &Result<Stats, Ex
     let _ = writeln!(out, "{v}").and_then(|_| out.flush());
 }
 
-/// Reads and checks the client's input (`-`: standard input).
-fn read_input(path: &Path, g: &veil_ir::Graph) -> Result<veil_ir::Tensor, Failure> {
-    let x = if path.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
-            .context("cannot read the input from standard input")
-            .map_err(user)?;
-        veil_ir::npy::decode_npy_as(&bytes, "standard input", g.raw_input(0))
-            .context("input from standard input")
-            .map_err(user)?
-    } else {
-        veil_ir::npy::read_npy_as(path, g.raw_input(0))
-            .with_context(|| format!("input {}", path.display()))
-            .map_err(user)?
-    };
-    veil_ir::eval::encode_inputs(g, std::slice::from_ref(&x))
-        .with_context(|| format!("input {}", path.display()))
-        .map_err(user)?;
-    Ok(x)
+/// Reads and checks the client's inputs, one file per graph input (`-`: standard input, for
+/// a one-input model).
+fn read_inputs(paths: &[PathBuf], g: &veil_ir::Graph) -> Result<Vec<veil_ir::Tensor>, Failure> {
+    if paths.len() != g.inputs.len() {
+        let names: Vec<&str> = g.inputs.iter().map(|&v| g.values[v].name.as_str()).collect();
+        return Err(user(anyhow!(
+            "the plan has {} input(s) ({}); give --input once for each, in that order ({} given)",
+            names.len(),
+            names.join(", "),
+            paths.len()
+        )));
+    }
+    if paths.len() > 1 && paths.iter().any(|p| p.as_os_str() == "-") {
+        return Err(user(anyhow!("--input - (standard input) is for plans with one input")));
+    }
+    let mut xs = Vec::with_capacity(paths.len());
+    for (i, path) in paths.iter().enumerate() {
+        xs.push(if path.as_os_str() == "-" {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                .context("cannot read the input from standard input")
+                .map_err(user)?;
+            veil_ir::npy::decode_npy_as(&bytes, "standard input", g.raw_input(i))
+                .context("input from standard input")
+                .map_err(user)?
+        } else {
+            veil_ir::npy::read_npy_as(path, g.raw_input(i))
+                .with_context(|| format!("input {}", path.display()))
+                .map_err(user)?
+        });
+    }
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    veil_ir::eval::encode_inputs(g, &xs).with_context(|| format!("input {}", names.join(", "))).map_err(user)?;
+    Ok(xs)
 }
 
 fn client(a: ClientArgs) -> Result<(), Failure> {
@@ -447,7 +463,7 @@ fn client(a: ClientArgs) -> Result<(), Failure> {
     let addr = resolve(&a.connect, "--connect")?;
     // Without --preprocess, check the input before connecting: a wrong shape is the user's
     // error, not the network's.
-    let early = if a.preprocess { None } else { Some(read_input(&a.input, &plan.graph)?) };
+    let early = if a.preprocess { None } else { Some(read_inputs(&a.input, &plan.graph)?) };
     let store = match &a.preprocess_dir {
         Some(dir) => Some(
             veil_runtime::store::Store::create(dir, &hash, &mut ChaCha20Rng::from_os_rng())
@@ -502,7 +518,7 @@ async fn run_client(
     session: &mut veil_runtime::net::quic::Session,
     graph: &veil_ir::Graph,
     hash: &Hash,
-    (early, store): (Option<veil_ir::Tensor>, Option<veil_runtime::store::Store>),
+    (early, store): (Option<Vec<veil_ir::Tensor>>, Option<veil_runtime::store::Store>),
     a: &ClientArgs,
     bar: &veil_runtime::progress::Bar,
 ) -> Result<exec::client::ClientResult, Failure> {
@@ -516,20 +532,22 @@ async fn run_client(
                 let (secs, up) = pre.offline_cost();
                 eprintln!("offline phase done in {secs:.3} s ({up} B sent); reading the input");
             }
-            let path = a.input.clone();
-            wait_for_input(&path, Duration::from_secs(a.input_wait), a.quiet).await?;
+            let paths = a.input.clone();
+            for path in &paths {
+                wait_for_input(path, Duration::from_secs(a.input_wait), a.quiet).await?;
+            }
             // On a thread of its own: reading standard input blocks until the writer is done, and
             // the client must still answer Ctrl-C and SIGTERM meanwhile (`interrupted`). A thread
             // left blocked there does not keep the process from exiting.
             let (tx, rx) = tokio::sync::oneshot::channel();
             let g = graph.clone();
             std::thread::spawn(move || {
-                let _ = tx.send(read_input(&path, &g));
+                let _ = tx.send(read_inputs(&paths, &g));
             });
             rx.await.map_err(|_| internal(anyhow!("the input reader stopped")))??
         }
     };
-    pre.online(std::slice::from_ref(&x), bar).await.map_err(exec_failure)
+    pre.online(&x, bar).await.map_err(exec_failure)
 }
 
 /// With `--preprocess`, the input file may appear only after the offline phase: waits until it

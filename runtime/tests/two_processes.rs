@@ -498,6 +498,42 @@ fn hugging_faces_bert_runs_between_two_processes() {
     token_model_between_two_processes("hf_bert_dynamo", "hf_bert", 0.005);
 }
 
+/// Hugging Face's BERT on its usual two inputs, `input_ids` and `attention_mask` (three padding
+/// positions), calibrated on samples of both (`hf_bert_mask_calib.npz`, an array per input):
+/// `veil client --input ids --input mask`, bit-exact with the simulator, top-1 and within
+/// 0.005 of onnxruntime.
+#[test]
+fn hugging_faces_bert_with_an_attention_mask_runs_between_two_processes() {
+    let dir = common::Workdir::new("hf_bert_mask");
+    let m = root().join("models/attention");
+    let inputs = ["hf_bert_mask_ids.npy", "hf_bert_mask_mask.npy"].map(|f| m.join(f));
+    let xs: Vec<veil_ir::Tensor> = inputs.iter().map(|p| veil_ir::npy::read_npy(p).unwrap()).collect();
+    let per_input = ["input_ids", "attention_mask"].map(|k| {
+        let t = veil_ir::npy::read_npz(&m.join("hf_bert_mask_calib.npz"), k).unwrap().into_reals().unwrap();
+        veil_passes::range::samples(&t, &[1, 8]).unwrap()
+    });
+    let calibration = per_input[0].iter().zip(&per_input[1]).flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
+    let opts = Options { exact_truncation: true, calibration, ..Default::default() };
+    let g = common::compile_as("attention/hf_bert_mask_dynamo", "m", 1, &dir.0, &opts);
+    let mut server = start_server(&dir.0, "m", 1);
+    // One input for two: refused before connecting, naming them.
+    let out = client(&dir.0, "m", &server.1, &inputs[0]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the plan has 2 input(s) (input_ids, attention_mask)"), "{err}");
+    let out =
+        common::client_command(&dir.0, "m", &server.1, &inputs[0]).arg("--input").arg(&inputs[1]).output().unwrap();
+    assert!(out.status.success(), "client: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(server.0.wait().unwrap().success());
+    let got = veil_ir::npy::read_npy(&dir.0.join("y.npy")).unwrap();
+    let want = veil_ir::eval::run_fixed(&g, &xs, 0).unwrap().outputs.remove(0);
+    assert_eq!(got.data, want.data, "the simulator");
+    let ort = veil_ir::npy::read_npy(&m.join("hf_bert_mask_dynamo_ort.npy")).unwrap();
+    assert_eq!(common::top1_rows(&got), common::top1_rows(&ort), "{got:?} vs onnxruntime {ort:?}");
+    let worst = got.data.iter().zip(&ort.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst < 0.005, "{got:?} vs onnxruntime {ort:?}");
+}
+
 /// torch's 2-layer nn.GRU with the plan's local truncations (each party shifts its own share,
 /// ±1 against the simulator, so not bit-exact): within the derived error bound of
 /// onnxruntime's output, and its top-1. Until session 31 the first step computed `r ⊙ Rb_h`

@@ -226,7 +226,7 @@ pub fn run(a: BenchArgs) -> Result<(), CliError> {
                     dir: &dir,
                     plan: &plan,
                     weights: &weights,
-                    input: &input,
+                    inputs: std::slice::from_ref(&input),
                     link,
                     client_args: vec!["--quiet".into()],
                     show_client: false,

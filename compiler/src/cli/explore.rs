@@ -384,7 +384,7 @@ fn verify(
             dir: &run_dir,
             plan: &plan,
             weights: &weights,
-            input: &input_path,
+            inputs: std::slice::from_ref(&input_path),
             link,
             client_args: vec!["--quiet".into()],
             show_client: false,

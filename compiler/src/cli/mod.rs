@@ -71,14 +71,34 @@ impl ModelArgs {
     /// Reads the model's input file `path`; a file of raw bytes (ml_dtypes' small integer and
     /// float types) is read as the type the model declares for its input.
     fn read_input(&self, path: &std::path::Path) -> Result<veil_ir::Tensor, CliError> {
+        self.read_input_at(path, 0)
+    }
+
+    /// Graph input `i` from `path` (raw bytes decoded as the type the model declares).
+    fn read_input_at(&self, path: &std::path::Path, i: usize) -> Result<veil_ir::Tensor, CliError> {
         let at = || format!("input {}", path.display());
         match veil_ir::npy::read_npy(path) {
             Err(veil_ir::npy::NpyError::DType { .. }) => {
-                let raw = self.import()?.raw_input(0);
+                let raw = self.import()?.raw_input(i);
                 anyhow::Context::with_context(veil_ir::npy::read_npy_as(path, raw), at).map_err(CliError::user)
             }
             other => anyhow::Context::with_context(other, at).map_err(CliError::user),
         }
+    }
+
+    /// The model's inputs, one file each in the graph's order: as many as it has.
+    fn read_inputs(&self, paths: &[std::path::PathBuf]) -> Result<Vec<veil_ir::Tensor>, CliError> {
+        let g = self.import()?;
+        if paths.len() != g.inputs.len() {
+            let names: Vec<&str> = g.inputs.iter().map(|&v| g.values[v].name.as_str()).collect();
+            return Err(CliError::user(anyhow::anyhow!(
+                "the model has {} input(s) ({}); give --input once for each, in that order ({} given)",
+                names.len(),
+                names.join(", "),
+                paths.len()
+            )));
+        }
+        paths.iter().enumerate().map(|(i, p)| self.read_input_at(p, i)).collect()
     }
 }
 
@@ -274,18 +294,30 @@ fn runnable(
     }
 }
 
-/// Model inputs for graph `g` from array `key` of the `.npz` at `path`.
+/// Model inputs for graph `g` from the `.npz` at `path`: array `key` for a one-input model, else
+/// one array per input named as the input, the same number of samples each; one tensor per
+/// input per sample, as [`veil_passes::Options::calibration`] takes them.
 fn npz_inputs(path: &std::path::Path, key: &str, g: &veil_ir::Graph) -> Result<Vec<veil_ir::Tensor>, CliError> {
-    let [input] = g.inputs[..] else {
-        return Err(CliError::user(anyhow::anyhow!("data sets are supported for models with one input")));
-    };
-    // Integers (token ids, uint8 images) are reals like any input's.
-    let x = veil_ir::npy::read_npz(path, key)
-        .map_err(CliError::user)?
-        .into_reals()
-        .map_err(|e| CliError::user(anyhow::anyhow!("{}: array {key:?}: {e}", path.display())))?;
-    veil_passes::range::samples(&x, &g.values[input].ty.shape)
-        .map_err(|e| CliError::user(anyhow::anyhow!("{}: array {key:?}: {e}", path.display())))
+    let per_input = g
+        .inputs
+        .iter()
+        .map(|&v| {
+            let key = if g.inputs.len() == 1 { key } else { g.values[v].name.as_str() };
+            let at = |e: String| CliError::user(anyhow::anyhow!("{}: array {key:?}: {e}", path.display()));
+            // Integers (token ids, uint8 images) are reals like any input's.
+            let x = veil_ir::npy::read_npz(path, key).map_err(CliError::user)?.into_reals().map_err(at)?;
+            veil_passes::range::samples(&x, &g.values[v].ty.shape).map_err(at)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let n = per_input.first().map_or(0, Vec::len);
+    if per_input.iter().any(|s| s.len() != n) {
+        let counts: Vec<usize> = per_input.iter().map(Vec::len).collect();
+        return Err(CliError::user(anyhow::anyhow!(
+            "{}: the inputs' arrays hold different numbers of samples ({counts:?})",
+            path.display()
+        )));
+    }
+    Ok((0..n).flat_map(|i| per_input.iter().map(move |s| s[i].clone())).collect())
 }
 
 /// The integer class labels in array `key` of the `.npz` at `path`, if it has that array; `n`
@@ -350,9 +382,9 @@ impl CompileArgs {
     /// `veilc run` and `simulate` on one input: without `--input-bound` or `--calibrate`, compile
     /// for that input's largest magnitude (at least 1), and say so on stderr. One rule for both
     /// commands; `compile` keeps the default bound of 1.
-    pub fn bound_from_input(&mut self, x: &veil_ir::Tensor) {
+    pub fn bound_from_input(&mut self, xs: &[veil_ir::Tensor]) {
         if self.input_bound.is_none() && self.calibrate.is_none() {
-            let b = x.data.iter().fold(1f32, |m, v| m.max(v.abs()));
+            let b = xs.iter().flat_map(|x| &x.data).fold(1f32, |m, v| m.max(v.abs()));
             eprintln!(
                 "compiling for |input| ≤ {b} (this input's largest magnitude; --input-bound or --calibrate for others)"
             );

@@ -3,7 +3,7 @@
 //! Processes and files are cleaned up on every exit path (guards).
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -89,7 +89,8 @@ pub struct Job<'a> {
     pub dir: &'a TempDir,
     pub plan: &'a [u8],
     pub weights: &'a [u8],
-    pub input: &'a Path,
+    /// The model's inputs, in the graph's order.
+    pub inputs: &'a [std::path::PathBuf],
     /// Emulated link `(Mbit/s, RTT ms)` through `veil relay`; `None`: loopback.
     pub link: Option<(f64, f64)>,
     /// Extra arguments for `veil client`.
@@ -171,8 +172,7 @@ pub fn run_two_processes(job: &Job) -> Result<Outcome, CliError> {
         .args(["--connect", &addr])
         .arg("--server-cert")
         .arg(p("server.crt"))
-        .arg("--input")
-        .arg(job.input)
+        .args(job.inputs.iter().flat_map(|i| [std::ffi::OsStr::new("--input"), i.as_os_str()]))
         .arg("--output")
         .arg(p("y.npy"))
         .arg("--stats")

@@ -16,9 +16,10 @@ pub struct RunArgs {
     model: ModelArgs,
     #[command(flatten)]
     compile: CompileArgs,
-    /// The input tensor (`.npy`).
-    #[arg(long, value_name = "x.npy")]
-    input: PathBuf,
+    /// The input tensor (`.npy`); for a model with several inputs, once per input in the
+    /// model's order (`--input ids.npy --input mask.npy`).
+    #[arg(long, value_name = "x.npy", required = true)]
+    input: Vec<PathBuf>,
     /// Classes to print.
     #[arg(long, default_value_t = 3, value_name = "K")]
     top: usize,
@@ -37,29 +38,30 @@ pub struct RunArgs {
 
 pub fn run(a: RunArgs) -> Result<(), CliError> {
     veil_binary()?; // before compiling: a missing runtime binary is the first thing to report
-    let x = a.model.read_input(&a.input)?;
+    let xs = a.model.read_inputs(&a.input)?;
     let mut compile = a.compile;
-    compile.bound_from_input(&x);
+    compile.bound_from_input(&xs);
     let super::Compiled { float, fixed: g, budget, files, .. } = compile.compile(&a.model)?;
     let veil_compiler::PlanFiles { plan, weights, .. } = super::runnable(files)?;
     if let Some(b) = &budget {
         eprint!("{b}");
     }
-    veil_ir::eval::encode_inputs(&g, std::slice::from_ref(&x))
-        .with_context(|| format!("input {}", a.input.display()))
+    let names: Vec<String> = a.input.iter().map(|p| p.display().to_string()).collect();
+    veil_ir::eval::encode_inputs(&g, &xs)
+        .with_context(|| format!("input {}", names.join(", ")))
         .map_err(CliError::user)?;
     let dir = TempDir::new("run")?;
     let job = Job {
         dir: &dir,
         plan: &plan,
         weights: &weights,
-        input: &a.input,
+        inputs: &a.input,
         link: None,
         client_args: vec!["--top".into(), a.top.to_string()],
         show_client: !a.json,
     };
     let Outcome { output: secure, stats, wall } = run_two_processes(&job)?;
-    let reference = veil_ir::eval::run_float(&float, std::slice::from_ref(&x)).map_err(CliError::user)?;
+    let reference = veil_ir::eval::run_float(&float, &xs).map_err(CliError::user)?;
     if let Some(out) = &a.stats {
         super::emit(Some(out), stats.as_bytes())?;
     }

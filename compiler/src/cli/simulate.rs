@@ -108,7 +108,7 @@ pub fn run(mut a: SimulateArgs) -> Result<(), CliError> {
     let (g, outs, fixed): (Graph, Vec<Tensor>, Option<veil_ir::eval::FixedRun>) = if a.float {
         (float, reference.clone(), None)
     } else {
-        a.compile.bound_from_input(&x);
+        a.compile.bound_from_input(std::slice::from_ref(&x));
         let super::Compiled { fixed: mut g, budget, .. } = a.compile.compile(&a.model)?;
         if let Some(b) = &budget {
             eprint!("{b}");
