@@ -242,14 +242,26 @@ fn a_plan_the_runtime_cannot_run_is_refused_before_anything_is_written() {
 #[test]
 fn each_input_of_a_model_has_its_own_input_flag() {
     let m = model("attention/hf_bert_mask_dynamo.onnx");
-    let ids = model("attention/hf_bert_mask_ids.npy");
-    let o = veilc(&["run", &m, "--input", &ids]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("the model has 2 input(s) (input_ids, attention_mask); give --input once for each"),
-        "{}",
-        stderr(&o)
-    );
+    let (ids, mask) = (model("attention/hf_bert_mask_ids.npy"), model("attention/hf_bert_mask_mask.npy"));
+    for cmd in ["run", "simulate"] {
+        let o = veilc(&[cmd, &m, "--input", &ids]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("the model has 2 input(s) (input_ids, attention_mask); give --input once for each"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
+    // Both inputs: the float reference is onnxruntime's output.
+    let dir = scratch("two-inputs");
+    let y = dir.join("y.npy");
+    let o = veilc(&["simulate", &m, "--float", "--input", &ids, "--input", &mask, "--output", y.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let got = veil_ir::npy::read_npy(&y).unwrap();
+    let want = veil_ir::npy::read_npy(Path::new(&model("attention/hf_bert_mask_dynamo_ort.npy"))).unwrap();
+    for (a, b) in got.data.iter().zip(&want.data) {
+        assert!((a - b).abs() < 1e-5, "{a} vs onnxruntime {b}");
+    }
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! `veilc simulate`: plaintext execution of a model on one input, in fixed point exactly as the
+//! `veilc simulate`: plaintext execution of a model on an input, in fixed point exactly as the
 //! two parties compute it (the default), or with the float reference (`--float`).
 
 use std::path::PathBuf;
@@ -14,9 +14,10 @@ pub struct SimulateArgs {
     model: ModelArgs,
     #[command(flatten)]
     compile: CompileArgs,
-    /// The input tensor (.npy, float32 or float64, C or Fortran order).
-    #[arg(long, value_name = "x.npy", help_heading = "Input")]
-    input: PathBuf,
+    /// The input tensor (.npy, float32 or float64, C or Fortran order); for a model with several
+    /// inputs, once per input in the model's order.
+    #[arg(long, value_name = "x.npy", help_heading = "Input", required = true)]
+    input: Vec<PathBuf>,
     /// Run the float reference interpreter (before quantisation) instead.
     #[arg(long)]
     float: bool,
@@ -62,6 +63,24 @@ fn fit_input(x: Tensor, shape: &[usize], name: &str) -> Result<Tensor, CliError>
     Err(CliError::user(anyhow!("input {name:?} must have shape {shape:?}, the file holds {:?}{hint}", x.shape)))
 }
 
+/// The inputs of `g` (`what`: "model" or "plan"), one file each in its order.
+fn read_inputs(paths: &[PathBuf], g: &Graph, what: &str) -> Result<Vec<Tensor>, CliError> {
+    if paths.len() != g.inputs.len() {
+        let names: Vec<&str> = g.inputs.iter().map(|&v| g.values[v].name.as_str()).collect();
+        return Err(CliError::user(anyhow!(
+            "the {what} has {} input(s) ({}); give --input once for each, in that order ({} given)",
+            names.len(),
+            names.join(", "),
+            paths.len()
+        )));
+    }
+    let read = |(i, (p, &v)): (usize, (&PathBuf, &veil_ir::ValueId))| {
+        let x = veil_ir::npy::read_npy_as(p, g.raw_input(i)).map_err(CliError::user)?;
+        fit_input(x, &g.values[v].ty.shape, &g.values[v].name)
+    };
+    paths.iter().zip(&g.inputs).enumerate().map(read).collect()
+}
+
 fn top(t: &Tensor) -> Option<(usize, f32)> {
     let rows = t.shape.iter().rev().skip(1).product::<usize>();
     (rows == 1 && t.data.len() > 1).then(|| {
@@ -86,35 +105,23 @@ pub fn run(mut a: SimulateArgs) -> Result<(), CliError> {
         let weights = a.weights.clone().unwrap_or_else(|| a.model.model.with_extension("weights"));
         let mut g = load_plan(&a.model.model, &weights)?;
         allow(&a, &mut g);
-        let [input] = g.inputs[..] else {
-            return Err(CliError::user(anyhow!("the plan has {} inputs; `simulate` takes one", g.inputs.len())));
-        };
-        let x = veil_ir::npy::read_npy_as(&a.input, g.raw_input(0)).map_err(CliError::user)?;
-        let x = fit_input(x, &g.values[input].ty.shape, &g.values[input].name)?;
-        let run = veil_ir::eval::run_fixed(&g, &[x], a.seed).map_err(CliError::user)?;
+        let xs = read_inputs(&a.input, &g, "plan")?;
+        let run = veil_ir::eval::run_fixed(&g, &xs, a.seed).map_err(CliError::user)?;
         return finish(&a, &g, &run.outputs, None, Some(&run));
     }
     let float = a.model.import()?;
-    let [input] = float.inputs[..] else {
-        return Err(CliError::user(anyhow!(
-            "the model has {} inputs; `simulate` takes models with one input",
-            float.inputs.len()
-        )));
-    };
-    let value = &float.values[input];
-    let x = veil_ir::npy::read_npy_as(&a.input, float.raw_input(0)).map_err(CliError::user)?;
-    let x = fit_input(x, &value.ty.shape, &value.name)?;
-    let reference = veil_ir::eval::run_float(&float, std::slice::from_ref(&x)).map_err(CliError::user)?;
+    let xs = read_inputs(&a.input, &float, "model")?;
+    let reference = veil_ir::eval::run_float(&float, &xs).map_err(CliError::user)?;
     let (g, outs, fixed): (Graph, Vec<Tensor>, Option<veil_ir::eval::FixedRun>) = if a.float {
         (float, reference.clone(), None)
     } else {
-        a.compile.bound_from_input(std::slice::from_ref(&x));
+        a.compile.bound_from_input(&xs);
         let super::Compiled { fixed: mut g, budget, .. } = a.compile.compile(&a.model)?;
         if let Some(b) = &budget {
             eprint!("{b}");
         }
         allow(&a, &mut g);
-        let run = veil_ir::eval::run_fixed(&g, &[x], a.seed).map_err(CliError::user)?;
+        let run = veil_ir::eval::run_fixed(&g, &xs, a.seed).map_err(CliError::user)?;
         (g, run.outputs.clone(), Some(run))
     };
     finish(&a, &g, &outs, Some(&reference), fixed.as_ref())
