@@ -72,12 +72,13 @@ fn public_affine(
     imp.add(&ctx.name, out, Op::Affine { scale: Some(scale), shift: Some(shift) }, &[x])
 }
 
-/// Operand `i`, an integer-typed value known to the client alone, or why not.
-fn client_int(imp: &mut Importer, ctx: &Ctx, s: &Sym, i: usize) -> Result<ValueId, String> {
+/// Operand `i`, an integer-typed value known to the client alone (token ids, a mask), or why
+/// not.
+pub fn client_int(imp: &mut Importer, ctx: &Ctx, s: &Sym, i: usize) -> Result<ValueId, String> {
     let name = ctx.node.input.get(i).map_or("", String::as_str);
     if imp.int_type(name).is_none() {
         return Err(format!(
-            "supported on integer-typed values known to the client (a mask input); {name:?} is a real"
+            "{name:?} must be integer-typed and known to the client (token ids or a mask from its input), not a real"
         ));
     }
     let v = imp.value(s)?;
@@ -221,14 +222,7 @@ pub fn where_(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<V
             "supported with a computed condition and two constant branches (a mask), not computed branches".into()
         );
     };
-    let name = &ctx.node.input[0];
-    if imp.int_type(name).is_none() {
-        return Err(format!("the condition {name:?} must be a boolean known to the client (a mask input)"));
-    }
-    let cond = imp.value(cond)?;
-    if imp.g.values[cond].domain != Domain::Client {
-        return Err(format!("the condition {name:?} must be known to the client alone"));
-    }
+    let cond = client_int(imp, ctx, cond, 0)?;
     // Masks: below MASKED counts as MASKED; +∞ and NaN have no encoding.
     let clamped = |c: &CTensor, what: &str| -> Result<CTensor, String> {
         let data = c.floats();

@@ -6,7 +6,7 @@
 //! integer-typed and known to the client alone (computed from its input with public operands);
 //! the gathered axis must be the first (an embedding's rows).
 
-use veil_ir::{Domain, Op};
+use veil_ir::Op;
 
 use crate::onnx::consts::CTensor;
 use crate::onnx::import::{Ctx, Importer, Sym};
@@ -23,19 +23,7 @@ pub fn lookup(imp: &mut Importer, ctx: &Ctx, table: &CTensor, ids: &Sym) -> Resu
             "a Gather of a constant by computed indices is supported along axis 0 (an embedding's rows), not axis {axis}"
         ));
     }
-    let name = ctx.node.input.get(1).map_or("", String::as_str);
-    if imp.int_type(name).is_none() {
-        return Err(format!(
-            "the indices {name:?} of a Gather of a constant must be integer-typed (token ids from the model input)"
-        ));
-    }
-    let ids = imp.value(ids)?;
-    if imp.g.values[ids].domain != Domain::Client {
-        return Err(format!(
-            "the indices {name:?} of a Gather of a constant must be known to the client alone (computed from its \
-             input with public operands), not computed with the server's weights"
-        ));
-    }
+    let ids = super::client_mask::client_int(imp, ctx, ids, 1)?;
     let depth = table.shape[0];
     let row: usize = table.shape[1..].iter().product();
     if depth == 0 || row == 0 {
