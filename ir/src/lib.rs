@@ -41,7 +41,10 @@ pub mod verify;
 pub use arena::{Arena, Handle};
 pub use garbling::Garbling;
 pub use graph::{BuildError, Def, Graph, Node, NodeId, Value, ValueId};
-pub use op::{Arity, CircaVariant, Const, Constant, Op, RoundMode, TruncMode, Window2d, check_broadcast, poly_scales};
+pub use op::{
+    Arity, CircaVariant, Const, Constant, FloatGrid, Op, Overflow, RoundMode, TruncMode, Window2d, check_broadcast,
+    poly_scales,
+};
 pub use ot_extension::OtExtension;
 pub use raw_dtype::RawDtype;
 pub use tensor::{Tensor, strides};

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::arena::{Arena, Handle};
-pub use crate::op_modes::{CircaVariant, RoundMode, TruncMode};
+pub use crate::op_modes::{CircaVariant, FloatGrid, Overflow, RoundMode, TruncMode};
 use crate::types::{Domain, ElemType, TensorType};
 
 /// A constant tensor: weights (server-private) or public parameters.
@@ -327,6 +327,10 @@ pub enum Op {
     /// tie goes to the odd neighbour of `x`. Only with [`RoundMode::HalfEven`], for which
     /// nothing else changes (the other modes commute with adding an integer or, toward zero,
     /// do not). The garbled circuit takes each element's `z mod 2` as a server input bit.
+    ///
+    /// With a `grid` the rounding is onto a small float type's values instead of the integers
+    /// ([`FloatGrid`]; [`crate::eval::ring_ops::float_grid`], [`crate::circuit::float_grid`]),
+    /// the bounds its largest finite value; no zero point.
     Round {
         /// Which integer a value between two goes to.
         mode: RoundMode,
@@ -337,6 +341,8 @@ pub enum Op {
         /// Integers broadcast to the operand whose parity breaks ties (a server weight, at
         /// scale 0 in fixed point), if any.
         zero_point: Option<Const>,
+        /// The float type's grid rounded onto, if not the integers.
+        grid: Option<FloatGrid>,
     },
     /// `2^min(x, 0)` elementwise on shares: the exponentials of a Softmax inside the network,
     /// whose operand `(x − max x)·log₂e` is never positive. Float semantics: exactly that;
@@ -673,7 +679,10 @@ impl Op {
                 }
                 same([&x.shape[..], &[*depth]].concat())
             }
-            Op::Round { mode, min, max, zero_point } => {
+            Op::Round { mode, min, max, zero_point, grid } => {
+                if grid.is_some() && zero_point.is_some() {
+                    return Err("a rounding onto a float grid takes no zero point".into());
+                }
                 if let (Some(lo), Some(hi)) = (min, max)
                     && !(lo.is_finite() && hi.is_finite() && lo <= hi)
                 {

@@ -22,7 +22,7 @@ pub const PLAN_MAGIC: [u8; 8] = *b"VEILPLAN";
 /// First 8 bytes of a weights file.
 pub const WEIGHTS_MAGIC: [u8; 8] = *b"VEILWGTS";
 /// Version of both formats; bump on any change to the graph's serde form.
-pub const FORMAT_VERSION: u16 = 12;
+pub const FORMAT_VERSION: u16 = 13;
 /// Largest file either decoder accepts.
 pub const MAX_FILE_BYTES: usize = 4 << 30;
 

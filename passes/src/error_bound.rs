@@ -113,6 +113,14 @@ fn propagate(g: &Graph, mag: &[f64], floors: &[f64]) -> Vec<f64> {
             Op::PlSigmoid => veil_ir::eval::ring_ops::PL_SIGMOID_MAX_ERROR + ex / 4.0 + 2.0 * ulp(sx),
             // Exact on its operand's fixed-point value; a step function, so an operand error of
             // `ex > 0` may cross up to ⌈ex⌉ of its unit jumps (the clamp only brings them closer).
+            // Onto a float grid: the operand's error, and up to two of the grid's steps where the
+            // operand's magnitude can reach (its spacing there, or the subnormals').
+            Op::Round { grid: Some(grid), .. } if ex > 0.0 => {
+                let top = (bx + ex).max(f64::MIN_POSITIVE).log2().floor() as i64;
+                let step = (top.max(i64::from(grid.min_exp)) - i64::from(grid.mantissa)) as f64;
+                ex + 2.0 * step.exp2()
+            }
+            Op::Round { grid: Some(_), .. } => 0.0,
             Op::Round { .. } => ex.ceil(),
             // The approximation's own error, the operand's through Gelu's slope (at most 1.13:
             // |g̃(x') − g(x)| ≤ |g̃(x') − g(x')| + |g(x') − g(x)|), and two ulps of rounding.

@@ -270,10 +270,10 @@ pub fn run_detailed(
                 node.op.clone()
             }
             // The zero point is an integer: scale 0.
-            Op::Round { mode, min, max, zero_point } => {
+            Op::Round { mode, min, max, zero_point, grid } => {
                 ins[0] = b.lower(ins[0], name)?;
                 let zero_point = zero_point.map(|c| b.quantize(c, 0, name)).transpose()?;
-                Op::Round { mode: *mode, min: *min, max: *max, zero_point }
+                Op::Round { mode: *mode, min: *min, max: *max, zero_point, grid: *grid }
             }
             Op::Mul | Op::MatMul => {
                 for v in &mut ins {

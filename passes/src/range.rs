@@ -125,6 +125,19 @@ pub fn worst_case_values(g: &Graph, input_bound: f64) -> Vec<f64> {
             Op::SumPool { window } => x * (window.kernel[0] * window.kernel[1]) as f64,
             Op::Pad { value, .. } => x.max((*value as f64).abs()),
             Op::Softmax { .. } | Op::Sigmoid | Op::PlSigmoid | Op::Exp2 | Op::Reciprocal | Op::OneHot { .. } => 1.0,
+            // A grid value no further from zero than the next power of two (or the subnormals'
+            // spacing), within the bounds.
+            Op::Round { min, max, grid: Some(grid), .. } => {
+                let up = if x > 0.0 {
+                    x.log2().ceil().exp2().max(f64::from(i32::from(grid.min_exp) - i32::from(grid.mantissa)).exp2())
+                } else {
+                    0.0
+                };
+                match (min, max) {
+                    (Some(lo), Some(hi)) => up.min((*lo as f64).abs().max((*hi as f64).abs())),
+                    _ => up,
+                }
+            }
             // An integer no further from zero than the nearest one beyond |x|, within the bounds.
             Op::Round { min, max, .. } => match (min, max) {
                 (Some(lo), Some(hi)) => x.ceil().min((*lo as f64).abs().max((*hi as f64).abs())),

@@ -142,24 +142,76 @@ fn casts_and_quantizations_veil_cannot_round_are_refused_by_name() {
         e.contains(r#"node "to_int" (Cast): cast of a computed value"#) && e.contains("to BOOL is not supported"),
         "{e}"
     );
-    let e = problems(&rounding_model("Cast", Some(DataType::Float8e4m3fn)));
-    assert!(e.contains("to FLOAT8E4M3FN is not supported"), "{e}");
-    let quantize = |dtype: DataType, then: &str| {
-        let mut q = node("QuantizeLinear", "q", &["s", "scale"], &["q"]);
-        q.attribute = vec![int_attr("output_dtype", dtype as i64)];
-        let mut nodes = vec![node("Mul", "share", &["x", "ones"], &["s"]), q];
-        nodes.push(node(then, "after", &["q", "q"], &["y"]));
-        model(21, vec![info("x", &[Some(1), Some(8)])], nodes, vec![ones("ones", 8), scalar("scale", 0.1)], "y")
-    };
-    let e = problems(&quantize(DataType::Float8e4m3fn, "Max"));
-    assert!(e.contains(r#"node "q" (QuantizeLinear): quantization to FLOAT8E4M3FN is not supported"#), "{e}");
-    let e = problems(&quantize(DataType::Int8, "Add"));
+    let e = problems(&small_float_quantize(DataType::Float8e4m3fn, Some(0x38), "Cast"));
+    assert!(e.contains(r#"node "q" (QuantizeLinear): a non-zero zero point for an 8- or 4-bit float"#), "{e}");
+    let e = problems(&small_float_quantize(DataType::Int8, None, "Add"));
     assert!(e.contains(r#"node "after" (Add): Add on a INT8 value"#), "{e}");
     // Max is exact on integers: the quantized value passes.
-    let g = import(&quantize(DataType::Int8, "Max")).unwrap();
+    let g = import(&small_float_quantize(DataType::Int8, None, "Max")).unwrap();
     let x = Tensor::new(vec![1, 8], vec![-20.0, -0.25, -0.06, 0.0, 0.04, 0.15, 1.26, 20.0]).unwrap();
     let want = [-128.0, -2.0, -1.0, 0.0, 0.0, 2.0, 13.0, 127.0];
     assert_close(&run_float(&g, std::slice::from_ref(&x)).unwrap()[0], &[1, 8], &want, "int8 quantization");
+}
+
+/// `QuantizeLinear(s·x, 0.1)` to `dtype` (with a zero point of that type holding the byte
+/// `zero`, if any), then `then` of the result (`Cast` back to FLOAT, or an op of it with itself).
+fn small_float_quantize(dtype: DataType, zero: Option<u8>, then: &str) -> Vec<u8> {
+    let mut inputs = vec!["s", "scale"];
+    let mut inits = vec![ones("ones", 8), scalar("scale", 0.1)];
+    if let Some(z) = zero {
+        inputs.push("zero");
+        inits.push(TensorProto {
+            name: Some("zero".into()),
+            data_type: Some(dtype as i32),
+            raw_data: Some(vec![z]),
+            ..Default::default()
+        });
+    }
+    let mut q = node("QuantizeLinear", "q", &inputs, &["q"]);
+    q.attribute = vec![int_attr("output_dtype", dtype as i64)];
+    let mut nodes = vec![node("Mul", "share", &["x", "ones"], &["s"]), q];
+    let mut after = node(then, "after", if then == "Cast" { &["q"] } else { &["q", "q"] }, &["y"]);
+    if then == "Cast" {
+        after.attribute = vec![int_attr("to", DataType::Float as i64)];
+    }
+    nodes.push(after);
+    model(23, vec![info("x", &[Some(1), Some(8)])], nodes, inits, "y")
+}
+
+/// Casts to 8- and 4-bit float types round onto the type's values (ONNX's tables: to nearest,
+/// ties to even, saturating; FLOAT8E8M0 rounds up by default), FP8 `QuantizeLinear` rounds `x/s`
+/// so, and casts to 2- and 4-bit integers saturate where ONNX leaves the result undefined (as
+/// onnxruntime does): against values computed by hand from each type's definition, in float,
+/// and in fixed point within the derived bound.
+#[test]
+fn casts_to_small_float_and_integer_types_round_onto_their_values() {
+    let x = Tensor::new(vec![1, 8], vec![-500.0, -9.3, -1.0625, -0.3, 0.0, 1.1875, 5.3, 100.0]).unwrap();
+    let cases: [(DataType, [f32; 8]); 6] = [
+        // E4M3: spacing 1/8 in [1, 2), 1/2 in [4, 8), 8 in [64, 128); 448 at most.
+        (DataType::Float8e4m3fn, [-448.0, -9.0, -1.0, -0.3125, 0.0, 1.25, 5.5, 96.0]),
+        // E5M2: spacing 1/4 in [1, 2), 2 in [8, 16).
+        (DataType::Float8e5m2, [-512.0, -10.0, -1.0, -0.3125, 0.0, 1.25, 5.0, 96.0]),
+        // E2M1: 0, 0.5, 1, 1.5, 2, 3, 4, 6.
+        (DataType::Float4e2m1, [-6.0, -6.0, -1.0, -0.5, 0.0, 1.0, 6.0, 6.0]),
+        // E8M0 rounds up (toward +∞: negative values are unspecified) to powers of two.
+        (DataType::Float8e8m0, [-256.0, -8.0, -1.0, -0.25, 0.0, 2.0, 8.0, 128.0]),
+        (DataType::Int4, [-8.0, -8.0, -1.0, 0.0, 0.0, 1.0, 5.0, 7.0]),
+        (DataType::Uint2, [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 3.0, 3.0]),
+    ];
+    for (t, want) in cases {
+        let g = import(&rounding_model("Cast", Some(t))).unwrap();
+        let text = veil_ir::print::to_text(&g);
+        assert_eq!(text.matches(" = round ").count(), 1, "{t:?}: {text}");
+        assert_close(&run_float(&g, std::slice::from_ref(&x)).unwrap()[0], &[1, 8], &want, t.as_str_name());
+        let bounded = Tensor::new(vec![1, 8], x.data.iter().map(|v| v.clamp(-100.0, 100.0)).collect()).unwrap();
+        fixed_point_within_bound(&g, std::slice::from_ref(&bounded));
+    }
+    // QuantizeLinear to FLOAT8E4M3FN: x / 0.1 onto the grid, saturating.
+    let g = import(&small_float_quantize(DataType::Float8e4m3fn, None, "Cast")).unwrap();
+    let q = Tensor::new(vec![1, 8], vec![-50.0, -0.93, -0.10625, 0.0, 0.01, 0.118, 5.3, 10.0]).unwrap();
+    let want = [-448.0, -9.0, -1.0, 0.0, 0.1015625, 1.125, 52.0, 96.0];
+    assert_close(&run_float(&g, std::slice::from_ref(&q)).unwrap()[0], &[1, 8], &want, "fp8 quantization");
+    fixed_point_within_bound(&g, std::slice::from_ref(&q));
 }
 
 /// onnxruntime's other quantization formats are refused with the way out.

@@ -9,11 +9,13 @@
 
 mod arith;
 mod chords;
+mod float_grid;
 mod nn;
 mod round;
 mod rsqrt;
 mod softmax;
 
+pub use float_grid::{float_grid_fits, float_grid_trunc_mask_narrow};
 pub use nn::{
     clip_bounds_fit, clip_trunc_mask, clip_trunc_mask_narrow, leaky_relu_trunc_mask, leaky_relu_trunc_mask_narrow,
     max_trunc_mask, max_trunc_mask_narrow, pl_gelu_trunc_mask, pl_sigmoid_trunc_mask, relu_trunc_mask,

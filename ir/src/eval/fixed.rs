@@ -57,7 +57,7 @@ pub type RingTensor = (Vec<usize>, Vec<u64>);
 /// bound) and encodes each at its input's scale: what the client feeds the runtime.
 pub fn encode_inputs(g: &Graph, inputs: &[Tensor]) -> Result<Vec<RingTensor>, EvalError> {
     let ring = Ring::new(g.ring_bits.ok_or(EvalError::NotFixed)?);
-    super::check_inputs(g, inputs)?;
+    super::check_inputs(g, inputs, true)?;
     let mut out = Vec::with_capacity(inputs.len());
     for (index, (&v, t)) in g.inputs.iter().zip(inputs).enumerate() {
         let value = &g.values[v];
@@ -213,7 +213,11 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
             Op::OneHot { depth } => {
                 Val::Ring([&shape[..], &[*depth]].concat(), ring_ops::one_hot::eval(ring, x, s_in, *depth))
             }
-            Op::Round { mode, min, max, zero_point } => {
+            Op::Round { mode, min, max, grid: Some(grid), .. } => {
+                let bounds = ring_ops::clip_bounds(ring, *min, *max, s_in);
+                map(&mut |v| ring_ops::float_grid::eval(ring, v, s_in, *mode, *grid, bounds))
+            }
+            Op::Round { mode, min, max, zero_point, grid: None } => {
                 let bounds = ring_ops::clip_bounds(ring, *min, *max, s_in);
                 let odd = match zero_point {
                     Some(z) => ring_ops::round::zero_point_parities(&g.consts[*z].shape, q(*z)?, &shape),

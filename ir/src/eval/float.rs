@@ -13,10 +13,20 @@ pub fn run_float(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError>
     Ok(g.outputs.iter().map(|v| env[v.index()].clone().expect("verified: outputs are live")).collect())
 }
 
+/// [`run_float`] on any IEEE inputs, NaN and infinities included, which each op's float
+/// semantics carry as f32 arithmetic does (a Cast to an 8-bit float saturates an infinity, a
+/// comparison with NaN is false, ...): the reference for ONNX's own test cases, which feed them.
+/// Veil's fixed-point values are finite, so everything else ([`run_float`], calibration, the two
+/// parties) refuses such inputs.
+pub fn run_float_ieee(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError> {
+    let env = values(g, inputs, Mode::Float, false)?;
+    Ok(g.outputs.iter().map(|v| env[v.index()].clone().expect("verified: outputs are live")).collect())
+}
+
 /// Like [`run_float`], but returns every value, indexed by value handle (`None` for values no
 /// live node defines): what range analysis calibrates on.
 pub fn run_float_values(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tensor>>, EvalError> {
-    values(g, inputs, Mode::Float)
+    values(g, inputs, Mode::Float, true)
 }
 
 /// Every value of a fixed-point graph in real arithmetic, indexed by value handle: the
@@ -25,7 +35,7 @@ pub fn run_float_values(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tenso
 /// "real" value that [`super::run_fixed`] approximates and that error bounds
 /// are about; a float graph gives what [`run_float_values`] gives.
 pub fn run_real_values(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tensor>>, EvalError> {
-    values(g, inputs, Mode::Real)
+    values(g, inputs, Mode::Real, true)
 }
 
 /// Like [`run_float`], but with the approximations the two parties compute in place of the
@@ -33,7 +43,7 @@ pub fn run_real_values(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tensor
 /// arithmetic): the float reference against which only fixed-point rounding remains, what the
 /// precision search measures.
 pub fn run_float_approximated(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError> {
-    let env = values(g, inputs, Mode::Approximated)?;
+    let env = values(g, inputs, Mode::Approximated, true)?;
     Ok(g.outputs.iter().map(|v| env[v.index()].clone().expect("verified: outputs are live")).collect())
 }
 
@@ -48,9 +58,9 @@ enum Mode {
     Real,
 }
 
-fn values(g: &Graph, inputs: &[Tensor], mode: Mode) -> Result<Vec<Option<Tensor>>, EvalError> {
+fn values(g: &Graph, inputs: &[Tensor], mode: Mode, finite: bool) -> Result<Vec<Option<Tensor>>, EvalError> {
     let approximated = mode == Mode::Approximated;
-    super::check_inputs(g, inputs)?;
+    super::check_inputs(g, inputs, finite)?;
     let mut env: Vec<Option<Tensor>> = vec![None; g.values.len()];
     for (&v, t) in g.inputs.iter().zip(inputs) {
         env[v.index()] = Some(t.clone());
@@ -133,7 +143,10 @@ fn values(g: &Graph, inputs: &[Tensor], mode: Mode) -> Result<Vec<Option<Tensor>
                 shape: [&x.shape[..], &[*depth]].concat(),
                 data: super::ring_ops::one_hot::real(&x.data, *depth),
             },
-            Op::Round { mode, min, max, zero_point } => {
+            Op::Round { mode, min, max, grid: Some(grid), .. } => {
+                map(&|v| super::ring_ops::float_grid::real(v as f64, *mode, *grid, (*min, *max)) as f32)
+            }
+            Op::Round { mode, min, max, zero_point, grid: None } => {
                 let clamp = |v: f32| v.max(min.unwrap_or(f32::NEG_INFINITY)).min(max.unwrap_or(f32::INFINITY));
                 match zero_point {
                     None => map(&|v| clamp(mode.apply(v as f64) as f32)),

@@ -10,7 +10,7 @@ pub mod kernels;
 pub mod ring_ops;
 
 pub use fixed::{FixedRun, LEAKY_ALPHA_BITS, decode_value, encode_inputs, run_fixed};
-pub use float::{run_float, run_float_approximated, run_float_values, run_real_values};
+pub use float::{run_float, run_float_approximated, run_float_ieee, run_float_values, run_real_values};
 
 /// The interpreter cannot run a graph on the given inputs.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -115,8 +115,8 @@ pub fn batch_hint(expected: &[usize], got: &[usize]) -> String {
     }
 }
 
-/// Checks `inputs` against the graph inputs: count, shapes, and finite values.
-fn check_inputs(g: &crate::Graph, inputs: &[crate::Tensor]) -> Result<(), EvalError> {
+/// Checks `inputs` against the graph inputs: count, shapes, and (if `finite`) finite values.
+fn check_inputs(g: &crate::Graph, inputs: &[crate::Tensor], finite: bool) -> Result<(), EvalError> {
     if inputs.len() != g.inputs.len() {
         return Err(EvalError::InputCount { expected: g.inputs.len(), got: inputs.len() });
     }
@@ -130,7 +130,7 @@ fn check_inputs(g: &crate::Graph, inputs: &[crate::Tensor]) -> Result<(), EvalEr
                 got: t.shape.clone(),
             });
         }
-        if let Some(at) = t.data.iter().position(|x| !x.is_finite()) {
+        if let Some(at) = t.data.iter().position(|x| finite && !x.is_finite()) {
             return Err(EvalError::NonFinite { index, name: value.name.clone(), at });
         }
     }

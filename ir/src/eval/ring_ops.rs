@@ -6,6 +6,7 @@ use crate::ring::Ring;
 use super::kernels::valid_outputs;
 
 pub mod exp2;
+pub mod float_grid;
 pub mod one_hot;
 pub mod pl_gelu;
 pub mod pl_sigmoid;

@@ -87,8 +87,11 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, String)> {
         Op::LeakyRelu { alpha } => out.push(("alpha", format!("{alpha:?}"))),
         Op::Rsqrt { eps } => out.push(("eps", format!("{eps:?}"))),
         Op::OneHot { depth } => out.push(("depth", depth.to_string())),
-        Op::Round { mode, min, max, zero_point } => {
+        Op::Round { mode, min, max, zero_point, grid } => {
             out.push(("mode", mode.as_str().to_string()));
+            if let Some(grid) = grid {
+                out.push(("grid", grid.as_text()));
+            }
             if min.is_some() || max.is_some() {
                 out.push(("min", opt(min)));
                 out.push(("max", opt(max)));

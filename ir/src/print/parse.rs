@@ -362,6 +362,7 @@ fn op(mnemonic: &str, at: usize, a: &mut Attrs) -> Res<Op> {
             min: a.get("min", opt_f32)?.flatten(),
             max: a.get("max", opt_f32)?.flatten(),
             zero_point: a.get("zero_point", const_ref)?,
+            grid: a.get("grid", crate::FloatGrid::parse)?,
         },
         "pl_gelu" => Op::PlGelu { tanh: a.get("tanh", boolean)?.unwrap_or(false) },
         "sub" => Op::Sub,

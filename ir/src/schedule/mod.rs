@@ -12,9 +12,10 @@ pub mod trunc_ot;
 
 use crate::ElemType;
 use crate::circuit::{
-    Circuit, clip_bounds_fit, clip_trunc_mask_narrow, exp2_trunc_mask, leaky_relu_trunc_mask_narrow,
-    max_trunc_mask_narrow, pl_gelu_trunc_mask, pl_sigmoid_trunc_mask, reciprocal_trunc_mask, relu_trunc_mask_narrow,
-    round_trunc_mask_narrow, round_width, rsqrt_trunc_mask, sign_test, trunc_mask_narrow,
+    Circuit, clip_bounds_fit, clip_trunc_mask_narrow, exp2_trunc_mask, float_grid_fits, float_grid_trunc_mask_narrow,
+    leaky_relu_trunc_mask_narrow, max_trunc_mask_narrow, pl_gelu_trunc_mask, pl_sigmoid_trunc_mask,
+    reciprocal_trunc_mask, relu_trunc_mask_narrow, round_trunc_mask_narrow, round_width, rsqrt_trunc_mask, sign_test,
+    trunc_mask_narrow,
 };
 use crate::eval::LEAKY_ALPHA_BITS;
 use crate::eval::ring_ops::window_taps;
@@ -639,7 +640,13 @@ pub fn activation_circuit(g: &Graph, op: &Op, v: ValueId, shift: u8, w: u32) -> 
         Op::Reciprocal if u32::from(s) + 2 <= ell => reciprocal_trunc_mask(ell, f, s),
         // The circuit needs a bit above the rounding point; narrowed (`Graph::narrow_bits`), the
         // bounds must fit the width it clamps in.
-        Op::Round { mode, min, max, zero_point } if f + u32::from(s) < w => {
+        Op::Round { mode, min, max, grid: Some(grid), .. } => {
+            let (lo, hi) = (enc(*min), enc(*max));
+            let width = round_width(w, ell);
+            (f < w && clip_bounds_fit(width, lo, hi) && float_grid_fits(width, s as u32, *grid))
+                .then(|| float_grid_trunc_mask_narrow(w, ell, f, s as u32, *mode, *grid, (lo, hi)))?
+        }
+        Op::Round { mode, min, max, zero_point, grid: None } if f + u32::from(s) < w => {
             let (lo, hi) = (enc(*min), enc(*max));
             clip_bounds_fit(round_width(w, ell), lo, hi)
                 .then(|| round_trunc_mask_narrow(w, ell, f, s as u32, *mode, (lo, hi), zero_point.is_some()))?

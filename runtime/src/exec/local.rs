@@ -72,7 +72,11 @@ pub fn apply(g: &Graph, ring: Ring, node: &Node, args: &[&[u64]], role: Role) ->
         Op::Reciprocal => x.iter().map(|&v| veil_ir::eval::ring_ops::reciprocal::eval(ring, v, s_in)).collect(),
         // The client's own plaintext only (the verifier's domain rule).
         Op::OneHot { depth } => veil_ir::eval::ring_ops::one_hot::eval(ring, x, s_in, *depth),
-        Op::Round { mode, min, max, zero_point } => {
+        Op::Round { mode, min, max, grid: Some(grid), .. } => {
+            let bounds = ring_ops::clip_bounds(ring, *min, *max, s_in);
+            x.iter().map(|&v| ring_ops::float_grid::eval(ring, v, s_in, *mode, *grid, bounds)).collect()
+        }
+        Op::Round { mode, min, max, zero_point, grid: None } => {
             let bounds = ring_ops::clip_bounds(ring, *min, *max, s_in);
             // A zero point is a constant this party holds (public, for a plaintext value).
             let odd = match zero_point {

@@ -72,7 +72,7 @@ fn framed_prediction(g: &Graph) -> Vec<(Traffic, Traffic)> {
     lower(g).unwrap().iter().map(|step| (frames(step, Phase::Offline), frames(step, Phase::Online))).collect()
 }
 
-fn check_traffic(name: &str, g: &Graph, stats: &[&Stats]) {
+pub(super) fn check_traffic(name: &str, g: &Graph, stats: &[&Stats]) {
     let want = framed_prediction(g);
     for s in stats {
         assert_eq!(s.layers.len(), want.len(), "{name}");
@@ -256,6 +256,7 @@ fn a_zero_point_breaks_ties_as_onnx_between_the_parties() {
             min: Some(0.0),
             max: Some(255.0),
             zero_point: with_zero.then_some(z),
+            grid: None,
         };
         let q = g.add_node("round", "q", op, &[h]).unwrap();
         let y = g.add_node("reveal", "y", Op::Reveal, &[q]).unwrap();

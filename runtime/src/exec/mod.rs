@@ -17,6 +17,8 @@
 pub mod client;
 #[cfg(test)]
 mod fixed_share_tests;
+#[cfg(test)]
+mod float_grid_tests;
 pub mod local;
 #[cfg(test)]
 mod memory_tests;

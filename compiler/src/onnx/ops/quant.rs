@@ -29,7 +29,7 @@ pub fn round(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Ve
     Ok(vec![Sym::Value(imp.add(
         &ctx.name,
         ctx.out(0),
-        Op::Round { mode, min: None, max: None, zero_point: None },
+        Op::Round { mode, min: None, max: None, zero_point: None, grid: None },
         &[x],
     )?)])
 }
@@ -49,32 +49,71 @@ fn rounded(t: &CTensor, mode: RoundMode) -> CTensor {
     }
 }
 
-/// A `Cast` of a computed real to an integer type that holds 8 bits or more: ONNX truncates
-/// toward zero (out-of-range values are undefined; Veil keeps them).
+/// A `Cast` of a computed real to a type other than a wide float: to an integer type ONNX
+/// truncates toward zero (out-of-range values are undefined: Veil keeps them for 8 bits and
+/// more, and saturates to 2- and 4-bit types' ranges as onnxruntime does); to an 8- or 4-bit
+/// float type it rounds onto the type's values ([`float_type`]; `saturate`, and FLOAT8E8M0's
+/// `round_mode`).
 pub fn cast_to_integer(imp: &mut Importer, ctx: &Ctx, x: &Sym, to: DataType) -> Result<Sym, String> {
-    if !integer_cast_target(to) {
+    let op = if let Some((grid, max)) = float_type(to, ctx.attrs.int_or("saturate", 1)? != 0) {
+        let mode = match to {
+            DataType::Float8e8m0 => match ctx.attrs.string("round_mode")?.as_deref().unwrap_or("up") {
+                "up" => RoundMode::Ceil,
+                "down" => RoundMode::TowardZero,
+                "nearest" => RoundMode::HalfEven,
+                other => return Err(format!("round_mode {other:?} is not one of up, down, nearest")),
+            },
+            _ => RoundMode::HalfEven,
+        };
+        Op::Round { mode, min: Some(-max), max: Some(max), zero_point: None, grid: Some(grid) }
+    } else if integer_cast_target(to) {
+        let narrow = matches!(to, DataType::Int2 | DataType::Uint2 | DataType::Int4 | DataType::Uint4);
+        let (lo, hi) = match ints::range(to) {
+            Some((lo, hi)) if narrow => (Some(lo as f32), Some(hi as f32)),
+            _ => (None, None),
+        };
+        Op::Round { mode: RoundMode::TowardZero, min: lo, max: hi, zero_point: None, grid: None }
+    } else {
         return Err(format!(
             "cast of a computed value (a real number, FLOAT) to {} is not supported: Veil passes casts \
-between FLOAT, DOUBLE, FLOAT16 and BFLOAT16 through, rounds toward zero to 8- to 64-bit integers, and refuses \
-boolean, 2- and 4-bit integer and 8-, 6- and 4-bit float types",
+between FLOAT, DOUBLE, FLOAT16 and BFLOAT16 through, rounds toward zero to integer types and onto the values \
+of 8- and 4-bit float types, and refuses boolean and 6-bit float types",
             to.as_str_name()
         ));
-    }
+    };
     let x = imp.value(x)?;
-    let op = Op::Round { mode: RoundMode::TowardZero, min: None, max: None, zero_point: None };
     Ok(Sym::Value(imp.add(&ctx.name, ctx.out(0), op, &[x])?))
 }
 
 fn integer_cast_target(to: DataType) -> bool {
     use DataType::*;
-    matches!(to, Int8 | Int16 | Int32 | Int64 | Uint8 | Uint16 | Uint32 | Uint64)
+    matches!(to, Int2 | Int4 | Int8 | Int16 | Int32 | Int64 | Uint2 | Uint4 | Uint8 | Uint16 | Uint32 | Uint64)
+}
+
+/// An 8- or 4-bit float type's grid and largest finite value (ONNX's Cast tables: the FN and
+/// FNUZ types have no infinity, so a non-saturating overflow is NaN; FLOAT8E5M2's is ±∞;
+/// FLOAT4E2M1 always saturates, and has no NaN).
+pub fn float_type(t: DataType, saturate: bool) -> Option<(veil_ir::FloatGrid, f32)> {
+    use DataType::*;
+    use veil_ir::Overflow::{Infinity, Nan, Saturate, SaturateNoNan};
+    let (mantissa, min_exp, max, overflow) = match t {
+        Float8e4m3fn => (3, -6, 448.0, Nan),
+        Float8e4m3fnuz => (3, -7, 240.0, Nan),
+        Float8e5m2 => (2, -14, 57344.0, Infinity),
+        Float8e5m2fnuz => (2, -15, 57344.0, Nan),
+        Float8e8m0 => (0, -127, f32::MAX, Nan),
+        Float4e2m1 => (1, 0, 6.0, SaturateNoNan),
+        _ => return None,
+    };
+    let overflow = if saturate && overflow != SaturateNoNan { Saturate } else { overflow };
+    Some((veil_ir::FloatGrid { mantissa, min_exp, overflow }, max))
 }
 
 /// The integer type a node makes of a computed real, for `ints`: `QuantizeLinear`'s output
 /// type, or a `Cast`'s integer target; `None` for other nodes.
 pub fn integer_result(imp: &Importer, ctx: &Ctx) -> Result<Option<DataType>, String> {
     Ok(match ctx.node.op_type() {
-        "QuantizeLinear" => Some(output_type(imp, ctx)?),
+        "QuantizeLinear" => Some(output_type(imp, ctx)?).filter(|&t| float_type(t, true).is_none()),
         "Cast" => {
             let to = ctx.attrs.int("to")?.ok_or("attribute to is required")?;
             Some(DataType::try_from(to as i32).unwrap_or(DataType::Undefined)).filter(|&t| integer_cast_target(t))
@@ -166,6 +205,9 @@ pub struct Dequantized {
 /// `QuantizeLinear(x, y_scale, y_zero_point)`: see the module doc.
 pub fn quantize_linear(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
     let out_type = output_type(imp, ctx)?;
+    if let Some(grid) = float_type(out_type, ctx.attrs.int_or("saturate", 1)? != 0) {
+        return quantize_to_float(imp, ctx, inputs, grid);
+    }
     let (lo, hi) = quant_range(out_type)?;
     if let Sym::Const(t) = arg(inputs, 0)? {
         return Ok(vec![Sym::Const(quantized(ctx, t, inputs, (lo, hi))?)]);
@@ -187,7 +229,41 @@ pub fn quantize_linear(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) ->
     let shift = zero.map(|(zshape, zp)| imp.weight(&format!("{}.zero_point", ctx.name), zshape, zp));
     let out = ctx.out(0);
     let y = imp.add(&ctx.name, &format!("{out}/scaled"), Op::Affine { scale: Some(scale), shift }, &[x])?;
-    let op = Op::Round { mode: RoundMode::HalfEven, min: Some(lo), max: Some(hi), zero_point: shift };
+    let op = Op::Round { mode: RoundMode::HalfEven, min: Some(lo), max: Some(hi), zero_point: shift, grid: None };
+    Ok(vec![Sym::Value(imp.add(&format!("{}/round", ctx.name), out, op, &[y])?)])
+}
+
+/// `QuantizeLinear` to an 8- or 4-bit float type: `x / s` rounded onto the type's values
+/// (ties to even) and saturated (or, with `saturate = 0`, NaN or ±∞ in float semantics). Such
+/// zero points are zero in practice; another is refused.
+fn quantize_to_float(
+    imp: &mut Importer,
+    ctx: &Ctx,
+    inputs: &[Option<Sym>],
+    (grid, max): (veil_ir::FloatGrid, f32),
+) -> Result<Vec<Sym>, String> {
+    if zero_point(inputs, "y_zero_point")?.is_some() {
+        return Err("a non-zero zero point for an 8- or 4-bit float type is not supported".into());
+    }
+    let round =
+        |v: f64| veil_ir::eval::ring_ops::float_grid::real(v, RoundMode::HalfEven, grid, (Some(-max), Some(max)));
+    if let Sym::Const(t) = arg(inputs, 0)? {
+        let sz = per_element(ctx, t, inputs, ("y_scale", "y_zero_point"))?;
+        let data = t.floats().iter().zip(sz).map(|(x, (s, _))| round(f64::from(x / s)) as f32).collect();
+        return Ok(vec![Sym::Const(CTensor::f32(t.shape.clone(), data))]);
+    }
+    let x = imp.value(arg(inputs, 0)?)?;
+    let shape = imp.g.values[x].ty.shape.clone();
+    let (sshape, s) = along(konst(inputs, 1, "y_scale")?, &shape, ctx, "y_scale")?;
+    if let Some(bad) = s.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
+        return Err(format!("y_scale holds {bad}; scales must be positive and finite"));
+    }
+    let inv: Vec<f32> = s.iter().map(|v| 1.0 / v).collect();
+    let scale = imp.weight(&format!("{}.inv_scale", ctx.name), sshape, inv);
+    let out = ctx.out(0);
+    let y = imp.add(&ctx.name, &format!("{out}/scaled"), Op::Affine { scale: Some(scale), shift: None }, &[x])?;
+    let op =
+        Op::Round { mode: RoundMode::HalfEven, min: Some(-max), max: Some(max), zero_point: None, grid: Some(grid) };
     Ok(vec![Sym::Value(imp.add(&format!("{}/round", ctx.name), out, op, &[y])?)])
 }
 
