@@ -34,8 +34,10 @@ fn argmax(t: &Tensor) -> usize {
     (0..t.data.len()).max_by(|&a, &b| t.data[a].total_cmp(&t.data[b])).unwrap_or(0)
 }
 
-/// Runs `float` (the imported model) and `fixed` (the compiled one) on every sample of `xs`;
-/// `labels[i]` is sample `i`'s class. Sample `i` uses simulation seed `seed + i`.
+/// Runs `float` (the imported model) and `fixed` (the compiled one) on every sample of `xs`, one
+/// tensor per model input per sample (a sample's inputs consecutive, as
+/// `veil_passes::Options::calibration` holds them); `labels[i]` is sample `i`'s class. Sample
+/// `i` uses simulation seed `seed + i`.
 pub fn evaluate(
     float: &Graph,
     fixed: &Graph,
@@ -46,9 +48,11 @@ pub fn evaluate(
     let (mut agree, mut float_ok, mut fixed_ok) = (0usize, 0usize, 0usize);
     let (mut max_err, mut sum_err, mut count) = (0f64, 0f64, 0usize);
     let (mut faults, mut tests, mut wraps, mut overflows) = (0usize, 0usize, 0usize, 0usize);
-    for (i, x) in xs.iter().enumerate() {
-        let f = veil_ir::eval::run_float(float, std::slice::from_ref(x))?;
-        let r = veil_ir::eval::run_fixed(fixed, std::slice::from_ref(x), seed.wrapping_add(i as u64))?;
+    let k = float.inputs.len().max(1);
+    let samples = xs.len() / k;
+    for (i, x) in xs.chunks_exact(k).enumerate() {
+        let f = veil_ir::eval::run_float(float, x)?;
+        let r = veil_ir::eval::run_fixed(fixed, x, seed.wrapping_add(i as u64))?;
         faults += r.circa_faults;
         tests += r.circa_tests;
         wraps += r.truncation_wraps;
@@ -68,9 +72,9 @@ pub fn evaluate(
             fixed_ok += usize::from(cx as i64 == l[i]);
         }
     }
-    let n = xs.len().max(1) as f64;
+    let n = samples.max(1) as f64;
     Ok(EvalReport {
-        samples: xs.len(),
+        samples,
         float_accuracy: labels.map(|_| float_ok as f64 / n),
         accuracy: labels.map(|_| fixed_ok as f64 / n),
         top1_agreement: agree as f64 / n,

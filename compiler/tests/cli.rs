@@ -262,6 +262,14 @@ fn each_input_of_a_model_has_its_own_input_flag() {
     for (a, b) in got.data.iter().zip(&want.data) {
         assert!((a - b).abs() < 1e-5, "{a} vs onnxruntime {b}");
     }
+    // `veilc eval` reads one array per input from the data set: each of its 16 samples is a
+    // pair, fixed point against float (a count of 32 would mean the pairs were split).
+    let calib = model("attention/hf_bert_mask_calib.npz");
+    let o = veilc(&["eval", &m, "--data", &calib, "--calibrate", &calib, "--json", "--limit", "12"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["samples"], 12, "{v}");
+    assert!(v["max_abs_error"].as_f64().unwrap() < 0.005 && v["top1_agreement"] == 1.0, "{v}");
 }
 
 #[test]

@@ -13,7 +13,8 @@ pub struct EvalArgs {
     /// The data set (.npz).
     #[arg(long, value_name = "test.npz", help_heading = "Input")]
     data: PathBuf,
-    /// Array of --data holding the inputs.
+    /// Array of --data holding the inputs (a model of several inputs reads one array per input,
+    /// named as the input).
     #[arg(long, default_value = "x", value_name = "KEY", help_heading = "Input")]
     x: String,
     /// Array of --data holding integer class labels (accuracy is reported when present).
@@ -33,11 +34,13 @@ pub struct EvalArgs {
 
 pub fn run(a: EvalArgs) -> Result<(), CliError> {
     let super::Compiled { float, fixed, budget, precision, .. } = a.compile.compile(&a.model)?;
+    // One tensor per input per sample.
     let mut xs = npz_inputs(&a.data, &a.x, &float)?;
+    let k = float.inputs.len().max(1);
     if let Some(n) = a.limit {
-        xs.truncate(n);
+        xs.truncate(n * k);
     }
-    let labels = npz_labels(&a.data, &a.y, xs.len())?;
+    let labels = npz_labels(&a.data, &a.y, xs.len() / k)?;
     let report = veil_compiler::evaluate(&float, &fixed, &xs, labels.as_deref(), a.seed).map_err(CliError::user)?;
     let text = if a.json {
         let mut v = serde_json::to_value(&report).map_err(CliError::internal)?;

@@ -133,6 +133,35 @@ fn the_onnxruntime_quantizers_qdq_model_gives_onnxruntimes_output() {
     fixed_point_within_bound(&g, &[x]);
 }
 
+/// The same float CNN quantized by onnxruntime's static quantizer to FP8 (FLOAT8E4M3FN
+/// activations and weights, `models/qdq_cnn/make_fp8.py`): every QuantizeLinear of a computed
+/// value is one rounding onto the E4M3 grid saturating at 448, the FP8 weights fold into the
+/// convolutions, the float interpreter gives onnxruntime's output, and fixed point stays within
+/// the derived bound and keeps the top-1 class.
+#[test]
+fn the_onnxruntime_quantizers_fp8_model_gives_onnxruntimes_output() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/qdq_cnn");
+    let bytes = std::fs::read(dir.join("model_fp8.onnx")).unwrap();
+    let x = veil_ir::npy::read_npy(&dir.join("input.npy")).unwrap();
+    let want = veil_ir::npy::read_npy(&dir.join("ort_fp8.npy")).unwrap();
+    let proto = ModelProto::decode(bytes.as_slice()).unwrap();
+    let quantize = proto.graph.as_ref().unwrap().node.iter().filter(|n| n.op_type() == "QuantizeLinear").count();
+    let mut g = import(&bytes).unwrap();
+    g.remove_dead();
+    let count = |f: fn(&Op) -> bool| g.live_nodes().filter(|(_, n)| f(&n.op)).count();
+    let e4m3 = |o: &Op| matches!(o, Op::Round { grid: Some(g), max: Some(m), .. } if g.mantissa == 3 && g.min_exp == -6 && *m == 448.0);
+    assert_eq!(count(e4m3), quantize, "one E4M3 rounding per QuantizeLinear");
+    assert_eq!(count(|o| matches!(o, Op::Conv2d { .. })), 2, "the FP8 weights fold into the convolutions");
+    let got = run_float(&g, std::slice::from_ref(&x)).unwrap().remove(0);
+    assert_close(&got, &want.shape, &want.data, "qdq_cnn FP8 against onnxruntime");
+    fixed_point_within_bound(&g, std::slice::from_ref(&x));
+    let opts = veil_passes::Options { input_bound: 2.0, ..Default::default() };
+    let f = veil_compiler::compile(&g, &opts.into()).unwrap().graph;
+    let fixed = veil_ir::eval::run_fixed(&f, &[x], 0).unwrap().outputs.remove(0);
+    let top = |d: &[f32]| (0..d.len()).max_by(|&a, &b| d[a].total_cmp(&d[b])).unwrap();
+    assert_eq!(top(&fixed.data), top(&want.data), "fixed point keeps onnxruntime's class");
+}
+
 /// Roundings Veil has no circuit for, and integer arithmetic on quantized values (ONNX's
 /// wraps), are refused by name.
 #[test]
