@@ -24,7 +24,7 @@ pub fn float_grid_fits(width: u32, s: u32, grid: FloatGrid) -> bool {
 /// from the top), reads the remainder's top bit, the OR of the others and the quotient's low
 /// bit through that mask (the positions `p − 1` and `p` are where the mask steps, so their
 /// indicators are XORs of neighbours, free), clears the low bits, adds the carry at `p`, and
-/// puts the sign back. ANDs: about nine per bit of the width, plus the clamp and the mask.
+/// puts the sign back. ANDs: about eleven per bit of the width, plus the clamp and the mask.
 pub fn float_grid_trunc_mask_narrow(
     w: u32,
     ell: u32,
