@@ -187,6 +187,11 @@ pub struct Options {
     /// fewer bytes; data that exceeds them wraps, which `veilc eval` counts
     /// (`narrow overflows`). Unused with worst-case ranges, which are sound.
     pub range_margin_bits: u8,
+    /// Fractional bits the weights of dense and convolution layers get beyond their layer's
+    /// `F` (at most 8): weights are mostly below 1 in magnitude and activations above, so at the
+    /// same relative precision the weights want more fractional bits. The precision search
+    /// ([`crate::precision::choose`]) tries 0 and 2 and keeps the narrower ring.
+    pub weight_extra_bits: u8,
     /// Calibration inputs for range analysis (empty: worst-case bounds): one tensor per graph
     /// input per sample, a sample's inputs consecutive and in the graph's order (for a
     /// one-input model, one tensor per sample); see [`Options::calibration_samples`].
@@ -233,6 +238,7 @@ impl Default for Options {
             layer_frac_bits: BTreeMap::new(),
             ring_bits: None,
             range_margin_bits: crate::quantize::CALIBRATED_MARGIN_BITS,
+            weight_extra_bits: 0,
             calibration: Vec::new(),
             input_bound: 1.0,
             network: crate::cost::Network::LAN,

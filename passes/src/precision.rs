@@ -90,6 +90,8 @@ pub struct Trial {
 pub struct Choice {
     /// The smallest `F` meeting the target.
     pub frac_bits: u8,
+    /// The weights' fractional bits beyond their layer's `F` ([`Options::weight_extra_bits`]).
+    pub weight_extra_bits: u8,
     /// The ring width `quantize` chose (or `--ring-bits`), with [`Choice::layer_frac_bits`].
     pub ring_bits: u8,
     /// Nodes given a lower `F` than [`Choice::frac_bits`] because it narrows the ring
@@ -120,8 +122,12 @@ impl std::fmt::Display for Choice {
         };
         write!(
             f,
-            "F = {} fractional bits, ring ℓ = {} bits{layers}: output error {:.3} % of the output range (target {} %, {} F tried, on {})",
+            "F = {} fractional bits{}, ring ℓ = {} bits{layers}: output error {:.3} % of the output range (target {} %, {} F tried, on {})",
             self.frac_bits,
+            match self.weight_extra_bits {
+                0 => String::new(),
+                e => format!(" (weights {e} more)"),
+            },
             self.ring_bits,
             self.error * 100.0,
             self.max_error * 100.0,
@@ -163,12 +169,41 @@ pub fn choose(float: &Graph, opts: &Options, max_error: f64) -> Result<Choice, P
     .map_err(|e| reject(format!("the float reference does not run on the samples: {e}")))?;
     // The value bounds (calibration runs the float graph on every sample) are the same at every F.
     let bounds = crate::range::bounds(&base, opts)?;
+    // Weights at 0 and 2 fractional bits beyond their layer's F (unless the options fix it):
+    // the narrower ring wins, then the smaller error.
+    let extras: Vec<u8> = if opts.weight_extra_bits == 0 { vec![0, 2] } else { vec![opts.weight_extra_bits] };
+    let mut best: Option<Choice> = None;
+    let mut first_err = None;
+    for extra in extras {
+        let at = Options { weight_extra_bits: extra, ..opts.clone() };
+        match search(&base, &at, max_error, (&xs, &reference, &bounds), samples.clone()) {
+            Ok(c) => {
+                let better = best.as_ref().is_none_or(|b| (c.ring_bits, c.error) < (b.ring_bits, b.error));
+                if better {
+                    best = Some(c);
+                }
+            }
+            Err(e) => first_err = first_err.or(Some(e)),
+        }
+    }
+    best.ok_or_else(|| first_err.expect("one candidate at least"))
+}
+
+/// The search of [`choose`] with the weights' extra bits `opts.weight_extra_bits`: the smallest
+/// global `F` meeting the target, then per-layer `F` ([`crate::precision_layers::refine`]).
+fn search(
+    base: &Graph,
+    opts: &Options,
+    max_error: f64,
+    (xs, reference, bounds): (&[Vec<Tensor>], &[Vec<Tensor>], &(Vec<f64>, crate::range::RangeSource)),
+    samples: Samples,
+) -> Result<Choice, PassError> {
     let mut trials = Vec::new();
     for frac in MIN_FRAC_BITS..=MAX_FRAC_BITS {
         let at = Options { frac_bits: frac, ..opts.clone() };
         let mut g = base.clone();
         let quantized =
-            crate::quantize::run_with_bounds(&mut g, &at, Some(&bounds)).and_then(|_| after_quantize(&mut g, &at));
+            crate::quantize::run_with_bounds(&mut g, &at, Some(bounds)).and_then(|_| after_quantize(&mut g, &at));
         match quantized {
             Err(PassError::Rejected { reason, .. }) if !trials.is_empty() => {
                 trials.push(Trial { frac_bits: frac, outcome: Err(reason), complete: false });
@@ -178,15 +213,16 @@ pub fn choose(float: &Graph, opts: &Options, max_error: f64) -> Result<Choice, P
             Ok(_) => {}
         }
         let ring = g.ring_bits.expect("quantized");
-        let (error, complete) = measure_until(&g, &xs, &reference, max_error)?;
+        let (error, complete) = measure_until(&g, xs, reference, max_error)?;
         trials.push(Trial { frac_bits: frac, outcome: Ok((ring, error)), complete });
         if error <= max_error {
-            let m = crate::precision_layers::Measure { xs: &xs, reference: &reference, max_error };
+            let m = crate::precision_layers::Measure { xs, reference, max_error };
             // With --ring-bits nothing narrows: `quantize` reports no widest values and the
             // refinement stops at once.
-            let layers = crate::precision_layers::refine(&base, opts, &bounds, (frac, ring, error), &m)?;
+            let layers = crate::precision_layers::refine(base, opts, bounds, (frac, ring, error), &m)?;
             return Ok(Choice {
                 frac_bits: frac,
+                weight_extra_bits: opts.weight_extra_bits,
                 ring_bits: layers.ring_bits,
                 layer_frac_bits: layers.frac_bits,
                 global_ring_bits: ring,

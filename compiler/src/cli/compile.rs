@@ -59,7 +59,7 @@ pub fn run(a: CompileCmd) -> Result<(), CliError> {
         }
         if let Some(c) = &precision {
             v["precision"] = serde_json::json!({
-                "frac_bits": c.frac_bits, "ring_bits": c.ring_bits, "error": c.error,
+                "frac_bits": c.frac_bits, "weight_extra_bits": c.weight_extra_bits, "ring_bits": c.ring_bits, "error": c.error,
                 "max_error": c.max_error, "samples": c.samples.to_string(),
                 "layer_frac_bits": c.layer_frac_bits, "global_ring_bits": c.global_ring_bits,
             });

@@ -172,6 +172,11 @@ pub struct CompileArgs {
     /// result), which `veilc eval` and `veilc simulate` count as narrow overflows.
     #[arg(long, default_value_t = veil_passes::quantize::CALIBRATED_MARGIN_BITS, value_name = "M", help_heading = "Fixed point")]
     range_margin_bits: u8,
+    /// Fixed point: fractional bits the weights of dense and convolution layers get beyond
+    /// their layer's F (0 to 8). By default the precision search tries 0 and 2 and keeps the
+    /// narrower ring; with --frac-bits, 0.
+    #[arg(long, value_name = "B", value_parser = clap::value_parser!(u8).range(0..=8), help_heading = "Fixed point")]
+    weight_extra_bits: Option<u8>,
     /// Fixed point: fractional bits of activations and weights; disables the automatic choice
     /// of --max-error.
     #[arg(long, value_name = "F", help_heading = "Fixed point", conflicts_with = "max_error")]
@@ -418,6 +423,7 @@ impl CompileArgs {
             layer_frac_bits: self.layer_frac_bits.iter().cloned().collect(),
             ring_bits: self.ring_bits,
             range_margin_bits: self.range_margin_bits,
+            weight_extra_bits: self.weight_extra_bits.unwrap_or(0),
             calibration,
             input_bound: self.input_bound.unwrap_or(1.0),
             network: self.network()?,
