@@ -277,7 +277,7 @@ fn compile_float(float: Graph, opts: &CompileOptions) -> Result<Compiled, Compil
     let passes = match &precision {
         Some(c) => {
             let (frac_bits, layer_frac_bits) = (c.frac_bits, c.layer_frac_bits.clone());
-            Options { frac_bits, layer_frac_bits, weight_extra_bits: c.weight_extra_bits, ..opts.passes.clone() }
+            Options { frac_bits, layer_frac_bits, weight_extra_bits: Some(c.weight_extra_bits), ..opts.passes.clone() }
         }
         None => opts.passes.clone(),
     };

@@ -189,9 +189,9 @@ pub struct Options {
     pub range_margin_bits: u8,
     /// Fractional bits the weights of dense and convolution layers get beyond their layer's
     /// `F` (at most 8): weights are mostly below 1 in magnitude and activations above, so at the
-    /// same relative precision the weights want more fractional bits. The precision search
-    /// ([`crate::precision::choose`]) tries 0 and 2 and keeps the narrower ring.
-    pub weight_extra_bits: u8,
+    /// same relative precision the weights want more fractional bits. `None`: 0, and the
+    /// precision search ([`crate::precision::choose`]) tries 0 and 2 and keeps the narrower ring.
+    pub weight_extra_bits: Option<u8>,
     /// Calibration inputs for range analysis (empty: worst-case bounds): one tensor per graph
     /// input per sample, a sample's inputs consecutive and in the graph's order (for a
     /// one-input model, one tensor per sample); see [`Options::calibration_samples`].
@@ -238,7 +238,7 @@ impl Default for Options {
             layer_frac_bits: BTreeMap::new(),
             ring_bits: None,
             range_margin_bits: crate::quantize::CALIBRATED_MARGIN_BITS,
-            weight_extra_bits: 0,
+            weight_extra_bits: None,
             calibration: Vec::new(),
             input_bound: 1.0,
             network: crate::cost::Network::LAN,

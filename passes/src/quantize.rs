@@ -181,8 +181,8 @@ pub fn run_detailed(
     if !(1..=30).contains(&frac) {
         return Err(reject(format!("--frac-bits {frac} is outside 1..=30")));
     }
-    if opts.weight_extra_bits > 8 {
-        return Err(reject(format!("weight_extra_bits {} is outside 0..=8", opts.weight_extra_bits)));
+    if let Some(e) = opts.weight_extra_bits.filter(|&e| e > 8) {
+        return Err(reject(format!("the weights' extra fractional bits {e} are outside 0..=8")));
     }
     if opts.range_margin_bits > 30 {
         return Err(reject(format!("--range-margin-bits {} is outside 0..=30", opts.range_margin_bits)));
@@ -233,7 +233,8 @@ pub fn run_detailed(
         let op = match &node.op {
             Op::Dense { weight, bias } | Op::Conv2d { weight, bias, .. } => {
                 ins[0] = b.lower(ins[0], name)?;
-                let (s, f) = (b.scale(ins[0]) as u32, b.frac_at(name) as u32 + u32::from(opts.weight_extra_bits));
+                let (s, f) =
+                    (b.scale(ins[0]) as u32, b.frac_at(name) as u32 + u32::from(opts.weight_extra_bits.unwrap_or(0)));
                 let w = b.quantize(*weight, f, name)?;
                 let bq = bias.map(|c| b.quantize(c, s + f, name)).transpose()?;
                 match node.op.clone() {

@@ -33,10 +33,11 @@ fn samples() -> Vec<Tensor> {
         .collect()
 }
 
-/// max |fixed − float| / (max − min of float) over `xs`, with `F` given explicitly.
-fn error_at(w: &[f32], xs: &[Tensor], frac_bits: u8) -> f64 {
+/// max |fixed − float| / (max − min of float) over `xs`, with `F` given explicitly (and the
+/// weights at `F + extra`).
+fn error_at(w: &[f32], xs: &[Tensor], frac_bits: u8, extra: u8) -> f64 {
     let mut g = dense(w);
-    let opts = Options { frac_bits, calibration: xs.to_vec(), ..Options::default() };
+    let opts = Options { frac_bits, weight_extra_bits: Some(extra), calibration: xs.to_vec(), ..Options::default() };
     run_pipeline(&mut g, &opts, None, true).unwrap();
     let (mut lo, mut hi, mut err) = (f64::MAX, f64::MIN, 0f64);
     for x in xs {
@@ -56,15 +57,16 @@ fn tiny_weights_miss_one_percent_at_f12_and_the_search_picks_the_smallest_f_that
     // Weights about 3e-4 are a few units at F = 12: rounding them costs far more than 1 %.
     let w = weights(3e-4);
     let xs = samples();
-    assert!(error_at(&w, &xs, 12) > 0.01, "F = 12 gives {}", error_at(&w, &xs, 12));
+    assert!(error_at(&w, &xs, 12, 0) > 0.01, "F = 12 gives {}", error_at(&w, &xs, 12, 0));
     let opts = Options { calibration: xs.clone(), ..Options::default() };
     let c = choose(&dense(&w), &opts, 0.01).unwrap();
     assert!(c.frac_bits > 12, "{c}");
-    let reached = error_at(&w, &xs, c.frac_bits);
+    let extra = c.weight_extra_bits;
+    let reached = error_at(&w, &xs, c.frac_bits, extra);
     assert!(reached <= 0.01, "F = {} gives {reached}", c.frac_bits);
     // The search's reference is the f32 interpreter, ours f64: equal to rounding.
     assert!((reached - c.error).abs() < 1e-6, "reported {} measured {reached}", c.error);
-    assert!(error_at(&w, &xs, c.frac_bits - 1) > 0.01, "F = {} already met the target", c.frac_bits - 1);
+    assert!(error_at(&w, &xs, c.frac_bits - 1, extra) > 0.01, "F = {} already met the target", c.frac_bits - 1);
     assert_eq!(c.samples, Samples::Calibration { count: xs.len() });
     assert_eq!(c.trials.first().map(|t| t.frac_bits), Some(MIN_FRAC_BITS));
     assert_eq!(c.trials.len(), (c.frac_bits - MIN_FRAC_BITS + 1) as usize);
@@ -75,7 +77,7 @@ fn tiny_weights_miss_one_percent_at_f12_and_the_search_picks_the_smallest_f_that
     assert!(chosen.complete, "{chosen:?}");
     for t in refused {
         let (_, e) = t.outcome.clone().unwrap();
-        let full = error_at(&w, &xs, t.frac_bits);
+        let full = error_at(&w, &xs, t.frac_bits, extra);
         assert!(e > 0.01 && e <= full + 1e-6, "F = {}: {e} against {full} on every sample", t.frac_bits);
         if t.complete {
             assert!((e - full).abs() < 1e-6, "F = {}: {e} against {full}", t.frac_bits);
@@ -84,8 +86,30 @@ fn tiny_weights_miss_one_percent_at_f12_and_the_search_picks_the_smallest_f_that
     assert!(refused.iter().any(|t| !t.complete), "every refused F simulated every sample");
     // The ring grows with F: the chosen plan's ring is the one `quantize` gives at that F.
     let mut g = dense(&w);
-    run_pipeline(&mut g, &Options { frac_bits: c.frac_bits, ..opts }, None, true).unwrap();
+    run_pipeline(&mut g, &Options { frac_bits: c.frac_bits, weight_extra_bits: Some(extra), ..opts }, None, true)
+        .unwrap();
     assert_eq!(g.ring_bits, Some(c.ring_bits));
+}
+
+/// The search runs with the weights at their layer's `F` and at `F + 2` and keeps the narrower
+/// ring: each is what the search gives with that choice fixed, and tiny weights (whose rounding
+/// is the error) take the two extra bits, which let the activations' `F` drop by more and the
+/// ring narrow.
+#[test]
+fn the_search_gives_the_weights_two_more_bits_where_that_narrows_the_ring() {
+    let (w, xs) = (weights(3e-4), samples());
+    let opts = Options { calibration: xs.clone(), ..Options::default() };
+    let c = choose(&dense(&w), &opts, 0.01).unwrap();
+    let fixed = |e: u8| choose(&dense(&w), &Options { weight_extra_bits: Some(e), ..opts.clone() }, 0.01).unwrap();
+    let (c0, c2) = (fixed(0), fixed(2));
+    assert_eq!((c0.weight_extra_bits, c2.weight_extra_bits), (0, 2));
+    let best = if (c2.ring_bits, c2.error) < (c0.ring_bits, c0.error) { &c2 } else { &c0 };
+    assert_eq!(
+        (c.weight_extra_bits, c.frac_bits, c.ring_bits),
+        (best.weight_extra_bits, best.frac_bits, best.ring_bits)
+    );
+    assert!(c2.ring_bits < c0.ring_bits && c2.frac_bits < c0.frac_bits, "{c0} / {c2}");
+    assert_eq!(c.weight_extra_bits, 2, "{c}");
 }
 
 #[test]
@@ -96,7 +120,7 @@ fn large_weights_get_a_small_f_and_random_inputs_without_calibration() {
     assert_eq!(c.samples, Samples::Random { count: veil_passes::precision::RANDOM_SAMPLES, bound: 1.0 });
     // Independently, on inputs of our own within the bound: the chosen F holds the target
     // there too (with margin: these are not the search's samples).
-    assert!(error_at(&w, &samples(), c.frac_bits) <= 0.02, "{c}");
+    assert!(error_at(&w, &samples(), c.frac_bits, c.weight_extra_bits) <= 0.02, "{c}");
     // A looser target never needs a larger F.
     let loose = choose(&dense(&w), &Options::default(), 0.05).unwrap();
     assert!(loose.frac_bits <= c.frac_bits, "{loose} vs {c}");

@@ -423,7 +423,7 @@ impl CompileArgs {
             layer_frac_bits: self.layer_frac_bits.iter().cloned().collect(),
             ring_bits: self.ring_bits,
             range_margin_bits: self.range_margin_bits,
-            weight_extra_bits: self.weight_extra_bits.unwrap_or(0),
+            weight_extra_bits: self.weight_extra_bits,
             calibration,
             input_bound: self.input_bound.unwrap_or(1.0),
             network: self.network()?,
