@@ -6,46 +6,20 @@ make.py's input (ort_fp8.npy). Needs onnx, onnxruntime and numpy; the tests only
 committed files. Run from the repository root after make.py (it reuses input.npy)."""
 
 import os
+import sys
 import tempfile
 
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make import float_model  # noqa: E402  (the float CNN, shared)
 
 OUT = "models/qdq_cnn"
 rng = np.random.default_rng(7)
-
-
-def conv(name, cin, cout, inp, out):
-    w = numpy_helper.from_array((rng.standard_normal((cout, cin, 3, 3)) * 0.3).astype(np.float32), name + "_w")
-    b = numpy_helper.from_array((rng.standard_normal(cout) * 0.1).astype(np.float32), name + "_b")
-    return [w, b], helper.make_node("Conv", [inp, name + "_w", name + "_b"], [out], pads=[1, 1, 1, 1], name=name)
-
-
-inits, nodes = [], []
-i, n = conv("c1", 1, 4, "x", "h1")
-inits += i
-nodes += [n, helper.make_node("Relu", ["h1"], ["r1"], name="relu1")]
-nodes.append(helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2], name="pool1"))
-i, n = conv("c2", 4, 8, "p1", "h2")
-inits += i
-nodes += [n, helper.make_node("Relu", ["h2"], ["r2"], name="relu2")]
-nodes.append(helper.make_node("GlobalAveragePool", ["r2"], ["g"], name="gap"))
-nodes.append(helper.make_node("Flatten", ["g"], ["f"], name="flat"))
-inits.append(numpy_helper.from_array((rng.standard_normal((8, 10)) * 0.5).astype(np.float32), "fc_w"))
-inits.append(numpy_helper.from_array((rng.standard_normal(10) * 0.1).astype(np.float32), "fc_b"))
-nodes.append(helper.make_node("Gemm", ["f", "fc_w", "fc_b"], ["y"], name="fc"))
-graph = helper.make_graph(
-    nodes,
-    "qdq_cnn_fp8",
-    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
-    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
-    inits,
-)
-model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
-model.ir_version = 9
+model = float_model(rng, opset=19, ir_version=9)
 
 
 class Calibration(CalibrationDataReader):
