@@ -25,6 +25,7 @@ mod graph;
 pub mod he_pack;
 pub mod npy;
 mod op;
+mod op_infer;
 mod op_modes;
 mod ot_extension;
 pub mod plan;
