@@ -22,6 +22,8 @@ mod float_grid_tests;
 pub mod local;
 #[cfg(test)]
 mod memory_tests;
+#[cfg(test)]
+mod onnx_model_tests;
 pub mod server;
 pub mod step;
 #[cfg(test)]
