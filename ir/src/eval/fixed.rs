@@ -213,21 +213,9 @@ pub fn run_fixed(g: &Graph, inputs: &[Tensor], seed: u64) -> Result<FixedRun, Ev
             Op::OneHot { depth } => {
                 Val::Ring([&shape[..], &[*depth]].concat(), ring_ops::one_hot::eval(ring, x, s_in, *depth))
             }
-            Op::Round { mode, min, max, grid: Some(grid), .. } => {
-                let bounds = ring_ops::clip_bounds(ring, *min, *max, s_in);
-                map(&mut |v| ring_ops::float_grid::eval(ring, v, s_in, *mode, *grid, bounds))
-            }
-            Op::Round { mode, min, max, zero_point, grid: None } => {
-                let bounds = ring_ops::clip_bounds(ring, *min, *max, s_in);
-                let odd = match zero_point {
-                    Some(z) => ring_ops::round::zero_point_parities(&g.consts[*z].shape, q(*z)?, &shape),
-                    None => vec![false; x.len()],
-                };
-                let y = x
-                    .iter()
-                    .zip(odd)
-                    .map(|(&v, odd)| ring_ops::round::eval_with_zero(ring, v, s_in, *mode, bounds, odd));
-                Val::Ring(shape.clone(), y.collect())
+            Op::Round { zero_point, .. } => {
+                let zero = zero_point.map(|z| q(z).map(|d| (g.consts[z].shape.as_slice(), d))).transpose()?;
+                Val::Ring(shape.clone(), ring_ops::round::eval_op(ring, x, &shape, s_in, &node.op, zero))
             }
             Op::StochasticRelu { drop_bits, variant, test_bits } => {
                 let k = drop_bits.expect("verified: chosen by quantize");

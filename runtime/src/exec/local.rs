@@ -72,21 +72,10 @@ pub fn apply(g: &Graph, ring: Ring, node: &Node, args: &[&[u64]], role: Role) ->
         Op::Reciprocal => x.iter().map(|&v| veil_ir::eval::ring_ops::reciprocal::eval(ring, v, s_in)).collect(),
         // The client's own plaintext only (the verifier's domain rule).
         Op::OneHot { depth } => veil_ir::eval::ring_ops::one_hot::eval(ring, x, s_in, *depth),
-        Op::Round { mode, min, max, grid: Some(grid), .. } => {
-            let bounds = ring_ops::clip_bounds(ring, *min, *max, s_in);
-            x.iter().map(|&v| ring_ops::float_grid::eval(ring, v, s_in, *mode, *grid, bounds)).collect()
-        }
-        Op::Round { mode, min, max, zero_point, grid: None } => {
-            let bounds = ring_ops::clip_bounds(ring, *min, *max, s_in);
-            // A zero point is a constant this party holds (public, for a plaintext value).
-            let odd = match zero_point {
-                Some(z) => ring_ops::round::zero_point_parities(&g.consts[*z].shape, &g.consts[*z].qdata, shape),
-                None => vec![false; x.len()],
-            };
-            x.iter()
-                .zip(odd)
-                .map(|(&v, odd)| ring_ops::round::eval_with_zero(ring, v, s_in, *mode, bounds, odd))
-                .collect()
+        // A zero point is a constant this party holds (public, for a plaintext value).
+        Op::Round { zero_point, .. } => {
+            let zero = zero_point.map(|z| (g.consts[z].shape.as_slice(), g.consts[z].qdata.as_slice()));
+            ring_ops::round::eval_op(ring, x, shape, s_in, &node.op, zero)
         }
         Op::MaxPool { window } => ring_ops::window_sum(ring, x, shape, window, true).1,
         Op::Affine { scale, shift } => {

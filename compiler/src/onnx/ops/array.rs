@@ -154,7 +154,7 @@ pub fn identity(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result
             let to = DataType::try_from(ctx.attrs.int("to")?.ok_or("attribute to is required")? as i32)
                 .unwrap_or(DataType::Undefined);
             if !matches!(to, DataType::Float | DataType::Double | DataType::Float16 | DataType::Bfloat16) {
-                return Ok(vec![super::quant::cast_to_integer(imp, ctx, &x, to)?]);
+                return Ok(vec![super::quant::cast_computed(imp, ctx, &x, to)?]);
             }
         }
         "Dropout" => {

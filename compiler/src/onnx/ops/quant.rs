@@ -54,7 +54,7 @@ fn rounded(t: &CTensor, mode: RoundMode) -> CTensor {
 /// more, and saturates to 2- and 4-bit types' ranges as onnxruntime does); to an 8- or 4-bit
 /// float type it rounds onto the type's values ([`float_type`]; `saturate`, and FLOAT8E8M0's
 /// `round_mode`).
-pub fn cast_to_integer(imp: &mut Importer, ctx: &Ctx, x: &Sym, to: DataType) -> Result<Sym, String> {
+pub fn cast_computed(imp: &mut Importer, ctx: &Ctx, x: &Sym, to: DataType) -> Result<Sym, String> {
     let op = if let Some((grid, max)) = float_type(to, ctx.attrs.int_or("saturate", 1)? != 0) {
         let mode = match to {
             DataType::Float8e8m0 => match ctx.attrs.string("round_mode")?.as_deref().unwrap_or("up") {
@@ -205,12 +205,19 @@ pub struct Dequantized {
 /// `QuantizeLinear(x, y_scale, y_zero_point)`: see the module doc.
 pub fn quantize_linear(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) -> Result<Vec<Sym>, String> {
     let out_type = output_type(imp, ctx)?;
-    if let Some(grid) = float_type(out_type, ctx.attrs.int_or("saturate", 1)? != 0) {
-        return quantize_to_float(imp, ctx, inputs, grid);
+    // To an 8- or 4-bit float type: `x / s` rounded onto the type's values (ties to even) and
+    // saturated (with `saturate = 0`, NaN or ±∞ in float semantics). Such zero points are zero in
+    // practice; another is refused.
+    let float = float_type(out_type, ctx.attrs.int_or("saturate", 1)? != 0);
+    if float.is_some() && zero_point(inputs, "y_zero_point")?.is_some() {
+        return Err("a non-zero zero point for an 8- or 4-bit float type is not supported".into());
     }
-    let (lo, hi) = quant_range(out_type)?;
+    let (grid, (lo, hi)) = match float {
+        Some((grid, max)) => (Some(grid), (-max, max)),
+        None => (None, quant_range(out_type)?),
+    };
     if let Sym::Const(t) = arg(inputs, 0)? {
-        return Ok(vec![Sym::Const(quantized(ctx, t, inputs, (lo, hi))?)]);
+        return Ok(vec![Sym::Const(quantized(ctx, t, inputs, (lo, hi), grid)?)]);
     }
     let x = imp.value(arg(inputs, 0)?)?;
     let shape = imp.g.values[x].ty.shape.clone();
@@ -229,41 +236,7 @@ pub fn quantize_linear(imp: &mut Importer, ctx: &Ctx, inputs: &[Option<Sym>]) ->
     let shift = zero.map(|(zshape, zp)| imp.weight(&format!("{}.zero_point", ctx.name), zshape, zp));
     let out = ctx.out(0);
     let y = imp.add(&ctx.name, &format!("{out}/scaled"), Op::Affine { scale: Some(scale), shift }, &[x])?;
-    let op = Op::Round { mode: RoundMode::HalfEven, min: Some(lo), max: Some(hi), zero_point: shift, grid: None };
-    Ok(vec![Sym::Value(imp.add(&format!("{}/round", ctx.name), out, op, &[y])?)])
-}
-
-/// `QuantizeLinear` to an 8- or 4-bit float type: `x / s` rounded onto the type's values
-/// (ties to even) and saturated (or, with `saturate = 0`, NaN or ±∞ in float semantics). Such
-/// zero points are zero in practice; another is refused.
-fn quantize_to_float(
-    imp: &mut Importer,
-    ctx: &Ctx,
-    inputs: &[Option<Sym>],
-    (grid, max): (veil_ir::FloatGrid, f32),
-) -> Result<Vec<Sym>, String> {
-    if zero_point(inputs, "y_zero_point")?.is_some() {
-        return Err("a non-zero zero point for an 8- or 4-bit float type is not supported".into());
-    }
-    let round =
-        |v: f64| veil_ir::eval::ring_ops::float_grid::real(v, RoundMode::HalfEven, grid, (Some(-max), Some(max)));
-    if let Sym::Const(t) = arg(inputs, 0)? {
-        let sz = per_element(ctx, t, inputs, ("y_scale", "y_zero_point"))?;
-        let data = t.floats().iter().zip(sz).map(|(x, (s, _))| round(f64::from(x / s)) as f32).collect();
-        return Ok(vec![Sym::Const(CTensor::f32(t.shape.clone(), data))]);
-    }
-    let x = imp.value(arg(inputs, 0)?)?;
-    let shape = imp.g.values[x].ty.shape.clone();
-    let (sshape, s) = along(konst(inputs, 1, "y_scale")?, &shape, ctx, "y_scale")?;
-    if let Some(bad) = s.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
-        return Err(format!("y_scale holds {bad}; scales must be positive and finite"));
-    }
-    let inv: Vec<f32> = s.iter().map(|v| 1.0 / v).collect();
-    let scale = imp.weight(&format!("{}.inv_scale", ctx.name), sshape, inv);
-    let out = ctx.out(0);
-    let y = imp.add(&ctx.name, &format!("{out}/scaled"), Op::Affine { scale: Some(scale), shift: None }, &[x])?;
-    let op =
-        Op::Round { mode: RoundMode::HalfEven, min: Some(-max), max: Some(max), zero_point: None, grid: Some(grid) };
+    let op = Op::Round { mode: RoundMode::HalfEven, min: Some(lo), max: Some(hi), zero_point: shift, grid };
     Ok(vec![Sym::Value(imp.add(&format!("{}/round", ctx.name), out, op, &[y])?)])
 }
 
@@ -357,9 +330,21 @@ fn per_element(
 }
 
 /// QuantizeLinear of a constant, at compile time (as ONNX computes it: `x / s`, rounded).
-fn quantized(ctx: &Ctx, t: &CTensor, inputs: &[Option<Sym>], (lo, hi): (f32, f32)) -> Result<CTensor, String> {
+fn quantized(
+    ctx: &Ctx,
+    t: &CTensor,
+    inputs: &[Option<Sym>],
+    (lo, hi): (f32, f32),
+    grid: Option<veil_ir::FloatGrid>,
+) -> Result<CTensor, String> {
     let sz = per_element(ctx, t, inputs, ("y_scale", "y_zero_point"))?;
     let x = t.floats();
+    if let Some(grid) = grid {
+        let round = |v: f32| {
+            veil_ir::eval::ring_ops::float_grid::real(v.into(), RoundMode::HalfEven, grid, (Some(lo), Some(hi)))
+        };
+        return Ok(CTensor::f32(t.shape.clone(), x.iter().zip(sz).map(|(x, (s, _))| round(x / s) as f32).collect()));
+    }
     let data = x.iter().zip(sz).map(|(x, (s, z))| ((x / s).round_ties_even() + z).clamp(lo, hi) as i64);
     Ok(CTensor::i64(t.shape.clone(), data.collect()))
 }

@@ -48,6 +48,32 @@ pub fn zero_point_parities(zshape: &[usize], qdata: &[i64], shape: &[usize]) -> 
     (0..shape.iter().product()).map(|i| qdata[at(i)] & 1 == 1).collect()
 }
 
+/// [`crate::Op::Round`] `op` on every element of `x` (shape `shape`, at scale `s`): onto its
+/// float grid if it has one ([`super::float_grid::eval`]), else to integers with its zero
+/// point's parities (`zero`: the zero point's shape and quantized data, which the caller holds),
+/// clamped to its bounds. What the simulator and the runtime's local step both compute.
+pub fn eval_op(
+    ring: Ring,
+    x: &[u64],
+    shape: &[usize],
+    s: u8,
+    op: &crate::Op,
+    zero: Option<(&[usize], &[i64])>,
+) -> Vec<u64> {
+    let crate::Op::Round { mode, min, max, grid, .. } = *op else {
+        panic!("eval_op takes a round, not {}", op.mnemonic())
+    };
+    let bounds = super::clip_bounds(ring, min, max, s);
+    if let Some(grid) = grid {
+        return x.iter().map(|&v| super::float_grid::eval(ring, v, s, mode, grid, bounds)).collect();
+    }
+    let odd = match zero {
+        Some((zshape, qdata)) => zero_point_parities(zshape, qdata, shape),
+        None => vec![false; x.len()],
+    };
+    x.iter().zip(odd).map(|(&v, odd)| eval_with_zero(ring, v, s, mode, bounds, odd)).collect()
+}
+
 fn rounded(ring: Ring, z: u64, s: u8, mode: RoundMode, zero_odd: bool) -> u64 {
     if s == 0 {
         return z;
