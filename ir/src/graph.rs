@@ -89,6 +89,11 @@ pub struct Graph {
     /// `quantize` from the operand's range (kept by `assign_protocols` for the nodes that stay
     /// garbled); the simulator narrows the same reads (`schedule::narrowed_reads`), so an operand
     /// beyond `2^(w−1)` gives both the same wrapped result. Empty: every circuit reads ℓ bits.
+    /// ReLUs over OT with a fused truncation read narrowed the same way
+    /// (`schedule::relu_ot_width`). For a dense or convolution layer under HE, `(node, k)` is
+    /// its plaintext modulus `2^k < 2^ℓ` (text form `he_bits=K`): its output is read only
+    /// modulo `2^k` (`schedule::demand`), so computing it modulo `2^k` changes nothing; set by
+    /// `assign_protocols` where the cost model predicts it faster.
     pub narrow_bits: Vec<(NodeId, u8)>,
     /// Graph inputs declared with an element type that `.npy` stores as raw bytes (ONNX's 2- and
     /// 4-bit integers, 8- and 4-bit floats, bfloat16), `(input index, type)`: the client reads

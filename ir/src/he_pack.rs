@@ -249,8 +249,48 @@ pub struct Layer {
 impl Layer {
     /// The HE layout of a dense or conv2d `node` of a quantized graph; `None` when no supported
     /// degree has room for its ring width. Panics on any other op or on a float graph.
+    ///
+    /// The plaintext modulus is `2^ℓ`, or the narrower `2^k` the plan gives the layer
+    /// ([`Graph::narrow_bits`], chosen by `assign_protocols` from [`Layer::narrower_width`]).
     pub fn of(g: &Graph, node: &Node) -> Option<Layer> {
         let ell = g.ring_bits.expect("quantized");
+        let id = match g.values[node.output].def {
+            crate::Def::Node(id) => Some(id),
+            crate::Def::Input(_) => None,
+        };
+        let k = id.and_then(|id| crate::schedule::narrow_bits(g, id)).unwrap_or(ell);
+        Layer::shape_of(g, node)(k)
+    }
+
+    /// The layout of `node` with the plaintext modulus `2^k`, whatever the plan gives it.
+    pub fn with_width(g: &Graph, node: &Node, k: u8) -> Option<Layer> {
+        Layer::shape_of(g, node)(k)
+    }
+
+    /// The plaintext width a layer whose output is needed modulo `2^need` only
+    /// ([`crate::schedule::demand`]) could use instead of ℓ: the widest `k` in `need..ℓ` whose
+    /// parameters have the sizes of `need`'s (so that layers of similar widths share a parameter
+    /// set and its public key); `None` where the sizes at `need` are those at ℓ. The sizes
+    /// (degree, primes and their bits, the response's primes) fall with `k` only in steps: the
+    /// flooding noise dominates the ciphertext modulus, so most narrower widths change nothing.
+    pub fn narrower_width(g: &Graph, node: &Node, need: u8) -> Option<u8> {
+        let ell = g.ring_bits.expect("quantized");
+        let shape = Layer::shape_of(g, node);
+        let sizes = |p: &HeParams| (p.degree, p.prime_bits, p.primes, p.response_primes);
+        let low = shape(need.max(3))?;
+        if need >= ell || shape(ell).is_some_and(|full| sizes(&full.params) == sizes(&low.params)) {
+            return None;
+        }
+        // At `low`'s degree the tiling, hence the channel tiles, is `low`'s: only the
+        // parameters need recomputing per width (a tiling search per width is slow on wide layers).
+        let tiles = low.tiling.channel_tiles();
+        (need.max(3)..ell)
+            .rev()
+            .find(|&k| HeParams::for_layer(k, tiles).is_some_and(|p| sizes(&p) == sizes(&low.params)))
+    }
+
+    /// The layout of `node` at a given plaintext width.
+    fn shape_of(g: &Graph, node: &Node) -> impl Fn(u8) -> Option<Layer> {
         let in_shape = &g.values[node.inputs[0]].ty.shape;
         let out_shape = &g.values[node.output].ty.shape;
         let (batch, input, pads, strides, taps, output) = match &node.op {
@@ -268,7 +308,7 @@ impl Layer {
             }
             other => unreachable!("schedule::lower sends only dense/conv here, not {}", other.mnemonic()),
         };
-        Layer::with(batch, input, pads, strides, taps, output, ell)
+        move |ell| Layer::with(batch, input, pads, strides, taps, output, ell)
     }
 
     /// The layout of a layer given by its shapes (see [`Layer::of`]).
@@ -473,6 +513,13 @@ impl HeParams {
     pub fn public_key_bytes(&self) -> u64 {
         let c = self.request_ct_bytes() - 2;
         1 + varint_len(c) + c
+    }
+
+    /// The parameters a client's keys depend on: these, but for the server's flooding width
+    /// (which depends on the layer's packing, not on the key). Layers whose key sets are equal
+    /// share the session's secret and public key ([`Self::public_key_bytes`] is sent once).
+    pub fn key_set(&self) -> HeParams {
+        HeParams { flood_bits: 0, ..*self }
     }
 
     /// The level a response is switched to.

@@ -25,8 +25,12 @@
 //!     lower bound, and a truncation or LeakyReLU it cannot run over OT).
 //! 14. Every entry of `narrow_bits` names a live `relu`, `leaky_relu`, `maxpool`, `clip` or `round` node, or a
 //!     `truncate` its reader does not fuse (exact, or local until `fuse_truncation`) with `w`
-//!     above its bits, on shared values, not in `over_ot`, once, with a width `w` of at least 3
-//!     bits and below ℓ.
+//!     above its bits, on shared values, once, with a width `w` of at least 3 bits and below ℓ;
+//!     not in `over_ot`, but for a ReLU over OT with a fused truncation and `w` more than two bits
+//!     above its shift (`schedule::relu_ot_width`). An entry for a `dense` or `conv2d` node is an
+//!     HE layer's plaintext width: the node is live, under HE (server weights, not in
+//!     `over_ot`), listed once, with `3 ≤ k < ℓ` and `k` at least the bits its output's readers
+//!     need (`schedule::demand`), so the narrower modulus changes no result.
 //! 15. Every live stochastic `truncate` is read only by a garbled `relu` or `maxpool` on shared
 //!     values (not in `over_ot`), whose width (narrowed or ℓ) is at least the truncation's bits + 3.
 //! 11. Every value's and constant's element count is at most [`MAX_ELEMENTS`] (checked without
@@ -80,6 +84,22 @@ fn elements(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&n| n <= MAX_ELEMENTS)
 }
 
+/// Whether every node, value and list entry a graph refers to exists: node operands and
+/// outputs, values' producers (each producing that value), and the nodes `body`, `over_ot` and
+/// `narrow_bits` name.
+fn references_resolve(g: &Graph) -> bool {
+    let nodes_ok =
+        g.nodes.iter().all(|(_, n)| n.inputs.iter().all(|&v| g.values.contains(v)) && g.values.contains(n.output));
+    let values_ok = g.values.iter().all(|(v, value)| match value.def {
+        Def::Node(n) => g.nodes.try_get(n).is_some_and(|node| node.output == v),
+        Def::Input(_) => true,
+    });
+    let lists_ok =
+        g.body.iter().chain(&g.over_ot).chain(g.narrow_bits.iter().map(|(n, _)| n)).all(|&n| g.nodes.contains(n))
+            && g.outputs.iter().all(|&v| g.values.contains(v));
+    nodes_ok && values_ok && lists_ok
+}
+
 /// Checks every invariant listed in the module doc; collects all violations.
 pub fn verify(g: &Graph) -> Result<(), VerifyError> {
     let mut out = Vec::new();
@@ -124,7 +144,41 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
     // in its own circuit, not fused into its reader; listed while still local, it is read
     // narrowed once exact: `schedule::narrowed_reads`).
     let mut seen = std::collections::HashSet::new();
+    // The rules below that follow operands and producers (`schedule::demand`, fused truncations)
+    // run only on a graph whose references resolve; the structural rules report the others.
+    let sound = references_resolve(g);
+    let demanded = (sound && !g.narrow_bits.is_empty() && g.ring_bits.is_some())
+        .then(|| crate::schedule::demand::demanded_bits(g));
     for &(n, w) in &g.narrow_bits {
+        let linear = g
+            .nodes
+            .try_get(n)
+            .is_some_and(|node| matches!(node.op, crate::Op::Dense { .. } | crate::Op::Conv2d { .. }));
+        if linear {
+            // An HE layer's plaintext width: at least what its output's readers need.
+            let ok = g.nodes.try_get(n).is_some_and(|node| {
+                g.body.contains(&n)
+                    && !g.over_ot.contains(&n)
+                    && seen.insert(n)
+                    && g.ring_bits.is_some_and(|l| (3..l).contains(&w))
+                    && node
+                        .op
+                        .consts()
+                        .first()
+                        .and_then(|&c| g.consts.try_get(c))
+                        .is_some_and(|c| c.domain == Domain::Server)
+                    && demanded.as_ref().and_then(|d| d.get(node.output.index())).is_some_and(|&need| w >= need)
+            });
+            if !ok {
+                bad(
+                    format!("node #{}", n.index()),
+                    format!(
+                        "narrow_bits gives a plaintext width {w} to a layer that is not a live dense or convolution layer under HE, twice, outside 3..ℓ, or below the bits its output's readers need"
+                    ),
+                );
+            }
+            continue;
+        }
         let ok = g.nodes.try_get(n).is_some_and(|node| {
             g.body.contains(&n)
                 && match node.op {
@@ -138,16 +192,19 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
                     }
                     _ => false,
                 }
-                && !g.over_ot.contains(&n)
                 && seen.insert(n)
                 && g.ring_bits.is_some_and(|l| (3..l).contains(&w))
                 && node.inputs.first().and_then(|&v| g.values.try_get(v)).is_some_and(|v| v.domain == Domain::Shared)
+                && (!g.over_ot.contains(&n)
+                    || sound
+                        && matches!(node.op, crate::Op::Relu)
+                        && crate::schedule::relu_ot_width(g, n, crate::schedule::fused(g, node.inputs[0]).1).is_some())
         });
         if !ok {
             bad(
                 format!("node #{}", n.index()),
                 format!(
-                    "narrow_bits names a node that is not a live garbled ReLU, LeakyReLU, MaxPool, Clip, rounding or unfused truncation on shared values, twice, or a width {w} outside 3..ℓ"
+                    "narrow_bits names a node that is not a live garbled ReLU, LeakyReLU, MaxPool, Clip, rounding or unfused truncation, or ReLU over OT with a fused truncation more than two bits below the width, on shared values, twice, or a width {w} outside 3..ℓ"
                 ),
             );
         }

@@ -74,17 +74,27 @@ pub fn run(g: &mut Graph, opts: &Options) -> Result<Report, PassError> {
     }
     garbling(g, opts, &mut report);
     ot_extension(g, opts, &mut report);
+    crate::he_ring::choose(g, opts, &mut report);
     Ok(report)
 }
 
 /// Keeps the narrowed operand widths `quantize` chose ([`veil_ir::Graph::narrow_bits`]) for the
-/// garbled ReLUs, MaxPools, Clips, roundings and truncations that stay in garbled circuits (those
-/// over OT read the whole ring) and says what they are.
+/// garbled ReLUs, MaxPools, Clips, roundings and truncations that stay in garbled circuits, and
+/// for the ReLUs over OT whose comparison can read narrowed
+/// ([`veil_ir::schedule::relu_ot_width`]: those with a fused truncation); the others over OT read
+/// the whole ring. Says what they are.
 fn narrowed(g: &mut Graph, report: &mut Report) {
-    g.narrow_bits.retain(|(n, _)| !g.over_ot.contains(n));
+    let keep = |g: &Graph, n: veil_ir::NodeId| {
+        !g.over_ot.contains(&n)
+            || matches!(g.nodes[n].op, Op::Relu)
+                && veil_ir::schedule::relu_ot_width(g, n, veil_ir::schedule::fused(g, g.nodes[n].inputs[0]).1).is_some()
+    };
+    let kept: Vec<bool> = g.narrow_bits.iter().map(|&(n, _)| keep(g, n)).collect();
+    let mut it = kept.into_iter();
+    g.narrow_bits.retain(|_| it.next().unwrap_or(false));
     if let (Some(lo), Some(hi)) = (g.narrow_bits.iter().map(|b| b.1).min(), g.narrow_bits.iter().map(|b| b.1).max()) {
         report.note(format!(
-            "{} garbled layer(s) (ReLU, MaxPool, Clip, rounding, truncation) read their operand in {lo}..={hi} of the ring's {} bits (its range and margin)",
+            "{} layer(s) (garbled ReLU, MaxPool, Clip, rounding, truncation; ReLU over OT) read their operand in {lo}..={hi} of the ring's {} bits (its range and margin)",
             g.narrow_bits.len(),
             g.ring_bits.unwrap_or(0)
         ));
@@ -220,7 +230,10 @@ fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
         .live_nodes()
         .filter(|(_, n)| g.values[n.output].domain == Domain::Shared)
         .filter_map(|(id, n)| match (&n.op, fused(g, n.inputs[0])) {
-            (Op::Relu, (input, shift)) if (shift as u32) < ell => Some((id, Kind::ReluOt { input, shift })),
+            (Op::Relu, (input, shift)) if (shift as u32) < ell => {
+                let width = veil_ir::schedule::relu_ot_width(g, id, shift).unwrap_or(ell as u8);
+                Some((id, Kind::ReluOt { input, shift, width }))
+            }
             (Op::Clip { .. }, _) => veil_ir::schedule::clip_ot::kind(g, id)
                 .or_else(|| veil_ir::schedule::clip_ot::listed(g, id).filter(|k| clip_cannot_wrap(g, k)))
                 .map(|k| (id, k)),

@@ -120,9 +120,9 @@ pub fn plan_cost(g: &Graph) -> Result<PlanCost, Unsupported> {
             let (mut cpu_off, cpu_on) = cpu_seconds(g, step);
             if let Kind::Linear { offline: LinearOffline::He } = step.kind
                 && let Some(l) = veil_ir::he_pack::Layer::of(g, node)
-                && !he_params.contains(&l.params)
+                && !he_params.contains(&l.params.key_set())
             {
-                he_params.push(l.params);
+                he_params.push(l.params.key_set());
                 cpu_off += cpu::HE_SESSION_S;
             }
             offline_total.add(offline);
@@ -308,9 +308,9 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
             let (ots, macs) = ((batch * (m + n) * k) as f64 * ell, (batch * m * k * n) as f64);
             (ots / chosen_ot_rate(g, false) + 2.0 * macs * ell * OT_DENSE_S_PER_WEIGHT_BIT, 2.0 * macs * RING_MAC_S)
         }
-        Kind::ReluOt { input, shift } => {
+        Kind::ReluOt { input, shift, width } => {
             let n = g.values[*input].ty.len() as f64;
-            let (ell, f) = (ell as u32, *shift as u32);
+            let (ell, f) = (*width as u32, *shift as u32);
             let ots = n
                 * (veil_ir::schedule::relu_ot::rots(ell, f) + veil_ir::schedule::relu_ot::rots_reversed(ell, f)) as f64;
             (ots / SILENT_OTS_PER_S, n * RELU_OT_ONLINE_S)

@@ -13,6 +13,7 @@ mod fold_batchnorm;
 mod fold_constants;
 mod fuse_truncation;
 pub mod garbling;
+mod he_ring;
 mod normalize_linear;
 mod options;
 pub mod ot_extension;

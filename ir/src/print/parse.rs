@@ -675,14 +675,16 @@ fn node_line(cur: &mut Cursor, p: &mut Parsed) -> Res<()> {
         }
         None => false,
     };
-    let bits = match items.iter().position(|(k, _, _)| *k == "in_bits") {
+    // `in_bits=W` (a narrowed read) or `he_bits=K` (an HE layer's plaintext width): both are
+    // `Graph::narrow_bits` entries.
+    let bits = match items.iter().position(|(k, _, _)| *k == "in_bits" || *k == "he_bits") {
         Some(i) => {
-            let (_, v, at) = items.remove(i);
+            let (key, v, at) = items.remove(i);
             match v.parse::<u8>() {
                 Ok(w) => Some(w),
                 Err(_) => {
                     cur.pos = at;
-                    return cur.err(format!("`in_bits` must be a width in bits, found {v:?}"));
+                    return cur.err(format!("`{key}` must be a width in bits, found {v:?}"));
                 }
             }
         }

@@ -56,7 +56,12 @@ pub fn to_text(g: &Graph) -> String {
                 write!(s, " {}=ot", if matches!(node.op, crate::Op::Dense { .. }) { "offline" } else { "nonlinear" });
         }
         if let Some(w) = crate::schedule::narrow_bits(g, id) {
-            let _ = write!(s, " in_bits={w}");
+            let key = if matches!(node.op, crate::Op::Dense { .. } | crate::Op::Conv2d { .. }) {
+                "he_bits"
+            } else {
+                "in_bits"
+            };
+            let _ = write!(s, " {key}={w}");
         }
         let _ = writeln!(s, " : {} {}    # node {:?}", out.domain, out.ty, node.name);
     }

@@ -78,9 +78,9 @@ mod tests {
     fn full_width_is_the_exact_relu_and_narrower_costs_less() {
         for ell in [2u32, 5, 8, 40, 61] {
             for n in [1u64, 7, 64] {
-                assert_eq!(flights(ell, ell, n), relu_ot::flights(ell, 0, n), "ℓ = {ell}, n = {n}");
-                assert_eq!(client_bytes(ell, ell, n), relu_ot::client_bytes(ell, 0, n));
-                assert_eq!(server_bytes(ell, ell, n), relu_ot::server_bytes(ell, 0, n));
+                assert_eq!(flights(ell, ell, n), relu_ot::flights(ell, ell, 0, n), "ℓ = {ell}, n = {n}");
+                assert_eq!(client_bytes(ell, ell, n), relu_ot::client_bytes(ell, ell, 0, n));
+                assert_eq!(server_bytes(ell, ell, n), relu_ot::server_bytes(ell, ell, 0, n));
             }
         }
         let total = |v: Vec<(Dir, u64)>| v.iter().map(|(_, b)| b).sum::<u64>();

@@ -64,8 +64,8 @@ pub fn listed(g: &Graph, id: NodeId) -> Option<Kind> {
         return None;
     }
     match (max, bound(g, node, max)) {
-        (None, _) if lo == 0 => Some(Kind::ReluOt { input, shift }),
-        (Some(m), None) if m > 0.0 && lo == 0 => Some(Kind::ReluOt { input, shift }),
+        (None, _) if lo == 0 => Some(Kind::ReluOt { input, shift, width: ell as u8 }),
+        (Some(m), None) if m > 0.0 && lo == 0 => Some(Kind::ReluOt { input, shift, width: ell as u8 }),
         (Some(_), Some(hi)) if hi >= lo && (lo == 0 || hi.abs_diff(lo) < 1 << (ell - 1)) => {
             Some(Kind::ClipOt { input, shift, lo: ring.from_signed(lo), hi: ring.from_signed(hi) })
         }
@@ -86,8 +86,8 @@ pub fn rots_reversed(ell: u32, shift: u32) -> u64 {
 
 /// The online flights for `n` elements: the first ReLU's, then the second's.
 pub fn flights(ell: u32, shift: u32, n: u64) -> Vec<(Dir, u64)> {
-    let mut v = relu_ot::flights(ell, shift, n);
-    v.extend(relu_ot::flights(ell, 0, n));
+    let mut v = relu_ot::flights(ell, ell, shift, n);
+    v.extend(relu_ot::flights(ell, ell, 0, n));
     v
 }
 
@@ -95,5 +95,5 @@ pub fn flights(ell: u32, shift: u32, n: u64) -> Vec<(Dir, u64)> {
 /// ReLUs' hashed-down OTs ([`relu_ot::client_bytes`]) and the first one's output mask (8 B each;
 /// its share of `hi − z` is the mask's negation, recomputed online).
 pub fn client_bytes(ell: u32, shift: u32, n: u64) -> u64 {
-    relu_ot::client_bytes(ell, shift, n) + 8 * n + relu_ot::client_bytes(ell, 0, n)
+    relu_ot::client_bytes(ell, ell, shift, n) + 8 * n + relu_ot::client_bytes(ell, ell, 0, n)
 }

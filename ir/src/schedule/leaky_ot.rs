@@ -57,7 +57,7 @@ pub fn rots_reversed(ell: u32, shift: u32) -> u64 {
 pub fn flights(ell: u32, shift: u32, n: u64) -> Vec<(Dir, u64)> {
     parts(shift)
         .into_iter()
-        .flat_map(|(f, t)| if t { trunc_ot::flights(ell, f, n) } else { relu_ot::flights(ell, 0, n) })
+        .flat_map(|(f, t)| if t { trunc_ot::flights(ell, f, n) } else { relu_ot::flights(ell, ell, 0, n) })
         .collect()
 }
 
@@ -67,6 +67,6 @@ pub fn flights(ell: u32, shift: u32, n: u64) -> Vec<(Dir, u64)> {
 pub fn client_bytes(ell: u32, shift: u32, n: u64) -> u64 {
     parts(shift)
         .into_iter()
-        .map(|(f, t)| 8 * n + if t { trunc_ot::client_bytes(ell, f, n) } else { relu_ot::client_bytes(ell, 0, n) })
+        .map(|(f, t)| 8 * n + if t { trunc_ot::client_bytes(ell, f, n) } else { relu_ot::client_bytes(ell, ell, 0, n) })
         .sum()
 }

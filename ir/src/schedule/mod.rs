@@ -5,6 +5,7 @@
 
 pub mod circa_ot;
 pub mod clip_ot;
+pub mod demand;
 pub mod leaky_ot;
 pub mod relu_ot;
 pub mod script;
@@ -82,6 +83,10 @@ pub enum Kind {
         input: ValueId,
         /// Bits of the exact truncation fused in, `0 ≤ shift < ℓ`.
         shift: u8,
+        /// The width the comparison reads the shares in: ℓ, or with a fused truncation the
+        /// narrowed width of [`Graph::narrow_bits`] (`shift + 2 < width ≤ ℓ`), as a garbled
+        /// ReLU reads them ([`relu_ot_width`]).
+        width: u8,
     },
     /// A Clip to `[lo, hi]` (ReLU6 and kin with `lo = 0`, Hardtanh's `[−1, 1]`) with the
     /// preceding exact truncation fused (`shift` bits, possibly 0) over random-choice OT (the
@@ -482,7 +487,12 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
             Kind::Activation { input: node.inputs[0], shift: *bits, read: None, circuit }
         }
         Op::Relu if g.over_ot.contains(&id) => match fused(g, node.inputs[0]) {
-            (input, shift) if (shift as u32) < ell => Kind::ReluOt { input, shift },
+            (input, shift) if (shift as u32) < ell => {
+                let width = relu_ot_width(g, id, shift).ok_or_else(|| {
+                    bad("a narrowed ReLU over OT needs a fused truncation and more than two bits above its shift")
+                })?;
+                Kind::ReluOt { input, shift, width }
+            }
             _ => return Err(bad("a ReLU over OT must shift by less than the ring width")),
         },
         Op::MaxPool { window } if g.over_ot.contains(&id) => match fused(g, node.inputs[0]) {
@@ -599,14 +609,30 @@ pub fn narrowed_reads(g: &Graph) -> Vec<(NodeId, u8)> {
         // A truncation's entry applies once it runs exact in its own circuit (`--exact-truncation`
         // makes it so in `fuse_truncation`, after `quantize` lists it).
         .filter(|&&(id, _)| !matches!(g.nodes[id].op, Op::Truncate { mode: TruncMode::Local, .. }))
-        .map(|&(id, w)| {
-            let v = g.nodes[id].inputs[0];
-            match g.values[v].def {
+        // An HE layer's entry is its plaintext width, not a narrowed read.
+        .filter(|&&(id, _)| !matches!(g.nodes[id].op, Op::Dense { .. } | Op::Conv2d { .. }))
+        .filter_map(|&(id, w)| {
+            let &v = g.nodes[id].inputs.first()?;
+            Some(match g.values[v].def {
                 crate::Def::Node(t) if fused(g, v).0 != v || stochastic_fused(g, v).is_some() => (t, w),
                 _ => (id, w),
-            }
+            })
         })
         .collect()
+}
+
+/// The width a ReLU over OT with a fused truncation of `shift` bits reads its operand's shares in:
+/// its narrowed width ([`Graph::narrow_bits`]) or ℓ. Narrowed, the comparison covers the shares'
+/// low `w` bits, and the truncation's wrap term is taken at `2^(w − shift)`, so the output is the
+/// ReLU of the operand read as a signed `w`-bit value, as the simulator reads it
+/// ([`narrowed_reads`]). `None` where the protocol cannot narrow: a plain ReLU (no fused
+/// truncation, whose products would move the unreduced shares) or fewer than three bits above the
+/// shift.
+pub fn relu_ot_width(g: &Graph, id: NodeId, shift: u8) -> Option<u8> {
+    match narrow_bits(g, id) {
+        None => g.ring_bits,
+        Some(w) => (shift > 0 && w > shift.saturating_add(2)).then_some(w),
+    }
 }
 
 /// The width `w < ℓ` a garbled ReLU's or MaxPool's circuits read their operand in

@@ -137,9 +137,11 @@ fn client_bits_of(bits: u32, eq: bool) -> u64 {
     if digits == 0 { 0 } else { bits as u64 + 2 * digits - u64::from(!eq) }
 }
 
-/// Total width of the products' values per element: `ℓ` at shift 0, else `ℓ + ℓ + shift`.
-fn product_width(ell: u32, shift: u32) -> u64 {
-    if shift == 0 { ell as u64 } else { (2 * ell + shift) as u64 }
+/// Total width of the products' values per element: `ℓ` at shift 0, else `ℓ + ℓ + (ℓ − w + f)`
+/// for a comparison read in `w` bits (`keep ∧ wrap` is needed modulo `2^(ℓ − (w − f))` only,
+/// since its term is shifted up by `w − f`; `f` bits when the read is not narrowed).
+fn product_width(ell: u32, width: u32, shift: u32) -> u64 {
+    if shift == 0 { ell as u64 } else { (3 * ell - width + shift) as u64 }
 }
 
 /// Bytes the client keeps between the phases for `n` elements, without its output masks: its
@@ -148,14 +150,14 @@ fn product_width(ell: u32, shift: u32) -> u64 {
 /// per Boolean triple, per product OT its choice bit and its pad's value-sized low bits, and per
 /// element the two `ℓ`-bit pads of the OT it sent. The runtime's `relu_ot::ClientOffline` holds
 /// exactly this (a runtime test checks it).
-pub fn client_bytes(ell: u32, shift: u32, n: u64) -> u64 {
+pub fn client_bytes(ell: u32, width: u32, shift: u32, n: u64) -> u64 {
     let bytes = |bits: u64| bits.div_ceil(8);
-    let (singles, pairs) = groups(ell, shift);
-    bytes(n * client_bits_of(carry_bits(ell, shift), fused(ell, shift)))
+    let (singles, pairs) = groups(width, shift);
+    bytes(n * client_bits_of(carry_bits(width, shift), fused(width, shift)))
         + bytes(n * client_comparison_bits(shift))
         + triple_bytes(singles, pairs, n)
         + bytes(n * products(shift))
-        + bytes(n * product_width(ell, shift))
+        + bytes(n * product_width(ell, width, shift))
         + bytes(2 * n * ell as u64)
 }
 
@@ -163,13 +165,13 @@ pub fn client_bytes(ell: u32, shift: u32, n: u64) -> u64 {
 /// comparison tables (as many as the tables have), three bits per Boolean triple, both pads'
 /// value-sized low bits per product OT, and per element the choice bit and `ℓ`-bit pad of the
 /// OT the client sent (the runtime's `relu_ot::ServerOffline`).
-pub fn server_bytes(ell: u32, shift: u32, n: u64) -> u64 {
+pub fn server_bytes(ell: u32, width: u32, shift: u32, n: u64) -> u64 {
     let bytes = |bits: u64| bits.div_ceil(8);
-    let (singles, pairs) = groups(ell, shift);
-    bytes(n * comparison_table_bits(carry_bits(ell, shift), fused(ell, shift)) as u64)
+    let (singles, pairs) = groups(width, shift);
+    bytes(n * comparison_table_bits(carry_bits(width, shift), fused(width, shift)) as u64)
         + bytes(n * table_bits(shift) as u64)
         + triple_bytes(singles, pairs, n)
-        + bytes(2 * n * product_width(ell, shift))
+        + bytes(2 * n * product_width(ell, width, shift))
         + bytes(n)
         + bytes(n * ell as u64)
 }
@@ -178,7 +180,7 @@ pub fn server_bytes(ell: u32, shift: u32, n: u64) -> u64 {
 /// output shares aside: per level of the max tree ([`max_levels`]) the level's [`client_bytes`]
 /// at shift 0, and per ReLU its difference share and output mask (8 bytes each).
 pub fn maxpool_client_bytes(ell: u32, windows: &[Vec<usize>]) -> u64 {
-    max_levels(windows).into_iter().map(|n| 16 * n + client_bytes(ell, 0, n)).sum()
+    max_levels(windows).into_iter().map(|n| 16 * n + client_bytes(ell, ell, 0, n)).sum()
 }
 
 /// The online flights for `n` elements in order: `(sender, payload bytes)`, alternating, the
@@ -187,14 +189,14 @@ pub fn maxpool_client_bytes(ell: u32, windows: &[Vec<usize>]) -> u64 {
 /// levels `j` and `j + 1`, so `L` levels take `L` flights. The last level flight carries the
 /// product choices if the client sends it (`L` odd; the server's derandomisation of the
 /// client-sent OTs then rides on the products), else that derandomisation.
-pub fn flights(ell: u32, shift: u32, n: u64) -> Vec<(Dir, u64)> {
+pub fn flights(ell: u32, width: u32, shift: u32, n: u64) -> Vec<(Dir, u64)> {
     let bytes = |bits: u64| bits.div_ceil(8);
-    let carry = carry_bits(ell, shift);
+    let carry = carry_bits(width, shift);
     let first = bytes(n * carry as u64) + bytes(n * shift as u64);
     let tables =
-        bytes(n * comparison_table_bits(carry, fused(ell, shift)) as u64) + bytes(n * table_bits(shift) as u64);
-    let product_bits = if shift == 0 { ell } else { 2 * ell + shift };
-    sequence(n, (first, tables), &level_groups(ell, shift), products(shift), product_bits.into(), ell)
+        bytes(n * comparison_table_bits(carry, fused(width, shift)) as u64) + bytes(n * table_bits(shift) as u64);
+    let product_bits = product_width(ell, width, shift);
+    sequence(n, (first, tables), &level_groups(width, shift), products(shift), product_bits, ell)
 }
 
 /// [`flights`] from its parts: the comparisons' choice and table bytes, the singles and pairs
@@ -258,17 +260,17 @@ mod tests {
     #[test]
     fn stored_bytes_by_hand() {
         assert_eq!(level_groups(61, 12), vec![(3, 6), (2, 3), (1, 1), (1, 0), (0, 1)]);
-        assert_eq!(client_bytes(61, 12, 8), 441);
-        assert_eq!(server_bytes(61, 12, 8), 950);
-        assert!(client_bytes(61, 12, 8) * 4 < 8 * 16 * rots(61, 12), "under a quarter of one pad per OT");
+        assert_eq!(client_bytes(61, 61, 12, 8), 441);
+        assert_eq!(server_bytes(61, 61, 12, 8), 950);
+        assert!(client_bytes(61, 61, 12, 8) * 4 < 8 * 16 * rots(61, 12), "under a quarter of one pad per OT");
         // ℓ = 40, f = 0: 39 + 2·10 − 1 = 58 bits, 4 singles and 5 pairs (9+3+1+1 ANDs): 12 and
         // 25 bits, 1 + 40, 80.
         assert_eq!(level_ands(40, 0), vec![9, 3, 1, 1]);
         assert_eq!(level_groups(40, 0), vec![(1, 4), (1, 1), (1, 0), (1, 0)]);
-        assert_eq!(client_bytes(40, 0, 1), 8 + 2 + 4 + 1 + 5 + 10);
+        assert_eq!(client_bytes(40, 40, 0, 1), 8 + 2 + 4 + 1 + 5 + 10);
         assert_eq!(
             maxpool_client_bytes(40, &[vec![0, 1, 2, 3]]),
-            3 * 16 + client_bytes(40, 0, 2) + client_bytes(40, 0, 1)
+            3 * 16 + client_bytes(40, 40, 0, 2) + client_bytes(40, 40, 0, 1)
         );
     }
 
@@ -289,7 +291,7 @@ mod tests {
         assert_eq!((rots(39, 13), rots_reversed(39, 13)), (25 + 13 + 2 * 4 + 8 + 3, 1 + 8));
         assert_eq!(level_ands(32, 12), vec![7 + 1 + 1, 3 + 1, 1, 2], "apart: 8 and 3 digits");
         let n = 8;
-        let first = flights(39, 13, n)[..2].to_vec();
+        let first = flights(39, 39, 13, n)[..2].to_vec();
         assert_eq!(first, vec![(Dir::ClientToServer, 25 + 13), (Dir::ServerToClient, 196 + 84 + 2 * 2 + 3 * 4)]);
     }
 

@@ -463,16 +463,16 @@ fn online(g: &Graph, step: &Step, s: &mut Script) {
             s.frame(ServerToClient, ELEM * batch * (m * k + k * n), label::MATMUL_MASKED);
             s.frame(ClientToServer, ELEM * batch * m * n, label::MATMUL_RESHARE);
         }
-        Kind::ReluOt { input, shift } => {
+        Kind::ReluOt { input, shift, width } => {
             let ell = g.ring_bits.unwrap_or(61) as u32;
-            for (dir, bytes) in relu_ot::flights(ell, *shift as u32, elems(g, *input)) {
+            for (dir, bytes) in relu_ot::flights(ell, *width as u32, *shift as u32, elems(g, *input)) {
                 s.frame(dir, bytes, label::RELU_OT);
             }
         }
         Kind::MaxPoolOt { windows, .. } => {
             let ell = g.ring_bits.unwrap_or(61) as u32;
             for n in relu_ot::max_levels(windows) {
-                for (dir, bytes) in relu_ot::flights(ell, 0, n) {
+                for (dir, bytes) in relu_ot::flights(ell, ell, 0, n) {
                     s.frame(dir, bytes, label::MAXPOOL_OT);
                 }
             }
@@ -522,7 +522,7 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
             let Some(l) = Layer::of(g, node) else { return };
             let up = l.tiling.input_cts() as u64 * (4 + l.params.request_ct_bytes());
             let down = l.tiling.output_cts() as u64 * (4 + l.params.response_ct_bytes());
-            if sent.he_key(&l.params) {
+            if sent.he_key(&l.params.key_set()) {
                 s.frame(ClientToServer, l.params.public_key_bytes(), label::HE_PUBLIC_KEY);
             }
             for _ in 0..l.batch {
@@ -541,10 +541,10 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
             s.frame(ServerToClient, product_bytes(ell, n), label::PRODUCT);
             s.ot_batch(n, false, label::CIRCA_OT, sent);
         }
-        Kind::ReluOt { input, shift } => {
+        Kind::ReluOt { input, shift, width } => {
             let n = elems(g, *input);
-            s.silent_batch(n * relu_ot::rots(ell as u32, *shift as u32), false, label::RELU_OT_OTS, sent);
-            s.silent_batch(n * relu_ot::rots_reversed(ell as u32, *shift as u32), true, label::RELU_OT_OTS, sent);
+            s.silent_batch(n * relu_ot::rots(*width as u32, *shift as u32), false, label::RELU_OT_OTS, sent);
+            s.silent_batch(n * relu_ot::rots_reversed(*width as u32, *shift as u32), true, label::RELU_OT_OTS, sent);
         }
         Kind::MaxPoolOt { windows, .. } => {
             let n: u64 = relu_ot::max_levels(windows).iter().sum();
@@ -639,9 +639,9 @@ pub fn client_storage(g: &Graph, step: &Step) -> u64 {
             let (batch, m, k, n) = matmul_dims(g, &g.nodes[step.node]);
             ELEM * batch * (2 * (m * k + k * n) + 2 * m * n)
         }
-        Kind::ReluOt { input, shift } => {
+        Kind::ReluOt { input, shift, width } => {
             let ell = g.ring_bits.unwrap_or(61) as u32;
-            ELEM * out + relu_ot::client_bytes(ell, *shift as u32, elems(g, *input))
+            ELEM * out + relu_ot::client_bytes(ell, *width as u32, *shift as u32, elems(g, *input))
         }
         Kind::MaxPoolOt { windows, .. } => {
             ELEM * out + relu_ot::maxpool_client_bytes(g.ring_bits.unwrap_or(61) as u32, windows)

@@ -167,6 +167,91 @@ fn narrowed_relu_circuits_run_in_memory_exactly_as_the_simulator_narrows() {
     check_traffic("digits_relu narrowed", &g, &[&cstats, &sstats]);
 }
 
+/// ReLUs over OT read their operand narrowed too (`schedule::relu_ot_width`): the comparison
+/// takes the shares' low `w` bits. The digits plan over OT keeps the compiler's widths for its
+/// ReLUs with a fused truncation (and moves fewer bytes than reading all ℓ bits); narrowed to
+/// three bits above each shift, so the operands wrap, the two parties still compute what the
+/// simulator computes, bit for bit, with every layer's bytes as scripted. A plan narrowing a
+/// ReLU over OT to two bits above its shift, or one without a fused truncation, is refused.
+#[test]
+fn narrowed_relus_over_ot_run_in_memory_exactly_as_the_simulator_narrows() {
+    let (mut g, x) = compiled_with("digits_relu", Options { nonlinear: NonlinearChoice::Ot, ..Options::default() });
+    let ell = g.ring_bits.unwrap();
+    let shift = |g: &Graph, id| veil_ir::schedule::fused(g, g.nodes[id].inputs[0]).1;
+    let relus: Vec<_> = g
+        .live_nodes()
+        .filter(|&(id, n)| matches!(n.op, Op::Relu) && g.over_ot.contains(&id) && shift(&g, id) > 0)
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(relus.len(), 3, "the digits plan's three ReLUs run over OT with fused truncations");
+    let listed: Vec<_> = g.narrow_bits.iter().map(|b| b.0).collect();
+    assert_eq!(listed, relus, "the compiler narrows the ReLUs over OT: {:?} (ℓ = {ell})", g.narrow_bits);
+    let bytes = |g: &Graph| {
+        let mut sent = Sent::start();
+        let steps = lower(g).unwrap();
+        let phases = [Phase::Offline, Phase::Online];
+        steps.iter().flat_map(|st| phases.map(|p| script(g, st, p, &mut sent))).flatten().map(|m| m.bytes).sum::<u64>()
+    };
+    let mut whole = g.clone();
+    whole.narrow_bits.clear();
+    assert!(bytes(&g) < bytes(&whole), "narrowed comparisons move fewer bytes: {} vs {}", bytes(&g), bytes(&whole));
+    let before = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    g.narrow_bits = relus.iter().map(|&id| (id, shift(&g, id) + 3)).collect();
+    veil_ir::verify(&g).unwrap();
+    for bad in [vec![(relus[0], shift(&g, relus[0]) + 2)], vec![(relus[1], ell)]] {
+        let mut h = g.clone();
+        h.narrow_bits = bad.clone();
+        assert!(veil_ir::verify(&h).is_err(), "{bad:?}");
+    }
+    let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    assert_ne!(want, before, "the narrowing changes the simulated output");
+    let (out, cstats, sstats) = in_memory(&g, &x);
+    assert_eq!(out, want, "in memory differs from the simulator's narrowing");
+    check_traffic("digits_relu over OT narrowed", &g, &[&cstats, &sstats]);
+}
+
+/// An HE layer whose output every reader reads narrowed computes modulo `2^k` for the bits `k`
+/// they read (`schedule::demand`; `Graph::narrow_bits` entries on dense and convolution layers).
+/// The digits plan with its garbled reads narrowed to three bits above each shift and every HE
+/// layer at exactly the bits its output's readers need (other BFV parameters: one
+/// response prime instead of two) gives the simulator's output bit for bit, with every layer's
+/// bytes as scripted; one bit less than a layer's demand is refused.
+#[test]
+fn he_layers_in_their_demanded_rings_run_in_memory_exactly_as_the_simulator() {
+    use veil_ir::schedule::{Kind, LinearOffline, demand::demanded_bits};
+    let (mut g, x) = compiled("digits_relu", Activation::Relu);
+    let ell = g.ring_bits.unwrap();
+    let reads: Vec<_> =
+        g.live_nodes().filter(|(_, n)| matches!(n.op, Op::Relu | Op::MaxPool { .. })).map(|(id, _)| id).collect();
+    g.narrow_bits = reads.iter().map(|&id| (id, veil_ir::schedule::fused(&g, g.nodes[id].inputs[0]).1 + 3)).collect();
+    let before = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    let demand = demanded_bits(&g);
+    let he: Vec<_> = lower(&g)
+        .unwrap()
+        .into_iter()
+        .filter(|s| matches!(s.kind, Kind::Linear { offline: LinearOffline::He }))
+        .map(|s| (s.node, demand[g.nodes[s.node].output.index()]))
+        .filter(|&(_, k)| k < ell)
+        .collect();
+    assert!(he.len() >= 2 && he.iter().all(|&(_, k)| k >= 3), "{he:?} (ℓ = {ell})");
+    let full: Vec<_> = he.iter().map(|&(n, _)| veil_ir::he_pack::Layer::of(&g, &g.nodes[n]).unwrap().params).collect();
+    g.narrow_bits.extend(he.iter().copied());
+    veil_ir::verify(&g).unwrap();
+    for (i, &(n, k)) in he.iter().enumerate() {
+        let p = veil_ir::he_pack::Layer::of(&g, &g.nodes[n]).unwrap().params;
+        assert_eq!(p.ring_bits, k);
+        assert!(p.response_primes < full[i].response_primes, "{p:?} against {:?}", full[i]);
+        let mut h = g.clone();
+        h.narrow_bits.iter_mut().filter(|e| e.0 == n).for_each(|e| e.1 = k - 1);
+        assert!(veil_ir::verify(&h).is_err(), "a plaintext width below the readers' {k} bits");
+    }
+    let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
+    assert_eq!(want, before, "an HE layer's ring is not the simulator's business");
+    let (out, cstats, sstats) = in_memory(&g, &x);
+    assert_eq!(out, want, "in memory differs from the simulator");
+    check_traffic("digits_relu, HE in narrower rings", &g, &[&cstats, &sstats]);
+}
+
 /// `--stochastic-truncation` between the two parties: the truncation fused into a garbled ReLU
 /// rounds each element down or up and nothing else, up at the rate of its fraction (each party
 /// shifts its own share and the circuit adds the two in the narrower width), every layer's bytes

@@ -72,11 +72,11 @@ fn max_message(layer: &Layer, cts: usize) -> usize {
 /// The step name of the client's public key message.
 const PUBLIC_KEY: &str = label::HE_PUBLIC_KEY;
 
-/// The client's secret keys of one session, one per HE parameter set.
+/// The client's secret keys of one session, one per HE key set ([`HeParams::key_set`]).
 #[derive(Debug, Default)]
 pub struct ClientKeys(HashMap<HeParams, HeClient>);
 
-/// The client's public keys of one session as the server holds them, one per parameter set.
+/// The client's public keys of one session as the server holds them, one per key set.
 #[derive(Debug, Default)]
 pub struct ServerKeys(HashMap<HeParams, Arc<ClientKey>>);
 
@@ -89,10 +89,10 @@ pub async fn client_offline<R: RngCore + CryptoRng + Send>(
     c: &[u64],
     rng: &mut R,
 ) -> Result<Vec<u64>, LayerError> {
-    let key = match keys.0.entry(layer.params) {
+    let key = match keys.0.entry(layer.params.key_set()) {
         Entry::Occupied(e) => e.into_mut(),
         Entry::Vacant(e) => {
-            let key = crate::compute(|| HeClient::new(&layer.params, rng))?;
+            let key = crate::compute(|| HeClient::new(&layer.params.key_set(), rng))?;
             let pk = crate::compute(|| key.public_key(rng));
             ch.send(PUBLIC_KEY, &pk).await?;
             e.insert(key)
@@ -170,7 +170,7 @@ impl ServerAhead {
         let cached = self.weights.get(node);
         let node = &g.nodes[node];
         let Ok(layer) = layout(g, node) else { return };
-        let Some(key) = keys.0.get(&layer.params).cloned() else { return };
+        let Some(key) = keys.0.get(&layer.params.key_set()).cloned() else { return };
         let kernel = if cached.is_none() { layer.kernel(g, node) } else { Vec::new() };
         let mut rng = rand_chacha::ChaCha20Rng::from_seed(rng.random());
         let work = crate::ahead_spawn(move || {
@@ -209,11 +209,11 @@ pub async fn server_offline<R: RngCore + CryptoRng + Send>(
     layer: &Layer,
     rng: &mut R,
 ) -> Result<Vec<u64>, LayerError> {
-    let key = match keys.0.entry(layer.params) {
+    let key = match keys.0.entry(layer.params.key_set()) {
         Entry::Occupied(e) => e.into_mut(),
         Entry::Vacant(e) => {
             let bytes = ch.recv(PUBLIC_KEY, layer.params.public_key_bytes() as usize).await?;
-            let key = ClientKey::parse(&layer.params, &bytes)
+            let key = ClientKey::parse(&layer.params.key_set(), &bytes)
                 .map_err(|source| LayerError::HeAt { at: ch.meter().locate(PUBLIC_KEY), source })?;
             e.insert(Arc::new(key))
         }

@@ -19,8 +19,9 @@ use crate::proto::mul::random_ring;
 /// Which comparison the layer runs.
 #[derive(Debug, Clone, Copy)]
 enum Test {
-    /// ReLU then `>> shift` (the fused exact truncation, 0 for none).
-    Relu { shift: u8 },
+    /// ReLU then `>> shift` (the fused exact truncation, 0 for none), the comparison reading the
+    /// shares' low `width` bits (ℓ: all).
+    Relu { shift: u8, width: u8 },
     /// Circa's sign test.
     Circa(SignTest),
 }
@@ -40,9 +41,10 @@ impl std::fmt::Debug for ReluOtLayer {
 }
 
 impl ReluOtLayer {
-    /// ReLU of `input` then `>> shift` (the fused exact truncation, 0 for none).
-    pub fn new(input: ValueId, shift: u8) -> ReluOtLayer {
-        ReluOtLayer { input, test: Test::Relu { shift }, server: None, client: None }
+    /// ReLU of `input` then `>> shift` (the fused exact truncation, 0 for none), its operand
+    /// read in `width` bits (the plan's ℓ, or narrowed: [`Spec::narrowed`]).
+    pub fn new(input: ValueId, shift: u8, width: u8) -> ReluOtLayer {
+        ReluOtLayer { input, test: Test::Relu { shift, width }, server: None, client: None }
     }
 
     /// Circa's stochastic ReLU of `input` with the sign `test`.
@@ -52,7 +54,10 @@ impl ReluOtLayer {
 
     fn spec(&self, ring: Ring) -> Spec {
         match self.test {
-            Test::Relu { shift } => Spec::new(ring, u32::from(shift)),
+            Test::Relu { shift, width } if width < ring.bits => {
+                Spec::narrowed(ring, u32::from(shift), u32::from(width))
+            }
+            Test::Relu { shift, .. } => Spec::new(ring, u32::from(shift)),
             Test::Circa(test) => Spec::circa(ring, test),
         }
     }

@@ -76,6 +76,9 @@ pub struct Spec {
     pub ring: Ring,
     /// The fused truncation `f`, `0 ≤ f < ℓ` (0: a plain ReLU, no low comparison, no wrap term).
     pub shift: u32,
+    /// The width `w` the comparisons read the shares in: ℓ, or narrowed ([`Spec::narrowed`]) the
+    /// shares' low `w` bits, so the output is that of the operand read as a signed `w`-bit value.
+    pub width: u32,
     /// Digit size of the comparisons.
     pub digit: u32,
     /// Circa's sign test (shift 0 only): the comparison reads each party's share as the test
@@ -91,7 +94,23 @@ impl Spec {
     /// Panics unless `shift < ℓ` and `ℓ ≥ 2` (the plan's lowering never asks for more).
     pub fn new(ring: Ring, shift: u32) -> Spec {
         assert!(shift < u32::from(ring.bits) && ring.bits >= 2, "ReLU over OT with shift {shift} in ℓ = {}", ring.bits);
-        Spec { ring, shift, digit: DIGIT, test: None }
+        Spec { ring, shift, width: u32::from(ring.bits), digit: DIGIT, test: None }
+    }
+
+    /// [`Spec::new`] reading the shares' low `width` bits (`veil_ir::schedule::relu_ot_width`):
+    /// with `y` the operand read as a signed `width`-bit value, `y >> f` is
+    /// `(y_s mod 2^w >> f) + (y_c mod 2^w >> f) + c_low − wrap·2^(w−f)` for `y ≥ 0`, the carry,
+    /// sign and wrap taken on `w` bits; the products still move `ℓ`-bit values, and `keep ∧ wrap`
+    /// is needed modulo `2^(ℓ − w + f)`.
+    ///
+    /// Panics unless `0 < shift`, `shift + 2 < width ≤ ℓ` (the plan's lowering never asks for more).
+    pub fn narrowed(ring: Ring, shift: u32, width: u32) -> Spec {
+        assert!(
+            shift > 0 && shift + 2 < width && width <= u32::from(ring.bits),
+            "narrowed ReLU over OT with shift {shift} in w = {width}, ℓ = {}",
+            ring.bits
+        );
+        Spec { width, ..Spec::new(ring, shift) }
     }
 
     /// Circa's stochastic ReLU in `ring`: `y·b`, `b` the sign `test` of the shares, on
@@ -102,18 +121,20 @@ impl Spec {
     pub fn circa(ring: Ring, test: SignTest) -> Spec {
         let (m, k) = (test.ring.bits, test.drop_bits);
         assert!(m <= ring.bits && k + 1 < m, "Circa over OT with m = {m}, k = {k} in ℓ = {}", ring.bits);
-        Spec { ring, shift: 0, digit: DIGIT, test: Some(test) }
+        Spec { ring, shift: 0, width: u32::from(ring.bits), digit: DIGIT, test: Some(test) }
     }
 
-    /// Width of the values whose sign the comparison takes: `ℓ`, or the sign test's `m − k`.
+    /// Width of the values whose sign the comparison takes: the read width (ℓ or narrowed), or
+    /// the sign test's `m − k`.
     fn cmp_bits(&self) -> u32 {
-        self.test.map_or(self.ell(), |t| u32::from(t.ring.bits - t.drop_bits))
+        self.test.map_or(self.width, |t| u32::from(t.ring.bits - t.drop_bits))
     }
 
-    /// The value party `server` compares for its share `y`: the share, or as the sign test reads it.
+    /// The value party `server` compares for its share `y`: the share's low [`Spec::width`] bits,
+    /// or as the sign test reads it.
     fn compared(&self, y: u64, server: bool) -> u64 {
         match self.test {
-            None => y,
+            None => low_bits(y, self.width),
             Some(t) if server => t.server_input(y),
             Some(t) => t.client_input(y),
         }
@@ -132,7 +153,7 @@ impl Spec {
     /// ([`veil_ir::schedule::relu_ot::fused`]): the carry comparison then covers the bits
     /// `[f, ℓ − 1)` with their equality, and `carry = gt_hi ⊕ (eq_hi ∧ c_low)` (the join level).
     fn fused(&self) -> bool {
-        self.test.is_none() && self.digit == DIGIT && veil_ir::schedule::relu_ot::fused(self.ell(), self.shift)
+        self.test.is_none() && self.digit == DIGIT && veil_ir::schedule::relu_ot::fused(self.width, self.shift)
     }
 
     /// The carry comparison: the low `ℓ − 1` bits of the compared values, or where
@@ -260,7 +281,7 @@ impl Spec {
         if last.is_multiple_of(2) {
             v.push(Flight::ToServer(choices));
         }
-        let product_bits = if self.shift == 0 { self.ell() } else { 2 * self.ell() + self.shift };
+        let product_bits: u32 = self.product_widths().iter().sum();
         let odd = if last % 2 == 1 { derandomise } else { 0 };
         v.push(Flight::ToClient((n * product_bits as usize).div_ceil(8) + odd));
         v.push(Flight::ToServer((n * 2 * self.ell() as usize).div_ceil(8)));
@@ -274,9 +295,15 @@ impl Spec {
     }
 
     /// The widths of the products' values per element, in order: `ℓ` (`keep·(y_s >> f)`), and
-    /// with a shift `ℓ` (`keep ∧ c_low`) and `f` (`keep ∧ w`, taken modulo `2^f`).
+    /// with a shift `ℓ` (`keep ∧ c_low`) and `ℓ − w + f` (`keep ∧ w`, whose term is shifted up by
+    /// `w − f`; `f` bits unnarrowed).
     fn product_widths(&self) -> Vec<u32> {
-        if self.shift == 0 { vec![self.ell()] } else { vec![self.ell(), self.ell(), self.shift] }
+        if self.shift == 0 { vec![self.ell()] } else { vec![self.ell(), self.ell(), self.wrap_bits()] }
+    }
+
+    /// Bits of the product `keep ∧ w` that reach the output ([`Spec::product_widths`]).
+    fn wrap_bits(&self) -> u32 {
+        self.ell() - self.width + self.shift
     }
 
     /// Bytes of the client's offline material for `n` elements ([`ClientOffline::ot_bytes`]),
@@ -322,9 +349,10 @@ fn low_bits(x: u64, bits: u32) -> u64 {
     if bits >= 64 { x } else { x & ((1u64 << bits) - 1) }
 }
 
-/// `(keep ∧ w)·2^(ℓ−f)` from its `f`-bit share (0 at shift 0, where there is no wrap term).
-fn wrap_term(share: u64, ell: u32, f: u32) -> u64 {
-    if f == 0 { 0 } else { share << (ell - f) }
+/// `(keep ∧ w)·2^(w−f)` from its share (0 at shift 0, where there is no wrap term), for the
+/// read width `w` (ℓ unnarrowed).
+fn wrap_term(share: u64, width: u32, f: u32) -> u64 {
+    if f == 0 { 0 } else { share << (width - f) }
 }
 
 /// The pad of a product OT as a `bits`-bit value.
@@ -486,14 +514,14 @@ impl Server {
         let mut pads = BitReader::new(&self.products);
         self.acc = vec![0; n];
         for i in 0..n {
-            let vs = self.values[i] >> f;
+            let vs = low_bits(self.values[i], self.spec.width) >> f;
             // Per product: the width of its value, F(this party's bit), and
             // Δ = F(bit ⊕ 1) − F(bit), for F the product with the client's bit.
             let k = ands.keep[i];
             let mut items = vec![(ell, u64::from(k) * vs, (if k { vs.wrapping_neg() } else { vs }))];
             if let Some((g1, g2)) = &ands.g {
                 items.push((ell, u64::from(g1[i]), (if g1[i] { u64::MAX } else { 1 })));
-                items.push((f, u64::from(g2[i]), (if g2[i] { u64::MAX } else { 1 })));
+                items.push((self.spec.wrap_bits(), u64::from(g2[i]), (if g2[i] { u64::MAX } else { 1 })));
             }
             let mut share = [0u64; 3];
             for (j, &(bits, fs, delta)) in items.iter().enumerate() {
@@ -503,7 +531,8 @@ impl Server {
                 out.push(low_bits(h1.wrapping_sub(m0).wrapping_sub(delta), bits), bits);
                 share[j] = low_bits(fs.wrapping_sub(m0), bits);
             }
-            self.acc[i] = ring.reduce(share[0].wrapping_add(share[1]).wrapping_sub(wrap_term(share[2], ell, f)));
+            self.acc[i] =
+                ring.reduce(share[0].wrapping_add(share[1]).wrapping_sub(wrap_term(share[2], self.spec.width, f)));
         }
         let mut out = out.finish();
         if ands.levels() % 2 == 1 {
@@ -649,18 +678,22 @@ impl Client {
                     // The client's bit of each product and the width of its value.
                     let mut items = vec![(ands.keep[i], ell)];
                     if let Some((g1, g2)) = &ands.g {
-                        items.extend([(g1[i], ell), (g2[i], f)]);
+                        items.extend([(g1[i], ell), (g2[i], self.spec.wrap_bits())]);
                     }
                     for (j, (bit, bits)) in items.into_iter().enumerate() {
                         let s = r.take(bits);
                         let h = pads.take(bits);
                         share[j] = low_bits(if bit { h.wrapping_sub(s) } else { h }, bits);
                     }
-                    let mine = ring.reduce(share[0].wrapping_add(share[1]).wrapping_sub(wrap_term(share[2], ell, f)));
+                    let mine = ring.reduce(share[0].wrapping_add(share[1]).wrapping_sub(wrap_term(
+                        share[2],
+                        self.spec.width,
+                        f,
+                    )));
                     // keep·(y_c >> f) to the server, moving this party's share to r:
                     // message m_t = F(keep_c ⊕ t) − σ, σ = r − mine.
                     let sigma = ring.reduce(self.r[i].wrapping_sub(mine));
-                    let vc = self.values[i] >> f;
+                    let vc = low_bits(self.values[i], self.spec.width) >> f;
                     let q = [rev.take(ell), rev.take(ell)];
                     let e = usize::from(self.e_rev[i]);
                     for t in 0..2usize {

@@ -220,17 +220,34 @@ mod tests {
         for ell in [2u8, 5, 8, 40, 61] {
             let shifts: Vec<u32> =
                 (0..u32::from(ell)).filter(|&f| f < 3 || f == 12 || f + 1 == u32::from(ell)).collect();
-            for shift in shifts {
-                let spec = Spec::new(Ring::new(ell), shift);
+            // Unnarrowed, and narrowed to three bits above the shift and to ℓ − 1 where valid.
+            let cases = shifts.into_iter().flat_map(|f| {
+                [u32::from(ell), f + 3, u32::from(ell) - 1]
+                    .into_iter()
+                    .filter(move |&w| w == u32::from(ell) || (f > 0 && f + 2 < w && w < u32::from(ell)))
+                    .map(move |w| (f, w))
+            });
+            for (shift, w) in cases {
+                let ring = Ring::new(ell);
+                let spec = if w < u32::from(ell) { Spec::narrowed(ring, shift, w) } else { Spec::new(ring, shift) };
                 for n in [1usize, 7, 64] {
                     let (s, c) = dealt(spec, vec![0; n], &mut rng);
                     let (client, server) = (c.ot_bytes(), s.bytes());
-                    let at = format!("ℓ = {ell}, f = {shift}, n = {n}");
-                    assert_eq!(client as u64, plan::client_bytes(ell.into(), shift, n as u64), "client, {at}");
-                    assert_eq!(server as u64, plan::server_bytes(ell.into(), shift, n as u64), "server, {at}");
+                    let at = format!("ℓ = {ell}, w = {w}, f = {shift}, n = {n}");
+                    assert_eq!(client as u64, plan::client_bytes(ell.into(), w, shift, n as u64), "client, {at}");
+                    assert_eq!(server as u64, plan::server_bytes(ell.into(), w, shift, n as u64), "server, {at}");
                     assert_eq!((client, server), (spec.client_bytes(n), spec.server_bytes(n)), "{at}");
                     let ots = n * (spec.rots() + spec.rots_reversed());
-                    assert!(8 * client < 17 * ots && 8 * server < 32 * ots, "{at}: {client}, {server} B for {ots} OTs");
+                    if w == u32::from(ell) {
+                        assert!(
+                            8 * client < 17 * ots && 8 * server < 32 * ots,
+                            "{at}: {client}, {server} B for {ots} OTs"
+                        );
+                    } else {
+                        // Narrowed: fewer OTs, still ℓ-bit products; never more than unnarrowed.
+                        let full = Spec::new(ring, shift);
+                        assert!(client <= full.client_bytes(n) && server <= full.server_bytes(n), "{at}");
+                    }
                 }
             }
         }

@@ -4,7 +4,7 @@
 use super::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use veil_ir::circuit::relu_trunc_mask;
+use veil_ir::circuit::relu_trunc_mask_narrow;
 
 /// The plan's scripts count this protocol's OTs and flights without the runtime
 /// (`veil_ir::schedule::relu_ot`): the same numbers as [`Spec`], for every shift at a few
@@ -14,10 +14,23 @@ fn the_scripts_counts_equal_the_spec() {
     use veil_ir::schedule::relu_ot as script;
     use veil_ir::schedule::script::Dir;
     for ell in [2u8, 8, 10, 32, 39, 41, 43, 61] {
-        for shift in 0..u32::from(ell) {
-            let spec = Spec::new(Ring::new(ell), shift);
-            assert_eq!(spec.fused(), script::fused(ell.into(), shift), "ℓ = {ell}, f = {shift}");
-            assert_eq!(script::rots(ell.into(), shift), spec.rots() as u64, "ℓ = {ell}, f = {shift}");
+        // Every shift unnarrowed, and narrowed (the read width `w`) at a few widths.
+        let narrowed = (1..u32::from(ell)).flat_map(|f| {
+            [f + 3, f + 4, (f + u32::from(ell)) / 2 + 1, u32::from(ell) - 1]
+                .into_iter()
+                .filter(move |&w| f + 2 < w && w < u32::from(ell))
+                .map(move |w| (f, w))
+        });
+        let cases = (0..u32::from(ell)).map(|f| (f, u32::from(ell))).chain(narrowed);
+        for (shift, w) in cases {
+            let spec = if w < u32::from(ell) {
+                Spec::narrowed(Ring::new(ell), shift, w)
+            } else {
+                Spec::new(Ring::new(ell), shift)
+            };
+            assert_eq!(spec.fused(), script::fused(w, shift), "ℓ = {ell}, w = {w}, f = {shift}");
+            assert_eq!(script::rots(w, shift), spec.rots() as u64, "ℓ = {ell}, w = {w}, f = {shift}");
+            assert_eq!(script::rots_reversed(w, shift), spec.rots_reversed() as u64, "ℓ = {ell}, w = {w}, f = {shift}");
             for n in [1usize, 7, 1000] {
                 let want: Vec<(Dir, u64)> = spec
                     .flights(n)
@@ -27,7 +40,11 @@ fn the_scripts_counts_equal_the_spec() {
                         Flight::ToClient(b) => (Dir::ServerToClient, b as u64),
                     })
                     .collect();
-                assert_eq!(script::flights(ell.into(), shift, n as u64), want, "ℓ = {ell}, f = {shift}, n = {n}");
+                assert_eq!(
+                    script::flights(ell.into(), w, shift, n as u64),
+                    want,
+                    "ℓ = {ell}, w = {w}, f = {shift}, n = {n}"
+                );
             }
         }
     }
@@ -64,18 +81,52 @@ pub(super) fn run(spec: Spec, ys: &[u64], yc: &[u64], r: &[u64], rng: &mut ChaCh
     server.output()
 }
 
-/// The reference, computed twice independently: the GC circuit's output in plaintext and
-/// the signed arithmetic.
+/// The reference, computed twice independently: the GC circuit's output in plaintext (reading
+/// the shares' low [`Spec::width`] bits, as the narrowed garbled ReLU does) and the signed
+/// arithmetic on the operand read as a signed `width`-bit value.
 fn check(spec: Spec, ys: &[u64], yc: &[u64], rng: &mut ChaCha8Rng) {
     let ring = spec.ring;
+    let (w, narrow) = (spec.width, Ring::new(spec.width as u8));
     let r: Vec<u64> = ys.iter().map(|_| ring.reduce(rng.random())).collect();
     let out = run(spec, ys, yc, &r, rng);
-    let c = relu_trunc_mask(u32::from(ring.bits), spec.shift);
+    let c = relu_trunc_mask_narrow(w, u32::from(ring.bits), spec.shift);
     for i in 0..ys.len() {
-        let y = ring.to_signed(ys[i].wrapping_add(yc[i]));
+        let y = narrow.to_signed(ys[i].wrapping_add(yc[i]));
         let want = ring.reduce(((y.max(0) >> spec.shift) as u64).wrapping_sub(r[i]));
-        assert_eq!(c.eval_u64(&[ys[i], yc[i], r[i]]), want, "the references agree");
-        assert_eq!(out[i], want, "ℓ={} f={} y_s={} y_c={}", ring.bits, spec.shift, ys[i], yc[i]);
+        assert_eq!(c.eval_u64(&[low_bits(ys[i], w), low_bits(yc[i], w), r[i]]), want, "the references agree");
+        assert_eq!(out[i], want, "ℓ={} w={w} f={} y_s={} y_c={}", ring.bits, spec.shift, ys[i], yc[i]);
+    }
+}
+
+/// Narrowed ([`Spec::narrowed`]): the comparison reads the shares' low `w` bits and the wrap
+/// term is taken at `2^(w − f)`, so the output is the ReLU of the operand read as a signed
+/// `w`-bit value, the narrowed garbled circuit's, whether or not the value fits `w` bits: every
+/// pair of shares of an 8-bit ring at each valid width and shift, then random shares (values of
+/// any size: wrapped) and values inside the width split at random, at the widths of calibrated
+/// ResNets (fused carries and not).
+#[test]
+fn narrowed_reads_equal_the_narrowed_gc_circuit_in_and_beyond_their_width() {
+    let mut rng = ChaCha8Rng::seed_from_u64(25);
+    let ring = Ring::new(8);
+    let (ys, yc): (Vec<u64>, Vec<u64>) = (0..256u64).flat_map(|a| (0..256u64).map(move |b| (a, b))).unzip();
+    for w in 4..8u32 {
+        for f in 1..w - 2 {
+            check(Spec::narrowed(ring, f, w), &ys, &yc, &mut rng);
+        }
+    }
+    for (bits, w, f) in [(37u8, 36u32, 11u32), (39, 30, 13), (61, 28, 12), (61, 40, 16), (32, 14, 8), (16, 9, 6)] {
+        let ring = Ring::new(bits);
+        let spec = Spec::narrowed(ring, f, w);
+        let mut ys: Vec<u64> = (0..1500).map(|_| ring.reduce(rng.random())).collect();
+        let mut yc: Vec<u64> = ys.iter().map(|_| ring.reduce(rng.random())).collect();
+        let half = 1i64 << (w - 1);
+        for k in 0..1500i64 {
+            let v = if k < 200 { k - 100 } else { rng.random_range(-half..half) };
+            let s = ring.reduce(rng.random());
+            ys.push(s);
+            yc.push(ring.reduce(ring.from_signed(v).wrapping_sub(s)));
+        }
+        check(spec, &ys, &yc, &mut rng);
     }
 }
 
