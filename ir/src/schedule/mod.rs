@@ -510,7 +510,7 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
             let (input, read) = shifted_read(g, id)
                 .ok_or_else(|| bad("a ReLU after a stochastic truncation needs a width of at least its bits plus 3"))?;
             let w = u32::from(read.width - read.bits);
-            let circuit = activation_circuit(g, &node.op, node.inputs[0], 0, w).expect("a ReLU's circuit");
+            let circuit = relu_trunc_mask_narrow(w, output_bits(g, id, w), 0);
             Kind::Activation { input, shift: 0, read: Some(read), circuit }
         }
         Op::Relu
@@ -529,9 +529,16 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
             if w.is_some_and(|w| w <= u32::from(shift) + 1) {
                 return Err(bad("a narrowed ReLU needs more bits than its fused truncation plus two"));
             }
-            let circuit = activation_circuit(g, &node.op, node.inputs[0], shift, w.unwrap_or(ell)).ok_or_else(|| {
-                bad("LeakyReLU's slope does not fit the ring at 16 fractional bits, a narrowed Clip's bounds its width, or a rounding's scale the ring")
-            })?;
+            let circuit = match node.op {
+                // Its output masked in the bits its readers need ([`output_bits`]).
+                Op::Relu => {
+                    let w = w.unwrap_or(ell);
+                    relu_trunc_mask_narrow(w, output_bits(g, id, w), u32::from(shift))
+                }
+                _ => activation_circuit(g, &node.op, node.inputs[0], shift, w.unwrap_or(ell)).ok_or_else(|| {
+                    bad("LeakyReLU's slope does not fit the ring at 16 fractional bits, a narrowed Clip's bounds its width, or a rounding's scale the ring")
+                })?,
+            };
             Kind::Activation { input, shift, read: None, circuit }
         }
         Op::MaxPool { window } => {
@@ -552,8 +559,9 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
             if w <= u32::from(shift) {
                 return Err(bad("a narrowed MaxPool needs more bits than its fused truncation"));
             }
+            let out = output_bits(g, id, w);
             let circuits =
-                sizes.into_iter().map(|k| (k, max_trunc_mask_narrow(k as u32, w, ell, shift as u32))).collect();
+                sizes.into_iter().map(|k| (k, max_trunc_mask_narrow(k as u32, w, out, shift as u32))).collect();
             Kind::MaxPool { input, shift, read, windows, circuits }
         }
         Op::Poly { coeffs } if coeffs.len() <= 3 => Kind::Poly,
@@ -633,6 +641,16 @@ pub fn relu_ot_width(g: &Graph, id: NodeId, shift: u8) -> Option<u8> {
         None => g.ring_bits,
         Some(w) => (shift > 0 && w > shift.saturating_add(2)).then_some(w),
     }
+}
+
+/// The bits a garbled ReLU's or MaxPool's circuit outputs and masks its result in: those its
+/// output's readers need ([`demand::demanded`]; the client's mask and the server's share are
+/// then correct modulo `2^out`, all any reader reads), at least the read width `w` (the
+/// circuits' own constraint) and at most ℓ. Fewer AND gates in the mask's subtraction, fewer
+/// client mask labels and output bits.
+pub fn output_bits(g: &Graph, id: NodeId, w: u32) -> u32 {
+    let ell = g.ring_bits.map_or(64, u32::from);
+    u32::from(demand::demanded(g, g.nodes[id].output)).max(w).min(ell)
 }
 
 /// The width `w < ℓ` a garbled ReLU's or MaxPool's circuits read their operand in

@@ -140,7 +140,8 @@ fn bundled_plans_run_in_memory_exactly_as_scripted() {
 /// (`Graph::narrow_bits`): the compiler narrows the digits plan's three ReLUs and two MaxPools to
 /// what their operands need (each party sends the low bits of its shares), and narrowed far
 /// below that, so the operands wrap, the two parties still compute what the simulator computes,
-/// bit for bit, with every layer's bytes as scripted.
+/// bit for bit, with every layer's bytes as scripted, the circuits masking their outputs in only
+/// the bits the next layers read.
 #[test]
 fn narrowed_relu_circuits_run_in_memory_exactly_as_the_simulator_narrows() {
     let (mut g, x) = compiled("digits_relu", Activation::Relu);
@@ -162,6 +163,12 @@ fn narrowed_relu_circuits_run_in_memory_exactly_as_the_simulator_narrows() {
     }
     let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
     assert_ne!(want, before, "the narrowing changes the simulated output");
+    // Each circuit masks its output in the bits its readers read (`schedule::output_bits`):
+    // the next layers' narrowed reads, through the linear layers between; the last ReLU's
+    // readers (the classifier head, revealed) need all ℓ.
+    let outs: Vec<usize> =
+        lower(&g).unwrap().iter().flat_map(|s| s.gc_batches(&g)).map(|b| b.circuit.outputs.len()).collect();
+    assert!(outs.iter().filter(|&&o| o < ell as usize).count() >= 3, "{outs:?} of ℓ = {ell}");
     let (out, cstats, sstats) = in_memory(&g, &x);
     assert_eq!(out, want, "in memory differs from the simulator's narrowing");
     check_traffic("digits_relu narrowed", &g, &[&cstats, &sstats]);
