@@ -232,7 +232,7 @@ fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
         .filter_map(|(id, n)| match (&n.op, fused(g, n.inputs[0])) {
             (Op::Relu, (input, shift)) if (shift as u32) < ell => {
                 let width = veil_ir::schedule::relu_ot_width(g, id, shift).unwrap_or(ell as u8);
-                Some((id, Kind::ReluOt { input, shift, width }))
+                Some((id, Kind::ReluOt { input, shift, width, out: veil_ir::schedule::relu_ot_out(g, id) }))
             }
             (Op::Clip { .. }, _) => veil_ir::schedule::clip_ot::kind(g, id)
                 .or_else(|| veil_ir::schedule::clip_ot::listed(g, id).filter(|k| clip_cannot_wrap(g, k)))

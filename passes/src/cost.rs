@@ -308,7 +308,7 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
             let (ots, macs) = ((batch * (m + n) * k) as f64 * ell, (batch * m * k * n) as f64);
             (ots / chosen_ot_rate(g, false) + 2.0 * macs * ell * OT_DENSE_S_PER_WEIGHT_BIT, 2.0 * macs * RING_MAC_S)
         }
-        Kind::ReluOt { input, shift, width } => {
+        Kind::ReluOt { input, shift, width, .. } => {
             let n = g.values[*input].ty.len() as f64;
             let (ell, f) = (*width as u32, *shift as u32);
             let ots = n

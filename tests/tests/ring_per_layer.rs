@@ -106,22 +106,33 @@ fn he_layers_compute_in_the_ring_their_outputs_need_and_the_plan_says_so() {
 }
 
 /// Forcing ReLUs over OT, cifar_cnn's comparisons read their narrowed widths (30 to 37 of the
-/// 61 bits): fewer OTs and online bytes than reading all ℓ bits, by the plan's own scripts.
+/// 61 bits) and their products move the bits their outputs' readers read: fewer OTs and online
+/// bytes than reading all ℓ bits, by the plan's own scripts.
 #[test]
 fn relus_over_ot_read_their_narrowed_widths() {
     let opts = Options { input_bound: 4.0, nonlinear: NonlinearChoice::Ot, ..Options::default() };
     let g = compile_bundled("cifar_cnn", opts).unwrap().graph;
     let ell = g.ring_bits.unwrap();
     let steps = lower(&g).unwrap();
-    let widths: Vec<u8> = steps
+    let widths: Vec<(u8, u8)> = steps
         .iter()
         .filter_map(|s| match s.kind {
-            Kind::ReluOt { width, shift, .. } if shift > 0 => Some(width),
+            Kind::ReluOt { width, shift, out, .. } if shift > 0 => Some((width, out)),
             _ => None,
         })
         .collect();
     assert_eq!(widths.len(), 4);
-    assert!(widths.iter().all(|&w| w < ell - 20), "{widths:?} of ℓ = {ell}");
+    assert!(widths.iter().all(|&(w, _)| w < ell - 20), "{widths:?} of ℓ = {ell}");
+    // The first three ReLUs feed convolutions whose outputs the next ReLU reads narrowed: their
+    // products move only those bits. The last one feeds a pool and a local truncation (all ℓ).
+    let demand = demanded_bits(&g);
+    let outs: Vec<u8> = widths.iter().map(|w| w.1).collect();
+    assert!(outs[..3].iter().all(|&o| o < ell - 20) && outs[3] == ell, "{outs:?} of ℓ = {ell}");
+    for s in &steps {
+        if let Kind::ReluOt { out, .. } = s.kind {
+            assert_eq!(out, demand[g.nodes[s.node].output.index()].max(2), "the readers' bits");
+        }
+    }
     let total = |g: &Graph| {
         let c = veil_passes::cost::plan_cost(g).unwrap();
         c.online.bytes_client_to_server + c.online.bytes_server_to_client

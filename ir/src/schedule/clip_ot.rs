@@ -64,8 +64,8 @@ pub fn listed(g: &Graph, id: NodeId) -> Option<Kind> {
         return None;
     }
     match (max, bound(g, node, max)) {
-        (None, _) if lo == 0 => Some(Kind::ReluOt { input, shift, width: ell as u8 }),
-        (Some(m), None) if m > 0.0 && lo == 0 => Some(Kind::ReluOt { input, shift, width: ell as u8 }),
+        (None, _) if lo == 0 => Some(Kind::ReluOt { input, shift, width: ell as u8, out: ell as u8 }),
+        (Some(m), None) if m > 0.0 && lo == 0 => Some(Kind::ReluOt { input, shift, width: ell as u8, out: ell as u8 }),
         (Some(_), Some(hi)) if hi >= lo && (lo == 0 || hi.abs_diff(lo) < 1 << (ell - 1)) => {
             Some(Kind::ClipOt { input, shift, lo: ring.from_signed(lo), hi: ring.from_signed(hi) })
         }

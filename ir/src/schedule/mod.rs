@@ -87,6 +87,9 @@ pub enum Kind {
         /// narrowed width of [`Graph::narrow_bits`] (`shift + 2 < width ≤ ℓ`), as a garbled
         /// ReLU reads them ([`relu_ot_width`]).
         width: u8,
+        /// The bits of the output ring: the products and output shares are taken modulo
+        /// `2^out`, all the output's readers read ([`relu_ot_out`]).
+        out: u8,
     },
     /// A Clip to `[lo, hi]` (ReLU6 and kin with `lo = 0`, Hardtanh's `[−1, 1]`) with the
     /// preceding exact truncation fused (`shift` bits, possibly 0) over random-choice OT (the
@@ -491,7 +494,7 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
                 let width = relu_ot_width(g, id, shift).ok_or_else(|| {
                     bad("a narrowed ReLU over OT needs a fused truncation and more than two bits above its shift")
                 })?;
-                Kind::ReluOt { input, shift, width }
+                Kind::ReluOt { input, shift, width, out: relu_ot_out(g, id) }
             }
             _ => return Err(bad("a ReLU over OT must shift by less than the ring width")),
         },
@@ -651,6 +654,15 @@ pub fn relu_ot_width(g: &Graph, id: NodeId, shift: u8) -> Option<u8> {
 pub fn output_bits(g: &Graph, id: NodeId, w: u32) -> u32 {
     let ell = g.ring_bits.map_or(64, u32::from);
     u32::from(demand::demanded(g, g.nodes[id].output)).max(w).min(ell)
+}
+
+/// The output ring of ReLU over OT `id`: the bits its output's readers need
+/// ([`demand::demanded`]), at least 2 and at most ℓ. The client's mask and the server's share
+/// are then correct modulo `2^out`, all any reader reads; the products and the reversed OT move
+/// `out`-bit values.
+pub fn relu_ot_out(g: &Graph, id: NodeId) -> u8 {
+    let ell = g.ring_bits.unwrap_or(64);
+    demand::demanded(g, g.nodes[id].output).clamp(2, ell)
 }
 
 /// The width `w < ℓ` a garbled ReLU's or MaxPool's circuits read their operand in

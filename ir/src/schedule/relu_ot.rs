@@ -3,6 +3,12 @@
 //! shift and the element count alone, so the scripts and the cost model need no runtime. The
 //! runtime's `proto::relu_ot::Spec` implements the same counts; its tests check they agree, and
 //! the executors check every message against the script.
+//!
+//! The comparisons read the shares in the layer's read width `w` ([`super::Kind::ReluOt`]'s
+//! `width`: ℓ, or the narrowed width of [`crate::Graph::narrow_bits`]); the products move values
+//! of the output ring (its `out`: ℓ, or the bits the output's readers need). The counts of the
+//! comparisons and ANDs ([`fused`], [`level_groups`], [`rots`]) take the read width where they say
+//! `ell`; the byte counts take the output ring as `ell` and the read width as `width`.
 
 use super::script::Dir;
 
@@ -137,11 +143,12 @@ fn client_bits_of(bits: u32, eq: bool) -> u64 {
     if digits == 0 { 0 } else { bits as u64 + 2 * digits - u64::from(!eq) }
 }
 
-/// Total width of the products' values per element: `ℓ` at shift 0, else `ℓ + ℓ + (ℓ − w + f)`
-/// for a comparison read in `w` bits (`keep ∧ wrap` is needed modulo `2^(ℓ − (w − f))` only,
-/// since its term is shifted up by `w − f`; `f` bits when the read is not narrowed).
+/// Total width of the products' values per element, for the output ring `ℓ`: `ℓ` at shift 0,
+/// else `ℓ + ℓ + (ℓ − w + f)` for a comparison read in `w` bits (`keep ∧ wrap` is needed modulo
+/// `2^(ℓ − (w − f))` only, since its term is shifted up by `w − f`: `f` bits when neither the read
+/// nor the output is narrowed, none when `w − f ≥ ℓ`).
 fn product_width(ell: u32, width: u32, shift: u32) -> u64 {
-    if shift == 0 { ell as u64 } else { (3 * ell - width + shift) as u64 }
+    if shift == 0 { ell as u64 } else { (2 * ell + (ell + shift).saturating_sub(width)) as u64 }
 }
 
 /// Bytes the client keeps between the phases for `n` elements, without its output masks: its

@@ -463,9 +463,8 @@ fn online(g: &Graph, step: &Step, s: &mut Script) {
             s.frame(ServerToClient, ELEM * batch * (m * k + k * n), label::MATMUL_MASKED);
             s.frame(ClientToServer, ELEM * batch * m * n, label::MATMUL_RESHARE);
         }
-        Kind::ReluOt { input, shift, width } => {
-            let ell = g.ring_bits.unwrap_or(61) as u32;
-            for (dir, bytes) in relu_ot::flights(ell, *width as u32, *shift as u32, elems(g, *input)) {
+        Kind::ReluOt { input, shift, width, out } => {
+            for (dir, bytes) in relu_ot::flights(*out as u32, *width as u32, *shift as u32, elems(g, *input)) {
                 s.frame(dir, bytes, label::RELU_OT);
             }
         }
@@ -541,7 +540,7 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
             s.frame(ServerToClient, product_bytes(ell, n), label::PRODUCT);
             s.ot_batch(n, false, label::CIRCA_OT, sent);
         }
-        Kind::ReluOt { input, shift, width } => {
+        Kind::ReluOt { input, shift, width, .. } => {
             let n = elems(g, *input);
             s.silent_batch(n * relu_ot::rots(*width as u32, *shift as u32), false, label::RELU_OT_OTS, sent);
             s.silent_batch(n * relu_ot::rots_reversed(*width as u32, *shift as u32), true, label::RELU_OT_OTS, sent);
@@ -639,9 +638,8 @@ pub fn client_storage(g: &Graph, step: &Step) -> u64 {
             let (batch, m, k, n) = matmul_dims(g, &g.nodes[step.node]);
             ELEM * batch * (2 * (m * k + k * n) + 2 * m * n)
         }
-        Kind::ReluOt { input, shift, width } => {
-            let ell = g.ring_bits.unwrap_or(61) as u32;
-            ELEM * out + relu_ot::client_bytes(ell, *width as u32, *shift as u32, elems(g, *input))
+        Kind::ReluOt { input, shift, width, out: ring } => {
+            ELEM * out + relu_ot::client_bytes(*ring as u32, *width as u32, *shift as u32, elems(g, *input))
         }
         Kind::MaxPoolOt { windows, .. } => {
             ELEM * out + relu_ot::maxpool_client_bytes(g.ring_bits.unwrap_or(61) as u32, windows)

@@ -175,7 +175,8 @@ fn narrowed_relu_circuits_run_in_memory_exactly_as_the_simulator_narrows() {
 }
 
 /// ReLUs over OT read their operand narrowed too (`schedule::relu_ot_width`): the comparison
-/// takes the shares' low `w` bits. The digits plan over OT keeps the compiler's widths for its
+/// takes the shares' low `w` bits, and the products the bits the output's readers read (with the
+/// MaxPools garbled and narrowed, 10 of ℓ). The digits plan over OT keeps the compiler's widths for its
 /// ReLUs with a fused truncation (and moves fewer bytes than reading all ℓ bits); narrowed to
 /// three bits above each shift, so the operands wrap, the two parties still compute what the
 /// simulator computes, bit for bit, with every layer's bytes as scripted. A plan narrowing a
@@ -210,6 +211,22 @@ fn narrowed_relus_over_ot_run_in_memory_exactly_as_the_simulator_narrows() {
         h.narrow_bits = bad.clone();
         assert!(veil_ir::verify(&h).is_err(), "{bad:?}");
     }
+    // The MaxPools garbled instead, reading 10 bits (the narrowed ReLUs' outputs fit): the
+    // ReLUs before them then move products of only those 10 bits (`schedule::relu_ot_out`).
+    let pools: Vec<_> = g.live_nodes().filter(|(_, n)| matches!(n.op, Op::MaxPool { .. })).map(|(id, _)| id).collect();
+    assert_eq!(pools.len(), 2);
+    g.over_ot.retain(|n| !pools.contains(n));
+    g.narrow_bits.extend(pools.iter().map(|&p| (p, 10)));
+    veil_ir::verify(&g).unwrap();
+    let outs: Vec<u8> = lower(&g)
+        .unwrap()
+        .iter()
+        .filter_map(|s| match s.kind {
+            veil_ir::schedule::Kind::ReluOt { out, .. } => Some(out),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(outs, vec![10, 10, ell], "the last ReLU feeds the classifier head, revealed");
     let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
     assert_ne!(want, before, "the narrowing changes the simulated output");
     let (out, cstats, sstats) = in_memory(&g, &x);

@@ -39,7 +39,9 @@ pub fn register(g: &Graph, step: &Step) -> Box<dyn Protocol> {
             let n = g.values[*input].ty.shape.iter().product();
             Box::new(gc::GcLayer::elementwise(*input, n).reading(*read))
         }
-        Kind::ReluOt { input, shift, width } => Box::new(relu_ot::layer::ReluOtLayer::new(*input, *shift, *width)),
+        Kind::ReluOt { input, shift, width, out } => {
+            Box::new(relu_ot::layer::ReluOtLayer::new(*input, *shift, *width, *out))
+        }
         Kind::MaxPoolOt { input, windows } => Box::new(relu_ot::maxpool::MaxPoolOtLayer::new(*input, windows.clone())),
         Kind::ClipOt { input, shift, lo, hi } => Box::new(relu_ot::clip::ClipOtLayer::new(*input, *shift, *lo, *hi)),
         Kind::LeakyReluOt { input, shift, alpha } => Box::new(leaky_ot::LeakyOtLayer::new(*input, *shift, *alpha)),

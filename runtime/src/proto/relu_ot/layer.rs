@@ -20,8 +20,8 @@ use crate::proto::mul::random_ring;
 #[derive(Debug, Clone, Copy)]
 enum Test {
     /// ReLU then `>> shift` (the fused exact truncation, 0 for none), the comparison reading the
-    /// shares' low `width` bits (ℓ: all).
-    Relu { shift: u8, width: u8 },
+    /// shares' low `width` bits (ℓ: all), the output modulo `2^out`.
+    Relu { shift: u8, width: u8, out: u8 },
     /// Circa's sign test.
     Circa(SignTest),
 }
@@ -42,9 +42,10 @@ impl std::fmt::Debug for ReluOtLayer {
 
 impl ReluOtLayer {
     /// ReLU of `input` then `>> shift` (the fused exact truncation, 0 for none), its operand
-    /// read in `width` bits (the plan's ℓ, or narrowed: [`Spec::narrowed`]).
-    pub fn new(input: ValueId, shift: u8, width: u8) -> ReluOtLayer {
-        ReluOtLayer { input, test: Test::Relu { shift, width }, server: None, client: None }
+    /// read in `width` bits and its output modulo `2^out` (the plan's ℓ, or narrower:
+    /// [`Spec::reading`]).
+    pub fn new(input: ValueId, shift: u8, width: u8, out: u8) -> ReluOtLayer {
+        ReluOtLayer { input, test: Test::Relu { shift, width, out }, server: None, client: None }
     }
 
     /// Circa's stochastic ReLU of `input` with the sign `test`.
@@ -54,8 +55,8 @@ impl ReluOtLayer {
 
     fn spec(&self, ring: Ring) -> Spec {
         match self.test {
-            Test::Relu { shift, width } if width < ring.bits => {
-                Spec::narrowed(ring, u32::from(shift), u32::from(width))
+            Test::Relu { shift, width, out } if width < ring.bits || out < ring.bits => {
+                Spec::reading(Ring::new(out), u32::from(shift), u32::from(width))
             }
             Test::Relu { shift, .. } => Spec::new(ring, u32::from(shift)),
             Test::Circa(test) => Spec::circa(ring, test),

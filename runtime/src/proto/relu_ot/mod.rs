@@ -72,12 +72,14 @@ pub enum Flight {
 /// The public shape of a ReLU layer over OT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Spec {
-    /// The share ring.
+    /// The output ring: the products and both output shares are taken modulo `2^ring.bits`
+    /// (the plan's ℓ, or the bits the output's readers need, [`Spec::reading`]).
     pub ring: Ring,
     /// The fused truncation `f`, `0 ≤ f < ℓ` (0: a plain ReLU, no low comparison, no wrap term).
     pub shift: u32,
-    /// The width `w` the comparisons read the shares in: ℓ, or narrowed ([`Spec::narrowed`]) the
-    /// shares' low `w` bits, so the output is that of the operand read as a signed `w`-bit value.
+    /// The width `w` the comparisons read the shares in: the shares' whole width, or narrowed
+    /// ([`Spec::reading`]) their low `w` bits, so the output is that of the operand read as a
+    /// signed `w`-bit value.
     pub width: u32,
     /// Digit size of the comparisons.
     pub digit: u32,
@@ -97,20 +99,25 @@ impl Spec {
         Spec { ring, shift, width: u32::from(ring.bits), digit: DIGIT, test: None }
     }
 
-    /// [`Spec::new`] reading the shares' low `width` bits (`veil_ir::schedule::relu_ot_width`):
-    /// with `y` the operand read as a signed `width`-bit value, `y >> f` is
+    /// ReLU then `>> shift` of shares read in `width` bits, the output in `ring` (which may be
+    /// narrower or wider than `width`). Narrowed reads (`veil_ir::schedule::relu_ot_width`, a
+    /// fused truncation): with `y` the operand read as a signed `width`-bit value, `y >> f` is
     /// `(y_s mod 2^w >> f) + (y_c mod 2^w >> f) + c_low − wrap·2^(w−f)` for `y ≥ 0`, the carry,
-    /// sign and wrap taken on `w` bits; the products still move `ℓ`-bit values, and `keep ∧ wrap`
-    /// is needed modulo `2^(ℓ − w + f)`.
+    /// sign and wrap taken on `w` bits. The products move values modulo `2^ℓ` for the output's
+    /// `ℓ = ring.bits` (`veil_ir::schedule::relu_ot_out`: what the output's readers read), and
+    /// `keep ∧ wrap` is needed modulo `2^(ℓ − w + f)` (not at all when `w − f ≥ ℓ`). At shift 0
+    /// `width` must be the shares' whole width: without the wrap product the output is
+    /// `keep·y`, which is the ReLU of the read only when nothing was cut off.
     ///
-    /// Panics unless `0 < shift`, `shift + 2 < width ≤ ℓ` (the plan's lowering never asks for more).
-    pub fn narrowed(ring: Ring, shift: u32, width: u32) -> Spec {
+    /// Panics unless `shift < width ≤ 64`, `width ≥ 2`, `ℓ ≥ 2`, and a shift has at least three
+    /// bits above it (the plan's lowering never asks for more).
+    pub fn reading(ring: Ring, shift: u32, width: u32) -> Spec {
         assert!(
-            shift > 0 && shift + 2 < width && width <= u32::from(ring.bits),
-            "narrowed ReLU over OT with shift {shift} in w = {width}, ℓ = {}",
+            shift < width && (2..=64).contains(&width) && ring.bits >= 2 && (shift == 0 || shift + 2 < width),
+            "ReLU over OT with shift {shift} in w = {width}, ℓ = {}",
             ring.bits
         );
-        Spec { width, ..Spec::new(ring, shift) }
+        Spec { ring, shift, width, digit: DIGIT, test: None }
     }
 
     /// Circa's stochastic ReLU in `ring`: `y·b`, `b` the sign `test` of the shares, on
@@ -296,14 +303,14 @@ impl Spec {
 
     /// The widths of the products' values per element, in order: `ℓ` (`keep·(y_s >> f)`), and
     /// with a shift `ℓ` (`keep ∧ c_low`) and `ℓ − w + f` (`keep ∧ w`, whose term is shifted up by
-    /// `w − f`; `f` bits unnarrowed).
+    /// `w − f`; `f` bits unnarrowed; none when `w − f ≥ ℓ`), for the output ring's `ℓ`.
     fn product_widths(&self) -> Vec<u32> {
         if self.shift == 0 { vec![self.ell()] } else { vec![self.ell(), self.ell(), self.wrap_bits()] }
     }
 
     /// Bits of the product `keep ∧ w` that reach the output ([`Spec::product_widths`]).
     fn wrap_bits(&self) -> u32 {
-        self.ell() - self.width + self.shift
+        (self.ell() + self.shift).saturating_sub(self.width)
     }
 
     /// Bytes of the client's offline material for `n` elements ([`ClientOffline::ot_bytes`]),

@@ -227,15 +227,24 @@ mod tests {
                     .filter(move |&w| w == u32::from(ell) || (f > 0 && f + 2 < w && w < u32::from(ell)))
                     .map(move |w| (f, w))
             });
-            for (shift, w) in cases {
+            // Each also into a narrower output ring where the shift leaves room.
+            let cases = cases.flat_map(|(f, w)| {
+                let narrower = f == 0 || f + 2 < w;
+                [ell, ell / 2].into_iter().filter(move |&o| o == ell || (o >= 2 && narrower)).map(move |o| (f, w, o))
+            });
+            for (shift, w, out) in cases {
                 let ring = Ring::new(ell);
-                let spec = if w < u32::from(ell) { Spec::narrowed(ring, shift, w) } else { Spec::new(ring, shift) };
+                let spec = if w < u32::from(ell) || out < ell {
+                    Spec::reading(Ring::new(out), shift, w)
+                } else {
+                    Spec::new(ring, shift)
+                };
                 for n in [1usize, 7, 64] {
                     let (s, c) = dealt(spec, vec![0; n], &mut rng);
                     let (client, server) = (c.ot_bytes(), s.bytes());
-                    let at = format!("ℓ = {ell}, w = {w}, f = {shift}, n = {n}");
-                    assert_eq!(client as u64, plan::client_bytes(ell.into(), w, shift, n as u64), "client, {at}");
-                    assert_eq!(server as u64, plan::server_bytes(ell.into(), w, shift, n as u64), "server, {at}");
+                    let at = format!("ℓ = {ell}, w = {w}, f = {shift}, out = {out}, n = {n}");
+                    assert_eq!(client as u64, plan::client_bytes(out.into(), w, shift, n as u64), "client, {at}");
+                    assert_eq!(server as u64, plan::server_bytes(out.into(), w, shift, n as u64), "server, {at}");
                     assert_eq!((client, server), (spec.client_bytes(n), spec.server_bytes(n)), "{at}");
                     let ots = n * (spec.rots() + spec.rots_reversed());
                     if w == u32::from(ell) {

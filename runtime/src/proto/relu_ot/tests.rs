@@ -22,9 +22,19 @@ fn the_scripts_counts_equal_the_spec() {
                 .map(move |w| (f, w))
         });
         let cases = (0..u32::from(ell)).map(|f| (f, u32::from(ell))).chain(narrowed);
-        for (shift, w) in cases {
-            let spec = if w < u32::from(ell) {
-                Spec::narrowed(Ring::new(ell), shift, w)
+        // Each also with a narrower output ring (`out`, ℓ of the products), the wrap product
+        // shrinking or vanishing.
+        let cases = cases.flat_map(|(f, w)| {
+            let narrower = f == 0 || f + 2 < w;
+            [ell, ell / 2, 2]
+                .into_iter()
+                .filter(|&o| o == ell || (o >= 2 && narrower))
+                .map(move |o| (f, w, o))
+                .collect::<Vec<_>>()
+        });
+        for (shift, w, out) in cases {
+            let spec = if w < u32::from(ell) || out < ell {
+                Spec::reading(Ring::new(out), shift, w)
             } else {
                 Spec::new(Ring::new(ell), shift)
             };
@@ -41,9 +51,9 @@ fn the_scripts_counts_equal_the_spec() {
                     })
                     .collect();
                 assert_eq!(
-                    script::flights(ell.into(), w, shift, n as u64),
+                    script::flights(out.into(), w, shift, n as u64),
                     want,
-                    "ℓ = {ell}, w = {w}, f = {shift}, n = {n}"
+                    "ℓ = {ell}, w = {w}, f = {shift}, out = {out}, n = {n}"
                 );
             }
         }
@@ -82,41 +92,61 @@ pub(super) fn run(spec: Spec, ys: &[u64], yc: &[u64], r: &[u64], rng: &mut ChaCh
 }
 
 /// The reference, computed twice independently: the GC circuit's output in plaintext (reading
-/// the shares' low [`Spec::width`] bits, as the narrowed garbled ReLU does) and the signed
-/// arithmetic on the operand read as a signed `width`-bit value.
+/// the shares' low [`Spec::width`] bits, as the narrowed garbled ReLU does, its output taken in
+/// the spec's output ring) and the signed arithmetic on the operand read as a signed
+/// `width`-bit value.
 fn check(spec: Spec, ys: &[u64], yc: &[u64], rng: &mut ChaCha8Rng) {
     let ring = spec.ring;
     let (w, narrow) = (spec.width, Ring::new(spec.width as u8));
     let r: Vec<u64> = ys.iter().map(|_| ring.reduce(rng.random())).collect();
     let out = run(spec, ys, yc, &r, rng);
-    let c = relu_trunc_mask_narrow(w, u32::from(ring.bits), spec.shift);
+    let c = relu_trunc_mask_narrow(w, w.max(u32::from(ring.bits)), spec.shift);
     for i in 0..ys.len() {
         let y = narrow.to_signed(ys[i].wrapping_add(yc[i]));
         let want = ring.reduce(((y.max(0) >> spec.shift) as u64).wrapping_sub(r[i]));
-        assert_eq!(c.eval_u64(&[low_bits(ys[i], w), low_bits(yc[i], w), r[i]]), want, "the references agree");
+        let circuit = ring.reduce(c.eval_u64(&[low_bits(ys[i], w), low_bits(yc[i], w), r[i]]));
+        assert_eq!(circuit, want, "the references agree");
         assert_eq!(out[i], want, "ℓ={} w={w} f={} y_s={} y_c={}", ring.bits, spec.shift, ys[i], yc[i]);
     }
 }
 
-/// Narrowed ([`Spec::narrowed`]): the comparison reads the shares' low `w` bits and the wrap
+/// Narrowed ([`Spec::reading`]): the comparison reads the shares' low `w` bits and the wrap
 /// term is taken at `2^(w − f)`, so the output is the ReLU of the operand read as a signed
-/// `w`-bit value, the narrowed garbled circuit's, whether or not the value fits `w` bits: every
-/// pair of shares of an 8-bit ring at each valid width and shift, then random shares (values of
-/// any size: wrapped) and values inside the width split at random, at the widths of calibrated
-/// ResNets (fused carries and not).
+/// `w`-bit value, the narrowed garbled circuit's, whether or not the value fits `w` bits, and
+/// modulo `2^out` for the output ring's `out` bits: every pair of shares of an 8-bit ring at
+/// each valid width and shift into 3- and 8-bit outputs, then random shares (values of any size:
+/// wrapped) and values inside the width split at random, at the widths of calibrated ResNets
+/// (fused carries and not) and with outputs narrower than ℓ.
 #[test]
 fn narrowed_reads_equal_the_narrowed_gc_circuit_in_and_beyond_their_width() {
     let mut rng = ChaCha8Rng::seed_from_u64(25);
-    let ring = Ring::new(8);
     let (ys, yc): (Vec<u64>, Vec<u64>) = (0..256u64).flat_map(|a| (0..256u64).map(move |b| (a, b))).unzip();
     for w in 4..8u32 {
         for f in 1..w - 2 {
-            check(Spec::narrowed(ring, f, w), &ys, &yc, &mut rng);
+            for out in [3u8, 8] {
+                check(Spec::reading(Ring::new(out), f, w), &ys, &yc, &mut rng);
+            }
         }
     }
-    for (bits, w, f) in [(37u8, 36u32, 11u32), (39, 30, 13), (61, 28, 12), (61, 40, 16), (32, 14, 8), (16, 9, 6)] {
+    // (ℓ of the shares, w, f, the output ring): narrowed reads into the whole ring, an output
+    // narrower than the read, between the read and ℓ, one whose wrap term vanishes (w − f ≥
+    // out), and whole reads with narrower outputs at a shift and at shift 0.
+    let cases = [
+        (37u8, 36u32, 11u32, 37u8),
+        (39, 30, 13, 39),
+        (61, 28, 12, 61),
+        (61, 40, 16, 61),
+        (32, 14, 8, 32),
+        (16, 9, 6, 16),
+        (61, 28, 12, 20),
+        (61, 28, 12, 40),
+        (32, 14, 8, 6),
+        (37, 37, 11, 30),
+        (40, 40, 0, 25),
+    ];
+    for (bits, w, f, out) in cases {
         let ring = Ring::new(bits);
-        let spec = Spec::narrowed(ring, f, w);
+        let spec = Spec::reading(Ring::new(out), f, w);
         let mut ys: Vec<u64> = (0..1500).map(|_| ring.reduce(rng.random())).collect();
         let mut yc: Vec<u64> = ys.iter().map(|_| ring.reduce(rng.random())).collect();
         let half = 1i64 << (w - 1);
