@@ -241,7 +241,7 @@ fn relus(g: &mut Graph, opts: &Options, report: &mut Report) {
             (Op::LeakyRelu { .. }, _) => veil_ir::schedule::leaky_ot::kind(g, id).map(|k| (id, k)),
             (Op::MaxPool { window }, (input, 0)) if nonnegative(g, input) => {
                 let windows = veil_ir::eval::ring_ops::window_taps(&g.values[input].ty.shape, window);
-                Some((id, Kind::MaxPoolOt { input, windows }))
+                Some((id, Kind::MaxPoolOt { input, windows, width: veil_ir::schedule::maxpool_ot_width(g, input) }))
             }
             (&Op::StochasticRelu { drop_bits: Some(drop_bits), variant, test_bits: Some(test_bits) }, _)
                 if u32::from(drop_bits) + 1 < u32::from(test_bits) && u32::from(test_bits) <= ell =>

@@ -345,10 +345,10 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
             let ots = n * (veil_ir::schedule::circa_ot::rots(w) + veil_ir::schedule::circa_ot::rots_reversed(w)) as f64;
             (ots / SILENT_OTS_PER_S, n * RELU_OT_ONLINE_S)
         }
-        Kind::MaxPoolOt { windows, .. } => {
-            // One shift-0 ReLU over OT per max-tree pair.
+        Kind::MaxPoolOt { windows, width, .. } => {
+            // One shift-0 ReLU over OT per max-tree pair, comparing `width` bits.
             let n = veil_ir::schedule::relu_ot::max_levels(windows).iter().sum::<u64>() as f64;
-            let ell = ell as u32;
+            let ell = *width as u32;
             let ots = n
                 * (veil_ir::schedule::relu_ot::rots(ell, 0) + veil_ir::schedule::relu_ot::rots_reversed(ell, 0)) as f64;
             (ots / SILENT_OTS_PER_S, n * RELU_OT_ONLINE_S)

@@ -143,6 +143,8 @@ pub enum Kind {
         input: ValueId,
         /// Per output element, the flat indices of its window's inputs.
         windows: Vec<Vec<usize>>,
+        /// The width the comparisons read the differences' shares in ([`maxpool_ot_width`]).
+        width: u8,
     },
     /// MaxPool over shared windows with the preceding exact truncation fused; one circuit per
     /// window size (border windows are smaller).
@@ -500,7 +502,8 @@ pub fn node_steps(g: &Graph, id: NodeId, shared_inputs: &mut Vec<ValueId>) -> Re
         },
         Op::MaxPool { window } if g.over_ot.contains(&id) => match fused(g, node.inputs[0]) {
             (input, 0) if nonnegative(g, input) => {
-                Kind::MaxPoolOt { input, windows: window_taps(&g.values[input].ty.shape, window) }
+                let width = maxpool_ot_width(g, input);
+                Kind::MaxPoolOt { input, windows: window_taps(&g.values[input].ty.shape, window), width }
             }
             _ => return Err(bad("a MaxPool over OT needs a ReLU's output without a fused truncation")),
         },
@@ -663,6 +666,26 @@ pub fn output_bits(g: &Graph, id: NodeId, w: u32) -> u32 {
 pub fn relu_ot_out(g: &Graph, id: NodeId) -> u8 {
     let ell = g.ring_bits.unwrap_or(64);
     demand::demanded(g, g.nodes[id].output).clamp(2, ell)
+}
+
+/// The width a MaxPool over OT's comparisons read the differences of its operand's elements in:
+/// `w − f` bits for the output of a ReLU that reads its operand in `w` bits and shifts it by `f`
+/// (garbled or over OT, not after a stochastic truncation), whose every value is below
+/// `2^(w − f − 1)` by construction, so every difference, and every difference of the maxima
+/// after it, fits `w − f` bits as a signed value; ℓ for any other operand. Reading fewer bits
+/// than a value holds is then exact whatever the input (no wrap to model), and a shift-0 ReLU
+/// over OT may take its sign from them ([`relu_ot`]; the products still move the whole
+/// difference).
+pub fn maxpool_ot_width(g: &Graph, v: ValueId) -> u8 {
+    let ell = g.ring_bits.unwrap_or(64);
+    let Some(relu) = g.producer(v).filter(|n| matches!(n.op, Op::Relu)) else { return ell };
+    let crate::Def::Node(id) = g.values[v].def else { return ell };
+    if stochastic_fused(g, relu.inputs[0]).is_some() {
+        return ell;
+    }
+    let w = narrow_bits(g, id).unwrap_or(ell);
+    let f = fused(g, relu.inputs[0]).1;
+    w.saturating_sub(f).clamp(2, ell)
 }
 
 /// The width `w < ℓ` a garbled ReLU's or MaxPool's circuits read their operand in

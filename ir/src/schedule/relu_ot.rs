@@ -186,8 +186,8 @@ pub fn server_bytes(ell: u32, width: u32, shift: u32, n: u64) -> u64 {
 /// Bytes the client keeps between the phases for a MaxPool over OT with these `windows`, its
 /// output shares aside: per level of the max tree ([`max_levels`]) the level's [`client_bytes`]
 /// at shift 0, and per ReLU its difference share and output mask (8 bytes each).
-pub fn maxpool_client_bytes(ell: u32, windows: &[Vec<usize>]) -> u64 {
-    max_levels(windows).into_iter().map(|n| 16 * n + client_bytes(ell, ell, 0, n)).sum()
+pub fn maxpool_client_bytes(ell: u32, width: u32, windows: &[Vec<usize>]) -> u64 {
+    max_levels(windows).into_iter().map(|n| 16 * n + client_bytes(ell, width, 0, n)).sum()
 }
 
 /// The online flights for `n` elements in order: `(sender, payload bytes)`, alternating, the
@@ -276,7 +276,7 @@ mod tests {
         assert_eq!(level_groups(40, 0), vec![(1, 4), (1, 1), (1, 0), (1, 0)]);
         assert_eq!(client_bytes(40, 40, 0, 1), 8 + 2 + 4 + 1 + 5 + 10);
         assert_eq!(
-            maxpool_client_bytes(40, &[vec![0, 1, 2, 3]]),
+            maxpool_client_bytes(40, 40, &[vec![0, 1, 2, 3]]),
             3 * 16 + client_bytes(40, 40, 0, 2) + client_bytes(40, 40, 0, 1)
         );
     }

@@ -468,10 +468,10 @@ fn online(g: &Graph, step: &Step, s: &mut Script) {
                 s.frame(dir, bytes, label::RELU_OT);
             }
         }
-        Kind::MaxPoolOt { windows, .. } => {
+        Kind::MaxPoolOt { windows, width, .. } => {
             let ell = g.ring_bits.unwrap_or(61) as u32;
             for n in relu_ot::max_levels(windows) {
-                for (dir, bytes) in relu_ot::flights(ell, ell, 0, n) {
+                for (dir, bytes) in relu_ot::flights(ell, *width as u32, 0, n) {
                     s.frame(dir, bytes, label::MAXPOOL_OT);
                 }
             }
@@ -545,11 +545,11 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
             s.silent_batch(n * relu_ot::rots(*width as u32, *shift as u32), false, label::RELU_OT_OTS, sent);
             s.silent_batch(n * relu_ot::rots_reversed(*width as u32, *shift as u32), true, label::RELU_OT_OTS, sent);
         }
-        Kind::MaxPoolOt { windows, .. } => {
+        Kind::MaxPoolOt { windows, width, .. } => {
             let n: u64 = relu_ot::max_levels(windows).iter().sum();
             if n > 0 {
-                s.silent_batch(n * relu_ot::rots(ell as u32, 0), false, label::MAXPOOL_OT_OTS, sent);
-                s.silent_batch(n * relu_ot::rots_reversed(ell as u32, 0), true, label::MAXPOOL_OT_OTS, sent);
+                s.silent_batch(n * relu_ot::rots(*width as u32, 0), false, label::MAXPOOL_OT_OTS, sent);
+                s.silent_batch(n * relu_ot::rots_reversed(*width as u32, 0), true, label::MAXPOOL_OT_OTS, sent);
             }
         }
         Kind::ClipOt { input, shift, .. } => {
@@ -641,8 +641,8 @@ pub fn client_storage(g: &Graph, step: &Step) -> u64 {
         Kind::ReluOt { input, shift, width, out: ring } => {
             ELEM * out + relu_ot::client_bytes(*ring as u32, *width as u32, *shift as u32, elems(g, *input))
         }
-        Kind::MaxPoolOt { windows, .. } => {
-            ELEM * out + relu_ot::maxpool_client_bytes(g.ring_bits.unwrap_or(61) as u32, windows)
+        Kind::MaxPoolOt { windows, width, .. } => {
+            ELEM * out + relu_ot::maxpool_client_bytes(g.ring_bits.unwrap_or(61) as u32, *width as u32, windows)
         }
         Kind::ClipOt { input, shift, .. } => {
             let ell = g.ring_bits.unwrap_or(61) as u32;

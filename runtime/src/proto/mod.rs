@@ -42,7 +42,9 @@ pub fn register(g: &Graph, step: &Step) -> Box<dyn Protocol> {
         Kind::ReluOt { input, shift, width, out } => {
             Box::new(relu_ot::layer::ReluOtLayer::new(*input, *shift, *width, *out))
         }
-        Kind::MaxPoolOt { input, windows } => Box::new(relu_ot::maxpool::MaxPoolOtLayer::new(*input, windows.clone())),
+        Kind::MaxPoolOt { input, windows, width } => {
+            Box::new(relu_ot::maxpool::MaxPoolOtLayer::new(*input, windows.clone(), *width))
+        }
         Kind::ClipOt { input, shift, lo, hi } => Box::new(relu_ot::clip::ClipOtLayer::new(*input, *shift, *lo, *hi)),
         Kind::LeakyReluOt { input, shift, alpha } => Box::new(leaky_ot::LeakyOtLayer::new(*input, *shift, *alpha)),
         Kind::TruncOt { input, shift } => Box::new(trunc_ot::layer::TruncOtLayer::new(*input, *shift)),

@@ -133,6 +133,8 @@ pub fn client_tree(
 pub struct MaxPoolOtLayer {
     input: ValueId,
     windows: Vec<Vec<usize>>,
+    /// Bits of each difference the comparisons read.
+    width: u8,
     server: Option<Vec<ServerOffline>>,
     /// Per level: the client's OT material and its differences.
     client: Option<Vec<(ClientOffline, Vec<u64>)>>,
@@ -145,9 +147,15 @@ impl std::fmt::Debug for MaxPoolOtLayer {
 }
 
 impl MaxPoolOtLayer {
-    /// The max of each window of `input` (flat indices per output element).
-    pub fn new(input: ValueId, windows: Vec<Vec<usize>>) -> MaxPoolOtLayer {
-        MaxPoolOtLayer { input, windows, server: None, client: None }
+    /// The max of each window of `input` (flat indices per output element), the comparisons
+    /// reading `width` bits of each difference (`veil_ir::schedule::maxpool_ot_width`).
+    pub fn new(input: ValueId, windows: Vec<Vec<usize>>, width: u8) -> MaxPoolOtLayer {
+        MaxPoolOtLayer { input, windows, width, server: None, client: None }
+    }
+
+    /// The shift-0 ReLUs' spec: the whole ring's products, comparisons on `width` bits.
+    fn spec(&self, ring: Ring) -> Spec {
+        if self.width < ring.bits { Spec::reading(ring, 0, u32::from(self.width)) } else { Spec::new(ring, 0) }
     }
 
     fn levels(&self) -> Vec<usize> {
@@ -161,7 +169,7 @@ const STEP: &str = label::MAXPOOL_OT;
 impl Protocol for MaxPoolOtLayer {
     fn server_offline<'a>(&'a mut self, io: &'a mut ServerIo, cx: Cx<'a>, _rng: &'a mut dyn Csprng) -> StepFuture<'a> {
         Box::pin(async move {
-            let (spec, levels) = (Spec::new(cx.ring, 0), self.levels());
+            let (spec, levels) = (self.spec(cx.ring), self.levels());
             let n: usize = levels.iter().sum();
             let off = if n == 0 {
                 Vec::new()
@@ -183,7 +191,7 @@ impl Protocol for MaxPoolOtLayer {
         rng: &'a mut dyn Csprng,
     ) -> StepFuture<'a> {
         Box::pin(async move {
-            let spec = Spec::new(cx.ring, 0);
+            let spec = self.spec(cx.ring);
             let mut tree = MaxTree::new(cx.ring, &self.windows, values.share(self.input));
             for off in take(&mut self.server) {
                 let relu = server_online_as(STEP, &mut io.ch, spec, off, tree.differences(), rng).await?;
@@ -202,7 +210,7 @@ impl Protocol for MaxPoolOtLayer {
         rng: &'a mut dyn Csprng,
     ) -> StepFuture<'a> {
         Box::pin(async move {
-            let (spec, levels) = (Spec::new(cx.ring, 0), self.levels());
+            let (spec, levels) = (self.spec(cx.ring), self.levels());
             let (tree, out) = client_tree(cx.ring, &self.windows, values.share(self.input), rng);
             let (d, r): (Vec<Vec<u64>>, Vec<Vec<u64>>) = tree.into_iter().unzip();
             let mut state = Vec::new();
@@ -218,7 +226,7 @@ impl Protocol for MaxPoolOtLayer {
 
     fn client_online<'a>(&'a mut self, io: &'a mut ClientIo, cx: Cx<'a>, _values: &'a mut Values) -> StepFuture<'a> {
         Box::pin(async move {
-            let spec = Spec::new(cx.ring, 0);
+            let spec = self.spec(cx.ring);
             for (off, d) in take(&mut self.client) {
                 client_online_as(STEP, &mut io.ch, spec, off, d).await?;
             }
@@ -247,7 +255,20 @@ mod tests {
         xc: &[u64],
         rng: &mut ChaCha8Rng,
     ) -> (Vec<u64>, Vec<u64>, Vec<u8>) {
-        let spec = Spec::new(ring, 0);
+        run_reading(ring, ring.bits, windows, xs, xc, rng)
+    }
+
+    /// [`run`] with the comparisons reading `width` bits of each difference.
+    fn run_reading(
+        ring: Ring,
+        width: u8,
+        windows: &[Vec<usize>],
+        xs: &[u64],
+        xc: &[u64],
+        rng: &mut ChaCha8Rng,
+    ) -> (Vec<u64>, Vec<u64>, Vec<u8>) {
+        let layer = MaxPoolOtLayer::new(ValueId::from_index(0), windows.to_vec(), width);
+        let spec = layer.spec(ring);
         let (levels, out_c) = client_tree(ring, windows, xc, rng);
         let sizes: Vec<usize> = levels.iter().map(|(d, _)| d.len()).collect();
         let want: Vec<usize> = max_levels(windows).into_iter().map(|n| n as usize).collect();
@@ -274,13 +295,15 @@ mod tests {
 
     /// Windows of every size 1..=6 (a 2×2 pool's 4 and its border windows' 1 and 2 among them),
     /// values from 0 to the largest non-negative one with ties; the output equals the garbled
-    /// `max_trunc_mask` at shift 0 and the plain max, computed separately.
+    /// `max_trunc_mask` at shift 0 and the plain max, computed separately. Also with the
+    /// comparisons reading `w < ℓ` bits of the differences (`schedule::maxpool_ot_width`), for
+    /// values below `2^(w − 1)` (a narrowed ReLU's outputs): the same max, fewer OTs.
     #[test]
     fn the_max_tree_equals_the_gc_circuit_on_non_negative_values() {
         let mut rng = ChaCha8Rng::seed_from_u64(31);
-        for bits in [3u8, 6, 16, 61] {
+        for (bits, width) in [(3u8, 3u8), (6, 6), (16, 16), (61, 61), (16, 5), (61, 9), (61, 30)] {
             let ring = Ring::new(bits);
-            let top = (1u64 << (bits - 1)) - 1;
+            let top = (1u64 << (width - 1)) - 1;
             let mut x: Vec<u64> = Vec::new();
             let mut windows = Vec::new();
             for k in 1..=6usize {
@@ -300,7 +323,11 @@ mod tests {
             }
             let xc: Vec<u64> = x.iter().map(|_| ring.reduce(rng.random())).collect();
             let xs: Vec<u64> = x.iter().zip(&xc).map(|(&v, &c)| ring.reduce(v.wrapping_sub(c))).collect();
-            let (out_s, out_c, _) = run(ring, &windows, &xs, &xc, &mut rng);
+            let (out_s, out_c, _) = run_reading(ring, width, &windows, &xs, &xc, &mut rng);
+            if width < bits {
+                let (narrow, whole) = (MaxPoolOtLayer::new(ValueId::from_index(0), vec![], width), Spec::new(ring, 0));
+                assert!(narrow.spec(ring).rots() < whole.rots(), "ℓ = {bits}, w = {width}");
+            }
             for (j, w) in windows.iter().enumerate() {
                 let got = ring.reduce(out_s[j].wrapping_add(out_c[j]));
                 let plain = w.iter().map(|&i| x[i]).max().expect("nonempty");
@@ -345,8 +372,8 @@ mod tests {
             let state: Vec<(ClientOffline, Vec<u64>)> =
                 split_client(spec, &ots, &rev_pads, r).into_iter().zip(d).collect();
             let bytes: usize = state.iter().map(|(off, d)| off.ot_bytes() + 8 * off.r.len() + 8 * d.len()).sum();
-            assert_eq!(bytes as u64, max_client_bytes(u32::from(bits), &windows), "ℓ = {bits}");
-            let four = max_client_bytes(u32::from(bits), &windows[..1]);
+            assert_eq!(bytes as u64, max_client_bytes(u32::from(bits), u32::from(bits), &windows), "ℓ = {bits}");
+            let four = max_client_bytes(u32::from(bits), u32::from(bits), &windows[..1]);
             // Before: per ReLU its mask, difference and the 16-byte pads of its OTs (both directions).
             let pads = 3 * (16 + 16 * (spec.rots() + spec.rots_reversed()) as u64);
             assert!(four * 5 < pads, "ℓ = {bits}: {four} B for a 2×2 window, {pads} B with the pads");

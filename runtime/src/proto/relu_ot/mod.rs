@@ -106,8 +106,9 @@ impl Spec {
     /// sign and wrap taken on `w` bits. The products move values modulo `2^ℓ` for the output's
     /// `ℓ = ring.bits` (`veil_ir::schedule::relu_ot_out`: what the output's readers read), and
     /// `keep ∧ wrap` is needed modulo `2^(ℓ − w + f)` (not at all when `w − f ≥ ℓ`). At shift 0
-    /// `width` must be the shares' whole width: without the wrap product the output is
-    /// `keep·y`, which is the ReLU of the read only when nothing was cut off.
+    /// there is no wrap product: the output is `keep·y` for the whole `y`, the ReLU of `y` when
+    /// `y` fits `width` bits as a signed value (always with the shares' whole width; a MaxPool's
+    /// differences by construction, `veil_ir::schedule::maxpool_ot_width`).
     ///
     /// Panics unless `shift < width ≤ 64`, `width ≥ 2`, `ℓ ≥ 2`, and a shift has at least three
     /// bits above it (the plan's lowering never asks for more).
@@ -306,6 +307,13 @@ impl Spec {
     /// `w − f`; `f` bits unnarrowed; none when `w − f ≥ ℓ`), for the output ring's `ℓ`.
     fn product_widths(&self) -> Vec<u32> {
         if self.shift == 0 { vec![self.ell()] } else { vec![self.ell(), self.ell(), self.wrap_bits()] }
+    }
+
+    /// The value a party's products move for its share `v`: at a shift, its low [`Spec::width`]
+    /// bits shifted; at shift 0 the whole share (the sum is then `keep·y`, the ReLU of the read
+    /// only when `y` fits the width: the whole share's width, or MaxPool's differences).
+    fn value(&self, v: u64) -> u64 {
+        if self.shift == 0 { v } else { low_bits(v, self.width) >> self.shift }
     }
 
     /// Bits of the product `keep ∧ w` that reach the output ([`Spec::product_widths`]).
@@ -521,7 +529,7 @@ impl Server {
         let mut pads = BitReader::new(&self.products);
         self.acc = vec![0; n];
         for i in 0..n {
-            let vs = low_bits(self.values[i], self.spec.width) >> f;
+            let vs = self.spec.value(self.values[i]);
             // Per product: the width of its value, F(this party's bit), and
             // Δ = F(bit ⊕ 1) − F(bit), for F the product with the client's bit.
             let k = ands.keep[i];
@@ -700,7 +708,7 @@ impl Client {
                     // keep·(y_c >> f) to the server, moving this party's share to r:
                     // message m_t = F(keep_c ⊕ t) − σ, σ = r − mine.
                     let sigma = ring.reduce(self.r[i].wrapping_sub(mine));
-                    let vc = low_bits(self.values[i], self.spec.width) >> f;
+                    let vc = self.spec.value(self.values[i]);
                     let q = [rev.take(ell), rev.take(ell)];
                     let e = usize::from(self.e_rev[i]);
                     for t in 0..2usize {
