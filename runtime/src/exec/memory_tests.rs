@@ -481,7 +481,7 @@ fn three_halves_plans_run_in_memory_exactly_as_scripted() {
 /// The digits plan with every ReLU and every MaxPool (2×2, of a ReLU's output) over OT
 /// (`--nonlinear ot`, all truncations exact so the output is deterministic): bit-exact with the
 /// simulator, every layer's framed bytes and rounds as scripted, and no ReLU or MaxPool left to
-/// a garbled circuit.
+/// a garbled circuit; the MaxPools compare fewer bits than ℓ (`schedule::maxpool_ot_width`).
 #[test]
 fn relus_and_maxpools_over_ot_run_in_memory_exactly_as_scripted() {
     let opts = Options { exact_truncation: true, nonlinear: NonlinearChoice::Ot, ..Options::default() };
@@ -493,6 +493,13 @@ fn relus_and_maxpools_over_ot_run_in_memory_exactly_as_scripted() {
     let (relus_ot, pools_ot) = (by("OT (millionaire)"), by("OT (max tree)"));
     assert!(relus > 0 && relus_ot == relus, "{relus} ReLUs, {relus_ot} over OT: {protocols:?}");
     assert!(pools > 0 && pools_ot == pools, "{pools} MaxPools, {pools_ot} over OT: {protocols:?}");
+    // Their comparisons read only the bits their narrowed ReLUs' outputs can hold.
+    let ell = g.ring_bits.unwrap();
+    for s in lower(&g).unwrap() {
+        if let veil_ir::schedule::Kind::MaxPoolOt { width, .. } = s.kind {
+            assert!(width < ell, "a MaxPool over OT compares {width} of ℓ = {ell} bits");
+        }
+    }
 }
 
 /// The MobileNet-style block (ReLU6 and the clamps of HardSwish and the squeeze-excite gate,
