@@ -275,6 +275,7 @@ pub fn cpu_seconds(g: &Graph, step: &Step) -> (f64, f64) {
             let off = match offline {
                 LinearOffline::Ot => {
                     let (b, n_in, _) = veil_ir::schedule::dense_dims(g, node).unwrap_or((1, 0, 0));
+                    let ell = f64::from(veil_ir::schedule::dense_ot_bits(g, step.node));
                     (b * n_in) as f64 * ell / chosen_ot_rate(g, false) + macs * ell * OT_DENSE_S_PER_WEIGHT_BIT
                 }
                 LinearOffline::He => veil_ir::he_pack::Layer::of(g, node).map_or(0.0, |l| {

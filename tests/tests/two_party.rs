@@ -94,13 +94,17 @@ fn plans_with_local_truncations_stay_within_the_error_bound() {
 }
 
 /// Dense layers whose offline correlation comes from OT (Gilboa) instead of HE compute the same
-/// result bit for bit, and the cost model predicts their bytes exactly.
+/// result bit for bit, and the cost model predicts their bytes exactly; the hidden layers'
+/// correlations run in the ring their outputs' readers need.
 #[test]
 fn ot_dense_correlations_equal_the_simulator_bit_for_bit() {
     let ot = Options { linear_offline: veil_passes::LinearChoice::Ot, ..Options::default() };
     for name in ["mlp", "digits_relu"] {
         let (g, x) = compiled_with(name, ot.clone());
         assert!(!g.over_ot.is_empty(), "{name}: every dense layer runs by OT");
+        // The hidden layers' correlations in the bits their ReLUs read (`dense_ot_bits`).
+        let ell = g.ring_bits.unwrap();
+        assert!(g.over_ot.iter().any(|&n| veil_ir::schedule::dense_ot_bits(&g, n) < ell), "{name}");
         let want = veil_ir::eval::run_fixed(&g, std::slice::from_ref(&x), 0).unwrap().outputs;
         let (got, cs, _) = two_party(&g, &x);
         assert_eq!(got, want, "{name}: two-party output differs from the simulator");

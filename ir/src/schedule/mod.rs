@@ -668,6 +668,15 @@ pub fn relu_ot_out(g: &Graph, id: NodeId) -> u8 {
     demand::demanded(g, g.nodes[id].output).clamp(2, ell)
 }
 
+/// The ring of a dense layer's correlation over OT (Gilboa products): the bits its output's
+/// readers need ([`demand::demanded`]), at least 2 and at most ℓ. The client's mask bits and the
+/// server's message shrink with it (`k` OTs per input value, `k(k+1)/2` bits per weight); both
+/// shares of the output are then correct modulo `2^k`, all any reader reads.
+pub fn dense_ot_bits(g: &Graph, id: NodeId) -> u8 {
+    let ell = g.ring_bits.unwrap_or(64);
+    demand::demanded(g, g.nodes[id].output).clamp(2, ell)
+}
+
 /// The width a MaxPool over OT's comparisons read the differences of its operand's elements in:
 /// `w − f` bits for the output of a ReLU that reads its operand in `w` bits and shifts it by `f`
 /// (garbled or over OT, not after a stochastic truncation), whose every value is below

@@ -513,6 +513,7 @@ fn offline(g: &Graph, step: &Step, sent: &mut Sent, s: &mut Script) {
         Kind::Linear { offline: LinearOffline::Ot } => {
             let Some((batch, n_in, n_out)) = dense_dims(g, node) else { return };
             let (batch, n_in, n_out) = (batch as u64, n_in as u64, n_out as u64);
+            let ell = u64::from(super::dense_ot_bits(g, step.node));
             s.ot_batch(batch * n_in * ell, false, label::DENSE_OT, sent);
             let per = (n_in * n_out * ell * (ell + 1) / 2).div_ceil(8);
             (0..batch).for_each(|_| s.frame(ServerToClient, per, label::DENSE));

@@ -172,7 +172,9 @@ impl Protocol for OtLinear {
             let (batch, n_in, n_out) = dense_dims(cx.g, cx.node).expect("OT offline is for dense layers");
             let Op::Dense { weight, .. } = &cx.node.op else { unreachable!("dense") };
             let w = &cx.g.consts[*weight].qdata;
-            self.masks = Some(dense_server(&mut io.ch, &mut io.ot, cx.ring, w, batch, n_in, n_out).await?);
+            // In the ring the output's readers need (`schedule::dense_ot_bits`): ℓ or fewer bits.
+            let ring = Ring::new(veil_ir::schedule::dense_ot_bits(cx.g, cx.step.node));
+            self.masks = Some(dense_server(&mut io.ch, &mut io.ot, ring, w, batch, n_in, n_out).await?);
             Ok(())
         })
     }
@@ -198,7 +200,8 @@ impl Protocol for OtLinear {
         Box::pin(async move {
             let (_, n_in, n_out) = dense_dims(cx.g, cx.node).expect("OT offline is for dense layers");
             let c = values.share(cx.node.inputs[0]);
-            let out = dense_client(&mut io.ch, &mut io.ot, cx.ring, c, n_in, n_out).await?;
+            let ring = Ring::new(veil_ir::schedule::dense_ot_bits(cx.g, cx.step.node));
+            let out = dense_client(&mut io.ch, &mut io.ot, ring, c, n_in, n_out).await?;
             values.set_share(cx.node.output, out);
             Ok(())
         })
