@@ -89,9 +89,8 @@ fn narrowed(g: &mut Graph, report: &mut Report) {
             || matches!(g.nodes[n].op, Op::Relu)
                 && veil_ir::schedule::relu_ot_width(g, n, veil_ir::schedule::fused(g, g.nodes[n].inputs[0]).1).is_some()
     };
-    let kept: Vec<bool> = g.narrow_bits.iter().map(|&(n, _)| keep(g, n)).collect();
-    let mut it = kept.into_iter();
-    g.narrow_bits.retain(|_| it.next().unwrap_or(false));
+    let listed = std::mem::take(&mut g.narrow_bits);
+    g.narrow_bits = listed.into_iter().filter(|&(n, _)| keep(g, n)).collect();
     if let (Some(lo), Some(hi)) = (g.narrow_bits.iter().map(|b| b.1).min(), g.narrow_bits.iter().map(|b| b.1).max()) {
         report.note(format!(
             "{} layer(s) (garbled ReLU, MaxPool, Clip, rounding, truncation; ReLU over OT) read their operand in {lo}..={hi} of the ring's {} bits (its range and margin)",
